@@ -1,0 +1,100 @@
+//! The Konnichiwa service as a library: the router (so tests drive it in-process), the server
+//! loop, and `run`, which the thin `main.rs` calls.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod healthcheck;
+pub mod inspect;
+pub mod metrics;
+pub mod procfs;
+pub mod routes;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use config::{ApiKey, Cli, Command, ServerConfig};
+use inspect::Inspector;
+use metrics::Metrics;
+
+pub use routes::{router, router_with_routes};
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub key: auth::KeyDigest,
+    pub inspector: Arc<Inspector>,
+    pub metrics: Arc<Metrics>,
+    /// Requests running longer are answered 408.
+    pub request_timeout: std::time::Duration,
+}
+
+impl AppState {
+    /// State with a first sample already taken; call `inspector.spawn_sampler()` to keep it fresh.
+    pub fn new(key: &ApiKey, config: &ServerConfig) -> Self {
+        Self {
+            key: auth::KeyDigest::of(key),
+            inspector: Inspector::new(config.sample_interval),
+            metrics: Arc::new(Metrics::new()),
+            request_timeout: config.request_timeout,
+        }
+    }
+}
+
+/// Exit codes of the `app` binary.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const RUNTIME_ERROR: u8 = 1;
+    pub const BAD_CONFIG: u8 = 2;
+}
+
+/// Runs the command line: serves until a shutdown signal, or runs the health check.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Healthcheck { timeout } => healthcheck::run(cli.server.port, timeout),
+        Command::Serve => serve_command(cli.server),
+    }
+}
+
+fn serve_command(config: ServerConfig) -> ExitCode {
+    let key = match config::validate(&config) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::BAD_CONFIG);
+        }
+    };
+    if let Err(e) = telemetry::init(config.log_format, &config.log_level) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(exit::BAD_CONFIG);
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n);
+    }
+    let result = runtime.build().map_err(anyhow::Error::from).and_then(|rt| {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(config.addr()).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {}: {e} (is the port in use? set --port/PORT)", config.addr())
+            })?;
+            let state = AppState::new(&key, &config);
+            let sampler = state.inspector.spawn_sampler();
+            let served =
+                server::serve(listener, router(state), server::Settings::from(&config), shutdown::signal()).await;
+            sampler.abort();
+            served.map_err(anyhow::Error::from)
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "server failed");
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::RUNTIME_ERROR)
+        }
+    }
+}
