@@ -1,0 +1,413 @@
+//! The types of stack.yaml. Unknown fields are rejected everywhere; defaults are the documented
+//! ones. Values with units stay as written until validation (see `units`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::units::{HumanDuration, Percent};
+
+/// One deployment of the Konnichiwa service.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    /// Prefix of every resource name and value of the `konnichiwa:stack` ownership tag:
+    /// lowercase letters, digits and hyphens, at most 20 characters.
+    pub name: String,
+    /// AWS region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Tags added to every resource (besides `konnichiwa:stack`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub network: Network,
+    pub capacity: Capacity,
+    pub registry: Registry,
+    pub secret: Secret,
+    pub service: Service,
+    pub load_balancer: LoadBalancer,
+    #[serde(default)]
+    pub logs: Logs,
+    #[serde(default)]
+    pub iam: Iam,
+    #[serde(default)]
+    pub slo: Slo,
+    #[serde(default)]
+    pub monitor: Monitor,
+    #[serde(default)]
+    pub loadtest: Option<Loadtest>,
+}
+
+fn default_region() -> String {
+    "ap-northeast-1".to_owned()
+}
+
+/// The VPC and its public subnets.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The VPC's IPv4 block, /16 to /24 (e.g. 10.40.0.0/16).
+    pub cidr: String,
+    /// How many availability zones (one public subnet each); an ALB needs at least 2.
+    #[serde(default = "default_azs")]
+    pub availability_zones: u8,
+    /// Explicit subnet blocks, one per zone; default: carved from `cidr` (4 more prefix bits).
+    #[serde(default)]
+    pub subnets: Vec<String>,
+}
+
+fn default_azs() -> u8 {
+    2
+}
+
+/// The EC2 capacity the ECS cluster runs on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub instance_type: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    /// `ecs-optimized-al2023` (default), `ecs-optimized-al2`, or an explicit `ami-…` id.
+    #[serde(default = "default_ami")]
+    pub ami: String,
+    /// Root volume size in GiB (encrypted).
+    #[serde(default = "default_root_volume")]
+    pub root_volume_gib: u32,
+    /// Attach the SSM managed-instance policy (Session Manager access to instances).
+    #[serde(default)]
+    pub ssm_access: bool,
+    /// CloudWatch Container Insights on the cluster.
+    #[serde(default)]
+    pub container_insights: bool,
+}
+
+fn default_ami() -> String {
+    "ecs-optimized-al2023".to_owned()
+}
+
+fn default_root_volume() -> u32 {
+    30
+}
+
+/// The ECR repository the app's images go to.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    /// Lowercase repository name.
+    pub repository: String,
+    /// The lifecycle policy keeps this many newest images.
+    #[serde(default = "default_keep_images")]
+    pub keep_images: u32,
+    #[serde(default = "yes")]
+    pub scan_on_push: bool,
+    /// Tags cannot be overwritten (deploys go by digest anyway).
+    #[serde(default = "yes")]
+    pub immutable_tags: bool,
+}
+
+fn default_keep_images() -> u32 {
+    20
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The Secrets Manager secret that holds the API key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    /// Days a deleted secret can be restored (7–30); `down --purge` deletes at once.
+    #[serde(default = "default_recovery_window")]
+    pub recovery_window_days: u32,
+}
+
+fn default_recovery_window() -> u32 {
+    7
+}
+
+/// The ECS service and its task.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// `build` (build app/ and push it) or an image reference, ideally by digest.
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default = "default_container_port")]
+    pub container_port: u16,
+    /// CPU units (1024 = one vCPU).
+    pub cpu: u32,
+    /// Memory hard limit in MiB.
+    pub memory: u32,
+    pub desired_count: u32,
+    #[serde(default = "default_health_path")]
+    pub health_check_path: String,
+    /// Time after a task starts during which failed load-balancer health checks are ignored.
+    #[serde(default = "default_grace")]
+    pub health_check_grace_period: HumanDuration,
+    /// Plain environment of the container (never the API key: it comes from the secret).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub autoscaling: Option<Autoscaling>,
+    #[serde(default)]
+    pub deployment: Deployment,
+}
+
+fn default_image() -> String {
+    "build".to_owned()
+}
+
+fn default_container_port() -> u16 {
+    8080
+}
+
+fn default_health_path() -> String {
+    "/health".to_owned()
+}
+
+fn default_grace() -> HumanDuration {
+    HumanDuration::parse("30s")
+}
+
+/// Service auto scaling (target tracking).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscaling {
+    pub min: u32,
+    pub max: u32,
+    pub target_cpu_percent: Percent,
+    /// Optional second policy: requests per target per minute (ALB request count).
+    #[serde(default)]
+    pub requests_per_target: Option<u32>,
+}
+
+/// How a new task definition rolls out.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreaker,
+    /// How long `up`/`deploy` wait for the new deployment to complete.
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_min_healthy")]
+    pub minimum_healthy_percent: u32,
+    #[serde(default = "default_max_percent")]
+    pub maximum_percent: u32,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Self {
+            circuit_breaker: CircuitBreaker::default(),
+            timeout: default_deploy_timeout(),
+            minimum_healthy_percent: default_min_healthy(),
+            maximum_percent: default_max_percent(),
+        }
+    }
+}
+
+fn default_deploy_timeout() -> HumanDuration {
+    HumanDuration::parse("10m")
+}
+
+fn default_min_healthy() -> u32 {
+    100
+}
+
+fn default_max_percent() -> u32 {
+    200
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CircuitBreaker {
+    /// Stop a failing deployment and roll back to the last good one.
+    #[default]
+    Rollback,
+    /// Stop a failing deployment, leave it failed.
+    Enabled,
+    Disabled,
+}
+
+/// The Application Load Balancer.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    #[serde(default = "default_lb_port")]
+    pub port: u16,
+    /// Time the target group drains a deregistered task (AWS default 300s).
+    #[serde(default = "default_dereg")]
+    pub deregistration_delay: HumanDuration,
+    /// The ALB's idle timeout; the app's keep-alive (HEADER_READ_TIMEOUT) must be longer.
+    #[serde(default = "default_idle")]
+    pub idle_timeout: HumanDuration,
+    #[serde(default)]
+    pub https: Option<Https>,
+}
+
+fn default_lb_port() -> u16 {
+    80
+}
+
+fn default_dereg() -> HumanDuration {
+    HumanDuration::parse("30s")
+}
+
+fn default_idle() -> HumanDuration {
+    HumanDuration::parse("60s")
+}
+
+/// HTTPS listener with an ACM certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Https {
+    pub certificate_arn: String,
+    #[serde(default = "default_https_port")]
+    pub port: u16,
+    /// Answer plain HTTP with a redirect to HTTPS.
+    #[serde(default = "yes")]
+    pub redirect_http: bool,
+}
+
+fn default_https_port() -> u16 {
+    443
+}
+
+/// CloudWatch Logs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Logs {
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Self { retention_days: default_retention() }
+    }
+}
+
+fn default_retention() -> u32 {
+    30
+}
+
+/// IAM additions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Iam {
+    /// Statements of the task role (the app's own AWS permissions); empty by default.
+    #[serde(default)]
+    pub task_role_statements: Vec<serde_json::Value>,
+}
+
+/// Service-level objectives the loadtest gates on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default = "default_rps")]
+    pub requests_per_second: f64,
+    #[serde(default = "default_p95")]
+    pub p95_latency: HumanDuration,
+    #[serde(default = "default_error_rate")]
+    pub max_error_rate: Percent,
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self { requests_per_second: default_rps(), p95_latency: default_p95(), max_error_rate: default_error_rate() }
+    }
+}
+
+fn default_rps() -> f64 {
+    1000.0
+}
+
+fn default_p95() -> HumanDuration {
+    HumanDuration::parse("300ms")
+}
+
+fn default_error_rate() -> Percent {
+    Percent::from_value(1.0)
+}
+
+/// Thresholds of the monitor.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    #[serde(default = "seventy")]
+    pub cpu_warning_percent: f64,
+    #[serde(default = "ninety")]
+    pub cpu_critical_percent: f64,
+    #[serde(default = "seventy")]
+    pub memory_warning_percent: f64,
+    #[serde(default = "ninety")]
+    pub memory_critical_percent: f64,
+    #[serde(default = "default_latency_warning")]
+    pub latency_warning: HumanDuration,
+    #[serde(default = "default_latency_critical")]
+    pub latency_critical: HumanDuration,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self {
+            cpu_warning_percent: seventy(),
+            cpu_critical_percent: ninety(),
+            memory_warning_percent: seventy(),
+            memory_critical_percent: ninety(),
+            latency_warning: default_latency_warning(),
+            latency_critical: default_latency_critical(),
+        }
+    }
+}
+
+fn seventy() -> f64 {
+    70.0
+}
+
+fn ninety() -> f64 {
+    90.0
+}
+
+fn default_latency_warning() -> HumanDuration {
+    HumanDuration::parse("500ms")
+}
+
+fn default_latency_critical() -> HumanDuration {
+    HumanDuration::parse("2s")
+}
+
+/// Defaults of the loadtest (its flags override them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Loadtest {
+    /// The request mix; default: GET /, /health and /inspect (with the key), weighted.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    pub users: Option<u32>,
+    #[serde(default)]
+    pub spawn_rate: Option<f64>,
+    #[serde(default)]
+    pub duration: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub path: String,
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Send the bearer key (API_KEY).
+    #[serde(default)]
+    pub auth: bool,
+}
+
+fn one() -> u32 {
+    1
+}

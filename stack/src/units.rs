@@ -1,0 +1,172 @@
+//! Human-readable values in stack.yaml: durations ("30s", "10m", "300ms") and percentages ("1%",
+//! "0.5%", or a bare number). They keep the text as written and the parsed value, so loading never
+//! stops at the first bad one: validation reports every unparsable value with its location.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written with a unit, e.g. `30s`, `500ms`, `10m`, `1h 30m`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HumanDuration {
+    text: String,
+    parsed: Result<Duration, String>,
+}
+
+impl HumanDuration {
+    pub fn parse(text: &str) -> Self {
+        let parsed = humantime::parse_duration(text.trim())
+            .map_err(|e| format!("{text:?} is not a duration ({e}); write a number with a unit: 300ms, 30s, 10m, 1h"));
+        Self { text: text.to_owned(), parsed }
+    }
+
+    pub fn from_duration(d: Duration) -> Self {
+        let text = humantime::format_duration(d).to_string();
+        Self { text, parsed: Ok(d) }
+    }
+
+    /// The value; zero for an unparsable one (a stack with one never passes validation).
+    pub fn get(&self) -> Duration {
+        self.parsed.clone().unwrap_or_default()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.parsed.as_ref().err().map(String::as_str)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Text(t) => Self::parse(&t),
+            Raw::Number(n) => {
+                Self { text: n.to_string(), parsed: Err(format!("{n} has no unit; write e.g. {n}s or {n}ms")) }
+            }
+        })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with a unit: 300ms, 30s, 10m, 1h",
+            "pattern": r"^\s*\d+(\.\d+)?\s*(ns|us|ms|s|sec|m|min|h|hr|d)(\s+\d+\s*[a-z]+)*\s*$"
+        })
+    }
+}
+
+/// A percentage: `1%`, `0.5%` or a bare number (`60`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percent {
+    text: String,
+    parsed: Result<f64, String>,
+}
+
+impl Percent {
+    pub fn parse(text: &str) -> Self {
+        let number = text.trim().strip_suffix('%').unwrap_or(text.trim()).trim();
+        let parsed = number
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{text:?} is not a percentage; write e.g. 1% or 0.5%"));
+        Self { text: text.to_owned(), parsed }
+    }
+
+    pub fn from_value(v: f64) -> Self {
+        Self { text: format!("{v}%"), parsed: Ok(v) }
+    }
+
+    /// The value in percent (1% -> 1.0); zero for an unparsable one.
+    pub fn get(&self) -> f64 {
+        self.parsed.clone().unwrap_or_default()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.parsed.as_ref().err().map(String::as_str)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Text(t) => Self::parse(&t),
+            Raw::Number(n) => Self { text: n.to_string(), parsed: Ok(n) },
+        })
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl JsonSchema for Percent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A percentage: 1%, 0.5% or a number",
+            "oneOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$"}]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let table = [("30s", Some(30_000)), ("300ms", Some(300)), ("10m", Some(600_000)), ("1h 30m", Some(5_400_000))];
+        for (text, ms) in table {
+            assert_eq!(HumanDuration::parse(text).get().as_millis() as u64, ms.unwrap_or(0), "{text}");
+        }
+        for bad in ["soon", "30", "", "-5s"] {
+            let d = HumanDuration::parse(bad);
+            assert!(d.error().is_some_and(|e| e.contains("300ms")), "{bad}: {:?}", d.error());
+        }
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(Percent::parse("1%").get(), 1.0);
+        assert_eq!(Percent::parse("0.5 %").get(), 0.5);
+        assert_eq!(Percent::parse("60").get(), 60.0);
+        assert!(Percent::parse("one percent").error().is_some());
+        assert!(Percent::parse("NaN%").error().is_some());
+    }
+}

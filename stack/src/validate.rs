@@ -1,0 +1,405 @@
+//! Validation of a parsed stack: every problem at once, each with the path of the value at fault
+//! and the fix, checked against what AWS and the app will accept.
+
+use ipnet::Ipv4Net;
+
+use crate::catalog;
+use crate::schema::Stack;
+use crate::units::{HumanDuration, Percent};
+
+/// The app's own memory need: it stays near 15 MiB resident under load; this leaves headroom.
+pub const APP_MIN_MEMORY_MIB: u32 = 64;
+/// The app's default keep-alive (HEADER_READ_TIMEOUT), which must outlast the ALB's idle timeout.
+pub const APP_DEFAULT_KEEP_ALIVE_SECS: u64 = 75;
+/// Share of an instance's memory left to the OS and the ECS agent.
+const INSTANCE_RESERVED_FRACTION: f64 = 0.1;
+
+/// One thing wrong with the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the value at fault, e.g. `network.cidr`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn fail(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn check(&mut self, ok: bool, path: &str, message: impl FnOnce() -> String) {
+        if !ok {
+            self.fail(path, message());
+        }
+    }
+
+    fn duration(&mut self, path: &str, d: &HumanDuration) -> Option<std::time::Duration> {
+        match d.error() {
+            Some(e) => {
+                self.fail(path, e);
+                None
+            }
+            None => Some(d.get()),
+        }
+    }
+
+    fn percent(&mut self, path: &str, p: &Percent, max: f64) -> Option<f64> {
+        if let Some(e) = p.error() {
+            self.fail(path, e);
+            return None;
+        }
+        let v = p.get();
+        self.check((0.0..=max).contains(&v), path, || format!("{v}% is out of range; use 0–{max}%"));
+        Some(v)
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(&mut self, path: &str, v: T, lo: T, hi: T, unit: &str) {
+        self.check(v >= lo && v <= hi, path, || format!("{v}{unit} is out of range; use {lo}–{hi}{unit}"));
+    }
+}
+
+/// Checks everything; returns all problems (empty when the stack is valid).
+pub fn validate(stack: &Stack) -> Vec<Problem> {
+    let mut c = Checker { problems: Vec::new() };
+    identity(&mut c, stack);
+    network(&mut c, stack);
+    capacity(&mut c, stack);
+    registry_and_secret(&mut c, stack);
+    service(&mut c, stack);
+    load_balancer(&mut c, stack);
+    observability(&mut c, stack);
+    c.problems
+}
+
+fn identity(c: &mut Checker, s: &Stack) {
+    let name = &s.name;
+    let well_formed = !name.is_empty()
+        && name.len() <= 20
+        && name.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+    c.check(well_formed, "name", || {
+        format!("{name:?} is not a valid stack name: use 1–20 lowercase letters, digits and hyphens, starting with a letter (it prefixes names limited to 32 characters)")
+    });
+    // The capacity provider is named after the stack, and AWS reserves these prefixes for it.
+    for reserved in ["aws", "ecs", "fargate"] {
+        c.check(!name.starts_with(reserved), "name", || {
+            format!(
+                "{name:?} starts with {reserved:?}, which AWS reserves for capacity provider names; pick another name"
+            )
+        });
+    }
+    c.check(catalog::REGIONS.contains(&s.region.as_str()), "region", || {
+        format!("{:?} is not an AWS region; use a code such as ap-northeast-1 or us-east-1", s.region)
+    });
+    c.check(s.tags.len() <= 40, "tags", || {
+        format!("{} tags; AWS allows 50 per resource and we add our own: use at most 40", s.tags.len())
+    });
+    for (k, v) in &s.tags {
+        let path = format!("tags.{k}");
+        c.check(!k.to_ascii_lowercase().starts_with("aws:"), &path, || {
+            format!("tag key {k:?}: the aws: prefix is reserved by AWS")
+        });
+        c.check(!k.starts_with("konnichiwa:"), &path, || {
+            format!("tag key {k:?}: the konnichiwa: prefix is the provisioner's own")
+        });
+        c.check(!k.is_empty() && k.len() <= 128, &path, || format!("tag key {k:?} must be 1–128 characters"));
+        c.check(v.len() <= 256, &path, || format!("the value of tag {k:?} is longer than 256 characters"));
+    }
+}
+
+fn network(c: &mut Checker, s: &Stack) {
+    let n = &s.network;
+    c.range("network.availability_zones", n.availability_zones, 2, 6, "");
+    let vpc = match n.cidr.parse::<Ipv4Net>() {
+        Ok(net) => net,
+        Err(_) => {
+            c.fail("network.cidr", format!("{:?} is not an IPv4 CIDR block; write e.g. 10.40.0.0/16", n.cidr));
+            return;
+        }
+    };
+    c.check((16..=24).contains(&vpc.prefix_len()), "network.cidr", || {
+        format!("/{} is outside the sizes a VPC may have; use a prefix from /16 to /24", vpc.prefix_len())
+    });
+    c.check(vpc.addr() == vpc.network(), "network.cidr", || {
+        format!("{} has host bits set; the block starts at {}", n.cidr, vpc.trunc())
+    });
+    let private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+        .iter()
+        .filter_map(|p| p.parse::<Ipv4Net>().ok())
+        .any(|p| p.contains(&vpc));
+    c.check(private, "network.cidr", || {
+        format!("{} is not a private range; use one inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", n.cidr)
+    });
+
+    if n.subnets.is_empty() {
+        c.check(vpc.prefix_len() + 4 <= 28, "network.cidr", || {
+            format!(
+                "{} is too small to carve {} subnets of /{}; use a larger block or list `subnets`",
+                n.cidr,
+                n.availability_zones,
+                vpc.prefix_len() + 4
+            )
+        });
+        return;
+    }
+    c.check(n.subnets.len() == usize::from(n.availability_zones), "network.subnets", || {
+        format!("{} subnets for {} availability zones; give one per zone", n.subnets.len(), n.availability_zones)
+    });
+    let mut parsed: Vec<(usize, Ipv4Net)> = Vec::new();
+    for (i, text) in n.subnets.iter().enumerate() {
+        let path = format!("network.subnets[{i}]");
+        match text.parse::<Ipv4Net>() {
+            Err(_) => c.fail(&path, format!("{text:?} is not an IPv4 CIDR block; write e.g. 10.40.0.0/20")),
+            Ok(sub) => {
+                c.check(vpc.contains(&sub), &path, || {
+                    format!("{sub} does not fit in the VPC {vpc}; pick a block inside it")
+                });
+                c.check(sub.prefix_len() <= 28, &path, || {
+                    format!("{sub} is smaller than /28, the smallest subnet AWS allows")
+                });
+                if let Some((j, other)) =
+                    parsed.iter().find(|(_, o)| o.contains(&sub.network()) || sub.contains(&o.network()))
+                {
+                    c.fail(&path, format!("{sub} overlaps subnets[{j}] ({other}); subnets must not overlap"));
+                }
+                parsed.push((i, sub));
+            }
+        }
+    }
+}
+
+/// The subnet blocks of the stack: the listed ones, or `availability_zones` blocks carved from
+/// the VPC with 4 more prefix bits. Call on a validated stack.
+pub fn subnet_blocks(s: &Stack) -> Vec<Ipv4Net> {
+    if !s.network.subnets.is_empty() {
+        return s.network.subnets.iter().filter_map(|t| t.parse().ok()).collect();
+    }
+    let Ok(vpc) = s.network.cidr.parse::<Ipv4Net>() else { return Vec::new() };
+    vpc.subnets(vpc.prefix_len() + 4)
+        .map(|it| it.take(usize::from(s.network.availability_zones)).collect())
+        .unwrap_or_default()
+}
+
+fn capacity(c: &mut Checker, s: &Stack) {
+    let cap = &s.capacity;
+    c.check(cap.min <= cap.desired && cap.desired <= cap.max, "capacity.desired", || {
+        format!("desired {} must lie between min {} and max {}", cap.desired, cap.min, cap.max)
+    });
+    c.check(cap.min <= cap.max, "capacity.min", || {
+        format!("min {} is greater than max {}; swap them", cap.min, cap.max)
+    });
+    c.range("capacity.max", cap.max, 1, 100, " instances");
+    let it = &cap.instance_type;
+    let shaped = it.split_once('.').is_some_and(|(f, sz)| {
+        !f.is_empty()
+            && !sz.is_empty()
+            && f.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    });
+    c.check(shaped, "capacity.instance_type", || format!("{it:?} is not an EC2 instance type; write e.g. t3.small"));
+    let ami_ok = matches!(cap.ami.as_str(), "ecs-optimized-al2023" | "ecs-optimized-al2")
+        || cap
+            .ami
+            .strip_prefix("ami-")
+            .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|ch| ch.is_ascii_hexdigit()));
+    c.check(ami_ok, "capacity.ami", || {
+        format!("{:?} is not an AMI choice; use ecs-optimized-al2023, ecs-optimized-al2 or an id like ami-0123456789abcdef0", cap.ami)
+    });
+    c.range("capacity.root_volume_gib", cap.root_volume_gib, 30, 16384, " GiB");
+}
+
+fn registry_and_secret(c: &mut Checker, s: &Stack) {
+    let repo = &s.registry.repository;
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && seg.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && seg.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+    };
+    c.check((2..=256).contains(&repo.len()) && repo.split('/').all(segment_ok), "registry.repository", || {
+        format!(
+            "{repo:?} is not an ECR repository name: use 2–256 lowercase letters, digits and . _ - / (e.g. konnichiwa)"
+        )
+    });
+    c.range("registry.keep_images", s.registry.keep_images, 1, 1000, " images");
+    let name = &s.secret.name;
+    c.check(
+        (1..=512).contains(&name.len()) && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch)),
+        "secret.name",
+        || format!("{name:?} is not a Secrets Manager name: use 1–512 of A-Z a-z 0-9 / _ + = . @ -"),
+    );
+    c.range("secret.recovery_window_days", s.secret.recovery_window_days, 7, 30, " days");
+}
+
+fn service(c: &mut Checker, s: &Stack) {
+    let svc = &s.service;
+    c.check(!svc.image.trim().is_empty() && !svc.image.contains(char::is_whitespace), "service.image", || {
+        format!("{:?} is not an image reference; use `build` or e.g. 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:…", svc.image)
+    });
+    c.check(svc.container_port > 0, "service.container_port", || {
+        "port 0 cannot be mapped; the image listens on 8080".to_owned()
+    });
+    c.range("service.cpu", svc.cpu, 128, 10240, " CPU units");
+    c.check(svc.memory >= APP_MIN_MEMORY_MIB, "service.memory", || {
+        format!("{} MiB is below what the app needs; give at least {APP_MIN_MEMORY_MIB} MiB", svc.memory)
+    });
+    if let Some(it) = catalog::lookup(&s.capacity.instance_type) {
+        let usable = f64::from(it.memory_mib) * (1.0 - INSTANCE_RESERVED_FRACTION);
+        c.check(f64::from(svc.memory) <= usable, "service.memory", || {
+            format!("{} MiB does not fit on a {} ({} MiB, about {} MiB usable by tasks); lower it or pick a larger instance type", svc.memory, s.capacity.instance_type, it.memory_mib, usable as u32)
+        });
+        c.check(svc.cpu <= it.vcpus * 1024, "service.cpu", || {
+            format!(
+                "{} CPU units do not fit on a {} ({} vCPUs = {} units)",
+                svc.cpu,
+                s.capacity.instance_type,
+                it.vcpus,
+                it.vcpus * 1024
+            )
+        });
+    }
+    c.check(svc.health_check_path.starts_with('/'), "service.health_check_path", || {
+        format!("{:?} must be a path starting with /, e.g. /health", svc.health_check_path)
+    });
+    if let Some(grace) = c.duration("service.health_check_grace_period", &svc.health_check_grace_period) {
+        c.range("service.health_check_grace_period", grace.as_secs(), 0, 2_147_483_647, "s");
+    }
+    for (key, value) in &svc.environment {
+        let path = format!("service.environment.{key}");
+        c.check(key != "API_KEY", &path, || {
+            "API_KEY must not be a plain environment value: it is injected from the secret (secret.name)".to_owned()
+        });
+        c.check(
+            key.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+                && key.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'),
+            &path,
+            || format!("{key:?} is not a valid environment variable name"),
+        );
+        if key == "PORT" {
+            c.check(value.parse::<u16>().ok() == Some(svc.container_port), &path, || {
+                format!(
+                    "PORT={value} differs from service.container_port {}; set only container_port",
+                    svc.container_port
+                )
+            });
+        }
+    }
+    if let Some(a) = &svc.autoscaling {
+        c.check(a.min <= a.max, "service.autoscaling.min", || format!("min {} is greater than max {}", a.min, a.max));
+        c.range("service.autoscaling.max", a.max, 1, 1000, " tasks");
+        c.check(a.min <= svc.desired_count && svc.desired_count <= a.max, "service.desired_count", || {
+            format!(
+                "desired_count {} is outside autoscaling's {}–{}; autoscaling would move it at once",
+                svc.desired_count, a.min, a.max
+            )
+        });
+        if let Some(target) = c.percent("service.autoscaling.target_cpu_percent", &a.target_cpu_percent, 100.0) {
+            c.check((10.0..=90.0).contains(&target), "service.autoscaling.target_cpu_percent", || {
+                format!("{target}% leaves no room to react; use 10–90%")
+            });
+        }
+        if let Some(r) = a.requests_per_target {
+            c.check(r >= 1, "service.autoscaling.requests_per_target", || "must be at least 1".to_owned());
+        }
+    }
+    let d = &svc.deployment;
+    if let Some(t) = c.duration("service.deployment.timeout", &d.timeout) {
+        c.check(t.as_secs() >= 30, "service.deployment.timeout", || {
+            format!("{} is too short for a rollout; use at least 30s", d.timeout.text())
+        });
+    }
+    c.range("service.deployment.minimum_healthy_percent", d.minimum_healthy_percent, 0, 100, "%");
+    c.range("service.deployment.maximum_percent", d.maximum_percent, 100, 200, "%");
+}
+
+fn load_balancer(c: &mut Checker, s: &Stack) {
+    let lb = &s.load_balancer;
+    c.check(lb.port > 0, "load_balancer.port", || "port 0 is not a listener port; use 80".to_owned());
+    if let Some(d) = c.duration("load_balancer.deregistration_delay", &lb.deregistration_delay) {
+        c.range("load_balancer.deregistration_delay", d.as_secs(), 0, 3600, "s");
+    }
+    if let Some(idle) = c.duration("load_balancer.idle_timeout", &lb.idle_timeout) {
+        c.range("load_balancer.idle_timeout", idle.as_secs(), 1, 4000, "s");
+        let keep_alive = s
+            .service
+            .environment
+            .get("HEADER_READ_TIMEOUT")
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .map_or(APP_DEFAULT_KEEP_ALIVE_SECS, |d| d.as_secs());
+        c.check(idle.as_secs() < keep_alive, "load_balancer.idle_timeout", || {
+            format!("the ALB idle timeout ({}s) must be shorter than the app's keep-alive ({keep_alive}s), or the ALB reuses closed connections and clients see 502s: lower it or set service.environment.HEADER_READ_TIMEOUT higher", idle.as_secs())
+        });
+    }
+    if let Some(h) = &lb.https {
+        c.check(h.certificate_arn.starts_with("arn:aws:acm:"), "load_balancer.https.certificate_arn", || {
+            format!("{:?} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", h.certificate_arn)
+        });
+        c.check(h.port != lb.port && h.port > 0, "load_balancer.https.port", || {
+            format!("port {} is taken by the HTTP listener; use 443", h.port)
+        });
+    }
+}
+
+fn observability(c: &mut Checker, s: &Stack) {
+    c.check(catalog::LOG_RETENTION_DAYS.contains(&s.logs.retention_days), "logs.retention_days", || {
+        format!(
+            "{} is not a retention CloudWatch offers; use one of {:?}",
+            s.logs.retention_days,
+            catalog::LOG_RETENTION_DAYS
+        )
+    });
+    let slo = &s.slo;
+    c.check(slo.requests_per_second > 0.0 && slo.requests_per_second.is_finite(), "slo.requests_per_second", || {
+        format!("{} must be a positive rate", slo.requests_per_second)
+    });
+    if let Some(p95) = c.duration("slo.p95_latency", &slo.p95_latency) {
+        c.check(!p95.is_zero(), "slo.p95_latency", || "a zero latency objective can never be met".to_owned());
+    }
+    c.percent("slo.max_error_rate", &slo.max_error_rate, 100.0);
+
+    let m = &s.monitor;
+    for (path, v) in [
+        ("monitor.cpu_warning_percent", m.cpu_warning_percent),
+        ("monitor.cpu_critical_percent", m.cpu_critical_percent),
+        ("monitor.memory_warning_percent", m.memory_warning_percent),
+        ("monitor.memory_critical_percent", m.memory_critical_percent),
+    ] {
+        c.check(v > 0.0 && v <= 100.0, path, || format!("{v}% is out of range; use 1–100%"));
+    }
+    c.check(m.cpu_warning_percent <= m.cpu_critical_percent, "monitor.cpu_warning_percent", || {
+        format!("warning {}% is above critical {}%", m.cpu_warning_percent, m.cpu_critical_percent)
+    });
+    c.check(m.memory_warning_percent <= m.memory_critical_percent, "monitor.memory_warning_percent", || {
+        format!("warning {}% is above critical {}%", m.memory_warning_percent, m.memory_critical_percent)
+    });
+    let warn = c.duration("monitor.latency_warning", &m.latency_warning);
+    let crit = c.duration("monitor.latency_critical", &m.latency_critical);
+    if let (Some(w), Some(cr)) = (warn, crit) {
+        c.check(w <= cr, "monitor.latency_warning", || format!("warning {w:?} is above critical {cr:?}"));
+    }
+
+    if let Some(lt) = &s.loadtest {
+        for (i, e) in lt.endpoints.iter().enumerate() {
+            c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
+                format!("{:?} must start with /", e.path)
+            });
+            c.check(e.weight >= 1, &format!("loadtest.endpoints[{i}].weight"), || {
+                "weight must be at least 1".to_owned()
+            });
+        }
+        if let Some(u) = lt.users {
+            c.check(u >= 1, "loadtest.users", || "at least 1 user".to_owned());
+        }
+        if let Some(r) = lt.spawn_rate {
+            c.check(r > 0.0 && r.is_finite(), "loadtest.spawn_rate", || format!("{r} must be a positive rate"));
+        }
+        if let Some(d) = &lt.duration {
+            c.duration("loadtest.duration", d);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The example stack.yaml loads; every kind of bad stack file is refused with a message that
+//! names the fix and the line and column of the value at fault; all problems come at once.
+
+use std::path::Path;
+
+use stack::{Stack, StackError};
+
+const EXAMPLE: &str = include_str!("../../stack.yaml");
+
+/// The example with one line replaced (matched by its start, after indentation).
+fn with(original: &str, replacement: &str) -> String {
+    let mut found = false;
+    let text: Vec<String> = EXAMPLE
+        .lines()
+        .map(|l| {
+            if !found && l.trim_start().starts_with(original) {
+                found = true;
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}{replacement}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    assert!(found, "the example has no line starting with {original:?}");
+    text.join("\n")
+}
+
+fn line_of(text: &str, needle: &str) -> u64 {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i as u64 + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in text"))
+}
+
+fn problems(text: &str) -> Vec<stack::LocatedProblem> {
+    match Stack::from_yaml(text, Path::new("stack.yaml")) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems(),
+    }
+}
+
+#[test]
+fn the_example_is_valid_with_documented_values() {
+    let s = Stack::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml")).expect("stack.yaml is valid");
+    assert_eq!(s.name, "konnichiwa");
+    assert_eq!(s.region, "ap-northeast-1");
+    assert_eq!(s.load_balancer.deregistration_delay.get().as_secs(), 30);
+    assert_eq!(s.slo.p95_latency.get().as_millis(), 300);
+    assert_eq!(s.slo.max_error_rate.get(), 1.0);
+    let subnets: Vec<String> = stack::subnet_blocks(&s).iter().map(|n| n.to_string()).collect();
+    assert_eq!(subnets, ["10.40.0.0/20", "10.40.16.0/20"]);
+    assert!(s.resource_tags().contains(&("konnichiwa:stack".to_owned(), "konnichiwa".to_owned())));
+}
+
+/// (line to replace, replacement, path at fault, fragment of the message)
+const BAD: &[(&str, &str, &str, &str)] = &[
+    ("name:", "name: Konnichiwa_App", "name", "lowercase letters"),
+    ("name:", "name: ecs-demo", "name", "reserves for capacity provider"),
+    ("region:", "region: tokyo-1", "region", "not an AWS region"),
+    ("cidr:", "cidr: 10.40.0.0/33", "network.cidr", "not an IPv4 CIDR"),
+    ("cidr:", "cidr: 10.40.0.0/8", "network.cidr", "/16 to /24"),
+    ("cidr:", "cidr: 10.40.1.0/16", "network.cidr", "host bits"),
+    ("cidr:", "cidr: 8.8.0.0/16", "network.cidr", "not a private range"),
+    ("availability_zones:", "availability_zones: 1", "network.availability_zones", "2–6"),
+    (
+        "availability_zones:",
+        "availability_zones: 2\n  subnets: [10.40.0.0/20, 10.41.0.0/20]",
+        "network.subnets[1]",
+        "does not fit in the VPC",
+    ),
+    (
+        "availability_zones:",
+        "availability_zones: 2\n  subnets: [10.40.0.0/20, 10.40.8.0/21]",
+        "network.subnets[1]",
+        "overlaps subnets[0]",
+    ),
+    ("min: 1", "min: 5", "capacity.min", "greater than max 4"),
+    ("desired: 2", "desired: 9", "capacity.desired", "between min 1 and max 4"),
+    ("instance_type:", "instance_type: small", "capacity.instance_type", "e.g. t3.small"),
+    ("ami:", "ami: amazon-linux", "capacity.ami", "ecs-optimized-al2023"),
+    ("registry:", "registry: { repository: Konnichiwa }", "registry.repository", "lowercase"),
+    ("secret:", "secret: { name: 'api key!' }", "secret.name", "not a Secrets Manager name"),
+    ("container_port:", "container_port: 0", "service.container_port", "cannot be mapped"),
+    ("memory: 256", "memory: 32", "service.memory", "below what the app needs"),
+    ("memory: 256", "memory: 4096", "service.memory", "does not fit on a t3.small"),
+    ("cpu: 256", "cpu: 4096", "service.cpu", "do not fit on a t3.small"),
+    ("health_check_path:", "health_check_path: health", "service.health_check_path", "starting with /"),
+    (
+        "health_check_grace_period:",
+        "health_check_grace_period: soon",
+        "service.health_check_grace_period",
+        "not a duration",
+    ),
+    (
+        "environment:",
+        "environment: { API_KEY: hunter2hunter2 }",
+        "service.environment.API_KEY",
+        "injected from the secret",
+    ),
+    (
+        "autoscaling:",
+        "autoscaling: { min: 4, max: 2, target_cpu_percent: 60 }",
+        "service.autoscaling.min",
+        "greater than max",
+    ),
+    (
+        "autoscaling:",
+        "autoscaling: { min: 2, max: 8, target_cpu_percent: lots }",
+        "service.autoscaling.target_cpu_percent",
+        "not a percentage",
+    ),
+    ("desired_count:", "desired_count: 12", "service.desired_count", "outside autoscaling"),
+    ("deployment:", "deployment: { timeout: 10 }", "service.deployment.timeout", "has no unit"),
+    ("deregistration_delay:", "deregistration_delay: 2h", "load_balancer.deregistration_delay", "0–3600s"),
+    ("idle_timeout:", "idle_timeout: 120s", "load_balancer.idle_timeout", "shorter than the app's keep-alive"),
+    ("logs:", "logs: { retention_days: 10 }", "logs.retention_days", "not a retention"),
+    (
+        "slo:",
+        "slo: { requests_per_second: 1000, p95_latency: fast, max_error_rate: 1% }",
+        "slo.p95_latency",
+        "not a duration",
+    ),
+    (
+        "slo:",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 150% }",
+        "slo.max_error_rate",
+        "out of range",
+    ),
+    ("cpu_warning_percent:", "cpu_warning_percent: 95", "monitor.cpu_warning_percent", "above critical"),
+    ("latency_warning:", "latency_warning: 5s", "monitor.latency_warning", "above critical"),
+];
+
+#[test]
+fn each_bad_value_is_reported_with_its_location_and_fix() {
+    for (original, replacement, path, fragment) in BAD {
+        let text = with(original, replacement);
+        let found = problems(&text);
+        let problem = found.iter().find(|p| p.path == *path).unwrap_or_else(|| {
+            panic!("{replacement:?}: expected a problem at {path}, got {found:#?}");
+        });
+        if !fragment.is_empty() {
+            assert!(problem.message.contains(fragment), "{replacement:?}: {:?} lacks {fragment:?}", problem.message);
+        }
+        let first_replaced = replacement.lines().last().unwrap_or(replacement);
+        let expected_line = line_of(&text, first_replaced.trim());
+        let pos = problem.position.unwrap_or_else(|| panic!("{replacement:?}: no position"));
+        assert_eq!(pos.line, expected_line, "{replacement:?} at {path}: {problem:?}");
+        assert!(pos.column > 1, "{replacement:?}: column points at the value: {pos:?}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_unknown_fields_give_line_and_column() {
+    let text = with("desired_count:", "desired_count: 2\n  desried_count: 3");
+    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("unknown field");
+    let StackError::Syntax { position, message, .. } = &err else { panic!("{err}") };
+    assert!(message.contains("desried_count"), "{message}");
+    assert_eq!(position.map(|p| p.line), Some(line_of(&text, "desried_count")));
+
+    let text = with("cpu: 256", "cpu: lots");
+    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("type error");
+    assert!(matches!(err, StackError::Syntax { position: Some(_), .. }), "{err}");
+
+    let text = with("port: 80", "port: 70000");
+    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("port out of range");
+    let StackError::Syntax { position, .. } = &err else { panic!("{err}") };
+    assert_eq!(position.map(|p| p.line), Some(line_of(&text, "70000")), "{err}");
+
+    let err = Stack::from_yaml("name: [unclosed\n", Path::new("x.yaml")).expect_err("syntax");
+    assert!(err.to_string().starts_with("x.yaml"), "{err}");
+}
+
+#[test]
+fn all_problems_are_reported_at_once_in_file_order() {
+    let text = with("region:", "region: mars-1");
+    let text = text.replace("cidr: 10.40.0.0/16", "cidr: 10.40.0.0/33").replace("memory: 256", "memory: 1");
+    let found = problems(&text);
+    let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["region", "network.cidr", "service.memory"], "{found:#?}");
+    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("invalid").to_string();
+    assert!(err.starts_with("stack.yaml has 3 problems:"), "{err}");
+    assert!(err.contains(&format!("stack.yaml:{}:", line_of(&text, "mars-1"))), "{err}");
+}
+
+#[test]
+fn a_missing_file_names_the_flag() {
+    let err = Stack::load("/nonexistent/stack.yaml").expect_err("missing").to_string();
+    assert!(err.contains("--stack"), "{err}");
+}
+
+#[test]
+fn the_json_schema_describes_the_file() {
+    let schema = stack::json_schema();
+    let props = &schema["properties"];
+    for key in
+        ["name", "region", "network", "capacity", "registry", "secret", "service", "load_balancer", "slo", "monitor"]
+    {
+        assert!(props.get(key).is_some(), "schema lacks {key}");
+    }
+    assert_eq!(schema["additionalProperties"], false, "unknown fields are rejected");
+    let required = schema["required"].as_array().expect("required list");
+    assert!(required.iter().any(|v| v == "name"));
+}
