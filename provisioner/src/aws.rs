@@ -1,0 +1,204 @@
+//! AWS clients built from one SdkConfig (region and credentials from the standard chain,
+//! `AWS_ENDPOINT_URL` for an emulator), with an interceptor that records every API call so
+//! commands can report how many reads and mutations they made.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::Serialize;
+
+/// Set to a 12-digit id to give this process its own account on a shared moto server (honoured
+/// only for loopback endpoints).
+pub const MOTO_ACCOUNT_ENV: &str = "KONNICHIWA_MOTO_ACCOUNT_ID";
+
+/// Every API call made through the clients, in order.
+#[derive(Debug, Default)]
+pub struct CallLog {
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+/// Counts of a `CallLog`, as reported in `--json` output.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CallCounts {
+    pub read: usize,
+    pub mutating: usize,
+    /// `service:Operation` -> count.
+    pub by_operation: BTreeMap<String, usize>,
+    /// Mutating calls in the order they were made.
+    pub mutations: Vec<String>,
+}
+
+impl CallLog {
+    fn record(&self, service: &str, operation: &str) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push((service.to_owned(), operation.to_owned()));
+        }
+    }
+
+    pub fn counts(&self) -> CallCounts {
+        let calls = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut counts = CallCounts::default();
+        for (service, op) in calls {
+            let key = format!("{service}:{op}");
+            *counts.by_operation.entry(key.clone()).or_default() += 1;
+            if is_mutating(&op) {
+                counts.mutating += 1;
+                counts.mutations.push(key);
+            } else {
+                counts.read += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// True for operations that change state; reads are Describe/Get/List (and the like).
+pub fn is_mutating(operation: &str) -> bool {
+    const READS: &[&str] = &["Describe", "Get", "List", "Batch Get", "Lookup", "Search", "Validate"];
+    !READS.iter().any(|p| operation.starts_with(p))
+}
+
+#[derive(Debug)]
+struct RecordCalls(Arc<CallLog>);
+
+impl Intercept for RecordCalls {
+    fn name(&self) -> &'static str {
+        "RecordCalls"
+    }
+
+    // Once per operation (retries of it are not counted again); the operation's metadata is in
+    // the config bag by the time serialization starts.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.record(meta.service(), meta.name());
+        }
+        Ok(())
+    }
+}
+
+/// Adds moto's per-request account header.
+#[derive(Debug)]
+struct MotoAccount(String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// The clients every resource kind uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub calls: Arc<CallLog>,
+}
+
+impl Clients {
+    /// Loads the standard AWS configuration; `region` overrides the chain's region.
+    pub async fn load(region: &str) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .load()
+            .await;
+        Self::from_sdk_config(&sdk)
+    }
+
+    /// Clients for `sdk`; the moto account comes from `KONNICHIWA_MOTO_ACCOUNT_ID`.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self::with_moto_account(sdk, std::env::var(MOTO_ACCOUNT_ENV).ok())
+    }
+
+    /// Clients for `sdk` that send moto's account header (loopback endpoints only).
+    pub fn with_moto_account(sdk: &aws_config::SdkConfig, account: Option<String>) -> Self {
+        let calls = Arc::new(CallLog::default());
+        let endpoint = sdk.endpoint_url().map(str::to_owned);
+        let moto_account = account
+            .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
+            .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk).interceptor(RecordCalls(Arc::clone(&calls)));
+        if let Some(account) = &moto_account {
+            ec2 = ec2.interceptor(MotoAccount(account.clone()));
+        }
+        Self {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            endpoint,
+            calls,
+        }
+    }
+
+    /// Where the calls go: the endpoint override, or real AWS.
+    pub fn target(&self) -> String {
+        match &self.endpoint {
+            Some(url) => format!("{} via {url}", self.region),
+            None => self.region.clone(),
+        }
+    }
+}
+
+/// True for http(s) URLs whose host is a loopback address or `localhost`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        for (url, expected) in [
+            ("http://127.0.0.1:5000", true),
+            ("http://localhost:5000/", true),
+            ("http://[::1]:5000", true),
+            ("http://127.3.2.1", true),
+            ("https://ec2.ap-northeast-1.amazonaws.com", false),
+            ("http://10.0.0.1:5000", false),
+            ("http://localhost.evil.com", false),
+        ] {
+            assert_eq!(is_loopback_url(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn reads_and_mutations() {
+        for op in ["DescribeVpcs", "GetSecretValue", "ListTagsForResource"] {
+            assert!(!is_mutating(op), "{op}");
+        }
+        for op in ["CreateVpc", "ModifyVpcAttribute", "AuthorizeSecurityGroupIngress", "DeleteVpc", "CreateTags"] {
+            assert!(is_mutating(op), "{op}");
+        }
+    }
+}

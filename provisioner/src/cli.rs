@@ -1,0 +1,77 @@
+//! The command line. This interface is fixed: tests, CI and the README depend on it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Reconciles AWS to stack.yaml: finds what exists by tags, shows what it will change, and changes
+/// exactly that. No state file.
+///
+/// Region and credentials: `--region`, else stack.yaml's `region`; credentials from the standard
+/// AWS chain (environment, profile, SSO, instance role). `AWS_ENDPOINT_URL` points every client at
+/// an emulator.
+///
+/// Exit codes: 0 ok; 1 error (including a refused or incomplete run); 2 changes pending
+/// (`plan --detailed-exitcode`).
+#[derive(Debug, Parser)]
+#[command(name = "provisioner", version, about, long_about)]
+pub struct Cli {
+    /// The stack file.
+    #[arg(long, global = true, default_value = stack::DEFAULT_FILE, env = "KONNICHIWA_STACK")]
+    pub stack: PathBuf,
+
+    /// AWS region (default: stack.yaml's `region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
+    /// Machine-readable output on stdout (a stable shape, documented in the README).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate stack.yaml; no AWS call.
+    Validate,
+    /// Print the JSON Schema of stack.yaml (for editors).
+    Schema,
+    /// Observe and diff; never changes anything.
+    Plan {
+        /// Exit 2 when changes are pending (0 when none), like `terraform plan`.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
+    Up {
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Give up (exit 1, naming what was awaited) after this long.
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
+    Down {
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// What exists, per resource (in sync, drifted or missing), and the outputs.
+    Status,
+    /// Ids, ARNs and URLs other tools need.
+    Outputs,
+}
+
+/// Durations on the command line follow stack.yaml's rules.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = stack::HumanDuration::parse(s);
+    match d.error() {
+        Some(e) => Err(e.to_owned()),
+        None => Ok(d.get()),
+    }
+}

@@ -1,0 +1,112 @@
+//! The commands: each loads the stack, runs the engine in the right mode and prints its result as
+//! text or as the documented JSON shape. They return the process exit code.
+
+mod down;
+mod plan;
+mod status;
+mod up;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::aws::Clients;
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+use crate::exit;
+use crate::reconcile::{Ctx, Mode};
+
+/// Runs the parsed command line; prints results and errors; returns the exit code.
+pub async fn run(cli: Cli) -> u8 {
+    let name = command_name(&cli.command);
+    match dispatch(&cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                let problems: Vec<Value> = match &e {
+                    Error::Stack(se) => se.problems().iter().map(problem_json).collect(),
+                    _ => Vec::new(),
+                };
+                print_json(&json!({ "command": name, "error": format!("{e:#}"), "problems": problems }));
+            }
+            eprintln!("error: {e:#}");
+            exit::ERROR
+        }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Validate => "validate",
+        Command::Schema => "schema",
+        Command::Plan { .. } => "plan",
+        Command::Up { .. } => "up",
+        Command::Down { .. } => "down",
+        Command::Status => "status",
+        Command::Outputs => "outputs",
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<u8, Error> {
+    match &cli.command {
+        Command::Schema => {
+            print_json(&stack::json_schema());
+            Ok(exit::OK)
+        }
+        Command::Validate => {
+            let s = stack::Stack::load(&cli.stack)?;
+            if cli.json {
+                print_json(&json!({ "command": "validate", "stack": s.name, "valid": true, "problems": [] }));
+            } else {
+                println!("{} is valid (stack {}, region {})", cli.stack.display(), s.name, s.region);
+            }
+            Ok(exit::OK)
+        }
+        Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
+        Command::Up { yes, timeout } => up::run(cli, *yes, *timeout).await,
+        Command::Down { yes, timeout } => down::run(cli, *yes, *timeout).await,
+        Command::Status => status::run(cli, false).await,
+        Command::Outputs => status::run(cli, true).await,
+    }
+}
+
+/// Loads the stack and builds the context for `mode`.
+async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error> {
+    let mut stack = stack::Stack::load(&cli.stack)?;
+    if let Some(region) = &cli.region {
+        stack.region = region.clone();
+    }
+    let clients = Clients::load(&stack.region).await;
+    Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
+}
+
+fn problem_json(p: &stack::LocatedProblem) -> Value {
+    json!({
+        "path": p.path,
+        "line": p.position.map(|x| x.line),
+        "column": p.position.map(|x| x.column),
+        "message": p.message,
+    })
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Asks on a terminal; refuses when stdin is not one (pass --yes).
+fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{question} — stdin is not a terminal, so nobody can answer: pass --yes to go ahead"
+        )));
+    }
+    eprint!("{question} Only 'yes' goes ahead: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
+}

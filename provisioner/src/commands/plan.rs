@@ -1,0 +1,29 @@
+//! `plan`: observe + diff + render; never mutates.
+
+use serde_json::json;
+
+use super::{context, print_json};
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::exit;
+use crate::reconcile::{Mode, driver, render};
+
+pub async fn run(cli: &Cli, detailed_exitcode: bool) -> Result<u8, Error> {
+    let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
+    let (plan, _) = driver::reconcile(&ctx).await?;
+    if cli.json {
+        print_json(&json!({
+            "command": "plan",
+            "stack": ctx.stack.name,
+            "region": ctx.stack.region,
+            "changes_pending": plan.has_changes(),
+            "resources": plan.resources,
+            "summary": plan.summary(),
+            "api_calls": ctx.clients.calls.counts(),
+        }));
+    } else {
+        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
+        print!("{}", render::plan(&plan, render::colour_wanted()));
+    }
+    Ok(if detailed_exitcode && plan.has_changes() { exit::CHANGES_PENDING } else { exit::OK })
+}

@@ -1,0 +1,19 @@
+//! The provisioner as a library: the command line, the reconcile engine and the resource kinds,
+//! so tests drive it in-process or as the binary the thin `main.rs` builds.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod reconcile;
+pub mod resources;
+pub mod retry;
+
+pub use error::Error;
+
+/// Exit codes, documented in `--help` and the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const CHANGES_PENDING: u8 = 2;
+}

@@ -1,0 +1,168 @@
+//! The reconcile engine's vocabulary: what a resource kind reports (a `ResourceChange` per
+//! resource: create / update fields / replace / delete / no-op), the plan they add up to, and the
+//! context every kind runs in (clients, stack, mode, deadline).
+
+pub mod driver;
+pub mod render;
+pub mod tags;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::aws::Clients;
+
+/// What a run may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Observe and diff only: no mutating call.
+    Plan,
+    /// Observe, diff and apply.
+    Apply,
+}
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    #[serde(rename = "no-op")]
+    NoOp,
+}
+
+/// One field that differs: `old` is what AWS has (None: absent), `new` what stack.yaml wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDiff {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+impl FieldDiff {
+    pub fn new(field: impl Into<String>, old: Option<String>, new: Option<String>) -> Self {
+        Self { field: field.into(), old, new }
+    }
+}
+
+/// A field diff when `old` and `new` differ.
+pub fn compare<T: PartialEq + std::fmt::Display>(field: &str, old: &T, new: &T) -> Option<FieldDiff> {
+    (old != new).then(|| FieldDiff::new(field, Some(old.to_string()), Some(new.to_string())))
+}
+
+/// The change to one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub action: Action,
+    /// For updates: what differs. For creates: the main settings.
+    pub fields: Vec<FieldDiff>,
+    /// For replacements: why AWS forces one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Change {
+    pub fn no_op() -> Self {
+        Self { action: Action::NoOp, fields: Vec::new(), reason: None }
+    }
+
+    pub fn create(fields: Vec<FieldDiff>) -> Self {
+        Self { action: Action::Create, fields, reason: None }
+    }
+
+    pub fn delete() -> Self {
+        Self { action: Action::Delete, fields: Vec::new(), reason: None }
+    }
+
+    pub fn replace(reason: impl Into<String>, fields: Vec<FieldDiff>) -> Self {
+        Self { action: Action::Replace, fields, reason: Some(reason.into()) }
+    }
+
+    /// Update when any field differs, else no-op.
+    pub fn update(fields: Vec<FieldDiff>) -> Self {
+        if fields.is_empty() { Self::no_op() } else { Self { action: Action::Update, fields, reason: None } }
+    }
+
+    pub fn is_no_op(&self) -> bool {
+        self.action == Action::NoOp
+    }
+}
+
+/// A change with the resource it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceChange {
+    pub kind: &'static str,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// Counts by action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+/// Everything a run found and would do (or did), in dependency order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub resources: Vec<ResourceChange>,
+}
+
+impl Plan {
+    pub fn push(&mut self, kind: &'static str, name: impl Into<String>, id: Option<String>, change: Change) {
+        self.resources.push(ResourceChange { kind, name: name.into(), id, change });
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.resources.iter().any(|r| !r.change.is_no_op())
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.resources {
+            match r.change.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::NoOp => s.unchanged += 1,
+            }
+        }
+        s
+    }
+
+    pub fn extend(&mut self, other: Plan) {
+        self.resources.extend(other.resources);
+    }
+}
+
+/// What every resource kind runs with.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub clients: Clients,
+    pub stack: stack::Stack,
+    pub mode: Mode,
+    pub deadline: Instant,
+}
+
+impl Ctx {
+    pub fn applying(&self) -> bool {
+        self.mode == Mode::Apply
+    }
+
+    /// Progress of an apply, on stderr (stdout carries the result).
+    pub fn progress(&self, message: impl std::fmt::Display) {
+        if self.applying() {
+            eprintln!("  {message}");
+        }
+    }
+}

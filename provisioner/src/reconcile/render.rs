@@ -1,0 +1,102 @@
+//! Plans as text for people (`+ create`, `~ update field: old -> new`, `-/+ replace (why)`,
+//! `- delete`; colour on a terminal only) and as the stable JSON shape of `--json`.
+
+use std::fmt::Write;
+
+use crate::reconcile::{Action, FieldDiff, Plan, ResourceChange};
+
+/// Whether to colour: stdout is a terminal and NO_COLOR is unset.
+pub fn colour_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(text: &str, code: &str, colour: bool) -> String {
+    if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+}
+
+fn value(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("(none)")
+}
+
+fn field_line(f: &FieldDiff, action: Action) -> String {
+    match (action, &f.old) {
+        (Action::Create, None) => format!("{}: {}", f.field, value(&f.new)),
+        _ => format!("{}: {} -> {}", f.field, value(&f.old), value(&f.new)),
+    }
+}
+
+/// One resource's lines.
+pub fn resource(r: &ResourceChange, colour: bool) -> String {
+    let (sign, code) = match r.change.action {
+        Action::Create => ("+", "32"),
+        Action::Update => ("~", "33"),
+        Action::Replace => ("-/+", "35"),
+        Action::Delete => ("-", "31"),
+        Action::NoOp => ("=", "2"),
+    };
+    let id = r.id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+    let reason = r.change.reason.as_deref().map(|why| format!(": replace because {why}")).unwrap_or_default();
+    let mut out = format!("  {} {} {}{id}{reason}\n", paint(sign, code, colour), r.kind, r.name);
+    for f in &r.change.fields {
+        let _ = writeln!(out, "      {}", field_line(f, r.change.action));
+    }
+    out
+}
+
+/// The changes of a plan and its summary line; unchanged resources are counted, not listed.
+pub fn plan(p: &Plan, colour: bool) -> String {
+    let mut out = String::new();
+    for r in p.resources.iter().filter(|r| !r.change.is_no_op()) {
+        out.push_str(&resource(r, colour));
+    }
+    let s = p.summary();
+    if p.has_changes() {
+        let _ = writeln!(
+            out,
+            "\nPlan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+            s.create, s.update, s.replace, s.delete, s.unchanged
+        );
+    } else {
+        let _ = writeln!(out, "No changes: {} resources match stack.yaml.", s.unchanged);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::Change;
+
+    #[test]
+    fn renders_each_action() {
+        let mut p = Plan::default();
+        p.push("vpc", "s-vpc", None, Change::create(vec![FieldDiff::new("cidr", None, Some("10.0.0.0/16".into()))]));
+        p.push(
+            "security-group",
+            "s-alb",
+            Some("sg-1".into()),
+            Change::update(vec![FieldDiff::new("ingress", Some("tcp/22 from 0.0.0.0/0".into()), None)]),
+        );
+        p.push(
+            "subnet",
+            "s-a",
+            Some("subnet-1".into()),
+            Change::replace("a subnet's CIDR block cannot change", vec![]),
+        );
+        p.push("subnet", "s-b", Some("subnet-2".into()), Change::delete());
+        p.push("route-table", "s-rt", Some("rtb-1".into()), Change::no_op());
+        let text = plan(&p, false);
+        assert_eq!(
+            text,
+            "  + vpc s-vpc\n      cidr: 10.0.0.0/16\n  ~ security-group s-alb (sg-1)\n      ingress: tcp/22 from 0.0.0.0/0 -> (none)\n  \
+             -/+ subnet s-a (subnet-1): replace because a subnet's CIDR block cannot change\n  - subnet s-b (subnet-2)\n\n\
+             Plan: 1 to create, 1 to update, 1 to replace, 1 to delete, 1 unchanged.\n"
+        );
+        assert!(plan(&p, true).contains("\x1b[32m+\x1b[0m"));
+        let json = serde_json::to_value(&p).expect("serializes");
+        assert_eq!(json["resources"][0]["action"], "create");
+        assert_eq!(json["resources"][4]["action"], "no-op");
+        assert_eq!(json["resources"][2]["reason"], "a subnet's CIDR block cannot change");
+    }
+}

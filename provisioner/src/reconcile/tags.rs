@@ -1,0 +1,103 @@
+//! Ownership and tags: every resource carries `Name`, `konnichiwa:stack = <stack>` and the
+//! stack's tags from its create call; lookups pick the resource that carries our tag, refuse one
+//! that has our name but not our tag, and report tags that drifted.
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use stack::{OWNERSHIP_TAG, Stack};
+
+use crate::error::Error;
+use crate::reconcile::FieldDiff;
+
+/// Name + ownership + the stack's tags, as key/value pairs.
+pub fn desired(stack: &Stack, name: &str) -> Vec<(String, String)> {
+    let mut tags = vec![("Name".to_owned(), name.to_owned())];
+    tags.extend(stack.resource_tags());
+    tags
+}
+
+pub fn ec2_tags(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// The TagSpecifications that tag a resource in its create call.
+pub fn ec2_spec(resource: ResourceType, stack: &Stack, name: &str) -> TagSpecification {
+    TagSpecification::builder().resource_type(resource).set_tags(Some(ec2_tags(&desired(stack, name)))).build()
+}
+
+/// EC2 tags as pairs.
+pub fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect()
+}
+
+pub fn owned_by(tags: &[(String, String)], stack: &str) -> bool {
+    tags.iter().any(|(k, v)| k == OWNERSHIP_TAG && v == stack)
+}
+
+/// Desired tags that are missing or different (tags others added are left alone).
+pub fn diff(desired: &[(String, String)], actual: &[(String, String)]) -> Vec<FieldDiff> {
+    desired
+        .iter()
+        .filter_map(|(k, v)| {
+            let have = actual.iter().find(|(ak, _)| ak == k).map(|(_, av)| av.clone());
+            (have.as_deref() != Some(v.as_str())).then(|| FieldDiff::new(format!("tags.{k}"), have, Some(v.clone())))
+        })
+        .collect()
+}
+
+/// Of the resources found under our name, the one that is ours: refuses a foreign one (our name,
+/// not our tag) and duplicates.
+pub fn pick_owned<T>(
+    kind: &'static str,
+    name: &str,
+    stack: &str,
+    found: Vec<T>,
+    id_of: impl Fn(&T) -> String,
+    tags_of: impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<Option<T>, Error> {
+    let (mut ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owned_by(&tags_of(r), stack));
+    if ours.len() > 1 {
+        let ids: Vec<String> = ours.iter().map(&id_of).collect();
+        return Err(Error::Duplicate { kind, name: name.to_owned(), count: ids.len(), ids: ids.join(", ") });
+    }
+    if let (true, Some(f)) = (ours.is_empty(), foreign.first()) {
+        return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned() });
+    }
+    Ok(ours.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn tag_diff_ignores_foreign_tags_and_order() {
+        let want = t(&[("Name", "a"), ("konnichiwa:stack", "s"), ("project", "p")]);
+        let have = t(&[("owner", "ops"), ("project", "p"), ("konnichiwa:stack", "s"), ("Name", "a")]);
+        assert!(diff(&want, &have).is_empty());
+        let drifted = t(&[("Name", "a"), ("project", "q")]);
+        let d = diff(&want, &drifted);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0], FieldDiff::new("tags.konnichiwa:stack", None, Some("s".into())));
+        assert_eq!(d[1], FieldDiff::new("tags.project", Some("q".into()), Some("p".into())));
+    }
+
+    #[test]
+    fn picks_ours_refuses_foreign_and_duplicates() {
+        let ours = ("vpc-1".to_owned(), t(&[("konnichiwa:stack", "s")]));
+        let other_stack = ("vpc-2".to_owned(), t(&[("konnichiwa:stack", "other")]));
+        let untagged = ("vpc-3".to_owned(), t(&[]));
+        let pick = |found: Vec<(String, Vec<(String, String)>)>| {
+            pick_owned("vpc", "s-vpc", "s", found, |r| r.0.clone(), |r| r.1.clone())
+        };
+        assert_eq!(pick(vec![untagged.clone(), ours.clone()]).expect("ok").map(|r| r.0), Some("vpc-1".into()));
+        assert!(pick(vec![]).expect("ok").is_none());
+        let e = pick(vec![other_stack]).expect_err("foreign");
+        assert!(e.to_string().contains("vpc-2") && e.to_string().contains("left untouched"), "{e}");
+        let e = pick(vec![ours.clone(), ours]).expect_err("duplicate");
+        assert!(matches!(e, Error::Duplicate { count: 2, .. }), "{e}");
+    }
+}

@@ -1,0 +1,112 @@
+//! Helpers for tests against the moto AWS emulator that the test harness (scripts/test) starts:
+//! each test gets its own moto account, runs the real `provisioner` binary, and reads AWS back
+//! with its own SDK client. Nothing here ever talks to a non-loopback endpoint.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use provisioner::aws::{Clients, is_loopback_url};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_provisioner");
+
+/// The emulator's URL; refuses anything but loopback so a test can never touch real AWS.
+pub fn moto_url() -> String {
+    let url = std::env::var("KONNICHIWA_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "KONNICHIWA_TEST_MOTO_URL is not set: these tests need the moto AWS emulator. Run the suite with \
+             scripts/test (it installs and starts moto), or start `moto_server -H 127.0.0.1 -p 5000` and \
+             export KONNICHIWA_TEST_MOTO_URL=http://127.0.0.1:5000"
+        )
+    });
+    assert!(is_loopback_url(&url), "refusing a non-loopback emulator URL {url}");
+    url
+}
+
+/// A moto account of the test's own, and a stack file to run against it.
+pub struct Account {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+impl Account {
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let id = format!("{:06}{:03}{:03}", std::process::id() % 1_000_000, n % 1000, nanos % 1000);
+        let dir = std::env::temp_dir().join(format!("konnichiwa-prov-{id}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
+        std::fs::copy(example, dir.join("stack.yaml")).expect("copy stack.yaml");
+        Self { id, dir }
+    }
+
+    pub fn stack_file(&self) -> PathBuf {
+        self.dir.join("stack.yaml")
+    }
+
+    /// Rewrites the stack file with `edit` applied to its text.
+    pub fn edit_stack(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.stack_file()).expect("read stack");
+        std::fs::write(self.stack_file(), edit(text)).expect("write stack");
+    }
+
+    /// Runs `provisioner --stack <ours> ARGS` against moto in this account; stdin is empty.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--stack")
+            .arg(self.stack_file())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", moto_url())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("KONNICHIWA_MOTO_ACCOUNT_ID", &self.id)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run provisioner")
+    }
+
+    /// Runs with --json and parses stdout, asserting the exit code.
+    pub fn json(&self, args: &[&str], expected_code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(expected_code),
+            "provisioner {args:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// SDK clients of the test itself, in this account.
+    pub async fn clients(&self) -> Clients {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .endpoint_url(moto_url())
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        Clients::with_moto_account(&sdk, Some(self.id.clone()))
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
