@@ -1,0 +1,41 @@
+//! GET /health: CRITICAL unless it answers 200 in time; latency against its thresholds.
+
+use std::time::Instant;
+
+use super::{Target, transport_reason};
+use crate::report::{CheckResult, Perf, State};
+use crate::thresholds::Thresholds;
+
+pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) -> CheckResult {
+    let url = target.endpoint("/health");
+    let started = Instant::now();
+    let answer = client.get(&url).timeout(target.timeout).send().await;
+    let latency = started.elapsed();
+    let perf = Perf {
+        label: "health_latency".into(),
+        value: latency.as_secs_f64(),
+        unit: "s",
+        warning: Some(t.latency_warning.as_secs_f64()),
+        critical: Some(t.latency_critical.as_secs_f64()),
+        min: Some(0.0),
+        max: None,
+    };
+    let response = match answer {
+        Ok(r) => r,
+        Err(e) => return CheckResult::new("health", State::Critical, transport_reason(&url, &e, target.timeout)),
+    };
+    let status = response.status();
+    let ms = latency.as_secs_f64() * 1000.0;
+    if !status.is_success() {
+        return CheckResult::new("health", State::Critical, format!("GET /health answered {status} in {ms:.0} ms"))
+            .with_perf(perf);
+    }
+    let (state, reason) = if latency >= t.latency_critical {
+        (State::Critical, format!("{status} in {ms:.0} ms >= {}", humantime::format_duration(t.latency_critical)))
+    } else if latency >= t.latency_warning {
+        (State::Warning, format!("{status} in {ms:.0} ms >= {}", humantime::format_duration(t.latency_warning)))
+    } else {
+        (State::Ok, format!("{status} in {ms:.0} ms"))
+    };
+    CheckResult::new("health", state, reason).with_perf(perf)
+}

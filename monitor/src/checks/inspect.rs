@@ -1,0 +1,107 @@
+//! GET /inspect with the bearer key: CPU and memory used %, judged against the container's own
+//! limits when the app reports them (what matters on ECS), else the host's figures.
+
+use app::inspect::InspectReport;
+
+use super::{Target, transport_reason};
+use crate::report::{CheckResult, Perf, State};
+use crate::thresholds::Thresholds;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Two results (cpu, memory), or one UNKNOWN `inspect` result when the figures cannot be had.
+pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) -> Vec<CheckResult> {
+    match fetch(client, target).await {
+        Ok(report) => vec![cpu(&report, t), memory(&report, t)],
+        Err(reason) => vec![CheckResult::new("inspect", State::Unknown, reason)],
+    }
+}
+
+async fn fetch(client: &reqwest::Client, target: &Target) -> Result<InspectReport, String> {
+    let url = target.endpoint("/inspect");
+    let key = target.api_key.as_deref().ok_or("API_KEY is not set: export it or put it in .env to read /inspect")?;
+    let response = client
+        .get(&url)
+        .bearer_auth(key)
+        .timeout(target.timeout)
+        .send()
+        .await
+        .map_err(|e| transport_reason(&url, &e, target.timeout))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err("the service refused the API key (401): check that API_KEY matches the deployed key".into());
+    }
+    if !status.is_success() {
+        return Err(format!("GET /inspect answered {status}"));
+    }
+    let body = response.bytes().await.map_err(|e| transport_reason(&url, &e, target.timeout))?;
+    serde_json::from_slice::<InspectReport>(&body)
+        .map_err(|e| format!("malformed /inspect answer ({e}); is {url} a Konnichiwa service?"))
+}
+
+fn judge(value: f64, warning: f64, critical: f64) -> State {
+    if value >= critical {
+        State::Critical
+    } else if value >= warning {
+        State::Warning
+    } else {
+        State::Ok
+    }
+}
+
+fn verdict(state: State, figure: String, warning: f64, critical: f64) -> String {
+    match state {
+        State::Critical => format!("{figure} > {critical}%"),
+        State::Warning => format!("{figure} > {warning}%"),
+        _ => figure,
+    }
+}
+
+fn percent_perf(label: &str, value: f64, warning: f64, critical: f64) -> Perf {
+    Perf {
+        label: label.into(),
+        value,
+        unit: "%",
+        warning: Some(warning),
+        critical: Some(critical),
+        min: Some(0.0),
+        max: Some(100.0),
+    }
+}
+
+fn cpu(r: &InspectReport, t: &Thresholds) -> CheckResult {
+    let container = r.container.as_ref().and_then(|c| c.cpu_used_percent.map(|p| (p, c.cpu_limit_cores)));
+    let (value, figure) = match (container, r.cpu.used_percent) {
+        (Some((p, Some(cores))), _) => (p, format!("CPU {p:.0}% of the container's {cores} vCPU limit")),
+        (Some((p, None)), _) => (p, format!("CPU {p:.0}% of one core (container without a CPU limit)")),
+        (None, Some(p)) => (p, format!("CPU {p:.0}% of the host's {} cores", r.cpu.logical_cores)),
+        (None, None) => {
+            return CheckResult::new(
+                "cpu",
+                State::Unknown,
+                "no CPU figure yet: the app needs two samples after it starts",
+            );
+        }
+    };
+    let state = judge(value, t.cpu_warning, t.cpu_critical);
+    CheckResult::new("cpu", state, verdict(state, figure, t.cpu_warning, t.cpu_critical)).with_perf(percent_perf(
+        "cpu_used",
+        value,
+        t.cpu_warning,
+        t.cpu_critical,
+    ))
+}
+
+fn memory(r: &InspectReport, t: &Thresholds) -> CheckResult {
+    let limited = r.container.as_ref().and_then(|c| Some((c.memory_used_percent?, c.memory_max_bytes?)));
+    let (value, figure) = match limited {
+        Some((p, max)) => (p, format!("memory {p:.0}% of the container's {:.0} MiB limit", max as f64 / MIB)),
+        None => (
+            r.memory.used_percent,
+            format!("memory {:.0}% of the host's {:.0} MiB", r.memory.used_percent, r.memory.total_bytes as f64 / MIB),
+        ),
+    };
+    let state = judge(value, t.memory_warning, t.memory_critical);
+    CheckResult::new("memory", state, verdict(state, figure, t.memory_warning, t.memory_critical))
+        .with_perf(percent_perf("memory_used", value, t.memory_warning, t.memory_critical))
+}

@@ -1,0 +1,90 @@
+//! The command line of `monitor`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Checks the Konnichiwa service's health and resource use, for cron, CI, Nagios/Icinga and people.
+///
+/// Checks: GET /health (status and latency), and GET /inspect with the bearer key (API_KEY from the
+/// environment or .env): CPU and memory used %, against the container's own limits where the app
+/// reports them.
+///
+/// Exit codes (Nagios plugin convention), the worst state of the pass: 0 OK, 1 WARNING,
+/// 2 CRITICAL, 3 UNKNOWN. Worst means CRITICAL > UNKNOWN > WARNING > OK.
+#[derive(Debug, Parser)]
+#[command(name = "monitor", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass over every check; exit code = the worst state.
+    Check(CheckArgs),
+    /// Repeat the checks; after the first pass print only state changes.
+    Watch {
+        #[command(flatten)]
+        check: CheckArgs,
+        /// Time between passes.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        interval: Duration,
+        /// POST a JSON message (Slack-compatible `text`) here on each state change.
+        #[arg(long, env = "WEBHOOK_URL")]
+        webhook: Option<String>,
+        /// Per-attempt timeout of a webhook delivery.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        webhook_timeout: Duration,
+        /// Attempts per webhook delivery (with exponential backoff between them).
+        #[arg(long, default_value_t = 3)]
+        webhook_attempts: u32,
+        /// Stop after this many passes (default: until SIGINT/SIGTERM); the exit code is then the
+        /// last pass's worst state.
+        #[arg(long)]
+        passes: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`).
+    #[arg(long, env = "API_URL")]
+    pub url: String,
+
+    /// Per-request timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Print one JSON object per pass instead of text lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stack file whose `monitor:` section gives the thresholds (default ./stack.yaml when present).
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+
+    /// CPU % at which the cpu check is WARNING.
+    #[arg(long)]
+    pub cpu_warning: Option<f64>,
+    /// CPU % at which the cpu check is CRITICAL.
+    #[arg(long)]
+    pub cpu_critical: Option<f64>,
+    /// Memory % at which the memory check is WARNING.
+    #[arg(long)]
+    pub memory_warning: Option<f64>,
+    /// Memory % at which the memory check is CRITICAL.
+    #[arg(long)]
+    pub memory_critical: Option<f64>,
+    /// /health latency at which the health check is WARNING (e.g. 500ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub latency_warning: Option<Duration>,
+    /// /health latency at which the health check is CRITICAL (e.g. 2s).
+    #[arg(long, value_parser = parse_duration)]
+    pub latency_critical: Option<Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 1m)"))
+}

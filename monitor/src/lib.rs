@@ -1,0 +1,148 @@
+//! The monitor as a library: checks, thresholds, reporting and webhooks, driven by `run`.
+
+pub mod checks;
+pub mod cli;
+pub mod report;
+pub mod thresholds;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use checks::Target;
+use cli::{CheckArgs, Cli, Command};
+use report::{CheckResult, PassReport, State, worst};
+use thresholds::{Overrides, Thresholds};
+
+/// Runs the command line; returns the exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check(args) => match prepare(&args) {
+            Ok((client, target, thresholds)) => {
+                let results = checks::run_pass(&client, &target, &thresholds).await;
+                print_pass(&target.url, &results, args.json, None);
+                worst(&results).exit_code()
+            }
+            Err(message) => unknown(&message, args.json),
+        },
+        Command::Watch { check, interval, webhook, webhook_timeout, webhook_attempts, passes } => match prepare(&check)
+        {
+            Ok((client, target, thresholds)) => {
+                let delivery = webhook::Delivery {
+                    attempts: webhook_attempts.max(1),
+                    timeout: webhook_timeout,
+                    ..Default::default()
+                };
+                let hook = webhook.map(|url| (url, delivery));
+                watch(client, target, thresholds, check.json, interval, hook, passes).await
+            }
+            Err(message) => unknown(&message, check.json),
+        },
+    }
+}
+
+/// Bad configuration is UNKNOWN (3): the check could not run.
+fn unknown(message: &str, json: bool) -> u8 {
+    let result = CheckResult::new("config", State::Unknown, message);
+    print_pass("", std::slice::from_ref(&result), json, None);
+    State::Unknown.exit_code()
+}
+
+fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), String> {
+    let overrides = Overrides {
+        cpu_warning: args.cpu_warning,
+        cpu_critical: args.cpu_critical,
+        memory_warning: args.memory_warning,
+        memory_critical: args.memory_critical,
+        latency_warning: args.latency_warning,
+        latency_critical: args.latency_critical,
+    };
+    let stack_file = args.stack.clone().unwrap_or_else(|| PathBuf::from(stack::DEFAULT_FILE));
+    let thresholds = Thresholds::resolve(&overrides, &stack_file, args.stack.is_some()).map_err(|e| e.to_string())?;
+    let url = args.url.trim().to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("--url {url:?} must start with http:// or https://"));
+    }
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("konnichiwa-monitor/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
+    Ok((client, Target { url, api_key, timeout: args.timeout }, thresholds))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn print_pass(url: &str, results: &[CheckResult], json: bool, stamp: Option<&str>) {
+    if json {
+        let state = worst(results);
+        let report =
+            PassReport { url, state, exit_code: state.exit_code(), checks: results, checked_at_unix_ms: now_ms() };
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        for r in results {
+            match stamp {
+                Some(s) => println!("{s} {}", r.line()),
+                None => println!("{}", r.line()),
+            }
+        }
+    }
+}
+
+async fn watch(
+    client: reqwest::Client,
+    target: Target,
+    thresholds: Thresholds,
+    json: bool,
+    interval: std::time::Duration,
+    webhook: Option<(String, webhook::Delivery)>,
+    passes: Option<u64>,
+) -> u8 {
+    let mut previous: HashMap<&'static str, State> = HashMap::new();
+    let mut deliveries = Vec::new();
+    let mut last = State::Ok;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = app::shutdown::signal();
+    tokio::pin!(shutdown);
+    let mut pass = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut shutdown => break,
+        }
+        let results = checks::run_pass(&client, &target, &thresholds).await;
+        last = worst(&results);
+        let first = pass == 0;
+        let changed: Vec<CheckResult> =
+            results.iter().filter(|r| previous.get(r.check) != Some(&r.state)).cloned().collect();
+        for r in &results {
+            previous.insert(r.check, r.state);
+        }
+        if first {
+            print_pass(&target.url, &results, json, None);
+        } else if !changed.is_empty() {
+            let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            print_pass(&target.url, &changed, json, Some(&stamp));
+        }
+        // Notify on every change, and on a first pass that is not all OK.
+        let notify = if first { last != State::Ok } else { !changed.is_empty() };
+        if let (Some((url, delivery)), true) = (&webhook, notify) {
+            let body = webhook::message(&target.url, last, &changed);
+            deliveries.push(webhook::send(client.clone(), url.clone(), body, *delivery));
+        }
+        deliveries.retain(|d| !d.is_finished());
+        pass += 1;
+        if passes.is_some_and(|n| pass >= n) {
+            break;
+        }
+    }
+    // Let deliveries in flight finish (each is bounded by its own timeout and retries).
+    for d in deliveries {
+        let _ = d.await;
+    }
+    last.exit_code()
+}
