@@ -1,0 +1,354 @@
+//! The load engine: closed model (users that loop over the mix, ramped at a spawn rate, with
+//! optional think time) and open model (a constant arrival rate, latency measured from each
+//! request's intended send time so a stalled server cannot hide its queueing). Each user or
+//! connection owns one keep-alive HTTP/1.1 connection and sends its samples in batches on a
+//! channel to the collector.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+
+use crate::live::Progress;
+use crate::scenario::{Endpoint, Picker};
+use crate::stats::RunStats;
+
+/// Where the load goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub host: HeaderValue,
+    pub base_path: String,
+}
+
+/// Resolves an http:// URL (the load balancer's, from `provisioner outputs`).
+pub async fn resolve(url: &str) -> Result<Target, String> {
+    let uri: http::Uri = url
+        .trim()
+        .parse()
+        .map_err(|e| format!("--host {url:?} is not a URL ({e}); write e.g. http://127.0.0.1:4000"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "--host {url}: https is not supported by this load generator yet; point it at the load balancer's http listener"
+            ));
+        }
+        _ => return Err(format!("--host {url:?} must start with http://")),
+    }
+    let authority = uri.authority().ok_or_else(|| format!("--host {url:?} has no host"))?;
+    let port = authority.port_u16().unwrap_or(80);
+    let host = authority.host().trim_matches(['[', ']']);
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))?;
+    let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| format!("bad host {authority}: {e}"))?;
+    Ok(Target {
+        url: url.trim_end_matches('/').to_owned(),
+        addr,
+        host: host_header,
+        base_path: uri.path().trim_end_matches('/').to_owned(),
+    })
+}
+
+/// How load is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    Closed { users: u32, spawn_rate: f64, think_time: Option<(Duration, Duration)> },
+    Open { rate: f64, connections: u32 },
+}
+
+/// A whole run's settings.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub target: Target,
+    pub model: Model,
+    pub duration: Duration,
+    pub timeout: Duration,
+    pub endpoints: Vec<Endpoint>,
+    pub api_key: Option<String>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Status(u16),
+    Connect,
+    Timeout,
+    Io,
+}
+
+impl Failure {
+    pub fn kind(self) -> String {
+        match self {
+            Self::Status(s) => format!("HTTP {s}"),
+            Self::Connect => "connect error".into(),
+            Self::Timeout => "timeout".into(),
+            Self::Io => "connection error".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    endpoint: u16,
+    latency_us: u64,
+    failure: Option<Failure>,
+    done: Instant,
+}
+
+/// One endpoint's request, built once.
+#[derive(Debug, Clone)]
+struct Prepared {
+    uri: http::Uri,
+    auth: Option<HeaderValue>,
+}
+
+/// A keep-alive connection that reconnects when the server closed it.
+struct Connection {
+    addr: SocketAddr,
+    host: HeaderValue,
+    sender: Option<SendRequest<Empty<Bytes>>>,
+}
+
+impl Connection {
+    async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<u16, Failure> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.sender = Some(tokio::time::timeout(timeout, connect(self.addr)).await.map_err(|_| Failure::Connect)??);
+        }
+        let Some(sender) = self.sender.as_mut() else { return Err(Failure::Connect) };
+        let mut request = http::Request::get(req.uri.clone()).body(Empty::<Bytes>::new()).map_err(|_| Failure::Io)?;
+        request.headers_mut().insert(HOST, self.host.clone());
+        request
+            .headers_mut()
+            .insert(USER_AGENT, HeaderValue::from_static(concat!("konnichiwa-loadtest/", env!("CARGO_PKG_VERSION"))));
+        if let Some(auth) = &req.auth {
+            request.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        let exchange = async {
+            sender.ready().await.map_err(|_| Failure::Io)?;
+            let response = sender.send_request(request).await.map_err(|_| Failure::Io)?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame.map_err(|_| Failure::Io)?;
+            }
+            Ok(status)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(f)) => {
+                self.sender = None;
+                Err(f)
+            }
+            Err(_) => {
+                self.sender = None;
+                Err(Failure::Timeout)
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|_| Failure::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Batches samples so the channel carries one message per ~128 requests.
+struct Batcher {
+    tx: mpsc::UnboundedSender<Vec<Sample>>,
+    batch: Vec<Sample>,
+    last_flush: Instant,
+}
+
+impl Batcher {
+    fn new(tx: mpsc::UnboundedSender<Vec<Sample>>) -> Self {
+        Self { tx, batch: Vec::with_capacity(128), last_flush: Instant::now() }
+    }
+
+    fn push(&mut self, s: Sample) {
+        self.batch.push(s);
+        if self.batch.len() >= 128 || s.done.duration_since(self.last_flush) >= Duration::from_millis(200) {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(std::mem::replace(&mut self.batch, Vec::with_capacity(128)));
+        }
+        self.last_flush = Instant::now();
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn classify(result: Result<u16, Failure>) -> Option<Failure> {
+    match result {
+        Ok(s) if s < 400 => None,
+        Ok(s) => Some(Failure::Status(s)),
+        Err(f) => Some(f),
+    }
+}
+
+/// Runs the plan and returns what it measured. `progress` prints the live view.
+pub async fn run(plan: RunPlan, progress: Progress) -> Result<RunStats, String> {
+    // A target that cannot be reached at all is a failed run (exit 1), not a missed SLO.
+    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
+        .await
+        .map_err(|_| format!("cannot reach {}: no answer within 5s", plan.target.url))?
+        .map_err(|e| format!("cannot reach {} ({}): {e}", plan.target.url, plan.target.addr))?;
+
+    let prepared: Vec<Prepared> = plan
+        .endpoints
+        .iter()
+        .map(|e| {
+            let uri = format!("{}{}", plan.target.base_path, e.path)
+                .parse::<http::Uri>()
+                .map_err(|err| format!("bad path {}: {err}", e.path))?;
+            let auth = match (&plan.api_key, e.auth) {
+                (Some(key), true) => Some(
+                    HeaderValue::from_str(&format!("Bearer {key}"))
+                        .map_err(|_| "API_KEY holds characters a header cannot carry".to_owned())?,
+                ),
+                _ => None,
+            };
+            Ok(Prepared { uri, auth })
+        })
+        .collect::<Result<_, String>>()?;
+    let prepared: Arc<[Prepared]> = prepared.into();
+    let names: Vec<String> = plan.endpoints.iter().map(Endpoint::name).collect();
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<Sample>>();
+    let active = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + plan.duration;
+
+    match plan.model.clone() {
+        Model::Closed { users, spawn_rate, think_time } => {
+            for user in 0..users {
+                let begin = start + Duration::from_secs_f64(f64::from(user) / spawn_rate.max(f64::MIN_POSITIVE));
+                let (tx, prepared, active, endpoints) =
+                    (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
+                let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                tokio::spawn(async move {
+                    if begin >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep_until(begin.into()).await;
+                    active.fetch_add(1, Ordering::Relaxed);
+                    let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
+                    let mut conn = Connection { addr, host, sender: None };
+                    let mut batch = Batcher::new(tx);
+                    while Instant::now() < deadline {
+                        let i = picker.pick();
+                        let sent = Instant::now();
+                        let result = conn.send(&prepared[i], timeout).await;
+                        let done = Instant::now();
+                        batch.push(Sample {
+                            endpoint: i as u16,
+                            latency_us: done.duration_since(sent).as_micros() as u64,
+                            failure: classify(result),
+                            done,
+                        });
+                        if let Some((lo, hi)) = think_time {
+                            let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
+                            tokio::time::sleep_until((Instant::now() + pause).min(deadline).into()).await;
+                        }
+                    }
+                    active.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+        }
+        Model::Open { rate, connections } => {
+            let total = (rate * plan.duration.as_secs_f64()).floor() as u64;
+            let connections = u64::from(connections.max(1));
+            for k in 0..connections.min(total.max(1)) {
+                let (tx, prepared, active, endpoints) =
+                    (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
+                let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                tokio::spawn(async move {
+                    let mut picker = Picker::new(&endpoints, k + 1);
+                    let mut conn = Connection { addr, host, sender: None };
+                    let mut batch = Batcher::new(tx);
+                    let mut slot = k;
+                    while slot < total {
+                        let intended = start + Duration::from_secs_f64(slot as f64 / rate);
+                        if intended >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(intended.into()).await;
+                        let i = picker.pick();
+                        active.fetch_add(1, Ordering::Relaxed);
+                        let result = conn.send(&prepared[i], timeout).await;
+                        active.fetch_sub(1, Ordering::Relaxed);
+                        let done = Instant::now();
+                        // From the intended send time: queueing behind a stalled server counts.
+                        batch.push(Sample {
+                            endpoint: i as u16,
+                            latency_us: done.duration_since(intended).as_micros() as u64,
+                            failure: classify(result),
+                            done,
+                        });
+                        slot += connections;
+                    }
+                });
+            }
+        }
+    }
+    drop(tx);
+    Ok(collect(rx, names, start, plan.duration, active, progress).await)
+}
+
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<Vec<Sample>>,
+    names: Vec<String>,
+    start: Instant,
+    duration: Duration,
+    active: Arc<AtomicU64>,
+    mut progress: Progress,
+) -> RunStats {
+    let mut stats = RunStats::new(&names);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(samples) => {
+                    for s in samples {
+                        let second = s.done.duration_since(start).as_secs() as usize;
+                        let failure = s.failure.map(Failure::kind);
+                        stats.record(usize::from(s.endpoint), s.latency_us, failure.as_deref(), second);
+                    }
+                }
+                None => break,
+            },
+            _ = ticker.tick() => {
+                let second = start.elapsed().as_secs() as usize;
+                stats.set_users(second.saturating_sub(1), active.load(Ordering::Relaxed));
+                progress.tick(&stats, start.elapsed(), active.load(Ordering::Relaxed));
+            }
+        }
+    }
+    stats.duration_seconds = start.elapsed().as_secs_f64().min(duration.as_secs_f64()).max(f64::MIN_POSITIVE);
+    progress.finish();
+    stats
+}

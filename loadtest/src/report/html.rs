@@ -1,0 +1,124 @@
+//! A self-contained HTML report: the table, the SLO verdicts and inline SVG charts of requests/s,
+//! latency percentiles and users over time. No script, no external resource.
+
+use std::fmt::Write;
+
+use crate::report::json::ReportDoc;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A line chart of one or more series over the run's seconds.
+fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    let (w, h, left, bottom, top) = (720.0, 220.0, 60.0, 30.0, 24.0);
+    let n = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
+    let max = series.iter().flat_map(|s| s.2.iter().copied()).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
+    let x = |i: usize| left + (w - left - 10.0) * i as f64 / (n - 1) as f64;
+    let y = |v: f64| top + (h - top - bottom) * (1.0 - v / max);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{t}"><text x="{left}" y="16" class="title">{t}</text>"#,
+        t = escape(title)
+    );
+    for k in 0..=4 {
+        let v = max * f64::from(k) / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" class="axis" text-anchor="end">{v:.1}</text>"##,
+            w - 10.0,
+            left - 4.0,
+            y(v) + 4.0,
+            y = y(v)
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{}" y="{}" class="axis" text-anchor="end">seconds</text><text x="4" y="{}" class="axis">{}</text>"#,
+        w - 10.0,
+        h - 6.0,
+        top - 8.0,
+        escape(unit)
+    );
+    for (i, (label, colour, values)) in series.iter().enumerate() {
+        let points: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
+        let _ =
+            write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, points.join(" "));
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="16" fill="{colour}" class="legend">{}</text>"#,
+            w - 280.0 + 90.0 * i as f64,
+            escape(label)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub fn render(doc: &ReportDoc) -> String {
+    let hist = &doc.history;
+    let rps: Vec<f64> = hist.iter().map(|s| s.requests as f64).collect();
+    let failures: Vec<f64> = hist.iter().map(|s| s.failures as f64).collect();
+    let users: Vec<f64> = hist.iter().map(|s| s.users as f64).collect();
+    let p50: Vec<f64> = hist.iter().map(|s| s.p50_ms).collect();
+    let p95: Vec<f64> = hist.iter().map(|s| s.p95_ms).collect();
+    let p99: Vec<f64> = hist.iter().map(|s| s.p99_ms).collect();
+    let mut rows = String::new();
+    for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
+        let l = &e.latency_ms;
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            escape(&e.name),
+            e.requests,
+            e.failures,
+            e.rps,
+            l.p50,
+            l.p90,
+            l.p95,
+            l.p99,
+            l.max
+        );
+    }
+    let mut slo = String::new();
+    for v in &doc.slo {
+        let _ = write!(slo, r#"<li class="{}">{}</li>"#, if v.met { "met" } else { "missed" }, escape(&v.line()));
+    }
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Load test of {target}</title>
+<style>
+body {{ font: 14px system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; text-align: right; border-bottom: 1px solid #eee; }}
+td:first-child, th:first-child {{ text-align: left; }} tr:last-child {{ font-weight: bold; }}
+svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
+.title {{ font-weight: bold; font-size: 13px; }} .axis, .legend {{ font-size: 11px; fill: #555; }}
+.met {{ color: #17803d; }} .missed {{ color: #b3261e; font-weight: bold; }}
+</style></head><body>
+<h1>Load test of {target}</h1>
+<p>{duration:.1} s, model {model}. SLOs: {verdict}.</p>
+<ul>{slo}</ul>
+<table><tr><th>Endpoint</th><th>Requests</th><th>Failures</th><th>Req/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>{rows}</table>
+{c1}
+{c2}
+{c3}
+</body></html>
+"#,
+        target = escape(&doc.target),
+        duration = doc.duration_seconds,
+        model = escape(&doc.model.to_string()),
+        verdict = if doc.slo.is_empty() {
+            "none given"
+        } else if doc.slo_met {
+            "all met"
+        } else {
+            "MISSED"
+        },
+        c1 = chart("Requests per second", "req/s", &[("requests", "#1f6feb", rps), ("failures", "#b3261e", failures)]),
+        c2 = chart(
+            "Latency percentiles",
+            "ms",
+            &[("p50", "#17803d", p50), ("p95", "#d97706", p95), ("p99", "#b3261e", p99)]
+        ),
+        c3 = chart("Users", "users", &[("users", "#6f42c1", users)]),
+    )
+}

@@ -1,0 +1,53 @@
+//! The final table: per endpoint and aggregated — requests, failures, req/s, p50/p90/p95/p99/max —
+//! then failures by kind and the SLO verdicts.
+
+use std::fmt::Write;
+
+use crate::report::json::{EndpointDoc, ReportDoc};
+
+fn row(e: &EndpointDoc) -> String {
+    let l = &e.latency_ms;
+    format!(
+        "{:<24} {:>10} {:>9} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2}",
+        e.name, e.requests, e.failures, e.rps, l.p50, l.p90, l.p95, l.p99, l.max
+    )
+}
+
+pub fn render(doc: &ReportDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Target {} for {:.1}s ({})", doc.target, doc.duration_seconds, doc.model);
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:>10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "Endpoint", "Requests", "Failures", "Req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"
+    );
+    for e in &doc.endpoints {
+        let _ = writeln!(out, "{}", row(e));
+    }
+    let _ = writeln!(out, "{}", "-".repeat(105));
+    let _ = writeln!(out, "{}", row(&doc.total));
+    let failures: Vec<String> = doc
+        .endpoints
+        .iter()
+        .flat_map(|e| e.failures_by_kind.iter().map(move |(k, n)| format!("{k} × {n} ({})", e.name)))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nFailures: {}", failures.join(", "));
+    }
+    if let Some(g) = &doc.generator {
+        let _ = writeln!(
+            out,
+            "\nGenerator: {:.1} CPU-seconds ({:.0}% of one core), peak RSS {:.1} MiB",
+            g.cpu_seconds,
+            g.cpu_seconds * 100.0 / doc.duration_seconds.max(0.001),
+            g.peak_rss_bytes as f64 / 1048576.0
+        );
+    }
+    if !doc.slo.is_empty() {
+        let _ = writeln!(out, "\nSLOs ({}):", if doc.slo_met { "all met" } else { "MISSED" });
+        for v in &doc.slo {
+            let _ = writeln!(out, "  {}", v.line());
+        }
+    }
+    out
+}

@@ -1,0 +1,229 @@
+//! Results: per-endpoint HDR latency histograms (microseconds), request and failure counts by kind,
+//! and a per-second history — all mergeable exactly, so runs from several machines add up.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+
+/// Latencies up to 10 minutes, 3 significant digits.
+const MAX_LATENCY_US: u64 = 600_000_000;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds within hdrhistogram's limits")
+}
+
+/// Counts and latencies of one endpoint (or of all, for the total).
+#[derive(Debug, Clone)]
+pub struct EndpointStats {
+    pub requests: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub latency: Histogram<u64>,
+}
+
+impl Default for EndpointStats {
+    fn default() -> Self {
+        Self { requests: 0, failures: BTreeMap::new(), latency: new_histogram() }
+    }
+}
+
+impl EndpointStats {
+    pub fn record(&mut self, latency_us: u64, failure: Option<&str>) {
+        self.requests += 1;
+        let _ = self.latency.record(latency_us.clamp(1, MAX_LATENCY_US));
+        if let Some(kind) = failure {
+            *self.failures.entry(kind.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn failure_count(&self) -> u64 {
+        self.failures.values().sum()
+    }
+
+    /// Exact merge: counts add, histograms add.
+    pub fn merge(&mut self, other: &EndpointStats) {
+        self.requests += other.requests;
+        for (k, v) in &other.failures {
+            *self.failures.entry(k.clone()).or_default() += v;
+        }
+        let _ = self.latency.add(&other.latency);
+    }
+
+    /// A latency percentile in milliseconds (0 when empty).
+    pub fn percentile_ms(&self, q: f64) -> f64 {
+        if self.latency.is_empty() { 0.0 } else { self.latency.value_at_quantile(q / 100.0) as f64 / 1000.0 }
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        if self.latency.is_empty() { 0.0 } else { self.latency.max() as f64 / 1000.0 }
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        if self.latency.is_empty() { 0.0 } else { self.latency.mean() / 1000.0 }
+    }
+
+    pub fn error_percent(&self) -> f64 {
+        if self.requests == 0 { 0.0 } else { self.failure_count() as f64 * 100.0 / self.requests as f64 }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone)]
+pub struct Second {
+    pub requests: u64,
+    pub failures: u64,
+    pub users: u64,
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Self { requests: 0, failures: 0, users: 0, latency: new_histogram() }
+    }
+}
+
+impl Second {
+    pub fn percentile_ms(&self, q: f64) -> f64 {
+        if self.latency.is_empty() { 0.0 } else { self.latency.value_at_quantile(q / 100.0) as f64 / 1000.0 }
+    }
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    /// Endpoint name -> stats, in mix order.
+    pub endpoints: Vec<(String, EndpointStats)>,
+    pub history: Vec<Second>,
+    pub duration_seconds: f64,
+}
+
+impl RunStats {
+    pub fn new(names: &[String]) -> Self {
+        Self { endpoints: names.iter().map(|n| (n.clone(), EndpointStats::default())).collect(), ..Self::default() }
+    }
+
+    /// Records one answered (or failed) request finished `second` seconds into the run.
+    pub fn record(&mut self, endpoint: usize, latency_us: u64, failure: Option<&str>, second: usize) {
+        if let Some((_, e)) = self.endpoints.get_mut(endpoint) {
+            e.record(latency_us, failure);
+        }
+        if self.history.len() <= second {
+            self.history.resize_with(second + 1, Second::default);
+        }
+        let s = &mut self.history[second];
+        s.requests += 1;
+        s.failures += u64::from(failure.is_some());
+        let _ = s.latency.record(latency_us.clamp(1, MAX_LATENCY_US));
+    }
+
+    pub fn set_users(&mut self, second: usize, users: u64) {
+        if self.history.len() <= second {
+            self.history.resize_with(second + 1, Second::default);
+        }
+        self.history[second].users = self.history[second].users.max(users);
+    }
+
+    /// All endpoints together.
+    pub fn total(&self) -> EndpointStats {
+        let mut t = EndpointStats::default();
+        for (_, e) in &self.endpoints {
+            t.merge(e);
+        }
+        t
+    }
+
+    pub fn rps(&self) -> f64 {
+        if self.duration_seconds > 0.0 { self.total().requests as f64 / self.duration_seconds } else { 0.0 }
+    }
+
+    /// Merges runs made at the same time from several machines: counts and histograms add per
+    /// endpoint and per second; the duration is the longest.
+    pub fn merge(&mut self, other: &RunStats) {
+        for (name, stats) in &other.endpoints {
+            match self.endpoints.iter_mut().find(|(n, _)| n == name) {
+                Some((_, mine)) => mine.merge(stats),
+                None => self.endpoints.push((name.clone(), stats.clone())),
+            }
+        }
+        if self.history.len() < other.history.len() {
+            self.history.resize_with(other.history.len(), Second::default);
+        }
+        for (mine, theirs) in self.history.iter_mut().zip(&other.history) {
+            mine.requests += theirs.requests;
+            mine.failures += theirs.failures;
+            mine.users += theirs.users;
+            let _ = mine.latency.add(&theirs.latency);
+        }
+        self.duration_seconds = self.duration_seconds.max(other.duration_seconds);
+    }
+}
+
+/// A histogram as base64 of the HdrHistogram V2 encoding (readable by every HdrHistogram library).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
+        return String::new();
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("histogram is not base64: {e}"))?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_known_distribution_within_hdr_precision() {
+        let mut e = EndpointStats::default();
+        for ms in 1..=1000u64 {
+            e.record(ms * 1000, None);
+        }
+        for (q, expected) in [(50.0, 500.0), (90.0, 900.0), (95.0, 950.0), (99.0, 990.0)] {
+            let got = e.percentile_ms(q);
+            assert!((got - expected).abs() <= expected * 0.001 + 0.001, "p{q}: {got} vs {expected}");
+        }
+        assert!((e.max_ms() - 1000.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn merge_equals_one_run_over_both() {
+        let names = vec!["GET /".to_owned(), "GET /health".to_owned()];
+        let (mut a, mut b, mut both) = (RunStats::new(&names), RunStats::new(&names), RunStats::new(&names));
+        for i in 0..500u64 {
+            let fail = (i % 50 == 0).then_some("HTTP 500");
+            a.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize);
+            both.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize);
+            b.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize);
+            both.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize);
+        }
+        a.duration_seconds = 5.0;
+        b.duration_seconds = 5.0;
+        both.duration_seconds = 5.0;
+        a.merge(&b);
+        let (ta, tb) = (a.total(), both.total());
+        assert_eq!(ta.requests, tb.requests);
+        assert_eq!(ta.failures, tb.failures);
+        assert_eq!(ta.latency, tb.latency);
+        assert_eq!(a.history.len(), both.history.len());
+        for (x, y) in a.history.iter().zip(&both.history) {
+            assert_eq!((x.requests, x.failures), (y.requests, y.failures));
+        }
+    }
+
+    #[test]
+    fn histograms_round_trip_through_base64() {
+        let mut e = EndpointStats::default();
+        for v in [1, 10, 100, 12_345, 999_999] {
+            e.record(v, None);
+        }
+        let back = decode_histogram(&encode_histogram(&e.latency)).expect("decodes");
+        assert_eq!(back, e.latency);
+        assert!(decode_histogram("not base64!").is_err());
+    }
+}

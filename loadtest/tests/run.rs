@@ -1,0 +1,427 @@
+//! The loadtest binary against the real app (in-process on port 0) and deliberately slow,
+//! stalling and erroring servers: counts add up, percentiles match, the open model shows
+//! queueing, the SLO gate decides the exit code, JSON shape, merge, bad flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadtest");
+const KEY: &str = "loadtest-test-key-0123456789";
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    async fn start(router: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self { addr, stop: Some(stop) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("konnichiwa-loadtest-{}-{name}", std::process::id()))
+}
+
+/// Runs the binary in an empty directory (no stack.yaml: default SLOs unless --slo).
+async fn loadtest(args: &[&str]) -> std::process::Output {
+    let quiet: &[&str] = if args.first() == Some(&"merge") { &[] } else { &["--quiet"] };
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .args(quiet)
+        .env_clear()
+        .env("API_KEY", KEY)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("run loadtest")
+}
+
+async fn loadtest_json(args: &[&str], name: &str, code: i32) -> Value {
+    let path = temp(name);
+    let mut all = args.to_vec();
+    let p = path.to_string_lossy().into_owned();
+    all.extend_from_slice(&["--json", &p]);
+    let out = loadtest(&all).await;
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("json written")).expect("valid JSON");
+    let _ = std::fs::remove_file(&path);
+    v
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+#[tokio::test]
+async fn counts_add_up_against_the_real_app() {
+    let config = <app::config::Cli as clap::Parser>::parse_from(["app", "--api-key", KEY]).server;
+    let state = app::AppState::new(&app::config::ApiKey::new(KEY), &config);
+    let served = Arc::clone(&state.inspector);
+    let server = Server::start(app::router(state)).await;
+    let v = loadtest_json(
+        &["--host", &server.url(), "--users", "8", "--spawn-rate", "40", "--duration", "2s", "--slo", "rps>=1"],
+        "counts.json",
+        0,
+    )
+    .await;
+    let total = n(&v["total"]["requests"]);
+    assert!(total > 100, "{total}");
+    let by_endpoint: u64 = v["endpoints"].as_array().expect("endpoints").iter().map(|e| n(&e["requests"])).sum();
+    let by_second: u64 = v["history"].as_array().expect("history").iter().map(|s| n(&s["requests"])).sum();
+    assert_eq!(by_endpoint, total);
+    assert_eq!(by_second, total);
+    assert_eq!(served.requests_served(), total, "the app answered exactly what the report counts");
+    assert_eq!(n(&v["total"]["failures"]), 0, "/inspect got the key: {v:#}");
+    let names: Vec<&str> =
+        v["endpoints"].as_array().expect("endpoints").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(names, ["GET /", "GET /health", "GET /inspect"]);
+    let share = n(&v["endpoints"][0]["requests"]) as f64 / total as f64;
+    assert!((share - 0.6).abs() < 0.1, "GET / weighs 6 of 10: {share}");
+    let users: Vec<u64> = v["history"].as_array().expect("history").iter().map(|s| n(&s["users"])).collect();
+    assert!(users.contains(&8), "users over time: {users:?}");
+}
+
+/// A server whose every 10th request takes 100 ms and the others 10 ms.
+async fn bimodal() -> Server {
+    let count = Arc::new(AtomicU64::new(0));
+    Server::start(Router::new().route(
+        "/",
+        get(move || {
+            let i = count.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(if i % 10 == 9 { 100 } else { 10 })).await;
+                "ok"
+            }
+        }),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn percentiles_match_a_known_distribution() {
+    let server = bimodal().await;
+    let v = loadtest_json(
+        &["--host", &server.url(), "--users", "1", "--duration", "2s", "--endpoint", "/", "--slo", "rps>=1"],
+        "bimodal.json",
+        0,
+    )
+    .await;
+    let l = &v["total"]["latency_ms"];
+    let (p50, p90, p95, max) = (
+        l["p50"].as_f64().unwrap_or(0.0),
+        l["p90"].as_f64().unwrap_or(0.0),
+        l["p95"].as_f64().unwrap_or(0.0),
+        l["max"].as_f64().unwrap_or(0.0),
+    );
+    assert!((10.0..14.0).contains(&p50), "p50 {p50}");
+    assert!((10.0..14.0).contains(&p90), "p90 {p90}: 90% of requests take 10 ms");
+    assert!((100.0..110.0).contains(&p95), "p95 {p95}: the slowest 10% take 100 ms");
+    assert!((100.0..115.0).contains(&max), "max {max}");
+}
+
+#[tokio::test]
+async fn the_open_model_reports_the_queueing_a_stall_causes() {
+    // Every request arriving between 0.5 s and 1.5 s after the server starts waits until 1.5 s.
+    let born = Instant::now();
+    let stall_server = || {
+        Server::start(Router::new().route(
+            "/",
+            get(move || async move {
+                let t = born.elapsed();
+                if t >= Duration::from_millis(500) && t < Duration::from_millis(1500) {
+                    tokio::time::sleep(Duration::from_millis(1500) - t).await;
+                }
+                "ok"
+            }),
+        ))
+    };
+    let server = stall_server().await;
+    let open = loadtest_json(
+        &[
+            "--host",
+            &server.url(),
+            "--rate",
+            "200/s",
+            "--connections",
+            "4",
+            "--duration",
+            "2s",
+            "--endpoint",
+            "/",
+            "--slo",
+            "rps>=1",
+        ],
+        "open.json",
+        0,
+    )
+    .await;
+    let p90_open = open["total"]["latency_ms"]["p90"].as_f64().unwrap_or(0.0);
+    // Arrivals kept coming on schedule during the stall: a good share of them waited.
+    assert!(p90_open >= 300.0, "open model p90 {p90_open} ms hides the stall: {:#}", open["total"]);
+    assert_eq!(n(&open["total"]["requests"]), 400, "every scheduled arrival was sent");
+}
+
+#[tokio::test]
+async fn errors_are_counted_by_kind_and_gate_the_exit_code() {
+    let count = Arc::new(AtomicU64::new(0));
+    let server = Server::start(Router::new().route(
+        "/",
+        get(move || {
+            let i = count.fetch_add(1, Ordering::SeqCst);
+            async move { if i % 4 == 3 { (StatusCode::INTERNAL_SERVER_ERROR, "boom") } else { (StatusCode::OK, "ok") } }
+        }),
+    ))
+    .await;
+    let url = server.url();
+    let v = loadtest_json(
+        &["--host", &url, "--users", "2", "--duration", "1s", "--endpoint", "/", "--slo", "errors<1%"],
+        "errors.json",
+        3,
+    )
+    .await;
+    let failures = n(&v["total"]["failures"]);
+    let requests = n(&v["total"]["requests"]);
+    assert_eq!(v["total"]["failures_by_kind"]["HTTP 500"], failures);
+    let rate = failures as f64 / requests as f64;
+    assert!((rate - 0.25).abs() < 0.02, "{rate}");
+    assert_eq!(v["slo_met"], false);
+    assert_eq!(v["slo"][0]["met"], false);
+    let out =
+        loadtest(&["--host", &url, "--users", "2", "--duration", "1s", "--endpoint", "/", "--slo", "errors<30%"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = loadtest(&[
+        "--host",
+        &url,
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--endpoint",
+        "/",
+        "--slo",
+        "errors<1%",
+        "--slo",
+        "p95<5s",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MISSED  errors<1%") && text.contains("met     p95<5s"), "{text}");
+    assert!(text.contains("HTTP 500 × "), "{text}");
+}
+
+#[tokio::test]
+async fn slow_answers_miss_a_latency_slo() {
+    let server = bimodal().await;
+    let out = loadtest(&[
+        "--host",
+        &server.url(),
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--endpoint",
+        "/",
+        "--slo",
+        "p95<50ms",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MISSED  p95<50ms") && text.contains("off by"), "{text}");
+}
+
+#[tokio::test]
+async fn json_csv_and_html_outputs() {
+    let server = bimodal().await;
+    let csv = temp("out").to_string_lossy().into_owned();
+    let html = temp("report.html");
+    let html_s = html.to_string_lossy().into_owned();
+    let v = loadtest_json(
+        &[
+            "--host",
+            &server.url(),
+            "--users",
+            "2",
+            "--duration",
+            "1s",
+            "--endpoint",
+            "/",
+            "--csv",
+            &csv,
+            "--html",
+            &html_s,
+            "--slo",
+            "rps>=1",
+        ],
+        "shape.json",
+        0,
+    )
+    .await;
+    let mut keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "duration_seconds",
+            "endpoints",
+            "format",
+            "generator",
+            "history",
+            "model",
+            "slo",
+            "slo_met",
+            "started_at_unix_ms",
+            "target",
+            "total"
+        ]
+    );
+    assert_eq!(v["format"], "konnichiwa-loadtest/1");
+    assert_eq!(v["model"]["kind"], "closed");
+    let mut e: Vec<&str> = v["total"].as_object().expect("total").keys().map(String::as_str).collect();
+    e.sort();
+    assert_eq!(e, ["failures", "failures_by_kind", "histogram", "latency_ms", "name", "requests", "rps"]);
+    let mut l: Vec<&str> = v["total"]["latency_ms"].as_object().expect("latency").keys().map(String::as_str).collect();
+    l.sort();
+    assert_eq!(l, ["max", "mean", "p50", "p90", "p95", "p99"]);
+    let mut s: Vec<&str> = v["history"][0].as_object().expect("second").keys().map(String::as_str).collect();
+    s.sort();
+    assert_eq!(s, ["failures", "histogram", "p50_ms", "p95_ms", "p99_ms", "requests", "second", "users"]);
+
+    let stats = std::fs::read_to_string(format!("{csv}_stats.csv")).expect("stats csv");
+    assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Requests/s"), "{stats}");
+    assert!(stats.lines().any(|l| l.starts_with(",Aggregated,")), "{stats}");
+    let history = std::fs::read_to_string(format!("{csv}_stats_history.csv")).expect("history csv");
+    assert!(history.lines().count() >= 2, "{history}");
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.starts_with("<!doctype html>") && page.matches("<svg").count() == 3, "three charts");
+    assert!(
+        !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "self-contained"
+    );
+    for f in [format!("{csv}_stats.csv"), format!("{csv}_stats_history.csv")] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = std::fs::remove_file(html);
+}
+
+#[tokio::test]
+async fn merge_of_two_runs_adds_up_exactly() {
+    let server = bimodal().await;
+    let url = server.url();
+    let (a, b) = (temp("a.json"), temp("b.json"));
+    for path in [&a, &b] {
+        let p = path.to_string_lossy().into_owned();
+        let out = loadtest(&[
+            "--host",
+            &url,
+            "--users",
+            "2",
+            "--duration",
+            "1s",
+            "--endpoint",
+            "/",
+            "--json",
+            &p,
+            "--slo",
+            "rps>=1",
+        ])
+        .await;
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let merged_path = temp("merged.json");
+    let (ap, bp, mp) = (
+        a.to_string_lossy().into_owned(),
+        b.to_string_lossy().into_owned(),
+        merged_path.to_string_lossy().into_owned(),
+    );
+    let out = loadtest(&["merge", &ap, &bp, "--json", &mp, "--slo", "rps>=1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let read =
+        |p: &PathBuf| -> Value { serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json") };
+    let (va, vb, vm) = (read(&a), read(&b), read(&merged_path));
+    assert_eq!(n(&vm["total"]["requests"]), n(&va["total"]["requests"]) + n(&vb["total"]["requests"]));
+    assert_eq!(vm["model"]["kind"], "merged");
+    // The merged histogram is the sum of both: its count equals both counts and its max the larger.
+    let max = |v: &Value| v["total"]["latency_ms"]["max"].as_f64().unwrap_or(0.0);
+    assert_eq!(max(&vm), max(&va).max(max(&vb)));
+    let out = loadtest(&["merge", &ap, "--slo", "rps>=1000000"]).await;
+    assert_eq!(out.status.code(), Some(3), "merge gates on SLOs too");
+    let garbage = temp("garbage.json");
+    std::fs::write(&garbage, "{\"format\": \"something-else\"}").expect("write");
+    let out = loadtest(&["merge", &garbage.to_string_lossy()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    for p in [a, b, merged_path, garbage] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[tokio::test]
+async fn bad_flags_and_unreachable_targets_fail_the_run_clearly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--users", "1"], "--host is required"),
+        (&["--host", "https://127.0.0.1:1", "--users", "1"], "https is not supported"),
+        (&["--host", "127.0.0.1:80"], "must start with http://"),
+        (&["--host", "http://127.0.0.1:1", "--users", "0"], "at least 1"),
+        (&["--host", "http://127.0.0.1:1", "--rate", "lots"], "not a rate"),
+        (&["--host", "http://127.0.0.1:1", "--endpoint", "health"], "must start with /"),
+        (&["--host", "http://127.0.0.1:1", "--slo", "p95<fast"], "not a duration"),
+        (&["--host", "http://127.0.0.1:1", "--users", "5", "--rate", "5/s"], "cannot be used with"),
+        (&["--host", &dead, "--users", "1", "--duration", "1s"], "cannot reach"),
+    ];
+    for (args, fragment) in cases {
+        let out = loadtest(args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(fragment), "{args:?}: {err:?} lacks {fragment:?}");
+    }
+    let out = tokio::process::Command::new(BIN)
+        .args(["--host", "http://127.0.0.1:1", "--duration", "1s"])
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("API_KEY is not set"));
+}
