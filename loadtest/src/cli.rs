@@ -88,6 +88,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Runtime threads. 1 (the default) is the most efficient per core: no cross-thread
+    /// wake-ups; raise it where one core cannot generate enough load and more are free.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
