@@ -113,6 +113,13 @@ impl Intercept for MotoAccount {
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub region: String,
     pub endpoint: Option<String>,
     pub calls: Arc<CallLog>,
@@ -140,16 +147,34 @@ impl Clients {
         let moto_account = account
             .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
             .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
-        let mut ec2 = aws_sdk_ec2::config::Builder::from(sdk).interceptor(RecordCalls(Arc::clone(&calls)));
-        if let Some(account) = &moto_account {
-            ec2 = ec2.interceptor(MotoAccount(account.clone()));
+        // Every client records its calls and, against moto, names the account.
+        macro_rules! client {
+            ($sdk_crate:ident) => {{
+                let mut b = $sdk_crate::config::Builder::from(sdk).interceptor(RecordCalls(Arc::clone(&calls)));
+                if let Some(account) = &moto_account {
+                    b = b.interceptor(MotoAccount(account.clone()));
+                }
+                $sdk_crate::Client::from_conf(b.build())
+            }};
         }
         Self {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            ec2: client!(aws_sdk_ec2),
+            iam: client!(aws_sdk_iam),
+            ecr: client!(aws_sdk_ecr),
+            ecs: client!(aws_sdk_ecs),
+            secrets: client!(aws_sdk_secretsmanager),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            autoscaling: client!(aws_sdk_autoscaling),
+            ssm: client!(aws_sdk_ssm),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint,
             calls,
         }
+    }
+
+    /// True when the clients talk to an emulator on this machine, not to AWS.
+    pub fn is_emulator(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(is_loopback_url)
     }
 
     /// Where the calls go: the endpoint override, or real AWS.

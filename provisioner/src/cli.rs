@@ -58,6 +58,10 @@ pub enum Command {
     Down {
         #[arg(long)]
         yes: bool,
+        /// Delete the API-key secret at once instead of scheduling its deletion (recovery window
+        /// from stack.yaml, default 7 days, during which `up` restores it).
+        #[arg(long)]
+        purge: bool,
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
     },

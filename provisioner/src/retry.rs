@@ -33,7 +33,22 @@ impl Backoff {
 
 /// Runs `op` until it succeeds, fails with a code that is neither throttling nor in `retry_on`,
 /// or the deadline passes (then the last error is returned, wrapped to say what was awaited).
-pub async fn retry<T, F, Fut>(deadline: Instant, waiting_for: &str, retry_on: &[&str], mut op: F) -> Result<T, Error>
+pub async fn retry<T, F, Fut>(deadline: Instant, waiting_for: &str, retry_on: &[&str], op: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    retry_if(deadline, waiting_for, |e| e.code().is_some_and(|c| retry_on.contains(&c)), op).await
+}
+
+/// Like `retry`, for errors recognized by `transient` (e.g. an IAM propagation message that
+/// comes with a generic validation code). Throttling is always retried.
+pub async fn retry_if<T, F, Fut>(
+    deadline: Instant,
+    waiting_for: &str,
+    transient: impl Fn(&Error) -> bool,
+    mut op: F,
+) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
@@ -45,7 +60,7 @@ where
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let retryable = e.code().is_some_and(|c| THROTTLING_CODES.contains(&c) || retry_on.contains(&c));
+                let retryable = e.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) || transient(&e);
                 if !retryable {
                     return Err(e);
                 }

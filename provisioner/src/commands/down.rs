@@ -11,10 +11,10 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, driver, render};
 
-pub async fn run(cli: &Cli, yes: bool, timeout: Duration) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
-    let plan = driver::teardown(&ctx).await?;
+    let plan = driver::teardown(&ctx, purge).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));
@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration) -> Result<u8, Error> {
         if !cli.json {
             eprintln!("\nDeleting:");
         }
-        driver::teardown(&ctx).await?;
+        driver::teardown(&ctx, purge).await?;
         applied = true;
     }
     let leftovers = driver::sweep(&ctx).await?;

@@ -65,7 +65,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
         Command::Up { yes, timeout } => up::run(cli, *yes, *timeout).await,
-        Command::Down { yes, timeout } => down::run(cli, *yes, *timeout).await,
+        Command::Down { yes, purge, timeout } => down::run(cli, *yes, *purge, *timeout).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }

@@ -1,33 +1,97 @@
 //! The driver: runs the resource kinds in dependency order (independent ones concurrently),
 //! passes each kind's outputs (ids, ARNs) to the kinds that need them, and tears down in reverse.
+//!
+//! Order: network | (repository, log group, secret, cluster) concurrently | IAM (scoped to the
+//! ARNs of the repository, log group and secret) | launch template, Auto Scaling group, capacity
+//! provider | the cluster's default strategy.
 
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::reconcile::{Ctx, Plan};
+use crate::resources::capacity::{self, CapacityOutputs};
+use crate::resources::cluster::{self, ClusterOutputs};
+use crate::resources::ecr::{self, EcrOutputs};
+use crate::resources::iam::{self, IamOutputs};
+use crate::resources::logs::{self, LogOutputs};
 use crate::resources::network::{self, NetworkOutputs};
+use crate::resources::secret::{self, SecretOutputs};
 
 /// What the stack's resources expose to each other and to other tools (`provisioner outputs`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outputs {
     pub network: NetworkOutputs,
+    pub registry: EcrOutputs,
+    pub logs: LogOutputs,
+    pub secret: SecretOutputs,
+    pub iam: IamOutputs,
+    pub cluster: ClusterOutputs,
+    pub capacity: CapacityOutputs,
 }
 
 /// Observes every kind, records changes in the plan, and in Apply mode makes them.
 pub async fn reconcile(ctx: &Ctx) -> Result<(Plan, Outputs), Error> {
+    // Before anything is observed or changed.
+    capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     let mut plan = Plan::default();
     let network = network::reconcile(ctx, &mut plan).await?;
-    Ok((plan, Outputs { network }))
+
+    let (mut p_ecr, mut p_logs, mut p_secret, mut p_cluster) =
+        (Plan::default(), Plan::default(), Plan::default(), Plan::default());
+    let (registry, logs, secret, (cluster, observed_cluster)) = tokio::try_join!(
+        ecr::reconcile(ctx, &mut p_ecr),
+        logs::reconcile(ctx, &mut p_logs),
+        secret::reconcile(ctx, &mut p_secret),
+        cluster::reconcile(ctx, &mut p_cluster),
+    )?;
+    for p in [p_ecr, p_logs, p_secret, p_cluster] {
+        plan.extend(p);
+    }
+
+    let pending = |what: &str, name: &str| format!("(ARN of {what} {name}, once created)");
+    let scope = iam::Scope {
+        repository_arn: registry.repository_arn.clone().unwrap_or_else(|| pending("repository", &registry.repository)),
+        log_group_arn: logs.log_group_arn.clone().unwrap_or_else(|| pending("log group", &logs.log_group)),
+        secret_arn: secret.secret_arn.clone().unwrap_or_else(|| pending("secret", &secret.secret_name)),
+    };
+    let iam = iam::reconcile(ctx, &mut plan, &scope).await?;
+
+    let inputs = capacity::Inputs {
+        cluster: &cluster.cluster,
+        instance_profile: &iam.instance_profile_name,
+        security_group: network.instance_security_group_id.as_deref(),
+        subnets: &network.subnet_ids,
+    };
+    let capacity = capacity::reconcile(ctx, &mut plan, &inputs).await?;
+    cluster::reconcile_strategy(ctx, &mut plan, &capacity.capacity_provider, observed_cluster.as_ref()).await?;
+    Ok((plan, Outputs { network, registry, logs, secret, iam, cluster, capacity }))
 }
 
-/// Deletes every kind in reverse dependency order (Plan mode lists what would go).
-pub async fn teardown(ctx: &Ctx) -> Result<Plan, Error> {
+/// Deletes every kind in reverse dependency order (Plan mode lists what would go). `purge`
+/// deletes the secret at once instead of scheduling its deletion.
+pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let mut plan = Plan::default();
+    let observed_cluster = cluster::observe(ctx).await?;
+    capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
+    cluster::teardown(ctx, &mut plan).await?;
+    logs::teardown(ctx, &mut plan).await?;
+    ecr::teardown(ctx, &mut plan).await?;
+    secret::teardown(ctx, &mut plan, purge).await?;
+    iam::teardown(ctx, &mut plan).await?;
     network::teardown(ctx, &mut plan).await?;
     Ok(plan)
 }
 
-/// Anything still tagged with the stack after a teardown.
+/// Anything still tagged with (or named for) the stack after a teardown.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    network::leftovers(ctx).await
+    let mut left = capacity::leftovers(ctx).await?;
+    if let Some(c) = cluster::observe(ctx).await? {
+        left.push(format!("ECS cluster {}", c.arn));
+    }
+    left.extend(logs::leftovers(ctx).await?);
+    left.extend(ecr::leftovers(ctx).await?);
+    left.extend(secret::leftovers(ctx).await?);
+    left.extend(iam::leftovers(ctx).await?);
+    left.extend(network::leftovers(ctx).await?);
+    Ok(left)
 }

@@ -1,4 +1,16 @@
 //! One module per AWS resource kind, each with the same shape: observe by name + ownership tag,
 //! a pure diff, and apply / teardown that are safe to repeat.
 
+pub mod capacity;
+pub mod cluster;
+pub mod ecr;
+pub mod iam;
+pub mod logs;
 pub mod network;
+pub mod secret;
+
+/// The repository's example stack, for unit tests of the diffs.
+#[cfg(test)]
+pub fn test_stack() -> stack::Stack {
+    stack::Stack::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml")).expect("example stack")
+}

@@ -57,8 +57,13 @@ impl Account {
 
     /// Runs `provisioner --stack <ours> ARGS` against moto in this account; stdin is empty.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--stack")
+        self.run_with(args, &[])
+    }
+
+    /// Like `run`, with extra environment variables (e.g. API_KEY).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(BIN);
+        c.arg("--stack")
             .arg(self.stack_file())
             .args(args)
             .env_clear()
@@ -68,16 +73,20 @@ impl Account {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KONNICHIWA_MOTO_ACCOUNT_ID", &self.id)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run provisioner")
+            .stdin(Stdio::null());
+        c.envs(env.iter().copied());
+        c.output().expect("run provisioner")
     }
 
     /// Runs with --json and parses stdout, asserting the exit code.
     pub fn json(&self, args: &[&str], expected_code: i32) -> Value {
+        self.json_with(args, &[], expected_code)
+    }
+
+    pub fn json_with(&self, args: &[&str], env: &[(&str, &str)], expected_code: i32) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
-        let out = self.run(&all);
+        let out = self.run_with(&all, env);
         assert_eq!(
             out.status.code(),
             Some(expected_code),

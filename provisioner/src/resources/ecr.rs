@@ -1,0 +1,235 @@
+//! The ECR repository: scan on push, tag mutability, a lifecycle policy that keeps the newest
+//! `keep_images`, tags. `down` deletes it with its images, and the plan says how many go.
+
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{AwsContext, Error};
+use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, compare, tags};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EcrOutputs {
+    pub repository: String,
+    pub repository_arn: Option<String>,
+    pub repository_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedRepository {
+    pub arn: String,
+    pub uri: String,
+    pub scan_on_push: bool,
+    pub immutable: bool,
+    pub lifecycle: Option<Value>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Keep the newest `keep` images, whatever their tags.
+pub fn lifecycle_policy(keep: u32) -> Value {
+    json!({
+        "rules": [{
+            "rulePriority": 1,
+            "description": format!("keep the newest {keep} images"),
+            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep },
+            "action": { "type": "expire" }
+        }]
+    })
+}
+
+pub fn diff(stack: &stack::Stack, observed: Option<&ObservedRepository>) -> Change {
+    let r = &stack.registry;
+    let want_policy = lifecycle_policy(r.keep_images);
+    let Some(o) = observed else {
+        return Change::create(vec![
+            FieldDiff::new("scan_on_push", None, Some(r.scan_on_push.to_string())),
+            FieldDiff::new("immutable_tags", None, Some(r.immutable_tags.to_string())),
+            FieldDiff::new("lifecycle_policy", None, Some(want_policy.to_string())),
+        ]);
+    };
+    let mut fields: Vec<FieldDiff> = [
+        compare("scan_on_push", &o.scan_on_push, &r.scan_on_push),
+        compare("immutable_tags", &o.immutable, &r.immutable_tags),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Parsed JSON compares equal whatever the key order or whitespace AWS returns.
+    if o.lifecycle.as_ref() != Some(&want_policy) {
+        fields.push(FieldDiff::new(
+            "lifecycle_policy",
+            o.lifecycle.as_ref().map(Value::to_string),
+            Some(want_policy.to_string()),
+        ));
+    }
+    fields.extend(tags::diff(&stack.resource_tags(), &o.tags));
+    Change::update(fields)
+}
+
+async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Error> {
+    let ecr = &ctx.clients.ecr;
+    let out = match ecr.describe_repositories().repository_names(name).send().await.ctx("describe repository", name) {
+        Ok(o) => o,
+        Err(e) if e.code() == Some("RepositoryNotFoundException") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(repo) = out.repositories().first() else { return Ok(None) };
+    let arn = repo.repository_arn().unwrap_or_default().to_owned();
+    let listed = ecr.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list tags of repository", name)?;
+    let tags: Vec<(String, String)> =
+        listed.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+    let found = vec![(arn.clone(), tags.clone())];
+    tags::pick_owned("repository", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
+    let lifecycle =
+        match ecr.get_lifecycle_policy().repository_name(name).send().await.ctx("get lifecycle policy of", name) {
+            Ok(p) => p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()),
+            Err(e) if e.code() == Some("LifecyclePolicyNotFoundException") => None,
+            Err(e) => return Err(e),
+        };
+    Ok(Some(ObservedRepository {
+        arn,
+        uri: repo.repository_uri().unwrap_or_default().to_owned(),
+        scan_on_push: repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
+        immutable: repo.image_tag_mutability() == Some(&ImageTagMutability::Immutable),
+        lifecycle,
+        tags,
+    }))
+}
+
+fn ecr_tags(stack: &stack::Stack) -> Vec<Tag> {
+    stack.resource_tags().into_iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+fn mutability(immutable: bool) -> ImageTagMutability {
+    if immutable { ImageTagMutability::Immutable } else { ImageTagMutability::Mutable }
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> {
+    let r = &ctx.stack.registry;
+    let name = r.repository.clone();
+    let observed = observe(ctx, &name).await?;
+    let change = diff(&ctx.stack, observed.as_ref());
+    let (mut arn, mut uri) = (observed.as_ref().map(|o| o.arn.clone()), observed.as_ref().map(|o| o.uri.clone()));
+    if ctx.applying() && !change.is_no_op() {
+        let ecr = &ctx.clients.ecr;
+        let has = |f: &str| change.fields.iter().any(|d| d.field == f);
+        if change.action == Action::Create {
+            let out = ecr
+                .create_repository()
+                .repository_name(&name)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder().scan_on_push(r.scan_on_push).build(),
+                )
+                .image_tag_mutability(mutability(r.immutable_tags))
+                .set_tags(Some(ecr_tags(&ctx.stack)))
+                .send()
+                .await
+                .ctx("create repository", &name)?;
+            arn = out.repository().and_then(|x| x.repository_arn()).map(str::to_owned);
+            uri = out.repository().and_then(|x| x.repository_uri()).map(str::to_owned);
+        } else {
+            if has("scan_on_push") {
+                ecr.put_image_scanning_configuration()
+                    .repository_name(&name)
+                    .image_scanning_configuration(
+                        ImageScanningConfiguration::builder().scan_on_push(r.scan_on_push).build(),
+                    )
+                    .send()
+                    .await
+                    .ctx("set scan on push of", &name)?;
+            }
+            if has("immutable_tags") {
+                ecr.put_image_tag_mutability()
+                    .repository_name(&name)
+                    .image_tag_mutability(mutability(r.immutable_tags))
+                    .send()
+                    .await
+                    .ctx("set tag mutability of", &name)?;
+            }
+            if change.fields.iter().any(|f| f.field.starts_with("tags.")) {
+                ecr.tag_resource()
+                    .resource_arn(arn.clone().unwrap_or_default())
+                    .set_tags(Some(ecr_tags(&ctx.stack)))
+                    .send()
+                    .await
+                    .ctx("tag repository", &name)?;
+            }
+        }
+        if has("lifecycle_policy") {
+            ecr.put_lifecycle_policy()
+                .repository_name(&name)
+                .lifecycle_policy_text(lifecycle_policy(r.keep_images).to_string())
+                .send()
+                .await
+                .ctx("set lifecycle policy of", &name)?;
+        }
+        ctx.progress(format!("repository {name} ready"));
+    }
+    plan.push("ecr-repository", &name, arn.clone(), change);
+    Ok(EcrOutputs { repository: name, repository_arn: arn, repository_uri: uri })
+}
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+    let name = ctx.stack.registry.repository.clone();
+    let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
+    let ecr = &ctx.clients.ecr;
+    let mut images = 0;
+    let mut pages = ecr.list_images().repository_name(&name).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        images += page.ctx("list images of", &name)?.image_ids().len();
+    }
+    if ctx.applying() {
+        match ecr.delete_repository().repository_name(&name).force(true).send().await.ctx("delete repository", &name) {
+            Err(e) if e.code() != Some("RepositoryNotFoundException") => return Err(e),
+            _ => ctx.progress(format!("deleted repository {name} and its {images} images")),
+        }
+    }
+    let mut change = Change::delete();
+    change.fields.push(FieldDiff::new("images", Some(images.to_string()), Some("deleted with the repository".into())));
+    plan.push("ecr-repository", &name, Some(o.arn), change);
+    Ok(())
+}
+
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    Ok(observe(ctx, &ctx.stack.registry.repository)
+        .await?
+        .map(|o| format!("repository {}", o.arn))
+        .into_iter()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(s: &stack::Stack) -> ObservedRepository {
+        ObservedRepository {
+            arn: "arn:aws:ecr:x".into(),
+            uri: "u".into(),
+            scan_on_push: true,
+            immutable: true,
+            lifecycle: Some(lifecycle_policy(s.registry.keep_images)),
+            tags: s.resource_tags(),
+        }
+    }
+
+    #[test]
+    fn policy_json_key_order_and_whitespace_do_not_matter() {
+        let s = crate::resources::test_stack();
+        let mut o = observed(&s);
+        let reordered = r#"{ "rules": [ { "action": {"type":"expire"}, "selection": {"countNumber": 20, "countType": "imageCountMoreThan", "tagStatus": "any"},
+            "description": "keep the newest 20 images", "rulePriority": 1 } ] }"#;
+        o.lifecycle = serde_json::from_str(reordered).ok();
+        assert!(diff(&s, Some(&o)).is_no_op());
+        o.lifecycle = Some(lifecycle_policy(5));
+        assert_eq!(diff(&s, Some(&o)).fields[0].field, "lifecycle_policy");
+    }
+
+    #[test]
+    fn settings_drift() {
+        let s = crate::resources::test_stack();
+        let o = ObservedRepository { scan_on_push: false, immutable: false, ..observed(&s) };
+        let fields: Vec<String> = diff(&s, Some(&o)).fields.into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["scan_on_push", "immutable_tags"]);
+    }
+}
