@@ -50,6 +50,10 @@ pub enum Command {
         /// Apply without asking.
         #[arg(long)]
         yes: bool,
+        /// With `service.image: build`, push to this `HOST[:PORT]/NAME` instead of the stack's
+        /// ECR repository (e.g. a local registry next to an emulator).
+        #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+        image_repository: Option<String>,
         /// Give up (exit 1, naming what was awaited) after this long.
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
@@ -69,6 +73,33 @@ pub enum Command {
     Status,
     /// Ids, ARNs and URLs other tools need.
     Outputs,
+    /// Build the app's OCI image and push it, without a Docker daemon.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the static app and its image; write it as an OCI image layout; print the digest.
+    Build {
+        /// The workspace to build (holds Cargo.toml and app/).
+        #[arg(long, default_value = ".")]
+        source: PathBuf,
+        /// Where to write the OCI image layout (skopeo: `oci:DIR:TAG`).
+        #[arg(long, default_value = "target/konnichiwa-image")]
+        output: PathBuf,
+    },
+    /// Build and push to a registry; the last line on stdout is `HOST/NAME@sha256:…`.
+    Push {
+        /// `HOST[:PORT]/NAME`; ECR hosts get credentials from GetAuthorizationToken.
+        #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+        repository: String,
+        /// Tag (default: the git revision).
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, default_value = ".")]
+        source: PathBuf,
+    },
 }
 
 /// Durations on the command line follow stack.yaml's rules.

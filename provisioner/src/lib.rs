@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod image;
 pub mod reconcile;
 pub mod resources;
 pub mod retry;

@@ -317,7 +317,10 @@ async fn without_api_key_a_new_secret_gets_a_generated_key_that_is_not_printed()
 #[tokio::test]
 async fn a_graviton_instance_type_with_an_x86_image_is_refused_before_any_change() {
     let account = Account::new();
-    account.edit_stack(|t| t.replace("instance_type: t3.small", "instance_type: t4g.small"));
+    account.edit_stack(|t| {
+        let image_line = t.lines().find(|l| l.trim_start().starts_with("image:")).unwrap_or_default().to_owned();
+        t.replace("instance_type: t3.small", "instance_type: t4g.small").replace(&image_line, "  image: build")
+    });
     let out = account.run(&["up", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("t4g.small runs arm64 but the image is built for x86_64"), "{}", text(&out));

@@ -2,6 +2,7 @@
 //! text or as the documented JSON shape. They return the process exit code.
 
 mod down;
+mod image;
 mod plan;
 mod status;
 mod up;
@@ -45,6 +46,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Down { .. } => "down",
         Command::Status => "status",
         Command::Outputs => "outputs",
+        Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
+        Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
     }
 }
 
@@ -64,7 +67,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
-        Command::Up { yes, timeout } => up::run(cli, *yes, *timeout).await,
+        Command::Up { yes, timeout, image_repository } => {
+            up::run(cli, *yes, *timeout, image_repository.as_deref()).await
+        }
+        Command::Image(cmd) => image::run(cli, cmd).await,
         Command::Down { yes, purge, timeout } => down::run(cli, *yes, *purge, *timeout).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, driver, render};
 
-pub async fn run(cli: &Cli, yes: bool, timeout: Duration) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, yes: bool, timeout: Duration, image_repository: Option<&str>) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     let (plan, mut outputs) = driver::reconcile(&ctx).await?;
@@ -33,6 +33,29 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration) -> Result<u8, Error> {
         outputs = after;
         applied = true;
     }
+    // `service.image: build`: build the app's image and push it to the stack's repository (or the
+    // override), after the repository exists.
+    let mut image = None;
+    if ctx.stack.service.image == "build" {
+        let repository = match image_repository {
+            Some(r) => Some(r.to_owned()),
+            None => outputs.registry.repository_uri.clone(),
+        };
+        if let Some(repository) = repository {
+            if !cli.json {
+                eprintln!("\nBuilding and pushing the app image to {repository}:");
+            }
+            let report =
+                super::image::build_and_push(std::path::Path::new("."), &repository, None, &ctx.stack.region).await?;
+            if !cli.json {
+                eprintln!(
+                    "  pushed {} ({} new blobs, {} bytes)",
+                    report.reference, report.blobs_uploaded, report.bytes_uploaded
+                );
+            }
+            image = Some(report);
+        }
+    }
     let calls = ctx.clients.calls.counts();
     if cli.json {
         print_json(&json!({
@@ -42,6 +65,7 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration) -> Result<u8, Error> {
             "plan": { "resources": plan.resources, "summary": plan.summary() },
             "applied": applied,
             "outputs": outputs,
+            "image": image,
             "api_calls": calls,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
         }));

@@ -41,7 +41,12 @@ impl Account {
         let dir = std::env::temp_dir().join(format!("konnichiwa-prov-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
-        std::fs::copy(example, dir.join("stack.yaml")).expect("copy stack.yaml");
+        // An image by digest: these tests are about infrastructure, not about building the app
+        // (tests/image.rs builds and pushes for real).
+        let text = std::fs::read_to_string(example).expect("read stack.yaml");
+        let text =
+            text.replace("image: build ", &format!("image: 127.0.0.1:5000/konnichiwa@sha256:{} ", "0".repeat(64)));
+        std::fs::write(dir.join("stack.yaml"), text).expect("write stack.yaml");
         Self { id, dir }
     }
 
@@ -63,6 +68,7 @@ impl Account {
     /// Like `run`, with extra environment variables (e.g. API_KEY).
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = Command::new(BIN);
+        c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         c.arg("--stack")
             .arg(self.stack_file())
             .args(args)
@@ -73,7 +79,12 @@ impl Account {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KONNICHIWA_MOTO_ACCOUNT_ID", &self.id)
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
             .stdin(Stdio::null());
+        // `up` with `image: build` runs cargo: let it reuse the suite's build directory.
+        if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+            c.env("CARGO_TARGET_DIR", dir);
+        }
         c.envs(env.iter().copied());
         c.output().expect("run provisioner")
     }

@@ -1,0 +1,154 @@
+//! Builds the image: `cargo build --release -p app` as a fully static binary (the gnu target with
+//! crt-static; paths remapped so the binary does not depend on where the source sits), then the
+//! layer, config and manifest. Also writes and reads an OCI image layout directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stack::catalog::Arch;
+
+use super::{Image, ImageError, digest, layer, oci};
+
+/// The architecture of this machine, which the image is built for.
+pub fn host_arch() -> Arch {
+    if std::env::consts::ARCH == "aarch64" { Arch::Arm64 } else { Arch::X86_64 }
+}
+
+/// The git revision of `dir`, with `-dirty` when the tree has changes; `unknown` without git.
+pub fn revision(dir: &Path) -> String {
+    let git =
+        |args: &[&str]| Command::new("git").args(args).current_dir(dir).output().ok().filter(|o| o.status.success());
+    let Some(head) = git(&["rev-parse", "--short=12", "HEAD"]) else { return "unknown".into() };
+    let mut rev = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty()) {
+        rev.push_str("-dirty");
+    }
+    rev
+}
+
+/// Compiles the static app binary in the workspace at `workspace`; returns its path.
+pub fn compile(workspace: &Path) -> Result<PathBuf, ImageError> {
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+    let workspace = workspace
+        .canonicalize()
+        .map_err(|e| ImageError::Build(format!("cannot find the workspace {}: {e}", workspace.display())))?;
+    // Static, and free of this machine's paths: the same source builds the same binary anywhere.
+    let rustflags = format!(
+        "-C target-feature=+crt-static --remap-path-prefix={}=/src --remap-path-prefix={}=/cargo",
+        workspace.display(),
+        cargo_home.display()
+    );
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "app",
+            "--target",
+            &triple,
+            "--message-format=json-render-diagnostics",
+        ])
+        .env("RUSTFLAGS", rustflags)
+        .current_dir(&workspace)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| ImageError::Build(format!("cannot run cargo: {e} (is the Rust toolchain installed?)")))?;
+    if !out.status.success() {
+        return Err(ImageError::Build(format!(
+            "cargo build --release -p app --target {triple} failed (see the messages above)"
+        )));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "app"
+                && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bin"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| ImageError::Build("cargo reported no app executable".into()))
+}
+
+/// Assembles the image around a binary.
+pub fn assemble(binary: &[u8], arch: Arch, revision: &str) -> Result<Image, ImageError> {
+    let (raw, layer) = layer::build(binary).map_err(|e| ImageError::Io(format!("cannot build the layer: {e}")))?;
+    let config = serde_json::to_vec(&oci::config(&digest(&raw), arch.oci_name(), revision, env!("CARGO_PKG_VERSION")))
+        .map_err(|e| ImageError::Io(e.to_string()))?;
+    let (config_digest, layer_digest) = (digest(&config), digest(&layer));
+    let manifest = serde_json::to_vec(&oci::manifest(&config_digest, config.len(), &layer_digest, layer.len()))
+        .map_err(|e| ImageError::Io(e.to_string()))?;
+    Ok(Image {
+        manifest_digest: digest(&manifest),
+        config,
+        config_digest,
+        layer,
+        layer_digest,
+        manifest,
+        arch,
+        revision: revision.to_owned(),
+    })
+}
+
+/// Compiles and assembles the image of the workspace at `workspace`.
+pub fn build(workspace: &Path) -> Result<Image, ImageError> {
+    let binary_path = compile(workspace)?;
+    let binary = std::fs::read(&binary_path)
+        .map_err(|e| ImageError::Io(format!("cannot read {}: {e}", binary_path.display())))?;
+    assemble(&binary, host_arch(), &revision(workspace))
+}
+
+fn blob_path(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Writes the image as an OCI image layout (readable by skopeo, podman, crane…).
+pub fn write_layout(image: &Image, dir: &Path, tag: &str) -> Result<(), ImageError> {
+    let io = |e: std::io::Error| ImageError::Io(format!("cannot write the image layout in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir.join("blobs/sha256")).map_err(io)?;
+    for (d, bytes) in [
+        (&image.config_digest, &image.config),
+        (&image.layer_digest, &image.layer),
+        (&image.manifest_digest, &image.manifest),
+    ] {
+        std::fs::write(blob_path(dir, d), bytes).map_err(io)?;
+    }
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": oci::MANIFEST_MEDIA_TYPE,
+            "digest": image.manifest_digest,
+            "size": image.manifest.len(),
+            "annotations": { "org.opencontainers.image.ref.name": tag },
+            "platform": { "os": "linux", "architecture": image.arch.oci_name() }
+        }]
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assembly_is_reproducible_and_self_consistent() {
+        let a = assemble(b"binary", Arch::X86_64, "abc123").expect("image");
+        let b = assemble(b"binary", Arch::X86_64, "abc123").expect("image");
+        assert_eq!(a.manifest_digest, b.manifest_digest);
+        assert_eq!(a.layer_digest, digest(&a.layer));
+        let manifest: serde_json::Value = serde_json::from_slice(&a.manifest).expect("json");
+        assert_eq!(manifest["layers"][0]["digest"], a.layer_digest.as_str());
+        assert_eq!(manifest["config"]["size"], a.config.len());
+        let config: serde_json::Value = serde_json::from_slice(&a.config).expect("json");
+        assert_eq!(config["architecture"], "amd64");
+        assert_eq!(config["config"]["User"], "10001:10001");
+        assert_eq!(config["config"]["Labels"]["org.opencontainers.image.revision"], "abc123");
+        assert_ne!(assemble(b"binary", Arch::X86_64, "other").expect("image").manifest_digest, a.manifest_digest);
+    }
+}

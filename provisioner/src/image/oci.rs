@@ -1,0 +1,59 @@
+//! The OCI image config and manifest: a non-root user, the entrypoint, the exposed port,
+//! environment defaults, a health check, labels (revision, version), OS and architecture. Fixed
+//! `created` time, so they are reproducible.
+
+use serde_json::{Value, json};
+
+use super::layer::UID;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const PORT: u16 = 8080;
+
+/// The image config for a layer whose uncompressed digest is `diff_id`.
+pub fn config(diff_id: &str, arch: &str, revision: &str, version: &str) -> Value {
+    let second = 1_000_000_000u64;
+    json!({
+        "created": "1970-01-01T00:00:00Z",
+        "architecture": arch,
+        "os": "linux",
+        "config": {
+            "User": format!("{UID}:{UID}"),
+            "Entrypoint": ["/app"],
+            "ExposedPorts": { format!("{PORT}/tcp"): {} },
+            "Env": [
+                format!("PORT={PORT}"),
+                "BIND=0.0.0.0",
+                "LOG_FORMAT=json",
+                "LOG_LEVEL=info",
+                "SHUTDOWN_GRACE=20s",
+                "HEADER_READ_TIMEOUT=75s"
+            ],
+            "Healthcheck": {
+                "Test": ["CMD", "/app", "healthcheck"],
+                "Interval": 10 * second,
+                "Timeout": 3 * second,
+                "StartPeriod": 5 * second,
+                "Retries": 3
+            },
+            "Labels": {
+                "org.opencontainers.image.title": "konnichiwa",
+                "org.opencontainers.image.revision": revision,
+                "org.opencontainers.image.version": version,
+                "org.opencontainers.image.source": "https://github.com/konnichiwa/konnichiwa"
+            }
+        },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "provisioner image build (static app binary, non-root user)" }]
+    })
+}
+
+pub fn manifest(config_digest: &str, config_size: usize, layer_digest: &str, layer_size: usize) -> Value {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size },
+        "layers": [{ "mediaType": LAYER_MEDIA_TYPE, "digest": layer_digest, "size": layer_size }]
+    })
+}

@@ -1,0 +1,320 @@
+//! The app image built without Docker and pushed over the distribution API, checked with
+//! independent tools: a real docker-registry and skopeo (started/installed by scripts/test), and
+//! podman running the pushed image. Registry failures against a fake registry.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_provisioner");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace")
+}
+
+fn registry() -> String {
+    let r = std::env::var("KONNICHIWA_TEST_REGISTRY").unwrap_or_else(|_| {
+        panic!(
+            "KONNICHIWA_TEST_REGISTRY is not set: these tests need a local OCI registry. Run the suite with scripts/test \
+             (it installs docker-registry, skopeo and podman and starts the registry), or start one on 127.0.0.1 and \
+             export KONNICHIWA_TEST_REGISTRY=127.0.0.1:PORT"
+        )
+    });
+    assert!(provisioner::aws::is_loopback_url(&format!("http://{r}")), "the test registry must be on loopback: {r}");
+    r
+}
+
+fn provisioner(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("KONNICHIWA_IMAGE_REPOSITORY")
+        .output()
+        .expect("run provisioner")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tool(name: &str) -> String {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed: run scripts/test (it installs skopeo, podman and docker-registry), or apt-get install {name}"
+    );
+    name.to_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("konnichiwa-image-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn push(repo: &str) -> Value {
+    let out = provisioner(&["image", "push", "--repository", repo, "--tag", "test", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).expect("json")["push"].clone()
+}
+
+#[test]
+fn the_same_source_builds_the_same_image() {
+    let (a, b) = (temp("layout-a"), temp("layout-b"));
+    let build = |dir: &Path| -> Value {
+        let out = provisioner(&["image", "build", "--output", &dir.to_string_lossy(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let (first, second) = (build(&a), build(&b));
+    assert_eq!(first["digest"], second["digest"]);
+    assert_eq!(first["layer_digest"], second["layer_digest"]);
+    assert_eq!(first["architecture"], "amd64");
+    // skopeo reads the OCI layout and sees the same manifest.
+    let raw = Command::new(tool("skopeo"))
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}", a.display()))
+        .output()
+        .expect("skopeo");
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    assert_eq!(provisioner::image::digest(&raw.stdout), first["digest"].as_str().expect("digest"));
+    for d in [a, b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn push_is_verified_by_skopeo_pulled_back_byte_for_byte_and_a_second_push_uploads_nothing() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let repo = format!("{}/push-test-{}-{nanos}", registry(), std::process::id());
+    let first = push(&repo);
+    let digest = first["digest"].as_str().expect("digest").to_owned();
+    assert_eq!(first["reference"], format!("{repo}@{digest}"));
+    assert_eq!(first["blobs_uploaded"], 2);
+
+    let skopeo = tool("skopeo");
+    let inspect = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:test"))
+        .output()
+        .expect("skopeo");
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let info: Value = serde_json::from_slice(&inspect.stdout).expect("json");
+    assert_eq!(info["Digest"], digest.as_str());
+    assert_eq!((info["Architecture"].as_str(), info["Os"].as_str()), (Some("amd64"), Some("linux")));
+    assert!(info["Labels"]["org.opencontainers.image.revision"].as_str().is_some_and(|r| !r.is_empty()));
+    let config = Command::new(&skopeo)
+        .args(["inspect", "--config", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}@{digest}"))
+        .output()
+        .expect("skopeo");
+    let config: Value = serde_json::from_slice(&config.stdout).expect("config json");
+    assert_eq!(config["config"]["User"], "10001:10001");
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/app"]));
+    assert!(config["config"]["ExposedPorts"]["8080/tcp"].is_object());
+    assert_eq!(config["config"]["Healthcheck"]["Test"], serde_json::json!(["CMD", "/app", "healthcheck"]));
+    assert!(!config.to_string().contains("API_KEY"), "no secret in the image");
+
+    // Pull it back with skopeo and compare the binary with the one cargo built.
+    let pulled = temp("pulled");
+    let copy = Command::new(&skopeo)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}@{digest}"))
+        .arg(format!("dir:{}", pulled.display()))
+        .output()
+        .expect("skopeo copy");
+    assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("manifest.json")).expect("manifest")).expect("json");
+    let layer_file =
+        pulled.join(manifest["layers"][0]["digest"].as_str().expect("layer digest").trim_start_matches("sha256:"));
+    let gz = std::fs::read(layer_file).expect("layer");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+    let mut app = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut e = entry.expect("entry");
+        if e.path().expect("path").to_string_lossy() == "app" {
+            std::io::Read::read_to_end(&mut e, &mut app).expect("read app");
+        }
+    }
+    let target_dir =
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
+    let built = std::fs::read(target_dir.join(format!("{}-unknown-linux-gnu/release/app", std::env::consts::ARCH)))
+        .expect("cargo's binary");
+    assert!(!app.is_empty() && app == built, "the pulled binary differs from the built one");
+    let _ = std::fs::remove_dir_all(pulled);
+
+    let second = push(&repo);
+    assert_eq!(second["blobs_uploaded"], 0);
+    assert_eq!(second["bytes_uploaded"], 0);
+    assert_eq!(second["digest"], digest.as_str());
+}
+
+#[test]
+fn podman_runs_the_pushed_image() {
+    let repo = format!("{}/konnichiwa-run-test", registry());
+    let reference = push(&repo)["reference"].as_str().expect("reference").to_owned();
+    let root = temp("podman");
+    std::fs::create_dir_all(&root).expect("podman dir");
+    let conf = root.join("containers.conf");
+    // Settings that work on this machine (see shared/testing-aws.md): runc, cgroupfs, vfs.
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .expect("containers.conf");
+    let podman = |args: &[&str]| -> Output {
+        Command::new(tool("podman"))
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(root.join("root"))
+            .arg("--runroot")
+            .arg(root.join("run"))
+            .args(args)
+            .env("CONTAINERS_CONF", &conf)
+            .output()
+            .expect("podman")
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let key = "podman-test-key-0123456789";
+    let name = format!("konnichiwa-test-{}", std::process::id());
+    let run = podman(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &name,
+        "--memory",
+        "256m",
+        "--tls-verify=false",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        "-e",
+        &format!("API_KEY={key}"),
+        &reference,
+    ]);
+    assert!(run.status.success(), "podman run: {}", String::from_utf8_lossy(&run.stderr));
+    let get = |path: &str, auth: Option<&str>| -> (u16, String) {
+        for _ in 0..100 {
+            let mut c = Command::new("curl");
+            c.args(["-s", "-w", "\n%{http_code}"]);
+            if let Some(k) = auth {
+                c.args(["-H", &format!("Authorization: Bearer {k}")]);
+            }
+            if let Ok(o) = c.arg(format!("http://127.0.0.1:{port}{path}")).output() {
+                let text = stdout(&o);
+                if let Some((body, code)) = text.rsplit_once('\n') {
+                    if code != "000" {
+                        return (code.parse().unwrap_or(0), body.to_owned());
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (0, String::new())
+    };
+    let health = get("/health", None);
+    let unauthorized = get("/inspect", None);
+    let inspect = get("/inspect", Some(key));
+    let _ = podman(&["rm", "-f", &name]);
+    let _ =
+        Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
+    assert_eq!(health, (200, "ok".to_owned()));
+    assert_eq!(unauthorized.0, 401);
+    assert_eq!(inspect.0, 200, "{}", inspect.1);
+    let report: Value = serde_json::from_str(&inspect.1).expect("inspect json");
+    assert_eq!(report["container"]["memory_max_bytes"], 268435456, "the container's own limit is reported: {report}");
+}
+
+/// A registry that answers 401 to everything, or 500 to blob uploads; records what it saw.
+async fn fake_registry(
+    mode: &'static str,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    use axum::http::{Method, StatusCode, Uri};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.lock().expect("lock").push(format!("{method} {}", uri.path()));
+            match (mode, method.as_str()) {
+                ("401", _) => (StatusCode::UNAUTHORIZED, [("location", "")]),
+                ("500", "HEAD") => (StatusCode::NOT_FOUND, [("location", "")]),
+                ("500", "POST") => (StatusCode::ACCEPTED, [("location", "/v2/x/blobs/uploads/1?_state=abc")]),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, [("location", "")]),
+            }
+        }
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (addr.to_string(), stop)
+}
+
+#[tokio::test]
+async fn registry_failures_are_clear_and_tag_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
+    let out =
+        tokio::task::spawn_blocking(move || provisioner(&["image", "push", "--repository", &format!("{closed}/x")]))
+            .await
+            .expect("join");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for (mode, expected) in [("401", "refused an anonymous push"), ("500", "nothing was tagged")] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (host, stop) = fake_registry(mode, Arc::clone(&seen)).await;
+        let out =
+            tokio::task::spawn_blocking(move || provisioner(&["image", "push", "--repository", &format!("{host}/x")]))
+                .await
+                .expect("join");
+        let _ = stop.send(());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{mode}: {err}");
+        assert!(err.contains(expected), "{mode}: {err}");
+        let requests = seen.lock().expect("lock").clone();
+        assert!(
+            !requests.iter().any(|r| r.starts_with("PUT") && r.contains("/manifests/")),
+            "{mode}: a manifest was put: {requests:?}"
+        );
+    }
+}
+
+mod common;
+
+#[test]
+fn up_builds_and_pushes_the_image_to_a_repository_override() {
+    let account = common::Account::new();
+    account.edit_stack(|t| {
+        let line = t.lines().find(|l| l.trim_start().starts_with("image:")).unwrap_or_default().to_owned();
+        t.replace(&line, "  image: build")
+    });
+    let repo = format!("{}/up-test-{}", registry(), account.id);
+    let out = account.run_with(&["up", "--yes", "--json", "--image-repository", &repo], &[]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let reference = v["image"]["reference"].as_str().expect("image reference").to_owned();
+    assert!(reference.starts_with(&format!("{repo}@sha256:")), "{reference}");
+    let inspect = Command::new(tool("skopeo"))
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo");
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+}
