@@ -209,10 +209,8 @@ fn podman_runs_the_pushed_image() {
             }
             if let Ok(o) = c.arg(format!("http://127.0.0.1:{port}{path}")).output() {
                 let text = stdout(&o);
-                if let Some((body, code)) = text.rsplit_once('\n') {
-                    if code != "000" {
-                        return (code.parse().unwrap_or(0), body.to_owned());
-                    }
+                if let Some((body, code)) = text.rsplit_once('\n').filter(|(_, code)| *code != "000") {
+                    return (code.parse().unwrap_or(0), body.to_owned());
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
