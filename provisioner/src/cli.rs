@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 /// an emulator.
 ///
 /// Exit codes: 0 ok; 1 error (including a refused or incomplete run); 2 changes pending
-/// (`plan --detailed-exitcode`).
+/// (`plan --detailed-exitcode`); 3 the deployment failed, was rolled back or timed out.
 #[derive(Debug, Parser)]
 #[command(name = "provisioner", version, about, long_about)]
 pub struct Cli {
@@ -54,6 +54,9 @@ pub enum Command {
         /// ECR repository (e.g. a local registry next to an emulator).
         #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
         image_repository: Option<String>,
+        /// Apply and return without following the rollout (it goes on in ECS).
+        #[arg(long)]
+        no_wait: bool,
         /// Give up (exit 1, naming what was awaited) after this long.
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
@@ -68,6 +71,18 @@ pub enum Command {
         purge: bool,
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
+    },
+    /// The fast path CI uses: register a revision with IMAGE, update the service, follow the new
+    /// deployment to COMPLETED (exit 3 when it fails, rolls back or times out).
+    Deploy {
+        /// Image reference, ideally `HOST/NAME@sha256:…` (a tag can move under a running service).
+        #[arg(long)]
+        image: String,
+        /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        #[arg(long)]
+        no_wait: bool,
     },
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,

@@ -31,6 +31,10 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// The rollout failed, was rolled back or timed out (exit 3); diagnostics were printed.
+    #[error("{0}")]
+    DeployFailed(String),
 }
 
 impl Error {

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod error;
 pub mod image;
 pub mod reconcile;
@@ -17,4 +18,6 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
     pub const CHANGES_PENDING: u8 = 2;
+    /// The deployment failed, was rolled back, or did not complete in time.
+    pub const DEPLOY_FAILED: u8 = 3;
 }

@@ -307,7 +307,8 @@ fn up_builds_and_pushes_the_image_to_a_repository_override() {
     let out = account.run_with(&["up", "--yes", "--json", "--image-repository", &repo], &[]);
     assert!(out.status.success(), "{}", common::text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let reference = v["image"]["reference"].as_str().expect("image reference").to_owned();
+    let reference = v["outputs"]["push"]["reference"].as_str().expect("image reference").to_owned();
+    assert_eq!(v["outputs"]["service"]["image"], reference.as_str(), "the task definition runs the pushed digest");
     assert!(reference.starts_with(&format!("{repo}@sha256:")), "{reference}");
     let inspect = Command::new(tool("skopeo"))
         .args(["inspect", "--raw", "--tls-verify=false"])

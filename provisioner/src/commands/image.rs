@@ -7,9 +7,9 @@ use serde_json::json;
 use super::print_json;
 use crate::aws::Clients;
 use crate::cli::{Cli, ImageCommand};
-use crate::error::{AwsContext, Error};
+use crate::error::Error;
 use crate::exit;
-use crate::image::{PushReport, build, registry::Registry};
+use crate::image::{PushReport, build};
 
 pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
     match cmd {
@@ -67,27 +67,6 @@ pub fn print_report(report: &PushReport, json: bool) {
     }
 }
 
-/// True for ECR registry hosts (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`).
-pub fn is_ecr(host: &str) -> bool {
-    host.contains(".dkr.ecr.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
-}
-
-/// ECR's basic-auth credentials (`AWS:<token>`), from GetAuthorizationToken.
-async fn ecr_credentials(region: &str) -> Result<String, Error> {
-    let clients = Clients::load(region).await;
-    let out = clients.ecr.get_authorization_token().send().await.ctx("get an ECR authorization token in", region)?;
-    let token = out
-        .authorization_data()
-        .first()
-        .and_then(|d| d.authorization_token())
-        .ok_or_else(|| Error::Refused("ECR returned no authorization token".into()))?;
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .map_err(|e| Error::Refused(format!("ECR's token is not base64: {e}")))?;
-    String::from_utf8(decoded).map_err(|_| Error::Refused("ECR's token is not text".into()))
-}
-
 /// Builds the image in `source` and pushes it to `repository` under `tag` (default: revision).
 pub async fn build_and_push(
     source: &Path,
@@ -95,9 +74,8 @@ pub async fn build_and_push(
     tag: Option<&str>,
     region: &str,
 ) -> Result<PushReport, Error> {
-    let (host, _) = crate::image::registry::parse_repository(repository)?;
+    crate::image::registry::parse_repository(repository)?;
     let image = build::build(source)?;
-    let credentials = if is_ecr(&host) { Some(ecr_credentials(region).await?) } else { None };
-    let registry = Registry::new(repository, credentials.as_deref())?;
-    Ok(registry.push(&image, tag.unwrap_or(&image.revision)).await?)
+    let clients = Clients::load(region).await;
+    crate::image::push_to(&clients, &image, repository, tag.unwrap_or(&image.revision)).await
 }

@@ -1,6 +1,7 @@
 //! The commands: each loads the stack, runs the engine in the right mode and prints its result as
 //! text or as the documented JSON shape. They return the process exit code.
 
+mod deploy;
 mod down;
 mod image;
 mod plan;
@@ -23,6 +24,10 @@ pub async fn run(cli: Cli) -> u8 {
     let name = command_name(&cli.command);
     match dispatch(&cli).await {
         Ok(code) => code,
+        Err(Error::DeployFailed(message)) => {
+            eprintln!("error: {message}");
+            exit::DEPLOY_FAILED
+        }
         Err(e) => {
             if cli.json {
                 let problems: Vec<Value> = match &e {
@@ -46,6 +51,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Down { .. } => "down",
         Command::Status => "status",
         Command::Outputs => "outputs",
+        Command::Deploy { .. } => "deploy",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
         Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
     }
@@ -67,14 +73,27 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
-        Command::Up { yes, timeout, image_repository } => {
-            up::run(cli, *yes, *timeout, image_repository.as_deref()).await
+        Command::Up { yes, timeout, image_repository, no_wait } => {
+            up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait).await
         }
+        Command::Deploy { image, timeout, no_wait } => deploy::run(cli, image, *timeout, *no_wait).await,
         Command::Image(cmd) => image::run(cli, cmd).await,
         Command::Down { yes, purge, timeout } => down::run(cli, *yes, *purge, *timeout).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }
+}
+
+/// Where `plan` and `up` take the service's image from: stack.yaml's reference, or (for
+/// `image: build`) the image built here, whose digest the plan can then compare.
+fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::reconcile::driver::ImageSource, Error> {
+    use crate::reconcile::driver::ImageSource;
+    if ctx.stack.service.image != "build" {
+        return Ok(ImageSource::Reference(ctx.stack.service.image.clone()));
+    }
+    eprintln!("Building the app image (service.image: build)…");
+    let image = crate::image::build::build(std::path::Path::new("."))?;
+    Ok(ImageSource::Built { image: Box::new(image), repository: repository.map(str::to_owned) })
 }
 
 /// Loads the stack and builds the context for `mode`.

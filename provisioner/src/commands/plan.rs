@@ -10,7 +10,8 @@ use crate::reconcile::{Mode, driver, render};
 
 pub async fn run(cli: &Cli, detailed_exitcode: bool) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
-    let (plan, _) = driver::reconcile(&ctx).await?;
+    let image = super::image_source(&ctx, None)?;
+    let (plan, _) = driver::reconcile(&ctx, &image).await?;
     if cli.json {
         print_json(&json!({
             "command": "plan",

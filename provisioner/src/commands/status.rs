@@ -10,7 +10,7 @@ use crate::reconcile::{Action, Mode, driver};
 
 pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
-    let (plan, outputs) = driver::reconcile(&ctx).await?;
+    let (plan, outputs) = driver::reconcile(&ctx, &driver::ImageSource::Unchanged).await?;
     let state = |a: Action| match a {
         Action::NoOp => "in-sync",
         Action::Create => "missing",

@@ -1,4 +1,5 @@
-//! `up`: plan, confirm, apply in dependency order, print the outputs.
+//! `up`: plan, confirm, apply in dependency order (building and pushing the image for
+//! `service.image: build`), follow the new deployment, print the outputs.
 
 use std::time::{Duration, Instant};
 
@@ -10,16 +11,24 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, driver, render};
 
-pub async fn run(cli: &Cli, yes: bool, timeout: Duration, image_repository: Option<&str>) -> Result<u8, Error> {
+pub async fn run(
+    cli: &Cli,
+    yes: bool,
+    timeout: Duration,
+    image_repository: Option<&str>,
+    no_wait: bool,
+) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
-    let (plan, mut outputs) = driver::reconcile(&ctx).await?;
+    let image = super::image_source(&ctx, image_repository)?;
+    let (plan, mut outputs) = driver::reconcile(&ctx, &image).await?;
     let colour = render::colour_wanted();
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, colour));
     }
     let mut applied = false;
+    let mut rollout = None;
     if plan.has_changes() {
         if !confirm("Apply these changes?", yes)? {
             eprintln!("Nothing was changed.");
@@ -29,31 +38,25 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration, image_repository: Opti
         if !cli.json {
             eprintln!("\nApplying:");
         }
-        let (_, after) = driver::reconcile(&ctx).await?;
+        let (_, after) = driver::reconcile(&ctx, &image).await?;
         outputs = after;
         applied = true;
-    }
-    // `service.image: build`: build the app's image and push it to the stack's repository (or the
-    // override), after the repository exists.
-    let mut image = None;
-    if ctx.stack.service.image == "build" {
-        let repository = match image_repository {
-            Some(r) => Some(r.to_owned()),
-            None => outputs.registry.repository_uri.clone(),
-        };
-        if let Some(repository) = repository {
-            if !cli.json {
-                eprintln!("\nBuilding and pushing the app image to {repository}:");
-            }
-            let report =
-                super::image::build_and_push(std::path::Path::new("."), &repository, None, &ctx.stack.region).await?;
-            if !cli.json {
-                eprintln!(
-                    "  pushed {} ({} new blobs, {} bytes)",
-                    report.reference, report.blobs_uploaded, report.bytes_uploaded
-                );
-            }
-            image = Some(report);
+        if let (Some(id), Some(td), false) =
+            (&outputs.service.deployment_id, &outputs.service.task_definition_arn, no_wait)
+        {
+            let deploy_timeout =
+                ctx.stack.service.deployment.timeout.get().min(ctx.deadline.saturating_duration_since(Instant::now()));
+            rollout = Some(
+                super::deploy::follow_and_report(
+                    &ctx,
+                    td,
+                    Some(id.clone()),
+                    deploy_timeout,
+                    outputs.load_balancer.target_group_arn.as_deref(),
+                    cli.json,
+                )
+                .await?,
+            );
         }
     }
     let calls = ctx.clients.calls.counts();
@@ -64,8 +67,8 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration, image_repository: Opti
             "region": ctx.stack.region,
             "plan": { "resources": plan.resources, "summary": plan.summary() },
             "applied": applied,
+            "rollout": rollout,
             "outputs": outputs,
-            "image": image,
             "api_calls": calls,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
         }));
@@ -77,7 +80,10 @@ pub async fn run(cli: &Cli, yes: bool, timeout: Duration, image_repository: Opti
             calls.read,
             calls.mutating
         );
+        if let Some(url) = &outputs.load_balancer.url {
+            println!("URL: {url}");
+        }
         println!("\nOutputs:\n{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }
-    Ok(exit::OK)
+    super::deploy::exit_for(rollout.as_ref())
 }

@@ -62,3 +62,38 @@ impl From<ImageError> for crate::Error {
         crate::Error::Refused(e.to_string())
     }
 }
+
+/// True for ECR registry hosts (`ACCOUNT.dkr.ecr.REGION.amazonaws.com`).
+pub fn is_ecr(host: &str) -> bool {
+    host.contains(".dkr.ecr.") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+}
+
+/// ECR's basic-auth credentials (`AWS:<token>`), from GetAuthorizationToken.
+async fn ecr_credentials(clients: &crate::aws::Clients) -> Result<String, crate::Error> {
+    use crate::error::AwsContext;
+    let out =
+        clients.ecr.get_authorization_token().send().await.ctx("get an ECR authorization token in", &clients.region)?;
+    let token = out
+        .authorization_data()
+        .first()
+        .and_then(|d| d.authorization_token())
+        .ok_or_else(|| crate::Error::Refused("ECR returned no authorization token".into()))?;
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|e| crate::Error::Refused(format!("ECR's token is not base64: {e}")))?;
+    String::from_utf8(decoded).map_err(|_| crate::Error::Refused("ECR's token is not text".into()))
+}
+
+/// Pushes `image` to `repository` under `tag`; ECR repositories get credentials from
+/// GetAuthorizationToken, any other registry is used anonymously.
+pub async fn push_to(
+    clients: &crate::aws::Clients,
+    image: &Image,
+    repository: &str,
+    tag: &str,
+) -> Result<PushReport, crate::Error> {
+    let (host, _) = registry::parse_repository(repository)?;
+    let credentials = if is_ecr(&host) { Some(ecr_credentials(clients).await?) } else { None };
+    Ok(registry::Registry::new(repository, credentials.as_deref())?.push(image, tag).await?)
+}

@@ -5,9 +5,11 @@ pub mod capacity;
 pub mod cluster;
 pub mod ecr;
 pub mod iam;
+pub mod load_balancer;
 pub mod logs;
 pub mod network;
 pub mod secret;
+pub mod service;
 
 /// The repository's example stack, for unit tests of the diffs.
 #[cfg(test)]
