@@ -1,12 +1,68 @@
-//! `status` (what exists, per resource, and the outputs) and `outputs` (the outputs alone).
+//! `status` (what exists, per resource; the service's deployments, image and target health; the
+//! outputs) and `outputs` (the outputs alone).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{context, print_json};
 use crate::cli::Cli;
-use crate::error::Error;
+use crate::error::{AwsContext, Error};
 use crate::exit;
-use crate::reconcile::{Action, Mode, driver};
+use crate::reconcile::{Action, Ctx, Mode, driver};
+
+/// The service's live state: counts, deployments with their rollout state, the image running,
+/// target health.
+async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Error> {
+    let (cluster, name) = (&outputs.cluster.cluster, &outputs.service.service);
+    let out = match ctx
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .ctx("describe service", name)
+    {
+        Ok(o) => o,
+        Err(e) if e.code() == Some("ClusterNotFoundException") => return Ok(Value::Null),
+        Err(e) => return Err(e),
+    };
+    let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(Value::Null) };
+    let deployments: Vec<Value> = s
+        .deployments()
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id(), "status": d.status(), "rollout_state": d.rollout_state().map(|r| r.as_str()),
+                "task_definition": d.task_definition(), "desired": d.desired_count(), "running": d.running_count(),
+                "pending": d.pending_count(), "failed_tasks": d.failed_tasks(),
+            })
+        })
+        .collect();
+    let mut targets = Vec::new();
+    if let Some(tg) = &outputs.load_balancer.target_group_arn {
+        let health = ctx
+            .clients
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .ctx("describe target health of", tg)?;
+        for d in health.target_health_descriptions() {
+            targets.push(json!({
+                "target": d.target().and_then(|t| t.id()), "port": d.target().and_then(|t| t.port()),
+                "state": d.target_health().and_then(|h| h.state()).map(|s| s.as_str()),
+                "reason": d.target_health().and_then(|h| h.description()),
+            }));
+        }
+    }
+    Ok(json!({
+        "desired": s.desired_count(), "running": s.running_count(), "pending": s.pending_count(),
+        "task_definition": s.task_definition(), "image": outputs.service.image,
+        "deployments": deployments, "targets": targets, "url": outputs.load_balancer.url,
+    }))
+}
 
 pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
@@ -25,27 +81,55 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         }
         return Ok(exit::OK);
     }
+    let service = service_state(&ctx, &outputs).await?;
     if cli.json {
         let resources: Vec<_> = plan
             .resources
             .iter()
             .map(|r| json!({ "kind": r.kind, "name": r.name, "id": r.id, "state": state(r.change.action) }))
             .collect();
-        print_json(
-            &json!({ "command": "status", "stack": ctx.stack.name, "region": ctx.stack.region, "resources": resources, "outputs": outputs }),
+        print_json(&json!({
+            "command": "status", "stack": ctx.stack.name, "region": ctx.stack.region,
+            "resources": resources, "service": service, "outputs": outputs,
+        }));
+        return Ok(exit::OK);
+    }
+    println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
+    for r in &plan.resources {
+        println!("  {:<9} {:<19} {:<40} {}", state(r.change.action), r.kind, r.name, r.id.as_deref().unwrap_or("-"));
+    }
+    if !service.is_null() {
+        println!(
+            "\nService {}: desired {}, running {}, pending {}\n  image {}",
+            outputs.service.service,
+            service["desired"],
+            service["running"],
+            service["pending"],
+            service["image"].as_str().unwrap_or("-")
         );
-    } else {
-        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
-        for r in &plan.resources {
+        for d in service["deployments"].as_array().into_iter().flatten() {
             println!(
-                "  {:<9} {:<17} {:<40} {}",
-                state(r.change.action),
-                r.kind,
-                r.name,
-                r.id.as_deref().unwrap_or("-")
+                "  deployment {} {} {}: {}/{} running ({})",
+                d["id"].as_str().unwrap_or("?"),
+                d["status"].as_str().unwrap_or("?"),
+                d["rollout_state"].as_str().unwrap_or("?"),
+                d["running"],
+                d["desired"],
+                d["task_definition"].as_str().unwrap_or("?")
             );
         }
-        println!("\nOutputs:\n{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
+        for t in service["targets"].as_array().into_iter().flatten() {
+            println!(
+                "  target {}:{} {} {}",
+                t["target"].as_str().unwrap_or("?"),
+                t["port"],
+                t["state"].as_str().unwrap_or("?"),
+                t["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(url) = &outputs.load_balancer.url {
+        println!("\nURL: {url}");
     }
     Ok(exit::OK)
 }

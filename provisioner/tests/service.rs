@@ -1,0 +1,193 @@
+//! The load balancer, task definition, service and auto scaling against moto: created as
+//! specified, drift repaired, `deploy --image` registering exactly one revision, a rollout that
+//! does not complete ending in exit 3 with diagnostics, `status`, and `down`.
+
+mod common;
+
+use common::{Account, text};
+use serde_json::Value;
+
+fn mutations(v: &Value) -> Vec<String> {
+    v["api_calls"]["mutations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn up_puts_the_service_behind_the_load_balancer() {
+    let account = Account::new();
+    let up = account.json(&["up", "--yes"], 0);
+    let out = &up["outputs"];
+    let url = out["load_balancer"]["url"].as_str().expect("url");
+    assert!(url.starts_with("http://") && url.contains("elb"), "{url}");
+    let c = account.clients().await;
+
+    let lbs = c.elb.describe_load_balancers().names("konnichiwa-alb").send().await.expect("lb");
+    let lb = &lbs.load_balancers()[0];
+    assert_eq!(lb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+    assert_eq!(lb.security_groups(), [out["network"]["load_balancer_security_group_id"].as_str().expect("sg")]);
+    let tgs = c.elb.describe_target_groups().names("konnichiwa-tg").send().await.expect("tg");
+    let tg = &tgs.target_groups()[0];
+    assert_eq!(tg.health_check_path(), Some("/health"));
+    assert_eq!(tg.target_type().map(|t| t.as_str()), Some("instance"));
+    let attrs = c
+        .elb
+        .describe_target_group_attributes()
+        .target_group_arn(tg.target_group_arn().expect("arn"))
+        .send()
+        .await
+        .expect("attrs");
+    let delay = attrs
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value());
+    assert_eq!(delay, Some("30"));
+    let listeners = c
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().expect("arn"))
+        .send()
+        .await
+        .expect("listeners");
+    assert_eq!(listeners.listeners().len(), 1);
+    assert_eq!(listeners.listeners()[0].port(), Some(80));
+
+    let td = c.ecs.describe_task_definition().task_definition("konnichiwa").send().await.expect("td");
+    let td = td.task_definition().expect("td");
+    assert_eq!(td.network_mode().map(|m| m.as_str()), Some("bridge"));
+    let container = &td.container_definitions()[0];
+    assert_eq!(container.port_mappings()[0].host_port(), Some(0), "dynamic host port");
+    assert_eq!(container.image(), Some(format!("127.0.0.1:5000/konnichiwa@sha256:{}", "0".repeat(64)).as_str()));
+    assert!(!container.environment().iter().any(|e| e.name() == Some("API_KEY")), "the key is never plain environment");
+    assert_eq!(container.secrets()[0].value_from(), out["secret"]["secret_arn"].as_str().expect("secret arn"));
+    assert_eq!(
+        container.health_check().map(|h| h.command().to_vec()),
+        Some(vec!["CMD".to_owned(), "/app".into(), "healthcheck".into()])
+    );
+    assert_eq!(container.stop_timeout(), Some(30));
+
+    let svc = c.ecs.describe_services().cluster("konnichiwa").services("konnichiwa").send().await.expect("service");
+    let s = &svc.services()[0];
+    assert_eq!(s.load_balancers()[0].target_group_arn(), tg.target_group_arn());
+    assert_eq!(s.desired_count(), 2);
+    let targets = c
+        .app_autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .expect("targets");
+    assert_eq!(targets.scalable_targets().first().map(|t| (t.min_capacity(), t.max_capacity())), Some((2, 8)));
+
+    let second = account.json(&["up", "--yes"], 0);
+    assert_eq!(second["api_calls"]["mutating"], 0, "no new revision, no update: {:#}", second["api_calls"]);
+    let status = account.json(&["status"], 0);
+    assert_eq!(status["service"]["desired"], 2);
+    assert!(status["service"]["deployments"].as_array().is_some_and(|d| !d.is_empty()), "{status:#}");
+}
+
+#[tokio::test]
+async fn drift_on_the_target_group_and_listener_is_repaired() {
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let c = account.clients().await;
+    let tg = c.elb.describe_target_groups().names("konnichiwa-tg").send().await.expect("tg").target_groups()[0]
+        .target_group_arn()
+        .expect("arn")
+        .to_owned();
+    c.elb
+        .modify_target_group_attributes()
+        .target_group_arn(&tg)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("300")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("delay");
+    let lb = c.elb.describe_load_balancers().names("konnichiwa-alb").send().await.expect("lb").load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_owned();
+    let listener = c.elb.describe_listeners().load_balancer_arn(&lb).send().await.expect("listeners").listeners()[0]
+        .listener_arn()
+        .expect("arn")
+        .to_owned();
+    c.elb.delete_listener().listener_arn(&listener).send().await.expect("delete listener");
+    let plan = account.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2));
+    let shown = text(&plan);
+    assert!(shown.contains("deregistration_delay: 300 -> 30"), "{shown}");
+    assert!(
+        shown.contains("+ listeners konnichiwa-alb listeners")
+            && shown.contains("listener 80: HTTP forward to konnichiwa-tg"),
+        "{shown}"
+    );
+    account.json(&["up", "--yes"], 0);
+    assert_eq!(account.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn deploy_registers_one_revision_updates_the_service_and_reports_a_stuck_rollout() {
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "1".repeat(64));
+    let fast = account.json(&["deploy", "--image", &image, "--no-wait"], 0);
+    assert_eq!(mutations(&fast), ["ECS:RegisterTaskDefinition", "ECS:UpdateService"]);
+    let reads: Vec<&String> = fast["api_calls"]["by_operation"]
+        .as_object()
+        .expect("ops")
+        .keys()
+        .filter(|k| !k.contains("RegisterTaskDefinition") && !k.contains("UpdateService"))
+        .collect();
+    assert_eq!(reads, ["ECS:DescribeTaskDefinition"], "nothing else is observed");
+    let c = account.clients().await;
+    let svc = c.ecs.describe_services().cluster("konnichiwa").services("konnichiwa").send().await.expect("svc");
+    assert_eq!(svc.services()[0].task_definition(), fast["task_definition_arn"].as_str());
+
+    // moto never completes a rollout: following it must end at the timeout, exit 3, diagnostics.
+    let image2 = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "2".repeat(64));
+    let out = account.run(&["deploy", "--image", &image2, "--timeout", "2s", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "timed-out");
+    let m = mutations(&v);
+    assert_eq!(m, ["ECS:RegisterTaskDefinition", "ECS:UpdateService"], "then describes only");
+    assert!(text(&out).contains("timed-out"), "{}", text(&out));
+    // Stack file untouched by deploy; the next plan shows the image drift back to stack.yaml.
+    let plan = account.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2));
+    assert!(text(&plan).contains(&format!("image: {image2} -> ")), "{}", text(&plan));
+}
+
+#[tokio::test]
+async fn down_removes_the_service_its_revisions_and_the_load_balancer() {
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let down = account.json(&["down", "--yes"], 0);
+    assert_eq!(down["leftovers"], serde_json::json!([]));
+    let order = mutations(&down);
+    let pos = |op: &str| order.iter().position(|m| m == op).unwrap_or_else(|| panic!("{op} not in {order:?}"));
+    assert!(pos("ECS:UpdateService") < pos("ECS:DeleteService"), "scaled to 0 first");
+    assert!(pos("ECS:DeleteService") < pos("ECS:DeregisterTaskDefinition"));
+    assert!(pos("Elastic Load Balancing v2:DeleteListener") < pos("Elastic Load Balancing v2:DeleteLoadBalancer"));
+    assert!(pos("Elastic Load Balancing v2:DeleteLoadBalancer") < pos("Elastic Load Balancing v2:DeleteTargetGroup"));
+    assert!(pos("Elastic Load Balancing v2:DeleteTargetGroup") < pos("EC2:DeleteSecurityGroup"));
+    let c = account.clients().await;
+    let active = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix("konnichiwa")
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .expect("tds");
+    assert!(active.task_definition_arns().is_empty(), "{:?}", active.task_definition_arns());
+    // After down, up works again and the secret comes back rather than being recreated.
+    let again = account.json(&["up", "--yes"], 0);
+    assert!(mutations(&again).iter().any(|m| m == "Secrets Manager:RestoreSecret"));
+}
