@@ -84,6 +84,17 @@ pub enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Create or update the GitHub OIDC identity provider and this stack's deploy role (which only
+    /// OWNER/NAME's BRANCH can assume); prints the role ARN to store as AWS_DEPLOY_ROLE_ARN.
+    CiRole {
+        /// OWNER/NAME of the GitHub repository.
+        #[arg(long)]
+        github_repo: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,
     /// Ids, ARNs and URLs other tools need.

@@ -260,6 +260,18 @@ async fn the_api_key_is_written_only_when_it_changes_never_shown_and_never_lost(
     let changed = run(&["up", "--yes"], key_b);
     let v: Value = serde_json::from_slice(&changed.stdout).expect("json");
     assert_eq!(mutations(&v).iter().filter(|m| m.contains("PutSecretValue")).count(), 1);
+    assert!(
+        mutations(&v).iter().any(|m| m == "ECS:UpdateService"),
+        "tasks restart to read the new key: {:?}",
+        mutations(&v)
+    );
+    let service = v["plan"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["kind"] == "ecs-service")
+        .expect("service");
+    assert_eq!(service["fields"][0]["field"], "tasks", "{service}");
     let c = account.clients().await;
     assert_eq!(
         c.secrets.get_secret_value().secret_id("konnichiwa/api-key").send().await.expect("v").secret_string(),

@@ -52,6 +52,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy { .. } => "deploy",
+        Command::CiRole { .. } => "ci-role",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
         Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
     }
@@ -79,6 +80,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Deploy { image, timeout, no_wait } => deploy::run(cli, image, *timeout, *no_wait).await,
         Command::Image(cmd) => image::run(cli, cmd).await,
         Command::Down { yes, purge, timeout } => down::run(cli, *yes, *purge, *timeout).await,
+        Command::CiRole { github_repo, branch, yes } => ci_role(cli, github_repo, branch, *yes).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }
@@ -134,4 +136,36 @@ fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
     Ok(answer.trim() == "yes")
+}
+
+/// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role.
+async fn ci_role(cli: &Cli, repo: &str, branch: &str, yes: bool) -> Result<u8, Error> {
+    if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
+        return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
+    }
+    let mut ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
+    let mut plan = crate::reconcile::Plan::default();
+    let mut outputs = crate::resources::ci_role::reconcile(&ctx, &mut plan, repo, branch).await?;
+    if !cli.json {
+        print!("{}", crate::reconcile::render::plan(&plan, crate::reconcile::render::colour_wanted()));
+    }
+    if plan.has_changes() {
+        if !confirm("Apply these changes?", yes)? {
+            return Ok(exit::ERROR);
+        }
+        ctx.mode = Mode::Apply;
+        outputs =
+            crate::resources::ci_role::reconcile(&ctx, &mut crate::reconcile::Plan::default(), repo, branch).await?;
+    }
+    if cli.json {
+        print_json(
+            &json!({ "command": "ci-role", "plan": { "resources": plan.resources, "summary": plan.summary() }, "outputs": outputs, "api_calls": ctx.clients.calls.counts() }),
+        );
+    } else {
+        println!(
+            "\nStore this as the repository variable AWS_DEPLOY_ROLE_ARN:\n{}",
+            outputs.role_arn.unwrap_or_default()
+        );
+    }
+    Ok(exit::OK)
 }

@@ -60,6 +60,31 @@ pub async fn run(
         }
     }
     let calls = ctx.clients.calls.counts();
+    let mut extra = Vec::new();
+    if let Some(url) = &outputs.load_balancer.url {
+        extra.push(format!("URL: {url}"));
+    }
+    if let Some(p) = &outputs.push {
+        extra.push(format!(
+            "Image: `{}` ({} new blobs, {} bytes uploaded)",
+            p.reference, p.blobs_uploaded, p.bytes_uploaded
+        ));
+    }
+    if let Some(r) = &rollout {
+        extra.push(format!(
+            "Rollout {}: **{}** in {:.0}s {}",
+            r.deployment,
+            r.result,
+            r.seconds,
+            r.reason.clone().unwrap_or_default()
+        ));
+        extra.extend(r.diagnostics.iter().map(|d| format!("- {d}")));
+    }
+    render::github_summary(&render::markdown(
+        &format!("provisioner up: stack {} ({})", ctx.stack.name, ctx.stack.region),
+        &plan,
+        &extra,
+    ));
     if cli.json {
         print_json(&json!({
             "command": "up",

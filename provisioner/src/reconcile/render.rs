@@ -63,6 +63,49 @@ pub fn plan(p: &Plan, colour: bool) -> String {
     out
 }
 
+/// A markdown report for a CI job summary: a heading, the changes as a table, and extra lines.
+pub fn markdown(title: &str, p: &Plan, extra: &[String]) -> String {
+    let mut out = format!("## {title}\n\n");
+    let s = p.summary();
+    let _ = writeln!(
+        out,
+        "{} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
+        s.create, s.update, s.replace, s.delete, s.unchanged
+    );
+    if p.has_changes() {
+        out.push_str("| change | kind | name | details |\n| --- | --- | --- | --- |\n");
+        for r in p.resources.iter().filter(|r| !r.change.is_no_op()) {
+            let sign = match r.change.action {
+                Action::Create => "+ create",
+                Action::Update => "~ update",
+                Action::Replace => "-/+ replace",
+                Action::Delete => "- delete",
+                Action::NoOp => "",
+            };
+            let details: Vec<String> =
+                r.change.fields.iter().map(|f| field_line(f, r.change.action).replace('|', "\\|")).collect();
+            let _ = writeln!(out, "| {sign} | {} | `{}` | {} |", r.kind, r.name, details.join("<br>"));
+        }
+        out.push('\n');
+    }
+    for line in extra {
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// Appends `text` to the file GitHub Actions shows as the job summary, when running there.
+pub fn github_summary(text: &str) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return };
+    use std::io::Write as _;
+    match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{text}");
+        }
+        Err(e) => eprintln!("warning: cannot write the job summary: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +141,8 @@ mod tests {
         assert_eq!(json["resources"][0]["action"], "create");
         assert_eq!(json["resources"][4]["action"], "no-op");
         assert_eq!(json["resources"][2]["reason"], "a subnet's CIDR block cannot change");
+        let md = markdown("provisioner up", &p, &["URL: http://x".into()]);
+        assert!(md.contains("| + create | vpc | `s-vpc` | cidr: 10.0.0.0/16 |"), "{md}");
+        assert!(md.ends_with("URL: http://x\n"));
     }
 }

@@ -2,6 +2,7 @@
 //! a pure diff, and apply / teardown that are safe to repeat.
 
 pub mod capacity;
+pub mod ci_role;
 pub mod cluster;
 pub mod ecr;
 pub mod iam;

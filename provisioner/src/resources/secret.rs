@@ -20,6 +20,9 @@ pub const API_KEY_ENV: &str = "API_KEY";
 pub struct SecretOutputs {
     pub secret_name: String,
     pub secret_arn: Option<String>,
+    /// The value changes in this run: running tasks keep the old one until they restart.
+    #[serde(skip)]
+    pub value_changes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,8 +194,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
             }
         }
     }
+    let value_changes = observed.is_some() && change.fields.iter().any(|f| f.field == "value");
     plan.push("secret", &name, arn.clone(), change);
-    Ok(SecretOutputs { secret_name: name, secret_arn: arn })
+    Ok(SecretOutputs { secret_name: name, secret_arn: arn, value_changes })
 }
 
 /// Schedules deletion with the stack's recovery window, or deletes at once with `purge`.

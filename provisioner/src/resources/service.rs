@@ -61,6 +61,8 @@ pub struct Inputs<'a> {
     pub execution_role: &'a str,
     pub task_role: &'a str,
     pub target_group: Option<&'a str>,
+    /// The API key changes in this run: the tasks must restart to read it.
+    pub key_changes: bool,
 }
 
 pub fn family(stack: &stack::Stack) -> String {
@@ -377,7 +379,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
     let name = stack.name.clone();
     let observed = observe_service(ctx, i.cluster, &name).await?;
     let td_for_diff = td_arn.clone().unwrap_or_else(|| format!("{family}:(new revision)"));
-    let change = diff_service(stack, &td_for_diff, i.capacity_provider, i.target_group, observed.as_ref());
+    let mut change = diff_service(stack, &td_for_diff, i.capacity_provider, i.target_group, observed.as_ref());
+    // A new secret value reaches tasks only when they start: roll them.
+    if i.key_changes && observed.is_some() && !change.fields.iter().any(|f| f.field == "task_definition") {
+        change.fields.push(FieldDiff::new(
+            "tasks",
+            Some("running with the old API key".into()),
+            Some("restarted (new deployment) to read the new key".into()),
+        ));
+        change = Change::update(change.fields);
+    }
     let mut deployment_id = None;
     if ctx.applying() && !change.is_no_op() {
         let ecs = &ctx.clients.ecs;
@@ -423,6 +434,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
                 .set_load_balancers(lb.map(|l| vec![l]));
             if stack.service.autoscaling.is_none() {
                 req = req.desired_count(i32::try_from(stack.service.desired_count).unwrap_or(1));
+            }
+            if change.fields.iter().any(|f| f.field == "tasks") {
+                req = req.force_new_deployment(true);
             }
             req.send().await.ctx("update service", &name)?.service
         };
@@ -633,6 +647,7 @@ mod tests {
             execution_role: "arn:aws:iam::123456789012:role/konnichiwa-execution",
             task_role: "arn:aws:iam::123456789012:role/konnichiwa-task",
             target_group: Some("arn:tg"),
+            key_changes: false,
         }
     }
 

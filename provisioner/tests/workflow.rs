@@ -1,0 +1,276 @@
+//! The deploy workflow's commands, run in order as GitHub would run them — same flags, same
+//! environment variable names, read from .github/workflows/deploy.yml so the YAML and the commands
+//! cannot drift apart — against moto, the local registry and the real app on port 0.
+//!
+//! Stand-ins for what GitHub provides: `${{ secrets.API_KEY }}` is a test key; the AWS credentials
+//! step is replaced by the emulator's environment; ECR's registry API (which moto lacks) by
+//! KONNICHIWA_IMAGE_REPOSITORY pointing at the local registry; moto never completes a rollout, so
+//! a small proxy in front of it marks the primary deployment COMPLETED once ECS "ran" it; and
+//! moto's load balancer routes nowhere, so the smoke test's URL is the local app's.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const KEY: &str = "workflow-test-key-0123456789abcdef";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("root")
+}
+
+fn workflow() -> Value {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows/deploy.yml")).expect("deploy.yml");
+    serde_saphyr::from_str(&text).expect("deploy.yml parses")
+}
+
+/// Replaces `${{ … }}` with the values GitHub would give; an expression this test does not know
+/// fails the test (a new one in the workflow needs a stand-in here).
+fn expand(text: &str, values: &BTreeMap<&str, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").map(|e| start + e).expect("closed expression");
+        let expr = rest[start + 3..end].trim();
+        let value = values.get(expr).unwrap_or_else(|| panic!("no stand-in for the expression `{expr}` in deploy.yml"));
+        out.push_str(value);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A proxy to moto that reports the primary ECS deployment COMPLETED (moto never does).
+async fn completing_proxy(moto: String) -> (String, tokio::sync::oneshot::Sender<()>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, Uri};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (client, moto) = (client.clone(), moto.clone());
+        async move {
+            let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let mut req = client.request(method, format!("{moto}{}", uri.path_and_query().map_or("/", |p| p.as_str())));
+            for (k, v) in &headers {
+                if k != "host" && k != "content-length" {
+                    req = req.header(k, v);
+                }
+            }
+            let resp = req.body(body).send().await.expect("moto answers");
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned();
+            let mut bytes = resp.bytes().await.expect("body").to_vec();
+            if target.ends_with(".DescribeServices")
+                && let Ok(mut v) = serde_json::from_slice::<Value>(&bytes)
+            {
+                {
+                    for s in v["services"].as_array_mut().into_iter().flatten() {
+                        for d in s["deployments"].as_array_mut().into_iter().flatten() {
+                            if d["status"] == "PRIMARY" {
+                                d["rolloutState"] = "COMPLETED".into();
+                                d["runningCount"] = d["desiredCount"].clone();
+                            }
+                        }
+                    }
+                    bytes = serde_json::to_vec(&v).expect("json");
+                }
+            }
+            (
+                axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
+                [("content-type", content_type)],
+                bytes,
+            )
+        }
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (format!("http://{addr}"), stop)
+}
+
+#[test]
+fn the_workflow_is_wired_as_documented() {
+    let wf = workflow();
+    assert!(
+        wf["on"]["workflow_run"]["workflows"].as_array().is_some_and(|w| w.iter().any(|x| x == "ci")),
+        "runs after CI"
+    );
+    assert!(wf["on"]["workflow_dispatch"]["inputs"]["stack"].is_object(), "by hand, choosing a stack file");
+    assert_eq!(wf["permissions"]["id-token"], "write", "OIDC");
+    assert_eq!(wf["concurrency"]["cancel-in-progress"], false, "one deploy at a time, never cancelled");
+    let steps = wf["jobs"]["deploy"]["steps"].as_array().expect("steps");
+    let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, ["up", "smoke", "loadtest"]);
+    let creds = steps
+        .iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials")))
+        .expect("credentials step");
+    assert!(creds["with"]["role-to-assume"].as_str().is_some_and(|r| r.contains("vars.AWS_DEPLOY_ROLE_ARN")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry() {
+    let registry =
+        std::env::var("KONNICHIWA_TEST_REGISTRY").expect("KONNICHIWA_TEST_REGISTRY: run the suite with scripts/test");
+    let target_dir =
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let bin = target_dir.join("debug");
+    assert!(
+        bin.join("monitor").exists(),
+        "{}/monitor is missing: build the workspace (cargo test --workspace does)",
+        bin.display()
+    );
+    let (endpoint, stop_proxy) = completing_proxy(common::moto_url()).await;
+
+    // The real app, for the smoke test.
+    let config =
+        <app::config::Cli as clap::Parser>::parse_from(["app", "--api-key", KEY, "--sample-interval", "100ms"]).server;
+    let state = app::AppState::new(&app::config::ApiKey::new(KEY), &config);
+    let _sampler = state.inspector.spawn_sampler();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop_app, app_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app::server::serve(listener, app::router(state), app::server::Settings::from(&config), async move {
+        let _ = app_stopped.await;
+    }));
+
+    let account = common::Account::new();
+    // inputs.stack: a copy of stack.yaml that builds the image, with monitor thresholds this busy
+    // test machine cannot trip.
+    let stack = account.dir.join("deploy-stack.yaml");
+    let text = std::fs::read_to_string(repo_root().join("stack.yaml")).expect("stack.yaml");
+    let text = text
+        .replace("cpu_warning_percent: 70", "cpu_warning_percent: 100")
+        .replace("cpu_critical_percent: 90", "cpu_critical_percent: 100");
+    let text = text
+        .replace("memory_warning_percent: 70", "memory_warning_percent: 100")
+        .replace("memory_critical_percent: 90", "memory_critical_percent: 100");
+    std::fs::write(&stack, text).expect("stack copy");
+    let runner_temp = account.dir.join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).expect("temp");
+    let (github_output, summary) = (account.dir.join("github-output"), account.dir.join("summary.md"));
+
+    let wf = workflow();
+    let job = &wf["jobs"]["deploy"];
+    let mut values: BTreeMap<&str, String> = BTreeMap::new();
+    values.insert("inputs.stack || 'stack.yaml'", stack.display().to_string());
+    values.insert("secrets.API_KEY", KEY.to_owned());
+    let run_step = |id: &str, values: &BTreeMap<&str, String>| -> (std::process::Output, BTreeMap<String, String>) {
+        let step = job["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}"));
+        let _ = std::fs::write(&github_output, "");
+        let mut c = Command::new("bash");
+        c.arg("-e").arg("-c").arg(expand(step["run"].as_str().expect("run"), values)).current_dir(repo_root());
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default());
+        for (k, v) in job["env"].as_object().expect("job env") {
+            c.env(k, expand(v.as_str().unwrap_or_default(), values));
+        }
+        for (k, v) in step["env"].as_object().into_iter().flatten() {
+            c.env(k, expand(v.as_str().unwrap_or_default(), values));
+        }
+        // The build step made target/release; this test uses the suite's debug binaries.
+        c.env("BIN", &bin)
+            .env("RUNNER_TEMP", &runner_temp)
+            .env("GITHUB_OUTPUT", &github_output)
+            .env("GITHUB_STEP_SUMMARY", &summary);
+        c.env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "ap-northeast-1");
+        c.env("KONNICHIWA_MOTO_ACCOUNT_ID", &account.id)
+            .env("KONNICHIWA_IMAGE_REPOSITORY", format!("{registry}/workflow-{}", account.id));
+        if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
+            c.env("CARGO_TARGET_DIR", t);
+        }
+        let out = c.output().expect("bash");
+        let outputs = std::fs::read_to_string(&github_output)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        (out, outputs)
+    };
+
+    let (up, up_outputs) = tokio::task::block_in_place(|| run_step("up", &values));
+    assert!(up.status.success(), "up step failed:\n{}", common::text(&up));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(runner_temp.join("up.json")).expect("up.json")).expect("json");
+    assert_eq!(result["applied"], true);
+    assert_eq!(result["rollout"]["result"], "completed", "{:#}", result["rollout"]);
+    assert!(up_outputs["url"].starts_with("http://"), "{up_outputs:?}");
+    let c = account.clients().await;
+    let secret = c.secrets.get_secret_value().secret_id("konnichiwa/api-key").send().await.expect("secret");
+    assert_eq!(secret.secret_string(), Some(KEY), "the CI secret store's key reached Secrets Manager");
+    let md = std::fs::read_to_string(&summary).expect("job summary");
+    assert!(
+        md.contains("## provisioner up: stack konnichiwa")
+            && md.contains("| + create | vpc |")
+            && md.contains("**completed**"),
+        "{md}"
+    );
+
+    values.insert("steps.up.outputs.url", app_url);
+    let (smoke, _) = tokio::task::block_in_place(|| run_step("smoke", &values));
+    assert!(smoke.status.success(), "smoke step failed:\n{}", common::text(&smoke));
+    assert!(String::from_utf8_lossy(&smoke.stdout).contains("OK: health"), "{}", common::text(&smoke));
+
+    // The same commit again: nothing to change, the key not rewritten.
+    let (again, _) = tokio::task::block_in_place(|| run_step("up", &values));
+    assert!(again.status.success(), "{}", common::text(&again));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(runner_temp.join("up.json")).expect("up.json")).expect("json");
+    assert_eq!(result["applied"], false);
+    assert_eq!(result["api_calls"]["mutating"], 0);
+    let _ = stop_app.send(());
+    let _ = stop_proxy.send(());
+}
+
+#[tokio::test]
+async fn ci_role_creates_the_oidc_provider_and_a_role_only_the_branch_can_assume() {
+    let account = common::Account::new();
+    let first = account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
+    let role_arn = first["outputs"]["role_arn"].as_str().expect("role arn").to_owned();
+    assert!(role_arn.ends_with(":role/konnichiwa-deploy"), "{role_arn}");
+    let c = account.clients().await;
+    let role = c.iam.get_role().role_name("konnichiwa-deploy").send().await.expect("role");
+    let trust = provisioner::resources::iam::decode_policy(
+        role.role().and_then(|r| r.assume_role_policy_document()).expect("trust"),
+    );
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
+        "repo:octo-org/konnichiwa:ref:refs/heads/main"
+    );
+    let providers = c.iam.list_open_id_connect_providers().send().await.expect("providers");
+    assert_eq!(providers.open_id_connect_provider_list().len(), 1);
+    let again = account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
+    assert_eq!(again["api_calls"]["mutating"], 0, "{:#}", again["api_calls"]);
+    let other_branch =
+        account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--branch", "release", "--yes"], 0);
+    assert!(
+        other_branch["api_calls"]["mutations"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|x| x == "IAM:UpdateAssumeRolePolicy"))
+    );
+}
