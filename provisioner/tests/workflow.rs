@@ -73,17 +73,15 @@ async fn completing_proxy(moto: String) -> (String, tokio::sync::oneshot::Sender
             if target.ends_with(".DescribeServices")
                 && let Ok(mut v) = serde_json::from_slice::<Value>(&bytes)
             {
-                {
-                    for s in v["services"].as_array_mut().into_iter().flatten() {
-                        for d in s["deployments"].as_array_mut().into_iter().flatten() {
-                            if d["status"] == "PRIMARY" {
-                                d["rolloutState"] = "COMPLETED".into();
-                                d["runningCount"] = d["desiredCount"].clone();
-                            }
+                for s in v["services"].as_array_mut().into_iter().flatten() {
+                    for d in s["deployments"].as_array_mut().into_iter().flatten() {
+                        if d["status"] == "PRIMARY" {
+                            d["rolloutState"] = "COMPLETED".into();
+                            d["runningCount"] = d["desiredCount"].clone();
                         }
                     }
-                    bytes = serde_json::to_vec(&v).expect("json");
                 }
+                bytes = serde_json::to_vec(&v).expect("json");
             }
             (
                 axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
