@@ -191,3 +191,30 @@ async fn down_removes_the_service_its_revisions_and_the_load_balancer() {
     let again = account.json(&["up", "--yes"], 0);
     assert!(mutations(&again).iter().any(|m| m == "Secrets Manager:RestoreSecret"));
 }
+
+#[tokio::test]
+async fn requests_per_target_adds_a_second_scaling_policy_on_the_load_balancer() {
+    let account = Account::new();
+    account.edit_stack(|t| t.replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }"));
+    account.json(&["up", "--yes"], 0);
+    let c = account.clients().await;
+    let policies = c
+        .app_autoscaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .expect("policies");
+    let mut names: Vec<&str> = policies.scaling_policies().iter().map(|p| p.policy_name()).collect();
+    names.sort();
+    assert_eq!(names, ["konnichiwa-cpu", "konnichiwa-requests"]);
+    let requests =
+        policies.scaling_policies().iter().find(|p| p.policy_name() == "konnichiwa-requests").expect("policy");
+    let label = requests
+        .target_tracking_scaling_policy_configuration()
+        .and_then(|t| t.predefined_metric_specification())
+        .and_then(|m| m.resource_label())
+        .expect("label");
+    assert!(label.starts_with("app/konnichiwa-alb/") && label.contains("/targetgroup/konnichiwa-tg/"), "{label}");
+    assert_eq!(account.json(&["up", "--yes"], 0)["api_calls"]["mutating"], 0);
+}

@@ -126,6 +126,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         execution_role: &iam.execution_role_arn.clone().unwrap_or_else(|| pending_role(&execution_name)),
         task_role: &iam.task_role_arn.clone().unwrap_or_else(|| pending_role(&task_name)),
         target_group: load_balancer.target_group_arn.as_deref(),
+        load_balancer: load_balancer.load_balancer_arn.as_deref(),
         key_changes: secret.value_changes,
     };
     let service = service::reconcile(ctx, &mut plan, &service_inputs).await?;

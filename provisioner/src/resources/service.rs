@@ -61,6 +61,7 @@ pub struct Inputs<'a> {
     pub execution_role: &'a str,
     pub task_role: &'a str,
     pub target_group: Option<&'a str>,
+    pub load_balancer: Option<&'a str>,
     /// The API key changes in this run: the tasks must restart to read it.
     pub key_changes: bool,
 }
@@ -446,7 +447,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
         ctx.progress(format!("service {name} now runs {}", td_arn.clone().unwrap_or_default()));
     }
     plan.push("ecs-service", &name, observed.as_ref().map(|o| o.arn.clone()), change);
-    reconcile_autoscaling(ctx, plan, i.cluster, &name).await?;
+    reconcile_autoscaling(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group).await?;
     Ok(ServiceOutputs { service: name, task_definition_arn: td_arn, image: Some(i.image.to_owned()), deployment_id })
 }
 
@@ -454,7 +455,21 @@ fn resource_id(cluster: &str, service: &str) -> String {
     format!("service/{cluster}/{service}")
 }
 
-async fn reconcile_autoscaling(ctx: &Ctx, plan: &mut Plan, cluster: &str, service: &str) -> Result<(), Error> {
+/// `app/<lb-name>/<id>/targetgroup/<tg-name>/<id>`, the label ALBRequestCountPerTarget needs.
+pub fn resource_label(lb_arn: &str, tg_arn: &str) -> Option<String> {
+    let lb = lb_arn.split_once(":loadbalancer/")?.1;
+    let tg = tg_arn.rsplit_once(':')?.1;
+    tg.starts_with("targetgroup/").then(|| format!("{lb}/{tg}"))
+}
+
+async fn reconcile_autoscaling(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    cluster: &str,
+    service: &str,
+    load_balancer: Option<&str>,
+    target_group: Option<&str>,
+) -> Result<(), Error> {
     let aas = &ctx.clients.app_autoscaling;
     let rid = resource_id(cluster, service);
     let targets = aas
@@ -525,15 +540,23 @@ async fn reconcile_autoscaling(ctx: &Ctx, plan: &mut Plan, cluster: &str, servic
             .await
             .ctx("register scalable target", &rid)?;
         for (name, target) in want.iter().filter(|(n, t)| have.get(*n) != Some(t)) {
-            let metric = if name.ends_with("-cpu") {
-                MetricType::EcsServiceAverageCpuUtilization
+            let spec = if name.ends_with("-cpu") {
+                PredefinedMetricSpecification::builder()
+                    .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization)
             } else {
-                MetricType::AlbRequestCountPerTarget
+                // Requests per target is measured per (load balancer, target group) pair.
+                let label = match (load_balancer, target_group) {
+                    (Some(lb), Some(tg)) => resource_label(lb, tg),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    Error::Refused("requests_per_target needs the load balancer and target group first".into())
+                })?;
+                PredefinedMetricSpecification::builder()
+                    .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
+                    .resource_label(label)
             };
-            let spec = PredefinedMetricSpecification::builder()
-                .predefined_metric_type(metric)
-                .build()
-                .map_err(|e| Error::Refused(e.to_string()))?;
+            let spec = spec.build().map_err(|e| Error::Refused(e.to_string()))?;
             aas.put_scaling_policy()
                 .policy_name(name)
                 .service_namespace(ServiceNamespace::Ecs)
@@ -647,8 +670,21 @@ mod tests {
             execution_role: "arn:aws:iam::123456789012:role/konnichiwa-execution",
             task_role: "arn:aws:iam::123456789012:role/konnichiwa-task",
             target_group: Some("arn:tg"),
+            load_balancer: None,
             key_changes: false,
         }
+    }
+
+    #[test]
+    fn request_count_label_from_the_arns() {
+        let lb =
+            "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/konnichiwa-alb/50dc6c495c0c9188";
+        let tg = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/konnichiwa-tg/73e2d6bc24d8a067";
+        assert_eq!(
+            resource_label(lb, tg).as_deref(),
+            Some("app/konnichiwa-alb/50dc6c495c0c9188/targetgroup/konnichiwa-tg/73e2d6bc24d8a067")
+        );
+        assert_eq!(resource_label("nonsense", tg), None);
     }
 
     #[test]
