@@ -266,7 +266,7 @@ async fn slow_answers_miss_a_latency_slo() {
     .await;
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("MISSED  p95<100ms") && text.contains("off by"), "{text}");
+    assert!(text.contains("MISSED  p95<50ms") && text.contains("off by"), "{text}");
 }
 
 #[tokio::test]
