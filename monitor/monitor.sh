@@ -26,8 +26,9 @@ report() { # state check reason [perfdata]
   if [ "$(severity "$1")" -gt "$(severity "$worst")" ]; then worst=$1; fi
 }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-judge() { # value warning critical -> state
-  if ge "$1" "$3"; then echo 2; elif ge "$1" "$2"; then echo 1; else echo 0; fi
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+judge() { # value warning critical -> state (strictly above, as the reason says)
+  if gt "$1" "$3"; then echo 2; elif gt "$1" "$2"; then echo 1; else echo 0; fi
 }
 
 for tool in curl jq awk; do
@@ -49,7 +50,8 @@ elif [ $rc -ne 0 ] || [ "$code" = "000" ]; then
 elif [ "$code" != "200" ]; then
   report 2 health "GET /health answered $code in $ms ms" "$perf"
 else
-  state=$(judge "$seconds" "$latency_warning" "$latency_critical")
+  state=0
+  if ge "$seconds" "$latency_critical"; then state=2; elif ge "$seconds" "$latency_warning"; then state=1; fi
   case $state in
     2) report 2 health "$code in $ms ms >= ${latency_critical}s" "$perf" ;;
     1) report 1 health "$code in $ms ms >= ${latency_warning}s" "$perf" ;;

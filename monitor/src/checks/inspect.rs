@@ -39,10 +39,11 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> Result<InspectRepor
         .map_err(|e| format!("malformed /inspect answer ({e}); is {url} a Konnichiwa service?"))
 }
 
+/// Above a threshold (strictly, as the reason says: "82% > 70%").
 fn judge(value: f64, warning: f64, critical: f64) -> State {
-    if value >= critical {
+    if value > critical {
         State::Critical
-    } else if value >= warning {
+    } else if value > warning {
         State::Warning
     } else {
         State::Ok
