@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error};
-use crate::reconcile::{Change, Ctx, FieldDiff, Plan, tags};
-use crate::resources::iam::{ObservedRole, RoleSpec, decode_policy, diff_role};
+use crate::reconcile::{Change, Ctx, FieldDiff, Plan};
+use crate::resources::iam::{RoleSpec, diff_role, observe_role};
 
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
 pub const AUDIENCE: &str = "sts.amazonaws.com";
@@ -98,39 +98,6 @@ async fn find_provider(ctx: &Ctx) -> Result<Option<(String, Vec<(String, String)
         }
     }
     Ok(None)
-}
-
-async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
-    let iam = &ctx.clients.iam;
-    let role = match iam.get_role().role_name(name).send().await.ctx("get role", name) {
-        Ok(r) => r,
-        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(role) = role.role() else { return Ok(None) };
-    let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    tags::pick_owned(
-        "IAM role",
-        name,
-        &ctx.stack.name,
-        vec![(role.arn().to_owned(), tags.clone())],
-        |r| r.0.clone(),
-        |r| r.1.clone(),
-    )?;
-    let mut inline = BTreeMap::new();
-    for p in iam.list_role_policies().role_name(name).send().await.ctx("list inline policies of", name)?.policy_names()
-    {
-        let doc =
-            iam.get_role_policy().role_name(name).policy_name(p).send().await.ctx("get inline policy of", name)?;
-        inline.insert(p.clone(), decode_policy(doc.policy_document()));
-    }
-    Ok(Some(ObservedRole {
-        arn: role.arn().to_owned(),
-        trust: role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),
-        managed: BTreeSet::new(),
-        inline,
-        tags,
-    }))
 }
 
 /// The provider (shared by every stack of the account: found by URL, created when missing) and

@@ -156,7 +156,8 @@ pub fn decode_policy(text: &str) -> Value {
     serde_json::from_slice(&out).unwrap_or(Value::String(text.to_owned()))
 }
 
-async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
+/// A role by name, with its trust policy, attached and inline policies; refuses a foreign one.
+pub async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
     let iam = &ctx.clients.iam;
     let role = match iam.get_role().role_name(name).send().await.ctx("get role", name) {
         Ok(r) => r,
