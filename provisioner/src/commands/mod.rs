@@ -93,6 +93,9 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::reconcile:
     if ctx.stack.service.image != "build" {
         return Ok(ImageSource::Reference(ctx.stack.service.image.clone()));
     }
+    // Before spending a release build on an image the instances could not run.
+    use crate::resources::capacity;
+    capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     eprintln!("Building the app image (service.image: build)…");
     let image = crate::image::build::build(std::path::Path::new("."))?;
     Ok(ImageSource::Built { image: Box::new(image), repository: repository.map(str::to_owned) })
