@@ -4,7 +4,7 @@
 mod common;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use common::{Account, text};
+use common::{Account, mutations, text};
 use serde_json::Value;
 
 fn filter(name: &str, value: &str) -> Filter {
@@ -17,13 +17,6 @@ fn owned() -> Filter {
 
 fn has_tag(tags: &[Tag], key: &str, value: &str) -> bool {
     tags.iter().any(|t| t.key() == Some(key) && t.value() == Some(value))
-}
-
-fn mutations(v: &Value) -> Vec<String> {
-    v["api_calls"]["mutations"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

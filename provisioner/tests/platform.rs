@@ -7,15 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::Filter;
-use common::{Account, text};
+use common::{Account, mutations, text};
 use serde_json::Value;
-
-fn mutations(v: &Value) -> Vec<String> {
-    v["api_calls"]["mutations"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
 
 fn all_output(o: &std::process::Output) -> String {
     text(o)

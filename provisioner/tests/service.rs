@@ -4,15 +4,8 @@
 
 mod common;
 
-use common::{Account, text};
+use common::{Account, mutations, text};
 use serde_json::Value;
-
-fn mutations(v: &Value) -> Vec<String> {
-    v["api_calls"]["mutations"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn up_puts_the_service_behind_the_load_balancer() {

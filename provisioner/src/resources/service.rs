@@ -497,16 +497,7 @@ async fn reconcile_autoscaling(
         .collect();
     let Some(a) = &ctx.stack.service.autoscaling else {
         if current.is_some() {
-            if ctx.applying() {
-                aas.deregister_scalable_target()
-                    .service_namespace(ServiceNamespace::Ecs)
-                    .resource_id(&rid)
-                    .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                    .send()
-                    .await
-                    .ctx("deregister scalable target", &rid)?;
-            }
-            plan.push("service-autoscaling", &rid, None, Change::delete());
+            remove_autoscaling(ctx, plan, &rid).await?;
         }
         return Ok(());
     };
@@ -582,6 +573,23 @@ async fn reconcile_autoscaling(
     Ok(())
 }
 
+/// Deregisters the service's scalable target (its policies go with it).
+async fn remove_autoscaling(ctx: &Ctx, plan: &mut Plan, rid: &str) -> Result<(), Error> {
+    if ctx.applying() {
+        ctx.clients
+            .app_autoscaling
+            .deregister_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(rid)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .ctx("deregister scalable target", rid)?;
+    }
+    plan.push("service-autoscaling", rid, None, Change::delete());
+    Ok(())
+}
+
 /// Auto scaling, the service (scaled to 0 first), then every revision of the task definition.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), Error> {
     let name = ctx.stack.name.clone();
@@ -597,18 +605,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), E
         .await
         .ctx("describe scalable target", &rid)?;
     if !targets.scalable_targets().is_empty() {
-        if ctx.applying() {
-            ctx.clients
-                .app_autoscaling
-                .deregister_scalable_target()
-                .service_namespace(ServiceNamespace::Ecs)
-                .resource_id(&rid)
-                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-                .send()
-                .await
-                .ctx("deregister scalable target", &rid)?;
-        }
-        plan.push("service-autoscaling", &rid, None, Change::delete());
+        remove_autoscaling(ctx, plan, &rid).await?;
     }
     if let Some(s) = observe_service(ctx, cluster, &name).await? {
         if ctx.applying() {

@@ -138,3 +138,11 @@ impl Drop for Account {
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// The mutating calls of a `--json` result, in call order (`api_calls.mutations`).
+pub fn mutations(v: &Value) -> Vec<String> {
+    v["api_calls"]["mutations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
