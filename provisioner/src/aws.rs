@@ -1,10 +1,15 @@
 //! AWS clients built from one SdkConfig (region and credentials from the standard chain,
-//! `AWS_ENDPOINT_URL` for an emulator), with an interceptor that records every API call so
-//! commands can report how many reads and mutations they made.
+//! `AWS_ENDPOINT_URL` for an emulator), each with a retry configuration fit for provisioning
+//! (throttling, 5xx answers and broken connections are retried many times with capped,
+//! jittered exponential backoff, as Terraform's AWS provider does) and an interceptor that
+//! records every API call so commands can report how many reads and mutations they made.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -13,11 +18,57 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use serde::Serialize;
+
+use crate::error::{AwsContext, Error};
 
 /// Set to a 12-digit id to give this process its own account on a shared moto server (honoured
 /// only for loopback endpoints).
 pub const MOTO_ACCOUNT_ENV: &str = "KONNICHIWA_MOTO_ACCOUNT_ID";
+
+/// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: with backoff capped at 20 s, a
+/// call gives up only after several minutes of throttling (the SDK's default is 3 attempts).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 25;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// The retry policy every client shares: standard mode (throttling, transient and 5xx errors),
+/// many attempts, full-jitter exponential backoff. The retry quota (a token bucket that stops
+/// retrying after a burst of failures) is off: a provisioning run is bounded by its attempts
+/// and its deadline instead, and must not give up because a busy account throttles it.
+pub fn retry_config() -> RetryConfig {
+    let attempts = std::env::var("AWS_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
+fn retry_partition() -> RetryPartition {
+    RetryPartition::custom("konnichiwa-provisioner").token_bucket(TokenBucket::unlimited()).build()
+}
+
+/// A hung connection is abandoned and the call retried rather than waited on forever.
+fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(90))
+        .build()
+}
+
+/// Who the credentials are: account, caller ARN and partition (`aws`, `aws-cn`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub partition: String,
+}
 
 /// Every API call made through the clients, in order.
 #[derive(Debug, Default)]
@@ -122,9 +173,15 @@ pub struct Clients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub app_autoscaling: aws_sdk_applicationautoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
+    /// `--json`): a no-op `up` makes no mutating call on the stack.
+    pub lease_ssm: aws_sdk_ssm::Client,
     pub region: String,
     pub endpoint: Option<String>,
     pub calls: Arc<CallLog>,
+    pub lease_calls: Arc<CallLog>,
+    identity: Arc<tokio::sync::OnceCell<Identity>>,
 }
 
 impl Clients {
@@ -145,14 +202,23 @@ impl Clients {
     /// Clients for `sdk` that send moto's account header (loopback endpoints only).
     pub fn with_moto_account(sdk: &aws_config::SdkConfig, account: Option<String>) -> Self {
         let calls = Arc::new(CallLog::default());
+        let lease_calls = Arc::new(CallLog::default());
         let endpoint = sdk.endpoint_url().map(str::to_owned);
         let moto_account = account
             .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
             .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
-        // Every client records its calls and, against moto, names the account.
+        // Every client retries as provisioning needs, records its calls and, against moto, names
+        // the account.
         macro_rules! client {
-            ($sdk_crate:ident) => {{
-                let mut b = $sdk_crate::config::Builder::from(sdk).interceptor(RecordCalls(Arc::clone(&calls)));
+            ($sdk_crate:ident) => {
+                client!($sdk_crate, calls)
+            };
+            ($sdk_crate:ident, $log:ident) => {{
+                let mut b = $sdk_crate::config::Builder::from(sdk)
+                    .retry_config(retry_config())
+                    .retry_partition(retry_partition())
+                    .timeout_config(timeout_config())
+                    .interceptor(RecordCalls(Arc::clone(&$log)));
                 if let Some(account) = &moto_account {
                     b = b.interceptor(MotoAccount(account.clone()));
                 }
@@ -170,10 +236,31 @@ impl Clients {
             elb: client!(aws_sdk_elasticloadbalancingv2),
             app_autoscaling: client!(aws_sdk_applicationautoscaling),
             ssm: client!(aws_sdk_ssm),
+            sts: client!(aws_sdk_sts),
+            lease_ssm: client!(aws_sdk_ssm, lease_calls),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint,
             calls,
+            lease_calls,
+            identity: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// The caller's account and partition (GetCallerIdentity, asked once per process).
+    pub async fn identity(&self) -> Result<Identity, Error> {
+        let id = self
+            .identity
+            .get_or_try_init(|| async {
+                let out = self.sts.get_caller_identity().send().await.ctx("find the account of", "the credentials")?;
+                let arn = out.arn().unwrap_or_default().to_owned();
+                Ok::<_, Error>(Identity {
+                    account: out.account().unwrap_or_default().to_owned(),
+                    partition: arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_owned(),
+                    arn,
+                })
+            })
+            .await?;
+        Ok(id.clone())
     }
 
     /// True when the clients talk to an emulator on this machine, not to AWS.

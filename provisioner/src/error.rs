@@ -1,5 +1,7 @@
 //! The provisioner's errors: each names the step that failed and the resource, and where the user
-//! can act, the fix. AWS errors keep their code for retry decisions.
+//! can act, the fix. AWS errors keep their code and message, which decide what is retried (see
+//! `retry`), what means "it is there already" (adoption after a lost answer) and what means "it
+//! is gone" (`absent`, `gone`).
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -20,17 +22,22 @@ pub enum Error {
     )]
     Foreign { kind: &'static str, name: String, id: String, stack: String },
 
-    #[error("{count} {kind}s named {name} carry this stack's tag ({ids}); delete the extra ones so one remains")]
-    Duplicate { kind: &'static str, name: String, count: usize, ids: String },
-
     #[error("{0}")]
     Refused(String),
 
-    #[error("gave up waiting for {waiting_for} after {elapsed:?} (the deadline; raise it with --timeout)")]
-    Deadline { waiting_for: String, elapsed: std::time::Duration },
+    #[error("gave up waiting for {waiting_for} after {elapsed:?} ({limit})")]
+    Deadline { waiting_for: String, elapsed: std::time::Duration, limit: String },
 
     #[error("{0}")]
     Usage(String),
+
+    /// Another run holds the stack's lease.
+    #[error("{0}")]
+    Locked(String),
+
+    /// A value that exists only after apply reached an AWS call: a bug of ours, never sent.
+    #[error("internal error: {0} is not known yet, but a change needed it; nothing was sent for it")]
+    NotYetKnown(String),
 
     /// The rollout failed, was rolled back or timed out (exit 3); diagnostics were printed.
     #[error("{0}")]
@@ -45,7 +52,54 @@ impl Error {
             _ => None,
         }
     }
+
+    /// AWS's message (with its code), when the error came from AWS.
+    pub fn aws_message(&self) -> Option<&str> {
+        match self {
+            Self::Aws { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// True when a create failed because what it creates is there already: a retry of a call
+    /// whose answer was lost, or a run killed after the call. The caller re-observes and adopts
+    /// what carries our tag (and still refuses what does not).
+    pub fn is_already_there(&self) -> bool {
+        let Some(code) = self.code() else { return false };
+        if ALREADY_THERE_CODES.contains(&code) {
+            return true;
+        }
+        let message = self.aws_message().unwrap_or_default();
+        // ECS and IAM say it in the message of a generic code.
+        (matches!(code, "ClientException" | "InvalidParameterException" | "InvalidRequestException")
+            && (message.contains("already exists") || message.contains("was not idempotent")))
+            || (code == "LimitExceeded" && message.contains("InstanceSessionsPerInstanceProfile"))
+    }
 }
+
+/// Codes AWS answers to a create (or attach, associate, authorize) of something that exists.
+const ALREADY_THERE_CODES: &[&str] = &[
+    // EC2
+    "InvalidGroup.Duplicate",
+    "InvalidPermission.Duplicate",
+    "Resource.AlreadyAssociated",
+    "RouteAlreadyExists",
+    "InvalidSubnet.Conflict",
+    "InvalidLaunchTemplateName.AlreadyExistsException",
+    // IAM
+    "EntityAlreadyExists",
+    // Auto Scaling
+    "AlreadyExists",
+    // ELBv2
+    "DuplicateTargetGroupName",
+    "DuplicateLoadBalancerName",
+    "DuplicateListener",
+    "DuplicateTagKeys",
+    // ECR, CloudWatch Logs, Secrets Manager
+    "RepositoryAlreadyExistsException",
+    "ResourceAlreadyExistsException",
+    "ResourceExistsException",
+];
 
 /// Converts SDK results into `Error::Aws` naming the action and the resource.
 pub trait AwsContext<T> {
@@ -69,12 +123,53 @@ where
     }
 }
 
-/// Codes that mean "slow down": always retried.
-pub const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "SlowDown",
-];
+/// A lookup whose "not found" answer (any of `codes`) means the thing does not exist: `None`.
+pub fn absent<T>(r: Result<T, Error>, codes: &[&str]) -> Result<Option<T>, Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A delete whose "not found" answer (any of `codes`) means it is already done.
+pub fn gone<T>(r: Result<T, Error>, codes: &[&str]) -> Result<(), Error> {
+    absent(r, codes).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(code: &str, message: &str) -> Error {
+        Error::Aws { action: "create", resource: "r".into(), code: Some(code.into()), message: message.into() }
+    }
+
+    #[test]
+    fn already_there_by_code_or_by_message() {
+        for (code, message, expected) in [
+            ("InvalidGroup.Duplicate", "The security group 'x' already exists for VPC 'vpc-1'", true),
+            ("Resource.AlreadyAssociated", "resource igw-1 is already attached to network vpc-1", true),
+            ("EntityAlreadyExists", "Role with name x already exists.", true),
+            ("InvalidParameterException", "Creation of service was not idempotent.", true),
+            ("ClientException", "The specified capacity provider already exists.", true),
+            ("LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1", true),
+            ("LimitExceeded", "Cannot exceed quota for RolesPerAccount: 1000", false),
+            ("InvalidParameterException", "Unable to assume the service linked role.", false),
+            ("Throttling", "Rate exceeded", false),
+        ] {
+            assert_eq!(aws(code, message).is_already_there(), expected, "{code}: {message}");
+        }
+        assert!(!Error::Refused("already exists".into()).is_already_there());
+    }
+
+    #[test]
+    fn not_found_means_absent_or_gone() {
+        let missing: Result<u8, Error> = Err(aws("NoSuchEntity", "no role"));
+        assert!(matches!(absent(missing, &["NoSuchEntity"]), Ok(None)));
+        assert!(matches!(absent(Ok::<u8, Error>(1), &["NoSuchEntity"]), Ok(Some(1))));
+        let other: Result<u8, Error> = Err(aws("AccessDenied", "no"));
+        assert!(absent(other, &["NoSuchEntity"]).is_err());
+        assert!(gone(Err::<(), Error>(aws("InvalidVpcID.NotFound", "x")), &["InvalidVpcID.NotFound"]).is_ok());
+    }
+}

@@ -4,12 +4,13 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
-pub mod deploy;
+pub mod engine;
 pub mod error;
 pub mod image;
 pub mod reconcile;
 pub mod resources;
 pub mod retry;
+pub mod rollout;
 
 pub use error::Error;
 

@@ -1,79 +1,136 @@
-//! The one retry policy: exponential backoff with jitter for throttling and for the
-//! eventual-consistency errors a call site names (a role not yet visible, an ENI not yet gone),
-//! until the run's deadline. Validation errors are never retried.
+//! Waiting out what AWS has not finished yet. Throttling, 5xx answers and broken connections are
+//! retried by every client's SDK retry configuration (`aws`); this module retries the errors
+//! that only mean "not yet", each class with its own limit inside the run's deadline:
+//! - `Wait::Consistency`: EC2 and ELB answer "not found" for something created a moment ago;
+//! - `Wait::Propagation`: a role, profile, service-linked role, service or scalable target made
+//!   seconds ago is not yet usable by the service that needs it (a few minutes, not the run's
+//!   half hour: a genuine permission error must not wait 30 minutes);
+//! - `Wait::Dependency`: during a teardown, a dependency still settling (ENIs, tasks, listeners),
+//!   named by the call site, until the deadline.
+//!
+//! A genuine `not authorized to perform: iam:PassRole` and every validation error are reported at
+//! once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, THROTTLING_CODES};
+use crate::error::Error;
 
-/// Backoff bounds.
+/// What is being waited for, which decides what is retried and for how long.
 #[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub first: Duration,
-    pub max: Duration,
+pub enum Wait {
+    Consistency,
+    Propagation,
+    /// The codes the call site names (e.g. DependencyViolation while ENIs go).
+    Dependency(&'static [&'static str]),
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { first: Duration::from_millis(250), max: Duration::from_secs(15) }
+/// How long each class may wait at most (the run's deadline can cut it shorter).
+pub const CONSISTENCY_LIMIT: Duration = Duration::from_secs(120);
+pub const PROPAGATION_LIMIT: Duration = Duration::from_secs(240);
+
+/// Messages of "not usable yet" after an IAM or service change, by the services that send them.
+const PROPAGATION_MESSAGES: &[&str] = &[
+    // Auto Scaling / EC2: an instance profile created moments ago.
+    "Invalid IamInstanceProfile",
+    "Invalid IAM Instance Profile",
+    // ECS CreateCluster / CreateCapacityProvider (service-linked role), Application Auto Scaling.
+    "Unable to assume",
+    // ECS CreateService: the listener that ties the target group to the load balancer is new.
+    "does not have an associated load balancer",
+    "verify that the ECS service role being passed has the proper permissions",
+    // ECS RegisterTaskDefinition: an execution or task role created moments ago.
+    "Role is not valid",
+    // Application Auto Scaling: a service or scalable target created moments ago.
+    "ECS service doesn't exist",
+    "No scalable target registered",
+    // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
+    "scheduled for deletion",
+];
+
+impl Wait {
+    fn limit(self) -> Option<Duration> {
+        match self {
+            Self::Consistency => Some(CONSISTENCY_LIMIT),
+            Self::Propagation => Some(PROPAGATION_LIMIT),
+            Self::Dependency(_) => None,
+        }
+    }
+
+    fn backoff(self) -> (Duration, Duration) {
+        match self {
+            Self::Consistency => (Duration::from_millis(250), Duration::from_secs(5)),
+            Self::Propagation | Self::Dependency(_) => (Duration::from_secs(1), Duration::from_secs(15)),
+        }
+    }
+
+    /// True when `e` means "not yet" for this class.
+    pub fn retries(self, e: &Error) -> bool {
+        let Some(code) = e.code() else { return false };
+        let message = e.aws_message().unwrap_or_default();
+        if message.contains("not authorized to perform") {
+            return false;
+        }
+        match self {
+            Self::Consistency => {
+                code.ends_with(".NotFound")
+                    || matches!(code, "TargetGroupNotFound" | "LoadBalancerNotFound" | "ClusterNotFoundException")
+            }
+            Self::Propagation => PROPAGATION_MESSAGES.iter().any(|m| message.contains(m)),
+            Self::Dependency(codes) => codes.contains(&code),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Consistency => format!("AWS's eventual consistency is given {}s", CONSISTENCY_LIMIT.as_secs()),
+            Self::Propagation => format!(
+                "IAM and service propagation is given {}s; if it persists, the role or permission is wrong",
+                PROPAGATION_LIMIT.as_secs()
+            ),
+            Self::Dependency(_) => "the run's deadline; raise it with --timeout".to_owned(),
+        }
     }
 }
 
-impl Backoff {
-    /// The delay before attempt `n` (0-based), with ±20% jitter.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self.first.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(self.max);
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let jitter = 0.8 + f64::from(nanos % 400) / 1000.0;
-        base.mul_f64(jitter)
-    }
+/// The delay before retry `attempt` (0-based): exponential from `first`, capped at `max`, with
+/// jitter in [50%, 100%] so concurrent runs do not retry in step.
+pub fn delay(first: Duration, max: Duration, attempt: u32) -> Duration {
+    let base = first.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(max);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    base.mul_f64(0.5 + f64::from(nanos % 500) / 1000.0)
 }
 
-/// Runs `op` until it succeeds, fails with a code that is neither throttling nor in `retry_on`,
-/// or the deadline passes (then the last error is returned, wrapped to say what was awaited).
-pub async fn retry<T, F, Fut>(deadline: Instant, waiting_for: &str, retry_on: &[&str], op: F) -> Result<T, Error>
+/// Runs `op` until it succeeds, fails with an error `wait` does not retry, or the class's limit
+/// or the deadline passes (then the last error is returned, saying what was awaited).
+pub async fn until<T, F, Fut>(deadline: Instant, wait: Wait, waiting_for: &str, mut op: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    retry_if(deadline, waiting_for, |e| e.code().is_some_and(|c| retry_on.contains(&c)), op).await
-}
-
-/// Like `retry`, for errors recognized by `transient` (e.g. an IAM propagation message that
-/// comes with a generic validation code). Throttling is always retried.
-pub async fn retry_if<T, F, Fut>(
-    deadline: Instant,
-    waiting_for: &str,
-    transient: impl Fn(&Error) -> bool,
-    mut op: F,
-) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    let started = Instant::now();
-    let backoff = Backoff::default();
+    // Measured on tokio's clock, so tests can run it with paused time.
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let budget = wait.limit().map_or(budget, |l| budget.min(l));
+    let started = tokio::time::Instant::now();
+    let stop = started + budget;
+    let (first, max) = wait.backoff();
     let mut attempt = 0;
     loop {
         match op().await {
             Ok(v) => return Ok(v),
+            Err(e) if !wait.retries(&e) => return Err(e),
             Err(e) => {
-                let retryable = e.code().is_some_and(|c| THROTTLING_CODES.contains(&c)) || transient(&e);
-                if !retryable {
-                    return Err(e);
-                }
-                let delay = backoff.delay(attempt);
-                if Instant::now() + delay > deadline {
-                    tracing::warn!(error = %e, "deadline reached while retrying");
+                let pause = delay(first, max, attempt);
+                if tokio::time::Instant::now() + pause > stop {
                     return Err(Error::Deadline {
                         waiting_for: format!("{waiting_for} ({e})"),
                         elapsed: started.elapsed(),
+                        limit: wait.describe(),
                     });
                 }
-                tracing::info!(code = e.code().unwrap_or_default(), ?delay, "{waiting_for}: retrying");
-                tokio::time::sleep(delay).await;
+                tracing::info!(code = e.code().unwrap_or_default(), ?pause, "{waiting_for}: not yet, retrying");
+                tokio::time::sleep(pause).await;
                 attempt += 1;
             }
         }
@@ -85,51 +142,98 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    fn aws(code: &str) -> Error {
-        Error::Aws { action: "test", resource: "r".into(), code: Some(code.into()), message: code.into() }
+    fn aws(code: &str, message: &str) -> Error {
+        Error::Aws { action: "test", resource: "r".into(), code: Some(code.into()), message: message.into() }
     }
 
-    #[tokio::test]
-    async fn retries_named_and_throttling_codes_only() {
+    #[tokio::test(start_paused = true)]
+    async fn each_class_retries_its_own_errors_only() {
+        let far = Instant::now() + Duration::from_secs(3600);
         let tries = AtomicU32::new(0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let r = retry(deadline, "x", &["DependencyViolation"], || async {
+        let r = until(far, Wait::Consistency, "the VPC", || async {
             match tries.fetch_add(1, Ordering::SeqCst) {
-                0 => Err(aws("Throttling")),
-                1 => Err(aws("DependencyViolation")),
+                0 => Err(aws("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist")),
                 _ => Ok(7),
             }
         })
         .await;
         assert_eq!(r.ok(), Some(7));
-        assert_eq!(tries.load(Ordering::SeqCst), 3);
 
-        let tries = AtomicU32::new(0);
-        let r: Result<(), _> = retry(deadline, "x", &[], || async {
-            tries.fetch_add(1, Ordering::SeqCst);
-            Err(aws("InvalidParameterValue"))
-        })
-        .await;
-        assert_eq!(r.err().and_then(|e| e.code().map(str::to_owned)).as_deref(), Some("InvalidParameterValue"));
-        assert_eq!(tries.load(Ordering::SeqCst), 1, "validation errors are not retried");
+        for (wait, e, retried) in [
+            (Wait::Consistency, aws("InvalidParameterValue", "bad"), false),
+            (Wait::Propagation, aws("ClientException", "Role is not valid"), true),
+            (
+                Wait::Propagation,
+                aws(
+                    "InvalidParameterException",
+                    "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+                ),
+                true,
+            ),
+            (
+                Wait::Propagation,
+                aws(
+                    "AccessDenied",
+                    "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: iam:PassRole on resource: r",
+                ),
+                false,
+            ),
+            (Wait::Dependency(&["DependencyViolation"]), aws("DependencyViolation", "in use"), true),
+            (Wait::Dependency(&["DependencyViolation"]), aws("Throttling", "Rate exceeded"), false),
+        ] {
+            assert_eq!(wait.retries(&e), retried, "{wait:?} {e}");
+        }
     }
 
-    #[tokio::test]
-    async fn stops_at_the_deadline() {
-        let deadline = Instant::now() + Duration::from_millis(600);
-        let r: Result<(), _> =
-            retry(deadline, "the ENI to go", &["DependencyViolation"], || async { Err(aws("DependencyViolation")) })
-                .await;
+    #[tokio::test(start_paused = true)]
+    async fn propagation_has_its_own_limit_far_below_the_deadline() {
+        let started = tokio::time::Instant::now();
+        let far = Instant::now() + Duration::from_secs(1800);
+        let tries = AtomicU32::new(0);
+        let r: Result<(), _> = until(far, Wait::Propagation, "role x to be usable", || async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Err(aws("ClientException", "Role is not valid"))
+        })
+        .await;
         let e = r.expect_err("gives up");
         assert!(matches!(e, Error::Deadline { .. }), "{e}");
-        assert!(e.to_string().contains("the ENI to go"), "{e}");
+        assert!(e.to_string().contains("role x to be usable") && e.to_string().contains("propagation"), "{e}");
+        let waited = started.elapsed();
+        assert!(waited <= PROPAGATION_LIMIT && waited >= PROPAGATION_LIMIT / 2, "{waited:?}");
+        assert!(tries.load(Ordering::SeqCst) > 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permission_error_is_reported_at_once() {
+        let far = Instant::now() + Duration::from_secs(1800);
+        let tries = AtomicU32::new(0);
+        let r: Result<(), _> = until(far, Wait::Propagation, "x", || async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Err(aws("AccessDenied", "is not authorized to perform: iam:PassRole on resource: role/x"))
+        })
+        .await;
+        assert_eq!(r.expect_err("fails").code(), Some("AccessDenied"));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dependency_waits_until_the_deadline() {
+        let started = tokio::time::Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let r: Result<(), _> = until(deadline, Wait::Dependency(&["DependencyViolation"]), "the ENI to go", || async {
+            Err(aws("DependencyViolation", "has dependencies"))
+        })
+        .await;
+        let e = r.expect_err("gives up");
+        assert!(e.to_string().contains("the ENI to go") && e.to_string().contains("--timeout"), "{e}");
+        assert!(started.elapsed() > Duration::from_secs(500), "{:?}", started.elapsed());
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let b = Backoff::default();
-        assert!(b.delay(0) <= Duration::from_millis(300));
-        assert!(b.delay(3) >= Duration::from_millis(1600));
-        assert!(b.delay(30) <= Duration::from_secs(18));
+        let (first, max) = (Duration::from_millis(250), Duration::from_secs(15));
+        assert!(delay(first, max, 0) <= Duration::from_millis(250));
+        assert!(delay(first, max, 3) >= Duration::from_secs(1));
+        assert!(delay(first, max, 30) <= max);
     }
 }

@@ -198,34 +198,74 @@ async fn drift_in_every_kind_is_shown_and_repaired() {
     assert_eq!(account.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0), "clean after repair");
 }
 
-#[tokio::test]
-async fn a_new_ami_rolls_out_as_a_new_launch_template_version() {
+/// StartInstanceRefresh's answer (moto lacks instance refreshes; AWS's shape).
+const REFRESH_STARTED: &str = "<StartInstanceRefreshResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><StartInstanceRefreshResult><InstanceRefreshId>r-1</InstanceRefreshId></StartInstanceRefreshResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></StartInstanceRefreshResponse>";
+
+fn refreshes(status: &str, version: &str) -> String {
+    format!(
+        "<DescribeInstanceRefreshesResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><DescribeInstanceRefreshesResult><InstanceRefreshes><member><InstanceRefreshId>r-1</InstanceRefreshId><AutoScalingGroupName>konnichiwa-instances</AutoScalingGroupName><Status>{status}</Status><DesiredConfiguration><LaunchTemplate><Version>{version}</Version></LaunchTemplate></DesiredConfiguration></member></InstanceRefreshes></DescribeInstanceRefreshesResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeInstanceRefreshesResponse>"
+    )
+}
+
+const NO_REFRESHES: &str = "<DescribeInstanceRefreshesResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><DescribeInstanceRefreshesResult><InstanceRefreshes/></DescribeInstanceRefreshesResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeInstanceRefreshesResponse>";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_ami_rolls_out_by_an_instance_refresh_read_from_aws() {
+    use common::faults::{Faults, Proxy, Script};
     let account = Account::new();
+    let proxy = Proxy::start(&common::moto_url(), Faults::default()).await;
+    let url = proxy.url.clone();
     account.edit_stack(|t| t.replace("ami: ecs-optimized-al2023", "ami: ami-0aaaaaaaaaaaaaaa1"));
-    account.json(&["up", "--yes"], 0);
+    account.json_at(&url, &["up", "--yes"], &[], 0).await;
     account.edit_stack(|t| t.replace("ami: ami-0aaaaaaaaaaaaaaa1", "ami: ami-0bbbbbbbbbbbbbbb2"));
-    let plan = account.run(&["plan", "--detailed-exitcode"]);
+    let plan = account.run_at(&url, &["plan", "--detailed-exitcode"], &[]).await;
     assert_eq!(plan.status.code(), Some(2));
     assert!(text(&plan).contains("ami: ami-0aaaaaaaaaaaaaaa1 -> ami-0bbbbbbbbbbbbbbb2"), "{}", text(&plan));
-    let up = account.json(&["up", "--yes"], 0);
+
+    // The run that writes the new version is killed before it starts the refresh: a new
+    // version (the default now) exists, the group still runs version 1.
+    let mut killed = proxy.stop_after_mutation(2);
+    let mut child = tokio::process::Command::from(account.command(&url, &["up", "--yes"], &[])).spawn().expect("spawn");
+    assert_eq!(killed.recv().await, Some(2));
+    child.kill().await.expect("kill");
+    let m = proxy.requests("CreateLaunchTemplateVersion");
+    assert_eq!(m.len(), 1, "the version was written before the kill");
+
+    // The next run reads from AWS that a refresh is due and starts it, with the settings that
+    // replace protected instances and let ECS drain them.
+    proxy.stop_after_mutation(usize::MAX);
+    // `up` observes twice: for its plan, then as it applies.
+    proxy.script(Script::body("DescribeInstanceRefreshes", 2, NO_REFRESHES));
+    proxy.script(Script::body("StartInstanceRefresh", 1, REFRESH_STARTED));
+    let up = account.json_at(&url, &["up", "--yes"], &[], 0).await;
     let m = mutations(&up);
-    assert!(m.iter().any(|x| x == "EC2:CreateLaunchTemplateVersion"), "{m:?}");
-    assert!(m.iter().any(|x| x == "Auto Scaling:StartInstanceRefresh"), "the running instances are replaced: {m:?}");
-    assert!(!m.iter().any(|x| x == "EC2:CreateLaunchTemplate"), "{m:?}");
+    assert_eq!(m, ["Auto Scaling:StartInstanceRefresh"], "only the refresh is left to do: {m:?}");
+    let sent = proxy.requests("StartInstanceRefresh").join("&");
+    for expected in [
+        "Preferences.ScaleInProtectedInstances=Refresh",
+        "Preferences.SkipMatching=true",
+        "DesiredConfiguration.LaunchTemplate.Version=2",
+    ] {
+        assert!(sent.contains(expected), "StartInstanceRefresh lacks {expected}: {sent}");
+    }
+
+    // While it runs, nothing is due; a refresh already under way is read as in progress.
+    proxy.script(Script::body("DescribeInstanceRefreshes", 1, &refreshes("InProgress", "2")));
+    assert_eq!(account.run_at(&url, &["plan", "--detailed-exitcode"], &[]).await.status.code(), Some(0));
+    proxy.script(Script::body("DescribeInstanceRefreshes", 2, NO_REFRESHES));
+    proxy.script(Script::error(
+        "StartInstanceRefresh",
+        1,
+        "InstanceRefreshInProgress",
+        "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.",
+    ));
+    let up = account.run_at(&url, &["up", "--yes"], &[]).await;
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    assert!(text(&up).contains("already in progress"), "{}", text(&up));
+
     let c = account.clients().await;
-    let lt = c
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_name("konnichiwa-instances")
-        .versions("$Latest")
-        .send()
-        .await
-        .expect("lt");
-    assert_eq!(
-        lt.launch_template_versions()[0].launch_template_data().and_then(|d| d.image_id()),
-        Some("ami-0bbbbbbbbbbbbbbb2")
-    );
-    assert_eq!(account.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let lt = c.ec2.describe_launch_templates().launch_template_names("konnichiwa-instances").send().await.expect("lt");
+    assert_eq!(lt.launch_templates()[0].default_version_number(), Some(2), "the default says what should run");
 }
 
 #[tokio::test]

@@ -116,8 +116,7 @@ async fn drift_on_the_target_group_and_listener_is_repaired() {
     let shown = text(&plan);
     assert!(shown.contains("deregistration_delay: 300 -> 30"), "{shown}");
     assert!(
-        shown.contains("+ listeners konnichiwa-alb listeners")
-            && shown.contains("listener 80: HTTP forward to konnichiwa-tg"),
+        shown.contains("+ listener konnichiwa-alb:80") && shown.contains("listener: HTTP forward to konnichiwa-tg"),
         "{shown}"
     );
     account.json(&["up", "--yes"], 0);
@@ -137,7 +136,8 @@ async fn deploy_registers_one_revision_updates_the_service_and_reports_a_stuck_r
         .keys()
         .filter(|k| !k.contains("RegisterTaskDefinition") && !k.contains("UpdateService"))
         .collect();
-    assert_eq!(reads, ["ECS:DescribeTaskDefinition"], "nothing else is observed");
+    // The latest ACTIVE revision (listed, then described); nothing else is observed.
+    assert_eq!(reads, ["ECS:DescribeTaskDefinition", "ECS:ListTaskDefinitions"], "nothing else is observed");
     let c = account.clients().await;
     let svc = c.ecs.describe_services().cluster("konnichiwa").services("konnichiwa").send().await.expect("svc");
     assert_eq!(svc.services()[0].task_definition(), fast["task_definition_arn"].as_str());

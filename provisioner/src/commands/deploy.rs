@@ -9,11 +9,11 @@ use serde_json::json;
 
 use super::{context, print_json};
 use crate::cli::Cli;
-use crate::deploy::{self, Outcome, Rollout};
 use crate::error::{AwsContext, Error};
 use crate::exit;
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::{cluster, load_balancer, service};
+use crate::rollout::{self, Outcome, Rollout};
 
 /// The `rollout` object of `--json` output.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +61,7 @@ pub async fn follow_and_report(
         }
         last = line.to_owned();
     };
-    let outcome = deploy::follow(&ctx.clients.ecs, &r, &mut progress).await?;
+    let outcome = rollout::follow(&ctx.clients.ecs, &r, &mut progress).await?;
     if terminal {
         eprintln!();
     }
@@ -77,7 +77,7 @@ pub async fn follow_and_report(
     let mut diagnostics = Vec::new();
     if result != "completed" {
         diagnostics =
-            deploy::diagnostics(&ctx.clients.ecs, target_group.map(|tg| (&ctx.clients.elb, tg)), &cluster, &name)
+            rollout::diagnostics(&ctx.clients.ecs, target_group.map(|tg| (&ctx.clients.elb, tg)), &cluster, &name)
                 .await?;
         eprintln!("\nDeployment {deployment} {result}: {}", reason.clone().unwrap_or_default());
         for d in &diagnostics {
@@ -111,11 +111,11 @@ pub async fn run(cli: &Cli, image: &str, timeout: Option<Duration>, no_wait: boo
     let ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
     let family = service::family(&ctx.stack);
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let (_, current) = service::observe_task(&ctx, &family).await?.ok_or_else(|| {
+    let current = service::task::observe_latest(&ctx, &family).await?.ok_or_else(|| {
         Error::Refused(format!("task definition family {family} has no active revision: run `provisioner up` first"))
     })?;
-    let spec = service::TaskSpec { image: image.to_owned(), ..current };
-    let arn = service::register(&ctx, &family, &spec).await?;
+    let spec = service::TaskSpec { image: image.to_owned(), ..current.spec };
+    let arn = service::task::register(&ctx, &family, &spec).await?;
     let updated = ctx
         .clients
         .ecs
@@ -152,7 +152,7 @@ pub async fn run(cli: &Cli, image: &str, timeout: Option<Duration>, no_wait: boo
                 .map(str::to_owned);
             if let Some(tg_arn) = tg_arn {
                 let extra =
-                    deploy::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
+                    rollout::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
                 for d in extra.iter().filter(|d| d.starts_with("target ")) {
                     eprintln!("  {d}");
                 }

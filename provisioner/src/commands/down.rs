@@ -7,9 +7,10 @@ use serde_json::json;
 
 use super::{confirm, context, print_json};
 use crate::cli::Cli;
+use crate::engine as driver;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Mode, driver, render};
+use crate::reconcile::{Mode, render};
 
 pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration) -> Result<u8, Error> {
     let started = Instant::now();

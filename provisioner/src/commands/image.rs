@@ -15,7 +15,7 @@ pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
     match cmd {
         ImageCommand::Build { source, output } => {
             let image = build::build(source)?;
-            build::write_layout(&image, output, &image.revision)?;
+            build::write_layout(&image, output, &image.tag)?;
             if cli.json {
                 print_json(&json!({
                     "command": "image build",
@@ -25,6 +25,7 @@ pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
                     "layer_bytes": image.layer.len(),
                     "architecture": image.arch.oci_name(),
                     "revision": image.revision,
+                    "tag": image.tag,
                     "layout": output,
                 }));
             } else {
@@ -77,5 +78,5 @@ pub async fn build_and_push(
     crate::image::registry::parse_repository(repository)?;
     let image = build::build(source)?;
     let clients = Clients::load(region).await;
-    crate::image::push_to(&clients, &image, repository, tag.unwrap_or(&image.revision)).await
+    crate::image::push_to(&clients, &image, repository, tag.unwrap_or(&image.tag)).await
 }

@@ -88,8 +88,8 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
 
 /// Where `plan` and `up` take the service's image from: stack.yaml's reference, or (for
 /// `image: build`) the image built here, whose digest the plan can then compare.
-fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::reconcile::driver::ImageSource, Error> {
-    use crate::reconcile::driver::ImageSource;
+fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::ImageSource, Error> {
+    use crate::engine::ImageSource;
     if ctx.stack.service.image != "build" {
         return Ok(ImageSource::Reference(ctx.stack.service.image.clone()));
     }

@@ -4,9 +4,10 @@ use serde_json::json;
 
 use super::{context, print_json};
 use crate::cli::Cli;
+use crate::engine as driver;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Mode, driver, render};
+use crate::reconcile::{Mode, render};
 
 pub async fn run(cli: &Cli, detailed_exitcode: bool) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;

@@ -5,9 +5,10 @@ use serde_json::{Value, json};
 
 use super::{context, print_json};
 use crate::cli::Cli;
+use crate::engine as driver;
 use crate::error::{AwsContext, Error};
 use crate::exit;
-use crate::reconcile::{Action, Ctx, Mode, driver};
+use crate::reconcile::{Action, Ctx, Mode};
 
 /// The service's live state: counts, deployments with their rollout state, the image running,
 /// target health.
@@ -40,7 +41,7 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Er
         })
         .collect();
     let mut targets = Vec::new();
-    if let Some(tg) = &outputs.load_balancer.target_group_arn {
+    if let Some(tg) = outputs.load_balancer.target_group_arn.known() {
         let health = ctx
             .clients
             .elb

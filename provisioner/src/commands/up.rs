@@ -7,9 +7,10 @@ use serde_json::json;
 
 use super::{confirm, context, print_json};
 use crate::cli::Cli;
+use crate::engine as driver;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Mode, driver, render};
+use crate::reconcile::{Mode, render};
 
 pub async fn run(
     cli: &Cli,
@@ -42,7 +43,7 @@ pub async fn run(
         outputs = after;
         applied = true;
         if let (Some(id), Some(td), false) =
-            (&outputs.service.deployment_id, &outputs.service.task_definition_arn, no_wait)
+            (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
         {
             let deploy_timeout =
                 ctx.stack.service.deployment.timeout.get().min(ctx.deadline.saturating_duration_since(Instant::now()));
@@ -52,7 +53,7 @@ pub async fn run(
                     td,
                     Some(id.clone()),
                     deploy_timeout,
-                    outputs.load_balancer.target_group_arn.as_deref(),
+                    outputs.load_balancer.target_group_arn.known(),
                     cli.json,
                 )
                 .await?,

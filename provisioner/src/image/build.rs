@@ -82,8 +82,10 @@ pub fn assemble(binary: &[u8], arch: Arch, revision: &str) -> Result<Image, Imag
     let (config_digest, layer_digest) = (digest(&config), digest(&layer));
     let manifest = serde_json::to_vec(&oci::manifest(&config_digest, config.len(), &layer_digest, layer.len()))
         .map_err(|e| ImageError::Io(e.to_string()))?;
+    let manifest_digest = digest(&manifest);
     Ok(Image {
-        manifest_digest: digest(&manifest),
+        tag: super::tag_for(revision, &manifest_digest),
+        manifest_digest,
         config,
         config_digest,
         layer,

@@ -20,6 +20,20 @@ pub struct Image {
     pub manifest_digest: String,
     pub arch: stack::catalog::Arch,
     pub revision: String,
+    /// The tag to push under: the git revision of a clean tree; with `-dirty` or `unknown` the
+    /// revision plus the image digest's first 12 hex digits, so that an immutable repository
+    /// (which refuses a tag written twice) never meets two different builds under one tag.
+    pub tag: String,
+}
+
+/// The tag of an image built from `revision` with manifest digest `digest`.
+pub fn tag_for(revision: &str, digest: &str) -> String {
+    if revision.ends_with("-dirty") || revision == "unknown" {
+        let hex = digest.trim_start_matches("sha256:");
+        format!("{revision}-{}", &hex[..hex.len().min(12)])
+    } else {
+        revision.to_owned()
+    }
 }
 
 /// What a push did.
@@ -45,6 +59,17 @@ pub fn digest(bytes: &[u8]) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dirty_or_unknown_tree_tags_by_digest_too() {
+        let d = "sha256:0123456789abcdef0123";
+        assert_eq!(super::tag_for("a1b2c3d4e5f6", d), "a1b2c3d4e5f6");
+        assert_eq!(super::tag_for("a1b2c3d4e5f6-dirty", d), "a1b2c3d4e5f6-dirty-0123456789ab");
+        assert_eq!(super::tag_for("unknown", d), "unknown-0123456789ab");
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

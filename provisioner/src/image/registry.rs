@@ -112,8 +112,11 @@ impl Registry {
 
     async fn upload_blob(&self, digest: &str, bytes: &[u8]) -> Result<(), ImageError> {
         let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.name);
-        let resp =
-            self.send(&format!("start the upload of {digest}"), self.request(reqwest::Method::POST, &start)).await?;
+        // An empty POST still says `Content-Length: 0`: registries behind proxies (ECR among
+        // them) refuse a POST without a length (411).
+        let post =
+            self.request(reqwest::Method::POST, &start).header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
+        let resp = self.send(&format!("start the upload of {digest}"), post).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(
                 self.err(format!("starting the upload of {digest} answered {}; nothing was tagged", resp.status()))

@@ -1,16 +1,25 @@
 //! The reconcile engine's vocabulary: what a resource kind reports (a `ResourceChange` per
-//! resource: create / update fields / replace / delete / no-op), the plan they add up to, and the
-//! context every kind runs in (clients, stack, mode, deadline).
+//! resource: create / update fields / replace / delete / no-op), the plan they add up to, the
+//! context every kind runs in (clients, stack, mode, deadline), ids that are not known yet
+//! (`known`), and the one step every sub-resource goes through (`step`). The kinds import this
+//! module; it imports none of them (the driver that knows every kind is `crate::engine`).
 
-pub mod driver;
+pub mod known;
 pub mod render;
+pub mod step;
 pub mod tags;
 
+use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::aws::Clients;
+use crate::error::Error;
+use crate::retry::{self, Wait};
+
+pub use known::Id;
+pub use step::Step;
 
 /// What a run may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +97,26 @@ impl Change {
     pub fn is_no_op(&self) -> bool {
         self.action == Action::NoOp
     }
+
+    /// True when `field` differs (Terraform's `d.HasChange`).
+    pub fn has(&self, field: &str) -> bool {
+        self.fields.iter().any(|f| f.field == field)
+    }
+
+    /// True when a field starting with `prefix` differs (`route `, `listener `).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.fields.iter().any(|f| f.field.starts_with(prefix))
+    }
+
+    /// True when a tag differs.
+    pub fn has_tags(&self) -> bool {
+        self.has_prefix("tags.")
+    }
+
+    /// True when fields other than tags differ.
+    pub fn has_more_than_tags(&self) -> bool {
+        self.fields.iter().any(|f| !f.field.starts_with("tags."))
+    }
 }
 
 /// A change with the resource it applies to.
@@ -164,5 +193,14 @@ impl Ctx {
         if self.applying() {
             eprintln!("  {message}");
         }
+    }
+
+    /// Runs `op`, waiting out what `wait` names (see `retry`) within the run's deadline.
+    pub async fn wait<T, F, Fut>(&self, wait: Wait, waiting_for: &str, op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        retry::until(self.deadline, wait, waiting_for, op).await
     }
 }

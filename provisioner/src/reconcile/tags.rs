@@ -44,8 +44,25 @@ pub fn diff(desired: &[(String, String)], actual: &[(String, String)]) -> Vec<Fi
         .collect()
 }
 
-/// Of the resources found under our name, the one that is ours: refuses a foreign one (our name,
-/// not our tag) and duplicates.
+/// Of the resources found under our name, those that are ours; refuses when only foreign ones
+/// (our name, not our tag) are there.
+pub fn owned<T>(
+    kind: &'static str,
+    name: &str,
+    stack: &str,
+    found: Vec<T>,
+    id_of: impl Fn(&T) -> String,
+    tags_of: impl Fn(&T) -> Vec<(String, String)>,
+) -> Result<Vec<T>, Error> {
+    let (ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owned_by(&tags_of(r), stack));
+    if let (true, Some(f)) = (ours.is_empty(), foreign.first()) {
+        return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned() });
+    }
+    Ok(ours)
+}
+
+/// Of the resources found under a name AWS keeps unique, the one that is ours; refuses a foreign
+/// one (our name, not our tag).
 pub fn pick_owned<T>(
     kind: &'static str,
     name: &str,
@@ -54,15 +71,26 @@ pub fn pick_owned<T>(
     id_of: impl Fn(&T) -> String,
     tags_of: impl Fn(&T) -> Vec<(String, String)>,
 ) -> Result<Option<T>, Error> {
-    let (mut ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owned_by(&tags_of(r), stack));
+    let mut ours = owned(kind, name, stack, found, &id_of, tags_of)?;
     if ours.len() > 1 {
         let ids: Vec<String> = ours.iter().map(&id_of).collect();
-        return Err(Error::Duplicate { kind, name: name.to_owned(), count: ids.len(), ids: ids.join(", ") });
-    }
-    if let (true, Some(f)) = (ours.is_empty(), foreign.first()) {
-        return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned() });
+        return Err(Error::Refused(format!(
+            "{} {kind}s named {name} carry this stack's tag ({}), where AWS allows one name once: delete all but one",
+            ids.len(),
+            ids.join(", ")
+        )));
     }
     Ok(ours.pop())
+}
+
+/// An idempotency token derived from what a call means to do (stack, resource, settings): a
+/// retry of the same intent — by the SDK after a lost answer, or by the next run after a killed
+/// one — sends the same token, so AWS carries the call out once. 36 characters, UUID-shaped,
+/// which every API's token field takes (ECS allows 36, Secrets Manager wants 32–64).
+pub fn idempotency_token(parts: &[&str]) -> String {
+    let digest = crate::image::digest(parts.join("\u{1f}").as_bytes());
+    let hex = digest.trim_start_matches("sha256:");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 #[cfg(test)]
@@ -97,7 +125,18 @@ mod tests {
         assert!(pick(vec![]).expect("ok").is_none());
         let e = pick(vec![other_stack]).expect_err("foreign");
         assert!(e.to_string().contains("vpc-2") && e.to_string().contains("left untouched"), "{e}");
-        let e = pick(vec![ours.clone(), ours]).expect_err("duplicate");
-        assert!(matches!(e, Error::Duplicate { count: 2, .. }), "{e}");
+        let e = pick(vec![ours.clone(), ours.clone()]).expect_err("duplicate");
+        assert!(e.to_string().contains("2 vpcs named s-vpc"), "{e}");
+        let all = owned("vpc", "s-vpc", "s", vec![ours.clone(), ours, untagged], |r| r.0.clone(), |r| r.1.clone());
+        assert_eq!(all.expect("ok").len(), 2, "duplicates of ours are returned for repair");
+    }
+
+    #[test]
+    fn tokens_are_stable_per_intent() {
+        let a = idempotency_token(&["s", "service", "td:3"]);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a, idempotency_token(&["s", "service", "td:3"]));
+        assert_ne!(a, idempotency_token(&["s", "service", "td:4"]));
+        assert_ne!(idempotency_token(&["ab", "c"]), idempotency_token(&["a", "bc"]));
     }
 }

@@ -1,11 +1,29 @@
 //! The ECS cluster (Container Insights configurable, tagged) and its default capacity-provider
 //! strategy. moto's CreateCluster replaces an existing cluster, so this always describes first.
+//! A fresh account has no ECS service-linked role: it is created before the first cluster, and
+//! CreateCluster waits out "Unable to assume the service linked role" while it propagates.
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName, Tag};
 use serde::Serialize;
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Change, Ctx, FieldDiff, Plan, compare, tags};
+use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
+use crate::retry::Wait;
+
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "ecs:DescribeClusters",
+    "ecs:CreateCluster",
+    "ecs:UpdateClusterSettings",
+    "ecs:PutClusterCapacityProviders",
+    "ecs:DeleteCluster",
+    "ecs:TagResource",
+    "iam:CreateServiceLinkedRole",
+];
+
+/// The service that ECS's service-linked role (AWSServiceRoleForECS) is for.
+pub const ECS_SERVICE: &str = "ecs.amazonaws.com";
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClusterOutputs {
@@ -21,6 +39,12 @@ pub struct ObservedCluster {
     pub default_strategy: Vec<String>,
     pub registered_instances: i32,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedCluster {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 pub fn name(stack: &stack::Stack) -> String {
@@ -115,45 +139,78 @@ fn insights(on: bool) -> ClusterSetting {
         .build()
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Option<ObservedCluster>), Error> {
-    let name = name(&ctx.stack);
-    let observed = observe(ctx).await?;
-    let change = diff(&ctx.stack, observed.as_ref());
-    let mut arn = observed.as_ref().map(|c| c.arn.clone());
-    if ctx.applying() && !change.is_no_op() {
-        let ecs = &ctx.clients.ecs;
-        if observed.is_none() {
-            let out = ecs
-                .create_cluster()
-                .cluster_name(&name)
-                .settings(insights(ctx.stack.capacity.container_insights))
-                .set_tags(Some(ecs_tags(&ctx.stack)))
-                .send()
-                .await
-                .ctx("create cluster", &name)?;
-            arn = out.cluster().and_then(|c| c.cluster_arn()).map(str::to_owned);
-        } else {
-            if change.fields.iter().any(|f| f.field == "container_insights") {
-                ecs.update_cluster_settings()
-                    .cluster(&name)
+/// AWSServiceRoleForECS, which CreateCluster needs; "has been taken" means it exists.
+pub async fn ensure_service_linked_role(ctx: &Ctx) -> Result<(), Error> {
+    let r = ctx.clients.iam.create_service_linked_role().aws_service_name(ECS_SERVICE).send().await;
+    match r.ctx("create the ECS service-linked role for", ECS_SERVICE) {
+        Ok(_) => {
+            ctx.progress("created the ECS service-linked role (AWSServiceRoleForECS)");
+            Ok(())
+        }
+        Err(e)
+            if e.aws_message().is_some_and(|m| m.contains("has been taken"))
+                || e.code() == Some("EntityAlreadyExists") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply(
+    ctx: &Ctx,
+    name: &str,
+    change: &Change,
+    observed: Option<&ObservedCluster>,
+) -> Result<Option<String>, Error> {
+    let ecs = &ctx.clients.ecs;
+    let Some(c) = observed else {
+        ensure_service_linked_role(ctx).await?;
+        let out = ctx
+            .wait(Wait::Propagation, "the ECS service-linked role to be usable", || async {
+                ecs.create_cluster()
+                    .cluster_name(name)
                     .settings(insights(ctx.stack.capacity.container_insights))
-                    .send()
-                    .await
-                    .ctx("update settings of cluster", &name)?;
-            }
-            if change.fields.iter().any(|f| f.field.starts_with("tags.")) {
-                ecs.tag_resource()
-                    .resource_arn(arn.clone().unwrap_or_default())
                     .set_tags(Some(ecs_tags(&ctx.stack)))
                     .send()
                     .await
-                    .ctx("tag cluster", &name)?;
-            }
-        }
+                    .ctx("create cluster", name)
+            })
+            .await?;
         ctx.progress(format!("cluster {name} ready"));
+        return Ok(out.cluster().and_then(|c| c.cluster_arn()).map(str::to_owned));
+    };
+    if change.has("container_insights") {
+        ecs.update_cluster_settings()
+            .cluster(name)
+            .settings(insights(ctx.stack.capacity.container_insights))
+            .send()
+            .await
+            .ctx("update settings of cluster", name)?;
     }
-    plan.push("ecs-cluster", &name, arn.clone(), change);
-    Ok((ClusterOutputs { cluster: name, cluster_arn: arn }, observed))
+    if change.has_tags() {
+        ecs.tag_resource()
+            .resource_arn(&c.arn)
+            .set_tags(Some(ecs_tags(&ctx.stack)))
+            .send()
+            .await
+            .ctx("tag cluster", name)?;
+    }
+    ctx.progress(format!("cluster {name} ready"));
+    Ok(None)
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Option<ObservedCluster>), Error> {
+    let name = name(&ctx.stack);
+    let outcome = Step::new(ctx, "ecs-cluster", &name)
+        .converge(
+            plan,
+            async || observe(ctx).await,
+            |o| diff(&ctx.stack, o),
+            async |c: &Change, o: Option<&ObservedCluster>| apply(ctx, &name, c, o).await,
+        )
+        .await?;
+    Ok((ClusterOutputs { cluster: name, cluster_arn: outcome.id() }, outcome.observed))
 }
 
 /// Makes our capacity provider the cluster's only provider and default strategy.
@@ -188,41 +245,48 @@ pub async fn reconcile_strategy(
     Ok(())
 }
 
-/// Detaches the providers (so they can be deleted) — the first step of teardown.
+/// Detaches the providers (so they can be deleted); a provider still in use by tasks answers
+/// ResourceInUse, one still updating UpdateInProgress, until they settle.
 pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(), Error> {
     if !ctx.applying() || observed.capacity_providers.is_empty() {
         return Ok(());
     }
     let name = name(&ctx.stack);
-    ctx.clients
-        .ecs
-        .put_cluster_capacity_providers()
-        .cluster(&name)
-        .set_capacity_providers(Some(Vec::new()))
-        .set_default_capacity_provider_strategy(Some(Vec::new()))
-        .send()
-        .await
-        .ctx("detach capacity providers from cluster", &name)?;
+    let waiting = format!("the capacity providers of cluster {name} to be unused");
+    ctx.wait(Wait::Dependency(&["ResourceInUseException", "UpdateInProgressException"]), &waiting, || async {
+        ctx.clients
+            .ecs
+            .put_cluster_capacity_providers()
+            .cluster(&name)
+            .set_capacity_providers(Some(Vec::new()))
+            .set_default_capacity_provider_strategy(Some(Vec::new()))
+            .send()
+            .await
+            .ctx("detach capacity providers from cluster", &name)
+    })
+    .await?;
     Ok(())
 }
 
+/// Deletes the cluster once no instance, task or service is left in it.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(c) = observe(ctx).await? else { return Ok(()) };
     if ctx.applying() {
-        // The cluster cannot go while container instances are registered.
         let ecs = &ctx.clients.ecs;
-        let r = crate::retry::retry(
-            ctx.deadline,
-            &format!("cluster {name} to have no container instances"),
-            &["ClusterContainsContainerInstancesException", "ClusterContainsTasksException"],
-            || async { ecs.delete_cluster().cluster(&name).send().await.ctx("delete cluster", &name) },
-        )
-        .await;
-        match r {
-            Err(e) if e.code() != Some("ClusterNotFoundException") => return Err(e),
-            _ => ctx.progress(format!("deleted cluster {name}")),
-        }
+        let settling = &[
+            "ClusterContainsContainerInstancesException",
+            "ClusterContainsTasksException",
+            "ClusterContainsServicesException",
+            "UpdateInProgressException",
+        ];
+        let r = ctx
+            .wait(Wait::Dependency(settling), &format!("cluster {name} to be empty"), || async {
+                ecs.delete_cluster().cluster(&name).send().await.ctx("delete cluster", &name)
+            })
+            .await;
+        gone(r, &["ClusterNotFoundException"])?;
+        ctx.progress(format!("deleted cluster {name}"));
     }
     plan.push("ecs-cluster", &name, Some(c.arn), Change::delete());
     Ok(())

@@ -5,13 +5,34 @@ use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, compare, tags};
+use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// IAM actions this kind calls (with the image push: the layer upload actions).
+pub const IAM_ACTIONS: &[&str] = &[
+    "ecr:DescribeRepositories",
+    "ecr:CreateRepository",
+    "ecr:DeleteRepository",
+    "ecr:ListTagsForResource",
+    "ecr:TagResource",
+    "ecr:GetLifecyclePolicy",
+    "ecr:PutLifecyclePolicy",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutImageTagMutability",
+    "ecr:ListImages",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+];
+
+#[derive(Debug, Clone, Serialize)]
 pub struct EcrOutputs {
     pub repository: String,
-    pub repository_arn: Option<String>,
+    pub repository_arn: Id,
     pub repository_uri: Option<String>,
 }
 
@@ -23,6 +44,12 @@ pub struct ObservedRepository {
     pub immutable: bool,
     pub lifecycle: Option<Value>,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedRepository {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 /// Keep the newest `keep` images, whatever their tags.
@@ -68,11 +95,8 @@ pub fn diff(stack: &stack::Stack, observed: Option<&ObservedRepository>) -> Chan
 
 async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Error> {
     let ecr = &ctx.clients.ecr;
-    let out = match ecr.describe_repositories().repository_names(name).send().await.ctx("describe repository", name) {
-        Ok(o) => o,
-        Err(e) if e.code() == Some("RepositoryNotFoundException") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let described = ecr.describe_repositories().repository_names(name).send().await.ctx("describe repository", name);
+    let Some(out) = absent(described, &["RepositoryNotFoundException"])? else { return Ok(None) };
     let Some(repo) = out.repositories().first() else { return Ok(None) };
     let arn = repo.repository_arn().unwrap_or_default().to_owned();
     let listed = ecr.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list tags of repository", name)?;
@@ -80,12 +104,9 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Er
         listed.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![(arn.clone(), tags.clone())];
     tags::pick_owned("repository", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
-    let lifecycle =
-        match ecr.get_lifecycle_policy().repository_name(name).send().await.ctx("get lifecycle policy of", name) {
-            Ok(p) => p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()),
-            Err(e) if e.code() == Some("LifecyclePolicyNotFoundException") => None,
-            Err(e) => return Err(e),
-        };
+    let policy = ecr.get_lifecycle_policy().repository_name(name).send().await.ctx("get lifecycle policy of", name);
+    let lifecycle = absent(policy, &["LifecyclePolicyNotFoundException"])?
+        .and_then(|p| p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()));
     Ok(Some(ObservedRepository {
         arn,
         uri: repo.repository_uri().unwrap_or_default().to_owned(),
@@ -104,19 +125,20 @@ fn mutability(immutable: bool) -> ImageTagMutability {
     if immutable { ImageTagMutability::Immutable } else { ImageTagMutability::Mutable }
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> {
+async fn apply(
+    ctx: &Ctx,
+    name: &str,
+    change: &Change,
+    observed: Option<&ObservedRepository>,
+) -> Result<Option<String>, Error> {
+    let ecr = &ctx.clients.ecr;
     let r = &ctx.stack.registry;
-    let name = r.repository.clone();
-    let observed = observe(ctx, &name).await?;
-    let change = diff(&ctx.stack, observed.as_ref());
-    let (mut arn, mut uri) = (observed.as_ref().map(|o| o.arn.clone()), observed.as_ref().map(|o| o.uri.clone()));
-    if ctx.applying() && !change.is_no_op() {
-        let ecr = &ctx.clients.ecr;
-        let has = |f: &str| change.fields.iter().any(|d| d.field == f);
-        if change.action == Action::Create {
+    let mut created = None;
+    match observed {
+        None => {
             let out = ecr
                 .create_repository()
-                .repository_name(&name)
+                .repository_name(name)
                 .image_scanning_configuration(
                     ImageScanningConfiguration::builder().scan_on_push(r.scan_on_push).build(),
                 )
@@ -124,49 +146,70 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
                 .set_tags(Some(ecr_tags(&ctx.stack)))
                 .send()
                 .await
-                .ctx("create repository", &name)?;
-            arn = out.repository().and_then(|x| x.repository_arn()).map(str::to_owned);
-            uri = out.repository().and_then(|x| x.repository_uri()).map(str::to_owned);
-        } else {
-            if has("scan_on_push") {
+                .ctx("create repository", name)?;
+            created = out.repository().and_then(|x| x.repository_arn()).map(str::to_owned);
+        }
+        Some(o) => {
+            if change.has("scan_on_push") {
                 ecr.put_image_scanning_configuration()
-                    .repository_name(&name)
+                    .repository_name(name)
                     .image_scanning_configuration(
                         ImageScanningConfiguration::builder().scan_on_push(r.scan_on_push).build(),
                     )
                     .send()
                     .await
-                    .ctx("set scan on push of", &name)?;
+                    .ctx("set scan on push of", name)?;
             }
-            if has("immutable_tags") {
+            if change.has("immutable_tags") {
                 ecr.put_image_tag_mutability()
-                    .repository_name(&name)
+                    .repository_name(name)
                     .image_tag_mutability(mutability(r.immutable_tags))
                     .send()
                     .await
-                    .ctx("set tag mutability of", &name)?;
+                    .ctx("set tag mutability of", name)?;
             }
-            if change.fields.iter().any(|f| f.field.starts_with("tags.")) {
+            if change.has_tags() {
                 ecr.tag_resource()
-                    .resource_arn(arn.clone().unwrap_or_default())
+                    .resource_arn(&o.arn)
                     .set_tags(Some(ecr_tags(&ctx.stack)))
                     .send()
                     .await
-                    .ctx("tag repository", &name)?;
+                    .ctx("tag repository", name)?;
             }
         }
-        if has("lifecycle_policy") {
-            ecr.put_lifecycle_policy()
-                .repository_name(&name)
-                .lifecycle_policy_text(lifecycle_policy(r.keep_images).to_string())
-                .send()
-                .await
-                .ctx("set lifecycle policy of", &name)?;
-        }
-        ctx.progress(format!("repository {name} ready"));
     }
-    plan.push("ecr-repository", &name, arn.clone(), change);
-    Ok(EcrOutputs { repository: name, repository_arn: arn, repository_uri: uri })
+    if change.has("lifecycle_policy") {
+        ecr.put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(lifecycle_policy(r.keep_images).to_string())
+            .send()
+            .await
+            .ctx("set lifecycle policy of", name)?;
+    }
+    ctx.progress(format!("repository {name} ready"));
+    Ok(created)
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> {
+    let name = ctx.stack.registry.repository.clone();
+    let outcome = Step::new(ctx, "ecr-repository", &name)
+        .converge(
+            plan,
+            async || observe(ctx, &name).await,
+            |o| diff(&ctx.stack, o),
+            async |c: &Change, o: Option<&ObservedRepository>| apply(ctx, &name, c, o).await,
+        )
+        .await?;
+    let uri = match &outcome.observed {
+        Some(o) => Some(o.uri.clone()),
+        None if outcome.applied.is_some() => observe(ctx, &name).await?.map(|o| o.uri),
+        None => None,
+    };
+    Ok(EcrOutputs {
+        repository_arn: Id::from_option(outcome.id(), || format!("repository {name}")),
+        repository: name,
+        repository_uri: uri,
+    })
 }
 
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
@@ -179,10 +222,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
         images += page.ctx("list images of", &name)?.image_ids().len();
     }
     if ctx.applying() {
-        match ecr.delete_repository().repository_name(&name).force(true).send().await.ctx("delete repository", &name) {
-            Err(e) if e.code() != Some("RepositoryNotFoundException") => return Err(e),
-            _ => ctx.progress(format!("deleted repository {name} and its {images} images")),
-        }
+        let r = ecr.delete_repository().repository_name(&name).force(true).send().await.ctx("delete repository", &name);
+        gone(r, &["RepositoryNotFoundException"])?;
+        ctx.progress(format!("deleted repository {name} and its {images} images"));
     }
     let mut change = Change::delete();
     change.fields.push(FieldDiff::new("images", Some(images.to_string()), Some("deleted with the repository".into())));

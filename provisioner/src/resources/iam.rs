@@ -9,8 +9,31 @@ use aws_sdk_iam::types::Tag;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, tags};
+use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
+
+/// IAM actions this kind calls (on the stack's own roles and instance profile only).
+pub const IAM_ACTIONS: &[&str] = &[
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:TagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+];
 
 pub const ECS_FOR_EC2_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";
 pub const SSM_CORE_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
@@ -24,12 +47,22 @@ pub struct IamOutputs {
     pub task_role_arn: Option<String>,
 }
 
-/// The ARNs the execution role's policy is scoped to.
+/// The ARNs the execution role's policy is scoped to (the repository's and the secret's exist
+/// only once created: a plan shows them pending, an apply needs them known).
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub repository_arn: String,
+    pub repository_arn: Id,
     pub log_group_arn: String,
-    pub secret_arn: String,
+    pub secret_arn: Id,
+}
+
+impl Scope {
+    /// Refuses to write a policy that still names something not created.
+    fn check_known(&self) -> Result<(), Error> {
+        self.repository_arn.get()?;
+        self.secret_arn.get()?;
+        Ok(())
+    }
 }
 
 /// What a role must be.
@@ -49,6 +82,12 @@ pub struct ObservedRole {
     pub managed: BTreeSet<String>,
     pub inline: BTreeMap<String, Value>,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedRole {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 fn trust(service: &str) -> Value {
@@ -73,10 +112,10 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
             { "Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*" },
             { "Sid": "PullOurImages", "Effect": "Allow",
               "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-              "Resource": scope.repository_arn },
+              "Resource": scope.repository_arn.to_string() },
             { "Sid": "WriteOurLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
               "Resource": format!("{}:*", scope.log_group_arn) },
-            { "Sid": "ReadOurApiKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": scope.secret_arn },
+            { "Sid": "ReadOurApiKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": scope.secret_arn.to_string() },
         ]
     });
     let mut task_inline = BTreeMap::new();
@@ -159,10 +198,9 @@ pub fn decode_policy(text: &str) -> Value {
 /// A role by name, with its trust policy, attached and inline policies; refuses a foreign one.
 pub async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
     let iam = &ctx.clients.iam;
-    let role = match iam.get_role().role_name(name).send().await.ctx("get role", name) {
-        Ok(r) => r,
-        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(role) = absent(iam.get_role().role_name(name).send().await.ctx("get role", name), &["NoSuchEntity"])?
+    else {
+        return Ok(None);
     };
     let Some(role) = role.role() else { return Ok(None) };
     let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
@@ -209,8 +247,8 @@ async fn apply_role(
 ) -> Result<Option<String>, Error> {
     let iam = &ctx.clients.iam;
     let name = &spec.name;
-    let mut arn = observed.map(|o| o.arn.clone());
-    if change.action == Action::Create {
+    let mut arn = None;
+    if observed.is_none() {
         let out = iam
             .create_role()
             .role_name(name)
@@ -221,7 +259,7 @@ async fn apply_role(
             .await
             .ctx("create role", name)?;
         arn = out.role().map(|r| r.arn().to_owned());
-    } else if change.fields.iter().any(|f| f.field == "trust_policy") {
+    } else if change.has("trust_policy") {
         iam.update_assume_role_policy()
             .role_name(name)
             .policy_document(spec.trust.to_string())
@@ -256,7 +294,7 @@ async fn apply_role(
             .await
             .ctx("delete inline policy of", name)?;
     }
-    if observed.is_some() && change.fields.iter().any(|f| f.field.starts_with("tags.")) {
+    if observed.is_some() && change.has_tags() {
         iam.tag_role().role_name(name).set_tags(Some(iam_tags(&ctx.stack))).send().await.ctx("tag role", name)?;
     }
     ctx.progress(format!("role {name} ready"));
@@ -270,20 +308,22 @@ struct ObservedProfile {
     tags: Vec<(String, String)>,
 }
 
+impl Observed for ObservedProfile {
+    fn id(&self) -> &str {
+        &self.arn
+    }
+}
+
 async fn observe_profile(ctx: &Ctx, name: &str) -> Result<Option<ObservedProfile>, Error> {
-    let out = match ctx
+    let got = ctx
         .clients
         .iam
         .get_instance_profile()
         .instance_profile_name(name)
         .send()
         .await
-        .ctx("get instance profile", name)
-    {
-        Ok(o) => o,
-        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+        .ctx("get instance profile", name);
+    let Some(out) = absent(got, &["NoSuchEntity"])? else { return Ok(None) };
     let Some(p) = out.instance_profile() else { return Ok(None) };
     let tags: Vec<(String, String)> = p.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![ObservedProfile {
@@ -304,78 +344,90 @@ fn diff_profile(role: &str, stack: &stack::Stack, observed: Option<&ObservedProf
     Change::update(fields)
 }
 
+async fn apply_profile(
+    ctx: &Ctx,
+    name: &str,
+    role: &str,
+    change: &Change,
+    observed: Option<&ObservedProfile>,
+) -> Result<Option<String>, Error> {
+    let iam = &ctx.clients.iam;
+    let mut created = None;
+    if observed.is_none() {
+        let out = iam
+            .create_instance_profile()
+            .instance_profile_name(name)
+            .set_tags(Some(iam_tags(&ctx.stack)))
+            .send()
+            .await
+            .ctx("create instance profile", name)?;
+        created = out.instance_profile().map(|p| p.arn().to_owned());
+    }
+    let roles = observed.map(|p| p.roles.clone()).unwrap_or_default();
+    for r in roles.iter().filter(|r| *r != role) {
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(r)
+            .send()
+            .await
+            .ctx("remove role from", name)?;
+    }
+    if !roles.iter().any(|r| r == role) {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role)
+            .send()
+            .await
+            .ctx("add role to", name)?;
+    }
+    if observed.is_some() && change.has_tags() {
+        iam.tag_instance_profile()
+            .instance_profile_name(name)
+            .set_tags(Some(iam_tags(&ctx.stack)))
+            .send()
+            .await
+            .ctx("tag", name)?;
+    }
+    ctx.progress(format!("instance profile {name} ready"));
+    Ok(created)
+}
+
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope) -> Result<IamOutputs, Error> {
     let [instance, execution, task] = specs(&ctx.stack, scope);
     let mut arns = Vec::new();
     for spec in [&instance, &execution, &task] {
-        let observed = observe_role(ctx, &spec.name).await?;
-        let change = diff_role(spec, &ctx.stack, observed.as_ref());
-        let mut arn = observed.as_ref().map(|o| o.arn.clone());
-        if ctx.applying() && !change.is_no_op() {
-            arn = apply_role(ctx, spec, observed.as_ref(), &change).await?;
-        }
-        plan.push("iam-role", &spec.name, arn.clone(), change);
-        arns.push(arn);
+        let outcome = Step::new(ctx, "iam-role", &spec.name)
+            .converge(
+                plan,
+                async || observe_role(ctx, &spec.name).await,
+                |o| diff_role(spec, &ctx.stack, o),
+                async |c: &Change, o: Option<&ObservedRole>| {
+                    scope.check_known()?;
+                    apply_role(ctx, spec, o, c).await
+                },
+            )
+            .await?;
+        arns.push(outcome.id());
     }
     let profile_name = instance.name.clone();
-    let observed = observe_profile(ctx, &profile_name).await?;
-    let change = diff_profile(&instance.name, &ctx.stack, observed.as_ref());
-    let mut profile_arn = observed.as_ref().map(|p| p.arn.clone());
-    if ctx.applying() && !change.is_no_op() {
-        let iam = &ctx.clients.iam;
-        if observed.is_none() {
-            let out = iam
-                .create_instance_profile()
-                .instance_profile_name(&profile_name)
-                .set_tags(Some(iam_tags(&ctx.stack)))
-                .send()
-                .await
-                .ctx("create instance profile", &profile_name)?;
-            profile_arn = out.instance_profile().map(|p| p.arn().to_owned());
-        }
-        let roles = observed.as_ref().map(|p| p.roles.clone()).unwrap_or_default();
-        for r in roles.iter().filter(|r| **r != instance.name) {
-            iam.remove_role_from_instance_profile()
-                .instance_profile_name(&profile_name)
-                .role_name(r)
-                .send()
-                .await
-                .ctx("remove role from", &profile_name)?;
-        }
-        if !roles.contains(&instance.name) {
-            iam.add_role_to_instance_profile()
-                .instance_profile_name(&profile_name)
-                .role_name(&instance.name)
-                .send()
-                .await
-                .ctx("add role to", &profile_name)?;
-        }
-        if observed.is_some() && change.fields.iter().any(|f| f.field.starts_with("tags.")) {
-            iam.tag_instance_profile()
-                .instance_profile_name(&profile_name)
-                .set_tags(Some(iam_tags(&ctx.stack)))
-                .send()
-                .await
-                .ctx("tag", &profile_name)?;
-        }
-        ctx.progress(format!("instance profile {profile_name} ready"));
-    }
-    plan.push("instance-profile", &profile_name, profile_arn.clone(), change);
+    let outcome = Step::new(ctx, "instance-profile", &profile_name)
+        .converge(
+            plan,
+            async || observe_profile(ctx, &profile_name).await,
+            |o| diff_profile(&instance.name, &ctx.stack, o),
+            async |c: &Change, o: Option<&ObservedProfile>| {
+                apply_profile(ctx, &profile_name, &instance.name, c, o).await
+            },
+        )
+        .await?;
     let mut arns = arns.into_iter();
     Ok(IamOutputs {
         instance_role_arn: arns.next().flatten(),
         instance_profile_name: profile_name,
-        instance_profile_arn: profile_arn,
+        instance_profile_arn: outcome.id(),
         execution_role_arn: arns.next().flatten(),
         task_role_arn: arns.next().flatten(),
     })
-}
-
-fn gone<T>(r: Result<T, Error>) -> Result<(), Error> {
-    match r {
-        Err(e) if e.code() != Some("NoSuchEntity") => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Profile first (it holds the instance role), then each role's policies, then the roles.
@@ -392,6 +444,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
                         .send()
                         .await
                         .ctx("remove role from", &instance),
+                    &["NoSuchEntity"],
                 )?;
             }
             gone(
@@ -400,6 +453,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
                     .send()
                     .await
                     .ctx("delete instance profile", &instance),
+                &["NoSuchEntity"],
             )?;
             ctx.progress(format!("deleted instance profile {instance}"));
         }
@@ -416,6 +470,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
                         .send()
                         .await
                         .ctx("detach policy from", &name),
+                    &["NoSuchEntity"],
                 )?;
             }
             for p in o.inline.keys() {
@@ -426,9 +481,10 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
                         .send()
                         .await
                         .ctx("delete inline policy of", &name),
+                    &["NoSuchEntity"],
                 )?;
             }
-            gone(iam.delete_role().role_name(&name).send().await.ctx("delete role", &name))?;
+            gone(iam.delete_role().role_name(&name).send().await.ctx("delete role", &name), &["NoSuchEntity"])?;
             ctx.progress(format!("deleted role {name}"));
         }
         plan.push("iam-role", &name, Some(o.arn), Change::delete());
@@ -456,9 +512,11 @@ mod tests {
 
     fn scope() -> Scope {
         Scope {
-            repository_arn: "arn:aws:ecr:ap-northeast-1:123456789012:repository/konnichiwa".into(),
+            repository_arn: Id::Known("arn:aws:ecr:ap-northeast-1:123456789012:repository/konnichiwa".into()),
             log_group_arn: "arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/konnichiwa".into(),
-            secret_arn: "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:konnichiwa/api-key-AbCdEf".into(),
+            secret_arn: Id::Known(
+                "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:konnichiwa/api-key-AbCdEf".into(),
+            ),
         }
     }
 
@@ -471,7 +529,7 @@ mod tests {
         let statements = doc["Statement"].as_array().expect("statements");
         let secret =
             statements.iter().find(|st| st["Action"] == "secretsmanager:GetSecretValue").expect("secret statement");
-        assert_eq!(secret["Resource"], scope().secret_arn, "scoped to the real ARN, no wildcard");
+        assert_eq!(secret["Resource"], scope().secret_arn.to_string(), "scoped to the real ARN, no wildcard");
         for st in statements.iter().filter(|st| st["Sid"] != "EcrLogin") {
             assert!(!st["Resource"].as_str().unwrap_or("*").ends_with('*') || st["Sid"] == "WriteOurLogs", "{st}");
         }

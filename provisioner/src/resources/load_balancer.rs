@@ -11,16 +11,43 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use serde::Serialize;
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, compare, tags};
+use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::known::all_known;
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
+use crate::retry::Wait;
 
 /// A current TLS policy (TLS 1.3 and 1.2).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:CreateLoadBalancer",
+    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+    "elasticloadbalancing:SetSubnets",
+    "elasticloadbalancing:SetSecurityGroups",
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:CreateTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:ModifyTargetGroupAttributes",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:AddTags",
+];
+
+#[derive(Debug, Clone, Serialize)]
 pub struct LoadBalancerOutputs {
-    pub load_balancer_arn: Option<String>,
-    pub target_group_arn: Option<String>,
+    pub load_balancer_arn: Id,
+    pub target_group_arn: Id,
     pub dns_name: Option<String>,
     /// Where the service answers, e.g. `http://konnichiwa-alb-123.ap-northeast-1.elb.amazonaws.com`.
     pub url: Option<String>,
@@ -47,6 +74,12 @@ pub struct ObservedLb {
     pub tags: Vec<(String, String)>,
 }
 
+impl Observed for ObservedLb {
+    fn id(&self) -> &str {
+        &self.arn
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedTg {
     pub arn: String,
@@ -54,6 +87,25 @@ pub struct ObservedTg {
     pub health_path: String,
     pub deregistration_delay: Option<String>,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedTg {
+    fn id(&self) -> &str {
+        &self.arn
+    }
+}
+
+/// A listener as observed: its ARN and what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedListener {
+    pub arn: String,
+    pub spec: ListenerSpec,
+}
+
+impl Observed for ObservedListener {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 /// One listener as (port, protocol, what it does) — the "what" normalized to text.
@@ -94,20 +146,15 @@ pub fn desired_listeners(stack: &stack::Stack, target_group: &str) -> Vec<Listen
     }
 }
 
-pub fn diff_lb(
-    stack: &stack::Stack,
-    name: &str,
-    subnets: &[String],
-    sg: Option<&str>,
-    observed: Option<&ObservedLb>,
-) -> Change {
+pub fn diff_lb(stack: &stack::Stack, name: &str, subnets: &[Id], sg: &Id, observed: Option<&ObservedLb>) -> Change {
     let idle = stack.load_balancer.idle_timeout.get().as_secs().to_string();
-    let mut want_subnets = subnets.to_vec();
+    let mut want_subnets: Vec<String> = subnets.iter().map(ToString::to_string).collect();
     want_subnets.sort();
     let Some(o) = observed else {
         return Change::create(vec![
             FieldDiff::new("scheme", None, Some("internet-facing".into())),
             FieldDiff::new("subnets", None, Some(want_subnets.join(","))),
+            FieldDiff::new("security_groups", None, Some(sg.to_string())),
             FieldDiff::new("idle_timeout", None, Some(format!("{idle}s"))),
         ]);
     };
@@ -115,7 +162,7 @@ pub fn diff_lb(
     have_subnets.sort();
     let mut fields: Vec<FieldDiff> = [
         compare("subnets", &have_subnets.join(","), &want_subnets.join(",")),
-        sg.and_then(|sg| compare("security_groups", &o.security_groups.join(","), &sg.to_owned())),
+        compare("security_groups", &o.security_groups.join(","), &sg.to_string()),
         compare("idle_timeout", &o.idle_timeout.clone().unwrap_or_else(|| "60".into()), &idle),
     ]
     .into_iter()
@@ -151,27 +198,14 @@ pub fn diff_tg(stack: &stack::Stack, name: &str, observed: Option<&ObservedTg>) 
     Change::update(fields)
 }
 
-pub fn diff_listeners(want: &[ListenerSpec], have: &[ListenerSpec]) -> Change {
-    let mut fields = Vec::new();
-    for w in want {
-        match have.iter().find(|h| h.port == w.port) {
-            None => fields.push(FieldDiff::new(
-                format!("listener {}", w.port),
-                None,
-                Some(format!("{} {}", w.protocol, w.action)),
-            )),
-            Some(h) if h != w => fields.push(FieldDiff::new(
-                format!("listener {}", w.port),
-                Some(format!("{} {}", h.protocol, h.action)),
-                Some(format!("{} {}", w.protocol, w.action)),
-            )),
-            Some(_) => {}
-        }
+/// One listener: absent (create), different (modify) or as wanted.
+pub fn diff_listener(want: &ListenerSpec, have: Option<&ListenerSpec>) -> Change {
+    let what = |l: &ListenerSpec| format!("{} {}", l.protocol, l.action);
+    match have {
+        None => Change::create(vec![FieldDiff::new("listener", None, Some(what(want)))]),
+        Some(h) if h != want => Change::update(vec![FieldDiff::new("listener", Some(what(h)), Some(what(want)))]),
+        Some(_) => Change::no_op(),
     }
-    for h in have.iter().filter(|h| !want.iter().any(|w| w.port == h.port)) {
-        fields.push(FieldDiff::new(format!("listener {}", h.port), Some(format!("{} {}", h.protocol, h.action)), None));
-    }
-    if have.is_empty() && !fields.is_empty() { Change::create(fields) } else { Change::update(fields) }
 }
 
 fn elb_tags(stack: &stack::Stack, name: &str) -> Vec<Tag> {
@@ -190,11 +224,8 @@ async fn tags_of(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
 
 async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> {
     let elb = &ctx.clients.elb;
-    let out = match elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name) {
-        Ok(o) => o,
-        Err(e) if e.code() == Some("LoadBalancerNotFound") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let described = elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name);
+    let Some(out) = absent(described, &["LoadBalancerNotFound"])? else { return Ok(None) };
     let Some(lb) = out.load_balancers().first() else { return Ok(None) };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
     let tags = tags_of(ctx, &arn).await?;
@@ -228,11 +259,8 @@ async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> 
 
 async fn observe_tg(ctx: &Ctx, name: &str) -> Result<Option<ObservedTg>, Error> {
     let elb = &ctx.clients.elb;
-    let out = match elb.describe_target_groups().names(name).send().await.ctx("describe target group", name) {
-        Ok(o) => o,
-        Err(e) if e.code() == Some("TargetGroupNotFound") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let described = elb.describe_target_groups().names(name).send().await.ctx("describe target group", name);
+    let Some(out) = absent(described, &["TargetGroupNotFound"])? else { return Ok(None) };
     let Some(tg) = out.target_groups().first() else { return Ok(None) };
     let arn = tg.target_group_arn().unwrap_or_default().to_owned();
     let tags = tags_of(ctx, &arn).await?;
@@ -268,7 +296,7 @@ async fn observe_listeners(
     lb_arn: &str,
     tg_arn: &str,
     tg_name: &str,
-) -> Result<Vec<(String, ListenerSpec)>, Error> {
+) -> Result<Vec<ObservedListener>, Error> {
     let out = ctx
         .clients
         .elb
@@ -302,7 +330,7 @@ async fn observe_listeners(
                 action,
                 certificate: l.certificates().first().and_then(|c| c.certificate_arn()).map(str::to_owned),
             };
-            (l.listener_arn().unwrap_or_default().to_owned(), spec)
+            ObservedListener { arn: l.listener_arn().unwrap_or_default().to_owned(), spec }
         })
         .collect())
 }
@@ -323,59 +351,71 @@ fn listener_action(spec: &ListenerSpec, tg_arn: &str, stack: &stack::Stack) -> E
     }
 }
 
-pub async fn reconcile(
+async fn apply_target_group(
     ctx: &Ctx,
-    plan: &mut Plan,
-    vpc: Option<&str>,
-    subnets: &[String],
-    sg: Option<&str>,
-) -> Result<LoadBalancerOutputs, Error> {
-    let stack = &ctx.stack;
-    let elb = &ctx.clients.elb;
-    let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
-
-    // Target group first: the listeners forward to it.
-    let observed_tg = observe_tg(ctx, &tg_name).await?;
-    let change = diff_tg(stack, &tg_name, observed_tg.as_ref());
-    let mut tg_arn = observed_tg.as_ref().map(|t| t.arn.clone());
-    if ctx.applying() && !change.is_no_op() {
-        if change.action == Action::Replace {
-            return Err(Error::Refused(format!(
-                "target group {tg_name} must be replaced ({}): run `down`, then `up`",
-                change.reason.clone().unwrap_or_default()
-            )));
+    name: &str,
+    vpc: &Id,
+    change: &Change,
+    observed: Option<&ObservedTg>,
+) -> Result<Option<String>, Error> {
+    let (elb, stack) = (&ctx.clients.elb, &ctx.stack);
+    let svc = &stack.service;
+    if change.action == Action::Replace {
+        return Err(Error::Refused(format!(
+            "target group {name} must be replaced ({}): run `down`, then `up`",
+            change.reason.clone().unwrap_or_default()
+        )));
+    }
+    let (arn, created) = match observed {
+        Some(tg) => {
+            if change.has("health_check_path") {
+                elb.modify_target_group()
+                    .target_group_arn(&tg.arn)
+                    .health_check_path(&svc.health_check_path)
+                    .send()
+                    .await
+                    .ctx("modify target group", name)?;
+            }
+            if change.has_tags() {
+                elb.add_tags()
+                    .resource_arns(&tg.arn)
+                    .set_tags(Some(elb_tags(stack, name)))
+                    .send()
+                    .await
+                    .ctx("tag", name)?;
+            }
+            (tg.arn.clone(), false)
         }
-        let svc = &stack.service;
-        if observed_tg.is_none() {
-            let out = elb
-                .create_target_group()
-                .name(&tg_name)
-                .protocol(ProtocolEnum::Http)
-                .port(i32::from(svc.container_port))
-                .vpc_id(vpc.unwrap_or_default())
-                .target_type(TargetTypeEnum::Instance)
-                .health_check_path(&svc.health_check_path)
-                .health_check_interval_seconds(10)
-                .health_check_timeout_seconds(5)
-                .healthy_threshold_count(2)
-                .unhealthy_threshold_count(3)
-                .matcher(Matcher::builder().http_code("200").build())
-                .set_tags(Some(elb_tags(stack, &tg_name)))
-                .send()
-                .await
-                .ctx("create target group", &tg_name)?;
-            tg_arn = out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_owned);
-        } else if change.fields.iter().any(|f| f.field == "health_check_path") {
-            elb.modify_target_group()
-                .target_group_arn(tg_arn.clone().unwrap_or_default())
-                .health_check_path(&svc.health_check_path)
-                .send()
-                .await
-                .ctx("modify target group", &tg_name)?;
+        None => {
+            let vpc_id = vpc.get()?;
+            let out = ctx
+                .wait(Wait::Consistency, &format!("VPC {vpc_id} to be visible"), || async {
+                    elb.create_target_group()
+                        .name(name)
+                        .protocol(ProtocolEnum::Http)
+                        .port(i32::from(svc.container_port))
+                        .vpc_id(vpc_id)
+                        .target_type(TargetTypeEnum::Instance)
+                        .health_check_path(&svc.health_check_path)
+                        .health_check_interval_seconds(10)
+                        .health_check_timeout_seconds(5)
+                        .healthy_threshold_count(2)
+                        .unhealthy_threshold_count(3)
+                        .matcher(Matcher::builder().http_code("200").build())
+                        .set_tags(Some(elb_tags(stack, name)))
+                        .send()
+                        .await
+                        .ctx("create target group", name)
+                })
+                .await?;
+            let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_owned();
+            (arn, true)
         }
-        if observed_tg.is_none() || change.fields.iter().any(|f| f.field == "deregistration_delay") {
+    };
+    if created || change.has("deregistration_delay") {
+        ctx.wait(Wait::Consistency, &format!("target group {name} to be visible"), || async {
             elb.modify_target_group_attributes()
-                .target_group_arn(tg_arn.clone().unwrap_or_default())
+                .target_group_arn(&arn)
                 .attributes(
                     TargetGroupAttribute::builder()
                         .key("deregistration_delay.timeout_seconds")
@@ -384,72 +424,76 @@ pub async fn reconcile(
                 )
                 .send()
                 .await
-                .ctx("set the deregistration delay of", &tg_name)?;
-        }
-        if observed_tg.is_some() && change.fields.iter().any(|f| f.field.starts_with("tags.")) {
-            elb.add_tags()
-                .resource_arns(tg_arn.clone().unwrap_or_default())
-                .set_tags(Some(elb_tags(stack, &tg_name)))
-                .send()
-                .await
-                .ctx("tag", &tg_name)?;
-        }
-        ctx.progress(format!("target group {tg_name} ready"));
+                .ctx("set the deregistration delay of", name)
+        })
+        .await?;
     }
-    plan.push("target-group", &tg_name, tg_arn.clone(), change);
+    ctx.progress(format!("target group {name} ready"));
+    Ok(created.then_some(arn))
+}
 
-    // Load balancer
-    let observed_lb = observe_lb(ctx, &lb_name).await?;
-    let change = diff_lb(stack, &lb_name, subnets, sg, observed_lb.as_ref());
-    let mut lb_arn = observed_lb.as_ref().map(|l| l.arn.clone());
-    let mut dns = observed_lb.as_ref().map(|l| l.dns_name.clone());
-    if ctx.applying() && !change.is_no_op() {
-        if observed_lb.is_none() {
-            let out = elb
-                .create_load_balancer()
-                .name(&lb_name)
-                .r#type(LoadBalancerTypeEnum::Application)
-                .scheme(LoadBalancerSchemeEnum::InternetFacing)
-                .ip_address_type(IpAddressType::Ipv4)
-                .set_subnets(Some(subnets.to_vec()))
-                .security_groups(sg.unwrap_or_default())
-                .set_tags(Some(elb_tags(stack, &lb_name)))
-                .send()
-                .await
-                .ctx("create load balancer", &lb_name)?;
-            let lb = out.load_balancers().first();
-            lb_arn = lb.and_then(|l| l.load_balancer_arn()).map(str::to_owned);
-            dns = lb.and_then(|l| l.dns_name()).map(str::to_owned);
-        } else {
-            let arn = lb_arn.clone().unwrap_or_default();
-            if change.fields.iter().any(|f| f.field == "subnets") {
-                elb.set_subnets()
-                    .load_balancer_arn(&arn)
-                    .set_subnets(Some(subnets.to_vec()))
-                    .send()
-                    .await
-                    .ctx("set subnets of", &lb_name)?;
-            }
-            if change.fields.iter().any(|f| f.field == "security_groups") {
-                elb.set_security_groups()
-                    .load_balancer_arn(&arn)
-                    .security_groups(sg.unwrap_or_default())
-                    .send()
-                    .await
-                    .ctx("set security groups of", &lb_name)?;
-            }
-            if change.fields.iter().any(|f| f.field.starts_with("tags.")) {
-                elb.add_tags()
-                    .resource_arns(&arn)
-                    .set_tags(Some(elb_tags(stack, &lb_name)))
-                    .send()
-                    .await
-                    .ctx("tag", &lb_name)?;
-            }
+async fn apply_load_balancer(
+    ctx: &Ctx,
+    name: &str,
+    subnets: &[Id],
+    sg: &Id,
+    change: &Change,
+    observed: Option<&ObservedLb>,
+) -> Result<Option<String>, Error> {
+    let (elb, stack) = (&ctx.clients.elb, &ctx.stack);
+    let subnet_ids = all_known(subnets)?;
+    let (arn, created) = match observed {
+        None => {
+            let out = ctx
+                .wait(Wait::Consistency, "the subnets and security group to be visible", || async {
+                    elb.create_load_balancer()
+                        .name(name)
+                        .r#type(LoadBalancerTypeEnum::Application)
+                        .scheme(LoadBalancerSchemeEnum::InternetFacing)
+                        .ip_address_type(IpAddressType::Ipv4)
+                        .set_subnets(Some(subnet_ids.clone()))
+                        .security_groups(sg.get()?)
+                        .set_tags(Some(elb_tags(stack, name)))
+                        .send()
+                        .await
+                        .ctx("create load balancer", name)
+                })
+                .await?;
+            let arn = out.load_balancers().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_owned();
+            (arn, true)
         }
-        if observed_lb.is_none() || change.fields.iter().any(|f| f.field == "idle_timeout") {
+        Some(lb) => {
+            if change.has("subnets") {
+                elb.set_subnets()
+                    .load_balancer_arn(&lb.arn)
+                    .set_subnets(Some(subnet_ids.clone()))
+                    .send()
+                    .await
+                    .ctx("set subnets of", name)?;
+            }
+            if change.has("security_groups") {
+                elb.set_security_groups()
+                    .load_balancer_arn(&lb.arn)
+                    .security_groups(sg.get()?)
+                    .send()
+                    .await
+                    .ctx("set security groups of", name)?;
+            }
+            if change.has_tags() {
+                elb.add_tags()
+                    .resource_arns(&lb.arn)
+                    .set_tags(Some(elb_tags(stack, name)))
+                    .send()
+                    .await
+                    .ctx("tag", name)?;
+            }
+            (lb.arn.clone(), false)
+        }
+    };
+    if created || change.has("idle_timeout") {
+        ctx.wait(Wait::Consistency, &format!("load balancer {name} to be visible"), || async {
             elb.modify_load_balancer_attributes()
-                .load_balancer_arn(lb_arn.clone().unwrap_or_default())
+                .load_balancer_arn(&arn)
                 .attributes(
                     LoadBalancerAttribute::builder()
                         .key("idle_timeout.timeout_seconds")
@@ -458,63 +502,127 @@ pub async fn reconcile(
                 )
                 .send()
                 .await
-                .ctx("set the idle timeout of", &lb_name)?;
-        }
-        ctx.progress(format!("load balancer {lb_name} ready"));
+                .ctx("set the idle timeout of", name)
+        })
+        .await?;
     }
-    plan.push("load-balancer", &lb_name, lb_arn.clone(), change);
+    ctx.progress(format!("load balancer {name} ready"));
+    Ok(created.then_some(arn))
+}
 
-    // Listeners
-    let want = desired_listeners(stack, &tg_name);
-    let have = match (&lb_arn, &tg_arn) {
-        (Some(l), Some(t)) if observed_lb.is_some() => observe_listeners(ctx, l, t, &tg_name).await?,
-        _ => Vec::new(),
-    };
-    let have_specs: Vec<ListenerSpec> = have.iter().map(|(_, s)| s.clone()).collect();
-    let change = diff_listeners(&want, &have_specs);
-    if ctx.applying() && !change.is_no_op() {
-        let (lb, tg) = (lb_arn.clone().unwrap_or_default(), tg_arn.clone().unwrap_or_default());
-        for w in &want {
-            let action = listener_action(w, &tg, stack);
-            match have.iter().find(|(_, h)| h.port == w.port) {
-                None => {
+async fn apply_listener(
+    ctx: &Ctx,
+    lb_name: &str,
+    lb: &Id,
+    tg: &Id,
+    want: &ListenerSpec,
+    observed: Option<&ObservedListener>,
+) -> Result<Option<String>, Error> {
+    let elb = &ctx.clients.elb;
+    let action = listener_action(want, tg.get()?, &ctx.stack);
+    let certificate = want.certificate.as_ref().map(|c| Certificate::builder().certificate_arn(c).build());
+    match observed {
+        None => {
+            let lb_arn = lb.get()?;
+            let out = ctx
+                .wait(Wait::Consistency, &format!("load balancer {lb_name} to be visible"), || async {
                     let mut req = elb
                         .create_listener()
-                        .load_balancer_arn(&lb)
-                        .port(w.port)
-                        .protocol(ProtocolEnum::from(w.protocol.as_str()))
-                        .default_actions(action)
-                        .set_tags(Some(elb_tags(stack, &lb_name)));
-                    if let Some(cert) = &w.certificate {
-                        req = req
-                            .certificates(Certificate::builder().certificate_arn(cert).build())
-                            .ssl_policy(TLS_POLICY);
+                        .load_balancer_arn(lb_arn)
+                        .port(want.port)
+                        .protocol(ProtocolEnum::from(want.protocol.as_str()))
+                        .default_actions(action.clone())
+                        .set_tags(Some(elb_tags(&ctx.stack, lb_name)));
+                    if let Some(cert) = &certificate {
+                        req = req.certificates(cert.clone()).ssl_policy(TLS_POLICY);
                     }
-                    req.send().await.ctx("create listener on", &lb_name)?;
-                }
-                Some((arn, h)) if h != w => {
-                    let mut req = elb
-                        .modify_listener()
-                        .listener_arn(arn)
-                        .port(w.port)
-                        .protocol(ProtocolEnum::from(w.protocol.as_str()))
-                        .default_actions(action);
-                    if let Some(cert) = &w.certificate {
-                        req = req
-                            .certificates(Certificate::builder().certificate_arn(cert).build())
-                            .ssl_policy(TLS_POLICY);
-                    }
-                    req.send().await.ctx("modify listener of", &lb_name)?;
-                }
-                Some(_) => {}
+                    req.send().await.ctx("create listener on", lb_name)
+                })
+                .await?;
+            ctx.progress(format!("listener {lb_name}:{} created", want.port));
+            Ok(out.listeners().first().and_then(|l| l.listener_arn()).map(str::to_owned))
+        }
+        Some(l) => {
+            let mut req = elb
+                .modify_listener()
+                .listener_arn(&l.arn)
+                .port(want.port)
+                .protocol(ProtocolEnum::from(want.protocol.as_str()))
+                .default_actions(action);
+            if let Some(cert) = certificate {
+                req = req.certificates(cert).ssl_policy(TLS_POLICY);
             }
+            req.send().await.ctx("modify listener of", lb_name)?;
+            ctx.progress(format!("listener {lb_name}:{} updated", want.port));
+            Ok(None)
         }
-        for (arn, _) in have.iter().filter(|(_, h)| !want.iter().any(|w| w.port == h.port)) {
-            elb.delete_listener().listener_arn(arn).send().await.ctx("delete listener of", &lb_name)?;
-        }
-        ctx.progress(format!("listeners of {lb_name} ready"));
     }
-    plan.push("listeners", format!("{lb_name} listeners"), None, change);
+}
+
+pub async fn reconcile(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    vpc: &Id,
+    subnets: &[Id],
+    sg: &Id,
+) -> Result<LoadBalancerOutputs, Error> {
+    let stack = &ctx.stack;
+    let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
+
+    // Target group first: the listeners forward to it.
+    let tg = Step::new(ctx, "target-group", &tg_name)
+        .converge(
+            plan,
+            async || observe_tg(ctx, &tg_name).await,
+            |o| diff_tg(stack, &tg_name, o),
+            async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &tg_name, vpc, c, o).await,
+        )
+        .await?;
+    let tg_arn = Id::from_option(tg.id(), || format!("target group {tg_name}"));
+
+    let lb = Step::new(ctx, "load-balancer", &lb_name)
+        .converge(
+            plan,
+            async || observe_lb(ctx, &lb_name).await,
+            |o| diff_lb(stack, &lb_name, subnets, sg, o),
+            async |c: &Change, o: Option<&ObservedLb>| apply_load_balancer(ctx, &lb_name, subnets, sg, c, o).await,
+        )
+        .await?;
+    let lb_arn = Id::from_option(lb.id(), || format!("load balancer {lb_name}"));
+    let dns = match &lb.observed {
+        Some(o) => Some(o.dns_name.clone()),
+        None if lb.applied.is_some() => observe_lb(ctx, &lb_name).await?.map(|o| o.dns_name),
+        None => None,
+    };
+
+    // Listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
+    let want = desired_listeners(stack, &tg_name);
+    let listing = async || match (lb_arn.known(), tg_arn.known()) {
+        (Some(l), Some(t)) => observe_listeners(ctx, l, t, &tg_name).await,
+        _ => Ok(Vec::new()),
+    };
+    let existing = listing().await?;
+    for w in &want {
+        Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
+            .converge_observed(
+                plan,
+                existing.iter().find(|l| l.spec.port == w.port).cloned(),
+                async || Ok(listing().await?.into_iter().find(|l| l.spec.port == w.port)),
+                |o| diff_listener(w, o.map(|l| &l.spec)),
+                async |_: &Change, o: Option<&ObservedListener>| {
+                    apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, o).await
+                },
+            )
+            .await?;
+    }
+    for extra in existing.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
+        if ctx.applying() {
+            let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
+            gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+            ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
+        }
+        plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
+    }
 
     let scheme = if stack.load_balancer.https.is_some() { "https" } else { "http" };
     let url = dns.as_ref().map(|d| match &stack.load_balancer.https {
@@ -538,32 +646,31 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
                 .await
                 .ctx("describe listeners of", &lb_name)?;
             for l in listeners.listeners() {
-                elb.delete_listener()
-                    .listener_arn(l.listener_arn().unwrap_or_default())
-                    .send()
-                    .await
-                    .ctx("delete listener of", &lb_name)?;
+                let r = elb.delete_listener().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
+                gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
             }
-            elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await.ctx("delete load balancer", &lb_name)?;
+            let r = elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await;
+            gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;
             ctx.progress(format!("deleted load balancer {lb_name} and its listeners"));
         }
         plan.push("load-balancer", &lb_name, Some(lb.arn), Change::delete());
     }
     if let Some(tg) = observe_tg(ctx, &tg_name).await? {
         if ctx.applying() {
-            crate::retry::retry(
-                ctx.deadline,
-                &format!("target group {tg_name} to be free of its listeners"),
-                &["ResourceInUse"],
-                || async {
-                    elb.delete_target_group()
-                        .target_group_arn(&tg.arn)
-                        .send()
-                        .await
-                        .ctx("delete target group", &tg_name)
-                },
-            )
-            .await?;
+            let r = ctx
+                .wait(
+                    Wait::Dependency(&["ResourceInUse"]),
+                    &format!("target group {tg_name} to be free of its listeners"),
+                    || async {
+                        elb.delete_target_group()
+                            .target_group_arn(&tg.arn)
+                            .send()
+                            .await
+                            .ctx("delete target group", &tg_name)
+                    },
+                )
+                .await;
+            gone(r, &["TargetGroupNotFound"])?;
             ctx.progress(format!("deleted target group {tg_name}"));
         }
         plan.push("target-group", &tg_name, Some(tg.arn), Change::delete());

@@ -1,16 +1,33 @@
-//! The service's CloudWatch log group: retention from stack.yaml, tagged at creation.
+//! The service's CloudWatch log group: retention from stack.yaml, tagged at creation. Its ARN is
+//! built from the partition, region, account and name, so it is known before the group exists.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, compare, tags};
+use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
+
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "logs:DescribeLogGroups",
+    "logs:CreateLogGroup",
+    "logs:DeleteLogGroup",
+    "logs:PutRetentionPolicy",
+    "logs:TagResource",
+    "logs:ListTagsForResource",
+];
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LogOutputs {
     pub log_group: String,
-    pub log_group_arn: Option<String>,
+    pub log_group_arn: String,
+}
+
+/// `arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME` (the form the tagging API and IAM take).
+pub fn arn(identity: &crate::aws::Identity, region: &str, name: &str) -> String {
+    format!("arn:{}:logs:{region}:{}:log-group:{name}", identity.partition, identity.account)
 }
 
 pub fn name(stack: &stack::Stack) -> String {
@@ -22,6 +39,12 @@ pub struct ObservedLogGroup {
     pub arn: String,
     pub retention_days: Option<i32>,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedLogGroup {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 pub fn diff(stack: &stack::Stack, observed: Option<&ObservedLogGroup>) -> Change {
@@ -54,42 +77,53 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedLogGroup>, Erro
     tags::pick_owned("log group", name, &ctx.stack.name, found, |g| g.arn.clone(), |g| g.tags.clone())
 }
 
+async fn apply(
+    ctx: &Ctx,
+    name: &str,
+    arn: &str,
+    change: &Change,
+    observed: Option<&ObservedLogGroup>,
+) -> Result<(), Error> {
+    let logs = &ctx.clients.logs;
+    let want_tags: BTreeMap<String, String> = ctx.stack.resource_tags().into_iter().collect();
+    if observed.is_none() {
+        logs.create_log_group()
+            .log_group_name(name)
+            .set_tags(Some(want_tags.into_iter().collect()))
+            .send()
+            .await
+            .ctx("create log group", name)?;
+    } else if change.has_tags() {
+        logs.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(want_tags.into_iter().collect()))
+            .send()
+            .await
+            .ctx("tag log group", name)?;
+    }
+    if change.has("retention_days") {
+        logs.put_retention_policy()
+            .log_group_name(name)
+            .retention_in_days(i32::try_from(ctx.stack.logs.retention_days).unwrap_or(30))
+            .send()
+            .await
+            .ctx("set retention of log group", name)?;
+    }
+    ctx.progress(format!("log group {name} ready"));
+    Ok(())
+}
+
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<LogOutputs, Error> {
     let name = name(&ctx.stack);
-    let observed = observe(ctx, &name).await?;
-    let change = diff(&ctx.stack, observed.as_ref());
-    let mut arn = observed.as_ref().map(|g| g.arn.clone());
-    if ctx.applying() && !change.is_no_op() {
-        let logs = &ctx.clients.logs;
-        let want_tags: BTreeMap<String, String> = ctx.stack.resource_tags().into_iter().collect();
-        if change.action == Action::Create {
-            logs.create_log_group()
-                .log_group_name(&name)
-                .set_tags(Some(want_tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .ctx("create log group", &name)?;
-            let created = observe(ctx, &name).await?;
-            arn = created.map(|g| g.arn);
-        } else if let Some(a) = arn.as_ref().filter(|_| change.fields.iter().any(|f| f.field.starts_with("tags."))) {
-            logs.tag_resource()
-                .resource_arn(a)
-                .set_tags(Some(want_tags.into_iter().collect()))
-                .send()
-                .await
-                .ctx("tag log group", &name)?;
-        }
-        if change.fields.iter().any(|f| f.field == "retention_days") {
-            logs.put_retention_policy()
-                .log_group_name(&name)
-                .retention_in_days(i32::try_from(ctx.stack.logs.retention_days).unwrap_or(30))
-                .send()
-                .await
-                .ctx("set retention of log group", &name)?;
-        }
-        ctx.progress(format!("log group {name} ready"));
-    }
-    plan.push("log-group", &name, arn.clone(), change);
+    let arn = arn(&ctx.clients.identity().await?, &ctx.stack.region, &name);
+    Step::new(ctx, "log-group", &name)
+        .converge(
+            plan,
+            async || observe(ctx, &name).await,
+            |o| diff(&ctx.stack, o),
+            async |c: &Change, o: Option<&ObservedLogGroup>| apply(ctx, &name, &arn, c, o).await,
+        )
+        .await?;
     Ok(LogOutputs { log_group: name, log_group_arn: arn })
 }
 
@@ -97,10 +131,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(g) = observe(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {
-        match ctx.clients.logs.delete_log_group().log_group_name(&name).send().await.ctx("delete log group", &name) {
-            Err(e) if e.code() != Some("ResourceNotFoundException") => return Err(e),
-            _ => ctx.progress(format!("deleted log group {name}")),
-        }
+        let r = ctx.clients.logs.delete_log_group().log_group_name(&name).send().await.ctx("delete log group", &name);
+        gone(r, &["ResourceNotFoundException"])?;
+        ctx.progress(format!("deleted log group {name}"));
     }
     plan.push("log-group", &name, Some(g.arn), Change::delete());
     Ok(())
@@ -124,6 +157,6 @@ mod tests {
             diff(&s, Some(&forever)).fields,
             vec![FieldDiff::new("retention_days", Some("never expire".into()), Some("30".into()))]
         );
-        assert_eq!(diff(&s, None).action, Action::Create);
+        assert_eq!(diff(&s, None).action, crate::reconcile::Action::Create);
     }
 }

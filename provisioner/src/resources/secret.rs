@@ -3,26 +3,48 @@
 //! `API_KEY` a new secret gets a random 48-character key. A secret scheduled for deletion by
 //! `down` is restored, never recreated, so no key is lost. The value never appears in plans,
 //! logs, errors or JSON.
+//!
+//! Whether the running tasks hold the current key is read from AWS (the current version's date
+//! against the service's deployment, in `service`), never from "this run wrote it": a run killed
+//! between the write and the roll is finished by the next. CreateSecret and PutSecretValue carry
+//! the SDK's idempotency token, which its retries of a lost answer reuse.
 
 use std::io::Read;
 
 use aws_sdk_secretsmanager::types::Tag;
+use aws_smithy_types::DateTime;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::error::{AwsContext, Error};
-use crate::reconcile::{Action, Change, Ctx, FieldDiff, Plan, tags};
+use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::step::Observed;
+use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
+use crate::retry::Wait;
 
 /// Where `up` takes the key from.
 pub const API_KEY_ENV: &str = "API_KEY";
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:TagResource",
+];
+
+#[derive(Debug, Clone, Serialize)]
 pub struct SecretOutputs {
     pub secret_name: String,
-    pub secret_arn: Option<String>,
-    /// The value changes in this run: running tasks keep the old one until they restart.
+    pub secret_arn: Id,
+    /// A new value is (or, in a plan, will be) written by this run.
     #[serde(skip)]
     pub value_changes: bool,
+    /// When the current version was created (None when unknown: a new or scheduled secret).
+    #[serde(skip)]
+    pub current_version_created: Option<DateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +53,12 @@ pub struct ObservedSecret {
     /// When set, the secret is scheduled for deletion.
     pub deleted_date: Option<String>,
     pub tags: Vec<(String, String)>,
+}
+
+impl Observed for ObservedSecret {
+    fn id(&self) -> &str {
+        &self.arn
+    }
 }
 
 /// What `up` knows about the wanted value, without holding it in the plan.
@@ -69,11 +97,8 @@ pub fn diff(stack: &stack::Stack, observed: Option<&ObservedSecret>, value: Valu
 }
 
 async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
-    let out = match ctx.clients.secrets.describe_secret().secret_id(name).send().await.ctx("describe secret", name) {
-        Ok(o) => o,
-        Err(e) if e.code() == Some("ResourceNotFoundException") => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    let described = ctx.clients.secrets.describe_secret().secret_id(name).send().await.ctx("describe secret", name);
+    let Some(out) = absent(described, &["ResourceNotFoundException"])? else { return Ok(None) };
     let found = vec![ObservedSecret {
         arn: out.arn().unwrap_or_default().to_owned(),
         deleted_date: out.deleted_date().map(|d| d.to_string()),
@@ -86,32 +111,40 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error>
     tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())
 }
 
-/// Compares API_KEY with the current value, if both exist; never returns either.
-async fn value_source(ctx: &Ctx, name: &str, observed: Option<&ObservedSecret>) -> Result<ValueSource, Error> {
-    let Some(wanted) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) else { return Ok(ValueSource::Unset) };
-    let Some(o) = observed else { return Ok(ValueSource::FromEnvironment) };
-    if o.deleted_date.is_some() {
-        // A scheduled secret cannot be read until it is restored: compare after restoring.
-        return Ok(ValueSource::FromEnvironment);
-    }
-    let current = match ctx
+/// The current version: whether it equals API_KEY, and when it was created. GetSecretValue is the
+/// one call that gives a version's creation date in AWS and in emulators alike; the value is
+/// compared here and dropped, never kept or printed.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    same_as_api_key: Option<bool>,
+    created: Option<DateTime>,
+}
+
+async fn current(ctx: &Ctx, name: &str) -> Result<Option<Current>, Error> {
+    let read = ctx
         .clients
         .secrets
         .get_secret_value()
         .secret_id(name)
         .send()
         .await
-        .ctx("read the current version of secret", name)
-    {
-        Ok(v) => v.secret_string().map(str::to_owned),
-        Err(e) if e.code() == Some("ResourceNotFoundException") => None,
-        Err(e) => return Err(e),
-    };
-    Ok(if current.as_deref() == Some(wanted.as_str()) {
-        ValueSource::SameAsCurrent
-    } else {
-        ValueSource::FromEnvironment
-    })
+        .ctx("read the current version of secret", name);
+    let Some(v) = absent(read, &["ResourceNotFoundException"])? else { return Ok(None) };
+    let wanted = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
+    Ok(Some(Current {
+        same_as_api_key: wanted.map(|w| v.secret_string() == Some(w.as_str())),
+        created: v.created_date().copied(),
+    }))
+}
+
+fn value_source(current: Option<Current>) -> ValueSource {
+    if std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()).is_none() {
+        return ValueSource::Unset;
+    }
+    match current.and_then(|c| c.same_as_api_key) {
+        Some(true) => ValueSource::SameAsCurrent,
+        _ => ValueSource::FromEnvironment,
+    }
 }
 
 /// 48 characters from the OS's random source (288 bits).
@@ -127,76 +160,95 @@ fn secret_tags(stack: &stack::Stack) -> Vec<Tag> {
     stack.resource_tags().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Error> {
-    let name = ctx.stack.secret.name.clone();
-    let observed = observe(ctx, &name).await?;
-    let source = value_source(ctx, &name, observed.as_ref()).await?;
-    let change = diff(&ctx.stack, observed.as_ref(), source);
-    let mut arn = observed.as_ref().map(|o| o.arn.clone());
-    if ctx.applying() && !change.is_no_op() {
-        let sm = &ctx.clients.secrets;
-        let env_value = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
-        if change.action == Action::Create {
-            let generated = env_value.is_none();
-            let value = match env_value {
-                Some(v) => v,
-                None => generate_key()?,
-            };
-            let out = sm
+/// Creates the secret; a name deleted with `--purge` moments ago is still "scheduled for
+/// deletion" until AWS finishes removing it.
+async fn create(ctx: &Ctx, name: &str) -> Result<String, Error> {
+    let env_value = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
+    let generated = env_value.is_none();
+    let value = match env_value {
+        Some(v) => v,
+        None => generate_key()?,
+    };
+    let out = ctx
+        .wait(Wait::Propagation, &format!("the deletion of an earlier secret {name} to finish"), || async {
+            ctx.clients
+                .secrets
                 .create_secret()
-                .name(&name)
+                .name(name)
                 .description(format!("API key of the Konnichiwa stack {}", ctx.stack.name))
-                .secret_string(value)
+                .secret_string(&value)
                 .set_tags(Some(secret_tags(&ctx.stack)))
                 .send()
                 .await
-                .ctx("create secret", &name)?;
-            arn = out.arn().map(str::to_owned);
-            if generated {
-                eprintln!(
-                    "  generated a new API key in secret {name}; read it with:\n    aws secretsmanager get-secret-value --secret-id {name} --region {} --query SecretString --output text",
-                    ctx.stack.region
-                );
-            }
-            ctx.progress(format!("created secret {name}"));
-        } else {
-            if observed.as_ref().is_some_and(|o| o.deleted_date.is_some()) {
-                sm.restore_secret().secret_id(&name).send().await.ctx("restore secret", &name)?;
-                ctx.progress(format!("restored secret {name} (it was scheduled for deletion)"));
-            }
-            // After a restore the comparison can be made; write only a different value.
-            if let Some(v) = env_value {
-                let restored_source = value_source(
-                    ctx,
-                    &name,
-                    observed.as_ref().map(|o| ObservedSecret { deleted_date: None, ..o.clone() }).as_ref(),
-                )
-                .await?;
-                if restored_source == ValueSource::FromEnvironment {
-                    sm.put_secret_value()
-                        .secret_id(&name)
-                        .secret_string(v)
-                        .send()
-                        .await
-                        .ctx("write a new version of secret", &name)?;
-                    ctx.progress(format!(
-                        "secret {name}: new version from API_KEY (running tasks pick it up on their next deployment)"
-                    ));
-                }
-            }
-            if change.fields.iter().any(|f| f.field.starts_with("tags.")) {
-                sm.tag_resource()
-                    .secret_id(&name)
-                    .set_tags(Some(secret_tags(&ctx.stack)))
-                    .send()
-                    .await
-                    .ctx("tag secret", &name)?;
-            }
+                .ctx("create secret", name)
+        })
+        .await?;
+    if generated {
+        eprintln!(
+            "  generated a new API key in secret {name}; read it with:\n    aws secretsmanager get-secret-value --secret-id {name} --region {} --query SecretString --output text",
+            ctx.stack.region
+        );
+    }
+    ctx.progress(format!("created secret {name}"));
+    Ok(out.arn().unwrap_or_default().to_owned())
+}
+
+/// Restores a scheduled secret, writes API_KEY when it differs from the current value, retags.
+async fn update(ctx: &Ctx, name: &str, change: &Change, o: &ObservedSecret) -> Result<(), Error> {
+    let sm = &ctx.clients.secrets;
+    if o.deleted_date.is_some() {
+        sm.restore_secret().secret_id(name).send().await.ctx("restore secret", name)?;
+        ctx.progress(format!("restored secret {name} (it was scheduled for deletion)"));
+    }
+    if let Some(v) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) {
+        // After a restore the value can be read: compare again, write only a different one.
+        if value_source(current(ctx, name).await?) == ValueSource::FromEnvironment {
+            sm.put_secret_value()
+                .secret_id(name)
+                .secret_string(v)
+                .send()
+                .await
+                .ctx("write a new version of secret", name)?;
+            ctx.progress(format!("secret {name}: new version from API_KEY (the service rolls to read it)"));
         }
     }
-    let value_changes = observed.is_some() && change.fields.iter().any(|f| f.field == "value");
-    plan.push("secret", &name, arn.clone(), change);
-    Ok(SecretOutputs { secret_name: name, secret_arn: arn, value_changes })
+    if change.has_tags() {
+        sm.tag_resource()
+            .secret_id(name)
+            .set_tags(Some(secret_tags(&ctx.stack)))
+            .send()
+            .await
+            .ctx("tag secret", name)?;
+    }
+    Ok(())
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Error> {
+    let name = ctx.stack.secret.name.clone();
+    let observed = observe(ctx, &name).await?;
+    // A scheduled secret cannot be read until it is restored: compared after restoring.
+    let now = match &observed {
+        Some(o) if o.deleted_date.is_none() => current(ctx, &name).await?,
+        _ => None,
+    };
+    let source = value_source(now);
+    let outcome = Step::new(ctx, "secret", &name)
+        .converge(
+            plan,
+            async || observe(ctx, &name).await,
+            |o| diff(&ctx.stack, o, if o.is_some() { source } else { value_source(None) }),
+            async |c: &Change, o: Option<&ObservedSecret>| match o {
+                None => create(ctx, &name).await.map(Some),
+                Some(o) => update(ctx, &name, c, o).await.map(|()| None),
+            },
+        )
+        .await?;
+    Ok(SecretOutputs {
+        secret_arn: Id::from_option(outcome.id(), || format!("secret {name}")),
+        secret_name: name,
+        value_changes: outcome.observed.is_some() && outcome.change.has("value"),
+        current_version_created: now.and_then(|c| c.created),
+    })
 }
 
 /// Schedules deletion with the stack's recovery window, or deletes at once with `purge`.
@@ -211,13 +263,24 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, purge: bool) -> Result<(), Err
         let req = ctx.clients.secrets.delete_secret().secret_id(&name);
         let req =
             if purge { req.force_delete_without_recovery(true) } else { req.recovery_window_in_days(i64::from(days)) };
-        match req.send().await.ctx("delete secret", &name) {
-            Err(e) if e.code() != Some("ResourceNotFoundException") => return Err(e),
-            _ => ctx.progress(if purge {
-                format!("deleted secret {name} for good (--purge)")
-            } else {
-                format!("scheduled secret {name} for deletion in {days} days; the next `up` restores it")
-            }),
+        gone(req.send().await.ctx("delete secret", &name), &["ResourceNotFoundException"])?;
+        if purge {
+            // AWS removes a purged secret a little later; an `up` right after must not meet it.
+            ctx.wait(Wait::Dependency(&["Secret.StillListed"]), &format!("secret {name} to be gone"), || async {
+                match observe(ctx, &name).await? {
+                    None => Ok(()),
+                    Some(_) => Err(Error::Aws {
+                        action: "wait for the deletion of",
+                        resource: name.clone(),
+                        code: Some("Secret.StillListed".into()),
+                        message: "still listed".into(),
+                    }),
+                }
+            })
+            .await?;
+            ctx.progress(format!("deleted secret {name} for good (--purge)"));
+        } else {
+            ctx.progress(format!("scheduled secret {name} for deletion in {days} days; the next `up` restores it"));
         }
     }
     let mut change = Change::delete();
@@ -247,6 +310,7 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::Action;
 
     #[test]
     fn the_plan_never_holds_a_value() {

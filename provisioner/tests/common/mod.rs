@@ -3,6 +3,9 @@
 //! with its own SDK client. Nothing here ever talks to a non-loopback endpoint.
 #![allow(dead_code)]
 
+pub mod census;
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,22 +70,28 @@ impl Account {
 
     /// Like `run`, with extra environment variables (e.g. API_KEY).
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(&moto_url(), args, env).output().expect("run provisioner")
+    }
+
+    /// `provisioner --stack <ours> ARGS` against `endpoint` (moto, or a proxy in front of it),
+    /// in this account, with an empty stdin and the extra environment `env`.
+    pub fn command(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        assert!(is_loopback_url(endpoint), "refusing a non-loopback endpoint {endpoint}");
         let mut c = Command::new(BIN);
         // moto never completes a rollout (shared/testing-aws.md), so `up` does not follow it here;
-        // following is tested against scripted responses in src/deploy.rs.
+        // following is tested against scripted responses in src/rollout.rs.
         let args: Vec<&str> = if args.first() == Some(&"up") {
             args.iter().copied().chain(["--no-wait"]).collect()
         } else {
             args.to_vec()
         };
-        let args = args.as_slice();
         c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         c.arg("--stack")
             .arg(self.stack_file())
-            .args(args)
+            .args(&args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", moto_url())
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -94,7 +103,20 @@ impl Account {
             c.env("CARGO_TARGET_DIR", dir);
         }
         c.envs(env.iter().copied());
-        c.output().expect("run provisioner")
+        c
+    }
+
+    /// Runs through `endpoint` without blocking the test's runtime (a proxy may run on it).
+    pub async fn run_at(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        tokio::process::Command::from(self.command(endpoint, args, env)).output().await.expect("run provisioner")
+    }
+
+    /// Like `run_at` with --json: parses stdout and asserts the exit code.
+    pub async fn json_at(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)], expected_code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run_at(endpoint, &all, env).await;
+        parse(args, &out, expected_code)
     }
 
     /// Runs with --json and parses stdout, asserting the exit code.
@@ -106,15 +128,7 @@ impl Account {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.run_with(&all, env);
-        assert_eq!(
-            out.status.code(),
-            Some(expected_code),
-            "provisioner {args:?}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        parse(args, &out, expected_code)
     }
 
     /// SDK clients of the test itself, in this account.
@@ -133,6 +147,19 @@ impl Drop for Account {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Asserts the exit code and parses stdout as JSON.
+pub fn parse(args: &[&str], out: &Output, expected_code: i32) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(expected_code),
+        "provisioner {args:?}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 pub fn text(out: &Output) -> String {

@@ -1,5 +1,7 @@
 //! The driver: runs the resource kinds in dependency order (independent ones concurrently),
-//! passes each kind's outputs (ids, ARNs) to the kinds that need them, and tears down in reverse.
+//! passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that need them,
+//! tears down in reverse, and sweeps for anything still tagged. It knows every kind; the kinds
+//! know only the vocabulary in `reconcile`.
 //!
 //! Order: network | (repository, log group, secret, cluster, load balancer) concurrently | the
 //! image pushed to the repository | IAM (scoped to the ARNs of the repository, log group and
@@ -9,7 +11,7 @@
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::reconcile::{Ctx, Plan};
+use crate::reconcile::{Ctx, Id, Plan};
 use crate::resources::capacity::{self, CapacityOutputs};
 use crate::resources::cluster::{self, ClusterOutputs};
 use crate::resources::ecr::{self, EcrOutputs};
@@ -21,7 +23,7 @@ use crate::resources::secret::{self, SecretOutputs};
 use crate::resources::service::{self, ServiceOutputs};
 
 /// What the stack's resources expose to each other and to other tools (`provisioner outputs`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outputs {
     pub network: NetworkOutputs,
     pub registry: EcrOutputs,
@@ -64,73 +66,92 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         load_balancer::reconcile(
             ctx,
             &mut p_lb,
-            network.vpc_id.as_deref(),
+            &network.vpc_id,
             &network.subnet_ids,
-            network.load_balancer_security_group_id.as_deref()
+            &network.load_balancer_security_group_id
         ),
     )?;
     for p in [p_ecr, p_logs, p_secret, p_cluster, p_lb] {
         plan.extend(p);
     }
 
-    // The image: pushed before any task definition can name it.
-    let (image_ref, push) = match image {
-        ImageSource::Reference(r) => (r.clone(), None),
-        ImageSource::Unchanged => {
-            let current = service::observe_task(ctx, &service::family(&ctx.stack)).await?.map(|(_, spec)| spec.image);
-            (current.unwrap_or_else(|| "(no image deployed yet)".into()), None)
-        }
-        ImageSource::Built { image, repository } => {
-            let repo = repository
-                .clone()
-                .or_else(|| registry.repository_uri.clone())
-                .unwrap_or_else(|| format!("(repository {})", registry.repository));
-            if ctx.applying() {
-                let report = crate::image::push_to(&ctx.clients, image, &repo, &image.revision).await?;
-                ctx.progress(format!(
-                    "pushed image {} ({} new blobs, {} bytes)",
-                    report.reference, report.blobs_uploaded, report.bytes_uploaded
-                ));
-                (report.reference.clone(), Some(report))
-            } else {
-                (format!("{repo}@{}", image.manifest_digest), None)
-            }
-        }
-    };
+    let (image_ref, push) = image_reference(ctx, image, &registry).await?;
 
-    let pending = |what: &str, name: &str| format!("(ARN of {what} {name}, once created)");
     let scope = iam::Scope {
-        repository_arn: registry.repository_arn.clone().unwrap_or_else(|| pending("repository", &registry.repository)),
-        log_group_arn: logs.log_group_arn.clone().unwrap_or_else(|| pending("log group", &logs.log_group)),
-        secret_arn: secret.secret_arn.clone().unwrap_or_else(|| pending("secret", &secret.secret_name)),
+        repository_arn: registry.repository_arn.clone(),
+        log_group_arn: logs.log_group_arn.clone(),
+        secret_arn: secret.secret_arn.clone(),
     };
     let iam = iam::reconcile(ctx, &mut plan, &scope).await?;
 
     let inputs = capacity::Inputs {
         cluster: &cluster.cluster,
         instance_profile: &iam.instance_profile_name,
-        security_group: network.instance_security_group_id.as_deref(),
+        security_group: &network.instance_security_group_id,
         subnets: &network.subnet_ids,
     };
     let capacity = capacity::reconcile(ctx, &mut plan, &inputs).await?;
     cluster::reconcile_strategy(ctx, &mut plan, &capacity.capacity_provider, observed_cluster.as_ref()).await?;
 
-    let pending_role = |n: &str| format!("(ARN of role {n}, once created)");
     let (_, execution_name, task_name) = iam::names(&ctx.stack.name);
-    let service_inputs = service::Inputs {
-        cluster: &cluster.cluster,
-        capacity_provider: &capacity.capacity_provider,
-        image: &image_ref,
-        secret_arn: &scope.secret_arn,
-        log_group: &logs.log_group,
-        execution_role: &iam.execution_role_arn.clone().unwrap_or_else(|| pending_role(&execution_name)),
-        task_role: &iam.task_role_arn.clone().unwrap_or_else(|| pending_role(&task_name)),
-        target_group: load_balancer.target_group_arn.as_deref(),
-        load_balancer: load_balancer.load_balancer_arn.as_deref(),
-        key_changes: secret.value_changes,
-    };
-    let service = service::reconcile(ctx, &mut plan, &service_inputs).await?;
+    let role = |arn: &Option<String>, name: &str| Id::from_option(arn.clone(), || format!("role {name}"));
+    let service = service::reconcile(
+        ctx,
+        &mut plan,
+        &service::Inputs {
+            cluster: &cluster.cluster,
+            capacity_provider: &capacity.capacity_provider,
+            image: &image_ref,
+            secret_arn: &secret.secret_arn,
+            log_group: &logs.log_group,
+            execution_role: &role(&iam.execution_role_arn, &execution_name),
+            task_role: &role(&iam.task_role_arn, &task_name),
+            target_group: &load_balancer.target_group_arn,
+            load_balancer: &load_balancer.load_balancer_arn,
+            key_changes: secret.value_changes,
+            key_version_created: secret.current_version_created,
+        },
+    )
+    .await?;
     Ok((plan, Outputs { network, registry, logs, secret, iam, cluster, capacity, load_balancer, service, push }))
+}
+
+/// The image the task definition names: stack.yaml's reference, the one running now, or the one
+/// built here — pushed (in Apply mode) before any task definition can name it.
+async fn image_reference(
+    ctx: &Ctx,
+    image: &ImageSource,
+    registry: &EcrOutputs,
+) -> Result<(String, Option<crate::image::PushReport>), Error> {
+    match image {
+        ImageSource::Reference(r) => Ok((r.clone(), None)),
+        ImageSource::Unchanged => {
+            let current = service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?.map(|t| t.spec.image);
+            Ok((current.unwrap_or_else(|| "(no image deployed yet)".into()), None))
+        }
+        ImageSource::Built { image, repository } => {
+            let repo = match (repository, &registry.repository_uri) {
+                (Some(r), _) => Some(r.clone()),
+                (None, Some(uri)) => Some(uri.clone()),
+                (None, None) => None,
+            };
+            match (ctx.applying(), repo) {
+                (true, Some(repo)) => {
+                    let report = crate::image::push_to(&ctx.clients, image, &repo, &image.tag).await?;
+                    ctx.progress(format!(
+                        "pushed image {} ({} new blobs, {} bytes)",
+                        report.reference, report.blobs_uploaded, report.bytes_uploaded
+                    ));
+                    Ok((report.reference.clone(), Some(report)))
+                }
+                (true, None) => Err(Error::NotYetKnown(format!("the URI of repository {}", registry.repository))),
+                (false, Some(repo)) => Ok((format!("{repo}@{}", image.manifest_digest), None)),
+                (false, None) => {
+                    Ok((format!("(repository {}, once created)@{}", registry.repository, image.manifest_digest), None))
+                }
+            }
+        }
+    }
 }
 
 /// Deletes every kind in reverse dependency order (Plan mode lists what would go). `purge`
@@ -138,9 +159,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let observed_cluster = cluster::observe(ctx).await?;
-    if observed_cluster.is_some() {
-        service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
-    }
+    service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
     load_balancer::teardown(ctx, &mut plan).await?;
     capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
     cluster::teardown(ctx, &mut plan).await?;
@@ -154,7 +173,8 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
 
 /// Anything still tagged with (or named for) the stack after a teardown.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let mut left = load_balancer::leftovers(ctx).await?;
+    let mut left = service::leftovers(ctx, &cluster::name(&ctx.stack)).await?;
+    left.extend(load_balancer::leftovers(ctx).await?);
     left.extend(capacity::leftovers(ctx).await?);
     if let Some(c) = cluster::observe(ctx).await? {
         left.push(format!("ECS cluster {}", c.arn));

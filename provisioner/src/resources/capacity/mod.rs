@@ -1,0 +1,198 @@
+//! EC2 capacity for the cluster: the launch template (ECS-optimized AMI from the public SSM
+//! parameter, IMDSv2 with hop limit 1, encrypted root volume, user data that joins the cluster),
+//! the Auto Scaling group across the public subnets (instances protected from scale-in so ECS
+//! decides what to drain; a new template version rolls out by instance refresh), and the
+//! capacity provider (managed scaling, termination protection and draining). One file per
+//! sub-resource; this file holds what they share and walks them in order.
+
+mod group;
+mod provider;
+mod template;
+
+use serde::Serialize;
+use stack::catalog::{Arch, arch_of};
+
+use crate::error::{AwsContext, Error};
+use crate::reconcile::{Ctx, Id, Plan};
+
+pub use group::{ObservedAsg, diff_asg};
+pub use provider::{ObservedProvider, diff_provider};
+pub use template::{ObservedTemplate, TemplateSpec, diff_template, user_data};
+
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "ssm:GetParameter",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateLaunchTemplateVersion",
+    "ec2:ModifyLaunchTemplate",
+    "ec2:DeleteLaunchTemplate",
+    "ec2:CreateTags",
+    "ec2:RunInstances",
+    "ec2:DescribeInstances",
+    "ec2:TerminateInstances",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:CreateAutoScalingGroup",
+    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:DeleteAutoScalingGroup",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:SetInstanceProtection",
+    "autoscaling:StartInstanceRefresh",
+    "autoscaling:DescribeInstanceRefreshes",
+    "ecs:DescribeCapacityProviders",
+    "ecs:CreateCapacityProvider",
+    "ecs:UpdateCapacityProvider",
+    "ecs:DeleteCapacityProvider",
+    "ecs:TagResource",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityOutputs {
+    pub ami: Option<String>,
+    pub launch_template_id: Id,
+    pub auto_scaling_group: String,
+    pub auto_scaling_group_arn: Id,
+    pub capacity_provider: String,
+}
+
+pub struct Names {
+    pub launch_template: String,
+    pub asg: String,
+    pub provider: String,
+}
+
+pub fn names(stack: &str) -> Names {
+    Names {
+        launch_template: format!("{stack}-instances"),
+        asg: format!("{stack}-instances"),
+        provider: format!("{stack}-capacity"),
+    }
+}
+
+/// The public SSM parameter of the recommended ECS-optimized AMI, by family and architecture.
+pub fn ami_parameter(ami: &str, arch: Arch) -> Option<String> {
+    let family = match ami {
+        "ecs-optimized-al2023" => "amazon-linux-2023",
+        "ecs-optimized-al2" => "amazon-linux-2",
+        _ => return None,
+    };
+    let arch_part = if arch == Arch::Arm64 { "arm64/" } else { "" };
+    Some(format!("/aws/service/ecs/optimized-ami/{family}/{arch_part}recommended/image_id"))
+}
+
+/// The architecture the image will have: `build` builds for this machine.
+pub fn image_arch(stack: &stack::Stack) -> Option<Arch> {
+    (stack.service.image == "build")
+        .then(|| if std::env::consts::ARCH == "aarch64" { Arch::Arm64 } else { Arch::X86_64 })
+}
+
+/// Refuses, before any change, an instance type that cannot run the image.
+pub fn check_architecture(stack: &stack::Stack, image: Option<Arch>) -> Result<(), Error> {
+    let instances = arch_of(&stack.capacity.instance_type);
+    match image {
+        Some(img) if img != instances => Err(Error::Refused(format!(
+            "capacity.instance_type {} runs {instances} but the image is built for {img}: pick an {img} instance type \
+             (e.g. {}) or build the image for {instances}",
+            stack.capacity.instance_type,
+            if img == Arch::X86_64 { "t3.small" } else { "t4g.small" }
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn resolve_ami(ctx: &Ctx) -> Result<String, Error> {
+    let cap = &ctx.stack.capacity;
+    let Some(param) = ami_parameter(&cap.ami, arch_of(&cap.instance_type)) else { return Ok(cap.ami.clone()) };
+    let out =
+        ctx.clients.ssm.get_parameter().name(&param).send().await.ctx("read the recommended ECS AMI from", &param)?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Refused(format!("SSM parameter {param} has no value")))
+}
+
+/// Inputs from earlier kinds.
+pub struct Inputs<'a> {
+    pub cluster: &'a str,
+    pub instance_profile: &'a str,
+    pub security_group: &'a Id,
+    pub subnets: &'a [Id],
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<CapacityOutputs, Error> {
+    let n = names(&ctx.stack.name);
+    let ami = resolve_ami(ctx).await?;
+    let spec = TemplateSpec {
+        image_id: ami.clone(),
+        instance_type: ctx.stack.capacity.instance_type.clone(),
+        instance_profile: inputs.instance_profile.to_owned(),
+        security_group: inputs.security_group.clone(),
+        user_data: user_data(inputs.cluster),
+        root_volume_gib: i32::try_from(ctx.stack.capacity.root_volume_gib).unwrap_or(30),
+    };
+    let template = template::converge(ctx, plan, &n, &spec).await?;
+    let asg_arn = group::converge(ctx, plan, &n, &template, inputs.subnets).await?;
+    provider::converge(ctx, plan, &n, &asg_arn).await?;
+    Ok(CapacityOutputs {
+        ami: Some(ami),
+        launch_template_id: template.id,
+        auto_scaling_group: n.asg,
+        auto_scaling_group_arn: asg_arn,
+        capacity_provider: n.provider,
+    })
+}
+
+/// Capacity provider (detached first), Auto Scaling group with its instances, launch template.
+pub async fn teardown(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    cluster: Option<&crate::resources::cluster::ObservedCluster>,
+) -> Result<(), Error> {
+    let n = names(&ctx.stack.name);
+    if let Some(c) = cluster {
+        crate::resources::cluster::detach_providers(ctx, c).await?;
+    }
+    provider::teardown(ctx, plan, &n).await?;
+    group::teardown(ctx, plan, &n).await?;
+    template::teardown(ctx, plan, &n).await
+}
+
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let n = names(&ctx.stack.name);
+    let mut left = Vec::new();
+    left.extend(provider::leftover(ctx, &n).await?);
+    left.extend(group::leftovers(ctx, &n).await?);
+    left.extend(template::leftover(ctx, &n).await?);
+    Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ami_parameters_by_family_and_architecture() {
+        assert_eq!(
+            ami_parameter("ecs-optimized-al2023", Arch::X86_64).as_deref(),
+            Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
+        );
+        assert_eq!(
+            ami_parameter("ecs-optimized-al2023", Arch::Arm64).as_deref(),
+            Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id")
+        );
+        assert_eq!(ami_parameter("ami-0123456789abcdef0", Arch::X86_64), None);
+    }
+
+    #[test]
+    fn graviton_instances_refuse_an_x86_image() {
+        let mut s = crate::resources::test_stack();
+        assert!(check_architecture(&s, Some(Arch::X86_64)).is_ok());
+        s.capacity.instance_type = "t4g.small".into();
+        let e = check_architecture(&s, Some(Arch::X86_64)).expect_err("mismatch");
+        assert!(e.to_string().contains("t4g.small runs arm64") && e.to_string().contains("t3.small"), "{e}");
+        assert!(check_architecture(&s, Some(Arch::Arm64)).is_ok());
+    }
+}

@@ -1,0 +1,247 @@
+//! The network: VPC (DNS support and hostnames on), one public subnet per availability zone,
+//! internet gateway, public route table with the default route, and the two security groups
+//! (load balancer: listener ports from anywhere; instances: the dynamic host-port range from the
+//! load balancer's group only). One file per sub-resource, each through `Step`; this file walks
+//! them in dependency order and tears the network down by tag, duplicates included.
+
+mod gateway;
+mod route_table;
+mod security_group;
+mod subnet;
+mod vpc;
+
+use aws_sdk_ec2::types::Filter;
+use serde::Serialize;
+
+use crate::error::{AwsContext, Error};
+use crate::reconcile::{Ctx, Id, Plan};
+
+pub use gateway::ObservedIgw;
+pub use route_table::{DesiredRouteTable, ObservedRouteTable};
+pub use security_group::{
+    EPHEMERAL_PORTS, ObservedSecurityGroup, Rule, Source, all_egress, instance_ingress, lb_ingress, permission,
+    rules_of,
+};
+pub use subnet::{DesiredSubnet, ObservedSubnet, desired_subnets};
+pub use vpc::ObservedVpc;
+
+/// IAM actions the network calls (the deploy role is built from these declarations).
+pub const IAM_ACTIONS: &[&str] = &[
+    "ec2:DescribeVpcs",
+    "ec2:DescribeVpcAttribute",
+    "ec2:CreateVpc",
+    "ec2:ModifyVpcAttribute",
+    "ec2:DeleteVpc",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeSubnets",
+    "ec2:CreateSubnet",
+    "ec2:ModifySubnetAttribute",
+    "ec2:DeleteSubnet",
+    "ec2:DescribeInternetGateways",
+    "ec2:CreateInternetGateway",
+    "ec2:AttachInternetGateway",
+    "ec2:DetachInternetGateway",
+    "ec2:DeleteInternetGateway",
+    "ec2:DescribeRouteTables",
+    "ec2:CreateRouteTable",
+    "ec2:CreateRoute",
+    "ec2:ReplaceRoute",
+    "ec2:DeleteRoute",
+    "ec2:AssociateRouteTable",
+    "ec2:ReplaceRouteTableAssociation",
+    "ec2:DisassociateRouteTable",
+    "ec2:DeleteRouteTable",
+    "ec2:DescribeSecurityGroups",
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:DeleteSecurityGroup",
+    "ec2:CreateTags",
+];
+
+/// What later kinds need from the network.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkOutputs {
+    pub vpc_id: Id,
+    pub subnet_ids: Vec<Id>,
+    pub availability_zones: Vec<String>,
+    pub internet_gateway_id: Id,
+    pub route_table_id: Id,
+    pub load_balancer_security_group_id: Id,
+    pub instance_security_group_id: Id,
+}
+
+/// Resource names of a stack.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub vpc: String,
+    pub igw: String,
+    pub route_table: String,
+    pub lb_sg: String,
+    pub instance_sg: String,
+    stack: String,
+}
+
+impl Names {
+    pub fn of(stack: &str) -> Self {
+        Self {
+            vpc: format!("{stack}-vpc"),
+            igw: format!("{stack}-igw"),
+            route_table: format!("{stack}-public"),
+            lb_sg: format!("{stack}-alb"),
+            instance_sg: format!("{stack}-instances"),
+            stack: stack.to_owned(),
+        }
+    }
+
+    pub fn subnet(&self, az: &str) -> String {
+        format!("{}-public-{az}", self.stack)
+    }
+}
+
+pub(crate) fn filter(name: &str, value: impl Into<String>) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The filter that finds everything carrying this stack's ownership tag.
+pub(crate) fn owned_filter(stack: &stack::Stack) -> Filter {
+    filter(&format!("tag:{}", stack::OWNERSHIP_TAG), &stack.name)
+}
+
+pub(crate) fn name_of(tags: &[(String, String)]) -> String {
+    tags.iter().find(|(k, _)| k == "Name").map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// Tags the resource when the change says a tag differs.
+pub(crate) async fn retag(ctx: &Ctx, id: &str, change: &crate::reconcile::Change, name: &str) -> Result<(), Error> {
+    if !change.has_tags() {
+        return Ok(());
+    }
+    let desired = crate::reconcile::tags::desired(&ctx.stack, name);
+    ctx.clients
+        .ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(crate::reconcile::tags::ec2_tags(&desired)))
+        .send()
+        .await
+        .ctx("tag", id)?;
+    Ok(())
+}
+
+async fn availability_zones(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let out = ctx
+        .clients
+        .ec2
+        .describe_availability_zones()
+        .filters(filter("state", "available"))
+        .filters(filter("zone-type", "availability-zone"))
+        .send()
+        .await
+        .ctx("list availability zones of", &ctx.clients.region)?;
+    let mut zones: Vec<String> =
+        out.availability_zones().iter().filter_map(|z| z.zone_name().map(str::to_owned)).collect();
+    zones.sort();
+    Ok(zones)
+}
+
+/// Observes the network, records each resource's change in `plan`, and in Apply mode makes the
+/// changes in dependency order. Ids of what does not exist yet are pending in Plan mode.
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Error> {
+    let names = Names::of(&ctx.stack.name);
+    let vpc_id = vpc::converge(ctx, plan, &names).await?;
+    let zones = availability_zones(ctx).await?;
+    let subnets = subnet::converge(ctx, plan, &names, &vpc_id, &zones).await?;
+    let subnet_ids: Vec<Id> = subnets.iter().map(|(id, _)| id.clone()).collect();
+    let igw_id = gateway::converge(ctx, plan, &names, &vpc_id).await?;
+    let want_rt = DesiredRouteTable { default_target: igw_id.clone(), subnet_ids: subnet_ids.clone() };
+    let route_table_id = route_table::converge(ctx, plan, &names, &vpc_id, &want_rt).await?;
+    // The load balancer's group first: the instances' group refers to it. One listing for both.
+    let groups = security_group::observe_named(ctx, &vpc_id, &[&names.lb_sg, &names.instance_sg]).await?;
+    let lb_sg = security_group::converge(
+        ctx,
+        plan,
+        &vpc_id,
+        security_group::pick(ctx, &groups, &names.lb_sg)?,
+        &names.lb_sg,
+        "Konnichiwa load balancer: listener ports from anywhere",
+        lb_ingress(&ctx.stack),
+    )
+    .await?;
+    let instance_sg = security_group::converge(
+        ctx,
+        plan,
+        &vpc_id,
+        security_group::pick(ctx, &groups, &names.instance_sg)?,
+        &names.instance_sg,
+        "Konnichiwa container instances: dynamic host ports from the load balancer only",
+        instance_ingress(&lb_sg),
+    )
+    .await?;
+    Ok(NetworkOutputs {
+        vpc_id,
+        subnet_ids,
+        availability_zones: subnets.into_iter().map(|(_, az)| az).collect(),
+        internet_gateway_id: igw_id,
+        route_table_id,
+        load_balancer_security_group_id: lb_sg,
+        instance_security_group_id: instance_sg,
+    })
+}
+
+/// Deletes everything of the network that carries the stack's tag — duplicates too — in
+/// reverse dependency order, recording each deletion in `plan` (Plan mode only lists them).
+/// Safe to repeat: what is already gone is skipped.
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+    let names = Names::of(&ctx.stack.name);
+    let vpcs = vpc::owned_by_tag(ctx).await?;
+    for v in &vpcs {
+        security_group::teardown_in(ctx, plan, &v.id).await?;
+        route_table::teardown_in(ctx, plan, &v.id).await?;
+        subnet::teardown_in(ctx, plan, &v.id).await?;
+    }
+    gateway::teardown(ctx, plan, &names).await?;
+    for v in &vpcs {
+        if ctx.applying() {
+            vpc::delete(ctx, v).await?;
+            ctx.progress(format!("deleted VPC {} ({})", names.vpc, v.id));
+        }
+        plan.push("vpc", &names.vpc, Some(v.id.clone()), crate::reconcile::Change::delete());
+    }
+    Ok(())
+}
+
+/// Everything in the account that still carries this stack's tag, for the sweep after `down`.
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let ec2 = &ctx.clients.ec2;
+    let owned = || owned_filter(&ctx.stack);
+    let mut left = Vec::new();
+    let vpcs = ec2.describe_vpcs().filters(owned()).send().await.ctx("sweep VPCs of", &ctx.stack.name)?;
+    left.extend(vpcs.vpcs().iter().map(|v| format!("VPC {}", v.vpc_id().unwrap_or_default())));
+    let subnets = ec2.describe_subnets().filters(owned()).send().await.ctx("sweep subnets of", &ctx.stack.name)?;
+    left.extend(subnets.subnets().iter().map(|s| format!("subnet {}", s.subnet_id().unwrap_or_default())));
+    let igws = ec2
+        .describe_internet_gateways()
+        .filters(owned())
+        .send()
+        .await
+        .ctx("sweep internet gateways of", &ctx.stack.name)?;
+    left.extend(
+        igws.internet_gateways()
+            .iter()
+            .map(|g| format!("internet gateway {}", g.internet_gateway_id().unwrap_or_default())),
+    );
+    let rts =
+        ec2.describe_route_tables().filters(owned()).send().await.ctx("sweep route tables of", &ctx.stack.name)?;
+    left.extend(rts.route_tables().iter().map(|r| format!("route table {}", r.route_table_id().unwrap_or_default())));
+    let sgs = ec2
+        .describe_security_groups()
+        .filters(owned())
+        .send()
+        .await
+        .ctx("sweep security groups of", &ctx.stack.name)?;
+    left.extend(sgs.security_groups().iter().map(|g| format!("security group {}", g.group_id().unwrap_or_default())));
+    Ok(left)
+}

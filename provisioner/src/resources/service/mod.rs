@@ -1,0 +1,172 @@
+//! The app on ECS: the task definition (`task`), the service behind the target group on our
+//! capacity provider (`ecs_service`), and service auto scaling (`scaling`). `down` removes them in
+//! reverse and waits until the service is INACTIVE and its tasks are gone, so the capacity
+//! provider can be detached.
+
+pub mod ecs_service;
+pub mod scaling;
+pub mod task;
+
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+use crate::error::{AwsContext, Error};
+use crate::reconcile::{Change, Ctx, Id, Plan};
+use crate::retry::Wait;
+
+pub use ecs_service::{ObservedService, circuit_breaker, diff_service, observe_service};
+pub use scaling::resource_label;
+pub use task::{CONTAINER, STOP_TIMEOUT_SECONDS, TaskSpec, desired_task, diff_task, family};
+
+/// IAM actions this kind calls.
+pub const IAM_ACTIONS: &[&str] = &[
+    "ecs:ListTaskDefinitions",
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:DeregisterTaskDefinition",
+    "ecs:DescribeServices",
+    "ecs:CreateService",
+    "ecs:UpdateService",
+    "ecs:DeleteService",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:TagResource",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DeleteScalingPolicy",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:DeleteAlarms",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOutputs {
+    pub service: String,
+    pub task_definition_arn: Id,
+    pub image: Option<String>,
+    /// The deployment `up` started (None when nothing changed).
+    pub deployment_id: Option<String>,
+}
+
+/// Inputs from earlier kinds.
+pub struct Inputs<'a> {
+    pub cluster: &'a str,
+    pub capacity_provider: &'a str,
+    pub image: &'a str,
+    pub secret_arn: &'a Id,
+    pub log_group: &'a str,
+    pub execution_role: &'a Id,
+    pub task_role: &'a Id,
+    pub target_group: &'a Id,
+    pub load_balancer: &'a Id,
+    /// A new API key is written in this run.
+    pub key_changes: bool,
+    /// When the secret's current version was created.
+    pub key_version_created: Option<DateTime>,
+}
+
+/// Reconciles the task definition, the service and its auto scaling.
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<ServiceOutputs, Error> {
+    let family = family(&ctx.stack);
+    let task_inputs = task::TaskInputs {
+        image: i.image,
+        secret_arn: i.secret_arn,
+        log_group: i.log_group,
+        execution_role: i.execution_role,
+        task_role: i.task_role,
+    };
+    let want = desired_task(&ctx.stack, &task_inputs);
+    let td = task::converge(ctx, plan, &family, &want, &task_inputs).await?;
+    let name = ctx.stack.name.clone();
+    let (_, deployment_id) = ecs_service::converge(
+        ctx,
+        plan,
+        &name,
+        &ecs_service::ServiceInputs {
+            cluster: i.cluster,
+            capacity_provider: i.capacity_provider,
+            task_definition: &td,
+            target_group: i.target_group,
+            key_changes: i.key_changes,
+            key_version_created: i.key_version_created,
+        },
+    )
+    .await?;
+    scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group).await?;
+    Ok(ServiceOutputs { service: name, task_definition_arn: td, image: Some(i.image.to_owned()), deployment_id })
+}
+
+/// The service's tasks that have not stopped.
+async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Error> {
+    let out = ctx.clients.ecs.list_tasks().cluster(cluster).service_name(service).send().await;
+    Ok(crate::error::absent(out.ctx("list the tasks of", service), &["ClusterNotFoundException"])?
+        .map_or(0, |o| o.task_arns().len()))
+}
+
+/// Auto scaling, the service (scaled to 0, deleted, and followed until it is INACTIVE and its
+/// tasks are gone), then every revision of the task definition that carries our tag.
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), Error> {
+    let name = ctx.stack.name.clone();
+    let ecs = &ctx.clients.ecs;
+    scaling::teardown(ctx, plan, cluster, &name).await?;
+    if let Some(s) = observe_service(ctx, cluster, &name).await? {
+        if ctx.applying() {
+            ecs.update_service()
+                .cluster(cluster)
+                .service(&name)
+                .desired_count(0)
+                .send()
+                .await
+                .ctx("scale to zero", &name)?;
+            ecs.delete_service()
+                .cluster(cluster)
+                .service(&name)
+                .force(true)
+                .send()
+                .await
+                .ctx("delete service", &name)?;
+            ctx.wait(
+                Wait::Dependency(&["Service.Draining"]),
+                &format!("service {name} to be INACTIVE and its tasks gone"),
+                || async {
+                    let (active, tasks) =
+                        (observe_service(ctx, cluster, &name).await?.is_some(), live_tasks(ctx, cluster, &name).await?);
+                    if !active && tasks == 0 {
+                        return Ok(());
+                    }
+                    ctx.progress(format!("waiting for service {name} to drain ({tasks} tasks left)"));
+                    Err(Error::Aws {
+                        action: "wait for",
+                        resource: name.clone(),
+                        code: Some("Service.Draining".into()),
+                        message: format!("still {} with {tasks} tasks", if active { "ACTIVE" } else { "DRAINING" }),
+                    })
+                },
+            )
+            .await?;
+            ctx.progress(format!("deleted service {name}"));
+        }
+        plan.push("ecs-service", &name, Some(s.arn), Change::delete());
+    }
+    task::teardown(ctx, plan, &family(&ctx.stack)).await
+}
+
+/// What of the service is still there after a teardown: the service, its revisions, its
+/// scalable target.
+pub async fn leftovers(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Error> {
+    let name = ctx.stack.name.clone();
+    let mut left = Vec::new();
+    if let Some(s) = observe_service(ctx, cluster, &name).await? {
+        left.push(format!("ECS service {}", s.arn));
+    }
+    left.extend(
+        task::active_revisions(ctx, &family(&ctx.stack)).await?.into_iter().map(|a| format!("task definition {a}")),
+    );
+    if scaling::observe(ctx, &scaling::resource_id(cluster, &name)).await?.is_some() {
+        left.push(format!("scalable target {}", scaling::resource_id(cluster, &name)));
+    }
+    Ok(left)
+}

@@ -1,0 +1,139 @@
+//! A count of everything a stack owns, read straight from moto with the test's own clients: the
+//! yardstick that says a faulty run made no duplicates (its census equals a clean run's) and
+//! that `down` left nothing (every count is zero).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use provisioner::aws::Clients;
+
+/// Kind -> how many of the stack's are there.
+pub type Census = BTreeMap<&'static str, usize>;
+
+fn owned(stack: &str) -> Filter {
+    Filter::builder().name("tag:konnichiwa:stack").values(stack).build()
+}
+
+/// Counts what stack `name` (with the example's derived names) owns in the clients' account.
+pub async fn take(c: &Clients, name: &str) -> Census {
+    let mut n = Census::new();
+    let ec2 = &c.ec2;
+    n.insert("vpc", ec2.describe_vpcs().filters(owned(name)).send().await.expect("vpcs").vpcs().len());
+    n.insert("subnet", ec2.describe_subnets().filters(owned(name)).send().await.expect("subnets").subnets().len());
+    n.insert(
+        "internet-gateway",
+        ec2.describe_internet_gateways().filters(owned(name)).send().await.expect("igws").internet_gateways().len(),
+    );
+    n.insert(
+        "route-table",
+        ec2.describe_route_tables().filters(owned(name)).send().await.expect("rts").route_tables().len(),
+    );
+    n.insert(
+        "security-group",
+        ec2.describe_security_groups().filters(owned(name)).send().await.expect("sgs").security_groups().len(),
+    );
+    n.insert(
+        "launch-template",
+        ec2.describe_launch_templates().filters(owned(name)).send().await.expect("lts").launch_templates().len(),
+    );
+    n.insert(
+        "auto-scaling-group",
+        c.autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(format!("{name}-instances"))
+            .send()
+            .await
+            .expect("asgs")
+            .auto_scaling_groups()
+            .len(),
+    );
+    let cps = c.ecs.describe_capacity_providers().capacity_providers(format!("{name}-capacity")).send().await;
+    n.insert(
+        "capacity-provider",
+        cps.map(|o| {
+            o.capacity_providers().iter().filter(|p| p.status().is_some_and(|s| s.as_str() == "ACTIVE")).count()
+        })
+        .unwrap_or(0),
+    );
+    let clusters = c.ecs.describe_clusters().clusters(name).send().await.expect("clusters");
+    n.insert("ecs-cluster", clusters.clusters().iter().filter(|c| c.status() == Some("ACTIVE")).count());
+    let services = c.ecs.describe_services().cluster(name).services(name).send().await;
+    n.insert(
+        "ecs-service",
+        services.map(|o| o.services().iter().filter(|s| s.status() == Some("ACTIVE")).count()).unwrap_or(0),
+    );
+    let tds = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix(name)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .expect("task definitions");
+    n.insert(
+        "task-definition",
+        tds.task_definition_arns()
+            .iter()
+            .filter(|a| a.rsplit('/').next().and_then(|f| f.rsplit_once(':')).is_some_and(|(f, _)| f == name))
+            .count(),
+    );
+    let lbs = c.elb.describe_load_balancers().names(format!("{name}-alb")).send().await;
+    let lb_arns: Vec<String> = lbs
+        .map(|o| o.load_balancers().iter().filter_map(|l| l.load_balancer_arn().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    n.insert("load-balancer", lb_arns.len());
+    let mut listeners = 0;
+    for arn in &lb_arns {
+        listeners +=
+            c.elb.describe_listeners().load_balancer_arn(arn).send().await.expect("listeners").listeners().len();
+    }
+    n.insert("listener", listeners);
+    let tgs = c.elb.describe_target_groups().names(format!("{name}-tg")).send().await;
+    n.insert("target-group", tgs.map(|o| o.target_groups().len()).unwrap_or(0));
+    let mut roles = 0;
+    for role in ["instance", "execution", "task"] {
+        roles += usize::from(c.iam.get_role().role_name(format!("{name}-{role}")).send().await.is_ok());
+    }
+    n.insert("iam-role", roles);
+    n.insert(
+        "instance-profile",
+        usize::from(
+            c.iam.get_instance_profile().instance_profile_name(format!("{name}-instance")).send().await.is_ok(),
+        ),
+    );
+    let repos = c.ecr.describe_repositories().repository_names(name).send().await;
+    n.insert("ecr-repository", repos.map(|o| o.repositories().len()).unwrap_or(0));
+    let groups =
+        c.logs.describe_log_groups().log_group_name_prefix(format!("/ecs/{name}")).send().await.expect("groups");
+    n.insert(
+        "log-group",
+        groups.log_groups().iter().filter(|g| g.log_group_name() == Some(format!("/ecs/{name}").as_str())).count(),
+    );
+    let secret = c.secrets.describe_secret().secret_id(format!("{name}/api-key")).send().await;
+    n.insert("secret", secret.map(|s| usize::from(s.deleted_date().is_none())).unwrap_or(0));
+    let targets = c
+        .app_autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .expect("scalable targets");
+    let rid = format!("service/{name}/{name}");
+    n.insert("scalable-target", targets.scalable_targets().iter().filter(|t| t.resource_id() == rid).count());
+    let policies = c
+        .app_autoscaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_id(&rid)
+        .send()
+        .await
+        .expect("policies");
+    n.insert("scaling-policy", policies.scaling_policies().len());
+    n
+}
+
+/// What is left of a census after `down`: the kinds with a count above zero.
+pub fn leftovers(census: &Census) -> Vec<String> {
+    census.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect()
+}

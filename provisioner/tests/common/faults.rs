@@ -1,0 +1,398 @@
+//! A proxy in front of moto that behaves like a busy AWS account, for the convergence tests:
+//! - throttles a share of all calls (with each protocol's own throttling answer);
+//! - forwards a share of mutating calls and then loses the answer (a 500 after the change
+//!   happened, so the SDK retries a call that was carried out);
+//! - answers chosen operations with scripted replies: AWS's real error codes and messages (an
+//!   IAM role not yet usable, a resource not yet visible), or bodies for operations moto lacks;
+//! - stops answering after the Nth mutating call was carried out and tells the test, which
+//!   then kills the client (SIGKILL at that point);
+//! - optionally reports the primary ECS deployment COMPLETED (moto never does).
+//!
+//! Faults are decided by a hash of (seed, operation, how many times it was seen): the same seed
+//! faults the same calls whatever the interleaving. Every request is recorded for assertions.
+//! It listens on 127.0.0.1 only and stops when dropped.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::Value;
+
+/// Shares of calls to fault, and the seed that picks them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub seed: u64,
+    /// Share of all calls answered with throttling before reaching moto.
+    pub throttle: f64,
+    /// Share of mutating calls forwarded to moto whose answer is then lost (500).
+    pub lose_answer: f64,
+}
+
+/// A scripted reply to the next `times` calls of `operation`.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub operation: String,
+    pub times: usize,
+    pub reply: Reply,
+}
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// AWS's error, in the operation's protocol.
+    Error { status: u16, code: String, message: String },
+    /// A successful body (JSON for JSON protocols, XML for query protocols).
+    Body(String),
+    /// Forward to moto, then lose the answer.
+    LoseAnswer,
+}
+
+impl Script {
+    pub fn error(operation: &str, times: usize, code: &str, message: &str) -> Self {
+        Self {
+            operation: operation.into(),
+            times,
+            reply: Reply::Error { status: 400, code: code.into(), message: message.into() },
+        }
+    }
+
+    pub fn body(operation: &str, times: usize, body: &str) -> Self {
+        Self { operation: operation.into(), times, reply: Reply::Body(body.into()) }
+    }
+
+    pub fn lose_answer(operation: &str, times: usize) -> Self {
+        Self { operation: operation.into(), times, reply: Reply::LoseAnswer }
+    }
+}
+
+/// What happened to each operation.
+#[derive(Debug, Clone, Default)]
+pub struct OpStats {
+    pub seen: usize,
+    pub forwarded: usize,
+    pub throttled: usize,
+    pub lost: usize,
+    pub scripted: usize,
+}
+
+#[derive(Default)]
+struct State {
+    faults: Faults,
+    scripts: Vec<Script>,
+    complete_rollouts: bool,
+    /// Stop answering after this many mutating calls were carried out, and say so.
+    kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
+    mutations: usize,
+    ops: BTreeMap<String, OpStats>,
+    /// (operation, request body) in arrival order.
+    requests: Vec<(String, String)>,
+}
+
+/// The running proxy. Point `AWS_ENDPOINT_URL` at `url`.
+pub struct Proxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// How a service's answers are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Ec2,
+    Query,
+    Json,
+}
+
+/// (service signing name, operation) of a request.
+fn identify(headers: &HeaderMap, body: &[u8]) -> (String, String) {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // Credential=KEY/DATE/REGION/SERVICE/aws4_request
+    let service = auth.split("Credential=").nth(1).and_then(|c| c.split('/').nth(3)).unwrap_or_default().to_owned();
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return (service, target.rsplit('.').next().unwrap_or(target).to_owned());
+    }
+    let form = String::from_utf8_lossy(body);
+    let action = form.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or_default().to_owned();
+    (service, action)
+}
+
+fn protocol(service: &str) -> Protocol {
+    match service {
+        "ec2" => Protocol::Ec2,
+        "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" => Protocol::Query,
+        _ => Protocol::Json,
+    }
+}
+
+fn error_response(p: Protocol, status: u16, code: &str, message: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut headers = HeaderMap::new();
+    let body = match p {
+        Protocol::Ec2 => {
+            headers.insert("content-type", "text/xml".parse().expect("header"));
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
+                xml_escape(message)
+            )
+        }
+        Protocol::Query => {
+            headers.insert("content-type", "text/xml".parse().expect("header"));
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>",
+                xml_escape(message)
+            )
+        }
+        Protocol::Json => {
+            headers.insert("content-type", "application/x-amz-json-1.1".parse().expect("header"));
+            headers.insert("x-amzn-errortype", code.parse().expect("header"));
+            serde_json::json!({ "__type": code, "message": message }).to_string()
+        }
+    };
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), headers, body.into_bytes())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn throttling(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
+    match p {
+        Protocol::Ec2 => error_response(p, 503, "RequestLimitExceeded", "Request limit exceeded."),
+        Protocol::Query => error_response(p, 400, "Throttling", "Rate exceeded"),
+        Protocol::Json => error_response(p, 400, "ThrottlingException", "Rate exceeded"),
+    }
+}
+
+fn lost_answer(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
+    match p {
+        Protocol::Json => {
+            error_response(p, 500, "InternalFailure", "We encountered an internal error. Please try again.")
+        }
+        _ => error_response(p, 500, "InternalError", "We encountered an internal error. Please try again."),
+    }
+}
+
+/// A number in [0, 1) from (seed, operation, occurrence): FNV-1a then a splitmix64 finish.
+fn draw(seed: u64, what: &str, op: &str, n: usize) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in what.bytes().chain(op.bytes()).chain(n.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What the proxy decides before forwarding.
+enum Decision {
+    Answer((StatusCode, HeaderMap, Vec<u8>)),
+    Forward { lose: bool },
+}
+
+impl Proxy {
+    /// Starts a proxy to `moto` with the given faults and no scripts.
+    pub async fn start(moto: &str, faults: Faults) -> Self {
+        let state = Arc::new(Mutex::new(State { faults, ..State::default() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let client = reqwest::Client::new();
+        let moto = moto.to_owned();
+        let shared = Arc::clone(&state);
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (client, moto, state) = (client.clone(), moto.clone(), Arc::clone(&shared));
+            async move { handle(&client, &moto, &state, method, uri, headers, body).await }
+        });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, state, server }
+    }
+
+    pub fn script(&self, script: Script) {
+        self.state.lock().expect("lock").scripts.push(script);
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.lock().expect("lock").faults = faults;
+    }
+
+    /// Reports the primary ECS deployment COMPLETED with all its tasks running.
+    pub fn complete_rollouts(&self) {
+        self.state.lock().expect("lock").complete_rollouts = true;
+    }
+
+    /// After the `n`th mutating call is carried out (1-based), its answer never comes and
+    /// `killed` receives `n`: the test then kills the client.
+    pub fn stop_after_mutation(&self, n: usize) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut s = self.state.lock().expect("lock");
+        s.kill_after = Some((n, tx));
+        s.mutations = 0;
+        rx
+    }
+
+    /// Per-operation counts so far.
+    pub fn stats(&self) -> BTreeMap<String, OpStats> {
+        self.state.lock().expect("lock").ops.clone()
+    }
+
+    /// Bodies of the requests made to `operation`, in order.
+    pub fn requests(&self, operation: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .expect("lock")
+            .requests
+            .iter()
+            .filter(|(o, _)| o == operation)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Clears counts and recorded requests (scripts and faults stay).
+    pub fn reset_stats(&self) {
+        let mut s = self.state.lock().expect("lock");
+        s.ops.clear();
+        s.requests.clear();
+    }
+
+    /// Totals: (calls seen, throttled, lost answers, scripted).
+    pub fn totals(&self) -> (usize, usize, usize, usize) {
+        self.stats()
+            .values()
+            .fold((0, 0, 0, 0), |(a, b, c, d), s| (a + s.seen, b + s.throttled, c + s.lost, d + s.scripted))
+    }
+}
+
+async fn handle(
+    client: &reqwest::Client,
+    moto: &str,
+    state: &Arc<Mutex<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let (service, op) = identify(&headers, &body);
+    let p = protocol(&service);
+    let mutating = !op.is_empty() && provisioner::aws::is_mutating(&op);
+    let decision = {
+        let mut s = state.lock().expect("lock");
+        s.requests.push((op.clone(), String::from_utf8_lossy(&body).into_owned()));
+        let n = {
+            let st = s.ops.entry(op.clone()).or_default();
+            st.seen += 1;
+            st.seen
+        };
+        let faults = s.faults;
+        if let Some(i) = s.scripts.iter().position(|sc| sc.operation == op && sc.times > 0) {
+            s.scripts[i].times -= 1;
+            s.ops.entry(op.clone()).or_default().scripted += 1;
+            match s.scripts[i].reply.clone() {
+                Reply::Error { status, code, message } => Decision::Answer(error_response(p, status, &code, &message)),
+                Reply::Body(b) => {
+                    let mut h = HeaderMap::new();
+                    let ct = if p == Protocol::Json { "application/x-amz-json-1.1" } else { "text/xml" };
+                    h.insert("content-type", ct.parse().expect("header"));
+                    Decision::Answer((StatusCode::OK, h, b.into_bytes()))
+                }
+                Reply::LoseAnswer => Decision::Forward { lose: true },
+            }
+        } else if !op.is_empty() && draw(faults.seed, "throttle", &op, n) < faults.throttle {
+            s.ops.entry(op.clone()).or_default().throttled += 1;
+            Decision::Answer(throttling(p))
+        } else {
+            Decision::Forward { lose: mutating && draw(faults.seed, "lose", &op, n) < faults.lose_answer }
+        }
+    };
+    let lose = match decision {
+        Decision::Answer(a) => return a,
+        Decision::Forward { lose } => lose,
+    };
+
+    let mut req = client.request(method, format!("{moto}{path}"));
+    for (k, v) in &headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let resp = match req.body(body.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => return error_response(p, 502, "ProxyError", &e.to_string()),
+    };
+    let status = resp.status();
+    let mut out_headers = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            out_headers.insert(k.clone(), v.clone());
+        }
+    }
+    let mut bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+
+    let kill = {
+        let mut s = state.lock().expect("lock");
+        s.ops.entry(op.clone()).or_default().forwarded += 1;
+        if lose {
+            s.ops.entry(op.clone()).or_default().lost += 1;
+        }
+        let mut kill = None;
+        if mutating && status.is_success() {
+            s.mutations += 1;
+            if let Some((n, tx)) = &s.kill_after
+                && s.mutations == *n
+            {
+                let _ = tx.send(*n);
+                kill = Some(*n);
+            }
+        }
+        if s.complete_rollouts && op == "DescribeServices" {
+            bytes = complete(bytes);
+        }
+        kill
+    };
+    if kill.is_some() {
+        // The change happened; its answer never comes. The client is killed meanwhile.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        return lost_answer(p);
+    }
+    if lose {
+        return lost_answer(p);
+    }
+    (StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK), out_headers, bytes)
+}
+
+/// DescribeServices with the primary deployment COMPLETED and its tasks running.
+fn complete(bytes: Vec<u8>) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
+    for s in v["services"].as_array_mut().into_iter().flatten() {
+        for d in s["deployments"].as_array_mut().into_iter().flatten() {
+            if d["status"] == "PRIMARY" {
+                d["rolloutState"] = "COMPLETED".into();
+                d["runningCount"] = d["desiredCount"].clone();
+            }
+        }
+    }
+    serde_json::to_vec(&v).unwrap_or(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn draws_are_repeatable_and_spread() {
+        let a: Vec<f64> = (0..1000).map(|n| super::draw(7, "throttle", "DescribeVpcs", n)).collect();
+        let b: Vec<f64> = (0..1000).map(|n| super::draw(7, "throttle", "DescribeVpcs", n)).collect();
+        assert_eq!(a, b);
+        let share = a.iter().filter(|x| **x < 0.15).count();
+        assert!((100..200).contains(&share), "{share}");
+    }
+}
