@@ -60,6 +60,9 @@ pub enum Command {
         /// Give up (exit 1, naming what was awaited) after this long.
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
+        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: Duration,
     },
     /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
     Down {
@@ -71,6 +74,9 @@ pub enum Command {
         purge: bool,
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
+        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: Duration,
     },
     /// The fast path CI uses: register a revision with IMAGE, update the service, follow the new
     /// deployment to COMPLETED (exit 3 when it fails, rolls back or times out).
@@ -83,6 +89,15 @@ pub enum Command {
         timeout: Option<Duration>,
         #[arg(long)]
         no_wait: bool,
+        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: Duration,
+    },
+    /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
+    /// only when the run that holds it is gone. Says who held it.
+    Unlock {
+        #[arg(long)]
+        yes: bool,
     },
     /// Create or update the GitHub OIDC identity provider and this stack's deploy role (which only
     /// OWNER/NAME's BRANCH can assume); prints the role ARN to store as AWS_DEPLOY_ROLE_ARN.

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod lease;
 pub mod reconcile;
 pub mod resources;
 pub mod retry;

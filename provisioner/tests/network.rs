@@ -323,6 +323,23 @@ fn validate_is_offline_and_reports_every_problem() {
 }
 
 #[test]
+fn an_unknown_region_on_the_command_line_is_refused_before_any_call() {
+    let account = Account::new();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--stack"])
+        .arg(account.stack_file())
+        .args(["--region", "ap-tokyo-1", "plan"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // nothing listens: refused before any call
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let said = common::text(&out);
+    assert!(said.contains("\"ap-tokyo-1\" is not an AWS region") && said.contains("ap-northeast-1"), "{said}");
+}
+
+#[test]
 fn schema_prints_the_stack_json_schema() {
     let out = std::process::Command::new(common::BIN).arg("schema").output().expect("run");
     assert!(out.status.success());

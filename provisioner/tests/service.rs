@@ -183,6 +183,57 @@ async fn down_removes_the_service_its_revisions_and_the_load_balancer() {
     // After down, up works again and the secret comes back rather than being recreated.
     let again = account.json(&["up", "--yes"], 0);
     assert!(mutations(&again).iter().any(|m| m == "Secrets Manager:RestoreSecret"));
+    // The service runs a new ACTIVE revision: moto answers a bare family with the INACTIVE one
+    // (AWS with the latest ACTIVE), which must never be taken for the current one.
+    assert!(mutations(&again).iter().any(|m| m == "ECS:RegisterTaskDefinition"));
+    let svc = c.ecs.describe_services().cluster("konnichiwa").services("konnichiwa").send().await.expect("svc");
+    let td = svc.services()[0].task_definition().expect("td").to_owned();
+    let described = c.ecs.describe_task_definition().task_definition(&td).send().await.expect("td");
+    assert_eq!(described.task_definition().and_then(|t| t.status()).map(|s| s.as_str()), Some("ACTIVE"), "{td}");
+}
+
+#[tokio::test]
+async fn a_revision_without_our_tag_in_our_family_is_never_touched() {
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let c = account.clients().await;
+    // Someone registers into the family by hand, without the stack's tag.
+    let foreign = c
+        .ecs
+        .register_task_definition()
+        .family("konnichiwa")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder().name("app").image("busybox").memory(64).build(),
+        )
+        .send()
+        .await
+        .expect("register")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned();
+    let plan = account.run(&["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "refused: {}", text(&plan));
+    assert!(text(&plan).contains("without the tag konnichiwa:stack=konnichiwa"), "{}", text(&plan));
+    let down = account.json(&["down", "--yes"], 0);
+    assert_eq!(down["leftovers"], serde_json::json!([]), "a revision not ours is not ours to report");
+    assert!(!mutations(&down).is_empty());
+    let described = c.ecs.describe_task_definition().task_definition(&foreign).send().await.expect("td");
+    assert_eq!(described.task_definition().and_then(|t| t.status()).map(|s| s.as_str()), Some("ACTIVE"), "left alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_follows_its_rollout_through_throttling() {
+    use common::faults::{Faults, Proxy, Script};
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let proxy = Proxy::start(&common::moto_url(), Faults::default()).await;
+    proxy.complete_rollouts();
+    proxy.script(Script::error("DescribeServices", 4, "ThrottlingException", "Rate exceeded"));
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "3".repeat(64));
+    let v = account.json_at(&proxy.url, &["deploy", "--image", &image, "--timeout", "2m"], &[], 0).await;
+    assert_eq!(v["rollout"]["result"], "completed", "{v:#}");
+    assert_eq!(proxy.stats()["DescribeServices"].scripted, 4);
 }
 
 #[tokio::test]

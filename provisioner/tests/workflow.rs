@@ -44,63 +44,6 @@ fn expand(text: &str, values: &BTreeMap<&str, String>) -> String {
     out
 }
 
-/// A proxy to moto that reports the primary ECS deployment COMPLETED (moto never does).
-async fn completing_proxy(moto: String) -> (String, tokio::sync::oneshot::Sender<()>) {
-    use axum::body::Bytes;
-    use axum::http::{HeaderMap, Method, Uri};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let client = reqwest::Client::new();
-    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let (client, moto) = (client.clone(), moto.clone());
-        async move {
-            let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let mut req = client.request(method, format!("{moto}{}", uri.path_and_query().map_or("/", |p| p.as_str())));
-            for (k, v) in &headers {
-                if k != "host" && k != "content-length" {
-                    req = req.header(k, v);
-                }
-            }
-            let resp = req.body(body).send().await.expect("moto answers");
-            let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/json")
-                .to_owned();
-            let mut bytes = resp.bytes().await.expect("body").to_vec();
-            if target.ends_with(".DescribeServices")
-                && let Ok(mut v) = serde_json::from_slice::<Value>(&bytes)
-            {
-                for s in v["services"].as_array_mut().into_iter().flatten() {
-                    for d in s["deployments"].as_array_mut().into_iter().flatten() {
-                        if d["status"] == "PRIMARY" {
-                            d["rolloutState"] = "COMPLETED".into();
-                            d["runningCount"] = d["desiredCount"].clone();
-                        }
-                    }
-                }
-                bytes = serde_json::to_vec(&v).expect("json");
-            }
-            (
-                axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
-                [("content-type", content_type)],
-                bytes,
-            )
-        }
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (format!("http://{addr}"), stop)
-}
-
 #[test]
 fn the_workflow_is_wired_as_documented() {
     let wf = workflow();
@@ -133,7 +76,9 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
         "{}/monitor is missing: build the workspace (cargo test --workspace does)",
         bin.display()
     );
-    let (endpoint, stop_proxy) = completing_proxy(common::moto_url()).await;
+    let proxy = common::faults::Proxy::start(&common::moto_url(), common::faults::Faults::default()).await;
+    proxy.complete_rollouts();
+    let endpoint = proxy.url.clone();
 
     // The real app, for the smoke test.
     let config =
@@ -242,7 +187,6 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     assert_eq!(result["applied"], false);
     assert_eq!(result["api_calls"]["mutating"], 0);
     let _ = stop_app.send(());
-    let _ = stop_proxy.send(());
 }
 
 #[tokio::test]

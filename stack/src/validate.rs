@@ -108,9 +108,34 @@ fn identity(c: &mut Checker, s: &Stack) {
         c.check(!k.starts_with("konnichiwa:"), &path, || {
             format!("tag key {k:?}: the konnichiwa: prefix is the provisioner's own")
         });
-        c.check(!k.is_empty() && k.len() <= 128, &path, || format!("tag key {k:?} must be 1–128 characters"));
-        c.check(v.len() <= 256, &path, || format!("the value of tag {k:?} is longer than 256 characters"));
+        c.check(k != "Name", &path, || {
+            "tag key \"Name\": the provisioner names each resource itself (<stack>-vpc, …); remove it from tags"
+                .to_owned()
+        });
+        c.check(!k.is_empty() && k.chars().count() <= 128, &path, || format!("tag key {k:?} must be 1–128 characters"));
+        c.check(v.chars().count() <= 256, &path, || format!("the value of tag {k:?} is longer than 256 characters"));
+        for (what, text) in [("key", k), ("value", v)] {
+            if let Some(bad) = text.chars().find(|ch| !tag_char(*ch)) {
+                c.fail(
+                    &path,
+                    format!(
+                        "tag {what} {text:?} has {bad:?}, which AWS refuses in tags: use letters, digits, spaces and _ . : / = + - @"
+                    ),
+                );
+            }
+        }
     }
+}
+
+/// What every AWS service accepts in a tag key or value: letters and digits (of any script),
+/// spaces, and `_ . : / = + - @`.
+fn tag_char(ch: char) -> bool {
+    ch.is_alphanumeric() || ch == ' ' || "_.:/=+-@".contains(ch)
+}
+
+/// The region of an ARN (`arn:PARTITION:SERVICE:REGION:…`).
+fn arn_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
 }
 
 fn network(c: &mut Checker, s: &Stack) {
@@ -339,6 +364,17 @@ fn load_balancer(c: &mut Checker, s: &Stack) {
         c.check(h.certificate_arn.starts_with("arn:aws:acm:"), "load_balancer.https.certificate_arn", || {
             format!("{:?} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", h.certificate_arn)
         });
+        if let Some(region) = arn_region(&h.certificate_arn).filter(|r| *r != s.region) {
+            c.fail(
+                "load_balancer.https.certificate_arn",
+                format!(
+                    "the certificate is in {region} but the load balancer in {}: an ALB takes a certificate from its own \
+                     region; request or import one in {} (CloudFront's us-east-1 certificates do not work here)",
+                    s.region, s.region
+                ),
+            );
+        }
+
         c.check(h.port != lb.port && h.port > 0, "load_balancer.https.port", || {
             format!("port {} is taken by the HTTP listener; use 443", h.port)
         });

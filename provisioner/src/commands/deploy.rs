@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{context, print_json};
+use super::{context, holding_lease, print_json};
 use crate::cli::Cli;
 use crate::error::{AwsContext, Error};
 use crate::exit;
@@ -106,16 +106,54 @@ pub fn exit_for(rollout: Option<&RolloutReport>) -> Result<u8, Error> {
     }
 }
 
-pub async fn run(cli: &Cli, image: &str, timeout: Option<Duration>, no_wait: bool) -> Result<u8, Error> {
+pub async fn run(
+    cli: &Cli,
+    image: &str,
+    timeout: Option<Duration>,
+    no_wait: bool,
+    lock_timeout: Duration,
+) -> Result<u8, Error> {
     let started = Instant::now();
-    let ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
+    let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
+    let ((arn, deployment_id, rollout), lease) =
+        holding_lease(&mut ctx, "deploy", lock_timeout, async |ctx: &mut Ctx| {
+            deploy(ctx, cli, image, timeout, no_wait).await
+        })
+        .await?;
+    if cli.json {
+        print_json(&json!({
+            "command": "deploy",
+            "stack": ctx.stack.name,
+            "task_definition_arn": arn,
+            "image": image,
+            "deployment_id": deployment_id,
+            "rollout": rollout,
+            "api_calls": ctx.clients.calls.counts(),
+            "lease": lease,
+            "elapsed_seconds": started.elapsed().as_secs_f64(),
+        }));
+    } else {
+        println!("{arn}");
+    }
+    exit_for(rollout.as_ref())
+}
+
+/// Registers the revision, updates the service and follows the rollout: (task definition ARN,
+/// deployment id, rollout).
+async fn deploy(
+    ctx: &Ctx,
+    cli: &Cli,
+    image: &str,
+    timeout: Option<Duration>,
+    no_wait: bool,
+) -> Result<(String, Option<String>, Option<RolloutReport>), Error> {
     let family = service::family(&ctx.stack);
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let current = service::task::observe_latest(&ctx, &family).await?.ok_or_else(|| {
+    let current = service::task::observe_latest(ctx, &family).await?.ok_or_else(|| {
         Error::Refused(format!("task definition family {family} has no active revision: run `provisioner up` first"))
     })?;
     let spec = service::TaskSpec { image: image.to_owned(), ..current.spec };
-    let arn = service::task::register(&ctx, &family, &spec).await?;
+    let arn = service::task::register(ctx, &family, &spec).await?;
     let updated = ctx
         .clients
         .ecs
@@ -135,49 +173,24 @@ pub async fn run(cli: &Cli, image: &str, timeout: Option<Duration>, no_wait: boo
             deployment_id.clone().unwrap_or_default()
         );
     }
-    let rollout = if no_wait {
-        None
-    } else {
-        let timeout = timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
-        // The target group's health is looked up only if the rollout fails (below).
-        let report = follow_and_report(&ctx, &arn, deployment_id.clone(), timeout, None, cli.json).await?;
-        let report = if report.result != "completed" && report.diagnostics.iter().all(|d| !d.starts_with("target ")) {
-            // Add target health to the diagnostics of a failed rollout.
-            let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
-            let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
-            let tg_arn = tgs
-                .as_ref()
-                .and_then(|t| t.target_groups().first())
-                .and_then(|t| t.target_group_arn())
-                .map(str::to_owned);
-            if let Some(tg_arn) = tg_arn {
-                let extra =
-                    rollout::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
-                for d in extra.iter().filter(|d| d.starts_with("target ")) {
-                    eprintln!("  {d}");
-                }
-                RolloutReport { diagnostics: extra, ..report }
-            } else {
-                report
-            }
-        } else {
-            report
-        };
-        Some(report)
-    };
-    if cli.json {
-        print_json(&json!({
-            "command": "deploy",
-            "stack": ctx.stack.name,
-            "task_definition_arn": arn,
-            "image": image,
-            "deployment_id": deployment_id,
-            "rollout": rollout,
-            "api_calls": ctx.clients.calls.counts(),
-            "elapsed_seconds": started.elapsed().as_secs_f64(),
-        }));
-    } else {
-        println!("{arn}");
+    if no_wait {
+        return Ok((arn, deployment_id, None));
     }
-    exit_for(rollout.as_ref())
+    let timeout = timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
+    // The target group's health is looked up only if the rollout fails (below).
+    let report = follow_and_report(ctx, &arn, deployment_id.clone(), timeout, None, cli.json).await?;
+    if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {
+        return Ok((arn, deployment_id, Some(report)));
+    }
+    // Add target health to the diagnostics of a failed rollout.
+    let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
+    let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
+    let tg_arn =
+        tgs.as_ref().and_then(|t| t.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_owned);
+    let Some(tg_arn) = tg_arn else { return Ok((arn, deployment_id, Some(report))) };
+    let extra = rollout::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
+    for d in extra.iter().filter(|d| d.starts_with("target ")) {
+        eprintln!("  {d}");
+    }
+    Ok((arn, deployment_id, Some(RolloutReport { diagnostics: extra, ..report })))
 }

@@ -1,40 +1,27 @@
-//! `down`: delete everything the stack owns in reverse order, then sweep by tag and fail naming
-//! anything still left.
+//! `down`: holding the stack's lease, delete everything the stack owns in reverse order, then
+//! sweep by tag and fail naming anything still left.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{confirm, context, print_json};
+use super::{confirm, context, holding_lease, print_json};
 use crate::cli::Cli;
-use crate::engine as driver;
+use crate::engine;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Mode, render};
+use crate::reconcile::{Ctx, Mode, Plan, render};
 
-pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_timeout: Duration) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
-    let plan = driver::teardown(&ctx, purge).await?;
-    if !cli.json {
-        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
-        print!("{}", render::plan(&plan, render::colour_wanted()));
-    }
-    let mut applied = false;
-    if plan.has_changes() {
-        if !confirm(&format!("Delete everything of stack {}?", ctx.stack.name), yes)? {
-            eprintln!("Nothing was deleted.");
-            return Ok(exit::ERROR);
-        }
-        ctx.mode = Mode::Apply;
-        if !cli.json {
-            eprintln!("\nDeleting:");
-        }
-        driver::teardown(&ctx, purge).await?;
-        applied = true;
-    }
-    let leftovers = driver::sweep(&ctx).await?;
-    let calls = ctx.clients.calls.counts();
+    let (done, lease) =
+        holding_lease(&mut ctx, "down", lock_timeout, async |ctx: &mut Ctx| tear_down(ctx, cli, yes, purge).await)
+            .await?;
+    let Some((plan, applied, leftovers)) = done else {
+        eprintln!("Nothing was deleted.");
+        return Ok(exit::ERROR);
+    };
     if cli.json {
         print_json(&json!({
             "command": "down",
@@ -43,7 +30,8 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration) -> Result
             "plan": { "resources": plan.resources, "summary": plan.summary() },
             "applied": applied,
             "leftovers": leftovers,
-            "api_calls": calls,
+            "api_calls": ctx.clients.calls.counts(),
+            "lease": lease,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
         }));
     }
@@ -62,4 +50,32 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration) -> Result
         );
     }
     Ok(exit::OK)
+}
+
+/// Lists, confirms, deletes, sweeps; None when the user said no.
+async fn tear_down(
+    ctx: &mut Ctx,
+    cli: &Cli,
+    yes: bool,
+    purge: bool,
+) -> Result<Option<(Plan, bool, Vec<String>)>, Error> {
+    let plan = engine::teardown(ctx, purge).await?;
+    if !cli.json {
+        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
+        print!("{}", render::plan(&plan, render::colour_wanted()));
+    }
+    let mut applied = false;
+    if plan.has_changes() {
+        if !confirm(&format!("Delete everything of stack {}?", ctx.stack.name), yes)? {
+            return Ok(None);
+        }
+        ctx.mode = Mode::Apply;
+        if !cli.json {
+            eprintln!("\nDeleting:");
+        }
+        engine::teardown(ctx, purge).await?;
+        applied = true;
+    }
+    let leftovers = engine::sweep(ctx).await?;
+    Ok(Some((plan, applied, leftovers)))
 }

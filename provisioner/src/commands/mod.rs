@@ -52,6 +52,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy { .. } => "deploy",
+        Command::Unlock { .. } => "unlock",
         Command::CiRole { .. } => "ci-role",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
         Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
@@ -74,12 +75,17 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
-        Command::Up { yes, timeout, image_repository, no_wait } => {
-            up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait).await
+        Command::Up { yes, timeout, image_repository, no_wait, lock_timeout } => {
+            up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait, *lock_timeout).await
         }
-        Command::Deploy { image, timeout, no_wait } => deploy::run(cli, image, *timeout, *no_wait).await,
+        Command::Deploy { image, timeout, no_wait, lock_timeout } => {
+            deploy::run(cli, image, *timeout, *no_wait, *lock_timeout).await
+        }
         Command::Image(cmd) => image::run(cli, cmd).await,
-        Command::Down { yes, purge, timeout } => down::run(cli, *yes, *purge, *timeout).await,
+        Command::Down { yes, purge, timeout, lock_timeout } => {
+            down::run(cli, *yes, *purge, *timeout, *lock_timeout).await
+        }
+        Command::Unlock { yes } => unlock(cli, *yes).await,
         Command::CiRole { github_repo, branch, yes } => ci_role(cli, github_repo, branch, *yes).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
@@ -105,8 +111,16 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::Im
 async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error> {
     let mut stack = stack::Stack::load(&cli.stack)?;
     if let Some(region) = &cli.region {
+        if !stack::catalog::REGIONS.contains(&region.as_str()) {
+            return Err(Error::Usage(format!(
+                "--region {region:?} is not an AWS region: use a code such as ap-northeast-1 or us-east-1 (or leave it \
+                 out to use stack.yaml's region, {})",
+                stack.region
+            )));
+        }
         stack.region = region.clone();
     }
+
     let clients = Clients::load(&stack.region).await;
     Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
 }
@@ -139,6 +153,56 @@ fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
     Ok(answer.trim() == "yes")
+}
+
+/// Runs `body` holding the stack's lease, which is released however `body` ends; returns what
+/// `body` returned and the lease's report.
+async fn holding_lease<T>(
+    ctx: &mut Ctx,
+    command: &str,
+    wait: Duration,
+    body: impl AsyncFnOnce(&mut Ctx) -> Result<T, Error>,
+) -> Result<(T, crate::lease::LeaseReport), Error> {
+    let lease = crate::lease::acquire(&ctx.clients, &ctx.stack.name, command, wait).await?;
+    if lease.taken != "free" {
+        eprintln!("Lease of stack {}: {}", ctx.stack.name, lease.taken);
+    }
+    let result = body(ctx).await;
+    let released = lease.release().await;
+    let value = result?;
+    Ok((value, released?))
+}
+
+/// `unlock`: says who holds the lease, confirms, deletes it.
+async fn unlock(cli: &Cli, yes: bool) -> Result<u8, Error> {
+    let ctx = context(cli, Mode::Plan, Duration::from_secs(120)).await?;
+    let records = crate::lease::records(&ctx.clients, &ctx.stack.name).await?;
+    let holders: Vec<String> = records
+        .iter()
+        .map(|(_, name, h)| format!("{name}: {}", h.as_ref().map_or_else(|| "(unreadable)".into(), |h| h.describe())))
+        .collect();
+    if records.is_empty() {
+        if cli.json {
+            print_json(&json!({ "command": "unlock", "stack": ctx.stack.name, "broken": [] }));
+        } else {
+            println!("Stack {} has no lease: nothing to unlock.", ctx.stack.name);
+        }
+        return Ok(exit::OK);
+    }
+    if !cli.json {
+        println!("Stack {} is leased:\n  {}", ctx.stack.name, holders.join("\n  "));
+    }
+    if !confirm("Break this lease? Only if that run is gone: two runs at once can leave duplicates.", yes)? {
+        eprintln!("The lease was left in place.");
+        return Ok(exit::ERROR);
+    }
+    let broken = crate::lease::unlock(&ctx.clients, &ctx.stack.name).await?;
+    if cli.json {
+        print_json(&json!({ "command": "unlock", "stack": ctx.stack.name, "broken": broken }));
+    } else {
+        println!("Broke the lease of stack {}.", ctx.stack.name);
+    }
+    Ok(exit::OK)
 }
 
 /// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role.

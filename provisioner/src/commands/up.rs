@@ -1,16 +1,24 @@
-//! `up`: plan, confirm, apply in dependency order (building and pushing the image for
-//! `service.image: build`), follow the new deployment, print the outputs.
+//! `up`: holding the stack's lease, plan, confirm, apply in dependency order (building and pushing
+//! the image for `service.image: build`), follow the new deployment, print the outputs.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{confirm, context, print_json};
+use super::{confirm, context, holding_lease, print_json};
 use crate::cli::Cli;
-use crate::engine as driver;
+use crate::commands::deploy::RolloutReport;
+use crate::engine::{self, ImageSource, Outputs};
 use crate::error::Error;
-use crate::exit;
-use crate::reconcile::{Mode, render};
+use crate::reconcile::{Ctx, Mode, Plan, render};
+
+/// What an `up` did, before it is printed.
+struct Applied {
+    plan: Plan,
+    outputs: Outputs,
+    applied: bool,
+    rollout: Option<RolloutReport>,
+}
 
 pub async fn run(
     cli: &Cli,
@@ -18,48 +26,19 @@ pub async fn run(
     timeout: Duration,
     image_repository: Option<&str>,
     no_wait: bool,
+    lock_timeout: Duration,
 ) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     let image = super::image_source(&ctx, image_repository)?;
-    let (plan, mut outputs) = driver::reconcile(&ctx, &image).await?;
-    let colour = render::colour_wanted();
-    if !cli.json {
-        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
-        print!("{}", render::plan(&plan, colour));
-    }
-    let mut applied = false;
-    let mut rollout = None;
-    if plan.has_changes() {
-        if !confirm("Apply these changes?", yes)? {
-            eprintln!("Nothing was changed.");
-            return Ok(exit::ERROR);
-        }
-        ctx.mode = Mode::Apply;
-        if !cli.json {
-            eprintln!("\nApplying:");
-        }
-        let (_, after) = driver::reconcile(&ctx, &image).await?;
-        outputs = after;
-        applied = true;
-        if let (Some(id), Some(td), false) =
-            (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
-        {
-            let deploy_timeout =
-                ctx.stack.service.deployment.timeout.get().min(ctx.deadline.saturating_duration_since(Instant::now()));
-            rollout = Some(
-                super::deploy::follow_and_report(
-                    &ctx,
-                    td,
-                    Some(id.clone()),
-                    deploy_timeout,
-                    outputs.load_balancer.target_group_arn.known(),
-                    cli.json,
-                )
-                .await?,
-            );
-        }
-    }
+    let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
+        converge(ctx, cli, &image, yes, no_wait).await
+    })
+    .await?;
+    let Some(Applied { plan, outputs, applied, rollout }) = done else {
+        eprintln!("Nothing was changed.");
+        return Ok(crate::exit::ERROR);
+    };
     let calls = ctx.clients.calls.counts();
     let mut extra = Vec::new();
     if let Some(url) = &outputs.load_balancer.url {
@@ -96,15 +75,17 @@ pub async fn run(
             "rollout": rollout,
             "outputs": outputs,
             "api_calls": calls,
+            "lease": lease,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
         }));
     } else {
         println!(
-            "\n{} in {:.1}s ({} read and {} mutating API calls).",
+            "\n{} in {:.1}s ({} read and {} mutating API calls; the lease took {} more).",
             if applied { "Applied" } else { "Nothing to do" },
             started.elapsed().as_secs_f64(),
             calls.read,
-            calls.mutating
+            calls.mutating,
+            lease.api_calls.read + lease.api_calls.mutating
         );
         if let Some(url) = &outputs.load_balancer.url {
             println!("URL: {url}");
@@ -112,4 +93,49 @@ pub async fn run(
         println!("\nOutputs:\n{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }
     super::deploy::exit_for(rollout.as_ref())
+}
+
+/// Plans, confirms, applies and follows the rollout; None when the user said no.
+async fn converge(
+    ctx: &mut Ctx,
+    cli: &Cli,
+    image: &ImageSource,
+    yes: bool,
+    no_wait: bool,
+) -> Result<Option<Applied>, Error> {
+    let (plan, outputs) = engine::reconcile(ctx, image).await?;
+    if !cli.json {
+        println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
+        print!("{}", render::plan(&plan, render::colour_wanted()));
+    }
+    if !plan.has_changes() {
+        return Ok(Some(Applied { plan, outputs, applied: false, rollout: None }));
+    }
+    if !confirm("Apply these changes?", yes)? {
+        return Ok(None);
+    }
+    ctx.mode = Mode::Apply;
+    if !cli.json {
+        eprintln!("\nApplying:");
+    }
+    let (_, outputs) = engine::reconcile(ctx, image).await?;
+    let mut rollout = None;
+    if let (Some(id), Some(td), false) =
+        (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
+    {
+        let deploy_timeout =
+            ctx.stack.service.deployment.timeout.get().min(ctx.deadline.saturating_duration_since(Instant::now()));
+        rollout = Some(
+            super::deploy::follow_and_report(
+                ctx,
+                td,
+                Some(id.clone()),
+                deploy_timeout,
+                outputs.load_balancer.target_group_arn.known(),
+                cli.json,
+            )
+            .await?,
+        );
+    }
+    Ok(Some(Applied { plan, outputs, applied: true, rollout }))
 }

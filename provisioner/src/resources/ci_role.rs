@@ -76,7 +76,10 @@ pub fn policy(stack: &stack::Stack) -> Value {
             { "Sid": "OwnRepository", "Effect": "Allow", "Action": "ecr:*",
               "Resource": format!("arn:aws:ecr:{region}:*:repository/{}", stack.registry.repository) },
             { "Sid": "OwnSecret", "Effect": "Allow", "Action": "secretsmanager:*",
-              "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:{}-*", stack.secret.name) }
+              "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:{}-*", stack.secret.name) },
+            { "Sid": "OwnLease", "Effect": "Allow", "Action": crate::lease::IAM_ACTIONS,
+              "Resource": [format!("arn:aws:ssm:{region}:*:parameter{}", crate::lease::path(name)),
+                           format!("arn:aws:ssm:{region}:*:parameter{}/*", crate::lease::path(name))] }
         ]
     })
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::known::all_known;
-use crate::reconcile::step::Observed;
+use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
 
@@ -105,6 +105,14 @@ pub struct ObservedListener {
 impl Observed for ObservedListener {
     fn id(&self) -> &str {
         &self.arn
+    }
+}
+
+/// AWS refuses a second listener on a port; an emulator may not, so a repeated create can leave
+/// two: either serves, the other goes.
+impl InUse for ObservedListener {
+    fn in_use(&self) -> bool {
+        false
     }
 }
 
@@ -601,21 +609,23 @@ pub async fn reconcile(
         (Some(l), Some(t)) => observe_listeners(ctx, l, t, &tg_name).await,
         _ => Ok(Vec::new()),
     };
-    let existing = listing().await?;
     for w in &want {
         Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
-            .converge_observed(
+            .converge_one(
                 plan,
-                existing.iter().find(|l| l.spec.port == w.port).cloned(),
-                async || Ok(listing().await?.into_iter().find(|l| l.spec.port == w.port)),
+                async || Ok(listing().await?.into_iter().filter(|l| l.spec.port == w.port).collect()),
                 |o| diff_listener(w, o.map(|l| &l.spec)),
                 async |_: &Change, o: Option<&ObservedListener>| {
                     apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, o).await
                 },
+                async |extra: &ObservedListener| {
+                    let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
+                    gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])
+                },
             )
             .await?;
     }
-    for extra in existing.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
+    for extra in listing().await?.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
             gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;

@@ -148,6 +148,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_arn_is_known_before_the_group_exists() {
+        let id =
+            crate::aws::Identity { account: "123456789012".into(), arn: String::new(), partition: "aws-cn".into() };
+        assert_eq!(arn(&id, "cn-north-1", "/ecs/s"), "arn:aws-cn:logs:cn-north-1:123456789012:log-group:/ecs/s");
+    }
+
+    #[test]
     fn retention_and_tags() {
         let s = crate::resources::test_stack();
         let good = ObservedLogGroup { arn: "arn:x".into(), retention_days: Some(30), tags: s.resource_tags() };

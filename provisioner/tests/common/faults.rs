@@ -35,6 +35,8 @@ pub struct Faults {
 #[derive(Debug, Clone)]
 pub struct Script {
     pub operation: String,
+    /// Calls of the operation to let through before the script applies.
+    pub after: usize,
     pub times: usize,
     pub reply: Reply,
 }
@@ -53,17 +55,24 @@ impl Script {
     pub fn error(operation: &str, times: usize, code: &str, message: &str) -> Self {
         Self {
             operation: operation.into(),
+            after: 0,
             times,
             reply: Reply::Error { status: 400, code: code.into(), message: message.into() },
         }
     }
 
     pub fn body(operation: &str, times: usize, body: &str) -> Self {
-        Self { operation: operation.into(), times, reply: Reply::Body(body.into()) }
+        Self { operation: operation.into(), after: 0, times, reply: Reply::Body(body.into()) }
     }
 
     pub fn lose_answer(operation: &str, times: usize) -> Self {
-        Self { operation: operation.into(), times, reply: Reply::LoseAnswer }
+        Self { operation: operation.into(), after: 0, times, reply: Reply::LoseAnswer }
+    }
+
+    /// Lets the first `n` calls through before applying.
+    pub fn after(mut self, n: usize) -> Self {
+        self.after = n;
+        self
     }
 }
 
@@ -180,7 +189,7 @@ fn lost_answer(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
 }
 
 /// A number in [0, 1) from (seed, operation, occurrence): FNV-1a then a splitmix64 finish.
-fn draw(seed: u64, what: &str, op: &str, n: usize) -> f64 {
+pub fn draw(seed: u64, what: &str, op: &str, n: usize) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for b in what.bytes().chain(op.bytes()).chain(n.to_le_bytes()) {
         h ^= u64::from(b);
@@ -295,7 +304,17 @@ async fn handle(
             st.seen
         };
         let faults = s.faults;
-        if let Some(i) = s.scripts.iter().position(|sc| sc.operation == op && sc.times > 0) {
+        let scripted = s.scripts.iter_mut().position(|sc| {
+            if sc.operation != op || sc.times == 0 {
+                return false;
+            }
+            if sc.after > 0 {
+                sc.after -= 1;
+                return false;
+            }
+            true
+        });
+        if let Some(i) = scripted {
             s.scripts[i].times -= 1;
             s.ops.entry(op.clone()).or_default().scripted += 1;
             match s.scripts[i].reply.clone() {
@@ -383,16 +402,4 @@ fn complete(bytes: Vec<u8>) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&v).unwrap_or(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn draws_are_repeatable_and_spread() {
-        let a: Vec<f64> = (0..1000).map(|n| super::draw(7, "throttle", "DescribeVpcs", n)).collect();
-        let b: Vec<f64> = (0..1000).map(|n| super::draw(7, "throttle", "DescribeVpcs", n)).collect();
-        assert_eq!(a, b);
-        let share = a.iter().filter(|x| **x < 0.15).count();
-        assert!((100..200).contains(&share), "{share}");
-    }
 }

@@ -162,9 +162,13 @@ pub async fn leftovers(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Error> {
     if let Some(s) = observe_service(ctx, cluster, &name).await? {
         left.push(format!("ECS service {}", s.arn));
     }
-    left.extend(
-        task::active_revisions(ctx, &family(&ctx.stack)).await?.into_iter().map(|a| format!("task definition {a}")),
-    );
+    for arn in task::active_revisions(ctx, &family(&ctx.stack)).await? {
+        // Only revisions that carry our tag are ours to report.
+        if let Ok(Some(_)) = task::describe(ctx, &arn).await {
+            left.push(format!("task definition {arn}"));
+        }
+    }
+
     if scaling::observe(ctx, &scaling::resource_id(cluster, &name)).await?.is_some() {
         left.push(format!("scalable target {}", scaling::resource_id(cluster, &name)));
     }

@@ -418,6 +418,45 @@ mod tests {
         assert_eq!(c.fields[0].field, "image");
     }
 
+    #[tokio::test]
+    async fn every_page_of_revisions_is_read_and_only_this_family_kept() {
+        use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let arn = |f: &str| format!("arn:aws:ecs:ap-northeast-1:123456789012:task-definition/{f}");
+        let first = mock!(aws_sdk_ecs::Client::list_task_definitions)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || {
+                ListTaskDefinitionsOutput::builder()
+                    .task_definition_arns(arn("konnichiwa:3"))
+                    .task_definition_arns(arn("konnichiwa-prod:9"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_ecs::Client::list_task_definitions)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || {
+                ListTaskDefinitionsOutput::builder()
+                    .task_definition_arns(arn("konnichiwa:12"))
+                    .task_definition_arns(arn("konnichiwa:2"))
+                    .build()
+            });
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .build();
+        let mut clients = crate::aws::Clients::from_sdk_config(&sdk);
+        clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&first, &second]);
+        let ctx = Ctx {
+            clients,
+            stack: crate::resources::test_stack(),
+            mode: crate::reconcile::Mode::Plan,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+        };
+        let revisions = active_revisions(&ctx, "konnichiwa").await.expect("listed");
+        assert_eq!(revisions, [arn("konnichiwa:12"), arn("konnichiwa:3"), arn("konnichiwa:2")], "newest first");
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
     #[test]
     fn revisions_are_told_apart_from_other_families() {
         assert_eq!(family_and_revision("arn:aws:ecs:r:1:task-definition/konnichiwa:12"), Some(("konnichiwa", 12)));

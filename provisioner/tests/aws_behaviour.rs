@@ -1,0 +1,311 @@
+//! What real AWS does and moto does not, replayed through the fault proxy with AWS's actual error
+//! codes and messages: each rule of the provisioner that exists because of it has a case here
+//! that fails without the rule.
+//! - "not yet": EC2 `*.NotFound` right after a create, IAM and ECS propagation — retried;
+//! - lost answers of each create — adopted, or the duplicate repaired, never two of ours;
+//! - a genuine permission error — reported at once, not waited on;
+//! - `down`'s waits: capacity provider in use, cluster still holding services, tasks draining,
+//!   and a capacity provider that AWS fails to delete.
+
+mod common;
+
+use common::census::{self, Census};
+use common::faults::{Faults, Proxy, Script};
+use common::{Account, moto_url};
+
+const KEY: &str = "behaviour-test-key-0123456789abcd";
+
+fn clean_census() -> Census {
+    Census::from([
+        ("auto-scaling-group", 1),
+        ("capacity-provider", 1),
+        ("ecr-repository", 1),
+        ("ecs-cluster", 1),
+        ("ecs-service", 1),
+        ("iam-role", 3),
+        ("instance-profile", 1),
+        ("internet-gateway", 1),
+        ("launch-template", 1),
+        ("listener", 1),
+        ("load-balancer", 1),
+        ("log-group", 1),
+        ("route-table", 1),
+        ("scalable-target", 1),
+        ("scaling-policy", 1),
+        ("secret", 1),
+        ("security-group", 2),
+        ("subnet", 2),
+        ("target-group", 1),
+        ("task-definition", 1),
+        ("vpc", 1),
+    ])
+}
+
+/// `up` with `script` in front of moto must converge to a clean stack, answering the script's
+/// `times` calls with it and then calling again.
+async fn up_converges_despite(script: Script) {
+    let (op, times) = (script.operation.clone(), script.times);
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    proxy.script(script);
+    let out = account.run_at(&proxy.url, &["up", "--yes", "--json"], &[("API_KEY", KEY)]).await;
+    assert_eq!(out.status.code(), Some(0), "{op}: {}", common::text(&out));
+    let stats = proxy.stats().get(&op).cloned().unwrap_or_default();
+    assert_eq!(stats.scripted, times, "{op}: the scripted answers were given");
+    assert!(stats.forwarded >= 1, "{op}: called again after AWS's answer: {stats:?}");
+    let census = census::take(&account.clients().await, "konnichiwa").await;
+    assert_eq!(census, clean_census(), "{op}: exactly a clean run's resources");
+}
+
+/// Runs the cases four at a time.
+async fn all(cases: Vec<Script>) {
+    let mut runs = tokio::task::JoinSet::new();
+    let mut cases = cases.into_iter();
+    loop {
+        for script in cases.by_ref().take(4) {
+            runs.spawn(up_converges_despite(script));
+        }
+        if runs.is_empty() {
+            break;
+        }
+        while let Some(done) = runs.join_next().await {
+            done.expect("case");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_usable_yet_is_waited_for() {
+    let rtb = "The routeTable ID 'rtb-0a1b2c3d4e5f60718' does not exist";
+    all(vec![
+        // ECS: the service-linked role AWSServiceRoleForECS, created just before, propagating.
+        Script::error(
+            "CreateCluster",
+            2,
+            "InvalidParameterException",
+            "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+        ),
+        Script::error(
+            "CreateCapacityProvider",
+            1,
+            "InvalidParameterException",
+            "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+        ),
+        Script::error(
+            "CreateService",
+            1,
+            "InvalidParameterException",
+            "The target group with targetGroupArn arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:targetgroup/konnichiwa-tg/0a1b2c3d4e5f6071 does not have an associated load balancer.",
+        ),
+        Script::error(
+            "CreateService",
+            1,
+            "InvalidParameterException",
+            "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
+        ),
+        Script::error("RegisterTaskDefinition", 1, "ClientException", "Role is not valid"),
+        Script::error(
+            "RegisterScalableTarget",
+            1,
+            "ValidationException",
+            "ECS service doesn't exist: service/konnichiwa/konnichiwa",
+        ),
+        Script::error(
+            "RegisterScalableTarget",
+            1,
+            "ValidationException",
+            "Unable to assume IAM role: arn:aws:iam::123456789012:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+        ),
+        Script::error(
+            "PutScalingPolicy",
+            1,
+            "ObjectNotFoundException",
+            "No scalable target registered for service namespace: ecs, resource ID: service/konnichiwa/konnichiwa, scalable dimension: ecs:service:DesiredCount",
+        ),
+        Script::error(
+            "CreateAutoScalingGroup",
+            1,
+            "ValidationError",
+            "You must use a valid fully-formed launch template. Value (konnichiwa-instance) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+        ),
+        // EC2: what was created a moment ago is not visible yet.
+        Script::error("ModifyVpcAttribute", 1, "InvalidVpcID.NotFound", "The vpc ID 'vpc-0a1b2c3d4e5f60718' does not exist"),
+        Script::error(
+            "ModifySubnetAttribute",
+            1,
+            "InvalidSubnetID.NotFound",
+            "The subnet ID 'subnet-0a1b2c3d4e5f60718' does not exist",
+        ),
+        Script::error(
+            "AttachInternetGateway",
+            1,
+            "InvalidInternetGatewayID.NotFound",
+            "The internetGateway ID 'igw-0a1b2c3d4e5f60718' does not exist",
+        ),
+        Script::error("CreateRoute", 1, "InvalidRouteTableID.NotFound", rtb),
+        Script::error("AssociateRouteTable", 1, "InvalidRouteTableID.NotFound", rtb),
+        Script::error(
+            "AuthorizeSecurityGroupIngress",
+            1,
+            "InvalidGroup.NotFound",
+            "The security group 'sg-0a1b2c3d4e5f60718' does not exist",
+        ),
+        // Secrets Manager: the same name deleted with --purge moments ago.
+        Script::error(
+            "CreateSecret",
+            1,
+            "InvalidRequestException",
+            "You can't create this secret because a secret with this name is already scheduled for deletion.",
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_is_adopted_or_its_duplicate_repaired() {
+    all([
+        "PutParameter", // the lease itself
+        "CreateVpc",
+        "CreateSubnet",
+        "CreateInternetGateway",
+        "AttachInternetGateway",
+        "CreateRouteTable",
+        "CreateRoute",
+        "AssociateRouteTable",
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "CreateRepository",
+        "CreateLogGroup",
+        "CreateSecret",
+        "CreateCluster",
+        "CreateTargetGroup",
+        "CreateLoadBalancer",
+        "CreateListener",
+        "CreateRole",
+        "PutRolePolicy",
+        "CreateInstanceProfile",
+        "AddRoleToInstanceProfile",
+        "CreateLaunchTemplate",
+        "CreateAutoScalingGroup",
+        "CreateCapacityProvider",
+        "PutClusterCapacityProviders",
+        "RegisterTaskDefinition",
+        "CreateService",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
+    .into_iter()
+    .map(|op| Script::lose_answer(op, 1))
+    .collect())
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genuine_pass_role_denial_is_reported_at_once() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    proxy.script(Script::error(
+        "CreateAutoScalingGroup",
+        50,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/konnichiwa-deploy/ci is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/konnichiwa-instance",
+    ));
+    let started = std::time::Instant::now();
+    let out = account.run_at(&proxy.url, &["up", "--yes"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::text(&out).contains("not authorized to perform: iam:PassRole"), "{}", common::text(&out));
+    assert_eq!(proxy.stats()["CreateAutoScalingGroup"].seen, 1, "not retried");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_waits_for_what_is_still_settling() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    let task = r#"{"taskArns":["arn:aws:ecs:ap-northeast-1:123456789012:task/konnichiwa/0a1b2c3d4e5f60718"]}"#;
+    // The service's tasks take two looks to drain; the provider is still in use once; the
+    // cluster still holds the service, then is updating.
+    proxy.script(Script::body("ListTasks", 2, task));
+    proxy.script(Script::error(
+        "PutClusterCapacityProviders",
+        1,
+        "ResourceInUseException",
+        "The specified capacity provider is in use and cannot be removed.",
+    ));
+    proxy.script(Script::error(
+        "DeleteCapacityProvider",
+        1,
+        "UpdateInProgressException",
+        "The specified capacity provider is currently being updated. Wait for the update to complete and try again.",
+    ));
+    proxy.script(Script::error(
+        "DeleteCluster",
+        1,
+        "ClusterContainsServicesException",
+        "The Cluster cannot be deleted while Services are active.",
+    ));
+    proxy.script(Script::error(
+        "DeleteCluster",
+        1,
+        "UpdateInProgressException",
+        "The cluster is being updated. Wait for the update to complete and try again.",
+    ));
+    proxy.reset_stats();
+    let down = account.json_at(&proxy.url, &["down", "--yes", "--purge"], &[], 0).await;
+    assert_eq!(down["leftovers"], serde_json::json!([]));
+    let stats = proxy.stats();
+    assert!(stats["ListTasks"].seen >= 3, "waited for the tasks: {:?}", stats["ListTasks"]);
+    for op in ["PutClusterCapacityProviders", "DeleteCapacityProvider"] {
+        assert_eq!(stats[op].forwarded, 1, "{op} retried after AWS's answer");
+    }
+    assert_eq!(stats["DeleteCluster"].seen, 3);
+    let order = common::mutations(&down);
+    let pos = |op: &str| order.iter().position(|m| m == op).unwrap_or_else(|| panic!("{op} not in {order:?}"));
+    assert!(pos("ECS:DeleteService") < pos("ECS:PutClusterCapacityProviders"), "{order:?}");
+    assert!(census::leftovers(&census::take(&account.clients().await, "konnichiwa").await).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_provider_aws_fails_to_delete_is_reported_with_its_reason() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    let failed = serde_json::json!({ "capacityProviders": [{
+        "capacityProviderArn": "arn:aws:ecs:ap-northeast-1:123456789012:capacity-provider/konnichiwa-capacity",
+        "name": "konnichiwa-capacity",
+        "status": "ACTIVE",
+        "updateStatus": "DELETE_FAILED",
+        "updateStatusReason": "The Auto Scaling group konnichiwa-instances still has instances protected from scale in.",
+        "tags": [{ "key": "konnichiwa:stack", "value": "konnichiwa" }]
+    }]});
+    // down's plan and apply each observe the provider once; the third look follows the delete.
+    proxy.script(Script::body("DescribeCapacityProviders", 1, &failed.to_string()).after(2));
+    let out = account.run_at(&proxy.url, &["down", "--yes"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        common::text(&out).contains("could not delete capacity provider konnichiwa-capacity: The Auto Scaling group"),
+        "{}",
+        common::text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_purge_waits_until_aws_has_removed_the_secret_so_up_can_follow_at_once() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    account.json_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    let still_there = serde_json::json!({
+        "ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:konnichiwa/api-key-AbCdEf",
+        "Name": "konnichiwa/api-key",
+        "DeletedDate": 1.8e9,
+        "Tags": [{ "Key": "konnichiwa:stack", "Value": "konnichiwa" }]
+    });
+    // down's plan and apply each describe the secret once; then AWS lists it twice more.
+    proxy.script(Script::body("DescribeSecret", 2, &still_there.to_string()).after(2));
+    proxy.reset_stats();
+    account.json_at(&proxy.url, &["down", "--yes", "--purge"], &[], 0).await;
+    assert!(proxy.stats()["DescribeSecret"].seen >= 5, "{:?}", proxy.stats()["DescribeSecret"]);
+    let up = account.json_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    assert!(common::mutations(&up).iter().any(|m| m == "Secrets Manager:CreateSecret"));
+}
