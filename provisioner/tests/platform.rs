@@ -222,24 +222,24 @@ async fn a_new_ami_rolls_out_by_an_instance_refresh_read_from_aws() {
     assert_eq!(plan.status.code(), Some(2));
     assert!(text(&plan).contains("ami: ami-0aaaaaaaaaaaaaaa1 -> ami-0bbbbbbbbbbbbbbb2"), "{}", text(&plan));
 
-    // The run that writes the new version is killed before it starts the refresh: a new
-    // version (the default now) exists, the group still runs version 1.
-    let mut killed = proxy.stop_after_mutation(2);
+    // The run that writes the new version is killed right after it: the version exists but is
+    // not the default yet, and the group still runs version 1.
+    let mut killed = proxy.stop_after_operation("CreateLaunchTemplateVersion");
     let mut child = tokio::process::Command::from(account.command(&url, &["up", "--yes"], &[])).spawn().expect("spawn");
-    assert_eq!(killed.recv().await, Some(2));
+    assert!(killed.recv().await.is_some());
     child.kill().await.expect("kill");
     let m = proxy.requests("CreateLaunchTemplateVersion");
     assert_eq!(m.len(), 1, "the version was written before the kill");
 
-    // The next run reads from AWS that a refresh is due and starts it, with the settings that
-    // replace protected instances and let ECS drain them.
-    proxy.stop_after_mutation(usize::MAX);
+    // The next run reads from AWS what is left: make the version the default, and start a
+    // refresh with the settings that replace protected instances and let ECS drain them.
     // `up` observes twice: for its plan, then as it applies.
     proxy.script(Script::body("DescribeInstanceRefreshes", 2, NO_REFRESHES));
     proxy.script(Script::body("StartInstanceRefresh", 1, REFRESH_STARTED));
     let up = account.json_at(&url, &["up", "--yes"], &[], 0).await;
     let m = mutations(&up);
-    assert_eq!(m, ["Auto Scaling:StartInstanceRefresh"], "only the refresh is left to do: {m:?}");
+    assert_eq!(m, ["EC2:ModifyLaunchTemplate", "Auto Scaling:StartInstanceRefresh"], "what is left to do: {m:?}");
+
     let sent = proxy.requests("StartInstanceRefresh").join("&");
     for expected in [
         "Preferences.ScaleInProtectedInstances=Refresh",

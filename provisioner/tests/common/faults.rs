@@ -93,6 +93,8 @@ struct State {
     complete_rollouts: bool,
     /// Stop answering after this many mutating calls were carried out, and say so.
     kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
+    /// Stop answering after this operation was carried out, and say so.
+    kill_after_op: Option<(String, tokio::sync::mpsc::UnboundedSender<usize>)>,
     mutations: usize,
     ops: BTreeMap<String, OpStats>,
     /// (operation, request body) in arrival order.
@@ -250,6 +252,14 @@ impl Proxy {
         rx
     }
 
+    /// After the first call of `operation` is carried out, its answer never comes and `killed`
+    /// receives the number of mutations so far: the test then kills the client.
+    pub fn stop_after_operation(&self, operation: &str) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.state.lock().expect("lock").kill_after_op = Some((operation.to_owned(), tx));
+        rx
+    }
+
     /// Per-operation counts so far.
     pub fn stats(&self) -> BTreeMap<String, OpStats> {
         self.state.lock().expect("lock").ops.clone()
@@ -372,6 +382,14 @@ async fn handle(
             {
                 let _ = tx.send(*n);
                 kill = Some(*n);
+            }
+            if let Some((o, tx)) = s.kill_after_op.take() {
+                if o == op {
+                    let _ = tx.send(s.mutations);
+                    kill = Some(s.mutations);
+                } else {
+                    s.kill_after_op = Some((o, tx));
+                }
             }
         }
         if s.complete_rollouts && op == "DescribeServices" {
