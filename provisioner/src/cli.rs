@@ -105,8 +105,17 @@ pub enum Command {
         /// OWNER/NAME of the GitHub repository.
         #[arg(long)]
         github_repo: String,
-        #[arg(long, default_value = "main")]
-        branch: String,
+        /// Trust the deploy job that runs in this GitHub environment (its token's subject is
+        /// `repo:OWNER/NAME:environment:ENV`); the deploy workflow's job runs in `production`.
+        #[arg(long, conflicts_with = "branch")]
+        environment: Option<String>,
+        /// Instead, trust jobs without an environment on this branch
+        /// (`repo:OWNER/NAME:ref:refs/heads/BRANCH`).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Delete the deploy role instead (the OIDC provider, shared by every stack, stays).
+        #[arg(long)]
+        delete: bool,
         #[arg(long)]
         yes: bool,
     },

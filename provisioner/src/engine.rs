@@ -154,6 +154,25 @@ async fn image_reference(
     }
 }
 
+/// Every kind's declared permissions, and the lease's: what the CI deploy role is made of.
+pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
+    [
+        network::PERMISSIONS,
+        ecr::PERMISSIONS,
+        logs::PERMISSIONS,
+        secret::PERMISSIONS,
+        cluster::PERMISSIONS,
+        load_balancer::PERMISSIONS,
+        iam::PERMISSIONS,
+        capacity::PERMISSIONS,
+        service::PERMISSIONS,
+        crate::lease::PERMISSIONS,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Deletes every kind in reverse dependency order (Plan mode lists what would go). `purge`
 /// deletes the secret at once instead of scheduling its deletion.
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::Clients;
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::permission::{Permission, Scope};
 
 /// How long a lease lives without renewal.
 pub const TTL: Duration = Duration::from_secs(120);
@@ -28,9 +29,14 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(30);
 /// How often a waiting run (`--lock-timeout`) looks again.
 const POLL: Duration = Duration::from_secs(3);
 
-/// IAM actions the lease calls (on `/konnichiwa/<stack>/lease/*` only).
-pub const IAM_ACTIONS: &[&str] =
-    &["ssm:PutParameter", "ssm:GetParametersByPath", "ssm:DeleteParameter", "ssm:DeleteParameters"];
+/// What the lease calls, on `/konnichiwa/<stack>/lease` only.
+pub const PERMISSIONS: &[Permission] = &[Permission::new(
+    &["ssm:PutParameter", "ssm:GetParametersByPath", "ssm:DeleteParameter"],
+    Scope::Own(|c| {
+        let p = c.arn("ssm", &format!("parameter{}", path(&c.stack.name)));
+        vec![p.clone(), format!("{p}/*")]
+    }),
+)];
 
 /// Who holds a lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

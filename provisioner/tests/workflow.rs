@@ -64,6 +64,119 @@ fn the_workflow_is_wired_as_documented() {
     assert!(creds["with"]["role-to-assume"].as_str().is_some_and(|r| r.contains("vars.AWS_DEPLOY_ROLE_ARN")));
 }
 
+/// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, parentheses, string
+/// literals and context paths against `context` (an unknown path is null, as in GitHub).
+fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
+    #[derive(Debug, Clone, PartialEq)]
+    enum Tok {
+        Str(String),
+        Path(String),
+        Op(&'static str),
+    }
+    let mut toks = Vec::new();
+    let chars: Vec<char> = expr.trim().trim_start_matches("${{").trim_end_matches("}}").chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '\'' {
+            let end = chars[i + 1..].iter().position(|x| *x == '\'').expect("closed string") + i + 1;
+            toks.push(Tok::Str(chars[i + 1..end].iter().collect()));
+            i = end + 1;
+        } else if let Some(op) =
+            ["==", "!=", "&&", "||"].iter().find(|op| chars[i..].starts_with(&op.chars().collect::<Vec<_>>()))
+        {
+            toks.push(Tok::Op(op));
+            i += 2;
+        } else if c == '(' || c == ')' {
+            toks.push(Tok::Op(if c == '(' { "(" } else { ")" }));
+            i += 1;
+        } else {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || "._-".contains(chars[i])) {
+                i += 1;
+            }
+            assert!(i > start, "unexpected {c:?} in {expr}");
+            toks.push(Tok::Path(chars[start..i].iter().collect()));
+        }
+    }
+    // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := atom (('=='|'!=') atom)? ; atom := '(' or ')' | value
+    fn value(t: &Tok, ctx: &BTreeMap<&str, &str>) -> Option<String> {
+        match t {
+            Tok::Str(s) => Some(s.clone()),
+            Tok::Path(p) => ctx.get(p.as_str()).map(|v| (*v).to_owned()),
+            Tok::Op(o) => panic!("operator {o} where a value belongs"),
+        }
+    }
+    fn or(t: &[Tok], i: &mut usize, ctx: &BTreeMap<&str, &str>) -> bool {
+        let mut v = and(t, i, ctx);
+        while t.get(*i) == Some(&Tok::Op("||")) {
+            *i += 1;
+            v = and(t, i, ctx) || v;
+        }
+        v
+    }
+    fn and(t: &[Tok], i: &mut usize, ctx: &BTreeMap<&str, &str>) -> bool {
+        let mut v = cmp(t, i, ctx);
+        while t.get(*i) == Some(&Tok::Op("&&")) {
+            *i += 1;
+            v = cmp(t, i, ctx) && v;
+        }
+        v
+    }
+    fn cmp(t: &[Tok], i: &mut usize, ctx: &BTreeMap<&str, &str>) -> bool {
+        if t.get(*i) == Some(&Tok::Op("(")) {
+            *i += 1;
+            let v = or(t, i, ctx);
+            assert_eq!(t.get(*i), Some(&Tok::Op(")")));
+            *i += 1;
+            return v;
+        }
+        let left = value(&t[*i], ctx);
+        *i += 1;
+        match t.get(*i) {
+            Some(Tok::Op(op @ ("==" | "!="))) => {
+                let op = *op;
+                *i += 1;
+                let right = value(&t[*i], ctx);
+                *i += 1;
+                (left == right) == (op == "==")
+            }
+            _ => left.is_some_and(|v| !v.is_empty() && v != "false"),
+        }
+    }
+    let mut i = 0;
+    let v = or(&toks, &mut i, context);
+    assert_eq!(i, toks.len(), "unparsed tokens in {expr}");
+    v
+}
+
+#[test]
+fn only_this_repositorys_pushes_to_main_and_manual_runs_deploy() {
+    let wf = workflow();
+    let condition = wf["jobs"]["deploy"]["if"].as_str().expect("the deploy job has an if:");
+    let run = |event: &str, conclusion: &str, run_event: &str, head_repo: &str| {
+        let ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("github.repository", "octo-org/konnichiwa"),
+            ("github.event.workflow_run.conclusion", conclusion),
+            ("github.event.workflow_run.event", run_event),
+            ("github.event.workflow_run.head_repository.full_name", head_repo),
+        ]);
+        github_if(condition, &ctx)
+    };
+    assert!(run("workflow_run", "success", "push", "octo-org/konnichiwa"), "CI passed on a push to main");
+    assert!(run("workflow_dispatch", "", "", ""), "by hand");
+    assert!(!run("workflow_run", "failure", "push", "octo-org/konnichiwa"), "CI failed");
+    assert!(
+        !run("workflow_run", "success", "pull_request", "mallory/konnichiwa"),
+        "a fork's pull request from a branch it named main"
+    );
+    assert!(!run("workflow_run", "success", "pull_request", "octo-org/konnichiwa"), "a pull request, even ours");
+    assert!(!run("workflow_run", "success", "push", "mallory/konnichiwa"), "a push elsewhere");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry() {
     let registry =
@@ -187,32 +300,4 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     assert_eq!(result["applied"], false);
     assert_eq!(result["api_calls"]["mutating"], 0);
     let _ = stop_app.send(());
-}
-
-#[tokio::test]
-async fn ci_role_creates_the_oidc_provider_and_a_role_only_the_branch_can_assume() {
-    let account = common::Account::new();
-    let first = account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
-    let role_arn = first["outputs"]["role_arn"].as_str().expect("role arn").to_owned();
-    assert!(role_arn.ends_with(":role/konnichiwa-deploy"), "{role_arn}");
-    let c = account.clients().await;
-    let role = c.iam.get_role().role_name("konnichiwa-deploy").send().await.expect("role");
-    let trust = provisioner::resources::iam::decode_policy(
-        role.role().and_then(|r| r.assume_role_policy_document()).expect("trust"),
-    );
-    assert_eq!(
-        trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
-        "repo:octo-org/konnichiwa:ref:refs/heads/main"
-    );
-    let providers = c.iam.list_open_id_connect_providers().send().await.expect("providers");
-    assert_eq!(providers.open_id_connect_provider_list().len(), 1);
-    let again = account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
-    assert_eq!(again["api_calls"]["mutating"], 0, "{:#}", again["api_calls"]);
-    let other_branch =
-        account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--branch", "release", "--yes"], 0);
-    assert!(
-        other_branch["api_calls"]["mutations"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|x| x == "IAM:UpdateAssumeRolePolicy"))
-    );
 }

@@ -18,7 +18,7 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_time
     let (done, lease) =
         holding_lease(&mut ctx, "down", lock_timeout, async |ctx: &mut Ctx| tear_down(ctx, cli, yes, purge).await)
             .await?;
-    let Some((plan, applied, leftovers)) = done else {
+    let Some((plan, applied, leftovers, kept)) = done else {
         eprintln!("Nothing was deleted.");
         return Ok(exit::ERROR);
     };
@@ -30,6 +30,7 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_time
             "plan": { "resources": plan.resources, "summary": plan.summary() },
             "applied": applied,
             "leftovers": leftovers,
+            "kept": kept,
             "api_calls": ctx.clients.calls.counts(),
             "lease": lease,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
@@ -44,21 +45,20 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_time
     }
     if !cli.json {
         println!(
-            "\n{} in {:.1}s; nothing tagged with the stack remains.",
+            "\n{} in {:.1}s; nothing tagged with the stack remains{}.",
             if applied { "Deleted" } else { "Nothing to delete" },
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if kept.is_empty() { String::new() } else { format!(" but what down keeps: {}", kept.join(", ")) }
         );
     }
     Ok(exit::OK)
 }
 
+/// What a `down` did: its plan, whether it deleted anything, what is left, what it keeps.
+type TornDown = (Plan, bool, Vec<String>, Vec<String>);
+
 /// Lists, confirms, deletes, sweeps; None when the user said no.
-async fn tear_down(
-    ctx: &mut Ctx,
-    cli: &Cli,
-    yes: bool,
-    purge: bool,
-) -> Result<Option<(Plan, bool, Vec<String>)>, Error> {
+async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<Option<TornDown>, Error> {
     let plan = engine::teardown(ctx, purge).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
@@ -77,5 +77,6 @@ async fn tear_down(
         applied = true;
     }
     let leftovers = engine::sweep(ctx).await?;
-    Ok(Some((plan, applied, leftovers)))
+    let kept = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
+    Ok(Some((plan, applied, leftovers, kept)))
 }

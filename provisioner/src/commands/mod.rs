@@ -86,7 +86,14 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             down::run(cli, *yes, *purge, *timeout, *lock_timeout).await
         }
         Command::Unlock { yes } => unlock(cli, *yes).await,
-        Command::CiRole { github_repo, branch, yes } => ci_role(cli, github_repo, branch, *yes).await,
+        Command::CiRole { github_repo, environment, branch, delete, yes } => {
+            let trust = match (environment, branch) {
+                (_, Some(b)) => crate::resources::ci_role::Trust::Branch(b.clone()),
+                (Some(e), None) => crate::resources::ci_role::Trust::Environment(e.clone()),
+                (None, None) => crate::resources::ci_role::Trust::Environment(DEPLOY_ENVIRONMENT.into()),
+            };
+            ci_role(cli, github_repo, &trust, *delete, *yes).await
+        }
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }
@@ -205,32 +212,58 @@ async fn unlock(cli: &Cli, yes: bool) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-/// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role.
-async fn ci_role(cli: &Cli, repo: &str, branch: &str, yes: bool) -> Result<u8, Error> {
+/// The GitHub environment the deploy workflow's job runs in (`.github/workflows/deploy.yml`).
+pub const DEPLOY_ENVIRONMENT: &str = "production";
+
+/// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role (or delete the role).
+async fn ci_role(
+    cli: &Cli,
+    repo: &str,
+    trust: &crate::resources::ci_role::Trust,
+    delete: bool,
+    yes: bool,
+) -> Result<u8, Error> {
+    use crate::resources::ci_role;
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
         return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
     }
     let mut ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
+    let permissions = crate::engine::permissions();
     let mut plan = crate::reconcile::Plan::default();
-    let mut outputs = crate::resources::ci_role::reconcile(&ctx, &mut plan, repo, branch).await?;
+    let mut outputs = if delete {
+        ci_role::teardown(&ctx, &mut plan).await?;
+        ci_role::CiRoleOutputs::default()
+    } else {
+        ci_role::reconcile(&ctx, &mut plan, &permissions, repo, trust).await?
+    };
     if !cli.json {
         print!("{}", crate::reconcile::render::plan(&plan, crate::reconcile::render::colour_wanted()));
     }
     if plan.has_changes() {
-        if !confirm("Apply these changes?", yes)? {
+        if !confirm(if delete { "Delete the deploy role?" } else { "Apply these changes?" }, yes)? {
             return Ok(exit::ERROR);
         }
         ctx.mode = Mode::Apply;
-        outputs =
-            crate::resources::ci_role::reconcile(&ctx, &mut crate::reconcile::Plan::default(), repo, branch).await?;
+        let mut applied = crate::reconcile::Plan::default();
+        if delete {
+            ci_role::teardown(&ctx, &mut applied).await?;
+        } else {
+            outputs = ci_role::reconcile(&ctx, &mut applied, &permissions, repo, trust).await?;
+        }
     }
     if cli.json {
-        print_json(
-            &json!({ "command": "ci-role", "plan": { "resources": plan.resources, "summary": plan.summary() }, "outputs": outputs, "api_calls": ctx.clients.calls.counts() }),
-        );
-    } else {
+        print_json(&json!({
+            "command": "ci-role",
+            "plan": { "resources": plan.resources, "summary": plan.summary() },
+            "outputs": outputs,
+            "api_calls": ctx.clients.calls.counts(),
+        }));
+    } else if !delete {
         println!(
-            "\nStore this as the repository variable AWS_DEPLOY_ROLE_ARN:\n{}",
+            "\nThe role trusts the token subject {} (audience {}).\nStore this as the repository variable \
+             AWS_DEPLOY_ROLE_ARN:\n{}",
+            outputs.subject,
+            ci_role::AUDIENCE,
             outputs.role_arn.unwrap_or_default()
         );
     }

@@ -5,6 +5,7 @@
 //! module; it imports none of them (the driver that knows every kind is `crate::engine`).
 
 pub mod known;
+pub mod permission;
 pub mod render;
 pub mod step;
 pub mod tags;

@@ -7,19 +7,32 @@ use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSett
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 use crate::retry::Wait;
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "ecs:DescribeClusters",
-    "ecs:CreateCluster",
-    "ecs:UpdateClusterSettings",
-    "ecs:PutClusterCapacityProviders",
-    "ecs:DeleteCluster",
-    "ecs:TagResource",
-    "iam:CreateServiceLinkedRole",
+/// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(&["ecs:DescribeClusters"], Scope::Any),
+    Permission::new(
+        &[
+            "ecs:CreateCluster",
+            "ecs:UpdateClusterSettings",
+            "ecs:PutClusterCapacityProviders",
+            "ecs:DeleteCluster",
+            "ecs:TagResource",
+        ],
+        Scope::Own(|c| vec![c.arn("ecs", &format!("cluster/{}", name(c.stack)))]),
+    ),
+    Permission::new(
+        &["ecs:TagResource"],
+        Scope::TagOnCreate {
+            key: "ecs:CreateAction",
+            creates: &["CreateCluster", "CreateCapacityProvider", "CreateService", "RegisterTaskDefinition"],
+        },
+    ),
+    Permission::new(&["iam:CreateServiceLinkedRole"], Scope::ServiceLinkedRoles(&[ECS_SERVICE])),
 ];
 
 /// The service that ECS's service-linked role (AWSServiceRoleForECS) is for.

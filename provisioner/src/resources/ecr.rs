@@ -6,27 +6,34 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 
-/// IAM actions this kind calls (with the image push: the layer upload actions).
-pub const IAM_ACTIONS: &[&str] = &[
-    "ecr:DescribeRepositories",
-    "ecr:CreateRepository",
-    "ecr:DeleteRepository",
-    "ecr:ListTagsForResource",
-    "ecr:TagResource",
-    "ecr:GetLifecyclePolicy",
-    "ecr:PutLifecyclePolicy",
-    "ecr:PutImageScanningConfiguration",
-    "ecr:PutImageTagMutability",
-    "ecr:ListImages",
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:InitiateLayerUpload",
-    "ecr:UploadLayerPart",
-    "ecr:CompleteLayerUpload",
-    "ecr:PutImage",
-    "ecr:BatchGetImage",
+/// What the repository calls (the image push included), on the stack's repository only.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(&["ecr:GetAuthorizationToken"], Scope::Any),
+    Permission::new(
+        &[
+            "ecr:DescribeRepositories",
+            "ecr:CreateRepository",
+            "ecr:DeleteRepository",
+            "ecr:ListTagsForResource",
+            "ecr:TagResource",
+            "ecr:GetLifecyclePolicy",
+            "ecr:PutLifecyclePolicy",
+            "ecr:PutImageScanningConfiguration",
+            "ecr:PutImageTagMutability",
+            "ecr:ListImages",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+            "ecr:BatchGetImage",
+        ],
+        Scope::Own(|c| vec![c.arn("ecr", &format!("repository/{}", c.stack.registry.repository))]),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,29 +10,73 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::permission::{self, Permission, PolicyContext};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 
-/// IAM actions this kind calls (on the stack's own roles and instance profile only).
-pub const IAM_ACTIONS: &[&str] = &[
-    "iam:GetRole",
-    "iam:CreateRole",
-    "iam:DeleteRole",
-    "iam:TagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:GetRolePolicy",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedRolePolicies",
-    "iam:GetInstanceProfile",
-    "iam:CreateInstanceProfile",
-    "iam:DeleteInstanceProfile",
-    "iam:TagInstanceProfile",
-    "iam:AddRoleToInstanceProfile",
-    "iam:RemoveRoleFromInstanceProfile",
+/// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
+pub fn role_arns(c: &PolicyContext) -> Vec<String> {
+    let (instance, execution, task) = names(&c.stack.name);
+    [instance, execution, task].iter().map(|n| c.iam_arn(&format!("role/{n}"))).collect()
+}
+
+/// What IAM calls: only on the stack's own roles and instance profile, attaching only the
+/// managed policies the stack uses, passing each role only to the service that takes it.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "iam:GetRole",
+            "iam:CreateRole",
+            "iam:DeleteRole",
+            "iam:TagRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:GetRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:ListAttachedRolePolicies",
+            "iam:GetInstanceProfile",
+            "iam:CreateInstanceProfile",
+            "iam:DeleteInstanceProfile",
+            "iam:TagInstanceProfile",
+            "iam:AddRoleToInstanceProfile",
+            "iam:RemoveRoleFromInstanceProfile",
+        ],
+        permission::Scope::Own(|c| {
+            let mut arns = role_arns(c);
+            arns.push(c.iam_arn(&format!("instance-profile/{}", names(&c.stack.name).0)));
+            arns
+        }),
+    ),
+    Permission::new(
+        &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+        permission::Scope::AttachManaged {
+            roles: role_arns,
+            policies: |c| {
+                [ECS_FOR_EC2_POLICY, SSM_CORE_POLICY]
+                    .iter()
+                    .map(|p| p.replace("arn:aws:", &format!("arn:{}:", c.partition)))
+                    .collect()
+            },
+        },
+    ),
+    Permission::new(
+        &["iam:PassRole"],
+        permission::Scope::PassRole {
+            roles: |c| vec![c.iam_arn(&format!("role/{}", names(&c.stack.name).0))],
+            service: "ec2.amazonaws.com",
+        },
+    ),
+    Permission::new(
+        &["iam:PassRole"],
+        permission::Scope::PassRole {
+            roles: |c| {
+                let (_, execution, task) = names(&c.stack.name);
+                vec![c.iam_arn(&format!("role/{execution}")), c.iam_arn(&format!("role/{task}"))]
+            },
+            service: "ecs-tasks.amazonaws.com",
+        },
+    ),
 ];
 
 pub const ECS_FOR_EC2_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";
@@ -239,7 +283,7 @@ fn iam_tags(stack: &stack::Stack) -> Vec<Tag> {
     stack.resource_tags().into_iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
 }
 
-async fn apply_role(
+pub async fn apply_role(
     ctx: &Ctx,
     spec: &RoleSpec,
     observed: Option<&ObservedRole>,

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::known::all_known;
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
@@ -20,28 +21,45 @@ use crate::retry::Wait;
 /// A current TLS policy (TLS 1.3 and 1.2).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeLoadBalancerAttributes",
-    "elasticloadbalancing:CreateLoadBalancer",
-    "elasticloadbalancing:ModifyLoadBalancerAttributes",
-    "elasticloadbalancing:SetSubnets",
-    "elasticloadbalancing:SetSecurityGroups",
-    "elasticloadbalancing:DeleteLoadBalancer",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetGroupAttributes",
-    "elasticloadbalancing:CreateTargetGroup",
-    "elasticloadbalancing:ModifyTargetGroup",
-    "elasticloadbalancing:ModifyTargetGroupAttributes",
-    "elasticloadbalancing:DeleteTargetGroup",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:CreateListener",
-    "elasticloadbalancing:ModifyListener",
-    "elasticloadbalancing:DeleteListener",
-    "elasticloadbalancing:DescribeTags",
-    "elasticloadbalancing:AddTags",
+/// What the load balancer calls: on the stack's load balancer, target group and listeners by name.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            "elasticloadbalancing:DescribeTargetHealth",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeTags",
+        ],
+        Scope::Any,
+    ),
+    Permission::new(
+        &[
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:CreateListener",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:AddTags",
+        ],
+        Scope::Own(|c| {
+            let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
+            vec![
+                c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
+                c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
+                c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
+            ]
+        }),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,17 +6,26 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "logs:DescribeLogGroups",
-    "logs:CreateLogGroup",
-    "logs:DeleteLogGroup",
-    "logs:PutRetentionPolicy",
-    "logs:TagResource",
-    "logs:ListTagsForResource",
+/// What the log group calls, on `/ecs/<stack>` only.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(&["logs:DescribeLogGroups"], Scope::Any),
+    Permission::new(
+        &[
+            "logs:CreateLogGroup",
+            "logs:DeleteLogGroup",
+            "logs:PutRetentionPolicy",
+            "logs:TagResource",
+            "logs:ListTagsForResource",
+        ],
+        Scope::Own(|c| {
+            let group = c.arn("logs", &format!("log-group:{}", name(c.stack)));
+            vec![group.clone(), format!("{group}:*")]
+        }),
+    ),
 ];
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -17,6 +17,7 @@ use base64::Engine;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::retry::Wait;
@@ -24,16 +25,21 @@ use crate::retry::Wait;
 /// Where `up` takes the key from.
 pub const API_KEY_ENV: &str = "API_KEY";
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:CreateSecret",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:RestoreSecret",
-    "secretsmanager:DeleteSecret",
-    "secretsmanager:TagResource",
-];
+/// What the secret calls, on the stack's secret only: its name and the six characters AWS adds.
+pub const PERMISSIONS: &[Permission] = &[Permission::new(
+    &[
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:RestoreSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:GetResourcePolicy",
+    ],
+    Scope::Own(|c| vec![c.arn("secretsmanager", &format!("secret:{}-??????", c.stack.secret.name))]),
+)];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretOutputs {

@@ -89,6 +89,8 @@ pub struct OpStats {
 #[derive(Default)]
 struct State {
     faults: Faults,
+    /// Sign every request again with these credentials (access key, secret) for moto.
+    resign: Option<(String, String)>,
     scripts: Vec<Script>,
     complete_rollouts: bool,
     /// Stop answering after this many mutating calls were carried out, and say so.
@@ -237,6 +239,14 @@ impl Proxy {
         self.state.lock().expect("lock").faults = faults;
     }
 
+    /// Signs every request again for the endpoint behind the proxy, with `access_key`/`secret`:
+    /// what moto needs when it checks signatures (the client signed for the proxy's address),
+    /// with form bodies' spaces written as `+`, the form moto rebuilds the body in when it checks
+    /// (the Rust SDK writes `%20`, which AWS accepts equally).
+    pub fn resign_for_moto(&self, access_key: &str, secret: &str) {
+        self.state.lock().expect("lock").resign = Some((access_key.to_owned(), secret.to_owned()));
+    }
+
     /// Reports the primary ECS deployment COMPLETED with all its tasks running.
     pub fn complete_rollouts(&self) {
         self.state.lock().expect("lock").complete_rollouts = true;
@@ -349,6 +359,11 @@ async fn handle(
         Decision::Forward { lose } => lose,
     };
 
+    let resign = state.lock().expect("lock").resign.clone();
+    let (headers, body) = match resign {
+        Some((key, secret)) => resign_request(&method, moto, &path, headers, body, &key, &secret),
+        None => (headers, body),
+    };
     let mut req = client.request(method, format!("{moto}{path}"));
     for (k, v) in &headers {
         if k != "host" && k != "content-length" {
@@ -406,6 +421,61 @@ async fn handle(
         return lost_answer(p);
     }
     (StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK), out_headers, bytes)
+}
+
+/// The request signed again (SigV4, same service and region) for `moto`'s host.
+fn resign_request(
+    method: &Method,
+    moto: &str,
+    path: &str,
+    mut headers: HeaderMap,
+    body: Bytes,
+    access_key: &str,
+    secret: &str,
+) -> (HeaderMap, Bytes) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let scope: Vec<&str> = auth.split("Credential=").nth(1).unwrap_or_default().split('/').collect();
+    let (region, service) = (scope.get(2).copied().unwrap_or("us-east-1"), scope.get(3).copied().unwrap_or("sts"));
+    let form =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("x-www-form-urlencoded"));
+    let body = if form { Bytes::from(String::from_utf8_lossy(&body).replace("%20", "+")) } else { body };
+    let host = moto.trim_start_matches("http://").to_owned();
+    let signed: Vec<(String, String)> = ["content-type", "x-amz-target", "x-amz-security-token"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| ((*h).to_owned(), v.to_owned())))
+        .chain([("host".to_owned(), host)])
+        .collect();
+    let identity = aws_credential_types::Credentials::new(access_key, secret, None, None, "fault-proxy").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = SignableRequest::new(
+        method.as_str(),
+        path.to_owned(),
+        signed.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(&body),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let (new_headers, _) = instructions.into_parts();
+    for name in ["authorization", "x-amz-date", "x-amz-content-sha256"] {
+        headers.remove(name);
+    }
+    for h in new_headers {
+        if let (Ok(name), Ok(value)) =
+            (axum::http::HeaderName::from_bytes(h.name().as_bytes()), axum::http::HeaderValue::from_str(h.value()))
+        {
+            headers.insert(name, value);
+        }
+    }
+    (headers, body)
 }
 
 /// DescribeServices with the primary deployment COMPLETED and its tasks running.

@@ -5,6 +5,7 @@
 
 pub mod census;
 pub mod faults;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

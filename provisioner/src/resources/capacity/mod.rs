@@ -13,6 +13,7 @@ use serde::Serialize;
 use stack::catalog::{Arch, arch_of};
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
 pub use group::{ObservedAsg, diff_asg};
@@ -21,32 +22,69 @@ pub use template::{ObservedTemplate, TemplateSpec, diff_template, user_data};
 
 pub const ROOT_DEVICE: &str = "/dev/xvda";
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "ssm:GetParameter",
-    "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeLaunchTemplateVersions",
-    "ec2:CreateLaunchTemplate",
-    "ec2:CreateLaunchTemplateVersion",
-    "ec2:ModifyLaunchTemplate",
-    "ec2:DeleteLaunchTemplate",
-    "ec2:CreateTags",
-    "ec2:RunInstances",
-    "ec2:DescribeInstances",
-    "ec2:TerminateInstances",
-    "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:CreateAutoScalingGroup",
-    "autoscaling:UpdateAutoScalingGroup",
-    "autoscaling:DeleteAutoScalingGroup",
-    "autoscaling:CreateOrUpdateTags",
-    "autoscaling:SetInstanceProtection",
-    "autoscaling:StartInstanceRefresh",
-    "autoscaling:DescribeInstanceRefreshes",
-    "ecs:DescribeCapacityProviders",
-    "ecs:CreateCapacityProvider",
-    "ecs:UpdateCapacityProvider",
-    "ecs:DeleteCapacityProvider",
-    "ecs:TagResource",
+/// What capacity calls: the launch template by the stack's tag, the Auto Scaling group and the
+/// capacity provider by name; instances only from a launch template.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "ec2:DescribeLaunchTemplates",
+            "ec2:DescribeLaunchTemplateVersions",
+            "ec2:DescribeInstances",
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeInstanceRefreshes",
+            "ecs:DescribeCapacityProviders",
+        ],
+        Scope::Any,
+    ),
+    Permission::new(
+        &["ssm:GetParameter"],
+        Scope::Own(|c| {
+            vec![format!("arn:{}:ssm:{}::parameter/aws/service/ecs/optimized-ami/*", c.partition, c.stack.region)]
+        }),
+    ),
+    Permission::new(&["ec2:CreateLaunchTemplate"], Scope::Ec2Creating(&["launch-template"])),
+    Permission::new(
+        &[
+            "ec2:CreateLaunchTemplateVersion",
+            "ec2:ModifyLaunchTemplate",
+            "ec2:DeleteLaunchTemplate",
+            "ec2:TerminateInstances",
+            "ec2:CreateTags",
+        ],
+        Scope::Ec2Tagged(crate::resources::network::EC2_TYPES),
+    ),
+    // Auto Scaling launches from the template with the caller's permission to run instances.
+    Permission::new(&["ec2:RunInstances"], Scope::FromLaunchTemplate),
+    Permission::new(
+        &[
+            "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:DeleteAutoScalingGroup",
+            "autoscaling:CreateOrUpdateTags",
+            "autoscaling:SetInstanceProtection",
+            "autoscaling:StartInstanceRefresh",
+        ],
+        Scope::Own(|c| {
+            vec![c.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", names(&c.stack.name).asg))]
+        }),
+    ),
+    Permission::new(&["ecs:CreateCapacityProvider"], Scope::CreatingTagged),
+    Permission::new(
+        &["ecs:UpdateCapacityProvider", "ecs:DeleteCapacityProvider", "ecs:TagResource"],
+        Scope::Own(|c| vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]),
+    ),
+    // CreateCapacityProvider passes ECS's service-linked role to ECS.
+    Permission::new(
+        &["iam:PassRole"],
+        Scope::PassRole {
+            roles: |c| vec![c.iam_arn("role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")],
+            service: "ecs.amazonaws.com",
+        },
+    ),
+    Permission::new(
+        &["iam:CreateServiceLinkedRole"],
+        Scope::ServiceLinkedRoles(&["autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize)]

@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
 pub use gateway::ObservedIgw;
@@ -25,40 +26,83 @@ pub use security_group::{
 pub use subnet::{DesiredSubnet, ObservedSubnet, desired_subnets};
 pub use vpc::ObservedVpc;
 
-/// IAM actions the network calls (the deploy role is built from these declarations).
-pub const IAM_ACTIONS: &[&str] = &[
-    "ec2:DescribeVpcs",
-    "ec2:DescribeVpcAttribute",
-    "ec2:CreateVpc",
-    "ec2:ModifyVpcAttribute",
-    "ec2:DeleteVpc",
-    "ec2:DescribeAvailabilityZones",
-    "ec2:DescribeSubnets",
-    "ec2:CreateSubnet",
-    "ec2:ModifySubnetAttribute",
-    "ec2:DeleteSubnet",
-    "ec2:DescribeInternetGateways",
-    "ec2:CreateInternetGateway",
-    "ec2:AttachInternetGateway",
-    "ec2:DetachInternetGateway",
-    "ec2:DeleteInternetGateway",
-    "ec2:DescribeRouteTables",
-    "ec2:CreateRouteTable",
-    "ec2:CreateRoute",
-    "ec2:ReplaceRoute",
-    "ec2:DeleteRoute",
-    "ec2:AssociateRouteTable",
-    "ec2:ReplaceRouteTableAssociation",
-    "ec2:DisassociateRouteTable",
-    "ec2:DeleteRouteTable",
-    "ec2:DescribeSecurityGroups",
-    "ec2:CreateSecurityGroup",
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupIngress",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:RevokeSecurityGroupEgress",
-    "ec2:DeleteSecurityGroup",
-    "ec2:CreateTags",
+/// EC2 resource types the stack owns (all carry its tag).
+pub const EC2_TYPES: &[&str] = &[
+    "vpc",
+    "subnet",
+    "internet-gateway",
+    "route-table",
+    "security-group",
+    "launch-template",
+    "instance",
+    "volume",
+    "network-interface",
+];
+
+/// What the network calls; EC2 resources have ids, not names, so changes reach only what carries
+/// the stack's tag, and creates only what they tag with it.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "ec2:DescribeVpcs",
+            "ec2:DescribeVpcAttribute",
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeInternetGateways",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroups",
+        ],
+        Scope::Any,
+    ),
+    Permission::new(&["ec2:CreateVpc"], Scope::Ec2Creating(&["vpc"])),
+    Permission::new(&["ec2:CreateSubnet"], Scope::Ec2Creating(&["subnet"])),
+    Permission::new(&["ec2:CreateInternetGateway"], Scope::Ec2Creating(&["internet-gateway"])),
+    Permission::new(&["ec2:CreateRouteTable"], Scope::Ec2Creating(&["route-table"])),
+    Permission::new(&["ec2:CreateSecurityGroup"], Scope::Ec2Creating(&["security-group"])),
+    // Creates in our VPC, and every change to what is ours.
+    Permission::new(
+        &[
+            "ec2:CreateSubnet",
+            "ec2:CreateRouteTable",
+            "ec2:CreateSecurityGroup",
+            "ec2:ModifyVpcAttribute",
+            "ec2:DeleteVpc",
+            "ec2:ModifySubnetAttribute",
+            "ec2:DeleteSubnet",
+            "ec2:AttachInternetGateway",
+            "ec2:DetachInternetGateway",
+            "ec2:DeleteInternetGateway",
+            "ec2:CreateRoute",
+            "ec2:ReplaceRoute",
+            "ec2:DeleteRoute",
+            "ec2:AssociateRouteTable",
+            "ec2:ReplaceRouteTableAssociation",
+            "ec2:DisassociateRouteTable",
+            "ec2:DeleteRouteTable",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:DeleteSecurityGroup",
+            "ec2:CreateTags",
+        ],
+        Scope::Ec2Tagged(EC2_TYPES),
+    ),
+    Permission::new(
+        &["ec2:CreateTags"],
+        Scope::TagOnCreate {
+            key: "ec2:CreateAction",
+            creates: &[
+                "CreateVpc",
+                "CreateSubnet",
+                "CreateInternetGateway",
+                "CreateRouteTable",
+                "CreateSecurityGroup",
+                "CreateLaunchTemplate",
+                "RunInstances",
+            ],
+        },
+    ),
 ];
 
 /// What later kinds need from the network.

@@ -11,6 +11,7 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan};
 use crate::retry::Wait;
 
@@ -18,28 +19,56 @@ pub use ecs_service::{ObservedService, circuit_breaker, diff_service, observe_se
 pub use scaling::resource_label;
 pub use task::{CONTAINER, STOP_TIMEOUT_SECONDS, TaskSpec, desired_task, diff_task, family};
 
-/// IAM actions this kind calls.
-pub const IAM_ACTIONS: &[&str] = &[
-    "ecs:ListTaskDefinitions",
-    "ecs:DescribeTaskDefinition",
-    "ecs:RegisterTaskDefinition",
-    "ecs:DeregisterTaskDefinition",
-    "ecs:DescribeServices",
-    "ecs:CreateService",
-    "ecs:UpdateService",
-    "ecs:DeleteService",
-    "ecs:ListTasks",
-    "ecs:DescribeTasks",
-    "ecs:TagResource",
-    "application-autoscaling:DescribeScalableTargets",
-    "application-autoscaling:DescribeScalingPolicies",
-    "application-autoscaling:RegisterScalableTarget",
-    "application-autoscaling:DeregisterScalableTarget",
-    "application-autoscaling:PutScalingPolicy",
-    "application-autoscaling:DeleteScalingPolicy",
-    "cloudwatch:PutMetricAlarm",
-    "cloudwatch:DescribeAlarms",
-    "cloudwatch:DeleteAlarms",
+/// What the service calls: the service and its revisions by name, the scalable target by the
+/// stack's tag, target tracking's alarms by their names.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "ecs:ListTaskDefinitions",
+            "ecs:DescribeTaskDefinition",
+            "ecs:DescribeServices",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies",
+        ],
+        Scope::Any,
+    ),
+    // No resource-level permission exists for these two.
+    Permission::new(&["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"], Scope::Any),
+    Permission::new(
+        &["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource"],
+        Scope::Own(|c| {
+            vec![
+                c.arn("ecs", &format!("service/{}/{}", c.stack.name, c.stack.name)),
+                c.arn("ecs", &format!("task-definition/{}:*", family(c.stack))),
+            ]
+        }),
+    ),
+    Permission::new(
+        &["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
+        Scope::CreatingTagged,
+    ),
+    Permission::new(
+        &[
+            "application-autoscaling:RegisterScalableTarget",
+            "application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DeregisterScalableTarget",
+        ],
+        Scope::Tagged,
+    ),
+    // Target tracking makes its alarms with the caller's CloudWatch permissions.
+    Permission::new(
+        &["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+        Scope::Own(|c| {
+            vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
+        }),
+    ),
+    Permission::new(
+        &["iam:CreateServiceLinkedRole"],
+        Scope::ServiceLinkedRoles(&["ecs.application-autoscaling.amazonaws.com"]),
+    ),
 ];
 
 #[derive(Debug, Clone, Serialize)]

@@ -163,6 +163,8 @@ async fn apply(
                     .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
                     .min_capacity(min)
                     .max_capacity(max)
+                    // Tagged so that the deploy role's permissions reach it (and nothing else).
+                    .set_tags(Some(ctx.stack.resource_tags().into_iter().collect()))
                     .send()
                     .await
                     .ctx("register scalable target", rid)

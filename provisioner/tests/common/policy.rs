@@ -1,0 +1,115 @@
+//! A small evaluator of IAM identity policies, for what moto cannot check: whether a request —
+//! action, resource ARN, condition context — is allowed. It knows what the deploy policy uses:
+//! `Allow` and `Deny`, `*`/`?` wildcards in actions and resources, and the operators
+//! StringEquals, StringLike, ArnEquals and ArnLike (a key missing from the context fails its
+//! condition, as in AWS).
+#![allow(dead_code)]
+
+use serde_json::Value;
+
+/// One request to judge.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub context: &'a [(&'a str, &'a str)],
+}
+
+fn list(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one; case-sensitive (IAM actions are matched
+/// case-insensitively: callers lower-case both).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn condition_holds(condition: &Value, context: &[(&str, &str)]) -> bool {
+    let Some(ops) = condition.as_object() else { return true };
+    ops.iter().all(|(op, keys)| {
+        keys.as_object().is_some_and(|keys| {
+            keys.iter().all(|(key, expected)| {
+                let Some((_, actual)) = context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else { return false };
+                let expected = list(expected);
+                match op.as_str() {
+                    "StringEquals" | "ArnEquals" => expected.contains(actual),
+                    "StringLike" | "ArnLike" => expected.iter().any(|e| glob(e, actual)),
+                    other => panic!("the evaluator does not know the operator {other}"),
+                }
+            })
+        })
+    })
+}
+
+fn matches(statement: &Value, r: &Request) -> bool {
+    let action = r.action.to_ascii_lowercase();
+    list(&statement["Action"]).iter().any(|a| glob(&a.to_ascii_lowercase(), &action))
+        && list(&statement["Resource"]).iter().any(|p| glob(p, r.resource))
+        && statement.get("Condition").is_none_or(|c| condition_holds(c, r.context))
+}
+
+/// True when some statement allows the request and none denies it.
+pub fn allows(policy: &Value, r: &Request) -> bool {
+    let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+    let denied = statements.iter().any(|s| s["Effect"] == "Deny" && matches(s, r));
+    !denied && statements.iter().any(|s| s["Effect"] == "Allow" && matches(s, r))
+}
+
+/// Every action the policy names (lower-cased).
+pub fn actions(policy: &Value) -> Vec<String> {
+    let mut all: Vec<String> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| list(&s["Action"]).into_iter().map(str::to_ascii_lowercase).collect::<Vec<_>>())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// The IAM action an `api_calls.by_operation` key ("EC2:CreateVpc") is authorized by.
+pub fn iam_action(operation: &str) -> String {
+    let (service, op) = operation.split_once(':').unwrap_or(("", operation));
+    let prefix = match service {
+        "EC2" => "ec2",
+        "IAM" => "iam",
+        "ECR" => "ecr",
+        "ECS" => "ecs",
+        "Secrets Manager" => "secretsmanager",
+        "CloudWatch Logs" => "logs",
+        "Auto Scaling" => "autoscaling",
+        "Elastic Load Balancing v2" => "elasticloadbalancing",
+        "SSM" => "ssm",
+        "Application Auto Scaling" => "application-autoscaling",
+        "STS" => "sts",
+        other => panic!("no IAM prefix known for the service {other:?}"),
+    };
+    format!("{prefix}:{op}")
+}

@@ -1,0 +1,407 @@
+//! The CI deploy role (`provisioner ci-role`): its trust matches the token the deploy workflow's
+//! job gets (read from .github/workflows/deploy.yml), an adopted OIDC provider is given the
+//! audience, a managed policy attached behind our back is detached, every call `up`, `deploy`
+//! and `down` make is in its policy, and the policy reaches nothing outside the stack.
+//!
+//! What is enforced where: moto enforces IAM for the actions a principal may call (it evaluates
+//! resources only for IAM roles and ignores conditions), so `with_exactly_the_declared_actions_*`
+//! runs `up`, `deploy` and `down` under moto's enforcement with the policy's actions; the
+//! resource and condition boundaries (another stack's VPC, roles, secret; the deploy role
+//! itself; which managed policies, which services a role is passed to) are checked against the
+//! policy document by the evaluator in tests/common/policy.rs.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::policy::{Request, actions, allows, glob, iam_action};
+use common::{Account, mutations};
+use serde_json::Value;
+
+const REPO: &str = "octo-org/konnichiwa";
+
+fn deploy_job() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/deploy.yml");
+    let wf: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).expect("deploy.yml")).expect("yaml");
+    wf["jobs"]["deploy"].clone()
+}
+
+/// The `sub` claim GitHub puts in the job's OIDC token: the job's environment when it has one,
+/// else the ref it runs on (main, for a run after CI on main).
+fn subject_of(job: &Value, repo: &str) -> String {
+    let env = match &job["environment"] {
+        Value::String(e) => Some(e.clone()),
+        Value::Object(o) => o.get("name").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    match env {
+        Some(e) => format!("repo:{repo}:environment:{e}"),
+        None => format!("repo:{repo}:ref:refs/heads/main"),
+    }
+}
+
+async fn deploy_policy(account: &Account) -> Value {
+    let c = account.clients().await;
+    let p = c.iam.get_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").send().await.expect("policy");
+    provisioner::resources::iam::decode_policy(p.policy_document())
+}
+
+#[tokio::test]
+async fn the_trust_matches_the_token_the_workflow_job_gets() {
+    let account = Account::new();
+    // The documented command, exactly.
+    let out = account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let c = account.clients().await;
+    let role = c.iam.get_role().role_name("konnichiwa-deploy").send().await.expect("role");
+    let trust = provisioner::resources::iam::decode_policy(
+        role.role().and_then(|r| r.assume_role_policy_document()).expect("trust"),
+    );
+    let cond = &trust["Statement"][0]["Condition"]["StringEquals"];
+    assert_eq!(cond["token.actions.githubusercontent.com:sub"], subject_of(&deploy_job(), REPO).as_str());
+    assert_eq!(cond["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
+    assert_eq!(out["outputs"]["subject"], subject_of(&deploy_job(), REPO).as_str());
+    assert_eq!(account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0)["api_calls"]["mutating"], 0);
+    // A workflow without an environment: trust the branch instead.
+    let branch = account.json(&["ci-role", "--github-repo", REPO, "--branch", "release", "--yes"], 0);
+    assert!(mutations(&branch).iter().any(|m| m == "IAM:UpdateAssumeRolePolicy"));
+    assert_eq!(branch["outputs"]["subject"], "repo:octo-org/konnichiwa:ref:refs/heads/release");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_provider_gets_the_audience_and_a_stray_managed_policy_is_detached() {
+    let account = Account::new();
+    let c = account.clients().await;
+    c.iam
+        .create_open_id_connect_provider()
+        .url("https://token.actions.githubusercontent.com")
+        .client_id_list("some-other-audience")
+        .thumbprint_list("6938fd4d98bab03faadb97b34396831e3780aea1")
+        .send()
+        .await
+        .expect("provider");
+    // moto lacks AddClientIDToOpenIDConnectProvider: the proxy answers it as AWS does.
+    let proxy = common::faults::Proxy::start(&common::moto_url(), common::faults::Faults::default()).await;
+    proxy.script(common::faults::Script::body(
+        "AddClientIDToOpenIDConnectProvider",
+        10,
+        "<AddClientIDToOpenIDConnectProviderResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AddClientIDToOpenIDConnectProviderResponse>",
+    ));
+    let first = account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
+    assert!(mutations(&first).iter().any(|m| m == "IAM:AddClientIDToOpenIDConnectProvider"), "{:?}", mutations(&first));
+    assert!(proxy.requests("AddClientIDToOpenIDConnectProvider")[0].contains("ClientID=sts.amazonaws.com"));
+    assert!(!mutations(&first).iter().any(|m| m == "IAM:CreateOpenIDConnectProvider"), "adopted, not duplicated");
+
+    // Someone makes the deploy role an administrator.
+    c.iam
+        .attach_role_policy()
+        .role_name("konnichiwa-deploy")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .expect("attach");
+    let plan = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO], &[]).await;
+    assert!(
+        common::text(&plan).contains("managed_policy: arn:aws:iam::aws:policy/AdministratorAccess -> (none)"),
+        "{}",
+        common::text(&plan)
+    );
+    let fixed = account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
+    assert!(mutations(&fixed).iter().any(|m| m == "IAM:DetachRolePolicy"));
+    let attached = c.iam.list_attached_role_policies().role_name("konnichiwa-deploy").send().await.expect("list");
+    assert!(attached.attached_policies().is_empty());
+
+    // `down` keeps the deploy role and says how to remove it; `ci-role --delete` does.
+    account.json(&["up", "--yes"], 0);
+    let down = account.json(&["down", "--yes"], 0);
+    assert!(
+        down["kept"][0].as_str().is_some_and(|k| k.contains("konnichiwa-deploy") && k.contains("--delete")),
+        "{down:#}"
+    );
+    account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--delete", "--yes"], &[], 0).await;
+    assert!(c.iam.get_role().role_name("konnichiwa-deploy").send().await.is_err());
+}
+
+#[tokio::test]
+async fn every_call_of_up_deploy_and_down_is_in_the_policy() {
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let policy = deploy_policy(&account).await;
+    let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
+    account.edit_stack(|t| t.replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }"));
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "4".repeat(64));
+    let runs = [
+        account.json(&["up", "--yes"], 0),
+        account.json(&["deploy", "--image", &image, "--no-wait"], 0),
+        account.json(&["down", "--yes", "--purge"], 0),
+    ];
+    let mut called = BTreeSet::new();
+    for run in &runs {
+        for calls in [&run["api_calls"], &run["lease"]["api_calls"]] {
+            called.extend(
+                calls["by_operation"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(op, _)| iam_action(op).to_ascii_lowercase()),
+            );
+        }
+    }
+    called.remove("sts:getcalleridentity"); // needs no permission
+    let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
+    assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
+    assert!(called.len() > 60, "{} actions called", called.len());
+}
+
+#[tokio::test]
+async fn the_policy_reaches_nothing_outside_the_stack() {
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let policy = deploy_policy(&account).await;
+    let a = &account.id;
+    let r = "ap-northeast-1";
+    let here: (&str, &str) = ("aws:RequestedRegion", r);
+    let ours = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa");
+    let theirs = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod");
+    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
+    let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
+    let cases: Vec<(&str, String, Vec<(&str, &str)>, bool)> = vec![
+        // IAM: only the stack's own roles, never the deploy role, never a prefix.
+        ("iam:PutRolePolicy", role("konnichiwa-task"), vec![], true),
+        ("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![], false),
+        ("iam:UpdateAssumeRolePolicy", role("konnichiwa-deploy"), vec![], false),
+        ("iam:PutRolePolicy", role("konnichiwa-prod-task"), vec![], false),
+        ("iam:CreateRole", role("konnichiwa-admin"), vec![], false),
+        (
+            "iam:AttachRolePolicy",
+            role("konnichiwa-instance"),
+            vec![("iam:PolicyARN", "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")],
+            true,
+        ),
+        (
+            "iam:AttachRolePolicy",
+            role("konnichiwa-instance"),
+            vec![("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")],
+            false,
+        ),
+        ("iam:PassRole", role("konnichiwa-execution"), vec![("iam:PassedToService", "ecs-tasks.amazonaws.com")], true),
+        ("iam:PassRole", role("konnichiwa-execution"), vec![("iam:PassedToService", "ec2.amazonaws.com")], false),
+        ("iam:PassRole", role("konnichiwa-instance"), vec![("iam:PassedToService", "ec2.amazonaws.com")], true),
+        ("iam:PassRole", role("konnichiwa-deploy"), vec![("iam:PassedToService", "ec2.amazonaws.com")], false),
+        (
+            "iam:CreateServiceLinkedRole",
+            role("aws-service-role/lambda.amazonaws.com/x"),
+            vec![("iam:AWSServiceName", "lambda.amazonaws.com")],
+            false,
+        ),
+        // EC2: only what carries our tag; creates only tagged ours; only in our region.
+        ("ec2:DeleteVpc", arn("ec2", "vpc/vpc-1"), vec![here, ours], true),
+        ("ec2:DeleteVpc", arn("ec2", "vpc/vpc-1"), vec![here, theirs], false),
+        ("ec2:AuthorizeSecurityGroupIngress", arn("ec2", "security-group/sg-1"), vec![here, theirs], false),
+        ("ec2:TerminateInstances", arn("ec2", "instance/i-1"), vec![here], false),
+        ("ec2:CreateVpc", arn("ec2", "vpc/*"), vec![here, ("aws:RequestTag/konnichiwa:stack", "konnichiwa")], true),
+        ("ec2:CreateVpc", arn("ec2", "vpc/*"), vec![here, ("aws:RequestTag/konnichiwa:stack", "other")], false),
+        (
+            "ec2:CreateVpc",
+            format!("arn:aws:ec2:us-east-1:{a}:vpc/*"),
+            vec![("aws:RequestedRegion", "us-east-1"), ("aws:RequestTag/konnichiwa:stack", "konnichiwa")],
+            false,
+        ),
+        ("ec2:RunInstances", arn("ec2", "instance/*"), vec![here], false),
+        // Named resources of the other services: exactly ours.
+        ("secretsmanager:GetSecretValue", arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"), vec![here], true),
+        (
+            "secretsmanager:GetSecretValue",
+            arn("secretsmanager", "secret:konnichiwa-prod/api-key-AbCdEf"),
+            vec![here],
+            false,
+        ),
+        ("logs:DeleteLogGroup", arn("logs", "log-group:/ecs/konnichiwa-prod"), vec![here], false),
+        ("logs:DeleteLogGroup", arn("logs", "log-group:/aws/lambda/x"), vec![here], false),
+        (
+            "ssm:GetParameter",
+            format!("arn:aws:ssm:{r}::parameter/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"),
+            vec![here],
+            true,
+        ),
+        ("ssm:GetParameter", arn("ssm", "parameter/prod/database-password"), vec![here], false),
+        ("ssm:PutParameter", arn("ssm", "parameter/konnichiwa/konnichiwa-prod/lease/0000000001"), vec![here], false),
+        (
+            "elasticloadbalancing:DeleteLoadBalancer",
+            arn("elasticloadbalancing", "loadbalancer/app/konnichiwa-prod-alb/1"),
+            vec![here],
+            false,
+        ),
+        ("ecs:UpdateService", arn("ecs", "service/konnichiwa-prod/konnichiwa-prod"), vec![here], false),
+        ("ecs:UpdateService", arn("ecs", "service/konnichiwa/konnichiwa"), vec![here], true),
+        (
+            "autoscaling:UpdateAutoScalingGroup",
+            arn("autoscaling", "autoScalingGroup:1:autoScalingGroupName/konnichiwa-prod-instances"),
+            vec![here],
+            false,
+        ),
+        (
+            "application-autoscaling:PutScalingPolicy",
+            arn("application-autoscaling", "scalable-target/1"),
+            vec![here, theirs],
+            false,
+        ),
+        ("ecr:PutImage", arn("ecr", "repository/konnichiwa-prod"), vec![here], false),
+        ("cloudwatch:DeleteAlarms", arn("cloudwatch", "alarm:production-pager"), vec![here], false),
+    ];
+    for (action, resource, context, expected) in &cases {
+        let got = allows(&policy, &Request { action, resource, context });
+        assert_eq!(got, *expected, "{action} on {resource} with {context:?}");
+    }
+    // No statement grants a change on every resource without a condition that scopes it.
+    let unscoped_ok = ["ecs:registertaskdefinition", "ecs:deregistertaskdefinition", "ecr:getauthorizationtoken"];
+    for s in policy["Statement"].as_array().expect("statements") {
+        let star = s["Resource"].as_array().is_some_and(|r| r.iter().any(|x| x == "*"));
+        let scoped = s["Condition"].as_object().is_some_and(|c| {
+            c.values()
+                .flat_map(|k| k.as_object().into_iter().flatten().map(|(k, _)| k.clone()))
+                .any(|k| k != "aws:RequestedRegion")
+        });
+        if star && !scoped {
+            for action in s["Action"].as_array().expect("actions").iter().filter_map(Value::as_str) {
+                let a = action.to_ascii_lowercase();
+                let read =
+                    ["describe", "list", "get"].iter().any(|p| a.split(':').nth(1).is_some_and(|op| op.starts_with(p)));
+                assert!(read || unscoped_ok.contains(&a.as_str()), "{action} on every resource: {s}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_evaluator_follows_iam() {
+    assert!(glob(
+        "arn:aws:secretsmanager:r:1:secret:s/api-key-??????",
+        "arn:aws:secretsmanager:r:1:secret:s/api-key-AbCdEf"
+    ));
+    assert!(!glob(
+        "arn:aws:secretsmanager:r:1:secret:s/api-key-??????",
+        "arn:aws:secretsmanager:r:1:secret:s/api-key-x-AbCdEf"
+    ));
+    assert!(glob("ec2:*", "ec2:createvpc") && !glob("ec2:create*", "ec2:deletevpc"));
+    let policy = serde_json::json!({ "Statement": [
+        { "Effect": "Allow", "Action": "ec2:DeleteVpc", "Resource": "*",
+          "Condition": { "StringEquals": { "aws:ResourceTag/k": "v" } } },
+        { "Effect": "Deny", "Action": "ec2:*", "Resource": "arn:x" }
+    ]});
+    let r = |resource, context| Request { action: "ec2:DeleteVpc", resource, context };
+    assert!(allows(&policy, &r("arn:y", &[("aws:ResourceTag/k", "v")])));
+    assert!(!allows(&policy, &r("arn:y", &[("aws:ResourceTag/k", "w")])));
+    assert!(!allows(&policy, &r("arn:y", &[])), "a missing key fails the condition");
+    assert!(!allows(&policy, &r("arn:x", &[("aws:ResourceTag/k", "v")])), "deny wins");
+}
+
+/// A moto server of this test's own: IAM enforcement is a switch for the whole server.
+struct OwnMoto {
+    url: String,
+    child: std::process::Child,
+}
+
+impl OwnMoto {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server ({e}): run the suite with scripts/test, which installs it, or `pip install 'moto[server]>=5.2,<5.3'`")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { url, child };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto_server did not start on {url}");
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_and_refuses_the_rest() {
+    let moto = OwnMoto::start();
+    let account = Account::new();
+    account.json_at(&moto.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
+    let admin = {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        provisioner::aws::Clients::with_moto_account(&sdk, Some(account.id.clone()))
+    };
+    let policy = {
+        let p = admin
+            .iam
+            .get_role_policy()
+            .role_name("konnichiwa-deploy")
+            .policy_name("deploy")
+            .send()
+            .await
+            .expect("policy");
+        provisioner::resources::iam::decode_policy(p.policy_document())
+    };
+    // moto evaluates a statement's resources only for IAM roles and skips its conditions: give
+    // it the same actions on `*`, so what it enforces is the set of actions.
+    let mut moto_view = policy.clone();
+    for s in moto_view["Statement"].as_array_mut().expect("statements") {
+        s["Resource"] = "*".into();
+        s.as_object_mut().expect("statement").remove("Condition");
+    }
+    admin.iam.create_user().user_name("ci").send().await.expect("user");
+    admin
+        .iam
+        .put_user_policy()
+        .user_name("ci")
+        .policy_name("deploy")
+        .policy_document(moto_view.to_string())
+        .send()
+        .await
+        .expect("user policy");
+    let key = admin.iam.create_access_key().user_name("ci").send().await.expect("key");
+    let key = key.access_key().expect("key");
+    let (id, secret) = (key.access_key_id().to_owned(), key.secret_access_key().to_owned());
+    let http = reqwest::Client::new();
+    let auth = |n: &'static str| {
+        http.post(format!("{}/moto-api/reset-auth", moto.url)).header("content-type", "text/plain").body(n).send()
+    };
+    auth("0").await.expect("enforcement on");
+
+    // moto checks signatures: a proxy signs each request again for moto's address (and in the
+    // form moto rebuilds bodies in); it changes nothing else.
+    let proxy = common::faults::Proxy::start(&moto.url, common::faults::Faults::default()).await;
+    proxy.resign_for_moto(&id, &secret);
+    let env =
+        [("AWS_ACCESS_KEY_ID", id.as_str()), ("AWS_SECRET_ACCESS_KEY", secret.as_str()), ("AWS_MAX_ATTEMPTS", "3")];
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "5".repeat(64));
+    for args in [vec!["up", "--yes"], vec!["deploy", "--image", &image, "--no-wait"], vec!["down", "--yes", "--purge"]]
+    {
+        let out = account.run_at(&proxy.url, &args, &env).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?} with the deploy role's actions:\n{}", common::text(&out));
+    }
+    // The same credentials are refused what the policy does not list.
+    let outside = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &env).await;
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(
+        common::text(&outside).contains("AccessDenied") || common::text(&outside).contains("not authorized"),
+        "{}",
+        common::text(&outside)
+    );
+    auth("inf").await.expect("enforcement off");
+}
