@@ -113,7 +113,7 @@ impl CallLog {
 
 /// True for operations that change state; reads are Describe/Get/List (and the like).
 pub fn is_mutating(operation: &str) -> bool {
-    const READS: &[&str] = &["Describe", "Get", "List", "Batch Get", "Lookup", "Search", "Validate"];
+    const READS: &[&str] = &["Describe", "Get", "List", "Head", "Batch Get", "Lookup", "Search", "Validate"];
     !READS.iter().any(|p| operation.starts_with(p))
 }
 
@@ -174,6 +174,7 @@ pub struct Clients {
     pub app_autoscaling: aws_sdk_applicationautoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
     /// `--json`): a no-op `up` makes no mutating call on the stack.
     pub lease_ssm: aws_sdk_ssm::Client,
@@ -237,6 +238,19 @@ impl Clients {
             app_autoscaling: client!(aws_sdk_applicationautoscaling),
             ssm: client!(aws_sdk_ssm),
             sts: client!(aws_sdk_sts),
+            // An emulator on loopback cannot take bucket names as host names.
+            s3: {
+                let mut b = aws_sdk_s3::config::Builder::from(sdk)
+                    .retry_config(retry_config())
+                    .retry_partition(retry_partition())
+                    .timeout_config(timeout_config())
+                    .force_path_style(endpoint.as_deref().is_some_and(is_loopback_url))
+                    .interceptor(RecordCalls(Arc::clone(&calls)));
+                if let Some(account) = &moto_account {
+                    b = b.interceptor(MotoAccount(account.clone()));
+                }
+                aws_sdk_s3::Client::from_conf(b.build())
+            },
             lease_ssm: client!(aws_sdk_ssm, lease_calls),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint,

@@ -17,6 +17,7 @@ use crate::resources::cluster::{self, ClusterOutputs};
 use crate::resources::ecr::{self, EcrOutputs};
 use crate::resources::iam::{self, IamOutputs};
 use crate::resources::load_balancer::{self, LoadBalancerOutputs};
+use crate::resources::log_bucket;
 use crate::resources::logs::{self, LogOutputs};
 use crate::resources::network::{self, NetworkOutputs};
 use crate::resources::secret::{self, SecretOutputs};
@@ -53,6 +54,7 @@ pub enum ImageSource {
 pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs), Error> {
     // Before anything is observed or changed.
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
+    secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?)?;
     let mut plan = Plan::default();
     let network = network::reconcile(ctx, &mut plan).await?;
 
@@ -63,13 +65,17 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         logs::reconcile(ctx, &mut p_logs),
         secret::reconcile(ctx, &mut p_secret),
         cluster::reconcile(ctx, &mut p_cluster),
-        load_balancer::reconcile(
-            ctx,
-            &mut p_lb,
-            &network.vpc_id,
-            &network.subnet_ids,
-            &network.load_balancer_security_group_id
-        ),
+        async {
+            // The bucket's policy must be in place before the load balancer is told to log there.
+            let log_bucket = log_bucket::reconcile(ctx, &mut p_lb).await?;
+            let inputs = load_balancer::Inputs {
+                vpc: &network.vpc_id,
+                subnets: &network.subnet_ids,
+                security_group: &network.load_balancer_security_group_id,
+                log_bucket: log_bucket.as_deref(),
+            };
+            load_balancer::reconcile(ctx, &mut p_lb, &inputs).await
+        },
     )?;
     for p in [p_ecr, p_logs, p_secret, p_cluster, p_lb] {
         plan.extend(p);
@@ -77,10 +83,13 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
 
     let (image_ref, push) = image_reference(ctx, image, &registry).await?;
 
+    let identity = ctx.clients.identity().await?;
     let scope = iam::Scope {
         repository_arn: registry.repository_arn.clone(),
         log_group_arn: logs.log_group_arn.clone(),
         secret_arn: secret.secret_arn.clone(),
+        account: identity.account,
+        partition: identity.partition,
     };
     let iam = iam::reconcile(ctx, &mut plan, &scope).await?;
 
@@ -163,6 +172,7 @@ pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
         secret::PERMISSIONS,
         cluster::PERMISSIONS,
         load_balancer::PERMISSIONS,
+        log_bucket::PERMISSIONS,
         iam::PERMISSIONS,
         capacity::PERMISSIONS,
         service::PERMISSIONS,
@@ -180,6 +190,7 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let observed_cluster = cluster::observe(ctx).await?;
     service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
     load_balancer::teardown(ctx, &mut plan).await?;
+    log_bucket::teardown(ctx, &mut plan).await?;
     capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
     cluster::teardown(ctx, &mut plan).await?;
     logs::teardown(ctx, &mut plan).await?;
@@ -194,6 +205,7 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let mut left = service::leftovers(ctx, &cluster::name(&ctx.stack)).await?;
     left.extend(load_balancer::leftovers(ctx).await?);
+    left.extend(log_bucket::leftovers(ctx).await?);
     left.extend(capacity::leftovers(ctx).await?);
     if let Some(c) = cluster::observe(ctx).await? {
         left.push(format!("ECS cluster {}", c.arn));

@@ -99,6 +99,8 @@ const ALREADY_THERE_CODES: &[&str] = &[
     "RepositoryAlreadyExistsException",
     "ResourceAlreadyExistsException",
     "ResourceExistsException",
+    // S3 (outside us-east-1, which answers a repeated create with success)
+    "BucketAlreadyOwnedByYou",
 ];
 
 /// Converts SDK results into `Error::Aws` naming the action and the resource.

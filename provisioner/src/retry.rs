@@ -44,6 +44,9 @@ const PROPAGATION_MESSAGES: &[&str] = &[
     // Application Auto Scaling: a service or scalable target created moments ago.
     "ECS service doesn't exist",
     "No scalable target registered",
+    // ELB ModifyLoadBalancerAttributes: a bucket policy put moments ago is not yet seen by the
+    // log delivery's test write.
+    "Access Denied for bucket",
     // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
     "scheduled for deletion",
 ];

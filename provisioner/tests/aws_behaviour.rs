@@ -31,6 +31,7 @@ fn clean_census() -> Census {
         ("log-group", 1),
         ("route-table", 1),
         ("scalable-target", 1),
+        ("log-bucket", 1),
         ("scaling-policy", 1),
         ("secret", 1),
         ("security-group", 2),
@@ -78,6 +79,13 @@ async fn all(cases: Vec<Script>) {
 async fn what_is_not_usable_yet_is_waited_for() {
     let rtb = "The routeTable ID 'rtb-0a1b2c3d4e5f60718' does not exist";
     all(vec![
+        // ELB's test write to a log bucket whose policy was put a moment ago.
+        Script::error(
+            "ModifyLoadBalancerAttributes",
+            1,
+            "InvalidConfigurationRequest",
+            "Access Denied for bucket: konnichiwa-alb-logs-123456789012-ap-northeast-1. Please check S3bucket permission",
+        ),
         // ECS: the service-linked role AWSServiceRoleForECS, created just before, propagating.
         Script::error(
             "CreateCluster",
@@ -177,6 +185,9 @@ async fn a_create_whose_answer_was_lost_is_adopted_or_its_duplicate_repaired() {
         "CreateRepository",
         "CreateLogGroup",
         "CreateSecret",
+        "PutResourcePolicy",
+        "CreateBucket",
+        "PutBucketPolicy",
         "CreateCluster",
         "CreateTargetGroup",
         "CreateLoadBalancer",

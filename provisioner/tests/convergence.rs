@@ -30,6 +30,7 @@ pub fn clean_census() -> Census {
         ("log-group", 1),
         ("route-table", 1),
         ("scalable-target", 1),
+        ("log-bucket", 1),
         ("scaling-policy", 1),
         ("secret", 1),
         ("security-group", 2),

@@ -153,6 +153,9 @@ async fn every_call_of_up_deploy_and_down_is_in_the_policy() {
     assert!(called.len() > 60, "{} actions called", called.len());
 }
 
+/// (action, resource, condition context, allowed?)
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, bool);
+
 #[tokio::test]
 async fn the_policy_reaches_nothing_outside_the_stack() {
     let account = Account::new();
@@ -165,7 +168,7 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
     let theirs = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod");
     let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
     let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, bool)> = vec![
+    let cases: Vec<Case> = vec![
         // IAM: only the stack's own roles, never the deploy role, never a prefix.
         ("iam:PutRolePolicy", role("konnichiwa-task"), vec![], true),
         ("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![], false),
@@ -248,6 +251,12 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
         ),
         ("ecr:PutImage", arn("ecr", "repository/konnichiwa-prod"), vec![here], false),
         ("cloudwatch:DeleteAlarms", arn("cloudwatch", "alarm:production-pager"), vec![here], false),
+        // S3: the stack's log bucket only.
+        ("s3:PutBucketPolicy", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"), vec![here], true),
+        ("s3:DeleteObject", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}/konnichiwa/x"), vec![here], true),
+        ("s3:PutBucketPolicy", format!("arn:aws:s3:::konnichiwa-prod-alb-logs-{a}-{r}"), vec![here], false),
+        ("s3:DeleteBucket", "arn:aws:s3:::company-backups".to_owned(), vec![here], false),
+        ("s3:DeleteObject", "arn:aws:s3:::company-backups/db.dump".to_owned(), vec![here], false),
     ];
     for (action, resource, context, expected) in &cases {
         let got = allows(&policy, &Request { action, resource, context });
@@ -314,14 +323,15 @@ impl OwnMoto {
             .unwrap_or_else(|e| {
                 panic!("cannot start moto_server ({e}): run the suite with scripts/test, which installs it, or `pip install 'moto[server]>=5.2,<5.3'`")
             });
-        let url = format!("http://127.0.0.1:{port}");
+        // Dropped (and so stopped) if it never answers.
+        let moto = Self { url: format!("http://127.0.0.1:{port}"), child };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { url, child };
+                return moto;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        panic!("moto_server did not start on {url}");
+        panic!("moto_server did not start on {}", moto.url);
     }
 }
 

@@ -123,6 +123,11 @@ pub struct Secret {
     /// Days a deleted secret can be restored (7–30); `down --purge` deletes at once.
     #[serde(default = "default_recovery_window")]
     pub recovery_window_days: u32,
+    /// When set, the secret's resource policy denies every principal but these role or user
+    /// ARNs, the task execution role and the CI deploy role (include whoever runs `up` by hand).
+    /// Unset: only principals of other accounts are denied, and IAM decides within the account.
+    #[serde(default)]
+    pub only_principals: Vec<String>,
 }
 
 fn default_recovery_window() -> u32 {
@@ -248,6 +253,26 @@ pub struct LoadBalancer {
     pub idle_timeout: HumanDuration,
     #[serde(default)]
     pub https: Option<Https>,
+    /// Refuse deletion of the load balancer outside the provisioner (`down` switches it off
+    /// first).
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// Write the load balancer's access logs to an S3 bucket the stack owns (and deletes).
+    #[serde(default)]
+    pub access_logs: Option<AccessLogs>,
+}
+
+/// The load balancer's access logs.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogs {
+    /// Days the bucket keeps each log file.
+    #[serde(default = "default_access_log_days")]
+    pub retention_days: u32,
+}
+
+fn default_access_log_days() -> u32 {
+    90
 }
 
 fn default_lb_port() -> u16 {

@@ -259,6 +259,15 @@ fn registry_and_secret(c: &mut Checker, s: &Stack) {
         || format!("{name:?} is not a Secrets Manager name: use 1–512 of A-Z a-z 0-9 / _ + = . @ -"),
     );
     c.range("secret.recovery_window_days", s.secret.recovery_window_days, 7, 30, " days");
+    for (i, arn) in s.secret.only_principals.iter().enumerate() {
+        let shaped = arn.starts_with("arn:aws")
+            && arn.split(':').nth(2) == Some("iam")
+            && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/") || r.starts_with("user/"))
+            && !arn.contains('*');
+        c.check(shaped, &format!("secret.only_principals[{i}]"), || {
+            format!("{arn:?} is not the ARN of an IAM role or user (no wildcards), e.g. arn:aws:iam::123456789012:role/Admin")
+        });
+    }
 }
 
 fn service(c: &mut Checker, s: &Stack) {
@@ -345,6 +354,9 @@ fn service(c: &mut Checker, s: &Stack) {
 fn load_balancer(c: &mut Checker, s: &Stack) {
     let lb = &s.load_balancer;
     c.check(lb.port > 0, "load_balancer.port", || "port 0 is not a listener port; use 80".to_owned());
+    if let Some(logs) = &lb.access_logs {
+        c.range("load_balancer.access_logs.retention_days", logs.retention_days, 1, 3650, " days");
+    }
     if let Some(d) = c.duration("load_balancer.deregistration_delay", &lb.deregistration_delay) {
         c.range("load_balancer.deregistration_delay", d.as_secs(), 0, 3600, "s");
     }

@@ -91,6 +91,13 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("ami:", "ami: amazon-linux", "capacity.ami", "ecs-optimized-al2023"),
     ("registry:", "registry: { repository: Konnichiwa }", "registry.repository", "lowercase"),
     ("secret:", "secret: { name: 'api key!' }", "secret.name", "not a Secrets Manager name"),
+    (
+        "secret:",
+        "secret: { name: k/api-key, only_principals: ['arn:aws:iam::123456789012:role/*'] }",
+        "secret.only_principals[0]",
+        "not the ARN of an IAM role or user",
+    ),
+    ("access_logs:", "access_logs: { retention_days: 0 }", "load_balancer.access_logs.retention_days", "1–3650"),
     ("container_port:", "container_port: 0", "service.container_port", "cannot be mapped"),
     ("memory: 256", "memory: 32", "service.memory", "below what the app needs"),
     ("memory: 256", "memory: 4096", "service.memory", "does not fit on a t3.small"),

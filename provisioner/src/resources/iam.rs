@@ -98,6 +98,9 @@ pub struct Scope {
     pub repository_arn: Id,
     pub log_group_arn: String,
     pub secret_arn: Id,
+    /// The account and partition the roles live in (for their trust's confused-deputy guard).
+    pub account: String,
+    pub partition: String,
 }
 
 impl Scope {
@@ -134,8 +137,25 @@ impl Observed for ObservedRole {
     }
 }
 
+/// The instance role's trust. EC2 is not documented to send `aws:SourceAccount` when it hands
+/// an instance its profile's credentials, so no condition is added: one it does not send would
+/// leave every instance without credentials (an accepted scanner finding; see README).
 fn trust(service: &str) -> Value {
     json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" }] })
+}
+
+/// The ECS roles' trust, guarded against the confused deputy: ECS may assume them only for this
+/// account's tasks in this region (`aws:SourceAccount`, `aws:SourceArn`), as AWS recommends.
+fn ecs_tasks_trust(scope: &Scope, region: &str) -> Value {
+    json!({ "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": { "Service": "ecs-tasks.amazonaws.com" },
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "ArnLike": { "aws:SourceArn": format!("arn:{}:ecs:{region}:{}:*", scope.partition, scope.account) },
+            "StringEquals": { "aws:SourceAccount": scope.account }
+        }
+    }]})
 }
 
 pub fn names(stack: &str) -> (String, String, String) {
@@ -176,11 +196,16 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
         },
         RoleSpec {
             name: execution,
-            trust: trust("ecs-tasks.amazonaws.com"),
+            trust: ecs_tasks_trust(scope, &stack.region),
             managed: BTreeSet::new(),
             inline: BTreeMap::from([("execution".to_owned(), execution_policy)]),
         },
-        RoleSpec { name: task, trust: trust("ecs-tasks.amazonaws.com"), managed: BTreeSet::new(), inline: task_inline },
+        RoleSpec {
+            name: task,
+            trust: ecs_tasks_trust(scope, &stack.region),
+            managed: BTreeSet::new(),
+            inline: task_inline,
+        },
     ]
 }
 
@@ -561,6 +586,8 @@ mod tests {
             secret_arn: Id::Known(
                 "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:konnichiwa/api-key-AbCdEf".into(),
             ),
+            account: "123456789012".into(),
+            partition: "aws".into(),
         }
     }
 
@@ -589,11 +616,7 @@ mod tests {
                 .expect("json");
         let observed = ObservedRole {
             arn: "arn:role".into(),
-            trust: decode_policy(
-                r#"{ "Statement": [ { "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                    "Effect": "Allow" } ],
-                  "Version": "2012-10-17" }"#,
-            ),
+            trust: decode_policy(&serde_json::to_string_pretty(&execution.trust).expect("json")),
             managed: BTreeSet::new(),
             inline: BTreeMap::from([("execution".to_owned(), reformatted)]),
             tags: s.resource_tags(),
@@ -607,6 +630,18 @@ mod tests {
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "inline_policy.admin");
         assert_eq!(c.fields[0].new, None, "a policy added behind our back is removed");
+    }
+
+    #[test]
+    fn the_ecs_roles_trust_only_this_accounts_tasks() {
+        let s = crate::resources::test_stack();
+        let [instance, execution, task] = specs(&s, &scope());
+        for role in [&execution, &task] {
+            let c = &role.trust["Statement"][0]["Condition"];
+            assert_eq!(c["StringEquals"]["aws:SourceAccount"], "123456789012", "{}", role.name);
+            assert_eq!(c["ArnLike"]["aws:SourceArn"], "arn:aws:ecs:ap-northeast-1:123456789012:*");
+        }
+        assert!(instance.trust["Statement"][0].get("Condition").is_none(), "EC2 sends no source account");
     }
 
     #[test]

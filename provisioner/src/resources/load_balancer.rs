@@ -4,6 +4,8 @@
 //! current TLS policy and HTTP -> HTTPS redirect). ALB and target group names are at most 32
 //! characters: longer stack names are cut and given a short hash.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as ElbAction, ActionTypeEnum, Certificate, IpAddressType, LoadBalancerAttribute, LoadBalancerSchemeEnum,
     LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag,
@@ -88,7 +90,8 @@ pub struct ObservedLb {
     pub dns_name: String,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
-    pub idle_timeout: Option<String>,
+    /// The load balancer's attributes as AWS reports them (key -> value).
+    pub attributes: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -172,28 +175,57 @@ pub fn desired_listeners(stack: &stack::Stack, target_group: &str) -> Vec<Listen
     }
 }
 
-pub fn diff_lb(stack: &stack::Stack, name: &str, subnets: &[Id], sg: &Id, observed: Option<&ObservedLb>) -> Change {
-    let idle = stack.load_balancer.idle_timeout.get().as_secs().to_string();
+/// The attributes stack.yaml sets, with AWS's default for each (what an absent one means):
+/// (attribute key, wanted value, default).
+pub fn desired_attributes(stack: &stack::Stack, log_bucket: Option<&str>) -> Vec<(&'static str, String, &'static str)> {
+    let lb = &stack.load_balancer;
+    let mut attrs = vec![
+        ("idle_timeout.timeout_seconds", lb.idle_timeout.get().as_secs().to_string(), "60"),
+        // Requests with header names that are not valid HTTP are dropped, not passed to the app.
+        ("routing.http.drop_invalid_header_fields.enabled", "true".to_owned(), "false"),
+        ("deletion_protection.enabled", lb.deletion_protection.to_string(), "false"),
+        ("access_logs.s3.enabled", (lb.access_logs.is_some() && log_bucket.is_some()).to_string(), "false"),
+    ];
+    if let (Some(_), Some(bucket)) = (&lb.access_logs, log_bucket) {
+        attrs.push(("access_logs.s3.bucket", bucket.to_owned(), ""));
+        attrs.push(("access_logs.s3.prefix", stack.name.clone(), ""));
+    }
+    attrs
+}
+
+pub fn diff_lb(
+    stack: &stack::Stack,
+    name: &str,
+    subnets: &[Id],
+    sg: &Id,
+    log_bucket: Option<&str>,
+    observed: Option<&ObservedLb>,
+) -> Change {
     let mut want_subnets: Vec<String> = subnets.iter().map(ToString::to_string).collect();
     want_subnets.sort();
+    let attributes = desired_attributes(stack, log_bucket);
     let Some(o) = observed else {
-        return Change::create(vec![
+        let mut fields = vec![
             FieldDiff::new("scheme", None, Some("internet-facing".into())),
             FieldDiff::new("subnets", None, Some(want_subnets.join(","))),
             FieldDiff::new("security_groups", None, Some(sg.to_string())),
-            FieldDiff::new("idle_timeout", None, Some(format!("{idle}s"))),
-        ]);
+        ];
+        fields.extend(attributes.into_iter().map(|(k, v, _)| FieldDiff::new(k, None, Some(v))));
+        return Change::create(fields);
     };
     let mut have_subnets = o.subnets.clone();
     have_subnets.sort();
     let mut fields: Vec<FieldDiff> = [
         compare("subnets", &have_subnets.join(","), &want_subnets.join(",")),
         compare("security_groups", &o.security_groups.join(","), &sg.to_string()),
-        compare("idle_timeout", &o.idle_timeout.clone().unwrap_or_else(|| "60".into()), &idle),
     ]
     .into_iter()
     .flatten()
     .collect();
+    for (key, want, default) in attributes {
+        let have = o.attributes.get(key).cloned().unwrap_or_else(|| default.to_owned());
+        fields.extend(compare(key, &have, &want));
+    }
     fields.extend(tags::diff(&tags::desired(stack, name), &o.tags));
     Change::update(fields)
 }
@@ -273,11 +305,11 @@ async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> 
         dns_name: lb.dns_name().unwrap_or_default().to_owned(),
         subnets: lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_owned)).collect(),
         security_groups: lb.security_groups().to_vec(),
-        idle_timeout: attrs
+        attributes: attrs
             .attributes()
             .iter()
-            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
-            .and_then(|a| a.value().map(str::to_owned)),
+            .filter_map(|a| Some((a.key()?.to_owned(), a.value()?.to_owned())))
+            .collect(),
         arn,
         tags,
     }))
@@ -463,6 +495,7 @@ async fn apply_load_balancer(
     name: &str,
     subnets: &[Id],
     sg: &Id,
+    log_bucket: Option<&str>,
     change: &Change,
     observed: Option<&ObservedLb>,
 ) -> Result<Option<String>, Error> {
@@ -516,19 +549,23 @@ async fn apply_load_balancer(
             (lb.arn.clone(), false)
         }
     };
-    if created || change.has("idle_timeout") {
-        ctx.wait(Wait::Consistency, &format!("load balancer {name} to be visible"), || async {
-            elb.modify_load_balancer_attributes()
-                .load_balancer_arn(&arn)
-                .attributes(
-                    LoadBalancerAttribute::builder()
-                        .key("idle_timeout.timeout_seconds")
-                        .value(stack.load_balancer.idle_timeout.get().as_secs().to_string())
-                        .build(),
-                )
-                .send()
-                .await
-                .ctx("set the idle timeout of", name)
+    let attributes: Vec<LoadBalancerAttribute> = desired_attributes(stack, log_bucket)
+        .into_iter()
+        .filter(|(key, _, _)| created || change.has(key))
+        .map(|(key, value, _)| LoadBalancerAttribute::builder().key(key).value(value).build())
+        .collect();
+    if !attributes.is_empty() {
+        let what = format!("the log bucket's policy to reach load balancer {name}");
+        ctx.wait(Wait::Propagation, &what, || async {
+            ctx.wait(Wait::Consistency, &format!("load balancer {name} to be visible"), || async {
+                elb.modify_load_balancer_attributes()
+                    .load_balancer_arn(&arn)
+                    .set_attributes(Some(attributes.clone()))
+                    .send()
+                    .await
+                    .ctx("set the attributes of", name)
+            })
+            .await
         })
         .await?;
     }
@@ -585,13 +622,16 @@ async fn apply_listener(
     }
 }
 
-pub async fn reconcile(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    vpc: &Id,
-    subnets: &[Id],
-    sg: &Id,
-) -> Result<LoadBalancerOutputs, Error> {
+/// The network the load balancer lives in, and the bucket its access logs go to.
+pub struct Inputs<'a> {
+    pub vpc: &'a Id,
+    pub subnets: &'a [Id],
+    pub security_group: &'a Id,
+    pub log_bucket: Option<&'a str>,
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<LoadBalancerOutputs, Error> {
+    let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
     let stack = &ctx.stack;
     let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
 
@@ -610,8 +650,10 @@ pub async fn reconcile(
         .converge(
             plan,
             async || observe_lb(ctx, &lb_name).await,
-            |o| diff_lb(stack, &lb_name, subnets, sg, o),
-            async |c: &Change, o: Option<&ObservedLb>| apply_load_balancer(ctx, &lb_name, subnets, sg, c, o).await,
+            |o| diff_lb(stack, &lb_name, subnets, sg, log_bucket, o),
+            async |c: &Change, o: Option<&ObservedLb>| {
+                apply_load_balancer(ctx, &lb_name, subnets, sg, log_bucket, c, o).await
+            },
         )
         .await?;
     let lb_arn = Id::from_option(lb.id(), || format!("load balancer {lb_name}"));
@@ -676,6 +718,17 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
             for l in listeners.listeners() {
                 let r = elb.delete_listener().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
                 gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+            }
+            // Protection from deletion holds against everyone but this `down`.
+            if lb.attributes.get("deletion_protection.enabled").is_some_and(|v| v == "true") {
+                elb.modify_load_balancer_attributes()
+                    .load_balancer_arn(&lb.arn)
+                    .attributes(
+                        LoadBalancerAttribute::builder().key("deletion_protection.enabled").value("false").build(),
+                    )
+                    .send()
+                    .await
+                    .ctx("switch off the deletion protection of", &lb_name)?;
             }
             let r = elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await;
             gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod ecr;
 pub mod iam;
 pub mod load_balancer;
+pub mod log_bucket;
 pub mod logs;
 pub mod network;
 pub mod secret;

@@ -16,6 +16,9 @@ use aws_smithy_types::DateTime;
 use base64::Engine;
 use serde::Serialize;
 
+use serde_json::{Value, json};
+
+use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::Observed;
@@ -59,6 +62,80 @@ pub struct ObservedSecret {
     /// When set, the secret is scheduled for deletion.
     pub deleted_date: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// The resource policy (None: none, or not readable while scheduled for deletion).
+    pub policy: Option<Value>,
+}
+
+/// The principal ARN behind a caller, as `aws:PrincipalArn` names it: `assumed-role/NAME/SESSION`
+/// becomes `role/NAME`, and a user is an IAM ARN (emulators answer with an STS one).
+pub fn caller_principal(identity: &Identity) -> String {
+    let arn = &identity.arn;
+    match arn.split_once(":assumed-role/") {
+        Some((head, rest)) => {
+            let role = rest.split('/').next().unwrap_or_default();
+            format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))
+        }
+        None => arn.replacen(":sts:", ":iam:", 1),
+    }
+}
+
+/// True when `listed` names `principal`; a listed role with a path (SSO roles have one) names
+/// the role of the same name, as assumed-role ARNs carry no path.
+fn names_principal(listed: &str, principal: &str) -> bool {
+    let role_name = |arn: &str| {
+        arn.split_once(":role/")
+            .map(|(acct, path)| (acct.to_owned(), path.rsplit('/').next().unwrap_or_default().to_owned()))
+    };
+    listed == principal || (role_name(listed).is_some() && role_name(listed) == role_name(principal))
+}
+
+/// The secret's resource policy. Always: principals of other accounts can do nothing with it.
+/// With `secret.only_principals`: its value can be read only by the task execution role (which
+/// injects it), the CI deploy role and the listed principals. Managing the secret (its policy
+/// included) stays with IAM, so a wrong list can be fixed by any administrator: nobody is
+/// locked out.
+pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
+    let iam_arn = |name: &str| format!("arn:{}:iam::{}:role/{name}", identity.partition, identity.account);
+    let mut statements = vec![json!({
+        "Sid": "ThisAccountOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:*",
+        "Resource": "*",
+        "Condition": { "StringNotEquals": { "aws:PrincipalAccount": identity.account } },
+    })];
+    if !stack.secret.only_principals.is_empty() {
+        let (_, execution, _) = crate::resources::iam::names(&stack.name);
+        let mut readers = vec![iam_arn(&execution), iam_arn(&crate::resources::ci_role::role_name(&stack.name))];
+        readers.extend(stack.secret.only_principals.iter().cloned());
+        statements.push(json!({
+            "Sid": "OnlyTheseRead",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+            "Condition": { "StringNotEquals": { "aws:PrincipalArn": readers } },
+        }));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// `up` reads the value (to compare it with API_KEY): refuses a list that would deny the caller.
+pub fn check_caller_reads(stack: &stack::Stack, identity: &Identity) -> Result<(), Error> {
+    let listed = &stack.secret.only_principals;
+    let me = caller_principal(identity);
+    let deploy = format!(
+        "arn:{}:iam::{}:role/{}",
+        identity.partition,
+        identity.account,
+        crate::resources::ci_role::role_name(&stack.name)
+    );
+    if listed.is_empty() || me == deploy || listed.iter().any(|l| names_principal(l, &me)) {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "secret.only_principals leaves out {me}, who runs this: `up` reads the secret to compare it with API_KEY and would be denied; add {me} to secret.only_principals"
+    )))
 }
 
 impl Observed for ObservedSecret {
@@ -78,14 +155,17 @@ pub enum ValueSource {
     Unset,
 }
 
-pub fn diff(stack: &stack::Stack, observed: Option<&ObservedSecret>, value: ValueSource) -> Change {
+pub fn diff(stack: &stack::Stack, policy: &Value, observed: Option<&ObservedSecret>, value: ValueSource) -> Change {
     let Some(o) = observed else {
         let how = if value == ValueSource::Unset {
             "generated: 48 random characters (API_KEY is not set)"
         } else {
             "from API_KEY"
         };
-        return Change::create(vec![FieldDiff::new("value", None, Some(how.into()))]);
+        return Change::create(vec![
+            FieldDiff::new("value", None, Some(how.into())),
+            FieldDiff::new("resource_policy", None, Some(policy.to_string())),
+        ]);
     };
     let mut fields = Vec::new();
     if let Some(date) = &o.deleted_date {
@@ -97,6 +177,10 @@ pub fn diff(stack: &stack::Stack, observed: Option<&ObservedSecret>, value: Valu
     }
     if value == ValueSource::FromEnvironment {
         fields.push(FieldDiff::new("value", Some("(current)".into()), Some("value will change (from API_KEY)".into())));
+    }
+    if o.policy.as_ref() != Some(policy) {
+        let have = o.policy.as_ref().map_or_else(|| "none".to_owned(), Value::to_string);
+        fields.push(FieldDiff::new("resource_policy", Some(have), Some(policy.to_string())));
     }
     fields.extend(tags::diff(&stack.resource_tags(), &o.tags));
     Change::update(fields)
@@ -113,8 +197,33 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error>
             .iter()
             .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
             .collect(),
+        policy: None,
     }];
-    tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())
+    let Some(mut secret) =
+        tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())?
+    else {
+        return Ok(None);
+    };
+    // A secret scheduled for deletion answers nothing but Describe and Restore.
+    if secret.deleted_date.is_none() {
+        let read = ctx.clients.secrets.get_resource_policy().secret_id(name).send().await;
+        let out = read.ctx("read the resource policy of secret", name)?;
+        secret.policy = out.resource_policy().and_then(|p| serde_json::from_str(p).ok());
+    }
+    Ok(Some(secret))
+}
+
+async fn put_policy(ctx: &Ctx, name: &str, policy: &Value) -> Result<(), Error> {
+    ctx.clients
+        .secrets
+        .put_resource_policy()
+        .secret_id(name)
+        .resource_policy(policy.to_string())
+        .block_public_policy(true)
+        .send()
+        .await
+        .ctx("set the resource policy of secret", name)?;
+    Ok(())
 }
 
 /// The current version: whether it equals API_KEY, and when it was created. GetSecretValue is the
@@ -168,7 +277,7 @@ fn secret_tags(stack: &stack::Stack) -> Vec<Tag> {
 
 /// Creates the secret; a name deleted with `--purge` moments ago is still "scheduled for
 /// deletion" until AWS finishes removing it.
-async fn create(ctx: &Ctx, name: &str) -> Result<String, Error> {
+async fn create(ctx: &Ctx, name: &str, policy: &Value) -> Result<String, Error> {
     let env_value = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
     let generated = env_value.is_none();
     let value = match env_value {
@@ -195,12 +304,13 @@ async fn create(ctx: &Ctx, name: &str) -> Result<String, Error> {
             ctx.stack.region
         );
     }
+    put_policy(ctx, name, policy).await?;
     ctx.progress(format!("created secret {name}"));
     Ok(out.arn().unwrap_or_default().to_owned())
 }
 
 /// Restores a scheduled secret, writes API_KEY when it differs from the current value, retags.
-async fn update(ctx: &Ctx, name: &str, change: &Change, o: &ObservedSecret) -> Result<(), Error> {
+async fn update(ctx: &Ctx, name: &str, policy: &Value, change: &Change, o: &ObservedSecret) -> Result<(), Error> {
     let sm = &ctx.clients.secrets;
     if o.deleted_date.is_some() {
         sm.restore_secret().secret_id(name).send().await.ctx("restore secret", name)?;
@@ -226,11 +336,16 @@ async fn update(ctx: &Ctx, name: &str, change: &Change, o: &ObservedSecret) -> R
             .await
             .ctx("tag secret", name)?;
     }
+    if change.has("resource_policy") {
+        put_policy(ctx, name, policy).await?;
+    }
     Ok(())
 }
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Error> {
     let name = ctx.stack.secret.name.clone();
+    let identity = ctx.clients.identity().await?;
+    let policy = resource_policy(&ctx.stack, &identity);
     let observed = observe(ctx, &name).await?;
     // A scheduled secret cannot be read until it is restored: compared after restoring.
     let now = match &observed {
@@ -242,10 +357,10 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
         .converge(
             plan,
             async || observe(ctx, &name).await,
-            |o| diff(&ctx.stack, o, if o.is_some() { source } else { value_source(None) }),
+            |o| diff(&ctx.stack, &policy, o, if o.is_some() { source } else { value_source(None) }),
             async |c: &Change, o: Option<&ObservedSecret>| match o {
-                None => create(ctx, &name).await.map(Some),
-                Some(o) => update(ctx, &name, c, o).await.map(|()| None),
+                None => create(ctx, &name, &policy).await.map(Some),
+                Some(o) => update(ctx, &name, &policy, c, o).await.map(|()| None),
             },
         )
         .await?;
@@ -321,19 +436,56 @@ mod tests {
     #[test]
     fn the_plan_never_holds_a_value() {
         let s = crate::resources::test_stack();
-        let o = ObservedSecret { arn: "arn:s".into(), deleted_date: None, tags: s.resource_tags() };
-        assert!(diff(&s, Some(&o), ValueSource::SameAsCurrent).is_no_op());
-        assert!(diff(&s, Some(&o), ValueSource::Unset).is_no_op(), "without API_KEY the value is left alone");
-        let c = diff(&s, Some(&o), ValueSource::FromEnvironment);
+        let p = resource_policy(&s, &identity("arn:aws:iam::123456789012:user/me"));
+        let o = ObservedSecret {
+            arn: "arn:s".into(),
+            deleted_date: None,
+            tags: s.resource_tags(),
+            policy: Some(p.clone()),
+        };
+        assert!(diff(&s, &p, Some(&o), ValueSource::SameAsCurrent).is_no_op());
+        assert!(diff(&s, &p, Some(&o), ValueSource::Unset).is_no_op(), "without API_KEY the value is left alone");
+        let c = diff(&s, &p, Some(&o), ValueSource::FromEnvironment);
         assert_eq!(
             c.fields,
             vec![FieldDiff::new("value", Some("(current)".into()), Some("value will change (from API_KEY)".into()))]
         );
-        let scheduled = ObservedSecret { deleted_date: Some("2026-12-04".into()), ..o };
-        let c = diff(&s, Some(&scheduled), ValueSource::Unset);
+        let scheduled = ObservedSecret { deleted_date: Some("2026-12-04".into()), policy: None, ..o };
+        let c = diff(&s, &p, Some(&scheduled), ValueSource::Unset);
         assert_eq!(c.action, Action::Update);
         assert!(c.fields[0].new.as_deref().is_some_and(|n| n.contains("restored")));
-        assert!(diff(&s, None, ValueSource::Unset).fields[0].new.as_deref().is_some_and(|n| n.contains("generated")));
+        assert!(c.has("resource_policy"), "a restored secret gets its policy back");
+        let created = diff(&s, &p, None, ValueSource::Unset);
+        assert!(created.fields[0].new.as_deref().is_some_and(|n| n.contains("generated")));
+    }
+
+    fn identity(arn: &str) -> Identity {
+        Identity { account: "123456789012".into(), arn: arn.into(), partition: "aws".into() }
+    }
+
+    #[test]
+    fn the_policy_keeps_other_accounts_out_and_with_a_list_only_those_read() {
+        let mut s = crate::resources::test_stack();
+        let me = identity("arn:aws:sts::123456789012:assumed-role/Admin/alice");
+        let p = resource_policy(&s, &me);
+        let statements = p["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(statements[0]["Condition"]["StringNotEquals"]["aws:PrincipalAccount"], "123456789012");
+        assert!(check_caller_reads(&s, &me).is_ok(), "no list: nobody in the account is refused");
+
+        s.secret.only_principals = vec!["arn:aws:iam::123456789012:role/Ops".into()];
+        let err = check_caller_reads(&s, &me).unwrap_err().to_string();
+        assert!(err.contains("arn:aws:iam::123456789012:role/Admin") && err.contains("only_principals"), "{err}");
+        s.secret.only_principals.push("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/Admin".into());
+        assert!(check_caller_reads(&s, &me).is_ok(), "a listed SSO role with a path names the assumed role");
+        let p = resource_policy(&s, &me);
+        let readers = &p["Statement"][1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"];
+        assert_eq!(p["Statement"][1]["Action"], "secretsmanager:GetSecretValue", "management stays with IAM");
+        assert_eq!(readers[0], "arn:aws:iam::123456789012:role/konnichiwa-execution");
+        assert_eq!(readers[1], "arn:aws:iam::123456789012:role/konnichiwa-deploy");
+        assert_eq!(readers.as_array().unwrap().len(), 4);
+        let ci = identity("arn:aws:sts::123456789012:assumed-role/konnichiwa-deploy/GitHubActions");
+        assert!(check_caller_reads(&s, &ci).is_ok(), "the deploy role always reads");
     }
 
     #[test]

@@ -130,6 +130,12 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         .await
         .expect("policies");
     n.insert("scaling-policy", policies.scaling_policies().len());
+    let buckets = c.s3.list_buckets().send().await.expect("buckets");
+    let prefix = format!("{name}-alb-logs-");
+    n.insert(
+        "log-bucket",
+        buckets.buckets().iter().filter(|b| b.name().is_some_and(|n| n.starts_with(&prefix))).count(),
+    );
     n
 }
 

@@ -122,13 +122,17 @@ enum Protocol {
     Ec2,
     Query,
     Json,
+    RestXml,
 }
 
 /// (service signing name, operation) of a request.
-fn identify(headers: &HeaderMap, body: &[u8]) -> (String, String) {
+fn identify(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> (String, String) {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     // Credential=KEY/DATE/REGION/SERVICE/aws4_request
     let service = auth.split("Credential=").nth(1).and_then(|c| c.split('/').nth(3)).unwrap_or_default().to_owned();
+    if service == "s3" {
+        return (service, s3_operation(method, path));
+    }
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return (service, target.rsplit('.').next().unwrap_or(target).to_owned());
     }
@@ -137,10 +141,47 @@ fn identify(headers: &HeaderMap, body: &[u8]) -> (String, String) {
     (service, action)
 }
 
+/// S3's REST operations the provisioner calls, from method, path-style path and subresource.
+fn s3_operation(method: &Method, path: &str) -> String {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let segments = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).count();
+    let sub = query.split('&').map(|kv| kv.split('=').next().unwrap_or_default()).find(|k| {
+        ["tagging", "publicAccessBlock", "encryption", "ownershipControls", "lifecycle", "policy", "versions", "delete"]
+            .contains(k)
+    });
+    let op = match (method.as_str(), segments, sub) {
+        ("GET", 0, _) => "ListBuckets",
+        ("PUT", 1, None) => "CreateBucket",
+        ("DELETE", 1, None) => "DeleteBucket",
+        ("HEAD", 1, None) => "HeadBucket",
+        ("GET", 1, None) => "ListObjectsV2",
+        ("GET", 1, Some("versions")) => "ListObjectVersions",
+        ("POST", 1, Some("delete")) => "DeleteObjects",
+        ("GET", 1, Some("tagging")) => "GetBucketTagging",
+        ("PUT", 1, Some("tagging")) => "PutBucketTagging",
+        ("GET", 1, Some("publicAccessBlock")) => "GetPublicAccessBlock",
+        ("PUT", 1, Some("publicAccessBlock")) => "PutPublicAccessBlock",
+        ("GET", 1, Some("encryption")) => "GetBucketEncryption",
+        ("PUT", 1, Some("encryption")) => "PutBucketEncryption",
+        ("GET", 1, Some("ownershipControls")) => "GetBucketOwnershipControls",
+        ("PUT", 1, Some("ownershipControls")) => "PutBucketOwnershipControls",
+        ("GET", 1, Some("lifecycle")) => "GetBucketLifecycleConfiguration",
+        ("PUT", 1, Some("lifecycle")) => "PutBucketLifecycleConfiguration",
+        ("GET", 1, Some("policy")) => "GetBucketPolicy",
+        ("PUT", 1, Some("policy")) => "PutBucketPolicy",
+        ("PUT", _, None) => "PutObject",
+        ("GET", _, None) => "GetObject",
+        ("DELETE", _, None) => "DeleteObject",
+        _ => "",
+    };
+    op.to_owned()
+}
+
 fn protocol(service: &str) -> Protocol {
     match service {
         "ec2" => Protocol::Ec2,
         "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" => Protocol::Query,
+        "s3" => Protocol::RestXml,
         _ => Protocol::Json,
     }
 }
@@ -167,6 +208,13 @@ fn error_response(p: Protocol, status: u16, code: &str, message: &str) -> (Statu
             headers.insert("x-amzn-errortype", code.parse().expect("header"));
             serde_json::json!({ "__type": code, "message": message }).to_string()
         }
+        Protocol::RestXml => {
+            headers.insert("content-type", "application/xml".parse().expect("header"));
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{}</Message><RequestId>fault-proxy</RequestId></Error>",
+                xml_escape(message)
+            )
+        }
     };
     (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), headers, body.into_bytes())
 }
@@ -180,6 +228,7 @@ fn throttling(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
         Protocol::Ec2 => error_response(p, 503, "RequestLimitExceeded", "Request limit exceeded."),
         Protocol::Query => error_response(p, 400, "Throttling", "Rate exceeded"),
         Protocol::Json => error_response(p, 400, "ThrottlingException", "Rate exceeded"),
+        Protocol::RestXml => error_response(p, 503, "SlowDown", "Please reduce your request rate."),
     }
 }
 
@@ -312,7 +361,7 @@ async fn handle(
     body: Bytes,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let (service, op) = identify(&headers, &body);
+    let (service, op) = identify(&method, &path, &headers, &body);
     let p = protocol(&service);
     let mutating = !op.is_empty() && provisioner::aws::is_mutating(&op);
     let decision = {
@@ -447,12 +496,20 @@ fn resign_request(
         .chain([("host".to_owned(), host)])
         .collect();
     let identity = aws_credential_types::Credentials::new(access_key, secret, None, None, "fault-proxy").into();
+    let mut settings = SigningSettings::default();
+    if service == "s3" {
+        // S3 signs the path as sent and the payload's hash in a header of its own.
+        use aws_sigv4::http_request::{PayloadChecksumKind, PercentEncodingMode, UriPathNormalizationMode};
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
         .name(service)
         .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .expect("signing params")
         .into();

@@ -109,7 +109,24 @@ pub fn iam_action(operation: &str) -> String {
         "SSM" => "ssm",
         "Application Auto Scaling" => "application-autoscaling",
         "STS" => "sts",
+        "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
     format!("{prefix}:{op}")
+}
+
+/// S3 names many IAM actions differently from the operations that need them.
+fn s3_action(op: &str) -> &str {
+    match op {
+        "HeadBucket" | "ListObjectsV2" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "DeleteObjects" => "DeleteObject",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "PutBucketEncryption" => "PutEncryptionConfiguration",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" => "PutLifecycleConfiguration",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" => "PutBucketPublicAccessBlock",
+        other => other,
+    }
 }

@@ -20,6 +20,10 @@ use crate::retry::Wait;
 pub const CONTAINER: &str = "app";
 /// ECS's SIGTERM -> SIGKILL wait: covers the app's 20 s SHUTDOWN_GRACE with margin.
 pub const STOP_TIMEOUT_SECONDS: i32 = 30;
+/// awslogs in non-blocking mode: a slow CloudWatch must not stall the app's writes to stdout;
+/// lines beyond this buffer are dropped instead.
+pub const LOG_MODE: &str = "non-blocking";
+pub const LOG_BUFFER: &str = "25m";
 
 /// A task definition reduced to what we set, normalized (sorted lists, AWS defaults filled).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,11 @@ pub struct TaskSpec {
     pub network_mode: String,
     pub health_check: Vec<String>,
     pub stop_timeout: i32,
+    /// The container cannot write to its root filesystem (the app writes nothing to disk).
+    pub readonly_root: bool,
+    /// awslogs `mode` and `max-buffer-size`.
+    pub log_mode: String,
+    pub log_buffer: String,
 }
 
 /// A revision of the family.
@@ -94,6 +103,9 @@ pub fn desired_task(stack: &stack::Stack, i: &TaskInputs<'_>) -> TaskSpec {
         network_mode: "bridge".into(),
         health_check: vec!["CMD".into(), "/app".into(), "healthcheck".into()],
         stop_timeout: STOP_TIMEOUT_SECONDS,
+        readonly_root: true,
+        log_mode: LOG_MODE.into(),
+        log_buffer: LOG_BUFFER.into(),
     }
 }
 
@@ -124,6 +136,12 @@ pub fn diff_task(want: &TaskSpec, have: Option<&TaskSpec>) -> Change {
         compare("network_mode", &h.network_mode, &want.network_mode),
         compare("health_check", &h.health_check.join(" "), &want.health_check.join(" ")),
         compare("stop_timeout", &h.stop_timeout, &want.stop_timeout),
+        compare("readonly_root_filesystem", &h.readonly_root, &want.readonly_root),
+        compare(
+            "log_mode",
+            &format!("{} {}", h.log_mode, h.log_buffer),
+            &format!("{} {}", want.log_mode, want.log_buffer),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -151,6 +169,14 @@ pub fn spec_of(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<TaskSpec> {
         network_mode: td.network_mode().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "bridge".into()),
         health_check: c.health_check().map(|h| h.command().to_vec()).unwrap_or_default(),
         stop_timeout: c.stop_timeout().unwrap_or(30),
+        readonly_root: c.readonly_root_filesystem().unwrap_or(false),
+        // AWS's default mode is blocking.
+        log_mode: log
+            .and_then(|l| l.options())
+            .and_then(|o| o.get("mode"))
+            .cloned()
+            .unwrap_or_else(|| "blocking".into()),
+        log_buffer: opt("max-buffer-size"),
     })
 }
 
@@ -246,6 +272,8 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
         .options("awslogs-group", &spec.log_group)
         .options("awslogs-region", &spec.region)
         .options("awslogs-stream-prefix", CONTAINER)
+        .options("mode", &spec.log_mode)
+        .options("max-buffer-size", &spec.log_buffer)
         .build()
         .map_err(|e| Error::Refused(e.to_string()))?;
     let container = ContainerDefinition::builder()
@@ -266,6 +294,7 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
         .log_configuration(log)
         .health_check(health)
         .stop_timeout(spec.stop_timeout)
+        .readonly_root_filesystem(spec.readonly_root)
         .build();
     let ecs_tags: Vec<aws_sdk_ecs::types::Tag> = ctx
         .stack
@@ -405,6 +434,7 @@ mod tests {
         assert_eq!(t.secrets["API_KEY"], inputs().0.to_string());
         assert_eq!(t.environment["PORT"], "8080");
         assert!(t.stop_timeout >= 25, "covers the app's 20 s grace");
+        assert!(t.readonly_root && t.log_mode == "non-blocking", "{t:?}");
     }
 
     #[test]
