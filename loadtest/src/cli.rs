@@ -117,7 +117,7 @@ pub struct OutputArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 30s, 500ms, 1m)"))
+    stack::parse_duration(s)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

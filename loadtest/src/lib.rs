@@ -45,18 +45,19 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-/// The stack file to read: the one named, or ./stack.yaml when present.
-fn stack_file(named: Option<&Path>) -> Result<Option<stack::Stack>, String> {
+/// The stack file's `slo:` and `loadtest:` sections (only those are read and checked): from the
+/// file named, or ./stack.yaml when present.
+fn stack_file(named: Option<&Path>) -> Result<Option<stack::ToolSections>, String> {
     match named {
-        Some(p) => stack::Stack::load(p).map(Some).map_err(|e| e.to_string()),
+        Some(p) => stack::ToolSections::load(p).map(Some).map_err(|e| e.to_string()),
         None if Path::new(stack::DEFAULT_FILE).exists() => {
-            stack::Stack::load(stack::DEFAULT_FILE).map(Some).map_err(|e| e.to_string())
+            stack::ToolSections::load(stack::DEFAULT_FILE).map(Some).map_err(|e| e.to_string())
         }
         None => Ok(None),
     }
 }
 
-fn objectives(output: &OutputArgs, stack: Option<&stack::Stack>) -> Vec<slo::Objective> {
+fn objectives(output: &OutputArgs, stack: Option<&stack::ToolSections>) -> Vec<slo::Objective> {
     if !output.slos.is_empty() {
         return output.slos.clone();
     }
@@ -146,7 +147,7 @@ fn finish(
     started: u64,
     stats: &RunStats,
     output: &OutputArgs,
-    stack: Option<&stack::Stack>,
+    stack: Option<&stack::ToolSections>,
     generator: Option<report::Generator>,
 ) -> Result<ReportDoc, String> {
     let verdicts = slo::evaluate(&objectives(output, stack), &stats.total(), stats.rps());

@@ -86,5 +86,5 @@ pub struct CheckArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 5s, 1m)"))
+    stack::parse_duration(s)
 }

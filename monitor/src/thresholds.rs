@@ -34,7 +34,8 @@ pub struct Overrides {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThresholdError {
-    #[error(transparent)]
+    /// On one line: the monitor reports in one line (`UNKNOWN: config - …`).
+    #[error("{}", .0.one_line())]
     Stack(#[from] stack::StackError),
     #[error("{what} warning {warning} is above its critical {critical}: warning must not exceed critical")]
     Inverted { what: &'static str, warning: String, critical: String },
@@ -56,7 +57,7 @@ impl Thresholds {
     /// ./stack.yaml exists (`explicit` says whether the user named it: then it must exist).
     pub fn resolve(overrides: &Overrides, stack_file: &Path, explicit: bool) -> Result<Self, ThresholdError> {
         let base = if explicit || stack_file.exists() {
-            Self::from_stack_section(&stack::Stack::load(stack_file)?.monitor)
+            Self::from_stack_section(&stack::ToolSections::load(stack_file)?.monitor)
         } else {
             Self::default()
         };

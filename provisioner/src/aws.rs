@@ -183,6 +183,7 @@ pub struct Clients {
     pub calls: Arc<CallLog>,
     pub lease_calls: Arc<CallLog>,
     identity: Arc<tokio::sync::OnceCell<Identity>>,
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Clients {
@@ -257,7 +258,35 @@ impl Clients {
             calls,
             lease_calls,
             identity: Arc::new(tokio::sync::OnceCell::new()),
+            credentials: sdk.credentials_provider(),
         }
+    }
+
+    /// Resolves the credentials before any work (an image build, a plan), so that a machine
+    /// without them hears it at once, with where they were looked for and how to provide them.
+    pub async fn check_credentials(&self) -> Result<(), Error> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let reason = match &self.credentials {
+            None => "no credentials provider is configured".to_owned(),
+            Some(p) => match p.provide_credentials().await {
+                Ok(_) => return Ok(()),
+                Err(e) => aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            },
+        };
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned());
+        Err(Error::Usage(format!(
+            "no AWS credentials ({}). Looked in: the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), \
+             the profile {profile:?} in ~/.aws/config and ~/.aws/credentials (SSO included), a web identity token \
+             (AWS_WEB_IDENTITY_TOKEN_FILE, as in CI), and the ECS or EC2 instance role. Provide one: \
+             `aws configure sso` then `export AWS_PROFILE=<name>` (`aws sso login` when it expires), or export \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in GitHub Actions, assume the deploy role \
+             (README, \"Deploy from GitHub\")",
+            crate::error::without_dumps(&reason)
+                .trim_start_matches("the credential provider was not enabled: ")
+                .split(". Attempted")
+                .next()
+                .unwrap_or_default()
+        )))
     }
 
     /// The caller's account and partition (GetCallerIdentity, asked once per process).

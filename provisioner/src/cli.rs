@@ -44,6 +44,10 @@ pub enum Command {
         /// Exit 2 when changes are pending (0 when none), like `terraform plan`.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// With `service.image: build`, compare with an image for this `HOST[:PORT]/NAME` (as
+        /// `up --image-repository` pushes) instead of the stack's ECR repository.
+        #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+        image_repository: Option<String>,
     },
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
     Up {
@@ -154,9 +158,5 @@ pub enum ImageCommand {
 
 /// Durations on the command line follow stack.yaml's rules.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = stack::HumanDuration::parse(s);
-    match d.error() {
-        Some(e) => Err(e.to_owned()),
-        None => Ok(d.get()),
-    }
+    stack::parse_duration(s)
 }

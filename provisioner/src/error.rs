@@ -118,11 +118,23 @@ where
             let message = match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
-                _ => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+                _ => match &err {
+                    SdkError::ServiceError(e) => format!("HTTP {} with no error code", e.raw().status().as_u16()),
+                    SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+                    _ => without_dumps(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
+                },
             };
             Error::Aws { action, resource: resource.into(), code, message }
         })
     }
+}
+
+/// An SDK error chain on one line, without the `Debug` dumps of raw responses it can carry.
+pub fn without_dumps(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let cut =
+        [" raw: ", " Response {", "(ServiceError"].iter().filter_map(|m| first.find(m)).min().unwrap_or(first.len());
+    first[..cut].trim_end_matches([' ', ':', ',']).chars().take(400).collect()
 }
 
 /// A lookup whose "not found" answer (any of `codes`) means the thing does not exist: `None`.

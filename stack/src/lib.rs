@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod locate;
+pub mod parse;
 pub mod schema;
 pub mod units;
 pub mod validate;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use locate::Position;
 pub use schema::*;
-pub use units::{HumanDuration, Percent};
+pub use units::{HumanDuration, Percent, parse_duration};
 pub use validate::{Problem, subnet_blocks};
 
 /// The file every tool reads unless told otherwise.
@@ -36,18 +37,25 @@ pub enum StackError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}: {message}")]
-    Syntax { file: PathBuf, message: String, position: Option<Position> },
+    /// The text is not a stack (bad YAML, an unknown field, a value of the wrong type).
+    #[error("{}", render_one(file, problem))]
+    Syntax { file: PathBuf, problem: LocatedProblem },
     #[error("{}", render_invalid(file, problems))]
     Invalid { file: PathBuf, problems: Vec<LocatedProblem> },
+}
+
+/// `FILE:LINE:COLUMN: PATH: MESSAGE`, the form compilers use.
+fn render_one(file: &Path, p: &LocatedProblem) -> String {
+    let at = p.position.map(|pos| format!(":{pos}")).unwrap_or_default();
+    let path = if p.path.is_empty() { String::new() } else { format!(" {}:", p.path) };
+    format!("{}{at}:{path} {}", file.display(), p.message)
 }
 
 fn render_invalid(file: &Path, problems: &[LocatedProblem]) -> String {
     let mut out =
         format!("{} has {} problem{}:", file.display(), problems.len(), if problems.len() == 1 { "" } else { "s" });
     for p in problems {
-        let at = p.position.map(|pos| format!(":{pos}")).unwrap_or_default();
-        out.push_str(&format!("\n  {}{at}: {}: {}", file.display(), p.path, p.message));
+        out.push_str(&format!("\n  {}", render_one(file, p)));
     }
     out
 }
@@ -57,10 +65,18 @@ impl StackError {
     pub fn problems(&self) -> Vec<LocatedProblem> {
         match self {
             Self::Read { .. } => Vec::new(),
-            Self::Syntax { message, position, .. } => {
-                vec![LocatedProblem { path: String::new(), position: *position, message: message.clone() }]
-            }
+            Self::Syntax { problem, .. } => vec![problem.clone()],
             Self::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+
+    /// The error on one line (problems joined by "; "), for tools that report in one line.
+    pub fn one_line(&self) -> String {
+        match self {
+            Self::Read { .. } | Self::Syntax { .. } => self.to_string(),
+            Self::Invalid { file, problems } => {
+                problems.iter().map(|p| render_one(file, p)).collect::<Vec<_>>().join("; ")
+            }
         }
     }
 }
@@ -76,22 +92,8 @@ impl Stack {
 
     /// Parses and validates stack YAML; `file` names it in errors.
     pub fn from_yaml(text: &str, file: &Path) -> Result<Self, StackError> {
-        let stack: Stack = serde_saphyr::from_str(text).map_err(|e| StackError::Syntax {
-            file: file.to_owned(),
-            position: e.location().map(|l| Position { line: l.line(), column: l.column() }),
-            message: e.to_string(),
-        })?;
-        let problems = validate::validate(&stack);
-        if problems.is_empty() {
-            return Ok(stack);
-        }
-        let positions = locate::Positions::of(text);
-        let mut located: Vec<LocatedProblem> = problems
-            .into_iter()
-            .map(|p| LocatedProblem { position: positions.find(&p.path), path: p.path, message: p.message })
-            .collect();
-        located.sort_by_key(|p| p.position);
-        Err(StackError::Invalid { file: file.to_owned(), problems: located })
+        let stack: Stack = parse::typed(text, file)?;
+        located(validate::validate(&stack), text, file).map(|()| stack)
     }
 
     /// The tags every resource of this stack carries: the stack's own plus the ownership tag.
@@ -99,6 +101,45 @@ impl Stack {
         let mut tags: Vec<(String, String)> = self.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         tags.push((OWNERSHIP_TAG.to_owned(), self.name.clone()));
         tags
+    }
+}
+
+/// Ok when there are no problems; otherwise every problem with its place in `text`.
+fn located(problems: Vec<Problem>, text: &str, file: &Path) -> Result<(), StackError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let positions = locate::Positions::of(text);
+    let mut located: Vec<LocatedProblem> = problems
+        .into_iter()
+        .map(|p| LocatedProblem { position: positions.find(&p.path), path: p.path, message: p.message })
+        .collect();
+    located.sort_by_key(|p| p.position);
+    Err(StackError::Invalid { file: file.to_owned(), problems: located })
+}
+
+/// The sections the loadtest and the monitor read (`slo`, `monitor`, `loadtest`). Only these are
+/// parsed and checked: a problem elsewhere in the file is the provisioner's to report, not a
+/// reason for a load test or a health check to fail.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ToolSections {
+    #[serde(default)]
+    pub slo: Slo,
+    #[serde(default)]
+    pub monitor: Monitor,
+    #[serde(default)]
+    pub loadtest: Option<Loadtest>,
+}
+
+impl ToolSections {
+    /// Reads `file` and parses and validates only the tools' sections.
+    pub fn load(file: impl AsRef<Path>) -> Result<Self, StackError> {
+        let file = file.as_ref();
+        let text =
+            std::fs::read_to_string(file).map_err(|source| StackError::Read { file: file.to_owned(), source })?;
+        let sections: Self = parse::typed(&text, file)?;
+        located(validate::tool_sections(&sections.slo, &sections.monitor, sections.loadtest.as_ref()), &text, file)
+            .map(|()| sections)
     }
 }
 

@@ -14,11 +14,22 @@ pub struct HumanDuration {
     parsed: Result<Duration, String>,
 }
 
+/// Parses a duration as every tool takes it (stack.yaml and the command lines alike), with one
+/// hint when it is wrong: a bare number gets the unit it lacks suggested.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    humantime::parse_duration(t).map_err(|_| {
+        if !t.is_empty() && t.parse::<f64>().is_ok() {
+            format!("{t:?} has no unit: write e.g. {t}s or {t}ms")
+        } else {
+            format!("{t:?} is not a duration: write a number with a unit, e.g. 300ms, 30s, 10m, 1h")
+        }
+    })
+}
+
 impl HumanDuration {
     pub fn parse(text: &str) -> Self {
-        let parsed = humantime::parse_duration(text.trim())
-            .map_err(|e| format!("{text:?} is not a duration ({e}); write a number with a unit: 300ms, 30s, 10m, 1h"));
-        Self { text: text.to_owned(), parsed }
+        Self { text: text.to_owned(), parsed: parse_duration(text) }
     }
 
     pub fn from_duration(d: Duration) -> Self {
@@ -50,9 +61,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
         }
         Ok(match Raw::deserialize(d)? {
             Raw::Text(t) => Self::parse(&t),
-            Raw::Number(n) => {
-                Self { text: n.to_string(), parsed: Err(format!("{n} has no unit; write e.g. {n}s or {n}ms")) }
-            }
+            Raw::Number(n) => Self { text: n.to_string(), parsed: parse_duration(&n.to_string()) },
         })
     }
 }
@@ -155,10 +164,11 @@ mod tests {
         for (text, ms) in table {
             assert_eq!(HumanDuration::parse(text).get().as_millis() as u64, ms.unwrap_or(0), "{text}");
         }
-        for bad in ["soon", "30", "", "-5s"] {
+        for bad in ["soon", "", "-5s"] {
             let d = HumanDuration::parse(bad);
             assert!(d.error().is_some_and(|e| e.contains("300ms")), "{bad}: {:?}", d.error());
         }
+        assert_eq!(parse_duration("30").unwrap_err(), "\"30\" has no unit: write e.g. 30s or 30ms");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 
 use crate::catalog;
-use crate::schema::Stack;
+use crate::schema::{Loadtest, Monitor, Slo, Stack};
 use crate::units::{HumanDuration, Percent};
 
 /// The app's own memory need: it stays near 15 MiB resident under load; this leaves headroom.
@@ -23,6 +23,7 @@ pub struct Problem {
     pub message: String,
 }
 
+#[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
 }
@@ -401,7 +402,17 @@ fn observability(c: &mut Checker, s: &Stack) {
             catalog::LOG_RETENTION_DAYS
         )
     });
-    let slo = &s.slo;
+    tools(c, &s.slo, &s.monitor, s.loadtest.as_ref());
+}
+
+/// Problems of the sections the loadtest and the monitor read, alone.
+pub fn tool_sections(slo: &Slo, monitor: &Monitor, loadtest: Option<&Loadtest>) -> Vec<Problem> {
+    let mut c = Checker::default();
+    tools(&mut c, slo, monitor, loadtest);
+    c.problems
+}
+
+fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
     c.check(slo.requests_per_second > 0.0 && slo.requests_per_second.is_finite(), "slo.requests_per_second", || {
         format!("{} must be a positive rate", slo.requests_per_second)
     });
@@ -410,7 +421,6 @@ fn observability(c: &mut Checker, s: &Stack) {
     }
     c.percent("slo.max_error_rate", &slo.max_error_rate, 100.0);
 
-    let m = &s.monitor;
     for (path, v) in [
         ("monitor.cpu_warning_percent", m.cpu_warning_percent),
         ("monitor.cpu_critical_percent", m.cpu_critical_percent),
@@ -431,7 +441,7 @@ fn observability(c: &mut Checker, s: &Stack) {
         c.check(w <= cr, "monitor.latency_warning", || format!("warning {w:?} is above critical {cr:?}"));
     }
 
-    if let Some(lt) = &s.loadtest {
+    if let Some(lt) = loadtest {
         for (i, e) in lt.endpoints.iter().enumerate() {
             c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
                 format!("{:?} must start with /", e.path)

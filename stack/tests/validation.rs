@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use stack::{Stack, StackError};
+use stack::Stack;
 
 const EXAMPLE: &str = include_str!("../../stack.yaml");
 
@@ -167,25 +167,79 @@ fn each_bad_value_is_reported_with_its_location_and_fix() {
     }
 }
 
+/// One parse error: (replaced line, replacement, the message in full as the user sees it).
+const PARSE_ERRORS: &[(&str, &str, &str)] = &[
+    (
+        "desired_count:",
+        "desired_count: 2\n  desried_count: 3",
+        "stack.yaml:LINE:3: service.desried_count: unknown field `desried_count`: did you mean `desired_count`? the fields here are image, container_port, cpu, memory, desired_count, health_check_path, health_check_grace_period, environment, autoscaling, deployment",
+    ),
+    (
+        "cpu: 256",
+        "cpu: lots",
+        "stack.yaml:LINE:8: service.cpu: \"lots\" is not a whole number, 0 or more; write e.g. cpu: 256",
+    ),
+    (
+        "min: 1",
+        "min: -1",
+        "stack.yaml:LINE:8: capacity.min: \"-1\" is not a whole number, 0 or more; write e.g. min: 1",
+    ),
+    (
+        "port: 80",
+        "port: 70000",
+        "stack.yaml:LINE:9: load_balancer.port: \"70000\" is not a whole number from 0 to 65535; write e.g. port: 80",
+    ),
+    (
+        "ssm_access:",
+        "ssm_access: maybe",
+        "stack.yaml:LINE:15: capacity.ssm_access: \"maybe\" is not true or false; write e.g. ssm_access: false",
+    ),
+    ("cidr:", "cidr: [10.40.0.0/16]", "stack.yaml:LINE:9: network.cidr: expected text; write e.g. cidr: 10.40.0.0/16"),
+];
+
 #[test]
-fn syntax_errors_and_unknown_fields_give_line_and_column() {
-    let text = with("desired_count:", "desired_count: 2\n  desried_count: 3");
-    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("unknown field");
-    let StackError::Syntax { position, message, .. } = &err else { panic!("{err}") };
-    assert!(message.contains("desried_count"), "{message}");
-    assert_eq!(position.map(|p| p.line), Some(line_of(&text, "desried_count")));
+fn parse_errors_name_the_place_the_field_what_is_expected_and_an_example() {
+    for (line, replacement, expected) in PARSE_ERRORS {
+        let text = with(line, replacement);
+        let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err(replacement);
+        let last = replacement.lines().last().unwrap_or(replacement).trim();
+        let expected = expected.replace("LINE", &line_of(&text, last).to_string());
+        assert_eq!(err.to_string(), expected, "{replacement}");
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].path.is_empty(), "--json problems carry the path: {problems:?}");
+        assert!(!problems[0].message.contains('\n'), "one line: {problems:?}");
+    }
+}
 
-    let text = with("cpu: 256", "cpu: lots");
-    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("type error");
-    assert!(matches!(err, StackError::Syntax { position: Some(_), .. }), "{err}");
+#[test]
+fn an_empty_file_and_bad_yaml_say_so_with_the_file_name() {
+    for empty in ["", "\n\n", "# only a comment\n"] {
+        let err = Stack::from_yaml(empty, Path::new("mine.yaml")).expect_err("empty");
+        let text = err.to_string();
+        assert!(text.starts_with("mine.yaml: the file is empty") && text.contains("name, network"), "{text}");
+    }
+    let err = Stack::from_yaml("name: [unclosed\n", Path::new("x.yaml")).expect_err("syntax").to_string();
+    assert!(err.starts_with("x.yaml:") && !err.contains("<input>") && !err.contains("error:"), "{err}");
+    let err = Stack::from_yaml("nam: x\n", Path::new("x.yaml")).expect_err("unknown").to_string();
+    assert!(err.contains("did you mean `name`?"), "{err}");
+}
 
-    let text = with("port: 80", "port: 70000");
-    let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("port out of range");
-    let StackError::Syntax { position, .. } = &err else { panic!("{err}") };
-    assert_eq!(position.map(|p| p.line), Some(line_of(&text, "70000")), "{err}");
-
-    let err = Stack::from_yaml("name: [unclosed\n", Path::new("x.yaml")).expect_err("syntax");
-    assert!(err.to_string().starts_with("x.yaml"), "{err}");
+#[test]
+fn the_tools_read_only_their_sections() {
+    let dir = std::env::temp_dir().join(format!("konnichiwa-sections-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("stack.yaml");
+    // A problem in the network section is not the load test's or the monitor's.
+    std::fs::write(&file, with("cidr:", "cidr: 10.40.0.0/33")).expect("write");
+    assert!(Stack::load(&file).is_err());
+    let sections = stack::ToolSections::load(&file).expect("the tools' sections are fine");
+    assert_eq!(sections.monitor.cpu_warning_percent, 70.0);
+    // A problem in theirs is.
+    std::fs::write(&file, with("cpu_warning_percent:", "cpu_warning_percent: 95")).expect("write");
+    let err = stack::ToolSections::load(&file).expect_err("monitor section").one_line();
+    assert!(err.contains("monitor.cpu_warning_percent") && !err.contains('\n'), "{err}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
 #[test]

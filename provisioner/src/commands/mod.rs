@@ -19,6 +19,28 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Ctx, Mode};
 
+/// A command line clap refused: `--help` and `--version` print and exit 0; anything else is an
+/// error (1, never clap's 2, which `plan --detailed-exitcode` uses for "changes pending"), and
+/// with `--json` it is one JSON object like every other error.
+pub fn usage_error(e: &clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return exit::OK;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--json") {
+        let known: Vec<String> =
+            <Cli as clap::CommandFactory>::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
+        let command = args.iter().find(|a| known.contains(a)).cloned();
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+        print_json(&json!({ "command": command, "error": first, "problems": [] }));
+    }
+    let _ = e.print();
+    exit::ERROR
+}
+
 /// Runs the parsed command line; prints results and errors; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
     let name = command_name(&cli.command);
@@ -74,7 +96,9 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { detailed_exitcode } => plan::run(cli, *detailed_exitcode).await,
+        Command::Plan { detailed_exitcode, image_repository } => {
+            plan::run(cli, *detailed_exitcode, image_repository.as_deref()).await
+        }
         Command::Up { yes, timeout, image_repository, no_wait, lock_timeout } => {
             up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait, *lock_timeout).await
         }
@@ -129,6 +153,7 @@ async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error>
     }
 
     let clients = Clients::load(&stack.region).await;
+    clients.check_credentials().await?;
     Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
 }
 

@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, render};
 
-pub async fn run(cli: &Cli, detailed_exitcode: bool) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, detailed_exitcode: bool, image_repository: Option<&str>) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
-    let image = super::image_source(&ctx, None)?;
+    let image = super::image_source(&ctx, image_repository)?;
     let (plan, _) = driver::reconcile(&ctx, &image).await?;
     if cli.json {
         print_json(&json!({

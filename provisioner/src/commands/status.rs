@@ -75,6 +75,24 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         Action::Delete => "extra",
     };
     if outputs_only {
+        let missing: Vec<&str> =
+            plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind).collect();
+        if missing.len() == plan.resources.len() {
+            return Err(Error::Refused(format!(
+                "stack {} does not exist in {}: nothing carries the tag konnichiwa:stack={} (check --region and \
+                 the account, or run `up`)",
+                ctx.stack.name,
+                ctx.clients.target(),
+                ctx.stack.name
+            )));
+        }
+        if !missing.is_empty() {
+            eprintln!(
+                "note: {} of the stack's resources are missing ({}): their outputs are null; `up` creates them",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
         if cli.json {
             print_json(&json!({ "command": "outputs", "stack": ctx.stack.name, "outputs": outputs }));
         } else {

@@ -350,6 +350,34 @@ async fn drop_duplicates_before(ctx: &Ctx, family: &str, arn: &str, spec: &TaskS
     Ok(())
 }
 
+/// The repository of an image reference (`HOST/NAME` of `HOST/NAME@sha256:…` or `…:tag`).
+fn repository_of(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    }
+}
+
+/// With `image: build`, an image moving to another repository is almost always a run without
+/// the `--image-repository` an earlier `up` was given: the plan says so next to the change.
+pub fn explain_registry_change(stack: &stack::Stack, mut change: Change) -> Change {
+    if stack.service.image != "build" {
+        return change;
+    }
+    for f in change.fields.iter_mut().filter(|f| f.field == "image") {
+        let (Some(old), Some(new)) = (&f.old, &f.new) else { continue };
+        let (from, to) = (repository_of(old), repository_of(new));
+        if from != to {
+            f.new = Some(format!(
+                "{new} (the service runs an image from {from}, pushed by `up --image-repository {from}`; this run \
+                 pushes to {to}: give plan and up --image-repository {from} to stay there)"
+            ));
+        }
+    }
+    change
+}
+
 /// The family's current revision; its ARN (pending in Plan mode when one will be registered).
 pub async fn converge(
     ctx: &Ctx,
@@ -362,7 +390,7 @@ pub async fn converge(
         .converge(
             plan,
             async || observe_latest(ctx, family).await,
-            |o| diff_task(want, o.map(|t| &t.spec)),
+            |o| explain_registry_change(&ctx.stack, diff_task(want, o.map(|t| &t.spec))),
             async |_: &Change, _: Option<&ObservedTask>| {
                 inputs.check_known()?;
                 let arn = register(ctx, family, want).await?;
@@ -495,5 +523,27 @@ mod tests {
             Some(("konnichiwa-prod", 3))
         );
         assert_eq!(family_and_revision("nonsense"), None);
+    }
+
+    #[test]
+    fn an_image_from_another_registry_is_explained_only_for_built_images() {
+        let mut s = crate::resources::test_stack();
+        s.service.image = "build".into();
+        let change = Change::update(vec![FieldDiff::new(
+            "image",
+            Some("127.0.0.1:5000/konnichiwa@sha256:aa".into()),
+            Some("1.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:aa".into()),
+        )]);
+        let explained = explain_registry_change(&s, change.clone());
+        let new = explained.fields[0].new.clone().unwrap_or_default();
+        assert!(new.contains("--image-repository 127.0.0.1:5000/konnichiwa"), "{new}");
+        s.service.image = "127.0.0.1:5000/other@sha256:bb".into();
+        assert_eq!(
+            explain_registry_change(&s, change.clone()).fields,
+            change.fields,
+            "a reference in stack.yaml is meant"
+        );
+        assert_eq!(repository_of("host:5000/a/b:v1"), "host:5000/a/b");
+        assert_eq!(repository_of("host:5000/a/b@sha256:x"), "host:5000/a/b");
     }
 }

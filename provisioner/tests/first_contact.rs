@@ -1,0 +1,128 @@
+//! What a newcomer meets first: usage errors that exit 1 (never the 2 that means "changes
+//! pending") and keep the JSON promise, a missing-credentials error that comes before any work
+//! and says how to fix it, stack-file errors with the field's path, a plan without blank values,
+//! and `outputs` that refuses a stack that does not exist.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Account, BIN, text};
+use serde_json::Value;
+
+/// The binary with nothing of the caller's environment: no credentials, an empty HOME.
+fn bare(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(home)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Nothing may leave the machine even if a check were missing.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run provisioner")
+}
+
+fn temp_home(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("konnichiwa-first-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
+    std::fs::copy(example, dir.join("stack.yaml")).expect("copy stack.yaml");
+    dir
+}
+
+#[test]
+fn usage_errors_exit_1_and_keep_the_json_promise() {
+    let home = temp_home("usage");
+    for args in [&["plna"][..], &["plan", "--bogus"], &["up", "--timeout", "5"], &[]] {
+        let out = bare(&home, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout without --json");
+    }
+    let out = bare(&home, &["up", "--timeout", "5"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("\"5\" has no unit: write e.g. 5s or 5ms"), "{said}");
+    assert_eq!(said.matches("write").count(), 1, "one hint, not two: {said}");
+
+    let out = bare(&home, &["plna", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert_eq!(v["error"], "unrecognized subcommand 'plna'");
+    assert_eq!(v["command"], Value::Null);
+    assert_eq!(v["problems"], Value::Array(vec![]));
+    let out = bare(&home, &["--json", "plan", "--bogus"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["command"], "plan");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("--bogus")), "{v}");
+
+    for ok in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let out = bare(&home, ok);
+        assert_eq!(out.status.code(), Some(0), "{ok:?}");
+    }
+    std::fs::remove_dir_all(&home).expect("clean up");
+}
+
+#[test]
+fn missing_credentials_are_reported_before_any_work_with_the_fix() {
+    let home = temp_home("creds");
+    // stack.yaml says `image: build`: the image must not be built before the credentials fail.
+    let out = bare(&home, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.starts_with("error: no AWS credentials"), "{said}");
+    for hint in ["AWS_ACCESS_KEY_ID", "aws configure sso", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"] {
+        assert!(said.contains(hint), "{hint}: {said}");
+    }
+    assert!(!said.contains("Building the app image"), "checked before the build: {said}");
+    assert!(!said.contains('\u{1b}'), "no colour codes on a non-terminal: {said:?}");
+    assert!(!said.contains("Response {") && !said.contains("WARN"), "no SDK dumps or warnings: {said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+
+    let out = bare(&home, &["--json", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+    assert!(v["error"].as_str().is_some_and(|e| e.starts_with("no AWS credentials")), "{v}");
+    std::fs::remove_dir_all(&home).expect("clean up");
+}
+
+#[test]
+fn stack_file_errors_carry_the_field_path() {
+    let account = Account::new();
+    account.edit_stack(|t| t.replace("  cpu: 256 ", "  cpu: lots "));
+    let v = account.json(&["validate"], 1);
+    let problem = &v["problems"][0];
+    assert_eq!(problem["path"], "service.cpu", "{v}");
+    assert!(problem["line"].as_u64().is_some() && problem["column"].as_u64().is_some(), "{v}");
+    let message = problem["message"].as_str().expect("message");
+    assert_eq!(message, "\"lots\" is not a whole number, 0 or more; write e.g. cpu: 256");
+    let err = v["error"].as_str().expect("error");
+    assert!(err.starts_with(&format!("{}:", account.stack_file().display())) && !err.contains("<input>"), "{err}");
+}
+
+#[test]
+fn a_new_stack_plans_without_blank_values_and_has_no_outputs() {
+    let account = Account::new();
+    let plan = account.json(&["plan"], 0);
+    let mut checked = 0;
+    for r in plan["resources"].as_array().expect("resources") {
+        for f in r["fields"].as_array().expect("fields") {
+            let new = f["new"].as_str().unwrap_or_default();
+            assert!(
+                !new.trim().is_empty() && !new.contains(",,"),
+                "{} {}: blank {}: {f}",
+                r["kind"],
+                r["name"],
+                f["field"]
+            );
+            checked += 1;
+        }
+        assert_ne!(r["kind"], r["name"], "{r}");
+    }
+    assert!(checked > 40, "{checked} fields");
+    let out = account.run(&["outputs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("stack konnichiwa does not exist"), "{}", text(&out));
+}
