@@ -1,47 +1,80 @@
 #!/usr/bin/env bash
 # One-pass check of the Konnichiwa service for a box with only bash, curl and jq: the same checks,
-# thresholds and exit codes as `monitor check` (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the
-# worst state wins, CRITICAL > UNKNOWN > WARNING > OK).
+# thresholds, lines and exit codes as `monitor check` (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the
+# worst state wins, CRITICAL > UNKNOWN > WARNING > OK). Its output is byte for byte the binary's
+# (monitor/tests/check.rs compares them on every state), apart from the measured latency.
 #
-# Environment: API_URL (required), API_KEY (for /inspect; .env in the working directory is read),
-# CPU_WARNING/CPU_CRITICAL, MEMORY_WARNING/MEMORY_CRITICAL (percent; default 70/90),
+# Output, as a Nagios plugin: a first line with the worst state, the reasons of the checks in that
+# state and all performance data after `|`; then one line per check.
+#
+# Environment: API_URL (required), API_KEY (for /inspect; both may come from .env in the working
+# directory), CPU_WARNING/CPU_CRITICAL, MEMORY_WARNING/MEMORY_CRITICAL (percent; default 70/90),
 # LATENCY_WARNING/LATENCY_CRITICAL (seconds; default 0.5/2), TIMEOUT (seconds; default 5).
 set -uo pipefail
 
-if [ -z "${API_KEY:-}" ] && [ -f .env ]; then
-  API_KEY=$(sed -n 's/^API_KEY=//p' .env | tail -n 1)
-fi
-cpu_warning=${CPU_WARNING:-70}; cpu_critical=${CPU_CRITICAL:-90}
-memory_warning=${MEMORY_WARNING:-70}; memory_critical=${MEMORY_CRITICAL:-90}
-latency_warning=${LATENCY_WARNING:-0.5}; latency_critical=${LATENCY_CRITICAL:-2}
-timeout=${TIMEOUT:-5}
+from_env_file() { [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1; }
+[ -n "${API_KEY:-}" ] || API_KEY=$(from_env_file API_KEY)
+[ -n "${API_URL:-}" ] || API_URL=$(from_env_file API_URL)
 
-worst=0
-severity() { case $1 in 0) echo 0;; 1) echo 1;; 3) echo 2;; 2) echo 3;; esac; }
+# Numbers as the binary prints them: at most three decimals, no trailing zeros.
+num() { awk -v v="$1" 'BEGIN { s = sprintf("%.3f", v); sub(/0+$/, "", s); sub(/\.$/, "", s); print s }'; }
+cpu_warning=$(num "${CPU_WARNING:-70}"); cpu_critical=$(num "${CPU_CRITICAL:-90}")
+memory_warning=$(num "${MEMORY_WARNING:-70}"); memory_critical=$(num "${MEMORY_CRITICAL:-90}")
+latency_warning=$(num "${LATENCY_WARNING:-0.5}"); latency_critical=$(num "${LATENCY_CRITICAL:-2}")
+timeout=$(num "${TIMEOUT:-5}")
+
+states=(); checks=(); reasons=(); perfs=()
 report() { # state check reason [perfdata]
-  local labels=(OK WARNING CRITICAL UNKNOWN)
-  local line="${labels[$1]}: $2 - $3"
-  [ -n "${4:-}" ] && line="$line | $4"
-  echo "$line"
-  if [ "$(severity "$1")" -gt "$(severity "$worst")" ]; then worst=$1; fi
+  states+=("$1"); checks+=("$2"); reasons+=("$3"); perfs+=("${4:-}")
 }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+severity() { case $1 in 0) echo 0;; 1) echo 1;; 3) echo 2;; 2) echo 3;; esac; }
+finish() { # prints the plugin output and exits with the worst state
+  local labels=(OK WARNING CRITICAL UNKNOWN) worst=0 i summary="" perf="" item
+  for i in "${!states[@]}"; do
+    if [ "$(severity "${states[$i]}")" -gt "$(severity "$worst")" ]; then worst=${states[$i]}; fi
+  done
+  for i in "${!states[@]}"; do
+    if [ "${states[$i]}" = "$worst" ]; then
+      item="${reasons[$i]}"
+      case "$(printf '%s' "$item" | tr '[:upper:]' '[:lower:]')" in
+        "${checks[$i]}"*) ;;
+        *) item="${checks[$i]}: $item" ;;
+      esac
+      summary="${summary:+$summary; }$item"
+    fi
+    [ -n "${perfs[$i]}" ] && perf="${perf:+$perf }${perfs[$i]}"
+  done
+  if [ -n "$perf" ]; then echo "${labels[$worst]} - $summary | $perf"; else echo "${labels[$worst]} - $summary"; fi
+  for i in "${!states[@]}"; do echo "${labels[${states[$i]}]}: ${checks[$i]} - ${reasons[$i]}"; done
+  exit "$worst"
+}
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 judge() { # value warning critical -> state (strictly above, as the reason says)
   if gt "$1" "$3"; then echo 2; elif gt "$1" "$2"; then echo 1; else echo 0; fi
 }
 
 for tool in curl jq awk; do
-  command -v "$tool" >/dev/null || { report 3 config "$tool is not installed"; exit 3; }
+  command -v "$tool" >/dev/null || { report 3 config "$tool is not installed"; finish; }
 done
-if [ -z "${API_URL:-}" ]; then report 3 config "API_URL is not set (e.g. API_URL=http://127.0.0.1:4000)"; exit 3; fi
+inverted() { report 3 config "$1 warning $2 is above its critical $3: warning must not exceed critical"; finish; }
+gt "$cpu_warning" "$cpu_critical" && inverted CPU "$cpu_warning%" "$cpu_critical%"
+gt "$memory_warning" "$memory_critical" && inverted memory "$memory_warning%" "$memory_critical%"
+gt "$latency_warning" "$latency_critical" && inverted latency "${latency_warning}s" "${latency_critical}s"
 base=${API_URL%/}
+if [ -z "$base" ]; then
+  report 3 config "no service URL: pass --url or set API_URL (e.g. API_URL=http://127.0.0.1:4000)"; finish
+fi
+case $base in
+  http://* | https://*) ;;
+  *) report 3 config "the URL \"$base\" must start with http:// or https://"; finish ;;
+esac
 
 # /health: status and latency
 out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time "$timeout" "$base/health" 2>/dev/null)
 rc=$?
 code=${out%% *}; seconds=${out##* }
-perf="health_latency=${seconds}s;$latency_warning;$latency_critical;0"
+perf="health_latency=$(num "$seconds")s;$latency_warning;$latency_critical;0"
 ms=$(awk -v s="$seconds" 'BEGIN { printf "%.0f", s * 1000 }')
 if [ $rc -eq 28 ]; then
   report 2 health "no answer from $base/health within ${timeout}s"
@@ -49,20 +82,18 @@ elif [ $rc -ne 0 ] || [ "$code" = "000" ]; then
   report 2 health "cannot connect to $base/health (is the service running and the URL right?)"
 elif [ "$code" != "200" ]; then
   report 2 health "GET /health answered $code in $ms ms" "$perf"
+elif ge "$seconds" "$latency_critical"; then
+  report 2 health "$code in $ms ms >= ${latency_critical}s" "$perf"
+elif ge "$seconds" "$latency_warning"; then
+  report 1 health "$code in $ms ms >= ${latency_warning}s" "$perf"
 else
-  state=0
-  if ge "$seconds" "$latency_critical"; then state=2; elif ge "$seconds" "$latency_warning"; then state=1; fi
-  case $state in
-    2) report 2 health "$code in $ms ms >= ${latency_critical}s" "$perf" ;;
-    1) report 1 health "$code in $ms ms >= ${latency_warning}s" "$perf" ;;
-    *) report 0 health "$code in $ms ms" "$perf" ;;
-  esac
+  report 0 health "$code in $ms ms" "$perf"
 fi
 
 # /inspect: CPU and memory, against the container's limits where reported
 if [ -z "${API_KEY:-}" ]; then
   report 3 inspect "API_KEY is not set: export it or put it in .env to read /inspect"
-  exit "$worst"
+  finish
 fi
 body=$(mktemp); trap 'rm -f "$body"' EXIT
 code=$(curl -s -o "$body" -w '%{http_code}' --max-time "$timeout" -H "Authorization: Bearer $API_KEY" "$base/inspect" 2>/dev/null)
@@ -96,11 +127,11 @@ else
     state=$(judge "$cpu" "$cpu_warning" "$cpu_critical")
     figure="CPU $(printf '%.0f' "$cpu")% $cpu_of"
     case $state in 2) figure="$figure > $cpu_critical%";; 1) figure="$figure > $cpu_warning%";; esac
-    report "$state" cpu "$figure" "cpu_used=$(printf '%.3g' "$cpu")%;$cpu_warning;$cpu_critical;0;100"
+    report "$state" cpu "$figure" "cpu_used=$(num "$cpu")%;$cpu_warning;$cpu_critical;0;100"
   fi
   state=$(judge "$mem" "$memory_warning" "$memory_critical")
   figure="memory $(printf '%.0f' "$mem")% $mem_of"
   case $state in 2) figure="$figure > $memory_critical%";; 1) figure="$figure > $memory_warning%";; esac
-  report "$state" memory "$figure" "memory_used=$(printf '%.3g' "$mem")%;$memory_warning;$memory_critical;0;100"
+  report "$state" memory "$figure" "memory_used=$(num "$mem")%;$memory_warning;$memory_critical;0;100"
 fi
-exit "$worst"
+finish

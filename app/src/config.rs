@@ -42,8 +42,9 @@ pub enum Command {
 /// Server parameters (shared by `serve` and `healthcheck`, which reads the port).
 #[derive(Clone, Args)]
 pub struct ServerConfig {
-    /// Address to bind.
-    #[arg(long, env = "BIND", default_value = "0.0.0.0", global = true)]
+    /// Address to bind: this machine only by default (a local run with the example key must not
+    /// be reachable from the network); the image sets 0.0.0.0.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1", global = true)]
     pub bind: IpAddr,
 
     /// Port to listen on (0 picks a free port).
@@ -211,7 +212,7 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let cli = parse(&["--api-key", "0123456789abcdef"]).expect("parses");
         let c = &cli.server;
-        assert_eq!(c.addr().to_string(), "0.0.0.0:4000");
+        assert_eq!(c.addr().to_string(), "127.0.0.1:4000");
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.header_read_timeout, Duration::from_secs(75));
         assert_eq!(c.shutdown_grace, Duration::from_secs(20));

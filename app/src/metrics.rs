@@ -39,6 +39,54 @@ pub struct Metrics {
     host_cpu_used: Gauge<f64, AtomicU64>,
 }
 
+/// The two text formats Prometheus scrapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The classic text format 0.0.4 (`text/plain`), which every scraper and `promtool` read.
+    Classic,
+    /// OpenMetrics 1.0 (units, `# EOF`), which Prometheus asks for first.
+    OpenMetrics,
+}
+
+impl Format {
+    /// OpenMetrics when `Accept` names it, as Prometheus's does; the classic format otherwise.
+    pub fn from_accept(accept: &str) -> Self {
+        if accept.split(',').any(|part| part.trim().starts_with("application/openmetrics-text")) {
+            Self::OpenMetrics
+        } else {
+            Self::Classic
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Classic => "text/plain; version=0.0.4; charset=utf-8",
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// OpenMetrics text to the classic format: a counter's HELP and TYPE name its `_total` samples,
+/// and the UNIT lines and the `# EOF` marker, which the classic format lacks, go.
+fn to_classic(open_metrics: &str) -> String {
+    let counters: Vec<&str> =
+        open_metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
@@ -70,9 +118,10 @@ impl Metrics {
             Unit::Seconds,
             start_time.clone(),
         );
-        registry.register(
-            "host_cpu_used_percent",
-            "Host CPU busy over the last sampling interval",
+        registry.register_with_unit(
+            "host_cpu_used",
+            "Share of the host's CPU time busy over the last sampling interval (0 to 1)",
+            Unit::Other("ratio".to_owned()),
             host_cpu_used.clone(),
         );
         Self { registry, requests, latency, resident_memory, threads, open_fds, start_time, host_cpu_used }
@@ -84,17 +133,20 @@ impl Metrics {
         self.requests.get_or_create(&labels).inc();
     }
 
-    /// The exposition text, with process figures from the latest sample.
-    pub fn render(&self, inspector: &Inspector) -> Result<String, std::fmt::Error> {
+    /// The exposition text in `format`, with process figures from the latest sample.
+    pub fn render(&self, inspector: &Inspector, format: Format) -> Result<String, std::fmt::Error> {
         let s = inspector.latest();
         self.resident_memory.set(s.rss_bytes as i64);
         self.threads.set(s.threads as i64);
         self.open_fds.set(s.open_fds as i64);
         self.start_time.set(inspector.started_unix_seconds());
-        self.host_cpu_used.set(s.cpu_used_percent.unwrap_or(0.0));
+        self.host_cpu_used.set(s.cpu_used_percent.unwrap_or(0.0) / 100.0);
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        Ok(match format {
+            Format::OpenMetrics => out,
+            Format::Classic => to_classic(&out),
+        })
     }
 }
 

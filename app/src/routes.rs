@@ -66,12 +66,16 @@ async fn inspect(State(state): State<AppState>) -> Json<InspectReport> {
     Json(state.inspector.report())
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let body = state.metrics.render(&state.inspector).map_err(|e| {
+/// The exposition format the scraper asks for, as Prometheus negotiates: OpenMetrics when the
+/// `Accept` header names it (Prometheus does), the classic text format otherwise.
+async fn metrics(State(state): State<AppState>, headers: header::HeaderMap) -> Result<Response, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let format = crate::metrics::Format::from_accept(accept);
+    let body = state.metrics.render(&state.inspector, format).map_err(|e| {
         tracing::error!(error = %e, "encoding metrics failed");
         ApiError::Internal
     })?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response())
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
 async fn not_found() -> ApiError {
@@ -100,17 +104,25 @@ async fn tag_matched_route(request: Request, next: Next) -> Response {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
+    let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
-    let route = response.extensions().get::<RouteTag>().map_or(UNMATCHED_ROUTE, |t| t.0.as_str()).to_owned();
     let status = response.status();
+    let route = match response.extensions().get::<RouteTag>() {
+        Some(tag) => tag.0.clone(),
+        // Axum answers 405 only for a path some route matches, outside the route layers; our
+        // routes have no parameters, so the path is the route (and the label stays bounded).
+        None if status == StatusCode::METHOD_NOT_ALLOWED => path,
+        None => UNMATCHED_ROUTE.to_owned(),
+    };
     state.inspector.count_request();
     tracing::info!(
         target: "access",
         method,
         route = %route,
         status = status.as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        // Microseconds are what a clock can tell here; more digits are float noise.
+        latency_ms = elapsed.as_micros() as f64 / 1000.0,
     );
     state.metrics.observe(RequestLabels { method, route, status: status.as_u16() }, elapsed.as_secs_f64());
     if status == StatusCode::REQUEST_TIMEOUT {

@@ -162,7 +162,74 @@ async fn metrics_have_bounded_route_labels_and_process_figures() {
     assert!(text.contains("http_request_duration_seconds_bucket{"), "{text}");
     assert!(text.contains("process_resident_memory_bytes "), "{text}");
     assert!(text.contains("process_open_fds "), "{text}");
-    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
+}
+
+async fn metrics_as(app: axum::Router, accept: Option<&str>) -> (String, String) {
+    let mut request = Request::get("/metrics").header(header::AUTHORIZATION, bearer());
+    if let Some(accept) = accept {
+        request = request.header(header::ACCEPT, accept);
+    }
+    let response = app.oneshot(request.body(Body::empty()).expect("request")).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[header::CONTENT_TYPE].to_str().expect("ascii").to_owned();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    (content_type, String::from_utf8(body).expect("utf8"))
+}
+
+/// `promtool check metrics` on `text` (the classic format's own linter).
+fn promtool_check(text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool is needed ({e}): scripts/test-deps installs it; run the suite with scripts/test")
+        });
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn metrics_answer_the_format_the_scraper_asks_for() {
+    let state = common::state();
+    let app = app::router(state.clone());
+    for (method, path) in [(Method::GET, "/"), (Method::POST, "/"), (Method::GET, "/nope")] {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).expect("request");
+        app.clone().oneshot(request).await.expect("infallible");
+    }
+    // No Accept, or a plain one: the classic text format, which promtool passes without a word.
+    for accept in [None, Some("text/plain"), Some("*/*")] {
+        let (content_type, text) = metrics_as(app.clone(), accept).await;
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert!(text.contains("# HELP http_requests_total HTTP requests served."), "{text}");
+        assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
+        let said = promtool_check(&text);
+        assert!(said.trim().is_empty(), "promtool has remarks: {said}");
+    }
+    // What Prometheus sends: OpenMetrics.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (content_type, text) = metrics_as(app.clone(), Some(prometheus)).await;
+    assert_eq!(content_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# UNIT host_cpu_used_ratio ratio"), "{text}");
+    // CPU as a 0–1 ratio, named so; a 405 counts under the route it hit.
+    let (_, text) = metrics_as(app, None).await;
+    let cpu = text.lines().find(|l| l.starts_with("host_cpu_used_ratio ")).unwrap_or_else(|| panic!("{text}"));
+    let value: f64 = cpu.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
+    assert!((0.0..=1.0).contains(&value), "{cpu}");
+    assert!(text.contains(r#"http_requests_total{method="POST",route="/",status="405"} 1"#), "{text}");
+    assert!(text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
 }
 
 #[tokio::test]

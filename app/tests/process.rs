@@ -158,6 +158,51 @@ fn serves_then_exits_zero_on_sigterm_and_never_logs_the_key() {
 }
 
 #[test]
+fn a_local_run_listens_on_loopback_and_logs_plain_text_to_a_pipe() {
+    // No BIND, as `cargo run -p app` with the example .env: this machine only.
+    let mut child = command()
+        .env("API_KEY", KEY)
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "pretty")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn app");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = |what: &str| {
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("no {what} line"));
+            if line.contains(what) {
+                break line;
+            }
+        }
+    };
+    let listening = next("listening");
+    let port = listening.split("addr=127.0.0.1:").nth(1).and_then(|p| p.split_whitespace().next()?.parse::<u16>().ok());
+    let port = port.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("not on loopback: {listening}")
+    });
+    assert!(get(port, "/", None).starts_with("HTTP/1.1 200"));
+    let access = next("latency_ms=");
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in [&listening, &access] {
+        assert!(!line.contains('\u{1b}'), "colour codes in a pipe: {line:?}");
+    }
+    let latency = access.split("latency_ms=").nth(1).and_then(|v| v.split_whitespace().next()).expect("latency");
+    let decimals = latency.split('.').nth(1).map_or(0, str::len);
+    assert!(decimals <= 3, "latency_ms rounded to microseconds: {latency}");
+}
+
+#[test]
 fn healthcheck_fails_when_nothing_listens() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();

@@ -49,9 +49,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`).
+    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`); the
+    /// environment variable API_URL works too, as for monitor.sh.
     #[arg(long, env = "API_URL")]
-    pub url: String,
+    pub url: Option<String>,
 
     /// Per-request timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]

@@ -60,9 +60,12 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
     };
     let stack_file = args.stack.clone().unwrap_or_else(|| PathBuf::from(stack::DEFAULT_FILE));
     let thresholds = Thresholds::resolve(&overrides, &stack_file, args.stack.is_some()).map_err(|e| e.to_string())?;
-    let url = args.url.trim().to_owned();
+    let url = args.url.as_deref().unwrap_or_default().trim().trim_end_matches('/').to_owned();
+    if url.is_empty() {
+        return Err("no service URL: pass --url or set API_URL (e.g. API_URL=http://127.0.0.1:4000)".into());
+    }
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("--url {url:?} must start with http:// or https://"));
+        return Err(format!("the URL \"{url}\" must start with http:// or https://"));
     }
     let client = reqwest::Client::builder()
         .user_agent(concat!("konnichiwa-monitor/", env!("CARGO_PKG_VERSION")))
@@ -83,11 +86,13 @@ fn print_pass(url: &str, results: &[CheckResult], json: bool, stamp: Option<&str
             PassReport { url, state, exit_code: state.exit_code(), checks: results, checked_at_unix_ms: now_ms() };
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        for r in results {
-            match stamp {
-                Some(s) => println!("{s} {}", r.line()),
-                None => println!("{}", r.line()),
+        match stamp {
+            Some(s) => {
+                for r in results {
+                    println!("{s} {}", r.line());
+                }
             }
+            None => print!("{}", report::plugin_output(results)),
         }
     }
 }

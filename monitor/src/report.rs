@@ -74,9 +74,16 @@ impl Perf {
     }
 }
 
-fn trim(v: f64) -> String {
+/// A number with at most three decimals and no trailing zeros (`0.002`, `70`, `0.25`): the
+/// form both `monitor` and `monitor.sh` print.
+pub fn trim(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A duration as seconds in that form (`0.5s`, `2s`).
+pub fn seconds(d: std::time::Duration) -> String {
+    format!("{}s", trim(d.as_secs_f64()))
 }
 
 /// The result of one check.
@@ -99,7 +106,18 @@ impl CheckResult {
         self
     }
 
-    /// `STATE: check - reason | perfdata`
+    /// `STATE: check - reason`: a detail line of the plugin output.
+    pub fn detail(&self) -> String {
+        format!("{}: {} - {}", self.state.label(), self.check, self.reason)
+    }
+
+    /// The reason as the summary line shows it: with the check's name unless it starts with it.
+    fn summary_item(&self) -> String {
+        let starts_with_name = self.reason.to_ascii_lowercase().starts_with(self.check);
+        if starts_with_name { self.reason.clone() } else { format!("{}: {}", self.check, self.reason) }
+    }
+
+    /// `STATE: check - reason | perfdata` (the stamped lines of `watch`).
     pub fn line(&self) -> String {
         let mut line = format!("{}: {} - {}", self.state.label(), self.check, self.reason);
         if !self.perfdata.is_empty() {
@@ -108,6 +126,26 @@ impl CheckResult {
         }
         line
     }
+}
+
+/// A pass as a Nagios plugin reports it: the first line is the service's status — the worst
+/// state, the reasons of the checks in that state, and every check's performance data after
+/// `|` — then one detail line per check.
+pub fn plugin_output(results: &[CheckResult]) -> String {
+    let state = worst(results);
+    let summary: Vec<String> = results.iter().filter(|r| r.state == state).map(CheckResult::summary_item).collect();
+    let perf: Vec<String> = results.iter().flat_map(|r| r.perfdata.iter().map(Perf::nagios)).collect();
+    let mut out = format!("{} - {}", state.label(), summary.join("; "));
+    if !perf.is_empty() {
+        out.push_str(" | ");
+        out.push_str(&perf.join(" "));
+    }
+    out.push('\n');
+    for r in results {
+        out.push_str(&r.detail());
+        out.push('\n');
+    }
+    out
 }
 
 /// The worst state of a pass (OK when empty).

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::report::trim;
+
 /// Resolved thresholds of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
@@ -71,13 +73,21 @@ impl Thresholds {
         };
         let inverted = |what, w: String, c: String| ThresholdError::Inverted { what, warning: w, critical: c };
         if t.cpu_warning > t.cpu_critical {
-            return Err(inverted("CPU", format!("{}%", t.cpu_warning), format!("{}%", t.cpu_critical)));
+            return Err(inverted("CPU", format!("{}%", trim(t.cpu_warning)), format!("{}%", trim(t.cpu_critical))));
         }
         if t.memory_warning > t.memory_critical {
-            return Err(inverted("memory", format!("{}%", t.memory_warning), format!("{}%", t.memory_critical)));
+            return Err(inverted(
+                "memory",
+                format!("{}%", trim(t.memory_warning)),
+                format!("{}%", trim(t.memory_critical)),
+            ));
         }
         if t.latency_warning > t.latency_critical {
-            return Err(inverted("latency", format!("{:?}", t.latency_warning), format!("{:?}", t.latency_critical)));
+            return Err(inverted(
+                "latency",
+                crate::report::seconds(t.latency_warning),
+                crate::report::seconds(t.latency_critical),
+            ));
         }
         Ok(t)
     }

@@ -1,60 +1,121 @@
 //! `monitor check` and `monitor/monitor.sh` against the real app on port 0 and a fake app that
-//! answers chosen figures: every state, every failure mode, the same exit codes from both.
+//! answers chosen figures: every state and failure mode, and on each the two implementations
+//! print the same bytes (the measured latency aside) and exit with the same code.
 
 mod common;
 
+use std::process::Output;
 use std::time::Duration;
 
 use common::{Inspect, KEY, container, fake_app, healthy, monitor, monitor_sh, real_app, report, stdout};
 
+/// A threshold given both ways: (binary flag, its value, monitor.sh variable, its value).
+type Setting = (&'static str, &'static str, &'static str, &'static str);
+
 /// Thresholds at 100% keep the real-app tests independent of how busy this machine is; the
 /// threshold logic itself is driven by the fake app below.
-const CALM: &[&str] =
-    &["--cpu-warning", "100", "--cpu-critical", "100", "--memory-warning", "100", "--memory-critical", "100"];
+const CALM: &[Setting] = &[
+    ("--cpu-warning", "100", "CPU_WARNING", "100"),
+    ("--cpu-critical", "100", "CPU_CRITICAL", "100"),
+    ("--memory-warning", "100", "MEMORY_WARNING", "100"),
+    ("--memory-critical", "100", "MEMORY_CRITICAL", "100"),
+];
 
-fn args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec!["check", "--url", url];
-    a.extend_from_slice(extra);
-    a
+/// The measured latency is the one figure two runs cannot share: `in N ms` and
+/// `health_latency=Ns` become `#`.
+fn mask_latency(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = [("in ", " ms"), ("health_latency=", "s;")]
+            .iter()
+            .filter_map(|(before, after)| {
+                let at = rest.find(before)?;
+                let digits_from = at + before.len();
+                let len = rest[digits_from..].find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+                (len > 0 && rest[digits_from + len..].starts_with(after)).then_some((at, digits_from, len))
+            })
+            .min_by_key(|(at, _, _)| *at);
+        match next {
+            Some((_, from, len)) => {
+                out.push_str(&rest[..from]);
+                out.push('#');
+                rest = &rest[from + len..];
+            }
+            None => {
+                out.push_str(rest);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Runs both implementations with the same settings; asserts the same exit code and the same
+/// bytes; returns the binary's output.
+async fn both(url: &str, key: Option<&str>, settings: &[Setting], extra_flags: &[&str]) -> Output {
+    let mut args = vec!["check", "--url", url];
+    let mut env = Vec::new();
+    for (flag, value, var, env_value) in settings {
+        args.extend([*flag, *value]);
+        env.push((*var, *env_value));
+    }
+    args.extend_from_slice(extra_flags);
+    let bin = monitor(&args, key).await;
+    let sh = monitor_sh(url, key, &env).await;
+    assert_eq!(
+        mask_latency(&stdout(&bin)),
+        mask_latency(&stdout(&sh)),
+        "monitor and monitor.sh differ (stderr of monitor.sh: {})",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+    assert_eq!(bin.status.code(), sh.status.code(), "exit codes differ:\n{}", stdout(&bin));
+    bin
+}
+
+#[test]
+fn the_latency_mask_touches_only_the_latency() {
+    let line = "OK - health: 200 in 12 ms | health_latency=0.012s;0.5;2;0 cpu_used=5%;70;90;0;100\n";
+    assert_eq!(mask_latency(line), "OK - health: 200 in # ms | health_latency=#s;0.5;2;0 cpu_used=5%;70;90;0;100\n");
 }
 
 #[tokio::test]
-async fn the_real_app_is_ok() {
+async fn the_real_app_is_ok_and_the_first_line_is_the_summary() {
     let app = real_app().await;
     let url = app.url();
-    let out = monitor(&args(&url, CALM), Some(KEY)).await;
+    // Live figures change between two runs: the byte comparison is the fake app's (below).
+    let args: Vec<&str> =
+        ["check", "--url", url.as_str()].into_iter().chain(CALM.iter().flat_map(|s| [s.0, s.1])).collect();
+    let out = monitor(&args, Some(KEY)).await;
+    let env: Vec<(&str, &str)> = CALM.iter().map(|s| (s.2, s.3)).collect();
+    let sh = monitor_sh(&url, Some(KEY), &env).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(sh.status.code(), Some(0), "{}", stdout(&sh));
+    let heads = |t: &str| t.lines().map(|l| l.split(" - ").next().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    assert_eq!(heads(&text), heads(&stdout(&sh)));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("OK: health - 200 OK in ") && lines[0].contains("| health_latency="), "{text}");
-    assert!(lines[1].starts_with("OK: cpu - CPU ") && lines[1].contains("cpu_used="), "{text}");
-    assert!(lines[2].starts_with("OK: memory - memory ") && lines[2].contains("of the host's"), "{text}");
-
-    let sh = monitor_sh(
-        &url,
-        Some(KEY),
-        &[("CPU_WARNING", "100"), ("CPU_CRITICAL", "100"), ("MEMORY_WARNING", "100"), ("MEMORY_CRITICAL", "100")],
-    )
-    .await;
-    assert_eq!(sh.status.code(), Some(0), "{}{}", stdout(&sh), String::from_utf8_lossy(&sh.stderr));
-    assert_eq!(stdout(&sh).lines().count(), 3, "{}", stdout(&sh));
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("OK - health: 200 in "), "{text}");
+    assert!(
+        lines[0].contains("| health_latency=") && lines[0].contains(" cpu_used=") && lines[0].contains(" memory_used="),
+        "all perfdata on line 1: {text}"
+    );
+    assert!(lines[1].starts_with("OK: health - 200 in ") && !lines[1].contains('|'), "{text}");
+    assert!(lines[2].starts_with("OK: cpu - CPU "), "{text}");
+    assert!(lines[3].starts_with("OK: memory - memory ") && lines[3].contains("of the host's"), "{text}");
 }
 
 #[tokio::test]
-async fn a_wrong_key_is_unknown_and_says_so() {
+async fn a_wrong_key_or_none_is_unknown_and_says_so() {
     let app = real_app().await;
     let url = app.url();
-    let out = monitor(&args(&url, CALM), Some("not-the-key-at-all")).await;
+    let out = both(&url, Some("not-the-key-at-all"), CALM, &[]).await;
     assert_eq!(out.status.code(), Some(3));
-    assert!(stdout(&out).contains("UNKNOWN: inspect - the service refused the API key (401)"), "{}", stdout(&out));
-    let sh = monitor_sh(&url, Some("not-the-key-at-all"), &[]).await;
-    assert_eq!(sh.status.code(), Some(3));
-    assert!(stdout(&sh).contains("UNKNOWN: inspect - the service refused the API key (401)"), "{}", stdout(&sh));
-
-    let no_key = monitor(&args(&url, CALM), None).await;
+    assert!(stdout(&out).starts_with("UNKNOWN - inspect: the service refused the API key (401)"), "{}", stdout(&out));
+    let no_key = both(&url, None, CALM, &[]).await;
     assert_eq!(no_key.status.code(), Some(3));
-    assert!(stdout(&no_key).contains("API_KEY is not set"), "{}", stdout(&no_key));
+    assert!(stdout(&no_key).contains("UNKNOWN: inspect - API_KEY is not set"), "{}", stdout(&no_key));
 }
 
 #[tokio::test]
@@ -63,38 +124,42 @@ async fn a_stopped_app_is_critical() {
     let url = app.url();
     drop(app);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let out = monitor(&args(&url, &[]), Some(KEY)).await;
+    let out = both(&url, Some(KEY), &[], &[]).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "CRITICAL outranks the UNKNOWN of /inspect: {text}");
-    assert!(text.contains("CRITICAL: health - cannot connect to"), "{text}");
-    assert!(text.contains("UNKNOWN: inspect - cannot connect to"), "{text}");
-    assert!(!text.contains("panicked") && !String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    let sh = monitor_sh(&url, Some(KEY), &[]).await;
-    assert_eq!(sh.status.code(), Some(2), "{}", stdout(&sh));
-    assert!(stdout(&sh).contains("CRITICAL: health - cannot connect to"));
+    assert!(text.starts_with("CRITICAL - health: cannot connect to"), "{text}");
+    assert!(text.contains("\nUNKNOWN: inspect - cannot connect to"), "{text}");
 }
 
 #[tokio::test]
-async fn each_threshold_state_with_its_reason() {
-    // (container memory %, container CPU %, expected exit, expected line fragment)
+async fn each_threshold_state_leads_with_its_reason() {
+    // (container memory %, container CPU %, expected exit, expected first line up to the perfdata)
     let table: &[(f64, Option<f64>, i32, &str)] = &[
-        (50.0, Some(10.0), 0, "OK: memory - memory 50% of the container's 256 MiB limit"),
-        (82.0, Some(10.0), 1, "WARNING: memory - memory 82% of the container's 256 MiB limit > 70%"),
-        (95.0, Some(10.0), 2, "CRITICAL: memory - memory 95% of the container's 256 MiB limit > 90%"),
-        (10.0, Some(75.0), 1, "WARNING: cpu - CPU 75% of the container's 0.25 vCPU limit > 70%"),
-        (10.0, Some(91.0), 2, "CRITICAL: cpu - CPU 91% of the container's 0.25 vCPU limit > 90%"),
+        (
+            50.0,
+            Some(10.0),
+            0,
+            "OK - health: 200 in # ms; CPU 10% of the container's 0.25 vCPU limit; memory 50% of the container's 256 MiB limit",
+        ),
+        (82.0, Some(10.0), 1, "WARNING - memory 82% of the container's 256 MiB limit > 70%"),
+        (95.0, Some(10.0), 2, "CRITICAL - memory 95% of the container's 256 MiB limit > 90%"),
+        (10.0, Some(75.0), 1, "WARNING - CPU 75% of the container's 0.25 vCPU limit > 70%"),
+        (10.0, Some(91.0), 2, "CRITICAL - CPU 91% of the container's 0.25 vCPU limit > 90%"),
+        (95.0, Some(75.0), 2, "CRITICAL - memory 95% of the container's 256 MiB limit > 90%"),
     ];
-    for (memory, cpu, code, fragment) in table {
+    for (memory, cpu, code, first) in table {
         let mut r = report();
         r.container = Some(container(*memory, *cpu));
         let (server, _) = fake_app(healthy(r)).await;
-        let url = server.url();
-        let out = monitor(&args(&url, &[]), Some(KEY)).await;
-        assert_eq!(out.status.code(), Some(*code), "{fragment}: {}", stdout(&out));
-        assert!(stdout(&out).contains(fragment), "expected {fragment:?} in:\n{}", stdout(&out));
-        let sh = monitor_sh(&url, Some(KEY), &[]).await;
-        assert_eq!(sh.status.code(), Some(*code), "monitor.sh for {fragment}: {}", stdout(&sh));
-        assert!(stdout(&sh).contains(fragment), "monitor.sh: expected {fragment:?} in:\n{}", stdout(&sh));
+        let out = both(&server.url(), Some(KEY), &[], &[]).await;
+        let text = mask_latency(&stdout(&out));
+        assert_eq!(out.status.code(), Some(*code), "{first}: {text}");
+        assert_eq!(text.lines().next().and_then(|l| l.split(" | ").next()), Some(*first), "{text}");
+        let perf = format!(
+            " | health_latency=#s;0.5;2;0 cpu_used={}%;70;90;0;100 memory_used={memory}%;70;90;0;100",
+            cpu.unwrap_or(0.0)
+        );
+        assert!(text.lines().next().is_some_and(|l| l.ends_with(&perf)), "{perf}\n{text}");
     }
 }
 
@@ -105,17 +170,16 @@ async fn host_figures_are_used_outside_a_container_and_flags_set_thresholds() {
     r.cpu.used_percent = Some(40.0);
     r.memory.used_percent = 75.0;
     let (server, _) = fake_app(healthy(r)).await;
-    let url = server.url();
-    let out =
-        monitor(&args(&url, &["--cpu-warning", "30", "--cpu-critical", "50", "--memory-warning", "80"]), Some(KEY))
-            .await;
+    let settings: &[Setting] = &[
+        ("--cpu-warning", "30", "CPU_WARNING", "30"),
+        ("--cpu-critical", "50", "CPU_CRITICAL", "50"),
+        ("--memory-warning", "80", "MEMORY_WARNING", "80"),
+    ];
+    let out = both(&server.url(), Some(KEY), settings, &[]).await;
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("WARNING: cpu - CPU 40% of the host's"), "{text}");
-    assert!(text.contains("OK: memory - memory 75% of the host's"), "{text}");
-    let sh =
-        monitor_sh(&url, Some(KEY), &[("CPU_WARNING", "30"), ("CPU_CRITICAL", "50"), ("MEMORY_WARNING", "80")]).await;
-    assert_eq!(sh.status.code(), Some(1), "{}", stdout(&sh));
+    assert!(text.starts_with("WARNING - CPU 40% of the host's"), "{text}");
+    assert!(text.contains("\nOK: memory - memory 75% of the host's"), "{text}");
 }
 
 #[tokio::test]
@@ -124,7 +188,7 @@ async fn no_cpu_sample_yet_is_unknown() {
     r.container = None;
     r.cpu.used_percent = None;
     let (server, _) = fake_app(healthy(r)).await;
-    let out = monitor(&args(&server.url(), &[]), Some(KEY)).await;
+    let out = both(&server.url(), Some(KEY), &[], &[]).await;
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("UNKNOWN: cpu - no CPU figure yet"), "{}", stdout(&out));
 }
@@ -135,36 +199,22 @@ async fn slow_health_warns_then_times_out() {
     b.health_delay = Duration::from_millis(300);
     let (server, _) = fake_app(b).await;
     let url = server.url();
-    let calm_latency = ["--latency-warning", "100ms", "--latency-critical", "2s"];
-    let mut a = args(&url, &calm_latency);
-    a.extend_from_slice(CALM);
-    let out = monitor(&a, Some(KEY)).await;
+    let mut settings = CALM.to_vec();
+    settings.push(("--latency-warning", "100ms", "LATENCY_WARNING", "0.1"));
+    let out = both(&url, Some(KEY), &settings, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("WARNING: health - 200 OK in 3"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("WARNING - health: 200 in 3"), "{}", stdout(&out));
+    assert!(stdout(&out).contains(" >= 0.1s"), "{}", stdout(&out));
 
-    let mut a = args(&url, &["--timeout", "150ms"]);
-    a.extend_from_slice(CALM);
-    let out = monitor(&a, Some(KEY)).await;
+    let mut settings = CALM.to_vec();
+    settings.push(("--timeout", "150ms", "TIMEOUT", "0.15"));
+    let out = both(&url, Some(KEY), &settings, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stdout(&out).contains("CRITICAL: health - no answer from") && stdout(&out).contains("within 150ms"),
+        stdout(&out).contains("CRITICAL: health - no answer from") && stdout(&out).contains("within 0.15s"),
         "{}",
         stdout(&out)
     );
-
-    let sh = monitor_sh(
-        &url,
-        Some(KEY),
-        &[
-            ("LATENCY_WARNING", "0.1"),
-            ("CPU_WARNING", "100"),
-            ("CPU_CRITICAL", "100"),
-            ("MEMORY_WARNING", "100"),
-            ("MEMORY_CRITICAL", "100"),
-        ],
-    )
-    .await;
-    assert_eq!(sh.status.code(), Some(1), "{}", stdout(&sh));
 }
 
 #[tokio::test]
@@ -172,9 +222,9 @@ async fn failing_and_malformed_answers_are_distinct() {
     let (server, shared) = fake_app(healthy(report())).await;
     let url = server.url();
     let cases: &[(Inspect, u16, i32, &str)] = &[
-        (Inspect::Malformed, 200, 3, "UNKNOWN: inspect - malformed /inspect answer"),
-        (Inspect::Status(500), 200, 3, "UNKNOWN: inspect - GET /inspect answered 500"),
-        (Inspect::Report(Box::new(report())), 503, 2, "CRITICAL: health - GET /health answered 503"),
+        (Inspect::Malformed, 200, 3, "UNKNOWN: inspect - malformed /inspect answer; is http"),
+        (Inspect::Status(500), 200, 3, "UNKNOWN: inspect - GET /inspect answered 500\n"),
+        (Inspect::Report(Box::new(report())), 503, 2, "CRITICAL: health - GET /health answered 503 in "),
     ];
     for (inspect, health_status, code, fragment) in cases {
         {
@@ -182,19 +232,47 @@ async fn failing_and_malformed_answers_are_distinct() {
             b.inspect = inspect.clone();
             b.health_status = *health_status;
         }
-        let mut a = args(&url, &[]);
-        a.extend_from_slice(CALM);
-        let out = monitor(&a, Some(KEY)).await;
+        let out = both(&url, Some(KEY), CALM, &[]).await;
         assert_eq!(out.status.code(), Some(*code), "{fragment}: {}", stdout(&out));
         assert!(stdout(&out).contains(fragment), "{fragment}: {}", stdout(&out));
-        let sh = monitor_sh(
-            &url,
-            Some(KEY),
-            &[("CPU_WARNING", "100"), ("CPU_CRITICAL", "100"), ("MEMORY_WARNING", "100"), ("MEMORY_CRITICAL", "100")],
-        )
-        .await;
-        assert_eq!(sh.status.code(), Some(*code), "monitor.sh {fragment}: {}", stdout(&sh));
     }
+}
+
+#[tokio::test]
+async fn inconsistent_thresholds_are_unknown_from_both() {
+    let (server, _) = fake_app(healthy(report())).await;
+    let cases: &[(&[Setting], &str)] = &[
+        (
+            &[("--cpu-warning", "0", "CPU_WARNING", "0"), ("--memory-critical", "1", "MEMORY_CRITICAL", "1")],
+            "UNKNOWN - config: memory warning 70% is above its critical 1%: warning must not exceed critical\n",
+        ),
+        (
+            &[("--cpu-warning", "95", "CPU_WARNING", "95")],
+            "UNKNOWN - config: CPU warning 95% is above its critical 90%: warning must not exceed critical\n",
+        ),
+        (
+            &[("--latency-warning", "3s", "LATENCY_WARNING", "3")],
+            "UNKNOWN - config: latency warning 3s is above its critical 2s: warning must not exceed critical\n",
+        ),
+    ];
+    for (settings, first) in cases {
+        let out = both(&server.url(), Some(KEY), settings, &[]).await;
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        assert!(stdout(&out).starts_with(first), "{}", stdout(&out));
+        assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_url_is_unknown_and_names_api_url() {
+    let out = monitor(&["check"], Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("no service URL: pass --url or set API_URL"), "{}", stdout(&out));
+    let sh = monitor_sh("", Some(KEY), &[]).await;
+    assert_eq!(stdout(&out), stdout(&sh));
+    let out = both("127.0.0.1:4000", Some(KEY), &[], &[]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("the URL \"127.0.0.1:4000\" must start with http://"), "{}", stdout(&out));
 }
 
 #[tokio::test]
@@ -202,7 +280,7 @@ async fn json_output_has_the_documented_shape() {
     let mut r = report();
     r.container = Some(container(82.0, Some(10.0)));
     let (server, _) = fake_app(healthy(r)).await;
-    let out = monitor(&args(&server.url(), &["--json"]), Some(KEY)).await;
+    let out = monitor(&["check", "--url", &server.url(), "--json"], Some(KEY)).await;
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     let mut keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
@@ -219,18 +297,27 @@ async fn json_output_has_the_documented_shape() {
 
 #[tokio::test]
 async fn usage_errors_are_unknown_not_critical() {
-    let out = monitor(&["check"], Some(KEY)).await;
+    let out = monitor(&["check", "--bogus"], Some(KEY)).await;
     assert_eq!(out.status.code(), Some(3), "clap's 2 would read as CRITICAL");
-    let out = monitor(&["check", "--url", "127.0.0.1:4000"], Some(KEY)).await;
+    let out = monitor(&["chek"], Some(KEY)).await;
     assert_eq!(out.status.code(), Some(3));
-    assert!(stdout(&out).contains("must start with http://"), "{}", stdout(&out));
-    let sh = tokio::process::Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.sh"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(sh.status.code(), Some(3));
-    assert!(stdout(&sh).contains("API_URL is not set"));
+}
+
+#[tokio::test]
+async fn a_bad_value_elsewhere_in_the_stack_file_does_not_stop_the_check() {
+    let (server, _) = fake_app(healthy(report())).await;
+    let dir = std::env::temp_dir().join(format!("konnichiwa-monitor-stack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("stack.yaml");
+    let example = include_str!("../../stack.yaml");
+    std::fs::write(&file, example.replace("cidr: 10.40.0.0/16", "cidr: 10.40.0.0/33")).expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let out = monitor(&["check", "--url", &server.url(), "--stack", &path], Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    std::fs::write(&file, example.replace("cpu_warning_percent: 70", "cpu_warning_percent: 95")).expect("write");
+    let out = monitor(&["check", "--url", &server.url(), "--stack", &path], Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let first = stdout(&out).lines().next().unwrap_or_default().to_owned();
+    assert!(first.starts_with("UNKNOWN - config: ") && first.contains("monitor.cpu_warning_percent"), "{first}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

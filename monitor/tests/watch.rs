@@ -42,10 +42,10 @@ async fn prints_changes_only_and_posts_each_change() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(out.status.code(), Some(1), "last pass is WARNING: {text}");
-    assert_eq!(lines.len(), 4, "3 lines for the first pass, then 1 change:\n{text}");
-    assert!(lines[0].starts_with("OK: health"));
-    assert!(lines[3].contains("WARNING: memory - memory 82%"), "{text}");
-    assert!(lines[3].chars().next().is_some_and(|c| c.is_ascii_digit()), "changes carry a timestamp: {}", lines[3]);
+    assert_eq!(lines.len(), 5, "the first pass as a plugin reports it (summary and 3 checks), then 1 change:\n{text}");
+    assert!(lines[0].starts_with("OK - health: 200 in"), "{text}");
+    assert!(lines[4].contains("WARNING: memory - memory 82%"), "{text}");
+    assert!(lines[4].chars().next().is_some_and(|c| c.is_ascii_digit()), "changes carry a timestamp: {}", lines[4]);
 
     let bodies = got.lock().expect("lock").clone();
     assert_eq!(bodies.len(), 1, "one change after an all-OK first pass (delivered on the retry): {bodies:?}");

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::{Target, transport_reason};
-use crate::report::{CheckResult, Perf, State};
+use crate::report::{CheckResult, Perf, State, seconds};
 use crate::thresholds::Thresholds;
 
 pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) -> CheckResult {
@@ -24,16 +24,16 @@ pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) ->
         Ok(r) => r,
         Err(e) => return CheckResult::new("health", State::Critical, transport_reason(&url, &e, target.timeout)),
     };
-    let status = response.status();
+    let status = response.status().as_u16();
     let ms = latency.as_secs_f64() * 1000.0;
-    if !status.is_success() {
+    if status != 200 {
         return CheckResult::new("health", State::Critical, format!("GET /health answered {status} in {ms:.0} ms"))
             .with_perf(perf);
     }
     let (state, reason) = if latency >= t.latency_critical {
-        (State::Critical, format!("{status} in {ms:.0} ms >= {}", humantime::format_duration(t.latency_critical)))
+        (State::Critical, format!("{status} in {ms:.0} ms >= {}", seconds(t.latency_critical)))
     } else if latency >= t.latency_warning {
-        (State::Warning, format!("{status} in {ms:.0} ms >= {}", humantime::format_duration(t.latency_warning)))
+        (State::Warning, format!("{status} in {ms:.0} ms >= {}", seconds(t.latency_warning)))
     } else {
         (State::Ok, format!("{status} in {ms:.0} ms"))
     };

@@ -4,7 +4,7 @@
 use app::inspect::InspectReport;
 
 use super::{Target, transport_reason};
-use crate::report::{CheckResult, Perf, State};
+use crate::report::{CheckResult, Perf, State, trim};
 use crate::thresholds::Thresholds;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -31,12 +31,14 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> Result<InspectRepor
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err("the service refused the API key (401): check that API_KEY matches the deployed key".into());
     }
-    if !status.is_success() {
-        return Err(format!("GET /inspect answered {status}"));
+    if status != reqwest::StatusCode::OK {
+        return Err(format!("GET /inspect answered {}", status.as_u16()));
     }
     let body = response.bytes().await.map_err(|e| transport_reason(&url, &e, target.timeout))?;
+    // What was wrong with it is for --json and the logs of the service; the line stays the same
+    // as monitor.sh's.
     serde_json::from_slice::<InspectReport>(&body)
-        .map_err(|e| format!("malformed /inspect answer ({e}); is {url} a Konnichiwa service?"))
+        .map_err(|_| format!("malformed /inspect answer; is {} a Konnichiwa service?", target.url))
 }
 
 /// Above a threshold (strictly, as the reason says: "82% > 70%").
@@ -52,8 +54,8 @@ fn judge(value: f64, warning: f64, critical: f64) -> State {
 
 fn verdict(state: State, figure: String, warning: f64, critical: f64) -> String {
     match state {
-        State::Critical => format!("{figure} > {critical}%"),
-        State::Warning => format!("{figure} > {warning}%"),
+        State::Critical => format!("{figure} > {}%", trim(critical)),
+        State::Warning => format!("{figure} > {}%", trim(warning)),
         _ => figure,
     }
 }

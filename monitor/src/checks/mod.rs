@@ -36,7 +36,7 @@ pub async fn run_pass(client: &reqwest::Client, target: &Target, thresholds: &Th
 /// A one-line reason for a failed request: unreachable, timeout, or another transport error.
 pub fn transport_reason(url: &str, err: &reqwest::Error, timeout: Duration) -> String {
     if err.is_timeout() {
-        format!("no answer from {url} within {}", humantime::format_duration(timeout))
+        format!("no answer from {url} within {}", crate::report::seconds(timeout))
     } else if err.is_connect() {
         format!("cannot connect to {url} (is the service running and the URL right?)")
     } else {
