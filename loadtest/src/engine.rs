@@ -105,6 +105,7 @@ struct Sample {
     latency_us: u64,
     failure: Option<Failure>,
     done: Instant,
+    bytes: u64,
 }
 
 /// One endpoint's request, built once.
@@ -122,7 +123,8 @@ struct Connection {
 }
 
 impl Connection {
-    async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<u16, Failure> {
+    /// Sends `req`; the status and the body's size.
+    async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<(u16, u64), Failure> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             self.sender = Some(tokio::time::timeout(timeout, connect(self.addr)).await.map_err(|_| Failure::Connect)??);
         }
@@ -140,13 +142,16 @@ impl Connection {
             let response = sender.send_request(request).await.map_err(|_| Failure::Io)?;
             let status = response.status().as_u16();
             let mut body = response.into_body();
+            let mut bytes = 0u64;
             while let Some(frame) = body.frame().await {
-                frame.map_err(|_| Failure::Io)?;
+                if let Some(data) = frame.map_err(|_| Failure::Io)?.data_ref() {
+                    bytes += data.len() as u64;
+                }
             }
-            Ok(status)
+            Ok((status, bytes))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(status)) => Ok(status),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(f)) => {
                 self.sender = None;
                 Err(f)
@@ -201,16 +206,45 @@ impl Drop for Batcher {
     }
 }
 
-fn classify(result: Result<u16, Failure>) -> Option<Failure> {
+/// The failure, if any, and the body's size.
+fn classify(result: Result<(u16, u64), Failure>) -> (Option<Failure>, u64) {
     match result {
-        Ok(s) if s < 400 => None,
-        Ok(s) => Some(Failure::Status(s)),
-        Err(f) => Some(f),
+        Ok((s, bytes)) if s < 400 => (None, bytes),
+        Ok((s, bytes)) => (Some(Failure::Status(s)), bytes),
+        Err(f) => (Some(f), 0),
+    }
+}
+
+/// Whether the run was told to stop early (an interrupt): checked between requests, and raced
+/// against every wait and request so that a stop takes effect at once.
+#[derive(Debug, Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self(rx)
+    }
+
+    fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when the stop is requested.
+    async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
+    /// Runs `work` unless the stop comes first (None then).
+    async fn unless<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = work => Some(out),
+            () = self.wait() => None,
+        }
     }
 }
 
 /// Runs the plan and returns what it measured. `progress` prints the live view.
-pub async fn run(plan: RunPlan, progress: Progress) -> Result<RunStats, String> {
+pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunStats, String> {
     // A target that cannot be reached at all is a failed run (exit 1), not a missed SLO.
     tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
         .await
@@ -248,29 +282,35 @@ pub async fn run(plan: RunPlan, progress: Progress) -> Result<RunStats, String> 
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                let mut stop = stop.clone();
                 tokio::spawn(async move {
-                    if begin >= deadline {
+                    if begin >= deadline || stop.unless(tokio::time::sleep_until(begin.into())).await.is_none() {
                         return;
                     }
-                    tokio::time::sleep_until(begin.into()).await;
                     active.fetch_add(1, Ordering::Relaxed);
                     let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
                     let mut conn = Connection { addr, host, sender: None };
                     let mut batch = Batcher::new(tx);
-                    while Instant::now() < deadline {
+                    while Instant::now() < deadline && !stop.requested() {
                         let i = picker.pick();
                         let sent = Instant::now();
-                        let result = conn.send(&prepared[i], timeout).await;
+                        // A request cut off by a stop is not counted: it has no answer.
+                        let Some(result) = stop.unless(conn.send(&prepared[i], timeout)).await else { break };
                         let done = Instant::now();
+                        let (failure, bytes) = classify(result);
                         batch.push(Sample {
                             endpoint: i as u16,
                             latency_us: done.duration_since(sent).as_micros() as u64,
-                            failure: classify(result),
+                            failure,
                             done,
+                            bytes,
                         });
                         if let Some((lo, hi)) = think_time {
                             let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
-                            tokio::time::sleep_until((Instant::now() + pause).min(deadline).into()).await;
+                            let until = (Instant::now() + pause).min(deadline);
+                            if stop.unless(tokio::time::sleep_until(until.into())).await.is_none() {
+                                break;
+                            }
                         }
                     }
                     active.fetch_sub(1, Ordering::Relaxed);
@@ -284,6 +324,7 @@ pub async fn run(plan: RunPlan, progress: Progress) -> Result<RunStats, String> 
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                let mut stop = stop.clone();
                 tokio::spawn(async move {
                     let mut picker = Picker::new(&endpoints, k + 1);
                     let mut conn = Connection { addr, host, sender: None };
@@ -291,21 +332,25 @@ pub async fn run(plan: RunPlan, progress: Progress) -> Result<RunStats, String> 
                     let mut slot = k;
                     while slot < total {
                         let intended = start + Duration::from_secs_f64(slot as f64 / rate);
-                        if intended >= deadline {
+                        if intended >= deadline
+                            || stop.unless(tokio::time::sleep_until(intended.into())).await.is_none()
+                        {
                             break;
                         }
-                        tokio::time::sleep_until(intended.into()).await;
                         let i = picker.pick();
                         active.fetch_add(1, Ordering::Relaxed);
-                        let result = conn.send(&prepared[i], timeout).await;
+                        let result = stop.unless(conn.send(&prepared[i], timeout)).await;
                         active.fetch_sub(1, Ordering::Relaxed);
+                        let Some(result) = result else { break };
                         let done = Instant::now();
+                        let (failure, bytes) = classify(result);
                         // From the intended send time: queueing behind a stalled server counts.
                         batch.push(Sample {
                             endpoint: i as u16,
                             latency_us: done.duration_since(intended).as_micros() as u64,
-                            failure: classify(result),
+                            failure,
                             done,
+                            bytes,
                         });
                         slot += connections;
                     }
@@ -336,7 +381,7 @@ async fn collect(
                     for s in samples {
                         let second = s.done.duration_since(start).as_secs() as usize;
                         let failure = s.failure.map(Failure::kind);
-                        stats.record(usize::from(s.endpoint), s.latency_us, failure.as_deref(), second);
+                        stats.record(usize::from(s.endpoint), s.latency_us, failure.as_deref(), second, s.bytes);
                     }
                 }
                 None => break,

@@ -23,6 +23,9 @@ pub mod exit {
     pub const MET: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const SLO_MISSED: u8 = 3;
+    /// Interrupted (SIGINT/SIGTERM): the report covers the time until then, but an interrupted
+    /// run is never a pass (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 pub async fn run(cli: Cli) -> u8 {
@@ -32,7 +35,9 @@ pub async fn run(cli: Cli) -> u8 {
     };
     match result {
         Ok(doc) => {
-            if doc.slo_met {
+            if doc.interrupted {
+                exit::INTERRUPTED
+            } else if doc.slo_met {
                 exit::MET
             } else {
                 exit::SLO_MISSED
@@ -115,10 +120,52 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         }),
         Model::Open { rate, connections } => json!({ "kind": "open", "rate": rate, "connections": connections }),
     };
+    let offered = match &model {
+        Model::Open { rate, .. } => Some(*rate),
+        Model::Closed { .. } => None,
+    };
+    for o in objectives(&args.output, stack.as_ref()) {
+        if let Some(why) = slo::cannot_show(&o, offered) {
+            eprintln!("note: {why}: it will be reported as not judged");
+        }
+    }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let plan = RunPlan { target: target.clone(), model, duration, timeout: args.timeout, endpoints, api_key };
-    let stats = engine::run(plan, live::Progress::new(args.quiet)).await?;
-    finish(&target.url, model_json, started, &stats, &args.output, stack.as_ref(), Some(report::Generator::measure()))
+    let (stop, interrupted) = interruption();
+    let stats = engine::run(plan, live::Progress::new(args.quiet), stop).await?;
+    let interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst).then_some(duration);
+    let run = Run {
+        target: &target.url,
+        model: model_json,
+        started,
+        generator: Some(report::Generator::measure()),
+        interrupted,
+    };
+    finish(&run, &stats, &args.output, stack.as_ref())
+}
+
+/// The first SIGINT or SIGTERM stops the load and lets the run write its reports (as k6, locust
+/// and oha do); a second one exits at once. Returns the engine's stop and whether it came.
+fn interruption() -> (engine::Stop, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let set = std::sync::Arc::clone(&flag);
+    tokio::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+        let mut signal = async || {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        signal().await;
+        set.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(true);
+        eprintln!("\ninterrupted: stopping the load and writing the report (interrupt again to quit at once)");
+        signal().await;
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    });
+    (engine::Stop::new(rx), flag)
 }
 
 fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> Result<ReportDoc, String> {
@@ -137,21 +184,38 @@ fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> R
         }
         started = started.min(doc.started_at_unix_ms);
     }
-    let model = json!({ "kind": "merged", "runs": files.len() });
-    finish(&targets.join(", "), model, started, &merged, output, stack.as_ref(), None)
+    let target = targets.join(", ");
+    let run = Run {
+        target: &target,
+        model: json!({ "kind": "merged", "runs": files.len() }),
+        started,
+        generator: None,
+        interrupted: None,
+    };
+    finish(&run, &merged, output, stack.as_ref())
+}
+
+/// What a report says about the run besides its measurements.
+struct Run<'a> {
+    target: &'a str,
+    model: serde_json::Value,
+    started: u64,
+    generator: Option<report::Generator>,
+    /// The planned duration, when an interrupt cut the run short.
+    interrupted: Option<Duration>,
 }
 
 fn finish(
-    target: &str,
-    model: serde_json::Value,
-    started: u64,
+    run: &Run,
     stats: &RunStats,
     output: &OutputArgs,
     stack: Option<&stack::ToolSections>,
-    generator: Option<report::Generator>,
 ) -> Result<ReportDoc, String> {
-    let verdicts = slo::evaluate(&objectives(output, stack), &stats.total(), stats.rps());
-    let doc = document(target, model, started, stats, verdicts, generator);
+    let offered = run.model.get("rate").and_then(serde_json::Value::as_f64);
+    let verdicts = slo::evaluate(&objectives(output, stack), &stats.total(), stats.rps(), offered);
+    let mut doc = document(run.target, run.model.clone(), run.started, stats, verdicts, run.generator);
+    doc.interrupted = run.interrupted.is_some();
+    doc.planned_seconds = run.interrupted.map(|d| d.as_secs_f64());
     print!("{}", report::text::render(&doc));
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -144,41 +144,77 @@ pub struct Verdict {
     pub unit: String,
     /// How far on the wrong side (0 when met), in the objective's unit.
     pub missed_by: f64,
+    /// False when the run could not show the objective either way (an open-model run offering
+    /// fewer requests per second than an rps objective asks): neither met nor missed, and not
+    /// counted in `slo_met`.
+    #[serde(default = "judged")]
+    pub judged: bool,
+    /// Why it was not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn judged() -> bool {
+    true
+}
+
+/// `12.5ms`, `3%`, but `980.0 req/s`: a unit that is a word gets a space.
+fn with_unit(value: f64, unit: &str) -> String {
+    let space = if unit.starts_with(|c: char| c.is_ascii_alphabetic()) && unit != "ms" { " " } else { "" };
+    format!("{value:.2}{space}{unit}")
 }
 
 impl Verdict {
     pub fn line(&self) -> String {
+        if !self.judged {
+            return format!("not judged  {}: {}", self.objective, self.note.as_deref().unwrap_or_default());
+        }
         if self.met {
-            format!("met     {}: {:.2}{}", self.objective, self.actual, self.unit)
+            format!("met     {}: {}", self.objective, with_unit(self.actual, &self.unit))
         } else {
             let pct = if self.bound != 0.0 { self.missed_by * 100.0 / self.bound.abs() } else { 0.0 };
             format!(
-                "MISSED  {}: {:.2}{}, off by {:.2}{} ({pct:.1}%)",
-                self.objective, self.actual, self.unit, self.missed_by, self.unit
+                "MISSED  {}: {}, off by {} ({pct:.1}%)",
+                self.objective,
+                with_unit(self.actual, &self.unit),
+                with_unit(self.missed_by, &self.unit)
             )
         }
     }
 }
 
-/// Evaluates each objective on the aggregated results.
-pub fn evaluate(objectives: &[Objective], total: &EndpointStats, rps: f64) -> Vec<Verdict> {
+/// Why a run offering `offered` requests per second (an open model's `--rate`) cannot show
+/// objective `o`, if it cannot: the rate is the run's own choice, so `rps>=1000` at 500/s says
+/// nothing about the service.
+pub fn cannot_show(o: &Objective, offered: Option<f64>) -> Option<String> {
+    let rate = offered?;
+    let asks_at_least = matches!(o.op, Op::Ge | Op::Gt) && o.metric == Metric::Rps;
+    (asks_at_least && rate < o.bound)
+        .then(|| format!("this run offers {rate} req/s (--rate), below {}: it cannot show that objective", o.text))
+}
+
+/// Evaluates each objective on the aggregated results; `offered` is the open model's rate.
+pub fn evaluate(objectives: &[Objective], total: &EndpointStats, rps: f64, offered: Option<f64>) -> Vec<Verdict> {
     objectives
         .iter()
         .map(|o| {
             let (actual, unit) = match o.metric {
                 Metric::Latency(100) => (total.max_ms(), "ms"),
                 Metric::Latency(q) => (total.percentile_ms(f64::from(q)), "ms"),
-                Metric::Rps => (rps, " req/s"),
+                Metric::Rps => (rps, "req/s"),
                 Metric::ErrorRate => (total.error_percent(), "%"),
             };
-            let met = o.op.holds(actual, o.bound);
+            let note = cannot_show(o, offered);
+            let met = note.is_none() && o.op.holds(actual, o.bound);
             Verdict {
                 objective: o.text.clone(),
                 met,
                 actual,
                 bound: o.bound,
                 unit: unit.to_owned(),
-                missed_by: if met { 0.0 } else { (actual - o.bound).abs() },
+                missed_by: if met || note.is_some() { 0.0 } else { (actual - o.bound).abs() },
+                judged: note.is_none(),
+                note,
             }
         })
         .collect()
@@ -222,7 +258,7 @@ mod tests {
         // 100 requests at 100..=199 ms (p95 = 195 ms), 2 failures (2%).
         let lat: Vec<u64> = (100..200).collect();
         let e = stats(&lat, 2);
-        let check = |text: &str, rps: f64| evaluate(&[text.parse().expect("objective")], &e, rps)[0].clone();
+        let check = |text: &str, rps: f64| evaluate(&[text.parse().expect("objective")], &e, rps, None)[0].clone();
         let p95_us = e.latency.value_at_quantile(0.95);
         assert!((194_000..196_000).contains(&p95_us), "{p95_us}");
         assert!(check(&format!("p95<{}us", p95_us + 1), 0.0).met);
@@ -235,6 +271,25 @@ mod tests {
         assert!(!check("rps>=1000", 999.9).met);
         assert!(check("errors<2.1%", 0.0).met);
         assert!(!check("errors<2%", 0.0).met);
+    }
+
+    #[test]
+    fn an_open_model_below_the_rps_objective_leaves_it_unjudged() {
+        let e = stats(&[100, 120], 0);
+        let objectives: Vec<Objective> =
+            ["rps>=1000", "p95<300ms"].iter().map(|t| t.parse().expect("objective")).collect();
+        let v = evaluate(&objectives, &e, 480.0, Some(500.0));
+        assert!(!v[0].judged && !v[0].met && v[0].missed_by == 0.0, "{:?}", v[0]);
+        assert_eq!(
+            v[0].line(),
+            "not judged  rps>=1000: this run offers 500 req/s (--rate), below rps>=1000: it cannot show that objective"
+        );
+        assert!(v[1].judged && v[1].met);
+        // At or above the objective, the rate can show it: judged as usual.
+        let v = evaluate(&objectives, &e, 990.0, Some(1000.0));
+        assert!(v[0].judged && !v[0].met, "{:?}", v[0]);
+        assert_eq!(v[0].unit, "req/s");
+        assert!(v[0].line().contains(": 990.00 req/s, off by 10.00 req/s"), "{}", v[0].line());
     }
 
     #[test]

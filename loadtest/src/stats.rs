@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
 /// Latencies up to 10 minutes, 3 significant digits.
 const MAX_LATENCY_US: u64 = 600_000_000;
@@ -20,11 +20,13 @@ pub struct EndpointStats {
     pub requests: u64,
     pub failures: BTreeMap<String, u64>,
     pub latency: Histogram<u64>,
+    /// Bytes of the response bodies.
+    pub content_bytes: u64,
 }
 
 impl Default for EndpointStats {
     fn default() -> Self {
-        Self { requests: 0, failures: BTreeMap::new(), latency: new_histogram() }
+        Self { requests: 0, failures: BTreeMap::new(), latency: new_histogram(), content_bytes: 0 }
     }
 }
 
@@ -48,6 +50,16 @@ impl EndpointStats {
             *self.failures.entry(k.clone()).or_default() += v;
         }
         let _ = self.latency.add(&other.latency);
+        self.content_bytes += other.content_bytes;
+    }
+
+    /// The mean body size in bytes (0 when empty).
+    pub fn mean_content_bytes(&self) -> f64 {
+        if self.requests == 0 { 0.0 } else { self.content_bytes as f64 / self.requests as f64 }
+    }
+
+    pub fn min_ms(&self) -> f64 {
+        if self.latency.is_empty() { 0.0 } else { self.latency.min() as f64 / 1000.0 }
     }
 
     /// A latency percentile in milliseconds (0 when empty).
@@ -103,10 +115,12 @@ impl RunStats {
         Self { endpoints: names.iter().map(|n| (n.clone(), EndpointStats::default())).collect(), ..Self::default() }
     }
 
-    /// Records one answered (or failed) request finished `second` seconds into the run.
-    pub fn record(&mut self, endpoint: usize, latency_us: u64, failure: Option<&str>, second: usize) {
+    /// Records one answered (or failed) request finished `second` seconds into the run, with
+    /// `bytes` of body.
+    pub fn record(&mut self, endpoint: usize, latency_us: u64, failure: Option<&str>, second: usize, bytes: u64) {
         if let Some((_, e)) = self.endpoints.get_mut(endpoint) {
             e.record(latency_us, failure);
+            e.content_bytes += bytes;
         }
         if self.history.len() <= second {
             self.history.resize_with(second + 1, Second::default);
@@ -159,15 +173,17 @@ impl RunStats {
     }
 }
 
-/// A histogram as base64 of the HdrHistogram V2 encoding (readable by every HdrHistogram library).
+/// A histogram as base64 of the compressed HdrHistogram V2 encoding (cookie 0x1c849314): the
+/// form HdrHistogram's log files, its Java, Python and JavaScript ports and its plotter read.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
-    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
+    if V2DeflateSerializer::new().serialize(h, &mut bytes).is_err() {
         return String::new();
     }
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Reads either V2 encoding, compressed or not (documents written before the compressed form).
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes =
         base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("histogram is not base64: {e}"))?;
@@ -197,10 +213,10 @@ mod tests {
         let (mut a, mut b, mut both) = (RunStats::new(&names), RunStats::new(&names), RunStats::new(&names));
         for i in 0..500u64 {
             let fail = (i % 50 == 0).then_some("HTTP 500");
-            a.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize);
-            both.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize);
-            b.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize);
-            both.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize);
+            a.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize, 10);
+            both.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize, 10);
+            b.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize, 20);
+            both.record((i % 2) as usize, 5000 + i * 13, None, (i / 120) as usize, 20);
         }
         a.duration_seconds = 5.0;
         b.duration_seconds = 5.0;
@@ -217,13 +233,19 @@ mod tests {
     }
 
     #[test]
-    fn histograms_round_trip_through_base64() {
+    fn histograms_round_trip_through_base64_in_both_encodings() {
         let mut e = EndpointStats::default();
         for v in [1, 10, 100, 12_345, 999_999] {
             e.record(v, None);
         }
-        let back = decode_histogram(&encode_histogram(&e.latency)).expect("decodes");
-        assert_eq!(back, e.latency);
+        let encoded = encode_histogram(&e.latency);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&encoded).expect("base64");
+        assert_eq!(bytes[..4], [0x1c, 0x84, 0x93, 0x14], "the compressed V2 cookie");
+        assert_eq!(decode_histogram(&encoded).expect("decodes"), e.latency);
+        let mut plain = Vec::new();
+        hdrhistogram::serialization::V2Serializer::new().serialize(&e.latency, &mut plain).expect("serialize");
+        let old = base64::engine::general_purpose::STANDARD.encode(plain);
+        assert_eq!(decode_histogram(&old).expect("the uncompressed form still reads"), e.latency);
         assert!(decode_histogram("not base64!").is_err());
     }
 }

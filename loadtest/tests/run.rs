@@ -306,6 +306,7 @@ async fn json_csv_and_html_outputs() {
             "format",
             "generator",
             "history",
+            "interrupted",
             "model",
             "slo",
             "slo_met",
@@ -318,29 +319,200 @@ async fn json_csv_and_html_outputs() {
     assert_eq!(v["model"]["kind"], "closed");
     let mut e: Vec<&str> = v["total"].as_object().expect("total").keys().map(String::as_str).collect();
     e.sort();
-    assert_eq!(e, ["failures", "failures_by_kind", "histogram", "latency_ms", "name", "requests", "rps"]);
+    assert_eq!(
+        e,
+        ["content_bytes", "failures", "failures_by_kind", "histogram", "latency_ms", "name", "requests", "rps"]
+    );
     let mut l: Vec<&str> = v["total"]["latency_ms"].as_object().expect("latency").keys().map(String::as_str).collect();
     l.sort();
-    assert_eq!(l, ["max", "mean", "p50", "p90", "p95", "p99"]);
+    assert_eq!(l, ["max", "mean", "min", "p50", "p90", "p95", "p99"]);
     let mut s: Vec<&str> = v["history"][0].as_object().expect("second").keys().map(String::as_str).collect();
     s.sort();
     assert_eq!(s, ["failures", "histogram", "p50_ms", "p95_ms", "p99_ms", "requests", "second", "users"]);
 
     let stats = std::fs::read_to_string(format!("{csv}_stats.csv")).expect("stats csv");
-    assert!(stats.starts_with("Type,Name,Request Count,Failure Count,Requests/s"), "{stats}");
+    // locust's columns, in locust's order; Name without the method, which has its own column.
+    assert!(
+        stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n"),
+        "{stats}"
+    );
+    assert!(stats.lines().nth(1).is_some_and(|l| l.starts_with("GET,/,")), "{stats}");
     assert!(stats.lines().any(|l| l.starts_with(",Aggregated,")), "{stats}");
     let history = std::fs::read_to_string(format!("{csv}_stats_history.csv")).expect("history csv");
     assert!(history.lines().count() >= 2, "{history}");
+    assert!(
+        history.starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n"),
+        "{history}"
+    );
+    assert_eq!(history.lines().count(), 2, "one whole second, no partial one: {history}");
+    assert!(history.lines().nth(1).is_some_and(|l| l.split(',').nth(3) == Some("Aggregated")), "{history}");
+    let failures = std::fs::read_to_string(format!("{csv}_failures.csv")).expect("failures csv");
+    assert_eq!(failures, "Method,Name,Error,Occurrences\n");
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.starts_with("<!doctype html>") && page.matches("<svg").count() == 3, "three charts");
     assert!(
         !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
         "self-contained"
     );
-    for f in [format!("{csv}_stats.csv"), format!("{csv}_stats_history.csv")] {
+    assert!(page.contains("closed model: 2 users") && !page.contains("{&quot;kind"), "the model in words");
+    assert!(page.contains(r#"style="fill: #1f6feb" class="legend">requests"#), "legends keep their colour");
+    assert!(!page.contains(".legend {{ font-size: 11px; fill"), "no rule greys the legends");
+    assert!(page.contains(r#"text-anchor="middle">0</text>"#), "seconds on the x axis");
+    assert_eq!(v["slo"][0]["unit"], "req/s");
+    for f in [format!("{csv}_stats.csv"), format!("{csv}_stats_history.csv"), format!("{csv}_failures.csv")] {
         let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_file(html);
+}
+
+#[tokio::test]
+async fn an_interrupted_run_stops_and_still_writes_its_reports() {
+    let config = <app::config::Cli as clap::Parser>::parse_from(["app", "--api-key", KEY]).server;
+    let state = app::AppState::new(&app::config::ApiKey::new(KEY), &config);
+    let served = Arc::clone(&state.inspector);
+    let server = Server::start(app::router(state)).await;
+    let (json, html) = (temp("interrupted.json"), temp("interrupted.html"));
+    let (json_s, html_s) = (json.to_string_lossy().into_owned(), html.to_string_lossy().into_owned());
+    let url = server.url();
+    let child = tokio::process::Command::new(BIN)
+        .args(["--host", &url, "--users", "4", "--duration", "60s", "--quiet", "--json", &json_s, "--html", &html_s])
+        .env_clear()
+        .env("API_KEY", KEY)
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn loadtest");
+    // Load is flowing: the app has answered some requests.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.requests_served() < 200 {
+        assert!(Instant::now() < deadline, "no load reached the app");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    let interrupted_at = Instant::now();
+    std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill -INT");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("it stops well before the 60 s")
+        .expect("wait");
+    let stopped_after = interrupted_at.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "an interrupted run is not a pass: {stderr}");
+    assert!(stopped_after < Duration::from_secs(5), "{stopped_after:?}");
+    assert!(stderr.contains("interrupted: stopping the load and writing the report"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Interrupted after") && stdout.contains("of 60s"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("JSON");
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["planned_seconds"], 60.0);
+    assert!(v["duration_seconds"].as_f64().is_some_and(|d| d < 15.0), "{}", v["duration_seconds"]);
+    let total = n(&v["total"]["requests"]);
+    assert!(total >= 200 && total <= served.requests_served(), "{total} of {}", served.requests_served());
+    assert!(std::fs::read_to_string(&html).expect("html written").contains("Interrupted after"));
+    let _ = std::fs::remove_file(json);
+    let _ = std::fs::remove_file(html);
+}
+
+#[tokio::test]
+async fn an_open_model_below_the_rps_objective_says_so_and_leaves_it_unjudged() {
+    let server = bimodal().await;
+    let url = server.url();
+    let (json, html) = (temp("open.json"), temp("open.html"));
+    let (json_s, html_s) = (json.to_string_lossy().into_owned(), html.to_string_lossy().into_owned());
+    let out = loadtest(&[
+        "--host",
+        &url,
+        "--rate",
+        "40",
+        "--duration",
+        "1s",
+        "--endpoint",
+        "/",
+        "--slo",
+        "rps>=1000",
+        "--slo",
+        "errors<1%",
+        "--json",
+        &json_s,
+        "--html",
+        &html_s,
+    ])
+    .await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "the judged objective is met: {stdout}{stderr}");
+    assert!(
+        stderr.contains("note: this run offers 40 req/s (--rate), below rps>=1000"),
+        "said before the run: {stderr}"
+    );
+    assert!(stdout.contains("not judged  rps>=1000") && stdout.contains("SLOs (all judged ones met)"), "{stdout}");
+    assert!(stdout.contains("(open model: 40 req/s over 10 connections)"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    assert_eq!(v["slo"][0]["judged"], false);
+    assert_eq!(v["slo_met"], true);
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("Requests in flight") && !page.contains(">Users<"), "no users chart for an open model");
+    let _ = std::fs::remove_file(json);
+    let _ = std::fs::remove_file(html);
+}
+
+#[tokio::test]
+async fn another_hdrhistogram_implementation_decodes_the_histograms() {
+    let server = bimodal().await;
+    let json = temp("hdr.json");
+    let json_s = json.to_string_lossy().into_owned();
+    let out = loadtest(&[
+        "--host",
+        &server.url(),
+        "--users",
+        "4",
+        "--duration",
+        "1s",
+        "--endpoint",
+        "/",
+        "--slo",
+        "rps>=1",
+        "--json",
+        &json_s,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    // HdrHistogram's Python port (scripts/test-deps installs it).
+    let script = r#"
+import json, sys
+from hdrh.histogram import HdrHistogram
+doc = json.load(open(sys.argv[1]))
+h = HdrHistogram.decode(doc["total"]["histogram"])
+print(h.get_total_count(), h.get_value_at_percentile(50), h.get_value_at_percentile(95), h.get_max_value())
+"#;
+    let decoded = std::process::Command::new("python3").args(["-c", script, &json_s]).output().expect("python3");
+    assert!(
+        decoded.status.success(),
+        "the Python port could not decode it (scripts/test-deps installs `hdrhistogram`): {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let figures: Vec<f64> =
+        String::from_utf8_lossy(&decoded.stdout).split_whitespace().map(|f| f.parse().expect("number")).collect();
+    assert_eq!(figures[0] as u64, n(&v["total"]["requests"]), "the same count");
+    let close = |ours_ms: f64, theirs_us: f64| (ours_ms * 1000.0 - theirs_us).abs() <= theirs_us * 0.001 + 1.0;
+    assert!(
+        close(v["total"]["latency_ms"]["p50"].as_f64().expect("p50"), figures[1]),
+        "p50: {figures:?} {}",
+        v["total"]
+    );
+    assert!(
+        close(v["total"]["latency_ms"]["p95"].as_f64().expect("p95"), figures[2]),
+        "p95: {figures:?} {}",
+        v["total"]
+    );
+    assert!(
+        close(v["total"]["latency_ms"]["max"].as_f64().expect("max"), figures[3]),
+        "max: {figures:?} {}",
+        v["total"]
+    );
+    let _ = std::fs::remove_file(json);
 }
 
 #[tokio::test]
@@ -425,4 +597,25 @@ async fn bad_flags_and_unreachable_targets_fail_the_run_clearly() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("API_KEY is not set"));
+}
+
+#[tokio::test]
+async fn a_bad_value_outside_the_tools_sections_does_not_stop_the_run() {
+    let server = bimodal().await;
+    let file = temp("stack.yaml");
+    let example = include_str!("../../stack.yaml");
+    std::fs::write(&file, example.replace("cidr: 10.40.0.0/16", "cidr: 10.40.0.0/33")).expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let args = ["--host", &server.url(), "--users", "1", "--duration", "1s", "--endpoint", "/", "--stack", &path];
+    let out = loadtest(&args).await;
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The stack's SLOs were read (rps>=1000 is missed by one user): exit 3, not a config failure.
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("rps>=1000") && !said.contains("network.cidr"), "{said}");
+    std::fs::write(&file, example.replace("p95_latency: 300ms", "p95_latency: 0ms")).expect("write");
+    let out = loadtest(&args).await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("slo.p95_latency"), "{said}");
+    let _ = std::fs::remove_file(file);
 }

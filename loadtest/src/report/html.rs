@@ -1,5 +1,6 @@
 //! A self-contained HTML report: the table, the SLO verdicts and inline SVG charts of requests/s,
-//! latency percentiles and users over time. No script, no external resource.
+//! latency percentiles and users (or, for an open model, requests in flight) over the run's whole
+//! seconds, with values on both axes. No script, no external resource.
 
 use std::fmt::Write;
 
@@ -31,11 +32,24 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
             y = y(v)
         );
     }
+    // Seconds on the x axis: five ticks from the first to the last whole second.
+    let mut ticks: Vec<usize> = (0..=4).map(|k| (k * (n - 1) + 2) / 4).collect();
+    ticks.dedup();
+    for i in ticks {
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#bbb"/><text x="{x:.1}" y="{}" class="axis" text-anchor="middle">{i}</text>"##,
+            h - bottom,
+            h - bottom + 4.0,
+            h - bottom + 15.0,
+            x = x(i)
+        );
+    }
     let _ = write!(
         svg,
         r#"<text x="{}" y="{}" class="axis" text-anchor="end">seconds</text><text x="4" y="{}" class="axis">{}</text>"#,
         w - 10.0,
-        h - 6.0,
+        h - 2.0,
         top - 8.0,
         escape(unit)
     );
@@ -43,10 +57,13 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
         let points: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
         let _ =
             write!(svg, r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#, points.join(" "));
+        // The legend's colour is an inline style: a stylesheet rule would override a fill attribute.
+        let at = w - 280.0 + 90.0 * i as f64;
         let _ = write!(
             svg,
-            r#"<text x="{}" y="16" fill="{colour}" class="legend">{}</text>"#,
-            w - 280.0 + 90.0 * i as f64,
+            r#"<line x1="{at}" x2="{}" y1="12" y2="12" stroke="{colour}" stroke-width="3"/><text x="{}" y="16" style="fill: {colour}" class="legend">{}</text>"#,
+            at + 14.0,
+            at + 18.0,
             escape(label)
         );
     }
@@ -55,10 +72,12 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
 }
 
 pub fn render(doc: &ReportDoc) -> String {
-    let hist = &doc.history;
+    let hist = doc.whole_seconds();
     let rps: Vec<f64> = hist.iter().map(|s| s.requests as f64).collect();
     let failures: Vec<f64> = hist.iter().map(|s| s.failures as f64).collect();
     let users: Vec<f64> = hist.iter().map(|s| s.users as f64).collect();
+    let (users_title, users_label) =
+        if doc.is_open_model() { ("Requests in flight", "in flight") } else { ("Users", "users") };
     let p50: Vec<f64> = hist.iter().map(|s| s.p50_ms).collect();
     let p95: Vec<f64> = hist.iter().map(|s| s.p95_ms).collect();
     let p99: Vec<f64> = hist.iter().map(|s| s.p99_ms).collect();
@@ -81,8 +100,20 @@ pub fn render(doc: &ReportDoc) -> String {
     }
     let mut slo = String::new();
     for v in &doc.slo {
-        let _ = write!(slo, r#"<li class="{}">{}</li>"#, if v.met { "met" } else { "missed" }, escape(&v.line()));
+        let class = match (v.judged, v.met) {
+            (false, _) => "unjudged",
+            (true, true) => "met",
+            (true, false) => "missed",
+        };
+        let _ = write!(slo, r#"<li class="{class}">{}</li>"#, escape(&v.line()));
     }
+    let interrupted = match doc.planned_seconds.filter(|_| doc.interrupted) {
+        Some(planned) => format!(
+            r#"<p class="missed">Interrupted after {:.1} s of {planned:.0} s: the figures cover that time, and an interrupted run is not a pass.</p>"#,
+            doc.duration_seconds
+        ),
+        None => String::new(),
+    };
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Load test of {target}</title>
@@ -91,12 +122,12 @@ body {{ font: 14px system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 4px 10px; text-align: right; border-bottom: 1px solid #eee; }}
 td:first-child, th:first-child {{ text-align: left; }} tr:last-child {{ font-weight: bold; }}
 svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
-.title {{ font-weight: bold; font-size: 13px; }} .axis, .legend {{ font-size: 11px; fill: #555; }}
-.met {{ color: #17803d; }} .missed {{ color: #b3261e; font-weight: bold; }}
+.title {{ font-weight: bold; font-size: 13px; }} .axis {{ font-size: 11px; fill: #555; }} .legend {{ font-size: 11px; }}
+.met {{ color: #17803d; }} .missed {{ color: #b3261e; font-weight: bold; }} .unjudged {{ color: #555; }}
 </style></head><body>
 <h1>Load test of {target}</h1>
-<p>{duration:.1} s, model {model}. SLOs: {verdict}.</p>
-<ul>{slo}</ul>
+<p>{duration:.1} s, {model}. SLOs: {verdict}.</p>
+{interrupted}<ul>{slo}</ul>
 <table><tr><th>Endpoint</th><th>Requests</th><th>Failures</th><th>Req/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>{rows}</table>
 {c1}
 {c2}
@@ -105,11 +136,13 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
 "#,
         target = escape(&doc.target),
         duration = doc.duration_seconds,
-        model = escape(&doc.model.to_string()),
+        model = escape(&doc.model_text()),
         verdict = if doc.slo.is_empty() {
             "none given"
+        } else if !doc.slo.iter().any(|v| v.judged) {
+            "none judged"
         } else if doc.slo_met {
-            "all met"
+            "all judged ones met"
         } else {
             "MISSED"
         },
@@ -119,6 +152,6 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
             "ms",
             &[("p50", "#17803d", p50), ("p95", "#d97706", p95), ("p99", "#b3261e", p99)]
         ),
-        c3 = chart("Users", "users", &[("users", "#6f42c1", users)]),
+        c3 = chart(users_title, users_label, &[(users_label, "#6f42c1", users)]),
     )
 }

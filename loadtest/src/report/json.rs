@@ -14,6 +14,8 @@ pub const FORMAT: &str = "konnichiwa-loadtest/1";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
+    #[serde(default)]
+    pub min: f64,
     pub p50: f64,
     pub p90: f64,
     pub p95: f64,
@@ -30,7 +32,20 @@ pub struct EndpointDoc {
     pub failures_by_kind: BTreeMap<String, u64>,
     pub rps: f64,
     pub latency_ms: Latency,
+    /// Bytes of the response bodies, in all.
+    #[serde(default)]
+    pub content_bytes: u64,
     pub histogram: String,
+}
+
+impl EndpointDoc {
+    /// The method and the path of `GET /inspect` (the aggregate has no method).
+    pub fn method_and_path(&self) -> (&str, &str) {
+        match self.name.split_once(' ') {
+            Some((method, path)) if path.starts_with('/') => (method, path),
+            _ => ("", self.name.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +78,51 @@ pub struct ReportDoc {
     pub slo_met: bool,
     #[serde(default)]
     pub generator: Option<Generator>,
+    /// Stopped early by SIGINT/SIGTERM: the figures cover `duration_seconds` of the
+    /// `planned_seconds`, and the run is not a pass whatever the SLOs say.
+    #[serde(default)]
+    pub interrupted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_seconds: Option<f64>,
+}
+
+impl ReportDoc {
+    /// The load model in words: `closed model: 100 users, spawn 10/s`, `open model: 500 req/s
+    /// over 50 connections`, `3 merged runs`.
+    pub fn model_text(&self) -> String {
+        let m = &self.model;
+        let num = |k: &str| m.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        match m.get("kind").and_then(serde_json::Value::as_str) {
+            Some("closed") => {
+                let think = m.get("think_time").and_then(serde_json::Value::as_array).map(|r| {
+                    let secs: Vec<f64> = r.iter().filter_map(serde_json::Value::as_f64).collect();
+                    format!(", think {}–{}s", secs.first().copied().unwrap_or(0.0), secs.get(1).copied().unwrap_or(0.0))
+                });
+                format!(
+                    "closed model: {} users, spawn {}/s{}",
+                    num("users"),
+                    num("spawn_rate"),
+                    think.unwrap_or_default()
+                )
+            }
+            Some("open") => format!("open model: {} req/s over {} connections", num("rate"), num("connections")),
+            Some("merged") => format!("{} merged runs", num("runs")),
+            _ => m.to_string(),
+        }
+    }
+
+    /// The history's whole seconds: the charts and the CSV history leave out the fraction of a
+    /// second at the end (requests in flight at the deadline), which would read as a drop in
+    /// throughput; the totals and `history` keep them.
+    pub fn whole_seconds(&self) -> &[SecondDoc] {
+        let whole = (self.duration_seconds + 1e-6).floor() as usize;
+        &self.history[..self.history.len().min(whole)]
+    }
+
+    /// Whether the history's "users" are users (closed model) or requests in flight (open).
+    pub fn is_open_model(&self) -> bool {
+        self.model.get("kind").and_then(serde_json::Value::as_str) == Some("open")
+    }
 }
 
 fn yes() -> bool {
@@ -76,7 +136,9 @@ fn endpoint_doc(name: &str, e: &EndpointStats, duration: f64) -> EndpointDoc {
         failures: e.failure_count(),
         failures_by_kind: e.failures.clone(),
         rps: if duration > 0.0 { e.requests as f64 / duration } else { 0.0 },
+        content_bytes: e.content_bytes,
         latency_ms: Latency {
+            min: e.min_ms(),
             p50: e.percentile_ms(50.0),
             p90: e.percentile_ms(90.0),
             p95: e.percentile_ms(95.0),
@@ -121,9 +183,11 @@ pub fn document(
                 histogram: encode_histogram(&s.latency),
             })
             .collect(),
-        slo_met: slo.iter().all(|v| v.met),
+        slo_met: slo.iter().filter(|v| v.judged).all(|v| v.met),
         slo,
         generator,
+        interrupted: false,
+        planned_seconds: None,
     }
 }
 
@@ -137,7 +201,12 @@ pub fn stats_of(doc: &ReportDoc) -> Result<RunStats, String> {
         let latency = decode_histogram(&e.histogram).map_err(|err| format!("endpoint {}: {err}", e.name))?;
         stats.endpoints.push((
             e.name.clone(),
-            EndpointStats { requests: e.requests, failures: e.failures_by_kind.clone(), latency },
+            EndpointStats {
+                requests: e.requests,
+                failures: e.failures_by_kind.clone(),
+                latency,
+                content_bytes: e.content_bytes,
+            },
         ));
     }
     for s in &doc.history {

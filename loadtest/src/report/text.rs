@@ -15,7 +15,14 @@ fn row(e: &EndpointDoc) -> String {
 
 pub fn render(doc: &ReportDoc) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Target {} for {:.1}s ({})", doc.target, doc.duration_seconds, doc.model);
+    let _ = writeln!(out, "Target {} for {:.1}s ({})", doc.target, doc.duration_seconds, doc.model_text());
+    if let Some(planned) = doc.planned_seconds.filter(|_| doc.interrupted) {
+        let _ = writeln!(
+            out,
+            "Interrupted after {:.1}s of {planned:.0}s: the figures cover that time, and an interrupted run is not a pass",
+            doc.duration_seconds
+        );
+    }
     let _ = writeln!(
         out,
         "\n{:<24} {:>10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9}",
@@ -44,7 +51,14 @@ pub fn render(doc: &ReportDoc) -> String {
         );
     }
     if !doc.slo.is_empty() {
-        let _ = writeln!(out, "\nSLOs ({}):", if doc.slo_met { "all met" } else { "MISSED" });
+        let judged = doc.slo.iter().filter(|v| v.judged).count();
+        let verdict = match (doc.slo_met, judged) {
+            (_, 0) => "none judged",
+            (true, n) if n < doc.slo.len() => "all judged ones met",
+            (true, _) => "all met",
+            (false, _) => "MISSED",
+        };
+        let _ = writeln!(out, "\nSLOs ({verdict}):");
         for v in &doc.slo {
             let _ = writeln!(out, "  {}", v.line());
         }
