@@ -119,7 +119,10 @@ where
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
                 _ => match &err {
-                    SdkError::ServiceError(e) => format!("HTTP {} with no error code", e.raw().status().as_u16()),
+                    SdkError::ServiceError(e) => {
+                        let body = e.raw().body().bytes().map(body_text).unwrap_or_default();
+                        format!("HTTP {} with no error code: {body}", e.raw().status().as_u16())
+                    }
                     SdkError::TimeoutError(_) => "no answer in time".to_owned(),
                     _ => without_dumps(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
                 },
@@ -127,6 +130,29 @@ where
             Error::Aws { action, resource: resource.into(), code, message }
         })
     }
+}
+
+/// What an error answer's body says, as one short line of text (XML tags and JSON punctuation
+/// dropped), for answers the SDK could not read a code from.
+fn body_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            '{' | '}' | '"' if !in_tag => out.push(' '),
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.is_empty() { "(empty body)".to_owned() } else { line.chars().take(240).collect() }
 }
 
 /// An SDK error chain on one line, without the `Debug` dumps of raw responses it can carry.
