@@ -80,8 +80,9 @@ pub struct RunArgs {
     #[arg(long = "endpoint", value_parser = parse_endpoint)]
     pub endpoints: Vec<Endpoint>,
 
-    /// Stack file for the `slo:` and `loadtest:` sections (default ./stack.yaml when present).
-    #[arg(long)]
+    /// Stack file for the `slo:` and `loadtest:` sections, with the files it extends (default
+    /// ./stack.yaml when present); KONNICHIWA_STACK as for the provisioner.
+    #[arg(long, env = "KONNICHIWA_STACK")]
     pub stack: Option<PathBuf>,
 
     /// No live progress on stderr.

@@ -62,8 +62,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Stack file whose `monitor:` section gives the thresholds (default ./stack.yaml when present).
-    #[arg(long)]
+    /// Stack file whose `monitor:` section gives the thresholds, with the files it extends
+    /// (default ./stack.yaml when present); KONNICHIWA_STACK as for the provisioner.
+    #[arg(long, env = "KONNICHIWA_STACK")]
     pub stack: Option<PathBuf>,
 
     /// CPU % at which the cpu check is WARNING.

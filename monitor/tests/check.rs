@@ -321,3 +321,30 @@ async fn a_bad_value_elsewhere_in_the_stack_file_does_not_stop_the_check() {
     assert!(first.starts_with("UNKNOWN - config: ") && first.contains("monitor.cpu_warning_percent"), "{first}");
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+#[tokio::test]
+async fn the_stack_comes_from_konnichiwa_stack_with_its_overlays() {
+    let mut r = report();
+    r.container = Some(container(10.0, Some(10.0)));
+    let (server, _) = fake_app(healthy(r)).await;
+    let dir = std::env::temp_dir().join(format!("konnichiwa-monitor-overlay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("stack.yaml"), include_str!("../../stack.yaml")).expect("base");
+    std::fs::write(
+        dir.join("stack.prod.yaml"),
+        "extends: stack.yaml\nname: konnichiwa-prod\nmonitor: { cpu_warning_percent: 5 }\n",
+    )
+    .expect("overlay");
+    let out = tokio::process::Command::new(common::BIN)
+        .args(["check", "--url", &server.url()])
+        .env_clear()
+        .env("API_KEY", KEY)
+        .env("KONNICHIWA_STACK", dir.join("stack.prod.yaml"))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("monitor");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("WARNING - CPU 10% of the container's 0.25 vCPU limit > 5%"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -37,6 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Load and validate stack.yaml; no AWS call.
     Validate,
+    /// Print the stack as every tool sees it: the files it extends merged, defaults and derived
+    /// names filled in (YAML; JSON with --json). No AWS call.
+    Render,
     /// Print the JSON Schema of stack.yaml (for editors).
     Schema,
     /// Observe and diff; never changes anything.
@@ -110,7 +113,7 @@ pub enum Command {
         #[arg(long)]
         github_repo: String,
         /// Trust the deploy job that runs in this GitHub environment (its token's subject is
-        /// `repo:OWNER/NAME:environment:ENV`); the deploy workflow's job runs in `production`.
+        /// `repo:OWNER/NAME:environment:ENV`; default: the stack's `ci.environment`).
         #[arg(long, conflicts_with = "branch")]
         environment: Option<String>,
         /// Instead, trust jobs without an environment on this branch

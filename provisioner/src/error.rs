@@ -15,12 +15,8 @@ pub enum Error {
     #[error("{action} {resource}: {message}")]
     Aws { action: &'static str, resource: String, code: Option<String>, message: String },
 
-    #[error(
-        "a {kind} named {name} ({id}) exists without the tag konnichiwa:stack={stack}: it is not this stack's, \
-         so it was left untouched and nothing was changed. Give the stack another `name:` in stack.yaml, \
-         or delete or rename that {kind} if it is an orphan"
-    )]
-    Foreign { kind: &'static str, name: String, id: String, stack: String },
+    #[error("{}", foreign_message(kind, name, id, stack, owner.as_deref()))]
+    Foreign { kind: &'static str, name: String, id: String, stack: String, owner: Option<String> },
 
     #[error("{0}")]
     Refused(String),
@@ -42,6 +38,32 @@ pub enum Error {
     /// The rollout failed, was rolled back or timed out (exit 3); diagnostics were printed.
     #[error("{0}")]
     DeployFailed(String),
+}
+
+/// The key of stack.yaml that names a kind's resource: what to change to step aside.
+fn key_naming(kind: &str) -> &'static str {
+    match kind {
+        "repository" => "registry.repository",
+        "secret" => "secret.name",
+        _ => "name",
+    }
+}
+
+fn foreign_message(kind: &str, name: &str, id: &str, stack: &str, owner: Option<&str>) -> String {
+    let key = key_naming(kind);
+    match owner {
+        Some(other) => format!(
+            "the {kind} {name} ({id}) belongs to the stack {other} (tag konnichiwa:stack={other}), not to {stack}: it \
+             was left untouched and this run stopped there. Two stacks cannot share a name: give this one another \
+             `{key}` in its stack file{}",
+            if key == "name" { String::new() } else { " (or leave it out: it then follows `name`)".to_owned() }
+        ),
+        None => format!(
+            "a {kind} named {name} ({id}) exists without the tag konnichiwa:stack={stack}: it is not this stack's, \
+             so it was left untouched and this run stopped there. Give the stack another `{key}` in its stack file, \
+             or delete or rename that {kind} if it is an orphan"
+        ),
+    }
 }
 
 impl Error {

@@ -9,38 +9,11 @@
 
 mod common;
 
-use common::census::{self, Census};
+use common::census;
 use common::faults::{Faults, Proxy, Script};
 use common::{Account, moto_url};
 
 const KEY: &str = "behaviour-test-key-0123456789abcd";
-
-fn clean_census() -> Census {
-    Census::from([
-        ("auto-scaling-group", 1),
-        ("capacity-provider", 1),
-        ("ecr-repository", 1),
-        ("ecs-cluster", 1),
-        ("ecs-service", 1),
-        ("iam-role", 3),
-        ("instance-profile", 1),
-        ("internet-gateway", 1),
-        ("launch-template", 1),
-        ("listener", 1),
-        ("load-balancer", 1),
-        ("log-group", 1),
-        ("route-table", 1),
-        ("scalable-target", 1),
-        ("log-bucket", 1),
-        ("scaling-policy", 1),
-        ("secret", 1),
-        ("security-group", 2),
-        ("subnet", 2),
-        ("target-group", 1),
-        ("task-definition", 1),
-        ("vpc", 1),
-    ])
-}
 
 /// `up` with `script` in front of moto must converge to a clean stack, answering the script's
 /// `times` calls with it and then calling again.
@@ -55,7 +28,7 @@ async fn up_converges_despite(script: Script) {
     assert_eq!(stats.scripted, times, "{op}: the scripted answers were given");
     assert!(stats.forwarded >= 1, "{op}: called again after AWS's answer: {stats:?}");
     let census = census::take(&account.clients().await, "konnichiwa").await;
-    assert_eq!(census, clean_census(), "{op}: exactly a clean run's resources");
+    assert_eq!(census, census::clean(), "{op}: exactly a clean run's resources");
 }
 
 /// Runs the cases four at a time.

@@ -6,40 +6,12 @@
 
 mod common;
 
-use common::census::{self, Census};
+use common::census;
 use common::faults::{Faults, Proxy};
 use common::{Account, moto_url};
 use serde_json::Value;
 
 const KEY: &str = "convergence-test-key-0123456789ab";
-
-/// What the example stack owns after a clean `up`.
-pub fn clean_census() -> Census {
-    Census::from([
-        ("auto-scaling-group", 1),
-        ("capacity-provider", 1),
-        ("ecr-repository", 1),
-        ("ecs-cluster", 1),
-        ("ecs-service", 1),
-        ("iam-role", 3),
-        ("instance-profile", 1),
-        ("internet-gateway", 1),
-        ("launch-template", 1),
-        ("listener", 1),
-        ("load-balancer", 1),
-        ("log-group", 1),
-        ("route-table", 1),
-        ("scalable-target", 1),
-        ("log-bucket", 1),
-        ("scaling-policy", 1),
-        ("secret", 1),
-        ("security-group", 2),
-        ("subnet", 2),
-        ("target-group", 1),
-        ("task-definition", 1),
-        ("vpc", 1),
-    ])
-}
 
 fn calls(v: &Value) -> (u64, u64) {
     (v["api_calls"]["read"].as_u64().unwrap_or(0), v["api_calls"]["mutating"].as_u64().unwrap_or(0))
@@ -58,7 +30,7 @@ async fn converges_under(faults: Faults, label: &str) {
          {seen} requests reached the proxy ({throttled} throttled, {lost} answers lost)"
     );
     let c = account.clients().await;
-    assert_eq!(census::take(&c, "konnichiwa").await, clean_census(), "{label}: no duplicates, nothing missing");
+    assert_eq!(census::take(&c, "konnichiwa").await, census::clean(), "{label}: no duplicates, nothing missing");
 
     // The faults stop: a second `up` has nothing to do.
     proxy.set_faults(Faults::default());
@@ -99,7 +71,7 @@ async fn a_clean_run_for_comparison() {
     let up = account.json_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
     let (reads, mutations) = calls(&up);
     println!("clean: up made {reads} reads + {mutations} mutations; {} requests reached the proxy", proxy.totals().0);
-    assert_eq!(census::take(&account.clients().await, "konnichiwa").await, clean_census());
+    assert_eq!(census::take(&account.clients().await, "konnichiwa").await, census::clean());
 }
 
 /// `up` killed with SIGKILL right after its `k`th mutating call was carried out (before its
@@ -128,7 +100,7 @@ async fn killed_at(k: usize) -> usize {
         rerun["lease"]
     );
     let c = account.clients().await;
-    assert_eq!(census::take(&c, "konnichiwa").await, clean_census(), "killed at mutation {k}: no duplicates");
+    assert_eq!(census::take(&c, "konnichiwa").await, census::clean(), "killed at mutation {k}: no duplicates");
     let third = account.json_at(&proxy.url, &["up", "--yes"], &env, 0).await;
     assert_eq!(third["api_calls"]["mutating"], 0, "killed at {k}: {:#}", third["api_calls"]);
     let down = account.json_at(&proxy.url, &["down", "--yes", "--purge"], &env, 0).await;
@@ -170,7 +142,7 @@ async fn two_ups_at_once_one_refuses_naming_the_other_and_no_duplicates() {
     let said = common::text(refused);
     assert!(said.contains("is being changed by `up` on") && said.contains("--lock-timeout"), "{said}");
     let c = account.clients().await;
-    assert_eq!(census::take(&c, "konnichiwa").await, clean_census());
+    assert_eq!(census::take(&c, "konnichiwa").await, census::clean());
 
     // With --lock-timeout the second waits its turn and then finds nothing to do.
     let (a, b) = tokio::join!(
@@ -184,7 +156,7 @@ async fn two_ups_at_once_one_refuses_naming_the_other_and_no_duplicates() {
         assert!((2..=3).contains(&lease_mutations), "{:#}", v["lease"]);
     }
 
-    assert_eq!(census::take(&c, "konnichiwa").await, clean_census());
+    assert_eq!(census::take(&c, "konnichiwa").await, census::clean());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

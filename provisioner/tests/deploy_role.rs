@@ -21,24 +21,29 @@ use serde_json::Value;
 
 const REPO: &str = "octo-org/konnichiwa";
 
-fn deploy_job() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows/deploy.yml");
-    let wf: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).expect("deploy.yml")).expect("yaml");
-    wf["jobs"]["deploy"].clone()
+fn workflow(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows").join(file);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).expect("workflow")).expect("yaml")
 }
 
-/// The `sub` claim GitHub puts in the job's OIDC token: the job's environment when it has one,
-/// else the ref it runs on (main, for a run after CI on main).
-fn subject_of(job: &Value, repo: &str) -> String {
-    let env = match &job["environment"] {
-        Value::String(e) => Some(e.clone()),
-        Value::Object(o) => o.get("name").and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    };
-    match env {
-        Some(e) => format!("repo:{repo}:environment:{e}"),
-        None => format!("repo:{repo}:ref:refs/heads/main"),
-    }
+/// The `sub` claim GitHub puts in the OIDC token of the job that deploys `stack_file`: deploy.yml
+/// calls deploy-stack.yml with the file and an environment, and the called job runs in
+/// `environment: ${{ inputs.environment }}`.
+fn subject_for(stack_file: &str, repo: &str) -> String {
+    let callee = workflow("deploy-stack.yml");
+    assert_eq!(
+        callee["jobs"]["deploy"]["environment"], "${{ inputs.environment }}",
+        "the job runs in the environment given"
+    );
+    let caller = workflow("deploy.yml");
+    let job = caller["jobs"]
+        .as_object()
+        .expect("jobs")
+        .values()
+        .find(|j| j["with"]["stack"] == stack_file)
+        .unwrap_or_else(|| panic!("no job deploys {stack_file}"));
+    let environment = job["with"]["environment"].as_str().expect("environment");
+    format!("repo:{repo}:environment:{environment}")
 }
 
 async fn deploy_policy(account: &Account) -> Value {
@@ -58,9 +63,19 @@ async fn the_trust_matches_the_token_the_workflow_job_gets() {
         role.role().and_then(|r| r.assume_role_policy_document()).expect("trust"),
     );
     let cond = &trust["Statement"][0]["Condition"]["StringEquals"];
-    assert_eq!(cond["token.actions.githubusercontent.com:sub"], subject_of(&deploy_job(), REPO).as_str());
+    assert_eq!(cond["token.actions.githubusercontent.com:sub"], subject_for("stack.yaml", REPO).as_str());
     assert_eq!(cond["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
-    assert_eq!(out["outputs"]["subject"], subject_of(&deploy_job(), REPO).as_str());
+    assert_eq!(out["outputs"]["subject"], subject_for("stack.yaml", REPO).as_str());
+    // The staging overlay's role trusts the staging job, and is a role of its own.
+    let staging =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.staging.yaml")).expect("overlay");
+    let staging = account.write_stack("stack.staging.yaml", &staging);
+    let out = account.json_for(&staging, &["ci-role", "--github-repo", REPO, "--yes"], 0);
+    assert_eq!(out["outputs"]["subject"], subject_for("stack.staging.yaml", REPO).as_str());
+    assert!(
+        out["outputs"]["role_arn"].as_str().is_some_and(|a| a.ends_with(":role/konnichiwa-staging-deploy")),
+        "{out}"
+    );
     assert_eq!(account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0)["api_calls"]["mutating"], 0);
     // A workflow without an environment: trust the branch instead.
     let branch = account.json(&["ci-role", "--github-repo", REPO, "--branch", "release", "--yes"], 0);

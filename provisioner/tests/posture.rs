@@ -134,8 +134,8 @@ async fn a_secret_reader_list_that_leaves_out_the_caller_is_refused_before_any_c
     let me = format!("arn:aws:iam::{}:user/moto", account.id);
     account.edit_stack(|t| {
         t.replace(
-            "secret: { name: konnichiwa/api-key, recovery_window_days: 7 }",
-            "secret: { name: konnichiwa/api-key, recovery_window_days: 7, only_principals: [arn:aws:iam::123456789012:role/Ops] }",
+            "secret: { recovery_window_days: 7 }",
+            "secret: { recovery_window_days: 7, only_principals: [arn:aws:iam::123456789012:role/Ops] }",
         )
     });
     let out = account.run_with(&["up", "--yes", "--json"], &[("API_KEY", KEY)]);

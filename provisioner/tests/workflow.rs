@@ -1,6 +1,8 @@
-//! The deploy workflow's commands, run in order as GitHub would run them — same flags, same
-//! environment variable names, read from .github/workflows/deploy.yml so the YAML and the commands
-//! cannot drift apart — against moto, the local registry and the real app on port 0.
+//! The deploy workflows: which stack each job deploys in which GitHub environment (deploy.yml),
+//! when each job runs, and the deploy job's commands (deploy-stack.yml), run in order as GitHub
+//! would run them — same flags, same environment variable names, read from the YAML so the YAML
+//! and the commands cannot drift apart — against moto, the local registry and the real app on
+//! port 0.
 //!
 //! Stand-ins for what GitHub provides: `${{ secrets.API_KEY }}` is a test key; the AWS credentials
 //! step is replaced by the emulator's environment; ECR's registry API (which moto lacks) by
@@ -22,9 +24,9 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("root")
 }
 
-fn workflow() -> Value {
-    let text = std::fs::read_to_string(repo_root().join(".github/workflows/deploy.yml")).expect("deploy.yml");
-    serde_saphyr::from_str(&text).expect("deploy.yml parses")
+fn workflow(file: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows").join(file)).expect("workflow file");
+    serde_saphyr::from_str(&text).expect("workflow parses")
 }
 
 /// Replaces `${{ … }}` with the values GitHub would give; an expression this test does not know
@@ -45,16 +47,55 @@ fn expand(text: &str, values: &BTreeMap<&str, String>) -> String {
 }
 
 #[test]
-fn the_workflow_is_wired_as_documented() {
-    let wf = workflow();
+fn each_stack_is_deployed_in_its_own_environment_staging_first() {
+    let wf = workflow("deploy.yml");
     assert!(
         wf["on"]["workflow_run"]["workflows"].as_array().is_some_and(|w| w.iter().any(|x| x == "ci")),
         "runs after CI"
     );
-    assert!(wf["on"]["workflow_dispatch"]["inputs"]["stack"].is_object(), "by hand, choosing a stack file");
+    assert_eq!(
+        wf["on"]["workflow_dispatch"]["inputs"]["target"]["options"],
+        serde_json::json!(["staging", "production"])
+    );
     assert_eq!(wf["permissions"]["id-token"], "write", "OIDC");
-    assert_eq!(wf["concurrency"]["cancel-in-progress"], false, "one deploy at a time, never cancelled");
-    let steps = wf["jobs"]["deploy"]["steps"].as_array().expect("steps");
+    assert_eq!(wf["cache-mode"], "read", "jobs with deploy credentials write no cache");
+    assert_eq!(wf["jobs"]["production"]["needs"], "staging", "production after staging");
+    let mut seen = Vec::new();
+    for job in ["staging", "production"] {
+        let j = &wf["jobs"][job];
+        assert_eq!(j["uses"], "./.github/workflows/deploy-stack.yml", "{job}");
+        assert_eq!(j["secrets"], "inherit", "{job}: the environment's API_KEY");
+        let file = j["with"]["stack"].as_str().expect("stack file");
+        let environment = j["with"]["environment"].as_str().expect("environment");
+        // The stack file says which environment deploys it; `ci-role --stack FILE` trusts that one.
+        let stack = stack::Stack::load(repo_root().join(file)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stack.ci.environment, environment, "{file}");
+        seen.push((stack.name.clone(), environment.to_owned()));
+        // The workflow's name reader agrees with the provisioner's reading of the overlays.
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/stack-name"))
+            .arg(file)
+            .current_dir(repo_root())
+            .output()
+            .expect("stack-name");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), stack.name, "scripts/stack-name {file}");
+    }
+    assert_eq!(
+        seen,
+        [("konnichiwa-staging".to_owned(), "staging".to_owned()), ("konnichiwa".to_owned(), "production".to_owned())]
+    );
+    assert_eq!(wf["jobs"]["staging"]["with"]["loadtest"], true, "staging passes the SLO gate before production");
+
+    let callee = workflow("deploy-stack.yml");
+    assert_eq!(callee["permissions"]["id-token"], "write", "OIDC");
+    let job = &callee["jobs"]["deploy"];
+    assert_eq!(job["environment"], "${{ inputs.environment }}");
+    assert_eq!(
+        job["concurrency"]["group"], "deploy-${{ needs.name.outputs.stack }}",
+        "one deploy at a time per stack name"
+    );
+    assert_eq!(job["concurrency"]["cancel-in-progress"], false, "never cancelled half-way");
+    let steps = job["steps"].as_array().expect("steps");
     let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, ["up", "smoke", "loadtest"]);
     let creds = steps
@@ -98,7 +139,14 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
                 i += 1;
             }
             assert!(i > start, "unexpected {c:?} in {expr}");
-            toks.push(Tok::Path(chars[start..i].iter().collect()));
+            let word: String = chars[start..i].iter().collect();
+            if word == "always" && chars[i..].starts_with(&['(', ')']) {
+                // always() is true in every run this test models.
+                toks.push(Tok::Str("true".into()));
+                i += 2;
+            } else {
+                toks.push(Tok::Path(word));
+            }
         }
     }
     // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := atom (('=='|'!=') atom)? ; atom := '(' or ')' | value
@@ -153,28 +201,43 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
 }
 
 #[test]
-fn only_this_repositorys_pushes_to_main_and_manual_runs_deploy() {
-    let wf = workflow();
-    let condition = wf["jobs"]["deploy"]["if"].as_str().expect("the deploy job has an if:");
-    let run = |event: &str, conclusion: &str, run_event: &str, head_repo: &str| {
-        let ctx = BTreeMap::from([
+fn only_this_repositorys_pushes_to_main_and_manual_runs_deploy_and_production_only_after_staging() {
+    let wf = workflow("deploy.yml");
+    let staging = wf["jobs"]["staging"]["if"].as_str().expect("the staging job has an if:");
+    let production = wf["jobs"]["production"]["if"].as_str().expect("the production job has an if:");
+    // (event, CI conclusion, CI's event, head repository, dispatch target) -> (staging, production
+    // when staging succeeds).
+    let run = |event: &str, conclusion: &str, run_event: &str, head_repo: &str, target: &str| {
+        let mut ctx = BTreeMap::from([
             ("github.event_name", event),
             ("github.repository", "octo-org/konnichiwa"),
             ("github.event.workflow_run.conclusion", conclusion),
             ("github.event.workflow_run.event", run_event),
             ("github.event.workflow_run.head_repository.full_name", head_repo),
+            ("inputs.target", target),
         ]);
-        github_if(condition, &ctx)
+        let staged = github_if(staging, &ctx);
+        ctx.insert("needs.staging.result", if staged { "success" } else { "skipped" });
+        (staged, github_if(production, &ctx))
     };
-    assert!(run("workflow_run", "success", "push", "octo-org/konnichiwa"), "CI passed on a push to main");
-    assert!(run("workflow_dispatch", "", "", ""), "by hand");
-    assert!(!run("workflow_run", "failure", "push", "octo-org/konnichiwa"), "CI failed");
-    assert!(
-        !run("workflow_run", "success", "pull_request", "mallory/konnichiwa"),
+    assert_eq!(run("workflow_run", "success", "push", "octo-org/konnichiwa", ""), (true, true), "CI passed on main");
+    assert_eq!(run("workflow_dispatch", "", "", "", "staging"), (true, true), "by hand: staging, then production");
+    assert_eq!(run("workflow_dispatch", "", "", "", "production"), (false, true), "by hand: production alone");
+    assert_eq!(run("workflow_run", "failure", "push", "octo-org/konnichiwa", ""), (false, false), "CI failed");
+    assert_eq!(
+        run("workflow_run", "success", "pull_request", "mallory/konnichiwa", ""),
+        (false, false),
         "a fork's pull request from a branch it named main"
     );
-    assert!(!run("workflow_run", "success", "pull_request", "octo-org/konnichiwa"), "a pull request, even ours");
-    assert!(!run("workflow_run", "success", "push", "mallory/konnichiwa"), "a push elsewhere");
+    assert_eq!(
+        run("workflow_run", "success", "pull_request", "octo-org/konnichiwa", ""),
+        (false, false),
+        "a pull request"
+    );
+    assert_eq!(run("workflow_run", "success", "push", "mallory/konnichiwa", ""), (false, false), "a push elsewhere");
+    // Staging failed its gate: production does not run.
+    let ctx = BTreeMap::from([("github.event_name", "workflow_run"), ("needs.staging.result", "failure")]);
+    assert!(!github_if(production, &ctx));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,10 +284,10 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     std::fs::create_dir_all(&runner_temp).expect("temp");
     let (github_output, summary) = (account.dir.join("github-output"), account.dir.join("summary.md"));
 
-    let wf = workflow();
+    let wf = workflow("deploy-stack.yml");
     let job = &wf["jobs"]["deploy"];
     let mut values: BTreeMap<&str, String> = BTreeMap::new();
-    values.insert("inputs.stack || 'stack.yaml'", stack.display().to_string());
+    values.insert("inputs.stack", stack.display().to_string());
     values.insert("secrets.API_KEY", KEY.to_owned());
     let run_step = |id: &str, values: &BTreeMap<&str, String>| -> (std::process::Output, BTreeMap<String, String>) {
         let step = job["steps"]

@@ -3,7 +3,7 @@
 //! provisioner, the loadtest and the monitor all read the file through this crate.
 
 pub mod catalog;
-pub mod locate;
+pub mod document;
 pub mod parse;
 pub mod schema;
 pub mod units;
@@ -12,7 +12,7 @@ pub mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use locate::Position;
+pub use document::{Document, Position};
 pub use schema::*;
 pub use units::{HumanDuration, Percent, parse_duration};
 pub use validate::{Problem, subnet_blocks};
@@ -20,12 +20,15 @@ pub use validate::{Problem, subnet_blocks};
 /// The file every tool reads unless told otherwise.
 pub const DEFAULT_FILE: &str = "stack.yaml";
 
-/// A problem with its place in the file.
+/// A problem with its place: the file (when not the one given, e.g. a base it extends), line
+/// and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocatedProblem {
     pub path: String,
     pub position: Option<Position>,
     pub message: String,
+    /// The file that set the value, when it is not the stack file given.
+    pub file: Option<PathBuf>,
 }
 
 /// Why a stack file could not be used.
@@ -48,7 +51,7 @@ pub enum StackError {
 fn render_one(file: &Path, p: &LocatedProblem) -> String {
     let at = p.position.map(|pos| format!(":{pos}")).unwrap_or_default();
     let path = if p.path.is_empty() { String::new() } else { format!(" {}:", p.path) };
-    format!("{}{at}:{path} {}", file.display(), p.message)
+    format!("{}{at}:{path} {}", p.file.as_deref().unwrap_or(file).display(), p.message)
 }
 
 fn render_invalid(file: &Path, problems: &[LocatedProblem]) -> String {
@@ -82,18 +85,22 @@ impl StackError {
 }
 
 impl Stack {
-    /// Reads, parses and validates a stack file.
+    /// Reads a stack file and the files it extends, merges them, parses and validates the result.
     pub fn load(file: impl AsRef<Path>) -> Result<Self, StackError> {
-        let file = file.as_ref();
-        let text =
-            std::fs::read_to_string(file).map_err(|source| StackError::Read { file: file.to_owned(), source })?;
-        Self::from_yaml(&text, file)
+        Self::from_document(&Document::load(file.as_ref())?)
     }
 
-    /// Parses and validates stack YAML; `file` names it in errors.
+    /// Parses and validates a merged document.
+    pub fn from_document(doc: &Document) -> Result<Self, StackError> {
+        let mut stack: Stack = parse::typed(doc)?;
+        stack.derive_names();
+        located(validate::validate(&stack), doc).map(|()| stack)
+    }
+
+    /// Parses and validates stack YAML without overlays (its `extends`, if any, is not followed);
+    /// `file` names it in errors.
     pub fn from_yaml(text: &str, file: &Path) -> Result<Self, StackError> {
-        let stack: Stack = parse::typed(text, file)?;
-        located(validate::validate(&stack), text, file).map(|()| stack)
+        Self::from_document(&Document::from_text(text, file)?)
     }
 
     /// The tags every resource of this stack carries: the stack's own plus the ownership tag.
@@ -104,18 +111,15 @@ impl Stack {
     }
 }
 
-/// Ok when there are no problems; otherwise every problem with its place in `text`.
-fn located(problems: Vec<Problem>, text: &str, file: &Path) -> Result<(), StackError> {
+/// Ok when there are no problems; otherwise every problem with the place that set its value.
+fn located(problems: Vec<Problem>, doc: &Document) -> Result<(), StackError> {
     if problems.is_empty() {
         return Ok(());
     }
-    let positions = locate::Positions::of(text);
-    let mut located: Vec<LocatedProblem> = problems
-        .into_iter()
-        .map(|p| LocatedProblem { position: positions.find(&p.path), path: p.path, message: p.message })
-        .collect();
-    located.sort_by_key(|p| p.position);
-    Err(StackError::Invalid { file: file.to_owned(), problems: located })
+    let mut located: Vec<LocatedProblem> =
+        problems.into_iter().map(|p| doc.locate(&p.path, p.message, false)).collect();
+    located.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
+    Err(StackError::Invalid { file: doc.file.clone(), problems: located })
 }
 
 /// The sections the loadtest and the monitor read (`slo`, `monitor`, `loadtest`). Only these are
@@ -134,11 +138,9 @@ pub struct ToolSections {
 impl ToolSections {
     /// Reads `file` and parses and validates only the tools' sections.
     pub fn load(file: impl AsRef<Path>) -> Result<Self, StackError> {
-        let file = file.as_ref();
-        let text =
-            std::fs::read_to_string(file).map_err(|source| StackError::Read { file: file.to_owned(), source })?;
-        let sections: Self = parse::typed(&text, file)?;
-        located(validate::tool_sections(&sections.slo, &sections.monitor, sections.loadtest.as_ref()), &text, file)
+        let doc = Document::load(file.as_ref())?;
+        let sections: Self = parse::typed(&doc)?;
+        located(validate::tool_sections(&sections.slo, &sections.monitor, sections.loadtest.as_ref()), &doc)
             .map(|()| sections)
     }
 }

@@ -1,51 +1,33 @@
-//! From YAML text to typed values, with errors a person can act on: each names the file's
-//! line and column, the field's path (`service.cpu`), what was written, what is expected and an
-//! example taken from the repository's own stack.yaml. One line each, no source snippet, so the
-//! tools that embed them (the monitor's `UNKNOWN: config …`, `--json` problems) stay readable.
-
-use std::path::Path;
+//! From the merged stack document to typed values, with errors a person can act on: each names
+//! the file, line and column that set the value, the field's path (`service.cpu`), what was
+//! written, what is expected and an example taken from the repository's own stack.yaml. One line
+//! each, no source snippet, so the tools that embed them (the monitor's `UNKNOWN - config: …`,
+//! `--json` problems) stay readable.
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::{LocatedProblem, Position, StackError};
+use crate::StackError;
+use crate::document::Document;
 
 /// The repository's example, whose values serve as examples in error messages.
 const EXAMPLE: &str = include_str!("../../stack.yaml");
 
-/// Parses `text` as a `T`, or says precisely what is wrong.
-pub fn typed<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, StackError> {
-    let syntax = |path: String, position: Option<Position>, message: String| StackError::Syntax {
-        file: file.to_owned(),
-        problem: LocatedProblem { path, position, message },
-    };
-    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(syntax(
-            String::new(),
-            None,
-            "the file is empty: a stack needs at least name, network, capacity, registry, secret, service and \
-             load_balancer; start from the repository's stack.yaml (its comments explain each field)"
-                .to_owned(),
-        ));
-    }
-    let options = serde_saphyr::options! { with_snippet: false };
-    let mut path = String::new();
-    let parsed = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-            path = e.path().to_string();
-            e.into_inner()
-        })
-    });
-    parsed.map_err(|e| {
-        let position = e.location().map(|l| Position { line: l.line(), column: l.column() });
-        let raw = e.without_snippet().to_string();
+/// Deserializes the document as a `T`, or says precisely what is wrong and where.
+pub fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, StackError> {
+    serde_path_to_error::deserialize::<_, T>(&doc.value).map_err(|e| {
+        let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let message = explain(&raw, &path, position.and_then(|p| written_at(text, p)));
-        syntax(path, position, message)
+        let raw = e.into_inner().to_string();
+        let unknown_key = raw.starts_with("unknown field");
+        let written = value_at(&doc.value, &path).filter(|_| !unknown_key);
+        let problem = doc.locate(&path, explain(&raw, &path, written), unknown_key);
+        StackError::Syntax { file: doc.file.clone(), problem }
     })
 }
 
 /// The parser's message without its location suffix (the position is reported apart).
-fn strip_location(raw: &str) -> &str {
+pub(crate) fn strip_location(raw: &str) -> &str {
     let raw = raw.strip_prefix("error: ").unwrap_or(raw);
     match raw.rfind(" at line ") {
         Some(i) => &raw[..i],
@@ -53,68 +35,17 @@ fn strip_location(raw: &str) -> &str {
     }
 }
 
-/// What a reader should be told for the parser's `raw` message at `path`.
-fn explain(raw: &str, path: &str, written: Option<String>) -> String {
-    let message = strip_location(raw);
-    let field = path.rsplit('.').next().unwrap_or(path);
-    let field = field.split('[').next().unwrap_or(field);
-    let example = example_at(path).map(|v| format!("; write e.g. {field}: {v}")).unwrap_or_default();
-    let got = written.map(|w| format!("{w:?} is not ")).unwrap_or_else(|| "expected ".to_owned());
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let fields: Vec<&str> = expected
-            .trim_start_matches(", expected one of ")
-            .trim_start_matches(", expected ")
-            .split(", ")
-            .map(|f| f.trim_matches('`'))
-            .filter(|f| !f.is_empty())
-            .collect();
-        let hint = closest(name, &fields).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
-        return format!("unknown field `{name}`: {hint}the fields here are {}", fields.join(", "));
+/// The scalar at `path` in the document, as written.
+fn value_at(root: &Value, path: &str) -> Option<String> {
+    match lookup(root, path)? {
+        Value::String(s) => Some(s.clone()),
+        v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
+        _ => None,
     }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        let full = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
-        let example = example_at(&full).map(|v| format!(", e.g. {name}: {v}")).unwrap_or_default();
-        return format!("`{name}` is required here{example}");
-    }
-    let expected = if let Some(kind) = message.strip_prefix("invalid ") {
-        match kind.split_whitespace().next().unwrap_or_default() {
-            "u8" => "a whole number from 0 to 255",
-            "u16" => "a whole number from 0 to 65535",
-            "u32" | "u64" | "usize" => "a whole number, 0 or more",
-            "i8" | "i16" | "i32" | "i64" => "a whole number",
-            "f32" | "f64" => "a number",
-            "boolean" | "bool" => "true or false",
-            _ => "",
-        }
-    } else if message.contains("mapping") {
-        "a section of `key: value` lines (or `{ key: value, … }`)"
-    } else if message.contains("sequence") {
-        "a list (`- item` lines or `[a, b]`)"
-    } else if message.contains("string") {
-        "text"
-    } else {
-        ""
-    };
-    if expected.is_empty() {
-        return format!("{message}{example}");
-    }
-    format!("{got}{expected}{example}")
 }
 
-/// The scalar written at `p` (up to a comment or the end of the line), for the message.
-fn written_at(text: &str, p: Position) -> Option<String> {
-    let line = text.lines().nth(usize::try_from(p.line).ok()?.checked_sub(1)?)?;
-    let rest: String = line.chars().skip(usize::try_from(p.column).ok()?.checked_sub(1)?).collect();
-    let value = rest.split(" #").next().unwrap_or_default().trim().trim_matches(['"', '\'']);
-    (!value.is_empty() && !value.starts_with(['{', '['])).then(|| value.to_owned())
-}
-
-/// The example stack's value at `path`, as one line of YAML flow (JSON is valid YAML).
-fn example_at(path: &str) -> Option<String> {
-    let root: serde_json::Value = serde_saphyr::from_str(EXAMPLE).ok()?;
-    let mut node = &root;
+fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut node = root;
     for part in path.split('.').filter(|p| !p.is_empty()) {
         let (key, index) = match part.split_once('[') {
             Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
@@ -125,8 +56,70 @@ fn example_at(path: &str) -> Option<String> {
             node = node.get(i)?;
         }
     }
-    Some(match node {
-        serde_json::Value::String(s) => s.clone(),
+    Some(node)
+}
+
+/// What serde's "expected …" means, in words.
+fn expected_in_words(expected: &str) -> String {
+    let kind = expected.trim();
+    match kind {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        "i8" | "i16" | "i32" | "i64" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "true or false".into(),
+        "a string" => "text".into(),
+        "a sequence" => "a list (`- item` lines or `[a, b]`)".into(),
+        k if k.starts_with("struct ") || k.starts_with("a map") => {
+            "a section of `key: value` lines (or `{ key: value, … }`)".into()
+        }
+        k => k.to_owned(),
+    }
+}
+
+/// What a reader should be told for the parser's `raw` message at `path`.
+fn explain(raw: &str, path: &str, written: Option<String>) -> String {
+    let message = strip_location(raw);
+    let field = path.rsplit('.').next().unwrap_or(path);
+    let field = field.split('[').next().unwrap_or(field);
+    let example = example_at(path).map(|v| format!("; write e.g. {field}: {v}")).unwrap_or_default();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let fields: Vec<&str> = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|f| f.trim_matches('`'))
+            .filter(|f| !f.is_empty() && *f != "there are no fields")
+            .collect();
+        let hint = closest(name, &fields).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+        return format!("unknown field `{name}`: {hint}the fields here are {}", fields.join(", "));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        let full = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+        let example = example_at(&full).map(|v| format!(", e.g. {name}: {v}")).unwrap_or_default();
+        return format!("`{name}` is required here{example}");
+    }
+    // serde: "invalid type: string \"lots\", expected u32" / "invalid value: integer `-1`, expected u32"
+    if let Some((_, expected)) = message.split_once(", expected ")
+        && (message.starts_with("invalid type") || message.starts_with("invalid value"))
+    {
+        let got = match written {
+            Some(w) => format!("{w:?} is not "),
+            None => "expected ".to_owned(),
+        };
+        return format!("{got}{}{example}", expected_in_words(expected));
+    }
+    format!("{message}{example}")
+}
+
+/// The example stack's value at `path`, as one line of YAML flow (JSON is valid YAML).
+fn example_at(path: &str) -> Option<String> {
+    let root: Value = serde_saphyr::from_str(EXAMPLE).ok()?;
+    Some(match lookup(&root, path)? {
+        Value::String(s) => s.clone(),
         other => other.to_string(),
     })
 }

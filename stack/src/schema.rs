@@ -23,7 +23,9 @@ pub struct Stack {
     pub tags: BTreeMap<String, String>,
     pub network: Network,
     pub capacity: Capacity,
+    #[serde(default)]
     pub registry: Registry,
+    #[serde(default)]
     pub secret: Secret,
     pub service: Service,
     pub load_balancer: LoadBalancer,
@@ -37,6 +39,28 @@ pub struct Stack {
     pub monitor: Monitor,
     #[serde(default)]
     pub loadtest: Option<Loadtest>,
+    #[serde(default)]
+    pub ci: Ci,
+}
+
+/// How CI deploys this stack.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ci {
+    /// The GitHub environment whose deploy job deploys this stack: `provisioner ci-role` makes the
+    /// stack's deploy role trust exactly that job's token (`repo:OWNER/NAME:environment:ENV`).
+    #[serde(default = "default_ci_environment")]
+    pub environment: String,
+}
+
+fn default_ci_environment() -> String {
+    "production".to_owned()
+}
+
+impl Default for Ci {
+    fn default() -> Self {
+        Self { environment: default_ci_environment() }
+    }
 }
 
 fn default_region() -> String {
@@ -95,7 +119,8 @@ fn default_root_volume() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
-    /// Lowercase repository name.
+    /// Lowercase repository name (default: the stack's name, so another stack never shares it).
+    #[serde(default)]
     pub repository: String,
     /// The lifecycle policy keeps this many newest images.
     #[serde(default = "default_keep_images")]
@@ -115,10 +140,18 @@ fn yes() -> bool {
     true
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        Self { repository: String::new(), keep_images: default_keep_images(), scan_on_push: true, immutable_tags: true }
+    }
+}
+
 /// The Secrets Manager secret that holds the API key.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
+    /// The secret's name (default: `<stack name>/api-key`).
+    #[serde(default)]
     pub name: String,
     /// Days a deleted secret can be restored (7–30); `down --purge` deletes at once.
     #[serde(default = "default_recovery_window")]
@@ -132,6 +165,26 @@ pub struct Secret {
 
 fn default_recovery_window() -> u32 {
     7
+}
+
+impl Default for Secret {
+    fn default() -> Self {
+        Self { name: String::new(), recovery_window_days: default_recovery_window(), only_principals: Vec::new() }
+    }
+}
+
+impl Stack {
+    /// Fills in the names stack.yaml leaves out, from the stack's name: the repository is
+    /// `<name>`, the secret `<name>/api-key`. Every other name (log group, roles, load balancer, …)
+    /// is always derived. A copy of the file with another `name:` therefore never collides.
+    pub fn derive_names(&mut self) {
+        if self.registry.repository.is_empty() {
+            self.registry.repository = self.name.clone();
+        }
+        if self.secret.name.is_empty() {
+            self.secret.name = format!("{}/api-key", self.name);
+        }
+    }
 }
 
 /// The ECS service and its task.

@@ -67,6 +67,7 @@ pub async fn run(cli: Cli) -> u8 {
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Validate => "validate",
+        Command::Render => "render",
         Command::Schema => "schema",
         Command::Plan { .. } => "plan",
         Command::Up { .. } => "up",
@@ -88,11 +89,28 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Validate => {
+            let doc = stack::Document::load(&cli.stack)?;
+            let s = stack::Stack::from_document(&doc)?;
+            let files: Vec<String> = doc.chain.iter().map(|f| f.display().to_string()).collect();
+            if cli.json {
+                print_json(&json!({
+                    "command": "validate", "stack": s.name, "valid": true, "problems": [], "files": files,
+                }));
+            } else {
+                let over =
+                    if files.len() > 1 { format!(" (over {})", files[1..].join(" over ")) } else { String::new() };
+                println!("{}{over} is valid (stack {}, region {})", cli.stack.display(), s.name, s.region);
+            }
+            Ok(exit::OK)
+        }
+        Command::Render => {
             let s = stack::Stack::load(&cli.stack)?;
             if cli.json {
-                print_json(&json!({ "command": "validate", "stack": s.name, "valid": true, "problems": [] }));
+                print_json(&json!({ "command": "render", "stack": s }));
             } else {
-                println!("{} is valid (stack {}, region {})", cli.stack.display(), s.name, s.region);
+                let yaml = serde_saphyr::to_string(&s)
+                    .map_err(|e| Error::Usage(format!("cannot print the stack as YAML: {e}")))?;
+                print!("{yaml}");
             }
             Ok(exit::OK)
         }
@@ -111,12 +129,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Unlock { yes } => unlock(cli, *yes).await,
         Command::CiRole { github_repo, environment, branch, delete, yes } => {
-            let trust = match (environment, branch) {
-                (_, Some(b)) => crate::resources::ci_role::Trust::Branch(b.clone()),
-                (Some(e), None) => crate::resources::ci_role::Trust::Environment(e.clone()),
-                (None, None) => crate::resources::ci_role::Trust::Environment(DEPLOY_ENVIRONMENT.into()),
-            };
-            ci_role(cli, github_repo, &trust, *delete, *yes).await
+            ci_role(cli, github_repo, environment.as_deref(), branch.as_deref(), *delete, *yes).await
         }
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
@@ -237,22 +250,27 @@ async fn unlock(cli: &Cli, yes: bool) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-/// The GitHub environment the deploy workflow's job runs in (`.github/workflows/deploy.yml`).
-pub const DEPLOY_ENVIRONMENT: &str = "production";
-
 /// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role (or delete the role).
+/// The trust is the job that deploys this stack: `--branch`, `--environment`, else the stack's
+/// `ci.environment`.
 async fn ci_role(
     cli: &Cli,
     repo: &str,
-    trust: &crate::resources::ci_role::Trust,
+    environment: Option<&str>,
+    branch: Option<&str>,
     delete: bool,
     yes: bool,
 ) -> Result<u8, Error> {
-    use crate::resources::ci_role;
+    use crate::resources::ci_role::{self, Trust};
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
         return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
     }
     let mut ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
+    let trust = &match (environment, branch) {
+        (_, Some(b)) => Trust::Branch(b.to_owned()),
+        (Some(e), None) => Trust::Environment(e.to_owned()),
+        (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
+    };
     let permissions = crate::engine::permissions();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {
@@ -285,8 +303,8 @@ async fn ci_role(
         }));
     } else if !delete {
         println!(
-            "\nThe role trusts the token subject {} (audience {}).\nStore this as the repository variable \
-             AWS_DEPLOY_ROLE_ARN:\n{}",
+            "\nThe role trusts the token subject {} (audience {}).\nStore this as the variable \
+             AWS_DEPLOY_ROLE_ARN of that GitHub environment:\n{}",
             outputs.subject,
             ci_role::AUDIENCE,
             outputs.role_arn.unwrap_or_default()

@@ -337,7 +337,13 @@ mod tests {
                 &mut plan,
                 async || {
                     if *created.lock().expect("lock") {
-                        Err(Error::Foreign { kind: "thing", name: "t".into(), id: "t-9".into(), stack: "s".into() })
+                        Err(Error::Foreign {
+                            kind: "thing",
+                            name: "t".into(),
+                            id: "t-9".into(),
+                            stack: "s".into(),
+                            owner: None,
+                        })
                     } else {
                         Ok(None::<Thing>)
                     }

@@ -56,7 +56,8 @@ pub fn owned<T>(
 ) -> Result<Vec<T>, Error> {
     let (ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owned_by(&tags_of(r), stack));
     if let (true, Some(f)) = (ours.is_empty(), foreign.first()) {
-        return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned() });
+        let owner = tags_of(f).into_iter().find(|(k, _)| k == stack::OWNERSHIP_TAG).map(|(_, v)| v);
+        return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned(), owner });
     }
     Ok(ours)
 }

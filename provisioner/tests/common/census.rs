@@ -139,6 +139,34 @@ pub async fn take(c: &Clients, name: &str) -> Census {
     n
 }
 
+/// What the example stack owns after a clean `up`.
+pub fn clean() -> Census {
+    Census::from([
+        ("auto-scaling-group", 1),
+        ("capacity-provider", 1),
+        ("ecr-repository", 1),
+        ("ecs-cluster", 1),
+        ("ecs-service", 1),
+        ("iam-role", 3),
+        ("instance-profile", 1),
+        ("internet-gateway", 1),
+        ("launch-template", 1),
+        ("listener", 1),
+        ("load-balancer", 1),
+        ("log-bucket", 1),
+        ("log-group", 1),
+        ("route-table", 1),
+        ("scalable-target", 1),
+        ("scaling-policy", 1),
+        ("secret", 1),
+        ("security-group", 2),
+        ("subnet", 2),
+        ("target-group", 1),
+        ("task-definition", 1),
+        ("vpc", 1),
+    ])
+}
+
 /// What is left of a census after `down`: the kinds with a count above zero.
 pub fn leftovers(census: &Census) -> Vec<String> {
     census.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect()

@@ -77,6 +77,11 @@ impl Account {
     /// `provisioner --stack <ours> ARGS` against `endpoint` (moto, or a proxy in front of it),
     /// in this account, with an empty stdin and the extra environment `env`.
     pub fn command(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        self.command_for(&self.stack_file(), endpoint, args, env)
+    }
+
+    /// Like `command`, with another stack file of this account (an overlay, a second stack).
+    pub fn command_for(&self, stack_file: &Path, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         assert!(is_loopback_url(endpoint), "refusing a non-loopback endpoint {endpoint}");
         let mut c = Command::new(BIN);
         // moto never completes a rollout (shared/testing-aws.md), so `up` does not follow it here;
@@ -88,7 +93,7 @@ impl Account {
         };
         c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         c.arg("--stack")
-            .arg(self.stack_file())
+            .arg(stack_file)
             .args(&args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -117,6 +122,21 @@ impl Account {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.run_at(endpoint, &all, env).await;
+        parse(args, &out, expected_code)
+    }
+
+    /// Writes `text` as the stack file `name` in this account's directory; returns its path.
+    pub fn write_stack(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write stack file");
+        path
+    }
+
+    /// `provisioner --stack FILE ARGS --json` against moto; parses stdout, asserts the exit code.
+    pub fn json_for(&self, stack_file: &Path, args: &[&str], expected_code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.command_for(stack_file, &moto_url(), &all, &[]).output().expect("run provisioner");
         parse(args, &out, expected_code)
     }
 
