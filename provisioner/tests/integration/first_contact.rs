@@ -3,11 +3,9 @@
 //! and says how to fix it, stack-file errors with the field's path, a plan without blank values,
 //! and `outputs` that refuses a stack that does not exist.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{Account, BIN, text};
+use crate::common::{Account, BIN, text};
 use serde_json::Value;
 
 /// The binary with nothing of the caller's environment: no credentials, an empty HOME.

@@ -3,9 +3,9 @@
 //! each other; and a name taken from another stack is refused, naming that stack and the key to
 //! change.
 
-mod common;
+use crate::common;
 
-use common::{Account, census, mutations, text};
+use crate::common::{Account, census, mutations, text};
 
 #[tokio::test]
 async fn a_base_and_an_overlay_live_side_by_side_and_go_alone() {

@@ -300,7 +300,7 @@ async fn registry_failures_are_clear_and_tag_nothing() {
     }
 }
 
-mod common;
+use crate::common;
 
 #[test]
 fn up_builds_and_pushes_the_image_to_a_repository_override() {

@@ -7,11 +7,11 @@
 //! - `down`'s waits: capacity provider in use, cluster still holding services, tasks draining,
 //!   and a capacity provider that AWS fails to delete.
 
-mod common;
+use crate::common;
 
-use common::census;
-use common::faults::{Faults, Proxy, Script};
-use common::{Account, moto_url};
+use crate::common::census;
+use crate::common::faults::{Faults, Proxy, Script};
+use crate::common::{Account, moto_url};
 
 const KEY: &str = "behaviour-test-key-0123456789abcd";
 

@@ -2,9 +2,9 @@
 //! specified, drift repaired, `deploy --image` registering exactly one revision, a rollout that
 //! does not complete ending in exit 3 with diagnostics, `status`, and `down`.
 
-mod common;
+use crate::common;
 
-use common::{Account, mutations, text};
+use crate::common::{Account, mutations, text};
 use serde_json::Value;
 
 #[tokio::test]

@@ -8,15 +8,15 @@
 //! runs `up`, `deploy` and `down` under moto's enforcement with the policy's actions; the
 //! resource and condition boundaries (another stack's VPC, roles, secret; the deploy role
 //! itself; which managed policies, which services a role is passed to) are checked against the
-//! policy document by the evaluator in tests/common/policy.rs.
+//! policy document by the evaluator in common/policy.rs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::policy::{Request, actions, allows, glob, iam_action};
-use common::{Account, mutations};
+use crate::common::policy::{Request, actions, allows, glob, iam_action};
+use crate::common::{Account, mutations};
 use serde_json::Value;
 
 const REPO: &str = "octo-org/konnichiwa";

@@ -1,14 +1,14 @@
-//! Convergence under a busy AWS account, against moto behind the fault proxy (tests/common/faults):
+//! Convergence under a busy AWS account, against moto behind the fault proxy (common/faults.rs):
 //! `up` converges with 15% of calls throttled and with 10% of mutating calls' answers lost; in
 //! every case the stack's resources are exactly a clean run's (no duplicates), a second `up`
 //! changes nothing, and `down` leaves nothing. Fixed seeds; the figures (extra calls the faults
-//! cost) are printed for docs/BENCHMARKS.md (`cargo test --test convergence -- --nocapture`).
+//! cost) are printed for docs/BENCHMARKS.md (`cargo test -p provisioner --test integration -- convergence:: --nocapture`).
 
-mod common;
+use crate::common;
 
-use common::census;
-use common::faults::{Faults, Proxy};
-use common::{Account, moto_url};
+use crate::common::census;
+use crate::common::faults::{Faults, Proxy};
+use crate::common::{Account, moto_url};
 use serde_json::Value;
 
 const KEY: &str = "convergence-test-key-0123456789ab";

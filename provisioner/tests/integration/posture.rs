@@ -4,10 +4,8 @@
 //! their repair after drift, `down` getting past deletion protection and a bucket full of logs,
 //! and a secret policy that cannot lock out whoever runs `up`.
 
-mod common;
-
-use common::census;
-use common::{Account, mutations, text};
+use crate::common::census;
+use crate::common::{Account, mutations, text};
 use provisioner::resources::iam::decode_policy;
 use serde_json::Value;
 

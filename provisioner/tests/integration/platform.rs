@@ -2,12 +2,12 @@
 //! created tagged and as specified, a second `up` without mutations, drift repaired, the secret's
 //! value never shown and never lost, an architecture mismatch refused, `down` complete.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
+use crate::common::{Account, mutations, text};
 use aws_sdk_ec2::types::Filter;
-use common::{Account, mutations, text};
 use serde_json::Value;
 
 fn all_output(o: &std::process::Output) -> String {

@@ -46,7 +46,7 @@ impl Account {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
         // An image by digest: these tests are about infrastructure, not about building the app
-        // (tests/image.rs builds and pushes for real).
+        // (image.rs builds and pushes for real).
         let text = std::fs::read_to_string(example).expect("read stack.yaml");
         let text =
             text.replace("image: build ", &format!("image: 127.0.0.1:5000/konnichiwa@sha256:{} ", "0".repeat(64)));

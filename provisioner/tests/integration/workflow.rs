@@ -10,7 +10,7 @@
 //! a small proxy in front of it marks the primary deployment COMPLETED once ECS "ran" it; and
 //! moto's load balancer routes nowhere, so the smoke test's URL is the local app's.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,10 +1,10 @@
 //! The network against moto: create, no-op (zero mutating calls), drift shown and repaired,
 //! down and a repeated down, a foreign resource refused, an interrupted up adopted.
 
-mod common;
+use crate::common;
 
+use crate::common::{Account, mutations, text};
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use common::{Account, mutations, text};
 use serde_json::Value;
 
 fn filter(name: &str, value: &str) -> Filter {

@@ -1,0 +1,20 @@
+//! The provisioner's integration tests, in one binary: each test file used to be a binary of its
+//! own, and linking the AWS SDK a dozen times cost minutes of every cold run on two cores. Each
+//! module is one subject; `cargo test -p provisioner --test integration -- MODULE::` runs one.
+//!
+//! They run the real `provisioner` binary against the moto AWS emulator (and a local registry)
+//! that scripts/test starts on loopback; nothing here reaches a real AWS account.
+
+mod common;
+
+mod aws_behaviour;
+mod convergence;
+mod deploy_role;
+mod environments;
+mod first_contact;
+mod image;
+mod network;
+mod platform;
+mod posture;
+mod service;
+mod workflow;
