@@ -26,22 +26,9 @@ impl Running {
     // The child is waited for in `terminate` or in Drop, which clippy cannot see.
     #[allow(clippy::zombie_processes)]
     fn start() -> Self {
-        let mut child = command()
-            .env("API_KEY", KEY)
-            .env("PORT", "0")
-            .env("BIND", "127.0.0.1")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn app");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (child, rx) = spawn_logging(
+            command().env("API_KEY", KEY).env("PORT", "0").env("BIND", "127.0.0.1").env("LOG_FORMAT", "json"),
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let line =
@@ -74,6 +61,21 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `c` with its stdout's lines sent to the receiver as they come.
+// The child is waited for by the caller, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn spawn_logging(c: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn app");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 /// One HTTP/1.1 GET over a plain socket; returns the whole answer.
@@ -160,21 +162,7 @@ fn serves_then_exits_zero_on_sigterm_and_never_logs_the_key() {
 #[test]
 fn a_local_run_listens_on_loopback_and_logs_plain_text_to_a_pipe() {
     // No BIND, as `cargo run -p app` with the example .env: this machine only.
-    let mut child = command()
-        .env("API_KEY", KEY)
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "pretty")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn app");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = spawn_logging(command().env("API_KEY", KEY).env("PORT", "0").env("LOG_FORMAT", "pretty"));
     let next = |what: &str| {
         loop {
             let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("no {what} line"));
