@@ -288,6 +288,7 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     let job = &wf["jobs"]["deploy"];
     let mut values: BTreeMap<&str, String> = BTreeMap::new();
     values.insert("inputs.stack", stack.display().to_string());
+    values.insert("github.workspace", repo_root().display().to_string());
     values.insert("secrets.API_KEY", KEY.to_owned());
     let run_step = |id: &str, values: &BTreeMap<&str, String>| -> (std::process::Output, BTreeMap<String, String>) {
         let step = job["steps"]
