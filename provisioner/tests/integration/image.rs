@@ -144,8 +144,7 @@ fn push_is_verified_by_skopeo_pulled_back_byte_for_byte_and_a_second_push_upload
             std::io::Read::read_to_end(&mut e, &mut app).expect("read app");
         }
     }
-    let target_dir =
-        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
+    let target_dir = crate::common::target_dir();
     let built = std::fs::read(target_dir.join(format!("{}-unknown-linux-gnu/release/app", std::env::consts::ARCH)))
         .expect("cargo's binary");
     assert!(!app.is_empty() && app == built, "the pulled binary differs from the built one");

@@ -244,8 +244,7 @@ fn only_this_repositorys_pushes_to_main_and_manual_runs_deploy_and_production_on
 async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry() {
     let registry =
         std::env::var("KONNICHIWA_TEST_REGISTRY").expect("KONNICHIWA_TEST_REGISTRY: run the suite with scripts/test");
-    let target_dir =
-        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let target_dir = common::target_dir();
     let bin = target_dir.join("debug");
     assert!(
         bin.join("monitor").exists(),

@@ -29,6 +29,13 @@ pub fn moto_url() -> String {
     url
 }
 
+/// The build directory this test binary was built into (`…/debug/deps/integration-…` → `…`),
+/// wherever CARGO_TARGET_DIR or .cargo/config.toml put it.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors().nth(3).expect("target dir above debug/deps").to_owned()
+}
+
 /// A moto account of the test's own, and a stack file to run against it.
 pub struct Account {
     pub id: String,
