@@ -225,7 +225,8 @@ impl Stop {
         Self(rx)
     }
 
-    fn requested(&self) -> bool {
+    /// Whether the stop was requested (an interrupt came).
+    pub fn requested(&self) -> bool {
         *self.0.borrow()
     }
 

@@ -131,9 +131,9 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let plan = RunPlan { target: target.clone(), model, duration, timeout: args.timeout, endpoints, api_key };
-    let (stop, interrupted) = interruption();
-    let stats = engine::run(plan, live::Progress::new(args.quiet), stop).await?;
-    let interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst).then_some(duration);
+    let stop = interruption();
+    let stats = engine::run(plan, live::Progress::new(args.quiet), stop.clone()).await?;
+    let interrupted = stop.requested().then_some(duration);
     let run = Run {
         target: &target.url,
         model: model_json,
@@ -145,11 +145,10 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
 }
 
 /// The first SIGINT or SIGTERM stops the load and lets the run write its reports (as k6, locust
-/// and oha do); a second one exits at once. Returns the engine's stop and whether it came.
-fn interruption() -> (engine::Stop, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+/// and oha do); a second one exits at once. Returns the engine's stop, which also says whether
+/// it came.
+fn interruption() -> engine::Stop {
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let set = std::sync::Arc::clone(&flag);
     tokio::spawn(async move {
         let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
         let mut signal = async || {
@@ -159,13 +158,12 @@ fn interruption() -> (engine::Stop, std::sync::Arc<std::sync::atomic::AtomicBool
             }
         };
         signal().await;
-        set.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = tx.send(true);
         eprintln!("\ninterrupted: stopping the load and writing the report (interrupt again to quit at once)");
         signal().await;
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
-    (engine::Stop::new(rx), flag)
+    engine::Stop::new(rx)
 }
 
 fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> Result<ReportDoc, String> {

@@ -70,6 +70,13 @@ pub struct Identity {
     pub partition: String,
 }
 
+impl Identity {
+    /// The ARN of the role `name` in this account.
+    pub fn role_arn(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:role/{name}", self.partition, self.account)
+    }
+}
+
 /// Every API call made through the clients, in order.
 #[derive(Debug, Default)]
 pub struct CallLog {

@@ -76,13 +76,13 @@ impl Document {
     /// Reads `file` and every file it extends, and merges them.
     pub fn load(file: &Path) -> Result<Self, StackError> {
         let mut files: Vec<PathBuf> = Vec::new();
+        // The same files, canonical, to tell a circle from two files of one name.
+        let mut canonical: Vec<PathBuf> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut next = Some((file.to_owned(), None::<Origin>));
         while let Some((path, named_at)) = next.take() {
-            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if let Some(i) =
-                files.iter().position(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone()) == canonical)
-            {
+            let this = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if let Some(i) = canonical.iter().position(|f| *f == this) {
                 let mut cycle: Vec<String> = files[i..].iter().map(|f| f.display().to_string()).collect();
                 cycle.push(path.display().to_string());
                 return Err(at_origin(
@@ -106,6 +106,7 @@ impl Document {
             })?;
             let index = files.len();
             files.push(path.clone());
+            canonical.push(this);
             let node = parse(&text, &path, index)?;
             // A base file is found relative to the file that names it.
             if let NodeValue::Map(entries) = &node.value
@@ -131,25 +132,23 @@ impl Document {
         while let Some(overlay) = nodes.pop() {
             merged = merge(merged, overlay);
         }
-        if let NodeValue::Map(entries) = &mut merged.value {
-            entries.retain(|(k, _)| k != EXTENDS);
-        }
-        let mut origins = HashMap::new();
-        record(&merged, String::new(), &files, &mut origins);
-        Ok(Self { value: to_json(&merged), origins, file: file.to_owned(), chain: files })
+        Ok(Self::of(merged, file, files))
     }
 
     /// One file's text alone (its `extends`, if any, is not followed): for tests and tools that
     /// hold the text already.
     pub fn from_text(text: &str, file: &Path) -> Result<Self, StackError> {
-        let mut node = parse(text, file, 0)?;
+        Ok(Self::of(parse(text, file, 0)?, file, vec![file.to_owned()]))
+    }
+
+    /// The document of a (merged) tree: without its `extends`, as JSON, with every path's place.
+    fn of(mut node: Node, file: &Path, chain: Vec<PathBuf>) -> Self {
         if let NodeValue::Map(entries) = &mut node.value {
             entries.retain(|(k, _)| k != EXTENDS);
         }
-        let files = vec![file.to_owned()];
         let mut origins = HashMap::new();
-        record(&node, String::new(), &files, &mut origins);
-        Ok(Self { value: to_json(&node), origins, file: file.to_owned(), chain: files })
+        record(&node, String::new(), &chain, &mut origins);
+        Self { value: to_json(&node), origins, file: file.to_owned(), chain }
     }
 
     /// Where `path` was set, or its nearest ancestor (a problem with a defaulted field points at

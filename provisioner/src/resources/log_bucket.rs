@@ -396,11 +396,15 @@ async fn empty(ctx: &Ctx, bucket: &str) -> Result<(), Error> {
     }
 }
 
+/// The name of this stack's bucket in the caller's account.
+async fn stack_bucket(ctx: &Ctx) -> Result<String, Error> {
+    Ok(name(&ctx.stack, &ctx.clients.identity().await?.account))
+}
+
 /// Empties the bucket and deletes it. The load balancer is gone by then, but its last log file
 /// can land a little later: a bucket that is not empty at deletion is emptied again.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
-    let identity = ctx.clients.identity().await?;
-    let bucket = name(&ctx.stack, &identity.account);
+    let bucket = stack_bucket(ctx).await?;
     let Some(b) = observe(ctx, &bucket).await? else { return Ok(()) };
     if ctx.applying() {
         let r = ctx
@@ -421,8 +425,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
 }
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let identity = ctx.clients.identity().await?;
-    let bucket = name(&ctx.stack, &identity.account);
+    let bucket = stack_bucket(ctx).await?;
     Ok(observe(ctx, &bucket).await?.map(|b| format!("bucket {}", b.name)).into_iter().collect())
 }
 

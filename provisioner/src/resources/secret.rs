@@ -95,7 +95,6 @@ fn names_principal(listed: &str, principal: &str) -> bool {
 /// included) stays with IAM, so a wrong list can be fixed by any administrator: nobody is
 /// locked out.
 pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
-    let iam_arn = |name: &str| format!("arn:{}:iam::{}:role/{name}", identity.partition, identity.account);
     let mut statements = vec![json!({
         "Sid": "ThisAccountOnly",
         "Effect": "Deny",
@@ -106,7 +105,8 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
     })];
     if !stack.secret.only_principals.is_empty() {
         let (_, execution, _) = crate::resources::iam::names(&stack.name);
-        let mut readers = vec![iam_arn(&execution), iam_arn(&crate::resources::ci_role::role_name(&stack.name))];
+        let deploy = crate::resources::ci_role::role_name(&stack.name);
+        let mut readers = vec![identity.role_arn(&execution), identity.role_arn(&deploy)];
         readers.extend(stack.secret.only_principals.iter().cloned());
         statements.push(json!({
             "Sid": "OnlyTheseRead",
@@ -124,12 +124,7 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
 pub fn check_caller_reads(stack: &stack::Stack, identity: &Identity) -> Result<(), Error> {
     let listed = &stack.secret.only_principals;
     let me = caller_principal(identity);
-    let deploy = format!(
-        "arn:{}:iam::{}:role/{}",
-        identity.partition,
-        identity.account,
-        crate::resources::ci_role::role_name(&stack.name)
-    );
+    let deploy = identity.role_arn(&crate::resources::ci_role::role_name(&stack.name));
     if listed.is_empty() || me == deploy || listed.iter().any(|l| names_principal(l, &me)) {
         return Ok(());
     }
