@@ -182,6 +182,8 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
     /// `--json`): a no-op `up` makes no mutating call on the stack.
     pub lease_ssm: aws_sdk_ssm::Client,
@@ -245,6 +247,8 @@ impl Clients {
             elb: client!(aws_sdk_elasticloadbalancingv2),
             app_autoscaling: client!(aws_sdk_applicationautoscaling),
             ssm: client!(aws_sdk_ssm),
+            acm: client!(aws_sdk_acm),
+            route53: client!(aws_sdk_route53),
             sts: client!(aws_sdk_sts),
             // An emulator on loopback cannot take bucket names as host names.
             s3: {

@@ -3,7 +3,8 @@
 //! tears down in reverse, and sweeps for anything still tagged. It knows every kind; the kinds
 //! know only the vocabulary in `reconcile`.
 //!
-//! Order: network | (repository, log group, secret, cluster, load balancer) concurrently | the
+//! Order: network and the HTTPS certificate (requested, validated in DNS, issued) concurrently |
+//! (repository, log group, secret, cluster, load balancer and the domain's alias) concurrently | the
 //! image pushed to the repository | IAM (scoped to the ARNs of the repository, log group and
 //! secret) | launch template, Auto Scaling group, capacity provider | the cluster's default
 //! strategy | task definition, service, service auto scaling.
@@ -12,8 +13,11 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::reconcile::{Ctx, Id, Plan};
+use crate::resources::alias;
 use crate::resources::capacity::{self, CapacityOutputs};
+use crate::resources::certificate::{self, CertificateOutputs};
 use crate::resources::cluster::{self, ClusterOutputs};
+use crate::resources::dns;
 use crate::resources::ecr::{self, EcrOutputs};
 use crate::resources::iam::{self, IamOutputs};
 use crate::resources::load_balancer::{self, LoadBalancerOutputs};
@@ -34,6 +38,8 @@ pub struct Outputs {
     pub cluster: ClusterOutputs,
     pub capacity: CapacityOutputs,
     pub load_balancer: LoadBalancerOutputs,
+    /// The HTTPS listener's certificate (None without HTTPS).
+    pub certificate: Option<CertificateOutputs>,
     pub service: ServiceOutputs,
     /// Set when `up` built and pushed the image.
     pub push: Option<crate::image::PushReport>,
@@ -56,7 +62,11 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?)?;
     let mut plan = Plan::default();
-    let network = network::reconcile(ctx, &mut plan).await?;
+    // ACM validates while the network is built: minutes that need not add up.
+    let mut p_certificate = Plan::default();
+    let (network, certificate) =
+        tokio::try_join!(network::reconcile(ctx, &mut plan), certificate::reconcile(ctx, &mut p_certificate))?;
+    plan.extend(p_certificate);
 
     let (mut p_ecr, mut p_logs, mut p_secret, mut p_cluster, mut p_lb) =
         (Plan::default(), Plan::default(), Plan::default(), Plan::default(), Plan::default());
@@ -73,8 +83,14 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
                 subnets: &network.subnet_ids,
                 security_group: &network.load_balancer_security_group_id,
                 log_bucket: log_bucket.as_deref(),
+                certificate: certificate.as_ref().map(|c| &c.certificate_arn),
             };
-            load_balancer::reconcile(ctx, &mut p_lb, &inputs).await
+            let lb = load_balancer::reconcile(ctx, &mut p_lb, &inputs).await?;
+            if let (Some(domain), Some(zone)) = (dns::domain(&ctx.stack), certificate.as_ref().and_then(|c| c.zone.as_ref())) {
+                let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
+                alias::reconcile(ctx, &mut p_lb, zone, domain, &target).await?;
+            }
+            Ok(lb)
         },
     )?;
     for p in [p_ecr, p_logs, p_secret, p_cluster, p_lb] {
@@ -122,7 +138,10 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         },
     )
     .await?;
-    Ok((plan, Outputs { network, registry, logs, secret, iam, cluster, capacity, load_balancer, service, push }))
+    Ok((
+        plan,
+        Outputs { network, registry, logs, secret, iam, cluster, capacity, load_balancer, certificate, service, push },
+    ))
 }
 
 /// The image the task definition names: stack.yaml's reference, the one running now, or the one
@@ -172,6 +191,8 @@ pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
         secret::PERMISSIONS,
         cluster::PERMISSIONS,
         load_balancer::PERMISSIONS,
+        certificate::PERMISSIONS,
+        dns::PERMISSIONS,
         log_bucket::PERMISSIONS,
         iam::PERMISSIONS,
         capacity::PERMISSIONS,
@@ -189,7 +210,9 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let observed_cluster = cluster::observe(ctx).await?;
     service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
+    alias::teardown(ctx, &mut plan).await?;
     load_balancer::teardown(ctx, &mut plan).await?;
+    certificate::teardown(ctx, &mut plan).await?;
     log_bucket::teardown(ctx, &mut plan).await?;
     capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
     cluster::teardown(ctx, &mut plan).await?;
@@ -204,7 +227,9 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
 /// Anything still tagged with (or named for) the stack after a teardown.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let mut left = service::leftovers(ctx, &cluster::name(&ctx.stack)).await?;
+    left.extend(alias::leftovers(ctx).await?);
     left.extend(load_balancer::leftovers(ctx).await?);
+    left.extend(certificate::leftovers(ctx).await?);
     left.extend(log_bucket::leftovers(ctx).await?);
     left.extend(capacity::leftovers(ctx).await?);
     if let Some(c) = cluster::observe(ctx).await? {

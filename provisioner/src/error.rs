@@ -45,6 +45,7 @@ fn key_naming(kind: &str) -> &'static str {
     match kind {
         "repository" => "registry.repository",
         "secret" => "secret.name",
+        "dns-record" | "dns-alias" => "load_balancer.https.domain",
         _ => "name",
     }
 }

@@ -6,7 +6,10 @@
 //!   seconds ago is not yet usable by the service that needs it (a few minutes, not the run's
 //!   half hour: a genuine permission error must not wait 30 minutes);
 //! - `Wait::Dependency`: during a teardown, a dependency still settling (ENIs, tasks, listeners),
-//!   named by the call site, until the deadline.
+//!   named by the call site, until the deadline;
+//! - `Wait::Settling`: AWS finishing work it accepted (a certificate's DNS validation, a Route 53
+//!   change reaching every name server), reported by the call site as a "not yet" code, until the
+//!   deadline.
 //!
 //! A genuine `not authorized to perform: iam:PassRole` and every validation error are reported at
 //! once.
@@ -23,6 +26,13 @@ pub enum Wait {
     Propagation,
     /// The codes the call site names (e.g. DependencyViolation while ENIs go).
     Dependency(&'static [&'static str]),
+    /// The "not yet" codes the call site reports while AWS finishes (see `not_yet`).
+    Settling(&'static [&'static str]),
+}
+
+/// A "not yet" answer of our own making, for `Wait::Settling`: `code` names the state awaited.
+pub fn not_yet(code: &str, what: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Aws { action: "wait for", resource: what.into(), code: Some(code.into()), message: message.into() }
 }
 
 /// How long each class may wait at most (the run's deadline can cut it shorter).
@@ -56,14 +66,16 @@ impl Wait {
         match self {
             Self::Consistency => Some(CONSISTENCY_LIMIT),
             Self::Propagation => Some(PROPAGATION_LIMIT),
-            Self::Dependency(_) => None,
+            Self::Dependency(_) | Self::Settling(_) => None,
         }
     }
 
     fn backoff(self) -> (Duration, Duration) {
         match self {
             Self::Consistency => (Duration::from_millis(250), Duration::from_secs(5)),
-            Self::Propagation | Self::Dependency(_) => (Duration::from_secs(1), Duration::from_secs(15)),
+            Self::Propagation | Self::Dependency(_) | Self::Settling(_) => {
+                (Duration::from_secs(1), Duration::from_secs(15))
+            }
         }
     }
 
@@ -80,7 +92,7 @@ impl Wait {
                     || matches!(code, "TargetGroupNotFound" | "LoadBalancerNotFound" | "ClusterNotFoundException")
             }
             Self::Propagation => PROPAGATION_MESSAGES.iter().any(|m| message.contains(m)),
-            Self::Dependency(codes) => codes.contains(&code),
+            Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),
         }
     }
 
@@ -91,7 +103,7 @@ impl Wait {
                 "IAM and service propagation is given {}s; if it persists, the role or permission is wrong",
                 PROPAGATION_LIMIT.as_secs()
             ),
-            Self::Dependency(_) => "the run's deadline; raise it with --timeout".to_owned(),
+            Self::Dependency(_) | Self::Settling(_) => "the run's deadline; raise it with --timeout".to_owned(),
         }
     }
 }

@@ -340,11 +340,23 @@ fn default_idle() -> HumanDuration {
     HumanDuration::parse("60s")
 }
 
-/// HTTPS listener with an ACM certificate.
+/// HTTPS on the service's own domain: with `domain`, the provisioner requests an ACM certificate
+/// for it, validates it in Route 53 and points the domain at the load balancer; with only
+/// `certificate_arn`, the listener uses that certificate and the load balancer's own name.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Https {
-    pub certificate_arn: String,
+    /// The name the service answers on, e.g. `api.example.com` (the URL becomes
+    /// `https://api.example.com`).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The Route 53 public hosted zone that holds `domain` (default: the longest public hosted
+    /// zone whose name is a suffix of the domain).
+    #[serde(default)]
+    pub hosted_zone: Option<String>,
+    /// An existing ACM certificate (in the stack's region) instead of one the stack requests.
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
     #[serde(default = "default_https_port")]
     pub port: u16,
     /// Answer plain HTTP with a redirect to HTTPS.
@@ -354,6 +366,18 @@ pub struct Https {
 
 fn default_https_port() -> u16 {
     443
+}
+
+impl Https {
+    /// The hosted zone's name as written, without a trailing dot.
+    pub fn zone_name(&self) -> Option<&str> {
+        self.hosted_zone.as_deref().map(|z| z.trim_end_matches('.'))
+    }
+
+    /// True when the stack requests and owns the certificate (a domain and no certificate ARN).
+    pub fn requests_certificate(&self) -> bool {
+        self.domain.is_some() && self.certificate_arn.is_none()
+    }
 }
 
 /// CloudWatch Logs.

@@ -374,24 +374,94 @@ fn load_balancer(c: &mut Checker, s: &Stack) {
         });
     }
     if let Some(h) = &lb.https {
-        c.check(h.certificate_arn.starts_with("arn:aws:acm:"), "load_balancer.https.certificate_arn", || {
-            format!("{:?} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)", h.certificate_arn)
-        });
-        if let Some(region) = arn_region(&h.certificate_arn).filter(|r| *r != s.region) {
-            c.fail(
-                "load_balancer.https.certificate_arn",
-                format!(
-                    "the certificate is in {region} but the load balancer in {}: an ALB takes a certificate from its own \
-                     region; request or import one in {} (CloudFront's us-east-1 certificates do not work here)",
-                    s.region, s.region
-                ),
-            );
-        }
-
+        https(c, s, h);
         c.check(h.port != lb.port && h.port > 0, "load_balancer.https.port", || {
             format!("port {} is taken by the HTTP listener; use 443", h.port)
         });
     }
+}
+
+fn https(c: &mut Checker, s: &Stack, h: &crate::Https) {
+    const PATH: &str = "load_balancer.https";
+    c.check(h.domain.is_some() || h.certificate_arn.is_some(), PATH, || {
+        "HTTPS needs a domain (https: { domain: api.example.com }: the certificate is requested and validated for \
+         you) or an existing certificate (https: { certificate_arn: arn:aws:acm:… })"
+            .into()
+    });
+    if let Some(arn) = &h.certificate_arn {
+        c.check(arn.starts_with("arn:aws:acm:"), "load_balancer.https.certificate_arn", || {
+            format!("{arn:?} is not an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)")
+        });
+        if let Some(region) = arn_region(arn).filter(|r| *r != s.region) {
+            c.fail(
+                "load_balancer.https.certificate_arn",
+                format!(
+                    "the certificate is in {region} but the load balancer in {}: an ALB takes a certificate from its own \
+                     region; leave certificate_arn out and set https.domain (the stack then requests one in {}), or \
+                     request or import one there (CloudFront's us-east-1 certificates do not work here)",
+                    s.region, s.region
+                ),
+            );
+        }
+    }
+    if let Some(domain) = &h.domain {
+        const KEY: &str = "load_balancer.https.domain";
+        if domain.starts_with("*.") {
+            c.fail(
+                KEY,
+                format!(
+                    "{domain:?} is a wildcard: the service needs one name to answer on (the URL and the alias record \
+                     point at it); name the host, e.g. {:?}",
+                    format!("api.{}", &domain[2..])
+                ),
+            );
+        } else if let Err(why) = dns_name(domain) {
+            c.fail(KEY, format!("{domain:?} is not a domain name: {why}; write e.g. api.example.com"));
+        }
+        match h.zone_name() {
+            Some(zone) if dns_name(zone).is_err() => {
+                c.fail("load_balancer.https.hosted_zone", format!("{zone:?} is not a domain name; write e.g. example.com"));
+            }
+            Some(zone) if !(domain == zone || domain.ends_with(&format!(".{zone}"))) => c.fail(
+                "load_balancer.https.hosted_zone",
+                format!(
+                    "{domain} is not inside the zone {zone}: Route 53 can only hold names that end in .{zone}; name \
+                     the zone the domain belongs to (e.g. {}) or leave hosted_zone out to find it",
+                    domain.split_once('.').map_or(domain.as_str(), |(_, parent)| parent)
+                ),
+            ),
+            _ => {}
+        }
+    } else if h.hosted_zone.is_some() {
+        c.fail("load_balancer.https.hosted_zone", "hosted_zone is used only with https.domain: set the domain too");
+    }
+}
+
+/// Checks a DNS host name as ACM and Route 53 take it: lowercase labels of letters, digits and
+/// hyphens, each 1–63 characters, at least two labels, at most 253 characters.
+fn dns_name(name: &str) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err(format!("{} characters, more than DNS allows (253)", name.len()));
+    }
+    if name.chars().any(|ch| ch.is_ascii_uppercase()) {
+        return Err(format!("write it in lowercase ({})", name.to_ascii_lowercase()));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err("a single label is not a public name".into());
+    }
+    for label in labels {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("the label {label:?} must have 1–63 characters"));
+        }
+        if !label.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
+            return Err(format!("the label {label:?} may hold only letters, digits and hyphens"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("the label {label:?} may not start or end with a hyphen"));
+        }
+    }
+    Ok(())
 }
 
 fn observability(c: &mut Checker, s: &Stack) {

@@ -147,6 +147,20 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             );
         }
     }
+    if let Some(c) = &outputs.certificate {
+        let expiry = c
+            .not_after
+            .as_deref()
+            .map(|t| format!(", {}", crate::resources::certificate::expiry_line(t, std::time::SystemTime::now())))
+            .unwrap_or_default();
+        println!(
+            "\nCertificate {} for {}: {}{expiry}{}",
+            c.certificate_arn,
+            c.domain.as_deref().unwrap_or("the load balancer"),
+            c.status.as_deref().unwrap_or("not requested yet"),
+            if c.managed { "" } else { " (given in stack.yaml; renewals are yours)" }
+        );
+    }
     if let Some(url) = &outputs.load_balancer.url {
         println!("\nURL: {url}");
     }

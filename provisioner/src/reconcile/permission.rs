@@ -20,6 +20,8 @@ pub struct PolicyContext<'a> {
     pub partition: String,
     pub account: String,
     pub stack: &'a stack::Stack,
+    /// The Route 53 zone of the stack's domain (looked up when stack.yaml sets one).
+    pub hosted_zone_id: Option<String>,
 }
 
 impl PolicyContext<'_> {
@@ -60,6 +62,15 @@ pub enum Scope {
     ServiceLinkedRoles(&'static [&'static str]),
     /// ec2:RunInstances only from a launch template (which the stack's tag scopes).
     FromLaunchTemplate,
+    /// acm:RequestCertificate only for the stack's domain, with DNS validation and the stack's tag.
+    RequestCertificate,
+    /// Route 53 record changes in the stack's zone, only to these names (`*` patterns, as
+    /// Route 53 normalizes them) and record types.
+    ZoneRecords {
+        zone: fn(&PolicyContext) -> Vec<String>,
+        names: fn(&PolicyContext) -> Vec<String>,
+        types: &'static [&'static str],
+    },
 }
 
 /// Actions a kind calls, and how far they reach.
@@ -67,17 +78,24 @@ pub enum Scope {
 pub struct Permission {
     pub actions: &'static [&'static str],
     pub scope: Scope,
+    /// Granted only for stacks that use it (HTTPS on a domain, say); None: always.
+    pub applies: Option<fn(&stack::Stack) -> bool>,
 }
 
 impl Permission {
     pub const fn new(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope }
+        Self { actions, scope, applies: None }
+    }
+
+    /// Only for stacks where `applies` holds.
+    pub const fn when(self, applies: fn(&stack::Stack) -> bool) -> Self {
+        Self { applies: Some(applies), ..self }
     }
 }
 
 /// True for actions of global services (no region to pin them to).
 fn is_global(action: &str) -> bool {
-    action.starts_with("iam:") || action.starts_with("sts:")
+    ["iam:", "sts:", "route53:"].iter().any(|service| action.starts_with(service))
 }
 
 fn region_pinned(ctx: &PolicyContext, actions: &[&str], mut condition: serde_json::Map<String, Value>) -> Value {
@@ -88,8 +106,12 @@ fn region_pinned(ctx: &PolicyContext, actions: &[&str], mut condition: serde_jso
     Value::Object(condition)
 }
 
-/// The policy statements of one declaration (`sid` names it).
+/// The policy statements of one declaration (`sid` names it): none when it does not apply to
+/// the stack or reaches none of its resources.
 pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> {
+    if p.applies.is_some_and(|applies| !applies(ctx.stack)) {
+        return Vec::new();
+    }
     let stack = &ctx.stack.name;
     let tag_key = |kind: &str| format!("{kind}/{OWNERSHIP_TAG}");
     let statement = |sid: String, resources: Vec<String>, condition: serde_json::Map<String, Value>| {
@@ -108,7 +130,10 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
     let ec2_types = |types: &[&str]| types.iter().map(|t| ctx.arn("ec2", &format!("{t}/*"))).collect::<Vec<_>>();
     match p.scope {
         Scope::Any => vec![statement(sid.into(), vec!["*".into()], serde_json::Map::new())],
-        Scope::Own(arns) => vec![statement(sid.into(), arns(ctx), serde_json::Map::new())],
+        Scope::Own(arns) => {
+            let arns = arns(ctx);
+            if arns.is_empty() { Vec::new() } else { vec![statement(sid.into(), arns, serde_json::Map::new())] }
+        }
         Scope::Ec2Tagged(types) => {
             vec![statement(sid.into(), ec2_types(types), equals(tag_key("aws:ResourceTag"), json!(stack)))]
         }
@@ -142,6 +167,26 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
             m.insert("ArnLike".into(), json!({ "ec2:LaunchTemplate": ctx.arn("ec2", "launch-template/*") }));
             vec![statement(sid.into(), vec!["*".into()], m)]
         }
+        Scope::RequestCertificate => {
+            let mut m = equals(tag_key("aws:RequestTag"), json!(stack));
+            m["StringEquals"]["acm:ValidationMethod"] = json!("DNS");
+            let domains: Vec<&str> = ctx.stack.load_balancer.https.iter().filter_map(|h| h.domain.as_deref()).collect();
+            m.insert("ForAllValues:StringEquals".into(), json!({ "acm:DomainNames": domains }));
+            vec![statement(sid.into(), vec![ctx.arn("acm", "certificate/*")], m)]
+        }
+        Scope::ZoneRecords { zone, names, types } => {
+            let zone = zone(ctx);
+            if zone.is_empty() {
+                return Vec::new();
+            }
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "ForAllValues:StringLike".into(),
+                json!({ "route53:ChangeResourceRecordSetsNormalizedRecordNames": names(ctx) }),
+            );
+            m.insert("ForAllValues:StringEquals".into(), json!({ "route53:ChangeResourceRecordSetsRecordTypes": types }));
+            vec![statement(sid.into(), zone, m)]
+        }
     }
 }
 
@@ -160,7 +205,8 @@ mod tests {
     #[test]
     fn statements_pin_the_region_except_for_iam() {
         let stack = crate::resources::test_stack();
-        let ctx = PolicyContext { partition: "aws".into(), account: "123456789012".into(), stack: &stack };
+        let ctx =
+            PolicyContext { partition: "aws".into(), account: "123456789012".into(), stack: &stack, hosted_zone_id: None };
         let ec2 = statements(&ctx, "Vpc", &Permission::new(&["ec2:DeleteVpc"], Scope::Ec2Tagged(&["vpc"])));
         assert_eq!(ec2[0]["Resource"][0], "arn:aws:ec2:ap-northeast-1:123456789012:vpc/*");
         assert_eq!(ec2[0]["Condition"]["StringEquals"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");

@@ -193,7 +193,13 @@ pub async fn reconcile(
         .await?;
     let provider_arn = Id::from_option(provider.id(), || "the GitHub OIDC provider".into());
     let identity = ctx.clients.identity().await?;
-    let policy_ctx = PolicyContext { partition: identity.partition, account: identity.account, stack: &ctx.stack };
+    // Route 53 changes are granted in the domain's zone only: it must exist before the role.
+    let hosted_zone_id = match (&ctx.stack.load_balancer.https, crate::resources::dns::domain(&ctx.stack)) {
+        (Some(https), Some(domain)) => Some(crate::resources::dns::find_zone(ctx, https, domain).await?.id),
+        _ => None,
+    };
+    let policy_ctx =
+        PolicyContext { partition: identity.partition, account: identity.account, stack: &ctx.stack, hosted_zone_id };
     let want = spec(&policy_ctx, permissions, &provider_arn, repo, trust);
     let role = Step::new(ctx, "iam-role", &want.name)
         .converge(

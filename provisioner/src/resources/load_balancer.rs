@@ -69,6 +69,8 @@ pub struct LoadBalancerOutputs {
     pub load_balancer_arn: Id,
     pub target_group_arn: Id,
     pub dns_name: Option<String>,
+    /// The load balancer's canonical hosted zone (what a Route 53 alias to it names).
+    pub hosted_zone_id: Option<String>,
     /// Where the service answers, e.g. `http://konnichiwa-alb-123.ap-northeast-1.elb.amazonaws.com`.
     pub url: Option<String>,
 }
@@ -88,6 +90,7 @@ pub fn elb_name(stack: &str, suffix: &str) -> String {
 pub struct ObservedLb {
     pub arn: String,
     pub dns_name: String,
+    pub canonical_zone: String,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
     /// The load balancer's attributes as AWS reports them (key -> value).
@@ -146,7 +149,9 @@ pub struct ListenerSpec {
     pub certificate: Option<String>,
 }
 
-pub fn desired_listeners(stack: &stack::Stack, target_group: &str) -> Vec<ListenerSpec> {
+/// The listeners stack.yaml wants; `certificate` is the HTTPS listener's (an ARN, or what it
+/// will be once requested).
+pub fn desired_listeners(stack: &stack::Stack, target_group: &str, certificate: Option<&Id>) -> Vec<ListenerSpec> {
     let lb = &stack.load_balancer;
     let forward = format!("forward to {target_group}");
     match &lb.https {
@@ -166,7 +171,10 @@ pub fn desired_listeners(stack: &stack::Stack, target_group: &str) -> Vec<Listen
                     port: i32::from(h.port),
                     protocol: "HTTPS".into(),
                     action: forward,
-                    certificate: Some(h.certificate_arn.clone()),
+                    certificate: Some(certificate.map_or_else(
+                        || h.certificate_arn.clone().unwrap_or_default(),
+                        ToString::to_string,
+                    )),
                 },
             ];
             v.sort();
@@ -303,6 +311,7 @@ async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> 
         .ctx("describe attributes of", name)?;
     Ok(Some(ObservedLb {
         dns_name: lb.dns_name().unwrap_or_default().to_owned(),
+        canonical_zone: lb.canonical_hosted_zone_id().unwrap_or_default().to_owned(),
         subnets: lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_owned)).collect(),
         security_groups: lb.security_groups().to_vec(),
         attributes: attrs
@@ -579,11 +588,16 @@ async fn apply_listener(
     lb: &Id,
     tg: &Id,
     want: &ListenerSpec,
+    certificate: Option<&Id>,
     observed: Option<&ObservedListener>,
 ) -> Result<Option<String>, Error> {
     let elb = &ctx.clients.elb;
     let action = listener_action(want, tg.get()?, &ctx.stack);
-    let certificate = want.certificate.as_ref().map(|c| Certificate::builder().certificate_arn(c).build());
+    let certificate = match (&want.certificate, certificate) {
+        (Some(_), Some(id)) => Some(Certificate::builder().certificate_arn(id.get()?).build()),
+        (Some(arn), None) => Some(Certificate::builder().certificate_arn(arn).build()),
+        (None, _) => None,
+    };
     match observed {
         None => {
             let lb_arn = lb.get()?;
@@ -628,6 +642,8 @@ pub struct Inputs<'a> {
     pub subnets: &'a [Id],
     pub security_group: &'a Id,
     pub log_bucket: Option<&'a str>,
+    /// The HTTPS listener's certificate, when stack.yaml asks for HTTPS.
+    pub certificate: Option<&'a Id>,
 }
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<LoadBalancerOutputs, Error> {
@@ -657,14 +673,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
         )
         .await?;
     let lb_arn = Id::from_option(lb.id(), || format!("load balancer {lb_name}"));
-    let dns = match &lb.observed {
-        Some(o) => Some(o.dns_name.clone()),
-        None if lb.applied.is_some() => observe_lb(ctx, &lb_name).await?.map(|o| o.dns_name),
-        None => None,
+    let (dns, hosted_zone_id) = match &lb.observed {
+        Some(o) => (Some(o.dns_name.clone()), Some(o.canonical_zone.clone())),
+        None if lb.applied.is_some() => {
+            observe_lb(ctx, &lb_name).await?.map_or((None, None), |o| (Some(o.dns_name), Some(o.canonical_zone)))
+        }
+        None => (None, None),
     };
 
     // Listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
-    let want = desired_listeners(stack, &tg_name);
+    let want = desired_listeners(stack, &tg_name, inputs.certificate);
     let listing = async || match (lb_arn.known(), tg_arn.known()) {
         (Some(l), Some(t)) => observe_listeners(ctx, l, t, &tg_name).await,
         _ => Ok(Vec::new()),
@@ -676,7 +694,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
                 async || Ok(listing().await?.into_iter().filter(|l| l.spec.port == w.port).collect()),
                 |o| diff_listener(w, o.map(|l| &l.spec)),
                 async |_: &Change, o: Option<&ObservedListener>| {
-                    apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, o).await
+                    apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, inputs.certificate, o).await
                 },
                 async |extra: &ObservedListener| {
                     let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
@@ -694,13 +712,20 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
         plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
     }
 
-    let scheme = if stack.load_balancer.https.is_some() { "https" } else { "http" };
-    let url = dns.as_ref().map(|d| match &stack.load_balancer.https {
-        Some(h) if h.port != 443 => format!("{scheme}://{d}:{}", h.port),
-        None if stack.load_balancer.port != 80 => format!("{scheme}://{d}:{}", stack.load_balancer.port),
-        _ => format!("{scheme}://{d}"),
-    });
-    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, url })
+    let url = url(stack, dns.as_deref());
+    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
+}
+
+/// Where the service answers: `https://<domain>` with a domain (known before the load balancer
+/// exists), else the load balancer's own name, with the listener's port when not the default.
+pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
+    let lb = &stack.load_balancer;
+    let (scheme, port, default) = match &lb.https {
+        Some(h) => ("https", h.port, 443),
+        None => ("http", lb.port, 80),
+    };
+    let host = lb.https.as_ref().and_then(|h| h.domain.as_deref()).or(lb_dns)?;
+    Some(if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") })
 }
 
 /// Listeners, load balancer, target group (it cannot go while a listener uses it).
@@ -789,17 +814,25 @@ mod tests {
     #[test]
     fn https_adds_a_listener_and_redirects_http() {
         let mut s = crate::resources::test_stack();
-        assert_eq!(desired_listeners(&s, "tg").len(), 1);
+        assert_eq!(desired_listeners(&s, "tg", None).len(), 1);
         s.load_balancer.https = Some(stack::Https {
-            certificate_arn: "arn:aws:acm:ap-northeast-1:1:certificate/x".into(),
+            domain: None,
+            hosted_zone: None,
+            certificate_arn: Some("arn:aws:acm:ap-northeast-1:1:certificate/x".into()),
             port: 443,
             redirect_http: true,
         });
-        let l = desired_listeners(&s, "tg");
+        let l = desired_listeners(&s, "tg", None);
         assert_eq!(
             l.iter().map(|l| (l.port, l.action.as_str())).collect::<Vec<_>>(),
             [(80, "redirect to HTTPS:443"), (443, "forward to tg")]
         );
+        assert_eq!(url(&s, Some("lb.example")).as_deref(), Some("https://lb.example"));
+        s.load_balancer.https.as_mut().expect("https").domain = Some("api.example.com".into());
+        assert_eq!(url(&s, None).as_deref(), Some("https://api.example.com"), "known before the load balancer");
+        let pending = Id::Pending("certificate for api.example.com".into());
+        let l = desired_listeners(&s, "tg", Some(&pending));
+        assert_eq!(l[1].certificate.as_deref(), Some("(certificate for api.example.com, once created)"));
     }
 
     #[test]

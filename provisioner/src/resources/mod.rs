@@ -1,9 +1,12 @@
 //! One module per AWS resource kind, each with the same shape: observe by name + ownership tag,
 //! a pure diff, and apply / teardown that are safe to repeat.
 
+pub mod alias;
 pub mod capacity;
+pub mod certificate;
 pub mod ci_role;
 pub mod cluster;
+pub mod dns;
 pub mod ecr;
 pub mod iam;
 pub mod load_balancer;

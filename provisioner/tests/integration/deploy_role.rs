@@ -150,8 +150,16 @@ async fn every_call_of_up_deploy_and_down_is_in_the_policy() {
         account.json(&["deploy", "--image", &image, "--no-wait"], 0),
         account.json(&["down", "--yes", "--purge"], 0),
     ];
+    let called = called_actions(&runs);
+    let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
+    assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
+    assert!(called.len() > 60, "{} actions called", called.len());
+}
+
+/// The IAM actions behind every call the runs made (their own and their lease's).
+fn called_actions(runs: &[Value]) -> BTreeSet<String> {
     let mut called = BTreeSet::new();
-    for run in &runs {
+    for run in runs {
         for calls in [&run["api_calls"], &run["lease"]["api_calls"]] {
             called.extend(
                 calls["by_operation"]
@@ -163,9 +171,72 @@ async fn every_call_of_up_deploy_and_down_is_in_the_policy() {
         }
     }
     called.remove("sts:getcalleridentity"); // needs no permission
+    called
+}
+
+#[tokio::test]
+async fn with_https_on_a_domain_the_role_writes_only_the_stacks_names_in_its_zone() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let zone = crate::https::zone(&c, "example.com").await;
+    let other_zone = crate::https::zone(&c, "example.net").await;
+    account.edit_stack(crate::https::with_domain);
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let policy = deploy_policy(&account).await;
+    let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
+    let runs = [account.json(&["up", "--yes"], 0), account.json(&["down", "--yes", "--purge"], 0)];
+    let called = called_actions(&runs);
     let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
     assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
-    assert!(called.len() > 60, "{} actions called", called.len());
+    for needed in ["acm:requestcertificate", "acm:deletecertificate", "route53:changeresourcerecordsets"] {
+        assert!(called.contains(needed), "{needed} not called: {called:?}");
+    }
+
+    let (a, r) = (&account.id, "ap-northeast-1");
+    let here = ("aws:RequestedRegion", r);
+    let zone_arn = |id: &str| format!("arn:aws:route53:::hostedzone/{id}");
+    let names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
+    let types = "route53:ChangeResourceRecordSetsRecordTypes";
+    let change = "route53:ChangeResourceRecordSets";
+    let certificate = format!("arn:aws:acm:{r}:{a}:certificate/*");
+    let request_tag = ("aws:RequestTag/konnichiwa:stack", "konnichiwa");
+    let cases: Vec<Case> = vec![
+        (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "A")], true),
+        (change, zone_arn(&zone), vec![(names, "_0a1b.api.example.com"), (types, "CNAME")], true),
+        (change, zone_arn(&zone), vec![(names, "www.example.com"), (types, "A")], false),
+        (change, zone_arn(&zone), vec![(names, "api.example.com"), (names, "example.com"), (types, "A")], false),
+        (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "MX")], false),
+        (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "NS")], false),
+        (change, zone_arn(&other_zone), vec![(names, "api.example.com"), (types, "A")], false),
+        (
+            "acm:RequestCertificate",
+            certificate.clone(),
+            vec![here, request_tag, ("acm:ValidationMethod", "DNS"), ("acm:DomainNames", "api.example.com")],
+            true,
+        ),
+        (
+            "acm:RequestCertificate",
+            certificate.clone(),
+            vec![here, request_tag, ("acm:ValidationMethod", "DNS"), ("acm:DomainNames", "login.example.com")],
+            false,
+        ),
+        (
+            "acm:RequestCertificate",
+            certificate.clone(),
+            vec![here, request_tag, ("acm:ValidationMethod", "EMAIL"), ("acm:DomainNames", "api.example.com")],
+            false,
+        ),
+        (
+            "acm:DeleteCertificate",
+            format!("arn:aws:acm:{r}:{a}:certificate/1"),
+            vec![here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod")],
+            false,
+        ),
+    ];
+    for (action, resource, context, expected) in &cases {
+        let got = allows(&policy, &Request { action, resource, context });
+        assert_eq!(got, *expected, "{action} on {resource} with {context:?}");
+    }
 }
 
 /// (action, resource, condition context, allowed?)

@@ -12,6 +12,7 @@ mod convergence;
 mod deploy_role;
 mod environments;
 mod first_contact;
+mod https;
 mod image;
 mod network;
 mod platform;

@@ -2,7 +2,8 @@
 //! action, resource ARN, condition context — is allowed. It knows what the deploy policy uses:
 //! `Allow` and `Deny`, `*`/`?` wildcards in actions and resources, and the operators
 //! StringEquals, StringLike, ArnEquals and ArnLike (a key missing from the context fails its
-//! condition, as in AWS).
+//! condition, as in AWS), and their `ForAllValues:` forms for keys with several values (a key
+//! given several times in the context; every value must match, and a missing key matches).
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -55,13 +56,19 @@ fn condition_holds(condition: &Value, context: &[(&str, &str)]) -> bool {
     ops.iter().all(|(op, keys)| {
         keys.as_object().is_some_and(|keys| {
             keys.iter().all(|(key, expected)| {
-                let Some((_, actual)) = context.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else { return false };
                 let expected = list(expected);
-                match op.as_str() {
-                    "StringEquals" | "ArnEquals" => expected.contains(actual),
+                let values: Vec<&str> =
+                    context.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v).collect();
+                let (for_all, op) = match op.strip_prefix("ForAllValues:") {
+                    Some(op) => (true, op),
+                    None => (false, op.as_str()),
+                };
+                let one = |actual: &str| match op {
+                    "StringEquals" | "ArnEquals" => expected.contains(&actual),
                     "StringLike" | "ArnLike" => expected.iter().any(|e| glob(e, actual)),
                     other => panic!("the evaluator does not know the operator {other}"),
-                }
+                };
+                if for_all { values.iter().all(|v| one(v)) } else { values.first().is_some_and(|v| one(v)) }
             })
         })
     })
@@ -109,6 +116,8 @@ pub fn iam_action(operation: &str) -> String {
         "SSM" => "ssm",
         "Application Auto Scaling" => "application-autoscaling",
         "STS" => "sts",
+        "Route 53" => "route53",
+        "ACM" => "acm",
         "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
