@@ -12,6 +12,8 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::process::ExitCode;
 use std::sync::Arc;

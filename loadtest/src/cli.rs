@@ -48,6 +48,11 @@ pub struct RunArgs {
     #[arg(long, env = "LOADTEST_HOST")]
     pub host: Option<String>,
 
+    /// PEM file of a private CA to trust for an https:// target, besides the system's and
+    /// Mozilla's roots.
+    #[arg(long, value_name = "FILE", env = "LOADTEST_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
     /// Closed model: number of users.
     #[arg(long, conflicts_with = "rate")]
     pub users: Option<u32>,

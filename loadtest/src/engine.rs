@@ -1,8 +1,10 @@
 //! The load engine: closed model (users that loop over the mix, ramped at a spawn rate, with
 //! optional think time) and open model (a constant arrival rate, latency measured from each
 //! request's intended send time so a stalled server cannot hide its queueing). Each user or
-//! connection owns one keep-alive HTTP/1.1 connection and sends its samples in batches on a
-//! channel to the collector.
+//! connection owns one keep-alive HTTP/1.1 connection (over TLS for `https://` targets), opens
+//! a new one only when the server closed it, and sends its samples in batches on a channel to the
+//! collector; how many connections were opened and how long each took to set up (TCP connect and
+//! TLS handshake) are measured beside the requests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use crate::live::Progress;
+use crate::tls::{self, Tls};
 use crate::scenario::{Endpoint, Picker};
 use crate::stats::RunStats;
 
@@ -27,26 +30,26 @@ pub struct Target {
     pub addr: SocketAddr,
     pub host: HeaderValue,
     pub base_path: String,
+    /// Set for `https://` targets.
+    pub tls: Option<Tls>,
 }
 
-/// Resolves an http:// URL (the load balancer's, from `provisioner outputs`).
-pub async fn resolve(url: &str) -> Result<Target, String> {
+/// Resolves an http:// or https:// URL (the service's, from `provisioner outputs`); `ca_certs`
+/// are trusted besides the system's and webpki's roots for https.
+pub async fn resolve(url: &str, ca_certs: &[rustls::pki_types::CertificateDer<'static>]) -> Result<Target, String> {
     let uri: http::Uri = url
         .trim()
         .parse()
-        .map_err(|e| format!("--host {url:?} is not a URL ({e}); write e.g. http://127.0.0.1:4000"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "--host {url}: https is not supported by this load generator yet; point it at the load balancer's http listener"
-            ));
-        }
-        _ => return Err(format!("--host {url:?} must start with http://")),
-    }
+        .map_err(|e| format!("--host {url:?} is not a URL ({e}); write e.g. https://api.example.com"))?;
+    let secure = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(format!("--host {url:?} must start with http:// or https://")),
+    };
     let authority = uri.authority().ok_or_else(|| format!("--host {url:?} has no host"))?;
-    let port = authority.port_u16().unwrap_or(80);
+    let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let host = authority.host().trim_matches(['[', ']']);
+    let tls = if secure { Some(Tls::new(host, ca_certs)?) } else { None };
     let addr = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -58,6 +61,7 @@ pub async fn resolve(url: &str) -> Result<Target, String> {
         addr,
         host: host_header,
         base_path: uri.path().trim_end_matches('/').to_owned(),
+        tls,
     })
 }
 
@@ -106,6 +110,8 @@ struct Sample {
     failure: Option<Failure>,
     done: Instant,
     bytes: u64,
+    /// Microseconds it took to open the connection this request had to open (0: reused one).
+    setup_us: u64,
 }
 
 /// One endpoint's request, built once.
@@ -119,14 +125,25 @@ struct Prepared {
 struct Connection {
     addr: SocketAddr,
     host: HeaderValue,
+    tls: Option<Tls>,
     sender: Option<SendRequest<Empty<Bytes>>>,
+    /// Set by a `send` that had to open the connection: how long that took, in microseconds.
+    opened_us: u64,
 }
 
 impl Connection {
+    fn new(target: &Target) -> Self {
+        Self { addr: target.addr, host: target.host.clone(), tls: target.tls.clone(), sender: None, opened_us: 0 }
+    }
+
     /// Sends `req`; the status and the body's size.
     async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<(u16, u64), Failure> {
+        self.opened_us = 0;
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(tokio::time::timeout(timeout, connect(self.addr)).await.map_err(|_| Failure::Connect)??);
+            let began = Instant::now();
+            let opened = tokio::time::timeout(timeout, connect(self.addr, self.tls.as_ref()));
+            self.sender = Some(opened.await.map_err(|_| Failure::Connect)??);
+            self.opened_us = (began.elapsed().as_micros() as u64).max(1);
         }
         let Some(sender) = self.sender.as_mut() else { return Err(Failure::Connect) };
         let mut request = http::Request::get(req.uri.clone()).body(Empty::<Bytes>::new()).map_err(|_| Failure::Io)?;
@@ -164,12 +181,24 @@ impl Connection {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> Result<SendRequest<Empty<Bytes>>, Failure> {
     let stream = tokio::net::TcpStream::connect(addr).await.map_err(|_| Failure::Connect)?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
-    tokio::spawn(connection);
+    let sender = match tls {
+        None => {
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
+            tokio::spawn(connection);
+            sender
+        }
+        Some(tls) => {
+            let stream = tls.handshake(stream).await.map_err(|_| Failure::Connect)?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
+            tokio::spawn(connection);
+            sender
+        }
+    };
     Ok(sender)
 }
 
@@ -246,11 +275,19 @@ impl Stop {
 
 /// Runs the plan and returns what it measured. `progress` prints the live view.
 pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunStats, String> {
-    // A target that cannot be reached at all is a failed run (exit 1), not a missed SLO.
-    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
+    // A target that cannot be reached at all, or whose certificate is not trusted, is a failed
+    // run (exit 1), not a missed SLO.
+    let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
         .await
         .map_err(|_| format!("cannot reach {}: no answer within 5s", plan.target.url))?
         .map_err(|e| format!("cannot reach {} ({}): {e}", plan.target.url, plan.target.addr))?;
+    if let Some(tls) = &plan.target.tls {
+        let host = plan.target.host.to_str().unwrap_or_default().to_owned();
+        tokio::time::timeout(Duration::from_secs(5), tls.handshake(tcp))
+            .await
+            .map_err(|_| format!("TLS handshake with {host}: no answer within 5s"))?
+            .map_err(|e| tls::explain(&host, &e))?;
+    }
 
     let prepared: Vec<Prepared> = plan
         .endpoints
@@ -282,7 +319,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
                 let begin = start + Duration::from_secs_f64(f64::from(user) / spawn_rate.max(f64::MIN_POSITIVE));
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
-                let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                let (target, timeout) = (plan.target.clone(), plan.timeout);
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
                     if begin >= deadline || stop.unless(tokio::time::sleep_until(begin.into())).await.is_none() {
@@ -290,7 +327,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
                     }
                     active.fetch_add(1, Ordering::Relaxed);
                     let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
-                    let mut conn = Connection { addr, host, sender: None };
+                    let mut conn = Connection::new(&target);
                     let mut batch = Batcher::new(tx);
                     while Instant::now() < deadline && !stop.requested() {
                         let i = picker.pick();
@@ -305,6 +342,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
                             failure,
                             done,
                             bytes,
+                            setup_us: conn.opened_us,
                         });
                         if let Some((lo, hi)) = think_time {
                             let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
@@ -324,11 +362,11 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
             for k in 0..connections.min(total.max(1)) {
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
-                let (addr, host, timeout) = (plan.target.addr, plan.target.host.clone(), plan.timeout);
+                let (target, timeout) = (plan.target.clone(), plan.timeout);
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
                     let mut picker = Picker::new(&endpoints, k + 1);
-                    let mut conn = Connection { addr, host, sender: None };
+                    let mut conn = Connection::new(&target);
                     let mut batch = Batcher::new(tx);
                     let mut slot = k;
                     while slot < total {
@@ -352,6 +390,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
                             failure,
                             done,
                             bytes,
+                            setup_us: conn.opened_us,
                         });
                         slot += connections;
                     }
@@ -360,18 +399,17 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
         }
     }
     drop(tx);
-    Ok(collect(rx, names, start, plan.duration, active, progress).await)
+    Ok(collect(rx, RunStats::new(&names, plan.target.tls.is_some()), start, plan.duration, active, progress).await)
 }
 
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<Vec<Sample>>,
-    names: Vec<String>,
+    mut stats: RunStats,
     start: Instant,
     duration: Duration,
     active: Arc<AtomicU64>,
     mut progress: Progress,
 ) -> RunStats {
-    let mut stats = RunStats::new(&names);
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -383,6 +421,9 @@ async fn collect(
                         let second = s.done.duration_since(start).as_secs() as usize;
                         let failure = s.failure.map(Failure::kind);
                         stats.record(usize::from(s.endpoint), s.latency_us, failure.as_deref(), second, s.bytes);
+                        if s.setup_us > 0 {
+                            stats.connections.record(s.setup_us);
+                        }
                     }
                 }
                 None => break,

@@ -8,6 +8,7 @@ pub mod report;
 pub mod scenario;
 pub mod slo;
 pub mod stats;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -76,7 +77,11 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         .host
         .clone()
         .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
-    let target = engine::resolve(&host).await?;
+    let ca_certs = match &args.ca_cert {
+        Some(path) => tls::read_ca_file(path)?,
+        None => Vec::new(),
+    };
+    let target = engine::resolve(&host, &ca_certs).await?;
     let duration =
         args.duration.or(section.duration.as_ref().map(stack::HumanDuration::get)).unwrap_or(Duration::from_secs(60));
     if duration.is_zero() {

@@ -1,5 +1,6 @@
 //! Results: per-endpoint HDR latency histograms (microseconds), request and failure counts by kind,
-//! and a per-second history — all mergeable exactly, so runs from several machines add up.
+//! a per-second history, and the connections opened with their setup times (TCP connect plus
+//! TLS handshake) — all mergeable exactly, so runs from several machines add up.
 
 use std::collections::BTreeMap;
 
@@ -101,18 +102,57 @@ impl Second {
     }
 }
 
+/// The connections a run opened: how many, and how long each took to set up.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    /// Over TLS (the setup time includes the handshake).
+    pub tls: bool,
+    pub opened: u64,
+    /// Setup times in microseconds.
+    pub setup: Histogram<u64>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self { tls: false, opened: 0, setup: new_histogram() }
+    }
+}
+
+impl Connections {
+    pub fn record(&mut self, setup_us: u64) {
+        self.opened += 1;
+        let _ = self.setup.record(setup_us.clamp(1, MAX_LATENCY_US));
+    }
+
+    pub fn merge(&mut self, other: &Connections) {
+        self.tls |= other.tls;
+        self.opened += other.opened;
+        let _ = self.setup.add(&other.setup);
+    }
+
+    /// A setup-time percentile in milliseconds (0 when none was opened).
+    pub fn percentile_ms(&self, q: f64) -> f64 {
+        if self.setup.is_empty() { 0.0 } else { self.setup.value_at_quantile(q / 100.0) as f64 / 1000.0 }
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Default)]
 pub struct RunStats {
     /// Endpoint name -> stats, in mix order.
     pub endpoints: Vec<(String, EndpointStats)>,
     pub history: Vec<Second>,
+    pub connections: Connections,
     pub duration_seconds: f64,
 }
 
 impl RunStats {
-    pub fn new(names: &[String]) -> Self {
-        Self { endpoints: names.iter().map(|n| (n.clone(), EndpointStats::default())).collect(), ..Self::default() }
+    pub fn new(names: &[String], tls: bool) -> Self {
+        Self {
+            endpoints: names.iter().map(|n| (n.clone(), EndpointStats::default())).collect(),
+            connections: Connections { tls, ..Connections::default() },
+            ..Self::default()
+        }
     }
 
     /// Records one answered (or failed) request finished `second` seconds into the run, with
@@ -169,6 +209,7 @@ impl RunStats {
             mine.users += theirs.users;
             let _ = mine.latency.add(&theirs.latency);
         }
+        self.connections.merge(&other.connections);
         self.duration_seconds = self.duration_seconds.max(other.duration_seconds);
     }
 }
@@ -210,7 +251,8 @@ mod tests {
     #[test]
     fn merge_equals_one_run_over_both() {
         let names = vec!["GET /".to_owned(), "GET /health".to_owned()];
-        let (mut a, mut b, mut both) = (RunStats::new(&names), RunStats::new(&names), RunStats::new(&names));
+        let (mut a, mut b, mut both) =
+            (RunStats::new(&names, true), RunStats::new(&names, true), RunStats::new(&names, true));
         for i in 0..500u64 {
             let fail = (i % 50 == 0).then_some("HTTP 500");
             a.record((i % 2) as usize, 1000 + i * 7, fail, (i / 100) as usize, 10);
@@ -221,7 +263,14 @@ mod tests {
         a.duration_seconds = 5.0;
         b.duration_seconds = 5.0;
         both.duration_seconds = 5.0;
+        for us in [900, 1200, 5000] {
+            a.connections.record(us);
+            both.connections.record(us);
+        }
+        b.connections.record(2000);
+        both.connections.record(2000);
         a.merge(&b);
+        assert_eq!((a.connections.opened, &a.connections.setup), (4, &both.connections.setup));
         let (ta, tb) = (a.total(), both.total());
         assert_eq!(ta.requests, tb.requests);
         assert_eq!(ta.failures, tb.failures);

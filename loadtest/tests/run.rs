@@ -2,7 +2,6 @@
 //! stalling and erroring servers: counts add up, percentiles match, the open model shows
 //! queueing, the SLO gate decides the exit code, JSON shape, merge, bad flags.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,43 +11,10 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use app::testing::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadtest");
 const KEY: &str = "loadtest-test-key-0123456789";
-
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Server {
-    async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Self { addr, stop: Some(stop) }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("konnichiwa-loadtest-{}-{name}", std::process::id()))
@@ -117,6 +83,59 @@ async fn counts_add_up_against_the_real_app() {
     assert!((share - 0.6).abs() < 0.1, "GET / weighs 6 of 10: {share}");
     let users: Vec<u64> = v["history"].as_array().expect("history").iter().map(|s| n(&s["users"])).collect();
     assert!(users.contains(&8), "users over time: {users:?}");
+    let c = &v["connections"];
+    assert_eq!((c["tls"].as_bool(), n(&c["opened"])), (Some(false), 8), "one kept-alive connection per user: {c}");
+}
+
+fn real_app_router() -> Router {
+    let config = <app::config::Cli as clap::Parser>::parse_from(["app", "--api-key", KEY]).server;
+    app::router(app::AppState::new(&app::config::ApiKey::new(KEY), &config))
+}
+
+#[tokio::test]
+async fn https_targets_are_verified_against_a_private_ca_given_by_ca_cert_and_connections_are_reused() {
+    let ca = app::testing::TestCa::new("konnichiwa test CA");
+    let server = Server::start_tls(real_app_router(), ca.server_cert(&["127.0.0.1", "localhost"], 30)).await;
+    let ca_file = temp("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let ca_path = ca_file.to_string_lossy().into_owned();
+    let run = ["--host", &server.url(), "--users", "4", "--duration", "2s", "--slo", "rps>=1"];
+
+    // Without the CA: a clear error before any load, exit 1.
+    let untrusted = loadtest(&run).await;
+    let said = format!("{}{}", String::from_utf8_lossy(&untrusted.stdout), String::from_utf8_lossy(&untrusted.stderr));
+    assert_eq!(untrusted.status.code(), Some(1), "{said}");
+    assert!(said.contains("TLS handshake with 127.0.0.1:"), "{said}");
+    assert!(said.contains("not signed by a CA this machine trusts (for a private CA, pass --ca-cert FILE)"), "{said}");
+
+    // With it: the same command works, over few connections, with their handshakes measured.
+    let mut trusted = run.to_vec();
+    trusted.extend_from_slice(&["--ca-cert", &ca_path]);
+    let json = temp("https.json");
+    let json_path = json.to_string_lossy().into_owned();
+    trusted.extend_from_slice(&["--json", &json_path]);
+    let out = loadtest(&trusted).await;
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let doc = std::fs::read_to_string(&json).expect("json written");
+    let v: Value = serde_json::from_str(&doc).expect("json");
+    assert_eq!(n(&v["total"]["failures"]), 0, "/inspect got the key over TLS: {v:#}");
+    let c = &v["connections"];
+    assert_eq!((c["tls"].as_bool(), n(&c["opened"])), (Some(true), 4), "{c}");
+    assert!(n(&v["total"]["requests"]) > 40, "connections are reused: {}", v["total"]["requests"]);
+    let p50 = c["setup_ms"]["p50"].as_f64().unwrap_or(0.0);
+    assert!(p50 > 0.0 && p50 < 1000.0, "handshake time measured: {c}");
+    assert!(said.contains("Connections: 4 opened; setup with TLS handshake p50 "), "{said}");
+    assert!(!said.contains(KEY) && !doc.contains(KEY), "the key appears in no output");
+
+    // A certificate for another name is refused whatever the CA.
+    let other = Server::start_tls(real_app_router(), ca.server_cert(&["api.example.com"], 30)).await;
+    let wrong = loadtest(&["--host", &other.url(), "--duration", "1s", "--ca-cert", &ca_path]).await;
+    let said = format!("{}{}", String::from_utf8_lossy(&wrong.stdout), String::from_utf8_lossy(&wrong.stderr));
+    assert_eq!(wrong.status.code(), Some(1), "{said}");
+    assert!(said.contains("the certificate does not name this host"), "{said}");
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&ca_file);
 }
 
 /// A server whose every 10th request takes 200 ms and the others 10 ms.
@@ -301,6 +320,7 @@ async fn json_csv_and_html_outputs() {
     assert_eq!(
         keys,
         [
+            "connections",
             "duration_seconds",
             "endpoints",
             "format",
@@ -570,8 +590,10 @@ async fn bad_flags_and_unreachable_targets_fail_the_run_clearly() {
     drop(listener);
     let cases: &[(&[&str], &str)] = &[
         (&["--users", "1"], "--host is required"),
-        (&["--host", "https://127.0.0.1:1", "--users", "1"], "https is not supported"),
-        (&["--host", "127.0.0.1:80"], "must start with http://"),
+        (&["--host", "https://127.0.0.1:1", "--users", "1"], "cannot reach https://127.0.0.1:1"),
+        (&["--host", "127.0.0.1:80"], "must start with http:// or https://"),
+        (&["--host", "https://127.0.0.1:1", "--ca-cert", "/nonexistent/ca.pem"], "--ca-cert /nonexistent/ca.pem:"),
+        (&["--host", "https://127.0.0.1:1", "--ca-cert", "/etc/passwd"], "holds no certificate"),
         (&["--host", "http://127.0.0.1:1", "--users", "0"], "at least 1"),
         (&["--host", "http://127.0.0.1:1", "--rate", "lots"], "not a rate"),
         (&["--host", "http://127.0.0.1:1", "--endpoint", "health"], "must start with /"),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::Generator;
 use crate::slo::Verdict;
-use crate::stats::{EndpointStats, RunStats, Second, decode_histogram, encode_histogram};
+use crate::stats::{Connections, EndpointStats, RunStats, Second, decode_histogram, encode_histogram};
 
 pub const FORMAT: &str = "konnichiwa-loadtest/1";
 
@@ -48,6 +48,34 @@ impl EndpointDoc {
     }
 }
 
+/// The connections the run opened and how long each took to set up (TCP connect, plus the TLS
+/// handshake for https targets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionsDoc {
+    pub tls: bool,
+    pub opened: u64,
+    pub setup_ms: SetupLatency,
+    pub histogram: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SetupLatency {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+impl ConnectionsDoc {
+    fn of(c: &Connections) -> Self {
+        Self {
+            tls: c.tls,
+            opened: c.opened,
+            setup_ms: SetupLatency { p50: c.percentile_ms(50.0), p95: c.percentile_ms(95.0), max: c.percentile_ms(100.0) },
+            histogram: encode_histogram(&c.setup),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecondDoc {
     pub second: usize,
@@ -72,6 +100,9 @@ pub struct ReportDoc {
     pub endpoints: Vec<EndpointDoc>,
     pub total: EndpointDoc,
     pub history: Vec<SecondDoc>,
+    /// Absent in documents written before connections were measured.
+    #[serde(default)]
+    pub connections: Option<ConnectionsDoc>,
     #[serde(default)]
     pub slo: Vec<Verdict>,
     #[serde(default = "yes")]
@@ -183,6 +214,7 @@ pub fn document(
                 histogram: encode_histogram(&s.latency),
             })
             .collect(),
+        connections: Some(ConnectionsDoc::of(&stats.connections)),
         slo_met: slo.iter().filter(|v| v.judged).all(|v| v.met),
         slo,
         generator,
@@ -215,6 +247,10 @@ pub fn stats_of(doc: &ReportDoc) -> Result<RunStats, String> {
             stats.history.resize_with(s.second + 1, Second::default);
         }
         stats.history[s.second] = Second { requests: s.requests, failures: s.failures, users: s.users, latency };
+    }
+    if let Some(c) = &doc.connections {
+        let setup = decode_histogram(&c.histogram).map_err(|err| format!("connections: {err}"))?;
+        stats.connections = Connections { tls: c.tls, opened: c.opened, setup };
     }
     Ok(stats)
 }

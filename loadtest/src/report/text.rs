@@ -1,5 +1,5 @@
 //! The final table: per endpoint and aggregated — requests, failures, req/s, p50/p90/p95/p99/max —
-//! then failures by kind and the SLO verdicts.
+//! then failures by kind, the connections opened and their setup time, and the SLO verdicts.
 
 use std::fmt::Write;
 
@@ -40,6 +40,17 @@ pub fn render(doc: &ReportDoc) -> String {
         .collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nFailures: {}", failures.join(", "));
+    }
+    if let Some(c) = &doc.connections {
+        let _ = writeln!(
+            out,
+            "\nConnections: {} opened; {} p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            c.opened,
+            if c.tls { "setup with TLS handshake" } else { "connect" },
+            c.setup_ms.p50,
+            c.setup_ms.p95,
+            c.setup_ms.max
+        );
     }
     if let Some(g) = &doc.generator {
         let _ = writeln!(

@@ -2,7 +2,6 @@
 //! figures (or slow, failing, malformed answers), and a webhook receiver. All on 127.0.0.1.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,44 +11,10 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::oneshot;
+pub use app::testing::Server;
 
 pub const KEY: &str = "monitor-test-key-0123456789";
 pub const BIN: &str = env!("CARGO_BIN_EXE_monitor");
-
-/// A server task on 127.0.0.1:0, stopped when dropped.
-pub struct Server {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Server {
-    pub async fn start(router: Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Self { addr, stop: Some(stop) }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 /// The real app, with a fast sampler so CPU figures exist within a few hundred ms.
 pub async fn real_app() -> Server {
