@@ -9,7 +9,9 @@
 #
 # Environment: API_URL (required), API_KEY (for /inspect; both may come from .env in the working
 # directory), CPU_WARNING/CPU_CRITICAL, MEMORY_WARNING/MEMORY_CRITICAL (percent; default 70/90),
-# LATENCY_WARNING/LATENCY_CRITICAL (seconds; default 0.5/2), TIMEOUT (seconds; default 5).
+# LATENCY_WARNING/LATENCY_CRITICAL (seconds; default 0.5/2), TIMEOUT (seconds; default 5); for
+# https URLs CERTIFICATE_WARNING_DAYS/CERTIFICATE_CRITICAL_DAYS (default 21/7) and CA_CERT (a PEM
+# file of a private CA; curl then trusts only it, openssl adds it to the system's roots).
 set -uo pipefail
 
 from_env_file() { [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1; }
@@ -22,6 +24,8 @@ cpu_warning=$(num "${CPU_WARNING:-70}"); cpu_critical=$(num "${CPU_CRITICAL:-90}
 memory_warning=$(num "${MEMORY_WARNING:-70}"); memory_critical=$(num "${MEMORY_CRITICAL:-90}")
 latency_warning=$(num "${LATENCY_WARNING:-0.5}"); latency_critical=$(num "${LATENCY_CRITICAL:-2}")
 timeout=$(num "${TIMEOUT:-5}")
+certificate_warning=${CERTIFICATE_WARNING_DAYS:-21}; certificate_critical=${CERTIFICATE_CRITICAL_DAYS:-7}
+tls=(); [ -n "${CA_CERT:-}" ] && tls=(--cacert "$CA_CERT")
 
 states=(); checks=(); reasons=(); perfs=()
 report() { # state check reason [perfdata]
@@ -54,13 +58,17 @@ judge() { # value warning critical -> state (strictly above, as the reason says)
   if gt "$1" "$3"; then echo 2; elif gt "$1" "$2"; then echo 1; else echo 0; fi
 }
 
-for tool in curl jq awk; do
+for tool in curl jq awk openssl; do
   command -v "$tool" >/dev/null || { report 3 config "$tool is not installed"; finish; }
 done
 inverted() { report 3 config "$1 warning $2 is above its critical $3: warning must not exceed critical"; finish; }
 gt "$cpu_warning" "$cpu_critical" && inverted CPU "$cpu_warning%" "$cpu_critical%"
 gt "$memory_warning" "$memory_critical" && inverted memory "$memory_warning%" "$memory_critical%"
 gt "$latency_warning" "$latency_critical" && inverted latency "${latency_warning}s" "${latency_critical}s"
+if [ "$certificate_warning" -lt "$certificate_critical" ]; then
+  report 3 config "certificate warning at $certificate_warning days is below its critical at $certificate_critical days: the warning must come first"
+  finish
+fi
 base=${API_URL%/}
 if [ -z "$base" ]; then
   report 3 config "no service URL: pass --url or set API_URL (e.g. API_URL=http://127.0.0.1:4000)"; finish
@@ -70,14 +78,19 @@ case $base in
   *) report 3 config "the URL \"$base\" must start with http:// or https://"; finish ;;
 esac
 
+authority=${base#*://}; authority=${authority%%/*}
+untrusted="cannot verify the certificate of $authority: not signed by a trusted CA, expired, or issued for another name (for a private CA, pass --ca-cert FILE)"
+
 # /health: status and latency
-out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time "$timeout" "$base/health" 2>/dev/null)
+out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time "$timeout" "${tls[@]}" "$base/health" 2>/dev/null)
 rc=$?
 code=${out%% *}; seconds=${out##* }
 perf="health_latency=$(num "$seconds")s;$latency_warning;$latency_critical;0"
 ms=$(awk -v s="$seconds" 'BEGIN { printf "%.0f", s * 1000 }')
 if [ $rc -eq 28 ]; then
   report 2 health "no answer from $base/health within ${timeout}s"
+elif [ $rc -eq 60 ] || [ $rc -eq 51 ]; then
+  report 2 health "$untrusted"
 elif [ $rc -ne 0 ] || [ "$code" = "000" ]; then
   report 2 health "cannot connect to $base/health (is the service running and the URL right?)"
 elif [ "$code" != "200" ]; then
@@ -90,16 +103,51 @@ else
   report 0 health "$code in $ms ms" "$perf"
 fi
 
+# The served certificate (https URLs): days until it expires
+if [ "${base#https://}" != "$base" ]; then
+  host=${authority%:*}; hostport=$authority
+  [ "$host" = "$authority" ] && hostport="$authority:443"
+  case $host in
+    *[!0-9.]*) verify=(-servername "$host" -verify_hostname "$host") ;;
+    *) verify=(-noservername -verify_ip "$host") ;;
+  esac
+  [ -n "${CA_CERT:-}" ] && verify+=(-CAfile "$CA_CERT")
+  served=$(timeout "$timeout" openssl s_client -connect "$hostport" "${verify[@]}" -verify_return_error </dev/null 2>&1)
+  rc=$?
+  if [ $rc -eq 124 ]; then
+    report 3 certificate "no answer from $base/health within ${timeout}s"
+  elif printf '%s' "$served" | grep -q "verify error"; then
+    report 2 certificate "$untrusted"
+  elif ! end=$(printf '%s' "$served" | openssl x509 -noout -enddate 2>/dev/null); then
+    report 3 certificate "cannot connect to $base/health (is the service running and the URL right?)"
+  else
+    end_s=$(date -u -d "${end#notAfter=}" +%s); now_s=$(date -u +%s)
+    days=$(( end_s > now_s ? (end_s - now_s) / 86400 : 0 ))
+    when=$(date -u -d "@$end_s" +%Y-%m-%dT%H:%M:%SZ)
+    unit=days; [ "$days" -eq 1 ] && unit=day
+    perf="certificate_days=$days;$certificate_warning:;$certificate_critical:;0"
+    if [ "$days" -lt "$certificate_critical" ]; then
+      report 2 certificate "expires in $days $unit ($when) < $certificate_critical days" "$perf"
+    elif [ "$days" -lt "$certificate_warning" ]; then
+      report 1 certificate "expires in $days $unit ($when) < $certificate_warning days" "$perf"
+    else
+      report 0 certificate "expires in $days $unit ($when)" "$perf"
+    fi
+  fi
+fi
+
 # /inspect: CPU and memory, against the container's limits where reported
 if [ -z "${API_KEY:-}" ]; then
   report 3 inspect "API_KEY is not set: export it or put it in .env to read /inspect"
   finish
 fi
 body=$(mktemp); trap 'rm -f "$body"' EXIT
-code=$(curl -s -o "$body" -w '%{http_code}' --max-time "$timeout" -H "Authorization: Bearer $API_KEY" "$base/inspect" 2>/dev/null)
+code=$(curl -s -o "$body" -w '%{http_code}' --max-time "$timeout" "${tls[@]}" -H "Authorization: Bearer $API_KEY" "$base/inspect" 2>/dev/null)
 rc=$?
 if [ $rc -eq 28 ]; then
   report 3 inspect "no answer from $base/inspect within ${timeout}s"
+elif [ $rc -eq 60 ] || [ $rc -eq 51 ]; then
+  report 3 inspect "$untrusted"
 elif [ $rc -ne 0 ] || [ "$code" = "000" ]; then
   report 3 inspect "cannot connect to $base/inspect (is the service running and the URL right?)"
 elif [ "$code" = "401" ]; then

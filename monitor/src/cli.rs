@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Checks: GET /health (status and latency), and GET /inspect with the bearer key (API_KEY from the
 /// environment or .env): CPU and memory used %, against the container's own limits where the app
-/// reports them.
+/// reports them; for https:// URLs, the days until the served certificate expires.
 ///
 /// Exit codes (Nagios plugin convention), the worst state of the pass: 0 OK, 1 WARNING,
 /// 2 CRITICAL, 3 UNKNOWN. Worst means CRITICAL > UNKNOWN > WARNING > OK.
@@ -58,6 +58,10 @@ pub struct CheckArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// PEM file of a private CA to trust for an https:// URL, besides the system's roots.
+    #[arg(long, value_name = "FILE", env = "CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
     /// Print one JSON object per pass instead of text lines.
     #[arg(long)]
     pub json: bool,
@@ -85,6 +89,12 @@ pub struct CheckArgs {
     /// /health latency at which the health check is CRITICAL (e.g. 2s).
     #[arg(long, value_parser = parse_duration)]
     pub latency_critical: Option<Duration>,
+    /// Days before the served certificate expires at which the certificate check is WARNING.
+    #[arg(long)]
+    pub certificate_warning_days: Option<u32>,
+    /// Days before the served certificate expires at which it is CRITICAL.
+    #[arg(long)]
+    pub certificate_critical_days: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

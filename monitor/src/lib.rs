@@ -57,6 +57,8 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
         memory_critical: args.memory_critical,
         latency_warning: args.latency_warning,
         latency_critical: args.latency_critical,
+        certificate_warning_days: args.certificate_warning_days,
+        certificate_critical_days: args.certificate_critical_days,
     };
     let stack_file = args.stack.clone().unwrap_or_else(|| PathBuf::from(stack::DEFAULT_FILE));
     let thresholds = Thresholds::resolve(&overrides, &stack_file, args.stack.is_some()).map_err(|e| e.to_string())?;
@@ -67,8 +69,23 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!("the URL \"{url}\" must start with http:// or https://"));
     }
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("konnichiwa-monitor/", env!("CARGO_PKG_VERSION")))
+        // The certificate check reads the certificate the server presented.
+        .tls_info(true);
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("--ca-cert {}: not PEM certificates ({e})", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--ca-cert {}: holds no certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+                path.display()
+            ));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    let client = builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());

@@ -54,18 +54,26 @@ pub struct Perf {
     pub critical: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// The thresholds are lower bounds (alert below them, as for days left): Nagios writes them
+    /// `21:`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub alert_below: bool,
 }
 
 impl Perf {
     fn nagios(&self) -> String {
         let f = |v: Option<f64>| v.map(trim).unwrap_or_default();
+        let bound = |v: Option<f64>| match v {
+            Some(v) if self.alert_below => format!("{}:", trim(v)),
+            other => f(other),
+        };
         format!(
             "{}={}{};{};{};{};{}",
             self.label,
             trim(self.value),
             self.unit,
-            f(self.warning),
-            f(self.critical),
+            bound(self.warning),
+            bound(self.critical),
             f(self.min),
             f(self.max)
         )
@@ -178,6 +186,7 @@ mod tests {
                 critical: Some(90.0),
                 min: Some(0.0),
                 max: Some(100.0),
+                alert_below: false,
             });
         assert_eq!(
             r.line(),
@@ -191,6 +200,7 @@ mod tests {
             critical: Some(2.0),
             min: Some(0.0),
             max: None,
+            alert_below: false,
         };
         assert_eq!(latency.nagios(), "latency=0.003s;0.5;2;0");
     }

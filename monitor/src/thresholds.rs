@@ -1,5 +1,6 @@
 //! Thresholds: command-line flags, else stack.yaml's `monitor:` section, else the defaults
-//! (70% warning / 90% critical for CPU and memory; 500 ms / 2 s for latency).
+//! (70% warning / 90% critical for CPU and memory; 500 ms / 2 s for latency; 21 / 7 days before
+//! the served certificate expires).
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +16,8 @@ pub struct Thresholds {
     pub memory_critical: f64,
     pub latency_warning: Duration,
     pub latency_critical: Duration,
+    pub certificate_warning_days: u32,
+    pub certificate_critical_days: u32,
 }
 
 impl Default for Thresholds {
@@ -32,6 +35,8 @@ pub struct Overrides {
     pub memory_critical: Option<f64>,
     pub latency_warning: Option<Duration>,
     pub latency_critical: Option<Duration>,
+    pub certificate_warning_days: Option<u32>,
+    pub certificate_critical_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,10 @@ pub enum ThresholdError {
     Stack(#[from] stack::StackError),
     #[error("{what} warning {warning} is above its critical {critical}: warning must not exceed critical")]
     Inverted { what: &'static str, warning: String, critical: String },
+    #[error(
+        "certificate warning at {warning} days is below its critical at {critical} days: the warning must come first"
+    )]
+    DaysInverted { warning: u32, critical: u32 },
 }
 
 impl Thresholds {
@@ -52,6 +61,8 @@ impl Thresholds {
             memory_critical: m.memory_critical_percent,
             latency_warning: m.latency_warning.get(),
             latency_critical: m.latency_critical.get(),
+            certificate_warning_days: m.certificate_warning_days,
+            certificate_critical_days: m.certificate_critical_days,
         }
     }
 
@@ -70,6 +81,8 @@ impl Thresholds {
             memory_critical: overrides.memory_critical.unwrap_or(base.memory_critical),
             latency_warning: overrides.latency_warning.unwrap_or(base.latency_warning),
             latency_critical: overrides.latency_critical.unwrap_or(base.latency_critical),
+            certificate_warning_days: overrides.certificate_warning_days.unwrap_or(base.certificate_warning_days),
+            certificate_critical_days: overrides.certificate_critical_days.unwrap_or(base.certificate_critical_days),
         };
         let inverted = |what, w: String, c: String| ThresholdError::Inverted { what, warning: w, critical: c };
         if t.cpu_warning > t.cpu_critical {
@@ -88,6 +101,12 @@ impl Thresholds {
                 crate::report::seconds(t.latency_warning),
                 crate::report::seconds(t.latency_critical),
             ));
+        }
+        if t.certificate_warning_days < t.certificate_critical_days {
+            return Err(ThresholdError::DaysInverted {
+                warning: t.certificate_warning_days,
+                critical: t.certificate_critical_days,
+            });
         }
         Ok(t)
     }

@@ -7,14 +7,14 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{Inspect, KEY, container, fake_app, healthy, monitor, monitor_sh, real_app, report, stdout};
+use common::{Inspect, KEY, container, fake_app, fake_app_tls, healthy, monitor, monitor_sh, real_app, report, stdout};
 
 /// A threshold given both ways: (binary flag, its value, monitor.sh variable, its value).
-type Setting = (&'static str, &'static str, &'static str, &'static str);
+type Setting<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 /// Thresholds at 100% keep the real-app tests independent of how busy this machine is; the
 /// threshold logic itself is driven by the fake app below.
-const CALM: &[Setting] = &[
+const CALM: &[Setting<'static>] = &[
     ("--cpu-warning", "100", "CPU_WARNING", "100"),
     ("--cpu-critical", "100", "CPU_CRITICAL", "100"),
     ("--memory-warning", "100", "MEMORY_WARNING", "100"),
@@ -53,7 +53,7 @@ fn mask_latency(text: &str) -> String {
 
 /// Runs both implementations with the same settings; asserts the same exit code and the same
 /// bytes; returns the binary's output.
-async fn both(url: &str, key: Option<&str>, settings: &[Setting], extra_flags: &[&str]) -> Output {
+async fn both(url: &str, key: Option<&str>, settings: &[Setting<'_>], extra_flags: &[&str]) -> Output {
     let mut args = vec!["check", "--url", url];
     let mut env = Vec::new();
     for (flag, value, var, env_value) in settings {
@@ -347,4 +347,56 @@ async fn the_stack_comes_from_konnichiwa_stack_with_its_overlays() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).starts_with("WARNING - CPU 10% of the container's 0.25 vCPU limit > 5%"), "{}", stdout(&out));
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[tokio::test]
+async fn an_https_certificate_is_judged_by_its_days_left_alike_by_both_with_the_private_ca_given() {
+    let ca = app::testing::TestCa::new("monitor test CA");
+    let ca_file = std::env::temp_dir().join(format!("konnichiwa-monitor-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let ca_path = ca_file.to_string_lossy().into_owned();
+    let trust: &[Setting<'_>] = &[("--ca-cert", &ca_path, "CA_CERT", &ca_path)];
+    for (days, code, state) in [(30, 0, "OK"), (10, 1, "WARNING"), (3, 2, "CRITICAL")] {
+        let mut r = report();
+        r.container = Some(container(40.0, Some(10.0)));
+        let (server, _) = fake_app_tls(healthy(r), ca.server_cert(&["127.0.0.1"], days)).await;
+        let out = both(&server.url(), Some(KEY), trust, &[]).await;
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(code), "{text}");
+        let line = text.lines().find(|l| l.contains(": certificate - ")).unwrap_or_else(|| panic!("{text}"));
+        assert!(line.starts_with(&format!("{state}: certificate - expires in {days} days (20")), "{text}");
+        assert!(text.lines().next().is_some_and(|l| l.contains(&format!("certificate_days={days};21:;7:;0"))), "{text}");
+        assert!(text.contains("OK: memory - memory 40%"), "/inspect answered over TLS: {text}");
+        assert!(!text.contains(KEY), "the key appears in no output");
+    }
+
+    // Without the CA, both say the certificate cannot be verified: CRITICAL.
+    let (server, _) = fake_app_tls(healthy(report()), ca.server_cert(&["127.0.0.1"], 30)).await;
+    let out = both(&server.url(), Some(KEY), &[], &[]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let expected = format!(
+        "CRITICAL: certificate - cannot verify the certificate of {}: not signed by a trusted CA, expired, or issued \
+         for another name (for a private CA, pass --ca-cert FILE)",
+        server.addr
+    );
+    assert!(text.contains(&expected), "{text}");
+
+    // Thresholds from flags (and monitor.sh's variables), and refused when inverted.
+    let (server, _) = fake_app_tls(healthy(report()), ca.server_cert(&["127.0.0.1"], 10)).await;
+    let lower: &[Setting<'_>] = &[
+        ("--ca-cert", &ca_path, "CA_CERT", &ca_path),
+        ("--certificate-warning-days", "5", "CERTIFICATE_WARNING_DAYS", "5"),
+        ("--certificate-critical-days", "2", "CERTIFICATE_CRITICAL_DAYS", "2"),
+    ];
+    let out = both(&server.url(), Some(KEY), lower, &[]).await;
+    assert!(stdout(&out).contains("OK: certificate - expires in 10 days ("), "{}", stdout(&out));
+    let inverted: &[Setting<'_>] = &[
+        ("--certificate-warning-days", "2", "CERTIFICATE_WARNING_DAYS", "2"),
+        ("--certificate-critical-days", "5", "CERTIFICATE_CRITICAL_DAYS", "5"),
+    ];
+    let out = both(&server.url(), Some(KEY), inverted, &[]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("certificate warning at 2 days is below its critical at 5 days"), "{}", stdout(&out));
+    let _ = std::fs::remove_file(&ca_file);
 }

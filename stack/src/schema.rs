@@ -453,6 +453,13 @@ pub struct Monitor {
     pub latency_warning: HumanDuration,
     #[serde(default = "default_latency_critical")]
     pub latency_critical: HumanDuration,
+    /// Days before the served certificate expires at which the certificate check (https URLs)
+    /// is WARNING.
+    #[serde(default = "default_certificate_warning_days")]
+    pub certificate_warning_days: u32,
+    /// Days before expiry at which it is CRITICAL.
+    #[serde(default = "default_certificate_critical_days")]
+    pub certificate_critical_days: u32,
 }
 
 impl Default for Monitor {
@@ -464,8 +471,18 @@ impl Default for Monitor {
             memory_critical_percent: ninety(),
             latency_warning: default_latency_warning(),
             latency_critical: default_latency_critical(),
+            certificate_warning_days: default_certificate_warning_days(),
+            certificate_critical_days: default_certificate_critical_days(),
         }
     }
+}
+
+fn default_certificate_warning_days() -> u32 {
+    21
+}
+
+fn default_certificate_critical_days() -> u32 {
+    7
 }
 
 fn seventy() -> f64 {

@@ -510,6 +510,12 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
     if let (Some(w), Some(cr)) = (warn, crit) {
         c.check(w <= cr, "monitor.latency_warning", || format!("warning {w:?} is above critical {cr:?}"));
     }
+    c.check(m.certificate_warning_days >= m.certificate_critical_days, "monitor.certificate_warning_days", || {
+        format!(
+            "warning at {} days is below critical at {} days: the warning must come first (more days left)",
+            m.certificate_warning_days, m.certificate_critical_days
+        )
+    });
 
     if let Some(lt) = loadtest {
         for (i, e) in lt.endpoints.iter().enumerate() {

@@ -19,6 +19,7 @@ pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) ->
         critical: Some(t.latency_critical.as_secs_f64()),
         min: Some(0.0),
         max: None,
+        alert_below: false,
     };
     let response = match answer {
         Ok(r) => r,

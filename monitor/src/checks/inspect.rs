@@ -69,6 +69,7 @@ fn percent_perf(label: &str, value: f64, warning: f64, critical: f64) -> Perf {
         critical: Some(critical),
         min: Some(0.0),
         max: Some(100.0),
+        alert_below: false,
     }
 }
 

@@ -1,6 +1,8 @@
-//! The checks of one pass: /health (status and latency) and /inspect (CPU and memory against the
-//! container's own limits where the app reports them).
+//! The checks of one pass: /health (status and latency), the served certificate's days to expiry
+//! (https URLs), and /inspect (CPU and memory against the container's own limits where the app
+//! reports them).
 
+pub mod certificate;
 pub mod health;
 pub mod inspect;
 
@@ -26,9 +28,13 @@ impl Target {
 
 /// Runs every check once, concurrently.
 pub async fn run_pass(client: &reqwest::Client, target: &Target, thresholds: &Thresholds) -> Vec<CheckResult> {
-    let (health, inspect) =
-        tokio::join!(health::check(client, target, thresholds), inspect::check(client, target, thresholds));
+    let (health, certificate, inspect) = tokio::join!(
+        health::check(client, target, thresholds),
+        certificate::check(client, target, thresholds),
+        inspect::check(client, target, thresholds)
+    );
     let mut results = vec![health];
+    results.extend(certificate);
     results.extend(inspect);
     results
 }
@@ -37,6 +43,8 @@ pub async fn run_pass(client: &reqwest::Client, target: &Target, thresholds: &Th
 pub fn transport_reason(url: &str, err: &reqwest::Error, timeout: Duration) -> String {
     if err.is_timeout() {
         format!("no answer from {url} within {}", crate::report::seconds(timeout))
+    } else if certificate::is_certificate_error(err) {
+        certificate::untrusted(url)
     } else if err.is_connect() {
         format!("cannot connect to {url} (is the service running and the URL right?)")
     } else {

@@ -68,6 +68,17 @@ pub fn container(memory_percent: f64, cpu_percent: Option<f64>) -> Container {
 }
 
 pub async fn fake_app(behaviour: Behaviour) -> (Server, Shared) {
+    let (router, shared) = fake_router(behaviour);
+    (Server::start(router).await, shared)
+}
+
+/// The fake app over TLS with `cert`.
+pub async fn fake_app_tls(behaviour: Behaviour, cert: app::testing::ServerCert) -> (Server, Shared) {
+    let (router, shared) = fake_router(behaviour);
+    (Server::start_tls(router, cert).await, shared)
+}
+
+fn fake_router(behaviour: Behaviour) -> (Router, Shared) {
     let shared: Shared = Arc::new(Mutex::new(behaviour));
     let h = Arc::clone(&shared);
     let i = Arc::clone(&shared);
@@ -100,7 +111,7 @@ pub async fn fake_app(behaviour: Behaviour) -> (Server, Shared) {
                 }
             }),
         );
-    (Server::start(router).await, shared)
+    (router, shared)
 }
 
 pub fn healthy(report: InspectReport) -> Behaviour {
