@@ -117,7 +117,8 @@ impl Server {
                 tokio::spawn(async move {
                     // A client that refuses the certificate ends the handshake: nothing to serve.
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
                 });
             }
         });

@@ -19,9 +19,9 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 use crate::live::Progress;
-use crate::tls::{self, Tls};
 use crate::scenario::{Endpoint, Picker};
 use crate::stats::RunStats;
+use crate::tls::{self, Tls};
 
 /// Where the load goes.
 #[derive(Debug, Clone)]

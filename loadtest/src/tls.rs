@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -50,7 +50,9 @@ impl Tls {
         roots.add_parsable_certificates(native.certs);
         roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
         for cert in extra {
-            roots.add(cert.clone()).map_err(|e| format!("--ca-cert: a certificate rustls cannot use as a root: {e}"))?;
+            roots
+                .add(cert.clone())
+                .map_err(|e| format!("--ca-cert: a certificate rustls cannot use as a root: {e}"))?;
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -59,8 +61,8 @@ impl Tls {
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let server_name =
-            ServerName::try_from(host.to_owned()).map_err(|e| format!("{host} cannot be checked against a certificate: {e}"))?;
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|e| format!("{host} cannot be checked against a certificate: {e}"))?;
         Ok(Self { connector: TlsConnector::from(Arc::new(config)), server_name })
     }
 

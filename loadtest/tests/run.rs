@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use app::testing::Server;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::Value;
-use app::testing::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadtest");
 const KEY: &str = "loadtest-test-key-0123456789";

@@ -85,9 +85,7 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
         }
         builder = builder.tls_certs_merge(certs);
     }
-    let client = builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
     Ok((client, Target { url, api_key, timeout: args.timeout }, thresholds))
 }

@@ -365,7 +365,10 @@ async fn an_https_certificate_is_judged_by_its_days_left_alike_by_both_with_the_
         assert_eq!(out.status.code(), Some(code), "{text}");
         let line = text.lines().find(|l| l.contains(": certificate - ")).unwrap_or_else(|| panic!("{text}"));
         assert!(line.starts_with(&format!("{state}: certificate - expires in {days} days (20")), "{text}");
-        assert!(text.lines().next().is_some_and(|l| l.contains(&format!("certificate_days={days};21:;7:;0"))), "{text}");
+        assert!(
+            text.lines().next().is_some_and(|l| l.contains(&format!("certificate_days={days};21:;7:;0"))),
+            "{text}"
+        );
         assert!(text.contains("OK: memory - memory 40%"), "/inspect answered over TLS: {text}");
         assert!(!text.contains(KEY), "the key appears in no output");
     }

@@ -86,7 +86,9 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
                 certificate: certificate.as_ref().map(|c| &c.certificate_arn),
             };
             let lb = load_balancer::reconcile(ctx, &mut p_lb, &inputs).await?;
-            if let (Some(domain), Some(zone)) = (dns::domain(&ctx.stack), certificate.as_ref().and_then(|c| c.zone.as_ref())) {
+            if let (Some(domain), Some(zone)) =
+                (dns::domain(&ctx.stack), certificate.as_ref().and_then(|c| c.zone.as_ref()))
+            {
                 let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
                 alias::reconcile(ctx, &mut p_lb, zone, domain, &target).await?;
             }

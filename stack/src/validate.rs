@@ -406,21 +406,33 @@ fn https(c: &mut Checker, s: &Stack, h: &crate::Https) {
     }
     if let Some(domain) = &h.domain {
         const KEY: &str = "load_balancer.https.domain";
-        if domain.starts_with("*.") {
+        if let Some(parent) = domain.strip_prefix("*.") {
             c.fail(
                 KEY,
                 format!(
                     "{domain:?} is a wildcard: the service needs one name to answer on (the URL and the alias record \
                      point at it); name the host, e.g. {:?}",
-                    format!("api.{}", &domain[2..])
+                    format!("api.{parent}")
                 ),
             );
         } else if let Err(why) = dns_name(domain) {
             c.fail(KEY, format!("{domain:?} is not a domain name: {why}; write e.g. api.example.com"));
+        } else if h.requests_certificate() && domain.len() > 64 {
+            c.fail(
+                KEY,
+                format!(
+                    "{domain} has {} characters: ACM writes the domain into the certificate's common name, which \
+                     holds at most 64; use a shorter name, or request the certificate yourself and set certificate_arn",
+                    domain.len()
+                ),
+            );
         }
         match h.zone_name() {
             Some(zone) if dns_name(zone).is_err() => {
-                c.fail("load_balancer.https.hosted_zone", format!("{zone:?} is not a domain name; write e.g. example.com"));
+                c.fail(
+                    "load_balancer.https.hosted_zone",
+                    format!("{zone:?} is not a domain name; write e.g. example.com"),
+                );
             }
             Some(zone) if !(domain == zone || domain.ends_with(&format!(".{zone}"))) => c.fail(
                 "load_balancer.https.hosted_zone",

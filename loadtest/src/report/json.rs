@@ -70,7 +70,11 @@ impl ConnectionsDoc {
         Self {
             tls: c.tls,
             opened: c.opened,
-            setup_ms: SetupLatency { p50: c.percentile_ms(50.0), p95: c.percentile_ms(95.0), max: c.percentile_ms(100.0) },
+            setup_ms: SetupLatency {
+                p50: c.percentile_ms(50.0),
+                p95: c.percentile_ms(95.0),
+                max: c.percentile_ms(100.0),
+            },
             histogram: encode_histogram(&c.setup),
         }
     }

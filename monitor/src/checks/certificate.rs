@@ -72,7 +72,8 @@ pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) ->
             return Some(CheckResult::new("certificate", State::Unknown, reason));
         }
     };
-    let der = response.extensions().get::<reqwest::tls::TlsInfo>().and_then(|i| i.peer_certificate().map(<[u8]>::to_vec));
+    let der =
+        response.extensions().get::<reqwest::tls::TlsInfo>().and_then(|i| i.peer_certificate().map(<[u8]>::to_vec));
     Some(match der.as_deref().map(not_after) {
         Some(Ok(expires)) => judge(expires, SystemTime::now(), t),
         Some(Err(e)) => CheckResult::new("certificate", State::Unknown, e),

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::inspect::{Container, InspectReport};
+pub use app::testing::Server;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-pub use app::testing::Server;
 
 pub const KEY: &str = "monitor-test-key-0123456789";
 pub const BIN: &str = env!("CARGO_BIN_EXE_monitor");

@@ -184,7 +184,10 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
                 "ForAllValues:StringLike".into(),
                 json!({ "route53:ChangeResourceRecordSetsNormalizedRecordNames": names(ctx) }),
             );
-            m.insert("ForAllValues:StringEquals".into(), json!({ "route53:ChangeResourceRecordSetsRecordTypes": types }));
+            m.insert(
+                "ForAllValues:StringEquals".into(),
+                json!({ "route53:ChangeResourceRecordSetsRecordTypes": types }),
+            );
             vec![statement(sid.into(), zone, m)]
         }
     }
@@ -205,8 +208,12 @@ mod tests {
     #[test]
     fn statements_pin_the_region_except_for_iam() {
         let stack = crate::resources::test_stack();
-        let ctx =
-            PolicyContext { partition: "aws".into(), account: "123456789012".into(), stack: &stack, hosted_zone_id: None };
+        let ctx = PolicyContext {
+            partition: "aws".into(),
+            account: "123456789012".into(),
+            stack: &stack,
+            hosted_zone_id: None,
+        };
         let ec2 = statements(&ctx, "Vpc", &Permission::new(&["ec2:DeleteVpc"], Scope::Ec2Tagged(&["vpc"])));
         assert_eq!(ec2[0]["Resource"][0], "arn:aws:ec2:ap-northeast-1:123456789012:vpc/*");
         assert_eq!(ec2[0]["Condition"]["StringEquals"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");

@@ -40,15 +40,16 @@ pub fn points_at_ours(stack: &stack::Stack, record: &Record) -> bool {
     host.strip_prefix(&lb).is_some_and(|rest| rest.starts_with('-')) && host.ends_with(".elb.amazonaws.com")
 }
 
-pub fn diff(stack: &stack::Stack, domain: &str, want: Option<&Record>, observed: Option<&Record>) -> Result<Change, Error> {
+pub fn diff(
+    stack: &stack::Stack,
+    domain: &str,
+    want: Option<&Record>,
+    observed: Option<&Record>,
+) -> Result<Change, Error> {
     let shown = |r: Option<&Record>| r.map(|r| r.value.to_string());
     let pending = || format!("alias to load balancer {}, once created", elb_name(&stack.name, "alb"));
     match observed {
-        None => Ok(Change::create(vec![FieldDiff::new(
-            "A",
-            None,
-            Some(shown(want).unwrap_or_else(pending)),
-        )])),
+        None => Ok(Change::create(vec![FieldDiff::new("A", None, Some(shown(want).unwrap_or_else(pending)))])),
         Some(have) if !points_at_ours(stack, have) => Err(Error::Refused(format!(
             "{domain} already has an A record ({}) that does not point at this stack's load balancer: it was left \
              untouched and this run stopped there. Delete it if it is a leftover, or choose another \
@@ -76,7 +77,8 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
             async || dns::observe(ctx, zone, domain, "A").await,
             |_| change.clone(),
             async |_: &Change, _: Option<&Record>| {
-                let want = want.as_ref().ok_or_else(|| Error::NotYetKnown(format!("the load balancer {domain} points at")))?;
+                let want =
+                    want.as_ref().ok_or_else(|| Error::NotYetKnown(format!("the load balancer {domain} points at")))?;
                 dns::change(ctx, zone, ChangeAction::Upsert, want).await?;
                 ctx.progress(format!("{domain} points at the load balancer"));
                 Ok(())

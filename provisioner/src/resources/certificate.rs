@@ -8,9 +8,7 @@
 //! Certificates of others for the same domain are left alone; unusable ones of ours (failed,
 //! timed out, revoked, expired) are replaced and deleted once nothing uses them.
 
-use aws_sdk_acm::types::{
-    CertificateStatus, KeyAlgorithm, ResourceRecord as AcmRecord, Tag, ValidationMethod,
-};
+use aws_sdk_acm::types::{CertificateStatus, KeyAlgorithm, ResourceRecord as AcmRecord, Tag, ValidationMethod};
 use aws_sdk_route53::types::ChangeAction;
 use serde::Serialize;
 
@@ -120,9 +118,7 @@ async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedCertificate>, E
     let Some(c) = out.certificate() else { return Ok(None) };
     let listed = acm.list_tags_for_certificate().certificate_arn(arn).send().await.ctx("list the tags of", arn);
     let tags = absent(listed, &["ResourceNotFoundException"])?
-        .map(|t| {
-            t.tags().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())).collect()
-        })
+        .map(|t| t.tags().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default();
     let mut validation: Vec<Record> =
         c.domain_validation_options().iter().filter_map(|v| v.resource_record()).map(validation_record).collect();
@@ -150,13 +146,8 @@ async fn observe_all(ctx: &Ctx, domain: &str) -> Result<Vec<ObservedCertificate>
         CertificateStatus::Revoked,
         CertificateStatus::Failed,
     ];
-    let mut pages = ctx
-        .clients
-        .acm
-        .list_certificates()
-        .set_certificate_statuses(Some(statuses.to_vec()))
-        .into_paginator()
-        .send();
+    let mut pages =
+        ctx.clients.acm.list_certificates().set_certificate_statuses(Some(statuses.to_vec())).into_paginator().send();
     let mut arns = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.ctx("list certificates for", domain)?;
@@ -185,7 +176,9 @@ async fn request(ctx: &Ctx, domain: &str) -> Result<String, Error> {
     let token: String = digest.trim_start_matches("sha256:").chars().take(32).collect();
     let tags: Result<Vec<Tag>, Error> = tags::desired(&ctx.stack, domain)
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| Error::Refused(format!("certificate tag: {e}"))))
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| Error::Refused(format!("certificate tag: {e}")))
+        })
         .collect();
     let out = ctx
         .clients
@@ -204,7 +197,12 @@ async fn request(ctx: &Ctx, domain: &str) -> Result<String, Error> {
     Ok(arn)
 }
 
-async fn apply(ctx: &Ctx, domain: &str, change: &Change, observed: Option<&ObservedCertificate>) -> Result<Option<String>, Error> {
+async fn apply(
+    ctx: &Ctx,
+    domain: &str,
+    change: &Change,
+    observed: Option<&ObservedCertificate>,
+) -> Result<Option<String>, Error> {
     match observed {
         None => request(ctx, domain).await.map(Some),
         Some(c) => {
@@ -212,7 +210,11 @@ async fn apply(ctx: &Ctx, domain: &str, change: &Change, observed: Option<&Obser
                 let tags: Result<Vec<Tag>, Error> = tags::desired(&ctx.stack, domain)
                     .into_iter()
                     .map(|(k, v)| {
-                        Tag::builder().key(k).value(v).build().map_err(|e| Error::Refused(format!("certificate tag: {e}")))
+                        Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                            .map_err(|e| Error::Refused(format!("certificate tag: {e}")))
                     })
                     .collect();
                 ctx.clients
@@ -275,23 +277,37 @@ fn same_target(a: &Record, b: &Record) -> bool {
 
 /// Waits until ACM has issued `arn`, saying what it waits for; a failure or the deadline ends
 /// the run with what ACM is looking for and the usual cause.
-async fn wait_issued(ctx: &Ctx, domain: &str, zone: &Zone, arn: &str, records: &[Record]) -> Result<ObservedCertificate, Error> {
-    let looking_for: Vec<String> =
-        records.iter().map(|r| format!("{} CNAME {}", r.name, r.value.to_string().split(' ').next().unwrap_or_default())).collect();
+async fn wait_issued(
+    ctx: &Ctx,
+    domain: &str,
+    zone: &Zone,
+    arn: &str,
+    records: &[Record],
+) -> Result<ObservedCertificate, Error> {
+    let looking_for: Vec<String> = records
+        .iter()
+        .map(|r| format!("{} CNAME {}", r.name, r.value.to_string().split(' ').next().unwrap_or_default()))
+        .collect();
     ctx.progress(format!(
         "certificate for {domain}: waiting for ACM to find {} and issue it (usually a few minutes)",
         looking_for.join(", ")
     ));
     let started = std::time::Instant::now();
     let waited = ctx
-        .wait(Wait::Settling(&["Certificate.PendingValidation"]), &format!("the certificate for {domain} to be issued"), || async {
-            let c = describe(ctx, arn).await?.ok_or_else(|| not_yet("Certificate.PendingValidation", arn, "not listed"))?;
-            match c.status.as_str() {
-                "ISSUED" => Ok(c),
-                "PENDING_VALIDATION" => Err(not_yet("Certificate.PendingValidation", arn, "PENDING_VALIDATION")),
-                other => Err(Error::Refused(failed_message(domain, arn, other, c.failure.as_deref()))),
-            }
-        })
+        .wait(
+            Wait::Settling(&["Certificate.PendingValidation"]),
+            &format!("the certificate for {domain} to be issued"),
+            || async {
+                let c = describe(ctx, arn)
+                    .await?
+                    .ok_or_else(|| not_yet("Certificate.PendingValidation", arn, "not listed"))?;
+                match c.status.as_str() {
+                    "ISSUED" => Ok(c),
+                    "PENDING_VALIDATION" => Err(not_yet("Certificate.PendingValidation", arn, "PENDING_VALIDATION")),
+                    other => Err(Error::Refused(failed_message(domain, arn, other, c.failure.as_deref()))),
+                }
+            },
+        )
         .await;
     match waited {
         Ok(c) => {
@@ -401,7 +417,11 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
             "dns-record",
             format!("validation of {domain} (CNAME in {})", zone.name),
             None,
-            Change::create(vec![FieldDiff::new("value", None, Some("(named by ACM once the certificate is requested)".into()))]),
+            Change::create(vec![FieldDiff::new(
+                "value",
+                None,
+                Some("(named by ACM once the certificate is requested)".into()),
+            )]),
         );
     }
     for want in &records {
@@ -446,7 +466,12 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     if ours.is_empty() {
         return Ok(());
     }
-    let zone = dns::find_zone(ctx, https, domain).await?;
+    // Without the zone (deleted since), there is no record of ours left to delete.
+    let zone = match dns::find_zone(ctx, https, domain).await {
+        Ok(z) => Some(z),
+        Err(Error::Refused(_)) => None,
+        Err(e) => return Err(e),
+    };
     let mut records: Vec<Record> = ours.iter().flat_map(|c| c.validation.clone()).collect();
     records.sort_by(|a, b| a.name.cmp(&b.name));
     records.dedup();
@@ -457,6 +482,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
         }
         plan.push("certificate", domain.as_str(), Some(c.arn.clone()), Change::delete());
     }
+    let Some(zone) = zone else { return Ok(()) };
     let others = others_for(ctx, domain, &ours).await?;
     for want in &records {
         let Some(have) = dns::observe(ctx, &zone, &want.name, &want.kind).await? else { continue };
@@ -500,7 +526,8 @@ async fn others_for(ctx: &Ctx, domain: &str, ours: &[ObservedCertificate]) -> Re
 }
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let Some(domain) = ctx.stack.load_balancer.https.as_ref().filter(|h| h.requests_certificate()).and_then(|h| h.domain.clone())
+    let Some(domain) =
+        ctx.stack.load_balancer.https.as_ref().filter(|h| h.requests_certificate()).and_then(|h| h.domain.clone())
     else {
         return Ok(Vec::new());
     };
@@ -524,7 +551,11 @@ mod tests {
     use super::*;
 
     fn cname(name: &str, value: &str) -> Record {
-        Record { name: name.into(), kind: "CNAME".into(), value: RecordValue::Values { ttl: 300, values: vec![value.into()] } }
+        Record {
+            name: name.into(),
+            kind: "CNAME".into(),
+            value: RecordValue::Values { ttl: 300, values: vec![value.into()] },
+        }
     }
 
     #[test]

@@ -208,7 +208,11 @@ fn record_set(record: &Record) -> Result<ResourceRecordSet, Error> {
             b.ttl(*ttl).set_resource_records(Some(records?))
         }
         RecordValue::Alias { zone, dns_name, evaluate_health } => b.alias_target(built(
-            AliasTarget::builder().hosted_zone_id(zone).dns_name(dns_name).evaluate_target_health(*evaluate_health).build(),
+            AliasTarget::builder()
+                .hosted_zone_id(zone)
+                .dns_name(dns_name)
+                .evaluate_target_health(*evaluate_health)
+                .build(),
         )?),
     };
     built(b.build())
@@ -221,7 +225,9 @@ pub async fn change(ctx: &Ctx, zone: &Zone, action: ChangeAction, record: &Recor
     let batch = built(
         ChangeBatch::builder()
             .comment(format!("konnichiwa stack {}", ctx.stack.name))
-            .changes(built(RecordChange::builder().action(action.clone()).resource_record_set(record_set(record)?).build())?)
+            .changes(built(
+                RecordChange::builder().action(action.clone()).resource_record_set(record_set(record)?).build(),
+            )?)
             .build(),
     )?;
     let sent = ctx
@@ -236,7 +242,11 @@ pub async fn change(ctx: &Ctx, zone: &Zone, action: ChangeAction, record: &Recor
     let out = match sent {
         Ok(out) => out,
         // Route 53 refuses to delete what is not there (a retried delete whose answer was lost).
-        Err(e) if action == ChangeAction::Delete && e.code() == Some("InvalidChangeBatch") && e.to_string().contains("not found") => {
+        Err(e)
+            if action == ChangeAction::Delete
+                && e.code() == Some("InvalidChangeBatch")
+                && e.to_string().contains("not found") =>
+        {
             return Ok(());
         }
         Err(e) => return Err(e),

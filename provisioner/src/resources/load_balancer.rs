@@ -171,10 +171,9 @@ pub fn desired_listeners(stack: &stack::Stack, target_group: &str, certificate: 
                     port: i32::from(h.port),
                     protocol: "HTTPS".into(),
                     action: forward,
-                    certificate: Some(certificate.map_or_else(
-                        || h.certificate_arn.clone().unwrap_or_default(),
-                        ToString::to_string,
-                    )),
+                    certificate: Some(
+                        certificate.map_or_else(|| h.certificate_arn.clone().unwrap_or_default(), ToString::to_string),
+                    ),
                 },
             ];
             v.sort();
