@@ -241,3 +241,37 @@ async fn a_certificate_not_ready_yet_is_waited_for_and_a_lost_request_answer_mak
     assert_eq!(certs.certificate_summary_list().len(), 1, "one certificate despite the retried request");
     account.json(&["down", "--yes", "--purge"], 0);
 }
+
+/// ACM that never finds the record (a zone the registrar does not delegate to): `up` stops at its
+/// deadline naming the record, the zone's name servers and how to compare them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_never_validated_ends_the_run_with_the_record_and_the_delegation_to_check() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let zone_id = zone(&c, "example.com").await;
+    account.edit_stack(with_domain);
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let pending = r#"{"Certificate":{"DomainName":"api.example.com","Status":"PENDING_VALIDATION",
+        "DomainValidationOptions":[{"DomainName":"api.example.com","ValidationStatus":"PENDING_VALIDATION",
+        "ResourceRecord":{"Name":"_d930b28be6c5927595552b219965053e.api.example.com.","Type":"CNAME",
+        "Value":"_c9edd76ee4a0e2a74388032f3861cc50.ykybfrwcxw.acm-validations.aws."}}]}}"#;
+    proxy.script(Script::body("DescribeCertificate", 1_000, pending));
+    let out = account.run_at(&proxy.url, &["up", "--yes", "--timeout", "8s"], &[]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let servers = c.route53.get_hosted_zone().id(&zone_id).send().await.expect("zone");
+    let first_server = servers.delegation_set().expect("delegation set").name_servers()[0].clone();
+    for expected in [
+        "the certificate for api.example.com (arn:aws:acm:ap-northeast-1:",
+        "was not issued after",
+        "_d930b28be6c5927595552b219965053e.api.example.com CNAME _c9edd76ee4a0e2a74388032f3861cc50",
+        &format!("The record is in the Route 53 zone example.com ({zone_id})"),
+        "the registrar of example.com must list its name servers",
+        first_server.as_str(),
+        "`dig +short NS example.com`",
+        "the next `up` resumes waiting",
+    ] {
+        assert!(said.contains(expected), "{expected:?} missing from:\n{said}");
+    }
+    account.json(&["down", "--yes", "--purge"], 0);
+}
