@@ -100,6 +100,21 @@ pub enum Command {
         #[arg(long, default_value = "0s", value_parser = parse_duration)]
         lock_timeout: Duration,
     },
+    /// Put the service back on the revision before the one it runs (or `--to` one), and follow
+    /// the rollout as `deploy` does (exit 3 when it fails, rolls back or times out).
+    Rollback {
+        /// A revision (`7` or `FAMILY:7`) or an image reference; `status` lists the recent ones.
+        #[arg(long)]
+        to: Option<String>,
+        /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        #[arg(long)]
+        no_wait: bool,
+        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        lock_timeout: Duration,
+    },
     /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
     /// only when the run that holds it is gone. Says who held it.
     Unlock {
@@ -125,6 +140,21 @@ pub enum Command {
         delete: bool,
         #[arg(long)]
         yes: bool,
+    },
+    /// The service's log lines, oldest first, each with its time and task.
+    Logs {
+        /// Keep printing new lines (new tasks' streams included) until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// From this long ago (`10m`, `2h`) or this time (`2026-11-28T09:00:00Z`).
+        #[arg(long, default_value = "10m")]
+        since: String,
+        /// Only lines containing this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Only this task's lines (its id, or the first characters of it).
+        #[arg(long)]
+        task: Option<String>,
     },
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,

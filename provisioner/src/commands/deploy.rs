@@ -1,6 +1,6 @@
 //! `deploy --image REF`: the fast path — describe the latest task definition, register it again
 //! with the new image, update the service, follow the new deployment. Nothing else is observed.
-//! Also the rollout following that `up` shares.
+//! Also the rollout following that `up` and `rollback` share.
 
 use std::time::{Duration, Instant};
 
@@ -148,19 +148,32 @@ async fn deploy(
     no_wait: bool,
 ) -> Result<(String, Option<String>, Option<RolloutReport>), Error> {
     let family = service::family(&ctx.stack);
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let current = service::task::observe_latest(ctx, &family).await?.ok_or_else(|| {
         Error::Refused(format!("task definition family {family} has no active revision: run `provisioner up` first"))
     })?;
     let spec = service::TaskSpec { image: image.to_owned(), ..current.spec };
     let arn = service::task::register(ctx, &family, &spec).await?;
+    let (deployment_id, report) = switch_to(ctx, cli, &arn, timeout, no_wait).await?;
+    Ok((arn, deployment_id, report))
+}
+
+/// Points the service at the revision `arn` and follows the new deployment (unless `no_wait`):
+/// (deployment id, rollout). What `deploy` and `rollback` share.
+pub async fn switch_to(
+    ctx: &Ctx,
+    cli: &Cli,
+    arn: &str,
+    timeout: Option<Duration>,
+    no_wait: bool,
+) -> Result<(Option<String>, Option<RolloutReport>), Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let updated = ctx
         .clients
         .ecs
         .update_service()
         .cluster(&cluster)
         .service(&name)
-        .task_definition(&arn)
+        .task_definition(arn)
         .send()
         .await
         .ctx("update service", &name)?;
@@ -168,29 +181,26 @@ async fn deploy(
         s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.id().map(str::to_owned))
     });
     if !cli.json {
-        eprintln!(
-            "Registered {arn}; service {name} is deploying it (deployment {}).",
-            deployment_id.clone().unwrap_or_default()
-        );
+        eprintln!("Service {name} is deploying {arn} (deployment {}).", deployment_id.clone().unwrap_or_default());
     }
     if no_wait {
-        return Ok((arn, deployment_id, None));
+        return Ok((deployment_id, None));
     }
     let timeout = timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
     // The target group's health is looked up only if the rollout fails (below).
-    let report = follow_and_report(ctx, &arn, deployment_id.clone(), timeout, None, cli.json).await?;
+    let report = follow_and_report(ctx, arn, deployment_id.clone(), timeout, None, cli.json).await?;
     if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {
-        return Ok((arn, deployment_id, Some(report)));
+        return Ok((deployment_id, Some(report)));
     }
     // Add target health to the diagnostics of a failed rollout.
     let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
     let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
     let tg_arn =
         tgs.as_ref().and_then(|t| t.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_owned);
-    let Some(tg_arn) = tg_arn else { return Ok((arn, deployment_id, Some(report))) };
+    let Some(tg_arn) = tg_arn else { return Ok((deployment_id, Some(report))) };
     let extra = rollout::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
     for d in extra.iter().filter(|d| d.starts_with("target ")) {
         eprintln!("  {d}");
     }
-    Ok((arn, deployment_id, Some(RolloutReport { diagnostics: extra, ..report })))
+    Ok((deployment_id, Some(RolloutReport { diagnostics: extra, ..report })))
 }

@@ -4,7 +4,9 @@
 mod deploy;
 mod down;
 mod image;
+mod logs;
 mod plan;
+pub(crate) mod rollback;
 mod status;
 mod up;
 
@@ -72,9 +74,11 @@ fn command_name(c: &Command) -> &'static str {
         Command::Plan { .. } => "plan",
         Command::Up { .. } => "up",
         Command::Down { .. } => "down",
+        Command::Logs { .. } => "logs",
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy { .. } => "deploy",
+        Command::Rollback { .. } => "rollback",
         Command::Unlock { .. } => "unlock",
         Command::CiRole { .. } => "ci-role",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
@@ -130,6 +134,12 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Unlock { yes } => unlock(cli, *yes).await,
         Command::CiRole { github_repo, environment, branch, delete, yes } => {
             ci_role(cli, github_repo, environment.as_deref(), branch.as_deref(), *delete, *yes).await
+        }
+        Command::Logs { follow, since, filter, task } => {
+            logs::run(cli, *follow, since, logs::Query { filter: filter.clone(), task: task.clone() }).await
+        }
+        Command::Rollback { to, timeout, no_wait, lock_timeout } => {
+            rollback::run(cli, to.as_deref(), *timeout, *no_wait, *lock_timeout).await
         }
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,

@@ -101,6 +101,8 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let service = service_state(&ctx, &outputs).await?;
+    // What `rollback --to` can name.
+    let revisions = super::rollback::revisions(&ctx, 5).await?;
     if cli.json {
         let resources: Vec<_> = plan
             .resources
@@ -109,7 +111,7 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             .collect();
         print_json(&json!({
             "command": "status", "stack": ctx.stack.name, "region": ctx.stack.region,
-            "resources": resources, "service": service, "outputs": outputs,
+            "resources": resources, "service": service, "revisions": revisions, "outputs": outputs,
         }));
         return Ok(exit::OK);
     }
@@ -145,6 +147,14 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
                 t["state"].as_str().unwrap_or("?"),
                 t["reason"].as_str().unwrap_or("")
             );
+        }
+    }
+    if !revisions.is_empty() {
+        println!("\nRecent revisions (newest first; `rollback --to N` puts one back):");
+        let running = service["task_definition"].as_str().unwrap_or_default();
+        for r in &revisions {
+            let mark = if r.task_definition == running { "  (running)" } else { "" };
+            println!("  {:<5} {}{mark}", r.revision, r.image);
         }
     }
     if let Some(c) = &outputs.certificate {

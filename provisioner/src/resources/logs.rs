@@ -20,6 +20,8 @@ pub const PERMISSIONS: &[Permission] = &[
             "logs:PutRetentionPolicy",
             "logs:TagResource",
             "logs:ListTagsForResource",
+            // `provisioner logs` (a deploy job may show what the new tasks print).
+            "logs:FilterLogEvents",
         ],
         Scope::Own(|c| {
             let group = c.arn("logs", &format!("log-group:{}", name(c.stack)));

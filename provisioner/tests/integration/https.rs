@@ -275,3 +275,39 @@ async fn a_certificate_never_validated_ends_the_run_with_the_record_and_the_dele
     }
     account.json(&["down", "--yes", "--purge"], 0);
 }
+
+/// A busy account: 15% of all calls throttled (Route 53 and ACM included) and 10% of mutating
+/// answers lost after the change was made. The run ends as a clean one does: one certificate,
+/// exactly our two records beside the others', a no-op second `up`, a clean `down`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_lost_answers_leave_one_certificate_and_exactly_our_records() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let zone_id = zone(&c, "example.com").await;
+    put(&c, &zone_id, ChangeAction::Create, "www.example.com", RrType::A, "192.0.2.10").await;
+    let before = records(&c, &zone_id).await;
+    account.edit_stack(with_domain);
+    let proxy = Proxy::start(&moto_url(), Faults { seed: 14, throttle: 0.15, lose_answer: 0.10 }).await;
+    let up = account.run_at(&proxy.url, &["up", "--yes"], &[]).await;
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let stats = proxy.stats();
+    let faulted = |op: &str| stats.get(op).map_or(0, |s| s.throttled + s.lost);
+    assert!(
+        faulted("ListHostedZonesByName") + faulted("ListResourceRecordSets") + faulted("ChangeResourceRecordSets") > 0,
+        "the seed faults some Route 53 calls: {stats:?}"
+    );
+    assert!(faulted("DescribeCertificate") + faulted("RequestCertificate") + faulted("ListCertificates") > 0);
+
+    let certs = c.acm.list_certificates().send().await.expect("certificates");
+    assert_eq!(certs.certificate_summary_list().len(), 1);
+    let mut names: Vec<String> = records(&c, &zone_id).await.into_iter().map(|(n, t)| format!("{n} {t}")).collect();
+    names.retain(|n| !before.iter().any(|(b, t)| format!("{b} {t}") == *n));
+    names.sort();
+    assert_eq!(names, ["_d930b28be6c5927595552b219965053e.api.example.com CNAME", "api.example.com A"]);
+
+    proxy.set_faults(Faults::default());
+    let again = account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    assert_eq!(mutations(&again), Vec::<String>::new());
+    account.json(&["down", "--yes", "--purge"], 0);
+    assert_eq!(records(&c, &zone_id).await, before);
+}

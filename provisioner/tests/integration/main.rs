@@ -15,6 +15,7 @@ mod first_contact;
 mod https;
 mod image;
 mod network;
+mod operations;
 mod platform;
 mod posture;
 mod service;

@@ -133,6 +133,9 @@ fn identify(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> (S
     if service == "s3" {
         return (service, s3_operation(method, path));
     }
+    if service == "route53" {
+        return (service, route53_operation(method, path));
+    }
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return (service, target.rsplit('.').next().unwrap_or(target).to_owned());
     }
@@ -177,10 +180,27 @@ fn s3_operation(method: &Method, path: &str) -> String {
     op.to_owned()
 }
 
+/// Route 53's REST operations the provisioner calls, from method and path.
+fn route53_operation(method: &Method, path: &str) -> String {
+    let path = path.split_once('?').map_or(path, |(p, _)| p).trim_end_matches('/');
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let op = match (method.as_str(), segments.as_slice()) {
+        ("GET", [_, "hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("POST", [_, "hostedzone"]) => "CreateHostedZone",
+        ("GET", [_, "hostedzone", _]) => "GetHostedZone",
+        ("GET", [_, "hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", [_, "hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", [_, "change", _]) => "GetChange",
+        _ => "",
+    };
+    op.to_owned()
+}
+
 fn protocol(service: &str) -> Protocol {
     match service {
         "ec2" => Protocol::Ec2,
-        "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" => Protocol::Query,
+        // Route 53 is REST-XML, but wraps its errors as the query protocols do.
+        "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" | "route53" => Protocol::Query,
         "s3" => Protocol::RestXml,
         _ => Protocol::Json,
     }

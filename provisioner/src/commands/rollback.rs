@@ -1,0 +1,200 @@
+//! `rollback [--to REVISION|IMAGE]`: puts the service back on the revision before the one it runs
+//! (or the one named: a revision number, `family:N`, or an image — the newest revision running it,
+//! else a new revision of the current one with that image), then follows the rollout exactly as
+//! `deploy` does (same flags, same exit codes). It says what it rolled from and to. A rollback
+//! lasts until the next `up` or `deploy`, which bring stack.yaml's image back; pin the image there
+//! to keep it.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::deploy::{RolloutReport, exit_for, switch_to};
+use super::{context, holding_lease, print_json};
+use crate::cli::Cli;
+use crate::error::{AwsContext, Error};
+use crate::reconcile::{Ctx, Mode};
+use crate::resources::service::task::{self, family_and_revision};
+use crate::resources::{cluster, service};
+
+/// A revision and the image it runs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Revision {
+    pub task_definition: String,
+    pub revision: i32,
+    pub image: String,
+}
+
+/// What `--to` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The newest revision before the current one.
+    Previous,
+    Revision(i32),
+    Image(String),
+}
+
+impl Target {
+    /// `7`, `family:7` or an image reference.
+    pub fn parse(to: Option<&str>, family: &str) -> Self {
+        let Some(to) = to else { return Self::Previous };
+        let number = to.strip_prefix(&format!("{family}:")).unwrap_or(to);
+        match number.parse() {
+            Ok(n) => Self::Revision(n),
+            Err(_) => Self::Image(to.to_owned()),
+        }
+    }
+}
+
+/// The revision the service runs now (or is deploying): the service's task definition.
+async fn current(ctx: &Ctx) -> Result<String, Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let out = ctx
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&name)
+        .send()
+        .await
+        .ctx("describe service", &name);
+    let out = match out {
+        Err(e) if e.code() == Some("ClusterNotFoundException") => None,
+        other => Some(other?),
+    };
+    out.as_ref()
+        .and_then(|o| o.services().iter().find(|s| s.status() == Some("ACTIVE")))
+        .and_then(|s| s.task_definition().map(str::to_owned))
+        .ok_or_else(|| Error::Refused(format!("service {name} does not exist: nothing to roll back (run `up`)")))
+}
+
+/// The family's ACTIVE revisions with their images, newest first (at most `limit`).
+pub async fn revisions(ctx: &Ctx, limit: usize) -> Result<Vec<Revision>, Error> {
+    let mut out = Vec::new();
+    for arn in task::active_revisions(ctx, &service::family(&ctx.stack)).await?.into_iter().take(limit) {
+        if let Some(t) = task::describe(ctx, &arn).await? {
+            out.push(Revision { task_definition: arn, revision: t.revision, image: t.spec.image });
+        }
+    }
+    Ok(out)
+}
+
+/// The revision to go to: (revision, registered now).
+async fn choose(ctx: &Ctx, target: &Target, from: &str) -> Result<(Revision, bool), Error> {
+    let family = service::family(&ctx.stack);
+    let current_revision = family_and_revision(from).map_or(i32::MAX, |(_, r)| r);
+    let all = revisions(ctx, usize::MAX).await?;
+    let found = match target {
+        Target::Previous => all.iter().find(|r| r.revision < current_revision).cloned().ok_or_else(|| {
+            Error::Refused(format!(
+                "{family}:{current_revision} is the oldest active revision: there is none before it to roll back to \
+                 (`rollback --to IMAGE` deploys a given image)"
+            ))
+        })?,
+        Target::Revision(n) => all.iter().find(|r| r.revision == *n).cloned().ok_or_else(|| {
+            let known: Vec<String> = all.iter().map(|r| r.revision.to_string()).collect();
+            Error::Refused(format!(
+                "{family}:{n} is not an active revision of {family} (active: {}); `status` lists them with their images",
+                known.join(", ")
+            ))
+        })?,
+        Target::Image(image) => match all.iter().find(|r| r.image == *image) {
+            Some(r) => r.clone(),
+            None => {
+                let now = task::describe(ctx, from).await?.ok_or_else(|| {
+                    Error::Refused(format!("the running revision {from} cannot be read: run `up` first"))
+                })?;
+                let spec = service::TaskSpec { image: image.clone(), ..now.spec };
+                let arn = task::register(ctx, &family, &spec).await?;
+                let revision = family_and_revision(&arn).map_or(0, |(_, r)| r);
+                return Ok((Revision { task_definition: arn, revision, image: image.clone() }, true));
+            }
+        },
+    };
+    Ok((found, false))
+}
+
+pub async fn run(
+    cli: &Cli,
+    to: Option<&str>,
+    timeout: Option<Duration>,
+    no_wait: bool,
+    lock_timeout: Duration,
+) -> Result<u8, Error> {
+    let started = Instant::now();
+    let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
+    let target = Target::parse(to, &service::family(&ctx.stack));
+    let ((from, to, registered, deployment_id, rollout), lease) =
+        holding_lease(&mut ctx, "rollback", lock_timeout, async |ctx: &mut Ctx| {
+            roll_back(ctx, cli, &target, timeout, no_wait).await
+        })
+        .await?;
+    if cli.json {
+        print_json(&json!({
+            "command": "rollback",
+            "stack": ctx.stack.name,
+            "from": from,
+            "to": to,
+            "registered": registered,
+            "deployment_id": deployment_id,
+            "rollout": rollout,
+            "api_calls": ctx.clients.calls.counts(),
+            "lease": lease,
+            "elapsed_seconds": started.elapsed().as_secs_f64(),
+        }));
+    } else {
+        println!("{}", to.task_definition);
+    }
+    exit_for(rollout.as_ref())
+}
+
+type RolledBack = (Revision, Revision, bool, Option<String>, Option<RolloutReport>);
+
+async fn roll_back(
+    ctx: &Ctx,
+    cli: &Cli,
+    target: &Target,
+    timeout: Option<Duration>,
+    no_wait: bool,
+) -> Result<RolledBack, Error> {
+    let from_arn = current(ctx).await?;
+    let from = match task::describe(ctx, &from_arn).await? {
+        Some(t) => Revision { task_definition: from_arn.clone(), revision: t.revision, image: t.spec.image },
+        None => Revision { task_definition: from_arn.clone(), revision: 0, image: "(unreadable)".into() },
+    };
+    let (to, registered) = choose(ctx, target, &from_arn).await?;
+    if to.task_definition == from.task_definition {
+        return Err(Error::Refused(format!("the service already runs {} ({})", to.task_definition, to.image)));
+    }
+    if !cli.json {
+        eprintln!(
+            "Rolling back from {} ({}) to {} ({}){}.",
+            from.task_definition,
+            from.image,
+            to.task_definition,
+            to.image,
+            if registered { ", a new revision of the current one with that image" } else { "" }
+        );
+    }
+    let (deployment_id, rollout) = switch_to(ctx, cli, &to.task_definition, timeout, no_wait).await?;
+    Ok((from, to, registered, deployment_id, rollout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_names_a_revision_or_an_image() {
+        assert_eq!(Target::parse(None, "konnichiwa"), Target::Previous);
+        assert_eq!(Target::parse(Some("5"), "konnichiwa"), Target::Revision(5));
+        assert_eq!(Target::parse(Some("konnichiwa:5"), "konnichiwa"), Target::Revision(5));
+        let image = "123.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:ab";
+        assert_eq!(Target::parse(Some(image), "konnichiwa"), Target::Image(image.into()));
+        assert_eq!(
+            Target::parse(Some("registry:5000/app:5"), "konnichiwa"),
+            Target::Image("registry:5000/app:5".into())
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Operating the running service: `logs` (several streams in order, `--since`, `--task`,
+//! `--follow` picking up a new task's stream and later lines once each, Ctrl-C).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use provisioner::aws::Clients;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common::{Account, moto_url, text};
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+async fn group(c: &Clients, name: &str) {
+    c.logs.create_log_group().log_group_name(name).send().await.expect("log group");
+}
+
+/// Writes `lines` (ms, text) into `stream` of `group`, creating the stream when new.
+async fn write(c: &Clients, group: &str, stream: &str, lines: &[(i64, &str)]) {
+    let _ = c.logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await;
+    let events: Vec<InputLogEvent> = lines
+        .iter()
+        .map(|(ms, m)| InputLogEvent::builder().timestamp(*ms).message(*m).build().expect("event"))
+        .collect();
+    c.logs
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .expect("put log events");
+}
+
+fn app_line(message: &str) -> String {
+    format!(r#"{{"timestamp":"2026-11-28T00:00:00Z","level":"INFO","message":"{message}","target":"app"}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_come_in_order_with_their_task_and_follow_picks_up_new_tasks_once() {
+    let account = Account::new();
+    let c = account.clients().await;
+    group(&c, "/ecs/konnichiwa").await;
+    group(&c, "/ecs/konnichiwa-other").await;
+    let t = now_ms() - 60_000;
+    let (one, two) = ("app/app/aaaa1111bbbb2222", "app/app/cccc3333dddd4444");
+    write(&c, "/ecs/konnichiwa", one, &[(t - 3_600_000, "too old"), (t, &app_line("first")), (t + 2000, "third")])
+        .await;
+    write(&c, "/ecs/konnichiwa", two, &[(t + 1000, &app_line("second"))]).await;
+    write(&c, "/ecs/konnichiwa-other", one, &[(t + 500, "another stack's line")]).await;
+
+    let out = account.run(&["logs", "--since", "30m"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    assert!(lines[0].ends_with(" aaaa1111 INFO  first"), "{said}");
+    assert!(lines[1].ends_with(" cccc3333 INFO  second"), "{said}");
+    assert!(lines[2].ends_with(" aaaa1111 third"), "{said}");
+    assert!(!said.contains("too old") && !said.contains("another stack"), "{said}");
+
+    let only = account.run(&["logs", "--since", "30m", "--task", "cccc", "--json"]);
+    let objects: Vec<Value> = String::from_utf8_lossy(&only.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 1, "{}", text(&only));
+    assert_eq!(
+        (objects[0]["task"].as_str(), objects[0]["message"].as_str()),
+        (Some("cccc3333dddd4444"), Some("second"))
+    );
+
+    // Follow: the three lines, then a new task's stream and a later line of the first, once each.
+    let mut follow = tokio::process::Command::from(account.command(
+        &moto_url(),
+        &["logs", "--follow", "--since", "30m", "--json"],
+        &[],
+    ));
+    let mut child = follow.stdout(std::process::Stdio::piped()).spawn().expect("logs --follow");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen: Vec<String> = Vec::new();
+    let mut read_until = async |want: &str, seen: &mut Vec<String>| {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(l) = reader.next_line().await.expect("read") {
+                let v: Value = serde_json::from_str(&l).expect("json line");
+                let m = v["message"].as_str().unwrap_or_default().to_owned();
+                seen.push(m.clone());
+                if m == want {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{want:?} never came; seen {seen:?}"));
+    };
+    read_until("third", &mut seen).await;
+    let later = now_ms();
+    write(&c, "/ecs/konnichiwa", "app/app/eeee5555ffff6666", &[(later, &app_line("a new task"))]).await;
+    write(&c, "/ecs/konnichiwa", one, &[(later + 1, "fourth")]).await;
+    read_until("fourth", &mut seen).await;
+    // One more poll's worth of lines, then a sentinel: nothing may have come twice.
+    write(&c, "/ecs/konnichiwa", two, &[(now_ms(), "sentinel")]).await;
+    read_until("sentinel", &mut seen).await;
+    assert_eq!(seen, ["first", "second", "third", "a new task", "fourth", "sentinel"]);
+
+    let pid = child.id().expect("pid").to_string();
+    std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stops").expect("status");
+    assert_eq!(status.code(), Some(0), "Ctrl-C ends a follow cleanly");
+}
+
+#[tokio::test]
+async fn logs_of_a_stack_that_does_not_exist_say_so() {
+    let account = Account::new();
+    let out = account.run(&["logs"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("the log group /ecs/konnichiwa does not exist: stack konnichiwa has not been created"),
+        "{said}"
+    );
+}
+
+fn digest_image(fill: char) -> String {
+    format!("127.0.0.1:5000/konnichiwa@sha256:{}", fill.to_string().repeat(64))
+}
+
+async fn running(c: &Clients) -> String {
+    let svc = c.ecs.describe_services().cluster("konnichiwa").services("konnichiwa").send().await.expect("service");
+    svc.services()[0].task_definition().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn rollback_puts_back_the_previous_revision_or_the_one_named_and_follows_it_like_deploy() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let first = account.json(&["up", "--yes"], 0);
+    let a = first["outputs"]["service"]["task_definition_arn"].as_str().expect("first revision").to_owned();
+    let b = account.json(&["deploy", "--image", &digest_image('b'), "--no-wait"], 0)["task_definition_arn"]
+        .as_str()
+        .expect("b")
+        .to_owned();
+    let c_arn = account.json(&["deploy", "--image", &digest_image('c'), "--no-wait"], 0)["task_definition_arn"]
+        .as_str()
+        .expect("c")
+        .to_owned();
+    assert_eq!(running(&c).await, c_arn);
+
+    // No --to: the revision before the running one.
+    let back = account.json(&["rollback", "--no-wait"], 0);
+    assert_eq!(
+        (back["from"]["task_definition"].as_str(), back["to"]["task_definition"].as_str()),
+        (Some(c_arn.as_str()), Some(b.as_str()))
+    );
+    assert_eq!(back["to"]["image"], digest_image('b'));
+    assert_eq!(crate::common::mutations(&back), ["ECS:UpdateService"], "nothing registered");
+    assert_eq!(running(&c).await, b);
+
+    // --to a revision, and --to an image no revision runs (a new revision of the running one).
+    let (_, first_revision) = a.rsplit_once(':').expect("revision");
+    let out = account.run(&["rollback", "--to", first_revision, "--no-wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains(&format!("Rolling back from {b} ({}) to {a} (", digest_image('b'))), "{said}");
+    assert_eq!(running(&c).await, a);
+    let d = account.json(&["rollback", "--to", &digest_image('d'), "--no-wait"], 0);
+    assert_eq!(d["registered"], true);
+    assert_eq!(running(&c).await, d["to"]["task_definition"].as_str().expect("d").to_owned());
+
+    let out = account.run(&["rollback", "--to", "99"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("konnichiwa:99 is not an active revision of konnichiwa"), "{}", text(&out));
+
+    // status lists the revisions to choose from, the running one marked.
+    let status = text(&account.run(&["status"]));
+    assert!(status.contains("Recent revisions (newest first"), "{status}");
+    assert!(status.contains(&format!("{}  (running)", digest_image('d'))), "{status}");
+
+    // Followed like a deploy: moto never completes a rollout, so it times out: exit 3.
+    let out = account.run(&["rollback", "--timeout", "2s", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "timed-out");
+}
