@@ -183,6 +183,7 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
     pub acm: aws_sdk_acm::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub route53: aws_sdk_route53::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
     /// `--json`): a no-op `up` makes no mutating call on the stack.
@@ -248,6 +249,7 @@ impl Clients {
             app_autoscaling: client!(aws_sdk_applicationautoscaling),
             ssm: client!(aws_sdk_ssm),
             acm: client!(aws_sdk_acm),
+            cloudwatch: client!(aws_sdk_cloudwatch),
             route53: client!(aws_sdk_route53),
             sts: client!(aws_sdk_sts),
             // An emulator on loopback cannot take bucket names as host names.

@@ -7,12 +7,14 @@
 //! (repository, log group, secret, cluster, load balancer and the domain's alias) concurrently | the
 //! image pushed to the repository | IAM (scoped to the ARNs of the repository, log group and
 //! secret) | launch template, Auto Scaling group, capacity provider | the cluster's default
-//! strategy | task definition, service, service auto scaling.
+//! strategy | the SLO alarms (on the load balancer's metrics) | task definition, service (rolled back
+//! by those alarms), service auto scaling.
 
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::reconcile::{Ctx, Id, Plan};
+use crate::resources::alarms::{self, AlarmOutputs};
 use crate::resources::alias;
 use crate::resources::capacity::{self, CapacityOutputs};
 use crate::resources::certificate::{self, CertificateOutputs};
@@ -40,6 +42,8 @@ pub struct Outputs {
     pub load_balancer: LoadBalancerOutputs,
     /// The HTTPS listener's certificate (None without HTTPS).
     pub certificate: Option<CertificateOutputs>,
+    /// The SLO alarms that roll a deployment back.
+    pub alarms: AlarmOutputs,
     pub service: ServiceOutputs,
     /// Set when `up` built and pushed the image.
     pub push: Option<crate::image::PushReport>,
@@ -120,6 +124,8 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let capacity = capacity::reconcile(ctx, &mut plan, &inputs).await?;
     cluster::reconcile_strategy(ctx, &mut plan, &capacity.capacity_provider, observed_cluster.as_ref()).await?;
 
+    let alarms =
+        alarms::reconcile(ctx, &mut plan, &load_balancer.load_balancer_arn, &load_balancer.target_group_arn).await?;
     let (_, execution_name, task_name) = iam::names(&ctx.stack.name);
     let role = |arn: &Option<String>, name: &str| Id::from_option(arn.clone(), || format!("role {name}"));
     let service = service::reconcile(
@@ -135,6 +141,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
             task_role: &role(&iam.task_role_arn, &task_name),
             target_group: &load_balancer.target_group_arn,
             load_balancer: &load_balancer.load_balancer_arn,
+            alarms: &alarms.alarm_names,
             key_changes: secret.value_changes,
             key_version_created: secret.current_version_created,
         },
@@ -142,7 +149,20 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     .await?;
     Ok((
         plan,
-        Outputs { network, registry, logs, secret, iam, cluster, capacity, load_balancer, certificate, service, push },
+        Outputs {
+            network,
+            registry,
+            logs,
+            secret,
+            iam,
+            cluster,
+            capacity,
+            load_balancer,
+            certificate,
+            alarms,
+            service,
+            push,
+        },
     ))
 }
 
@@ -198,6 +218,7 @@ pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
         log_bucket::PERMISSIONS,
         iam::PERMISSIONS,
         capacity::PERMISSIONS,
+        alarms::PERMISSIONS,
         service::PERMISSIONS,
         crate::lease::PERMISSIONS,
     ]
@@ -212,6 +233,7 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     let observed_cluster = cluster::observe(ctx).await?;
     service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
+    alarms::teardown(ctx, &mut plan).await?;
     alias::teardown(ctx, &mut plan).await?;
     load_balancer::teardown(ctx, &mut plan).await?;
     certificate::teardown(ctx, &mut plan).await?;
@@ -229,6 +251,7 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
 /// Anything still tagged with (or named for) the stack after a teardown.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let mut left = service::leftovers(ctx, &cluster::name(&ctx.stack)).await?;
+    left.extend(alarms::leftovers(ctx).await?);
     left.extend(alias::leftovers(ctx).await?);
     left.extend(load_balancer::leftovers(ctx).await?);
     left.extend(certificate::leftovers(ctx).await?);

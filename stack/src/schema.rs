@@ -256,6 +256,10 @@ pub struct Deployment {
     pub minimum_healthy_percent: u32,
     #[serde(default = "default_max_percent")]
     pub maximum_percent: u32,
+    /// CloudWatch alarms from `slo:` (p95 latency, 5xx share, no healthy target) that make ECS
+    /// roll back a deployment breaking the SLO.
+    #[serde(default = "yes")]
+    pub slo_alarms: bool,
 }
 
 impl Default for Deployment {
@@ -265,6 +269,7 @@ impl Default for Deployment {
             timeout: default_deploy_timeout(),
             minimum_healthy_percent: default_min_healthy(),
             maximum_percent: default_max_percent(),
+            slo_alarms: true,
         }
     }
 }

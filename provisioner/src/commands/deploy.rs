@@ -74,6 +74,14 @@ pub async fn follow_and_report(
             (deployment.clone(), "timed-out", Some(format!("not COMPLETED after {}", humantime_secs(*waited))))
         }
     };
+    // A deployment the SLO alarms stopped: say which alarm.
+    let reason = match (&outcome, result) {
+        (Outcome::Failed { rolled_back, .. }, _) => {
+            let firing = crate::resources::alarms::firing(ctx).await?;
+            if firing.is_empty() { reason } else { Some(alarm_reason(&firing, *rolled_back)) }
+        }
+        _ => reason,
+    };
     let mut diagnostics = Vec::new();
     if result != "completed" {
         diagnostics =
@@ -87,6 +95,13 @@ pub async fn follow_and_report(
         eprintln!("Deployment {deployment} completed in {:.0}s.", started.elapsed().as_secs_f64());
     }
     Ok(RolloutReport { deployment, result, reason, diagnostics, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// `rolled back: alarm NAME in ALARM` (or `failed: …` when the deployment was not rolled back).
+pub fn alarm_reason(firing: &[String], rolled_back: bool) -> String {
+    let what = if rolled_back { "rolled back" } else { "failed" };
+    let alarms = if firing.len() == 1 { "alarm" } else { "alarms" };
+    format!("{what}: {alarms} {} in ALARM", firing.join(", "))
 }
 
 fn humantime_secs(d: Duration) -> String {

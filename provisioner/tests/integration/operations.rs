@@ -1,5 +1,6 @@
 //! Operating the running service: `logs` (several streams in order, `--since`, `--task`,
-//! `--follow` picking up a new task's stream and later lines once each, Ctrl-C).
+//! `--follow` picking up a new task's stream and later lines once each, Ctrl-C), `rollback`, and
+//! the SLO alarms that roll a deployment back.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,6 +9,7 @@ use provisioner::aws::Clients;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::common::faults::{Faults, Proxy, Script};
 use crate::common::{Account, moto_url, text};
 
 fn now_ms() -> i64 {
@@ -185,4 +187,97 @@ async fn rollback_puts_back_the_previous_revision_or_the_one_named_and_follows_i
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["rollout"]["result"], "timed-out");
+}
+
+const ALARMS: [&str; 3] = ["konnichiwa-p95-latency", "konnichiwa-5xx-share", "konnichiwa-no-healthy-target"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_removed_by_down() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let up = account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    assert_eq!(up["outputs"]["alarms"]["alarm_names"], serde_json::json!(ALARMS));
+
+    let out = c.cloudwatch.describe_alarms().set_alarm_names(Some(ALARMS.map(String::from).to_vec())).send().await;
+    let alarms = out.expect("alarms");
+    let by_name = |n: &str| alarms.metric_alarms().iter().find(|a| a.alarm_name() == Some(n)).expect("alarm").clone();
+    let p95 = by_name("konnichiwa-p95-latency");
+    assert_eq!((p95.extended_statistic(), p95.threshold()), (Some("p95"), Some(0.3)), "p95 < 300ms from slo:");
+    assert_eq!(p95.metric_name(), Some("TargetResponseTime"));
+    let dims: Vec<&str> = p95.dimensions().iter().filter_map(|d| d.name()).collect();
+    assert_eq!(dims, ["LoadBalancer", "TargetGroup"]);
+    let share = by_name("konnichiwa-5xx-share");
+    assert_eq!(share.threshold(), Some(1.0), "errors < 1% from slo:");
+    assert_eq!(share.metrics().len(), 4, "the share and its three metrics");
+    assert_eq!(by_name("konnichiwa-no-healthy-target").threshold(), Some(1.0));
+
+    // The service's deployment configuration names them, with rollback (moto keeps none of it).
+    let create = proxy.requests("CreateService").concat();
+    for name in ALARMS {
+        assert!(create.contains(name), "{create}");
+    }
+    assert!(create.contains("\"enable\":true") && create.contains("\"rollback\":true"), "{create}");
+
+    // A second up changes nothing; a threshold edited behind our back is drift that up repairs.
+    let again = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&again), Vec::<String>::new());
+    c.cloudwatch
+        .put_metric_alarm()
+        .alarm_name("konnichiwa-p95-latency")
+        .namespace("AWS/ApplicationELB")
+        .metric_name("TargetResponseTime")
+        .extended_statistic("p95")
+        .set_dimensions(Some(p95.dimensions().to_vec()))
+        .period(60)
+        .evaluation_periods(3)
+        .datapoints_to_alarm(3)
+        .treat_missing_data("notBreaching")
+        .threshold(5.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("edit threshold");
+    let plan = text(&account.run(&["plan"]));
+    assert!(plan.contains("threshold: 5 -> 0.3"), "{plan}");
+    let repaired = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutMetricAlarm"]);
+
+    account.json(&["down", "--yes", "--purge"], 0);
+    let left = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
+    assert!(left.metric_alarms().is_empty(), "down removed them");
+}
+
+/// ECS rolls a deployment back when an SLO alarm fires: the follower names the alarm, exit 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_rolled_back_by_an_slo_alarm_says_which_and_exits_3() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let up = account.json(&["up", "--yes"], 0);
+    let first = up["outputs"]["service"]["task_definition_arn"].as_str().expect("revision").to_owned();
+    c.cloudwatch
+        .set_alarm_state()
+        .alarm_name("konnichiwa-p95-latency")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 datapoints were greater than the threshold (0.3)")
+        .send()
+        .await
+        .expect("set alarm state");
+    // What DescribeServices answers after ECS rolled back: only the first revision, PRIMARY.
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let rolled_back = serde_json::json!({
+        "services": [{
+            "serviceName": "konnichiwa", "status": "ACTIVE", "taskDefinition": first,
+            "deployments": [{"id": "ecs-svc/0000000000000000001", "status": "PRIMARY", "taskDefinition": first,
+                             "desiredCount": 2, "runningCount": 2, "rolloutState": "COMPLETED"}],
+            "events": []
+        }],
+        "failures": []
+    });
+    proxy.script(Script::body("DescribeServices", 1_000, &rolled_back.to_string()));
+    let out = account.run_at(&proxy.url, &["deploy", "--image", &digest_image('e'), "--json"], &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "rolled-back");
+    assert_eq!(v["rollout"]["reason"], "rolled back: alarm konnichiwa-p95-latency in ALARM");
 }

@@ -6,8 +6,8 @@
 //! secret's current version.
 
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer, PropagateTags,
-    ServiceField,
+    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer,
+    PropagateTags, ServiceField,
 };
 use aws_smithy_types::DateTime;
 
@@ -28,6 +28,8 @@ pub struct ObservedService {
     pub capacity_providers: Option<Vec<String>>,
     pub target_groups: Vec<String>,
     pub circuit_breaker: Option<(bool, bool)>,
+    /// The alarms that roll a deployment back (None: the answer has no deployment configuration).
+    pub alarms: Option<Vec<String>>,
     pub min_healthy: Option<i32>,
     pub max_percent: Option<i32>,
     pub grace_seconds: Option<i32>,
@@ -47,6 +49,8 @@ pub struct ServiceInputs<'a> {
     pub capacity_provider: &'a str,
     pub task_definition: &'a Id,
     pub target_group: &'a Id,
+    /// The SLO alarms that roll a deployment back (empty: none).
+    pub alarms: &'a [String],
     /// The key changes in this run (a plan shows the roll).
     pub key_changes: bool,
     /// When the secret's current version was created.
@@ -95,6 +99,9 @@ pub fn diff_service(stack: &stack::Stack, i: &ServiceInputs<'_>, o: Option<&Obse
     let want_cb = circuit_breaker(stack);
     if let Some(cb) = o.circuit_breaker.filter(|cb| *cb != want_cb) {
         fields.push(FieldDiff::new("circuit_breaker", Some(format!("{cb:?}")), Some(format!("{want_cb:?}"))));
+    }
+    if let Some(alarms) = o.alarms.as_ref().filter(|a| a.as_slice() != i.alarms) {
+        fields.push(FieldDiff::new("rollback_alarms", Some(alarms.join(",")), Some(i.alarms.join(","))));
     }
     fields.extend(o.min_healthy.and_then(|v| {
         compare("minimum_healthy_percent", &v, &i32::try_from(d.minimum_healthy_percent).unwrap_or(100))
@@ -149,6 +156,12 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                     .filter_map(|l| l.target_group_arn().map(str::to_owned))
                     .collect(),
                 circuit_breaker: dc.and_then(|d| d.deployment_circuit_breaker()).map(|c| (c.enable(), c.rollback())),
+                alarms: dc.map(|d| {
+                    d.alarms()
+                        .filter(|a| a.enable() && a.rollback())
+                        .map(|a| a.alarm_names().to_vec())
+                        .unwrap_or_default()
+                }),
                 min_healthy: dc.and_then(|d| d.minimum_healthy_percent()),
                 max_percent: dc.and_then(|d| d.maximum_percent()),
                 grace_seconds: s.health_check_grace_period_seconds(),
@@ -171,11 +184,18 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
         .map(|(s, _)| s))
 }
 
-fn deployment_config(stack: &stack::Stack) -> DeploymentConfiguration {
+fn deployment_config(stack: &stack::Stack, alarms: &[String]) -> DeploymentConfiguration {
     let (enable, rollback) = circuit_breaker(stack);
     let d = &stack.service.deployment;
+    let alarms = DeploymentAlarms::builder()
+        .set_alarm_names(Some(alarms.to_vec()))
+        .enable(!alarms.is_empty())
+        .rollback(!alarms.is_empty())
+        .build()
+        .ok();
     DeploymentConfiguration::builder()
         .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(enable).rollback(rollback).build())
+        .set_alarms(alarms)
         .minimum_healthy_percent(i32::try_from(d.minimum_healthy_percent).unwrap_or(100))
         .maximum_percent(i32::try_from(d.maximum_percent).unwrap_or(200))
         .build()
@@ -235,7 +255,7 @@ async fn apply(
                     .desired_count(i32::try_from(stack.service.desired_count).unwrap_or(1))
                     .capacity_provider_strategy(strategy(i.capacity_provider)?)
                     .load_balancers(lb.clone())
-                    .deployment_configuration(deployment_config(stack))
+                    .deployment_configuration(deployment_config(stack, i.alarms))
                     .health_check_grace_period_seconds(grace)
                     .enable_ecs_managed_tags(true)
                     .propagate_tags(PropagateTags::Service)
@@ -255,7 +275,7 @@ async fn apply(
                     .service(name)
                     .task_definition(td)
                     .capacity_provider_strategy(strategy(i.capacity_provider)?)
-                    .deployment_configuration(deployment_config(stack))
+                    .deployment_configuration(deployment_config(stack, i.alarms))
                     .health_check_grace_period_seconds(grace)
                     .load_balancers(lb.clone());
                 if stack.service.autoscaling.is_none() {
@@ -312,6 +332,7 @@ mod tests {
             capacity_providers: None,
             target_groups: vec!["arn:tg".into()],
             circuit_breaker: None,
+            alarms: None,
             min_healthy: None,
             max_percent: None,
             grace_seconds: None,
@@ -325,6 +346,7 @@ mod tests {
             capacity_provider: "konnichiwa-capacity",
             task_definition: td,
             target_group: tg,
+            alarms: &[],
             key_changes: false,
             key_version_created: key,
         }
@@ -340,6 +362,13 @@ mod tests {
         );
         let broken = ObservedService { circuit_breaker: Some((false, false)), ..observed() };
         assert_eq!(diff_service(&s, &inputs(&td, &tg, None), Some(&broken)).fields[0].field, "circuit_breaker");
+        // Alarms reported (as AWS does) and different from the stack's: drift.
+        let alarms = ["konnichiwa-p95-latency".to_owned()];
+        let wants = ServiceInputs { alarms: &alarms, ..inputs(&td, &tg, None) };
+        let without = ObservedService { alarms: Some(Vec::new()), ..observed() };
+        let c = diff_service(&s, &wants, Some(&without));
+        assert_eq!(c.fields[0], FieldDiff::new("rollback_alarms", Some(String::new()), Some(alarms[0].clone())));
+        assert!(diff_service(&s, &wants, Some(&observed())).is_no_op(), "not reported (moto): compared as sent");
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Inputs<'a> {
     pub task_role: &'a Id,
     pub target_group: &'a Id,
     pub load_balancer: &'a Id,
+    /// The SLO alarms that roll a deployment back.
+    pub alarms: &'a [String],
     /// A new API key is written in this run.
     pub key_changes: bool,
     /// When the secret's current version was created.
@@ -119,6 +121,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
             capacity_provider: i.capacity_provider,
             task_definition: &td,
             target_group: i.target_group,
+            alarms: i.alarms,
             key_changes: i.key_changes,
             key_version_created: i.key_version_created,
         },

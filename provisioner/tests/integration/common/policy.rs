@@ -118,6 +118,7 @@ pub fn iam_action(operation: &str) -> String {
         "STS" => "sts",
         "Route 53" => "route53",
         "ACM" => "acm",
+        "CloudWatch" => "cloudwatch",
         "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
