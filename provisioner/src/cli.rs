@@ -156,6 +156,19 @@ pub enum Command {
         #[arg(long)]
         task: Option<String>,
     },
+    /// Run a command (default /bin/sh) in a running task through ECS Exec (`service.exec: true`;
+    /// needs session-manager-plugin on PATH).
+    Exec {
+        /// The task (its id, or the first characters of it; default: the first running one).
+        #[arg(long)]
+        task: Option<String>,
+        /// The container (default: the app's).
+        #[arg(long)]
+        container: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,
     /// Ids, ARNs and URLs other tools need.

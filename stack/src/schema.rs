@@ -213,6 +213,11 @@ pub struct Service {
     pub autoscaling: Option<Autoscaling>,
     #[serde(default)]
     pub deployment: Deployment,
+    /// ECS Exec (`provisioner exec`): the service's tasks accept ExecuteCommand, their role gets
+    /// the Session Manager channel permissions, and the agent's directories are writable volumes
+    /// (the root filesystem stays read-only). Off by default.
+    #[serde(default)]
+    pub exec: bool,
 }
 
 fn default_image() -> String {

@@ -3,6 +3,7 @@
 
 mod deploy;
 mod down;
+mod exec;
 mod image;
 mod logs;
 mod plan;
@@ -75,6 +76,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Up { .. } => "up",
         Command::Down { .. } => "down",
         Command::Logs { .. } => "logs",
+        Command::Exec { .. } => "exec",
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy { .. } => "deploy",
@@ -140,6 +142,9 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Rollback { to, timeout, no_wait, lock_timeout } => {
             rollback::run(cli, to.as_deref(), *timeout, *no_wait, *lock_timeout).await
+        }
+        Command::Exec { task, container, command } => {
+            exec::run(cli, task.as_deref(), container.as_deref(), command).await
         }
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,

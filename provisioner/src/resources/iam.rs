@@ -187,6 +187,19 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
         task_inline
             .insert("app".to_owned(), json!({ "Version": "2012-10-17", "Statement": stack.iam.task_role_statements }));
     }
+    if stack.service.exec {
+        // ECS Exec: the agent in the task opens its Session Manager channels (these actions take
+        // no resource).
+        task_inline.insert(
+            "exec".to_owned(),
+            json!({ "Version": "2012-10-17", "Statement": [{
+                "Sid": "EcsExecChannels", "Effect": "Allow",
+                "Action": ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                           "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"],
+                "Resource": "*"
+            }]}),
+        );
+    }
     [
         RoleSpec {
             name: instance,

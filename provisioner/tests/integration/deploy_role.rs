@@ -459,6 +459,18 @@ async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_
     for s in moto_view["Statement"].as_array_mut().expect("statements") {
         s["Resource"] = "*".into();
         s.as_object_mut().expect("statement").remove("Condition");
+        // moto names CloudWatch's actions by its signing name (`monitoring:`), IAM by `cloudwatch:`.
+        let actions: Vec<Value> = s["Action"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|a| match a.as_str().and_then(|a| a.strip_prefix("cloudwatch:")) {
+                Some(op) => vec![a.clone(), Value::from(format!("monitoring:{op}"))],
+                None => vec![a],
+            })
+            .collect();
+        s["Action"] = Value::from(actions);
     }
     admin.iam.create_user().user_name("ci").send().await.expect("user");
     admin

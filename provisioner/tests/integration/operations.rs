@@ -281,3 +281,92 @@ async fn a_deployment_rolled_back_by_an_slo_alarm_says_which_and_exits_3() {
     assert_eq!(v["rollout"]["result"], "rolled-back");
     assert_eq!(v["rollout"]["reason"], "rolled back: alarm konnichiwa-p95-latency in ALARM");
 }
+
+fn with_exec(text: String) -> String {
+    text.replacen("  container_port: 8080", "  container_port: 8080\n  exec: true", 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_is_off_by_default_and_when_on_the_service_role_and_tasks_are_ready_for_it() {
+    let account = Account::new();
+    let off = text(&account.run(&["plan", "--json"]));
+    assert!(!off.contains("ssmmessages"), "no Session Manager permission unless exec is on");
+    account.edit_stack(with_exec);
+    let on = text(&account.run(&["plan", "--json"]));
+    assert!(on.contains("ssmmessages:CreateControlChannel"), "the plan shows the task role's new permission");
+
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    let create = proxy.requests("CreateService").concat();
+    assert!(create.contains("\"enableExecuteCommand\":true"), "{create}");
+    let register = proxy.requests("RegisterTaskDefinition").concat();
+    for dir in ["/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"] {
+        assert!(register.contains(&format!("\"containerPath\":\"{dir}\"")), "{register}");
+    }
+    assert!(register.contains("\"readonlyRootFilesystem\":true"), "the root filesystem stays read-only");
+    let again = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&again), Vec::<String>::new(), "the volumes read back as sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_hands_the_session_to_the_plugin_as_the_aws_cli_does_and_needs_the_plugin_first() {
+    let account = Account::new();
+    account.edit_stack(with_exec);
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+
+    // Without the plugin: the error at once, and no AWS call at all.
+    let out = account.run_at(&proxy.url, &["exec"], &[("PATH", "/usr/bin:/bin")]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("session-manager-plugin is not on PATH") && said.contains("No session was opened"), "{said}");
+    assert!(proxy.stats().is_empty(), "nothing was called: {:?}", proxy.stats());
+
+    // A plugin that records what it is given.
+    let bin = account.dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let plugin = bin.join("session-manager-plugin");
+    std::fs::write(&plugin, "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args\"\n").expect("plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let a = &account.id;
+    let task = format!("arn:aws:ecs:ap-northeast-1:{a}:task/konnichiwa/aaaa1111bbbb2222");
+    let token = "AAEAAHn1c2Vzc2lvbi10b2tlbi1uZXZlci1wcmludGVk";
+    proxy.script(Script::body("ListTasks", 1, &serde_json::json!({ "taskArns": [task] }).to_string()));
+    let session = serde_json::json!({
+        "sessionId": "ecs-execute-command-0a1b2c3d",
+        "streamUrl": "wss://ssmmessages.ap-northeast-1.amazonaws.com/v1/data-channel/ecs-execute-command-0a1b2c3d",
+        "tokenValue": token,
+    });
+    let answer = serde_json::json!({
+        "clusterArn": format!("arn:aws:ecs:ap-northeast-1:{a}:cluster/konnichiwa"),
+        "containerName": "app", "interactive": true, "taskArn": task, "session": session,
+    });
+    proxy.script(Script::body("ExecuteCommand", 1, &answer.to_string()));
+    let tasks = serde_json::json!({
+        "tasks": [{ "taskArn": task, "containers": [{ "name": "app", "runtimeId": "aaaa1111bbbb2222-3652357137" }] }],
+        "failures": [],
+    });
+    proxy.script(Script::body("DescribeTasks", 1, &tasks.to_string()));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out =
+        account.run_at(&proxy.url, &["exec", "--task", "aaaa", "--", "/app", "healthcheck"], &[("PATH", &path)]).await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains(token), "the session token is never printed");
+
+    let args: Vec<String> =
+        std::fs::read_to_string(bin.join("args")).expect("the plugin ran").lines().map(str::to_owned).collect();
+    assert_eq!(args.len(), 6, "{args:?}");
+    assert_eq!(serde_json::from_str::<Value>(&args[0]).expect("session json"), session);
+    assert_eq!(&args[1..4], ["ap-northeast-1", "StartSession", ""]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&args[4]).expect("target json"),
+        serde_json::json!({ "Target": "ecs:konnichiwa_aaaa1111bbbb2222_aaaa1111bbbb2222-3652357137" })
+    );
+    assert_eq!(args[5], proxy.url, "the ECS endpoint, as the AWS CLI passes it");
+    let sent = proxy.requests("ExecuteCommand").concat();
+    for part in
+        ["\"command\":\"/app healthcheck\"", "\"interactive\":true", "\"container\":\"app\"", "aaaa1111bbbb2222"]
+    {
+        assert!(sent.contains(part), "{part} missing from {sent}");
+    }
+}

@@ -30,6 +30,8 @@ pub struct ObservedService {
     pub circuit_breaker: Option<(bool, bool)>,
     /// The alarms that roll a deployment back (None: the answer has no deployment configuration).
     pub alarms: Option<Vec<String>>,
+    /// ECS Exec on (None: not reported, as for `alarms`).
+    pub exec: Option<bool>,
     pub min_healthy: Option<i32>,
     pub max_percent: Option<i32>,
     pub grace_seconds: Option<i32>,
@@ -103,6 +105,7 @@ pub fn diff_service(stack: &stack::Stack, i: &ServiceInputs<'_>, o: Option<&Obse
     if let Some(alarms) = o.alarms.as_ref().filter(|a| a.as_slice() != i.alarms) {
         fields.push(FieldDiff::new("rollback_alarms", Some(alarms.join(",")), Some(i.alarms.join(","))));
     }
+    fields.extend(o.exec.and_then(|e| compare("enable_execute_command", &e, &svc.exec)));
     fields.extend(o.min_healthy.and_then(|v| {
         compare("minimum_healthy_percent", &v, &i32::try_from(d.minimum_healthy_percent).unwrap_or(100))
     }));
@@ -156,6 +159,9 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                     .filter_map(|l| l.target_group_arn().map(str::to_owned))
                     .collect(),
                 circuit_breaker: dc.and_then(|d| d.deployment_circuit_breaker()).map(|c| (c.enable(), c.rollback())),
+                // AWS answers with both; an answer without a deployment configuration (moto)
+                // keeps neither, so they compare as sent.
+                exec: dc.map(|_| s.enable_execute_command()),
                 alarms: dc.map(|d| {
                     d.alarms()
                         .filter(|a| a.enable() && a.rollback())
@@ -257,6 +263,7 @@ async fn apply(
                     .load_balancers(lb.clone())
                     .deployment_configuration(deployment_config(stack, i.alarms))
                     .health_check_grace_period_seconds(grace)
+                    .enable_execute_command(stack.service.exec)
                     .enable_ecs_managed_tags(true)
                     .propagate_tags(PropagateTags::Service)
                     .set_tags(Some(ecs_tags.clone()))
@@ -277,6 +284,7 @@ async fn apply(
                     .capacity_provider_strategy(strategy(i.capacity_provider)?)
                     .deployment_configuration(deployment_config(stack, i.alarms))
                     .health_check_grace_period_seconds(grace)
+                    .enable_execute_command(stack.service.exec)
                     .load_balancers(lb.clone());
                 if stack.service.autoscaling.is_none() {
                     req = req.desired_count(i32::try_from(stack.service.desired_count).unwrap_or(1));
@@ -333,6 +341,7 @@ mod tests {
             target_groups: vec!["arn:tg".into()],
             circuit_breaker: None,
             alarms: None,
+            exec: None,
             min_healthy: None,
             max_percent: None,
             grace_seconds: None,

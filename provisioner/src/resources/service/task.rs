@@ -46,6 +46,16 @@ pub struct TaskSpec {
     /// awslogs `mode` and `max-buffer-size`.
     pub log_mode: String,
     pub log_buffer: String,
+    /// Writable volumes where ECS Exec's agent keeps its state (with `service.exec`).
+    pub exec_dirs: Vec<String>,
+}
+
+/// Where ECS Exec's agent writes inside the container: writable volumes there let it run while
+/// the root filesystem stays read-only.
+pub const EXEC_DIRS: &[&str] = &["/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"];
+
+fn exec_volume_name(dir: &str) -> String {
+    format!("exec{}", dir.replace('/', "-"))
 }
 
 /// A revision of the family.
@@ -106,6 +116,7 @@ pub fn desired_task(stack: &stack::Stack, i: &TaskInputs<'_>) -> TaskSpec {
         readonly_root: true,
         log_mode: LOG_MODE.into(),
         log_buffer: LOG_BUFFER.into(),
+        exec_dirs: if svc.exec { EXEC_DIRS.iter().map(|d| (*d).to_owned()).collect() } else { Vec::new() },
     }
 }
 
@@ -137,6 +148,7 @@ pub fn diff_task(want: &TaskSpec, have: Option<&TaskSpec>) -> Change {
         compare("health_check", &h.health_check.join(" "), &want.health_check.join(" ")),
         compare("stop_timeout", &h.stop_timeout, &want.stop_timeout),
         compare("readonly_root_filesystem", &h.readonly_root, &want.readonly_root),
+        compare("exec_volumes", &h.exec_dirs.join(","), &want.exec_dirs.join(",")),
         compare(
             "log_mode",
             &format!("{} {}", h.log_mode, h.log_buffer),
@@ -177,6 +189,16 @@ pub fn spec_of(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<TaskSpec> {
             .cloned()
             .unwrap_or_else(|| "blocking".into()),
         log_buffer: opt("max-buffer-size"),
+        exec_dirs: {
+            let mut dirs: Vec<String> = c
+                .mount_points()
+                .iter()
+                .filter(|m| m.source_volume().is_some_and(|v| v.starts_with("exec-")))
+                .filter_map(|m| m.container_path().map(str::to_owned))
+                .collect();
+            dirs.sort_by_key(|d| EXEC_DIRS.iter().position(|e| e == d));
+            dirs
+        },
     })
 }
 
@@ -295,7 +317,24 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
         .health_check(health)
         .stop_timeout(spec.stop_timeout)
         .readonly_root_filesystem(spec.readonly_root)
+        .set_mount_points(Some(
+            spec.exec_dirs
+                .iter()
+                .map(|d| {
+                    aws_sdk_ecs::types::MountPoint::builder()
+                        .source_volume(exec_volume_name(d))
+                        .container_path(d)
+                        .read_only(false)
+                        .build()
+                })
+                .collect(),
+        ))
         .build();
+    let volumes: Vec<aws_sdk_ecs::types::Volume> = spec
+        .exec_dirs
+        .iter()
+        .map(|d| aws_sdk_ecs::types::Volume::builder().name(exec_volume_name(d)).build())
+        .collect();
     let ecs_tags: Vec<aws_sdk_ecs::types::Tag> = ctx
         .stack
         .resource_tags()
@@ -315,6 +354,7 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
                 .execution_role_arn(&spec.execution_role)
                 .task_role_arn(&spec.task_role)
                 .container_definitions(container.clone())
+                .set_volumes(Some(volumes.clone()))
                 .set_tags(Some(ecs_tags.clone()))
                 .send()
                 .await
