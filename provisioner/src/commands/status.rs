@@ -157,6 +157,12 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             println!("  {:<5} {}{mark}", r.revision, r.image);
         }
     }
+    if !outputs.alarms.states.is_empty() {
+        println!("\nSLO alarms (a deployment that sets one off is rolled back):");
+        for (name, state) in &outputs.alarms.states {
+            println!("  {name:<40} {}", state.as_deref().unwrap_or("not created yet"));
+        }
+    }
     if let Some(c) = &outputs.certificate {
         let expiry = c
             .not_after

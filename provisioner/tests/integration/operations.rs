@@ -240,6 +240,8 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
         .expect("edit threshold");
     let plan = text(&account.run(&["plan"]));
     assert!(plan.contains("threshold: 5 -> 0.3"), "{plan}");
+    let status = text(&account.run(&["status"]));
+    assert!(status.contains("SLO alarms") && status.contains("konnichiwa-p95-latency"), "{status}");
     let repaired = account.json(&["up", "--yes"], 0);
     assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutMetricAlarm"]);
 
