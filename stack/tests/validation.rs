@@ -199,7 +199,7 @@ const PARSE_ERRORS: &[(&str, &str, &str)] = &[
     (
         "desired_count:",
         "desired_count: 2\n  desried_count: 3",
-        "stack.yaml:LINE:3: service.desried_count: unknown field `desried_count`: did you mean `desired_count`? the fields here are image, container_port, cpu, memory, desired_count, health_check_path, health_check_grace_period, environment, autoscaling, deployment",
+        "stack.yaml:LINE:3: service.desried_count: unknown field `desried_count`: did you mean `desired_count`? the fields here are image, container_port, cpu, memory, desired_count, health_check_path, health_check_grace_period, environment, autoscaling, deployment, exec",
     ),
     (
         "cpu: 256",
