@@ -265,6 +265,9 @@ pub struct Deployment {
     /// roll back a deployment breaking the SLO.
     #[serde(default = "yes")]
     pub slo_alarms: bool,
+    /// SNS topic ARNs the SLO alarms notify when they fire (besides rolling the deploy back).
+    #[serde(default)]
+    pub alarm_actions: Vec<String>,
 }
 
 impl Default for Deployment {
@@ -275,6 +278,7 @@ impl Default for Deployment {
             minimum_healthy_percent: default_min_healthy(),
             maximum_percent: default_max_percent(),
             slo_alarms: true,
+            alarm_actions: Vec::new(),
         }
     }
 }

@@ -280,6 +280,19 @@ fn service(c: &mut Checker, s: &Stack) {
         "port 0 cannot be mapped; the image listens on 8080".to_owned()
     });
     c.range("service.cpu", svc.cpu, 128, 10240, " CPU units");
+    for (i, arn) in svc.deployment.alarm_actions.iter().enumerate() {
+        let path = format!("service.deployment.alarm_actions[{i}]");
+        c.check(arn.starts_with("arn:aws:sns:") && arn_region(arn) == Some(s.region.as_str()), &path, || {
+            format!(
+                "{arn:?} is not an SNS topic of {}: CloudWatch alarms notify topics in their own region \
+                 (arn:aws:sns:{}:ACCOUNT:TOPIC)",
+                s.region, s.region
+            )
+        });
+        c.check(svc.deployment.slo_alarms, &path, || {
+            "alarm_actions notify through the SLO alarms: set slo_alarms: true too".to_owned()
+        });
+    }
     c.check(svc.memory >= APP_MIN_MEMORY_MIB, "service.memory", || {
         format!("{} MiB is below what the app needs; give at least {APP_MIN_MEMORY_MIB} MiB", svc.memory)
     });

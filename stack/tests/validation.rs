@@ -84,6 +84,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("# https:", "https: { domain: api..example.com }", "load_balancer.https.domain", "must have 1–63 characters"),
     ("# https:", "https: { port: 443 }", "load_balancer.https", "HTTPS needs a domain"),
     (
+        "deployment:",
+        "deployment: { alarm_actions: ['arn:aws:sns:us-east-1:123456789012:pager'] }",
+        "service.deployment.alarm_actions[0]",
+        "notify topics in their own region",
+    ),
+    (
         "# https:",
         "https: { domain: a-very-long-host-name-for-the-service.in-a-long-subdomain.example.com }",
         "load_balancer.https.domain",

@@ -62,6 +62,8 @@ pub struct AlarmSpec {
     pub evaluation_periods: i32,
     pub datapoints: i32,
     pub treat_missing: String,
+    /// SNS topics notified on ALARM (sorted).
+    pub actions: Vec<String>,
     /// What is measured, as text: `TargetResponseTime p95 LoadBalancer=… TargetGroup=… 60s`, or
     /// the expression and its metrics.
     pub measure: String,
@@ -120,6 +122,8 @@ pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec
     let slo = &stack.slo;
     let lb_only = &dims[..1];
     let n = names(stack);
+    let mut actions = stack.service.deployment.alarm_actions.clone();
+    actions.sort();
     vec![
         AlarmSpec {
             name: n[0].clone(),
@@ -128,6 +132,7 @@ pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec
             evaluation_periods: 3,
             datapoints: 3,
             treat_missing: "notBreaching".into(),
+            actions: actions.clone(),
             measure: metric_text("TargetResponseTime", "p95", dims),
         },
         AlarmSpec {
@@ -137,6 +142,7 @@ pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec
             evaluation_periods: 3,
             datapoints: 3,
             treat_missing: "notBreaching".into(),
+            actions: actions.clone(),
             measure: format!(
                 "{SHARE}; errors={}; elb_errors={}; requests={}",
                 metric_text("HTTPCode_Target_5XX_Count", "Sum", dims),
@@ -151,6 +157,7 @@ pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec
             evaluation_periods: 2,
             datapoints: 2,
             treat_missing: "breaching".into(),
+            actions,
             measure: metric_text("HealthyHostCount", "Minimum", dims),
         },
     ]
@@ -170,6 +177,7 @@ pub fn diff(stack: &stack::Stack, want: &AlarmSpec, observed: Option<&ObservedAl
         compare("evaluation_periods", &h.evaluation_periods, &want.evaluation_periods),
         compare("datapoints_to_alarm", &h.datapoints, &want.datapoints),
         compare("treat_missing_data", &h.treat_missing, &want.treat_missing),
+        compare("alarm_actions", &h.actions.join(","), &want.actions.join(",")),
         compare("measure", &h.measure, &want.measure),
     ]
     .into_iter()
@@ -242,6 +250,11 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAlarm>, Error> 
             evaluation_periods: a.evaluation_periods().unwrap_or_default(),
             datapoints: a.datapoints_to_alarm().or(a.evaluation_periods()).unwrap_or_default(),
             treat_missing: a.treat_missing_data().unwrap_or("missing").to_owned(),
+            actions: {
+                let mut v = a.alarm_actions().to_vec();
+                v.sort();
+                v
+            },
             measure: observed_measure(a),
         },
         state: a.state_value().map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -279,7 +292,8 @@ async fn put(ctx: &Ctx, want: &AlarmSpec, dims: &[(String, String)], tagging: bo
         .comparison_operator(ComparisonOperator::from(want.comparison.as_str()))
         .evaluation_periods(want.evaluation_periods)
         .datapoints_to_alarm(want.datapoints)
-        .treat_missing_data(&want.treat_missing);
+        .treat_missing_data(&want.treat_missing)
+        .set_alarm_actions(Some(want.actions.clone()));
     req = if want.name.ends_with("-5xx-share") {
         let share = MetricDataQuery::builder().id("share").expression(SHARE).label("5xx %").return_data(true).build();
         req.metrics(share)

@@ -245,6 +245,14 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
     let repaired = account.json(&["up", "--yes"], 0);
     assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutMetricAlarm"]);
 
+    // A topic to page: every alarm notifies it.
+    let topic = format!("arn:aws:sns:ap-northeast-1:{}:pager", account.id);
+    account.edit_stack(|t| t.replace("slo_alarms: true }", &format!("slo_alarms: true, alarm_actions: [{topic}] }}")));
+    let paged = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&paged).len(), 3, "{:#}", paged["plan"]);
+    let now = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
+    assert!(now.metric_alarms().iter().all(|a| a.alarm_actions() == [topic.clone()]), "{now:?}");
+
     account.json(&["down", "--yes", "--purge"], 0);
     let left = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
     assert!(left.metric_alarms().is_empty(), "down removed them");

@@ -130,6 +130,8 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         .await
         .expect("policies");
     n.insert("scaling-policy", policies.scaling_policies().len());
+    let alarms = c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{name}-")).send().await.expect("alarms");
+    n.insert("alarm", alarms.metric_alarms().len());
     let buckets = c.s3.list_buckets().send().await.expect("buckets");
     let prefix = format!("{name}-alb-logs-");
     n.insert(
@@ -142,6 +144,7 @@ pub async fn take(c: &Clients, name: &str) -> Census {
 /// What the example stack owns after a clean `up`.
 pub fn clean() -> Census {
     Census::from([
+        ("alarm", 3),
         ("auto-scaling-group", 1),
         ("capacity-provider", 1),
         ("ecr-repository", 1),
