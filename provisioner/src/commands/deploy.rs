@@ -75,8 +75,8 @@ pub async fn follow_and_report(
         }
     };
     // A deployment the SLO alarms stopped: say which alarm.
-    let reason = match (&outcome, result) {
-        (Outcome::Failed { rolled_back, .. }, _) => {
+    let reason = match &outcome {
+        Outcome::Failed { rolled_back, .. } => {
             let firing = crate::resources::alarms::firing(ctx).await?;
             if firing.is_empty() { reason } else { Some(alarm_reason(&firing, *rolled_back)) }
         }

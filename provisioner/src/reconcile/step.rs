@@ -127,16 +127,19 @@ impl<'a> Step<'a> {
         let change = diff(keep.as_ref());
         let observe_one = async || Ok(choose(observe_all().await?, None).0);
         let outcome = self.apply(&observe_one, &diff, &apply, keep, change).await?;
-        if let Some(created) = outcome.applied.as_ref().and_then(Made::created_id) {
-            // What this run created must be listed before the others can be judged unused.
+        // After a create, or an apply that adopted what a lost answer made, list again: a retried
+        // create may have left a second one beside it. What this run created or adopted must be
+        // listed before the others can be judged unused.
+        let changed = self.ctx.applying() && !outcome.change.is_no_op();
+        if let Some(kept) = outcome.id().filter(|_| changed) {
             let all = self
                 .ctx
                 .wait(Wait::Consistency, &format!("{} {} to be listed", self.kind, self.name), || async {
                     let all = observe_all().await?;
-                    if all.iter().any(|o| o.id() == created) { Ok(all) } else { Err(listing_lags(self.kind, &created)) }
+                    if all.iter().any(|o| o.id() == kept) { Ok(all) } else { Err(listing_lags(self.kind, &kept)) }
                 })
                 .await?;
-            extras = choose(all, Some(&created)).1;
+            extras = choose(all, Some(&kept)).1;
         }
         plan.push(self.kind, &self.name, outcome.id(), outcome.change.clone());
         for extra in &extras {
@@ -403,6 +406,36 @@ mod tests {
         assert_eq!(world.lock().expect("lock").iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t-2"]);
         let actions: Vec<Action> = plan.resources.iter().map(|r| r.change.action).collect();
         assert_eq!(actions, [Action::NoOp, Action::Delete, Action::Delete]);
+    }
+
+    #[tokio::test]
+    async fn an_adoption_after_a_lost_answer_also_removes_the_duplicate_the_retry_left() {
+        // A create whose answer was lost, retried by the SDK (two made), then a step of the same
+        // apply answered "already there": the run adopts one and must not keep the other.
+        let world = Mutex::new(Vec::<Thing>::new());
+        let ctx = ctx(Mode::Apply);
+        let mut plan = Plan::default();
+        let out = Step::new(&ctx, "thing", "t")
+            .converge_one(
+                &mut plan,
+                async || Ok(world.lock().expect("lock").clone()),
+                diff(2),
+                async |_: &Change, _: Option<&Thing>| -> Result<String, Error> {
+                    let mut w = world.lock().expect("lock");
+                    w.push(Thing { id: "t-5".into(), size: 2, used: true });
+                    w.push(Thing { id: "t-6".into(), size: 2, used: false });
+                    Err(exists())
+                },
+                async |o: &Thing| {
+                    world.lock().expect("lock").retain(|t| t.id != o.id);
+                    Ok(())
+                },
+            )
+            .await
+            .expect("adopted");
+        assert_eq!(out.id().as_deref(), Some("t-5"));
+        assert_eq!(world.lock().expect("lock").iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["t-5"]);
+        assert_eq!(plan.resources.last().map(|r| r.change.action), Some(Action::Delete));
     }
 
     #[tokio::test]

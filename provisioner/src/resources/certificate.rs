@@ -377,16 +377,17 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     // Unusable ones of ours never serve again: a new one is requested, they go once unused.
     let all = observe_all(ctx, domain).await?;
     let (usable, unusable): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| !c.unusable());
-    let found = usable;
+    // The first look is the listing above; later ones (after a create) list again.
+    let first_look = std::sync::Mutex::new(Some(usable));
     let step = Step::new(ctx, "certificate", domain.as_str());
     let cert = step
         .converge_one(
             plan,
             async || {
-                if found.is_empty() {
-                    Ok(observe_all(ctx, domain).await?.into_iter().filter(|c| !c.unusable()).collect())
-                } else {
-                    Ok(found.clone())
+                let first = first_look.lock().map_or(None, |mut f| f.take());
+                match first {
+                    Some(usable) => Ok(usable),
+                    None => Ok(observe_all(ctx, domain).await?.into_iter().filter(|c| !c.unusable()).collect()),
                 }
             },
             |o| diff(stack, domain, o),
@@ -509,7 +510,19 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
 
 /// Certificates of the region for `domain` that are not ours (they share the validation record).
 async fn others_for(ctx: &Ctx, domain: &str, ours: &[ObservedCertificate]) -> Result<Vec<String>, Error> {
-    let mut pages = ctx.clients.acm.list_certificates().into_paginator().send();
+    // ListCertificates leaves out all but RSA 1024/2048 keys unless asked: ask for every kind.
+    let every_key = aws_sdk_acm::types::Filters::builder()
+        .set_key_types(Some(vec![
+            KeyAlgorithm::Rsa1024,
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::Rsa4096,
+            KeyAlgorithm::EcPrime256v1,
+            KeyAlgorithm::EcSecp384r1,
+            KeyAlgorithm::EcSecp521r1,
+        ]))
+        .build();
+    let mut pages = ctx.clients.acm.list_certificates().includes(every_key).into_paginator().send();
     let mut others = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.ctx("list certificates for", domain)?;
