@@ -380,3 +380,35 @@ async fn exec_hands_the_session_to_the_plugin_as_the_aws_cli_does_and_needs_the_
         assert!(sent.contains(part), "{part} missing from {sent}");
     }
 }
+
+/// CloudWatch Logs throttling a follow (beyond the SDK's retries): it polls less often and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_follow_slows_down_and_keeps_going() {
+    let account = Account::new();
+    let c = account.clients().await;
+    group(&c, "/ecs/konnichiwa").await;
+    write(&c, "/ecs/konnichiwa", "app/app/aaaa1111", &[(now_ms(), "before")]).await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    // The first poll after the initial read is throttled (the SDK gives up at once here).
+    proxy.script(Script::error("FilterLogEvents", 1, "ThrottlingException", "Rate exceeded").after(1));
+    let mut follow = tokio::process::Command::from(account.command(
+        &proxy.url,
+        &["logs", "-f", "--since", "5m"],
+        &[("AWS_MAX_ATTEMPTS", "1")],
+    ));
+    let mut child =
+        follow.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("logs -f");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), out.next_line()).await.expect("a line").expect("read");
+    assert!(first.is_some_and(|l| l.ends_with(" aaaa1111 before")));
+    write(&c, "/ecs/konnichiwa", "app/app/aaaa1111", &[(now_ms(), "after")]).await;
+    let next = tokio::time::timeout(Duration::from_secs(20), out.next_line()).await.expect("goes on").expect("read");
+    assert!(next.is_some_and(|l| l.ends_with(" aaaa1111 after")));
+    std::process::Command::new("kill").args(["-INT", &child.id().expect("pid").to_string()]).status().expect("kill");
+    let done =
+        tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.expect("stops").expect("out");
+    assert_eq!(done.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("note: CloudWatch Logs is throttling; polling every 4s"), "{said}");
+    assert_eq!(proxy.stats()["FilterLogEvents"].scripted, 1);
+}
