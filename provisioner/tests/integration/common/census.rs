@@ -130,8 +130,13 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         .await
         .expect("policies");
     n.insert("scaling-policy", policies.scaling_policies().len());
-    let alarms = c.cloudwatch.describe_alarms().alarm_name_prefix(format!("{name}-")).send().await.expect("alarms");
-    n.insert("alarm", alarms.metric_alarms().len());
+    // By exact name: a prefix would count another stack's (`<name>-staging-…`).
+    let names: Vec<String> = ["p95-latency", "5xx-share", "no-healthy-target"].map(|s| format!("{name}-{s}")).to_vec();
+    let alarms = c.cloudwatch.describe_alarms().set_alarm_names(Some(names.clone())).send().await.expect("alarms");
+    n.insert(
+        "alarm",
+        alarms.metric_alarms().iter().filter(|a| a.alarm_name().is_some_and(|n| names.iter().any(|x| x == n))).count(),
+    );
     let buckets = c.s3.list_buckets().send().await.expect("buckets");
     let prefix = format!("{name}-alb-logs-");
     n.insert(
