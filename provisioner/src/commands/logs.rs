@@ -142,19 +142,21 @@ pub async fn fetch(ctx: &Ctx, group: &str, start_ms: i64, q: &Query) -> Result<V
 /// What a follow has printed: the newest timestamp and the ids printed within the look-back.
 #[derive(Debug, Default)]
 pub struct Cursor {
+    /// `--since`: nothing older is ever printed.
+    since_ms: i64,
     pub newest_ms: i64,
     printed: HashSet<String>,
     by_time: BTreeSet<(i64, String)>,
 }
 
 impl Cursor {
-    pub fn new(start_ms: i64) -> Self {
-        Self { newest_ms: start_ms, ..Self::default() }
+    pub fn new(since_ms: i64) -> Self {
+        Self { since_ms, newest_ms: since_ms, ..Self::default() }
     }
 
-    /// Where the next poll starts.
+    /// Where the next poll starts: a look-back before the newest line, never before `--since`.
     pub fn poll_from(&self) -> i64 {
-        (self.newest_ms - LOOKBACK_MS).max(0)
+        (self.newest_ms - LOOKBACK_MS).max(self.since_ms)
     }
 
     /// The lines of a poll not printed before, in order; remembers them.
@@ -294,6 +296,8 @@ mod tests {
         let got = c.take(vec![a, late.clone(), b]);
         assert_eq!(got, [late]);
         assert!(c.poll_from() <= 15_000, "the look-back covers late lines");
+        let quiet = Cursor::new(600_000);
+        assert_eq!(quiet.poll_from(), 600_000, "never before --since, even with no line yet");
     }
 
     #[test]
