@@ -167,6 +167,16 @@ async fn observe_all(ctx: &Ctx, domain: &str) -> Result<Vec<ObservedCertificate>
     Ok(ours)
 }
 
+/// The stack's tags, as ACM takes them.
+fn acm_tags(stack: &stack::Stack, domain: &str) -> Result<Vec<Tag>, Error> {
+    tags::desired(stack, domain)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder().key(k).value(v).build().map_err(|e| Error::Refused(format!("certificate tag: {e}")))
+        })
+        .collect()
+}
+
 async fn request(ctx: &Ctx, domain: &str) -> Result<String, Error> {
     // Tagged in the request itself: a run killed right after finds it by its tag. The token makes
     // the SDK's retries of this one call (after a lost answer) one certificate; it is unique per
@@ -174,12 +184,6 @@ async fn request(ctx: &Ctx, domain: &str) -> Result<String, Error> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let digest = crate::image::digest(format!("{}/certificate/{domain}/{now}", ctx.stack.name).as_bytes());
     let token: String = digest.trim_start_matches("sha256:").chars().take(32).collect();
-    let tags: Result<Vec<Tag>, Error> = tags::desired(&ctx.stack, domain)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder().key(k).value(v).build().map_err(|e| Error::Refused(format!("certificate tag: {e}")))
-        })
-        .collect();
     let out = ctx
         .clients
         .acm
@@ -188,7 +192,7 @@ async fn request(ctx: &Ctx, domain: &str) -> Result<String, Error> {
         .validation_method(ValidationMethod::Dns)
         .key_algorithm(KeyAlgorithm::Rsa2048)
         .idempotency_token(token)
-        .set_tags(Some(tags?))
+        .set_tags(Some(acm_tags(&ctx.stack, domain)?))
         .send()
         .await
         .ctx("request a certificate for", domain)?;
@@ -207,21 +211,11 @@ async fn apply(
         None => request(ctx, domain).await.map(Some),
         Some(c) => {
             if change.has_tags() {
-                let tags: Result<Vec<Tag>, Error> = tags::desired(&ctx.stack, domain)
-                    .into_iter()
-                    .map(|(k, v)| {
-                        Tag::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                            .map_err(|e| Error::Refused(format!("certificate tag: {e}")))
-                    })
-                    .collect();
                 ctx.clients
                     .acm
                     .add_tags_to_certificate()
                     .certificate_arn(&c.arn)
-                    .set_tags(Some(tags?))
+                    .set_tags(Some(acm_tags(&ctx.stack, domain)?))
                     .send()
                     .await
                     .ctx("tag certificate", &c.arn)?;
