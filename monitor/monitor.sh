@@ -58,7 +58,7 @@ judge() { # value warning critical -> state (strictly above, as the reason says)
   if gt "$1" "$3"; then echo 2; elif gt "$1" "$2"; then echo 1; else echo 0; fi
 }
 
-for tool in curl jq awk openssl; do
+for tool in curl jq awk; do
   command -v "$tool" >/dev/null || { report 3 config "$tool is not installed"; finish; }
 done
 inverted() { report 3 config "$1 warning $2 is above its critical $3: warning must not exceed critical"; finish; }
@@ -112,9 +112,15 @@ if [ "${base#https://}" != "$base" ]; then
     *) verify=(-noservername -verify_ip "$host") ;;
   esac
   [ -n "${CA_CERT:-}" ] && verify+=(-CAfile "$CA_CERT")
-  served=$(timeout "$timeout" openssl s_client -connect "$hostport" "${verify[@]}" -verify_return_error </dev/null 2>&1)
-  rc=$?
-  if [ $rc -eq 124 ]; then
+  if command -v openssl >/dev/null; then
+    served=$(timeout "$timeout" openssl s_client -connect "$hostport" "${verify[@]}" -verify_return_error </dev/null 2>&1)
+    rc=$?
+  else
+    served=""; rc=127
+  fi
+  if [ $rc -eq 127 ]; then
+    report 3 certificate "openssl is not installed: it reads the certificate of https URLs"
+  elif [ $rc -eq 124 ]; then
     report 3 certificate "no answer from $base/health within ${timeout}s"
   elif printf '%s' "$served" | grep -q "verify error"; then
     report 2 certificate "$untrusted"
