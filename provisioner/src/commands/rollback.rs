@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::deploy::{RolloutReport, exit_for, switch_to};
 use super::{context, holding_lease, print_json};
-use crate::cli::Cli;
-use crate::error::{AwsContext, Error};
+use crate::cli::{Cli, RolloutArgs};
+use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::service::task::{self, family_and_revision};
 use crate::resources::{cluster, service};
@@ -49,23 +49,10 @@ impl Target {
 
 /// The revision the service runs now (or is deploying): the service's task definition.
 async fn current(ctx: &Ctx) -> Result<String, Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let out = ctx
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&name)
-        .send()
-        .await
-        .ctx("describe service", &name);
-    let out = match out {
-        Err(e) if e.code() == Some("ClusterNotFoundException") => None,
-        other => Some(other?),
-    };
-    out.as_ref()
-        .and_then(|o| o.services().iter().find(|s| s.status() == Some("ACTIVE")))
-        .and_then(|s| s.task_definition().map(str::to_owned))
+    let name = ctx.stack.name.clone();
+    let observed = service::observe_service(ctx, &cluster::name(&ctx.stack), &name).await?;
+    observed
+        .map(|s| s.task_definition)
         .ok_or_else(|| Error::Refused(format!("service {name} does not exist: nothing to roll back (run `up`)")))
 }
 
@@ -73,61 +60,81 @@ async fn current(ctx: &Ctx) -> Result<String, Error> {
 pub async fn revisions(ctx: &Ctx, limit: usize) -> Result<Vec<Revision>, Error> {
     let mut out = Vec::new();
     for arn in task::active_revisions(ctx, &service::family(&ctx.stack)).await?.into_iter().take(limit) {
-        if let Some(t) = task::describe(ctx, &arn).await? {
-            out.push(Revision { task_definition: arn, revision: t.revision, image: t.spec.image });
-        }
+        out.extend(revision(ctx, &arn).await?);
     }
     Ok(out)
 }
 
-/// The revision to go to: (revision, registered now).
+/// `arn` with its image (None when it cannot be read as ours).
+async fn revision(ctx: &Ctx, arn: &str) -> Result<Option<Revision>, Error> {
+    Ok(task::describe(ctx, arn).await?.map(|t| Revision {
+        task_definition: arn.to_owned(),
+        revision: t.revision,
+        image: t.spec.image,
+    }))
+}
+
+/// The revision to go to: (revision, registered now). Revision numbers come from the listed
+/// ARNs; only the revisions looked at are described.
 async fn choose(ctx: &Ctx, target: &Target, from: &str) -> Result<(Revision, bool), Error> {
     let family = service::family(&ctx.stack);
     let current_revision = family_and_revision(from).map_or(i32::MAX, |(_, r)| r);
-    let all = revisions(ctx, usize::MAX).await?;
+    let active = task::active_revisions(ctx, &family).await?;
+    let number = |arn: &str| family_and_revision(arn).map_or(0, |(_, r)| r);
     let found = match target {
-        Target::Previous => all.iter().find(|r| r.revision < current_revision).cloned().ok_or_else(|| {
+        Target::Previous => match active.iter().find(|a| number(a) < current_revision) {
+            Some(arn) => revision(ctx, arn).await?,
+            None => None,
+        }
+        .ok_or_else(|| {
             Error::Refused(format!(
                 "{family}:{current_revision} is the oldest active revision: there is none before it to roll back to \
                  (`rollback --to IMAGE` deploys a given image)"
             ))
         })?,
-        Target::Revision(n) => all.iter().find(|r| r.revision == *n).cloned().ok_or_else(|| {
-            let known: Vec<String> = all.iter().map(|r| r.revision.to_string()).collect();
+        Target::Revision(n) => match active.iter().find(|a| number(a) == *n) {
+            Some(arn) => revision(ctx, arn).await?,
+            None => None,
+        }
+        .ok_or_else(|| {
+            let known: Vec<String> = active.iter().map(|a| number(a).to_string()).collect();
             Error::Refused(format!(
                 "{family}:{n} is not an active revision of {family} (active: {}); `status` lists them with their images",
                 known.join(", ")
             ))
         })?,
-        Target::Image(image) => match all.iter().find(|r| r.image == *image) {
-            Some(r) => r.clone(),
-            None => {
-                let now = task::describe(ctx, from).await?.ok_or_else(|| {
-                    Error::Refused(format!("the running revision {from} cannot be read: run `up` first"))
-                })?;
-                let spec = service::TaskSpec { image: image.clone(), ..now.spec };
-                let arn = task::register(ctx, &family, &spec).await?;
-                let revision = family_and_revision(&arn).map_or(0, |(_, r)| r);
-                return Ok((Revision { task_definition: arn, revision, image: image.clone() }, true));
+        Target::Image(image) => {
+            let mut newest_with_image = None;
+            for arn in &active {
+                if let Some(r) = revision(ctx, arn).await?.filter(|r| r.image == *image) {
+                    newest_with_image = Some(r);
+                    break;
+                }
             }
-        },
+            match newest_with_image {
+                Some(r) => r,
+                None => {
+                    let now = task::describe(ctx, from).await?.ok_or_else(|| {
+                        Error::Refused(format!("the running revision {from} cannot be read: run `up` first"))
+                    })?;
+                    let spec = service::TaskSpec { image: image.clone(), ..now.spec };
+                    let arn = task::register(ctx, &family, &spec).await?;
+                    let revision = number(&arn);
+                    return Ok((Revision { task_definition: arn, revision, image: image.clone() }, true));
+                }
+            }
+        }
     };
     Ok((found, false))
 }
 
-pub async fn run(
-    cli: &Cli,
-    to: Option<&str>,
-    timeout: Option<Duration>,
-    no_wait: bool,
-    lock_timeout: Duration,
-) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, to: Option<&str>, follow: &RolloutArgs) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
     let target = Target::parse(to, &service::family(&ctx.stack));
     let ((from, to, registered, deployment_id, rollout), lease) =
-        holding_lease(&mut ctx, "rollback", lock_timeout, async |ctx: &mut Ctx| {
-            roll_back(ctx, cli, &target, timeout, no_wait).await
+        holding_lease(&mut ctx, "rollback", follow.lock_timeout, async |ctx: &mut Ctx| {
+            roll_back(ctx, cli, &target, follow).await
         })
         .await?;
     if cli.json {
@@ -151,18 +158,13 @@ pub async fn run(
 
 type RolledBack = (Revision, Revision, bool, Option<String>, Option<RolloutReport>);
 
-async fn roll_back(
-    ctx: &Ctx,
-    cli: &Cli,
-    target: &Target,
-    timeout: Option<Duration>,
-    no_wait: bool,
-) -> Result<RolledBack, Error> {
+async fn roll_back(ctx: &Ctx, cli: &Cli, target: &Target, follow: &RolloutArgs) -> Result<RolledBack, Error> {
     let from_arn = current(ctx).await?;
-    let from = match task::describe(ctx, &from_arn).await? {
-        Some(t) => Revision { task_definition: from_arn.clone(), revision: t.revision, image: t.spec.image },
-        None => Revision { task_definition: from_arn.clone(), revision: 0, image: "(unreadable)".into() },
-    };
+    let from = revision(ctx, &from_arn).await?.unwrap_or_else(|| Revision {
+        task_definition: from_arn.clone(),
+        revision: 0,
+        image: "(unreadable)".into(),
+    });
     let (to, registered) = choose(ctx, target, &from_arn).await?;
     if to.task_definition == from.task_definition {
         return Err(Error::Refused(format!("the service already runs {} ({})", to.task_definition, to.image)));
@@ -177,7 +179,7 @@ async fn roll_back(
             if registered { ", a new revision of the current one with that image" } else { "" }
         );
     }
-    let (deployment_id, rollout) = switch_to(ctx, cli, &to.task_definition, timeout, no_wait).await?;
+    let (deployment_id, rollout) = switch_to(ctx, cli, &to.task_definition, follow).await?;
     Ok((from, to, registered, deployment_id, rollout))
 }
 
