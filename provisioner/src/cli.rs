@@ -91,14 +91,8 @@ pub enum Command {
         /// Image reference, ideally `HOST/NAME@sha256:…` (a tag can move under a running service).
         #[arg(long)]
         image: String,
-        /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
-        #[arg(long, value_parser = parse_duration)]
-        timeout: Option<Duration>,
-        #[arg(long)]
-        no_wait: bool,
-        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
-        #[arg(long, default_value = "0s", value_parser = parse_duration)]
-        lock_timeout: Duration,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Put the service back on the revision before the one it runs (or `--to` one), and follow
     /// the rollout as `deploy` does (exit 3 when it fails, rolls back or times out).
@@ -106,14 +100,8 @@ pub enum Command {
         /// A revision (`7` or `FAMILY:7`) or an image reference; `status` lists the recent ones.
         #[arg(long)]
         to: Option<String>,
-        /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
-        #[arg(long, value_parser = parse_duration)]
-        timeout: Option<Duration>,
-        #[arg(long)]
-        no_wait: bool,
-        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
-        #[arg(long, default_value = "0s", value_parser = parse_duration)]
-        lock_timeout: Duration,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
     /// only when the run that holds it is gone. Says who held it.
@@ -203,6 +191,19 @@ pub enum ImageCommand {
 }
 
 /// Durations on the command line follow stack.yaml's rules.
+/// How `deploy` and `rollback` follow what they start.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RolloutArgs {
+    /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    #[arg(long)]
+    pub no_wait: bool,
+    /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     stack::parse_duration(s)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{context, holding_lease, print_json};
-use crate::cli::Cli;
+use crate::cli::{Cli, RolloutArgs};
 use crate::error::{AwsContext, Error};
 use crate::exit;
 use crate::reconcile::{Ctx, Mode};
@@ -121,18 +121,12 @@ pub fn exit_for(rollout: Option<&RolloutReport>) -> Result<u8, Error> {
     }
 }
 
-pub async fn run(
-    cli: &Cli,
-    image: &str,
-    timeout: Option<Duration>,
-    no_wait: bool,
-    lock_timeout: Duration,
-) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, image: &str, follow: &RolloutArgs) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
     let ((arn, deployment_id, rollout), lease) =
-        holding_lease(&mut ctx, "deploy", lock_timeout, async |ctx: &mut Ctx| {
-            deploy(ctx, cli, image, timeout, no_wait).await
+        holding_lease(&mut ctx, "deploy", follow.lock_timeout, async |ctx: &mut Ctx| {
+            deploy(ctx, cli, image, follow).await
         })
         .await?;
     if cli.json {
@@ -159,8 +153,7 @@ async fn deploy(
     ctx: &Ctx,
     cli: &Cli,
     image: &str,
-    timeout: Option<Duration>,
-    no_wait: bool,
+    follow: &RolloutArgs,
 ) -> Result<(String, Option<String>, Option<RolloutReport>), Error> {
     let family = service::family(&ctx.stack);
     let current = service::task::observe_latest(ctx, &family).await?.ok_or_else(|| {
@@ -168,7 +161,7 @@ async fn deploy(
     })?;
     let spec = service::TaskSpec { image: image.to_owned(), ..current.spec };
     let arn = service::task::register(ctx, &family, &spec).await?;
-    let (deployment_id, report) = switch_to(ctx, cli, &arn, timeout, no_wait).await?;
+    let (deployment_id, report) = switch_to(ctx, cli, &arn, follow).await?;
     Ok((arn, deployment_id, report))
 }
 
@@ -178,8 +171,7 @@ pub async fn switch_to(
     ctx: &Ctx,
     cli: &Cli,
     arn: &str,
-    timeout: Option<Duration>,
-    no_wait: bool,
+    follow: &RolloutArgs,
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let updated = ctx
@@ -198,10 +190,10 @@ pub async fn switch_to(
     if !cli.json {
         eprintln!("Service {name} is deploying {arn} (deployment {}).", deployment_id.clone().unwrap_or_default());
     }
-    if no_wait {
+    if follow.no_wait {
         return Ok((deployment_id, None));
     }
-    let timeout = timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
+    let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
     // The target group's health is looked up only if the rollout fails (below).
     let report = follow_and_report(ctx, arn, deployment_id.clone(), timeout, None, cli.json).await?;
     if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {

@@ -126,9 +126,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Up { yes, timeout, image_repository, no_wait, lock_timeout } => {
             up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait, *lock_timeout).await
         }
-        Command::Deploy { image, timeout, no_wait, lock_timeout } => {
-            deploy::run(cli, image, *timeout, *no_wait, *lock_timeout).await
-        }
+        Command::Deploy { image, rollout } => deploy::run(cli, image, rollout).await,
         Command::Image(cmd) => image::run(cli, cmd).await,
         Command::Down { yes, purge, timeout, lock_timeout } => {
             down::run(cli, *yes, *purge, *timeout, *lock_timeout).await
@@ -140,9 +138,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Logs { follow, since, filter, task } => {
             logs::run(cli, *follow, since, logs::Query { filter: filter.clone(), task: task.clone() }).await
         }
-        Command::Rollback { to, timeout, no_wait, lock_timeout } => {
-            rollback::run(cli, to.as_deref(), *timeout, *no_wait, *lock_timeout).await
-        }
+        Command::Rollback { to, rollout } => rollback::run(cli, to.as_deref(), rollout).await,
         Command::Exec { task, container, command } => {
             exec::run(cli, task.as_deref(), container.as_deref(), command).await
         }
