@@ -42,12 +42,15 @@ fn alarm_arns(c: &PolicyContext) -> Vec<String> {
     names(c.stack).iter().map(|n| c.arn("cloudwatch", &format!("alarm:{n}"))).collect()
 }
 
+/// The names the stack's alarms have, whether or not stack.yaml turns them on (what `down` and
+/// the sweep look for).
+pub fn all_names(stack_name: &str) -> [String; 3] {
+    ["p95-latency", "5xx-share", "no-healthy-target"].map(|s| format!("{stack_name}-{s}"))
+}
+
 /// The alarms' names (empty when turned off).
 pub fn names(stack: &stack::Stack) -> Vec<String> {
-    if !enabled(stack) {
-        return Vec::new();
-    }
-    ["p95-latency", "5xx-share", "no-healthy-target"].iter().map(|s| format!("{}-{s}", stack.name)).collect()
+    if enabled(stack) { all_names(&stack.name).to_vec() } else { Vec::new() }
 }
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
@@ -365,8 +368,7 @@ pub async fn reconcile(
 
 /// Deletes the stack's alarms (after the service that names them).
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
-    let all = ["p95-latency", "5xx-share", "no-healthy-target"].map(|s| format!("{}-{s}", ctx.stack.name));
-    for name in &all {
+    for name in &all_names(&ctx.stack.name) {
         let Some(o) = observe(ctx, name).await? else { continue };
         if ctx.applying() {
             ctx.clients.cloudwatch.delete_alarms().alarm_names(name).send().await.ctx("delete alarm", name)?;
@@ -379,8 +381,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let mut left = Vec::new();
-    for s in ["p95-latency", "5xx-share", "no-healthy-target"] {
-        let name = format!("{}-{s}", ctx.stack.name);
+    for name in all_names(&ctx.stack.name) {
         if let Some(o) = observe(ctx, &name).await? {
             left.push(format!("alarm {}", o.arn));
         }

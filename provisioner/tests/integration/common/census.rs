@@ -131,7 +131,7 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         .expect("policies");
     n.insert("scaling-policy", policies.scaling_policies().len());
     // By exact name: a prefix would count another stack's (`<name>-staging-…`).
-    let names: Vec<String> = ["p95-latency", "5xx-share", "no-healthy-target"].map(|s| format!("{name}-{s}")).to_vec();
+    let names = provisioner::resources::alarms::all_names(name).to_vec();
     let alarms = c.cloudwatch.describe_alarms().set_alarm_names(Some(names.clone())).send().await.expect("alarms");
     n.insert(
         "alarm",
