@@ -56,25 +56,28 @@ pub fn judge(expires: SystemTime, now: SystemTime, t: &Thresholds) -> CheckResul
     CheckResult::new("certificate", state, reason).with_perf(perf)
 }
 
+/// What the health check's request learnt of the server's certificate.
+#[derive(Debug, Clone)]
+pub enum Served {
+    /// The answer came; the certificate presented, in DER (None over plain HTTP).
+    Certificate(Option<Vec<u8>>),
+    /// The TLS handshake refused the certificate.
+    Untrusted,
+    /// No answer: why, in words.
+    Unreachable(String),
+}
+
 /// None for http:// URLs (nothing to check).
-pub async fn check(client: &reqwest::Client, target: &Target, t: &Thresholds) -> Option<CheckResult> {
+pub fn check(target: &Target, served: &Served, t: &Thresholds) -> Option<CheckResult> {
     if !target.url.starts_with("https://") {
         return None;
     }
-    let url = target.endpoint("/health");
-    let response = match client.get(&url).timeout(target.timeout).send().await {
-        Ok(r) => r,
-        Err(e) if is_certificate_error(&e) => {
-            return Some(CheckResult::new("certificate", State::Critical, untrusted(&target.url)));
-        }
-        Err(e) => {
-            let reason = super::transport_reason(&url, &e, target.timeout);
-            return Some(CheckResult::new("certificate", State::Unknown, reason));
-        }
+    let der = match served {
+        Served::Certificate(der) => der.as_deref(),
+        Served::Untrusted => return Some(CheckResult::new("certificate", State::Critical, untrusted(&target.url))),
+        Served::Unreachable(reason) => return Some(CheckResult::new("certificate", State::Unknown, reason.clone())),
     };
-    let der =
-        response.extensions().get::<reqwest::tls::TlsInfo>().and_then(|i| i.peer_certificate().map(<[u8]>::to_vec));
-    Some(match der.as_deref().map(not_after) {
+    Some(match der.map(not_after) {
         Some(Ok(expires)) => judge(expires, SystemTime::now(), t),
         Some(Err(e)) => CheckResult::new("certificate", State::Unknown, e),
         None => CheckResult::new("certificate", State::Unknown, "the server presented no certificate"),

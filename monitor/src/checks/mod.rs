@@ -28,13 +28,10 @@ impl Target {
 
 /// Runs every check once, concurrently.
 pub async fn run_pass(client: &reqwest::Client, target: &Target, thresholds: &Thresholds) -> Vec<CheckResult> {
-    let (health, certificate, inspect) = tokio::join!(
-        health::check(client, target, thresholds),
-        certificate::check(client, target, thresholds),
-        inspect::check(client, target, thresholds)
-    );
+    let ((health, served), inspect) =
+        tokio::join!(health::check(client, target, thresholds), inspect::check(client, target, thresholds));
     let mut results = vec![health];
-    results.extend(certificate);
+    results.extend(certificate::check(target, &served, thresholds));
     results.extend(inspect);
     results
 }
