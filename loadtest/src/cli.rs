@@ -7,17 +7,22 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::scenario::{Endpoint, parse_endpoint};
 use crate::slo::Objective;
+use crate::stages::Stage;
 
 /// Drives the Konnichiwa service and passes or fails its SLOs.
 ///
 /// Closed model (locust's): `--users 500 --spawn-rate 50 --duration 60s [--think-time 1s..2s]`.
 /// Open model (k6's constant arrival rate): `--rate 1000/s`, latency measured from each request's
-/// intended send time. Default mix: GET / (6), /health (2), /inspect with the bearer key (2);
+/// intended send time. Stages (k6's ramping executors, locust's load shapes): `--stage 30s:100/s
+/// --stage hold=2m:1000/s` (rates, open model) or `--stage 1m:500` (users), each ramping
+/// linearly from the previous target. Default mix: GET / (6), /health (2), /inspect with the bearer key (2);
 /// API_KEY comes from the environment or .env.
 ///
-/// SLOs: `--slo` (repeatable), else stack.yaml's `slo:` (p95<300ms, rps>=1000, errors<1%).
+/// SLOs: `--slo` (repeatable), else stack.yaml's `slo:` (p95<300ms, rps>=1000, errors<1%); judged
+/// on the whole run, or on one stage with `--slo-stage NAME`.
 ///
-/// Exit codes: 0 every SLO met; 3 an SLO missed (the report says which and by how much);
+/// Exit codes: 0 every SLO met; 3 an SLO missed (the report says which and by how much), or the
+/// run stopped by `--abort-on-fail`;
 /// 1 the run itself failed (bad flags, target unreachable, unreadable files).
 #[derive(Debug, Parser)]
 #[command(name = "loadtest", version, about, long_about, args_conflicts_with_subcommands = true)]
@@ -54,11 +59,11 @@ pub struct RunArgs {
     pub ca_cert: Option<PathBuf>,
 
     /// Closed model: number of users.
-    #[arg(long, conflicts_with = "rate")]
+    #[arg(long, conflicts_with_all = ["rate", "stages"])]
     pub users: Option<u32>,
 
     /// Closed model: users started per second (default: all at once).
-    #[arg(long, conflicts_with = "rate")]
+    #[arg(long, conflicts_with_all = ["rate", "stages"])]
     pub spawn_rate: Option<f64>,
 
     /// Closed model: pause between a user's requests, `1s` or a range `1s..2s`.
@@ -66,16 +71,43 @@ pub struct RunArgs {
     pub think_time: Option<(Duration, Duration)>,
 
     /// Open model: constant arrival rate, e.g. `1000/s`.
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, value_parser = parse_rate, conflicts_with = "stages")]
     pub rate: Option<f64>,
 
-    /// Open model: connections that carry the arrivals (default: rate / 10, 10–1000).
-    #[arg(long, requires = "rate")]
+    /// `[NAME=]DURATION:TARGET`, repeatable: a stage that ramps linearly from the previous
+    /// target (the first from 0) to TARGET, a rate (`1000/s`, open model) or users (`500`,
+    /// closed model); a 0s stage jumps. Replaces --rate/--users/--duration and stack.yaml's
+    /// loadtest.stages. Unnamed stages are named 1, 2, ….
+    #[arg(long = "stage", value_name = "STAGE", value_parser = Stage::parse)]
+    pub stages: Vec<Stage>,
+
+    /// Open model: connections that carry the arrivals (default: peak rate / 10, 10–1000).
+    #[arg(long)]
     pub connections: Option<u32>,
 
     /// How long to apply load (default 60s, or stack.yaml's loadtest.duration).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, conflicts_with = "stages")]
     pub duration: Option<Duration>,
+
+    /// Stop early, exit 3, once an SLO can no longer be met: failures beyond the error budget
+    /// of the requests planned, or a latency percentile above its bound for --abort-window.
+    #[arg(long)]
+    pub abort_on_fail: bool,
+
+    /// How long a latency objective must be missed, second after second, to abort.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub abort_window: Duration,
+
+    /// Start the load at this time (Unix milliseconds or RFC 3339), so that several machines
+    /// start together; refused when this machine is more than 2s late (`provisioner loadtest`
+    /// sets it for its workers).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start_at: Option<u64>,
+
+    /// Also print the JSON result on stdout as numbered `konnichiwa-loadtest/1 result` lines
+    /// short enough for a log stream (how `provisioner loadtest` collects its workers').
+    #[arg(long)]
+    pub result_lines: bool,
 
     /// Per-request timeout.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -109,6 +141,11 @@ pub struct OutputArgs {
     #[arg(long = "slo")]
     pub slos: Vec<Objective>,
 
+    /// Judge the SLOs on this stage only (its name, or its number), e.g. the hold after a
+    /// warm-up; default: the whole run.
+    #[arg(long, value_name = "NAME")]
+    pub slo_stage: Option<String>,
+
     /// Write the results as JSON (the documented `konnichiwa-loadtest/1` shape).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -130,6 +167,16 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     let v: f64 =
         s.trim().trim_end_matches("/s").parse().map_err(|_| format!("{s:?} is not a rate; write e.g. 1000/s"))?;
     if v > 0.0 && v.is_finite() { Ok(v) } else { Err(format!("{s:?}: the rate must be positive")) }
+}
+
+/// Unix milliseconds, or an RFC 3339 time.
+fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(ms) = s.trim().parse::<u64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim())
+        .map_err(|_| format!("{s:?} is not a time: write Unix milliseconds or e.g. 2026-11-28T09:00:00Z"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
 fn parse_think_time(s: &str) -> Result<(Duration, Duration), String> {
@@ -157,5 +204,8 @@ mod tests {
         assert_eq!(parse_think_time("1s..2s"), Ok((Duration::from_secs(1), Duration::from_secs(2))));
         assert_eq!(parse_think_time("500ms"), Ok((Duration::from_millis(500), Duration::from_millis(500))));
         assert!(parse_think_time("2s..1s").is_err());
+        assert_eq!(parse_time("1700000000000"), Ok(1_700_000_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
+        assert!(parse_time("soon").is_err());
     }
 }

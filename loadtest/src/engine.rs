@@ -1,6 +1,7 @@
-//! The load engine: closed model (users that loop over the mix, ramped at a spawn rate, with
-//! optional think time) and open model (a constant arrival rate, latency measured from each
-//! request's intended send time so a stalled server cannot hide its queueing). Each user or
+//! The load engine: closed model (users that loop over the mix, as many at each moment as the
+//! profile asks for, with optional think time) and open model (arrivals at the times the
+//! profile's rate gives, latency measured from each request's intended send time so a stalled
+//! server cannot hide its queueing). Each user or
 //! connection owns one keep-alive HTTP/1.1 connection (over TLS for `https://` targets), opens
 //! a new one only when the server closed it, and sends its samples in batches on a channel to the
 //! collector; how many connections were opened and how long each took to set up (TCP connect and
@@ -18,8 +19,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
+use crate::guard::Guard;
 use crate::live::Progress;
 use crate::scenario::{Endpoint, Picker};
+use crate::stages::Profile;
 use crate::stats::RunStats;
 use crate::tls::{self, Tls};
 
@@ -65,11 +68,19 @@ pub async fn resolve(url: &str, ca_certs: &[rustls::pki_types::CertificateDer<'s
     })
 }
 
-/// How load is applied.
+/// How load is applied; the profile says how much, second by second.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
-    Closed { users: u32, spawn_rate: f64, think_time: Option<(Duration, Duration)> },
-    Open { rate: f64, connections: u32 },
+    Closed { profile: Profile, think_time: Option<(Duration, Duration)> },
+    Open { profile: Profile, connections: u32 },
+}
+
+impl Model {
+    pub fn profile(&self) -> &Profile {
+        match self {
+            Self::Closed { profile, .. } | Self::Open { profile, .. } => profile,
+        }
+    }
 }
 
 /// A whole run's settings.
@@ -77,7 +88,6 @@ pub enum Model {
 pub struct RunPlan {
     pub target: Target,
     pub model: Model,
-    pub duration: Duration,
     pub timeout: Duration,
     pub endpoints: Vec<Endpoint>,
     pub api_key: Option<String>,
@@ -244,24 +254,55 @@ fn classify(result: Result<(u16, u64), Failure>) -> (Option<Failure>, u64) {
     }
 }
 
-/// Whether the run was told to stop early (an interrupt): checked between requests, and raced
-/// against every wait and request so that a stop takes effect at once.
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Interrupted,
+    /// `--abort-on-fail`: an SLO can no longer be met, for this reason.
+    Aborted(String),
+}
+
+/// Whether the run was told to stop early (an interrupt, or an SLO that can no longer be met):
+/// checked between requests, and raced against every wait and request so that a stop takes
+/// effect at once. The first reason given stays.
 #[derive(Debug, Clone)]
-pub struct Stop(tokio::sync::watch::Receiver<bool>);
+pub struct Stop {
+    tx: Arc<tokio::sync::watch::Sender<Option<StopReason>>>,
+    rx: tokio::sync::watch::Receiver<Option<StopReason>>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        Self { tx: Arc::new(tx), rx }
+    }
+}
 
 impl Stop {
-    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self(rx)
+    /// Stops the run (unless it was stopped already).
+    pub fn request(&self, reason: StopReason) {
+        self.tx.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(reason);
+            }
+            first
+        });
     }
 
-    /// Whether the stop was requested (an interrupt came).
+    /// Whether a stop was requested.
     pub fn requested(&self) -> bool {
-        *self.0.borrow()
+        self.rx.borrow().is_some()
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.rx.borrow().clone()
     }
 
     /// Resolves when the stop is requested.
     async fn wait(&mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
+        let _ = self.rx.wait_for(Option::is_some).await;
     }
 
     /// Runs `work` unless the stop comes first (None then).
@@ -273,8 +314,9 @@ impl Stop {
     }
 }
 
-/// Runs the plan and returns what it measured. `progress` prints the live view.
-pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunStats, String> {
+/// Runs the plan and returns what it measured. `progress` prints the live view; `guard` (with
+/// `--abort-on-fail`) stops the run once an SLO can no longer be met.
+pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Guard>) -> Result<RunStats, String> {
     // A target that cannot be reached at all, or whose certificate is not trusted, is a failed
     // run (exit 1), not a missed SLO.
     let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
@@ -311,66 +353,91 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
     let (tx, rx) = mpsc::unbounded_channel::<Vec<Sample>>();
     let active = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = start + plan.duration;
+    let duration = plan.model.profile().duration();
+    let deadline = start + duration;
 
     match plan.model.clone() {
-        Model::Closed { users, spawn_rate, think_time } => {
-            for user in 0..users {
-                let begin = start + Duration::from_secs_f64(f64::from(user) / spawn_rate.max(f64::MIN_POSITIVE));
+        Model::Closed { profile, think_time } => {
+            let (due_tx, due) = tokio::sync::watch::channel(profile.users_at(0.0));
+            // Says how many users are due, at each moment the profile's count changes.
+            let (controller_profile, mut controller_stop) = (profile.clone(), stop.clone());
+            tokio::spawn(async move {
+                loop {
+                    let t = start.elapsed().as_secs_f64();
+                    due_tx.send_if_modified(|n| std::mem::replace(n, controller_profile.users_at(t)) != *n);
+                    let next = start + Duration::from_secs_f64(controller_profile.next_users_change(t));
+                    if next >= deadline || controller_stop.unless(tokio::time::sleep_until(next.into())).await.is_none()
+                    {
+                        break;
+                    }
+                }
+            });
+            let pool = profile.peak().ceil() as u32;
+            for user in 0..pool {
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (target, timeout) = (plan.target.clone(), plan.timeout);
-                let mut stop = stop.clone();
+                let (mut stop, mut due) = (stop.clone(), due.clone());
                 tokio::spawn(async move {
-                    if begin >= deadline || stop.unless(tokio::time::sleep_until(begin.into())).await.is_none() {
-                        return;
-                    }
-                    active.fetch_add(1, Ordering::Relaxed);
                     let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
                     let mut conn = Connection::new(&target);
                     let mut batch = Batcher::new(tx);
-                    while Instant::now() < deadline && !stop.requested() {
-                        let i = picker.pick();
-                        let sent = Instant::now();
-                        // A request cut off by a stop is not counted: it has no answer.
-                        let Some(result) = stop.unless(conn.send(&prepared[i], timeout)).await else { break };
-                        let done = Instant::now();
-                        let (failure, bytes) = classify(result);
-                        batch.push(Sample {
-                            endpoint: i as u16,
-                            latency_us: done.duration_since(sent).as_micros() as u64,
-                            failure,
-                            done,
-                            bytes,
-                            setup_us: conn.opened_us,
-                        });
-                        if let Some((lo, hi)) = think_time {
-                            let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
-                            let until = (Instant::now() + pause).min(deadline);
-                            if stop.unless(tokio::time::sleep_until(until.into())).await.is_none() {
-                                break;
+                    loop {
+                        // Wait until the profile wants this user.
+                        let wanted = async { due.wait_for(|n| *n > user).await.is_ok() };
+                        let until_deadline = tokio::time::timeout_at(deadline.into(), wanted);
+                        if !matches!(stop.unless(until_deadline).await, Some(Ok(true))) {
+                            break;
+                        }
+                        active.fetch_add(1, Ordering::Relaxed);
+                        while Instant::now() < deadline && !stop.requested() && *due.borrow() > user {
+                            let i = picker.pick();
+                            let sent = Instant::now();
+                            // A request cut off by a stop is not counted: it has no answer.
+                            let Some(result) = stop.unless(conn.send(&prepared[i], timeout)).await else { break };
+                            let done = Instant::now();
+                            let (failure, bytes) = classify(result);
+                            batch.push(Sample {
+                                endpoint: i as u16,
+                                latency_us: done.duration_since(sent).as_micros() as u64,
+                                failure,
+                                done,
+                                bytes,
+                                setup_us: conn.opened_us,
+                            });
+                            if let Some((lo, hi)) = think_time {
+                                let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
+                                let until = (Instant::now() + pause).min(deadline);
+                                if stop.unless(tokio::time::sleep_until(until.into())).await.is_none() {
+                                    break;
+                                }
                             }
                         }
+                        active.fetch_sub(1, Ordering::Relaxed);
+                        if Instant::now() >= deadline || stop.requested() {
+                            break;
+                        }
                     }
-                    active.fetch_sub(1, Ordering::Relaxed);
                 });
             }
         }
-        Model::Open { rate, connections } => {
-            let total = (rate * plan.duration.as_secs_f64()).floor() as u64;
+        Model::Open { profile, connections } => {
+            let total = profile.total_arrivals();
             let connections = u64::from(connections.max(1));
+            let profile = Arc::new(profile);
             for k in 0..connections.min(total.max(1)) {
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (target, timeout) = (plan.target.clone(), plan.timeout);
-                let mut stop = stop.clone();
+                let (mut stop, profile) = (stop.clone(), Arc::clone(&profile));
                 tokio::spawn(async move {
                     let mut picker = Picker::new(&endpoints, k + 1);
                     let mut conn = Connection::new(&target);
                     let mut batch = Batcher::new(tx);
                     let mut slot = k;
                     while slot < total {
-                        let intended = start + Duration::from_secs_f64(slot as f64 / rate);
+                        let Some(due) = profile.arrival_time(slot) else { break };
+                        let intended = start + Duration::from_secs_f64(due);
                         if intended >= deadline
                             || stop.unless(tokio::time::sleep_until(intended.into())).await.is_none()
                         {
@@ -399,17 +466,24 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop) -> Result<RunSta
         }
     }
     drop(tx);
-    Ok(collect(rx, RunStats::new(&names, plan.target.tls.is_some()), start, plan.duration, active, progress).await)
+    let mut stats = RunStats::new(&names, plan.target.tls.is_some());
+    stats.plan(plan.model.profile());
+    let watch = Watch { start, duration, active, progress, guard, stop };
+    Ok(collect(rx, stats, watch).await)
 }
 
-async fn collect(
-    mut rx: mpsc::UnboundedReceiver<Vec<Sample>>,
-    mut stats: RunStats,
+/// What the collector looks after besides the samples.
+struct Watch {
     start: Instant,
     duration: Duration,
     active: Arc<AtomicU64>,
-    mut progress: Progress,
-) -> RunStats {
+    progress: Progress,
+    guard: Option<Guard>,
+    stop: Stop,
+}
+
+async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<Sample>>, mut stats: RunStats, w: Watch) -> RunStats {
+    let Watch { start, duration, active, mut progress, guard, stop } = w;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -432,6 +506,10 @@ async fn collect(
                 let second = start.elapsed().as_secs() as usize;
                 stats.set_users(second.saturating_sub(1), active.load(Ordering::Relaxed));
                 progress.tick(&stats, start.elapsed(), active.load(Ordering::Relaxed));
+                // Judged on the seconds that are complete.
+                if let Some(why) = guard.as_ref().and_then(|g| g.verdict(&stats, second)) {
+                    stop.request(StopReason::Aborted(why));
+                }
             }
         }
     }

@@ -3,10 +3,13 @@
 
 pub mod cli;
 pub mod engine;
+pub mod guard;
 pub mod live;
 pub mod report;
 pub mod scenario;
+pub mod settings;
 pub mod slo;
+pub mod stages;
 pub mod stats;
 pub mod tls;
 
@@ -14,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cli::{Cli, Command, OutputArgs, RunArgs};
-use engine::{Model, RunPlan};
+use engine::{Model, RunPlan, StopReason};
 use report::json::{ReportDoc, document, stats_of};
 use serde_json::json;
+use settings::Settings;
 use stats::RunStats;
 
 /// Exit codes, documented in `--help` and the README.
@@ -38,7 +42,7 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(doc) => {
             if doc.interrupted {
                 exit::INTERRUPTED
-            } else if doc.slo_met {
+            } else if doc.slo_met && doc.aborted.is_none() {
                 exit::MET
             } else {
                 exit::SLO_MISSED
@@ -53,7 +57,7 @@ pub async fn run(cli: Cli) -> u8 {
 
 /// The stack file's `slo:` and `loadtest:` sections (only those are read and checked): from the
 /// file named, or ./stack.yaml when present.
-fn stack_file(named: Option<&Path>) -> Result<Option<stack::ToolSections>, String> {
+pub fn stack_file(named: Option<&Path>) -> Result<Option<stack::ToolSections>, String> {
     match named {
         Some(p) => stack::ToolSections::load(p).map(Some).map_err(|e| e.to_string()),
         None if Path::new(stack::DEFAULT_FILE).exists() => {
@@ -63,17 +67,43 @@ fn stack_file(named: Option<&Path>) -> Result<Option<stack::ToolSections>, Strin
     }
 }
 
-fn objectives(output: &OutputArgs, stack: Option<&stack::ToolSections>) -> Vec<slo::Objective> {
-    if !output.slos.is_empty() {
-        return output.slos.clone();
+/// How far a worker may start after the agreed time before its share would be out of step.
+const START_TOLERANCE_MS: u64 = 2_000;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A rate without the float noise of summing a plan (999.9999999 is the 1000/s asked for).
+fn rounded(rate: f64) -> f64 {
+    (rate * 1e6).round() / 1e6
+}
+
+/// The model as the report's JSON shows it.
+fn model_json(model: &Model, settings: &Settings) -> serde_json::Value {
+    let mut m = match model {
+        Model::Closed { profile, think_time } => json!({
+            "kind": "closed", "users": profile.peak(),
+            "think_time": think_time.map(|(a, b)| [a.as_secs_f64(), b.as_secs_f64()]),
+        }),
+        Model::Open { profile, connections } => {
+            json!({ "kind": "open", "rate": profile.peak(), "connections": connections })
+        }
+    };
+    match &settings.shape {
+        stages::Shape::Users { spawn_rate, .. } => m["spawn_rate"] = json!(spawn_rate),
+        stages::Shape::Stages(stages) => {
+            m["stages"] = json!(stages.iter().map(stages::Stage::to_arg).collect::<Vec<_>>());
+        }
+        stages::Shape::Rate(_) => {}
     }
-    slo::from_stack(&stack.map(|s| s.slo.clone()).unwrap_or_default())
+    m
 }
 
 async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     let stack = stack_file(args.stack.as_deref())?;
-    let section = stack.as_ref().and_then(|s| s.loadtest.clone()).unwrap_or_default();
-    let host = args
+    let settings = Settings::resolve(&args, stack.as_ref())?;
+    let host = settings
         .host
         .clone()
         .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
@@ -82,78 +112,77 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         None => Vec::new(),
     };
     let target = engine::resolve(&host, &ca_certs).await?;
-    let duration =
-        args.duration.or(section.duration.as_ref().map(stack::HumanDuration::get)).unwrap_or(Duration::from_secs(60));
-    if duration.is_zero() {
-        return Err("--duration must be longer than 0s".into());
-    }
-    let endpoints = if !args.endpoints.is_empty() {
-        args.endpoints.clone()
-    } else if !section.endpoints.is_empty() {
-        section
-            .endpoints
-            .iter()
-            .map(|e| scenario::Endpoint { path: e.path.clone(), weight: e.weight, auth: e.auth })
-            .collect()
-    } else {
-        scenario::default_mix()
-    };
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
-    if endpoints.iter().any(|e| e.auth) && api_key.is_none() {
+    if settings.endpoints.iter().any(|e| e.auth) && api_key.is_none() {
         return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
     }
-    let model = match args.rate {
-        Some(rate) => {
-            Model::Open { rate, connections: args.connections.unwrap_or(((rate / 10.0).ceil() as u32).clamp(10, 1000)) }
-        }
-        None => {
-            let users = args.users.or(section.users).unwrap_or(10);
-            if users == 0 {
-                return Err("--users must be at least 1".into());
+    let model = settings.model()?;
+    let open = matches!(model, Model::Open { .. });
+    if open && settings.slo_stage.is_none() {
+        let offered = rounded(model.profile().total_arrivals() as f64 / model.profile().duration().as_secs_f64());
+        for o in &settings.objectives {
+            if let Some(why) = slo::cannot_show(o, Some(offered)) {
+                eprintln!("note: {why}: it will be reported as not judged");
             }
-            let spawn_rate = args.spawn_rate.or(section.spawn_rate).unwrap_or(f64::from(users));
-            if spawn_rate <= 0.0 || !spawn_rate.is_finite() {
-                return Err("--spawn-rate must be a positive number of users per second".into());
-            }
-            Model::Closed { users, spawn_rate, think_time: args.think_time }
-        }
-    };
-    let model_json = match &model {
-        Model::Closed { users, spawn_rate, think_time } => json!({
-            "kind": "closed", "users": users, "spawn_rate": spawn_rate,
-            "think_time": think_time.map(|(a, b)| [a.as_secs_f64(), b.as_secs_f64()]),
-        }),
-        Model::Open { rate, connections } => json!({ "kind": "open", "rate": rate, "connections": connections }),
-    };
-    let offered = match &model {
-        Model::Open { rate, .. } => Some(*rate),
-        Model::Closed { .. } => None,
-    };
-    for o in objectives(&args.output, stack.as_ref()) {
-        if let Some(why) = slo::cannot_show(&o, offered) {
-            eprintln!("note: {why}: it will be reported as not judged");
         }
     }
-    let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let plan = RunPlan { target: target.clone(), model, duration, timeout: args.timeout, endpoints, api_key };
-    let stop = interruption();
-    let stats = engine::run(plan, live::Progress::new(args.quiet), stop.clone()).await?;
-    let interrupted = stop.requested().then_some(duration);
+    let mut started = now_ms();
+    if let Some(at) = args.start_at {
+        if started > at + START_TOLERANCE_MS {
+            return Err(format!(
+                "started {:.1}s after the agreed start time: the load would be out of step with the other machines'                  (give them longer to start, e.g. provisioner loadtest --start-in)",
+                (started - at) as f64 / 1000.0
+            ));
+        }
+        if at > started {
+            tokio::time::sleep(Duration::from_millis(at - started)).await;
+        }
+        started = at;
+    }
+    let guard = settings.abort_window.map(|window| guard::Guard {
+        objectives: settings.objectives.clone(),
+        stage: settings.slo_stage.clone(),
+        window: window.as_secs().max(1) as usize,
+        open,
+    });
+    let json_model = model_json(&model, &settings);
+    let planned = model.profile().duration();
+    let plan = RunPlan {
+        target: target.clone(),
+        model,
+        timeout: settings.timeout,
+        endpoints: settings.endpoints.clone(),
+        api_key,
+    };
+    let stop = engine::Stop::default();
+    interruption(stop.clone());
+    let stats = engine::run(plan, live::Progress::new(args.quiet), stop.clone(), guard).await?;
+    let (interrupted, aborted) = match stop.reason() {
+        Some(StopReason::Interrupted) => (Some(planned), None),
+        Some(StopReason::Aborted(why)) => (None, Some(why)),
+        None => (None, None),
+    };
     let run = Run {
         target: &target.url,
-        model: model_json,
+        model: json_model,
         started,
         generator: Some(report::Generator::measure()),
         interrupted,
+        aborted,
     };
-    finish(&run, &stats, &args.output, stack.as_ref())
+    let judging = Judging { objectives: &settings.objectives, stage: settings.slo_stage.as_deref() };
+    let doc = finish(&run, &stats, &args.output, &judging)?;
+    if args.result_lines {
+        for line in report::lines::encode(&doc) {
+            println!("{line}");
+        }
+    }
+    Ok(doc)
 }
 
 /// The first SIGINT or SIGTERM stops the load and lets the run write its reports (as k6, locust
-/// and oha do); a second one exits at once. Returns the engine's stop, which also says whether
-/// it came.
-fn interruption() -> engine::Stop {
-    let (tx, rx) = tokio::sync::watch::channel(false);
+/// and oha do); a second one exits at once.
+fn interruption(stop: engine::Stop) {
     tokio::spawn(async move {
         let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
         let mut signal = async || {
@@ -163,39 +192,67 @@ fn interruption() -> engine::Stop {
             }
         };
         signal().await;
-        let _ = tx.send(true);
+        stop.request(StopReason::Interrupted);
         eprintln!("\ninterrupted: stopping the load and writing the report (interrupt again to quit at once)");
         signal().await;
         std::process::exit(i32::from(exit::INTERRUPTED));
     });
-    engine::Stop::new(rx)
 }
 
 fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> Result<ReportDoc, String> {
     let stack = stack_file(stack_path)?;
-    let mut merged = RunStats::default();
-    let mut targets = Vec::new();
-    let mut started = u64::MAX;
+    let mut docs = Vec::with_capacity(files.len());
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         let doc: ReportDoc =
             serde_json::from_str(&text).map_err(|e| format!("{}: not a loadtest result ({e})", f.display()))?;
-        let stats = stats_of(&doc).map_err(|e| format!("{}: {e}", f.display()))?;
-        merged.merge(&stats);
+        stats_of(&doc).map_err(|e| format!("{}: {e}", f.display()))?;
+        docs.push(doc);
+    }
+    let objectives = if output.slos.is_empty() {
+        slo::from_stack(&stack.as_ref().map(|s| s.slo.clone()).unwrap_or_default())
+    } else {
+        output.slos.clone()
+    };
+    let stage = output.slo_stage.clone().or(stack.as_ref().and_then(|s| s.loadtest.as_ref()?.slo_stage.clone()));
+    merge_docs(&docs, output, &Judging { objectives: &objectives, stage: stage.as_deref() })
+}
+
+/// Merges results of runs made at the same time (from several machines) into one, prints its
+/// report, writes the files `output` asks for and judges it.
+pub fn merge_docs(docs: &[ReportDoc], output: &OutputArgs, judging: &Judging) -> Result<ReportDoc, String> {
+    let mut merged = RunStats::default();
+    let mut targets = Vec::new();
+    let mut started = u64::MAX;
+    for doc in docs {
+        merged.merge(&stats_of(doc)?);
         if !targets.contains(&doc.target) {
             targets.push(doc.target.clone());
         }
         started = started.min(doc.started_at_unix_ms);
     }
+    if let Some(name) = judging.stage
+        && !merged.stages.iter().any(|s| s.name == name)
+    {
+        return Err(format!("--slo-stage {name:?} is not a stage of these runs"));
+    }
     let target = targets.join(", ");
     let run = Run {
         target: &target,
-        model: json!({ "kind": "merged", "runs": files.len() }),
+        model: json!({ "kind": "merged", "runs": docs.len() }),
         started,
         generator: None,
         interrupted: None,
+        aborted: docs.iter().find_map(|d| d.aborted.clone()),
     };
-    finish(&run, &merged, output, stack.as_ref())
+    finish(&run, &merged, output, judging)
+}
+
+/// What the SLOs are and what they are judged on (a stage's name, or the whole run).
+#[derive(Debug, Clone, Copy)]
+pub struct Judging<'a> {
+    pub objectives: &'a [slo::Objective],
+    pub stage: Option<&'a str>,
 }
 
 /// What a report says about the run besides its measurements.
@@ -206,19 +263,32 @@ struct Run<'a> {
     generator: Option<report::Generator>,
     /// The planned duration, when an interrupt cut the run short.
     interrupted: Option<Duration>,
+    /// Why `--abort-on-fail` stopped the run.
+    aborted: Option<String>,
 }
 
-fn finish(
-    run: &Run,
-    stats: &RunStats,
-    output: &OutputArgs,
-    stack: Option<&stack::ToolSections>,
-) -> Result<ReportDoc, String> {
-    let offered = run.model.get("rate").and_then(serde_json::Value::as_f64);
-    let verdicts = slo::evaluate(&objectives(output, stack), &stats.total(), stats.rps(), offered);
+fn finish(run: &Run, stats: &RunStats, output: &OutputArgs, judging: &Judging) -> Result<ReportDoc, String> {
+    // An open model offers its planned arrivals: an rps objective above them cannot be shown.
+    let open = stats.stages.first().is_some_and(|s| s.unit == stages::Unit::Rate);
+    let verdicts = match judging.stage.and_then(|name| stats.stage(name)) {
+        Some(stage) => {
+            let offered = (open && stage.seconds > 0.0).then(|| rounded(stage.planned / stage.seconds));
+            slo::evaluate(judging.objectives, &stage.stats, stage.rps(), offered)
+        }
+        None => {
+            let planned: f64 = stats.history.iter().map(|s| s.planned).sum();
+            let offered = open.then(|| rounded(planned / stats.duration_seconds.max(f64::MIN_POSITIVE)));
+            slo::evaluate(judging.objectives, &stats.total(), stats.rps(), offered)
+        }
+    };
     let mut doc = document(run.target, run.model.clone(), run.started, stats, verdicts, run.generator);
+    doc.slo_stage = judging.stage.map(str::to_owned);
     doc.interrupted = run.interrupted.is_some();
     doc.planned_seconds = run.interrupted.map(|d| d.as_secs_f64());
+    doc.aborted = run.aborted.clone();
+    if doc.aborted.is_some() {
+        doc.slo_met = false;
+    }
     print!("{}", report::text::render(&doc));
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))

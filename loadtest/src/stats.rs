@@ -1,12 +1,16 @@
 //! Results: per-endpoint HDR latency histograms (microseconds), request and failure counts by kind,
 //! a per-second history, and the connections opened with their setup times (TCP connect plus
-//! TLS handshake) — all mergeable exactly, so runs from several machines add up.
+//! TLS handshake) — all mergeable exactly, so runs from several machines add up. The planned load
+//! rides along: each second's planned arrivals (or users) and the stages, whose figures come
+//! from the seconds that start within them.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+
+use crate::stages::{Profile, Unit};
 
 /// Latencies up to 10 minutes, 3 significant digits.
 const MAX_LATENCY_US: u64 = 600_000_000;
@@ -87,12 +91,14 @@ pub struct Second {
     pub requests: u64,
     pub failures: u64,
     pub users: u64,
+    /// What the plan asked of this second: arrivals (open model) or users (closed).
+    pub planned: f64,
     pub latency: Histogram<u64>,
 }
 
 impl Default for Second {
     fn default() -> Self {
-        Self { requests: 0, failures: 0, users: 0, latency: new_histogram() }
+        Self { requests: 0, failures: 0, users: 0, planned: 0.0, latency: new_histogram() }
     }
 }
 
@@ -136,6 +142,41 @@ impl Connections {
     }
 }
 
+/// A stage of the plan: from `start` to `end` seconds, its target ramping `from` → `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+    pub from: f64,
+    pub to: f64,
+    pub unit: Unit,
+}
+
+impl StagePlan {
+    /// The whole seconds measured for the stage: those that start within it, up to `duration`.
+    pub fn seconds(&self, duration: f64) -> std::ops::Range<usize> {
+        let first = (self.start - 1e-9).ceil().max(0.0) as usize;
+        let last = (self.end.min(duration) - 1e-9).ceil().max(0.0) as usize;
+        first..last.max(first)
+    }
+}
+
+/// What a stage measured: its requests as one endpoint, and over how many seconds.
+#[derive(Debug, Clone)]
+pub struct StageStats {
+    pub stats: EndpointStats,
+    pub seconds: f64,
+    /// Arrivals the plan asked of those seconds (open model).
+    pub planned: f64,
+}
+
+impl StageStats {
+    pub fn rps(&self) -> f64 {
+        if self.seconds > 0.0 { self.stats.requests as f64 / self.seconds } else { 0.0 }
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Default)]
 pub struct RunStats {
@@ -144,6 +185,8 @@ pub struct RunStats {
     pub history: Vec<Second>,
     pub connections: Connections,
     pub duration_seconds: f64,
+    /// The plan's stages (one for a constant rate; a ramp and a hold for spawned users).
+    pub stages: Vec<StagePlan>,
 }
 
 impl RunStats {
@@ -169,6 +212,47 @@ impl RunStats {
         s.requests += 1;
         s.failures += u64::from(failure.is_some());
         let _ = s.latency.record(latency_us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Notes the plan: its stages, and what each second of it asks for.
+    pub fn plan(&mut self, profile: &Profile) {
+        self.stages = profile
+            .spans
+            .iter()
+            .map(|s| StagePlan {
+                name: s.name.clone(),
+                start: s.start,
+                end: s.end,
+                from: s.from,
+                to: s.to,
+                unit: profile.unit,
+            })
+            .collect();
+        let seconds = (profile.duration().as_secs_f64() - 1e-9).ceil().max(0.0) as usize;
+        if self.history.len() < seconds {
+            self.history.resize_with(seconds, Second::default);
+        }
+        for (s, second) in self.history.iter_mut().enumerate().take(seconds) {
+            second.planned = profile.planned_in_second(s);
+        }
+    }
+
+    /// The stage named `name` as measured (None: no such stage).
+    pub fn stage(&self, name: &str) -> Option<StageStats> {
+        let plan = self.stages.iter().find(|s| s.name == name)?;
+        let range = plan.seconds(self.duration_seconds);
+        let mut stats = EndpointStats::default();
+        let mut planned = 0.0;
+        for second in self.history.get(range.clone()).unwrap_or_default() {
+            stats.requests += second.requests;
+            if second.failures > 0 {
+                *stats.failures.entry("failed".into()).or_default() += second.failures;
+            }
+            let _ = stats.latency.add(&second.latency);
+            planned += second.planned;
+        }
+        let seconds = (range.end as f64).min(self.duration_seconds) - range.start as f64;
+        Some(StageStats { stats, seconds: seconds.max(0.0), planned })
     }
 
     pub fn set_users(&mut self, second: usize, users: u64) {
@@ -207,7 +291,18 @@ impl RunStats {
             mine.requests += theirs.requests;
             mine.failures += theirs.failures;
             mine.users += theirs.users;
+            mine.planned += theirs.planned;
             let _ = mine.latency.add(&theirs.latency);
+        }
+        // The same stages, each run with its share of the targets: the targets add up.
+        for theirs in &other.stages {
+            match self.stages.iter_mut().find(|s| s.name == theirs.name) {
+                Some(mine) => {
+                    mine.from += theirs.from;
+                    mine.to += theirs.to;
+                }
+                None => self.stages.push(theirs.clone()),
+            }
         }
         self.connections.merge(&other.connections);
         self.duration_seconds = self.duration_seconds.max(other.duration_seconds);

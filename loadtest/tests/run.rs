@@ -330,6 +330,7 @@ async fn json_csv_and_html_outputs() {
             "model",
             "slo",
             "slo_met",
+            "stages",
             "started_at_unix_ms",
             "target",
             "total"
@@ -348,7 +349,10 @@ async fn json_csv_and_html_outputs() {
     assert_eq!(l, ["max", "mean", "min", "p50", "p90", "p95", "p99"]);
     let mut s: Vec<&str> = v["history"][0].as_object().expect("second").keys().map(String::as_str).collect();
     s.sort();
-    assert_eq!(s, ["failures", "histogram", "p50_ms", "p95_ms", "p99_ms", "requests", "second", "users"]);
+    assert_eq!(
+        s,
+        ["failures", "histogram", "p50_ms", "p95_ms", "p99_ms", "planned", "requests", "second", "stage", "users"]
+    );
 
     let stats = std::fs::read_to_string(format!("{csv}_stats.csv")).expect("stats csv");
     // locust's columns, in locust's order; Name without the method, which has its own column.
@@ -361,7 +365,7 @@ async fn json_csv_and_html_outputs() {
     let history = std::fs::read_to_string(format!("{csv}_stats_history.csv")).expect("history csv");
     assert!(history.lines().count() >= 2, "{history}");
     assert!(
-        history.starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n"),
+        history.starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size,Stage,Planned\n"),
         "{history}"
     );
     assert_eq!(history.lines().count(), 2, "one whole second, no partial one: {history}");
@@ -379,7 +383,7 @@ async fn json_csv_and_html_outputs() {
     assert!(!page.contains(".legend {{ font-size: 11px; fill"), "no rule greys the legends");
     assert!(page.contains(r#"text-anchor="middle">0</text>"#), "seconds on the x axis");
     assert_eq!(v["slo"][0]["unit"], "req/s");
-    for f in [format!("{csv}_stats.csv"), format!("{csv}_stats_history.csv"), format!("{csv}_failures.csv")] {
+    for f in ["stats", "stats_history", "failures", "stages"].map(|f| format!("{csv}_{f}.csv")) {
         let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_file(html);

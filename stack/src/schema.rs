@@ -528,6 +528,13 @@ pub struct Loadtest {
     pub spawn_rate: Option<f64>,
     #[serde(default)]
     pub duration: Option<HumanDuration>,
+    /// `[NAME=]DURATION:TARGET` stages, as `loadtest --stage` takes them (e.g. `warmup=30s:100/s`,
+    /// `hold=2m:1000/s`); they replace users, spawn_rate and duration.
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// The stage the SLOs are judged on (default: the whole run).
+    #[serde(default)]
+    pub slo_stage: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

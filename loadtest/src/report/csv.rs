@@ -1,7 +1,9 @@
 //! CSV files with locust's names and columns, so that tools written for locust's output read ours:
 //! `PREFIX_stats.csv` (one row per endpoint, then `Aggregated`), `PREFIX_stats_history.csv` (one
-//! `Aggregated` row per whole second: that second's rate and percentiles, the run's totals so far)
-//! and `PREFIX_failures.csv`. Times are milliseconds, as locust writes them.
+//! `Aggregated` row per whole second: that second's rate and percentiles, the run's totals so far,
+//! then two columns of ours, the stage and what the plan asked of the second),
+//! `PREFIX_failures.csv`, and `PREFIX_stages.csv` (one row per stage). Times are milliseconds, as
+//! locust writes them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +30,9 @@ const PERCENTILES: [(f64, &str); 11] = [
 
 const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s";
 const HISTORY_HEADER: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s";
-const HISTORY_TOTALS: &str = "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size";
+const HISTORY_TOTALS: &str = "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size,Stage,Planned";
+const STAGES_HEADER: &str =
+    "Stage,Start (s),End (s),From,To,Unit,Request Count,Failure Count,Requests/s,Error %,50%,95%,99%,Max Response Time";
 
 fn quote(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
@@ -105,11 +109,13 @@ pub fn write(prefix: &str, doc: &ReportDoc) -> std::io::Result<Vec<PathBuf>> {
         let [median, mean, min, max] = summary(&so_far);
         writeln!(
             h,
-            "{ts},{},,Aggregated,{:.6},{:.6},{},{total},{failed},{median},{mean},{min},{max},{mean_size}",
+            "{ts},{},,Aggregated,{:.6},{:.6},{},{total},{failed},{median},{mean},{min},{max},{mean_size},{},{}",
             s.users,
             s.requests as f64,
             s.failures as f64,
-            percentiles(&second)
+            percentiles(&second),
+            quote(s.stage.as_deref().unwrap_or_default()),
+            s.planned
         )?;
     }
 
@@ -122,5 +128,29 @@ pub fn write(prefix: &str, doc: &ReportDoc) -> std::io::Result<Vec<PathBuf>> {
             writeln!(fl, "{method},{},{},{n}", quote(path), quote(kind))?;
         }
     }
-    Ok(vec![stats_path, history_path, failures_path])
+    let stages_path = PathBuf::from(format!("{prefix}_stages.csv"));
+    let mut st = std::fs::File::create(&stages_path)?;
+    writeln!(st, "{STAGES_HEADER}")?;
+    for s in &doc.stages {
+        let l = &s.latency_ms;
+        writeln!(
+            st,
+            "{},{},{},{},{},{},{},{},{:.6},{:.4},{},{},{},{}",
+            quote(&s.name),
+            s.start_seconds,
+            s.end_seconds,
+            s.from,
+            s.to,
+            s.unit,
+            s.requests,
+            s.failures,
+            s.rps,
+            s.error_percent,
+            l.p50,
+            l.p95,
+            l.p99,
+            l.max
+        )?;
+    }
+    Ok(vec![stats_path, history_path, failures_path, stages_path])
 }

@@ -81,6 +81,44 @@ pub fn render(doc: &ReportDoc) -> String {
     let p50: Vec<f64> = hist.iter().map(|s| s.p50_ms).collect();
     let p95: Vec<f64> = hist.iter().map(|s| s.p95_ms).collect();
     let p99: Vec<f64> = hist.iter().map(|s| s.p99_ms).collect();
+    // The plan beside what happened: arrivals asked for (open model) or users asked for (closed).
+    let planned: Vec<f64> = hist.iter().map(|s| s.planned).collect();
+    let mut c1_series = vec![("requests", "#1f6feb", rps), ("failures", "#b3261e", failures)];
+    let mut c3_series = vec![(users_label, "#6f42c1", users)];
+    if planned.iter().any(|p| *p > 0.0) {
+        if doc.is_open_model() || doc.stages.first().is_some_and(|s| s.unit == "req/s") {
+            c1_series.push(("planned", "#8b949e", planned));
+        } else {
+            c3_series.push(("planned", "#8b949e", planned));
+        }
+    }
+    let mut stages = String::new();
+    if doc.stages.len() > 1 {
+        stages.push_str("<table><tr><th>Stage</th><th>Seconds</th><th>Target</th><th>Requests</th><th>Req/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>Errors</th></tr>");
+        for st in &doc.stages {
+            let _ = write!(
+                stages,
+                "<tr><td>{}</td><td>{}–{}</td><td>{} → {} {}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}%</td></tr>",
+                escape(&st.name),
+                st.start_seconds,
+                st.end_seconds,
+                st.from,
+                st.to,
+                escape(&st.unit),
+                st.requests,
+                st.rps,
+                st.latency_ms.p50,
+                st.latency_ms.p95,
+                st.latency_ms.p99,
+                st.error_percent
+            );
+        }
+        stages.push_str("</table>");
+    }
+    let judged_on = match &doc.slo_stage {
+        Some(stage) => format!(" (judged on stage {})", escape(stage)),
+        None => String::new(),
+    };
     let mut rows = String::new();
     for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
         let l = &e.latency_ms;
@@ -107,6 +145,10 @@ pub fn render(doc: &ReportDoc) -> String {
         };
         let _ = write!(slo, r#"<li class="{class}">{}</li>"#, escape(&v.line()));
     }
+    let aborted = match &doc.aborted {
+        Some(why) => format!(r#"<p class="missed">Aborted by --abort-on-fail: {}</p>"#, escape(why)),
+        None => String::new(),
+    };
     let interrupted = match doc.planned_seconds.filter(|_| doc.interrupted) {
         Some(planned) => format!(
             r#"<p class="missed">Interrupted after {:.1} s of {planned:.0} s: the figures cover that time, and an interrupted run is not a pass.</p>"#,
@@ -126,9 +168,10 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
 .met {{ color: #17803d; }} .missed {{ color: #b3261e; font-weight: bold; }} .unjudged {{ color: #555; }}
 </style></head><body>
 <h1>Load test of {target}</h1>
-<p>{duration:.1} s, {model}. SLOs: {verdict}.</p>
-{interrupted}<ul>{slo}</ul>
+<p>{duration:.1} s, {model}. SLOs{judged_on}: {verdict}.</p>
+{interrupted}{aborted}<ul>{slo}</ul>
 <table><tr><th>Endpoint</th><th>Requests</th><th>Failures</th><th>Req/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>{rows}</table>
+{stages}
 {c1}
 {c2}
 {c3}
@@ -141,17 +184,17 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
             "none given"
         } else if !doc.slo.iter().any(|v| v.judged) {
             "none judged"
-        } else if doc.slo_met {
+        } else if doc.slo_met && doc.aborted.is_none() {
             "all judged ones met"
         } else {
             "MISSED"
         },
-        c1 = chart("Requests per second", "req/s", &[("requests", "#1f6feb", rps), ("failures", "#b3261e", failures)]),
+        c1 = chart("Requests per second", "req/s", &c1_series),
         c2 = chart(
             "Latency percentiles",
             "ms",
             &[("p50", "#17803d", p50), ("p95", "#d97706", p95), ("p99", "#b3261e", p99)]
         ),
-        c3 = chart(users_title, users_label, &[(users_label, "#6f42c1", users)]),
+        c3 = chart(users_title, users_label, &c3_series),
     )
 }

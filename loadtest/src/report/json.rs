@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::Generator;
 use crate::slo::Verdict;
-use crate::stats::{Connections, EndpointStats, RunStats, Second, decode_histogram, encode_histogram};
+use crate::stages::Unit;
+use crate::stats::{Connections, EndpointStats, RunStats, Second, StagePlan, decode_histogram, encode_histogram};
 
 pub const FORMAT: &str = "konnichiwa-loadtest/1";
 
@@ -86,10 +87,34 @@ pub struct SecondDoc {
     pub requests: u64,
     pub failures: u64,
     pub users: u64,
+    /// What the plan asked of the second: arrivals (open model) or users (closed).
+    #[serde(default)]
+    pub planned: f64,
+    /// The stage the second starts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub histogram: String,
+}
+
+/// A stage: its plan, and what the seconds that start within it measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageDoc {
+    pub name: String,
+    pub start_seconds: f64,
+    pub end_seconds: f64,
+    /// The target ramps from `from` to `to` over the stage.
+    pub from: f64,
+    pub to: f64,
+    /// `req/s` (open model) or `users` (closed).
+    pub unit: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub error_percent: f64,
+    pub latency_ms: Latency,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +144,15 @@ pub struct ReportDoc {
     pub interrupted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_seconds: Option<f64>,
+    /// Stopped by `--abort-on-fail`, for this reason: not a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// The plan's stages (one for a constant rate).
+    #[serde(default)]
+    pub stages: Vec<StageDoc>,
+    /// The stage the SLOs were judged on (absent: the whole run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_stage: Option<String>,
 }
 
 impl ReportDoc {
@@ -133,12 +167,14 @@ impl ReportDoc {
                     let secs: Vec<f64> = r.iter().filter_map(serde_json::Value::as_f64).collect();
                     format!(", think {}–{}s", secs.first().copied().unwrap_or(0.0), secs.get(1).copied().unwrap_or(0.0))
                 });
-                format!(
-                    "closed model: {} users, spawn {}/s{}",
-                    num("users"),
-                    num("spawn_rate"),
-                    think.unwrap_or_default()
-                )
+                let how = match m.get("spawn_rate") {
+                    Some(_) => format!("{} users, spawn {}/s", num("users"), num("spawn_rate")),
+                    None => format!("stages up to {} users", num("users")),
+                };
+                format!("closed model: {how}{}", think.unwrap_or_default())
+            }
+            Some("open") if m.get("stages").is_some() => {
+                format!("open model: stages up to {} req/s over {} connections", num("rate"), num("connections"))
             }
             Some("open") => format!("open model: {} req/s over {} connections", num("rate"), num("connections")),
             Some("merged") => format!("{} merged runs", num("runs")),
@@ -212,6 +248,8 @@ pub fn document(
                 requests: s.requests,
                 failures: s.failures,
                 users: s.users,
+                planned: s.planned,
+                stage: stats.stages.iter().find(|p| p.seconds(f64::MAX).contains(&i)).map(|p| p.name.clone()),
                 p50_ms: s.percentile_ms(50.0),
                 p95_ms: s.percentile_ms(95.0),
                 p99_ms: s.percentile_ms(99.0),
@@ -224,6 +262,35 @@ pub fn document(
         generator,
         interrupted: false,
         planned_seconds: None,
+        aborted: None,
+        stages: stats.stages.iter().map(|p| stage_doc(p, stats)).collect(),
+        slo_stage: None,
+    }
+}
+
+fn unit_text(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Rate => "req/s",
+        Unit::Users => "users",
+    }
+}
+
+fn stage_doc(p: &StagePlan, stats: &RunStats) -> StageDoc {
+    let measured = stats.stage(&p.name);
+    let (e, rps) = measured.map(|m| (m.stats.clone(), m.rps())).unwrap_or_default();
+    let summary = endpoint_doc(&p.name, &e, 0.0);
+    StageDoc {
+        name: p.name.clone(),
+        start_seconds: p.start,
+        end_seconds: p.end,
+        from: p.from,
+        to: p.to,
+        unit: unit_text(p.unit).to_owned(),
+        requests: e.requests,
+        failures: e.failure_count(),
+        rps,
+        error_percent: e.error_percent(),
+        latency_ms: summary.latency_ms,
     }
 }
 
@@ -250,8 +317,21 @@ pub fn stats_of(doc: &ReportDoc) -> Result<RunStats, String> {
         if stats.history.len() <= s.second {
             stats.history.resize_with(s.second + 1, Second::default);
         }
-        stats.history[s.second] = Second { requests: s.requests, failures: s.failures, users: s.users, latency };
+        stats.history[s.second] =
+            Second { requests: s.requests, failures: s.failures, users: s.users, planned: s.planned, latency };
     }
+    stats.stages = doc
+        .stages
+        .iter()
+        .map(|s| StagePlan {
+            name: s.name.clone(),
+            start: s.start_seconds,
+            end: s.end_seconds,
+            from: s.from,
+            to: s.to,
+            unit: if s.unit == "users" { Unit::Users } else { Unit::Rate },
+        })
+        .collect();
     if let Some(c) = &doc.connections {
         let setup = decode_histogram(&c.histogram).map_err(|err| format!("connections: {err}"))?;
         stats.connections = Connections { tls: c.tls, opened: c.opened, setup };

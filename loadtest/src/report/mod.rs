@@ -1,9 +1,11 @@
 //! Reports of a run: the JSON document (stable, documented, mergeable), the text table, CSV files
-//! like locust's, and a self-contained HTML page with charts.
+//! like locust's, a self-contained HTML page with charts, and the JSON as numbered log lines (how
+//! workers on ECS hand their results back).
 
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod lines;
 pub mod text;
 
 /// What the load generator itself used, to show it was not the bottleneck.

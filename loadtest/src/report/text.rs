@@ -1,5 +1,6 @@
 //! The final table: per endpoint and aggregated — requests, failures, req/s, p50/p90/p95/p99/max —
-//! then failures by kind, the connections opened and their setup time, and the SLO verdicts.
+//! then the stages (when there are several), failures by kind, the connections opened and their
+//! setup time, and the SLO verdicts.
 
 use std::fmt::Write;
 
@@ -33,6 +34,36 @@ pub fn render(doc: &ReportDoc) -> String {
     }
     let _ = writeln!(out, "{}", "-".repeat(105));
     let _ = writeln!(out, "{}", row(&doc.total));
+    if let Some(why) = &doc.aborted {
+        let _ = writeln!(out, "\nAborted after {:.1}s (--abort-on-fail): {why}", doc.duration_seconds);
+    }
+    if doc.stages.len() > 1 {
+        let _ = writeln!(
+            out,
+            "\n{:<12} {:>13} {:>22} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            "Stage", "Seconds", "Target", "Requests", "Req/s", "p50 ms", "p95 ms", "p99 ms", "Errors"
+        );
+        for s in &doc.stages {
+            let target = if s.from == s.to {
+                format!("{} {}", s.to, s.unit)
+            } else {
+                format!("{} → {} {}", s.from, s.to, s.unit)
+            };
+            let _ = writeln!(
+                out,
+                "{:<12} {:>13} {:>22} {:>10} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}%",
+                s.name,
+                format!("{}–{}", s.start_seconds, s.end_seconds),
+                target,
+                s.requests,
+                s.rps,
+                s.latency_ms.p50,
+                s.latency_ms.p95,
+                s.latency_ms.p99,
+                s.error_percent
+            );
+        }
+    }
     let failures: Vec<String> = doc
         .endpoints
         .iter()
@@ -69,7 +100,11 @@ pub fn render(doc: &ReportDoc) -> String {
             (true, _) => "all met",
             (false, _) => "MISSED",
         };
-        let _ = writeln!(out, "\nSLOs ({verdict}):");
+        let scope = match &doc.slo_stage {
+            Some(stage) => format!(", judged on stage {stage}"),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "\nSLOs ({verdict}{scope}):");
         for v in &doc.slo {
             let _ = writeln!(out, "  {}", v.line());
         }

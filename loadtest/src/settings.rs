@@ -1,0 +1,236 @@
+//! A run's settings, resolved once from the flags and stack.yaml's `loadtest:` and `slo:`
+//! sections (flags win), and written back as an explicit command line: what a worker of
+//! `provisioner loadtest` is told, with its share of the load and no file to read.
+
+use std::time::Duration;
+
+use crate::cli::RunArgs;
+use crate::engine::Model;
+use crate::scenario::{self, Endpoint};
+use crate::slo::{self, Objective};
+use crate::stages::{Shape, Stage};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub host: Option<String>,
+    pub shape: Shape,
+    /// How long a `--rate` or `--users` run lasts (stages carry their own).
+    pub duration: Duration,
+    pub connections: Option<u32>,
+    pub think_time: Option<(Duration, Duration)>,
+    pub timeout: Duration,
+    pub endpoints: Vec<Endpoint>,
+    pub objectives: Vec<Objective>,
+    pub slo_stage: Option<String>,
+    /// `--abort-on-fail` with its window.
+    pub abort_window: Option<Duration>,
+    pub threads: u16,
+}
+
+impl Settings {
+    pub fn resolve(args: &RunArgs, stack: Option<&stack::ToolSections>) -> Result<Settings, String> {
+        let section = stack.and_then(|s| s.loadtest.clone()).unwrap_or_default();
+        let duration = args
+            .duration
+            .or(section.duration.as_ref().map(stack::HumanDuration::get))
+            .unwrap_or(Duration::from_secs(60));
+        if duration.is_zero() {
+            return Err("--duration must be longer than 0s".into());
+        }
+        let endpoints = if !args.endpoints.is_empty() {
+            args.endpoints.clone()
+        } else if !section.endpoints.is_empty() {
+            section
+                .endpoints
+                .iter()
+                .map(|e| Endpoint { path: e.path.clone(), weight: e.weight, auth: e.auth })
+                .collect()
+        } else {
+            scenario::default_mix()
+        };
+        let shape = if !args.stages.is_empty() {
+            Shape::Stages(args.stages.clone())
+        } else if let Some(rate) = args.rate {
+            Shape::Rate(rate)
+        } else if args.users.is_none() && !section.stages.is_empty() {
+            let stages = section
+                .stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Stage::parse(s).map_err(|e| format!("stack file loadtest.stages[{i}]: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Shape::Stages(stages)
+        } else {
+            let users = args.users.or(section.users).unwrap_or(10);
+            if users == 0 {
+                return Err("--users must be at least 1".into());
+            }
+            let spawn_rate = args.spawn_rate.or(section.spawn_rate).unwrap_or(f64::from(users));
+            if spawn_rate <= 0.0 || !spawn_rate.is_finite() {
+                return Err("--spawn-rate must be a positive number of users per second".into());
+            }
+            Shape::Users { users, spawn_rate }
+        };
+        let profile = shape.profile(duration)?;
+        if profile.unit == crate::stages::Unit::Rate && args.think_time.is_some() {
+            return Err("--think-time is for users (closed model): an arrival rate sets its own pace".into());
+        }
+        let slo_stage = args.output.slo_stage.clone().or(section.slo_stage.clone());
+        if let Some(name) = &slo_stage
+            && !profile.spans.iter().any(|s| &s.name == name)
+        {
+            let names: Vec<&str> = profile.spans.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!("--slo-stage {name:?} is not a stage of this run (its stages: {})", names.join(", ")));
+        }
+        let objectives = if args.output.slos.is_empty() {
+            slo::from_stack(&stack.map(|s| s.slo.clone()).unwrap_or_default())
+        } else {
+            args.output.slos.clone()
+        };
+        Ok(Settings {
+            host: args.host.clone(),
+            shape,
+            duration,
+            connections: args.connections,
+            think_time: args.think_time,
+            timeout: args.timeout,
+            endpoints,
+            objectives,
+            slo_stage,
+            abort_window: args.abort_on_fail.then_some(args.abort_window),
+            threads: args.threads,
+        })
+    }
+
+    /// The load model, with its profile.
+    pub fn model(&self) -> Result<Model, String> {
+        let profile = self.shape.profile(self.duration)?;
+        Ok(match profile.unit {
+            crate::stages::Unit::Rate => {
+                let connections =
+                    self.connections.unwrap_or(((profile.peak() / 10.0).ceil() as u32).clamp(10, 1000)).max(1);
+                Model::Open { profile, connections }
+            }
+            crate::stages::Unit::Users => Model::Closed { profile, think_time: self.think_time },
+        })
+    }
+
+    /// The command line of worker `index` of `workers` that share this run: its share of the
+    /// load, everything else as resolved here, to start at `start_at_ms` and print its result as
+    /// log lines.
+    pub fn worker_args(&self, index: u32, workers: u32, start_at_ms: u64) -> Vec<String> {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        let mut a: Vec<String> = Vec::new();
+        let mut flag = |name: &str, value: String| {
+            a.push(format!("--{name}"));
+            a.push(value);
+        };
+        if let Some(host) = &self.host {
+            flag("host", host.clone());
+        }
+        match self.shape.share(index, workers) {
+            Shape::Rate(rate) => {
+                flag("rate", format!("{rate}/s"));
+                flag("duration", ms(self.duration));
+            }
+            Shape::Users { users, spawn_rate } => {
+                flag("users", users.to_string());
+                flag("spawn-rate", spawn_rate.to_string());
+                flag("duration", ms(self.duration));
+            }
+            Shape::Stages(stages) => {
+                for s in stages {
+                    flag("stage", s.to_arg());
+                }
+            }
+        }
+        if let Some(c) = self.connections {
+            flag("connections", c.div_ceil(workers.max(1)).to_string());
+        }
+        if let Some((lo, hi)) = self.think_time {
+            flag("think-time", format!("{}..{}", ms(lo), ms(hi)));
+        }
+        flag("timeout", ms(self.timeout));
+        for e in &self.endpoints {
+            flag("endpoint", format!("{}={}", e.path, e.weight));
+        }
+        for o in &self.objectives {
+            flag("slo", o.text.clone());
+        }
+        if let Some(stage) = &self.slo_stage {
+            flag("slo-stage", stage.clone());
+        }
+        if let Some(window) = self.abort_window {
+            flag("abort-window", ms(window));
+        }
+        flag("threads", self.threads.to_string());
+        flag("start-at", start_at_ms.to_string());
+        if self.abort_window.is_some() {
+            a.push("--abort-on-fail".into());
+        }
+        a.push("--result-lines".into());
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn settings(args: &[&str]) -> Settings {
+        let cli = Cli::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied())).expect("flags");
+        Settings::resolve(&cli.run, None).expect("settings")
+    }
+
+    #[test]
+    fn a_worker_command_line_reads_back_as_its_share() {
+        let whole = settings(&[
+            "--host",
+            "https://api.example.com",
+            "--stage",
+            "warmup=30s:90/s",
+            "--stage",
+            "hold=1m:900/s",
+            "--slo",
+            "p95<250ms",
+            "--slo-stage",
+            "hold",
+            "--abort-on-fail",
+            "--endpoint",
+            "/health=3",
+            "--endpoint",
+            "/inspect",
+        ]);
+        let args = whole.worker_args(1, 3, 1_700_000_000_000);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let worker = settings(&refs);
+        assert_eq!(worker.shape, whole.shape.share(1, 3));
+        let Shape::Stages(stages) = &worker.shape else { panic!("stages") };
+        assert_eq!((stages[1].name.as_str(), stages[1].target), ("hold", 300.0));
+        assert_eq!(worker.endpoints, whole.endpoints);
+        assert!(worker.endpoints[1].auth);
+        assert_eq!((worker.objectives.clone(), worker.slo_stage.clone()), (whole.objectives.clone(), whole.slo_stage));
+        assert_eq!(worker.abort_window, Some(Duration::from_secs(10)));
+        let cli = Cli::try_parse_from(std::iter::once("loadtest").chain(refs.iter().copied())).expect("flags");
+        assert_eq!((cli.run.start_at, cli.run.result_lines), (Some(1_700_000_000_000), true));
+
+        let users = settings(&["--users", "10", "--spawn-rate", "5", "--duration", "90s", "--think-time", "1s..2s"]);
+        let args = users.worker_args(0, 4, 0);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let worker = settings(&refs);
+        assert_eq!(worker.shape, Shape::Users { users: 3, spawn_rate: 1.5 });
+        assert_eq!((worker.duration, worker.think_time), (users.duration, users.think_time));
+    }
+
+    #[test]
+    fn an_unknown_slo_stage_and_think_time_with_a_rate_are_refused() {
+        let cli = Cli::try_parse_from(["loadtest", "--stage", "a=1s:5/s", "--slo-stage", "b"]).expect("flags");
+        let e = Settings::resolve(&cli.run, None).unwrap_err();
+        assert!(e.contains("--slo-stage \"b\" is not a stage of this run (its stages: a)"), "{e}");
+        let cli = Cli::try_parse_from(["loadtest", "--stage", "1s:5/s", "--think-time", "1s"]).expect("flags");
+        assert!(Settings::resolve(&cli.run, None).unwrap_err().contains("--think-time is for users"));
+    }
+}
