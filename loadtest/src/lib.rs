@@ -172,6 +172,7 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     };
     let judging = Judging { objectives: &settings.objectives, stage: settings.slo_stage.as_deref() };
     let doc = finish(&run, &stats, &args.output, &judging)?;
+    print!("{}", report::text::render(&doc));
     if args.result_lines {
         for line in report::lines::encode(&doc) {
             println!("{line}");
@@ -215,11 +216,13 @@ fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> R
         output.slos.clone()
     };
     let stage = output.slo_stage.clone().or(stack.as_ref().and_then(|s| s.loadtest.as_ref()?.slo_stage.clone()));
-    merge_docs(&docs, output, &Judging { objectives: &objectives, stage: stage.as_deref() })
+    let doc = merge_docs(&docs, output, &Judging { objectives: &objectives, stage: stage.as_deref() })?;
+    print!("{}", report::text::render(&doc));
+    Ok(doc)
 }
 
-/// Merges results of runs made at the same time (from several machines) into one, prints its
-/// report, writes the files `output` asks for and judges it.
+/// Merges results of runs made at the same time (from several machines) into one, judges it and
+/// writes the files `output` asks for (the caller prints the report).
 pub fn merge_docs(docs: &[ReportDoc], output: &OutputArgs, judging: &Judging) -> Result<ReportDoc, String> {
     let mut merged = RunStats::default();
     let mut targets = Vec::new();
@@ -289,7 +292,6 @@ fn finish(run: &Run, stats: &RunStats, output: &OutputArgs, judging: &Judging) -
     if doc.aborted.is_some() {
         doc.slo_met = false;
     }
-    print!("{}", report::text::render(&doc));
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };

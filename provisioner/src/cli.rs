@@ -157,6 +157,12 @@ pub enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Run the load test from ECS in the stack's region: WORKERS Fargate tasks in its VPC share
+    /// the load (each 1/N of the rate or the users), start together and hand back their results,
+    /// which are merged exactly, reported and gated like one run (exit 0 SLOs met, 3 missed, 1
+    /// the run failed, 130 interrupted). loadtest's own flags come after this command's:
+    /// `provisioner loadtest --workers 3 --stage 1m:1500/s --stage hold=2m:3000/s --json run.json`.
+    Loadtest(LoadtestArgs),
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,
     /// Ids, ARNs and URLs other tools need.
@@ -168,8 +174,12 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Build the static app and its image; write it as an OCI image layout; print the digest.
+    /// Build the static app (or loadtest) and its image; write it as an OCI image layout; print
+    /// the digest.
     Build {
+        /// Which program's image.
+        #[arg(long, value_enum, default_value_t = ProgramArg::App)]
+        program: ProgramArg,
         /// The workspace to build (holds Cargo.toml and app/).
         #[arg(long, default_value = ".")]
         source: PathBuf,
@@ -179,6 +189,9 @@ pub enum ImageCommand {
     },
     /// Build and push to a registry; the last line on stdout is `HOST/NAME@sha256:…`.
     Push {
+        /// Which program's image (`loadtest` for `provisioner loadtest --image`).
+        #[arg(long, value_enum, default_value_t = ProgramArg::App)]
+        program: ProgramArg,
         /// `HOST[:PORT]/NAME`; ECR hosts get credentials from GetAuthorizationToken.
         #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
         repository: String,
@@ -188,6 +201,59 @@ pub enum ImageCommand {
         #[arg(long, default_value = ".")]
         source: PathBuf,
     },
+}
+
+/// The programs that ship as images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgramArg {
+    App,
+    Loadtest,
+}
+
+impl From<ProgramArg> for crate::image::Program {
+    fn from(p: ProgramArg) -> Self {
+        match p {
+            ProgramArg::App => Self::App,
+            ProgramArg::Loadtest => Self::Loadtest,
+        }
+    }
+}
+
+/// `provisioner loadtest`: where and how the workers run; the load itself is loadtest's flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadtestArgs {
+    /// Tasks that share the load.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub workers: u32,
+    /// CPU units of each worker (Fargate: 256, 512, 1024, 2048, 4096); its loadtest runs one
+    /// thread per vCPU.
+    #[arg(long, default_value_t = 1024)]
+    pub worker_cpu: u32,
+    /// Memory of each worker in MiB (default: twice the CPU units).
+    #[arg(long)]
+    pub worker_memory: Option<u32>,
+    /// How long the workers have to start (Fargate: pull and start, usually 30–60 s) before the
+    /// load begins, at the same moment on each.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub start_in: Duration,
+    /// Give up (stop every worker, exit 1) after this long (default: the start, the load and 5
+    /// minutes).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// A loadtest image already pushed (`HOST/NAME@sha256:…`); default: build it here and push
+    /// it to the stack's repository.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Push the built image to this `HOST[:PORT]/NAME` instead of the stack's ECR repository.
+    #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// How often the workers and their log streams are polled.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, hide = true)]
+    pub poll_interval: Duration,
+    /// loadtest's flags: --rate/--users/--stage, --duration, --slo, --slo-stage, --abort-on-fail,
+    /// --endpoint, --json/--csv/--html FILE (written here), --host (default: the stack's URL).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "LOADTEST FLAGS")]
+    pub load: Vec<String>,
 }
 
 /// Durations on the command line follow stack.yaml's rules.

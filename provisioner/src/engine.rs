@@ -220,6 +220,7 @@ pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
         capacity::PERMISSIONS,
         alarms::PERMISSIONS,
         service::PERMISSIONS,
+        crate::resources::loadtest::PERMISSIONS,
         crate::lease::PERMISSIONS,
     ]
     .into_iter()

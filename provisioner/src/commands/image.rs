@@ -9,12 +9,12 @@ use crate::aws::Clients;
 use crate::cli::{Cli, ImageCommand};
 use crate::error::Error;
 use crate::exit;
-use crate::image::{PushReport, build};
+use crate::image::{Program, PushReport, build};
 
 pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
     match cmd {
-        ImageCommand::Build { source, output } => {
-            let image = build::build(source)?;
+        ImageCommand::Build { program, source, output } => {
+            let image = build::build(source, Program::from(*program))?;
             build::write_layout(&image, output, &image.tag)?;
             if cli.json {
                 print_json(&json!({
@@ -40,12 +40,12 @@ pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
-        ImageCommand::Push { repository, tag, source } => {
+        ImageCommand::Push { program, repository, tag, source } => {
             let region = match &cli.region {
                 Some(r) => r.clone(),
                 None => stack::Stack::load(&cli.stack).map(|s| s.region).unwrap_or_else(|_| "ap-northeast-1".into()),
             };
-            let report = build_and_push(source, repository, tag.as_deref(), &region).await?;
+            let report = build_and_push(source, Program::from(*program), repository, tag.as_deref(), &region).await?;
             print_report(&report, cli.json);
             Ok(exit::OK)
         }
@@ -68,15 +68,17 @@ pub fn print_report(report: &PushReport, json: bool) {
     }
 }
 
-/// Builds the image in `source` and pushes it to `repository` under `tag` (default: revision).
+/// Builds the program's image in `source` and pushes it to `repository` under `tag` (default:
+/// revision).
 pub async fn build_and_push(
     source: &Path,
+    program: Program,
     repository: &str,
     tag: Option<&str>,
     region: &str,
 ) -> Result<PushReport, Error> {
     crate::image::registry::parse_repository(repository)?;
-    let image = build::build(source)?;
+    let image = build::build(source, program)?;
     let clients = Clients::load(region).await;
     crate::image::push_to(&clients, &image, repository, tag.unwrap_or(&image.tag)).await
 }

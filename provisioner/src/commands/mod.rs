@@ -5,6 +5,7 @@ mod deploy;
 mod down;
 mod exec;
 mod image;
+mod loadtest;
 mod logs;
 mod plan;
 pub(crate) mod rollback;
@@ -77,6 +78,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Down { .. } => "down",
         Command::Logs { .. } => "logs",
         Command::Exec { .. } => "exec",
+        Command::Loadtest(_) => "loadtest",
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy { .. } => "deploy",
@@ -142,6 +144,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Exec { task, container, command } => {
             exec::run(cli, task.as_deref(), container.as_deref(), command).await
         }
+        Command::Loadtest(args) => loadtest::run(cli, args).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }
@@ -158,7 +161,7 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::Im
     use crate::resources::capacity;
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     eprintln!("Building the app image (service.image: build)…");
-    let image = crate::image::build::build(std::path::Path::new("."))?;
+    let image = crate::image::build::build(std::path::Path::new("."), crate::image::Program::App)?;
     Ok(ImageSource::Built { image: Box::new(image), repository: repository.map(str::to_owned) })
 }
 

@@ -1,4 +1,4 @@
-//! Builds the image: `cargo build --release -p app` as a fully static binary (the gnu target with
+//! Builds an image: `cargo build --release -p PROGRAM` as a fully static binary (the gnu target with
 //! crt-static; paths remapped so the binary does not depend on where the source sits), then the
 //! layer, config and manifest. Also writes and reads an OCI image layout directory.
 
@@ -7,7 +7,7 @@ use std::process::Command;
 
 use stack::catalog::Arch;
 
-use super::{Image, ImageError, digest, layer, oci};
+use super::{Image, ImageError, Program, digest, layer, oci};
 
 /// The architecture of this machine, which the image is built for.
 pub fn host_arch() -> Arch {
@@ -26,8 +26,9 @@ pub fn revision(dir: &Path) -> String {
     rev
 }
 
-/// Compiles the static app binary in the workspace at `workspace`; returns its path.
-pub fn compile(workspace: &Path) -> Result<PathBuf, ImageError> {
+/// Compiles the program's static binary in the workspace at `workspace`; returns its path.
+pub fn compile(workspace: &Path, program: Program) -> Result<PathBuf, ImageError> {
+    let package = program.package();
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
@@ -47,7 +48,7 @@ pub fn compile(workspace: &Path) -> Result<PathBuf, ImageError> {
             "--release",
             "--locked",
             "-p",
-            "app",
+            package,
             "--target",
             &triple,
             "--message-format=json-render-diagnostics",
@@ -59,7 +60,7 @@ pub fn compile(workspace: &Path) -> Result<PathBuf, ImageError> {
         .map_err(|e| ImageError::Build(format!("cannot run cargo: {e} (is the Rust toolchain installed?)")))?;
     if !out.status.success() {
         return Err(ImageError::Build(format!(
-            "cargo build --release -p app --target {triple} failed (see the messages above)"
+            "cargo build --release -p {package} --target {triple} failed (see the messages above)"
         )));
     }
     String::from_utf8_lossy(&out.stdout)
@@ -67,18 +68,19 @@ pub fn compile(workspace: &Path) -> Result<PathBuf, ImageError> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| {
             m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "app"
+                && m["target"]["name"] == package
                 && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bin"))
         })
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| ImageError::Build("cargo reported no app executable".into()))
+        .ok_or_else(|| ImageError::Build(format!("cargo reported no {package} executable")))
 }
 
-/// Assembles the image around a binary.
-pub fn assemble(binary: &[u8], arch: Arch, revision: &str) -> Result<Image, ImageError> {
-    let (raw, layer) = layer::build(binary).map_err(|e| ImageError::Io(format!("cannot build the layer: {e}")))?;
-    let config = serde_json::to_vec(&oci::config(&digest(&raw), arch.oci_name(), revision, env!("CARGO_PKG_VERSION")))
-        .map_err(|e| ImageError::Io(e.to_string()))?;
+/// Assembles the program's image around its binary.
+pub fn assemble(program: Program, binary: &[u8], arch: Arch, revision: &str) -> Result<Image, ImageError> {
+    let (raw, layer) =
+        layer::build(program, binary).map_err(|e| ImageError::Io(format!("cannot build the layer: {e}")))?;
+    let config = oci::config(program, &digest(&raw), arch.oci_name(), revision, env!("CARGO_PKG_VERSION"));
+    let config = serde_json::to_vec(&config).map_err(|e| ImageError::Io(e.to_string()))?;
     let (config_digest, layer_digest) = (digest(&config), digest(&layer));
     let manifest = serde_json::to_vec(&oci::manifest(&config_digest, config.len(), &layer_digest, layer.len()))
         .map_err(|e| ImageError::Io(e.to_string()))?;
@@ -96,12 +98,12 @@ pub fn assemble(binary: &[u8], arch: Arch, revision: &str) -> Result<Image, Imag
     })
 }
 
-/// Compiles and assembles the image of the workspace at `workspace`.
-pub fn build(workspace: &Path) -> Result<Image, ImageError> {
-    let binary_path = compile(workspace)?;
+/// Compiles and assembles the program's image from the workspace at `workspace`.
+pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
+    let binary_path = compile(workspace, program)?;
     let binary = std::fs::read(&binary_path)
         .map_err(|e| ImageError::Io(format!("cannot read {}: {e}", binary_path.display())))?;
-    assemble(&binary, host_arch(), &revision(workspace))
+    assemble(program, &binary, host_arch(), &revision(workspace))
 }
 
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
@@ -140,8 +142,8 @@ mod tests {
 
     #[test]
     fn assembly_is_reproducible_and_self_consistent() {
-        let a = assemble(b"binary", Arch::X86_64, "abc123").expect("image");
-        let b = assemble(b"binary", Arch::X86_64, "abc123").expect("image");
+        let a = assemble(Program::App, b"binary", Arch::X86_64, "abc123").expect("image");
+        let b = assemble(Program::App, b"binary", Arch::X86_64, "abc123").expect("image");
         assert_eq!(a.manifest_digest, b.manifest_digest);
         assert_eq!(a.layer_digest, digest(&a.layer));
         let manifest: serde_json::Value = serde_json::from_slice(&a.manifest).expect("json");
@@ -151,6 +153,14 @@ mod tests {
         assert_eq!(config["architecture"], "amd64");
         assert_eq!(config["config"]["User"], "10001:10001");
         assert_eq!(config["config"]["Labels"]["org.opencontainers.image.revision"], "abc123");
-        assert_ne!(assemble(b"binary", Arch::X86_64, "other").expect("image").manifest_digest, a.manifest_digest);
+        assert_ne!(
+            assemble(Program::App, b"binary", Arch::X86_64, "other").expect("image").manifest_digest,
+            a.manifest_digest
+        );
+        let l = assemble(Program::Loadtest, b"binary", Arch::X86_64, "abc123").expect("image");
+        let config: serde_json::Value = serde_json::from_slice(&l.config).expect("json");
+        assert_eq!(config["config"]["Entrypoint"][0], "/loadtest");
+        assert_eq!(config["config"]["User"], "10001:10001");
+        assert!(config["config"].get("Healthcheck").is_none() && config["config"].get("ExposedPorts").is_none());
     }
 }

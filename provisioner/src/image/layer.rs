@@ -22,11 +22,11 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, data: &[u8
     builder.append_data(&mut h, path, data)
 }
 
-/// (uncompressed tar, gzip of it)
-pub fn build(binary: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+/// (uncompressed tar, gzip of it): the program's binary at the root, and the user.
+pub fn build(program: super::Program, binary: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
-    append(&mut tar, "app", 0o755, binary, false)?;
+    append(&mut tar, program.package(), 0o755, binary, false)?;
     append(&mut tar, "etc/", 0o755, &[], true)?;
     append(&mut tar, "etc/group", 0o644, GROUP.as_bytes(), false)?;
     append(&mut tar, "etc/passwd", 0o644, PASSWD.as_bytes(), false)?;
@@ -43,11 +43,11 @@ mod tests {
 
     #[test]
     fn same_input_same_bytes() {
-        let (a_raw, a_gz) = build(b"#!binary").expect("layer");
-        let (b_raw, b_gz) = build(b"#!binary").expect("layer");
+        let (a_raw, a_gz) = build(super::super::Program::App, b"#!binary").expect("layer");
+        let (b_raw, b_gz) = build(super::super::Program::App, b"#!binary").expect("layer");
         assert_eq!(a_raw, b_raw);
         assert_eq!(a_gz, b_gz);
-        assert_ne!(build(b"other").expect("layer").1, a_gz);
+        assert_ne!(build(super::super::Program::App, b"other").expect("layer").1, a_gz);
         let mut archive = tar::Archive::new(a_raw.as_slice());
         let entries: Vec<(String, u32, u64)> = archive
             .entries()

@@ -1,5 +1,6 @@
-//! The app's OCI image without a Docker daemon, the way ko and Jib do it: a static release build
-//! of `app`, one reproducible layer (the binary and a non-root user), an OCI config and manifest,
+//! OCI images without a Docker daemon, the way ko and Jib do it: a static release build of one of
+//! the workspace's programs (the app, or the load generator that `provisioner loadtest` runs on
+//! ECS), one reproducible layer (the binary and a non-root user), an OCI config and manifest,
 //! written as an OCI image layout and pushed over the distribution API.
 
 pub mod build;
@@ -8,6 +9,25 @@ pub mod oci;
 pub mod registry;
 
 use serde::Serialize;
+
+/// The workspace's programs that ship as images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// The service (`app`): listens on 8080, has a health check.
+    App,
+    /// The load generator (`loadtest`): a worker of `provisioner loadtest`.
+    Loadtest,
+}
+
+impl Program {
+    /// The cargo package, its binary, and the binary's path in the image (at the root).
+    pub fn package(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Loadtest => "loadtest",
+        }
+    }
+}
 
 /// A built image: its blobs and their digests.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
-//! The OCI image config and manifest: a non-root user, the entrypoint, the exposed port,
-//! environment defaults, a health check, labels (revision, version), OS and architecture. Fixed
-//! `created` time, so they are reproducible.
+//! The OCI image config and manifest: a non-root user, the entrypoint, and for the app its exposed
+//! port, environment defaults and health check; labels (revision, version), OS and architecture.
+//! Fixed `created` time, so they are reproducible.
 
 use serde_json::{Value, json};
 
+use super::Program;
 use super::layer::UID;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -11,8 +12,27 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const PORT: u16 = 8080;
 
-/// The image config for a layer whose uncompressed digest is `diff_id`.
-pub fn config(diff_id: &str, arch: &str, revision: &str, version: &str) -> Value {
+/// The image config of `program` for a layer whose uncompressed digest is `diff_id`.
+pub fn config(program: Program, diff_id: &str, arch: &str, revision: &str, version: &str) -> Value {
+    if program == Program::Loadtest {
+        return json!({
+            "created": "1970-01-01T00:00:00Z",
+            "architecture": arch,
+            "os": "linux",
+            "config": {
+                "User": format!("{UID}:{UID}"),
+                "Entrypoint": ["/loadtest"],
+                "Labels": {
+                    "org.opencontainers.image.title": "konnichiwa-loadtest",
+                    "org.opencontainers.image.revision": revision,
+                    "org.opencontainers.image.version": version,
+                    "org.opencontainers.image.source": "https://github.com/konnichiwa/konnichiwa"
+                }
+            },
+            "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+            "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "provisioner loadtest (static loadtest binary, non-root user)" }]
+        });
+    }
     let second = 1_000_000_000u64;
     json!({
         "created": "1970-01-01T00:00:00Z",

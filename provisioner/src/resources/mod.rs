@@ -11,6 +11,7 @@ pub mod dns;
 pub mod ecr;
 pub mod iam;
 pub mod load_balancer;
+pub mod loadtest;
 pub mod log_bucket;
 pub mod logs;
 pub mod network;

@@ -322,3 +322,63 @@ fn up_builds_and_pushes_the_image_to_a_repository_override() {
         .expect("skopeo");
     assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
 }
+
+/// `provisioner loadtest`'s worker image, built and pushed like the app's, run for real: it loads
+/// a server on this machine and prints its result as the lines the provisioner collects (and
+/// resolves a host name, as it must for a load balancer's: the binary is static, the image has
+/// no libraries to look names up with).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podman_runs_the_loadtest_image_and_it_prints_its_result_as_lines() {
+    let repo = format!("{}/konnichiwa-loadtest-run-test", registry());
+    let out =
+        provisioner(&["image", "push", "--program", "loadtest", "--repository", &repo, "--tag", "test", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference = serde_json::from_slice::<Value>(&out.stdout).expect("json")["push"]["reference"]
+        .as_str()
+        .expect("reference")
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let root = temp("podman-loadtest");
+    std::fs::create_dir_all(&root).expect("podman dir");
+    let conf = root.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .expect("containers.conf");
+    let host = format!("http://localhost:{port}");
+    let run = tokio::process::Command::new(tool("podman"))
+        .args(["--storage-driver", "vfs", "--root"])
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args(["run", "--rm", "--network", "host", "--read-only", "--memory", "256m", "--tls-verify=false"])
+        .arg(&reference)
+        .args(["--host", &host, "--endpoint", "/", "--rate", "50/s", "--duration", "2s", "--slo", "rps>=1"])
+        .args(["--quiet", "--result-lines"])
+        .env("CONTAINERS_CONF", &conf)
+        .output()
+        .await
+        .expect("podman");
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ =
+        Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let doc = loadtest::report::lines::decode(stdout.lines()).expect("result lines").expect("a whole document");
+    assert_eq!(doc.total.requests, 100, "every arrival of 50/s × 2 s: {stdout}");
+    assert_eq!(doc.total.failures, 0);
+    assert_eq!(doc.target, host);
+    assert!(doc.generator.is_some_and(|g| g.cpu_seconds > 0.0), "the image's own figures");
+}

@@ -14,6 +14,7 @@ mod environments;
 mod first_contact;
 mod https;
 mod image;
+mod loadtest;
 mod network;
 mod operations;
 mod platform;

@@ -6,7 +6,7 @@
 
 mod gateway;
 mod route_table;
-mod security_group;
+pub(crate) mod security_group;
 mod subnet;
 mod vpc;
 

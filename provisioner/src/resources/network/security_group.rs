@@ -189,7 +189,7 @@ pub fn pick(ctx: &Ctx, all: &[ObservedSecurityGroup], name: &str) -> Result<Opti
     tags::pick_owned("security group", name, &ctx.stack.name, found, |g| g.id.clone(), |g| g.tags.clone())
 }
 
-async fn observe(ctx: &Ctx, vpc: &Id, name: &str) -> Result<Option<ObservedSecurityGroup>, Error> {
+pub async fn observe(ctx: &Ctx, vpc: &Id, name: &str) -> Result<Option<ObservedSecurityGroup>, Error> {
     pick(ctx, &observe_named(ctx, vpc, &[name]).await?, name)
 }
 
@@ -297,8 +297,22 @@ pub async fn converge(
     description: &str,
     ingress: BTreeSet<Rule>,
 ) -> Result<Id, Error> {
+    converge_rules(ctx, plan, vpc, observed, name, description, ingress, all_egress()).await
+}
+
+/// One of the stack's groups with exactly `ingress` and `egress`.
+#[allow(clippy::too_many_arguments)]
+pub async fn converge_rules(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    vpc: &Id,
+    observed: Option<ObservedSecurityGroup>,
+    name: &str,
+    description: &str,
+    ingress: BTreeSet<Rule>,
+    egress: BTreeSet<Rule>,
+) -> Result<Id, Error> {
     let want_tags = tags::desired(&ctx.stack, name);
-    let egress = all_egress();
     let outcome = Step::new(ctx, "security-group", name)
         .converge_observed(
             plan,

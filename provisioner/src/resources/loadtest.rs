@@ -1,0 +1,419 @@
+//! The load generators on ECS (`provisioner loadtest`): their security group (no ingress; egress
+//! to HTTPS and the target's port only), their Fargate task definition (family
+//! `<stack>-loadtest`, registered for one run and deregistered after it), their tasks (RunTask on
+//! Fargate in the stack's public subnets, one per worker with its own command line), and what
+//! they leave in their log streams (`loadtest/loadtest/<task id>`).
+//!
+//! Fargate, not the stack's EC2 capacity: a run lasts minutes, needs no instance sized or
+//! drained for it, and the app's capacity stays the app's.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride, CpuArchitecture,
+    DesiredStatus, LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, OsFamily,
+    RuntimePlatform, Secret, TaskOverride, Ulimit, UlimitName,
+};
+
+use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::{Ctx, Id, Plan};
+use crate::resources::network::security_group::{self, Rule, Source};
+use crate::resources::{cluster, logs};
+use crate::retry::Wait;
+
+pub const CONTAINER: &str = "loadtest";
+/// `startedBy` of every worker task: how a run (or the next one) finds them.
+pub const STARTED_BY: &str = "konnichiwa-loadtest";
+/// SIGTERM -> SIGKILL: time for an interrupted worker to print its result.
+const STOP_TIMEOUT_SECONDS: i32 = 30;
+
+pub fn family(stack: &stack::Stack) -> String {
+    format!("{}-loadtest", stack.name)
+}
+
+pub fn security_group_name(stack: &stack::Stack) -> String {
+    format!("{}-loadtest", stack.name)
+}
+
+/// The log stream a worker task writes to.
+pub fn stream(task_id: &str) -> String {
+    format!("{CONTAINER}/{CONTAINER}/{task_id}")
+}
+
+/// What the load generators call beyond what `up` does: their task definition and tasks, by
+/// the family's ARN and the cluster's tasks; reading their log streams.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &["ecs:RunTask", "ecs:TagResource"],
+        Scope::Own(|c| vec![c.arn("ecs", &format!("task-definition/{}:*", family(c.stack)))]),
+    ),
+    Permission::new(
+        &["ecs:StopTask"],
+        Scope::Own(|c| vec![c.arn("ecs", &format!("task/{}/*", cluster::name(c.stack)))]),
+    ),
+    Permission::new(
+        &["logs:GetLogEvents"],
+        Scope::Own(|c| vec![c.arn("logs", &format!("log-group:{}:log-stream:{CONTAINER}/*", logs::name(c.stack)))]),
+    ),
+];
+
+/// Fargate's CPU units and the memory (MiB) each allows.
+pub fn check_size(cpu: u32, memory: u32) -> Result<(), String> {
+    let (low, high, step) = match cpu {
+        256 => (512, 2048, 512),
+        512 => (1024, 4096, 1024),
+        1024 => (2048, 8192, 1024),
+        2048 => (4096, 16384, 1024),
+        4096 => (8192, 30720, 1024),
+        _ => return Err(format!("--worker-cpu {cpu}: Fargate takes 256, 512, 1024, 2048 or 4096 CPU units")),
+    };
+    let fits = (low..=high).contains(&memory) && (memory == 512 || memory.is_multiple_of(step));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "--worker-memory {memory}: with {cpu} CPU units Fargate takes {low}–{high} MiB in steps of {step} (e.g. {})",
+            low.max(2 * cpu)
+        ))
+    }
+}
+
+/// Egress of the workers' group: HTTPS (the image, CloudWatch Logs, Secrets Manager, an https
+/// target) and the target's port. DNS to the VPC's resolver is not filtered by security groups.
+pub fn egress(target_port: u16) -> BTreeSet<Rule> {
+    [443, i32::from(target_port)]
+        .into_iter()
+        .map(|port| Rule { protocol: "tcp".into(), from: port, to: port, source: Source::Cidr("0.0.0.0/0".into()) })
+        .collect()
+}
+
+/// The workers' group, created on first use (`down` deletes it with the stack's other groups).
+pub async fn converge_security_group(ctx: &Ctx, plan: &mut Plan, vpc: &Id, target_port: u16) -> Result<String, Error> {
+    let name = security_group_name(&ctx.stack);
+    let observed = security_group::observe(ctx, vpc, &name).await?;
+    let id = security_group::converge_rules(
+        ctx,
+        plan,
+        vpc,
+        observed,
+        &name,
+        "Konnichiwa load generators: no ingress; egress to HTTPS and the target's port",
+        BTreeSet::new(),
+        egress(target_port),
+    )
+    .await?;
+    Ok(id.get()?.to_owned())
+}
+
+/// What a worker task definition is made of.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub arm64: bool,
+    pub execution_role: String,
+    pub log_group: String,
+    /// The API-key secret, when the mix needs the key.
+    pub api_key_secret: Option<String>,
+}
+
+/// Registers the run's revision of the family; its ARN.
+pub async fn register(ctx: &Ctx, spec: &WorkerSpec) -> Result<String, Error> {
+    let family = family(&ctx.stack);
+    let refused = |e: aws_sdk_ecs::error::BuildError| Error::Refused(e.to_string());
+    let log = LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", &spec.log_group)
+        .options("awslogs-region", &ctx.stack.region)
+        .options("awslogs-stream-prefix", CONTAINER)
+        // Blocking (the default): the result lines must reach the stream, not be dropped.
+        .options("mode", "blocking")
+        .build()
+        .map_err(refused)?;
+    let secrets = spec
+        .api_key_secret
+        .iter()
+        .map(|arn| Secret::builder().name("API_KEY").value_from(arn).build().map_err(refused))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One connection per user or per 10 req/s: far beyond Fargate's default of 1024 files.
+    let nofile =
+        Ulimit::builder().name(UlimitName::Nofile).soft_limit(65_535).hard_limit(65_535).build().map_err(refused)?;
+    let container = ContainerDefinition::builder()
+        .name(CONTAINER)
+        .image(&spec.image)
+        .essential(true)
+        .memory(i32::try_from(spec.memory).unwrap_or(i32::MAX))
+        .readonly_root_filesystem(true)
+        .set_secrets(Some(secrets))
+        .ulimits(nofile)
+        .log_configuration(log)
+        .stop_timeout(STOP_TIMEOUT_SECONDS)
+        .build();
+    let platform = RuntimePlatform::builder()
+        .operating_system_family(OsFamily::Linux)
+        .cpu_architecture(if spec.arm64 { CpuArchitecture::Arm64 } else { CpuArchitecture::X8664 })
+        .build();
+    let tags: Vec<aws_sdk_ecs::types::Tag> = ctx
+        .stack
+        .resource_tags()
+        .into_iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    let out = ctx
+        .wait(Wait::Propagation, "the execution role to be usable", || async {
+            ctx.clients
+                .ecs
+                .register_task_definition()
+                .family(&family)
+                .network_mode(NetworkMode::Awsvpc)
+                .requires_compatibilities(Compatibility::Fargate)
+                .cpu(spec.cpu.to_string())
+                .memory(spec.memory.to_string())
+                .execution_role_arn(&spec.execution_role)
+                .runtime_platform(platform.clone())
+                .container_definitions(container.clone())
+                .set_tags(Some(tags.clone()))
+                .send()
+                .await
+                .ctx("register task definition", &family)
+        })
+        .await?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Refused("RegisterTaskDefinition returned no task definition".into()))
+}
+
+/// The family's ACTIVE revisions (a killed run's leftovers, or this run's).
+pub async fn active_revisions(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let family = family(&ctx.stack);
+    let mut arns = Vec::new();
+    let mut pages = ctx
+        .clients
+        .ecs
+        .list_task_definitions()
+        .family_prefix(&family)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.ctx("list the revisions of", &family)?;
+        // A family prefix also matches longer names: keep exactly ours.
+        arns.extend(
+            page.task_definition_arns()
+                .iter()
+                .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
+                .cloned(),
+        );
+    }
+    Ok(arns)
+}
+
+pub async fn deregister(ctx: &Ctx, arn: &str) -> Result<(), Error> {
+    let r = ctx.clients.ecs.deregister_task_definition().task_definition(arn).send().await;
+    gone(r.ctx("deregister task definition", arn), &["ClientException"])
+}
+
+/// The family's tasks that are not stopped (or not yet told to stop).
+pub async fn running_tasks(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let out = ctx
+        .clients
+        .ecs
+        .list_tasks()
+        .cluster(cluster::name(&ctx.stack))
+        .family(family(&ctx.stack))
+        .desired_status(DesiredStatus::Running)
+        .send()
+        .await
+        .ctx("list the load generator tasks of", cluster::name(&ctx.stack))?;
+    Ok(out.task_arns().to_vec())
+}
+
+/// Where a worker runs and what it is told.
+pub struct Launch<'a> {
+    pub task_definition: &'a str,
+    pub subnets: &'a [String],
+    pub security_group: &'a str,
+    pub command: Vec<String>,
+    /// Same for a retry of the same worker of the same run: a lost answer starts no second task.
+    pub client_token: String,
+}
+
+/// Starts one worker task; its ARN.
+pub async fn run_task(ctx: &Ctx, launch: &Launch<'_>) -> Result<String, Error> {
+    let refused = |e: aws_sdk_ecs::error::BuildError| Error::Refused(e.to_string());
+    let network = NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .set_subnets(Some(launch.subnets.to_vec()))
+                .security_groups(launch.security_group)
+                // Public subnets without a NAT gateway: the task pulls its image and reaches the
+                // target through the internet gateway.
+                .assign_public_ip(AssignPublicIp::Enabled)
+                .build()
+                .map_err(refused)?,
+        )
+        .build();
+    let overrides = TaskOverride::builder()
+        .container_overrides(
+            ContainerOverride::builder().name(CONTAINER).set_command(Some(launch.command.clone())).build(),
+        )
+        .build();
+    let out = ctx
+        .wait(Wait::Propagation, "the task definition and its role to be usable", || async {
+            ctx.clients
+                .ecs
+                .run_task()
+                .cluster(cluster::name(&ctx.stack))
+                .task_definition(launch.task_definition)
+                .launch_type(LaunchType::Fargate)
+                .count(1)
+                .network_configuration(network.clone())
+                .overrides(overrides.clone())
+                .started_by(STARTED_BY)
+                .client_token(&launch.client_token)
+                .send()
+                .await
+                .ctx("run a load generator task of", launch.task_definition)
+        })
+        .await?;
+    if let Some(f) = out.failures().first() {
+        return Err(Error::Refused(format!(
+            "ECS could not start a load generator task: {} {}",
+            f.reason().unwrap_or("(no reason)"),
+            f.detail().unwrap_or_default()
+        )));
+    }
+    out.tasks()
+        .first()
+        .and_then(|t| t.task_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Refused("RunTask answered without a task".into()))
+}
+
+/// A worker task as DescribeTasks shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskState {
+    pub arn: String,
+    pub last_status: String,
+    pub stopped_reason: Option<String>,
+    /// The container's exit code and reason, once it stopped.
+    pub exit_code: Option<i32>,
+    pub container_reason: Option<String>,
+}
+
+impl TaskState {
+    pub fn stopped(&self) -> bool {
+        self.last_status == "STOPPED"
+    }
+
+    /// Why it stopped, in one line.
+    pub fn why_stopped(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.stopped_reason {
+            parts.push(r.clone());
+        }
+        if let Some(code) = self.exit_code {
+            parts.push(format!("exit code {code}"));
+        }
+        if let Some(r) = &self.container_reason {
+            parts.push(r.clone());
+        }
+        if parts.is_empty() { "no reason given".into() } else { parts.join("; ") }
+    }
+}
+
+pub async fn describe(ctx: &Ctx, arns: &[String]) -> Result<Vec<TaskState>, Error> {
+    let mut states = Vec::with_capacity(arns.len());
+    // DescribeTasks takes up to 100 tasks a call.
+    for chunk in arns.chunks(100) {
+        let out = ctx
+            .clients
+            .ecs
+            .describe_tasks()
+            .cluster(cluster::name(&ctx.stack))
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .ctx("describe the load generator tasks of", cluster::name(&ctx.stack))?;
+        for t in out.tasks() {
+            let container = t.containers().iter().find(|c| c.name() == Some(CONTAINER));
+            states.push(TaskState {
+                arn: t.task_arn().unwrap_or_default().to_owned(),
+                last_status: t.last_status().unwrap_or_default().to_owned(),
+                stopped_reason: t.stopped_reason().filter(|r| !r.is_empty()).map(str::to_owned),
+                exit_code: container.and_then(|c| c.exit_code()),
+                container_reason: container.and_then(|c| c.reason()).filter(|r| !r.is_empty()).map(str::to_owned),
+            });
+        }
+    }
+    Ok(states)
+}
+
+pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> {
+    let r = ctx.clients.ecs.stop_task().cluster(cluster::name(&ctx.stack)).task(arn).reason(reason).send().await;
+    gone(r.ctx("stop task", arn), &["InvalidParameterException"])
+}
+
+/// The lines of a stream from `token` on (None: from the start); the token to go on from. A
+/// stream that does not exist yet has no lines.
+pub async fn read_stream(
+    ctx: &Ctx,
+    group: &str,
+    stream: &str,
+    token: Option<String>,
+) -> Result<(Vec<String>, Option<String>), Error> {
+    let mut lines = Vec::new();
+    let mut token = token;
+    // A page holds up to 1 MB / 10,000 events; a result is a few dozen lines.
+    for _ in 0..100 {
+        let r = ctx
+            .clients
+            .logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let out = match absent(r.ctx("read log stream", stream), &["ResourceNotFoundException"])? {
+            Some(out) => out,
+            None => return Ok((lines, token)),
+        };
+        let events = out.events();
+        lines.extend(events.iter().filter_map(|e| e.message().map(str::to_owned)));
+        let next = out.next_forward_token().map(str::to_owned);
+        // The same token back means the end of the stream for now.
+        if events.is_empty() || next.is_none() || next == token {
+            return Ok((lines, next.or(token)));
+        }
+        token = next;
+    }
+    Ok((lines, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fargate_sizes_are_checked_with_the_fix() {
+        assert!(check_size(1024, 2048).is_ok());
+        assert!(check_size(256, 512).is_ok());
+        assert!(check_size(4096, 30720).is_ok());
+        assert!(check_size(1000, 2048).unwrap_err().contains("256, 512, 1024, 2048 or 4096"));
+        let e = check_size(1024, 1024).unwrap_err();
+        assert!(e.contains("2048–8192 MiB in steps of 1024"), "{e}");
+        assert!(check_size(512, 1536).is_err());
+    }
+
+    #[test]
+    fn egress_is_https_and_the_target_port_only() {
+        let rules: Vec<String> = egress(80).iter().map(ToString::to_string).collect();
+        assert_eq!(rules, ["tcp/80 from 0.0.0.0/0", "tcp/443 from 0.0.0.0/0"]);
+        assert_eq!(egress(443).len(), 1);
+    }
+}
