@@ -98,6 +98,28 @@ fn each_stack_is_deployed_in_its_own_environment_staging_first() {
     let steps = job["steps"].as_array().expect("steps");
     let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, ["up", "smoke", "loadtest"]);
+    // The load test runs from ECS in the stack's region, and its command line is one the
+    // provisioner and loadtest accept (the stage it judges exists).
+    let run = steps.iter().find(|s| s["id"] == "loadtest").and_then(|s| s["run"].as_str()).expect("loadtest run");
+    let words: Vec<String> = run
+        .replace("\\\n", " ")
+        .split_whitespace()
+        .map(|w| match w.trim_matches('"') {
+            "$BIN/provisioner" => "provisioner".to_owned(),
+            "$STACK" => "stack.yaml".to_owned(),
+            other => other.replace("$RUNNER_TEMP", "/tmp"),
+        })
+        .collect();
+    let cli = <provisioner::cli::Cli as clap::Parser>::try_parse_from(&words).unwrap_or_else(|e| panic!("{run}: {e}"));
+    let provisioner::cli::Command::Loadtest(args) = cli.command else { panic!("{run} is not `provisioner loadtest`") };
+    assert!(args.workers >= 2, "{run}");
+    let load = <loadtest::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("loadtest").chain(args.load.iter().map(String::as_str)),
+    )
+    .unwrap_or_else(|e| panic!("{run}: {e}"));
+    let settings = loadtest::settings::Settings::resolve(&load.run, None).unwrap_or_else(|e| panic!("{run}: {e}"));
+    assert_eq!(settings.slo_stage.as_deref(), Some("hold"), "{run}");
+    assert!(settings.abort_window.is_some(), "{run}");
     let creds = steps
         .iter()
         .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials")))
