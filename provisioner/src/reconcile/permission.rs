@@ -49,6 +49,9 @@ pub enum Scope {
     Ec2Creating(&'static [&'static str]),
     /// Resources that carry the stack's tag (services without name-based ARNs).
     Tagged,
+    /// These resources of the stack, only when they carry the tag `key` = `value` (what tells
+    /// some of them apart from the rest, e.g. load generator tasks from the service's).
+    TaggedWith { resources: fn(&PolicyContext) -> Vec<String>, key: &'static str, value: &'static str },
     /// Creates that tag what they create with the stack's tag.
     CreatingTagged,
     /// A tagging action, allowed only as part of these creates (`KEY` is the service's
@@ -142,6 +145,9 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
         }
         Scope::Tagged => {
             vec![statement(sid.into(), vec!["*".into()], equals(tag_key("aws:ResourceTag"), json!(stack)))]
+        }
+        Scope::TaggedWith { resources, key, value } => {
+            vec![statement(sid.into(), resources(ctx), equals(format!("aws:ResourceTag/{key}"), json!(value)))]
         }
         Scope::CreatingTagged => {
             vec![statement(sid.into(), vec!["*".into()], equals(tag_key("aws:RequestTag"), json!(stack)))]

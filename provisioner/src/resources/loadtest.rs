@@ -25,6 +25,9 @@ use crate::retry::Wait;
 pub const CONTAINER: &str = "loadtest";
 /// `startedBy` of every worker task: how a run (or the next one) finds them.
 pub const STARTED_BY: &str = "konnichiwa-loadtest";
+/// The tag that tells worker tasks from the service's tasks in the same cluster (the deploy role
+/// may stop only those).
+pub const WORKER_TAG: (&str, &str) = ("konnichiwa:role", "loadtest-worker");
 /// SIGTERM -> SIGKILL: time for an interrupted worker to print its result.
 const STOP_TIMEOUT_SECONDS: i32 = 30;
 
@@ -41,16 +44,22 @@ pub fn stream(task_id: &str) -> String {
     format!("{CONTAINER}/{CONTAINER}/{task_id}")
 }
 
-/// What the load generators call beyond what `up` does: their task definition and tasks, by
-/// the family's ARN and the cluster's tasks; reading their log streams.
+/// What the load generators call beyond what `up` does: running tasks of their family only,
+/// tagging them only as RunTask starts them, stopping only tasks of the stack's cluster that
+/// carry the worker tag (never the service's); reading their log streams.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &["ecs:RunTask", "ecs:TagResource"],
         Scope::Own(|c| vec![c.arn("ecs", &format!("task-definition/{}:*", family(c.stack)))]),
     ),
+    Permission::new(&["ecs:TagResource"], Scope::TagOnCreate { key: "ecs:CreateAction", creates: &["RunTask"] }),
     Permission::new(
         &["ecs:StopTask"],
-        Scope::Own(|c| vec![c.arn("ecs", &format!("task/{}/*", cluster::name(c.stack)))]),
+        Scope::TaggedWith {
+            resources: |c| vec![c.arn("ecs", &format!("task/{}/*", cluster::name(c.stack)))],
+            key: WORKER_TAG.0,
+            value: WORKER_TAG.1,
+        },
     ),
     Permission::new(
         &["logs:GetLogEvents"],
@@ -261,6 +270,13 @@ pub async fn run_task(ctx: &Ctx, launch: &Launch<'_>) -> Result<String, Error> {
             ContainerOverride::builder().name(CONTAINER).set_command(Some(launch.command.clone())).build(),
         )
         .build();
+    let mut tags: Vec<aws_sdk_ecs::types::Tag> = ctx
+        .stack
+        .resource_tags()
+        .into_iter()
+        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    tags.push(aws_sdk_ecs::types::Tag::builder().key(WORKER_TAG.0).value(WORKER_TAG.1).build());
     let out = ctx
         .wait(Wait::Propagation, "the task definition and its role to be usable", || async {
             ctx.clients
@@ -273,6 +289,7 @@ pub async fn run_task(ctx: &Ctx, launch: &Launch<'_>) -> Result<String, Error> {
                 .network_configuration(network.clone())
                 .overrides(overrides.clone())
                 .started_by(STARTED_BY)
+                .set_tags(Some(tags.clone()))
                 .client_token(&launch.client_token)
                 .send()
                 .await

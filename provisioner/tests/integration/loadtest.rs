@@ -16,7 +16,7 @@ use provisioner::aws::Clients;
 use serde_json::Value;
 
 use crate::common::faults::{Faults, Proxy};
-use crate::common::policy::{actions, iam_action};
+use crate::common::policy::{Request, actions, allows, iam_action};
 use crate::common::{Account, moto_url};
 
 const FAMILY: &str = "konnichiwa-loadtest";
@@ -323,6 +323,36 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
     }
     let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
     assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
+    // It may stop the workers (tagged as such when RunTask started them), never the service's
+    // tasks in the same cluster, nor run another family's task definition.
+    let here = ("aws:RequestedRegion", "ap-northeast-1");
+    let task = format!("arn:aws:ecs:ap-northeast-1:{}:task/konnichiwa/0123", account.id);
+    let stop = |tag: (&str, &str)| {
+        allows(&policy, &Request { action: "ecs:StopTask", resource: &task, context: &[here, tag] })
+    };
+    assert!(stop(("aws:ResourceTag/konnichiwa:role", "loadtest-worker")));
+    assert!(!stop(("aws:ResourceTag/konnichiwa:stack", "konnichiwa")), "a service task");
+    let run = |family: &str| {
+        let definition = format!("arn:aws:ecs:ap-northeast-1:{}:task-definition/{family}:3", account.id);
+        allows(&policy, &Request { action: "ecs:RunTask", resource: &definition, context: &[here] })
+    };
+    assert!(run("konnichiwa-loadtest") && !run("konnichiwa"), "RunTask of the workers' family only");
+    let tagged = c
+        .ecs
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .set_tasks(Some(tasks.iter().filter_map(|t| t.task_arn().map(str::to_owned)).collect()))
+        .include(aws_sdk_ecs::types::TaskField::Tags)
+        .send()
+        .await
+        .expect("describe");
+    for t in tagged.tasks() {
+        assert!(
+            t.tags().iter().any(|tag| tag.key() == Some("konnichiwa:role") && tag.value() == Some("loadtest-worker")),
+            "{:?}",
+            t.tags()
+        );
+    }
 }
 
 /// Starts `provisioner loadtest` with `extra` flags; the child.
