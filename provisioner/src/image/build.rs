@@ -1,10 +1,6 @@
 //! Builds an image: `cargo build --release -p PROGRAM` as a fully static binary (the gnu target with
 //! crt-static; paths remapped so the binary does not depend on where the source sits), then the
 //! layer, config and manifest. Also writes and reads an OCI image layout directory.
-//!
-//! Image builds use their own build directory, `images/` inside the workspace's: a build there
-//! never waits for (or invalidates) a `cargo build` or `cargo test` running beside it, so the test
-//! suite starts the image builds while it compiles the tests (scripts/test).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,13 +42,9 @@ pub fn compile(workspace: &Path, program: Program) -> Result<PathBuf, ImageError
         workspace.display(),
         cargo_home.display()
     );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = image_target_dir(&cargo, &workspace)?;
-    let out = Command::new(&cargo)
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
-            "--target-dir",
-            &target_dir.to_string_lossy(),
             "--release",
             "--locked",
             "-p",
@@ -81,23 +73,6 @@ pub fn compile(workspace: &Path, program: Program) -> Result<PathBuf, ImageError
         })
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| ImageError::Build(format!("cargo reported no {package} executable")))
-}
-
-/// `images/` in the workspace's build directory (wherever CARGO_TARGET_DIR or .cargo/config.toml
-/// put it), as `cargo metadata` reports it.
-fn image_target_dir(cargo: &str, workspace: &Path) -> Result<PathBuf, ImageError> {
-    let out = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(workspace)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| ImageError::Build(format!("cannot run cargo metadata: {e}")))?;
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| ImageError::Build(format!("cargo metadata said nothing readable: {e}")))?;
-    meta["target_directory"]
-        .as_str()
-        .map(|d| Path::new(d).join("images"))
-        .ok_or_else(|| ImageError::Build("cargo metadata names no target directory".into()))
 }
 
 /// Assembles the program's image around its binary.
