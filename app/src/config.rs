@@ -55,7 +55,8 @@ pub struct ServerConfig {
     #[arg(long = "api-key", env = "API_KEY", hide_env_values = true, global = true)]
     pub api_key: Option<ApiKey>,
 
-    /// Tokio worker threads (default: one per logical core).
+    /// Serving threads, each with its own runtime and listening socket (default: one per core
+    /// this process may use, cgroup quotas included).
     #[arg(long, env = "WORKER_THREADS", global = true)]
     pub worker_threads: Option<usize>,
 
@@ -89,6 +90,54 @@ pub struct ServerConfig {
     /// Log level or filter directives (e.g. `info`, `app=debug,tower=warn`).
     #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
+
+    /// Access-log lines: `1/N` logs every server error (5xx) and every request slower than 1s,
+    /// and one in N of the others; `all` every request; `off` none (the metrics count every
+    /// request either way). The default keeps CloudWatch's ingestion bill proportionate (README).
+    #[arg(long, env = "ACCESS_LOG", default_value = "1/100", value_parser = parse_access_log, global = true)]
+    pub access_log: AccessLog,
+}
+
+/// Which requests get an access-log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    All,
+    /// Every error and slow request, and one in N of the others (the first of each N).
+    Sampled(u64),
+    Off,
+}
+
+/// A request at least this slow is always logged (unless access logs are off).
+pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+impl AccessLog {
+    /// Whether the request with `status` that took `elapsed` gets a line; `seen` counts the
+    /// ordinary requests for sampling.
+    pub fn wants(self, status: u16, elapsed: Duration, seen: &std::sync::atomic::AtomicU64) -> bool {
+        match self {
+            Self::All => true,
+            Self::Off => false,
+            Self::Sampled(n) => {
+                status >= 500
+                    || elapsed >= SLOW_REQUEST
+                    || seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(n)
+            }
+        }
+    }
+}
+
+fn parse_access_log(s: &str) -> Result<AccessLog, String> {
+    match s.trim() {
+        "all" => Ok(AccessLog::All),
+        "off" => Ok(AccessLog::Off),
+        other => {
+            let n =
+                other.strip_prefix("1/").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n >= 1).ok_or_else(|| {
+                    format!("{s:?}: write all, off, or 1/N (e.g. 1/100: errors, slow requests and one in 100 others)")
+                })?;
+            Ok(if n == 1 { AccessLog::All } else { AccessLog::Sampled(n) })
+        }
+    }
 }
 
 impl ServerConfig {
@@ -121,6 +170,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("sample_interval", &self.sample_interval)
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
+            .field("access_log", &self.access_log)
             .finish()
     }
 }
@@ -203,6 +253,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_log_sampling_keeps_errors_and_slow_requests() {
+        use std::sync::atomic::AtomicU64;
+        let seen = AtomicU64::new(0);
+        let sampled = parse_access_log("1/100").expect("1/100");
+        let fast = Duration::from_millis(2);
+        let logged = (0..300).filter(|_| sampled.wants(200, fast, &seen)).count();
+        assert_eq!(logged, 3, "one in 100 ordinary requests");
+        assert!(sampled.wants(503, fast, &seen), "a server error is always logged");
+        assert!(sampled.wants(200, SLOW_REQUEST, &seen), "a slow request is always logged");
+        assert!(!AccessLog::Off.wants(500, SLOW_REQUEST, &seen));
+        assert_eq!(parse_access_log("1/1"), Ok(AccessLog::All));
+        assert!(parse_access_log("1/0").is_err() && parse_access_log("half").is_err());
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("app").chain(args.iter().copied()))

@@ -32,6 +32,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Requests running longer are answered 408.
     pub request_timeout: std::time::Duration,
+    pub access_log: config::AccessLog,
+    /// Ordinary requests seen, for access-log sampling.
+    pub access_seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AppState {
@@ -42,6 +45,8 @@ impl AppState {
             inspector: Inspector::new(config.sample_interval),
             metrics: Arc::new(Metrics::new()),
             request_timeout: config.request_timeout,
+            access_log: config.access_log,
+            access_seen: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 }
@@ -73,22 +78,21 @@ fn serve_command(config: ServerConfig) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(exit::BAD_CONFIG);
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(n) = config.worker_threads {
-        runtime.worker_threads(n);
-    }
-    let result = runtime.build().map_err(anyhow::Error::from).and_then(|rt| {
+    // One serving runtime per core (server::serve_per_core); this one waits for the signal and
+    // runs the sampler.
+    let threads = config.worker_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = runtime.map_err(anyhow::Error::from).and_then(|rt| {
         rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind(config.addr()).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen on {}: {e} (is the port in use? set --port/PORT)", config.addr())
-            })?;
             let state = AppState::new(&key, &config);
             let sampler = state.inspector.spawn_sampler();
+            let settings = server::Settings::from(&config);
             let served =
-                server::serve(listener, router(state), server::Settings::from(&config), shutdown::signal()).await;
+                server::serve_per_core(config.addr(), threads, router(state), settings, shutdown::signal()).await;
             sampler.abort();
-            served.map_err(anyhow::Error::from)
+            served.map_err(|e| {
+                anyhow::anyhow!("cannot serve on {}: {e} (is the port in use? set --port/PORT)", config.addr())
+            })
         })
     });
     match result {

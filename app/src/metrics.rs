@@ -18,7 +18,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: &'static str,
-    pub route: String,
+    /// The service's own routes are static; only routes added beside them (tests) are owned.
+    pub route: std::borrow::Cow<'static, str>,
     pub status: u16,
 }
 

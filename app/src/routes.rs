@@ -1,5 +1,6 @@
 //! The HTTP routes and the middleware every request passes: access log, metrics, request counter.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -88,10 +89,21 @@ async fn method_not_allowed() -> ApiError {
 
 /// The matched route, carried from inside routing (where it is known) out to `observe`.
 #[derive(Clone)]
-struct RouteTag(String);
+struct RouteTag(Cow<'static, str>);
+
+/// The service's routes as static labels: no allocation per request for them.
+fn route_label(path: &str) -> Cow<'static, str> {
+    match path {
+        "/" => Cow::Borrowed("/"),
+        "/health" => Cow::Borrowed("/health"),
+        "/inspect" => Cow::Borrowed("/inspect"),
+        "/metrics" => Cow::Borrowed("/metrics"),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
 
 async fn tag_matched_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().map(|p| route_label(p.as_str()));
     let mut response = next.run(request).await;
     if let Some(route) = route {
         response.extensions_mut().insert(RouteTag(route));
@@ -104,7 +116,8 @@ async fn tag_matched_route(request: Request, next: Next) -> Response {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let path = request.uri().path().to_owned();
+    // A cheap clone (shared bytes): the path is read only for a 405.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status();
@@ -112,18 +125,20 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some(tag) => tag.0.clone(),
         // Axum answers 405 only for a path some route matches, outside the route layers; our
         // routes have no parameters, so the path is the route (and the label stays bounded).
-        None if status == StatusCode::METHOD_NOT_ALLOWED => path,
-        None => UNMATCHED_ROUTE.to_owned(),
+        None if status == StatusCode::METHOD_NOT_ALLOWED => route_label(uri.path()),
+        None => Cow::Borrowed(UNMATCHED_ROUTE),
     };
     state.inspector.count_request();
-    tracing::info!(
-        target: "access",
-        method,
-        route = %route,
-        status = status.as_u16(),
-        // Microseconds are what a clock can tell here; more digits are float noise.
-        latency_ms = elapsed.as_micros() as f64 / 1000.0,
-    );
+    if state.access_log.wants(status.as_u16(), elapsed, &state.access_seen) {
+        tracing::info!(
+            target: "access",
+            method,
+            route = %route,
+            status = status.as_u16(),
+            // Microseconds are what a clock can tell here; more digits are float noise.
+            latency_ms = elapsed.as_micros() as f64 / 1000.0,
+        );
+    }
     state.metrics.observe(RequestLabels { method, route, status: status.as_u16() }, elapsed.as_secs_f64());
     if status == StatusCode::REQUEST_TIMEOUT {
         tracing::warn!(method, "request timed out");

@@ -1,8 +1,15 @@
 //! The accept loop: HTTP/1.1 via hyper with a header-read timeout (slow clients cannot hold a
 //! connection forever), a cap on concurrent connections, and graceful shutdown that lets in-flight
 //! requests finish within a grace period.
+//!
+//! The binary serves with one single-threaded runtime per core, each accepting on its own
+//! `SO_REUSEPORT` socket (the kernel spreads connections over them): a connection lives on one
+//! thread, so no request pays for waking another thread or for work stealing, which measured
+//! about a quarter of the service's CPU with a shared multi-threaded runtime (docs/BENCHMARKS.md).
+//! The connection cap is one across them; one shutdown signal drains them all.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,8 +57,87 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, max_connections = settings.max_connections, "listening");
     }
-    let graceful = GracefulShutdown::new();
     let limit = Arc::new(Semaphore::new(settings.max_connections));
+    let drained = accept_loop(listener, app, settings, limit, shutdown).await?;
+    if drained {
+        tracing::info!("all connections closed; shutdown complete");
+    }
+    Ok(())
+}
+
+/// A listening socket on `addr` that other sockets may share (`SO_REUSEPORT`), in the std form
+/// a runtime on another thread can adopt.
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(4096)?;
+    listener.into_std()
+}
+
+/// Serves `app` on `addr` with `threads` single-threaded runtimes, each accepting on its own
+/// `SO_REUSEPORT` socket (port 0: the first socket picks the port, the others share it), until
+/// `shutdown` resolves; then each drains as `serve` does. Call it inside a runtime (the caller's
+/// serves the signal and the sampler). Returns once every thread has finished.
+pub async fn serve_per_core(
+    addr: SocketAddr,
+    threads: usize,
+    app: Router,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let first = reuseport_listener(addr)?;
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..threads.max(1) {
+        listeners.push(reuseport_listener(bound)?);
+    }
+    tracing::info!(addr = %bound, threads = listeners.len(), max_connections = settings.max_connections, "listening");
+    let limit = Arc::new(Semaphore::new(settings.max_connections));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (app, limit, mut stopped) = (app.clone(), Arc::clone(&limit), stopped.clone());
+        let worker = std::thread::Builder::new().name(format!("serve-{i}")).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener)?;
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                accept_loop(listener, app, settings, limit, stop).await.map_err(std::io::Error::other)
+            })
+        })?;
+        workers.push(worker);
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    // Joining blocks: off this runtime's thread, which may still serve the sampler.
+    let results =
+        tokio::task::spawn_blocking(move || workers.into_iter().map(std::thread::JoinHandle::join).collect::<Vec<_>>())
+            .await
+            .map_err(std::io::Error::other)?;
+    let mut drained = true;
+    for r in results {
+        drained &= r.map_err(|_| std::io::Error::other("a serving thread panicked"))??;
+    }
+    if drained {
+        tracing::info!("all connections closed; shutdown complete");
+    }
+    Ok(())
+}
+
+/// Accepts and serves until `shutdown`, then drains for up to the grace period; whether every
+/// connection closed in time.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    settings: Settings,
+    limit: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<bool, ServeError> {
+    let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
     tokio::pin!(shutdown);
@@ -85,12 +171,13 @@ pub async fn serve(
     }
 
     drop(listener);
-    tracing::info!(grace = ?settings.shutdown_grace, "stopped accepting; draining in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed; shutdown complete"),
+    tracing::debug!(grace = ?settings.shutdown_grace, "stopped accepting; draining in-flight requests");
+    let drained = tokio::select! {
+        () = graceful.shutdown() => true,
         () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!("grace period over; closing the remaining connections");
+            false
         }
-    }
-    Ok(())
+    };
+    Ok(drained)
 }

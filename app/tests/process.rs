@@ -26,8 +26,18 @@ impl Running {
     // The child is waited for in `terminate` or in Drop, which clippy cannot see.
     #[allow(clippy::zombie_processes)]
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    #[allow(clippy::zombie_processes)]
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let (child, rx) = spawn_logging(
-            command().env("API_KEY", KEY).env("PORT", "0").env("BIND", "127.0.0.1").env("LOG_FORMAT", "json"),
+            command()
+                .env("API_KEY", KEY)
+                .env("PORT", "0")
+                .env("BIND", "127.0.0.1")
+                .env("LOG_FORMAT", "json")
+                .envs(env.iter().copied()),
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -135,6 +145,7 @@ fn help_documents_every_setting_without_showing_the_key() {
         "SAMPLE_INTERVAL",
         "LOG_FORMAT",
         "LOG_LEVEL",
+        "ACCESS_LOG",
         "healthcheck",
         "Exit codes",
     ] {
@@ -157,6 +168,24 @@ fn serves_then_exits_zero_on_sigterm_and_never_logs_the_key() {
     assert!(all.contains("shutdown complete"), "{all}");
     assert!(all.contains(r#""route":"/health""#), "access log has the route: {all}");
     assert!(!all.contains(KEY), "the key reached the log");
+}
+
+#[test]
+fn access_logs_are_sampled_by_default_and_can_be_all_or_off() {
+    for (setting, lines) in [(None, 3), (Some("all"), 201), (Some("off"), 0), (Some("1/50"), 5)] {
+        let env: Vec<(&str, &str)> = setting.map(|s| ("ACCESS_LOG", s)).into_iter().collect();
+        let app = Running::start_with(&env);
+        for _ in 0..201 {
+            assert!(get(app.port, "/health", None).starts_with("HTTP/1.1 200"));
+        }
+        let (status, log) = app.terminate();
+        assert_eq!(status.code(), Some(0));
+        let access = log.iter().filter(|l| l.contains(r#""target":"access""#)).count();
+        assert_eq!(access, lines, "ACCESS_LOG={setting:?}: the first of each N of 201 requests");
+    }
+    let out = command().env("API_KEY", KEY).env("ACCESS_LOG", "sometimes").output().expect("run app");
+    assert_eq!(out.status.code(), Some(2), "a bad setting is a configuration error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("write all, off, or 1/N"));
 }
 
 #[test]
