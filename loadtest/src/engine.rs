@@ -1,25 +1,24 @@
 //! The load engine: closed model (users that loop over the mix, as many at each moment as the
 //! profile asks for, with optional think time) and open model (arrivals at the times the
 //! profile's rate gives, latency measured from each request's intended send time so a stalled
-//! server cannot hide its queueing). Each user or
-//! connection owns one keep-alive HTTP/1.1 connection (over TLS for `https://` targets), opens
-//! a new one only when the server closed it, and sends its samples in batches on a channel to the
-//! collector; how many connections were opened and how long each took to set up (TCP connect and
-//! TLS handshake) are measured beside the requests.
+//! server cannot hide its queueing). Each user or connection owns one keep-alive HTTP/1.1
+//! connection (over TLS for `https://` targets; the exchange is `h1`'s: one write and usually
+//! one read), opens a new one only when the server closed it, and sends its samples in batches on
+//! a channel to the collector; how many connections were opened and how long each took to set up
+//! (TCP connect and TLS handshake) are measured beside the requests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::header::HeaderValue;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::client::TlsStream;
 
 use crate::guard::Guard;
+use crate::h1::{H1, H1Error};
 use crate::live::Progress;
 use crate::scenario::{Endpoint, Picker};
 use crate::stages::Profile;
@@ -124,92 +123,100 @@ struct Sample {
     setup_us: u64,
 }
 
-/// One endpoint's request, built once.
+/// One endpoint's request, as the bytes sent for it (built once).
 #[derive(Debug, Clone)]
 struct Prepared {
-    uri: http::Uri,
-    auth: Option<HeaderValue>,
+    bytes: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(path: &str, host: &HeaderValue, auth: Option<&HeaderValue>) -> Self {
+        let mut bytes = Vec::with_capacity(128);
+        bytes.extend_from_slice(b"GET ");
+        bytes.extend_from_slice(path.as_bytes());
+        bytes.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        bytes.extend_from_slice(host.as_bytes());
+        bytes.extend_from_slice(concat!("\r\nUser-Agent: konnichiwa-loadtest/", env!("CARGO_PKG_VERSION")).as_bytes());
+        if let Some(auth) = auth {
+            bytes.extend_from_slice(b"\r\nAuthorization: ");
+            bytes.extend_from_slice(auth.as_bytes());
+        }
+        bytes.extend_from_slice(b"\r\n\r\n");
+        Self { bytes }
+    }
+}
+
+/// An open connection, plain or over TLS.
+enum Link {
+    Plain(H1<TcpStream>),
+    Tls(Box<H1<TlsStream<TcpStream>>>),
+}
+
+impl Link {
+    async fn exchange(&mut self, request: &[u8]) -> Result<crate::h1::Answer, H1Error> {
+        match self {
+            Self::Plain(h) => h.exchange(request).await,
+            Self::Tls(h) => h.exchange(request).await,
+        }
+    }
 }
 
 /// A keep-alive connection that reconnects when the server closed it.
 struct Connection {
     addr: SocketAddr,
-    host: HeaderValue,
     tls: Option<Tls>,
-    sender: Option<SendRequest<Empty<Bytes>>>,
+    link: Option<Link>,
     /// Set by a `send` that had to open the connection: how long that took, in microseconds.
     opened_us: u64,
 }
 
 impl Connection {
     fn new(target: &Target) -> Self {
-        Self { addr: target.addr, host: target.host.clone(), tls: target.tls.clone(), sender: None, opened_us: 0 }
+        Self { addr: target.addr, tls: target.tls.clone(), link: None, opened_us: 0 }
     }
 
-    /// Sends `req`; the status and the body's size.
+    /// Sends `req`; the status and the body's size. A kept-alive connection the server closed
+    /// while idle is opened again and the request sent once more (a GET).
     async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<(u16, u64), Failure> {
         self.opened_us = 0;
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let began = Instant::now();
-            let opened = tokio::time::timeout(timeout, connect(self.addr, self.tls.as_ref()));
-            self.sender = Some(opened.await.map_err(|_| Failure::Connect)??);
-            self.opened_us = (began.elapsed().as_micros() as u64).max(1);
-        }
-        let Some(sender) = self.sender.as_mut() else { return Err(Failure::Connect) };
-        let mut request = http::Request::get(req.uri.clone()).body(Empty::<Bytes>::new()).map_err(|_| Failure::Io)?;
-        request.headers_mut().insert(HOST, self.host.clone());
-        request
-            .headers_mut()
-            .insert(USER_AGENT, HeaderValue::from_static(concat!("konnichiwa-loadtest/", env!("CARGO_PKG_VERSION"))));
-        if let Some(auth) = &req.auth {
-            request.headers_mut().insert(AUTHORIZATION, auth.clone());
-        }
-        let exchange = async {
-            sender.ready().await.map_err(|_| Failure::Io)?;
-            let response = sender.send_request(request).await.map_err(|_| Failure::Io)?;
-            let status = response.status().as_u16();
-            let mut body = response.into_body();
-            let mut bytes = 0u64;
-            while let Some(frame) = body.frame().await {
-                if let Some(data) = frame.map_err(|_| Failure::Io)?.data_ref() {
-                    bytes += data.len() as u64;
+        for attempt in 0..2 {
+            let reused = self.link.is_some();
+            if !reused {
+                let began = Instant::now();
+                let opened = tokio::time::timeout(timeout, connect(self.addr, self.tls.as_ref()));
+                self.link = Some(opened.await.map_err(|_| Failure::Connect)??);
+                self.opened_us = (began.elapsed().as_micros() as u64).max(1);
+            }
+            let Some(link) = self.link.as_mut() else { return Err(Failure::Connect) };
+            match tokio::time::timeout(timeout, link.exchange(&req.bytes)).await {
+                Ok(Ok(answer)) => {
+                    if !answer.keep_alive {
+                        self.link = None;
+                    }
+                    return Ok((answer.status, answer.body_bytes));
+                }
+                Ok(Err(H1Error::Closed)) if reused && attempt == 0 => self.link = None,
+                Ok(Err(_)) => {
+                    self.link = None;
+                    return Err(Failure::Io);
+                }
+                Err(_) => {
+                    self.link = None;
+                    return Err(Failure::Timeout);
                 }
             }
-            Ok((status, bytes))
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(f)) => {
-                self.sender = None;
-                Err(f)
-            }
-            Err(_) => {
-                self.sender = None;
-                Err(Failure::Timeout)
-            }
         }
+        Err(Failure::Io)
     }
 }
 
-async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> Result<SendRequest<Empty<Bytes>>, Failure> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|_| Failure::Connect)?;
+async fn connect(addr: SocketAddr, tls: Option<&Tls>) -> Result<Link, Failure> {
+    let stream = TcpStream::connect(addr).await.map_err(|_| Failure::Connect)?;
     let _ = stream.set_nodelay(true);
-    let sender = match tls {
-        None => {
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
-            tokio::spawn(connection);
-            sender
-        }
-        Some(tls) => {
-            let stream = tls.handshake(stream).await.map_err(|_| Failure::Connect)?;
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| Failure::Connect)?;
-            tokio::spawn(connection);
-            sender
-        }
-    };
-    Ok(sender)
+    Ok(match tls {
+        None => Link::Plain(H1::new(stream)),
+        Some(tls) => Link::Tls(Box::new(H1::new(tls.handshake(stream).await.map_err(|_| Failure::Connect)?))),
+    })
 }
 
 /// Batches samples so the channel carries one message per ~128 requests.
@@ -335,9 +342,9 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
         .endpoints
         .iter()
         .map(|e| {
-            let uri = format!("{}{}", plan.target.base_path, e.path)
-                .parse::<http::Uri>()
-                .map_err(|err| format!("bad path {}: {err}", e.path))?;
+            let path = format!("{}{}", plan.target.base_path, e.path);
+            let uri = path.parse::<http::Uri>().map_err(|err| format!("bad path {}: {err}", e.path))?;
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
             let auth = match (&plan.api_key, e.auth) {
                 (Some(key), true) => Some(
                     HeaderValue::from_str(&format!("Bearer {key}"))
@@ -345,7 +352,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                 ),
                 _ => None,
             };
-            Ok(Prepared { uri, auth })
+            Ok(Prepared::new(path, &plan.target.host, auth.as_ref()))
         })
         .collect::<Result<_, String>>()?;
     let prepared: Arc<[Prepared]> = prepared.into();

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod engine;
 pub mod guard;
+pub mod h1;
 pub mod live;
 pub mod report;
 pub mod scenario;

@@ -1,0 +1,263 @@
+//! HTTP/1.1 over one kept-alive connection, as a load generator needs it and no more: the request
+//! written as prepared bytes, the answer's head parsed with httparse, its body framed by
+//! Content-Length, the chunked transfer coding, or the end of the connection — and nothing read
+//! beyond the answer. An exchange costs one write and usually one read, with no connection task
+//! or channel between the caller and the socket (what a general client such as hyper's spends on
+//! each request: docs/BENCHMARKS.md).
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// What came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// Bytes of the body (without the chunked coding's framing).
+    pub body_bytes: u64,
+    /// The connection may carry the next request.
+    pub keep_alive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H1Error {
+    /// The connection ended before any byte of the answer: a kept-alive connection the server
+    /// closed while it was idle (the request may be sent again on a new one).
+    Closed,
+    /// The connection failed or ended in the middle of an answer.
+    Io,
+    /// The answer is not HTTP/1.x.
+    Malformed,
+}
+
+/// Answer heads larger than this are refused (a load test's target answers with small heads).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// One connection and its read buffer (`buf[start..end]` holds bytes read but not used yet).
+pub struct H1<S> {
+    io: S,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// The framing an answer's head announces.
+struct Head {
+    len: usize,
+    status: u16,
+    length: Option<u64>,
+    chunked: bool,
+    close: bool,
+}
+
+fn parse_head(bytes: &[u8]) -> Result<Option<Head>, H1Error> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => return Err(H1Error::Malformed),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(H1Error::Malformed),
+    };
+    let status = response.code.ok_or(H1Error::Malformed)?;
+    // HTTP/1.0 closes unless it says keep-alive; 1.1 keeps alive unless it says close.
+    let mut close = response.version == Some(0);
+    let (mut length, mut chunked) = (None, false);
+    for h in response.headers.iter() {
+        let value = std::str::from_utf8(h.value).map_err(|_| H1Error::Malformed)?.trim();
+        if h.name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<u64>().map_err(|_| H1Error::Malformed)?);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.rsplit(',').next().is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    close = false;
+                }
+            }
+        }
+    }
+    Ok(Some(Head { len, status, length, chunked, close }))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
+    pub fn new(io: S) -> Self {
+        Self { io, buf: vec![0; 8192], start: 0, end: 0 }
+    }
+
+    /// Reads more into the buffer; the bytes read (0: the connection ended).
+    async fn fill(&mut self) -> Result<usize, H1Error> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            } else {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+        }
+        let n = self.io.read(&mut self.buf[self.end..]).await.map_err(|_| H1Error::Io)?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Consumes `n` body bytes, reading as needed.
+    async fn skip(&mut self, mut n: u64) -> Result<(), H1Error> {
+        loop {
+            let take = n.min((self.end - self.start) as u64);
+            self.start += take as usize;
+            n -= take;
+            if n == 0 {
+                return Ok(());
+            }
+            if self.fill().await? == 0 {
+                return Err(H1Error::Io);
+            }
+        }
+    }
+
+    /// One line (without its CRLF), reading as needed.
+    async fn line(&mut self) -> Result<Vec<u8>, H1Error> {
+        loop {
+            if let Some(at) = self.buf[self.start..self.end].windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[self.start..self.start + at].to_vec();
+                self.start += at + 2;
+                return Ok(line);
+            }
+            if self.end - self.start > MAX_HEAD {
+                return Err(H1Error::Malformed);
+            }
+            if self.fill().await? == 0 {
+                return Err(H1Error::Io);
+            }
+        }
+    }
+
+    /// A chunked body: its data bytes.
+    async fn chunked(&mut self) -> Result<u64, H1Error> {
+        let mut total = 0;
+        loop {
+            let line = self.line().await?;
+            let size = std::str::from_utf8(&line).map_err(|_| H1Error::Malformed)?;
+            let size = size.split(';').next().unwrap_or_default().trim();
+            let size = u64::from_str_radix(size, 16).map_err(|_| H1Error::Malformed)?;
+            if size == 0 {
+                // Trailer fields, then an empty line.
+                while !self.line().await?.is_empty() {}
+                return Ok(total);
+            }
+            self.skip(size).await?;
+            total += size;
+            if !self.line().await?.is_empty() {
+                return Err(H1Error::Malformed);
+            }
+        }
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) and reads its answer.
+    pub async fn exchange(&mut self, request: &[u8]) -> Result<Answer, H1Error> {
+        self.io.write_all(request).await.map_err(|_| H1Error::Io)?;
+        self.io.flush().await.map_err(|_| H1Error::Io)?;
+        let mut any = self.end > self.start;
+        loop {
+            let Some(head) = parse_head(&self.buf[self.start..self.end])? else {
+                if self.fill().await? == 0 {
+                    return Err(if any { H1Error::Io } else { H1Error::Closed });
+                }
+                any = true;
+                continue;
+            };
+            self.start += head.len;
+            if (100..200).contains(&head.status) {
+                continue; // an interim answer: the real one follows
+            }
+            let mut keep_alive = !head.close;
+            let body_bytes = if head.status == 204 || head.status == 304 {
+                0
+            } else if head.chunked {
+                self.chunked().await?
+            } else if let Some(n) = head.length {
+                self.skip(n).await?;
+                n
+            } else {
+                // No framing: the body runs to the end of the connection.
+                keep_alive = false;
+                let mut n = (self.end - self.start) as u64;
+                self.start = self.end;
+                loop {
+                    let read = self.fill().await?;
+                    if read == 0 {
+                        break n;
+                    }
+                    n += read as u64;
+                    self.start = self.end;
+                }
+            };
+            return Ok(Answer { status: head.status, body_bytes, keep_alive });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plays `answers` to an H1 client, one per request, each written in pieces of `piece`
+    /// bytes; then closes the connection or keeps it open. What the client made of them.
+    async fn play(answers: &[&[u8]], piece: usize, then_close: bool) -> Vec<Result<Answer, H1Error>> {
+        let (client, mut server) = tokio::io::duplex(64);
+        let owned: Vec<Vec<u8>> = answers.iter().map(|a| a.to_vec()).collect();
+        let n = owned.len();
+        let writer = tokio::spawn(async move {
+            let mut request = [0u8; 64];
+            for answer in owned {
+                let _ = server.read(&mut request).await;
+                for chunk in answer.chunks(piece) {
+                    let _ = server.write_all(chunk).await;
+                }
+            }
+            if then_close {
+                drop(server);
+            } else {
+                std::future::pending::<()>().await;
+            }
+        });
+        let mut h1 = H1::new(client);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(h1.exchange(b"GET / HTTP/1.1\r\n\r\n").await);
+        }
+        writer.abort();
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_framed_every_way_come_back_whole_in_any_pieces() {
+        let length: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let chunked: &[u8] =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nabcd\r\n3\r\nefg\r\n0\r\nTrailer: 1\r\n\r\n";
+        let empty: &[u8] = b"HTTP/1.1 204 No Content\r\nServer: t\r\n\r\n";
+        let interim: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\ncontent-length: 2\r\n\r\nno";
+        for piece in [1, 3, 7, 1000] {
+            let got = play(&[length, chunked, empty, interim], piece, false).await;
+            let answers: Vec<(u16, u64, bool)> =
+                got.iter().map(|a| a.map(|a| (a.status, a.body_bytes, a.keep_alive)).expect("answer")).collect();
+            assert_eq!(answers, [(200, 5, true), (200, 7, true), (204, 0, true), (503, 2, true)], "pieces of {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn close_and_the_end_of_the_connection_frame_what_they_must() {
+        let close: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+        let got = play(&[close], 1000, false).await;
+        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 2, keep_alive: false }));
+        let unframed: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nuntil the end";
+        let got = play(&[unframed], 4, true).await;
+        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 13, keep_alive: false }));
+        let cut: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort";
+        assert_eq!(play(&[cut], 1000, true).await[0], Err(H1Error::Io), "ended in the middle of the body");
+        assert_eq!(play(&[b""], 1000, true).await[0], Err(H1Error::Closed), "ended before any byte");
+        assert_eq!(play(&[b"SMTP ready\r\n\r\n"], 1000, true).await[0], Err(H1Error::Malformed));
+    }
+}
