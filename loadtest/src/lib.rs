@@ -131,7 +131,7 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     if let Some(at) = args.start_at {
         if started > at + START_TOLERANCE_MS {
             return Err(format!(
-                "started {:.1}s after the agreed start time: the load would be out of step with the other machines'                  (give them longer to start, e.g. provisioner loadtest --start-in)",
+                "started {:.1}s after the agreed start time: the load would be out of step with the other machines' (give them longer to start, e.g. provisioner loadtest --start-in)",
                 (started - at) as f64 / 1000.0
             ));
         }
