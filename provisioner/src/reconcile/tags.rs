@@ -19,6 +19,12 @@ pub fn ec2_tags(pairs: &[(String, String)]) -> Vec<Tag> {
     pairs.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
+/// The stack's tags as ECS takes them (clusters, capacity providers, services, task definitions
+/// and tasks, in their create calls).
+pub fn ecs(stack: &Stack) -> Vec<aws_sdk_ecs::types::Tag> {
+    stack.resource_tags().into_iter().map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()).collect()
+}
+
 /// The TagSpecifications that tag a resource in its create call.
 pub fn ec2_spec(resource: ResourceType, stack: &Stack, name: &str) -> TagSpecification {
     TagSpecification::builder().resource_type(resource).set_tags(Some(ec2_tags(&desired(stack, name)))).build()

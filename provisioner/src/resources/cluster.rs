@@ -3,7 +3,7 @@
 //! A fresh account has no ECS service-linked role: it is created before the first cluster, and
 //! CreateCluster waits out "Unable to assume the service linked role" while it propagates.
 
-use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName, Tag};
+use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName};
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
@@ -141,10 +141,6 @@ pub async fn observe(ctx: &Ctx) -> Result<Option<ObservedCluster>, Error> {
     tags::pick_owned("ECS cluster", &name, &ctx.stack.name, found, |c| c.arn.clone(), |c| c.tags.clone())
 }
 
-fn ecs_tags(stack: &stack::Stack) -> Vec<Tag> {
-    stack.resource_tags().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-}
-
 fn insights(on: bool) -> ClusterSetting {
     ClusterSetting::builder()
         .name(ClusterSettingName::ContainerInsights)
@@ -184,7 +180,7 @@ async fn apply(
                 ecs.create_cluster()
                     .cluster_name(name)
                     .settings(insights(ctx.stack.capacity.container_insights))
-                    .set_tags(Some(ecs_tags(&ctx.stack)))
+                    .set_tags(Some(tags::ecs(&ctx.stack)))
                     .send()
                     .await
                     .ctx("create cluster", name)
@@ -204,7 +200,7 @@ async fn apply(
     if change.has_tags() {
         ecs.tag_resource()
             .resource_arn(&c.arn)
-            .set_tags(Some(ecs_tags(&ctx.stack)))
+            .set_tags(Some(tags::ecs(&ctx.stack)))
             .send()
             .await
             .ctx("tag cluster", name)?;

@@ -17,7 +17,7 @@ use aws_sdk_ecs::types::{
 
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, Scope};
-use crate::reconcile::{Ctx, Id, Plan};
+use crate::reconcile::{Ctx, Id, Plan, tags};
 use crate::resources::network::security_group::{self, Rule, Source};
 use crate::resources::{cluster, logs};
 use crate::retry::Wait;
@@ -164,12 +164,7 @@ pub async fn register(ctx: &Ctx, spec: &WorkerSpec) -> Result<String, Error> {
         .operating_system_family(OsFamily::Linux)
         .cpu_architecture(if spec.arm64 { CpuArchitecture::Arm64 } else { CpuArchitecture::X8664 })
         .build();
-    let tags: Vec<aws_sdk_ecs::types::Tag> = ctx
-        .stack
-        .resource_tags()
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect();
+    let tags = tags::ecs(&ctx.stack);
     let out = ctx
         .wait(Wait::Propagation, "the execution role to be usable", || async {
             ctx.clients
@@ -270,12 +265,7 @@ pub async fn run_task(ctx: &Ctx, launch: &Launch<'_>) -> Result<String, Error> {
             ContainerOverride::builder().name(CONTAINER).set_command(Some(launch.command.clone())).build(),
         )
         .build();
-    let mut tags: Vec<aws_sdk_ecs::types::Tag> = ctx
-        .stack
-        .resource_tags()
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect();
+    let mut tags = tags::ecs(&ctx.stack);
     tags.push(aws_sdk_ecs::types::Tag::builder().key(WORKER_TAG.0).value(WORKER_TAG.1).build());
     let out = ctx
         .wait(Wait::Propagation, "the task definition and its role to be usable", || async {

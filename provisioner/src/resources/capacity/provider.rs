@@ -5,7 +5,7 @@
 
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, ManagedDraining, ManagedScaling, ManagedScalingStatus,
-    ManagedTerminationProtection, Tag as EcsTag,
+    ManagedTerminationProtection,
 };
 
 use super::Names;
@@ -133,8 +133,7 @@ async fn apply(
     observed: Option<&ObservedProvider>,
 ) -> Result<Option<String>, Error> {
     let ecs = &ctx.clients.ecs;
-    let ecs_tags: Vec<EcsTag> =
-        ctx.stack.resource_tags().into_iter().map(|(k, v)| EcsTag::builder().key(k).value(v).build()).collect();
+    let ecs_tags = tags::ecs(&ctx.stack);
     if change.action == crate::reconcile::Action::Replace {
         return Err(Error::Refused(format!(
             "capacity provider {name} points at another Auto Scaling group: run `down` then `up`"

@@ -246,11 +246,7 @@ async fn apply(
     let waiting = "the target group's listener and ECS's role to be usable";
     let service = match observed {
         None => {
-            let ecs_tags: Vec<aws_sdk_ecs::types::Tag> = stack
-                .resource_tags()
-                .into_iter()
-                .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-                .collect();
+            let ecs_tags = tags::ecs(stack);
             let token = tags::idempotency_token(&[&stack.name, "service", i.cluster, name, td]);
             ctx.wait(Wait::Propagation, waiting, || async {
                 ecs.create_service()

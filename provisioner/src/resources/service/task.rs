@@ -335,12 +335,7 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
         .iter()
         .map(|d| aws_sdk_ecs::types::Volume::builder().name(exec_volume_name(d)).build())
         .collect();
-    let ecs_tags: Vec<aws_sdk_ecs::types::Tag> = ctx
-        .stack
-        .resource_tags()
-        .into_iter()
-        .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
-        .collect();
+    let ecs_tags = tags::ecs(&ctx.stack);
     let out = ctx
         .wait(Wait::Propagation, "the execution and task roles to be usable", || async {
             ctx.clients
