@@ -204,20 +204,16 @@ fn interruption(stop: engine::Stop) {
 fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> Result<ReportDoc, String> {
     let stack = stack_file(stack_path)?;
     let mut docs = Vec::with_capacity(files.len());
+    let mut stats = Vec::with_capacity(files.len());
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         let doc: ReportDoc =
             serde_json::from_str(&text).map_err(|e| format!("{}: not a loadtest result ({e})", f.display()))?;
-        stats_of(&doc).map_err(|e| format!("{}: {e}", f.display()))?;
+        stats.push(stats_of(&doc).map_err(|e| format!("{}: {e}", f.display()))?);
         docs.push(doc);
     }
-    let objectives = if output.slos.is_empty() {
-        slo::from_stack(&stack.as_ref().map(|s| s.slo.clone()).unwrap_or_default())
-    } else {
-        output.slos.clone()
-    };
-    let stage = output.slo_stage.clone().or(stack.as_ref().and_then(|s| s.loadtest.as_ref()?.slo_stage.clone()));
-    let doc = merge_docs(&docs, output, &Judging { objectives: &objectives, stage: stage.as_deref() })?;
+    let (objectives, stage) = settings::judged_by(output, stack.as_ref());
+    let doc = merge_runs(&docs, &stats, output, &Judging { objectives: &objectives, stage: stage.as_deref() })?;
     print!("{}", report::text::render(&doc));
     Ok(doc)
 }
@@ -225,11 +221,26 @@ fn merge(files: &[PathBuf], output: &OutputArgs, stack_path: Option<&Path>) -> R
 /// Merges results of runs made at the same time (from several machines) into one, judges it and
 /// writes the files `output` asks for (the caller prints the report).
 pub fn merge_docs(docs: &[ReportDoc], output: &OutputArgs, judging: &Judging) -> Result<ReportDoc, String> {
+    let stats = docs
+        .iter()
+        .enumerate()
+        .map(|(i, doc)| stats_of(doc).map_err(|e| format!("result {} of {}: {e}", i + 1, docs.len())))
+        .collect::<Result<Vec<_>, _>>()?;
+    merge_runs(docs, &stats, output, judging)
+}
+
+/// `merge_docs` with each document's measurements already read from it.
+fn merge_runs(
+    docs: &[ReportDoc],
+    stats: &[RunStats],
+    output: &OutputArgs,
+    judging: &Judging,
+) -> Result<ReportDoc, String> {
     let mut merged = RunStats::default();
     let mut targets = Vec::new();
     let mut started = u64::MAX;
-    for doc in docs {
-        merged.merge(&stats_of(doc)?);
+    for (doc, run) in docs.iter().zip(stats) {
+        merged.merge(run);
         if !targets.contains(&doc.target) {
             targets.push(doc.target.clone());
         }

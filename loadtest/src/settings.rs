@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::cli::RunArgs;
+use crate::cli::{OutputArgs, RunArgs};
 use crate::engine::Model;
 use crate::scenario::{self, Endpoint};
 use crate::slo::{self, Objective};
@@ -25,6 +25,18 @@ pub struct Settings {
     /// `--abort-on-fail` with its window.
     pub abort_window: Option<Duration>,
     pub threads: u16,
+}
+
+/// The objectives (`--slo`, else stack.yaml's `slo:`) and the stage they are judged on
+/// (`--slo-stage`, else `loadtest.slo_stage`; None: the whole run).
+pub fn judged_by(output: &OutputArgs, stack: Option<&stack::ToolSections>) -> (Vec<Objective>, Option<String>) {
+    let objectives = if output.slos.is_empty() {
+        slo::from_stack(&stack.map(|s| s.slo.clone()).unwrap_or_default())
+    } else {
+        output.slos.clone()
+    };
+    let stage = output.slo_stage.clone().or_else(|| stack?.loadtest.as_ref()?.slo_stage.clone());
+    (objectives, stage)
 }
 
 impl Settings {
@@ -75,18 +87,13 @@ impl Settings {
         if profile.unit == crate::stages::Unit::Rate && args.think_time.is_some() {
             return Err("--think-time is for users (closed model): an arrival rate sets its own pace".into());
         }
-        let slo_stage = args.output.slo_stage.clone().or(section.slo_stage.clone());
+        let (objectives, slo_stage) = judged_by(&args.output, stack);
         if let Some(name) = &slo_stage
             && !profile.spans.iter().any(|s| &s.name == name)
         {
             let names: Vec<&str> = profile.spans.iter().map(|s| s.name.as_str()).collect();
             return Err(format!("--slo-stage {name:?} is not a stage of this run (its stages: {})", names.join(", ")));
         }
-        let objectives = if args.output.slos.is_empty() {
-            slo::from_stack(&stack.map(|s| s.slo.clone()).unwrap_or_default())
-        } else {
-            args.output.slos.clone()
-        };
         Ok(Settings {
             host: args.host.clone(),
             shape,
