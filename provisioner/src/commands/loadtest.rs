@@ -218,10 +218,16 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     let timeout = args.timeout.unwrap_or(args.start_in + load_length + Duration::from_secs(300));
     let deadline = Instant::now() + timeout;
 
+    let placement = Placement {
+        task_definition: &task_definition,
+        subnets: &subnets,
+        security_group: &security_group,
+        log_group: &outputs.logs.log_group,
+        load_length,
+        deadline,
+    };
     let mut pool: Vec<Worker> = Vec::new();
-    let ending =
-        start_and_follow(&apply, args, &settings, &task_definition, &subnets, &security_group, deadline, &mut pool)
-            .await;
+    let ending = start_and_follow(&apply, args, &settings, &placement, &mut pool).await;
     let cleanup = clean_up(&apply, &mut pool, &task_definition, &ending).await;
     let ending = ending?;
     cleanup?;
@@ -263,17 +269,24 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     }
 }
 
+/// Where the workers run and report, and for how long, once all of it is known.
+struct Placement<'a> {
+    task_definition: &'a str,
+    subnets: &'a [String],
+    security_group: &'a str,
+    log_group: &'a str,
+    /// How long the load lasts once it begins.
+    load_length: Duration,
+    deadline: Instant,
+}
+
 /// Starts the workers and follows them until every one has reported, one failed, the deadline
 /// passed or an interrupt came.
-#[allow(clippy::too_many_arguments)]
 async fn start_and_follow(
     ctx: &Ctx,
     args: &LoadtestArgs,
     settings: &Settings,
-    task_definition: &str,
-    subnets: &[String],
-    security_group: &str,
-    deadline: Instant,
+    at: &Placement<'_>,
     pool: &mut Vec<Worker>,
 ) -> Result<Ending, Error> {
     let mut interrupt = std::pin::pin!(interrupted());
@@ -281,9 +294,9 @@ async fn start_and_follow(
     let run_id = format!("{start_at}-{}", std::process::id());
     for index in 0..args.workers {
         let launch = Launch {
-            task_definition,
-            subnets,
-            security_group,
+            task_definition: at.task_definition,
+            subnets: at.subnets,
+            security_group: at.security_group,
             command: settings.worker_args(index, args.workers, start_at),
             client_token: tags::idempotency_token(&[&ctx.stack.name, "loadtest", &run_id, &index.to_string()]),
         };
@@ -303,7 +316,7 @@ async fn start_and_follow(
         "{} workers started on Fargate; the load begins at {starts} (in {} s) and lasts {}",
         pool.len(),
         args.start_in.as_secs(),
-        humantime::format_duration(settings.shape.profile(settings.duration).map_err(usage)?.duration())
+        humantime::format_duration(at.load_length)
     );
     let grace_polls = 5;
     let mut last_progress = String::new();
@@ -313,7 +326,7 @@ async fn start_and_follow(
         tokio::select! {
             _ = ticker.tick() => {}
             () = &mut interrupt => return Ok(Ending::Interrupted),
-            () = tokio::time::sleep_until(deadline.into()) => return Ok(Ending::TimedOut),
+            () = tokio::time::sleep_until(at.deadline.into()) => return Ok(Ending::TimedOut),
         }
         let arns: Vec<String> = pool.iter().map(|w| w.arn.clone()).collect();
         let states = workers::describe(ctx, &arns).await?;
@@ -325,7 +338,7 @@ async fn start_and_follow(
                 continue;
             }
             let (lines, token) =
-                workers::read_stream(ctx, &ctx_group(ctx), &workers::stream(w.id()), w.token.clone()).await?;
+                workers::read_stream(ctx, at.log_group, &workers::stream(w.id()), w.token.clone()).await?;
             w.lines.extend(lines);
             w.token = token;
             match loadtest::report::lines::decode(w.lines.iter().map(String::as_str)) {
@@ -355,10 +368,6 @@ async fn start_and_follow(
             return Ok(Ending::Results(pool.iter_mut().filter_map(|w| w.result.take()).collect()));
         }
     }
-}
-
-fn ctx_group(ctx: &Ctx) -> String {
-    crate::resources::logs::name(&ctx.stack)
 }
 
 /// `workers: 1 PENDING, 2 RUNNING; 0 of 3 reported`.
