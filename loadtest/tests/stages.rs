@@ -36,6 +36,12 @@ async fn run(args: &[&str], name: &str) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), serde_json::from_str(&text).expect("valid JSON"), stdout)
 }
 
+/// Runs the binary where it must fail: its exit code and what it said on stderr.
+async fn refused(args: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(BIN).args(args).env_clear().output().await.expect("run loadtest");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 async fn fast() -> Server {
     Server::start(Router::new().route("/", get(|| async { "ok" }))).await
 }
@@ -211,14 +217,10 @@ async fn start_at_waits_for_the_agreed_time_and_a_late_start_is_refused() {
     assert_eq!(back.total.requests, count(&v["total"]["requests"]), "stdout carries the result as lines");
 
     let late = (now_ms() - 10_000).to_string();
-    let out = tokio::process::Command::new(BIN)
-        .args(["--host", &server.url(), "--rate", "20/s", "--duration", "1s", "--endpoint", "/", "--start-at", &late])
-        .env_clear()
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let url = server.url();
+    let (code, err) =
+        refused(&["--host", &url, "--rate", "20/s", "--duration", "1s", "--endpoint", "/", "--start-at", &late]).await;
+    assert_eq!(code, Some(1));
     assert!(err.contains("after the agreed start time"), "{err}");
 }
 
@@ -243,14 +245,8 @@ async fn stages_and_the_judged_stage_come_from_the_stack_file_too() {
     assert_eq!(count(&v["total"]["requests"]), 30, "10 on the ramp, 20 in the hold");
 
     std::fs::write(&file, "name: staged\nloadtest: { stages: [\"1s:fast\"] }\n").expect("stack file");
-    let out = tokio::process::Command::new(BIN)
-        .args(["--host", &server.url(), "--stack", &stack])
-        .env_clear()
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = refused(&["--host", &server.url(), "--stack", &stack]).await;
+    assert_eq!(code, Some(1));
     assert!(err.contains("loadtest.stages[0]") && err.contains("not a target"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

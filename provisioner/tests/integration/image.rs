@@ -156,30 +156,37 @@ fn push_is_verified_by_skopeo_pulled_back_byte_for_byte_and_a_second_push_upload
     assert_eq!(second["digest"], digest.as_str());
 }
 
-#[test]
-fn podman_runs_the_pushed_image() {
-    let repo = format!("{}/konnichiwa-run-test", registry());
-    let reference = push(&repo)["reference"].as_str().expect("reference").to_owned();
-    let root = temp("podman");
-    std::fs::create_dir_all(&root).expect("podman dir");
+/// podman with its storage in `root` (made here) and the settings that work on this machine (see
+/// shared/testing-aws.md): runc, cgroupfs, vfs.
+fn podman_in(root: &Path) -> Command {
+    std::fs::create_dir_all(root).expect("podman dir");
     let conf = root.join("containers.conf");
-    // Settings that work on this machine (see shared/testing-aws.md): runc, cgroupfs, vfs.
     std::fs::write(
         &conf,
         "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
     )
     .expect("containers.conf");
-    let podman = |args: &[&str]| -> Output {
-        Command::new(tool("podman"))
-            .args(["--storage-driver", "vfs", "--root"])
-            .arg(root.join("root"))
-            .arg("--runroot")
-            .arg(root.join("run"))
-            .args(args)
-            .env("CONTAINERS_CONF", &conf)
-            .output()
-            .expect("podman")
-    };
+    let mut c = Command::new(tool("podman"));
+    c.args(["--storage-driver", "vfs", "--root"])
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .env("CONTAINERS_CONF", conf);
+    c
+}
+
+/// Removes a podman root (vfs leaves read-only directories in it).
+fn remove_podman_root(root: &Path) {
+    let _ =
+        Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
+}
+
+#[test]
+fn podman_runs_the_pushed_image() {
+    let repo = format!("{}/konnichiwa-run-test", registry());
+    let reference = push(&repo)["reference"].as_str().expect("reference").to_owned();
+    let root = temp("podman");
+    let podman = |args: &[&str]| -> Output { podman_in(&root).args(args).output().expect("podman") };
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let key = "podman-test-key-0123456789";
     let name = format!("konnichiwa-test-{}", std::process::id());
@@ -220,8 +227,7 @@ fn podman_runs_the_pushed_image() {
     let unauthorized = get("/inspect", None);
     let inspect = get("/inspect", Some(key));
     let _ = podman(&["rm", "-f", &name]);
-    let _ =
-        Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
+    remove_podman_root(&root);
     assert_eq!(health, (200, "ok".to_owned()));
     assert_eq!(unauthorized.0, 401);
     assert_eq!(inspect.0, 200, "{}", inspect.1);
@@ -349,31 +355,18 @@ async fn podman_runs_the_loadtest_image_and_it_prints_its_result_as_lines() {
             .await;
     });
     let root = temp("podman-loadtest");
-    std::fs::create_dir_all(&root).expect("podman dir");
-    let conf = root.join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .expect("containers.conf");
     let host = format!("http://localhost:{port}");
-    let run = tokio::process::Command::new(tool("podman"))
-        .args(["--storage-driver", "vfs", "--root"])
-        .arg(root.join("root"))
-        .arg("--runroot")
-        .arg(root.join("run"))
+    let run = tokio::process::Command::from(podman_in(&root))
         .args(["run", "--rm", "--network", "host", "--read-only", "--memory", "256m", "--tls-verify=false"])
         .arg(&reference)
         .args(["--host", &host, "--endpoint", "/", "--rate", "50/s", "--duration", "2s", "--slo", "rps>=1"])
         .args(["--quiet", "--result-lines"])
-        .env("CONTAINERS_CONF", &conf)
         .output()
         .await
         .expect("podman");
     let _ = stop.send(());
     let _ = server.await;
-    let _ =
-        Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
+    remove_podman_root(&root);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert_eq!(run.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     let doc = loadtest::report::lines::decode(stdout.lines()).expect("result lines").expect("a whole document");
