@@ -12,6 +12,7 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod timeout;
 #[cfg(feature = "testing")]
 pub mod testing;
 

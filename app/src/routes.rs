@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::auth::require_bearer;
 use crate::error::ApiError;
 use crate::inspect::InspectReport;
 use crate::metrics::{RequestLabels, UNMATCHED_ROUTE, method_label};
+use crate::timeout::RequestTimeoutLayer;
 
 /// The body of `GET /`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ pub fn router_with_routes(state: AppState, extra: Router<AppState>) -> Router {
         .route_layer(middleware::from_fn(tag_matched_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.request_timeout))
+        .layer(RequestTimeoutLayer::new(state.request_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
