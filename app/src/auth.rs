@@ -1,10 +1,9 @@
 //! Bearer-key authentication for /inspect and /metrics. The key is compared in constant time (as
 //! SHA-256 digests, so neither content nor length leaks through timing) and never logged.
 
-use axum::extract::{Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::header;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -53,10 +52,18 @@ pub fn check(header_value: Option<&header::HeaderValue>, expected: &KeyDigest) -
     if expected.matches(token.as_bytes()) { Ok(()) } else { Err(ApiError::InvalidKey) }
 }
 
-/// Middleware: lets the request through only with the right bearer key.
-pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    check(request.headers().get(header::AUTHORIZATION), &state.key)?;
-    Ok(next.run(request).await)
+/// Extractor: present only when the request carries the right bearer key; otherwise the handler
+/// is not run and the answer is the 401 that says why. Reads the header where it is, without
+/// copying the request's headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized;
+
+impl FromRequestParts<AppState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        check(parts.headers.get(header::AUTHORIZATION), &state.key).map(|()| Self)
+    }
 }
 
 #[cfg(test)]

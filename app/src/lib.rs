@@ -7,17 +7,19 @@ pub mod error;
 pub mod healthcheck;
 pub mod inspect;
 pub mod metrics;
+pub mod observe;
 pub mod procfs;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
-pub mod timeout;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timeout;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use config::{ApiKey, Cli, Command, ServerConfig};
 use inspect::Inspector;
@@ -25,30 +27,58 @@ use metrics::Metrics;
 
 pub use routes::{router, router_with_routes};
 
-/// Shared state of every handler.
+/// Shared state of every handler, behind one reference count: axum clones the state for every
+/// extractor and layer of every request, so a clone is one increment — and, with `for_thread`,
+/// of a count no other serving thread touches (counts shared between cores measured several
+/// percent of the service's CPU; docs/BENCHMARKS.md).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What `AppState` holds.
+#[derive(Debug)]
+pub struct Shared {
     pub key: auth::KeyDigest,
     pub inspector: Arc<Inspector>,
     pub metrics: Arc<Metrics>,
     /// Requests running longer are answered 408.
     pub request_timeout: std::time::Duration,
     pub access_log: config::AccessLog,
-    /// Ordinary requests seen, for access-log sampling.
-    pub access_seen: Arc<std::sync::atomic::AtomicU64>,
+    /// Ordinary requests seen by this state's thread, for access-log sampling.
+    pub access_seen: AtomicU64,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     /// State with a first sample already taken; call `inspector.spawn_sampler()` to keep it fresh.
     pub fn new(key: &ApiKey, config: &ServerConfig) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             key: auth::KeyDigest::of(key),
             inspector: Inspector::new(config.sample_interval),
             metrics: Arc::new(Metrics::new()),
             request_timeout: config.request_timeout,
             access_log: config.access_log,
-            access_seen: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        }
+            access_seen: AtomicU64::new(0),
+        }))
+    }
+
+    /// The same inspector, metrics and settings behind a reference count (and a sampling counter)
+    /// of its own, for one serving thread.
+    pub fn for_thread(&self) -> Self {
+        Self(Arc::new(Shared {
+            key: self.key.clone(),
+            inspector: Arc::clone(&self.inspector),
+            metrics: Arc::clone(&self.metrics),
+            request_timeout: self.request_timeout,
+            access_log: self.access_log,
+            access_seen: AtomicU64::new(0),
+        }))
     }
 }
 
@@ -88,8 +118,8 @@ fn serve_command(config: ServerConfig) -> ExitCode {
             let state = AppState::new(&key, &config);
             let sampler = state.inspector.spawn_sampler();
             let settings = server::Settings::from(&config);
-            let served =
-                server::serve_per_core(config.addr(), threads, router(state), settings, shutdown::signal()).await;
+            let make_app = || router(state.for_thread());
+            let served = server::serve_per_core(config.addr(), threads, make_app, settings, shutdown::signal()).await;
             sampler.abort();
             served.map_err(|e| {
                 anyhow::anyhow!("cannot serve on {}: {e} (is the port in use? set --port/PORT)", config.addr())

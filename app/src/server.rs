@@ -76,14 +76,16 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
     listener.into_std()
 }
 
-/// Serves `app` on `addr` with `threads` single-threaded runtimes, each accepting on its own
-/// `SO_REUSEPORT` socket (port 0: the first socket picks the port, the others share it), until
+/// Serves on `addr` with `threads` single-threaded runtimes, each accepting on its own
+/// `SO_REUSEPORT` socket (port 0: the first socket picks the port, the others share it) and
+/// serving its own app from `make_app` (so nothing a request touches is shared between threads
+/// but what the app shares on purpose), until
 /// `shutdown` resolves; then each drains as `serve` does. Call it inside a runtime (the caller's
 /// serves the signal and the sampler). Returns once every thread has finished.
 pub async fn serve_per_core(
     addr: SocketAddr,
     threads: usize,
-    app: Router,
+    make_app: impl Fn() -> Router,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -98,7 +100,7 @@ pub async fn serve_per_core(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (app, limit, mut stopped) = (app.clone(), Arc::clone(&limit), stopped.clone());
+        let (app, limit, mut stopped) = (make_app(), Arc::clone(&limit), stopped.clone());
         let worker = std::thread::Builder::new().name(format!("serve-{i}")).spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
