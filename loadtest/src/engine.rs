@@ -7,9 +7,12 @@
 //! a channel to the collector; how many connections were opened and how long each took to set up
 //! (TCP connect and TLS handshake) are measured beside the requests.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
@@ -168,11 +171,12 @@ struct Connection {
     link: Option<Link>,
     /// Set by a `send` that had to open the connection: how long that took, in microseconds.
     opened_us: u64,
+    watchdog: Watchdog,
 }
 
 impl Connection {
     fn new(target: &Target) -> Self {
-        Self { addr: target.addr, tls: target.tls.clone(), link: None, opened_us: 0 }
+        Self { addr: target.addr, tls: target.tls.clone(), link: None, opened_us: 0, watchdog: Watchdog::default() }
     }
 
     /// Sends `req`; the status and the body's size. A kept-alive connection the server closed
@@ -188,7 +192,7 @@ impl Connection {
                 self.opened_us = (began.elapsed().as_micros() as u64).max(1);
             }
             let Some(link) = self.link.as_mut() else { return Err(Failure::Connect) };
-            match tokio::time::timeout(timeout, link.exchange(&req.bytes)).await {
+            match self.watchdog.limit(Instant::now() + timeout, link.exchange(&req.bytes)).await {
                 Ok(Ok(answer)) => {
                     if !answer.keep_alive {
                         self.link = None;
@@ -307,17 +311,79 @@ impl Stop {
         self.rx.borrow().clone()
     }
 
-    /// Resolves when the stop is requested.
-    async fn wait(&mut self) {
-        let _ = self.rx.wait_for(Option::is_some).await;
+    /// One task's waiter for the stop, to race its waits and requests against.
+    fn waiter(&self) -> StopWaiter {
+        let mut rx = self.rx.clone();
+        let stopped = Box::pin(async move {
+            let _ = rx.wait_for(Option::is_some).await;
+        });
+        StopWaiter { stop: self.clone(), stopped: Some(stopped) }
+    }
+}
+
+/// One task's view of the stop: a waiter registered once for the task's life and raced against
+/// each of its waits and requests (registering and removing a waiter for every request was
+/// about 1% of the generator's CPU; docs/BENCHMARKS.md).
+struct StopWaiter {
+    stop: Stop,
+    /// None once the stop has come.
+    stopped: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl StopWaiter {
+    fn requested(&self) -> bool {
+        self.stopped.is_none() || self.stop.requested()
     }
 
-    /// Runs `work` unless the stop comes first (None then).
-    async fn unless<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
-        tokio::select! {
-            out = work => Some(out),
-            () = self.wait() => None,
-        }
+    /// Runs `work` unless the stop comes first (None then). `work` is polled first: an answer
+    /// that is there is taken.
+    async fn unless<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            match self.stopped.as_mut().map(|stopped| stopped.as_mut().poll(cx)) {
+                Some(Poll::Pending) => Poll::Pending,
+                Some(Poll::Ready(())) | None => {
+                    self.stopped = None;
+                    Poll::Ready(None)
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A connection's timeout for its exchanges, as one timer for the connection's life: armed at
+/// the first request's deadline, and moved to the current request's deadline only when it fires
+/// before it (a timer armed and cleared for every request was about 2% of the generator's CPU).
+/// Deadlines only grow, so the timer is never late.
+#[derive(Default)]
+struct Watchdog {
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The work did not finish by its deadline.
+struct Elapsed;
+
+impl Watchdog {
+    async fn limit<T>(&mut self, deadline: Instant, work: impl Future<Output = T>) -> Result<T, Elapsed> {
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = work.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+            while timer.as_mut().poll(cx).is_ready() {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(Elapsed));
+                }
+                timer.as_mut().reset(deadline.into());
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -367,7 +433,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
         Model::Closed { profile, think_time } => {
             let (due_tx, due) = tokio::sync::watch::channel(profile.users_at(0.0));
             // Says how many users are due, at each moment the profile's count changes.
-            let (controller_profile, mut controller_stop) = (profile.clone(), stop.clone());
+            let (controller_profile, mut controller_stop) = (profile.clone(), stop.waiter());
             tokio::spawn(async move {
                 loop {
                     let t = start.elapsed().as_secs_f64();
@@ -384,7 +450,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (target, timeout) = (plan.target.clone(), plan.timeout);
-                let (mut stop, mut due) = (stop.clone(), due.clone());
+                let (mut stop, mut due) = (stop.waiter(), due.clone());
                 tokio::spawn(async move {
                     let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
                     let mut conn = Connection::new(&target);
@@ -436,7 +502,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                 let (tx, prepared, active, endpoints) =
                     (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
                 let (target, timeout) = (plan.target.clone(), plan.timeout);
-                let (mut stop, profile) = (stop.clone(), Arc::clone(&profile));
+                let (mut stop, profile) = (stop.waiter(), Arc::clone(&profile));
                 tokio::spawn(async move {
                     let mut picker = Picker::new(&endpoints, k + 1);
                     let mut conn = Connection::new(&target);
@@ -523,4 +589,45 @@ async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<Sample>>, mut stats: RunSta
     stats.duration_seconds = start.elapsed().as_secs_f64().min(duration.as_secs_f64()).max(f64::MIN_POSITIVE);
     progress.finish();
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_waiter_serves_many_races_and_cuts_the_one_running_when_the_stop_comes() {
+        let stop = Stop::default();
+        let mut waiter = stop.waiter();
+        for i in 0..3 {
+            assert_eq!(waiter.unless(async { i }).await, Some(i), "work that finishes is taken");
+            assert_eq!(waiter.unless(tokio::time::sleep(Duration::from_millis(5))).await, Some(()));
+        }
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stopper.request(StopReason::Interrupted);
+        });
+        let cut = tokio::time::timeout(Duration::from_secs(5), waiter.unless(std::future::pending::<()>())).await;
+        assert_eq!(cut, Ok(None), "a stop ends the race at once");
+        assert!(waiter.requested());
+        assert_eq!(waiter.unless(std::future::pending::<()>()).await, None, "and every race after it");
+        assert_eq!(stop.reason(), Some(StopReason::Interrupted));
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_cuts_each_request_at_its_own_deadline() {
+        let mut watchdog = Watchdog::default();
+        let limit = Duration::from_millis(100);
+        // Longer together than the limit: the timer armed for the first has to move on.
+        for _ in 0..4 {
+            let quick = watchdog.limit(Instant::now() + limit, tokio::time::sleep(Duration::from_millis(40))).await;
+            assert!(quick.is_ok(), "a request within its limit is not cut");
+        }
+        let began = Instant::now();
+        let stalled = watchdog.limit(began + limit, std::future::pending::<()>()).await;
+        let waited = began.elapsed();
+        assert!(stalled.is_err());
+        assert!(waited >= limit && waited < Duration::from_secs(2), "cut after {waited:?}");
+    }
 }

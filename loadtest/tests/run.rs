@@ -220,6 +220,50 @@ async fn the_open_model_reports_the_queueing_a_stall_causes() {
 }
 
 #[tokio::test]
+async fn a_stalled_request_times_out_at_its_own_deadline_after_many_quick_ones() {
+    // Quick answers for the first second — longer than the timeout, so the connection's one
+    // timer has fired and been moved on by then — and after it answers that never come in time.
+    let born = Instant::now();
+    let server = Server::start(Router::new().route(
+        "/",
+        get(move || async move {
+            if born.elapsed() >= Duration::from_secs(1) {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            "ok"
+        }),
+    ))
+    .await;
+    let v = loadtest_json(
+        &[
+            "--host",
+            &server.url(),
+            "--users",
+            "1",
+            "--duration",
+            "3s",
+            "--timeout",
+            "400ms",
+            "--endpoint",
+            "/",
+            "--slo",
+            "rps>=1",
+        ],
+        "timeouts.json",
+        0,
+    )
+    .await;
+    let endpoint = &v["endpoints"][0];
+    let timeouts = n(&endpoint["failures_by_kind"]["timeout"]);
+    // About 2 s of stalls cut every 400 ms: a timer fired late (or not at all) gives fewer.
+    assert!((3..=6).contains(&timeouts), "{timeouts} timeouts: {:#}", endpoint);
+    let max = endpoint["latency_ms"]["max"].as_f64().unwrap_or(f64::MAX);
+    // Each was cut at its own deadline, not a later one.
+    assert!((400.0..1000.0).contains(&max), "slowest {max} ms: {:#}", endpoint);
+    assert!(n(&endpoint["requests"]) > timeouts * 10, "the quick second was served: {:#}", endpoint);
+}
+
+#[tokio::test]
 async fn errors_are_counted_by_kind_and_gate_the_exit_code() {
     let count = Arc::new(AtomicU64::new(0));
     let server = Server::start(Router::new().route(
