@@ -1,6 +1,7 @@
 //! The /inspect report: its JSON types (public, so the monitor deserializes the same structs) and
 //! the background sampler that refreshes the figures, so a request never waits on /proc.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +27,9 @@ pub struct InspectReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceInfo {
-    pub name: String,
-    pub version: String,
+    /// The service's own name and version are static: no allocation per report.
+    pub name: Cow<'static, str>,
+    pub version: Cow<'static, str>,
     pub hostname: String,
 }
 
@@ -116,6 +118,8 @@ pub struct Inspector {
     started_unix_seconds: f64,
     interval: Duration,
     hostname: String,
+    /// Read once: `std::process::id()` is a system call each time.
+    pid: u32,
     requests_served: AtomicU64,
     latest: watch::Receiver<Arc<Sample>>,
     publish: watch::Sender<Arc<Sample>>,
@@ -137,6 +141,7 @@ impl Inspector {
             started_unix_seconds,
             interval,
             hostname: procfs::hostname(),
+            pid: std::process::id(),
             requests_served: AtomicU64::new(0),
             latest,
             publish,
@@ -196,8 +201,8 @@ impl Inspector {
         let used = s.memory_total_bytes.saturating_sub(s.memory_available_bytes);
         InspectReport {
             service: ServiceInfo {
-                name: env!("CARGO_PKG_NAME").to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
+                name: Cow::Borrowed(env!("CARGO_PKG_NAME")),
+                version: Cow::Borrowed(env!("CARGO_PKG_VERSION")),
                 hostname: self.hostname.clone(),
             },
             uptime: Uptime {
@@ -229,7 +234,7 @@ impl Inspector {
                 cpu_used_percent: s.container_cpu_used_percent.map(round2),
             }),
             process: Process {
-                pid: std::process::id(),
+                pid: self.pid,
                 rss_bytes: s.rss_bytes,
                 threads: s.threads,
                 open_fds: s.open_fds,
