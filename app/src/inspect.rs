@@ -195,9 +195,10 @@ impl Inspector {
         self.started_unix_seconds
     }
 
-    /// Builds the report from the latest sample; costs a clone and a few divisions.
+    /// Builds the report from the latest sample, read in place (no reference count touched: the
+    /// serving threads share it); a few copies and divisions.
     pub fn report(&self) -> InspectReport {
-        let s = self.latest();
+        let s = self.latest.borrow();
         let used = s.memory_total_bytes.saturating_sub(s.memory_available_bytes);
         InspectReport {
             service: ServiceInfo {
