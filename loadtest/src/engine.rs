@@ -256,12 +256,18 @@ impl Drop for Batcher {
     }
 }
 
-/// The failure, if any, and the body's size.
-fn classify(result: Result<(u16, u64), Failure>) -> (Option<Failure>, u64) {
-    match result {
-        Ok((s, bytes)) if s < 400 => (None, bytes),
-        Ok((s, bytes)) => (Some(Failure::Status(s)), bytes),
-        Err(f) => (Some(f), 0),
+impl Sample {
+    /// The sample of a request to endpoint `i` that ended now with `result`, its latency counted
+    /// from `origin` (when it was sent, or when it was due); a 4xx/5xx status is a failure.
+    fn of(i: usize, origin: Instant, result: Result<(u16, u64), Failure>, setup_us: u64) -> Self {
+        let done = Instant::now();
+        let (failure, bytes) = match result {
+            Ok((s, bytes)) if s < 400 => (None, bytes),
+            Ok((s, bytes)) => (Some(Failure::Status(s)), bytes),
+            Err(f) => (Some(f), 0),
+        };
+        let latency_us = done.duration_since(origin).as_micros() as u64;
+        Self { endpoint: i as u16, latency_us, failure, done, bytes, setup_us }
     }
 }
 
@@ -468,16 +474,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                             let sent = Instant::now();
                             // A request cut off by a stop is not counted: it has no answer.
                             let Some(result) = stop.unless(conn.send(&prepared[i], timeout)).await else { break };
-                            let done = Instant::now();
-                            let (failure, bytes) = classify(result);
-                            batch.push(Sample {
-                                endpoint: i as u16,
-                                latency_us: done.duration_since(sent).as_micros() as u64,
-                                failure,
-                                done,
-                                bytes,
-                                setup_us: conn.opened_us,
-                            });
+                            batch.push(Sample::of(i, sent, result, conn.opened_us));
                             if let Some((lo, hi)) = think_time {
                                 let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
                                 let until = (Instant::now() + pause).min(deadline);
@@ -521,17 +518,8 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                         let result = stop.unless(conn.send(&prepared[i], timeout)).await;
                         active.fetch_sub(1, Ordering::Relaxed);
                         let Some(result) = result else { break };
-                        let done = Instant::now();
-                        let (failure, bytes) = classify(result);
                         // From the intended send time: queueing behind a stalled server counts.
-                        batch.push(Sample {
-                            endpoint: i as u16,
-                            latency_us: done.duration_since(intended).as_micros() as u64,
-                            failure,
-                            done,
-                            bytes,
-                            setup_us: conn.opened_us,
-                        });
+                        batch.push(Sample::of(i, intended, result, conn.opened_us));
                         slot += connections;
                     }
                 });
