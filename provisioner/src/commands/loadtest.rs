@@ -44,7 +44,7 @@ struct Worker {
 
 impl Worker {
     fn id(&self) -> &str {
-        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+        task_id(&self.arn)
     }
 
     /// The worker's own error line, if it printed one (`error: …` from loadtest).
@@ -59,6 +59,11 @@ enum Ending {
     Interrupted,
     TimedOut,
     Failed(String),
+}
+
+/// A task's id: the last part of its ARN.
+fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 fn now_ms() -> u64 {
@@ -172,7 +177,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
 
     let running = workers::running_tasks(&ctx).await?;
     if !running.is_empty() {
-        let ids: Vec<&str> = running.iter().map(|a| a.rsplit('/').next().unwrap_or(a)).collect();
+        let ids: Vec<&str> = running.iter().map(|a| task_id(a)).collect();
         return Err(Error::Refused(format!(
             "another load test of this stack is running (tasks {}): wait for it, or stop its tasks with `aws ecs \
              stop-task --cluster {} --task ID`",
@@ -411,8 +416,7 @@ async fn clean_up(
         tokio::time::sleep(Duration::from_secs(2)).await;
         states = workers::describe(ctx, &arns).await?;
     }
-    let still: Vec<&str> =
-        states.iter().filter(|s| !s.stopped()).map(|s| s.arn.rsplit('/').next().unwrap_or(&s.arn)).collect();
+    let still: Vec<&str> = states.iter().filter(|s| !s.stopped()).map(|s| task_id(&s.arn)).collect();
     workers::deregister(ctx, task_definition).await?;
     if stopped > 0 {
         eprintln!("stopped {stopped} worker task(s)");

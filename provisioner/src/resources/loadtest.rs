@@ -19,6 +19,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan, tags};
 use crate::resources::network::security_group::{self, Rule, Source};
+use crate::resources::service::task;
 use crate::resources::{cluster, logs};
 use crate::retry::Wait;
 
@@ -190,29 +191,9 @@ pub async fn register(ctx: &Ctx, spec: &WorkerSpec) -> Result<String, Error> {
         .ok_or_else(|| Error::Refused("RegisterTaskDefinition returned no task definition".into()))
 }
 
-/// The family's ACTIVE revisions (a killed run's leftovers, or this run's).
+/// The family's ACTIVE revisions (a killed run's leftovers, or this run's), newest first.
 pub async fn active_revisions(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let family = family(&ctx.stack);
-    let mut arns = Vec::new();
-    let mut pages = ctx
-        .clients
-        .ecs
-        .list_task_definitions()
-        .family_prefix(&family)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.ctx("list the revisions of", &family)?;
-        // A family prefix also matches longer names: keep exactly ours.
-        arns.extend(
-            page.task_definition_arns()
-                .iter()
-                .filter(|a| a.rsplit('/').next().and_then(|r| r.rsplit_once(':')).is_some_and(|(f, _)| f == family))
-                .cloned(),
-        );
-    }
-    Ok(arns)
+    task::active_revisions(ctx, &family(&ctx.stack)).await
 }
 
 pub async fn deregister(ctx: &Ctx, arn: &str) -> Result<(), Error> {
