@@ -9,7 +9,8 @@
 #
 # Environment: API_URL (required), API_KEY (for /inspect; both may come from .env in the working
 # directory), CPU_WARNING/CPU_CRITICAL, MEMORY_WARNING/MEMORY_CRITICAL (percent; default 70/90),
-# LATENCY_WARNING/LATENCY_CRITICAL (seconds; default 0.5/2), TIMEOUT (seconds; default 5); for
+# LATENCY_WARNING/LATENCY_CRITICAL (seconds; default 0.5/2), TIMEOUT (seconds; default 5),
+# SEND_KEY_OVER_HTTP=1 (send the key over plain http:// to another machine: refused otherwise); for
 # https URLs CERTIFICATE_WARNING_DAYS/CERTIFICATE_CRITICAL_DAYS (default 21/7) and CA_CERT (a PEM
 # file of a private CA; curl then trusts only it, openssl adds it to the system's roots).
 set -uo pipefail
@@ -77,6 +78,25 @@ case $base in
   http://* | https://*) ;;
   *) report 3 config "the URL \"$base\" must start with http:// or https://"; finish ;;
 esac
+# The key goes over HTTPS anywhere, and over plain HTTP only to this machine (as the binary).
+is_loopback() { # URL -> 0 when its host is localhost, 127.0.0.0/8 or ::1
+  local a=${1#*://}; a=${a%%[/?#]*}; a=${a##*@}
+  case $a in \[*) a=${a#\[}; a=${a%%]*};; *) a=${a%:*};; esac
+  case $(printf '%s' "$a" | tr '[:upper:]' '[:lower:]') in
+    localhost | ::1 | 0:0:0:0:0:0:0:1) return 0 ;;
+  esac
+  [[ $a =~ ^127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] &&
+    [ "${BASH_REMATCH[1]}" -le 255 ] && [ "${BASH_REMATCH[2]}" -le 255 ] && [ "${BASH_REMATCH[3]}" -le 255 ]
+}
+case $(printf '%s' "${SEND_KEY_OVER_HTTP:-}" | tr '[:upper:]' '[:lower:]') in
+  "" | 0 | false | no | off | n | f) insist=0 ;;
+  *) insist=1 ;;
+esac
+if [ -n "${API_KEY:-}" ] && [ "$insist" = 0 ] && [ "$(printf '%s' "${base:0:7}" | tr '[:upper:]' '[:lower:]')" = "http://" ] &&
+  ! is_loopback "$base"; then
+  report 3 config "refusing to send the API key to $base over plain HTTP: anyone on the way could read it. Use the service's https:// URL (stack.yaml load_balancer.https), leave /inspect and /metrics out (no key is sent then), or pass --send-key-over-http (or set SEND_KEY_OVER_HTTP=1) to send it anyway"
+  finish
+fi
 
 authority=${base#*://}; authority=${authority%%/*}
 untrusted="cannot verify the certificate of $authority: not signed by a trusted CA, expired, or issued for another name (for a private CA, pass --ca-cert FILE)"

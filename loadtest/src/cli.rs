@@ -53,6 +53,12 @@ pub struct RunArgs {
     #[arg(long, env = "LOADTEST_HOST")]
     pub host: Option<String>,
 
+    /// Send the API key (the mix's /inspect or /metrics) over plain http:// to a host that is not
+    /// this machine. By default that is refused (exit 1, before any connection): anyone on the
+    /// way could read the key. Use the service's https:// URL instead.
+    #[arg(long)]
+    pub send_key_over_http: bool,
+
     /// PEM file of a private CA to trust for an https:// target, besides the system's and
     /// Mozilla's roots.
     #[arg(long, value_name = "FILE", env = "LOADTEST_CA_CERT")]

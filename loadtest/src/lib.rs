@@ -108,15 +108,19 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         .host
         .clone()
         .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
+    let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
+    if settings.endpoints.iter().any(|e| e.auth) {
+        if api_key.is_none() {
+            return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
+        }
+        // Before any lookup or connection: the key never leaves in clear text by accident.
+        stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")?;
+    }
     let ca_certs = match &args.ca_cert {
         Some(path) => tls::read_ca_file(path)?,
         None => Vec::new(),
     };
     let target = engine::resolve(&host, &ca_certs).await?;
-    let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
-    if settings.endpoints.iter().any(|e| e.auth) && api_key.is_none() {
-        return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
-    }
     let model = settings.model()?;
     let open = matches!(model, Model::Open { .. });
     if open && settings.slo_stage.is_none() {

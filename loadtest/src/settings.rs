@@ -25,6 +25,8 @@ pub struct Settings {
     /// `--abort-on-fail` with its window.
     pub abort_window: Option<Duration>,
     pub threads: u16,
+    /// `--send-key-over-http`: the key may go to a plain-http URL of another machine.
+    pub send_key_over_http: bool,
 }
 
 /// The objectives (`--slo`, else stack.yaml's `slo:`) and the stage they are judged on
@@ -106,6 +108,7 @@ impl Settings {
             slo_stage,
             abort_window: args.abort_on_fail.then_some(args.abort_window),
             threads: args.threads,
+            send_key_over_http: args.send_key_over_http,
         })
     }
 
@@ -174,6 +177,9 @@ impl Settings {
         flag("start-at", start_at_ms.to_string());
         if self.abort_window.is_some() {
             a.push("--abort-on-fail".into());
+        }
+        if self.send_key_over_http {
+            a.push("--send-key-over-http".into());
         }
         a.push("--result-lines".into());
         a

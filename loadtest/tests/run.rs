@@ -686,3 +686,44 @@ async fn a_bad_value_outside_the_tools_sections_does_not_stop_the_run() {
     assert!(said.contains("slo.p95_latency"), "{said}");
     let _ = std::fs::remove_file(file);
 }
+
+/// Runs the binary in an empty network namespace (`unshare -n`): nothing it does can leave this
+/// machine, whatever a regression makes it try.
+async fn offline(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new("unshare")
+        .arg("-n")
+        .arg(BIN)
+        .args(args)
+        .arg("--quiet")
+        .env_clear()
+        .env("API_KEY", KEY)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run `unshare -n` ({e}): util-linux's unshare and root are needed"))
+}
+
+#[tokio::test]
+async fn the_key_is_refused_over_plain_http_to_another_machine_before_any_connection() {
+    // TEST-NET-3: never routed; and the namespace has no network at all.
+    let far = "http://203.0.113.7:8080";
+    let out = offline(&["--host", far, "--rate", "5/s", "--duration", "1s"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to send the API key to http://203.0.113.7:8080 over plain HTTP")
+            && err.contains("--send-key-over-http"),
+        "{err}"
+    );
+    // Without the key in the mix, or when told to send it, the run goes on to connect (and, with
+    // no network here, cannot): the refusal is about the key, not the URL.
+    for args in [
+        &["--host", far, "--rate", "5/s", "--duration", "1s", "--endpoint", "/"][..],
+        &["--host", far, "--rate", "5/s", "--duration", "1s", "--send-key-over-http"][..],
+    ] {
+        let out = offline(args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("refusing") && err.contains("cannot reach"), "{args:?}: {err}");
+    }
+}

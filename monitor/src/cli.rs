@@ -66,6 +66,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Send the API key to /inspect over plain http:// to a host that is not this machine. By
+    /// default that is refused (UNKNOWN, before any request): the key would cross the network
+    /// readable by anyone on the way. Use the service's https:// URL instead.
+    #[arg(long, env = "SEND_KEY_OVER_HTTP")]
+    pub send_key_over_http: bool,
+
     /// Stack file whose `monitor:` section gives the thresholds, with the files it extends
     /// (default ./stack.yaml when present); KONNICHIWA_STACK as for the provisioner.
     #[arg(long, env = "KONNICHIWA_STACK")]

@@ -85,8 +85,15 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
         }
         builder = builder.tls_certs_merge(certs);
     }
-    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
+    if api_key.is_some() {
+        stack::net::check_key_transport(
+            &url,
+            args.send_key_over_http,
+            "--send-key-over-http (or set SEND_KEY_OVER_HTTP=1)",
+        )?;
+    }
+    let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     Ok((client, Target { url, api_key, timeout: args.timeout }, thresholds))
 }
 

@@ -403,3 +403,49 @@ async fn an_https_certificate_is_judged_by_its_days_left_alike_by_both_with_the_
     assert!(stdout(&out).contains("certificate warning at 2 days is below its critical at 5 days"), "{}", stdout(&out));
     let _ = std::fs::remove_file(&ca_file);
 }
+
+/// `monitor check` (or monitor.sh, `script`) in an empty network namespace (`unshare -n`):
+/// nothing either does can leave this machine, whatever a regression makes it try.
+async fn offline(script: bool, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = tokio::process::Command::new("unshare");
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("API_KEY", KEY)
+        .envs(env.iter().copied())
+        .current_dir(std::env::temp_dir())
+        .arg("-n");
+    if script {
+        c.args(["bash", concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.sh")]).env("API_URL", url);
+    } else {
+        c.args([common::BIN, "check", "--url", url]).args(extra);
+    }
+    c.output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run `unshare -n` ({e}): util-linux's unshare and root are needed"))
+}
+
+#[tokio::test]
+async fn the_key_is_refused_over_plain_http_to_another_machine_before_any_request() {
+    // TEST-NET-3: never routed; and the namespace has no network at all.
+    let far = "http://203.0.113.7:8080";
+    let bin = offline(false, far, &[], &[]).await;
+    let sh = offline(true, far, &[], &[]).await;
+    assert_eq!(stdout(&bin), stdout(&sh), "monitor and monitor.sh differ: {}", String::from_utf8_lossy(&sh.stderr));
+    assert_eq!((bin.status.code(), sh.status.code()), (Some(3), Some(3)), "{}", stdout(&bin));
+    let first = stdout(&bin).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.starts_with("UNKNOWN - config: refusing to send the API key to http://203.0.113.7:8080 over plain HTTP")
+            && first.contains("--send-key-over-http"),
+        "{first}"
+    );
+    // Told to send it anyway, both go on to check (and, with no network here, cannot connect).
+    let bin = offline(false, far, &["--send-key-over-http"], &[]).await;
+    let sh = offline(true, far, &[], &[("SEND_KEY_OVER_HTTP", "1")]).await;
+    for out in [&bin, &sh] {
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(out));
+        assert!(stdout(out).contains("cannot connect to http://203.0.113.7:8080/health"), "{}", stdout(out));
+    }
+    // https, or plain http to this machine, is never refused.
+    let bin = offline(false, "https://203.0.113.7:8443", &[], &[]).await;
+    assert!(!stdout(&bin).contains("refusing"), "{}", stdout(&bin));
+}

@@ -75,6 +75,24 @@ impl Identity {
     pub fn role_arn(&self, name: &str) -> String {
         format!("arn:{}:iam::{}:role/{name}", self.partition, self.account)
     }
+
+    /// The principal behind the credentials, as `aws:PrincipalArn` names it: an assumed role's
+    /// session (`assumed-role/NAME/SESSION`) is the role `role/NAME`; a user is its IAM ARN
+    /// (emulators answer with an STS one).
+    pub fn principal_arn(&self) -> String {
+        match self.arn.split_once(":assumed-role/") {
+            Some((head, rest)) => {
+                let role = rest.split('/').next().unwrap_or_default();
+                format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))
+            }
+            None => self.arn.replacen(":sts:", ":iam:", 1),
+        }
+    }
+
+    /// True when the credentials are (a session of) the role `name` of this account.
+    pub fn is_role(&self, name: &str) -> bool {
+        self.principal_arn() == self.role_arn(name)
+    }
 }
 
 /// Every API call made through the clients, in order.
@@ -333,36 +351,15 @@ impl Clients {
     }
 }
 
-/// True for http(s) URLs whose host is a loopback address or `localhost`.
+/// True for http(s) URLs whose host is a loopback address or `localhost` (the one rule every
+/// tool uses: `stack::net`).
 pub fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    stack::net::is_loopback_url(url)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_urls() {
-        for (url, expected) in [
-            ("http://127.0.0.1:5000", true),
-            ("http://localhost:5000/", true),
-            ("http://[::1]:5000", true),
-            ("http://127.3.2.1", true),
-            ("https://ec2.ap-northeast-1.amazonaws.com", false),
-            ("http://10.0.0.1:5000", false),
-            ("http://localhost.evil.com", false),
-        ] {
-            assert_eq!(is_loopback_url(url), expected, "{url}");
-        }
-    }
 
     #[test]
     fn reads_and_mutations() {
