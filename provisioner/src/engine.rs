@@ -113,7 +113,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         account: identity.account,
         partition: identity.partition,
     };
-    let iam = iam::reconcile(ctx, &mut plan, &scope).await?;
+    let iam = iam::reconcile(ctx, &mut plan, &scope, iam::Part::All).await?;
 
     let inputs = capacity::Inputs {
         cluster: &cluster.cluster,
@@ -204,7 +204,8 @@ async fn image_reference(
     }
 }
 
-/// Every kind's declared permissions, and the lease's: what the CI deploy role is made of.
+/// Every kind's declared permissions, the lease's, and what the deploy role is denied: what the
+/// CI deploy role is made of.
 pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
     [
         network::PERMISSIONS,
@@ -222,6 +223,7 @@ pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
         service::PERMISSIONS,
         crate::resources::loadtest::PERMISSIONS,
         crate::lease::PERMISSIONS,
+        crate::resources::ci_role::DENIED,
     ]
     .into_iter()
     .flatten()

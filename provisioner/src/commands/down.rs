@@ -77,6 +77,7 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
         applied = true;
     }
     let leftovers = engine::sweep(ctx).await?;
-    let kept = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
+    let mut kept: Vec<String> = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
+    kept.extend(crate::resources::iam::kept(ctx).await?);
     Ok(Some((plan, applied, leftovers, kept)))
 }

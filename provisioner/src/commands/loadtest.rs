@@ -170,6 +170,8 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     let vcpus = u16::try_from((args.worker_cpu / 1024).max(1)).unwrap_or(1);
     settings.threads = settings.threads.max(vcpus);
     let api_key_secret = if settings.endpoints.iter().any(|e| e.auth) {
+        stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")
+            .map_err(Error::Refused)?;
         Some(outputs.secret.secret_arn.known().ok_or_else(|| missing("API-key secret"))?.to_owned())
     } else {
         None

@@ -95,6 +95,21 @@ pub async fn run(
     super::deploy::exit_for(rollout.as_ref())
 }
 
+/// Run as the CI deploy role, refuses (before any change) a plan that creates roles or changes
+/// their trust or the permissions boundary: the role may not, by design, and finding out half-way
+/// would leave the stack half-changed.
+async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Error> {
+    let pending = crate::resources::iam::needs_administrator(plan);
+    if pending.is_empty() || !crate::resources::iam::run_by_deploy_role(ctx).await? {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "these changes need an administrator, and this run is the CI deploy role {}, which may not create roles or          change their trust or permissions boundary: {}. Nothing was changed. Run `provisioner ci-role          --github-repo OWNER/NAME` (or `provisioner up`) once with administrator credentials for this stack file,          then run the deploy again",
+        crate::resources::ci_role::role_name(&ctx.stack.name),
+        pending.join("; ")
+    )))
+}
+
 /// Plans, confirms, applies and follows the rollout; None when the user said no.
 async fn converge(
     ctx: &mut Ctx,
@@ -111,6 +126,7 @@ async fn converge(
     if !plan.has_changes() {
         return Ok(Some(Applied { plan, outputs, applied: false, rollout: None }));
     }
+    refuse_administrators_changes(ctx, &plan).await?;
     if !confirm("Apply these changes?", yes)? {
         return Ok(None);
     }

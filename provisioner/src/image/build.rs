@@ -98,9 +98,33 @@ pub fn assemble(program: Program, binary: &[u8], arch: Arch, revision: &str) -> 
     })
 }
 
-/// Compiles and assembles the program's image from the workspace at `workspace`.
+/// Where a build made elsewhere left the programs' static binaries (`DIR/app`, `DIR/loadtest`):
+/// CI's build job, which holds no credentials, compiles them and the deploy job, which does,
+/// only assembles and pushes the image (byte for byte the same image: the layer is
+/// reproducible from the binary).
+pub const PREBUILT_DIR: &str = "KONNICHIWA_PREBUILT_DIR";
+
+/// The program's static binary: from `KONNICHIWA_PREBUILT_DIR` when set, else compiled here.
+fn binary(workspace: &Path, program: Program) -> Result<PathBuf, ImageError> {
+    let Some(dir) = std::env::var_os(PREBUILT_DIR) else { return compile(workspace, program) };
+    let path = PathBuf::from(dir).join(program.package());
+    if !path.is_file() {
+        return Err(ImageError::Build(format!(
+            "{PREBUILT_DIR} is set but holds no {}: copy the static binary there (target/{}-unknown-linux-gnu/release/{} \
+             after `provisioner image build --program {}`), or unset it to compile here",
+            path.display(),
+            std::env::consts::ARCH,
+            program.package(),
+            program.package()
+        )));
+    }
+    Ok(path)
+}
+
+/// Compiles (or takes the prebuilt binary) and assembles the program's image from the workspace
+/// at `workspace`.
 pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
-    let binary_path = compile(workspace, program)?;
+    let binary_path = binary(workspace, program)?;
     let binary = std::fs::read(&binary_path)
         .map_err(|e| ImageError::Io(format!("cannot read {}: {e}", binary_path.display())))?;
     assemble(program, &binary, host_arch(), &revision(workspace))

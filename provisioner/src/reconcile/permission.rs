@@ -1,16 +1,21 @@
 //! What a resource kind needs from IAM, declared next to its code: the actions it calls and how
 //! far each reaches. The CI deploy role's policy (`ci_role`) is built from these declarations, so
 //! a kind cannot call an action the role lacks, and the role can reach nothing outside the stack:
-//! - the stack's own named resources by exact ARN (`Own`);
+//! - the stack's own named resources by exact ARN (`Own`), or under conditions (`Conditioned`);
 //! - EC2 resources, which have ids rather than names, by the stack's tag (`Ec2Tagged`) or, when
 //!   being created, by the tag the create call gives them (`Ec2Creating`);
 //! - services without name-based ARNs by the stack's tag (`Tagged`, `CreatingTagged`);
-//! - tags written in a create call only as part of that create (`TagOnCreate`);
-//! - IAM: passing the stack's own roles only to the service that uses them (`PassRole`), and
-//!   attaching only the managed policies the stack uses (`AttachManaged`);
-//! - reads and actions that take no resource (`Any`), still pinned to the stack's region.
+//! - tag writes only with the stack's own ownership tag in the request, so nothing of ours can be
+//!   made another stack's (`Retag`, `Ec2Retag`, `TagOnCreate`), and where a service cannot tell a
+//!   create from a later tag write, never on what another stack owns (`TagUnowned`);
+//! - IAM: changes to the stack's roles only while they carry the stack's permissions boundary
+//!   (`Bounded`, `AttachManaged`), passing each role only to the service that uses it
+//!   (`PassRole`);
+//! - reads and actions that take no resource (`Any`), still pinned to the stack's region;
+//! - and explicit denials (`Permission::deny`) of what must never be possible, whatever else is
+//!   attached to the role.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use stack::OWNERSHIP_TAG;
 
@@ -22,6 +27,9 @@ pub struct PolicyContext<'a> {
     pub stack: &'a stack::Stack,
     /// The Route 53 zone of the stack's domain (looked up when stack.yaml sets one).
     pub hosted_zone_id: Option<String>,
+    /// The name of the record ACM validates the domain's certificates with (`_<hash>.<domain>`,
+    /// the same for every certificate of the domain in the account); None until ACM has named it.
+    pub validation_record: Option<String>,
 }
 
 impl PolicyContext<'_> {
@@ -34,6 +42,16 @@ impl PolicyContext<'_> {
     pub fn iam_arn(&self, resource: &str) -> String {
         format!("arn:{}:iam::{}:{resource}", self.partition, self.account)
     }
+
+    /// The stack's permissions boundary: the most any of its roles can ever do.
+    pub fn boundary_arn(&self) -> String {
+        self.iam_arn(&format!("policy/{}", boundary_name(&self.stack.name)))
+    }
+}
+
+/// The managed policy that bounds the stack's roles.
+pub fn boundary_name(stack: &str) -> String {
+    format!("{stack}-boundary")
 }
 
 /// How far a set of actions reaches.
@@ -43,6 +61,8 @@ pub enum Scope {
     Any,
     /// Exactly these resources of the stack (ARNs or ARN patterns built from its names).
     Own(fn(&PolicyContext) -> Vec<String>),
+    /// These resources, only under this condition (`{operator: {key: value}}`).
+    Conditioned { resources: fn(&PolicyContext) -> Vec<String>, condition: fn(&PolicyContext) -> Value },
     /// EC2 resources of these types that carry the stack's tag.
     Ec2Tagged(&'static [&'static str]),
     /// EC2 resources of these types, created with the stack's tag in the same call.
@@ -54,26 +74,43 @@ pub enum Scope {
     TaggedWith { resources: fn(&PolicyContext) -> Vec<String>, key: &'static str, value: &'static str },
     /// Creates that tag what they create with the stack's tag.
     CreatingTagged,
+    /// Tag writes on these resources, only with the stack's ownership tag in the request.
+    Retag(fn(&PolicyContext) -> Vec<String>),
+    /// Tag writes on EC2 resources of these types that carry the stack's tag, only with it.
+    Ec2Retag(&'static [&'static str]),
+    /// Tag writes of services that tag a new resource through the same action as an old one
+    /// (ACM, Application Auto Scaling), so IAM cannot limit them to creation: with the stack's
+    /// ownership tag, and never on a resource another stack owns.
+    TagUnowned,
     /// A tagging action, allowed only as part of these creates (`KEY` is the service's
-    /// `…:CreateAction` condition key).
+    /// `…:CreateAction` condition key) and with the stack's ownership tag.
     TagOnCreate { key: &'static str, creates: &'static [&'static str] },
     /// iam:PassRole of these roles, only to `service`.
     PassRole { roles: fn(&PolicyContext) -> Vec<String>, service: &'static str },
-    /// Attaching or detaching, on the stack's roles, only these managed policies.
+    /// IAM changes to these roles, only while they carry the stack's permissions boundary.
+    Bounded { roles: fn(&PolicyContext) -> Vec<String> },
+    /// Attaching or detaching, on the stack's bounded roles, only these managed policies.
     AttachManaged { roles: fn(&PolicyContext) -> Vec<String>, policies: fn(&PolicyContext) -> Vec<String> },
     /// iam:CreateServiceLinkedRole for these services.
     ServiceLinkedRoles(&'static [&'static str]),
-    /// ec2:RunInstances only from a launch template (which the stack's tag scopes).
-    FromLaunchTemplate,
-    /// acm:RequestCertificate only for the stack's domain, with DNS validation and the stack's tag.
+    /// acm:RequestCertificate only for the stack's domain, with DNS validation and the stack's tag
+    /// (the action takes no resource: `*`, with the conditions).
     RequestCertificate,
-    /// Route 53 record changes in the stack's zone, only to these names (`*` patterns, as
-    /// Route 53 normalizes them) and record types.
+    /// Route 53 record changes in the stack's zone, only to these names (as Route 53 normalizes
+    /// them) and record types.
     ZoneRecords {
         zone: fn(&PolicyContext) -> Vec<String>,
         names: fn(&PolicyContext) -> Vec<String>,
         types: &'static [&'static str],
     },
+}
+
+/// Whether a declaration grants or refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    /// Refused whatever else the principal holds (an explicit deny wins in IAM).
+    Deny,
 }
 
 /// Actions a kind calls, and how far they reach.
@@ -83,11 +120,17 @@ pub struct Permission {
     pub scope: Scope,
     /// Granted only for stacks that use it (HTTPS on a domain, say); None: always.
     pub applies: Option<fn(&stack::Stack) -> bool>,
+    pub effect: Effect,
 }
 
 impl Permission {
     pub const fn new(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope, applies: None }
+        Self { actions, scope, applies: None, effect: Effect::Allow }
+    }
+
+    /// Refuses `actions` on `scope`, whatever other policy the role is given.
+    pub const fn deny(actions: &'static [&'static str], scope: Scope) -> Self {
+        Self { actions, scope, applies: None, effect: Effect::Deny }
     }
 
     /// Only for stacks where `applies` holds.
@@ -101,12 +144,29 @@ fn is_global(action: &str) -> bool {
     ["iam:", "sts:", "route53:"].iter().any(|service| action.starts_with(service))
 }
 
-fn region_pinned(ctx: &PolicyContext, actions: &[&str], mut condition: serde_json::Map<String, Value>) -> Value {
+fn region_pinned(ctx: &PolicyContext, actions: &[&str], mut condition: Map<String, Value>) -> Value {
     if actions.iter().all(|a| !is_global(a)) {
         let equals = condition.entry("StringEquals").or_insert_with(|| json!({}));
         equals["aws:RequestedRegion"] = json!(ctx.stack.region);
     }
     Value::Object(condition)
+}
+
+/// `{operator: {key: value}}` as a condition map.
+fn one(operator: &str, key: &str, value: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(operator.into(), json!({ key: value }));
+    m
+}
+
+/// Adds `key: value` under `operator` to a condition map.
+fn with(mut m: Map<String, Value>, operator: &str, key: &str, value: Value) -> Map<String, Value> {
+    m.entry(operator).or_insert_with(|| json!({}))[key] = value;
+    m
+}
+
+fn tag_key(kind: &str) -> String {
+    format!("{kind}/{OWNERSHIP_TAG}")
 }
 
 /// The policy statements of one declaration (`sid` names it): none when it does not apply to
@@ -115,93 +175,101 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
     if p.applies.is_some_and(|applies| !applies(ctx.stack)) {
         return Vec::new();
     }
-    let stack = &ctx.stack.name;
-    let tag_key = |kind: &str| format!("{kind}/{OWNERSHIP_TAG}");
-    let statement = |sid: String, resources: Vec<String>, condition: serde_json::Map<String, Value>| {
-        let mut s = json!({ "Sid": sid, "Effect": "Allow", "Action": p.actions, "Resource": resources });
-        let condition = region_pinned(ctx, p.actions, condition);
+    let stack = json!(ctx.stack.name);
+    let statement = |resources: Vec<String>, condition: Map<String, Value>| {
+        let effect = match p.effect {
+            Effect::Allow => "Allow",
+            Effect::Deny => "Deny",
+        };
+        let mut s = json!({ "Sid": sid, "Effect": effect, "Action": p.actions, "Resource": resources });
+        // A denial holds everywhere; a grant only in the stack's region.
+        let condition =
+            if p.effect == Effect::Deny { Value::Object(condition) } else { region_pinned(ctx, p.actions, condition) };
         if condition.as_object().is_some_and(|c| !c.is_empty()) {
             s["Condition"] = condition;
         }
         s
     };
-    let equals = |key: String, value: Value| {
-        let mut m = serde_json::Map::new();
-        m.insert("StringEquals".into(), json!({ key: value }));
-        m
-    };
+    let request_tag_ours = || one("StringEquals", &tag_key("aws:RequestTag"), stack.clone());
     let ec2_types = |types: &[&str]| types.iter().map(|t| ctx.arn("ec2", &format!("{t}/*"))).collect::<Vec<_>>();
-    match p.scope {
-        Scope::Any => vec![statement(sid.into(), vec!["*".into()], serde_json::Map::new())],
+    let star = || vec!["*".to_owned()];
+    let bounded = || one("ArnEquals", "iam:PermissionsBoundary", json!(ctx.boundary_arn()));
+    let stmt = match p.scope {
+        Scope::Any => statement(star(), Map::new()),
         Scope::Own(arns) => {
             let arns = arns(ctx);
-            if arns.is_empty() { Vec::new() } else { vec![statement(sid.into(), arns, serde_json::Map::new())] }
-        }
-        Scope::Ec2Tagged(types) => {
-            vec![statement(sid.into(), ec2_types(types), equals(tag_key("aws:ResourceTag"), json!(stack)))]
-        }
-        Scope::Ec2Creating(types) => {
-            vec![statement(sid.into(), ec2_types(types), equals(tag_key("aws:RequestTag"), json!(stack)))]
-        }
-        Scope::Tagged => {
-            vec![statement(sid.into(), vec!["*".into()], equals(tag_key("aws:ResourceTag"), json!(stack)))]
-        }
-        Scope::TaggedWith { resources, key, value } => {
-            vec![statement(sid.into(), resources(ctx), equals(format!("aws:ResourceTag/{key}"), json!(value)))]
-        }
-        Scope::CreatingTagged => {
-            vec![statement(sid.into(), vec!["*".into()], equals(tag_key("aws:RequestTag"), json!(stack)))]
-        }
-        Scope::TagOnCreate { key, creates } => {
-            vec![statement(sid.into(), vec!["*".into()], equals(key.to_owned(), json!(creates)))]
-        }
-        Scope::PassRole { roles, service } => {
-            vec![statement(sid.into(), roles(ctx), equals("iam:PassedToService".into(), json!(service)))]
-        }
-        Scope::AttachManaged { roles, policies } => {
-            let mut m = serde_json::Map::new();
-            m.insert("ArnEquals".into(), json!({ "iam:PolicyARN": policies(ctx) }));
-            vec![statement(sid.into(), roles(ctx), m)]
-        }
-        Scope::ServiceLinkedRoles(services) => vec![statement(
-            sid.into(),
-            vec![ctx.iam_arn("role/aws-service-role/*")],
-            equals("iam:AWSServiceName".into(), json!(services)),
-        )],
-        Scope::FromLaunchTemplate => {
-            let mut m = serde_json::Map::new();
-            m.insert("ArnLike".into(), json!({ "ec2:LaunchTemplate": ctx.arn("ec2", "launch-template/*") }));
-            vec![statement(sid.into(), vec!["*".into()], m)]
-        }
-        Scope::RequestCertificate => {
-            let mut m = equals(tag_key("aws:RequestTag"), json!(stack));
-            m["StringEquals"]["acm:ValidationMethod"] = json!("DNS");
-            let domains: Vec<&str> = ctx.stack.load_balancer.https.iter().filter_map(|h| h.domain.as_deref()).collect();
-            m.insert("ForAllValues:StringEquals".into(), json!({ "acm:DomainNames": domains }));
-            vec![statement(sid.into(), vec![ctx.arn("acm", "certificate/*")], m)]
-        }
-        Scope::ZoneRecords { zone, names, types } => {
-            let zone = zone(ctx);
-            if zone.is_empty() {
+            if arns.is_empty() {
                 return Vec::new();
             }
-            let mut m = serde_json::Map::new();
-            m.insert(
-                "ForAllValues:StringLike".into(),
-                json!({ "route53:ChangeResourceRecordSetsNormalizedRecordNames": names(ctx) }),
-            );
-            m.insert(
-                "ForAllValues:StringEquals".into(),
-                json!({ "route53:ChangeResourceRecordSetsRecordTypes": types }),
-            );
-            vec![statement(sid.into(), zone, m)]
+            statement(arns, Map::new())
         }
-    }
+        Scope::Conditioned { resources, condition } => {
+            let condition = match condition(ctx) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            statement(resources(ctx), condition)
+        }
+        Scope::Ec2Tagged(types) => {
+            statement(ec2_types(types), one("StringEquals", &tag_key("aws:ResourceTag"), stack.clone()))
+        }
+        Scope::Ec2Creating(types) => statement(ec2_types(types), request_tag_ours()),
+        Scope::Tagged => statement(star(), one("StringEquals", &tag_key("aws:ResourceTag"), stack.clone())),
+        Scope::TaggedWith { resources, key, value } => {
+            statement(resources(ctx), one("StringEquals", &format!("aws:ResourceTag/{key}"), json!(value)))
+        }
+        Scope::CreatingTagged => statement(star(), request_tag_ours()),
+        Scope::Retag(resources) => statement(resources(ctx), request_tag_ours()),
+        Scope::Ec2Retag(types) => statement(
+            ec2_types(types),
+            with(request_tag_ours(), "StringEquals", &tag_key("aws:ResourceTag"), stack.clone()),
+        ),
+        Scope::TagUnowned => statement(
+            star(),
+            with(request_tag_ours(), "StringEqualsIfExists", &tag_key("aws:ResourceTag"), stack.clone()),
+        ),
+        Scope::TagOnCreate { key, creates } => {
+            statement(star(), with(request_tag_ours(), "StringEquals", key, json!(creates)))
+        }
+        Scope::PassRole { roles, service } => {
+            statement(roles(ctx), one("StringEquals", "iam:PassedToService", json!(service)))
+        }
+        Scope::Bounded { roles } => statement(roles(ctx), bounded()),
+        Scope::AttachManaged { roles, policies } => {
+            statement(roles(ctx), with(bounded(), "ArnEquals", "iam:PolicyARN", json!(policies(ctx))))
+        }
+        Scope::ServiceLinkedRoles(services) => statement(
+            vec![ctx.iam_arn("role/aws-service-role/*")],
+            one("StringEquals", "iam:AWSServiceName", json!(services)),
+        ),
+        Scope::RequestCertificate => {
+            let domains: Vec<&str> = ctx.stack.load_balancer.https.iter().filter_map(|h| h.domain.as_deref()).collect();
+            let m = with(request_tag_ours(), "StringEquals", "acm:ValidationMethod", json!("DNS"));
+            statement(star(), with(m, "ForAllValues:StringEquals", "acm:DomainNames", json!(domains)))
+        }
+        Scope::ZoneRecords { zone, names, types } => {
+            let (zone, names) = (zone(ctx), names(ctx));
+            if zone.is_empty() || names.is_empty() {
+                return Vec::new();
+            }
+            let m =
+                one("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsNormalizedRecordNames", json!(names));
+            statement(
+                zone,
+                with(m, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", json!(types)),
+            )
+        }
+    };
+    vec![stmt]
 }
 
-/// Every IAM action the declarations name.
+/// Every IAM action the declarations grant.
 pub fn actions<'a>(declarations: impl IntoIterator<Item = &'a Permission>) -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = declarations.into_iter().flat_map(|p| p.actions.iter().copied()).collect();
+    let mut all: Vec<&'static str> = declarations
+        .into_iter()
+        .filter(|p| p.effect == Effect::Allow)
+        .flat_map(|p| p.actions.iter().copied())
+        .collect();
     all.sort_unstable();
     all.dedup();
     all
@@ -211,15 +279,20 @@ pub fn actions<'a>(declarations: impl IntoIterator<Item = &'a Permission>) -> Ve
 mod tests {
     use super::*;
 
-    #[test]
-    fn statements_pin_the_region_except_for_iam() {
-        let stack = crate::resources::test_stack();
-        let ctx = PolicyContext {
+    fn ctx(stack: &stack::Stack) -> PolicyContext<'_> {
+        PolicyContext {
             partition: "aws".into(),
             account: "123456789012".into(),
-            stack: &stack,
+            stack,
             hosted_zone_id: None,
-        };
+            validation_record: None,
+        }
+    }
+
+    #[test]
+    fn statements_pin_the_region_except_for_iam_and_denials() {
+        let stack = crate::resources::test_stack();
+        let ctx = ctx(&stack);
         let ec2 = statements(&ctx, "Vpc", &Permission::new(&["ec2:DeleteVpc"], Scope::Ec2Tagged(&["vpc"])));
         assert_eq!(ec2[0]["Resource"][0], "arn:aws:ec2:ap-northeast-1:123456789012:vpc/*");
         assert_eq!(ec2[0]["Condition"]["StringEquals"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");
@@ -234,5 +307,28 @@ mod tests {
         );
         assert_eq!(iam[0]["Resource"][0], "arn:aws:iam::123456789012:role/x");
         assert!(iam[0]["Condition"]["StringEquals"].get("aws:RequestedRegion").is_none(), "IAM is global");
+        let deny = statements(&ctx, "No", &Permission::deny(&["ec2:CreateVpc"], Scope::Any));
+        assert_eq!(deny[0]["Effect"], "Deny");
+        assert!(deny[0].get("Condition").is_none(), "a denial holds in every region");
+    }
+
+    #[test]
+    fn tag_writes_carry_our_ownership_tag_and_bounded_changes_need_the_boundary() {
+        let stack = crate::resources::test_stack();
+        let ctx = ctx(&stack);
+        let retag =
+            statements(&ctx, "T", &Permission::new(&["ecr:TagResource"], Scope::Retag(|_| vec!["arn:r".into()])));
+        assert_eq!(retag[0]["Condition"]["StringEquals"]["aws:RequestTag/konnichiwa:stack"], "konnichiwa");
+        let unowned = statements(&ctx, "U", &Permission::new(&["acm:AddTagsToCertificate"], Scope::TagUnowned));
+        assert_eq!(unowned[0]["Condition"]["StringEqualsIfExists"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");
+        let bounded = statements(
+            &ctx,
+            "B",
+            &Permission::new(&["iam:PutRolePolicy"], Scope::Bounded { roles: |c| vec![c.iam_arn("role/x")] }),
+        );
+        assert_eq!(
+            bounded[0]["Condition"]["ArnEquals"]["iam:PermissionsBoundary"],
+            "arn:aws:iam::123456789012:policy/konnichiwa-boundary"
+        );
     }
 }

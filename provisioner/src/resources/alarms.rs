@@ -23,15 +23,11 @@ use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["cloudwatch:DescribeAlarms"], Scope::Any).when(enabled),
     Permission::new(
-        &[
-            "cloudwatch:PutMetricAlarm",
-            "cloudwatch:DeleteAlarms",
-            "cloudwatch:TagResource",
-            "cloudwatch:ListTagsForResource",
-        ],
+        &["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"],
         Scope::Own(alarm_arns),
     )
     .when(enabled),
+    Permission::new(&["cloudwatch:TagResource"], Scope::Retag(alarm_arns)).when(enabled),
 ];
 
 pub fn enabled(stack: &stack::Stack) -> bool {

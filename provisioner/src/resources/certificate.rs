@@ -30,7 +30,9 @@ pub const PERMISSIONS: &[Permission] = &[
     )
     .when(has_https),
     Permission::new(&["acm:RequestCertificate"], Scope::RequestCertificate).when(requests_certificate),
-    Permission::new(&["acm:AddTagsToCertificate"], Scope::CreatingTagged).when(requests_certificate),
+    // ACM checks this for the tags of a request as for a later tag write: never on a certificate
+    // another stack owns (docs/POSTURE.md says what IAM cannot express here).
+    Permission::new(&["acm:AddTagsToCertificate"], Scope::TagUnowned).when(requests_certificate),
     Permission::new(&["acm:DeleteCertificate"], Scope::Tagged).when(requests_certificate),
 ];
 
@@ -344,6 +346,61 @@ fn failed_message(domain: &str, arn: &str, status: &str, reason: Option<&str>) -
     format!("the certificate for {domain} ({arn}) is {status}: {why}. The next `up` requests a new one")
 }
 
+/// The stack's certificate for `domain`: one usable certificate of ours (requested when there is
+/// none; duplicates a lost answer left are deleted), and unusable ones deleted once unused.
+async fn converge_certificate(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    domain: &str,
+) -> Result<(Id, Option<ObservedCertificate>), Error> {
+    // Unusable ones of ours never serve again: a new one is requested, they go once unused.
+    let all = observe_all(ctx, domain).await?;
+    let (usable, unusable): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| !c.unusable());
+    // The first look is the listing above; later ones (after a create) list again.
+    let first_look = std::sync::Mutex::new(Some(usable));
+    let step = Step::new(ctx, "certificate", domain);
+    let cert = step
+        .converge_one(
+            plan,
+            async || {
+                let first = first_look.lock().map_or(None, |mut f| f.take());
+                match first {
+                    Some(usable) => Ok(usable),
+                    None => Ok(observe_all(ctx, domain).await?.into_iter().filter(|c| !c.unusable()).collect()),
+                }
+            },
+            |o| diff(&ctx.stack, domain, o),
+            async |c: &Change, o: Option<&ObservedCertificate>| apply(ctx, domain, c, o).await,
+            async |extra: &ObservedCertificate| delete(ctx, &extra.arn).await,
+        )
+        .await?;
+    for old in unusable.iter().filter(|c| !c.in_use()) {
+        if ctx.applying() {
+            delete(ctx, &old.arn).await?;
+            ctx.progress(format!("deleted certificate {} ({})", old.arn, old.status));
+        }
+        let mut change = Change::delete();
+        change.reason = Some(format!("{}: it can never serve again", old.status));
+        plan.push("certificate", domain, Some(old.arn.clone()), change);
+    }
+    Ok((Id::from_option(cert.id(), || format!("certificate for {domain}")), cert.observed))
+}
+
+/// The name of the record ACM validates the stack's domain with (`_<hash>.<domain>`; ACM gives
+/// every certificate of a domain in an account the same one), for the deploy role's policy to
+/// name exactly: read from the stack's certificate, requested first in Apply mode when there is
+/// none (`up` adopts it; certificates cost nothing). None in a plan that would request it.
+pub async fn validation_name(ctx: &Ctx, plan: &mut Plan) -> Result<Option<String>, Error> {
+    let Some(domain) = dns::domain(&ctx.stack) else { return Ok(None) };
+    let (arn, observed) = converge_certificate(ctx, plan, domain).await?;
+    let records = match (arn.known(), observed) {
+        (Some(a), Some(o)) if o.arn == a && !o.validation.is_empty() => o.validation,
+        (Some(a), _) => validation_records(ctx, a).await?.validation,
+        (None, _) => return Ok(None),
+    };
+    Ok(records.into_iter().find(|r| r.kind == "CNAME").map(|r| r.name))
+}
+
 /// Reconciles the certificate the HTTPS listener uses; None without HTTPS.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateOutputs>, Error> {
     let stack = &ctx.stack;
@@ -367,41 +424,10 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
         }));
     };
     let zone = zone.ok_or_else(|| Error::NotYetKnown(format!("the hosted zone of {domain}")))?;
-
-    // Unusable ones of ours never serve again: a new one is requested, they go once unused.
-    let all = observe_all(ctx, domain).await?;
-    let (usable, unusable): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| !c.unusable());
-    // The first look is the listing above; later ones (after a create) list again.
-    let first_look = std::sync::Mutex::new(Some(usable));
-    let step = Step::new(ctx, "certificate", domain.as_str());
-    let cert = step
-        .converge_one(
-            plan,
-            async || {
-                let first = first_look.lock().map_or(None, |mut f| f.take());
-                match first {
-                    Some(usable) => Ok(usable),
-                    None => Ok(observe_all(ctx, domain).await?.into_iter().filter(|c| !c.unusable()).collect()),
-                }
-            },
-            |o| diff(stack, domain, o),
-            async |c: &Change, o: Option<&ObservedCertificate>| apply(ctx, domain, c, o).await,
-            async |extra: &ObservedCertificate| delete(ctx, &extra.arn).await,
-        )
-        .await?;
-    for old in unusable.iter().filter(|c| !c.in_use()) {
-        if ctx.applying() {
-            delete(ctx, &old.arn).await?;
-            ctx.progress(format!("deleted certificate {} ({})", old.arn, old.status));
-        }
-        let mut change = Change::delete();
-        change.reason = Some(format!("{}: it can never serve again", old.status));
-        plan.push("certificate", domain.as_str(), Some(old.arn.clone()), change);
-    }
-    let arn = Id::from_option(cert.id(), || format!("certificate for {domain}"));
+    let (arn, observed) = converge_certificate(ctx, plan, domain).await?;
 
     // Its validation records, in the domain's zone.
-    let current = match (arn.known(), &cert.observed) {
+    let current = match (arn.known(), &observed) {
         (Some(a), Some(o)) if o.arn == a && !o.validation.is_empty() => Some(o.clone()),
         (Some(a), _) => Some(validation_records(ctx, a).await?),
         (None, _) => None,

@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{AwsContext, Error, absent, gone};
-use crate::reconcile::permission::{Permission, PolicyContext, statements};
+use crate::error::{AwsContext, Error, absent};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope, statements};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
-use crate::resources::iam::{ObservedRole, RoleSpec, apply_role, diff_role, observe_role};
+use crate::resources::iam::{self, ObservedRole, Part, RoleSpec, apply_role, diff_role, observe_role};
 
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
 pub const AUDIENCE: &str = "sts.amazonaws.com";
@@ -30,6 +30,8 @@ pub struct CiRoleOutputs {
     pub role_arn: Option<String>,
     /// The token subject the role trusts.
     pub subject: String,
+    /// The stack's permissions boundary, which bounds every role the deploy role may change.
+    pub boundary_arn: Option<String>,
 }
 
 /// Which of the workflow's tokens the role trusts.
@@ -55,6 +57,60 @@ pub fn role_name(stack: &str) -> String {
     format!("{stack}-deploy")
 }
 
+/// What the deploy role must never do, denied outright so that no other policy attached to it by
+/// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write
+/// managed policies (the boundary among them), make users or keys, change identity providers,
+/// assume other roles, or touch its own policies.
+pub const DENIED: &[Permission] = &[
+    Permission::deny(
+        &[
+            "iam:CreateRole",
+            "iam:DeleteRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary",
+            "iam:CreatePolicy",
+            "iam:CreatePolicyVersion",
+            "iam:DeletePolicy",
+            "iam:DeletePolicyVersion",
+            "iam:SetDefaultPolicyVersion",
+            "iam:CreateInstanceProfile",
+            "iam:DeleteInstanceProfile",
+            "iam:AddRoleToInstanceProfile",
+            "iam:RemoveRoleFromInstanceProfile",
+            "iam:CreateUser",
+            "iam:CreateAccessKey",
+            "iam:CreateLoginProfile",
+            "iam:UpdateLoginProfile",
+            "iam:AttachUserPolicy",
+            "iam:PutUserPolicy",
+            "iam:AttachGroupPolicy",
+            "iam:PutGroupPolicy",
+            "iam:AddUserToGroup",
+            "iam:CreateOpenIDConnectProvider",
+            "iam:UpdateOpenIDConnectProviderThumbprint",
+            "iam:AddClientIDToOpenIDConnectProvider",
+            "iam:CreateSAMLProvider",
+            "iam:UpdateSAMLProvider",
+            "sts:AssumeRole",
+        ],
+        Scope::Any,
+    ),
+    Permission::deny(
+        &[
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "iam:UpdateRole",
+            "iam:UpdateRoleDescription",
+        ],
+        Scope::Own(|c| vec![c.iam_arn(&format!("role/{}", role_name(&c.stack.name)))]),
+    ),
+];
+
 /// The trust policy: the GitHub provider, exactly this subject and audience.
 pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
     json!({
@@ -73,10 +129,17 @@ pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
     })
 }
 
-/// The deploy policy: one statement per declaration (`Sid` numbered in order).
+/// The deploy policy: one statement per declaration (`Sid` numbered in order, `Deny…` for the
+/// denials).
 pub fn policy(ctx: &PolicyContext, permissions: &[&Permission]) -> Value {
-    let statements: Vec<Value> =
-        permissions.iter().enumerate().flat_map(|(i, p)| statements(ctx, &format!("Deploy{i:02}"), p)).collect();
+    let statements: Vec<Value> = permissions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            let prefix = if p.effect == crate::reconcile::permission::Effect::Deny { "Deny" } else { "Deploy" };
+            statements(ctx, &format!("{prefix}{i:02}"), p)
+        })
+        .collect();
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
@@ -91,6 +154,7 @@ pub fn spec(
     RoleSpec {
         name: role_name(&ctx.stack.name),
         trust: trust_policy(provider_arn, repo, trust),
+        boundary: None,
         managed: BTreeSet::new(),
         inline: BTreeMap::from([("deploy".to_owned(), policy(ctx, permissions))]),
     }
@@ -193,22 +257,37 @@ pub async fn reconcile(
         .await?;
     let provider_arn = Id::from_option(provider.id(), || "the GitHub OIDC provider".into());
     let identity = ctx.clients.identity().await?;
+    // What the deploy role may not make: the boundary, the stack's roles (whom they trust, the
+    // boundary they carry) and the instance profile. Their policies are left to `up`.
+    let stack_iam = iam::reconcile(ctx, plan, &administrators_scope(ctx, &identity), Part::Identity).await?;
     // Route 53 changes are granted in the domain's zone only: it must exist before the role.
-    let hosted_zone_id = match (&ctx.stack.load_balancer.https, crate::resources::dns::domain(&ctx.stack)) {
-        (Some(https), Some(domain)) => Some(crate::resources::dns::find_zone(ctx, https, domain).await?.id),
+    let zone = match (&ctx.stack.load_balancer.https, crate::resources::dns::domain(&ctx.stack)) {
+        (Some(https), Some(domain)) => Some(crate::resources::dns::find_zone(ctx, https, domain).await?),
         _ => None,
     };
-    let policy_ctx =
-        PolicyContext { partition: identity.partition, account: identity.account, stack: &ctx.stack, hosted_zone_id };
+    // ... and, besides the alias, only the record ACM validates the domain with, by its name.
+    let validation_record = match &zone {
+        Some(_) if ctx.stack.load_balancer.https.as_ref().is_some_and(stack::Https::requests_certificate) => {
+            crate::resources::certificate::validation_name(ctx, plan).await?
+        }
+        _ => None,
+    };
+    let policy_ctx = PolicyContext {
+        partition: identity.partition.clone(),
+        account: identity.account.clone(),
+        stack: &ctx.stack,
+        hosted_zone_id: zone.map(|z| z.id),
+        validation_record,
+    };
     let want = spec(&policy_ctx, permissions, &provider_arn, repo, trust);
-    let role = Step::new(ctx, "iam-role", &want.name)
+    let role = Step::new(ctx, iam::ROLE_KIND, &want.name)
         .converge(
             plan,
             async || observe_role(ctx, &want.name).await,
-            |o| diff_role(&want, &ctx.stack, o),
+            |o| diff_role(&want, &ctx.stack, o, Part::All),
             async |c: &Change, o: Option<&ObservedRole>| {
                 provider_arn.get()?;
-                apply_role(ctx, &want, o, c).await
+                apply_role(ctx, &want, o, c, Part::All).await
             },
         )
         .await?;
@@ -216,7 +295,26 @@ pub async fn reconcile(
         oidc_provider_arn: provider_arn.known().map(str::to_owned),
         role_arn: role.id(),
         subject: trust.subject(repo),
+        boundary_arn: stack_iam.boundary_arn.or_else(|| Some(policy_ctx.boundary_arn())),
     })
+}
+
+/// The IAM scope `ci-role` reconciles the stack's roles in: their identity only, so the ARNs of
+/// the repository and the secret (which `up` creates, and whose policies `up` writes) are not
+/// needed.
+fn administrators_scope(ctx: &Ctx, identity: &crate::aws::Identity) -> iam::Scope {
+    let not_needed = |what: &str| Id::Pending(format!("{what} (written by `up`, not by ci-role)"));
+    iam::Scope {
+        repository_arn: not_needed("the repository's ARN"),
+        log_group_arn: crate::resources::logs::arn(
+            identity,
+            &ctx.stack.region,
+            &crate::resources::logs::name(&ctx.stack),
+        ),
+        secret_arn: not_needed("the secret's ARN"),
+        account: identity.account.clone(),
+        partition: identity.partition.clone(),
+    }
 }
 
 /// Deletes the deploy role (its policies first); the provider, which other stacks share, stays.
@@ -224,23 +322,10 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     let name = role_name(&ctx.stack.name);
     let Some(o) = observe_role(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {
-        let iam = &ctx.clients.iam;
-        for m in &o.managed {
-            gone(
-                iam.detach_role_policy().role_name(&name).policy_arn(m).send().await.ctx("detach policy from", &name),
-                &["NoSuchEntity"],
-            )?;
-        }
-        for p in o.inline.keys() {
-            gone(
-                iam.delete_role_policy().role_name(&name).policy_name(p).send().await.ctx("delete policy of", &name),
-                &["NoSuchEntity"],
-            )?;
-        }
-        gone(iam.delete_role().role_name(&name).send().await.ctx("delete role", &name), &["NoSuchEntity"])?;
+        iam::role::delete_role(ctx, &o, &name).await?;
         ctx.progress(format!("deleted the deploy role {name}"));
     }
-    plan.push("iam-role", &name, Some(o.arn), Change::delete());
+    plan.push(iam::ROLE_KIND, &name, Some(o.arn), Change::delete());
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSett
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 use crate::retry::Wait;
@@ -16,15 +16,10 @@ use crate::retry::Wait;
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["ecs:DescribeClusters"], Scope::Any),
     Permission::new(
-        &[
-            "ecs:CreateCluster",
-            "ecs:UpdateClusterSettings",
-            "ecs:PutClusterCapacityProviders",
-            "ecs:DeleteCluster",
-            "ecs:TagResource",
-        ],
-        Scope::Own(|c| vec![c.arn("ecs", &format!("cluster/{}", name(c.stack)))]),
+        &["ecs:CreateCluster", "ecs:UpdateClusterSettings", "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster"],
+        Scope::Own(cluster_arn),
     ),
+    Permission::new(&["ecs:TagResource"], Scope::Retag(cluster_arn)),
     Permission::new(
         &["ecs:TagResource"],
         Scope::TagOnCreate {
@@ -34,6 +29,11 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     Permission::new(&["iam:CreateServiceLinkedRole"], Scope::ServiceLinkedRoles(&[ECS_SERVICE])),
 ];
+
+/// The stack's cluster, exactly.
+pub fn cluster_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecs", &format!("cluster/{}", name(c.stack)))]
+}
 
 /// The service that ECS's service-linked role (AWSServiceRoleForECS) is for.
 pub const ECS_SERVICE: &str = "ecs.amazonaws.com";

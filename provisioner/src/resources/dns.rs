@@ -19,14 +19,29 @@ use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::retry::{Wait, not_yet};
 
 /// What the stack calls in Route 53: zone lookups anywhere (they take no resource), reads in its
-/// zone, and changes in its zone only to its own names and record types.
+/// zone, and changes in its zone only to its own two records: the domain's alias (`A`) and the
+/// `CNAME` ACM validates the certificate with, by its exact name — not `_anything.<domain>`,
+/// which at a zone apex would reach `_acme-challenge` or `_dmarc`.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["route53:ListHostedZonesByName", "route53:GetChange"], Scope::Any).when(has_domain),
     Permission::new(&["route53:GetHostedZone", "route53:ListResourceRecordSets"], Scope::Own(zone_arns))
         .when(has_domain),
     Permission::new(
         &["route53:ChangeResourceRecordSets"],
-        Scope::ZoneRecords { zone: zone_arns, names: owned_names, types: &["A", "AAAA", "CNAME"] },
+        Scope::ZoneRecords {
+            zone: zone_arns,
+            names: |c| domain(c.stack).map(normalize).into_iter().collect(),
+            types: &["A"],
+        },
+    )
+    .when(has_domain),
+    Permission::new(
+        &["route53:ChangeResourceRecordSets"],
+        Scope::ZoneRecords {
+            zone: zone_arns,
+            names: |c| c.validation_record.iter().map(|n| normalize(n)).collect(),
+            types: &["CNAME"],
+        },
     )
     .when(has_domain),
 ];
@@ -37,12 +52,6 @@ fn has_domain(stack: &stack::Stack) -> bool {
 
 fn zone_arns(c: &PolicyContext) -> Vec<String> {
     c.hosted_zone_id.iter().map(|id| format!("arn:{}:route53:::hostedzone/{id}", c.partition)).collect()
-}
-
-/// The names the stack writes, as Route 53's conditions see them (lowercase, no trailing dot):
-/// the domain, and ACM's validation names `_<hash>.<domain>`.
-fn owned_names(c: &PolicyContext) -> Vec<String> {
-    domain(c.stack).map(|d| vec![d.to_owned(), format!("_*.{d}")]).unwrap_or_default()
 }
 
 /// The service's own domain, when stack.yaml sets one.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent, gone};
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 
@@ -19,7 +19,6 @@ pub const PERMISSIONS: &[Permission] = &[
             "ecr:CreateRepository",
             "ecr:DeleteRepository",
             "ecr:ListTagsForResource",
-            "ecr:TagResource",
             "ecr:GetLifecyclePolicy",
             "ecr:PutLifecyclePolicy",
             "ecr:PutImageScanningConfiguration",
@@ -32,9 +31,14 @@ pub const PERMISSIONS: &[Permission] = &[
             "ecr:PutImage",
             "ecr:BatchGetImage",
         ],
-        Scope::Own(|c| vec![c.arn("ecr", &format!("repository/{}", c.stack.registry.repository))]),
+        Scope::Own(repository_arn),
     ),
+    Permission::new(&["ecr:TagResource"], Scope::Retag(repository_arn)),
 ];
+
+fn repository_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecr", &format!("repository/{}", c.stack.registry.repository))]
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EcrOutputs {

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::known::all_known;
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
@@ -51,18 +51,21 @@ pub const PERMISSIONS: &[Permission] = &[
             "elasticloadbalancing:CreateListener",
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:DeleteListener",
-            "elasticloadbalancing:AddTags",
         ],
-        Scope::Own(|c| {
-            let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
-            vec![
-                c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
-                c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
-                c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
-            ]
-        }),
+        Scope::Own(own_arns),
     ),
+    // Tags given in the creates too: AddTags is what Elastic Load Balancing checks for them.
+    Permission::new(&["elasticloadbalancing:AddTags"], Scope::Retag(own_arns)),
 ];
+
+fn own_arns(c: &PolicyContext) -> Vec<String> {
+    let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
+    vec![
+        c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
+        c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
+        c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
+    ]
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadBalancerOutputs {

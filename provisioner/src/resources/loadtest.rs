@@ -16,10 +16,13 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::error::{AwsContext, Error, absent, gone};
+use serde_json::json;
+use stack::OWNERSHIP_TAG;
+
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan, tags};
 use crate::resources::network::security_group::{self, Rule, Source};
-use crate::resources::service::task;
+use crate::resources::service::{family_arns, task};
 use crate::resources::{cluster, logs};
 use crate::retry::Wait;
 
@@ -50,9 +53,21 @@ pub fn stream(task_id: &str) -> String {
 /// carry the worker tag (never the service's); reading their log streams.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
-        &["ecs:RunTask", "ecs:TagResource"],
-        Scope::Own(|c| vec![c.arn("ecs", &format!("task-definition/{}:*", family(c.stack)))]),
+        &["ecs:RegisterTaskDefinition"],
+        Scope::Conditioned {
+            resources: |c| family_arns(c, &family(c.stack)),
+            condition: |c| json!({ "StringEquals": { format!("aws:RequestTag/{OWNERSHIP_TAG}"): c.stack.name } }),
+        },
     ),
+    // The workers' family, in the stack's cluster only.
+    Permission::new(
+        &["ecs:RunTask"],
+        Scope::Conditioned {
+            resources: |c| family_arns(c, &family(c.stack)),
+            condition: |c| json!({ "ArnEquals": { "ecs:cluster": cluster::cluster_arn(c) } }),
+        },
+    ),
+    Permission::new(&["ecs:TagResource"], Scope::Retag(|c| family_arns(c, &family(c.stack)))),
     Permission::new(&["ecs:TagResource"], Scope::TagOnCreate { key: "ecs:CreateAction", creates: &["RunTask"] }),
     Permission::new(
         &["ecs:StopTask"],

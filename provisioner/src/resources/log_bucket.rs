@@ -34,7 +34,6 @@ pub const PERMISSIONS: &[Permission] = &[
             "s3:ListBucketVersions",
             "s3:GetBucketTagging",
             "s3:PutBucketTagging",
-            "s3:TagResource",
             "s3:GetBucketPublicAccessBlock",
             "s3:PutBucketPublicAccessBlock",
             "s3:GetEncryptionConfiguration",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 
@@ -18,17 +18,19 @@ pub const PERMISSIONS: &[Permission] = &[
             "logs:CreateLogGroup",
             "logs:DeleteLogGroup",
             "logs:PutRetentionPolicy",
-            "logs:TagResource",
             "logs:ListTagsForResource",
             // `provisioner logs` (a deploy job may show what the new tasks print).
             "logs:FilterLogEvents",
         ],
-        Scope::Own(|c| {
-            let group = c.arn("logs", &format!("log-group:{}", name(c.stack)));
-            vec![group.clone(), format!("{group}:*")]
-        }),
+        Scope::Own(group_arns),
     ),
+    Permission::new(&["logs:TagResource"], Scope::Retag(group_arns)),
 ];
+
+fn group_arns(c: &PolicyContext) -> Vec<String> {
+    let group = c.arn("logs", &format!("log-group:{}", name(c.stack)));
+    vec![group.clone(), format!("{group}:*")]
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LogOutputs {

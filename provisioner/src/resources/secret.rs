@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::retry::Wait;
@@ -29,20 +29,45 @@ use crate::retry::Wait;
 pub const API_KEY_ENV: &str = "API_KEY";
 
 /// What the secret calls, on the stack's secret only: its name and the six characters AWS adds.
-pub const PERMISSIONS: &[Permission] = &[Permission::new(
-    &[
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:CreateSecret",
-        "secretsmanager:PutSecretValue",
-        "secretsmanager:RestoreSecret",
-        "secretsmanager:DeleteSecret",
-        "secretsmanager:TagResource",
-        "secretsmanager:PutResourcePolicy",
-        "secretsmanager:GetResourcePolicy",
-    ],
-    Scope::Own(|c| vec![c.arn("secretsmanager", &format!("secret:{}-??????", c.stack.secret.name))]),
-)];
+/// Created only with AWS's own key (a key of another account could make the value readable
+/// from there) and with a resource policy Secrets Manager has checked is not public.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:RestoreSecret",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:GetResourcePolicy",
+        ],
+        Scope::Own(secret_arn),
+    ),
+    Permission::new(
+        &["secretsmanager:CreateSecret"],
+        Scope::Conditioned {
+            resources: secret_arn,
+            condition: |c| {
+                json!({
+                    "Null": { "secretsmanager:KmsKeyArn": "true", "secretsmanager:KmsKeyId": "true" },
+                    "StringEquals": { format!("aws:RequestTag/{}", stack::OWNERSHIP_TAG): c.stack.name },
+                })
+            },
+        },
+    ),
+    Permission::new(
+        &["secretsmanager:PutResourcePolicy"],
+        Scope::Conditioned {
+            resources: secret_arn,
+            condition: |_| json!({ "Bool": { "secretsmanager:BlockPublicPolicy": "true" } }),
+        },
+    ),
+    Permission::new(&["secretsmanager:TagResource"], Scope::Retag(secret_arn)),
+];
+
+fn secret_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("secretsmanager", &format!("secret:{}-??????", c.stack.secret.name))]
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretOutputs {
@@ -64,19 +89,6 @@ pub struct ObservedSecret {
     pub tags: Vec<(String, String)>,
     /// The resource policy (None: none, or not readable while scheduled for deletion).
     pub policy: Option<Value>,
-}
-
-/// The principal ARN behind a caller, as `aws:PrincipalArn` names it: `assumed-role/NAME/SESSION`
-/// becomes `role/NAME`, and a user is an IAM ARN (emulators answer with an STS one).
-pub fn caller_principal(identity: &Identity) -> String {
-    let arn = &identity.arn;
-    match arn.split_once(":assumed-role/") {
-        Some((head, rest)) => {
-            let role = rest.split('/').next().unwrap_or_default();
-            format!("{}:role/{role}", head.replacen(":sts:", ":iam:", 1))
-        }
-        None => arn.replacen(":sts:", ":iam:", 1),
-    }
 }
 
 /// True when `listed` names `principal`; a listed role with a path (SSO roles have one) names
@@ -123,7 +135,7 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
 /// `up` reads the value (to compare it with API_KEY): refuses a list that would deny the caller.
 pub fn check_caller_reads(stack: &stack::Stack, identity: &Identity) -> Result<(), Error> {
     let listed = &stack.secret.only_principals;
-    let me = caller_principal(identity);
+    let me = identity.principal_arn();
     let deploy = identity.role_arn(&crate::resources::ci_role::role_name(&stack.name));
     if listed.is_empty() || me == deploy || listed.iter().any(|l| names_principal(l, &me)) {
         return Ok(());

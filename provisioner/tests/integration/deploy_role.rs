@@ -1,22 +1,24 @@
 //! The CI deploy role (`provisioner ci-role`): its trust matches the token the deploy workflow's
 //! job gets (read from .github/workflows/deploy.yml), an adopted OIDC provider is given the
-//! audience, a managed policy attached behind our back is detached, every call `up`, `deploy`
-//! and `down` make is in its policy, and the policy reaches nothing outside the stack.
+//! audience, a managed policy attached behind our back is detached, every call `up`, `deploy`,
+//! `rollback` and `down` make as that role is in its policy, an administrator's change is
+//! refused before any change, and the policy reaches nothing outside the stack.
 //!
 //! What is enforced where: moto enforces IAM for the actions a principal may call (it evaluates
-//! resources only for IAM roles and ignores conditions), so `with_exactly_the_declared_actions_*`
-//! runs `up`, `deploy` and `down` under moto's enforcement with the policy's actions; the
-//! resource and condition boundaries (another stack's VPC, roles, secret; the deploy role
-//! itself; which managed policies, which services a role is passed to) are checked against the
-//! policy document by the evaluator in common/policy.rs.
+//! resources only for IAM roles and ignores conditions and permissions boundaries), so
+//! `with_exactly_the_declared_actions_*` runs the commands under moto's enforcement as the
+//! deploy role with the policy's actions; the resource and condition limits (another stack's
+//! VPC, roles, secret; the deploy role itself; the boundary; which managed policies, which
+//! services a role is passed to) are checked against the policy document by the evaluator in
+//! common/policy.rs, and what the role could become is attacker.rs's.
 
 use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::common::policy::{Request, actions, allows, glob, iam_action};
-use crate::common::{Account, mutations};
+use crate::common::policy::{Request, actions, allows, allows_each, glob, iam_action};
+use crate::common::{Account, env_refs, mutations};
 use serde_json::Value;
 
 const REPO: &str = "octo-org/konnichiwa";
@@ -137,27 +139,8 @@ async fn an_adopted_provider_gets_the_audience_and_a_stray_managed_policy_is_det
     assert!(c.iam.get_role().role_name("konnichiwa-deploy").send().await.is_err());
 }
 
-#[tokio::test]
-async fn every_call_of_up_deploy_and_down_is_in_the_policy() {
-    let account = Account::new();
-    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
-    let policy = deploy_policy(&account).await;
-    let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
-    account.edit_stack(|t| t.replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }"));
-    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "4".repeat(64));
-    let runs = [
-        account.json(&["up", "--yes"], 0),
-        account.json(&["deploy", "--image", &image, "--no-wait"], 0),
-        account.json(&["down", "--yes", "--purge"], 0),
-    ];
-    let called = called_actions(&runs);
-    let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
-    assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
-    assert!(called.len() > 60, "{} actions called", called.len());
-}
-
 /// The IAM actions behind every call the runs made (their own and their lease's).
-fn called_actions(runs: &[Value]) -> BTreeSet<String> {
+pub fn called_actions(runs: &[Value]) -> BTreeSet<String> {
     let mut called = BTreeSet::new();
     for run in runs {
         for calls in [&run["api_calls"], &run["lease"]["api_calls"]] {
@@ -175,20 +158,117 @@ fn called_actions(runs: &[Value]) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn with_https_on_a_domain_the_role_writes_only_the_stacks_names_in_its_zone() {
+async fn every_call_of_up_deploy_rollback_and_down_as_the_deploy_role_is_in_the_policy() {
+    let account = Account::new();
+    // The administrator's one-time step: the deploy role, and what it may not make itself.
+    let admin = account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let made: Vec<String> = mutations(&admin);
+    for needed in ["IAM:CreatePolicy", "IAM:CreateRole", "IAM:CreateInstanceProfile", "IAM:AddRoleToInstanceProfile"] {
+        assert!(made.iter().any(|m| m == needed), "ci-role made no {needed}: {made:?}");
+    }
+    let policy = deploy_policy(&account).await;
+    let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
+    account.edit_stack(|t| t.replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }"));
+    let session = account.session_of("konnichiwa-deploy").await;
+    let env = env_refs(&session);
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "4".repeat(64));
+    let up = account.json_with(&["up", "--yes"], &env, 0);
+    let deploy = account.json_with(&["deploy", "--image", &image, "--no-wait"], &env, 0);
+    let rollback = account.json_with(&["rollback", "--no-wait"], &env, 0);
+    let down = account.json_with(&["down", "--yes", "--purge"], &env, 0);
+    let called = called_actions(&[up.clone(), deploy, rollback, down.clone()]);
+    let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
+    assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
+    assert!(called.len() > 60, "{} actions called", called.len());
+    assert!(called.contains("iam:putrolepolicy") && called.contains("iam:attachrolepolicy"), "{called:?}");
+    // The deploy role leaves the roles, their boundary and the profile for the next deploy.
+    let kept: Vec<&str> = down["kept"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for name in
+        ["role/konnichiwa-task", "role/konnichiwa-execution", "role/konnichiwa-instance", "policy/konnichiwa-boundary"]
+    {
+        assert!(kept.iter().any(|k| k.contains(name)), "{name} not kept: {kept:?}");
+    }
+    assert_eq!(down["leftovers"], serde_json::json!([]), "{down:#}");
+    // The next deploy needs no administrator; an administrator's `down` removes all of it.
+    account.json_with(&["up", "--yes"], &env, 0);
+    account.json_with(&["down", "--yes", "--purge"], &env, 0);
+    let removed = account.json(&["down", "--yes", "--purge"], 0);
+    assert!(mutations(&removed).iter().any(|m| m == "IAM:DeletePolicy"), "{:?}", mutations(&removed));
+    let census = crate::common::census::take(&account.clients().await, "konnichiwa").await;
+    assert!(census.values().all(|n| *n == 0), "{census:?}");
+}
+
+#[tokio::test]
+async fn as_the_deploy_role_up_refuses_an_administrators_change_before_changing_anything() {
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let session = account.session_of("konnichiwa-deploy").await;
+    let env = env_refs(&session);
+    account.json_with(&["up", "--yes"], &env, 0);
+    let refused = |out: &std::process::Output, what: &str| {
+        let said = common::text(out);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("need an administrator") && said.contains(what) && said.contains("ci-role"), "{said}");
+    };
+    // A commit turns on Session Manager: the boundary would have to grow.
+    account.edit_stack(|t| t.replace("ssm_access: false", "ssm_access: true"));
+    let out = account.run_with(&["up", "--yes", "--json"], &env);
+    refused(&out, "iam-policy konnichiwa-boundary (document)");
+    let body: Value = serde_json::from_slice(&out.stdout).expect("json error");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("Nothing was changed")), "{body}");
+    // Whoever runs it, a refusal made no call that changes anything (the lease's aside).
+    let c = account.clients().await;
+    let boundary = c
+        .iam
+        .get_policy()
+        .policy_arn(format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id))
+        .send()
+        .await
+        .expect("boundary");
+    assert_eq!(boundary.policy().and_then(|p| p.default_version_id()), Some("v1"));
+    // The administrator approves it; the deploy goes on.
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    account.json_with(&["up", "--yes"], &env, 0);
+    // A role deleted by hand is an administrator's to make again.
+    c.iam.delete_role().role_name("konnichiwa-task").send().await.expect("delete role");
+    refused(&account.run_with(&["up", "--yes"], &env), "iam-role konnichiwa-task (create)");
+    // Without the deploy role's credentials (an administrator), the same `up` repairs it.
+    account.json(&["up", "--yes"], 0);
+}
+
+#[tokio::test]
+async fn with_https_on_a_domain_the_role_writes_only_the_stacks_two_records() {
     let account = Account::new();
     let c = account.clients().await;
     let zone = crate::https::zone(&c, "example.com").await;
     let other_zone = crate::https::zone(&c, "example.net").await;
     account.edit_stack(crate::https::with_domain);
-    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let admin = account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    // ci-role asked ACM for the stack's certificate to learn the record it validates with.
+    assert!(mutations(&admin).iter().any(|m| m == "ACM:RequestCertificate"), "{:?}", mutations(&admin));
+    let certificates = c.acm.list_certificates().send().await.expect("certificates");
+    let arn = certificates.certificate_summary_list()[0].certificate_arn().expect("arn").to_owned();
+    let described = c.acm.describe_certificate().certificate_arn(&arn).send().await.expect("describe");
+    let validation = described
+        .certificate()
+        .and_then(|cert| cert.domain_validation_options().first())
+        .and_then(|o| o.resource_record())
+        .map(|r| r.name().trim_end_matches('.').to_ascii_lowercase())
+        .expect("validation record");
     let policy = deploy_policy(&account).await;
     let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
-    let runs = [account.json(&["up", "--yes"], 0), account.json(&["down", "--yes", "--purge"], 0)];
+    let session = account.session_of("konnichiwa-deploy").await;
+    let env = env_refs(&session);
+    let up = account.json_with(&["up", "--yes"], &env, 0);
+    assert!(
+        !mutations(&up).iter().any(|m| m == "ACM:RequestCertificate"),
+        "the certificate ci-role asked for is adopted"
+    );
+    let runs = [up, account.json_with(&["down", "--yes", "--purge"], &env, 0)];
     let called = called_actions(&runs);
     let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
     assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
-    for needed in ["acm:requestcertificate", "acm:deletecertificate", "route53:changeresourcerecordsets"] {
+    for needed in ["acm:deletecertificate", "route53:changeresourcerecordsets"] {
         assert!(called.contains(needed), "{needed} not called: {called:?}");
     }
 
@@ -198,31 +278,42 @@ async fn with_https_on_a_domain_the_role_writes_only_the_stacks_names_in_its_zon
     let names = "route53:ChangeResourceRecordSetsNormalizedRecordNames";
     let types = "route53:ChangeResourceRecordSetsRecordTypes";
     let change = "route53:ChangeResourceRecordSets";
-    let certificate = format!("arn:aws:acm:{r}:{a}:certificate/*");
     let request_tag = ("aws:RequestTag/konnichiwa:stack", "konnichiwa");
     let cases: Vec<Case> = vec![
         (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "A")], true),
-        (change, zone_arn(&zone), vec![(names, "_0a1b.api.example.com"), (types, "CNAME")], true),
+        (change, zone_arn(&zone), vec![(names, validation.as_str()), (types, "CNAME")], true),
+        // Another `_` name under the domain, or at the zone apex: an ACME challenge, DMARC.
+        (
+            change,
+            zone_arn(&zone),
+            vec![(names, "_0a1b2c3d4e5f60718293a4b5c6d7e8f9.api.example.com"), (types, "CNAME")],
+            false,
+        ),
+        (change, zone_arn(&zone), vec![(names, "_acme-challenge.api.example.com"), (types, "CNAME")], false),
+        (change, zone_arn(&zone), vec![(names, "_acme-challenge.example.com"), (types, "CNAME")], false),
+        (change, zone_arn(&zone), vec![(names, "_dmarc.example.com"), (types, "CNAME")], false),
+        (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "CNAME")], false),
+        (change, zone_arn(&zone), vec![(names, validation.as_str()), (types, "TXT")], false),
         (change, zone_arn(&zone), vec![(names, "www.example.com"), (types, "A")], false),
         (change, zone_arn(&zone), vec![(names, "api.example.com"), (names, "example.com"), (types, "A")], false),
         (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "MX")], false),
-        (change, zone_arn(&zone), vec![(names, "api.example.com"), (types, "NS")], false),
         (change, zone_arn(&other_zone), vec![(names, "api.example.com"), (types, "A")], false),
+        // RequestCertificate takes no resource: "*", with the conditions.
         (
             "acm:RequestCertificate",
-            certificate.clone(),
+            "*".into(),
             vec![here, request_tag, ("acm:ValidationMethod", "DNS"), ("acm:DomainNames", "api.example.com")],
             true,
         ),
         (
             "acm:RequestCertificate",
-            certificate.clone(),
+            "*".into(),
             vec![here, request_tag, ("acm:ValidationMethod", "DNS"), ("acm:DomainNames", "login.example.com")],
             false,
         ),
         (
             "acm:RequestCertificate",
-            certificate.clone(),
+            "*".into(),
             vec![here, request_tag, ("acm:ValidationMethod", "EMAIL"), ("acm:DomainNames", "api.example.com")],
             false,
         ),
@@ -240,7 +331,7 @@ async fn with_https_on_a_domain_the_role_writes_only_the_stacks_names_in_its_zon
 }
 
 /// (action, resource, condition context, allowed?)
-type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, bool);
+pub type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, bool);
 
 #[tokio::test]
 async fn the_policy_reaches_nothing_outside_the_stack() {
@@ -252,25 +343,44 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
     let here: (&str, &str) = ("aws:RequestedRegion", r);
     let ours = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa");
     let theirs = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod");
+    let boundary = format!("arn:aws:iam::{a}:policy/konnichiwa-boundary");
+    let bounded = ("iam:PermissionsBoundary", boundary.as_str());
     let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
     let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
     let cases: Vec<Case> = vec![
-        // IAM: only the stack's own roles, never the deploy role, never a prefix.
-        ("iam:PutRolePolicy", role("konnichiwa-task"), vec![], true),
-        ("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![], false),
+        // IAM: only the stack's own roles, only while they carry the boundary, never the deploy
+        // role, never a prefix, never their trust or the boundary itself.
+        ("iam:PutRolePolicy", role("konnichiwa-task"), vec![bounded], true),
+        ("iam:PutRolePolicy", role("konnichiwa-task"), vec![], false),
+        (
+            "iam:PutRolePolicy",
+            role("konnichiwa-task"),
+            vec![("iam:PermissionsBoundary", "arn:aws:iam::aws:policy/AdministratorAccess")],
+            false,
+        ),
+        ("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![bounded], false),
+        ("iam:UpdateAssumeRolePolicy", role("konnichiwa-execution"), vec![], false),
         ("iam:UpdateAssumeRolePolicy", role("konnichiwa-deploy"), vec![], false),
-        ("iam:PutRolePolicy", role("konnichiwa-prod-task"), vec![], false),
-        ("iam:CreateRole", role("konnichiwa-admin"), vec![], false),
+        ("iam:PutRolePolicy", role("konnichiwa-prod-task"), vec![bounded], false),
+        ("iam:CreateRole", role("konnichiwa-task"), vec![bounded], false),
+        ("iam:CreateRole", role("konnichiwa-admin"), vec![bounded], false),
+        ("iam:DeleteRolePermissionsBoundary", role("konnichiwa-task"), vec![bounded], false),
+        ("iam:PutRolePermissionsBoundary", role("konnichiwa-task"), vec![bounded], false),
+        ("iam:CreatePolicyVersion", boundary.clone(), vec![], false),
+        ("iam:SetDefaultPolicyVersion", boundary.clone(), vec![], false),
         (
             "iam:AttachRolePolicy",
             role("konnichiwa-instance"),
-            vec![("iam:PolicyARN", "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")],
+            vec![
+                bounded,
+                ("iam:PolicyARN", "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"),
+            ],
             true,
         ),
         (
             "iam:AttachRolePolicy",
             role("konnichiwa-instance"),
-            vec![("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")],
+            vec![bounded, ("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")],
             false,
         ),
         ("iam:PassRole", role("konnichiwa-execution"), vec![("iam:PassedToService", "ecs-tasks.amazonaws.com")], true),
@@ -296,7 +406,25 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
             vec![("aws:RequestedRegion", "us-east-1"), ("aws:RequestTag/konnichiwa:stack", "konnichiwa")],
             false,
         ),
-        ("ec2:RunInstances", arn("ec2", "instance/*"), vec![here], false),
+        // Our resources can be re-tagged, never as another stack's.
+        (
+            "ec2:CreateTags",
+            arn("ec2", "vpc/vpc-1"),
+            vec![here, ours, ("aws:RequestTag/konnichiwa:stack", "konnichiwa")],
+            true,
+        ),
+        (
+            "ec2:CreateTags",
+            arn("ec2", "vpc/vpc-1"),
+            vec![here, ours, ("aws:RequestTag/konnichiwa:stack", "konnichiwa-prod")],
+            false,
+        ),
+        (
+            "ecr:TagResource",
+            arn("ecr", "repository/konnichiwa"),
+            vec![here, ("aws:RequestTag/konnichiwa:stack", "konnichiwa-prod")],
+            false,
+        ),
         // Named resources of the other services: exactly ours.
         ("secretsmanager:GetSecretValue", arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"), vec![here], true),
         (
@@ -348,9 +476,9 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
         let got = allows(&policy, &Request { action, resource, context });
         assert_eq!(got, *expected, "{action} on {resource} with {context:?}");
     }
-    // No statement grants a change on every resource without a condition that scopes it.
-    let unscoped_ok = ["ecs:registertaskdefinition", "ecs:deregistertaskdefinition", "ecr:getauthorizationtoken"];
-    for s in policy["Statement"].as_array().expect("statements") {
+    // No grant reaches every resource without a condition that scopes it.
+    let unscoped_ok = ["ecs:deregistertaskdefinition", "ecr:getauthorizationtoken"];
+    for s in policy["Statement"].as_array().expect("statements").iter().filter(|s| s["Effect"] == "Allow") {
         let star = s["Resource"].as_array().is_some_and(|r| r.iter().any(|x| x == "*"));
         let scoped = s["Condition"].as_object().is_some_and(|c| {
             c.values()
@@ -366,6 +494,37 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
             }
         }
     }
+    // RunInstances, resource by resource: our template, subnets and groups, an Amazon image.
+    let tagged = |t: &'static str| -> &'static [(&'static str, &'static str)] {
+        if t == "ours" {
+            &[("aws:RequestedRegion", "ap-northeast-1"), ("aws:ResourceTag/konnichiwa:stack", "konnichiwa")]
+        } else {
+            &[("aws:RequestedRegion", "ap-northeast-1"), ("aws:ResourceTag/konnichiwa:stack", "other")]
+        }
+    };
+    let template = arn("ec2", "launch-template/lt-1");
+    let from_template = [here, ("ec2:LaunchTemplate", template.as_str())];
+    let image = format!("arn:aws:ec2:{r}::image/ami-1");
+    let launch = |subnet: &'static str, group: &'static str, owner: &str| {
+        let image_context = [here, ("ec2:Owner", owner)];
+        allows_each(
+            &policy,
+            "ec2:RunInstances",
+            &[
+                (template.as_str(), tagged("ours")),
+                (&arn("ec2", "subnet/subnet-1"), tagged(subnet)),
+                (&arn("ec2", "security-group/sg-1"), tagged(group)),
+                (&image, &image_context),
+                (&arn("ec2", "instance/*"), &from_template),
+                (&arn("ec2", "volume/*"), &from_template),
+                (&arn("ec2", "network-interface/*"), &from_template),
+            ],
+        )
+    };
+    assert!(launch("ours", "ours", "amazon"), "the stack's own launch");
+    assert!(!launch("theirs", "ours", "amazon"), "into another VPC's subnet");
+    assert!(!launch("ours", "theirs", "amazon"), "with another security group");
+    assert!(!launch("ours", "ours", "999988887777"), "with someone's image");
 }
 
 #[test]
@@ -382,6 +541,8 @@ fn the_evaluator_follows_iam() {
     let policy = serde_json::json!({ "Statement": [
         { "Effect": "Allow", "Action": "ec2:DeleteVpc", "Resource": "*",
           "Condition": { "StringEquals": { "aws:ResourceTag/k": "v" } } },
+        { "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
+          "Condition": { "StringEqualsIfExists": { "aws:ResourceTag/k": "v" }, "Null": { "aws:RequestTag/x": "true" } } },
         { "Effect": "Deny", "Action": "ec2:*", "Resource": "arn:x" }
     ]});
     let r = |resource, context| Request { action: "ec2:DeleteVpc", resource, context };
@@ -389,6 +550,10 @@ fn the_evaluator_follows_iam() {
     assert!(!allows(&policy, &r("arn:y", &[("aws:ResourceTag/k", "w")])));
     assert!(!allows(&policy, &r("arn:y", &[])), "a missing key fails the condition");
     assert!(!allows(&policy, &r("arn:x", &[("aws:ResourceTag/k", "v")])), "deny wins");
+    let t = |context| Request { action: "ec2:CreateTags", resource: "arn:y", context };
+    assert!(allows(&policy, &t(&[])), "IfExists: a missing key passes");
+    assert!(!allows(&policy, &t(&[("aws:ResourceTag/k", "w")])));
+    assert!(!allows(&policy, &t(&[("aws:RequestTag/x", "1")])), "Null: the key must be absent");
 }
 
 /// A moto server of this test's own: IAM enforcement is a switch for the whole server.
@@ -429,7 +594,7 @@ impl Drop for OwnMoto {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_and_refuses_the_rest() {
+async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_refuses_the_rest() {
     let moto = OwnMoto::start();
     let account = Account::new();
     account.json_at(&moto.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
@@ -453,11 +618,14 @@ async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_
             .expect("policy");
         provisioner::resources::iam::decode_policy(p.policy_document())
     };
-    // moto evaluates a statement's resources only for IAM roles and skips its conditions: give
-    // it the same actions on `*`, so what it enforces is the set of actions.
+    // moto evaluates a statement's resources only for IAM roles, takes a condition it cannot
+    // evaluate as a denial, and knows no permissions boundary: give the role the same actions
+    // on `*` (its denials kept as they are), so what moto enforces is the set of actions.
     let mut moto_view = policy.clone();
     for s in moto_view["Statement"].as_array_mut().expect("statements") {
-        s["Resource"] = "*".into();
+        if s["Effect"] == "Allow" {
+            s["Resource"] = "*".into();
+        }
         s.as_object_mut().expect("statement").remove("Condition");
         // moto names CloudWatch's actions by its signing name (`monitoring:`), IAM by `cloudwatch:`.
         let actions: Vec<Value> = s["Action"]
@@ -472,19 +640,27 @@ async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_
             .collect();
         s["Action"] = Value::from(actions);
     }
-    admin.iam.create_user().user_name("ci").send().await.expect("user");
     admin
         .iam
-        .put_user_policy()
-        .user_name("ci")
+        .put_role_policy()
+        .role_name("konnichiwa-deploy")
         .policy_name("deploy")
         .policy_document(moto_view.to_string())
         .send()
         .await
-        .expect("user policy");
-    let key = admin.iam.create_access_key().user_name("ci").send().await.expect("key");
-    let key = key.access_key().expect("key");
-    let (id, secret) = (key.access_key_id().to_owned(), key.secret_access_key().to_owned());
+        .expect("moto's view of the policy");
+    // CI's job assumes the role (moto checks no trust before enforcement is on).
+    let session = admin
+        .sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/konnichiwa-deploy", account.id))
+        .role_session_name("ci")
+        .send()
+        .await
+        .expect("assume the deploy role");
+    let creds = session.credentials().expect("credentials");
+    let (id, secret, token) =
+        (creds.access_key_id().to_owned(), creds.secret_access_key().to_owned(), creds.session_token().to_owned());
     let http = reqwest::Client::new();
     let auth = |n: &'static str| {
         http.post(format!("{}/moto-api/reset-auth", moto.url)).header("content-type", "text/plain").body(n).send()
@@ -495,21 +671,104 @@ async fn with_exactly_the_declared_actions_moto_lets_up_deploy_and_down_through_
     // form moto rebuilds bodies in); it changes nothing else.
     let proxy = common::faults::Proxy::start(&moto.url, common::faults::Faults::default()).await;
     proxy.resign_for_moto(&id, &secret);
-    let env =
-        [("AWS_ACCESS_KEY_ID", id.as_str()), ("AWS_SECRET_ACCESS_KEY", secret.as_str()), ("AWS_MAX_ATTEMPTS", "3")];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("AWS_SESSION_TOKEN", token.as_str()),
+        ("AWS_MAX_ATTEMPTS", "3"),
+    ];
     let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "5".repeat(64));
-    for args in [vec!["up", "--yes"], vec!["deploy", "--image", &image, "--no-wait"], vec!["down", "--yes", "--purge"]]
-    {
+    for args in [
+        vec!["up", "--yes"],
+        vec!["deploy", "--image", &image, "--no-wait"],
+        vec!["rollback", "--no-wait"],
+        vec!["down", "--yes", "--purge"],
+    ] {
         let out = account.run_at(&proxy.url, &args, &env).await;
-        assert_eq!(out.status.code(), Some(0), "{args:?} with the deploy role's actions:\n{}", common::text(&out));
+        assert_eq!(out.status.code(), Some(0), "{args:?} as the deploy role:\n{}", common::text(&out));
     }
-    // The same credentials are refused what the policy does not list.
+    // The same credentials are refused what the policy does not grant, or denies.
     let outside = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &env).await;
     assert_eq!(outside.status.code(), Some(1));
-    assert!(
-        common::text(&outside).contains("AccessDenied") || common::text(&outside).contains("not authorized"),
-        "{}",
-        common::text(&outside)
-    );
+    let said = common::text(&outside);
+    assert!(said.contains("AccessDenied") || said.contains("not authorized"), "{said}");
+    let deploy = {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .endpoint_url(&proxy.url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(&id, &secret, Some(token.clone()), None, "ci"))
+            .load()
+            .await;
+        provisioner::aws::Clients::with_moto_account(&sdk, Some(account.id.clone()))
+    };
+    let boundary = format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id);
+    let admin_doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let trust_anyone = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#;
+    let refused: Vec<(&str, bool)> = vec![
+        (
+            "UpdateAssumeRolePolicy",
+            deploy
+                .iam
+                .update_assume_role_policy()
+                .role_name("konnichiwa-execution")
+                .policy_document(trust_anyone)
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "CreateRole",
+            deploy
+                .iam
+                .create_role()
+                .role_name("konnichiwa-admin")
+                .assume_role_policy_document(trust_anyone)
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "DeleteRolePermissionsBoundary",
+            deploy.iam.delete_role_permissions_boundary().role_name("konnichiwa-task").send().await.is_err(),
+        ),
+        (
+            "PutRolePermissionsBoundary",
+            deploy
+                .iam
+                .put_role_permissions_boundary()
+                .role_name("konnichiwa-task")
+                .permissions_boundary("arn:aws:iam::aws:policy/AdministratorAccess")
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "CreatePolicyVersion",
+            deploy
+                .iam
+                .create_policy_version()
+                .policy_arn(&boundary)
+                .policy_document(admin_doc)
+                .set_as_default(true)
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "PutRolePolicy on the deploy role",
+            deploy
+                .iam
+                .put_role_policy()
+                .role_name("konnichiwa-deploy")
+                .policy_name("more")
+                .policy_document(admin_doc)
+                .send()
+                .await
+                .is_err(),
+        ),
+        ("CreateUser", deploy.iam.create_user().user_name("backdoor").send().await.is_err()),
+    ];
+    let allowed: Vec<&str> = refused.iter().filter(|(_, r)| !r).map(|(what, _)| *what).collect();
+    assert!(allowed.is_empty(), "moto let the deploy role do: {allowed:?}");
     auth("inf").await.expect("enforcement off");
 }

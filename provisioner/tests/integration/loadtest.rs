@@ -195,6 +195,17 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
         "--json",
         &out_path,
     ];
+    // The stack has no HTTPS here: the default mix sends the key to a plain-http URL, which
+    // `provisioner loadtest` refuses before starting any worker, unless told to.
+    let refused = account.run_at(&proxy.url, &args[1..], &[]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", crate::common::text(&refused));
+    assert!(
+        crate::common::text(&refused).contains("refusing to send the API key"),
+        "{}",
+        crate::common::text(&refused)
+    );
+    assert!(proxy.requests("RunTask").is_empty() && proxy.requests("RegisterTaskDefinition").is_empty());
+    let args: Vec<&str> = args.iter().copied().chain(["--send-key-over-http"]).collect();
     let run = tokio::process::Command::from(account.command(&proxy.url, &args, &[])).output();
     let workers = async {
         let tasks = wait_for_workers(&c, 3).await;
@@ -215,6 +226,10 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
     for command in &commands {
         assert_eq!(flag(command, "--rate"), ["10/s"], "{command:?}");
         assert!(command.contains(&"--result-lines".to_owned()), "{command:?}");
+        assert!(
+            command.contains(&"--send-key-over-http".to_owned()),
+            "the insistence reaches the workers: {command:?}"
+        );
         assert!(flag(command, "--host")[0].starts_with("http://"), "the stack's URL by default: {command:?}");
         assert!(flag(command, "--json").is_empty(), "files are written here, not in the task: {command:?}");
     }
@@ -332,11 +347,15 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
     };
     assert!(stop(("aws:ResourceTag/konnichiwa:role", "loadtest-worker")));
     assert!(!stop(("aws:ResourceTag/konnichiwa:stack", "konnichiwa")), "a service task");
-    let run = |family: &str| {
+    let cluster = |name: &str| format!("arn:aws:ecs:ap-northeast-1:{}:cluster/{name}", account.id);
+    let run = |family: &str, in_cluster: &str| {
         let definition = format!("arn:aws:ecs:ap-northeast-1:{}:task-definition/{family}:3", account.id);
-        allows(&policy, &Request { action: "ecs:RunTask", resource: &definition, context: &[here] })
+        let context = [here, ("ecs:cluster", in_cluster)];
+        allows(&policy, &Request { action: "ecs:RunTask", resource: &definition, context: &context })
     };
-    assert!(run("konnichiwa-loadtest") && !run("konnichiwa"), "RunTask of the workers' family only");
+    assert!(run("konnichiwa-loadtest", &cluster("konnichiwa")), "the workers' family in the stack's cluster");
+    assert!(!run("konnichiwa", &cluster("konnichiwa")), "RunTask of the workers' family only");
+    assert!(!run("konnichiwa-loadtest", &cluster("konnichiwa-prod")), "in the stack's cluster only");
     let tagged = c
         .ecs
         .describe_tasks()
@@ -360,6 +379,9 @@ fn spawn(account: &Account, extra: &[&str]) -> tokio::process::Child {
     let image = image();
     let mut args = vec!["loadtest", "--workers", "2", "--poll-interval", "200ms", "--image", &image];
     args.extend_from_slice(extra);
+    // The stack's URL is plain http here: the mix leaves out the key's paths (loadtest's flags
+    // come after the provisioner's).
+    args.extend_from_slice(&["--endpoint", "/"]);
     tokio::process::Command::from(account.command(&moto_url(), &args, &[]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod attacker;
 mod aws_behaviour;
 mod convergence;
 mod deploy_role;

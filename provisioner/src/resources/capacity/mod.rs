@@ -10,10 +10,11 @@ mod provider;
 mod template;
 
 use serde::Serialize;
+use serde_json::json;
 use stack::catalog::{Arch, arch_of};
 
 use crate::error::{AwsContext, Error};
-use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
 pub use group::{ObservedAsg, diff_asg};
@@ -49,30 +50,44 @@ pub const PERMISSIONS: &[Permission] = &[
             "ec2:ModifyLaunchTemplate",
             "ec2:DeleteLaunchTemplate",
             "ec2:TerminateInstances",
-            "ec2:CreateTags",
         ],
         Scope::Ec2Tagged(crate::resources::network::EC2_TYPES),
     ),
-    // Auto Scaling launches from the template with the caller's permission to run instances.
-    Permission::new(&["ec2:RunInstances"], Scope::FromLaunchTemplate),
+    // Auto Scaling launches with the caller's permission to run instances, checked resource by
+    // resource: only from the stack's launch template, into its subnets with its security groups,
+    // from the image the stack names (or an Amazon-owned one: the recommended ECS AMI).
+    Permission::new(&["ec2:RunInstances"], Scope::Ec2Tagged(&["launch-template", "subnet", "security-group"])),
+    Permission::new(
+        &["ec2:RunInstances"],
+        Scope::Conditioned {
+            resources: |c| ["instance/*", "volume/*", "network-interface/*"].map(|r| c.arn("ec2", r)).to_vec(),
+            condition: |c| json!({ "ArnLike": { "ec2:LaunchTemplate": c.arn("ec2", "launch-template/*") } }),
+        },
+    ),
+    Permission::new(
+        &["ec2:RunInstances"],
+        Scope::Conditioned {
+            resources: |c| vec![format!("arn:{}:ec2:{}::image/*", c.partition, c.stack.region)],
+            condition: |c| match c.stack.capacity.ami.as_str() {
+                ami if ami.starts_with("ami-") => json!({ "StringEquals": { "ec2:ImageID": ami } }),
+                _ => json!({ "StringEquals": { "ec2:Owner": "amazon" } }),
+            },
+        },
+    ),
     Permission::new(
         &[
             "autoscaling:CreateAutoScalingGroup",
             "autoscaling:UpdateAutoScalingGroup",
             "autoscaling:DeleteAutoScalingGroup",
-            "autoscaling:CreateOrUpdateTags",
             "autoscaling:SetInstanceProtection",
             "autoscaling:StartInstanceRefresh",
         ],
-        Scope::Own(|c| {
-            vec![c.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", names(&c.stack.name).asg))]
-        }),
+        Scope::Own(group_arn),
     ),
+    Permission::new(&["autoscaling:CreateOrUpdateTags"], Scope::Retag(group_arn)),
     Permission::new(&["ecs:CreateCapacityProvider"], Scope::CreatingTagged),
-    Permission::new(
-        &["ecs:UpdateCapacityProvider", "ecs:DeleteCapacityProvider", "ecs:TagResource"],
-        Scope::Own(|c| vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]),
-    ),
+    Permission::new(&["ecs:UpdateCapacityProvider", "ecs:DeleteCapacityProvider"], Scope::Own(provider_arn)),
+    Permission::new(&["ecs:TagResource"], Scope::Retag(provider_arn)),
     // CreateCapacityProvider passes ECS's service-linked role to ECS.
     Permission::new(
         &["iam:PassRole"],
@@ -94,6 +109,14 @@ pub struct CapacityOutputs {
     pub auto_scaling_group: String,
     pub auto_scaling_group_arn: Id,
     pub capacity_provider: String,
+}
+
+fn group_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", names(&c.stack.name).asg))]
+}
+
+fn provider_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]
 }
 
 pub struct Names {

@@ -1,18 +1,27 @@
-//! IAM, least privilege and visible in the plan: the instance role and profile (the AWS managed
-//! ECS-for-EC2 policy, optionally SSM), the task execution role (pull from our repository, write
-//! to our log group, read our secret's ARN only), and the app's task role (empty unless
-//! stack.yaml adds statements).
+//! IAM, least privilege and visible in the plan: the stack's permissions boundary (`boundary`),
+//! the instance role and profile (the AWS managed ECS-for-EC2 policy, optionally SSM), the task
+//! execution role (pull from our repository, write to our log group, read our secret's ARN only)
+//! and the app's task role (empty unless stack.yaml adds statements) — every role bounded.
+//!
+//! Who may change what: the roles' identity (that they exist, their trust, their boundary), the
+//! boundary itself and the instance profile are an administrator's; their policies are `up`'s,
+//! from anywhere. Run as the CI deploy role, `up` refuses before any change when an
+//! administrator's change is pending (`needs_administrator`), and `down` keeps the roles, the
+//! profile and the boundary (the deploy role may not create them again).
+
+pub mod boundary;
+pub mod profile;
+pub mod role;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_iam::types::Tag;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{AwsContext, Error, absent, gone};
-use crate::reconcile::permission::{self, Permission, PolicyContext};
-use crate::reconcile::step::Observed;
-use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
+use crate::error::Error;
+use crate::reconcile::permission::{self, Permission, PolicyContext, boundary_name};
+use crate::reconcile::{Action, Change, Ctx, Id, Plan, Step};
+pub use role::{ObservedRole, Part, RoleSpec, apply_role, decode_policy, diff_role, observe_role};
 
 /// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
 pub fn role_arns(c: &PolicyContext) -> Vec<String> {
@@ -20,34 +29,30 @@ pub fn role_arns(c: &PolicyContext) -> Vec<String> {
     [instance, execution, task].iter().map(|n| c.iam_arn(&format!("role/{n}"))).collect()
 }
 
-/// What IAM calls: only on the stack's own roles and instance profile, attaching only the
-/// managed policies the stack uses, passing each role only to the service that takes it.
+/// What the deploy role may do in IAM: read the stack's roles, profile and boundary; change the
+/// roles' policies only while the boundary is on them (attaching only the managed policies the
+/// stack uses); pass each role only to the service that takes it. Creating roles, changing
+/// their trust or boundary, and writing the boundary are left out (and denied, `ci_role`).
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &[
             "iam:GetRole",
-            "iam:CreateRole",
-            "iam:DeleteRole",
-            "iam:TagRole",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
             "iam:GetRolePolicy",
             "iam:ListRolePolicies",
             "iam:ListAttachedRolePolicies",
             "iam:GetInstanceProfile",
-            "iam:CreateInstanceProfile",
-            "iam:DeleteInstanceProfile",
-            "iam:TagInstanceProfile",
-            "iam:AddRoleToInstanceProfile",
-            "iam:RemoveRoleFromInstanceProfile",
+            "iam:GetPolicy",
+            "iam:GetPolicyVersion",
+            "iam:ListPolicyVersions",
         ],
         permission::Scope::Own(|c| {
             let mut arns = role_arns(c);
             arns.push(c.iam_arn(&format!("instance-profile/{}", names(&c.stack.name).0)));
+            arns.push(c.boundary_arn());
             arns
         }),
     ),
+    Permission::new(&["iam:PutRolePolicy", "iam:DeleteRolePolicy"], permission::Scope::Bounded { roles: role_arns }),
     Permission::new(
         &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
         permission::Scope::AttachManaged {
@@ -60,6 +65,7 @@ pub const PERMISSIONS: &[Permission] = &[
             },
         },
     ),
+    Permission::new(&["iam:TagRole"], permission::Scope::Retag(role_arns)),
     Permission::new(
         &["iam:PassRole"],
         permission::Scope::PassRole {
@@ -84,6 +90,7 @@ pub const SSM_CORE_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInsta
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IamOutputs {
+    pub boundary_arn: Option<String>,
     pub instance_role_arn: Option<String>,
     pub instance_profile_name: String,
     pub instance_profile_arn: Option<String>,
@@ -110,30 +117,20 @@ impl Scope {
         self.secret_arn.get()?;
         Ok(())
     }
-}
 
-/// What a role must be.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RoleSpec {
-    pub name: String,
-    pub trust: Value,
-    pub managed: BTreeSet<String>,
-    /// Inline policy name -> document.
-    pub inline: BTreeMap<String, Value>,
-}
+    fn policy_context<'a>(&self, stack: &'a stack::Stack) -> PolicyContext<'a> {
+        PolicyContext {
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            stack,
+            hosted_zone_id: None,
+            validation_record: None,
+        }
+    }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObservedRole {
-    pub arn: String,
-    pub trust: Value,
-    pub managed: BTreeSet<String>,
-    pub inline: BTreeMap<String, Value>,
-    pub tags: Vec<(String, String)>,
-}
-
-impl Observed for ObservedRole {
-    fn id(&self) -> &str {
-        &self.arn
+    /// The boundary's ARN (it is named, so known before it exists).
+    pub fn boundary_arn(&self, stack: &stack::Stack) -> String {
+        self.policy_context(stack).boundary_arn()
     }
 }
 
@@ -146,6 +143,8 @@ fn trust(service: &str) -> Value {
 
 /// The ECS roles' trust, guarded against the confused deputy: ECS may assume them only for this
 /// account's tasks in this region (`aws:SourceAccount`, `aws:SourceArn`), as AWS recommends.
+/// Narrower (one cluster) is not something ECS supports in a trust policy; who can make ECS
+/// assume them at all is decided by `iam:PassRole` (docs/POSTURE.md).
 fn ecs_tasks_trust(scope: &Scope, region: &str) -> Value {
     json!({ "Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
@@ -162,9 +161,10 @@ pub fn names(stack: &str) -> (String, String, String) {
     (format!("{stack}-instance"), format!("{stack}-execution"), format!("{stack}-task"))
 }
 
-/// The three roles of a stack.
+/// The three roles of a stack, each bounded by the stack's boundary.
 pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
     let (instance, execution, task) = names(&stack.name);
+    let boundary = Some(scope.boundary_arn(stack));
     let mut instance_managed = BTreeSet::from([ECS_FOR_EC2_POLICY.to_owned()]);
     if stack.capacity.ssm_access {
         instance_managed.insert(SSM_CORE_POLICY.to_owned());
@@ -204,306 +204,73 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
         RoleSpec {
             name: instance,
             trust: trust("ec2.amazonaws.com"),
+            boundary: boundary.clone(),
             managed: instance_managed,
             inline: BTreeMap::new(),
         },
         RoleSpec {
             name: execution,
             trust: ecs_tasks_trust(scope, &stack.region),
+            boundary: boundary.clone(),
             managed: BTreeSet::new(),
             inline: BTreeMap::from([("execution".to_owned(), execution_policy)]),
         },
         RoleSpec {
             name: task,
             trust: ecs_tasks_trust(scope, &stack.region),
+            boundary,
             managed: BTreeSet::new(),
             inline: task_inline,
         },
     ]
 }
 
-/// Policy documents compare as JSON values: key order and whitespace never show as a diff.
-pub fn diff_role(spec: &RoleSpec, stack: &stack::Stack, observed: Option<&ObservedRole>) -> Change {
-    let Some(o) = observed else {
-        let mut fields = vec![FieldDiff::new("trust_policy", None, Some(spec.trust.to_string()))];
-        fields.extend(spec.managed.iter().map(|m| FieldDiff::new("managed_policy", None, Some(m.clone()))));
-        fields.extend(
-            spec.inline.iter().map(|(n, d)| FieldDiff::new(format!("inline_policy.{n}"), None, Some(d.to_string()))),
-        );
-        return Change::create(fields);
-    };
-    let mut fields = Vec::new();
-    if o.trust != spec.trust {
-        fields.push(FieldDiff::new("trust_policy", Some(o.trust.to_string()), Some(spec.trust.to_string())));
-    }
-    fields.extend(spec.managed.difference(&o.managed).map(|m| FieldDiff::new("managed_policy", None, Some(m.clone()))));
-    fields.extend(o.managed.difference(&spec.managed).map(|m| FieldDiff::new("managed_policy", Some(m.clone()), None)));
-    for (name, doc) in &spec.inline {
-        if o.inline.get(name) != Some(doc) {
-            fields.push(FieldDiff::new(
-                format!("inline_policy.{name}"),
-                o.inline.get(name).map(Value::to_string),
-                Some(doc.to_string()),
-            ));
-        }
-    }
-    for (name, doc) in o.inline.iter().filter(|(n, _)| !spec.inline.contains_key(*n)) {
-        fields.push(FieldDiff::new(format!("inline_policy.{name}"), Some(doc.to_string()), None));
-    }
-    fields.extend(tags::diff(&stack.resource_tags(), &o.tags));
-    Change::update(fields)
-}
-
-/// IAM returns policy documents URL-encoded (RFC 3986); this undoes it.
-pub fn decode_policy(text: &str) -> Value {
-    if let Ok(v) = serde_json::from_str(text) {
-        return v;
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .flatten();
-        if let Some(b) = escaped {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    serde_json::from_slice(&out).unwrap_or(Value::String(text.to_owned()))
-}
-
-/// A role by name, with its trust policy, attached and inline policies; refuses a foreign one.
-pub async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
-    let iam = &ctx.clients.iam;
-    let Some(role) = absent(iam.get_role().role_name(name).send().await.ctx("get role", name), &["NoSuchEntity"])?
-    else {
-        return Ok(None);
-    };
-    let Some(role) = role.role() else { return Ok(None) };
-    let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    tags::pick_owned(
-        "IAM role",
-        name,
-        &ctx.stack.name,
-        vec![(role.arn().to_owned(), tags.clone())],
-        |r| r.0.clone(),
-        |r| r.1.clone(),
-    )?;
-    let attached = iam.list_attached_role_policies().role_name(name).send().await.ctx("list policies of role", name)?;
-    let managed = attached.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
-    let mut inline = BTreeMap::new();
-    let listed = iam.list_role_policies().role_name(name).send().await.ctx("list inline policies of role", name)?;
-    for policy in listed.policy_names() {
-        let doc = iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .ctx("get inline policy of role", name)?;
-        inline.insert(policy.clone(), decode_policy(doc.policy_document()));
-    }
-    Ok(Some(ObservedRole {
-        arn: role.arn().to_owned(),
-        trust: role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),
-        managed,
-        inline,
-        tags,
-    }))
-}
-
-fn iam_tags(stack: &stack::Stack) -> Vec<Tag> {
-    stack.resource_tags().into_iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
-}
-
-pub async fn apply_role(
-    ctx: &Ctx,
-    spec: &RoleSpec,
-    observed: Option<&ObservedRole>,
-    change: &Change,
-) -> Result<Option<String>, Error> {
-    let iam = &ctx.clients.iam;
-    let name = &spec.name;
-    let mut arn = None;
-    if observed.is_none() {
-        let out = iam
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(spec.trust.to_string())
-            .description(format!("Konnichiwa stack {}", ctx.stack.name))
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("create role", name)?;
-        arn = out.role().map(|r| r.arn().to_owned());
-    } else if change.has("trust_policy") {
-        iam.update_assume_role_policy()
-            .role_name(name)
-            .policy_document(spec.trust.to_string())
-            .send()
-            .await
-            .ctx("update trust policy of", name)?;
-    }
-    let have_managed = observed.map(|o| o.managed.clone()).unwrap_or_default();
-    for m in spec.managed.difference(&have_managed) {
-        iam.attach_role_policy().role_name(name).policy_arn(m).send().await.ctx("attach policy to", name)?;
-    }
-    for m in have_managed.difference(&spec.managed) {
-        iam.detach_role_policy().role_name(name).policy_arn(m).send().await.ctx("detach policy from", name)?;
-    }
-    let have_inline = observed.map(|o| o.inline.clone()).unwrap_or_default();
-    for (policy, doc) in &spec.inline {
-        if have_inline.get(policy) != Some(doc) {
-            iam.put_role_policy()
-                .role_name(name)
-                .policy_name(policy)
-                .policy_document(doc.to_string())
-                .send()
-                .await
-                .ctx("put inline policy on", name)?;
-        }
-    }
-    for policy in have_inline.keys().filter(|p| !spec.inline.contains_key(*p)) {
-        iam.delete_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .ctx("delete inline policy of", name)?;
-    }
-    if observed.is_some() && change.has_tags() {
-        iam.tag_role().role_name(name).set_tags(Some(iam_tags(&ctx.stack))).send().await.ctx("tag role", name)?;
-    }
-    ctx.progress(format!("role {name} ready"));
-    Ok(arn)
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct ObservedProfile {
-    arn: String,
-    roles: Vec<String>,
-    tags: Vec<(String, String)>,
-}
-
-impl Observed for ObservedProfile {
-    fn id(&self) -> &str {
-        &self.arn
-    }
-}
-
-async fn observe_profile(ctx: &Ctx, name: &str) -> Result<Option<ObservedProfile>, Error> {
-    let got = ctx
-        .clients
-        .iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-        .ctx("get instance profile", name);
-    let Some(out) = absent(got, &["NoSuchEntity"])? else { return Ok(None) };
-    let Some(p) = out.instance_profile() else { return Ok(None) };
-    let tags: Vec<(String, String)> = p.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    let found = vec![ObservedProfile {
-        arn: p.arn().to_owned(),
-        roles: p.roles().iter().map(|r| r.role_name().to_owned()).collect(),
-        tags,
-    }];
-    tags::pick_owned("instance profile", name, &ctx.stack.name, found, |p| p.arn.clone(), |p| p.tags.clone())
-}
-
-fn diff_profile(role: &str, stack: &stack::Stack, observed: Option<&ObservedProfile>) -> Change {
-    let Some(p) = observed else { return Change::create(vec![FieldDiff::new("role", None, Some(role.to_owned()))]) };
-    let mut fields = Vec::new();
-    if p.roles != [role.to_owned()] {
-        fields.push(FieldDiff::new("role", Some(p.roles.join(",")), Some(role.to_owned())));
-    }
-    fields.extend(tags::diff(&stack.resource_tags(), &p.tags));
-    Change::update(fields)
-}
-
-async fn apply_profile(
-    ctx: &Ctx,
-    name: &str,
-    role: &str,
-    change: &Change,
-    observed: Option<&ObservedProfile>,
-) -> Result<Option<String>, Error> {
-    let iam = &ctx.clients.iam;
-    let mut created = None;
-    if observed.is_none() {
-        let out = iam
-            .create_instance_profile()
-            .instance_profile_name(name)
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("create instance profile", name)?;
-        created = out.instance_profile().map(|p| p.arn().to_owned());
-    }
-    let roles = observed.map(|p| p.roles.clone()).unwrap_or_default();
-    for r in roles.iter().filter(|r| *r != role) {
-        iam.remove_role_from_instance_profile()
-            .instance_profile_name(name)
-            .role_name(r)
-            .send()
-            .await
-            .ctx("remove role from", name)?;
-    }
-    if !roles.iter().any(|r| r == role) {
-        iam.add_role_to_instance_profile()
-            .instance_profile_name(name)
-            .role_name(role)
-            .send()
-            .await
-            .ctx("add role to", name)?;
-    }
-    if observed.is_some() && change.has_tags() {
-        iam.tag_instance_profile()
-            .instance_profile_name(name)
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("tag", name)?;
-    }
-    ctx.progress(format!("instance profile {name} ready"));
-    Ok(created)
-}
-
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope) -> Result<IamOutputs, Error> {
+/// The boundary, the three roles and the instance profile (`part` of each role: `ci-role` makes
+/// the identity half, `up` all of it).
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) -> Result<IamOutputs, Error> {
+    let boundary_arn = scope.boundary_arn(&ctx.stack);
+    let want = boundary::document(&scope.policy_context(&ctx.stack));
+    let name = boundary_name(&ctx.stack.name);
+    let bounded = Step::new(ctx, BOUNDARY_KIND, &name)
+        .converge(
+            plan,
+            async || boundary::observe(ctx, &boundary_arn).await,
+            |o| boundary::diff(&want, &ctx.stack, o),
+            async |c: &Change, o: Option<&boundary::ObservedBoundary>| boundary::apply(ctx, &want, c, o).await,
+        )
+        .await?;
     let [instance, execution, task] = specs(&ctx.stack, scope);
     let mut arns = Vec::new();
     for spec in [&instance, &execution, &task] {
-        let outcome = Step::new(ctx, "iam-role", &spec.name)
+        let outcome = Step::new(ctx, ROLE_KIND, &spec.name)
             .converge(
                 plan,
                 async || observe_role(ctx, &spec.name).await,
-                |o| diff_role(spec, &ctx.stack, o),
+                |o| diff_role(spec, &ctx.stack, o, part),
                 async |c: &Change, o: Option<&ObservedRole>| {
-                    scope.check_known()?;
-                    apply_role(ctx, spec, o, c).await
+                    if part == Part::All {
+                        scope.check_known()?;
+                    }
+                    apply_role(ctx, spec, o, c, part).await
                 },
             )
             .await?;
         arns.push(outcome.id());
     }
     let profile_name = instance.name.clone();
-    let outcome = Step::new(ctx, "instance-profile", &profile_name)
+    let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
         .converge(
             plan,
-            async || observe_profile(ctx, &profile_name).await,
-            |o| diff_profile(&instance.name, &ctx.stack, o),
-            async |c: &Change, o: Option<&ObservedProfile>| {
-                apply_profile(ctx, &profile_name, &instance.name, c, o).await
+            async || profile::observe(ctx, &profile_name).await,
+            |o| profile::diff(&instance.name, &ctx.stack, o),
+            async |c: &Change, o: Option<&profile::ObservedProfile>| {
+                profile::apply(ctx, &profile_name, &instance.name, c, o).await
             },
         )
         .await?;
     let mut arns = arns.into_iter();
     Ok(IamOutputs {
+        boundary_arn: bounded.id(),
         instance_role_arn: arns.next().flatten(),
         instance_profile_name: profile_name,
         instance_profile_arn: outcome.id(),
@@ -512,72 +279,97 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope) -> Result<IamO
     })
 }
 
-/// Profile first (it holds the instance role), then each role's policies, then the roles.
+/// The plan kinds of this module.
+pub const BOUNDARY_KIND: &str = "iam-policy";
+pub const ROLE_KIND: &str = "iam-role";
+pub const PROFILE_KIND: &str = "instance-profile";
+
+/// The changes of `plan` that only an administrator may make: a role, profile or boundary to
+/// create, a trust or boundary to change, the boundary's document, the profile's role. Each as
+/// `kind name (fields)`.
+pub fn needs_administrator(plan: &Plan) -> Vec<String> {
+    plan.resources
+        .iter()
+        .filter(|r| !r.change.is_no_op())
+        .filter_map(|r| {
+            let fields: Vec<&str> = match (r.kind, r.change.action) {
+                (BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND, Action::Create | Action::Replace | Action::Delete) => {
+                    vec![]
+                }
+                (ROLE_KIND, _) => {
+                    let f: Vec<&str> = r
+                        .change
+                        .fields
+                        .iter()
+                        .map(|f| f.field.as_str())
+                        .filter(|f| role::IDENTITY_FIELDS.contains(f))
+                        .collect();
+                    if f.is_empty() {
+                        return None;
+                    }
+                    f
+                }
+                (BOUNDARY_KIND, _) if r.change.has("document") => vec!["document"],
+                (PROFILE_KIND, _) if r.change.has("role") => vec!["role"],
+                _ => return None,
+            };
+            let action = format!("{:?}", r.change.action).to_lowercase();
+            let what = if fields.is_empty() { action } else { fields.join(", ") };
+            Some(format!("{} {} ({what})", r.kind, r.name))
+        })
+        .collect()
+}
+
+/// True when the credentials are the stack's CI deploy role.
+pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
+    let identity = ctx.clients.identity().await?;
+    Ok(identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name)))
+}
+
+/// Profile first (it holds the instance role), then each role, then the boundary they carried.
+/// Run by the deploy role, nothing: it could not make them again (`kept` says so).
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
-    let iam = &ctx.clients.iam;
+    if run_by_deploy_role(ctx).await? {
+        return Ok(());
+    }
     let (instance, execution, task) = names(&ctx.stack.name);
-    if let Some(p) = observe_profile(ctx, &instance).await? {
+    if let Some(p) = profile::observe(ctx, &instance).await? {
         if ctx.applying() {
-            for r in &p.roles {
-                gone(
-                    iam.remove_role_from_instance_profile()
-                        .instance_profile_name(&instance)
-                        .role_name(r)
-                        .send()
-                        .await
-                        .ctx("remove role from", &instance),
-                    &["NoSuchEntity"],
-                )?;
-            }
-            gone(
-                iam.delete_instance_profile()
-                    .instance_profile_name(&instance)
-                    .send()
-                    .await
-                    .ctx("delete instance profile", &instance),
-                &["NoSuchEntity"],
-            )?;
+            profile::delete(ctx, &p, &instance).await?;
             ctx.progress(format!("deleted instance profile {instance}"));
         }
-        plan.push("instance-profile", &instance, Some(p.arn), Change::delete());
+        plan.push(PROFILE_KIND, &instance, Some(p.arn), Change::delete());
     }
     for name in [instance, execution, task] {
         let Some(o) = observe_role(ctx, &name).await? else { continue };
         if ctx.applying() {
-            for m in &o.managed {
-                gone(
-                    iam.detach_role_policy()
-                        .role_name(&name)
-                        .policy_arn(m)
-                        .send()
-                        .await
-                        .ctx("detach policy from", &name),
-                    &["NoSuchEntity"],
-                )?;
-            }
-            for p in o.inline.keys() {
-                gone(
-                    iam.delete_role_policy()
-                        .role_name(&name)
-                        .policy_name(p)
-                        .send()
-                        .await
-                        .ctx("delete inline policy of", &name),
-                    &["NoSuchEntity"],
-                )?;
-            }
-            gone(iam.delete_role().role_name(&name).send().await.ctx("delete role", &name), &["NoSuchEntity"])?;
+            role::delete_role(ctx, &o, &name).await?;
             ctx.progress(format!("deleted role {name}"));
         }
-        plan.push("iam-role", &name, Some(o.arn), Change::delete());
+        plan.push(ROLE_KIND, &name, Some(o.arn), Change::delete());
+    }
+    let identity = ctx.clients.identity().await?;
+    let arn = boundary_arn_of(&ctx.stack, &identity);
+    if boundary::observe(ctx, &arn).await?.is_some() {
+        if ctx.applying() {
+            boundary::delete(ctx, &arn).await?;
+            ctx.progress(format!("deleted permissions boundary {}", boundary_name(&ctx.stack.name)));
+        }
+        plan.push(BOUNDARY_KIND, boundary_name(&ctx.stack.name), Some(arn), Change::delete());
     }
     Ok(())
 }
 
-pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+fn boundary_arn_of(stack: &stack::Stack, identity: &crate::aws::Identity) -> String {
+    format!("arn:{}:iam::{}:policy/{}", identity.partition, identity.account, boundary_name(&stack.name))
+}
+
+/// What still exists: `(description, kept)`, kept when the deploy role runs `down` and leaves
+/// them for the next `up`.
+async fn remaining(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let (instance, execution, task) = names(&ctx.stack.name);
     let mut left = Vec::new();
-    if let Some(p) = observe_profile(ctx, &instance).await? {
+    if let Some(p) = profile::observe(ctx, &instance).await? {
         left.push(format!("instance profile {}", p.arn));
     }
     for name in [instance, execution, task] {
@@ -585,12 +377,43 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
             left.push(format!("IAM role {}", o.arn));
         }
     }
+    let identity = ctx.clients.identity().await?;
+    if let Some(b) = boundary::observe(ctx, &boundary_arn_of(&ctx.stack, &identity)).await? {
+        left.push(format!("IAM policy {} (the permissions boundary)", b.arn));
+    }
     Ok(left)
+}
+
+/// What `down` leaves behind that it should have deleted.
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    if run_by_deploy_role(ctx).await? {
+        return Ok(Vec::new());
+    }
+    remaining(ctx).await
+}
+
+/// What `down` keeps on purpose: run by the deploy role, the roles, profile and boundary (only an
+/// administrator may make them again, so the next deploy needs them).
+pub async fn kept(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    if !run_by_deploy_role(ctx).await? {
+        return Ok(Vec::new());
+    }
+    Ok(remaining(ctx)
+        .await?
+        .into_iter()
+        .map(|item| {
+            format!(
+                "{item} (the deploy role may not create roles, so it keeps them for the next deploy; an \
+                 administrator's `down` deletes them)"
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::FieldDiff;
 
     fn scope() -> Scope {
         Scope {
@@ -618,6 +441,9 @@ mod tests {
             assert!(!st["Resource"].as_str().unwrap_or("*").ends_with('*') || st["Sid"] == "WriteOurLogs", "{st}");
         }
         assert!(task.inline.is_empty() && task.managed.is_empty(), "the task role is empty by default");
+        for role in [&instance, &execution, &task] {
+            assert_eq!(role.boundary.as_deref(), Some("arn:aws:iam::123456789012:policy/konnichiwa-boundary"));
+        }
     }
 
     #[test]
@@ -630,16 +456,17 @@ mod tests {
         let observed = ObservedRole {
             arn: "arn:role".into(),
             trust: decode_policy(&serde_json::to_string_pretty(&execution.trust).expect("json")),
+            boundary: execution.boundary.clone(),
             managed: BTreeSet::new(),
             inline: BTreeMap::from([("execution".to_owned(), reformatted)]),
             tags: s.resource_tags(),
         };
-        assert!(diff_role(&execution, &s, Some(&observed)).is_no_op());
+        assert!(diff_role(&execution, &s, Some(&observed), Part::All).is_no_op());
         let mut extra = observed.clone();
         extra
             .inline
             .insert("admin".into(), json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}));
-        let c = diff_role(&execution, &s, Some(&extra));
+        let c = diff_role(&execution, &s, Some(&extra), Part::All);
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "inline_policy.admin");
         assert_eq!(c.fields[0].new, None, "a policy added behind our back is removed");
@@ -658,8 +485,18 @@ mod tests {
     }
 
     #[test]
-    fn url_encoded_documents_decode() {
-        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-        assert_eq!(decode_policy(encoded), json!({"Version": "2012-10-17", "Statement": []}));
+    fn trust_boundary_and_creates_are_an_administrators_policies_are_not() {
+        let mut plan = Plan::default();
+        let field = |f: &str| FieldDiff::new(f, Some("a".into()), Some("b".into()));
+        plan.push(ROLE_KIND, "k-task", None, Change::update(vec![field("inline_policy.app")]));
+        plan.push(ROLE_KIND, "k-execution", None, Change::update(vec![field("trust_policy"), field("tags.team")]));
+        plan.push(ROLE_KIND, "k-instance", None, Change::create(vec![]));
+        plan.push(BOUNDARY_KIND, "k-boundary", None, Change::update(vec![field("document")]));
+        plan.push(BOUNDARY_KIND, "k-boundary", None, Change::update(vec![field("tags.team")]));
+        plan.push(PROFILE_KIND, "k-instance", None, Change::no_op());
+        assert_eq!(
+            needs_administrator(&plan),
+            ["iam-role k-execution (trust_policy)", "iam-role k-instance (create)", "iam-policy k-boundary (document)"]
+        );
     }
 }

@@ -84,10 +84,11 @@ pub const PERMISSIONS: &[Permission] = &[
             "ec2:AuthorizeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:DeleteSecurityGroup",
-            "ec2:CreateTags",
         ],
         Scope::Ec2Tagged(EC2_TYPES),
     ),
+    // Drifted tags repaired on what is ours, never re-tagged as another stack's.
+    Permission::new(&["ec2:CreateTags"], Scope::Ec2Retag(EC2_TYPES)),
     Permission::new(
         &["ec2:CreateTags"],
         Scope::TagOnCreate {

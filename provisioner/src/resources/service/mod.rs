@@ -11,7 +11,10 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
-use crate::reconcile::permission::{Permission, Scope};
+use serde_json::json;
+use stack::OWNERSHIP_TAG;
+
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan};
 use crate::retry::Wait;
 
@@ -34,21 +37,35 @@ pub const PERMISSIONS: &[Permission] = &[
         ],
         Scope::Any,
     ),
-    // No resource-level permission exists for these two.
-    Permission::new(&["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition"], Scope::Any),
+    // Revisions of the stack's family only, tagged as the stack's.
     Permission::new(
-        &["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource"],
-        Scope::Own(|c| {
-            vec![
-                c.arn("ecs", &format!("service/{}/{}", c.stack.name, c.stack.name)),
-                c.arn("ecs", &format!("task-definition/{}:*", family(c.stack))),
-            ]
+        &["ecs:RegisterTaskDefinition"],
+        Scope::Conditioned {
+            resources: |c| family_arns(c, &family(c.stack)),
+            condition: |c| json!({ "StringEquals": { format!("aws:RequestTag/{OWNERSHIP_TAG}"): c.stack.name } }),
+        },
+    ),
+    // No resource-level permission exists for this one (docs/POSTURE.md).
+    Permission::new(&["ecs:DeregisterTaskDefinition"], Scope::Any),
+    // The service runs revisions of its own family only, whatever the request names.
+    Permission::new(
+        &["ecs:CreateService", "ecs:UpdateService"],
+        Scope::Conditioned {
+            resources: service_arn,
+            condition: |c| json!({ "ArnLikeIfExists": { "ecs:task-definition": family_arns(c, &family(c.stack)) } }),
+        },
+    ),
+    Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
+    Permission::new(
+        &["ecs:TagResource"],
+        Scope::Retag(|c| {
+            let mut arns = service_arn(c);
+            arns.extend(family_arns(c, &family(c.stack)));
+            arns
         }),
     ),
-    Permission::new(
-        &["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
-        Scope::CreatingTagged,
-    ),
+    Permission::new(&["application-autoscaling:RegisterScalableTarget"], Scope::CreatingTagged),
+    Permission::new(&["application-autoscaling:TagResource"], Scope::TagUnowned),
     Permission::new(
         &[
             "application-autoscaling:RegisterScalableTarget",
@@ -70,6 +87,16 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::ServiceLinkedRoles(&["ecs.application-autoscaling.amazonaws.com"]),
     ),
 ];
+
+fn service_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecs", &format!("service/{}/{}", crate::resources::cluster::name(c.stack), c.stack.name))]
+}
+
+/// A task definition family's revisions, as IAM may be asked about them (with or without the
+/// revision number).
+pub fn family_arns(c: &PolicyContext, family: &str) -> Vec<String> {
+    vec![c.arn("ecs", &format!("task-definition/{family}")), c.arn("ecs", &format!("task-definition/{family}:*"))]
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceOutputs {

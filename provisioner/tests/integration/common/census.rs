@@ -96,6 +96,9 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         roles += usize::from(c.iam.get_role().role_name(format!("{name}-{role}")).send().await.is_ok());
     }
     n.insert("iam-role", roles);
+    let account = c.identity().await.expect("account").account;
+    let boundary = format!("arn:aws:iam::{account}:policy/{name}-boundary");
+    n.insert("iam-policy", usize::from(c.iam.get_policy().policy_arn(boundary).send().await.is_ok()));
     n.insert(
         "instance-profile",
         usize::from(
@@ -155,6 +158,7 @@ pub fn clean() -> Census {
         ("ecr-repository", 1),
         ("ecs-cluster", 1),
         ("ecs-service", 1),
+        ("iam-policy", 1),
         ("iam-role", 3),
         ("instance-profile", 1),
         ("internet-gateway", 1),

@@ -3,6 +3,7 @@
 //! with its own SDK client. Nothing here ever talks to a non-loopback endpoint.
 #![allow(dead_code)]
 
+pub mod authorization;
 pub mod census;
 pub mod faults;
 pub mod policy;
@@ -169,6 +170,34 @@ impl Account {
             .await;
         Clients::with_moto_account(&sdk, Some(self.id.clone()))
     }
+}
+
+impl Account {
+    /// Credentials of a session of the role `name` of this account, as CI's job assumes the
+    /// deploy role: the environment a run gets so that AWS (moto) sees that role as the caller.
+    /// moto checks no trust while IAM enforcement is off.
+    pub async fn session_of(&self, name: &str) -> Vec<(&'static str, String)> {
+        let c = self.clients().await;
+        let out = c
+            .sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{}:role/{name}", self.id))
+            .role_session_name("ci")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("assume {name}: {e:?}"));
+        let creds = out.credentials().expect("credentials");
+        vec![
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key().to_owned()),
+            ("AWS_SESSION_TOKEN", creds.session_token().to_owned()),
+        ]
+    }
+}
+
+/// `[(name, value)]` as the `&[(&str, &str)]` the runners take.
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 impl Drop for Account {

@@ -1,9 +1,12 @@
 //! A small evaluator of IAM identity policies, for what moto cannot check: whether a request —
-//! action, resource ARN, condition context — is allowed. It knows what the deploy policy uses:
-//! `Allow` and `Deny`, `*`/`?` wildcards in actions and resources, and the operators
-//! StringEquals, StringLike, ArnEquals and ArnLike (a key missing from the context fails its
-//! condition, as in AWS), and their `ForAllValues:` forms for keys with several values (a key
-//! given several times in the context; every value must match, and a missing key matches).
+//! action, resource ARN, condition context — is allowed, by a policy alone or within a
+//! permissions boundary (both must allow; an explicit deny in either wins). It knows what the
+//! stack's policies use: `Allow` and `Deny`; `*`/`?` wildcards in actions and resources; the
+//! operators StringEquals, StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike,
+//! ArnNotEquals, ArnNotLike, Bool and Null, their `…IfExists` forms (a missing key passes), and
+//! `ForAllValues:`/`ForAnyValue:` for keys with several values (a key given several times in the
+//! context). A missing key fails a positive operator and passes a negated one, as in AWS.
+//! `authorization.rs` says whether a statement can match at all.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -16,7 +19,7 @@ pub struct Request<'a> {
     pub context: &'a [(&'a str, &'a str)],
 }
 
-fn list(v: &Value) -> Vec<&str> {
+pub fn list(v: &Value) -> Vec<&str> {
     match v {
         Value::String(s) => vec![s.as_str()],
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
@@ -51,24 +54,56 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// Whether one operator holds for one key, given the context's values for it.
+fn operator_holds(op: &str, expected: &[&str], values: &[&str]) -> bool {
+    let (set, op) = match (op.strip_prefix("ForAllValues:"), op.strip_prefix("ForAnyValue:")) {
+        (Some(op), _) => (Some(true), op),
+        (_, Some(op)) => (Some(false), op),
+        _ => (None, op),
+    };
+    let (if_exists, op) = match op.strip_suffix("IfExists") {
+        Some(op) => (true, op),
+        None => (false, op),
+    };
+    if op == "Null" {
+        let absent = values.is_empty();
+        return expected.iter().all(|e| (*e == "true") == absent);
+    }
+    if values.is_empty() && (if_exists || set == Some(true)) {
+        return true;
+    }
+    let (negated, base) = match op {
+        "StringNotEquals" => (true, "StringEquals"),
+        "StringNotLike" => (true, "StringLike"),
+        "ArnNotEquals" => (true, "ArnEquals"),
+        "ArnNotLike" => (true, "ArnLike"),
+        other => (false, other),
+    };
+    let one = |actual: &str| match base {
+        "StringEquals" | "ArnEquals" => expected.contains(&actual),
+        "StringLike" | "ArnLike" => expected.iter().any(|e| glob(e, actual)),
+        "Bool" => expected.iter().any(|e| e.eq_ignore_ascii_case(actual)),
+        other => panic!("the evaluator does not know the operator {other}"),
+    };
+    match (set, negated) {
+        (Some(true), false) => values.iter().all(|v| one(v)),
+        (Some(true), true) => values.iter().all(|v| !one(v)),
+        (Some(false), false) => values.iter().any(|v| one(v)),
+        (Some(false), true) => values.iter().any(|v| !one(v)),
+        (None, false) => values.first().is_some_and(|v| one(v)),
+        // A missing key passes a negated operator.
+        (None, true) => values.first().is_none_or(|v| !one(v)),
+    }
+}
+
 fn condition_holds(condition: &Value, context: &[(&str, &str)]) -> bool {
     let Some(ops) = condition.as_object() else { return true };
     ops.iter().all(|(op, keys)| {
         keys.as_object().is_some_and(|keys| {
             keys.iter().all(|(key, expected)| {
-                let expected = list(expected);
                 let values: Vec<&str> =
                     context.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v).collect();
-                let (for_all, op) = match op.strip_prefix("ForAllValues:") {
-                    Some(op) => (true, op),
-                    None => (false, op.as_str()),
-                };
-                let one = |actual: &str| match op {
-                    "StringEquals" | "ArnEquals" => expected.contains(&actual),
-                    "StringLike" | "ArnLike" => expected.iter().any(|e| glob(e, actual)),
-                    other => panic!("the evaluator does not know the operator {other}"),
-                };
-                if for_all { values.iter().all(|v| one(v)) } else { values.first().is_some_and(|v| one(v)) }
+                operator_holds(op, &list(expected), &values)
             })
         })
     })
@@ -88,12 +123,28 @@ pub fn allows(policy: &Value, r: &Request) -> bool {
     !denied && statements.iter().any(|s| s["Effect"] == "Allow" && matches(s, r))
 }
 
-/// Every action the policy names (lower-cased).
+/// What a role with `policies` and the permissions boundary `boundary` may do: some policy
+/// allows it, none denies it, and the boundary allows it too.
+pub fn allows_within(policies: &[&Value], boundary: &Value, r: &Request) -> bool {
+    let denied = policies
+        .iter()
+        .any(|p| p["Statement"].as_array().into_iter().flatten().any(|s| s["Effect"] == "Deny" && matches(s, r)));
+    !denied && policies.iter().any(|p| allows(p, r)) && allows(boundary, r)
+}
+
+/// A request that names several resources (RunInstances: the template, subnet, security group,
+/// image…) is allowed only when every one of them is.
+pub fn allows_each(policy: &Value, action: &str, resources: &[(&str, &[(&str, &str)])]) -> bool {
+    resources.iter().all(|(resource, context)| allows(policy, &Request { action, resource, context }))
+}
+
+/// Every action the policy grants (lower-cased).
 pub fn actions(policy: &Value) -> Vec<String> {
     let mut all: Vec<String> = policy["Statement"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|s| s["Effect"] == "Allow")
         .flat_map(|s| list(&s["Action"]).into_iter().map(str::to_ascii_lowercase).collect::<Vec<_>>())
         .collect();
     all.sort();

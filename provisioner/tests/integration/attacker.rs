@@ -1,0 +1,487 @@
+//! What an attacker holding the deploy role's credentials (a malicious commit on main, a
+//! compromised action in the deploy job) could make of them, played against exactly the policy
+//! `ci-role` renders and the permissions boundary it writes:
+//! - the playbook: every known path to a permission outside the stack's own resources, each
+//!   refused by the policy, or — where the API call itself is the role's job (writing the task
+//!   role's policy) — contained by the boundary;
+//! - every statement of the policy and of the boundary can match on AWS (the Service
+//!   Authorization Reference's resource types and condition keys, `common::authorization`);
+//! - parliament, an AWS policy linter we did not write, finds nothing that is not explained here.
+//!
+//! moto's IAM enforcement refuses the same paths where it can (the actions the role lacks):
+//! deploy_role.rs's `with_exactly_the_declared_actions_*`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::Account;
+use crate::common::authorization::Reference;
+use crate::common::policy::{Request, allows, allows_each, allows_within};
+
+const REPO: &str = "octo-org/konnichiwa";
+
+/// The deploy role's policy and the stack's boundary, as `ci-role` wrote them.
+async fn rendered(account: &Account) -> (Value, Value) {
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let c = account.clients().await;
+    let p = c.iam.get_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").send().await.expect("policy");
+    let policy = provisioner::resources::iam::decode_policy(p.policy_document());
+    let arn = format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id);
+    let got = c.iam.get_policy().policy_arn(&arn).send().await.expect("boundary");
+    let version = got.policy().and_then(|p| p.default_version_id()).expect("version").to_owned();
+    let v = c.iam.get_policy_version().policy_arn(&arn).version_id(version).send().await.expect("version");
+    let boundary =
+        provisioner::resources::iam::decode_policy(v.policy_version().and_then(|v| v.document()).expect("doc"));
+    (policy, boundary)
+}
+
+/// One step an attack needs: (action, resource, condition context).
+type Step<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+
+#[tokio::test]
+async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
+    let account = Account::new();
+    let (policy, boundary) = rendered(&account).await;
+    let a = account.id.clone();
+    let r = "ap-northeast-1";
+    let here = ("aws:RequestedRegion", r);
+    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
+    let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
+    let boundary_arn = format!("arn:aws:iam::{a}:policy/konnichiwa-boundary");
+    let bounded = ("iam:PermissionsBoundary", boundary_arn.as_str());
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    let our_family = arn("ecs", "task-definition/konnichiwa:7");
+    let their_family = arn("ecs", "task-definition/konnichiwa-prod:3");
+    let ours_tag = ("aws:RequestTag/konnichiwa:stack", "konnichiwa");
+    let theirs_tag = ("aws:RequestTag/konnichiwa:stack", "konnichiwa-prod");
+    let their_resource = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod");
+    let our_cluster = arn("ecs", "cluster/konnichiwa");
+    let their_cluster = arn("ecs", "cluster/konnichiwa-prod");
+
+    // (what the attacker is after, the steps it needs): refused when any step is.
+    let playbook: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "1. take the boundary off the task role",
+            vec![("iam:DeleteRolePermissionsBoundary", role("konnichiwa-task"), vec![bounded])],
+        ),
+        (
+            "1. swap the boundary for AdministratorAccess",
+            vec![("iam:PutRolePermissionsBoundary", role("konnichiwa-task"), vec![("iam:PermissionsBoundary", admin)])],
+        ),
+        ("1. rewrite the boundary", vec![("iam:CreatePolicyVersion", boundary_arn.clone(), vec![])]),
+        (
+            "1. make an old boundary version the default",
+            vec![("iam:SetDefaultPolicyVersion", boundary_arn.clone(), vec![])],
+        ),
+        ("1. delete the boundary", vec![("iam:DeletePolicy", boundary_arn.clone(), vec![])]),
+        ("1. make an unbounded role", vec![("iam:CreateRole", role("konnichiwa-helper"), vec![])]),
+        (
+            "1. make a role under the boundary, trusting another account",
+            vec![("iam:CreateRole", role("konnichiwa-helper"), vec![bounded])],
+        ),
+        (
+            "1. trust another account with the execution role (the API key)",
+            vec![("iam:UpdateAssumeRolePolicy", role("konnichiwa-execution"), vec![])],
+        ),
+        (
+            "1. replace the execution role with one trusting another account",
+            vec![("iam:DeleteRole", role("konnichiwa-execution"), vec![])],
+        ),
+        (
+            "1. attach AdministratorAccess to the instance role",
+            vec![("iam:AttachRolePolicy", role("konnichiwa-instance"), vec![bounded, ("iam:PolicyARN", admin)])],
+        ),
+        (
+            "1. write the policy of a role outside the boundary",
+            vec![("iam:PutRolePolicy", role("konnichiwa-task"), vec![])],
+        ),
+        ("1. give the deploy role more", vec![("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![])]),
+        (
+            "1. attach AdministratorAccess to the deploy role",
+            vec![("iam:AttachRolePolicy", role("konnichiwa-deploy"), vec![("iam:PolicyARN", admin)])],
+        ),
+        (
+            "1. put an administrator role in the instance profile",
+            vec![(
+                "iam:AddRoleToInstanceProfile",
+                format!("arn:aws:iam::{a}:instance-profile/konnichiwa-instance"),
+                vec![],
+            )],
+        ),
+        (
+            "1. pass an administrator role to a task",
+            vec![(
+                "iam:PassRole",
+                role("OrganizationAccountAccessRole"),
+                vec![("iam:PassedToService", "ecs-tasks.amazonaws.com")],
+            )],
+        ),
+        (
+            "1. make a user with keys",
+            vec![
+                ("iam:CreateUser", format!("arn:aws:iam::{a}:user/backdoor"), vec![]),
+                ("iam:CreateAccessKey", format!("arn:aws:iam::{a}:user/backdoor"), vec![]),
+            ],
+        ),
+        (
+            "1. assume another role of the account",
+            vec![("sts:AssumeRole", role("OrganizationAccountAccessRole"), vec![])],
+        ),
+        (
+            "2. run the service on another stack's revision (its roles)",
+            vec![(
+                "ecs:UpdateService",
+                arn("ecs", "service/konnichiwa/konnichiwa"),
+                vec![here, ("ecs:task-definition", their_family.as_str())],
+            )],
+        ),
+        (
+            "2. create the service in another cluster",
+            vec![(
+                "ecs:CreateService",
+                arn("ecs", "service/konnichiwa-prod/konnichiwa"),
+                vec![here, ("ecs:task-definition", our_family.as_str())],
+            )],
+        ),
+        (
+            "3. launch into another VPC's subnet",
+            vec![("ec2:RunInstances", arn("ec2", "subnet/subnet-9"), vec![here, their_resource])],
+        ),
+        (
+            "3. launch with another security group",
+            vec![("ec2:RunInstances", arn("ec2", "security-group/sg-9"), vec![here, their_resource])],
+        ),
+        (
+            "3. launch from another launch template",
+            vec![("ec2:RunInstances", arn("ec2", "launch-template/lt-9"), vec![here, their_resource])],
+        ),
+        (
+            "3. launch someone's image",
+            vec![(
+                "ec2:RunInstances",
+                format!("arn:aws:ec2:{r}::image/ami-9"),
+                vec![here, ("ec2:Owner", "999988887777")],
+            )],
+        ),
+        ("3. launch without a launch template", vec![("ec2:RunInstances", arn("ec2", "instance/*"), vec![here])]),
+        (
+            "3. write a launch template version into another stack's template",
+            vec![("ec2:CreateLaunchTemplateVersion", arn("ec2", "launch-template/lt-9"), vec![here, their_resource])],
+        ),
+        (
+            "4. run the load test's family in another cluster",
+            vec![(
+                "ecs:RunTask",
+                arn("ecs", "task-definition/konnichiwa-loadtest:1"),
+                vec![here, ("ecs:cluster", their_cluster.as_str())],
+            )],
+        ),
+        (
+            "4. run the service's family as a one-off task",
+            vec![("ecs:RunTask", our_family.clone(), vec![here, ("ecs:cluster", our_cluster.as_str())])],
+        ),
+        (
+            "4. register another stack's family",
+            vec![("ecs:RegisterTaskDefinition", their_family.clone(), vec![here, ours_tag])],
+        ),
+        (
+            "4. register a revision tagged as another stack's",
+            vec![("ecs:RegisterTaskDefinition", our_family.clone(), vec![here, theirs_tag])],
+        ),
+        (
+            "4. tag a task as another stack's at its start",
+            vec![(
+                "ecs:TagResource",
+                arn("ecs", "task/konnichiwa/1"),
+                vec![here, ("ecs:CreateAction", "RunTask"), theirs_tag],
+            )],
+        ),
+        (
+            "5. plant our tag on another stack's scalable target",
+            vec![(
+                "application-autoscaling:TagResource",
+                arn("application-autoscaling", "scalable-target/9"),
+                vec![here, ours_tag, their_resource],
+            )],
+        ),
+        (
+            "5. plant our tag on another stack's certificate",
+            vec![("acm:AddTagsToCertificate", arn("acm", "certificate/9"), vec![here, ours_tag, their_resource])],
+        ),
+        (
+            "5. re-tag our VPC as another stack's",
+            vec![(
+                "ec2:CreateTags",
+                arn("ec2", "vpc/vpc-1"),
+                vec![here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa"), theirs_tag],
+            )],
+        ),
+        (
+            "5. delete another stack's certificate",
+            vec![("acm:DeleteCertificate", arn("acm", "certificate/9"), vec![here, their_resource])],
+        ),
+        (
+            "read the API key from outside: a secret under another account's key",
+            vec![(
+                "secretsmanager:CreateSecret",
+                arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"),
+                vec![here, ours_tag, ("secretsmanager:KmsKeyArn", "arn:aws:kms:ap-northeast-1:999988887777:key/1")],
+            )],
+        ),
+        (
+            "read the API key from outside: a public resource policy",
+            vec![(
+                "secretsmanager:PutResourcePolicy",
+                arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"),
+                vec![here, ("secretsmanager:BlockPublicPolicy", "false")],
+            )],
+        ),
+        (
+            "read another stack's API key",
+            vec![(
+                "secretsmanager:GetSecretValue",
+                arn("secretsmanager", "secret:konnichiwa-prod/api-key-AbCdEf"),
+                vec![here],
+            )],
+        ),
+        (
+            "work from another region",
+            vec![(
+                "ec2:CreateVpc",
+                format!("arn:aws:ec2:us-east-1:{a}:vpc/*"),
+                vec![("aws:RequestedRegion", "us-east-1"), ours_tag],
+            )],
+        ),
+    ];
+    let mut let_through = Vec::new();
+    for (path, steps) in &playbook {
+        let refused = steps.iter().any(|(action, resource, context)| {
+            !allows(&policy, &Request { action, resource: resource.as_str(), context })
+        });
+        if !refused {
+            let_through.push(*path);
+        }
+    }
+    assert!(let_through.is_empty(), "the deploy role's policy lets these through: {let_through:#?}");
+
+    // What the role may do because it is its job, the boundary contains: write `*` into the
+    // task role (a commit can), and the task still reaches only the stack's own resources.
+    assert!(allows(
+        &policy,
+        &Request { action: "iam:PutRolePolicy", resource: &role("konnichiwa-task"), context: &[bounded] }
+    ));
+    let everything = serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let task_can = |action: &str, resource: &str, context: &[(&str, &str)]| {
+        allows_within(&[&everything], &boundary, &Request { action, resource, context })
+    };
+    let outside: Vec<(&str, String)> = vec![
+        ("iam:CreateUser", format!("arn:aws:iam::{a}:user/backdoor")),
+        ("iam:PutRolePolicy", role("konnichiwa-deploy")),
+        ("s3:GetObject", "arn:aws:s3:::company-backups/db.dump".into()),
+        ("secretsmanager:GetSecretValue", arn("secretsmanager", "secret:konnichiwa-prod/api-key-AbCdEf")),
+        ("ecs:RegisterContainerInstance", arn("ecs", "cluster/konnichiwa-prod")),
+        ("ecr:BatchGetImage", arn("ecr", "repository/konnichiwa-prod")),
+        ("logs:PutLogEvents", arn("logs", "log-group:/ecs/konnichiwa-prod:log-stream:x")),
+        ("ec2:RunInstances", arn("ec2", "instance/*")),
+        ("sts:AssumeRole", role("OrganizationAccountAccessRole")),
+    ];
+    for (action, resource) in &outside {
+        assert!(!task_can(action, resource, &[here]), "a bounded role could {action} on {resource}");
+    }
+    // ... and still what the stack needs: the boundary is not too tight for the agent or the app.
+    let inside: Vec<(&str, String)> = vec![
+        ("ecs:RegisterContainerInstance", our_cluster.clone()),
+        ("ecs:SubmitTaskStateChange", our_cluster.clone()),
+        ("ecs:Poll", arn("ecs", "container-instance/konnichiwa/0123")),
+        ("ecs:DiscoverPollEndpoint", "*".into()),
+        ("ecr:GetAuthorizationToken", "*".into()),
+        ("ecr:BatchGetImage", arn("ecr", "repository/konnichiwa")),
+        ("logs:PutLogEvents", arn("logs", "log-group:/ecs/konnichiwa:log-stream:app/app/1")),
+        ("secretsmanager:GetSecretValue", arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf")),
+    ];
+    for (action, resource) in &inside {
+        assert!(
+            task_can(action, resource, &[here]),
+            "the boundary refuses what the stack needs: {action} on {resource}"
+        );
+    }
+
+    // RunInstances as Auto Scaling checks it for the stack's own group passes, resource by resource.
+    let ours = [here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa")];
+    let template = arn("ec2", "launch-template/lt-1");
+    let from_template = [here, ("ec2:LaunchTemplate", template.as_str())];
+    let image = format!("arn:aws:ec2:{r}::image/ami-1");
+    let amazon = [here, ("ec2:Owner", "amazon")];
+    assert!(allows_each(
+        &policy,
+        "ec2:RunInstances",
+        &[
+            (&template, &ours),
+            (&arn("ec2", "subnet/subnet-1"), &ours),
+            (&arn("ec2", "security-group/sg-1"), &ours),
+            (&image, &amazon),
+            (&arn("ec2", "instance/*"), &from_template),
+            (&arn("ec2", "volume/*"), &from_template),
+            (&arn("ec2", "network-interface/*"), &from_template),
+        ],
+    ));
+}
+
+/// Stack variants whose policies differ: the example, HTTPS on a domain with ECS Exec, Session
+/// Manager and the app's own statements.
+async fn variants() -> Vec<(&'static str, Account)> {
+    let plain = Account::new();
+    let full = Account::new();
+    crate::https::zone(&full.clients().await, "example.com").await;
+    full.edit_stack(|t| {
+        crate::https::with_domain(t)
+            .replace("ssm_access: false", "ssm_access: true")
+            .replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }")
+    });
+    full.edit_stack(|t| {
+        t.replacen("  # exec: true ", "  exec: true ", 1)
+            + "iam:\n  task_role_statements:\n    - { Effect: Allow, Action: s3:GetObject, Resource: \"arn:aws:s3:::konnichiwa-assets/*\" }\n"
+    });
+    vec![("the example stack", plain), ("HTTPS, Exec, Session Manager, the app's statements", full)]
+}
+
+#[tokio::test]
+async fn every_statement_of_the_policy_and_the_boundary_can_match_on_aws() {
+    let reference = Reference::load();
+    for (name, account) in variants().await {
+        let (policy, boundary) = rendered(&account).await;
+        let text = policy.to_string();
+        assert!(text.contains("route53:") == name.contains("HTTPS"), "{name}: {text}");
+        let mut problems = Vec::new();
+        for doc in [&policy, &boundary] {
+            for statement in doc["Statement"].as_array().expect("statements") {
+                problems.extend(reference.problems(statement));
+            }
+        }
+        assert!(problems.is_empty(), "{name}: statements that can never match on AWS:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn the_reference_knows_a_statement_that_can_never_match() {
+    let reference = Reference::load();
+    let never = serde_json::json!({
+        "Sid": "X", "Effect": "Allow", "Action": ["acm:RequestCertificate"],
+        "Resource": ["arn:aws:acm:ap-northeast-1:123456789012:certificate/*"]
+    });
+    let problems = reference.problems(&never);
+    assert!(problems.iter().any(|p| p.contains("acm:RequestCertificate takes no resource")), "{problems:?}");
+    let wrong_key = serde_json::json!({
+        "Sid": "Y", "Effect": "Allow", "Action": ["ecs:DeleteCluster"],
+        "Resource": ["arn:aws:ecs:ap-northeast-1:123456789012:cluster/konnichiwa"],
+        "Condition": { "ArnEquals": { "ecs:task-definition": "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/k:*" } }
+    });
+    let problems = reference.problems(&wrong_key);
+    assert!(problems.iter().any(|p| p.contains("never carries the condition key ecs:task-definition")), "{problems:?}");
+    let fine = serde_json::json!({
+        "Sid": "Z", "Effect": "Allow", "Action": ["ecs:UpdateService"],
+        "Resource": ["arn:aws:ecs:ap-northeast-1:123456789012:service/konnichiwa/konnichiwa"],
+        "Condition": { "ArnLikeIfExists": { "ecs:task-definition": "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/konnichiwa:*" } }
+    });
+    assert_eq!(reference.problems(&fine), Vec::<String>::new());
+}
+
+/// Why a parliament finding of HIGH or MEDIUM severity is by design, if it is: each is an
+/// action the role needs whose reach the conditions (and the boundary) limit — played out by
+/// `every_path_to_more_than_the_stack_is_refused_or_contained` — or a statement split on purpose.
+fn explained(finding: &Value, policy: &Value) -> Option<&'static str> {
+    let issue = finding["issue"].as_str().unwrap_or_default();
+    let kind = finding["location"]["type"].as_str().unwrap_or_default();
+    let detail = finding["detail"].to_string();
+    let actions: Vec<&str> =
+        finding["location"]["actions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    match issue {
+        "PRIVILEGE_ESCALATION" if kind == "CreateEC2WithExistingIP" => Some(
+            "iam:PassRole reaches only the stack's instance role (bounded), only for EC2; RunInstances only from the \
+             stack's launch template into its subnets with its security groups",
+        ),
+        "PERMISSIONS_MANAGEMENT_ACTIONS" => Some(
+            "the role writes the stack's roles' policies under the boundary only, passes them only to the services \
+             that use them, and writes the policies of the stack's own secret and bucket",
+        ),
+        "RESOURCE_POLICY_PRIVILEGE_ESCALATION" if detail.contains("-alb-logs-") => Some(
+            "the access-log bucket's policy must be written by `up` (Elastic Load Balancing's delivery needs it); \
+             docs/POSTURE.md says what IAM cannot limit in it",
+        ),
+        "CREDENTIALS_EXPOSURE" if actions == ["ecr:getauthorizationtoken"] => Some(
+            "a registry login for pushing the image: what it can reach is the repository permissions, which name \
+             the stack's repository only",
+        ),
+        "RESOURCE_MISMATCH" => {
+            let all_covered = finding["detail"].as_array().into_iter().flatten().all(|d| {
+                let action = d["action"].as_str().unwrap_or_default();
+                let format = d["required_format"].as_str().unwrap_or_default();
+                // Application Load Balancers only; public SSM parameters have no account in their ARN.
+                format.contains(":listener/net/")
+                    || (action == "ssm:GetParameter" && format.contains(":parameter/"))
+                    || granted_elsewhere(policy, action, format)
+            });
+            all_covered.then_some(
+                "one action's resource types split over statements, each with its own condition (RunInstances \
+                 resource by resource; creates in the stack's VPC by its tag)",
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Whether some Allow statement grants `action` on a resource of the ARN `format`.
+fn granted_elsewhere(policy: &Value, action: &str, format: &str) -> bool {
+    policy["Statement"].as_array().into_iter().flatten().filter(|s| s["Effect"] == "Allow").any(|s| {
+        crate::common::policy::list(&s["Action"]).iter().any(|a| a.eq_ignore_ascii_case(action))
+            && crate::common::policy::list(&s["Resource"])
+                .iter()
+                .any(|r| crate::common::policy::glob(format, r) || crate::common::policy::glob(r, format))
+    })
+}
+
+#[tokio::test]
+async fn parliament_finds_nothing_unexplained_in_the_policy_or_the_boundary() {
+    for (name, account) in variants().await {
+        let (policy, boundary) = rendered(&account).await;
+        for (what, doc) in [("the deploy policy", &policy), ("the boundary", &boundary)] {
+            let out = std::process::Command::new("parliament")
+                .args(["--string", &doc.to_string(), "--include-community-auditors", "--json"])
+                .args(["--minimum_severity", "MEDIUM"])
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run parliament ({e}): run the suite with scripts/test, which installs it, or `pip install parliament`")
+                });
+            let text = String::from_utf8_lossy(&out.stdout);
+            // parliament exits 1 when it has findings; anything else is a failure of its own.
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)) && !String::from_utf8_lossy(&out.stderr).contains("Traceback"),
+                "{name}, {what}: parliament failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let unexplained: Vec<Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|finding| explained(finding, doc).is_none())
+                .collect();
+            assert!(unexplained.is_empty(), "{name}, {what}: parliament finds {unexplained:#?}");
+        }
+    }
+}
+
+#[test]
+fn posture_says_what_iam_cannot_express() {
+    let posture = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/POSTURE.md"))
+        .expect("docs/POSTURE.md");
+    for limit in [
+        "ecs:DeregisterTaskDefinition",
+        "acm:AddTagsToCertificate",
+        "application-autoscaling:TagResource",
+        "user data",
+        "s3:PutBucketPolicy",
+        "aws:SourceArn",
+    ] {
+        assert!(posture.contains(limit), "docs/POSTURE.md does not say what IAM cannot express about {limit}");
+    }
+}
