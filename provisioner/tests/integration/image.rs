@@ -85,7 +85,38 @@ fn the_same_source_builds_the_same_image() {
         .expect("skopeo");
     assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
     assert_eq!(provisioner::image::digest(&raw.stdout), first["digest"].as_str().expect("digest"));
-    for d in [a, b] {
+
+    // CI's build job hands the static binary to the deploy job, which assembles the same image
+    // from it without a compiler (KONNICHIWA_PREBUILT_DIR).
+    let prebuilt = temp("prebuilt");
+    std::fs::create_dir_all(&prebuilt).expect("dir");
+    let binary = provisioner::image::build::compile(&workspace(), provisioner::image::Program::App).expect("built");
+    std::fs::copy(&binary, prebuilt.join("app")).expect("copy");
+    let c = temp("layout-c");
+    let handed = Command::new(BIN)
+        .args(["image", "build", "--output", &c.to_string_lossy(), "--json"])
+        .current_dir(workspace())
+        .env(provisioner::image::build::PREBUILT_DIR, &prebuilt)
+        .env("CARGO", "/nonexistent/cargo")
+        .output()
+        .expect("run provisioner");
+    assert!(handed.status.success(), "{}", String::from_utf8_lossy(&handed.stderr));
+    let handed: Value = serde_json::from_slice(&handed.stdout).expect("json");
+    assert_eq!(handed["digest"], first["digest"], "the same image, without cargo");
+    let _ = std::fs::remove_file(prebuilt.join("app"));
+    let missing = Command::new(BIN)
+        .args(["image", "build", "--output", &c.to_string_lossy()])
+        .current_dir(workspace())
+        .env(provisioner::image::build::PREBUILT_DIR, &prebuilt)
+        .output()
+        .expect("run provisioner");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("holds no"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    for d in [a, b, c, prebuilt] {
         let _ = std::fs::remove_dir_all(d);
     }
 }

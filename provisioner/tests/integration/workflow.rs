@@ -49,22 +49,26 @@ fn expand(text: &str, values: &BTreeMap<&str, String>) -> String {
 #[test]
 fn each_stack_is_deployed_in_its_own_environment_staging_first() {
     let wf = workflow("deploy.yml");
-    assert!(
-        wf["on"]["workflow_run"]["workflows"].as_array().is_some_and(|w| w.iter().any(|x| x == "ci")),
-        "runs after CI"
-    );
+    assert!(wf["on"]["push"]["branches"] == serde_json::json!(["main"]), "pushes to main deploy");
+    assert!(wf["on"].get("workflow_run").is_none() && wf["on"].get("pull_request_target").is_none());
     assert_eq!(
         wf["on"]["workflow_dispatch"]["inputs"]["target"]["options"],
         serde_json::json!(["staging", "production"])
     );
-    assert_eq!(wf["permissions"]["id-token"], "write", "OIDC");
-    assert_eq!(wf["cache-mode"], "read", "jobs with deploy credentials write no cache");
-    assert_eq!(wf["jobs"]["production"]["needs"], "staging", "production after staging");
+    assert_eq!(wf["permissions"], serde_json::json!({}), "nothing by default");
+    assert_eq!(wf["jobs"]["ci"]["uses"], "./.github/workflows/ci.yml", "CI runs first, in the same run");
+    assert_eq!(wf["jobs"]["staging"]["needs"], "ci");
+    assert_eq!(wf["jobs"]["production"]["needs"], serde_json::json!(["ci", "staging"]), "production after staging");
     let mut seen = Vec::new();
     for job in ["staging", "production"] {
         let j = &wf["jobs"][job];
         assert_eq!(j["uses"], "./.github/workflows/deploy-stack.yml", "{job}");
-        assert_eq!(j["secrets"], "inherit", "{job}: the environment's API_KEY");
+        assert_eq!(j["permissions"]["id-token"], "write", "{job}: OIDC for its deploy job");
+        assert_eq!(
+            j["secrets"],
+            serde_json::json!({ "API_KEY": "${{ secrets.API_KEY }}" }),
+            "{job}: the key alone, not every secret"
+        );
         let file = j["with"]["stack"].as_str().expect("stack file");
         let environment = j["with"]["environment"].as_str().expect("environment");
         // The stack file says which environment deploys it; `ci-role --stack FILE` trusts that one.
@@ -87,23 +91,49 @@ fn each_stack_is_deployed_in_its_own_environment_staging_first() {
     assert_eq!(wf["jobs"]["staging"]["with"]["loadtest"], true, "staging passes the SLO gate before production");
 
     let callee = workflow("deploy-stack.yml");
-    assert_eq!(callee["permissions"]["id-token"], "write", "OIDC");
+    assert_eq!(callee["permissions"], serde_json::json!({}), "nothing by default");
+    // The code is compiled where there is nothing to steal.
+    let build = &callee["jobs"]["build"];
+    assert_eq!(build["permissions"], serde_json::json!({ "contents": "read" }), "no OIDC token in the build job");
+    assert!(build.get("environment").is_none(), "no environment (so no environment secret) in the build job");
+    assert!(!serde_json::to_string(build).expect("json").contains("secrets."), "no secret in the build job");
     let job = &callee["jobs"]["deploy"];
+    assert_eq!(job["permissions"]["id-token"], "write", "OIDC");
+    assert_eq!(job["needs"], serde_json::json!(["name", "build"]));
     assert_eq!(job["environment"], "${{ inputs.environment }}");
     assert_eq!(
         job["concurrency"]["group"], "deploy-${{ needs.name.outputs.stack }}",
         "one deploy at a time per stack name"
     );
     assert_eq!(job["concurrency"]["cancel-in-progress"], false, "never cancelled half-way");
+    let deploy_text = serde_json::to_string(job).expect("json");
+    assert!(
+        !deploy_text.contains("cargo ") && !deploy_text.contains("rust-toolchain"),
+        "no compiler where the credentials are"
+    );
+    assert_eq!(job["env"]["KONNICHIWA_PREBUILT_DIR"], "${{ github.workspace }}/dist/static");
     let steps = job["steps"].as_array().expect("steps");
     let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
     assert_eq!(ids, ["up", "smoke", "loadtest"]);
+    // The binaries are checked against the digest the build job reported before anything runs.
+    let check = steps
+        .iter()
+        .position(|s| s["run"].as_str().is_some_and(|r| r.contains("sha256sum --check")))
+        .expect("a digest check");
+    let credentials = steps
+        .iter()
+        .position(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials")))
+        .expect("credentials step");
+    assert!(check < credentials, "the digests are checked before the credentials are taken");
+    assert_eq!(steps[check]["env"]["SUMS"], "${{ needs.build.outputs.sums }}");
     // The load test runs from ECS in the stack's region, and its command line is one the
     // provisioner and loadtest accept (the stage it judges exists).
     let run = steps.iter().find(|s| s["id"] == "loadtest").and_then(|s| s["run"].as_str()).expect("loadtest run");
-    let words: Vec<String> = run
+    let command = run.lines().skip_while(|l| !l.contains("$BIN/provisioner")).collect::<Vec<_>>().join("\n");
+    let words: Vec<String> = command
         .replace("\\\n", " ")
         .split_whitespace()
+        .filter(|w| *w != "\"${mix[@]}\"")
         .map(|w| match w.trim_matches('"') {
             "$BIN/provisioner" => "provisioner".to_owned(),
             "$STACK" => "stack.yaml".to_owned(),
@@ -117,14 +147,42 @@ fn each_stack_is_deployed_in_its_own_environment_staging_first() {
         std::iter::once("loadtest").chain(args.load.iter().map(String::as_str)),
     )
     .unwrap_or_else(|e| panic!("{run}: {e}"));
+    assert!(!load.run.send_key_over_http, "the key is never sent over plain HTTP by the workflow");
     let settings = loadtest::settings::Settings::resolve(&load.run, None).unwrap_or_else(|e| panic!("{run}: {e}"));
     assert_eq!(settings.slo_stage.as_deref(), Some("hold"), "{run}");
     assert!(settings.abort_window.is_some(), "{run}");
-    let creds = steps
-        .iter()
-        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials")))
-        .expect("credentials step");
-    assert!(creds["with"]["role-to-assume"].as_str().is_some_and(|r| r.contains("vars.AWS_DEPLOY_ROLE_ARN")));
+    assert!(
+        steps[credentials]["with"]["role-to-assume"].as_str().is_some_and(|r| r.contains("vars.AWS_DEPLOY_ROLE_ARN"))
+    );
+}
+
+#[test]
+fn every_action_is_pinned_by_commit() {
+    let dir = repo_root().join(".github/workflows");
+    let mut pinned = 0;
+    for entry in std::fs::read_dir(&dir).expect("workflows") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("workflow");
+        for line in text.lines() {
+            let Some(uses) = line.trim().trim_start_matches("- ").strip_prefix("uses: ") else { continue };
+            if uses.starts_with("./") {
+                continue;
+            }
+            let (action, rest) =
+                uses.split_once('@').unwrap_or_else(|| panic!("{}: {uses} has no ref", path.display()));
+            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{}: {action} is pinned by {sha:?}, not by a commit",
+                path.display()
+            );
+            assert!(!comment.is_empty(), "{}: {action}'s pin should name its release in a comment", path.display());
+            pinned += 1;
+        }
+    }
+    assert!(pinned >= 8, "{pinned} pinned actions");
+    let dependabot = std::fs::read_to_string(repo_root().join(".github/dependabot.yml")).expect("dependabot.yml");
+    assert!(dependabot.contains("package-ecosystem: github-actions"), "Dependabot keeps the pins current");
 }
 
 /// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, parentheses, string
@@ -223,42 +281,30 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
 }
 
 #[test]
-fn only_this_repositorys_pushes_to_main_and_manual_runs_deploy_and_production_only_after_staging() {
+fn pushes_to_main_and_manual_runs_deploy_after_ci_and_production_only_after_staging() {
     let wf = workflow("deploy.yml");
     let staging = wf["jobs"]["staging"]["if"].as_str().expect("the staging job has an if:");
     let production = wf["jobs"]["production"]["if"].as_str().expect("the production job has an if:");
-    // (event, CI conclusion, CI's event, head repository, dispatch target) -> (staging, production
-    // when staging succeeds).
-    let run = |event: &str, conclusion: &str, run_event: &str, head_repo: &str, target: &str| {
-        let mut ctx = BTreeMap::from([
-            ("github.event_name", event),
-            ("github.repository", "octo-org/konnichiwa"),
-            ("github.event.workflow_run.conclusion", conclusion),
-            ("github.event.workflow_run.event", run_event),
-            ("github.event.workflow_run.head_repository.full_name", head_repo),
-            ("inputs.target", target),
-        ]);
-        let staged = github_if(staging, &ctx);
+    // (event, CI's result, dispatch target) -> (staging, production when staging succeeds).
+    let run = |event: &str, ci: &str, target: &str| {
+        let mut ctx =
+            BTreeMap::from([("github.event_name", event), ("needs.ci.result", ci), ("inputs.target", target)]);
+        // A job whose `needs` failed does not run unless its `if:` says always().
+        let staged = ci == "success" && github_if(staging, &ctx);
         ctx.insert("needs.staging.result", if staged { "success" } else { "skipped" });
         (staged, github_if(production, &ctx))
     };
-    assert_eq!(run("workflow_run", "success", "push", "octo-org/konnichiwa", ""), (true, true), "CI passed on main");
-    assert_eq!(run("workflow_dispatch", "", "", "", "staging"), (true, true), "by hand: staging, then production");
-    assert_eq!(run("workflow_dispatch", "", "", "", "production"), (false, true), "by hand: production alone");
-    assert_eq!(run("workflow_run", "failure", "push", "octo-org/konnichiwa", ""), (false, false), "CI failed");
-    assert_eq!(
-        run("workflow_run", "success", "pull_request", "mallory/konnichiwa", ""),
-        (false, false),
-        "a fork's pull request from a branch it named main"
-    );
-    assert_eq!(
-        run("workflow_run", "success", "pull_request", "octo-org/konnichiwa", ""),
-        (false, false),
-        "a pull request"
-    );
-    assert_eq!(run("workflow_run", "success", "push", "mallory/konnichiwa", ""), (false, false), "a push elsewhere");
+    assert_eq!(run("push", "success", ""), (true, true), "CI passed on main");
+    assert_eq!(run("push", "failure", ""), (false, false), "CI failed");
+    assert_eq!(run("workflow_dispatch", "success", "staging"), (true, true), "by hand: staging, then production");
+    assert_eq!(run("workflow_dispatch", "success", "production"), (false, true), "by hand: production alone");
+    assert_eq!(run("workflow_dispatch", "failure", "production"), (false, false), "by hand, but CI failed");
     // Staging failed its gate: production does not run.
-    let ctx = BTreeMap::from([("github.event_name", "workflow_run"), ("needs.staging.result", "failure")]);
+    let ctx = BTreeMap::from([
+        ("github.event_name", "push"),
+        ("needs.ci.result", "success"),
+        ("needs.staging.result", "failure"),
+    ]);
     assert!(!github_if(production, &ctx));
 }
 
@@ -301,6 +347,12 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
         .replace("memory_warning_percent: 70", "memory_warning_percent: 100")
         .replace("memory_critical_percent: 90", "memory_critical_percent: 100");
     std::fs::write(&stack, text).expect("stack copy");
+    let prebuilt = account.dir.join("prebuilt");
+    std::fs::create_dir_all(&prebuilt).expect("prebuilt dir");
+    let app = tokio::task::block_in_place(|| {
+        provisioner::image::build::compile(&repo_root(), provisioner::image::Program::App).expect("static app")
+    });
+    std::fs::copy(app, prebuilt.join("app")).expect("copy the static app");
     let runner_temp = account.dir.join("runner-temp");
     std::fs::create_dir_all(&runner_temp).expect("temp");
     let (github_output, summary) = (account.dir.join("github-output"), account.dir.join("summary.md"));
@@ -341,9 +393,8 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
             .env("AWS_REGION", "ap-northeast-1");
         c.env("KONNICHIWA_MOTO_ACCOUNT_ID", &account.id)
             .env("KONNICHIWA_IMAGE_REPOSITORY", format!("{registry}/workflow-{}", account.id));
-        if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
-            c.env("CARGO_TARGET_DIR", t);
-        }
+        // The build job's binaries; no compiler in the deploy job.
+        c.env("KONNICHIWA_PREBUILT_DIR", &prebuilt).env("CARGO", "/nonexistent/cargo");
         let out = c.output().expect("bash");
         let outputs = std::fs::read_to_string(&github_output)
             .unwrap_or_default()
@@ -372,10 +423,12 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
         "{md}"
     );
 
+    // A plain-http URL: the health check alone, the key not sent.
     values.insert("steps.up.outputs.url", app_url);
     let (smoke, _) = tokio::task::block_in_place(|| run_step("smoke", &values));
     assert!(smoke.status.success(), "smoke step failed:\n{}", common::text(&smoke));
-    assert!(String::from_utf8_lossy(&smoke.stdout).contains("OK: health"), "{}", common::text(&smoke));
+    let said = common::text(&smoke);
+    assert!(said.contains("ok") && said.contains("/inspect (which needs the API key) is not checked"), "{said}");
 
     // The same commit again: nothing to change, the key not rewritten.
     let (again, _) = tokio::task::block_in_place(|| run_step("up", &values));
