@@ -101,6 +101,19 @@ fn model_json(model: &Model, settings: &Settings) -> serde_json::Value {
     m
 }
 
+/// The key the mix sends (None when it sends none): refused before any lookup or connection
+/// when it would leave in clear text by accident.
+fn api_key_for(settings: &Settings, host: &str) -> Result<Option<String>, String> {
+    let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
+    if settings.endpoints.iter().any(|e| e.auth) {
+        if api_key.is_none() {
+            return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
+        }
+        stack::net::check_key_transport(host, settings.send_key_over_http, "--send-key-over-http")?;
+    }
+    Ok(api_key)
+}
+
 async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     let stack = stack_file(args.stack.as_deref())?;
     let settings = Settings::resolve(&args, stack.as_ref())?;
@@ -108,14 +121,7 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         .host
         .clone()
         .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
-    let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
-    if settings.endpoints.iter().any(|e| e.auth) {
-        if api_key.is_none() {
-            return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
-        }
-        // Before any lookup or connection: the key never leaves in clear text by accident.
-        stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")?;
-    }
+    let api_key = api_key_for(&settings, &host)?;
     let ca_certs = match &args.ca_cert {
         Some(path) => tls::read_ca_file(path)?,
         None => Vec::new(),

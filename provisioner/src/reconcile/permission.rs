@@ -175,92 +175,75 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
     if p.applies.is_some_and(|applies| !applies(ctx.stack)) {
         return Vec::new();
     }
-    let stack = json!(ctx.stack.name);
-    let statement = |resources: Vec<String>, condition: Map<String, Value>| {
-        let effect = match p.effect {
-            Effect::Allow => "Allow",
-            Effect::Deny => "Deny",
-        };
-        let mut s = json!({ "Sid": sid, "Effect": effect, "Action": p.actions, "Resource": resources });
-        // A denial holds everywhere; a grant only in the stack's region.
-        let condition =
-            if p.effect == Effect::Deny { Value::Object(condition) } else { region_pinned(ctx, p.actions, condition) };
-        if condition.as_object().is_some_and(|c| !c.is_empty()) {
-            s["Condition"] = condition;
-        }
-        s
+    let Some((resources, condition)) = reach(ctx, p.scope) else { return Vec::new() };
+    let effect = match p.effect {
+        Effect::Allow => "Allow",
+        Effect::Deny => "Deny",
     };
+    let mut s = json!({ "Sid": sid, "Effect": effect, "Action": p.actions, "Resource": resources });
+    // A denial holds everywhere; a grant only in the stack's region.
+    let condition =
+        if p.effect == Effect::Deny { Value::Object(condition) } else { region_pinned(ctx, p.actions, condition) };
+    if condition.as_object().is_some_and(|c| !c.is_empty()) {
+        s["Condition"] = condition;
+    }
+    vec![s]
+}
+
+/// The resources a scope reaches and the condition it puts on them; None when it reaches none
+/// of the stack's (a zone the stack does not have, say).
+fn reach(ctx: &PolicyContext, scope: Scope) -> Option<(Vec<String>, Map<String, Value>)> {
+    let stack = json!(ctx.stack.name);
     let request_tag_ours = || one("StringEquals", &tag_key("aws:RequestTag"), stack.clone());
+    let resource_tag_ours = || one("StringEquals", &tag_key("aws:ResourceTag"), stack.clone());
     let ec2_types = |types: &[&str]| types.iter().map(|t| ctx.arn("ec2", &format!("{t}/*"))).collect::<Vec<_>>();
     let star = || vec!["*".to_owned()];
     let bounded = || one("ArnEquals", "iam:PermissionsBoundary", json!(ctx.boundary_arn()));
-    let stmt = match p.scope {
-        Scope::Any => statement(star(), Map::new()),
-        Scope::Own(arns) => {
-            let arns = arns(ctx);
-            if arns.is_empty() {
-                return Vec::new();
-            }
-            statement(arns, Map::new())
-        }
-        Scope::Conditioned { resources, condition } => {
-            let condition = match condition(ctx) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            statement(resources(ctx), condition)
-        }
-        Scope::Ec2Tagged(types) => {
-            statement(ec2_types(types), one("StringEquals", &tag_key("aws:ResourceTag"), stack.clone()))
-        }
-        Scope::Ec2Creating(types) => statement(ec2_types(types), request_tag_ours()),
-        Scope::Tagged => statement(star(), one("StringEquals", &tag_key("aws:ResourceTag"), stack.clone())),
+    Some(match scope {
+        Scope::Any => (star(), Map::new()),
+        Scope::Own(arns) => (Some(arns(ctx)).filter(|a| !a.is_empty())?, Map::new()),
+        Scope::Conditioned { resources, condition } => match condition(ctx) {
+            Value::Object(m) => (resources(ctx), m),
+            _ => (resources(ctx), Map::new()),
+        },
+        Scope::Ec2Tagged(types) => (ec2_types(types), resource_tag_ours()),
+        Scope::Ec2Creating(types) => (ec2_types(types), request_tag_ours()),
+        Scope::Tagged => (star(), resource_tag_ours()),
         Scope::TaggedWith { resources, key, value } => {
-            statement(resources(ctx), one("StringEquals", &format!("aws:ResourceTag/{key}"), json!(value)))
+            (resources(ctx), one("StringEquals", &format!("aws:ResourceTag/{key}"), json!(value)))
         }
-        Scope::CreatingTagged => statement(star(), request_tag_ours()),
-        Scope::Retag(resources) => statement(resources(ctx), request_tag_ours()),
-        Scope::Ec2Retag(types) => statement(
-            ec2_types(types),
-            with(request_tag_ours(), "StringEquals", &tag_key("aws:ResourceTag"), stack.clone()),
-        ),
-        Scope::TagUnowned => statement(
-            star(),
-            with(request_tag_ours(), "StringEqualsIfExists", &tag_key("aws:ResourceTag"), stack.clone()),
-        ),
-        Scope::TagOnCreate { key, creates } => {
-            statement(star(), with(request_tag_ours(), "StringEquals", key, json!(creates)))
+        Scope::CreatingTagged => (star(), request_tag_ours()),
+        Scope::Retag(resources) => (resources(ctx), request_tag_ours()),
+        Scope::Ec2Retag(types) => {
+            (ec2_types(types), with(request_tag_ours(), "StringEquals", &tag_key("aws:ResourceTag"), stack.clone()))
         }
-        Scope::PassRole { roles, service } => {
-            statement(roles(ctx), one("StringEquals", "iam:PassedToService", json!(service)))
+        Scope::TagUnowned => {
+            (star(), with(request_tag_ours(), "StringEqualsIfExists", &tag_key("aws:ResourceTag"), stack.clone()))
         }
-        Scope::Bounded { roles } => statement(roles(ctx), bounded()),
+        Scope::TagOnCreate { key, creates } => (star(), with(request_tag_ours(), "StringEquals", key, json!(creates))),
+        Scope::PassRole { roles, service } => (roles(ctx), one("StringEquals", "iam:PassedToService", json!(service))),
+        Scope::Bounded { roles } => (roles(ctx), bounded()),
         Scope::AttachManaged { roles, policies } => {
-            statement(roles(ctx), with(bounded(), "ArnEquals", "iam:PolicyARN", json!(policies(ctx))))
+            (roles(ctx), with(bounded(), "ArnEquals", "iam:PolicyARN", json!(policies(ctx))))
         }
-        Scope::ServiceLinkedRoles(services) => statement(
-            vec![ctx.iam_arn("role/aws-service-role/*")],
-            one("StringEquals", "iam:AWSServiceName", json!(services)),
-        ),
+        Scope::ServiceLinkedRoles(services) => {
+            (vec![ctx.iam_arn("role/aws-service-role/*")], one("StringEquals", "iam:AWSServiceName", json!(services)))
+        }
         Scope::RequestCertificate => {
             let domains: Vec<&str> = ctx.stack.load_balancer.https.iter().filter_map(|h| h.domain.as_deref()).collect();
             let m = with(request_tag_ours(), "StringEquals", "acm:ValidationMethod", json!("DNS"));
-            statement(star(), with(m, "ForAllValues:StringEquals", "acm:DomainNames", json!(domains)))
+            (star(), with(m, "ForAllValues:StringEquals", "acm:DomainNames", json!(domains)))
         }
         Scope::ZoneRecords { zone, names, types } => {
             let (zone, names) = (zone(ctx), names(ctx));
             if zone.is_empty() || names.is_empty() {
-                return Vec::new();
+                return None;
             }
             let m =
                 one("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsNormalizedRecordNames", json!(names));
-            statement(
-                zone,
-                with(m, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", json!(types)),
-            )
+            (zone, with(m, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes", json!(types)))
         }
-    };
-    vec![stmt]
+    })
 }
 
 /// Every IAM action the declarations grant.
