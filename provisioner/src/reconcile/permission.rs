@@ -258,19 +258,23 @@ pub fn actions<'a>(declarations: impl IntoIterator<Item = &'a Permission>) -> Ve
     all
 }
 
+/// A policy context of account 123456789012 for `stack`, for unit tests.
+#[cfg(test)]
+pub fn test_context(stack: &stack::Stack) -> PolicyContext<'_> {
+    PolicyContext {
+        partition: "aws".into(),
+        account: "123456789012".into(),
+        stack,
+        hosted_zone_id: None,
+        validation_record: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ctx(stack: &stack::Stack) -> PolicyContext<'_> {
-        PolicyContext {
-            partition: "aws".into(),
-            account: "123456789012".into(),
-            stack,
-            hosted_zone_id: None,
-            validation_record: None,
-        }
-    }
+    use crate::reconcile::permission::test_context as ctx;
 
     #[test]
     fn statements_pin_the_region_except_for_iam_and_denials() {

@@ -204,15 +204,7 @@ pub async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn ctx(stack: &stack::Stack) -> PolicyContext<'_> {
-        PolicyContext {
-            partition: "aws".into(),
-            account: "123456789012".into(),
-            stack,
-            hosted_zone_id: None,
-            validation_record: None,
-        }
-    }
+    use crate::reconcile::permission::test_context as ctx;
 
     #[test]
     fn the_boundary_reaches_the_stacks_resources_only() {
