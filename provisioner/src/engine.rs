@@ -141,7 +141,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
             task_role: &role(&iam.task_role_arn, &task_name),
             target_group: &load_balancer.target_group_arn,
             load_balancer: &load_balancer.load_balancer_arn,
-            alarms: &alarms.alarm_names,
+            alarms: &alarms.rollback_alarms,
             key_changes: secret.value_changes,
             key_version_created: secret.current_version_created,
         },
@@ -242,6 +242,7 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     certificate::teardown(ctx, &mut plan).await?;
     log_bucket::teardown(ctx, &mut plan).await?;
     capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
+    crate::resources::loadtest::teardown(ctx, &mut plan).await?;
     cluster::teardown(ctx, &mut plan).await?;
     logs::teardown(ctx, &mut plan).await?;
     ecr::teardown(ctx, &mut plan).await?;
@@ -260,6 +261,7 @@ pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
     left.extend(certificate::leftovers(ctx).await?);
     left.extend(log_bucket::leftovers(ctx).await?);
     left.extend(capacity::leftovers(ctx).await?);
+    left.extend(crate::resources::loadtest::leftovers(ctx).await?);
     if let Some(c) = cluster::observe(ctx).await? {
         left.push(format!("ECS cluster {}", c.arn));
     }

@@ -38,15 +38,30 @@ fn alarm_arns(c: &PolicyContext) -> Vec<String> {
     names(c.stack).iter().map(|n| c.arn("cloudwatch", &format!("alarm:{n}"))).collect()
 }
 
+/// The stack's alarms: the suffix of each name, and whether ECS rolls a deployment back on it.
+/// Only an alarm that missing data can never put in ALARM may roll one back: a new stack's target
+/// group has no healthy target (and no datapoint) for minutes after its first deploy starts, and
+/// a rollback there has nothing to roll back to. `no-healthy-target` treats missing data as
+/// breaching, so it pages (`alarm_actions`) but never fails a rollout.
+const KINDS: [(&str, bool); 3] = [("p95-latency", true), ("5xx-share", true), ("no-healthy-target", false)];
+
 /// The names the stack's alarms have, whether or not stack.yaml turns them on (what `down` and
 /// the sweep look for).
 pub fn all_names(stack_name: &str) -> [String; 3] {
-    ["p95-latency", "5xx-share", "no-healthy-target"].map(|s| format!("{stack_name}-{s}"))
+    KINDS.map(|(suffix, _)| format!("{stack_name}-{suffix}"))
 }
 
 /// The alarms' names (empty when turned off).
 pub fn names(stack: &stack::Stack) -> Vec<String> {
     if enabled(stack) { all_names(&stack.name).to_vec() } else { Vec::new() }
+}
+
+/// The alarms a deployment rolls back on (`deploymentConfiguration.alarms`): the SLO's.
+pub fn rollback_names(stack: &stack::Stack) -> Vec<String> {
+    if !enabled(stack) {
+        return Vec::new();
+    }
+    KINDS.iter().filter(|(_, rolls_back)| *rolls_back).map(|(suffix, _)| format!("{}-{suffix}", stack.name)).collect()
 }
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
@@ -86,6 +101,8 @@ impl Observed for ObservedAlarm {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct AlarmOutputs {
     pub alarm_names: Vec<String>,
+    /// The ones ECS rolls a deployment back on.
+    pub rollback_alarms: Vec<String>,
     /// Alarm name -> OK | ALARM | INSUFFICIENT_DATA (None: not created yet).
     pub states: Vec<(String, Option<String>)>,
 }
@@ -339,7 +356,11 @@ pub async fn reconcile(
     target_group: &Id,
 ) -> Result<AlarmOutputs, Error> {
     let dims = dimensions(load_balancer, target_group);
-    let mut outputs = AlarmOutputs { alarm_names: names(&ctx.stack), states: Vec::new() };
+    let mut outputs = AlarmOutputs {
+        alarm_names: names(&ctx.stack),
+        rollback_alarms: rollback_names(&ctx.stack),
+        states: Vec::new(),
+    };
     for want in desired(&ctx.stack, &dims) {
         let step = Step::new(ctx, "alarm", want.name.as_str());
         let done = step
@@ -385,9 +406,9 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     Ok(left)
 }
 
-/// The stack's alarms that are in ALARM now (what rolled a deployment back).
+/// The stack's rollback alarms that are in ALARM now (what rolled a deployment back).
 pub async fn firing(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let names = names(&ctx.stack);
+    let names = rollback_names(&ctx.stack);
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -429,6 +450,135 @@ mod tests {
         let mut off = s.clone();
         off.service.deployment.slo_alarms = false;
         assert!(desired(&off, &dims).is_empty() && names(&off).is_empty());
+    }
+
+    /// CloudWatch's evaluation of one alarm, minute by minute (moto never evaluates alarms): the
+    /// last `evaluation_periods` datapoints, a missing one taken as the alarm's
+    /// `treat_missing_data` says (`missing`: left out, INSUFFICIENT_DATA when all are), ALARM when
+    /// at least `datapoints` of them breach.
+    fn evaluate(spec: &AlarmSpec, series: &[Option<f64>]) -> Vec<&'static str> {
+        let breaches = |v: f64| match spec.comparison.as_str() {
+            "GreaterThanThreshold" => v > spec.threshold,
+            "LessThanThreshold" => v < spec.threshold,
+            other => panic!("the model does not know {other}"),
+        };
+        let n = usize::try_from(spec.evaluation_periods).expect("periods");
+        let m = usize::try_from(spec.datapoints).expect("datapoints");
+        let mut state = "INSUFFICIENT_DATA";
+        let mut out = Vec::new();
+        for end in 1..=series.len() {
+            let window = &series[end.saturating_sub(n)..end];
+            let judged: Vec<Option<bool>> = window
+                .iter()
+                .map(|d| match (d, spec.treat_missing.as_str()) {
+                    (Some(v), _) => Some(breaches(*v)),
+                    (None, "breaching") => Some(true),
+                    (None, "notBreaching") => Some(false),
+                    (None, _) => None,
+                })
+                .collect();
+            let present = judged.iter().flatten().count();
+            let breaching = judged.iter().flatten().filter(|b| **b).count();
+            state = if breaching >= m {
+                "ALARM"
+            } else if present == 0 && spec.treat_missing == "missing" {
+                "INSUFFICIENT_DATA"
+            } else if present == 0 {
+                state
+            } else {
+                "OK"
+            };
+            out.push(state);
+        }
+        out
+    }
+
+    /// One minute of the load balancer's metrics for the service's target group (None: no
+    /// datapoint that minute).
+    #[derive(Clone, Copy, Default)]
+    struct Minute {
+        healthy: Option<f64>,
+        p95: Option<f64>,
+        requests: Option<f64>,
+        errors: Option<f64>,
+    }
+
+    /// Each alarm's states over `timeline`, as CloudWatch would set them.
+    fn replay(stack: &stack::Stack, timeline: &[Minute]) -> Vec<(String, Vec<&'static str>)> {
+        let dims = dimensions(&Id::Known("x:loadbalancer/app/a/1".into()), &Id::Known("x:targetgroup/t/2".into()));
+        desired(stack, &dims)
+            .into_iter()
+            .map(|spec| {
+                let series: Vec<Option<f64>> = timeline
+                    .iter()
+                    .map(|m| match &spec.name {
+                        n if n.ends_with("-p95-latency") => m.p95,
+                        // The expression: no datapoint without requests; missing 5xx count as 0.
+                        n if n.ends_with("-5xx-share") => m.requests.map(|r| 100.0 * m.errors.unwrap_or(0.0) / r),
+                        _ => m.healthy,
+                    })
+                    .collect();
+                (spec.name.clone(), evaluate(&spec, &series))
+            })
+            .collect()
+    }
+
+    /// Whether ECS completes a deployment over `timeline`: it rolls back when an alarm it watches
+    /// is in ALARM at any minute of the deployment.
+    fn completes(stack: &stack::Stack, timeline: &[Minute]) -> bool {
+        let watched = rollback_names(stack);
+        replay(stack, timeline).iter().filter(|(name, _)| watched.contains(name)).all(|(_, s)| !s.contains(&"ALARM"))
+    }
+
+    fn healthy_traffic(p95: f64, errors: f64) -> Minute {
+        Minute { healthy: Some(2.0), p95: Some(p95), requests: Some(6000.0), errors: Some(errors) }
+    }
+
+    #[test]
+    fn a_first_deploy_completes_a_breaking_one_rolls_back_and_no_healthy_target_still_pages() {
+        let s = crate::resources::test_stack();
+        // A new stack: for six minutes no instance is registered and nothing is served (no
+        // datapoints at all), then the tasks pass their health checks and traffic comes.
+        let first: Vec<Minute> =
+            (0..12).map(|t| if t < 6 { Minute::default() } else { healthy_traffic(0.02, 0.0) }).collect();
+        assert!(completes(&s, &first), "the first deploy of a new stack must complete");
+        let states = replay(&s, &first);
+        let no_target = &states.iter().find(|(n, _)| n.ends_with("-no-healthy-target")).expect("alarm").1;
+        assert_eq!(no_target[3], "ALARM", "a stack with no healthy target pages");
+        assert_eq!(no_target[11], "OK", "and stops paging once its tasks are healthy");
+        assert!(!rollback_names(&s).iter().any(|n| n.ends_with("-no-healthy-target")), "but never rolls back");
+
+        // A normal deploy: tasks replaced one by one under steady traffic.
+        let normal: Vec<Minute> = (0..12)
+            .map(|t| Minute { healthy: Some(if t % 3 == 1 { 1.0 } else { 2.0 }), ..healthy_traffic(0.03, 2.0) })
+            .collect();
+        assert!(completes(&s, &normal));
+        // A breaking deploy: the new tasks answer in 1.2 s from minute 4, or one in five fails.
+        let slow: Vec<Minute> = (0..12).map(|t| healthy_traffic(if t >= 4 { 1.2 } else { 0.03 }, 0.0)).collect();
+        assert!(!completes(&s, &slow), "p95 above 300 ms for three minutes rolls back");
+        let p95 = &replay(&s, &slow)[0].1;
+        assert_eq!((p95[5], p95[6]), ("OK", "ALARM"), "three breaching minutes in a row: {p95:?}");
+        let failing: Vec<Minute> = (0..12).map(|t| healthy_traffic(0.03, if t >= 4 { 1200.0 } else { 0.0 })).collect();
+        assert!(!completes(&s, &failing), "20% 5xx for three minutes rolls back");
+        // Quiet minutes in a live stack (no traffic at night) are fine.
+        let quiet: Vec<Minute> = (0..12)
+            .map(|t| {
+                if t % 2 == 0 { Minute { healthy: Some(2.0), ..Minute::default() } } else { healthy_traffic(0.02, 0.0) }
+            })
+            .collect();
+        assert!(completes(&s, &quiet));
+    }
+
+    #[test]
+    fn no_alarm_a_deployment_watches_can_breach_for_lack_of_data() {
+        let s = crate::resources::test_stack();
+        let dims = dimensions(&Id::Known("x:loadbalancer/app/a/1".into()), &Id::Known("x:targetgroup/t/2".into()));
+        let watched = rollback_names(&s);
+        assert_eq!(watched.len(), 2);
+        for spec in desired(&s, &dims).iter().filter(|a| watched.contains(&a.name)) {
+            assert_ne!(spec.treat_missing, "breaching", "{} would fail a deploy for lack of data", spec.name);
+            assert!(!evaluate(spec, &[None; 10]).contains(&"ALARM"), "{}", spec.name);
+        }
     }
 
     #[test]

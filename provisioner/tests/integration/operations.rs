@@ -212,12 +212,17 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
     assert_eq!(share.metrics().len(), 4, "the share and its three metrics");
     assert_eq!(by_name("konnichiwa-no-healthy-target").threshold(), Some(1.0));
 
-    // The service's deployment configuration names them, with rollback (moto keeps none of it).
-    let create = proxy.requests("CreateService").concat();
-    for name in ALARMS {
-        assert!(create.contains(name), "{create}");
-    }
-    assert!(create.contains("\"enable\":true") && create.contains("\"rollback\":true"), "{create}");
+    // The service's deployment configuration names the SLO's two, with rollback (moto keeps none
+    // of it); no-healthy-target pages but never fails a deployment (a new stack has no target
+    // for minutes: src/resources/alarms.rs replays CloudWatch's evaluation of that).
+    let create: Value = serde_json::from_str(&proxy.requests("CreateService").concat()).expect("CreateService body");
+    let alarms = &create["deploymentConfiguration"]["alarms"];
+    assert_eq!(alarms["alarmNames"], serde_json::json!(["konnichiwa-p95-latency", "konnichiwa-5xx-share"]), "{create}");
+    assert_eq!((&alarms["enable"], &alarms["rollback"]), (&Value::Bool(true), &Value::Bool(true)), "{create}");
+    assert_eq!(
+        up["outputs"]["alarms"]["rollback_alarms"],
+        serde_json::json!(["konnichiwa-p95-latency", "konnichiwa-5xx-share"])
+    );
 
     // A second up changes nothing; a threshold edited behind our back is drift that up repairs.
     let again = account.json(&["up", "--yes"], 0);
