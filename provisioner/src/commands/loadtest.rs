@@ -22,7 +22,7 @@ use crate::engine::{self, ImageSource};
 use crate::error::Error;
 use crate::image::{Program, build};
 use crate::reconcile::{Ctx, Mode, Plan, tags};
-use crate::resources::loadtest::{self as workers, Launch, TaskState};
+use crate::resources::loadtest::{self as workers, Launch, TaskState, task_id};
 
 /// Exit code of an interrupted run (128 + SIGINT, as loadtest's own).
 const INTERRUPTED: u8 = 130;
@@ -59,11 +59,6 @@ enum Ending {
     Interrupted,
     TimedOut,
     Failed(String),
-}
-
-/// A task's id: the last part of its ARN.
-fn task_id(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 fn now_ms() -> u64 {

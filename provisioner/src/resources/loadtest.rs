@@ -20,7 +20,7 @@ use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
 use crate::reconcile::permission::{Permission, Scope};
-use crate::reconcile::{Ctx, Id, Plan, tags};
+use crate::reconcile::{Change, Ctx, Id, Plan, tags};
 use crate::resources::network::security_group::{self, Rule, Source};
 use crate::resources::service::{family_arns, task};
 use crate::resources::{cluster, logs};
@@ -216,9 +216,9 @@ pub async fn deregister(ctx: &Ctx, arn: &str) -> Result<(), Error> {
     gone(r.ctx("deregister task definition", arn), &["ClientException"])
 }
 
-/// The family's tasks that are not stopped (or not yet told to stop).
+/// The family's tasks that are not stopped (or not yet told to stop); none without a cluster.
 pub async fn running_tasks(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let out = ctx
+    let listed = ctx
         .clients
         .ecs
         .list_tasks()
@@ -227,8 +227,8 @@ pub async fn running_tasks(ctx: &Ctx) -> Result<Vec<String>, Error> {
         .desired_status(DesiredStatus::Running)
         .send()
         .await
-        .ctx("list the load generator tasks of", cluster::name(&ctx.stack))?;
-    Ok(out.task_arns().to_vec())
+        .ctx("list the load generator tasks of", cluster::name(&ctx.stack));
+    Ok(absent(listed, &["ClusterNotFoundException"])?.map(|out| out.task_arns().to_vec()).unwrap_or_default())
 }
 
 /// Where a worker runs and what it is told.
@@ -358,6 +358,40 @@ pub async fn describe(ctx: &Ctx, arns: &[String]) -> Result<Vec<TaskState>, Erro
 pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> {
     let r = ctx.clients.ecs.stop_task().cluster(cluster::name(&ctx.stack)).task(arn).reason(reason).send().await;
     gone(r.ctx("stop task", arn), &["InvalidParameterException"])
+}
+
+/// What `down` does before the cluster goes: stops the workers a killed `provisioner loadtest`
+/// (or a lost CI runner) left running — they bill Fargate, and the cluster cannot be deleted
+/// while they run — and deregisters the workers' revisions.
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+    for arn in running_tasks(ctx).await? {
+        if ctx.applying() {
+            stop_task(ctx, &arn, "provisioner down").await?;
+            ctx.progress(format!("stopped load generator task {}", task_id(&arn)));
+        }
+        plan.push("loadtest-task", task_id(&arn), Some(arn.clone()), Change::delete());
+    }
+    for arn in active_revisions(ctx).await? {
+        if ctx.applying() {
+            deregister(ctx, &arn).await?;
+            ctx.progress(format!("deregistered {arn}"));
+        }
+        plan.push("task-definition", family(&ctx.stack), Some(arn), Change::delete());
+    }
+    Ok(())
+}
+
+/// Workers still running and the workers' revisions still registered.
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let mut left: Vec<String> =
+        running_tasks(ctx).await?.into_iter().map(|a| format!("load generator task {a}")).collect();
+    left.extend(active_revisions(ctx).await?.into_iter().map(|a| format!("task definition {a}")));
+    Ok(left)
+}
+
+/// The id at the end of a task's ARN.
+pub fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// The lines of a stream from `token` on (None: from the start); the token to go on from. A

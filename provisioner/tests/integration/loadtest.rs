@@ -2,7 +2,8 @@
 //! behind an egress-only group, each told its share and one start time; the test plays the
 //! workers' part by writing their result lines into their log streams; the merged report and the
 //! exit code match; every call is in the deploy role's policy; and after the results, an
-//! interrupt, a timeout or a failed worker, no task runs and the revision is deregistered.
+//! interrupt, a timeout or a failed worker, no task runs and the revision is deregistered; and
+//! `down` after a run killed outright stops its workers before the cluster.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -449,4 +450,56 @@ async fn an_interrupt_a_timeout_or_a_failed_worker_leave_nothing_running_or_regi
     assert!(said.contains("— it said: started 12.0s after the agreed start time"), "its own words: {said}");
     assert!(said.contains(&task_id(failing)) && said.contains("every other worker was stopped"), "{said}");
     nothing_left(&c).await;
+}
+
+/// A run killed outright (or a CI runner lost) leaves its workers billing Fargate and its
+/// revision registered; `down` stops them and deregisters it before the cluster, which AWS (the
+/// suite's patched moto) refuses to delete while tasks run. Without that step `down` would wait
+/// on ClusterContainsTasksException until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_after_a_killed_run_stops_its_workers_and_leaves_nothing() {
+    let (account, c) = stack_up().await;
+    let mut child = spawn(&account, &["--start-in", "30s", "--rate", "10/s", "--duration", "10s"]);
+    let workers = wait_for_workers(&c, 2).await;
+    child.kill().await.expect("SIGKILL the run");
+    let _ = child.wait().await;
+    let orphans: BTreeSet<String> = workers.iter().map(task_id).collect();
+
+    let down = account.json(&["down", "--yes", "--timeout", "2m"], 0);
+    let stopped: BTreeSet<String> = down["plan"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|ch| ch["kind"] == "loadtest-task")
+        .filter_map(|ch| ch["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(stopped, orphans, "down stops exactly the orphaned workers: {down:#}");
+    let deregistered = down["plan"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .any(|ch| ch["kind"] == "task-definition" && ch["name"] == FAMILY);
+    assert!(deregistered, "the workers' revision is deregistered: {down:#}");
+
+    let revisions = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix(FAMILY)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .expect("list revisions");
+    assert!(revisions.task_definition_arns().is_empty(), "{:?}", revisions.task_definition_arns());
+    let clusters = c.ecs.describe_clusters().clusters(CLUSTER).send().await.expect("describe clusters");
+    assert!(
+        clusters.clusters().iter().all(|cl| cl.status() == Some("INACTIVE")),
+        "the cluster is deleted: {:?}",
+        clusters.clusters()
+    );
+    // A second down finds nothing of the load test to stop.
+    let again = account.json(&["down", "--yes", "--purge"], 0);
+    assert!(
+        again["plan"]["resources"].as_array().expect("resources").iter().all(|ch| ch["kind"] != "loadtest-task"),
+        "{again:#}"
+    );
 }
