@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -48,6 +48,59 @@ pub fn retry_config() -> RetryConfig {
         .with_max_attempts(attempts)
         .with_initial_backoff(INITIAL_BACKOFF)
         .with_max_backoff(MAX_BACKOFF)
+}
+
+/// The error codes AWS answers for a quota of the account (how many certificates, secrets, log
+/// groups, scalable targets, repositories…): the SDK retries `LimitExceededException` as if it
+/// were a rate limit, which would spend minutes on an error no retry clears. For every service
+/// the provisioner calls, this code means a quota (their rate limits are `Throttling…`), so it
+/// is never retried and shows at once, naming the quota (`error::QUOTA_HINT`).
+pub const QUOTA_CODES: &[&str] = &["LimitExceededException"];
+
+/// Forbids retrying a quota error, whatever classified it as throttling before.
+#[derive(Debug)]
+struct QuotasAreNotRates;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for QuotasAreNotRates {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        match ctx.response() {
+            Some(r) if !r.status().is_success() && error_code(r).is_some_and(|c| QUOTA_CODES.contains(&c.as_str())) => {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "QuotasAreNotRates"
+    }
+
+    fn priority(&self) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+/// The error code of an AWS error answer, as JSON services (`x-amzn-ErrorType`, `__type`) and
+/// XML ones (`<Code>`) write it.
+fn error_code(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> Option<String> {
+    let clean = |c: &str| c.split([':', '#']).rfind(|p| !p.is_empty()).unwrap_or_default().trim().to_owned();
+    if let Some(t) = r.headers().get("x-amzn-errortype") {
+        return Some(clean(t.split(':').next().unwrap_or(t)));
+    }
+    let body = std::str::from_utf8(r.body().bytes()?).ok()?;
+    if let Some(at) = body.find("\"__type\"") {
+        let rest = &body[at + 8..];
+        let value = rest.split('"').nth(1)?;
+        return Some(clean(value));
+    }
+    let start = body.find("<Code>")? + 6;
+    let end = body[start..].find("</Code>")? + start;
+    Some(body[start..end].trim().to_owned())
 }
 
 fn retry_partition() -> RetryPartition {
@@ -99,6 +152,8 @@ impl Identity {
 #[derive(Debug, Default)]
 pub struct CallLog {
     calls: Mutex<Vec<(String, String)>>,
+    /// Why no mutating call may go out any more (the run lost the stack's lease).
+    fence: Mutex<Option<String>>,
 }
 
 /// Counts of a `CallLog`, as reported in `--json` output.
@@ -117,6 +172,18 @@ impl CallLog {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push((service.to_owned(), operation.to_owned()));
         }
+    }
+
+    /// From now on, every mutating call through these clients is refused before it is sent.
+    pub fn fence(&self, why: &str) {
+        if let Ok(mut f) = self.fence.lock() {
+            f.get_or_insert_with(|| why.to_owned());
+        }
+    }
+
+    /// Why mutating calls are refused, if they are.
+    pub fn fenced(&self) -> Option<String> {
+        self.fence.lock().ok().and_then(|f| f.clone())
     }
 
     pub fn counts(&self) -> CallCounts {
@@ -151,7 +218,8 @@ impl Intercept for RecordCalls {
     }
 
     // Once per operation (retries of it are not counted again); the operation's metadata is in
-    // the config bag by the time serialization starts.
+    // the config bag by the time serialization starts. A fenced log refuses mutating calls here,
+    // before anything is sent.
     fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
@@ -159,7 +227,64 @@ impl Intercept for RecordCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
+            if let Some(why) = self.0.fenced().filter(|_| is_mutating(meta.name())) {
+                return Err(Box::new(Fenced(why)));
+            }
             self.0.record(meta.service(), meta.name());
+        }
+        Ok(())
+    }
+}
+
+/// A mutating call refused because the run lost the stack's lease.
+#[derive(Debug)]
+pub struct Fenced(pub String);
+
+impl std::fmt::Display for Fenced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not sent: {} (a run that lost the stack's lease makes no further change)", self.0)
+    }
+}
+
+impl std::error::Error for Fenced {}
+
+/// SSM's clock, as the Date of its last answer to the lease's client: what the lease's expiry
+/// is judged by, so that neither the holder's nor this machine's clock decides it.
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    seen: Mutex<Option<(SystemTime, std::time::Instant)>>,
+}
+
+impl ServerClock {
+    /// SSM's time now: its last Date plus the time since (this machine's clock when it sent none).
+    pub fn now(&self) -> SystemTime {
+        match self.seen.lock().ok().and_then(|s| *s) {
+            Some((server, at)) => server + at.elapsed(),
+            None => SystemTime::now(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ReadServerClock(Arc<ServerClock>);
+
+impl Intercept for ReadServerClock {
+    fn name(&self) -> &'static str {
+        "ReadServerClock"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date =
+            context.response().headers().get("date").and_then(|d| {
+                aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate).ok()
+            });
+        if let (Some(date), Ok(mut seen)) = (date.and_then(|d| SystemTime::try_from(d).ok()), self.0.seen.lock()) {
+            *seen = Some((date, std::time::Instant::now()));
         }
         Ok(())
     }
@@ -210,6 +335,8 @@ pub struct Clients {
     pub endpoint: Option<String>,
     pub calls: Arc<CallLog>,
     pub lease_calls: Arc<CallLog>,
+    /// SSM's time, as the lease's client last saw it.
+    pub lease_clock: Arc<ServerClock>,
     identity: Arc<tokio::sync::OnceCell<Identity>>,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
@@ -233,6 +360,7 @@ impl Clients {
     pub fn with_moto_account(sdk: &aws_config::SdkConfig, account: Option<String>) -> Self {
         let calls = Arc::new(CallLog::default());
         let lease_calls = Arc::new(CallLog::default());
+        let lease_clock = Arc::new(ServerClock::default());
         let endpoint = sdk.endpoint_url().map(str::to_owned);
         let moto_account = account
             .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
@@ -247,6 +375,7 @@ impl Clients {
                 let mut b = $sdk_crate::config::Builder::from(sdk)
                     .retry_config(retry_config())
                     .retry_partition(retry_partition())
+                    .retry_classifier(QuotasAreNotRates)
                     .timeout_config(timeout_config())
                     .interceptor(RecordCalls(Arc::clone(&$log)));
                 if let Some(account) = &moto_account {
@@ -275,6 +404,7 @@ impl Clients {
                 let mut b = aws_sdk_s3::config::Builder::from(sdk)
                     .retry_config(retry_config())
                     .retry_partition(retry_partition())
+                    .retry_classifier(QuotasAreNotRates)
                     .timeout_config(timeout_config())
                     .force_path_style(endpoint.as_deref().is_some_and(is_loopback_url))
                     .interceptor(RecordCalls(Arc::clone(&calls)));
@@ -283,11 +413,24 @@ impl Clients {
                 }
                 aws_sdk_s3::Client::from_conf(b.build())
             },
-            lease_ssm: client!(aws_sdk_ssm, lease_calls),
+            lease_ssm: {
+                let mut b = aws_sdk_ssm::config::Builder::from(sdk)
+                    .retry_config(retry_config())
+                    .retry_partition(retry_partition())
+                    .retry_classifier(QuotasAreNotRates)
+                    .timeout_config(timeout_config())
+                    .interceptor(RecordCalls(Arc::clone(&lease_calls)))
+                    .interceptor(ReadServerClock(Arc::clone(&lease_clock)));
+                if let Some(account) = &moto_account {
+                    b = b.interceptor(MotoAccount(account.clone()));
+                }
+                aws_sdk_ssm::Client::from_conf(b.build())
+            },
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint,
             calls,
             lease_calls,
+            lease_clock,
             identity: Arc::new(tokio::sync::OnceCell::new()),
             credentials: sdk.credentials_provider(),
         }

@@ -2,32 +2,58 @@
 //! Parameter Store under `/konnichiwa/<stack>/lease/<generation>`.
 //!
 //! PutParameter without Overwrite creates a parameter only if it is absent — the one atomic
-//! "create if absent" that needs no extra service. A lease is the parameter with the highest
-//! generation; it says who holds it (command, host, pid, CI run, since when) and until when. To
-//! take the lease, a run creates the next generation: of two runs racing for it, exactly one
-//! succeeds. A lease is free when its holder released it (deleted it), when it expired (the
-//! holder renews it every 30 s while it lives), or — at once — when its holder ran on this
-//! host and that process is gone (a killed run must not block the next one here).
-//! `provisioner unlock` breaks a lease on purpose, like `terraform force-unlock`.
+//! "create if absent" that needs no extra service. A lease is the record with the highest
+//! generation; it says who holds it (command, host, pid, CI run, since when) and is never
+//! rewritten. To take the lease, a run creates the next generation: of two runs racing for it,
+//! exactly one succeeds. The holder renews it by rewriting a heartbeat beside the record
+//! (`<generation>/renewed`), so a renewal that races `provisioner unlock` can only leave a
+//! heartbeat without a record, which binds nobody. A lease is free when its holder released it
+//! (deleted it); when it expired — no renewal for the TTL, judged by SSM's own clock (the
+//! parameters' LastModifiedDate against the Date of SSM's answer), so a skewed clock on either
+//! side cannot take a live lease; or at once when its holder ran on this machine and pid
+//! namespace (`holder::host_id`) and its process is gone or a zombie.
+//!
+//! A run that loses its lease — another run took it over, `unlock` broke it, or renewals failed
+//! for the TTL so that another run may take it — stops before its next mutating call: the
+//! stack's clients refuse any (`CallLog::fence`).
 //!
 //! Its calls go through a client of their own and are reported apart (`lease` in `--json`),
 //! so a no-op `up` still makes no mutating call on the stack.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+pub mod holder;
+
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_ssm::types::ParameterType;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use holder::Holder;
 
 use crate::aws::Clients;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::permission::{Permission, Scope};
 
-/// How long a lease lives without renewal.
-pub const TTL: Duration = Duration::from_secs(120);
+/// The variable that sets the lease's time to live (default 2m; renewed every quarter of it).
+pub const TTL_ENV: &str = "KONNICHIWA_LEASE_TTL";
+
+/// How long a lease lives without renewal: `KONNICHIWA_LEASE_TTL`, else two minutes.
+pub fn ttl() -> Duration {
+    std::env::var(TTL_ENV)
+        .ok()
+        .and_then(|v| stack::parse_duration(&v).ok())
+        .filter(|d| *d >= Duration::from_secs(1))
+        .unwrap_or(Duration::from_secs(120))
+}
+
 /// How often a live run renews it.
-pub const RENEW_EVERY: Duration = Duration::from_secs(30);
+fn renew_every() -> Duration {
+    ttl() / 4
+}
+
 /// How often a waiting run (`--lock-timeout`) looks again.
-const POLL: Duration = Duration::from_secs(3);
+fn poll() -> Duration {
+    renew_every().min(Duration::from_secs(3))
+}
 
 /// What the lease calls, on `/konnichiwa/<stack>/lease` only.
 pub const PERMISSIONS: &[Permission] = &[Permission::new(
@@ -38,106 +64,6 @@ pub const PERMISSIONS: &[Permission] = &[Permission::new(
     }),
 )];
 
-/// Who holds a lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub command: String,
-    pub host: String,
-    pub pid: u32,
-    /// The process's start time (clock ticks since boot), so a reused pid is not taken for it.
-    pub process_start: Option<u64>,
-    /// `OWNER/NAME run ID` in GitHub Actions.
-    pub ci_run: Option<String>,
-    pub user: Option<String>,
-    pub since_unix: u64,
-    pub expires_unix: u64,
-}
-
-impl Holder {
-    fn new(command: &str) -> Self {
-        let pid = std::process::id();
-        let now = now_unix();
-        Self {
-            command: command.to_owned(),
-            host: hostname(),
-            pid,
-            process_start: process_start(pid),
-            ci_run: match (std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
-                (Ok(repo), Ok(run)) => Some(format!("{repo} run {run}")),
-                _ => None,
-            },
-            user: std::env::var("USER").ok().filter(|u| !u.is_empty()),
-            since_unix: now,
-            expires_unix: now + TTL.as_secs(),
-        }
-    }
-
-    /// True when this record was written by this very process (a create whose answer was lost
-    /// and that the SDK retried).
-    fn is_this_process(&self) -> bool {
-        self.host == hostname() && self.pid == std::process::id() && self.process_start == process_start(self.pid)
-    }
-
-    /// Why the lease no longer binds anyone, if it does not.
-    pub fn free_because(&self) -> Option<String> {
-        if self.expires_unix < now_unix() {
-            return Some(format!("it expired {}s ago", now_unix() - self.expires_unix));
-        }
-        if self.host == hostname() && !process_alive(self.pid, self.process_start) {
-            return Some(format!("its holder (pid {}) no longer runs on this host", self.pid));
-        }
-        None
-    }
-
-    /// `up on HOST (pid N, USER, CI run) since T`.
-    pub fn describe(&self) -> String {
-        let mut who = vec![format!("pid {}", self.pid)];
-        who.extend(self.user.clone());
-        who.extend(self.ci_run.clone());
-        format!(
-            "`{}` on {} ({}) since {} ({}s ago)",
-            self.command,
-            self.host,
-            who.join(", "),
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(self.since_unix)),
-            now_unix().saturating_sub(self.since_unix)
-        )
-    }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into())
-}
-
-/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces: count from the closing parenthesis.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// True when the process runs and, if its start time is known, is the same process.
-fn process_alive(pid: u32, start: Option<u64>) -> bool {
-    if !std::path::Path::new("/proc/self").exists() {
-        // No procfs (not Linux): only expiry frees a lease.
-        return true;
-    }
-    match (process_start(pid), start) {
-        (None, _) => false,
-        (Some(now), Some(then)) => now == then,
-        (Some(_), None) => true,
-    }
-}
-
 /// `/konnichiwa/<stack>/lease`.
 pub fn path(stack: &str) -> String {
     format!("/konnichiwa/{stack}/lease")
@@ -147,21 +73,77 @@ fn parameter(stack: &str, generation: u64) -> String {
     format!("{}/{generation:010}", path(stack))
 }
 
-/// The lease records of the stack, by generation (normally none or one).
-pub async fn records(clients: &Clients, stack: &str) -> Result<Vec<(u64, String, Option<Holder>)>, Error> {
-    let mut out = Vec::new();
+fn heartbeat(stack: &str, generation: u64) -> String {
+    format!("{}/renewed", parameter(stack, generation))
+}
+
+/// One generation of the lease as SSM holds it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub generation: u64,
+    pub name: String,
+    pub holder: Option<Holder>,
+    /// When it was last renewed, by SSM's clock (the record's or its heartbeat's LastModifiedDate).
+    pub renewed: Option<SystemTime>,
+}
+
+/// The lease's records by generation, what renewals left without a record, and SSM's time.
+#[derive(Debug)]
+struct Listing {
+    records: Vec<Record>,
+    orphans: Vec<String>,
+    now: SystemTime,
+}
+
+fn system_time(t: &aws_smithy_types::DateTime) -> Option<SystemTime> {
+    SystemTime::try_from(*t).ok()
+}
+
+async fn list(clients: &Clients, stack: &str) -> Result<Listing, Error> {
+    let base = format!("{}/", path(stack));
+    let mut records: Vec<Record> = Vec::new();
+    let mut beats: Vec<(u64, String, Option<SystemTime>)> = Vec::new();
     let mut pages =
-        clients.lease_ssm.get_parameters_by_path().path(path(stack)).recursive(false).into_paginator().send();
+        clients.lease_ssm.get_parameters_by_path().path(path(stack)).recursive(true).into_paginator().send();
     while let Some(page) = pages.next().await {
         for p in page.ctx("read the lease of stack", stack)?.parameters() {
             let name = p.name().unwrap_or_default().to_owned();
-            let Some(generation) = name.rsplit('/').next().and_then(|g| g.parse::<u64>().ok()) else { continue };
-            let holder = p.value().and_then(|v| serde_json::from_str(v).ok());
-            out.push((generation, name, holder));
+            let modified = p.last_modified_date().and_then(system_time);
+            let Some(rest) = name.strip_prefix(&base) else { continue };
+            let (generation, beat) = match rest.split_once('/') {
+                Some((g, "renewed")) => (g, true),
+                Some(_) => continue,
+                None => (rest, false),
+            };
+            let Ok(generation) = generation.parse::<u64>() else { continue };
+            if beat {
+                beats.push((generation, name, modified));
+            } else {
+                let holder = p.value().and_then(|v| serde_json::from_str(v).ok());
+                records.push(Record { generation, name, holder, renewed: modified });
+            }
         }
     }
-    out.sort_by_key(|r| r.0);
-    Ok(out)
+    let mut orphans = Vec::new();
+    for (generation, name, modified) in beats {
+        match records.iter_mut().find(|r| r.generation == generation) {
+            Some(r) => r.renewed = r.renewed.max(modified),
+            None => orphans.push(name),
+        }
+    }
+    records.sort_by_key(|r| r.generation);
+    Ok(Listing { records, orphans, now: clients.lease_clock.now() })
+}
+
+/// How long ago a lease last renewed at `renewed` expired at `now` (both SSM's times), if it did.
+pub fn expired_for(renewed: Option<SystemTime>, now: SystemTime, ttl: Duration) -> Option<Duration> {
+    let renewed = renewed?;
+    now.duration_since(renewed).ok().and_then(|age| age.checked_sub(ttl)).filter(|d| !d.is_zero())
+}
+
+/// The lease records of the stack, by generation (normally none or one).
+pub async fn records(clients: &Clients, stack: &str) -> Result<Vec<(u64, String, Option<Holder>)>, Error> {
+    Ok(list(clients, stack).await?.records.into_iter().map(|r| (r.generation, r.name, r.holder)).collect())
 }
 
 async fn delete(clients: &Clients, name: &str) -> Result<(), Error> {
@@ -169,26 +151,35 @@ async fn delete(clients: &Clients, name: &str) -> Result<(), Error> {
     gone(r, &["ParameterNotFound"])
 }
 
-/// Creates generation `g` unless it exists (false: another run got there first).
-async fn create(clients: &Clients, stack: &str, generation: u64, holder: &Holder) -> Result<bool, Error> {
-    let name = parameter(stack, generation);
-    let value = serde_json::to_string(holder).unwrap_or_default();
+/// Deletes a generation's record and heartbeat.
+async fn delete_generation(clients: &Clients, stack: &str, generation: u64) -> Result<(), Error> {
+    delete(clients, &heartbeat(stack, generation)).await?;
+    delete(clients, &parameter(stack, generation)).await
+}
+
+async fn put(clients: &Clients, name: &str, value: String, overwrite: bool, what: &'static str) -> Result<bool, Error> {
     let r = clients
         .lease_ssm
         .put_parameter()
-        .name(&name)
+        .name(name)
         .value(value)
         .r#type(ParameterType::String)
-        .overwrite(false)
-        .description(format!("Konnichiwa: who is changing stack {stack} (see `provisioner unlock`)"))
+        .overwrite(overwrite)
+        .description("Konnichiwa: who is changing the stack (see `provisioner unlock`)")
         .send()
         .await
-        .ctx("take the lease", &name);
+        .ctx(what, name);
     match r {
         Ok(_) => Ok(true),
         Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Creates generation `g` unless it exists (false: another run got there first).
+async fn create(clients: &Clients, stack: &str, generation: u64, holder: &Holder) -> Result<bool, Error> {
+    let value = serde_json::to_string(holder).unwrap_or_default();
+    put(clients, &parameter(stack, generation), value, false, "take the lease").await
 }
 
 /// A held lease; renewed in the background until released.
@@ -200,7 +191,7 @@ pub struct Lease {
     pub holder: Holder,
     /// How the lease was taken: free, or taken over (and why).
     pub taken: String,
-    renewal: tokio::task::JoinHandle<Option<String>>,
+    renewal: tokio::task::JoinHandle<()>,
 }
 
 /// What `--json` reports of the lease.
@@ -212,107 +203,78 @@ pub struct LeaseReport {
     pub api_calls: crate::aws::CallCounts,
 }
 
+/// Why the top record does not bind anyone (None: it does, wait or refuse).
+fn free_because(listing: &Listing, record: &Record) -> Option<String> {
+    let Some(h) = &record.holder else { return Some("taken over from an unreadable record".into()) };
+    if let Some(ago) = expired_for(record.renewed, listing.now, ttl()) {
+        return Some(format!(
+            "taken over from {}: it expired {}s ago (no renewal for {}s by SSM's clock)",
+            h.describe(),
+            ago.as_secs(),
+            ttl().as_secs()
+        ));
+    }
+    h.gone_because().map(|why| format!("taken over from {}: {why}", h.describe()))
+}
+
 /// Takes the stack's lease for `command`; when another run holds it, waits up to `wait` and then
 /// refuses, naming the holder.
 pub async fn acquire(clients: &Clients, stack: &str, command: &str, wait: Duration) -> Result<Lease, Error> {
     let give_up = tokio::time::Instant::now() + wait;
     let mut announced = false;
     loop {
-        let records = records(clients, stack).await?;
-        let top = records.last().map(|(g, _, h)| (*g, h.clone()));
+        let listing = list(clients, stack).await?;
+        let top = listing.records.last();
         // Our own create, carried out although its answer was lost: it is ours.
-        if let Some((g, Some(h))) = &top
+        if let Some(Record { generation, holder: Some(h), .. }) = top
             && h.is_this_process()
             && h.command == command
         {
-            let renewal = tokio::spawn(renew(clients.clone(), stack.to_owned(), *g, h.clone()));
-            return Ok(Lease {
-                clients: clients.clone(),
-                stack: stack.to_owned(),
-                generation: *g,
-                holder: h.clone(),
-                taken: "free".into(),
-                renewal,
-            });
+            return Ok(Lease::held(clients, stack, *generation, h.clone(), "free".into()));
         }
-        let (next, taken) = match &top {
+        let (next, taken) = match top {
             None => (1, "free".to_owned()),
-            Some((g, None)) => (g + 1, "taken over from an unreadable record".to_owned()),
-            Some((g, Some(h))) => match h.free_because() {
-                Some(why) => (g + 1, format!("taken over from {}: {why}", h.describe())),
+            Some(record) => match free_because(&listing, record) {
+                Some(why) => (record.generation + 1, why),
                 None => {
-                    if tokio::time::Instant::now() + POLL > give_up {
+                    let h = record.holder.as_ref().map_or_else(|| "an unreadable record".into(), Holder::describe);
+                    if tokio::time::Instant::now() + poll() > give_up {
                         return Err(Error::Locked(format!(
-                            "stack {stack} is being changed by {}: one run at a time. Wait for it, or pass \
+                            "stack {stack} is being changed by {h}: one run at a time. Wait for it, or pass \
                              --lock-timeout (e.g. 10m) to wait; if that run is gone on another machine, its lease \
                              expires {}s after its last renewal, or break it now with `provisioner unlock`",
-                            h.describe(),
-                            h.expires_unix.saturating_sub(now_unix())
+                            ttl().as_secs()
                         )));
                     }
                     if !announced {
-                        eprintln!("Waiting for the lease of stack {stack}, held by {}…", h.describe());
+                        eprintln!("Waiting for the lease of stack {stack}, held by {h}…");
                         announced = true;
                     }
-                    tokio::time::sleep(POLL).await;
+                    tokio::time::sleep(poll()).await;
                     continue;
                 }
             },
         };
-        let holder = Holder::new(command);
+        let holder = Holder::new(command, ttl().as_secs());
         if !create(clients, stack, next, &holder).await? {
             continue; // another run took it first: look again
         }
-        for (g, name, _) in &records {
-            if *g < next {
-                delete(clients, name).await?;
-            }
+        for r in listing.records.iter().filter(|r| r.generation < next) {
+            delete_generation(clients, stack, r.generation).await?;
         }
-        let renewal = tokio::spawn(renew(clients.clone(), stack.to_owned(), next, holder.clone()));
-        return Ok(Lease {
-            clients: clients.clone(),
-            stack: stack.to_owned(),
-            generation: next,
-            holder,
-            taken,
-            renewal,
-        });
-    }
-}
-
-/// Renews the lease until aborted; returns why it stopped early (the lease was lost).
-async fn renew(clients: Clients, stack: String, generation: u64, mut holder: Holder) -> Option<String> {
-    loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        match records(&clients, &stack).await {
-            Ok(records) => match records.last() {
-                Some((g, _, _)) if *g == generation => {}
-                Some((_, _, h)) => {
-                    let by = h.as_ref().map_or_else(|| "an unreadable record".to_owned(), Holder::describe);
-                    return Some(format!("the lease was taken over by {by}"));
-                }
-                None => return Some("the lease was broken (`provisioner unlock`)".to_owned()),
-            },
-            Err(e) => tracing::warn!("cannot read the lease to renew it: {e}"),
+        for orphan in &listing.orphans {
+            delete(clients, orphan).await?;
         }
-        holder.expires_unix = now_unix() + TTL.as_secs();
-        let name = parameter(&stack, generation);
-        let r = clients
-            .lease_ssm
-            .put_parameter()
-            .name(&name)
-            .value(serde_json::to_string(&holder).unwrap_or_default())
-            .r#type(ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await;
-        if let Err(e) = r.ctx("renew the lease", &name) {
-            tracing::warn!("cannot renew the lease: {e}");
-        }
+        return Ok(Lease::held(clients, stack, next, holder, taken));
     }
 }
 
 impl Lease {
+    fn held(clients: &Clients, stack: &str, generation: u64, holder: Holder, taken: String) -> Self {
+        let renewal = tokio::spawn(renew(clients.clone(), stack.to_owned(), generation));
+        Self { clients: clients.clone(), stack: stack.to_owned(), generation, holder, taken, renewal }
+    }
+
     pub fn parameter(&self) -> String {
         parameter(&self.stack, self.generation)
     }
@@ -320,23 +282,17 @@ impl Lease {
     /// Releases the lease and reports it (with every call the lease made); an error when it
     /// was lost during the run (someone broke it or took it over).
     pub async fn release(self) -> Result<LeaseReport, Error> {
-        let lost = if self.renewal.is_finished() {
-            self.renewal.await.ok().flatten()
-        } else {
-            self.renewal.abort();
-            None
-        };
-        if let Some(why) = lost {
+        self.renewal.abort();
+        if let Some(why) = self.clients.calls.fenced() {
             return Err(Error::Locked(format!(
-                "{why} while this run held it: another run may have changed stack {} meanwhile; run `provisioner plan` \
-                 to see where it stands",
+                "{why}: this run stopped changing stack {} there, and another run may have changed it meanwhile; \
+                 run `provisioner plan` to see where it stands",
                 self.stack
             )));
         }
-        let name = parameter(&self.stack, self.generation);
-        delete(&self.clients, &name).await?;
+        delete_generation(&self.clients, &self.stack, self.generation).await?;
         Ok(LeaseReport {
-            parameter: name,
+            parameter: parameter(&self.stack, self.generation),
             holder: self.holder,
             taken: self.taken,
             api_calls: self.clients.lease_calls.counts(),
@@ -344,44 +300,89 @@ impl Lease {
     }
 }
 
-/// Breaks the stack's lease: deletes every record; returns who held it.
-pub async fn unlock(clients: &Clients, stack: &str) -> Result<Vec<Holder>, Error> {
-    let records = records(clients, stack).await?;
-    for (_, name, _) in &records {
-        delete(clients, name).await?;
+/// Renews the lease until aborted. When it is lost — taken over, broken, or not renewed for so
+/// long that another run may take it — fences the stack's clients: no mutating call goes out
+/// after that.
+async fn renew(clients: Clients, stack: String, generation: u64) {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(renew_every()).await;
+        // Each look and each renewal within one period, so a throttled SSM cannot hold the
+        // judgement below back.
+        let lost = match tokio::time::timeout(renew_every(), list(&clients, &stack))
+            .await
+            .unwrap_or_else(|_| Err(Error::Refused("no answer within the renewal period".into())))
+        {
+            Ok(listing) => match listing.records.last() {
+                Some(r) if r.generation == generation => None,
+                Some(r) => Some(format!(
+                    "the lease was taken over by {}",
+                    r.holder.as_ref().map_or_else(|| "an unreadable record".to_owned(), Holder::describe)
+                )),
+                None => Some("the lease was broken (`provisioner unlock`)".to_owned()),
+            },
+            Err(e) => {
+                tracing::warn!("cannot read the lease to renew it: {e}");
+                None
+            }
+        };
+        if lost.is_none() {
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            let name = heartbeat(&stack, generation);
+            let renewal = put(&clients, &name, now, true, "renew the lease");
+            match tokio::time::timeout(renew_every(), renewal).await {
+                Ok(Ok(_)) => last_renewed = tokio::time::Instant::now(),
+                Ok(Err(e)) => tracing::warn!("cannot renew the lease: {e}"),
+                Err(_) => tracing::warn!("cannot renew the lease: no answer within the renewal period"),
+            }
+        }
+        // Another run may take a lease not renewed for the TTL: stop changing before it can.
+        let unrenewed = last_renewed.elapsed();
+        let lost = lost.or_else(|| {
+            (unrenewed + renew_every() >= ttl())
+                .then(|| format!("the lease could not be renewed for {}s", unrenewed.as_secs()))
+        });
+        if let Some(why) = lost {
+            clients.calls.fence(&why);
+            return;
+        }
     }
-    Ok(records.into_iter().filter_map(|(_, _, h)| h).collect())
+}
+
+/// Breaks the stack's lease: deletes every record (and heartbeat); returns who held it.
+pub async fn unlock(clients: &Clients, stack: &str) -> Result<Vec<Holder>, Error> {
+    let listing = list(clients, stack).await?;
+    for r in &listing.records {
+        delete_generation(clients, stack, r.generation).await?;
+    }
+    for orphan in &listing.orphans {
+        delete(clients, orphan).await?;
+    }
+    Ok(listing.records.into_iter().filter_map(|r| r.holder).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn holder() -> Holder {
-        Holder::new("up")
+    #[test]
+    fn expiry_is_judged_by_one_clock() {
+        let ttl = Duration::from_secs(120);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        let ago = |s: u64| Some(now - Duration::from_secs(s));
+        assert_eq!(expired_for(ago(30), now, ttl), None, "renewed 30 s ago");
+        assert_eq!(expired_for(ago(120), now, ttl), None, "exactly the TTL");
+        assert_eq!(expired_for(ago(150), now, ttl), Some(Duration::from_secs(30)));
+        // A renewal "in the future" (the server's clocks disagree by a little) is not expired.
+        assert_eq!(expired_for(Some(now + Duration::from_secs(5)), now, ttl), None);
+        assert_eq!(expired_for(None, now, ttl), None, "unknown: not expired");
     }
 
     #[test]
-    fn a_live_holder_binds_an_expired_or_dead_one_does_not() {
-        let me = holder();
-        assert_eq!(me.free_because(), None, "this very process, not expired");
-        let expired = Holder { expires_unix: now_unix() - 5, ..holder() };
-        assert!(expired.free_because().is_some_and(|w| w.contains("expired")));
-        // A pid that cannot be running (above the kernel's pid_max), on this host.
-        let dead = Holder { pid: 4_194_305, process_start: Some(1), ..holder() };
-        assert!(dead.free_because().is_some_and(|w| w.contains("no longer runs on this host")));
-        // This pid, but another process (a different start time): the pid was reused.
-        let reused = Holder { process_start: me.process_start.map(|s| s + 1), ..holder() };
-        assert!(reused.free_because().is_some(), "a reused pid is not the holder");
-        // On another host, only expiry frees it.
-        let elsewhere = Holder { host: "another-host".into(), pid: 4_194_305, ..holder() };
-        assert_eq!(elsewhere.free_because(), None);
-    }
-
-    #[test]
-    fn records_sort_by_generation_and_name_the_holder() {
+    fn records_and_heartbeats_live_side_by_side() {
         assert_eq!(parameter("konnichiwa", 12), "/konnichiwa/konnichiwa/lease/0000000012");
-        let d = holder().describe();
+        assert_eq!(heartbeat("konnichiwa", 12), "/konnichiwa/konnichiwa/lease/0000000012/renewed");
+        let d = Holder::new("up", 120).describe();
         assert!(d.starts_with("`up` on ") && d.contains(&format!("pid {}", std::process::id())), "{d}");
     }
 }

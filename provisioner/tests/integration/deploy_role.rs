@@ -565,7 +565,9 @@ struct OwnMoto {
 impl OwnMoto {
     fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        let child = std::process::Command::new("moto_server")
+        // The suite's moto, with its AWS-faithful patches (scripts/moto-server).
+        let server = std::env::var("KONNICHIWA_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let child = std::process::Command::new(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(std::process::Stdio::null())

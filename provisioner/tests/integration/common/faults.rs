@@ -97,6 +97,8 @@ struct State {
     kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
     /// Stop answering after this operation was carried out, and say so.
     kill_after_op: Option<(String, tokio::sync::mpsc::UnboundedSender<usize>)>,
+    /// Hold the answer to the Nth mutating call until the test lets it go, and say so.
+    hold_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>, Arc<tokio::sync::Notify>)>,
     mutations: usize,
     ops: BTreeMap<String, OpStats>,
     /// (operation, request body) in arrival order.
@@ -339,6 +341,20 @@ impl Proxy {
         rx
     }
 
+    /// After the `n`th mutating call is carried out, its answer waits until the returned Notify
+    /// is notified; `held` receives `n` meanwhile (the test changes the world under the client).
+    pub fn hold_after_mutation(
+        &self,
+        n: usize,
+    ) -> (tokio::sync::mpsc::UnboundedReceiver<usize>, Arc<tokio::sync::Notify>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let mut s = self.state.lock().expect("lock");
+        s.hold_after = Some((n, tx, Arc::clone(&release)));
+        s.mutations = 0;
+        (rx, release)
+    }
+
     /// Per-operation counts so far.
     pub fn stats(&self) -> BTreeMap<String, OpStats> {
         self.state.lock().expect("lock").ops.clone()
@@ -459,8 +475,15 @@ async fn handle(
             s.ops.entry(op.clone()).or_default().lost += 1;
         }
         let mut kill = None;
+        let mut held = None;
         if mutating && status.is_success() {
             s.mutations += 1;
+            if let Some((n, tx, release)) = &s.hold_after
+                && s.mutations == *n
+            {
+                let _ = tx.send(*n);
+                held = Some(Arc::clone(release));
+            }
             if let Some((n, tx)) = &s.kill_after
                 && s.mutations == *n
             {
@@ -479,8 +502,12 @@ async fn handle(
         if s.complete_rollouts && op == "DescribeServices" {
             bytes = complete(bytes);
         }
-        kill
+        (kill, held)
     };
+    let (kill, held) = kill;
+    if let Some(release) = held {
+        release.notified().await;
+    }
     if kill.is_some() {
         // The change happened; its answer never comes. The client is killed meanwhile.
         tokio::time::sleep(Duration::from_secs(120)).await;
