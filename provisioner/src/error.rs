@@ -126,6 +126,11 @@ const ALREADY_THERE_CODES: &[&str] = &[
     "BucketAlreadyOwnedByYou",
 ];
 
+/// What a quota error says besides AWS's own message (which names the quota).
+pub const QUOTA_HINT: &str = "That is a quota of this AWS account, not a rate limit, so it was not retried: free some \
+     of what it counts, or ask for more in Service Quotas (AWS console → Service Quotas → the service named above → \
+     the quota → Request increase)";
+
 /// Converts SDK results into `Error::Aws` naming the action and the resource.
 pub trait AwsContext<T> {
     fn ctx(self, action: &'static str, resource: impl Into<String>) -> Result<T, Error>;
@@ -149,6 +154,10 @@ where
                     SdkError::TimeoutError(_) => "no answer in time".to_owned(),
                     _ => without_dumps(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
                 },
+            };
+            let message = match code.as_deref() {
+                Some(c) if crate::aws::QUOTA_CODES.contains(&c) => format!("{message}. {QUOTA_HINT}"),
+                _ => message,
             };
             Error::Aws { action, resource: resource.into(), code, message }
         })

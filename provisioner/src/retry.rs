@@ -1,7 +1,9 @@
 //! Waiting out what AWS has not finished yet. Throttling, 5xx answers and broken connections are
 //! retried by every client's SDK retry configuration (`aws`); this module retries the errors
 //! that only mean "not yet", each class with its own limit inside the run's deadline:
-//! - `Wait::Consistency`: EC2 and ELB answer "not found" for something created a moment ago;
+//! - `Wait::Consistency`: EC2 and ELB answer "not found" for something created a moment ago (ELB
+//!   for a certificate ACM issued a moment ago, S3 for a bucket it created a moment ago or is
+//!   still creating: `OperationAborted`);
 //! - `Wait::Propagation`: a role, profile, service-linked role, service or scalable target made
 //!   seconds ago is not yet usable by the service that needs it (a few minutes, not the run's
 //!   half hour: a genuine permission error must not wait 30 minutes);
@@ -89,7 +91,15 @@ impl Wait {
         match self {
             Self::Consistency => {
                 code.ends_with(".NotFound")
-                    || matches!(code, "TargetGroupNotFound" | "LoadBalancerNotFound" | "ClusterNotFoundException")
+                    || matches!(
+                        code,
+                        "TargetGroupNotFound"
+                            | "LoadBalancerNotFound"
+                            | "ClusterNotFoundException"
+                            | "CertificateNotFound"
+                            | "NoSuchBucket"
+                            | "OperationAborted"
+                    )
             }
             Self::Propagation => PROPAGATION_MESSAGES.iter().any(|m| message.contains(m)),
             Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),

@@ -237,15 +237,20 @@ async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
     gone(r, &["ResourceNotFoundException"])
 }
 
-/// The certificate's validation records, once ACM has made them (a few seconds after the
-/// request: until then DescribeCertificate answers without them).
+/// The certificate's validation records, once ACM has made them (usually seconds after the
+/// request, sometimes minutes: until then DescribeCertificate answers without them). Waited
+/// for until the run's deadline (Terraform allows five minutes), not the two of `Consistency`.
 async fn validation_records(ctx: &Ctx, arn: &str) -> Result<ObservedCertificate, Error> {
-    ctx.wait(Wait::Consistency, &format!("ACM to name the validation record of {arn}"), || async {
-        match describe(ctx, arn).await? {
-            Some(c) if !c.validation.is_empty() || c.status == "ISSUED" => Ok(c),
-            _ => Err(not_yet("Certificate.NotFound", arn, "no validation record yet")),
-        }
-    })
+    ctx.wait(
+        Wait::Settling(&["Certificate.NotFound"]),
+        &format!("ACM to name the validation record of {arn}"),
+        || async {
+            match describe(ctx, arn).await? {
+                Some(c) if !c.validation.is_empty() || c.status == "ISSUED" => Ok(c),
+                _ => Err(not_yet("Certificate.NotFound", arn, "no validation record yet")),
+            }
+        },
+    )
     .await
 }
 

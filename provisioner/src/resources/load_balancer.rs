@@ -622,16 +622,24 @@ async fn apply_listener(
             Ok(out.listeners().first().and_then(|l| l.listener_arn()).map(str::to_owned))
         }
         Some(l) => {
-            let mut req = elb
-                .modify_listener()
-                .listener_arn(&l.arn)
-                .port(want.port)
-                .protocol(ProtocolEnum::from(want.protocol.as_str()))
-                .default_actions(action);
-            if let Some(cert) = certificate {
-                req = req.certificates(cert).ssl_policy(TLS_POLICY);
-            }
-            req.send().await.ctx("modify listener of", lb_name)?;
+            // A certificate ACM issued moments ago may not be visible to ELB yet.
+            ctx.wait(
+                Wait::Consistency,
+                &format!("the certificate of {lb_name}:{} to be usable", want.port),
+                || async {
+                    let mut req = elb
+                        .modify_listener()
+                        .listener_arn(&l.arn)
+                        .port(want.port)
+                        .protocol(ProtocolEnum::from(want.protocol.as_str()))
+                        .default_actions(action.clone());
+                    if let Some(cert) = &certificate {
+                        req = req.certificates(cert.clone()).ssl_policy(TLS_POLICY);
+                    }
+                    req.send().await.ctx("modify listener of", lb_name)
+                },
+            )
+            .await?;
             ctx.progress(format!("listener {lb_name}:{} updated", want.port));
             Ok(None)
         }

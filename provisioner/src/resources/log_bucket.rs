@@ -253,6 +253,16 @@ fn built<T>(r: Result<T, aws_sdk_s3::error::BuildError>, what: &str) -> Result<T
     r.map_err(|e| Error::Refused(format!("cannot build the bucket's {what}: {e}")))
 }
 
+/// Runs a write to `bucket`, waiting while S3 does not yet know the bucket it just created
+/// (NoSuchBucket for a minute or two; Terraform waits up to two).
+async fn visible<T, F, Fut>(ctx: &Ctx, bucket: &str, op: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    ctx.wait(Wait::Consistency, &format!("S3 to know the bucket {bucket}"), op).await
+}
+
 async fn apply(
     ctx: &Ctx,
     bucket: &str,
@@ -267,14 +277,19 @@ async fn apply(
         if stack.region != "us-east-1" {
             config = config.location_constraint(BucketLocationConstraint::from(stack.region.as_str()));
         }
-        s3.create_bucket()
-            .bucket(bucket)
-            .create_bucket_configuration(config.build())
-            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-            .send()
-            .await
-            .ctx("create bucket", bucket)
-            .map_err(|e| match e.code() {
+        let config = config.build();
+        // S3 answers OperationAborted while a create of the same name is still settling.
+        ctx.wait(Wait::Consistency, &format!("S3 to take the bucket {bucket}"), || async {
+            s3.create_bucket()
+                .bucket(bucket)
+                .create_bucket_configuration(config.clone())
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .send()
+                .await
+                .ctx("create bucket", bucket)
+        })
+        .await
+        .map_err(|e| match e.code() {
                 Some("BucketAlreadyExists") => Error::Refused(format!(
                     "the bucket name {bucket} belongs to another AWS account: the access logs cannot go there; turn off load_balancer.access_logs or rename the stack"
                 )),
@@ -284,7 +299,10 @@ async fn apply(
     let set = |field: &str| created || change.has(field);
     if created || change.has_tags() {
         let tagging = built(Tagging::builder().set_tag_set(Some(s3_tags(stack)?)).build(), "tags")?;
-        s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.ctx("tag bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            s3.put_bucket_tagging().bucket(bucket).tagging(tagging.clone()).send().await.ctx("tag bucket", bucket)
+        })
+        .await?;
     }
     if set("public_access") {
         let block = PublicAccessBlockConfiguration::builder()
@@ -293,8 +311,11 @@ async fn apply(
             .block_public_policy(true)
             .restrict_public_buckets(true)
             .build();
-        let r = s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block).send().await;
-        r.ctx("block public access to bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            let r = s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block.clone());
+            r.send().await.ctx("block public access to bucket", bucket)
+        })
+        .await?;
     }
     if set("object_ownership") && !created {
         let rule = built(
@@ -302,8 +323,11 @@ async fn apply(
             "ownership",
         )?;
         let controls = built(OwnershipControls::builder().rules(rule).build(), "ownership")?;
-        let r = s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls).send().await;
-        r.ctx("turn off the ACLs of bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            let r = s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls.clone());
+            r.send().await.ctx("turn off the ACLs of bucket", bucket)
+        })
+        .await?;
     }
     if set("encryption") {
         let default = built(
@@ -312,8 +336,11 @@ async fn apply(
         )?;
         let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
         let config = built(ServerSideEncryptionConfiguration::builder().rules(rule).build(), "encryption")?;
-        let r = s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config).send().await;
-        r.ctx("encrypt bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            let r = s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config.clone());
+            r.send().await.ctx("encrypt bucket", bucket)
+        })
+        .await?;
     }
     if set("expiration_days") {
         let rule = built(
@@ -326,12 +353,18 @@ async fn apply(
             "lifecycle",
         )?;
         let config = built(BucketLifecycleConfiguration::builder().rules(rule).build(), "lifecycle")?;
-        let r = s3.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config).send().await;
-        r.ctx("set the lifecycle of bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            let r = s3.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config.clone());
+            r.send().await.ctx("set the lifecycle of bucket", bucket)
+        })
+        .await?;
     }
     if set("policy") {
-        let r = s3.put_bucket_policy().bucket(bucket).policy(policy.to_string()).send().await;
-        r.ctx("set the policy of bucket", bucket)?;
+        visible(ctx, bucket, || async {
+            let r = s3.put_bucket_policy().bucket(bucket).policy(policy.to_string());
+            r.send().await.ctx("set the policy of bucket", bucket)
+        })
+        .await?;
     }
     ctx.progress(format!("bucket {bucket} ready for access logs"));
     Ok(created.then(|| bucket.to_owned()))

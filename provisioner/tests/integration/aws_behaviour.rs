@@ -131,6 +131,15 @@ async fn what_is_not_usable_yet_is_waited_for() {
             "InvalidGroup.NotFound",
             "The security group 'sg-0a1b2c3d4e5f60718' does not exist",
         ),
+        // S3: a bucket still being created, and one created a moment ago that S3 does not know yet.
+        Script::error(
+            "CreateBucket",
+            1,
+            "OperationAborted",
+            "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+        ),
+        Script::error("PutPublicAccessBlock", 2, "NoSuchBucket", "The specified bucket does not exist"),
+        Script::error("PutBucketPolicy", 1, "NoSuchBucket", "The specified bucket does not exist"),
         // Secrets Manager: the same name deleted with --purge moments ago.
         Script::error(
             "CreateSecret",
@@ -182,6 +191,30 @@ async fn a_create_whose_answer_was_lost_is_adopted_or_its_duplicate_repaired() {
     .map(|op| Script::lose_answer(op, 1))
     .collect())
     .await;
+}
+
+/// A quota (how many secrets, certificates, log groups the account may have) is not a rate
+/// limit: retrying cannot clear it, so it is reported at once, named, with where to raise it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_error_fails_at_once_naming_the_quota() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    proxy.script(Script::error(
+        "CreateSecret",
+        50,
+        "LimitExceededException",
+        "The request failed because it would exceed one of the Secrets Manager quotas.",
+    ));
+    let started = std::time::Instant::now();
+    let out = account.run_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)]).await;
+    let said = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("Secrets Manager quotas") && said.contains("Service Quotas") && said.contains("not retried"),
+        "{said}"
+    );
+    assert_eq!(proxy.stats()["CreateSecret"].seen, 1, "a quota is not retried");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

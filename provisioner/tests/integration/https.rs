@@ -242,6 +242,41 @@ async fn a_certificate_not_ready_yet_is_waited_for_and_a_lost_request_answer_mak
     account.json(&["down", "--yes", "--purge"], 0);
 }
 
+/// Elastic Load Balancing sees a certificate ACM has just issued a little later than ACM says
+/// ISSUED: CreateListener (and ModifyListener, when the listener changes) answer
+/// CertificateNotFound meanwhile. Waited for, as Terraform does for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_elb_does_not_see_yet_is_waited_for_on_create_and_on_modify() {
+    let account = Account::new();
+    let c = account.clients().await;
+    zone(&c, "example.com").await;
+    account.edit_stack(with_domain);
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let not_yet = |op: &str| {
+        Script::error(
+            op,
+            2,
+            "CertificateNotFound",
+            "Certificate 'arn:aws:acm:ap-northeast-1:123456789012:certificate/0a1b2c3d' not found",
+        )
+    };
+    proxy.script(not_yet("CreateListener"));
+    let out = account.run_at(&proxy.url, &["up", "--yes"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(proxy.stats()["CreateListener"].scripted, 2);
+    // ModifyListener waits the same way (AWS answers so when a listener's certificate changes;
+    // here the HTTPS port moves, so the HTTP listener's redirect is modified).
+    account.edit_stack(|t| {
+        t.replace("https: { domain: api.example.com }", "https: { domain: api.example.com, port: 8443 }")
+    });
+    proxy.script(not_yet("ModifyListener"));
+    let out = account.run_at(&proxy.url, &["up", "--yes"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(proxy.stats()["ModifyListener"].scripted, 2);
+    assert!(proxy.stats()["ModifyListener"].forwarded >= 1);
+    account.json(&["down", "--yes", "--purge"], 0);
+}
+
 /// ACM that never finds the record (a zone the registrar does not delegate to): `up` stops at its
 /// deadline naming the record, the zone's name servers and how to compare them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
