@@ -1,17 +1,22 @@
 """moto_server, patched to answer as AWS does where moto 5.2 differs and the difference changes
 what the provisioner's tests measure (shared/testing-aws.md, "Where moto 5.2 answers differently
 from AWS"). Each patch names the AWS behaviour it restores; provisioner/tests/integration/
-aws_behaviour.rs checks each against the running emulator. Run by scripts/moto-server with the
+emulator.rs checks each against the running emulator. Run by scripts/moto-server with the
 tools venv's Python; arguments are moto_server's.
 """
 
 import sys
 
+from moto.applicationautoscaling import models as app_autoscaling
+from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.autoscaling import models as autoscaling
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.ecs import models as ecs
 from moto.ecs.exceptions import ECSException, EcsClientException
+from moto.core.exceptions import JsonRESTError
 from moto.elbv2 import models as elbv2
+from moto.iam import models as iam
+from moto.iam.exceptions import NotFoundException as IAMNotFound
 
 
 class AlreadyExists(AutoscalingClientError):
@@ -84,6 +89,45 @@ def delete_cluster(self, cluster_str):
     return _delete_cluster(self, cluster_str)
 
 
+class ObjectNotFound(JsonRESTError):
+    def __init__(self, message):
+        super().__init__("ObjectNotFoundException", message)
+
+
+def not_found_as_aws_says(delete):
+    """Application Auto Scaling DeleteScalingPolicy and DeregisterScalableTarget of what is not
+    there: AWS answers ObjectNotFoundException ("for any operation that deletes or deregisters a
+    resource, this exception is thrown if the resource cannot be found"); moto answered
+    ValidationException, which means a bad request."""
+
+    def patched(self, *args, **kwargs):
+        try:
+            return delete(self, *args, **kwargs)
+        except AWSValidationException as e:
+            if e.message.startswith("No scal"):
+                raise ObjectNotFound(e.message) from None
+            raise
+
+    return patched
+
+
+_remove_role_from_instance_profile = iam.IAMBackend.remove_role_from_instance_profile
+
+
+def remove_role_from_instance_profile(self, profile_name, role_name):
+    """IAM RemoveRoleFromInstanceProfile of a role the profile no longer holds (a retry whose
+    first answer was lost): AWS answers NoSuchEntity; moto crashed (ValueError, an HTML 500)."""
+    profile = self.get_instance_profile(profile_name)
+    if not any(r.name == role_name for r in profile.roles):
+        raise IAMNotFound(f"Role {role_name} in InstanceProfile {profile_name} cannot be found.")
+    return _remove_role_from_instance_profile(self, profile_name, role_name)
+
+
+iam.IAMBackend.remove_role_from_instance_profile = remove_role_from_instance_profile
+app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy = not_found_as_aws_says(
+    app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy)
+app_autoscaling.ApplicationAutoscalingBackend.deregister_scalable_target = not_found_as_aws_says(
+    app_autoscaling.ApplicationAutoscalingBackend.deregister_scalable_target)
 ecs.EC2ContainerServiceBackend.list_tasks = list_tasks
 ecs.EC2ContainerServiceBackend.delete_cluster = delete_cluster
 autoscaling.AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group

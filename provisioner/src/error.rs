@@ -100,6 +100,29 @@ impl Error {
     }
 }
 
+impl Error {
+    /// True when a delete failed because it was done already, in the words of a service whose
+    /// code alone does not say so: the retry of a delete whose first answer was lost, or a second
+    /// run after a killed one. (Codes that do say so — `NoSuchEntity`, `*.NotFound`… — are given
+    /// by each delete to `gone`.)
+    pub fn is_already_done(&self) -> bool {
+        let (Some(code), Some(message)) = (self.code(), self.aws_message()) else { return false };
+        ALREADY_DONE.iter().any(|(c, words)| *c == code && message.contains(words))
+    }
+}
+
+/// (code, words of the message) of the answers to a delete of what is deleted or scheduled for
+/// deletion already.
+const ALREADY_DONE: &[(&str, &str)] = &[
+    // Secrets Manager DeleteSecret of a secret scheduled for deletion ("You tried to perform the
+    // operation on a secret that's currently marked deleted.") or being removed after a purge.
+    ("InvalidRequestException", "currently marked deleted"),
+    ("InvalidRequestException", "because it was deleted"),
+    // ECS DeleteService / UpdateService of a service already deleted (DRAINING or INACTIVE).
+    ("ServiceNotActiveException", ""),
+    ("ServiceNotFoundException", ""),
+];
+
 /// Codes AWS answers to a create (or attach, associate, authorize) of something that exists.
 const ALREADY_THERE_CODES: &[&str] = &[
     // EC2
@@ -204,9 +227,13 @@ pub fn absent<T>(r: Result<T, Error>, codes: &[&str]) -> Result<Option<T>, Error
     }
 }
 
-/// A delete whose "not found" answer (any of `codes`) means it is already done.
+/// A delete whose "not found" answer (any of `codes`), or an answer that says it was done
+/// already (`Error::is_already_done`), means it is done.
 pub fn gone<T>(r: Result<T, Error>, codes: &[&str]) -> Result<(), Error> {
-    absent(r, codes).map(|_| ())
+    match r {
+        Err(e) if e.is_already_done() => Ok(()),
+        r => absent(r, codes).map(|_| ()),
+    }
 }
 
 #[cfg(test)]
@@ -243,5 +270,17 @@ mod tests {
         let other: Result<u8, Error> = Err(aws("AccessDenied", "no"));
         assert!(absent(other, &["NoSuchEntity"]).is_err());
         assert!(gone(Err::<(), Error>(aws("InvalidVpcID.NotFound", "x")), &["InvalidVpcID.NotFound"]).is_ok());
+    }
+
+    #[test]
+    fn a_delete_answered_already_done_is_done_and_nothing_else_is() {
+        let marked = "You tried to perform the operation on a secret that's currently marked deleted.";
+        assert!(gone(Err::<(), Error>(aws("InvalidRequestException", marked)), &["ResourceNotFoundException"]).is_ok());
+        let inactive = "Service was not ACTIVE.";
+        assert!(gone(Err::<(), Error>(aws("ServiceNotActiveException", inactive)), &[]).is_ok());
+        // The same general code for another reason is an error.
+        let other = "You can't delete the secret because it is a replica.";
+        assert!(gone(Err::<(), Error>(aws("InvalidRequestException", other)), &["ResourceNotFoundException"]).is_err());
+        assert!(!Error::Refused("currently marked deleted".into()).is_already_done());
     }
 }

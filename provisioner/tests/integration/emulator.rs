@@ -1,7 +1,8 @@
 //! The suite's moto (scripts/moto_aws.py) answers as AWS does where moto 5.2 does not and the
 //! difference would change what our tests measure: each patch checked against the running
 //! emulator, with the AWS behaviour it restores. Without these, a retried create could look
-//! harmless, and `down` could pass while AWS would refuse it.
+//! harmless, `down` could pass while AWS would refuse it, and a retried delete could fail where
+//! AWS answers "not found".
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, LaunchType, NetworkMode};
 
@@ -168,7 +169,7 @@ async fn ecs_lists_deletes_and_refuses_as_aws_does() {
             .expect("list tasks");
         out.task_arns().to_vec()
     };
-    assert_eq!(listed(None, None).await, [task.clone()]);
+    assert_eq!(listed(None, None).await, std::slice::from_ref(&task));
     assert!(listed(Some("web"), None).await.is_empty(), "serviceName lists only that service's tasks");
 
     // DeleteCluster while a task runs: ClusterContainsTasksException.
@@ -181,4 +182,53 @@ async fn ecs_lists_deletes_and_refuses_as_aws_does() {
     assert_eq!(listed(None, Some(DesiredStatus::Stopped)).await, [task]);
     ecs.delete_service().cluster("emulator").service("web").send().await.expect("delete service");
     ecs.delete_cluster().cluster("emulator").send().await.expect("an idle cluster is deleted");
+}
+
+#[tokio::test]
+async fn application_auto_scaling_says_not_found_as_aws_does() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let account = Account::new();
+    let c = account.clients().await;
+    let policy = c
+        .app_autoscaling
+        .delete_scaling_policy()
+        .policy_name("gone")
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id("service/emulator/web")
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .expect_err("nothing to delete");
+    assert_eq!(code(&policy), "ObjectNotFoundException", "{policy:?}");
+    let target = c
+        .app_autoscaling
+        .deregister_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id("service/emulator/web")
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .send()
+        .await
+        .expect_err("nothing to deregister");
+    assert_eq!(code(&target), "ObjectNotFoundException", "{target:?}");
+}
+
+#[tokio::test]
+async fn removing_a_role_a_profile_no_longer_holds_says_no_such_entity() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    c.iam.create_role().role_name("emulator").assume_role_policy_document(trust).send().await.expect("role");
+    c.iam.create_instance_profile().instance_profile_name("emulator").send().await.expect("profile");
+    c.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name("emulator")
+        .role_name("emulator")
+        .send()
+        .await
+        .expect("add");
+    let remove =
+        || c.iam.remove_role_from_instance_profile().instance_profile_name("emulator").role_name("emulator").send();
+    remove().await.expect("the first remove");
+    let again = remove().await.expect_err("the role is not in the profile any more");
+    assert_eq!(code(&again), "NoSuchEntity", "{again:?}");
 }

@@ -23,4 +23,5 @@ mod operations;
 mod platform;
 mod posture;
 mod service;
+mod teardown;
 mod workflow;

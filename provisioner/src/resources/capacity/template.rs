@@ -334,7 +334,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
             .send()
             .await
             .ctx("delete launch template", &n.launch_template);
-        gone(r, &["InvalidLaunchTemplateId.NotFound"])?;
+        // AWS names a missing template by the id asked for; moto (and, for some requests, EC2
+        // itself) by name.
+        gone(r, &["InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"])?;
         ctx.progress(format!("deleted launch template {}", n.launch_template));
     }
     plan.push("launch-template", &n.launch_template, Some(t.id), Change::delete());

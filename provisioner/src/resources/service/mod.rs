@@ -173,20 +173,11 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), E
     scaling::teardown(ctx, plan, cluster, &name).await?;
     if let Some(s) = observe_service(ctx, cluster, &name).await? {
         if ctx.applying() {
-            ecs.update_service()
-                .cluster(cluster)
-                .service(&name)
-                .desired_count(0)
-                .send()
-                .await
-                .ctx("scale to zero", &name)?;
-            ecs.delete_service()
-                .cluster(cluster)
-                .service(&name)
-                .force(true)
-                .send()
-                .await
-                .ctx("delete service", &name)?;
+            // Either answered "not active" when a lost answer hid that the service was deleted.
+            let zero = ecs.update_service().cluster(cluster).service(&name).desired_count(0).send().await;
+            crate::error::gone(zero.ctx("scale to zero", &name), &[])?;
+            let deleted = ecs.delete_service().cluster(cluster).service(&name).force(true).send().await;
+            crate::error::gone(deleted.ctx("delete service", &name), &[])?;
             ctx.wait(
                 Wait::Dependency(&["Service.Draining"]),
                 &format!("service {name} to be INACTIVE and its tasks gone"),

@@ -372,6 +372,11 @@ impl Proxy {
             .collect()
     }
 
+    /// The operation of every request so far, in arrival order.
+    pub fn operations(&self) -> Vec<String> {
+        self.state.lock().expect("lock").requests.iter().map(|(o, _)| o.clone()).collect()
+    }
+
     /// Clears counts and recorded requests (scripts and faults stay).
     pub fn reset_stats(&self) {
         let mut s = self.state.lock().expect("lock");

@@ -1,0 +1,118 @@
+//! `down` when AWS's answers go missing or are throttled. A delete whose answer is lost is sent
+//! again (by the SDK, or by the next run), and AWS answers the second one "already gone" or
+//! "already scheduled" in each service's own words: each must count as done. Checked two ways
+//! against the fault proxy in front of the suite's moto: every mutating call `down` makes has its
+//! first answer lost, once with `--purge` and once without; and whole `down`s under 10% lost
+//! answers and under 15% throttling, six fixed seeds each. The figures are printed for
+//! docs/BENCHMARKS.md (`scripts/test -p provisioner --test integration -- teardown:: --nocapture`).
+
+use std::collections::BTreeSet;
+
+use crate::common;
+use crate::common::census;
+use crate::common::faults::{Faults, Proxy, Script};
+use crate::common::{Account, moto_url};
+
+const KEY: &str = "teardown-test-key-0123456789abcdef";
+
+/// A stack that is up (no faults: these tests are about `down`).
+async fn stack_up() -> Account {
+    let account = Account::new();
+    account.json_at(&moto_url(), &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    account
+}
+
+/// `down` of `account`'s stack through `proxy`; its exit code and output.
+async fn down_through(account: &Account, proxy: &Proxy, purge: bool) -> (Option<i32>, String) {
+    let mut args = vec!["down", "--yes", "--json", "--timeout", "5m"];
+    if purge {
+        args.push("--purge");
+    }
+    let out = account.run_at(&proxy.url, &args, &[]).await;
+    (out.status.code(), common::text(&out))
+}
+
+/// Nothing of the stack is left but, without `--purge`, the secret scheduled for deletion.
+async fn nothing_left(account: &Account, label: &str) {
+    let left = census::leftovers(&census::take(&account.clients().await, "konnichiwa").await);
+    assert!(left.is_empty(), "{label}: down left {left:?}");
+}
+
+/// The mutating operations a clean `down` makes, in the order first made.
+async fn operations_of_a_clean_down(purge: bool) -> Vec<String> {
+    let account = stack_up().await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let (code, said) = down_through(&account, &proxy, purge).await;
+    assert_eq!(code, Some(0), "{said}");
+    let mut seen = BTreeSet::new();
+    proxy.operations().into_iter().filter(|op| provisioner::aws::is_mutating(op) && seen.insert(op.clone())).collect()
+}
+
+/// Every mutating operation of `down` has its first answer lost; `down` still ends clean.
+async fn every_first_answer_lost(purge: bool) {
+    let label = if purge { "down --purge" } else { "down" };
+    let operations = operations_of_a_clean_down(purge).await;
+    assert!(operations.len() >= 20, "{label} made {} kinds of change: {operations:?}", operations.len());
+    let account = stack_up().await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    for op in &operations {
+        proxy.script(Script::lose_answer(op, 1));
+    }
+    let (code, said) = down_through(&account, &proxy, purge).await;
+    assert_eq!(code, Some(0), "{label} with every first answer lost: {said}");
+    let stats = proxy.stats();
+    let unexercised: Vec<&String> = operations.iter().filter(|op| stats.get(*op).is_none_or(|s| s.lost == 0)).collect();
+    assert!(unexercised.is_empty(), "{label}: these were never answered and lost: {unexercised:?}");
+    nothing_left(&account, label).await;
+    println!("{label}: the first answer of each of {} operations lost; ended clean", operations.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_ends_clean_when_the_first_answer_of_every_delete_is_lost() {
+    every_first_answer_lost(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_purge_ends_clean_when_the_first_answer_of_every_delete_is_lost() {
+    every_first_answer_lost(true).await;
+}
+
+/// One `down` under `faults`; `(requests, throttled, lost)` as the proxy counted them.
+async fn down_under(faults: Faults, label: String) -> (usize, usize, usize) {
+    let account = stack_up().await;
+    let proxy = Proxy::start(&moto_url(), faults).await;
+    let (code, said) = down_through(&account, &proxy, false).await;
+    assert_eq!(code, Some(0), "{label}: {said}");
+    nothing_left(&account, &label).await;
+    let (seen, throttled, lost, _) = proxy.totals();
+    println!(
+        "{label}: down ended clean; {seen} requests reached the proxy ({throttled} throttled, {lost} answers lost)"
+    );
+    (seen, throttled, lost)
+}
+
+/// Six seeds of `faults`, three at a time.
+async fn six_seeds(faults: impl Fn(u64) -> Faults, name: &str) {
+    let mut runs = tokio::task::JoinSet::new();
+    let mut faulted = Vec::new();
+    for seed in 1..=6 {
+        runs.spawn(down_under(faults(seed), format!("{name}, seed {seed}")));
+        if runs.len() == 3 || seed == 6 {
+            while let Some(run) = runs.join_next().await {
+                let (_, throttled, lost) = run.expect("its checks");
+                faulted.push(throttled + lost);
+            }
+        }
+    }
+    assert!(faulted.iter().all(|n| *n > 0), "{name}: the faults hit every run: {faulted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_ends_clean_for_six_seeds_with_10_percent_of_answers_lost() {
+    six_seeds(|seed| Faults { seed, throttle: 0.0, lose_answer: 0.10 }, "10% answers lost").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_ends_clean_for_six_seeds_with_15_percent_of_calls_throttled() {
+    six_seeds(|seed| Faults { seed, throttle: 0.15, lose_answer: 0.0 }, "15% throttled").await;
+}
