@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod image;
 pub mod lease;
+pub mod log_events;
 pub mod reconcile;
 pub mod resources;
 pub mod retry;

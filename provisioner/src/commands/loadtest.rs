@@ -4,8 +4,10 @@
 //! group and URL are what the workers use); the loadtest image is built and pushed (or taken from
 //! `--image`); the workers' security group is made or checked; a revision of the `<stack>-loadtest`
 //! family is registered; N Fargate tasks are started, each told its share of the load and one
-//! start time for all. Then the tasks and their log streams are polled until every worker has
-//! written its result: the results are merged exactly and judged as one run. Whatever happens —
+//! start time for all. Then the tasks and their log streams are polled — one DescribeTasks per
+//! 100 workers and one FilterLogEvents query across all their streams a poll, slower while
+//! CloudWatch Logs throttles — until every worker has written its result: the results are
+//! merged exactly and judged as one run. Whatever happens —
 //! the results are in, a worker failed, the timeout passed, Ctrl-C — every task still running is
 //! stopped and the revision deregistered before the command returns.
 
@@ -21,6 +23,7 @@ use crate::cli::{Cli, LoadtestArgs};
 use crate::engine::{self, ImageSource};
 use crate::error::Error;
 use crate::image::{Program, build};
+use crate::log_events::{self, Cursor, Pace};
 use crate::reconcile::{Ctx, Mode, Plan, tags};
 use crate::resources::loadtest::{self as workers, Launch, TaskState, task_id};
 
@@ -34,7 +37,6 @@ const STOP_WAIT: Duration = Duration::from_secs(120);
 struct Worker {
     index: u32,
     arn: String,
-    token: Option<String>,
     lines: Vec<String>,
     result: Option<ReportDoc>,
     state: TaskState,
@@ -292,7 +294,8 @@ async fn start_and_follow(
     pool: &mut Vec<Worker>,
 ) -> Result<Ending, Error> {
     let mut interrupt = std::pin::pin!(interrupted());
-    let start_at = now_ms() + args.start_in.as_millis() as u64;
+    let launched_ms = now_ms();
+    let start_at = launched_ms + args.start_in.as_millis() as u64;
     let run_id = format!("{start_at}-{}", std::process::id());
     for index in 0..args.workers {
         let launch = Launch {
@@ -320,56 +323,104 @@ async fn start_and_follow(
         args.start_in.as_secs(),
         humantime::format_duration(at.load_length)
     );
-    let grace_polls = 5;
+    // The workers' lines carry the time of the machines they run on: read from well before this
+    // one's idea of the launch, so that a clock ahead of theirs cannot hide them.
+    let mut reader = Reader::new(at.log_group, launched_ms.saturating_sub(CLOCK_MARGIN_MS), args.poll_interval);
     let mut last_progress = String::new();
-    let mut ticker = tokio::time::interval(args.poll_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            () = tokio::time::sleep(reader.pace.now) => {}
             () = &mut interrupt => return Ok(Ending::Interrupted),
             () = tokio::time::sleep_until(at.deadline.into()) => return Ok(Ending::TimedOut),
         }
-        let arns: Vec<String> = pool.iter().map(|w| w.arn.clone()).collect();
-        let states = workers::describe(ctx, &arns).await?;
-        for w in pool.iter_mut() {
-            if let Some(s) = states.iter().find(|s| s.arn == w.arn) {
-                w.state = s.clone();
-            }
-            if w.result.is_some() {
-                continue;
-            }
-            let (lines, token) =
-                workers::read_stream(ctx, at.log_group, &workers::stream(w.id()), w.token.clone()).await?;
-            w.lines.extend(lines);
-            w.token = token;
-            match loadtest::report::lines::decode(w.lines.iter().map(String::as_str)) {
-                Ok(Some(doc)) => w.result = Some(doc),
-                Ok(None) => {}
-                Err(e) => return Ok(Ending::Failed(format!("worker {} (task {}): {e}", w.index + 1, w.id()))),
-            }
-            if w.result.is_none() && w.state.stopped() {
-                w.polls_since_stop += 1;
-                if w.polls_since_stop > grace_polls {
-                    let own = w.error_line().map(|l| format!(" — it said: {l}")).unwrap_or_default();
-                    return Ok(Ending::Failed(format!(
-                        "worker {} (task {}) stopped without a result: {}{own}",
-                        w.index + 1,
-                        w.id(),
-                        w.state.why_stopped()
-                    )));
-                }
-            }
-        }
+        let ending = poll(ctx, &mut reader, pool).await?;
         let progress = progress_line(pool);
         if progress != last_progress {
             eprintln!("{progress}");
             last_progress = progress;
         }
-        if pool.iter().all(|w| w.result.is_some()) {
-            return Ok(Ending::Results(pool.iter_mut().filter_map(|w| w.result.take()).collect()));
+        if let Some(ending) = ending {
+            return Ok(ending);
         }
     }
+}
+
+/// How far before the launch the workers' lines are looked for.
+const CLOCK_MARGIN_MS: u64 = 10 * 60 * 1000;
+/// Polls a stopped worker's lines are still waited for (its last lines may be late).
+const GRACE_POLLS: u32 = 5;
+
+/// Reads every worker's stream at once: one FilterLogEvents query a poll over the workers'
+/// stream prefix (CloudWatch Logs' read limits are low and shared), slower while it throttles.
+struct Reader<'a> {
+    group: &'a str,
+    cursor: Cursor,
+    query: log_events::Query,
+    pace: Pace,
+}
+
+impl<'a> Reader<'a> {
+    fn new(group: &'a str, since_ms: u64, poll: Duration) -> Self {
+        Self {
+            group,
+            cursor: Cursor::new(i64::try_from(since_ms).unwrap_or(i64::MAX)),
+            query: log_events::Query { filter: None, stream_prefix: Some(workers::stream_prefix()) },
+            pace: Pace::new(poll),
+        }
+    }
+
+    /// The new lines of every stream, or None while CloudWatch Logs throttles.
+    async fn read(&mut self, ctx: &Ctx) -> Result<Option<Vec<log_events::Line>>, Error> {
+        let read = log_events::fetch(ctx, self.group, self.cursor.poll_from(), &self.query).await;
+        match self.pace.after(read)? {
+            Some((lines, _)) => Ok(Some(self.cursor.take(lines))),
+            None => {
+                eprintln!("note: CloudWatch Logs is throttling; reading every {} s", self.pace.now.as_secs());
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// One poll: the tasks' states, then their new lines; an ending once every worker reported or
+/// one failed.
+async fn poll(ctx: &Ctx, reader: &mut Reader<'_>, pool: &mut [Worker]) -> Result<Option<Ending>, Error> {
+    let arns: Vec<String> = pool.iter().map(|w| w.arn.clone()).collect();
+    let states = workers::describe(ctx, &arns).await?;
+    for w in pool.iter_mut() {
+        if let Some(s) = states.iter().find(|s| s.arn == w.arn) {
+            w.state = s.clone();
+        }
+    }
+    let Some(lines) = reader.read(ctx).await? else { return Ok(None) };
+    for line in lines {
+        if let Some(w) = pool.iter_mut().find(|w| workers::stream(w.id()) == line.stream) {
+            w.lines.push(line.message);
+        }
+    }
+    for w in pool.iter_mut().filter(|w| w.result.is_none()) {
+        match loadtest::report::lines::decode(w.lines.iter().map(String::as_str)) {
+            Ok(Some(doc)) => w.result = Some(doc),
+            Ok(None) => {}
+            Err(e) => return Ok(Some(Ending::Failed(format!("worker {} (task {}): {e}", w.index + 1, w.id())))),
+        }
+        if w.result.is_none() && w.state.stopped() {
+            w.polls_since_stop += 1;
+            if w.polls_since_stop > GRACE_POLLS {
+                let own = w.error_line().map(|l| format!(" — it said: {l}")).unwrap_or_default();
+                return Ok(Some(Ending::Failed(format!(
+                    "worker {} (task {}) stopped without a result: {}{own}",
+                    w.index + 1,
+                    w.id(),
+                    w.state.why_stopped()
+                ))));
+            }
+        }
+    }
+    if pool.iter().all(|w| w.result.is_some()) {
+        return Ok(Some(Ending::Results(pool.iter().filter_map(|w| w.result.clone()).collect())));
+    }
+    Ok(None)
 }
 
 /// `workers: 1 PENDING, 2 RUNNING; 0 of 3 reported`.

@@ -4,37 +4,24 @@
 //! terminal; `--json` prints one object per line (the app's own JSON with `task` and `stream`
 //! added, or `{timestamp, task, stream, message}` for a plain line).
 //!
-//! Following polls FilterLogEvents across every stream of the group, so streams that appear
-//! during a deploy (new tasks) are picked up, and stopped tasks' lines stay reachable. Each poll
-//! looks back a while before the newest line seen, because CloudWatch can index a line later
-//! than a newer one of another stream; lines already printed are known by their event id and not
-//! printed again. Throttling slows the polls down; Ctrl-C stops them.
+//! Following polls the group as `log_events` reads (one FilterLogEvents query across every
+//! stream, so streams that appear during a deploy are picked up, with a look-back for lines
+//! indexed late, each line printed once); throttling slows the polls down; Ctrl-C stops them.
 
-use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use super::context;
 use crate::cli::Cli;
-use crate::error::{AwsContext, Error};
+use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Ctx, Mode};
+pub use crate::log_events::Line;
+use crate::log_events::{Cursor, Pace, fetch};
+use crate::reconcile::Mode;
 use crate::resources::logs;
 
-/// How far each poll looks back before the newest line seen (late-indexed lines).
-const LOOKBACK_MS: i64 = 120_000;
 const POLL: Duration = Duration::from_secs(2);
-const MAX_POLL: Duration = Duration::from_secs(30);
-
-/// One log event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub timestamp_ms: i64,
-    pub event_id: String,
-    pub stream: String,
-    pub message: String,
-}
 
 /// The task a stream belongs to: the last part of `app/app/<task id>`.
 pub fn task_of(stream: &str) -> &str {
@@ -101,82 +88,16 @@ pub struct Query {
     pub task: Option<String>,
 }
 
-/// Every line of `group` from `start_ms` on (all pages), oldest first.
-pub async fn fetch(ctx: &Ctx, group: &str, start_ms: i64, q: &Query) -> Result<Vec<Line>, Error> {
-    let mut lines = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut req = ctx.clients.logs.filter_log_events().log_group_name(group).start_time(start_ms);
-        if let Some(f) = &q.filter {
-            // CloudWatch's filter syntax: a quoted term matches it as written.
-            req = req.filter_pattern(format!("\"{}\"", f.replace('"', "")));
+impl Query {
+    /// The group-wide query: a task's stream prefix (`app/app/<id…>`) and the filter.
+    fn of_group(&self) -> crate::log_events::Query {
+        crate::log_events::Query {
+            filter: self.filter.clone(),
+            stream_prefix: self
+                .task
+                .as_ref()
+                .map(|t| format!("{0}/{0}/{t}", crate::resources::service::task::CONTAINER)),
         }
-        if let Some(t) = &q.task {
-            req = req.log_stream_name_prefix(format!("{0}/{0}/{t}", crate::resources::service::task::CONTAINER));
-        }
-        let out = req.set_next_token(token.clone()).send().await.ctx("read the log group", group)?;
-        for e in out.events() {
-            let stream = e.log_stream_name().unwrap_or_default().to_owned();
-            if q.task.as_deref().is_some_and(|t| !task_of(&stream).starts_with(t)) {
-                continue;
-            }
-            if q.filter.as_deref().is_some_and(|f| !e.message().unwrap_or_default().contains(f)) {
-                continue;
-            }
-            lines.push(Line {
-                timestamp_ms: e.timestamp().unwrap_or_default(),
-                event_id: e.event_id().unwrap_or_default().to_owned(),
-                stream,
-                message: e.message().unwrap_or_default().to_owned(),
-            });
-        }
-        token = out.next_token().map(str::to_owned).filter(|t| Some(t.as_str()) != token.as_deref());
-        if token.is_none() {
-            break;
-        }
-    }
-    lines.sort_by(|a, b| (a.timestamp_ms, &a.stream, &a.event_id).cmp(&(b.timestamp_ms, &b.stream, &b.event_id)));
-    Ok(lines)
-}
-
-/// What a follow has printed: the newest timestamp and the ids printed within the look-back.
-#[derive(Debug, Default)]
-pub struct Cursor {
-    /// `--since`: nothing older is ever printed.
-    since_ms: i64,
-    pub newest_ms: i64,
-    printed: HashSet<String>,
-    by_time: BTreeSet<(i64, String)>,
-}
-
-impl Cursor {
-    pub fn new(since_ms: i64) -> Self {
-        Self { since_ms, newest_ms: since_ms, ..Self::default() }
-    }
-
-    /// Where the next poll starts: a look-back before the newest line, never before `--since`.
-    pub fn poll_from(&self) -> i64 {
-        (self.newest_ms - LOOKBACK_MS).max(self.since_ms)
-    }
-
-    /// The lines of a poll not printed before, in order; remembers them.
-    pub fn take(&mut self, lines: Vec<Line>) -> Vec<Line> {
-        let fresh: Vec<Line> = lines.into_iter().filter(|l| !self.printed.contains(&l.event_id)).collect();
-        for l in &fresh {
-            self.printed.insert(l.event_id.clone());
-            self.by_time.insert((l.timestamp_ms, l.event_id.clone()));
-            self.newest_ms = self.newest_ms.max(l.timestamp_ms);
-        }
-        // Forget what no later poll can return again.
-        let horizon = self.poll_from();
-        while let Some(first) = self.by_time.first().cloned() {
-            if first.0 >= horizon {
-                break;
-            }
-            self.by_time.remove(&first);
-            self.printed.remove(&first.1);
-        }
-        fresh
     }
 }
 
@@ -204,7 +125,8 @@ pub async fn run(cli: &Cli, follow: bool, since: &str, q: Query) -> Result<u8, E
     let group = logs::name(&ctx.stack);
     let start = since_ms(since, SystemTime::now())?;
     let mut cursor = Cursor::new(start);
-    let first = fetch(&ctx, &group, start, &q).await.map_err(|e| missing_group(e, &group, &ctx.stack.name))?;
+    let q = q.of_group();
+    let (first, _) = fetch(&ctx, &group, start, &q).await.map_err(|e| missing_group(e, &group, &ctx.stack.name))?;
     for l in cursor.take(first) {
         print(&l, cli.json);
     }
@@ -213,25 +135,20 @@ pub async fn run(cli: &Cli, follow: bool, since: &str, q: Query) -> Result<u8, E
     }
     let stop = interrupted();
     tokio::pin!(stop);
-    let mut pause = POLL;
+    let mut pace = Pace::new(POLL);
     loop {
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pace.now) => {}
             () = &mut stop => return Ok(exit::OK),
         }
-        match fetch(&ctx, &group, cursor.poll_from(), &q).await {
-            Ok(lines) => {
-                pause = POLL;
+        match pace.after(fetch(&ctx, &group, cursor.poll_from(), &q).await)? {
+            Some((lines, _)) => {
                 for l in cursor.take(lines) {
                     print(&l, cli.json);
                 }
             }
             // Throttled beyond the SDK's retries: poll less often, keep going.
-            Err(e) if e.code().is_some_and(|c| c.contains("Throttling")) => {
-                pause = (pause * 2).min(MAX_POLL);
-                eprintln!("note: CloudWatch Logs is throttling; polling every {}s", pause.as_secs());
-            }
-            Err(e) => return Err(e),
+            None => eprintln!("note: CloudWatch Logs is throttling; polling every {}s", pace.now.as_secs()),
         }
     }
 }
@@ -283,21 +200,6 @@ mod tests {
         let plain = line(1500, "2", "app/app/abc", "panic: something\n");
         assert_eq!(render(&plain), "1970-01-01T00:00:01.500Z abc panic: something");
         assert_eq!(to_json(&plain)["message"], "panic: something");
-    }
-
-    #[test]
-    fn a_follow_prints_each_line_once_even_when_indexed_late() {
-        let mut c = Cursor::new(0);
-        let a = line(10_000, "a", "s1", "a");
-        let b = line(20_000, "b", "s1", "b");
-        assert_eq!(c.take(vec![a.clone(), b.clone()]).len(), 2);
-        // The next poll returns them again, and a line of another stream indexed late.
-        let late = line(15_000, "late", "s2", "late");
-        let got = c.take(vec![a, late.clone(), b]);
-        assert_eq!(got, [late]);
-        assert!(c.poll_from() <= 15_000, "the look-back covers late lines");
-        let quiet = Cursor::new(600_000);
-        assert_eq!(quiet.poll_from(), 600_000, "never before --since, even with no line yet");
     }
 
     #[test]

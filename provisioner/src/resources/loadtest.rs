@@ -21,9 +21,9 @@ use stack::OWNERSHIP_TAG;
 
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, tags};
+use crate::resources::cluster;
 use crate::resources::network::security_group::{self, Rule, Source};
 use crate::resources::service::{family_arns, task};
-use crate::resources::{cluster, logs};
 use crate::retry::Wait;
 
 pub const CONTAINER: &str = "loadtest";
@@ -45,12 +45,18 @@ pub fn security_group_name(stack: &stack::Stack) -> String {
 
 /// The log stream a worker task writes to.
 pub fn stream(task_id: &str) -> String {
-    format!("{CONTAINER}/{CONTAINER}/{task_id}")
+    format!("{}{task_id}", stream_prefix())
+}
+
+/// What every worker's stream name starts with (the awslogs prefix and container).
+pub fn stream_prefix() -> String {
+    format!("{CONTAINER}/{CONTAINER}/")
 }
 
 /// What the load generators call beyond what `up` does: running tasks of their family only,
 /// tagging them only as RunTask starts them, stopping only tasks of the stack's cluster that
-/// carry the worker tag (never the service's); reading their log streams.
+/// carry the worker tag (never the service's). Their lines are read with the log group's
+/// FilterLogEvents (`logs::PERMISSIONS`).
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &["ecs:RegisterTaskDefinition"],
@@ -76,10 +82,6 @@ pub const PERMISSIONS: &[Permission] = &[
             key: WORKER_TAG.0,
             value: WORKER_TAG.1,
         },
-    ),
-    Permission::new(
-        &["logs:GetLogEvents"],
-        Scope::Own(|c| vec![c.arn("logs", &format!("log-group:{}:log-stream:{CONTAINER}/*", logs::name(c.stack)))]),
     ),
 ];
 
@@ -392,44 +394,6 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
 /// The id at the end of a task's ARN.
 pub fn task_id(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// The lines of a stream from `token` on (None: from the start); the token to go on from. A
-/// stream that does not exist yet has no lines.
-pub async fn read_stream(
-    ctx: &Ctx,
-    group: &str,
-    stream: &str,
-    token: Option<String>,
-) -> Result<(Vec<String>, Option<String>), Error> {
-    let mut lines = Vec::new();
-    let mut token = token;
-    // A page holds up to 1 MB / 10,000 events; a result is a few dozen lines.
-    for _ in 0..100 {
-        let r = ctx
-            .clients
-            .logs
-            .get_log_events()
-            .log_group_name(group)
-            .log_stream_name(stream)
-            .start_from_head(true)
-            .set_next_token(token.clone())
-            .send()
-            .await;
-        let out = match absent(r.ctx("read log stream", stream), &["ResourceNotFoundException"])? {
-            Some(out) => out,
-            None => return Ok((lines, token)),
-        };
-        let events = out.events();
-        lines.extend(events.iter().filter_map(|e| e.message().map(str::to_owned)));
-        let next = out.next_forward_token().map(str::to_owned);
-        // The same token back means the end of the stream for now.
-        if events.is_empty() || next.is_none() || next == token {
-            return Ok((lines, next.or(token)));
-        }
-        token = next;
-    }
-    Ok((lines, token))
 }
 
 #[cfg(test)]

@@ -333,7 +333,7 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
         "ecs:stoptask",
         "ecs:registertaskdefinition",
         "ecs:deregistertaskdefinition",
-        "logs:getlogevents",
+        "logs:filterlogevents",
     ] {
         assert!(called.contains(needed), "{needed} not called: {called:?}");
     }
@@ -373,6 +373,67 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
             t.tags()
         );
     }
+}
+
+/// A hundred workers, read through a proxy that holds FilterLogEvents and GetLogEvents to
+/// CloudWatch Logs' documented hard limits (5 and 25 calls a second per account and region):
+/// one query a poll reads every worker's stream, nothing is throttled, and the merged result is
+/// exact. (One GetLogEvents per worker a poll — 50 a second at the default 2 s — could not.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_workers_are_read_within_cloudwatch_logs_read_limits() {
+    const WORKERS: usize = 100;
+    let (account, c) = stack_up().await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    proxy.limit_rate("FilterLogEvents", 5);
+    proxy.limit_rate("GetLogEvents", 25);
+    let image = image();
+    let workers = WORKERS.to_string();
+    let args = [
+        "--json",
+        "loadtest",
+        "--workers",
+        &workers,
+        "--start-in",
+        "5s",
+        "--poll-interval",
+        "500ms",
+        "--image",
+        &image,
+        "--rate",
+        "100/s",
+        "--duration",
+        "1s",
+        "--endpoint",
+        "/",
+    ];
+    let run = tokio::process::Command::from(account.command(&proxy.url, &args, &[])).output();
+    let play = async {
+        let tasks = wait_for_workers(&c, WORKERS).await;
+        for t in &tasks {
+            write(&c, &task_id(t), &worker_result(&command_of(t), 5)).await;
+        }
+    };
+    let (out, ()) = tokio::join!(run, play);
+    let out = out.expect("provisioner loadtest");
+    let said = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("--json summary");
+    assert_eq!(summary["result"]["total"]["requests"], 5 * WORKERS, "every worker's result, exactly");
+
+    let stats = proxy.stats();
+    let of = |op: &str| stats.get(op).cloned().unwrap_or_default();
+    let (filter, describe) = (of("FilterLogEvents"), of("DescribeTasks"));
+    println!(
+        "{WORKERS} workers: {} FilterLogEvents and {} DescribeTasks calls, {} GetLogEvents, {} throttled",
+        filter.seen,
+        describe.seen,
+        of("GetLogEvents").seen,
+        filter.throttled + of("GetLogEvents").throttled
+    );
+    assert_eq!(of("GetLogEvents").seen, 0, "no call per stream");
+    assert_eq!(filter.throttled, 0, "within FilterLogEvents' limit: {filter:?}");
+    assert!(filter.seen >= 1 && filter.seen <= describe.seen, "one query a poll: {filter:?} vs {describe:?}");
+    nothing_left(&c).await;
 }
 
 /// Starts `provisioner loadtest` with `extra` flags; the child.

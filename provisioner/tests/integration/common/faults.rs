@@ -93,6 +93,9 @@ struct State {
     resign: Option<(String, String)>,
     scripts: Vec<Script>,
     complete_rollouts: bool,
+    /// Operation -> (calls allowed in any one second, the times of the calls let through in
+    /// the last second): beyond it, AWS's throttling answer, as for a service's hard rate limit.
+    rate_limits: BTreeMap<String, (usize, std::collections::VecDeque<std::time::Instant>)>,
     /// Stop answering after this many mutating calls were carried out, and say so.
     kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
     /// Stop answering after this operation was carried out, and say so.
@@ -254,6 +257,23 @@ fn throttling(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
     }
 }
 
+/// True when a call of `op` now would pass its rate limit; otherwise it is counted against it.
+fn over_rate_limit(
+    limits: &mut BTreeMap<String, (usize, std::collections::VecDeque<std::time::Instant>)>,
+    op: &str,
+) -> bool {
+    let Some((per_second, recent)) = limits.get_mut(op) else { return false };
+    let now = std::time::Instant::now();
+    while recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+        recent.pop_front();
+    }
+    if recent.len() >= *per_second {
+        return true;
+    }
+    recent.push_back(now);
+    false
+}
+
 fn lost_answer(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
     match p {
         Protocol::Json => {
@@ -377,6 +397,12 @@ impl Proxy {
         self.state.lock().expect("lock").requests.iter().map(|(o, _)| o.clone()).collect()
     }
 
+    /// Lets at most `per_second` calls of `operation` through in any one second and answers the
+    /// rest with the service's throttling error (counted as throttled).
+    pub fn limit_rate(&self, operation: &str, per_second: usize) {
+        self.state.lock().expect("lock").rate_limits.insert(operation.into(), (per_second, Default::default()));
+    }
+
     /// Clears counts and recorded requests (scripts and faults stay).
     pub fn reset_stats(&self) {
         let mut s = self.state.lock().expect("lock");
@@ -437,7 +463,9 @@ async fn handle(
                 }
                 Reply::LoseAnswer => Decision::Forward { lose: true },
             }
-        } else if !op.is_empty() && draw(faults.seed, "throttle", &op, n) < faults.throttle {
+        } else if over_rate_limit(&mut s.rate_limits, &op)
+            || (!op.is_empty() && draw(faults.seed, "throttle", &op, n) < faults.throttle)
+        {
             s.ops.entry(op.clone()).or_default().throttled += 1;
             Decision::Answer(throttling(p))
         } else {
