@@ -51,6 +51,10 @@ pub enum Command {
         /// `up --image-repository` pushes) instead of the stack's ECR repository.
         #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
         image_repository: Option<String>,
+        /// Move the instances to the AMI AWS recommends now (an instance refresh), when
+        /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
+        #[arg(long)]
+        update_ami: bool,
     },
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
     Up {
@@ -70,6 +74,10 @@ pub enum Command {
         /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
         #[arg(long, default_value = "0s", value_parser = parse_duration)]
         lock_timeout: Duration,
+        /// Move the instances to the AMI AWS recommends now (an instance refresh), when
+        /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
+        #[arg(long)]
+        update_ami: bool,
     },
     /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
     Down {

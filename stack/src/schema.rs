@@ -96,6 +96,11 @@ pub struct Capacity {
     /// `ecs-optimized-al2023` (default), `ecs-optimized-al2`, or an explicit `ami-…` id.
     #[serde(default = "default_ami")]
     pub ami: String,
+    /// With an `ecs-optimized-…` family: move the instances to each new recommended AMI on the
+    /// next `up` (an instance refresh). Off by default: the stack keeps the AMI it runs, `plan`
+    /// and `status` say when a newer one is out, and `up --update-ami` moves to it.
+    #[serde(default)]
+    pub follow_recommended_ami: bool,
     /// Root volume size in GiB (encrypted).
     #[serde(default = "default_root_volume")]
     pub root_volume_gib: u32,

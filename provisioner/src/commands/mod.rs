@@ -122,11 +122,12 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { detailed_exitcode, image_repository } => {
-            plan::run(cli, *detailed_exitcode, image_repository.as_deref()).await
+        Command::Plan { detailed_exitcode, image_repository, update_ami } => {
+            plan::run(cli, *detailed_exitcode, image_repository.as_deref(), *update_ami).await
         }
-        Command::Up { yes, timeout, image_repository, no_wait, lock_timeout } => {
-            up::run(cli, *yes, *timeout, image_repository.as_deref(), *no_wait, *lock_timeout).await
+        Command::Up { yes, timeout, image_repository, no_wait, lock_timeout, update_ami } => {
+            let how = up::How { yes: *yes, no_wait: *no_wait, update_ami: *update_ami };
+            up::run(cli, how, *timeout, image_repository.as_deref(), *lock_timeout).await
         }
         Command::Deploy { image, rollout } => deploy::run(cli, image, rollout).await,
         Command::Image(cmd) => image::run(cli, cmd).await,

@@ -9,8 +9,14 @@ use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, render};
 
-pub async fn run(cli: &Cli, detailed_exitcode: bool, image_repository: Option<&str>) -> Result<u8, Error> {
-    let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
+pub async fn run(
+    cli: &Cli,
+    detailed_exitcode: bool,
+    image_repository: Option<&str>,
+    update_ami: bool,
+) -> Result<u8, Error> {
+    let mut ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
+    ctx.stack.capacity.follow_recommended_ami |= update_ami;
     let image = super::image_source(&ctx, image_repository)?;
     let (plan, _) = driver::reconcile(&ctx, &image).await?;
     if cli.json {
@@ -21,6 +27,7 @@ pub async fn run(cli: &Cli, detailed_exitcode: bool, image_repository: Option<&s
             "changes_pending": plan.has_changes(),
             "resources": plan.resources,
             "summary": plan.summary(),
+            "notes": plan.notes,
             "api_calls": ctx.clients.calls.counts(),
         }));
     } else {

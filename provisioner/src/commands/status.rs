@@ -112,12 +112,16 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         print_json(&json!({
             "command": "status", "stack": ctx.stack.name, "region": ctx.stack.region,
             "resources": resources, "service": service, "revisions": revisions, "outputs": outputs,
+            "notes": plan.notes,
         }));
         return Ok(exit::OK);
     }
     println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
     for r in &plan.resources {
         println!("  {:<9} {:<19} {:<40} {}", state(r.change.action), r.kind, r.name, r.id.as_deref().unwrap_or("-"));
+    }
+    for n in &plan.notes {
+        println!("\nNote: {n}");
     }
     if !service.is_null() {
         println!(

@@ -20,16 +20,27 @@ struct Applied {
     rollout: Option<RolloutReport>,
 }
 
+/// How `up` goes about it.
+#[derive(Debug, Clone, Copy)]
+pub struct How {
+    /// Apply without asking.
+    pub yes: bool,
+    /// Return once applied, without following the rollout.
+    pub no_wait: bool,
+    /// Move the instances to the recommended AMI this time.
+    pub update_ami: bool,
+}
+
 pub async fn run(
     cli: &Cli,
-    yes: bool,
+    How { yes, no_wait, update_ami }: How,
     timeout: Duration,
     image_repository: Option<&str>,
-    no_wait: bool,
     lock_timeout: Duration,
 ) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
+    ctx.stack.capacity.follow_recommended_ami |= update_ami;
     let image = super::image_source(&ctx, image_repository)?;
     let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
         converge(ctx, cli, &image, yes, no_wait).await

@@ -141,10 +141,13 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
-/// Everything a run found and would do (or did), in dependency order.
+/// Everything a run found and would do (or did), in dependency order, and what it found worth
+/// saying that is not a change (a newer AMI it did not move to).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub resources: Vec<ResourceChange>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -172,6 +175,12 @@ impl Plan {
 
     pub fn extend(&mut self, other: Plan) {
         self.resources.extend(other.resources);
+        self.notes.extend(other.notes);
+    }
+
+    /// Something the reader should know that is not a change.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
     }
 }
 

@@ -60,6 +60,9 @@ pub fn plan(p: &Plan, colour: bool) -> String {
     } else {
         let _ = writeln!(out, "No changes: {} resources match stack.yaml.", s.unchanged);
     }
+    for n in &p.notes {
+        let _ = writeln!(out, "Note: {n}");
+    }
     out
 }
 
@@ -87,6 +90,9 @@ pub fn markdown(title: &str, p: &Plan, extra: &[String]) -> String {
             let _ = writeln!(out, "| {sign} | {} | `{}` | {} |", r.kind, r.name, details.join("<br>"));
         }
         out.push('\n');
+    }
+    for n in &p.notes {
+        let _ = writeln!(out, "> {n}\n");
     }
     for line in extra {
         let _ = writeln!(out, "{line}");

@@ -268,6 +268,104 @@ async fn a_new_ami_rolls_out_by_an_instance_refresh_read_from_aws() {
     assert_eq!(lt.launch_templates()[0].default_version_number(), Some(2), "the default says what should run");
 }
 
+/// SSM's answer for the recommended ECS AMI once AWS has published `ami`.
+fn recommended(ami: &str) -> String {
+    serde_json::json!({ "Parameter": {
+        "Name": RECOMMENDED, "Type": "String", "Value": ami, "Version": 99, "DataType": "aws:ec2:image",
+        "ARN": format!("arn:aws:ssm:ap-northeast-1::parameter{RECOMMENDED}"),
+    }})
+    .to_string()
+}
+
+const RECOMMENDED: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+
+/// The AMI and description of the launch template's latest version.
+async fn template_ami(c: &provisioner::aws::Clients) -> (String, String) {
+    let lt = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name("konnichiwa-instances")
+        .versions("$Latest")
+        .send()
+        .await
+        .expect("versions");
+    let v = &lt.launch_template_versions()[0];
+    let ami = v.launch_template_data().and_then(|d| d.image_id()).unwrap_or_default().to_owned();
+    (ami, v.version_description().unwrap_or_default().to_owned())
+}
+
+/// AWS publishes a new recommended ECS AMI: `up` keeps the fleet on the AMI it runs (no new
+/// version, no instance refresh), `plan` and `status` say a newer one is out, and only
+/// `up --update-ami` (or the stack's opt-in) moves to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_recommended_ami_changes_nothing_until_asked() {
+    use common::faults::{Faults, Proxy, Script};
+    let account = Account::new();
+    account.json(&["up", "--yes"], 0);
+    let c = account.clients().await;
+    let (running, source) = template_ami(&c).await;
+    assert_eq!(source, format!("AMI: recommended by {RECOMMENDED}"), "the version says what chose its AMI");
+
+    let newer = "ami-0f0f0f0f0f0f0f0f0";
+    let proxy = Proxy::start(&common::moto_url(), Faults::default()).await;
+    proxy.script(Script::body("GetParameter", 1000, &recommended(newer)));
+    let url = proxy.url.clone();
+
+    let plan = account.json_at(&url, &["plan"], &[], 0).await;
+    assert_eq!(plan["changes_pending"], false, "{plan:#}");
+    let note = plan["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains(newer) && note.contains(&running) && note.contains("up --update-ami"), "{plan:#}");
+    let text_plan = account.run_at(&url, &["plan"], &[]).await;
+    assert!(text(&text_plan).contains(&format!("Note: AWS now recommends {newer}")), "{}", text(&text_plan));
+    let up = account.json_at(&url, &["up", "--yes"], &[], 0).await;
+    assert_eq!(up["api_calls"]["mutating"], 0, "the fleet stays: {:#}", up["api_calls"]);
+    assert_eq!(template_ami(&c).await.0, running);
+    let status = account.json_at(&url, &["status"], &[], 0).await;
+    assert!(status["notes"][0].as_str().unwrap_or_default().contains(newer), "{status:#}");
+
+    // Asked: the plan shows the move, and `up --update-ami` makes it.
+    let preview = account.json_at(&url, &["plan", "--update-ami"], &[], 0).await;
+    let template = preview["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["kind"] == "launch-template")
+        .expect("the template")
+        .clone();
+    assert_eq!(template["action"], "update", "{template:#}");
+    assert_eq!(template["fields"][0]["field"], "ami");
+    assert_eq!(
+        (template["fields"][0]["old"].as_str(), template["fields"][0]["new"].as_str()),
+        (Some(running.as_str()), Some(newer))
+    );
+    // (moto has no instance refreshes: AWS's answers, as in the test above; the new version is
+    // known, and a refresh to it looked for, only as it applies.)
+    proxy.script(Script::body("DescribeInstanceRefreshes", 1, NO_REFRESHES));
+    proxy.script(Script::body("StartInstanceRefresh", 1, REFRESH_STARTED));
+    account.json_at(&url, &["up", "--yes", "--update-ami"], &[], 0).await;
+    assert_eq!(template_ami(&c).await, (newer.to_owned(), format!("AMI: recommended by {RECOMMENDED}")));
+    let refresh = proxy.requests("StartInstanceRefresh").join("&");
+    assert!(refresh.contains("DesiredConfiguration.LaunchTemplate.Version=2"), "{refresh}");
+    // Now on the recommended AMI (the refresh under way): nothing to say, nothing to do.
+    proxy.script(Script::body("DescribeInstanceRefreshes", 1, &refreshes("InProgress", "2")));
+    let after = account.json_at(&url, &["plan"], &[], 0).await;
+    assert_eq!(
+        (after["changes_pending"].as_bool(), after["notes"].as_array().map(Vec::len)),
+        (Some(false), Some(0)),
+        "{after:#}"
+    );
+
+    // Opted in: the next release moves it without the flag.
+    account.edit_stack(|t| t.replace("follow_recommended_ami: false", "follow_recommended_ami: true"));
+    let proxy = Proxy::start(&common::moto_url(), Faults::default()).await;
+    proxy.script(Script::body("GetParameter", 1000, &recommended("ami-0e0e0e0e0e0e0e0e0")));
+    proxy.script(Script::body("DescribeInstanceRefreshes", 1, NO_REFRESHES));
+    proxy.script(Script::body("StartInstanceRefresh", 1, REFRESH_STARTED));
+    account.json_at(&proxy.url, &["up", "--yes"], &[], 0).await;
+    assert_eq!(template_ami(&c).await.0, "ami-0e0e0e0e0e0e0e0e0");
+    account.json(&["down", "--yes", "--purge"], 0);
+}
+
 #[tokio::test]
 async fn the_api_key_is_written_only_when_it_changes_never_shown_and_never_lost() {
     let account = Account::new();

@@ -470,7 +470,7 @@ mod tests {
     use super::*;
 
     fn template(version: Option<i64>) -> TemplateRef {
-        TemplateRef { id: Id::Known("lt-1".into()), version }
+        TemplateRef { id: Id::Known("lt-1".into()), version, image_id: "ami-1".into() }
     }
 
     fn observed(s: &stack::Stack) -> ObservedAsg {

@@ -19,7 +19,7 @@ use crate::reconcile::{Ctx, Id, Plan};
 
 pub use group::{ObservedAsg, diff_asg};
 pub use provider::{ObservedProvider, diff_provider};
-pub use template::{ObservedTemplate, TemplateSpec, diff_template, user_data};
+pub use template::{AmiChoice, ObservedTemplate, TemplateSpec, diff_template, user_data};
 
 pub const ROOT_DEVICE: &str = "/dev/xvda";
 
@@ -164,15 +164,26 @@ pub fn check_architecture(stack: &stack::Stack, image: Option<Arch>) -> Result<(
     }
 }
 
-async fn resolve_ami(ctx: &Ctx) -> Result<String, Error> {
+/// The AMI stack.yaml names, or its family's recommended AMI as SSM says now.
+async fn resolve_ami(ctx: &Ctx) -> Result<AmiChoice, Error> {
     let cap = &ctx.stack.capacity;
-    let Some(param) = ami_parameter(&cap.ami, arch_of(&cap.instance_type)) else { return Ok(cap.ami.clone()) };
-    let out =
-        ctx.clients.ssm.get_parameter().name(&param).send().await.ctx("read the recommended ECS AMI from", &param)?;
-    out.parameter()
+    let Some(parameter) = ami_parameter(&cap.ami, arch_of(&cap.instance_type)) else {
+        return Ok(AmiChoice::Named(cap.ami.clone()));
+    };
+    let out = ctx
+        .clients
+        .ssm
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .ctx("read the recommended ECS AMI from", &parameter)?;
+    let recommended = out
+        .parameter()
         .and_then(|p| p.value())
         .map(str::to_owned)
-        .ok_or_else(|| Error::Refused(format!("SSM parameter {param} has no value")))
+        .ok_or_else(|| Error::Refused(format!("SSM parameter {parameter} has no value")))?;
+    Ok(AmiChoice::Recommended { parameter, recommended, follow: cap.follow_recommended_ami })
 }
 
 /// Inputs from earlier kinds.
@@ -187,18 +198,19 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
     let n = names(&ctx.stack.name);
     let ami = resolve_ami(ctx).await?;
     let spec = TemplateSpec {
-        image_id: ami.clone(),
+        // Chosen against the observed template by `template::converge`.
+        image_id: String::new(),
         instance_type: ctx.stack.capacity.instance_type.clone(),
         instance_profile: inputs.instance_profile.to_owned(),
         security_group: inputs.security_group.clone(),
         user_data: user_data(inputs.cluster),
         root_volume_gib: i32::try_from(ctx.stack.capacity.root_volume_gib).unwrap_or(30),
     };
-    let template = template::converge(ctx, plan, &n, &spec).await?;
+    let template = template::converge(ctx, plan, &n, &spec, &ami).await?;
     let asg_arn = group::converge(ctx, plan, &n, &template, inputs.subnets).await?;
     provider::converge(ctx, plan, &n, &asg_arn).await?;
     Ok(CapacityOutputs {
-        ami: Some(ami),
+        ami: Some(template.image_id.clone()),
         launch_template_id: template.id,
         auto_scaling_group: n.asg,
         auto_scaling_group_arn: asg_arn,

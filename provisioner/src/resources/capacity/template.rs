@@ -3,6 +3,12 @@
 //! the default always says what the instances should run (a run killed between the two calls
 //! leaves a `default_version` difference that the next run finishes). Creates carry an
 //! idempotency token derived from the settings.
+//!
+//! The AMI of an `ecs-optimized-…` family is pinned: the template keeps the AMI its latest
+//! version has (each version records, as its description, the SSM parameter that chose it), so
+//! AWS's monthly AMI release does not roll the fleet in whatever deploy comes next. The plan says
+//! when another AMI is recommended; `follow` (`up --update-ami`, or the stack's
+//! `follow_recommended_ami`) moves to it.
 
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
@@ -28,11 +34,61 @@ pub struct TemplateSpec {
     pub root_volume_gib: i32,
 }
 
+/// Which AMI the instances run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AmiChoice {
+    /// The id stack.yaml names.
+    Named(String),
+    /// A family's recommended AMI: the SSM `parameter` and what it says now. Kept at the AMI the
+    /// template has unless `follow`.
+    Recommended { parameter: String, recommended: String, follow: bool },
+}
+
+impl AmiChoice {
+    /// What a version records as its description: what chose its AMI.
+    fn source(&self) -> String {
+        match self {
+            Self::Named(_) => "AMI: named in stack.yaml".into(),
+            Self::Recommended { parameter, .. } => format!("AMI: recommended by {parameter}"),
+        }
+    }
+
+    /// The AMI the template should have, given what it has; and a note when AWS recommends
+    /// another than the one kept.
+    pub fn wanted(&self, observed: Option<&ObservedTemplate>) -> (String, Option<String>) {
+        let (parameter, recommended, follow) = match self {
+            Self::Named(id) => return (id.clone(), None),
+            Self::Recommended { parameter, recommended, follow } => (parameter, recommended, *follow),
+        };
+        // Pinned: the AMI the template has, when the same parameter chose it (not when the stack
+        // moved to another family or architecture). Versions written before sources were
+        // recorded have none; their AMI is kept too.
+        let kept = observed.filter(|o| {
+            !follow
+                && !o.spec.image_id.is_empty()
+                && o.ami_source.as_deref().is_none_or(|s| s == self.source() || !s.starts_with("AMI: "))
+        });
+        match kept {
+            Some(o) if o.spec.image_id != *recommended => {
+                let note = format!(
+                    "AWS now recommends {recommended} ({parameter}); the instances keep {} — `up --update-ami` moves                      them (an instance refresh), or set capacity.follow_recommended_ami: true",
+                    o.spec.image_id
+                );
+                (o.spec.image_id.clone(), Some(note))
+            }
+            Some(o) => (o.spec.image_id.clone(), None),
+            None => (recommended.clone(), None),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedTemplate {
     pub id: String,
     /// The latest version, whose data `spec` is.
     pub version: i64,
+    /// What chose the latest version's AMI (its description), when recorded.
+    pub ami_source: Option<String>,
     pub default_version: i64,
     pub spec: TemplateSpec,
     pub imds_v2_required: bool,
@@ -47,11 +103,13 @@ impl Observed for ObservedTemplate {
     }
 }
 
-/// The template the group launches from: its id and the version that has the wanted data.
+/// The template the group launches from: its id, the version that has the wanted data, and
+/// the AMI it has.
 #[derive(Debug, Clone)]
 pub struct TemplateRef {
     pub id: Id,
     pub version: Option<i64>,
+    pub image_id: String,
 }
 
 /// What an apply made: a new template, or a new version of the observed one.
@@ -148,7 +206,8 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemplate>, Erro
         .send()
         .await
         .ctx("describe the latest version of launch template", name)?;
-    let data = versions.launch_template_versions().first().and_then(|v| v.launch_template_data());
+    let latest_version = versions.launch_template_versions().first();
+    let data = latest_version.and_then(|v| v.launch_template_data());
     let ebs = data
         .and_then(|d| d.block_device_mappings().iter().find(|b| b.device_name() == Some(ROOT_DEVICE)))
         .and_then(|b| b.ebs());
@@ -161,6 +220,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemplate>, Erro
     Ok(Some(ObservedTemplate {
         id,
         version: latest,
+        ami_source: latest_version.and_then(|v| v.version_description()).map(str::to_owned),
         default_version,
         spec: TemplateSpec {
             image_id: data.and_then(|d| d.image_id()).unwrap_or_default().to_owned(),
@@ -250,7 +310,7 @@ async fn set_default(ctx: &Ctx, id: &str, version: i64) -> Result<(), Error> {
 async fn apply(
     ctx: &Ctx,
     name: &str,
-    spec: &TemplateSpec,
+    (spec, source): (&TemplateSpec, &str),
     change: &Change,
     observed: Option<&ObservedTemplate>,
 ) -> Result<Written, Error> {
@@ -261,6 +321,7 @@ async fn apply(
         let out = ec2
             .create_launch_template()
             .launch_template_name(name)
+            .version_description(source)
             .launch_template_data(data)
             .client_token(tags::idempotency_token(&[&ctx.stack.name, "launch-template", name, &settings]))
             .tag_specifications(tags::ec2_spec(ResourceType::LaunchTemplate, &ctx.stack, name))
@@ -278,6 +339,7 @@ async fn apply(
         let out = ec2
             .create_launch_template_version()
             .launch_template_id(&t.id)
+            .version_description(source)
             .launch_template_data(data)
             .client_token(tags::idempotency_token(&[&ctx.stack.name, "launch-template-version", &t.id, &settings]))
             .send()
@@ -302,17 +364,30 @@ async fn apply(
     Ok(Written { created: None, version })
 }
 
-/// The template; its id and the version with the wanted data (unknown in a plan that changes it).
-pub async fn converge(ctx: &Ctx, plan: &mut Plan, n: &Names, spec: &TemplateSpec) -> Result<TemplateRef, Error> {
+/// The template with `spec`'s data and the AMI `ami` picks; its id and the version with the
+/// wanted data (unknown in a plan that changes it).
+pub async fn converge(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    n: &Names,
+    spec: &TemplateSpec,
+    ami: &AmiChoice,
+) -> Result<TemplateRef, Error> {
     let name = &n.launch_template;
+    let source = ami.source();
+    let with_ami = |o: Option<&ObservedTemplate>| TemplateSpec { image_id: ami.wanted(o).0, ..spec.clone() };
     let outcome = Step::new(ctx, "launch-template", name)
         .converge(
             plan,
             async || observe(ctx, name).await,
-            |o| diff_template(spec, &ctx.stack, o),
-            async |c: &Change, o: Option<&ObservedTemplate>| apply(ctx, name, spec, c, o).await,
+            |o| diff_template(&with_ami(o), &ctx.stack, o),
+            async |c: &Change, o: Option<&ObservedTemplate>| apply(ctx, name, (&with_ami(o), &source), c, o).await,
         )
         .await?;
+    let (image_id, note) = ami.wanted(outcome.observed.as_ref());
+    if let Some(note) = note {
+        plan.note(note);
+    }
     let version = match (&outcome.applied, &outcome.observed) {
         (Some(w), _) if w.version.is_some() => w.version,
         // The latest version has the wanted data (unchanged, or only tags or the default differ).
@@ -320,7 +395,7 @@ pub async fn converge(ctx: &Ctx, plan: &mut Plan, n: &Names, spec: &TemplateSpec
         // A plan that writes a new version: its number is known once written.
         _ => None,
     };
-    Ok(TemplateRef { id: Id::from_option(outcome.id(), || format!("launch template {name}")), version })
+    Ok(TemplateRef { id: Id::from_option(outcome.id(), || format!("launch template {name}")), version, image_id })
 }
 
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error> {
@@ -366,6 +441,7 @@ mod tests {
         ObservedTemplate {
             id: "lt-1".into(),
             version: 1,
+            ami_source: Some(format!("AMI: recommended by {PARAMETER}")),
             default_version: 1,
             spec: spec(),
             imds_v2_required: true,
@@ -387,6 +463,39 @@ mod tests {
         let weak = ObservedTemplate { imds_v2_required: false, hop_limit: Some(2), ..observed(&s) };
         let fields: Vec<String> = diff_template(&spec(), &s, Some(&weak)).fields.into_iter().map(|f| f.field).collect();
         assert_eq!(fields, ["imds_v2_required", "imds_hop_limit"]);
+    }
+
+    const PARAMETER: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+
+    fn recommended(ami: &str, follow: bool) -> AmiChoice {
+        AmiChoice::Recommended { parameter: PARAMETER.into(), recommended: ami.into(), follow }
+    }
+
+    #[test]
+    fn the_ami_running_is_kept_until_asked_and_the_plan_says_a_newer_one_is_out() {
+        let s = crate::resources::test_stack();
+        let o = observed(&s);
+        let (ami, note) = recommended("ami-new", false).wanted(Some(&o));
+        assert_eq!(ami, "ami-old", "pinned");
+        let note = note.expect("a note");
+        assert!(note.contains("ami-new") && note.contains("ami-old") && note.contains("up --update-ami"), "{note}");
+        assert_eq!(recommended("ami-old", false).wanted(Some(&o)), ("ami-old".into(), None), "nothing newer");
+        assert_eq!(recommended("ami-new", true).wanted(Some(&o)), ("ami-new".into(), None), "asked to follow");
+        assert_eq!(recommended("ami-new", false).wanted(None), ("ami-new".into(), None), "a new template");
+        // Another family or architecture chose it: the stack changed, so the AMI does.
+        let al2 = ObservedTemplate {
+            ami_source: Some(
+                "AMI: recommended by /aws/service/ecs/optimized-ami/amazon-linux-2/recommended/image_id".into(),
+            ),
+            ..o.clone()
+        };
+        assert_eq!(recommended("ami-new", false).wanted(Some(&al2)).0, "ami-new");
+        let named = ObservedTemplate { ami_source: Some("AMI: named in stack.yaml".into()), ..o.clone() };
+        assert_eq!(recommended("ami-new", false).wanted(Some(&named)).0, "ami-new");
+        // Written before sources were recorded: kept.
+        let unrecorded = ObservedTemplate { ami_source: None, ..o };
+        assert_eq!(recommended("ami-new", false).wanted(Some(&unrecorded)).0, "ami-old");
+        assert_eq!(AmiChoice::Named("ami-x".into()).wanted(Some(&observed(&s))), ("ami-x".into(), None));
     }
 
     #[test]
