@@ -44,6 +44,7 @@ async fn operations_of_a_clean_down(purge: bool) -> Vec<String> {
     let proxy = Proxy::start(&moto_url(), Faults::default()).await;
     let (code, said) = down_through(&account, &proxy, purge).await;
     assert_eq!(code, Some(0), "{said}");
+    println!("a clean down{}: {} requests reached the proxy", if purge { " --purge" } else { "" }, proxy.totals().0);
     let mut seen = BTreeSet::new();
     proxy.operations().into_iter().filter(|op| provisioner::aws::is_mutating(op) && seen.insert(op.clone())).collect()
 }
