@@ -64,7 +64,8 @@ const PROPAGATION_MESSAGES: &[&str] = &[
 ];
 
 impl Wait {
-    fn limit(self) -> Option<Duration> {
+    /// The longest this wait may last on its own (None: until the run's deadline).
+    pub fn limit(self) -> Option<Duration> {
         match self {
             Self::Consistency => Some(CONSISTENCY_LIMIT),
             Self::Propagation => Some(PROPAGATION_LIMIT),

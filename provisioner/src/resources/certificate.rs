@@ -237,12 +237,15 @@ async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
     gone(r, &["ResourceNotFoundException"])
 }
 
+/// How ACM naming a certificate's validation record is waited for.
+const VALIDATION_RECORD_WAIT: Wait = Wait::Settling(&["Certificate.NotFound"]);
+
 /// The certificate's validation records, once ACM has made them (usually seconds after the
 /// request, sometimes minutes: until then DescribeCertificate answers without them). Waited
 /// for until the run's deadline (Terraform allows five minutes), not the two of `Consistency`.
 async fn validation_records(ctx: &Ctx, arn: &str) -> Result<ObservedCertificate, Error> {
     ctx.wait(
-        Wait::Settling(&["Certificate.NotFound"]),
+        VALIDATION_RECORD_WAIT,
         &format!("ACM to name the validation record of {arn}"),
         || async {
             match describe(ctx, arn).await? {
@@ -587,6 +590,13 @@ pub fn expiry_line(not_after: &str, now: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acm_naming_its_validation_record_late_is_waited_for_until_the_deadline() {
+        // ACM can take minutes to name the record (Terraform allows five); two, the limit of an
+        // eventual-consistency wait, failed real first runs.
+        assert_eq!(VALIDATION_RECORD_WAIT.limit(), None);
+    }
 
     fn cname(name: &str, value: &str) -> Record {
         Record {
