@@ -244,16 +244,12 @@ const VALIDATION_RECORD_WAIT: Wait = Wait::Settling(&["Certificate.NotFound"]);
 /// request, sometimes minutes: until then DescribeCertificate answers without them). Waited
 /// for until the run's deadline (Terraform allows five minutes), not the two of `Consistency`.
 async fn validation_records(ctx: &Ctx, arn: &str) -> Result<ObservedCertificate, Error> {
-    ctx.wait(
-        VALIDATION_RECORD_WAIT,
-        &format!("ACM to name the validation record of {arn}"),
-        || async {
-            match describe(ctx, arn).await? {
-                Some(c) if !c.validation.is_empty() || c.status == "ISSUED" => Ok(c),
-                _ => Err(not_yet("Certificate.NotFound", arn, "no validation record yet")),
-            }
-        },
-    )
+    ctx.wait(VALIDATION_RECORD_WAIT, &format!("ACM to name the validation record of {arn}"), || async {
+        match describe(ctx, arn).await? {
+            Some(c) if !c.validation.is_empty() || c.status == "ISSUED" => Ok(c),
+            _ => Err(not_yet("Certificate.NotFound", arn, "no validation record yet")),
+        }
+    })
     .await
 }
 
