@@ -263,6 +263,68 @@ where
     ctx.wait(Wait::Consistency, &format!("S3 to know the bucket {bucket}"), op).await
 }
 
+/// Creates the bucket, owner-enforced and tagged, waiting while S3 answers OperationAborted (a
+/// create of the same name still settling).
+async fn create(ctx: &Ctx, bucket: &str) -> Result<(), Error> {
+    let (s3, stack) = (&ctx.clients.s3, &ctx.stack);
+    let mut config = CreateBucketConfiguration::builder().set_tags(Some(s3_tags(stack)?));
+    // us-east-1 is the one region that takes no location constraint.
+    if stack.region != "us-east-1" {
+        config = config.location_constraint(BucketLocationConstraint::from(stack.region.as_str()));
+    }
+    let config = config.build();
+    ctx.wait(Wait::Consistency, &format!("S3 to take the bucket {bucket}"), || async {
+        s3.create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(config.clone())
+            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+            .send()
+            .await
+            .ctx("create bucket", bucket)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| match e.code() {
+        Some("BucketAlreadyExists") => Error::Refused(format!(
+            "the bucket name {bucket} belongs to another AWS account: the access logs cannot go there; turn off \
+             load_balancer.access_logs or rename the stack"
+        )),
+        _ => e,
+    })
+}
+
+fn ownership_controls() -> Result<OwnershipControls, Error> {
+    let rule = built(
+        OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build(),
+        "ownership",
+    )?;
+    built(OwnershipControls::builder().rules(rule).build(), "ownership")
+}
+
+fn encryption() -> Result<ServerSideEncryptionConfiguration, Error> {
+    let default = built(
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build(),
+        "encryption",
+    )?;
+    let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
+    built(ServerSideEncryptionConfiguration::builder().rules(rule).build(), "encryption")
+}
+
+fn lifecycle(stack: &stack::Stack) -> Result<BucketLifecycleConfiguration, Error> {
+    let rule = built(
+        LifecycleRule::builder()
+            .id("expire-access-logs")
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .status(ExpirationStatus::Enabled)
+            .expiration(LifecycleExpiration::builder().days(retention_days(stack)).build())
+            .build(),
+        "lifecycle",
+    )?;
+    built(BucketLifecycleConfiguration::builder().rules(rule).build(), "lifecycle")
+}
+
+/// Creates the bucket (when `created`) and writes each setting that is new or differs; every
+/// write waits while S3 does not know a bucket it just made.
 async fn apply(
     ctx: &Ctx,
     bucket: &str,
@@ -272,29 +334,7 @@ async fn apply(
 ) -> Result<Option<String>, Error> {
     let (s3, stack) = (&ctx.clients.s3, &ctx.stack);
     if created {
-        let mut config = CreateBucketConfiguration::builder().set_tags(Some(s3_tags(stack)?));
-        // us-east-1 is the one region that takes no location constraint.
-        if stack.region != "us-east-1" {
-            config = config.location_constraint(BucketLocationConstraint::from(stack.region.as_str()));
-        }
-        let config = config.build();
-        // S3 answers OperationAborted while a create of the same name is still settling.
-        ctx.wait(Wait::Consistency, &format!("S3 to take the bucket {bucket}"), || async {
-            s3.create_bucket()
-                .bucket(bucket)
-                .create_bucket_configuration(config.clone())
-                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                .send()
-                .await
-                .ctx("create bucket", bucket)
-        })
-        .await
-        .map_err(|e| match e.code() {
-                Some("BucketAlreadyExists") => Error::Refused(format!(
-                    "the bucket name {bucket} belongs to another AWS account: the access logs cannot go there; turn off load_balancer.access_logs or rename the stack"
-                )),
-                _ => e,
-            })?;
+        create(ctx, bucket).await?;
     }
     let set = |field: &str| created || change.has(field);
     if created || change.has_tags() {
@@ -318,11 +358,7 @@ async fn apply(
         .await?;
     }
     if set("object_ownership") && !created {
-        let rule = built(
-            OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build(),
-            "ownership",
-        )?;
-        let controls = built(OwnershipControls::builder().rules(rule).build(), "ownership")?;
+        let controls = ownership_controls()?;
         visible(ctx, bucket, || async {
             let r = s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls.clone());
             r.send().await.ctx("turn off the ACLs of bucket", bucket)
@@ -330,12 +366,7 @@ async fn apply(
         .await?;
     }
     if set("encryption") {
-        let default = built(
-            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build(),
-            "encryption",
-        )?;
-        let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
-        let config = built(ServerSideEncryptionConfiguration::builder().rules(rule).build(), "encryption")?;
+        let config = encryption()?;
         visible(ctx, bucket, || async {
             let r = s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config.clone());
             r.send().await.ctx("encrypt bucket", bucket)
@@ -343,16 +374,7 @@ async fn apply(
         .await?;
     }
     if set("expiration_days") {
-        let rule = built(
-            LifecycleRule::builder()
-                .id("expire-access-logs")
-                .filter(LifecycleRuleFilter::builder().prefix("").build())
-                .status(ExpirationStatus::Enabled)
-                .expiration(LifecycleExpiration::builder().days(retention_days(stack)).build())
-                .build(),
-            "lifecycle",
-        )?;
-        let config = built(BucketLifecycleConfiguration::builder().rules(rule).build(), "lifecycle")?;
+        let config = lifecycle(stack)?;
         visible(ctx, bucket, || async {
             let r = s3.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config.clone());
             r.send().await.ctx("set the lifecycle of bucket", bucket)
