@@ -71,7 +71,8 @@ impl AmiChoice {
         match kept {
             Some(o) if o.spec.image_id != *recommended => {
                 let note = format!(
-                    "AWS now recommends {recommended} ({parameter}); the instances keep {} — `up --update-ami` moves                      them (an instance refresh), or set capacity.follow_recommended_ami: true",
+                    "AWS now recommends {recommended} ({parameter}); the instances keep {} — `up --update-ami` moves \
+                     them (an instance refresh), or set capacity.follow_recommended_ami: true",
                     o.spec.image_id
                 );
                 (o.spec.image_id.clone(), Some(note))
