@@ -15,6 +15,7 @@ from moto.ecs import models as ecs
 from moto.ecs.exceptions import ECSException, EcsClientException
 from moto.core.exceptions import JsonRESTError
 from moto.elbv2 import models as elbv2
+from moto.iam import access_control
 from moto.iam import models as iam
 from moto.iam.exceptions import NotFoundException as IAMNotFound
 
@@ -123,6 +124,23 @@ def remove_role_from_instance_profile(self, profile_name, role_name):
     return _remove_role_from_instance_profile(self, profile_name, role_name)
 
 
+_iam_request_init = access_control.IAMRequestBase.__init__
+
+# Services whose IAM prefix is not the name their requests are signed with.
+IAM_PREFIX_OF_SIGNING_NAME = {"tagging": "tag"}
+
+
+def iam_request_init(self, *args, **kwargs):
+    """IAM authorization of the Resource Groups Tagging API: AWS authorizes GetResources as
+    `tag:GetResources` (the service's IAM prefix); moto as `tagging:GetResources` (the name the
+    request is signed with), an action no policy can grant."""
+    _iam_request_init(self, *args, **kwargs)
+    service, _, action = self._action.partition(":")
+    if service in IAM_PREFIX_OF_SIGNING_NAME:
+        self._action = f"{IAM_PREFIX_OF_SIGNING_NAME[service]}:{action}"
+
+
+access_control.IAMRequestBase.__init__ = iam_request_init
 iam.IAMBackend.remove_role_from_instance_profile = remove_role_from_instance_profile
 app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy = not_found_as_aws_says(
     app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy)

@@ -328,6 +328,8 @@ pub struct Clients {
     pub acm: aws_sdk_acm::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub route53: aws_sdk_route53::Client,
+    /// The Resource Groups Tagging API: what carries the stack's tag, whatever its kind.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
     /// `--json`): a no-op `up` makes no mutating call on the stack.
     pub lease_ssm: aws_sdk_ssm::Client,
@@ -398,6 +400,7 @@ impl Clients {
             acm: client!(aws_sdk_acm),
             cloudwatch: client!(aws_sdk_cloudwatch),
             route53: client!(aws_sdk_route53),
+            tagging: client!(aws_sdk_resourcegroupstagging),
             sts: client!(aws_sdk_sts),
             // An emulator on loopback cannot take bucket names as host names.
             s3: {

@@ -1,7 +1,7 @@
-//! The driver: runs the resource kinds in dependency order (independent ones concurrently),
-//! passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that need them,
-//! tears down in reverse, and sweeps for anything still tagged. It knows every kind; the kinds
-//! know only the vocabulary in `reconcile`.
+//! The driver: runs the resource kinds in dependency order (independent ones concurrently) and
+//! passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that need them.
+//! Teardown, the sweep and the permissions walk the one list of
+//! kinds (`crate::kinds`); the kinds know only the vocabulary in `reconcile`.
 //!
 //! Order: network and the HTTPS certificate (requested, validated in DNS, issued) concurrently |
 //! (repository, log group, secret, cluster, load balancer and the domain's alias) concurrently | the
@@ -147,6 +147,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         },
     )
     .await?;
+    crate::kinds::assert_registered(&plan);
     Ok((
         plan,
         Outputs {
@@ -202,73 +203,4 @@ async fn image_reference(
             }
         }
     }
-}
-
-/// Every kind's declared permissions, the lease's, and what the deploy role is denied: what the
-/// CI deploy role is made of.
-pub fn permissions() -> Vec<&'static crate::reconcile::permission::Permission> {
-    [
-        network::PERMISSIONS,
-        ecr::PERMISSIONS,
-        logs::PERMISSIONS,
-        secret::PERMISSIONS,
-        cluster::PERMISSIONS,
-        load_balancer::PERMISSIONS,
-        certificate::PERMISSIONS,
-        dns::PERMISSIONS,
-        log_bucket::PERMISSIONS,
-        iam::PERMISSIONS,
-        capacity::PERMISSIONS,
-        alarms::PERMISSIONS,
-        service::PERMISSIONS,
-        crate::resources::loadtest::PERMISSIONS,
-        crate::lease::PERMISSIONS,
-        crate::resources::ci_role::DENIED,
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// Deletes every kind in reverse dependency order (Plan mode lists what would go). `purge`
-/// deletes the secret at once instead of scheduling its deletion.
-pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
-    let mut plan = Plan::default();
-    let observed_cluster = cluster::observe(ctx).await?;
-    service::teardown(ctx, &mut plan, &cluster::name(&ctx.stack)).await?;
-    alarms::teardown(ctx, &mut plan).await?;
-    alias::teardown(ctx, &mut plan).await?;
-    load_balancer::teardown(ctx, &mut plan).await?;
-    certificate::teardown(ctx, &mut plan).await?;
-    log_bucket::teardown(ctx, &mut plan).await?;
-    capacity::teardown(ctx, &mut plan, observed_cluster.as_ref()).await?;
-    crate::resources::loadtest::teardown(ctx, &mut plan).await?;
-    cluster::teardown(ctx, &mut plan).await?;
-    logs::teardown(ctx, &mut plan).await?;
-    ecr::teardown(ctx, &mut plan).await?;
-    secret::teardown(ctx, &mut plan, purge).await?;
-    iam::teardown(ctx, &mut plan).await?;
-    network::teardown(ctx, &mut plan).await?;
-    Ok(plan)
-}
-
-/// Anything still tagged with (or named for) the stack after a teardown.
-pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let mut left = service::leftovers(ctx, &cluster::name(&ctx.stack)).await?;
-    left.extend(alarms::leftovers(ctx).await?);
-    left.extend(alias::leftovers(ctx).await?);
-    left.extend(load_balancer::leftovers(ctx).await?);
-    left.extend(certificate::leftovers(ctx).await?);
-    left.extend(log_bucket::leftovers(ctx).await?);
-    left.extend(capacity::leftovers(ctx).await?);
-    left.extend(crate::resources::loadtest::leftovers(ctx).await?);
-    if let Some(c) = cluster::observe(ctx).await? {
-        left.push(format!("ECS cluster {}", c.arn));
-    }
-    left.extend(logs::leftovers(ctx).await?);
-    left.extend(ecr::leftovers(ctx).await?);
-    left.extend(secret::leftovers(ctx).await?);
-    left.extend(iam::leftovers(ctx).await?);
-    left.extend(network::leftovers(ctx).await?);
-    Ok(left)
 }

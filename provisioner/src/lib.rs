@@ -7,6 +7,7 @@ pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod kinds;
 pub mod lease;
 pub mod log_events;
 pub mod reconcile;

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::{confirm, context, holding_lease, print_json};
 use crate::cli::Cli;
-use crate::engine;
 use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Ctx, Mode, Plan, render};
@@ -22,8 +21,16 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_time
         eprintln!("Nothing was deleted.");
         return Ok(exit::ERROR);
     };
+    // What is left fails the run; with --json the one object says so (`error`), nothing more.
+    let left = (!leftovers.is_empty()).then(|| {
+        format!(
+            "still tagged konnichiwa:stack={} after down: {} — delete them by hand or run down again",
+            ctx.stack.name,
+            leftovers.join(", ")
+        )
+    });
     if cli.json {
-        print_json(&json!({
+        let mut report = json!({
             "command": "down",
             "stack": ctx.stack.name,
             "region": ctx.stack.region,
@@ -34,14 +41,15 @@ pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_time
             "api_calls": ctx.clients.calls.counts(),
             "lease": lease,
             "elapsed_seconds": started.elapsed().as_secs_f64(),
-        }));
-    }
-    if !leftovers.is_empty() {
-        return Err(Error::Refused(format!(
-            "still tagged konnichiwa:stack={} after down: {} — delete them by hand or run down again",
-            ctx.stack.name,
-            leftovers.join(", ")
-        )));
+        });
+        if let Some(error) = left {
+            report["error"] = json!(error);
+            print_json(&report);
+            return Ok(exit::ERROR);
+        }
+        print_json(&report);
+    } else if let Some(error) = left {
+        return Err(Error::Refused(error));
     }
     if !cli.json {
         println!(
@@ -59,7 +67,7 @@ type TornDown = (Plan, bool, Vec<String>, Vec<String>);
 
 /// Lists, confirms, deletes, sweeps; None when the user said no.
 async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<Option<TornDown>, Error> {
-    let plan = engine::teardown(ctx, purge).await?;
+    let plan = crate::kinds::teardown(ctx, purge).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));
@@ -73,10 +81,10 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
         if !cli.json {
             eprintln!("\nDeleting:");
         }
-        engine::teardown(ctx, purge).await?;
+        crate::kinds::teardown(ctx, purge).await?;
         applied = true;
     }
-    let leftovers = engine::sweep(ctx).await?;
+    let leftovers = crate::kinds::sweep(ctx).await?;
     let mut kept: Vec<String> = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
     kept.extend(crate::resources::iam::kept(ctx).await?);
     Ok(Some((plan, applied, leftovers, kept)))

@@ -286,7 +286,7 @@ async fn ci_role(
         (Some(e), None) => Trust::Environment(e.to_owned()),
         (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
     };
-    let permissions = crate::engine::permissions();
+    let permissions = crate::kinds::permissions();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {
         ci_role::teardown(&ctx, &mut plan).await?;

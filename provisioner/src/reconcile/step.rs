@@ -305,7 +305,7 @@ mod tests {
         let calls = Mutex::new(Vec::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "thing", "t")
+        let out = Step::new(&ctx, "vpc", "t")
             .converge(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").first().cloned()),
@@ -335,13 +335,13 @@ mod tests {
         let created = Mutex::new(false);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let r = Step::new(&ctx, "thing", "t")
+        let r = Step::new(&ctx, "vpc", "t")
             .converge(
                 &mut plan,
                 async || {
                     if *created.lock().expect("lock") {
                         Err(Error::Foreign {
-                            kind: "thing",
+                            kind: "vpc",
                             name: "t".into(),
                             id: "t-9".into(),
                             stack: "s".into(),
@@ -367,7 +367,7 @@ mod tests {
     async fn plan_mode_never_applies() {
         let ctx = ctx(Mode::Plan);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "thing", "t")
+        let out = Step::new(&ctx, "vpc", "t")
             .converge(
                 &mut plan,
                 async || Ok(None::<Thing>),
@@ -389,7 +389,7 @@ mod tests {
         ]);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "thing", "t")
+        let out = Step::new(&ctx, "vpc", "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -415,7 +415,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "thing", "t")
+        let out = Step::new(&ctx, "vpc", "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -444,7 +444,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "thing", "t")
+        let out = Step::new(&ctx, "vpc", "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),

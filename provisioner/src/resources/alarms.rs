@@ -383,8 +383,18 @@ pub async fn reconcile(
     Ok(outputs)
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "alarms",
+    nouns: &["alarm"],
+    permissions: PERMISSIONS,
+    arn_types: &["cloudwatch:alarm"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Deletes the stack's alarms (after the service that names them).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     for name in &all_names(&ctx.stack.name) {
         let Some(o) = observe(ctx, name).await? else { continue };
         if ctx.applying() {

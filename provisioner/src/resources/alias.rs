@@ -88,8 +88,18 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
     Ok(())
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "dns-alias",
+    nouns: &["dns-alias"],
+    permissions: crate::resources::dns::PERMISSIONS,
+    arn_types: &[],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Deletes the alias when it is ours (it points at the stack's load balancer).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let Some(https) = &ctx.stack.load_balancer.https else { return Ok(()) };
     let Some(domain) = &https.domain else { return Ok(()) };
     let zone = match dns::find_zone(ctx, https, domain).await {

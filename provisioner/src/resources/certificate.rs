@@ -481,10 +481,20 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     }))
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "certificate",
+    nouns: &["certificate", "dns-record"],
+    permissions: PERMISSIONS,
+    arn_types: &["acm:certificate"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Deletes our certificates for the domain (after the load balancer let go of them) and their
 /// validation records, unless another certificate of the region for the domain still needs the
 /// record to renew.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let Some(https) = &ctx.stack.load_balancer.https else { return Ok(()) };
     let (Some(domain), None) = (&https.domain, &https.certificate_arn) else { return Ok(()) };
     let ours = observe_all(ctx, domain).await?;

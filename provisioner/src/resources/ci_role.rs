@@ -57,6 +57,9 @@ pub fn role_name(stack: &str) -> String {
     format!("{stack}-deploy")
 }
 
+/// The plan nouns of what `ci-role` makes (it is no kind of the stack's: `down` keeps it).
+pub const NOUNS: &[&str] = &["oidc-provider", iam::ROLE_KIND];
+
 /// What the deploy role must never do, denied outright so that no other policy attached to it by
 /// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write
 /// managed policies (the boundary among them), make users or keys, change identity providers,
@@ -247,7 +250,7 @@ pub async fn reconcile(
     repo: &str,
     trust: &Trust,
 ) -> Result<CiRoleOutputs, Error> {
-    let provider = Step::new(ctx, "oidc-provider", "token.actions.githubusercontent.com")
+    let provider = Step::new(ctx, NOUNS[0], "token.actions.githubusercontent.com")
         .converge(
             plan,
             async || observe_provider(ctx).await,

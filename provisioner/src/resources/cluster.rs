@@ -277,8 +277,18 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
     Ok(())
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "ecs-cluster",
+    nouns: &["ecs-cluster", "cluster-strategy"],
+    permissions: PERMISSIONS,
+    arn_types: &["ecs:cluster"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Deletes the cluster once no instance, task or service is left in it.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(c) = observe(ctx).await? else { return Ok(()) };
     if ctx.applying() {
@@ -299,6 +309,11 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     }
     plan.push("ecs-cluster", &name, Some(c.arn), Change::delete());
     Ok(())
+}
+
+/// The cluster, if it is still there after a teardown.
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    Ok(observe(ctx).await?.map(|c| format!("ECS cluster {}", c.arn)).into_iter().collect())
 }
 
 #[cfg(test)]

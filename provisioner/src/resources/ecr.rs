@@ -223,7 +223,17 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
     })
 }
 
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "ecr-repository",
+    nouns: &["ecr-repository"],
+    permissions: PERMISSIONS,
+    arn_types: &["ecr:repository"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let name = ctx.stack.registry.repository.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
     let ecr = &ctx.clients.ecr;

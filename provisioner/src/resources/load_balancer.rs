@@ -738,8 +738,23 @@ pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
     Some(if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") })
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "load-balancer",
+    nouns: &["load-balancer", "target-group", "listener"],
+    permissions: PERMISSIONS,
+    arn_types: &[
+        "elasticloadbalancing:loadbalancer",
+        "elasticloadbalancing:targetgroup",
+        "elasticloadbalancing:listener",
+        "elasticloadbalancing:listener-rule",
+    ],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Listeners, load balancer, target group (it cannot go while a listener uses it).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let (lb_name, tg_name) = (elb_name(&ctx.stack.name, "alb"), elb_name(&ctx.stack.name, "tg"));
     let elb = &ctx.clients.elb;
     if let Some(lb) = observe_lb(ctx, &lb_name).await? {

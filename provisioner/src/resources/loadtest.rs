@@ -362,10 +362,20 @@ pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> 
     gone(r.ctx("stop task", arn), &["InvalidParameterException"])
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "loadtest",
+    nouns: &["loadtest-task", "task-definition"],
+    permissions: PERMISSIONS,
+    arn_types: &["ecs:task"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// What `down` does before the cluster goes: stops the workers a killed `provisioner loadtest`
 /// (or a lost CI runner) left running — they bill Fargate, and the cluster cannot be deleted
 /// while they run — and deregisters the workers' revisions.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     for arn in running_tasks(ctx).await? {
         if ctx.applying() {
             stop_task(ctx, &arn, "provisioner down").await?;

@@ -455,9 +455,19 @@ async fn stack_bucket(ctx: &Ctx) -> Result<String, Error> {
     Ok(name(&ctx.stack, &ctx.clients.identity().await?.account))
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "log-bucket",
+    nouns: &["log-bucket"],
+    permissions: PERMISSIONS,
+    arn_types: &["s3:"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Empties the bucket and deletes it. The load balancer is gone by then, but its last log file
 /// can land a little later: a bucket that is not empty at deletion is emptied again.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let bucket = stack_bucket(ctx).await?;
     let Some(b) = observe(ctx, &bucket).await? else { return Ok(()) };
     if ctx.applying() {

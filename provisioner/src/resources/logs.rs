@@ -140,7 +140,17 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<LogOutputs, Error> 
     Ok(LogOutputs { log_group: name, log_group_arn: arn })
 }
 
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "log-group",
+    nouns: &["log-group"],
+    permissions: PERMISSIONS,
+    arn_types: &["logs:log-group"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(g) = observe(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {

@@ -379,8 +379,19 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
     })
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "secret",
+    nouns: &["secret"],
+    permissions: PERMISSIONS,
+    arn_types: &["secretsmanager:secret"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Schedules deletion with the stack's recovery window, or deletes at once with `purge`.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, purge: bool) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
+    let purge = down.purge;
     let name = ctx.stack.secret.name.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
     if o.deleted_date.is_some() && !purge {

@@ -117,3 +117,28 @@ async fn down_ends_clean_for_six_seeds_with_10_percent_of_answers_lost() {
 async fn down_ends_clean_for_six_seeds_with_15_percent_of_calls_throttled() {
     six_seeds(|seed| Faults { seed, throttle: 0.15, lose_answer: 0.0 }, "15% throttled").await;
 }
+
+/// A resource of a kind no module registered (here an SSM parameter) that carries the stack's
+/// tag is still found by `down`'s sweep, through the Resource Groups Tagging API, and named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_names_what_carries_the_stacks_tag_though_no_kind_claims_it() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let tag = aws_sdk_ssm::types::Tag::builder().key(stack::OWNERSHIP_TAG).value("konnichiwa").build().expect("tag");
+    c.ssm
+        .put_parameter()
+        .name("/pager/topic")
+        .value("unregistered")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .tags(tag)
+        .send()
+        .await
+        .expect("parameter");
+    let refused = account.json_at(&moto_url(), &["down", "--yes"], &[], 1).await;
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(error.contains(":parameter/pager/topic (tagged)"), "{refused:#}");
+    assert_eq!(refused["leftovers"].as_array().map(Vec::len), Some(1), "{refused:#}");
+    c.ssm.delete_parameter().name("/pager/topic").send().await.expect("delete");
+    let clean = account.json_at(&moto_url(), &["down", "--yes"], &[], 0).await;
+    assert_eq!(clean["leftovers"], serde_json::json!([]));
+}

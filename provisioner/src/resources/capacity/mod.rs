@@ -218,14 +218,26 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
     })
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "capacity",
+    nouns: &["launch-template", "auto-scaling-group", "capacity-provider"],
+    permissions: PERMISSIONS,
+    arn_types: &[
+        "ec2:launch-template",
+        "ec2:instance",
+        "autoscaling:autoScalingGroup",
+        "ecs:capacity-provider",
+        "ecs:container-instance",
+    ],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Capacity provider (detached first), Auto Scaling group with its instances, launch template.
-pub async fn teardown(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    cluster: Option<&crate::resources::cluster::ObservedCluster>,
-) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
     let n = names(&ctx.stack.name);
-    if let Some(c) = cluster {
+    if let Some(c) = &down.cluster {
         crate::resources::cluster::detach_providers(ctx, c).await?;
     }
     provider::teardown(ctx, plan, &n).await?;

@@ -326,9 +326,19 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
     Ok(identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name)))
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "iam",
+    nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
+    permissions: PERMISSIONS,
+    arn_types: &["iam:role", "iam:policy", "iam:instance-profile"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Profile first (it holds the instance role), then each role, then the boundary they carried.
 /// Run by the deploy role, nothing: it could not make them again (`kept` says so).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     if run_by_deploy_role(ctx).await? {
         return Ok(());
     }

@@ -236,10 +236,20 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Err
     })
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "network",
+    nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
+    permissions: PERMISSIONS,
+    arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Deletes everything of the network that carries the stack's tag — duplicates too — in
 /// reverse dependency order, recording each deletion in `plan` (Plan mode only lists them).
 /// Safe to repeat: what is already gone is skipped.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let names = Names::of(&ctx.stack.name);
     let vpcs = vpc::owned_by_tag(ctx).await?;
     for v in &vpcs {

@@ -165,9 +165,20 @@ async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Er
         .map_or(0, |o| o.task_arns().len()))
 }
 
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "ecs-service",
+    nouns: &["ecs-service", "service-autoscaling", "task-definition"],
+    permissions: PERMISSIONS,
+    arn_types: &["ecs:service", "ecs:task-definition", "application-autoscaling:scalable-target"],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
 /// Auto scaling, the service (scaled to 0, deleted, and followed until it is INACTIVE and its
 /// tasks are gone), then every revision of the task definition that carries our tag.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+    let cluster = &crate::resources::cluster::name(&ctx.stack);
     let name = ctx.stack.name.clone();
     let ecs = &ctx.clients.ecs;
     scaling::teardown(ctx, plan, cluster, &name).await?;
@@ -206,7 +217,8 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str) -> Result<(), E
 
 /// What of the service is still there after a teardown: the service, its revisions, its
 /// scalable target.
-pub async fn leftovers(ctx: &Ctx, cluster: &str) -> Result<Vec<String>, Error> {
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let cluster = &crate::resources::cluster::name(&ctx.stack);
     let name = ctx.stack.name.clone();
     let mut left = Vec::new();
     if let Some(s) = observe_service(ctx, cluster, &name).await? {

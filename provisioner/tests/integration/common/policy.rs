@@ -170,6 +170,7 @@ pub fn iam_action(operation: &str) -> String {
         "Route 53" => "route53",
         "ACM" => "acm",
         "CloudWatch" => "cloudwatch",
+        "Resource Groups Tagging API" => "tag",
         "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };

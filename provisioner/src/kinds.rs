@@ -1,0 +1,217 @@
+//! The one list of resource kinds. Each kind declares once, in its own module (`KIND`), what
+//! every tool walks: its name, the nouns of its plan rows, the IAM permissions it needs, the
+//! resource types it owns (for the tag sweep), how it is torn down and how its leftovers are
+//! found. `KINDS` orders them for teardown (reverse dependency order); `permissions`, `teardown`
+//! and `sweep` walk that list, and the tests hold every plan row, the census and the tag sweep
+//! to it, so a kind that is not registered fails a test that names it.
+//!
+//! The sweep also asks the Resource Groups Tagging API for everything carrying the stack's
+//! ownership tag: a resource of a type no kind claims is reported as a leftover too.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::{AwsContext, Error};
+use crate::reconcile::permission::{Permission, Scope};
+use crate::reconcile::{Ctx, Plan};
+use crate::resources::cluster::ObservedCluster;
+use crate::resources::{
+    alarms, alias, capacity, certificate, cluster, ecr, iam, load_balancer, loadtest, log_bucket, logs, network,
+    secret, service,
+};
+
+/// A teardown or leftovers call in flight.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// What a `down` knows before it deletes anything.
+#[derive(Debug)]
+pub struct Down {
+    /// Delete the secret at once instead of scheduling its deletion.
+    pub purge: bool,
+    /// The cluster as it was before the teardown began (capacity providers are detached from it).
+    pub cluster: Option<ObservedCluster>,
+}
+
+/// One resource kind, as every tool sees it.
+#[derive(Clone, Copy)]
+pub struct Kind {
+    /// What messages call it.
+    pub name: &'static str,
+    /// The kind column of its plan rows.
+    pub nouns: &'static [&'static str],
+    /// The IAM actions it calls, and how far each reaches.
+    pub permissions: &'static [Permission],
+    /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`, `elasticloadbalancing:loadbalancer`,
+    /// `s3:` for buckets): the tag sweep leaves these to the kind's own `leftovers`.
+    pub arn_types: &'static [&'static str],
+    /// Deletes what it owns (Plan mode lists it); safe to repeat.
+    pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
+    /// What of it is still there after a teardown, one line each.
+    pub leftovers: for<'a> fn(&'a Ctx) -> Pending<'a, Vec<String>>,
+}
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kind").field("name", &self.name).field("nouns", &self.nouns).finish_non_exhaustive()
+    }
+}
+
+/// Every kind, in teardown order: what depends on others goes first.
+pub const KINDS: &[Kind] = &[
+    service::KIND,
+    alarms::KIND,
+    alias::KIND,
+    load_balancer::KIND,
+    certificate::KIND,
+    log_bucket::KIND,
+    capacity::KIND,
+    loadtest::KIND,
+    cluster::KIND,
+    logs::KIND,
+    ecr::KIND,
+    secret::KIND,
+    iam::KIND,
+    network::KIND,
+];
+
+/// What the tag sweep itself needs.
+const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
+
+/// Every kind's declared permissions, the lease's, the sweep's, and what the deploy role is
+/// denied: what the CI deploy role is made of.
+pub fn permissions() -> Vec<&'static Permission> {
+    KINDS
+        .iter()
+        .flat_map(|k| k.permissions)
+        .chain(crate::resources::dns::PERMISSIONS)
+        .chain(crate::lease::PERMISSIONS)
+        .chain(SWEEP)
+        .chain(crate::resources::ci_role::DENIED)
+        .collect()
+}
+
+/// Every noun a plan row can carry.
+pub fn nouns() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().flat_map(|k| k.nouns.iter().copied())
+}
+
+/// Checks (in debug builds, so in every test) that each row of a plan names a registered kind's
+/// noun: a kind left out of `KINDS` fails the first test that plans it, naming the noun.
+pub fn assert_registered(plan: &Plan) {
+    for row in &plan.resources {
+        debug_assert!(
+            nouns().chain(crate::resources::ci_role::NOUNS.iter().copied()).any(|n| n == row.kind),
+            "plan noun {:?} belongs to no kind in provisioner/src/kinds.rs KINDS: register its kind there",
+            row.kind
+        );
+    }
+}
+
+/// Deletes every kind in teardown order (Plan mode lists what would go).
+pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
+    let mut plan = Plan::default();
+    let down = Down { purge, cluster: cluster::observe(ctx).await? };
+    for kind in KINDS {
+        (kind.teardown)(ctx, &mut plan, &down).await?;
+    }
+    assert_registered(&plan);
+    Ok(plan)
+}
+
+/// Anything of the stack still there after a teardown: each kind's own leftovers, then whatever
+/// else carries the stack's tag in a type no kind claims.
+pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let mut left = Vec::new();
+    for kind in KINDS {
+        left.extend((kind.leftovers)(ctx).await?);
+    }
+    left.extend(tagged(ctx).await?.into_iter().filter(|arn| !claimed(arn)).map(|arn| format!("{arn} (tagged)")));
+    Ok(left)
+}
+
+/// Every ARN the Resource Groups Tagging API lists with the stack's ownership tag, every page.
+async fn tagged(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+        .key(stack::OWNERSHIP_TAG)
+        .values(&ctx.stack.name)
+        .build();
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .clients
+            .tagging
+            .get_resources()
+            .tag_filters(filter.clone())
+            .set_pagination_token(token.take())
+            .send()
+            .await
+            .ctx("list resources tagged with the stack", &ctx.stack.name)?;
+        arns.extend(page.resource_tag_mapping_list().iter().filter_map(|m| m.resource_arn().map(str::to_owned)));
+        match page.pagination_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => return Ok(arns),
+        }
+    }
+}
+
+/// `service:type` of an ARN (`arn:aws:ec2:REGION:ACCOUNT:vpc/vpc-1` → `ec2:vpc`; an S3
+/// bucket's `arn:aws:s3:::name` → `s3:`).
+fn arn_type(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, _, _, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let kind = if service == "s3" { "" } else { resource.split(['/', ':']).next().unwrap_or_default() };
+    Some(format!("{service}:{kind}"))
+}
+
+/// Whether a registered kind owns resources of this ARN's type (and so reports them itself).
+fn claimed(arn: &str) -> bool {
+    arn_type(arn).is_some_and(|t| KINDS.iter().any(|k| k.arn_types.contains(&t.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_nouns_are_unique() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len(), "two kinds share a name");
+        let all: Vec<&str> = nouns().collect();
+        let mut unique = all.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // A task definition is torn down by the service (its revisions) and the load test (the
+        // workers'): the one noun two kinds share.
+        assert_eq!(all.len() - unique.len(), 1, "{all:?}");
+    }
+
+    #[test]
+    fn every_kind_declares_what_it_owns() {
+        for k in KINDS {
+            assert!(!k.nouns.is_empty(), "{} has no plan nouns", k.name);
+            assert!(!k.arn_types.is_empty() || k.name == "dns-alias", "{} claims no ARN type", k.name);
+        }
+    }
+
+    #[test]
+    fn arn_types_are_read_as_the_sweep_needs() {
+        assert_eq!(arn_type("arn:aws:ec2:ap-northeast-1:1:vpc/vpc-1").as_deref(), Some("ec2:vpc"));
+        assert_eq!(arn_type("arn:aws:s3:::b-alb-logs-1").as_deref(), Some("s3:"));
+        assert_eq!(arn_type("arn:aws:logs:r:1:log-group:/ecs/s").as_deref(), Some("logs:log-group"));
+        assert_eq!(
+            arn_type("arn:aws:elasticloadbalancing:r:1:loadbalancer/app/s-alb/1").as_deref(),
+            Some("elasticloadbalancing:loadbalancer")
+        );
+        assert_eq!(
+            arn_type("arn:aws:autoscaling:r:1:autoScalingGroup:u:autoScalingGroupName/s").as_deref(),
+            Some("autoscaling:autoScalingGroup")
+        );
+        assert!(claimed("arn:aws:ecs:r:1:cluster/s"));
+        assert!(!claimed("arn:aws:sns:r:1:pager"), "a kind nobody registered is a leftover");
+        assert_eq!(arn_type("not an arn"), None);
+    }
+}
