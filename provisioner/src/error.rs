@@ -88,15 +88,24 @@ impl Error {
     /// whose answer was lost, or a run killed after the call. The caller re-observes and adopts
     /// what carries our tag (and still refuses what does not).
     pub fn is_already_there(&self) -> bool {
-        let Some(code) = self.code() else { return false };
-        if ALREADY_THERE_CODES.contains(&code) {
-            return true;
-        }
-        let message = self.aws_message().unwrap_or_default();
-        // ECS and IAM say it in the message of a generic code.
-        (matches!(code, "ClientException" | "InvalidParameterException" | "InvalidRequestException")
-            && (message.contains("already exists") || message.contains("was not idempotent")))
-            || (code == "LimitExceeded" && message.contains("InstanceSessionsPerInstanceProfile"))
+        self.code().is_some_and(|c| ALREADY_THERE_CODES.contains(&c)) || self.says(Means::AlreadyThere)
+    }
+
+    /// True when AWS said, in words of `WORDS` that mean `means`, what its code alone does not.
+    fn says(&self, means: Means) -> bool {
+        let Some(message) = self.aws_message() else { return false };
+        let code = self.code().unwrap_or_default();
+        WORDS.iter().any(|w| w.means == means && (w.code.is_empty() || w.code == code) && message.contains(w.words))
+    }
+
+    /// True when AWS refused the caller the action (whatever the service's code: its message says so).
+    pub fn is_denied(&self) -> bool {
+        self.says(Means::Denied)
+    }
+
+    /// True when AWS said that something made moments ago is not usable yet.
+    pub fn is_not_usable_yet(&self) -> bool {
+        self.says(Means::NotUsableYet)
     }
 }
 
@@ -106,21 +115,87 @@ impl Error {
     /// run after a killed one. (Codes that do say so — `NoSuchEntity`, `*.NotFound`… — are given
     /// by each delete to `gone`.)
     pub fn is_already_done(&self) -> bool {
-        let (Some(code), Some(message)) = (self.code(), self.aws_message()) else { return false };
-        ALREADY_DONE.iter().any(|(c, words)| *c == code && message.contains(words))
+        self.says(Means::AlreadyDone)
     }
 }
 
-/// (code, words of the message) of the answers to a delete of what is deleted or scheduled for
-/// deletion already.
-const ALREADY_DONE: &[(&str, &str)] = &[
+/// What an answer whose code is too general says in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Means {
+    /// A create of what exists (see `is_already_there`).
+    AlreadyThere,
+    /// A delete of what is deleted or scheduled for deletion (see `is_already_done`).
+    AlreadyDone,
+    /// The caller may not do this (never retried).
+    Denied,
+    /// What an IAM or service change made moments ago is not usable yet (`Wait::Propagation`).
+    NotUsableYet,
+}
+
+/// One answer of a service, told apart by words of its message because its code is shared
+/// with other answers.
+struct Words {
+    /// Whose answer it is: the table's reader needs it, the match does not.
+    #[allow(dead_code)]
+    service: &'static str,
+    /// Empty: any code.
+    code: &'static str,
+    words: &'static str,
+    means: Means,
+}
+
+const fn said(service: &'static str, code: &'static str, words: &'static str, means: Means) -> Words {
+    Words { service, code, words, means }
+}
+
+/// Every place the provisioner reads AWS's message rather than its code: here, once, each with
+/// the service that answers so. Codes that say it alone are given to `absent`/`gone` and to
+/// `ALREADY_THERE_CODES`.
+const WORDS: &[Words] = &[
+    // ECS CreateService retried after a lost answer; CreateCapacityProvider of one that exists.
+    said("ECS", "InvalidParameterException", "was not idempotent", Means::AlreadyThere),
+    said("ECS", "InvalidParameterException", "already exists", Means::AlreadyThere),
+    said("ECS", "ClientException", "already exists", Means::AlreadyThere),
+    said("ECS", "ClientException", "was not idempotent", Means::AlreadyThere),
+    // Secrets Manager CreateSecret of a name in use.
+    said("Secrets Manager", "InvalidRequestException", "already exists", Means::AlreadyThere),
+    // IAM AddRoleToInstanceProfile when the profile holds the role (its one slot is taken).
+    said("IAM", "LimitExceeded", "InstanceSessionsPerInstanceProfile", Means::AlreadyThere),
+    // IAM CreateServiceLinkedRole of a role that exists ("… has been taken in this account").
+    said("IAM", "InvalidInput", "has been taken", Means::AlreadyThere),
     // Secrets Manager DeleteSecret of a secret scheduled for deletion ("You tried to perform the
     // operation on a secret that's currently marked deleted.") or being removed after a purge.
-    ("InvalidRequestException", "currently marked deleted"),
-    ("InvalidRequestException", "because it was deleted"),
+    said("Secrets Manager", "InvalidRequestException", "currently marked deleted", Means::AlreadyDone),
+    said("Secrets Manager", "InvalidRequestException", "because it was deleted", Means::AlreadyDone),
     // ECS DeleteService / UpdateService of a service already deleted (DRAINING or INACTIVE).
-    ("ServiceNotActiveException", ""),
-    ("ServiceNotFoundException", ""),
+    said("ECS", "ServiceNotActiveException", "", Means::AlreadyDone),
+    said("ECS", "ServiceNotFoundException", "", Means::AlreadyDone),
+    // ECS DeleteCapacityProvider of one that is gone ("The specified capacity provider does not exist").
+    said("ECS", "ClientException", "does not exist", Means::AlreadyDone),
+    // Auto Scaling DeleteAutoScalingGroup of a group that is gone ("AutoScalingGroup name not found").
+    said("Auto Scaling", "ValidationError", "not found", Means::AlreadyDone),
+    // Route 53 ChangeResourceRecordSets DELETE of a record that is gone ("… but it was not found").
+    said("Route 53", "InvalidChangeBatch", "not found", Means::AlreadyDone),
+    // A refusal of the caller under a service's own code ("… is not authorized to perform …").
+    said("any", "", "not authorized to perform", Means::Denied),
+    // Auto Scaling / EC2: an instance profile created moments ago.
+    said("Auto Scaling", "", "Invalid IamInstanceProfile", Means::NotUsableYet),
+    said("EC2", "", "Invalid IAM Instance Profile", Means::NotUsableYet),
+    // ECS CreateCluster / CreateCapacityProvider (service-linked role), Application Auto Scaling.
+    said("ECS", "", "Unable to assume", Means::NotUsableYet),
+    // ECS CreateService: the listener that ties the target group to the load balancer is new.
+    said("ECS", "", "does not have an associated load balancer", Means::NotUsableYet),
+    said("ECS", "", "verify that the ECS service role being passed has the proper permissions", Means::NotUsableYet),
+    // ECS RegisterTaskDefinition: an execution or task role created moments ago.
+    said("ECS", "", "Role is not valid", Means::NotUsableYet),
+    // Application Auto Scaling: a service or scalable target created moments ago.
+    said("Application Auto Scaling", "", "ECS service doesn't exist", Means::NotUsableYet),
+    said("Application Auto Scaling", "", "No scalable target registered", Means::NotUsableYet),
+    // ELB ModifyLoadBalancerAttributes: a bucket policy put moments ago is not yet seen by the
+    // log delivery's test write.
+    said("Elastic Load Balancing", "", "Access Denied for bucket", Means::NotUsableYet),
+    // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
+    said("Secrets Manager", "", "scheduled for deletion", Means::NotUsableYet),
 ];
 
 /// Codes AWS answers to a create (or attach, associate, authorize) of something that exists.
@@ -282,5 +357,29 @@ mod tests {
         let other = "You can't delete the secret because it is a replica.";
         assert!(gone(Err::<(), Error>(aws("InvalidRequestException", other)), &["ResourceNotFoundException"]).is_err());
         assert!(!Error::Refused("currently marked deleted".into()).is_already_done());
+        for (code, message) in [
+            ("ValidationError", "AutoScalingGroup name not found - AutoScalingGroup 's-instances' not found"),
+            ("ClientException", "The specified capacity provider does not exist. Specify a valid name or ARN."),
+            (
+                "InvalidChangeBatch",
+                "[Tried to delete resource record set [name='a.example.com.', type='A'] but it was not found]",
+            ),
+        ] {
+            assert!(aws(code, message).is_already_done(), "{code}: {message}");
+        }
+        // The same words under another code are not read as done.
+        assert!(!aws("ValidationError", "The launch template was not found").is_already_there());
+        assert!(!aws("InvalidParameterException", "The specified capacity provider does not exist.").is_already_done());
+    }
+
+    #[test]
+    fn a_refusal_is_read_from_the_message_whatever_the_code() {
+        let denied = "User: arn:aws:sts::1:assumed-role/x/ci is not authorized to perform: ecs:CreateCluster";
+        assert!(aws("AccessDeniedException", denied).is_denied());
+        assert!(aws("ClientException", denied).is_denied());
+        assert!(!aws("ClientException", "The specified capacity provider does not exist.").is_denied());
+        let taken =
+            "Service role name AWSServiceRoleForECS has been taken in this account, please try a different suffix.";
+        assert!(aws("InvalidInput", taken).is_already_there());
     }
 }

@@ -41,28 +41,6 @@ pub fn not_yet(code: &str, what: impl Into<String>, message: impl Into<String>) 
 pub const CONSISTENCY_LIMIT: Duration = Duration::from_secs(120);
 pub const PROPAGATION_LIMIT: Duration = Duration::from_secs(240);
 
-/// Messages of "not usable yet" after an IAM or service change, by the services that send them.
-const PROPAGATION_MESSAGES: &[&str] = &[
-    // Auto Scaling / EC2: an instance profile created moments ago.
-    "Invalid IamInstanceProfile",
-    "Invalid IAM Instance Profile",
-    // ECS CreateCluster / CreateCapacityProvider (service-linked role), Application Auto Scaling.
-    "Unable to assume",
-    // ECS CreateService: the listener that ties the target group to the load balancer is new.
-    "does not have an associated load balancer",
-    "verify that the ECS service role being passed has the proper permissions",
-    // ECS RegisterTaskDefinition: an execution or task role created moments ago.
-    "Role is not valid",
-    // Application Auto Scaling: a service or scalable target created moments ago.
-    "ECS service doesn't exist",
-    "No scalable target registered",
-    // ELB ModifyLoadBalancerAttributes: a bucket policy put moments ago is not yet seen by the
-    // log delivery's test write.
-    "Access Denied for bucket",
-    // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
-    "scheduled for deletion",
-];
-
 impl Wait {
     /// The longest this wait may last on its own (None: until the run's deadline).
     pub fn limit(self) -> Option<Duration> {
@@ -85,8 +63,7 @@ impl Wait {
     /// True when `e` means "not yet" for this class.
     pub fn retries(self, e: &Error) -> bool {
         let Some(code) = e.code() else { return false };
-        let message = e.aws_message().unwrap_or_default();
-        if message.contains("not authorized to perform") {
+        if e.is_denied() {
             return false;
         }
         match self {
@@ -102,7 +79,7 @@ impl Wait {
                             | "OperationAborted"
                     )
             }
-            Self::Propagation => PROPAGATION_MESSAGES.iter().any(|m| message.contains(m)),
+            Self::Propagation => e.is_not_usable_yet(),
             Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),
         }
     }

@@ -25,8 +25,7 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Er
         .ctx("describe service", name)
     {
         Ok(o) => o,
-        Err(e) if e.code() == Some("ClusterNotFoundException") => return Ok(Value::Null),
-        Err(e) => return Err(e),
+        Err(e) => return crate::error::absent(Err(e), &["ClusterNotFoundException"]).map(|_: Option<()>| Value::Null),
     };
     let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(Value::Null) };
     let deployments: Vec<Value> = s

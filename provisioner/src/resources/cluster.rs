@@ -156,12 +156,7 @@ pub async fn ensure_service_linked_role(ctx: &Ctx) -> Result<(), Error> {
             ctx.progress("created the ECS service-linked role (AWSServiceRoleForECS)");
             Ok(())
         }
-        Err(e)
-            if e.aws_message().is_some_and(|m| m.contains("has been taken"))
-                || e.code() == Some("EntityAlreadyExists") =>
-        {
-            Ok(())
-        }
+        Err(e) if e.is_already_there() => Ok(()),
         Err(e) => Err(e),
     }
 }

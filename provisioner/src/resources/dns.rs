@@ -251,13 +251,7 @@ pub async fn change(ctx: &Ctx, zone: &Zone, action: ChangeAction, record: &Recor
     let out = match sent {
         Ok(out) => out,
         // Route 53 refuses to delete what is not there (a retried delete whose answer was lost).
-        Err(e)
-            if action == ChangeAction::Delete
-                && e.code() == Some("InvalidChangeBatch")
-                && e.to_string().contains("not found") =>
-        {
-            return Ok(());
-        }
+        Err(e) if action == ChangeAction::Delete && e.is_already_done() => return Ok(()),
         Err(e) => return Err(e),
     };
     let Some(info) = out.change_info() else { return Ok(()) };

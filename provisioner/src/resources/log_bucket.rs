@@ -179,11 +179,12 @@ fn retention_days(stack: &stack::Stack) -> i32 {
 async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Error> {
     let s3 = &ctx.clients.s3;
     let tagging = s3.get_bucket_tagging().bucket(bucket).send().await.ctx("read the tags of bucket", bucket);
-    let tags = match tagging {
-        Ok(t) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
-        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
+    // A bucket without tags answers NoSuchTagSet; one that is not there, NoSuchBucket.
+    let tags = match absent(tagging, &["NoSuchBucket"]) {
+        Ok(None) => return Ok(None),
+        Ok(Some(t)) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
         Err(e) if e.code() == Some("NoSuchTagSet") => Vec::new(),
-        Err(e) if e.code() == Some("AccessDenied") => {
+        Err(e) if e.is_denied() || e.code() == Some("AccessDenied") => {
             return Err(Error::Refused(format!(
                 "the bucket name {bucket} is taken and this account cannot read it (another account's bucket, or a policy that denies us): the access logs cannot go there; delete that bucket or turn off load_balancer.access_logs"
             )));

@@ -405,15 +405,10 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> 
         gone(req.send().await.ctx("delete secret", &name), &["ResourceNotFoundException"])?;
         if purge {
             // AWS removes a purged secret a little later; an `up` right after must not meet it.
-            ctx.wait(Wait::Dependency(&["Secret.StillListed"]), &format!("secret {name} to be gone"), || async {
+            ctx.wait(Wait::Settling(&["Secret.StillListed"]), &format!("secret {name} to be gone"), || async {
                 match observe(ctx, &name).await? {
                     None => Ok(()),
-                    Some(_) => Err(Error::Aws {
-                        action: "wait for the deletion of",
-                        resource: name.clone(),
-                        code: Some("Secret.StillListed".into()),
-                        message: "still listed".into(),
-                    }),
+                    Some(_) => Err(crate::retry::not_yet("Secret.StillListed", name.as_str(), "still listed")),
                 }
             })
             .await?;

@@ -366,17 +366,8 @@ async fn delete(ctx: &Ctx, name: &str, g: &ObservedAsg) -> Result<(), Error> {
         .send()
         .await
         .ctx("scale to zero", name)?;
-    match asg
-        .delete_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .force_delete(true)
-        .send()
-        .await
-        .ctx("delete Auto Scaling group", name)
-    {
-        Err(e) if !e.aws_message().is_some_and(|m| m.contains("not found")) => return Err(e),
-        _ => {}
-    }
+    let deleted = asg.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await;
+    gone(deleted.ctx("delete Auto Scaling group", name), &[])?;
     if !ids.is_empty() {
         let r = ctx.clients.ec2.terminate_instances().set_instance_ids(Some(ids.clone())).send().await;
         gone(r.ctx("terminate the instances of", name), &["InvalidInstanceID.NotFound"])?;
@@ -387,7 +378,7 @@ async fn delete(ctx: &Ctx, name: &str, g: &ObservedAsg) -> Result<(), Error> {
 }
 
 async fn wait_terminated(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
-    ctx.wait(Wait::Dependency(&["Instances.StillRunning"]), "the instances to terminate", || async {
+    ctx.wait(Wait::Settling(&["Instances.StillRunning"]), "the instances to terminate", || async {
         let out = ctx
             .clients
             .ec2
@@ -407,12 +398,11 @@ async fn wait_terminated(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
             return Ok(());
         }
         ctx.progress(format!("waiting for {} instances to terminate", alive.len()));
-        Err(Error::Aws {
-            action: "wait for",
-            resource: alive.join(", "),
-            code: Some("Instances.StillRunning".into()),
-            message: format!("{} instances are not terminated yet", alive.len()),
-        })
+        Err(crate::retry::not_yet(
+            "Instances.StillRunning",
+            alive.join(", "),
+            format!("{} instances are not terminated yet", alive.len()),
+        ))
     })
     .await
 }

@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::Names;
-use crate::error::{AwsContext, Error};
+use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
@@ -218,13 +218,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
                 },
             )
             .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if e.aws_message().is_some_and(|m| m.contains("does not exist") || m.contains("not found")) => {}
-            Err(e) => return Err(e),
-        }
+        gone(r, &[])?;
         ctx.wait(
-            Wait::Dependency(&["CapacityProvider.Deleting"]),
+            Wait::Settling(&["CapacityProvider.Deleting"]),
             &format!("capacity provider {name} to be deleted"),
             || async {
                 let left: Vec<ObservedProvider> = describe(ctx, name)
@@ -239,12 +235,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
                         "AWS could not delete capacity provider {name}: {}",
                         p.update_status_reason.clone().unwrap_or_else(|| "no reason given".into())
                     ))),
-                    Some(_) => Err(Error::Aws {
-                        action: "wait for the deletion of",
-                        resource: name.clone(),
-                        code: Some("CapacityProvider.Deleting".into()),
-                        message: "deletion in progress".into(),
-                    }),
+                    Some(_) => {
+                        Err(crate::retry::not_yet("CapacityProvider.Deleting", name.as_str(), "deletion in progress"))
+                    }
                 }
             },
         )

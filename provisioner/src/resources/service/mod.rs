@@ -190,7 +190,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             let deleted = ecs.delete_service().cluster(cluster).service(&name).force(true).send().await;
             crate::error::gone(deleted.ctx("delete service", &name), &[])?;
             ctx.wait(
-                Wait::Dependency(&["Service.Draining"]),
+                Wait::Settling(&["Service.Draining"]),
                 &format!("service {name} to be INACTIVE and its tasks gone"),
                 || async {
                     let (active, tasks) =
@@ -199,12 +199,11 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
                         return Ok(());
                     }
                     ctx.progress(format!("waiting for service {name} to drain ({tasks} tasks left)"));
-                    Err(Error::Aws {
-                        action: "wait for",
-                        resource: name.clone(),
-                        code: Some("Service.Draining".into()),
-                        message: format!("still {} with {tasks} tasks", if active { "ACTIVE" } else { "DRAINING" }),
-                    })
+                    Err(crate::retry::not_yet(
+                        "Service.Draining",
+                        name.as_str(),
+                        format!("still {} with {tasks} tasks", if active { "ACTIVE" } else { "DRAINING" }),
+                    ))
                 },
             )
             .await?;
