@@ -328,6 +328,7 @@ pub struct Clients {
     pub acm: aws_sdk_acm::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub route53: aws_sdk_route53::Client,
+    pub sns: aws_sdk_sns::Client,
     /// The Resource Groups Tagging API: what carries the stack's tag, whatever its kind.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
@@ -400,6 +401,7 @@ impl Clients {
             acm: client!(aws_sdk_acm),
             cloudwatch: client!(aws_sdk_cloudwatch),
             route53: client!(aws_sdk_route53),
+            sns: client!(aws_sdk_sns),
             tagging: client!(aws_sdk_resourcegroupstagging),
             sts: client!(aws_sdk_sts),
             // An emulator on loopback cannot take bucket names as host names.

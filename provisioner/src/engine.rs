@@ -28,6 +28,7 @@ use crate::resources::logs::{self, LogOutputs};
 use crate::resources::network::{self, NetworkOutputs};
 use crate::resources::secret::{self, SecretOutputs};
 use crate::resources::service::{self, ServiceOutputs};
+use crate::resources::topic;
 
 /// What the stack's resources expose to each other and to other tools (`provisioner outputs`).
 #[derive(Debug, Clone, Serialize)]
@@ -124,8 +125,9 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let capacity = capacity::reconcile(ctx, &mut plan, &inputs).await?;
     cluster::reconcile_strategy(ctx, &mut plan, &capacity.capacity_provider, observed_cluster.as_ref()).await?;
 
-    let alarms =
-        alarms::reconcile(ctx, &mut plan, &load_balancer.load_balancer_arn, &load_balancer.target_group_arn).await?;
+    let topic = topic::reconcile(ctx, &mut plan).await?;
+    let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
+    let alarms = alarms::reconcile(ctx, &mut plan, lb, tg, topic.as_deref()).await?;
     let (_, execution_name, task_name) = iam::names(&ctx.stack.name);
     let role = |arn: &Option<String>, name: &str| Id::from_option(arn.clone(), || format!("role {name}"));
     let service = service::reconcile(

@@ -1,8 +1,8 @@
-//! The one list of resource kinds. Each kind declares once, in its own module (`KIND`), what
-//! every tool walks: its name, the nouns of its plan rows, the IAM permissions it needs, the
+//! What every tool walks over the one list of resource kinds. Each kind declares once, in its own
+//! module (`KIND`): its name, the nouns of its plan rows, the IAM permissions it needs, the
 //! resource types it owns (for the tag sweep), how it is torn down and how its leftovers are
-//! found. `KINDS` orders them for teardown (reverse dependency order); `permissions`, `teardown`
-//! and `sweep` walk that list, and the tests hold every plan row, the census and the tag sweep
+//! found. `resources::KINDS`, beside the modules' declarations, orders them for teardown (reverse
+//! dependency order); `permissions`, `teardown` and `sweep` here walk that list, and the tests hold every plan row, the census and the tag sweep
 //! to it, so a kind that is not registered fails a test that names it.
 //!
 //! The sweep also asks the Resource Groups Tagging API for everything carrying the stack's
@@ -14,11 +14,8 @@ use std::pin::Pin;
 use crate::error::{AwsContext, Error};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Plan};
-use crate::resources::cluster::ObservedCluster;
-use crate::resources::{
-    alarms, alias, capacity, certificate, cluster, ecr, iam, load_balancer, loadtest, log_bucket, logs, network,
-    secret, service,
-};
+pub use crate::resources::KINDS;
+use crate::resources::cluster::{self, ObservedCluster};
 
 /// A teardown or leftovers call in flight.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -56,24 +53,6 @@ impl std::fmt::Debug for Kind {
     }
 }
 
-/// Every kind, in teardown order: what depends on others goes first.
-pub const KINDS: &[Kind] = &[
-    service::KIND,
-    alarms::KIND,
-    alias::KIND,
-    load_balancer::KIND,
-    certificate::KIND,
-    log_bucket::KIND,
-    capacity::KIND,
-    loadtest::KIND,
-    cluster::KIND,
-    logs::KIND,
-    ecr::KIND,
-    secret::KIND,
-    iam::KIND,
-    network::KIND,
-];
-
 /// What the tag sweep itself needs.
 const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
 
@@ -101,7 +80,7 @@ pub fn assert_registered(plan: &Plan) {
     for row in &plan.resources {
         debug_assert!(
             nouns().chain(crate::resources::ci_role::NOUNS.iter().copied()).any(|n| n == row.kind),
-            "plan noun {:?} belongs to no kind in provisioner/src/kinds.rs KINDS: register its kind there",
+            "plan noun {:?} belongs to no kind in KINDS (provisioner/src/resources/mod.rs): register its kind there",
             row.kind
         );
     }

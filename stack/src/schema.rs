@@ -273,6 +273,10 @@ pub struct Deployment {
     /// SNS topic ARNs the SLO alarms notify when they fire (besides rolling the deploy back).
     #[serde(default)]
     pub alarm_actions: Vec<String>,
+    /// Make an SNS topic `<name>-alarms` that the SLO alarms notify too (subscribe to it by email,
+    /// chat or a pager outside the stack; `down` deletes it).
+    #[serde(default)]
+    pub alarm_topic: bool,
 }
 
 impl Default for Deployment {
@@ -284,6 +288,7 @@ impl Default for Deployment {
             maximum_percent: default_max_percent(),
             slo_alarms: true,
             alarm_actions: Vec::new(),
+            alarm_topic: false,
         }
     }
 }

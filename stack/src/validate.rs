@@ -293,6 +293,9 @@ fn service(c: &mut Checker, s: &Stack) {
             "alarm_actions notify through the SLO alarms: set slo_alarms: true too".to_owned()
         });
     }
+    c.check(!svc.deployment.alarm_topic || svc.deployment.slo_alarms, "service.deployment.alarm_topic", || {
+        "the topic is notified by the SLO alarms: set slo_alarms: true too".to_owned()
+    });
     c.check(svc.memory >= APP_MIN_MEMORY_MIB, "service.memory", || {
         format!("{} MiB is below what the app needs; give at least {APP_MIN_MEMORY_MIB} MiB", svc.memory)
     });

@@ -90,6 +90,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "notify topics in their own region",
     ),
     (
+        "deployment:",
+        "deployment: { slo_alarms: false, alarm_topic: true }",
+        "service.deployment.alarm_topic",
+        "set slo_alarms: true too",
+    ),
+    (
         "# https:",
         "https: { domain: a-very-long-host-name-for-the-service.in-a-long-subdomain.example.com }",
         "load_balancer.https.domain",

@@ -354,6 +354,7 @@ pub async fn reconcile(
     plan: &mut Plan,
     load_balancer: &Id,
     target_group: &Id,
+    topic: Option<&str>,
 ) -> Result<AlarmOutputs, Error> {
     let dims = dimensions(load_balancer, target_group);
     let mut outputs = AlarmOutputs {
@@ -361,7 +362,10 @@ pub async fn reconcile(
         rollback_alarms: rollback_names(&ctx.stack),
         states: Vec::new(),
     };
-    for want in desired(&ctx.stack, &dims) {
+    for mut want in desired(&ctx.stack, &dims) {
+        // The stack's own topic (`alarm_topic`) is notified beside the topics stack.yaml names.
+        want.actions.extend(topic.map(str::to_owned));
+        want.actions.sort();
         let step = Step::new(ctx, "alarm", want.name.as_str());
         let done = step
             .converge(

@@ -17,6 +17,27 @@ pub mod logs;
 pub mod network;
 pub mod secret;
 pub mod service;
+pub mod topic;
+
+/// Every kind, in teardown order (what depends on others goes first): the one list that
+/// `crate::kinds` walks for `down`, its sweep and the deploy role's permissions.
+pub const KINDS: &[crate::kinds::Kind] = &[
+    service::KIND,
+    alarms::KIND,
+    topic::KIND,
+    alias::KIND,
+    load_balancer::KIND,
+    certificate::KIND,
+    log_bucket::KIND,
+    capacity::KIND,
+    loadtest::KIND,
+    cluster::KIND,
+    logs::KIND,
+    ecr::KIND,
+    secret::KIND,
+    iam::KIND,
+    network::KIND,
+];
 
 /// The repository's example stack, for unit tests of the diffs.
 #[cfg(test)]

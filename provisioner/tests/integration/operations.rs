@@ -258,9 +258,31 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
     let now = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
     assert!(now.metric_alarms().iter().all(|a| a.alarm_actions() == [topic.clone()]), "{now:?}");
 
+    // The stack's own topic: made, tagged, notified beside the named one; off again, deleted.
+    account.edit_stack(|t| t.replace("alarm_actions: [", "alarm_topic: true, alarm_actions: ["));
+    let with_topic = account.json(&["up", "--yes"], 0);
+    let ours = format!("arn:aws:sns:ap-northeast-1:{}:konnichiwa-alarms", account.id);
+    let made = crate::common::mutations(&with_topic);
+    assert_eq!(made.iter().filter(|m| *m == "SNS:CreateTopic").count(), 1, "{made:?}");
+    let tags = c.sns.list_tags_for_resource().resource_arn(&ours).send().await.expect("topic tags");
+    assert!(tags.tags().iter().any(|t| t.key() == stack::OWNERSHIP_TAG && t.value() == "konnichiwa"), "{tags:?}");
+    let now = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
+    let mut both = vec![ours.clone(), topic.clone()];
+    both.sort();
+    assert!(now.metric_alarms().iter().all(|a| a.alarm_actions() == both.as_slice()), "{now:?}");
+    assert!(crate::common::mutations(&account.json(&["up", "--yes"], 0)).is_empty(), "a second up changes nothing");
+    account.edit_stack(|t| t.replace("alarm_topic: true, ", ""));
+    let off = account.json(&["up", "--yes"], 0);
+    assert!(crate::common::mutations(&off).contains(&"SNS:DeleteTopic".to_owned()), "{off:#}");
+    assert!(c.sns.get_topic_attributes().topic_arn(&ours).send().await.is_err(), "turned off, the topic is gone");
+
+    // Made again, `down` deletes it with the rest.
+    account.edit_stack(|t| t.replace("alarm_actions: [", "alarm_topic: true, alarm_actions: ["));
+    account.json(&["up", "--yes"], 0);
     account.json(&["down", "--yes", "--purge"], 0);
     let left = c.cloudwatch.describe_alarms().alarm_name_prefix("konnichiwa-").send().await.expect("alarms");
     assert!(left.metric_alarms().is_empty(), "down removed them");
+    assert!(c.sns.get_topic_attributes().topic_arn(&ours).send().await.is_err(), "and the topic");
 }
 
 /// ECS rolls a deployment back when an SLO alarm fires: the follower names the alarm, exit 3.

@@ -142,6 +142,8 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         "alarm",
         alarms.metric_alarms().iter().filter(|a| a.alarm_name().is_some_and(|n| names.iter().any(|x| x == n))).count(),
     );
+    let topic = format!("arn:aws:sns:ap-northeast-1:{account}:{name}-alarms");
+    n.insert("sns-topic", usize::from(c.sns.get_topic_attributes().topic_arn(topic).send().await.is_ok()));
     let buckets = c.s3.list_buckets().send().await.expect("buckets");
     let prefix = format!("{name}-alb-logs-");
     n.insert(
@@ -173,6 +175,8 @@ pub fn clean() -> Census {
         ("secret", 1),
         ("security-group", 2),
         ("service-autoscaling", 2),
+        // Made only with service.deployment.alarm_topic.
+        ("sns-topic", 0),
         ("subnet", 2),
         ("target-group", 1),
         ("task-definition", 1),
@@ -197,7 +201,7 @@ fn the_census_counts_every_kind_in_the_one_list() {
     for key in counted.keys() {
         assert!(
             provisioner::kinds::nouns().any(|n| n == *key),
-            "census key {key:?} is no registered kind's plan noun (provisioner/src/kinds.rs)"
+            "census key {key:?} is no registered kind's plan noun (KINDS in provisioner/src/resources/mod.rs)"
         );
     }
 }

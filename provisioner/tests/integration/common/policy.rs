@@ -171,6 +171,7 @@ pub fn iam_action(operation: &str) -> String {
         "ACM" => "acm",
         "CloudWatch" => "cloudwatch",
         "Resource Groups Tagging API" => "tag",
+        "SNS" => "sns",
         "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
