@@ -80,25 +80,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         logs::reconcile(ctx, &mut p_logs),
         secret::reconcile(ctx, &mut p_secret),
         cluster::reconcile(ctx, &mut p_cluster),
-        async {
-            // The bucket's policy must be in place before the load balancer is told to log there.
-            let log_bucket = log_bucket::reconcile(ctx, &mut p_lb).await?;
-            let inputs = load_balancer::Inputs {
-                vpc: &network.vpc_id,
-                subnets: &network.subnet_ids,
-                security_group: &network.load_balancer_security_group_id,
-                log_bucket: log_bucket.as_deref(),
-                certificate: certificate.as_ref().map(|c| &c.certificate_arn),
-            };
-            let lb = load_balancer::reconcile(ctx, &mut p_lb, &inputs).await?;
-            if let (Some(domain), Some(zone)) =
-                (dns::domain(&ctx.stack), certificate.as_ref().and_then(|c| c.zone.as_ref()))
-            {
-                let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
-                alias::reconcile(ctx, &mut p_lb, zone, domain, &target).await?;
-            }
-            Ok(lb)
-        },
+        front_door(ctx, &mut p_lb, &network, certificate.as_ref()),
     )?;
     for p in [p_ecr, p_logs, p_secret, p_cluster, p_lb] {
         plan.extend(p);
@@ -106,15 +88,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
 
     let (image_ref, push) = image_reference(ctx, image, &registry).await?;
 
-    let identity = ctx.clients.identity().await?;
-    let scope = iam::Scope {
-        repository_arn: registry.repository_arn.clone(),
-        log_group_arn: logs.log_group_arn.clone(),
-        secret_arn: secret.secret_arn.clone(),
-        account: identity.account,
-        partition: identity.partition,
-    };
-    let iam = iam::reconcile(ctx, &mut plan, &scope, iam::Part::All).await?;
+    let iam = iam::reconcile(ctx, &mut plan, &iam_scope(ctx, &registry, &logs, &secret).await?, iam::Part::All).await?;
 
     let inputs = capacity::Inputs {
         cluster: &cluster.cluster,
@@ -130,25 +104,21 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let alarms = alarms::reconcile(ctx, &mut plan, lb, tg, topic.as_deref()).await?;
     let (_, execution_name, task_name) = iam::names(&ctx.stack.name);
     let role = |arn: &Option<String>, name: &str| Id::from_option(arn.clone(), || format!("role {name}"));
-    let service = service::reconcile(
-        ctx,
-        &mut plan,
-        &service::Inputs {
-            cluster: &cluster.cluster,
-            capacity_provider: &capacity.capacity_provider,
-            image: &image_ref,
-            secret_arn: &secret.secret_arn,
-            log_group: &logs.log_group,
-            execution_role: &role(&iam.execution_role_arn, &execution_name),
-            task_role: &role(&iam.task_role_arn, &task_name),
-            target_group: &load_balancer.target_group_arn,
-            load_balancer: &load_balancer.load_balancer_arn,
-            alarms: &alarms.rollback_alarms,
-            key_changes: secret.value_changes,
-            key_version_created: secret.current_version_created,
-        },
-    )
-    .await?;
+    let inputs = service::Inputs {
+        cluster: &cluster.cluster,
+        capacity_provider: &capacity.capacity_provider,
+        image: &image_ref,
+        secret_arn: &secret.secret_arn,
+        log_group: &logs.log_group,
+        execution_role: &role(&iam.execution_role_arn, &execution_name),
+        task_role: &role(&iam.task_role_arn, &task_name),
+        target_group: &load_balancer.target_group_arn,
+        load_balancer: &load_balancer.load_balancer_arn,
+        alarms: &alarms.rollback_alarms,
+        key_changes: secret.value_changes,
+        key_version_created: secret.current_version_created,
+    };
+    let service = service::reconcile(ctx, &mut plan, &inputs).await?;
     crate::kinds::assert_registered(&plan);
     Ok((
         plan,
@@ -167,6 +137,48 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
             push,
         },
     ))
+}
+
+/// What the roles may reach: the repository, the log group and the secret, by ARN.
+async fn iam_scope(
+    ctx: &Ctx,
+    registry: &EcrOutputs,
+    logs: &LogOutputs,
+    secret: &SecretOutputs,
+) -> Result<iam::Scope, Error> {
+    let identity = ctx.clients.identity().await?;
+    Ok(iam::Scope {
+        repository_arn: registry.repository_arn.clone(),
+        log_group_arn: logs.log_group_arn.clone(),
+        secret_arn: secret.secret_arn.clone(),
+        account: identity.account,
+        partition: identity.partition,
+    })
+}
+
+/// The access-log bucket, the load balancer (with its target group and listeners) and the
+/// domain's alias to it. The bucket's policy must be in place before the load balancer is told to
+/// log there.
+async fn front_door(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    network: &NetworkOutputs,
+    certificate: Option<&CertificateOutputs>,
+) -> Result<LoadBalancerOutputs, Error> {
+    let log_bucket = log_bucket::reconcile(ctx, plan).await?;
+    let inputs = load_balancer::Inputs {
+        vpc: &network.vpc_id,
+        subnets: &network.subnet_ids,
+        security_group: &network.load_balancer_security_group_id,
+        log_bucket: log_bucket.as_deref(),
+        certificate: certificate.map(|c| &c.certificate_arn),
+    };
+    let lb = load_balancer::reconcile(ctx, plan, &inputs).await?;
+    if let (Some(domain), Some(zone)) = (dns::domain(&ctx.stack), certificate.and_then(|c| c.zone.as_ref())) {
+        let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
+        alias::reconcile(ctx, plan, zone, domain, &target).await?;
+    }
+    Ok(lb)
 }
 
 /// The image the task definition names: stack.yaml's reference, the one running now, or the one

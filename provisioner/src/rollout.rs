@@ -40,6 +40,11 @@ pub struct Rollout<'a> {
     pub poll: Duration,
 }
 
+/// The revision the service's PRIMARY deployment runs.
+fn primary_task_definition(deployments: &[aws_sdk_ecs::types::Deployment]) -> Option<&str> {
+    deployments.iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.task_definition())
+}
+
 /// Polls DescribeServices until the deployment completes, fails or the timeout passes.
 pub async fn follow(
     ecs: &aws_sdk_ecs::Client,
@@ -74,11 +79,7 @@ pub async fn follow(
         match ours {
             None if id.is_some() => {
                 // Our deployment left the list: only a rollback removes it before completion.
-                let primary = deployments
-                    .iter()
-                    .find(|d| d.status() == Some("PRIMARY"))
-                    .and_then(|d| d.task_definition())
-                    .unwrap_or("?");
+                let primary = primary_task_definition(deployments).unwrap_or("?");
                 return Ok(Outcome::Failed {
                     deployment: id.unwrap_or_default(),
                     reason: format!("the deployment disappeared; the service now runs {primary}"),
@@ -100,11 +101,7 @@ pub async fn follow(
                 match state.as_str() {
                     "COMPLETED" => return Ok(Outcome::Completed { deployment: did }),
                     "FAILED" => {
-                        let primary = deployments
-                            .iter()
-                            .find(|x| x.status() == Some("PRIMARY"))
-                            .and_then(|x| x.task_definition())
-                            .unwrap_or(r.task_definition);
+                        let primary = primary_task_definition(deployments).unwrap_or(r.task_definition);
                         return Ok(Outcome::Failed {
                             deployment: did,
                             reason: d.rollout_state_reason().unwrap_or("rollout failed").to_owned(),

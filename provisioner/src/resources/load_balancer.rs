@@ -566,22 +566,31 @@ async fn apply_load_balancer(
         .map(|(key, value, _)| LoadBalancerAttribute::builder().key(key).value(value).build())
         .collect();
     if !attributes.is_empty() {
-        let what = format!("the log bucket's policy to reach load balancer {name}");
-        ctx.wait(Wait::Propagation, &what, || async {
-            ctx.wait(Wait::Consistency, &format!("load balancer {name} to be visible"), || async {
-                elb.modify_load_balancer_attributes()
-                    .load_balancer_arn(&arn)
-                    .set_attributes(Some(attributes.clone()))
-                    .send()
-                    .await
-                    .ctx("set the attributes of", name)
-            })
-            .await
-        })
-        .await?;
+        set_attributes(ctx, name, &arn, &attributes).await?;
     }
     ctx.progress(format!("load balancer {name} ready"));
     Ok(created.then_some(arn))
+}
+
+/// Writes the load balancer's attributes once it is visible and (for access logs) the log
+/// bucket's policy has reached ELB.
+async fn set_attributes(ctx: &Ctx, name: &str, arn: &str, attributes: &[LoadBalancerAttribute]) -> Result<(), Error> {
+    let what = format!("the log bucket's policy to reach load balancer {name}");
+    ctx.wait(Wait::Propagation, &what, || async {
+        ctx.wait(Wait::Consistency, &format!("load balancer {name} to be visible"), || async {
+            ctx.clients
+                .elb
+                .modify_load_balancer_attributes()
+                .load_balancer_arn(arn)
+                .set_attributes(Some(attributes.to_vec()))
+                .send()
+                .await
+                .ctx("set the attributes of", name)
+        })
+        .await
+    })
+    .await?;
+    Ok(())
 }
 
 async fn apply_listener(
