@@ -31,7 +31,7 @@ pub fn moto_url() -> String {
 }
 
 /// The build directory this test binary was built into (`…/debug/deps/integration-…` → `…`),
-/// wherever CARGO_TARGET_DIR or .cargo/config.toml put it.
+/// wherever CARGO_TARGET_DIR put it.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     exe.ancestors().nth(3).expect("target dir above debug/deps").to_owned()
