@@ -143,80 +143,21 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
 
     eprintln!("Reading the stack {} in {}…", ctx.stack.name, ctx.stack.region);
     let (_, outputs) = engine::reconcile(&ctx, &ImageSource::Unchanged).await?;
-    let missing = |what: &str| {
-        Error::Refused(format!(
-            "the stack {} has no {what} yet: the workers run in the stack's network and cluster; run `provisioner up` \
-             first",
-            ctx.stack.name
-        ))
-    };
-    let vpc = outputs.network.vpc_id.clone();
-    vpc.known().ok_or_else(|| missing("VPC"))?;
-    let subnets: Vec<String> = outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect();
-    if subnets.is_empty() || subnets.len() < outputs.network.subnet_ids.len() {
-        return Err(missing("public subnets"));
-    }
-    let execution_role = outputs.iam.execution_role_arn.clone().ok_or_else(|| missing("task execution role"))?;
-    outputs.cluster.cluster_arn.as_ref().ok_or_else(|| missing("cluster"))?;
-    let host = match settings.host.clone().or(outputs.load_balancer.url.clone()) {
-        Some(h) => h,
-        None => return Err(missing("load balancer URL (or give --host)")),
-    };
-    settings.host = Some(host.clone());
-    let port = target_port(&host)?;
-    let vcpus = u16::try_from((args.worker_cpu / 1024).max(1)).unwrap_or(1);
-    settings.threads = settings.threads.max(vcpus);
-    let api_key_secret = if settings.endpoints.iter().any(|e| e.auth) {
-        stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")
-            .map_err(Error::Refused)?;
-        Some(outputs.secret.secret_arn.known().ok_or_else(|| missing("API-key secret"))?.to_owned())
-    } else {
-        None
-    };
+    let at = where_workers_run(&ctx, &outputs, &mut settings, args.worker_cpu)?;
+    refuse_a_running_test(&ctx).await?;
 
-    let running = workers::running_tasks(&ctx).await?;
-    if !running.is_empty() {
-        let ids: Vec<&str> = running.iter().map(|a| task_id(a)).collect();
-        return Err(Error::Refused(format!(
-            "another load test of this stack is running (tasks {}): wait for it, or stop its tasks with `aws ecs \
-             stop-task --cluster {} --task ID`",
-            ids.join(", "),
-            crate::resources::cluster::name(&ctx.stack)
-        )));
-    }
-    // A run that was killed may have left its revision registered.
-    for arn in workers::active_revisions(&ctx).await? {
-        eprintln!("deregistering {arn}, left registered by an earlier run");
-        workers::deregister(&ctx, &arn).await?;
-    }
-
-    let (image, arm64) = match &args.image {
-        Some(reference) => (reference.clone(), false),
-        None => {
-            let repository = args
-                .image_repository
-                .clone()
-                .or(outputs.registry.repository_uri.clone())
-                .ok_or_else(|| missing("image repository"))?;
-            eprintln!("Building the loadtest image…");
-            let image = build::build(std::path::Path::new("."), Program::Loadtest)?;
-            let tag = format!("loadtest-{}", image.tag);
-            let report = crate::image::push_to(&ctx.clients, &image, &repository, &tag).await?;
-            eprintln!("pushed {} ({} bytes uploaded)", report.reference, report.bytes_uploaded);
-            (report.reference, image.arch == stack::catalog::Arch::Arm64)
-        }
-    };
+    let (image, arm64) = worker_image(&ctx, args, &outputs).await?;
 
     let apply = Ctx { mode: Mode::Apply, ..ctx.clone() };
-    let security_group = workers::converge_security_group(&apply, &mut Plan::default(), &vpc, port).await?;
+    let security_group = workers::converge_security_group(&apply, &mut Plan::default(), &at.vpc, at.port).await?;
     let spec = workers::WorkerSpec {
         image,
         cpu: args.worker_cpu,
         memory,
         arm64,
-        execution_role,
+        execution_role: at.execution_role,
         log_group: outputs.logs.log_group.clone(),
-        api_key_secret,
+        api_key_secret: at.api_key_secret,
     };
     let task_definition = workers::register(&apply, &spec).await?;
     let timeout = args.timeout.unwrap_or(args.start_in + load_length + Duration::from_secs(300));
@@ -224,7 +165,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
 
     let placement = Placement {
         task_definition: &task_definition,
-        subnets: &subnets,
+        subnets: &at.subnets,
         security_group: &security_group,
         log_group: &outputs.logs.log_group,
         load_length,
@@ -235,16 +176,126 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     let cleanup = clean_up(&apply, &mut pool, &task_definition, &ending).await;
     let ending = ending?;
     cleanup?;
+    let run = Finished { workers: args.workers, task_definition: &task_definition, timeout, pool: &pool };
+    report(cli, &ctx, &settings, &run_args.output, &run, ending)
+}
+
+/// What a run needs of the stack, refused with the fix when `up` has not made it yet.
+struct StackFacts {
+    vpc: crate::reconcile::Id,
+    subnets: Vec<String>,
+    execution_role: String,
+    port: u16,
+    api_key_secret: Option<String>,
+}
+
+fn missing_from(stack: &str, what: &str) -> Error {
+    Error::Refused(format!(
+        "the stack {stack} has no {what} yet: the workers run in the stack's network and cluster; run `provisioner up` \
+         first"
+    ))
+}
+
+/// Reads what the workers need from the stack's outputs; points `settings` at the stack's URL
+/// (unless --host says otherwise) and gives each worker a thread per vCPU at least.
+fn where_workers_run(
+    ctx: &Ctx,
+    outputs: &engine::Outputs,
+    settings: &mut Settings,
+    worker_cpu: u32,
+) -> Result<StackFacts, Error> {
+    let missing = |what: &str| missing_from(&ctx.stack.name, what);
+    let vpc = outputs.network.vpc_id.clone();
+    vpc.known().ok_or_else(|| missing("VPC"))?;
+    let subnets: Vec<String> = outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect();
+    if subnets.is_empty() || subnets.len() < outputs.network.subnet_ids.len() {
+        return Err(missing("public subnets"));
+    }
+    let execution_role = outputs.iam.execution_role_arn.clone().ok_or_else(|| missing("task execution role"))?;
+    outputs.cluster.cluster_arn.as_ref().ok_or_else(|| missing("cluster"))?;
+    let Some(host) = settings.host.clone().or(outputs.load_balancer.url.clone()) else {
+        return Err(missing("load balancer URL (or give --host)"));
+    };
+    settings.host = Some(host.clone());
+    let port = target_port(&host)?;
+    let vcpus = u16::try_from((worker_cpu / 1024).max(1)).unwrap_or(1);
+    settings.threads = settings.threads.max(vcpus);
+    let api_key_secret = if settings.endpoints.iter().any(|e| e.auth) {
+        stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")
+            .map_err(Error::Refused)?;
+        Some(outputs.secret.secret_arn.known().ok_or_else(|| missing("API-key secret"))?.to_owned())
+    } else {
+        None
+    };
+    Ok(StackFacts { vpc, subnets, execution_role, port, api_key_secret })
+}
+
+/// One load test per stack at a time; a revision a killed run left registered is deregistered.
+async fn refuse_a_running_test(ctx: &Ctx) -> Result<(), Error> {
+    let running = workers::running_tasks(ctx).await?;
+    if !running.is_empty() {
+        let ids: Vec<&str> = running.iter().map(|a| task_id(a)).collect();
+        return Err(Error::Refused(format!(
+            "another load test of this stack is running (tasks {}): wait for it, or stop its tasks with `aws ecs \
+             stop-task --cluster {} --task ID`",
+            ids.join(", "),
+            crate::resources::cluster::name(&ctx.stack)
+        )));
+    }
+    for arn in workers::active_revisions(ctx).await? {
+        eprintln!("deregistering {arn}, left registered by an earlier run");
+        workers::deregister(ctx, &arn).await?;
+    }
+    Ok(())
+}
+
+/// The workers' image: --image, or the loadtest image built here and pushed to the stack's
+/// repository (or --image-repository); whether it is arm64.
+async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Outputs) -> Result<(String, bool), Error> {
+    if let Some(reference) = &args.image {
+        return Ok((reference.clone(), false));
+    }
+    let repository = args
+        .image_repository
+        .clone()
+        .or(outputs.registry.repository_uri.clone())
+        .ok_or_else(|| missing_from(&ctx.stack.name, "image repository"))?;
+    eprintln!("Building the loadtest image…");
+    let image = build::build(std::path::Path::new("."), Program::Loadtest)?;
+    let tag = format!("loadtest-{}", image.tag);
+    let report = crate::image::push_to(&ctx.clients, &image, &repository, &tag).await?;
+    eprintln!("pushed {} ({} bytes uploaded)", report.reference, report.bytes_uploaded);
+    Ok((report.reference, image.arch == stack::catalog::Arch::Arm64))
+}
+
+/// How a run went, for its report.
+struct Finished<'a> {
+    workers: u32,
+    task_definition: &'a str,
+    timeout: Duration,
+    pool: &'a [Worker],
+}
+
+/// The merged result judged against the SLOs (its exit code), or why there is none.
+fn report(
+    cli: &Cli,
+    ctx: &Ctx,
+    settings: &Settings,
+    output: &loadtest::cli::OutputArgs,
+    run: &Finished<'_>,
+    ending: Ending,
+) -> Result<u8, Error> {
+    let Finished { workers, task_definition, timeout, pool } = *run;
     match ending {
         Ending::Results(docs) => {
             let judging = loadtest::Judging { objectives: &settings.objectives, stage: settings.slo_stage.as_deref() };
-            let doc = loadtest::merge_docs(&docs, &run_args.output, &judging).map_err(Error::Refused)?;
+            let doc = loadtest::merge_docs(&docs, output, &judging).map_err(Error::Refused)?;
             let code =
                 if doc.slo_met && doc.aborted.is_none() { loadtest::exit::MET } else { loadtest::exit::SLO_MISSED };
             if cli.json {
                 super::print_json(&serde_json::json!({
                     "command": "loadtest",
-                    "workers": args.workers,
+                    "workers": workers,
                     "task_definition": task_definition,
                     "exit_code": code,
                     "result": doc,

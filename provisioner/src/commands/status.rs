@@ -74,30 +74,7 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         Action::Delete => "extra",
     };
     if outputs_only {
-        let missing: Vec<&str> =
-            plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind).collect();
-        if missing.len() == plan.resources.len() {
-            return Err(Error::Refused(format!(
-                "stack {} does not exist in {}: nothing carries the tag konnichiwa:stack={} (check --region and \
-                 the account, or run `up`)",
-                ctx.stack.name,
-                ctx.clients.target(),
-                ctx.stack.name
-            )));
-        }
-        if !missing.is_empty() {
-            eprintln!(
-                "note: {} of the stack's resources are missing ({}): their outputs are null; `up` creates them",
-                missing.len(),
-                missing.join(", ")
-            );
-        }
-        if cli.json {
-            print_json(&json!({ "command": "outputs", "stack": ctx.stack.name, "outputs": outputs }));
-        } else {
-            println!("{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
-        }
-        return Ok(exit::OK);
+        return print_outputs(cli, &ctx, &plan, &outputs);
     }
     let service = service_state(&ctx, &outputs).await?;
     // What `rollback --to` can name.
@@ -122,36 +99,7 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     for n in &plan.notes {
         println!("\nNote: {n}");
     }
-    if !service.is_null() {
-        println!(
-            "\nService {}: desired {}, running {}, pending {}\n  image {}",
-            outputs.service.service,
-            service["desired"],
-            service["running"],
-            service["pending"],
-            service["image"].as_str().unwrap_or("-")
-        );
-        for d in service["deployments"].as_array().into_iter().flatten() {
-            println!(
-                "  deployment {} {} {}: {}/{} running ({})",
-                d["id"].as_str().unwrap_or("?"),
-                d["status"].as_str().unwrap_or("?"),
-                d["rollout_state"].as_str().unwrap_or("?"),
-                d["running"],
-                d["desired"],
-                d["task_definition"].as_str().unwrap_or("?")
-            );
-        }
-        for t in service["targets"].as_array().into_iter().flatten() {
-            println!(
-                "  target {}:{} {} {}",
-                t["target"].as_str().unwrap_or("?"),
-                t["port"],
-                t["state"].as_str().unwrap_or("?"),
-                t["reason"].as_str().unwrap_or("")
-            );
-        }
-    }
+    print_service(&outputs, &service);
     if !revisions.is_empty() {
         println!("\nRecent revisions (newest first; `rollback --to N` puts one back):");
         let running = service["task_definition"].as_str().unwrap_or_default();
@@ -160,6 +108,78 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             println!("  {:<5} {}{mark}", r.revision, r.image);
         }
     }
+    print_alarms_and_certificate(&outputs);
+    if let Some(url) = &outputs.load_balancer.url {
+        println!("\nURL: {url}");
+    }
+    Ok(exit::OK)
+}
+
+/// `outputs`: what the stack's resources expose; refused when none of them exists.
+fn print_outputs(cli: &Cli, ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &driver::Outputs) -> Result<u8, Error> {
+    let missing: Vec<&str> =
+        plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind).collect();
+    if missing.len() == plan.resources.len() {
+        return Err(Error::Refused(format!(
+            "stack {} does not exist in {}: nothing carries the tag konnichiwa:stack={} (check --region and \
+             the account, or run `up`)",
+            ctx.stack.name,
+            ctx.clients.target(),
+            ctx.stack.name
+        )));
+    }
+    if !missing.is_empty() {
+        eprintln!(
+            "note: {} of the stack's resources are missing ({}): their outputs are null; `up` creates them",
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    if cli.json {
+        print_json(&json!({ "command": "outputs", "stack": ctx.stack.name, "outputs": outputs }));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
+    }
+    Ok(exit::OK)
+}
+
+/// The service's counts, deployments and targets, as `status` prints them.
+fn print_service(outputs: &driver::Outputs, service: &Value) {
+    if service.is_null() {
+        return;
+    }
+    println!(
+        "\nService {}: desired {}, running {}, pending {}\n  image {}",
+        outputs.service.service,
+        service["desired"],
+        service["running"],
+        service["pending"],
+        service["image"].as_str().unwrap_or("-")
+    );
+    for d in service["deployments"].as_array().into_iter().flatten() {
+        println!(
+            "  deployment {} {} {}: {}/{} running ({})",
+            d["id"].as_str().unwrap_or("?"),
+            d["status"].as_str().unwrap_or("?"),
+            d["rollout_state"].as_str().unwrap_or("?"),
+            d["running"],
+            d["desired"],
+            d["task_definition"].as_str().unwrap_or("?")
+        );
+    }
+    for t in service["targets"].as_array().into_iter().flatten() {
+        println!(
+            "  target {}:{} {} {}",
+            t["target"].as_str().unwrap_or("?"),
+            t["port"],
+            t["state"].as_str().unwrap_or("?"),
+            t["reason"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// The SLO alarms' states and the certificate's, as `status` prints them.
+fn print_alarms_and_certificate(outputs: &driver::Outputs) {
     if !outputs.alarms.states.is_empty() {
         println!("\nSLO alarms (a deployment that sets one off is rolled back):");
         for (name, state) in &outputs.alarms.states {
@@ -180,8 +200,4 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             if c.managed { "" } else { " (given in stack.yaml; renewals are yours)" }
         );
     }
-    if let Some(url) = &outputs.load_balancer.url {
-        println!("\nURL: {url}");
-    }
-    Ok(exit::OK)
 }
