@@ -272,8 +272,8 @@ pub async fn observe_latest(ctx: &Ctx, family: &str) -> Result<Option<ObservedTa
     }
 }
 
-/// Registers `spec` as a new revision (waiting out roles not yet usable); returns its ARN.
-pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String, Error> {
+/// The app's container as `spec` describes it.
+fn container(spec: &TaskSpec) -> Result<ContainerDefinition, Error> {
     let env: Vec<KeyValuePair> =
         spec.environment.iter().map(|(k, v)| KeyValuePair::builder().name(k).value(v).build()).collect();
     let secrets = spec
@@ -298,7 +298,7 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
         .options("max-buffer-size", &spec.log_buffer)
         .build()
         .map_err(|e| Error::Refused(e.to_string()))?;
-    let container = ContainerDefinition::builder()
+    Ok(ContainerDefinition::builder()
         .name(CONTAINER)
         .image(&spec.image)
         .essential(true)
@@ -329,7 +329,12 @@ pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String
                 })
                 .collect(),
         ))
-        .build();
+        .build())
+}
+
+/// Registers `spec` as a new revision (waiting out roles not yet usable); returns its ARN.
+pub async fn register(ctx: &Ctx, family: &str, spec: &TaskSpec) -> Result<String, Error> {
+    let container = container(spec)?;
     let volumes: Vec<aws_sdk_ecs::types::Volume> = spec
         .exec_dirs
         .iter()
