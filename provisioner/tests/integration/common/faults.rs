@@ -205,7 +205,7 @@ fn protocol(service: &str) -> Protocol {
     match service {
         "ec2" => Protocol::Ec2,
         // Route 53 is REST-XML, but wraps its errors as the query protocols do.
-        "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" | "route53" => Protocol::Query,
+        "iam" | "autoscaling" | "elasticloadbalancing" | "sts" | "monitoring" | "route53" | "sns" => Protocol::Query,
         "s3" => Protocol::RestXml,
         _ => Protocol::Json,
     }

@@ -1,0 +1,2 @@
+//! Empty: cargo counts a package's build-dependencies only when it has a build script.
+fn main() {}
