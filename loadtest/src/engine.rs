@@ -393,23 +393,25 @@ impl Watchdog {
     }
 }
 
-/// Runs the plan and returns what it measured. `progress` prints the live view; `guard` (with
-/// `--abort-on-fail`) stops the run once an SLO can no longer be met.
-pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Guard>) -> Result<RunStats, String> {
-    // A target that cannot be reached at all, or whose certificate is not trusted, is a failed
-    // run (exit 1), not a missed SLO.
-    let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(plan.target.addr))
+/// A target that cannot be reached at all, or whose certificate is not trusted, is a failed run
+/// (exit 1), not a missed SLO.
+async fn check_reachable(target: &Target) -> Result<(), String> {
+    let tcp = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(target.addr))
         .await
-        .map_err(|_| format!("cannot reach {}: no answer within 5s", plan.target.url))?
-        .map_err(|e| format!("cannot reach {} ({}): {e}", plan.target.url, plan.target.addr))?;
-    if let Some(tls) = &plan.target.tls {
-        let host = plan.target.host.to_str().unwrap_or_default().to_owned();
+        .map_err(|_| format!("cannot reach {}: no answer within 5s", target.url))?
+        .map_err(|e| format!("cannot reach {} ({}): {e}", target.url, target.addr))?;
+    if let Some(tls) = &target.tls {
+        let host = target.host.to_str().unwrap_or_default().to_owned();
         tokio::time::timeout(Duration::from_secs(5), tls.handshake(tcp))
             .await
             .map_err(|_| format!("TLS handshake with {host}: no answer within 5s"))?
             .map_err(|e| tls::explain(&host, &e))?;
     }
+    Ok(())
+}
 
+/// Each endpoint's request, written once: path under the target's base, host, API key.
+fn prepare(plan: &RunPlan) -> Result<Arc<[Prepared]>, String> {
     let prepared: Vec<Prepared> = plan
         .endpoints
         .iter()
@@ -427,7 +429,82 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
             Ok(Prepared::new(path, &plan.target.host, auth.as_ref()))
         })
         .collect::<Result<_, String>>()?;
-    let prepared: Arc<[Prepared]> = prepared.into();
+    Ok(prepared.into())
+}
+
+/// Says how many users are due, at each moment the profile's count changes, until the deadline.
+fn users_due(
+    profile: Profile,
+    start: Instant,
+    deadline: Instant,
+    mut stop: StopWaiter,
+) -> tokio::sync::watch::Receiver<u32> {
+    let (due_tx, due) = tokio::sync::watch::channel(profile.users_at(0.0));
+    tokio::spawn(async move {
+        loop {
+            let t = start.elapsed().as_secs_f64();
+            due_tx.send_if_modified(|n| std::mem::replace(n, profile.users_at(t)) != *n);
+            let next = start + Duration::from_secs_f64(profile.next_users_change(t));
+            if next >= deadline || stop.unless(tokio::time::sleep_until(next.into())).await.is_none() {
+                break;
+            }
+        }
+    });
+    due
+}
+
+/// What every sender of a run shares.
+struct Crew<'a> {
+    tx: &'a mpsc::UnboundedSender<Vec<Sample>>,
+    prepared: &'a Arc<[Prepared]>,
+    active: &'a Arc<AtomicU64>,
+    plan: &'a RunPlan,
+    stop: &'a Stop,
+    start: Instant,
+    deadline: Instant,
+}
+
+/// The open model: `connections` senders share the arrivals, each sending at its arrivals'
+/// intended times.
+fn spawn_open(crew: &Crew<'_>, profile: Profile, connections: u32) {
+    let total = profile.total_arrivals();
+    let connections = u64::from(connections.max(1));
+    let profile = Arc::new(profile);
+    for k in 0..connections.min(total.max(1)) {
+        let (tx, prepared, active, endpoints) =
+            (crew.tx.clone(), Arc::clone(crew.prepared), Arc::clone(crew.active), crew.plan.endpoints.clone());
+        let (target, timeout) = (crew.plan.target.clone(), crew.plan.timeout);
+        let (mut stop, profile) = (crew.stop.waiter(), Arc::clone(&profile));
+        let (start, deadline) = (crew.start, crew.deadline);
+        tokio::spawn(async move {
+            let mut picker = Picker::new(&endpoints, k + 1);
+            let mut conn = Connection::new(&target);
+            let mut batch = Batcher::new(tx);
+            let mut slot = k;
+            while slot < total {
+                let Some(due) = profile.arrival_time(slot) else { break };
+                let intended = start + Duration::from_secs_f64(due);
+                if intended >= deadline || stop.unless(tokio::time::sleep_until(intended.into())).await.is_none() {
+                    break;
+                }
+                let i = picker.pick();
+                active.fetch_add(1, Ordering::Relaxed);
+                let result = stop.unless(conn.send(&prepared[i], timeout)).await;
+                active.fetch_sub(1, Ordering::Relaxed);
+                let Some(result) = result else { break };
+                // From the intended send time: queueing behind a stalled server counts.
+                batch.push(Sample::of(i, intended, result, conn.opened_us));
+                slot += connections;
+            }
+        });
+    }
+}
+
+/// Runs the plan and returns what it measured. `progress` prints the live view; `guard` (with
+/// `--abort-on-fail`) stops the run once an SLO can no longer be met.
+pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Guard>) -> Result<RunStats, String> {
+    check_reachable(&plan.target).await?;
+    let prepared = prepare(&plan)?;
     let names: Vec<String> = plan.endpoints.iter().map(Endpoint::name).collect();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<Sample>>();
     let active = Arc::new(AtomicU64::new(0));
@@ -437,20 +514,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
 
     match plan.model.clone() {
         Model::Closed { profile, think_time } => {
-            let (due_tx, due) = tokio::sync::watch::channel(profile.users_at(0.0));
-            // Says how many users are due, at each moment the profile's count changes.
-            let (controller_profile, mut controller_stop) = (profile.clone(), stop.waiter());
-            tokio::spawn(async move {
-                loop {
-                    let t = start.elapsed().as_secs_f64();
-                    due_tx.send_if_modified(|n| std::mem::replace(n, controller_profile.users_at(t)) != *n);
-                    let next = start + Duration::from_secs_f64(controller_profile.next_users_change(t));
-                    if next >= deadline || controller_stop.unless(tokio::time::sleep_until(next.into())).await.is_none()
-                    {
-                        break;
-                    }
-                }
-            });
+            let due = users_due(profile.clone(), start, deadline, stop.waiter());
             let pool = profile.peak().ceil() as u32;
             for user in 0..pool {
                 let (tx, prepared, active, endpoints) =
@@ -492,38 +556,9 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
             }
         }
         Model::Open { profile, connections } => {
-            let total = profile.total_arrivals();
-            let connections = u64::from(connections.max(1));
-            let profile = Arc::new(profile);
-            for k in 0..connections.min(total.max(1)) {
-                let (tx, prepared, active, endpoints) =
-                    (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
-                let (target, timeout) = (plan.target.clone(), plan.timeout);
-                let (mut stop, profile) = (stop.waiter(), Arc::clone(&profile));
-                tokio::spawn(async move {
-                    let mut picker = Picker::new(&endpoints, k + 1);
-                    let mut conn = Connection::new(&target);
-                    let mut batch = Batcher::new(tx);
-                    let mut slot = k;
-                    while slot < total {
-                        let Some(due) = profile.arrival_time(slot) else { break };
-                        let intended = start + Duration::from_secs_f64(due);
-                        if intended >= deadline
-                            || stop.unless(tokio::time::sleep_until(intended.into())).await.is_none()
-                        {
-                            break;
-                        }
-                        let i = picker.pick();
-                        active.fetch_add(1, Ordering::Relaxed);
-                        let result = stop.unless(conn.send(&prepared[i], timeout)).await;
-                        active.fetch_sub(1, Ordering::Relaxed);
-                        let Some(result) = result else { break };
-                        // From the intended send time: queueing behind a stalled server counts.
-                        batch.push(Sample::of(i, intended, result, conn.opened_us));
-                        slot += connections;
-                    }
-                });
-            }
+            let crew =
+                Crew { tx: &tx, prepared: &prepared, active: &active, plan: &plan, stop: &stop, start, deadline };
+            spawn_open(&crew, profile, connections);
         }
     }
     drop(tx);

@@ -280,22 +280,7 @@ fn service(c: &mut Checker, s: &Stack) {
         "port 0 cannot be mapped; the image listens on 8080".to_owned()
     });
     c.range("service.cpu", svc.cpu, 128, 10240, " CPU units");
-    for (i, arn) in svc.deployment.alarm_actions.iter().enumerate() {
-        let path = format!("service.deployment.alarm_actions[{i}]");
-        c.check(arn.starts_with("arn:aws:sns:") && arn_region(arn) == Some(s.region.as_str()), &path, || {
-            format!(
-                "{arn:?} is not an SNS topic of {}: CloudWatch alarms notify topics in their own region \
-                 (arn:aws:sns:{}:ACCOUNT:TOPIC)",
-                s.region, s.region
-            )
-        });
-        c.check(svc.deployment.slo_alarms, &path, || {
-            "alarm_actions notify through the SLO alarms: set slo_alarms: true too".to_owned()
-        });
-    }
-    c.check(!svc.deployment.alarm_topic || svc.deployment.slo_alarms, "service.deployment.alarm_topic", || {
-        "the topic is notified by the SLO alarms: set slo_alarms: true too".to_owned()
-    });
+    deployment(c, s);
     c.check(svc.memory >= APP_MIN_MEMORY_MIB, "service.memory", || {
         format!("{} MiB is below what the app needs; give at least {APP_MIN_MEMORY_MIB} MiB", svc.memory)
     });
@@ -320,6 +305,41 @@ fn service(c: &mut Checker, s: &Stack) {
     if let Some(grace) = c.duration("service.health_check_grace_period", &svc.health_check_grace_period) {
         c.range("service.health_check_grace_period", grace.as_secs(), 0, 2_147_483_647, "s");
     }
+    environment(c, svc);
+    autoscaling(c, svc);
+}
+
+/// How the service rolls out and whom its alarms notify.
+fn deployment(c: &mut Checker, s: &Stack) {
+    let svc = &s.service;
+    for (i, arn) in svc.deployment.alarm_actions.iter().enumerate() {
+        let path = format!("service.deployment.alarm_actions[{i}]");
+        c.check(arn.starts_with("arn:aws:sns:") && arn_region(arn) == Some(s.region.as_str()), &path, || {
+            format!(
+                "{arn:?} is not an SNS topic of {}: CloudWatch alarms notify topics in their own region \
+                 (arn:aws:sns:{}:ACCOUNT:TOPIC)",
+                s.region, s.region
+            )
+        });
+        c.check(svc.deployment.slo_alarms, &path, || {
+            "alarm_actions notify through the SLO alarms: set slo_alarms: true too".to_owned()
+        });
+    }
+    c.check(!svc.deployment.alarm_topic || svc.deployment.slo_alarms, "service.deployment.alarm_topic", || {
+        "the topic is notified by the SLO alarms: set slo_alarms: true too".to_owned()
+    });
+    let d = &svc.deployment;
+    if let Some(t) = c.duration("service.deployment.timeout", &d.timeout) {
+        c.check(t.as_secs() >= 30, "service.deployment.timeout", || {
+            format!("{} is too short for a rollout; use at least 30s", d.timeout.text())
+        });
+    }
+    c.range("service.deployment.minimum_healthy_percent", d.minimum_healthy_percent, 0, 100, "%");
+    c.range("service.deployment.maximum_percent", d.maximum_percent, 100, 200, "%");
+}
+
+/// The service's environment: names a shell takes, never the API key, PORT only as the port.
+fn environment(c: &mut Checker, svc: &crate::Service) {
     for (key, value) in &svc.environment {
         let path = format!("service.environment.{key}");
         c.check(key != "API_KEY", &path, || {
@@ -340,6 +360,10 @@ fn service(c: &mut Checker, s: &Stack) {
             });
         }
     }
+}
+
+/// Service auto scaling's bounds and targets.
+fn autoscaling(c: &mut Checker, svc: &crate::Service) {
     if let Some(a) = &svc.autoscaling {
         c.check(a.min <= a.max, "service.autoscaling.min", || format!("min {} is greater than max {}", a.min, a.max));
         c.range("service.autoscaling.max", a.max, 1, 1000, " tasks");
@@ -358,14 +382,6 @@ fn service(c: &mut Checker, s: &Stack) {
             c.check(r >= 1, "service.autoscaling.requests_per_target", || "must be at least 1".to_owned());
         }
     }
-    let d = &svc.deployment;
-    if let Some(t) = c.duration("service.deployment.timeout", &d.timeout) {
-        c.check(t.as_secs() >= 30, "service.deployment.timeout", || {
-            format!("{} is too short for a rollout; use at least 30s", d.timeout.text())
-        });
-    }
-    c.range("service.deployment.minimum_healthy_percent", d.minimum_healthy_percent, 0, 100, "%");
-    c.range("service.deployment.maximum_percent", d.maximum_percent, 100, 200, "%");
 }
 
 fn load_balancer(c: &mut Checker, s: &Stack) {

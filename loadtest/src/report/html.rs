@@ -92,59 +92,13 @@ pub fn render(doc: &ReportDoc) -> String {
             c3_series.push(("planned", "#8b949e", planned));
         }
     }
-    let mut stages = String::new();
-    if doc.stages.len() > 1 {
-        stages.push_str("<table><tr><th>Stage</th><th>Seconds</th><th>Target</th><th>Requests</th><th>Req/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>Errors</th></tr>");
-        for st in &doc.stages {
-            let _ = write!(
-                stages,
-                "<tr><td>{}</td><td>{}–{}</td><td>{} → {} {}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}%</td></tr>",
-                escape(&st.name),
-                st.start_seconds,
-                st.end_seconds,
-                st.from,
-                st.to,
-                escape(&st.unit),
-                st.requests,
-                st.rps,
-                st.latency_ms.p50,
-                st.latency_ms.p95,
-                st.latency_ms.p99,
-                st.error_percent
-            );
-        }
-        stages.push_str("</table>");
-    }
+    let stages = stage_table(doc);
     let judged_on = match &doc.slo_stage {
         Some(stage) => format!(" (judged on stage {})", escape(stage)),
         None => String::new(),
     };
-    let mut rows = String::new();
-    for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
-        let l = &e.latency_ms;
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
-            escape(&e.name),
-            e.requests,
-            e.failures,
-            e.rps,
-            l.p50,
-            l.p90,
-            l.p95,
-            l.p99,
-            l.max
-        );
-    }
-    let mut slo = String::new();
-    for v in &doc.slo {
-        let class = match (v.judged, v.met) {
-            (false, _) => "unjudged",
-            (true, true) => "met",
-            (true, false) => "missed",
-        };
-        let _ = write!(slo, r#"<li class="{class}">{}</li>"#, escape(&v.line()));
-    }
+    let rows = endpoint_rows(doc);
+    let slo = slo_items(doc);
     let aborted = match &doc.aborted {
         Some(why) => format!(r#"<p class="missed">Aborted by --abort-on-fail: {}</p>"#, escape(why)),
         None => String::new(),
@@ -180,15 +134,7 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
         target = escape(&doc.target),
         duration = doc.duration_seconds,
         model = escape(&doc.model_text()),
-        verdict = if doc.slo.is_empty() {
-            "none given"
-        } else if !doc.slo.iter().any(|v| v.judged) {
-            "none judged"
-        } else if doc.slo_met && doc.aborted.is_none() {
-            "all judged ones met"
-        } else {
-            "MISSED"
-        },
+        verdict = verdict(doc),
         c1 = chart("Requests per second", "req/s", &c1_series),
         c2 = chart(
             "Latency percentiles",
@@ -197,4 +143,81 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
         ),
         c3 = chart(users_title, users_label, &c3_series),
     )
+}
+
+/// The per-stage table of a staged run (empty for one stage).
+fn stage_table(doc: &ReportDoc) -> String {
+    let mut stages = String::new();
+    if doc.stages.len() > 1 {
+        stages.push_str("<table><tr><th>Stage</th><th>Seconds</th><th>Target</th><th>Requests</th><th>Req/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>Errors</th></tr>");
+        for st in &doc.stages {
+            let _ = write!(
+                stages,
+                "<tr><td>{}</td><td>{}–{}</td><td>{} → {} {}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}%</td></tr>",
+                escape(&st.name),
+                st.start_seconds,
+                st.end_seconds,
+                st.from,
+                st.to,
+                escape(&st.unit),
+                st.requests,
+                st.rps,
+                st.latency_ms.p50,
+                st.latency_ms.p95,
+                st.latency_ms.p99,
+                st.error_percent
+            );
+        }
+        stages.push_str("</table>");
+    }
+    stages
+}
+
+/// One row per endpoint, then the total.
+fn endpoint_rows(doc: &ReportDoc) -> String {
+    let mut rows = String::new();
+    for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
+        let l = &e.latency_ms;
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            escape(&e.name),
+            e.requests,
+            e.failures,
+            e.rps,
+            l.p50,
+            l.p90,
+            l.p95,
+            l.p99,
+            l.max
+        );
+    }
+    rows
+}
+
+/// The SLO verdicts as list items, classed met, missed or unjudged.
+fn slo_items(doc: &ReportDoc) -> String {
+    let mut slo = String::new();
+    for v in &doc.slo {
+        let class = match (v.judged, v.met) {
+            (false, _) => "unjudged",
+            (true, true) => "met",
+            (true, false) => "missed",
+        };
+        let _ = write!(slo, r#"<li class="{class}">{}</li>"#, escape(&v.line()));
+    }
+    slo
+}
+
+/// The run's SLO verdict in a word or three.
+fn verdict(doc: &ReportDoc) -> &'static str {
+    if doc.slo.is_empty() {
+        "none given"
+    } else if !doc.slo.iter().any(|v| v.judged) {
+        "none judged"
+    } else if doc.slo_met && doc.aborted.is_none() {
+        "all judged ones met"
+    } else {
+        "MISSED"
+    }
 }

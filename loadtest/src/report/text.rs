@@ -37,33 +37,7 @@ pub fn render(doc: &ReportDoc) -> String {
     if let Some(why) = &doc.aborted {
         let _ = writeln!(out, "\nAborted after {:.1}s (--abort-on-fail): {why}", doc.duration_seconds);
     }
-    if doc.stages.len() > 1 {
-        let _ = writeln!(
-            out,
-            "\n{:<12} {:>13} {:>22} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
-            "Stage", "Seconds", "Target", "Requests", "Req/s", "p50 ms", "p95 ms", "p99 ms", "Errors"
-        );
-        for s in &doc.stages {
-            let target = if s.from == s.to {
-                format!("{} {}", s.to, s.unit)
-            } else {
-                format!("{} → {} {}", s.from, s.to, s.unit)
-            };
-            let _ = writeln!(
-                out,
-                "{:<12} {:>13} {:>22} {:>10} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}%",
-                s.name,
-                format!("{}–{}", s.start_seconds, s.end_seconds),
-                target,
-                s.requests,
-                s.rps,
-                s.latency_ms.p50,
-                s.latency_ms.p95,
-                s.latency_ms.p99,
-                s.error_percent
-            );
-        }
-    }
+    stages(&mut out, doc);
     let failures: Vec<String> = doc
         .endpoints
         .iter()
@@ -92,6 +66,43 @@ pub fn render(doc: &ReportDoc) -> String {
             g.peak_rss_bytes as f64 / 1048576.0
         );
     }
+    slos(&mut out, doc);
+    out
+}
+
+/// The per-stage table of a staged run.
+fn stages(out: &mut String, doc: &ReportDoc) {
+    if doc.stages.len() > 1 {
+        let _ = writeln!(
+            out,
+            "\n{:<12} {:>13} {:>22} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            "Stage", "Seconds", "Target", "Requests", "Req/s", "p50 ms", "p95 ms", "p99 ms", "Errors"
+        );
+        for s in &doc.stages {
+            let target = if s.from == s.to {
+                format!("{} {}", s.to, s.unit)
+            } else {
+                format!("{} → {} {}", s.from, s.to, s.unit)
+            };
+            let _ = writeln!(
+                out,
+                "{:<12} {:>13} {:>22} {:>10} {:>10.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}%",
+                s.name,
+                format!("{}–{}", s.start_seconds, s.end_seconds),
+                target,
+                s.requests,
+                s.rps,
+                s.latency_ms.p50,
+                s.latency_ms.p95,
+                s.latency_ms.p99,
+                s.error_percent
+            );
+        }
+    }
+}
+
+/// The SLO verdicts, and which stage they were judged on.
+fn slos(out: &mut String, doc: &ReportDoc) {
     if !doc.slo.is_empty() {
         let judged = doc.slo.iter().filter(|v| v.judged).count();
         let verdict = match (doc.slo_met, judged) {
@@ -109,5 +120,4 @@ pub fn render(doc: &ReportDoc) -> String {
             let _ = writeln!(out, "  {}", v.line());
         }
     }
-    out
 }
