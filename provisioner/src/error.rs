@@ -13,7 +13,16 @@ pub enum Error {
     Stack(#[from] stack::StackError),
 
     #[error("{action} {resource}: {message}")]
-    Aws { action: &'static str, resource: String, code: Option<String>, message: String },
+    Aws {
+        action: &'static str,
+        resource: String,
+        code: Option<String>,
+        message: String,
+        /// The SDK's error, when the SDK raised it: its chain says what a message cannot
+        /// (a refused connection, a TLS failure, a body it could not read).
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    },
 
     #[error("{}", foreign_message(kind, name, id, stack, owner.as_deref()))]
     Foreign { kind: &'static str, name: String, id: String, stack: String, owner: Option<String> },
@@ -257,7 +266,7 @@ where
                 Some(c) if crate::aws::QUOTA_CODES.contains(&c) => format!("{message}. {QUOTA_HINT}"),
                 _ => message,
             };
-            Error::Aws { action, resource: resource.into(), code, message }
+            Error::Aws { action, resource: resource.into(), code, message, source: Some(std::sync::Arc::new(err)) }
         })
     }
 }
@@ -288,9 +297,26 @@ fn body_text(bytes: &[u8]) -> String {
 /// An SDK error chain on one line, without the `Debug` dumps of raw responses it can carry.
 pub fn without_dumps(text: &str) -> String {
     let first = text.lines().next().unwrap_or_default();
-    let cut =
-        [" raw: ", " Response {", "(ServiceError"].iter().filter_map(|m| first.find(m)).min().unwrap_or(first.len());
+    let dumps = [" raw: ", " Response {", "(ServiceError", " (DispatchFailure", " (TimeoutError", " (ResponseError"];
+    let cut = dumps.iter().filter_map(|m| first.find(m)).min().unwrap_or(first.len());
     first[..cut].trim_end_matches([' ', ':', ',']).chars().take(400).collect()
+}
+
+/// What caused `e`, outermost first, each as one line: the SDK's chain below an AWS error,
+/// without what the message already says or the SDK's generic wrappers ("service error").
+pub fn causes(e: &Error) -> Vec<String> {
+    let said = e.to_string();
+    let mut out: Vec<String> = Vec::new();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        let line = without_dumps(&cause.to_string());
+        let generic = ["service error", "unhandled error", "dispatch failure", "response error", "io error"];
+        if !line.is_empty() && !generic.contains(&line.as_str()) && !said.contains(&line) && !out.contains(&line) {
+            out.push(line);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// A lookup whose "not found" answer (any of `codes`) means the thing does not exist: `None`.
@@ -316,7 +342,13 @@ mod tests {
     use super::*;
 
     fn aws(code: &str, message: &str) -> Error {
-        Error::Aws { action: "create", resource: "r".into(), code: Some(code.into()), message: message.into() }
+        Error::Aws {
+            action: "create",
+            resource: "r".into(),
+            code: Some(code.into()),
+            message: message.into(),
+            source: None,
+        }
     }
 
     #[test]
@@ -370,6 +402,22 @@ mod tests {
         // The same words under another code are not read as done.
         assert!(!aws("ValidationError", "The launch template was not found").is_already_there());
         assert!(!aws("InvalidParameterException", "The specified capacity provider does not exist.").is_already_done());
+    }
+
+    #[test]
+    fn the_sdks_cause_chain_survives_below_an_aws_error() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        type Sts = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused (os error 111)");
+        let r: Result<(), SdkError<Sts, HttpResponse>> =
+            Err(SdkError::dispatch_failure(ConnectorError::io(Box::new(refused))));
+        let e = r.ctx("read the caller identity of", "the credentials").expect_err("an error");
+        assert!(std::error::Error::source(&e).is_some(), "the SDK's error is kept as the source");
+        // The chain is said once, in the message or below it, and without the SDK's Debug dump.
+        let said = format!("{e} {}", causes(&e).join(" "));
+        assert_eq!(said.matches("connection refused (os error 111)").count(), 1, "{said}");
+        assert!(!said.contains("DispatchFailure {"), "{said}");
+        assert!(causes(&aws("Throttling", "Rate exceeded")).is_empty(), "a made-up error has no chain");
     }
 
     #[test]

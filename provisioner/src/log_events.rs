@@ -188,6 +188,7 @@ mod tests {
                 resource: "g".into(),
                 code: Some("ThrottlingException".into()),
                 message: "Rate exceeded".into(),
+                source: None,
             })
         };
         for _ in 0..10 {

@@ -34,7 +34,13 @@ pub enum Wait {
 
 /// A "not yet" answer of our own making, for `Wait::Settling`: `code` names the state awaited.
 pub fn not_yet(code: &str, what: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::Aws { action: "wait for", resource: what.into(), code: Some(code.into()), message: message.into() }
+    Error::Aws {
+        action: "wait for",
+        resource: what.into(),
+        code: Some(code.into()),
+        message: message.into(),
+        source: None,
+    }
 }
 
 /// How long each class may wait at most (the run's deadline can cut it shorter).
@@ -146,7 +152,13 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn aws(code: &str, message: &str) -> Error {
-        Error::Aws { action: "test", resource: "r".into(), code: Some(code.into()), message: message.into() }
+        Error::Aws {
+            action: "test",
+            resource: "r".into(),
+            code: Some(code.into()),
+            message: message.into(),
+            source: None,
+        }
     }
 
     #[tokio::test(start_paused = true)]

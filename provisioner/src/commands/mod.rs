@@ -60,9 +60,15 @@ pub async fn run(cli: Cli) -> u8 {
                     Error::Stack(se) => se.problems().iter().map(problem_json).collect(),
                     _ => Vec::new(),
                 };
-                print_json(&json!({ "command": name, "error": format!("{e:#}"), "problems": problems }));
+                let causes = crate::error::causes(&e);
+                print_json(
+                    &json!({ "command": name, "error": format!("{e:#}"), "causes": causes, "problems": problems }),
+                );
             }
             eprintln!("error: {e:#}");
+            for cause in crate::error::causes(&e) {
+                eprintln!("  caused by: {cause}");
+            }
             exit::ERROR
         }
     }

@@ -216,12 +216,7 @@ impl<'a> Step<'a> {
 
 /// The error a listing that lags behind is retried on (`Wait::Consistency`).
 fn listing_lags(kind: &str, what: &str) -> Error {
-    Error::Aws {
-        action: "list",
-        resource: format!("{kind} {what}"),
-        code: Some("Listing.NotFound".into()),
-        message: format!("{kind} {what} is not listed yet"),
-    }
+    crate::retry::not_yet("Listing.NotFound", format!("{kind} {what}"), format!("{kind} {what} is not listed yet"))
 }
 
 /// Of our resources found under one name, the one to keep and the extras: in use first, then the
@@ -295,6 +290,7 @@ mod tests {
             resource: "thing".into(),
             code: Some("EntityAlreadyExists".into()),
             message: "EntityAlreadyExists: thing already exists".into(),
+            source: None,
         }
     }
 

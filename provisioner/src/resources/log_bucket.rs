@@ -446,6 +446,7 @@ async fn empty(ctx: &Ctx, bucket: &str) -> Result<(), Error> {
                 resource: bucket.to_owned(),
                 code: e.code().map(str::to_owned),
                 message: format!("{}: {}", e.key().unwrap_or_default(), e.message().unwrap_or_default()),
+                source: None,
             });
         }
     }
