@@ -1,0 +1,341 @@
+//! The Application Load Balancer (internet-facing, public subnets, its security group, idle
+//! timeout), the target group (instance targets on dynamic host ports, health check on the
+//! service's path, deregistration delay from stack.yaml) and the listeners (HTTP, or HTTPS with a
+//! current TLS policy and HTTP -> HTTPS redirect). ALB and target group names are at most 32
+//! characters: longer stack names are cut and given a short hash.
+
+mod balancer;
+mod listener;
+mod target_group;
+
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerAttribute, Tag};
+use serde::Serialize;
+
+use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::permission::{Permission, PolicyContext, Scope};
+use crate::reconcile::{Change, Ctx, Id, Plan, Step, tags};
+use crate::retry::Wait;
+
+pub use balancer::{ObservedLb, desired_attributes, diff_lb};
+use balancer::{apply_load_balancer, observe_lb};
+pub use listener::{ListenerSpec, ObservedListener, desired_listeners, diff_listener};
+use listener::{apply_listener, observe_listeners};
+pub use target_group::{ObservedTg, diff_tg};
+use target_group::{apply_target_group, observe_tg};
+
+/// A current TLS policy (TLS 1.3 and 1.2).
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// What the load balancer calls: on the stack's load balancer, target group and listeners by name.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission::new(
+        &[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+            "elasticloadbalancing:DescribeTargetHealth",
+            "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeTags",
+        ],
+        Scope::Any,
+    ),
+    Permission::new(
+        &[
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:SetSubnets",
+            "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:CreateListener",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:DeleteListener",
+        ],
+        Scope::Own(own_arns),
+    ),
+    // Tags given in the creates too: AddTags is what Elastic Load Balancing checks for them.
+    Permission::new(&["elasticloadbalancing:AddTags"], Scope::Retag(own_arns)),
+];
+
+fn own_arns(c: &PolicyContext) -> Vec<String> {
+    let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
+    vec![
+        c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
+        c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
+        c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
+    ]
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancerOutputs {
+    pub load_balancer_arn: Id,
+    pub target_group_arn: Id,
+    pub dns_name: Option<String>,
+    /// The load balancer's canonical hosted zone (what a Route 53 alias to it names).
+    pub hosted_zone_id: Option<String>,
+    /// Where the service answers, e.g. `http://konnichiwa-alb-123.ap-northeast-1.elb.amazonaws.com`.
+    pub url: Option<String>,
+}
+
+/// `stack-suffix`, cut to 32 characters with a stable hash when longer.
+pub fn elb_name(stack: &str, suffix: &str) -> String {
+    let name = format!("{stack}-{suffix}");
+    if name.len() <= 32 {
+        return name;
+    }
+    let hash = &crate::image::digest(name.as_bytes())[7..13];
+    let keep = 32 - suffix.len() - hash.len() - 2;
+    format!("{}-{hash}-{suffix}", stack[..keep].trim_end_matches('-'))
+}
+
+fn elb_tags(stack: &stack::Stack, name: &str) -> Vec<Tag> {
+    tags::desired(stack, name).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+async fn tags_of(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
+    let out = ctx.clients.elb.describe_tags().resource_arns(arn).send().await.ctx("describe tags of", arn)?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect())
+}
+
+/// The network the load balancer lives in, and the bucket its access logs go to.
+pub struct Inputs<'a> {
+    pub vpc: &'a Id,
+    pub subnets: &'a [Id],
+    pub security_group: &'a Id,
+    pub log_bucket: Option<&'a str>,
+    /// The HTTPS listener's certificate, when stack.yaml asks for HTTPS.
+    pub certificate: Option<&'a Id>,
+}
+
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<LoadBalancerOutputs, Error> {
+    let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
+    let stack = &ctx.stack;
+    let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
+
+    // Target group first: the listeners forward to it.
+    let tg = Step::new(ctx, "target-group", &tg_name)
+        .converge(
+            plan,
+            async || observe_tg(ctx, &tg_name).await,
+            |o| diff_tg(stack, &tg_name, o),
+            async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &tg_name, vpc, c, o).await,
+        )
+        .await?;
+    let tg_arn = Id::from_option(tg.id(), || format!("target group {tg_name}"));
+
+    let lb = Step::new(ctx, "load-balancer", &lb_name)
+        .converge(
+            plan,
+            async || observe_lb(ctx, &lb_name).await,
+            |o| diff_lb(stack, &lb_name, subnets, sg, log_bucket, o),
+            async |c: &Change, o: Option<&ObservedLb>| {
+                apply_load_balancer(ctx, &lb_name, subnets, sg, log_bucket, c, o).await
+            },
+        )
+        .await?;
+    let lb_arn = Id::from_option(lb.id(), || format!("load balancer {lb_name}"));
+    let (dns, hosted_zone_id) = match &lb.observed {
+        Some(o) => (Some(o.dns_name.clone()), Some(o.canonical_zone.clone())),
+        None if lb.applied.is_some() => {
+            observe_lb(ctx, &lb_name).await?.map_or((None, None), |o| (Some(o.dns_name), Some(o.canonical_zone)))
+        }
+        None => (None, None),
+    };
+
+    // Listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
+    let want = desired_listeners(stack, &tg_name, inputs.certificate);
+    let listing = async || match (lb_arn.known(), tg_arn.known()) {
+        (Some(l), Some(t)) => observe_listeners(ctx, l, t, &tg_name).await,
+        _ => Ok(Vec::new()),
+    };
+    for w in &want {
+        Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
+            .converge_one(
+                plan,
+                async || Ok(listing().await?.into_iter().filter(|l| l.spec.port == w.port).collect()),
+                |o| diff_listener(w, o.map(|l| &l.spec)),
+                async |_: &Change, o: Option<&ObservedListener>| {
+                    apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, inputs.certificate, o).await
+                },
+                async |extra: &ObservedListener| {
+                    let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
+                    gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])
+                },
+            )
+            .await?;
+    }
+    for extra in listing().await?.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
+        if ctx.applying() {
+            let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
+            gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+            ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
+        }
+        plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
+    }
+
+    let url = url(stack, dns.as_deref());
+    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
+}
+
+/// Where the service answers: `https://<domain>` with a domain (known before the load balancer
+/// exists), else the load balancer's own name, with the listener's port when not the default.
+pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
+    let lb = &stack.load_balancer;
+    let (scheme, port, default) = match &lb.https {
+        Some(h) => ("https", h.port, 443),
+        None => ("http", lb.port, 80),
+    };
+    let host = lb.https.as_ref().and_then(|h| h.domain.as_deref()).or(lb_dns)?;
+    Some(if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") })
+}
+
+/// This kind in the one list of kinds (`crate::kinds`).
+pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+    name: "load-balancer",
+    nouns: &["load-balancer", "target-group", "listener"],
+    permissions: PERMISSIONS,
+    arn_types: &[
+        "elasticloadbalancing:loadbalancer",
+        "elasticloadbalancing:targetgroup",
+        "elasticloadbalancing:listener",
+        "elasticloadbalancing:listener-rule",
+    ],
+    teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
+    leftovers: |ctx| Box::pin(leftovers(ctx)),
+};
+
+/// Listeners, load balancer, target group (it cannot go while a listener uses it).
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+    let (lb_name, tg_name) = (elb_name(&ctx.stack.name, "alb"), elb_name(&ctx.stack.name, "tg"));
+    let elb = &ctx.clients.elb;
+    if let Some(lb) = observe_lb(ctx, &lb_name).await? {
+        if ctx.applying() {
+            let listeners = elb
+                .describe_listeners()
+                .load_balancer_arn(&lb.arn)
+                .send()
+                .await
+                .ctx("describe listeners of", &lb_name)?;
+            for l in listeners.listeners() {
+                let r = elb.delete_listener().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
+                gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+            }
+            // Protection from deletion holds against everyone but this `down`.
+            if lb.attributes.get("deletion_protection.enabled").is_some_and(|v| v == "true") {
+                elb.modify_load_balancer_attributes()
+                    .load_balancer_arn(&lb.arn)
+                    .attributes(
+                        LoadBalancerAttribute::builder().key("deletion_protection.enabled").value("false").build(),
+                    )
+                    .send()
+                    .await
+                    .ctx("switch off the deletion protection of", &lb_name)?;
+            }
+            let r = elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await;
+            gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;
+            ctx.progress(format!("deleted load balancer {lb_name} and its listeners"));
+        }
+        plan.push("load-balancer", &lb_name, Some(lb.arn), Change::delete());
+    }
+    if let Some(tg) = observe_tg(ctx, &tg_name).await? {
+        if ctx.applying() {
+            let r = ctx
+                .wait(
+                    Wait::Dependency(&["ResourceInUse"]),
+                    &format!("target group {tg_name} to be free of its listeners"),
+                    || async {
+                        elb.delete_target_group()
+                            .target_group_arn(&tg.arn)
+                            .send()
+                            .await
+                            .ctx("delete target group", &tg_name)
+                    },
+                )
+                .await;
+            gone(r, &["TargetGroupNotFound"])?;
+            ctx.progress(format!("deleted target group {tg_name}"));
+        }
+        plan.push("target-group", &tg_name, Some(tg.arn), Change::delete());
+    }
+    Ok(())
+}
+
+pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let mut left = Vec::new();
+    if let Some(lb) = observe_lb(ctx, &elb_name(&ctx.stack.name, "alb")).await? {
+        left.push(format!("load balancer {}", lb.arn));
+    }
+    if let Some(tg) = observe_tg(ctx, &elb_name(&ctx.stack.name, "tg")).await? {
+        left.push(format!("target group {}", tg.arn));
+    }
+    Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{Action, FieldDiff};
+
+    #[test]
+    fn names_fit_in_32_characters() {
+        assert_eq!(elb_name("konnichiwa", "alb"), "konnichiwa-alb");
+        let long = elb_name("a-very-long-stack-name-20", "alb-and-more");
+        assert!(long.len() <= 32, "{long}");
+        assert_eq!(long, elb_name("a-very-long-stack-name-20", "alb-and-more"), "stable");
+        assert_ne!(
+            elb_name("a-very-long-stack-name-20", "tg-and-something"),
+            elb_name("a-very-long-stack-name-21", "tg-and-something")
+        );
+    }
+
+    #[test]
+    fn https_adds_a_listener_and_redirects_http() {
+        let mut s = crate::resources::test_stack();
+        assert_eq!(desired_listeners(&s, "tg", None).len(), 1);
+        s.load_balancer.https = Some(stack::Https {
+            domain: None,
+            hosted_zone: None,
+            certificate_arn: Some("arn:aws:acm:ap-northeast-1:1:certificate/x".into()),
+            port: 443,
+            redirect_http: true,
+        });
+        let l = desired_listeners(&s, "tg", None);
+        assert_eq!(
+            l.iter().map(|l| (l.port, l.action.as_str())).collect::<Vec<_>>(),
+            [(80, "redirect to HTTPS:443"), (443, "forward to tg")]
+        );
+        assert_eq!(url(&s, Some("lb.example")).as_deref(), Some("https://lb.example"));
+        s.load_balancer.https.as_mut().expect("https").domain = Some("api.example.com".into());
+        assert_eq!(url(&s, None).as_deref(), Some("https://api.example.com"), "known before the load balancer");
+        let pending = Id::Pending("certificate for api.example.com".into());
+        let l = desired_listeners(&s, "tg", Some(&pending));
+        assert_eq!(l[1].certificate.as_deref(), Some("(certificate for api.example.com, once created)"));
+    }
+
+    #[test]
+    fn deregistration_delay_drift() {
+        let s = crate::resources::test_stack();
+        let o = ObservedTg {
+            arn: "a".into(),
+            port: 8080,
+            health_path: "/health".into(),
+            deregistration_delay: Some("300".into()),
+            tags: tags::desired(&s, "konnichiwa-tg"),
+        };
+        assert_eq!(
+            diff_tg(&s, "konnichiwa-tg", Some(&o)).fields,
+            vec![FieldDiff::new("deregistration_delay", Some("300".into()), Some("30".into()))]
+        );
+        let moved = ObservedTg { port: 80, ..o };
+        assert_eq!(diff_tg(&s, "konnichiwa-tg", Some(&moved)).action, Action::Replace);
+    }
+}
