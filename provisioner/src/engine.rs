@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use crate::dns;
 use crate::error::Error;
 use crate::reconcile::{Ctx, Id, Plan};
 use crate::resources::alarms::{self, AlarmOutputs};
@@ -19,7 +20,6 @@ use crate::resources::alias;
 use crate::resources::capacity::{self, CapacityOutputs};
 use crate::resources::certificate::{self, CertificateOutputs};
 use crate::resources::cluster::{self, ClusterOutputs};
-use crate::resources::dns;
 use crate::resources::ecr::{self, EcrOutputs};
 use crate::resources::iam::{self, IamOutputs};
 use crate::resources::load_balancer::{self, LoadBalancerOutputs};

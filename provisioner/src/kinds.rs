@@ -62,7 +62,7 @@ pub fn permissions() -> Vec<&'static Permission> {
     KINDS
         .iter()
         .flat_map(|k| k.permissions)
-        .chain(crate::resources::dns::PERMISSIONS)
+        .chain(crate::dns::PERMISSIONS)
         .chain(crate::lease::PERMISSIONS)
         .chain(SWEEP)
         .chain(crate::resources::ci_role::DENIED)

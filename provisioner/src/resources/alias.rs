@@ -5,9 +5,9 @@
 
 use aws_sdk_route53::types::ChangeAction;
 
+use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::Error;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step};
-use crate::resources::dns::{self, Record, RecordValue, Zone};
 use crate::resources::load_balancer::elb_name;
 
 /// The load balancer the domain points at: its DNS name and canonical hosted zone.
@@ -92,7 +92,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "dns-alias",
     nouns: &["dns-alias"],
-    permissions: crate::resources::dns::PERMISSIONS,
+    permissions: crate::dns::PERMISSIONS,
     arn_types: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),

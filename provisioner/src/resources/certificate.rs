@@ -12,11 +12,11 @@ use aws_sdk_acm::types::{CertificateStatus, KeyAlgorithm, ResourceRecord as AcmR
 use aws_sdk_route53::types::ChangeAction;
 use serde::Serialize;
 
+use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
-use crate::resources::dns::{self, Record, RecordValue, Zone};
 use crate::retry::{Wait, not_yet};
 
 /// What the certificate calls: listing and reading certificates of the account in the region,

@@ -264,8 +264,8 @@ pub async fn reconcile(
     // boundary they carry) and the instance profile. Their policies are left to `up`.
     let stack_iam = iam::reconcile(ctx, plan, &administrators_scope(ctx, &identity), Part::Identity).await?;
     // Route 53 changes are granted in the domain's zone only: it must exist before the role.
-    let zone = match (&ctx.stack.load_balancer.https, crate::resources::dns::domain(&ctx.stack)) {
-        (Some(https), Some(domain)) => Some(crate::resources::dns::find_zone(ctx, https, domain).await?),
+    let zone = match (&ctx.stack.load_balancer.https, crate::dns::domain(&ctx.stack)) {
+        (Some(https), Some(domain)) => Some(crate::dns::find_zone(ctx, https, domain).await?),
         _ => None,
     };
     // ... and, besides the alias, only the record ACM validates the domain with, by its name.

@@ -7,7 +7,6 @@ pub mod capacity;
 pub mod certificate;
 pub mod ci_role;
 pub mod cluster;
-pub mod dns;
 pub mod ecr;
 pub mod iam;
 pub mod load_balancer;
