@@ -171,10 +171,11 @@ async fn interrupted() {
 }
 
 fn missing_group(e: Error, group: &str, stack: &str) -> Error {
-    if e.code() == Some("ResourceNotFoundException") {
-        Error::Refused(format!("the log group {group} does not exist: stack {stack} has not been created (run `up`)"))
-    } else {
-        e
+    match crate::error::absent(Err::<(), Error>(e), &["ResourceNotFoundException"]) {
+        Err(e) => e,
+        Ok(_) => Error::Refused(format!(
+            "the log group {group} does not exist: stack {stack} has not been created (run `up`)"
+        )),
     }
 }
 
