@@ -2,8 +2,9 @@
 //! module (`KIND`): its name, the nouns of its plan rows, the IAM permissions it needs, the
 //! resource types it owns (for the tag sweep), how it is torn down and how its leftovers are
 //! found. `resources::KINDS`, beside the modules' declarations, orders them for teardown (reverse
-//! dependency order); `permissions`, `teardown` and `sweep` here walk that list, and the tests hold every plan row, the census and the tag sweep
-//! to it, so a kind that is not registered fails a test that names it.
+//! dependency order); `permissions`, `teardown` and `sweep` here walk that list, and the tests
+//! hold every plan row, the census and the tag sweep to it, so a kind that is not registered
+//! fails a test that names it.
 //!
 //! The sweep also asks the Resource Groups Tagging API for everything carrying the stack's
 //! ownership tag: a resource of a type no kind claims is reported as a leftover too.
@@ -38,8 +39,9 @@ pub struct Kind {
     pub nouns: &'static [&'static str],
     /// The IAM actions it calls, and how far each reaches.
     pub permissions: &'static [Permission],
-    /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`, `elasticloadbalancing:loadbalancer`,
-    /// `s3:` for buckets): the tag sweep leaves these to the kind's own `leftovers`.
+    /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`,
+    /// `elasticloadbalancing:loadbalancer`, `s3:` for buckets): the tag sweep leaves these to the
+    /// kind's own `leftovers`.
     pub arn_types: &'static [&'static str],
     /// Deletes what it owns (Plan mode lists it); safe to repeat.
     pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
@@ -56,13 +58,13 @@ impl std::fmt::Debug for Kind {
 /// What the tag sweep itself needs.
 const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
 
-/// Every kind's declared permissions, the lease's, the sweep's, and what the deploy role is
-/// denied: what the CI deploy role is made of.
+/// Every kind's declared permissions (the alias's are Route 53's, which the certificate uses
+/// too), the lease's, the sweep's, and what the deploy role is denied: what the CI deploy role is
+/// made of.
 pub fn permissions() -> Vec<&'static Permission> {
     KINDS
         .iter()
         .flat_map(|k| k.permissions)
-        .chain(crate::dns::PERMISSIONS)
         .chain(crate::lease::PERMISSIONS)
         .chain(SWEEP)
         .chain(crate::resources::ci_role::DENIED)
@@ -166,6 +168,15 @@ mod tests {
         // A task definition is torn down by the service (its revisions) and the load test (the
         // workers'): the one noun two kinds share.
         assert_eq!(all.len() - unique.len(), 1, "{all:?}");
+    }
+
+    #[test]
+    fn no_permission_is_declared_twice() {
+        // The deploy role's policy has a size limit; a kind's permissions reach it once.
+        let all = permissions();
+        for (i, p) in all.iter().enumerate() {
+            assert!(!all[..i].iter().any(|q| std::ptr::eq(*q, *p)), "{:?} is declared twice", p.actions);
+        }
     }
 
     #[test]
