@@ -226,6 +226,8 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     arn_types: &[
         "ec2:launch-template",
         "ec2:instance",
+        // The instances' root volumes carry the stack's tag too and go with them.
+        "ec2:volume",
         "autoscaling:autoScalingGroup",
         "ecs:capacity-provider",
         "ecs:container-instance",
