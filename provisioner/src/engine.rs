@@ -1,14 +1,14 @@
 //! The driver: runs the resource kinds in dependency order (independent ones concurrently) and
 //! passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that need them.
-//! Teardown, the sweep and the permissions walk the one list of
-//! kinds (`crate::kinds`); the kinds know only the vocabulary in `reconcile`.
+//! Teardown, the sweep and the permissions walk the one list of kinds (`crate::kinds`); the kinds
+//! know only the vocabulary in `reconcile`.
 //!
 //! Order: network and the HTTPS certificate (requested, validated in DNS, issued) concurrently |
 //! (repository, log group, secret, cluster, load balancer and the domain's alias) concurrently | the
 //! image pushed to the repository | IAM (scoped to the ARNs of the repository, log group and
 //! secret) | launch template, Auto Scaling group, capacity provider | the cluster's default
-//! strategy | the SLO alarms (on the load balancer's metrics) | task definition, service (rolled back
-//! by those alarms), service auto scaling.
+//! strategy | the alarms' SNS topic (if asked for), then the SLO alarms (on the load balancer's
+//! metrics) | task definition, service (rolled back by those alarms), service auto scaling.
 
 use serde::Serialize;
 
