@@ -155,7 +155,13 @@ async fn nothing_left(c: &Clients) {
         .await
         .expect("list");
     assert!(running.task_arns().is_empty(), "tasks left running: {:?}", running.task_arns());
-    let active = c
+    let active = registered_revisions(c).await;
+    assert!(active.is_empty(), "revisions left registered: {active:?}");
+}
+
+/// The workers' revisions still registered (ACTIVE).
+async fn registered_revisions(c: &Clients) -> Vec<String> {
+    let listed = c
         .ecs
         .list_task_definitions()
         .family_prefix(FAMILY)
@@ -163,7 +169,7 @@ async fn nothing_left(c: &Clients) {
         .send()
         .await
         .expect("list revisions");
-    assert!(active.task_definition_arns().is_empty(), "revisions left registered: {:?}", active.task_definition_arns());
+    listed.task_definition_arns().to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,15 +548,8 @@ async fn down_after_a_killed_run_stops_its_workers_and_leaves_nothing() {
         .any(|ch| ch["kind"] == "task-definition" && ch["name"] == FAMILY);
     assert!(deregistered, "the workers' revision is deregistered: {down:#}");
 
-    let revisions = c
-        .ecs
-        .list_task_definitions()
-        .family_prefix(FAMILY)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .expect("list revisions");
-    assert!(revisions.task_definition_arns().is_empty(), "{:?}", revisions.task_definition_arns());
+    let revisions = registered_revisions(&c).await;
+    assert!(revisions.is_empty(), "{revisions:?}");
     let clusters = c.ecs.describe_clusters().clusters(CLUSTER).send().await.expect("describe clusters");
     assert!(
         clusters.clusters().iter().all(|cl| cl.status() == Some("INACTIVE")),

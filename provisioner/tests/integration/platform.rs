@@ -82,22 +82,9 @@ async fn up_creates_every_kind_as_specified_and_a_second_up_changes_nothing() {
     assert_eq!(value.secret_string(), Some("first-key-for-platform-test-0001"));
 
     // Launch template: AMI from the public SSM parameter, IMDSv2 hop 1, encrypted root, user data.
-    let ami = c
-        .ssm
-        .get_parameter()
-        .name("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
-        .send()
-        .await
-        .expect("ssm");
-    let lt = c
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_name("konnichiwa-instances")
-        .versions("$Latest")
-        .send()
-        .await
-        .expect("lt");
-    let data = lt.launch_template_versions()[0].launch_template_data().expect("data");
+    let ami = c.ssm.get_parameter().name(RECOMMENDED).send().await.expect("ssm");
+    let latest = latest_template_version(&c).await;
+    let data = latest.launch_template_data().expect("data");
     assert_eq!(data.image_id(), ami.parameter().and_then(|p| p.value()));
     assert_eq!(data.metadata_options().and_then(|m| m.http_tokens()).map(|t| t.as_str()), Some("required"));
     assert_eq!(data.metadata_options().and_then(|m| m.http_put_response_hop_limit()), Some(1));
@@ -279,8 +266,8 @@ fn recommended(ami: &str) -> String {
 
 const RECOMMENDED: &str = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
 
-/// The AMI and description of the launch template's latest version.
-async fn template_ami(c: &provisioner::aws::Clients) -> (String, String) {
+/// The launch template's latest version.
+async fn latest_template_version(c: &provisioner::aws::Clients) -> aws_sdk_ec2::types::LaunchTemplateVersion {
     let lt = c
         .ec2
         .describe_launch_template_versions()
@@ -289,7 +276,12 @@ async fn template_ami(c: &provisioner::aws::Clients) -> (String, String) {
         .send()
         .await
         .expect("versions");
-    let v = &lt.launch_template_versions()[0];
+    lt.launch_template_versions()[0].clone()
+}
+
+/// The AMI and description of the launch template's latest version.
+async fn template_ami(c: &provisioner::aws::Clients) -> (String, String) {
+    let v = &latest_template_version(c).await;
     let ami = v.launch_template_data().and_then(|d| d.image_id()).unwrap_or_default().to_owned();
     (ami, v.version_description().unwrap_or_default().to_owned())
 }
