@@ -55,18 +55,18 @@ pub async fn run(cli: Cli) -> u8 {
             exit::DEPLOY_FAILED
         }
         Err(e) => {
+            let causes = crate::error::causes(&e);
             if cli.json {
                 let problems: Vec<Value> = match &e {
                     Error::Stack(se) => se.problems().iter().map(problem_json).collect(),
                     _ => Vec::new(),
                 };
-                let causes = crate::error::causes(&e);
                 print_json(
                     &json!({ "command": name, "error": format!("{e:#}"), "causes": causes, "problems": problems }),
                 );
             }
             eprintln!("error: {e:#}");
-            for cause in crate::error::causes(&e) {
+            for cause in &causes {
                 eprintln!("  caused by: {cause}");
             }
             exit::ERROR

@@ -14,19 +14,9 @@ use crate::reconcile::{Action, Ctx, Mode};
 /// target health.
 async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Error> {
     let (cluster, name) = (&outputs.cluster.cluster, &outputs.service.service);
-    let out = match ctx
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(name)
-        .send()
-        .await
-        .ctx("describe service", name)
-    {
-        Ok(o) => o,
-        Err(e) => return crate::error::absent(Err(e), &["ClusterNotFoundException"]).map(|_: Option<()>| Value::Null),
-    };
+    let described =
+        ctx.clients.ecs.describe_services().cluster(cluster).services(name).send().await.ctx("describe service", name);
+    let Some(out) = crate::error::absent(described, &["ClusterNotFoundException"])? else { return Ok(Value::Null) };
     let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(Value::Null) };
     let deployments: Vec<Value> = s
         .deployments()
