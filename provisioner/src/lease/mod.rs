@@ -343,6 +343,7 @@ async fn renew(clients: Clients, stack: String, generation: u64) {
                 .then(|| format!("the lease could not be renewed for {}s", unrenewed.as_secs()))
         });
         if let Some(why) = lost {
+            tracing::warn!("{why}: this run makes no further change to stack {stack}");
             clients.calls.fence(&why);
             return;
         }

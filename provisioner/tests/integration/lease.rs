@@ -91,23 +91,61 @@ fn stack_mutations(proxy: &Proxy) -> usize {
         .sum()
 }
 
-/// `up` held after its 6th change while `meanwhile` happens; it must make no change after that.
+/// `up` held after its 6th change while `meanwhile` happens; once it says it has lost its lease
+/// (a warning on stderr), the held answer goes back, and the run must make no further change.
 async fn a_run_that_loses_its_lease(meanwhile: impl AsyncFnOnce(&Account, &Proxy), expected: &str) {
+    use tokio::io::AsyncBufReadExt;
     let account = Account::new();
     let proxy = Proxy::start(&moto_url(), Faults::default()).await;
     let (mut held, release) = proxy.hold_after_mutation(6);
-    let env = [("KONNICHIWA_LEASE_TTL", "2s")];
-    let (out, made) = tokio::join!(account.run_at(&proxy.url, &["up", "--yes"], &env), async {
-        held.recv().await.expect("held");
-        meanwhile(&account, &proxy).await;
-        // Four renewal periods: the run has noticed.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let made = stack_mutations(&proxy);
-        release.notify_one();
-        made
+    let mut up =
+        tokio::process::Command::from(account.command(&proxy.url, &["up", "--yes"], &[("KONNICHIWA_LEASE_TTL", "6s")]));
+    up.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = up.spawn().expect("spawn up");
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let printed = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await.map(|_| text)
     });
-    let said = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    tokio::select! {
+        n = held.recv() => assert_eq!(n, Some(6)),
+        ended = child.wait() => {
+            let mut said = String::new();
+            while let Ok(Some(line)) = stderr.next_line().await {
+                said.push_str(&line);
+                said.push('\n');
+            }
+            panic!("`up` ended ({ended:?}) before its 6th change: {said}");
+        }
+    }
+    meanwhile(&account, &proxy).await;
+    let mut said = String::new();
+    let noticed = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stderr.next_line().await.expect("read stderr") {
+            said.push_str(&line);
+            said.push('\n');
+            if line.contains("makes no further change") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(noticed, Ok(true), "the run never said it lost its lease: {said}");
+    let made = stack_mutations(&proxy);
+    release.notify_one();
+    let rest = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = stderr.next_line().await.expect("read stderr") {
+            said.push_str(&line);
+            said.push('\n');
+        }
+        child.wait().await.expect("wait for up")
+    })
+    .await
+    .expect("up ends once its held answer is back");
+    said.push_str(&printed.await.expect("stdout task").expect("read stdout"));
+    assert_eq!(rest.code(), Some(1), "{said}");
     assert!(said.contains(expected) && said.contains("not sent"), "{said}");
     assert_eq!(stack_mutations(&proxy), made, "no change after the lease was lost: {said}");
 }
