@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::dns;
 use crate::error::Error;
+use crate::image::reference::ImageRef;
 use crate::reconcile::{Ctx, Id, Plan};
 use crate::resources::alarms::{self, AlarmOutputs};
 use crate::resources::alias;
@@ -102,16 +103,14 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let topic = topic::reconcile(ctx, &mut plan).await?;
     let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
     let alarms = alarms::reconcile(ctx, &mut plan, lb, tg, topic.as_deref()).await?;
-    let (_, execution_name, task_name) = iam::names(&ctx.stack.name);
-    let role = |arn: &Option<String>, name: &str| Id::from_option(arn.clone(), || format!("role {name}"));
     let inputs = service::Inputs {
         cluster: &cluster.cluster,
         capacity_provider: &capacity.capacity_provider,
         image: &image_ref,
         secret_arn: &secret.secret_arn,
         log_group: &logs.log_group,
-        execution_role: &role(&iam.execution_role_arn, &execution_name),
-        task_role: &role(&iam.task_role_arn, &task_name),
+        execution_role: &iam.execution_role_arn,
+        task_role: &iam.task_role_arn,
         target_group: &load_balancer.target_group_arn,
         load_balancer: &load_balancer.load_balancer_arn,
         alarms: &alarms.rollback_alarms,
@@ -187,33 +186,26 @@ async fn image_reference(
     ctx: &Ctx,
     image: &ImageSource,
     registry: &EcrOutputs,
-) -> Result<(String, Option<crate::image::PushReport>), Error> {
+) -> Result<(ImageRef, Option<crate::image::PushReport>), Error> {
     match image {
-        ImageSource::Reference(r) => Ok((r.clone(), None)),
+        ImageSource::Reference(r) => Ok((ImageRef::parse(r), None)),
         ImageSource::Unchanged => {
-            let current = service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?.map(|t| t.spec.image);
-            Ok((current.unwrap_or_else(|| "(no image deployed yet)".into()), None))
+            let current = service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?;
+            Ok((current.map_or_else(ImageRef::first_deploy, |t| ImageRef::parse(&t.spec.image)), None))
         }
         ImageSource::Built { image, repository } => {
-            let repo = match (repository, &registry.repository_uri) {
-                (Some(r), _) => Some(r.clone()),
-                (None, Some(uri)) => Some(uri.clone()),
-                (None, None) => None,
-            };
-            match (ctx.applying(), repo) {
+            let repository = repository.clone().map_or_else(|| registry.repository_uri.clone(), Id::Known);
+            match (ctx.applying(), repository.known()) {
                 (true, Some(repo)) => {
-                    let report = crate::image::push_to(&ctx.clients, image, &repo, &image.tag).await?;
+                    let report = crate::image::push_to(&ctx.clients, image, repo, &image.tag).await?;
                     ctx.progress(format!(
                         "pushed image {} ({} new blobs, {} bytes)",
                         report.reference, report.blobs_uploaded, report.bytes_uploaded
                     ));
-                    Ok((report.reference.clone(), Some(report)))
+                    Ok((ImageRef::parse(&report.reference), Some(report)))
                 }
                 (true, None) => Err(Error::NotYetKnown(format!("the URI of repository {}", registry.repository))),
-                (false, Some(repo)) => Ok((format!("{repo}@{}", image.manifest_digest), None)),
-                (false, None) => {
-                    Ok((format!("(repository {}, once created)@{}", registry.repository, image.manifest_digest), None))
-                }
+                (false, _) => Ok((ImageRef::built(repository, &image.manifest_digest), None)),
             }
         }
     }

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod layer;
 pub mod oci;
+pub mod reference;
 pub mod registry;
 
 use serde::Serialize;

@@ -13,7 +13,7 @@
 //! consistency are named at the calls that need them (`Ctx::wait`).
 
 use crate::error::Error;
-use crate::reconcile::{Action, Change, Ctx, Plan};
+use crate::reconcile::{Action, Change, Ctx, Id, Plan};
 use crate::retry::Wait;
 
 /// Something observed in AWS: the id a plan row shows.
@@ -74,6 +74,11 @@ impl<O: Observed, A: Made> Outcome<O, A> {
     /// The resource's id after the step: what the apply created, else what was observed.
     pub fn id(&self) -> Option<String> {
         self.applied.as_ref().and_then(Made::created_id).or_else(|| self.observed.as_ref().map(|o| o.id().to_owned()))
+    }
+
+    /// The id as the next kind takes it: known, or pending as `what` (a plan before the create).
+    pub fn id_or(&self, what: impl FnOnce() -> String) -> Id {
+        Id::from_option(self.id(), what)
     }
 }
 

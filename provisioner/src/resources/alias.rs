@@ -7,24 +7,24 @@ use aws_sdk_route53::types::ChangeAction;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::Error;
-use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step};
+use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
 use crate::resources::load_balancer::elb_name;
 
 /// The load balancer the domain points at: its DNS name and canonical hosted zone.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub dns_name: Option<String>,
-    pub zone_id: Option<String>,
+    pub dns_name: Id,
+    pub zone_id: Id,
 }
 
 /// The record the domain must have, when the load balancer exists.
 pub fn desired(domain: &str, target: &Target) -> Option<Record> {
-    let (Some(dns_name), Some(zone)) = (&target.dns_name, &target.zone_id) else { return None };
+    let (Some(dns_name), Some(zone)) = (target.dns_name.known(), target.zone_id.known()) else { return None };
     Some(Record {
         name: domain.to_owned(),
         kind: "A".into(),
         value: RecordValue::Alias {
-            zone: zone.clone(),
+            zone: zone.to_owned(),
             dns_name: dns::normalize(&format!("dualstack.{dns_name}")),
             evaluate_health: true,
         },
@@ -47,7 +47,7 @@ pub fn diff(
     observed: Option<&Record>,
 ) -> Result<Change, Error> {
     let shown = |r: Option<&Record>| r.map(|r| r.value.to_string());
-    let pending = || format!("alias to load balancer {}, once created", elb_name(&stack.name, "alb"));
+    let pending = || Id::Pending(format!("alias to load balancer {}", elb_name(&stack.name, "alb"))).to_string();
     match observed {
         None => Ok(Change::create(vec![FieldDiff::new("A", None, Some(shown(want).unwrap_or_else(pending)))])),
         Some(have) if !points_at_ours(stack, have) => Err(Error::Refused(format!(
@@ -164,8 +164,8 @@ mod tests {
     fn a_replaced_load_balancer_moves_the_alias() {
         let s = crate::resources::test_stack();
         let target = Target {
-            dns_name: Some("konnichiwa-alb-2.ap-northeast-1.elb.amazonaws.com".into()),
-            zone_id: Some("Z14GRHDCWA56QT".into()),
+            dns_name: Id::Known("konnichiwa-alb-2.ap-northeast-1.elb.amazonaws.com".into()),
+            zone_id: Id::Known("Z14GRHDCWA56QT".into()),
         };
         let want = desired("api.example.com", &target).expect("known");
         let old = alias("dualstack.konnichiwa-alb-1.ap-northeast-1.elb.amazonaws.com");

@@ -387,7 +387,7 @@ async fn converge_certificate(
         change.reason = Some(format!("{}: it can never serve again", old.status));
         plan.push("certificate", domain, Some(old.arn.clone()), change);
     }
-    Ok((Id::from_option(cert.id(), || format!("certificate for {domain}")), cert.observed))
+    Ok((cert.id_or(|| format!("certificate for {domain}")), cert.observed))
 }
 
 /// The name of the record ACM validates the stack's domain with (`_<hash>.<domain>`; ACM gives
@@ -445,7 +445,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
             Change::create(vec![FieldDiff::new(
                 "value",
                 None,
-                Some("(named by ACM once the certificate is requested)".into()),
+                Some(Id::Pending(format!("the record ACM names for certificate {domain}")).to_string()),
             )]),
         );
     }

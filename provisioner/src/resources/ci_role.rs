@@ -258,7 +258,7 @@ pub async fn reconcile(
             async |_: &Change, o: Option<&ObservedProvider>| apply_provider(ctx, o).await,
         )
         .await?;
-    let provider_arn = Id::from_option(provider.id(), || "the GitHub OIDC provider".into());
+    let provider_arn = provider.id_or(|| "the GitHub OIDC provider".into());
     let identity = ctx.clients.identity().await?;
     // What the deploy role may not make: the boundary, the stack's roles (whom they trust, the
     // boundary they carry) and the instance profile. Their policies are left to `up`.
@@ -298,7 +298,7 @@ pub async fn reconcile(
         oidc_provider_arn: provider_arn.known().map(str::to_owned),
         role_arn: role.id(),
         subject: trust.subject(repo),
-        boundary_arn: stack_iam.boundary_arn.or_else(|| Some(policy_ctx.boundary_arn())),
+        boundary_arn: stack_iam.boundary_arn.known().map(str::to_owned).or_else(|| Some(policy_ctx.boundary_arn())),
     })
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
-use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
+use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
 
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
@@ -38,10 +38,10 @@ pub fn cluster_arn(c: &PolicyContext) -> Vec<String> {
 /// The service that ECS's service-linked role (AWSServiceRoleForECS) is for.
 pub const ECS_SERVICE: &str = "ecs.amazonaws.com";
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ClusterOutputs {
     pub cluster: String,
-    pub cluster_arn: Option<String>,
+    pub cluster_arn: Id,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -214,7 +214,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Op
             async |c: &Change, o: Option<&ObservedCluster>| apply(ctx, &name, c, o).await,
         )
         .await?;
-    Ok((ClusterOutputs { cluster: name, cluster_arn: outcome.id() }, outcome.observed))
+    Ok((ClusterOutputs { cluster_arn: outcome.id_or(|| format!("cluster {name}")), cluster: name }, outcome.observed))
 }
 
 /// Makes our capacity provider the cluster's only provider and default strategy.

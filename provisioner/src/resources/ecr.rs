@@ -44,7 +44,7 @@ fn repository_arn(c: &PolicyContext) -> Vec<String> {
 pub struct EcrOutputs {
     pub repository: String,
     pub repository_arn: Id,
-    pub repository_uri: Option<String>,
+    pub repository_uri: Id,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -217,9 +217,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
         None => None,
     };
     Ok(EcrOutputs {
-        repository_arn: Id::from_option(outcome.id(), || format!("repository {name}")),
+        repository_arn: outcome.id_or(|| format!("repository {name}")),
+        repository_uri: Id::from_option(uri, || format!("repository {name}")),
         repository: name,
-        repository_uri: uri,
     })
 }
 

@@ -372,7 +372,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
         )
         .await?;
     Ok(SecretOutputs {
-        secret_arn: Id::from_option(outcome.id(), || format!("secret {name}")),
+        secret_arn: outcome.id_or(|| format!("secret {name}")),
         secret_name: name,
         value_changes: outcome.observed.is_some() && outcome.change.has("value"),
         current_version_created: now.and_then(|c| c.created),

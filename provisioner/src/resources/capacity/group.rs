@@ -50,7 +50,7 @@ impl ObservedAsg {
 }
 
 fn version_text(v: Option<i64>) -> String {
-    v.map_or_else(|| "(the new version)".to_owned(), |v| v.to_string())
+    v.map_or_else(|| Id::Pending("the launch template's new version".into()).to_string(), |v| v.to_string())
 }
 
 pub fn diff_asg(
@@ -341,7 +341,7 @@ pub async fn converge(
             async |c: &Change, o: Option<&ObservedAsg>| apply(ctx, name, template, subnets, c, o).await,
         )
         .await?;
-    Ok(Id::from_option(outcome.id(), || format!("Auto Scaling group {name}")))
+    Ok(outcome.id_or(|| format!("Auto Scaling group {name}")))
 }
 
 /// Scale-in protection keeps instances alive through a ForceDelete: remove it, scale to zero,

@@ -396,7 +396,7 @@ pub async fn converge(
         // A plan that writes a new version: its number is known once written.
         _ => None,
     };
-    Ok(TemplateRef { id: Id::from_option(outcome.id(), || format!("launch template {name}")), version, image_id })
+    Ok(TemplateRef { id: outcome.id_or(|| format!("launch template {name}")), version, image_id })
 }
 
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error> {

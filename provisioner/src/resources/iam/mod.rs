@@ -88,14 +88,14 @@ pub const PERMISSIONS: &[Permission] = &[
 pub const ECS_FOR_EC2_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";
 pub const SSM_CORE_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IamOutputs {
-    pub boundary_arn: Option<String>,
-    pub instance_role_arn: Option<String>,
+    pub boundary_arn: Id,
+    pub instance_role_arn: Id,
     pub instance_profile_name: String,
-    pub instance_profile_arn: Option<String>,
-    pub execution_role_arn: Option<String>,
-    pub task_role_arn: Option<String>,
+    pub instance_profile_arn: Id,
+    pub execution_role_arn: Id,
+    pub task_role_arn: Id,
 }
 
 /// The ARNs the execution role's policy is scoped to (the repository's and the secret's exist
@@ -255,7 +255,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
                 },
             )
             .await?;
-        arns.push(outcome.id());
+        arns.push(outcome.id_or(|| format!("role {}", spec.name)));
     }
     let profile_name = instance.name.clone();
     let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
@@ -270,12 +270,13 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
         .await?;
     let mut arns = arns.into_iter();
     Ok(IamOutputs {
-        boundary_arn: bounded.id(),
-        instance_role_arn: arns.next().flatten(),
+        boundary_arn: bounded
+            .id_or(|| format!("permissions boundary {}", crate::reconcile::permission::boundary_name(&ctx.stack.name))),
+        instance_role_arn: arns.next().expect("three roles"),
+        instance_profile_arn: outcome.id_or(|| format!("instance profile {profile_name}")),
         instance_profile_name: profile_name,
-        instance_profile_arn: outcome.id(),
-        execution_role_arn: arns.next().flatten(),
-        task_role_arn: arns.next().flatten(),
+        execution_role_arn: arns.next().expect("three roles"),
+        task_role_arn: arns.next().expect("three roles"),
     })
 }
 

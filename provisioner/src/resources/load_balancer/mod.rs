@@ -74,9 +74,9 @@ fn own_arns(c: &PolicyContext) -> Vec<String> {
 pub struct LoadBalancerOutputs {
     pub load_balancer_arn: Id,
     pub target_group_arn: Id,
-    pub dns_name: Option<String>,
+    pub dns_name: Id,
     /// The load balancer's canonical hosted zone (what a Route 53 alias to it names).
-    pub hosted_zone_id: Option<String>,
+    pub hosted_zone_id: Id,
     /// Where the service answers, e.g. `http://konnichiwa-alb-123.ap-northeast-1.elb.amazonaws.com`.
     pub url: Option<String>,
 }
@@ -130,7 +130,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
             async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &tg_name, vpc, c, o).await,
         )
         .await?;
-    let tg_arn = Id::from_option(tg.id(), || format!("target group {tg_name}"));
+    let tg_arn = tg.id_or(|| format!("target group {tg_name}"));
 
     let lb = Step::new(ctx, "load-balancer", &lb_name)
         .converge(
@@ -142,14 +142,15 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
             },
         )
         .await?;
-    let lb_arn = Id::from_option(lb.id(), || format!("load balancer {lb_name}"));
-    let (dns, hosted_zone_id) = match &lb.observed {
-        Some(o) => (Some(o.dns_name.clone()), Some(o.canonical_zone.clone())),
-        None if lb.applied.is_some() => {
-            observe_lb(ctx, &lb_name).await?.map_or((None, None), |o| (Some(o.dns_name), Some(o.canonical_zone)))
-        }
-        None => (None, None),
+    let lb_arn = lb.id_or(|| format!("load balancer {lb_name}"));
+    let named = match &lb.observed {
+        Some(o) => Some((o.dns_name.clone(), o.canonical_zone.clone())),
+        None if lb.applied.is_some() => observe_lb(ctx, &lb_name).await?.map(|o| (o.dns_name, o.canonical_zone)),
+        None => None,
     };
+    let (dns, zone) = named.unzip();
+    let dns = Id::from_option(dns, || format!("DNS name of load balancer {lb_name}"));
+    let hosted_zone_id = Id::from_option(zone, || format!("hosted zone of load balancer {lb_name}"));
 
     // Listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
     let want = desired_listeners(stack, &tg_name, inputs.certificate);
@@ -182,7 +183,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
         plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
     }
 
-    let url = url(stack, dns.as_deref());
+    let url = url(stack, dns.known());
     Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
 }
 

@@ -172,7 +172,7 @@ pub async fn converge(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc: &Id) -> Re
             async |extra: &ObservedIgw| delete(ctx, extra).await,
         )
         .await?;
-    Ok(Id::from_option(outcome.id(), || format!("internet gateway {}", names.igw)))
+    Ok(outcome.id_or(|| format!("internet gateway {}", names.igw)))
 }
 
 /// Deletes every gateway carrying the stack's tag.

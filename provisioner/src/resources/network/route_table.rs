@@ -276,7 +276,7 @@ pub async fn converge(
             async |extra: &ObservedRouteTable| delete(ctx, extra).await,
         )
         .await?;
-    Ok(Id::from_option(outcome.id(), || format!("route table {}", names.route_table)))
+    Ok(outcome.id_or(|| format!("route table {}", names.route_table)))
 }
 
 /// Deletes our route tables in the VPC.

@@ -324,7 +324,7 @@ pub async fn converge_rules(
             },
         )
         .await?;
-    Ok(Id::from_option(outcome.id(), || format!("security group {name}")))
+    Ok(outcome.id_or(|| format!("security group {name}")))
 }
 
 /// Deletes our groups in the VPC; ingress rules go first, since one group refers to the other.

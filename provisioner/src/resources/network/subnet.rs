@@ -215,7 +215,7 @@ pub async fn converge(
                 async |c: &Change, o: Option<&ObservedSubnet>| apply(ctx, vpc, d, c, o).await,
             )
             .await?;
-        out.push((Id::from_option(outcome.id(), || format!("subnet {}", d.name)), d.az.clone()));
+        out.push((outcome.id_or(|| format!("subnet {}", d.name)), d.az.clone()));
     }
     // Our subnets that stack.yaml no longer wants (fewer zones).
     for s in existing.iter().filter(|s| {

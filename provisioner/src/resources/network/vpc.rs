@@ -251,7 +251,7 @@ pub async fn converge(ctx: &Ctx, plan: &mut Plan, names: &Names) -> Result<Id, E
             async |extra: &ObservedVpc| delete(ctx, extra).await,
         )
         .await?;
-    Ok(Id::from_option(outcome.id(), || format!("VPC {}", names.vpc)))
+    Ok(outcome.id_or(|| format!("VPC {}", names.vpc)))
 }
 
 #[cfg(test)]

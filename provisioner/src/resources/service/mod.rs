@@ -11,6 +11,7 @@ use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::image::reference::ImageRef;
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
@@ -111,7 +112,7 @@ pub struct ServiceOutputs {
 pub struct Inputs<'a> {
     pub cluster: &'a str,
     pub capacity_provider: &'a str,
-    pub image: &'a str,
+    pub image: &'a ImageRef,
     pub secret_arn: &'a Id,
     pub log_group: &'a str,
     pub execution_role: &'a Id,
@@ -155,7 +156,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
     )
     .await?;
     scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group).await?;
-    Ok(ServiceOutputs { service: name, task_definition_arn: td, image: Some(i.image.to_owned()), deployment_id })
+    Ok(ServiceOutputs { service: name, task_definition_arn: td, image: i.image.get().ok(), deployment_id })
 }
 
 /// The service's tasks that have not stopped.

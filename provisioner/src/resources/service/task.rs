@@ -13,6 +13,7 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::image::reference::ImageRef;
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
@@ -74,7 +75,7 @@ impl Observed for ObservedTask {
 
 /// What the task definition names from other kinds: known once they exist.
 pub struct TaskInputs<'a> {
-    pub image: &'a str,
+    pub image: &'a ImageRef,
     pub secret_arn: &'a Id,
     pub log_group: &'a str,
     pub execution_role: &'a Id,
@@ -83,6 +84,7 @@ pub struct TaskInputs<'a> {
 
 impl TaskInputs<'_> {
     fn check_known(&self) -> Result<(), Error> {
+        self.image.get()?;
         self.secret_arn.get()?;
         self.execution_role.get()?;
         self.task_role.get()?;
@@ -100,7 +102,7 @@ pub fn desired_task(stack: &stack::Stack, i: &TaskInputs<'_>) -> TaskSpec {
     environment.insert("PORT".into(), svc.container_port.to_string());
     environment.entry("LOG_FORMAT".into()).or_insert_with(|| "json".into());
     TaskSpec {
-        image: i.image.to_owned(),
+        image: i.image.to_string(),
         cpu: i32::try_from(svc.cpu).unwrap_or(256),
         memory: i32::try_from(svc.memory).unwrap_or(256),
         container_port: i32::from(svc.container_port),
@@ -390,15 +392,6 @@ async fn drop_duplicates_before(ctx: &Ctx, family: &str, arn: &str, spec: &TaskS
     Ok(())
 }
 
-/// The repository of an image reference (`HOST/NAME` of `HOST/NAME@sha256:…` or `…:tag`).
-fn repository_of(image: &str) -> &str {
-    let name = image.split('@').next().unwrap_or(image);
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => name,
-    }
-}
-
 /// With `image: build`, an image moving to another repository is almost always a run without
 /// the `--image-repository` an earlier `up` was given: the plan says so next to the change.
 pub fn explain_registry_change(stack: &stack::Stack, mut change: Change) -> Change {
@@ -407,7 +400,7 @@ pub fn explain_registry_change(stack: &stack::Stack, mut change: Change) -> Chan
     }
     for f in change.fields.iter_mut().filter(|f| f.field == "image") {
         let (Some(old), Some(new)) = (&f.old, &f.new) else { continue };
-        let (from, to) = (repository_of(old), repository_of(new));
+        let (from, to) = (ImageRef::parse(old).repository, ImageRef::parse(new).repository);
         if from != to {
             f.new = Some(format!(
                 "{new} (the service runs an image from {from}, pushed by `up --image-repository {from}`; this run \
@@ -443,7 +436,7 @@ pub async fn converge(
     Ok(if !outcome.change.is_no_op() && !applied {
         Id::Pending(format!("task definition {family}, new revision"))
     } else {
-        Id::from_option(outcome.id(), || format!("task definition {family}"))
+        outcome.id_or(|| format!("task definition {family}"))
     })
 }
 
@@ -485,7 +478,7 @@ mod tests {
         desired_task(
             s,
             &TaskInputs {
-                image: "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:aaaa",
+                image: &ImageRef::parse("123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:aaaa"),
                 secret_arn: &secret,
                 log_group: "/ecs/konnichiwa",
                 execution_role: &execution,
@@ -583,7 +576,5 @@ mod tests {
             change.fields,
             "a reference in stack.yaml is meant"
         );
-        assert_eq!(repository_of("host:5000/a/b:v1"), "host:5000/a/b");
-        assert_eq!(repository_of("host:5000/a/b@sha256:x"), "host:5000/a/b");
     }
 }
