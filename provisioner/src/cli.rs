@@ -43,128 +43,28 @@ pub enum Command {
     /// Print the JSON Schema of stack.yaml (for editors).
     Schema,
     /// Observe and diff; never changes anything.
-    Plan {
-        /// Exit 2 when changes are pending (0 when none), like `terraform plan`.
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// With `service.image: build`, compare with an image for this `HOST[:PORT]/NAME` (as
-        /// `up --image-repository` pushes) instead of the stack's ECR repository.
-        #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
-        image_repository: Option<String>,
-        /// Move the instances to the AMI AWS recommends now (an instance refresh), when
-        /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
-        #[arg(long)]
-        update_ami: bool,
-    },
+    Plan(PlanArgs),
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
-    Up {
-        /// Apply without asking.
-        #[arg(long)]
-        yes: bool,
-        /// With `service.image: build`, push to this `HOST[:PORT]/NAME` instead of the stack's
-        /// ECR repository (e.g. a local registry next to an emulator).
-        #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
-        image_repository: Option<String>,
-        /// Apply and return without following the rollout (it goes on in ECS).
-        #[arg(long)]
-        no_wait: bool,
-        /// Give up (exit 1, naming what was awaited) after this long.
-        #[arg(long, default_value = "30m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
-        #[arg(long, default_value = "0s", value_parser = parse_duration)]
-        lock_timeout: Duration,
-        /// Move the instances to the AMI AWS recommends now (an instance refresh), when
-        /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
-        #[arg(long)]
-        update_ami: bool,
-    },
+    Up(UpArgs),
     /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
-    Down {
-        #[arg(long)]
-        yes: bool,
-        /// Delete the API-key secret at once instead of scheduling its deletion (recovery window
-        /// from stack.yaml, default 7 days, during which `up` restores it).
-        #[arg(long)]
-        purge: bool,
-        #[arg(long, default_value = "30m", value_parser = parse_duration)]
-        timeout: Duration,
-        /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
-        #[arg(long, default_value = "0s", value_parser = parse_duration)]
-        lock_timeout: Duration,
-    },
+    Down(DownArgs),
     /// The fast path CI uses: register a revision with IMAGE, update the service, follow the new
     /// deployment to COMPLETED (exit 3 when it fails, rolls back or times out).
-    Deploy {
-        /// Image reference, ideally `HOST/NAME@sha256:…` (a tag can move under a running service).
-        #[arg(long)]
-        image: String,
-        #[command(flatten)]
-        rollout: RolloutArgs,
-    },
+    Deploy(DeployArgs),
     /// Put the service back on the revision before the one it runs (or `--to` one), and follow
     /// the rollout as `deploy` does (exit 3 when it fails, rolls back or times out).
-    Rollback {
-        /// A revision (`7` or `FAMILY:7`) or an image reference; `status` lists the recent ones.
-        #[arg(long)]
-        to: Option<String>,
-        #[command(flatten)]
-        rollout: RolloutArgs,
-    },
+    Rollback(RollbackArgs),
     /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
     /// only when the run that holds it is gone. Says who held it.
-    Unlock {
-        #[arg(long)]
-        yes: bool,
-    },
+    Unlock(UnlockArgs),
     /// Create or update the GitHub OIDC identity provider and this stack's deploy role (which only
     /// OWNER/NAME's BRANCH can assume); prints the role ARN to store as AWS_DEPLOY_ROLE_ARN.
-    CiRole {
-        /// OWNER/NAME of the GitHub repository.
-        #[arg(long)]
-        github_repo: String,
-        /// Trust the deploy job that runs in this GitHub environment (its token's subject is
-        /// `repo:OWNER/NAME:environment:ENV`; default: the stack's `ci.environment`).
-        #[arg(long, conflicts_with = "branch")]
-        environment: Option<String>,
-        /// Instead, trust jobs without an environment on this branch
-        /// (`repo:OWNER/NAME:ref:refs/heads/BRANCH`).
-        #[arg(long)]
-        branch: Option<String>,
-        /// Delete the deploy role instead (the OIDC provider, shared by every stack, stays).
-        #[arg(long)]
-        delete: bool,
-        #[arg(long)]
-        yes: bool,
-    },
+    CiRole(CiRoleArgs),
     /// The service's log lines, oldest first, each with its time and task.
-    Logs {
-        /// Keep printing new lines (new tasks' streams included) until Ctrl-C.
-        #[arg(long, short)]
-        follow: bool,
-        /// From this long ago (`10m`, `2h`) or this time (`2026-11-28T09:00:00Z`).
-        #[arg(long, default_value = "10m")]
-        since: String,
-        /// Only lines containing this text.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Only this task's lines (its id, or the first characters of it).
-        #[arg(long)]
-        task: Option<String>,
-    },
+    Logs(LogsArgs),
     /// Run a command (default /bin/sh) in a running task through ECS Exec (`service.exec: true`;
     /// needs session-manager-plugin on PATH).
-    Exec {
-        /// The task (its id, or the first characters of it; default: the first running one).
-        #[arg(long)]
-        task: Option<String>,
-        /// The container (default: the app's).
-        #[arg(long)]
-        container: Option<String>,
-        /// The command and its arguments, after `--`.
-        #[arg(last = true)]
-        command: Vec<String>,
-    },
+    Exec(ExecArgs),
     /// Run the load test from ECS in the stack's region: WORKERS Fargate tasks in its VPC share
     /// the load (each 1/N of the rate or the users), start together and hand back their results,
     /// which are merged exactly, reported and gated like one run (exit 0 SLOs met, 3 missed, 1
@@ -209,6 +109,142 @@ pub enum ImageCommand {
         #[arg(long, default_value = ".")]
         source: PathBuf,
     },
+}
+
+/// `plan`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Exit 2 when changes are pending (0 when none), like `terraform plan`.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// With `service.image: build`, compare with an image for this `HOST[:PORT]/NAME` (as
+    /// `up --image-repository` pushes) instead of the stack's ECR repository.
+    #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// Move the instances to the AMI AWS recommends now (an instance refresh), when
+    /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
+    #[arg(long)]
+    pub update_ami: bool,
+}
+
+/// `up`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Apply without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// With `service.image: build`, push to this `HOST[:PORT]/NAME` instead of the stack's
+    /// ECR repository (e.g. a local registry next to an emulator).
+    #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// Apply and return without following the rollout (it goes on in ECS).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up (exit 1, naming what was awaited) after this long.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// Move the instances to the AMI AWS recommends now (an instance refresh), when
+    /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
+    #[arg(long)]
+    pub update_ami: bool,
+}
+
+/// `down`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DownArgs {
+    #[arg(long)]
+    pub yes: bool,
+    /// Delete the API-key secret at once instead of scheduling its deletion (recovery window
+    /// from stack.yaml, default 7 days, during which `up` restores it).
+    #[arg(long)]
+    pub purge: bool,
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+/// `deploy`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// Image reference, ideally `HOST/NAME@sha256:…` (a tag can move under a running service).
+    #[arg(long)]
+    pub image: String,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `rollback`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// A revision (`7` or `FAMILY:7`) or an image reference; `status` lists the recent ones.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `unlock`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UnlockArgs {
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `ci-role`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CiRoleArgs {
+    /// OWNER/NAME of the GitHub repository.
+    #[arg(long)]
+    pub github_repo: String,
+    /// Trust the deploy job that runs in this GitHub environment (its token's subject is
+    /// `repo:OWNER/NAME:environment:ENV`; default: the stack's `ci.environment`).
+    #[arg(long, conflicts_with = "branch")]
+    pub environment: Option<String>,
+    /// Instead, trust jobs without an environment on this branch
+    /// (`repo:OWNER/NAME:ref:refs/heads/BRANCH`).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Delete the deploy role instead (the OIDC provider, shared by every stack, stays).
+    #[arg(long)]
+    pub delete: bool,
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `logs`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines (new tasks' streams included) until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// From this long ago (`10m`, `2h`) or this time (`2026-11-28T09:00:00Z`).
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Only lines containing this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Only this task's lines (its id, or the first characters of it).
+    #[arg(long)]
+    pub task: Option<String>,
+}
+
+/// `exec`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// The task (its id, or the first characters of it; default: the first running one).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// The container (default: the app's).
+    #[arg(long)]
+    pub container: Option<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 /// The programs that ship as images.

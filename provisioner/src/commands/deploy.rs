@@ -1,127 +1,19 @@
 //! `deploy --image REF`: the fast path — describe the latest task definition, register it again
 //! with the new image, update the service, follow the new deployment. Nothing else is observed.
-//! Also the rollout following that `up` and `rollback` share.
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::json;
 
 use super::{context, holding_lease, print_json};
-use crate::cli::{Cli, RolloutArgs};
-use crate::error::{AwsContext, Error};
-use crate::exit;
+use crate::cli::{Cli, DeployArgs, RolloutArgs};
+use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
-use crate::resources::{cluster, load_balancer, service};
-use crate::rollout::{self, Outcome, Rollout};
+use crate::resources::service;
+use crate::rollout::{RolloutReport, exit_for, switch_to};
 
-/// The `rollout` object of `--json` output.
-#[derive(Debug, Clone, Serialize)]
-pub struct RolloutReport {
-    pub deployment: String,
-    /// completed | failed | rolled-back | timed-out
-    pub result: &'static str,
-    pub reason: Option<String>,
-    pub diagnostics: Vec<String>,
-    pub seconds: f64,
-}
-
-/// Follows the rollout of `task_definition`, printing progress (stderr) and, on failure, the
-/// diagnostics.
-pub async fn follow_and_report(
-    ctx: &Ctx,
-    task_definition: &str,
-    deployment_id: Option<String>,
-    timeout: Duration,
-    target_group: Option<&str>,
-    json: bool,
-) -> Result<RolloutReport, Error> {
-    let started = Instant::now();
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let r = Rollout {
-        cluster: &cluster,
-        service: &name,
-        task_definition,
-        deployment_id,
-        timeout,
-        poll: Duration::from_secs(5),
-    };
-    if !json {
-        eprintln!("\nFollowing the deployment of {task_definition} (up to {}):", humantime_secs(timeout));
-    }
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut last = String::new();
-    let mut progress = |line: &str| {
-        if line.starts_with("event: ") || !terminal {
-            if line != last {
-                eprintln!("  {line}");
-            }
-        } else {
-            eprint!("\r  {line}\x1b[K");
-        }
-        last = line.to_owned();
-    };
-    let outcome = rollout::follow(&ctx.clients.ecs, &r, &mut progress).await?;
-    if terminal {
-        eprintln!();
-    }
-    let (deployment, result, reason) = match &outcome {
-        Outcome::Completed { deployment } => (deployment.clone(), "completed", None),
-        Outcome::Failed { deployment, reason, rolled_back } => {
-            (deployment.clone(), if *rolled_back { "rolled-back" } else { "failed" }, Some(reason.clone()))
-        }
-        Outcome::TimedOut { deployment, waited } => {
-            (deployment.clone(), "timed-out", Some(format!("not COMPLETED after {}", humantime_secs(*waited))))
-        }
-    };
-    // A deployment the SLO alarms stopped: say which alarm.
-    let reason = match &outcome {
-        Outcome::Failed { rolled_back, .. } => {
-            let firing = crate::resources::alarms::firing(ctx).await?;
-            if firing.is_empty() { reason } else { Some(alarm_reason(&firing, *rolled_back)) }
-        }
-        _ => reason,
-    };
-    let mut diagnostics = Vec::new();
-    if result != "completed" {
-        diagnostics =
-            rollout::diagnostics(&ctx.clients.ecs, target_group.map(|tg| (&ctx.clients.elb, tg)), &cluster, &name)
-                .await?;
-        eprintln!("\nDeployment {deployment} {result}: {}", reason.clone().unwrap_or_default());
-        for d in &diagnostics {
-            eprintln!("  {d}");
-        }
-    } else if !json {
-        eprintln!("Deployment {deployment} completed in {:.0}s.", started.elapsed().as_secs_f64());
-    }
-    Ok(RolloutReport { deployment, result, reason, diagnostics, seconds: started.elapsed().as_secs_f64() })
-}
-
-/// `rolled back: alarm NAME in ALARM` (or `failed: …` when the deployment was not rolled back).
-pub fn alarm_reason(firing: &[String], rolled_back: bool) -> String {
-    let what = if rolled_back { "rolled back" } else { "failed" };
-    let alarms = if firing.len() == 1 { "alarm" } else { "alarms" };
-    format!("{what}: {alarms} {} in ALARM", firing.join(", "))
-}
-
-fn humantime_secs(d: Duration) -> String {
-    format!("{}s", d.as_secs())
-}
-
-/// 0 when there was no rollout or it completed; DeployFailed (exit 3) otherwise.
-pub fn exit_for(rollout: Option<&RolloutReport>) -> Result<u8, Error> {
-    match rollout {
-        Some(r) if r.result != "completed" => Err(Error::DeployFailed(format!(
-            "deployment {} {}: {} (exit 3; the diagnostics are above)",
-            r.deployment,
-            r.result,
-            r.reason.clone().unwrap_or_default()
-        ))),
-        _ => Ok(exit::OK),
-    }
-}
-
-pub async fn run(cli: &Cli, image: &str, follow: &RolloutArgs) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &DeployArgs) -> Result<u8, Error> {
+    let (image, follow) = (args.image.as_str(), &args.rollout);
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
     let ((arn, deployment_id, rollout), lease) =
@@ -163,51 +55,4 @@ async fn deploy(
     let arn = service::task::register(ctx, &family, &spec).await?;
     let (deployment_id, report) = switch_to(ctx, cli, &arn, follow).await?;
     Ok((arn, deployment_id, report))
-}
-
-/// Points the service at the revision `arn` and follows the new deployment (unless `no_wait`):
-/// (deployment id, rollout). What `deploy` and `rollback` share.
-pub async fn switch_to(
-    ctx: &Ctx,
-    cli: &Cli,
-    arn: &str,
-    follow: &RolloutArgs,
-) -> Result<(Option<String>, Option<RolloutReport>), Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let updated = ctx
-        .clients
-        .ecs
-        .update_service()
-        .cluster(&cluster)
-        .service(&name)
-        .task_definition(arn)
-        .send()
-        .await
-        .ctx("update service", &name)?;
-    let deployment_id = updated.service().and_then(|s| {
-        s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.id().map(str::to_owned))
-    });
-    if !cli.json {
-        eprintln!("Service {name} is deploying {arn} (deployment {}).", deployment_id.clone().unwrap_or_default());
-    }
-    if follow.no_wait {
-        return Ok((deployment_id, None));
-    }
-    let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
-    // The target group's health is looked up only if the rollout fails (below).
-    let report = follow_and_report(ctx, arn, deployment_id.clone(), timeout, None, cli.json).await?;
-    if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {
-        return Ok((deployment_id, Some(report)));
-    }
-    // Add target health to the diagnostics of a failed rollout.
-    let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
-    let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
-    let tg_arn =
-        tgs.as_ref().and_then(|t| t.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_owned);
-    let Some(tg_arn) = tg_arn else { return Ok((deployment_id, Some(report))) };
-    let extra = rollout::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
-    for d in extra.iter().filter(|d| d.starts_with("target ")) {
-        eprintln!("  {d}");
-    }
-    Ok((deployment_id, Some(RolloutReport { diagnostics: extra, ..report })))
 }

@@ -1,17 +1,17 @@
 //! `down`: holding the stack's lease, delete everything the stack owns in reverse order, then
 //! sweep by tag and fail naming anything still left.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::{confirm, context, holding_lease, print_json};
-use crate::cli::Cli;
+use crate::cli::{Cli, DownArgs};
 use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Ctx, Mode, Plan, render};
 
-pub async fn run(cli: &Cli, yes: bool, purge: bool, timeout: Duration, lock_timeout: Duration) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, &DownArgs { yes, purge, timeout, lock_timeout }: &DownArgs) -> Result<u8, Error> {
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     let (done, lease) =

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::context;
-use crate::cli::Cli;
+use crate::cli::{Cli, ExecArgs};
 use crate::error::{AwsContext, Error};
 use crate::reconcile::Mode;
 use crate::resources::cluster;
@@ -51,7 +51,8 @@ pub fn choose_task<'a>(arns: &'a [String], wanted: Option<&str>) -> Result<&'a S
     }
 }
 
-pub async fn run(cli: &Cli, task: Option<&str>, container: Option<&str>, command: &[String]) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<u8, Error> {
+    let (task, container, command) = (args.task.as_deref(), args.container.as_deref(), &args.command);
     let plugin = find_plugin(&std::env::var("PATH").unwrap_or_default()).ok_or_else(no_plugin)?;
     let ctx = context(cli, Mode::Plan, Duration::from_secs(300)).await?;
     if !ctx.stack.service.exec {

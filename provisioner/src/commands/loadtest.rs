@@ -211,8 +211,9 @@ fn where_workers_run(
     if subnets.is_empty() || subnets.len() < outputs.network.subnet_ids.len() {
         return Err(missing("public subnets"));
     }
-    let execution_role = outputs.iam.execution_role_arn.clone().ok_or_else(|| missing("task execution role"))?;
-    outputs.cluster.cluster_arn.as_ref().ok_or_else(|| missing("cluster"))?;
+    let execution_role =
+        outputs.iam.execution_role_arn.known().ok_or_else(|| missing("task execution role"))?.to_owned();
+    outputs.cluster.cluster_arn.known().ok_or_else(|| missing("cluster"))?;
     let Some(host) = settings.host.clone().or(outputs.load_balancer.url.clone()) else {
         return Err(missing("load balancer URL (or give --host)"));
     };
@@ -258,7 +259,7 @@ async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Outputs)
     let repository = args
         .image_repository
         .clone()
-        .or(outputs.registry.repository_uri.clone())
+        .or_else(|| outputs.registry.repository_uri.known().map(str::to_owned))
         .ok_or_else(|| missing_from(&ctx.stack.name, "image repository"))?;
     eprintln!("Building the loadtest image…");
     let image = build::build(std::path::Path::new("."), Program::Loadtest)?;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::context;
-use crate::cli::Cli;
+use crate::cli::{Cli, LogsArgs};
 use crate::error::Error;
 use crate::exit;
 pub use crate::log_events::Line;
@@ -120,7 +120,9 @@ fn print(line: &Line, json: bool) {
     }
 }
 
-pub async fn run(cli: &Cli, follow: bool, since: &str, q: Query) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<u8, Error> {
+    let (follow, since) = (args.follow, &args.since);
+    let q = Query { filter: args.filter.clone(), task: args.task.clone() };
     let ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
     let group = logs::name(&ctx.stack);
     let start = since_ms(since, SystemTime::now())?;

@@ -79,18 +79,18 @@ fn command_name(c: &Command) -> &'static str {
         Command::Validate => "validate",
         Command::Render => "render",
         Command::Schema => "schema",
-        Command::Plan { .. } => "plan",
-        Command::Up { .. } => "up",
-        Command::Down { .. } => "down",
-        Command::Logs { .. } => "logs",
-        Command::Exec { .. } => "exec",
+        Command::Plan(_) => "plan",
+        Command::Up(_) => "up",
+        Command::Down(_) => "down",
+        Command::Logs(_) => "logs",
+        Command::Exec(_) => "exec",
         Command::Loadtest(_) => "loadtest",
         Command::Status => "status",
         Command::Outputs => "outputs",
-        Command::Deploy { .. } => "deploy",
-        Command::Rollback { .. } => "rollback",
-        Command::Unlock { .. } => "unlock",
-        Command::CiRole { .. } => "ci-role",
+        Command::Deploy(_) => "deploy",
+        Command::Rollback(_) => "rollback",
+        Command::Unlock(_) => "unlock",
+        Command::CiRole(_) => "ci-role",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
         Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
     }
@@ -128,29 +128,16 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
-        Command::Plan { detailed_exitcode, image_repository, update_ami } => {
-            plan::run(cli, *detailed_exitcode, image_repository.as_deref(), *update_ami).await
-        }
-        Command::Up { yes, timeout, image_repository, no_wait, lock_timeout, update_ami } => {
-            let how = up::How { yes: *yes, no_wait: *no_wait, update_ami: *update_ami };
-            up::run(cli, how, *timeout, image_repository.as_deref(), *lock_timeout).await
-        }
-        Command::Deploy { image, rollout } => deploy::run(cli, image, rollout).await,
+        Command::Plan(args) => plan::run(cli, args).await,
+        Command::Up(args) => up::run(cli, args).await,
+        Command::Deploy(args) => deploy::run(cli, args).await,
         Command::Image(cmd) => image::run(cli, cmd).await,
-        Command::Down { yes, purge, timeout, lock_timeout } => {
-            down::run(cli, *yes, *purge, *timeout, *lock_timeout).await
-        }
-        Command::Unlock { yes } => unlock(cli, *yes).await,
-        Command::CiRole { github_repo, environment, branch, delete, yes } => {
-            ci_role(cli, github_repo, environment.as_deref(), branch.as_deref(), *delete, *yes).await
-        }
-        Command::Logs { follow, since, filter, task } => {
-            logs::run(cli, *follow, since, logs::Query { filter: filter.clone(), task: task.clone() }).await
-        }
-        Command::Rollback { to, rollout } => rollback::run(cli, to.as_deref(), rollout).await,
-        Command::Exec { task, container, command } => {
-            exec::run(cli, task.as_deref(), container.as_deref(), command).await
-        }
+        Command::Down(args) => down::run(cli, args).await,
+        Command::Unlock(args) => unlock(cli, args).await,
+        Command::CiRole(args) => ci_role(cli, args).await,
+        Command::Logs(args) => logs::run(cli, args).await,
+        Command::Rollback(args) => rollback::run(cli, args).await,
+        Command::Exec(args) => exec::run(cli, args).await,
         Command::Loadtest(args) => loadtest::run(cli, args).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
@@ -240,7 +227,7 @@ async fn holding_lease<T>(
 }
 
 /// `unlock`: says who holds the lease, confirms, deletes it.
-async fn unlock(cli: &Cli, yes: bool) -> Result<u8, Error> {
+async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockArgs) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, Duration::from_secs(120)).await?;
     let records = crate::lease::records(&ctx.clients, &ctx.stack.name).await?;
     let holders: Vec<String> = records
@@ -274,15 +261,10 @@ async fn unlock(cli: &Cli, yes: bool) -> Result<u8, Error> {
 /// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role (or delete the role).
 /// The trust is the job that deploys this stack: `--branch`, `--environment`, else the stack's
 /// `ci.environment`.
-async fn ci_role(
-    cli: &Cli,
-    repo: &str,
-    environment: Option<&str>,
-    branch: Option<&str>,
-    delete: bool,
-    yes: bool,
-) -> Result<u8, Error> {
+async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> {
     use crate::resources::ci_role::{self, Trust};
+    let crate::cli::CiRoleArgs { github_repo: repo, yes, delete, .. } = args;
+    let (environment, branch, delete, yes) = (args.environment.as_deref(), args.branch.as_deref(), *delete, *yes);
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
         return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
     }

@@ -3,21 +3,17 @@
 use serde_json::json;
 
 use super::{context, print_json};
-use crate::cli::Cli;
+use crate::cli::{Cli, PlanArgs};
 use crate::engine as driver;
 use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Mode, render};
 
-pub async fn run(
-    cli: &Cli,
-    detailed_exitcode: bool,
-    image_repository: Option<&str>,
-    update_ami: bool,
-) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
+    let PlanArgs { detailed_exitcode, ref image_repository, update_ami } = *args;
     let mut ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
-    let image = super::image_source(&ctx, image_repository)?;
+    let image = super::image_source(&ctx, image_repository.as_deref())?;
     let (plan, _) = driver::reconcile(&ctx, &image).await?;
     if cli.json {
         print_json(&json!({

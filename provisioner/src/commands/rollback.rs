@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::deploy::{RolloutReport, exit_for, switch_to};
 use super::{context, holding_lease, print_json};
-use crate::cli::{Cli, RolloutArgs};
+use crate::cli::{Cli, RollbackArgs, RolloutArgs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::service::task::{self, family_and_revision};
 use crate::resources::{cluster, service};
+use crate::rollout::{RolloutReport, exit_for, switch_to};
 
 /// A revision and the image it runs.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -128,7 +128,8 @@ async fn choose(ctx: &Ctx, target: &Target, from: &str) -> Result<(Revision, boo
     Ok((found, false))
 }
 
-pub async fn run(cli: &Cli, to: Option<&str>, follow: &RolloutArgs) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &RollbackArgs) -> Result<u8, Error> {
+    let (to, follow) = (args.to.as_deref(), &args.rollout);
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Apply, Duration::from_secs(3600)).await?;
     let target = Target::parse(to, &service::family(&ctx.stack));

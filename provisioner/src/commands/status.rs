@@ -1,7 +1,8 @@
 //! `status` (what exists, per resource; the service's deployments, image and target health; the
 //! outputs) and `outputs` (the outputs alone).
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::{context, print_json};
 use crate::cli::Cli;
@@ -10,23 +11,62 @@ use crate::error::{AwsContext, Error};
 use crate::exit;
 use crate::reconcile::{Action, Ctx, Mode};
 
+/// The service's live state, as `status` prints it and its `--json` carries it (`service`).
+#[derive(Debug, Serialize)]
+struct ServiceState {
+    desired: i32,
+    running: i32,
+    pending: i32,
+    task_definition: Option<String>,
+    image: Option<String>,
+    deployments: Vec<DeploymentState>,
+    targets: Vec<TargetState>,
+    url: Option<String>,
+}
+
+/// One of the service's deployments, with its rollout state.
+#[derive(Debug, Serialize)]
+struct DeploymentState {
+    id: Option<String>,
+    status: Option<String>,
+    rollout_state: Option<String>,
+    task_definition: Option<String>,
+    desired: i32,
+    running: i32,
+    pending: i32,
+    failed_tasks: i32,
+}
+
+/// One registered target and its health.
+#[derive(Debug, Serialize)]
+struct TargetState {
+    target: Option<String>,
+    port: Option<i32>,
+    state: Option<String>,
+    reason: Option<String>,
+}
+
 /// The service's live state: counts, deployments with their rollout state, the image running,
-/// target health.
-async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Error> {
+/// target health; None when there is no active service.
+async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Option<ServiceState>, Error> {
     let (cluster, name) = (&outputs.cluster.cluster, &outputs.service.service);
     let described =
         ctx.clients.ecs.describe_services().cluster(cluster).services(name).send().await.ctx("describe service", name);
-    let Some(out) = crate::error::absent(described, &["ClusterNotFoundException"])? else { return Ok(Value::Null) };
-    let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(Value::Null) };
-    let deployments: Vec<Value> = s
+    let Some(out) = crate::error::absent(described, &["ClusterNotFoundException"])? else { return Ok(None) };
+    let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(None) };
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let deployments = s
         .deployments()
         .iter()
-        .map(|d| {
-            json!({
-                "id": d.id(), "status": d.status(), "rollout_state": d.rollout_state().map(|r| r.as_str()),
-                "task_definition": d.task_definition(), "desired": d.desired_count(), "running": d.running_count(),
-                "pending": d.pending_count(), "failed_tasks": d.failed_tasks(),
-            })
+        .map(|d| DeploymentState {
+            id: owned(d.id()),
+            status: owned(d.status()),
+            rollout_state: owned(d.rollout_state().map(|r| r.as_str())),
+            task_definition: owned(d.task_definition()),
+            desired: d.desired_count(),
+            running: d.running_count(),
+            pending: d.pending_count(),
+            failed_tasks: d.failed_tasks(),
         })
         .collect();
     let mut targets = Vec::new();
@@ -40,17 +80,23 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Value, Er
             .await
             .ctx("describe target health of", tg)?;
         for d in health.target_health_descriptions() {
-            targets.push(json!({
-                "target": d.target().and_then(|t| t.id()), "port": d.target().and_then(|t| t.port()),
-                "state": d.target_health().and_then(|h| h.state()).map(|s| s.as_str()),
-                "reason": d.target_health().and_then(|h| h.description()),
-            }));
+            targets.push(TargetState {
+                target: owned(d.target().and_then(|t| t.id())),
+                port: d.target().and_then(|t| t.port()),
+                state: owned(d.target_health().and_then(|h| h.state()).map(|s| s.as_str())),
+                reason: owned(d.target_health().and_then(|h| h.description())),
+            });
         }
     }
-    Ok(json!({
-        "desired": s.desired_count(), "running": s.running_count(), "pending": s.pending_count(),
-        "task_definition": s.task_definition(), "image": outputs.service.image,
-        "deployments": deployments, "targets": targets, "url": outputs.load_balancer.url,
+    Ok(Some(ServiceState {
+        desired: s.desired_count(),
+        running: s.running_count(),
+        pending: s.pending_count(),
+        task_definition: owned(s.task_definition()),
+        image: outputs.service.image.clone(),
+        deployments,
+        targets,
+        url: outputs.load_balancer.url.clone(),
     }))
 }
 
@@ -89,10 +135,10 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     for n in &plan.notes {
         println!("\nNote: {n}");
     }
-    print_service(&outputs, &service);
+    print_service(&outputs, service.as_ref());
     if !revisions.is_empty() {
         println!("\nRecent revisions (newest first; `rollback --to N` puts one back):");
-        let running = service["task_definition"].as_str().unwrap_or_default();
+        let running = service.as_ref().and_then(|s| s.task_definition.as_deref()).unwrap_or_default();
         for r in &revisions {
             let mark = if r.task_definition == running { "  (running)" } else { "" };
             println!("  {:<5} {}{mark}", r.revision, r.image);
@@ -134,37 +180,31 @@ fn print_outputs(cli: &Cli, ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &
 }
 
 /// The service's counts, deployments and targets, as `status` prints them.
-fn print_service(outputs: &driver::Outputs, service: &Value) {
-    if service.is_null() {
-        return;
-    }
+fn print_service(outputs: &driver::Outputs, service: Option<&ServiceState>) {
+    let Some(s) = service else { return };
+    let or = |v: &Option<String>, none: &'static str| v.clone().unwrap_or_else(|| none.to_owned());
     println!(
         "\nService {}: desired {}, running {}, pending {}\n  image {}",
         outputs.service.service,
-        service["desired"],
-        service["running"],
-        service["pending"],
-        service["image"].as_str().unwrap_or("-")
+        s.desired,
+        s.running,
+        s.pending,
+        or(&s.image, "-")
     );
-    for d in service["deployments"].as_array().into_iter().flatten() {
+    for d in &s.deployments {
         println!(
             "  deployment {} {} {}: {}/{} running ({})",
-            d["id"].as_str().unwrap_or("?"),
-            d["status"].as_str().unwrap_or("?"),
-            d["rollout_state"].as_str().unwrap_or("?"),
-            d["running"],
-            d["desired"],
-            d["task_definition"].as_str().unwrap_or("?")
+            or(&d.id, "?"),
+            or(&d.status, "?"),
+            or(&d.rollout_state, "?"),
+            d.running,
+            d.desired,
+            or(&d.task_definition, "?")
         );
     }
-    for t in service["targets"].as_array().into_iter().flatten() {
-        println!(
-            "  target {}:{} {} {}",
-            t["target"].as_str().unwrap_or("?"),
-            t["port"],
-            t["state"].as_str().unwrap_or("?"),
-            t["reason"].as_str().unwrap_or("")
-        );
+    for t in &s.targets {
+        let port = t.port.map_or_else(|| "null".to_owned(), |p| p.to_string());
+        println!("  target {}:{port} {} {}", or(&t.target, "?"), or(&t.state, "?"), or(&t.reason, ""));
     }
 }
 

@@ -1,47 +1,34 @@
 //! `up`: holding the stack's lease, plan, confirm, apply in dependency order (building and pushing
 //! the image for `service.image: build`), follow the new deployment, print the outputs.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::{confirm, context, holding_lease, print_json};
-use crate::cli::Cli;
-use crate::commands::deploy::RolloutReport;
+use crate::cli::{Cli, UpArgs};
 use crate::engine::{self, ImageSource, Outputs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode, Plan, render};
+use crate::rollout::RolloutReport;
 
 /// What an `up` did, before it is printed.
 struct Applied {
+    /// What was shown before the confirmation.
     plan: Plan,
     outputs: Outputs,
-    applied: bool,
+    /// What the apply found and did, when it ran: the changes may differ from the plan's when the
+    /// stack moved between the two (another tool, a resource that finished provisioning).
+    applied: Option<Plan>,
     rollout: Option<RolloutReport>,
 }
 
-/// How `up` goes about it.
-#[derive(Debug, Clone, Copy)]
-pub struct How {
-    /// Apply without asking.
-    pub yes: bool,
-    /// Return once applied, without following the rollout.
-    pub no_wait: bool,
-    /// Move the instances to the recommended AMI this time.
-    pub update_ami: bool,
-}
-
-pub async fn run(
-    cli: &Cli,
-    How { yes, no_wait, update_ami }: How,
-    timeout: Duration,
-    image_repository: Option<&str>,
-    lock_timeout: Duration,
-) -> Result<u8, Error> {
+pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
+    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository } = *args;
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
-    let image = super::image_source(&ctx, image_repository)?;
+    let image = super::image_source(&ctx, image_repository.as_deref())?;
     let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
         converge(ctx, cli, &image, yes, no_wait).await
     })
@@ -82,7 +69,11 @@ pub async fn run(
             "stack": ctx.stack.name,
             "region": ctx.stack.region,
             "plan": { "resources": plan.resources, "summary": plan.summary() },
-            "applied": applied,
+            "applied": applied.is_some(),
+            "applied_changes": applied.as_ref().map(|a| {
+                let changed: Vec<_> = a.resources.iter().filter(|r| !r.change.is_no_op()).collect();
+                json!({ "resources": changed, "summary": a.summary() })
+            }),
             "rollout": rollout,
             "outputs": outputs,
             "api_calls": calls,
@@ -92,7 +83,7 @@ pub async fn run(
     } else {
         println!(
             "\n{} in {:.1}s ({} read and {} mutating API calls; the lease took {} more).",
-            if applied { "Applied" } else { "Nothing to do" },
+            if applied.is_some() { "Applied" } else { "Nothing to do" },
             started.elapsed().as_secs_f64(),
             calls.read,
             calls.mutating,
@@ -103,7 +94,7 @@ pub async fn run(
         }
         println!("\nOutputs:\n{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }
-    super::deploy::exit_for(rollout.as_ref())
+    crate::rollout::exit_for(rollout.as_ref())
 }
 
 /// Run as the CI deploy role, refuses (before any change) a plan that creates roles or changes
@@ -135,7 +126,7 @@ async fn converge(
         print!("{}", render::plan(&plan, render::colour_wanted()));
     }
     if !plan.has_changes() {
-        return Ok(Some(Applied { plan, outputs, applied: false, rollout: None }));
+        return Ok(Some(Applied { plan, outputs, applied: None, rollout: None }));
     }
     refuse_administrators_changes(ctx, &plan).await?;
     if !confirm("Apply these changes?", yes)? {
@@ -145,7 +136,7 @@ async fn converge(
     if !cli.json {
         eprintln!("\nApplying:");
     }
-    let (_, outputs) = engine::reconcile(ctx, image).await?;
+    let (applied, outputs) = engine::reconcile(ctx, image).await?;
     let mut rollout = None;
     if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
@@ -153,7 +144,7 @@ async fn converge(
         let deploy_timeout =
             ctx.stack.service.deployment.timeout.get().min(ctx.deadline.saturating_duration_since(Instant::now()));
         rollout = Some(
-            super::deploy::follow_and_report(
+            crate::rollout::follow_and_report(
                 ctx,
                 td,
                 Some(id.clone()),
@@ -164,5 +155,5 @@ async fn converge(
             .await?,
         );
     }
-    Ok(Some(Applied { plan, outputs, applied: true, rollout }))
+    Ok(Some(Applied { plan, outputs, applied: Some(applied), rollout }))
 }

@@ -3,6 +3,10 @@
 //! says what it waits for; a failure, rollback or timeout prints the stopped tasks' reasons and
 //! exit codes, unhealthy targets and recent service events.
 
+mod report;
+
+pub use report::{RolloutReport, exit_for, follow_and_report, switch_to};
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::DesiredStatus;

@@ -33,6 +33,11 @@ async fn up_creates_the_network_tagged_and_a_second_up_changes_nothing() {
         .filter_map(|r| r["name"].as_str())
         .collect();
     assert_eq!(created.len(), 7, "{created:?}");
+    // What the apply did, beside what was planned: here the same changes, and only changes.
+    let applied = &first["applied_changes"];
+    assert_eq!(applied["summary"]["create"], first["plan"]["summary"]["create"], "{applied:#}");
+    let rows = applied["resources"].as_array().expect("applied resources");
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["action"] != "no-op"), "{applied:#}");
     // Tags are given in the create calls: no separate CreateTags after a create.
     assert!(!mutations(&first).iter().any(|m| m == "EC2:CreateTags"), "{:?}", mutations(&first));
 
@@ -89,6 +94,7 @@ async fn up_creates_the_network_tagged_and_a_second_up_changes_nothing() {
 
     let second = account.json(&["up", "--yes"], 0);
     assert_eq!(second["applied"], false);
+    assert!(second["applied_changes"].is_null(), "nothing was applied: {:#}", second["applied_changes"]);
     assert_eq!(second["api_calls"]["mutating"], 0, "{:#}", second["api_calls"]);
     let network_reads: u64 = [
         "DescribeVpcs",
