@@ -16,6 +16,7 @@ mod environments;
 mod first_contact;
 mod https;
 mod image;
+mod json_shapes;
 mod lease;
 mod loadtest;
 mod network;
