@@ -92,10 +92,11 @@ async fn down_under(faults: Faults, label: String) -> (usize, usize, usize) {
     (seen, throttled, lost)
 }
 
-/// Three fixed seeds of `faults`, at once.
+/// Three fixed seeds of `faults`, at once: 5 lost the answer of the secret's DeleteSecret
+/// before that answer counted as done, 3 throttled the most of seeds 1–6 (docs/BENCHMARKS.md).
 async fn three_seeds(faults: impl Fn(u64) -> Faults, name: &str) {
     let mut runs = tokio::task::JoinSet::new();
-    for seed in 1..=3 {
+    for seed in [1, 3, 5] {
         runs.spawn(down_under(faults(seed), format!("{name}, seed {seed}")));
     }
     let mut faulted = Vec::new();
