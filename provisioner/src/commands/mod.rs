@@ -263,8 +263,8 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
 /// `ci.environment`.
 async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> {
     use crate::resources::ci_role::{self, Trust};
-    let crate::cli::CiRoleArgs { github_repo: repo, yes, delete, .. } = args;
-    let (environment, branch, delete, yes) = (args.environment.as_deref(), args.branch.as_deref(), *delete, *yes);
+    let crate::cli::CiRoleArgs { github_repo: repo, environment, branch, delete, yes } = args;
+    let (environment, branch, delete, yes) = (environment.as_deref(), branch.as_deref(), *delete, *yes);
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
         return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
     }

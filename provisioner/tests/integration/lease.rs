@@ -91,6 +91,22 @@ fn stack_mutations(proxy: &Proxy) -> usize {
         .sum()
 }
 
+/// Reads `lines` into `said` until a line `stop` accepts (true) or their end (false).
+async fn read_until(
+    lines: &mut tokio::io::Lines<impl tokio::io::AsyncBufRead + Unpin>,
+    said: &mut String,
+    stop: impl Fn(&str) -> bool,
+) -> bool {
+    while let Ok(Some(line)) = lines.next_line().await {
+        said.push_str(&line);
+        said.push('\n');
+        if stop(&line) {
+            return true;
+        }
+    }
+    false
+}
+
 /// `up` held after its 6th change while `meanwhile` happens; once it says it has lost its lease
 /// (a warning on stderr), the held answer goes back, and the run must make no further change.
 async fn a_run_that_loses_its_lease(meanwhile: impl AsyncFnOnce(&Account, &Proxy), expected: &str) {
@@ -112,34 +128,19 @@ async fn a_run_that_loses_its_lease(meanwhile: impl AsyncFnOnce(&Account, &Proxy
         n = held.recv() => assert_eq!(n, Some(6)),
         ended = child.wait() => {
             let mut said = String::new();
-            while let Ok(Some(line)) = stderr.next_line().await {
-                said.push_str(&line);
-                said.push('\n');
-            }
+            read_until(&mut stderr, &mut said, |_| false).await;
             panic!("`up` ended ({ended:?}) before its 6th change: {said}");
         }
     }
     meanwhile(&account, &proxy).await;
     let mut said = String::new();
-    let noticed = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stderr.next_line().await.expect("read stderr") {
-            said.push_str(&line);
-            said.push('\n');
-            if line.contains("makes no further change") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
+    let lost = |line: &str| line.contains("makes no further change");
+    let noticed = tokio::time::timeout(Duration::from_secs(60), read_until(&mut stderr, &mut said, lost)).await;
     assert_eq!(noticed, Ok(true), "the run never said it lost its lease: {said}");
     let made = stack_mutations(&proxy);
     release.notify_one();
     let rest = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = stderr.next_line().await.expect("read stderr") {
-            said.push_str(&line);
-            said.push('\n');
-        }
+        read_until(&mut stderr, &mut said, |_| false).await;
         child.wait().await.expect("wait for up")
     })
     .await

@@ -268,15 +268,14 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
             },
         )
         .await?;
-    let mut arns = arns.into_iter();
+    let [instance_role_arn, execution_role_arn, task_role_arn] = <[Id; 3]>::try_from(arns).expect("three roles");
     Ok(IamOutputs {
-        boundary_arn: bounded
-            .id_or(|| format!("permissions boundary {}", crate::reconcile::permission::boundary_name(&ctx.stack.name))),
-        instance_role_arn: arns.next().expect("three roles"),
+        boundary_arn: bounded.id_or(|| format!("permissions boundary {name}")),
+        instance_role_arn,
         instance_profile_arn: outcome.id_or(|| format!("instance profile {profile_name}")),
         instance_profile_name: profile_name,
-        execution_role_arn: arns.next().expect("three roles"),
-        task_role_arn: arns.next().expect("three roles"),
+        execution_role_arn,
+        task_role_arn,
     })
 }
 
