@@ -20,7 +20,7 @@ use loadtest::stages::Shape;
 
 use super::context;
 use crate::cli::{Cli, LoadtestArgs};
-use crate::engine::{self, ImageSource};
+use crate::engine;
 use crate::error::Error;
 use crate::image::{Program, build};
 use crate::log_events::{self, Cursor, Pace};
@@ -142,7 +142,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     let load_length = settings.shape.profile(settings.duration).map_err(usage)?.duration();
 
     eprintln!("Reading the stack {} in {}…", ctx.stack.name, ctx.stack.region);
-    let (_, outputs) = engine::reconcile(&ctx, &ImageSource::Unchanged).await?;
+    let outputs = engine::read_outputs(&ctx).await?;
     let at = where_workers_run(&ctx, &outputs, &mut settings, args.worker_cpu)?;
     refuse_a_running_test(&ctx).await?;
 
@@ -156,7 +156,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
         memory,
         arm64,
         execution_role: at.execution_role,
-        log_group: outputs.logs.log_group.clone(),
+        log_group: outputs.log_group.clone(),
         api_key_secret: at.api_key_secret,
     };
     let task_definition = workers::register(&apply, &spec).await?;
@@ -167,7 +167,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
         task_definition: &task_definition,
         subnets: &at.subnets,
         security_group: &security_group,
-        log_group: &outputs.logs.log_group,
+        log_group: &outputs.log_group,
         load_length,
         deadline,
     };
@@ -200,21 +200,19 @@ fn missing_from(stack: &str, what: &str) -> Error {
 /// (unless --host says otherwise) and gives each worker a thread per vCPU at least.
 fn where_workers_run(
     ctx: &Ctx,
-    outputs: &engine::Outputs,
+    outputs: &engine::Located,
     settings: &mut Settings,
     worker_cpu: u32,
 ) -> Result<StackFacts, Error> {
     let missing = |what: &str| missing_from(&ctx.stack.name, what);
-    let vpc = outputs.network.vpc_id.clone();
-    vpc.known().ok_or_else(|| missing("VPC"))?;
-    let subnets: Vec<String> = outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect();
-    if subnets.is_empty() || subnets.len() < outputs.network.subnet_ids.len() {
+    let vpc = crate::reconcile::Id::Known(outputs.vpc_id.clone().ok_or_else(|| missing("VPC"))?);
+    let subnets = outputs.subnet_ids.clone();
+    if subnets.is_empty() {
         return Err(missing("public subnets"));
     }
-    let execution_role =
-        outputs.iam.execution_role_arn.known().ok_or_else(|| missing("task execution role"))?.to_owned();
-    outputs.cluster.cluster_arn.known().ok_or_else(|| missing("cluster"))?;
-    let Some(host) = settings.host.clone().or(outputs.load_balancer.url.clone()) else {
+    let execution_role = outputs.execution_role_arn.clone().ok_or_else(|| missing("task execution role"))?;
+    outputs.cluster_arn.as_ref().ok_or_else(|| missing("cluster"))?;
+    let Some(host) = settings.host.clone().or(outputs.url.clone()) else {
         return Err(missing("load balancer URL (or give --host)"));
     };
     settings.host = Some(host.clone());
@@ -224,7 +222,7 @@ fn where_workers_run(
     let api_key_secret = if settings.endpoints.iter().any(|e| e.auth) {
         stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")
             .map_err(Error::Refused)?;
-        Some(outputs.secret.secret_arn.known().ok_or_else(|| missing("API-key secret"))?.to_owned())
+        Some(outputs.secret_arn.clone().ok_or_else(|| missing("API-key secret"))?)
     } else {
         None
     };
@@ -252,14 +250,14 @@ async fn refuse_a_running_test(ctx: &Ctx) -> Result<(), Error> {
 
 /// The workers' image: --image, or the loadtest image built here and pushed to the stack's
 /// repository (or --image-repository); whether it is arm64.
-async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Outputs) -> Result<(String, bool), Error> {
+async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Located) -> Result<(String, bool), Error> {
     if let Some(reference) = &args.image {
         return Ok((reference.clone(), false));
     }
     let repository = args
         .image_repository
         .clone()
-        .or_else(|| outputs.registry.repository_uri.known().map(str::to_owned))
+        .or_else(|| outputs.repository_uri.clone())
         .ok_or_else(|| missing_from(&ctx.stack.name, "image repository"))?;
     eprintln!("Building the loadtest image…");
     let image = build::build(std::path::Path::new("."), Program::Loadtest)?;

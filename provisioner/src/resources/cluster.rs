@@ -102,6 +102,11 @@ pub fn diff_strategy(provider: &str, observed: Option<&ObservedCluster>) -> Chan
     if observed.is_none() { Change::create(fields) } else { Change::update(fields) }
 }
 
+/// The ARN of the stack's active cluster, if there is one (one call; nothing compared).
+pub async fn locate(ctx: &Ctx) -> Result<Option<String>, Error> {
+    Ok(observe(ctx).await?.map(|c| c.arn))
+}
+
 pub async fn observe(ctx: &Ctx) -> Result<Option<ObservedCluster>, Error> {
     let name = name(&ctx.stack);
     let out = ctx

@@ -104,17 +104,34 @@ pub fn diff(stack: &stack::Stack, observed: Option<&ObservedRepository>) -> Chan
     Change::update(fields)
 }
 
-async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Error> {
+/// Our repository `name` (DescribeRepositories and its tags), ownership checked.
+async fn get_owned(
+    ctx: &Ctx,
+    name: &str,
+) -> Result<Option<(aws_sdk_ecr::types::Repository, Vec<(String, String)>)>, Error> {
     let ecr = &ctx.clients.ecr;
     let described = ecr.describe_repositories().repository_names(name).send().await.ctx("describe repository", name);
     let Some(out) = absent(described, &["RepositoryNotFoundException"])? else { return Ok(None) };
-    let Some(repo) = out.repositories().first() else { return Ok(None) };
+    let Some(repo) = out.repositories.and_then(|r| r.into_iter().next()) else { return Ok(None) };
     let arn = repo.repository_arn().unwrap_or_default().to_owned();
     let listed = ecr.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list tags of repository", name)?;
     let tags: Vec<(String, String)> =
         listed.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    let found = vec![(arn.clone(), tags.clone())];
+    let found = vec![(arn, tags.clone())];
     tags::pick_owned("repository", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
+    Ok(Some((repo, tags)))
+}
+
+/// The URI of the stack's repository, if it exists (two calls; nothing compared).
+pub async fn locate(ctx: &Ctx) -> Result<Option<String>, Error> {
+    let found = get_owned(ctx, &ctx.stack.registry.repository).await?;
+    Ok(found.map(|(repo, _)| repo.repository_uri().unwrap_or_default().to_owned()))
+}
+
+async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Error> {
+    let ecr = &ctx.clients.ecr;
+    let Some((repo, tags)) = get_owned(ctx, name).await? else { return Ok(None) };
+    let arn = repo.repository_arn().unwrap_or_default().to_owned();
     let policy = ecr.get_lifecycle_policy().repository_name(name).send().await.ctx("get lifecycle policy of", name);
     let lifecycle = absent(policy, &["LifecyclePolicyNotFoundException"])?
         .and_then(|p| p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()));

@@ -193,7 +193,8 @@ pub fn diff(stack: &stack::Stack, policy: &Value, observed: Option<&ObservedSecr
     Change::update(fields)
 }
 
-async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
+/// Our secret `name` (DescribeSecret alone), ownership checked; its policy not read.
+async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
     let described = ctx.clients.secrets.describe_secret().secret_id(name).send().await.ctx("describe secret", name);
     let Some(out) = absent(described, &["ResourceNotFoundException"])? else { return Ok(None) };
     let found = vec![ObservedSecret {
@@ -206,11 +207,18 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error>
             .collect(),
         policy: None,
     }];
-    let Some(mut secret) =
-        tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())?
-    else {
-        return Ok(None);
-    };
+    tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())
+}
+
+/// The ARN of the stack's API-key secret, if it exists and is not scheduled for deletion (one
+/// call; nothing compared).
+pub async fn locate(ctx: &Ctx) -> Result<Option<String>, Error> {
+    let found = get_owned(ctx, &ctx.stack.secret.name).await?;
+    Ok(found.filter(|s| s.deleted_date.is_none()).map(|s| s.arn))
+}
+
+async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
+    let Some(mut secret) = get_owned(ctx, name).await? else { return Ok(None) };
     // A secret scheduled for deletion answers nothing but Describe and Restore.
     if secret.deleted_date.is_none() {
         let read = ctx.clients.secrets.get_resource_policy().secret_id(name).send().await;

@@ -212,6 +212,13 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
         crate::common::text(&refused)
     );
     assert!(proxy.requests("RunTask").is_empty() && proxy.requests("RegisterTaskDefinition").is_empty());
+    // What a run reads of the stack before refusing: each kind located, nothing planned (a plan
+    // reads ~70 times, attributes and policies included).
+    let read = proxy.operations();
+    assert!(read.len() <= 10, "the stack's outputs in at most ten reads, not a plan: {read:?}");
+    for planning in ["DescribeVpcAttribute", "GetRolePolicy", "GetResourcePolicy", "DescribeLoadBalancerAttributes"] {
+        assert!(!read.iter().any(|o| o == planning), "{planning} is a plan's read: {read:?}");
+    }
     let args: Vec<&str> = args.iter().copied().chain(["--send-key-over-http"]).collect();
     let run = tokio::process::Command::from(account.command(&proxy.url, &args, &[])).output();
     let workers = async {

@@ -161,6 +161,11 @@ pub fn names(stack: &str) -> (String, String, String) {
     (format!("{stack}-instance"), format!("{stack}-execution"), format!("{stack}-task"))
 }
 
+/// The ARN of the stack's task execution role, if it exists (one call; nothing compared).
+pub async fn locate_execution_role(ctx: &Ctx) -> Result<Option<String>, Error> {
+    role::locate(ctx, &names(&ctx.stack.name).1).await
+}
+
 /// The three roles of a stack, each bounded by the stack's boundary.
 pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
     let (instance, execution, task) = names(&stack.name);

@@ -127,24 +127,27 @@ pub fn decode_policy(text: &str) -> Value {
     serde_json::from_slice(&out).unwrap_or(Value::String(text.to_owned()))
 }
 
+/// Our role by name (GetRole alone), ownership checked: what `locate` and `observe_role` share.
+async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, Error> {
+    let got = ctx.clients.iam.get_role().role_name(name).send().await.ctx("get role", name);
+    let Some(role) = absent(got, &["NoSuchEntity"])?.and_then(|r| r.role) else { return Ok(None) };
+    let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+    let found = vec![(role.arn().to_owned(), tags)];
+    tags::pick_owned("IAM role", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
+    Ok(Some(role))
+}
+
+/// The ARN of our role `name`, if it exists (one call; nothing compared).
+pub async fn locate(ctx: &Ctx, name: &str) -> Result<Option<String>, Error> {
+    Ok(get_owned(ctx, name).await?.map(|r| r.arn().to_owned()))
+}
+
 /// A role by name, with its trust policy, boundary, attached and inline policies; refuses a
 /// foreign one.
 pub async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>, Error> {
     let iam = &ctx.clients.iam;
-    let Some(role) = absent(iam.get_role().role_name(name).send().await.ctx("get role", name), &["NoSuchEntity"])?
-    else {
-        return Ok(None);
-    };
-    let Some(role) = role.role() else { return Ok(None) };
+    let Some(role) = get_owned(ctx, name).await? else { return Ok(None) };
     let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    tags::pick_owned(
-        "IAM role",
-        name,
-        &ctx.stack.name,
-        vec![(role.arn().to_owned(), tags.clone())],
-        |r| r.0.clone(),
-        |r| r.1.clone(),
-    )?;
     let attached = iam.list_attached_role_policies().role_name(name).send().await.ctx("list policies of role", name)?;
     let managed = attached.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
     let mut inline = BTreeMap::new();

@@ -88,21 +88,31 @@ pub fn diff_lb(
     Change::update(fields)
 }
 
-pub(super) async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> {
-    let elb = &ctx.clients.elb;
-    let described = elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name);
+/// Our load balancer `name` (DescribeLoadBalancers and its tags), ownership checked.
+async fn get_owned(
+    ctx: &Ctx,
+    name: &str,
+) -> Result<Option<(aws_sdk_elasticloadbalancingv2::types::LoadBalancer, Vec<(String, String)>)>, Error> {
+    let described =
+        ctx.clients.elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name);
     let Some(out) = absent(described, &["LoadBalancerNotFound"])? else { return Ok(None) };
-    let Some(lb) = out.load_balancers().first() else { return Ok(None) };
+    let Some(lb) = out.load_balancers.and_then(|l| l.into_iter().next()) else { return Ok(None) };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
     let tags = tags_of(ctx, &arn).await?;
-    tags::pick_owned(
-        "load balancer",
-        name,
-        &ctx.stack.name,
-        vec![(arn.clone(), tags.clone())],
-        |l| l.0.clone(),
-        |l| l.1.clone(),
-    )?;
+    let found = vec![(arn, tags.clone())];
+    tags::pick_owned("load balancer", name, &ctx.stack.name, found, |l| l.0.clone(), |l| l.1.clone())?;
+    Ok(Some((lb, tags)))
+}
+
+/// The DNS name of our load balancer `name`, if it exists (two calls; nothing compared).
+pub(super) async fn locate(ctx: &Ctx, name: &str) -> Result<Option<String>, Error> {
+    Ok(get_owned(ctx, name).await?.map(|(lb, _)| lb.dns_name().unwrap_or_default().to_owned()))
+}
+
+pub(super) async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> {
+    let elb = &ctx.clients.elb;
+    let Some((lb, tags)) = get_owned(ctx, name).await? else { return Ok(None) };
+    let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
     let attrs = elb
         .describe_load_balancer_attributes()
         .load_balancer_arn(&arn)

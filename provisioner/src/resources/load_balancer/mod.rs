@@ -187,6 +187,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
     Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
 }
 
+/// Where the service answers (`url`), reading the load balancer only when there is no domain;
+/// None when neither exists.
+pub async fn locate_url(ctx: &Ctx) -> Result<Option<String>, Error> {
+    if let Some(known) = url(&ctx.stack, None) {
+        return Ok(Some(known));
+    }
+    let dns = balancer::locate(ctx, &elb_name(&ctx.stack.name, "alb")).await?;
+    Ok(url(&ctx.stack, dns.as_deref()))
+}
+
 /// Where the service answers: `https://<domain>` with a domain (known before the load balancer
 /// exists), else the load balancer's own name, with the listener's port when not the default.
 pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {

@@ -192,6 +192,15 @@ async fn availability_zones(ctx: &Ctx) -> Result<Vec<String>, Error> {
     Ok(zones)
 }
 
+/// The stack's VPC and the ids of its public subnets, if the VPC exists (two calls; nothing
+/// compared).
+pub async fn locate(ctx: &Ctx) -> Result<Option<(String, Vec<String>)>, Error> {
+    let names = Names::of(&ctx.stack.name);
+    let Some(vpc) = vpc::locate(ctx, &names).await? else { return Ok(None) };
+    let subnets = subnet::locate_in(ctx, &names, &vpc).await?;
+    Ok(Some((vpc, subnets)))
+}
+
 /// Observes the network, records each resource's change in `plan`, and in Apply mode makes the
 /// changes in dependency order. Ids of what does not exist yet are pending in Plan mode.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Error> {

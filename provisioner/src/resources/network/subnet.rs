@@ -99,6 +99,18 @@ async fn observe_in(ctx: &Ctx, vpc_id: &str) -> Result<Vec<ObservedSubnet>, Erro
         .collect())
 }
 
+/// The ids of our public subnets in `vpc_id`, in name order (one call; nothing compared).
+pub(super) async fn locate_in(ctx: &Ctx, names: &Names, vpc_id: &str) -> Result<Vec<String>, Error> {
+    let prefix = names.subnet("");
+    let mut ours: Vec<ObservedSubnet> = observe_in(ctx, vpc_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.name.starts_with(&prefix) && tags::owned_by(&s.tags, &ctx.stack.name))
+        .collect();
+    ours.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ours.into_iter().map(|s| s.id).collect())
+}
+
 /// Of the VPC's subnets, ours named `name`; refuses a foreign one with that name.
 fn pick(ctx: &Ctx, all: &[ObservedSubnet], name: &str) -> Result<Option<ObservedSubnet>, Error> {
     let found: Vec<ObservedSubnet> = all.iter().filter(|s| s.name == name).cloned().collect();

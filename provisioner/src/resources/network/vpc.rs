@@ -56,8 +56,11 @@ pub fn diff(stack: &stack::Stack, desired_tags: &[(String, String)], observed: O
     Change::update(fields)
 }
 
-/// Our VPCs named `names.vpc` (normally one; more after a lost CreateVpc answer).
-async fn observe_all(ctx: &Ctx, names: &Names) -> Result<Vec<ObservedVpc>, Error> {
+/// (id, CIDR, tags) of a VPC as DescribeVpcs lists it.
+type Found = (String, String, Vec<(String, String)>);
+
+/// Our VPCs named `names.vpc`, as listed (one call); refuses when only foreign ones carry the name.
+async fn find_owned(ctx: &Ctx, names: &Names) -> Result<Vec<Found>, Error> {
     let out = ctx
         .clients
         .ec2
@@ -66,7 +69,6 @@ async fn observe_all(ctx: &Ctx, names: &Names) -> Result<Vec<ObservedVpc>, Error
         .send()
         .await
         .ctx("describe VPC", &names.vpc)?;
-    type Found = (String, String, Vec<(String, String)>);
     let found: Vec<Found> = out
         .vpcs()
         .iter()
@@ -78,7 +80,29 @@ async fn observe_all(ctx: &Ctx, names: &Names) -> Result<Vec<ObservedVpc>, Error
             )
         })
         .collect();
-    let ours = tags::owned("VPC", &names.vpc, &ctx.stack.name, found, |v| v.0.clone(), |v| v.2.clone())?;
+    tags::owned("VPC", &names.vpc, &ctx.stack.name, found, |v| v.0.clone(), |v| v.2.clone())
+}
+
+/// The id of the stack's VPC, if there is one (one call; nothing compared). Refuses two: `up`
+/// keeps one and deletes the other, and until then either could be meant.
+pub(super) async fn locate(ctx: &Ctx, names: &Names) -> Result<Option<String>, Error> {
+    let mut ours = find_owned(ctx, names).await?;
+    if ours.len() > 1 {
+        let ids: Vec<&str> = ours.iter().map(|v| v.0.as_str()).collect();
+        return Err(Error::Refused(format!(
+            "{} VPCs named {} carry this stack's tag ({}): run `provisioner up`, which keeps the one in use and \
+             deletes the others",
+            ids.len(),
+            names.vpc,
+            ids.join(", ")
+        )));
+    }
+    Ok(ours.pop().map(|v| v.0))
+}
+
+/// Our VPCs named `names.vpc` (normally one; more after a lost CreateVpc answer).
+async fn observe_all(ctx: &Ctx, names: &Names) -> Result<Vec<ObservedVpc>, Error> {
+    let ours = find_owned(ctx, names).await?;
     let dependents = if ours.len() > 1 {
         dependents(ctx, &ours.iter().map(|v| v.0.clone()).collect::<Vec<_>>()).await?
     } else {

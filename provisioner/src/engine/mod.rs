@@ -12,6 +12,9 @@
 
 use serde::Serialize;
 
+mod read;
+pub use read::{Located, read_outputs};
+
 use crate::dns;
 use crate::error::Error;
 use crate::image::reference::ImageRef;
