@@ -3,14 +3,26 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{context, holding_lease, print_json};
+use super::answer::{self, Spent};
+use super::{context, holding_lease};
 use crate::cli::{Cli, DeployArgs, RolloutArgs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::service;
 use crate::rollout::{RolloutReport, exit_for, switch_to};
+
+/// `deploy --json`.
+#[derive(Serialize)]
+struct Deployed<'a> {
+    task_definition_arn: &'a str,
+    image: &'a str,
+    deployment_id: Option<&'a str>,
+    rollout: Option<&'a RolloutReport>,
+    #[serde(flatten)]
+    spent: Spent,
+}
 
 pub async fn run(cli: &Cli, args: &DeployArgs) -> Result<u8, Error> {
     let (image, follow) = (args.image.as_str(), &args.rollout);
@@ -22,17 +34,14 @@ pub async fn run(cli: &Cli, args: &DeployArgs) -> Result<u8, Error> {
         })
         .await?;
     if cli.json {
-        print_json(&json!({
-            "command": "deploy",
-            "stack": ctx.stack.name,
-            "task_definition_arn": arn,
-            "image": image,
-            "deployment_id": deployment_id,
-            "rollout": rollout,
-            "api_calls": ctx.clients.calls.counts(),
-            "lease": lease,
-            "elapsed_seconds": started.elapsed().as_secs_f64(),
-        }));
+        let body = Deployed {
+            task_definition_arn: &arn,
+            image,
+            deployment_id: deployment_id.as_deref(),
+            rollout: rollout.as_ref(),
+            spent: Spent::leased(ctx.clients.calls.counts(), lease, started),
+        };
+        answer::print("deploy", Some(&ctx.stack.name), body);
     } else {
         println!("{arn}");
     }

@@ -3,13 +3,31 @@
 
 use std::time::Instant;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{confirm, context, holding_lease, print_json};
+use super::answer::{self, PlanView, Spent};
+use super::{confirm, context, holding_lease};
 use crate::cli::{Cli, DownArgs};
 use crate::error::Error;
 use crate::exit;
 use crate::reconcile::{Ctx, Mode, Plan, render};
+
+/// `down --json`.
+#[derive(Serialize)]
+struct DownAnswer<'a> {
+    region: &'a str,
+    plan: PlanView<'a>,
+    applied: bool,
+    /// What still carries the stack's tag after the sweep.
+    leftovers: &'a [String],
+    /// What `down` keeps without --purge.
+    kept: &'a [String],
+    #[serde(flatten)]
+    spent: Spent,
+    /// Only when something is left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
 
 pub async fn run(cli: &Cli, &DownArgs { yes, purge, timeout, lock_timeout }: &DownArgs) -> Result<u8, Error> {
     let started = Instant::now();
@@ -30,24 +48,20 @@ pub async fn run(cli: &Cli, &DownArgs { yes, purge, timeout, lock_timeout }: &Do
         )
     });
     if cli.json {
-        let mut report = json!({
-            "command": "down",
-            "stack": ctx.stack.name,
-            "region": ctx.stack.region,
-            "plan": { "resources": plan.resources, "summary": plan.summary() },
-            "applied": applied,
-            "leftovers": leftovers,
-            "kept": kept,
-            "api_calls": ctx.clients.calls.counts(),
-            "lease": lease,
-            "elapsed_seconds": started.elapsed().as_secs_f64(),
-        });
-        if let Some(error) = left {
-            report["error"] = json!(error);
-            print_json(&report);
+        let failed = left.is_some();
+        let body = DownAnswer {
+            region: &ctx.stack.region,
+            plan: PlanView::all(&plan),
+            applied,
+            leftovers: &leftovers,
+            kept: &kept,
+            spent: Spent::leased(ctx.clients.calls.counts(), lease, started),
+            error: left,
+        };
+        answer::print("down", Some(&ctx.stack.name), body);
+        if failed {
             return Ok(exit::ERROR);
         }
-        print_json(&report);
     } else if let Some(error) = left {
         return Err(Error::Refused(error));
     }

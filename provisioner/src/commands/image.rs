@@ -2,14 +2,33 @@
 
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::print_json;
+use super::answer;
 use crate::aws::Clients;
 use crate::cli::{Cli, ImageCommand};
 use crate::error::Error;
 use crate::exit;
 use crate::image::{Program, PushReport, build};
+
+/// `image build --json`: the image's digests and where its OCI layout was written.
+#[derive(Serialize)]
+struct Built<'a> {
+    digest: &'a str,
+    layer_digest: &'a str,
+    config_digest: &'a str,
+    layer_bytes: usize,
+    architecture: &'a str,
+    revision: &'a str,
+    tag: &'a str,
+    layout: &'a std::path::Path,
+}
+
+/// `image push --json`.
+#[derive(Serialize)]
+struct Pushed<'a> {
+    push: &'a PushReport,
+}
 
 pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
     match cmd {
@@ -17,17 +36,17 @@ pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
             let image = build::build(source, Program::from(*program))?;
             build::write_layout(&image, output, &image.tag)?;
             if cli.json {
-                print_json(&json!({
-                    "command": "image build",
-                    "digest": image.manifest_digest,
-                    "layer_digest": image.layer_digest,
-                    "config_digest": image.config_digest,
-                    "layer_bytes": image.layer.len(),
-                    "architecture": image.arch.oci_name(),
-                    "revision": image.revision,
-                    "tag": image.tag,
-                    "layout": output,
-                }));
+                let body = Built {
+                    digest: &image.manifest_digest,
+                    layer_digest: &image.layer_digest,
+                    config_digest: &image.config_digest,
+                    layer_bytes: image.layer.len(),
+                    architecture: image.arch.oci_name(),
+                    revision: &image.revision,
+                    tag: &image.tag,
+                    layout: output,
+                };
+                answer::print("image build", None, body);
             } else {
                 eprintln!(
                     "image {} ({} bytes compressed, {}) written to {}",
@@ -54,7 +73,7 @@ pub async fn run(cli: &Cli, cmd: &ImageCommand) -> Result<u8, Error> {
 
 pub fn print_report(report: &PushReport, json: bool) {
     if json {
-        print_json(&json!({ "command": "image push", "push": report }));
+        answer::print("image push", None, Pushed { push: report });
     } else {
         eprintln!(
             "pushed {} blobs ({} bytes), {} already there; tag {}{}",

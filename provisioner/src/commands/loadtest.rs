@@ -275,6 +275,17 @@ struct Finished<'a> {
     pool: &'a [Worker],
 }
 
+/// `loadtest --json`: the workers' merged result, judged.
+#[derive(serde::Serialize)]
+struct Judged<'a> {
+    workers: u32,
+    task_definition: &'a str,
+    exit_code: u8,
+    result: &'a ReportDoc,
+    #[serde(flatten)]
+    spent: super::answer::Spent,
+}
+
 /// The merged result judged against the SLOs (its exit code), or why there is none.
 fn report(
     cli: &Cli,
@@ -292,14 +303,14 @@ fn report(
             let code =
                 if doc.slo_met && doc.aborted.is_none() { loadtest::exit::MET } else { loadtest::exit::SLO_MISSED };
             if cli.json {
-                super::print_json(&serde_json::json!({
-                    "command": "loadtest",
-                    "workers": workers,
-                    "task_definition": task_definition,
-                    "exit_code": code,
-                    "result": doc,
-                    "api_calls": ctx.clients.calls.counts(),
-                }));
+                let body = Judged {
+                    workers,
+                    task_definition,
+                    exit_code: code,
+                    result: &doc,
+                    spent: super::answer::Spent::calls(ctx.clients.calls.counts()),
+                };
+                super::answer::print("loadtest", None, body);
             } else {
                 print!("{}", loadtest::report::text::render(&doc));
             }

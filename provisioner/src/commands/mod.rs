@@ -1,6 +1,7 @@
 //! The commands: each loads the stack, runs the engine in the right mode and prints its result as
 //! text or as the documented JSON shape. They return the process exit code.
 
+mod answer;
 mod deploy;
 mod down;
 mod exec;
@@ -14,8 +15,6 @@ mod up;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
 
 use crate::aws::Clients;
 use crate::cli::{Cli, Command};
@@ -38,8 +37,13 @@ pub fn usage_error(e: &clap::Error) -> u8 {
             <Cli as clap::CommandFactory>::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
         let command = args.iter().find(|a| known.contains(a)).cloned();
         let message = e.render().to_string();
-        let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
-        print_json(&json!({ "command": command, "error": first, "problems": [] }));
+        let error = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+        let answer = answer::Answer {
+            command: command.as_deref(),
+            stack: None,
+            body: answer::Failure { error, causes: Vec::new(), problems: Vec::new() },
+        };
+        println!("{}", answer.to_pretty());
     }
     let _ = e.print();
     exit::ERROR
@@ -57,13 +61,12 @@ pub async fn run(cli: Cli) -> u8 {
         Err(e) => {
             let causes = crate::error::causes(&e);
             if cli.json {
-                let problems: Vec<Value> = match &e {
-                    Error::Stack(se) => se.problems().iter().map(problem_json).collect(),
+                let problems = match &e {
+                    Error::Stack(se) => se.problems().iter().map(answer::Problem::from).collect(),
                     _ => Vec::new(),
                 };
-                print_json(
-                    &json!({ "command": name, "error": format!("{e:#}"), "causes": causes, "problems": problems }),
-                );
+                let error = format!("{e:#}");
+                answer::print(name, None, answer::Failure { error, causes: causes.clone(), problems });
             }
             eprintln!("error: {e:#}");
             for cause in &causes {
@@ -99,7 +102,8 @@ fn command_name(c: &Command) -> &'static str {
 async fn dispatch(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Schema => {
-            print_json(&stack::json_schema());
+            // The schema document itself, not an answer about one.
+            println!("{}", serde_json::to_string_pretty(&stack::json_schema()).unwrap_or_default());
             Ok(exit::OK)
         }
         Command::Validate => {
@@ -107,9 +111,8 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             let s = stack::Stack::from_document(&doc)?;
             let files: Vec<String> = doc.chain.iter().map(|f| f.display().to_string()).collect();
             if cli.json {
-                print_json(&json!({
-                    "command": "validate", "stack": s.name, "valid": true, "problems": [], "files": files,
-                }));
+                let problems: Vec<answer::Problem> = Vec::new();
+                answer::print("validate", Some(&s.name), Validated { valid: true, problems, files });
             } else {
                 let over =
                     if files.len() > 1 { format!(" (over {})", files[1..].join(" over ")) } else { String::new() };
@@ -120,7 +123,8 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Render => {
             let s = stack::Stack::load(&cli.stack)?;
             if cli.json {
-                print_json(&json!({ "command": "render", "stack": s }));
+                // `stack` here is the whole rendered stack, not its name.
+                answer::print("render", None, Rendered { stack: &s });
             } else {
                 let yaml = serde_saphyr::to_string(&s)
                     .map_err(|e| Error::Usage(format!("cannot print the stack as YAML: {e}")))?;
@@ -178,19 +182,6 @@ async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error>
     Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
 }
 
-fn problem_json(p: &stack::LocatedProblem) -> Value {
-    json!({
-        "path": p.path,
-        "line": p.position.map(|x| x.line),
-        "column": p.position.map(|x| x.column),
-        "message": p.message,
-    })
-}
-
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
 /// Asks on a terminal; refuses when stdin is not one (pass --yes).
 fn confirm(question: &str, yes: bool) -> Result<bool, Error> {
     if yes {
@@ -226,6 +217,35 @@ async fn holding_lease<T>(
     Ok((value, released?))
 }
 
+/// `validate --json`: the files read (the stack, then each overlay).
+#[derive(serde::Serialize)]
+struct Validated {
+    valid: bool,
+    problems: Vec<answer::Problem>,
+    files: Vec<String>,
+}
+
+/// `render --json`: the stack with every default filled in.
+#[derive(serde::Serialize)]
+struct Rendered<'a> {
+    stack: &'a stack::Stack,
+}
+
+/// `unlock --json`: the holders whose lease was broken.
+#[derive(serde::Serialize)]
+struct Unlocked {
+    broken: Vec<crate::lease::Holder>,
+}
+
+/// `ci-role --json`.
+#[derive(serde::Serialize)]
+struct CiRoleAnswer<'a> {
+    plan: answer::PlanView<'a>,
+    outputs: &'a crate::resources::ci_role::CiRoleOutputs,
+    #[serde(flatten)]
+    spent: answer::Spent,
+}
+
 /// `unlock`: says who holds the lease, confirms, deletes it.
 async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockArgs) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, Duration::from_secs(120)).await?;
@@ -236,7 +256,7 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
         .collect();
     if records.is_empty() {
         if cli.json {
-            print_json(&json!({ "command": "unlock", "stack": ctx.stack.name, "broken": [] }));
+            answer::print("unlock", Some(&ctx.stack.name), Unlocked { broken: Vec::new() });
         } else {
             println!("Stack {} has no lease: nothing to unlock.", ctx.stack.name);
         }
@@ -251,7 +271,7 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
     }
     let broken = crate::lease::unlock(&ctx.clients, &ctx.stack.name).await?;
     if cli.json {
-        print_json(&json!({ "command": "unlock", "stack": ctx.stack.name, "broken": broken }));
+        answer::print("unlock", Some(&ctx.stack.name), Unlocked { broken });
     } else {
         println!("Broke the lease of stack {}.", ctx.stack.name);
     }
@@ -298,12 +318,8 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         }
     }
     if cli.json {
-        print_json(&json!({
-            "command": "ci-role",
-            "plan": { "resources": plan.resources, "summary": plan.summary() },
-            "outputs": outputs,
-            "api_calls": ctx.clients.calls.counts(),
-        }));
+        let spent = answer::Spent::calls(ctx.clients.calls.counts());
+        answer::print("ci-role", None, CiRoleAnswer { plan: answer::PlanView::all(&plan), outputs: &outputs, spent });
     } else if !delete {
         println!(
             "\nThe role trusts the token subject {} (audience {}).\nStore this as the variable \

@@ -1,13 +1,26 @@
 //! `plan`: observe + diff + render; never mutates.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{context, print_json};
+use super::answer::{self, Spent};
+use super::context;
 use crate::cli::{Cli, PlanArgs};
 use crate::engine as driver;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Mode, render};
+use crate::reconcile::{Mode, ResourceChange, Summary, render};
+
+/// `plan --json`.
+#[derive(Serialize)]
+struct Planned<'a> {
+    region: &'a str,
+    changes_pending: bool,
+    resources: &'a [ResourceChange],
+    summary: Summary,
+    notes: &'a [String],
+    #[serde(flatten)]
+    spent: Spent,
+}
 
 pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
     let PlanArgs { detailed_exitcode, ref image_repository, update_ami } = *args;
@@ -16,16 +29,15 @@ pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
     let image = super::image_source(&ctx, image_repository.as_deref())?;
     let (plan, _) = driver::reconcile(&ctx, &image).await?;
     if cli.json {
-        print_json(&json!({
-            "command": "plan",
-            "stack": ctx.stack.name,
-            "region": ctx.stack.region,
-            "changes_pending": plan.has_changes(),
-            "resources": plan.resources,
-            "summary": plan.summary(),
-            "notes": plan.notes,
-            "api_calls": ctx.clients.calls.counts(),
-        }));
+        let body = Planned {
+            region: &ctx.stack.region,
+            changes_pending: plan.has_changes(),
+            resources: &plan.resources,
+            summary: plan.summary(),
+            notes: &plan.notes,
+            spent: Spent::calls(ctx.clients.calls.counts()),
+        };
+        answer::print("plan", Some(&ctx.stack.name), body);
     } else {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));

@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::{context, holding_lease, print_json};
+use super::answer::{self, Spent};
+use super::{context, holding_lease};
 use crate::cli::{Cli, RollbackArgs, RolloutArgs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
@@ -128,6 +128,19 @@ async fn choose(ctx: &Ctx, target: &Target, from: &str) -> Result<(Revision, boo
     Ok((found, false))
 }
 
+/// `rollback --json`.
+#[derive(Serialize)]
+struct RolledBackAnswer<'a> {
+    from: &'a Revision,
+    to: &'a Revision,
+    /// Whether a new revision was registered (rolling back to an image, not a revision).
+    registered: bool,
+    deployment_id: Option<&'a str>,
+    rollout: Option<&'a RolloutReport>,
+    #[serde(flatten)]
+    spent: Spent,
+}
+
 pub async fn run(cli: &Cli, args: &RollbackArgs) -> Result<u8, Error> {
     let (to, follow) = (args.to.as_deref(), &args.rollout);
     let started = Instant::now();
@@ -139,18 +152,15 @@ pub async fn run(cli: &Cli, args: &RollbackArgs) -> Result<u8, Error> {
         })
         .await?;
     if cli.json {
-        print_json(&json!({
-            "command": "rollback",
-            "stack": ctx.stack.name,
-            "from": from,
-            "to": to,
-            "registered": registered,
-            "deployment_id": deployment_id,
-            "rollout": rollout,
-            "api_calls": ctx.clients.calls.counts(),
-            "lease": lease,
-            "elapsed_seconds": started.elapsed().as_secs_f64(),
-        }));
+        let body = RolledBackAnswer {
+            from: &from,
+            to: &to,
+            registered,
+            deployment_id: deployment_id.as_deref(),
+            rollout: rollout.as_ref(),
+            spent: Spent::leased(ctx.clients.calls.counts(), lease, started),
+        };
+        answer::print("rollback", Some(&ctx.stack.name), body);
     } else {
         println!("{}", to.task_definition);
     }

@@ -2,9 +2,9 @@
 //! outputs) and `outputs` (the outputs alone).
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::{context, print_json};
+use super::answer;
+use super::context;
 use crate::cli::Cli;
 use crate::engine as driver;
 use crate::error::{AwsContext, Error};
@@ -44,6 +44,33 @@ struct TargetState {
     port: Option<i32>,
     state: Option<String>,
     reason: Option<String>,
+}
+
+/// One resource as `status` reports it: in-sync, missing, drifted or extra.
+#[derive(Debug, Serialize)]
+struct ResourceState<'a> {
+    kind: &'static str,
+    name: &'a str,
+    id: Option<&'a str>,
+    state: &'static str,
+}
+
+/// `status --json`.
+#[derive(Debug, Serialize)]
+struct StatusAnswer<'a> {
+    region: &'a str,
+    resources: Vec<ResourceState<'a>>,
+    service: Option<&'a ServiceState>,
+    /// What `rollback --to` can name, newest first.
+    revisions: &'a [super::rollback::Revision],
+    outputs: &'a driver::Outputs,
+    notes: &'a [String],
+}
+
+/// `outputs --json`.
+#[derive(Debug, Serialize)]
+struct OutputsAnswer<'a> {
+    outputs: &'a driver::Outputs,
 }
 
 /// The service's live state: counts, deployments with their rollout state, the image running,
@@ -116,16 +143,20 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     // What `rollback --to` can name.
     let revisions = super::rollback::revisions(&ctx, 5).await?;
     if cli.json {
-        let resources: Vec<_> = plan
+        let resources = plan
             .resources
             .iter()
-            .map(|r| json!({ "kind": r.kind, "name": r.name, "id": r.id, "state": state(r.change.action) }))
+            .map(|r| ResourceState { kind: r.kind, name: &r.name, id: r.id.as_deref(), state: state(r.change.action) })
             .collect();
-        print_json(&json!({
-            "command": "status", "stack": ctx.stack.name, "region": ctx.stack.region,
-            "resources": resources, "service": service, "revisions": revisions, "outputs": outputs,
-            "notes": plan.notes,
-        }));
+        let body = StatusAnswer {
+            region: &ctx.stack.region,
+            resources,
+            service: service.as_ref(),
+            revisions: &revisions,
+            outputs: &outputs,
+            notes: &plan.notes,
+        };
+        answer::print("status", Some(&ctx.stack.name), body);
         return Ok(exit::OK);
     }
     println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
@@ -172,7 +203,7 @@ fn print_outputs(cli: &Cli, ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &
         );
     }
     if cli.json {
-        print_json(&json!({ "command": "outputs", "stack": ctx.stack.name, "outputs": outputs }));
+        answer::print("outputs", Some(&ctx.stack.name), OutputsAnswer { outputs });
     } else {
         println!("{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{confirm, context, holding_lease, print_json};
+use super::answer::{self, PlanView, Spent};
+use super::{confirm, context, holding_lease};
 use crate::cli::{Cli, UpArgs};
 use crate::engine::{self, ImageSource, Outputs};
 use crate::error::Error;
@@ -21,6 +22,21 @@ struct Applied {
     /// stack moved between the two (another tool, a resource that finished provisioning).
     applied: Option<Plan>,
     rollout: Option<RolloutReport>,
+}
+
+/// `up --json`.
+#[derive(Serialize)]
+struct UpAnswer<'a> {
+    region: &'a str,
+    /// What was shown before the confirmation.
+    plan: PlanView<'a>,
+    applied: bool,
+    /// The rows the apply pass changed (null when nothing was applied).
+    applied_changes: Option<PlanView<'a>>,
+    rollout: Option<&'a RolloutReport>,
+    outputs: &'a Outputs,
+    #[serde(flatten)]
+    spent: Spent,
 }
 
 pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
@@ -64,22 +80,16 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         &extra,
     ));
     if cli.json {
-        print_json(&json!({
-            "command": "up",
-            "stack": ctx.stack.name,
-            "region": ctx.stack.region,
-            "plan": { "resources": plan.resources, "summary": plan.summary() },
-            "applied": applied.is_some(),
-            "applied_changes": applied.as_ref().map(|a| {
-                let changed: Vec<_> = a.resources.iter().filter(|r| !r.change.is_no_op()).collect();
-                json!({ "resources": changed, "summary": a.summary() })
-            }),
-            "rollout": rollout,
-            "outputs": outputs,
-            "api_calls": calls,
-            "lease": lease,
-            "elapsed_seconds": started.elapsed().as_secs_f64(),
-        }));
+        let body = UpAnswer {
+            region: &ctx.stack.region,
+            plan: PlanView::all(&plan),
+            applied: applied.is_some(),
+            applied_changes: applied.as_ref().map(PlanView::changed),
+            rollout: rollout.as_ref(),
+            outputs: &outputs,
+            spent: Spent::leased(calls, lease, started),
+        };
+        answer::print("up", Some(&ctx.stack.name), body);
     } else {
         println!(
             "\n{} in {:.1}s ({} read and {} mutating API calls; the lease took {} more).",

@@ -1,6 +1,8 @@
 //! Every command's `--json` object has the top-level keys README.md's "`--json` output" table
 //! gives it, no more and no fewer: the table is what scripts are written against, so it is read
-//! here and compared with what each command prints against the emulator.
+//! here and compared with what each command prints against the emulator. And every answer, nested
+//! keys and stable values included, matches its snapshot in `snapshots/json/` (ids, times and
+//! call counts masked): a change of shape is a reviewed change of a file.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,7 +73,97 @@ async fn every_command_prints_the_keys_the_readme_documents() {
                 .push(format!("{command}: printed but undocumented {extra:?}, documented but not printed {missing:?}"));
         }
     }
+    let bad = account.write_stack("stack.bad.yaml", "extends: stack.yaml\nservice:\n  desired_count: -1\n");
+    let mut snapshots: Vec<(&str, Value)> = printed.clone();
+    snapshots.push(("error-stack", account.json_for(&bad, &["plan"], 1)));
+    snapshots.push(("error-usage", account.json(&["plan", "--no-such-flag"], 1)));
+    // The account's own directory (in paths that errors name) is the same everywhere.
+    let dir = account.dir.to_string_lossy().into_owned();
+    let in_any_dir = |v: &Value| -> Value {
+        serde_json::from_str(&v.to_string().replace(&dir, "$DIR")).expect("the same JSON with $DIR")
+    };
+    let stale: Vec<String> = snapshots.iter().filter_map(|(name, v)| snapshot::differs(name, &in_any_dir(v))).collect();
+    assert!(stale.is_empty(), "{}", stale.join("\n\n"));
     let untested: Vec<_> = shapes.keys().filter(|c| !printed.iter().any(|(p, _)| p == c)).collect();
     assert!(untested.is_empty(), "documented but not checked here: {untested:?}");
     assert!(wrong.is_empty(), "README.md's --json table and the commands disagree:\n{}", wrong.join("\n"));
+}
+
+/// Answers compared with checked-in files after masking what differs from run to run.
+mod snapshot {
+    use serde_json::Value;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/snapshots/json");
+    /// What a run spends: masked whole.
+    const SPENT: [&str; 3] = ["api_calls", "lease", "elapsed_seconds"];
+
+    /// A string that names something AWS (or the emulator) made: an account, an id, a digest, a time.
+    fn made_by_aws(s: &str) -> bool {
+        let digits = s.split(|c: char| !c.is_ascii_digit()).any(|run| run.len() >= 4);
+        let hex = s.split(|c: char| !c.is_ascii_hexdigit()).any(|run| run.len() >= 8);
+        digits || hex || s.contains("sha256:")
+    }
+
+    pub fn masked(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let v = if SPENT.contains(&k.as_str()) { Value::from("<spent>") } else { masked(v) };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(masked).collect()),
+            Value::String(s) if made_by_aws(s) => Value::from("<id>"),
+            Value::Number(n) if n.is_f64() => Value::from("<seconds>"),
+            other => other.clone(),
+        }
+    }
+
+    /// None when `v` matches `snapshots/json/<name>.json`; else what differs and how to accept
+    /// it. `UPDATE_SNAPSHOTS=1` writes the file instead.
+    pub fn differs(name: &str, v: &Value) -> Option<String> {
+        let path = format!("{DIR}/{name}.json");
+        let now = serde_json::to_string_pretty(&masked(v)).expect("json") + "\n";
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(DIR).expect("snapshot dir");
+            std::fs::write(&path, &now).expect("write snapshot");
+            return None;
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        if kept == now {
+            return None;
+        }
+        let first = kept
+            .lines()
+            .zip(now.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(kept.lines().count().min(now.lines().count()));
+        let context = |text: &str| text.lines().skip(first.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
+        Some(format!(
+            "{name}: the --json answer differs from {path} from line {}:\n--- kept\n{}\n--- now\n{}\n\
+             (if the change is meant, run the test with UPDATE_SNAPSHOTS=1 and commit the file)",
+            first + 1,
+            context(&kept),
+            context(&now)
+        ))
+    }
+
+    #[test]
+    fn masking_keeps_names_and_hides_what_aws_made() {
+        let v = serde_json::json!({
+            "name": "konnichiwa-public-ap-northeast-1a", "cidr": "10.0.0.0/16", "desired": 2,
+            "id": "vpc-1a2b3c4d5e6f7a8b9", "arn": "arn:aws:iam::123456789012:role/x", "seconds": 1.5,
+            "api_calls": { "read": 3 },
+        });
+        let m = masked(&v);
+        assert_eq!(m["name"], "konnichiwa-public-ap-northeast-1a");
+        assert_eq!(m["cidr"], "10.0.0.0/16");
+        assert_eq!(m["desired"], 2);
+        assert_eq!(
+            (&m["id"], &m["arn"], &m["seconds"], &m["api_calls"]),
+            (&Value::from("<id>"), &Value::from("<id>"), &Value::from("<seconds>"), &Value::from("<spent>"))
+        );
+    }
 }
