@@ -368,14 +368,19 @@ impl Clients {
         let moto_account = account
             .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
             .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
+        // One bound on the calls in flight for the whole run (the lease's own client keeps out of
+        // it: renewing must not queue behind the engine's reads).
+        let http = https_client();
+        let bound = crate::in_flight::Bound::new(http.clone());
         // Every client retries as provisioning needs, records its calls and, against moto, names
         // the account.
         macro_rules! client {
             ($sdk_crate:ident) => {
-                client!($sdk_crate, calls)
+                client!($sdk_crate, calls, bound.for_service(), |b: $sdk_crate::config::Builder| b)
             };
-            ($sdk_crate:ident, $log:ident) => {{
+            ($sdk_crate:ident, $log:ident, $http:expr, $extra:expr) => {{
                 let mut b = $sdk_crate::config::Builder::from(sdk)
+                    .http_client($http)
                     .retry_config(retry_config())
                     .retry_partition(retry_partition())
                     .retry_classifier(QuotasAreNotRates)
@@ -384,9 +389,11 @@ impl Clients {
                 if let Some(account) = &moto_account {
                     b = b.interceptor(MotoAccount(account.clone()));
                 }
-                $sdk_crate::Client::from_conf(b.build())
+                $sdk_crate::Client::from_conf(($extra)(b).build())
             }};
         }
+        // An emulator on loopback cannot take bucket names as host names.
+        let path_style = endpoint.as_deref().is_some_and(is_loopback_url);
         Self {
             ec2: client!(aws_sdk_ec2),
             iam: client!(aws_sdk_iam),
@@ -404,33 +411,10 @@ impl Clients {
             sns: client!(aws_sdk_sns),
             tagging: client!(aws_sdk_resourcegroupstagging),
             sts: client!(aws_sdk_sts),
-            // An emulator on loopback cannot take bucket names as host names.
-            s3: {
-                let mut b = aws_sdk_s3::config::Builder::from(sdk)
-                    .retry_config(retry_config())
-                    .retry_partition(retry_partition())
-                    .retry_classifier(QuotasAreNotRates)
-                    .timeout_config(timeout_config())
-                    .force_path_style(endpoint.as_deref().is_some_and(is_loopback_url))
-                    .interceptor(RecordCalls(Arc::clone(&calls)));
-                if let Some(account) = &moto_account {
-                    b = b.interceptor(MotoAccount(account.clone()));
-                }
-                aws_sdk_s3::Client::from_conf(b.build())
-            },
-            lease_ssm: {
-                let mut b = aws_sdk_ssm::config::Builder::from(sdk)
-                    .retry_config(retry_config())
-                    .retry_partition(retry_partition())
-                    .retry_classifier(QuotasAreNotRates)
-                    .timeout_config(timeout_config())
-                    .interceptor(RecordCalls(Arc::clone(&lease_calls)))
-                    .interceptor(ReadServerClock(Arc::clone(&lease_clock)));
-                if let Some(account) = &moto_account {
-                    b = b.interceptor(MotoAccount(account.clone()));
-                }
-                aws_sdk_ssm::Client::from_conf(b.build())
-            },
+            s3: client!(aws_sdk_s3, calls, bound.for_service(), |b: aws_sdk_s3::config::Builder| b
+                .force_path_style(path_style)),
+            lease_ssm: client!(aws_sdk_ssm, lease_calls, http.clone(), |b: aws_sdk_ssm::config::Builder| b
+                .interceptor(ReadServerClock(Arc::clone(&lease_clock)))),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             endpoint,
             calls,
@@ -503,6 +487,23 @@ impl Clients {
 /// tool uses: `stack::net`).
 pub fn is_loopback_url(url: &str) -> bool {
     stack::net::is_loopback_url(url)
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the proxy from HTTPS_PROXY and
+/// NO_PROXY), made here so that `in_flight` can bound what is sent through it.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            aws_smithy_http_client::ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::resources::cluster::{self, ObservedCluster};
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// What a `down` knows before it deletes anything.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Down {
     /// Delete the secret at once instead of scheduling its deletion.
     pub purge: bool,
@@ -43,6 +43,10 @@ pub struct Kind {
     /// `elasticloadbalancing:loadbalancer`, `s3:` for buckets): the tag sweep leaves these to the
     /// kind's own `leftovers`.
     pub arn_types: &'static [&'static str],
+    /// The kinds (by name) whose teardown must have finished before this one's starts: what uses
+    /// this kind's resources. `teardown` runs every kind as soon as these are gone, so kinds that
+    /// need nothing of each other are deleted at once.
+    pub deleted_after: &'static [&'static str],
     /// Deletes what it owns (Plan mode lists it); safe to repeat.
     pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
     /// What of it is still there after a teardown, one line each.
@@ -88,24 +92,67 @@ pub fn assert_registered(plan: &Plan) {
     }
 }
 
-/// Deletes every kind in teardown order (Plan mode lists what would go).
+/// Deletes every kind, each as soon as the kinds it waits for (`deleted_after`) are gone (Plan
+/// mode lists what would go). The plan lists kinds in `KINDS` order whatever finished first; the
+/// first error ends the teardown once what is already running has finished.
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
-    let mut plan = Plan::default();
     let down = Down { purge, cluster: cluster::observe(ctx).await? };
-    for kind in KINDS {
-        (kind.teardown)(ctx, &mut plan, &down).await?;
+    let mut plans: Vec<Option<Plan>> = vec![None; KINDS.len()];
+    let mut started = vec![false; KINDS.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = None;
+    loop {
+        for (i, kind) in KINDS.iter().enumerate() {
+            let ready = kind.deleted_after.iter().all(|name| plans[position(name)].is_some());
+            if failed.is_none() && !started[i] && ready {
+                started[i] = true;
+                let (ctx, down) = (ctx.clone(), down.clone());
+                running.spawn(async move {
+                    let mut plan = Plan::default();
+                    let result = (kind.teardown)(&ctx, &mut plan, &down).await;
+                    (i, plan, result)
+                });
+            }
+        }
+        let Some(finished) = running.join_next().await else { break };
+        let (i, plan, result) = finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        match result {
+            Ok(()) => plans[i] = Some(plan),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut plan = Plan::default();
+    plans.into_iter().flatten().for_each(|p| plan.extend(p));
     assert_registered(&plan);
     Ok(plan)
+}
+
+/// Where the kind named `name` stands in `KINDS` (the names are checked by a test).
+fn position(name: &str) -> usize {
+    KINDS.iter().position(|k| k.name == name).unwrap_or_else(|| panic!("deleted_after names no kind {name:?}"))
 }
 
 /// Anything of the stack still there after a teardown: each kind's own leftovers, then whatever
 /// else carries the stack's tag in a type no kind claims.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let mut left = Vec::new();
-    for kind in KINDS {
-        left.extend((kind.leftovers)(ctx).await?);
+    // Every kind's own look at once; reported in `KINDS` order.
+    let mut looking = tokio::task::JoinSet::new();
+    for (i, kind) in KINDS.iter().enumerate() {
+        let ctx = ctx.clone();
+        looking.spawn(async move { (i, (kind.leftovers)(&ctx).await) });
     }
+    let mut found: Vec<(usize, Vec<String>)> = Vec::new();
+    while let Some(finished) = looking.join_next().await {
+        let (i, left) = finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        found.push((i, left?));
+    }
+    found.sort_by_key(|(i, _)| *i);
+    let mut left: Vec<String> = found.into_iter().flat_map(|(_, l)| l).collect();
     left.extend(tagged(ctx).await?.into_iter().filter(|arn| !claimed(arn)).map(|arn| format!("{arn} (tagged)")));
     Ok(left)
 }
@@ -168,6 +215,18 @@ mod tests {
         // A task definition is torn down by the service (its revisions) and the load test (the
         // workers'): the one noun two kinds share.
         assert_eq!(all.len() - unique.len(), 1, "{all:?}");
+    }
+
+    #[test]
+    fn what_a_kind_waits_for_in_teardown_exists_and_comes_before_it_in_kinds() {
+        // KINDS stays a valid one-at-a-time teardown order, and no wait can be circular.
+        for (i, k) in KINDS.iter().enumerate() {
+            for name in k.deleted_after {
+                let j = KINDS.iter().position(|other| other.name == *name);
+                assert!(j.is_some(), "{}.deleted_after names no kind: {name:?}", k.name);
+                assert!(j < Some(i), "{} waits for {name}, which comes after it in KINDS", k.name);
+            }
+        }
     }
 
     #[test]

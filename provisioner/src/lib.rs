@@ -8,6 +8,7 @@ pub mod dns;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod in_flight;
 pub mod kinds;
 pub mod lease;
 pub mod log_events;

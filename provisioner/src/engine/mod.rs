@@ -1,14 +1,17 @@
-//! The driver: runs the resource kinds in dependency order (independent ones concurrently) and
-//! passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that need them.
+//! The driver: runs the resource kinds along their dependencies, what needs nothing of each other
+//! at once, and passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that
+//! need them. The plan lists rows in one order whatever finished first.
 //! Teardown, the sweep and the permissions walk the one list of kinds (`crate::kinds`); the kinds
 //! know only the vocabulary in `reconcile`.
 //!
-//! Order: network and the HTTPS certificate (requested, validated in DNS, issued) concurrently |
-//! (repository, log group, secret, cluster, load balancer and the domain's alias) concurrently | the
-//! image pushed to the repository | IAM (scoped to the ARNs of the repository, log group and
-//! secret) | launch template, Auto Scaling group, capacity provider | the cluster's default
-//! strategy | the alarms' SNS topic (if asked for), then the SLO alarms (on the load balancer's
-//! metrics) | task definition, service (rolled back by those alarms), service auto scaling.
+//! Order (`a ‖ b`: at once; `→`: after):
+//! ( (network ‖ certificate: requested, validated in DNS, issued ‖ access-log bucket) → load
+//!   balancer, listeners, the domain's alias )
+//! ‖ ( (repository ‖ log group ‖ secret ‖ cluster ‖ the alarms' SNS topic) → (the image pushed to
+//!   the repository ‖ IAM, scoped to the repository's, log group's and secret's ARNs) )
+//! → (launch template, Auto Scaling group, capacity provider, the cluster's default strategy
+//!   ‖ the SLO alarms on the load balancer's metrics)
+//! → task definition, service (rolled back by those alarms), service auto scaling.
 
 use serde::Serialize;
 
@@ -70,42 +73,34 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     // Before anything is observed or changed.
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?)?;
-    let mut plan = Plan::default();
-    // ACM validates while the network is built: minutes that need not add up.
-    let mut p_certificate = Plan::default();
-    let (network, certificate) =
-        tokio::try_join!(network::reconcile(ctx, &mut plan), certificate::reconcile(ctx, &mut p_certificate))?;
-    plan.extend(p_certificate);
+    // Two chains that need nothing of each other run at once: the network, the certificate and the
+    // front door on them; and the stack's own parts (repository, log group, secret, cluster,
+    // topic), the image and the roles scoped to them.
+    let (mut front, mut own) = (Plans::default(), Plans::default());
+    let (edge, base) = tokio::try_join!(edge(ctx, &mut front), stack_parts(ctx, &mut own, image))?;
+    let Edge { network, certificate, load_balancer } = edge;
+    let Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam } = base;
 
-    let (mut p_ecr, mut p_logs, mut p_secret, mut p_cluster, mut p_lb) =
-        (Plan::default(), Plan::default(), Plan::default(), Plan::default(), Plan::default());
-    let (registry, logs, secret, (cluster, observed_cluster), load_balancer) = tokio::try_join!(
-        ecr::reconcile(ctx, &mut p_ecr),
-        logs::reconcile(ctx, &mut p_logs),
-        secret::reconcile(ctx, &mut p_secret),
-        cluster::reconcile(ctx, &mut p_cluster),
-        front_door(ctx, &mut p_lb, &network, certificate.as_ref()),
-    )?;
-    for p in [p_ecr, p_logs, p_secret, p_cluster, p_lb] {
-        plan.extend(p);
-    }
-
-    let (image_ref, push) = image_reference(ctx, image, &registry).await?;
-
-    let iam = iam::reconcile(ctx, &mut plan, &iam_scope(ctx, &registry, &logs, &secret).await?, iam::Part::All).await?;
-
+    // The instances need the network and the roles; the alarms need the load balancer's metrics.
+    let (mut p_capacity, mut p_alarms) = (Plan::default(), Plan::default());
     let inputs = capacity::Inputs {
         cluster: &cluster.cluster,
         instance_profile: &iam.instance_profile_name,
         security_group: &network.instance_security_group_id,
         subnets: &network.subnet_ids,
     };
-    let capacity = capacity::reconcile(ctx, &mut plan, &inputs).await?;
-    cluster::reconcile_strategy(ctx, &mut plan, &capacity.capacity_provider, observed_cluster.as_ref()).await?;
-
-    let topic = topic::reconcile(ctx, &mut plan).await?;
     let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
-    let alarms = alarms::reconcile(ctx, &mut plan, lb, tg, topic.as_deref()).await?;
+    let (capacity, alarms) = tokio::try_join!(
+        async {
+            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs).await?;
+            let provider = &capacity.capacity_provider;
+            cluster::reconcile_strategy(ctx, &mut p_capacity, provider, observed_cluster.as_ref()).await?;
+            Ok::<_, Error>(capacity)
+        },
+        alarms::reconcile(ctx, &mut p_alarms, lb, tg, topic.as_deref()),
+    )?;
+
+    let mut p_service = Plan::default();
     let inputs = service::Inputs {
         cluster: &cluster.cluster,
         capacity_provider: &capacity.capacity_provider,
@@ -120,7 +115,19 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         key_changes: secret.value_changes,
         key_version_created: secret.current_version_created,
     };
-    let service = service::reconcile(ctx, &mut plan, &inputs).await?;
+    let service = service::reconcile(ctx, &mut p_service, &inputs).await?;
+
+    // The plan in dependency order, whatever finished first.
+    let mut plan = Plan::default();
+    let edge_last = [front.log_bucket, front.load_balancer];
+    for part in
+        [front.network, front.certificate, own.ecr, own.logs, own.secret, own.cluster].into_iter().chain(edge_last)
+    {
+        plan.extend(part);
+    }
+    for part in [own.iam, p_capacity, own.topic, p_alarms, p_service] {
+        plan.extend(part);
+    }
     crate::kinds::assert_registered(&plan);
     Ok((
         plan,
@@ -141,6 +148,73 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     ))
 }
 
+/// Each concurrent part's rows, kept apart so the plan reads in one order whatever finished first.
+#[derive(Default)]
+struct Plans {
+    network: Plan,
+    certificate: Plan,
+    log_bucket: Plan,
+    load_balancer: Plan,
+    ecr: Plan,
+    logs: Plan,
+    secret: Plan,
+    cluster: Plan,
+    topic: Plan,
+    iam: Plan,
+}
+
+/// The network and the certificate, and the front door on them.
+struct Edge {
+    network: NetworkOutputs,
+    certificate: Option<CertificateOutputs>,
+    load_balancer: LoadBalancerOutputs,
+}
+
+/// The network, the HTTPS certificate (requested, validated in DNS, issued) and the access-log
+/// bucket at once — ACM validates while the network is built: minutes that need not add up —
+/// then the load balancer on them.
+async fn edge(ctx: &Ctx, plans: &mut Plans) -> Result<Edge, Error> {
+    let (network, certificate, log_bucket) = tokio::try_join!(
+        network::reconcile(ctx, &mut plans.network),
+        certificate::reconcile(ctx, &mut plans.certificate),
+        log_bucket::reconcile(ctx, &mut plans.log_bucket),
+    )?;
+    let load_balancer =
+        front_door(ctx, &mut plans.load_balancer, &network, certificate.as_ref(), log_bucket.as_deref()).await?;
+    Ok(Edge { network, certificate, load_balancer })
+}
+
+/// What the stack owns apart from its network, and the image and roles that depend on it.
+struct Base {
+    registry: EcrOutputs,
+    logs: LogOutputs,
+    secret: SecretOutputs,
+    cluster: ClusterOutputs,
+    observed_cluster: Option<cluster::ObservedCluster>,
+    topic: Option<String>,
+    image_ref: ImageRef,
+    push: Option<crate::image::PushReport>,
+    iam: IamOutputs,
+}
+
+/// Repository, log group, secret, cluster and the alarms' topic at once; then the image (pushed
+/// to the repository) and the roles (scoped to the repository's, log group's and secret's ARNs).
+async fn stack_parts(ctx: &Ctx, plans: &mut Plans, image: &ImageSource) -> Result<Base, Error> {
+    let (registry, logs, secret, (cluster, observed_cluster), topic) = tokio::try_join!(
+        ecr::reconcile(ctx, &mut plans.ecr),
+        logs::reconcile(ctx, &mut plans.logs),
+        secret::reconcile(ctx, &mut plans.secret),
+        cluster::reconcile(ctx, &mut plans.cluster),
+        topic::reconcile(ctx, &mut plans.topic),
+    )?;
+    let scope = iam_scope(ctx, &registry, &logs, &secret).await?;
+    let ((image_ref, push), iam) = tokio::try_join!(
+        image_reference(ctx, image, &registry),
+        iam::reconcile(ctx, &mut plans.iam, &scope, iam::Part::All)
+    )?;
+    Ok(Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam })
+}
+
 /// What the roles may reach: the repository, the log group and the secret, by ARN.
 async fn iam_scope(
     ctx: &Ctx,
@@ -158,21 +232,20 @@ async fn iam_scope(
     })
 }
 
-/// The access-log bucket, the load balancer (with its target group and listeners) and the
-/// domain's alias to it. The bucket's policy must be in place before the load balancer is told to
-/// log there.
+/// The load balancer (with its target group and listeners) and the domain's alias to it. The
+/// access-log bucket's policy is in place before the load balancer is told to log there.
 async fn front_door(
     ctx: &Ctx,
     plan: &mut Plan,
     network: &NetworkOutputs,
     certificate: Option<&CertificateOutputs>,
+    log_bucket: Option<&str>,
 ) -> Result<LoadBalancerOutputs, Error> {
-    let log_bucket = log_bucket::reconcile(ctx, plan).await?;
     let inputs = load_balancer::Inputs {
         vpc: &network.vpc_id,
         subnets: &network.subnet_ids,
         security_group: &network.load_balancer_security_group_id,
-        log_bucket: log_bucket.as_deref(),
+        log_bucket,
         certificate: certificate.map(|c| &c.certificate_arn),
     };
     let lb = load_balancer::reconcile(ctx, plan, &inputs).await?;

@@ -362,27 +362,39 @@ pub async fn reconcile(
         rollback_alarms: rollback_names(&ctx.stack),
         states: Vec::new(),
     };
-    for mut want in desired(&ctx.stack, &dims) {
-        // The stack's own topic (`alarm_topic`) is notified beside the topics stack.yaml names.
-        want.actions.extend(topic.map(str::to_owned));
-        want.actions.sort();
-        let step = Step::new(ctx, "alarm", want.name.as_str());
-        let done = step
+    let wanted: Vec<AlarmSpec> = desired(&ctx.stack, &dims)
+        .into_iter()
+        .map(|mut want| {
+            // The stack's own topic (`alarm_topic`) is notified beside the topics stack.yaml names.
+            want.actions.extend(topic.map(str::to_owned));
+            want.actions.sort();
+            want
+        })
+        .collect();
+    // Every alarm at once; rows and states in the desired order.
+    let converged = futures_util::future::try_join_all(wanted.iter().map(|want| async {
+        let mut rows = Plan::default();
+        let done = Step::new(ctx, "alarm", want.name.as_str())
             .converge(
-                plan,
+                &mut rows,
                 async || observe(ctx, &want.name).await,
-                |o| diff(&ctx.stack, &want, o),
+                |o| diff(&ctx.stack, want, o),
                 async |c: &Change, o: Option<&ObservedAlarm>| {
                     if !(load_balancer.is_known() && target_group.is_known()) {
                         return Err(Error::NotYetKnown(format!("the load balancer alarm {} watches", want.name)));
                     }
-                    put(ctx, &want, &dims, o.is_some() && c.has_tags()).await?;
+                    put(ctx, want, &dims, o.is_some() && c.has_tags()).await?;
                     ctx.progress(format!("alarm {} set", want.name));
                     Ok(())
                 },
             )
             .await?;
-        outputs.states.push((want.name.clone(), done.observed.map(|o| o.state)));
+        Ok::<_, Error>((rows, (want.name.clone(), done.observed.map(|o| o.state))))
+    }))
+    .await?;
+    for (rows, state) in converged {
+        plan.extend(rows);
+        outputs.states.push(state);
     }
     Ok(outputs)
 }
@@ -393,6 +405,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["alarm"],
     permissions: PERMISSIONS,
     arn_types: &["cloudwatch:alarm"],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -94,6 +94,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["dns-alias"],
     permissions: crate::dns::PERMISSIONS,
     arn_types: &[],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -487,6 +487,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["certificate", "dns-record"],
     permissions: PERMISSIONS,
     arn_types: &["acm:certificate"],
+    deleted_after: &["load-balancer"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -283,6 +283,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["ecs-cluster", "cluster-strategy"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:cluster"],
+    deleted_after: &["ecs-service", "capacity", "loadtest"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

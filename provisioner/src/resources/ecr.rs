@@ -246,6 +246,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["ecr-repository"],
     permissions: PERMISSIONS,
     arn_types: &["ecr:repository"],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

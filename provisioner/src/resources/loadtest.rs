@@ -368,6 +368,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["loadtest-task", "task-definition"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:task"],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

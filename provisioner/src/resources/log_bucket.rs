@@ -208,7 +208,15 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
         tags::pick_owned("bucket", bucket, &ctx.stack.name, vec![found], |b| b.name.clone(), |b| b.tags.clone())?
     };
     let Some(mut b) = owned else { return Ok(None) };
-    let pab = s3.get_public_access_block().bucket(bucket).send().await.ctx("read the public access block of", bucket);
+    // Five settings, read at once.
+    let (pab, enc, own, life, policy) = tokio::join!(
+        s3.get_public_access_block().bucket(bucket).send(),
+        s3.get_bucket_encryption().bucket(bucket).send(),
+        s3.get_bucket_ownership_controls().bucket(bucket).send(),
+        s3.get_bucket_lifecycle_configuration().bucket(bucket).send(),
+        s3.get_bucket_policy().bucket(bucket).send(),
+    );
+    let pab = pab.ctx("read the public access block of", bucket);
     b.public_access_blocked = absent(pab, &["NoSuchPublicAccessBlockConfiguration"])?
         .and_then(|o| o.public_access_block_configuration)
         .is_some_and(|c| {
@@ -216,7 +224,7 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
                 .iter()
                 .all(|v| *v == Some(true))
         });
-    let enc = s3.get_bucket_encryption().bucket(bucket).send().await.ctx("read the encryption of", bucket);
+    let enc = enc.ctx("read the encryption of", bucket);
     b.encryption = absent(enc, &["ServerSideEncryptionConfigurationNotFoundError"])?.and_then(|o| {
         o.server_side_encryption_configuration()?
             .rules()
@@ -224,14 +232,14 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
             .apply_server_side_encryption_by_default()
             .map(|d| d.sse_algorithm().as_str().to_owned())
     });
-    let own = s3.get_bucket_ownership_controls().bucket(bucket).send().await.ctx("read the ownership of", bucket);
+    let own = own.ctx("read the ownership of", bucket);
     b.ownership = absent(own, &["OwnershipControlsNotFoundError"])?
         .and_then(|o| o.ownership_controls()?.rules().first().map(|r| r.object_ownership().as_str().to_owned()));
-    let life = s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await.ctx("read the lifecycle of", bucket);
+    let life = life.ctx("read the lifecycle of", bucket);
     b.expiration_days = absent(life, &["NoSuchLifecycleConfiguration"])?.and_then(|o| {
         o.rules().iter().find(|r| r.status() == &ExpirationStatus::Enabled).and_then(|r| r.expiration()?.days())
     });
-    let policy = s3.get_bucket_policy().bucket(bucket).send().await.ctx("read the policy of", bucket);
+    let policy = policy.ctx("read the policy of", bucket);
     b.policy = absent(policy, &["NoSuchBucketPolicy"])?.and_then(|o| serde_json::from_str(o.policy()?).ok());
     Ok(Some(b))
 }
@@ -463,6 +471,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["log-bucket"],
     permissions: PERMISSIONS,
     arn_types: &["s3:"],
+    deleted_after: &["load-balancer"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -146,6 +146,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["log-group"],
     permissions: PERMISSIONS,
     arn_types: &["logs:log-group"],
+    deleted_after: &["ecs-service", "loadtest"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

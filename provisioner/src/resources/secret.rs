@@ -369,8 +369,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
     };
     let source = value_source(now);
     let outcome = Step::new(ctx, "secret", &name)
-        .converge(
+        .converge_observed(
             plan,
+            observed,
             async || observe(ctx, &name).await,
             |o| diff(&ctx.stack, &policy, o, if o.is_some() { source } else { value_source(None) }),
             async |c: &Change, o: Option<&ObservedSecret>| match o {
@@ -393,6 +394,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["secret"],
     permissions: PERMISSIONS,
     arn_types: &["secretsmanager:secret"],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -29,6 +29,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["sns-topic"],
     permissions: PERMISSIONS,
     arn_types: &["sns:"],
+    deleted_after: &["alarms"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

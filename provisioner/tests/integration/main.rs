@@ -17,6 +17,7 @@ mod first_contact;
 mod https;
 mod image;
 mod json_shapes;
+mod latency;
 mod lease;
 mod loadtest;
 mod network;

@@ -196,7 +196,12 @@ pub struct Inputs<'a> {
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<CapacityOutputs, Error> {
     let n = names(&ctx.stack.name);
-    let ami = resolve_ami(ctx).await?;
+    // The AMI, the template and the provider are read at once; the group needs the template.
+    let (ami, template, provider) = tokio::try_join!(
+        resolve_ami(ctx),
+        template::observe(ctx, &n.launch_template),
+        provider::observe(ctx, &n.provider)
+    )?;
     let spec = TemplateSpec {
         // Chosen against the observed template by `template::converge`.
         image_id: String::new(),
@@ -206,9 +211,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
         user_data: user_data(inputs.cluster),
         root_volume_gib: i32::try_from(ctx.stack.capacity.root_volume_gib).unwrap_or(30),
     };
-    let template = template::converge(ctx, plan, &n, &spec, &ami).await?;
+    let template = template::converge(ctx, plan, &n, &spec, &ami, template).await?;
     let asg_arn = group::converge(ctx, plan, &n, &template, inputs.subnets).await?;
-    provider::converge(ctx, plan, &n, &asg_arn).await?;
+    provider::converge(ctx, plan, &n, &asg_arn, provider).await?;
     Ok(CapacityOutputs {
         ami: Some(template.image_id.clone()),
         launch_template_id: template.id,
@@ -232,6 +237,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
         "ecs:capacity-provider",
         "ecs:container-instance",
     ],
+    deleted_after: &["ecs-service"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -110,7 +110,7 @@ async fn describe(ctx: &Ctx, name: &str) -> Result<Vec<(String, ObservedProvider
         .collect())
 }
 
-async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedProvider>, Error> {
+pub(super) async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedProvider>, Error> {
     let active: Vec<ObservedProvider> =
         describe(ctx, name).await?.into_iter().filter(|(status, _)| status == "ACTIVE").map(|(_, p)| p).collect();
     tags::pick_owned("capacity provider", name, &ctx.stack.name, active, |p| p.arn.clone(), |p| p.tags.clone())
@@ -185,11 +185,19 @@ async fn apply(
     Ok(None)
 }
 
-pub async fn converge(ctx: &Ctx, plan: &mut Plan, n: &Names, asg_arn: &Id) -> Result<(), Error> {
+/// Converges the provider from `observed` (read by the caller, at once with the template).
+pub async fn converge(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    n: &Names,
+    asg_arn: &Id,
+    observed: Option<ObservedProvider>,
+) -> Result<(), Error> {
     let name = &n.provider;
     Step::new(ctx, "capacity-provider", name)
-        .converge(
+        .converge_observed(
             plan,
+            observed,
             async || observe(ctx, name).await,
             |o| diff_provider(&ctx.stack, asg_arn, o),
             async |c: &Change, o: Option<&ObservedProvider>| apply(ctx, name, asg_arn, c, o).await,

@@ -173,7 +173,7 @@ pub fn diff_template(want: &TemplateSpec, stack: &stack::Stack, observed: Option
     Change::update(fields)
 }
 
-async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemplate>, Error> {
+pub(super) async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemplate>, Error> {
     let ec2 = &ctx.clients.ec2;
     let described =
         ec2.describe_launch_templates().launch_template_names(name).send().await.ctx("describe launch template", name);
@@ -373,13 +373,15 @@ pub async fn converge(
     n: &Names,
     spec: &TemplateSpec,
     ami: &AmiChoice,
+    observed: Option<ObservedTemplate>,
 ) -> Result<TemplateRef, Error> {
     let name = &n.launch_template;
     let source = ami.source();
     let with_ami = |o: Option<&ObservedTemplate>| TemplateSpec { image_id: ami.wanted(o).0, ..spec.clone() };
     let outcome = Step::new(ctx, "launch-template", name)
-        .converge(
+        .converge_observed(
             plan,
+            observed,
             async || observe(ctx, name).await,
             |o| diff_template(&with_ami(o), &ctx.stack, o),
             async |c: &Change, o: Option<&ObservedTemplate>| apply(ctx, name, (&with_ami(o), &source), c, o).await,

@@ -245,11 +245,12 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
         )
         .await?;
     let [instance, execution, task] = specs(&ctx.stack, scope);
-    let mut arns = Vec::new();
-    for spec in [&instance, &execution, &task] {
+    // The three roles at once (each names the boundary, made first); their rows in this order.
+    let converged = futures_util::future::try_join_all([&instance, &execution, &task].map(|spec| async move {
+        let mut rows = Plan::default();
         let outcome = Step::new(ctx, ROLE_KIND, &spec.name)
             .converge(
-                plan,
+                &mut rows,
                 async || observe_role(ctx, &spec.name).await,
                 |o| diff_role(spec, &ctx.stack, o, part),
                 async |c: &Change, o: Option<&ObservedRole>| {
@@ -260,7 +261,13 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
                 },
             )
             .await?;
-        arns.push(outcome.id_or(|| format!("role {}", spec.name)));
+        Ok::<_, Error>((rows, outcome.id_or(|| format!("role {}", spec.name))))
+    }))
+    .await?;
+    let mut arns = Vec::new();
+    for (rows, arn) in converged {
+        plan.extend(rows);
+        arns.push(arn);
     }
     let profile_name = instance.name.clone();
     let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
@@ -337,6 +344,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
     permissions: PERMISSIONS,
     arn_types: &["iam:role", "iam:policy", "iam:instance-profile"],
+    deleted_after: &["ecs-service", "capacity", "loadtest"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

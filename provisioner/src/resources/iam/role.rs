@@ -148,20 +148,21 @@ pub async fn observe_role(ctx: &Ctx, name: &str) -> Result<Option<ObservedRole>,
     let iam = &ctx.clients.iam;
     let Some(role) = get_owned(ctx, name).await? else { return Ok(None) };
     let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    let attached = iam.list_attached_role_policies().role_name(name).send().await.ctx("list policies of role", name)?;
+    let (attached, listed) = tokio::join!(
+        iam.list_attached_role_policies().role_name(name).send(),
+        iam.list_role_policies().role_name(name).send()
+    );
+    let attached = attached.ctx("list policies of role", name)?;
     let managed = attached.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
-    let mut inline = BTreeMap::new();
-    let listed = iam.list_role_policies().role_name(name).send().await.ctx("list inline policies of role", name)?;
-    for policy in listed.policy_names() {
-        let doc = iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .ctx("get inline policy of role", name)?;
-        inline.insert(policy.clone(), decode_policy(doc.policy_document()));
-    }
+    let listed = listed.ctx("list inline policies of role", name)?;
+    // Every inline policy's document at once.
+    let documents = futures_util::future::try_join_all(listed.policy_names().iter().map(|policy| async move {
+        let doc = iam.get_role_policy().role_name(name).policy_name(policy).send().await;
+        let doc = doc.ctx("get inline policy of role", name)?;
+        Ok::<_, Error>((policy.clone(), decode_policy(doc.policy_document())))
+    }))
+    .await?;
+    let inline: BTreeMap<String, Value> = documents.into_iter().collect();
     Ok(Some(ObservedRole {
         arn: role.arn().to_owned(),
         trust: role.assume_role_policy_document().map(decode_policy).unwrap_or(Value::Null),

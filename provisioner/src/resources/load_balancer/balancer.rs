@@ -88,37 +88,37 @@ pub fn diff_lb(
     Change::update(fields)
 }
 
-/// Our load balancer `name` (DescribeLoadBalancers and its tags), ownership checked.
-async fn get_owned(
-    ctx: &Ctx,
-    name: &str,
-) -> Result<Option<(aws_sdk_elasticloadbalancingv2::types::LoadBalancer, Vec<(String, String)>)>, Error> {
+/// The load balancer `name`, whoever owns it.
+async fn describe(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, Error> {
     let described =
         ctx.clients.elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name);
     let Some(out) = absent(described, &["LoadBalancerNotFound"])? else { return Ok(None) };
-    let Some(lb) = out.load_balancers.and_then(|l| l.into_iter().next()) else { return Ok(None) };
-    let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
-    let tags = tags_of(ctx, &arn).await?;
-    let found = vec![(arn, tags.clone())];
-    tags::pick_owned("load balancer", name, &ctx.stack.name, found, |l| l.0.clone(), |l| l.1.clone())?;
-    Ok(Some((lb, tags)))
+    Ok(out.load_balancers.and_then(|l| l.into_iter().next()))
+}
+
+/// Refuses a load balancer of ours by name whose tags say it is not ours.
+fn check_owned(ctx: &Ctx, name: &str, arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
+    let found = vec![(arn.to_owned(), tags.to_vec())];
+    tags::pick_owned("load balancer", name, &ctx.stack.name, found, |l| l.0.clone(), |l| l.1.clone()).map(|_| ())
 }
 
 /// The DNS name of our load balancer `name`, if it exists (two calls; nothing compared).
 pub(super) async fn locate(ctx: &Ctx, name: &str) -> Result<Option<String>, Error> {
-    Ok(get_owned(ctx, name).await?.map(|(lb, _)| lb.dns_name().unwrap_or_default().to_owned()))
+    let Some(lb) = describe(ctx, name).await? else { return Ok(None) };
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    check_owned(ctx, name, arn, &tags_of(ctx, arn).await?)?;
+    Ok(Some(lb.dns_name().unwrap_or_default().to_owned()))
 }
 
 pub(super) async fn observe_lb(ctx: &Ctx, name: &str) -> Result<Option<ObservedLb>, Error> {
     let elb = &ctx.clients.elb;
-    let Some((lb, tags)) = get_owned(ctx, name).await? else { return Ok(None) };
+    let Some(lb) = describe(ctx, name).await? else { return Ok(None) };
     let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
-    let attrs = elb
-        .describe_load_balancer_attributes()
-        .load_balancer_arn(&arn)
-        .send()
-        .await
-        .ctx("describe attributes of", name)?;
+    let (tags, attrs) =
+        tokio::join!(tags_of(ctx, &arn), elb.describe_load_balancer_attributes().load_balancer_arn(&arn).send());
+    let tags = tags?;
+    check_owned(ctx, name, &arn, &tags)?;
+    let attrs = attrs.ctx("describe attributes of", name)?;
     Ok(Some(ObservedLb {
         dns_name: lb.dns_name().unwrap_or_default().to_owned(),
         canonical_zone: lb.canonical_hosted_zone_id().unwrap_or_default().to_owned(),

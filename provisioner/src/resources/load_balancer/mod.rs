@@ -121,27 +121,28 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
     let stack = &ctx.stack;
     let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
 
-    // Target group first: the listeners forward to it.
-    let tg = Step::new(ctx, "target-group", &tg_name)
-        .converge(
-            plan,
+    // The target group and the load balancer at once; then the listeners, which join them.
+    let (mut p_tg, mut p_lb) = (Plan::default(), Plan::default());
+    let (tg_step, lb_step) = (Step::new(ctx, "target-group", &tg_name), Step::new(ctx, "load-balancer", &lb_name));
+    let (tg, lb) = tokio::try_join!(
+        tg_step.converge(
+            &mut p_tg,
             async || observe_tg(ctx, &tg_name).await,
             |o| diff_tg(stack, &tg_name, o),
             async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &tg_name, vpc, c, o).await,
-        )
-        .await?;
-    let tg_arn = tg.id_or(|| format!("target group {tg_name}"));
-
-    let lb = Step::new(ctx, "load-balancer", &lb_name)
-        .converge(
-            plan,
+        ),
+        lb_step.converge(
+            &mut p_lb,
             async || observe_lb(ctx, &lb_name).await,
             |o| diff_lb(stack, &lb_name, subnets, sg, log_bucket, o),
             async |c: &Change, o: Option<&ObservedLb>| {
                 apply_load_balancer(ctx, &lb_name, subnets, sg, log_bucket, c, o).await
             },
-        )
-        .await?;
+        ),
+    )?;
+    plan.extend(p_tg);
+    plan.extend(p_lb);
+    let tg_arn = tg.id_or(|| format!("target group {tg_name}"));
     let lb_arn = lb.id_or(|| format!("load balancer {lb_name}"));
     let named = match &lb.observed {
         Some(o) => Some((o.dns_name.clone(), o.canonical_zone.clone())),
@@ -220,6 +221,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
         "elasticloadbalancing:listener",
         "elasticloadbalancing:listener-rule",
     ],
+    deleted_after: &["ecs-service", "dns-alias"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

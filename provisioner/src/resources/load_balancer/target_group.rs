@@ -57,7 +57,9 @@ pub(super) async fn observe_tg(ctx: &Ctx, name: &str) -> Result<Option<ObservedT
     let Some(out) = absent(described, &["TargetGroupNotFound"])? else { return Ok(None) };
     let Some(tg) = out.target_groups().first() else { return Ok(None) };
     let arn = tg.target_group_arn().unwrap_or_default().to_owned();
-    let tags = tags_of(ctx, &arn).await?;
+    let (tags, attrs) =
+        tokio::join!(tags_of(ctx, &arn), elb.describe_target_group_attributes().target_group_arn(&arn).send());
+    let tags = tags?;
     tags::pick_owned(
         "target group",
         name,
@@ -66,12 +68,7 @@ pub(super) async fn observe_tg(ctx: &Ctx, name: &str) -> Result<Option<ObservedT
         |t| t.0.clone(),
         |t| t.1.clone(),
     )?;
-    let attrs = elb
-        .describe_target_group_attributes()
-        .target_group_arn(&arn)
-        .send()
-        .await
-        .ctx("describe attributes of", name)?;
+    let attrs = attrs.ctx("describe attributes of", name)?;
     Ok(Some(ObservedTg {
         port: tg.port().unwrap_or(0),
         health_path: tg.health_check_path().unwrap_or("/").to_owned(),

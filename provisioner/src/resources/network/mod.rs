@@ -205,19 +205,56 @@ pub async fn locate(ctx: &Ctx) -> Result<Option<(String, Vec<String>)>, Error> {
 /// changes in dependency order. Ids of what does not exist yet are pending in Plan mode.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Error> {
     let names = Names::of(&ctx.stack.name);
-    let vpc_id = vpc::converge(ctx, plan, &names).await?;
-    let zones = availability_zones(ctx).await?;
-    let subnets = subnet::converge(ctx, plan, &names, &vpc_id, &zones).await?;
+    let (vpc_id, zones) = tokio::try_join!(vpc::converge(ctx, plan, &names), availability_zones(ctx))?;
+    // Then, at once: the subnets and the gateway (and the route table that joins them), and the
+    // security groups. Each part's rows are added in one order whatever finished first.
+    let (mut p_routes, mut p_groups) = (Plan::default(), Plan::default());
+    let ((subnets, igw_id, route_table_id), (lb_sg, instance_sg)) = tokio::try_join!(
+        routes(ctx, &mut p_routes, &names, &vpc_id, &zones),
+        groups(ctx, &mut p_groups, &names, &vpc_id),
+    )?;
+    plan.extend(p_routes);
+    plan.extend(p_groups);
+    Ok(NetworkOutputs {
+        vpc_id,
+        subnet_ids: subnets.iter().map(|(id, _)| id.clone()).collect(),
+        availability_zones: subnets.into_iter().map(|(_, az)| az).collect(),
+        internet_gateway_id: igw_id,
+        route_table_id,
+        load_balancer_security_group_id: lb_sg,
+        instance_security_group_id: instance_sg,
+    })
+}
+
+/// The subnets and the internet gateway at once, then the route table that sends the subnets'
+/// traffic through the gateway: (subnets with their zones, gateway, route table).
+async fn routes(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    names: &Names,
+    vpc_id: &Id,
+    zones: &[String],
+) -> Result<(Vec<(Id, String)>, Id, Id), Error> {
+    let mut p_igw = Plan::default();
+    let (subnets, igw_id) = tokio::try_join!(
+        subnet::converge(ctx, plan, names, vpc_id, zones),
+        gateway::converge(ctx, &mut p_igw, names, vpc_id)
+    )?;
+    plan.extend(p_igw);
     let subnet_ids: Vec<Id> = subnets.iter().map(|(id, _)| id.clone()).collect();
-    let igw_id = gateway::converge(ctx, plan, &names, &vpc_id).await?;
-    let want_rt = DesiredRouteTable { default_target: igw_id.clone(), subnet_ids: subnet_ids.clone() };
-    let route_table_id = route_table::converge(ctx, plan, &names, &vpc_id, &want_rt).await?;
-    // The load balancer's group first: the instances' group refers to it. One listing for both.
-    let groups = security_group::observe_named(ctx, &vpc_id, &[&names.lb_sg, &names.instance_sg]).await?;
+    let want_rt = DesiredRouteTable { default_target: igw_id.clone(), subnet_ids };
+    let route_table_id = route_table::converge(ctx, plan, names, vpc_id, &want_rt).await?;
+    Ok((subnets, igw_id, route_table_id))
+}
+
+/// The load balancer's security group, then the instances' (which refers to it): (load
+/// balancer's, instances'). One listing for both.
+async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Result<(Id, Id), Error> {
+    let groups = security_group::observe_named(ctx, vpc_id, &[&names.lb_sg, &names.instance_sg]).await?;
     let lb_sg = security_group::converge(
         ctx,
         plan,
-        &vpc_id,
+        vpc_id,
         security_group::pick(ctx, &groups, &names.lb_sg)?,
         &names.lb_sg,
         "Konnichiwa load balancer: listener ports from anywhere",
@@ -227,22 +264,14 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Err
     let instance_sg = security_group::converge(
         ctx,
         plan,
-        &vpc_id,
+        vpc_id,
         security_group::pick(ctx, &groups, &names.instance_sg)?,
         &names.instance_sg,
         "Konnichiwa container instances: dynamic host ports from the load balancer only",
         instance_ingress(&lb_sg),
     )
     .await?;
-    Ok(NetworkOutputs {
-        vpc_id,
-        subnet_ids,
-        availability_zones: subnets.into_iter().map(|(_, az)| az).collect(),
-        internet_gateway_id: igw_id,
-        route_table_id,
-        load_balancer_security_group_id: lb_sg,
-        instance_security_group_id: instance_sg,
-    })
+    Ok((lb_sg, instance_sg))
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
@@ -251,6 +280,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
     permissions: PERMISSIONS,
     arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
+    deleted_after: &["ecs-service", "load-balancer", "capacity", "loadtest"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -143,20 +143,12 @@ async fn dependents(ctx: &Ctx, vpc_ids: &[String]) -> Result<Vec<String>, Error>
 
 async fn dns(ctx: &Ctx, id: &str) -> Result<(bool, bool), Error> {
     let ec2 = &ctx.clients.ec2;
-    let support = ec2
-        .describe_vpc_attribute()
-        .vpc_id(id)
-        .attribute(VpcAttributeName::EnableDnsSupport)
-        .send()
-        .await
-        .ctx("describe VPC attribute", id)?;
-    let hostnames = ec2
-        .describe_vpc_attribute()
-        .vpc_id(id)
-        .attribute(VpcAttributeName::EnableDnsHostnames)
-        .send()
-        .await
-        .ctx("describe VPC attribute", id)?;
+    let (support, hostnames) = tokio::join!(
+        ec2.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsSupport).send(),
+        ec2.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsHostnames).send(),
+    );
+    let (support, hostnames) =
+        (support.ctx("describe VPC attribute", id)?, hostnames.ctx("describe VPC attribute", id)?);
     Ok((
         support.enable_dns_support().and_then(|a| a.value()).unwrap_or(false),
         hostnames.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false),

@@ -305,15 +305,18 @@ async fn apply(
 }
 
 /// The service; its ARN and the deployment an apply started.
+/// Converges the service from `observed` (read by the caller, at once with the task definition).
 pub async fn converge(
     ctx: &Ctx,
     plan: &mut Plan,
     name: &str,
     i: &ServiceInputs<'_>,
+    observed: Option<ObservedService>,
 ) -> Result<(Option<String>, Option<String>), Error> {
     let outcome = Step::new(ctx, "ecs-service", name)
-        .converge(
+        .converge_observed(
             plan,
+            observed,
             async || observe_service(ctx, i.cluster, name).await,
             |o| diff_service(&ctx.stack, i, o),
             async |c: &Change, o: Option<&ObservedService>| apply(ctx, name, i, c, o).await,

@@ -138,8 +138,12 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
         task_role: i.task_role,
     };
     let want = desired_task(&ctx.stack, &task_inputs);
-    let td = task::converge(ctx, plan, &family, &want, &task_inputs).await?;
     let name = ctx.stack.name.clone();
+    // The service is read while its task definition is converged.
+    let (td, observed) = tokio::try_join!(
+        task::converge(ctx, plan, &family, &want, &task_inputs),
+        ecs_service::observe_service(ctx, i.cluster, &name)
+    )?;
     let (_, deployment_id) = ecs_service::converge(
         ctx,
         plan,
@@ -153,6 +157,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
             key_changes: i.key_changes,
             key_version_created: i.key_version_created,
         },
+        observed,
     )
     .await?;
     scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group).await?;
@@ -172,6 +177,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &["ecs-service", "service-autoscaling", "task-definition"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:service", "ecs:task-definition", "application-autoscaling:scalable-target"],
+    deleted_after: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -79,22 +79,18 @@ pub fn diff(stack: &stack::Stack, service: &str, observed: Option<&ObservedScali
 
 pub async fn observe(ctx: &Ctx, rid: &str) -> Result<Option<ObservedScaling>, Error> {
     let aas = &ctx.clients.app_autoscaling;
-    let targets = aas
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_ids(rid)
-        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
-        .send()
-        .await
-        .ctx("describe scalable target", rid)?;
+    // The target and its policies at once (the policies are ignored when there is no target).
+    let (targets, policies) = tokio::join!(
+        aas.describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(rid)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send(),
+        aas.describe_scaling_policies().service_namespace(ServiceNamespace::Ecs).resource_id(rid).send(),
+    );
+    let targets = targets.ctx("describe scalable target", rid)?;
     let Some(t) = targets.scalable_targets().first() else { return Ok(None) };
-    let policies = aas
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(rid)
-        .send()
-        .await
-        .ctx("describe scaling policies of", rid)?;
+    let policies = policies.ctx("describe scaling policies of", rid)?;
     Ok(Some(ObservedScaling {
         resource_id: rid.to_owned(),
         min: t.min_capacity(),

@@ -6,7 +6,9 @@
 //!   IAM role not yet usable, a resource not yet visible), or bodies for operations moto lacks;
 //! - stops answering after the Nth mutating call was carried out and tells the test, which
 //!   then kills the client (SIGKILL at that point);
-//! - optionally reports the primary ECS deployment COMPLETED (moto never does).
+//! - optionally reports the primary ECS deployment COMPLETED (moto never does);
+//! - optionally answers every call only after a fixed delay, as a distant region does (the
+//!   latency benchmark), and counts how many calls were in flight at once.
 //!
 //! Faults are decided by a hash of (seed, operation, how many times it was seen): the same seed
 //! faults the same calls whatever the interleaving. Every request is recorded for assertions.
@@ -103,9 +105,16 @@ struct State {
     /// Hold the answer to the Nth mutating call until the test lets it go, and say so.
     hold_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>, Arc<tokio::sync::Notify>)>,
     mutations: usize,
+    /// Added before every answer: a region's round trip.
+    latency: Duration,
+    /// Calls in flight now, and the most there were at once.
+    in_flight: usize,
+    peak_in_flight: usize,
     ops: BTreeMap<String, OpStats>,
     /// (operation, request body) in arrival order.
     requests: Vec<(String, String)>,
+    /// (when, operation) of each call's arrival, for the latency benchmark's trace.
+    arrivals: Vec<(std::time::Instant, String)>,
 }
 
 /// The running proxy. Point `AWS_ENDPOINT_URL` at `url`.
@@ -322,6 +331,31 @@ impl Proxy {
         Self { url, state, server }
     }
 
+    /// Answers every call `latency` later than moto does (a round trip to a distant region).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().expect("lock").latency = latency;
+    }
+
+    /// The most calls that were in flight at once, since the last reset; resets it.
+    pub fn take_peak_in_flight(&self) -> usize {
+        let mut s = self.state.lock().expect("lock");
+        let now = s.in_flight;
+        std::mem::replace(&mut s.peak_in_flight, now)
+    }
+
+    /// (when, operation) of every call since the last reset, in arrival order.
+    pub fn arrivals(&self) -> Vec<(std::time::Instant, String)> {
+        self.state.lock().expect("lock").arrivals.clone()
+    }
+
+    /// Forgets the calls seen so far (requests and per-operation counts).
+    pub fn reset_counts(&self) {
+        let mut s = self.state.lock().expect("lock");
+        s.requests.clear();
+        s.arrivals.clear();
+        s.ops.clear();
+    }
+
     pub fn script(&self, script: Script) {
         self.state.lock().expect("lock").scripts.push(script);
     }
@@ -427,6 +461,27 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let latency = {
+        let mut s = state.lock().expect("lock");
+        s.in_flight += 1;
+        s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
+        s.latency
+    };
+    let answer = decide_and_forward(client, moto, state, method, uri, headers, body).await;
+    tokio::time::sleep(latency).await;
+    state.lock().expect("lock").in_flight -= 1;
+    answer
+}
+
+async fn decide_and_forward(
+    client: &reqwest::Client,
+    moto: &str,
+    state: &Arc<Mutex<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let (service, op) = identify(&method, &path, &headers, &body);
     let p = protocol(&service);
@@ -434,6 +489,7 @@ async fn handle(
     let decision = {
         let mut s = state.lock().expect("lock");
         s.requests.push((op.clone(), String::from_utf8_lossy(&body).into_owned()));
+        s.arrivals.push((std::time::Instant::now(), op.clone()));
         let n = {
             let st = s.ops.entry(op.clone()).or_default();
             st.seen += 1;

@@ -1,0 +1,155 @@
+//! How many AWS calls a run has in flight at once: at most `TOTAL` in all and `PER_SERVICE` per
+//! service, so that the engine can read and change independent resources concurrently without
+//! tripping an account's request-rate limits (the retry policy is unchanged: a throttled call
+//! waits and retries as before). The bound sits in the HTTP client every SDK client sends through,
+//! so it counts every attempt, retries included.
+
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use tokio::sync::Semaphore;
+
+/// Calls in flight at once, in all: Terraform's default parallelism is 10; AWS's read buckets
+/// (EC2: a burst of 100, 20 a second refilled) take far more.
+pub const TOTAL: usize = 16;
+/// Calls in flight at once to one service (IAM, the slowest to refill, included).
+pub const PER_SERVICE: usize = 8;
+
+/// The shared bound: one per run, handed to every service's client.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    inner: SharedHttpClient,
+    total: Arc<Semaphore>,
+}
+
+impl Bound {
+    /// Bounds the calls sent through `inner`.
+    pub fn new(inner: SharedHttpClient) -> Self {
+        Self { inner, total: Arc::new(Semaphore::new(TOTAL)) }
+    }
+
+    /// The HTTP client for one service's SDK client: its own per-service bound within the total.
+    pub fn for_service(&self) -> SharedHttpClient {
+        SharedHttpClient::new(self.service())
+    }
+
+    fn service(&self) -> ServiceClient {
+        ServiceClient {
+            inner: self.inner.clone(),
+            total: Arc::clone(&self.total),
+            service: Arc::new(Semaphore::new(PER_SERVICE)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ServiceClient {
+    inner: SharedHttpClient,
+    total: Arc<Semaphore>,
+    service: Arc<Semaphore>,
+}
+
+impl ServiceClient {
+    /// `inner`, sending only within the service's and the run's bounds.
+    fn around(&self, inner: SharedHttpConnector) -> SharedHttpConnector {
+        SharedHttpConnector::new(BoundedConnector {
+            inner,
+            total: Arc::clone(&self.total),
+            service: Arc::clone(&self.service),
+        })
+    }
+}
+
+impl HttpClient for ServiceClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.around(self.inner.http_connector(settings, components))
+    }
+}
+
+#[derive(Debug)]
+struct BoundedConnector {
+    inner: SharedHttpConnector,
+    total: Arc<Semaphore>,
+    service: Arc<Semaphore>,
+}
+
+impl HttpConnector for BoundedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, total, service) = (self.inner.clone(), Arc::clone(&self.total), Arc::clone(&self.service));
+        HttpConnectorFuture::new(async move {
+            // The service's permit first: a busy service does not hold total permits others could use.
+            let closed = |e: tokio::sync::AcquireError| ConnectorError::other(e.into(), None);
+            let _service = service.acquire_owned().await.map_err(closed)?;
+            let _total = total.acquire_owned().await.map_err(closed)?;
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// A connector that answers after a moment and records the most calls it had at once.
+    #[derive(Debug, Default)]
+    struct Slow {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    #[derive(Debug, Clone)]
+    struct SlowClient(Arc<Slow>);
+
+    impl HttpConnector for SlowClient {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            let slow = Arc::clone(&self.0);
+            HttpConnectorFuture::new(async move {
+                let n = slow.now.fetch_add(1, Ordering::SeqCst) + 1;
+                slow.peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                slow.now.fetch_sub(1, Ordering::SeqCst);
+                Ok(HttpResponse::new(200.try_into().expect("status"), SdkBody::empty()))
+            })
+        }
+    }
+
+    async fn peak_of(calls_per_service: &[usize]) -> usize {
+        let slow = Arc::new(Slow::default());
+        // The inner client is never asked for a connector here: each service wraps the slow one.
+        let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
+        let bound = Bound::new(never);
+        let mut calls = Vec::new();
+        for &n in calls_per_service {
+            let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
+            for _ in 0..n {
+                let c = connector.clone();
+                calls.push(tokio::spawn(async move { c.call(HttpRequest::empty()).await.map(|_| ()) }));
+            }
+        }
+        for call in calls {
+            call.await.expect("join").expect("answered");
+        }
+        slow.peak.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn one_service_has_at_most_its_share_in_flight() {
+        assert_eq!(peak_of(&[40]).await, PER_SERVICE);
+    }
+
+    #[tokio::test]
+    async fn all_services_together_have_at_most_the_total_in_flight() {
+        assert_eq!(peak_of(&[10, 10, 10, 10]).await, TOTAL);
+    }
+}
