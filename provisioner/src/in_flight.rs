@@ -14,9 +14,12 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Semaphore;
 
-/// Calls in flight at once, in all: Terraform's default parallelism is 10; AWS's read buckets
-/// (EC2: a burst of 100, 20 a second refilled) take far more.
+/// Calls in flight at once, in all, unless `KONNICHIWA_PARALLELISM` says otherwise (1: one call
+/// at a time): Terraform's default parallelism is 10; AWS's read buckets (EC2: a burst of 100, 20
+/// a second refilled) take far more.
 pub const TOTAL: usize = 16;
+/// The environment variable that sets the total (1–64), as `terraform -parallelism` does.
+pub const PARALLELISM_ENV: &str = "KONNICHIWA_PARALLELISM";
 /// Calls in flight at once to one service (IAM, the slowest to refill, included).
 pub const PER_SERVICE: usize = 8;
 
@@ -30,7 +33,11 @@ pub struct Bound {
 impl Bound {
     /// Bounds the calls sent through `inner`.
     pub fn new(inner: SharedHttpClient) -> Self {
-        Self { inner, total: Arc::new(Semaphore::new(TOTAL)) }
+        Self::with_total(inner, total_from_env())
+    }
+
+    fn with_total(inner: SharedHttpClient, total: usize) -> Self {
+        Self { inner, total: Arc::new(Semaphore::new(total)) }
     }
 
     /// The HTTP client for one service's SDK client: its own per-service bound within the total.
@@ -44,6 +51,20 @@ impl Bound {
             total: Arc::clone(&self.total),
             service: Arc::new(Semaphore::new(PER_SERVICE)),
         }
+    }
+}
+
+/// `KONNICHIWA_PARALLELISM` when it is a number from 1 to 64 (else, with a warning, `TOTAL`).
+fn total_from_env() -> usize {
+    match std::env::var(PARALLELISM_ENV) {
+        Err(_) => TOTAL,
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
+                eprintln!("warning: {PARALLELISM_ENV}={text:?} is not a number from 1 to 64; using {TOTAL}");
+                TOTAL
+            }
+        },
     }
 }
 
@@ -124,11 +145,11 @@ mod tests {
         }
     }
 
-    async fn peak_of(calls_per_service: &[usize]) -> usize {
+    async fn peak_of(calls_per_service: &[usize], total: usize) -> usize {
         let slow = Arc::new(Slow::default());
         // The inner client is never asked for a connector here: each service wraps the slow one.
         let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
-        let bound = Bound::new(never);
+        let bound = Bound::with_total(never, total);
         let mut calls = Vec::new();
         for &n in calls_per_service {
             let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
@@ -145,11 +166,16 @@ mod tests {
 
     #[tokio::test]
     async fn one_service_has_at_most_its_share_in_flight() {
-        assert_eq!(peak_of(&[40]).await, PER_SERVICE);
+        assert_eq!(peak_of(&[40], TOTAL).await, PER_SERVICE);
     }
 
     #[tokio::test]
     async fn all_services_together_have_at_most_the_total_in_flight() {
-        assert_eq!(peak_of(&[10, 10, 10, 10]).await, TOTAL);
+        assert_eq!(peak_of(&[10, 10, 10, 10], TOTAL).await, TOTAL);
+    }
+
+    #[tokio::test]
+    async fn a_total_of_one_sends_one_call_at_a_time() {
+        assert_eq!(peak_of(&[5, 5], 1).await, 1);
     }
 }

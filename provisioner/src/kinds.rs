@@ -93,8 +93,8 @@ pub fn assert_registered(plan: &Plan) {
 }
 
 /// Deletes every kind, each as soon as the kinds it waits for (`deleted_after`) are gone (Plan
-/// mode lists what would go). The plan lists kinds in `KINDS` order whatever finished first; the
-/// first error ends the teardown once what is already running has finished.
+/// mode lists what would go, every kind at once). The plan lists kinds in `KINDS` order whatever
+/// finished first; the first error ends the teardown once what is already running has finished.
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let down = Down { purge, cluster: cluster::observe(ctx).await? };
     let mut plans: Vec<Option<Plan>> = vec![None; KINDS.len()];
@@ -103,7 +103,8 @@ pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let mut failed = None;
     loop {
         for (i, kind) in KINDS.iter().enumerate() {
-            let ready = kind.deleted_after.iter().all(|name| plans[position(name)].is_some());
+            // A plan deletes nothing: every kind is listed at once.
+            let ready = !ctx.applying() || kind.deleted_after.iter().all(|name| plans[position(name)].is_some());
             if failed.is_none() && !started[i] && ready {
                 started[i] = true;
                 let (ctx, down) = (ctx.clone(), down.clone());

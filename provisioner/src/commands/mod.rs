@@ -52,7 +52,8 @@ pub fn usage_error(e: &clap::Error) -> u8 {
 /// Runs the parsed command line; prints results and errors; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
     let name = command_name(&cli.command);
-    match dispatch(&cli).await {
+    // Boxed: a command's future (the engine's concurrent kinds) is too large for the main stack.
+    match Box::pin(dispatch(&cli)).await {
         Ok(code) => code,
         Err(Error::DeployFailed(message)) => {
             eprintln!("error: {message}");

@@ -72,12 +72,30 @@ pub enum ImageSource {
 pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs), Error> {
     // Before anything is observed or changed.
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
-    secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?)?;
+    // Who the caller is: checked before any change; a plan changes nothing and reads meanwhile.
+    let caller_reads = async { secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?) };
+    let caller_checked = if ctx.applying() {
+        caller_reads.await?;
+        None
+    } else {
+        Some(caller_reads)
+    };
     // Two chains that need nothing of each other run at once: the network, the certificate and the
     // front door on them; and the stack's own parts (repository, log group, secret, cluster,
-    // topic), the image and the roles scoped to them.
+    // topic), the image and the roles scoped to them. What later kinds can read by name alone is
+    // read meanwhile, so that they wait only for their inputs, not for their own reads too.
     let (mut front, mut own) = (Plans::default(), Plans::default());
-    let (edge, base) = tokio::try_join!(edge(ctx, &mut front), stack_parts(ctx, &mut own, image))?;
+    // Boxed: these futures hold every kind's at once, too large for the stack of a debug build.
+    let ((edge, base), later, ()) = tokio::try_join!(
+        async { tokio::try_join!(Box::pin(edge(ctx, &mut front)), Box::pin(stack_parts(ctx, &mut own, image))) },
+        Box::pin(see_later(ctx)),
+        async {
+            match caller_checked {
+                Some(check) => check.await,
+                None => Ok(()),
+            }
+        },
+    )?;
     let Edge { network, certificate, load_balancer } = edge;
     let Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam } = base;
 
@@ -92,12 +110,12 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
     let (capacity, alarms) = tokio::try_join!(
         async {
-            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs).await?;
+            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs, Some(later.capacity)).await?;
             let provider = &capacity.capacity_provider;
             cluster::reconcile_strategy(ctx, &mut p_capacity, provider, observed_cluster.as_ref()).await?;
             Ok::<_, Error>(capacity)
         },
-        alarms::reconcile(ctx, &mut p_alarms, lb, tg, topic.as_deref()),
+        alarms::reconcile(ctx, &mut p_alarms, lb, tg, topic.as_deref(), later.alarms),
     )?;
 
     let mut p_service = Plan::default();
@@ -115,7 +133,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
         key_changes: secret.value_changes,
         key_version_created: secret.current_version_created,
     };
-    let service = service::reconcile(ctx, &mut p_service, &inputs).await?;
+    let service = Box::pin(service::reconcile(ctx, &mut p_service, &inputs, Some(later.service))).await?;
 
     // The plan in dependency order, whatever finished first.
     let mut plan = Plan::default();
@@ -148,6 +166,18 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     ))
 }
 
+/// What the kinds after the two chains read by name alone, at the start.
+struct Later {
+    capacity: capacity::Seen,
+    alarms: alarms::Seen,
+    service: service::Seen,
+}
+
+async fn see_later(ctx: &Ctx) -> Result<Later, Error> {
+    let (capacity, alarms, service) = tokio::try_join!(capacity::see(ctx), alarms::see(ctx), service::see(ctx))?;
+    Ok(Later { capacity, alarms, service })
+}
+
 /// Each concurrent part's rows, kept apart so the plan reads in one order whatever finished first.
 #[derive(Default)]
 struct Plans {
@@ -174,13 +204,14 @@ struct Edge {
 /// bucket at once — ACM validates while the network is built: minutes that need not add up —
 /// then the load balancer on them.
 async fn edge(ctx: &Ctx, plans: &mut Plans) -> Result<Edge, Error> {
-    let (network, certificate, log_bucket) = tokio::try_join!(
+    let (network, certificate, log_bucket, seen) = tokio::try_join!(
         network::reconcile(ctx, &mut plans.network),
         certificate::reconcile(ctx, &mut plans.certificate),
         log_bucket::reconcile(ctx, &mut plans.log_bucket),
+        load_balancer::see(ctx),
     )?;
-    let load_balancer =
-        front_door(ctx, &mut plans.load_balancer, &network, certificate.as_ref(), log_bucket.as_deref()).await?;
+    let on = FrontDoor { network: &network, certificate: certificate.as_ref(), log_bucket: log_bucket.as_deref() };
+    let load_balancer = front_door(ctx, &mut plans.load_balancer, &on, seen).await?;
     Ok(Edge { network, certificate, load_balancer })
 }
 
@@ -200,17 +231,18 @@ struct Base {
 /// Repository, log group, secret, cluster and the alarms' topic at once; then the image (pushed
 /// to the repository) and the roles (scoped to the repository's, log group's and secret's ARNs).
 async fn stack_parts(ctx: &Ctx, plans: &mut Plans, image: &ImageSource) -> Result<Base, Error> {
-    let (registry, logs, secret, (cluster, observed_cluster), topic) = tokio::try_join!(
+    let (registry, logs, secret, (cluster, observed_cluster), topic, seen_iam) = tokio::try_join!(
         ecr::reconcile(ctx, &mut plans.ecr),
         logs::reconcile(ctx, &mut plans.logs),
         secret::reconcile(ctx, &mut plans.secret),
         cluster::reconcile(ctx, &mut plans.cluster),
         topic::reconcile(ctx, &mut plans.topic),
+        iam::see(ctx),
     )?;
     let scope = iam_scope(ctx, &registry, &logs, &secret).await?;
     let ((image_ref, push), iam) = tokio::try_join!(
         image_reference(ctx, image, &registry),
-        iam::reconcile(ctx, &mut plans.iam, &scope, iam::Part::All)
+        iam::reconcile(ctx, &mut plans.iam, &scope, iam::Part::All, Some(seen_iam))
     )?;
     Ok(Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam })
 }
@@ -232,15 +264,22 @@ async fn iam_scope(
     })
 }
 
+/// What the front door stands on.
+struct FrontDoor<'a> {
+    network: &'a NetworkOutputs,
+    certificate: Option<&'a CertificateOutputs>,
+    log_bucket: Option<&'a str>,
+}
+
 /// The load balancer (with its target group and listeners) and the domain's alias to it. The
 /// access-log bucket's policy is in place before the load balancer is told to log there.
 async fn front_door(
     ctx: &Ctx,
     plan: &mut Plan,
-    network: &NetworkOutputs,
-    certificate: Option<&CertificateOutputs>,
-    log_bucket: Option<&str>,
+    on: &FrontDoor<'_>,
+    seen: load_balancer::Seen,
 ) -> Result<LoadBalancerOutputs, Error> {
+    let FrontDoor { network, certificate, log_bucket } = *on;
     let inputs = load_balancer::Inputs {
         vpc: &network.vpc_id,
         subnets: &network.subnet_ids,
@@ -248,7 +287,7 @@ async fn front_door(
         log_bucket,
         certificate: certificate.map(|c| &c.certificate_arn),
     };
-    let lb = load_balancer::reconcile(ctx, plan, &inputs).await?;
+    let lb = load_balancer::reconcile(ctx, plan, &inputs, Some(seen)).await?;
     if let (Some(domain), Some(zone)) = (dns::domain(&ctx.stack), certificate.and_then(|c| c.zone.as_ref())) {
         let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
         alias::reconcile(ctx, plan, zone, domain, &target).await?;

@@ -349,12 +349,26 @@ async fn put(ctx: &Ctx, want: &AlarmSpec, dims: &[(String, String)], tagging: bo
 }
 
 /// Creates or repairs the stack's alarms; their names and states.
+/// The stack's alarms by name, read before the load balancer's dimensions are known (the engine
+/// reads them at the start).
+#[derive(Debug, Default)]
+pub struct Seen(std::collections::BTreeMap<String, Option<ObservedAlarm>>);
+
+/// Reads every alarm of the stack at once.
+pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
+    let names = names(&ctx.stack);
+    let found = futures_util::future::try_join_all(names.iter().map(|n| observe(ctx, n))).await?;
+    Ok(Seen(names.into_iter().zip(found).collect()))
+}
+
+/// Every alarm at once, each from what `seen` read of it (not read there: read here).
 pub async fn reconcile(
     ctx: &Ctx,
     plan: &mut Plan,
     load_balancer: &Id,
     target_group: &Id,
     topic: Option<&str>,
+    mut seen: Seen,
 ) -> Result<AlarmOutputs, Error> {
     let dims = dimensions(load_balancer, target_group);
     let mut outputs = AlarmOutputs {
@@ -371,12 +385,19 @@ pub async fn reconcile(
             want
         })
         .collect();
-    // Every alarm at once; rows and states in the desired order.
-    let converged = futures_util::future::try_join_all(wanted.iter().map(|want| async {
+    // Rows and states in the desired order.
+    let dims = &dims;
+    let read: Vec<Option<Option<ObservedAlarm>>> = wanted.iter().map(|w| seen.0.remove(&w.name)).collect();
+    let converged = futures_util::future::try_join_all(wanted.iter().zip(read).map(|(want, read)| async move {
+        let observed = match read {
+            Some(o) => o,
+            None => observe(ctx, &want.name).await?,
+        };
         let mut rows = Plan::default();
         let done = Step::new(ctx, "alarm", want.name.as_str())
-            .converge(
+            .converge_observed(
                 &mut rows,
+                observed,
                 async || observe(ctx, &want.name).await,
                 |o| diff(&ctx.stack, want, o),
                 async |c: &Change, o: Option<&ObservedAlarm>| {

@@ -2,7 +2,8 @@
 //! stack through a proxy that answers every call a fixed delay late, as a region far from the
 //! runner does, at each delay in `BENCH_LATENCY_MS` (default 0,50,100,200). For each of cold `up`,
 //! no-op `plan`, no-op `up` and `down`: wall time, calls, the most calls in flight at once, and the
-//! time the delay added over the 0 ms row against what it would add one call at a time.
+//! time the delay added over the 0 ms row against what it would add one call at a time. Then
+//! the throttled calls under per-API rate limits, one call at a time against the default bound.
 //! Prints a Markdown table, and writes it as JSON to `BENCH_LATENCY_OUT` when set; with
 //! `BENCH_LATENCY_TRACE` set, also each call's start (what waits for what, read at a large delay).
 
@@ -22,11 +23,11 @@ struct Row {
     peak_in_flight: usize,
 }
 
-async fn step(account: &Account, proxy: &Proxy, args: &[&str]) -> (f64, usize, usize) {
+async fn step(account: &Account, proxy: &Proxy, args: &[&str], env: &[(&str, &str)]) -> (f64, usize, usize) {
     proxy.reset_counts();
     proxy.take_peak_in_flight();
     let started = Instant::now();
-    let out = account.json_at(&proxy.url, args, &[], 0).await;
+    let out = account.json_at(&proxy.url, args, env, 0).await;
     let seconds = started.elapsed().as_secs_f64();
     let calls = proxy.operations().len();
     assert!(out.is_object());
@@ -66,15 +67,57 @@ async fn bench_latency() {
         let proxy = Proxy::start(&moto_url(), Faults::default()).await;
         proxy.set_latency(Duration::from_millis(delay_ms));
         for (name, args) in STEPS {
-            let (seconds, calls, peak_in_flight) = step(&account, &proxy, args).await;
+            let (seconds, calls, peak_in_flight) = step(&account, &proxy, args, &[]).await;
             eprintln!("{delay_ms:>4} ms  {name:<10} {seconds:>7.2} s  {calls:>4} calls  peak {peak_in_flight}");
             rows.push(Row { delay_ms, step: name, seconds, calls, peak_in_flight });
         }
     }
     println!("{}", table(&rows));
+    println!("{}", throttling().await);
     if let Ok(path) = std::env::var("BENCH_LATENCY_OUT") {
         std::fs::write(&path, serde_json::to_string_pretty(&as_json(&rows)).expect("json")).expect("write");
     }
+}
+
+/// The reads a stack's plan makes most, each held to a few calls a second as AWS's per-API token
+/// buckets would be on a busy account.
+const RATE_LIMITED: [&str; 10] = [
+    "DescribeVpcs",
+    "DescribeSubnets",
+    "DescribeSecurityGroups",
+    "DescribeRouteTables",
+    "DescribeInternetGateways",
+    "GetRole",
+    "ListRolePolicies",
+    "ListAttachedRolePolicies",
+    "ListTagsForResource",
+    "DescribeAlarms",
+];
+
+/// Throttled calls with one call at a time and with the default bound, through a proxy that
+/// answers 50 ms late and lets each of `RATE_LIMITED` through 3 times a second (the rest get the
+/// service's throttling answer and are retried by the SDK): a Markdown table.
+async fn throttling() -> String {
+    let mut out =
+        String::from("| in flight at most | step | wall | calls | throttled |\n| ---: | --- | ---: | ---: | ---: |\n");
+    for parallelism in ["1", "16"] {
+        let account = Account::new();
+        let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+        proxy.set_latency(Duration::from_millis(50));
+        for op in RATE_LIMITED {
+            proxy.limit_rate(op, 3);
+        }
+        for (name, args) in STEPS {
+            let env = [("KONNICHIWA_PARALLELISM", parallelism)];
+            let (seconds, calls, _) = step(&account, &proxy, args, &env).await;
+            let throttled: usize = proxy.stats().values().map(|s| s.throttled).sum();
+            eprintln!(
+                "parallelism {parallelism:>2}  {name:<10} {seconds:>7.2} s  {calls:>4} calls  {throttled} throttled"
+            );
+            out += &format!("| {parallelism} | {name} | {seconds:.1} s | {calls} | {throttled} |\n");
+        }
+    }
+    out
 }
 
 /// Seconds the delay added to `row` over the same step at 0 ms, when 0 ms was measured.

@@ -194,14 +194,39 @@ pub struct Inputs<'a> {
     pub subnets: &'a [Id],
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<CapacityOutputs, Error> {
+/// The AMI to run, the launch template and the capacity provider, read before the capacity's
+/// inputs are known (the engine reads them at the start); the group is read in turn, as it
+/// depends on the template's version.
+#[derive(Debug)]
+pub struct Seen {
+    ami: AmiChoice,
+    template: Option<template::ObservedTemplate>,
+    provider: Option<provider::ObservedProvider>,
+}
+
+/// Reads the AMI, the template and the provider at once.
+pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     let n = names(&ctx.stack.name);
-    // The AMI, the template and the provider are read at once; the group needs the template.
     let (ami, template, provider) = tokio::try_join!(
         resolve_ami(ctx),
         template::observe(ctx, &n.launch_template),
         provider::observe(ctx, &n.provider)
     )?;
+    Ok(Seen { ami, template, provider })
+}
+
+/// The template, the group and the provider, from what `seen` read (None: read here).
+pub async fn reconcile(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    inputs: &Inputs<'_>,
+    seen: Option<Seen>,
+) -> Result<CapacityOutputs, Error> {
+    let n = names(&ctx.stack.name);
+    let Seen { ami, template, provider } = match seen {
+        Some(seen) => seen,
+        None => see(ctx).await?,
+    };
     let spec = TemplateSpec {
         // Chosen against the observed template by `template::converge`.
         image_id: String::new(),

@@ -230,15 +230,50 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
     ]
 }
 
+/// What IAM has of the stack (boundary, roles, profile), read by name before the ARNs the roles
+/// are scoped to are known: the engine reads it at the start, at once with everything else.
+#[derive(Debug, Default)]
+pub struct Seen {
+    boundary: Option<boundary::ObservedBoundary>,
+    roles: [Option<ObservedRole>; 3],
+    profile: Option<profile::ObservedProfile>,
+}
+
+/// Reads the boundary, the three roles and the profile at once.
+pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
+    let boundary_arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
+    let (instance, execution, task) = names(&ctx.stack.name);
+    let (boundary, instance_role, execution_role, task_role, profile) = tokio::try_join!(
+        boundary::observe(ctx, &boundary_arn),
+        observe_role(ctx, &instance),
+        observe_role(ctx, &execution),
+        observe_role(ctx, &task),
+        profile::observe(ctx, &instance),
+    )?;
+    Ok(Seen { boundary, roles: [instance_role, execution_role, task_role], profile })
+}
+
 /// The boundary, the three roles and the instance profile (`part` of each role: `ci-role` makes
-/// the identity half, `up` all of it).
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) -> Result<IamOutputs, Error> {
+/// the identity half, `up` all of it), from what `seen` read (None: read here).
+pub async fn reconcile(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    scope: &Scope,
+    part: Part,
+    seen: Option<Seen>,
+) -> Result<IamOutputs, Error> {
+    let seen = match seen {
+        Some(seen) => seen,
+        None => see(ctx).await?,
+    };
+    let Seen { boundary: seen_boundary, roles: seen_roles, profile: seen_profile } = seen;
     let boundary_arn = scope.boundary_arn(&ctx.stack);
     let want = boundary::document(&scope.policy_context(&ctx.stack));
     let name = boundary_name(&ctx.stack.name);
     let bounded = Step::new(ctx, BOUNDARY_KIND, &name)
-        .converge(
+        .converge_observed(
             plan,
+            seen_boundary,
             async || boundary::observe(ctx, &boundary_arn).await,
             |o| boundary::diff(&want, &ctx.stack, o),
             async |c: &Change, o: Option<&boundary::ObservedBoundary>| boundary::apply(ctx, &want, c, o).await,
@@ -246,11 +281,13 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
         .await?;
     let [instance, execution, task] = specs(&ctx.stack, scope);
     // The three roles at once (each names the boundary, made first); their rows in this order.
-    let converged = futures_util::future::try_join_all([&instance, &execution, &task].map(|spec| async move {
+    let roles = [&instance, &execution, &task].into_iter().zip(seen_roles);
+    let converged = futures_util::future::try_join_all(roles.map(|(spec, seen)| async move {
         let mut rows = Plan::default();
         let outcome = Step::new(ctx, ROLE_KIND, &spec.name)
-            .converge(
+            .converge_observed(
                 &mut rows,
+                seen,
                 async || observe_role(ctx, &spec.name).await,
                 |o| diff_role(spec, &ctx.stack, o, part),
                 async |c: &Change, o: Option<&ObservedRole>| {
@@ -271,8 +308,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part) ->
     }
     let profile_name = instance.name.clone();
     let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
-        .converge(
+        .converge_observed(
             plan,
+            seen_profile,
             async || profile::observe(ctx, &profile_name).await,
             |o| profile::diff(&instance.name, &ctx.stack, o),
             async |c: &Change, o: Option<&profile::ObservedProfile>| {
@@ -356,24 +394,30 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         return Ok(());
     }
     let (instance, execution, task) = names(&ctx.stack.name);
-    if let Some(p) = profile::observe(ctx, &instance).await? {
+    let Seen { boundary, roles, profile } = see(ctx).await?;
+    if let Some(p) = profile {
         if ctx.applying() {
             profile::delete(ctx, &p, &instance).await?;
             ctx.progress(format!("deleted instance profile {instance}"));
         }
         plan.push(PROFILE_KIND, &instance, Some(p.arn), Change::delete());
     }
-    for name in [instance, execution, task] {
-        let Some(o) = observe_role(ctx, &name).await? else { continue };
+    // The roles at once, now that the profile no longer holds one; rows in this order.
+    let present = [instance, execution, task].into_iter().zip(roles).filter_map(|(name, o)| Some((name, o?)));
+    let deleted = futures_util::future::try_join_all(present.map(|(name, o)| async move {
         if ctx.applying() {
             role::delete_role(ctx, &o, &name).await?;
             ctx.progress(format!("deleted role {name}"));
         }
-        plan.push(ROLE_KIND, &name, Some(o.arn), Change::delete());
+        Ok::<_, Error>((name, o.arn))
+    }))
+    .await?;
+    for (name, arn) in deleted {
+        plan.push(ROLE_KIND, &name, Some(arn), Change::delete());
     }
-    let identity = ctx.clients.identity().await?;
-    let arn = boundary_arn_of(&ctx.stack, &identity);
-    if boundary::observe(ctx, &arn).await?.is_some() {
+    // Last: no role names it as its boundary any more.
+    if boundary.is_some() {
+        let arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
         if ctx.applying() {
             boundary::delete(ctx, &arn).await?;
             ctx.progress(format!("deleted permissions boundary {}", boundary_name(&ctx.stack.name)));
@@ -390,20 +434,10 @@ fn boundary_arn_of(stack: &stack::Stack, identity: &crate::aws::Identity) -> Str
 /// What still exists: `(description, kept)`, kept when the deploy role runs `down` and leaves
 /// them for the next `up`.
 async fn remaining(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let (instance, execution, task) = names(&ctx.stack.name);
-    let mut left = Vec::new();
-    if let Some(p) = profile::observe(ctx, &instance).await? {
-        left.push(format!("instance profile {}", p.arn));
-    }
-    for name in [instance, execution, task] {
-        if let Some(o) = observe_role(ctx, &name).await? {
-            left.push(format!("IAM role {}", o.arn));
-        }
-    }
-    let identity = ctx.clients.identity().await?;
-    if let Some(b) = boundary::observe(ctx, &boundary_arn_of(&ctx.stack, &identity)).await? {
-        left.push(format!("IAM policy {} (the permissions boundary)", b.arn));
-    }
+    let Seen { boundary, roles, profile } = see(ctx).await?;
+    let mut left: Vec<String> = profile.map(|p| format!("instance profile {}", p.arn)).into_iter().collect();
+    left.extend(roles.into_iter().flatten().map(|o| format!("IAM role {}", o.arn)));
+    left.extend(boundary.map(|b| format!("IAM policy {} (the permissions boundary)", b.arn)));
     Ok(left)
 }
 

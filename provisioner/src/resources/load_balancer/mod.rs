@@ -116,7 +116,33 @@ pub struct Inputs<'a> {
     pub certificate: Option<&'a Id>,
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Result<LoadBalancerOutputs, Error> {
+/// The target group and the load balancer, read by name before the network they go in is known
+/// (the engine reads them at the start).
+#[derive(Debug)]
+pub struct Seen {
+    target_group: Option<ObservedTg>,
+    load_balancer: Option<ObservedLb>,
+}
+
+/// Reads the target group and the load balancer at once.
+pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
+    let (tg, lb) = (elb_name(&ctx.stack.name, "tg"), elb_name(&ctx.stack.name, "alb"));
+    let (target_group, load_balancer) = tokio::try_join!(observe_tg(ctx, &tg), observe_lb(ctx, &lb))?;
+    Ok(Seen { target_group, load_balancer })
+}
+
+/// The target group, the load balancer and its listeners, from what `seen` read (None: read
+/// here).
+pub async fn reconcile(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    inputs: &Inputs<'_>,
+    seen: Option<Seen>,
+) -> Result<LoadBalancerOutputs, Error> {
+    let Seen { target_group: seen_tg, load_balancer: seen_lb } = match seen {
+        Some(seen) => seen,
+        None => see(ctx).await?,
+    };
     let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
     let stack = &ctx.stack;
     let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
@@ -125,14 +151,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>) -> Resul
     let (mut p_tg, mut p_lb) = (Plan::default(), Plan::default());
     let (tg_step, lb_step) = (Step::new(ctx, "target-group", &tg_name), Step::new(ctx, "load-balancer", &lb_name));
     let (tg, lb) = tokio::try_join!(
-        tg_step.converge(
+        tg_step.converge_observed(
             &mut p_tg,
+            seen_tg,
             async || observe_tg(ctx, &tg_name).await,
             |o| diff_tg(stack, &tg_name, o),
             async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &tg_name, vpc, c, o).await,
         ),
-        lb_step.converge(
+        lb_step.converge_observed(
             &mut p_lb,
+            seen_lb,
             async || observe_lb(ctx, &lb_name).await,
             |o| diff_lb(stack, &lb_name, subnets, sg, log_bucket, o),
             async |c: &Change, o: Option<&ObservedLb>| {

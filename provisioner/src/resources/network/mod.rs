@@ -291,12 +291,21 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
     let names = Names::of(&ctx.stack.name);
     let vpcs = vpc::owned_by_tag(ctx).await?;
-    for v in &vpcs {
-        security_group::teardown_in(ctx, plan, &v.id).await?;
-        route_table::teardown_in(ctx, plan, &v.id).await?;
-        subnet::teardown_in(ctx, plan, &v.id).await?;
-    }
-    gateway::teardown(ctx, plan, &names).await?;
+    // In each VPC the security groups at once with the route table and then the subnets; the
+    // gateway meanwhile; the VPCs last. Rows in this order whatever finished first.
+    let in_vpcs = futures_util::future::try_join_all(vpcs.iter().map(|v| async {
+        let (mut groups, mut routes) = (Plan::default(), Plan::default());
+        tokio::try_join!(security_group::teardown_in(ctx, &mut groups, &v.id), async {
+            route_table::teardown_in(ctx, &mut routes, &v.id).await?;
+            subnet::teardown_in(ctx, &mut routes, &v.id).await
+        })?;
+        groups.extend(routes);
+        Ok::<_, Error>(groups)
+    }));
+    let mut p_gateway = Plan::default();
+    let (in_vpcs, ()) = tokio::try_join!(in_vpcs, gateway::teardown(ctx, &mut p_gateway, &names))?;
+    in_vpcs.into_iter().for_each(|p| plan.extend(p));
+    plan.extend(p_gateway);
     for v in &vpcs {
         if ctx.applying() {
             vpc::delete(ctx, v).await?;
@@ -311,31 +320,29 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let ec2 = &ctx.clients.ec2;
     let owned = || owned_filter(&ctx.stack);
+    let name = &ctx.stack.name;
+    // Five listings at once.
+    let (vpcs, subnets, igws, rts, sgs) = tokio::join!(
+        ec2.describe_vpcs().filters(owned()).send(),
+        ec2.describe_subnets().filters(owned()).send(),
+        ec2.describe_internet_gateways().filters(owned()).send(),
+        ec2.describe_route_tables().filters(owned()).send(),
+        ec2.describe_security_groups().filters(owned()).send(),
+    );
     let mut left = Vec::new();
-    let vpcs = ec2.describe_vpcs().filters(owned()).send().await.ctx("sweep VPCs of", &ctx.stack.name)?;
+    let vpcs = vpcs.ctx("sweep VPCs of", name)?;
     left.extend(vpcs.vpcs().iter().map(|v| format!("VPC {}", v.vpc_id().unwrap_or_default())));
-    let subnets = ec2.describe_subnets().filters(owned()).send().await.ctx("sweep subnets of", &ctx.stack.name)?;
+    let subnets = subnets.ctx("sweep subnets of", name)?;
     left.extend(subnets.subnets().iter().map(|s| format!("subnet {}", s.subnet_id().unwrap_or_default())));
-    let igws = ec2
-        .describe_internet_gateways()
-        .filters(owned())
-        .send()
-        .await
-        .ctx("sweep internet gateways of", &ctx.stack.name)?;
+    let igws = igws.ctx("sweep internet gateways of", name)?;
     left.extend(
         igws.internet_gateways()
             .iter()
             .map(|g| format!("internet gateway {}", g.internet_gateway_id().unwrap_or_default())),
     );
-    let rts =
-        ec2.describe_route_tables().filters(owned()).send().await.ctx("sweep route tables of", &ctx.stack.name)?;
+    let rts = rts.ctx("sweep route tables of", name)?;
     left.extend(rts.route_tables().iter().map(|r| format!("route table {}", r.route_table_id().unwrap_or_default())));
-    let sgs = ec2
-        .describe_security_groups()
-        .filters(owned())
-        .send()
-        .await
-        .ctx("sweep security groups of", &ctx.stack.name)?;
+    let sgs = sgs.ctx("sweep security groups of", name)?;
     left.extend(sgs.security_groups().iter().map(|g| format!("security group {}", g.group_id().unwrap_or_default())));
     Ok(left)
 }

@@ -128,7 +128,38 @@ pub struct Inputs<'a> {
 }
 
 /// Reconciles the task definition, the service and its auto scaling.
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<ServiceOutputs, Error> {
+/// The service's latest task definition, the service and its scaling, read by name before the
+/// service's inputs are known (the engine reads them at the start).
+#[derive(Debug)]
+pub struct Seen {
+    task: Option<task::ObservedTask>,
+    service: Option<ecs_service::ObservedService>,
+    scaling: Option<scaling::ObservedScaling>,
+}
+
+/// Reads the latest task definition, the service and its scaling at once.
+pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
+    let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (family, rid) = (family(&ctx.stack), scaling::resource_id(&cluster, &name));
+    let (task, service, scaling) = tokio::try_join!(
+        task::observe_latest(ctx, &family),
+        ecs_service::observe_service(ctx, &cluster, &name),
+        scaling::observe(ctx, &rid),
+    )?;
+    Ok(Seen { task, service, scaling })
+}
+
+/// The task definition, the service and its auto scaling, from what `seen` read (None: read here).
+pub async fn reconcile(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    i: &Inputs<'_>,
+    seen: Option<Seen>,
+) -> Result<ServiceOutputs, Error> {
+    let Seen { task: seen_task, service: observed, scaling: seen_scaling } = match seen {
+        Some(seen) => seen,
+        None => see(ctx).await?,
+    };
     let family = family(&ctx.stack);
     let task_inputs = task::TaskInputs {
         image: i.image,
@@ -139,11 +170,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
     };
     let want = desired_task(&ctx.stack, &task_inputs);
     let name = ctx.stack.name.clone();
-    // The service is read while its task definition is converged.
-    let (td, observed) = tokio::try_join!(
-        task::converge(ctx, plan, &family, &want, &task_inputs),
-        ecs_service::observe_service(ctx, i.cluster, &name)
-    )?;
+    let td = task::converge(ctx, plan, &family, &want, &task_inputs, seen_task).await?;
     let (_, deployment_id) = ecs_service::converge(
         ctx,
         plan,
@@ -160,7 +187,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>) -> Result<Ser
         observed,
     )
     .await?;
-    scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group).await?;
+    scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group, seen_scaling).await?;
     Ok(ServiceOutputs { service: name, task_definition_arn: td, image: i.image.get().ok(), deployment_id })
 }
 

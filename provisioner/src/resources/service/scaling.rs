@@ -214,9 +214,9 @@ pub async fn converge(
     service: &str,
     load_balancer: &Id,
     target_group: &Id,
+    observed: Option<ObservedScaling>,
 ) -> Result<(), Error> {
     let rid = resource_id(cluster, service);
-    let observed = observe(ctx, &rid).await?;
     // Nothing wanted and nothing there: no row.
     if ctx.stack.service.autoscaling.is_none() && observed.is_none() {
         return Ok(());

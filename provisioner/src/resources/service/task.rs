@@ -418,10 +418,12 @@ pub async fn converge(
     family: &str,
     want: &TaskSpec,
     inputs: &TaskInputs<'_>,
+    seen: Option<ObservedTask>,
 ) -> Result<Id, Error> {
     let outcome = Step::new(ctx, "task-definition", family)
-        .converge(
+        .converge_observed(
             plan,
+            seen,
             async || observe_latest(ctx, family).await,
             |o| explain_registry_change(&ctx.stack, diff_task(want, o.map(|t| &t.spec))),
             async |_: &Change, _: Option<&ObservedTask>| {
