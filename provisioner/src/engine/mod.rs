@@ -73,13 +73,10 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     // Before anything is observed or changed.
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
     // Who the caller is: checked before any change; a plan changes nothing and reads meanwhile.
-    let caller_reads = async { secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?) };
-    let caller_checked = if ctx.applying() {
-        caller_reads.await?;
-        None
-    } else {
-        Some(caller_reads)
-    };
+    let caller_reads = async || secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?);
+    if ctx.applying() {
+        caller_reads().await?;
+    }
     // Two chains that need nothing of each other run at once: the network, the certificate and the
     // front door on them; and the stack's own parts (repository, log group, secret, cluster,
     // topic), the image and the roles scoped to them. What later kinds can read by name alone is
@@ -89,12 +86,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let ((edge, base), later, ()) = tokio::try_join!(
         async { tokio::try_join!(Box::pin(edge(ctx, &mut front)), Box::pin(stack_parts(ctx, &mut own, image))) },
         Box::pin(see_later(ctx)),
-        async {
-            match caller_checked {
-                Some(check) => check.await,
-                None => Ok(()),
-            }
-        },
+        async { if ctx.applying() { Ok(()) } else { caller_reads().await } },
     )?;
     let Edge { network, certificate, load_balancer } = edge;
     let Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam } = base;
@@ -119,33 +111,17 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     )?;
 
     let mut p_service = Plan::default();
-    let inputs = service::Inputs {
-        cluster: &cluster.cluster,
-        capacity_provider: &capacity.capacity_provider,
-        image: &image_ref,
-        secret_arn: &secret.secret_arn,
-        log_group: &logs.log_group,
-        execution_role: &iam.execution_role_arn,
-        task_role: &iam.task_role_arn,
-        target_group: &load_balancer.target_group_arn,
-        load_balancer: &load_balancer.load_balancer_arn,
-        alarms: &alarms.rollback_alarms,
-        key_changes: secret.value_changes,
-        key_version_created: secret.current_version_created,
-    };
-    let service = Box::pin(service::reconcile(ctx, &mut p_service, &inputs, Some(later.service))).await?;
+    let ready =
+        Ready { cluster: &cluster, capacity: &capacity, image: &image_ref, secret: &secret, logs: &logs, iam: &iam };
+    let service = Box::pin(run_service(ctx, &mut p_service, &ready, &load_balancer, &alarms, later.service)).await?;
 
     // The plan in dependency order, whatever finished first.
     let mut plan = Plan::default();
-    let edge_last = [front.log_bucket, front.load_balancer];
-    for part in
-        [front.network, front.certificate, own.ecr, own.logs, own.secret, own.cluster].into_iter().chain(edge_last)
-    {
-        plan.extend(part);
-    }
-    for part in [own.iam, p_capacity, own.topic, p_alarms, p_service] {
-        plan.extend(part);
-    }
+    let (first, then) = (
+        [front.network, front.certificate, own.ecr, own.logs, own.secret, own.cluster],
+        [front.log_bucket, front.load_balancer, own.iam, p_capacity, own.topic, p_alarms, p_service],
+    );
+    first.into_iter().chain(then).for_each(|part| plan.extend(part));
     crate::kinds::assert_registered(&plan);
     Ok((
         plan,
@@ -164,6 +140,43 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
             push,
         },
     ))
+}
+
+/// What the service runs with, made by the kinds before it.
+struct Ready<'a> {
+    cluster: &'a ClusterOutputs,
+    capacity: &'a CapacityOutputs,
+    image: &'a ImageRef,
+    secret: &'a SecretOutputs,
+    logs: &'a LogOutputs,
+    iam: &'a IamOutputs,
+}
+
+/// The task definition, the service (behind the load balancer, rolled back by the alarms) and
+/// its auto scaling.
+async fn run_service(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    ready: &Ready<'_>,
+    load_balancer: &LoadBalancerOutputs,
+    alarms: &AlarmOutputs,
+    seen: service::Seen,
+) -> Result<ServiceOutputs, Error> {
+    let inputs = service::Inputs {
+        cluster: &ready.cluster.cluster,
+        capacity_provider: &ready.capacity.capacity_provider,
+        image: ready.image,
+        secret_arn: &ready.secret.secret_arn,
+        log_group: &ready.logs.log_group,
+        execution_role: &ready.iam.execution_role_arn,
+        task_role: &ready.iam.task_role_arn,
+        target_group: &load_balancer.target_group_arn,
+        load_balancer: &load_balancer.load_balancer_arn,
+        alarms: &alarms.rollback_alarms,
+        key_changes: ready.secret.value_changes,
+        key_version_created: ready.secret.current_version_created,
+    };
+    service::reconcile(ctx, plan, &inputs, Some(seen)).await
 }
 
 /// What the kinds after the two chains read by name alone, at the start.

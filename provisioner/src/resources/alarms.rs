@@ -404,7 +404,7 @@ pub async fn reconcile(
                     if !(load_balancer.is_known() && target_group.is_known()) {
                         return Err(Error::NotYetKnown(format!("the load balancer alarm {} watches", want.name)));
                     }
-                    put(ctx, want, &dims, o.is_some() && c.has_tags()).await?;
+                    put(ctx, want, dims, o.is_some() && c.has_tags()).await?;
                     ctx.progress(format!("alarm {} set", want.name));
                     Ok(())
                 },

@@ -181,10 +181,23 @@ pub async fn reconcile(
     let dns = Id::from_option(dns, || format!("DNS name of load balancer {lb_name}"));
     let hosted_zone_id = Id::from_option(zone, || format!("hosted zone of load balancer {lb_name}"));
 
-    // Listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
-    let want = desired_listeners(stack, &tg_name, inputs.certificate);
+    converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
+
+    let url = url(stack, dns.known());
+    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
+}
+
+/// The listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
+async fn converge_listeners(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    (lb_name, lb_arn): (&str, &Id),
+    (tg_name, tg_arn): (&str, &Id),
+    certificate: Option<&Id>,
+) -> Result<(), Error> {
+    let want = desired_listeners(&ctx.stack, tg_name, certificate);
     let listing = async || match (lb_arn.known(), tg_arn.known()) {
-        (Some(l), Some(t)) => observe_listeners(ctx, l, t, &tg_name).await,
+        (Some(l), Some(t)) => observe_listeners(ctx, l, t, tg_name).await,
         _ => Ok(Vec::new()),
     };
     for w in &want {
@@ -194,11 +207,11 @@ pub async fn reconcile(
                 async || Ok(listing().await?.into_iter().filter(|l| l.spec.port == w.port).collect()),
                 |o| diff_listener(w, o.map(|l| &l.spec)),
                 async |_: &Change, o: Option<&ObservedListener>| {
-                    apply_listener(ctx, &lb_name, &lb_arn, &tg_arn, w, inputs.certificate, o).await
+                    apply_listener(ctx, lb_name, lb_arn, tg_arn, w, certificate, o).await
                 },
                 async |extra: &ObservedListener| {
                     let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-                    gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])
+                    gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])
                 },
             )
             .await?;
@@ -206,14 +219,12 @@ pub async fn reconcile(
     for extra in listing().await?.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-            gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+            gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])?;
             ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
         }
         plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
     }
-
-    let url = url(stack, dns.known());
-    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
+    Ok(())
 }
 
 /// Where the service answers (`url`), reading the load balancer only when there is no domain;
