@@ -41,6 +41,8 @@ pub struct Script {
     pub after: usize,
     pub times: usize,
     pub reply: Reply,
+    /// Applies only to calls whose request body contains this (None: to every call).
+    pub only_if: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,15 +62,23 @@ impl Script {
             after: 0,
             times,
             reply: Reply::Error { status: 400, code: code.into(), message: message.into() },
+            only_if: None,
         }
     }
 
     pub fn body(operation: &str, times: usize, body: &str) -> Self {
-        Self { operation: operation.into(), after: 0, times, reply: Reply::Body(body.into()) }
+        Self { operation: operation.into(), after: 0, times, reply: Reply::Body(body.into()), only_if: None }
     }
 
     pub fn lose_answer(operation: &str, times: usize) -> Self {
-        Self { operation: operation.into(), after: 0, times, reply: Reply::LoseAnswer }
+        Self { operation: operation.into(), after: 0, times, reply: Reply::LoseAnswer, only_if: None }
+    }
+
+    /// Applies only to calls whose body contains `needle` (one caller's calls, when several
+    /// kinds call the operation at once).
+    pub fn only_if(mut self, needle: &str) -> Self {
+        self.only_if = Some(needle.into());
+        self
     }
 
     /// Lets the first `n` calls through before applying.
@@ -496,8 +506,9 @@ async fn decide_and_forward(
             st.seen
         };
         let faults = s.faults;
+        let text = String::from_utf8_lossy(&body);
         let scripted = s.scripts.iter_mut().position(|sc| {
-            if sc.operation != op || sc.times == 0 {
+            if sc.operation != op || sc.times == 0 || sc.only_if.as_ref().is_some_and(|n| !text.contains(n.as_str())) {
                 return false;
             }
             if sc.after > 0 {
