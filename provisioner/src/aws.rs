@@ -35,7 +35,9 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 /// The retry policy every client shares: standard mode (throttling, transient and 5xx errors),
-/// many attempts, full-jitter exponential backoff. The retry quota (a token bucket that stops
+/// many attempts, full-jitter exponential backoff. (Adaptive mode, whose client-side rate
+/// follows a throttling service, halved the throttled calls of a run against per-call rate limits
+/// but doubled its wall time: docs/BENCHMARKS.md.) The retry quota (a token bucket that stops
 /// retrying after a burst of failures) is off: a provisioning run is bounded by its attempts
 /// and its deadline instead, and must not give up because a busy account throttles it.
 pub fn retry_config() -> RetryConfig {
@@ -103,8 +105,9 @@ fn error_code(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) ->
     Some(body[start..end].trim().to_owned())
 }
 
-fn retry_partition() -> RetryPartition {
-    RetryPartition::custom("konnichiwa-provisioner").token_bucket(TokenBucket::unlimited()).build()
+/// One partition per service: a service that throttles slows only the calls sent to it.
+fn retry_partition(service: &'static str) -> RetryPartition {
+    RetryPartition::custom(format!("konnichiwa-{service}")).token_bucket(TokenBucket::unlimited()).build()
 }
 
 /// A hung connection is abandoned and the call retried rather than waited on forever.
@@ -382,7 +385,7 @@ impl Clients {
                 let mut b = $sdk_crate::config::Builder::from(sdk)
                     .http_client($http)
                     .retry_config(retry_config())
-                    .retry_partition(retry_partition())
+                    .retry_partition(retry_partition(stringify!($sdk_crate)))
                     .retry_classifier(QuotasAreNotRates)
                     .timeout_config(timeout_config())
                     .interceptor(RecordCalls(Arc::clone(&$log)));
