@@ -382,7 +382,9 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
     permissions: PERMISSIONS,
     arn_types: &["iam:role", "iam:policy", "iam:instance-profile"],
-    deleted_after: &["ecs-service", "capacity", "loadtest"],
+    // What uses the roles goes first: the service and load test (task roles), the instances
+    // (the profile), and what the execution role is scoped to (repository, secret).
+    deleted_after: &["ecs-service", "capacity", "loadtest", "ecr-repository", "secret"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };
