@@ -16,6 +16,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod retry;
 pub mod rollout;
+pub mod waits;
 
 pub use error::Error;
 

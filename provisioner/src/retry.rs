@@ -125,6 +125,8 @@ where
     let stop = started + budget;
     let (first, max) = wait.backoff();
     let mut attempt = 0;
+    // Listed among the waits in progress from the first "not yet" on (`waits`).
+    let mut listed = None;
     loop {
         match op().await {
             Ok(v) => return Ok(v),
@@ -139,6 +141,7 @@ where
                     });
                 }
                 tracing::info!(code = e.code().unwrap_or_default(), ?pause, "{waiting_for}: not yet, retrying");
+                listed.get_or_insert_with(|| crate::waits::WAITS.start(waiting_for));
                 tokio::time::sleep(pause).await;
                 attempt += 1;
             }
@@ -159,6 +162,23 @@ mod tests {
             message: message.into(),
             source: None,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_is_listed_while_it_waits_and_not_after() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let label = "the test's own VPC to be visible";
+        let listed = |now| crate::waits::WAITS.line(now).is_some_and(|l| l.contains(label));
+        let tries = AtomicU32::new(0);
+        let seen_while_waiting = until(far, Wait::Consistency, label, || async {
+            match tries.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(aws("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist")),
+                _ => Ok(listed(tokio::time::Instant::now())),
+            }
+        })
+        .await;
+        assert_eq!(seen_while_waiting.ok(), Some(true), "listed while it waited");
+        assert!(!listed(tokio::time::Instant::now()), "and not after");
     }
 
     #[tokio::test(start_paused = true)]

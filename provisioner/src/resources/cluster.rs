@@ -102,6 +102,23 @@ pub fn diff_strategy(provider: &str, observed: Option<&ObservedCluster>) -> Chan
     if observed.is_none() { Change::create(fields) } else { Change::update(fields) }
 }
 
+/// Every task ARN a ListTasks request lists, page after page (100 a page); none when the cluster
+/// does not exist.
+pub async fn all_tasks(
+    list: aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder,
+    what: &str,
+) -> Result<Vec<String>, Error> {
+    let mut pages = list.into_paginator().send();
+    let mut arns = Vec::new();
+    while let Some(page) = pages.next().await {
+        match crate::error::absent(page.ctx("list the tasks of", what), &["ClusterNotFoundException"])? {
+            Some(page) => arns.extend(page.task_arns().iter().cloned()),
+            None => break,
+        }
+    }
+    Ok(arns)
+}
+
 /// The ARN of the stack's active cluster, if there is one (one call; nothing compared).
 pub async fn locate(ctx: &Ctx) -> Result<Option<String>, Error> {
     Ok(observe(ctx).await?.map(|c| c.arn))
@@ -320,6 +337,25 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_page_of_tasks_is_read() {
+        use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let page = |from: usize, to: usize, next: Option<&str>| {
+            let arns = (from..to).map(|i| format!("arn:aws:ecs:ap-northeast-1:1:task/c/{i}")).collect();
+            ListTasksOutput::builder().set_task_arns(Some(arns)).set_next_token(next.map(str::to_owned)).build()
+        };
+        let rule = mock!(aws_sdk_ecs::Client::list_tasks)
+            .sequence()
+            .output(move || page(0, 100, Some("page-2")))
+            .output(move || page(100, 130, None))
+            .build();
+        let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&rule]);
+        let arns = all_tasks(client.list_tasks().cluster("c"), "c").await.expect("listed");
+        assert_eq!(arns.len(), 130, "both pages");
+        assert_eq!(rule.num_calls(), 2);
+    }
 
     #[test]
     fn strategy_diff() {

@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
     RuntimePlatform, Secret, TaskOverride, Ulimit, UlimitName,
 };
 
-use crate::error::{AwsContext, Error, absent, gone};
+use crate::error::{AwsContext, Error, gone};
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
@@ -220,17 +220,14 @@ pub async fn deregister(ctx: &Ctx, arn: &str) -> Result<(), Error> {
 
 /// The family's tasks that are not stopped (or not yet told to stop); none without a cluster.
 pub async fn running_tasks(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let listed = ctx
+    let list = ctx
         .clients
         .ecs
         .list_tasks()
         .cluster(cluster::name(&ctx.stack))
         .family(family(&ctx.stack))
-        .desired_status(DesiredStatus::Running)
-        .send()
-        .await
-        .ctx("list the load generator tasks of", cluster::name(&ctx.stack));
-    Ok(absent(listed, &["ClusterNotFoundException"])?.map(|out| out.task_arns().to_vec()).unwrap_or_default())
+        .desired_status(DesiredStatus::Running);
+    cluster::all_tasks(list, "the load generators").await
 }
 
 /// Where a worker runs and what it is told.

@@ -79,8 +79,19 @@ pub fn diff(stack: &stack::Stack, observed: Option<&ObservedLogGroup>) -> Change
 
 async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedLogGroup>, Error> {
     let logs = &ctx.clients.logs;
-    let out = logs.describe_log_groups().log_group_name_prefix(name).send().await.ctx("describe log group", name)?;
-    let Some(g) = out.log_groups().iter().find(|g| g.log_group_name() == Some(name)) else { return Ok(None) };
+    // Every page until ours: other groups can share the prefix (`/ecs/NAME-staging`).
+    let mut groups = logs.describe_log_groups().log_group_name_prefix(name).into_paginator().items().send();
+    let g = loop {
+        match groups.next().await {
+            None => return Ok(None),
+            Some(g) => {
+                let g = g.ctx("describe log group", name)?;
+                if g.log_group_name() == Some(name) {
+                    break g;
+                }
+            }
+        }
+    };
     // The ARN without the trailing ":*" is what the tagging API takes.
     let arn = g.arn().unwrap_or_default().trim_end_matches(":*").to_owned();
     let listed = logs.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list tags of log group", name)?;

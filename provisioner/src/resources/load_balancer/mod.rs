@@ -200,11 +200,18 @@ async fn converge_listeners(
         (Some(l), Some(t)) => observe_listeners(ctx, l, t, tg_name).await,
         _ => Ok(Vec::new()),
     };
+    // One listing serves every listener's first look, and the extras when nothing changed.
+    let first = listing().await?;
+    let mut changed = false;
     for w in &want {
-        Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
+        let looked = std::cell::Cell::new(false);
+        let outcome = Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
             .converge_one(
                 plan,
-                async || Ok(listing().await?.into_iter().filter(|l| l.spec.port == w.port).collect()),
+                async || {
+                    let all = if looked.replace(true) { listing().await? } else { first.clone() };
+                    Ok(all.into_iter().filter(|l| l.spec.port == w.port).collect())
+                },
                 |o| diff_listener(w, o.map(|l| &l.spec)),
                 async |_: &Change, o: Option<&ObservedListener>| {
                     apply_listener(ctx, lb_name, lb_arn, tg_arn, w, certificate, o).await
@@ -215,8 +222,10 @@ async fn converge_listeners(
                 },
             )
             .await?;
+        changed |= ctx.applying() && !outcome.change.is_no_op();
     }
-    for extra in listing().await?.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
+    let now = if changed { listing().await? } else { first };
+    for extra in now.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
             gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])?;

@@ -193,9 +193,8 @@ pub async fn reconcile(
 
 /// The service's tasks that have not stopped.
 async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Error> {
-    let out = ctx.clients.ecs.list_tasks().cluster(cluster).service_name(service).send().await;
-    Ok(crate::error::absent(out.ctx("list the tasks of", service), &["ClusterNotFoundException"])?
-        .map_or(0, |o| o.task_arns().len()))
+    let list = ctx.clients.ecs.list_tasks().cluster(cluster).service_name(service);
+    Ok(crate::resources::cluster::all_tasks(list, service).await?.len())
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
