@@ -21,8 +21,9 @@ use crate::stages::Stage;
 /// SLOs: `--slo` (repeatable), else stack.yaml's `slo:` (p95<300ms, rps>=1000, errors<1%); judged
 /// on the whole run, or on one stage with `--slo-stage NAME`.
 ///
-/// Exit codes: 0 every SLO met; 3 an SLO missed (the report says which and by how much), or the
-/// run stopped by `--abort-on-fail`;
+/// Exit codes: 0 every SLO met; 3 an SLO missed (the report says which and by how much), none of
+/// the objectives could be judged (a gate that judged nothing does not pass: e.g. an open model
+/// whose --rate is below every rps>= objective), or the run stopped by `--abort-on-fail`;
 /// 1 the run itself failed (bad flags, target unreachable, unreadable files).
 #[derive(Debug, Parser)]
 #[command(name = "loadtest", version, about, long_about, args_conflicts_with_subcommands = true)]

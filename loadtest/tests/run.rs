@@ -484,6 +484,22 @@ async fn an_interrupted_run_stops_and_still_writes_its_reports() {
 }
 
 #[tokio::test]
+async fn a_run_that_could_judge_none_of_its_objectives_does_not_pass() {
+    let server = bimodal().await;
+    let url = server.url();
+    let json = temp("unjudged.json");
+    let json_s = json.to_string_lossy().into_owned();
+    let args = ["--host", &url, "--rate", "40", "--duration", "1s", "--endpoint", "/", "--slo", "rps>=1000"];
+    let out = loadtest(&[&args[..], &["--json", &json_s]].concat()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "a gate that judged nothing: {stdout}");
+    assert!(stdout.contains("SLOs (none judged)") && stdout.contains("not judged  rps>=1000"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    assert_eq!(v["slo_met"], false);
+    let _ = std::fs::remove_file(json);
+}
+
+#[tokio::test]
 async fn an_open_model_below_the_rps_objective_says_so_and_leaves_it_unjudged() {
     let server = bimodal().await;
     let url = server.url();

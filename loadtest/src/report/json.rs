@@ -134,6 +134,8 @@ pub struct ReportDoc {
     pub connections: Option<ConnectionsDoc>,
     #[serde(default)]
     pub slo: Vec<Verdict>,
+    /// Every judged objective met, and at least one judged when there are objectives: a gate that
+    /// could judge none of them does not pass (no objectives at all: true, nothing was asked).
     #[serde(default = "yes")]
     pub slo_met: bool,
     #[serde(default)]
@@ -257,7 +259,7 @@ pub fn document(
             })
             .collect(),
         connections: Some(ConnectionsDoc::of(&stats.connections)),
-        slo_met: slo.iter().filter(|v| v.judged).all(|v| v.met),
+        slo_met: slo_met(&slo),
         slo,
         generator,
         interrupted: false,
@@ -337,4 +339,10 @@ pub fn stats_of(doc: &ReportDoc) -> Result<RunStats, String> {
         stats.connections = Connections { tls: c.tls, opened: c.opened, setup };
     }
     Ok(stats)
+}
+
+/// `slo_met` of a set of verdicts: every judged one met, and one judged at least when there are any.
+pub fn slo_met(slo: &[crate::slo::Verdict]) -> bool {
+    let judged: Vec<&crate::slo::Verdict> = slo.iter().filter(|v| v.judged).collect();
+    judged.iter().all(|v| v.met) && (slo.is_empty() || !judged.is_empty())
 }
