@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::context;
 use crate::cli::{Cli, LogsArgs};
-use crate::error::Error;
+use crate::error::{AwsContext, Error};
 use crate::exit;
 pub use crate::log_events::Line;
 use crate::log_events::{Cursor, Pace, fetch};
@@ -127,10 +127,15 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<u8, Error> {
     let group = logs::name(&ctx.stack);
     let start = since_ms(since, SystemTime::now())?;
     let mut cursor = Cursor::new(start);
+    let wanted = q.clone();
     let q = q.of_group();
     let (first, _) = fetch(&ctx, &group, start, &q).await.map_err(|e| missing_group(e, &group, &ctx.stack.name))?;
-    for l in cursor.take(first) {
-        print(&l, cli.json);
+    let lines = cursor.take(first);
+    for l in &lines {
+        print(l, cli.json);
+    }
+    if lines.is_empty() {
+        say_nothing_found(&ctx, &group, &wanted, &q, start).await?;
     }
     if !follow {
         return Ok(exit::OK);
@@ -153,6 +158,36 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<u8, Error> {
             None => eprintln!("note: CloudWatch Logs is throttling; polling every {}s", pace.now.as_secs()),
         }
     }
+}
+
+/// Says on stderr why nothing was printed: no line since `start` (exit 0), or, with `--task`, no
+/// task of that id ever logged to the group (an error: the id is wrong).
+async fn say_nothing_found(
+    ctx: &crate::reconcile::Ctx,
+    group: &str,
+    wanted: &Query,
+    q: &crate::log_events::Query,
+    start: i64,
+) -> Result<(), Error> {
+    if let (Some(task), Some(prefix)) = (&wanted.task, &q.stream_prefix) {
+        // The task's stream, if it ever logged here (listed by prefix; checked here too, as an
+        // emulator may ignore the prefix).
+        let streams = ctx.clients.logs.describe_log_streams().log_group_name(group).log_stream_name_prefix(prefix);
+        let streams = streams.limit(1).send().await.ctx("list the log streams of", group);
+        let streams = streams.map_err(|e| missing_group(e, group, &ctx.stack.name))?;
+        let named = |s: &aws_sdk_cloudwatchlogs::types::LogStream| {
+            s.log_stream_name().is_some_and(|n| n.starts_with(prefix.as_str()))
+        };
+        if !streams.log_streams().iter().any(named) {
+            return Err(Error::Refused(format!(
+                "no task {task} in this stack: no task whose id starts with {task} has logged to {group} (`provisioner \
+                 status` shows the service; `logs` without --task prints every task's lines)"
+            )));
+        }
+    }
+    let filtered = wanted.filter.as_deref().map_or(String::new(), |f| format!(" matching {f:?}"));
+    eprintln!("no log lines since {} in {group}{filtered}", time_text(start));
+    Ok(())
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.

@@ -19,8 +19,10 @@ pub const PERMISSIONS: &[Permission] = &[
             "logs:DeleteLogGroup",
             "logs:PutRetentionPolicy",
             "logs:ListTagsForResource",
-            // `provisioner logs` (a deploy job may show what the new tasks print).
+            // `provisioner logs` (a deploy job may show what the new tasks print), and whether a
+            // task named by --task ever logged there.
             "logs:FilterLogEvents",
+            "logs:DescribeLogStreams",
         ],
         Scope::Own(group_arns),
     ),

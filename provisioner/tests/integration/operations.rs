@@ -76,6 +76,18 @@ async fn logs_come_in_order_with_their_task_and_follow_picks_up_new_tasks_once()
         (Some("cccc3333dddd4444"), Some("second"))
     );
 
+    // Nothing to print says so, on stderr: no line in the window (exit 0), a task id that never
+    // logged here (exit 1).
+    let quiet = account.run(&["logs", "--since", "5s", "--json"]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet));
+    assert!(quiet.stdout.is_empty(), "stdout stays JSON lines: {}", text(&quiet));
+    assert!(String::from_utf8_lossy(&quiet.stderr).contains("no log lines since "), "{}", text(&quiet));
+    let known = account.run(&["logs", "--since", "5s", "--task", "cccc"]);
+    assert_eq!(known.status.code(), Some(0), "a task that logged, only not lately: {}", text(&known));
+    let stranger = account.run(&["logs", "--since", "30m", "--task", "zzzz9999"]);
+    assert_eq!(stranger.status.code(), Some(1), "{}", text(&stranger));
+    assert!(text(&stranger).contains("no task zzzz9999 in this stack"), "{}", text(&stranger));
+
     // Follow: the three lines, then a new task's stream and a later line of the first, once each.
     let mut follow = tokio::process::Command::from(account.command(
         &moto_url(),
