@@ -15,6 +15,29 @@
 # file of a private CA; curl then trusts only it, openssl adds it to the system's roots).
 set -uo pipefail
 
+usage() {
+  cat <<'USAGE'
+Usage: monitor.sh [--url URL] [-h|--help]
+One check of the Konnichiwa service, as `monitor check` makes it (Nagios output; exit 0 OK,
+1 WARNING, 2 CRITICAL, 3 UNKNOWN). --url names the service; else API_URL, else .env's.
+Thresholds and the rest come from the environment: API_KEY, CPU_WARNING/CPU_CRITICAL,
+MEMORY_WARNING/MEMORY_CRITICAL, LATENCY_WARNING/LATENCY_CRITICAL, TIMEOUT, SEND_KEY_OVER_HTTP=1,
+CERTIFICATE_WARNING_DAYS/CERTIFICATE_CRITICAL_DAYS, CA_CERT.
+USAGE
+}
+# Arguments: --url URL (as `monitor check --url`), -h/--help; anything else is a usage error,
+# reported as a plugin's UNKNOWN line (never a silent check of something else).
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --url)
+      [ $# -ge 2 ] || { echo "UNKNOWN - $1 needs a URL: monitor.sh --url http://127.0.0.1:4000"; exit 3; }
+      API_URL=$2; shift 2 ;;
+    --url=*) API_URL=${1#--url=}; shift ;;
+    *) echo "UNKNOWN - unknown argument $1: monitor.sh [--url URL] (thresholds come from the environment; --help lists them)"; exit 3 ;;
+  esac
+done
+
 from_env_file() { [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1; }
 [ -n "${API_KEY:-}" ] || API_KEY=$(from_env_file API_KEY)
 [ -n "${API_URL:-}" ] || API_URL=$(from_env_file API_URL)

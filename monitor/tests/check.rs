@@ -79,6 +79,39 @@ fn the_latency_mask_touches_only_the_latency() {
     assert_eq!(mask_latency(line), "OK - health: 200 in # ms | health_latency=#s;0.5;2;0 cpu_used=5%;70;90;0;100\n");
 }
 
+/// monitor.sh with `args`, no API_URL in its environment, and thresholds a busy test machine
+/// does not reach (`CALM`).
+async fn monitor_sh_args(args: &[&str]) -> Output {
+    tokio::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/monitor.sh"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(CALM.iter().map(|s| (s.2, s.3)))
+        .env("API_KEY", KEY)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("run monitor.sh")
+}
+
+#[tokio::test]
+async fn monitor_sh_takes_url_and_help_and_refuses_what_it_does_not_know() {
+    let app = real_app().await;
+    let url = app.url();
+    let checked = monitor_sh_args(&["--url", &url]).await;
+    assert_eq!(checked.status.code(), Some(0), "--url names the service: {}", stdout(&checked));
+    assert!(stdout(&checked).starts_with("OK - health: 200 in "), "{}", stdout(&checked));
+    let help = monitor_sh_args(&["--help"]).await;
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).starts_with("Usage: monitor.sh [--url URL]"), "{}", stdout(&help));
+    for args in [&["--bogus"][..], &["--url"][..]] {
+        let refused = monitor_sh_args(args).await;
+        assert_eq!(refused.status.code(), Some(3), "{args:?}");
+        assert!(stdout(&refused).starts_with("UNKNOWN - "), "a plugin's UNKNOWN line first: {}", stdout(&refused));
+    }
+}
+
 #[tokio::test]
 async fn the_real_app_is_ok_and_the_first_line_is_the_summary() {
     let app = real_app().await;
