@@ -16,6 +16,11 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "monitor", version, about, long_about)]
 pub struct Cli {
+    /// Print one JSON object per pass instead of text lines (before or after the subcommand, as
+    /// in the provisioner: `monitor --json check` or `monitor check --json`).
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,10 +66,6 @@ pub struct CheckArgs {
     /// PEM file of a private CA to trust for an https:// URL, besides the system's roots.
     #[arg(long, value_name = "FILE", env = "CA_CERT")]
     pub ca_cert: Option<PathBuf>,
-
-    /// Print one JSON object per pass instead of text lines.
-    #[arg(long)]
-    pub json: bool,
 
     /// Send the API key to /inspect over plain http:// to a host that is not this machine. By
     /// default that is refused (UNKNOWN, before any request): the key would cross the network

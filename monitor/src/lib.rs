@@ -17,14 +17,15 @@ use thresholds::{Overrides, Thresholds};
 
 /// Runs the command line; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
+    let json = cli.json;
     match cli.command {
         Command::Check(args) => match prepare(&args) {
             Ok((client, target, thresholds)) => {
                 let results = checks::run_pass(&client, &target, &thresholds).await;
-                print_pass(&target.url, &results, args.json, None);
+                print_pass(&target.url, &results, json, None);
                 worst(&results).exit_code()
             }
-            Err(message) => unknown(&message, args.json),
+            Err(message) => unknown(&message, json),
         },
         Command::Watch { check, interval, webhook, webhook_timeout, webhook_attempts, passes } => match prepare(&check)
         {
@@ -35,9 +36,9 @@ pub async fn run(cli: Cli) -> u8 {
                     ..Default::default()
                 };
                 let hook = webhook.map(|url| (url, delivery));
-                watch(client, target, thresholds, check.json, interval, hook, passes).await
+                watch(client, target, thresholds, json, interval, hook, passes).await
             }
-            Err(message) => unknown(&message, check.json),
+            Err(message) => unknown(&message, json),
         },
     }
 }

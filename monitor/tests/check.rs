@@ -326,6 +326,11 @@ async fn json_output_has_the_documented_shape() {
     assert_eq!(memory["perfdata"][0]["label"], "memory_used");
     assert_eq!(memory["perfdata"][0]["value"], 82.0);
     assert_eq!(memory["perfdata"][0]["warning"], 70.0);
+    // `--json` before the subcommand too, as the provisioner takes it.
+    let before = monitor(&["--json", "check", "--url", &server.url()], Some(KEY)).await;
+    assert_eq!(before.status.code(), Some(1), "{}", stdout(&before));
+    let w: serde_json::Value = serde_json::from_slice(&before.stdout).expect("one JSON object, --json first");
+    assert_eq!((w["state"].as_str(), w["exit_code"].as_i64()), (Some("WARNING"), Some(1)));
 }
 
 #[tokio::test]
