@@ -102,7 +102,7 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
     let (capacity, alarms) = tokio::try_join!(
         async {
-            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs, Some(later.capacity)).await?;
+            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs, later.capacity).await?;
             let provider = &capacity.capacity_provider;
             cluster::reconcile_strategy(ctx, &mut p_capacity, provider, observed_cluster.as_ref()).await?;
             Ok::<_, Error>(capacity)
@@ -176,7 +176,7 @@ async fn run_service(
         key_changes: ready.secret.value_changes,
         key_version_created: ready.secret.current_version_created,
     };
-    service::reconcile(ctx, plan, &inputs, Some(seen)).await
+    service::reconcile(ctx, plan, &inputs, seen).await
 }
 
 /// What the kinds after the two chains read by name alone, at the start.
@@ -255,7 +255,7 @@ async fn stack_parts(ctx: &Ctx, plans: &mut Plans, image: &ImageSource) -> Resul
     let scope = iam_scope(ctx, &registry, &logs, &secret).await?;
     let ((image_ref, push), iam) = tokio::try_join!(
         image_reference(ctx, image, &registry),
-        iam::reconcile(ctx, &mut plans.iam, &scope, iam::Part::All, Some(seen_iam))
+        iam::reconcile(ctx, &mut plans.iam, &scope, iam::Part::All, seen_iam)
     )?;
     Ok(Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam })
 }
@@ -300,7 +300,7 @@ async fn front_door(
         log_bucket,
         certificate: certificate.map(|c| &c.certificate_arn),
     };
-    let lb = load_balancer::reconcile(ctx, plan, &inputs, Some(seen)).await?;
+    let lb = load_balancer::reconcile(ctx, plan, &inputs, seen).await?;
     if let (Some(domain), Some(zone)) = (dns::domain(&ctx.stack), certificate.and_then(|c| c.zone.as_ref())) {
         let target = alias::Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
         alias::reconcile(ctx, plan, zone, domain, &target).await?;

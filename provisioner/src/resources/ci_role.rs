@@ -262,7 +262,8 @@ pub async fn reconcile(
     let identity = ctx.clients.identity().await?;
     // What the deploy role may not make: the boundary, the stack's roles (whom they trust, the
     // boundary they carry) and the instance profile. Their policies are left to `up`.
-    let stack_iam = iam::reconcile(ctx, plan, &administrators_scope(ctx, &identity), Part::Identity, None).await?;
+    let stack_iam =
+        iam::reconcile(ctx, plan, &administrators_scope(ctx, &identity), Part::Identity, iam::see(ctx).await?).await?;
     // Route 53 changes are granted in the domain's zone only: it must exist before the role.
     let zone = match (&ctx.stack.load_balancer.https, crate::dns::domain(&ctx.stack)) {
         (Some(https), Some(domain)) => Some(crate::dns::find_zone(ctx, https, domain).await?),

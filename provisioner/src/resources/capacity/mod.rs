@@ -215,18 +215,10 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     Ok(Seen { ami, template, provider })
 }
 
-/// The template, the group and the provider, from what `seen` read (None: read here).
-pub async fn reconcile(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    inputs: &Inputs<'_>,
-    seen: Option<Seen>,
-) -> Result<CapacityOutputs, Error> {
+/// The template, the group and the provider, from what `see` read.
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Seen) -> Result<CapacityOutputs, Error> {
     let n = names(&ctx.stack.name);
-    let Seen { ami, template, provider } = match seen {
-        Some(seen) => seen,
-        None => see(ctx).await?,
-    };
+    let Seen { ami, template, provider } = seen;
     let spec = TemplateSpec {
         // Chosen against the observed template by `template::converge`.
         image_id: String::new(),

@@ -254,18 +254,9 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
 }
 
 /// The boundary, the three roles and the instance profile (`part` of each role: `ci-role` makes
-/// the identity half, `up` all of it), from what `seen` read (None: read here).
-pub async fn reconcile(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    scope: &Scope,
-    part: Part,
-    seen: Option<Seen>,
-) -> Result<IamOutputs, Error> {
-    let seen = match seen {
-        Some(seen) => seen,
-        None => see(ctx).await?,
-    };
+/// the identity half, `up` all of it), from what `see` read.
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, seen: Seen) -> Result<IamOutputs, Error> {
+    let seen = seen;
     let Seen { boundary: seen_boundary, roles: seen_roles, profile: seen_profile } = seen;
     let boundary_arn = scope.boundary_arn(&ctx.stack);
     let want = boundary::document(&scope.policy_context(&ctx.stack));

@@ -131,18 +131,14 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     Ok(Seen { target_group, load_balancer })
 }
 
-/// The target group, the load balancer and its listeners, from what `seen` read (None: read
-/// here).
+/// The target group, the load balancer and its listeners, from what `see` read.
 pub async fn reconcile(
     ctx: &Ctx,
     plan: &mut Plan,
     inputs: &Inputs<'_>,
-    seen: Option<Seen>,
+    seen: Seen,
 ) -> Result<LoadBalancerOutputs, Error> {
-    let Seen { target_group: seen_tg, load_balancer: seen_lb } = match seen {
-        Some(seen) => seen,
-        None => see(ctx).await?,
-    };
+    let Seen { target_group: seen_tg, load_balancer: seen_lb } = seen;
     let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
     let stack = &ctx.stack;
     let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));

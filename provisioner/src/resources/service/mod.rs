@@ -149,17 +149,9 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     Ok(Seen { task, service, scaling })
 }
 
-/// The task definition, the service and its auto scaling, from what `seen` read (None: read here).
-pub async fn reconcile(
-    ctx: &Ctx,
-    plan: &mut Plan,
-    i: &Inputs<'_>,
-    seen: Option<Seen>,
-) -> Result<ServiceOutputs, Error> {
-    let Seen { task: seen_task, service: observed, scaling: seen_scaling } = match seen {
-        Some(seen) => seen,
-        None => see(ctx).await?,
-    };
+/// The task definition, the service and its auto scaling, from what `see` read.
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>, seen: Seen) -> Result<ServiceOutputs, Error> {
+    let Seen { task: seen_task, service: observed, scaling: seen_scaling } = seen;
     let family = family(&ctx.stack);
     let task_inputs = task::TaskInputs {
         image: i.image,
