@@ -17,20 +17,21 @@ set -uo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: monitor.sh [--url URL] [-h|--help]
+Usage: monitor.sh [--url|-H URL] [-h|--help]
 One check of the Konnichiwa service, as `monitor check` makes it (Nagios output; exit 0 OK,
-1 WARNING, 2 CRITICAL, 3 UNKNOWN). --url names the service; else API_URL, else .env's.
+1 WARNING, 2 CRITICAL, 3 UNKNOWN). --url (or -H) names the service, HOST[:PORT] meaning
+http://HOST[:PORT]; else API_URL, else .env's.
 Thresholds and the rest come from the environment: API_KEY, CPU_WARNING/CPU_CRITICAL,
 MEMORY_WARNING/MEMORY_CRITICAL, LATENCY_WARNING/LATENCY_CRITICAL, TIMEOUT, SEND_KEY_OVER_HTTP=1,
 CERTIFICATE_WARNING_DAYS/CERTIFICATE_CRITICAL_DAYS, CA_CERT.
 USAGE
 }
-# Arguments: --url URL (as `monitor check --url`), -h/--help; anything else is a usage error,
+# Arguments: --url/-H URL (as `monitor check --url`), -h/--help; anything else is a usage error,
 # reported as a plugin's UNKNOWN line (never a silent check of something else).
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
-    --url)
+    --url|-H)
       [ $# -ge 2 ] || { echo "UNKNOWN - $1 needs a URL: monitor.sh --url http://127.0.0.1:4000"; exit 3; }
       API_URL=$2; shift 2 ;;
     --url=*) API_URL=${1#--url=}; shift ;;
@@ -97,6 +98,8 @@ base=${API_URL%/}
 if [ -z "$base" ]; then
   report 3 config "no service URL: pass --url or set API_URL (e.g. API_URL=http://127.0.0.1:4000)"; finish
 fi
+# HOST[:PORT], as Nagios plugins take a host (-H), is http://HOST[:PORT].
+case $base in *://*) ;; *) base="http://$base" ;; esac
 case $base in
   http://* | https://*) ;;
   *) report 3 config "the URL \"$base\" must start with http:// or https://"; finish ;;

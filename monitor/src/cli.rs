@@ -12,9 +12,13 @@ use clap::{Args, Parser, Subcommand};
 /// reports them; for https:// URLs, the days until the served certificate expires.
 ///
 /// Exit codes (Nagios plugin convention), the worst state of the pass: 0 OK, 1 WARNING,
-/// 2 CRITICAL, 3 UNKNOWN. Worst means CRITICAL > UNKNOWN > WARNING > OK.
+/// 2 CRITICAL, 3 UNKNOWN. Worst means CRITICAL > UNKNOWN > WARNING > OK. A usage error is
+/// UNKNOWN (3), its `UNKNOWN - …` line on stdout as for any other problem.
+///
+/// As a Nagios/Icinga plugin: `monitor check -H URL -w 0.5 -c 2 -t 10` (-w/-c the /health
+/// latency, -t the timeout, bare numbers in seconds); `-V` and `-h` as every plugin answers them.
 #[derive(Debug, Parser)]
-#[command(name = "monitor", version, about, long_about)]
+#[command(name = "monitor", version, about, long_about, propagate_version = true)]
 pub struct Cli {
     /// Print one JSON object per pass instead of text lines (before or after the subcommand, as
     /// in the provisioner: `monitor --json check` or `monitor check --json`).
@@ -30,6 +34,10 @@ pub enum Command {
     /// One pass over every check; exit code = the worst state.
     Check(CheckArgs),
     /// Repeat the checks; after the first pass print only state changes.
+    ///
+    /// Exit codes: when stopped (SIGINT/SIGTERM, or after --passes), the worst state of the last
+    /// pass (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, as `check`); 3 at once on a usage or
+    /// configuration error, before any pass.
     Watch {
         #[command(flatten)]
         check: CheckArgs,
@@ -54,13 +62,14 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
-    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`); the
-    /// environment variable API_URL works too, as for monitor.sh.
-    #[arg(long, env = "API_URL")]
+    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`), or
+    /// HOST[:PORT] for http://HOST[:PORT]; the environment variable API_URL works too, as for
+    /// monitor.sh.
+    #[arg(short = 'H', long, env = "API_URL")]
     pub url: Option<String>,
 
-    /// Per-request timeout.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    /// Per-request timeout (`5s`, `500ms`; a bare number is seconds).
+    #[arg(short = 't', long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// PEM file of a private CA to trust for an https:// URL, besides the system's roots.
@@ -90,11 +99,11 @@ pub struct CheckArgs {
     /// Memory % at which the memory check is CRITICAL.
     #[arg(long)]
     pub memory_critical: Option<f64>,
-    /// /health latency at which the health check is WARNING (e.g. 500ms).
-    #[arg(long, value_parser = parse_duration)]
+    /// /health latency at which the health check is WARNING (e.g. 500ms; a bare number is seconds).
+    #[arg(short = 'w', long, value_parser = parse_duration)]
     pub latency_warning: Option<Duration>,
-    /// /health latency at which the health check is CRITICAL (e.g. 2s).
-    #[arg(long, value_parser = parse_duration)]
+    /// /health latency at which the health check is CRITICAL (e.g. 2s; a bare number is seconds).
+    #[arg(short = 'c', long, value_parser = parse_duration)]
     pub latency_critical: Option<Duration>,
     /// Days before the served certificate expires at which the certificate check is WARNING.
     #[arg(long)]
@@ -104,6 +113,26 @@ pub struct CheckArgs {
     pub certificate_critical_days: Option<u32>,
 }
 
+/// A duration with its unit (`500ms`, `2s`), or a bare number of seconds as Nagios plugins take
+/// their `-t`, `-w` and `-c`.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    stack::parse_duration(s)
+    match s.trim().parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{s:?} is not a duration: write e.g. 2s, 500ms or 2 (seconds)")),
+        Err(_) => stack::parse_duration(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_take_a_unit_or_bare_seconds() {
+        let ms = |s: &str| super::parse_duration(s).map(|d| d.as_millis());
+        assert_eq!(ms("500ms"), Ok(500));
+        assert_eq!(ms("2s"), Ok(2000));
+        assert_eq!(ms("0.5"), Ok(500));
+        assert_eq!(ms("10"), Ok(10_000));
+        assert!(ms("-1").is_err_and(|e| e.contains("2 (seconds)")));
+        assert!(ms("soon").is_err());
+    }
 }

@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> u8 {
                 print_pass(&target.url, &results, json, None);
                 worst(&results).exit_code()
             }
-            Err(message) => unknown(&message, json),
+            Err(message) => unknown("config", &message, json),
         },
         Command::Watch { check, interval, webhook, webhook_timeout, webhook_attempts, passes } => match prepare(&check)
         {
@@ -38,14 +38,21 @@ pub async fn run(cli: Cli) -> u8 {
                 let hook = webhook.map(|url| (url, delivery));
                 watch(client, target, thresholds, json, interval, hook, passes).await
             }
-            Err(message) => unknown(&message, json),
+            Err(message) => unknown("config", &message, json),
         },
     }
 }
 
+/// A command line clap refused (its message as clap renders it): UNKNOWN (3), with its first
+/// line as the reason.
+pub fn usage_error(clap_message: &str, json: bool) -> u8 {
+    let first = clap_message.lines().next().unwrap_or_default();
+    unknown("usage", first.trim_start_matches("error: "), json)
+}
+
 /// Bad configuration is UNKNOWN (3): the check could not run.
-fn unknown(message: &str, json: bool) -> u8 {
-    let result = CheckResult::new("config", State::Unknown, message);
+fn unknown(check: &'static str, message: &str, json: bool) -> u8 {
+    let result = CheckResult::new(check, State::Unknown, message);
     print_pass("", std::slice::from_ref(&result), json, None);
     State::Unknown.exit_code()
 }
@@ -63,7 +70,11 @@ fn prepare(args: &CheckArgs) -> Result<(reqwest::Client, Target, Thresholds), St
     };
     let stack_file = args.stack.clone().unwrap_or_else(|| PathBuf::from(stack::DEFAULT_FILE));
     let thresholds = Thresholds::resolve(&overrides, &stack_file, args.stack.is_some()).map_err(|e| e.to_string())?;
-    let url = args.url.as_deref().unwrap_or_default().trim().trim_end_matches('/').to_owned();
+    let mut url = args.url.as_deref().unwrap_or_default().trim().trim_end_matches('/').to_owned();
+    // `-H HOST[:PORT]`, as Nagios plugins take a host.
+    if !url.is_empty() && !url.contains("://") {
+        url = format!("http://{url}");
+    }
     if url.is_empty() {
         return Err("no service URL: pass --url or set API_URL (e.g. API_URL=http://127.0.0.1:4000)".into());
     }

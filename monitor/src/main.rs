@@ -8,10 +8,18 @@ async fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
     let cli = match monitor::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: what was asked for, exit 0.
             let _ = e.print();
-            // A usage error means nothing was checked: UNKNOWN (3), never clap's 2 (CRITICAL).
-            return std::process::ExitCode::from(if e.use_stderr() { 3 } else { 0 });
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // A usage error means nothing was checked: UNKNOWN (3), never clap's 2 (CRITICAL),
+            // with the plugin's `UNKNOWN - …` line on stdout (Nagios shows stdout only) and
+            // clap's whole message, usage and hint, on stderr.
+            let json = std::env::args().any(|a| a == "--json");
+            let _ = e.print();
+            return std::process::ExitCode::from(monitor::usage_error(&e.to_string(), json));
         }
     };
     std::process::ExitCode::from(monitor::run(cli).await)

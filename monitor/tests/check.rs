@@ -102,9 +102,11 @@ async fn monitor_sh_takes_url_and_help_and_refuses_what_it_does_not_know() {
     let checked = monitor_sh_args(&["--url", &url]).await;
     assert_eq!(checked.status.code(), Some(0), "--url names the service: {}", stdout(&checked));
     assert!(stdout(&checked).starts_with("OK - health: 200 in "), "{}", stdout(&checked));
+    let by_host = monitor_sh_args(&["-H", url.trim_start_matches("http://")]).await;
+    assert_eq!(by_host.status.code(), Some(0), "-H HOST:PORT as the binary takes it: {}", stdout(&by_host));
     let help = monitor_sh_args(&["--help"]).await;
     assert_eq!(help.status.code(), Some(0));
-    assert!(stdout(&help).starts_with("Usage: monitor.sh [--url URL]"), "{}", stdout(&help));
+    assert!(stdout(&help).starts_with("Usage: monitor.sh [--url|-H URL]"), "{}", stdout(&help));
     for args in [&["--bogus"][..], &["--url"][..]] {
         let refused = monitor_sh_args(args).await;
         assert_eq!(refused.status.code(), Some(3), "{args:?}");
@@ -303,9 +305,9 @@ async fn a_missing_or_bad_url_is_unknown_and_names_api_url() {
     assert!(stdout(&out).contains("no service URL: pass --url or set API_URL"), "{}", stdout(&out));
     let sh = monitor_sh("", Some(KEY), &[]).await;
     assert_eq!(stdout(&out), stdout(&sh));
-    let out = both("127.0.0.1:4000", Some(KEY), &[], &[]).await;
+    let out = both("ftp://127.0.0.1:4000", Some(KEY), &[], &[]).await;
     assert_eq!(out.status.code(), Some(3));
-    assert!(stdout(&out).contains("the URL \"127.0.0.1:4000\" must start with http://"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("the URL \"ftp://127.0.0.1:4000\" must start with http://"), "{}", stdout(&out));
 }
 
 #[tokio::test]
@@ -337,8 +339,53 @@ async fn json_output_has_the_documented_shape() {
 async fn usage_errors_are_unknown_not_critical() {
     let out = monitor(&["check", "--bogus"], Some(KEY)).await;
     assert_eq!(out.status.code(), Some(3), "clap's 2 would read as CRITICAL");
+    // Nagios shows stdout only: the plugin's line comes first there, clap's usage on stderr.
+    assert!(stdout(&out).starts_with("UNKNOWN - usage: unexpected argument '--bogus' found\n"), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: monitor check"), "{out:?}");
     let out = monitor(&["chek"], Some(KEY)).await;
     assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).starts_with("UNKNOWN - usage: unrecognized subcommand 'chek'"), "{}", stdout(&out));
+    let out = monitor(&["check", "--json", "--timeout", "soon"], Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON promise holds for usage errors");
+    assert_eq!((v["state"].as_str(), v["exit_code"].as_i64()), (Some("UNKNOWN"), Some(3)), "{v}");
+    assert!(v["checks"][0]["reason"].as_str().is_some_and(|r| r.contains("soon")), "{v}");
+}
+
+#[tokio::test]
+async fn it_answers_as_a_nagios_plugin_does() {
+    for args in [&["-V"][..], &["--version"], &["check", "-V"], &["watch", "--version"]] {
+        let out = monitor(args, None).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert!(stdout(&out).starts_with("monitor"), "{args:?}: {}", stdout(&out));
+    }
+    for args in [&["-h"][..], &["check", "-h"]] {
+        let out = monitor(args, None).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
+    let help = stdout(&monitor(&["watch", "--help"], None).await);
+    assert!(help.contains("Exit codes: when stopped"), "{help}");
+    // -H HOST:PORT, -w/-c the health latency and -t the timeout in bare seconds, as check_http
+    // takes them.
+    let mut slow = healthy(report());
+    slow.health_delay = Duration::from_millis(300);
+    let (server, _) = fake_app(slow).await;
+    let host = server.url().trim_start_matches("http://").to_owned();
+    let calm: Vec<&str> = CALM.iter().flat_map(|(flag, value, _, _)| [*flag, *value]).collect();
+    let mut args = vec!["check", "-H", host.as_str(), "-w", "0.1", "-c", "10", "-t", "5"];
+    args.extend(&calm);
+    let out = monitor(&args, Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("WARNING - health: 200 in 3") && stdout(&out).contains(" >= 0.1s"),
+        "{}",
+        stdout(&out)
+    );
+    let mut args = vec!["check", "-H", host.as_str(), "-t", "0.15"];
+    args.extend(&calm);
+    let out = monitor(&args, Some(KEY)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("within 0.15s"), "{}", stdout(&out));
 }
 
 #[tokio::test]
