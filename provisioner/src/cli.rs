@@ -57,8 +57,10 @@ pub enum Command {
     /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
     /// only when the run that holds it is gone. Says who held it.
     Unlock(UnlockArgs),
-    /// Create or update the GitHub OIDC identity provider and this stack's deploy role (which only
-    /// OWNER/NAME's BRANCH can assume); prints the role ARN to store as AWS_DEPLOY_ROLE_ARN.
+    /// Create or update the GitHub OIDC identity provider and this stack's deploy role, which only
+    /// OWNER/NAME's deploy job in the stack's GitHub environment (`ci.environment`, or
+    /// `--environment`) can assume, or with `--branch` its jobs on that branch; prints the role
+    /// ARN to store as that environment's AWS_DEPLOY_ROLE_ARN. `--plan` shows the changes only.
     CiRole(CiRoleArgs),
     /// The service's log lines, oldest first, each with its time and task.
     Logs(LogsArgs),
@@ -212,6 +214,10 @@ pub struct CiRoleArgs {
     /// Delete the deploy role instead (the OIDC provider, shared by every stack, stays).
     #[arg(long)]
     pub delete: bool,
+    /// Show the plan (the trust and every policy document) and stop: nothing changes.
+    #[arg(long, conflicts_with = "yes")]
+    pub plan: bool,
+    /// Apply without asking.
     #[arg(long)]
     pub yes: bool,
 }

@@ -47,6 +47,9 @@ pub struct Kind {
     /// this kind's resources. `teardown` runs every kind as soon as these are gone, so kinds that
     /// need nothing of each other are deleted at once.
     pub deleted_after: &'static [&'static str],
+    /// The names it derives from the stack, each with the noun of its plan rows (`<account>`,
+    /// `<availability-zone>` where only AWS knows a part): what `render` shows.
+    pub derived_names: fn(&stack::Stack) -> Vec<(&'static str, String)>,
     /// Deletes what it owns (Plan mode lists it); safe to repeat.
     pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
     /// What of it is still there after a teardown, one line each.
@@ -78,6 +81,12 @@ pub fn permissions() -> Vec<&'static Permission> {
 /// Every noun a plan row can carry.
 pub fn nouns() -> impl Iterator<Item = &'static str> {
     KINDS.iter().flat_map(|k| k.nouns.iter().copied())
+}
+
+/// Every name the stack's kinds derive, in `KINDS`' dependency order (the reverse of teardown):
+/// `(noun, name)`.
+pub fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    KINDS.iter().rev().flat_map(|k| (k.derived_names)(stack)).collect()
 }
 
 /// Checks (in debug builds, so in every test) that each row of a plan names a registered kind's

@@ -136,9 +136,14 @@ impl<'de> Deserialize<'de> for Percent {
     }
 }
 
+/// Written as `N%` whether it was given as `60`, `"60"` or `60 %`, so every percentage reads
+/// alike (a bare `"60"` would print quoted, a number beside it plain); unparsable text as given.
 impl Serialize for Percent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        match &self.parsed {
+            Ok(v) => s.serialize_str(&format!("{v}%")),
+            Err(_) => s.serialize_str(&self.text),
+        }
     }
 }
 
@@ -178,5 +183,12 @@ mod tests {
         assert_eq!(Percent::parse("60").get(), 60.0);
         assert!(Percent::parse("one percent").error().is_some());
         assert!(Percent::parse("NaN%").error().is_some());
+        // Printed alike however they were written: `60`, `"60"`, `60 %` all print `60%`.
+        for (given, printed) in
+            [("60", "\"60%\""), ("\"60\"", "\"60%\""), ("\"0.5 %\"", "\"0.5%\""), ("\"lots\"", "\"lots\"")]
+        {
+            let p: Percent = serde_json::from_str(given).expect("parses");
+            assert_eq!(serde_json::to_string(&p).expect("prints"), printed, "{given}");
+        }
     }
 }

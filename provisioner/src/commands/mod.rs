@@ -121,18 +121,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             }
             Ok(exit::OK)
         }
-        Command::Render => {
-            let s = stack::Stack::load(&cli.stack)?;
-            if cli.json {
-                // `stack` here is the whole rendered stack, not its name.
-                answer::print("render", None, Rendered { stack: &s });
-            } else {
-                let yaml = serde_saphyr::to_string(&s)
-                    .map_err(|e| Error::Usage(format!("cannot print the stack as YAML: {e}")))?;
-                print!("{yaml}");
-            }
-            Ok(exit::OK)
-        }
+        Command::Render => render(cli),
         Command::Plan(args) => plan::run(cli, args).await,
         Command::Up(args) => up::run(cli, args).await,
         Command::Deploy(args) => deploy::run(cli, args).await,
@@ -230,10 +219,39 @@ struct Validated {
     files: Vec<String>,
 }
 
-/// `render --json`: the stack with every default filled in.
+/// `render --json`: the stack with every default filled in, and the names its resources get.
 #[derive(serde::Serialize)]
 struct Rendered<'a> {
     stack: &'a stack::Stack,
+    derived_names: Vec<DerivedName>,
+}
+
+/// One name the provisioner derives from the stack, with the kind of resource it names.
+#[derive(serde::Serialize)]
+struct DerivedName {
+    kind: &'static str,
+    name: String,
+}
+
+/// `render`: the stack as YAML (still a loadable stack file), the derived names after it as
+/// comments; with --json both as fields.
+fn render(cli: &Cli) -> Result<u8, Error> {
+    let s = stack::Stack::load(&cli.stack)?;
+    let names = crate::kinds::derived_names(&s);
+    if cli.json {
+        let derived_names = names.into_iter().map(|(kind, name)| DerivedName { kind, name }).collect();
+        // `stack` here is the whole rendered stack, not its name.
+        answer::print("render", None, Rendered { stack: &s, derived_names });
+        return Ok(exit::OK);
+    }
+    let yaml = serde_saphyr::to_string(&s).map_err(|e| Error::Usage(format!("cannot print the stack as YAML: {e}")))?;
+    print!("{yaml}");
+    println!("# The names of what the stack makes, derived from `name` (<…>: known once AWS answers):");
+    let width = names.iter().map(|(kind, _)| kind.len()).max().unwrap_or(0);
+    for (kind, name) in names {
+        println!("#   {kind:width$}  {name}");
+    }
+    Ok(exit::OK)
 }
 
 /// `unlock --json`: the holders whose lease was broken.
@@ -283,12 +301,20 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
     Ok(exit::OK)
 }
 
+/// What `ci-role` says when nobody can answer its question: the plan above was the review.
+fn review_hint(question: &str) -> Error {
+    Error::Usage(format!(
+        "{question} Nobody can answer (stdin is not a terminal), so nothing was changed: the plan above \
+         is the review. Apply it with --yes; --plan reviews without asking."
+    ))
+}
+
 /// `ci-role`: plan, confirm, apply the OIDC provider and the deploy role (or delete the role).
 /// The trust is the job that deploys this stack: `--branch`, `--environment`, else the stack's
 /// `ci.environment`.
 async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> {
     use crate::resources::ci_role::{self, Trust};
-    let crate::cli::CiRoleArgs { github_repo: repo, environment, branch, delete, yes } = args;
+    let crate::cli::CiRoleArgs { github_repo: repo, environment, branch, delete, plan: review, yes } = args;
     let (environment, branch, delete, yes) = (environment.as_deref(), branch.as_deref(), *delete, *yes);
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
         return Err(Error::Usage(format!("--github-repo {repo:?}: write OWNER/NAME, e.g. octo-org/konnichiwa")));
@@ -310,8 +336,9 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
     if !cli.json {
         print!("{}", crate::reconcile::render::plan(&plan, crate::reconcile::render::colour_wanted()));
     }
-    if plan.has_changes() {
-        if !confirm(if delete { "Delete the deploy role?" } else { "Apply these changes?" }, yes)? {
+    if plan.has_changes() && !review {
+        let question = if delete { "Delete the deploy role?" } else { "Apply these changes?" };
+        if !confirm(question, yes).map_err(|_| review_hint(question))? {
             return Ok(exit::ERROR);
         }
         ctx.mode = Mode::Apply;
@@ -325,6 +352,8 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
     if cli.json {
         let spent = answer::Spent::calls(ctx.clients.calls.counts());
         answer::print("ci-role", None, CiRoleAnswer { plan: answer::PlanView::all(&plan), outputs: &outputs, spent });
+    } else if *review {
+        println!("\nNothing was changed (--plan): apply with --yes, or without --plan to be asked.");
     } else if !delete {
         println!(
             "\nThe role trusts the token subject {} (audience {}).\nStore this as the variable \

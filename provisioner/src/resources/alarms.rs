@@ -421,12 +421,18 @@ pub async fn reconcile(
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The SLO alarms' names, when the stack has them.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    names(stack).into_iter().map(|n| ("alarm", n)).collect()
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "alarms",
     nouns: &["alarm"],
     permissions: PERMISSIONS,
     arn_types: &["cloudwatch:alarm"],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -89,12 +89,19 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The domain's `A` record, with HTTPS on a domain.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let domain = stack.load_balancer.https.as_ref().and_then(|h| h.domain.as_ref());
+    domain.map(|d| ("dns-alias", format!("{d} A"))).into_iter().collect()
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "dns-alias",
     nouns: &["dns-alias"],
     permissions: crate::dns::PERMISSIONS,
     arn_types: &[],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

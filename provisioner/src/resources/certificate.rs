@@ -482,12 +482,19 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The certificate the stack requests for its domain (not with `certificate_arn`).
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let Some(h) = stack.load_balancer.https.as_ref().filter(|h| h.certificate_arn.is_none()) else { return Vec::new() };
+    h.domain.iter().map(|d| ("certificate", d.clone())).collect()
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "certificate",
     nouns: &["certificate", "dns-record"],
     permissions: PERMISSIONS,
     arn_types: &["acm:certificate"],
     deleted_after: &["load-balancer"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

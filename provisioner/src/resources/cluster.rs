@@ -295,12 +295,19 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The cluster and its default capacity provider strategy.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let cluster = name(stack);
+    vec![("cluster-strategy", format!("{cluster} default strategy")), ("ecs-cluster", cluster)]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "ecs-cluster",
     nouns: &["ecs-cluster", "cluster-strategy"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:cluster"],
     deleted_after: &["ecs-service", "capacity", "loadtest"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

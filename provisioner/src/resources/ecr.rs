@@ -241,12 +241,18 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The image repository (`registry.repository`, default the stack's name).
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    vec![("ecr-repository", stack.registry.repository.clone())]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "ecr-repository",
     nouns: &["ecr-repository"],
     permissions: PERMISSIONS,
     arn_types: &["ecr:repository"],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

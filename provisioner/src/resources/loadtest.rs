@@ -360,12 +360,18 @@ pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> 
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// What `provisioner loadtest` runs its workers with.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    vec![("task-definition", family(stack)), ("security-group", security_group_name(stack))]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "loadtest",
     nouns: &["loadtest-task", "task-definition"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:task"],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -466,12 +466,21 @@ async fn stack_bucket(ctx: &Ctx) -> Result<String, Error> {
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The access-log bucket, named after the account (which only AWS knows).
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    if stack.load_balancer.access_logs.is_none() {
+        return Vec::new();
+    }
+    vec![("log-bucket", name(stack, "<account>"))]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "log-bucket",
     nouns: &["log-bucket"],
     permissions: PERMISSIONS,
     arn_types: &["s3:"],
     deleted_after: &["load-balancer"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

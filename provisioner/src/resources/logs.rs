@@ -154,12 +154,18 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<LogOutputs, Error> 
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The service's log group.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    vec![("log-group", name(stack))]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "log-group",
     nouns: &["log-group"],
     permissions: PERMISSIONS,
     arn_types: &["logs:log-group"],
     deleted_after: &["ecs-service", "loadtest"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -389,12 +389,18 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The API-key secret (`secret.name`, default `<stack>/api-key`).
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    vec![("secret", stack.secret.name.clone())]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "secret",
     nouns: &["secret"],
     permissions: PERMISSIONS,
     arn_types: &["secretsmanager:secret"],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -24,12 +24,18 @@ fn topic_arns(c: &PolicyContext) -> Vec<String> {
 }
 
 /// This kind in the one list of kinds (`crate::resources::KINDS`).
+/// The alarms' topic, when `alarm_topic` asks for one.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    if stack.service.deployment.alarm_topic { vec![("sns-topic", name(&stack.name))] } else { Vec::new() }
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "sns-topic",
     nouns: &["sns-topic"],
     permissions: PERMISSIONS,
     arn_types: &["sns:"],
     deleted_after: &["alarms"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

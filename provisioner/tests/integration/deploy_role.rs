@@ -117,12 +117,21 @@ async fn an_adopted_provider_gets_the_audience_and_a_stray_managed_policy_is_det
         .send()
         .await
         .expect("attach");
-    let plan = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO], &[]).await;
-    assert!(
-        common::text(&plan).contains("managed_policy: arn:aws:iam::aws:policy/AdministratorAccess -> (none)"),
-        "{}",
-        common::text(&plan)
-    );
+    // `--plan` is the review: the change shown, exit 0, nothing changed.
+    let before = proxy.mutating_calls();
+    let plan = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--plan"], &[]).await;
+    let said = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{said}");
+    assert!(said.contains("managed_policy: arn:aws:iam::aws:policy/AdministratorAccess -> (none)"), "{said}");
+    assert!(said.contains("Nothing was changed (--plan)"), "{said}");
+    // Without --yes and nobody at a terminal: the same plan, and a refusal that says the plan was
+    // the review and how to apply it (exit 1: what was asked for did not happen).
+    let asked = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO], &[]).await;
+    let said = common::text(&asked);
+    assert_eq!(asked.status.code(), Some(1), "{said}");
+    assert!(said.contains("AdministratorAccess -> (none)"), "{said}");
+    assert!(said.contains("nothing was changed: the plan above is the review. Apply it with --yes"), "{said}");
+    assert_eq!(proxy.mutating_calls(), before, "neither run changed anything");
     let fixed = account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
     assert!(mutations(&fixed).iter().any(|m| m == "IAM:DetachRolePolicy"));
     let attached = c.iam.list_attached_role_policies().role_name("konnichiwa-deploy").send().await.expect("list");

@@ -101,7 +101,7 @@ fn stack_file_errors_carry_the_field_path() {
 }
 
 #[test]
-fn a_new_stack_plans_without_blank_values_and_has_no_outputs() {
+fn a_new_stack_plans_without_blank_values_as_render_names_it_and_has_no_outputs() {
     let account = Account::new();
     let plan = account.json(&["plan"], 0);
     let mut checked = 0;
@@ -120,7 +120,58 @@ fn a_new_stack_plans_without_blank_values_and_has_no_outputs() {
         assert_ne!(r["kind"], r["name"], "{r}");
     }
     assert!(checked > 40, "{checked} fields");
+    render_names_every_row_of(&account, &plan);
     let out = account.run(&["outputs"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("stack konnichiwa does not exist"), "{}", text(&out));
+}
+
+/// `render` names everything a cold `plan` makes, each under the kind its row has (`<…>` stands
+/// for what AWS decides: the account, an availability zone), and names nothing the plan does not
+/// make but what `ci-role` and `provisioner loadtest` make. Its YAML is still a loadable stack
+/// file, and its percentages read alike (`60%`, not `"60"`).
+fn render_names_every_row_of(account: &Account, plan: &Value) {
+    let rendered = account.json(&["render"], 0);
+    let derived: Vec<(String, String)> = rendered["derived_names"]
+        .as_array()
+        .expect("derived_names")
+        .iter()
+        .map(|d| (d["kind"].as_str().expect("kind").to_owned(), d["name"].as_str().expect("name").to_owned()))
+        .collect();
+    let matches = |pattern: &str, name: &str| {
+        let parts: Vec<&str> =
+            pattern.split(['<', '>']).enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, p)| p).collect();
+        let mut rest = name;
+        parts.iter().enumerate().all(|(i, part)| match rest.find(part) {
+            Some(at) if i > 0 || at == 0 => {
+                rest = &rest[at + part.len()..];
+                true
+            }
+            _ => false,
+        }) && (rest.is_empty() || pattern.ends_with('>'))
+    };
+    let rows: Vec<(String, String)> = plan["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| (r["kind"].as_str().expect("kind").to_owned(), r["name"].as_str().expect("name").to_owned()))
+        .collect();
+    for (kind, name) in &rows {
+        assert!(
+            derived.iter().any(|(k, n)| k == kind && matches(n, name)),
+            "render does not name {kind} {name}: {derived:?}"
+        );
+    }
+    let not_planned: Vec<&(String, String)> =
+        derived.iter().filter(|(k, n)| !rows.iter().any(|(rk, rn)| rk == k && matches(n, rn))).collect();
+    let elsewhere = ["konnichiwa-deploy", "konnichiwa-loadtest"];
+    assert!(not_planned.iter().all(|(_, n)| elsewhere.contains(&n.as_str())), "named but never made: {not_planned:?}");
+    assert_eq!(not_planned.len(), 3, "the deploy role, the load test's family and group: {not_planned:?}");
+
+    let yaml = account.run(&["render"]);
+    let said = String::from_utf8_lossy(&yaml.stdout).into_owned();
+    assert!(said.contains("target_cpu_percent: 60%\n") && said.contains("max_error_rate: 1%\n"), "{said}");
+    assert!(said.contains("#   log-group") && said.contains("/ecs/konnichiwa\n"), "{said}");
+    let again = account.write_stack("rendered.yaml", &said);
+    assert_eq!(account.json_for(&again, &["validate"], 0)["valid"], true, "render's YAML loads as a stack");
 }

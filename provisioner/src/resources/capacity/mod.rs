@@ -241,6 +241,12 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The launch template, the Auto Scaling group and the capacity provider.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let n = names(&stack.name);
+    vec![("launch-template", n.launch_template), ("auto-scaling-group", n.asg), ("capacity-provider", n.provider)]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "capacity",
     nouns: &["launch-template", "auto-scaling-group", "capacity-provider"],
@@ -255,6 +261,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
         "ecs:container-instance",
     ],
     deleted_after: &["ecs-service"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

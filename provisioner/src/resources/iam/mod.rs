@@ -368,6 +368,19 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The boundary, the three roles, the instance profile, and the CI deploy role (`ci-role`).
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let (instance, execution, task) = names(&stack.name);
+    vec![
+        (BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)),
+        (ROLE_KIND, instance.clone()),
+        (ROLE_KIND, execution),
+        (ROLE_KIND, task),
+        (PROFILE_KIND, instance),
+        (ROLE_KIND, crate::resources::ci_role::role_name(&stack.name)),
+    ]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "iam",
     nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
@@ -376,6 +389,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     // What uses the roles goes first: the service and load test (task roles), the instances
     // (the profile), and what the execution role is scoped to (repository, secret).
     deleted_after: &["ecs-service", "capacity", "loadtest", "ecr-repository", "secret"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -255,6 +255,17 @@ pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The load balancer, its target group and one listener per port.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let lb = elb_name(&stack.name, "alb");
+    let mut names = vec![("load-balancer", lb.clone()), ("target-group", elb_name(&stack.name, "tg"))];
+    names.push(("listener", format!("{lb}:{}", stack.load_balancer.port)));
+    if let Some(h) = &stack.load_balancer.https {
+        names.push(("listener", format!("{lb}:{}", h.port)));
+    }
+    names
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "load-balancer",
     nouns: &["load-balancer", "target-group", "listener"],
@@ -266,6 +277,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
         "elasticloadbalancing:listener-rule",
     ],
     deleted_after: &["ecs-service", "dns-alias"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -275,12 +275,27 @@ async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Resul
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The VPC, one public subnet per availability zone (AWS names the zones), the gateway, the
+/// route table and the two security groups.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let n = Names::of(&stack.name);
+    vec![
+        ("vpc", n.vpc.clone()),
+        ("subnet", n.subnet("<availability-zone>")),
+        ("internet-gateway", n.igw.clone()),
+        ("route-table", n.route_table.clone()),
+        ("security-group", n.lb_sg.clone()),
+        ("security-group", n.instance_sg.clone()),
+    ]
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "network",
     nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
     permissions: PERMISSIONS,
     arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
     deleted_after: &["ecs-service", "load-balancer", "capacity", "loadtest"],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

@@ -190,12 +190,23 @@ async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Er
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
+/// The names the service derives: the service, its task family and its scalable target.
+fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+    let cluster = crate::resources::cluster::name(stack);
+    let mut names = vec![("ecs-service", stack.name.clone()), ("task-definition", task::family(stack))];
+    if stack.service.autoscaling.is_some() {
+        names.push(("service-autoscaling", scaling::resource_id(&cluster, &stack.name)));
+    }
+    names
+}
+
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "ecs-service",
     nouns: &["ecs-service", "service-autoscaling", "task-definition"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:service", "ecs:task-definition", "application-autoscaling:scalable-target"],
     deleted_after: &[],
+    derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
 };

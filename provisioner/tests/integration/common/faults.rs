@@ -447,6 +447,11 @@ impl Proxy {
         self.state.lock().expect("lock").rate_limits.insert(operation.into(), (per_second, Default::default()));
     }
 
+    /// Mutating calls forwarded so far (by `provisioner::aws::is_mutating`).
+    pub fn mutating_calls(&self) -> usize {
+        self.stats().iter().filter(|(op, _)| provisioner::aws::is_mutating(op)).map(|(_, s)| s.forwarded).sum()
+    }
+
     /// Clears counts and recorded requests (scripts and faults stay).
     pub fn reset_stats(&self) {
         let mut s = self.state.lock().expect("lock");
