@@ -453,11 +453,41 @@ fn users_due(
     due
 }
 
+/// What is active now (users of the closed model, requests in flight of the open one) and the
+/// most there were since the last look: a second's figure is its peak, so an open-model second
+/// whose requests all finished between two looks still shows them.
+#[derive(Debug, Default)]
+struct Active {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl Active {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// The most active since the last call; starts the next count from what is active now.
+    fn take_peak(&self) -> u64 {
+        let now = self.now();
+        self.peak.swap(now, Ordering::Relaxed).max(now)
+    }
+}
+
 /// What every sender of a run shares.
 struct Crew<'a> {
     tx: &'a mpsc::UnboundedSender<Vec<Sample>>,
     prepared: &'a Arc<[Prepared]>,
-    active: &'a Arc<AtomicU64>,
+    active: &'a Arc<Active>,
     plan: &'a RunPlan,
     stop: &'a Stop,
     start: Instant,
@@ -488,9 +518,9 @@ fn spawn_open(crew: &Crew<'_>, profile: Profile, connections: u32) {
                     break;
                 }
                 let i = picker.pick();
-                active.fetch_add(1, Ordering::Relaxed);
+                active.enter();
                 let result = stop.unless(conn.send(&prepared[i], timeout)).await;
-                active.fetch_sub(1, Ordering::Relaxed);
+                active.leave();
                 let Some(result) = result else { break };
                 // From the intended send time: queueing behind a stalled server counts.
                 batch.push(Sample::of(i, intended, result, conn.opened_us));
@@ -507,7 +537,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
     let prepared = prepare(&plan)?;
     let names: Vec<String> = plan.endpoints.iter().map(Endpoint::name).collect();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<Sample>>();
-    let active = Arc::new(AtomicU64::new(0));
+    let active = Arc::new(Active::default());
     let start = Instant::now();
     let duration = plan.model.profile().duration();
     let deadline = start + duration;
@@ -532,7 +562,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                         if !matches!(stop.unless(until_deadline).await, Some(Ok(true))) {
                             break;
                         }
-                        active.fetch_add(1, Ordering::Relaxed);
+                        active.enter();
                         while Instant::now() < deadline && !stop.requested() && *due.borrow() > user {
                             let i = picker.pick();
                             let sent = Instant::now();
@@ -547,7 +577,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                                 }
                             }
                         }
-                        active.fetch_sub(1, Ordering::Relaxed);
+                        active.leave();
                         if Instant::now() >= deadline || stop.requested() {
                             break;
                         }
@@ -572,7 +602,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
 struct Watch {
     start: Instant,
     duration: Duration,
-    active: Arc<AtomicU64>,
+    active: Arc<Active>,
     progress: Progress,
     guard: Option<Guard>,
     stop: Stop,
@@ -600,8 +630,8 @@ async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<Sample>>, mut stats: RunSta
             },
             _ = ticker.tick() => {
                 let second = start.elapsed().as_secs() as usize;
-                stats.set_users(second.saturating_sub(1), active.load(Ordering::Relaxed));
-                progress.tick(&stats, start.elapsed(), active.load(Ordering::Relaxed));
+                stats.set_users(second.saturating_sub(1), active.take_peak());
+                progress.tick(&stats, start.elapsed(), active.now());
                 // Judged on the seconds that are complete.
                 if let Some(why) = guard.as_ref().and_then(|g| g.verdict(&stats, second)) {
                     stop.request(StopReason::Aborted(why));
@@ -610,6 +640,8 @@ async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<Sample>>, mut stats: RunSta
         }
     }
     stats.duration_seconds = start.elapsed().as_secs_f64().min(duration.as_secs_f64()).max(f64::MIN_POSITIVE);
+    // The last second ends with the run, usually before its tick.
+    stats.set_users((stats.duration_seconds.ceil() as usize).saturating_sub(1), active.take_peak());
     progress.finish();
     stats
 }

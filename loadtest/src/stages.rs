@@ -136,17 +136,19 @@ impl Profile {
     /// A constant rate for `duration` (`--rate`).
     pub fn constant_rate(rate: f64, duration: Duration) -> Profile {
         let end = duration.as_secs_f64();
-        Profile { unit: Unit::Rate, spans: vec![Span { name: "1".into(), start: 0.0, end, from: rate, to: rate }] }
+        Profile { unit: Unit::Rate, spans: vec![Span { name: "hold".into(), start: 0.0, end, from: rate, to: rate }] }
     }
 
     /// `users` started at `spawn_rate` per second, then held until `duration` (`--users`).
+    /// `--users N --spawn-rate R`: a stage `spawn` (users start at R/s) and a stage `hold` (all
+    /// N run), which `--slo-stage hold` can judge alone.
     pub fn spawned_users(users: u32, spawn_rate: f64, duration: Duration) -> Profile {
         let (users, end) = (f64::from(users), duration.as_secs_f64());
         let ramp = (users / spawn_rate).min(end);
         let reached = if ramp < users / spawn_rate { ramp * spawn_rate } else { users };
-        let mut spans = vec![Span { name: "1".into(), start: 0.0, end: ramp, from: 0.0, to: reached }];
+        let mut spans = vec![Span { name: "spawn".into(), start: 0.0, end: ramp, from: 0.0, to: reached }];
         if end > ramp {
-            spans.push(Span { name: "2".into(), start: ramp, end, from: users, to: users });
+            spans.push(Span { name: "hold".into(), start: ramp, end, from: users, to: users });
         }
         Profile { unit: Unit::Users, spans }
     }
@@ -350,7 +352,8 @@ mod tests {
     #[test]
     fn users_follow_the_profile_and_the_spawn_rate_model_is_a_ramp_then_a_hold() {
         let p = Profile::spawned_users(10, 5.0, Duration::from_secs(10));
-        assert_eq!(p.spans.len(), 2);
+        let names: Vec<&str> = p.spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["spawn", "hold"], "named for what happens in them, not 1 and 2");
         assert_eq!(p.users_at(0.0), 0);
         assert_eq!(p.users_at(0.01), 1);
         assert_eq!(p.users_at(1.0), 5);

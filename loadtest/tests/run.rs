@@ -374,6 +374,7 @@ async fn json_csv_and_html_outputs() {
             "model",
             "slo",
             "slo_met",
+            "slo_stage",
             "stages",
             "started_at_unix_ms",
             "target",

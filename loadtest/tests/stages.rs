@@ -142,7 +142,7 @@ async fn slos_are_judged_on_a_named_stage_so_a_warm_up_does_not_count() {
     let whole: Vec<&str> = whole.iter().map(String::as_str).collect();
     let (code, v, stdout) = run(&whole, "whole.json").await;
     assert_eq!(code, 3, "the slow warm-up misses p95 over the whole run: {stdout}");
-    assert!(v.get("slo_stage").is_none());
+    assert_eq!(v["slo_stage"], Value::Null, "present, null: judged on the whole run");
 
     let server = slow_to_warm_up().await;
     let mut staged = args(&server.url());
@@ -249,4 +249,39 @@ async fn stages_and_the_judged_stage_come_from_the_stack_file_too() {
     assert_eq!(code, Some(1));
     assert!(err.contains("loadtest.stages[0]") && err.contains("not a target"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn plain_runs_name_their_stages_and_an_open_models_seconds_show_requests_in_flight() {
+    let server = fast().await;
+    let (code, v, stdout) = run(
+        &["--host", &server.url(), "--users", "2", "--spawn-rate", "2", "--duration", "2s", "--slo", "rps>=1"],
+        "users.json",
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    let names: Vec<&str> =
+        v["stages"].as_array().expect("stages").iter().map(|s| s["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["spawn", "hold"], "{stdout}");
+    assert!(stdout.contains("\nspawn ") && stdout.contains("\nhold "), "{stdout}");
+    assert_eq!(v["slo_stage"], Value::Null);
+
+    // A local server answers in microseconds: sampled once a second, the requests in flight
+    // would almost always read 0. Each second shows the most there were in it instead.
+    let csv = temp("open").to_string_lossy().into_owned();
+    let (code, v, stdout) = run(
+        &["--host", &server.url(), "--rate", "200/s", "--duration", "2s", "--slo", "rps>=1", "--csv", &csv],
+        "open.json",
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    let history = v["history"].as_array().expect("history");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history.iter().all(|s| count(&s["users"]) >= 1 && s["stage"] == "hold"), "{history:?}");
+    let rows = std::fs::read_to_string(format!("{csv}_stats_history.csv")).expect("history csv");
+    let user_counts: Vec<&str> = rows.lines().skip(1).map(|l| l.split(',').nth(1).expect("User Count")).collect();
+    assert!(!user_counts.is_empty() && user_counts.iter().all(|c| *c != "0"), "{rows}");
+    for suffix in ["stats", "stats_history", "failures", "stages"] {
+        let _ = std::fs::remove_file(format!("{csv}_{suffix}.csv"));
+    }
 }

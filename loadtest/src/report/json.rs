@@ -86,6 +86,7 @@ pub struct SecondDoc {
     pub second: usize,
     pub requests: u64,
     pub failures: u64,
+    /// Users (closed model), or the most requests in flight at once in the second (open).
     pub users: u64,
     /// What the plan asked of the second: arrivals (open model) or users (closed).
     #[serde(default)]
@@ -152,8 +153,8 @@ pub struct ReportDoc {
     /// The plan's stages (one for a constant rate).
     #[serde(default)]
     pub stages: Vec<StageDoc>,
-    /// The stage the SLOs were judged on (absent: the whole run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The stage the SLOs were judged on (null: the whole run).
+    #[serde(default)]
     pub slo_stage: Option<String>,
 }
 
