@@ -30,8 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve HTTP (the default when no command is given).
     Serve,
-    /// GET /health on the local port and exit 0 if it answers 200, 1 otherwise.
-    /// For container health checks in images without curl.
+    /// GET /health where the server listens (--bind, --port) and exit 0 if it answers 200, 1
+    /// otherwise. For container health checks in images without curl.
     Healthcheck {
         /// How long to wait for the answer.
         #[arg(long, default_value = "3s", value_parser = parse_duration)]
@@ -39,62 +39,67 @@ pub enum Command {
     },
 }
 
-/// Server parameters (shared by `serve` and `healthcheck`, which reads the port).
+/// Where `serve`'s own options are listed in `--help`: `healthcheck` shows them too (they are
+/// global) but reads only the address and port.
+const SERVE_ONLY: &str = "Options of serve (healthcheck ignores them)";
+
+/// Server parameters (shared by `serve` and `healthcheck`, which reads the address and port).
 #[derive(Clone, Args)]
 pub struct ServerConfig {
-    /// Address to bind: this machine only by default (a local run with the example key must not
-    /// be reachable from the network); the image sets 0.0.0.0.
+    /// The address `serve` listens on and `healthcheck` asks (for 0.0.0.0 or ::, this machine's
+    /// loopback): this machine only by default (a local run with the example key must not be
+    /// reachable from the network); the image sets 0.0.0.0.
     #[arg(long, env = "BIND", default_value = "127.0.0.1", global = true)]
     pub bind: IpAddr,
 
-    /// Port to listen on (0 picks a free port).
+    /// The port `serve` listens on (0 picks a free port) and `healthcheck` asks.
     #[arg(long, env = "PORT", default_value_t = 4000, global = true)]
     pub port: u16,
 
     /// The bearer key that protects /inspect and /metrics (at least 16 characters).
-    #[arg(long = "api-key", env = "API_KEY", hide_env_values = true, global = true)]
+    #[arg(long = "api-key", env = "API_KEY", hide_env_values = true, global = true, help_heading = SERVE_ONLY)]
     pub api_key: Option<ApiKey>,
 
     /// Serving threads, each with its own runtime and listening socket (default: one per core
     /// this process may use, cgroup quotas included).
-    #[arg(long, env = "WORKER_THREADS", global = true)]
+    #[arg(long, env = "WORKER_THREADS", global = true, help_heading = SERVE_ONLY)]
     pub worker_threads: Option<usize>,
 
     /// A request that takes longer is answered 408 (e.g. 30s, 500ms).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true, help_heading = SERVE_ONLY)]
     pub request_timeout: Duration,
 
     /// Time allowed to receive a request's headers, and the longest a keep-alive connection may sit
     /// idle between requests (hyper uses one timer for both). Keep it above the load balancer's idle
     /// timeout (ALB: 60s), or the balancer reuses connections the app has closed and clients see 502s.
-    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "75s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "75s", value_parser = parse_duration, global = true, help_heading = SERVE_ONLY)]
     pub header_read_timeout: Duration,
 
     /// Connections served at once; further connections wait in the kernel's accept queue.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, global = true)]
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, global = true, help_heading = SERVE_ONLY)]
     pub max_connections: usize,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (fit it inside ECS's
     /// stopTimeout, 30s by default).
-    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true, help_heading = SERVE_ONLY)]
     pub shutdown_grace: Duration,
 
     /// How often the background sampler refreshes the /inspect and process figures.
-    #[arg(long, env = "SAMPLE_INTERVAL", default_value = "2s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "SAMPLE_INTERVAL", default_value = "2s", value_parser = parse_duration, global = true, help_heading = SERVE_ONLY)]
     pub sample_interval: Duration,
 
     /// Log format: `json` (one object per line, for CloudWatch) or `pretty` (a terminal).
-    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true, help_heading = SERVE_ONLY)]
     pub log_format: LogFormat,
 
     /// Log level or filter directives (e.g. `info`, `app=debug,tower=warn`).
-    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true, help_heading = SERVE_ONLY)]
     pub log_level: String,
 
     /// Access-log lines: `1/N` logs every server error (5xx) and every request slower than 1s,
     /// and one in N of the others; `all` every request; `off` none (the metrics count every
     /// request either way). The default keeps CloudWatch's ingestion bill proportionate (README).
-    #[arg(long, env = "ACCESS_LOG", default_value = "1/100", value_parser = parse_access_log, global = true)]
+    #[arg(long, env = "ACCESS_LOG", default_value = "1/100", value_parser = parse_access_log, global = true, help_heading = SERVE_ONLY)]
     pub access_log: AccessLog,
 }
 

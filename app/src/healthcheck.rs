@@ -1,19 +1,30 @@
-//! `app healthcheck`: GET /health on the local port with a plain HTTP/1.1 request, exit 0 when it
+//! `app healthcheck`: GET /health where the server listens (its address and port) with a plain HTTP/1.1 request, exit 0 when it
 //! answers 200. Lets an image built FROM scratch have a health check without curl.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Checks http://127.0.0.1:PORT/health; prints why when unhealthy.
-pub fn run(port: u16, timeout: Duration) -> ExitCode {
-    match probe(SocketAddr::from(([127, 0, 0, 1], port)), timeout) {
+/// Checks http://BIND:PORT/health, where the server listens (an unspecified address, 0.0.0.0 or
+/// ::, through the loopback of its family); prints why when unhealthy.
+pub fn run(bind: IpAddr, port: u16, timeout: Duration) -> ExitCode {
+    match probe(SocketAddr::new(asked(bind), port), timeout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
             eprintln!("unhealthy: {reason}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The address to ask for a server bound to `bind`: itself, or for the unspecified address
+/// (0.0.0.0, ::, listening everywhere) the loopback of its family.
+fn asked(bind: IpAddr) -> IpAddr {
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
     }
 }
 
@@ -34,5 +45,21 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("GET /health answered {status_line:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn it_asks_where_the_server_listens_and_everywhere_through_the_loopback() {
+        for (bind, asked) in
+            [("0.0.0.0", "127.0.0.1"), ("::", "::1"), ("127.0.0.2", "127.0.0.2"), ("10.1.2.3", "10.1.2.3")]
+        {
+            assert_eq!(
+                super::asked(bind.parse().expect("ip")),
+                asked.parse::<std::net::IpAddr>().expect("ip"),
+                "{bind}"
+            );
+        }
     }
 }

@@ -92,7 +92,7 @@ pub mod exit {
 /// Runs the command line: serves until a shutdown signal, or runs the health check.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Healthcheck { timeout } => healthcheck::run(cli.server.port, timeout),
+        Command::Healthcheck { timeout } => healthcheck::run(cli.server.bind, cli.server.port, timeout),
         Command::Serve => serve_command(cli.server),
     }
 }

@@ -220,6 +220,25 @@ fn a_local_run_listens_on_loopback_and_logs_plain_text_to_a_pipe() {
 }
 
 #[test]
+fn healthcheck_asks_where_the_server_listens_and_its_help_says_which_options_it_reads() {
+    // 127.0.0.2 is this machine too, but not 127.0.0.1: a probe of the fixed loopback would fail.
+    let app = Running::start_with(&[("BIND", "127.0.0.2")]);
+    let port = app.port.to_string();
+    let out = command().env("BIND", "127.0.0.2").env("PORT", &port).arg("healthcheck").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(app);
+
+    let help = command().args(["healthcheck", "--help"]).output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let words: Vec<&str> = help.split_whitespace().collect();
+    assert!(words.join(" ").contains("--bind <BIND> The address `serve` listens on and `healthcheck` asks"), "{help}");
+    let (own, serve_only) =
+        help.split_once("Options of serve (healthcheck ignores them):").expect("a heading for the rest");
+    assert!(own.contains("--port") && own.contains("--timeout"), "{help}");
+    assert!(serve_only.contains("--worker-threads") && !serve_only.contains("--port"), "{help}");
+}
+
+#[test]
 fn healthcheck_fails_when_nothing_listens() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
