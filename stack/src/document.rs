@@ -159,7 +159,8 @@ impl Document {
             if let Some(o) = self.origins.get(p) {
                 return Some(o);
             }
-            let cut = p.rfind(['.', '['])?;
+            // A top-level key's ancestor is the document itself ("").
+            let cut = p.rfind(['.', '[']).or((!p.is_empty()).then_some(0))?;
             p = &p[..cut];
         }
     }

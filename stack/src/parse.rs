@@ -13,17 +13,60 @@ use crate::document::Document;
 /// The repository's example, whose values serve as examples in error messages.
 const EXAMPLE: &str = include_str!("../../stack.yaml");
 
-/// Deserializes the document as a `T`, or says precisely what is wrong and where.
+/// Deserializes the document as a `T`, or says precisely what is wrong and where. Every missing
+/// required field is reported at once (each is filled from the example to find the next), with
+/// the first other problem after them.
 pub fn typed<T: DeserializeOwned>(doc: &Document) -> Result<T, StackError> {
-    serde_path_to_error::deserialize::<_, T>(&doc.value).map_err(|e| {
+    let mut value = doc.value.clone();
+    let mut problems = Vec::new();
+    // Bounded: each round fills one field the example has, and the stack has a few dozen.
+    for _ in 0..64 {
+        let e = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(typed) if problems.is_empty() => return Ok(typed),
+            Ok(_) => break,
+            Err(e) => e,
+        };
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let raw = e.into_inner().to_string();
+        if let Some(full) = missing_field(&raw, &path)
+            && let Some(example) = example_value(&full)
+            && insert(&mut value, &full, example)
+        {
+            problems.push(doc.locate(&full, explain(&raw, &path, None), true));
+            continue;
+        }
         let unknown_key = raw.starts_with("unknown field");
         let written = value_at(&doc.value, &path).filter(|_| !unknown_key);
-        let problem = doc.locate(&path, explain(&raw, &path, written), unknown_key);
-        StackError::Syntax { file: doc.file.clone(), problem }
-    })
+        problems.push(doc.locate(&path, explain(&raw, &path, written), unknown_key));
+        break;
+    }
+    let file = doc.file.clone();
+    match problems.len() {
+        1 => Err(StackError::Syntax { file, problem: problems.remove(0) }),
+        _ => Err(StackError::Invalid { file, problems }),
+    }
+}
+
+/// The full path of the field a "missing field `x`" message at `path` names.
+fn missing_field(raw: &str, path: &str) -> Option<String> {
+    let name = strip_location(raw).strip_prefix("missing field `")?.split('`').next()?;
+    Some(if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") })
+}
+
+/// Sets `path` (dotted keys, no list indexes) in `root` to `value`; false where it cannot.
+fn insert(root: &mut Value, path: &str, value: Value) -> bool {
+    let mut node = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Some(map) = node.as_object_mut() else { return false };
+        if parts.peek().is_none() {
+            return map.insert(part.to_owned(), value).is_none();
+        }
+        let Some(next) = map.get_mut(part) else { return false };
+        node = next;
+    }
+    false
 }
 
 /// The parser's message without its location suffix (the position is reported apart).
@@ -115,13 +158,35 @@ fn explain(raw: &str, path: &str, written: Option<String>) -> String {
     format!("{message}{example}")
 }
 
-/// The example stack's value at `path`, as one line of YAML flow (JSON is valid YAML).
-fn example_at(path: &str) -> Option<String> {
+/// The example stack's value at `path`.
+fn example_value(path: &str) -> Option<Value> {
     let root: Value = serde_saphyr::from_str(EXAMPLE).ok()?;
-    Some(match lookup(&root, path)? {
-        Value::String(s) => s.clone(),
+    lookup(&root, path).cloned()
+}
+
+/// The example stack's value at `path`, as one line of YAML (flow style for a section or list).
+fn example_at(path: &str) -> Option<String> {
+    example_value(path).map(|v| flow_yaml(&v))
+}
+
+/// `value` as one line of YAML: `{ key: value, … }`, `[a, b]`, scalars plain unless YAML would
+/// read them as something else.
+fn flow_yaml(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let items: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {}", flow_yaml(v))).collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(flow_yaml).collect::<Vec<_>>().join(", ")),
+        Value::String(s) if plain_is_safe(s) => s.clone(),
         other => other.to_string(),
-    })
+    }
+}
+
+/// Whether `s` written without quotes reads back as the same string in YAML's flow context.
+fn plain_is_safe(s: &str) -> bool {
+    let reads_as_other = serde_saphyr::from_str::<Value>(s).map_or(true, |v| v != Value::String(s.to_owned()));
+    !s.is_empty() && !reads_as_other && !s.contains([',', '[', ']', '{', '}', '#']) && !s.contains(": ")
 }
 
 /// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
@@ -162,9 +227,24 @@ mod tests {
     }
 
     #[test]
-    fn examples_come_from_the_repository_stack() {
+    fn examples_come_from_the_repository_stack_as_yaml() {
         assert_eq!(example_at("service.cpu").as_deref(), Some("256"));
         assert_eq!(example_at("network.cidr").as_deref(), Some("10.40.0.0/16"));
+        // The keys' order follows serde_json's map (the file's order where the workspace builds
+        // it with preserve_order, sorted otherwise).
+        let network = example_at("network").expect("network");
+        let mut items: Vec<&str> =
+            network.strip_prefix("{ ").and_then(|n| n.strip_suffix(" }")).expect("flow").split(", ").collect();
+        items.sort_unstable();
+        assert_eq!(items, ["availability_zones: 2", "cidr: 10.40.0.0/16"]);
         assert_eq!(example_at("nothing.here"), None);
+        for (value, yaml) in [
+            (serde_json::json!("60"), "\"60\""),
+            (serde_json::json!("true"), "\"true\""),
+            (serde_json::json!("a: b"), "\"a: b\""),
+            (serde_json::json!(["x", 1]), "[x, 1]"),
+        ] {
+            assert_eq!(flow_yaml(&value), yaml, "{value}");
+        }
     }
 }

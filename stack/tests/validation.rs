@@ -252,6 +252,22 @@ fn parse_errors_name_the_place_the_field_what_is_expected_and_an_example() {
 }
 
 #[test]
+fn a_file_with_only_a_name_lists_every_missing_section_with_its_path_and_a_yaml_example() {
+    let err = Stack::from_yaml("name: x\n", Path::new("stack.yaml")).expect_err("sections missing");
+    let problems = err.problems();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["network", "capacity", "service", "load_balancer"], "all at once: {problems:?}");
+    let network = &problems[0].message;
+    assert!(network.starts_with("`network` is required here, e.g. network: { "), "{network}");
+    assert!(network.contains("cidr: 10.40.0.0/16") && !network.contains('"'), "YAML, not JSON: {network}");
+    let text = err.to_string();
+    assert!(text.starts_with("stack.yaml has 4 problems:\n  stack.yaml:1:1: network: `network` is required"), "{text}");
+    // One section written, another missing field inside it: its path is the field's.
+    let err = Stack::from_yaml("name: x\nnetwork: {}\n", Path::new("stack.yaml")).expect_err("cidr missing");
+    assert_eq!(err.problems()[0].path, "network.cidr", "{err}");
+}
+
+#[test]
 fn an_empty_file_and_bad_yaml_say_so_with_the_file_name() {
     for empty in ["", "\n\n", "# only a comment\n"] {
         let err = Stack::from_yaml(empty, Path::new("mine.yaml")).expect_err("empty");
