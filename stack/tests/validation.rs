@@ -328,3 +328,42 @@ fn the_json_schema_describes_the_file() {
     let required = schema["required"].as_array().expect("required list");
     assert!(required.iter().any(|v| v == "name"));
 }
+
+/// The examples of README.md's stack.yaml section: each `# \`OLD\` → \`NEW\`, …` line is an edit
+/// of the repository's stack.yaml, and the lines after it what loading the edited file says (a
+/// line ending in `…` is a prefix of the real one).
+#[test]
+fn the_readmes_error_examples_are_what_the_edits_report() {
+    let readme = include_str!("../../README.md");
+    let section = readme.split("\n## stack.yaml\n").nth(1).expect("README has a stack.yaml section");
+    let block = section.split("```\n").nth(1).expect("the section's first code block");
+    let mut examples: Vec<(Vec<(&str, &str)>, Vec<&str>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("# ") {
+            Some(edits) => {
+                let quoted: Vec<&str> = edits.split('`').skip(1).step_by(2).collect();
+                assert!(quoted.len() % 2 == 0 && !quoted.is_empty(), "not `OLD` → `NEW` pairs: {line}");
+                examples.push((quoted.chunks(2).map(|p| (p[0], p[1])).collect(), Vec::new()));
+            }
+            None => examples.last_mut().expect("an edit line first").1.push(line),
+        }
+    }
+    assert_eq!(examples.len(), 3, "{block}");
+    for (edits, said) in examples {
+        let mut text = EXAMPLE.to_owned();
+        for (old, new) in &edits {
+            assert!(text.contains(old), "stack.yaml has no {old:?}");
+            text = text.replacen(old, new, 1);
+        }
+        let err = Stack::from_yaml(&text, Path::new("stack.yaml")).expect_err("the edit is refused").to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), said.len(), "{edits:?}: README says\n{}\nthe stack says\n{err}", said.join("\n"));
+        for (real, shown) in lines.iter().zip(&said) {
+            let matches = match shown.strip_suffix('…') {
+                Some(prefix) => real.starts_with(prefix),
+                None => real == shown,
+            };
+            assert!(matches, "{edits:?}: README says\n{shown}\nthe stack says\n{real}");
+        }
+    }
+}
