@@ -108,6 +108,7 @@ pub enum ImageCommand {
         /// Tag (default: the git revision).
         #[arg(long)]
         tag: Option<String>,
+        /// The workspace to build (holds Cargo.toml and app/).
         #[arg(long, default_value = ".")]
         source: PathBuf,
     },
@@ -157,12 +158,14 @@ pub struct UpArgs {
 /// `down`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DownArgs {
+    /// Delete without asking.
     #[arg(long)]
     pub yes: bool,
     /// Delete the API-key secret at once instead of scheduling its deletion (recovery window
     /// from stack.yaml, default 7 days, during which `up` restores it).
     #[arg(long)]
     pub purge: bool,
+    /// Give up (exit 1, naming what was awaited) after this long.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
     /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
@@ -193,6 +196,7 @@ pub struct RollbackArgs {
 /// `unlock`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UnlockArgs {
+    /// Break it without asking.
     #[arg(long)]
     pub yes: bool,
 }
@@ -313,6 +317,7 @@ pub struct RolloutArgs {
     /// How long to follow the rollout (default: stack.yaml's service.deployment.timeout).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Return once the service is updated, without following the rollout (it goes on in ECS).
     #[arg(long)]
     pub no_wait: bool,
     /// When another run holds the stack's lease, wait this long for it (default: refuse at once).

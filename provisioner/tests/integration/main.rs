@@ -9,6 +9,7 @@ mod common;
 
 mod attacker;
 mod aws_behaviour;
+mod cli_reference;
 mod convergence;
 mod deploy_role;
 mod emulator;
