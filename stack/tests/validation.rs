@@ -337,12 +337,14 @@ fn the_readmes_error_examples_are_what_the_edits_report() {
     let readme = include_str!("../../README.md");
     let section = readme.split("\n## stack.yaml\n").nth(1).expect("README has a stack.yaml section");
     let block = section.split("```\n").nth(1).expect("the section's first code block");
-    let mut examples: Vec<(Vec<(&str, &str)>, Vec<&str>)> = Vec::new();
+    // (the edits, what the README says loading the edited file reports)
+    type Example<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let mut examples: Vec<Example> = Vec::new();
     for line in block.lines() {
         match line.strip_prefix("# ") {
             Some(edits) => {
                 let quoted: Vec<&str> = edits.split('`').skip(1).step_by(2).collect();
-                assert!(quoted.len() % 2 == 0 && !quoted.is_empty(), "not `OLD` → `NEW` pairs: {line}");
+                assert!(quoted.len().is_multiple_of(2) && !quoted.is_empty(), "not `OLD` → `NEW` pairs: {line}");
                 examples.push((quoted.chunks(2).map(|p| (p[0], p[1])).collect(), Vec::new()));
             }
             None => examples.last_mut().expect("an edit line first").1.push(line),
