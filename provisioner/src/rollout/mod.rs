@@ -1,7 +1,9 @@
 //! Following a rollout honestly: the new deployment is tracked by its id until its rolloutState is
 //! COMPLETED — not "service stable", which also holds after a circuit-breaker rollback. Progress
 //! says what it waits for; a failure, rollback or timeout prints the stopped tasks' reasons and
-//! exit codes, unhealthy targets and recent service events.
+//! exit codes, unhealthy targets and recent service events. A deployment that cannot progress
+//! (nothing started and nothing said, or no instance can take a task while the capacity is at its
+//! maximum) is reported as stuck once it has stood still for a while, not at the timeout.
 
 mod report;
 
@@ -9,7 +11,7 @@ pub use report::{RolloutReport, exit_for, follow_and_report, switch_to};
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::DesiredStatus;
+use aws_sdk_ecs::types::{DesiredStatus, ServiceEvent};
 
 use crate::error::{AwsContext, Error};
 
@@ -30,6 +32,11 @@ pub enum Outcome {
         deployment: String,
         waited: Duration,
     },
+    /// Nothing can move it: `reason` says why (the deployment goes on in ECS).
+    Stuck {
+        deployment: String,
+        reason: String,
+    },
 }
 
 /// What to follow.
@@ -42,6 +49,66 @@ pub struct Rollout<'a> {
     pub deployment_id: Option<String>,
     pub timeout: Duration,
     pub poll: Duration,
+    /// How long no task may start, stop or fail, with tasks missing, before the follow asks
+    /// whether anything can move the deployment.
+    pub stall: Duration,
+}
+
+/// Why a deployment that has stood still may be unable to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stalled {
+    /// ECS has said nothing since the deployment began.
+    Silent,
+    /// ECS's latest word: it cannot place a task (which more capacity could fix, unless there is
+    /// no more to be had).
+    Unplaceable(String),
+}
+
+/// Watches one deployment's counts; when running, pending and failed have not changed for
+/// `after`, with tasks missing, says what ECS has said since it began.
+struct StallWatch {
+    after: Duration,
+    counts: (i32, i32, i32),
+    since: Instant,
+}
+
+impl StallWatch {
+    fn new(after: Duration) -> Self {
+        Self { after, counts: (-1, -1, -1), since: Instant::now() }
+    }
+
+    fn look(&mut self, d: &aws_sdk_ecs::types::Deployment, events: &[ServiceEvent]) -> Option<Stalled> {
+        let counts = (d.running_count(), d.pending_count(), d.failed_tasks());
+        let now = Instant::now();
+        if counts != self.counts {
+            (self.counts, self.since) = (counts, now);
+            return None;
+        }
+        if now - self.since < self.after || d.running_count() >= d.desired_count() {
+            return None;
+        }
+        // Asked again only after another quiet `after`.
+        self.since = now;
+        // Newest first; only what was said about this deployment.
+        let said: Vec<&str> = events
+            .iter()
+            .filter(|e| match (d.created_at(), e.created_at()) {
+                (Some(began), Some(at)) => at.secs() >= began.secs(),
+                _ => true,
+            })
+            .filter_map(ServiceEvent::message)
+            .collect();
+        // Placing a task always says so ("has started 2 tasks"), and so does failing to: silence
+        // for this long means nothing is being placed at all, pending counts or not (an emulator
+        // counts the missing tasks as pending forever).
+        match said.first() {
+            None => Some(Stalled::Silent),
+            Some(m) if m.contains("unable to place a task") && d.pending_count() == 0 => {
+                Some(Stalled::Unplaceable((*m).to_owned()))
+            }
+            Some(_) => None,
+        }
+    }
 }
 
 /// The revision the service's PRIMARY deployment runs.
@@ -49,16 +116,39 @@ fn primary_task_definition(deployments: &[aws_sdk_ecs::types::Deployment]) -> Op
     deployments.iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.task_definition())
 }
 
-/// Polls DescribeServices until the deployment completes, fails or the timeout passes.
+/// Why a deployment that stood still cannot move (None: something still may move it).
+async fn stuck_reason(
+    stalled: Option<Stalled>,
+    stall: Duration,
+    capacity_full: &mut impl AsyncFnMut() -> Result<Option<String>, Error>,
+) -> Result<Option<String>, Error> {
+    Ok(match stalled {
+        None => None,
+        Some(Stalled::Silent) => Some(format!(
+            "ECS has started no task of this deployment and said nothing about it for {}s: nothing is moving it \
+             (an emulator starts no tasks: pass --no-wait there)",
+            stall.as_secs()
+        )),
+        Some(Stalled::Unplaceable(event)) => {
+            capacity_full().await?.map(|why| format!("ECS cannot place its tasks ({event}), and {why}"))
+        }
+    })
+}
+
+/// Polls DescribeServices until the deployment completes, fails, is stuck or the timeout passes.
+/// `capacity_full` says why more capacity cannot be had (None when it can), asked only when ECS
+/// cannot place a task and nothing has moved for `r.stall`.
 pub async fn follow(
     ecs: &aws_sdk_ecs::Client,
     r: &Rollout<'_>,
     progress: &mut dyn FnMut(&str),
+    mut capacity_full: impl AsyncFnMut() -> Result<Option<String>, Error>,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
     let deadline = started + r.timeout;
     let mut id = r.deployment_id.clone();
     let mut seen_events = std::collections::BTreeSet::new();
+    let mut watch = StallWatch::new(r.stall);
     loop {
         let out = ecs
             .describe_services()
@@ -113,6 +203,9 @@ pub async fn follow(
                         });
                     }
                     _ => {}
+                }
+                if let Some(reason) = stuck_reason(watch.look(d, svc.events()), r.stall, &mut capacity_full).await? {
+                    return Ok(Outcome::Stuck { deployment: did, reason });
                 }
             }
         }
@@ -232,8 +325,36 @@ mod tests {
             deployment_id: Some("ecs-svc/new".into()),
             timeout,
             poll: Duration::from_millis(1),
+            stall: Duration::from_secs(3600),
         }
     }
+
+    /// Our deployment, begun at second 100, standing at 0 of 2 with nothing pending, and the
+    /// service's events (newest first, as ECS lists them): one older than the deployment, and
+    /// `said` (at second 200) when given.
+    fn standing_still(said: Option<&str>) -> DescribeServicesOutput {
+        let d = Deployment::builder()
+            .id("ecs-svc/new")
+            .task_definition("td:2")
+            .status("PRIMARY")
+            .rollout_state(DeploymentRolloutState::InProgress)
+            .desired_count(2)
+            .created_at(aws_smithy_types::DateTime::from_secs(100))
+            .build();
+        let event = |id: &str, message: &str, at: i64| {
+            ServiceEvent::builder()
+                .id(id)
+                .message(message)
+                .created_at(aws_smithy_types::DateTime::from_secs(at))
+                .build()
+        };
+        let mut events: Vec<ServiceEvent> = said.map(|m| event("e2", m, 200)).into_iter().collect();
+        events.push(event("e1", "(service konnichiwa) has reached a steady state.", 1));
+        let svc = Service::builder().service_name("konnichiwa").deployments(d).set_events(Some(events)).build();
+        DescribeServicesOutput::builder().services(svc).build()
+    }
+
+    const UNPLACEABLE: &str = "(service konnichiwa) was unable to place a task because no container instance met all of its requirements. The closest matching container-instance abc has insufficient memory available.";
 
     #[tokio::test]
     async fn completed_only_when_our_deployment_completes() {
@@ -252,9 +373,10 @@ mod tests {
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&rule]);
         let mut lines = Vec::new();
-        let outcome = follow(&client, &rollout(Duration::from_secs(5)), &mut |l| lines.push(l.to_owned()))
-            .await
-            .expect("follows");
+        let outcome =
+            follow(&client, &rollout(Duration::from_secs(5)), &mut |l| lines.push(l.to_owned()), async || Ok(None))
+                .await
+                .expect("follows");
         assert_eq!(outcome, Outcome::Completed { deployment: "ecs-svc/new".into() });
         assert_eq!(rule.num_calls(), 3, "describes until COMPLETED, then stops");
         assert!(lines.iter().any(|l| l.contains("running 0/2")), "{lines:?}");
@@ -284,7 +406,8 @@ mod tests {
             })
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&rule]);
-        let outcome = follow(&client, &rollout(Duration::from_secs(5)), &mut |_| {}).await.expect("follows");
+        let outcome =
+            follow(&client, &rollout(Duration::from_secs(5)), &mut |_| {}, async || Ok(None)).await.expect("follows");
         assert_eq!(
             outcome,
             Outcome::Failed {
@@ -303,10 +426,71 @@ mod tests {
         let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&rule]);
         let started = Instant::now();
         let r = Rollout { poll: Duration::from_millis(20), ..rollout(Duration::from_millis(150)) };
-        let outcome = follow(&client, &r, &mut |_| {}).await.expect("follows");
+        let outcome = follow(&client, &r, &mut |_| {}, async || Ok(None)).await.expect("follows");
         let waited = started.elapsed();
         assert!(matches!(outcome, Outcome::TimedOut { .. }), "{outcome:?}");
         assert!(waited >= Duration::from_millis(150) && waited < Duration::from_millis(400), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_deployment_ecs_says_nothing_about_and_starts_nothing_of_is_stuck_after_the_stall() {
+        let rule = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| standing_still(None));
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&rule]);
+        let r = Rollout { stall: Duration::from_millis(50), ..rollout(Duration::from_secs(30)) };
+        let started = Instant::now();
+        let outcome = follow(&client, &r, &mut |_| {}, async || panic!("silence is not a placement problem"))
+            .await
+            .expect("follows");
+        let Outcome::Stuck { deployment, reason } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(deployment, "ecs-svc/new");
+        assert!(reason.contains("started no task") && reason.contains("--no-wait"), "{reason}");
+        assert!(started.elapsed() < Duration::from_secs(5), "stopped at the stall, not the timeout");
+    }
+
+    #[tokio::test]
+    async fn an_unplaceable_task_is_stuck_only_when_no_more_capacity_can_come() {
+        let rule = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| standing_still(Some(UNPLACEABLE)));
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&rule]);
+        let r = Rollout { stall: Duration::from_millis(30), ..rollout(Duration::from_secs(30)) };
+        let full = async || Ok(Some("the instances are at capacity.max (4)".to_owned()));
+        let outcome = follow(&client, &r, &mut |_| {}, full).await.expect("follows");
+        let Outcome::Stuck { reason, .. } = outcome else { panic!("{outcome:?}") };
+        assert!(reason.starts_with("ECS cannot place its tasks ((service konnichiwa) was unable to place"), "{reason}");
+        assert!(reason.ends_with("and the instances are at capacity.max (4)"), "{reason}");
+
+        // Tasks pending: something was placed, so it follows on without asking about capacity.
+        let pending = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+            let mut out = standing_still(Some(UNPLACEABLE));
+            let svc = out.services.as_mut().and_then(|s| s.first_mut()).expect("service");
+            let d = svc.deployments.as_mut().and_then(|d| d.first_mut()).expect("deployment");
+            d.pending_count = 1;
+            out
+        });
+        let with_pending = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&pending]);
+        let r = Rollout {
+            stall: Duration::from_millis(20),
+            poll: Duration::from_millis(5),
+            ..rollout(Duration::from_millis(200))
+        };
+        let outcome = follow(&with_pending, &r, &mut |_| {}, async || panic!("pending tasks are progress"))
+            .await
+            .expect("follows");
+        assert!(matches!(outcome, Outcome::TimedOut { .. }), "{outcome:?}");
+
+        // While the capacity can still grow (managed scaling is adding an instance), it waits on.
+        let mut asked = 0;
+        let r = Rollout {
+            stall: Duration::from_millis(20),
+            poll: Duration::from_millis(5),
+            ..rollout(Duration::from_millis(300))
+        };
+        let growing = async || {
+            asked += 1;
+            Ok(None)
+        };
+        let outcome = follow(&client, &r, &mut |_| {}, growing).await.expect("follows");
+        assert!(matches!(outcome, Outcome::TimedOut { .. }), "{outcome:?}");
+        assert!(asked >= 2, "asked at each quiet stall: {asked}");
     }
 
     #[tokio::test]

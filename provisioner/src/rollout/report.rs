@@ -17,7 +17,7 @@ use crate::resources::{cluster, load_balancer};
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutReport {
     pub deployment: String,
-    /// completed | failed | rolled-back | timed-out
+    /// completed | failed | rolled-back | timed-out | stuck
     pub result: &'static str,
     pub reason: Option<String>,
     pub diagnostics: Vec<String>,
@@ -43,6 +43,7 @@ pub async fn follow_and_report(
         deployment_id,
         timeout,
         poll: Duration::from_secs(5),
+        stall: stall_after()?,
     };
     if !json {
         eprintln!("\nFollowing the deployment of {task_definition} (up to {}):", humantime_secs(timeout));
@@ -59,7 +60,7 @@ pub async fn follow_and_report(
         }
         last = line.to_owned();
     };
-    let outcome = super::follow(&ctx.clients.ecs, &r, &mut progress).await?;
+    let outcome = super::follow(&ctx.clients.ecs, &r, &mut progress, async || capacity_full(ctx).await).await?;
     if terminal {
         eprintln!();
     }
@@ -71,6 +72,11 @@ pub async fn follow_and_report(
         Outcome::TimedOut { deployment, waited } => {
             (deployment.clone(), "timed-out", Some(format!("not COMPLETED after {}", humantime_secs(*waited))))
         }
+        Outcome::Stuck { deployment, reason } => (
+            deployment.clone(),
+            "stuck",
+            Some(format!("{reason}; the deployment goes on in ECS: fix the cause, or `provisioner rollback`")),
+        ),
     };
     // A deployment the SLO alarms stopped: say which alarm.
     let reason = match &outcome {
@@ -93,6 +99,44 @@ pub async fn follow_and_report(
         eprintln!("Deployment {deployment} completed in {:.0}s.", started.elapsed().as_secs_f64());
     }
     Ok(RolloutReport { deployment, result, reason, diagnostics, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// How long a deployment may stand still before the follow asks whether anything can move it:
+/// 3 minutes (ECS starts a task or says why within seconds; an instance that managed scaling adds
+/// takes a few minutes, during which ECS says it cannot place the task); `KONNICHIWA_STALL_AFTER`
+/// sets another.
+fn stall_after() -> Result<Duration, Error> {
+    match std::env::var("KONNICHIWA_STALL_AFTER") {
+        Ok(text) => stack::parse_duration(&text).map_err(|e| Error::Usage(format!("KONNICHIWA_STALL_AFTER: {e}"))),
+        Err(_) => Ok(Duration::from_secs(180)),
+    }
+}
+
+/// Why the service's instances cannot grow (None while they can): the Auto Scaling group is at
+/// its maximum, every instance in service.
+async fn capacity_full(ctx: &Ctx) -> Result<Option<String>, Error> {
+    let name = crate::resources::capacity::names(&ctx.stack.name).asg;
+    let out = ctx
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&name)
+        .send()
+        .await
+        .ctx("describe auto scaling group", &name)?;
+    let Some(g) = out.auto_scaling_groups().first() else { return Ok(None) };
+    let max = g.max_size().unwrap_or(0);
+    let in_service =
+        g.instances().iter().filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService")).count();
+    let full = g.desired_capacity().unwrap_or(0) >= max && in_service >= usize::try_from(max).unwrap_or(0);
+    let service = &ctx.stack.service;
+    Ok(full.then(|| {
+        format!(
+            "the instances are at capacity.max ({max}, all in service): raise capacity.max, or lower service.cpu \
+             ({}) or service.memory ({} MiB) so that more tasks fit on one instance",
+            service.cpu, service.memory
+        )
+    }))
 }
 
 /// `rolled back: alarm NAME in ALARM` (or `failed: …` when the deployment was not rolled back).

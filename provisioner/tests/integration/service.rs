@@ -262,3 +262,45 @@ async fn requests_per_target_adds_a_second_scaling_policy_on_the_load_balancer()
     assert!(label.starts_with("app/konnichiwa-alb/") && label.contains("/targetgroup/konnichiwa-tg/"), "{label}");
     assert_eq!(account.json(&["up", "--yes"], 0)["api_calls"]["mutating"], 0);
 }
+
+/// A rollout nothing can move ends when it has stood still for the stall (KONNICHIWA_STALL_AFTER),
+/// not at the 10-minute timeout: moto starts no task and says nothing; behind the proxy ECS says
+/// it cannot place a task, which is stuck only while the instances are at capacity.max.
+#[tokio::test]
+async fn a_rollout_nothing_can_move_is_stuck_at_the_stall_not_the_timeout() {
+    let account = Account::new();
+    // Two instances, at their maximum.
+    account.edit_stack(|t| t.replacen("  max: 4", "  max: 2", 1));
+    let quick = [("KONNICHIWA_STALL_AFTER", "1s")];
+    account.json(&["up", "--yes"], 0);
+    let started = std::time::Instant::now();
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "2".repeat(64));
+    let out = account.run_with(&["deploy", "--image", &image, "--json"], &quick);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "stuck", "{v:#}");
+    let reason = v["rollout"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("started no task of this deployment") && reason.contains("--no-wait"), "{reason}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "not the 10m timeout: {:?}", started.elapsed());
+
+    let proxy = common::faults::Proxy::start(&common::moto_url(), common::faults::Faults::default()).await;
+    proxy.say_unplaceable();
+    let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "3".repeat(64));
+    let deploy = ["deploy", "--image", image.as_str(), "--timeout", "8s", "--json"];
+    let out = account.run_at(&proxy.url, &deploy, &quick).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "stuck", "{v:#}");
+    let reason = v["rollout"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("was unable to place a task"), "{reason}");
+    assert!(reason.contains("at capacity.max (2, all in service): raise capacity.max"), "{reason}");
+    assert!(text(&out).contains("event: (service konnichiwa) was unable to place a task"), "events as they come");
+
+    // Room to grow: managed scaling can add an instance, so it follows on (to the timeout here).
+    account.edit_stack(|t| t.replacen("  max: 2", "  max: 4", 1));
+    account.json(&["up", "--yes"], 0);
+    let out = account.run_at(&proxy.url, &deploy, &quick).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollout"]["result"], "timed-out", "{v:#}");
+}

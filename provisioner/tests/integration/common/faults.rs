@@ -105,6 +105,7 @@ struct State {
     resign: Option<(String, String)>,
     scripts: Vec<Script>,
     complete_rollouts: bool,
+    unplaceable: bool,
     /// Operation -> (calls allowed in any one second, the times of the calls let through in
     /// the last second): beyond it, AWS's throttling answer, as for a service's hard rate limit.
     rate_limits: BTreeMap<String, (usize, std::collections::VecDeque<std::time::Instant>)>,
@@ -383,6 +384,13 @@ impl Proxy {
     }
 
     /// Reports the primary ECS deployment COMPLETED with all its tasks running.
+    /// From now on DescribeServices answers, as ECS does when no instance can take a task, with
+    /// nothing pending and the newest event `(service …) was unable to place a task because no container instance met
+    /// all of its requirements…`, made at the moment of the answer.
+    pub fn say_unplaceable(&self) {
+        self.state.lock().expect("lock").unplaceable = true;
+    }
+
     pub fn complete_rollouts(&self) {
         self.state.lock().expect("lock").complete_rollouts = true;
     }
@@ -607,6 +615,9 @@ async fn decide_and_forward(
         if s.complete_rollouts && op == "DescribeServices" {
             bytes = complete(bytes);
         }
+        if s.unplaceable && op == "DescribeServices" {
+            bytes = unplaceable(bytes);
+        }
         (kill, held)
     };
     let (kill, held) = kill;
@@ -688,6 +699,28 @@ fn resign_request(
 }
 
 /// DescribeServices with the primary deployment COMPLETED and its tasks running.
+/// DescribeServices with ECS's unable-to-place event as the newest of each service's events.
+fn unplaceable(bytes: Vec<u8>) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    for s in v["services"].as_array_mut().into_iter().flatten() {
+        let name = s["serviceName"].as_str().unwrap_or_default().to_owned();
+        let event = serde_json::json!({
+            "id": format!("unplaceable-{now}"),
+            "createdAt": now,
+            "message": format!("(service {name}) was unable to place a task because no container instance met all of its requirements. The closest matching container-instance 0123 has insufficient memory available."),
+        });
+        // What cannot be placed is not pending (moto counts every missing task as pending).
+        for d in s["deployments"].as_array_mut().into_iter().flatten() {
+            d["pendingCount"] = 0.into();
+        }
+        let mut events = s["events"].as_array().cloned().unwrap_or_default();
+        events.insert(0, event);
+        s["events"] = Value::Array(events);
+    }
+    serde_json::to_vec(&v).unwrap_or(bytes)
+}
+
 fn complete(bytes: Vec<u8>) -> Vec<u8> {
     let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
     for s in v["services"].as_array_mut().into_iter().flatten() {
