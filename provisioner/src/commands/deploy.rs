@@ -60,7 +60,7 @@ async fn deploy(
     let current = service::task::observe_latest(ctx, &family).await?.ok_or_else(|| {
         Error::Refused(format!("task definition family {family} has no active revision: run `provisioner up` first"))
     })?;
-    let spec = service::TaskSpec { image: image.to_owned(), ..current.spec };
+    let spec = service::TaskSpec { image: image.to_owned(), sources: None, ..current.spec };
     let arn = service::task::register(ctx, &family, &spec).await?;
     let (deployment_id, report) = switch_to(ctx, cli, &arn, follow).await?;
     Ok((arn, deployment_id, report))

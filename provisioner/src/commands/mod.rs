@@ -139,18 +139,18 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
 }
 
 /// Where `plan` and `up` take the service's image from: stack.yaml's reference, or (for
-/// `image: build`) the image built here, whose digest the plan can then compare.
+/// `image: build`) the sources here, by their digest: `up` builds only when the service does not
+/// already run an image built from them, and `plan` never builds.
 fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::ImageSource, Error> {
     use crate::engine::ImageSource;
     if ctx.stack.service.image != "build" {
         return Ok(ImageSource::Reference(ctx.stack.service.image.clone()));
     }
-    // Before spending a release build on an image the instances could not run.
+    // Before anything is read or built for an image the instances could not run.
     use crate::resources::capacity;
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
-    eprintln!("Building the app image (service.image: build)…");
-    let image = crate::image::build::build(std::path::Path::new("."), crate::image::Program::App)?;
-    Ok(ImageSource::Built { image: Box::new(image), repository: repository.map(str::to_owned) })
+    let sources = crate::image::sources::fingerprint(std::path::Path::new("."), crate::image::Program::App)?;
+    Ok(ImageSource::Build { sources, repository: repository.map(str::to_owned) })
 }
 
 /// Loads the stack and builds the context for `mode`.

@@ -117,7 +117,7 @@ async fn choose(ctx: &Ctx, target: &Target, from: &str) -> Result<(Revision, boo
                     let now = task::describe(ctx, from).await?.ok_or_else(|| {
                         Error::Refused(format!("the running revision {from} cannot be read: run `up` first"))
                     })?;
-                    let spec = service::TaskSpec { image: image.clone(), ..now.spec };
+                    let spec = service::TaskSpec { image: image.clone(), sources: None, ..now.spec };
                     let arn = task::register(ctx, &family, &spec).await?;
                     let revision = number(&arn);
                     return Ok((Revision { task_definition: arn, revision, image: image.clone() }, true));

@@ -62,8 +62,10 @@ pub struct Outputs {
 pub enum ImageSource {
     /// A reference from stack.yaml (ideally by digest).
     Reference(String),
-    /// Built from app/ here; pushed to `repository` (default: the stack's ECR repository).
-    Built { image: Box<crate::image::Image>, repository: Option<String> },
+    /// Built from app/ here, whose sources have the digest `sources`: in Apply mode, unless the
+    /// service already runs an image built from them, built and pushed to `repository` (default:
+    /// the stack's ECR repository).
+    Build { sources: String, repository: Option<String> },
     /// Whatever the latest task definition runs (for `status` and `outputs`, which build nothing).
     Unchanged,
 }
@@ -308,33 +310,58 @@ async fn front_door(
     Ok(lb)
 }
 
-/// The image the task definition names: stack.yaml's reference, the one running now, or the one
-/// built here — pushed (in Apply mode) before any task definition can name it.
+/// The image the task definition names: stack.yaml's reference, the one running now, or one
+/// built here — the running one when it was built from the same sources, else (in Apply mode)
+/// built and pushed before any task definition can name it.
 async fn image_reference(
     ctx: &Ctx,
     image: &ImageSource,
     registry: &EcrOutputs,
 ) -> Result<(ImageRef, Option<crate::image::PushReport>), Error> {
+    let running = async || service::task::observe_latest(ctx, &service::family(&ctx.stack)).await;
     match image {
         ImageSource::Reference(r) => Ok((ImageRef::parse(r), None)),
-        ImageSource::Unchanged => {
-            let current = service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?;
-            Ok((current.map_or_else(ImageRef::first_deploy, |t| ImageRef::parse(&t.spec.image)), None))
-        }
-        ImageSource::Built { image, repository } => {
+        ImageSource::Unchanged => Ok((
+            running().await?.map_or_else(ImageRef::first_deploy, |t| {
+                let r = ImageRef::parse(&t.spec.image);
+                ImageRef { sources: t.spec.sources, ..r }
+            }),
+            None,
+        )),
+        ImageSource::Build { sources, repository } => {
             let repository = repository.clone().map_or_else(|| registry.repository_uri.clone(), Id::Known);
-            match (ctx.applying(), repository.known()) {
-                (true, Some(repo)) => {
-                    let report = crate::image::push_to(&ctx.clients, image, repo, &image.tag).await?;
-                    ctx.progress(format!(
-                        "pushed image {} ({} new blobs, {} bytes)",
-                        report.reference, report.blobs_uploaded, report.bytes_uploaded
-                    ));
-                    Ok((ImageRef::parse(&report.reference), Some(report)))
+            // Built from these sources and pushed there already: nothing to build.
+            if let Some(t) = running().await?.filter(|t| t.spec.sources.as_deref() == Some(sources.as_str())) {
+                let r = ImageRef::parse(&t.spec.image);
+                if r.repository == repository {
+                    return Ok((r.built_from(sources), None));
                 }
+            }
+            match (ctx.applying(), repository.known()) {
+                (true, Some(repo)) => build_and_push(ctx, repo, sources).await,
                 (true, None) => Err(Error::NotYetKnown(format!("the URI of repository {}", registry.repository))),
-                (false, _) => Ok((ImageRef::built(repository, &image.manifest_digest), None)),
+                (false, _) => Ok((ImageRef::unbuilt(repository, sources), None)),
             }
         }
     }
+}
+
+/// Builds the app's image (a release build: minutes, on a thread of its own) and pushes it.
+async fn build_and_push(
+    ctx: &Ctx,
+    repository: &str,
+    sources: &str,
+) -> Result<(ImageRef, Option<crate::image::PushReport>), Error> {
+    ctx.progress("building the app image (service.image: build)…".to_owned());
+    let built = tokio::task::spawn_blocking(|| {
+        crate::image::build::build(std::path::Path::new("."), crate::image::Program::App)
+    })
+    .await
+    .map_err(|e| Error::Refused(format!("the image build stopped: {e}")))??;
+    let report = crate::image::push_to(&ctx.clients, &built, repository, &built.tag).await?;
+    ctx.progress(format!(
+        "pushed image {} ({} new blobs, {} bytes)",
+        report.reference, report.blobs_uploaded, report.bytes_uploaded
+    ));
+    Ok((ImageRef::parse(&report.reference).built_from(sources), Some(report)))
 }

@@ -8,6 +8,7 @@ pub mod layer;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod sources;
 
 use serde::Serialize;
 

@@ -358,6 +358,57 @@ fn up_builds_and_pushes_the_image_to_a_repository_override() {
         .output()
         .expect("skopeo");
     assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    plan_decides_without_building(&account, &repo, &reference);
+}
+
+/// After `up` built and pushed the image: `plan` (and an `up` with nothing to do) compare the
+/// sources' digest with the one the task definition recorded and never run `cargo build`; other
+/// sources (here: another prebuilt binary, which stands in for them) show the image to be built,
+/// and `up` builds and pushes it.
+fn plan_decides_without_building(account: &common::Account, repo: &str, running: &str) {
+    let dir = temp(&format!("cargo-log-{}", account.id));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("calls");
+    // A cargo that notes each subcommand it is asked for, then does it.
+    let cargo = dir.join("cargo");
+    let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(&cargo, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{real}' \"$@\"\n", log.display()))
+        .expect("write");
+    Command::new("chmod").arg("+x").arg(&cargo).status().expect("chmod");
+    let cargo_s = cargo.to_string_lossy().into_owned();
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+    let plan = account.run_with(&["plan", "--detailed-exitcode", "--image-repository", repo], &[("CARGO", &cargo_s)]);
+    assert_eq!(plan.status.code(), Some(0), "the same sources: no change\n{}", common::text(&plan));
+    let up = account.run_with(&["up", "--yes", "--json", "--image-repository", repo], &[("CARGO", &cargo_s)]);
+    assert!(up.status.success(), "{}", common::text(&up));
+    let v: Value = serde_json::from_slice(&up.stdout).expect("json");
+    assert_eq!(v["applied"], false, "nothing to do: {v:#}");
+    assert!(!calls().contains("build"), "no build to find that out: {}", calls());
+    assert!(calls().contains("metadata"), "the sources were looked at: {}", calls());
+
+    // Other sources: the plan says the image will be built, and shows their digest change.
+    let prebuilt = dir.join("prebuilt");
+    std::fs::create_dir_all(&prebuilt).expect("dir");
+    let binary = provisioner::image::build::compile(&workspace(), provisioner::image::Program::App).expect("built");
+    let mut bytes = std::fs::read(binary).expect("binary");
+    bytes.extend_from_slice(b"\0another build");
+    std::fs::write(prebuilt.join("app"), bytes).expect("write");
+    let other = [("CARGO", cargo_s.as_str()), (provisioner::image::build::PREBUILT_DIR, &*prebuilt.to_string_lossy())];
+    let plan = account.run_with(&["plan", "--detailed-exitcode", "--image-repository", repo], &other);
+    let said = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{said}");
+    assert!(said.contains(&format!("image: {running} -> {repo}@(the image `up` builds from the sources)")), "{said}");
+    assert!(said.contains("sources: sha256:"), "{said}");
+    let up = account.run_with(&["up", "--yes", "--json", "--image-repository", repo], &other);
+    assert!(up.status.success(), "{}", common::text(&up));
+    let v: Value = serde_json::from_slice(&up.stdout).expect("json");
+    let pushed = v["outputs"]["push"]["reference"].as_str().expect("built and pushed").to_owned();
+    assert_ne!(pushed, running);
+    assert_eq!(v["outputs"]["service"]["image"], pushed.as_str());
+    let plan = account.run_with(&["plan", "--detailed-exitcode", "--image-repository", repo], &other);
+    assert_eq!(plan.status.code(), Some(0), "{}", common::text(&plan));
+    assert!(!calls().contains("build"), "never a cargo build: {}", calls());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `provisioner loadtest`'s worker image, built and pushed like the app's, run for real: it loads

@@ -5,7 +5,7 @@
 //! ours only with our tag. RegisterTaskDefinition has no idempotency token: identical revisions
 //! that a lost answer registered twice are deregistered right after.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
@@ -49,7 +49,13 @@ pub struct TaskSpec {
     pub log_buffer: String,
     /// Writable volumes where ECS Exec's agent keeps its state (with `service.exec`).
     pub exec_dirs: Vec<String>,
+    /// With `image: build`, the digest of the sources the image was built from (the container's
+    /// `SOURCES_LABEL` docker label): what tells `plan` whether the image would change.
+    pub sources: Option<String>,
 }
+
+/// The container label that records the sources an image built here came from.
+pub const SOURCES_LABEL: &str = "konnichiwa.sources";
 
 /// Where ECS Exec's agent writes inside the container: writable volumes there let it run while
 /// the root filesystem stays read-only.
@@ -119,6 +125,7 @@ pub fn desired_task(stack: &stack::Stack, i: &TaskInputs<'_>) -> TaskSpec {
         log_mode: LOG_MODE.into(),
         log_buffer: LOG_BUFFER.into(),
         exec_dirs: if svc.exec { EXEC_DIRS.iter().map(|d| (*d).to_owned()).collect() } else { Vec::new() },
+        sources: i.image.sources.clone(),
     }
 }
 
@@ -151,6 +158,7 @@ pub fn diff_task(want: &TaskSpec, have: Option<&TaskSpec>) -> Change {
         compare("stop_timeout", &h.stop_timeout, &want.stop_timeout),
         compare("readonly_root_filesystem", &h.readonly_root, &want.readonly_root),
         compare("exec_volumes", &h.exec_dirs.join(","), &want.exec_dirs.join(",")),
+        compare("sources", &h.sources.as_deref().unwrap_or("(none)"), &want.sources.as_deref().unwrap_or("(none)")),
         compare(
             "log_mode",
             &format!("{} {}", h.log_mode, h.log_buffer),
@@ -201,6 +209,7 @@ pub fn spec_of(td: &aws_sdk_ecs::types::TaskDefinition) -> Option<TaskSpec> {
             dirs.sort_by_key(|d| EXEC_DIRS.iter().position(|e| e == d));
             dirs
         },
+        sources: c.docker_labels().and_then(|l| l.get(SOURCES_LABEL)).cloned(),
     })
 }
 
@@ -319,6 +328,7 @@ fn container(spec: &TaskSpec) -> Result<ContainerDefinition, Error> {
         .health_check(health)
         .stop_timeout(spec.stop_timeout)
         .readonly_root_filesystem(spec.readonly_root)
+        .set_docker_labels(spec.sources.as_ref().map(|s| HashMap::from([(SOURCES_LABEL.to_owned(), s.clone())])))
         .set_mount_points(Some(
             spec.exec_dirs
                 .iter()
