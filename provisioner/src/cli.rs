@@ -73,6 +73,11 @@ pub enum Command {
     /// the run failed, 130 interrupted). loadtest's own flags come after this command's:
     /// `provisioner loadtest --workers 3 --stage 1m:1500/s --stage hold=2m:3000/s --json run.json`.
     Loadtest(LoadtestArgs),
+    /// Run the image the service runs on this machine, under podman or docker, as ECS runs it:
+    /// read-only root, its environment, memory, CPU and health check, the API key from Secrets
+    /// Manager (or --env-file), published on 127.0.0.1:PORT. Ctrl-C stops and removes it
+    /// (exit 130); --detach returns once it answers /health.
+    RunLocal(RunLocalArgs),
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,
     /// Ids, ARNs and URLs other tools need.
@@ -241,6 +246,24 @@ pub struct LogsArgs {
     /// Only this task's lines (its id, or the first characters of it).
     #[arg(long)]
     pub task: Option<String>,
+}
+
+/// `run-local`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunLocalArgs {
+    /// The port on 127.0.0.1 the container's port is published on.
+    #[arg(long, default_value_t = 4000)]
+    pub port: u16,
+    /// Take API_KEY from this file (`KEY=VALUE` lines, as .env) instead of Secrets Manager.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Run this image instead of the one the service runs (the task definition's settings stay).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Start it in the background and return once it answers /health (stop it with the engine's
+    /// `rm --force NAME`, which it prints).
+    #[arg(long)]
+    pub detach: bool,
 }
 
 /// `exec`'s flags.

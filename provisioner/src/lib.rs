@@ -27,4 +27,6 @@ pub mod exit {
     pub const CHANGES_PENDING: u8 = 2;
     /// The deployment failed, was rolled back, or did not complete in time.
     pub const DEPLOY_FAILED: u8 = 3;
+    /// Stopped by Ctrl-C (`run-local`, `loadtest`), as shells report SIGINT.
+    pub const INTERRUPTED: u8 = 130;
 }

@@ -22,13 +22,12 @@ use super::context;
 use crate::cli::{Cli, LoadtestArgs};
 use crate::engine;
 use crate::error::Error;
+use crate::exit::INTERRUPTED;
 use crate::image::{Program, build};
 use crate::log_events::{self, Cursor, Pace};
 use crate::reconcile::{Ctx, Mode, Plan, tags};
 use crate::resources::loadtest::{self as workers, Launch, TaskState, task_id};
 
-/// Exit code of an interrupted run (128 + SIGINT, as loadtest's own).
-const INTERRUPTED: u8 = 130;
 /// How long stopped tasks are waited for before the command gives up waiting (they were told).
 const STOP_WAIT: Duration = Duration::from_secs(120);
 

@@ -10,6 +10,7 @@ mod loadtest;
 mod logs;
 mod plan;
 pub(crate) mod rollback;
+mod run_local;
 mod status;
 mod up;
 
@@ -89,6 +90,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Logs(_) => "logs",
         Command::Exec(_) => "exec",
         Command::Loadtest(_) => "loadtest",
+        Command::RunLocal(_) => "run-local",
         Command::Status => "status",
         Command::Outputs => "outputs",
         Command::Deploy(_) => "deploy",
@@ -133,6 +135,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Rollback(args) => rollback::run(cli, args).await,
         Command::Exec(args) => exec::run(cli, args).await,
         Command::Loadtest(args) => loadtest::run(cli, args).await,
+        Command::RunLocal(args) => run_local::run(cli, args).await,
         Command::Status => status::run(cli, false).await,
         Command::Outputs => status::run(cli, true).await,
     }

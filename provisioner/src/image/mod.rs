@@ -116,7 +116,7 @@ pub fn is_ecr(host: &str) -> bool {
 }
 
 /// ECR's basic-auth credentials (`AWS:<token>`), from GetAuthorizationToken.
-async fn ecr_credentials(clients: &crate::aws::Clients) -> Result<String, crate::Error> {
+pub(crate) async fn ecr_credentials(clients: &crate::aws::Clients) -> Result<String, crate::Error> {
     use crate::error::AwsContext;
     let out =
         clients.ecr.get_authorization_token().send().await.ctx("get an ECR authorization token in", &clients.region)?;

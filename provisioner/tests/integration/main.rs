@@ -25,6 +25,7 @@ mod network;
 mod operations;
 mod platform;
 mod posture;
+mod run_local;
 mod service;
 mod teardown;
 mod workflow;

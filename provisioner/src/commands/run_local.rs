@@ -1,0 +1,348 @@
+//! `run-local [--port N] [--env-file F] [--image REF] [--detach]`: the image the service runs, on
+//! this machine under podman or docker (whichever is on PATH), as its task definition has ECS run
+//! it — read-only root filesystem (writable tmpfs where ECS Exec's agent writes), its environment,
+//! its memory and CPU, its health check, its stop timeout — with the API key read from Secrets
+//! Manager with the caller's credentials (or taken from an env file), published on 127.0.0.1.
+//! The dev/prod parity check before a deploy: Ctrl-C stops and removes the container. What can
+//! be refused (no engine, the port taken) is refused before any AWS call; a pull that fails
+//! leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::context;
+use crate::cli::{Cli, RunLocalArgs};
+use crate::error::{AwsContext, Error};
+use crate::exit;
+use crate::reconcile::Mode;
+use crate::resources::service::{self, task::TaskSpec};
+
+/// The container engines tried, in order.
+const ENGINES: &[&str] = &["podman", "docker"];
+
+/// The first container engine on `path` (a PATH value).
+pub fn find_engine(path: &str) -> Option<(&'static str, PathBuf)> {
+    ENGINES.iter().find_map(|name| {
+        std::env::split_paths(path).map(|dir| dir.join(name)).find(|p| p.is_file()).map(|p| (*name, p))
+    })
+}
+
+/// Refuses a port something already listens on (before anything is started).
+fn check_port(port: u16) -> Result<(), Error> {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|e| Error::Usage(format!("port {port} on 127.0.0.1 is not free ({e}): pass --port with a free one")))
+}
+
+pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
+    let (name, engine) = find_engine(&std::env::var("PATH").unwrap_or_default()).ok_or_else(|| {
+        Error::Usage(
+            "neither podman nor docker is on PATH: run-local runs the image in one of them. Install podman \
+             (Debian/Ubuntu: sudo apt-get install podman) or Docker, then run this again. Nothing was started"
+                .into(),
+        )
+    })?;
+    check_port(args.port)?;
+    let ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
+    let mut spec = running_spec(&ctx).await?;
+    if let Some(image) = &args.image {
+        spec.image.clone_from(image);
+    }
+    let api_key = match &args.env_file {
+        Some(file) => key_from_env_file(file)?,
+        None => key_from_secrets_manager(&ctx, &spec).await?,
+    };
+    let engine = Engine { name, path: engine };
+    engine.pull(&ctx, &spec.image).await?;
+    let container = format!("{}-local-{}", ctx.stack.name, std::process::id());
+    let url = format!("http://127.0.0.1:{}", args.port);
+    eprintln!(
+        "Running {} under {name} as ECS runs it (read-only root, {} MiB, {} vCPU, API_KEY from {}) on {url}{}",
+        spec.image,
+        spec.memory,
+        f64::from(spec.cpu) / 1024.0,
+        args.env_file.as_ref().map_or_else(|| "Secrets Manager".to_owned(), |f| f.display().to_string()),
+        if args.detach { "" } else { " — Ctrl-C stops and removes it" }
+    );
+    let run_args = run_arguments(&spec, &container, args.port, args.detach);
+    if args.detach {
+        return engine.detached(&run_args, &api_key, &container, &url, cli.json).await;
+    }
+    engine.foreground(&run_args, &api_key, &container, spec.stop_timeout).await
+}
+
+/// The task definition the service runs (else the family's newest revision).
+async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<TaskSpec, Error> {
+    let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let described = ctx.clients.ecs.describe_services().cluster(&cluster).services(&name).send().await;
+    let arn = described.ok().and_then(|d| d.services().first().and_then(|s| s.task_definition().map(str::to_owned)));
+    let task = match arn {
+        Some(arn) => service::task::describe(ctx, &arn).await?,
+        None => service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?,
+    };
+    task.map(|t| t.spec).ok_or_else(|| {
+        Error::Refused(format!(
+            "stack {} has no task definition yet: run `provisioner up` first (run-local runs what the service runs)",
+            ctx.stack.name
+        ))
+    })
+}
+
+/// `API_KEY=…` from an env file (the app's .env format: `KEY=VALUE` lines, `#` comments).
+fn key_from_env_file(file: &Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::Usage(format!("--env-file {}: cannot read it: {e}", file.display())))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("API_KEY="))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .find(|v| !v.is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!("--env-file {}: has no API_KEY=… line (the key the app requires)", file.display()))
+        })
+}
+
+/// The value of the secret the task definition names for API_KEY, with the caller's credentials.
+async fn key_from_secrets_manager(ctx: &crate::reconcile::Ctx, spec: &TaskSpec) -> Result<String, Error> {
+    let id = spec.secrets.get("API_KEY").cloned().unwrap_or_else(|| ctx.stack.secret.name.clone());
+    let out =
+        ctx.clients.secrets.get_secret_value().secret_id(&id).send().await.ctx("read the API key from secret", &id)?;
+    out.secret_string().map(str::to_owned).ok_or_else(|| {
+        Error::Refused(format!("secret {id} holds no text value: `provisioner up` writes one (or pass --env-file)"))
+    })
+}
+
+/// What `run` is given: the container as the task definition describes it. The key is passed by
+/// name only (`--env API_KEY`), its value in the engine's environment, never on a command line.
+fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool) -> Vec<String> {
+    let mut a: Vec<String> = ["run", "--rm", "--name", container, "--read-only"].map(str::to_owned).to_vec();
+    if detach {
+        a.push("--detach".into());
+    }
+    for dir in &spec.exec_dirs {
+        a.extend(["--tmpfs".into(), dir.clone()]);
+    }
+    a.extend(["--memory".into(), format!("{}m", spec.memory)]);
+    a.extend(["--cpus".into(), format!("{}", f64::from(spec.cpu) / 1024.0)]);
+    a.extend(["--stop-timeout".into(), spec.stop_timeout.to_string()]);
+    a.extend(["--publish".into(), format!("127.0.0.1:{port}:{}", spec.container_port)]);
+    for (k, v) in &spec.environment {
+        a.extend(["--env".into(), format!("{k}={v}")]);
+    }
+    a.extend(["--env".into(), "API_KEY".into()]);
+    let health = spec.health_check.iter().skip_while(|w| *w == "CMD").cloned().collect::<Vec<_>>();
+    if !health.is_empty() {
+        a.extend(["--health-cmd".into(), serde_json::to_string(&health).unwrap_or_default()]);
+        a.extend(
+            ["--health-interval=10s", "--health-timeout=3s", "--health-retries=3", "--health-start-period=10s"]
+                .map(str::to_owned),
+        );
+    }
+    a.push(spec.image.clone());
+    a
+}
+
+/// A container engine found on PATH.
+struct Engine {
+    name: &'static str,
+    path: PathBuf,
+}
+
+impl Engine {
+    fn command(&self) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.path);
+        c.kill_on_drop(true);
+        c
+    }
+
+    /// Pulls `image` (a loopback registry over plain HTTP, ECR with its token); an image that
+    /// cannot be had is refused with what the engine said.
+    async fn pull(&self, ctx: &crate::reconcile::Ctx, image: &str) -> Result<(), Error> {
+        let host = image.split('/').next().unwrap_or_default();
+        let mut c = self.command();
+        let auth = if crate::image::is_ecr(host) { Some(EcrAuth::write(ctx, host).await?) } else { None };
+        match (&auth, self.name) {
+            (Some(a), "podman") => drop(c.arg("--authfile").arg(a.file())),
+            (Some(a), _) => drop(c.arg("--config").arg(&a.dir)),
+            (None, _) => {}
+        }
+        c.arg("pull");
+        if self.name == "podman" && crate::aws::is_loopback_url(&format!("http://{host}")) {
+            c.arg("--tls-verify=false");
+        }
+        let out = c
+            .arg(image)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::Refused(format!("cannot run {}: {e}", self.path.display())))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given").trim();
+        Err(Error::Refused(format!("cannot pull {image} with {}: {last}. Nothing was started", self.name)))
+    }
+
+    /// Runs in the foreground until the container ends or Ctrl-C, which stops it (then `--rm`
+    /// removes it).
+    async fn foreground(&self, args: &[String], key: &str, container: &str, stop_timeout: i32) -> Result<u8, Error> {
+        let mut child = self
+            .command()
+            .args(args)
+            .env("API_KEY", key)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::Refused(format!("cannot run {}: {e}", self.path.display())))?;
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map_err(|e| Error::Refused(format!("{}: {e}", self.name)))?;
+                Ok(if status.success() { exit::OK } else { exit::ERROR })
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\nStopping {container}…");
+                let _ = self.command().args(["stop", "--time", &stop_timeout.to_string(), container]).output().await;
+                let _ = child.wait().await;
+                let _ = self.command().args(["rm", "--force", container]).output().await;
+                eprintln!("Stopped and removed {container}.");
+                Ok(exit::INTERRUPTED)
+            }
+        }
+    }
+
+    /// Starts the container in the background and returns once it answers /health (removing it
+    /// when it never does).
+    async fn detached(&self, args: &[String], key: &str, container: &str, url: &str, json: bool) -> Result<u8, Error> {
+        let out = self
+            .command()
+            .args(args)
+            .env("API_KEY", key)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| Error::Refused(format!("cannot run {}: {e}", self.path.display())))?;
+        if !out.status.success() {
+            let _ = self.command().args(["rm", "--force", container]).output().await;
+            return Err(Error::Refused(format!(
+                "{} run failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        if !answers_health(url).await {
+            let _ = self.command().args(["rm", "--force", container]).output().await;
+            return Err(Error::Refused(format!("{container} did not answer {url}/health within 30s; it was removed")));
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "command": "run-local", "container": container, "url": url, "engine": self.name })
+            );
+        } else {
+            println!("{url}");
+            eprintln!("{container} answers on {url}; stop it with: {} rm --force {container}", self.name);
+        }
+        Ok(exit::OK)
+    }
+}
+
+/// Whether GET /health answers 200 within 30 s.
+async fn answers_health(url: &str) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..150 {
+        let answer = client.get(format!("{url}/health")).timeout(Duration::from_secs(2)).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// ECR's credentials for one pull, in a private temporary directory (removed when dropped): as
+/// podman's --authfile and docker's --config read them, never on a command line.
+struct EcrAuth {
+    dir: PathBuf,
+}
+
+impl EcrAuth {
+    async fn write(ctx: &crate::reconcile::Ctx, host: &str) -> Result<Self, Error> {
+        use base64::Engine as _;
+        let credentials = crate::image::ecr_credentials(&ctx.clients).await?;
+        let dir = std::env::temp_dir().join(format!("konnichiwa-run-local-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Refused(format!("cannot make {}: {e}", dir.display())))?;
+        let auth = Self { dir };
+        let body = serde_json::json!({ "auths": { host: {
+            "auth": base64::engine::general_purpose::STANDARD.encode(credentials) } } });
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(auth.file())
+            .map_err(|e| Error::Refused(format!("cannot write {}: {e}", auth.file().display())))?;
+        std::io::Write::write_all(&mut f, body.to_string().as_bytes())
+            .map_err(|e| Error::Refused(format!("cannot write {}: {e}", auth.file().display())))?;
+        Ok(auth)
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+}
+
+impl Drop for EcrAuth {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_container_is_run_as_the_task_definition_says_and_the_key_never_on_the_command_line() {
+        let stack = crate::resources::test_stack();
+        let image = crate::image::reference::ImageRef::parse("127.0.0.1:5000/konnichiwa@sha256:ab");
+        let id = crate::reconcile::Id::Known("arn:secret".into());
+        let inputs = service::task::TaskInputs {
+            image: &image,
+            secret_arn: &id,
+            log_group: "/ecs/konnichiwa",
+            execution_role: &id,
+            task_role: &id,
+        };
+        let spec = service::task::desired_task(&stack, &inputs);
+        let a = run_arguments(&spec, "konnichiwa-local-1", 4000, false).join(" ");
+        for wanted in [
+            "run --rm --name konnichiwa-local-1 --read-only",
+            "--memory 256m",
+            "--cpus 0.25",
+            "--stop-timeout 30",
+            "--publish 127.0.0.1:4000:8080",
+            "--env PORT=8080",
+            "--env LOG_FORMAT=json",
+            "--env API_KEY --health-cmd [\"/app\",\"healthcheck\"]",
+        ] {
+            assert!(a.contains(wanted), "{wanted}: {a}");
+        }
+        assert!(a.ends_with(" 127.0.0.1:5000/konnichiwa@sha256:ab"), "{a}");
+        assert!(!a.contains("API_KEY="), "{a}");
+    }
+
+    #[test]
+    fn an_env_file_gives_the_key_or_says_it_lacks_one() {
+        let dir = std::env::temp_dir().join(format!("konnichiwa-run-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join(".env");
+        std::fs::write(&file, "# local\nLOG_LEVEL=debug\nAPI_KEY=local-key-0123456789\n").expect("write");
+        assert_eq!(key_from_env_file(&file).expect("key"), "local-key-0123456789");
+        std::fs::write(&file, "LOG_LEVEL=debug\n").expect("write");
+        let err = key_from_env_file(&file).expect_err("no key").to_string();
+        assert!(err.contains("has no API_KEY=… line"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert!(find_engine("/nonexistent").is_none());
+    }
+}
