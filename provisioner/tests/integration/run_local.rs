@@ -128,7 +128,7 @@ fn run_detached(account: &Account, env: &[(&str, &str)], extra: &[&str]) -> Valu
 /// In the foreground, Ctrl-C (SIGINT) stops the container and removes it: exit 130.
 fn interrupted(account: &Account, env: &[(&str, &str)]) {
     let port = free_port().to_string();
-    let mut child = account
+    let child = account
         .command(&common::moto_url(), &["run-local", "--port", &port], env)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
