@@ -26,6 +26,7 @@ mod operations;
 mod platform;
 mod posture;
 mod run_local;
+mod sandbox;
 mod service;
 mod teardown;
 mod workflow;

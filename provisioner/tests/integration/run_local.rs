@@ -36,6 +36,30 @@ fn podman_env(root: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// A podman root of the test's own: whatever the test leaves in it (a failed assertion midway)
+/// is removed with it.
+struct PodmanRoot {
+    root: std::path::PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl PodmanRoot {
+    fn new(root: std::path::PathBuf) -> Self {
+        let env = podman_env(&root);
+        Self { root, env }
+    }
+}
+
+impl Drop for PodmanRoot {
+    fn drop(&mut self) {
+        podman(&self.env, &["rm", "--all", "--force"]);
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", self.root.display()))
+            .status();
+    }
+}
+
 fn podman(env: &[(String, String)], args: &[&str]) -> std::process::Output {
     Command::new("podman").args(args).envs(env.iter().map(|(k, v)| (k, v))).output().expect("podman")
 }
@@ -79,15 +103,15 @@ async fn run_local_runs_what_the_service_runs_with_the_emulators_key_or_an_env_f
     let key = "run-local-key-0123456789";
     account.json_with(&["up", "--yes"], &[("API_KEY", key)], 0);
 
-    let root = std::env::temp_dir().join(format!("konnichiwa-run-local-{}", account.id));
-    let env = podman_env(&root);
+    let podman_root = PodmanRoot::new(std::env::temp_dir().join(format!("konnichiwa-run-local-{}", account.id)));
+    let (root, env) = (&podman_root.root, &podman_root.env);
     let with: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let started = run_detached(&account, &with, &[]);
     let url = started["url"].as_str().expect("url").to_owned();
     let container = started["container"].as_str().expect("container").to_owned();
     assert_eq!(get(&format!("{url}/health"), None), (200, "ok".to_owned()));
     assert_eq!(get(&format!("{url}/inspect"), Some(key)).0, 200, "the key from the emulated Secrets Manager");
-    let inspected = podman(&env, &["inspect", &container]);
+    let inspected = podman(env, &["inspect", &container]);
     let inspected: Value = serde_json::from_slice(&inspected.stdout).expect("podman inspect");
     let host = &inspected[0]["HostConfig"];
     assert_eq!(host["ReadonlyRootfs"], true, "{host}");
@@ -97,7 +121,7 @@ async fn run_local_runs_what_the_service_runs_with_the_emulators_key_or_an_env_f
     let command = inspected[0]["Config"]["CreateCommand"].to_string();
     assert!(command.contains("--env API_KEY") || command.contains("\"API_KEY\""), "{command}");
     assert!(!command.contains(key), "the key is not in the recorded command: {command}");
-    podman(&env, &["rm", "--force", &container]);
+    podman(env, &["rm", "--force", &container]);
 
     let env_file = root.join("local.env");
     std::fs::write(&env_file, "API_KEY=env-file-key-0123456789\n").expect("env file");
@@ -105,11 +129,11 @@ async fn run_local_runs_what_the_service_runs_with_the_emulators_key_or_an_env_f
     let url = started["url"].as_str().expect("url").to_owned();
     assert_eq!(get(&format!("{url}/inspect"), Some("env-file-key-0123456789")).0, 200);
     assert_eq!(get(&format!("{url}/inspect"), Some(key)).0, 401, "the file's key, not the secret's");
-    podman(&env, &["rm", "--force", started["container"].as_str().expect("container")]);
+    podman(env, &["rm", "--force", started["container"].as_str().expect("container")]);
 
     interrupted(&account, &with);
     refusals(&account, &with, &registry);
-    let left = podman(&env, &["ps", "--all", "--format", "{{.Names}}"]);
+    let left = podman(env, &["ps", "--all", "--format", "{{.Names}}"]);
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "nothing left running: {}", text(&left));
     let _ =
         Command::new("sh").arg("-c").arg(format!("chmod -R u+w {0} 2>/dev/null; rm -rf {0}", root.display())).status();
