@@ -159,19 +159,10 @@ impl Engine {
     /// cannot be had is refused with what the engine said.
     async fn pull(&self, ctx: &crate::reconcile::Ctx, image: &str) -> Result<(), Error> {
         let host = image.split('/').next().unwrap_or_default();
-        let mut c = self.command();
         let auth = if crate::image::is_ecr(host) { Some(EcrAuth::write(ctx, host).await?) } else { None };
-        match (&auth, self.name) {
-            (Some(a), "podman") => drop(c.arg("--authfile").arg(a.file())),
-            (Some(a), _) => drop(c.arg("--config").arg(&a.dir)),
-            (None, _) => {}
-        }
-        c.arg("pull");
-        if self.name == "podman" && crate::aws::is_loopback_url(&format!("http://{host}")) {
-            c.arg("--tls-verify=false");
-        }
+        let mut c = self.command();
+        c.args(pull_arguments(self.name, auth.as_ref().map(|a| a.dir.as_path()), image));
         let out = c
-            .arg(image)
             .stdin(Stdio::null())
             .output()
             .await
@@ -246,6 +237,27 @@ impl Engine {
     }
 }
 
+/// `pull IMAGE` for `engine`, with the credentials in `auth_dir` (docker reads the directory, a
+/// global flag before the command; podman pull the file in it, its own flag) and, for a registry
+/// on this machine, podman's plain HTTP.
+fn pull_arguments(engine: &str, auth_dir: Option<&Path>, image: &str) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::new();
+    let podman = engine == "podman";
+    if let (Some(dir), false) = (auth_dir, podman) {
+        a.extend(["--config".into(), dir.into()]);
+    }
+    a.push("pull".into());
+    if let (Some(dir), true) = (auth_dir, podman) {
+        a.extend(["--authfile".into(), dir.join(EcrAuth::FILE).into()]);
+    }
+    let host = image.split('/').next().unwrap_or_default();
+    if podman && crate::aws::is_loopback_url(&format!("http://{host}")) {
+        a.push("--tls-verify=false".into());
+    }
+    a.push(image.into());
+    a
+}
+
 /// Whether GET /health answers 200 within 30 s.
 async fn answers_health(url: &str) -> bool {
     let client = reqwest::Client::new();
@@ -287,8 +299,11 @@ impl EcrAuth {
         Ok(auth)
     }
 
+    /// The file in `dir` both engines read.
+    const FILE: &str = "config.json";
+
     fn file(&self) -> PathBuf {
-        self.dir.join("config.json")
+        self.dir.join(Self::FILE)
     }
 }
 
@@ -330,6 +345,23 @@ mod tests {
         }
         assert!(a.ends_with(" 127.0.0.1:5000/konnichiwa@sha256:ab"), "{a}");
         assert!(!a.contains("API_KEY="), "{a}");
+    }
+
+    #[test]
+    fn ecr_credentials_go_where_each_engine_reads_them_and_a_local_registry_is_plain_http() {
+        let join = |a: Vec<std::ffi::OsString>| {
+            a.iter().map(|s| s.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        };
+        let ecr = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/konnichiwa@sha256:ab";
+        let dir = Path::new("/tmp/auth");
+        assert_eq!(
+            join(pull_arguments("podman", Some(dir), ecr)),
+            format!("pull --authfile /tmp/auth/config.json {ecr}")
+        );
+        assert_eq!(join(pull_arguments("docker", Some(dir), ecr)), format!("--config /tmp/auth pull {ecr}"));
+        let local = "127.0.0.1:5000/konnichiwa@sha256:ab";
+        assert_eq!(join(pull_arguments("podman", None, local)), format!("pull --tls-verify=false {local}"));
+        assert_eq!(join(pull_arguments("docker", None, local)), format!("pull {local}"));
     }
 
     #[test]
