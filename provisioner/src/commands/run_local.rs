@@ -45,7 +45,24 @@ pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
     })?;
     check_port(args.port)?;
     let ctx = context(cli, Mode::Plan, Duration::from_secs(600)).await?;
-    let mut spec = running_spec(&ctx).await?;
+    // With `image: build` and nothing deployed yet: the image built from the sources here, with
+    // the settings the stack's task definition will have (its layout kept until pulled).
+    let mut layout = None;
+    let mut spec = match running_spec(&ctx).await? {
+        Some(spec) => spec,
+        None if ctx.stack.service.image == "build" && args.image.is_none() => {
+            let (spec, dir) = build_here(&ctx).await?;
+            layout = Some(dir);
+            spec
+        }
+        None => {
+            return Err(Error::Refused(format!(
+                "stack {} has no task definition yet: run `provisioner up` first (run-local runs what the service \
+                 runs; with `service.image: build` it builds one here)",
+                ctx.stack.name
+            )));
+        }
+    };
     if let Some(image) = &args.image {
         spec.image.clone_from(image);
     }
@@ -54,7 +71,8 @@ pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
         None => key_from_secrets_manager(&ctx, &spec).await?,
     };
     let engine = Engine { name, path: engine };
-    engine.pull(&ctx, &spec.image).await?;
+    spec.image = engine.pull(&ctx, &spec.image).await?;
+    drop(layout);
     let container = format!("{}-local-{}", ctx.stack.name, std::process::id());
     let url = format!("http://127.0.0.1:{}", args.port);
     eprintln!(
@@ -72,8 +90,40 @@ pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
     engine.foreground(&run_args, &api_key, &container, spec.stop_timeout).await
 }
 
-/// The task definition the service runs (else the family's newest revision).
-async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<TaskSpec, Error> {
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The app's image built from the sources here (a release build, on a thread of its own), as
+/// an OCI layout in a temporary directory, and the task definition the stack would give it.
+async fn build_here(ctx: &crate::reconcile::Ctx) -> Result<(TaskSpec, TempDir), Error> {
+    use crate::reconcile::Id;
+    eprintln!("Building the app image (service.image: build, nothing deployed yet)…");
+    let image = tokio::task::spawn_blocking(|| crate::image::build::build(Path::new("."), crate::image::Program::App))
+        .await
+        .map_err(|e| Error::Refused(format!("the image build stopped: {e}")))??;
+    let dir = TempDir(std::env::temp_dir().join(format!("konnichiwa-run-local-image-{}", std::process::id())));
+    crate::image::build::write_layout(&image, &dir.0, &image.tag)?;
+    let reference = crate::image::reference::ImageRef::parse(&format!("oci:{}:{}", dir.0.display(), image.tag));
+    let not_made = Id::Pending("made by `provisioner up`".into());
+    let inputs = service::task::TaskInputs {
+        image: &reference,
+        secret_arn: &not_made,
+        log_group: &crate::resources::logs::name(&ctx.stack),
+        execution_role: &not_made,
+        task_role: &not_made,
+    };
+    Ok((service::task::desired_task(&ctx.stack, &inputs), dir))
+}
+
+/// The task definition the service runs (else the family's newest revision); None before the
+/// first `up`.
+async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<Option<TaskSpec>, Error> {
     let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), ctx.stack.name.clone());
     let described = ctx.clients.ecs.describe_services().cluster(&cluster).services(&name).send().await;
     let arn = described.ok().and_then(|d| d.services().first().and_then(|s| s.task_definition().map(str::to_owned)));
@@ -81,12 +131,7 @@ async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<TaskSpec, Error> {
         Some(arn) => service::task::describe(ctx, &arn).await?,
         None => service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?,
     };
-    task.map(|t| t.spec).ok_or_else(|| {
-        Error::Refused(format!(
-            "stack {} has no task definition yet: run `provisioner up` first (run-local runs what the service runs)",
-            ctx.stack.name
-        ))
-    })
+    Ok(task.map(|t| t.spec))
 }
 
 /// `API_KEY=…` from an env file (the app's .env format: `KEY=VALUE` lines, `#` comments).
@@ -104,9 +149,14 @@ fn key_from_env_file(file: &Path) -> Result<String, Error> {
 
 /// The value of the secret the task definition names for API_KEY, with the caller's credentials.
 async fn key_from_secrets_manager(ctx: &crate::reconcile::Ctx, spec: &TaskSpec) -> Result<String, Error> {
-    let id = spec.secrets.get("API_KEY").cloned().unwrap_or_else(|| ctx.stack.secret.name.clone());
-    let out =
-        ctx.clients.secrets.get_secret_value().secret_id(&id).send().await.ctx("read the API key from secret", &id)?;
+    // The task definition's ARN, else (nothing deployed yet) the stack's secret by name.
+    let arn = spec.secrets.get("API_KEY").filter(|a| a.starts_with("arn:")).cloned();
+    let id = arn.unwrap_or_else(|| ctx.stack.secret.name.clone());
+    let read = ctx.clients.secrets.get_secret_value().secret_id(&id).send().await;
+    let out = match read.ctx("read the API key from secret", &id) {
+        Ok(out) => out,
+        Err(e) => return Err(Error::Refused(format!("{e}: pass --env-file with an API_KEY=… line to run without it"))),
+    };
     out.secret_string().map(str::to_owned).ok_or_else(|| {
         Error::Refused(format!("secret {id} holds no text value: `provisioner up` writes one (or pass --env-file)"))
     })
@@ -155,9 +205,17 @@ impl Engine {
         c
     }
 
-    /// Pulls `image` (a loopback registry over plain HTTP, ECR with its token); an image that
-    /// cannot be had is refused with what the engine said.
-    async fn pull(&self, ctx: &crate::reconcile::Ctx, image: &str) -> Result<(), Error> {
+    /// Pulls `image` (a loopback registry over plain HTTP, ECR with its token, an OCI layout
+    /// `oci:DIR:TAG` under podman) and returns what to run; an image that cannot be had is
+    /// refused with what the engine said.
+    async fn pull(&self, ctx: &crate::reconcile::Ctx, image: &str) -> Result<String, Error> {
+        if image.starts_with("oci:") && self.name != "podman" {
+            return Err(Error::Refused(
+                "an image built here runs under podman only (docker cannot read an OCI layout): push it with \
+                 `provisioner image push --repository HOST/NAME` and pass --image HOST/NAME@sha256:…"
+                    .into(),
+            ));
+        }
         let host = image.split('/').next().unwrap_or_default();
         let auth = if crate::image::is_ecr(host) { Some(EcrAuth::write(ctx, host).await?) } else { None };
         let mut c = self.command();
@@ -168,7 +226,9 @@ impl Engine {
             .await
             .map_err(|e| Error::Refused(format!("cannot run {}: {e}", self.path.display())))?;
         if out.status.success() {
-            return Ok(());
+            // A layout has no name to run it by: podman prints the image's id.
+            let id = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_owned();
+            return Ok(if image.starts_with("oci:") && !id.is_empty() { id } else { image.to_owned() });
         }
         let said = String::from_utf8_lossy(&out.stderr);
         let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given").trim();

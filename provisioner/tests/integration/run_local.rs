@@ -133,6 +133,7 @@ async fn run_local_runs_what_the_service_runs_with_the_emulators_key_or_an_env_f
 
     interrupted(&account, &with);
     refusals(&account, &with, &registry);
+    built_here(&with, &env_file);
     let left = podman(env, &["ps", "--all", "--format", "{{.Names}}"]);
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "nothing left running: {}", text(&left));
     let _ =
@@ -147,6 +148,26 @@ fn run_detached(account: &Account, env: &[(&str, &str)], extra: &[&str]) -> Valu
     let out = account.run_with(&args, env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+/// `image: build` and nothing deployed: the image built from the sources here runs with the
+/// settings the task definition will have; the key must then come from an env file.
+fn built_here(env: &[(&str, &str)], env_file: &Path) {
+    let account = Account::new();
+    account.edit_stack(|t| {
+        let line = t.lines().find(|l| l.trim_start().starts_with("image:")).unwrap_or_default().to_owned();
+        t.replace(&line, "  image: build")
+    });
+    let port = free_port().to_string();
+    let out = account.run_with(&["run-local", "--port", &port, "--detach"], env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("pass --env-file with an API_KEY=… line"), "{}", text(&out));
+    let started = run_detached(&account, env, &["--env-file", &env_file.to_string_lossy()]);
+    let url = started["url"].as_str().expect("url").to_owned();
+    assert_eq!(get(&format!("{url}/health"), None), (200, "ok".to_owned()));
+    assert_eq!(get(&format!("{url}/inspect"), Some("env-file-key-0123456789")).0, 200);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    podman(&env, &["rm", "--force", started["container"].as_str().expect("container")]);
 }
 
 /// In the foreground, Ctrl-C (SIGINT) stops the container and removes it: exit 130.

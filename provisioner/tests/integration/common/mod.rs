@@ -112,9 +112,18 @@ impl Account {
             .env("KONNICHIWA_MOTO_ACCOUNT_ID", &self.id)
             .env("HOME", std::env::var("HOME").unwrap_or_default())
             .stdin(Stdio::null());
-        // `up` with `image: build` runs cargo: let it reuse the suite's build directory.
-        if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-            c.env("CARGO_TARGET_DIR", dir);
+        // `up` and `run-local` with `image: build` run cargo: let them reuse the suite's build
+        // directory and its release settings (scripts/test's), so that they build what the image
+        // tests built instead of a second, optimized release build.
+        for var in [
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                c.env(var, value);
+            }
         }
         c.envs(env.iter().copied());
         c
