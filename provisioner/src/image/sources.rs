@@ -1,7 +1,8 @@
 //! What an image built here is built from, as one digest: the program's package and the
 //! workspace packages it depends on (their manifests, `build.rs` and `src/`, and the files their
 //! sources `include_str!`), the workspace's Cargo.toml and Cargo.lock, the toolchain (`rustc
-//! -vV`) and this provisioner's version (which assembles the image). The task definition records
+//! -vV`), the release profile's settings in the environment (`CARGO_PROFILE_RELEASE_*`) and this
+//! provisioner's version (which assembles the image). The task definition records
 //! it, so `plan` can tell whether the image would change without building it; with
 //! `KONNICHIWA_PREBUILT_DIR`, the prebuilt binary is what the image is made from, and its digest
 //! stands in for the sources.
@@ -42,6 +43,13 @@ pub fn fingerprint(workspace: &Path, program: Program) -> Result<String, ImageEr
         std::env::consts::ARCH,
         toolchain()?
     );
+    // The release profile's settings from the environment change the binary too.
+    let mut settings: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with("CARGO_PROFILE_RELEASE_")).collect();
+    settings.sort();
+    for (k, v) in settings {
+        text.push_str(&format!("{k}={v}\n"));
+    }
     let mut contents = BTreeMap::new();
     for file in &files {
         // A file that is not there (no build.rs) counts as absent, which is itself a fact.
