@@ -104,9 +104,7 @@ impl Drop for TempDir {
 async fn build_here(ctx: &crate::reconcile::Ctx) -> Result<(TaskSpec, TempDir), Error> {
     use crate::reconcile::Id;
     eprintln!("Building the app image (service.image: build, nothing deployed yet)…");
-    let image = tokio::task::spawn_blocking(|| crate::image::build::build(Path::new("."), crate::image::Program::App))
-        .await
-        .map_err(|e| Error::Refused(format!("the image build stopped: {e}")))??;
+    let image = crate::image::build::build_app_here().await?;
     let dir = TempDir(std::env::temp_dir().join(format!("konnichiwa-run-local-image-{}", std::process::id())));
     crate::image::build::write_layout(&image, &dir.0, &image.tag)?;
     let reference = crate::image::reference::ImageRef::parse(&format!("oci:{}:{}", dir.0.display(), image.tag));
@@ -124,11 +122,9 @@ async fn build_here(ctx: &crate::reconcile::Ctx) -> Result<(TaskSpec, TempDir), 
 /// The task definition the service runs (else the family's newest revision); None before the
 /// first `up`.
 async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<Option<TaskSpec>, Error> {
-    let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let described = ctx.clients.ecs.describe_services().cluster(&cluster).services(&name).send().await;
-    let arn = described.ok().and_then(|d| d.services().first().and_then(|s| s.task_definition().map(str::to_owned)));
-    let task = match arn {
-        Some(arn) => service::task::describe(ctx, &arn).await?,
+    let cluster = crate::resources::cluster::name(&ctx.stack);
+    let task = match service::observe_service(ctx, &cluster, &ctx.stack.name).await? {
+        Some(running) => service::task::describe(ctx, &running.task_definition).await?,
         None => service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?,
     };
     Ok(task.map(|t| t.spec))
@@ -183,10 +179,13 @@ fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool) -> V
     let health = spec.health_check.iter().skip_while(|w| *w == "CMD").cloned().collect::<Vec<_>>();
     if !health.is_empty() {
         a.extend(["--health-cmd".into(), serde_json::to_string(&health).unwrap_or_default()]);
-        a.extend(
-            ["--health-interval=10s", "--health-timeout=3s", "--health-retries=3", "--health-start-period=10s"]
-                .map(str::to_owned),
-        );
+        let t = service::task::HEALTH_CHECK;
+        a.extend([
+            format!("--health-interval={}s", t.interval),
+            format!("--health-timeout={}s", t.timeout),
+            format!("--health-retries={}", t.retries),
+            format!("--health-start-period={}s", t.start_period),
+        ]);
     }
     a.push(spec.image.clone());
     a
@@ -219,7 +218,7 @@ impl Engine {
         let host = image.split('/').next().unwrap_or_default();
         let auth = if crate::image::is_ecr(host) { Some(EcrAuth::write(ctx, host).await?) } else { None };
         let mut c = self.command();
-        c.args(pull_arguments(self.name, auth.as_ref().map(|a| a.dir.as_path()), image));
+        c.args(pull_arguments(self.name, auth.as_ref().map(|a| a.dir.0.as_path()), image));
         let out = c
             .stdin(Stdio::null())
             .output()
@@ -334,7 +333,7 @@ async fn answers_health(url: &str) -> bool {
 /// ECR's credentials for one pull, in a private temporary directory (removed when dropped): as
 /// podman's --authfile and docker's --config read them, never on a command line.
 struct EcrAuth {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl EcrAuth {
@@ -343,7 +342,7 @@ impl EcrAuth {
         let credentials = crate::image::ecr_credentials(&ctx.clients).await?;
         let dir = std::env::temp_dir().join(format!("konnichiwa-run-local-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| Error::Refused(format!("cannot make {}: {e}", dir.display())))?;
-        let auth = Self { dir };
+        let auth = Self { dir: TempDir(dir) };
         let body = serde_json::json!({ "auths": { host: {
             "auth": base64::engine::general_purpose::STANDARD.encode(credentials) } } });
         use std::os::unix::fs::OpenOptionsExt;
@@ -363,13 +362,7 @@ impl EcrAuth {
     const FILE: &str = "config.json";
 
     fn file(&self) -> PathBuf {
-        self.dir.join(Self::FILE)
-    }
-}
-
-impl Drop for EcrAuth {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.0.join(Self::FILE)
     }
 }
 

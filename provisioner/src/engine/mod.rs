@@ -353,11 +353,7 @@ async fn build_and_push(
     sources: &str,
 ) -> Result<(ImageRef, Option<crate::image::PushReport>), Error> {
     ctx.progress("building the app image (service.image: build)…".to_owned());
-    let built = tokio::task::spawn_blocking(|| {
-        crate::image::build::build(std::path::Path::new("."), crate::image::Program::App)
-    })
-    .await
-    .map_err(|e| Error::Refused(format!("the image build stopped: {e}")))??;
+    let built = crate::image::build::build_app_here().await?;
     let report = crate::image::push_to(&ctx.clients, &built, repository, &built.tag).await?;
     ctx.progress(format!(
         "pushed image {} ({} new blobs, {} bytes)",

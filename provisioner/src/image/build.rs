@@ -130,6 +130,15 @@ pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
     assemble(program, &binary, host_arch(), &revision(workspace))
 }
 
+/// `build` of the app in the workspace here, on a thread of its own (a release build takes
+/// minutes and must not hold an async worker).
+pub async fn build_app_here() -> Result<Image, crate::Error> {
+    tokio::task::spawn_blocking(|| build(Path::new("."), Program::App))
+        .await
+        .map_err(|e| crate::Error::Refused(format!("the image build stopped: {e}")))?
+        .map_err(Into::into)
+}
+
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
     dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
 }

@@ -190,13 +190,7 @@ fn push_is_verified_by_skopeo_pulled_back_byte_for_byte_and_a_second_push_upload
 /// podman with its storage in `root` (made here) and the settings that work on this machine (see
 /// shared/testing-aws.md): runc, cgroupfs, vfs.
 fn podman_in(root: &Path) -> Command {
-    std::fs::create_dir_all(root).expect("podman dir");
-    let conf = root.join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .expect("containers.conf");
+    let conf = crate::common::podman_containers_conf(root);
     let mut c = Command::new(tool("podman"));
     c.args(["--storage-driver", "vfs", "--root"])
         .arg(root.join("root"))

@@ -13,13 +13,7 @@ use crate::common::{self, Account, text};
 /// podman's settings on this machine (shared/testing-aws.md): runc, cgroupfs, vfs storage in a
 /// directory of the test's own, given as the environment podman reads them from.
 fn podman_env(root: &Path) -> Vec<(String, String)> {
-    std::fs::create_dir_all(root).expect("podman dir");
-    let conf = root.join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .expect("containers.conf");
+    let conf = common::podman_containers_conf(root);
     let storage = root.join("storage.conf");
     std::fs::write(
         &storage,

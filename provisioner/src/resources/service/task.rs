@@ -19,6 +19,18 @@ use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
 
 pub const CONTAINER: &str = "app";
+/// The container health check's interval, timeout, retries and start period (seconds): the task
+/// definition's, and `run-local`'s.
+pub const HEALTH_CHECK: HealthTiming = HealthTiming { interval: 10, timeout: 3, retries: 3, start_period: 10 };
+
+/// When a container health check runs and how many failures make a container unhealthy.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthTiming {
+    pub interval: i32,
+    pub timeout: i32,
+    pub retries: i32,
+    pub start_period: i32,
+}
 /// ECS's SIGTERM -> SIGKILL wait: covers the app's 20 s SHUTDOWN_GRACE with margin.
 pub const STOP_TIMEOUT_SECONDS: i32 = 30;
 /// awslogs in non-blocking mode: a slow CloudWatch must not stall the app's writes to stdout;
@@ -294,10 +306,10 @@ fn container(spec: &TaskSpec) -> Result<ContainerDefinition, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let health = HealthCheck::builder()
         .set_command(Some(spec.health_check.clone()))
-        .interval(10)
-        .timeout(3)
-        .retries(3)
-        .start_period(10)
+        .interval(HEALTH_CHECK.interval)
+        .timeout(HEALTH_CHECK.timeout)
+        .retries(HEALTH_CHECK.retries)
+        .start_period(HEALTH_CHECK.start_period)
         .build()
         .map_err(|e| Error::Refused(e.to_string()))?;
     let log = LogConfiguration::builder()

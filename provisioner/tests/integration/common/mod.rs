@@ -232,6 +232,19 @@ pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// podman's engine settings on this machine (shared/testing-aws.md: runc, cgroupfs, file events,
+/// ulimits it can set), written as `root/containers.conf` for CONTAINERS_CONF; its path.
+pub fn podman_containers_conf(root: &Path) -> PathBuf {
+    std::fs::create_dir_all(root).expect("podman dir");
+    let conf = root.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1000:1000\"]\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .expect("containers.conf");
+    conf
+}
+
 /// The mutating calls of a `--json` result, in call order (`api_calls.mutations`).
 pub fn mutations(v: &Value) -> Vec<String> {
     v["api_calls"]["mutations"]
