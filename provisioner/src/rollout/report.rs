@@ -116,19 +116,9 @@ fn stall_after() -> Result<Duration, Error> {
 /// its maximum, every instance in service.
 async fn capacity_full(ctx: &Ctx) -> Result<Option<String>, Error> {
     let name = crate::resources::capacity::names(&ctx.stack.name).asg;
-    let out = ctx
-        .clients
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&name)
-        .send()
-        .await
-        .ctx("describe auto scaling group", &name)?;
-    let Some(g) = out.auto_scaling_groups().first() else { return Ok(None) };
-    let max = g.max_size().unwrap_or(0);
-    let in_service =
-        g.instances().iter().filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService")).count();
-    let full = g.desired_capacity().unwrap_or(0) >= max && in_service >= usize::try_from(max).unwrap_or(0);
+    let Some(g) = crate::resources::capacity::group::observe(ctx, &name).await? else { return Ok(None) };
+    let max = g.max;
+    let full = g.desired >= max && g.in_service >= usize::try_from(max).unwrap_or(0);
     let service = &ctx.stack.service;
     Ok(full.then(|| {
         format!(

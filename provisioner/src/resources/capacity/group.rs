@@ -31,6 +31,8 @@ pub struct ObservedAsg {
     pub protected: bool,
     /// (instance id, the launch template version it was launched from)
     pub instances: Vec<(String, Option<String>)>,
+    /// How many of them are InService.
+    pub in_service: usize,
     /// The target version of an instance refresh that is under way (looked up only when the
     /// group or an instance is not on the wanted version).
     pub refreshing_to: Option<String>,
@@ -131,7 +133,8 @@ fn asg_tags(stack: &stack::Stack, name: &str) -> Vec<AsgTag> {
         .collect()
 }
 
-async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAsg>, Error> {
+/// The stack's group named `name`, if it exists (ours, by tag).
+pub async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAsg>, Error> {
     let out = ctx
         .clients
         .autoscaling
@@ -168,6 +171,11 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAsg>, Error> {
                     ))
                 })
                 .collect(),
+            in_service: g
+                .instances()
+                .iter()
+                .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
+                .count(),
             refreshing_to: None,
             tags: g
                 .tags()
@@ -474,6 +482,7 @@ mod tests {
             launch_template_version: Some("1".into()),
             protected: true,
             instances: vec![("i-1".into(), Some("1".into())), ("i-2".into(), Some("1".into()))],
+            in_service: 2,
             refreshing_to: None,
             tags: asg_tag_pairs(s),
         }

@@ -5,7 +5,7 @@
 //! capacity provider (managed scaling, termination protection and draining). One file per
 //! sub-resource; this file holds what they share and walks them in order.
 
-mod group;
+pub mod group;
 mod provider;
 mod template;
 
