@@ -332,6 +332,10 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub route53: aws_sdk_route53::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The Price List API, which answers in us-east-1 whatever the stack's region.
+    pub pricing: aws_sdk_pricing::Client,
+    /// Service Quotas: the account's limits and, for some, their usage.
+    pub quotas: aws_sdk_servicequotas::Client,
     /// The Resource Groups Tagging API: what carries the stack's tag, whatever its kind.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// The lease's own client, so its calls are counted apart from the stack's (`lease` in
@@ -412,6 +416,11 @@ impl Clients {
             cloudwatch: client!(aws_sdk_cloudwatch),
             route53: client!(aws_sdk_route53),
             sns: client!(aws_sdk_sns),
+            // Prices are optional (the snapshot stands in): a Price List that fails answers fast.
+            pricing: client!(aws_sdk_pricing, calls, bound.for_service(), |b: aws_sdk_pricing::config::Builder| b
+                .region(aws_config::Region::from_static(crate::cost::PRICE_LIST_REGION))
+                .retry_config(RetryConfig::standard().with_max_attempts(2))),
+            quotas: client!(aws_sdk_servicequotas),
             tagging: client!(aws_sdk_resourcegroupstagging),
             sts: client!(aws_sdk_sts),
             s3: client!(aws_sdk_s3, calls, bound.for_service(), |b: aws_sdk_s3::config::Builder| b

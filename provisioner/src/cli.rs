@@ -42,8 +42,13 @@ pub enum Command {
     Render,
     /// Print the JSON Schema of stack.yaml (for editors).
     Schema,
-    /// Observe and diff; never changes anything.
+    /// Observe and diff; never changes anything. Ends with the monthly estimate after the change
+    /// and its difference from now.
     Plan(PlanArgs),
+    /// The monthly estimate of the stack as stack.yaml describes it, per line item, with the
+    /// assumptions it makes (`cost:` in stack.yaml) and where its prices come from. No AWS call
+    /// unless --refresh-prices.
+    Cost(CostArgs),
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
     Up(UpArgs),
     /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
@@ -133,6 +138,16 @@ pub struct PlanArgs {
     /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
     #[arg(long)]
     pub update_ami: bool,
+}
+
+/// `cost`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CostArgs {
+    /// Fetch the region's current prices from the AWS Price List API (pricing:GetProducts, in
+    /// us-east-1) and keep them for `plan` and `cost` (in $KONNICHIWA_PRICE_CACHE, else
+    /// ~/.cache/konnichiwa/prices); without it, the last fetched prices or the shipped snapshot.
+    #[arg(long)]
+    pub refresh_prices: bool,
 }
 
 /// `up`'s flags.

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod dns;
 pub mod engine;
 pub mod error;

@@ -41,6 +41,8 @@ pub struct Stack {
     pub loadtest: Option<Loadtest>,
     #[serde(default)]
     pub ci: Ci,
+    #[serde(default)]
+    pub cost: CostAssumptions,
 }
 
 /// How CI deploys this stack.
@@ -420,6 +422,53 @@ impl Default for Logs {
 
 fn default_retention() -> u32 {
     30
+}
+
+/// What the monthly estimate (`provisioner cost`, the end of `plan`) assumes about use: the
+/// figures AWS bills by use rather than by the hour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostAssumptions {
+    /// Requests per second averaged over the month (not the SLO's peak): load balancer capacity
+    /// units, data transfer out and access logs scale with it.
+    #[serde(default = "default_cost_rps")]
+    pub requests_per_second: f64,
+    /// Average response size in KiB: data transfer out and the load balancer's processed bytes.
+    #[serde(default = "default_response_kib")]
+    pub response_kib: f64,
+    /// Container logs ingested into CloudWatch Logs per month, in GiB.
+    #[serde(default = "default_log_gib")]
+    pub log_gib_per_month: f64,
+    /// Size of one image in the registry, in MiB (times `registry.keep_images`).
+    #[serde(default = "default_image_mib")]
+    pub image_mib: f64,
+}
+
+impl Default for CostAssumptions {
+    fn default() -> Self {
+        Self {
+            requests_per_second: default_cost_rps(),
+            response_kib: default_response_kib(),
+            log_gib_per_month: default_log_gib(),
+            image_mib: default_image_mib(),
+        }
+    }
+}
+
+fn default_cost_rps() -> f64 {
+    10.0
+}
+
+fn default_response_kib() -> f64 {
+    1.0
+}
+
+fn default_log_gib() -> f64 {
+    1.0
+}
+
+fn default_image_mib() -> f64 {
+    50.0
 }
 
 /// IAM additions.

@@ -517,6 +517,21 @@ fn observability(c: &mut Checker, s: &Stack) {
         )
     });
     tools(c, &s.slo, &s.monitor, s.loadtest.as_ref());
+    cost_assumptions(c, &s.cost);
+}
+
+/// The estimate's assumptions: finite and not negative (0 is a stack nobody uses).
+fn cost_assumptions(c: &mut Checker, a: &crate::schema::CostAssumptions) {
+    for (path, value, example) in [
+        ("cost.requests_per_second", a.requests_per_second, "10"),
+        ("cost.response_kib", a.response_kib, "1"),
+        ("cost.log_gib_per_month", a.log_gib_per_month, "1"),
+        ("cost.image_mib", a.image_mib, "50"),
+    ] {
+        c.check(value >= 0.0 && value.is_finite(), path, || {
+            format!("{value} is not a figure the estimate can use; give a number of 0 or more, e.g. {example}")
+        });
+    }
 }
 
 /// Problems of the sections the loadtest and the monitor read, alone.

@@ -146,6 +146,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     refuse_a_running_test(&ctx).await?;
 
     let (image, arm64) = worker_image(&ctx, args, &outputs).await?;
+    eprintln!("{}", run_cost(&ctx.stack.region, args, memory, args.start_in + load_length, arm64));
 
     let apply = Ctx { mode: Mode::Apply, ..ctx.clone() };
     let security_group = workers::converge_security_group(&apply, &mut Plan::default(), &at.vpc, at.port).await?;
@@ -193,6 +194,16 @@ fn missing_from(stack: &str, what: &str) -> Error {
         "the stack {stack} has no {what} yet: the workers run in the stack's network and cluster; run `provisioner up` \
          first"
     ))
+}
+
+/// What the workers will cost, said before any starts.
+fn run_cost(region: &str, args: &LoadtestArgs, memory: u32, billed: Duration, arm64: bool) -> String {
+    let (book, prices) = crate::cost::PriceBook::for_region(region);
+    let (usd, how) = crate::cost::fargate_run(&book, args.workers, args.worker_cpu, memory, billed.as_secs(), arm64);
+    match usd {
+        Some(usd) => format!("The run will cost about {usd:.4} USD on Fargate ({how}; prices: {prices})."),
+        None => format!("The run's cost is not known: {prices} has no Fargate price ({how})."),
+    }
 }
 
 /// Reads what the workers need from the stack's outputs; points `settings` at the stack's URL

@@ -2,6 +2,7 @@
 //! text or as the documented JSON shape. They return the process exit code.
 
 mod answer;
+mod cost;
 mod deploy;
 mod down;
 mod exec;
@@ -85,6 +86,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Render => "render",
         Command::Schema => "schema",
         Command::Plan(_) => "plan",
+        Command::Cost(_) => "cost",
         Command::Up(_) => "up",
         Command::Down(_) => "down",
         Command::Logs(_) => "logs",
@@ -125,6 +127,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         }
         Command::Render => render(cli),
         Command::Plan(args) => plan::run(cli, args).await,
+        Command::Cost(args) => cost::run(cli, args).await,
         Command::Up(args) => up::run(cli, args).await,
         Command::Deploy(args) => deploy::run(cli, args).await,
         Command::Image(cmd) => image::run(cli, cmd).await,

@@ -18,6 +18,8 @@ struct Planned<'a> {
     resources: &'a [ResourceChange],
     summary: Summary,
     notes: &'a [String],
+    /// The monthly estimate after the change, now, and the difference.
+    cost: crate::cost::Compared,
     #[serde(flatten)]
     spent: Spent,
 }
@@ -28,6 +30,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
     let image = super::image_source(&ctx, image_repository.as_deref())?;
     let (plan, _) = driver::reconcile(&ctx, &image).await?;
+    let cost = crate::cost::Compared::of(&ctx.stack, &plan);
     if cli.json {
         let body = Planned {
             region: &ctx.stack.region,
@@ -35,12 +38,14 @@ pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
             resources: &plan.resources,
             summary: plan.summary(),
             notes: &plan.notes,
+            cost,
             spent: Spent::calls(ctx.clients.calls.counts()),
         };
         answer::print("plan", Some(&ctx.stack.name), body);
     } else {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));
+        print!("{}", crate::cost::render_compared(&cost));
     }
     Ok(if detailed_exitcode && plan.has_changes() { exit::CHANGES_PENDING } else { exit::OK })
 }

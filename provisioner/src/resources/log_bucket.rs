@@ -172,8 +172,10 @@ pub fn diff(stack: &stack::Stack, policy: &Value, observed: Option<&ObservedBuck
     Change::update(fields)
 }
 
-fn retention_days(stack: &stack::Stack) -> i32 {
-    stack.load_balancer.access_logs.as_ref().map_or(90, |a| i32::try_from(a.retention_days).unwrap_or(i32::MAX))
+/// Days the bucket keeps each log file (also when the stack no longer asks for access logs: the
+/// bucket a plan deletes is described by the default).
+pub fn retention_days(stack: &stack::Stack) -> u32 {
+    stack.load_balancer.access_logs.as_ref().map_or(90, |a| a.retention_days)
 }
 
 async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Error> {
@@ -325,7 +327,9 @@ fn lifecycle(stack: &stack::Stack) -> Result<BucketLifecycleConfiguration, Error
             .id("expire-access-logs")
             .filter(LifecycleRuleFilter::builder().prefix("").build())
             .status(ExpirationStatus::Enabled)
-            .expiration(LifecycleExpiration::builder().days(retention_days(stack)).build())
+            .expiration(
+                LifecycleExpiration::builder().days(i32::try_from(retention_days(stack)).unwrap_or(i32::MAX)).build(),
+            )
             .build(),
         "lifecycle",
     )?;

@@ -11,6 +11,7 @@ mod attacker;
 mod aws_behaviour;
 mod cli_reference;
 mod convergence;
+mod cost;
 mod deploy_role;
 mod emulator;
 mod environments;

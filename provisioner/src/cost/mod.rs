@@ -1,0 +1,18 @@
+//! What the stack costs a month: its billed parts (`sizing`), the prices (`prices`, refreshed
+//! from the Price List API by `price_list`), the estimate (`estimate`) and how plan and `cost`
+//! show it (`report`).
+
+mod estimate;
+mod price_list;
+mod prices;
+mod report;
+mod sizing;
+
+pub use estimate::{Estimate, HOURS_PER_MONTH, LineItem, capacity_units, cents, estimate, instances};
+pub use price_list::{fetch, on_demand_usd, product};
+pub use prices::{PriceBook, Provenance};
+pub use report::{Breakdown, Compared, fargate_run, render_breakdown, render_compared};
+pub use sizing::Sizing;
+
+/// The Price List API answers in us-east-1 (and two other regions), for every region's prices.
+pub const PRICE_LIST_REGION: &str = "us-east-1";

@@ -1,0 +1,167 @@
+//! The estimate as `plan` ends with it (after the change, and the difference from now) and as
+//! `provisioner cost` prints it (the breakdown with its assumptions); and a load test's price.
+
+use serde::Serialize;
+use stack::schema::CostAssumptions;
+
+use super::estimate::{Estimate, cents, estimate};
+use super::prices::{PriceBook, Provenance};
+use super::sizing::Sizing;
+use crate::reconcile::Plan;
+
+/// `provisioner cost`: the stack as stack.yaml describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Breakdown {
+    pub region: String,
+    pub prices: Provenance,
+    pub assumptions: CostAssumptions,
+    #[serde(flatten)]
+    pub estimate: Estimate,
+}
+
+impl Breakdown {
+    pub fn of(stack: &stack::Stack) -> Self {
+        let (book, prices) = PriceBook::for_region(&stack.region);
+        Self::with_prices(stack, &book, prices)
+    }
+
+    pub fn with_prices(stack: &stack::Stack, book: &PriceBook, prices: Provenance) -> Self {
+        let estimate = estimate(&Sizing::wanted(stack), &stack.cost, book);
+        Self { region: stack.region.clone(), prices, assumptions: stack.cost.clone(), estimate }
+    }
+}
+
+/// The end of `plan`: the stack after the change, now, and the difference.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub prices: Provenance,
+    pub assumptions: CostAssumptions,
+    /// After the plan is applied.
+    pub after: Estimate,
+    pub now: Estimate,
+    pub change_usd: f64,
+    pub change_at_full_scale_usd: f64,
+}
+
+impl Compared {
+    pub fn of(stack: &stack::Stack, plan: &Plan) -> Self {
+        let (book, prices) = PriceBook::for_region(&stack.region);
+        let after = estimate(&Sizing::wanted(stack), &stack.cost, &book);
+        let now = estimate(&Sizing::now(stack, plan), &stack.cost, &book);
+        Self {
+            prices,
+            assumptions: stack.cost.clone(),
+            change_usd: cents(after.monthly_usd - now.monthly_usd),
+            change_at_full_scale_usd: cents(after.at_full_scale_usd - now.at_full_scale_usd),
+            after,
+            now,
+        }
+    }
+}
+
+fn usd(v: Option<f64>) -> String {
+    v.map_or_else(|| "no price".into(), |v| format!("{v:.2}"))
+}
+
+fn signed(v: f64) -> String {
+    if v.abs() < 0.005 { "±0".into() } else { format!("{v:+.2}") }
+}
+
+fn assumptions(a: &CostAssumptions) -> String {
+    format!(
+        "Assumes {} requests/s averaged over the month, {} KiB responses, {} GiB of logs a month, {} MiB images \
+         (`cost:` in stack.yaml); 730 hours a month.",
+        a.requests_per_second, a.response_kib, a.log_gib_per_month, a.image_mib
+    )
+}
+
+fn missing(e: &Estimate) -> String {
+    if e.missing_prices.is_empty() {
+        return String::new();
+    }
+    format!(
+        "No price for {} (counted as 0): `provisioner cost --refresh-prices` fetches them.\n",
+        e.missing_prices.join(", ")
+    )
+}
+
+/// `plan`'s closing section.
+pub fn render_compared(c: &Compared) -> String {
+    let mut out = format!("\nMonthly estimate, USD (prices: {}):\n", c.prices);
+    for item in &c.after.items {
+        let before = c.now.items.iter().find(|i| i.item == item.item).and_then(|i| i.monthly_usd).unwrap_or(0.0);
+        let change = item.monthly_usd.map_or_else(String::new, |m| signed(m - before));
+        out += &format!("  {:<30} {:<58} {:>9} {:>9}\n", item.item, item.quantity, usd(item.monthly_usd), change);
+    }
+    for gone in c.now.items.iter().filter(|i| !c.after.items.iter().any(|a| a.item == i.item)) {
+        out += &format!(
+            "  {:<30} {:<58} {:>9} {:>9}\n",
+            gone.item,
+            "(removed)",
+            "0.00",
+            signed(-gone.monthly_usd.unwrap_or(0.0))
+        );
+    }
+    out += &format!(
+        "  {:<30} {:<58} {:>9.2} {:>9}   (now {:.2})\n",
+        "total",
+        "",
+        c.after.monthly_usd,
+        signed(c.change_usd),
+        c.now.monthly_usd
+    );
+    let (_, full) = c.after.instances;
+    out += &format!(
+        "  {:<30} {:<58} {:>9.2} {:>9}\n",
+        "at full scale",
+        format!("{full} instances"),
+        c.after.at_full_scale_usd,
+        signed(c.change_at_full_scale_usd)
+    );
+    out + &missing(&c.after) + &assumptions(&c.assumptions) + "\n"
+}
+
+/// `provisioner cost`.
+pub fn render_breakdown(b: &Breakdown) -> String {
+    let e = &b.estimate;
+    let mut out = format!("Monthly estimate for {}, USD (prices: {}):\n", b.region, b.prices);
+    for item in &e.items {
+        let full = match (item.monthly_usd, item.at_full_scale_usd) {
+            (Some(m), Some(f)) if (f - m).abs() >= 0.005 => format!("(full scale {f:.2})"),
+            _ => String::new(),
+        };
+        out += &format!("  {:<30} {:<58} {:>9} {full}\n", item.item, item.quantity, usd(item.monthly_usd));
+    }
+    out += &format!("  {:<30} {:<58} {:>9.2}\n", "total", "", e.monthly_usd);
+    let (quiet, full) = e.instances;
+    out += &format!(
+        "  {:<30} {:<58} {:>9.2}\n",
+        "at full scale",
+        format!("{full} instances (quietest: {quiet})"),
+        e.at_full_scale_usd
+    );
+    out += &missing(e);
+    out += &assumptions(&b.assumptions);
+    out += "\nNot included: ";
+    out += &e.excludes.join("; ");
+    out + ".\n"
+}
+
+/// What a Fargate load test costs: (USD, how it was counted). Fargate bills by the second with
+/// a one-minute minimum, per worker.
+pub fn fargate_run(
+    book: &PriceBook,
+    workers: u32,
+    cpu: u32,
+    memory: u32,
+    seconds: u64,
+    arm64: bool,
+) -> (Option<f64>, String) {
+    let family = if arm64 { "fargate-arm" } else { "fargate" };
+    let (vcpu, gb) = (book.get(&format!("{family}:vcpu")), book.get(&format!("{family}:gb")));
+    let hours = seconds.max(60) as f64 / 3600.0;
+    let (vcpus, gib) = (f64::from(cpu) / 1024.0, f64::from(memory) / 1024.0);
+    let usd = vcpu.zip(gb).map(|(v, g)| f64::from(workers) * hours * (vcpus * v + gib * g));
+    let how = format!("{workers} workers × ({vcpus} vCPU + {gib} GB) × {:.1} min", hours * 60.0);
+    (usd, how)
+}
