@@ -208,7 +208,8 @@ impl CallLog {
 
 /// True for operations that change state; reads are Describe/Get/List (and the like).
 pub fn is_mutating(operation: &str) -> bool {
-    const READS: &[&str] = &["Describe", "Get", "List", "Head", "Batch Get", "Lookup", "Search", "Validate"];
+    const READS: &[&str] =
+        &["Describe", "Get", "List", "Head", "Batch Get", "Lookup", "Search", "Validate", "Simulate"];
     !READS.iter().any(|p| operation.starts_with(p))
 }
 

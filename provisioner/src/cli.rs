@@ -49,6 +49,12 @@ pub enum Command {
     /// assumptions it makes (`cost:` in stack.yaml) and where its prices come from. No AWS call
     /// unless --refresh-prices.
     Cost(CostArgs),
+    /// Pre-flight: what would stop `up` half-way, checked before any change: credentials and the
+    /// caller's permissions, quotas against what the stack adds, the instance type in every zone,
+    /// the AMI, the image, the secret, the domain's hosted zone. Each check says what it found and
+    /// the fix; exit 0 when none failed (some may be "not checked": the reason is given), 1 when
+    /// one failed. `up` runs the same checks first.
+    Verify,
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
     Up(UpArgs),
     /// Delete everything the stack owns in reverse order, then sweep by tag and fail naming anything left.
@@ -173,6 +179,9 @@ pub struct UpArgs {
     /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
     #[arg(long)]
     pub update_ami: bool,
+    /// Do not run the pre-flight checks (`provisioner verify`) before planning.
+    #[arg(long, env = "KONNICHIWA_SKIP_VERIFY")]
+    pub skip_verify: bool,
 }
 
 /// `down`'s flags.

@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod retry;
 pub mod rollout;
+pub mod verify;
 pub mod waits;
 
 pub use error::Error;

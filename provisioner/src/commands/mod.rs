@@ -14,6 +14,7 @@ pub(crate) mod rollback;
 mod run_local;
 mod status;
 mod up;
+mod verify;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -87,6 +88,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Schema => "schema",
         Command::Plan(_) => "plan",
         Command::Cost(_) => "cost",
+        Command::Verify => "verify",
         Command::Up(_) => "up",
         Command::Down(_) => "down",
         Command::Logs(_) => "logs",
@@ -128,6 +130,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Render => render(cli),
         Command::Plan(args) => plan::run(cli, args).await,
         Command::Cost(args) => cost::run(cli, args).await,
+        Command::Verify => verify::run(cli).await,
         Command::Up(args) => up::run(cli, args).await,
         Command::Deploy(args) => deploy::run(cli, args).await,
         Command::Image(cmd) => image::run(cli, cmd).await,

@@ -40,11 +40,14 @@ struct UpAnswer<'a> {
 }
 
 pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
-    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository } = *args;
+    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository, skip_verify } = *args;
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
     let image = super::image_source(&ctx, image_repository.as_deref())?;
+    if !skip_verify {
+        super::verify::before_up(&ctx).await?;
+    }
     let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
         converge(ctx, cli, &image, yes, no_wait).await
     })

@@ -130,7 +130,9 @@ pub fn render_breakdown(b: &Breakdown) -> String {
             (Some(m), Some(f)) if (f - m).abs() >= 0.005 => format!("(full scale {f:.2})"),
             _ => String::new(),
         };
-        out += &format!("  {:<30} {:<58} {:>9} {full}\n", item.item, item.quantity, usd(item.monthly_usd));
+        let line = format!("  {:<30} {:<58} {:>9} {full}", item.item, item.quantity, usd(item.monthly_usd));
+        out += line.trim_end();
+        out += "\n";
     }
     out += &format!("  {:<30} {:<58} {:>9.2}\n", "total", "", e.monthly_usd);
     let (quiet, full) = e.instances;

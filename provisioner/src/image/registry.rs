@@ -146,9 +146,25 @@ impl Registry {
 
     /// The digest the tag points to now, if any.
     async fn tagged(&self, tag: &str) -> Result<Option<String>, ImageError> {
-        let url = format!("{}/v2/{}/manifests/{tag}", self.base, self.name);
-        let req = self.request(reqwest::Method::HEAD, &url).header(reqwest::header::ACCEPT, oci::MANIFEST_MEDIA_TYPE);
-        let resp = self.send(&format!("look up tag {tag}"), req).await?;
+        self.manifest_digest(tag, &[oci::MANIFEST_MEDIA_TYPE]).await
+    }
+
+    /// The digest of the manifest `reference` (a tag or a digest) names, if the registry has it,
+    /// in any of the manifest or index media types a runtime pulls.
+    pub async fn exists(&self, reference: &str) -> Result<Option<String>, ImageError> {
+        const PULLABLE: &[&str] = &[
+            oci::MANIFEST_MEDIA_TYPE,
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ];
+        self.manifest_digest(reference, PULLABLE).await
+    }
+
+    async fn manifest_digest(&self, reference: &str, accept: &[&str]) -> Result<Option<String>, ImageError> {
+        let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.name);
+        let req = self.request(reqwest::Method::HEAD, &url).header(reqwest::header::ACCEPT, accept.join(", "));
+        let resp = self.send(&format!("look up {reference}"), req).await?;
         if !resp.status().is_success() {
             return Ok(None);
         }

@@ -194,7 +194,7 @@ pub fn diff(stack: &stack::Stack, policy: &Value, observed: Option<&ObservedSecr
 }
 
 /// Our secret `name` (DescribeSecret alone), ownership checked; its policy not read.
-async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
+pub(crate) async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
     let described = ctx.clients.secrets.describe_secret().secret_id(name).send().await.ctx("describe secret", name);
     let Some(out) = absent(described, &["ResourceNotFoundException"])? else { return Ok(None) };
     let found = vec![ObservedSecret {

@@ -149,3 +149,27 @@ async fn refreshed_prices_come_from_the_price_list_api_or_the_snapshot_says_so()
     let out = account.run_at(&proxy.url, &["cost"], &env).await;
     assert!(text(&out).contains("prices: the AWS Price List API, fetched "), "{}", text(&out));
 }
+
+#[test]
+fn the_readmes_figure_is_what_cost_prints_for_the_repository_stack() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = readme.split("### What it costs").nth(1).expect("README has \"What it costs\"");
+    let block = section.split("```text\n").nth(1).and_then(|b| b.split("```").next()).expect("its example");
+    let out = std::process::Command::new(common::BIN)
+        .args(["--stack", "stack.yaml", "cost"])
+        .current_dir(&root)
+        .env("KONNICHIWA_PRICE_CACHE", std::env::temp_dir().join("konnichiwa-no-saved-prices"))
+        .output()
+        .expect("run provisioner cost");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    // The first line says how old the prices are, which changes by the day.
+    let body = |s: &str| s.lines().skip(1).take_while(|l| l.starts_with("  ")).map(str::to_owned).collect::<Vec<_>>();
+    let example: Vec<String> = block.lines().skip(1).map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        body(&printed),
+        example.iter().skip(1).cloned().collect::<Vec<_>>(),
+        "README.md's example is stale:\n{printed}"
+    );
+}

@@ -30,4 +30,5 @@ mod run_local;
 mod sandbox;
 mod service;
 mod teardown;
+mod verify;
 mod workflow;

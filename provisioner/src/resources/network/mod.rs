@@ -176,7 +176,8 @@ pub(crate) async fn retag(ctx: &Ctx, id: &str, change: &crate::reconcile::Change
     Ok(())
 }
 
-async fn availability_zones(ctx: &Ctx) -> Result<Vec<String>, Error> {
+/// The region's available zones, sorted: the stack takes the first `network.availability_zones`.
+pub(crate) async fn availability_zones(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let out = ctx
         .clients
         .ec2

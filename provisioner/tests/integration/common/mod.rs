@@ -110,6 +110,13 @@ impl Account {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KONNICHIWA_MOTO_ACCOUNT_ID", &self.id)
+            // These stacks name an image by a digest no registry has (they are about the
+            // infrastructure): `up` skips the pre-flight checks, whose own tests (verify.rs) turn
+            // them back on with KONNICHIWA_SKIP_VERIFY=false.
+            .env("KONNICHIWA_SKIP_VERIFY", "true")
+            // Prices from the shipped snapshot, or what this account's own `cost --refresh-prices`
+            // kept: never a copy the machine's user fetched.
+            .env("KONNICHIWA_PRICE_CACHE", self.dir.join("prices"))
             .env("HOME", std::env::var("HOME").unwrap_or_default())
             .stdin(Stdio::null());
         // `up` and `run-local` with `image: build` run cargo: let them reuse the suite's build

@@ -1,0 +1,311 @@
+//! Whether the account can hold what the stack adds: the Service Quotas it would exceed (with
+//! what already uses them), the instance type offered in every zone the stack uses, the AMI.
+
+use super::Check;
+use crate::error::{AwsContext, Error};
+use crate::reconcile::Ctx;
+use crate::resources::capacity::{self, AmiChoice};
+use crate::resources::network::{self, filter};
+
+/// EC2's quota for On-Demand instances of the standard families (A, C, D, H, I, M, R, T, Z), in vCPUs.
+const STANDARD_VCPUS: (&str, &str) = ("ec2", "L-1216C47A");
+const STANDARD_FAMILIES: &str = "acdhimrtz";
+const APPLICATION_LOAD_BALANCERS: (&str, &str) = ("elasticloadbalancing", "L-53DA6B97");
+const VPCS: (&str, &str) = ("vpc", "L-F678F1CE");
+const SECURITY_GROUPS: (&str, &str) = ("vpc", "L-E79EC296");
+const FARGATE_VCPUS: (&str, &str) = ("fargate", "L-3032A538");
+/// The security groups the stack makes (load balancer's, instances').
+const STACK_SECURITY_GROUPS: u32 = 2;
+
+pub async fn checks(ctx: &Ctx) -> Vec<Check> {
+    let (vcpus, lbs, vpcs, groups, fargate, offered, ami) = tokio::join!(
+        instance_vcpus(ctx),
+        load_balancers(ctx),
+        vpcs(ctx),
+        security_groups(ctx),
+        fargate(ctx),
+        offered(ctx),
+        ami(ctx),
+    );
+    vec![vcpus, lbs, vpcs, groups, fargate, offered, ami]
+}
+
+/// The applied value of a quota (Service Quotas; its default when never raised).
+async fn quota(ctx: &Ctx, (service, code): (&str, &str)) -> Result<f64, Error> {
+    let out = ctx
+        .clients
+        .quotas
+        .get_service_quota()
+        .service_code(service)
+        .quota_code(code)
+        .send()
+        .await
+        .ctx("read the Service Quota", format!("{service} {code}"))?;
+    out.quota()
+        .and_then(|q| q.value())
+        .ok_or_else(|| Error::Refused(format!("Service Quotas answered no value for {service} {code}")))
+}
+
+/// Compares what others use plus what the stack needs with the quota.
+fn against(
+    name: &'static str,
+    (service, code): (&str, &str),
+    limit: f64,
+    others: u32,
+    needs: u32,
+    what: &str,
+    lower: &str,
+) -> Check {
+    let detail = format!("quota {limit}, {others} used by others, the stack needs {needs} ({what})");
+    if f64::from(others + needs) <= limit {
+        return Check::passed(name, detail);
+    }
+    Check::failed(
+        name,
+        detail,
+        format!(
+            "request an increase (Service Quotas, {service} {code}: `aws service-quotas request-service-quota-increase --service-code {service} --quota-code {code} --desired-value {}`) or {lower}",
+            others + needs
+        ),
+    )
+}
+
+async fn instance_vcpus(ctx: &Ctx) -> Check {
+    const NAME: &str = "quota: EC2 vCPUs";
+    let cap = &ctx.stack.capacity;
+    let family = cap.instance_type.split('.').next().unwrap_or_default();
+    let Some(per) = stack::catalog::lookup(&cap.instance_type).map(|t| t.vcpus) else {
+        let e = Error::Refused(format!("the vCPUs of {} are not known here", cap.instance_type));
+        return Check::not_checked(NAME, &e);
+    };
+    if !family.starts_with(|c: char| STANDARD_FAMILIES.contains(c)) {
+        let e = Error::Refused(format!("{family} is not a standard family; its quota is not checked"));
+        return Check::not_checked(NAME, &e);
+    }
+    let (limit, others) = match tokio::try_join!(quota(ctx, STANDARD_VCPUS), others_vcpus(ctx)) {
+        Ok(found) => found,
+        Err(e) => return Check::not_checked(NAME, &e),
+    };
+    let what = format!("capacity.max {} × {} vCPUs of {}", cap.max, per, cap.instance_type);
+    against(
+        NAME,
+        STANDARD_VCPUS,
+        limit,
+        others,
+        cap.max * per,
+        &what,
+        "lower capacity.max or pick a smaller instance_type",
+    )
+}
+
+/// vCPUs of the running standard instances that are not the stack's.
+async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
+    let ours = capacity::names(&ctx.stack.name).asg;
+    let mut pages = ctx
+        .clients
+        .ec2
+        .describe_instances()
+        .filters(filter("instance-state-name", "pending"))
+        .filters(filter("instance-state-name", "running"))
+        .into_paginator()
+        .send();
+    let mut total = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.ctx("list the instances of", &ctx.clients.region)?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let theirs = !i
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("aws:autoscaling:groupName") && t.value() == Some(ours.as_str()));
+            let vcpus = i.instance_type().and_then(|t| stack::catalog::lookup(t.as_str())).map_or(0, |t| t.vcpus);
+            if theirs {
+                total += vcpus;
+            }
+        }
+    }
+    Ok(total)
+}
+
+async fn load_balancers(ctx: &Ctx) -> Check {
+    const NAME: &str = "quota: load balancers";
+    let ours = crate::resources::load_balancer::elb_name(&ctx.stack.name, "alb");
+    let count = async {
+        let mut pages = ctx.clients.elb.describe_load_balancers().into_paginator().send();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.ctx("list the load balancers of", &ctx.clients.region)?;
+            n += page.load_balancers().iter().filter(|l| l.load_balancer_name() != Some(ours.as_str())).count();
+        }
+        Ok::<_, Error>(u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    match tokio::try_join!(quota(ctx, APPLICATION_LOAD_BALANCERS), count) {
+        Ok((limit, others)) => against(
+            NAME,
+            APPLICATION_LOAD_BALANCERS,
+            limit,
+            others,
+            1,
+            "1 application load balancer",
+            "delete one you no longer use",
+        ),
+        Err(e) => Check::not_checked(NAME, &e),
+    }
+}
+
+async fn vpcs(ctx: &Ctx) -> Check {
+    const NAME: &str = "quota: VPCs";
+    let ours = network::Names::of(&ctx.stack.name).vpc;
+    let count = async {
+        let out = ctx.clients.ec2.describe_vpcs().send().await.ctx("list the VPCs of", &ctx.clients.region)?;
+        let named = |v: &aws_sdk_ec2::types::Vpc| {
+            v.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some(ours.as_str()))
+        };
+        Ok::<_, Error>(u32::try_from(out.vpcs().iter().filter(|v| !named(v)).count()).unwrap_or(u32::MAX))
+    };
+    match tokio::try_join!(quota(ctx, VPCS), count) {
+        Ok((limit, others)) => against(NAME, VPCS, limit, others, 1, "1 VPC", "delete a VPC you no longer use"),
+        Err(e) => Check::not_checked(NAME, &e),
+    }
+}
+
+async fn security_groups(ctx: &Ctx) -> Check {
+    const NAME: &str = "quota: security groups";
+    let names = network::Names::of(&ctx.stack.name);
+    let count = async {
+        let mut pages = ctx.clients.ec2.describe_security_groups().into_paginator().send();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.ctx("list the security groups of", &ctx.clients.region)?;
+            let ours = |g: &&aws_sdk_ec2::types::SecurityGroup| {
+                [&names.lb_sg, &names.instance_sg].iter().any(|o| g.group_name() == Some(o.as_str()))
+            };
+            n += page.security_groups().iter().filter(|g| !ours(g)).count();
+        }
+        Ok::<_, Error>(u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    match tokio::try_join!(quota(ctx, SECURITY_GROUPS), count) {
+        Ok((limit, others)) => against(
+            NAME,
+            SECURITY_GROUPS,
+            limit,
+            others,
+            STACK_SECURITY_GROUPS,
+            "the load balancer's and the instances'",
+            "delete groups you no longer use",
+        ),
+        Err(e) => Check::not_checked(NAME, &e),
+    }
+}
+
+/// What a Fargate load test (`provisioner loadtest`) may use: said, not judged (its size is given
+/// when it runs).
+async fn fargate(ctx: &Ctx) -> Check {
+    const NAME: &str = "quota: Fargate vCPUs";
+    match quota(ctx, FARGATE_VCPUS).await {
+        Ok(limit) => Check::passed(
+            NAME,
+            format!("quota {limit}: `provisioner loadtest` may run up to {limit} workers of 1 vCPU at once"),
+        ),
+        Err(e) => Check::not_checked(NAME, &e),
+    }
+}
+
+/// The instance type in every zone the stack's subnets take (the first `availability_zones`).
+async fn offered(ctx: &Ctx) -> Check {
+    const NAME: &str = "instance type";
+    let t = &ctx.stack.capacity.instance_type;
+    let read = async {
+        let zones = network::availability_zones(ctx).await?;
+        let out = ctx
+            .clients
+            .ec2
+            .describe_instance_type_offerings()
+            .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+            .filters(filter("instance-type", t.as_str()))
+            .send()
+            .await
+            .ctx("list the zones that offer", t)?;
+        let offered: Vec<String> =
+            out.instance_type_offerings().iter().filter_map(|o| o.location().map(str::to_owned)).collect();
+        Ok::<_, Error>((zones, offered))
+    };
+    let (zones, offered) = match read.await {
+        Ok(found) => found,
+        Err(e) => return Check::not_checked(NAME, &e),
+    };
+    let used: Vec<&String> = zones.iter().take(usize::from(ctx.stack.network.availability_zones)).collect();
+    let missing: Vec<&str> = used.iter().filter(|z| !offered.contains(z)).map(|z| z.as_str()).collect();
+    let used_text = used.iter().map(|z| z.as_str()).collect::<Vec<_>>().join(", ");
+    if missing.is_empty() {
+        return Check::passed(NAME, format!("{t} is offered in {used_text}"));
+    }
+    Check::failed(
+        NAME,
+        format!("{t} is not offered in {} (the stack's subnets take {used_text})", missing.join(", ")),
+        format!(
+            "pick an instance_type offered there (`aws ec2 describe-instance-type-offerings --location-type availability-zone --filters Name=location,Values={}`)",
+            missing.join(",")
+        ),
+    )
+}
+
+async fn ami(ctx: &Ctx) -> Check {
+    const NAME: &str = "ami";
+    let choice = match capacity::resolve_ami(ctx).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::failed(
+                NAME,
+                format!("{e:#}"),
+                "set capacity.ami to an ecs-optimized family or an AMI id of this region",
+            );
+        }
+    };
+    let (id, from) = match &choice {
+        AmiChoice::Named(id) => (id.clone(), "capacity.ami".to_owned()),
+        AmiChoice::Recommended { parameter, recommended, .. } => (recommended.clone(), parameter.clone()),
+    };
+    let found = ctx.clients.ec2.describe_images().image_ids(&id).send().await.ctx("describe image", &id);
+    match found {
+        Ok(out) if out.images().iter().any(|i| i.image_id() == Some(id.as_str())) => {
+            Check::passed(NAME, format!("{id} (from {from}) exists"))
+        }
+        Ok(_) => Check::failed(
+            NAME,
+            format!("{id} (from {from}) does not exist in {}", ctx.clients.region),
+            "name an AMI of this region in capacity.ami, or an ecs-optimized family",
+        ),
+        Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidAMIID")) => Check::failed(
+            NAME,
+            format!("{id} (from {from}): {e:#}"),
+            "name an AMI of this region in capacity.ami, or an ecs-optimized family",
+        ),
+        Err(e) => Check::not_checked(NAME, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Outcome;
+
+    #[test]
+    fn a_quota_fails_only_when_others_and_the_stack_exceed_it() {
+        for (limit, others, needs, outcome) in [
+            (8.0, 0, 8, Outcome::Passed),
+            (8.0, 1, 8, Outcome::Failed),
+            (32.0, 20, 8, Outcome::Passed),
+            (5.0, 5, 1, Outcome::Failed),
+        ] {
+            let c = against("quota: x", VPCS, limit, others, needs, "what", "lower it");
+            assert_eq!(c.outcome, outcome, "{limit} {others} {needs}");
+            if outcome == Outcome::Failed {
+                let fix = c.fix.expect("a failure names its fix");
+                assert!(
+                    fix.contains(&format!("--desired-value {}", others + needs)) && fix.ends_with("or lower it"),
+                    "{fix}"
+                );
+            }
+        }
+    }
+}

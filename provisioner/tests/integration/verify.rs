@@ -1,0 +1,135 @@
+//! Pre-flight: `verify` passes on a good stack and fails, naming the fix, for what would stop
+//! `up` half-way — an instance type a zone does not offer (moto's own offerings), a quota too
+//! small (Service Quotas' answer scripted, as moto knows only VPC quotas), an image digest the
+//! registry lacks, a domain without a hosted zone — and `up` refuses each before any mutating
+//! call (counted by the proxy), while it goes ahead on the good stack.
+
+use serde_json::Value;
+
+use crate::common::faults::{Proxy, Script};
+use crate::common::{self, Account, text};
+use provisioner::image::{Image, digest, oci, registry::Registry};
+
+/// Pushes a small image to the suite's registry; returns its `HOST/NAME@sha256:…`.
+async fn pushed_image(name: &str) -> String {
+    let host = std::env::var("KONNICHIWA_TEST_REGISTRY").expect("KONNICHIWA_TEST_REGISTRY");
+    let layer = format!("layer of {name}").into_bytes();
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let manifest =
+        serde_json::to_vec(&oci::manifest(&digest(&config), config.len(), &digest(&layer), layer.len())).expect("json");
+    let image = Image {
+        config_digest: digest(&config),
+        config,
+        layer_digest: digest(&layer),
+        layer,
+        manifest_digest: digest(&manifest),
+        manifest,
+        arch: stack::catalog::Arch::X86_64,
+        revision: "verify".into(),
+        tag: "verify".into(),
+    };
+    let registry = Registry::new(&format!("{host}/{name}"), None).expect("registry");
+    registry.push(&image, "verify").await.expect("push").reference
+}
+
+fn outcome<'a>(v: &'a Value, check: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check"] == check)
+        .unwrap_or_else(|| panic!("no {check}: {v}"))
+}
+
+/// `verify --json` through the proxy, and `up` with the checks on: what each said.
+async fn verify_and_up(account: &Account, proxy: &Proxy, expected: i32) -> (Value, String) {
+    let verified = account.json_at(&proxy.url, &["verify"], &[], expected).await;
+    let up = account.run_at(&proxy.url, &["up", "--yes"], &[("KONNICHIWA_SKIP_VERIFY", "false")]).await;
+    let said = text(&up);
+    let code = if expected == 0 { 0 } else { 1 };
+    assert_eq!(up.status.code(), Some(code), "{said}");
+    (verified, said)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_change() {
+    let account = Account::new();
+    let proxy = Proxy::start(&common::moto_url(), Default::default()).await;
+
+    // An image digest the suite's registry does not have.
+    let registry = std::env::var("KONNICHIWA_TEST_REGISTRY").expect("KONNICHIWA_TEST_REGISTRY");
+    account.edit_stack(|s| s.replace("127.0.0.1:5000/", &format!("{registry}/")));
+    let (v, said) = verify_and_up(&account, &proxy, 1).await;
+    assert_eq!(v["passed"], false);
+    let image = outcome(&v, "image");
+    assert_eq!(image["outcome"], "failed", "{image}");
+    assert!(image["fix"].as_str().is_some_and(|f| f.contains("provisioner image push")), "{image}");
+    assert!(
+        said.contains("the pre-flight checks failed, so nothing was changed") && said.contains("image: "),
+        "{said}"
+    );
+    assert_eq!(proxy.mutating_calls(), 0, "nothing changed: {:?}", proxy.operations());
+
+    // A good stack: its image exists.
+    let reference = pushed_image("verify-good").await;
+    account.edit_stack(|s| {
+        let old = s.lines().find(|l| l.trim_start().starts_with("image: ")).expect("image line").to_owned();
+        s.replace(&old, &format!("  image: {reference}"))
+    });
+    let (good, said) = verify_and_up(&account, &proxy, 0).await;
+    assert!(said.contains("Pre-flight checks: 8 passed, 4 not checked (`provisioner verify` shows each)"), "{said}");
+    assert_eq!(good["passed"], true, "{good}");
+    for check in ["credentials", "image", "instance type", "ami", "secret", "quota: VPCs", "quota: security groups"] {
+        assert_eq!(outcome(&good, check)["outcome"], "passed", "{check}: {good}");
+    }
+    // moto has no IAM policy simulator and no EC2 quotas: said, not passed.
+    assert_eq!(outcome(&good, "permissions")["outcome"], "not-checked", "{good}");
+    assert_eq!(outcome(&good, "quota: EC2 vCPUs")["outcome"], "not-checked", "{good}");
+    // From here on, each blocker is met by an `up` of the stack that now exists.
+    proxy.reset_stats();
+
+    // t3a is not offered in ap-northeast-1c (moto's offerings, as AWS's), the second zone.
+    account.edit_stack(|s| s.replace("instance_type: t3.small ", "instance_type: t3a.small "));
+    let (v, said) = verify_and_up(&account, &proxy, 1).await;
+    let offered = outcome(&v, "instance type");
+    assert_eq!(offered["outcome"], "failed", "{offered}");
+    assert!(
+        offered["detail"].as_str().is_some_and(|d| d.contains("t3a.small is not offered in ap-northeast-1c")),
+        "{offered}"
+    );
+    assert!(said.contains("instance type: t3a.small is not offered"), "{said}");
+    account.edit_stack(|s| s.replace("instance_type: t3a.small ", "instance_type: t3.small "));
+
+    // 4 vCPUs of quota; capacity.max 4 × t3.small's 2 vCPUs need 8.
+    let quota = r#"{"Quota":{"ServiceCode":"ec2","QuotaCode":"L-1216C47A","QuotaName":"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances","Value":4.0,"Unit":"None","Adjustable":true}}"#;
+    proxy.script(Script::body("GetServiceQuota", 2, quota).only_if("L-1216C47A"));
+    let (v, said) = verify_and_up(&account, &proxy, 1).await;
+    let vcpus = outcome(&v, "quota: EC2 vCPUs");
+    assert_eq!(vcpus["outcome"], "failed", "{vcpus}");
+    assert!(
+        vcpus["detail"].as_str().is_some_and(|d| d.contains("quota 4, 0 used by others, the stack needs 8")),
+        "{vcpus}"
+    );
+    assert!(vcpus["fix"].as_str().is_some_and(|f| f.contains("--quota-code L-1216C47A --desired-value 8")), "{vcpus}");
+    assert!(said.contains("quota: EC2 vCPUs"), "{said}");
+
+    // A domain whose zone does not exist.
+    account.edit_stack(|s| {
+        s.replace("  # https: { domain: api.example.com }", "  https: { domain: api.verify-nozone.example }")
+    });
+    let (v, said) = verify_and_up(&account, &proxy, 1).await;
+    let zone = outcome(&v, "hosted zone");
+    assert_eq!(zone["outcome"], "failed", "{zone}");
+    assert!(
+        zone["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no Route 53 public hosted zone holds api.verify-nozone.example")),
+        "{zone}"
+    );
+    assert!(said.contains("hosted zone: "), "{said}");
+
+    assert_eq!(proxy.mutating_calls(), 0, "no check and no refused `up` changed anything: {:?}", proxy.operations());
+    let text_out = account.run_at(&proxy.url, &["verify"], &[]).await;
+    let said = text(&text_out);
+    assert!(said.contains("FAILED") && said.contains("fix: create the zone"), "{said}");
+}
