@@ -9,6 +9,7 @@ mod account;
 mod artifacts;
 mod capacity;
 mod domain;
+mod resolver;
 
 use serde::Serialize;
 

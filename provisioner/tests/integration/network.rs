@@ -296,7 +296,10 @@ async fn plan_json_has_the_documented_shape() {
     let plan = account.json(&["plan"], 0);
     let mut keys: Vec<&str> = plan.as_object().expect("object").keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["api_calls", "changes_pending", "command", "cost", "notes", "region", "resources", "stack", "summary"]);
+    assert_eq!(
+        keys,
+        ["api_calls", "changes_pending", "command", "cost", "notes", "region", "resources", "stack", "summary"]
+    );
     assert_eq!(plan["command"], "plan");
     assert_eq!(plan["notes"], serde_json::json!([]), "a new stack has nothing to note");
     assert_eq!(plan["changes_pending"], true);

@@ -2,8 +2,15 @@
 //! `up` half-way — an instance type a zone does not offer (moto's own offerings), a quota too
 //! small (Service Quotas' answer scripted, as moto knows only VPC quotas), an image digest the
 //! registry lacks, a domain without a hosted zone — and `up` refuses each before any mutating
-//! call (counted by the proxy), while it goes ahead on the good stack.
+//! call (counted by the proxy), while it goes ahead on the good stack. The domain's delegation and
+//! CAA records are asked of a resolver on loopback that answers what the test sets.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hickory_proto::op::{Message, MessageType};
+use hickory_proto::rr::rdata::{CAA, NS};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use serde_json::Value;
 
 use crate::common::faults::{Proxy, Script};
@@ -132,4 +139,115 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
     let text_out = account.run_at(&proxy.url, &["verify"], &[]).await;
     let said = text(&text_out);
     assert!(said.contains("FAILED") && said.contains("fix: create the zone"), "{said}");
+}
+
+/// (name, type) → records.
+type Answers = Arc<Mutex<HashMap<(String, RecordType), Vec<RData>>>>;
+
+/// A resolver on loopback that answers what the test sets; a name it has nothing for exists with
+/// no records of that type.
+struct FakeResolver {
+    addr: std::net::SocketAddr,
+    answers: Answers,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeResolver {
+    async fn start() -> Self {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let answers: Answers = Arc::default();
+        let known = Arc::clone(&answers);
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0; 4096];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+                let mut reply = Message::new();
+                reply.set_id(query.id()).set_message_type(MessageType::Response).set_recursion_available(true);
+                for q in query.queries() {
+                    reply.add_query(q.clone());
+                    let name = q.name().to_ascii().trim_end_matches('.').to_owned();
+                    let records = known.lock().expect("lock").get(&(name, q.query_type())).cloned().unwrap_or_default();
+                    for data in records {
+                        reply.add_answer(Record::from_rdata(q.name().clone(), 60, data));
+                    }
+                }
+                let _ = socket.send_to(&reply.to_vec().expect("encode"), from).await;
+            }
+        });
+        Self { addr, answers, task }
+    }
+
+    fn answer(&self, name: &str, kind: RecordType, records: Vec<RData>) {
+        self.answers.lock().expect("lock").insert((name.to_owned(), kind), records);
+    }
+}
+
+impl Drop for FakeResolver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn name_servers(servers: &[String]) -> Vec<RData> {
+    servers.iter().map(|s| RData::NS(NS(Name::from_ascii(format!("{s}.")).expect("name")))).collect()
+}
+
+fn issue(ca: &str) -> RData {
+    RData::CAA(CAA::new_issue(false, Some(Name::from_ascii(ca).expect("name")), Vec::new()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domains_delegation_and_caa_are_checked_with_a_resolver() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let zone = "verify-dns.example";
+    let made = c.route53.create_hosted_zone().name(zone).caller_reference(&account.id).send().await.expect("zone");
+    let route53: Vec<String> = made
+        .delegation_set()
+        .expect("name servers")
+        .name_servers()
+        .iter()
+        .map(|s| s.trim_end_matches('.').to_lowercase())
+        .collect();
+    account.edit_stack(|s| {
+        s.replace("  # https: { domain: api.example.com }", &format!("  https: {{ domain: api.{zone} }}"))
+    });
+    let resolver = FakeResolver::start().await;
+    let env = [("KONNICHIWA_DNS_RESOLVER", resolver.addr.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let verify = |expected| account.json_with(&["verify"], &env, expected);
+
+    // Delegated to the zone; a CAA record at the zone apex allowing another CA only.
+    resolver.answer(zone, RecordType::NS, name_servers(&route53));
+    resolver.answer(zone, RecordType::CAA, vec![issue("letsencrypt.org")]);
+    let v = tokio::task::block_in_place(|| verify(1));
+    assert_eq!(outcome(&v, "hosted zone")["outcome"], "passed", "{v}");
+    assert_eq!(outcome(&v, "delegation")["outcome"], "passed", "{v}");
+    let caa = outcome(&v, "caa");
+    assert_eq!(caa["outcome"], "failed", "{caa}");
+    assert!(
+        caa["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("the CAA records of {zone} (issue letsencrypt.org)"))),
+        "{caa}"
+    );
+    assert_eq!(caa["fix"], format!("add a CAA record at {zone}: 0 issue \"amazon.com\""));
+
+    // Amazon allowed; but the registrar still sends resolvers to an old zone's servers.
+    resolver.answer(zone, RecordType::CAA, vec![issue("letsencrypt.org"), issue("amazon.com")]);
+    resolver.answer(zone, RecordType::NS, name_servers(&["ns-1.awsdns-00.com".into(), "ns-2.awsdns-00.net".into()]));
+    let v = tokio::task::block_in_place(|| verify(1));
+    assert_eq!(outcome(&v, "caa")["outcome"], "passed", "{v}");
+    let delegation = outcome(&v, "delegation");
+    assert_eq!(delegation["outcome"], "failed", "{delegation}");
+    assert!(delegation["fix"].as_str().is_some_and(|f| route53.iter().all(|s| f.contains(s.as_str()))), "{delegation}");
+
+    // Not delegated at all, and a resolver that does not answer: failed, then not checked.
+    resolver.answer(zone, RecordType::NS, Vec::new());
+    let v = tokio::task::block_in_place(|| verify(1));
+    assert!(outcome(&v, "delegation")["detail"].as_str().is_some_and(|d| d.contains("is not delegated")), "{v}");
+    let silent = account.json(&["verify"], 0);
+    assert_eq!(outcome(&silent, "delegation")["outcome"], "not-checked", "{silent}");
+    assert_eq!(outcome(&silent, "caa")["outcome"], "not-checked", "{silent}");
 }

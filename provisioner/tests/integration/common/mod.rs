@@ -117,6 +117,8 @@ impl Account {
             // Prices from the shipped snapshot, or what this account's own `cost --refresh-prices`
             // kept: never a copy the machine's user fetched.
             .env("KONNICHIWA_PRICE_CACHE", self.dir.join("prices"))
+            // `verify`'s DNS questions go to a resolver of the test's own, or to nothing.
+            .env("KONNICHIWA_DNS_RESOLVER", "127.0.0.1:9")
             .env("HOME", std::env::var("HOME").unwrap_or_default())
             .stdin(Stdio::null());
         // `up` and `run-local` with `image: build` run cargo: let them reuse the suite's build
