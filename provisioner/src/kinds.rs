@@ -66,13 +66,14 @@ impl std::fmt::Debug for Kind {
 const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
 
 /// Every kind's declared permissions (the alias's are Route 53's, which the certificate uses
-/// too), the lease's, the sweep's, and what the deploy role is denied: what the CI deploy role is
-/// made of.
+/// too), the lease's, the pre-flight checks', the sweep's, and what the deploy role is denied:
+/// what the CI deploy role is made of.
 pub fn permissions() -> Vec<&'static Permission> {
     KINDS
         .iter()
         .flat_map(|k| k.permissions)
         .chain(crate::lease::PERMISSIONS)
+        .chain(crate::verify::PERMISSIONS)
         .chain(SWEEP)
         .chain(crate::resources::ci_role::DENIED)
         .collect()

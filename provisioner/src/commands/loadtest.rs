@@ -147,6 +147,7 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
 
     let (image, arm64) = worker_image(&ctx, args, &outputs).await?;
     eprintln!("{}", run_cost(&ctx.stack.region, args, memory, args.start_in + load_length, arm64));
+    fits_the_fargate_quota(&ctx, args).await?;
 
     let apply = Ctx { mode: Mode::Apply, ..ctx.clone() };
     let security_group = workers::converge_security_group(&apply, &mut Plan::default(), &at.vpc, at.port).await?;
@@ -194,6 +195,25 @@ fn missing_from(stack: &str, what: &str) -> Error {
         "the stack {stack} has no {what} yet: the workers run in the stack's network and cluster; run `provisioner up` \
          first"
     ))
+}
+
+/// Refuses, before any worker starts, more worker vCPUs than the account's Fargate quota allows
+/// (what else runs on Fargate is not counted); a quota that cannot be read is said, not judged.
+async fn fits_the_fargate_quota(ctx: &Ctx, args: &LoadtestArgs) -> Result<(), Error> {
+    let needed = f64::from(args.workers) * f64::from(args.worker_cpu) / 1024.0;
+    match crate::verify::fargate_vcpus(ctx).await {
+        Ok(limit) if needed > limit => Err(usage(format!(
+            "{} workers of {} vCPU need {needed} vCPUs, more than the account's Fargate On-Demand vCPU quota of {limit} \
+             (Service Quotas: fargate L-3032A538): run fewer --workers or a smaller --worker-cpu, or request an increase",
+            args.workers,
+            f64::from(args.worker_cpu) / 1024.0
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("The Fargate vCPU quota was not checked: {}", crate::error::without_dumps(&format!("{e:#}")));
+            Ok(())
+        }
+    }
 }
 
 /// What the workers will cost, said before any starts.

@@ -210,6 +210,11 @@ async fn fargate(ctx: &Ctx) -> Check {
     }
 }
 
+/// The account's Fargate On-Demand vCPU quota (`provisioner loadtest` holds its workers to it).
+pub async fn fargate_vcpus(ctx: &Ctx) -> Result<f64, Error> {
+    quota(ctx, FARGATE_VCPUS).await
+}
+
 /// The instance type in every zone the stack's subnets take (the first `availability_zones`).
 async fn offered(ctx: &Ctx) -> Check {
     const NAME: &str = "instance type";

@@ -16,7 +16,7 @@ use loadtest::stats::RunStats;
 use provisioner::aws::Clients;
 use serde_json::Value;
 
-use crate::common::faults::{Faults, Proxy};
+use crate::common::faults::{Faults, Proxy, Script};
 use crate::common::policy::{Request, actions, allows, iam_action};
 use crate::common::{Account, moto_url};
 
@@ -220,6 +220,23 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
         assert!(!read.iter().any(|o| o == planning), "{planning} is a plan's read: {read:?}");
     }
     let args: Vec<&str> = args.iter().copied().chain(["--send-key-over-http"]).collect();
+    // 3 workers of 1 vCPU do not fit a Fargate quota of 2 vCPUs (Service Quotas' answer scripted:
+    // moto has no Fargate quota): refused before any worker is registered or started.
+    let quota = r#"{"Quota":{"ServiceCode":"fargate","QuotaCode":"L-3032A538","QuotaName":"Fargate On-Demand vCPU resource count","Value":2.0}}"#;
+    proxy.script(Script::body("GetServiceQuota", 1, quota).only_if("L-3032A538"));
+    let too_big = account.run_at(&proxy.url, &args[1..], &[]).await;
+    let said = crate::common::text(&too_big);
+    assert_eq!(too_big.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("3 workers of 1 vCPU need 3 vCPUs, more than the account's Fargate On-Demand vCPU quota of 2"),
+        "{said}"
+    );
+    // The price comes first: 3 × (1 vCPU × 0.05056 + 2 GB × 0.00553) for Fargate's minimum minute.
+    assert!(
+        said.contains("The run will cost about 0.0031 USD on Fargate (3 workers × (1 vCPU + 2 GB) × 1.0 min"),
+        "{said}"
+    );
+    assert!(proxy.requests("RunTask").is_empty() && proxy.requests("RegisterTaskDefinition").is_empty());
     let run = tokio::process::Command::from(account.command(&proxy.url, &args, &[])).output();
     let workers = async {
         let tasks = wait_for_workers(&c, 3).await;

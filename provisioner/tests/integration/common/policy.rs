@@ -172,6 +172,8 @@ pub fn iam_action(operation: &str) -> String {
         "CloudWatch" => "cloudwatch",
         "Resource Groups Tagging API" => "tag",
         "SNS" => "sns",
+        "Service Quotas" => "servicequotas",
+        "Pricing" => "pricing",
         "S3" => return format!("s3:{}", s3_action(op)),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
