@@ -95,6 +95,33 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
     // From here on, each blocker is met by an `up` of the stack that now exists.
     proxy.reset_stats();
 
+    // IAM's simulator (scripted: moto has none) denies one action the stack needs.
+    let simulated = |results: &str| {
+        format!(
+            "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><SimulatePrincipalPolicyResult>\
+             <IsTruncated>false</IsTruncated><EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>\
+             <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+        )
+    };
+    let denied = "<member><EvalActionName>ec2:CreateVpc</EvalActionName><EvalResourceName>*</EvalResourceName>\
+                  <EvalDecision>implicitDeny</EvalDecision></member>";
+    proxy.script(Script::body("SimulatePrincipalPolicy", 2, &simulated(denied)).only_if("ec2%3ACreateVpc"));
+    proxy.script(Script::body("SimulatePrincipalPolicy", 100, &simulated("")));
+    let (v, said) = verify_and_up(&account, &proxy, 1).await;
+    let permissions = outcome(&v, "permissions");
+    assert_eq!(permissions["outcome"], "failed", "{permissions}");
+    assert!(permissions["detail"].as_str().is_some_and(|d| d.ends_with("may not call ec2:CreateVpc")), "{permissions}");
+    assert!(said.contains("permissions: ") && said.contains("may not call ec2:CreateVpc"), "{said}");
+    let asked = proxy.requests("SimulatePrincipalPolicy");
+    assert!(
+        asked.iter().all(|r| r.contains("PolicySourceArn=arn%3Aaws%3Aiam%3A%3A")),
+        "the caller, as an IAM ARN: {asked:?}"
+    );
+    proxy.reset_stats();
+    // Every other simulation allows everything: the check passes.
+    let v = account.json_at(&proxy.url, &["verify"], &[], 0).await;
+    assert_eq!(outcome(&v, "permissions")["outcome"], "passed", "{v}");
+
     // t3a is not offered in ap-northeast-1c (moto's offerings, as AWS's), the second zone.
     account.edit_stack(|s| s.replace("instance_type: t3.small ", "instance_type: t3a.small "));
     let (v, said) = verify_and_up(&account, &proxy, 1).await;
