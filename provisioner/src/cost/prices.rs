@@ -47,6 +47,12 @@ impl std::fmt::Display for Provenance {
     }
 }
 
+impl Provenance {
+    fn of(kind: &'static str, book: &PriceBook, path: Option<PathBuf>) -> Self {
+        Self { kind, as_of: book.as_of.clone(), age_days: age_days(&book.as_of), path }
+    }
+}
+
 impl PriceBook {
     /// USD per unit of `name`, when the book has it.
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -65,22 +71,12 @@ impl PriceBook {
         let from_file =
             saved.as_ref().and_then(|p| std::fs::read(p).ok()).and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(book) = from_file.filter(|b: &PriceBook| b.region == region) {
-            let provenance = Provenance {
-                kind: "price-list",
-                age_days: age_days(&book.as_of),
-                as_of: book.as_of.clone(),
-                path: saved,
-            };
+            let provenance = Provenance::of("price-list", &book, saved);
             return (book, provenance);
         }
         let snapshot = Self::snapshot();
         if snapshot.region == region {
-            let provenance = Provenance {
-                kind: "snapshot",
-                age_days: age_days(&snapshot.as_of),
-                as_of: snapshot.as_of.clone(),
-                path: None,
-            };
+            let provenance = Provenance::of("snapshot", &snapshot, None);
             return (snapshot, provenance);
         }
         let empty = Self {

@@ -78,9 +78,9 @@ impl Sizing {
                 .and_then(|v| v.split_once('/').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))))
                 .unwrap_or(wanted.tasks)
         } else if rows.exists("ecs-service") {
+            // Without auto scaling (yet), the service runs its desired count.
             let d = number("ecs-service", "desired_count", wanted.tasks.0);
-            // A service without auto scaling that the plan gives it: the count it runs now.
-            if stack.service.autoscaling.is_some() { (d.min(wanted.tasks.0), d.min(wanted.tasks.0)) } else { (d, d) }
+            (d, d)
         } else {
             (0, 0)
         };

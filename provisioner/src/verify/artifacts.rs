@@ -27,8 +27,11 @@ async fn image(ctx: &Ctx) -> Check {
         (Ok(r), _) => (r, "latest".to_owned()),
         (Err(e), _) => return Check::not_checked(NAME, &e),
     };
-    let Some((host, name)) = repository.split_once('/') else {
-        return Check::failed(NAME, format!("{reference} names no registry host"), "write HOST/NAME@sha256:…");
+    // Docker Hub's short names (`nginx`, `library/nginx`) name no host: its token dance is not done.
+    let Some((host, name)) = repository.split_once('/').filter(|(h, _)| h.contains(['.', ':']) || *h == "localhost")
+    else {
+        let e = Error::Refused(format!("{reference} is on Docker Hub, whose images are not looked up"));
+        return Check::not_checked(NAME, &e);
     };
     let found = if crate::image::is_ecr(host) {
         in_ecr(ctx, host, name, &parsed.pin).await

@@ -126,75 +126,88 @@ async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
     Ok(total)
 }
 
+/// A quota judged against what others use (`others`) and what the stack needs.
+struct Judged<'a> {
+    name: &'static str,
+    quota: (&'static str, &'static str),
+    needs: u32,
+    what: &'a str,
+    lower: &'a str,
+}
+
+impl Judged<'_> {
+    async fn against(self, ctx: &Ctx, others: impl Future<Output = Result<u32, Error>>) -> Check {
+        match tokio::try_join!(quota(ctx, self.quota), others) {
+            Ok((limit, others)) => against(self.name, self.quota, limit, others, self.needs, self.what, self.lower),
+            Err(e) => Check::not_checked(self.name, &e),
+        }
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 async fn load_balancers(ctx: &Ctx) -> Check {
-    const NAME: &str = "quota: load balancers";
     let ours = crate::resources::load_balancer::elb_name(&ctx.stack.name, "alb");
-    let count = async {
+    let others = async {
         let mut pages = ctx.clients.elb.describe_load_balancers().into_paginator().send();
         let mut n = 0;
         while let Some(page) = pages.next().await {
             let page = page.ctx("list the load balancers of", &ctx.clients.region)?;
             n += page.load_balancers().iter().filter(|l| l.load_balancer_name() != Some(ours.as_str())).count();
         }
-        Ok::<_, Error>(u32::try_from(n).unwrap_or(u32::MAX))
+        Ok(count(n))
     };
-    match tokio::try_join!(quota(ctx, APPLICATION_LOAD_BALANCERS), count) {
-        Ok((limit, others)) => against(
-            NAME,
-            APPLICATION_LOAD_BALANCERS,
-            limit,
-            others,
-            1,
-            "1 application load balancer",
-            "delete one you no longer use",
-        ),
-        Err(e) => Check::not_checked(NAME, &e),
-    }
+    let what = "1 application load balancer";
+    let judged = Judged {
+        name: "quota: load balancers",
+        quota: APPLICATION_LOAD_BALANCERS,
+        needs: 1,
+        what,
+        lower: "delete one you no longer use",
+    };
+    judged.against(ctx, others).await
 }
 
 async fn vpcs(ctx: &Ctx) -> Check {
-    const NAME: &str = "quota: VPCs";
-    let ours = network::Names::of(&ctx.stack.name).vpc;
-    let count = async {
-        let out = ctx.clients.ec2.describe_vpcs().send().await.ctx("list the VPCs of", &ctx.clients.region)?;
-        let named = |v: &aws_sdk_ec2::types::Vpc| {
-            v.tags().iter().any(|t| t.key() == Some("Name") && t.value() == Some(ours.as_str()))
-        };
-        Ok::<_, Error>(u32::try_from(out.vpcs().iter().filter(|v| !named(v)).count()).unwrap_or(u32::MAX))
+    let others = async {
+        let mut pages = ctx.clients.ec2.describe_vpcs().into_paginator().send();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.ctx("list the VPCs of", &ctx.clients.region)?;
+            n += page.vpcs().iter().filter(|v| !owned(ctx, v.tags())).count();
+        }
+        Ok(count(n))
     };
-    match tokio::try_join!(quota(ctx, VPCS), count) {
-        Ok((limit, others)) => against(NAME, VPCS, limit, others, 1, "1 VPC", "delete a VPC you no longer use"),
-        Err(e) => Check::not_checked(NAME, &e),
-    }
+    let judged =
+        Judged { name: "quota: VPCs", quota: VPCS, needs: 1, what: "1 VPC", lower: "delete a VPC you no longer use" };
+    judged.against(ctx, others).await
 }
 
 async fn security_groups(ctx: &Ctx) -> Check {
-    const NAME: &str = "quota: security groups";
-    let names = network::Names::of(&ctx.stack.name);
-    let count = async {
+    let others = async {
         let mut pages = ctx.clients.ec2.describe_security_groups().into_paginator().send();
         let mut n = 0;
         while let Some(page) = pages.next().await {
             let page = page.ctx("list the security groups of", &ctx.clients.region)?;
-            let ours = |g: &&aws_sdk_ec2::types::SecurityGroup| {
-                [&names.lb_sg, &names.instance_sg].iter().any(|o| g.group_name() == Some(o.as_str()))
-            };
-            n += page.security_groups().iter().filter(|g| !ours(g)).count();
+            n += page.security_groups().iter().filter(|g| !owned(ctx, g.tags())).count();
         }
-        Ok::<_, Error>(u32::try_from(n).unwrap_or(u32::MAX))
+        Ok(count(n))
     };
-    match tokio::try_join!(quota(ctx, SECURITY_GROUPS), count) {
-        Ok((limit, others)) => against(
-            NAME,
-            SECURITY_GROUPS,
-            limit,
-            others,
-            STACK_SECURITY_GROUPS,
-            "the load balancer's and the instances'",
-            "delete groups you no longer use",
-        ),
-        Err(e) => Check::not_checked(NAME, &e),
-    }
+    let judged = Judged {
+        name: "quota: security groups",
+        quota: SECURITY_GROUPS,
+        needs: STACK_SECURITY_GROUPS,
+        what: "the load balancer's and the instances'",
+        lower: "delete groups you no longer use",
+    };
+    judged.against(ctx, others).await
+}
+
+/// True for what carries the stack's ownership tag (already counted in what the stack needs).
+fn owned(ctx: &Ctx, tags: &[aws_sdk_ec2::types::Tag]) -> bool {
+    tags.iter().any(|t| t.key() == Some(stack::OWNERSHIP_TAG) && t.value() == Some(ctx.stack.name.as_str()))
 }
 
 /// What a Fargate load test (`provisioner loadtest`) may use: said, not judged (its size is given
