@@ -29,8 +29,8 @@ pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
     let mut ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
     let image = super::image_source(&ctx, image_repository.as_deref())?;
-    let (plan, _) = driver::reconcile(&ctx, &image).await?;
-    let cost = crate::cost::Compared::of(&ctx.stack, &plan);
+    let (plan, outputs) = driver::reconcile(&ctx, &image).await?;
+    let cost = crate::cost::Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
     if cli.json {
         let body = Planned {
             region: &ctx.stack.region,

@@ -44,10 +44,17 @@ pub struct Compared {
 }
 
 impl Compared {
-    pub fn of(stack: &stack::Stack, plan: &Plan) -> Self {
+    /// `group_desired`: the Auto Scaling group's desired capacity when it exists, which `up` leaves
+    /// to ECS's managed scaling: it stands for `capacity.desired` now and after.
+    pub fn of(stack: &stack::Stack, plan: &Plan, group_desired: Option<u32>) -> Self {
         let (book, prices) = PriceBook::for_region(&stack.region);
-        let after = estimate(&Sizing::wanted(stack), &stack.cost, &book);
-        let now = estimate(&Sizing::now(stack, plan), &stack.cost, &book);
+        let (mut wanted, mut now) = (Sizing::wanted(stack), Sizing::now(stack, plan));
+        if let Some(desired) = group_desired {
+            wanted.capacity.1 = desired;
+            now.capacity.1 = desired;
+        }
+        let after = estimate(&wanted, &stack.cost, &book);
+        let now = estimate(&now, &stack.cost, &book);
         Self {
             prices,
             assumptions: stack.cost.clone(),

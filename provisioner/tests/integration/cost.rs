@@ -1,7 +1,8 @@
 //! The monthly estimate on moto: `plan` ends with it and its change when instance_type,
-//! capacity.desired or service.autoscaling.max change (figures computed by hand from the shipped
-//! Tokyo prices); `cost` prints the breakdown; `cost --refresh-prices` takes the Price List API's
-//! figures (scripted, as moto has no Price List API) and falls back to the snapshot, saying so.
+//! capacity.desired (of a new stack) or service.autoscaling.max change (figures computed by hand
+//! from the shipped Tokyo prices); `cost` prints the breakdown; `cost --refresh-prices` takes the
+//! Price List API's figures (scripted, as moto has no Price List API) and falls back to the
+//! snapshot, saying so.
 
 use serde_json::Value;
 
@@ -54,6 +55,12 @@ fn plan_shows_the_estimate_and_its_change_when_type_desired_or_max_change() {
     assert_eq!(usd(&same["cost"]["change_usd"]), 0.0, "a no-op plan changes no cost: {}", same["cost"]);
     let before = usd(&same["cost"]["after"]["monthly_usd"]);
     close(before, usd(&same["cost"]["now"]["monthly_usd"]), "now = after");
+    // capacity.desired is the group's size at creation only (ECS's managed scaling owns it after):
+    // changing it changes nothing, and the estimate says so, counting the group's 2.
+    account.edit_stack(|s| s.replace("desired: 2\n", "desired: 3\n"));
+    let kept = account.json_with(&["plan"], &env, 0);
+    assert_eq!(usd(&kept["cost"]["change_usd"]), 0.0, "{}", kept["cost"]);
+    assert_eq!(kept["cost"]["after"]["instances"][0], 2, "{}", kept["cost"]);
 
     // t3.medium fits 8 tasks (by CPU) where t3.small fits 7 (by memory): 24 tasks at full scale
     // need 3 instances, within capacity.max 4.

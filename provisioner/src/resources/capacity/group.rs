@@ -339,7 +339,7 @@ pub async fn converge(
     n: &Names,
     template: &TemplateRef,
     subnets: &[Id],
-) -> Result<Id, Error> {
+) -> Result<(Id, Option<u32>), Error> {
     let name = &n.asg;
     let outcome = Step::new(ctx, "auto-scaling-group", name)
         .converge(
@@ -349,7 +349,10 @@ pub async fn converge(
             async |c: &Change, o: Option<&ObservedAsg>| apply(ctx, name, template, subnets, c, o).await,
         )
         .await?;
-    Ok(outcome.id_or(|| format!("Auto Scaling group {name}")))
+    // A group made just now has the stack's desired capacity.
+    let made = ctx.applying().then_some(ctx.stack.capacity.desired);
+    let desired = outcome.observed.as_ref().and_then(|g| u32::try_from(g.desired).ok()).or(made);
+    Ok((outcome.id_or(|| format!("Auto Scaling group {name}")), desired))
 }
 
 /// Scale-in protection keeps instances alive through a ForceDelete: remove it, scale to zero,

@@ -109,6 +109,9 @@ pub struct CapacityOutputs {
     pub auto_scaling_group: String,
     pub auto_scaling_group_arn: Id,
     pub capacity_provider: String,
+    /// The group's desired capacity when it was read (ECS's managed scaling owns it once the group
+    /// exists); None in a plan of a group not made yet.
+    pub instances_desired: Option<u32>,
 }
 
 fn group_arn(c: &PolicyContext) -> Vec<String> {
@@ -230,7 +233,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
         root_volume_gib: i32::try_from(ctx.stack.capacity.root_volume_gib).unwrap_or(30),
     };
     let template = template::converge(ctx, plan, &n, &spec, &ami, template).await?;
-    let asg_arn = group::converge(ctx, plan, &n, &template, inputs.subnets).await?;
+    let (asg_arn, instances_desired) = group::converge(ctx, plan, &n, &template, inputs.subnets).await?;
     provider::converge(ctx, plan, &n, &asg_arn, provider).await?;
     Ok(CapacityOutputs {
         ami: Some(template.image_id.clone()),
@@ -238,6 +241,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
         auto_scaling_group: n.asg,
         auto_scaling_group_arn: asg_arn,
         capacity_provider: n.provider,
+        instances_desired,
     })
 }
 
