@@ -67,11 +67,34 @@ impl Compared {
 }
 
 fn usd(v: Option<f64>) -> String {
-    v.map_or_else(|| "no price".into(), |v| format!("{v:.2}"))
+    v.map_or_else(|| "no price".into(), amount)
+}
+
+/// Two decimals, never `-0.00`.
+fn amount(v: f64) -> String {
+    format!("{:.2}", if v.abs() < 0.005 { 0.0 } else { v })
 }
 
 fn signed(v: f64) -> String {
     if v.abs() < 0.005 { "±0".into() } else { format!("{v:+.2}") }
+}
+
+/// One line of the table: the item, what is counted (padded to `width`), USD, and in a plan the
+/// change.
+fn line(width: usize, item: &str, quantity: &str, usd: &str, change: &str) -> String {
+    let text = format!("  {item:<28}  {quantity:<width$}  {usd:>9}  {change:>9}");
+    text.trim_end().to_owned() + "\n"
+}
+
+/// The quantity column's width: the widest of the items' and of `others`.
+fn width(e: &Estimate, others: &[&str]) -> usize {
+    e.items
+        .iter()
+        .map(|i| i.quantity.as_str())
+        .chain(others.iter().copied())
+        .map(|q| q.chars().count())
+        .max()
+        .unwrap_or(0)
 }
 
 fn assumptions(a: &CostAssumptions) -> String {
@@ -94,61 +117,40 @@ fn missing(e: &Estimate) -> String {
 
 /// `plan`'s closing section.
 pub fn render_compared(c: &Compared) -> String {
+    let (_, full) = c.after.instances;
+    let at_full = format!("{full} instances");
+    let w = width(&c.after, &[&at_full]).max(width(&c.now, &[]));
     let mut out = format!("\nMonthly estimate, USD (prices: {}):\n", c.prices);
     for item in &c.after.items {
         let before = c.now.items.iter().find(|i| i.item == item.item).and_then(|i| i.monthly_usd).unwrap_or(0.0);
         let change = item.monthly_usd.map_or_else(String::new, |m| signed(m - before));
-        out += &format!("  {:<30} {:<58} {:>9} {:>9}\n", item.item, item.quantity, usd(item.monthly_usd), change);
+        out += &line(w, item.item, &item.quantity, &usd(item.monthly_usd), &change);
     }
     for gone in c.now.items.iter().filter(|i| !c.after.items.iter().any(|a| a.item == i.item)) {
-        out += &format!(
-            "  {:<30} {:<58} {:>9} {:>9}\n",
-            gone.item,
-            "(removed)",
-            "0.00",
-            signed(-gone.monthly_usd.unwrap_or(0.0))
-        );
+        out += &line(w, gone.item, "(removed)", "0.00", &signed(-gone.monthly_usd.unwrap_or(0.0)));
     }
-    out += &format!(
-        "  {:<30} {:<58} {:>9.2} {:>9}   (now {:.2})\n",
-        "total",
-        "",
-        c.after.monthly_usd,
-        signed(c.change_usd),
-        c.now.monthly_usd
-    );
-    let (_, full) = c.after.instances;
-    out += &format!(
-        "  {:<30} {:<58} {:>9.2} {:>9}\n",
-        "at full scale",
-        format!("{full} instances"),
-        c.after.at_full_scale_usd,
-        signed(c.change_at_full_scale_usd)
-    );
+    let total = line(w, "total", "", &amount(c.after.monthly_usd), &signed(c.change_usd));
+    out += &format!("{}   (now {})\n", total.trim_end(), amount(c.now.monthly_usd));
+    out += &line(w, "at full scale", &at_full, &amount(c.after.at_full_scale_usd), &signed(c.change_at_full_scale_usd));
     out + &missing(&c.after) + &assumptions(&c.assumptions) + "\n"
 }
 
 /// `provisioner cost`.
 pub fn render_breakdown(b: &Breakdown) -> String {
     let e = &b.estimate;
+    let (quiet, full) = e.instances;
+    let at_full = format!("{full} instances (quietest: {quiet})");
+    let w = width(e, &[&at_full]);
     let mut out = format!("Monthly estimate for {}, USD (prices: {}):\n", b.region, b.prices);
     for item in &e.items {
         let full = match (item.monthly_usd, item.at_full_scale_usd) {
             (Some(m), Some(f)) if (f - m).abs() >= 0.005 => format!("(full scale {f:.2})"),
             _ => String::new(),
         };
-        let line = format!("  {:<30} {:<58} {:>9} {full}", item.item, item.quantity, usd(item.monthly_usd));
-        out += line.trim_end();
-        out += "\n";
+        out += &line(w, item.item, &item.quantity, &usd(item.monthly_usd), &full);
     }
-    out += &format!("  {:<30} {:<58} {:>9.2}\n", "total", "", e.monthly_usd);
-    let (quiet, full) = e.instances;
-    out += &format!(
-        "  {:<30} {:<58} {:>9.2}\n",
-        "at full scale",
-        format!("{full} instances (quietest: {quiet})"),
-        e.at_full_scale_usd
-    );
+    out += &line(w, "total", "", &amount(e.monthly_usd), "");
+    out += &line(w, "at full scale", &at_full, &amount(e.at_full_scale_usd), "");
     out += &missing(e);
     out += &assumptions(&b.assumptions);
     out += "\nNot included: ";
@@ -173,4 +175,29 @@ pub fn fargate_run(
     let usd = vcpu.zip(gb).map(|(v, g)| f64::from(workers) * hours * (vcpus * v + gib * g));
     let how = format!("{workers} workers × ({vcpus} vCPU + {gib} GB) × {:.1} min", hours * 60.0);
     (usd, how)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_print_without_negative_zeros_and_changes_with_their_sign() {
+        assert_eq!(amount(-0.0), "0.00");
+        assert_eq!(amount(-0.001), "0.00");
+        assert_eq!(amount(85.187), "85.19");
+        assert_eq!(signed(0.001), "±0");
+        assert_eq!(signed(-5.76), "-5.76");
+        assert_eq!(signed(39.71), "+39.71");
+    }
+
+    #[test]
+    fn a_fargate_run_bills_a_minute_at_least() {
+        let book = PriceBook::snapshot();
+        let (usd, how) = fargate_run(&book, 3, 1024, 2048, 4, false);
+        assert!((usd.expect("priced") - 3.0 * (0.05056 + 2.0 * 0.00553) / 60.0).abs() < 1e-9, "{how}");
+        assert!(how.ends_with("× 1.0 min"), "{how}");
+        let (arm, _) = fargate_run(&book, 1, 1024, 2048, 3600, true);
+        assert!((arm.expect("priced") - (0.04045 + 2.0 * 0.00442)).abs() < 1e-9);
+    }
 }
