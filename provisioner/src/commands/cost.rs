@@ -37,8 +37,8 @@ struct Costed<'a> {
     refresh_notes: &'a [String],
 }
 
-/// Fetches the prices the stack needs (and every one the snapshot has) and keeps them. An API
-/// that answers nothing leaves the kept prices as they were and says why.
+/// Fetches the prices the stack needs (and every one the snapshot has) and keeps them, over the
+/// prices kept before. An API that answers nothing leaves the kept prices as they were and says why.
 async fn refresh(stack: &stack::Stack) -> Result<Vec<String>, Error> {
     let clients = Clients::load(&stack.region).await;
     clients.check_credentials().await?;
@@ -47,16 +47,19 @@ async fn refresh(stack: &stack::Stack) -> Result<Vec<String>, Error> {
     if !names.contains(&ec2) {
         names.push(ec2);
     }
-    let (fetched, mut notes) = match cost::fetch(&clients, &stack.region, &names).await {
+    let (kept, provenance) = PriceBook::for_region(&stack.region);
+    let (mut fetched, mut notes) = match cost::fetch(&clients, &stack.region, &names).await {
         Ok(found) => found,
-        Err(e) => {
-            let (_, kept) = PriceBook::for_region(&stack.region);
-            return Ok(vec![format!("The Price List API did not answer ({e:#}): using {kept}.")]);
-        }
+        Err(e) => return Ok(vec![format!("The Price List API did not answer ({e:#}): using {provenance}.")]),
     };
     if fetched.prices.is_empty() {
         notes.insert(0, "The Price List API returned no price: the kept prices are unchanged.".into());
         return Ok(notes);
+    }
+    // A price the API could not single out keeps the value it had (from the snapshot or an
+    // earlier fetch), so that no line item loses its price.
+    for (name, usd) in kept.prices {
+        fetched.prices.entry(name).or_insert(usd);
     }
     let path = fetched.save().map_err(|e| Error::Usage(format!("cannot keep the fetched prices: {e}")))?;
     notes.insert(

@@ -99,19 +99,29 @@ pub fn on_demand_usd(document: &str) -> Result<f64, String> {
     tiers.first().map(|t| t.1).ok_or_else(|| "no USD price that is not free".to_owned())
 }
 
-/// Fetches every price `names` lists for `region`. Prices the API cannot single out are listed
-/// with the reason; an error means the API itself is unreachable or not permitted.
+/// Prices asked of the Price List at once.
+const IN_FLIGHT: usize = 4;
+
+/// Fetches every price `names` lists for `region`, a few at once. Prices the API cannot single
+/// out are listed with the reason; an error means the API itself is unreachable or not permitted.
 pub async fn fetch(clients: &Clients, region: &str, names: &[String]) -> Result<(PriceBook, Vec<String>), Error> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let answers: Vec<(String, Result<f64, String>)> = stream::iter(names)
+        .map(|name| async move {
+            let Some(p) = product(name, region) else {
+                return Ok((name.clone(), Err(format!("the Price List's usage types of {region} are not known here"))));
+            };
+            Ok::<_, Error>((name.clone(), price_of(clients, &p).await?))
+        })
+        .buffered(IN_FLIGHT)
+        .try_collect()
+        .await?;
     let mut prices = BTreeMap::new();
     let mut failed = Vec::new();
-    for name in names {
-        let Some(p) = product(name, region) else {
-            failed.push(format!("{name}: the Price List's usage types of {region} are not known here"));
-            continue;
-        };
-        match price_of(clients, &p).await? {
+    for (name, answer) in answers {
+        match answer {
             Ok(usd) => {
-                prices.insert(name.clone(), usd);
+                prices.insert(name, usd);
             }
             Err(why) => failed.push(format!("{name}: {why}")),
         }

@@ -155,6 +155,17 @@ async fn refreshed_prices_come_from_the_price_list_api_or_the_snapshot_says_so()
     // `plan` and `cost` use the fetched prices from now on, and say so.
     let out = account.run_at(&proxy.url, &["cost"], &env).await;
     assert!(text(&out).contains("prices: the AWS Price List API, fetched "), "{}", text(&out));
+
+    // A refresh that singles out only t3.small's price keeps every other price it had.
+    proxy.clear_scripts();
+    proxy.script(Script::body("GetProducts", 1, &price_list_answer("0.0500000000")).only_if("APN1-BoxUsage:t3.small"));
+    proxy.script(Script::body("GetProducts", 1000, r#"{"FormatVersion":"aws_v1","PriceList":[]}"#));
+    let out = account.run_at(&proxy.url, &["cost", "--refresh-prices", "--json"], &env).await;
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    close(usd(&item(&v, "ec2 instances")["monthly_usd"]), 2.0 * 0.05 * 730.0, "the newly fetched price");
+    close(usd(&item(&v, "ebs volumes")["monthly_usd"]), 60.0 * 0.03, "the price fetched before");
+    let notes = v["refresh_notes"].as_array().expect("notes");
+    assert!(notes.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("ebs:gp3: no product matches"))), "{v}");
 }
 
 #[test]

@@ -371,6 +371,11 @@ impl Proxy {
         self.state.lock().expect("lock").scripts.push(script);
     }
 
+    /// Drops the scripts not used up yet.
+    pub fn clear_scripts(&self) {
+        self.state.lock().expect("lock").scripts.clear();
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         self.state.lock().expect("lock").faults = faults;
     }
