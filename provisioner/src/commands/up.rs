@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::answer::{self, PlanView, Spent};
 use super::{confirm, context, holding_lease};
 use crate::cli::{Cli, UpArgs};
+use crate::cost::amount;
 use crate::engine::{self, ImageSource, Outputs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode, Plan, render};
@@ -57,26 +58,7 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         return Ok(crate::exit::ERROR);
     };
     let calls = ctx.clients.calls.counts();
-    let mut extra = Vec::new();
-    if let Some(url) = &outputs.load_balancer.url {
-        extra.push(format!("URL: {url}"));
-    }
-    if let Some(p) = &outputs.push {
-        extra.push(format!(
-            "Image: `{}` ({} new blobs, {} bytes uploaded)",
-            p.reference, p.blobs_uploaded, p.bytes_uploaded
-        ));
-    }
-    if let Some(r) = &rollout {
-        extra.push(format!(
-            "Rollout {}: **{}** in {:.0}s {}",
-            r.deployment,
-            r.result,
-            r.seconds,
-            r.reason.clone().unwrap_or_default()
-        ));
-        extra.extend(r.diagnostics.iter().map(|d| format!("- {d}")));
-    }
+    let extra = summary_lines(&ctx, &plan, &outputs, rollout.as_ref());
     render::github_summary(&render::markdown(
         &format!("provisioner up: stack {} ({})", ctx.stack.name, ctx.stack.region),
         &plan,
@@ -110,6 +92,42 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
     crate::rollout::exit_for(rollout.as_ref())
 }
 
+/// What the GitHub job summary says below the plan: the estimate, the URL, the image pushed, the
+/// rollout.
+fn summary_lines(ctx: &Ctx, plan: &Plan, outputs: &Outputs, rollout: Option<&RolloutReport>) -> Vec<String> {
+    let mut extra = Vec::new();
+    if plan.has_changes() {
+        let cost = crate::cost::Compared::of(&ctx.stack, plan, outputs.capacity.instances_desired);
+        extra.push(format!(
+            "Monthly estimate: **{} USD** (was {}; at full scale {}), prices: {}",
+            amount(cost.after.monthly_usd),
+            amount(cost.now.monthly_usd),
+            amount(cost.after.at_full_scale_usd),
+            cost.prices
+        ));
+    }
+    if let Some(url) = &outputs.load_balancer.url {
+        extra.push(format!("URL: {url}"));
+    }
+    if let Some(p) = &outputs.push {
+        extra.push(format!(
+            "Image: `{}` ({} new blobs, {} bytes uploaded)",
+            p.reference, p.blobs_uploaded, p.bytes_uploaded
+        ));
+    }
+    if let Some(r) = rollout {
+        extra.push(format!(
+            "Rollout {}: **{}** in {:.0}s {}",
+            r.deployment,
+            r.result,
+            r.seconds,
+            r.reason.clone().unwrap_or_default()
+        ));
+        extra.extend(r.diagnostics.iter().map(|d| format!("- {d}")));
+    }
+    extra
+}
+
 /// Run as the CI deploy role, refuses (before any change) a plan that creates roles or changes
 /// their trust or the permissions boundary: the role may not, by design, and finding out half-way
 /// would leave the stack half-changed.
@@ -140,6 +158,10 @@ async fn converge(
     }
     if !plan.has_changes() {
         return Ok(Some(Applied { plan, outputs, applied: None, rollout: None }));
+    }
+    if !cli.json {
+        let cost = crate::cost::Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
+        print!("{}", crate::cost::render_compared(&cost));
     }
     refuse_administrators_changes(ctx, &plan).await?;
     if !confirm("Apply these changes?", yes)? {

@@ -11,7 +11,7 @@ mod sizing;
 pub use estimate::{Estimate, HOURS_PER_MONTH, LineItem, capacity_units, cents, estimate, instances};
 pub use price_list::{fetch, on_demand_usd, product};
 pub use prices::{PriceBook, Provenance};
-pub use report::{Breakdown, Compared, fargate_run, render_breakdown, render_compared};
+pub use report::{Breakdown, Compared, amount, fargate_run, render_breakdown, render_compared};
 pub use sizing::Sizing;
 
 /// The Price List API answers in us-east-1 (and two other regions), for every region's prices.

@@ -71,7 +71,7 @@ fn usd(v: Option<f64>) -> String {
 }
 
 /// Two decimals, never `-0.00`.
-fn amount(v: f64) -> String {
+pub fn amount(v: f64) -> String {
     format!("{:.2}", if v.abs() < 0.005 { 0.0 } else { v })
 }
 

@@ -85,6 +85,20 @@ fn plan_shows_the_estimate_and_its_change_when_type_desired_or_max_change() {
     );
     assert!(said.contains("Assumes 10 requests/s averaged over the month"), "{said}");
 
+    // `up` shows the estimate with the plan it asks to apply (t3.small again: moto cannot refresh
+    // instances). 24 tasks need 4 t3.small at full scale, 2 more than 8 tasks did: +52.77 =
+    // 2 × 0.0272 × 730 + 60 GiB × 0.096 + 2 × 0.005 × 730 (each item rounded to the cent).
+    account.edit_stack(|s| s.replace("instance_type: t3.medium ", "instance_type: t3.small "));
+    let up = account.run_with(&["up", "--yes"], &env);
+    let said = text(&up);
+    assert_eq!(up.status.code(), Some(0), "{said}");
+    let shown = said.split("Applying").next().unwrap_or_default();
+    let full = shown.lines().find(|l| l.trim_start().starts_with("at full scale")).unwrap_or_default();
+    assert!(
+        shown.contains("Monthly estimate, USD") && full.contains("4 instances") && full.contains("+52.77"),
+        "{said}"
+    );
+
     let down = account.run_with(&["down", "--yes", "--purge"], &env);
     assert_eq!(down.status.code(), Some(0), "{}", text(&down));
 }

@@ -419,7 +419,9 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     assert!(
         md.contains("## provisioner up: stack konnichiwa")
             && md.contains("| + create | vpc |")
-            && md.contains("**completed**"),
+            && md.contains("**completed**")
+            && md.contains("Monthly estimate: **")
+            && md.contains("(was 0.00; at full scale"),
         "{md}"
     );
 
