@@ -105,8 +105,14 @@ async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
         .clients
         .ec2
         .describe_instances()
-        .filters(filter("instance-state-name", "pending"))
-        .filters(filter("instance-state-name", "running"))
+        // One filter, two values: two filters on one name would both have to hold.
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
         .into_paginator()
         .send();
     let mut total = 0;

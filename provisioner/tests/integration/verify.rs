@@ -134,17 +134,34 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
     assert!(said.contains("instance type: t3a.small is not offered"), "{said}");
     account.edit_stack(|s| s.replace("instance_type: t3a.small ", "instance_type: t3.small "));
 
-    // 4 vCPUs of quota; capacity.max 4 × t3.small's 2 vCPUs need 8.
+    // 4 vCPUs of quota; capacity.max 4 × t3.small's 2 vCPUs need 8; a t3.medium of someone
+    // else's runs beside the stack's instances (which are not counted twice).
+    let c = account.clients().await;
+    let ami = c.ec2.describe_images().send().await.expect("images").images()[0].image_id().expect("id").to_owned();
+    c.ec2
+        .run_instances()
+        .image_id(ami)
+        .instance_type("t3.medium".into())
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .expect("run");
     let quota = r#"{"Quota":{"ServiceCode":"ec2","QuotaCode":"L-1216C47A","QuotaName":"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances","Value":4.0,"Unit":"None","Adjustable":true}}"#;
     proxy.script(Script::body("GetServiceQuota", 2, quota).only_if("L-1216C47A"));
     let (v, said) = verify_and_up(&account, &proxy, 1).await;
     let vcpus = outcome(&v, "quota: EC2 vCPUs");
     assert_eq!(vcpus["outcome"], "failed", "{vcpus}");
     assert!(
-        vcpus["detail"].as_str().is_some_and(|d| d.contains("quota 4, 0 used by others, the stack needs 8")),
+        vcpus["detail"].as_str().is_some_and(|d| d.contains("quota 4, 2 used by others, the stack needs 8")),
         "{vcpus}"
     );
-    assert!(vcpus["fix"].as_str().is_some_and(|f| f.contains("--quota-code L-1216C47A --desired-value 8")), "{vcpus}");
+    assert!(vcpus["fix"].as_str().is_some_and(|f| f.contains("--quota-code L-1216C47A --desired-value 10")), "{vcpus}");
+    // Running or pending: one filter with two values (AWS ANDs two filters of one name; moto
+    // does not, so the request itself is checked).
+    let asked = proxy.requests("DescribeInstances");
+    let one_filter = |r: &String| r.contains("Filter.1.Value.2=running") && !r.contains("Filter.2.");
+    assert!(asked.iter().any(one_filter), "{asked:?}");
     assert!(said.contains("quota: EC2 vCPUs"), "{said}");
 
     // A domain whose zone does not exist.
