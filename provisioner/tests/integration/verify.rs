@@ -77,12 +77,37 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
     );
     assert_eq!(proxy.mutating_calls(), 0, "nothing changed: {:?}", proxy.operations());
 
+    // In ECR, asked of ECR itself: a digest the repository lacks fails, a tag it has passes.
+    let c = account.clients().await;
+    c.ecr.create_repository().repository_name("verify-ecr").send().await.expect("repository");
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": oci::MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", "1".repeat(64)), "size": 2},
+        "layers": []});
+    c.ecr
+        .put_image()
+        .repository_name("verify-ecr")
+        .image_manifest(manifest.to_string())
+        .image_tag("v1")
+        .send()
+        .await
+        .expect("put");
+    let ecr = format!("{}.dkr.ecr.ap-northeast-1.amazonaws.com/verify-ecr", account.id);
+    let set_image = |reference: &str| {
+        account.edit_stack(|s| {
+            let old = s.lines().find(|l| l.trim_start().starts_with("image: ")).expect("image line").to_owned();
+            s.replace(&old, &format!("  image: {reference}"))
+        })
+    };
+    set_image(&format!("{ecr}@sha256:{}", "2".repeat(64)));
+    let v = account.json_at(&proxy.url, &["verify"], &[], 1).await;
+    assert_eq!(outcome(&v, "image")["outcome"], "failed", "{v}");
+    assert!(proxy.requests("DescribeImages").iter().any(|r| r.contains("verify-ecr")), "ECR was asked");
+    set_image(&format!("{ecr}:v1"));
+    let v = account.json_at(&proxy.url, &["verify"], &[], 0).await;
+    assert_eq!(outcome(&v, "image")["outcome"], "passed", "{v}");
+
     // A good stack: its image exists.
-    let reference = pushed_image("verify-good").await;
-    account.edit_stack(|s| {
-        let old = s.lines().find(|l| l.trim_start().starts_with("image: ")).expect("image line").to_owned();
-        s.replace(&old, &format!("  image: {reference}"))
-    });
+    set_image(&pushed_image("verify-good").await);
     let (good, said) = verify_and_up(&account, &proxy, 0).await;
     assert!(said.contains("Pre-flight checks: 8 passed, 4 not checked (`provisioner verify` shows each)"), "{said}");
     assert_eq!(good["passed"], true, "{good}");
@@ -136,7 +161,6 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
 
     // 4 vCPUs of quota; capacity.max 4 × t3.small's 2 vCPUs need 8; a t3.medium of someone
     // else's runs beside the stack's instances (which are not counted twice).
-    let c = account.clients().await;
     let ami = c.ec2.describe_images().send().await.expect("images").images()[0].image_id().expect("id").to_owned();
     c.ec2
         .run_instances()
