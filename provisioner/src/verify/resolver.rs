@@ -69,12 +69,16 @@ impl Resolver {
 
     async fn ask(&self, name: &str, kind: RecordType) -> Result<Option<Vec<RData>>, String> {
         let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|e| format!("{name}: {e}"))?;
+        let id = rand_id();
         let mut query = Message::new();
-        query.set_id(rand_id()).set_recursion_desired(true).add_query(Query::query(fqdn, kind));
+        query.set_id(id).set_recursion_desired(true).add_query(Query::query(fqdn, kind));
         let bytes = query.to_vec().map_err(|e| e.to_string())?;
         let mut reply = self.over_udp(&bytes).await?;
         if reply.truncated() {
             reply = self.over_tcp(&bytes).await?;
+        }
+        if reply.id() != id {
+            return Err(format!("the resolver {} answered another question than {kind} {name}", self.0));
         }
         match reply.response_code() {
             ResponseCode::NXDomain => Ok(None),

@@ -217,6 +217,8 @@ type Answers = Arc<Mutex<HashMap<(String, RecordType), Vec<RData>>>>;
 struct FakeResolver {
     addr: std::net::SocketAddr,
     answers: Answers,
+    /// Answers with another id than the question's (a stray or forged answer).
+    wrong_id: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -226,12 +228,15 @@ impl FakeResolver {
         let addr = socket.local_addr().expect("addr");
         let answers: Answers = Arc::default();
         let known = Arc::clone(&answers);
+        let wrong_id: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let stray = Arc::clone(&wrong_id);
         let task = tokio::spawn(async move {
             let mut buf = vec![0; 4096];
             while let Ok((n, from)) = socket.recv_from(&mut buf).await {
                 let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
                 let mut reply = Message::new();
-                reply.set_id(query.id()).set_message_type(MessageType::Response).set_recursion_available(true);
+                let id = if stray.load(std::sync::atomic::Ordering::SeqCst) { query.id() ^ 1 } else { query.id() };
+                reply.set_id(id).set_message_type(MessageType::Response).set_recursion_available(true);
                 for q in query.queries() {
                     reply.add_query(q.clone());
                     let name = q.name().to_ascii().trim_end_matches('.').to_owned();
@@ -243,7 +248,7 @@ impl FakeResolver {
                 let _ = socket.send_to(&reply.to_vec().expect("encode"), from).await;
             }
         });
-        Self { addr, answers, task }
+        Self { addr, answers, wrong_id, task }
     }
 
     fn answer(&self, name: &str, kind: RecordType, records: Vec<RData>) {
@@ -315,6 +320,11 @@ async fn the_domains_delegation_and_caa_are_checked_with_a_resolver() {
     resolver.answer(zone, RecordType::NS, Vec::new());
     let v = tokio::task::block_in_place(|| verify(1));
     assert!(outcome(&v, "delegation")["detail"].as_str().is_some_and(|d| d.contains("is not delegated")), "{v}");
+    resolver.wrong_id.store(true, std::sync::atomic::Ordering::SeqCst);
+    let v = tokio::task::block_in_place(|| verify(0));
+    let stray = outcome(&v, "delegation");
+    assert_eq!(stray["outcome"], "not-checked", "{stray}");
+    assert!(stray["detail"].as_str().is_some_and(|d| d.contains("answered another question")), "{stray}");
     let silent = account.json(&["verify"], 0);
     assert_eq!(outcome(&silent, "delegation")["outcome"], "not-checked", "{silent}");
     assert_eq!(outcome(&silent, "caa")["outcome"], "not-checked", "{silent}");
