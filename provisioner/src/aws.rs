@@ -238,6 +238,33 @@ impl Intercept for RecordCalls {
         }
         Ok(())
     }
+
+    // Each attempt of a mutating call carries the log to the HTTP layer, which looks at the fence
+    // again once the call's turn has come (`in_flight`): a call checked above and then queued
+    // behind others must not go out after the lease was lost.
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Metadata>().is_some_and(|meta| is_mutating(meta.name())) {
+            context.request_mut().add_extension(FenceCheck(Arc::clone(&self.0)));
+        }
+        Ok(())
+    }
+}
+
+/// What a mutating call's request carries: the log whose fence is checked again just before the
+/// request is sent.
+#[derive(Debug, Clone)]
+pub struct FenceCheck(pub Arc<CallLog>);
+
+impl FenceCheck {
+    /// The refusal, when the log is fenced.
+    pub fn refused(&self) -> Option<Fenced> {
+        self.0.fenced().map(Fenced)
+    }
 }
 
 /// A mutating call refused because the run lost the stack's lease.

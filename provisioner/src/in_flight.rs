@@ -2,7 +2,8 @@
 //! service, so that the engine can read and change independent resources concurrently without
 //! tripping an account's request-rate limits (the retry policy is unchanged: a throttled call
 //! waits and retries as before). The bound sits in the HTTP client every SDK client sends through,
-//! so it counts every attempt, retries included.
+//! so it counts every attempt, retries included. A mutating call whose run lost the stack's lease
+//! while it waited for its turn is refused here, unsent.
 
 use std::sync::Arc;
 
@@ -107,6 +108,10 @@ impl HttpConnector for BoundedConnector {
             let closed = |e: tokio::sync::AcquireError| ConnectorError::other(e.into(), None);
             let _service = service.acquire_owned().await.map_err(closed)?;
             let _total = total.acquire_owned().await.map_err(closed)?;
+            // The lease may have been lost while this mutating call waited for its turn.
+            if let Some(refused) = request.extension::<crate::aws::FenceCheck>().and_then(|f| f.refused()) {
+                return Err(ConnectorError::other(Box::new(refused), None));
+            }
             inner.call(request).await
         })
     }
@@ -127,6 +132,7 @@ mod tests {
     struct Slow {
         now: AtomicUsize,
         peak: AtomicUsize,
+        calls: AtomicUsize,
     }
 
     #[derive(Debug, Clone)]
@@ -136,6 +142,7 @@ mod tests {
         fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
             let slow = Arc::clone(&self.0);
             HttpConnectorFuture::new(async move {
+                slow.calls.fetch_add(1, Ordering::SeqCst);
                 let n = slow.now.fetch_add(1, Ordering::SeqCst) + 1;
                 slow.peak.fetch_max(n, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -172,6 +179,33 @@ mod tests {
     #[tokio::test]
     async fn all_services_together_have_at_most_the_total_in_flight() {
         assert_eq!(peak_of(&[10, 10, 10, 10], TOTAL).await, TOTAL);
+    }
+
+    #[tokio::test]
+    async fn a_mutating_call_that_waited_while_the_lease_was_lost_is_not_sent() {
+        let slow = Arc::new(Slow::default());
+        let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
+        let connector =
+            Bound::with_total(never, 1).service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
+        let log = Arc::new(crate::aws::CallLog::default());
+        // The first call holds the only permit; the second, a mutation, waits behind it.
+        let first = tokio::spawn({
+            let c = connector.clone();
+            async move { c.call(HttpRequest::empty()).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        let mut mutation = HttpRequest::empty();
+        mutation.add_extension(crate::aws::FenceCheck(Arc::clone(&log)));
+        let second = tokio::spawn({
+            let c = connector.clone();
+            async move { c.call(mutation).await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        log.fence("the lease was taken over");
+        first.await.expect("join").expect("the first call is answered");
+        let refused = second.await.expect("join").expect_err("the queued mutation is refused");
+        assert!(format!("{refused:?}").contains("the lease was taken over"), "{refused:?}");
+        assert_eq!(slow.calls.load(Ordering::SeqCst), 1, "only the first call reached the connector");
     }
 
     #[tokio::test]
