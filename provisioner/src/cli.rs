@@ -51,9 +51,9 @@ pub enum Command {
     Cost(CostArgs),
     /// Pre-flight: what would stop `up` half-way, checked before any change: credentials and the
     /// caller's permissions, quotas against what the stack adds, the instance type in every zone,
-    /// the AMI, the image, the secret, the domain's hosted zone, delegation and CAA records. Each check says what it found and
-    /// the fix; exit 0 when none failed (some may be "not checked": the reason is given), 1 when
-    /// one failed. `up` runs the same checks first.
+    /// the AMI, the image, the secret, the domain's hosted zone, delegation and CAA records. Each
+    /// check says what it found and the fix; exit 0 when none failed (some may be "not checked":
+    /// the reason is given), 1 when one failed. `up` runs the same checks first.
     Verify,
     /// Plan, confirm (on a terminal; otherwise --yes is required), apply in dependency order.
     Up(UpArgs),

@@ -10,10 +10,7 @@ use crate::error::Error;
 use crate::exit;
 
 pub async fn run(cli: &Cli, args: &CostArgs) -> Result<u8, Error> {
-    let mut stack = stack::Stack::load(&cli.stack)?;
-    if let Some(region) = &cli.region {
-        stack.region = region.clone();
-    }
+    let stack = super::load_stack(cli)?;
     let mut refresh_notes = Vec::new();
     if args.refresh_prices {
         refresh_notes = refresh(&stack).await?;

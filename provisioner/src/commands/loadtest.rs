@@ -200,13 +200,13 @@ fn missing_from(stack: &str, what: &str) -> Error {
 /// Refuses, before any worker starts, more worker vCPUs than the account's Fargate quota allows
 /// (what else runs on Fargate is not counted); a quota that cannot be read is said, not judged.
 async fn fits_the_fargate_quota(ctx: &Ctx, args: &LoadtestArgs) -> Result<(), Error> {
-    let needed = f64::from(args.workers) * f64::from(args.worker_cpu) / 1024.0;
+    let per_worker = f64::from(args.worker_cpu) / 1024.0;
+    let needed = f64::from(args.workers) * per_worker;
     match crate::verify::fargate_vcpus(ctx).await {
         Ok(limit) if needed > limit => Err(usage(format!(
-            "{} workers of {} vCPU need {needed} vCPUs, more than the account's Fargate On-Demand vCPU quota of {limit} \
+            "{} workers of {per_worker} vCPU need {needed} vCPUs, more than the account's Fargate On-Demand vCPU quota of {limit} \
              (Service Quotas: fargate L-3032A538): run fewer --workers or a smaller --worker-cpu, or request an increase",
-            args.workers,
-            f64::from(args.worker_cpu) / 1024.0
+            args.workers
         ))),
         Ok(_) => Ok(()),
         Err(e) => {

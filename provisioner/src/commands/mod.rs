@@ -164,6 +164,14 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::Im
 
 /// Loads the stack and builds the context for `mode`.
 async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error> {
+    let stack = load_stack(cli)?;
+    let clients = Clients::load(&stack.region).await;
+    clients.check_credentials().await?;
+    Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
+}
+
+/// Loads the stack, in the region `--region` names if it does (refused when it is not one).
+fn load_stack(cli: &Cli) -> Result<stack::Stack, Error> {
     let mut stack = stack::Stack::load(&cli.stack)?;
     if let Some(region) = &cli.region {
         if !stack::catalog::REGIONS.contains(&region.as_str()) {
@@ -175,10 +183,7 @@ async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error>
         }
         stack.region = region.clone();
     }
-
-    let clients = Clients::load(&stack.region).await;
-    clients.check_credentials().await?;
-    Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
+    Ok(stack)
 }
 
 /// Asks on a terminal; refuses when stdin is not one (pass --yes).

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::answer::{self, PlanView, Spent};
 use super::{confirm, context, holding_lease};
 use crate::cli::{Cli, UpArgs};
-use crate::cost::amount;
+use crate::cost::{Compared, amount};
 use crate::engine::{self, ImageSource, Outputs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode, Plan, render};
@@ -23,6 +23,8 @@ struct Applied {
     /// stack moved between the two (another tool, a resource that finished provisioning).
     applied: Option<Plan>,
     rollout: Option<RolloutReport>,
+    /// The monthly estimate shown with the plan (None when nothing was to change).
+    cost: Option<Compared>,
 }
 
 /// `up --json`.
@@ -53,12 +55,12 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         converge(ctx, cli, &image, yes, no_wait).await
     })
     .await?;
-    let Some(Applied { plan, outputs, applied, rollout }) = done else {
+    let Some(Applied { plan, outputs, applied, rollout, cost }) = done else {
         eprintln!("Nothing was changed.");
         return Ok(crate::exit::ERROR);
     };
     let calls = ctx.clients.calls.counts();
-    let extra = summary_lines(&ctx, &plan, &outputs, rollout.as_ref());
+    let extra = summary_lines(cost.as_ref(), &outputs, rollout.as_ref());
     render::github_summary(&render::markdown(
         &format!("provisioner up: stack {} ({})", ctx.stack.name, ctx.stack.region),
         &plan,
@@ -94,10 +96,9 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
 
 /// What the GitHub job summary says below the plan: the estimate, the URL, the image pushed, the
 /// rollout.
-fn summary_lines(ctx: &Ctx, plan: &Plan, outputs: &Outputs, rollout: Option<&RolloutReport>) -> Vec<String> {
+fn summary_lines(cost: Option<&Compared>, outputs: &Outputs, rollout: Option<&RolloutReport>) -> Vec<String> {
     let mut extra = Vec::new();
-    if plan.has_changes() {
-        let cost = crate::cost::Compared::of(&ctx.stack, plan, outputs.capacity.instances_desired);
+    if let Some(cost) = cost {
         extra.push(format!(
             "Monthly estimate: **{} USD** (was {}; at full scale {}), prices: {}",
             amount(cost.after.monthly_usd),
@@ -157,10 +158,10 @@ async fn converge(
         print!("{}", render::plan(&plan, render::colour_wanted()));
     }
     if !plan.has_changes() {
-        return Ok(Some(Applied { plan, outputs, applied: None, rollout: None }));
+        return Ok(Some(Applied { plan, outputs, applied: None, rollout: None, cost: None }));
     }
+    let cost = Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
     if !cli.json {
-        let cost = crate::cost::Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
         print!("{}", crate::cost::render_compared(&cost));
     }
     refuse_administrators_changes(ctx, &plan).await?;
@@ -190,5 +191,5 @@ async fn converge(
             .await?,
         );
     }
-    Ok(Some(Applied { plan, outputs, applied: Some(applied), rollout }))
+    Ok(Some(Applied { plan, outputs, applied: Some(applied), rollout, cost: Some(cost) }))
 }

@@ -8,11 +8,10 @@ mod prices;
 mod report;
 mod sizing;
 
-pub use estimate::{Estimate, HOURS_PER_MONTH, LineItem, capacity_units, cents, estimate, instances};
-pub use price_list::{fetch, on_demand_usd, product};
+pub use estimate::{Estimate, LineItem, estimate};
+pub use price_list::fetch;
 pub use prices::{PriceBook, Provenance};
 pub use report::{Breakdown, Compared, amount, fargate_run, render_breakdown, render_compared};
-pub use sizing::Sizing;
 
 /// The Price List API answers in us-east-1 (and two other regions), for every region's prices.
 pub const PRICE_LIST_REGION: &str = "us-east-1";

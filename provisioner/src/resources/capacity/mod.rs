@@ -168,7 +168,6 @@ pub fn check_architecture(stack: &stack::Stack, image: Option<Arch>) -> Result<(
 }
 
 /// The AMI stack.yaml names, or its family's recommended AMI as SSM says now.
-/// The AMI stack.yaml names, or the one its family's SSM parameter recommends now.
 pub(crate) async fn resolve_ami(ctx: &Ctx) -> Result<AmiChoice, Error> {
     let cap = &ctx.stack.capacity;
     let Some(parameter) = ami_parameter(&cap.ami, arch_of(&cap.instance_type)) else {
