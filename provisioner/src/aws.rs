@@ -157,6 +157,8 @@ pub struct CallLog {
     calls: Mutex<Vec<(String, String)>>,
     /// Why no mutating call may go out any more (the run lost the stack's lease).
     fence: Mutex<Option<String>>,
+    /// Reads answered from the plan's answers, not sent (`read_replay`).
+    replayed: std::sync::atomic::AtomicUsize,
 }
 
 /// Counts of a `CallLog`, as reported in `--json` output.
@@ -168,12 +170,26 @@ pub struct CallCounts {
     pub by_operation: BTreeMap<String, usize>,
     /// Mutating calls in the order they were made.
     pub mutations: Vec<String>,
+    /// Reads an apply did not send: the plan just before had asked them, and its answers stood
+    /// (`read_replay`). Not in `read`.
+    pub replayed: usize,
 }
 
 impl CallLog {
     fn record(&self, service: &str, operation: &str) {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push((service.to_owned(), operation.to_owned()));
+        }
+    }
+
+    /// Takes back the latest record of this call, counted as replayed: AWS was not asked
+    /// (`read_replay`).
+    fn replayed(&self, service: &str, operation: &str) {
+        if let Ok(mut calls) = self.calls.lock()
+            && let Some(at) = calls.iter().rposition(|(s, o)| s == service && o == operation)
+        {
+            calls.remove(at);
+            self.replayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -191,7 +207,8 @@ impl CallLog {
 
     pub fn counts(&self) -> CallCounts {
         let calls = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
-        let mut counts = CallCounts::default();
+        let mut counts =
+            CallCounts { replayed: self.replayed.load(std::sync::atomic::Ordering::Relaxed), ..Default::default() };
         for (service, op) in calls {
             let key = format!("{service}:{op}");
             *counts.by_operation.entry(key.clone()).or_default() += 1;
@@ -253,6 +270,73 @@ impl Intercept for RecordCalls {
         }
         Ok(())
     }
+}
+
+/// Tells the HTTP layer (`in_flight`) which operation each attempt is, and the pacer whether AWS
+/// throttled it; an answer replayed from the plan (`read_replay`) is not counted as a call.
+#[derive(Debug)]
+struct Attempts {
+    pacer: Arc<crate::pacing::Pacer>,
+    log: Arc<CallLog>,
+}
+
+impl Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "Attempts"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            let attempt = crate::in_flight::Attempt {
+                service: meta.service().into(),
+                operation: format!("{} {}", meta.service(), meta.name()).into(),
+                mutating: is_mutating(meta.name()),
+            };
+            context.request_mut().add_extension(attempt);
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
+        let response = context.response();
+        if response.extension::<crate::read_replay::Replayed>().is_some() {
+            self.log.replayed(meta.service(), meta.name());
+        } else {
+            let operation = format!("{} {}", meta.service(), meta.name());
+            self.pacer.answered(&operation, is_throttling(response));
+        }
+        Ok(())
+    }
+}
+
+/// An answer no retry would change: a success, or an error that is neither throttling nor
+/// transient (what `read_replay` may keep).
+pub fn is_final_answer(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> bool {
+    use aws_runtime::retries::classifiers::TRANSIENT_ERRORS;
+    let status = r.status();
+    status.is_success()
+        || (status.is_client_error()
+            && !is_throttling(r)
+            && !error_code(r).is_some_and(|c| TRANSIENT_ERRORS.contains(&c.as_str())))
+}
+
+/// True for an answer that says the caller sends too fast (the SDK's list of throttling codes,
+/// less the account quotas of `QUOTA_CODES`).
+fn is_throttling(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> bool {
+    use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
+    !r.status().is_success()
+        && error_code(r).is_some_and(|c| THROTTLING_ERRORS.contains(&c.as_str()) && !QUOTA_CODES.contains(&c.as_str()))
 }
 
 /// What a mutating call's request carries: the log whose fence is checked again just before the
@@ -375,6 +459,8 @@ pub struct Clients {
     pub lease_calls: Arc<CallLog>,
     /// SSM's time, as the lease's client last saw it.
     pub lease_clock: Arc<ServerClock>,
+    /// The plan's answers to reads, replayed to the apply that follows (`up`).
+    pub replay: Arc<crate::read_replay::Replay>,
     identity: Arc<tokio::sync::OnceCell<Identity>>,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
@@ -420,7 +506,8 @@ impl Clients {
                     .retry_partition(retry_partition(stringify!($sdk_crate)))
                     .retry_classifier(QuotasAreNotRates)
                     .timeout_config(timeout_config())
-                    .interceptor(RecordCalls(Arc::clone(&$log)));
+                    .interceptor(RecordCalls(Arc::clone(&$log)))
+                    .interceptor(Attempts { pacer: Arc::clone(&bound.pacer), log: Arc::clone(&$log) });
                 if let Some(account) = &moto_account {
                     b = b.interceptor(MotoAccount(account.clone()));
                 }
@@ -460,6 +547,7 @@ impl Clients {
             calls,
             lease_calls,
             lease_clock,
+            replay: Arc::clone(&bound.replay),
             identity: Arc::new(tokio::sync::OnceCell::new()),
             credentials: sdk.credentials_provider(),
         }
@@ -549,6 +637,43 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(
+        status: u16,
+        error_type: Option<&str>,
+        body: &str,
+    ) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+        let mut r = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+            status.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(body.to_owned()),
+        );
+        if let Some(t) = error_type {
+            r.headers_mut().insert("x-amzn-errortype", t.to_owned());
+        }
+        r
+    }
+
+    #[test]
+    fn throttling_answers_are_told_from_quotas_and_from_final_answers() {
+        let ec2 =
+            answer(503, None, "<Response><Errors><Error><Code>RequestLimitExceeded</Code></Error></Errors></Response>");
+        let ecs = answer(400, Some("ThrottlingException:http://internal.amazon.com/"), "{}");
+        let s3 = answer(503, None, "<Error><Code>SlowDown</Code></Error>");
+        let quota = answer(400, None, r#"{"__type":"LimitExceededException","message":"too many"}"#);
+        let missing = answer(404, None, "<ErrorResponse><Error><Code>NoSuchEntity</Code></Error></ErrorResponse>");
+        for (r, throttling, is_final) in [
+            (&ec2, true, false),
+            (&ecs, true, false),
+            (&s3, true, false),
+            (&quota, false, true),
+            (&missing, false, true),
+        ] {
+            assert_eq!(is_throttling(r), throttling, "{r:?}");
+            assert_eq!(is_final_answer(r), is_final, "{r:?}");
+        }
+        assert!(is_final_answer(&answer(200, None, "<ok/>")));
+        assert!(!is_final_answer(&answer(500, None, "<Error><Code>InternalFailure</Code></Error>")));
+    }
 
     #[test]
     fn reads_and_mutations() {

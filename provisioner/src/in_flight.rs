@@ -2,8 +2,10 @@
 //! service, so that the engine can read and change independent resources concurrently without
 //! tripping an account's request-rate limits (the retry policy is unchanged: a throttled call
 //! waits and retries as before). The bound sits in the HTTP client every SDK client sends through,
-//! so it counts every attempt, retries included. A mutating call whose run lost the stack's lease
-//! while it waited for its turn is refused here, unsent.
+//! so it counts every attempt, retries included. Here too, before a call takes its place, a read
+//! the plan already asked may be answered from the plan's answers (`read_replay`) and an operation
+//! AWS has throttled waits for its turn (`pacing`); a mutating call whose run lost the stack's
+//! lease while it waited is refused, unsent.
 
 use std::sync::Arc;
 
@@ -14,6 +16,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Semaphore;
+
+use crate::pacing::Pacer;
+use crate::read_replay::Replay;
 
 /// Calls in flight at once, in all, unless `KONNICHIWA_PARALLELISM` says otherwise (1: one call
 /// at a time): Terraform's default parallelism is 10; AWS's read buckets (EC2: a burst of 100, 20
@@ -29,6 +34,19 @@ pub const PER_SERVICE: usize = 8;
 pub struct Bound {
     inner: SharedHttpClient,
     total: Arc<Semaphore>,
+    /// The run's operations that AWS has throttled, each with its pace.
+    pub pacer: Arc<Pacer>,
+    /// The plan's answers, for the apply's reads.
+    pub replay: Arc<Replay>,
+}
+
+/// What the SDK's interceptor (`aws`) tells this layer of each attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub service: Arc<str>,
+    /// The pacer's name for it: service and operation.
+    pub operation: Arc<str>,
+    pub mutating: bool,
 }
 
 impl Bound {
@@ -38,7 +56,7 @@ impl Bound {
     }
 
     fn with_total(inner: SharedHttpClient, total: usize) -> Self {
-        Self { inner, total: Arc::new(Semaphore::new(total)) }
+        Self { inner, total: Arc::new(Semaphore::new(total)), pacer: Arc::default(), replay: Arc::default() }
     }
 
     /// The HTTP client for one service's SDK client: its own per-service bound within the total.
@@ -47,11 +65,7 @@ impl Bound {
     }
 
     fn service(&self) -> ServiceClient {
-        ServiceClient {
-            inner: self.inner.clone(),
-            total: Arc::clone(&self.total),
-            service: Arc::new(Semaphore::new(PER_SERVICE)),
-        }
+        ServiceClient { bound: self.clone(), service: Arc::new(Semaphore::new(PER_SERVICE)) }
     }
 }
 
@@ -71,8 +85,7 @@ fn total_from_env() -> usize {
 
 #[derive(Debug)]
 struct ServiceClient {
-    inner: SharedHttpClient,
-    total: Arc<Semaphore>,
+    bound: Bound,
     service: Arc<Semaphore>,
 }
 
@@ -81,7 +94,7 @@ impl ServiceClient {
     fn around(&self, inner: SharedHttpConnector) -> SharedHttpConnector {
         SharedHttpConnector::new(BoundedConnector {
             inner,
-            total: Arc::clone(&self.total),
+            bound: self.bound.clone(),
             service: Arc::clone(&self.service),
         })
     }
@@ -89,30 +102,46 @@ impl ServiceClient {
 
 impl HttpClient for ServiceClient {
     fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        self.around(self.inner.http_connector(settings, components))
+        self.around(self.bound.inner.http_connector(settings, components))
     }
 }
 
 #[derive(Debug)]
 struct BoundedConnector {
     inner: SharedHttpConnector,
-    total: Arc<Semaphore>,
+    bound: Bound,
     service: Arc<Semaphore>,
 }
 
 impl HttpConnector for BoundedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (inner, total, service) = (self.inner.clone(), Arc::clone(&self.total), Arc::clone(&self.service));
+        let (inner, bound, service) = (self.inner.clone(), self.bound.clone(), Arc::clone(&self.service));
         HttpConnectorFuture::new(async move {
+            let mut keep = None;
+            if let Some(attempt) = request.extension::<Attempt>().cloned() {
+                if attempt.mutating {
+                    bound.replay.mutation(&attempt.service);
+                } else if let Some(answer) = bound.replay.answer(&attempt.service, &request) {
+                    return Ok(answer);
+                } else {
+                    keep = bound.replay.wants(&attempt.service, &request);
+                }
+                // A throttled operation's turn: a call spaced out holds no permit meanwhile.
+                bound.pacer.wait_turn(&attempt.operation).await;
+            }
             // The service's permit first: a busy service does not hold total permits others could use.
             let closed = |e: tokio::sync::AcquireError| ConnectorError::other(e.into(), None);
             let _service = service.acquire_owned().await.map_err(closed)?;
-            let _total = total.acquire_owned().await.map_err(closed)?;
+            let _total = bound.total.acquire_owned().await.map_err(closed)?;
             // The lease may have been lost while this mutating call waited for its turn.
             if let Some(refused) = request.extension::<crate::aws::FenceCheck>().and_then(|f| f.refused()) {
                 return Err(ConnectorError::other(Box::new(refused), None));
             }
-            inner.call(request).await
+            let answer = inner.call(request).await?;
+            match keep {
+                Some(key) => bound.replay.keep_answer(key, answer).await,
+                None => Ok(answer),
+            }
         })
     }
 }
@@ -206,6 +235,54 @@ mod tests {
         let refused = second.await.expect("join").expect_err("the queued mutation is refused");
         assert!(format!("{refused:?}").contains("the lease was taken over"), "{refused:?}");
         assert_eq!(slow.calls.load(Ordering::SeqCst), 1, "only the first call reached the connector");
+    }
+
+    #[tokio::test]
+    async fn a_read_the_plan_asked_is_answered_once_from_its_answer_until_the_service_is_changed() {
+        let slow = Arc::new(Slow::default());
+        let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
+        let bound = Bound::with_total(never, TOTAL);
+        let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
+        let send = async |body: &str, mutating: bool| {
+            let mut r = HttpRequest::new(SdkBody::from(body.to_owned()));
+            r.add_extension(Attempt { service: "EC2".into(), operation: "EC2 Op".into(), mutating });
+            connector.call(r).await.expect("answered");
+            slow.calls.load(Ordering::SeqCst)
+        };
+        bound.replay.keep();
+        assert_eq!(send("Action=DescribeVpcs", false).await, 1);
+        assert_eq!(send("Action=DescribeVpcs", false).await, 2, "a plan asks AWS each time");
+        bound.replay.replay();
+        assert_eq!(send("Action=DescribeVpcs", false).await, 2, "answered as the plan was");
+        assert_eq!(send("Action=DescribeVpcs", false).await, 2, "the plan asked twice");
+        assert_eq!(send("Action=DescribeVpcs", false).await, 3, "a third time: AWS");
+        bound.replay.keep();
+        send("Action=DescribeSubnets", false).await;
+        bound.replay.replay();
+        assert_eq!(send("Action=CreateVpc", true).await, 5);
+        assert_eq!(send("Action=DescribeSubnets", false).await, 6, "after a change to EC2: AWS");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_operation_aws_throttled_waits_for_its_turn_and_no_other_does() {
+        let slow = Arc::new(Slow::default());
+        let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
+        let bound = Bound::with_total(never, TOTAL);
+        let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
+        let took = async |operation: &str| {
+            let mut r = HttpRequest::empty();
+            r.add_extension(Attempt { service: "EC2".into(), operation: operation.into(), mutating: false });
+            let start = tokio::time::Instant::now();
+            connector.call(r).await.expect("answered");
+            start.elapsed().as_millis()
+        };
+        for _ in 0..2 {
+            bound.pacer.answered("EC2 DescribeVpcs", false);
+        }
+        bound.pacer.answered("EC2 DescribeVpcs", true);
+        // 0.8 × the 2 that passed: one call each 625 ms, the first after that; the answer takes 20.
+        assert_eq!(took("EC2 DescribeVpcs").await, 645);
+        assert_eq!(took("EC2 DescribeSubnets").await, 20);
     }
 
     #[tokio::test]

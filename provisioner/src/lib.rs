@@ -13,6 +13,8 @@ pub mod in_flight;
 pub mod kinds;
 pub mod lease;
 pub mod log_events;
+pub mod pacing;
+pub mod read_replay;
 pub mod reconcile;
 pub mod resources;
 pub mod retry;

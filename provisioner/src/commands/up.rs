@@ -1,6 +1,7 @@
 //! `up`: holding the stack's lease, plan, confirm, apply in dependency order (building and pushing
 //! the image for `service.image: build`), follow the new deployment, print the outputs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -144,6 +145,15 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
     )))
 }
 
+/// Ends the keeping and replaying of read answers however `converge` returns.
+struct StopReplay<'a>(&'a crate::read_replay::Replay);
+
+impl Drop for StopReplay<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// Plans, confirms, applies and follows the rollout; None when the user said no.
 async fn converge(
     ctx: &mut Ctx,
@@ -152,6 +162,11 @@ async fn converge(
     yes: bool,
     no_wait: bool,
 ) -> Result<Option<Applied>, Error> {
+    // The apply's reads, up to its first change, are answered as the plan's were (`read_replay`);
+    // after it, or when nothing is applied, nothing is kept.
+    let replay = Arc::clone(&ctx.clients.replay);
+    replay.keep();
+    let _stop = StopReplay(&replay);
     let (plan, outputs) = engine::reconcile(ctx, image).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
@@ -172,7 +187,9 @@ async fn converge(
     if !cli.json {
         eprintln!("\nApplying:");
     }
+    replay.replay();
     let (applied, outputs) = engine::reconcile(ctx, image).await?;
+    replay.stop();
     let mut rollout = None;
     if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)

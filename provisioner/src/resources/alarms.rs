@@ -236,19 +236,46 @@ fn observed_measure(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> String {
 }
 
 async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAlarm>, Error> {
+    Ok(observe_all(ctx, &[name.to_owned()]).await?.pop().flatten())
+}
+
+/// The alarms `names` (None for one that does not exist), in that order: one DescribeAlarms for
+/// them all (CloudWatch's read quota is a few calls a second), then each one's tags at once.
+async fn observe_all(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<ObservedAlarm>>, Error> {
     let cw = &ctx.clients.cloudwatch;
-    let out = cw.describe_alarms().alarm_names(name).send().await.ctx("describe alarm", name)?;
-    let Some(a) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)) else { return Ok(None) };
+    let mut found = Vec::new();
+    // Up to 100 names a call; the answer pages at 50.
+    for chunk in names.chunks(100) {
+        let mut pages = cw.describe_alarms().set_alarm_names(Some(chunk.to_vec())).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            found.extend(page.ctx("describe the alarms of", &ctx.stack.name)?.metric_alarms().iter().cloned());
+        }
+    }
+    futures_util::future::try_join_all(names.iter().map(|name| {
+        let alarm = found.iter().find(|a| a.alarm_name() == Some(name.as_str()));
+        async move {
+            match alarm {
+                Some(a) => with_tags(ctx, name, a).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    }))
+    .await
+}
+
+/// What the alarm `a` (`name`) is, with its tags; refuses one without our tag.
+async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<ObservedAlarm, Error> {
     let arn = a.alarm_arn().unwrap_or_default().to_owned();
-    let listed = cw.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list the tags of", name);
-    let tag_pairs: Vec<(String, String)> = absent(listed, &["ResourceNotFoundException", "ResourceNotFound"])?
-        .map(|t| {
-            t.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed = ctx.clients.cloudwatch.list_tags_for_resource().resource_arn(&arn).send().await;
+    let tag_pairs: Vec<(String, String)> =
+        absent(listed.ctx("list the tags of", name), &["ResourceNotFoundException", "ResourceNotFound"])?
+            .map(|t| {
+                t.tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
     tags::pick_owned(
         "alarm",
         name,
@@ -257,7 +284,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAlarm>, Error> 
         |t| t.0.clone(),
         |t| t.1.clone(),
     )?;
-    Ok(Some(ObservedAlarm {
+    Ok(ObservedAlarm {
         arn,
         spec: AlarmSpec {
             name: name.to_owned(),
@@ -275,7 +302,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAlarm>, Error> 
         },
         state: a.state_value().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         tags: tag_pairs,
-    }))
+    })
 }
 
 fn cw_dims(dims: &[(String, String)]) -> Vec<Dimension> {
@@ -357,7 +384,7 @@ pub struct Seen(std::collections::BTreeMap<String, Option<ObservedAlarm>>);
 /// Reads every alarm of the stack at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     let names = names(&ctx.stack);
-    let found = futures_util::future::try_join_all(names.iter().map(|n| observe(ctx, n))).await?;
+    let found = observe_all(ctx, &names).await?;
     Ok(Seen(names.into_iter().zip(found).collect()))
 }
 
@@ -439,8 +466,9 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
 
 /// Deletes the stack's alarms (after the service that names them).
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
-    for name in &all_names(&ctx.stack.name) {
-        let Some(o) = observe(ctx, name).await? else { continue };
+    let names = all_names(&ctx.stack.name);
+    for (name, o) in names.iter().zip(observe_all(ctx, &names).await?) {
+        let Some(o) = o else { continue };
         if ctx.applying() {
             ctx.clients.cloudwatch.delete_alarms().alarm_names(name).send().await.ctx("delete alarm", name)?;
             ctx.progress(format!("deleted alarm {name}"));
@@ -451,13 +479,8 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
 }
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let mut left = Vec::new();
-    for name in all_names(&ctx.stack.name) {
-        if let Some(o) = observe(ctx, &name).await? {
-            left.push(format!("alarm {}", o.arn));
-        }
-    }
-    Ok(left)
+    let found = observe_all(ctx, &all_names(&ctx.stack.name)).await?;
+    Ok(found.into_iter().flatten().map(|o| format!("alarm {}", o.arn)).collect())
 }
 
 /// The stack's rollback alarms that are in ALARM now (what rolled a deployment back).

@@ -55,6 +55,33 @@ async fn up_converges_with_10_percent_of_answers_lost() {
     converges_under(Faults { seed: 10, throttle: 0.0, lose_answer: 0.10 }, "10% answers lost").await;
 }
 
+/// `up --yes` plans and then applies, and the apply's reads before its first change to a service
+/// are the plan's: answered from the plan's answers, not sent again (`read_replay`), and counted
+/// apart, so that the reported reads are the reads AWS had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_up_does_not_send_again_the_reads_its_plan_just_made() {
+    let account = Account::new();
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    let up = account.json_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    let (reads, mutations) = calls(&up);
+    let (lease_reads, lease_mutations) = calls(&up["lease"]);
+    let stats = proxy.stats();
+    let sent = |mutating: bool| -> u64 {
+        stats
+            .iter()
+            .filter(|(op, _)| provisioner::aws::is_mutating(op) == mutating)
+            .map(|(_, s)| s.forwarded as u64)
+            .sum()
+    };
+    assert_eq!((sent(false), sent(true)), (reads + lease_reads, mutations + lease_mutations), "{:#}", up["api_calls"]);
+    let replayed = up["api_calls"]["replayed"].as_u64().expect("replayed");
+    // The plan's reads of every kind at once, most of them again at the start of the apply.
+    assert!(replayed >= 15, "{replayed} of the plan's {reads} reads replayed: {:#}", up["api_calls"]);
+    // A no-op `up` applies nothing: nothing replayed.
+    let again = account.json_at(&proxy.url, &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    assert_eq!(again["api_calls"]["replayed"], 0);
+}
+
 #[test]
 fn faults_are_repeatable_for_a_seed_and_hit_the_share_asked_for() {
     let a: Vec<f64> = (0..1000).map(|n| common::faults::draw(7, "throttle", "DescribeVpcs", n)).collect();

@@ -322,7 +322,7 @@ async fn throttling_and_lost_answers_leave_one_certificate_and_exactly_our_recor
     put(&c, &zone_id, ChangeAction::Create, "www.example.com", RrType::A, "192.0.2.10").await;
     let before = records(&c, &zone_id).await;
     account.edit_stack(with_domain);
-    let proxy = Proxy::start(&moto_url(), Faults { seed: 17, throttle: 0.15, lose_answer: 0.10 }).await;
+    let proxy = Proxy::start(&moto_url(), Faults { seed: 20, throttle: 0.15, lose_answer: 0.10 }).await;
     let up = account.run_at(&proxy.url, &["up", "--yes"], &[]).await;
     assert_eq!(up.status.code(), Some(0), "{}", text(&up));
     let stats = proxy.stats();

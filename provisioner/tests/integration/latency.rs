@@ -118,8 +118,16 @@ async fn throttling() -> String {
         }
         for (name, args) in STEPS {
             let env = [("KONNICHIWA_PARALLELISM", parallelism)];
+            // Each step starts with the whole allowance, however soon after the one before it.
+            proxy.refill_rate_limits();
             let (seconds, calls, _) = step(&account, &proxy, args, &env).await;
-            let throttled: usize = proxy.stats().values().map(|s| s.throttled).sum();
+            let stats = proxy.stats();
+            let throttled: usize = stats.values().map(|s| s.throttled).sum();
+            let by_operation: Vec<String> = RATE_LIMITED
+                .iter()
+                .filter_map(|op| stats.get(*op).map(|s| format!("{op} {}/{}", s.throttled, s.seen)))
+                .collect();
+            eprintln!("    throttled/calls: {}", by_operation.join(", "));
             eprintln!(
                 "parallelism {parallelism:>2}  {name:<10} {seconds:>7.2} s  {calls:>4} calls  {throttled} throttled"
             );

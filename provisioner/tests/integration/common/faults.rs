@@ -108,7 +108,8 @@ struct State {
     unplaceable: bool,
     /// Operation -> (calls allowed in any one second, the times of the calls let through in
     /// the last second): beyond it, AWS's throttling answer, as for a service's hard rate limit.
-    rate_limits: BTreeMap<String, (usize, std::collections::VecDeque<std::time::Instant>)>,
+    /// Operation -> (calls a second, each service's recent calls of it).
+    rate_limits: BTreeMap<String, (usize, BTreeMap<String, std::collections::VecDeque<std::time::Instant>>)>,
     /// Stop answering after this many mutating calls were carried out, and say so.
     kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
     /// Stop answering after this operation was carried out, and say so.
@@ -277,12 +278,16 @@ fn throttling(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
     }
 }
 
-/// True when a call of `op` now would pass its rate limit; otherwise it is counted against it.
+/// True when a call of `service`'s `op` now would be over its rate limit; otherwise it is counted
+/// against it. Each service has its own limit for an operation of that name, as AWS's token
+/// buckets are per service and API.
 fn over_rate_limit(
-    limits: &mut BTreeMap<String, (usize, std::collections::VecDeque<std::time::Instant>)>,
+    limits: &mut BTreeMap<String, (usize, BTreeMap<String, std::collections::VecDeque<std::time::Instant>>)>,
+    service: &str,
     op: &str,
 ) -> bool {
-    let Some((per_second, recent)) = limits.get_mut(op) else { return false };
+    let Some((per_second, services)) = limits.get_mut(op) else { return false };
+    let recent = services.entry(service.to_owned()).or_default();
     let now = std::time::Instant::now();
     while recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
         recent.pop_front();
@@ -454,10 +459,18 @@ impl Proxy {
         self.state.lock().expect("lock").requests.iter().map(|(o, _)| o.clone()).collect()
     }
 
-    /// Lets at most `per_second` calls of `operation` through in any one second and answers the
-    /// rest with the service's throttling error (counted as throttled).
+    /// Lets at most `per_second` calls of `operation` through in any one second (of each service
+    /// that has an operation of that name) and answers the rest with the service's throttling error
+    /// (counted as throttled).
     pub fn limit_rate(&self, operation: &str, per_second: usize) {
         self.state.lock().expect("lock").rate_limits.insert(operation.into(), (per_second, Default::default()));
+    }
+
+    /// Empties every rate limit's window: the next second starts with its whole allowance.
+    pub fn refill_rate_limits(&self) {
+        for (_, services) in self.state.lock().expect("lock").rate_limits.values_mut() {
+            services.clear();
+        }
     }
 
     /// Mutating calls forwarded so far (by `provisioner::aws::is_mutating`).
@@ -548,7 +561,7 @@ async fn decide_and_forward(
                 }
                 Reply::LoseAnswer => Decision::Forward { lose: true },
             }
-        } else if over_rate_limit(&mut s.rate_limits, &op)
+        } else if over_rate_limit(&mut s.rate_limits, &service, &op)
             || (!op.is_empty() && draw(faults.seed, "throttle", &op, n) < faults.throttle)
         {
             s.ops.entry(op.clone()).or_default().throttled += 1;

@@ -1,0 +1,223 @@
+//! The plan's answers to reads, replayed to the apply that follows it. `up` plans, then applies by
+//! running the engine again, which reads every kind again: under the stack's lease and before the
+//! apply's first change to a service, AWS would answer those reads as it answered the plan's a
+//! moment before. So each answer the plan got is kept and given, once, to the same request of the
+//! apply: a read asked again (a wait that polls) goes to AWS; nothing is replayed more than
+//! `FRESH` after the plan began (a slow confirmation), and nothing of a service once the apply has
+//! sent it a mutating call: from then on its reads go to AWS. Only answers no retry would change
+//! are kept: successes and errors that are not throttling or transient.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::{Headers, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+
+/// How long after the plan began its answers may stand for AWS's.
+pub const FRESH: Duration = Duration::from_secs(30);
+
+/// A run's kept answers (one per run, in the HTTP layer every client sends through).
+#[derive(Debug, Default)]
+pub struct Replay {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    phase: Phase,
+    since: Option<Instant>,
+    answers: HashMap<Key, VecDeque<Kept>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Off,
+    Keeping,
+    Replaying,
+}
+
+/// A request as AWS would tell it apart: service, method, URI and body (not the signature or its
+/// date).
+type Key = (String, String, String, Vec<u8>);
+
+#[derive(Debug, Clone)]
+struct Kept {
+    status: StatusCode,
+    headers: Headers,
+    body: Vec<u8>,
+}
+
+fn key_of(service: &str, request: &HttpRequest) -> Option<Key> {
+    let body = request.body().bytes()?;
+    Some((service.to_owned(), request.method().to_owned(), request.uri().to_owned(), body.to_vec()))
+}
+
+impl Replay {
+    /// From now on (a plan), the answers to reads are kept.
+    pub fn keep(&self) {
+        self.set(Phase::Keeping, Some(Instant::now()));
+    }
+
+    /// From now on (the apply), reads are answered from what was kept, while it is fresh.
+    pub fn replay(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        if s.phase == Phase::Keeping && s.since.is_some_and(|t| t.elapsed() < FRESH) {
+            s.phase = Phase::Replaying;
+        } else {
+            *s = State::default();
+        }
+    }
+
+    /// Nothing kept, nothing replayed.
+    pub fn stop(&self) {
+        self.set(Phase::Off, None);
+    }
+
+    fn set(&self, phase: Phase, since: Option<Instant>) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = State { phase, since, answers: HashMap::new() };
+        }
+    }
+
+    /// A mutating call to `service` is about to go: what was kept of it is no longer what AWS
+    /// would answer.
+    pub fn mutation(&self, service: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.answers.retain(|key, _| key.0 != service);
+        }
+    }
+
+    /// The kept answer to this read of `service`, if there is one (given once).
+    pub fn answer(&self, service: &str, request: &HttpRequest) -> Option<HttpResponse> {
+        let mut s = self.state.lock().ok()?;
+        if s.phase != Phase::Replaying || s.since.is_none_or(|t| t.elapsed() >= FRESH) {
+            return None;
+        }
+        let kept = s.answers.get_mut(&key_of(service, request)?)?.pop_front()?;
+        let mut response = HttpResponse::new(kept.status, SdkBody::from(kept.body));
+        *response.headers_mut() = kept.headers;
+        response.add_extension(Replayed);
+        Some(response)
+    }
+
+    /// Whether the answer to this read of `service` is to be kept: its key, if so.
+    pub fn wants(&self, service: &str, request: &HttpRequest) -> Option<Key> {
+        let s = self.state.lock().ok()?;
+        if s.phase == Phase::Keeping { key_of(service, request) } else { None }
+    }
+
+    /// Keeps `response` (read whole) under `key` when no retry would change it; the same answer,
+    /// whole, for the caller.
+    pub async fn keep_answer(&self, key: Key, mut response: HttpResponse) -> Result<HttpResponse, ConnectorError> {
+        let body = ByteStream::new(response.take_body()).collect().await;
+        let body = body.map_err(|e| ConnectorError::io(e.into()))?.to_vec();
+        *response.body_mut() = SdkBody::from(body.clone());
+        if crate::aws::is_final_answer(&response)
+            && let Ok(mut s) = self.state.lock()
+            && s.phase == Phase::Keeping
+        {
+            let kept = Kept { status: response.status(), headers: response.headers().clone(), body };
+            s.answers.entry(key).or_default().push_back(kept);
+        }
+        Ok(response)
+    }
+}
+
+/// What a replayed answer carries, so that it is not counted as a call to AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> HttpRequest {
+        let mut r = HttpRequest::new(SdkBody::from(body.to_owned()));
+        r.set_uri("https://ec2.ap-northeast-1.amazonaws.com/").expect("uri");
+        r
+    }
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse::new(status.try_into().expect("status"), SdkBody::from(body.to_owned()))
+    }
+
+    /// Sends `request` as the HTTP layer does while keeping: the answer kept when it should be.
+    async fn asked(replay: &Replay, service: &str, request: &str, status: u16, body: &str) {
+        if let Some(key) = replay.wants(service, &read(request)) {
+            replay.keep_answer(key, answer(status, body)).await.expect("read whole");
+        }
+    }
+
+    fn replayed(replay: &Replay, service: &str, request: &str) -> Option<String> {
+        let a = replay.answer(service, &read(request))?;
+        assert!(a.extension::<Replayed>().is_some());
+        Some(format!("{} {}", a.status().as_u16(), std::str::from_utf8(a.body().bytes()?).ok()?))
+    }
+
+    #[tokio::test]
+    async fn the_plans_answer_is_given_once_to_the_same_read_and_only_then() {
+        let replay = Replay::default();
+        replay.keep();
+        asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
+        asked(&replay, "IAM", "Action=GetRole&RoleName=a", 404, "<Code>NoSuchEntity</Code>").await;
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs"), None, "nothing is replayed while keeping");
+        replay.replay();
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs").as_deref(), Some("200 <vpcs/>"));
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs"), None, "asked again: AWS answers");
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs&VpcId=vpc-1"), None, "another request");
+        assert_eq!(
+            replayed(&replay, "IAM", "Action=GetRole&RoleName=a").as_deref(),
+            Some("404 <Code>NoSuchEntity</Code>")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_to_a_service_ends_its_replay_and_no_other() {
+        let replay = Replay::default();
+        replay.keep();
+        asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
+        asked(&replay, "ECS", "{}", 200, "{}").await;
+        replay.replay();
+        replay.mutation("EC2");
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs"), None);
+        assert_eq!(replayed(&replay, "ECS", "{}").as_deref(), Some("200 {}"));
+    }
+
+    #[tokio::test]
+    async fn throttling_and_transient_answers_are_not_kept() {
+        let replay = Replay::default();
+        replay.keep();
+        asked(&replay, "IAM", "Action=GetRole", 400, "<Error><Code>Throttling</Code></Error>").await;
+        asked(&replay, "IAM", "Action=ListRoles", 400, "<Error><Code>RequestTimeout</Code></Error>").await;
+        asked(&replay, "IAM", "Action=GetUser", 500, "<Error><Code>InternalFailure</Code></Error>").await;
+        replay.replay();
+        for request in ["Action=GetRole", "Action=ListRoles", "Action=GetUser"] {
+            assert_eq!(replayed(&replay, "IAM", request), None, "{request}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_replayed_once_the_plan_is_older_than_fresh() {
+        let replay = Replay::default();
+        replay.keep();
+        asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
+        asked(&replay, "EC2", "Action=DescribeSubnets", 200, "<subnets/>").await;
+        // A confirmation answered late: nothing stands for AWS's answer.
+        tokio::time::advance(FRESH).await;
+        replay.replay();
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs"), None);
+        // Replaying began in time, but the plan grew old meanwhile.
+        replay.keep();
+        asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
+        replay.replay();
+        tokio::time::advance(FRESH).await;
+        assert_eq!(replayed(&replay, "EC2", "Action=DescribeVpcs"), None);
+    }
+}
