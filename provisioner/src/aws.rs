@@ -459,7 +459,7 @@ pub struct Clients {
     pub lease_calls: Arc<CallLog>,
     /// SSM's time, as the lease's client last saw it.
     pub lease_clock: Arc<ServerClock>,
-    /// The plan's answers to reads, replayed to the apply that follows (`up`).
+    /// The plan's answers to reads, replayed to the apply that follows (`up`, `down`).
     pub replay: Arc<crate::read_replay::Replay>,
     identity: Arc<tokio::sync::OnceCell<Identity>>,
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,

@@ -117,10 +117,10 @@ impl HttpConnector for BoundedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (inner, bound, service) = (self.inner.clone(), self.bound.clone(), Arc::clone(&self.service));
         HttpConnectorFuture::new(async move {
-            let mut keep = None;
+            let (mut keep, mut changes) = (None, None);
             if let Some(attempt) = request.extension::<Attempt>().cloned() {
                 if attempt.mutating {
-                    bound.replay.mutation(&attempt.service);
+                    changes = Some(Arc::clone(&attempt.service));
                 } else if let Some(answer) = bound.replay.answer(&attempt.service, &request) {
                     return Ok(answer);
                 } else {
@@ -137,10 +137,15 @@ impl HttpConnector for BoundedConnector {
             if let Some(refused) = request.extension::<crate::aws::FenceCheck>().and_then(|f| f.refused()) {
                 return Err(ConnectorError::other(Box::new(refused), None));
             }
-            let answer = inner.call(request).await?;
-            match keep {
-                Some(key) => bound.replay.keep_answer(key, answer).await,
-                None => Ok(answer),
+            let answer = inner.call(request).await;
+            // Once AWS has made the change, the plan's answers about that service are old (a read
+            // sent meanwhile may be given them, as AWS itself might answer it either way).
+            if let Some(service) = changes {
+                bound.replay.mutation(&service);
+            }
+            match (answer?, keep) {
+                (answer, Some(key)) => bound.replay.keep_answer(key, answer).await,
+                (answer, None) => Ok(answer),
             }
         })
     }
@@ -258,9 +263,19 @@ mod tests {
         assert_eq!(send("Action=DescribeVpcs", false).await, 3, "a third time: AWS");
         bound.replay.keep();
         send("Action=DescribeSubnets", false).await;
+        send("Action=DescribeSubnets", false).await;
         bound.replay.replay();
-        assert_eq!(send("Action=CreateVpc", true).await, 5);
-        assert_eq!(send("Action=DescribeSubnets", false).await, 6, "after a change to EC2: AWS");
+        // A read sent while the change is in flight may be given the plan's answer; once EC2 has
+        // answered the change, its reads go to AWS.
+        let mut create = HttpRequest::new(SdkBody::from("Action=CreateVpc"));
+        create.add_extension(Attempt { service: "EC2".into(), operation: "EC2 Op".into(), mutating: true });
+        let change = tokio::spawn(connector.call(create));
+        while slow.now.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(send("Action=DescribeSubnets", false).await, 6, "answered as the plan was, the change in flight");
+        change.await.expect("join").expect("answered");
+        assert_eq!(send("Action=DescribeSubnets", false).await, 7, "after a change to EC2: AWS");
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,12 +3,14 @@
 //! apply's first change to a service, AWS would answer those reads as it answered the plan's a
 //! moment before. So each answer the plan got is kept and given, once, to the same request of the
 //! apply: a read asked again (a wait that polls) goes to AWS; nothing is replayed more than
-//! `FRESH` after the plan began (a slow confirmation), and nothing of a service once the apply has
-//! sent it a mutating call: from then on its reads go to AWS. Only answers no retry would change
-//! are kept: successes and errors that are not throttling or transient.
+//! `FRESH` after the plan began (a slow confirmation), and nothing of a service once it has
+//! answered a mutating call of the apply: from then on its reads go to AWS (a read sent while the
+//! change is in flight may be given the plan's answer, as AWS itself might answer it either way).
+//! Only answers no retry would change are kept: successes and errors that are not throttling or
+//! transient.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -86,8 +88,8 @@ impl Replay {
         }
     }
 
-    /// A mutating call to `service` is about to go: what was kept of it is no longer what AWS
-    /// would answer.
+    /// `service` has answered a mutating call: what was kept of it is no longer what AWS would
+    /// answer.
     pub fn mutation(&self, service: &str) {
         if let Ok(mut s) = self.state.lock() {
             s.answers.retain(|key, _| key.0 != service);
@@ -127,6 +129,24 @@ impl Replay {
             s.answers.entry(key).or_default().push_back(kept);
         }
         Ok(response)
+    }
+}
+
+/// Keeps the answers to reads from now on (`Replay::keep`); keeping and replaying end when this
+/// is dropped, however the run that made it ends.
+#[derive(Debug)]
+pub struct Keeping(Arc<Replay>);
+
+impl Keeping {
+    pub fn start(replay: &Arc<Replay>) -> Self {
+        replay.keep();
+        Self(Arc::clone(replay))
+    }
+}
+
+impl Drop for Keeping {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 

@@ -81,6 +81,10 @@ type TornDown = (Plan, bool, Vec<String>, Vec<String>);
 
 /// Lists, confirms, deletes, sweeps; None when the user said no.
 async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<Option<TornDown>, Error> {
+    // The deletions' reads, up to each service's first change, are answered as the listing's were
+    // (`read_replay`); the sweep after them asks AWS.
+    let replay = std::sync::Arc::clone(&ctx.clients.replay);
+    let keeping = crate::read_replay::Keeping::start(&replay);
     let plan = crate::kinds::teardown(ctx, purge).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
@@ -95,9 +99,11 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
         if !cli.json {
             eprintln!("\nDeleting:");
         }
+        replay.replay();
         crate::kinds::teardown(ctx, purge).await?;
         applied = true;
     }
+    drop(keeping);
     let leftovers = crate::kinds::sweep(ctx).await?;
     let mut kept: Vec<String> = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
     kept.extend(crate::resources::iam::kept(ctx).await?);

@@ -145,15 +145,6 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
     )))
 }
 
-/// Ends the keeping and replaying of read answers however `converge` returns.
-struct StopReplay<'a>(&'a crate::read_replay::Replay);
-
-impl Drop for StopReplay<'_> {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
-}
-
 /// Plans, confirms, applies and follows the rollout; None when the user said no.
 async fn converge(
     ctx: &mut Ctx,
@@ -165,8 +156,7 @@ async fn converge(
     // The apply's reads, up to its first change, are answered as the plan's were (`read_replay`);
     // after it, or when nothing is applied, nothing is kept.
     let replay = Arc::clone(&ctx.clients.replay);
-    replay.keep();
-    let _stop = StopReplay(&replay);
+    let _keeping = crate::read_replay::Keeping::start(&replay);
     let (plan, outputs) = engine::reconcile(ctx, image).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());

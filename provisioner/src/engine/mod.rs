@@ -8,9 +8,10 @@
 //! ( (network ‖ certificate: requested, validated in DNS, issued ‖ access-log bucket) → load
 //!   balancer, listeners, the domain's alias )
 //! ‖ ( (repository ‖ log group ‖ secret ‖ cluster ‖ the alarms' SNS topic) → (the image pushed to
-//!   the repository ‖ IAM, scoped to the repository's, log group's and secret's ARNs) )
-//! → (launch template, Auto Scaling group, capacity provider, the cluster's default strategy
-//!   ‖ the SLO alarms on the load balancer's metrics)
+//!   the repository ‖ IAM, scoped to the repository's, log group's and secret's ARNs)
+//!   → once the network is done too: launch template, Auto Scaling group, capacity provider, the
+//!   cluster's default strategy )
+//! → the SLO alarms on the load balancer's metrics
 //! → task definition, service (rolled back by those alarms), service auto scaling.
 
 use serde::Serialize;
@@ -83,34 +84,24 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     // front door on them; and the stack's own parts (repository, log group, secret, cluster,
     // topic), the image and the roles scoped to them. What later kinds can read by name alone is
     // read meanwhile, so that they wait only for their inputs, not for their own reads too.
-    let (mut front, mut own) = (Plans::default(), Plans::default());
+    let (mut front, mut own, mut p_capacity) = (Plans::default(), Plans::default(), Plan::default());
+    // The instances need the network and the roles, not the load balancer: the network hands its
+    // outputs over as soon as it is done.
+    let (network_done, network_known) = tokio::sync::oneshot::channel();
     // Boxed: these futures hold every kind's at once, too large for the stack of a debug build.
-    let ((edge, base), later, ()) = tokio::try_join!(
-        async { tokio::try_join!(Box::pin(edge(ctx, &mut front)), Box::pin(stack_parts(ctx, &mut own, image))) },
+    let (edge, (base, capacity), later, ()) = tokio::try_join!(
+        Box::pin(edge(ctx, &mut front, network_done)),
+        Box::pin(own_parts_and_capacity(ctx, &mut own, &mut p_capacity, image, network_known)),
         Box::pin(see_later(ctx)),
         async { if ctx.applying() { Ok(()) } else { caller_reads().await } },
     )?;
     let Edge { network, certificate, load_balancer } = edge;
-    let Base { registry, logs, secret, cluster, observed_cluster, topic, image_ref, push, iam } = base;
+    let Base { registry, logs, secret, cluster, observed_cluster: _, topic, image_ref, push, iam } = base;
 
-    // The instances need the network and the roles; the alarms need the load balancer's metrics.
-    let (mut p_capacity, mut p_alarms) = (Plan::default(), Plan::default());
-    let inputs = capacity::Inputs {
-        cluster: &cluster.cluster,
-        instance_profile: &iam.instance_profile_name,
-        security_group: &network.instance_security_group_id,
-        subnets: &network.subnet_ids,
-    };
+    // The alarms need the load balancer's metrics.
+    let mut p_alarms = Plan::default();
     let (lb, tg) = (&load_balancer.load_balancer_arn, &load_balancer.target_group_arn);
-    let (capacity, alarms) = tokio::try_join!(
-        async {
-            let capacity = capacity::reconcile(ctx, &mut p_capacity, &inputs, later.capacity).await?;
-            let provider = &capacity.capacity_provider;
-            cluster::reconcile_strategy(ctx, &mut p_capacity, provider, observed_cluster.as_ref()).await?;
-            Ok::<_, Error>(capacity)
-        },
-        alarms::reconcile(ctx, &mut p_alarms, lb, tg, topic.as_deref(), later.alarms),
-    )?;
+    let alarms = alarms::reconcile(ctx, &mut p_alarms, lb, tg, topic.as_deref(), later.alarms).await?;
 
     let mut p_service = Plan::default();
     let ready =
@@ -183,14 +174,37 @@ async fn run_service(
 
 /// What the kinds after the two chains read by name alone, at the start.
 struct Later {
-    capacity: capacity::Seen,
     alarms: alarms::Seen,
     service: service::Seen,
 }
 
 async fn see_later(ctx: &Ctx) -> Result<Later, Error> {
-    let (capacity, alarms, service) = tokio::try_join!(capacity::see(ctx), alarms::see(ctx), service::see(ctx))?;
-    Ok(Later { capacity, alarms, service })
+    let (alarms, service) = tokio::try_join!(alarms::see(ctx), service::see(ctx))?;
+    Ok(Later { alarms, service })
+}
+
+/// The stack's own parts (`stack_parts`), then, once the network is done too, the capacity on
+/// them (launch template, Auto Scaling group, capacity provider, the cluster's default strategy),
+/// while the load balancer is still being made. The capacity is read at the start.
+async fn own_parts_and_capacity(
+    ctx: &Ctx,
+    plans: &mut Plans,
+    plan: &mut Plan,
+    image: &ImageSource,
+    network: tokio::sync::oneshot::Receiver<NetworkOutputs>,
+) -> Result<(Base, CapacityOutputs), Error> {
+    let (base, seen) = tokio::try_join!(stack_parts(ctx, plans, image), capacity::see(ctx))?;
+    // The sender goes only with a failed network, whose error is the run's.
+    let network = network.await.map_err(|_| Error::NotYetKnown("the network".into()))?;
+    let inputs = capacity::Inputs {
+        cluster: &base.cluster.cluster,
+        instance_profile: &base.iam.instance_profile_name,
+        security_group: &network.instance_security_group_id,
+        subnets: &network.subnet_ids,
+    };
+    let capacity = capacity::reconcile(ctx, plan, &inputs, seen).await?;
+    cluster::reconcile_strategy(ctx, plan, &capacity.capacity_provider, base.observed_cluster.as_ref()).await?;
+    Ok((base, capacity))
 }
 
 /// Each concurrent part's rows, kept apart so the plan reads in one order whatever finished first.
@@ -218,9 +232,19 @@ struct Edge {
 /// The network, the HTTPS certificate (requested, validated in DNS, issued) and the access-log
 /// bucket at once — ACM validates while the network is built: minutes that need not add up —
 /// then the load balancer on them.
-async fn edge(ctx: &Ctx, plans: &mut Plans) -> Result<Edge, Error> {
+async fn edge(
+    ctx: &Ctx,
+    plans: &mut Plans,
+    network_done: tokio::sync::oneshot::Sender<NetworkOutputs>,
+) -> Result<Edge, Error> {
+    let network = async {
+        let network = network::reconcile(ctx, &mut plans.network).await?;
+        // The capacity waits for it, not for the load balancer; it may have failed meanwhile.
+        let _ = network_done.send(network.clone());
+        Ok(network)
+    };
     let (network, certificate, log_bucket, seen) = tokio::try_join!(
-        network::reconcile(ctx, &mut plans.network),
+        network,
         certificate::reconcile(ctx, &mut plans.certificate),
         log_bucket::reconcile(ctx, &mut plans.log_bucket),
         load_balancer::see(ctx),

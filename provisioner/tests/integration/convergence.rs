@@ -75,6 +75,7 @@ async fn a_cold_up_does_not_send_again_the_reads_its_plan_just_made() {
     };
     assert_eq!((sent(false), sent(true)), (reads + lease_reads, mutations + lease_mutations), "{:#}", up["api_calls"]);
     let replayed = up["api_calls"]["replayed"].as_u64().expect("replayed");
+    println!("cold up: {reads} reads sent, {replayed} given the plan's answers, {mutations} mutations");
     // The plan's reads of every kind at once, most of them again at the start of the apply.
     assert!(replayed >= 15, "{replayed} of the plan's {reads} reads replayed: {:#}", up["api_calls"]);
     // A no-op `up` applies nothing: nothing replayed.

@@ -241,10 +241,14 @@ pub struct Seen {
 
 /// Reads the boundary, the three roles and the profile at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
-    let boundary_arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
+    // The boundary's ARN names the account; the roles and the profile are read by name meanwhile.
+    let boundary = async {
+        let boundary_arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
+        boundary::observe(ctx, &boundary_arn).await
+    };
     let (instance, execution, task) = names(&ctx.stack.name);
     let (boundary, instance_role, execution_role, task_role, profile) = tokio::try_join!(
-        boundary::observe(ctx, &boundary_arn),
+        boundary,
         observe_role(ctx, &instance),
         observe_role(ctx, &execution),
         observe_role(ctx, &task),

@@ -227,12 +227,10 @@ async fn apply(
     }
     let associated: Vec<String> =
         observed.map(|r| r.associations.iter().map(|(_, s)| s.clone()).collect()).unwrap_or_default();
-    for subnet in &want.subnet_ids {
-        let subnet = subnet.get()?;
-        if !associated.iter().any(|s| s == subnet) {
-            associate(ctx, &id, subnet).await?;
-        }
-    }
+    // Each subnet's association at once.
+    let subnets: Vec<&str> = want.subnet_ids.iter().map(|s| s.get()).collect::<Result<_, _>>()?;
+    let new = subnets.into_iter().filter(|subnet| !associated.iter().any(|s| s == subnet));
+    futures_util::future::try_join_all(new.map(|subnet| associate(ctx, &id, subnet))).await?;
     if !created {
         retag(ctx, &id, change, &names.route_table).await?;
     }

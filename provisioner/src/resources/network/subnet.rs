@@ -215,19 +215,27 @@ pub async fn converge(
         Some(vpc_id) => observe_in(ctx, vpc_id).await?,
         None => Vec::new(),
     };
-    let mut out = Vec::new();
-    for d in &desired {
+    // Every subnet at once; their rows in zone order.
+    let existing = &existing;
+    let converged = futures_util::future::try_join_all(desired.iter().map(|d| async move {
         let want_tags = tags::desired(stack, &d.name);
+        let mut rows = Plan::default();
         let outcome = Step::new(ctx, "subnet", &d.name)
             .converge_observed(
-                plan,
-                pick(ctx, &existing, &d.name)?,
+                &mut rows,
+                pick(ctx, existing, &d.name)?,
                 async || observe_one(ctx, vpc, &d.name).await,
                 |o| diff(d, &want_tags, o),
                 async |c: &Change, o: Option<&ObservedSubnet>| apply(ctx, vpc, d, c, o).await,
             )
             .await?;
-        out.push((outcome.id_or(|| format!("subnet {}", d.name)), d.az.clone()));
+        Ok::<_, Error>((rows, (outcome.id_or(|| format!("subnet {}", d.name)), d.az.clone())))
+    }))
+    .await?;
+    let mut out = Vec::new();
+    for (rows, subnet) in converged {
+        plan.extend(rows);
+        out.push(subnet);
     }
     // Our subnets that stack.yaml no longer wants (fewer zones).
     for s in existing.iter().filter(|s| {

@@ -179,34 +179,33 @@ pub async fn owned_by_tag(ctx: &Ctx) -> Result<Vec<ObservedVpc>, Error> {
         .collect())
 }
 
-/// One attribute per call: AWS rejects both in one request. A VPC created a moment ago can still
-/// be "not found".
-async fn set_dns(ctx: &Ctx, vpc_id: &str, support: bool, hostnames: bool) -> Result<(), Error> {
-    let ec2 = &ctx.clients.ec2;
-    let on = || AttributeBooleanValue::builder().value(true).build();
-    if support {
-        ctx.wait(Wait::Consistency, &format!("VPC {vpc_id} to be visible"), || async {
-            ec2.modify_vpc_attribute()
-                .vpc_id(vpc_id)
-                .enable_dns_support(on())
-                .send()
-                .await
-                .ctx("enable DNS support on", vpc_id)
-        })
-        .await?;
-    }
-    if hostnames {
-        ctx.wait(Wait::Consistency, &format!("VPC {vpc_id} to be visible"), || async {
-            ec2.modify_vpc_attribute()
-                .vpc_id(vpc_id)
-                .enable_dns_hostnames(on())
-                .send()
-                .await
-                .ctx("enable DNS hostnames on", vpc_id)
-        })
-        .await?;
+/// One attribute per call: AWS rejects both in one request. AWS enables DNS hostnames only where
+/// DNS support is on: support first, unless it is on already (`support_on`: a new VPC has it), when
+/// both go at once.
+async fn set_dns(ctx: &Ctx, vpc_id: &str, support: bool, hostnames: bool, support_on: bool) -> Result<(), Error> {
+    let enable =
+        async |wanted: bool, hostnames: bool| if wanted { enable_dns(ctx, vpc_id, hostnames).await } else { Ok(()) };
+    if support_on {
+        tokio::try_join!(enable(support, false), enable(hostnames, true))?;
+    } else {
+        enable(support, false).await?;
+        enable(hostnames, true).await?;
     }
     Ok(())
+}
+
+/// Turns DNS hostnames (else DNS support) on. A VPC created a moment ago can still be "not found".
+async fn enable_dns(ctx: &Ctx, vpc_id: &str, hostnames: bool) -> Result<(), Error> {
+    let on = || Some(AttributeBooleanValue::builder().value(true).build());
+    let what = if hostnames { "enable DNS hostnames on" } else { "enable DNS support on" };
+    ctx.wait(Wait::Consistency, &format!("VPC {vpc_id} to be visible"), || async {
+        let request = ctx.clients.ec2.modify_vpc_attribute().vpc_id(vpc_id);
+        let request =
+            if hostnames { request.set_enable_dns_hostnames(on()) } else { request.set_enable_dns_support(on()) };
+        request.send().await.ctx(what, vpc_id)
+    })
+    .await
+    .map(|_| ())
 }
 
 async fn apply(
@@ -233,11 +232,11 @@ async fn apply(
                 .ctx("create VPC", &names.vpc)?;
             let id = created.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_owned();
             ctx.progress(format!("created VPC {} ({id})", names.vpc));
-            set_dns(ctx, &id, true, true).await?;
+            set_dns(ctx, &id, true, true, true).await?;
             Ok(Some(id))
         }
         (_, Some(vpc)) => {
-            set_dns(ctx, &vpc.id, change.has("dns_support"), change.has("dns_hostnames")).await?;
+            set_dns(ctx, &vpc.id, change.has("dns_support"), change.has("dns_hostnames"), vpc.dns_support).await?;
             retag(ctx, &vpc.id, change, &names.vpc).await?;
             ctx.progress(format!("updated VPC {} ({})", names.vpc, vpc.id));
             Ok(None)
