@@ -54,6 +54,7 @@ struct Kept {
     status: StatusCode,
     headers: Headers,
     body: Vec<u8>,
+    at: Instant,
 }
 
 fn key_of(service: &str, request: &HttpRequest) -> Option<Key> {
@@ -105,6 +106,9 @@ impl Replay {
         let kept = s.answers.get_mut(&key_of(service, request)?)?.pop_front()?;
         let mut response = HttpResponse::new(kept.status, SdkBody::from(kept.body));
         *response.headers_mut() = kept.headers;
+        // As a cache says its answer is old (RFC 9111): the SDK then does not take the answer's
+        // Date for AWS's clock now, which would skew the signatures that follow.
+        response.headers_mut().insert("age", kept.at.elapsed().as_secs().to_string());
         response.add_extension(Replayed);
         Some(response)
     }
@@ -125,7 +129,8 @@ impl Replay {
             && let Ok(mut s) = self.state.lock()
             && s.phase == Phase::Keeping
         {
-            let kept = Kept { status: response.status(), headers: response.headers().clone(), body };
+            let kept =
+                Kept { status: response.status(), headers: response.headers().clone(), body, at: Instant::now() };
             s.answers.entry(key).or_default().push_back(kept);
         }
         Ok(response)
@@ -178,6 +183,7 @@ mod tests {
     fn replayed(replay: &Replay, service: &str, request: &str) -> Option<String> {
         let a = replay.answer(service, &read(request))?;
         assert!(a.extension::<Replayed>().is_some());
+        assert!(a.headers().get("age").is_some(), "an old answer says so: its Date is not AWS's clock now");
         Some(format!("{} {}", a.status().as_u16(), std::str::from_utf8(a.body().bytes()?).ok()?))
     }
 
