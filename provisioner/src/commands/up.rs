@@ -153,8 +153,8 @@ async fn converge(
     yes: bool,
     no_wait: bool,
 ) -> Result<Option<Applied>, Error> {
-    // The apply's reads, up to its first change, are answered as the plan's were (`read_replay`);
-    // after it, or when nothing is applied, nothing is kept.
+    // The apply's reads, up to each service's first change, are answered as the plan's were
+    // (`read_replay`); after the apply, or when nothing is applied, nothing is kept.
     let replay = Arc::clone(&ctx.clients.replay);
     let _keeping = crate::read_replay::Keeping::start(&replay);
     let (plan, outputs) = engine::reconcile(ctx, image).await?;
