@@ -46,30 +46,6 @@ async fn quota(ctx: &Ctx, (service, code): (&str, &str)) -> Result<f64, Error> {
         .ok_or_else(|| Error::Refused(format!("Service Quotas answered no value for {service} {code}")))
 }
 
-/// Compares what others use plus what the stack needs with the quota.
-fn against(
-    name: &'static str,
-    (service, code): (&str, &str),
-    limit: f64,
-    others: u32,
-    needs: u32,
-    what: &str,
-    lower: &str,
-) -> Check {
-    let detail = format!("quota {limit}, {others} used by others, the stack needs {needs} ({what})");
-    if f64::from(others + needs) <= limit {
-        return Check::passed(name, detail);
-    }
-    Check::failed(
-        name,
-        detail,
-        format!(
-            "request an increase (Service Quotas, {service} {code}: `aws service-quotas request-service-quota-increase --service-code {service} --quota-code {code} --desired-value {}`) or {lower}",
-            others + needs
-        ),
-    )
-}
-
 async fn instance_vcpus(ctx: &Ctx) -> Check {
     const NAME: &str = "quota: EC2 vCPUs";
     let cap = &ctx.stack.capacity;
@@ -82,20 +58,15 @@ async fn instance_vcpus(ctx: &Ctx) -> Check {
         let e = Error::Refused(format!("{family} is not a standard family; its quota is not checked"));
         return Check::not_checked(NAME, &e);
     }
-    let (limit, others) = match tokio::try_join!(quota(ctx, STANDARD_VCPUS), others_vcpus(ctx)) {
-        Ok(found) => found,
-        Err(e) => return Check::not_checked(NAME, &e),
-    };
     let what = format!("capacity.max {} × {} vCPUs of {}", cap.max, per, cap.instance_type);
-    against(
-        NAME,
-        STANDARD_VCPUS,
-        limit,
-        others,
-        cap.max * per,
-        &what,
-        "lower capacity.max or pick a smaller instance_type",
-    )
+    let judged = Judged {
+        name: NAME,
+        quota: STANDARD_VCPUS,
+        needs: cap.max * per,
+        what: &what,
+        lower: "lower capacity.max or pick a smaller instance_type",
+    };
+    judged.against(ctx, others_vcpus(ctx)).await
 }
 
 /// vCPUs of the running standard instances that are not the stack's.
@@ -142,11 +113,30 @@ struct Judged<'a> {
 }
 
 impl Judged<'_> {
+    /// Reads the quota and what others use at once, and judges them.
     async fn against(self, ctx: &Ctx, others: impl Future<Output = Result<u32, Error>>) -> Check {
         match tokio::try_join!(quota(ctx, self.quota), others) {
-            Ok((limit, others)) => against(self.name, self.quota, limit, others, self.needs, self.what, self.lower),
+            Ok((limit, others)) => self.judge(limit, others),
             Err(e) => Check::not_checked(self.name, &e),
         }
+    }
+
+    /// Compares what others use plus what the stack needs with the quota `limit`.
+    fn judge(&self, limit: f64, others: u32) -> Check {
+        let (name, (service, code), needs) = (self.name, self.quota, self.needs);
+        let detail = format!("quota {limit}, {others} used by others, the stack needs {needs} ({})", self.what);
+        if f64::from(others + needs) <= limit {
+            return Check::passed(name, detail);
+        }
+        Check::failed(
+            name,
+            detail,
+            format!(
+                "request an increase (Service Quotas, {service} {code}: `aws service-quotas request-service-quota-increase --service-code {service} --quota-code {code} --desired-value {}`) or {}",
+                others + needs,
+                self.lower
+            ),
+        )
     }
 }
 
@@ -321,7 +311,8 @@ mod tests {
             (32.0, 20, 8, Outcome::Passed),
             (5.0, 5, 1, Outcome::Failed),
         ] {
-            let c = against("quota: x", VPCS, limit, others, needs, "what", "lower it");
+            let judged = Judged { name: "quota: x", quota: VPCS, needs, what: "what", lower: "lower it" };
+            let c = judged.judge(limit, others);
             assert_eq!(c.outcome, outcome, "{limit} {others} {needs}");
             if outcome == Outcome::Failed {
                 let fix = c.fix.expect("a failure names its fix");
