@@ -25,12 +25,7 @@ fn close(actual: f64, expected: f64, what: &str) {
 }
 
 fn item<'a>(estimate: &'a Value, name: &str) -> &'a Value {
-    estimate["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|i| i["item"] == name)
-        .unwrap_or_else(|| panic!("no {name}"))
+    common::entry(&estimate["items"], "item", name)
 }
 
 #[test]

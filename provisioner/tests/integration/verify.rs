@@ -40,12 +40,7 @@ async fn pushed_image(name: &str) -> String {
 }
 
 fn outcome<'a>(v: &'a Value, check: &str) -> &'a Value {
-    v["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["check"] == check)
-        .unwrap_or_else(|| panic!("no {check}: {v}"))
+    common::entry(&v["checks"], "check", check)
 }
 
 /// `verify --json` through the proxy, and `up` with the checks on: what each said.

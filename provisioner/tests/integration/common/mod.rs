@@ -254,6 +254,16 @@ pub fn podman_containers_conf(root: &Path) -> PathBuf {
     conf
 }
 
+/// The object of the JSON array `list` whose `key` is `value` (a check of `verify`, a line item
+/// of an estimate); panics naming what is missing.
+pub fn entry<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value}: {list}"))
+}
+
 /// The mutating calls of a `--json` result, in call order (`api_calls.mutations`).
 pub fn mutations(v: &Value) -> Vec<String> {
     v["api_calls"]["mutations"]
