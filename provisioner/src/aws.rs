@@ -255,25 +255,12 @@ impl Intercept for RecordCalls {
         }
         Ok(())
     }
-
-    // Each attempt of a mutating call carries the log to the HTTP layer, which looks at the fence
-    // again once the call's turn has come (`in_flight`): a call checked above and then queued
-    // behind others must not go out after the lease was lost.
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if cfg.load::<Metadata>().is_some_and(|meta| is_mutating(meta.name())) {
-            context.request_mut().add_extension(FenceCheck(Arc::clone(&self.0)));
-        }
-        Ok(())
-    }
 }
 
-/// Tells the HTTP layer (`in_flight`) which operation each attempt is, and the pacer whether AWS
-/// throttled it; an answer replayed from the plan (`read_replay`) is not counted as a call.
+/// Tells the HTTP layer (`in_flight`) which operation each attempt is (a mutating one meets the
+/// log's fence again there once its turn has come: checked in `RecordCalls` and then queued behind
+/// others, it must not go out after the lease was lost), and the pacer whether AWS throttled it;
+/// an answer replayed from the plan (`read_replay`) is not counted as a call.
 #[derive(Debug)]
 struct Attempts {
     pacer: Arc<crate::pacing::Pacer>,
@@ -296,6 +283,7 @@ impl Intercept for Attempts {
                 service: meta.service().into(),
                 operation: format!("{} {}", meta.service(), meta.name()).into(),
                 mutating: is_mutating(meta.name()),
+                log: Arc::clone(&self.log),
             };
             context.request_mut().add_extension(attempt);
         }
@@ -337,18 +325,6 @@ fn is_throttling(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse)
     use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
     !r.status().is_success()
         && error_code(r).is_some_and(|c| THROTTLING_ERRORS.contains(&c.as_str()) && !QUOTA_CODES.contains(&c.as_str()))
-}
-
-/// What a mutating call's request carries: the log whose fence is checked again just before the
-/// request is sent.
-#[derive(Debug, Clone)]
-pub struct FenceCheck(pub Arc<CallLog>);
-
-impl FenceCheck {
-    /// The refusal, when the log is fenced.
-    pub fn refused(&self) -> Option<Fenced> {
-        self.0.fenced().map(Fenced)
-    }
 }
 
 /// A mutating call refused because the run lost the stack's lease.

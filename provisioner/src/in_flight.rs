@@ -47,6 +47,15 @@ pub struct Attempt {
     /// The pacer's name for it: service and operation.
     pub operation: Arc<str>,
     pub mutating: bool,
+    /// The run's call log, whose fence a mutating attempt meets again here.
+    pub log: Arc<crate::aws::CallLog>,
+}
+
+impl Attempt {
+    /// The refusal of a mutating attempt whose run has lost the stack's lease.
+    fn refused(&self) -> Option<crate::aws::Fenced> {
+        self.log.fenced().filter(|_| self.mutating).map(crate::aws::Fenced)
+    }
 }
 
 impl Bound {
@@ -118,7 +127,8 @@ impl HttpConnector for BoundedConnector {
         let (inner, bound, service) = (self.inner.clone(), self.bound.clone(), Arc::clone(&self.service));
         HttpConnectorFuture::new(async move {
             let (mut keep, mut changes) = (None, None);
-            if let Some(attempt) = request.extension::<Attempt>().cloned() {
+            let attempt = request.extension::<Attempt>().cloned();
+            if let Some(attempt) = &attempt {
                 if attempt.mutating {
                     changes = Some(Arc::clone(&attempt.service));
                 } else if let Some(answer) = bound.replay.answer(&attempt.service, &request) {
@@ -134,7 +144,7 @@ impl HttpConnector for BoundedConnector {
             let _service = service.acquire_owned().await.map_err(closed)?;
             let _total = bound.total.acquire_owned().await.map_err(closed)?;
             // The lease may have been lost while this mutating call waited for its turn.
-            if let Some(refused) = request.extension::<crate::aws::FenceCheck>().and_then(|f| f.refused()) {
+            if let Some(refused) = attempt.as_ref().and_then(Attempt::refused) {
                 return Err(ConnectorError::other(Box::new(refused), None));
             }
             let answer = inner.call(request).await;
@@ -229,7 +239,8 @@ mod tests {
         });
         tokio::task::yield_now().await;
         let mut mutation = HttpRequest::empty();
-        mutation.add_extension(crate::aws::FenceCheck(Arc::clone(&log)));
+        let operation = "EC2 CreateVpc".into();
+        mutation.add_extension(Attempt { service: "EC2".into(), operation, mutating: true, log: Arc::clone(&log) });
         let second = tokio::spawn({
             let c = connector.clone();
             async move { c.call(mutation).await.map(|_| ()) }
@@ -250,7 +261,12 @@ mod tests {
         let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
         let send = async |body: &str, mutating: bool| {
             let mut r = HttpRequest::new(SdkBody::from(body.to_owned()));
-            r.add_extension(Attempt { service: "EC2".into(), operation: "EC2 Op".into(), mutating });
+            r.add_extension(Attempt {
+                service: "EC2".into(),
+                operation: "EC2 Op".into(),
+                mutating,
+                log: Arc::default(),
+            });
             connector.call(r).await.expect("answered");
             slow.calls.load(Ordering::SeqCst)
         };
@@ -268,7 +284,12 @@ mod tests {
         // A read sent while the change is in flight may be given the plan's answer; once EC2 has
         // answered the change, its reads go to AWS.
         let mut create = HttpRequest::new(SdkBody::from("Action=CreateVpc"));
-        create.add_extension(Attempt { service: "EC2".into(), operation: "EC2 Op".into(), mutating: true });
+        create.add_extension(Attempt {
+            service: "EC2".into(),
+            operation: "EC2 Op".into(),
+            mutating: true,
+            log: Arc::default(),
+        });
         let change = tokio::spawn(connector.call(create));
         while slow.now.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
@@ -286,7 +307,12 @@ mod tests {
         let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
         let took = async |operation: &str| {
             let mut r = HttpRequest::empty();
-            r.add_extension(Attempt { service: "EC2".into(), operation: operation.into(), mutating: false });
+            r.add_extension(Attempt {
+                service: "EC2".into(),
+                operation: operation.into(),
+                mutating: false,
+                log: Arc::default(),
+            });
             let start = tokio::time::Instant::now();
             connector.call(r).await.expect("answered");
             start.elapsed().as_millis()
