@@ -5,6 +5,8 @@ emulator.rs checks each against the running emulator. Run by scripts/moto-server
 tools venv's Python; arguments are moto_server's.
 """
 
+import json
+import os
 import sys
 
 from moto.applicationautoscaling import models as app_autoscaling
@@ -129,15 +131,28 @@ _iam_request_init = access_control.IAMRequestBase.__init__
 # Services whose IAM prefix is not the name their requests are signed with.
 IAM_PREFIX_OF_SIGNING_NAME = {"tagging": "tag"}
 
+# The IAM action AWS authorizes each S3 operation by, where it is not the operation's name
+# (shared with the policy tests: scripts/s3-iam-actions.json).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3-iam-actions.json")) as f:
+    S3_IAM_ACTION = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+
 
 def iam_request_init(self, *args, **kwargs):
-    """IAM authorization of the Resource Groups Tagging API: AWS authorizes GetResources as
-    `tag:GetResources` (the service's IAM prefix); moto as `tagging:GetResources` (the name the
-    request is signed with), an action no policy can grant."""
+    """IAM authorization under the action names AWS checks:
+    - the Resource Groups Tagging API: AWS authorizes GetResources as `tag:GetResources` (the
+      service's IAM prefix); moto as `tagging:GetResources` (the name the request is signed
+      with), an action no policy can grant;
+    - S3: AWS authorizes many operations by another name (PutPublicAccessBlock by
+      `s3:PutBucketPublicAccessBlock`, PutBucketEncryption by `s3:PutEncryptionConfiguration`,
+      HeadBucket by `s3:ListBucket`…); moto 5.2.6 authorizes each by its operation's name
+      (5.2.5 by a table that took several for `s3:CreateBucket`), so a policy with AWS's names
+      was refused and one with moto's would be accepted."""
     _iam_request_init(self, *args, **kwargs)
     service, _, action = self._action.partition(":")
     if service in IAM_PREFIX_OF_SIGNING_NAME:
         self._action = f"{IAM_PREFIX_OF_SIGNING_NAME[service]}:{action}"
+    elif service == "s3" and action in S3_IAM_ACTION:
+        self._action = S3_IAM_ACTION[action]
 
 
 access_control.IAMRequestBase.__init__ = iam_request_init

@@ -565,59 +565,12 @@ fn the_evaluator_follows_iam() {
     assert!(!allows(&policy, &t(&[("aws:RequestTag/x", "1")])), "Null: the key must be absent");
 }
 
-/// A moto server of this test's own: IAM enforcement is a switch for the whole server.
-struct OwnMoto {
-    url: String,
-    child: std::process::Child,
-}
-
-impl OwnMoto {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        // The suite's moto, with its AWS-faithful patches (scripts/moto-server).
-        let server = std::env::var("KONNICHIWA_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let child = std::process::Command::new(server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start moto_server ({e}): run the suite with scripts/test, which installs it, or `pip install 'moto[server]>=5.2,<5.3'`")
-            });
-        // Dropped (and so stopped) if it never answers.
-        let moto = Self { url: format!("http://127.0.0.1:{port}"), child };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("moto_server did not start on {}", moto.url);
-    }
-}
-
-impl Drop for OwnMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_refuses_the_rest() {
-    let moto = OwnMoto::start();
+    let moto = common::OwnMoto::start();
     let account = Account::new();
     account.json_at(&moto.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
-    let admin = {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "tests"))
-            .load()
-            .await;
-        provisioner::aws::Clients::with_moto_account(&sdk, Some(account.id.clone()))
-    };
+    let admin = account.clients_at(&moto.url, ("test", "test", None)).await;
     let policy = {
         let p = admin
             .iam
@@ -672,11 +625,7 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
     let creds = session.credentials().expect("credentials");
     let (id, secret, token) =
         (creds.access_key_id().to_owned(), creds.secret_access_key().to_owned(), creds.session_token().to_owned());
-    let http = reqwest::Client::new();
-    let auth = |n: &'static str| {
-        http.post(format!("{}/moto-api/reset-auth", moto.url)).header("content-type", "text/plain").body(n).send()
-    };
-    auth("0").await.expect("enforcement on");
+    moto.enforce_iam(true).await;
 
     // moto checks signatures: a proxy signs each request again for moto's address (and in the
     // form moto rebuilds bodies in); it changes nothing else.
@@ -703,15 +652,7 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
     assert_eq!(outside.status.code(), Some(1));
     let said = common::text(&outside);
     assert!(said.contains("AccessDenied") || said.contains("not authorized"), "{said}");
-    let deploy = {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .endpoint_url(&proxy.url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(&id, &secret, Some(token.clone()), None, "ci"))
-            .load()
-            .await;
-        provisioner::aws::Clients::with_moto_account(&sdk, Some(account.id.clone()))
-    };
+    let deploy = account.clients_at(&proxy.url, (&id, &secret, Some(&token))).await;
     let boundary = format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id);
     let admin_doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     let trust_anyone = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#;
@@ -781,5 +722,5 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
     ];
     let allowed: Vec<&str> = refused.iter().filter(|(_, r)| !r).map(|(what, _)| *what).collect();
     assert!(allowed.is_empty(), "moto let the deploy role do: {allowed:?}");
-    auth("inf").await.expect("enforcement off");
+    moto.enforce_iam(false).await;
 }

@@ -232,3 +232,185 @@ async fn removing_a_role_a_profile_no_longer_holds_says_no_such_entity() {
     let again = remove().await.expect_err("the role is not in the profile any more");
     assert_eq!(code(&again), "NoSuchEntity", "{again:?}");
 }
+
+/// Calls the S3 operation `op` on `bucket` (each as the log bucket's kind sends it); the error
+/// code when it fails.
+async fn s3_call(c: &provisioner::aws::Clients, op: &str, bucket: &str) -> Result<(), String> {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration, Delete, ExpirationStatus,
+        LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectOwnership, OwnershipControls,
+        OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    };
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let s3 = &c.s3;
+    // A refused HEAD has no body, so no code: its status says it.
+    fn err<E: ProvideErrorMetadata>(e: aws_sdk_s3::error::SdkError<E>) -> String {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        match (e.code(), status) {
+            (Some(code), _) => code.to_owned(),
+            (None, Some(403)) => "AccessDenied".to_owned(),
+            (None, status) => format!("(no code, HTTP {status:?})"),
+        }
+    }
+    match op {
+        "CreateBucket" => {
+            let config = CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::ApNortheast1)
+                .build();
+            s3.create_bucket().bucket(bucket).create_bucket_configuration(config).send().await.map(|_| ()).map_err(err)
+        }
+        "PutBucketTagging" => {
+            let tag = Tag::builder().key("konnichiwa:stack").value("emulator").build().expect("tag");
+            let tagging = Tagging::builder().tag_set(tag).build().expect("tagging");
+            s3.put_bucket_tagging().bucket(bucket).tagging(tagging).send().await.map(|_| ()).map_err(err)
+        }
+        "GetBucketTagging" => s3.get_bucket_tagging().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        "PutPublicAccessBlock" => {
+            let block = PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build();
+            let r = s3.put_public_access_block().bucket(bucket).public_access_block_configuration(block);
+            r.send().await.map(|_| ()).map_err(err)
+        }
+        "GetPublicAccessBlock" => s3.get_public_access_block().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        "PutBucketEncryption" => {
+            let default =
+                ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().expect("sse");
+            let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
+            let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("config");
+            let r = s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config);
+            r.send().await.map(|_| ()).map_err(err)
+        }
+        "GetBucketEncryption" => s3.get_bucket_encryption().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        "PutBucketOwnershipControls" => {
+            let rule = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build();
+            let controls = OwnershipControls::builder().rules(rule.expect("rule")).build().expect("controls");
+            let r = s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(controls);
+            r.send().await.map(|_| ()).map_err(err)
+        }
+        "GetBucketOwnershipControls" => {
+            s3.get_bucket_ownership_controls().bucket(bucket).send().await.map(|_| ()).map_err(err)
+        }
+        "PutBucketLifecycleConfiguration" => {
+            let rule = LifecycleRule::builder()
+                .id("expire")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .expiration(LifecycleExpiration::builder().days(30).build())
+                .build()
+                .expect("rule");
+            let config = BucketLifecycleConfiguration::builder().rules(rule).build().expect("lifecycle");
+            let r = s3.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config);
+            r.send().await.map(|_| ()).map_err(err)
+        }
+        "GetBucketLifecycleConfiguration" => {
+            s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await.map(|_| ()).map_err(err)
+        }
+        "PutBucketPolicy" => {
+            let policy = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"logdelivery.elasticloadbalancing.amazonaws.com"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::{bucket}/AWSLogs/*"}}]}}"#
+            );
+            s3.put_bucket_policy().bucket(bucket).policy(policy).send().await.map(|_| ()).map_err(err)
+        }
+        "GetBucketPolicy" => s3.get_bucket_policy().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        "HeadBucket" => s3.head_bucket().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        "ListObjectVersions" => s3.list_object_versions().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        // A key that is not there: S3 answers it deleted, as it would a present one.
+        "DeleteObjects" => {
+            let key = ObjectIdentifier::builder().key("AWSLogs/old.log.gz").build().expect("key");
+            let delete = Delete::builder().objects(key).build().expect("delete");
+            // S3 answers a refused key among the deleted ones, not the request.
+            let out = s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(err)?;
+            match out.errors().first() {
+                Some(e) => Err(e.code().unwrap_or("(no code)").to_owned()),
+                None => Ok(()),
+            }
+        }
+        "DeleteBucket" => s3.delete_bucket().bucket(bucket).send().await.map(|_| ()).map_err(err),
+        other => panic!("no call written for the S3 operation {other}"),
+    }
+}
+
+/// The S3 operations the log bucket's kind calls, in an order each can succeed in.
+const S3_OPERATIONS: &[&str] = &[
+    "CreateBucket",
+    "PutBucketTagging",
+    "GetBucketTagging",
+    "PutPublicAccessBlock",
+    "GetPublicAccessBlock",
+    "PutBucketEncryption",
+    "GetBucketEncryption",
+    "PutBucketOwnershipControls",
+    "GetBucketOwnershipControls",
+    "PutBucketLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration",
+    "PutBucketPolicy",
+    "GetBucketPolicy",
+    "HeadBucket",
+    "ListObjectVersions",
+    "DeleteObjects",
+    "DeleteBucket",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_authorizes_each_operation_by_the_iam_action_aws_names() {
+    // IAM enforcement is a switch of the whole server: a moto of this test's own.
+    let moto = crate::common::OwnMoto::start();
+    let account = Account::new();
+    let setup = account.clients_at(&moto.url, ("test", "test", None)).await;
+    let keys_of = |user: &'static str| {
+        let iam = setup.iam.clone();
+        async move {
+            iam.create_user().user_name(user).send().await.expect("user");
+            let key = iam.create_access_key().user_name(user).send().await.expect("access key");
+            let key = key.access_key().expect("key");
+            (key.access_key_id().to_owned(), key.secret_access_key().to_owned())
+        }
+    };
+    let (admin_id, admin_secret) = keys_of("admin").await;
+    let (caller_id, caller_secret) = keys_of("caller").await;
+    let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    setup.iam.put_user_policy().user_name("admin").policy_name("all").policy_document(everything).send().await.expect("admin");
+    // moto checks signatures: each proxy signs again for moto's address, one set of keys each.
+    let admin_proxy = crate::common::faults::Proxy::start(&moto.url, crate::common::faults::Faults::default()).await;
+    admin_proxy.resign_for_moto(&admin_id, &admin_secret);
+    let caller_proxy = crate::common::faults::Proxy::start(&moto.url, crate::common::faults::Faults::default()).await;
+    caller_proxy.resign_for_moto(&caller_id, &caller_secret);
+    let admin = account.clients_at(&admin_proxy.url, (&admin_id, &admin_secret, None)).await;
+    let caller = account.clients_at(&caller_proxy.url, (&caller_id, &caller_secret, None)).await;
+    moto.enforce_iam(true).await;
+
+    let bucket = "emulator-alb-logs";
+    let grant = |action: String| {
+        let iam = admin.iam.clone();
+        async move {
+            let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": action, "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]}]});
+            let r = iam.put_user_policy().user_name("caller").policy_name("s3").policy_document(policy.to_string());
+            r.send().await.expect("the caller's policy");
+        }
+    };
+    let mut wrong = Vec::new();
+    for op in S3_OPERATIONS {
+        let action = crate::common::policy::s3_action(op);
+        // Refused under the operation's own name where AWS checks another action…
+        if action != format!("s3:{op}") {
+            grant(format!("s3:{op}")).await;
+            match s3_call(&caller, op, bucket).await {
+                Err(code) if code == "AccessDenied" => {}
+                other => wrong.push(format!("{op} granted as s3:{op}: {other:?}, AWS refuses it")),
+            }
+        }
+        // … and allowed with exactly the action AWS checks.
+        grant(action.clone()).await;
+        if let Err(code) = s3_call(&caller, op, bucket).await {
+            wrong.push(format!("{op} granted as {action}: {code}"));
+        }
+    }
+    moto.enforce_iam(false).await;
+    assert!(wrong.is_empty(), "the emulator authorizes S3 as AWS does not:\n{}", wrong.join("\n"));
+}

@@ -180,10 +180,18 @@ impl Account {
 
     /// SDK clients of the test itself, in this account.
     pub async fn clients(&self) -> Clients {
+        self.clients_at(&moto_url(), ("test", "test", None)).await
+    }
+
+    /// SDK clients in this account, through `endpoint` (moto, or a proxy in front of it), with
+    /// these credentials (key id, secret, session token).
+    pub async fn clients_at(&self, endpoint: &str, (id, secret, token): (&str, &str, Option<&str>)) -> Clients {
+        assert!(is_loopback_url(endpoint), "refusing a non-loopback endpoint {endpoint}");
+        let credentials = aws_sdk_ec2::config::Credentials::new(id, secret, token.map(str::to_owned), None, "tests");
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("ap-northeast-1"))
-            .endpoint_url(moto_url())
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(endpoint)
+            .credentials_provider(credentials)
             .load()
             .await;
         Clients::with_moto_account(&sdk, Some(self.id.clone()))
@@ -270,4 +278,55 @@ pub fn mutations(v: &Value) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
+}
+
+/// A moto server of this test's own: IAM enforcement is a switch for the whole server.
+pub struct OwnMoto {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl OwnMoto {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        // The suite's moto, with its AWS-faithful patches (scripts/moto-server).
+        let server = std::env::var("KONNICHIWA_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let child = std::process::Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start moto_server ({e}): run the suite with scripts/test, which installs it, or `pip install 'moto[server]>=5.2,<5.3'`")
+            });
+        // Dropped (and so stopped) if it never answers.
+        let moto = Self { url: format!("http://127.0.0.1:{port}"), child };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto_server did not start on {}", moto.url);
+    }
+
+    /// Turns moto's IAM enforcement on (every call from now on is checked against the caller's
+    /// policies; the dummy `test` keys then fail) or off.
+    pub async fn enforce_iam(&self, on: bool) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.url))
+            .header("content-type", "text/plain")
+            .body(if on { "0" } else { "inf" })
+            .send()
+            .await;
+        assert!(r.is_ok_and(|r| r.status().is_success()), "moto's reset-auth did not answer");
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

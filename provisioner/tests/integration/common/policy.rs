@@ -174,24 +174,19 @@ pub fn iam_action(operation: &str) -> String {
         "SNS" => "sns",
         "Service Quotas" => "servicequotas",
         "Pricing" => "pricing",
-        "S3" => return format!("s3:{}", s3_action(op)),
+        "S3" => return s3_action(op),
         other => panic!("no IAM prefix known for the service {other:?}"),
     };
     format!("{prefix}:{op}")
 }
 
-/// S3 names many IAM actions differently from the operations that need them.
-fn s3_action(op: &str) -> &str {
-    match op {
-        "HeadBucket" | "ListObjectsV2" => "ListBucket",
-        "ListObjectVersions" => "ListBucketVersions",
-        "DeleteObjects" => "DeleteObject",
-        "GetBucketEncryption" => "GetEncryptionConfiguration",
-        "PutBucketEncryption" => "PutEncryptionConfiguration",
-        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
-        "PutBucketLifecycleConfiguration" => "PutLifecycleConfiguration",
-        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
-        "PutPublicAccessBlock" => "PutBucketPublicAccessBlock",
-        other => other,
-    }
+/// The IAM action AWS authorizes an S3 operation by: the table the emulator uses too
+/// (scripts/s3-iam-actions.json); an operation it does not list, by its own name.
+pub fn s3_action(op: &str) -> String {
+    static TABLE: std::sync::OnceLock<serde_json::Map<String, Value>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let text = include_str!("../../../../scripts/s3-iam-actions.json");
+        serde_json::from_str(text).expect("scripts/s3-iam-actions.json is a JSON object")
+    });
+    table.get(op).and_then(Value::as_str).map_or_else(|| format!("s3:{op}"), str::to_owned)
 }
