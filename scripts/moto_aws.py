@@ -5,8 +5,10 @@ emulator.rs checks each against the running emulator. Run by scripts/moto-server
 tools venv's Python; arguments are moto_server's.
 """
 
+import inspect
 import json
 import os
+import re
 import sys
 
 from moto.applicationautoscaling import models as app_autoscaling
@@ -15,11 +17,19 @@ from moto.autoscaling import models as autoscaling
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.ecs import models as ecs
 from moto.ecs.exceptions import ECSException, EcsClientException
+from moto.cloudwatch import models as cloudwatch
+from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidation
 from moto.core.exceptions import JsonRESTError
+from moto.secretsmanager import models as secretsmanager
+from moto.secretsmanager.exceptions import ValidationException as SecretsValidation
+from moto.ssm import models as ssm
+from moto.ssm.exceptions import ValidationException as SsmValidation
 from moto.elbv2 import models as elbv2
 from moto.iam import access_control
 from moto.iam import models as iam
+from moto.iam.exceptions import LimitExceededException as IAMLimitExceeded
 from moto.iam.exceptions import NotFoundException as IAMNotFound
+from moto.iam.exceptions import ValidationError as IAMValidationError
 
 
 class AlreadyExists(AutoscalingClientError):
@@ -155,7 +165,229 @@ def iam_request_init(self, *args, **kwargs):
         self._action = S3_IAM_ACTION[action]
 
 
+
+
+def _limits():
+    """AWS's documented limits, as the one table stack/src/limits.rs holds them (`NAME: max`)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "stack", "src", "limits.rs")) as f:
+        text = f.read()
+    found = re.findall(r"pub const (\w+): Limit\s*=\s*Limit\s*\{[^}]*?max:\s*([\d_]+)", text)
+    return {name: int(value.replace("_", "")) for name, value in found}
+
+
+LIMITS = _limits()
+
+
+def policy_size(document):
+    """A policy's size as IAM counts it: its characters, whitespace not counted."""
+    return sum(1 for c in document if not c.isspace())
+
+
+def iam_name_within(value, field, limit):
+    """IAM's answer to a name over its length limit."""
+    if len(value) > limit:
+        raise IAMValidationError(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {limit}")
+
+
+def managed_policy_within(document):
+    if policy_size(document) > LIMITS["IAM_MANAGED_POLICY"]:
+        raise IAMLimitExceeded(f"Cannot exceed quota for PolicySize: {LIMITS['IAM_MANAGED_POLICY']}")
+
+
+def trust_policy_within(document):
+    if policy_size(document) > LIMITS["IAM_TRUST_POLICY"]:
+        raise IAMLimitExceeded(f"Cannot exceed quota for ACLSizePerRole: {LIMITS['IAM_TRUST_POLICY']}")
+
+
+_put_role_policy = iam.IAMBackend.put_role_policy
+
+
+def put_role_policy(self, role_name, policy_name, policy_json):
+    """IAM PutRolePolicy: AWS refuses a policy that brings the role's inline policies together
+    over 10,240 characters (whitespace not counted) with LimitExceeded and writes nothing; moto
+    had no limit, so a 26,654-character deploy policy passed the suite and failed on AWS."""
+    role = self.get_role(role_name)
+    others = sum(policy_size(doc) for name, doc in role.policies.items() if name != policy_name)
+    limit = LIMITS["IAM_ROLE_INLINE_POLICIES"]
+    if others + policy_size(policy_json) > limit:
+        raise IAMLimitExceeded(f"Maximum policy size of {limit} bytes exceeded for role {role_name}")
+    iam_name_within(policy_name, "policyName", LIMITS["IAM_POLICY_NAME"])
+    return _put_role_policy(self, role_name, policy_name, policy_json)
+
+
+_create_policy = iam.IAMBackend.create_policy
+
+
+def create_policy(self, description, path, policy_document, policy_name, tags):
+    """IAM CreatePolicy: a managed policy over 6,144 characters (whitespace not counted) is
+    LimitExceeded; a name over 128 characters a ValidationError (moto accepted both)."""
+    iam_name_within(policy_name, "policyName", LIMITS["IAM_POLICY_NAME"])
+    managed_policy_within(policy_document)
+    return _create_policy(self, description, path, policy_document, policy_name, tags)
+
+
+_create_policy_version = iam.IAMBackend.create_policy_version
+
+
+def create_policy_version(self, policy_arn, policy_document, set_as_default):
+    """IAM CreatePolicyVersion: the same size limit as CreatePolicy (moto had none)."""
+    managed_policy_within(policy_document)
+    return _create_policy_version(self, policy_arn, policy_document, set_as_default)
+
+
+_attach_role_policy = iam.IAMBackend.attach_role_policy
+
+
+def attach_role_policy(self, policy_arn, role_name):
+    """IAM AttachRolePolicy: a role holds at most 10 managed policies (the default quota), and
+    one more is LimitExceeded (moto attached any number)."""
+    role = self.get_role(role_name)
+    limit = LIMITS["IAM_ROLE_MANAGED_POLICIES"]
+    if policy_arn not in role.managed_policies and len(role.managed_policies) >= limit:
+        raise IAMLimitExceeded(f"Cannot exceed quota for PoliciesPerRole: {limit}")
+    return _attach_role_policy(self, policy_arn, role_name)
+
+
+_create_role = iam.IAMBackend.create_role
+
+
+def create_role(self, role_name, assume_role_policy_document, *args, **kwargs):
+    """IAM CreateRole: a name over 64 characters is a ValidationError and a trust policy over
+    2,048 characters (whitespace not counted) LimitExceeded (moto accepted both)."""
+    iam_name_within(role_name, "roleName", LIMITS["IAM_ROLE_NAME"])
+    trust_policy_within(assume_role_policy_document)
+    return _create_role(self, role_name, assume_role_policy_document, *args, **kwargs)
+
+
+_update_assume_role_policy = iam.IAMBackend.update_assume_role_policy
+
+
+def update_assume_role_policy(self, role_name, policy_document):
+    """IAM UpdateAssumeRolePolicy: the trust policy's size limit, as CreateRole."""
+    trust_policy_within(policy_document)
+    return _update_assume_role_policy(self, role_name, policy_document)
+
+
+_create_instance_profile = iam.IAMBackend.create_instance_profile
+
+
+def create_instance_profile(self, name, *args, **kwargs):
+    """IAM CreateInstanceProfile: a name over 128 characters is a ValidationError."""
+    iam_name_within(name, "instanceProfileName", LIMITS["IAM_INSTANCE_PROFILE_NAME"])
+    return _create_instance_profile(self, name, *args, **kwargs)
+
+
+def arguments(original, self, args, kwargs):
+    """The arguments of a call to a backend method, by name, however moto passed them."""
+    return inspect.signature(original).bind(self, *args, **kwargs).arguments
+
+
+def too_long(value, field, limit):
+    """The form of AWS's validation message for a value over its length limit."""
+    return (f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {limit}")
+
+
+_put_parameter = ssm.SimpleSystemManagerBackend.put_parameter
+
+
+def put_parameter(self, *args, **kwargs):
+    """SSM PutParameter: a Standard-tier value over 4,096 characters is refused (moto took any
+    size; the lease's record is one such parameter)."""
+    a = arguments(_put_parameter, self, args, kwargs)
+    limit = LIMITS["SSM_STANDARD_PARAMETER_VALUE"]
+    if (a.get("tier") or "Standard") == "Standard" and len(a.get("value") or "") > limit:
+        raise SsmValidation(
+            f"Standard tier parameters support a maximum parameter value of {limit} characters. To create a larger "
+            "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see "
+            "https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
+    return _put_parameter(self, *args, **kwargs)
+
+
+def secret_within(secret_string):
+    limit = LIMITS["SECRET_VALUE"]
+    if secret_string is not None and len(secret_string.encode()) > limit:
+        raise SecretsValidation(too_long("*** Sensitive Data Redacted ***", "secretString", limit))
+
+
+_create_secret = secretsmanager.SecretsManagerBackend.create_secret
+_put_secret_value = secretsmanager.SecretsManagerBackend.put_secret_value
+
+
+def create_secret(self, *args, **kwargs):
+    """Secrets Manager CreateSecret: a value over 65,536 bytes is refused (moto took any size)."""
+    secret_within(arguments(_create_secret, self, args, kwargs).get("secret_string"))
+    return _create_secret(self, *args, **kwargs)
+
+
+def put_secret_value(self, *args, **kwargs):
+    """Secrets Manager PutSecretValue: the same limit as CreateSecret."""
+    secret_within(arguments(_put_secret_value, self, args, kwargs).get("secret_string"))
+    return _put_secret_value(self, *args, **kwargs)
+
+
+_put_metric_alarm = cloudwatch.CloudWatchBackend.put_metric_alarm
+
+
+def put_metric_alarm(self, *args, **kwargs):
+    """CloudWatch PutMetricAlarm: a name over 255 characters, or more than 5 actions for one
+    state, is a ValidationError (moto took both)."""
+    a = arguments(_put_metric_alarm, self, args, kwargs)
+    if len(a.get("name") or "") > LIMITS["ALARM_NAME"]:
+        raise CloudWatchValidation(too_long(a["name"], "alarmName", LIMITS["ALARM_NAME"]))
+    for field, key in [("alarmActions", "alarm_actions"), ("oKActions", "ok_actions"),
+                       ("insufficientDataActions", "insufficient_data_actions")]:
+        actions = a.get(key) or []
+        if len(actions) > LIMITS["ALARM_ACTIONS"]:
+            raise CloudWatchValidation(too_long(actions, field, LIMITS["ALARM_ACTIONS"]))
+    return _put_metric_alarm(self, *args, **kwargs)
+
+
+_register_task_definition = ecs.EC2ContainerServiceBackend.register_task_definition
+
+
+def register_task_definition(self, *args, **kwargs):
+    """ECS RegisterTaskDefinition: a task definition over 64 KiB (its JSON) is a ClientException
+    (moto took any size; an environment of stack.yaml travels in it)."""
+    a = arguments(_register_task_definition, self, args, kwargs)
+    fields = {k: v for k, v in a.items() if k != "self" and v is not None}
+    size = len(json.dumps(fields, separators=(",", ":")).encode())
+    limit = LIMITS["TASK_DEFINITION"]
+    if size > limit:
+        raise EcsClientException(f"Actual length: '{size}'. Max allowed length is '{limit}' bytes.")
+    return _register_task_definition(self, *args, **kwargs)
+
+
+_run_task = ecs.EC2ContainerServiceBackend.run_task
+
+
+def run_task(self, *args, **kwargs):
+    """ECS RunTask: `overrides` over 8,192 characters (its JSON) is refused (moto took any size;
+    the load test's workers get their command there)."""
+    overrides = arguments(_run_task, self, args, kwargs).get("overrides")
+    limit = LIMITS["RUN_TASK_OVERRIDES"]
+    if overrides and len(json.dumps(overrides, separators=(",", ":"))) > limit:
+        raise ECSException("InvalidParameterException", f"Container Overrides length must be at most {limit}")
+    return _run_task(self, *args, **kwargs)
+
+
 access_control.IAMRequestBase.__init__ = iam_request_init
+ssm.SimpleSystemManagerBackend.put_parameter = put_parameter
+secretsmanager.SecretsManagerBackend.create_secret = create_secret
+secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value
+cloudwatch.CloudWatchBackend.put_metric_alarm = put_metric_alarm
+ecs.EC2ContainerServiceBackend.register_task_definition = register_task_definition
+ecs.EC2ContainerServiceBackend.run_task = run_task
+iam.IAMBackend.put_role_policy = put_role_policy
+iam.IAMBackend.create_policy = create_policy
+iam.IAMBackend.create_policy_version = create_policy_version
+iam.IAMBackend.attach_role_policy = attach_role_policy
+iam.IAMBackend.create_role = create_role
+iam.IAMBackend.update_assume_role_policy = update_assume_role_policy
+iam.IAMBackend.create_instance_profile = create_instance_profile
 iam.IAMBackend.remove_role_from_instance_profile = remove_role_from_instance_profile
 app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy = not_found_as_aws_says(
     app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy)

@@ -65,18 +65,25 @@ impl std::fmt::Debug for Kind {
 /// What the tag sweep itself needs.
 const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
 
-/// Every kind's declared permissions (the alias's are Route 53's, which the certificate uses
-/// too), the lease's, the pre-flight checks', the sweep's, and what the deploy role is denied:
-/// what the CI deploy role is made of.
-pub fn permissions() -> Vec<&'static Permission> {
+/// Who declares which permissions: every kind (by its name; the alias's are Route 53's, which
+/// the certificate uses too), the lease, the pre-flight checks, the sweep, and what the deploy
+/// role is denied (`denied`): what the CI deploy role is made of, by source.
+pub fn permission_sources() -> Vec<(&'static str, &'static [Permission])> {
     KINDS
         .iter()
-        .flat_map(|k| k.permissions)
-        .chain(crate::lease::PERMISSIONS)
-        .chain(crate::verify::PERMISSIONS)
-        .chain(SWEEP)
-        .chain(crate::resources::ci_role::DENIED)
+        .map(|k| (k.name, k.permissions))
+        .chain([
+            ("lease", crate::lease::PERMISSIONS),
+            ("verify", crate::verify::PERMISSIONS),
+            ("sweep", SWEEP),
+            ("denied", crate::resources::ci_role::DENIED),
+        ])
         .collect()
+}
+
+/// Every permission of `permission_sources`, in that order.
+pub fn permissions() -> Vec<&'static Permission> {
+    permission_sources().into_iter().flat_map(|(_, p)| p).collect()
 }
 
 /// Every noun a plan row can carry.
@@ -255,6 +262,40 @@ mod tests {
             assert!(!k.nouns.is_empty(), "{} has no plan nouns", k.name);
             assert!(!k.arn_types.is_empty() || k.name == "dns-alias", "{} claims no ARN type", k.name);
         }
+    }
+
+    /// AWS's limit on the name of a resource of this plan noun.
+    fn name_limit(noun: &str) -> Option<&'static stack::limits::Limit> {
+        use stack::limits::*;
+        Some(match noun {
+            "load-balancer" => &LOAD_BALANCER_NAME,
+            "target-group" => &TARGET_GROUP_NAME,
+            "iam-role" => &IAM_ROLE_NAME,
+            "iam-policy" => &IAM_POLICY_NAME,
+            "instance-profile" => &IAM_INSTANCE_PROFILE_NAME,
+            "alarm" => &ALARM_NAME,
+            "log-group" => &LOG_GROUP_NAME,
+            "log-bucket" => &S3_BUCKET_NAME,
+            "secret" => &SECRET_NAME,
+            "ecr-repository" => &ECR_REPOSITORY_NAME,
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn every_name_the_longest_stack_derives_fits_awss_limit_on_it() {
+        let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../stack.yaml")).expect("stack");
+        let longest = example.replacen("name: konnichiwa", "name: abcdefghij-klmnopqrs", 1);
+        let s =
+            stack::Stack::from_yaml(&longest, std::path::Path::new("stack.yaml")).expect("the longest name is valid");
+        let mut checked = 0;
+        for (noun, name) in derived_names(&s) {
+            let Some(limit) = name_limit(noun) else { continue };
+            let name = name.replace("<account>", "123456789012");
+            assert!(name.chars().count() <= limit.max, "{noun} {name}: {}", limit.describe());
+            checked += 1;
+        }
+        assert!(checked >= 10, "{checked} names checked");
     }
 
     #[test]

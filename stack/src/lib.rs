@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod document;
+pub mod limits;
 pub mod net;
 pub mod parse;
 pub mod schema;

@@ -4,6 +4,7 @@
 use ipnet::Ipv4Net;
 
 use crate::catalog;
+use crate::limits;
 use crate::schema::{Loadtest, Monitor, Slo, Stack};
 use crate::units::{HumanDuration, Percent};
 
@@ -11,6 +12,9 @@ use crate::units::{HumanDuration, Percent};
 pub const APP_MIN_MEMORY_MIB: u32 = 64;
 /// The app's default keep-alive (HEADER_READ_TIMEOUT), which must outlast the ALB's idle timeout.
 pub const APP_DEFAULT_KEEP_ALIVE_SECS: u64 = 75;
+/// The stack's own tags at most: AWS allows 50 per resource, and the provisioner adds its
+/// ownership tag, `Name` and the tags AWS services add themselves.
+const MAX_STACK_TAGS: usize = 40;
 /// Share of an instance's memory left to the OS and the ECS agent.
 const INSTANCE_RESERVED_FRACTION: f64 = 0.1;
 
@@ -73,6 +77,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     registry_and_secret(&mut c, stack);
     service(&mut c, stack);
     load_balancer(&mut c, stack);
+    iam(&mut c, stack);
     observability(&mut c, stack);
     c.problems
 }
@@ -98,8 +103,12 @@ fn identity(c: &mut Checker, s: &Stack) {
     c.check(catalog::REGIONS.contains(&s.region.as_str()), "region", || {
         format!("{:?} is not an AWS region; use a code such as ap-northeast-1 or us-east-1", s.region)
     });
-    c.check(s.tags.len() <= 40, "tags", || {
-        format!("{} tags; AWS allows 50 per resource and we add our own: use at most 40", s.tags.len())
+    c.check(s.tags.len() <= MAX_STACK_TAGS, "tags", || {
+        format!(
+            "{} tags; AWS allows {} user tags per resource and the provisioner adds its own: use at most {MAX_STACK_TAGS}",
+            s.tags.len(),
+            limits::TAGS_PER_RESOURCE.max
+        )
     });
     for (k, v) in &s.tags {
         let path = format!("tags.{k}");
@@ -113,8 +122,12 @@ fn identity(c: &mut Checker, s: &Stack) {
             "tag key \"Name\": the provisioner names each resource itself (<stack>-vpc, …); remove it from tags"
                 .to_owned()
         });
-        c.check(!k.is_empty() && k.chars().count() <= 128, &path, || format!("tag key {k:?} must be 1–128 characters"));
-        c.check(v.chars().count() <= 256, &path, || format!("the value of tag {k:?} is longer than 256 characters"));
+        c.check(!k.is_empty() && k.chars().count() <= limits::TAG_KEY.max, &path, || {
+            format!("tag key {k:?} must be 1–{} characters", limits::TAG_KEY.max)
+        });
+        c.check(v.chars().count() <= limits::TAG_VALUE.max, &path, || {
+            format!("the value of tag {k:?} is longer than {} characters", limits::TAG_VALUE.max)
+        });
         for (what, text) in [("key", k), ("value", v)] {
             if let Some(bad) = text.chars().find(|ch| !tag_char(*ch)) {
                 c.fail(
@@ -325,6 +338,16 @@ fn deployment(c: &mut Checker, s: &Stack) {
             "alarm_actions notify through the SLO alarms: set slo_alarms: true too".to_owned()
         });
     }
+    // The stack's own topic is one more action of each alarm state.
+    let actions = svc.deployment.alarm_actions.len() + usize::from(svc.deployment.alarm_topic);
+    c.check(actions <= limits::ALARM_ACTIONS.max, "service.deployment.alarm_actions", || {
+        format!(
+            "{actions} actions for each alarm state ({}alarm_actions): CloudWatch allows {}; notify one topic and \
+             subscribe the others to it",
+            if svc.deployment.alarm_topic { "the stack's alarm_topic and " } else { "" },
+            limits::ALARM_ACTIONS.max
+        )
+    });
     c.check(!svc.deployment.alarm_topic || svc.deployment.slo_alarms, "service.deployment.alarm_topic", || {
         "the topic is notified by the SLO alarms: set slo_alarms: true too".to_owned()
     });
@@ -340,6 +363,15 @@ fn deployment(c: &mut Checker, s: &Stack) {
 
 /// The service's environment: names a shell takes, never the API key, PORT only as the port.
 fn environment(c: &mut Checker, svc: &crate::Service) {
+    let size = limits::environment_size(&svc.environment);
+    c.check(size <= limits::ENVIRONMENT_BUDGET, "service.environment", || {
+        format!(
+            "{size} bytes of environment; the task definition that carries it is limited ({}), which leaves the \
+             environment {} bytes: move large values to a file in the image or to a secret",
+            limits::TASK_DEFINITION.describe(),
+            limits::ENVIRONMENT_BUDGET
+        )
+    });
     for (key, value) in &svc.environment {
         let path = format!("service.environment.{key}");
         c.check(key != "API_KEY", &path, || {
@@ -506,6 +538,20 @@ fn dns_name(name: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The app's own IAM statements: the boundary (a managed policy) carries them beside its own.
+fn iam(c: &mut Checker, s: &Stack) {
+    let size = limits::policy_size(&serde_json::Value::from(s.iam.task_role_statements.clone()));
+    c.check(size <= limits::TASK_ROLE_STATEMENTS_BUDGET, "iam.task_role_statements", || {
+        format!(
+            "{size} characters of statements; the permissions boundary that carries them is one managed policy ({}), \
+             of which the stack's own statements leave {}: merge statements that share resources, or use wildcards \
+             in actions (s3:Get*)",
+            limits::IAM_MANAGED_POLICY.describe(),
+            limits::TASK_ROLE_STATEMENTS_BUDGET
+        )
+    });
 }
 
 fn observability(c: &mut Checker, s: &Stack) {

@@ -369,3 +369,35 @@ fn the_readmes_error_examples_are_what_the_edits_report() {
         }
     }
 }
+
+#[test]
+fn a_stack_that_would_cross_an_aws_limit_is_refused_naming_the_limit_and_the_fix() {
+    use stack::limits;
+    // The environment travels in the task definition (64 KiB in all).
+    let big = "x".repeat(limits::ENVIRONMENT_BUDGET);
+    let text = with("environment:", &format!("environment: {{ LOG_LEVEL: info, BLOB: {big} }}"));
+    let p = problems(&text).into_iter().find(|p| p.path == "service.environment").expect("environment refused");
+    assert!(p.message.contains("65536 bytes") && p.message.contains("move large values"), "{}", p.message);
+    let fits = "x".repeat(limits::ENVIRONMENT_BUDGET - 100);
+    let text = with("environment:", &format!("environment: {{ BLOB: {fits} }}"));
+    assert!(!problems(&text).iter().any(|p| p.path == "service.environment"), "within the budget");
+
+    // The app's statements travel in the permissions boundary (one managed policy, 6144).
+    let statement =
+        r#"{ Effect: Allow, Action: "s3:GetObject", Resource: "arn:aws:s3:::a-bucket-of-the-app/some/prefix/*" }"#;
+    let many = vec![statement; 40].join(", ");
+    let text = format!("{EXAMPLE}\niam: {{ task_role_statements: [{many}] }}\n");
+    let p = problems(&text).into_iter().find(|p| p.path == "iam.task_role_statements").expect("statements refused");
+    assert!(p.message.contains("6144 characters") && p.message.contains("merge statements"), "{}", p.message);
+    let few = [statement; 5].join(", ");
+    assert!(problems(&format!("{EXAMPLE}\niam: {{ task_role_statements: [{few}] }}\n")).is_empty());
+
+    // Five actions a state; the stack's own topic is one of them.
+    let topics: Vec<String> = (1..=5).map(|i| format!("arn:aws:sns:ap-northeast-1:123456789012:t{i}")).collect();
+    let text = with(
+        "deployment:",
+        &format!("deployment: {{ slo_alarms: true, alarm_topic: true, alarm_actions: [{}] }}", topics.join(", ")),
+    );
+    let p = problems(&text).into_iter().find(|p| p.path == "service.deployment.alarm_actions").expect("refused");
+    assert!(p.message.contains("6 actions") && p.message.contains("CloudWatch allows 5"), "{}", p.message);
+}

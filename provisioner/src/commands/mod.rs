@@ -315,6 +315,24 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
     Ok(exit::OK)
 }
 
+/// How full each deploy policy is of IAM's limits, for the review: one line each, then the count
+/// against what a role may have attached.
+fn policy_fill(policies: &[crate::resources::ci_role::PolicyFill]) -> String {
+    let attached = stack::limits::IAM_ROLE_MANAGED_POLICIES;
+    let mut out = format!(
+        "\nThe deploy role's policies, against IAM's limits ({} managed policies a role, {} characters each):\n",
+        attached.max,
+        stack::limits::IAM_MANAGED_POLICY.max
+    );
+    let width = policies.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for p in policies {
+        let share = 100.0 * p.characters as f64 / p.limit as f64;
+        out.push_str(&format!("  {:width$}  {:>5} of {} characters ({share:.0}%)\n", p.name, p.characters, p.limit));
+    }
+    out.push_str(&format!("  {} of {} managed policies attached\n", policies.len(), attached.max));
+    out
+}
+
 /// What `ci-role` says when nobody can answer its question: the plan above was the review.
 fn review_hint(question: &str) -> Error {
     Error::Usage(format!(
@@ -339,7 +357,7 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         (Some(e), None) => Trust::Environment(e.to_owned()),
         (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
     };
-    let permissions = crate::kinds::permissions();
+    let permissions = crate::kinds::permission_sources();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {
         ci_role::teardown(&ctx, &mut plan).await?;
@@ -349,6 +367,9 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
     };
     if !cli.json {
         print!("{}", crate::reconcile::render::plan(&plan, crate::reconcile::render::colour_wanted()));
+        if !delete {
+            print!("{}", policy_fill(&outputs.policies));
+        }
     }
     if plan.has_changes() && !review {
         let question = if delete { "Delete the deploy role?" } else { "Apply these changes?" };

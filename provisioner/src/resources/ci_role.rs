@@ -8,7 +8,7 @@
 //! stack's own roles: trust, inline and managed policies (one attached behind our back is
 //! detached), tags.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope, statements};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
-use crate::resources::iam::{self, ObservedRole, Part, RoleSpec, apply_role, diff_role, observe_role};
+use crate::resources::iam::{self, ObservedRole, Part, RoleSpec, apply_role, diff_role, managed_policy, observe_role};
 
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
 pub const AUDIENCE: &str = "sts.amazonaws.com";
@@ -32,6 +32,8 @@ pub struct CiRoleOutputs {
     pub subject: String,
     /// The stack's permissions boundary, which bounds every role the deploy role may change.
     pub boundary_arn: Option<String>,
+    /// The deploy role's policies, each with its size against IAM's limit.
+    pub policies: Vec<PolicyFill>,
 }
 
 /// Which of the workflow's tokens the role trusts.
@@ -58,7 +60,7 @@ pub fn role_name(stack: &str) -> String {
 }
 
 /// The plan nouns of what `ci-role` makes (it is no kind of the stack's: `down` keeps it).
-pub const NOUNS: &[&str] = &["oidc-provider", iam::ROLE_KIND];
+pub const NOUNS: &[&str] = &["oidc-provider", iam::ROLE_KIND, iam::BOUNDARY_KIND];
 
 /// What the deploy role must never do, denied outright so that no other policy attached to it by
 /// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write
@@ -132,35 +134,163 @@ pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
     })
 }
 
-/// The deploy policy: one statement per declaration (`Sid` numbered in order, `Deny…` for the
-/// denials).
-pub fn policy(ctx: &PolicyContext, permissions: &[&Permission]) -> Value {
-    let statements: Vec<Value> = permissions
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| {
-            let prefix = if p.effect == crate::reconcile::permission::Effect::Deny { "Deny" } else { "Deploy" };
-            statements(ctx, &format!("{prefix}{i:02}"), p)
-        })
-        .collect();
-    json!({ "Version": "2012-10-17", "Statement": statements })
+/// The deploy role's permissions, in managed policies the stack owns (`<stack>-deploy-<group>`):
+/// IAM allows a role 10,240 characters of inline policy in all and a managed policy 6,144, so
+/// one policy cannot hold them. Each group holds the statements of some kinds on their own
+/// resources; `account-wide` holds every kind's statements on `*` (actions that take no
+/// resource, bounded by conditions) and the denials. `policies_fit_with_room` holds each group
+/// under `FILL_GOAL` of the limit for the largest stack.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("network", &["network"]),
+    ("capacity", &["capacity"]),
+    ("service", &["ecs-cluster", "ecs-service", "loadtest"]),
+    ("edge", &["load-balancer", "certificate", "dns-alias", "log-bucket"]),
+    ("identity", &["iam", "secret"]),
+    ("operations", &["ecr-repository", "log-group", "alarms", "sns-topic", "lease", "verify", "sweep"]),
+    (ACCOUNT_WIDE, &["denied"]),
+];
+
+/// The group of every statement on `*`, and of the denials.
+pub const ACCOUNT_WIDE: &str = "account-wide";
+
+/// How full of IAM's limit a deploy policy may be for the largest stack: the rest is room for
+/// the kinds to grow.
+pub const FILL_GOAL: f64 = 0.8;
+
+/// One of the deploy role's managed policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployPolicy {
+    pub name: String,
+    pub document: Value,
 }
 
-/// The deploy role as it must be.
-pub fn spec(
-    ctx: &PolicyContext,
-    permissions: &[&Permission],
-    provider_arn: &Id,
-    repo: &str,
-    trust: &Trust,
-) -> RoleSpec {
+impl DeployPolicy {
+    /// Its size as IAM counts it.
+    pub fn size(&self) -> usize {
+        stack::limits::policy_size(&self.document)
+    }
+}
+
+pub fn policy_name(stack: &str, group: &str) -> String {
+    format!("{stack}-deploy-{group}")
+}
+
+/// Every deploy policy name the stack can have.
+pub fn policy_names(stack: &str) -> Vec<String> {
+    GROUPS.iter().map(|(group, _)| policy_name(stack, group)).collect()
+}
+
+/// The group a source of permissions (`kinds::permission_sources`) belongs to.
+fn group_of(source: &str) -> &'static str {
+    GROUPS
+        .iter()
+        .find(|(_, sources)| sources.contains(&source))
+        .map(|(group, _)| *group)
+        .unwrap_or_else(|| panic!("the permissions of {source:?} belong to no group of ci_role::GROUPS: add it to one"))
+}
+
+/// The deploy role's policies: each declaration's statements (see `permission::statements`) in
+/// its group, statements of one group that share effect, resources and condition merged into
+/// one, numbered `Sid`s; a group with no statement for this stack has no policy.
+pub fn policies(ctx: &PolicyContext, sources: &[(&'static str, &'static [Permission])]) -> Vec<DeployPolicy> {
+    let mut grouped: Vec<(&str, Vec<Value>)> = GROUPS.iter().map(|(g, _)| (*g, Vec::new())).collect();
+    for (source, permissions) in sources {
+        let home = group_of(source);
+        for p in *permissions {
+            for statement in statements(ctx, "", p) {
+                let unscoped = statement["Effect"] == "Deny" || statement["Resource"] == json!(["*"]);
+                let group = if unscoped { ACCOUNT_WIDE } else { home };
+                if let Some((_, list)) = grouped.iter_mut().find(|(g, _)| *g == group) {
+                    list.push(statement);
+                }
+            }
+        }
+    }
+    grouped
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(group, list)| {
+            let prefix: String = group.split('-').map(capitalized).collect();
+            let merged: Vec<Value> = merge(list)
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut s)| {
+                    s["Sid"] = json!(format!("{prefix}{}", i + 1));
+                    s
+                })
+                .collect();
+            DeployPolicy {
+                name: policy_name(&ctx.stack.name, group),
+                document: json!({ "Version": "2012-10-17", "Statement": merged }),
+            }
+        })
+        .collect()
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// Statements that share effect, resources and condition, as one with all their actions (in the
+/// order of their first statement; actions sorted).
+fn merge(statements: Vec<Value>) -> Vec<Value> {
+    let mut merged: Vec<Value> = Vec::new();
+    for s in statements {
+        let same = |m: &Value| {
+            m["Effect"] == s["Effect"] && m["Resource"] == s["Resource"] && m.get("Condition") == s.get("Condition")
+        };
+        let actions = s["Action"].as_array().cloned().unwrap_or_default();
+        match merged.iter_mut().find(|m| same(m)) {
+            Some(m) => {
+                let mut all: Vec<String> = m["Action"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(actions.iter())
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect();
+                all.sort();
+                all.dedup();
+                m["Action"] = json!(all);
+            }
+            None => {
+                let mut s = s.clone();
+                let mut all: Vec<String> = actions.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect();
+                all.sort();
+                all.dedup();
+                s["Action"] = json!(all);
+                merged.push(s);
+            }
+        }
+    }
+    merged
+}
+
+/// The deploy role's policies that would cross IAM's size limit, each as "NAME: N characters":
+/// none may be sent.
+fn oversized(policies: &[DeployPolicy]) -> Vec<String> {
+    let limit = stack::limits::IAM_MANAGED_POLICY.max;
+    policies.iter().filter(|p| p.size() > limit).map(|p| format!("{}: {} characters", p.name, p.size())).collect()
+}
+
+/// The deploy role as it must be: trusted by the workflow's token, holding the deploy policies.
+pub fn spec(ctx: &PolicyContext, policies: &[DeployPolicy], provider_arn: &Id, repo: &str, trust: &Trust) -> RoleSpec {
     RoleSpec {
         name: role_name(&ctx.stack.name),
         trust: trust_policy(provider_arn, repo, trust),
         boundary: None,
-        managed: BTreeSet::new(),
-        inline: BTreeMap::from([("deploy".to_owned(), policy(ctx, permissions))]),
+        managed: policies.iter().map(|p| ctx.iam_arn(&format!("policy/{}", p.name))).collect(),
+        inline: BTreeMap::new(),
     }
+}
+
+/// How full one deploy policy is of IAM's limit (what `ci-role` reports).
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyFill {
+    pub name: String,
+    pub characters: usize,
+    pub limit: usize,
 }
 
 /// The account's GitHub OIDC provider: its ARN and audiences.
@@ -242,11 +372,12 @@ async fn apply_provider(ctx: &Ctx, observed: Option<&ObservedProvider>) -> Resul
     }
 }
 
-/// The provider (found by URL; created, or given our audience, when needed) and the deploy role.
+/// The provider (found by URL; created, or given our audience, when needed), the deploy
+/// policies and the deploy role.
 pub async fn reconcile(
     ctx: &Ctx,
     plan: &mut Plan,
-    permissions: &[&Permission],
+    sources: &[(&'static str, &'static [Permission])],
     repo: &str,
     trust: &Trust,
 ) -> Result<CiRoleOutputs, Error> {
@@ -283,7 +414,10 @@ pub async fn reconcile(
         hosted_zone_id: zone.map(|z| z.id),
         validation_record,
     };
-    let want = spec(&policy_ctx, permissions, &provider_arn, repo, trust);
+    let policies = policies(&policy_ctx, sources);
+    within_limits(&policies)?;
+    converge_policies(ctx, plan, &policy_ctx, &policies).await?;
+    let want = spec(&policy_ctx, &policies, &provider_arn, repo, trust);
     let role = Step::new(ctx, iam::ROLE_KIND, &want.name)
         .converge(
             plan,
@@ -295,12 +429,95 @@ pub async fn reconcile(
             },
         )
         .await?;
+    // A group that no longer has statements: its policy, detached from the role above, goes.
+    let unused: Vec<String> =
+        policy_names(&ctx.stack.name).into_iter().filter(|n| !policies.iter().any(|p| &p.name == n)).collect();
+    delete_policies(ctx, plan, &policy_ctx, &unused).await?;
     Ok(CiRoleOutputs {
         oidc_provider_arn: provider_arn.known().map(str::to_owned),
         role_arn: role.id(),
         subject: trust.subject(repo),
         boundary_arn: stack_iam.boundary_arn.known().map(str::to_owned).or_else(|| Some(policy_ctx.boundary_arn())),
+        policies: policies
+            .iter()
+            .map(|p| PolicyFill {
+                name: p.name.clone(),
+                characters: p.size(),
+                limit: stack::limits::IAM_MANAGED_POLICY.max,
+            })
+            .collect(),
     })
+}
+
+/// Refuses, before anything is sent, deploy policies IAM would refuse: one over its size limit,
+/// or more than a role may have attached.
+fn within_limits(policies: &[DeployPolicy]) -> Result<(), Error> {
+    let too_big = oversized(policies);
+    if !too_big.is_empty() {
+        return Err(Error::Refused(format!(
+            "the deploy role's policies would cross IAM's limit on {} ({}): {}. Nothing was sent; move kinds \
+             to another group in ci_role::GROUPS",
+            stack::limits::IAM_MANAGED_POLICY.what,
+            stack::limits::IAM_MANAGED_POLICY.max,
+            too_big.join(", ")
+        )));
+    }
+    let attached = stack::limits::IAM_ROLE_MANAGED_POLICIES;
+    if policies.len() > attached.max {
+        return Err(Error::Refused(format!(
+            "the deploy role would need {} managed policies: {}. Nothing was sent",
+            policies.len(),
+            attached.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// The deploy policies, each created or given a new version, at once (rows in order).
+async fn converge_policies(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    policy_ctx: &PolicyContext<'_>,
+    policies: &[DeployPolicy],
+) -> Result<(), Error> {
+    let converged = futures_util::future::try_join_all(policies.iter().map(|p| async move {
+        let arn = policy_ctx.iam_arn(&format!("policy/{}", p.name));
+        let description = format!("What the CI deploy role of the Konnichiwa stack {} may do", ctx.stack.name);
+        let mut rows = Plan::default();
+        Step::new(ctx, iam::BOUNDARY_KIND, &p.name)
+            .converge(
+                &mut rows,
+                async || managed_policy::observe(ctx, &arn, &p.name).await,
+                |o| managed_policy::diff(&p.document, &ctx.stack, o),
+                async |c: &Change, o: Option<&managed_policy::ObservedPolicy>| {
+                    managed_policy::apply(ctx, &p.name, &description, &p.document, c, o).await
+                },
+            )
+            .await?;
+        Ok::<_, Error>(rows)
+    }))
+    .await?;
+    converged.into_iter().for_each(|rows| plan.extend(rows));
+    Ok(())
+}
+
+/// Deletes those of the policies `names` that exist (no role may hold them any more).
+async fn delete_policies(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    policy_ctx: &PolicyContext<'_>,
+    names: &[String],
+) -> Result<(), Error> {
+    for name in names {
+        let arn = policy_ctx.iam_arn(&format!("policy/{name}"));
+        let Some(o) = managed_policy::observe(ctx, &arn, name).await? else { continue };
+        if ctx.applying() {
+            managed_policy::delete(ctx, &arn).await?;
+            ctx.progress(format!("deleted policy {name}"));
+        }
+        plan.push(iam::BOUNDARY_KIND, name, Some(o.arn), Change::delete());
+    }
+    Ok(())
 }
 
 /// The IAM scope `ci-role` reconciles the stack's roles in: their identity only, so the ARNs of
@@ -321,16 +538,26 @@ fn administrators_scope(ctx: &Ctx, identity: &crate::aws::Identity) -> iam::Scop
     }
 }
 
-/// Deletes the deploy role (its policies first); the provider, which other stacks share, stays.
+/// Deletes the deploy role (its policies detached first), then its policies; the provider, which
+/// other stacks share, stays.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
     let name = role_name(&ctx.stack.name);
-    let Some(o) = observe_role(ctx, &name).await? else { return Ok(()) };
-    if ctx.applying() {
-        iam::role::delete_role(ctx, &o, &name).await?;
-        ctx.progress(format!("deleted the deploy role {name}"));
+    if let Some(o) = observe_role(ctx, &name).await? {
+        if ctx.applying() {
+            iam::role::delete_role(ctx, &o, &name).await?;
+            ctx.progress(format!("deleted the deploy role {name}"));
+        }
+        plan.push(iam::ROLE_KIND, &name, Some(o.arn), Change::delete());
     }
-    plan.push(iam::ROLE_KIND, &name, Some(o.arn), Change::delete());
-    Ok(())
+    let identity = ctx.clients.identity().await?;
+    let policy_ctx = PolicyContext {
+        partition: identity.partition.clone(),
+        account: identity.account.clone(),
+        stack: &ctx.stack,
+        hosted_zone_id: None,
+        validation_record: None,
+    };
+    delete_policies(ctx, plan, &policy_ctx, &policy_names(&ctx.stack.name)).await
 }
 
 /// The deploy role, if there is one: `down` keeps it (the running deploy may be using it) and
@@ -358,6 +585,88 @@ mod tests {
         let cond = &t["Statement"][0]["Condition"]["StringEquals"];
         assert_eq!(cond["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
         assert_eq!(cond["token.actions.githubusercontent.com:sub"], "repo:octo/k:environment:staging");
+    }
+
+    /// The stack with every option that adds permissions: a domain with a requested certificate
+    /// in a zone, the alarms' topic, ECS Exec, Session Manager; the longest stack name.
+    fn largest_stack() -> stack::Stack {
+        let mut s = crate::resources::test_stack();
+        s.name = "abcdefghij-klmnopqrs".into();
+        s.load_balancer.https = Some(stack::Https {
+            domain: Some("api.example.com".into()),
+            hosted_zone: None,
+            certificate_arn: None,
+            port: 443,
+            redirect_http: true,
+        });
+        s.service.deployment.alarm_topic = true;
+        s.service.exec = true;
+        s.capacity.ssm_access = true;
+        s
+    }
+
+    #[test]
+    fn the_deploy_policies_fit_iams_limits_with_room_to_grow() {
+        let s = largest_stack();
+        let mut ctx = crate::reconcile::permission::test_context(&s);
+        ctx.hosted_zone_id = Some("Z0123456789ABCDEFGHIJ".into());
+        ctx.validation_record = Some("_0123456789abcdef0123456789abcdef.api.example.com".into());
+        let policies = policies(&ctx, &crate::kinds::permission_sources());
+        let limit = stack::limits::IAM_MANAGED_POLICY.max;
+        for p in &policies {
+            let fill = p.size() as f64 / limit as f64;
+            assert!(
+                fill <= FILL_GOAL,
+                "{} is {} characters, {:.0}% of IAM's {limit}: move a kind of its group to another group in \
+                 ci_role::GROUPS",
+                p.name,
+                p.size(),
+                100.0 * fill
+            );
+        }
+        assert!(policies.len() < stack::limits::IAM_ROLE_MANAGED_POLICIES.max, "room for one more group");
+        assert!(oversized(&policies).is_empty() && within_limits(&policies).is_ok());
+        // Every declaration reached a policy: nothing was lost in the grouping and merging.
+        let granted: Vec<String> = policies
+            .iter()
+            .flat_map(|p| p.document["Statement"].as_array().cloned().unwrap_or_default())
+            .filter(|st| st["Effect"] == "Allow")
+            .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let declared = crate::reconcile::permission::actions(crate::kinds::permissions());
+        for action in declared {
+            assert!(granted.iter().any(|g| g == action), "{action} is in no deploy policy");
+        }
+        for p in &policies {
+            assert!(p.name.len() <= stack::limits::IAM_POLICY_NAME.max, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn statements_that_share_resources_and_condition_are_merged_and_others_kept_apart() {
+        let merged = merge(vec![
+            json!({"Effect": "Allow", "Action": ["b:Y"], "Resource": ["*"]}),
+            json!({"Effect": "Allow", "Action": ["a:X", "b:Y"], "Resource": ["*"]}),
+            json!({"Effect": "Allow", "Action": ["c:Z"], "Resource": ["*"], "Condition": {"Bool": {"k": "true"}}}),
+            json!({"Effect": "Deny", "Action": ["d:W"], "Resource": ["*"]}),
+        ]);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        assert_eq!(merged[0]["Action"], json!(["a:X", "b:Y"]));
+        assert_eq!(merged[1]["Condition"]["Bool"]["k"], "true");
+        assert_eq!(merged[2]["Effect"], "Deny");
+    }
+
+    #[test]
+    fn a_policy_over_iams_limit_is_refused_before_it_is_sent() {
+        let statement = json!({"Effect": "Allow", "Action": ["ec2:DescribeVpcs"], "Resource": "*"});
+        let big = DeployPolicy {
+            name: "s-deploy-network".into(),
+            document: json!({"Version": "2012-10-17", "Statement": vec![statement; 120]}),
+        };
+        assert!(big.size() > stack::limits::IAM_MANAGED_POLICY.max);
+        let e = within_limits(std::slice::from_ref(&big)).expect_err("refused");
+        assert!(e.to_string().contains("s-deploy-network") && e.to_string().contains("6144"), "{e}");
     }
 
     #[test]

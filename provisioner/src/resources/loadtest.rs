@@ -240,8 +240,24 @@ pub struct Launch<'a> {
     pub client_token: String,
 }
 
+/// Refuses a worker command that would make RunTask's overrides longer than ECS takes (their JSON,
+/// as the request carries it), before any worker starts.
+pub fn command_fits(command: &[String]) -> Result<(), Error> {
+    let overrides = serde_json::json!({ "containerOverrides": [{ "name": CONTAINER, "command": command }] });
+    let (size, limit) = (overrides.to_string().len(), stack::limits::RUN_TASK_OVERRIDES);
+    if size > limit.max {
+        return Err(Error::Refused(format!(
+            "the load generators' command makes their RunTask overrides {size} characters, and ECS takes {}: \
+             shorten the load test's settings (fewer or shorter paths and headers)",
+            limit.describe()
+        )));
+    }
+    Ok(())
+}
+
 /// Starts one worker task; its ARN.
 pub async fn run_task(ctx: &Ctx, launch: &Launch<'_>) -> Result<String, Error> {
+    command_fits(&launch.command)?;
     let refused = |e: aws_sdk_ecs::error::BuildError| Error::Refused(e.to_string());
     let network = NetworkConfiguration::builder()
         .awsvpc_configuration(
@@ -413,6 +429,14 @@ pub fn task_id(arn: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_command_ecs_would_refuse_is_refused_before_any_worker_starts() {
+        assert!(command_fits(&["loadtest".into(), "--rate".into(), "100".into()]).is_ok());
+        let e =
+            command_fits(&["loadtest".into(), "x".repeat(stack::limits::RUN_TASK_OVERRIDES.max)]).expect_err("long");
+        assert!(e.to_string().contains("at most 8192 characters"), "{e}");
+    }
 
     #[test]
     fn fargate_sizes_are_checked_with_the_fix() {

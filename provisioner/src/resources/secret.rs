@@ -260,11 +260,27 @@ async fn current(ctx: &Ctx, name: &str) -> Result<Option<Current>, Error> {
         .await
         .ctx("read the current version of secret", name);
     let Some(v) = absent(read, &["ResourceNotFoundException"])? else { return Ok(None) };
-    let wanted = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
+    let wanted = api_key_from_env()?;
     Ok(Some(Current {
         same_as_api_key: wanted.map(|w| v.secret_string() == Some(w.as_str())),
         created: v.created_date().copied(),
     }))
+}
+
+/// API_KEY from the environment (empty: unset); refused, without its value, when Secrets Manager
+/// could not hold it.
+fn api_key_from_env() -> Result<Option<String>, Error> {
+    let Some(key) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    let limit = stack::limits::SECRET_VALUE;
+    if key.len() > limit.max {
+        return Err(Error::Refused(format!(
+            "{API_KEY_ENV} is {} bytes, and a secret's value is limited ({}): use a shorter key (48 random \
+             characters are plenty)",
+            key.len(),
+            limit.describe()
+        )));
+    }
+    Ok(Some(key))
 }
 
 fn value_source(current: Option<Current>) -> ValueSource {
@@ -293,7 +309,7 @@ fn secret_tags(stack: &stack::Stack) -> Vec<Tag> {
 /// Creates the secret; a name deleted with `--purge` moments ago is still "scheduled for
 /// deletion" until AWS finishes removing it.
 async fn create(ctx: &Ctx, name: &str, policy: &Value) -> Result<String, Error> {
-    let env_value = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty());
+    let env_value = api_key_from_env()?;
     let generated = env_value.is_none();
     let value = match env_value {
         Some(v) => v,
@@ -331,7 +347,7 @@ async fn update(ctx: &Ctx, name: &str, policy: &Value, change: &Change, o: &Obse
         sm.restore_secret().secret_id(name).send().await.ctx("restore secret", name)?;
         ctx.progress(format!("restored secret {name} (it was scheduled for deletion)"));
     }
-    if let Some(v) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) {
+    if let Some(v) = api_key_from_env()? {
         // After a restore the value can be read: compare again, write only a different one.
         if value_source(current(ctx, name).await?) == ValueSource::FromEnvironment {
             sm.put_secret_value()
@@ -359,6 +375,8 @@ async fn update(ctx: &Ctx, name: &str, policy: &Value, change: &Change, o: &Obse
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Error> {
     let name = ctx.stack.secret.name.clone();
+    // A key Secrets Manager would refuse stops the plan, before anything is made.
+    api_key_from_env()?;
     let identity = ctx.clients.identity().await?;
     let policy = resource_policy(&ctx.stack, &identity);
     let observed = observe(ctx, &name).await?;

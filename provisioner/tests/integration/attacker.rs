@@ -25,8 +25,7 @@ const REPO: &str = "octo-org/konnichiwa";
 async fn rendered(account: &Account) -> (Value, Value) {
     account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
     let c = account.clients().await;
-    let p = c.iam.get_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").send().await.expect("policy");
-    let policy = provisioner::resources::iam::decode_policy(p.policy_document());
+    let policy = crate::common::role_policy(&c, "konnichiwa-deploy").await;
     let arn = format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id);
     let got = c.iam.get_policy().policy_arn(&arn).send().await.expect("boundary");
     let version = got.policy().and_then(|p| p.default_version_id()).expect("version").to_owned();

@@ -49,9 +49,7 @@ fn subject_for(stack_file: &str, repo: &str) -> String {
 }
 
 async fn deploy_policy(account: &Account) -> Value {
-    let c = account.clients().await;
-    let p = c.iam.get_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").send().await.expect("policy");
-    provisioner::resources::iam::decode_policy(p.policy_document())
+    common::role_policy(&account.clients().await, "konnichiwa-deploy").await
 }
 
 #[tokio::test]
@@ -135,7 +133,14 @@ async fn an_adopted_provider_gets_the_audience_and_a_stray_managed_policy_is_det
     let fixed = account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
     assert!(mutations(&fixed).iter().any(|m| m == "IAM:DetachRolePolicy"));
     let attached = c.iam.list_attached_role_policies().role_name("konnichiwa-deploy").send().await.expect("list");
-    assert!(attached.attached_policies().is_empty());
+    let attached: Vec<&str> = attached.attached_policies().iter().filter_map(|p| p.policy_name()).collect();
+    assert!(!attached.is_empty() && attached.iter().all(|n| n.starts_with("konnichiwa-deploy-")), "{attached:?}");
+    // The review says how full each of the deploy role's policies is of IAM's limits.
+    let review = account.run_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--plan"], &[]).await;
+    let said = common::text(&review);
+    assert!(said.contains("The deploy role's policies, against IAM's limits"), "{said}");
+    assert!(said.contains("konnichiwa-deploy-network") && said.contains("of 6144 characters ("), "{said}");
+    assert!(said.contains(&format!("{} of 10 managed policies attached", attached.len())), "{said}");
 
     // `down` keeps the deploy role and says how to remove it; `ci-role --delete` does.
     account.json(&["up", "--yes"], 0);
@@ -146,6 +151,10 @@ async fn an_adopted_provider_gets_the_audience_and_a_stray_managed_policy_is_det
     );
     account.json_at(&proxy.url, &["ci-role", "--github-repo", REPO, "--delete", "--yes"], &[], 0).await;
     assert!(c.iam.get_role().role_name("konnichiwa-deploy").send().await.is_err());
+    // … and its policies with it.
+    let left = c.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.expect("list");
+    let left: Vec<&str> = left.policies().iter().filter_map(|p| p.policy_name()).collect();
+    assert!(!left.iter().any(|n| n.starts_with("konnichiwa-deploy-")), "{left:?}");
 }
 
 /// The IAM actions behind every call the runs made (their own and their lease's).
@@ -571,48 +580,44 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
     let account = Account::new();
     account.json_at(&moto.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
     let admin = account.clients_at(&moto.url, ("test", "test", None)).await;
-    let policy = {
-        let p = admin
-            .iam
-            .get_role_policy()
-            .role_name("konnichiwa-deploy")
-            .policy_name("deploy")
-            .send()
-            .await
-            .expect("policy");
-        provisioner::resources::iam::decode_policy(p.policy_document())
-    };
     // moto evaluates a statement's resources only for IAM roles, takes a condition it cannot
-    // evaluate as a denial, and knows no permissions boundary: give the role the same actions
-    // on `*` (its denials kept as they are), so what moto enforces is the set of actions.
-    let mut moto_view = policy.clone();
-    for s in moto_view["Statement"].as_array_mut().expect("statements") {
-        if s["Effect"] == "Allow" {
-            s["Resource"] = "*".into();
+    // evaluate as a denial, and knows no permissions boundary: each of the role's policies gets a
+    // version with the same actions on `*` (its denials kept as they are), so what moto
+    // enforces is the set of actions.
+    let moto_view = |policy: &Value| {
+        let mut view = policy.clone();
+        for s in view["Statement"].as_array_mut().expect("statements") {
+            if s["Effect"] == "Allow" {
+                s["Resource"] = "*".into();
+            }
+            s.as_object_mut().expect("statement").remove("Condition");
+            // moto names CloudWatch's actions by its signing name (`monitoring:`), IAM by `cloudwatch:`.
+            let actions: Vec<Value> = s["Action"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|a| match a.as_str().and_then(|a| a.strip_prefix("cloudwatch:")) {
+                    Some(op) => vec![a.clone(), Value::from(format!("monitoring:{op}"))],
+                    None => vec![a],
+                })
+                .collect();
+            s["Action"] = Value::from(actions);
         }
-        s.as_object_mut().expect("statement").remove("Condition");
-        // moto names CloudWatch's actions by its signing name (`monitoring:`), IAM by `cloudwatch:`.
-        let actions: Vec<Value> = s["Action"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|a| match a.as_str().and_then(|a| a.strip_prefix("cloudwatch:")) {
-                Some(op) => vec![a.clone(), Value::from(format!("monitoring:{op}"))],
-                None => vec![a],
-            })
-            .collect();
-        s["Action"] = Value::from(actions);
+        view
+    };
+    let attached = admin.iam.list_attached_role_policies().role_name("konnichiwa-deploy").send().await;
+    let attached = attached.expect("the deploy role's policies");
+    assert!(attached.attached_policies().len() > 1, "the deploy role holds several managed policies");
+    for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+        let got = admin.iam.get_policy().policy_arn(arn).send().await.expect("policy");
+        let version = got.policy().and_then(|p| p.default_version_id()).expect("version").to_owned();
+        let v = admin.iam.get_policy_version().policy_arn(arn).version_id(version).send().await.expect("version");
+        let doc =
+            provisioner::resources::iam::decode_policy(v.policy_version().and_then(|v| v.document()).expect("doc"));
+        let r = admin.iam.create_policy_version().policy_arn(arn).policy_document(moto_view(&doc).to_string());
+        r.set_as_default(true).send().await.expect("moto's view of the policy");
     }
-    admin
-        .iam
-        .put_role_policy()
-        .role_name("konnichiwa-deploy")
-        .policy_name("deploy")
-        .policy_document(moto_view.to_string())
-        .send()
-        .await
-        .expect("moto's view of the policy");
     // CI's job assumes the role (moto checks no trust before enforcement is on).
     let session = admin
         .sts

@@ -5,6 +5,7 @@
 //! AWS answers "not found".
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, DesiredStatus, LaunchType, NetworkMode};
+use aws_sdk_iam::error::ProvideErrorMetadata;
 
 use crate::common::Account;
 
@@ -236,13 +237,13 @@ async fn removing_a_role_a_profile_no_longer_holds_says_no_such_entity() {
 /// Calls the S3 operation `op` on `bucket` (each as the log bucket's kind sends it); the error
 /// code when it fails.
 async fn s3_call(c: &provisioner::aws::Clients, op: &str, bucket: &str) -> Result<(), String> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
     use aws_sdk_s3::types::{
         BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration, Delete, ExpirationStatus,
         LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier, ObjectOwnership, OwnershipControls,
-        OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+        OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+        ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
     };
-    use aws_sdk_s3::error::ProvideErrorMetadata;
     let s3 = &c.s3;
     // A refused HEAD has no body, so no code: its status says it.
     fn err<E: ProvideErrorMetadata>(e: aws_sdk_s3::error::SdkError<E>) -> String {
@@ -278,8 +279,10 @@ async fn s3_call(c: &provisioner::aws::Clients, op: &str, bucket: &str) -> Resul
         }
         "GetPublicAccessBlock" => s3.get_public_access_block().bucket(bucket).send().await.map(|_| ()).map_err(err),
         "PutBucketEncryption" => {
-            let default =
-                ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().expect("sse");
+            let default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()
+                .expect("sse");
             let rule = ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build();
             let config = ServerSideEncryptionConfiguration::builder().rules(rule).build().expect("config");
             let r = s3.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config);
@@ -374,7 +377,15 @@ async fn s3_authorizes_each_operation_by_the_iam_action_aws_names() {
     let (admin_id, admin_secret) = keys_of("admin").await;
     let (caller_id, caller_secret) = keys_of("caller").await;
     let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-    setup.iam.put_user_policy().user_name("admin").policy_name("all").policy_document(everything).send().await.expect("admin");
+    setup
+        .iam
+        .put_user_policy()
+        .user_name("admin")
+        .policy_name("all")
+        .policy_document(everything)
+        .send()
+        .await
+        .expect("admin");
     // moto checks signatures: each proxy signs again for moto's address, one set of keys each.
     let admin_proxy = crate::common::faults::Proxy::start(&moto.url, crate::common::faults::Faults::default()).await;
     admin_proxy.resign_for_moto(&admin_id, &admin_secret);
@@ -413,4 +424,215 @@ async fn s3_authorizes_each_operation_by_the_iam_action_aws_names() {
     }
     moto.enforce_iam(false).await;
     assert!(wrong.is_empty(), "the emulator authorizes S3 as AWS does not:\n{}", wrong.join("\n"));
+}
+
+/// A policy document of exactly `size` characters as IAM counts them (whitespace not counted).
+fn policy_of_size(size: usize) -> String {
+    let with_sid = |sid: &str| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Allow",
+            "Action": "s3:GetObject", "Resource": "*"}]})
+        .to_string()
+    };
+    let bare = stack::limits::policy_size(&serde_json::from_str(&with_sid("")).expect("json"));
+    let doc = with_sid(&"P".repeat(size - bare));
+    assert_eq!(stack::limits::policy_size(&serde_json::from_str(&doc).expect("json")), size);
+    doc
+}
+
+/// A trust policy of exactly `size` characters.
+fn trust_of_size(size: usize) -> String {
+    let with_sid = |sid: &str| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        .to_string()
+    };
+    let bare = stack::limits::policy_size(&serde_json::from_str(&with_sid("")).expect("json"));
+    with_sid(&"T".repeat(size - bare))
+}
+
+#[tokio::test]
+async fn iam_refuses_what_crosses_its_size_count_and_name_limits_as_aws_does() {
+    use stack::limits::{
+        IAM_INSTANCE_PROFILE_NAME, IAM_MANAGED_POLICY, IAM_POLICY_NAME, IAM_ROLE_INLINE_POLICIES,
+        IAM_ROLE_MANAGED_POLICIES, IAM_ROLE_NAME, IAM_TRUST_POLICY,
+    };
+    let account = Account::new();
+    let iam = &account.clients().await.iam;
+    let refused = |e: &dyn aws_sdk_iam::error::ProvideErrorMetadata| {
+        format!("{} {}", e.code().unwrap_or("(no code)"), e.message().unwrap_or_default())
+    };
+
+    // A trust policy at the limit is taken; one character more is LimitExceeded, nothing made.
+    let trust = trust_of_size(IAM_TRUST_POLICY.max);
+    iam.create_role().role_name("emulator").assume_role_policy_document(&trust).send().await.expect("at the limit");
+    let over = trust_of_size(IAM_TRUST_POLICY.max + 1);
+    let e = iam.create_role().role_name("emulator-2").assume_role_policy_document(&over).send().await;
+    assert_eq!(refused(&e.expect_err("over")), "LimitExceeded Cannot exceed quota for ACLSizePerRole: 2048");
+    let e = iam.update_assume_role_policy().role_name("emulator").policy_document(&over).send().await;
+    assert_eq!(refused(&e.expect_err("over")), "LimitExceeded Cannot exceed quota for ACLSizePerRole: 2048");
+    assert!(iam.get_role().role_name("emulator-2").send().await.is_err(), "nothing was made");
+    let long = "r".repeat(IAM_ROLE_NAME.max + 1);
+    let e = iam.create_role().role_name(&long).assume_role_policy_document(&trust).send().await.expect_err("long");
+    assert!(refused(&e).starts_with("ValidationError") && refused(&e).contains("length less than or equal to 64"));
+    let long = "p".repeat(IAM_INSTANCE_PROFILE_NAME.max + 1);
+    let e = iam.create_instance_profile().instance_profile_name(long).send().await.expect_err("long");
+    assert!(refused(&e).contains("length less than or equal to 128"), "{}", refused(&e));
+
+    // Inline policies count together: two halves fill the limit, one character more is refused.
+    let half = IAM_ROLE_INLINE_POLICIES.max / 2;
+    for name in ["a", "b"] {
+        let r = iam.put_role_policy().role_name("emulator").policy_name(name).policy_document(policy_of_size(half));
+        r.send().await.expect("within the limit together");
+    }
+    let r = iam.put_role_policy().role_name("emulator").policy_name("c").policy_document(policy_of_size(150));
+    assert_eq!(
+        refused(&r.send().await.expect_err("over, together")),
+        "LimitExceeded Maximum policy size of 10240 bytes exceeded for role emulator"
+    );
+    // Rewriting one in place counts the new document instead of the old.
+    let r = iam.put_role_policy().role_name("emulator").policy_name("a").policy_document(policy_of_size(half - 10));
+    r.send().await.expect("a smaller rewrite");
+
+    // A managed policy at the limit is taken, and a version of it; one character more is not.
+    let r = iam.create_policy().policy_name("emulator").policy_document(policy_of_size(IAM_MANAGED_POLICY.max));
+    let arn = r.send().await.expect("at the limit").policy().and_then(|p| p.arn()).expect("arn").to_owned();
+    let over = policy_of_size(IAM_MANAGED_POLICY.max + 1);
+    let e = iam.create_policy().policy_name("emulator-2").policy_document(&over).send().await.expect_err("over");
+    assert_eq!(refused(&e), "LimitExceeded Cannot exceed quota for PolicySize: 6144");
+    let e = iam.create_policy_version().policy_arn(&arn).policy_document(&over).send().await.expect_err("over");
+    assert_eq!(refused(&e), "LimitExceeded Cannot exceed quota for PolicySize: 6144");
+    let long = "n".repeat(IAM_POLICY_NAME.max + 1);
+    let e = iam.create_policy().policy_name(long).policy_document(policy_of_size(200)).send().await;
+    assert!(refused(&e.expect_err("long")).contains("length less than or equal to 128"));
+
+    // Ten managed policies a role; the eleventh is refused, attaching one it has again is not.
+    let mut arns = vec![arn];
+    for i in 1..=IAM_ROLE_MANAGED_POLICIES.max {
+        let r = iam.create_policy().policy_name(format!("emulator-{i}")).policy_document(policy_of_size(200));
+        arns.push(r.send().await.expect("policy").policy().and_then(|p| p.arn()).expect("arn").to_owned());
+    }
+    for arn in &arns[..IAM_ROLE_MANAGED_POLICIES.max] {
+        iam.attach_role_policy().role_name("emulator").policy_arn(arn).send().await.expect("within the quota");
+    }
+    iam.attach_role_policy().role_name("emulator").policy_arn(&arns[0]).send().await.expect("attached already");
+    let e =
+        iam.attach_role_policy().role_name("emulator").policy_arn(&arns[IAM_ROLE_MANAGED_POLICIES.max]).send().await;
+    assert_eq!(refused(&e.expect_err("the eleventh")), "LimitExceeded Cannot exceed quota for PoliciesPerRole: 10");
+}
+
+#[tokio::test]
+async fn the_deploy_roles_permissions_in_one_inline_policy_are_refused_as_aws_refuses_them() {
+    // What ci-role wrote before (every statement in one inline policy) is over IAM's limit: AWS
+    // refused it with LimitExceeded, and so does the emulator now.
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
+    let c = account.clients().await;
+    let all = crate::common::role_policy(&c, "konnichiwa-deploy").await;
+    assert!(stack::limits::policy_size(&all) > stack::limits::IAM_ROLE_INLINE_POLICIES.max);
+    let r =
+        c.iam.put_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").policy_document(all.to_string());
+    let e = r.send().await.expect_err("over the inline limit");
+    assert_eq!(e.code(), Some("LimitExceeded"), "{e:?}");
+    assert_eq!(e.message(), Some("Maximum policy size of 10240 bytes exceeded for role konnichiwa-deploy"));
+}
+
+#[tokio::test]
+async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them() {
+    use stack::limits::{ALARM_ACTIONS, ALARM_NAME, RUN_TASK_OVERRIDES, SECRET_VALUE, SSM_STANDARD_PARAMETER_VALUE};
+    let account = Account::new();
+    let c = account.clients().await;
+    let said = |e: &dyn aws_sdk_iam::error::ProvideErrorMetadata| {
+        format!("{} {}", e.code().unwrap_or("(no code)"), e.message().unwrap_or_default())
+    };
+
+    // SSM: a Standard parameter's value at 4096 characters is taken, one more is not.
+    let put = |value: String| c.ssm.put_parameter().name("/emulator/p").value(value).overwrite(true).send();
+    put("v".repeat(SSM_STANDARD_PARAMETER_VALUE.max)).await.expect("at the limit");
+    let e = put("v".repeat(SSM_STANDARD_PARAMETER_VALUE.max + 1)).await.expect_err("over");
+    assert!(
+        said(&e).starts_with("ValidationException Standard tier parameters support a maximum parameter value of 4096")
+    );
+
+    // Secrets Manager: 65536 bytes of value, not one more (the value itself never echoed).
+    let secret =
+        |value: String| c.secrets.create_secret().name(format!("emulator-{}", value.len())).secret_string(value).send();
+    secret("k".repeat(SECRET_VALUE.max)).await.expect("at the limit");
+    let e = secret("k".repeat(SECRET_VALUE.max + 1)).await.expect_err("over");
+    assert!(said(&e).starts_with("ValidationException") && said(&e).contains("65536"), "{}", said(&e));
+    assert!(!said(&e).contains("kkkk"), "the value is not echoed");
+
+    // CloudWatch: names of 255 characters and five actions a state.
+    let alarm = |name: String, actions: usize| {
+        let topics = (0..actions).map(|i| format!("arn:aws:sns:ap-northeast-1:{}:t{i}", account.id)).collect();
+        c.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .metric_name("m")
+            .namespace("n")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+            .set_alarm_actions(Some(topics))
+            .send()
+    };
+    alarm("a".repeat(ALARM_NAME.max), ALARM_ACTIONS.max).await.expect("at both limits");
+    let e = alarm("a".repeat(ALARM_NAME.max + 1), 1).await.expect_err("name over");
+    assert!(said(&e).starts_with("ValidationError") && said(&e).contains("alarmName"), "{}", said(&e));
+    let e = alarm("b".into(), ALARM_ACTIONS.max + 1).await.expect_err("actions over");
+    assert!(said(&e).contains("alarmActions") && said(&e).contains("less than or equal to 5"), "{}", said(&e));
+
+    // ECS: a task definition over 64 KiB, and RunTask overrides over 8192 characters.
+    let td = |value_len: usize| {
+        let env = aws_sdk_ecs::types::KeyValuePair::builder().name("BLOB").value("x".repeat(value_len)).build();
+        c.ecs
+            .register_task_definition()
+            .family("emulator")
+            .container_definitions(
+                ContainerDefinition::builder().name("c").image("i").memory(128).environment(env).build(),
+            )
+            .send()
+    };
+    td(60_000).await.expect("under 64 KiB");
+    let e = td(70_000).await.expect_err("over 64 KiB");
+    assert!(
+        said(&e).starts_with("ClientException Actual length:")
+            && said(&e).contains("Max allowed length is '65536' bytes")
+    );
+    c.ecs.create_cluster().cluster_name("emulator").send().await.expect("cluster");
+    let run = |len: usize| {
+        let command = vec!["x".repeat(len)];
+        let o = aws_sdk_ecs::types::ContainerOverride::builder().name("c").set_command(Some(command)).build();
+        c.ecs
+            .run_task()
+            .cluster("emulator")
+            .task_definition("emulator")
+            .overrides(aws_sdk_ecs::types::TaskOverride::builder().container_overrides(o).build())
+            .send()
+    };
+    let e = run(RUN_TASK_OVERRIDES.max).await.expect_err("over 8192 with its JSON");
+    assert_eq!(said(&e), "InvalidParameterException Container Overrides length must be at most 8192");
+}
+
+#[tokio::test]
+async fn an_environment_of_the_whole_budget_validation_allows_registers_on_the_emulator() {
+    // Validation leaves the environment ENVIRONMENT_BUDGET bytes of the task definition's 64 KiB:
+    // the rest must hold everything else the provisioner puts in it.
+    let account = Account::new();
+    let value = "x".repeat(stack::limits::ENVIRONMENT_BUDGET - 60);
+    account.edit_stack(|t| t.replace("environment: { LOG_LEVEL: info }", &format!("environment: {{ BLOB: {value} }}")));
+    let up = account.json(&["up", "--yes"], 0);
+    assert!(crate::common::mutations(&up).iter().any(|m| m == "ECS:RegisterTaskDefinition"), "{up:#}");
+}
+
+#[tokio::test]
+async fn an_api_key_secrets_manager_would_refuse_stops_the_plan_without_being_shown() {
+    let account = Account::new();
+    let key = "k".repeat(stack::limits::SECRET_VALUE.max + 1);
+    let out = account.run_with(&["plan"], &[("API_KEY", key.as_str())]);
+    let said = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("API_KEY is 65537 bytes") && said.contains("at most 65536 bytes"), "{said}");
+    assert!(!said.contains("kkkkkkkk"), "the key is never shown");
 }

@@ -345,11 +345,7 @@ async fn workers_run_on_fargate_in_the_stacks_network_and_their_results_merge_ex
     nothing_left(&c).await;
 
     // Every call it made is one the deploy role may make.
-    let policy = {
-        let p =
-            c.iam.get_role_policy().role_name("konnichiwa-deploy").policy_name("deploy").send().await.expect("policy");
-        provisioner::resources::iam::decode_policy(p.policy_document())
-    };
+    let policy = crate::common::role_policy(&c, "konnichiwa-deploy").await;
     let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
     let mut called: BTreeSet<String> = summary["api_calls"]["by_operation"]
         .as_object()

@@ -11,15 +11,11 @@
 
 use serde_json::{Value, json};
 
-use crate::error::{AwsContext, Error, absent, gone};
+use crate::error::Error;
 use crate::reconcile::permission::{PolicyContext, boundary_name};
-use crate::reconcile::step::Observed;
-use crate::reconcile::{Change, Ctx, FieldDiff, tags};
-use crate::resources::iam::role::{decode_policy, iam_tags};
+use crate::reconcile::{Change, Ctx};
+use crate::resources::iam::managed_policy;
 use crate::resources::{cluster, logs};
-
-/// IAM keeps at most five versions of a managed policy.
-const MAX_VERSIONS: usize = 5;
 
 /// The boundary's document for this stack.
 pub fn document(c: &PolicyContext) -> Value {
@@ -77,127 +73,34 @@ pub fn document(c: &PolicyContext) -> Value {
 }
 
 /// The boundary as IAM holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObservedBoundary {
-    pub arn: String,
-    pub document: Value,
-    pub default_version: String,
-    pub tags: Vec<(String, String)>,
-}
-
-impl Observed for ObservedBoundary {
-    fn id(&self) -> &str {
-        &self.arn
-    }
-}
+pub type ObservedBoundary = managed_policy::ObservedPolicy;
 
 pub fn diff(want: &Value, stack: &stack::Stack, observed: Option<&ObservedBoundary>) -> Change {
-    let Some(o) = observed else {
-        return Change::create(vec![FieldDiff::new("document", None, Some(want.to_string()))]);
-    };
-    let mut fields = Vec::new();
-    if &o.document != want {
-        fields.push(FieldDiff::new("document", Some(o.document.to_string()), Some(want.to_string())));
-    }
-    fields.extend(tags::diff(&stack.resource_tags(), &o.tags));
-    Change::update(fields)
+    managed_policy::diff(want, stack, observed)
 }
 
 pub async fn observe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedBoundary>, Error> {
-    let iam = &ctx.clients.iam;
-    let got = absent(iam.get_policy().policy_arn(arn).send().await.ctx("get policy", arn), &["NoSuchEntity"])?;
-    let Some(policy) = got.as_ref().and_then(|g| g.policy()) else { return Ok(None) };
-    let tags: Vec<(String, String)> =
-        policy.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
-    let name = boundary_name(&ctx.stack.name);
-    tags::pick_owned(
-        "IAM policy",
-        &name,
-        &ctx.stack.name,
-        vec![(arn.to_owned(), tags.clone())],
-        |p| p.0.clone(),
-        |p| p.1.clone(),
-    )?;
-    let version = policy.default_version_id().unwrap_or("v1").to_owned();
-    let got = iam.get_policy_version().policy_arn(arn).version_id(&version).send().await.ctx("read policy", arn)?;
-    let document = got.policy_version().and_then(|v| v.document()).map(decode_policy).unwrap_or(Value::Null);
-    Ok(Some(ObservedBoundary { arn: arn.to_owned(), document, default_version: version, tags }))
+    managed_policy::observe(ctx, arn, &boundary_name(&ctx.stack.name)).await
 }
 
-/// Creates the boundary, or makes a new default version of its document (dropping the oldest
-/// when IAM's five are used); returns its ARN when it created it.
+/// Creates the boundary, or makes a new default version of its document; returns its ARN when
+/// it created it.
 pub async fn apply(
     ctx: &Ctx,
     want: &Value,
     change: &Change,
     observed: Option<&ObservedBoundary>,
 ) -> Result<Option<String>, Error> {
-    let iam = &ctx.clients.iam;
     let name = boundary_name(&ctx.stack.name);
-    let Some(o) = observed else {
-        let out = iam
-            .create_policy()
-            .policy_name(&name)
-            .policy_document(want.to_string())
-            .description(format!("The most any role of the Konnichiwa stack {} may do", ctx.stack.name))
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("create policy", &name)?;
-        ctx.progress(format!("permissions boundary {name} ready"));
-        return Ok(out.policy().and_then(|p| p.arn()).map(str::to_owned));
-    };
-    if change.has("document") {
-        let old = old_versions(ctx, &o.arn).await?;
-        if let (true, Some(oldest)) = (old.len() + 1 >= MAX_VERSIONS, old.first()) {
-            delete_version(ctx, &o.arn, oldest).await?;
-        }
-        iam.create_policy_version()
-            .policy_arn(&o.arn)
-            .policy_document(want.to_string())
-            .set_as_default(true)
-            .send()
-            .await
-            .ctx("write a new version of policy", &name)?;
-    }
-    if change.has_tags() {
-        iam.tag_policy()
-            .policy_arn(&o.arn)
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("tag policy", &name)?;
-    }
+    let description = format!("The most any role of the Konnichiwa stack {} may do", ctx.stack.name);
+    let arn = managed_policy::apply(ctx, &name, &description, want, change, observed).await?;
     ctx.progress(format!("permissions boundary {name} ready"));
-    Ok(None)
+    Ok(arn)
 }
 
-/// The versions that are not the default, oldest first.
-async fn old_versions(ctx: &Ctx, arn: &str) -> Result<Vec<String>, Error> {
-    let out = ctx.clients.iam.list_policy_versions().policy_arn(arn).send().await.ctx("list versions of", arn)?;
-    let mut old: Vec<(aws_smithy_types::DateTime, String)> = out
-        .versions()
-        .iter()
-        .filter(|v| !v.is_default_version())
-        .filter_map(|v| Some((v.create_date().copied()?, v.version_id()?.to_owned())))
-        .collect();
-    old.sort_by_key(|v| v.0);
-    Ok(old.into_iter().map(|(_, v)| v).collect())
-}
-
-async fn delete_version(ctx: &Ctx, arn: &str, version: &str) -> Result<(), Error> {
-    let r = ctx.clients.iam.delete_policy_version().policy_arn(arn).version_id(version).send().await;
-    gone(r.ctx("delete a version of", arn), &["NoSuchEntity"])
-}
-
-/// Deletes the boundary: its old versions first (IAM refuses otherwise). The roles that carried
-/// it must be gone.
+/// Deletes the boundary. The roles that carried it must be gone.
 pub async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
-    for version in old_versions(ctx, arn).await? {
-        delete_version(ctx, arn, &version).await?;
-    }
-    let r = ctx.clients.iam.delete_policy().policy_arn(arn).send().await;
-    gone(r.ctx("delete policy", arn), &["NoSuchEntity"])
+    managed_policy::delete(ctx, arn).await
 }
 
 #[cfg(test)]
@@ -205,6 +108,23 @@ mod tests {
     use super::*;
 
     use crate::reconcile::permission::test_context as ctx;
+
+    #[test]
+    fn the_boundarys_own_statements_leave_the_task_role_its_budget() {
+        // The longest names validation allows, and every option that adds a statement.
+        let mut s = crate::resources::test_stack();
+        s.name = "abcdefghij-klmnopqrs".into();
+        s.secret.name = "s".repeat(stack::limits::SECRET_NAME.max);
+        s.registry.repository = "r".repeat(stack::limits::ECR_REPOSITORY_NAME.max);
+        s.service.exec = true;
+        s.capacity.ssm_access = true;
+        s.iam.task_role_statements.clear();
+        let own = stack::limits::policy_size(&document(&ctx(&s)));
+        assert!(
+            own <= stack::limits::BOUNDARY_OWN_CHARACTERS,
+            "the boundary's own statements take {own} characters: raise stack::limits::BOUNDARY_OWN_CHARACTERS"
+        );
+    }
 
     #[test]
     fn the_boundary_reaches_the_stacks_resources_only() {

@@ -10,6 +10,7 @@
 //! profile and the boundary (the deploy role may not create them again).
 
 pub mod boundary;
+pub mod managed_policy;
 pub mod profile;
 pub mod role;
 
@@ -372,7 +373,8 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
 }
 
 /// This kind in the one list of kinds (`crate::kinds`).
-/// The boundary, the three roles, the instance profile, and the CI deploy role (`ci-role`).
+/// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
+/// (`ci-role`).
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     let (instance, execution, task) = names(&stack.name);
     vec![
@@ -383,6 +385,9 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
         (PROFILE_KIND, instance),
         (ROLE_KIND, crate::resources::ci_role::role_name(&stack.name)),
     ]
+    .into_iter()
+    .chain(crate::resources::ci_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
+    .collect()
 }
 
 pub const KIND: crate::kinds::Kind = crate::kinds::Kind {

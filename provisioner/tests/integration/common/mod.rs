@@ -221,6 +221,27 @@ impl Account {
     }
 }
 
+/// Every statement a role holds — its attached managed policies' default versions and its inline
+/// policies — as one policy document (what IAM evaluates for it), read with `c`.
+pub async fn role_policy(c: &Clients, role: &str) -> Value {
+    let decode = provisioner::resources::iam::decode_policy;
+    let mut statements = Vec::new();
+    let attached = c.iam.list_attached_role_policies().role_name(role).send().await.expect("attached policies");
+    for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+        let got = c.iam.get_policy().policy_arn(arn).send().await.expect("policy");
+        let version = got.policy().and_then(|p| p.default_version_id()).expect("default version").to_owned();
+        let v = c.iam.get_policy_version().policy_arn(arn).version_id(version).send().await.expect("version");
+        let doc = decode(v.policy_version().and_then(|v| v.document()).expect("document"));
+        statements.extend(doc["Statement"].as_array().cloned().unwrap_or_default());
+    }
+    let inline = c.iam.list_role_policies().role_name(role).send().await.expect("inline policies");
+    for name in inline.policy_names() {
+        let p = c.iam.get_role_policy().role_name(role).policy_name(name).send().await.expect("inline policy");
+        statements.extend(decode(p.policy_document())["Statement"].as_array().cloned().unwrap_or_default());
+    }
+    serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
 /// `[(name, value)]` as the `&[(&str, &str)]` the runners take.
 pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
