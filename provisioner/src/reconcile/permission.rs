@@ -140,7 +140,7 @@ impl Permission {
 }
 
 /// True for actions of global services (no region to pin them to).
-fn is_global(action: &str) -> bool {
+pub fn is_global(action: &str) -> bool {
     ["iam:", "sts:", "route53:"].iter().any(|service| action.starts_with(service))
 }
 

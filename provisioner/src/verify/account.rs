@@ -1,15 +1,11 @@
 //! Who is asking: the credentials' account and region, whether the caller may make every call
 //! the stack needs (IAM's policy simulator), and the service-linked roles the stack relies on.
 
-use aws_sdk_iam::types::PolicyEvaluationDecisionType;
-
 use super::Check;
-use crate::error::{AwsContext, Error, absent};
+use super::simulation::{self, Verdict};
+use crate::error::{AwsContext, absent};
 use crate::reconcile::Ctx;
-use crate::reconcile::permission::actions;
-
-/// Actions per simulation call.
-const ACTIONS_PER_CALL: usize = 50;
+use crate::reconcile::permission::{Permission, PolicyContext, actions};
 
 /// The roles AWS makes for ECS, Auto Scaling, Elastic Load Balancing and ECS service auto scaling
 /// the first time a caller who may `iam:CreateServiceLinkedRole` uses them.
@@ -33,69 +29,98 @@ pub async fn checks(ctx: &Ctx) -> Vec<Check> {
         format!("account {}, {} in {}", identity.account, identity.arn, ctx.clients.region),
     );
     let principal = identity.principal_arn();
-    let (permissions, roles) = tokio::join!(permissions(ctx, &principal), service_linked_roles(ctx));
+    let (permissions, roles) = tokio::join!(permissions(ctx, &identity, &principal), service_linked_roles(ctx));
     vec![who, permissions, roles]
 }
 
-/// Simulates every action the stack's kinds need for the caller, 50 actions a call, all at once (on
-/// any resource: conditions that need a request's context are not evaluated).
-async fn permissions(ctx: &Ctx, principal: &str) -> Check {
+/// Simulates every call the stack's kinds need for the caller, on the resources it touches and
+/// with the context it carries (`simulation`).
+async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str) -> Check {
     const NAME: &str = "permissions";
     if principal.ends_with(":root") {
         return Check::warning(NAME, "the account's root user may do anything", "use a role or an IAM user, not root");
     }
-    let wanted: Vec<&str> =
-        actions(crate::kinds::permissions().into_iter().filter(|p| p.applies.is_none_or(|f| f(&ctx.stack))));
-    let asked = futures_util::future::join_all(wanted.chunks(ACTIONS_PER_CALL).map(|c| simulate(ctx, principal, c)));
-    let mut denied = Vec::new();
-    for answer in asked.await {
-        match answer {
-            Ok(d) => denied.extend(d),
-            Err(e) => return Check::not_checked(NAME, &e),
-        }
-    }
-    if denied.is_empty() {
-        return Check::passed(NAME, format!("{principal} may make all {} calls the stack needs", wanted.len()));
-    }
-    Check::failed(
-        NAME,
-        format!("{principal} may not call {}", denied.join(", ")),
-        "grant them (the deploy role `provisioner ci-role` makes has all of them), or run as a principal that has them",
-    )
+    let needed: Vec<&Permission> =
+        crate::kinds::permissions().into_iter().filter(|p| p.applies.is_none_or(|f| f(&ctx.stack))).collect();
+    let policy_ctx = PolicyContext {
+        partition: identity.partition.clone(),
+        account: identity.account.clone(),
+        stack: &ctx.stack,
+        // The domain's zone, when there is one to find (its record changes are scoped to it).
+        hosted_zone_id: zone_id(ctx).await,
+        validation_record: None,
+    };
+    let cases = simulation::cases(&policy_ctx, &needed);
+    let verdicts = match simulation::simulate(ctx, principal, &cases).await {
+        Ok(v) => v,
+        Err(e) => return Check::not_checked(NAME, &e),
+    };
+    judge(principal, actions(needed).len(), &verdicts)
 }
 
-/// The actions of `chunk` the caller is denied.
-async fn simulate(ctx: &Ctx, principal: &str, chunk: &[&str]) -> Result<Vec<String>, Error> {
-    let mut denied = Vec::new();
-    let mut marker = None;
-    loop {
-        let out = ctx
-            .clients
-            .iam
-            .simulate_principal_policy()
-            .policy_source_arn(principal)
-            .set_action_names(Some(chunk.iter().map(|a| (*a).to_owned()).collect()))
-            .set_marker(marker)
-            .customize()
-            // Simulation is optional: an account or emulator that does not answer is not retried.
-            .config_override(
-                aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1)),
-            )
-            .send()
-            .await
-            .ctx("simulate the policies of", principal)?;
-        denied.extend(
-            out.evaluation_results()
-                .iter()
-                .filter(|r| r.eval_decision() != &PolicyEvaluationDecisionType::Allowed)
-                .map(|r| r.eval_action_name().to_owned()),
-        );
-        marker = out.marker().filter(|_| out.is_truncated()).map(str::to_owned);
-        if marker.is_none() {
-            return Ok(denied);
+/// The Route 53 zone of the stack's domain, if it has one and it can be found.
+async fn zone_id(ctx: &Ctx) -> Option<String> {
+    let (https, domain) = (ctx.stack.load_balancer.https.as_ref()?, crate::dns::domain(&ctx.stack)?);
+    crate::dns::find_zone(ctx, https, domain).await.ok().map(|z| z.id)
+}
+
+/// The check from the simulator's verdicts: failed when a call is refused, a warning when some
+/// could not be judged; the actions grouped by why (the first few named, and how many more).
+fn judge(principal: &str, needed: usize, verdicts: &[Verdict]) -> Check {
+    const NAME: &str = "permissions";
+    let mut denied: Vec<(String, Vec<String>)> = Vec::new();
+    let mut unjudged: Vec<(String, Vec<String>)> = Vec::new();
+    let mut note = |groups: &mut Vec<(String, Vec<String>)>, why: String, action: &str| {
+        let at = groups.iter().position(|(w, _)| *w == why).unwrap_or_else(|| {
+            groups.push((why, Vec::new()));
+            groups.len() - 1
+        });
+        if !groups[at].1.iter().any(|a| a == action) {
+            groups[at].1.push(action.to_owned());
+        }
+    };
+    for v in verdicts {
+        match v {
+            Verdict::Allowed => {}
+            Verdict::Denied { action, why, .. } => note(&mut denied, why.clone(), action),
+            Verdict::Unjudged { action, missing } => {
+                note(&mut unjudged, format!("its conditions want {}", missing.join(", ")), action);
+            }
         }
     }
+    if !denied.is_empty() {
+        let scp = denied.iter().any(|(why, _)| why.contains("service control policy"));
+        let fix = if scp {
+            "an SCP is your organization's: ask its administrator to allow these calls in this region, or deploy to a \
+             region it allows"
+        } else {
+            "grant them (the deploy role `provisioner ci-role` makes has all of them), or run as a principal that has them"
+        };
+        return Check::failed(NAME, format!("{principal} may not call {}", grouped(&denied)), fix);
+    }
+    if !unjudged.is_empty() {
+        return Check::warning(
+            NAME,
+            format!("{principal} may make the calls the simulator could judge; not judged: {}", grouped(&unjudged)),
+            "the caller's own policies have conditions on keys the simulation does not carry: AWS judges each call \
+             when it is made",
+        );
+    }
+    Check::passed(NAME, format!("{principal} may make all {needed} calls the stack needs"))
+}
+
+/// `a:X, b:Y (why); c:Z (another why)`, at most `SHOWN` actions named per reason.
+fn grouped(groups: &[(String, Vec<String>)]) -> String {
+    const SHOWN: usize = 8;
+    groups
+        .iter()
+        .map(|(why, actions)| {
+            let more = actions.len().saturating_sub(SHOWN);
+            let named = actions.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if more > 0 { format!("{named} and {more} more ({why})") } else { format!("{named} ({why})") }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 async fn service_linked_roles(ctx: &Ctx) -> Check {

@@ -10,6 +10,7 @@ mod artifacts;
 mod capacity;
 mod domain;
 mod resolver;
+mod simulation;
 
 use serde::Serialize;
 

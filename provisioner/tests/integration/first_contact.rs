@@ -164,9 +164,17 @@ fn render_names_every_row_of(account: &Account, plan: &Value) {
     }
     let not_planned: Vec<&(String, String)> =
         derived.iter().filter(|(k, n)| !rows.iter().any(|(rk, rn)| rk == k && matches(n, rn))).collect();
-    let elsewhere = ["konnichiwa-deploy", "konnichiwa-loadtest"];
-    assert!(not_planned.iter().all(|(_, n)| elsewhere.contains(&n.as_str())), "named but never made: {not_planned:?}");
-    assert_eq!(not_planned.len(), 3, "the deploy role, the load test's family and group: {not_planned:?}");
+    // Made by `ci-role` (the deploy role and its policies) and by `loadtest` (the workers'
+    // family and group).
+    let deploy_policies = provisioner::resources::ci_role::policy_names("konnichiwa");
+    let elsewhere =
+        |n: &str| ["konnichiwa-deploy", "konnichiwa-loadtest"].contains(&n) || deploy_policies.iter().any(|p| p == n);
+    assert!(not_planned.iter().all(|(_, n)| elsewhere(n)), "named but never made: {not_planned:?}");
+    assert_eq!(
+        not_planned.len(),
+        3 + deploy_policies.len(),
+        "the deploy role and its policies, the load test's family and group: {not_planned:?}"
+    );
 
     let yaml = account.run(&["render"]);
     let said = String::from_utf8_lossy(&yaml.stdout).into_owned();

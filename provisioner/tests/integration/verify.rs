@@ -126,12 +126,13 @@ async fn verify_passes_a_good_stack_and_up_refuses_each_blocker_before_any_chang
     let denied = "<member><EvalActionName>ec2:CreateVpc</EvalActionName><EvalResourceName>*</EvalResourceName>\
                   <EvalDecision>implicitDeny</EvalDecision></member>";
     proxy.script(Script::body("SimulatePrincipalPolicy", 2, &simulated(denied)).only_if("ec2%3ACreateVpc"));
-    proxy.script(Script::body("SimulatePrincipalPolicy", 100, &simulated("")));
+    proxy.script(Script::body("SimulatePrincipalPolicy", 1000, &simulated("")));
     let (v, said) = verify_and_up(&account, &proxy, 1).await;
     let permissions = outcome(&v, "permissions");
     assert_eq!(permissions["outcome"], "failed", "{permissions}");
-    assert!(permissions["detail"].as_str().is_some_and(|d| d.ends_with("may not call ec2:CreateVpc")), "{permissions}");
-    assert!(said.contains("permissions: ") && said.contains("may not call ec2:CreateVpc"), "{said}");
+    let refused = "may not call ec2:CreateVpc (no policy of the caller allows it)";
+    assert!(permissions["detail"].as_str().is_some_and(|d| d.ends_with(refused)), "{permissions}");
+    assert!(said.contains("permissions: ") && said.contains(refused), "{said}");
     let asked = proxy.requests("SimulatePrincipalPolicy");
     assert!(
         asked.iter().all(|r| r.contains("PolicySourceArn=arn%3Aaws%3Aiam%3A%3A")),
@@ -323,4 +324,84 @@ async fn the_domains_delegation_and_caa_are_checked_with_a_resolver() {
     let silent = account.json(&["verify"], 0);
     assert_eq!(outcome(&silent, "delegation")["outcome"], "not-checked", "{silent}");
     assert_eq!(outcome(&silent, "caa")["outcome"], "not-checked", "{silent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_the_deploy_role_verify_asks_the_simulator_with_resources_and_context_and_up_goes_ahead() {
+    use crate::common::simulator::Simulator;
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], 0);
+    let c = account.clients().await;
+    let policy = common::role_policy(&c, "konnichiwa-deploy").await;
+    let image = pushed_image("verify-deploy-role").await;
+    account.edit_stack(|s| {
+        let old = s.lines().find(|l| l.trim_start().starts_with("image: ")).expect("image line").to_owned();
+        s.replace(&old, &format!("  image: {image}"))
+    });
+    let session = account.session_of("konnichiwa-deploy").await;
+    let env = common::env_refs(&session);
+    let proxy = Proxy::start(&common::moto_url(), Default::default()).await;
+    let simulate = |sim: Simulator| {
+        proxy.clear_scripts();
+        proxy.script(Script::computed("SimulatePrincipalPolicy", 100_000, move |body| sim.answer(body)));
+    };
+    let permissions = |v: &Value| outcome(v, "permissions").clone();
+
+    // AWS's simulator, as the deploy role: every call judged with what it carries, allowed.
+    simulate(Simulator { policy: policy.clone(), scp: None });
+    let v = account.json_at(&proxy.url, &["verify"], &env, 0).await;
+    let p = permissions(&v);
+    assert_eq!(p["outcome"], "passed", "{p}");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains(":role/konnichiwa-deploy may make all")), "{p}");
+    let asked = proxy.requests("SimulatePrincipalPolicy");
+    assert!(asked.iter().any(|r| r.contains("ResourceArns.member.1=") && r.contains("aws%3AResourceTag")), "{asked:?}");
+    assert!(asked.iter().all(|r| r.contains("ContextKeyName=aws%3ARequestedRegion")), "the region always");
+    // The same model, asked as verify asked before (no resources, no context): AWS's answer is
+    // implicitDeny with the keys it lacked, which verify now reads as "not judged".
+    let bare = Simulator { policy: policy.clone(), scp: None }
+        .answer("Action=SimulatePrincipalPolicy&PolicySourceArn=x&ActionNames.member.1=ec2%3ADescribeVpcs");
+    assert!(
+        bare.contains("<EvalDecision>implicitDeny</EvalDecision>")
+            && bare.contains("<member>aws:RequestedRegion</member>")
+    );
+
+    // The deploy workflow's `up` (the checks on) goes ahead past them.
+    let up = account
+        .run_at(&proxy.url, &["up", "--yes"], &[&env[..], &[("KONNICHIWA_SKIP_VERIFY", "false")]].concat())
+        .await;
+    let said = text(&up);
+    assert_eq!(up.status.code(), Some(0), "{said}");
+    assert!(said.contains("Pre-flight checks: ") && !said.contains("permissions: "), "{said}");
+
+    // An organization's SCP that allows only us-east-1: refused, and said to be the SCP's doing.
+    let regional = ["ec2:*", "ecs:*", "elasticloadbalancing:*", "autoscaling:*", "logs:*", "ecr:*", "ssm:*"];
+    let scp = serde_json::json!({"Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": regional, "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:RequestedRegion": "us-east-1"}}}]});
+    simulate(Simulator { policy: policy.clone(), scp: Some(scp) });
+    let v = account.json_at(&proxy.url, &["verify"], &env, 1).await;
+    let p = permissions(&v);
+    assert_eq!(p["outcome"], "failed", "{p}");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("service control policy")), "{p}");
+    assert!(p["fix"].as_str().is_some_and(|f| f.contains("ask its administrator")), "{p}");
+
+    // A caller whose own policy wants a key no deploy request carries (MFA): not judged, named,
+    // and a warning only — never "denied".
+    let mut mfa = policy.clone();
+    for s in mfa["Statement"].as_array_mut().expect("statements") {
+        if s["Effect"] == "Allow" && s["Action"].as_array().is_some_and(|a| a.iter().any(|a| a == "ec2:DescribeVpcs")) {
+            s["Condition"]["Bool"] = serde_json::json!({"aws:MultiFactorAuthPresent": "true"});
+        }
+    }
+    simulate(Simulator { policy: mfa, scp: None });
+    let v = account.json_at(&proxy.url, &["verify"], &env, 0).await;
+    let p = permissions(&v);
+    assert_eq!(p["outcome"], "warning", "{p}");
+    let detail = p["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("not judged: ") && detail.contains("(its conditions want aws:MultiFactorAuthPresent)"),
+        "{p}"
+    );
+    assert!(!detail.contains("may not call"), "{p}");
 }

@@ -53,6 +53,18 @@ pub enum Reply {
     Body(String),
     /// Forward to moto, then lose the answer.
     LoseAnswer,
+    /// A successful body computed from the request's body (a model of an API moto lacks).
+    Computed(Responder),
+}
+
+/// Computes a reply's body from the request's body.
+#[derive(Clone)]
+pub struct Responder(pub Arc<dyn Fn(&str) -> String + Send + Sync>);
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
 }
 
 impl Script {
@@ -68,6 +80,12 @@ impl Script {
 
     pub fn body(operation: &str, times: usize, body: &str) -> Self {
         Self { operation: operation.into(), after: 0, times, reply: Reply::Body(body.into()), only_if: None }
+    }
+
+    /// The next `times` calls answered with `respond(request body)`.
+    pub fn computed(operation: &str, times: usize, respond: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        let reply = Reply::Computed(Responder(Arc::new(respond)));
+        Self { operation: operation.into(), after: 0, times, reply, only_if: None }
     }
 
     pub fn lose_answer(operation: &str, times: usize) -> Self {
@@ -553,7 +571,12 @@ async fn decide_and_forward(
             s.ops.entry(op.clone()).or_default().scripted += 1;
             match s.scripts[i].reply.clone() {
                 Reply::Error { status, code, message } => Decision::Answer(error_response(p, status, &code, &message)),
-                Reply::Body(b) => {
+                reply @ (Reply::Body(_) | Reply::Computed(_)) => {
+                    let b = match reply {
+                        Reply::Computed(Responder(respond)) => respond(&text),
+                        Reply::Body(b) => b,
+                        _ => unreachable!("matched above"),
+                    };
                     let mut h = HeaderMap::new();
                     let ct = if p == Protocol::Json { "application/x-amz-json-1.1" } else { "text/xml" };
                     h.insert("content-type", ct.parse().expect("header"));

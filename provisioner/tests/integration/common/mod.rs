@@ -7,6 +7,7 @@ pub mod authorization;
 pub mod census;
 pub mod faults;
 pub mod policy;
+pub mod simulator;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
