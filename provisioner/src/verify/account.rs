@@ -70,7 +70,7 @@ fn judge(principal: &str, needed: usize, verdicts: &[Verdict]) -> Check {
     const NAME: &str = "permissions";
     let mut denied: Vec<(String, Vec<String>)> = Vec::new();
     let mut unjudged: Vec<(String, Vec<String>)> = Vec::new();
-    let mut note = |groups: &mut Vec<(String, Vec<String>)>, why: String, action: &str| {
+    let note = |groups: &mut Vec<(String, Vec<String>)>, why: String, action: &str| {
         let at = groups.iter().position(|(w, _)| *w == why).unwrap_or_else(|| {
             groups.push((why, Vec::new()));
             groups.len() - 1
