@@ -116,6 +116,12 @@ impl Error {
     pub fn is_not_usable_yet(&self) -> bool {
         self.says(Means::NotUsableYet)
     }
+
+    /// True when AWS said, under a code as general as `ValidationError`, that something it made
+    /// a moment ago does not exist (not yet visible to the service asked).
+    pub fn is_not_visible_yet(&self) -> bool {
+        self.says(Means::NotVisibleYet)
+    }
 }
 
 impl Error {
@@ -139,6 +145,8 @@ enum Means {
     Denied,
     /// What an IAM or service change made moments ago is not usable yet (`Wait::Propagation`).
     NotUsableYet,
+    /// What another service made moments ago is not visible yet (`Wait::Consistency`).
+    NotVisibleYet,
 }
 
 /// One answer of a service, told apart by words of its message because its code is shared
@@ -205,6 +213,19 @@ const WORDS: &[Words] = &[
     said("Elastic Load Balancing", "", "Access Denied for bucket", Means::NotUsableYet),
     // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
     said("Secrets Manager", "", "scheduled for deletion", Means::NotUsableYet),
+    // ECS PutClusterCapacityProviders while the cluster is still provisioning ("Cluster was not
+    // ACTIVE"; the Terraform AWS provider retries it).
+    said("ECS", "ClientException", "was not ACTIVE", Means::NotUsableYet),
+    // IAM CreateRole naming a boundary created a moment before ("Scope ARN: … does not exist or is
+    // not attachable."), AddRoleToInstanceProfile of a role or profile created a moment before
+    // ("The role with name … cannot be found.", "Instance Profile … cannot be found.").
+    said("IAM", "NoSuchEntity", "does not exist or is not attachable", Means::NotUsableYet),
+    said("IAM", "NoSuchEntity", "cannot be found", Means::NotUsableYet),
+    // ELB CreateTargetGroup in a VPC made a moment before ("The VPC ID 'vpc-1' is not found").
+    said("Elastic Load Balancing", "ValidationError", "is not found", Means::NotVisibleYet),
+    // Auto Scaling CreateAutoScalingGroup in subnets made a moment before ("The subnet ID
+    // 'subnet-1' does not exist").
+    said("Auto Scaling", "ValidationError", "does not exist", Means::NotVisibleYet),
 ];
 
 /// Codes AWS answers to a create (or attach, associate, authorize) of something that exists.

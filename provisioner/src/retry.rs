@@ -2,7 +2,8 @@
 //! retried by every client's SDK retry configuration (`aws`); this module retries the errors
 //! that only mean "not yet", each class with its own limit inside the run's deadline:
 //! - `Wait::Consistency`: EC2 and ELB answer "not found" for something created a moment ago (ELB
-//!   for a certificate ACM issued a moment ago, S3 for a bucket it created a moment ago or is
+//!   for a certificate ACM issued a moment ago or for subnets, a security group or a VPC EC2 made
+//!   a moment ago, Auto Scaling for such subnets, S3 for a bucket it created a moment ago or is
 //!   still creating: `OperationAborted`);
 //! - `Wait::Propagation`: a role, profile, service-linked role, service or scalable target made
 //!   seconds ago is not yet usable by the service that needs it (a few minutes, not the run's
@@ -83,7 +84,11 @@ impl Wait {
                             | "CertificateNotFound"
                             | "NoSuchBucket"
                             | "OperationAborted"
+                            // ELB CreateLoadBalancer in subnets and a group made a moment before.
+                            | "SubnetNotFound"
+                            | "InvalidSecurityGroup"
                     )
+                    || e.is_not_visible_yet()
             }
             Self::Propagation => e.is_not_usable_yet(),
             Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),

@@ -203,6 +203,7 @@ async fn apply(
                     .ctx("create cluster", name)
             })
             .await?;
+        await_active(ctx, name).await?;
         ctx.progress(format!("cluster {name} ready"));
         return Ok(out.cluster().and_then(|c| c.cluster_arn()).map(str::to_owned));
     };
@@ -224,6 +225,23 @@ async fn apply(
     }
     ctx.progress(format!("cluster {name} ready"));
     Ok(None)
+}
+
+/// Waits until a new cluster is ACTIVE: CreateCluster may answer while ECS still provisions it
+/// (PROVISIONING), and nothing may use it before (the Terraform AWS provider waits the same way).
+async fn await_active(ctx: &Ctx, name: &str) -> Result<(), Error> {
+    ctx.wait(Wait::Settling(&["Cluster.Provisioning"]), &format!("cluster {name} to be ACTIVE"), || async {
+        let out = ctx.clients.ecs.describe_clusters().clusters(name).send().await.ctx("describe cluster", name)?;
+        match out.clusters().first().and_then(|c| c.status()) {
+            Some("ACTIVE") => Ok(()),
+            None | Some("PROVISIONING") => Err(crate::retry::not_yet("Cluster.Provisioning", name, "not ACTIVE yet")),
+            Some(other) => Err(Error::Refused(format!(
+                "cluster {name} is {other} right after it was created: ECS could not set it up; see its status in \
+                 the ECS console, delete it, and run up again"
+            ))),
+        }
+    })
+    .await
 }
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Option<ObservedCluster>), Error> {
@@ -249,22 +267,31 @@ pub async fn reconcile_strategy(
     let name = name(&ctx.stack);
     let change = diff_strategy(provider, observed);
     if ctx.applying() && !change.is_no_op() {
-        ctx.clients
-            .ecs
-            .put_cluster_capacity_providers()
-            .cluster(&name)
-            .capacity_providers(provider)
-            .default_capacity_provider_strategy(
-                CapacityProviderStrategyItem::builder()
-                    .capacity_provider(provider)
-                    .weight(1)
-                    .base(0)
-                    .build()
-                    .map_err(|e| Error::Refused(e.to_string()))?,
-            )
-            .send()
+        let strategy = CapacityProviderStrategyItem::builder()
+            .capacity_provider(provider)
+            .weight(1)
+            .base(0)
+            .build()
+            .map_err(|e| Error::Refused(e.to_string()))?;
+        // While the cluster or a provider still changes, ECS answers UpdateInProgress or
+        // ResourceInUse, and "Cluster was not ACTIVE" while it provisions: each waited out, as the
+        // Terraform AWS provider does.
+        let busy = &["UpdateInProgressException", "ResourceInUseException"];
+        ctx.wait(Wait::Propagation, &format!("cluster {name} to be ACTIVE"), || async {
+            ctx.wait(Wait::Dependency(busy), &format!("cluster {name} to finish its update"), || async {
+                ctx.clients
+                    .ecs
+                    .put_cluster_capacity_providers()
+                    .cluster(&name)
+                    .capacity_providers(provider)
+                    .default_capacity_provider_strategy(strategy.clone())
+                    .send()
+                    .await
+                    .ctx("set the capacity providers of cluster", &name)
+            })
             .await
-            .ctx("set the capacity providers of cluster", &name)?;
+        })
+        .await?;
         ctx.progress(format!("cluster {name} places tasks on {provider}"));
     }
     plan.push("cluster-strategy", format!("{name} default strategy"), None, change);

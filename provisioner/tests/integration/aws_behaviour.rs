@@ -1,7 +1,9 @@
 //! What real AWS does and moto does not, replayed through the fault proxy with AWS's actual error
 //! codes and messages: each rule of the provisioner that exists because of it has a case here
 //! that fails without the rule.
-//! - "not yet": EC2 `*.NotFound` right after a create, IAM and ECS propagation — retried;
+//! - "not yet": EC2 `*.NotFound` right after a create, ELB and Auto Scaling not seeing the new
+//!   network, a new group not listed, a cluster provisioning or busy, IAM and ECS propagation —
+//!   retried;
 //! - lost answers of each create — adopted, or the duplicate repaired, never two of ours;
 //! - a genuine permission error — reported at once, not waited on;
 //! - `down`'s waits: capacity provider in use, cluster still holding services, tasks draining,
@@ -118,6 +120,56 @@ async fn what_is_not_usable_yet_is_waited_for() {
             "ValidationError",
             "You must use a valid fully-formed launch template. Value (konnichiwa-instance) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
         ),
+        // ELB and Auto Scaling: the network EC2 made a moment ago, not visible to them yet.
+        Script::error("CreateLoadBalancer", 1, "SubnetNotFound", "The subnet ID 'subnet-0a1b2c3d4e5f60718' is not valid"),
+        Script::error(
+            "CreateLoadBalancer",
+            1,
+            "InvalidSecurityGroup",
+            "Security group 'sg-0a1b2c3d4e5f60718' does not exist",
+        ),
+        Script::error("CreateTargetGroup", 1, "ValidationError", "The VPC ID 'vpc-0a1b2c3d4e5f60718' is not found"),
+        Script::error(
+            "CreateAutoScalingGroup",
+            1,
+            "ValidationError",
+            "The subnet ID 'subnet-0a1b2c3d4e5f60718' does not exist",
+        ),
+        // Auto Scaling: the group just created is not listed yet (the capacity provider needs its ARN).
+        Script::body(
+            "DescribeAutoScalingGroups",
+            1,
+            "<DescribeAutoScalingGroupsResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>",
+        )
+        .once_called("CreateAutoScalingGroup"),
+        // ECS: the cluster still provisioning, or changing, when its providers are set.
+        Script::body(
+            "DescribeClusters",
+            1,
+            r#"{"clusters":[{"clusterName":"konnichiwa","status":"PROVISIONING"}],"failures":[]}"#,
+        )
+        .once_called("CreateCluster"),
+        Script::error("PutClusterCapacityProviders", 1, "ClientException", "Cluster was not ACTIVE"),
+        Script::error(
+            "PutClusterCapacityProviders",
+            1,
+            "UpdateInProgressException",
+            "The specified cluster is in a busy state. Cluster attachments must be in UPDATE_COMPLETE or UPDATE_FAILED state before they can be updated. Wait and try the request again.",
+        ),
+        Script::error(
+            "PutClusterCapacityProviders",
+            1,
+            "ResourceInUseException",
+            "The specified capacity provider is in use and cannot be removed.",
+        ),
+        // IAM: a boundary, role or profile created a moment ago, not yet known to the next call.
+        Script::error(
+            "CreateRole",
+            1,
+            "NoSuchEntity",
+            "Scope ARN: arn:aws:iam::123456789012:policy/konnichiwa-boundary does not exist or is not attachable.",
+        ),
+        Script::error("AddRoleToInstanceProfile", 1, "NoSuchEntity", "The role with name konnichiwa-instance cannot be found."),
         // EC2: what was created a moment ago is not visible yet.
         Script::error("ModifyVpcAttribute", 1, "InvalidVpcID.NotFound", "The vpc ID 'vpc-0a1b2c3d4e5f60718' does not exist"),
         Script::error(

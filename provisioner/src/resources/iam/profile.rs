@@ -6,6 +6,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, tags};
 use crate::resources::iam::role::iam_tags;
+use crate::retry::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedProfile {
@@ -79,12 +80,16 @@ pub async fn apply(
             .ctx("remove role from", name)?;
     }
     if !roles.iter().any(|r| r == role) {
-        iam.add_role_to_instance_profile()
-            .instance_profile_name(name)
-            .role_name(role)
-            .send()
-            .await
-            .ctx("add role to", name)?;
+        // A role or profile created a moment ago can be unknown to this call for a while.
+        ctx.wait(Wait::Propagation, &format!("role {role} and profile {name} to be usable"), || async {
+            iam.add_role_to_instance_profile()
+                .instance_profile_name(name)
+                .role_name(role)
+                .send()
+                .await
+                .ctx("add role to", name)
+        })
+        .await?;
     }
     if observed.is_some() && change.has_tags() {
         iam.tag_instance_profile()

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, tags};
+use crate::retry::Wait;
 
 /// What a role must be.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,16 +215,20 @@ async fn apply_identity(
     let iam = &ctx.clients.iam;
     let name = &spec.name;
     if observed.is_none() {
-        let out = iam
-            .create_role()
-            .role_name(name)
-            .assume_role_policy_document(spec.trust.to_string())
-            .set_permissions_boundary(spec.boundary.clone())
-            .description(format!("Konnichiwa stack {}", ctx.stack.name))
-            .set_tags(Some(iam_tags(&ctx.stack)))
-            .send()
-            .await
-            .ctx("create role", name)?;
+        // The boundary it names may have been created a moment ago.
+        let out = ctx
+            .wait(Wait::Propagation, &format!("the permissions boundary of role {name} to be attachable"), || async {
+                iam.create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(spec.trust.to_string())
+                    .set_permissions_boundary(spec.boundary.clone())
+                    .description(format!("Konnichiwa stack {}", ctx.stack.name))
+                    .set_tags(Some(iam_tags(&ctx.stack)))
+                    .send()
+                    .await
+                    .ctx("create role", name)
+            })
+            .await?;
         return Ok(out.role().map(|r| r.arn().to_owned()));
     }
     if change.has("trust_policy") {

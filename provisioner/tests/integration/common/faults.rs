@@ -43,6 +43,8 @@ pub struct Script {
     pub reply: Reply,
     /// Applies only to calls whose request body contains this (None: to every call).
     pub only_if: Option<String>,
+    /// Applies only once a call of this operation has arrived (None: from the start).
+    pub once_called: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,27 +77,48 @@ impl Script {
             times,
             reply: Reply::Error { status: 400, code: code.into(), message: message.into() },
             only_if: None,
+            once_called: None,
         }
     }
 
     pub fn body(operation: &str, times: usize, body: &str) -> Self {
-        Self { operation: operation.into(), after: 0, times, reply: Reply::Body(body.into()), only_if: None }
+        Self {
+            operation: operation.into(),
+            after: 0,
+            times,
+            reply: Reply::Body(body.into()),
+            only_if: None,
+            once_called: None,
+        }
     }
 
     /// The next `times` calls answered with `respond(request body)`.
     pub fn computed(operation: &str, times: usize, respond: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         let reply = Reply::Computed(Responder(Arc::new(respond)));
-        Self { operation: operation.into(), after: 0, times, reply, only_if: None }
+        Self { operation: operation.into(), after: 0, times, reply, only_if: None, once_called: None }
     }
 
     pub fn lose_answer(operation: &str, times: usize) -> Self {
-        Self { operation: operation.into(), after: 0, times, reply: Reply::LoseAnswer, only_if: None }
+        Self {
+            operation: operation.into(),
+            after: 0,
+            times,
+            reply: Reply::LoseAnswer,
+            only_if: None,
+            once_called: None,
+        }
     }
 
     /// Applies only to calls whose body contains `needle` (one caller's calls, when several
     /// kinds call the operation at once).
     pub fn only_if(mut self, needle: &str) -> Self {
         self.only_if = Some(needle.into());
+        self
+    }
+
+    /// Applies only once `operation` has been called (what AWS answers right after a create).
+    pub fn once_called(mut self, operation: &str) -> Self {
+        self.once_called = Some(operation.into());
         self
     }
 
@@ -556,8 +579,12 @@ async fn decide_and_forward(
         };
         let faults = s.faults;
         let text = String::from_utf8_lossy(&body);
+        let called: Vec<String> = s.ops.iter().filter(|(_, st)| st.seen > 0).map(|(o, _)| o.clone()).collect();
         let scripted = s.scripts.iter_mut().position(|sc| {
             if sc.operation != op || sc.times == 0 || sc.only_if.as_ref().is_some_and(|n| !text.contains(n.as_str())) {
+                return false;
+            }
+            if sc.once_called.as_ref().is_some_and(|o| !called.contains(o)) {
                 return false;
             }
             if sc.after > 0 {
