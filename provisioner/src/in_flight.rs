@@ -131,10 +131,10 @@ impl HttpConnector for BoundedConnector {
             if let Some(attempt) = &attempt {
                 if attempt.mutating {
                     changes = Some(Arc::clone(&attempt.service));
-                } else if let Some(answer) = bound.replay.answer(&attempt.service, &request) {
+                } else if let Some(answer) = bound.replay.answer(&attempt.service, &attempt.operation, &request) {
                     return Ok(answer);
                 } else {
-                    keep = bound.replay.wants(&attempt.service, &request);
+                    keep = bound.replay.wants(&attempt.service, &attempt.operation, &request);
                 }
                 // A throttled operation's turn: a call spaced out holds no permit meanwhile.
                 bound.pacer.wait_turn(&attempt.operation).await;

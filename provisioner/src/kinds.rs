@@ -41,7 +41,9 @@ pub struct Kind {
     pub permissions: &'static [Permission],
     /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`,
     /// `elasticloadbalancing:loadbalancer`, `s3:` for buckets): the tag sweep leaves these to the
-    /// kind's own `leftovers`.
+    /// kind's own `leftovers`. Where an ARN has no type, only a name (an SNS topic), the kind
+    /// claims its own name exactly, `{stack}` standing for the stack's name
+    /// (`sns:{stack}-alarms`): another topic that carries the stack's tag is still reported.
     pub arn_types: &'static [&'static str],
     /// The kinds (by name) whose teardown must have finished before this one's starts: what uses
     /// this kind's resources. `teardown` runs every kind as soon as these are gone, so kinds that
@@ -171,7 +173,8 @@ pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
     }
     found.sort_by_key(|(i, _)| *i);
     let mut left: Vec<String> = found.into_iter().flat_map(|(_, l)| l).collect();
-    left.extend(tagged(ctx).await?.into_iter().filter(|arn| !claimed(arn)).map(|arn| format!("{arn} (tagged)")));
+    let stack = &ctx.stack.name;
+    left.extend(tagged(ctx).await?.into_iter().filter(|arn| !claimed(arn, stack)).map(|arn| format!("{arn} (tagged)")));
     Ok(left)
 }
 
@@ -212,8 +215,9 @@ fn arn_type(arn: &str) -> Option<String> {
 }
 
 /// Whether a registered kind owns resources of this ARN's type (and so reports them itself).
-fn claimed(arn: &str) -> bool {
-    arn_type(arn).is_some_and(|t| KINDS.iter().any(|k| k.arn_types.contains(&t.as_str())))
+fn claimed(arn: &str, stack: &str) -> bool {
+    arn_type(arn)
+        .is_some_and(|t| KINDS.iter().flat_map(|k| k.arn_types).any(|claim| claim.replace("{stack}", stack) == t))
 }
 
 #[cfg(test)]
@@ -311,8 +315,11 @@ mod tests {
             arn_type("arn:aws:autoscaling:r:1:autoScalingGroup:u:autoScalingGroupName/s").as_deref(),
             Some("autoscaling:autoScalingGroup")
         );
-        assert!(claimed("arn:aws:ecs:r:1:cluster/s"));
-        assert!(!claimed("arn:aws:sns:r:1:pager"), "a kind nobody registered is a leftover");
+        assert!(claimed("arn:aws:ecs:r:1:cluster/s", "s"));
+        assert!(!claimed("arn:aws:sns:r:1:pager", "s"), "a kind nobody registered is a leftover");
+        // The stack's own topic by its name, and no other topic.
+        assert!(claimed("arn:aws:sns:r:1:s-alarms", "s"));
+        assert!(!claimed("arn:aws:sns:r:1:t-alarms", "s"), "another stack's topic is not this one's");
         assert_eq!(arn_type("not an arn"), None);
     }
 }

@@ -45,9 +45,10 @@ enum Phase {
     Replaying,
 }
 
-/// A request as AWS would tell it apart: service, method, URI and body (not the signature or its
-/// date).
-type Key = (String, String, String, Vec<u8>);
+/// A request as AWS would tell it apart: service, operation (JSON-protocol services name it in a
+/// header, not in the URI or the body: `DescribeSecret` and `GetResourcePolicy` of one secret
+/// have the same body), method, URI and body (not the signature or its date).
+type Key = (String, String, String, String, Vec<u8>);
 
 #[derive(Debug, Clone)]
 struct Kept {
@@ -57,9 +58,10 @@ struct Kept {
     at: Instant,
 }
 
-fn key_of(service: &str, request: &HttpRequest) -> Option<Key> {
+fn key_of(service: &str, operation: &str, request: &HttpRequest) -> Option<Key> {
     let body = request.body().bytes()?;
-    Some((service.to_owned(), request.method().to_owned(), request.uri().to_owned(), body.to_vec()))
+    let (method, uri) = (request.method().to_owned(), request.uri().to_owned());
+    Some((service.to_owned(), operation.to_owned(), method, uri, body.to_vec()))
 }
 
 impl Replay {
@@ -97,13 +99,13 @@ impl Replay {
         }
     }
 
-    /// The kept answer to this read of `service`, if there is one (given once).
-    pub fn answer(&self, service: &str, request: &HttpRequest) -> Option<HttpResponse> {
+    /// The kept answer to this read (`operation` of `service`), if there is one (given once).
+    pub fn answer(&self, service: &str, operation: &str, request: &HttpRequest) -> Option<HttpResponse> {
         let mut s = self.state.lock().ok()?;
         if s.phase != Phase::Replaying || s.since.is_none_or(|t| t.elapsed() >= FRESH) {
             return None;
         }
-        let kept = s.answers.get_mut(&key_of(service, request)?)?.pop_front()?;
+        let kept = s.answers.get_mut(&key_of(service, operation, request)?)?.pop_front()?;
         let mut response = HttpResponse::new(kept.status, SdkBody::from(kept.body));
         *response.headers_mut() = kept.headers;
         // As a cache says its answer is old (RFC 9111): the SDK then does not take the answer's
@@ -113,10 +115,10 @@ impl Replay {
         Some(response)
     }
 
-    /// Whether the answer to this read of `service` is to be kept: its key, if so.
-    pub fn wants(&self, service: &str, request: &HttpRequest) -> Option<Key> {
+    /// Whether the answer to this read (`operation` of `service`) is to be kept: its key, if so.
+    pub fn wants(&self, service: &str, operation: &str, request: &HttpRequest) -> Option<Key> {
         let s = self.state.lock().ok()?;
-        if s.phase == Phase::Keeping { key_of(service, request) } else { None }
+        if s.phase == Phase::Keeping { key_of(service, operation, request) } else { None }
     }
 
     /// Keeps `response` (read whole) under `key` when no retry would change it; the same answer,
@@ -175,13 +177,21 @@ mod tests {
 
     /// Sends `request` as the HTTP layer does while keeping: the answer kept when it should be.
     async fn asked(replay: &Replay, service: &str, request: &str, status: u16, body: &str) {
-        if let Some(key) = replay.wants(service, &read(request)) {
+        asked_op(replay, service, "Op", request, status, body).await;
+    }
+
+    async fn asked_op(replay: &Replay, service: &str, operation: &str, request: &str, status: u16, body: &str) {
+        if let Some(key) = replay.wants(service, operation, &read(request)) {
             replay.keep_answer(key, answer(status, body)).await.expect("read whole");
         }
     }
 
     fn replayed(replay: &Replay, service: &str, request: &str) -> Option<String> {
-        let a = replay.answer(service, &read(request))?;
+        replayed_op(replay, service, "Op", request)
+    }
+
+    fn replayed_op(replay: &Replay, service: &str, operation: &str, request: &str) -> Option<String> {
+        let a = replay.answer(service, operation, &read(request))?;
         assert!(a.extension::<Replayed>().is_some());
         assert!(a.headers().get("age").is_some(), "an old answer says so: its Date is not AWS's clock now");
         Some(format!("{} {}", a.status().as_u16(), std::str::from_utf8(a.body().bytes()?).ok()?))
@@ -202,6 +212,22 @@ mod tests {
             replayed(&replay, "IAM", "Action=GetRole&RoleName=a").as_deref(),
             Some("404 <Code>NoSuchEntity</Code>")
         );
+    }
+
+    #[tokio::test]
+    async fn operations_with_the_same_request_body_are_kept_apart_whatever_order_the_apply_asks_in() {
+        // Secrets Manager's DescribeSecret and GetResourcePolicy of one secret: one URI, one body,
+        // the operation only in X-Amz-Target.
+        let replay = Replay::default();
+        replay.keep();
+        let body = r#"{"SecretId":"konnichiwa/api-key"}"#;
+        asked_op(&replay, "Secrets Manager", "Secrets Manager:DescribeSecret", body, 200, "described").await;
+        asked_op(&replay, "Secrets Manager", "Secrets Manager:GetResourcePolicy", body, 200, "policy").await;
+        replay.replay();
+        let policy = replayed_op(&replay, "Secrets Manager", "Secrets Manager:GetResourcePolicy", body);
+        assert_eq!(policy.as_deref(), Some("200 policy"), "asked first in the apply, answered its own");
+        let described = replayed_op(&replay, "Secrets Manager", "Secrets Manager:DescribeSecret", body);
+        assert_eq!(described.as_deref(), Some("200 described"));
     }
 
     #[tokio::test]

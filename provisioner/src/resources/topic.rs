@@ -33,7 +33,7 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     name: "sns-topic",
     nouns: &["sns-topic"],
     permissions: PERMISSIONS,
-    arn_types: &["sns:"],
+    arn_types: &["sns:{stack}-alarms"],
     deleted_after: &["alarms"],
     derived_names,
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
@@ -160,5 +160,7 @@ mod tests {
         assert!(diff(&s, Some(&ours)).is_no_op());
         let bare = ObservedTopic { tags: vec![(stack::OWNERSHIP_TAG.into(), "konnichiwa".into())], ..ours };
         assert!(diff(&s, Some(&bare)).has_tags());
+        // The sweep claims the topic by the name this kind gives it.
+        assert_eq!(KIND.arn_types, [format!("sns:{}", name("{stack}")).as_str()]);
     }
 }

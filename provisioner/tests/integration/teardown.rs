@@ -141,3 +141,30 @@ async fn down_names_what_carries_the_stacks_tag_though_no_kind_claims_it() {
     let clean = account.json_at(&moto_url(), &["down", "--yes"], &[], 0).await;
     assert_eq!(clean["leftovers"], serde_json::json!([]));
 }
+
+/// The Resource Groups Tagging API keeps listing a deleted SNS topic for minutes: `down` does not
+/// take the stack's own topic, which it just deleted, for a leftover, and still names another
+/// topic that carries the stack's tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_knows_its_deleted_topic_from_a_foreign_one_the_tagging_api_lists() {
+    let account = Account::new();
+    account.edit_stack(|t| t.replace("slo_alarms: true }", "slo_alarms: true, alarm_topic: true }"));
+    account.json(&["up", "--yes"], 0);
+    let proxy = crate::common::faults::Proxy::start(&moto_url(), Default::default()).await;
+    let mapping = |name: &str| {
+        format!(
+            r#"{{"ResourceARN":"arn:aws:sns:ap-northeast-1:{}:{name}","Tags":[{{"Key":"konnichiwa:stack","Value":"konnichiwa"}}]}}"#,
+            account.id
+        )
+    };
+    let listed = format!(
+        r#"{{"ResourceTagMappingList":[{},{}],"PaginationToken":""}}"#,
+        mapping("konnichiwa-alarms"),
+        mapping("pager")
+    );
+    proxy.script(crate::common::faults::Script::body("GetResources", 1, &listed).once_called("DeleteTopic"));
+    let refused = account.json_at(&proxy.url, &["down", "--yes"], &[], 1).await;
+    let leftovers: Vec<&str> =
+        refused["leftovers"].as_array().into_iter().flatten().filter_map(|l| l.as_str()).collect();
+    assert_eq!(leftovers, [format!("arn:aws:sns:ap-northeast-1:{}:pager (tagged)", account.id)], "{refused:#}");
+}
