@@ -30,20 +30,28 @@ pub async fn checks(ctx: &Ctx) -> Vec<Check> {
     vec![vcpus, lbs, vpcs, groups, fargate, offered, ami]
 }
 
-/// The applied value of a quota (Service Quotas; its default when never raised).
+/// The applied value of a quota (Service Quotas). A quota never raised in this account may have
+/// no applied value (`NoSuchResourceException`): then AWS's default, as the Terraform AWS
+/// provider reads it.
 async fn quota(ctx: &Ctx, (service, code): (&str, &str)) -> Result<f64, Error> {
-    let out = ctx
-        .clients
-        .quotas
-        .get_service_quota()
-        .service_code(service)
-        .quota_code(code)
-        .send()
-        .await
-        .ctx("read the Service Quota", format!("{service} {code}"))?;
-    out.quota()
-        .and_then(|q| q.value())
-        .ok_or_else(|| Error::Refused(format!("Service Quotas answered no value for {service} {code}")))
+    let quotas = &ctx.clients.quotas;
+    let what = || format!("{service} {code}");
+    // A check, not a step of `up`: an API that does not answer is not retried for minutes.
+    let briefly = || {
+        aws_sdk_servicequotas::config::Builder::default()
+            .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(2))
+    };
+    let applied = quotas.get_service_quota().service_code(service).quota_code(code).customize();
+    let applied = applied.config_override(briefly()).send().await.ctx("read the Service Quota", what());
+    let value = match crate::error::absent(applied, &["NoSuchResourceException"])? {
+        Some(out) => out.quota().and_then(|q| q.value()),
+        None => {
+            let default = quotas.get_aws_default_service_quota().service_code(service).quota_code(code).customize();
+            let default = default.config_override(briefly()).send().await;
+            default.ctx("read AWS's default Service Quota", what())?.quota().and_then(|q| q.value())
+        }
+    };
+    value.ok_or_else(|| Error::Refused(format!("Service Quotas answered no value for {service} {code}")))
 }
 
 async fn instance_vcpus(ctx: &Ctx) -> Check {
@@ -94,13 +102,30 @@ async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
                 .tags()
                 .iter()
                 .any(|t| t.key() == Some("aws:autoscaling:groupName") && t.value() == Some(ours.as_str()));
-            let vcpus = i.instance_type().and_then(|t| stack::catalog::lookup(t.as_str())).map_or(0, |t| t.vcpus);
-            if theirs {
-                total += vcpus;
+            if theirs && counts_as_on_demand_standard(i) {
+                total += vcpus_of(i);
             }
         }
     }
     Ok(total)
+}
+
+/// Whether an instance uses the On-Demand Standard vCPU quota: On-Demand (Spot and Scheduled
+/// instances have their own quotas) and of a standard family (A, C, D, H, I, M, R, T, Z).
+fn counts_as_on_demand_standard(i: &aws_sdk_ec2::types::Instance) -> bool {
+    let on_demand = i.instance_lifecycle().is_none();
+    let family = i.instance_type().map(|t| t.as_str().split('.').next().unwrap_or_default().to_owned());
+    on_demand && family.is_some_and(|f| f.starts_with(|c: char| STANDARD_FAMILIES.contains(c)))
+}
+
+/// An instance's vCPUs as EC2 reports them (cores × threads per core); the catalog's figure when
+/// EC2 gives none.
+fn vcpus_of(i: &aws_sdk_ec2::types::Instance) -> u32 {
+    let reported = i.cpu_options().and_then(|c| Some(c.core_count()? * c.threads_per_core()?));
+    match reported.and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if n > 0 => n,
+        _ => i.instance_type().and_then(|t| stack::catalog::lookup(t.as_str())).map_or(0, |t| t.vcpus),
+    }
 }
 
 /// A quota judged against what others use (`others`) and what the stack needs.
@@ -151,13 +176,22 @@ async fn load_balancers(ctx: &Ctx) -> Check {
         let mut n = 0;
         while let Some(page) = pages.next().await {
             let page = page.ctx("list the load balancers of", &ctx.clients.region)?;
-            n += page.load_balancers().iter().filter(|l| l.load_balancer_name() != Some(ours.as_str())).count();
+            // Network and Gateway load balancers have quotas of their own.
+            let application = |l: &&aws_sdk_elasticloadbalancingv2::types::LoadBalancer| {
+                l.r#type() == Some(&aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Application)
+            };
+            n += page
+                .load_balancers()
+                .iter()
+                .filter(application)
+                .filter(|l| l.load_balancer_name() != Some(ours.as_str()))
+                .count();
         }
         Ok(count(n))
     };
     let what = "1 application load balancer";
     let judged = Judged {
-        name: "quota: load balancers",
+        name: "quota: application load balancers",
         quota: APPLICATION_LOAD_BALANCERS,
         needs: 1,
         what,

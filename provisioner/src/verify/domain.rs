@@ -46,13 +46,25 @@ async fn delegation(resolver: &Resolver, zone: &Zone, route53: &[String]) -> Che
         route53.join(", ")
     );
     match resolver.name_servers(&zone.name).await {
-        Ok(Found::Records(ns)) if !ns.is_empty() && ns == route53 => {
+        Ok((Found::Records(ns), _)) if !ns.is_empty() && ns == route53 => {
             Check::passed(NAME, format!("resolvers are sent to the zone's {} name servers", ns.len()))
         }
-        Ok(Found::Records(ns)) if !ns.is_empty() => Check::failed(
+        // Resolvers keep an earlier set for up to its TTL (the parent's NS records, set by the
+        // registrar, usually for up to two days): after a zone is made again this is what they
+        // answer for a while, though the registrar points at the new zone. A warning, not a stop.
+        Ok((Found::Records(ns), ttl)) if !ns.is_empty() => Check::warning(
             NAME,
-            format!("resolvers are sent to {} for {}, not to this zone's name servers", ns.join(", "), zone.name),
-            fix,
+            format!(
+                "resolvers are sent to {} for {}, not to this zone's name servers; a resolver keeps an earlier set \
+                 for up to its TTL ({}; at the parent zone often up to two days), so after a recent change this \
+                 clears by itself",
+                ns.join(", "),
+                zone.name,
+                ttl.map_or_else(|| "not given".to_owned(), |t| format!("{t} s left in this resolver's cache"))
+            ),
+            format!(
+                "{fix}, unless you did so recently: then wait for the TTL (the certificate validates once they match)"
+            ),
         ),
         Ok(_) => {
             Check::failed(NAME, format!("{} is not delegated: resolvers know no name servers for it", zone.name), fix)

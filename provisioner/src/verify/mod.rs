@@ -27,6 +27,7 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &[
             "servicequotas:GetServiceQuota",
+            "servicequotas:GetAWSDefaultServiceQuota",
             "ec2:DescribeInstances",
             "ec2:DescribeInstanceTypeOfferings",
             "ec2:DescribeImages",

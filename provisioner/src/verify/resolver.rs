@@ -39,18 +39,22 @@ impl Resolver {
             .ok_or_else(|| "/etc/resolv.conf names no nameserver".to_owned())
     }
 
-    /// The zone's name servers (lowercase, without the final dot), sorted.
-    pub async fn name_servers(&self, zone: &str) -> Result<Found, String> {
-        let Some(records) = self.ask(zone, RecordType::NS).await? else { return Ok(Found::NoSuchName) };
+    /// The zone's name servers (lowercase, without the final dot), sorted, and how long the
+    /// resolver may keep answering them (the records' least TTL, in seconds).
+    pub async fn name_servers(&self, zone: &str) -> Result<(Found, Option<u32>), String> {
+        let Some(records) = self.ask_with_ttl(zone, RecordType::NS).await? else {
+            return Ok((Found::NoSuchName, None));
+        };
         let mut ns: Vec<String> = records
             .iter()
-            .filter_map(|r| match r {
+            .filter_map(|(r, _)| match r {
                 RData::NS(ns) => Some(crate::dns::normalize(&ns.0.to_ascii())),
                 _ => None,
             })
             .collect();
         ns.sort();
-        Ok(Found::Records(ns))
+        let ttl = records.iter().filter(|(r, _)| matches!(r, RData::NS(_))).map(|(_, ttl)| *ttl).min();
+        Ok((Found::Records(ns), ttl))
     }
 
     /// The CAA records of `name` as `tag value` (`issue amazon.com`).
@@ -68,6 +72,11 @@ impl Resolver {
     }
 
     async fn ask(&self, name: &str, kind: RecordType) -> Result<Option<Vec<RData>>, String> {
+        Ok(self.ask_with_ttl(name, kind).await?.map(|records| records.into_iter().map(|(r, _)| r).collect()))
+    }
+
+    /// The answers to `kind` of `name`, each with its TTL; None when the name does not exist.
+    async fn ask_with_ttl(&self, name: &str, kind: RecordType) -> Result<Option<Vec<(RData, u32)>>, String> {
         let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|e| format!("{name}: {e}"))?;
         let id = rand_id();
         let mut query = Message::new();
@@ -82,7 +91,7 @@ impl Resolver {
         }
         match reply.response_code() {
             ResponseCode::NXDomain => Ok(None),
-            ResponseCode::NoError => Ok(Some(reply.answers().iter().map(|r| r.data().clone()).collect())),
+            ResponseCode::NoError => Ok(Some(reply.answers().iter().map(|r| (r.data().clone(), r.ttl())).collect())),
             code => Err(format!("the resolver {} answered {code} for {kind} {name}", self.0)),
         }
     }
