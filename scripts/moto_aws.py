@@ -5,6 +5,7 @@ emulator.rs checks each against the running emulator. Run by scripts/moto-server
 tools venv's Python; arguments are moto_server's.
 """
 
+import base64
 import inspect
 import json
 import os
@@ -15,6 +16,10 @@ from moto.applicationautoscaling import models as app_autoscaling
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.autoscaling import models as autoscaling
 from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import launch_templates
+from moto.ecr import models as ecr
+from moto.ecr.exceptions import InvalidParameterException as EcrInvalidParameter
 from moto.ecs import models as ecs
 from moto.ecs.exceptions import ECSException, EcsClientException
 from moto.cloudwatch import models as cloudwatch
@@ -25,6 +30,7 @@ from moto.secretsmanager.exceptions import ValidationException as SecretsValidat
 from moto.ssm import models as ssm
 from moto.ssm.exceptions import ValidationException as SsmValidation
 from moto.elbv2 import models as elbv2
+from moto.elbv2.exceptions import ValidationError as ElbValidation
 from moto.iam import access_control
 from moto.iam import models as iam
 from moto.iam.exceptions import LimitExceededException as IAMLimitExceeded
@@ -71,7 +77,9 @@ _create_load_balancer = elbv2.ELBv2Backend.create_load_balancer
 def create_load_balancer(self, name, *args, **kwargs):
     """ELBv2 CreateLoadBalancer: AWS returns the existing load balancer of that name ("if you
     attempt to create multiple load balancers with the same settings, each call succeeds"); moto
-    made a second one."""
+    made a second one. A name over 32 characters is a ValidationError (moto took it)."""
+    if len(name) > LIMITS["LOAD_BALANCER_NAME"]:
+        raise ElbValidation(f"Load balancer name '{name}' cannot be longer than '{LIMITS['LOAD_BALANCER_NAME']}' characters")
     for lb in self.load_balancers.values():
         if lb.name == name:
             return lb
@@ -374,7 +382,43 @@ def run_task(self, *args, **kwargs):
     return _run_task(self, *args, **kwargs)
 
 
+_create_repository = ecr.ECRBackend.create_repository
+
+
+def create_repository(self, repository_name, *args, **kwargs):
+    """ECR CreateRepository: a name over 256 characters is refused (moto took it)."""
+    if len(repository_name) > LIMITS["ECR_REPOSITORY_NAME"]:
+        raise EcrInvalidParameter(
+            f"Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression "
+            f"'(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*' and length between 2 and "
+            f"{LIMITS['ECR_REPOSITORY_NAME']}'")
+    return _create_repository(self, repository_name, *args, **kwargs)
+
+
+class UserDataTooLong(EC2ClientError):
+    code = "InvalidUserData.Malformed"
+    __module__ = "moto.ec2.exceptions"
+
+
+_create_version = launch_templates.LaunchTemplate.create_version
+
+
+def create_version(self, data, description):
+    """EC2 launch template versions: user data over 16 KB (before base64) is refused (moto took
+    any size)."""
+    encoded = str((data or {}).get("UserData") or "")
+    try:
+        size = len(base64.b64decode(encoded))
+    except ValueError:
+        size = len(encoded)
+    if size > LIMITS["LAUNCH_TEMPLATE_USER_DATA"]:
+        raise UserDataTooLong(f"User data is limited to {LIMITS['LAUNCH_TEMPLATE_USER_DATA']} bytes")
+    return _create_version(self, data, description)
+
+
 access_control.IAMRequestBase.__init__ = iam_request_init
+ecr.ECRBackend.create_repository = create_repository
+launch_templates.LaunchTemplate.create_version = create_version
 ssm.SimpleSystemManagerBackend.put_parameter = put_parameter
 secretsmanager.SecretsManagerBackend.create_secret = create_secret
 secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value

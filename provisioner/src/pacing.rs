@@ -1,10 +1,16 @@
-//! A client-side rate for each operation AWS has throttled in this run. Until a service answers an
-//! operation with a throttling error, that operation's calls go out as fast as the in-flight bound
-//! lets them; after one, its calls (and only its: every other operation keeps full speed) are
-//! spaced to a little under what got through in the second before, halved if AWS throttles it
-//! again, and raised back a tenth of that rate every second. The SDK's adaptive retry mode does the
-//! like for a whole client, so one throttled operation slowed every call to its service; that
-//! doubled a run's wall time (docs/BENCHMARKS.md, "Throttling").
+//! A client-side rate for each of AWS's token buckets that has throttled a call in this run. Until a
+//! service answers a call with a throttling error, calls go out as fast as the in-flight bound lets
+//! them; after one, the calls that draw on the same bucket (and only those: every other bucket
+//! keeps full speed) are spaced to a little under what got through in the second before, halved if
+//! AWS throttles again, and raised back a tenth of that rate every second. The SDK's adaptive retry
+//! mode does the like for a whole client, so one throttled operation slowed every call to its
+//! service; that doubled a run's wall time (docs/BENCHMARKS.md, "Throttling").
+//!
+//! The buckets are AWS's, as each service documents them (`bucket`): EC2's are per action (its
+//! categories only set each action's default size), ECS's per category of actions, Elastic Load
+//! Balancing's per category (within an account-wide one of the same size as its Describe
+//! category), Route 53's account-wide, Parameter Store's Get* shared; an operation of a service
+//! that documents none is its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -53,12 +59,83 @@ impl Paced {
     }
 }
 
+/// The token bucket AWS draws a call of `service`'s `operation` from (`service operation` when it
+/// is the operation's own).
+pub fn bucket(service: &str, operation: &str) -> String {
+    let shared = match service {
+        "ECS" => ecs_category(operation),
+        "Elastic Load Balancing v2" => Some(elb_category(operation)),
+        "Route 53" => Some("account"),
+        "SSM" => match operation {
+            "GetParameter" | "GetParameters" | "GetParametersByPath" => Some("get-parameters"),
+            "DeleteParameter" | "DeleteParameters" => Some("delete-parameters"),
+            _ => None,
+        },
+        _ => None,
+    };
+    format!("{service} {}", shared.unwrap_or(operation))
+}
+
+/// ECS's categories ("Request throttling for the Amazon ECS API": all actions of a category share
+/// one bucket).
+fn ecs_category(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "CreateCluster"
+        | "DeleteCluster"
+        | "PutClusterCapacityProviders"
+        | "UpdateCluster"
+        | "UpdateClusterSettings" => "cluster-modify",
+        "DescribeClusters" | "ListClusters" => "cluster-read",
+        "RegisterTaskDefinition" | "DeregisterTaskDefinition" => "task-definition-modify",
+        "DescribeTaskDefinition" | "ListTaskDefinitions" | "ListTaskDefinitionFamilies" => "task-definition-read",
+        "CreateCapacityProvider" | "DeleteCapacityProvider" | "UpdateCapacityProvider" => "capacity-provider-modify",
+        "DescribeCapacityProviders" => "capacity-provider-read",
+        "TagResource" | "UntagResource" => "tag-modify",
+        "ListTagsForResource" => "tag-read",
+        "RunTask"
+        | "StartTask"
+        | "StopTask"
+        | "ExecuteCommand"
+        | "PutAttributes"
+        | "DeleteAttributes"
+        | "DeregisterContainerInstance"
+        | "UpdateContainerAgent"
+        | "UpdateContainerInstancesState" => "cluster-resource-modify",
+        "DescribeTasks" | "ListTasks" | "DescribeContainerInstances" | "ListContainerInstances" | "ListAttributes" => {
+            "cluster-resource-read"
+        }
+        "CreateService" | "UpdateService" | "DeleteService" => "service-modify",
+        "DescribeServices" | "ListServices" => "service-read",
+        _ => return None,
+    })
+}
+
+/// Elastic Load Balancing's categories ("Request throttling for the Elastic Load Balancing API").
+fn elb_category(operation: &str) -> &'static str {
+    match operation {
+        "CreateLoadBalancer" | "SetSubnets" => "resource-intensive",
+        "RegisterTargets" | "DeregisterTargets" => "registration",
+        op if op.starts_with("Describe") => "non-mutating",
+        _ => "mutating",
+    }
+}
+
+/// The bucket of a pacer key (`service operation`; a service's name may hold spaces, an
+/// operation's does not).
+fn bucket_of(operation: &str) -> String {
+    match operation.rsplit_once(' ') {
+        Some((service, op)) => bucket(service, op),
+        None => operation.to_owned(),
+    }
+}
+
 impl Pacer {
-    /// When a call of `operation` may go (now, unless AWS has throttled it): the call takes that turn.
+    /// When a call of `operation` may go (now, unless AWS has throttled its bucket): the call takes
+    /// that turn.
     pub fn turn(&self, operation: &str) -> Instant {
         let now = Instant::now();
         let Ok(mut operations) = self.operations.lock() else { return now };
-        let Some(op) = operations.get_mut(operation) else { return now };
+        let Some(op) = operations.get_mut(&bucket_of(operation)) else { return now };
         let Some(paced) = &mut op.paced else { return now };
         let rate = paced.rate_at(now);
         if rate >= paced.rate * RECOVERED {
@@ -79,7 +156,7 @@ impl Pacer {
     pub fn answered(&self, operation: &str, throttled: bool) {
         let now = Instant::now();
         let Ok(mut operations) = self.operations.lock() else { return };
-        let op = operations.entry(operation.to_owned()).or_default();
+        let op = operations.entry(bucket_of(operation)).or_default();
         while op.passed.front().is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW) {
             op.passed.pop_front();
         }
@@ -100,7 +177,7 @@ impl Pacer {
     /// The rate `operation` is held to now, if AWS has throttled it.
     pub fn rate(&self, operation: &str) -> Option<f64> {
         let operations = self.operations.lock().ok()?;
-        operations.get(operation)?.paced.map(|p| p.rate_at(Instant::now()))
+        operations.get(&bucket_of(operation))?.paced.map(|p| p.rate_at(Instant::now()))
     }
 }
 
@@ -109,6 +186,40 @@ mod tests {
     use super::*;
 
     const OP: &str = "monitoring DescribeAlarms";
+
+    #[test]
+    fn calls_are_paced_by_the_bucket_aws_draws_them_from() {
+        // EC2: each action its own bucket.
+        assert_ne!(bucket("EC2", "DescribeVpcs"), bucket("EC2", "DescribeSubnets"));
+        // ECS: a category shares one.
+        assert_eq!(bucket("ECS", "DescribeServices"), bucket("ECS", "ListServices"));
+        assert_eq!(bucket("ECS", "CreateCluster"), bucket("ECS", "PutClusterCapacityProviders"));
+        assert_ne!(bucket("ECS", "DescribeServices"), bucket("ECS", "DescribeTasks"));
+        // ELB: by category; Route 53: the account's one bucket; Parameter Store's reads shared.
+        assert_eq!(
+            bucket("Elastic Load Balancing v2", "DescribeTargetGroups"),
+            bucket("Elastic Load Balancing v2", "DescribeListeners")
+        );
+        assert_ne!(
+            bucket("Elastic Load Balancing v2", "CreateLoadBalancer"),
+            bucket("Elastic Load Balancing v2", "CreateListener")
+        );
+        assert_eq!(bucket("Route 53", "ListResourceRecordSets"), bucket("Route 53", "GetChange"));
+        assert_eq!(bucket("SSM", "GetParameter"), bucket("SSM", "GetParametersByPath"));
+        assert_ne!(bucket("SSM", "GetParameter"), bucket("SSM", "PutParameter"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_paces_every_operation_of_its_bucket() {
+        let pacer = Pacer::default();
+        for _ in 0..5 {
+            pacer.answered("ECS DescribeServices", false);
+        }
+        pacer.answered("ECS DescribeServices", true);
+        assert!(pacer.rate("ECS ListServices").is_some(), "the same bucket");
+        assert!(pacer.rate("ECS DescribeTasks").is_none(), "another bucket");
+        assert!(pacer.rate("Elastic Load Balancing v2 DescribeListeners").is_none(), "another service");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn an_operation_goes_at_full_speed_until_it_is_throttled() {

@@ -113,14 +113,14 @@ pub const SECURITY_GROUP_INBOUND_RULES: Limit = Limit {
     max: 60,
     unit: "rules",
     source: "Amazon VPC User Guide, \"Amazon VPC quotas\": Inbound or outbound rules per security group",
-    raisable: Some("(inbound × groups per interface ≤ 1000)"),
+    raisable: Some("while rules × groups per interface stay ≤ 1000"),
 };
 pub const SECURITY_GROUP_OUTBOUND_RULES: Limit = Limit {
     what: "outbound rules of one security group (per address family)",
     max: 60,
     unit: "rules",
     source: "Amazon VPC User Guide, \"Amazon VPC quotas\": Inbound or outbound rules per security group",
-    raisable: Some("(with the inbound quota)"),
+    raisable: Some("with the inbound quota"),
 };
 pub const TASK_DEFINITION: Limit = Limit {
     what: "one ECS task definition (its JSON)",
@@ -256,6 +256,17 @@ pub fn environment_size<'a>(environment: impl IntoIterator<Item = (&'a String, &
     Value::Array(pairs).to_string().len()
 }
 
+/// The table as Markdown (docs/LIMITS.md holds it; a test keeps the two equal).
+pub fn markdown_table() -> String {
+    let mut out =
+        String::from("| limit | at most | counted in | where AWS documents it |\n| --- | ---: | --- | --- |\n");
+    for l in ALL {
+        let raise = l.raisable.map(|r| format!(" (raisable {r})")).unwrap_or_default();
+        out += &format!("| {} | {}{raise} | {} | {} |\n", l.what, l.max, l.unit, l.source);
+    }
+    out
+}
+
 /// A policy document's size as IAM counts it against its limits: its characters, whitespace not
 /// counted.
 pub fn policy_size(document: &Value) -> usize {
@@ -271,6 +282,16 @@ mod tests {
         let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Sid": "A B"}]});
         // {"Statement":[{"Sid":"AB"}],"Version":"2012-10-17"}
         assert_eq!(policy_size(&doc), 51);
+    }
+
+    #[test]
+    fn the_docs_hold_the_table_as_it_is() {
+        let docs = include_str!("../../docs/LIMITS.md");
+        assert!(
+            docs.contains(&markdown_table()),
+            "docs/LIMITS.md differs from stack::limits: paste this table there:\n{}",
+            markdown_table()
+        );
     }
 
     #[test]

@@ -613,6 +613,29 @@ async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them(
     };
     let e = run(RUN_TASK_OVERRIDES.max).await.expect_err("over 8192 with its JSON");
     assert_eq!(said(&e), "InvalidParameterException Container Overrides length must be at most 8192");
+
+    // Names: a load balancer's 32 characters, an ECR repository's 256.
+    let (_, subnets) = network(&c).await;
+    let lb = |name: String| c.elb.create_load_balancer().name(name).set_subnets(Some(subnets.clone())).send();
+    let e = lb("l".repeat(stack::limits::LOAD_BALANCER_NAME.max + 1)).await.expect_err("long");
+    assert!(said(&e).starts_with("ValidationError") && said(&e).contains("cannot be longer than '32'"), "{}", said(&e));
+    lb("l".repeat(stack::limits::LOAD_BALANCER_NAME.max)).await.expect("at the limit");
+    let repo = |len: usize| c.ecr.create_repository().repository_name("r".repeat(len)).send();
+    let e = repo(stack::limits::ECR_REPOSITORY_NAME.max + 1).await.expect_err("long");
+    assert!(said(&e).starts_with("InvalidParameterException") && said(&e).contains("256"), "{}", said(&e));
+    repo(stack::limits::ECR_REPOSITORY_NAME.max).await.expect("at the limit");
+
+    // A launch template's user data: 16 KB before base64.
+    use base64::Engine;
+    let template = |name: &str, size: usize| {
+        let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+            .user_data(base64::engine::general_purpose::STANDARD.encode(vec![b'#'; size]))
+            .build();
+        c.ec2.create_launch_template().launch_template_name(name).launch_template_data(data).send()
+    };
+    template("at-the-limit", stack::limits::LAUNCH_TEMPLATE_USER_DATA.max).await.expect("at the limit");
+    let e = template("over", stack::limits::LAUNCH_TEMPLATE_USER_DATA.max + 1).await.expect_err("over");
+    assert_eq!(said(&e), "InvalidUserData.Malformed User data is limited to 16384 bytes");
 }
 
 #[tokio::test]

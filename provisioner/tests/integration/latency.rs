@@ -3,7 +3,8 @@
 //! runner does, at each delay in `BENCH_LATENCY_MS` (default 0,50,100,200). For each of cold `up`,
 //! no-op `plan`, no-op `up` and `down`: wall time, calls, the most calls in flight at once, and the
 //! time the delay added over the 0 ms row against what it would add one call at a time. Then
-//! the throttled calls under per-API rate limits, one call at a time against the default bound.
+//! the throttled calls under AWS's documented request rates, one call at a time against the
+//! default bound.
 //! Prints a Markdown table, and writes it as JSON to `BENCH_LATENCY_OUT` when set; with
 //! `BENCH_LATENCY_TRACE` set, also each call's start (what waits for what, read at a large delay).
 
@@ -83,55 +84,47 @@ async fn bench_latency() {
     }
 }
 
-/// The reads a stack's plan makes most, each held to a few calls a second as AWS's per-API token
-/// buckets would be on a busy account.
-const RATE_LIMITED: [&str; 10] = [
-    "DescribeVpcs",
-    "DescribeSubnets",
-    "DescribeSecurityGroups",
-    "DescribeRouteTables",
-    "DescribeInternetGateways",
-    "GetRole",
-    "ListRolePolicies",
-    "ListAttachedRolePolicies",
-    "ListTagsForResource",
-    "DescribeAlarms",
-];
-
 /// Throttled calls with one call at a time and with the default bound, through a proxy that
-/// answers 50 ms late and lets each of `RATE_LIMITED` through `BENCH_RATE_LIMIT` times a second
-/// (default 10; the rest get the service's throttling answer and are retried by the SDK): a
-/// Markdown table.
+/// answers 50 ms late and throttles as AWS's documented token buckets would (each share of
+/// `BENCH_RATE_SHARE`, default 1 and 0.1: the whole bucket, and a tenth of it on a busy account) (`aws_rates`: EC2 per
+/// action, ECS per category, ELB per category within its account-wide bucket, Route 53's account
+/// bucket, Parameter Store's 3 writes a second, CloudWatch's 3 alarm writes a second…; for
+/// services that publish no rate, as IAM, an assumed 20 at once and 5 a second per action; the
+/// throttled calls are retried by the SDK): a Markdown table, and the throttled operations.
 async fn throttling() -> String {
-    let per_second: usize = std::env::var("BENCH_RATE_LIMIT").map_or(10, |v| v.parse().expect("BENCH_RATE_LIMIT"));
-    let mut out = format!(
-        "Each of {} operations at most {per_second} a second:\n\n| in flight at most | step | wall | calls | \
-         throttled |\n| ---: | --- | ---: | ---: | ---: |\n",
-        RATE_LIMITED.len()
+    let shares = std::env::var("BENCH_RATE_SHARE").unwrap_or_else(|_| "1,0.1".into());
+    let mut out = String::from(
+        "Under AWS's documented request rates (share: of each bucket, left to this run):\n\n| share | in flight at \
+         most | step | wall | calls | throttled | throttled operations (throttled/calls) |\n| ---: | ---: | --- | ---: | \
+         ---: | ---: | --- |\n",
     );
-    for parallelism in ["1", "16"] {
+    let shares: Vec<f64> = shares.split(',').map(|s| s.trim().parse().expect("BENCH_RATE_SHARE: fractions")).collect();
+    for (share, parallelism) in shares.iter().flat_map(|s| ["1", "16"].map(|p| (*s, p))) {
         let account = Account::new();
         let proxy = Proxy::start(&moto_url(), Faults::default()).await;
         proxy.set_latency(Duration::from_millis(50));
-        for op in RATE_LIMITED {
-            proxy.limit_rate(op, per_second);
-        }
+        proxy.documented_rates(share);
         for (name, args) in STEPS {
             let env = [("KONNICHIWA_PARALLELISM", parallelism)];
-            // Each step starts with the whole allowance, however soon after the one before it.
+            // Each step starts with every bucket full, however soon after the one before it.
             proxy.refill_rate_limits();
             let (seconds, calls, _) = step(&account, &proxy, args, &env).await;
             let stats = proxy.stats();
             let throttled: usize = stats.values().map(|s| s.throttled).sum();
-            let by_operation: Vec<String> = RATE_LIMITED
+            let by_operation: Vec<String> = stats
                 .iter()
-                .filter_map(|op| stats.get(*op).map(|s| format!("{op} {}/{}", s.throttled, s.seen)))
+                .filter(|(_, s)| s.throttled > 0)
+                .map(|(op, s)| format!("{op} {}/{}", s.throttled, s.seen))
                 .collect();
-            eprintln!("    throttled/calls: {}", by_operation.join(", "));
             eprintln!(
-                "parallelism {parallelism:>2}  {name:<10} {seconds:>7.2} s  {calls:>4} calls  {throttled} throttled"
+                "share {share} parallelism {parallelism:>2}  {name:<10} {seconds:>7.2} s  {calls:>4} calls  {throttled} \
+                 throttled  {}",
+                by_operation.join(", ")
             );
-            out += &format!("| {parallelism} | {name} | {seconds:.1} s | {calls} | {throttled} |\n");
+            out += &format!(
+                "| {share} | {parallelism} | {name} | {seconds:.1} s | {calls} | {throttled} | {} |\n",
+                if by_operation.is_empty() { "-".to_owned() } else { by_operation.join(", ") }
+            );
         }
     }
     out

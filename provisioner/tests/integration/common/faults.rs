@@ -151,6 +151,12 @@ struct State {
     /// the last second): beyond it, AWS's throttling answer, as for a service's hard rate limit.
     /// Operation -> (calls a second, each service's recent calls of it).
     rate_limits: BTreeMap<String, (usize, BTreeMap<String, std::collections::VecDeque<std::time::Instant>>)>,
+    /// AWS's documented token buckets (`aws_rates`), when on: each bucket's tokens and when it
+    /// was last filled (a bucket not yet drawn from is full).
+    documented: Option<BTreeMap<String, (f64, std::time::Instant)>>,
+    /// The share of each documented bucket (capacity and refill) left to this client: 1 on a
+    /// quiet account, less where other callers draw on the same buckets.
+    documented_share: f64,
     /// Stop answering after this many mutating calls were carried out, and say so.
     kill_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>)>,
     /// Stop answering after this operation was carried out, and say so.
@@ -340,6 +346,41 @@ fn over_rate_limit(
     false
 }
 
+/// Whether a call finds one of its documented buckets empty (then it draws nothing); else it
+/// draws a token from each.
+fn over_documented_rate(
+    buckets: &mut BTreeMap<String, (f64, std::time::Instant)>,
+    share: f64,
+    service: &str,
+    op: &str,
+    body: &str,
+) -> bool {
+    if op.is_empty() {
+        return false;
+    }
+    let unfiltered = !body.contains("Filter.") && !body.contains("MaxResults") && !body.contains("NextToken");
+    let now = std::time::Instant::now();
+    let wanted: Vec<(String, f64, f64)> = super::aws_rates::buckets(service, op, unfiltered)
+        .into_iter()
+        .map(|(name, capacity, refill)| (name, (capacity * share).max(1.0), refill * share))
+        .collect();
+    let mut tokens: Vec<f64> = Vec::new();
+    for (name, capacity, refill) in &wanted {
+        let (left, at) = buckets.get(name).copied().unwrap_or((*capacity, now));
+        tokens.push((left + refill * now.duration_since(at).as_secs_f64()).min(*capacity));
+    }
+    if tokens.iter().any(|t| *t < 1.0) {
+        for ((name, ..), t) in wanted.iter().zip(&tokens) {
+            buckets.insert(name.clone(), (*t, now));
+        }
+        return true;
+    }
+    for ((name, ..), t) in wanted.iter().zip(&tokens) {
+        buckets.insert(name.clone(), (t - 1.0, now));
+    }
+    false
+}
+
 fn lost_answer(p: Protocol) -> (StatusCode, HeaderMap, Vec<u8>) {
     match p {
         Protocol::Json => {
@@ -507,11 +548,24 @@ impl Proxy {
         self.state.lock().expect("lock").rate_limits.insert(operation.into(), (per_second, Default::default()));
     }
 
-    /// Empties every rate limit's window: the next second starts with its whole allowance.
+    /// Empties every rate limit's window: the next second starts with its whole allowance (and
+    /// every documented bucket is full again).
     pub fn refill_rate_limits(&self) {
-        for (_, services) in self.state.lock().expect("lock").rate_limits.values_mut() {
+        let mut s = self.state.lock().expect("lock");
+        for (_, services) in s.rate_limits.values_mut() {
             services.clear();
         }
+        if let Some(buckets) = &mut s.documented {
+            buckets.clear();
+        }
+    }
+
+    /// Throttles calls as AWS's documented token buckets would (`aws_rates`), each starting full,
+    /// with `share` of each bucket's capacity and refill left to this client.
+    pub fn documented_rates(&self, share: f64) {
+        let mut s = self.state.lock().expect("lock");
+        s.documented = Some(BTreeMap::new());
+        s.documented_share = share;
     }
 
     /// Mutating calls forwarded so far (by `provisioner::aws::is_mutating`).
@@ -612,6 +666,10 @@ async fn decide_and_forward(
                 Reply::LoseAnswer => Decision::Forward { lose: true },
             }
         } else if over_rate_limit(&mut s.rate_limits, &service, &op)
+            || {
+                let share = s.documented_share;
+                s.documented.as_mut().is_some_and(|b| over_documented_rate(b, share, &service, &op, &text))
+            }
             || (!op.is_empty() && draw(faults.seed, "throttle", &op, n) < faults.throttle)
         {
             s.ops.entry(op.clone()).or_default().throttled += 1;
@@ -800,4 +858,24 @@ fn complete(bytes: Vec<u8>) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&v).unwrap_or(bytes)
+}
+
+#[test]
+fn documented_buckets_throttle_when_empty_and_shared_ones_across_actions() {
+    let mut buckets = BTreeMap::new();
+    let mut calls = |service: &str, op: &str, n: usize| {
+        (0..n).filter(|_| over_documented_rate(&mut buckets, 1.0, service, op, "Action=X&Filter.1.Name=y")).count()
+    };
+    // CloudWatch: 3 alarm writes a second.
+    assert_eq!(calls("monitoring", "PutMetricAlarm", 5), 2);
+    // ELB: the account's 40 tokens are shared by every action; the mutating category holds 20.
+    assert_eq!(calls("elasticloadbalancing", "DescribeTargetGroups", 30), 0);
+    assert_eq!(calls("elasticloadbalancing", "DescribeListeners", 15), 5, "the account bucket");
+    // ECS: one category's actions share a bucket; another category is untouched.
+    assert_eq!(calls("ecs", "CreateCluster", 20), 0);
+    assert_eq!(calls("ecs", "PutClusterCapacityProviders", 1), 1, "cluster-modify is empty");
+    assert_eq!(calls("ecs", "DescribeServices", 50), 0);
+    // EC2: each action its own bucket.
+    assert_eq!(calls("ec2", "DescribeVpcs", 100), 0);
+    assert_eq!(calls("ec2", "DescribeSubnets", 100), 0);
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod authorization;
+pub mod aws_rates;
 pub mod census;
 pub mod faults;
 pub mod policy;
