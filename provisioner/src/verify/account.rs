@@ -50,7 +50,7 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
         hosted_zone_id: zone_id(ctx).await,
         validation_record: None,
     };
-    let cases = simulation::cases(&policy_ctx, &needed);
+    let cases = simulation::cases(&policy_ctx, principal, &needed);
     let verdicts = match simulation::simulate(ctx, principal, &cases).await {
         Ok(v) => v,
         Err(e) => return Check::not_checked(NAME, &e),

@@ -111,11 +111,21 @@ async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
 }
 
 /// Whether an instance uses the On-Demand Standard vCPU quota: On-Demand (Spot and Scheduled
-/// instances have their own quotas) and of a standard family (A, C, D, H, I, M, R, T, Z).
+/// instances have their own quotas), on shared or dedicated instances (not Dedicated Hosts), of a
+/// standard family.
 fn counts_as_on_demand_standard(i: &aws_sdk_ec2::types::Instance) -> bool {
     let on_demand = i.instance_lifecycle().is_none();
-    let family = i.instance_type().map(|t| t.as_str().split('.').next().unwrap_or_default().to_owned());
-    on_demand && family.is_some_and(|f| f.starts_with(|c: char| STANDARD_FAMILIES.contains(c)))
+    let on_host = i.placement().and_then(|p| p.tenancy()) == Some(&aws_sdk_ec2::types::Tenancy::Host);
+    on_demand && !on_host && i.instance_type().is_some_and(|t| is_standard_family(t.as_str()))
+}
+
+/// A standard family (A, C, D, H, I, M, R, T, Z and their variants: `m5`, `c7g`, `im4gn`), not one
+/// whose letters only begin like one and that has a quota of its own (`inf`, `dl`, `trn`, `hpc`,
+/// `mac`).
+fn is_standard_family(instance_type: &str) -> bool {
+    let letters: String = instance_type.chars().take_while(char::is_ascii_lowercase).collect();
+    let own_quota = ["inf", "dl", "trn", "hpc", "mac"].iter().any(|f| letters.starts_with(f));
+    letters.starts_with(|c: char| STANDARD_FAMILIES.contains(c)) && !own_quota
 }
 
 /// An instance's vCPUs as EC2 reports them (cores × threads per core); the catalog's figure when
@@ -336,6 +346,26 @@ async fn ami(ctx: &Ctx) -> Check {
 mod tests {
     use super::*;
     use crate::verify::Outcome;
+
+    #[test]
+    fn standard_families_are_told_from_those_with_their_own_quota() {
+        for t in ["t3.small", "m5.large", "c7g.xlarge", "r6i.2xlarge", "im4gn.large", "z1d.large", "a1.medium"] {
+            assert!(is_standard_family(t), "{t}");
+        }
+        for t in [
+            "inf2.xlarge",
+            "dl1.24xlarge",
+            "trn1.2xlarge",
+            "hpc6a.48xlarge",
+            "mac2.metal",
+            "p3.2xlarge",
+            "g5.xlarge",
+            "x2idn.large",
+            "u-6tb1.metal",
+        ] {
+            assert!(!is_standard_family(t), "{t}");
+        }
+    }
 
     #[test]
     fn a_quota_fails_only_when_others_and_the_stack_exceed_it() {

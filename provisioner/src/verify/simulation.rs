@@ -47,9 +47,11 @@ pub enum Verdict {
     },
 }
 
-/// The questions for every permission the stack needs (`permissions` that apply to it).
-pub fn cases(ctx: &PolicyContext, permissions: &[&Permission]) -> Vec<Case> {
-    let mut out = Vec::new();
+/// The questions for every permission the stack needs (`permissions` that apply to it), asked as
+/// `principal` (its ARN): statements whose requests carry the same resources and context asked
+/// together, at most `ACTIONS_PER_CALL` actions a question.
+pub fn cases(ctx: &PolicyContext, principal: &str, permissions: &[&Permission]) -> Vec<Case> {
+    let mut merged: Vec<Case> = Vec::new();
     for p in permissions.iter().filter(|p| p.effect == Effect::Allow) {
         for statement in statements(ctx, "", p) {
             let actions: Vec<String> = statement["Action"]
@@ -58,32 +60,66 @@ pub fn cases(ctx: &PolicyContext, permissions: &[&Permission]) -> Vec<Case> {
                 .flatten()
                 .filter_map(|a| a.as_str().map(str::to_owned))
                 .collect();
+            // A pattern stands for a resource of that name: the simulator takes each as a name.
             let resources: Vec<String> = statement["Resource"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|r| r.as_str().map(str::to_owned))
                 .filter(|r| r != "*")
+                .map(|r| r.replace(['*', '?'], "0"))
                 .collect();
-            for chunk in actions.chunks(ACTIONS_PER_CALL) {
-                let region = if chunk.iter().all(|a| is_global(a)) { "us-east-1" } else { ctx.stack.region.as_str() };
-                out.push(Case {
-                    actions: chunk.to_vec(),
-                    resources: resources.clone(),
-                    context: context(statement.get("Condition"), region),
-                });
+            for global in [true, false] {
+                let part: Vec<String> = actions.iter().filter(|a| is_global(a) == global).cloned().collect();
+                if part.is_empty() {
+                    continue;
+                }
+                let region = if global { "us-east-1" } else { ctx.stack.region.as_str() };
+                let context = context(statement.get("Condition"), region, principal, &ctx.account);
+                match merged.iter_mut().find(|c| c.resources == resources && c.context == context) {
+                    Some(c) => {
+                        let new: Vec<String> = part.into_iter().filter(|a| !c.actions.contains(a)).collect();
+                        c.actions.extend(new);
+                    }
+                    None => merged.push(Case { actions: part, resources: resources.clone(), context }),
+                }
             }
         }
     }
-    out
+    merged
+        .into_iter()
+        .flat_map(|c| {
+            c.actions
+                .chunks(ACTIONS_PER_CALL)
+                .map(|chunk| Case {
+                    actions: chunk.to_vec(),
+                    resources: c.resources.clone(),
+                    context: c.context.clone(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
-/// The context a request that meets `condition` carries, and the region it goes to (global
-/// services' requests go to us-east-1). A key a negated operator names is left out (the request
-/// does not carry it), a pattern's wildcards stand for one character of a real value.
-fn context(condition: Option<&Value>, region: &str) -> Vec<(String, Vec<String>, ContextKeyTypeEnum)> {
-    let mut out: Vec<(String, Vec<String>, ContextKeyTypeEnum)> =
-        vec![("aws:RequestedRegion".into(), vec![region.into()], ContextKeyTypeEnum::String)];
+/// The context a request that meets `condition` carries: the region it goes to (global services'
+/// requests go to us-east-1), who sends it (`principal` of `account`, over TLS, not through
+/// another service: keys an organization's SCPs often name), and the condition's keys. A key a
+/// negated operator names is left out (the request does not carry it), a pattern's wildcards
+/// stand for one character of a real value.
+fn context(
+    condition: Option<&Value>,
+    region: &str,
+    principal: &str,
+    account: &str,
+) -> Vec<(String, Vec<String>, ContextKeyTypeEnum)> {
+    let one = |key: &str, value: &str, kind: ContextKeyTypeEnum| (key.to_owned(), vec![value.to_owned()], kind);
+    let mut out: Vec<(String, Vec<String>, ContextKeyTypeEnum)> = vec![
+        one("aws:RequestedRegion", region, ContextKeyTypeEnum::String),
+        one("aws:PrincipalArn", principal, ContextKeyTypeEnum::String),
+        one("aws:PrincipalAccount", account, ContextKeyTypeEnum::String),
+        one("aws:SecureTransport", "true", ContextKeyTypeEnum::Boolean),
+        one("aws:ViaAWSService", "false", ContextKeyTypeEnum::Boolean),
+    ];
     for (operator, keys) in condition.and_then(Value::as_object).into_iter().flatten() {
         let multi = operator.starts_with("ForAllValues:") || operator.starts_with("ForAnyValue:");
         let base = operator.rsplit(':').next().unwrap_or(operator).trim_end_matches("IfExists");
@@ -91,7 +127,7 @@ fn context(condition: Option<&Value>, region: &str) -> Vec<(String, Vec<String>,
             continue;
         }
         for (key, expected) in keys.as_object().into_iter().flatten() {
-            if key.eq_ignore_ascii_case("aws:RequestedRegion") {
+            if out.iter().any(|(k, ..)| k.eq_ignore_ascii_case(key)) {
                 continue;
             }
             let values: Vec<String> = match expected {
@@ -118,13 +154,14 @@ fn context(condition: Option<&Value>, region: &str) -> Vec<(String, Vec<String>,
 }
 
 /// Asks the simulator every case for `principal`, several at once; the verdicts of every call.
+/// The first question the simulator does not answer ends the asking (the check is then not
+/// checked, as a whole).
 pub async fn simulate(ctx: &Ctx, principal: &str, cases: &[Case]) -> Result<Vec<Verdict>, Error> {
     use futures_util::StreamExt;
-    let asked: Vec<Result<Vec<Verdict>, Error>> =
-        futures_util::stream::iter(cases.iter().map(|c| ask(ctx, principal, c))).buffered(AT_ONCE).collect().await;
+    let mut asked = futures_util::stream::iter(cases.iter().map(|c| ask(ctx, principal, c))).buffered(AT_ONCE);
     let mut verdicts = Vec::new();
-    for a in asked {
-        verdicts.extend(a?);
+    while let Some(answer) = asked.next().await {
+        verdicts.extend(answer?);
     }
     Ok(verdicts)
 }
@@ -154,10 +191,11 @@ async fn ask(ctx: &Ctx, principal: &str, case: &Case) -> Result<Vec<Verdict>, Er
             .set_context_entries(Some(entries.clone()))
             .set_marker(marker)
             .customize()
-            // Simulation is optional: an account or emulator that does not answer is not retried.
+            // A check, not a step of `up`: a throttle is retried (and paced) a little, an account or
+            // emulator that does not answer is not waited on for minutes.
             .config_override(
                 aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1)),
+                    .retry_config(aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(3)),
             )
             .send()
             .await
@@ -178,12 +216,18 @@ pub fn verdicts_of(r: &EvaluationResult) -> Vec<Verdict> {
     let by_boundary = r.permissions_boundary_decision_detail().is_none_or(|d| d.allowed_by_permissions_boundary());
     let judge = |resource: &str, decision: &PolicyEvaluationDecisionType, missing: &[String]| {
         let denied = |why: &str| Verdict::Denied { action: action.into(), resource: resource.into(), why: why.into() };
+        let unjudged = || Verdict::Unjudged { action: action.into(), missing: missing.to_vec() };
         match decision {
             PolicyEvaluationDecisionType::Allowed => Verdict::Allowed,
+            // An explicit deny of the caller's own policies is final, whatever else was missing.
+            PolicyEvaluationDecisionType::ExplicitDeny if by_organizations && by_boundary => {
+                denied("a policy of the caller denies it")
+            }
+            // An SCP or boundary judged without keys it names may refuse what AWS would allow.
+            _ if (!by_organizations || !by_boundary) && !missing.is_empty() => unjudged(),
             _ if !by_organizations => denied("a service control policy (SCP) of the account's organization refuses it"),
             _ if !by_boundary => denied("the caller's permissions boundary refuses it"),
-            _ if !missing.is_empty() => Verdict::Unjudged { action: action.into(), missing: missing.to_vec() },
-            PolicyEvaluationDecisionType::ExplicitDeny => denied("a policy of the caller denies it"),
+            _ if !missing.is_empty() => unjudged(),
             _ => denied("no policy of the caller allows it"),
         }
     };
@@ -217,18 +261,20 @@ mod tests {
         let stack = crate::resources::test_stack();
         let ctx = crate::reconcile::permission::test_context(&stack);
         let permissions = crate::kinds::permissions();
-        let cases = cases(&ctx, &permissions);
+        let cases = cases(&ctx, "arn:aws:iam::123456789012:role/konnichiwa-deploy", &permissions);
         let find = |action: &str| {
             cases.iter().find(|c| c.actions.iter().any(|a| a == action)).unwrap_or_else(|| panic!("{action}"))
         };
         let key = |c: &Case, k: &str| c.context.iter().find(|(name, ..)| name == k).map(|(_, v, _)| v.clone());
         let vpc = find("ec2:DeleteVpc");
-        assert!(vpc.resources.iter().any(|r| r == "arn:aws:ec2:ap-northeast-1:123456789012:vpc/*"), "{vpc:?}");
+        assert!(vpc.resources.iter().any(|r| r == "arn:aws:ec2:ap-northeast-1:123456789012:vpc/0"), "{vpc:?}");
+        let deploy_role = "arn:aws:iam::123456789012:role/konnichiwa-deploy".to_owned();
+        assert_eq!(key(vpc, "aws:PrincipalArn"), Some(vec![deploy_role]));
         assert_eq!(key(vpc, "aws:ResourceTag/konnichiwa:stack"), Some(vec!["konnichiwa".to_owned()]));
         assert_eq!(key(vpc, "aws:RequestedRegion"), Some(vec!["ap-northeast-1".to_owned()]));
         let pass = cases
             .iter()
-            .find(|c| c.actions == ["iam:PassRole"] && key(c, "iam:PassedToService").is_some())
+            .find(|c| c.actions.iter().any(|a| a == "iam:PassRole") && key(c, "iam:PassedToService").is_some())
             .expect("PassRole");
         assert_eq!(key(pass, "aws:RequestedRegion"), Some(vec!["us-east-1".to_owned()]), "IAM is global");
         let bounded = find("iam:PutRolePolicy");
@@ -253,7 +299,7 @@ mod tests {
             "ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]},
             "Bool": {"ecs:enable-execute-command": "false"}
         });
-        let c = context(Some(&condition), "ap-northeast-1");
+        let c = context(Some(&condition), "ap-northeast-1", "arn:aws:iam::1:role/r", "1");
         assert!(!c.iter().any(|(k, ..)| k == "aws:ResourceTag/x"));
         assert!(c.contains(&(
             "ecs:task-definition".into(),
@@ -305,5 +351,17 @@ mod tests {
         assert!(matches!(&v[1], Verdict::Unjudged { missing, .. } if missing == &["aws:ResourceTag/konnichiwa:stack"]));
         let denied = result("implicitDeny").build().expect("result");
         assert!(matches!(&verdicts_of(&denied)[0], Verdict::Denied { why, .. } if why.contains("no policy")));
+        // An SCP judged without a key it names: not judged, not denied.
+        let scp_missing = result("explicitDeny")
+            .missing_context_values("aws:PrincipalTag/team")
+            .organizations_decision_detail(
+                OrganizationsDecisionDetail::builder().allowed_by_organizations(false).build(),
+            )
+            .build()
+            .expect("result");
+        assert!(matches!(&verdicts_of(&scp_missing)[0], Verdict::Unjudged { .. }));
+        // The caller's own explicit deny is final, whatever was missing.
+        let own = result("explicitDeny").missing_context_values("aws:MultiFactorAuthPresent").build().expect("result");
+        assert!(matches!(&verdicts_of(&own)[0], Verdict::Denied { why, .. } if why.contains("denies it")));
     }
 }

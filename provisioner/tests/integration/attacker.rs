@@ -48,6 +48,8 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
     let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
     let boundary_arn = format!("arn:aws:iam::{a}:policy/konnichiwa-boundary");
+    let deploy_policy = |group: &str| format!("arn:aws:iam::{a}:policy/konnichiwa-deploy-{group}");
+    let (account_wide, identity) = (deploy_policy("account-wide"), deploy_policy("identity"));
     let bounded = ("iam:PermissionsBoundary", boundary_arn.as_str());
     let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
     let our_family = arn("ecs", "task-definition/konnichiwa:7");
@@ -96,6 +98,27 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             vec![("iam:PutRolePolicy", role("konnichiwa-task"), vec![])],
         ),
         ("1. give the deploy role more", vec![("iam:PutRolePolicy", role("konnichiwa-deploy"), vec![])]),
+        (
+            "1. rewrite one of the deploy role's own policies",
+            vec![("iam:CreatePolicyVersion", deploy_policy("network"), vec![])],
+        ),
+        (
+            "1. make an old version of a deploy policy the default",
+            vec![("iam:SetDefaultPolicyVersion", deploy_policy("account-wide"), vec![])],
+        ),
+        (
+            "1. shed the denials: detach the deploy role's account-wide policy",
+            vec![("iam:DetachRolePolicy", role("konnichiwa-deploy"), vec![("iam:PolicyARN", account_wide.as_str())])],
+        ),
+        ("1. delete a deploy policy", vec![("iam:DeletePolicy", deploy_policy("account-wide"), vec![])]),
+        (
+            "1. attach a deploy policy to the task role",
+            vec![(
+                "iam:AttachRolePolicy",
+                role("konnichiwa-task"),
+                vec![bounded, ("iam:PolicyARN", identity.as_str())],
+            )],
+        ),
         (
             "1. attach AdministratorAccess to the deploy role",
             vec![("iam:AttachRolePolicy", role("konnichiwa-deploy"), vec![("iam:PolicyARN", admin)])],
@@ -483,4 +506,71 @@ fn posture_says_what_iam_cannot_express() {
     ] {
         assert!(posture.contains(limit), "docs/POSTURE.md does not say what IAM cannot express about {limit}");
     }
+}
+
+/// A context that meets `statement`'s condition: each positive operator's key with its value (a
+/// pattern's wildcards as one character), the keys of negated operators left out.
+fn meeting(statement: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (operator, keys) in statement["Condition"].as_object().into_iter().flatten() {
+        if operator.contains("Not") || operator == "Null" {
+            continue;
+        }
+        let every = operator.starts_with("ForAllValues:") || operator.starts_with("ForAnyValue:");
+        for (key, expected) in keys.as_object().into_iter().flatten() {
+            let values = crate::common::policy::list(expected);
+            for v in if every { values } else { values.into_iter().take(1).collect() } {
+                out.push((key.clone(), v.replace(['*', '?'], "x")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn merging_the_deploy_statements_into_policies_allows_and_refuses_exactly_what_they_did() {
+    use provisioner::reconcile::permission::{PolicyContext, statements};
+    let stack = stack::Stack::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../stack.yaml")).expect("stack");
+    let ctx = PolicyContext {
+        partition: "aws".into(),
+        account: "123456789012".into(),
+        stack: &stack,
+        hosted_zone_id: None,
+        validation_record: None,
+    };
+    let sources = provisioner::kinds::permission_sources();
+    let one_by_one: Vec<Value> = sources
+        .iter()
+        .flat_map(|(_, ps)| ps.iter())
+        .enumerate()
+        .flat_map(|(i, p)| statements(&ctx, &format!("S{i}"), p))
+        .collect();
+    let before = serde_json::json!({ "Statement": one_by_one });
+    let policies = provisioner::resources::ci_role::policies(&ctx, &sources);
+    let merged: Vec<Value> =
+        policies.iter().flat_map(|p| p.document["Statement"].as_array().cloned().unwrap_or_default()).collect();
+    let after = serde_json::json!({ "Statement": merged });
+    let mut asked = 0;
+    for s in before["Statement"].as_array().expect("statements") {
+        let ours = meeting(s);
+        // The request the statement was written for, and the same from another stack and region.
+        let theirs: Vec<(String, String)> = ours
+            .iter()
+            .map(|(k, v)| {
+                (k.clone(), v.replace("konnichiwa", "konnichiwa-prod").replace("ap-northeast-1", "us-east-1"))
+            })
+            .collect();
+        for action in crate::common::policy::list(&s["Action"]) {
+            for resource in crate::common::policy::list(&s["Resource"]) {
+                let resource = resource.replace(['*', '?'], "x");
+                for context in [&ours, &theirs] {
+                    let context: Vec<(&str, &str)> = context.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let r = Request { action, resource: &resource, context: &context };
+                    assert_eq!(allows(&before, &r), allows(&after, &r), "{action} on {resource} with {context:?}");
+                    asked += 1;
+                }
+            }
+        }
+    }
+    assert!(asked > 300, "{asked} requests compared");
 }

@@ -724,8 +724,51 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
                 .is_err(),
         ),
         ("CreateUser", deploy.iam.create_user().user_name("backdoor").send().await.is_err()),
+        (
+            "CreatePolicyVersion of its own policy",
+            deploy
+                .iam
+                .create_policy_version()
+                .policy_arn(format!("arn:aws:iam::{}:policy/konnichiwa-deploy-network", account.id))
+                .policy_document(admin_doc)
+                .set_as_default(true)
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "DetachRolePolicy of its denials",
+            deploy
+                .iam
+                .detach_role_policy()
+                .role_name("konnichiwa-deploy")
+                .policy_arn(format!("arn:aws:iam::{}:policy/konnichiwa-deploy-account-wide", account.id))
+                .send()
+                .await
+                .is_err(),
+        ),
     ];
     let allowed: Vec<&str> = refused.iter().filter(|(_, r)| !r).map(|(what, _)| *what).collect();
     assert!(allowed.is_empty(), "moto let the deploy role do: {allowed:?}");
     moto.enforce_iam(false).await;
+}
+
+#[tokio::test]
+async fn a_rewritten_policy_keeps_no_old_version_to_make_the_default_again() {
+    let account = Account::new();
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    // ECS Exec adds statements to the boundary and to the deploy role's policies.
+    account.edit_stack(|t| t.replace("  # exec: true ", "  exec: true "));
+    let again = account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    assert!(mutations(&again).iter().any(|m| m == "IAM:CreatePolicyVersion"), "{:?}", mutations(&again));
+    let c = account.clients().await;
+    let listed = c.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.expect("list");
+    let ours: Vec<&str> =
+        listed.policies().iter().filter_map(|p| p.arn()).filter(|a| a.contains("/konnichiwa-")).collect();
+    assert!(ours.len() > 2, "{ours:?}");
+    for arn in ours {
+        let versions = c.iam.list_policy_versions().policy_arn(arn).send().await.expect("versions");
+        let ids: Vec<&str> = versions.versions().iter().filter_map(|v| v.version_id()).collect();
+        assert_eq!(ids.len(), 1, "{arn}: {ids:?}");
+    }
 }

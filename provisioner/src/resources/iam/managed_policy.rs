@@ -1,6 +1,7 @@
 //! A customer managed policy the stack owns (its permissions boundary, the deploy role's
 //! policies): found by ARN with the ownership tag, its default version's document compared as
-//! JSON, a change written as a new default version (IAM keeps five: the oldest other version goes
+//! JSON, a change written as a new default version after which the older versions are deleted
+//! (none can be made the default again; IAM keeps five, so a policy that has five loses its oldest
 //! first), deleted with its old versions.
 
 use serde_json::Value;
@@ -96,6 +97,11 @@ pub async fn apply(
             .send()
             .await
             .ctx("write a new version of policy", name)?;
+        // An old version could be made the default again (SetDefaultPolicyVersion, which the
+        // deploy role is denied): none is kept, so that denial is not the only guard.
+        for version in old_versions(ctx, &o.arn).await? {
+            delete_version(ctx, &o.arn, &version).await?;
+        }
     }
     if change.has_tags() {
         iam.tag_policy()
