@@ -111,13 +111,45 @@ pub fn assert_registered(plan: &Plan) {
     }
 }
 
+/// Whether the CI deploy role leaves this kind in place on `down`: what it cannot make again,
+/// because making it takes a permission only an administrator has (`administrators_only`).
+pub fn kept_by_deploy_role(kind: &Kind) -> bool {
+    kind.permissions.iter().any(|p| !p.deploy_role)
+}
+
+/// What the CI deploy role's `down` keeps for the next deploy (`kept_by_deploy_role`), one line
+/// each; nothing when the caller is not the deploy role.
+pub async fn kept(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    if !crate::resources::iam::run_by_deploy_role(ctx).await? {
+        return Ok(Vec::new());
+    }
+    let mut kept = Vec::new();
+    for kind in KINDS.iter().filter(|k| kept_by_deploy_role(k)) {
+        kept.extend((kind.leftovers)(ctx).await?.into_iter().map(|item| {
+            format!(
+                "{item} (only an administrator may make it again, so the deploy role keeps it for the next deploy; an \
+                 administrator's `down` deletes it)"
+            )
+        }));
+    }
+    Ok(kept)
+}
+
 /// Deletes every kind, each as soon as the kinds it waits for (`deleted_after`) are gone (Plan
 /// mode lists what would go, every kind at once). The plan lists kinds in `KINDS` order whatever
 /// finished first; the first error ends the teardown once what is already running has finished.
+/// Run by the CI deploy role, the kinds it could not make again are left (`kept`).
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
     let down = Down { purge, cluster: cluster::observe(ctx).await? };
     let mut plans: Vec<Option<Plan>> = vec![None; KINDS.len()];
-    let mut started = vec![false; KINDS.len()];
+    if crate::resources::iam::run_by_deploy_role(ctx).await? {
+        for (i, kind) in KINDS.iter().enumerate() {
+            if kept_by_deploy_role(kind) {
+                plans[i] = Some(Plan::default());
+            }
+        }
+    }
+    let mut started: Vec<bool> = plans.iter().map(Option::is_some).collect();
     let mut running = tokio::task::JoinSet::new();
     let mut failed = None;
     loop {
@@ -160,9 +192,10 @@ fn position(name: &str) -> usize {
 /// Anything of the stack still there after a teardown: each kind's own leftovers, then whatever
 /// else carries the stack's tag in a type no kind claims.
 pub async fn sweep(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    // Every kind's own look at once; reported in `KINDS` order.
+    // Every kind's own look at once (but for what the deploy role keeps); reported in `KINDS` order.
+    let by_deploy_role = crate::resources::iam::run_by_deploy_role(ctx).await?;
     let mut looking = tokio::task::JoinSet::new();
-    for (i, kind) in KINDS.iter().enumerate() {
+    for (i, kind) in KINDS.iter().enumerate().filter(|(_, k)| !(by_deploy_role && kept_by_deploy_role(k))) {
         let ctx = ctx.clone();
         looking.spawn(async move { (i, (kind.leftovers)(&ctx).await) });
     }
@@ -223,6 +256,12 @@ fn claimed(arn: &str, stack: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deploy_role_keeps_what_it_could_not_make_again() {
+        let kept: Vec<&str> = KINDS.iter().filter(|k| kept_by_deploy_role(k)).map(|k| k.name).collect();
+        assert_eq!(kept, ["sns-topic", "log-bucket", "secret"]);
+    }
 
     #[test]
     fn names_and_nouns_are_unique() {

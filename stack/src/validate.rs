@@ -92,6 +92,13 @@ fn identity(c: &mut Checker, s: &Stack) {
     c.check(well_formed, "name", || {
         format!("{name:?} is not a valid stack name: use 1–20 lowercase letters, digits and hyphens, starting with a letter (it prefixes names limited to 32 characters)")
     });
+    // `<stack>-loadtest` is the stack's load-test family and group: a stack of that name would
+    // share them (and its deploy role reach the other's load test).
+    c.check(!name.ends_with("-loadtest"), "name", || {
+        format!(
+            "{name:?} ends with -loadtest, the suffix of another stack's load-test family and group; pick another name"
+        )
+    });
     // The capacity provider is named after the stack, and AWS reserves these prefixes for it.
     for reserved in ["aws", "ecs", "fargate"] {
         c.check(!name.starts_with(reserved), "name", || {

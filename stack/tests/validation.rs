@@ -107,6 +107,7 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "load_balancer.https.hosted_zone",
         "only with https.domain",
     ),
+    ("name:", "name: shop-loadtest", "name", "another stack's load-test family"),
     ("cidr:", "cidr: 10.40.0.0/33", "network.cidr", "not an IPv4 CIDR"),
     ("cidr:", "cidr: 10.40.0.0/8", "network.cidr", "/16 to /24"),
     ("cidr:", "cidr: 10.40.1.0/16", "network.cidr", "host bits"),

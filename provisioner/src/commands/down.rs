@@ -107,5 +107,6 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
     let leftovers = crate::kinds::sweep(ctx).await?;
     let mut kept: Vec<String> = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
     kept.extend(crate::resources::iam::kept(ctx).await?);
+    kept.extend(crate::kinds::kept(ctx).await?);
     Ok(Some((plan, applied, leftovers, kept)))
 }

@@ -315,6 +315,26 @@ async fn unlock(cli: &Cli, &crate::cli::UnlockArgs { yes }: &crate::cli::UnlockA
     Ok(exit::OK)
 }
 
+/// The repository settings the trust relies on, to apply by hand in GitHub: for an environment,
+/// the branches that may deploy to it (GitHub gives any branch's job in that environment a token
+/// with the environment's subject) and its own API_KEY; for a branch, nothing more.
+fn github_settings(trust: &crate::resources::ci_role::Trust) -> String {
+    use crate::resources::ci_role::Trust;
+    match trust {
+        Trust::Environment(env) => format!(
+            "\nIn GitHub, Settings → Environments → {env}:\n  - Deployment branches and tags: Selected branches and \
+             tags, with main alone. Without it, a workflow of any branch that names `{env}` gets a token this role \
+             trusts: whoever can push a branch can deploy.\n  - Environment secret API_KEY: this stack's own key (a \
+             repository secret would be every environment's).\n  - Required reviewers, for an environment whose \
+             deploys a person approves (production).\n"
+        ),
+        Trust::Branch(branch) => format!(
+            "\nThe token subject names the branch {branch}: only jobs of that branch (without an environment) can \
+             assume the role; protect the branch (Settings → Branches) so that only reviewed changes reach it.\n"
+        ),
+    }
+}
+
 /// How full each deploy policy is of IAM's limits, for the review: one line each, then the count
 /// against what a role may have attached.
 fn policy_fill(policies: &[crate::resources::ci_role::PolicyFill]) -> String {
@@ -369,6 +389,12 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         print!("{}", crate::reconcile::render::plan(&plan, crate::reconcile::render::colour_wanted()));
         if !delete {
             print!("{}", policy_fill(&outputs.policies));
+            if outputs.group_subnets.is_empty() {
+                println!(
+                    "  The Auto Scaling group is not held to the stack's subnets yet (the first `up` makes them): run \
+                     ci-role again after it."
+                );
+            }
         }
     }
     if plan.has_changes() && !review {
@@ -395,8 +421,9 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
              AWS_DEPLOY_ROLE_ARN of that GitHub environment:\n{}",
             outputs.subject,
             ci_role::AUDIENCE,
-            outputs.role_arn.unwrap_or_default()
+            outputs.role_arn.clone().unwrap_or_default()
         );
+        print!("{}", github_settings(trust));
     }
     Ok(exit::OK)
 }

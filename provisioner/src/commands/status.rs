@@ -142,6 +142,15 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     let service = service_state(&ctx, &outputs).await?;
     // What `rollback --to` can name.
     let revisions = super::rollback::revisions(&ctx, 5).await?;
+    // Load generators the stack did not start (RunTask's network cannot be bounded by IAM).
+    let mut notes = plan.notes.clone();
+    notes.extend(
+        crate::resources::loadtest::strays(
+            &ctx,
+            &outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect::<Vec<_>>(),
+        )
+        .await?,
+    );
     if cli.json {
         let resources = plan
             .resources
@@ -154,7 +163,7 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
             service: service.as_ref(),
             revisions: &revisions,
             outputs: &outputs,
-            notes: &plan.notes,
+            notes: &notes,
         };
         answer::print("status", Some(&ctx.stack.name), body);
         return Ok(exit::OK);
@@ -163,7 +172,7 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     for r in &plan.resources {
         println!("  {:<9} {:<19} {:<40} {}", state(r.change.action), r.kind, r.name, r.id.as_deref().unwrap_or("-"));
     }
-    for n in &plan.notes {
+    for n in &notes {
         println!("\nNote: {n}");
     }
     print_service(&outputs, service.as_ref());

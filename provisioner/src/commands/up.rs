@@ -131,7 +131,8 @@ fn summary_lines(cost: Option<&Compared>, outputs: &Outputs, rollout: Option<&Ro
 }
 
 /// Run as the CI deploy role, refuses (before any change) a plan that creates roles or changes
-/// their trust or the permissions boundary: the role may not, by design, and finding out half-way
+/// their trust or the permissions boundary, or makes or changes a resource policy (the log
+/// bucket's, the secret's, the topic's): the role may not, by design, and finding out half-way
 /// would leave the stack half-changed.
 async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Error> {
     let pending = crate::resources::iam::needs_administrator(plan);
@@ -139,7 +140,11 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
         return Ok(());
     }
     Err(Error::Refused(format!(
-        "these changes need an administrator, and this run is the CI deploy role {}, which may not create roles or          change their trust or permissions boundary: {}. Nothing was changed. Run `provisioner ci-role          --github-repo OWNER/NAME` (or `provisioner up`) once with administrator credentials for this stack file,          then run the deploy again",
+        "these changes need an administrator, and this run is the CI deploy role {}, which may not create roles, \
+         change their trust or permissions boundary, or write a resource policy (the log bucket's, the secret's, the \
+         alarms' topic's): {}. Nothing was changed. Run `provisioner ci-role --github-repo OWNER/NAME` for the \
+         roles, and `provisioner up` for the rest, once with administrator credentials for this stack file, then \
+         run the deploy again",
         crate::resources::ci_role::role_name(&ctx.stack.name),
         pending.join("; ")
     )))

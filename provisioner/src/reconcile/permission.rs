@@ -30,6 +30,9 @@ pub struct PolicyContext<'a> {
     /// The name of the record ACM validates the domain's certificates with (`_<hash>.<domain>`,
     /// the same for every certificate of the domain in the account); None until ACM has named it.
     pub validation_record: Option<String>,
+    /// The ids of the stack's subnets, when they exist (the Auto Scaling group is held to them);
+    /// empty before the first `up`.
+    pub subnets: Vec<String>,
 }
 
 impl PolicyContext<'_> {
@@ -121,21 +124,29 @@ pub struct Permission {
     /// Granted only for stacks that use it (HTTPS on a domain, say); None: always.
     pub applies: Option<fn(&stack::Stack) -> bool>,
     pub effect: Effect,
+    /// Whether the CI deploy role is granted it (false: an administrator's, as what sets a
+    /// resource policy, whose content no condition can see).
+    pub deploy_role: bool,
 }
 
 impl Permission {
     pub const fn new(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope, applies: None, effect: Effect::Allow }
+        Self { actions, scope, applies: None, effect: Effect::Allow, deploy_role: true }
     }
 
     /// Refuses `actions` on `scope`, whatever other policy the role is given.
     pub const fn deny(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope, applies: None, effect: Effect::Deny }
+        Self { actions, scope, applies: None, effect: Effect::Deny, deploy_role: true }
     }
 
     /// Only for stacks where `applies` holds.
     pub const fn when(self, applies: fn(&stack::Stack) -> bool) -> Self {
         Self { applies: Some(applies), ..self }
+    }
+
+    /// What a kind calls but only an administrator may: not in the deploy role's policies.
+    pub const fn administrators_only(self) -> Self {
+        Self { deploy_role: false, ..self }
     }
 }
 
@@ -144,8 +155,17 @@ pub fn is_global(action: &str) -> bool {
     ["iam:", "sts:", "route53:"].iter().any(|service| action.starts_with(service))
 }
 
-fn region_pinned(ctx: &PolicyContext, actions: &[&str], mut condition: Map<String, Value>) -> Value {
-    if actions.iter().all(|a| !is_global(a)) {
+/// `condition`, pinned to the stack's region where the resources do not pin it already: actions
+/// of global services have no region to pin, and a resource ARN that names the region matches
+/// no request elsewhere (IAM's size limits make every repeated condition count).
+fn region_pinned(
+    ctx: &PolicyContext,
+    actions: &[&str],
+    resources: &[String],
+    mut condition: Map<String, Value>,
+) -> Value {
+    let in_region = |arn: &String| arn.split(':').nth(3) == Some(ctx.stack.region.as_str());
+    if actions.iter().all(|a| !is_global(a)) && !resources.iter().all(in_region) {
         let equals = condition.entry("StringEquals").or_insert_with(|| json!({}));
         equals["aws:RequestedRegion"] = json!(ctx.stack.region);
     }
@@ -180,10 +200,13 @@ pub fn statements(ctx: &PolicyContext, sid: &str, p: &Permission) -> Vec<Value> 
         Effect::Allow => "Allow",
         Effect::Deny => "Deny",
     };
-    let mut s = json!({ "Sid": sid, "Effect": effect, "Action": p.actions, "Resource": resources });
     // A denial holds everywhere; a grant only in the stack's region.
-    let condition =
-        if p.effect == Effect::Deny { Value::Object(condition) } else { region_pinned(ctx, p.actions, condition) };
+    let condition = if p.effect == Effect::Deny {
+        Value::Object(condition)
+    } else {
+        region_pinned(ctx, p.actions, &resources, condition)
+    };
+    let mut s = json!({ "Sid": sid, "Effect": effect, "Action": p.actions, "Resource": resources });
     if condition.as_object().is_some_and(|c| !c.is_empty()) {
         s["Condition"] = condition;
     }
@@ -267,6 +290,7 @@ pub fn test_context(stack: &stack::Stack) -> PolicyContext<'_> {
         stack,
         hosted_zone_id: None,
         validation_record: None,
+        subnets: Vec::new(),
     }
 }
 
@@ -283,7 +307,9 @@ mod tests {
         let ec2 = statements(&ctx, "Vpc", &Permission::new(&["ec2:DeleteVpc"], Scope::Ec2Tagged(&["vpc"])));
         assert_eq!(ec2[0]["Resource"][0], "arn:aws:ec2:ap-northeast-1:123456789012:vpc/*");
         assert_eq!(ec2[0]["Condition"]["StringEquals"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");
-        assert_eq!(ec2[0]["Condition"]["StringEquals"]["aws:RequestedRegion"], "ap-northeast-1");
+        assert!(ec2[0]["Condition"]["StringEquals"].get("aws:RequestedRegion").is_none(), "the ARN names the region");
+        let reads = statements(&ctx, "Read", &Permission::new(&["ec2:DescribeVpcs"], Scope::Any));
+        assert_eq!(reads[0]["Condition"]["StringEquals"]["aws:RequestedRegion"], "ap-northeast-1", "`*` does not");
         let iam = statements(
             &ctx,
             "Pass",

@@ -22,11 +22,22 @@ use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 /// What the alarms call: reads anywhere, writes on the stack's three alarms by exact ARN.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["cloudwatch:DescribeAlarms"], Scope::Any).when(enabled),
+    // An alarm's actions only notify the topics stack.yaml names and the stack's own topic: not
+    // any scaling policy or a foreign topic.
     Permission::new(
-        &["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"],
-        Scope::Own(alarm_arns),
+        &["cloudwatch:PutMetricAlarm"],
+        Scope::Conditioned {
+            resources: alarm_arns,
+            condition: |c| {
+                let mut topics = c.stack.service.deployment.alarm_actions.clone();
+                topics.push(c.arn("sns", &crate::resources::topic::name(&c.stack.name)));
+                serde_json::json!({ "ForAllValues:StringEquals": { "cloudwatch:AlarmActions": topics } })
+            },
+        },
     )
     .when(enabled),
+    Permission::new(&["cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"], Scope::Own(alarm_arns))
+        .when(enabled),
     Permission::new(&["cloudwatch:TagResource"], Scope::Retag(alarm_arns)).when(enabled),
 ];
 

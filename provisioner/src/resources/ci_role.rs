@@ -34,6 +34,9 @@ pub struct CiRoleOutputs {
     pub boundary_arn: Option<String>,
     /// The deploy role's policies, each with its size against IAM's limit.
     pub policies: Vec<PolicyFill>,
+    /// The subnets the deploy role may put the Auto Scaling group in (empty: the stack has none
+    /// yet, and the group is held to them once `ci-role` runs again after the first `up`).
+    pub group_subnets: Vec<String>,
 }
 
 /// Which of the workflow's tokens the role trusts.
@@ -65,7 +68,7 @@ pub const NOUNS: &[&str] = &["oidc-provider", iam::ROLE_KIND, iam::BOUNDARY_KIND
 /// What the deploy role must never do, denied outright so that no other policy attached to it by
 /// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write
 /// managed policies (the boundary among them), make users or keys, change identity providers,
-/// assume other roles, or touch its own policies.
+/// assume other roles, start an instance refresh, or touch its own policies.
 pub const DENIED: &[Permission] = &[
     Permission::deny(
         &[
@@ -98,6 +101,20 @@ pub const DENIED: &[Permission] = &[
             "iam:CreateSAMLProvider",
             "iam:UpdateSAMLProvider",
             "sts:AssumeRole",
+            // Its DesiredConfiguration can move a group to `$Latest`, which then launches any
+            // version made later, unchecked (capacity::PERMISSIONS).
+            "autoscaling:StartInstanceRefresh",
+            // Resource policies, whose content no condition can see: one could hand the log
+            // bucket to another account, let every principal read the API key, or let outsiders
+            // publish to the alarms' topic. An administrator's `up` writes them.
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+            "s3:PutBucketPublicAccessBlock",
+            "secretsmanager:PutResourcePolicy",
+            "secretsmanager:DeleteResourcePolicy",
+            "sns:CreateTopic",
+            "sns:SetTopicAttributes",
+            "sns:AddPermission",
         ],
         Scope::Any,
     ),
@@ -136,21 +153,21 @@ pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
 
 /// The deploy role's permissions, in managed policies the stack owns (`<stack>-deploy-<group>`):
 /// IAM allows a role 10,240 characters of inline policy in all and a managed policy 6,144, so
-/// one policy cannot hold them. Each group holds the statements of some kinds on their own
-/// resources; `account-wide` holds every kind's statements on `*` (actions that take no
-/// resource, bounded by conditions) and the denials. `policies_fit_with_room` holds each group
+/// one policy cannot hold them. Each group holds the statements of some kinds; `account-wide`
+/// holds every kind's reads on `*` (actions that take no resource, bounded by the region alone)
+/// and the denials. `policies_fit_with_room` holds each group
 /// under `FILL_GOAL` of the limit for the largest stack.
 pub const GROUPS: &[(&str, &[&str])] = &[
     ("network", &["network"]),
     ("capacity", &["capacity"]),
-    ("service", &["ecs-cluster", "ecs-service", "loadtest"]),
+    ("service", &["ecs-cluster", "ecs-service"]),
     ("edge", &["load-balancer", "certificate", "dns-alias", "log-bucket"]),
-    ("identity", &["iam", "secret"]),
-    ("operations", &["ecr-repository", "log-group", "alarms", "sns-topic", "lease", "verify", "sweep"]),
+    ("identity", &["iam", "secret", "ecr-repository"]),
+    ("operations", &["loadtest", "log-group", "alarms", "sns-topic", "lease", "verify", "sweep"]),
     (ACCOUNT_WIDE, &["denied"]),
 ];
 
-/// The group of every statement on `*`, and of the denials.
+/// The group of every read on `*`, and of the denials.
 pub const ACCOUNT_WIDE: &str = "account-wide";
 
 /// How full of IAM's limit a deploy policy may be for the largest stack: the rest is room for
@@ -196,10 +213,15 @@ pub fn policies(ctx: &PolicyContext, sources: &[(&'static str, &'static [Permiss
     let mut grouped: Vec<(&str, Vec<Value>)> = GROUPS.iter().map(|(g, _)| (*g, Vec::new())).collect();
     for (source, permissions) in sources {
         let home = group_of(source);
-        for p in *permissions {
+        for p in permissions.iter().filter(|p| p.deploy_role) {
             for statement in statements(ctx, "", p) {
-                let unscoped = statement["Effect"] == "Deny" || statement["Resource"] == json!(["*"]);
-                let group = if unscoped { ACCOUNT_WIDE } else { home };
+                // Reads on `*` (bounded by the region alone) merge into one statement across
+                // every kind; what a statement on `*` bounds by more stays with its kind.
+                let region_only = statement.get("Condition").and_then(|c| c.as_object()).is_none_or(|c| {
+                    c.len() == 1 && c.get("StringEquals").and_then(|e| e.as_object()).is_some_and(|e| e.len() == 1)
+                });
+                let read = statement["Resource"] == json!(["*"]) && region_only;
+                let group = if statement["Effect"] == "Deny" || read { ACCOUNT_WIDE } else { home };
                 if let Some((_, list)) = grouped.iter_mut().find(|(g, _)| *g == group) {
                     list.push(statement);
                 }
@@ -407,12 +429,16 @@ pub async fn reconcile(
         }
         _ => None,
     };
+    // The Auto Scaling group is held to the stack's subnets once they exist (before the first
+    // `up` they do not, and the review says to run ci-role again after it).
+    let subnets = crate::resources::network::locate(ctx).await?.map(|(_, s)| s).unwrap_or_default();
     let policy_ctx = PolicyContext {
         partition: identity.partition.clone(),
         account: identity.account.clone(),
         stack: &ctx.stack,
         hosted_zone_id: zone.map(|z| z.id),
         validation_record,
+        subnets,
     };
     let policies = policies(&policy_ctx, sources);
     within_limits(&policies)?;
@@ -446,6 +472,7 @@ pub async fn reconcile(
                 limit: stack::limits::IAM_MANAGED_POLICY.max,
             })
             .collect(),
+        group_subnets: policy_ctx.subnets.clone(),
     })
 }
 
@@ -556,6 +583,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
         stack: &ctx.stack,
         hosted_zone_id: None,
         validation_record: None,
+        subnets: Vec::new(),
     };
     delete_policies(ctx, plan, &policy_ctx, &policy_names(&ctx.stack.name)).await
 }
@@ -611,6 +639,7 @@ mod tests {
         let mut ctx = crate::reconcile::permission::test_context(&s);
         ctx.hosted_zone_id = Some("Z0123456789ABCDEFGHIJ".into());
         ctx.validation_record = Some("_0123456789abcdef0123456789abcdef.api.example.com".into());
+        ctx.subnets = (0..6).map(|i| format!("subnet-0123456789abcdef{i}")).collect();
         let policies = policies(&ctx, &crate::kinds::permission_sources());
         let limit = stack::limits::IAM_MANAGED_POLICY.max;
         for p in &policies {
@@ -634,9 +663,14 @@ mod tests {
             .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
             .filter_map(|a| a.as_str().map(str::to_owned))
             .collect();
-        let declared = crate::reconcile::permission::actions(crate::kinds::permissions());
-        for action in declared {
+        // Every declaration for the deploy role reached a policy; none kept for administrators did.
+        let (for_it, not_for_it): (Vec<_>, Vec<_>) =
+            crate::kinds::permissions().into_iter().partition(|p| p.deploy_role);
+        for action in crate::reconcile::permission::actions(for_it) {
             assert!(granted.iter().any(|g| g == action), "{action} is in no deploy policy");
+        }
+        for action in crate::reconcile::permission::actions(not_for_it) {
+            assert!(!granted.iter().any(|g| g == action), "{action} is an administrator's, yet granted");
         }
         for p in &policies {
             assert!(p.name.len() <= stack::limits::IAM_POLICY_NAME.max, "{}", p.name);

@@ -370,6 +370,59 @@ pub async fn describe(ctx: &Ctx, arns: &[String]) -> Result<Vec<TaskState>, Erro
     Ok(states)
 }
 
+/// Running tasks of the workers' family that the stack did not start, one line each: without the
+/// stack's ownership and worker tags, or outside the stack's `subnets`. RunTask has no condition
+/// key for the network (docs/POSTURE.md): whoever holds the deploy role can start one anywhere
+/// the account reaches, so `status` looks for them.
+pub async fn strays(ctx: &Ctx, subnets: &[String]) -> Result<Vec<String>, Error> {
+    let arns = running_tasks(ctx).await?;
+    let cluster_name = cluster::name(&ctx.stack);
+    let mut lines = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = ctx
+            .clients
+            .ecs
+            .describe_tasks()
+            .cluster(&cluster_name)
+            .set_tasks(Some(chunk.to_vec()))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .ctx("describe the load generator tasks of", &cluster_name)?;
+        for t in out.tasks() {
+            let has =
+                |key: &str, value: &str| t.tags().iter().any(|g| g.key() == Some(key) && g.value() == Some(value));
+            let ours = has(OWNERSHIP_TAG, &ctx.stack.name) && has(WORKER_TAG.0, WORKER_TAG.1);
+            let subnet = t
+                .attachments()
+                .iter()
+                .flat_map(|a| a.details())
+                .find(|d| d.name() == Some("subnetId"))
+                .and_then(|d| d.value());
+            let inside = subnet.is_some_and(|s| subnets.iter().any(|ours| ours == s));
+            if ours && inside {
+                continue;
+            }
+            let mut why = Vec::new();
+            if !ours {
+                why.push("without the stack's worker tags".to_owned());
+            }
+            if !inside {
+                why.push(format!("in {}, not one of the stack's subnets", subnet.unwrap_or("an unknown subnet")));
+            }
+            let arn = t.task_arn().unwrap_or_default();
+            lines.push(format!(
+                "a task of the load generators' family that the stack did not start runs: {arn} ({}). Stop it \
+                 (`aws ecs stop-task --cluster {cluster_name} --task {}`, with administrator credentials when it is \
+                 untagged) and find who started it (CloudTrail, RunTask)",
+                why.join(", "),
+                task_id(arn)
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> {
     let r = ctx.clients.ecs.stop_task().cluster(cluster::name(&ctx.stack)).task(arn).reason(reason).send().await;
     gone(r.ctx("stop task", arn), &["InvalidParameterException"])

@@ -24,18 +24,18 @@ use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 use crate::retry::Wait;
 
-/// What the bucket calls, on the stack's bucket (and its objects) only.
+/// What the bucket calls, on the stack's bucket (and its objects) only. Its policy (whose
+/// content no condition can see: it could hand the bucket to another account) and its public
+/// access block are an administrator's, and so are making and deleting it: the deploy role
+/// reads them and keeps the rest as stack.yaml says.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &[
-            "s3:CreateBucket",
-            "s3:DeleteBucket",
             "s3:ListBucket",
             "s3:ListBucketVersions",
             "s3:GetBucketTagging",
             "s3:PutBucketTagging",
             "s3:GetBucketPublicAccessBlock",
-            "s3:PutBucketPublicAccessBlock",
             "s3:GetEncryptionConfiguration",
             "s3:PutEncryptionConfiguration",
             "s3:GetBucketOwnershipControls",
@@ -43,14 +43,19 @@ pub const PERMISSIONS: &[Permission] = &[
             "s3:GetLifecycleConfiguration",
             "s3:PutLifecycleConfiguration",
             "s3:GetBucketPolicy",
-            "s3:PutBucketPolicy",
         ],
         Scope::Own(|c| vec![bucket_arn(c)]),
     ),
     Permission::new(
+        &["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketPolicy"],
+        Scope::Own(|c| vec![bucket_arn(c)]),
+    )
+    .administrators_only(),
+    Permission::new(
         &["s3:DeleteObject", "s3:DeleteObjectVersion"],
         Scope::Own(|c| vec![format!("{}/*", bucket_arn(c))]),
-    ),
+    )
+    .administrators_only(),
 ];
 
 fn bucket_arn(c: &PolicyContext) -> String {

@@ -37,12 +37,14 @@ pub const PERMISSIONS: &[Permission] = &[
             "secretsmanager:DescribeSecret",
             "secretsmanager:GetSecretValue",
             "secretsmanager:PutSecretValue",
-            "secretsmanager:RestoreSecret",
-            "secretsmanager:DeleteSecret",
             "secretsmanager:GetResourcePolicy",
         ],
         Scope::Own(secret_arn),
     ),
+    // Its resource policy is an administrator's (no condition can see that it leaves out every
+    // principal but the stack's), and so is making, deleting and restoring it.
+    Permission::new(&["secretsmanager:RestoreSecret", "secretsmanager:DeleteSecret"], Scope::Own(secret_arn))
+        .administrators_only(),
     Permission::new(
         &["secretsmanager:CreateSecret"],
         Scope::Conditioned {
@@ -54,14 +56,16 @@ pub const PERMISSIONS: &[Permission] = &[
                 })
             },
         },
-    ),
+    )
+    .administrators_only(),
     Permission::new(
         &["secretsmanager:PutResourcePolicy"],
         Scope::Conditioned {
             resources: secret_arn,
             condition: |_| json!({ "Bool": { "secretsmanager:BlockPublicPolicy": "true" } }),
         },
-    ),
+    )
+    .administrators_only(),
     Permission::new(&["secretsmanager:TagResource"], Scope::Retag(secret_arn)),
 ];
 

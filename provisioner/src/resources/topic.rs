@@ -12,11 +12,12 @@ use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, tags};
 
 /// What the topic calls, on `<stack>-alarms` only.
 pub const PERMISSIONS: &[Permission] = &[
-    Permission::new(
-        &["sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:ListTagsForResource"],
-        Scope::Own(topic_arns),
-    ),
+    Permission::new(&["sns:GetTopicAttributes", "sns:ListTagsForResource"], Scope::Own(topic_arns)),
     Permission::new(&["sns:TagResource"], Scope::Retag(topic_arns)),
+    // CreateTopic takes the topic's policy among its attributes, which no condition can see (one
+    // could let outsiders subscribe or publish fake pages): making and deleting it is an
+    // administrator's.
+    Permission::new(&["sns:CreateTopic", "sns:DeleteTopic"], Scope::Own(topic_arns)).administrators_only(),
 ];
 
 fn topic_arns(c: &PolicyContext) -> Vec<String> {

@@ -40,8 +40,13 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
     if principal.ends_with(":root") {
         return Check::warning(NAME, "the account's root user may do anything", "use a role or an IAM user, not root");
     }
-    let needed: Vec<&Permission> =
-        crate::kinds::permissions().into_iter().filter(|p| p.applies.is_none_or(|f| f(&ctx.stack))).collect();
+    // The deploy role is not asked what only an administrator does (`administrators_only`).
+    let deploy_role = identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name));
+    let needed: Vec<&Permission> = crate::kinds::permissions()
+        .into_iter()
+        .filter(|p| p.applies.is_none_or(|f| f(&ctx.stack)))
+        .filter(|p| p.deploy_role || !deploy_role)
+        .collect();
     let policy_ctx = PolicyContext {
         partition: identity.partition.clone(),
         account: identity.account.clone(),
@@ -49,6 +54,7 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
         // The domain's zone, when there is one to find (its record changes are scoped to it).
         hosted_zone_id: zone_id(ctx).await,
         validation_record: None,
+        subnets: crate::resources::network::locate(ctx).await.ok().flatten().map(|(_, s)| s).unwrap_or_default(),
     };
     let cases = simulation::cases(&policy_ctx, principal, &needed);
     let verdicts = match simulation::simulate(ctx, principal, &cases).await {

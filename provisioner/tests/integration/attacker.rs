@@ -58,6 +58,10 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     let theirs_tag = ("aws:RequestTag/konnichiwa:stack", "konnichiwa-prod");
     let their_resource = ("aws:ResourceTag/konnichiwa:stack", "konnichiwa-prod");
     let our_cluster = arn("ecs", "cluster/konnichiwa");
+    let group = arn(
+        "autoscaling",
+        "autoScalingGroup:0a1b2c3d-0000-4000-8000-000000000000:autoScalingGroupName/konnichiwa-instances",
+    );
     let their_cluster = arn("ecs", "cluster/konnichiwa-prod");
 
     // (what the attacker is after, the steps it needs): refused when any step is.
@@ -268,6 +272,33 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             )],
         ),
         (
+            "40-1. move the Auto Scaling group to $Latest, then write a version with another instance profile",
+            vec![
+                (
+                    "autoscaling:UpdateAutoScalingGroup",
+                    group.clone(),
+                    vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "false")],
+                ),
+                (
+                    "ec2:CreateLaunchTemplateVersion",
+                    arn("ec2", "launch-template/lt-0123"),
+                    vec![here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa")],
+                ),
+            ],
+        ),
+        (
+            "40-1. create a group of the stack's name on $Default",
+            vec![(
+                "autoscaling:CreateAutoScalingGroup",
+                group.clone(),
+                vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "false")],
+            )],
+        ),
+        (
+            "40-1. move the group to $Latest through an instance refresh's desired configuration",
+            vec![("autoscaling:StartInstanceRefresh", group.clone(), vec![here])],
+        ),
+        (
             "work from another region",
             vec![(
                 "ec2:CreateVpc",
@@ -286,6 +317,17 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
         }
     }
     assert!(let_through.is_empty(), "the deploy role's policy lets these through: {let_through:#?}");
+
+    // What `up` sends to the group stays allowed: an explicit version, or no template at all.
+    for context in [vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true")], vec![here]] {
+        let r = Request { action: "autoscaling:UpdateAutoScalingGroup", resource: &group, context: &context };
+        assert!(allows(&policy, &r), "{context:?}");
+    }
+    let create = vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true")];
+    assert!(allows(
+        &policy,
+        &Request { action: "autoscaling:CreateAutoScalingGroup", resource: &group, context: &create }
+    ));
 
     // What the role may do because it is its job, the boundary contains: write `*` into the
     // task role (a commit can), and the task still reaches only the stack's own resources.
@@ -537,11 +579,12 @@ fn merging_the_deploy_statements_into_policies_allows_and_refuses_exactly_what_t
         stack: &stack,
         hosted_zone_id: None,
         validation_record: None,
+        subnets: vec!["subnet-0a".into(), "subnet-0b".into()],
     };
     let sources = provisioner::kinds::permission_sources();
     let one_by_one: Vec<Value> = sources
         .iter()
-        .flat_map(|(_, ps)| ps.iter())
+        .flat_map(|(_, ps)| ps.iter().filter(|p| p.deploy_role))
         .enumerate()
         .flat_map(|(i, p)| statements(&ctx, &format!("S{i}"), p))
         .collect();
@@ -573,4 +616,93 @@ fn merging_the_deploy_statements_into_policies_allows_and_refuses_exactly_what_t
         }
     }
     assert!(asked > 300, "{asked} requests compared");
+}
+
+/// Staging's deploy role (rendered for stack.staging.yaml, `konnichiwa-staging`) may change
+/// nothing of production's stack (`konnichiwa`), whose names its own begin with: instances,
+/// instance profile, roles, cluster, service, secret, bucket, topic, alarms, repository.
+#[test]
+fn staging_s_deploy_role_changes_nothing_of_production() {
+    use provisioner::reconcile::permission::PolicyContext;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let staging = stack::Stack::load(root.join("stack.staging.yaml")).expect("staging");
+    assert_eq!(staging.name, "konnichiwa-staging");
+    let a = "123456789012";
+    let ctx = PolicyContext {
+        partition: "aws".into(),
+        account: a.into(),
+        stack: &staging,
+        hosted_zone_id: None,
+        validation_record: None,
+        subnets: vec!["subnet-0staging0".into()],
+    };
+    let policies = provisioner::resources::ci_role::policies(&ctx, &provisioner::kinds::permission_sources());
+    let statements: Vec<Value> =
+        policies.iter().flat_map(|p| p.document["Statement"].as_array().cloned().unwrap_or_default()).collect();
+    let policy = serde_json::json!({ "Statement": statements });
+    let r = "ap-northeast-1";
+    let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
+    let production: Vec<String> = vec![
+        arn("ec2", "instance/i-0123456789abcdef0"),
+        arn("ec2", "launch-template/lt-0123456789abcdef0"),
+        arn("ec2", "security-group/sg-0123456789abcdef0"),
+        format!("arn:aws:iam::{a}:instance-profile/konnichiwa-instance"),
+        format!("arn:aws:iam::{a}:role/konnichiwa-instance"),
+        format!("arn:aws:iam::{a}:role/konnichiwa-execution"),
+        format!("arn:aws:iam::{a}:role/konnichiwa-task"),
+        arn("ecs", "cluster/konnichiwa"),
+        arn("ecs", "service/konnichiwa/konnichiwa"),
+        arn("ecs", "task-definition/konnichiwa:3"),
+        arn("ecs", "task/konnichiwa/0123456789abcdef"),
+        arn("ecs", "capacity-provider/konnichiwa-capacity"),
+        arn("autoscaling", "autoScalingGroup:1:autoScalingGroupName/konnichiwa-instances"),
+        arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"),
+        format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"),
+        format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}/AWSLogs/x"),
+        arn("sns", "konnichiwa-alarms"),
+        arn("cloudwatch", "alarm:konnichiwa-p95-latency"),
+        arn("ecr", "repository/konnichiwa"),
+        arn("logs", "log-group:/ecs/konnichiwa"),
+        arn("elasticloadbalancing", "loadbalancer/app/konnichiwa-alb/0123"),
+        arn("elasticloadbalancing", "targetgroup/konnichiwa-tg/0123"),
+        arn("ssm", "parameter/konnichiwa/konnichiwa/lease"),
+    ];
+    // As production's resources are: its tag on them; the attacker adds staging's tag to a request.
+    let here = ("aws:RequestedRegion", r);
+    let contexts: Vec<Vec<(&str, &str)>> = vec![
+        vec![here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa")],
+        vec![
+            here,
+            ("aws:ResourceTag/konnichiwa:stack", "konnichiwa"),
+            ("aws:RequestTag/konnichiwa:stack", "konnichiwa-staging"),
+        ],
+    ];
+    let reference = Reference::load();
+    let mut let_through = Vec::new();
+    let mut tried = 0;
+    for action in crate::common::policy::actions(&policy) {
+        let name = action.split(':').nth(1).unwrap_or_default();
+        // Reads may see what the account holds; a create names a new resource, not production's;
+        // changes may touch nothing of production's.
+        let reads = ["describe", "list", "get", "simulate"].iter().any(|r| name.starts_with(r));
+        if reads || name.starts_with("create") {
+            continue;
+        }
+        // Only resources of a type the action takes (an action that takes none cannot name one of
+        // production's: docs/POSTURE.md says which those are).
+        let types: Vec<String> = reference
+            .action(&action)
+            .map(|info| info.resource_types.iter().map(|t| t.arn.clone()).collect())
+            .unwrap_or_default();
+        for resource in production.iter().filter(|r| types.iter().any(|t| crate::common::policy::glob(t, r))) {
+            for context in &contexts {
+                tried += 1;
+                if allows(&policy, &Request { action: &action, resource, context }) {
+                    let_through.push(format!("{action} on {resource}"));
+                }
+            }
+        }
+    }
+    assert!(tried > 150, "{tried} requests tried");
+    assert!(let_through.is_empty(), "staging's deploy role may change production's: {let_through:#?}");
 }

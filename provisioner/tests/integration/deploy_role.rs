@@ -184,9 +184,20 @@ async fn every_call_of_up_deploy_rollback_and_down_as_the_deploy_role_is_in_the_
     for needed in ["IAM:CreatePolicy", "IAM:CreateRole", "IAM:CreateInstanceProfile", "IAM:AddRoleToInstanceProfile"] {
         assert!(made.iter().any(|m| m == needed), "ci-role made no {needed}: {made:?}");
     }
+    // ... and the first `up`: what sets a resource policy (the log bucket's, the secret's) is an
+    // administrator's too.
+    account.json(&["up", "--yes"], 0);
     let policy = deploy_policy(&account).await;
     let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
     account.edit_stack(|t| t.replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }"));
+    // Drift in the roles' policies, which the deploy role repairs.
+    let c = account.clients().await;
+    let execution = c.iam.list_role_policies().role_name("konnichiwa-execution").send().await.expect("inline");
+    for name in execution.policy_names() {
+        c.iam.delete_role_policy().role_name("konnichiwa-execution").policy_name(name).send().await.expect("drift");
+    }
+    let ecs_for_ec2 = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";
+    c.iam.detach_role_policy().role_name("konnichiwa-instance").policy_arn(ecs_for_ec2).send().await.expect("drift");
     let session = account.session_of("konnichiwa-deploy").await;
     let env = env_refs(&session);
     let image = format!("127.0.0.1:5000/konnichiwa@sha256:{}", "4".repeat(64));
@@ -199,11 +210,17 @@ async fn every_call_of_up_deploy_rollback_and_down_as_the_deploy_role_is_in_the_
     assert!(missing.is_empty(), "called but not in the deploy policy: {missing:?}");
     assert!(called.len() > 60, "{} actions called", called.len());
     assert!(called.contains("iam:putrolepolicy") && called.contains("iam:attachrolepolicy"), "{called:?}");
-    // The deploy role leaves the roles, their boundary and the profile for the next deploy.
+    // The deploy role leaves what it may not make again for the next deploy: the roles, their
+    // boundary and the profile, the log bucket and the secret.
     let kept: Vec<&str> = down["kept"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    for name in
-        ["role/konnichiwa-task", "role/konnichiwa-execution", "role/konnichiwa-instance", "policy/konnichiwa-boundary"]
-    {
+    for name in [
+        "role/konnichiwa-task",
+        "role/konnichiwa-execution",
+        "role/konnichiwa-instance",
+        "policy/konnichiwa-boundary",
+        "bucket konnichiwa-alb-logs-",
+        ":secret:konnichiwa/api-key",
+    ] {
         assert!(kept.iter().any(|k| k.contains(name)), "{name} not kept: {kept:?}");
     }
     assert_eq!(down["leftovers"], serde_json::json!([]), "{down:#}");
@@ -222,6 +239,17 @@ async fn as_the_deploy_role_up_refuses_an_administrators_change_before_changing_
     account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
     let session = account.session_of("konnichiwa-deploy").await;
     let env = env_refs(&session);
+    // A first deploy from CI: the log bucket and the secret carry resource policies only an
+    // administrator may write, so the deploy role stops before anything is made.
+    let first = account.run_with(&["up", "--yes"], &env);
+    let said = common::text(&first);
+    assert_eq!(first.status.code(), Some(1), "{said}");
+    for pending in
+        ["log-bucket konnichiwa-alb-logs-", "(create)", "secret konnichiwa/api-key (create)", "`provisioner up`"]
+    {
+        assert!(said.contains(pending), "{pending}: {said}");
+    }
+    account.json(&["up", "--yes"], 0);
     account.json_with(&["up", "--yes"], &env, 0);
     let refused = |out: &std::process::Output, what: &str| {
         let said = common::text(out);
@@ -275,13 +303,15 @@ async fn with_https_on_a_domain_the_role_writes_only_the_stacks_two_records() {
         .expect("validation record");
     let policy = deploy_policy(&account).await;
     let allowed: BTreeSet<String> = actions(&policy).into_iter().collect();
+    // The first `up` is an administrator's (the log bucket's and the secret's resource policies).
+    let first = account.json(&["up", "--yes"], 0);
+    assert!(
+        !mutations(&first).iter().any(|m| m == "ACM:RequestCertificate"),
+        "the certificate ci-role asked for is adopted"
+    );
     let session = account.session_of("konnichiwa-deploy").await;
     let env = env_refs(&session);
     let up = account.json_with(&["up", "--yes"], &env, 0);
-    assert!(
-        !mutations(&up).iter().any(|m| m == "ACM:RequestCertificate"),
-        "the certificate ci-role asked for is adopted"
-    );
     let runs = [up, account.json_with(&["down", "--yes", "--purge"], &env, 0)];
     let called = called_actions(&runs);
     let missing: Vec<&String> = called.iter().filter(|a| !allowed.contains(*a)).collect();
@@ -365,6 +395,7 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
     let bounded = ("iam:PermissionsBoundary", boundary.as_str());
     let arn = |service: &str, resource: &str| format!("arn:aws:{service}:{r}:{a}:{resource}");
     let role = |name: &str| format!("arn:aws:iam::{a}:role/{name}");
+    let (topic_ours, topic_theirs) = (arn("sns", "konnichiwa-alarms"), arn("sns", "someone-elses-topic"));
     let cases: Vec<Case> = vec![
         // IAM: only the stack's own roles, only while they carry the boundary, never the deploy
         // role, never a prefix, never their trust or the boundary itself.
@@ -483,10 +514,83 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
         ),
         ("ecr:PutImage", arn("ecr", "repository/konnichiwa-prod"), vec![here], false),
         ("cloudwatch:DeleteAlarms", arn("cloudwatch", "alarm:production-pager"), vec![here], false),
-        // S3: the stack's log bucket only.
-        ("s3:PutBucketPolicy", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"), vec![here], true),
-        ("s3:DeleteObject", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}/konnichiwa/x"), vec![here], true),
+        // S3: the stack's log bucket only, and never its policy or public access block (whose
+        // content no condition sees), nor deleting it or its logs: an administrator's.
+        ("s3:PutLifecycleConfiguration", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"), vec![here], true),
+        ("s3:PutBucketPolicy", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"), vec![here], false),
+        ("s3:PutBucketPublicAccessBlock", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}"), vec![here], false),
+        ("s3:DeleteObject", format!("arn:aws:s3:::konnichiwa-alb-logs-{a}-{r}/konnichiwa/x"), vec![here], false),
         ("s3:PutBucketPolicy", format!("arn:aws:s3:::konnichiwa-prod-alb-logs-{a}-{r}"), vec![here], false),
+        // The secret's value (CI's key) but not its resource policy; the topic's tags but not the
+        // topic (its attributes hold a policy).
+        ("secretsmanager:PutSecretValue", arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"), vec![], true),
+        (
+            "secretsmanager:PutResourcePolicy",
+            arn("secretsmanager", "secret:konnichiwa/api-key-AbCdEf"),
+            vec![("secretsmanager:BlockPublicPolicy", "true")],
+            false,
+        ),
+        ("sns:CreateTopic", arn("sns", "konnichiwa-alarms"), vec![], false),
+        // Alarms notify the stack's own topic (and stack.yaml's), not any other.
+        (
+            "cloudwatch:PutMetricAlarm",
+            arn("cloudwatch", "alarm:konnichiwa-p95-latency"),
+            vec![("cloudwatch:AlarmActions", &topic_ours)],
+            true,
+        ),
+        (
+            "cloudwatch:PutMetricAlarm",
+            arn("cloudwatch", "alarm:konnichiwa-p95-latency"),
+            vec![("cloudwatch:AlarmActions", &topic_ours), ("cloudwatch:AlarmActions", &topic_theirs)],
+            false,
+        ),
+        // Scalable targets of ECS services only: a DynamoDB table's, tagged as ours, is not ours.
+        (
+            "application-autoscaling:DeregisterScalableTarget",
+            arn("application-autoscaling", "scalable-target/2"),
+            vec![
+                here,
+                ours,
+                ("application-autoscaling:service-namespace", "dynamodb"),
+                ("application-autoscaling:scalable-dimension", "dynamodb:table:ReadCapacityUnits"),
+            ],
+            false,
+        ),
+        (
+            "application-autoscaling:DeregisterScalableTarget",
+            arn("application-autoscaling", "scalable-target/1"),
+            vec![
+                here,
+                ours,
+                ("application-autoscaling:service-namespace", "ecs"),
+                ("application-autoscaling:scalable-dimension", "ecs:service:DesiredCount"),
+            ],
+            true,
+        ),
+        // Role tags: the stack's own keys only.
+        (
+            "iam:TagRole",
+            role("konnichiwa-task"),
+            vec![("aws:RequestTag/konnichiwa:stack", "konnichiwa"), ("aws:TagKeys", "konnichiwa:stack")],
+            true,
+        ),
+        (
+            "iam:TagRole",
+            role("konnichiwa-task"),
+            vec![
+                ("aws:RequestTag/konnichiwa:stack", "konnichiwa"),
+                ("aws:TagKeys", "konnichiwa:stack"),
+                ("aws:TagKeys", "access-level"),
+            ],
+            false,
+        ),
+        // An instance refresh could move the group to `$Latest`: never the deploy role's.
+        (
+            "autoscaling:StartInstanceRefresh",
+            arn("autoscaling", "autoScalingGroup:1:autoScalingGroupName/konnichiwa-instances"),
+            vec![],
+            false,
+        ),
         ("s3:DeleteBucket", "arn:aws:s3:::company-backups".to_owned(), vec![here], false),
         ("s3:DeleteObject", "arn:aws:s3:::company-backups/db.dump".to_owned(), vec![here], false),
     ];
@@ -579,6 +683,8 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
     let moto = common::OwnMoto::start();
     let account = Account::new();
     account.json_at(&moto.url, &["ci-role", "--github-repo", REPO, "--yes"], &[], 0).await;
+    // The first `up` is an administrator's (resource policies); the deploy role's change all the rest.
+    account.json_at(&moto.url, &["up", "--yes"], &[], 0).await;
     let admin = account.clients_at(&moto.url, ("test", "test", None)).await;
     // moto evaluates a statement's resources only for IAM roles, takes a condition it cannot
     // evaluate as a denial, and knows no permissions boundary: each of the role's policies gets a
@@ -736,6 +842,33 @@ async fn with_exactly_the_declared_actions_moto_lets_the_deploy_role_deploy_and_
                 .await
                 .is_err(),
         ),
+        (
+            "PutBucketPolicy handing the log bucket to another account",
+            deploy
+                .s3
+                .put_bucket_policy()
+                .bucket(format!("konnichiwa-alb-logs-{}-ap-northeast-1", account.id))
+                .policy(
+                    trust_anyone
+                        .replace("sts:AssumeRole", "s3:*")
+                        .replace("\"Principal\"", "\"Resource\":\"*\",\"Principal\""),
+                )
+                .send()
+                .await
+                .is_err(),
+        ),
+        (
+            "PutResourcePolicy letting anyone read the API key",
+            deploy
+                .secrets
+                .put_resource_policy()
+                .secret_id("konnichiwa/api-key")
+                .resource_policy(trust_anyone.replace("sts:AssumeRole", "secretsmanager:GetSecretValue"))
+                .send()
+                .await
+                .is_err(),
+        ),
+        ("CreateTopic with its own policy", deploy.sns.create_topic().name("konnichiwa-alarms").send().await.is_err()),
         (
             "DetachRolePolicy of its denials",
             deploy

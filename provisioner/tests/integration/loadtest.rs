@@ -583,3 +583,56 @@ async fn down_after_a_killed_run_stops_its_workers_and_leaves_nothing() {
         "{again:#}"
     );
 }
+
+/// RunTask has no condition key for the network: whoever holds the deploy role could start a
+/// task of the workers' family in another VPC. `status` names such a task, and one without the
+/// stack's worker tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_load_generator_the_stack_did_not_start() {
+    use aws_sdk_ecs::types::{
+        AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration, NetworkMode,
+    };
+    let (account, c) = stack_up().await;
+    // Another VPC (DNS hostnames on, as moto's Fargate tasks need) and a group of it.
+    let vpc = c.ec2.create_vpc().cidr_block("10.66.0.0/16").send().await.expect("vpc");
+    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_owned();
+    let on = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
+    c.ec2.modify_vpc_attribute().vpc_id(&vpc).enable_dns_hostnames(on).send().await.expect("dns");
+    let subnet = c.ec2.create_subnet().vpc_id(&vpc).cidr_block("10.66.0.0/24").send().await.expect("subnet");
+    let subnet = subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_owned();
+    let group = c.ec2.create_security_group().group_name("elsewhere").description("x").vpc_id(&vpc).send().await;
+    let group = group.expect("group").group_id().expect("id").to_owned();
+    c.ecs
+        .register_task_definition()
+        .family("konnichiwa-loadtest")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(ContainerDefinition::builder().name("loadgen").image("x").memory(512).build())
+        .send()
+        .await
+        .expect("a revision of the workers' family");
+    let network = NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder().subnets(&subnet).security_groups(&group).build().expect("awsvpc"),
+        )
+        .build();
+    let run = c
+        .ecs
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition("konnichiwa-loadtest")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(network)
+        .send()
+        .await
+        .expect("a task elsewhere");
+    let arn = run.tasks()[0].task_arn().expect("arn").to_owned();
+    let status = account.json(&["status"], 0);
+    let notes: Vec<&str> = status["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let note = notes.iter().find(|n| n.contains(&arn)).unwrap_or_else(|| panic!("no note names {arn}: {notes:?}"));
+    assert!(note.contains("did not start") && note.contains("without the stack's worker tags"), "{note}");
+    assert!(note.contains(&format!("in {subnet}, not one of the stack's subnets")), "{note}");
+    c.ecs.stop_task().cluster(CLUSTER).task(&arn).send().await.expect("stop");
+}

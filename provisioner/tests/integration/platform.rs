@@ -254,6 +254,49 @@ async fn a_new_ami_rolls_out_by_an_instance_refresh_read_from_aws() {
     let c = account.clients().await;
     let lt = c.ec2.describe_launch_templates().launch_template_names("konnichiwa-instances").send().await.expect("lt");
     assert_eq!(lt.launch_templates()[0].default_version_number(), Some(2), "the default says what should run");
+    every_group_call_names_its_version(&proxy);
+}
+
+/// Asserts that no call that sets an Auto Scaling group's launch template left the version to
+/// AWS (`$Latest`, `$Default`, or none): a group on those launches what is written later, unchecked.
+fn every_group_call_names_its_version(proxy: &common::faults::Proxy) {
+    for op in ["CreateAutoScalingGroup", "UpdateAutoScalingGroup", "StartInstanceRefresh"] {
+        for request in proxy.requests(op) {
+            assert!(!request.contains("%24Latest") && !request.contains("%24Default"), "{op}: {request}");
+            if request.contains("LaunchTemplate.") {
+                let version = request
+                    .split('&')
+                    .find_map(|kv| {
+                        let (key, value) = kv.split_once('=')?;
+                        key.ends_with("LaunchTemplate.Version").then_some(value)
+                    })
+                    .unwrap_or_else(|| panic!("{op} names no version: {request}"));
+                assert!(version.chars().all(|c| c.is_ascii_digit()), "{op} version {version}: {request}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_role_pins_a_new_version_and_leaves_the_refresh_to_an_administrator() {
+    use common::faults::{Faults, Proxy, Script};
+    let account = Account::new();
+    let proxy = Proxy::start(&common::moto_url(), Faults::default()).await;
+    let url = proxy.url.clone();
+    account.edit_stack(|t| t.replace("ami: ecs-optimized-al2023", "ami: ami-0aaaaaaaaaaaaaaa1"));
+    account.json_at(&url, &["ci-role", "--github-repo", "octo-org/konnichiwa", "--yes"], &[], 0).await;
+    account.json_at(&url, &["up", "--yes"], &[], 0).await;
+    account.edit_stack(|t| t.replace("ami: ami-0aaaaaaaaaaaaaaa1", "ami: ami-0bbbbbbbbbbbbbbb2"));
+    let session = account.session_of("konnichiwa-deploy").await;
+    proxy.script(Script::body("DescribeInstanceRefreshes", 10, NO_REFRESHES));
+    let up = account.run_at(&url, &["up", "--yes", "--json"], &common::env_refs(&session)).await;
+    let said = text(&up);
+    assert_eq!(up.status.code(), Some(0), "{said}");
+    assert!(proxy.requests("StartInstanceRefresh").is_empty(), "the deploy role starts no refresh");
+    let updates = proxy.requests("UpdateAutoScalingGroup");
+    assert!(updates.iter().any(|r| r.contains("LaunchTemplate.Version=2")), "{updates:?}");
+    assert!(said.contains("keep theirs until an administrator's `up` refreshes them"), "{said}");
+    every_group_call_names_its_version(&proxy);
 }
 
 /// SSM's answer for the recommended ECS AMI once AWS has published `ami`.

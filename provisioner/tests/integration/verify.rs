@@ -379,6 +379,8 @@ async fn as_the_deploy_role_verify_asks_the_simulator_with_resources_and_context
         let old = s.lines().find(|l| l.trim_start().starts_with("image: ")).expect("image line").to_owned();
         s.replace(&old, &format!("  image: {image}"))
     });
+    // The first `up` is an administrator's (the log bucket's and the secret's resource policies).
+    account.json(&["up", "--yes"], 0);
     let session = account.session_of("konnichiwa-deploy").await;
     let env = common::env_refs(&session);
     let proxy = Proxy::start(&common::moto_url(), Default::default()).await;

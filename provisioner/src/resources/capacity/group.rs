@@ -314,7 +314,11 @@ async fn apply(
         return Ok(Some(listed.arn));
     };
     // A new version reaches running instances through a refresh; an empty group just takes it.
-    let refresh = !o.instances.is_empty() && (change.has("launch_template_version") || change.has("instances"));
+    let wants_refresh = !o.instances.is_empty() && (change.has("launch_template_version") || change.has("instances"));
+    // The deploy role may not start a refresh (it could move the group to any version): run by
+    // it, the group takes the new version for the instances it launches from now on, and the
+    // running ones are left to an administrator's `up`.
+    let refresh = wants_refresh && !crate::resources::iam::run_by_deploy_role(ctx).await?;
     let settings = ["min", "max", "subnets", "protect_from_scale_in", "launch_template"].iter().any(|f| change.has(f));
     if settings || (change.has("launch_template_version") && !refresh) {
         let mut req = asg
@@ -332,6 +336,14 @@ async fn apply(
     }
     if refresh {
         start_refresh(ctx, name, template).await?;
+    } else if wants_refresh {
+        ctx.progress(format!(
+            "Auto Scaling group {name} launches launch template version {} from now on; its {} running \
+             instances keep theirs until an administrator's `up` refreshes them (the CI deploy role may not start \
+             an instance refresh)",
+            template.version.map_or_else(|| "(new)".to_owned(), |v| v.to_string()),
+            o.instances.len()
+        ));
     }
     if change.has_tags() {
         asg.create_or_update_tags()

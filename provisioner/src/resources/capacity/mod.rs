@@ -45,14 +45,10 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     Permission::new(&["ec2:CreateLaunchTemplate"], Scope::Ec2Creating(&["launch-template"])),
     Permission::new(
-        &[
-            "ec2:CreateLaunchTemplateVersion",
-            "ec2:ModifyLaunchTemplate",
-            "ec2:DeleteLaunchTemplate",
-            "ec2:TerminateInstances",
-        ],
-        Scope::Ec2Tagged(crate::resources::network::EC2_TYPES),
+        &["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate"],
+        Scope::Ec2Tagged(&["launch-template"]),
     ),
+    Permission::new(&["ec2:TerminateInstances"], Scope::Ec2Tagged(&["instance"])),
     // Auto Scaling launches with the caller's permission to run instances, checked resource by
     // resource: only from the stack's launch template, into its subnets with its security groups,
     // from the image the stack names (or an Amazon-owned one: the recommended ECS AMI).
@@ -74,14 +70,21 @@ pub const PERMISSIONS: &[Permission] = &[
             },
         },
     ),
+    // A group on `$Latest` or `$Default` launches whatever version the template has later, with
+    // Auto Scaling's own role, unchecked: the group is created and updated with an explicit
+    // version only, and (once they exist) only in the stack's subnets. StartInstanceRefresh can
+    // move a group to any version and IAM cannot bound which: the deploy role is denied it
+    // (`ci_role::DENIED`); a refresh is an administrator's `up`.
     Permission::new(
-        &[
-            "autoscaling:CreateAutoScalingGroup",
-            "autoscaling:UpdateAutoScalingGroup",
-            "autoscaling:DeleteAutoScalingGroup",
-            "autoscaling:SetInstanceProtection",
-            "autoscaling:StartInstanceRefresh",
-        ],
+        &["autoscaling:CreateAutoScalingGroup"],
+        Scope::Conditioned { resources: group_arn, condition: |c| group_condition(c, "Bool") },
+    ),
+    Permission::new(
+        &["autoscaling:UpdateAutoScalingGroup"],
+        Scope::Conditioned { resources: group_arn, condition: |c| group_condition(c, "BoolIfExists") },
+    ),
+    Permission::new(
+        &["autoscaling:DeleteAutoScalingGroup", "autoscaling:SetInstanceProtection"],
         Scope::Own(group_arn),
     ),
     Permission::new(&["autoscaling:CreateOrUpdateTags"], Scope::Retag(group_arn)),
@@ -112,6 +115,17 @@ pub struct CapacityOutputs {
     /// The group's desired capacity when it was read (ECS's managed scaling owns it once the group
     /// exists); None in a plan of a group not made yet.
     pub instances_desired: Option<u32>,
+}
+
+/// A launch template version named explicitly (`bool`: `Bool` for a create, which always names
+/// a template, `BoolIfExists` for an update, which may leave it as it is), and the subnets the
+/// stack has, when it has them.
+fn group_condition(c: &PolicyContext, bool: &str) -> serde_json::Value {
+    let mut condition = json!({ bool: { "autoscaling:LaunchTemplateVersionSpecified": "true" } });
+    if !c.subnets.is_empty() {
+        condition["ForAllValues:StringEquals"] = json!({ "autoscaling:VPCZoneIdentifiers": c.subnets });
+    }
+    condition
 }
 
 fn group_arn(c: &PolicyContext) -> Vec<String> {
@@ -293,6 +307,25 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_group_is_held_to_explicit_versions_and_once_known_to_the_stacks_subnets() {
+        let stack = crate::resources::test_stack();
+        let mut ctx = crate::reconcile::permission::test_context(&stack);
+        let condition = |ctx: &PolicyContext, bool: &str| group_condition(ctx, bool);
+        let before = condition(&ctx, "Bool");
+        assert_eq!(before["Bool"]["autoscaling:LaunchTemplateVersionSpecified"], "true");
+        assert!(before.get("ForAllValues:StringEquals").is_none(), "no subnets to name before the first up");
+        ctx.subnets = vec!["subnet-1".into(), "subnet-2".into()];
+        let after = condition(&ctx, "BoolIfExists");
+        assert_eq!(after["BoolIfExists"]["autoscaling:LaunchTemplateVersionSpecified"], "true");
+        assert_eq!(
+            after["ForAllValues:StringEquals"]["autoscaling:VPCZoneIdentifiers"],
+            json!(["subnet-1", "subnet-2"])
+        );
+        let granted: Vec<&str> = PERMISSIONS.iter().flat_map(|p| p.actions.iter().copied()).collect();
+        assert!(!granted.contains(&"autoscaling:StartInstanceRefresh"), "an administrator's step");
+    }
 
     #[test]
     fn ami_parameters_by_family_and_architecture() {

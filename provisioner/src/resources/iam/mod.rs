@@ -66,7 +66,20 @@ pub const PERMISSIONS: &[Permission] = &[
             },
         },
     ),
-    Permission::new(&["iam:TagRole"], permission::Scope::Retag(role_arns)),
+    // Only the stack's own tags, with its ownership tag among them.
+    Permission::new(
+        &["iam:TagRole"],
+        permission::Scope::Conditioned {
+            resources: role_arns,
+            condition: |c| {
+                let keys: Vec<String> = c.stack.resource_tags().into_iter().map(|(k, _)| k).collect();
+                json!({
+                    "StringEquals": { format!("aws:RequestTag/{}", stack::OWNERSHIP_TAG): c.stack.name },
+                    "ForAllValues:StringEquals": { "aws:TagKeys": keys },
+                })
+            },
+        },
+    ),
     Permission::new(
         &["iam:PassRole"],
         permission::Scope::PassRole {
@@ -126,6 +139,7 @@ impl Scope {
             stack,
             hosted_zone_id: None,
             validation_record: None,
+            subnets: Vec::new(),
         }
     }
 
@@ -330,37 +344,33 @@ pub const BOUNDARY_KIND: &str = "iam-policy";
 pub const ROLE_KIND: &str = "iam-role";
 pub const PROFILE_KIND: &str = "instance-profile";
 
-/// The changes of `plan` that only an administrator may make: a role, profile or boundary to
-/// create, a trust or boundary to change, the boundary's document, the profile's role. Each as
-/// `kind name (fields)`.
+/// The changes of `plan` that only an administrator may make, each as `kind name (fields)`: a
+/// role, profile or boundary to create or delete, a trust or boundary to change, the boundary's
+/// document, the profile's role; and what sets a resource policy, whose content no condition can
+/// see: the log bucket made or deleted, its policy or public access block; the secret made,
+/// deleted or restored, its resource policy; the alarms' topic made or deleted.
 pub fn needs_administrator(plan: &Plan) -> Vec<String> {
     plan.resources
         .iter()
         .filter(|r| !r.change.is_no_op())
         .filter_map(|r| {
-            let fields: Vec<&str> = match (r.kind, r.change.action) {
-                (BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND, Action::Create | Action::Replace | Action::Delete) => {
-                    vec![]
-                }
-                (ROLE_KIND, _) => {
-                    let f: Vec<&str> = r
-                        .change
-                        .fields
-                        .iter()
-                        .map(|f| f.field.as_str())
-                        .filter(|f| role::IDENTITY_FIELDS.contains(f))
-                        .collect();
-                    if f.is_empty() {
-                        return None;
-                    }
-                    f
-                }
-                (BOUNDARY_KIND, _) if r.change.has("document") => vec!["document"],
-                (PROFILE_KIND, _) if r.change.has("role") => vec!["role"],
+            let whole = matches!(r.change.action, Action::Create | Action::Replace | Action::Delete);
+            let fields: &[&str] = match r.kind {
+                BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | "log-bucket" | "secret" | "sns-topic" if whole => &[],
+                ROLE_KIND => role::IDENTITY_FIELDS,
+                BOUNDARY_KIND => &["document"],
+                PROFILE_KIND => &["role"],
+                "log-bucket" => &["policy", "public_access"],
+                "secret" => &["resource_policy", "state"],
                 _ => return None,
             };
+            let changed: Vec<&str> =
+                r.change.fields.iter().map(|f| f.field.as_str()).filter(|f| fields.contains(f)).collect();
+            if !whole && changed.is_empty() {
+                return None;
+            }
             let action = format!("{:?}", r.change.action).to_lowercase();
-            let what = if fields.is_empty() { action } else { fields.join(", ") };
+            let what = if whole { action } else { changed.join(", ") };
             Some(format!("{} {} ({what})", r.kind, r.name))
         })
         .collect()

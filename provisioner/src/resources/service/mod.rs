@@ -65,7 +65,13 @@ pub const PERMISSIONS: &[Permission] = &[
             arns
         }),
     ),
-    Permission::new(&["application-autoscaling:RegisterScalableTarget"], Scope::CreatingTagged),
+    // Scalable targets of ECS services' desired count only: a DynamoDB, RDS or Lambda target
+    // tagged as the stack's (TagResource cannot tell them apart) still cannot be deregistered or
+    // given a policy.
+    Permission::new(
+        &["application-autoscaling:RegisterScalableTarget"],
+        Scope::Conditioned { resources: |_| vec!["*".into()], condition: |c| ecs_service_targets(c, "aws:RequestTag") },
+    ),
     Permission::new(&["application-autoscaling:TagResource"], Scope::TagUnowned),
     Permission::new(
         &[
@@ -74,7 +80,10 @@ pub const PERMISSIONS: &[Permission] = &[
             "application-autoscaling:DeleteScalingPolicy",
             "application-autoscaling:DeregisterScalableTarget",
         ],
-        Scope::Tagged,
+        Scope::Conditioned {
+            resources: |_| vec!["*".into()],
+            condition: |c| ecs_service_targets(c, "aws:ResourceTag"),
+        },
     ),
     // Target tracking makes its alarms with the caller's CloudWatch permissions.
     Permission::new(
@@ -88,6 +97,16 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::ServiceLinkedRoles(&["ecs.application-autoscaling.amazonaws.com"]),
     ),
 ];
+
+/// The stack's tag (in the request or on the resource, `tag`) on an ECS service's desired-count
+/// target.
+fn ecs_service_targets(c: &PolicyContext, tag: &str) -> serde_json::Value {
+    json!({ "StringEquals": {
+        format!("{tag}/{OWNERSHIP_TAG}"): c.stack.name,
+        "application-autoscaling:service-namespace": "ecs",
+        "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+    }})
+}
 
 fn service_arn(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("ecs", &format!("service/{}/{}", crate::resources::cluster::name(c.stack), c.stack.name))]
