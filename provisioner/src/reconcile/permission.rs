@@ -127,16 +127,18 @@ pub struct Permission {
     /// Whether the CI deploy role is granted it (false: an administrator's, as what sets a
     /// resource policy, whose content no condition can see).
     pub deploy_role: bool,
+    /// The deploy policy (`ci_role::GROUPS`) that holds it, where not its kind's.
+    pub group: Option<&'static str>,
 }
 
 impl Permission {
     pub const fn new(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope, applies: None, effect: Effect::Allow, deploy_role: true }
+        Self { actions, scope, applies: None, effect: Effect::Allow, deploy_role: true, group: None }
     }
 
     /// Refuses `actions` on `scope`, whatever other policy the role is given.
     pub const fn deny(actions: &'static [&'static str], scope: Scope) -> Self {
-        Self { actions, scope, applies: None, effect: Effect::Deny, deploy_role: true }
+        Self { actions, scope, applies: None, effect: Effect::Deny, deploy_role: true, group: None }
     }
 
     /// Only for stacks where `applies` holds.
@@ -147,6 +149,11 @@ impl Permission {
     /// What a kind calls but only an administrator may: not in the deploy role's policies.
     pub const fn administrators_only(self) -> Self {
         Self { deploy_role: false, ..self }
+    }
+
+    /// Held in the deploy policy `group` rather than its kind's (a kind too large for one).
+    pub const fn in_group(self, group: &'static str) -> Self {
+        Self { group: Some(group), ..self }
     }
 }
 

@@ -15,9 +15,18 @@ use crate::retry::Wait;
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["ecs:DescribeClusters"], Scope::Any),
+    Permission::new(&["ecs:CreateCluster", "ecs:UpdateClusterSettings", "ecs:DeleteCluster"], Scope::Own(cluster_arn)),
+    // The stack's own capacity provider only (none, to detach them for `down`).
     Permission::new(
-        &["ecs:CreateCluster", "ecs:UpdateClusterSettings", "ecs:PutClusterCapacityProviders", "ecs:DeleteCluster"],
-        Scope::Own(cluster_arn),
+        &["ecs:PutClusterCapacityProviders"],
+        Scope::Conditioned {
+            resources: cluster_arn,
+            condition: |c| {
+                let provider = crate::resources::capacity::names(&c.stack.name).provider;
+                let arn = c.arn("ecs", &format!("capacity-provider/{provider}"));
+                serde_json::json!({ "ForAllValues:ArnEquals": { "ecs:capacity-provider": [arn] } })
+            },
+        },
     ),
     Permission::new(&["ecs:TagResource"], Scope::Retag(cluster_arn)),
     Permission::new(

@@ -61,7 +61,7 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
         Ok(v) => v,
         Err(e) => return Check::not_checked(NAME, &e),
     };
-    judge(principal, actions(needed).len(), &verdicts)
+    judge(principal, &ctx.stack.name, actions(needed).len(), &verdicts)
 }
 
 /// The Route 53 zone of the stack's domain, if it has one and it can be found.
@@ -72,7 +72,7 @@ async fn zone_id(ctx: &Ctx) -> Option<String> {
 
 /// The check from the simulator's verdicts: failed when a call is refused, a warning when some
 /// could not be judged; the actions grouped by why (the first few named, and how many more).
-fn judge(principal: &str, needed: usize, verdicts: &[Verdict]) -> Check {
+fn judge(principal: &str, stack: &str, needed: usize, verdicts: &[Verdict]) -> Check {
     const NAME: &str = "permissions";
     let mut denied: Vec<(String, Vec<String>)> = Vec::new();
     let mut unjudged: Vec<(String, Vec<String>)> = Vec::new();
@@ -99,6 +99,10 @@ fn judge(principal: &str, needed: usize, verdicts: &[Verdict]) -> Check {
         let fix = if scp {
             "an SCP is your organization's: ask its administrator to allow these calls in this region, or deploy to a \
              region it allows"
+        } else if principal.ends_with(&format!(":role/{}", crate::resources::ci_role::role_name(stack))) {
+            "the deploy role's policies are rendered from the stack file by `ci-role`, and this one asks for more (an \
+             AMI, a tag key, an alarm topic or an option it did not name): run `provisioner ci-role` again with \
+             administrator credentials"
         } else {
             "grant them (the deploy role `provisioner ci-role` makes has all of them), or run as a principal that has them"
         };

@@ -62,6 +62,8 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
         "autoscaling",
         "autoScalingGroup:0a1b2c3d-0000-4000-8000-000000000000:autoScalingGroupName/konnichiwa-instances",
     );
+    let (our_provider, their_provider) =
+        (arn("ecs", "capacity-provider/konnichiwa-capacity"), arn("ecs", "capacity-provider/konnichiwa-prod-capacity"));
     let their_cluster = arn("ecs", "cluster/konnichiwa-prod");
 
     // (what the attacker is after, the steps it needs): refused when any step is.
@@ -299,6 +301,38 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             vec![("autoscaling:StartInstanceRefresh", group.clone(), vec![here])],
         ),
         (
+            "40. move the service onto Fargate in another VPC's subnets",
+            vec![(
+                "ecs:CreateService",
+                arn("ecs", "service/konnichiwa/konnichiwa"),
+                vec![here, ("ecs:task-definition", our_family.as_str()), ("ecs:subnet", "subnet-0production")],
+            )],
+        ),
+        (
+            "40. put the service on another capacity provider",
+            vec![(
+                "ecs:UpdateService",
+                arn("ecs", "service/konnichiwa/konnichiwa"),
+                vec![here, ("ecs:capacity-provider", their_provider.as_str())],
+            )],
+        ),
+        (
+            "40. a target-tracking alarm that publishes to another account's topic",
+            vec![(
+                "cloudwatch:PutMetricAlarm",
+                arn("cloudwatch", "alarm:TargetTracking-service/konnichiwa/konnichiwa-AlarmHigh-1"),
+                vec![here, ("cloudwatch:AlarmActions", "arn:aws:sns:ap-northeast-1:999988887777:exfiltrate")],
+            )],
+        ),
+        (
+            "40-1. put the group on a launch configuration (no version check at all)",
+            vec![(
+                "autoscaling:UpdateAutoScalingGroup",
+                group.clone(),
+                vec![here, ("autoscaling:LaunchConfigurationName", "admin-profile-lc")],
+            )],
+        ),
+        (
             "work from another region",
             vec![(
                 "ec2:CreateVpc",
@@ -318,12 +352,22 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     }
     assert!(let_through.is_empty(), "the deploy role's policy lets these through: {let_through:#?}");
 
+    // What `up` sends to the service stays allowed: its family, its provider, no subnet.
+    let service = arn("ecs", "service/konnichiwa/konnichiwa");
+    let create_service =
+        vec![here, ("ecs:task-definition", our_family.as_str()), ("ecs:capacity-provider", our_provider.as_str())];
+    assert!(allows(&policy, &Request { action: "ecs:CreateService", resource: &service, context: &create_service }));
+    assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &[here] }));
     // What `up` sends to the group stays allowed: an explicit version, or no template at all.
     for context in [vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true")], vec![here]] {
         let r = Request { action: "autoscaling:UpdateAutoScalingGroup", resource: &group, context: &context };
         assert!(allows(&policy, &r), "{context:?}");
     }
-    let create = vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true")];
+    let create = vec![
+        here,
+        ("autoscaling:LaunchTemplateVersionSpecified", "true"),
+        ("autoscaling:VPCZoneIdentifiers", "subnet-0a"),
+    ];
     assert!(allows(
         &policy,
         &Request { action: "autoscaling:CreateAutoScalingGroup", resource: &group, context: &create }
@@ -510,7 +554,13 @@ async fn parliament_finds_nothing_unexplained_in_the_policy_or_the_boundary() {
     for (name, account) in variants().await {
         let (policy, boundary) = rendered(&account).await;
         for (what, doc) in [("the deploy policy", &policy), ("the boundary", &boundary)] {
-            let out = std::process::Command::new("parliament")
+            // parliament through scripts/lint_policy.py, which completes its table of key types.
+            let python = format!(
+                "{}/bin/python",
+                std::env::var("KONNICHIWA_TOOLS").unwrap_or_else(|_| "/var/tmp/konnichiwa-tools".into())
+            );
+            let out = std::process::Command::new(python)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/lint_policy.py"))
                 .args(["--string", &doc.to_string(), "--include-community-auditors", "--json"])
                 .args(["--minimum_severity", "MEDIUM"])
                 .output()

@@ -447,4 +447,14 @@ async fn as_the_deploy_role_verify_asks_the_simulator_with_resources_and_context
         "{p}"
     );
     assert!(!detail.contains("may not call"), "{p}");
+
+    // A commit adds a tag key the deploy role's policy (rendered by ci-role before) does not name:
+    // verify finds the lag before `up` changes anything, and says to run ci-role again.
+    account.edit_stack(|t| t.replace("tags: { project: konnichiwa }", "tags: { project: konnichiwa, team: web }"));
+    simulate(Simulator { policy: policy.clone(), scp: None });
+    let v = account.json_at(&proxy.url, &["verify"], &env, 1).await;
+    let p = permissions(&v);
+    assert_eq!(p["outcome"], "failed", "{p}");
+    assert!(p["detail"].as_str().is_some_and(|d| d.contains("iam:TagRole")), "{p}");
+    assert!(p["fix"].as_str().is_some_and(|f| f.contains("run `provisioner ci-role` again")), "{p}");
 }

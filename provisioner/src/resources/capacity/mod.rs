@@ -88,9 +88,12 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::Own(group_arn),
     ),
     Permission::new(&["autoscaling:CreateOrUpdateTags"], Scope::Retag(group_arn)),
-    Permission::new(&["ecs:CreateCapacityProvider"], Scope::CreatingTagged),
-    Permission::new(&["ecs:UpdateCapacityProvider", "ecs:DeleteCapacityProvider"], Scope::Own(provider_arn)),
-    Permission::new(&["ecs:TagResource"], Scope::Retag(provider_arn)),
+    // The capacity provider's statements are held with the cluster's (the group's conditions
+    // fill most of this kind's policy).
+    Permission::new(&["ecs:CreateCapacityProvider"], Scope::CreatingTagged).in_group("cluster"),
+    Permission::new(&["ecs:UpdateCapacityProvider", "ecs:DeleteCapacityProvider"], Scope::Own(provider_arn))
+        .in_group("cluster"),
+    Permission::new(&["ecs:TagResource"], Scope::Retag(provider_arn)).in_group("cluster"),
     // CreateCapacityProvider passes ECS's service-linked role to ECS.
     Permission::new(
         &["iam:PassRole"],
@@ -98,7 +101,8 @@ pub const PERMISSIONS: &[Permission] = &[
             roles: |c| vec![c.iam_arn("role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")],
             service: "ecs.amazonaws.com",
         },
-    ),
+    )
+    .in_group("cluster"),
     Permission::new(
         &["iam:CreateServiceLinkedRole"],
         Scope::ServiceLinkedRoles(&["autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]),
@@ -121,7 +125,18 @@ pub struct CapacityOutputs {
 /// a template, `BoolIfExists` for an update, which may leave it as it is), and the subnets the
 /// stack has, when it has them.
 fn group_condition(c: &PolicyContext, bool: &str) -> serde_json::Value {
-    let mut condition = json!({ bool: { "autoscaling:LaunchTemplateVersionSpecified": "true" } });
+    // No launch configuration and no instance-type overrides (each could name another instance
+    // profile, unchecked); a create names its subnets and attaches no load balancer itself.
+    let mut absent = json!({ "autoscaling:LaunchConfigurationName": "true", "autoscaling:InstanceTypes": "true" });
+    if bool == "Bool" {
+        for key in
+            ["autoscaling:TargetGroupARNs", "autoscaling:LoadBalancerNames", "autoscaling:TrafficSourceIdentifiers"]
+        {
+            absent[key] = json!("true");
+        }
+        absent["autoscaling:VPCZoneIdentifiers"] = json!("false");
+    }
+    let mut condition = json!({ bool: { "autoscaling:LaunchTemplateVersionSpecified": "true" }, "Null": absent });
     if !c.subnets.is_empty() {
         condition["ForAllValues:StringEquals"] = json!({ "autoscaling:VPCZoneIdentifiers": c.subnets });
     }
@@ -316,6 +331,8 @@ mod tests {
         let before = condition(&ctx, "Bool");
         assert_eq!(before["Bool"]["autoscaling:LaunchTemplateVersionSpecified"], "true");
         assert!(before.get("ForAllValues:StringEquals").is_none(), "no subnets to name before the first up");
+        assert_eq!(before["Null"]["autoscaling:LaunchConfigurationName"], "true", "{before}");
+        assert_eq!(before["Null"]["autoscaling:VPCZoneIdentifiers"], "false", "a create names its subnets");
         ctx.subnets = vec!["subnet-1".into(), "subnet-2".into()];
         let after = condition(&ctx, "BoolIfExists");
         assert_eq!(after["BoolIfExists"]["autoscaling:LaunchTemplateVersionSpecified"], "true");

@@ -48,13 +48,16 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     // No resource-level permission exists for this one (docs/POSTURE.md).
     Permission::new(&["ecs:DeregisterTaskDefinition"], Scope::Any),
-    // The service runs revisions of its own family only, whatever the request names.
+    // The service runs revisions of its own family only, whatever the request names, on the
+    // stack's capacity provider, in bridge mode (a request with subnets — awsvpc, Fargate —
+    // could place it in any VPC).
     Permission::new(
-        &["ecs:CreateService", "ecs:UpdateService"],
-        Scope::Conditioned {
-            resources: service_arn,
-            condition: |c| json!({ "ArnLikeIfExists": { "ecs:task-definition": family_arns(c, &family(c.stack)) } }),
-        },
+        &["ecs:CreateService"],
+        Scope::Conditioned { resources: service_arn, condition: |c| service_condition(c, "StringEquals") },
+    ),
+    Permission::new(
+        &["ecs:UpdateService"],
+        Scope::Conditioned { resources: service_arn, condition: |c| service_condition(c, "StringEqualsIfExists") },
     ),
     Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
     Permission::new(
@@ -85,18 +88,46 @@ pub const PERMISSIONS: &[Permission] = &[
             condition: |c| ecs_service_targets(c, "aws:ResourceTag"),
         },
     ),
-    // Target tracking makes its alarms with the caller's CloudWatch permissions.
+    // Target tracking makes its alarms with the caller's CloudWatch permissions; they act on the
+    // service's own scaling policies only.
+    Permission::new(&["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"], Scope::Own(target_tracking_alarms)),
     Permission::new(
-        &["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
-        Scope::Own(|c| {
-            vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
-        }),
+        &["cloudwatch:PutMetricAlarm"],
+        Scope::Conditioned {
+            resources: target_tracking_alarms,
+            condition: |c| {
+                let cluster = crate::resources::cluster::name(c.stack);
+                let policies = c.arn(
+                    "autoscaling",
+                    &format!("scalingPolicy:*:resource/ecs/service/{cluster}/{}:policyName/*", c.stack.name),
+                );
+                json!({ "ForAllValues:StringLike": { "cloudwatch:AlarmActions": policies } })
+            },
+        },
     ),
     Permission::new(
         &["iam:CreateServiceLinkedRole"],
         Scope::ServiceLinkedRoles(&["ecs.application-autoscaling.amazonaws.com"]),
     ),
 ];
+
+fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
+}
+
+/// The service's revisions, capacity provider (by ARN, as ECS sends it; `equals`: `StringEquals`
+/// for a create, which always names it, `StringEqualsIfExists` for an update, which may not) and
+/// no subnet (bridge networking sends none).
+fn service_condition(c: &PolicyContext, equals: &str) -> serde_json::Value {
+    let provider =
+        c.arn("ecs", &format!("capacity-provider/{}", crate::resources::capacity::names(&c.stack.name).provider));
+    let arn_equals = if equals == "StringEquals" { "ArnEquals" } else { "ArnEqualsIfExists" };
+    json!({
+        "ArnLikeIfExists": { "ecs:task-definition": family_arns(c, &family(c.stack)) },
+        arn_equals: { "ecs:capacity-provider": provider },
+        "Null": { "ecs:subnet": "true" },
+    })
+}
 
 /// The stack's tag (in the request or on the resource, `tag`) on an ECS service's desired-count
 /// target.
