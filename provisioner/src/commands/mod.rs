@@ -325,7 +325,7 @@ fn github_settings(trust: &crate::resources::ci_role::Trust) -> String {
             "\nIn GitHub, Settings → Environments → {env}:\n  - Deployment branches and tags: Selected branches and \
              tags, with main alone. Without it, a workflow of any branch that names `{env}` gets a token this role \
              trusts: whoever can push a branch can deploy.\n  - Environment secret API_KEY: this stack's own key (a \
-             repository secret would be every environment's).\n  - Required reviewers, for an environment whose \
+             repository or organization secret of that name would be every environment's).\n  - Required reviewers, for an environment whose \
              deploys a person approves (production).\n"
         ),
         Trust::Branch(branch) => format!(

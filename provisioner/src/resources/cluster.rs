@@ -15,18 +15,12 @@ use crate::retry::Wait;
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["ecs:DescribeClusters"], Scope::Any),
-    Permission::new(&["ecs:CreateCluster", "ecs:UpdateClusterSettings", "ecs:DeleteCluster"], Scope::Own(cluster_arn)),
-    // The stack's own capacity provider only (none, to detach them for `down`).
+    Permission::new(&["ecs:UpdateClusterSettings", "ecs:DeleteCluster"], Scope::Own(cluster_arn)),
+    // The stack's own capacity provider only (none, to detach them for `down`; none when the
+    // cluster is created): a cluster deleted and created again takes no one else's either.
     Permission::new(
-        &["ecs:PutClusterCapacityProviders"],
-        Scope::Conditioned {
-            resources: cluster_arn,
-            condition: |c| {
-                let provider = crate::resources::capacity::names(&c.stack.name).provider;
-                let arn = c.arn("ecs", &format!("capacity-provider/{provider}"));
-                serde_json::json!({ "ForAllValues:ArnEquals": { "ecs:capacity-provider": [arn] } })
-            },
-        },
+        &["ecs:CreateCluster", "ecs:PutClusterCapacityProviders"],
+        Scope::Conditioned { resources: cluster_arn, condition: crate::resources::capacity::only_the_stacks_provider },
     ),
     Permission::new(&["ecs:TagResource"], Scope::Retag(cluster_arn)),
     Permission::new(

@@ -145,6 +145,9 @@ fn context(
             let (values, kind) = match (multi || key.eq_ignore_ascii_case("aws:TagKeys"), base) {
                 (true, _) => (values, ContextKeyTypeEnum::StringList),
                 (false, "Bool") => (values.into_iter().take(1).collect(), ContextKeyTypeEnum::Boolean),
+                (false, b) if b.starts_with("Numeric") => {
+                    (values.into_iter().take(1).collect(), ContextKeyTypeEnum::Numeric)
+                }
                 (false, _) => (values.into_iter().take(1).collect(), ContextKeyTypeEnum::String),
             };
             out.push((key.clone(), values, kind));
@@ -297,7 +300,8 @@ mod tests {
             "StringNotEquals": {"aws:ResourceTag/x": "y"},
             "ArnLike": {"ecs:task-definition": "arn:aws:ecs:r:1:task-definition/k:*"},
             "ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]},
-            "Bool": {"ecs:enable-execute-command": "false"}
+            "Bool": {"ecs:enable-execute-command": "false"},
+            "NumericLessThanEqualsIfExists": {"autoscaling:MaxSize": "4"}
         });
         let c = context(Some(&condition), "ap-northeast-1", "arn:aws:iam::1:role/r", "1");
         assert!(!c.iter().any(|(k, ..)| k == "aws:ResourceTag/x"));
@@ -308,6 +312,7 @@ mod tests {
         )));
         assert!(c.contains(&("aws:TagKeys".into(), vec!["a".into(), "b".into()], ContextKeyTypeEnum::StringList)));
         assert!(c.contains(&("ecs:enable-execute-command".into(), vec!["false".into()], ContextKeyTypeEnum::Boolean)));
+        assert!(c.contains(&("autoscaling:MaxSize".into(), vec!["4".into()], ContextKeyTypeEnum::Numeric)));
     }
 
     fn result(decision: &str) -> aws_sdk_iam::types::builders::EvaluationResultBuilder {

@@ -325,6 +325,43 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             )],
         ),
         (
+            "40. name the stack's capacity provider and another's: the service may land on either",
+            vec![(
+                "ecs:CreateService",
+                arn("ecs", "service/konnichiwa/konnichiwa"),
+                vec![
+                    here,
+                    ("ecs:task-definition", our_family.as_str()),
+                    ("ecs:capacity-provider", our_provider.as_str()),
+                    ("ecs:capacity-provider", their_provider.as_str()),
+                ],
+            )],
+        ),
+        (
+            "40. delete the cluster and create it again with another stack's capacity provider",
+            vec![(
+                "ecs:CreateCluster",
+                our_cluster.clone(),
+                vec![here, ("ecs:capacity-provider", their_provider.as_str())],
+            )],
+        ),
+        (
+            "40. raise the group's maximum past stack.yaml's and spend the account's vCPU quota",
+            vec![(
+                "autoscaling:UpdateAutoScalingGroup",
+                group.clone(),
+                vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true"), ("autoscaling:MaxSize", "500")],
+            )],
+        ),
+        (
+            "40. launch the group's instances into another team's capacity reservation",
+            vec![(
+                "autoscaling:UpdateAutoScalingGroup",
+                group.clone(),
+                vec![here, ("autoscaling:CapacityReservationIds", "cr-0production")],
+            )],
+        ),
+        (
             "40-1. put the group on a launch configuration (no version check at all)",
             vec![(
                 "autoscaling:UpdateAutoScalingGroup",
@@ -358,8 +395,18 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
         vec![here, ("ecs:task-definition", our_family.as_str()), ("ecs:capacity-provider", our_provider.as_str())];
     assert!(allows(&policy, &Request { action: "ecs:CreateService", resource: &service, context: &create_service }));
     assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &[here] }));
-    // What `up` sends to the group stays allowed: an explicit version, or no template at all.
-    for context in [vec![here, ("autoscaling:LaunchTemplateVersionSpecified", "true")], vec![here]] {
+    // ... whether ECS gives the key the provider's ARN or the name the request sends.
+    let by_name = vec![here, ("ecs:capacity-provider", "konnichiwa-capacity")];
+    assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &by_name }));
+    for context in [vec![here], by_name.clone(), vec![here, ("ecs:capacity-provider", our_provider.as_str())]] {
+        let r = Request { action: "ecs:PutClusterCapacityProviders", resource: &our_cluster, context: &context };
+        assert!(allows(&policy, &r), "{context:?}");
+    }
+    assert!(allows(&policy, &Request { action: "ecs:CreateCluster", resource: &our_cluster, context: &[here] }));
+    // What `up` sends to the group stays allowed: an explicit version and stack.yaml's maximum,
+    // or no template at all (`down` scales to zero).
+    let explicit = ("autoscaling:LaunchTemplateVersionSpecified", "true");
+    for context in [vec![here, explicit, ("autoscaling:MaxSize", "4")], vec![here, ("autoscaling:MaxSize", "0")]] {
         let r = Request { action: "autoscaling:UpdateAutoScalingGroup", resource: &group, context: &context };
         assert!(allows(&policy, &r), "{context:?}");
     }
@@ -367,6 +414,7 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
         here,
         ("autoscaling:LaunchTemplateVersionSpecified", "true"),
         ("autoscaling:VPCZoneIdentifiers", "subnet-0a"),
+        ("autoscaling:MaxSize", "2"),
     ];
     assert!(allows(
         &policy,
@@ -487,6 +535,14 @@ fn the_reference_knows_a_statement_that_can_never_match() {
     });
     let problems = reference.problems(&wrong_key);
     assert!(problems.iter().any(|p| p.contains("never carries the condition key ecs:task-definition")), "{problems:?}");
+    // A plain operator on a key of several values: a second, foreign provider would pass.
+    let any_one = serde_json::json!({
+        "Sid": "W", "Effect": "Allow", "Action": ["ecs:PutClusterCapacityProviders"],
+        "Resource": ["arn:aws:ecs:ap-northeast-1:123456789012:cluster/konnichiwa"],
+        "Condition": { "ArnEquals": { "ecs:capacity-provider": "arn:aws:ecs:ap-northeast-1:123456789012:capacity-provider/k" } }
+    });
+    let problems = reference.problems(&any_one);
+    assert!(problems.iter().any(|p| p.contains("ecs:capacity-provider has several values")), "{problems:?}");
     let fine = serde_json::json!({
         "Sid": "Z", "Effect": "Allow", "Action": ["ecs:UpdateService"],
         "Resource": ["arn:aws:ecs:ap-northeast-1:123456789012:service/konnichiwa/konnichiwa"],
@@ -517,6 +573,12 @@ fn explained(finding: &Value, policy: &Value) -> Option<&'static str> {
             "the access-log bucket's policy must be written by `up` (Elastic Load Balancing's delivery needs it); \
              docs/POSTURE.md says what IAM cannot limit in it",
         ),
+        "MISMATCHED_TYPE" if detail.contains("ecs:capacity-provider") && detail.contains("'konnichiwa-capacity'") => {
+            Some(
+                "the stack's provider by name and by ARN: the reference types the key as ARNs, requests name providers \
+             by short name, and AWS does not say which the key carries (docs/POSTURE.md)",
+            )
+        }
         "CREDENTIALS_EXPOSURE" if actions == ["ecr:getauthorizationtoken"] => Some(
             "a registry login for pushing the image: what it can reach is the repository permissions, which name \
              the stack's repository only",

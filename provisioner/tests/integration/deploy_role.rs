@@ -676,6 +676,14 @@ fn the_evaluator_follows_iam() {
     assert!(allows(&policy, &t(&[])), "IfExists: a missing key passes");
     assert!(!allows(&policy, &t(&[("aws:ResourceTag/k", "w")])));
     assert!(!allows(&policy, &t(&[("aws:RequestTag/x", "1")])), "Null: the key must be absent");
+    let sized = serde_json::json!({ "Statement": [
+        { "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup", "Resource": "*",
+          "Condition": { "NumericLessThanEqualsIfExists": { "autoscaling:MaxSize": "4" } } }
+    ]});
+    let u = |context| Request { action: "autoscaling:UpdateAutoScalingGroup", resource: "arn:g", context };
+    assert!(allows(&sized, &u(&[("autoscaling:MaxSize", "4")])) && allows(&sized, &u(&[])));
+    assert!(!allows(&sized, &u(&[("autoscaling:MaxSize", "5")])), "compared as numbers");
+    assert!(!allows(&sized, &u(&[("autoscaling:MaxSize", "x")])), "not a number: no match");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -405,6 +405,16 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
         (out, outputs)
     };
 
+    // An environment without its own API_KEY: the step stops before any change, naming the fix.
+    values.insert("inputs.environment", "staging".to_owned());
+    let mut keyless = values.clone();
+    keyless.insert("secrets.API_KEY", String::new());
+    let (refused, _) = tokio::task::block_in_place(|| run_step("up", &keyless));
+    let said = common::text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("set the secret API_KEY in the GitHub environment staging"), "{said}");
+    assert!(!runner_temp.join("up.json").exists(), "nothing ran: {said}");
+
     let (up, up_outputs) = tokio::task::block_in_place(|| run_step("up", &values));
     assert!(up.status.success(), "up step failed:\n{}", common::text(&up));
     let result: Value =

@@ -126,8 +126,14 @@ pub struct CapacityOutputs {
 /// stack has, when it has them.
 fn group_condition(c: &PolicyContext, bool: &str) -> serde_json::Value {
     // No launch configuration and no instance-type overrides (each could name another instance
-    // profile, unchecked); a create names its subnets and attaches no load balancer itself.
-    let mut absent = json!({ "autoscaling:LaunchConfigurationName": "true", "autoscaling:InstanceTypes": "true" });
+    // profile, unchecked), no capacity reservation (someone else's); a create names its subnets
+    // and attaches no load balancer itself.
+    let mut absent = json!({
+        "autoscaling:LaunchConfigurationName": "true",
+        "autoscaling:InstanceTypes": "true",
+        "autoscaling:CapacityReservationIds": "true",
+        "autoscaling:CapacityReservationResourceGroupArns": "true",
+    });
     if bool == "Bool" {
         for key in
             ["autoscaling:TargetGroupARNs", "autoscaling:LoadBalancerNames", "autoscaling:TrafficSourceIdentifiers"]
@@ -136,7 +142,14 @@ fn group_condition(c: &PolicyContext, bool: &str) -> serde_json::Value {
         }
         absent["autoscaling:VPCZoneIdentifiers"] = json!("false");
     }
-    let mut condition = json!({ bool: { "autoscaling:LaunchTemplateVersionSpecified": "true" }, "Null": absent });
+    // No more instances than stack.yaml allows (a group scaled past it spends the account's
+    // vCPU quota, which other stacks share); an update may leave the size as it is.
+    let at_most = if bool == "Bool" { "NumericLessThanEquals" } else { "NumericLessThanEqualsIfExists" };
+    let mut condition = json!({
+        bool: { "autoscaling:LaunchTemplateVersionSpecified": "true" },
+        "Null": absent,
+        at_most: { "autoscaling:MaxSize": c.stack.capacity.max.to_string() },
+    });
     if !c.subnets.is_empty() {
         condition["ForAllValues:StringEquals"] = json!({ "autoscaling:VPCZoneIdentifiers": c.subnets });
     }
@@ -149,6 +162,17 @@ fn group_arn(c: &PolicyContext) -> Vec<String> {
 
 fn provider_arn(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]
+}
+
+/// A condition that every capacity provider a request names (`ecs:capacity-provider`, a key of
+/// several values) is the stack's: true of a request that names none. The Service Authorization
+/// Reference types the key as ARNs while requests name providers by short name, and AWS does
+/// not say which the key carries: both name the stack's provider (a name is unique in the
+/// account and region, and the region is pinned by the resource).
+pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
+    let mut values = vec![names(&c.stack.name).provider];
+    values.extend(provider_arn(c));
+    json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
 }
 
 pub struct Names {
@@ -333,9 +357,13 @@ mod tests {
         assert!(before.get("ForAllValues:StringEquals").is_none(), "no subnets to name before the first up");
         assert_eq!(before["Null"]["autoscaling:LaunchConfigurationName"], "true", "{before}");
         assert_eq!(before["Null"]["autoscaling:VPCZoneIdentifiers"], "false", "a create names its subnets");
+        assert_eq!(before["Null"]["autoscaling:CapacityReservationIds"], "true", "no one's reservation");
+        let max = stack.capacity.max.to_string();
+        assert_eq!(before["NumericLessThanEquals"]["autoscaling:MaxSize"], json!(max), "no larger than stack.yaml");
         ctx.subnets = vec!["subnet-1".into(), "subnet-2".into()];
         let after = condition(&ctx, "BoolIfExists");
         assert_eq!(after["BoolIfExists"]["autoscaling:LaunchTemplateVersionSpecified"], "true");
+        assert_eq!(after["NumericLessThanEqualsIfExists"]["autoscaling:MaxSize"], json!(max), "or as it is");
         assert_eq!(
             after["ForAllValues:StringEquals"]["autoscaling:VPCZoneIdentifiers"],
             json!(["subnet-1", "subnet-2"])

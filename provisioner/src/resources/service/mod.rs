@@ -52,12 +52,8 @@ pub const PERMISSIONS: &[Permission] = &[
     // stack's capacity provider, in bridge mode (a request with subnets — awsvpc, Fargate —
     // could place it in any VPC).
     Permission::new(
-        &["ecs:CreateService"],
-        Scope::Conditioned { resources: service_arn, condition: |c| service_condition(c, "StringEquals") },
-    ),
-    Permission::new(
-        &["ecs:UpdateService"],
-        Scope::Conditioned { resources: service_arn, condition: |c| service_condition(c, "StringEqualsIfExists") },
+        &["ecs:CreateService", "ecs:UpdateService"],
+        Scope::Conditioned { resources: service_arn, condition: service_condition },
     ),
     Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
     Permission::new(
@@ -115,18 +111,14 @@ fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
 }
 
-/// The service's revisions, capacity provider (by ARN, as ECS sends it; `equals`: `StringEquals`
-/// for a create, which always names it, `StringEqualsIfExists` for an update, which may not) and
-/// no subnet (bridge networking sends none).
-fn service_condition(c: &PolicyContext, equals: &str) -> serde_json::Value {
-    let provider =
-        c.arn("ecs", &format!("capacity-provider/{}", crate::resources::capacity::names(&c.stack.name).provider));
-    let arn_equals = if equals == "StringEquals" { "ArnEquals" } else { "ArnEqualsIfExists" };
-    json!({
-        "ArnLikeIfExists": { "ecs:task-definition": family_arns(c, &family(c.stack)) },
-        arn_equals: { "ecs:capacity-provider": provider },
-        "Null": { "ecs:subnet": "true" },
-    })
+/// The service's revisions, the stack's capacity provider only (a request without a strategy
+/// takes the cluster's, which holds only the stack's) and no subnet (bridge networking sends
+/// none).
+fn service_condition(c: &PolicyContext) -> serde_json::Value {
+    let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+    condition["ArnLikeIfExists"] = json!({ "ecs:task-definition": family_arns(c, &family(c.stack)) });
+    condition["Null"] = json!({ "ecs:subnet": "true" });
+    condition
 }
 
 /// The stack's tag (in the request or on the resource, `tag`) on an ECS service's desired-count

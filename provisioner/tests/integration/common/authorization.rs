@@ -45,6 +45,9 @@ const GLOBAL_KEYS: &[&str] = &[
 
 pub struct Reference {
     actions: BTreeMap<String, ActionInfo>,
+    /// Each service key's type (`String`, `ARN`, `ArrayOfString`, …), by the key as the
+    /// reference writes it (lower case, `${TagKey}` placeholders kept).
+    key_types: BTreeMap<String, String>,
 }
 
 /// Where scripts/test put parliament's copy of the reference.
@@ -75,8 +78,13 @@ impl Reference {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let services: Value = serde_json::from_str(&text).expect("iam_definition.json");
         let mut actions = BTreeMap::new();
+        let mut key_types = BTreeMap::new();
         for service in services.as_array().expect("a list of services") {
             let prefix = service["prefix"].as_str().unwrap_or_default();
+            for c in service["conditions"].as_array().into_iter().flatten() {
+                let (key, kind) = (c["condition"].as_str().unwrap_or_default(), c["type"].as_str().unwrap_or_default());
+                key_types.insert(key.to_ascii_lowercase(), kind.to_owned());
+            }
             let formats: BTreeMap<&str, (&str, Vec<String>)> = service["resources"]
                 .as_array()
                 .into_iter()
@@ -106,7 +114,12 @@ impl Reference {
                 actions.insert(name.to_ascii_lowercase(), info);
             }
         }
-        Self { actions }
+        Self { actions, key_types }
+    }
+
+    /// The type the reference gives `key`, if it gives one.
+    pub fn key_type(&self, key: &str) -> Option<&str> {
+        self.key_types.iter().find(|(k, _)| key_matches(k, key)).map(|(_, t)| t.as_str())
     }
 
     pub fn action(&self, action: &str) -> Option<&ActionInfo> {
@@ -119,7 +132,7 @@ impl Reference {
         let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
         let resources = list(&statement["Resource"]);
         let keys = condition_keys(statement);
-        let mut problems = Vec::new();
+        let mut problems = self.operator_problems(sid, statement);
         for action in list(&statement["Action"]) {
             let Some(info) = self.action(action) else {
                 problems.push(format!("{sid}: {action} is not an action AWS knows"));
@@ -141,6 +154,31 @@ impl Reference {
                     || fits.iter().any(|t| t.keys.iter().any(|k| key_matches(k, key)));
                 if !known {
                     problems.push(format!("{sid}: {action} never carries the condition key {key}"));
+                }
+            }
+        }
+        problems
+    }
+}
+
+impl Reference {
+    /// A key of several values (`ArrayOf…`) needs `ForAllValues:` or `ForAnyValue:` (or `Null`):
+    /// a plain operator on it matches if any one value does, so a request naming the stack's
+    /// resource and another passes. A set operator on a key of one value is a mistake too.
+    fn operator_problems(&self, sid: &str, statement: &Value) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (op, keys) in statement["Condition"].as_object().into_iter().flatten() {
+            let set = op.starts_with("ForAllValues:") || op.starts_with("ForAnyValue:");
+            for key in keys.as_object().into_iter().flat_map(|k| k.keys()) {
+                let Some(kind) = self.key_type(key) else { continue };
+                let multi = kind.starts_with("ArrayOf");
+                if multi && !set && op != "Null" {
+                    problems.push(format!(
+                        "{sid}: {key} has several values ({kind}): {op} on it holds if any one does; use \
+                         ForAllValues:{op}"
+                    ));
+                } else if !multi && set {
+                    problems.push(format!("{sid}: {key} has one value ({kind}): {op} is meant for keys of several"));
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! permissions boundary (both must allow; an explicit deny in either wins). It knows what the
 //! stack's policies use: `Allow` and `Deny`; `*`/`?` wildcards in actions and resources; the
 //! operators StringEquals, StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike,
-//! ArnNotEquals, ArnNotLike, Bool and Null, their `…IfExists` forms (a missing key passes), and
+//! ArnNotEquals, ArnNotLike, Bool, Null and the Numeric comparisons, their `…IfExists` forms (a missing key passes), and
 //! `ForAllValues:`/`ForAnyValue:` for keys with several values (a key given several times in the
 //! context). A missing key fails a positive operator and passes a negated one, as in AWS.
 //! `authorization.rs` says whether a statement can match at all.
@@ -77,12 +77,22 @@ fn operator_holds(op: &str, expected: &[&str], values: &[&str]) -> bool {
         "StringNotLike" => (true, "StringLike"),
         "ArnNotEquals" => (true, "ArnEquals"),
         "ArnNotLike" => (true, "ArnLike"),
+        "NumericNotEquals" => (true, "NumericEquals"),
         other => (false, other),
+    };
+    let number = |v: &str| v.parse::<f64>().ok();
+    let compare = |actual: &str, holds: fn(f64, f64) -> bool| {
+        number(actual).is_some_and(|a| expected.iter().filter_map(|e| number(e)).any(|e| holds(a, e)))
     };
     let one = |actual: &str| match base {
         "StringEquals" | "ArnEquals" => expected.contains(&actual),
         "StringLike" | "ArnLike" => expected.iter().any(|e| glob(e, actual)),
         "Bool" => expected.iter().any(|e| e.eq_ignore_ascii_case(actual)),
+        "NumericEquals" => compare(actual, |a, e| a == e),
+        "NumericLessThan" => compare(actual, |a, e| a < e),
+        "NumericLessThanEquals" => compare(actual, |a, e| a <= e),
+        "NumericGreaterThan" => compare(actual, |a, e| a > e),
+        "NumericGreaterThanEquals" => compare(actual, |a, e| a >= e),
         other => panic!("the evaluator does not know the operator {other}"),
     };
     match (set, negated) {
