@@ -126,6 +126,9 @@ pub const DENIED: &[Permission] = &[
             condition: |_| json!({ "Bool": { "autoscaling:LaunchTemplateVersionSpecified": "false" } }),
         },
     ),
+    // Instances on a capacity reservation: someone else's (an open reservation is used without
+    // naming it; the group's requests may name none, capacity::group_condition).
+    Permission::deny(&["ec2:RunInstances"], Scope::Own(|c| vec![c.arn("ec2", "capacity-reservation/*")])),
     Permission::deny(
         &[
             "iam:PutRolePolicy",

@@ -70,7 +70,12 @@ pub const PERMISSIONS: &[Permission] = &[
         &["ecs:RunTask"],
         Scope::Conditioned {
             resources: |c| family_arns(c, &family(c.stack)),
-            condition: |c| json!({ "ArnEquals": { "ecs:cluster": cluster::cluster_arn(c) } }),
+            // Workers run on Fargate (no provider); none of another stack's providers either.
+            condition: |c| {
+                let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+                condition["ArnEquals"] = json!({ "ecs:cluster": cluster::cluster_arn(c) });
+                condition
+            },
         },
     ),
     Permission::new(&["ecs:TagResource"], Scope::Retag(|c| family_arns(c, &family(c.stack)))),

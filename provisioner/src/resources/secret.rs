@@ -271,10 +271,33 @@ async fn current(ctx: &Ctx, name: &str) -> Result<Option<Current>, Error> {
     }))
 }
 
+/// The shortest key the service starts with (`app::config::MIN_API_KEY_LEN`, which a test keeps
+/// equal).
+const MIN_API_KEY_LEN: usize = 16;
+
 /// API_KEY from the environment (empty: unset); refused, without its value, when Secrets Manager
-/// could not hold it.
+/// could not hold it or the service would not start with it.
 fn api_key_from_env() -> Result<Option<String>, Error> {
     let Some(key) = std::env::var(API_KEY_ENV).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    checked_api_key(key).map(Some)
+}
+
+/// `key` if the service would start with it and Secrets Manager can hold it.
+fn checked_api_key(key: String) -> Result<String, Error> {
+    // The service would refuse to start with it (and the tasks would fail one after another).
+    if key.trim() != key {
+        return Err(Error::Refused(format!(
+            "{API_KEY_ENV} begins or ends with white space (a copy-paste?): a bearer header cannot carry it; \
+             set the key without it"
+        )));
+    }
+    let length = key.chars().count();
+    if length < MIN_API_KEY_LEN {
+        return Err(Error::Refused(format!(
+            "{API_KEY_ENV} is {length} characters: the service refuses keys under {MIN_API_KEY_LEN} \
+             (e.g. `openssl rand -hex 24`)"
+        )));
+    }
     let limit = stack::limits::SECRET_VALUE;
     if key.len() > limit.max {
         return Err(Error::Refused(format!(
@@ -284,7 +307,7 @@ fn api_key_from_env() -> Result<Option<String>, Error> {
             limit.describe()
         )));
     }
-    Ok(Some(key))
+    Ok(key)
 }
 
 fn value_source(current: Option<Current>) -> ValueSource {
@@ -483,6 +506,18 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
 mod tests {
     use super::*;
     use crate::reconcile::Action;
+
+    #[test]
+    fn a_key_the_service_would_refuse_is_refused_before_any_change_without_its_value() {
+        assert_eq!(MIN_API_KEY_LEN, app::config::MIN_API_KEY_LEN);
+        assert!(checked_api_key("k".repeat(MIN_API_KEY_LEN)).is_ok());
+        let short = checked_api_key("shortkey".into()).expect_err("short").to_string();
+        assert!(short.contains("8 characters") && short.contains("under 16") && !short.contains("shortkey"), "{short}");
+        let padded = checked_api_key(format!(" {} ", "k".repeat(20))).expect_err("padded").to_string();
+        assert!(padded.contains("white space") && !padded.contains("kkkk"), "{padded}");
+        let huge = checked_api_key("k".repeat(70_000)).expect_err("too long").to_string();
+        assert!(huge.contains("70000 bytes"), "{huge}");
+    }
 
     #[test]
     fn the_plan_never_holds_a_value() {

@@ -65,6 +65,7 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     let (our_provider, their_provider) =
         (arn("ecs", "capacity-provider/konnichiwa-capacity"), arn("ecs", "capacity-provider/konnichiwa-prod-capacity"));
     let their_cluster = arn("ecs", "cluster/konnichiwa-prod");
+    let our_template = arn("ec2", "launch-template/lt-1");
 
     // (what the attacker is after, the steps it needs): refused when any step is.
     let playbook: Vec<(&str, Vec<Step>)> = vec![
@@ -370,6 +371,34 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             )],
         ),
         (
+            "41ccd5f. create the service with an explicit EC2 launch type and no provider (around managed scaling)",
+            vec![(
+                "ecs:CreateService",
+                arn("ecs", "service/konnichiwa/konnichiwa"),
+                vec![here, ("ecs:task-definition", our_family.as_str())],
+            )],
+        ),
+        (
+            "41ccd5f. run the stack's template as a far larger instance type (the account's vCPU quota)",
+            vec![(
+                "ec2:RunInstances",
+                arn("ec2", "instance/*"),
+                vec![here, ("ec2:LaunchTemplate", our_template.as_str()), ("ec2:InstanceType", "p5.48xlarge")],
+            )],
+        ),
+        (
+            "41ccd5f. launch instances into another team's capacity reservation",
+            vec![("ec2:RunInstances", arn("ec2", "capacity-reservation/cr-0production"), vec![here])],
+        ),
+        (
+            "41ccd5f. run load-test workers on another stack's capacity provider",
+            vec![(
+                "ecs:RunTask",
+                arn("ecs", "task-definition/konnichiwa-loadtest:1"),
+                vec![here, ("ecs:cluster", our_cluster.as_str()), ("ecs:capacity-provider", their_provider.as_str())],
+            )],
+        ),
+        (
             "work from another region",
             vec![(
                 "ec2:CreateVpc",
@@ -395,6 +424,13 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
         vec![here, ("ecs:task-definition", our_family.as_str()), ("ecs:capacity-provider", our_provider.as_str())];
     assert!(allows(&policy, &Request { action: "ecs:CreateService", resource: &service, context: &create_service }));
     assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &[here] }));
+    // Load-test workers on Fargate name no provider.
+    let workers = Request {
+        action: "ecs:RunTask",
+        resource: &arn("ecs", "task-definition/konnichiwa-loadtest:1"),
+        context: &[here, ("ecs:cluster", our_cluster.as_str())],
+    };
+    assert!(allows(&policy, &workers));
     // ... whether ECS gives the key the provider's ARN or the name the request sends.
     let by_name = vec![here, ("ecs:capacity-provider", "konnichiwa-capacity")];
     assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &by_name }));
@@ -467,6 +503,7 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     let ours = [here, ("aws:ResourceTag/konnichiwa:stack", "konnichiwa")];
     let template = arn("ec2", "launch-template/lt-1");
     let from_template = [here, ("ec2:LaunchTemplate", template.as_str())];
+    let instance_of_type = [here, ("ec2:LaunchTemplate", template.as_str()), ("ec2:InstanceType", "t3.small")];
     let image = format!("arn:aws:ec2:{r}::image/ami-1");
     let amazon = [here, ("ec2:Owner", "amazon")];
     assert!(allows_each(
@@ -477,7 +514,7 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             (&arn("ec2", "subnet/subnet-1"), &ours),
             (&arn("ec2", "security-group/sg-1"), &ours),
             (&image, &amazon),
-            (&arn("ec2", "instance/*"), &from_template),
+            (&arn("ec2", "instance/*"), &instance_of_type),
             (&arn("ec2", "volume/*"), &from_template),
             (&arn("ec2", "network-interface/*"), &from_template),
         ],

@@ -626,6 +626,7 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
     };
     let template = arn("ec2", "launch-template/lt-1");
     let from_template = [here, ("ec2:LaunchTemplate", template.as_str())];
+    let instance_of_type = [here, ("ec2:LaunchTemplate", template.as_str()), ("ec2:InstanceType", "t3.small")];
     let image = format!("arn:aws:ec2:{r}::image/ami-1");
     let launch = |subnet: &'static str, group: &'static str, owner: &str| {
         let image_context = [here, ("ec2:Owner", owner)];
@@ -637,7 +638,7 @@ async fn the_policy_reaches_nothing_outside_the_stack() {
                 (&arn("ec2", "subnet/subnet-1"), tagged(subnet)),
                 (&arn("ec2", "security-group/sg-1"), tagged(group)),
                 (&image, &image_context),
-                (&arn("ec2", "instance/*"), &from_template),
+                (&arn("ec2", "instance/*"), &instance_of_type),
                 (&arn("ec2", "volume/*"), &from_template),
                 (&arn("ec2", "network-interface/*"), &from_template),
             ],

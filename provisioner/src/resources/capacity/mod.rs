@@ -53,10 +53,24 @@ pub const PERMISSIONS: &[Permission] = &[
     // resource: only from the stack's launch template, into its subnets with its security groups,
     // from the image the stack names (or an Amazon-owned one: the recommended ECS AMI).
     Permission::new(&["ec2:RunInstances"], Scope::Ec2Tagged(&["launch-template", "subnet", "security-group"])),
+    // The instances of the stack's instance type only: a template version or a direct call with
+    // a larger one would spend the account's vCPU quota, which other stacks share.
     Permission::new(
         &["ec2:RunInstances"],
         Scope::Conditioned {
-            resources: |c| ["instance/*", "volume/*", "network-interface/*"].map(|r| c.arn("ec2", r)).to_vec(),
+            resources: |c| vec![c.arn("ec2", "instance/*")],
+            condition: |c| {
+                json!({
+                    "ArnLike": { "ec2:LaunchTemplate": c.arn("ec2", "launch-template/*") },
+                    "StringEquals": { "ec2:InstanceType": c.stack.capacity.instance_type },
+                })
+            },
+        },
+    ),
+    Permission::new(
+        &["ec2:RunInstances"],
+        Scope::Conditioned {
+            resources: |c| ["volume/*", "network-interface/*"].map(|r| c.arn("ec2", r)).to_vec(),
             condition: |c| json!({ "ArnLike": { "ec2:LaunchTemplate": c.arn("ec2", "launch-template/*") } }),
         },
     ),

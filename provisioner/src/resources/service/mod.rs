@@ -51,8 +51,21 @@ pub const PERMISSIONS: &[Permission] = &[
     // The service runs revisions of its own family only, whatever the request names, on the
     // stack's capacity provider, in bridge mode (a request with subnets — awsvpc, Fargate —
     // could place it in any VPC).
+    // A create names the provider (without one, an explicit launch type would bypass it); an
+    // update may leave it as it is (`down` sends only the count).
     Permission::new(
-        &["ecs:CreateService", "ecs:UpdateService"],
+        &["ecs:CreateService"],
+        Scope::Conditioned {
+            resources: service_arn,
+            condition: |c| {
+                let mut condition = service_condition(c);
+                condition["Null"]["ecs:capacity-provider"] = json!("false");
+                condition
+            },
+        },
+    ),
+    Permission::new(
+        &["ecs:UpdateService"],
         Scope::Conditioned { resources: service_arn, condition: service_condition },
     ),
     Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
@@ -111,9 +124,8 @@ fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
 }
 
-/// The service's revisions, the stack's capacity provider only (a request without a strategy
-/// takes the cluster's, which holds only the stack's) and no subnet (bridge networking sends
-/// none).
+/// The service's revisions, the stack's capacity provider only (an update without a strategy
+/// keeps the service's) and no subnet (bridge networking sends none).
 fn service_condition(c: &PolicyContext) -> serde_json::Value {
     let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
     condition["ArnLikeIfExists"] = json!({ "ecs:task-definition": family_arns(c, &family(c.stack)) });
