@@ -45,6 +45,13 @@ from_env_file() { [ -f .env ] && sed -n "s/^$1=//p" .env | tail -n 1; }
 
 # Numbers as the binary prints them: at most three decimals, no trailing zeros.
 num() { awk -v v="$1" 'BEGIN { s = sprintf("%.3f", v); sub(/0+$/, "", s); sub(/\.$/, "", s); print s }'; }
+# A percentage with the digits that tell it from the thresholds: 82, 4.5, 0.45 (the monitor's figure()).
+pct() {
+  awk -v v="$1" 'function r(x, d) { return (x >= 0 ? int(x * d + 0.5) : -int(-x * d + 0.5)) / d }
+    BEGIN { a = v < 0 ? -v : v
+      if (a >= 10) { printf "%.0f\n", v; exit }
+      s = sprintf("%.3f", a >= 1 ? r(v, 10) : r(v, 100)); sub(/0+$/, "", s); sub(/\.$/, "", s); print s }'
+}
 cpu_warning=$(num "${CPU_WARNING:-70}"); cpu_critical=$(num "${CPU_CRITICAL:-90}")
 memory_warning=$(num "${MEMORY_WARNING:-70}"); memory_critical=$(num "${MEMORY_CRITICAL:-90}")
 latency_warning=$(num "${LATENCY_WARNING:-0.5}"); latency_critical=$(num "${LATENCY_CRITICAL:-2}")
@@ -225,12 +232,12 @@ else
     report 3 cpu "no CPU figure yet: the app needs two samples after it starts"
   else
     state=$(judge "$cpu" "$cpu_warning" "$cpu_critical")
-    figure="CPU $(printf '%.0f' "$cpu")% $cpu_of"
+    figure="CPU $(pct "$cpu")% $cpu_of"
     case $state in 2) figure="$figure > $cpu_critical%";; 1) figure="$figure > $cpu_warning%";; esac
     report "$state" cpu "$figure" "cpu_used=$(num "$cpu")%;$cpu_warning;$cpu_critical;0;100"
   fi
   state=$(judge "$mem" "$memory_warning" "$memory_critical")
-  figure="memory $(printf '%.0f' "$mem")% $mem_of"
+  figure="memory $(pct "$mem")% $mem_of"
   case $state in 2) figure="$figure > $memory_critical%";; 1) figure="$figure > $memory_warning%";; esac
   report "$state" memory "$figure" "memory_used=$(num "$mem")%;$memory_warning;$memory_critical;0;100"
 fi

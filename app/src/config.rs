@@ -60,6 +60,12 @@ pub struct ServerConfig {
     #[arg(long = "api-key", env = "API_KEY", hide_env_values = true, global = true, help_heading = SERVE_ONLY)]
     pub api_key: Option<ApiKey>,
 
+    /// Share the port with another process that listens on it with SO_REUSEPORT (a restart
+    /// without a gap, then stop the old one): the kernel spreads connections over both. By
+    /// default a port another process listens on is refused.
+    #[arg(long, env = "SHARE_PORT", value_parser = clap::builder::BoolishValueParser::new(), global = true, help_heading = SERVE_ONLY)]
+    pub share_port: bool,
+
     /// Serving threads, each with its own runtime and listening socket (default: one per core
     /// this process may use, cgroup quotas included).
     #[arg(long, env = "WORKER_THREADS", global = true, help_heading = SERVE_ONLY)]

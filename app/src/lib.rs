@@ -121,9 +121,7 @@ fn serve_command(config: ServerConfig) -> ExitCode {
             let make_app = || router(state.for_thread());
             let served = server::serve_per_core(config.addr(), threads, make_app, settings, shutdown::signal()).await;
             sampler.abort();
-            served.map_err(|e| {
-                anyhow::anyhow!("cannot serve on {}: {e} (is the port in use? set --port/PORT)", config.addr())
-            })
+            served.map_err(|e| anyhow::anyhow!("cannot serve on {}: {e}", config.addr()))
         })
     });
     match result {

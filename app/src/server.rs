@@ -28,6 +28,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
+    /// Listen even when another process listens on the port with SO_REUSEPORT (it then takes
+    /// part of the connections); refused by default.
+    pub share_port: bool,
 }
 
 impl From<&ServerConfig> for Settings {
@@ -36,6 +39,7 @@ impl From<&ServerConfig> for Settings {
             header_read_timeout: c.header_read_timeout,
             max_connections: c.max_connections,
             shutdown_grace: c.shutdown_grace,
+            share_port: c.share_port,
         }
     }
 }
@@ -76,6 +80,31 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener
     listener.into_std()
 }
 
+/// Refuses a port another process listens on. Our sockets share the port with SO_REUSEPORT, and
+/// Linux lets any other socket of the same user that sets it too (a second `app`) join in and
+/// take part of the connections, silently; a socket that does not set it is refused the port
+/// while anything listens there, which is the question asked here (port 0 picks a free one).
+fn refuse_a_port_in_use(addr: SocketAddr) -> std::io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // A connection of an earlier run in TIME_WAIT is no listener.
+    probe.set_reuseaddr(true)?;
+    match probe.bind(addr) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
+            e.kind(),
+            format!(
+                "port {} is in use: another process listens on {addr} (another `app`?). Stop it, pick \
+                 another port (--port/PORT), or share it on purpose (--share-port/SHARE_PORT=1)",
+                addr.port()
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Serves on `addr` with `threads` single-threaded runtimes, each accepting on its own
 /// `SO_REUSEPORT` socket (port 0: the first socket picks the port, the others share it) and
 /// serving its own app from `make_app` (so nothing a request touches is shared between threads
@@ -89,6 +118,9 @@ pub async fn serve_per_core(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    if !settings.share_port {
+        refuse_a_port_in_use(addr)?;
+    }
     let first = reuseport_listener(addr)?;
     let bound = first.local_addr()?;
     let mut listeners = vec![first];

@@ -100,6 +100,41 @@ fn get(port: u16, path: &str, key: Option<&str>) -> String {
 }
 
 #[test]
+fn a_second_app_on_the_same_port_is_refused_unless_it_asks_to_share() {
+    let first = Running::start();
+    let port = first.port.to_string();
+    let mut second = command()
+        .env("API_KEY", "another-key-0123456789")
+        .env("PORT", &port)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a second app");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second app serves on port {port} beside the first");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("port {port} is in use")) && stderr.contains("--share-port"), "{stderr}");
+    // Asked to share (SHARE_PORT takes 1/yes/true), it listens beside the first.
+    let shared = Running::start_with(&[("PORT", &port), ("SHARE_PORT", "yes")]);
+    assert_eq!(shared.port, first.port);
+    assert!(get(first.port, "/health", None).ends_with("ok"));
+    let _ = shared.terminate();
+    let _ = first.terminate();
+}
+
+#[test]
 fn refuses_to_start_without_a_key() {
     let out = command().env("PORT", "0").output().expect("run app");
     assert_eq!(out.status.code(), Some(2));

@@ -12,6 +12,9 @@ use crate::stages::Stage;
 /// Drives the Konnichiwa service and passes or fails its SLOs.
 ///
 /// Closed model (locust's): `--users 500 --spawn-rate 50 --duration 60s [--think-time 1s..2s]`.
+/// With no load flags (and no `loadtest:` section in the stack file): 10 users, all at once, no
+/// think time, for 60 s — as fast as the service answers (12–15k req/s against the sandbox on 2
+/// cores), which is a stress test: give `--rate` to offer a steady load instead.
 /// Open model (k6's constant arrival rate): `--rate 1000/s`, latency measured from each request's
 /// intended send time. Stages (k6's ramping executors, locust's load shapes): `--stage 30s:100/s
 /// --stage hold=2m:1000/s` (rates, open model) or `--stage 1m:500` (users), each ramping
@@ -24,7 +27,8 @@ use crate::stages::Stage;
 /// Exit codes: 0 every SLO met; 3 an SLO missed (the report says which and by how much), none of
 /// the objectives could be judged (a gate that judged nothing does not pass: e.g. an open model
 /// whose --rate is below every rps>= objective), or the run stopped by `--abort-on-fail`;
-/// 1 the run itself failed (bad flags, target unreachable, unreadable files).
+/// 1 the run itself failed (bad flags, target unreachable, unreadable files); 130 interrupted
+/// (Ctrl-C or SIGTERM: the reports are written for the time run, which is never a pass).
 #[derive(Debug, Parser)]
 #[command(name = "loadtest", version, about, long_about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -50,7 +54,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`).
+    /// The service's base URL (e.g. the load balancer's, from `provisioner outputs`); HOST[:PORT]
+    /// alone means http://HOST[:PORT], as for the monitor.
     #[arg(long, env = "LOADTEST_HOST")]
     pub host: Option<String>,
 

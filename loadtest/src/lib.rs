@@ -121,6 +121,8 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         .host
         .clone()
         .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
+    // HOST[:PORT] alone is http://, as the monitor takes it.
+    let host = if host.contains("://") { host } else { format!("http://{host}") };
     let api_key = api_key_for(&settings, &host)?;
     let ca_certs = match &args.ca_cert {
         Some(path) => tls::read_ca_file(path)?,
@@ -267,7 +269,8 @@ fn merge_runs(
         model: json!({ "kind": "merged", "runs": docs.len() }),
         started,
         generator: None,
-        interrupted: None,
+        // One interrupted part makes the whole an interrupted run.
+        interrupted: docs.iter().filter(|d| d.interrupted).find_map(|d| d.planned_seconds).map(Duration::from_secs_f64),
         aborted: docs.iter().find_map(|d| d.aborted.clone()),
     };
     finish(&run, &merged, output, judging)
@@ -301,7 +304,8 @@ fn finish(run: &Run, stats: &RunStats, output: &OutputArgs, judging: &Judging) -
             slo::evaluate(judging.objectives, &stage.stats, stage.rps(), offered)
         }
         None => {
-            let planned: f64 = stats.history.iter().map(|s| s.planned).sum();
+            // What was due by the time the run ended (an interrupted run was not offered the rest).
+            let planned = stats.planned_until(stats.duration_seconds);
             let offered = open.then(|| rounded(planned / stats.duration_seconds.max(f64::MIN_POSITIVE)));
             slo::evaluate(judging.objectives, &stats.total(), stats.rps(), offered)
         }
@@ -311,7 +315,8 @@ fn finish(run: &Run, stats: &RunStats, output: &OutputArgs, judging: &Judging) -
     doc.interrupted = run.interrupted.is_some();
     doc.planned_seconds = run.interrupted.map(|d| d.as_secs_f64());
     doc.aborted = run.aborted.clone();
-    if doc.aborted.is_some() {
+    // Neither an interrupted nor an aborted run passes the gate, whatever its figures say.
+    if doc.aborted.is_some() || doc.interrupted {
         doc.slo_met = false;
     }
     let write = |path: &Path, text: String| {

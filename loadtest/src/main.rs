@@ -4,6 +4,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    stack::cli::stop_quietly_on_broken_pipe();
     let _ = dotenvy::dotenv();
     let cli = match loadtest::cli::Cli::try_parse() {
         Ok(cli) => cli,

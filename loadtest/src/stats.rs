@@ -275,6 +275,12 @@ impl RunStats {
         if self.duration_seconds > 0.0 { self.total().requests as f64 / self.duration_seconds } else { 0.0 }
     }
 
+    /// What the plan asked of its first `seconds` (a part of a second counts in proportion): an
+    /// interrupted run was offered that, not the whole plan.
+    pub fn planned_until(&self, seconds: f64) -> f64 {
+        planned_until(self.history.iter().map(|s| s.planned), seconds)
+    }
+
     /// Merges runs made at the same time from several machines: counts and histograms add per
     /// endpoint and per second; the duration is the longest.
     pub fn merge(&mut self, other: &RunStats) {
@@ -324,6 +330,11 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes =
         base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("histogram is not base64: {e}"))?;
     Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))
+}
+
+/// The sum of per-second `planned` figures over the first `seconds`, the last one in proportion.
+pub fn planned_until(planned: impl IntoIterator<Item = f64>, seconds: f64) -> f64 {
+    planned.into_iter().enumerate().map(|(i, p)| p * (seconds - i as f64).clamp(0.0, 1.0)).sum()
 }
 
 #[cfg(test)]
@@ -391,5 +402,13 @@ mod tests {
         let old = base64::engine::general_purpose::STANDARD.encode(plain);
         assert_eq!(decode_histogram(&old).expect("the uncompressed form still reads"), e.latency);
         assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn an_interrupted_run_was_offered_the_seconds_it_ran_not_the_whole_plan() {
+        let per_second = [50.0; 30];
+        assert_eq!(planned_until(per_second, 4.0), 200.0);
+        assert_eq!(planned_until(per_second, 2.5), 125.0);
+        assert_eq!(planned_until(per_second, 40.0), 1500.0);
     }
 }

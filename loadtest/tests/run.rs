@@ -444,7 +444,8 @@ async fn an_interrupted_run_stops_and_still_writes_its_reports() {
     let (json_s, html_s) = (json.to_string_lossy().into_owned(), html.to_string_lossy().into_owned());
     let url = server.url();
     let child = tokio::process::Command::new(BIN)
-        .args(["--host", &url, "--users", "4", "--duration", "60s", "--quiet", "--json", &json_s, "--html", &html_s])
+        .args(["--host", &url, "--rate", "200/s", "--duration", "60s", "--quiet", "--json", &json_s, "--html", &html_s])
+        .args(["--slo", "p95<300ms", "--slo", "rps>=1000"])
         .env_clear()
         .env("API_KEY", KEY)
         .current_dir(std::env::temp_dir())
@@ -475,6 +476,22 @@ async fn an_interrupted_run_stops_and_still_writes_its_reports() {
     assert!(stdout.contains("Interrupted after") && stdout.contains("of 60s"), "{stdout}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("JSON");
     assert_eq!(v["interrupted"], true);
+    // p95 met, yet an interrupted run never passes the gate.
+    assert_eq!(v["slo_met"], false, "{stdout}");
+    assert!(stdout.contains("SLOs (interrupted: not a pass"), "{stdout}");
+    // What was offered is the arrivals due by the stop (200/s), not the 60 s plan over the seconds run.
+    let seconds = v["duration_seconds"].as_f64().expect("duration");
+    assert!(stdout.contains(&format!("{} requests sent of the ", n(&v["total"]["requests"]))), "{stdout}");
+    let due: f64 = stdout
+        .split("requests sent of the ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|d| d.parse().ok())
+        .expect("the arrivals offered by then");
+    assert!((due - 200.0 * seconds).abs() <= 2.0, "{due} offered in {seconds} s: {stdout}");
+    let note = v["slo"][1]["note"].as_str().expect("rps>=1000 not judged");
+    let offered: f64 = note.split_whitespace().nth(3).and_then(|r| r.parse().ok()).expect(note);
+    assert!((190.0..=210.0).contains(&offered), "{note}");
     assert_eq!(v["planned_seconds"], 60.0);
     assert!(v["duration_seconds"].as_f64().is_some_and(|d| d < 15.0), "{}", v["duration_seconds"]);
     let total = n(&v["total"]["requests"]);
@@ -656,7 +673,9 @@ async fn bad_flags_and_unreachable_targets_fail_the_run_clearly() {
     let cases: &[(&[&str], &str)] = &[
         (&["--users", "1"], "--host is required"),
         (&["--host", "https://127.0.0.1:1", "--users", "1"], "cannot reach https://127.0.0.1:1"),
-        (&["--host", "127.0.0.1:80"], "must start with http:// or https://"),
+        (&["--host", "ftp://127.0.0.1:80"], "must start with http:// or https://"),
+        // HOST:PORT alone is http://, as the monitor takes it.
+        (&["--host", &dead[7..], "--users", "1", "--duration", "1s"], &format!("cannot reach {dead}")),
         (&["--host", "https://127.0.0.1:1", "--ca-cert", "/nonexistent/ca.pem"], "--ca-cert /nonexistent/ca.pem:"),
         (&["--host", "https://127.0.0.1:1", "--ca-cert", "/etc/passwd"], "holds no certificate"),
         (&["--host", "http://127.0.0.1:1", "--users", "0"], "at least 1"),
@@ -743,4 +762,28 @@ async fn the_key_is_refused_over_plain_http_to_another_machine_before_any_connec
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(!err.contains("refusing") && err.contains("cannot reach"), "{args:?}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_run_quietly() {
+    let server = Server::start(Router::new().route("/", get(|| async { "ok" }))).await;
+    // `loadtest … | head -0`: the reader is gone before the report is written.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    // std's Command: tokio's `output` would replace the given stdout with a pipe of its own.
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args(["--host", &url, "--rate", "20/s", "--duration", "1s", "--endpoint", "/", "--quiet"])
+            .env_clear()
+            .current_dir(std::env::temp_dir())
+            .stdout(writer)
+            .output()
+            .expect("run loadtest")
+    })
+    .await
+    .expect("join");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
 }

@@ -78,8 +78,9 @@ pub struct CheckArgs {
 
     /// Send the API key to /inspect over plain http:// to a host that is not this machine. By
     /// default that is refused (UNKNOWN, before any request): the key would cross the network
-    /// readable by anyone on the way. Use the service's https:// URL instead.
-    #[arg(long, env = "SEND_KEY_OVER_HTTP")]
+    /// readable by anyone on the way. Use the service's https:// URL instead (SEND_KEY_OVER_HTTP:
+    /// 1/0, yes/no, true/false, on/off).
+    #[arg(long, env = "SEND_KEY_OVER_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     pub send_key_over_http: bool,
 
     /// Stack file whose `monitor:` section gives the thresholds, with the files it extends

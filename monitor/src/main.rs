@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    stack::cli::stop_quietly_on_broken_pipe();
     // API_KEY may come from .env, as for the app; variables already set win.
     let _ = dotenvy::dotenv();
     let cli = match monitor::cli::Cli::try_parse() {

@@ -534,3 +534,20 @@ async fn the_key_is_refused_over_plain_http_to_another_machine_before_any_reques
     let bin = offline(false, "https://203.0.113.7:8443", &[], &[]).await;
     assert!(!stdout(&bin).contains("refusing"), "{}", stdout(&bin));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_check_quietly() {
+    // `monitor check | head -0`: the reader is gone before the plugin line is written.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(common::BIN)
+        .args(["check", "--url", "http://127.0.0.1:9", "--timeout", "1s"])
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .stdout(writer)
+        .output()
+        .expect("run monitor");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+}

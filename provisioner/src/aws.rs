@@ -442,13 +442,16 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Loads the standard AWS configuration; `region` overrides the chain's region.
-    pub async fn load(region: &str) -> Self {
+    /// Loads the standard AWS configuration; `region` overrides the chain's region. Refused,
+    /// before any of it is read, in a shell meant for a sandbox it would not reach
+    /// (`sandbox_guard`).
+    pub async fn load(region: &str) -> Result<Self, Error> {
+        crate::sandbox_guard::check()?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .load()
             .await;
-        Self::from_sdk_config(&sdk)
+        Ok(Self::from_sdk_config(&sdk))
     }
 
     /// Clients for `sdk`; the moto account comes from `KONNICHIWA_MOTO_ACCOUNT_ID`.
@@ -547,7 +550,8 @@ impl Clients {
              (AWS_WEB_IDENTITY_TOKEN_FILE, as in CI), and the ECS or EC2 instance role. Provide one: \
              `aws configure sso` then `export AWS_PROFILE=<name>` (`aws sso login` when it expires), or export \
              AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in GitHub Actions, assume the deploy role \
-             (README, \"Deploy from GitHub\")",
+             (README, \"Deploy from GitHub\"). Without an AWS account: scripts/sandbox up, then \
+             eval \"$(scripts/sandbox env)\" (the emulator on this machine)",
             crate::error::without_dumps(&reason)
                 .trim_start_matches("the credential provider was not enabled: ")
                 .split(". Attempted")

@@ -179,8 +179,9 @@ pub struct UpArgs {
     /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
     #[arg(long)]
     pub update_ami: bool,
-    /// Do not run the pre-flight checks (`provisioner verify`) before planning.
-    #[arg(long, env = "KONNICHIWA_SKIP_VERIFY")]
+    /// Do not run the pre-flight checks (`provisioner verify`) before planning
+    /// (KONNICHIWA_SKIP_VERIFY: 1/0, yes/no, true/false, on/off).
+    #[arg(long, env = "KONNICHIWA_SKIP_VERIFY", value_parser = clap::builder::BoolishValueParser::new())]
     pub skip_verify: bool,
 }
 

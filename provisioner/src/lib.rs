@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod resources;
 pub mod retry;
 pub mod rollout;
+pub mod sandbox_guard;
 pub mod verify;
 pub mod waits;
 

@@ -6,6 +6,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    stack::cli::stop_quietly_on_broken_pipe();
     let cli = match provisioner::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return std::process::ExitCode::from(provisioner::commands::usage_error(&e)),

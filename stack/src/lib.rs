@@ -3,6 +3,7 @@
 //! provisioner, the loadtest and the monitor all read the file through this crate.
 
 pub mod catalog;
+pub mod cli;
 pub mod document;
 pub mod limits;
 pub mod net;

@@ -211,7 +211,9 @@ fn slo_items(doc: &ReportDoc) -> String {
 
 /// The run's SLO verdict in a word or three.
 fn verdict(doc: &ReportDoc) -> &'static str {
-    if doc.slo.is_empty() {
+    if doc.interrupted {
+        "interrupted: not a pass"
+    } else if doc.slo.is_empty() {
         "none given"
     } else if !doc.slo.iter().any(|v| v.judged) {
         "none judged"

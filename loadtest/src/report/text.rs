@@ -18,10 +18,18 @@ pub fn render(doc: &ReportDoc) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Target {} for {:.1}s ({})", doc.target, doc.duration_seconds, doc.model_text());
     if let Some(planned) = doc.planned_seconds.filter(|_| doc.interrupted) {
+        // An open model's offer is its arrivals due by then, not the whole plan's.
+        let offered = (doc.model.get("kind").and_then(serde_json::Value::as_str) == Some("open")).then(|| {
+            let due = crate::stats::planned_until(doc.history.iter().map(|s| s.planned), doc.duration_seconds);
+            format!(" of the {due:.0} offered by then ({:.1} req/s)", due / doc.duration_seconds.max(f64::MIN_POSITIVE))
+        });
         let _ = writeln!(
             out,
-            "Interrupted after {:.1}s of {planned:.0}s: the figures cover that time, and an interrupted run is not a pass",
-            doc.duration_seconds
+            "Interrupted after {:.1}s of {planned:.0}s, {} requests sent{}: the figures cover that time, and an \
+             interrupted run is not a pass",
+            doc.duration_seconds,
+            doc.total.requests,
+            offered.unwrap_or_default()
         );
     }
     let _ = writeln!(
@@ -106,6 +114,7 @@ fn slos(out: &mut String, doc: &ReportDoc) {
     if !doc.slo.is_empty() {
         let judged = doc.slo.iter().filter(|v| v.judged).count();
         let verdict = match (doc.slo_met, judged) {
+            _ if doc.interrupted => "interrupted: not a pass, whatever these say",
             (_, 0) => "none judged",
             (true, n) if n < doc.slo.len() => "all judged ones met",
             (true, _) => "all met",

@@ -52,6 +52,16 @@ fn judge(value: f64, warning: f64, critical: f64) -> State {
     }
 }
 
+/// A percentage with the digits that tell it from the thresholds: `82`, `4.5`, `0.45` (a
+/// threshold of 0.1% next to "0%" read as a contradiction).
+fn figure(percent: f64) -> String {
+    match percent.abs() {
+        p if p >= 10.0 => format!("{percent:.0}"),
+        p if p >= 1.0 => trim((percent * 10.0).round() / 10.0),
+        _ => trim((percent * 100.0).round() / 100.0),
+    }
+}
+
 fn verdict(state: State, figure: String, warning: f64, critical: f64) -> String {
     match state {
         State::Critical => format!("{figure} > {}%", trim(critical)),
@@ -76,9 +86,9 @@ fn percent_perf(label: &str, value: f64, warning: f64, critical: f64) -> Perf {
 fn cpu(r: &InspectReport, t: &Thresholds) -> CheckResult {
     let container = r.container.as_ref().and_then(|c| c.cpu_used_percent.map(|p| (p, c.cpu_limit_cores)));
     let (value, figure) = match (container, r.cpu.used_percent) {
-        (Some((p, Some(cores))), _) => (p, format!("CPU {p:.0}% of the container's {cores} vCPU limit")),
-        (Some((p, None)), _) => (p, format!("CPU {p:.0}% of one core (container without a CPU limit)")),
-        (None, Some(p)) => (p, format!("CPU {p:.0}% of the host's {} cores", r.cpu.logical_cores)),
+        (Some((p, Some(cores))), _) => (p, format!("CPU {}% of the container's {cores} vCPU limit", figure(p))),
+        (Some((p, None)), _) => (p, format!("CPU {}% of one core (container without a CPU limit)", figure(p))),
+        (None, Some(p)) => (p, format!("CPU {}% of the host's {} cores", figure(p), r.cpu.logical_cores)),
         (None, None) => {
             return CheckResult::new(
                 "cpu",
@@ -99,13 +109,32 @@ fn cpu(r: &InspectReport, t: &Thresholds) -> CheckResult {
 fn memory(r: &InspectReport, t: &Thresholds) -> CheckResult {
     let limited = r.container.as_ref().and_then(|c| Some((c.memory_used_percent?, c.memory_max_bytes?)));
     let (value, figure) = match limited {
-        Some((p, max)) => (p, format!("memory {p:.0}% of the container's {:.0} MiB limit", max as f64 / MIB)),
+        Some((p, max)) => (p, format!("memory {}% of the container's {:.0} MiB limit", figure(p), max as f64 / MIB)),
         None => (
             r.memory.used_percent,
-            format!("memory {:.0}% of the host's {:.0} MiB", r.memory.used_percent, r.memory.total_bytes as f64 / MIB),
+            format!(
+                "memory {}% of the host's {:.0} MiB",
+                figure(r.memory.used_percent),
+                r.memory.total_bytes as f64 / MIB
+            ),
         ),
     };
     let state = judge(value, t.memory_warning, t.memory_critical);
     CheckResult::new("memory", state, verdict(state, figure, t.memory_warning, t.memory_critical))
         .with_perf(percent_perf("memory_used", value, t.memory_warning, t.memory_critical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_percentage_keeps_the_digits_that_set_it_apart_from_its_threshold() {
+        assert_eq!(figure(82.4), "82");
+        assert_eq!(figure(4.46), "4.5");
+        assert_eq!(figure(0.45), "0.45");
+        assert_eq!(figure(0.0), "0");
+        let state = judge(0.45, 0.1, 0.9);
+        assert_eq!(verdict(state, format!("memory {}%", figure(0.45)), 0.1, 0.9), "memory 0.45% > 0.1%");
+    }
 }

@@ -37,7 +37,7 @@ struct Costed<'a> {
 /// Fetches the prices the stack needs (and every one the snapshot has) and keeps them, over the
 /// prices kept before. An API that answers nothing leaves the kept prices as they were and says why.
 async fn refresh(stack: &stack::Stack) -> Result<Vec<String>, Error> {
-    let clients = Clients::load(&stack.region).await;
+    let clients = Clients::load(&stack.region).await?;
     clients.check_credentials().await?;
     let mut names: Vec<String> = PriceBook::snapshot().prices.into_keys().collect();
     let ec2 = format!("ec2:{}", stack.capacity.instance_type);

@@ -98,6 +98,6 @@ pub async fn build_and_push(
 ) -> Result<PushReport, Error> {
     crate::image::registry::parse_repository(repository)?;
     let image = build::build(source, program)?;
-    let clients = Clients::load(region).await;
+    let clients = Clients::load(region).await?;
     crate::image::push_to(&clients, &image, repository, tag.unwrap_or(&image.tag)).await
 }

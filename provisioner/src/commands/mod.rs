@@ -165,7 +165,7 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::Im
 /// Loads the stack and builds the context for `mode`.
 async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error> {
     let stack = load_stack(cli)?;
-    let clients = Clients::load(&stack.region).await;
+    let clients = Clients::load(&stack.region).await?;
     clients.check_credentials().await?;
     Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
 }

@@ -71,7 +71,9 @@ fn missing_credentials_are_reported_before_any_work_with_the_fix() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.starts_with("error: no AWS credentials"), "{said}");
-    for hint in ["AWS_ACCESS_KEY_ID", "aws configure sso", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"] {
+    for hint in
+        ["AWS_ACCESS_KEY_ID", "aws configure sso", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "scripts/sandbox up"]
+    {
         assert!(said.contains(hint), "{hint}: {said}");
     }
     assert!(!said.contains("Building the app image"), "checked before the build: {said}");
@@ -182,4 +184,48 @@ fn render_names_every_row_of(account: &Account, plan: &Value) {
     assert!(said.contains("#   log-group") && said.contains("/ecs/konnichiwa\n"), "{said}");
     let again = account.write_stack("rendered.yaml", &said);
     assert_eq!(account.json_for(&again, &["validate"], 0)["valid"], true, "render's YAML loads as a stack");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_boolean_variables_take_the_usual_spellings() {
+    let home = temp_home("pipe");
+    for args in [&["render"][..], &["schema"], &["--help"]] {
+        // A pipe whose reader is gone, as `provisioner render | head -1` leaves it.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(BIN).args(args).current_dir(&home).stdout(writer).output().expect("run");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!said.contains("panicked") && !said.contains("Broken pipe"), "{args:?}: {said}");
+        assert!(matches!(out.status.code(), Some(0 | 141)), "{args:?}: {:?} {said}", out.status);
+        if args != ["--help"] {
+            assert_eq!(out.status.code(), Some(141), "{args:?}: as a shell reports SIGPIPE");
+        }
+    }
+
+    let with = |variable: &str, value: &str| {
+        Command::new(BIN)
+            .args(["up"])
+            .current_dir(&home)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env(variable, value)
+            .output()
+            .expect("run")
+    };
+    for value in ["1", "0", "yes", "no", "true", "false", "on", "off", "TRUE"] {
+        let out = with("KONNICHIWA_SKIP_VERIFY", value);
+        // Parsed: the run goes on to the credentials (none here).
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error: no AWS credentials"),
+            "{value}: {}",
+            text(&out)
+        );
+    }
+    let out = with("KONNICHIWA_SKIP_VERIFY", "maybe");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("maybe"), "{}", text(&out));
+    std::fs::remove_dir_all(&home).expect("clean up");
 }

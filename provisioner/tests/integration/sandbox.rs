@@ -1,7 +1,8 @@
 //! `scripts/sandbox`: `up` runs the repository's stack on the emulator and its image under
 //! podman; the URL it prints answers, `monitor check` and a small load test pass against it; a
-//! second `up` is refused; `down` leaves no process (the emulator, the registry, the container)
-//! and no port behind.
+//! second `up` is refused; another checkout has its own sandbox and cannot stop this one; a shell
+//! pointed at a sandbox reaches it or refuses, never real credentials; `down` leaves no process
+//! (the emulator, the registry, the container) and no port behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +80,12 @@ fn the_sandbox_comes_up_answers_and_goes_down_leaving_nothing() {
     assert_eq!(again.status.code(), Some(1), "{}", said(&again));
     assert!(said(&again).contains("one is already running") && said(&again).contains("scripts/sandbox down first"));
 
+    let guard_env = std::fs::read_to_string(dir.join("env")).expect("the sandbox's env lines");
+    another_checkout_has_its_own_sandbox_and_cannot_stop_this_one(&dir, &url);
+    // A shell pointed at this sandbox reaches it.
+    let status = in_a_shell(&guard_env, &["status"], &dir);
+    assert_eq!(status.0.status.code(), Some(0), "{}", said(&status.0));
+
     let ports: Vec<String> = ["moto.port", "registry.port", "app.port"].iter().map(|f| read(&dir, f)).collect();
     let pids: Vec<String> = ["moto.pid", "registry.pid"].iter().map(|f| read(&dir, f)).collect();
     let down = sandbox(&dir, "down");
@@ -91,8 +98,92 @@ fn the_sandbox_comes_up_answers_and_goes_down_leaving_nothing() {
     for port in &ports {
         assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(), "port {port} still answers");
     }
+    // The same shell after `down`: refused, naming the sandbox, and no credential source asked.
+    let (after, asked) = in_a_shell(&guard_env, &["status"], &dir);
+    assert_eq!(after.status.code(), Some(1), "{}", said(&after));
+    assert!(said(&after).contains(&format!("pointed at the sandbox in {}", dir.display())), "{}", said(&after));
+    assert!(said(&after).contains("which is not running"), "{}", said(&after));
+    assert!(asked.is_empty(), "the default credential chain was reached: {asked:?}");
     // The container's processes (conmon and the app) name the sandbox's storage in their arguments.
     let left = Command::new("pgrep").args(["-af", &dir.to_string_lossy()]).output().expect("pgrep");
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "left running: {}", said(&left));
     eprintln!("sandbox up took {up_seconds:.1}s here (the app's image already built)");
+}
+
+/// A copy of the script in another directory is another checkout: its sandbox lives elsewhere, its
+/// `down` leaves this one running, pointed at this one's state it refuses; and after the `eval` of
+/// its `env` (none running) the provisioner in that shell refuses, never asking for credentials.
+fn another_checkout_has_its_own_sandbox_and_cannot_stop_this_one(dir: &Path, url: &str) {
+    let other = dir.with_extension("other-checkout");
+    std::fs::create_dir_all(other.join("scripts")).expect("dir");
+    std::fs::copy(workspace().join("scripts/sandbox"), other.join("scripts/sandbox")).expect("copy");
+    let run = |checkout: &Path, args: &[&str], state: Option<&Path>| {
+        let mut c = Command::new(checkout.join("scripts/sandbox"));
+        c.args(args).env_remove("KONNICHIWA_SANDBOX_DIR");
+        if let Some(state) = state {
+            c.env("KONNICHIWA_SANDBOX_DIR", state);
+        }
+        c.output().expect("scripts/sandbox")
+    };
+    let mine = String::from_utf8_lossy(&run(&workspace(), &["where"], None).stdout).trim().to_owned();
+    let theirs = String::from_utf8_lossy(&run(&other, &["where"], None).stdout).trim().to_owned();
+    assert!(mine.starts_with("/var/tmp/konnichiwa-sandbox-") && theirs.starts_with("/var/tmp/konnichiwa-sandbox-"));
+    assert_ne!(mine, theirs, "two checkouts, two sandboxes");
+
+    let down = run(&other, &["down"], None);
+    assert!(down.status.success() && said(&down).contains("none is running for this checkout"), "{}", said(&down));
+    let foreign = run(&other, &["down"], Some(dir));
+    assert_eq!(foreign.status.code(), Some(1), "{}", said(&foreign));
+    let owner = workspace().display().to_string();
+    assert!(said(&foreign).contains(&format!("is the sandbox of the checkout {owner}")), "{}", said(&foreign));
+    let health = Command::new("curl").args(["-sf", &format!("{url}/health")]).output().expect("curl");
+    assert_eq!(String::from_utf8_lossy(&health.stdout), "ok", "this sandbox still answers");
+
+    let none = run(&other, &["env"], None);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("none is running for this checkout"), "{}", said(&none));
+    let (refused, asked) = in_a_shell(&String::from_utf8_lossy(&none.stdout), &["status"], &other);
+    assert_eq!(refused.status.code(), Some(1), "{}", said(&refused));
+    assert!(said(&refused).contains(&format!("pointed at the sandbox in {theirs}")), "{}", said(&refused));
+    assert!(asked.is_empty(), "the default credential chain was reached: {asked:?}");
+    let unset = run(&other, &["env", "--unset"], None);
+    assert!(String::from_utf8_lossy(&unset.stdout).starts_with("unset KONNICHIWA_SANDBOX AWS_ENDPOINT_URL"));
+    std::fs::remove_dir_all(&other).expect("clean up");
+}
+
+/// Runs the provisioner in bash after `eval` of `env_lines`, with a credential source that leaves
+/// a trace when asked (a profile's credential_process, the instance metadata service on a
+/// loopback port this test holds). Returns the output and what was asked.
+fn in_a_shell(env_lines: &str, args: &[&str], scratch: &Path) -> (std::process::Output, Vec<&'static str>) {
+    let home = scratch.with_extension(format!("shell-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("home");
+    let marker = home.join("credential_process-ran");
+    std::fs::write(home.join("config"), format!("[default]\ncredential_process = touch {}\n", marker.display()))
+        .expect("config");
+    let imds = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    imds.set_nonblocking(true).expect("nonblocking");
+    let script = format!("{env_lines}\nexec \"$0\" \"$@\"");
+    let out = Command::new("bash")
+        .args(["-c", &script, crate::common::BIN])
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env_remove("KONNICHIWA_SANDBOX")
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("config"))
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{}", imds.local_addr().expect("addr")))
+        .output()
+        .expect("bash");
+    let mut asked = Vec::new();
+    if marker.exists() {
+        asked.push("the profile's credential_process");
+    }
+    if imds.accept().is_ok() {
+        asked.push("the instance metadata service");
+    }
+    std::fs::remove_dir_all(&home).expect("clean up");
+    (out, asked)
 }
