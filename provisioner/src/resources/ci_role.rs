@@ -128,7 +128,11 @@ pub const DENIED: &[Permission] = &[
     ),
     // Instances on a capacity reservation: someone else's (an open reservation is used without
     // naming it; the group's requests may name none, capacity::group_condition).
-    Permission::deny(&["ec2:RunInstances"], Scope::Own(|c| vec![c.arn("ec2", "capacity-reservation/*")])),
+    // Any account's: a reservation may be shared from another.
+    Permission::deny(
+        &["ec2:RunInstances"],
+        Scope::Own(|c| vec![format!("arn:{}:ec2:*:*:capacity-reservation/*", c.partition)]),
+    ),
     Permission::deny(
         &[
             "iam:PutRolePolicy",

@@ -285,6 +285,12 @@ fn api_key_from_env() -> Result<Option<String>, Error> {
 /// `key` if the service would start with it and Secrets Manager can hold it.
 fn checked_api_key(key: String) -> Result<String, Error> {
     // The service would refuse to start with it (and the tasks would fail one after another).
+    if key.chars().any(char::is_control) {
+        return Err(Error::Refused(format!(
+            "{API_KEY_ENV} holds a control character (a line break?): a bearer header cannot carry it; set the key \
+             without it"
+        )));
+    }
     if key.trim() != key {
         return Err(Error::Refused(format!(
             "{API_KEY_ENV} begins or ends with white space (a copy-paste?): a bearer header cannot carry it; \
@@ -515,6 +521,9 @@ mod tests {
         assert!(short.contains("8 characters") && short.contains("under 16") && !short.contains("shortkey"), "{short}");
         let padded = checked_api_key(format!(" {} ", "k".repeat(20))).expect_err("padded").to_string();
         assert!(padded.contains("white space") && !padded.contains("kkkk"), "{padded}");
+        let broken =
+            checked_api_key(format!("{}\n{}", "k".repeat(10), "k".repeat(10))).expect_err("line break").to_string();
+        assert!(broken.contains("control character") && !broken.contains("kkkk"), "{broken}");
         let huge = checked_api_key("k".repeat(70_000)).expect_err("too long").to_string();
         assert!(huge.contains("70000 bytes"), "{huge}");
     }

@@ -101,8 +101,8 @@ fn judge(principal: &str, stack: &str, needed: usize, verdicts: &[Verdict]) -> C
              region it allows"
         } else if principal.ends_with(&format!(":role/{}", crate::resources::ci_role::role_name(stack))) {
             "the deploy role's policies are rendered from the stack file by `ci-role`, and this one asks for more (an \
-             AMI, a tag key, an alarm topic or an option it did not name): run `provisioner ci-role` again with \
-             administrator credentials"
+             AMI, an instance type, a larger capacity.max, a tag key, an alarm topic or an option it did not name): run \
+             `provisioner ci-role` again with administrator credentials, before the change reaches CI"
         } else {
             "grant them (the deploy role `provisioner ci-role` makes has all of them), or run as a principal that has them"
         };

@@ -371,14 +371,6 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
             )],
         ),
         (
-            "41ccd5f. create the service with an explicit EC2 launch type and no provider (around managed scaling)",
-            vec![(
-                "ecs:CreateService",
-                arn("ecs", "service/konnichiwa/konnichiwa"),
-                vec![here, ("ecs:task-definition", our_family.as_str())],
-            )],
-        ),
-        (
             "41ccd5f. run the stack's template as a far larger instance type (the account's vCPU quota)",
             vec![(
                 "ec2:RunInstances",
@@ -423,6 +415,10 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
     let create_service =
         vec![here, ("ecs:task-definition", our_family.as_str()), ("ecs:capacity-provider", our_provider.as_str())];
     assert!(allows(&policy, &Request { action: "ecs:CreateService", resource: &service, context: &create_service }));
+    // Contained, not refused (docs/POSTURE.md): a create that names no provider lands on the
+    // stack's own cluster and instances.
+    let no_provider = vec![here, ("ecs:task-definition", our_family.as_str())];
+    assert!(allows(&policy, &Request { action: "ecs:CreateService", resource: &service, context: &no_provider }));
     assert!(allows(&policy, &Request { action: "ecs:UpdateService", resource: &service, context: &[here] }));
     // Load-test workers on Fargate name no provider.
     let workers = Request {

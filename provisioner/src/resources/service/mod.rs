@@ -51,21 +51,12 @@ pub const PERMISSIONS: &[Permission] = &[
     // The service runs revisions of its own family only, whatever the request names, on the
     // stack's capacity provider, in bridge mode (a request with subnets — awsvpc, Fargate —
     // could place it in any VPC).
-    // A create names the provider (without one, an explicit launch type would bypass it); an
-    // update may leave it as it is (`down` sends only the count).
+    // A request that names no provider passes `ForAllValues` (an explicit EC2 launch type then
+    // goes around the provider, onto the stack's own instances only: docs/POSTURE.md). Requiring
+    // the key on CreateService would stop CI's first create if ECS did not set it from the
+    // strategy, which nothing here can confirm before real AWS.
     Permission::new(
-        &["ecs:CreateService"],
-        Scope::Conditioned {
-            resources: service_arn,
-            condition: |c| {
-                let mut condition = service_condition(c);
-                condition["Null"]["ecs:capacity-provider"] = json!("false");
-                condition
-            },
-        },
-    ),
-    Permission::new(
-        &["ecs:UpdateService"],
+        &["ecs:CreateService", "ecs:UpdateService"],
         Scope::Conditioned { resources: service_arn, condition: service_condition },
     ),
     Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
@@ -125,7 +116,7 @@ fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
 }
 
 /// The service's revisions, the stack's capacity provider only (an update without a strategy
-/// keeps the service's) and no subnet (bridge networking sends none).
+/// keeps the service's; a create always sends one) and no subnet (bridge networking sends none).
 fn service_condition(c: &PolicyContext) -> serde_json::Value {
     let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
     condition["ArnLikeIfExists"] = json!({ "ecs:task-definition": family_arns(c, &family(c.stack)) });
