@@ -444,14 +444,25 @@ pub struct Clients {
 impl Clients {
     /// Loads the standard AWS configuration; `region` overrides the chain's region. Refused,
     /// before any of it is read, in a shell meant for a sandbox it would not reach
-    /// (`sandbox_guard`).
+    /// (`sandbox`).
     pub async fn load(region: &str) -> Result<Self, Error> {
-        crate::sandbox_guard::check()?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .load()
-            .await;
-        Ok(Self::from_sdk_config(&sdk))
+        let sandbox = crate::sandbox::check()?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()));
+        if let Some(endpoint) = &sandbox {
+            // The emulator's credentials, whatever else the shell or a profile holds.
+            let key = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "test".into());
+            let credentials = aws_credential_types::Credentials::new(
+                key("AWS_ACCESS_KEY_ID"),
+                key("AWS_SECRET_ACCESS_KEY"),
+                None,
+                None,
+                "konnichiwa-sandbox",
+            );
+            loader = loader.endpoint_url(endpoint).credentials_provider(credentials);
+        }
+        let sdk = loader.load().await;
+        Ok(Self::build(&sdk, std::env::var(MOTO_ACCOUNT_ENV).ok(), sandbox))
     }
 
     /// Clients for `sdk`; the moto account comes from `KONNICHIWA_MOTO_ACCOUNT_ID`.
@@ -461,6 +472,12 @@ impl Clients {
 
     /// Clients for `sdk` that send moto's account header (loopback endpoints only).
     pub fn with_moto_account(sdk: &aws_config::SdkConfig, account: Option<String>) -> Self {
+        Self::build(sdk, account, None)
+    }
+
+    /// Clients for `sdk`; each client sends to `pinned` when given, whatever a per-service
+    /// endpoint setting says (the sandbox's emulator).
+    fn build(sdk: &aws_config::SdkConfig, account: Option<String>, pinned: Option<String>) -> Self {
         let calls = Arc::new(CallLog::default());
         let lease_calls = Arc::new(CallLog::default());
         let lease_clock = Arc::new(ServerClock::default());
@@ -489,6 +506,9 @@ impl Clients {
                     .interceptor(Attempts { pacer: Arc::clone(&bound.pacer), log: Arc::clone(&$log) });
                 if let Some(account) = &moto_account {
                     b = b.interceptor(MotoAccount(account.clone()));
+                }
+                if let Some(endpoint) = &pinned {
+                    b = b.endpoint_url(endpoint);
                 }
                 $sdk_crate::Client::from_conf(($extra)(b).build())
             }};

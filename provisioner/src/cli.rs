@@ -65,6 +65,14 @@ pub enum Command {
     /// Put the service back on the revision before the one it runs (or `--to` one), and follow
     /// the rollout as `deploy` does (exit 3 when it fails, rolls back or times out).
     Rollback(RollbackArgs),
+    /// Set the service's running task count now (ecspresso's `scale`), without a plan, and follow
+    /// it until the service is steady (exit 0; 3 when it fails or times out, as `deploy`). With
+    /// auto scaling, a count outside service.autoscaling's min–max is refused; without it, the
+    /// next `up` sets stack.yaml's desired_count again (said).
+    Scale(ScaleArgs),
+    /// Wait until the service is steady: its deployment COMPLETED and the only one, running what
+    /// it wants (exit 0); exit 3 when it fails, is rolled back, is stuck or times out, as `deploy`.
+    Wait(WaitArgs),
     /// Break the stack's lease (one run at a time per stack), like `terraform force-unlock`:
     /// only when the run that holds it is gone. Says who held it.
     Unlock(UnlockArgs),
@@ -91,8 +99,9 @@ pub enum Command {
     RunLocal(RunLocalArgs),
     /// What exists, per resource (in sync, drifted or missing), and the outputs.
     Status,
-    /// Ids, ARNs and URLs other tools need.
-    Outputs,
+    /// Ids, ARNs and URLs other tools need (all, as JSON; or one by its dotted name, e.g.
+    /// `outputs load_balancer.url --raw` for a script).
+    Outputs(OutputsArgs),
     /// Build the app's OCI image and push it, without a Docker daemon.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -130,6 +139,18 @@ pub enum ImageCommand {
     },
 }
 
+/// `outputs`' arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputsArgs {
+    /// One output by its dotted name (`load_balancer.url`, `service.service`); an unknown name is
+    /// refused with the names there are.
+    pub name: Option<String>,
+    /// The value alone, without JSON quotes (a string or a number; refused for an object, a
+    /// list, or an output not known yet), as `terraform output -raw` prints it.
+    #[arg(long, requires = "name")]
+    pub raw: bool,
+}
+
 /// `plan`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
@@ -144,6 +165,10 @@ pub struct PlanArgs {
     /// capacity.ami is an `ecs-optimized-…` family: otherwise they keep the AMI they run.
     #[arg(long)]
     pub update_ami: bool,
+    /// Save the plan to FILE (no secret value is in it) for `up --plan FILE`, which applies exactly
+    /// it or refuses.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `cost`'s flags.
@@ -162,6 +187,10 @@ pub struct UpArgs {
     /// Apply without asking.
     #[arg(long)]
     pub yes: bool,
+    /// Apply the plan `plan --out FILE` saved, without asking: exactly it, or nothing when the
+    /// stack file or AWS has changed since (the plan made now differs; it says how).
+    #[arg(long = "plan", value_name = "FILE")]
+    pub saved_plan: Option<PathBuf>,
     /// With `service.image: build`, push to this `HOST[:PORT]/NAME` instead of the stack's
     /// ECR repository (e.g. a local registry next to an emulator).
     #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
@@ -211,6 +240,24 @@ pub struct DeployArgs {
     pub image: String,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+}
+
+/// `scale`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScaleArgs {
+    /// The number of tasks the service runs.
+    #[arg(long)]
+    pub tasks: u32,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `wait`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
+    /// How long to wait (default: stack.yaml's service.deployment.timeout).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 }
 
 /// `rollback`'s flags.

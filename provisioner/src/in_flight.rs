@@ -5,7 +5,8 @@
 //! so it counts every attempt, retries included. Here too, before a call takes its place, a read
 //! the plan already asked may be answered from the plan's answers (`read_replay`) and an operation
 //! AWS has throttled waits for its turn (`pacing`); a mutating call whose run lost the stack's
-//! lease while it waited is refused, unsent.
+//! lease while it waited is refused, unsent; an endpoint that refuses connections ends the run's
+//! retries (`unreachable`).
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct Bound {
     pub pacer: Arc<Pacer>,
     /// The plan's answers, for the apply's reads.
     pub replay: Arc<Replay>,
+    /// Whether the endpoints answer at all.
+    reach: Arc<crate::unreachable::Reach>,
 }
 
 /// What the SDK's interceptor (`aws`) tells this layer of each attempt.
@@ -65,7 +68,13 @@ impl Bound {
     }
 
     fn with_total(inner: SharedHttpClient, total: usize) -> Self {
-        Self { inner, total: Arc::new(Semaphore::new(total)), pacer: Arc::default(), replay: Arc::default() }
+        Self {
+            inner,
+            total: Arc::new(Semaphore::new(total)),
+            pacer: Arc::default(),
+            replay: Arc::default(),
+            reach: Arc::default(),
+        }
     }
 
     /// The HTTP client for one service's SDK client: its own per-service bound within the total.
@@ -147,7 +156,8 @@ impl HttpConnector for BoundedConnector {
             if let Some(refused) = attempt.as_ref().and_then(Attempt::refused) {
                 return Err(ConnectorError::other(Box::new(refused), None));
             }
-            let answer = inner.call(request).await;
+            let url = request.uri().to_owned();
+            let answer = bound.reach.judge(&url, inner.call(request).await);
             // Once AWS has made the change, the plan's answers about that service are old (a read
             // sent meanwhile may be given them, as AWS itself might answer it either way).
             if let Some(service) = changes {

@@ -19,7 +19,8 @@ pub mod reconcile;
 pub mod resources;
 pub mod retry;
 pub mod rollout;
-pub mod sandbox_guard;
+pub mod sandbox;
+pub mod unreachable;
 pub mod verify;
 pub mod waits;
 

@@ -69,6 +69,26 @@ impl Checker {
 }
 
 /// Checks everything; returns all problems (empty when the stack is valid).
+/// What may be right but looks wrong, said without refusing the stack: an instance type the
+/// catalogue (of EC2's types when it was made) lacks, though it is well formed.
+pub fn warnings(stack: &Stack) -> Vec<Problem> {
+    let it = &stack.capacity.instance_type;
+    match catalog::unknown_instance_type(it) {
+        Some(catalog::UnknownType::Unlisted { closest }) => {
+            let hint = closest.map(|c| format!(" (did you mean {c}?)")).unwrap_or_default();
+            vec![Problem {
+                path: "capacity.instance_type".into(),
+                message: format!(
+                    "{it:?} is not among the {} instance types this version knows{hint}: if EC2 offers it, \
+                     `provisioner verify` checks it in every zone; its vCPUs, memory and price are unknown here",
+                    catalog::instance_type_count()
+                ),
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
 pub fn validate(stack: &Stack) -> Vec<Problem> {
     let mut c = Checker { problems: Vec::new() };
     identity(&mut c, stack);
@@ -248,6 +268,10 @@ fn capacity(c: &mut Checker, s: &Stack) {
             && f.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
     });
     c.check(shaped, "capacity.instance_type", || format!("{it:?} is not an EC2 instance type; write e.g. t3.small"));
+    if let Some(catalog::UnknownType::Mistyped { closest }) = catalog::unknown_instance_type(it).filter(|_| shaped) {
+        let hint = closest.map_or_else(|| "; write e.g. t3.small".to_owned(), |c| format!(": did you mean {c}?"));
+        c.check(false, "capacity.instance_type", || format!("unknown instance type {it:?}{hint}"));
+    }
     let ami_ok = matches!(cap.ami.as_str(), "ecs-optimized-al2023" | "ecs-optimized-al2")
         || cap
             .ami

@@ -351,7 +351,7 @@ fn the_readmes_error_examples_are_what_the_edits_report() {
             None => examples.last_mut().expect("an edit line first").1.push(line),
         }
     }
-    assert_eq!(examples.len(), 3, "{block}");
+    assert_eq!(examples.len(), 4, "{block}");
     for (edits, said) in examples {
         let mut text = EXAMPLE.to_owned();
         for (old, new) in &edits {

@@ -145,7 +145,8 @@ pub async fn run(cli: &Cli, args: &LoadtestArgs) -> Result<u8, Error> {
     let at = where_workers_run(&ctx, &outputs, &mut settings, args.worker_cpu)?;
     refuse_a_running_test(&ctx).await?;
 
-    let (image, arm64) = worker_image(&ctx, args, &outputs).await?;
+    let workspace = build::workspace_of(&cli.stack);
+    let (image, arm64) = worker_image(&ctx, args, &outputs, &workspace).await?;
     eprintln!("{}", run_cost(&ctx.stack.region, args, memory, args.start_in + load_length, arm64));
     fits_the_fargate_quota(&ctx, args).await?;
 
@@ -278,9 +279,14 @@ async fn refuse_a_running_test(ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-/// The workers' image: --image, or the loadtest image built here and pushed to the stack's
-/// repository (or --image-repository); whether it is arm64.
-async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Located) -> Result<(String, bool), Error> {
+/// The workers' image: --image, or the loadtest image built from `workspace` and pushed to the
+/// stack's repository (or --image-repository); whether it is arm64.
+async fn worker_image(
+    ctx: &Ctx,
+    args: &LoadtestArgs,
+    outputs: &engine::Located,
+    workspace: &std::path::Path,
+) -> Result<(String, bool), Error> {
     if let Some(reference) = &args.image {
         return Ok((reference.clone(), false));
     }
@@ -290,7 +296,7 @@ async fn worker_image(ctx: &Ctx, args: &LoadtestArgs, outputs: &engine::Located)
         .or_else(|| outputs.repository_uri.clone())
         .ok_or_else(|| missing_from(&ctx.stack.name, "image repository"))?;
     eprintln!("Building the loadtest image…");
-    let image = build::build(std::path::Path::new("."), Program::Loadtest)?;
+    let image = build::build(workspace, Program::Loadtest)?;
     let tag = format!("loadtest-{}", image.tag);
     let report = crate::image::push_to(&ctx.clients, &image, &repository, &tag).await?;
     eprintln!("pushed {} ({} bytes uploaded)", report.reference, report.bytes_uploaded);

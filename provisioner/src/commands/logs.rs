@@ -187,6 +187,9 @@ async fn say_nothing_found(
     }
     let filtered = wanted.filter.as_deref().map_or(String::new(), |f| format!(" matching {f:?}"));
     eprintln!("no log lines since {} in {group}{filtered}", time_text(start));
+    if let Some(note) = crate::sandbox::note(crate::sandbox::Topic::Logs) {
+        eprintln!("({note})");
+    }
     Ok(())
 }
 

@@ -12,6 +12,8 @@ mod logs;
 mod plan;
 pub(crate) mod rollback;
 mod run_local;
+mod saved_plan;
+mod scale;
 mod status;
 mod up;
 mod verify;
@@ -96,7 +98,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::Loadtest(_) => "loadtest",
         Command::RunLocal(_) => "run-local",
         Command::Status => "status",
-        Command::Outputs => "outputs",
+        Command::Outputs(_) => "outputs",
+        Command::Scale(_) => "scale",
+        Command::Wait(_) => "wait",
         Command::Deploy(_) => "deploy",
         Command::Rollback(_) => "rollback",
         Command::Unlock(_) => "unlock",
@@ -116,6 +120,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Validate => {
             let doc = stack::Document::load(&cli.stack)?;
             let s = stack::Stack::from_document(&doc)?;
+            warn_about(cli, &s);
             let files: Vec<String> = doc.chain.iter().map(|f| f.display().to_string()).collect();
             if cli.json {
                 let problems: Vec<answer::Problem> = Vec::new();
@@ -142,15 +147,18 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Exec(args) => exec::run(cli, args).await,
         Command::Loadtest(args) => loadtest::run(cli, args).await,
         Command::RunLocal(args) => run_local::run(cli, args).await,
-        Command::Status => status::run(cli, false).await,
-        Command::Outputs => status::run(cli, true).await,
+        Command::Status => status::run(cli, None).await,
+        Command::Outputs(args) => status::run(cli, Some(args)).await,
+        Command::Scale(args) => scale::scale(cli, args).await,
+        Command::Wait(args) => scale::wait(cli, args).await,
     }
 }
 
 /// Where `plan` and `up` take the service's image from: stack.yaml's reference, or (for
-/// `image: build`) the sources here, by their digest: `up` builds only when the service does not
-/// already run an image built from them, and `plan` never builds.
-fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::ImageSource, Error> {
+/// `image: build`) the sources of the workspace that holds the stack file, by their digest: `up`
+/// builds only when the service does not already run an image built from them, and `plan` never
+/// builds.
+fn image_source(cli: &Cli, ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::ImageSource, Error> {
     use crate::engine::ImageSource;
     if ctx.stack.service.image != "build" {
         return Ok(ImageSource::Reference(ctx.stack.service.image.clone()));
@@ -158,8 +166,9 @@ fn image_source(ctx: &Ctx, repository: Option<&str>) -> Result<crate::engine::Im
     // Before anything is read or built for an image the instances could not run.
     use crate::resources::capacity;
     capacity::check_architecture(&ctx.stack, capacity::image_arch(&ctx.stack))?;
-    let sources = crate::image::sources::fingerprint(std::path::Path::new("."), crate::image::Program::App)?;
-    Ok(ImageSource::Build { sources, repository: repository.map(str::to_owned) })
+    let workspace = crate::image::build::workspace_of(&cli.stack);
+    let sources = crate::image::sources::fingerprint(&workspace, crate::image::Program::App)?;
+    Ok(ImageSource::Build { sources, repository: repository.map(str::to_owned), workspace })
 }
 
 /// Loads the stack and builds the context for `mode`.
@@ -173,6 +182,7 @@ async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error>
 /// Loads the stack, in the region `--region` names if it does (refused when it is not one).
 fn load_stack(cli: &Cli) -> Result<stack::Stack, Error> {
     let mut stack = stack::Stack::load(&cli.stack)?;
+    warn_about(cli, &stack);
     if let Some(region) = &cli.region {
         if !stack::catalog::REGIONS.contains(&region.as_str()) {
             return Err(Error::Usage(format!(
@@ -184,6 +194,13 @@ fn load_stack(cli: &Cli) -> Result<stack::Stack, Error> {
         stack.region = region.clone();
     }
     Ok(stack)
+}
+
+/// What looks wrong in the stack but may be right (`stack::validate::warnings`), on stderr.
+fn warn_about(cli: &Cli, stack: &stack::Stack) {
+    for w in stack::validate::warnings(stack) {
+        eprintln!("warning: {}: {}: {}", cli.stack.display(), w.path, w.message);
+    }
 }
 
 /// Asks on a terminal; refuses when stdin is not one (pass --yes).

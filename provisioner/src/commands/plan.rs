@@ -25,12 +25,20 @@ struct Planned<'a> {
 }
 
 pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
-    let PlanArgs { detailed_exitcode, ref image_repository, update_ami } = *args;
+    let PlanArgs { detailed_exitcode, ref image_repository, update_ami, ref out } = *args;
     let mut ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
-    let image = super::image_source(&ctx, image_repository.as_deref())?;
+    let image = super::image_source(cli, &ctx, image_repository.as_deref())?;
     let (plan, outputs) = driver::reconcile(&ctx, &image).await?;
     let cost = crate::cost::Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
+    if let Some(path) = out {
+        super::saved_plan::SavedPlan::of(&ctx, &plan)?.write(path)?;
+        eprintln!(
+            "Saved the plan to {}: `provisioner up --plan {}` applies exactly it.",
+            path.display(),
+            path.display()
+        );
+    }
     if cli.json {
         let body = Planned {
             region: &ctx.stack.region,

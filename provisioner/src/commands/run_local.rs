@@ -51,7 +51,7 @@ pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
     let mut spec = match running_spec(&ctx).await? {
         Some(spec) => spec,
         None if ctx.stack.service.image == "build" && args.image.is_none() => {
-            let (spec, dir) = build_here(&ctx).await?;
+            let (spec, dir) = build_here(&ctx, &crate::image::build::workspace_of(&cli.stack)).await?;
             layout = Some(dir);
             spec
         }
@@ -99,12 +99,12 @@ impl Drop for TempDir {
     }
 }
 
-/// The app's image built from the sources here (a release build, on a thread of its own), as
+/// The app's image built from `workspace`'s sources (a release build, on a thread of its own), as
 /// an OCI layout in a temporary directory, and the task definition the stack would give it.
-async fn build_here(ctx: &crate::reconcile::Ctx) -> Result<(TaskSpec, TempDir), Error> {
+async fn build_here(ctx: &crate::reconcile::Ctx, workspace: &Path) -> Result<(TaskSpec, TempDir), Error> {
     use crate::reconcile::Id;
     eprintln!("Building the app image (service.image: build, nothing deployed yet)…");
-    let image = crate::image::build::build_app_here().await?;
+    let image = crate::image::build::build_app_in(workspace).await?;
     let dir = TempDir(std::env::temp_dir().join(format!("konnichiwa-run-local-image-{}", std::process::id())));
     crate::image::build::write_layout(&image, &dir.0, &image.tag)?;
     let reference = crate::image::reference::ImageRef::parse(&format!("oci:{}:{}", dir.0.display(), image.tag));

@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use super::answer;
 use super::context;
-use crate::cli::Cli;
+use crate::cli::{Cli, OutputsArgs};
 use crate::engine as driver;
 use crate::error::{AwsContext, Error};
 use crate::exit;
 use crate::reconcile::{Action, Ctx, Mode};
+use crate::sandbox;
 
 /// The service's live state, as `status` prints it and its `--json` carries it (`service`).
 #[derive(Debug, Serialize)]
@@ -127,7 +128,8 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Option<Se
     }))
 }
 
-pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
+/// `status`, or with `outputs` (its arguments) the outputs alone.
+pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
     let (plan, outputs) = driver::reconcile(&ctx, &driver::ImageSource::Unchanged).await?;
     let state = |a: Action| match a {
@@ -136,8 +138,8 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
         Action::Update | Action::Replace => "drifted",
         Action::Delete => "extra",
     };
-    if outputs_only {
-        return print_outputs(cli, &ctx, &plan, &outputs);
+    if let Some(args) = only_outputs {
+        return print_outputs(cli, args, &ctx, &plan, &outputs);
     }
     let service = service_state(&ctx, &outputs).await?;
     // What `rollback --to` can name.
@@ -187,12 +189,21 @@ pub async fn run(cli: &Cli, outputs_only: bool) -> Result<u8, Error> {
     print_alarms_and_certificate(&outputs);
     if let Some(url) = &outputs.load_balancer.url {
         println!("\nURL: {url}");
+        if let Some(note) = sandbox::note(sandbox::Topic::Url) {
+            println!("  ({note})");
+        }
     }
     Ok(exit::OK)
 }
 
 /// `outputs`: what the stack's resources expose; refused when none of them exists.
-fn print_outputs(cli: &Cli, ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &driver::Outputs) -> Result<u8, Error> {
+fn print_outputs(
+    cli: &Cli,
+    args: &OutputsArgs,
+    ctx: &Ctx,
+    plan: &crate::reconcile::Plan,
+    outputs: &driver::Outputs,
+) -> Result<u8, Error> {
     let missing: Vec<&str> =
         plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind).collect();
     if missing.len() == plan.resources.len() {
@@ -211,12 +222,51 @@ fn print_outputs(cli: &Cli, ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &
             missing.join(", ")
         );
     }
+    if let Some(name) = &args.name {
+        let all = serde_json::to_value(outputs).unwrap_or_default();
+        let value = one_output(&all, name)?;
+        match (args.raw, value) {
+            (true, serde_json::Value::String(s)) => println!("{s}"),
+            (true, serde_json::Value::Number(n)) => println!("{n}"),
+            (true, serde_json::Value::Bool(b)) => println!("{b}"),
+            (true, other) => {
+                return Err(Error::Usage(format!(
+                    "output {name} is {}, which --raw cannot print: leave out --raw for its JSON",
+                    match other {
+                        serde_json::Value::Null => "not known yet (null)",
+                        serde_json::Value::Array(_) => "a list",
+                        _ => "an object",
+                    }
+                )));
+            }
+            (false, v) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        }
+        return Ok(exit::OK);
+    }
     if cli.json {
         answer::print("outputs", Some(&ctx.stack.name), OutputsAnswer { outputs });
     } else {
         println!("{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }
     Ok(exit::OK)
+}
+
+/// The output at the dotted `name` of `all`; refused, with the names there are, when none is.
+fn one_output<'a>(all: &'a serde_json::Value, name: &str) -> Result<&'a serde_json::Value, Error> {
+    let found = name.split('.').try_fold(all, |v, part| v.get(part));
+    found
+        .ok_or_else(|| Error::Usage(format!("no output named {name:?}: the outputs are {}", names(all, "").join(", "))))
+}
+
+/// Every leaf's dotted name.
+fn names(v: &serde_json::Value, prefix: &str) -> Vec<String> {
+    match v.as_object() {
+        Some(map) => map
+            .iter()
+            .flat_map(|(k, child)| names(child, &if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }))
+            .collect(),
+        None => vec![prefix.to_owned()],
+    }
 }
 
 /// The service's counts, deployments and targets, as `status` prints them.
@@ -231,6 +281,9 @@ fn print_service(outputs: &driver::Outputs, service: Option<&ServiceState>) {
         s.pending,
         or(&s.image, "-")
     );
+    if let Some(note) = sandbox::note(sandbox::Topic::Tasks) {
+        println!("  ({note})");
+    }
     for d in &s.deployments {
         println!(
             "  deployment {} {} {}: {}/{} running ({})",

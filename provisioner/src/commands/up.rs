@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::answer::{self, PlanView, Spent};
+use super::saved_plan::SavedPlan;
 use super::{confirm, context, holding_lease};
 use crate::cli::{Cli, UpArgs};
 use crate::cost::{Compared, amount};
@@ -44,16 +45,18 @@ struct UpAnswer<'a> {
 }
 
 pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
-    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository, skip_verify } = *args;
+    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository, skip_verify, ref saved_plan } =
+        *args;
+    let saved = saved_plan.as_deref().map(SavedPlan::read).transpose()?;
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
     ctx.stack.capacity.follow_recommended_ami |= update_ami;
-    let image = super::image_source(&ctx, image_repository.as_deref())?;
+    let image = super::image_source(cli, &ctx, image_repository.as_deref())?;
     if !skip_verify {
         super::verify::before_up(&ctx).await?;
     }
     let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
-        converge(ctx, cli, &image, yes, no_wait).await
+        converge(ctx, cli, &image, yes, no_wait, saved.as_ref()).await
     })
     .await?;
     let Some(Applied { plan, outputs, applied, rollout, cost }) = done else {
@@ -89,6 +92,9 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         );
         if let Some(url) = &outputs.load_balancer.url {
             println!("URL: {url}");
+            if let Some(note) = crate::sandbox::note(crate::sandbox::Topic::Url) {
+                println!("  ({note})");
+            }
         }
         println!("\nOutputs:\n{}", serde_json::to_string_pretty(&outputs).unwrap_or_default());
     }
@@ -157,6 +163,7 @@ async fn converge(
     image: &ImageSource,
     yes: bool,
     no_wait: bool,
+    saved: Option<&SavedPlan>,
 ) -> Result<Option<Applied>, Error> {
     // The apply's reads, up to each service's first change, are answered as the plan's were
     // (`read_replay`); after the apply, or when nothing is applied, nothing is kept.
@@ -167,6 +174,11 @@ async fn converge(
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));
     }
+    // A saved plan was reviewed when it was made: it is applied without asking, if it is this one.
+    if let Some(saved) = saved {
+        saved.check(ctx, &plan)?;
+    }
+    let yes = yes || saved.is_some();
     if !plan.has_changes() {
         return Ok(Some(Applied { plan, outputs, applied: None, rollout: None, cost: None }));
     }
@@ -199,6 +211,7 @@ async fn converge(
                 deploy_timeout,
                 outputs.load_balancer.target_group_arn.known(),
                 cli.json,
+                false,
             )
             .await?,
         );

@@ -66,7 +66,7 @@ pub enum ImageSource {
     /// Built from app/ here, whose sources have the digest `sources`: in Apply mode, unless the
     /// service already runs an image built from them, built and pushed to `repository` (default:
     /// the stack's ECR repository).
-    Build { sources: String, repository: Option<String> },
+    Build { sources: String, repository: Option<String>, workspace: std::path::PathBuf },
     /// Whatever the latest task definition runs (for `status` and `outputs`, which build nothing).
     Unchanged,
 }
@@ -352,7 +352,7 @@ async fn image_reference(
             }),
             None,
         )),
-        ImageSource::Build { sources, repository } => {
+        ImageSource::Build { sources, repository, workspace } => {
             let repository = repository.clone().map_or_else(|| registry.repository_uri.clone(), Id::Known);
             // Built from these sources and pushed there already: nothing to build.
             if let Some(t) = running().await?.filter(|t| t.spec.sources.as_deref() == Some(sources.as_str())) {
@@ -362,7 +362,7 @@ async fn image_reference(
                 }
             }
             match (ctx.applying(), repository.known()) {
-                (true, Some(repo)) => build_and_push(ctx, repo, sources).await,
+                (true, Some(repo)) => build_and_push(ctx, repo, sources, workspace).await,
                 (true, None) => Err(Error::NotYetKnown(format!("the URI of repository {}", registry.repository))),
                 (false, _) => Ok((ImageRef::unbuilt(repository, sources), None)),
             }
@@ -375,9 +375,10 @@ async fn build_and_push(
     ctx: &Ctx,
     repository: &str,
     sources: &str,
+    workspace: &std::path::Path,
 ) -> Result<(ImageRef, Option<crate::image::PushReport>), Error> {
     ctx.progress("building the app image (service.image: build)…".to_owned());
-    let built = crate::image::build::build_app_here().await?;
+    let built = crate::image::build::build_app_in(workspace).await?;
     let report = crate::image::push_to(&ctx.clients, &built, repository, &built.tag).await?;
     ctx.progress(format!(
         "pushed image {} ({} new blobs, {} bytes)",

@@ -130,10 +130,20 @@ pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
     assemble(program, &binary, host_arch(), &revision(workspace))
 }
 
-/// `build` of the app in the workspace here, on a thread of its own (a release build takes
-/// minutes and must not hold an async worker).
-pub async fn build_app_here() -> Result<Image, crate::Error> {
-    tokio::task::spawn_blocking(|| build(Path::new("."), Program::App))
+/// The workspace whose sources `image: build` means: the one that holds the stack file (cargo
+/// finds the workspace root from the file's directory), wherever the command is run from.
+pub fn workspace_of(stack_file: &Path) -> PathBuf {
+    match stack_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `build` of the app in `workspace`, on a thread of its own (a release build takes minutes and
+/// must not hold an async worker).
+pub async fn build_app_in(workspace: &Path) -> Result<Image, crate::Error> {
+    let workspace = workspace.to_path_buf();
+    tokio::task::spawn_blocking(move || build(&workspace, Program::App))
         .await
         .map_err(|e| crate::Error::Refused(format!("the image build stopped: {e}")))?
         .map_err(Into::into)

@@ -7,7 +7,7 @@
 
 mod report;
 
-pub use report::{RolloutReport, exit_for, follow_and_report, switch_to};
+pub use report::{RolloutReport, exit_for, follow_and_report, follow_service, switch_to};
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub struct Rollout<'a> {
     /// How long no task may start, stop or fail, with tasks missing, before the follow asks
     /// whether anything can move the deployment.
     pub stall: Duration,
+    /// Done only when the service is steady too: the deployment COMPLETED, the only one, running
+    /// what it wants (`wait`, `scale`: a count change keeps a deployment COMPLETED meanwhile).
+    pub steady: bool,
 }
 
 /// Why a deployment that has stood still may be unable to move.
@@ -192,8 +195,9 @@ pub async fn follow(
                     d.pending_count(),
                     d.failed_tasks()
                 ));
+                let steady = d.running_count() == d.desired_count() && deployments.len() == 1;
                 match state.as_str() {
-                    "COMPLETED" => return Ok(Outcome::Completed { deployment: did }),
+                    "COMPLETED" if steady || !r.steady => return Ok(Outcome::Completed { deployment: did }),
                     "FAILED" => {
                         let primary = primary_task_definition(deployments).unwrap_or(r.task_definition);
                         return Ok(Outcome::Failed {
@@ -326,7 +330,28 @@ mod tests {
             timeout,
             poll: Duration::from_millis(1),
             stall: Duration::from_secs(3600),
+            steady: false,
         }
+    }
+
+    #[tokio::test]
+    async fn steady_waits_for_the_count_as_well_as_the_rollout() {
+        // A count change: the deployment stays COMPLETED while its tasks start.
+        let rule = mock!(aws_sdk_ecs::Client::describe_services)
+            .sequence()
+            .output(|| {
+                services(vec![deployment("ecs-svc/new", "td:2", "PRIMARY", DeploymentRolloutState::Completed, 1)])
+            })
+            .times(2)
+            .output(|| {
+                services(vec![deployment("ecs-svc/new", "td:2", "PRIMARY", DeploymentRolloutState::Completed, 2)])
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&rule]);
+        let r = Rollout { steady: true, ..rollout(Duration::from_secs(5)) };
+        let outcome = follow(&client, &r, &mut |_| {}, async || Ok(None)).await.expect("follows");
+        assert_eq!(outcome, Outcome::Completed { deployment: "ecs-svc/new".into() });
+        assert_eq!(rule.num_calls(), 3, "until running 2/2");
     }
 
     /// Our deployment, begun at second 100, standing at 0 of 2 with nothing pending, and the

@@ -33,6 +33,7 @@ pub async fn follow_and_report(
     timeout: Duration,
     target_group: Option<&str>,
     json: bool,
+    steady: bool,
 ) -> Result<RolloutReport, Error> {
     let started = Instant::now();
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
@@ -44,6 +45,7 @@ pub async fn follow_and_report(
         timeout,
         poll: Duration::from_secs(5),
         stall: stall_after()?,
+        steady,
     };
     if !json {
         eprintln!("\nFollowing the deployment of {task_definition} (up to {}):", humantime_secs(timeout));
@@ -178,24 +180,69 @@ pub async fn switch_to(
     if !cli.json {
         eprintln!("Service {name} is deploying {arn} (deployment {}).", deployment_id.clone().unwrap_or_default());
     }
+    let report = follow_deployment(ctx, cli, arn, deployment_id.as_deref(), follow, false).await?;
+    Ok((deployment_id, report))
+}
+
+/// Follows the service's PRIMARY deployment until the service is steady (`wait`, `scale`): its
+/// (deployment id, rollout), the rollout None with --no-wait.
+pub async fn follow_service(
+    ctx: &Ctx,
+    cli: &Cli,
+    follow: &RolloutArgs,
+) -> Result<(Option<String>, Option<RolloutReport>), Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let out = ctx
+        .clients
+        .ecs
+        .describe_services()
+        .cluster(&cluster)
+        .services(&name)
+        .send()
+        .await
+        .ctx("describe service", &name)?;
+    let primary = out
+        .services()
+        .iter()
+        .find(|s| s.status() != Some("INACTIVE"))
+        .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).cloned())
+        .ok_or_else(|| {
+            Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
+        })?;
+    let (id, td) = (primary.id().map(str::to_owned), primary.task_definition().unwrap_or_default().to_owned());
+    let report = follow_deployment(ctx, cli, &td, id.as_deref(), follow, true).await?;
+    Ok((id, report))
+}
+
+/// Follows deployment `deployment_id` of revision `arn` (unless --no-wait), adding the target
+/// group's health to a failure's diagnostics.
+async fn follow_deployment(
+    ctx: &Ctx,
+    cli: &Cli,
+    arn: &str,
+    deployment_id: Option<&str>,
+    follow: &RolloutArgs,
+    steady: bool,
+) -> Result<Option<RolloutReport>, Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     if follow.no_wait {
-        return Ok((deployment_id, None));
+        return Ok(None);
     }
     let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
     // The target group's health is looked up only if the rollout fails (below).
-    let report = follow_and_report(ctx, arn, deployment_id.clone(), timeout, None, cli.json).await?;
+    let report = follow_and_report(ctx, arn, deployment_id.map(str::to_owned), timeout, None, cli.json, steady).await?;
     if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {
-        return Ok((deployment_id, Some(report)));
+        return Ok(Some(report));
     }
     // Add target health to the diagnostics of a failed rollout.
     let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
     let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
     let tg_arn =
         tgs.as_ref().and_then(|t| t.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_owned);
-    let Some(tg_arn) = tg_arn else { return Ok((deployment_id, Some(report))) };
+    let Some(tg_arn) = tg_arn else { return Ok(Some(report)) };
     let extra = super::diagnostics(&ctx.clients.ecs, Some((&ctx.clients.elb, &tg_arn)), &cluster, &name).await?;
     for d in extra.iter().filter(|d| d.starts_with("target ")) {
         eprintln!("  {d}");
     }
-    Ok((deployment_id, Some(RolloutReport { diagnostics: extra, ..report })))
+    Ok(Some(RolloutReport { diagnostics: extra, ..report }))
 }

@@ -229,3 +229,77 @@ fn a_closed_stdout_ends_quietly_and_boolean_variables_take_the_usual_spellings()
     assert!(String::from_utf8_lossy(&out.stderr).contains("maybe"), "{}", text(&out));
     std::fs::remove_dir_all(&home).expect("clean up");
 }
+
+#[test]
+fn an_endpoint_where_nothing_listens_is_named_within_seconds() {
+    let home = temp_home("closed");
+    // An image by reference: nothing to build, the first thing done is an AWS call.
+    let stack = std::fs::read_to_string(home.join("stack.yaml")).expect("stack");
+    let by_digest = format!("image: 127.0.0.1:5000/konnichiwa@sha256:{} ", "0".repeat(64));
+    std::fs::write(home.join("stack.yaml"), stack.replace("image: build ", &by_digest)).expect("stack");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN)
+        .args(["plan"])
+        .current_dir(&home)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .expect("run");
+    let took = started.elapsed();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("waiting for AWS: {endpoint} refused the connection")), "{said}");
+    assert!(said.contains(&format!("nothing listens at {endpoint}: the connection was refused ")), "{said}");
+    assert!(said.contains("scripts/sandbox up"), "{said}");
+    // Not the minutes a throttled call is retried for (25 attempts, backoff up to 20 s: 137 s before).
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}: {said}");
+    std::fs::remove_dir_all(&home).expect("clean up");
+}
+
+#[test]
+fn a_plan_run_from_another_directory_builds_from_the_stack_files_workspace() {
+    // The repository's own stack file says `image: build`; the command runs elsewhere.
+    let account = Account::new();
+    let stack_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
+    let out = account
+        .command_for(&stack_file, &crate::common::moto_url(), &["plan", "--json"], &[])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run provisioner");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+    let task = plan["resources"].as_array().expect("resources").iter().find(|r| r["kind"] == "task-definition");
+    let said = task.map(ToString::to_string).unwrap_or_default();
+    assert!(said.contains("sources"), "the image is the workspace's sources, by digest: {said}");
+}
+
+#[test]
+fn a_mistyped_instance_type_is_refused_offline_and_an_unlisted_one_is_a_warning() {
+    let account = Account::new();
+    let with_type = |t: &str| {
+        account.edit_stack(|text| {
+            let line = text.lines().find(|l| l.trim_start().starts_with("instance_type:")).expect("line").to_owned();
+            text.replace(&line, &format!("  instance_type: {t}"))
+        });
+        account.run(&["validate"])
+    };
+    let typo = with_type("t3.smal");
+    assert_eq!(typo.status.code(), Some(1), "{}", text(&typo));
+    assert!(text(&typo).contains("unknown instance type \"t3.smal\": did you mean t3.small?"), "{}", text(&typo));
+    // The whole catalogue: a type of a family the old table lacked is known.
+    let known = with_type("r7i.large");
+    assert_eq!(known.status.code(), Some(0), "{}", text(&known));
+    assert!(!text(&known).contains("warning"), "{}", text(&known));
+    // Well formed, perhaps newer than the catalogue: said, not refused.
+    let newer = with_type("m99i.large");
+    assert_eq!(newer.status.code(), Some(0), "{}", text(&newer));
+    let said = String::from_utf8_lossy(&newer.stderr);
+    assert!(said.contains("warning:") && said.contains("\"m99i.large\" is not among the"), "{said}");
+}

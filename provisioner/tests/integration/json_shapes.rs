@@ -61,9 +61,16 @@ async fn every_command_prints_the_keys_the_readme_documents() {
         ),
         ("up", account.json(&["up", "--yes"], 0)),
         ("status", account.json(&["status"], 0)),
-        ("outputs", account.json(&["outputs"], 0)),
+        ("outputs", {
+            let all = account.json(&["outputs"], 0);
+            one_output_by_name(&account, &all["outputs"]);
+            all
+        }),
         ("deploy", account.json(&["deploy", "--image", &image, "--no-wait"], 0)),
         ("rollback", account.json(&["rollback", "--no-wait"], 0)),
+        ("scale", account.json(&["scale", "--tasks", "3", "--no-wait"], 0)),
+        // The emulator never completes a deployment: `wait` gives up, exit 3 as `deploy`'s.
+        ("wait", account.json(&["wait", "--timeout", "1s"], 3)),
         ("down", account.json(&["down", "--yes", "--purge"], 0)),
         ("unlock", account.json(&["unlock", "--yes"], 0)),
     ];
@@ -176,4 +183,23 @@ mod snapshot {
             (&Value::from("<id>"), &Value::from("<id>"), &Value::from("<seconds>"), &Value::from("<spent>"))
         );
     }
+}
+
+/// `outputs NAME [--raw]` against the stack `up` just made (here, to spare another `up`): the
+/// value alone for scripts, its JSON without --raw, and a wrong name refused with the names.
+fn one_output_by_name(account: &Account, all: &Value) {
+    let url = all["load_balancer"]["url"].as_str().expect("the load balancer's URL");
+    let raw = account.run(&["outputs", "load_balancer.url", "--raw"]);
+    assert_eq!(raw.status.code(), Some(0), "{}", crate::common::text(&raw));
+    assert_eq!(String::from_utf8_lossy(&raw.stdout), format!("{url}\n"));
+    let service = account.run(&["outputs", "service"]);
+    let parsed: Value = serde_json::from_slice(&service.stdout).expect("JSON of one output");
+    assert_eq!(parsed, all["service"]);
+    let wrong = account.run(&["outputs", "load_balancer.ulr"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let said = crate::common::text(&wrong);
+    assert!(said.contains("no output named \"load_balancer.ulr\"") && said.contains("load_balancer.url"), "{said}");
+    let object = account.run(&["outputs", "service", "--raw"]);
+    assert_eq!(object.status.code(), Some(1));
+    assert!(crate::common::text(&object).contains("an object, which --raw cannot print"));
 }

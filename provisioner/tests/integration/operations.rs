@@ -1,6 +1,6 @@
 //! Operating the running service: `logs` (several streams in order, `--since`, `--task`,
-//! `--follow` picking up a new task's stream and later lines once each, Ctrl-C), `rollback`, and
-//! the SLO alarms that roll a deployment back.
+//! `--follow` picking up a new task's stream and later lines once each, Ctrl-C), `rollback`, the
+//! SLO alarms that roll a deployment back, and a saved plan applied exactly or refused.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -450,4 +450,32 @@ async fn a_throttled_follow_slows_down_and_keeps_going() {
     let said = String::from_utf8_lossy(&done.stderr);
     assert!(said.contains("note: CloudWatch Logs is throttling; polling every 4s"), "{said}");
     assert_eq!(proxy.stats()["FilterLogEvents"].scripted, 1);
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused_before_any_change() {
+    let account = Account::new();
+    let dir = std::env::temp_dir().join(format!("konnichiwa-saved-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (first, second) = (file("first.json"), file("second.json"));
+    assert_eq!(account.run(&["plan", "--out", &first]).status.code(), Some(0));
+    assert!(!std::fs::read_to_string(&first).expect("saved").contains("API_KEY="), "no secret value in a plan");
+    let applied = account.json(&["up", "--plan", &first], 0);
+    assert_eq!(applied["applied"], true, "applied without asking: {applied}");
+
+    // The stack file changed since the plan: refused, nothing sent but reads.
+    account.edit_stack(|t| t.replace("logs: { retention_days: 30 }", "logs: { retention_days: 14 }"));
+    let stale = account.run(&["up", "--plan", &first]);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    assert!(text(&stale).contains("the stack file (or a file it extends) has changed since"), "{}", text(&stale));
+
+    // AWS changed since the plan (another run applied it): refused, naming the row.
+    assert_eq!(account.run(&["plan", "--out", &second]).status.code(), Some(0));
+    account.json(&["up", "--yes"], 0);
+    let moved = account.json(&["up", "--plan", &second], 1);
+    let error = moved["error"].as_str().unwrap_or_default();
+    assert!(error.contains("AWS has changed since: log-group"), "{moved}");
+    assert!(moved["error"].as_str().is_some_and(|e| e.contains("Nothing was changed")), "{moved}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -51,6 +51,10 @@ fn the_sandbox_comes_up_answers_and_goes_down_leaving_nothing() {
     let up_seconds = started.elapsed().as_secs_f64();
     let url = read(&dir, "app.url");
     assert!(said(&up).contains(&format!("The sandbox answers on {url}")), "{}", said(&up));
+    // The hints name the binaries `up` built (no silent per-package rebuild behind `cargo run -q`).
+    assert!(said(&up).contains("/debug/monitor check") && !said(&up).contains("cargo run -q"), "{}", said(&up));
+    let custom = format!("eval \"$(KONNICHIWA_SANDBOX_DIR={} scripts/sandbox env)\"", dir.display());
+    assert!(said(&up).contains(&custom), "a custom state directory is named in the hints: {}", said(&up));
     let health = Command::new("curl").args(["-sf", &format!("{url}/health")]).output().expect("curl");
     assert_eq!(String::from_utf8_lossy(&health.stdout), "ok", "{}", said(&up));
 
@@ -82,9 +86,17 @@ fn the_sandbox_comes_up_answers_and_goes_down_leaving_nothing() {
 
     let guard_env = std::fs::read_to_string(dir.join("env")).expect("the sandbox's env lines");
     another_checkout_has_its_own_sandbox_and_cannot_stop_this_one(&dir, &url);
-    // A shell pointed at this sandbox reaches it.
-    let status = in_a_shell(&guard_env, &["status"], &dir);
+    // A shell pointed at this sandbox reaches it, and only it: per-service endpoint variables
+    // change nothing, and with the emulator's keys unset no credential source is asked.
+    let elsewhere = "export AWS_ENDPOINT_URL_ECS=http://127.0.0.1:9 AWS_ENDPOINT_URL_STS=http://127.0.0.1:9\n\
+                     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY";
+    let status = in_a_shell_then(&guard_env, elsewhere, &["status"], &dir);
     assert_eq!(status.0.status.code(), Some(0), "{}", said(&status.0));
+    assert!(status.1.is_empty(), "a credential source was asked: {:?}", status.1);
+    // What the emulator shows but does not do is said, with where to look instead.
+    let shown = said(&status.0);
+    assert!(shown.contains("the emulator runs no tasks") && shown.contains("scripts/sandbox logs"), "{shown}");
+    assert!(shown.contains(&format!("the service answers at {url}")), "{shown}");
 
     let ports: Vec<String> = ["moto.port", "registry.port", "app.port"].iter().map(|f| read(&dir, f)).collect();
     let pids: Vec<String> = ["moto.pid", "registry.pid"].iter().map(|f| read(&dir, f)).collect();
@@ -155,6 +167,16 @@ fn another_checkout_has_its_own_sandbox_and_cannot_stop_this_one(dir: &Path, url
 /// a trace when asked (a profile's credential_process, the instance metadata service on a
 /// loopback port this test holds). Returns the output and what was asked.
 fn in_a_shell(env_lines: &str, args: &[&str], scratch: &Path) -> (std::process::Output, Vec<&'static str>) {
+    in_a_shell_then(env_lines, "", args, scratch)
+}
+
+/// `in_a_shell`, with `then` run in the shell after the `eval`.
+fn in_a_shell_then(
+    env_lines: &str,
+    then: &str,
+    args: &[&str],
+    scratch: &Path,
+) -> (std::process::Output, Vec<&'static str>) {
     let home = scratch.with_extension(format!("shell-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("home");
     let marker = home.join("credential_process-ran");
@@ -162,7 +184,7 @@ fn in_a_shell(env_lines: &str, args: &[&str], scratch: &Path) -> (std::process::
         .expect("config");
     let imds = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     imds.set_nonblocking(true).expect("nonblocking");
-    let script = format!("{env_lines}\nexec \"$0\" \"$@\"");
+    let script = format!("{env_lines}\n{then}\nexec \"$0\" \"$@\"");
     let out = Command::new("bash")
         .args(["-c", &script, crate::common::BIN])
         .args(args)

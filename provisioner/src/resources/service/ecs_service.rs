@@ -322,12 +322,48 @@ pub async fn converge(
             async |c: &Change, o: Option<&ObservedService>| apply(ctx, name, i, c, o).await,
         )
         .await?;
+    if let Some(note) = outcome.observed.as_ref().and_then(|o| count_owned_by_autoscaling(&ctx.stack, o)) {
+        plan.note(note);
+    }
     Ok((outcome.id(), outcome.applied.and_then(|s| s.deployment_id)))
+}
+
+/// Why a changed `service.desired_count` changes nothing: with auto scaling, the count is its
+/// (stack.yaml's count is used when the service is created), and what to change instead.
+fn count_owned_by_autoscaling(stack: &stack::Stack, o: &ObservedService) -> Option<String> {
+    let a = stack.service.autoscaling.as_ref()?;
+    let wanted = i64::from(stack.service.desired_count);
+    (wanted != i64::from(o.desired)).then(|| {
+        format!(
+            "service.desired_count is {wanted}, but auto scaling owns the count (now {}, within service.autoscaling's \
+             {}–{}): the plan leaves it; to hold more or fewer tasks, change service.autoscaling.min and max",
+            o.desired, a.min, a.max
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_auto_scaling_owns_is_said_not_silently_left() {
+        let mut s = crate::resources::test_stack();
+        s.service.desired_count = 3;
+        s.service.autoscaling = None;
+        assert_eq!(count_owned_by_autoscaling(&s, &observed()), None, "without auto scaling the plan changes it");
+        s.service.autoscaling = Some(stack::Autoscaling {
+            min: 1,
+            max: 6,
+            target_cpu_percent: stack::Percent::from_value(60.0),
+            requests_per_target: None,
+        });
+        let note = count_owned_by_autoscaling(&s, &observed()).expect("a note");
+        assert!(note.contains("desired_count is 3") && note.contains("now 5") && note.contains("1–6"), "{note}");
+        assert!(note.contains("change service.autoscaling.min and max"), "{note}");
+        s.service.desired_count = 5;
+        assert_eq!(count_owned_by_autoscaling(&s, &observed()), None, "nothing to say when they agree");
+    }
 
     fn observed() -> ObservedService {
         ObservedService {
