@@ -131,12 +131,15 @@ pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
 }
 
 /// The workspace whose sources `image: build` means: the one that holds the stack file (cargo
-/// finds the workspace root from the file's directory), wherever the command is run from.
+/// finds the workspace root from the file's directory), wherever the command is run from; for a
+/// stack file outside any cargo project, the one here.
 pub fn workspace_of(stack_file: &Path) -> PathBuf {
-    match stack_file.parent() {
+    let dir = match stack_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+        _ => return PathBuf::from("."),
+    };
+    let in_a_project = dir.canonicalize().is_ok_and(|d| d.ancestors().any(|a| a.join("Cargo.toml").is_file()));
+    if in_a_project { dir } else { PathBuf::from(".") }
 }
 
 /// `build` of the app in `workspace`, on a thread of its own (a release build takes minutes and
@@ -182,6 +185,16 @@ pub fn write_layout(image: &Image, dir: &Path, tag: &str) -> Result<(), ImageErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_build_means_the_stack_files_project_or_else_the_one_here() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
+        assert_eq!(workspace_of(&here), here.parent().expect("dir"), "run from anywhere, the stack file's");
+        let elsewhere = std::env::temp_dir().join("konnichiwa-no-project").join("stack.yaml");
+        std::fs::create_dir_all(elsewhere.parent().expect("dir")).expect("dir");
+        assert_eq!(workspace_of(&elsewhere), PathBuf::from("."), "outside any project: the one here");
+        assert_eq!(workspace_of(Path::new("stack.yaml")), PathBuf::from("."));
+    }
 
     #[test]
     fn assembly_is_reproducible_and_self_consistent() {
