@@ -276,8 +276,18 @@ where
                 (Some(c), None) => c.to_owned(),
                 _ => match &err {
                     SdkError::ServiceError(e) => {
-                        let body = e.raw().body().bytes().map(body_text).unwrap_or_default();
-                        format!("HTTP {} with no error code: {body}", e.raw().status().as_u16())
+                        let bytes = e.raw().body().bytes().unwrap_or_default();
+                        let status = e.raw().status().as_u16();
+                        if is_web_page(bytes) {
+                            // A web server's page, no AWS answer: what an emulator answers for an
+                            // operation it does not implement.
+                            format!(
+                                "HTTP {status} with a web page instead of an AWS answer (an emulator answers so \
+                                 for an operation it does not implement)"
+                            )
+                        } else {
+                            format!("HTTP {status} with no error code: {}", body_text(bytes))
+                        }
                     }
                     SdkError::TimeoutError(_) => "no answer in time".to_owned(),
                     _ => without_dumps(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
@@ -290,6 +300,12 @@ where
             Error::Aws { action, resource: resource.into(), code, message, source: Some(std::sync::Arc::new(err)) }
         })
     }
+}
+
+/// True for an HTML page (a web server's own error page), which no AWS API answers.
+fn is_web_page(bytes: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).trim_start().to_ascii_lowercase();
+    start.starts_with("<!doctype html") || start.starts_with("<html")
 }
 
 /// What an error answer's body says, as one short line of text (XML tags and JSON punctuation
@@ -423,6 +439,16 @@ mod tests {
         // The same words under another code are not read as done.
         assert!(!aws("ValidationError", "The launch template was not found").is_already_there());
         assert!(!aws("InvalidParameterException", "The specified capacity provider does not exist.").is_already_done());
+    }
+
+    #[test]
+    fn a_web_servers_error_page_is_named_as_such_not_dumped() {
+        let page =
+            b"<!doctype html>\n<html lang=en><title>500 Internal Server Error</title><h1>Internal Server Error</h1>\
+            <p>The server encountered an internal error and was unable to complete your request.</p>";
+        assert!(is_web_page(page));
+        assert!(!is_web_page(b"<ErrorResponse><Error><Code>InternalFailure</Code></Error></ErrorResponse>"));
+        assert!(!is_web_page(br#"{"__type":"InternalFailure"}"#));
     }
 
     #[test]

@@ -83,11 +83,12 @@ pub async fn run(cli: &Cli, args: &RunLocalArgs) -> Result<u8, Error> {
         args.env_file.as_ref().map_or_else(|| "Secrets Manager".to_owned(), |f| f.display().to_string()),
         if args.detach { "" } else { " — Ctrl-C stops and removes it" }
     );
-    let run_args = run_arguments(&spec, &container, args.port, args.detach);
+    let checks = engine.health_checks();
+    let run_args = run_arguments(&spec, &container, args.port, args.detach, checks);
     if args.detach {
-        return engine.detached(&run_args, &api_key, &container, &url, cli.json).await;
+        return engine.detached(&run_args, &api_key, &container, &url, cli.json, checks).await;
     }
-    engine.foreground(&run_args, &api_key, &container, spec.stop_timeout).await
+    engine.foreground(&run_args, &api_key, &container, spec.stop_timeout, checks).await
 }
 
 /// A directory removed when dropped.
@@ -160,7 +161,7 @@ async fn key_from_secrets_manager(ctx: &crate::reconcile::Ctx, spec: &TaskSpec) 
 
 /// What `run` is given: the container as the task definition describes it. The key is passed by
 /// name only (`--env API_KEY`), its value in the engine's environment, never on a command line.
-fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool) -> Vec<String> {
+fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool, checks: HealthChecks) -> Vec<String> {
     let mut a: Vec<String> = ["run", "--rm", "--name", container, "--read-only"].map(str::to_owned).to_vec();
     if detach {
         a.push("--detach".into());
@@ -180,8 +181,13 @@ fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool) -> V
     if !health.is_empty() {
         a.extend(["--health-cmd".into(), serde_json::to_string(&health).unwrap_or_default()]);
         let t = service::task::HEALTH_CHECK;
+        // `disable`: no timer of podman's (it needs systemd); the provisioner runs the check.
+        let interval = match checks {
+            HealthChecks::ByEngine => format!("--health-interval={}s", t.interval),
+            HealthChecks::ByUs => "--health-interval=disable".to_owned(),
+        };
         a.extend([
-            format!("--health-interval={}s", t.interval),
+            interval,
             format!("--health-timeout={}s", t.timeout),
             format!("--health-retries={}", t.retries),
             format!("--health-start-period={}s", t.start_period),
@@ -191,6 +197,16 @@ fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool) -> V
     a
 }
 
+/// Who runs the container's health check on its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HealthChecks {
+    /// The engine (docker; podman where systemd runs its timers).
+    ByEngine,
+    /// The provisioner, with `podman healthcheck run`: podman schedules checks with systemd
+    /// timers, and without systemd it says so and never runs one.
+    ByUs,
+}
+
 /// A container engine found on PATH.
 struct Engine {
     name: &'static str,
@@ -198,6 +214,56 @@ struct Engine {
 }
 
 impl Engine {
+    fn health_checks(&self) -> HealthChecks {
+        let systemd = Path::new("/run/systemd/system").is_dir();
+        if self.name == "podman" && !systemd { HealthChecks::ByUs } else { HealthChecks::ByEngine }
+    }
+
+    /// Runs the container's health check once (`podman healthcheck run`): None when it passed,
+    /// else what it said.
+    async fn check_health(&self, container: &str) -> Option<String> {
+        let out = self.command().args(["healthcheck", "run", container]).stdin(Stdio::null()).output().await;
+        match out {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => {
+                let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+                Some(said.trim().lines().last().unwrap_or("unhealthy").to_owned())
+            }
+            Err(e) => Some(format!("cannot run {} healthcheck: {e}", self.name)),
+        }
+    }
+
+    /// The health check on the task definition's schedule, for as long as the container runs:
+    /// a line when its state changes, and "unhealthy" after as many failures in a row as ECS
+    /// allows (ECS would then replace the task).
+    async fn keep_checking(&self, container: &str) {
+        let t = service::task::HEALTH_CHECK;
+        let seconds = |s: i32| Duration::from_secs(u64::try_from(s).unwrap_or(10));
+        tokio::time::sleep(seconds(t.start_period)).await;
+        let (mut failures, mut healthy) = (0_i32, None::<bool>);
+        loop {
+            match self.check_health(container).await {
+                None => {
+                    failures = 0;
+                    if healthy != Some(true) {
+                        eprintln!("health check (run by the provisioner: no systemd for podman's timer): healthy");
+                        healthy = Some(true);
+                    }
+                }
+                Some(why) => {
+                    failures += 1;
+                    if failures >= t.retries && healthy != Some(false) {
+                        eprintln!(
+                            "health check: UNHEALTHY after {failures} failures ({why}): ECS would replace the task"
+                        );
+                        healthy = Some(false);
+                    }
+                }
+            }
+            tokio::time::sleep(seconds(t.interval)).await;
+        }
+    }
+
     fn command(&self) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.path);
         c.kill_on_drop(true);
@@ -236,7 +302,14 @@ impl Engine {
 
     /// Runs in the foreground until the container ends or Ctrl-C, which stops it (then `--rm`
     /// removes it).
-    async fn foreground(&self, args: &[String], key: &str, container: &str, stop_timeout: i32) -> Result<u8, Error> {
+    async fn foreground(
+        &self,
+        args: &[String],
+        key: &str,
+        container: &str,
+        stop_timeout: i32,
+        checks: HealthChecks,
+    ) -> Result<u8, Error> {
         let mut child = self
             .command()
             .args(args)
@@ -244,7 +317,14 @@ impl Engine {
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| Error::Refused(format!("cannot run {}: {e}", self.path.display())))?;
+        let checking = async {
+            if checks == HealthChecks::ByUs {
+                self.keep_checking(container).await;
+            }
+            std::future::pending::<()>().await;
+        };
         tokio::select! {
+            () = checking => unreachable!("the checks run until the container ends"),
             status = child.wait() => {
                 let status = status.map_err(|e| Error::Refused(format!("{}: {e}", self.name)))?;
                 Ok(if status.success() { exit::OK } else { exit::ERROR })
@@ -262,7 +342,15 @@ impl Engine {
 
     /// Starts the container in the background and returns once it answers /health (removing it
     /// when it never does).
-    async fn detached(&self, args: &[String], key: &str, container: &str, url: &str, json: bool) -> Result<u8, Error> {
+    async fn detached(
+        &self,
+        args: &[String],
+        key: &str,
+        container: &str,
+        url: &str,
+        json: bool,
+        checks: HealthChecks,
+    ) -> Result<u8, Error> {
         let out = self
             .command()
             .args(args)
@@ -283,14 +371,34 @@ impl Engine {
             let _ = self.command().args(["rm", "--force", container]).output().await;
             return Err(Error::Refused(format!("{container} did not answer {url}/health within 30s; it was removed")));
         }
+        // The task definition's own check, run once here where podman cannot schedule it.
+        let health_check = match checks {
+            HealthChecks::ByEngine => "run by the engine",
+            HealthChecks::ByUs => match self.check_health(container).await {
+                None => "passed (run once by the provisioner: podman here has no systemd to schedule it)",
+                Some(why) => {
+                    let _ = self.command().args(["rm", "--force", container]).output().await;
+                    return Err(Error::Refused(format!(
+                        "{container} answers {url}/health, but its task definition's health check fails ({why}): ECS \
+                         would replace the task; it was removed"
+                    )));
+                }
+            },
+        };
         if json {
             println!(
                 "{}",
-                serde_json::json!({ "command": "run-local", "container": container, "url": url, "engine": self.name })
+                serde_json::json!({
+                    "command": "run-local", "container": container, "url": url, "engine": self.name,
+                    "health_check": health_check,
+                })
             );
         } else {
             println!("{url}");
-            eprintln!("{container} answers on {url}; stop it with: {} rm --force {container}", self.name);
+            eprintln!(
+                "{container} answers on {url} (health check: {health_check}); stop it with: {} rm --force {container}",
+                self.name
+            );
         }
         Ok(exit::OK)
     }
@@ -383,7 +491,7 @@ mod tests {
             task_role: &id,
         };
         let spec = service::task::desired_task(&stack, &inputs);
-        let a = run_arguments(&spec, "konnichiwa-local-1", 4000, false).join(" ");
+        let a = run_arguments(&spec, "konnichiwa-local-1", 4000, false, HealthChecks::ByEngine).join(" ");
         for wanted in [
             "run --rm --name konnichiwa-local-1 --read-only",
             "--memory 256m",
@@ -398,6 +506,11 @@ mod tests {
         }
         assert!(a.ends_with(" 127.0.0.1:5000/konnichiwa@sha256:ab"), "{a}");
         assert!(!a.contains("API_KEY="), "{a}");
+        assert!(a.contains("--health-interval=10s"), "{a}");
+        // Podman without systemd: no timer of its own (it would say it cannot make one and never
+        // check); the provisioner runs the check.
+        let ours = run_arguments(&spec, "konnichiwa-local-1", 4000, false, HealthChecks::ByUs).join(" ");
+        assert!(ours.contains("--health-cmd") && ours.contains("--health-interval=disable"), "{ours}");
     }
 
     #[test]

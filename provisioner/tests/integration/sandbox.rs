@@ -98,6 +98,8 @@ fn the_sandbox_comes_up_answers_and_goes_down_leaving_nothing() {
     assert!(shown.contains("the emulator runs no tasks") && shown.contains("scripts/sandbox logs"), "{shown}");
     assert!(shown.contains(&format!("the service answers at {url}")), "{shown}");
 
+    the_readmes_commands_in_order(&dir, &key);
+
     let ports: Vec<String> = ["moto.port", "registry.port", "app.port"].iter().map(|f| read(&dir, f)).collect();
     let pids: Vec<String> = ["moto.pid", "registry.pid"].iter().map(|f| read(&dir, f)).collect();
     let down = sandbox(&dir, "down");
@@ -208,4 +210,35 @@ fn in_a_shell_then(
     }
     std::fs::remove_dir_all(&home).expect("clean up");
     (out, asked)
+}
+
+/// The README's walk after `scripts/sandbox up`, in one shell as a newcomer types it: point the
+/// shell at the sandbox, one output for a script, `status` into `head`, the logs, the monitor and
+/// a short load test on HOST:PORT.
+fn the_readmes_commands_in_order(dir: &Path, key: &str) {
+    let bin = crate::common::target_dir().join("debug");
+    let script = format!(
+        r#"eval "$(KONNICHIWA_SANDBOX_DIR={dir} scripts/sandbox env)"
+echo "url=$({bin}/provisioner outputs load_balancer.url --raw)"
+{bin}/provisioner status | head -1 > /dev/null; echo "status|head=${{PIPESTATUS[0]}}"
+{bin}/provisioner logs --since 1m 2>&1 | tail -1
+{bin}/monitor check; echo "monitor=$?"
+{bin}/loadtest --host "${{API_URL#http://}}" --rate 20/s --duration 1s --quiet --slo 'p95<300ms'; echo "loadtest=$?"
+"#,
+        dir = dir.display(),
+        bin = bin.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(workspace())
+        .env("API_KEY", key)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("KONNICHIWA_SANDBOX")
+        .output()
+        .expect("bash");
+    let said = said(&out);
+    assert!(said.contains("url=http://") && said.contains(".elb.amazonaws.com"), "{said}");
+    assert!(said.contains("status|head=141") && !said.contains("panicked"), "quiet on a closed pipe: {said}");
+    assert!(said.contains("the emulator keeps no log lines") && said.contains("scripts/sandbox logs"), "{said}");
+    assert!(said.contains("monitor=0") && said.contains("loadtest=0"), "{said}");
 }
