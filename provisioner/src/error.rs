@@ -282,8 +282,8 @@ where
                             // A web server's page, no AWS answer: what an emulator answers for an
                             // operation it does not implement.
                             format!(
-                                "HTTP {status} with a web page instead of an AWS answer (an emulator answers so \
-                                 for an operation it does not implement)"
+                                "HTTP {status} with a web page instead of an AWS answer (an emulator's answer for \
+                                 an operation it does not implement, or a proxy's error page)"
                             )
                         } else {
                             format!("HTTP {status} with no error code: {}", body_text(bytes))

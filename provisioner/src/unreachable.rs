@@ -1,8 +1,10 @@
 //! An endpoint that does not answer. The run says so on stderr at the first failed connection
-//! (which endpoint, what failed, that it tries again), and a connection refused several times in
-//! a row ends the call at once instead of after the minutes of retries a throttled call is given:
-//! nothing listens there (an emulator stopped, a mistyped AWS_ENDPOINT_URL, a proxy down), and no
-//! retry will change that.
+//! (which endpoint, what failed, that it tries again), and connections refused several times in a
+//! row end the call at once instead of after the minutes of retries a throttled call is given —
+//! where nothing listens: an emulator on this machine (stopped, or a mistyped port), or any
+//! endpoint before the run has had one answer (a mistyped AWS_ENDPOINT_URL, a proxy down). Once
+//! AWS has answered, a refusal on the way to it (a proxy or VPN restarting) is retried as before:
+//! a long `up` is not given up half-way for a second's outage.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -17,6 +19,8 @@ pub const REFUSALS_TO_GIVE_UP: usize = 3;
 pub struct Reach {
     refused_in_a_row: AtomicUsize,
     told: AtomicBool,
+    /// Some endpoint of the run has answered.
+    answered: AtomicBool,
 }
 
 impl Reach {
@@ -31,11 +35,13 @@ impl Reach {
         match answer {
             Ok(response) => {
                 self.refused_in_a_row.store(0, Ordering::Relaxed);
+                self.answered.store(true, Ordering::Relaxed);
                 Ok(response)
             }
             Err(e) if is_refused(&e) => {
                 let n = self.refused_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-                if n >= REFUSALS_TO_GIVE_UP {
+                let nothing_there = !self.answered.load(Ordering::Relaxed) || stack::net::is_loopback_url(endpoint);
+                if n >= REFUSALS_TO_GIVE_UP && nothing_there {
                     return Err(ConnectorError::other(nothing_listens(endpoint, n).into(), None));
                 }
                 self.tell(&format!("{endpoint} refused the connection; trying again"));
@@ -103,8 +109,8 @@ mod tests {
             let e = reach.judge(url, refused()).expect_err("refused");
             assert!(e.is_io(), "retried as the SDK retries an io error");
         }
-        let ok = HttpResponse::new(200.try_into().expect("status"), SdkBody::empty());
-        assert!(reach.judge(url, Ok(ok)).is_ok());
+        let ok = || HttpResponse::new(200.try_into().expect("status"), SdkBody::empty());
+        assert!(reach.judge(url, Ok(ok())).is_ok());
         for _ in 1..REFUSALS_TO_GIVE_UP {
             assert!(reach.judge(url, refused()).expect_err("refused").is_io(), "counted again from zero");
         }
@@ -113,6 +119,18 @@ mod tests {
         let said = aws_smithy_types::error::display::DisplayErrorContext(&last).to_string();
         assert!(said.contains("nothing listens at http://127.0.0.1:9: the connection was refused 3 times"), "{said}");
         assert!(said.contains("scripts/sandbox up"), "{said}");
+
+        // AWS itself, once it has answered: a refusal on the way (a proxy restarting) is retried.
+        let aws = Reach::default();
+        let remote = "https://ecs.ap-northeast-1.amazonaws.com/";
+        assert!(aws.judge(remote, Ok(ok())).is_ok());
+        for _ in 0..10 {
+            assert!(aws.judge(remote, refused()).expect_err("refused").is_io(), "still retried");
+        }
+        // Before any answer, a remote endpoint that refuses is given up on too.
+        let fresh = Reach::default();
+        let last = (0..REFUSALS_TO_GIVE_UP).map(|_| fresh.judge(remote, refused())).last().expect("answers");
+        assert!(!last.expect_err("refused").is_io(), "nothing has ever answered there");
     }
 
     #[test]

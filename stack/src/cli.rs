@@ -1,6 +1,6 @@
 //! What every command-line tool of the toolchain does before its work: a closed standard output
-//! (`provisioner outputs | head -5`) ends the program quietly, as Unix tools end, instead of a
-//! panic and a backtrace.
+//! or error (`provisioner outputs | head -5`) ends the program quietly, as Unix tools end,
+//! instead of a panic and a backtrace.
 
 use std::any::Any;
 
@@ -21,14 +21,16 @@ pub fn stop_quietly_on_broken_pipe() {
     }));
 }
 
-/// True for the standard library's "failed printing to stdout: Broken pipe (os error 32)".
+/// True for the standard library's "failed printing to stdout: Broken pipe (os error 32)" (or
+/// stderr's: `tool 2>&1 | head`).
 fn is_closed_stdout(payload: &(dyn Any + Send)) -> bool {
     let text = match (payload.downcast_ref::<String>(), payload.downcast_ref::<&str>()) {
         (Some(s), _) => s.as_str(),
         (None, Some(s)) => s,
         (None, None) => return false,
     };
-    text.starts_with("failed printing to stdout") && text.contains("Broken pipe")
+    (text.starts_with("failed printing to stdout") || text.starts_with("failed printing to stderr"))
+        && text.contains("Broken pipe")
 }
 
 #[cfg(test)]
@@ -39,6 +41,9 @@ mod tests {
     fn only_a_closed_stdout_is_stopped_quietly() {
         let closed: Box<dyn Any + Send> = Box::new("failed printing to stdout: Broken pipe (os error 32)".to_owned());
         assert!(is_closed_stdout(closed.as_ref()));
+        let closed_err: Box<dyn Any + Send> =
+            Box::new("failed printing to stderr: Broken pipe (os error 32)".to_owned());
+        assert!(is_closed_stdout(closed_err.as_ref()));
         for other in ["failed printing to stdout: No space left on device (os error 28)", "index out of bounds"] {
             let payload: Box<dyn Any + Send> = Box::new(other);
             assert!(!is_closed_stdout(payload.as_ref()), "{other}");

@@ -32,7 +32,7 @@ pub async fn run(cli: &Cli, args: &PlanArgs) -> Result<u8, Error> {
     let (plan, outputs) = driver::reconcile(&ctx, &image).await?;
     let cost = crate::cost::Compared::of(&ctx.stack, &plan, outputs.capacity.instances_desired);
     if let Some(path) = out {
-        super::saved_plan::SavedPlan::of(&ctx, &plan)?.write(path)?;
+        super::saved_plan::SavedPlan::of(&ctx, &plan).await?.write(path)?;
         eprintln!(
             "Saved the plan to {}: `provisioner up --plan {}` applies exactly it.",
             path.display(),

@@ -200,10 +200,11 @@ fn run_arguments(spec: &TaskSpec, container: &str, port: u16, detach: bool, chec
 /// Who runs the container's health check on its schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HealthChecks {
-    /// The engine (docker; podman where systemd runs its timers).
+    /// The engine (docker).
     ByEngine,
     /// The provisioner, with `podman healthcheck run`: podman schedules checks with systemd
-    /// timers, and without systemd it says so and never runs one.
+    /// timers, which rootless podman, a container or WSL often cannot make (it says so, and no
+    /// check ever runs), whatever /run/systemd says.
     ByUs,
 }
 
@@ -215,8 +216,7 @@ struct Engine {
 
 impl Engine {
     fn health_checks(&self) -> HealthChecks {
-        let systemd = Path::new("/run/systemd/system").is_dir();
-        if self.name == "podman" && !systemd { HealthChecks::ByUs } else { HealthChecks::ByEngine }
+        if self.name == "podman" { HealthChecks::ByUs } else { HealthChecks::ByEngine }
     }
 
     /// Runs the container's health check once (`podman healthcheck run`): None when it passed,
@@ -246,7 +246,7 @@ impl Engine {
                 None => {
                     failures = 0;
                     if healthy != Some(true) {
-                        eprintln!("health check (run by the provisioner: no systemd for podman's timer): healthy");
+                        eprintln!("health check (run by the provisioner, not podman's systemd timer): healthy");
                         healthy = Some(true);
                     }
                 }
@@ -375,7 +375,9 @@ impl Engine {
         let health_check = match checks {
             HealthChecks::ByEngine => "run by the engine",
             HealthChecks::ByUs => match self.check_health(container).await {
-                None => "passed (run once by the provisioner: podman here has no systemd to schedule it)",
+                None => {
+                    "passed (run once by the provisioner: podman's own schedule needs systemd; `podman healthcheck run` runs it again)"
+                }
                 Some(why) => {
                     let _ = self.command().args(["rm", "--force", container]).output().await;
                     return Err(Error::Refused(format!(

@@ -1,8 +1,9 @@
 //! Terraform's saved plan: `plan --out FILE` keeps the plan with what it was made from (the stack
 //! as every tool reads it, the image's sources, the region and endpoint), and `up --plan FILE`
 //! applies exactly that plan or nothing: it plans again and refuses, before any change, when the
-//! stack file or what AWS holds has changed since (the rows differ). A plan holds no secret value:
-//! the API key's row says only whether it will change.
+//! stack file or what AWS holds has changed since (the rows differ), or it is another account's.
+//! A plan holds no secret value: the API key's row says only whether it will change, so the value
+//! `up` writes is the one in its own environment (a saved plan does not pin it).
 
 use std::path::Path;
 
@@ -18,6 +19,8 @@ const FORMAT: &str = "konnichiwa-plan/1";
 pub struct SavedPlan {
     format: String,
     stack: String,
+    /// The account the plan was made in: a plan of an empty account fits any empty account.
+    account: String,
     region: String,
     /// AWS_ENDPOINT_URL, when one was set (an emulator's plan is no real account's).
     endpoint: Option<String>,
@@ -28,10 +31,11 @@ pub struct SavedPlan {
 }
 
 impl SavedPlan {
-    pub fn of(ctx: &Ctx, plan: &Plan) -> Result<Self, Error> {
+    pub async fn of(ctx: &Ctx, plan: &Plan) -> Result<Self, Error> {
         Ok(Self {
             format: FORMAT.to_owned(),
             stack: ctx.stack.name.clone(),
+            account: ctx.clients.identity().await?.account,
             region: ctx.stack.region.clone(),
             endpoint: ctx.clients.endpoint.clone(),
             stack_digest: stack_digest(&ctx.stack)?,
@@ -63,7 +67,7 @@ impl SavedPlan {
     }
 
     /// Refuses, naming what differs, unless `plan` (made now for `ctx`) is the saved one.
-    pub fn check(&self, ctx: &Ctx, plan: &Plan) -> Result<(), Error> {
+    pub async fn check(&self, ctx: &Ctx, plan: &Plan) -> Result<(), Error> {
         let refuse = |what: String| {
             Err(Error::Refused(format!(
                 "the saved plan is not what `up` would apply now: {what}. Nothing was changed; plan again \
@@ -75,6 +79,10 @@ impl SavedPlan {
                 "it is stack {} in {}, this is stack {} in {}",
                 self.stack, self.region, ctx.stack.name, ctx.stack.region
             ));
+        }
+        let account = ctx.clients.identity().await?.account;
+        if self.account != account {
+            return refuse(format!("it was made in account {}, this run is in account {account}", self.account));
         }
         if self.endpoint != ctx.clients.endpoint {
             let name = |e: &Option<String>| e.clone().unwrap_or_else(|| "AWS".to_owned());

@@ -67,7 +67,7 @@ pub async fn scale(cli: &Cli, args: &ScaleArgs) -> Result<u8, Error> {
 pub async fn wait(cli: &Cli, args: &WaitArgs) -> Result<u8, Error> {
     let ctx = context(cli, Mode::Plan, Duration::from_secs(3600)).await?;
     let follow = RolloutArgs { timeout: args.timeout, no_wait: false, lock_timeout: Duration::ZERO };
-    let (deployment_id, rollout) = follow_service(&ctx, cli, &follow).await?;
+    let (deployment_id, rollout) = follow_service(&ctx, cli, &follow, None).await?;
     if cli.json {
         let body = Waited {
             deployment_id: deployment_id.as_deref(),
@@ -112,7 +112,7 @@ async fn set_count(
         .send()
         .await
         .ctx("update service", &name)?;
-    let (_, rollout) = follow_service(ctx, cli, follow).await?;
+    let (_, rollout) = follow_service(ctx, cli, follow, Some(count)).await?;
     Ok((was, rollout))
 }
 

@@ -176,7 +176,7 @@ async fn converge(
     }
     // A saved plan was reviewed when it was made: it is applied without asking, if it is this one.
     if let Some(saved) = saved {
-        saved.check(ctx, &plan)?;
+        saved.check(ctx, &plan).await?;
     }
     let yes = yes || saved.is_some();
     if !plan.has_changes() {
@@ -211,7 +211,7 @@ async fn converge(
                 deploy_timeout,
                 outputs.load_balancer.target_group_arn.known(),
                 cli.json,
-                false,
+                crate::rollout::Until::Completed,
             )
             .await?,
         );

@@ -130,16 +130,22 @@ pub fn build(workspace: &Path, program: Program) -> Result<Image, ImageError> {
     assemble(program, &binary, host_arch(), &revision(workspace))
 }
 
-/// The workspace whose sources `image: build` means: the one that holds the stack file (cargo
-/// finds the workspace root from the file's directory), wherever the command is run from; for a
-/// stack file outside any cargo project, the one here.
+/// The workspace whose sources `image: build` means: the cargo workspace that holds the stack
+/// file (its root: the fingerprint reads Cargo.lock and the toolchain files there), wherever the
+/// command is run from; for a stack file outside any cargo project, the one here.
 pub fn workspace_of(stack_file: &Path) -> PathBuf {
     let dir = match stack_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => return PathBuf::from("."),
+        _ => PathBuf::from("."),
     };
-    let in_a_project = dir.canonicalize().is_ok_and(|d| d.ancestors().any(|a| a.join("Cargo.toml").is_file()));
-    if in_a_project { dir } else { PathBuf::from(".") }
+    let Ok(dir) = dir.canonicalize() else { return PathBuf::from(".") };
+    let manifests: Vec<&Path> = dir.ancestors().filter(|a| a.join("Cargo.toml").is_file()).collect();
+    // The nearest manifest that declares a workspace; else the nearest (a single package).
+    let declares = |d: &Path| std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"));
+    match manifests.iter().copied().find(|d| declares(d)).or(manifests.first().copied()) {
+        Some(root) => root.to_path_buf(),
+        None => PathBuf::from("."),
+    }
 }
 
 /// `build` of the app in `workspace`, on a thread of its own (a release build takes minutes and
@@ -188,12 +194,15 @@ mod tests {
 
     #[test]
     fn image_build_means_the_stack_files_project_or_else_the_one_here() {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stack.yaml");
-        assert_eq!(workspace_of(&here), here.parent().expect("dir"), "run from anywhere, the stack file's");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace");
+        assert_eq!(workspace_of(&root.join("stack.yaml")), root, "run from anywhere, the stack file's");
+        // A stack file in a directory of the workspace: the workspace's root, where Cargo.lock is.
+        assert_eq!(workspace_of(&root.join("provisioner/tests/stack.yaml")), root);
         let elsewhere = std::env::temp_dir().join("konnichiwa-no-project").join("stack.yaml");
         std::fs::create_dir_all(elsewhere.parent().expect("dir")).expect("dir");
         assert_eq!(workspace_of(&elsewhere), PathBuf::from("."), "outside any project: the one here");
-        assert_eq!(workspace_of(Path::new("stack.yaml")), PathBuf::from("."));
+        // A bare name is the working directory's (the tests run in provisioner/): its workspace.
+        assert_eq!(workspace_of(Path::new("stack.yaml")), root);
     }
 
     #[test]

@@ -86,6 +86,16 @@ pub fn digest(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn an_emulators_run_pushes_to_this_machine_only() {
+        use super::only_local_registries_for_an_emulator as check;
+        let ecr = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com";
+        let refused = check(Some("http://127.0.0.1:5000"), &format!("{ecr}/k"), ecr).expect_err("a real registry host");
+        assert!(refused.to_string().contains("nothing was pushed"), "{refused}");
+        assert!(check(Some("http://127.0.0.1:5000"), "127.0.0.1:5001/k", "127.0.0.1:5001").is_ok());
+        assert!(check(None, &format!("{ecr}/k"), ecr).is_ok(), "real AWS, real ECR");
+    }
+
+    #[test]
     fn a_dirty_or_unknown_tree_tags_by_digest_too() {
         let d = "sha256:0123456789abcdef0123";
         assert_eq!(super::tag_for("a1b2c3d4e5f6", d), "a1b2c3d4e5f6");
@@ -134,6 +144,24 @@ pub(crate) async fn ecr_credentials(clients: &crate::aws::Clients) -> Result<Str
 
 /// Pushes `image` to `repository` under `tag`; ECR repositories get credentials from
 /// GetAuthorizationToken, any other registry is used anonymously.
+/// The emulator's repository URIs name real registry hosts (its ECR answers as AWS would): a run
+/// against an emulator on this machine pushes to a registry on this machine only.
+fn only_local_registries_for_an_emulator(
+    endpoint: Option<&str>,
+    repository: &str,
+    host: &str,
+) -> Result<(), crate::Error> {
+    let Some(emulator) = endpoint.filter(|e| crate::aws::is_loopback_url(e)) else { return Ok(()) };
+    if crate::aws::is_loopback_url(&format!("http://{host}")) {
+        return Ok(());
+    }
+    Err(crate::Error::Refused(format!(
+        "this run is against the emulator at {emulator}, and {repository} is a registry elsewhere: nothing was \
+         pushed. Push to a registry on this machine (--image-repository 127.0.0.1:PORT/NAME, or \
+         KONNICHIWA_IMAGE_REPOSITORY, which `scripts/sandbox env` sets)"
+    )))
+}
+
 pub async fn push_to(
     clients: &crate::aws::Clients,
     image: &Image,
@@ -141,6 +169,7 @@ pub async fn push_to(
     tag: &str,
 ) -> Result<PushReport, crate::Error> {
     let (host, _) = registry::parse_repository(repository)?;
+    only_local_registries_for_an_emulator(clients.endpoint.as_deref(), repository, &host)?;
     let credentials = if is_ecr(&host) { Some(ecr_credentials(clients).await?) } else { None };
     Ok(registry::Registry::new(repository, credentials.as_deref())?.push(image, tag).await?)
 }

@@ -52,9 +52,19 @@ pub struct Rollout<'a> {
     /// How long no task may start, stop or fail, with tasks missing, before the follow asks
     /// whether anything can move the deployment.
     pub stall: Duration,
-    /// Done only when the service is steady too: the deployment COMPLETED, the only one, running
-    /// what it wants (`wait`, `scale`: a count change keeps a deployment COMPLETED meanwhile).
-    pub steady: bool,
+    /// What ends the follow, besides a failure.
+    pub until: Until,
+}
+
+/// What ends a follow besides a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// This deployment's rollout COMPLETED (`up`, `deploy`, `rollback`).
+    Completed,
+    /// The service steady (`wait`, `scale`): its PRIMARY deployment — whichever it is by then —
+    /// COMPLETED, the only one, running what it wants, and wanting `desired` when given (right
+    /// after a count change, ECS may still describe the old count).
+    Steady { desired: Option<i32> },
 }
 
 /// Why a deployment that has stood still may be unable to move.
@@ -169,9 +179,11 @@ pub async fn follow(
             }
         }
         let deployments = svc.deployments();
-        let ours = match &id {
-            Some(i) => deployments.iter().find(|d| d.id() == Some(i.as_str())),
-            None => deployments.iter().find(|d| d.task_definition() == Some(r.task_definition)),
+        let ours = match (&id, r.until) {
+            // Steady is the service's: a deployment that replaced the one it began with is followed.
+            (_, Until::Steady { .. }) => deployments.iter().find(|d| d.status() == Some("PRIMARY")),
+            (Some(i), Until::Completed) => deployments.iter().find(|d| d.id() == Some(i.as_str())),
+            (None, Until::Completed) => deployments.iter().find(|d| d.task_definition() == Some(r.task_definition)),
         };
         match ours {
             None if id.is_some() => {
@@ -186,7 +198,11 @@ pub async fn follow(
             None => progress(&format!("waiting for the deployment of {}", r.task_definition)),
             Some(d) => {
                 let did = d.id().unwrap_or_default().to_owned();
-                id.get_or_insert(did.clone());
+                if matches!(r.until, Until::Steady { .. }) {
+                    id = Some(did.clone());
+                } else {
+                    id.get_or_insert(did.clone());
+                }
                 let state = d.rollout_state().map(|s| s.as_str().to_owned()).unwrap_or_else(|| "UNKNOWN".into());
                 progress(&format!(
                     "deployment {did}: {state}, running {}/{} (pending {}, failed {})",
@@ -195,9 +211,16 @@ pub async fn follow(
                     d.pending_count(),
                     d.failed_tasks()
                 ));
-                let steady = d.running_count() == d.desired_count() && deployments.len() == 1;
+                let done = match r.until {
+                    Until::Completed => true,
+                    Until::Steady { desired } => {
+                        d.running_count() == d.desired_count()
+                            && deployments.len() == 1
+                            && desired.is_none_or(|want| want == d.desired_count())
+                    }
+                };
                 match state.as_str() {
-                    "COMPLETED" if steady || !r.steady => return Ok(Outcome::Completed { deployment: did }),
+                    "COMPLETED" if done => return Ok(Outcome::Completed { deployment: did }),
                     "FAILED" => {
                         let primary = primary_task_definition(deployments).unwrap_or(r.task_definition);
                         return Ok(Outcome::Failed {
@@ -330,7 +353,7 @@ mod tests {
             timeout,
             poll: Duration::from_millis(1),
             stall: Duration::from_secs(3600),
-            steady: false,
+            until: Until::Completed,
         }
     }
 
@@ -348,10 +371,34 @@ mod tests {
             })
             .build();
         let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&rule]);
-        let r = Rollout { steady: true, ..rollout(Duration::from_secs(5)) };
+        let r = Rollout { until: Until::Steady { desired: None }, ..rollout(Duration::from_secs(5)) };
         let outcome = follow(&client, &r, &mut |_| {}, async || Ok(None)).await.expect("follows");
         assert_eq!(outcome, Outcome::Completed { deployment: "ecs-svc/new".into() });
         assert_eq!(rule.num_calls(), 3, "until running 2/2");
+
+        // Right after `scale --tasks 3`, ECS may still describe the old count, steady at 2/2.
+        let stale = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+            services(vec![deployment("ecs-svc/new", "td:2", "PRIMARY", DeploymentRolloutState::Completed, 2)])
+        });
+        let client = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&stale]);
+        let r = Rollout { until: Until::Steady { desired: Some(3) }, ..rollout(Duration::from_millis(100)) };
+        let outcome = follow(&client, &r, &mut |_| {}, async || Ok(None)).await.expect("follows");
+        assert!(matches!(outcome, Outcome::TimedOut { .. }), "not steady at the old count: {outcome:?}");
+
+        // A newer deployment (CI deploying meanwhile) is followed, not reported as our failure.
+        let replaced = mock!(aws_sdk_ecs::Client::describe_services)
+            .sequence()
+            .output(|| {
+                services(vec![deployment("ecs-svc/new", "td:2", "PRIMARY", DeploymentRolloutState::InProgress, 1)])
+            })
+            .output(|| {
+                services(vec![deployment("ecs-svc/newer", "td:3", "PRIMARY", DeploymentRolloutState::Completed, 2)])
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ecs, RuleMode::Sequential, &[&replaced]);
+        let r = Rollout { until: Until::Steady { desired: None }, ..rollout(Duration::from_secs(5)) };
+        let outcome = follow(&client, &r, &mut |_| {}, async || Ok(None)).await.expect("follows");
+        assert_eq!(outcome, Outcome::Completed { deployment: "ecs-svc/newer".into() });
     }
 
     /// Our deployment, begun at second 100, standing at 0 of 2 with nothing pending, and the

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Outcome, Rollout};
+use super::{Outcome, Rollout, Until};
 use crate::cli::{Cli, RolloutArgs};
 use crate::error::{AwsContext, Error};
 use crate::exit;
@@ -33,7 +33,7 @@ pub async fn follow_and_report(
     timeout: Duration,
     target_group: Option<&str>,
     json: bool,
-    steady: bool,
+    until: Until,
 ) -> Result<RolloutReport, Error> {
     let started = Instant::now();
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
@@ -45,7 +45,7 @@ pub async fn follow_and_report(
         timeout,
         poll: Duration::from_secs(5),
         stall: stall_after()?,
-        steady,
+        until,
     };
     if !json {
         eprintln!("\nFollowing the deployment of {task_definition} (up to {}):", humantime_secs(timeout));
@@ -180,16 +180,18 @@ pub async fn switch_to(
     if !cli.json {
         eprintln!("Service {name} is deploying {arn} (deployment {}).", deployment_id.clone().unwrap_or_default());
     }
-    let report = follow_deployment(ctx, cli, arn, deployment_id.as_deref(), follow, false).await?;
+    let report = follow_deployment(ctx, cli, arn, deployment_id.as_deref(), follow, Until::Completed).await?;
     Ok((deployment_id, report))
 }
 
-/// Follows the service's PRIMARY deployment until the service is steady (`wait`, `scale`): its
-/// (deployment id, rollout), the rollout None with --no-wait.
+/// Follows the service's PRIMARY deployment until the service is steady (`wait`, `scale`, which
+/// gives the count it set as `desired`): its (deployment id, rollout), the rollout None with
+/// --no-wait.
 pub async fn follow_service(
     ctx: &Ctx,
     cli: &Cli,
     follow: &RolloutArgs,
+    desired: Option<i32>,
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let out = ctx
@@ -204,13 +206,13 @@ pub async fn follow_service(
     let primary = out
         .services()
         .iter()
-        .find(|s| s.status() != Some("INACTIVE"))
+        .find(|s| s.status() == Some("ACTIVE"))
         .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).cloned())
         .ok_or_else(|| {
             Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
         })?;
     let (id, td) = (primary.id().map(str::to_owned), primary.task_definition().unwrap_or_default().to_owned());
-    let report = follow_deployment(ctx, cli, &td, id.as_deref(), follow, true).await?;
+    let report = follow_deployment(ctx, cli, &td, id.as_deref(), follow, Until::Steady { desired }).await?;
     Ok((id, report))
 }
 
@@ -222,7 +224,7 @@ async fn follow_deployment(
     arn: &str,
     deployment_id: Option<&str>,
     follow: &RolloutArgs,
-    steady: bool,
+    until: Until,
 ) -> Result<Option<RolloutReport>, Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     if follow.no_wait {
@@ -230,7 +232,7 @@ async fn follow_deployment(
     }
     let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
     // The target group's health is looked up only if the rollout fails (below).
-    let report = follow_and_report(ctx, arn, deployment_id.map(str::to_owned), timeout, None, cli.json, steady).await?;
+    let report = follow_and_report(ctx, arn, deployment_id.map(str::to_owned), timeout, None, cli.json, until).await?;
     if report.result == "completed" || report.diagnostics.iter().any(|d| d.starts_with("target ")) {
         return Ok(Some(report));
     }

@@ -459,12 +459,13 @@ fn a_saved_plan_is_applied_exactly_or_refused_before_any_change() {
     std::fs::create_dir_all(&dir).expect("dir");
     let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let (first, second) = (file("first.json"), file("second.json"));
-    assert_eq!(account.run(&["plan", "--out", &first]).status.code(), Some(0));
-    assert!(!std::fs::read_to_string(&first).expect("saved").contains("API_KEY="), "no secret value in a plan");
-    let applied = account.json(&["up", "--plan", &first], 0);
+    let key = "saved-plan-key-0123456789abcdef";
+    assert_eq!(account.run_with(&["plan", "--out", &first], &[("API_KEY", key)]).status.code(), Some(0));
+    assert!(!std::fs::read_to_string(&first).expect("saved").contains(key), "no secret value in a plan");
+    let applied = account.json_with(&["up", "--plan", &first], &[("API_KEY", key)], 0);
     assert_eq!(applied["applied"], true, "applied without asking: {applied}");
 
-    // The stack file changed since the plan: refused, nothing sent but reads.
+    // The stack file changed since the plan: refused.
     account.edit_stack(|t| t.replace("logs: { retention_days: 30 }", "logs: { retention_days: 14 }"));
     let stale = account.run(&["up", "--plan", &first]);
     assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
@@ -477,5 +478,12 @@ fn a_saved_plan_is_applied_exactly_or_refused_before_any_change() {
     let error = moved["error"].as_str().unwrap_or_default();
     assert!(error.contains("AWS has changed since: log-group"), "{moved}");
     assert!(moved["error"].as_str().is_some_and(|e| e.contains("Nothing was changed")), "{moved}");
+
+    // Another account, the same stack file: refused (an empty account's plan fits every empty one).
+    let other = Account::new();
+    other.edit_stack(|t| t.replace("logs: { retention_days: 30 }", "logs: { retention_days: 14 }"));
+    let elsewhere = other.run(&["up", "--plan", &second]);
+    assert_eq!(elsewhere.status.code(), Some(1), "{}", text(&elsewhere));
+    assert!(text(&elsewhere).contains(&format!("it was made in account {}", account.id)), "{}", text(&elsewhere));
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -238,7 +238,9 @@ echo "url=$({bin}/provisioner outputs load_balancer.url --raw)"
         .expect("bash");
     let said = said(&out);
     assert!(said.contains("url=http://") && said.contains(".elb.amazonaws.com"), "{said}");
-    assert!(said.contains("status|head=141") && !said.contains("panicked"), "quiet on a closed pipe: {said}");
+    // 141 when `status` still wrote after `head` left, 0 when all it wrote fit the pipe first.
+    let quiet = said.contains("status|head=141") || said.contains("status|head=0");
+    assert!(quiet && !said.contains("panicked"), "quiet on a closed pipe: {said}");
     assert!(said.contains("the emulator keeps no log lines") && said.contains("scripts/sandbox logs"), "{said}");
     assert!(said.contains("monitor=0") && said.contains("loadtest=0"), "{said}");
 }
