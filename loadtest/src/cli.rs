@@ -50,6 +50,52 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Compare two runs' --json results (k6 and locust have no such command): per endpoint and
+    /// overall, p50/p95/p99/max, throughput and error share, and a verdict on the whole run: a
+    /// figure regresses when it passes its limit *and* the difference is beyond noise (the
+    /// percentiles' 95% intervals, from each run's histogram, do not overlap; the error shares
+    /// differ by a z-test). Exit 0 no regression, 3 regressed, 1 the comparison failed.
+    Compare {
+        /// The earlier run (e.g. the last staging run's result).
+        base: PathBuf,
+        /// The run to judge.
+        new: PathBuf,
+        /// A p50 rise that regresses, in percent (`off`: shown, not judged).
+        #[arg(long, value_name = "PERCENT", default_value = "off", value_parser = parse_limit)]
+        max_p50_regression: Limit,
+        /// A p95 rise that regresses, in percent.
+        #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = parse_limit)]
+        max_p95_regression: Limit,
+        /// A p99 rise that regresses, in percent.
+        #[arg(long, value_name = "PERCENT", default_value = "off", value_parser = parse_limit)]
+        max_p99_regression: Limit,
+        /// A fall of requests a second that regresses, in percent (a closed model's throughput
+        /// follows the service; an open model's is its own --rate).
+        #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = parse_limit)]
+        max_throughput_drop: Limit,
+        /// A rise of the error share that regresses, in percentage points.
+        #[arg(long, value_name = "POINTS", default_value = "1", value_parser = parse_limit)]
+        max_error_increase: Limit,
+        /// Write the comparison as JSON (`konnichiwa-loadtest-compare/1`).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// A limit of `compare`: a number (a trailing % allowed), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit(pub Option<f64>);
+
+fn parse_limit(s: &str) -> Result<Limit, String> {
+    let text = s.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Limit(None));
+    }
+    let number = text.strip_suffix('%').unwrap_or(text).trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Limit(Some(v))),
+        _ => Err(format!("{s:?} is not a limit: write e.g. 10% or off")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,6 +2,7 @@
 //! `run`, which returns the exit code.
 
 pub mod cli;
+pub mod compare;
 pub mod engine;
 pub mod guard;
 pub mod h1;
@@ -37,6 +38,32 @@ pub mod exit {
 pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Some(Command::Merge { files, output }) => merge(&files, &output, cli.run.stack.as_deref()),
+        Some(Command::Compare {
+            base,
+            new,
+            max_p50_regression,
+            max_p95_regression,
+            max_p99_regression,
+            max_throughput_drop,
+            max_error_increase,
+            json,
+        }) => {
+            let limits = compare::Thresholds {
+                p50: max_p50_regression.0,
+                p95: max_p95_regression.0,
+                p99: max_p99_regression.0,
+                throughput_drop: max_throughput_drop.0,
+                error_points: max_error_increase.0,
+            };
+            return match compare::run(&base, &new, &limits, json.as_ref()) {
+                Ok(false) => exit::MET,
+                Ok(true) => exit::SLO_MISSED,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILED
+                }
+            };
+        }
         None => load(cli.run).await,
     };
     match result {

@@ -22,7 +22,7 @@ fn temp(name: &str) -> PathBuf {
 
 /// Runs the binary in an empty directory (no stack.yaml: default SLOs unless --slo).
 async fn loadtest(args: &[&str]) -> std::process::Output {
-    let quiet: &[&str] = if args.first() == Some(&"merge") { &[] } else { &["--quiet"] };
+    let quiet: &[&str] = if matches!(args.first(), Some(&"merge" | &"compare")) { &[] } else { &["--quiet"] };
     tokio::process::Command::new(BIN)
         .args(args)
         .args(quiet)
@@ -786,4 +786,63 @@ async fn a_closed_stdout_ends_the_run_quietly() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(141), "{said}");
     assert!(!said.contains("panicked"), "{said}");
+}
+
+/// A service whose every answer takes `ms`.
+async fn taking(ms: u64) -> Server {
+    Server::start(Router::new().route(
+        "/",
+        get(move || async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            "ok"
+        }),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn compare_flags_a_known_regression_and_not_two_runs_of_the_same_target() {
+    let (steady, slower) = (taking(50).await, taking(100).await);
+    let run = async |url: String, name: &str| {
+        let path = temp(name);
+        let p = path.to_string_lossy().into_owned();
+        let args = ["--host", &url, "--rate", "50/s", "--duration", "2s", "--endpoint", "/", "--json", &p];
+        let out = loadtest(&args).await;
+        // The default SLOs' rps>=1000 cannot be judged at 50/s: a gate that judged nothing is 3.
+        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+        p
+    };
+    let base = run(steady.url(), "compare-base.json").await;
+    let again = run(steady.url(), "compare-again.json").await;
+    let slow = run(slower.url(), "compare-slow.json").await;
+    let compare = |new: &str| {
+        let (base, new) = (base.clone(), new.to_owned());
+        async move { loadtest(&["compare", &base, &new]).await }
+    };
+
+    let same = compare(&again).await;
+    let said = String::from_utf8_lossy(&same.stdout).into_owned();
+    assert_eq!(same.status.code(), Some(0), "two runs of one target: {said}");
+    assert!(said.contains("No regression"), "{said}");
+
+    let json = temp("compare.json").to_string_lossy().into_owned();
+    let regressed = loadtest(&["compare", &base, &slow, "--json", &json]).await;
+    let said = String::from_utf8_lossy(&regressed.stdout).into_owned();
+    assert_eq!(regressed.status.code(), Some(3), "50 ms → 100 ms: {said}");
+    assert!(said.contains("REGRESSED"), "{said}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
+    let p95 =
+        v["endpoints"][0]["figures"].as_array().expect("figures").iter().find(|f| f["metric"] == "p95").expect("p95");
+    assert_eq!(p95["regressed"], true, "{p95}");
+    assert_eq!(p95["beyond_noise"], true, "{p95}");
+    assert!(p95["change_percent"].as_f64().is_some_and(|c| c > 50.0), "{p95}");
+
+    // With the limit off, the same difference is shown and not judged.
+    let off = loadtest(&["compare", &base, &slow, "--max-p95-regression", "off"]).await;
+    assert_eq!(off.status.code(), Some(0), "{}", String::from_utf8_lossy(&off.stdout));
+    let bad = loadtest(&["compare", &base, "/nonexistent.json"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    for p in [base, again, slow, json] {
+        let _ = std::fs::remove_file(p);
+    }
 }

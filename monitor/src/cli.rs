@@ -57,6 +57,25 @@ pub enum Command {
         /// last pass's worst state.
         #[arg(long)]
         passes: Option<u64>,
+        /// Results in a row, worse than a check's state, before it changes and is sent (a
+        /// flapping target then pages once, not on every flap); default: stack.yaml's
+        /// `monitor.alerting`, else 1. The same for the options below.
+        #[arg(long, value_name = "N")]
+        failure_threshold: Option<u32>,
+        /// Results in a row, better than a check's state, before it recovers.
+        #[arg(long, value_name = "N")]
+        success_threshold: Option<u32>,
+        /// While a check is not OK, send it again this often (e.g. 30m; default: once).
+        #[arg(long, value_parser = parse_duration)]
+        reminder: Option<Duration>,
+        /// Do not send recoveries (a check back to OK), only problems.
+        #[arg(long)]
+        no_send_on_resolved: bool,
+        /// A weekly maintenance window in UTC in which nothing is sent (the checks still run and
+        /// print), repeatable: `--maintenance "Sun 02:00-04:00"`, `--maintenance "daily 03:00-03:30"`;
+        /// given, it replaces stack.yaml's.
+        #[arg(long, value_name = "WINDOW")]
+        maintenance: Vec<String>,
     },
 }
 

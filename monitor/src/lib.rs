@@ -1,5 +1,6 @@
 //! The monitor as a library: checks, thresholds, reporting and webhooks, driven by `run`.
 
+pub mod alerting;
 pub mod checks;
 pub mod cli;
 pub mod report;
@@ -27,16 +28,47 @@ pub async fn run(cli: Cli) -> u8 {
             }
             Err(message) => unknown("config", &message, json),
         },
-        Command::Watch { check, interval, webhook, webhook_timeout, webhook_attempts, passes } => match prepare(&check)
-        {
-            Ok((client, target, thresholds)) => {
+        Command::Watch {
+            check,
+            interval,
+            webhook,
+            webhook_timeout,
+            webhook_attempts,
+            passes,
+            failure_threshold,
+            success_threshold,
+            reminder,
+            no_send_on_resolved,
+            maintenance,
+        } => match prepare(&check).and_then(|prepared| {
+            // Flags over stack.yaml's `monitor.alerting` over the defaults.
+            let stack_file = check.stack.clone().unwrap_or_else(|| PathBuf::from(stack::DEFAULT_FILE));
+            let section = if check.stack.is_some() || stack_file.exists() {
+                stack::ToolSections::load(&stack_file).map_err(|e| e.one_line())?.monitor.alerting
+            } else {
+                stack::Alerting::default()
+            };
+            let mut windows = Vec::new();
+            for w in if maintenance.is_empty() { &section.maintenance } else { &maintenance } {
+                windows.extend(alerting::Window::parse(w)?);
+            }
+            let rules = alerting::Rules {
+                failure_threshold: failure_threshold.unwrap_or(section.failure_threshold).max(1),
+                success_threshold: success_threshold.unwrap_or(section.success_threshold).max(1),
+                reminder: reminder.or(section.reminder.as_ref().map(stack::HumanDuration::get)),
+                send_on_resolved: section.send_on_resolved && !no_send_on_resolved,
+                maintenance: windows,
+            };
+            Ok((prepared, rules))
+        }) {
+            Ok(((client, target, thresholds), rules)) => {
                 let delivery = webhook::Delivery {
                     attempts: webhook_attempts.max(1),
                     timeout: webhook_timeout,
                     ..Default::default()
                 };
                 let hook = webhook.map(|url| (url, delivery));
-                watch(client, target, thresholds, json, interval, hook, passes).await
+                watch(client, target, thresholds, json, interval, hook, passes, rules).await
             }
             Err(message) => unknown("config", &message, json),
         },
@@ -139,7 +171,9 @@ async fn watch(
     interval: std::time::Duration,
     webhook: Option<(String, webhook::Delivery)>,
     passes: Option<u64>,
+    rules: alerting::Rules,
 ) -> u8 {
+    let mut alerting = alerting::Alerting::new(rules);
     let mut previous: HashMap<&'static str, State> = HashMap::new();
     let mut deliveries = Vec::new();
     let mut last = State::Ok;
@@ -167,10 +201,11 @@ async fn watch(
             let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             print_pass(&target.url, &changed, json, Some(&stamp));
         }
-        // Notify on every change, and on a first pass that is not all OK.
-        let notify = if first { last != State::Ok } else { !changed.is_empty() };
-        if let (Some((url, delivery)), true) = (&webhook, notify) {
-            let body = webhook::message(&target.url, last, &changed);
+        // Sent: what the alerting rules confirm (by default every change, and a first pass's
+        // problems), and reminders; nothing in a maintenance window.
+        let notices = alerting.observe(&results, SystemTime::now());
+        if let (Some((url, delivery)), false) = (&webhook, notices.is_empty()) {
+            let body = webhook::message(&target.url, last, &notices);
             deliveries.push(webhook::send(client.clone(), url.clone(), body, *delivery));
         }
         deliveries.retain(|d| !d.is_finished());

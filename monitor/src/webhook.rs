@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::report::{CheckResult, State};
+use crate::alerting::{Notice, held_for};
+use crate::report::State;
 
 /// How deliveries are attempted.
 #[derive(Debug, Clone, Copy)]
@@ -21,15 +22,33 @@ impl Default for Delivery {
     }
 }
 
-/// The message for a set of changed checks.
-pub fn message(url: &str, overall: State, changed: &[CheckResult]) -> serde_json::Value {
-    let lines: Vec<String> =
-        changed.iter().map(|r| format!("{}: {} - {}", r.state.label(), r.check, r.reason)).collect();
+/// The message for what the alerting rules send: each check's state and how long the state before
+/// it held (a change), or how long it has held (a reminder).
+pub fn message(url: &str, overall: State, notices: &[Notice]) -> serde_json::Value {
+    let line = |n: &Notice| {
+        let r = &n.result;
+        let held = match n.from {
+            Some(from) => format!(" (was {} for {})", from.label(), held_for(n.held)),
+            None if n.held.is_zero() => String::new(),
+            None => format!(" (still, for {})", held_for(n.held)),
+        };
+        format!("{}: {} - {}{held}", r.state.label(), r.check, r.reason)
+    };
+    let lines: Vec<String> = notices.iter().map(line).collect();
+    let changes: Vec<serde_json::Value> = notices
+        .iter()
+        .map(|n| {
+            let mut v = serde_json::to_value(&n.result).unwrap_or_default();
+            v["from"] = json!(n.from);
+            v["held_seconds"] = json!(n.held.as_secs());
+            v
+        })
+        .collect();
     json!({
         "text": format!("Konnichiwa {url} is {}:\n{}", overall.label(), lines.join("\n")),
         "url": url,
         "state": overall,
-        "changes": changed,
+        "changes": changes,
     })
 }
 

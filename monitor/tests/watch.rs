@@ -77,3 +77,50 @@ async fn a_dead_webhook_never_delays_the_checks() {
     assert!(err.contains("gave up on"), "{err}");
     drop(silent);
 }
+
+/// A target whose /health fails every other request (one request a pass) and whose /inspect
+/// refuses the key (a steady UNKNOWN): the webhook deliveries of ten passes.
+async fn flapping_deliveries(extra: &[&str]) -> Vec<serde_json::Value> {
+    use axum::routing::get;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router =
+        axum::Router::new().route(
+            "/health",
+            get(move || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n % 2 == 0 { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE }
+                }
+            }),
+        );
+    let server = common::Server::start(router).await;
+    let (hook, got) = receiver(0).await;
+    let hook_url = format!("{}/hook", hook.url());
+    let mut args = vec!["--passes", "10", "--webhook-timeout", "1s"];
+    args.extend_from_slice(extra);
+    let out = watch(&server.url(), Some(&hook_url), &args).await;
+    assert!(out.status.code().is_some(), "{}", stdout(&out));
+    let bodies = got.lock().expect("lock").clone();
+    bodies
+}
+
+#[tokio::test]
+async fn a_flapping_target_pages_on_every_flap_without_thresholds_and_once_with_them() {
+    let without = flapping_deliveries(&[]).await;
+    // The first pass (the steady UNKNOWN of /inspect), then each of the nine flaps of /health.
+    assert_eq!(without.len(), 10, "{without:#?}");
+    let with = flapping_deliveries(&["--failure-threshold", "3", "--success-threshold", "2"]).await;
+    assert_eq!(with.len(), 1, "only the first pass's steady problem: {with:#?}");
+    // The same rules from stack.yaml's monitor.alerting.
+    let stack = std::env::temp_dir().join(format!("konnichiwa-watch-alerting-{}.yaml", std::process::id()));
+    std::fs::write(&stack, "monitor:\n  alerting: { failure_threshold: 3, success_threshold: 2 }\n").expect("stack");
+    let from_stack = flapping_deliveries(&["--stack", &stack.to_string_lossy()]).await;
+    assert_eq!(from_stack.len(), 1, "{from_stack:#?}");
+    std::fs::remove_file(&stack).expect("clean up");
+    // Each change says what it was and for how long (deliveries may arrive in any order).
+    let down = without
+        .iter()
+        .find(|b| b["text"].as_str().is_some_and(|t| t.contains("CRITICAL: health") && t.contains("(was OK for")))
+        .expect("a change to CRITICAL saying what it was");
+    assert!(down["changes"][0]["held_seconds"].is_u64() && down["changes"][0]["from"] == "OK", "{down}");
+}

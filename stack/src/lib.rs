@@ -8,6 +8,7 @@ pub mod document;
 pub mod limits;
 pub mod net;
 pub mod parse;
+pub mod schedule;
 pub mod schema;
 pub mod units;
 pub mod validate;

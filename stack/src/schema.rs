@@ -533,6 +533,47 @@ pub struct Monitor {
     /// Days before expiry at which it is CRITICAL.
     #[serde(default = "default_certificate_critical_days")]
     pub certificate_critical_days: u32,
+    /// When `monitor watch` sends: thresholds against flapping, reminders, recoveries, quiet
+    /// windows (`monitor check` and monitor.sh stay one pass, one result).
+    #[serde(default)]
+    pub alerting: Alerting,
+}
+
+/// `monitor.alerting` (Gatus's alerting rules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alerting {
+    /// Results in a row, worse than a check's state, before it changes and is sent.
+    #[serde(default = "one")]
+    pub failure_threshold: u32,
+    /// Results in a row, better than a check's state, before it recovers.
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// While a check is not OK, send it again this often (none: once).
+    #[serde(default)]
+    pub reminder: Option<HumanDuration>,
+    /// Send recoveries (a check back to OK).
+    #[serde(default = "yes")]
+    pub send_on_resolved: bool,
+    /// Weekly windows in UTC in which nothing is sent: `Sun 02:00-04:00`, `daily 03:00-03:30`.
+    #[serde(default)]
+    pub maintenance: Vec<String>,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 1,
+            success_threshold: 1,
+            reminder: None,
+            send_on_resolved: true,
+            maintenance: Vec::new(),
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Default for Monitor {
@@ -546,6 +587,7 @@ impl Default for Monitor {
             latency_critical: default_latency_critical(),
             certificate_warning_days: default_certificate_warning_days(),
             certificate_critical_days: default_certificate_critical_days(),
+            alerting: Alerting::default(),
         }
     }
 }
@@ -605,8 +647,4 @@ pub struct Endpoint {
     /// Send the bearer key (API_KEY).
     #[serde(default)]
     pub auth: bool,
-}
-
-fn one() -> u32 {
-    1
 }

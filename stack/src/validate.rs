@@ -619,6 +619,21 @@ pub fn tool_sections(slo: &Slo, monitor: &Monitor, loadtest: Option<&Loadtest>) 
 }
 
 fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
+    let a = &m.alerting;
+    c.check(a.failure_threshold >= 1, "monitor.alerting.failure_threshold", || "must be at least 1".to_owned());
+    c.check(a.success_threshold >= 1, "monitor.alerting.success_threshold", || "must be at least 1".to_owned());
+    if let Some(reminder) = &a.reminder
+        && let Some(every) = c.duration("monitor.alerting.reminder", reminder)
+    {
+        c.check(every.as_secs() >= 60, "monitor.alerting.reminder", || {
+            format!("{every:?} would page every pass: give at least 1m, e.g. reminder: 30m")
+        });
+    }
+    for (i, w) in a.maintenance.iter().enumerate() {
+        if let Err(e) = crate::schedule::Window::parse(w) {
+            c.check(false, &format!("monitor.alerting.maintenance[{i}]"), || e.clone());
+        }
+    }
     c.check(slo.requests_per_second > 0.0 && slo.requests_per_second.is_finite(), "slo.requests_per_second", || {
         format!("{} must be a positive rate", slo.requests_per_second)
     });

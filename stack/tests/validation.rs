@@ -402,3 +402,17 @@ fn a_stack_that_would_cross_an_aws_limit_is_refused_naming_the_limit_and_the_fix
     let p = problems(&text).into_iter().find(|p| p.path == "service.deployment.alarm_actions").expect("refused");
     assert!(p.message.contains("6 actions") && p.message.contains("CloudWatch allows 5"), "{}", p.message);
 }
+
+#[test]
+fn the_monitors_alerting_rules_are_checked() {
+    let text = with(
+        "monitor:",
+        "monitor:\n  alerting: { failure_threshold: 0, reminder: 10s, maintenance: [\"Sun 02:00-04:00\", \"Funday 1-2\"] }",
+    );
+    let found = problems(&text);
+    let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+    assert!(paths.contains(&"monitor.alerting.failure_threshold"), "{found:?}");
+    assert!(paths.contains(&"monitor.alerting.reminder"), "{found:?}");
+    assert!(paths.contains(&"monitor.alerting.maintenance[1]"), "{found:?}");
+    assert!(!paths.contains(&"monitor.alerting.maintenance[0]"), "{found:?}");
+}

@@ -1,0 +1,210 @@
+//! When `monitor watch` tells anyone (Gatus's alerting rules): a check's state changes only after
+//! `failure_threshold` results in a row worse than it is (or `success_threshold` results in a row
+//! better), so a flapping target does not page on every flap; while a problem lasts, a reminder
+//! every `reminder`; a recovery is sent only with `send_on_resolved`; and nothing is sent inside a
+//! maintenance window (the checks still run and print). `watch` keeps this state; a single
+//! `monitor check` and `monitor.sh` stay one pass, one result.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+pub use stack::schedule::Window;
+
+use crate::report::{CheckResult, State};
+
+/// The rules, from the command line or stack.yaml's `monitor.alerting`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub reminder: Option<Duration>,
+    pub send_on_resolved: bool,
+    pub maintenance: Vec<Window>,
+}
+
+impl Default for Rules {
+    /// Every change at once, no reminder, recoveries sent: `watch` as it was.
+    fn default() -> Self {
+        Self {
+            failure_threshold: 1,
+            success_threshold: 1,
+            reminder: None,
+            send_on_resolved: true,
+            maintenance: Vec::new(),
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub result: CheckResult,
+    /// The state before (None for a reminder).
+    pub from: Option<State>,
+    /// How long the state now reported has held (for a change: the state left behind).
+    pub held: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    confirmed: State,
+    since: SystemTime,
+    /// A different state seen in a row, and how many times.
+    candidate: Option<(State, u32)>,
+    last_sent: Option<SystemTime>,
+}
+
+/// Each check's confirmed state.
+#[derive(Debug, Default)]
+pub struct Alerting {
+    rules: Rules,
+    checks: HashMap<&'static str, Tracked>,
+}
+
+impl Alerting {
+    pub fn new(rules: Rules) -> Self {
+        Self { rules, checks: HashMap::new() }
+    }
+
+    /// Whether `at` is inside a maintenance window.
+    pub fn in_maintenance(&self, at: SystemTime) -> bool {
+        self.rules.maintenance.iter().any(|w| w.contains(at))
+    }
+
+    /// The results of one pass: the changes that are confirmed now, and the reminders that are due
+    /// (none inside a maintenance window). A check's first result is its state, told when not OK.
+    pub fn observe(&mut self, results: &[CheckResult], now: SystemTime) -> Vec<Notice> {
+        let quiet = self.in_maintenance(now);
+        let mut out = Vec::new();
+        for r in results {
+            let Some(t) = self.checks.get_mut(r.check) else {
+                self.checks.insert(
+                    r.check,
+                    Tracked {
+                        confirmed: r.state,
+                        since: now,
+                        candidate: None,
+                        last_sent: (r.state != State::Ok).then_some(now),
+                    },
+                );
+                if r.state != State::Ok && !quiet {
+                    out.push(Notice { result: r.clone(), from: None, held: Duration::ZERO });
+                }
+                continue;
+            };
+            if r.state == t.confirmed {
+                t.candidate = None;
+                let due = self
+                    .rules
+                    .reminder
+                    .zip(t.last_sent)
+                    .is_some_and(|(every, last)| now.duration_since(last).unwrap_or_default() >= every);
+                if t.confirmed != State::Ok && due && !quiet {
+                    t.last_sent = Some(now);
+                    out.push(Notice {
+                        result: r.clone(),
+                        from: None,
+                        held: now.duration_since(t.since).unwrap_or_default(),
+                    });
+                }
+                continue;
+            }
+            let seen = match t.candidate {
+                Some((state, n)) if state == r.state => n + 1,
+                _ => 1,
+            };
+            let needed = if r.state.severity() > t.confirmed.severity() {
+                self.rules.failure_threshold
+            } else {
+                self.rules.success_threshold
+            };
+            if seen < needed.max(1) {
+                t.candidate = Some((r.state, seen));
+                continue;
+            }
+            let (from, held) = (t.confirmed, now.duration_since(t.since).unwrap_or_default());
+            *t = Tracked { confirmed: r.state, since: now, candidate: None, last_sent: t.last_sent };
+            let resolved = r.state == State::Ok;
+            if quiet || (resolved && !self.rules.send_on_resolved) {
+                continue;
+            }
+            t.last_sent = Some(now);
+            out.push(Notice { result: r.clone(), from: Some(from), held });
+        }
+        out
+    }
+}
+
+/// `5m`, `1h 2m`, `40s`: how long a state held, for people.
+pub fn held_for(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, _) => format!("{m}m"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn result(state: State) -> CheckResult {
+        CheckResult::new("health", state, "x")
+    }
+
+    /// A target that fails every other pass, 20 passes 30 s apart: the notices sent.
+    fn flapping(rules: Rules) -> usize {
+        let mut a = Alerting::new(rules);
+        let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        (0..20)
+            .map(|i| {
+                let state = if i % 2 == 1 { State::Critical } else { State::Ok };
+                a.observe(&[result(state)], start + Duration::from_secs(30 * i)).len()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_flapping_target_pages_on_every_flap_without_thresholds_and_never_with_them() {
+        assert_eq!(flapping(Rules::default()), 19, "every change after the first OK");
+        assert_eq!(flapping(Rules { failure_threshold: 3, success_threshold: 2, ..Rules::default() }), 0);
+    }
+
+    #[test]
+    fn an_outage_is_told_once_confirmed_then_reminded_and_its_end_told_when_asked() {
+        let rules = Rules { failure_threshold: 2, reminder: Some(Duration::from_secs(600)), ..Rules::default() };
+        let mut a = Alerting::new(rules.clone());
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |minutes: u64| t0 + Duration::from_secs(60 * minutes);
+        assert!(a.observe(&[result(State::Ok)], at(0)).is_empty());
+        assert!(a.observe(&[result(State::Critical)], at(1)).is_empty(), "one result is not confirmed");
+        let told = a.observe(&[result(State::Critical)], at(2));
+        assert_eq!(told.len(), 1);
+        assert_eq!((told[0].from, told[0].held), (Some(State::Ok), Duration::from_secs(120)));
+        assert!(a.observe(&[result(State::Critical)], at(5)).is_empty(), "no reminder before 10 minutes");
+        let reminder = a.observe(&[result(State::Critical)], at(12));
+        assert_eq!((reminder.len(), reminder[0].from), (1, None));
+        assert_eq!(held_for(reminder[0].held), "10m");
+        let resolved = a.observe(&[result(State::Ok)], at(13));
+        assert_eq!(resolved[0].from, Some(State::Critical));
+
+        let mut silent = Alerting::new(Rules { send_on_resolved: false, ..rules });
+        silent.observe(&[result(State::Critical)], at(0));
+        assert!(silent.observe(&[result(State::Ok)], at(1)).is_empty(), "recovery not sent");
+    }
+
+    #[test]
+    fn nothing_is_sent_inside_a_maintenance_window() {
+        // 2027-01-03 was a Sunday: 02:30 UTC is inside "Sun 02:00-04:00".
+        let sunday = UNIX_EPOCH + Duration::from_secs(1_798_943_400);
+        let windows = Window::parse("Sun 02:00-04:00").expect("window");
+        let mut a = Alerting::new(Rules { maintenance: windows, ..Rules::default() });
+        assert!(a.in_maintenance(sunday));
+        assert!(!a.in_maintenance(sunday + Duration::from_secs(2 * 3600)), "04:30 is after it");
+        assert!(a.observe(&[result(State::Critical)], sunday).is_empty());
+        assert_eq!(Window::parse("daily 23:30-00:30").expect("daily").len(), 7);
+        assert!(Window::parse("Funday 1-2").is_err());
+    }
+}
