@@ -68,7 +68,7 @@ pub async fn run(cli: Cli) -> u8 {
                     ..Default::default()
                 };
                 let hook = webhook.map(|url| (url, delivery));
-                watch(client, target, thresholds, json, interval, hook, passes, rules).await
+                watch(client, target, thresholds, json, Watching { interval, webhook: hook, passes, rules }).await
             }
             Err(message) => unknown("config", &message, json),
         },
@@ -163,16 +163,16 @@ fn print_pass(url: &str, results: &[CheckResult], json: bool, stamp: Option<&str
     }
 }
 
-async fn watch(
-    client: reqwest::Client,
-    target: Target,
-    thresholds: Thresholds,
-    json: bool,
+/// How `watch` repeats its pass and whom it tells.
+struct Watching {
     interval: std::time::Duration,
     webhook: Option<(String, webhook::Delivery)>,
     passes: Option<u64>,
     rules: alerting::Rules,
-) -> u8 {
+}
+
+async fn watch(client: reqwest::Client, target: Target, thresholds: Thresholds, json: bool, how: Watching) -> u8 {
+    let Watching { interval, webhook, passes, rules } = how;
     let mut alerting = alerting::Alerting::new(rules);
     let mut previous: HashMap<&'static str, State> = HashMap::new();
     let mut deliveries = Vec::new();

@@ -83,16 +83,19 @@ async fn a_dead_webhook_never_delays_the_checks() {
 async fn flapping_deliveries(extra: &[&str]) -> Vec<serde_json::Value> {
     use axum::routing::get;
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let router =
-        axum::Router::new().route(
-            "/health",
-            get(move || {
-                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                async move {
-                    if n % 2 == 0 { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE }
+    let router = axum::Router::new().route(
+        "/health",
+        get(move || {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n.is_multiple_of(2) {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
                 }
-            }),
-        );
+            }
+        }),
+    );
     let server = common::Server::start(router).await;
     let (hook, got) = receiver(0).await;
     let hook_url = format!("{}/hook", hook.url());
@@ -100,8 +103,7 @@ async fn flapping_deliveries(extra: &[&str]) -> Vec<serde_json::Value> {
     args.extend_from_slice(extra);
     let out = watch(&server.url(), Some(&hook_url), &args).await;
     assert!(out.status.code().is_some(), "{}", stdout(&out));
-    let bodies = got.lock().expect("lock").clone();
-    bodies
+    got.lock().expect("lock").clone()
 }
 
 #[tokio::test]
