@@ -261,6 +261,13 @@ pub struct Autoscaling {
 pub struct Deployment {
     #[serde(default)]
     pub circuit_breaker: CircuitBreaker,
+    /// How many failed tasks make the circuit breaker fail a rolling deployment (ECS's
+    /// thresholdConfiguration): `{ count: 2 }` that many; `{ percent: 50 }` that share of the
+    /// desired count, at least 3 and at most 200 (ECS's default); `{ unbounded_percent: 50 }`
+    /// without those bounds. Default `{ count: 2 }`: a two-task service fails a bad deployment
+    /// after two failed tasks, not three.
+    #[serde(default)]
+    pub failure_threshold: FailureThreshold,
     /// How long `up`/`deploy` wait for the new deployment to complete.
     #[serde(default = "default_deploy_timeout")]
     pub timeout: HumanDuration,
@@ -285,6 +292,7 @@ impl Default for Deployment {
     fn default() -> Self {
         Self {
             circuit_breaker: CircuitBreaker::default(),
+            failure_threshold: FailureThreshold::default(),
             timeout: default_deploy_timeout(),
             minimum_healthy_percent: default_min_healthy(),
             maximum_percent: default_max_percent(),
@@ -292,6 +300,21 @@ impl Default for Deployment {
             alarm_actions: Vec::new(),
             alarm_topic: false,
         }
+    }
+}
+
+/// `service.deployment.failure_threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FailureThreshold {
+    Count(u32),
+    Percent(u32),
+    UnboundedPercent(u32),
+}
+
+impl Default for FailureThreshold {
+    fn default() -> Self {
+        Self::Count(2)
     }
 }
 

@@ -389,6 +389,13 @@ fn deployment(c: &mut Checker, s: &Stack) {
         });
     }
     c.range("service.deployment.minimum_healthy_percent", d.minimum_healthy_percent, 0, 100, "%");
+    match d.failure_threshold {
+        crate::FailureThreshold::Count(n) => c.range("service.deployment.failure_threshold.count", n, 1, 200, " tasks"),
+        crate::FailureThreshold::Percent(p) => c.range("service.deployment.failure_threshold.percent", p, 1, 100, "%"),
+        crate::FailureThreshold::UnboundedPercent(p) => {
+            c.range("service.deployment.failure_threshold.unbounded_percent", p, 1, 1000, "%");
+        }
+    }
     c.range("service.deployment.maximum_percent", d.maximum_percent, 100, 200, "%");
 }
 

@@ -416,3 +416,12 @@ fn the_monitors_alerting_rules_are_checked() {
     assert!(paths.contains(&"monitor.alerting.maintenance[1]"), "{found:?}");
     assert!(!paths.contains(&"monitor.alerting.maintenance[0]"), "{found:?}");
 }
+
+#[test]
+fn the_breakers_failure_threshold_is_one_of_ecss_and_within_its_range() {
+    let text = with("deployment:", "deployment: { failure_threshold: { percent: 150 } }");
+    let found = problems(&text);
+    assert!(found.iter().any(|p| p.path == "service.deployment.failure_threshold.percent"), "{found:?}");
+    let unknown = with("deployment:", "deployment: { failure_threshold: { tasks: 2 } }");
+    assert!(Stack::from_yaml(&unknown, Path::new("stack.yaml")).is_err());
+}

@@ -28,6 +28,8 @@ pub struct ObservedService {
     pub capacity_providers: Option<Vec<String>>,
     pub target_groups: Vec<String>,
     pub circuit_breaker: Option<(bool, bool)>,
+    /// The breaker's failure threshold, (type, value) (None: not reported, as moto does not).
+    pub failure_threshold: Option<(String, i32)>,
     /// The alarms that roll a deployment back (None: the answer has no deployment configuration).
     pub alarms: Option<Vec<String>>,
     /// ECS Exec on (None: not reported, as for `alarms`).
@@ -57,6 +59,22 @@ pub struct ServiceInputs<'a> {
     pub key_changes: bool,
     /// When the secret's current version was created.
     pub key_version_created: Option<DateTime>,
+}
+
+/// ECS's threshold configuration for `service.deployment.failure_threshold`.
+fn failure_threshold(stack: &stack::Stack) -> Option<aws_sdk_ecs::types::ThresholdConfiguration> {
+    use aws_sdk_ecs::types::{ThresholdConfiguration, ThresholdType};
+    let (kind, value) = match stack.service.deployment.failure_threshold {
+        stack::FailureThreshold::Count(n) => (ThresholdType::Count, n),
+        stack::FailureThreshold::Percent(p) => (ThresholdType::BoundedPercent, p),
+        stack::FailureThreshold::UnboundedPercent(p) => (ThresholdType::UnboundedPercent, p),
+    };
+    ThresholdConfiguration::builder().r#type(kind).value(i32::try_from(value).unwrap_or(i32::MAX)).build().ok()
+}
+
+/// `service.deployment.failure_threshold` as ECS answers it: (`COUNT`, 2).
+pub fn failure_threshold_wanted(stack: &stack::Stack) -> Option<(String, i32)> {
+    failure_threshold(stack).map(|t| (t.r#type().as_str().to_owned(), t.value()))
 }
 
 pub fn circuit_breaker(stack: &stack::Stack) -> (bool, bool) {
@@ -101,6 +119,13 @@ pub fn diff_service(stack: &stack::Stack, i: &ServiceInputs<'_>, o: Option<&Obse
     let want_cb = circuit_breaker(stack);
     if let Some(cb) = o.circuit_breaker.filter(|cb| *cb != want_cb) {
         fields.push(FieldDiff::new("circuit_breaker", Some(format!("{cb:?}")), Some(format!("{want_cb:?}"))));
+    }
+    let want_threshold = failure_threshold_wanted(stack);
+    if let (Some(have), Some(want)) = (&o.failure_threshold, &want_threshold)
+        && have != want
+    {
+        let show = |(t, v): &(String, i32)| format!("{t} {v}");
+        fields.push(FieldDiff::new("failure_threshold", Some(show(have)), Some(show(want))));
     }
     if let Some(alarms) = o.alarms.as_ref().filter(|a| a.as_slice() != i.alarms) {
         fields.push(FieldDiff::new("rollback_alarms", Some(alarms.join(",")), Some(i.alarms.join(","))));
@@ -159,6 +184,10 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                     .filter_map(|l| l.target_group_arn().map(str::to_owned))
                     .collect(),
                 circuit_breaker: dc.and_then(|d| d.deployment_circuit_breaker()).map(|c| (c.enable(), c.rollback())),
+                failure_threshold: dc
+                    .and_then(|d| d.deployment_circuit_breaker())
+                    .and_then(|c| c.threshold_configuration())
+                    .map(|t| (t.r#type().as_str().to_owned(), t.value())),
                 // AWS answers with both; an answer without a deployment configuration (moto)
                 // keeps neither, so they compare as sent.
                 exec: dc.map(|_| s.enable_execute_command()),
@@ -200,7 +229,13 @@ fn deployment_config(stack: &stack::Stack, alarms: &[String]) -> DeploymentConfi
         .build()
         .ok();
     DeploymentConfiguration::builder()
-        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(enable).rollback(rollback).build())
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(enable)
+                .rollback(rollback)
+                .set_threshold_configuration(failure_threshold(stack))
+                .build(),
+        )
         .set_alarms(alarms)
         .minimum_healthy_percent(i32::try_from(d.minimum_healthy_percent).unwrap_or(100))
         .maximum_percent(i32::try_from(d.maximum_percent).unwrap_or(200))
@@ -347,6 +382,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_breakers_failure_threshold_is_sent_and_its_drift_repaired() {
+        let s = crate::resources::test_stack();
+        let sent = deployment_config(&s, &[]);
+        let t = sent.deployment_circuit_breaker().and_then(|c| c.threshold_configuration()).expect("sent");
+        assert_eq!((t.r#type().as_str(), t.value()), ("COUNT", 2), "a small service's default");
+        let (td, tg) = (Id::Known("td:1".into()), Id::Known("arn:tg".into()));
+        let bounded = ObservedService { failure_threshold: Some(("BOUNDED_PERCENT".into(), 50)), ..observed() };
+        let c = diff_service(&s, &inputs(&td, &tg, None), Some(&bounded));
+        assert!(c.fields.iter().any(|f| f.field == "failure_threshold"), "{c:?}");
+        let ours = ObservedService { failure_threshold: Some(("COUNT".into(), 2)), ..observed() };
+        assert!(diff_service(&s, &inputs(&td, &tg, None), Some(&ours)).is_no_op());
+    }
+
+    #[test]
     fn a_count_auto_scaling_owns_is_said_not_silently_left() {
         let mut s = crate::resources::test_stack();
         s.service.desired_count = 3;
@@ -375,6 +424,7 @@ mod tests {
             capacity_providers: None,
             target_groups: vec!["arn:tg".into()],
             circuit_breaker: None,
+            failure_threshold: None,
             alarms: None,
             exec: None,
             min_healthy: None,
