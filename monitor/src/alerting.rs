@@ -49,8 +49,8 @@ pub struct Notice {
 struct Tracked {
     confirmed: State,
     since: SystemTime,
-    /// A different state seen in a row, and how many times.
-    candidate: Option<(State, u32)>,
+    /// Results in a row on one side of the confirmed state (worse: true), and how many.
+    candidate: Option<(bool, u32)>,
     last_sent: Option<SystemTime>,
 }
 
@@ -92,6 +92,10 @@ impl Alerting {
                 }
                 continue;
             };
+            // Inside a window nothing changes: what happened in it is confirmed, and sent, after.
+            if quiet {
+                continue;
+            }
             if r.state == t.confirmed {
                 t.candidate = None;
                 let due = self
@@ -99,7 +103,7 @@ impl Alerting {
                     .reminder
                     .zip(t.last_sent)
                     .is_some_and(|(every, last)| now.duration_since(last).unwrap_or_default() >= every);
-                if t.confirmed != State::Ok && due && !quiet {
+                if t.confirmed != State::Ok && due {
                     t.last_sent = Some(now);
                     out.push(Notice {
                         result: r.clone(),
@@ -109,23 +113,21 @@ impl Alerting {
                 }
                 continue;
             }
+            // Results in a row on the same side (worse, or better) count together: a check that
+            // alternates WARNING and CRITICAL is not OK all along.
+            let worse = r.state.severity() > t.confirmed.severity();
             let seen = match t.candidate {
-                Some((state, n)) if state == r.state => n + 1,
+                Some((was_worse, n)) if was_worse == worse => n + 1,
                 _ => 1,
             };
-            let needed = if r.state.severity() > t.confirmed.severity() {
-                self.rules.failure_threshold
-            } else {
-                self.rules.success_threshold
-            };
+            let needed = if worse { self.rules.failure_threshold } else { self.rules.success_threshold };
             if seen < needed.max(1) {
-                t.candidate = Some((r.state, seen));
+                t.candidate = Some((worse, seen));
                 continue;
             }
             let (from, held) = (t.confirmed, now.duration_since(t.since).unwrap_or_default());
             *t = Tracked { confirmed: r.state, since: now, candidate: None, last_sent: t.last_sent };
-            let resolved = r.state == State::Ok;
-            if quiet || (resolved && !self.rules.send_on_resolved) {
+            if r.state == State::Ok && !self.rules.send_on_resolved {
                 continue;
             }
             t.last_sent = Some(now);
@@ -196,6 +198,21 @@ mod tests {
     }
 
     #[test]
+    fn a_check_alternating_warning_and_critical_is_confirmed_not_ok() {
+        let mut a = Alerting::new(Rules { failure_threshold: 3, ..Rules::default() });
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        a.observe(&[result(State::Ok)], t0);
+        let states = [State::Warning, State::Critical, State::Warning];
+        let sent: Vec<Notice> = states
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| a.observe(&[result(*s)], t0 + Duration::from_secs(30 * (i as u64 + 1))))
+            .collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].result.state, State::Warning);
+    }
+
+    #[test]
     fn nothing_is_sent_inside_a_maintenance_window() {
         // 2027-01-03 was a Sunday: 02:30 UTC is inside "Sun 02:00-04:00".
         let sunday = UNIX_EPOCH + Duration::from_secs(1_798_943_400);
@@ -203,7 +220,11 @@ mod tests {
         let mut a = Alerting::new(Rules { maintenance: windows, ..Rules::default() });
         assert!(a.in_maintenance(sunday));
         assert!(!a.in_maintenance(sunday + Duration::from_secs(2 * 3600)), "04:30 is after it");
-        assert!(a.observe(&[result(State::Critical)], sunday).is_empty());
+        assert!(a.observe(&[result(State::Ok)], sunday).is_empty());
+        assert!(a.observe(&[result(State::Critical)], sunday + Duration::from_secs(60)).is_empty(), "quiet");
+        // After the window, the outage that began in it is sent.
+        let after = a.observe(&[result(State::Critical)], sunday + Duration::from_secs(2 * 3600));
+        assert_eq!((after.len(), after[0].from), (1, Some(State::Ok)), "{after:?}");
         assert_eq!(Window::parse("daily 23:30-00:30").expect("daily").len(), 7);
         assert!(Window::parse("Funday 1-2").is_err());
     }

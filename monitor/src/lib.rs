@@ -48,6 +48,9 @@ pub async fn run(cli: Cli) -> u8 {
             } else {
                 stack::Alerting::default()
             };
+            if reminder.is_some_and(|r| r.as_secs() < 60) {
+                return Err("--reminder under 1m would page every pass: give at least 1m, e.g. --reminder 30m".into());
+            }
             let mut windows = Vec::new();
             for w in if maintenance.is_empty() { &section.maintenance } else { &maintenance } {
                 windows.extend(alerting::Window::parse(w)?);

@@ -120,7 +120,7 @@ pub fn diff_service(stack: &stack::Stack, i: &ServiceInputs<'_>, o: Option<&Obse
     if let Some(cb) = o.circuit_breaker.filter(|cb| *cb != want_cb) {
         fields.push(FieldDiff::new("circuit_breaker", Some(format!("{cb:?}")), Some(format!("{want_cb:?}"))));
     }
-    let want_threshold = failure_threshold_wanted(stack);
+    let want_threshold = failure_threshold_wanted(stack).filter(|_| want_cb.0);
     if let (Some(have), Some(want)) = (&o.failure_threshold, &want_threshold)
         && have != want
     {
@@ -184,10 +184,12 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                     .filter_map(|l| l.target_group_arn().map(str::to_owned))
                     .collect(),
                 circuit_breaker: dc.and_then(|d| d.deployment_circuit_breaker()).map(|c| (c.enable(), c.rollback())),
-                failure_threshold: dc
-                    .and_then(|d| d.deployment_circuit_breaker())
-                    .and_then(|c| c.threshold_configuration())
-                    .map(|t| (t.r#type().as_str().to_owned(), t.value())),
+                // A breaker AWS reports without a threshold has ECS's default (BOUNDED_PERCENT 50):
+                // a service made before the setting gets ours on the next `up`.
+                failure_threshold: dc.and_then(|d| d.deployment_circuit_breaker()).map(|c| {
+                    c.threshold_configuration()
+                        .map_or(("BOUNDED_PERCENT".to_owned(), 50), |t| (t.r#type().as_str().to_owned(), t.value()))
+                }),
                 // AWS answers with both; an answer without a deployment configuration (moto)
                 // keeps neither, so they compare as sent.
                 exec: dc.map(|_| s.enable_execute_command()),
@@ -233,7 +235,7 @@ fn deployment_config(stack: &stack::Stack, alarms: &[String]) -> DeploymentConfi
             DeploymentCircuitBreaker::builder()
                 .enable(enable)
                 .rollback(rollback)
-                .set_threshold_configuration(failure_threshold(stack))
+                .set_threshold_configuration(failure_threshold(stack).filter(|_| enable))
                 .build(),
         )
         .set_alarms(alarms)
