@@ -78,6 +78,10 @@ impl Alerting {
         let mut out = Vec::new();
         for r in results {
             let Some(t) = self.checks.get_mut(r.check) else {
+                // A first result inside a window is taken after it (then told if not OK).
+                if quiet {
+                    continue;
+                }
                 self.checks.insert(
                     r.check,
                     Tracked {
@@ -87,7 +91,7 @@ impl Alerting {
                         last_sent: (r.state != State::Ok).then_some(now),
                     },
                 );
-                if r.state != State::Ok && !quiet {
+                if r.state != State::Ok {
                     out.push(Notice { result: r.clone(), from: None, held: Duration::ZERO });
                 }
                 continue;
@@ -220,7 +224,12 @@ mod tests {
         let mut a = Alerting::new(Rules { maintenance: windows, ..Rules::default() });
         assert!(a.in_maintenance(sunday));
         assert!(!a.in_maintenance(sunday + Duration::from_secs(2 * 3600)), "04:30 is after it");
-        assert!(a.observe(&[result(State::Ok)], sunday).is_empty());
+        // A watch started inside the window on a failing check tells it after the window.
+        let mut late =
+            Alerting::new(Rules { maintenance: Window::parse("Sun 02:00-04:00").expect("w"), ..Rules::default() });
+        assert!(late.observe(&[result(State::Critical)], sunday).is_empty());
+        assert_eq!(late.observe(&[result(State::Critical)], sunday + Duration::from_secs(2 * 3600)).len(), 1);
+        assert!(a.observe(&[result(State::Ok)], sunday - Duration::from_secs(3600)).is_empty());
         assert!(a.observe(&[result(State::Critical)], sunday + Duration::from_secs(60)).is_empty(), "quiet");
         // After the window, the outage that began in it is sent.
         let after = a.observe(&[result(State::Critical)], sunday + Duration::from_secs(2 * 3600));
