@@ -79,6 +79,10 @@ pub enum Command {
         /// Write the comparison as JSON (`konnichiwa-loadtest-compare/1`).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write a self-contained HTML page: both runs' latency by percentile on one chart, and
+        /// the table.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
 }
 

@@ -68,7 +68,12 @@ pub struct Comparison {
     /// Endpoints only one of the runs has.
     pub unmatched: Vec<String>,
     pub regressed: bool,
+    /// The whole run's latency (ms) at each of `CURVE_PERCENTILES`: (base, new).
+    pub curve: Vec<(f64, f64)>,
 }
+
+/// The percentiles the comparison's chart draws.
+pub const CURVE_PERCENTILES: &[f64] = &[0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
 
 /// Reads both files and compares them; the caller prints and gates.
 pub fn compare_files(base: &Path, new: &Path, t: &Thresholds) -> Result<Comparison, String> {
@@ -98,6 +103,8 @@ pub fn compare(base: &ReportDoc, new: &ReportDoc, t: &Thresholds, files: (&Path,
     );
     // The total is what the verdict rests on; endpoints show where a change comes from.
     let total = endpoint(&base.total, &new.total, base, new, t, true)?;
+    let (hb, hn) = (decode_histogram(&base.total.histogram)?, decode_histogram(&new.total.histogram)?);
+    let curve = CURVE_PERCENTILES.iter().map(|p| (ms(&hb, p / 100.0), ms(&hn, p / 100.0))).collect();
     let regressed = total.figures.iter().any(|f| f.regressed);
     endpoints.insert(0, total);
     Ok(Comparison {
@@ -107,6 +114,7 @@ pub fn compare(base: &ReportDoc, new: &ReportDoc, t: &Thresholds, files: (&Path,
         endpoints,
         unmatched,
         regressed,
+        curve,
     })
 }
 
@@ -262,12 +270,23 @@ pub fn render(c: &Comparison) -> String {
 }
 
 /// `compare`'s command: prints, writes `--json`, and returns the exit code.
-pub fn run(base: &Path, new: &Path, t: &Thresholds, json: Option<&PathBuf>) -> Result<bool, String> {
+pub fn run(
+    base: &Path,
+    new: &Path,
+    t: &Thresholds,
+    json: Option<&PathBuf>,
+    html: Option<&PathBuf>,
+) -> Result<bool, String> {
     let c = compare_files(base, new, t)?;
     print!("{}", render(&c));
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
     if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write(path, serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?)?;
+    }
+    if let Some(path) = html {
+        write(path, crate::report::html::render_comparison(&c))?;
     }
     Ok(c.regressed)
 }

@@ -47,6 +47,7 @@ pub async fn run(cli: Cli) -> u8 {
             max_throughput_drop,
             max_error_increase,
             json,
+            html,
         }) => {
             let limits = compare::Thresholds {
                 p50: max_p50_regression.0,
@@ -55,7 +56,7 @@ pub async fn run(cli: Cli) -> u8 {
                 throughput_drop: max_throughput_drop.0,
                 error_points: max_error_increase.0,
             };
-            return match compare::run(&base, &new, &limits, json.as_ref()) {
+            return match compare::run(&base, &new, &limits, json.as_ref(), html.as_ref()) {
                 Ok(false) => exit::MET,
                 Ok(true) => exit::SLO_MISSED,
                 Err(e) => {

@@ -827,7 +827,8 @@ async fn compare_flags_a_known_regression_and_not_two_runs_of_the_same_target() 
     assert!(said.contains("No regression"), "{said}");
 
     let json = temp("compare.json").to_string_lossy().into_owned();
-    let regressed = loadtest(&["compare", &base, &slow, "--json", &json]).await;
+    let html = temp("compare.html").to_string_lossy().into_owned();
+    let regressed = loadtest(&["compare", &base, &slow, "--json", &json, "--html", &html]).await;
     let said = String::from_utf8_lossy(&regressed.stdout).into_owned();
     assert_eq!(regressed.status.code(), Some(3), "50 ms → 100 ms: {said}");
     assert!(said.contains("REGRESSED"), "{said}");
@@ -837,13 +838,18 @@ async fn compare_flags_a_known_regression_and_not_two_runs_of_the_same_target() 
     assert_eq!(p95["regressed"], true, "{p95}");
     assert_eq!(p95["beyond_noise"], true, "{p95}");
     assert!(p95["change_percent"].as_f64().is_some_and(|c| c > 50.0), "{p95}");
+    // Both distributions on one chart, the regressed row marked.
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert_eq!(page.matches("<polyline").count(), 2, "base and new");
+    assert!(page.contains(">p95<") && page.contains("REGRESSED"), "{page}");
+    assert_eq!(v["curve"].as_array().map(Vec::len), Some(10), "{}", v["curve"]);
 
     // With the limit off, the same difference is shown and not judged.
     let off = loadtest(&["compare", &base, &slow, "--max-p95-regression", "off"]).await;
     assert_eq!(off.status.code(), Some(0), "{}", String::from_utf8_lossy(&off.stdout));
     let bad = loadtest(&["compare", &base, "/nonexistent.json"]).await;
     assert_eq!(bad.status.code(), Some(1));
-    for p in [base, again, slow, json] {
+    for p in [base, again, slow, json, html] {
         let _ = std::fs::remove_file(p);
     }
 }

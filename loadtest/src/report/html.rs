@@ -12,6 +12,17 @@ fn escape(s: &str) -> String {
 
 /// A line chart of one or more series over the run's seconds.
 fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    chart_over(title, unit, "seconds", &|i| i.to_string(), series)
+}
+
+/// A line chart whose points are `x_label`'s steps, each tick named by `tick`.
+fn chart_over(
+    title: &str,
+    unit: &str,
+    x_label: &str,
+    tick: &dyn Fn(usize) -> String,
+    series: &[(&str, &str, Vec<f64>)],
+) -> String {
     let (w, h, left, bottom, top) = (720.0, 220.0, 60.0, 30.0, 24.0);
     let n = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
     let max = series.iter().flat_map(|s| s.2.iter().copied()).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
@@ -32,24 +43,26 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
             y = y(v)
         );
     }
-    // Seconds on the x axis: five ticks from the first to the last whole second.
+    // Five ticks on the x axis, from the first point to the last.
     let mut ticks: Vec<usize> = (0..=4).map(|k| (k * (n - 1) + 2) / 4).collect();
     ticks.dedup();
     for i in ticks {
         let _ = write!(
             svg,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#bbb"/><text x="{x:.1}" y="{}" class="axis" text-anchor="middle">{i}</text>"##,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#bbb"/><text x="{x:.1}" y="{}" class="axis" text-anchor="middle">{}</text>"##,
             h - bottom,
             h - bottom + 4.0,
             h - bottom + 15.0,
+            escape(&tick(i)),
             x = x(i)
         );
     }
     let _ = write!(
         svg,
-        r#"<text x="{}" y="{}" class="axis" text-anchor="end">seconds</text><text x="4" y="{}" class="axis">{}</text>"#,
+        r#"<text x="{}" y="{}" class="axis" text-anchor="end">{}</text><text x="4" y="{}" class="axis">{}</text>"#,
         w - 10.0,
         h - 2.0,
+        escape(x_label),
         top - 8.0,
         escape(unit)
     );
@@ -69,6 +82,48 @@ fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// `loadtest compare --html`: both runs' latency distributions on one chart (the whole run's
+/// latency at each percentile), and the comparison's table.
+pub fn render_comparison(c: &crate::compare::Comparison) -> String {
+    let percentiles = crate::compare::CURVE_PERCENTILES;
+    let base: Vec<f64> = c.curve.iter().map(|p| p.0).collect();
+    let new: Vec<f64> = c.curve.iter().map(|p| p.1).collect();
+    let svg = chart_over(
+        "Latency by percentile, the whole run",
+        "ms",
+        "percentile",
+        &|i| percentiles.get(i).map_or_else(String::new, |p| format!("p{p}")),
+        &[("base", "#8b949e", base), ("new", "#1f6feb", new)],
+    );
+    let mut rows = String::new();
+    for e in &c.endpoints {
+        for f in &e.figures {
+            let change = f.change_percent.map_or_else(|| "-".to_owned(), |p| format!("{p:+.1}%"));
+            let mark = if f.regressed { r#" class="missed""# } else { "" };
+            let _ = write!(
+                rows,
+                "<tr{mark}><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{change}</td><td>{}</td></tr>",
+                escape(if e.name.is_empty() { "Aggregated" } else { &e.name }),
+                f.metric,
+                f.base,
+                f.new,
+                if f.regressed { "REGRESSED" } else { "" }
+            );
+        }
+    }
+    let verdict = if c.regressed { "REGRESSED" } else { "no regression beyond the limits and the noise" };
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>loadtest compare</title><style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }} .missed {{ color: #b3261e; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: right; }}
+.title {{ font-weight: bold; font-size: 13px; }} .axis, .legend {{ font-size: 11px; fill: #555; }}
+</style></head><body><h1>{} (base) against {} (new)</h1><p>Verdict: <strong>{verdict}</strong></p>{svg}
+<table><tr><th>endpoint</th><th>figure</th><th>base</th><th>new</th><th>change</th><th></th></tr>{rows}</table></body></html>"#,
+        escape(&c.base),
+        escape(&c.new)
+    )
 }
 
 pub fn render(doc: &ReportDoc) -> String {
