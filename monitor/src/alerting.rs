@@ -23,13 +23,14 @@ pub struct Rules {
 }
 
 impl Default for Rules {
-    /// Every change at once, no reminder, recoveries sent: `watch` as it was.
+    /// stack.yaml's defaults: every change at once, no reminder, recoveries sent.
     fn default() -> Self {
+        let a = stack::Alerting::default();
         Self {
-            failure_threshold: 1,
-            success_threshold: 1,
+            failure_threshold: a.failure_threshold,
+            success_threshold: a.success_threshold,
             reminder: None,
-            send_on_resolved: true,
+            send_on_resolved: a.send_on_resolved,
             maintenance: Vec::new(),
         }
     }

@@ -12,13 +12,13 @@ use crate::cli::{Cli, RolloutArgs, ScaleArgs, WaitArgs};
 use crate::error::{AwsContext, Error};
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::cluster;
-use crate::rollout::{RolloutReport, exit_for, follow_service};
+use crate::rollout::{RolloutReport, active_service, exit_for, follow_service};
 
 /// `scale --json`.
 #[derive(Serialize)]
 struct Scaled<'a> {
     desired: u32,
-    was: Option<i32>,
+    was: i32,
     note: Option<&'a str>,
     rollout: Option<&'a RolloutReport>,
     #[serde(flatten)]
@@ -55,7 +55,6 @@ pub async fn scale(cli: &Cli, args: &ScaleArgs) -> Result<u8, Error> {
         };
         answer::print("scale", Some(&ctx.stack.name), body);
     } else {
-        let was = was.map_or_else(|| "?".to_owned(), |w| w.to_string());
         println!("Service {}: desired {} (was {was}).", ctx.stack.name, args.tasks);
         if let Some(note) = &note {
             println!("Note: {note}");
@@ -85,23 +84,9 @@ async fn set_count(
     cli: &Cli,
     tasks: u32,
     follow: &RolloutArgs,
-) -> Result<(Option<i32>, Option<RolloutReport>), Error> {
+) -> Result<(i32, Option<RolloutReport>), Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let before = ctx
-        .clients
-        .ecs
-        .describe_services()
-        .cluster(&cluster)
-        .services(&name)
-        .send()
-        .await
-        .ctx("describe service", &name)?;
-    let was = before.services().iter().find(|s| s.status() == Some("ACTIVE")).map(|s| s.desired_count());
-    if was.is_none() {
-        return Err(Error::Refused(format!(
-            "service {name} does not exist in cluster {cluster}: run `provisioner up`"
-        )));
-    }
+    let was = active_service(ctx).await?.desired_count();
     let count = i32::try_from(tasks).map_err(|_| Error::Usage(format!("--tasks {tasks} is too many")))?;
     ctx.clients
         .ecs

@@ -7,11 +7,11 @@
 
 mod report;
 
-pub use report::{RolloutReport, exit_for, follow_and_report, follow_service, switch_to};
+pub use report::{RolloutReport, active_service, exit_for, follow_and_report, follow_service, switch_to};
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{DesiredStatus, ServiceEvent};
+use aws_sdk_ecs::types::{Deployment, DesiredStatus, ServiceEvent};
 
 use crate::error::{AwsContext, Error};
 
@@ -148,6 +148,47 @@ async fn stuck_reason(
     })
 }
 
+impl Rollout<'_> {
+    /// The deployment followed among `deployments`, `id` once known.
+    fn ours<'d>(&self, deployments: &'d [Deployment], id: Option<&str>) -> Option<&'d Deployment> {
+        match (id, self.until) {
+            // Steady is the service's: a deployment that replaced the one it began with is followed.
+            (_, Until::Steady { .. }) => deployments.iter().find(|d| d.status() == Some("PRIMARY")),
+            (Some(i), Until::Completed) => deployments.iter().find(|d| d.id() == Some(i)),
+            (None, Until::Completed) => deployments.iter().find(|d| d.task_definition() == Some(self.task_definition)),
+        }
+    }
+}
+
+/// The service's five newest events not printed yet, oldest first.
+fn print_new_events(
+    events: &[ServiceEvent],
+    seen: &mut std::collections::BTreeSet<String>,
+    progress: &mut dyn FnMut(&str),
+) {
+    for e in events.iter().take(5).rev() {
+        if let (Some(eid), Some(msg)) = (e.id(), e.message())
+            && seen.insert(eid.to_owned())
+        {
+            progress(&format!("event: {msg}"));
+        }
+    }
+}
+
+impl Until {
+    /// Whether `d`, COMPLETED among `deployments`, ends the follow.
+    fn reached(self, d: &Deployment, deployments: &[Deployment]) -> bool {
+        match self {
+            Self::Completed => true,
+            Self::Steady { desired } => {
+                d.running_count() == d.desired_count()
+                    && deployments.len() == 1
+                    && desired.is_none_or(|want| want == d.desired_count())
+            }
+        }
+    }
+}
+
 /// Polls DescribeServices until the deployment completes, fails, is stuck or the timeout passes.
 /// `capacity_full` says why more capacity cannot be had (None when it can), asked only when ECS
 /// cannot place a task and nothing has moved for `r.stall`.
@@ -171,21 +212,9 @@ pub async fn follow(
             .await
             .ctx("describe service", r.service)?;
         let svc = out.services().first().ok_or_else(|| Error::Refused(format!("service {} is gone", r.service)))?;
-        for e in svc.events().iter().take(5).rev() {
-            if let (Some(eid), Some(msg)) = (e.id(), e.message())
-                && seen_events.insert(eid.to_owned())
-            {
-                progress(&format!("event: {msg}"));
-            }
-        }
+        print_new_events(svc.events(), &mut seen_events, progress);
         let deployments = svc.deployments();
-        let ours = match (&id, r.until) {
-            // Steady is the service's: a deployment that replaced the one it began with is followed.
-            (_, Until::Steady { .. }) => deployments.iter().find(|d| d.status() == Some("PRIMARY")),
-            (Some(i), Until::Completed) => deployments.iter().find(|d| d.id() == Some(i.as_str())),
-            (None, Until::Completed) => deployments.iter().find(|d| d.task_definition() == Some(r.task_definition)),
-        };
-        match ours {
+        match r.ours(deployments, id.as_deref()) {
             None if id.is_some() => {
                 // Our deployment left the list: only a rollback removes it before completion.
                 let primary = primary_task_definition(deployments).unwrap_or("?");
@@ -211,16 +240,10 @@ pub async fn follow(
                     d.pending_count(),
                     d.failed_tasks()
                 ));
-                let done = match r.until {
-                    Until::Completed => true,
-                    Until::Steady { desired } => {
-                        d.running_count() == d.desired_count()
-                            && deployments.len() == 1
-                            && desired.is_none_or(|want| want == d.desired_count())
-                    }
-                };
                 match state.as_str() {
-                    "COMPLETED" if done => return Ok(Outcome::Completed { deployment: did }),
+                    "COMPLETED" if r.until.reached(d, deployments) => {
+                        return Ok(Outcome::Completed { deployment: did });
+                    }
                     "FAILED" => {
                         let primary = primary_task_definition(deployments).unwrap_or(r.task_definition);
                         return Ok(Outcome::Failed {

@@ -185,15 +185,8 @@ pub async fn switch_to(
     Ok((deployment_id, report))
 }
 
-/// Follows the service's PRIMARY deployment until the service is steady (`wait`, `scale`, which
-/// gives the count it set as `desired`): its (deployment id, rollout), the rollout None with
-/// --no-wait.
-pub async fn follow_service(
-    ctx: &Ctx,
-    cli: &Cli,
-    follow: &RolloutArgs,
-    desired: Option<i32>,
-) -> Result<(Option<String>, Option<RolloutReport>), Error> {
+/// The stack's service as ECS describes it; refused when it is not ACTIVE (none, or draining).
+pub async fn active_service(ctx: &Ctx) -> Result<aws_sdk_ecs::types::Service, Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let out = ctx
         .clients
@@ -204,14 +197,25 @@ pub async fn follow_service(
         .send()
         .await
         .ctx("describe service", &name)?;
-    let primary = out
-        .services()
-        .iter()
-        .find(|s| s.status() == Some("ACTIVE"))
-        .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).cloned())
-        .ok_or_else(|| {
-            Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
-        })?;
+    out.services().iter().find(|s| s.status() == Some("ACTIVE")).cloned().ok_or_else(|| {
+        Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
+    })
+}
+
+/// Follows the service's PRIMARY deployment until the service is steady (`wait`, `scale`, which
+/// gives the count it set as `desired`): its (deployment id, rollout), the rollout None with
+/// --no-wait.
+pub async fn follow_service(
+    ctx: &Ctx,
+    cli: &Cli,
+    follow: &RolloutArgs,
+    desired: Option<i32>,
+) -> Result<(Option<String>, Option<RolloutReport>), Error> {
+    let primary = active_service(ctx).await?.deployments().iter().find(|d| d.status() == Some("PRIMARY")).cloned();
+    let primary = primary.ok_or_else(|| {
+        let (cluster, name) = (cluster::name(&ctx.stack), &ctx.stack.name);
+        Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
+    })?;
     let (id, td) = (primary.id().map(str::to_owned), primary.task_definition().unwrap_or_default().to_owned());
     let report = follow_deployment(ctx, cli, &td, id.as_deref(), follow, Until::Steady { desired }).await?;
     Ok((id, report))

@@ -271,6 +271,41 @@ async fn start_refresh(ctx: &Ctx, name: &str, template: &TemplateRef) -> Result<
     }
 }
 
+/// Creates the group and waits until it is listed: its ARN (the capacity provider needs it).
+async fn create(ctx: &Ctx, name: &str, template: &TemplateRef, subnets: &str) -> Result<String, Error> {
+    let asg = &ctx.clients.autoscaling;
+    let cap = &ctx.stack.capacity;
+    let spec = template_spec(template)?;
+    ctx.wait(Wait::Propagation, "IAM to publish the instance profile", || async {
+        ctx.wait(Wait::Consistency, "the subnets to be visible to Auto Scaling", || async {
+            asg.create_auto_scaling_group()
+                .auto_scaling_group_name(name)
+                .launch_template(spec.clone())
+                .min_size(i32::try_from(cap.min).unwrap_or(0))
+                .max_size(i32::try_from(cap.max).unwrap_or(1))
+                .desired_capacity(i32::try_from(cap.desired).unwrap_or(0))
+                .vpc_zone_identifier(subnets)
+                .new_instances_protected_from_scale_in(true)
+                .set_tags(Some(asg_tags(&ctx.stack, name)))
+                .send()
+                .await
+                .ctx("create Auto Scaling group", name)
+        })
+        .await
+    })
+    .await?;
+    ctx.progress(format!("created Auto Scaling group {name}"));
+    // The capacity provider needs the group's ARN: wait until the new group is listed.
+    let listed = ctx
+        .wait(Wait::Consistency, &format!("Auto Scaling group {name} to be listed"), || async {
+            observe(ctx, name)
+                .await?
+                .ok_or_else(|| crate::retry::not_yet("AutoScalingGroup.NotFound", name, "created, not listed yet"))
+        })
+        .await?;
+    Ok(listed.arn)
+}
+
 async fn apply(
     ctx: &Ctx,
     name: &str,
@@ -282,37 +317,7 @@ async fn apply(
     let asg = &ctx.clients.autoscaling;
     let cap = &ctx.stack.capacity;
     let subnets = all_known(subnets)?.join(",");
-    let Some(o) = observed else {
-        let spec = template_spec(template)?;
-        ctx.wait(Wait::Propagation, "IAM to publish the instance profile", || async {
-            ctx.wait(Wait::Consistency, "the subnets to be visible to Auto Scaling", || async {
-                asg.create_auto_scaling_group()
-                    .auto_scaling_group_name(name)
-                    .launch_template(spec.clone())
-                    .min_size(i32::try_from(cap.min).unwrap_or(0))
-                    .max_size(i32::try_from(cap.max).unwrap_or(1))
-                    .desired_capacity(i32::try_from(cap.desired).unwrap_or(0))
-                    .vpc_zone_identifier(&subnets)
-                    .new_instances_protected_from_scale_in(true)
-                    .set_tags(Some(asg_tags(&ctx.stack, name)))
-                    .send()
-                    .await
-                    .ctx("create Auto Scaling group", name)
-            })
-            .await
-        })
-        .await?;
-        ctx.progress(format!("created Auto Scaling group {name}"));
-        // The capacity provider needs the group's ARN: wait until the new group is listed.
-        let listed = ctx
-            .wait(Wait::Consistency, &format!("Auto Scaling group {name} to be listed"), || async {
-                observe(ctx, name)
-                    .await?
-                    .ok_or_else(|| crate::retry::not_yet("AutoScalingGroup.NotFound", name, "created, not listed yet"))
-            })
-            .await?;
-        return Ok(Some(listed.arn));
-    };
+    let Some(o) = observed else { return create(ctx, name, template, &subnets).await.map(Some) };
     // A new version reaches running instances through a refresh; an empty group just takes it.
     let wants_refresh = !o.instances.is_empty() && (change.has("launch_template_version") || change.has("instances"));
     // The deploy role may not start a refresh (it could move the group to any version): run by
