@@ -34,6 +34,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 25;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
+/// The Price List API answers in us-east-1 (and two other regions), for every region's prices.
+pub const PRICE_LIST_REGION: &str = "us-east-1";
+
 /// The retry policy every client shares: standard mode (throttling, transient and 5xx errors),
 /// many attempts, full-jitter exponential backoff. (Adaptive mode, whose client-side rate
 /// follows a throttling service, halved the throttled calls of a run against per-call rate limits
@@ -532,7 +535,7 @@ impl Clients {
             sns: client!(aws_sdk_sns),
             // Prices are optional (the snapshot stands in): a Price List that fails answers fast.
             pricing: client!(aws_sdk_pricing, calls, bound.for_service(), |b: aws_sdk_pricing::config::Builder| b
-                .region(aws_config::Region::from_static(crate::cost::PRICE_LIST_REGION))
+                .region(aws_config::Region::from_static(PRICE_LIST_REGION))
                 .retry_config(RetryConfig::standard().with_max_attempts(2))),
             quotas: client!(aws_sdk_servicequotas),
             tagging: client!(aws_sdk_resourcegroupstagging),

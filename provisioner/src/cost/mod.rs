@@ -12,6 +12,3 @@ pub use estimate::{Estimate, LineItem, estimate};
 pub use price_list::fetch;
 pub use prices::{PriceBook, Provenance};
 pub use report::{Breakdown, Compared, amount, fargate_run, render_breakdown, render_compared};
-
-/// The Price List API answers in us-east-1 (and two other regions), for every region's prices.
-pub const PRICE_LIST_REGION: &str = "us-east-1";
