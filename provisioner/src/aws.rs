@@ -158,8 +158,8 @@ impl Identity {
 #[derive(Debug, Default)]
 pub struct CallLog {
     calls: Mutex<Vec<(String, String)>>,
-    /// Why no mutating call may go out any more (the run lost the stack's lease).
-    fence: Mutex<Option<String>>,
+    /// Closed once the run lost the stack's lease: no mutating call goes out any more.
+    fence: Arc<crate::fence::Fence>,
     /// Reads answered from the plan's answers, not sent (`read_replay`).
     replayed: std::sync::atomic::AtomicUsize,
 }
@@ -198,14 +198,12 @@ impl CallLog {
 
     /// From now on, every mutating call through these clients is refused before it is sent.
     pub fn fence(&self, why: &str) {
-        if let Ok(mut f) = self.fence.lock() {
-            f.get_or_insert_with(|| why.to_owned());
-        }
+        self.fence.close(why);
     }
 
     /// Why mutating calls are refused, if they are.
     pub fn fenced(&self) -> Option<String> {
-        self.fence.lock().ok().and_then(|f| f.clone())
+        self.fence.closed()
     }
 
     pub fn counts(&self) -> CallCounts {
@@ -251,8 +249,8 @@ impl Intercept for RecordCalls {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
-            if let Some(why) = self.0.fenced().filter(|_| is_mutating(meta.name())) {
-                return Err(Box::new(Fenced(why)));
+            if let Some(refused) = self.0.fence.refuses(is_mutating(meta.name())) {
+                return Err(Box::new(refused));
             }
             self.0.record(meta.service(), meta.name());
         }
@@ -261,7 +259,7 @@ impl Intercept for RecordCalls {
 }
 
 /// Tells the HTTP layer (`in_flight`) which operation each attempt is (a mutating one meets the
-/// log's fence again there once its turn has come: checked in `RecordCalls` and then queued behind
+/// log's fence (`fence`) again there once its turn has come: checked in `RecordCalls` and then queued behind
 /// others, it must not go out after the lease was lost), and the pacer whether AWS throttled it;
 /// an answer replayed from the plan (`read_replay`) is not counted as a call.
 #[derive(Debug)]
@@ -286,7 +284,7 @@ impl Intercept for Attempts {
                 service: meta.service().into(),
                 operation: format!("{} {}", meta.service(), meta.name()).into(),
                 mutating: is_mutating(meta.name()),
-                log: Arc::clone(&self.log),
+                fence: Arc::clone(&self.log.fence),
             };
             context.request_mut().add_extension(attempt);
         }
@@ -329,18 +327,6 @@ fn is_throttling(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse)
     !r.status().is_success()
         && error_code(r).is_some_and(|c| THROTTLING_ERRORS.contains(&c.as_str()) && !QUOTA_CODES.contains(&c.as_str()))
 }
-
-/// A mutating call refused because the run lost the stack's lease.
-#[derive(Debug)]
-pub struct Fenced(pub String);
-
-impl std::fmt::Display for Fenced {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not sent: {} (a run that lost the stack's lease makes no further change)", self.0)
-    }
-}
-
-impl std::error::Error for Fenced {}
 
 /// SSM's clock, as the Date of its last answer to the lease's client: what the lease's expiry
 /// is judged by, so that neither the holder's nor this machine's clock decides it.
@@ -491,7 +477,7 @@ impl Clients {
         // One bound on the calls in flight for the whole run (the lease's own client keeps out of
         // it: renewing must not queue behind the engine's reads).
         let http = https_client();
-        let bound = crate::in_flight::Bound::new(http.clone());
+        let bound = crate::in_flight::Bound::new(http.clone(), is_final_answer);
         // Every client retries as provisioning needs, records its calls and, against moto, names
         // the account.
         macro_rules! client {

@@ -5,8 +5,8 @@
 //! so it counts every attempt, retries included. Here too, before a call takes its place, a read
 //! the plan already asked may be answered from the plan's answers (`read_replay`) and an operation
 //! AWS has throttled waits for its turn (`pacing`); a mutating call whose run lost the stack's
-//! lease while it waited is refused, unsent; an endpoint that refuses connections ends the run's
-//! retries (`unreachable`).
+//! lease while it waited is refused, unsent (`fence`); an endpoint that refuses connections ends
+//! the run's retries (`unreachable`).
 
 use std::sync::Arc;
 
@@ -18,8 +18,9 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Semaphore;
 
+use crate::fence::{Fence, Fenced};
 use crate::pacing::Pacer;
-use crate::read_replay::Replay;
+use crate::read_replay::{IsFinal, Replay};
 
 /// Calls in flight at once, in all, unless `KONNICHIWA_PARALLELISM` says otherwise (1: one call
 /// at a time): Terraform's default parallelism is 10; AWS's read buckets (EC2: a burst of 100, 20
@@ -50,29 +51,30 @@ pub struct Attempt {
     /// The pacer's name for it: service and operation.
     pub operation: Arc<str>,
     pub mutating: bool,
-    /// The run's call log, whose fence a mutating attempt meets again here.
-    pub log: Arc<crate::aws::CallLog>,
+    /// The run's lease fence, which a mutating attempt meets again here.
+    pub fence: Arc<Fence>,
 }
 
 impl Attempt {
     /// The refusal of a mutating attempt whose run has lost the stack's lease.
-    fn refused(&self) -> Option<crate::aws::Fenced> {
-        self.log.fenced().filter(|_| self.mutating).map(crate::aws::Fenced)
+    fn refused(&self) -> Option<Fenced> {
+        self.fence.refuses(self.mutating)
     }
 }
 
 impl Bound {
-    /// Bounds the calls sent through `inner`.
-    pub fn new(inner: SharedHttpClient) -> Self {
-        Self::with_total(inner, total_from_env())
+    /// Bounds the calls sent through `inner`; the plan's answers that `is_final` accepts may be
+    /// replayed to the apply.
+    pub fn new(inner: SharedHttpClient, is_final: IsFinal) -> Self {
+        Self::with_total(inner, total_from_env(), is_final)
     }
 
-    fn with_total(inner: SharedHttpClient, total: usize) -> Self {
+    fn with_total(inner: SharedHttpClient, total: usize, is_final: IsFinal) -> Self {
         Self {
             inner,
             total: Arc::new(Semaphore::new(total)),
             pacer: Arc::default(),
-            replay: Arc::default(),
+            replay: Arc::new(Replay::new(is_final)),
             reach: Arc::default(),
         }
     }
@@ -210,7 +212,7 @@ mod tests {
         let slow = Arc::new(Slow::default());
         // The inner client is never asked for a connector here: each service wraps the slow one.
         let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
-        let bound = Bound::with_total(never, total);
+        let bound = Bound::with_total(never, total, crate::aws::is_final_answer);
         let mut calls = Vec::new();
         for &n in calls_per_service {
             let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
@@ -239,9 +241,10 @@ mod tests {
     async fn a_mutating_call_that_waited_while_the_lease_was_lost_is_not_sent() {
         let slow = Arc::new(Slow::default());
         let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
-        let connector =
-            Bound::with_total(never, 1).service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
-        let log = Arc::new(crate::aws::CallLog::default());
+        let connector = Bound::with_total(never, 1, crate::aws::is_final_answer)
+            .service()
+            .around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
+        let fence = Arc::new(Fence::default());
         // The first call holds the only permit; the second, a mutation, waits behind it.
         let first = tokio::spawn({
             let c = connector.clone();
@@ -250,13 +253,13 @@ mod tests {
         tokio::task::yield_now().await;
         let mut mutation = HttpRequest::empty();
         let operation = "EC2 CreateVpc".into();
-        mutation.add_extension(Attempt { service: "EC2".into(), operation, mutating: true, log: Arc::clone(&log) });
+        mutation.add_extension(Attempt { service: "EC2".into(), operation, mutating: true, fence: Arc::clone(&fence) });
         let second = tokio::spawn({
             let c = connector.clone();
             async move { c.call(mutation).await.map(|_| ()) }
         });
         tokio::task::yield_now().await;
-        log.fence("the lease was taken over");
+        fence.close("the lease was taken over");
         first.await.expect("join").expect("the first call is answered");
         let refused = second.await.expect("join").expect_err("the queued mutation is refused");
         assert!(format!("{refused:?}").contains("the lease was taken over"), "{refused:?}");
@@ -267,7 +270,7 @@ mod tests {
     async fn a_read_the_plan_asked_is_answered_once_from_its_answer_until_the_service_is_changed() {
         let slow = Arc::new(Slow::default());
         let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
-        let bound = Bound::with_total(never, TOTAL);
+        let bound = Bound::with_total(never, TOTAL, crate::aws::is_final_answer);
         let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
         let send = async |body: &str, mutating: bool| {
             let mut r = HttpRequest::new(SdkBody::from(body.to_owned()));
@@ -275,7 +278,7 @@ mod tests {
                 service: "EC2".into(),
                 operation: "EC2 Op".into(),
                 mutating,
-                log: Arc::default(),
+                fence: Arc::default(),
             });
             connector.call(r).await.expect("answered");
             slow.calls.load(Ordering::SeqCst)
@@ -298,7 +301,7 @@ mod tests {
             service: "EC2".into(),
             operation: "EC2 Op".into(),
             mutating: true,
-            log: Arc::default(),
+            fence: Arc::default(),
         });
         let change = tokio::spawn(connector.call(create));
         while slow.now.load(Ordering::SeqCst) == 0 {
@@ -313,7 +316,7 @@ mod tests {
     async fn an_operation_aws_throttled_waits_for_its_turn_and_no_other_does() {
         let slow = Arc::new(Slow::default());
         let never = aws_smithy_runtime_api::client::http::http_client_fn(|_, _| unreachable!("not asked"));
-        let bound = Bound::with_total(never, TOTAL);
+        let bound = Bound::with_total(never, TOTAL, crate::aws::is_final_answer);
         let connector = bound.service().around(SharedHttpConnector::new(SlowClient(Arc::clone(&slow))));
         let took = async |operation: &str| {
             let mut r = HttpRequest::empty();
@@ -321,7 +324,7 @@ mod tests {
                 service: "EC2".into(),
                 operation: operation.into(),
                 mutating: false,
-                log: Arc::default(),
+                fence: Arc::default(),
             });
             let start = tokio::time::Instant::now();
             connector.call(r).await.expect("answered");

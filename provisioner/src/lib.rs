@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dns;
 pub mod engine;
 pub mod error;
+pub mod fence;
 pub mod image;
 pub mod in_flight;
 pub mod kinds;

@@ -24,10 +24,14 @@ use aws_smithy_types::byte_stream::ByteStream;
 /// How long after the plan began its answers may stand for AWS's.
 pub const FRESH: Duration = Duration::from_secs(30);
 
+/// Whether an answer is one no retry would change (`aws::is_final_answer`): only those are kept.
+pub type IsFinal = fn(&HttpResponse) -> bool;
+
 /// A run's kept answers (one per run, in the HTTP layer every client sends through).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Replay {
     state: Mutex<State>,
+    is_final: IsFinal,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +69,11 @@ fn key_of(service: &str, operation: &str, request: &HttpRequest) -> Option<Key> 
 }
 
 impl Replay {
+    /// Nothing kept yet; of what is asked while keeping, the answers `is_final` accepts are kept.
+    pub fn new(is_final: IsFinal) -> Self {
+        Self { state: Mutex::default(), is_final }
+    }
+
     /// From now on (a plan), the answers to reads are kept.
     pub fn keep(&self) {
         self.set(Phase::Keeping, Some(Instant::now()));
@@ -127,7 +136,7 @@ impl Replay {
         let body = ByteStream::new(response.take_body()).collect().await;
         let body = body.map_err(|e| ConnectorError::io(e.into()))?.to_vec();
         *response.body_mut() = SdkBody::from(body.clone());
-        if crate::aws::is_final_answer(&response)
+        if (self.is_final)(&response)
             && let Ok(mut s) = self.state.lock()
             && s.phase == Phase::Keeping
         {
@@ -199,7 +208,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_plans_answer_is_given_once_to_the_same_read_and_only_then() {
-        let replay = Replay::default();
+        let replay = Replay::new(crate::aws::is_final_answer);
         replay.keep();
         asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
         asked(&replay, "IAM", "Action=GetRole&RoleName=a", 404, "<Code>NoSuchEntity</Code>").await;
@@ -218,7 +227,7 @@ mod tests {
     async fn operations_with_the_same_request_body_are_kept_apart_whatever_order_the_apply_asks_in() {
         // Secrets Manager's DescribeSecret and GetResourcePolicy of one secret: one URI, one body,
         // the operation only in X-Amz-Target.
-        let replay = Replay::default();
+        let replay = Replay::new(crate::aws::is_final_answer);
         replay.keep();
         let body = r#"{"SecretId":"konnichiwa/api-key"}"#;
         asked_op(&replay, "Secrets Manager", "Secrets Manager:DescribeSecret", body, 200, "described").await;
@@ -232,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_change_to_a_service_ends_its_replay_and_no_other() {
-        let replay = Replay::default();
+        let replay = Replay::new(crate::aws::is_final_answer);
         replay.keep();
         asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
         asked(&replay, "ECS", "{}", 200, "{}").await;
@@ -244,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_and_transient_answers_are_not_kept() {
-        let replay = Replay::default();
+        let replay = Replay::new(crate::aws::is_final_answer);
         replay.keep();
         asked(&replay, "IAM", "Action=GetRole", 400, "<Error><Code>Throttling</Code></Error>").await;
         asked(&replay, "IAM", "Action=ListRoles", 400, "<Error><Code>RequestTimeout</Code></Error>").await;
@@ -257,7 +266,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn nothing_is_replayed_once_the_plan_is_older_than_fresh() {
-        let replay = Replay::default();
+        let replay = Replay::new(crate::aws::is_final_answer);
         replay.keep();
         asked(&replay, "EC2", "Action=DescribeVpcs", 200, "<vpcs/>").await;
         asked(&replay, "EC2", "Action=DescribeSubnets", 200, "<subnets/>").await;
