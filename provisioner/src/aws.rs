@@ -2,7 +2,8 @@
 //! `AWS_ENDPOINT_URL` for an emulator), each with a retry configuration fit for provisioning
 //! (throttling, 5xx answers and broken connections are retried many times with capped,
 //! jittered exponential backoff, as Terraform's AWS provider does) and an interceptor that
-//! records every API call so commands can report how many reads and mutations they made.
+//! records every API call so commands can report how many reads and mutations they made. The
+//! SDK's retries are one of the seven ways a run retries or waits (the list: `wait`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -16,7 +16,7 @@ use aws_sdk_route53::types::{
 use crate::error::{AwsContext, Error};
 use crate::reconcile::Ctx;
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
-use crate::retry::{Wait, not_yet};
+use crate::wait::{Wait, not_yet};
 
 /// What the stack calls in Route 53: zone lookups anywhere (they take no resource), reads in its
 /// zone, and changes in its zone only to its own two records: the domain's alias (`A`) and the

@@ -1,6 +1,6 @@
 //! The provisioner's errors: each names the step that failed and the resource, and where the user
 //! can act, the fix. AWS errors keep their code and message, which decide what is retried (see
-//! `retry`), what means "it is there already" (adoption after a lost answer) and what means "it
+//! `wait`), what means "it is there already" (adoption after a lost answer) and what means "it
 //! is gone" (`absent`, `gone`).
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

@@ -1,9 +1,7 @@
 //! The lease fence: once a run has lost the stack's lease (`lease`), no mutating call of its
 //! clients goes out. It is checked twice, when the SDK starts a call (`aws`) and again when the
 //! call's turn comes in the HTTP layer (`in_flight`), since a call queued behind others may have
-//! waited while the lease was lost. One of the seven ways a run retries or waits: the others are
-//! the SDK's retries (`aws`), the in-flight bound (`in_flight`), pacing (`pacing`), read replay
-//! (`read_replay`), `Step`'s adoption loop (`reconcile::step`) and `retry::until` (`retry`).
+//! waited while the lease was lost. One of the seven ways a run retries or waits (the list: `wait`).
 
 use std::sync::Mutex;
 

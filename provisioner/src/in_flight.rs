@@ -6,7 +6,8 @@
 //! the plan already asked may be answered from the plan's answers (`read_replay`) and an operation
 //! AWS has throttled waits for its turn (`pacing`); a mutating call whose run lost the stack's
 //! lease while it waited is refused, unsent (`fence`); an endpoint that refuses connections ends
-//! the run's retries (`unreachable`).
+//! the run's retries (`unreachable`). The bound is one of the seven ways a run retries or waits
+//! (the list: `wait`).
 
 use std::sync::Arc;
 

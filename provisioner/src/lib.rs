@@ -15,15 +15,15 @@ pub mod kinds;
 pub mod lease;
 pub mod log_events;
 pub mod pacing;
+pub mod progress;
 pub mod read_replay;
 pub mod reconcile;
 pub mod resources;
-pub mod retry;
 pub mod rollout;
 pub mod sandbox;
 pub mod unreachable;
 pub mod verify;
-pub mod waits;
+pub mod wait;
 
 pub use error::Error;
 

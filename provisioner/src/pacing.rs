@@ -11,6 +11,8 @@
 //! Balancing's per category (within an account-wide one of the same size as its Describe
 //! category), Route 53's account-wide, Parameter Store's Get* shared; an operation of a service
 //! that documents none is its own.
+//!
+//! Pacing is one of the seven ways a run retries or waits (the list: `wait`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -7,7 +7,7 @@
 //! answered a mutating call of the apply: from then on its reads go to AWS (a read sent while the
 //! change is in flight may be given the plan's answer, as AWS itself might answer it either way).
 //! Only answers no retry would change are kept: successes and errors that are not throttling or
-//! transient.
+//! transient. Read replay is one of the seven ways a run retries or waits (the list: `wait`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

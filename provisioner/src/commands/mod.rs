@@ -234,7 +234,7 @@ async fn holding_lease<T>(
     }
     // What the run waits on (a load balancer provisioning, a certificate being issued, at once),
     // named every 30 s while it lasts.
-    let reporting = crate::waits::report_every(Duration::from_secs(30), |line| eprintln!("  {line}"));
+    let reporting = crate::progress::report_every(Duration::from_secs(30), |line| eprintln!("  {line}"));
     let result = body(ctx).await;
     drop(reporting);
     let released = lease.release().await;

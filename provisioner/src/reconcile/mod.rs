@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::aws::Clients;
 use crate::error::Error;
-use crate::retry::{self, Wait};
+use crate::wait::Wait;
 
 pub use known::Id;
 pub use step::Step;
@@ -205,12 +205,12 @@ impl Ctx {
         }
     }
 
-    /// Runs `op`, waiting out what `wait` names (see `retry`) within the run's deadline.
+    /// Runs `op`, waiting out what `wait` names (see `wait::until`) within the run's deadline.
     pub async fn wait<T, F, Fut>(&self, wait: Wait, waiting_for: &str, op: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        retry::until(self.deadline, wait, waiting_for, op).await
+        crate::wait::until(self.deadline, wait, waiting_for, op).await
     }
 }

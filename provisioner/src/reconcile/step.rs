@@ -10,11 +10,12 @@
 //!   shows them.
 //!
 //! Throttling and lost answers are retried below this, by the SDK; waits for eventual
-//! consistency are named at the calls that need them (`Ctx::wait`).
+//! consistency are named at the calls that need them (`Ctx::wait`). The adoption loop is one of
+//! the seven ways a run retries or waits (the list: `wait`).
 
 use crate::error::Error;
 use crate::reconcile::{Action, Change, Ctx, Id, Plan};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// Something observed in AWS: the id a plan row shows.
 pub trait Observed {
@@ -221,7 +222,7 @@ impl<'a> Step<'a> {
 
 /// The error a listing that lags behind is retried on (`Wait::Consistency`).
 fn listing_lags(kind: &str, what: &str) -> Error {
-    crate::retry::not_yet("Listing.NotFound", format!("{kind} {what}"), format!("{kind} {what} is not listed yet"))
+    crate::wait::not_yet("Listing.NotFound", format!("{kind} {what}"), format!("{kind} {what} is not listed yet"))
 }
 
 /// Of our resources found under one name, the one to keep and the extras: in use first, then the

@@ -17,7 +17,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
-use crate::retry::{Wait, not_yet};
+use crate::wait::{Wait, not_yet};
 
 /// What the certificate calls: listing and reading certificates of the account in the region,
 /// requesting one only for the stack's domain with DNS validation and the stack's tag, tagging

@@ -10,7 +10,7 @@ use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
 pub const PERMISSIONS: &[Permission] = &[
@@ -237,7 +237,7 @@ async fn await_active(ctx: &Ctx, name: &str) -> Result<(), Error> {
         let out = ctx.clients.ecs.describe_clusters().clusters(name).send().await.ctx("describe cluster", name)?;
         match out.clusters().first().and_then(|c| c.status()) {
             Some("ACTIVE") => Ok(()),
-            None | Some("PROVISIONING") => Err(crate::retry::not_yet("Cluster.Provisioning", name, "not ACTIVE yet")),
+            None | Some("PROVISIONING") => Err(crate::wait::not_yet("Cluster.Provisioning", name, "not ACTIVE yet")),
             Some(other) => Err(Error::Refused(format!(
                 "cluster {name} is {other} right after it was created: ECS could not set it up; see its status in \
                  the ECS console, delete it, and run up again"

@@ -24,7 +24,7 @@ use crate::reconcile::{Change, Ctx, Id, Plan, tags};
 use crate::resources::cluster;
 use crate::resources::network::security_group::{self, Rule, Source};
 use crate::resources::service::{family_arns, task};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 pub const CONTAINER: &str = "loadtest";
 /// `startedBy` of every worker task: how a run (or the next one) finds them.

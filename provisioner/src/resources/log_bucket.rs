@@ -22,7 +22,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// What the bucket calls, on the stack's bucket (and its objects) only. Its policy (whose
 /// content no condition can see: it could hand the bucket to another account) and its public

@@ -23,7 +23,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// Where `up` takes the key from.
 pub const API_KEY_ENV: &str = "API_KEY";
@@ -475,7 +475,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> 
             ctx.wait(Wait::Settling(&["Secret.StillListed"]), &format!("secret {name} to be gone"), || async {
                 match observe(ctx, &name).await? {
                     None => Ok(()),
-                    Some(_) => Err(crate::retry::not_yet("Secret.StillListed", name.as_str(), "still listed")),
+                    Some(_) => Err(crate::wait::not_yet("Secret.StillListed", name.as_str(), "still listed")),
                 }
             })
             .await?;

@@ -17,7 +17,7 @@ use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::known::all_known;
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedAsg {
@@ -300,7 +300,7 @@ async fn create(ctx: &Ctx, name: &str, template: &TemplateRef, subnets: &str) ->
         .wait(Wait::Consistency, &format!("Auto Scaling group {name} to be listed"), || async {
             observe(ctx, name)
                 .await?
-                .ok_or_else(|| crate::retry::not_yet("AutoScalingGroup.NotFound", name, "created, not listed yet"))
+                .ok_or_else(|| crate::wait::not_yet("AutoScalingGroup.NotFound", name, "created, not listed yet"))
         })
         .await?;
     Ok(listed.arn)
@@ -437,7 +437,7 @@ async fn wait_terminated(ctx: &Ctx, ids: &[String]) -> Result<(), Error> {
             return Ok(());
         }
         ctx.progress(format!("waiting for {} instances to terminate", alive.len()));
-        Err(crate::retry::not_yet(
+        Err(crate::wait::not_yet(
             "Instances.StillRunning",
             alive.join(", "),
             format!("{} instances are not terminated yet", alive.len()),

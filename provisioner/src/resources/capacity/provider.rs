@@ -12,7 +12,7 @@ use super::Names;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedProvider {
@@ -244,7 +244,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
                         p.update_status_reason.clone().unwrap_or_else(|| "no reason given".into())
                     ))),
                     Some(_) => {
-                        Err(crate::retry::not_yet("CapacityProvider.Deleting", name.as_str(), "deletion in progress"))
+                        Err(crate::wait::not_yet("CapacityProvider.Deleting", name.as_str(), "deletion in progress"))
                     }
                 }
             },

@@ -21,7 +21,7 @@ use super::{Names, ROOT_DEVICE};
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::step::{Made, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// The launch template's data as stack.yaml wants it.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, tags};
 use crate::resources::iam::role::iam_tags;
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedProfile {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// What a role must be.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::known::all_known;
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 use super::{elb_tags, tags_of};
 

@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use crate::error::{AwsContext, Error};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 use super::{TLS_POLICY, elb_tags};
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, Step, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 pub use balancer::{ObservedLb, desired_attributes, diff_lb};
 use balancer::{apply_load_balancer, observe_lb};

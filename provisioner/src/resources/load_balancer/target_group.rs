@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetGroupAt
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 use super::{elb_tags, tags_of};
 

@@ -9,7 +9,7 @@ use super::{Names, filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedIgw {

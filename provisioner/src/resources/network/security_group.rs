@@ -12,7 +12,7 @@ use super::{filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// The dynamic host-port range ECS maps `hostPort: 0` to on the instances.
 pub const EPHEMERAL_PORTS: (i32, i32) = (32768, 65535);

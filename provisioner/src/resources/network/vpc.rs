@@ -8,7 +8,7 @@ use super::{Names, filter, owned_filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedVpc {

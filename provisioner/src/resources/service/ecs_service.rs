@@ -15,7 +15,7 @@ use super::task::CONTAINER;
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedService {

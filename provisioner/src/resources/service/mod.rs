@@ -17,7 +17,7 @@ use stack::OWNERSHIP_TAG;
 
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 pub use ecs_service::{ObservedService, circuit_breaker, diff_service, observe_service};
 pub use scaling::resource_label;
@@ -280,7 +280,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
                         return Ok(());
                     }
                     ctx.progress(format!("waiting for service {name} to drain ({tasks} tasks left)"));
-                    Err(crate::retry::not_yet(
+                    Err(crate::wait::not_yet(
                         "Service.Draining",
                         name.as_str(),
                         format!("still {} with {tasks} tasks", if active { "ACTIVE" } else { "DRAINING" }),

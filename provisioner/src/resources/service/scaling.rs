@@ -13,7 +13,7 @@ use aws_sdk_applicationautoscaling::types::{
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 /// The scalable target and its target-tracking policies (name -> target value).
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,7 @@ use crate::error::{AwsContext, Error, absent, gone};
 use crate::image::reference::ImageRef;
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
-use crate::retry::Wait;
+use crate::wait::Wait;
 
 pub const CONTAINER: &str = "app";
 /// The container health check's interval, timeout, retries and start period (seconds): the task

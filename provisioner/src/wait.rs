@@ -16,6 +16,16 @@
 //!
 //! A genuine `not authorized to perform: iam:PassRole` and every validation error are reported at
 //! once.
+//!
+//! `until` is one of the seven ways a run retries or waits, each owned by one module:
+//! - the SDK's retries of throttling, 5xx answers and broken connections (`aws`);
+//! - the in-flight bound on the calls sent at once (`in_flight`);
+//! - pacing: an operation AWS has throttled is spaced out (`pacing`);
+//! - read replay: the plan's answers stand for the apply's same reads (`read_replay`);
+//! - the lease fence: a run that lost the stack's lease sends no further change (`fence`);
+//! - `Step`'s adoption loop: a create whose answer was lost adopts what it made (`reconcile::step`);
+//! - `until`, here: "not yet" waited out, each class within its limit; while it waits, the wait is
+//!   listed in the line that names what the run is waiting on (`progress`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -130,7 +140,7 @@ where
     let stop = started + budget;
     let (first, max) = wait.backoff();
     let mut attempt = 0;
-    // Listed among the waits in progress from the first "not yet" on (`waits`).
+    // Listed among the waits in progress from the first "not yet" on (`progress`).
     let mut listed = None;
     loop {
         match op().await {
@@ -146,7 +156,7 @@ where
                     });
                 }
                 tracing::info!(code = e.code().unwrap_or_default(), ?pause, "{waiting_for}: not yet, retrying");
-                listed.get_or_insert_with(|| crate::waits::WAITS.start(waiting_for));
+                listed.get_or_insert_with(|| crate::progress::WAITS.start(waiting_for));
                 tokio::time::sleep(pause).await;
                 attempt += 1;
             }
@@ -173,7 +183,7 @@ mod tests {
     async fn a_wait_is_listed_while_it_waits_and_not_after() {
         let far = Instant::now() + Duration::from_secs(3600);
         let label = "the test's own VPC to be visible";
-        let listed = |now| crate::waits::WAITS.line(now).is_some_and(|l| l.contains(label));
+        let listed = |now| crate::progress::WAITS.line(now).is_some_and(|l| l.contains(label));
         let tries = AtomicU32::new(0);
         let seen_while_waiting = until(far, Wait::Consistency, label, || async {
             match tries.fetch_add(1, Ordering::SeqCst) {

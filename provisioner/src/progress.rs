@@ -1,8 +1,9 @@
 //! The waits in progress (what, since when), and the line that names them all every so often while
 //! a run waits on several things at once: `still waiting: load balancer konnichiwa-alb to be active
 //! (1m10s), certificate for api.example.com to be issued (40s)` — what Terraform's "Still
-//! creating... [1m0s elapsed]" says of one resource. `retry::until` lists a wait from its first
-//! "not yet" until it ends.
+//! creating... [1m0s elapsed]" says of one resource. `wait::until` lists a wait from its first
+//! "not yet" until it ends. This module waits on nothing itself: it reports the waits of
+//! `wait::until`, the last of the seven ways a run retries or waits (the list: `wait`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
