@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
 };
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::error::{AwsContext, Error};
 
 /// Set to a 12-digit id to give this process its own account on a shared moto server (honoured
-/// only for loopback endpoints).
+/// only for loopback endpoints, and only by `Clients::load`: the binary's, as the README documents).
 pub const MOTO_ACCOUNT_ENV: &str = "KONNICHIWA_MOTO_ACCOUNT_ID";
 
 /// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: with backoff capped at 20 s, a
@@ -371,9 +371,20 @@ impl Intercept for ReadServerClock {
     }
 }
 
-/// Adds moto's per-request account header.
+/// Adds moto's per-request account header (`MOTO_ACCOUNT_ENV`).
 #[derive(Debug)]
 struct MotoAccount(String);
+
+impl MotoAccount {
+    /// The account `MOTO_ACCOUNT_ENV` names, when it is 12 digits and the endpoint is on loopback.
+    fn from_env(endpoint: Option<&str>) -> Option<Self> {
+        std::env::var(MOTO_ACCOUNT_ENV)
+            .ok()
+            .filter(|_| endpoint.is_some_and(is_loopback_url))
+            .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+            .map(Self)
+    }
+}
 
 impl Intercept for MotoAccount {
     fn name(&self) -> &'static str {
@@ -452,35 +463,34 @@ impl Clients {
             loader = loader.endpoint_url(endpoint).credentials_provider(credentials);
         }
         let sdk = loader.load().await;
-        Ok(Self::build(&sdk, std::env::var(MOTO_ACCOUNT_ENV).ok(), sandbox))
+        let moto_account = MotoAccount::from_env(sdk.endpoint_url()).map(SharedInterceptor::new);
+        Ok(Self::build(&sdk, moto_account, sandbox))
     }
 
-    /// Clients for `sdk`; the moto account comes from `KONNICHIWA_MOTO_ACCOUNT_ID`.
+    /// Clients for `sdk`.
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_moto_account(sdk, std::env::var(MOTO_ACCOUNT_ENV).ok())
+        Self::build(sdk, None, None)
     }
 
-    /// Clients for `sdk` that send moto's account header (loopback endpoints only).
-    pub fn with_moto_account(sdk: &aws_config::SdkConfig, account: Option<String>) -> Self {
-        Self::build(sdk, account, None)
+    /// Clients for `sdk` whose every call also goes through the caller's `interceptor`, after the
+    /// provisioner's own (a header an emulator needs, a fault a test injects).
+    pub fn with_interceptor(sdk: &aws_config::SdkConfig, interceptor: impl Intercept + 'static) -> Self {
+        Self::build(sdk, Some(SharedInterceptor::new(interceptor)), None)
     }
 
-    /// Clients for `sdk`; each client sends to `pinned` when given, whatever a per-service
-    /// endpoint setting says (the sandbox's emulator).
-    fn build(sdk: &aws_config::SdkConfig, account: Option<String>, pinned: Option<String>) -> Self {
+    /// Clients for `sdk`, each with the `extra` interceptor when given; each client sends to
+    /// `pinned` when given, whatever a per-service endpoint setting says (the sandbox's emulator).
+    fn build(sdk: &aws_config::SdkConfig, extra: Option<SharedInterceptor>, pinned: Option<String>) -> Self {
         let calls = Arc::new(CallLog::default());
         let lease_calls = Arc::new(CallLog::default());
         let lease_clock = Arc::new(ServerClock::default());
         let endpoint = sdk.endpoint_url().map(str::to_owned);
-        let moto_account = account
-            .filter(|_| endpoint.as_deref().is_some_and(is_loopback_url))
-            .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()));
         // One bound on the calls in flight for the whole run (the lease's own client keeps out of
         // it: renewing must not queue behind the engine's reads).
         let http = https_client();
         let bound = crate::in_flight::Bound::new(http.clone(), is_final_answer);
-        // Every client retries as provisioning needs, records its calls and, against moto, names
-        // the account.
+        // Every client retries as provisioning needs, records its calls and calls the caller's
+        // interceptor.
         macro_rules! client {
             ($sdk_crate:ident) => {
                 client!($sdk_crate, calls, bound.for_service(), |b: $sdk_crate::config::Builder| b)
@@ -494,8 +504,8 @@ impl Clients {
                     .timeout_config(timeout_config())
                     .interceptor(RecordCalls(Arc::clone(&$log)))
                     .interceptor(Attempts { pacer: Arc::clone(&bound.pacer), log: Arc::clone(&$log) });
-                if let Some(account) = &moto_account {
-                    b = b.interceptor(MotoAccount(account.clone()));
+                if let Some(extra) = &extra {
+                    b.push_interceptor(extra.clone());
                 }
                 if let Some(endpoint) = &pinned {
                     b = b.endpoint_url(endpoint);

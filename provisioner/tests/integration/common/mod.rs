@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use provisioner::aws::{Clients, is_loopback_url};
 use serde_json::Value;
 
@@ -196,7 +201,28 @@ impl Account {
             .credentials_provider(credentials)
             .load()
             .await;
-        Clients::with_moto_account(&sdk, Some(self.id.clone()))
+        Clients::with_interceptor(&sdk, MotoAccount(self.id.clone()))
+    }
+}
+
+/// Sends moto's per-request account header, so that a test's own clients see its account (the
+/// binary is given it by `KONNICHIWA_MOTO_ACCOUNT_ID`).
+#[derive(Debug)]
+pub struct MotoAccount(pub String);
+
+impl Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        Ok(())
     }
 }
 
