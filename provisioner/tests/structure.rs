@@ -59,13 +59,14 @@ fn layers_only_point_down_and_no_modules_import_each_other_in_a_cycle() {
         let (Some(from), Some(to)) = (table.layer_of(&r.from), table.layer_of(&r.to)) else { continue };
         if from < to {
             problems.push(format!(
-                "{}:{}: `{}` (layer {from}, {}) imports `{}` (layer {to}, {}), a higher layer: move `{}` down to \
-                 layer {from} or invert the dependency",
+                "{}:{}: `{}` (layer {from}, {}) imports `{}` ({}, layer {to}, {}), a higher layer: move `{}` down \
+                 to layer {from} or invert the dependency",
                 rel(root, &modules[&r.from]),
                 r.line,
                 r.from,
                 table.names[from],
                 r.to,
+                rel(root, &modules[&r.to]),
                 table.names[to],
                 r.to,
             ));
