@@ -10,7 +10,6 @@ pub mod engine;
 pub mod error;
 pub mod image;
 pub mod in_flight;
-pub mod kinds;
 pub mod lease;
 pub mod log_events;
 pub mod pacing;

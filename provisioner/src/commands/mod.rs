@@ -268,7 +268,7 @@ struct DerivedName {
 /// comments; with --json both as fields.
 fn render(cli: &Cli) -> Result<u8, Error> {
     let s = stack::Stack::load(&cli.stack)?;
-    let names = crate::kinds::derived_names(&s);
+    let names = crate::engine::walk::derived_names(&s);
     if cli.json {
         let derived_names = names.into_iter().map(|(kind, name)| DerivedName { kind, name }).collect();
         // `stack` here is the whole rendered stack, not its name.
@@ -394,7 +394,7 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         (Some(e), None) => Trust::Environment(e.to_owned()),
         (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
     };
-    let permissions = crate::kinds::permission_sources();
+    let permissions = crate::engine::walk::permission_sources();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {
         ci_role::teardown(&ctx, &mut plan).await?;

@@ -4,6 +4,7 @@
 //! (`known`), and the one step every sub-resource goes through (`step`). The kinds import this
 //! module; it imports none of them (the driver that knows every kind is `crate::engine`).
 
+pub mod kind;
 pub mod known;
 pub mod permission;
 pub mod render;

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
@@ -481,28 +482,48 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     }))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The certificate the stack requests for its domain (not with `certificate_arn`).
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     let Some(h) = stack.load_balancer.https.as_ref().filter(|h| h.certificate_arn.is_none()) else { return Vec::new() };
     h.domain.iter().map(|d| ("certificate", d.clone())).collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "certificate",
     nouns: &["certificate", "dns-record"],
     permissions: PERMISSIONS,
     arn_types: &["acm:certificate"],
     deleted_after: &["load-balancer"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_acm_certificate", "aws_acm_certificate_validation", "aws_route53_record"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Certificate>()),
 };
+
+/// The certificate needs nothing of other kinds (validated in DNS while the network is made).
+pub struct Certificate;
+
+impl Reconciles for Certificate {
+    type Needs = ();
+    type Seen = ();
+    type Gives = Option<CertificateOutputs>;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, Option<CertificateOutputs>> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
 
 /// Deletes our certificates for the domain (after the load balancer let go of them) and their
 /// validation records, unless another certificate of the region for the domain still needs the
 /// record to renew.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let Some(https) = &ctx.stack.load_balancer.https else { return Ok(()) };
     let (Some(domain), None) = (&https.domain, &https.certificate_arn) else { return Ok(()) };
     let ours = observe_all(ctx, domain).await?;

@@ -668,7 +668,7 @@ mod tests {
         ctx.hosted_zone_id = Some("Z0123456789ABCDEFGHIJ".into());
         ctx.validation_record = Some("_0123456789abcdef0123456789abcdef.api.example.com".into());
         ctx.subnets = (0..6).map(|i| format!("subnet-0123456789abcdef{i}")).collect();
-        let policies = policies(&ctx, &crate::kinds::permission_sources());
+        let policies = policies(&ctx, &crate::engine::walk::permission_sources());
         let limit = stack::limits::IAM_MANAGED_POLICY.max;
         for p in &policies {
             let fill = p.size() as f64 / limit as f64;
@@ -694,7 +694,7 @@ mod tests {
             .collect();
         // Every declaration for the deploy role reached a policy; none kept for administrators did.
         let (for_it, not_for_it): (Vec<_>, Vec<_>) =
-            crate::kinds::permissions().into_iter().partition(|p| p.deploy_role);
+            crate::engine::walk::permissions().into_iter().partition(|p| p.deploy_role);
         for action in crate::reconcile::permission::actions(for_it) {
             assert!(granted.iter().any(|g| g == action), "{action} is in no deploy policy");
         }

@@ -7,6 +7,7 @@ use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSett
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
@@ -45,6 +46,9 @@ pub const ECS_SERVICE: &str = "ecs.amazonaws.com";
 pub struct ClusterOutputs {
     pub cluster: String,
     pub cluster_arn: Id,
+    /// The cluster as this run found it (None: absent, or made by the run), for its strategy.
+    #[serde(skip)]
+    pub observed: Option<ObservedCluster>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -247,7 +251,7 @@ async fn await_active(ctx: &Ctx, name: &str) -> Result<(), Error> {
     .await
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Option<ObservedCluster>), Error> {
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<ClusterOutputs, Error> {
     let name = name(&ctx.stack);
     let outcome = Step::new(ctx, "ecs-cluster", &name)
         .converge(
@@ -257,7 +261,11 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Op
             async |c: &Change, o: Option<&ObservedCluster>| apply(ctx, &name, c, o).await,
         )
         .await?;
-    Ok((ClusterOutputs { cluster_arn: outcome.id_or(|| format!("cluster {name}")), cluster: name }, outcome.observed))
+    Ok(ClusterOutputs {
+        cluster_arn: outcome.id_or(|| format!("cluster {name}")),
+        cluster: name,
+        observed: outcome.observed,
+    })
 }
 
 /// Makes our capacity provider the cluster's only provider and default strategy.
@@ -324,26 +332,46 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
     Ok(())
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The cluster and its default capacity provider strategy.
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     let cluster = name(stack);
     vec![("cluster-strategy", format!("{cluster} default strategy")), ("ecs-cluster", cluster)]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "ecs-cluster",
     nouns: &["ecs-cluster", "cluster-strategy"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:cluster"],
     deleted_after: &["ecs-service", "capacity", "loadtest"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_ecs_cluster", "aws_ecs_cluster_capacity_providers"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Cluster>()),
 };
 
+/// The cluster needs nothing of other kinds; the capacity sets its default strategy.
+pub struct Cluster;
+
+impl Reconciles for Cluster {
+    type Needs = ();
+    type Seen = ();
+    type Gives = ClusterOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, ClusterOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
 /// Deletes the cluster once no instance, task or service is left in it.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(c) = observe(ctx).await? else { return Ok(()) };
     if ctx.applying() {

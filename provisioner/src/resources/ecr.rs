@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
@@ -240,24 +241,44 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The image repository (`registry.repository`, default the stack's name).
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     vec![("ecr-repository", stack.registry.repository.clone())]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "ecr-repository",
     nouns: &["ecr-repository"],
     permissions: PERMISSIONS,
     arn_types: &["ecr:repository"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[("ecr-repository", &stack::limits::ECR_REPOSITORY_NAME)],
+    terraform_types: &["aws_ecr_repository", "aws_ecr_lifecycle_policy"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Repository>()),
 };
 
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+/// The repository needs nothing of other kinds.
+pub struct Repository;
+
+impl Reconciles for Repository {
+    type Needs = ();
+    type Seen = ();
+    type Gives = EcrOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, EcrOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = ctx.stack.registry.repository.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
     let ecr = &ctx.clients.ecr;

@@ -19,6 +19,7 @@ use crate::error::{AwsContext, Error, gone};
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
+use crate::reconcile::kind::Kind;
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, tags};
 use crate::resources::cluster;
@@ -433,27 +434,30 @@ pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> 
     gone(r.ctx("stop task", arn), &["InvalidParameterException"])
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// What `provisioner loadtest` runs its workers with.
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     vec![("task-definition", family(stack)), ("security-group", security_group_name(stack))]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "loadtest",
     nouns: &["loadtest-task", "task-definition"],
     permissions: PERMISSIONS,
     arn_types: &["ecs:task"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[],
+    terraform_types: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: None,
 };
 
 /// What `down` does before the cluster goes: stops the workers a killed `provisioner loadtest`
 /// (or a lost CI runner) left running — they bill Fargate, and the cluster cannot be deleted
 /// while they run — and deregisters the workers' revisions.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     for arn in running_tasks(ctx).await? {
         if ctx.applying() {
             stop_task(ctx, &arn, "provisioner down").await?;

@@ -20,7 +20,7 @@ pub mod topic;
 
 /// Every kind, in teardown order (what depends on others goes first): the one list that
 /// `crate::kinds` walks for `down`, its sweep and the deploy role's permissions.
-pub const KINDS: &[crate::kinds::Kind] = &[
+pub const KINDS: &[crate::reconcile::kind::Kind] = &[
     service::KIND,
     alarms::KIND,
     topic::KIND,

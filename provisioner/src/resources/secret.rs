@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
@@ -439,25 +440,45 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The API-key secret (`secret.name`, default `<stack>/api-key`).
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     vec![("secret", stack.secret.name.clone())]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "secret",
     nouns: &["secret"],
     permissions: PERMISSIONS,
     arn_types: &["secretsmanager:secret"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[("secret", &stack::limits::SECRET_NAME)],
+    terraform_types: &["aws_secretsmanager_secret", "aws_secretsmanager_secret_version"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Secret>()),
 };
 
+/// The secret needs nothing of other kinds.
+pub struct Secret;
+
+impl Reconciles for Secret {
+    type Needs = ();
+    type Seen = ();
+    type Gives = SecretOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, SecretOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
 /// Schedules deletion with the stack's recovery window, or deletes at once with `purge`.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let purge = down.purge;
     let name = ctx.stack.secret.name.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };

@@ -42,7 +42,7 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
     }
     // The deploy role is not asked what only an administrator does (`administrators_only`).
     let deploy_role = identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name));
-    let needed: Vec<&Permission> = crate::kinds::permissions()
+    let needed: Vec<&Permission> = crate::engine::walk::permissions()
         .into_iter()
         .filter(|p| p.applies.is_none_or(|f| f(&ctx.stack)))
         .filter(|p| p.deploy_role || !deploy_role)

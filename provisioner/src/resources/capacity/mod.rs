@@ -14,8 +14,12 @@ use serde_json::json;
 use stack::catalog::{Arch, arch_of};
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
+use crate::resources::cluster::ClusterOutputs;
+use crate::resources::iam::IamOutputs;
+use crate::resources::network::NetworkOutputs;
 
 pub use group::{ObservedAsg, diff_asg};
 pub use provider::{ObservedProvider, diff_provider};
@@ -311,14 +315,14 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The launch template, the Auto Scaling group and the capacity provider.
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     let n = names(&stack.name);
     vec![("launch-template", n.launch_template), ("auto-scaling-group", n.asg), ("capacity-provider", n.provider)]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "capacity",
     nouns: &["launch-template", "auto-scaling-group", "capacity-provider"],
     permissions: PERMISSIONS,
@@ -333,15 +337,52 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     ],
     deleted_after: &["ecs-service"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_launch_template", "aws_autoscaling_group", "aws_ecs_capacity_provider"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Capacity>()),
 };
 
+/// The instances run in the network's subnets with the instance profile, and join the cluster,
+/// whose default strategy then places tasks on them.
+pub struct Capacity;
+
+impl Reconciles for Capacity {
+    type Needs = (NetworkOutputs, ClusterOutputs, IamOutputs);
+    type Seen = Seen;
+    type Gives = CapacityOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (network, cluster, iam): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, CapacityOutputs> {
+        Box::pin(async move {
+            let inputs = Inputs {
+                cluster: &cluster.cluster,
+                instance_profile: &iam.instance_profile_name,
+                security_group: &network.instance_security_group_id,
+                subnets: &network.subnet_ids,
+            };
+            let capacity = reconcile(ctx, plan, &inputs, seen).await?;
+            let observed = cluster.observed.as_ref();
+            crate::resources::cluster::reconcile_strategy(ctx, plan, &capacity.capacity_provider, observed).await?;
+            Ok(capacity)
+        })
+    }
+}
+
 /// Capacity provider (detached first), Auto Scaling group with its instances, launch template.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let n = names(&ctx.stack.name);
-    if let Some(c) = &down.cluster {
-        crate::resources::cluster::detach_providers(ctx, c).await?;
+    if let Some(c) = crate::resources::cluster::observe(ctx).await? {
+        crate::resources::cluster::detach_providers(ctx, &c).await?;
     }
     provider::teardown(ctx, plan, &n).await?;
     group::teardown(ctx, plan, &n).await?;

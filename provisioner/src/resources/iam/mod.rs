@@ -20,8 +20,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{self, Permission, PolicyContext, boundary_name};
 use crate::reconcile::{Action, Change, Ctx, Id, Plan, Step};
+use crate::resources::ecr::EcrOutputs;
+use crate::resources::logs::LogOutputs;
+use crate::resources::secret::SecretOutputs;
 pub use role::{ObservedRole, Part, RoleSpec, apply_role, decode_policy, diff_role, observe_role};
 
 /// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
@@ -382,7 +386,6 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
     Ok(identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name)))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
 /// (`ci-role`).
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
@@ -400,7 +403,8 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "iam",
     nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
     permissions: PERMISSIONS,
@@ -409,13 +413,58 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     // (the profile), and what the execution role is scoped to (repository, secret).
     deleted_after: &["ecs-service", "capacity", "loadtest", "ecr-repository", "secret"],
     derived_names,
+    name_limits: &[
+        (ROLE_KIND, &stack::limits::IAM_ROLE_NAME),
+        (BOUNDARY_KIND, &stack::limits::IAM_POLICY_NAME),
+        (PROFILE_KIND, &stack::limits::IAM_INSTANCE_PROFILE_NAME),
+    ],
+    terraform_types: &[
+        "aws_iam_role",
+        "aws_iam_role_policy",
+        "aws_iam_role_policy_attachment",
+        "aws_iam_policy",
+        "aws_iam_instance_profile",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Iam>()),
 };
+
+/// The roles are scoped to the repository's, the log group's and the secret's ARNs.
+pub struct Iam;
+
+impl Reconciles for Iam {
+    type Needs = (EcrOutputs, LogOutputs, SecretOutputs);
+    type Seen = Seen;
+    type Gives = IamOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (registry, logs, secret): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, IamOutputs> {
+        Box::pin(async move {
+            let identity = ctx.clients.identity().await?;
+            let scope = Scope {
+                repository_arn: registry.repository_arn,
+                log_group_arn: logs.log_group_arn,
+                secret_arn: secret.secret_arn,
+                account: identity.account,
+                partition: identity.partition,
+            };
+            reconcile(ctx, plan, &scope, Part::All, seen).await
+        })
+    }
+}
 
 /// Profile first (it holds the instance role), then each role, then the boundary they carried.
 /// Run by the deploy role, nothing: it could not make them again (`kept` says so).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     if run_by_deploy_role(ctx).await? {
         return Ok(());
     }

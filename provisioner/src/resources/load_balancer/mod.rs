@@ -12,8 +12,12 @@ use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerAttribute, Tag};
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, Step, tags};
+use crate::resources::certificate::CertificateOutputs;
+use crate::resources::log_bucket::AccessLogBucket;
+use crate::resources::network::NetworkOutputs;
 use crate::retry::Wait;
 
 pub use balancer::{ObservedLb, desired_attributes, diff_lb};
@@ -254,7 +258,6 @@ pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
     Some(if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The load balancer, its target group and one listener per port.
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     let lb = elb_name(&stack.name, "alb");
@@ -266,7 +269,8 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     names
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "load-balancer",
     nouns: &["load-balancer", "target-group", "listener"],
     permissions: PERMISSIONS,
@@ -278,12 +282,50 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     ],
     deleted_after: &["ecs-service", "dns-alias"],
     derived_names,
+    name_limits: &[
+        ("load-balancer", &stack::limits::LOAD_BALANCER_NAME),
+        ("target-group", &stack::limits::TARGET_GROUP_NAME),
+    ],
+    terraform_types: &["aws_lb", "aws_lb_target_group", "aws_lb_listener", "aws_lb_listener_rule"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<LoadBalancer>()),
 };
 
+/// The load balancer stands on the network, logs to the access-log bucket and serves HTTPS with
+/// the certificate.
+pub struct LoadBalancer;
+
+impl Reconciles for LoadBalancer {
+    type Needs = (NetworkOutputs, Option<CertificateOutputs>, AccessLogBucket);
+    type Seen = Seen;
+    type Gives = LoadBalancerOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (network, certificate, log_bucket): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, LoadBalancerOutputs> {
+        Box::pin(async move {
+            let inputs = Inputs {
+                vpc: &network.vpc_id,
+                subnets: &network.subnet_ids,
+                security_group: &network.load_balancer_security_group_id,
+                log_bucket: log_bucket.0.as_deref(),
+                certificate: certificate.as_ref().map(|c| &c.certificate_arn),
+            };
+            reconcile(ctx, plan, &inputs, seen).await
+        })
+    }
+}
+
 /// Listeners, load balancer, target group (it cannot go while a listener uses it).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let (lb_name, tg_name) = (elb_name(&ctx.stack.name, "alb"), elb_name(&ctx.stack.name, "tg"));
     let elb = &ctx.clients.elb;
     if let Some(lb) = observe_lb(ctx, &lb_name).await? {

@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
@@ -275,7 +276,6 @@ async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Resul
     Ok((lb_sg, instance_sg))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The VPC, one public subnet per availability zone (AWS names the zones), the gateway, the
 /// route table and the two security groups.
 fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
@@ -290,21 +290,52 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "network",
     nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
     permissions: PERMISSIONS,
     arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
     deleted_after: &["ecs-service", "load-balancer", "capacity", "loadtest"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &[
+        "aws_vpc",
+        "aws_subnet",
+        "aws_internet_gateway",
+        "aws_route_table",
+        "aws_route_table_association",
+        "aws_route",
+        "aws_security_group",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Network>()),
 };
+
+/// The network needs nothing of other kinds.
+pub struct Network;
+
+impl Reconciles for Network {
+    type Needs = ();
+    type Seen = ();
+    type Gives = NetworkOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, NetworkOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
 
 /// Deletes everything of the network that carries the stack's tag — duplicates too — in
 /// reverse dependency order, recording each deletion in `plan` (Plan mode only lists them).
 /// Safe to repeat: what is already gone is skipped.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let names = Names::of(&ctx.stack.name);
     let vpcs = vpc::owned_by_tag(ctx).await?;
     // In each VPC the security groups at once with the route table and then the subnets; the
