@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn a_need_no_kind_gives_is_named_with_the_fix() {
         let vertices = [vertex::<(), u8>("a"), vertex::<(u8, u32), u16>("b")];
-        let e = check(&vertices, &[]).err().expect("u32 is given by nobody");
+        let e = check(&vertices, &[]).expect_err("u32 is given by nobody");
         assert!(e.starts_with("b needs u32, which no kind gives: add the kind that makes it to KINDS"), "{e}");
         assert_eq!(check(&vertices, &[Edge::of::<u32>()]), Ok(vec![0, 1]), "the caller gives it");
     }

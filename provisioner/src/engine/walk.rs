@@ -26,9 +26,9 @@ pub fn permission_sources() -> Vec<(&'static str, &'static [Permission])> {
         .map(|k| (k.name, k.permissions))
         .chain([
             ("lease", crate::lease::PERMISSIONS),
-            ("verify", crate::verify::PERMISSIONS),
+            ("verify", crate::verify::permissions::PERMISSIONS),
             ("sweep", SWEEP),
-            ("denied", crate::resources::ci_role::DENIED),
+            ("denied", crate::resources::iam::deploy_role::DENIED),
         ])
         .collect()
 }
@@ -54,7 +54,7 @@ pub fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
 pub fn assert_registered(plan: &Plan) {
     for row in &plan.resources {
         debug_assert!(
-            nouns().chain(crate::resources::ci_role::NOUNS.iter().copied()).any(|n| n == row.kind),
+            nouns().chain(crate::resources::iam::deploy_role::NOUNS.iter().copied()).any(|n| n == row.kind),
             "plan noun {:?} belongs to no kind in KINDS (provisioner/src/resources/mod.rs): register its kind there",
             row.kind
         );

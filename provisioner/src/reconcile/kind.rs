@@ -19,6 +19,9 @@ use crate::reconcile::{Ctx, Plan};
 /// A call of a kind's in flight.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
+/// What a kind gave, its type erased (`Edge` names it).
+pub type Value = Arc<dyn Any + Send + Sync>;
+
 /// A kind's read or change in flight in `up`'s graph: the engine runs the graph in one task, so
 /// it need not be `Send` (what a kind's converge closures borrow would keep it from being so).
 pub type Making<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + 'a>>;
@@ -142,7 +145,7 @@ needs_tuple!(A, B, C, D, E, F, G, H);
 /// What the kinds have given so far in a run, by type; the engine waits on `ready`.
 #[derive(Default)]
 pub struct Given {
-    values: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    values: Mutex<HashMap<TypeId, Value>>,
     changed: tokio::sync::Notify,
 }
 
@@ -152,7 +155,7 @@ impl Given {
         self.put_erased(Edge::of::<T>(), Arc::new(value));
     }
 
-    pub fn put_erased(&self, edge: Edge, value: Arc<dyn Any + Send + Sync>) {
+    pub fn put_erased(&self, edge: Edge, value: Value) {
         let previous = self.values.lock().expect("given").insert(edge.id, value);
         assert!(previous.is_none(), "{} was given twice: two kinds give one type", edge.name);
         self.changed.notify_waiters();
@@ -193,7 +196,7 @@ pub struct Node {
     pub needs: fn() -> Vec<Edge>,
     pub gives: fn() -> Edge,
     pub see: for<'a> fn(&'a Ctx) -> Making<'a, Box<dyn Any>>,
-    pub reconcile: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Given, Box<dyn Any>) -> Making<'a, Arc<dyn Any + Send + Sync>>,
+    pub reconcile: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Given, Box<dyn Any>) -> Making<'a, Value>,
     /// What turns the kind on, when a setting does; off, it is torn down and gives `Default`.
     pub on: Option<OptIn>,
 }
@@ -204,7 +207,7 @@ pub struct OptIn {
     /// Whether the stack turns it on.
     pub when: fn(&stack::Stack) -> bool,
     /// What it gives while off.
-    pub off: fn() -> Arc<dyn Any + Send + Sync>,
+    pub off: fn() -> Value,
 }
 
 impl Node {
@@ -228,19 +231,14 @@ fn see<R: Reconciles>(ctx: &Ctx) -> Making<'_, Box<dyn Any>> {
     Box::pin(async move { Ok(Box::new(seeing.await?) as Box<dyn Any>) })
 }
 
-fn run<'a, R: Reconciles>(
-    ctx: &'a Ctx,
-    plan: &'a mut Plan,
-    given: &'a Given,
-    seen: Box<dyn Any>,
-) -> Making<'a, Arc<dyn Any + Send + Sync>> {
+fn run<'a, R: Reconciles>(ctx: &'a Ctx, plan: &'a mut Plan, given: &'a Given, seen: Box<dyn Any>) -> Making<'a, Value> {
     let needs = R::Needs::take(given);
     let seen = *seen.downcast::<R::Seen>().expect("seen by the same kind");
     let making = R::reconcile(ctx, plan, needs, seen);
-    Box::pin(async move { Ok(Arc::new(making.await?) as Arc<dyn Any + Send + Sync>) })
+    Box::pin(async move { Ok(Arc::new(making.await?) as Value) })
 }
 
-fn off<R: Reconciles>() -> Arc<dyn Any + Send + Sync>
+fn off<R: Reconciles>() -> Value
 where
     R::Gives: Default,
 {

@@ -5,6 +5,7 @@
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
@@ -21,7 +22,7 @@ pub const PERMISSIONS: &[Permission] = &[
     // cluster is created): a cluster deleted and created again takes no one else's either.
     Permission::new(
         &["ecs:CreateCluster", "ecs:PutClusterCapacityProviders"],
-        Scope::Conditioned { resources: cluster_arn, condition: crate::resources::capacity::only_the_stacks_provider },
+        Scope::Conditioned { resources: cluster_arn, condition: only_the_stacks_provider },
     ),
     Permission::new(&["ecs:TagResource"], Scope::Retag(cluster_arn)),
     Permission::new(
@@ -33,6 +34,26 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     Permission::new(&["iam:CreateServiceLinkedRole"], Scope::ServiceLinkedRoles(&[ECS_SERVICE])),
 ];
+
+/// A condition that every capacity provider a request names (`ecs:capacity-provider`, a key of
+/// several values) is the stack's: true of a request that names none. The Service Authorization
+/// Reference types the key as ARNs while requests name providers by short name, and AWS does
+/// not say which the key carries: both name the stack's provider (a name is unique in the
+/// account and region, and the region is pinned by the resource).
+pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
+    let mut values = vec![provider_name(&c.stack.name)];
+    values.extend(the_providers_arn(c));
+    json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
+}
+
+/// The one capacity provider the stack's cluster takes (made by the capacity kind).
+pub fn provider_name(stack: &str) -> String {
+    format!("{stack}-capacity")
+}
+
+fn the_providers_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecs", &format!("capacity-provider/{}", provider_name(&c.stack.name)))]
+}
 
 /// The stack's cluster, exactly.
 pub fn cluster_arn(c: &PolicyContext) -> Vec<String> {

@@ -73,7 +73,7 @@ pub const PERMISSIONS: &[Permission] = &[
             resources: |c| family_arns(c, &family(c.stack)),
             // Workers run on Fargate (no provider); none of another stack's providers either.
             condition: |c| {
-                let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+                let mut condition = crate::resources::cluster::only_the_stacks_provider(c);
                 condition["ArnEquals"] = json!({ "ecs:cluster": cluster::cluster_arn(c) });
                 condition
             },

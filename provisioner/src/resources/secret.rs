@@ -121,8 +121,8 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
         "Condition": { "StringNotEquals": { "aws:PrincipalAccount": identity.account } },
     })];
     if !stack.secret.only_principals.is_empty() {
-        let (_, execution, _) = crate::resources::iam::names(&stack.name);
-        let deploy = crate::resources::ci_role::role_name(&stack.name);
+        let (_, execution, _) = crate::resources::iam::names::roles(&stack.name);
+        let deploy = crate::resources::iam::deploy_role::role_name(&stack.name);
         let mut readers = vec![identity.role_arn(&execution), identity.role_arn(&deploy)];
         readers.extend(stack.secret.only_principals.iter().cloned());
         statements.push(json!({
@@ -141,7 +141,7 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
 pub fn check_caller_reads(stack: &stack::Stack, identity: &Identity) -> Result<(), Error> {
     let listed = &stack.secret.only_principals;
     let me = identity.principal_arn();
-    let deploy = identity.role_arn(&crate::resources::ci_role::role_name(&stack.name));
+    let deploy = identity.role_arn(&crate::resources::iam::deploy_role::role_name(&stack.name));
     if listed.is_empty() || me == deploy || listed.iter().any(|l| names_principal(l, &me)) {
         return Ok(());
     }

@@ -182,17 +182,6 @@ fn provider_arn(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]
 }
 
-/// A condition that every capacity provider a request names (`ecs:capacity-provider`, a key of
-/// several values) is the stack's: true of a request that names none. The Service Authorization
-/// Reference types the key as ARNs while requests name providers by short name, and AWS does
-/// not say which the key carries: both name the stack's provider (a name is unique in the
-/// account and region, and the region is pinned by the resource).
-pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
-    let mut values = vec![names(&c.stack.name).provider];
-    values.extend(provider_arn(c));
-    json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
-}
-
 pub struct Names {
     pub launch_template: String,
     pub asg: String,
@@ -203,7 +192,7 @@ pub fn names(stack: &str) -> Names {
     Names {
         launch_template: format!("{stack}-instances"),
         asg: format!("{stack}-instances"),
-        provider: format!("{stack}-capacity"),
+        provider: crate::resources::cluster::provider_name(stack),
     }
 }
 

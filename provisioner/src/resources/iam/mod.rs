@@ -10,7 +10,10 @@
 //! profile and the boundary (the deploy role may not create them again).
 
 pub mod boundary;
+pub mod deploy_role;
 pub mod managed_policy;
+pub mod names;
+pub use names::roles as names;
 pub mod profile;
 pub mod role;
 
@@ -174,10 +177,6 @@ fn ecs_tasks_trust(scope: &Scope, region: &str) -> Value {
             "StringEquals": { "aws:SourceAccount": scope.account }
         }
     }]})
-}
-
-pub fn names(stack: &str) -> (String, String, String) {
-    (format!("{stack}-instance"), format!("{stack}-execution"), format!("{stack}-task"))
 }
 
 /// The ARN of the stack's task execution role, if it exists (one call; nothing compared).
@@ -383,7 +382,7 @@ pub fn needs_administrator(plan: &Plan) -> Vec<String> {
 /// True when the credentials are the stack's CI deploy role.
 pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
     let identity = ctx.clients.identity().await?;
-    Ok(identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name)))
+    Ok(identity.is_role(&crate::resources::iam::deploy_role::role_name(&ctx.stack.name)))
 }
 
 /// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
@@ -396,10 +395,10 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
         (ROLE_KIND, execution),
         (ROLE_KIND, task),
         (PROFILE_KIND, instance),
-        (ROLE_KIND, crate::resources::ci_role::role_name(&stack.name)),
+        (ROLE_KIND, crate::resources::iam::deploy_role::role_name(&stack.name)),
     ]
     .into_iter()
-    .chain(crate::resources::ci_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
+    .chain(crate::resources::iam::deploy_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
     .collect()
 }
 

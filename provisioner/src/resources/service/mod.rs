@@ -127,7 +127,7 @@ fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
 /// The service's revisions, the stack's capacity provider only (an update without a strategy
 /// keeps the service's; a create always sends one) and no subnet (bridge networking sends none).
 fn service_condition(c: &PolicyContext) -> serde_json::Value {
-    let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+    let mut condition = crate::resources::cluster::only_the_stacks_provider(c);
     condition["ArnLikeIfExists"] = json!({ "ecs:task-definition": family_arns(c, &family(c.stack)) });
     condition["Null"] = json!({ "ecs:subnet": "true" });
     condition
