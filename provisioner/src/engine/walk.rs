@@ -11,7 +11,7 @@
 use crate::error::{AwsContext, Error};
 use crate::reconcile::kind::{Down, Kind};
 use crate::reconcile::permission::{Permission, Scope};
-use crate::reconcile::{Ctx, Plan};
+use crate::reconcile::{Ctx, Noun, Plan};
 use crate::resources::KINDS;
 
 /// What the tag sweep itself needs.
@@ -39,13 +39,13 @@ pub fn permissions() -> Vec<&'static Permission> {
 }
 
 /// Every noun a plan row can carry.
-pub fn nouns() -> impl Iterator<Item = &'static str> {
+pub fn nouns() -> impl Iterator<Item = Noun> {
     KINDS.iter().flat_map(|k| k.nouns.iter().copied())
 }
 
 /// Every name the stack's kinds derive, in `KINDS`' dependency order (the reverse of teardown):
 /// `(noun, name)`.
-pub fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+pub fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     KINDS.iter().rev().flat_map(|k| (k.derived_names)(stack)).collect()
 }
 
@@ -219,7 +219,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), KINDS.len(), "two kinds share a name");
-        let all: Vec<&str> = nouns().collect();
+        let all: Vec<Noun> = nouns().collect();
         let mut unique = all.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -258,7 +258,7 @@ mod tests {
     }
 
     /// AWS's limit on the name of a resource of this plan noun, as its kind declares it.
-    fn name_limit(noun: &str) -> Option<&'static stack::limits::Limit> {
+    fn name_limit(noun: Noun) -> Option<&'static stack::limits::Limit> {
         KINDS.iter().flat_map(|k| k.name_limits).find(|(n, _)| *n == noun).map(|(_, limit)| *limit)
     }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
 use crate::reconcile::permission::Permission;
-use crate::reconcile::{Ctx, Plan};
+use crate::reconcile::{Ctx, Noun, Plan};
 
 /// A call of a kind's in flight.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -39,7 +39,7 @@ pub struct Kind {
     /// What messages call it.
     pub name: &'static str,
     /// The kind column of its plan rows.
-    pub nouns: &'static [&'static str],
+    pub nouns: &'static [Noun],
     /// The IAM actions it calls, how far each reaches and under which conditions.
     pub permissions: &'static [Permission],
     /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`,
@@ -50,7 +50,7 @@ pub struct Kind {
     pub arn_types: &'static [&'static str],
     /// AWS's limit on each name it derives, by plan noun (`stack::limits`): a test holds the
     /// longest stack's names to them.
-    pub name_limits: &'static [(&'static str, &'static stack::limits::Limit)],
+    pub name_limits: &'static [(Noun, &'static stack::limits::Limit)],
     /// The Terraform AWS provider's resource types whose resources this kind takes over when a
     /// stack made by Terraform is adopted (`aws_vpc`, …).
     pub terraform_types: &'static [&'static str],
@@ -60,7 +60,7 @@ pub struct Kind {
     pub deleted_after: &'static [&'static str],
     /// The names it derives from the stack, each with the noun of its plan rows (`<account>`,
     /// `<availability-zone>` where only AWS knows a part): what `render` shows.
-    pub derived_names: fn(&stack::Stack) -> Vec<(&'static str, String)>,
+    pub derived_names: fn(&stack::Stack) -> Vec<(Noun, String)>,
     /// Deletes what it owns (Plan mode lists it); safe to repeat.
     pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
     /// What of it is still there after a teardown, one line each.

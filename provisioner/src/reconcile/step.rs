@@ -56,7 +56,7 @@ const MAX_ADOPTIONS: usize = 3;
 #[derive(Debug)]
 pub struct Step<'a> {
     pub ctx: &'a Ctx,
-    pub kind: &'static str,
+    pub kind: super::Noun,
     pub name: String,
 }
 
@@ -83,7 +83,7 @@ impl<O: Observed, A: Made> Outcome<O, A> {
 }
 
 impl<'a> Step<'a> {
-    pub fn new(ctx: &'a Ctx, kind: &'static str, name: impl Into<String>) -> Self {
+    pub fn new(ctx: &'a Ctx, kind: super::Noun, name: impl Into<String>) -> Self {
         Self { ctx, kind, name: name.into() }
     }
 
@@ -141,7 +141,11 @@ impl<'a> Step<'a> {
                 .ctx
                 .wait(Wait::Consistency, &format!("{} {} to be listed", self.kind, self.name), || async {
                     let all = observe_all().await?;
-                    if all.iter().any(|o| o.id() == kept) { Ok(all) } else { Err(listing_lags(self.kind, &kept)) }
+                    if all.iter().any(|o| o.id() == kept) {
+                        Ok(all)
+                    } else {
+                        Err(listing_lags(self.kind.as_str(), &kept))
+                    }
                 })
                 .await?;
             extras = choose(all, Some(&kept)).1;
@@ -193,7 +197,7 @@ impl<'a> Step<'a> {
                     let found = match self
                         .ctx
                         .wait(Wait::Consistency, &waiting, || async {
-                            observe().await?.ok_or_else(|| listing_lags(self.kind, &self.name))
+                            observe().await?.ok_or_else(|| listing_lags(self.kind.as_str(), &self.name))
                         })
                         .await
                     {
@@ -306,7 +310,7 @@ mod tests {
         let calls = Mutex::new(Vec::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").first().cloned()),
@@ -336,7 +340,7 @@ mod tests {
         let created = Mutex::new(false);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let r = Step::new(&ctx, "vpc", "t")
+        let r = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || {
@@ -368,7 +372,7 @@ mod tests {
     async fn plan_mode_never_applies() {
         let ctx = ctx(Mode::Plan);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || Ok(None::<Thing>),
@@ -390,7 +394,7 @@ mod tests {
         ]);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -416,7 +420,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -445,7 +449,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),

@@ -7,11 +7,14 @@ use aws_sdk_route53::types::ChangeAction;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::Error;
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
 use crate::resources::certificate::CertificateOutputs;
 use crate::resources::load_balancer::LoadBalancerOutputs;
 use crate::resources::load_balancer::elb_name;
+/// The nouns of this kind's plan rows.
+pub const DNS_ALIAS: Noun = Noun::new("dns-alias");
 
 /// The load balancer the domain points at: its DNS name and canonical hosted zone.
 #[derive(Debug, Clone)]
@@ -73,7 +76,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
     let want = desired(domain, target);
     let observed = dns::observe(ctx, zone, domain, "A").await?;
     let change = diff(&ctx.stack, domain, want.as_ref(), observed.as_ref())?;
-    Step::new(ctx, "dns-alias", format!("{domain} A"))
+    Step::new(ctx, DNS_ALIAS, format!("{domain} A"))
         .converge_observed(
             plan,
             observed,
@@ -92,15 +95,15 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
 }
 
 /// The domain's `A` record, with HTTPS on a domain.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let domain = stack.load_balancer.https.as_ref().and_then(|h| h.domain.as_ref());
-    domain.map(|d| ("dns-alias", format!("{d} A"))).into_iter().collect()
+    domain.map(|d| (DNS_ALIAS, format!("{d} A"))).into_iter().collect()
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "dns-alias",
-    nouns: &["dns-alias"],
+    nouns: &[DNS_ALIAS],
     permissions: crate::dns::PERMISSIONS,
     arn_types: &[],
     deleted_after: &[],
@@ -159,7 +162,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         dns::change(ctx, &zone, ChangeAction::Delete, &have).await?;
         ctx.progress(format!("deleted {domain} A from zone {}", zone.name));
     }
-    plan.push("dns-alias", format!("{domain} A"), None, Change::delete());
+    plan.push(DNS_ALIAS, format!("{domain} A"), None, Change::delete());
     Ok(())
 }
 

@@ -14,11 +14,15 @@ use serde::Serialize;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::retry::{Wait, not_yet};
+/// The nouns of this kind's plan rows.
+pub const CERTIFICATE: Noun = Noun::new("certificate");
+pub const DNS_RECORD: Noun = Noun::new("dns-record");
 
 /// What the certificate calls: listing and reading certificates of the account in the region,
 /// requesting one only for the stack's domain with DNS validation and the stack's tag, tagging
@@ -363,7 +367,7 @@ async fn converge_certificate(
     let (usable, unusable): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| !c.unusable());
     // The first look is the listing above; later ones (after a create) list again.
     let first_look = std::sync::Mutex::new(Some(usable));
-    let step = Step::new(ctx, "certificate", domain);
+    let step = Step::new(ctx, CERTIFICATE, domain);
     let cert = step
         .converge_one(
             plan,
@@ -386,7 +390,7 @@ async fn converge_certificate(
         }
         let mut change = Change::delete();
         change.reason = Some(format!("{}: it can never serve again", old.status));
-        plan.push("certificate", domain, Some(old.arn.clone()), change);
+        plan.push(CERTIFICATE, domain, Some(old.arn.clone()), change);
     }
     Ok((cert.id_or(|| format!("certificate for {domain}")), cert.observed))
 }
@@ -440,7 +444,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     let records = current.as_ref().map(|c| c.validation.clone()).unwrap_or_default();
     if records.is_empty() {
         plan.push(
-            "dns-record",
+            DNS_RECORD,
             format!("validation of {domain} (CNAME in {})", zone.name),
             None,
             Change::create(vec![FieldDiff::new(
@@ -453,7 +457,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     for want in &records {
         let observed = dns::observe(ctx, &zone, &want.name, &want.kind).await?;
         let change = diff_record(want, observed.as_ref())?;
-        Step::new(ctx, "dns-record", format!("{} {}", want.name, want.kind))
+        Step::new(ctx, DNS_RECORD, format!("{} {}", want.name, want.kind))
             .converge_observed(
                 plan,
                 observed,
@@ -483,15 +487,15 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
 }
 
 /// The certificate the stack requests for its domain (not with `certificate_arn`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let Some(h) = stack.load_balancer.https.as_ref().filter(|h| h.certificate_arn.is_none()) else { return Vec::new() };
-    h.domain.iter().map(|d| ("certificate", d.clone())).collect()
+    h.domain.iter().map(|d| (CERTIFICATE, d.clone())).collect()
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "certificate",
-    nouns: &["certificate", "dns-record"],
+    nouns: &[CERTIFICATE, DNS_RECORD],
     permissions: PERMISSIONS,
     arn_types: &["acm:certificate"],
     deleted_after: &["load-balancer"],
@@ -544,7 +548,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
             delete(ctx, &c.arn).await?;
             ctx.progress(format!("deleted certificate {} for {domain}", c.arn));
         }
-        plan.push("certificate", domain.as_str(), Some(c.arn.clone()), Change::delete());
+        plan.push(CERTIFICATE, domain.as_str(), Some(c.arn.clone()), Change::delete());
     }
     let Some(zone) = zone else { return Ok(()) };
     let others = others_for(ctx, domain, &ours).await?;
@@ -566,7 +570,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
             dns::change(ctx, &zone, ChangeAction::Delete, &have).await?;
             ctx.progress(format!("deleted {} {} from zone {}", want.name, want.kind, zone.name));
         }
-        plan.push("dns-record", format!("{} {}", want.name, want.kind), None, Change::delete());
+        plan.push(DNS_RECORD, format!("{} {}", want.name, want.kind), None, Change::delete());
     }
     Ok(())
 }

@@ -97,7 +97,7 @@ impl DeployPolicy {
     }
 }
 
-/// The group a source of permissions (`kinds::permission_sources`) belongs to.
+/// The group a source of permissions (`engine::walk::permission_sources`) belongs to.
 fn group_of(source: &str) -> &'static str {
     GROUPS
         .iter()

@@ -8,11 +8,15 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::retry::Wait;
+/// The nouns of this kind's plan rows.
+pub const ECS_CLUSTER: Noun = Noun::new("ecs-cluster");
+pub const CLUSTER_STRATEGY: Noun = Noun::new("cluster-strategy");
 
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
 pub const PERMISSIONS: &[Permission] = &[
@@ -274,7 +278,7 @@ async fn await_active(ctx: &Ctx, name: &str) -> Result<(), Error> {
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<ClusterOutputs, Error> {
     let name = name(&ctx.stack);
-    let outcome = Step::new(ctx, "ecs-cluster", &name)
+    let outcome = Step::new(ctx, ECS_CLUSTER, &name)
         .converge(
             plan,
             async || observe(ctx).await,
@@ -326,7 +330,7 @@ pub async fn reconcile_strategy(
         .await?;
         ctx.progress(format!("cluster {name} places tasks on {provider}"));
     }
-    plan.push("cluster-strategy", format!("{name} default strategy"), None, change);
+    plan.push(CLUSTER_STRATEGY, format!("{name} default strategy"), None, change);
     Ok(())
 }
 
@@ -354,15 +358,15 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
 }
 
 /// The cluster and its default capacity provider strategy.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let cluster = name(stack);
-    vec![("cluster-strategy", format!("{cluster} default strategy")), ("ecs-cluster", cluster)]
+    vec![(CLUSTER_STRATEGY, format!("{cluster} default strategy")), (ECS_CLUSTER, cluster)]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "ecs-cluster",
-    nouns: &["ecs-cluster", "cluster-strategy"],
+    nouns: &[ECS_CLUSTER, CLUSTER_STRATEGY],
     permissions: PERMISSIONS,
     arn_types: &["ecs:cluster"],
     deleted_after: &["ecs-service", "capacity", "loadtest"],
@@ -411,7 +415,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         gone(r, &["ClusterNotFoundException"])?;
         ctx.progress(format!("deleted cluster {name}"));
     }
-    plan.push("ecs-cluster", &name, Some(c.arn), Change::delete());
+    plan.push(ECS_CLUSTER, &name, Some(c.arn), Change::delete());
     Ok(())
 }
 

@@ -19,13 +19,18 @@ use crate::error::{AwsContext, Error, gone};
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
+use crate::reconcile::Noun;
 use crate::reconcile::kind::Kind;
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, tags};
 use crate::resources::cluster;
+use crate::resources::network::SECURITY_GROUP;
 use crate::resources::network::security_group::{self, Rule, Source};
+use crate::resources::service::TASK_DEFINITION;
 use crate::resources::service::{family_arns, task};
 use crate::retry::Wait;
+/// The nouns of this kind's plan rows.
+pub const LOADTEST_TASK: Noun = Noun::new("loadtest-task");
 
 pub const CONTAINER: &str = "loadtest";
 /// `startedBy` of every worker task: how a run (or the next one) finds them.
@@ -435,14 +440,14 @@ pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> 
 }
 
 /// What `provisioner loadtest` runs its workers with.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("task-definition", family(stack)), ("security-group", security_group_name(stack))]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(TASK_DEFINITION, family(stack)), (SECURITY_GROUP, security_group_name(stack))]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "loadtest",
-    nouns: &["loadtest-task", "task-definition"],
+    nouns: &[LOADTEST_TASK, TASK_DEFINITION],
     permissions: PERMISSIONS,
     arn_types: &["ecs:task"],
     deleted_after: &[],
@@ -463,14 +468,14 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
             stop_task(ctx, &arn, "provisioner down").await?;
             ctx.progress(format!("stopped load generator task {}", task_id(&arn)));
         }
-        plan.push("loadtest-task", task_id(&arn), Some(arn.clone()), Change::delete());
+        plan.push(LOADTEST_TASK, task_id(&arn), Some(arn.clone()), Change::delete());
     }
     for arn in active_revisions(ctx).await? {
         if ctx.applying() {
             deregister(ctx, &arn).await?;
             ctx.progress(format!("deregistered {arn}"));
         }
-        plan.push("task-definition", family(&ctx.stack), Some(arn), Change::delete());
+        plan.push(TASK_DEFINITION, family(&ctx.stack), Some(arn), Change::delete());
     }
     Ok(())
 }

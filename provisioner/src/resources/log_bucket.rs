@@ -19,11 +19,14 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 use crate::retry::Wait;
+/// The nouns of this kind's plan rows.
+pub const LOG_BUCKET: Noun = Noun::new("log-bucket");
 
 /// What the bucket calls, on the stack's bucket (and its objects) only. Its policy (whose
 /// content no condition can see: it could hand the bucket to another account) and its public
@@ -419,7 +422,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<String>, Err
     let identity = ctx.clients.identity().await?;
     let bucket = name(&ctx.stack, &identity.account);
     let policy = policy(&ctx.stack, &identity, &bucket);
-    Step::new(ctx, "log-bucket", &bucket)
+    Step::new(ctx, LOG_BUCKET, &bucket)
         .converge(
             plan,
             async || observe(ctx, &bucket).await,
@@ -476,22 +479,22 @@ async fn stack_bucket(ctx: &Ctx) -> Result<String, Error> {
 }
 
 /// The access-log bucket, named after the account (which only AWS knows).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     if stack.load_balancer.access_logs.is_none() {
         return Vec::new();
     }
-    vec![("log-bucket", name(stack, "<account>"))]
+    vec![(LOG_BUCKET, name(stack, "<account>"))]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "log-bucket",
-    nouns: &["log-bucket"],
+    nouns: &[LOG_BUCKET],
     permissions: PERMISSIONS,
     arn_types: &["s3:"],
     deleted_after: &["load-balancer"],
     derived_names,
-    name_limits: &[("log-bucket", &stack::limits::S3_BUCKET_NAME)],
+    name_limits: &[(LOG_BUCKET, &stack::limits::S3_BUCKET_NAME)],
     terraform_types: &[
         "aws_s3_bucket",
         "aws_s3_bucket_policy",
@@ -545,7 +548,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         gone(r, &["NoSuchBucket"])?;
         ctx.progress(format!("deleted bucket {bucket} and the access logs in it"));
     }
-    plan.push("log-bucket", &bucket, Some(b.name), Change::delete());
+    plan.push(LOG_BUCKET, &bucket, Some(b.name), Change::delete());
     Ok(())
 }
 

@@ -20,11 +20,14 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::retry::Wait;
+/// The nouns of this kind's plan rows.
+pub const SECRET: Noun = Noun::new("secret");
 
 /// Where `up` takes the key from.
 pub const API_KEY_ENV: &str = "API_KEY";
@@ -420,7 +423,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
         _ => None,
     };
     let source = value_source(now);
-    let outcome = Step::new(ctx, "secret", &name)
+    let outcome = Step::new(ctx, SECRET, &name)
         .converge_observed(
             plan,
             observed,
@@ -441,19 +444,19 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
 }
 
 /// The API-key secret (`secret.name`, default `<stack>/api-key`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("secret", stack.secret.name.clone())]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(SECRET, stack.secret.name.clone())]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "secret",
-    nouns: &["secret"],
+    nouns: &[SECRET],
     permissions: PERMISSIONS,
     arn_types: &["secretsmanager:secret"],
     deleted_after: &[],
     derived_names,
-    name_limits: &[("secret", &stack::limits::SECRET_NAME)],
+    name_limits: &[(SECRET, &stack::limits::SECRET_NAME)],
     terraform_types: &["aws_secretsmanager_secret", "aws_secretsmanager_secret_version"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
@@ -515,7 +518,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::reconcile::kind:
             format!("restorable for {days} days; `up` restores it")
         }),
     ));
-    plan.push("secret", &name, Some(o.arn), change);
+    plan.push(SECRET, &name, Some(o.arn), change);
     Ok(())
 }
 

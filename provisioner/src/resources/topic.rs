@@ -6,10 +6,13 @@
 use aws_sdk_sns::types::Tag;
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, tags};
+/// The nouns of this kind's plan rows.
+pub const SNS_TOPIC: Noun = Noun::new("sns-topic");
 
 /// What the topic calls, on `<stack>-alarms` only.
 pub const PERMISSIONS: &[Permission] = &[
@@ -27,14 +30,14 @@ fn topic_arns(c: &PolicyContext) -> Vec<String> {
 
 /// This kind in the one list of kinds (`crate::resources::KINDS`).
 /// The alarms' topic, when `alarm_topic` asks for one.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    if stack.service.deployment.alarm_topic { vec![("sns-topic", name(&stack.name))] } else { Vec::new() }
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    if stack.service.deployment.alarm_topic { vec![(SNS_TOPIC, name(&stack.name))] } else { Vec::new() }
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "sns-topic",
-    nouns: &["sns-topic"],
+    nouns: &[SNS_TOPIC],
     permissions: PERMISSIONS,
     arn_types: &["sns:{stack}-alarms"],
     deleted_after: &["alarms"],
@@ -139,7 +142,7 @@ async fn apply(ctx: &Ctx, arn: &str, change: &Change, observed: Option<&Observed
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<String, Error> {
     let name = name(&ctx.stack.name);
     let arn = arn(&ctx.clients.identity().await?, &ctx.stack.region, &name);
-    Step::new(ctx, "sns-topic", &name)
+    Step::new(ctx, SNS_TOPIC, &name)
         .converge(
             plan,
             async || observe(ctx, &arn).await,
@@ -160,7 +163,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         gone(r, &["NotFound"])?;
         ctx.progress(format!("deleted topic {name}"));
     }
-    plan.push("sns-topic", &name, Some(t.arn), Change::delete());
+    plan.push(SNS_TOPIC, &name, Some(t.arn), Change::delete());
     Ok(())
 }
 

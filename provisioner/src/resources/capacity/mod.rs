@@ -21,9 +21,14 @@ use crate::resources::cluster::ClusterOutputs;
 use crate::resources::iam::IamOutputs;
 use crate::resources::network::NetworkOutputs;
 
+use crate::reconcile::Noun;
 pub use group::{ObservedAsg, diff_asg};
 pub use provider::{ObservedProvider, diff_provider};
 pub use template::{AmiChoice, ObservedTemplate, TemplateSpec, diff_template, user_data};
+/// The nouns of this kind's plan rows.
+pub const LAUNCH_TEMPLATE: Noun = Noun::new("launch-template");
+pub const AUTO_SCALING_GROUP: Noun = Noun::new("auto-scaling-group");
+pub const CAPACITY_PROVIDER: Noun = Noun::new("capacity-provider");
 
 pub const ROOT_DEVICE: &str = "/dev/xvda";
 
@@ -305,15 +310,15 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
 }
 
 /// The launch template, the Auto Scaling group and the capacity provider.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let n = names(&stack.name);
-    vec![("launch-template", n.launch_template), ("auto-scaling-group", n.asg), ("capacity-provider", n.provider)]
+    vec![(LAUNCH_TEMPLATE, n.launch_template), (AUTO_SCALING_GROUP, n.asg), (CAPACITY_PROVIDER, n.provider)]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "capacity",
-    nouns: &["launch-template", "auto-scaling-group", "capacity-provider"],
+    nouns: &[LAUNCH_TEMPLATE, AUTO_SCALING_GROUP, CAPACITY_PROVIDER],
     permissions: PERMISSIONS,
     arn_types: &[
         "ec2:launch-template",

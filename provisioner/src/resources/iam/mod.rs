@@ -25,10 +25,12 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{self, Permission, PolicyContext, boundary_name};
-use crate::reconcile::{Action, Change, Ctx, Id, Plan, Step};
+use crate::reconcile::{Action, Change, Ctx, Id, Noun, Plan, Step};
 use crate::resources::ecr::EcrOutputs;
+use crate::resources::log_bucket::LOG_BUCKET;
 use crate::resources::logs::LogOutputs;
-use crate::resources::secret::SecretOutputs;
+use crate::resources::secret::{SECRET, SecretOutputs};
+use crate::resources::topic::SNS_TOPIC;
 pub use role::{ObservedRole, Part, RoleSpec, apply_role, decode_policy, diff_role, observe_role};
 
 /// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
@@ -343,9 +345,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
 }
 
 /// The plan kinds of this module.
-pub const BOUNDARY_KIND: &str = "iam-policy";
-pub const ROLE_KIND: &str = "iam-role";
-pub const PROFILE_KIND: &str = "instance-profile";
+pub const BOUNDARY_KIND: Noun = Noun::new("iam-policy");
+pub const ROLE_KIND: Noun = Noun::new("iam-role");
+pub const PROFILE_KIND: Noun = Noun::new("instance-profile");
 
 /// The changes of `plan` that only an administrator may make, each as `kind name (fields)`: a
 /// role, profile or boundary to create or delete, a trust or boundary to change, the boundary's
@@ -359,12 +361,12 @@ pub fn needs_administrator(plan: &Plan) -> Vec<String> {
         .filter_map(|r| {
             let whole = matches!(r.change.action, Action::Create | Action::Replace | Action::Delete);
             let fields: &[&str] = match r.kind {
-                BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | "log-bucket" | "secret" | "sns-topic" if whole => &[],
+                BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | LOG_BUCKET | SECRET | SNS_TOPIC if whole => &[],
                 ROLE_KIND => role::IDENTITY_FIELDS,
                 BOUNDARY_KIND => &["document"],
                 PROFILE_KIND => &["role"],
-                "log-bucket" => &["policy", "public_access"],
-                "secret" => &["resource_policy", "state"],
+                LOG_BUCKET => &["policy", "public_access"],
+                SECRET => &["resource_policy", "state"],
                 _ => return None,
             };
             let changed: Vec<&str> =
@@ -387,7 +389,7 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
 
 /// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
 /// (`ci-role`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let (instance, execution, task) = names(&stack.name);
     vec![
         (BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)),

@@ -18,6 +18,7 @@ use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
+use crate::reconcile::Noun;
 pub use gateway::ObservedIgw;
 pub use route_table::{DesiredRouteTable, ObservedRouteTable};
 pub use security_group::{
@@ -26,6 +27,12 @@ pub use security_group::{
 };
 pub use subnet::{DesiredSubnet, ObservedSubnet, desired_subnets};
 pub use vpc::ObservedVpc;
+/// The nouns of this kind's plan rows.
+pub const VPC: Noun = Noun::new("vpc");
+pub const SUBNET: Noun = Noun::new("subnet");
+pub const INTERNET_GATEWAY: Noun = Noun::new("internet-gateway");
+pub const ROUTE_TABLE: Noun = Noun::new("route-table");
+pub const SECURITY_GROUP: Noun = Noun::new("security-group");
 
 /// EC2 resource types the stack owns (all carry its tag).
 pub const EC2_TYPES: &[&str] = &[
@@ -278,22 +285,22 @@ async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Resul
 
 /// The VPC, one public subnet per availability zone (AWS names the zones), the gateway, the
 /// route table and the two security groups.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let n = Names::of(&stack.name);
     vec![
-        ("vpc", n.vpc.clone()),
-        ("subnet", n.subnet("<availability-zone>")),
-        ("internet-gateway", n.igw.clone()),
-        ("route-table", n.route_table.clone()),
-        ("security-group", n.lb_sg.clone()),
-        ("security-group", n.instance_sg.clone()),
+        (VPC, n.vpc.clone()),
+        (SUBNET, n.subnet("<availability-zone>")),
+        (INTERNET_GATEWAY, n.igw.clone()),
+        (ROUTE_TABLE, n.route_table.clone()),
+        (SECURITY_GROUP, n.lb_sg.clone()),
+        (SECURITY_GROUP, n.instance_sg.clone()),
     ]
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "network",
-    nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
+    nouns: &[VPC, SUBNET, INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP],
     permissions: PERMISSIONS,
     arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
     deleted_after: &["ecs-service", "load-balancer", "capacity", "loadtest"],
@@ -358,7 +365,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
             vpc::delete(ctx, v).await?;
             ctx.progress(format!("deleted VPC {} ({})", names.vpc, v.id));
         }
-        plan.push("vpc", &names.vpc, Some(v.id.clone()), crate::reconcile::Change::delete());
+        plan.push(VPC, &names.vpc, Some(v.id.clone()), crate::reconcile::Change::delete());
     }
     Ok(())
 }

@@ -28,9 +28,14 @@ use crate::resources::logs::LogOutputs;
 use crate::resources::secret::SecretOutputs;
 use crate::retry::Wait;
 
+use crate::reconcile::Noun;
 pub use ecs_service::{ObservedService, circuit_breaker, diff_service, observe_service};
 pub use scaling::resource_label;
 pub use task::{CONTAINER, STOP_TIMEOUT_SECONDS, TaskSpec, desired_task, diff_task, family};
+/// The nouns of this kind's plan rows.
+pub const ECS_SERVICE: Noun = Noun::new("ecs-service");
+pub const SERVICE_AUTOSCALING: Noun = Noun::new("service-autoscaling");
+pub const TASK_DEFINITION: Noun = Noun::new("task-definition");
 
 /// What the service calls: the service and its revisions by name, the scalable target by the
 /// stack's tag, target tracking's alarms by their names.
@@ -244,11 +249,11 @@ async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Er
 }
 
 /// The names the service derives: the service, its task family and its scalable target.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let cluster = crate::resources::cluster::name(stack);
-    let mut names = vec![("ecs-service", stack.name.clone()), ("task-definition", task::family(stack))];
+    let mut names = vec![(ECS_SERVICE, stack.name.clone()), (TASK_DEFINITION, task::family(stack))];
     if stack.service.autoscaling.is_some() {
-        names.push(("service-autoscaling", scaling::resource_id(&cluster, &stack.name)));
+        names.push((SERVICE_AUTOSCALING, scaling::resource_id(&cluster, &stack.name)));
     }
     names
 }
@@ -256,7 +261,7 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "ecs-service",
-    nouns: &["ecs-service", "service-autoscaling", "task-definition"],
+    nouns: &[ECS_SERVICE, SERVICE_AUTOSCALING, TASK_DEFINITION],
     permissions: PERMISSIONS,
     arn_types: &["ecs:service", "ecs:task-definition", "application-autoscaling:scalable-target"],
     deleted_after: &[],
@@ -351,7 +356,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
             .await?;
             ctx.progress(format!("deleted service {name}"));
         }
-        plan.push("ecs-service", &name, Some(s.arn), Change::delete());
+        plan.push(ECS_SERVICE, &name, Some(s.arn), Change::delete());
     }
     task::teardown(ctx, plan, &family(&ctx.stack)).await
 }
