@@ -11,7 +11,6 @@ pub mod error;
 pub mod fence;
 pub mod image;
 pub mod in_flight;
-pub mod kinds;
 pub mod lease;
 pub mod log_events;
 pub mod pacing;

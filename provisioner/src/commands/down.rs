@@ -85,7 +85,7 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
     // (`read_replay`); the sweep after them asks AWS.
     let replay = std::sync::Arc::clone(&ctx.clients.replay);
     let keeping = crate::read_replay::Keeping::start(&replay);
-    let plan = crate::kinds::teardown(ctx, purge).await?;
+    let plan = crate::engine::walk::teardown(ctx, purge).await?;
     if !cli.json {
         println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
         print!("{}", render::plan(&plan, render::colour_wanted()));
@@ -100,13 +100,13 @@ async fn tear_down(ctx: &mut Ctx, cli: &Cli, yes: bool, purge: bool) -> Result<O
             eprintln!("\nDeleting:");
         }
         replay.replay();
-        crate::kinds::teardown(ctx, purge).await?;
+        crate::engine::walk::teardown(ctx, purge).await?;
         applied = true;
     }
     drop(keeping);
-    let leftovers = crate::kinds::sweep(ctx).await?;
+    let leftovers = crate::engine::walk::sweep(ctx).await?;
     let mut kept: Vec<String> = crate::resources::ci_role::kept(ctx).await?.into_iter().collect();
     kept.extend(crate::resources::iam::kept(ctx).await?);
-    kept.extend(crate::kinds::kept(ctx).await?);
+    kept.extend(crate::engine::walk::kept(ctx).await?);
     Ok(Some((plan, applied, leftovers, kept)))
 }

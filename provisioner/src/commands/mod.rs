@@ -268,9 +268,9 @@ struct DerivedName {
 /// comments; with --json both as fields.
 fn render(cli: &Cli) -> Result<u8, Error> {
     let s = stack::Stack::load(&cli.stack)?;
-    let names = crate::kinds::derived_names(&s);
+    let names = crate::engine::walk::derived_names(&s);
     if cli.json {
-        let derived_names = names.into_iter().map(|(kind, name)| DerivedName { kind, name }).collect();
+        let derived_names = names.into_iter().map(|(kind, name)| DerivedName { kind: kind.as_str(), name }).collect();
         // `stack` here is the whole rendered stack, not its name.
         answer::print("render", None, Rendered { stack: &s, derived_names });
         return Ok(exit::OK);
@@ -278,7 +278,7 @@ fn render(cli: &Cli) -> Result<u8, Error> {
     let yaml = serde_saphyr::to_string(&s).map_err(|e| Error::Usage(format!("cannot print the stack as YAML: {e}")))?;
     print!("{yaml}");
     println!("# The names of what the stack makes, derived from `name` (<…>: known once AWS answers):");
-    let width = names.iter().map(|(kind, _)| kind.len()).max().unwrap_or(0);
+    let width = names.iter().map(|(kind, _)| kind.as_str().len()).max().unwrap_or(0);
     for (kind, name) in names {
         println!("#   {kind:width$}  {name}");
     }
@@ -394,7 +394,7 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         (Some(e), None) => Trust::Environment(e.to_owned()),
         (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
     };
-    let permissions = crate::kinds::permission_sources();
+    let permissions = crate::engine::walk::permission_sources();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {
         ci_role::teardown(&ctx, &mut plan).await?;

@@ -157,7 +157,12 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         let resources = plan
             .resources
             .iter()
-            .map(|r| ResourceState { kind: r.kind, name: &r.name, id: r.id.as_deref(), state: state(r.change.action) })
+            .map(|r| ResourceState {
+                kind: r.kind.as_str(),
+                name: &r.name,
+                id: r.id.as_deref(),
+                state: state(r.change.action),
+            })
             .collect();
         let body = StatusAnswer {
             region: &ctx.stack.region,
@@ -205,7 +210,7 @@ fn print_outputs(
     outputs: &driver::Outputs,
 ) -> Result<u8, Error> {
     let missing: Vec<&str> =
-        plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind).collect();
+        plan.resources.iter().filter(|r| r.change.action == Action::Create).map(|r| r.kind.as_str()).collect();
     if missing.len() == plan.resources.len() {
         return Err(Error::Refused(format!(
             "stack {} does not exist in {}: nothing carries the tag konnichiwa:stack={} (check --region and \

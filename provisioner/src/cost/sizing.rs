@@ -159,15 +159,20 @@ mod tests {
     fn now_is_what_the_plan_changes_from() {
         let stack = test_stack();
         let mut plan = Plan::default();
-        plan.push("launch-template", "lt", None, update("instance_type", "t3.micro", "t3.small"));
-        plan.push("auto-scaling-group", "asg", None, update("max", "3", "4"));
-        plan.push("capacity-provider", "cp", None, Change::no_op());
-        plan.push("ecs-service", "svc", None, Change::no_op());
-        plan.push("service-autoscaling", "sa", None, update("min/max", "2/6", "2/8"));
-        plan.push("load-balancer", "lb", None, Change::no_op());
-        plan.push("alarm", "a", None, Change::no_op());
-        plan.push("alarm", "b", None, Change::create(Vec::new()));
-        plan.push("log-group", "lg", None, update("retention_days", "14", "30"));
+        plan.push(
+            crate::reconcile::Noun::new("launch-template"),
+            "lt",
+            None,
+            update("instance_type", "t3.micro", "t3.small"),
+        );
+        plan.push(crate::reconcile::Noun::new("auto-scaling-group"), "asg", None, update("max", "3", "4"));
+        plan.push(crate::reconcile::Noun::new("capacity-provider"), "cp", None, Change::no_op());
+        plan.push(crate::reconcile::Noun::new("ecs-service"), "svc", None, Change::no_op());
+        plan.push(crate::reconcile::Noun::new("service-autoscaling"), "sa", None, update("min/max", "2/6", "2/8"));
+        plan.push(crate::reconcile::Noun::new("load-balancer"), "lb", None, Change::no_op());
+        plan.push(crate::reconcile::Noun::new("alarm"), "a", None, Change::no_op());
+        plan.push(crate::reconcile::Noun::new("alarm"), "b", None, Change::create(Vec::new()));
+        plan.push(crate::reconcile::Noun::new("log-group"), "lg", None, update("retention_days", "14", "30"));
         let now = Sizing::now(&stack, &plan);
         assert_eq!(now.instance_type.as_deref(), Some("t3.micro"));
         assert_eq!(now.capacity, (1, 2, 3));
@@ -182,7 +187,7 @@ mod tests {
         let stack = test_stack();
         let mut plan = Plan::default();
         for noun in ["launch-template", "auto-scaling-group", "ecs-service", "load-balancer", "secret", "log-bucket"] {
-            plan.push(noun, "x", None, Change::create(Vec::new()));
+            plan.push(crate::reconcile::Noun::new(noun), "x", None, Change::create(Vec::new()));
         }
         let now = Sizing::now(&stack, &plan);
         assert_eq!(now.instance_type, None);

@@ -58,6 +58,13 @@ pub fn tag_for(revision: &str, digest: &str) -> String {
     }
 }
 
+/// The image the service runs, and what `up` pushed of it (None when it built nothing).
+#[derive(Debug, Clone)]
+pub struct ImageToRun {
+    pub reference: reference::ImageRef,
+    pub push: Option<PushReport>,
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PushReport {

@@ -4,6 +4,7 @@
 //! (`known`), and the one step every sub-resource goes through (`step`). The kinds import this
 //! module; it imports none of them (the driver that knows every kind is `crate::engine`).
 
+pub mod kind;
 pub mod known;
 pub mod permission;
 pub mod render;
@@ -120,10 +121,44 @@ impl Change {
     }
 }
 
+/// The noun of a plan row: what kind of resource it is, as the plan, the census and the sweep
+/// call it. Each is a constant of the kind that makes it, listed in its `Kind::nouns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Noun(&'static str);
+
+impl Noun {
+    pub const fn new(noun: &'static str) -> Self {
+        Self(noun)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Noun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.0)
+    }
+}
+
+impl PartialEq<&str> for Noun {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<str> for Noun {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
 /// A change with the resource it applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceChange {
-    pub kind: &'static str,
+    pub kind: Noun,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -151,7 +186,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn push(&mut self, kind: &'static str, name: impl Into<String>, id: Option<String>, change: Change) {
+    pub fn push(&mut self, kind: Noun, name: impl Into<String>, id: Option<String>, change: Change) {
         self.resources.push(ResourceChange { kind, name: name.into(), id, change });
     }
 

@@ -120,21 +120,26 @@ mod tests {
     #[test]
     fn renders_each_action() {
         let mut p = Plan::default();
-        p.push("vpc", "s-vpc", None, Change::create(vec![FieldDiff::new("cidr", None, Some("10.0.0.0/16".into()))]));
         p.push(
-            "security-group",
+            crate::reconcile::Noun::new("vpc"),
+            "s-vpc",
+            None,
+            Change::create(vec![FieldDiff::new("cidr", None, Some("10.0.0.0/16".into()))]),
+        );
+        p.push(
+            crate::reconcile::Noun::new("security-group"),
             "s-alb",
             Some("sg-1".into()),
             Change::update(vec![FieldDiff::new("ingress", Some("tcp/22 from 0.0.0.0/0".into()), None)]),
         );
         p.push(
-            "subnet",
+            crate::reconcile::Noun::new("subnet"),
             "s-a",
             Some("subnet-1".into()),
             Change::replace("a subnet's CIDR block cannot change", vec![]),
         );
-        p.push("subnet", "s-b", Some("subnet-2".into()), Change::delete());
-        p.push("route-table", "s-rt", Some("rtb-1".into()), Change::no_op());
+        p.push(crate::reconcile::Noun::new("subnet"), "s-b", Some("subnet-2".into()), Change::delete());
+        p.push(crate::reconcile::Noun::new("route-table"), "s-rt", Some("rtb-1".into()), Change::no_op());
         let text = plan(&p, false);
         assert_eq!(
             text,

@@ -57,7 +57,7 @@ const MAX_ADOPTIONS: usize = 3;
 #[derive(Debug)]
 pub struct Step<'a> {
     pub ctx: &'a Ctx,
-    pub kind: &'static str,
+    pub kind: super::Noun,
     pub name: String,
 }
 
@@ -84,7 +84,7 @@ impl<O: Observed, A: Made> Outcome<O, A> {
 }
 
 impl<'a> Step<'a> {
-    pub fn new(ctx: &'a Ctx, kind: &'static str, name: impl Into<String>) -> Self {
+    pub fn new(ctx: &'a Ctx, kind: super::Noun, name: impl Into<String>) -> Self {
         Self { ctx, kind, name: name.into() }
     }
 
@@ -142,7 +142,11 @@ impl<'a> Step<'a> {
                 .ctx
                 .wait(Wait::Consistency, &format!("{} {} to be listed", self.kind, self.name), || async {
                     let all = observe_all().await?;
-                    if all.iter().any(|o| o.id() == kept) { Ok(all) } else { Err(listing_lags(self.kind, &kept)) }
+                    if all.iter().any(|o| o.id() == kept) {
+                        Ok(all)
+                    } else {
+                        Err(listing_lags(self.kind.as_str(), &kept))
+                    }
                 })
                 .await?;
             extras = choose(all, Some(&kept)).1;
@@ -194,7 +198,7 @@ impl<'a> Step<'a> {
                     let found = match self
                         .ctx
                         .wait(Wait::Consistency, &waiting, || async {
-                            observe().await?.ok_or_else(|| listing_lags(self.kind, &self.name))
+                            observe().await?.ok_or_else(|| listing_lags(self.kind.as_str(), &self.name))
                         })
                         .await
                     {
@@ -307,7 +311,7 @@ mod tests {
         let calls = Mutex::new(Vec::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").first().cloned()),
@@ -337,7 +341,7 @@ mod tests {
         let created = Mutex::new(false);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let r = Step::new(&ctx, "vpc", "t")
+        let r = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || {
@@ -369,7 +373,7 @@ mod tests {
     async fn plan_mode_never_applies() {
         let ctx = ctx(Mode::Plan);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge(
                 &mut plan,
                 async || Ok(None::<Thing>),
@@ -391,7 +395,7 @@ mod tests {
         ]);
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -417,7 +421,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),
@@ -446,7 +450,7 @@ mod tests {
         let world = Mutex::new(Vec::<Thing>::new());
         let ctx = ctx(Mode::Apply);
         let mut plan = Plan::default();
-        let out = Step::new(&ctx, "vpc", "t")
+        let out = Step::new(&ctx, crate::reconcile::Noun::new("vpc"), "t")
             .converge_one(
                 &mut plan,
                 async || Ok(world.lock().expect("lock").clone()),

@@ -15,9 +15,15 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricDat
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, absent};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
+use crate::resources::load_balancer::LoadBalancerOutputs;
+use crate::resources::topic::AlarmTopic;
+/// The nouns of this kind's plan rows.
+pub const ALARM: Noun = Noun::new("alarm");
 
 /// What the alarms call: reads anywhere, writes on the stack's three alarms by exact ARN.
 pub const PERMISSIONS: &[Permission] = &[
@@ -432,7 +438,7 @@ pub async fn reconcile(
             None => observe(ctx, &want.name).await?,
         };
         let mut rows = Plan::default();
-        let done = Step::new(ctx, "alarm", want.name.as_str())
+        let done = Step::new(ctx, ALARM, want.name.as_str())
             .converge_observed(
                 &mut rows,
                 observed,
@@ -458,25 +464,52 @@ pub async fn reconcile(
     Ok(outputs)
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The SLO alarms' names, when the stack has them.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    names(stack).into_iter().map(|n| ("alarm", n)).collect()
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    names(stack).into_iter().map(|n| (ALARM, n)).collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "alarms",
-    nouns: &["alarm"],
+    nouns: &[ALARM],
     permissions: PERMISSIONS,
     arn_types: &["cloudwatch:alarm"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[(ALARM, &stack::limits::ALARM_NAME)],
+    terraform_types: &["aws_cloudwatch_metric_alarm"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Alarms>()),
 };
 
+/// The alarms watch the load balancer's metrics and notify the stack's topic.
+pub struct Alarms;
+
+impl Reconciles for Alarms {
+    type Needs = (LoadBalancerOutputs, AlarmTopic);
+    type Seen = Seen;
+    type Gives = AlarmOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (lb, topic): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, AlarmOutputs> {
+        Box::pin(async move {
+            reconcile(ctx, plan, &lb.load_balancer_arn, &lb.target_group_arn, topic.0.as_deref(), seen).await
+        })
+    }
+}
+
 /// Deletes the stack's alarms (after the service that names them).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let names = all_names(&ctx.stack.name);
     for (name, o) in names.iter().zip(observe_all(ctx, &names).await?) {
         let Some(o) = o else { continue };
@@ -484,7 +517,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             ctx.clients.cloudwatch.delete_alarms().alarm_names(name).send().await.ctx("delete alarm", name)?;
             ctx.progress(format!("deleted alarm {name}"));
         }
-        plan.push("alarm", name.as_str(), Some(o.arn), Change::delete());
+        plan.push(ALARM, name.as_str(), Some(o.arn), Change::delete());
     }
     Ok(())
 }

@@ -7,8 +7,14 @@ use aws_sdk_route53::types::ChangeAction;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::Error;
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
+use crate::resources::certificate::CertificateOutputs;
+use crate::resources::load_balancer::LoadBalancerOutputs;
 use crate::resources::load_balancer::elb_name;
+/// The nouns of this kind's plan rows.
+pub const DNS_ALIAS: Noun = Noun::new("dns-alias");
 
 /// The load balancer the domain points at: its DNS name and canonical hosted zone.
 #[derive(Debug, Clone)]
@@ -70,7 +76,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
     let want = desired(domain, target);
     let observed = dns::observe(ctx, zone, domain, "A").await?;
     let change = diff(&ctx.stack, domain, want.as_ref(), observed.as_ref())?;
-    Step::new(ctx, "dns-alias", format!("{domain} A"))
+    Step::new(ctx, DNS_ALIAS, format!("{domain} A"))
         .converge_observed(
             plan,
             observed,
@@ -88,26 +94,57 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, zone: &Zone, domain: &str, ta
     Ok(())
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The domain's `A` record, with HTTPS on a domain.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let domain = stack.load_balancer.https.as_ref().and_then(|h| h.domain.as_ref());
-    domain.map(|d| ("dns-alias", format!("{d} A"))).into_iter().collect()
+    domain.map(|d| (DNS_ALIAS, format!("{d} A"))).into_iter().collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "dns-alias",
-    nouns: &["dns-alias"],
+    nouns: &[DNS_ALIAS],
     permissions: crate::dns::PERMISSIONS,
     arn_types: &[],
     deleted_after: &[],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_route53_record"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Alias>()),
 };
 
+/// The domain's alias points at the load balancer, in the zone the certificate was validated in.
+pub struct Alias;
+
+/// What the alias gives: nothing but that it is done.
+#[derive(Debug, Clone)]
+pub struct Aliased;
+
+impl Reconciles for Alias {
+    type Needs = (LoadBalancerOutputs, Option<CertificateOutputs>);
+    type Seen = ();
+    type Gives = Aliased;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (lb, certificate): Self::Needs, (): ()) -> Making<'a, Aliased> {
+        Box::pin(async move {
+            let zone = certificate.as_ref().and_then(|c| c.zone.as_ref());
+            if let (Some(domain), Some(zone)) = (crate::dns::domain(&ctx.stack), zone) {
+                let target = Target { dns_name: lb.dns_name.clone(), zone_id: lb.hosted_zone_id.clone() };
+                reconcile(ctx, plan, zone, domain, &target).await?;
+            }
+            Ok(Aliased)
+        })
+    }
+}
+
 /// Deletes the alias when it is ours (it points at the stack's load balancer).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let Some(https) = &ctx.stack.load_balancer.https else { return Ok(()) };
     let Some(domain) = &https.domain else { return Ok(()) };
     let zone = match dns::find_zone(ctx, https, domain).await {
@@ -125,7 +162,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         dns::change(ctx, &zone, ChangeAction::Delete, &have).await?;
         ctx.progress(format!("deleted {domain} A from zone {}", zone.name));
     }
-    plan.push("dns-alias", format!("{domain} A"), None, Change::delete());
+    plan.push(DNS_ALIAS, format!("{domain} A"), None, Change::delete());
     Ok(())
 }
 

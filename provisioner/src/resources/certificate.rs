@@ -14,10 +14,15 @@ use serde::Serialize;
 
 use crate::dns::{self, Record, RecordValue, Zone};
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::wait::{Wait, not_yet};
+/// The nouns of this kind's plan rows.
+pub const CERTIFICATE: Noun = Noun::new("certificate");
+pub const DNS_RECORD: Noun = Noun::new("dns-record");
 
 /// What the certificate calls: listing and reading certificates of the account in the region,
 /// requesting one only for the stack's domain with DNS validation and the stack's tag, tagging
@@ -362,7 +367,7 @@ async fn converge_certificate(
     let (usable, unusable): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| !c.unusable());
     // The first look is the listing above; later ones (after a create) list again.
     let first_look = std::sync::Mutex::new(Some(usable));
-    let step = Step::new(ctx, "certificate", domain);
+    let step = Step::new(ctx, CERTIFICATE, domain);
     let cert = step
         .converge_one(
             plan,
@@ -385,7 +390,7 @@ async fn converge_certificate(
         }
         let mut change = Change::delete();
         change.reason = Some(format!("{}: it can never serve again", old.status));
-        plan.push("certificate", domain, Some(old.arn.clone()), change);
+        plan.push(CERTIFICATE, domain, Some(old.arn.clone()), change);
     }
     Ok((cert.id_or(|| format!("certificate for {domain}")), cert.observed))
 }
@@ -439,7 +444,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     let records = current.as_ref().map(|c| c.validation.clone()).unwrap_or_default();
     if records.is_empty() {
         plan.push(
-            "dns-record",
+            DNS_RECORD,
             format!("validation of {domain} (CNAME in {})", zone.name),
             None,
             Change::create(vec![FieldDiff::new(
@@ -452,7 +457,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     for want in &records {
         let observed = dns::observe(ctx, &zone, &want.name, &want.kind).await?;
         let change = diff_record(want, observed.as_ref())?;
-        Step::new(ctx, "dns-record", format!("{} {}", want.name, want.kind))
+        Step::new(ctx, DNS_RECORD, format!("{} {}", want.name, want.kind))
             .converge_observed(
                 plan,
                 observed,
@@ -481,28 +486,48 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<CertificateO
     }))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The certificate the stack requests for its domain (not with `certificate_arn`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let Some(h) = stack.load_balancer.https.as_ref().filter(|h| h.certificate_arn.is_none()) else { return Vec::new() };
-    h.domain.iter().map(|d| ("certificate", d.clone())).collect()
+    h.domain.iter().map(|d| (CERTIFICATE, d.clone())).collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "certificate",
-    nouns: &["certificate", "dns-record"],
+    nouns: &[CERTIFICATE, DNS_RECORD],
     permissions: PERMISSIONS,
     arn_types: &["acm:certificate"],
     deleted_after: &["load-balancer"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_acm_certificate", "aws_acm_certificate_validation", "aws_route53_record"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Certificate>()),
 };
+
+/// The certificate needs nothing of other kinds (validated in DNS while the network is made).
+pub struct Certificate;
+
+impl Reconciles for Certificate {
+    type Needs = ();
+    type Seen = ();
+    type Gives = Option<CertificateOutputs>;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, Option<CertificateOutputs>> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
 
 /// Deletes our certificates for the domain (after the load balancer let go of them) and their
 /// validation records, unless another certificate of the region for the domain still needs the
 /// record to renew.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let Some(https) = &ctx.stack.load_balancer.https else { return Ok(()) };
     let (Some(domain), None) = (&https.domain, &https.certificate_arn) else { return Ok(()) };
     let ours = observe_all(ctx, domain).await?;
@@ -523,7 +548,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             delete(ctx, &c.arn).await?;
             ctx.progress(format!("deleted certificate {} for {domain}", c.arn));
         }
-        plan.push("certificate", domain.as_str(), Some(c.arn.clone()), Change::delete());
+        plan.push(CERTIFICATE, domain.as_str(), Some(c.arn.clone()), Change::delete());
     }
     let Some(zone) = zone else { return Ok(()) };
     let others = others_for(ctx, domain, &ours).await?;
@@ -545,7 +570,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             dns::change(ctx, &zone, ChangeAction::Delete, &have).await?;
             ctx.progress(format!("deleted {} {} from zone {}", want.name, want.kind, zone.name));
         }
-        plan.push("dns-record", format!("{} {}", want.name, want.kind), None, Change::delete());
+        plan.push(DNS_RECORD, format!("{} {}", want.name, want.kind), None, Change::delete());
     }
     Ok(())
 }

@@ -14,9 +14,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent};
-use crate::reconcile::permission::{Permission, PolicyContext, Scope, statements};
+use crate::reconcile::permission::{Permission, PolicyContext, statements};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
+pub use crate::resources::iam::deploy_role::{
+    ACCOUNT_WIDE, DENIED, GROUPS, NOUNS, policy_name, policy_names, role_name,
+};
 use crate::resources::iam::{self, ObservedRole, Part, RoleSpec, apply_role, diff_role, managed_policy, observe_role};
 
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
@@ -58,96 +61,6 @@ impl Trust {
     }
 }
 
-pub fn role_name(stack: &str) -> String {
-    format!("{stack}-deploy")
-}
-
-/// The plan nouns of what `ci-role` makes (it is no kind of the stack's: `down` keeps it).
-pub const NOUNS: &[&str] = &["oidc-provider", iam::ROLE_KIND, iam::BOUNDARY_KIND];
-
-/// What the deploy role must never do, denied outright so that no other policy attached to it by
-/// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write
-/// managed policies (the boundary among them), make users or keys, change identity providers,
-/// assume other roles, start an instance refresh, or touch its own policies.
-pub const DENIED: &[Permission] = &[
-    Permission::deny(
-        &[
-            "iam:CreateRole",
-            "iam:DeleteRole",
-            "iam:UpdateAssumeRolePolicy",
-            "iam:PutRolePermissionsBoundary",
-            "iam:DeleteRolePermissionsBoundary",
-            "iam:CreatePolicy",
-            "iam:CreatePolicyVersion",
-            "iam:DeletePolicy",
-            "iam:DeletePolicyVersion",
-            "iam:SetDefaultPolicyVersion",
-            "iam:CreateInstanceProfile",
-            "iam:DeleteInstanceProfile",
-            "iam:AddRoleToInstanceProfile",
-            "iam:RemoveRoleFromInstanceProfile",
-            "iam:CreateUser",
-            "iam:CreateAccessKey",
-            "iam:CreateLoginProfile",
-            "iam:UpdateLoginProfile",
-            "iam:AttachUserPolicy",
-            "iam:PutUserPolicy",
-            "iam:AttachGroupPolicy",
-            "iam:PutGroupPolicy",
-            "iam:AddUserToGroup",
-            "iam:CreateOpenIDConnectProvider",
-            "iam:UpdateOpenIDConnectProviderThumbprint",
-            "iam:AddClientIDToOpenIDConnectProvider",
-            "iam:CreateSAMLProvider",
-            "iam:UpdateSAMLProvider",
-            "sts:AssumeRole",
-            // Its DesiredConfiguration can move a group to `$Latest`, which then launches any
-            // version made later, unchecked (capacity::PERMISSIONS).
-            "autoscaling:StartInstanceRefresh",
-            // Resource policies, whose content no condition can see: one could hand the log
-            // bucket to another account, let every principal read the API key, or let outsiders
-            // publish to the alarms' topic. An administrator's `up` writes them.
-            "s3:PutBucketPolicy",
-            "s3:DeleteBucketPolicy",
-            "s3:PutBucketPublicAccessBlock",
-            "secretsmanager:PutResourcePolicy",
-            "secretsmanager:DeleteResourcePolicy",
-            "sns:CreateTopic",
-            "sns:SetTopicAttributes",
-            "sns:AddPermission",
-        ],
-        Scope::Any,
-    ),
-    // AWS's own guard for groups: never one left on `$Latest` or `$Default`.
-    Permission::deny(
-        &["autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup"],
-        Scope::Conditioned {
-            resources: |_| vec!["*".into()],
-            condition: |_| json!({ "Bool": { "autoscaling:LaunchTemplateVersionSpecified": "false" } }),
-        },
-    ),
-    // Instances on a capacity reservation: someone else's (an open reservation is used without
-    // naming it; the group's requests may name none, capacity::group_condition).
-    // Any account's: a reservation may be shared from another.
-    Permission::deny(
-        &["ec2:RunInstances"],
-        Scope::Own(|c| vec![format!("arn:{}:ec2:*:*:capacity-reservation/*", c.partition)]),
-    ),
-    Permission::deny(
-        &[
-            "iam:PutRolePolicy",
-            "iam:DeleteRolePolicy",
-            "iam:AttachRolePolicy",
-            "iam:DetachRolePolicy",
-            "iam:TagRole",
-            "iam:UntagRole",
-            "iam:UpdateRole",
-            "iam:UpdateRoleDescription",
-        ],
-        Scope::Own(|c| vec![c.iam_arn(&format!("role/{}", role_name(&c.stack.name)))]),
-    ),
-];
-
 /// The trust policy: the GitHub provider, exactly this subject and audience.
 pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
     json!({
@@ -165,27 +78,6 @@ pub fn trust_policy(provider_arn: &Id, repo: &str, trust: &Trust) -> Value {
         }]
     })
 }
-
-/// The deploy role's permissions, in managed policies the stack owns (`<stack>-deploy-<group>`):
-/// IAM allows a role 10,240 characters of inline policy in all and a managed policy 6,144, so
-/// one policy cannot hold them. Each group holds the statements of some kinds; `account-wide`
-/// holds every kind's reads on `*` (actions that take no resource, bounded by the region alone)
-/// and the denials; a permission may name another group than its kind's (`Permission::in_group`).
-/// `the_deploy_policies_fit_iams_limits_with_room_to_grow` holds each group
-/// under `FILL_GOAL` of the limit for the largest stack.
-pub const GROUPS: &[(&str, &[&str])] = &[
-    ("network", &["network"]),
-    ("capacity", &["capacity"]),
-    ("cluster", &["ecs-cluster", "loadtest"]),
-    ("service", &["ecs-service"]),
-    ("edge", &["load-balancer", "certificate", "dns-alias", "log-bucket"]),
-    ("identity", &["iam", "secret", "ecr-repository"]),
-    ("operations", &["log-group", "alarms", "sns-topic", "lease", "verify", "sweep"]),
-    (ACCOUNT_WIDE, &["denied"]),
-];
-
-/// The group of every read on `*`, and of the denials.
-pub const ACCOUNT_WIDE: &str = "account-wide";
 
 /// How full of IAM's limit a deploy policy may be for the largest stack: the rest is room for
 /// the kinds to grow.
@@ -205,16 +97,7 @@ impl DeployPolicy {
     }
 }
 
-pub fn policy_name(stack: &str, group: &str) -> String {
-    format!("{stack}-deploy-{group}")
-}
-
-/// Every deploy policy name the stack can have.
-pub fn policy_names(stack: &str) -> Vec<String> {
-    GROUPS.iter().map(|(group, _)| policy_name(stack, group)).collect()
-}
-
-/// The group a source of permissions (`kinds::permission_sources`) belongs to.
+/// The group a source of permissions (`engine::walk::permission_sources`) belongs to.
 fn group_of(source: &str) -> &'static str {
     GROUPS
         .iter()
@@ -668,7 +551,7 @@ mod tests {
         ctx.hosted_zone_id = Some("Z0123456789ABCDEFGHIJ".into());
         ctx.validation_record = Some("_0123456789abcdef0123456789abcdef.api.example.com".into());
         ctx.subnets = (0..6).map(|i| format!("subnet-0123456789abcdef{i}")).collect();
-        let policies = policies(&ctx, &crate::kinds::permission_sources());
+        let policies = policies(&ctx, &crate::engine::walk::permission_sources());
         let limit = stack::limits::IAM_MANAGED_POLICY.max;
         for p in &policies {
             let fill = p.size() as f64 / limit as f64;
@@ -694,7 +577,7 @@ mod tests {
             .collect();
         // Every declaration for the deploy role reached a policy; none kept for administrators did.
         let (for_it, not_for_it): (Vec<_>, Vec<_>) =
-            crate::kinds::permissions().into_iter().partition(|p| p.deploy_role);
+            crate::engine::walk::permissions().into_iter().partition(|p| p.deploy_role);
         for action in crate::reconcile::permission::actions(for_it) {
             assert!(granted.iter().any(|g| g == action), "{action} is in no deploy policy");
         }

@@ -5,12 +5,18 @@
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, ClusterField, ClusterSetting, ClusterSettingName};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
 use crate::wait::Wait;
+/// The nouns of this kind's plan rows.
+pub const ECS_CLUSTER: Noun = Noun::new("ecs-cluster");
+pub const CLUSTER_STRATEGY: Noun = Noun::new("cluster-strategy");
 
 /// What the cluster calls, on the stack's cluster only (and ECS's service-linked role).
 pub const PERMISSIONS: &[Permission] = &[
@@ -20,7 +26,7 @@ pub const PERMISSIONS: &[Permission] = &[
     // cluster is created): a cluster deleted and created again takes no one else's either.
     Permission::new(
         &["ecs:CreateCluster", "ecs:PutClusterCapacityProviders"],
-        Scope::Conditioned { resources: cluster_arn, condition: crate::resources::capacity::only_the_stacks_provider },
+        Scope::Conditioned { resources: cluster_arn, condition: only_the_stacks_provider },
     ),
     Permission::new(&["ecs:TagResource"], Scope::Retag(cluster_arn)),
     Permission::new(
@@ -32,6 +38,26 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     Permission::new(&["iam:CreateServiceLinkedRole"], Scope::ServiceLinkedRoles(&[ECS_SERVICE])),
 ];
+
+/// A condition that every capacity provider a request names (`ecs:capacity-provider`, a key of
+/// several values) is the stack's: true of a request that names none. The Service Authorization
+/// Reference types the key as ARNs while requests name providers by short name, and AWS does
+/// not say which the key carries: both name the stack's provider (a name is unique in the
+/// account and region, and the region is pinned by the resource).
+pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
+    let mut values = vec![provider_name(&c.stack.name)];
+    values.extend(the_providers_arn(c));
+    json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
+}
+
+/// The one capacity provider the stack's cluster takes (made by the capacity kind).
+pub fn provider_name(stack: &str) -> String {
+    format!("{stack}-capacity")
+}
+
+fn the_providers_arn(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("ecs", &format!("capacity-provider/{}", provider_name(&c.stack.name)))]
+}
 
 /// The stack's cluster, exactly.
 pub fn cluster_arn(c: &PolicyContext) -> Vec<String> {
@@ -45,6 +71,9 @@ pub const ECS_SERVICE: &str = "ecs.amazonaws.com";
 pub struct ClusterOutputs {
     pub cluster: String,
     pub cluster_arn: Id,
+    /// The cluster as this run found it (None: absent, or made by the run), for its strategy.
+    #[serde(skip)]
+    pub observed: Option<ObservedCluster>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -247,9 +276,9 @@ async fn await_active(ctx: &Ctx, name: &str) -> Result<(), Error> {
     .await
 }
 
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Option<ObservedCluster>), Error> {
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<ClusterOutputs, Error> {
     let name = name(&ctx.stack);
-    let outcome = Step::new(ctx, "ecs-cluster", &name)
+    let outcome = Step::new(ctx, ECS_CLUSTER, &name)
         .converge(
             plan,
             async || observe(ctx).await,
@@ -257,7 +286,11 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<(ClusterOutputs, Op
             async |c: &Change, o: Option<&ObservedCluster>| apply(ctx, &name, c, o).await,
         )
         .await?;
-    Ok((ClusterOutputs { cluster_arn: outcome.id_or(|| format!("cluster {name}")), cluster: name }, outcome.observed))
+    Ok(ClusterOutputs {
+        cluster_arn: outcome.id_or(|| format!("cluster {name}")),
+        cluster: name,
+        observed: outcome.observed,
+    })
 }
 
 /// Makes our capacity provider the cluster's only provider and default strategy.
@@ -297,7 +330,7 @@ pub async fn reconcile_strategy(
         .await?;
         ctx.progress(format!("cluster {name} places tasks on {provider}"));
     }
-    plan.push("cluster-strategy", format!("{name} default strategy"), None, change);
+    plan.push(CLUSTER_STRATEGY, format!("{name} default strategy"), None, change);
     Ok(())
 }
 
@@ -324,26 +357,46 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
     Ok(())
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The cluster and its default capacity provider strategy.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let cluster = name(stack);
-    vec![("cluster-strategy", format!("{cluster} default strategy")), ("ecs-cluster", cluster)]
+    vec![(CLUSTER_STRATEGY, format!("{cluster} default strategy")), (ECS_CLUSTER, cluster)]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "ecs-cluster",
-    nouns: &["ecs-cluster", "cluster-strategy"],
+    nouns: &[ECS_CLUSTER, CLUSTER_STRATEGY],
     permissions: PERMISSIONS,
     arn_types: &["ecs:cluster"],
     deleted_after: &["ecs-service", "capacity", "loadtest"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_ecs_cluster", "aws_ecs_cluster_capacity_providers"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Cluster>()),
 };
 
+/// The cluster needs nothing of other kinds; the capacity sets its default strategy.
+pub struct Cluster;
+
+impl Reconciles for Cluster {
+    type Needs = ();
+    type Seen = ();
+    type Gives = ClusterOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, ClusterOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
 /// Deletes the cluster once no instance, task or service is left in it.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(c) = observe(ctx).await? else { return Ok(()) };
     if ctx.applying() {
@@ -362,7 +415,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         gone(r, &["ClusterNotFoundException"])?;
         ctx.progress(format!("deleted cluster {name}"));
     }
-    plan.push("ecs-cluster", &name, Some(c.arn), Change::delete());
+    plan.push(ECS_CLUSTER, &name, Some(c.arn), Change::delete());
     Ok(())
 }
 

@@ -6,9 +6,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
+/// The nouns of this kind's plan rows.
+pub const ECR_REPOSITORY: Noun = Noun::new("ecr-repository");
 
 /// What the repository calls (the image push included), on the stack's repository only.
 pub const PERMISSIONS: &[Permission] = &[
@@ -220,7 +224,7 @@ async fn apply(
 
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> {
     let name = ctx.stack.registry.repository.clone();
-    let outcome = Step::new(ctx, "ecr-repository", &name)
+    let outcome = Step::new(ctx, ECR_REPOSITORY, &name)
         .converge(
             plan,
             async || observe(ctx, &name).await,
@@ -240,24 +244,44 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<EcrOutputs, Error> 
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The image repository (`registry.repository`, default the stack's name).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("ecr-repository", stack.registry.repository.clone())]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(ECR_REPOSITORY, stack.registry.repository.clone())]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "ecr-repository",
-    nouns: &["ecr-repository"],
+    nouns: &[ECR_REPOSITORY],
     permissions: PERMISSIONS,
     arn_types: &["ecr:repository"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[(ECR_REPOSITORY, &stack::limits::ECR_REPOSITORY_NAME)],
+    terraform_types: &["aws_ecr_repository", "aws_ecr_lifecycle_policy"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Repository>()),
 };
 
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+/// The repository needs nothing of other kinds.
+pub struct Repository;
+
+impl Reconciles for Repository {
+    type Needs = ();
+    type Seen = ();
+    type Gives = EcrOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, EcrOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = ctx.stack.registry.repository.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
     let ecr = &ctx.clients.ecr;
@@ -273,7 +297,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
     }
     let mut change = Change::delete();
     change.fields.push(FieldDiff::new("images", Some(images.to_string()), Some("deleted with the repository".into())));
-    plan.push("ecr-repository", &name, Some(o.arn), change);
+    plan.push(ECR_REPOSITORY, &name, Some(o.arn), change);
     Ok(())
 }
 

@@ -19,12 +19,18 @@ use crate::error::{AwsContext, Error, gone};
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
+use crate::reconcile::Noun;
+use crate::reconcile::kind::Kind;
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, tags};
 use crate::resources::cluster;
+use crate::resources::network::SECURITY_GROUP;
 use crate::resources::network::security_group::{self, Rule, Source};
+use crate::resources::service::TASK_DEFINITION;
 use crate::resources::service::{family_arns, task};
 use crate::wait::Wait;
+/// The nouns of this kind's plan rows.
+pub const LOADTEST_TASK: Noun = Noun::new("loadtest-task");
 
 pub const CONTAINER: &str = "loadtest";
 /// `startedBy` of every worker task: how a run (or the next one) finds them.
@@ -72,7 +78,7 @@ pub const PERMISSIONS: &[Permission] = &[
             resources: |c| family_arns(c, &family(c.stack)),
             // Workers run on Fargate (no provider); none of another stack's providers either.
             condition: |c| {
-                let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+                let mut condition = crate::resources::cluster::only_the_stacks_provider(c);
                 condition["ArnEquals"] = json!({ "ecs:cluster": cluster::cluster_arn(c) });
                 condition
             },
@@ -433,40 +439,43 @@ pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> 
     gone(r.ctx("stop task", arn), &["InvalidParameterException"])
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// What `provisioner loadtest` runs its workers with.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("task-definition", family(stack)), ("security-group", security_group_name(stack))]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(TASK_DEFINITION, family(stack)), (SECURITY_GROUP, security_group_name(stack))]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "loadtest",
-    nouns: &["loadtest-task", "task-definition"],
+    nouns: &[LOADTEST_TASK, TASK_DEFINITION],
     permissions: PERMISSIONS,
     arn_types: &["ecs:task"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[],
+    terraform_types: &[],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: None,
 };
 
 /// What `down` does before the cluster goes: stops the workers a killed `provisioner loadtest`
 /// (or a lost CI runner) left running — they bill Fargate, and the cluster cannot be deleted
 /// while they run — and deregisters the workers' revisions.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     for arn in running_tasks(ctx).await? {
         if ctx.applying() {
             stop_task(ctx, &arn, "provisioner down").await?;
             ctx.progress(format!("stopped load generator task {}", task_id(&arn)));
         }
-        plan.push("loadtest-task", task_id(&arn), Some(arn.clone()), Change::delete());
+        plan.push(LOADTEST_TASK, task_id(&arn), Some(arn.clone()), Change::delete());
     }
     for arn in active_revisions(ctx).await? {
         if ctx.applying() {
             deregister(ctx, &arn).await?;
             ctx.progress(format!("deregistered {arn}"));
         }
-        plan.push("task-definition", family(&ctx.stack), Some(arn), Change::delete());
+        plan.push(TASK_DEFINITION, family(&ctx.stack), Some(arn), Change::delete());
     }
     Ok(())
 }

@@ -19,10 +19,14 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
 use crate::wait::Wait;
+/// The nouns of this kind's plan rows.
+pub const LOG_BUCKET: Noun = Noun::new("log-bucket");
 
 /// What the bucket calls, on the stack's bucket (and its objects) only. Its policy (whose
 /// content no condition can see: it could hand the bucket to another account) and its public
@@ -418,7 +422,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<String>, Err
     let identity = ctx.clients.identity().await?;
     let bucket = name(&ctx.stack, &identity.account);
     let policy = policy(&ctx.stack, &identity, &bucket);
-    Step::new(ctx, "log-bucket", &bucket)
+    Step::new(ctx, LOG_BUCKET, &bucket)
         .converge(
             plan,
             async || observe(ctx, &bucket).await,
@@ -474,29 +478,60 @@ async fn stack_bucket(ctx: &Ctx) -> Result<String, Error> {
     Ok(name(&ctx.stack, &ctx.clients.identity().await?.account))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The access-log bucket, named after the account (which only AWS knows).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     if stack.load_balancer.access_logs.is_none() {
         return Vec::new();
     }
-    vec![("log-bucket", name(stack, "<account>"))]
+    vec![(LOG_BUCKET, name(stack, "<account>"))]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "log-bucket",
-    nouns: &["log-bucket"],
+    nouns: &[LOG_BUCKET],
     permissions: PERMISSIONS,
     arn_types: &["s3:"],
     deleted_after: &["load-balancer"],
     derived_names,
+    name_limits: &[(LOG_BUCKET, &stack::limits::S3_BUCKET_NAME)],
+    terraform_types: &[
+        "aws_s3_bucket",
+        "aws_s3_bucket_policy",
+        "aws_s3_bucket_public_access_block",
+        "aws_s3_bucket_ownership_controls",
+        "aws_s3_bucket_lifecycle_configuration",
+        "aws_s3_bucket_server_side_encryption_configuration",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<LogBucket>()),
 };
+
+/// The access-log bucket's name, when access logs are on (None: the load balancer logs nowhere).
+#[derive(Debug, Clone, Default)]
+pub struct AccessLogBucket(pub Option<String>);
+
+/// The access-log bucket needs nothing of other kinds; the load balancer logs to it.
+pub struct LogBucket;
+
+impl Reconciles for LogBucket {
+    type Needs = ();
+    type Seen = ();
+    type Gives = AccessLogBucket;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, AccessLogBucket> {
+        Box::pin(async move { Ok(AccessLogBucket(reconcile(ctx, plan).await?)) })
+    }
+}
 
 /// Empties the bucket and deletes it. The load balancer is gone by then, but its last log file
 /// can land a little later: a bucket that is not empty at deletion is emptied again.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let bucket = stack_bucket(ctx).await?;
     let Some(b) = observe(ctx, &bucket).await? else { return Ok(()) };
     if ctx.applying() {
@@ -513,7 +548,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         gone(r, &["NoSuchBucket"])?;
         ctx.progress(format!("deleted bucket {bucket} and the access logs in it"));
     }
-    plan.push("log-bucket", &bucket, Some(b.name), Change::delete());
+    plan.push(LOG_BUCKET, &bucket, Some(b.name), Change::delete());
     Ok(())
 }
 

@@ -6,9 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, compare, tags};
+/// The nouns of this kind's plan rows.
+pub const LOG_GROUP: Noun = Noun::new("log-group");
 
 /// What the log group calls, on `/ecs/<stack>` only.
 pub const PERMISSIONS: &[Permission] = &[
@@ -142,7 +146,7 @@ async fn apply(
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<LogOutputs, Error> {
     let name = name(&ctx.stack);
     let arn = arn(&ctx.clients.identity().await?, &ctx.stack.region, &name);
-    Step::new(ctx, "log-group", &name)
+    Step::new(ctx, LOG_GROUP, &name)
         .converge(
             plan,
             async || observe(ctx, &name).await,
@@ -153,24 +157,44 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<LogOutputs, Error> 
     Ok(LogOutputs { log_group: name, log_group_arn: arn })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The service's log group.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("log-group", name(stack))]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(LOG_GROUP, name(stack))]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "log-group",
-    nouns: &["log-group"],
+    nouns: &[LOG_GROUP],
     permissions: PERMISSIONS,
     arn_types: &["logs:log-group"],
     deleted_after: &["ecs-service", "loadtest"],
     derived_names,
+    name_limits: &[(LOG_GROUP, &stack::limits::LOG_GROUP_NAME)],
+    terraform_types: &["aws_cloudwatch_log_group"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<LogGroup>()),
 };
 
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+/// The log group needs nothing of other kinds.
+pub struct LogGroup;
+
+impl Reconciles for LogGroup {
+    type Needs = ();
+    type Seen = ();
+    type Gives = LogOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, LogOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = name(&ctx.stack);
     let Some(g) = observe(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {
@@ -178,7 +202,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         gone(r, &["ResourceNotFoundException"])?;
         ctx.progress(format!("deleted log group {name}"));
     }
-    plan.push("log-group", &name, Some(g.arn), Change::delete());
+    plan.push(LOG_GROUP, &name, Some(g.arn), Change::delete());
     Ok(())
 }
 

@@ -18,9 +18,10 @@ pub mod secret;
 pub mod service;
 pub mod topic;
 
-/// Every kind, in teardown order (what depends on others goes first): the one list that
-/// `crate::kinds` walks for `down`, its sweep and the deploy role's permissions.
-pub const KINDS: &[crate::kinds::Kind] = &[
+/// Every kind, in teardown order (what depends on others goes first): the one list the engine
+/// builds `up`'s graph from (`engine::graph`; its plan lists ties in the reverse of this order)
+/// and walks for `down`, its sweep and the deploy role's permissions (`engine::walk`).
+pub const KINDS: &[crate::reconcile::kind::Kind] = &[
     service::KIND,
     alarms::KIND,
     topic::KIND,

@@ -20,10 +20,14 @@ use serde_json::{Value, json};
 
 use crate::aws::Identity;
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::wait::Wait;
+/// The nouns of this kind's plan rows.
+pub const SECRET: Noun = Noun::new("secret");
 
 /// Where `up` takes the key from.
 pub const API_KEY_ENV: &str = "API_KEY";
@@ -120,8 +124,8 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
         "Condition": { "StringNotEquals": { "aws:PrincipalAccount": identity.account } },
     })];
     if !stack.secret.only_principals.is_empty() {
-        let (_, execution, _) = crate::resources::iam::names(&stack.name);
-        let deploy = crate::resources::ci_role::role_name(&stack.name);
+        let (_, execution, _) = crate::resources::iam::names::roles(&stack.name);
+        let deploy = crate::resources::iam::deploy_role::role_name(&stack.name);
         let mut readers = vec![identity.role_arn(&execution), identity.role_arn(&deploy)];
         readers.extend(stack.secret.only_principals.iter().cloned());
         statements.push(json!({
@@ -140,7 +144,7 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
 pub fn check_caller_reads(stack: &stack::Stack, identity: &Identity) -> Result<(), Error> {
     let listed = &stack.secret.only_principals;
     let me = identity.principal_arn();
-    let deploy = identity.role_arn(&crate::resources::ci_role::role_name(&stack.name));
+    let deploy = identity.role_arn(&crate::resources::iam::deploy_role::role_name(&stack.name));
     if listed.is_empty() || me == deploy || listed.iter().any(|l| names_principal(l, &me)) {
         return Ok(());
     }
@@ -419,7 +423,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
         _ => None,
     };
     let source = value_source(now);
-    let outcome = Step::new(ctx, "secret", &name)
+    let outcome = Step::new(ctx, SECRET, &name)
         .converge_observed(
             plan,
             observed,
@@ -439,25 +443,45 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<SecretOutputs, Erro
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The API-key secret (`secret.name`, default `<stack>/api-key`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    vec![("secret", stack.secret.name.clone())]
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    vec![(SECRET, stack.secret.name.clone())]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "secret",
-    nouns: &["secret"],
+    nouns: &[SECRET],
     permissions: PERMISSIONS,
     arn_types: &["secretsmanager:secret"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[(SECRET, &stack::limits::SECRET_NAME)],
+    terraform_types: &["aws_secretsmanager_secret", "aws_secretsmanager_secret_version"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Secret>()),
 };
 
+/// The secret needs nothing of other kinds.
+pub struct Secret;
+
+impl Reconciles for Secret {
+    type Needs = ();
+    type Seen = ();
+    type Gives = SecretOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, SecretOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
+
 /// Schedules deletion with the stack's recovery window, or deletes at once with `purge`.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let purge = down.purge;
     let name = ctx.stack.secret.name.clone();
     let Some(o) = observe(ctx, &name).await? else { return Ok(()) };
@@ -494,7 +518,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> 
             format!("restorable for {days} days; `up` restores it")
         }),
     ));
-    plan.push("secret", &name, Some(o.arn), change);
+    plan.push(SECRET, &name, Some(o.arn), change);
     Ok(())
 }
 

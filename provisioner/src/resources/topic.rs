@@ -6,9 +6,13 @@
 use aws_sdk_sns::types::Tag;
 
 use crate::error::{AwsContext, Error, absent, gone};
+use crate::reconcile::Noun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Plan, Step, tags};
+/// The nouns of this kind's plan rows.
+pub const SNS_TOPIC: Noun = Noun::new("sns-topic");
 
 /// What the topic calls, on `<stack>-alarms` only.
 pub const PERMISSIONS: &[Permission] = &[
@@ -26,20 +30,45 @@ fn topic_arns(c: &PolicyContext) -> Vec<String> {
 
 /// This kind in the one list of kinds (`crate::resources::KINDS`).
 /// The alarms' topic, when `alarm_topic` asks for one.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
-    if stack.service.deployment.alarm_topic { vec![("sns-topic", name(&stack.name))] } else { Vec::new() }
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
+    if stack.service.deployment.alarm_topic { vec![(SNS_TOPIC, name(&stack.name))] } else { Vec::new() }
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "sns-topic",
-    nouns: &["sns-topic"],
+    nouns: &[SNS_TOPIC],
     permissions: PERMISSIONS,
     arn_types: &["sns:{stack}-alarms"],
     deleted_after: &["alarms"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_sns_topic"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::opt_in::<Topic>(|stack| stack.service.deployment.alarm_topic)),
 };
+
+/// The ARN of the alarms' topic, when stack.yaml asks for one (None while it does not).
+#[derive(Debug, Clone, Default)]
+pub struct AlarmTopic(pub Option<String>);
+
+/// The alarms' topic, when stack.yaml asks for one (`service.deployment.alarm_topic`).
+pub struct Topic;
+
+impl Reconciles for Topic {
+    type Needs = ();
+    type Seen = ();
+    type Gives = AlarmTopic;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, AlarmTopic> {
+        Box::pin(async move { Ok(AlarmTopic(Some(reconcile(ctx, plan).await?))) })
+    }
+}
 
 pub fn name(stack: &str) -> String {
     format!("{stack}-alarms")
@@ -108,16 +137,12 @@ async fn apply(ctx: &Ctx, arn: &str, change: &Change, observed: Option<&Observed
     Ok(())
 }
 
-/// The topic when stack.yaml asks for one (its ARN, for the alarms' actions); otherwise deletes
-/// a topic of ours left from when it did.
-pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<String>, Error> {
+/// The topic stack.yaml asks for (its ARN, for the alarms' actions). Turned off, the engine
+/// deletes a topic of ours left from when it was on (`Node::opt_in`).
+pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<String, Error> {
     let name = name(&ctx.stack.name);
     let arn = arn(&ctx.clients.identity().await?, &ctx.stack.region, &name);
-    if !ctx.stack.service.deployment.alarm_topic {
-        teardown(ctx, plan, &crate::kinds::Down { purge: false, cluster: None }).await?;
-        return Ok(None);
-    }
-    Step::new(ctx, "sns-topic", &name)
+    Step::new(ctx, SNS_TOPIC, &name)
         .converge(
             plan,
             async || observe(ctx, &arn).await,
@@ -125,11 +150,11 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<Option<String>, Err
             async |c: &Change, o: Option<&ObservedTopic>| apply(ctx, &arn, c, o).await,
         )
         .await?;
-    Ok(Some(arn))
+    Ok(arn)
 }
 
 /// Deletes the topic (and with it its subscriptions) when it is ours.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let name = name(&ctx.stack.name);
     let arn = arn(&ctx.clients.identity().await?, &ctx.stack.region, &name);
     let Some(t) = observe(ctx, &arn).await? else { return Ok(()) };
@@ -138,7 +163,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
         gone(r, &["NotFound"])?;
         ctx.progress(format!("deleted topic {name}"));
     }
-    plan.push("sns-topic", &name, Some(t.arn), Change::delete());
+    plan.push(SNS_TOPIC, &name, Some(t.arn), Change::delete());
     Ok(())
 }
 

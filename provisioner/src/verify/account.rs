@@ -41,8 +41,8 @@ async fn permissions(ctx: &Ctx, identity: &crate::aws::Identity, principal: &str
         return Check::warning(NAME, "the account's root user may do anything", "use a role or an IAM user, not root");
     }
     // The deploy role is not asked what only an administrator does (`administrators_only`).
-    let deploy_role = identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name));
-    let needed: Vec<&Permission> = crate::kinds::permissions()
+    let deploy_role = identity.is_role(&crate::resources::iam::deploy_role::role_name(&ctx.stack.name));
+    let needed: Vec<&Permission> = crate::engine::walk::permissions()
         .into_iter()
         .filter(|p| p.applies.is_none_or(|f| f(&ctx.stack)))
         .filter(|p| p.deploy_role || !deploy_role)
@@ -99,7 +99,7 @@ fn judge(principal: &str, stack: &str, needed: usize, verdicts: &[Verdict]) -> C
         let fix = if scp {
             "an SCP is your organization's: ask its administrator to allow these calls in this region, or deploy to a \
              region it allows"
-        } else if principal.ends_with(&format!(":role/{}", crate::resources::ci_role::role_name(stack))) {
+        } else if principal.ends_with(&format!(":role/{}", crate::resources::iam::deploy_role::role_name(stack))) {
             "the deploy role's policies are rendered from the stack file by `ci-role`, and this one asks for more (an \
              AMI, an instance type, a larger capacity.max, a tag key, an alarm topic or an option it did not name): run \
              `provisioner ci-role` again with administrator credentials, before the change reaches CI"

@@ -9,6 +9,7 @@ mod account;
 mod artifacts;
 mod capacity;
 mod domain;
+pub mod permissions;
 mod resolver;
 mod simulation;
 
@@ -18,31 +19,8 @@ pub use capacity::fargate_vcpus;
 
 use crate::error::Error;
 use crate::reconcile::Ctx;
-use crate::reconcile::permission::{Permission, Scope};
 
-/// What the checks read beyond what the kinds may already (the deploy role runs `up`, and the
-/// checks with it): quotas and what uses them, offerings, images, the service-linked roles, and
-/// the simulation of the deploy role's own policies.
-pub const PERMISSIONS: &[Permission] = &[
-    Permission::new(
-        &[
-            "servicequotas:GetServiceQuota",
-            "servicequotas:GetAWSDefaultServiceQuota",
-            "ec2:DescribeInstances",
-            "ec2:DescribeInstanceTypeOfferings",
-            "ec2:DescribeImages",
-            "ec2:DescribeVpcs",
-            "ec2:DescribeSecurityGroups",
-            "elasticloadbalancing:DescribeLoadBalancers",
-        ],
-        Scope::Any,
-    ),
-    Permission::new(&["iam:GetRole"], Scope::Own(|c| vec![c.iam_arn("role/aws-service-role/*")])),
-    Permission::new(
-        &["iam:SimulatePrincipalPolicy"],
-        Scope::Own(|c| vec![c.iam_arn(&format!("role/{}", crate::resources::ci_role::role_name(&c.stack.name)))]),
-    ),
-];
+pub use permissions::PERMISSIONS;
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

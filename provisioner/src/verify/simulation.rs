@@ -263,7 +263,7 @@ mod tests {
     fn each_statement_is_asked_with_its_resources_and_the_context_its_requests_carry() {
         let stack = crate::resources::test_stack();
         let ctx = crate::reconcile::permission::test_context(&stack);
-        let permissions = crate::kinds::permissions();
+        let permissions = crate::engine::walk::permissions();
         let cases = cases(&ctx, "arn:aws:iam::123456789012:role/konnichiwa-deploy", &permissions);
         let find = |action: &str| {
             cases.iter().find(|c| c.actions.iter().any(|a| a == action)).unwrap_or_else(|| panic!("{action}"))

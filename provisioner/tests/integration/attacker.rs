@@ -726,7 +726,7 @@ fn merging_the_deploy_statements_into_policies_allows_and_refuses_exactly_what_t
         validation_record: None,
         subnets: vec!["subnet-0a".into(), "subnet-0b".into()],
     };
-    let sources = provisioner::kinds::permission_sources();
+    let sources = provisioner::engine::walk::permission_sources();
     let one_by_one: Vec<Value> = sources
         .iter()
         .flat_map(|(_, ps)| ps.iter().filter(|p| p.deploy_role))
@@ -781,7 +781,7 @@ fn staging_s_deploy_role_changes_nothing_of_production() {
         validation_record: None,
         subnets: vec!["subnet-0staging0".into()],
     };
-    let policies = provisioner::resources::ci_role::policies(&ctx, &provisioner::kinds::permission_sources());
+    let policies = provisioner::resources::ci_role::policies(&ctx, &provisioner::engine::walk::permission_sources());
     let statements: Vec<Value> =
         policies.iter().flat_map(|p| p.document["Statement"].as_array().cloned().unwrap_or_default()).collect();
     let policy = serde_json::json!({ "Statement": statements });

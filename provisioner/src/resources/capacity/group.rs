@@ -11,6 +11,7 @@ use aws_sdk_autoscaling::types::{
     DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences, ScaleInProtectedInstances, Tag as AsgTag,
 };
 
+use super::AUTO_SCALING_GROUP;
 use super::Names;
 use super::template::TemplateRef;
 use crate::error::{AwsContext, Error, gone};
@@ -369,7 +370,7 @@ pub async fn converge(
     subnets: &[Id],
 ) -> Result<(Id, Option<u32>), Error> {
     let name = &n.asg;
-    let outcome = Step::new(ctx, "auto-scaling-group", name)
+    let outcome = Step::new(ctx, AUTO_SCALING_GROUP, name)
         .converge(
             plan,
             async || observe_with_refresh(ctx, name, template.version).await,
@@ -457,7 +458,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
         Some(g.instances.len().to_string()),
         Some("0 (terminated, scale-in protection removed)".into()),
     ));
-    plan.push("auto-scaling-group", &n.asg, Some(g.arn), change);
+    plan.push(AUTO_SCALING_GROUP, &n.asg, Some(g.arn), change);
     Ok(())
 }
 

@@ -14,12 +14,21 @@ use serde_json::json;
 use stack::catalog::{Arch, arch_of};
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
+use crate::resources::cluster::ClusterOutputs;
+use crate::resources::iam::IamOutputs;
+use crate::resources::network::NetworkOutputs;
 
+use crate::reconcile::Noun;
 pub use group::{ObservedAsg, diff_asg};
 pub use provider::{ObservedProvider, diff_provider};
 pub use template::{AmiChoice, ObservedTemplate, TemplateSpec, diff_template, user_data};
+/// The nouns of this kind's plan rows.
+pub const LAUNCH_TEMPLATE: Noun = Noun::new("launch-template");
+pub const AUTO_SCALING_GROUP: Noun = Noun::new("auto-scaling-group");
+pub const CAPACITY_PROVIDER: Noun = Noun::new("capacity-provider");
 
 pub const ROOT_DEVICE: &str = "/dev/xvda";
 
@@ -178,17 +187,6 @@ fn provider_arn(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]
 }
 
-/// A condition that every capacity provider a request names (`ecs:capacity-provider`, a key of
-/// several values) is the stack's: true of a request that names none. The Service Authorization
-/// Reference types the key as ARNs while requests name providers by short name, and AWS does
-/// not say which the key carries: both name the stack's provider (a name is unique in the
-/// account and region, and the region is pinned by the resource).
-pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
-    let mut values = vec![names(&c.stack.name).provider];
-    values.extend(provider_arn(c));
-    json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
-}
-
 pub struct Names {
     pub launch_template: String,
     pub asg: String,
@@ -199,7 +197,7 @@ pub fn names(stack: &str) -> Names {
     Names {
         launch_template: format!("{stack}-instances"),
         asg: format!("{stack}-instances"),
-        provider: format!("{stack}-capacity"),
+        provider: crate::resources::cluster::provider_name(stack),
     }
 }
 
@@ -311,16 +309,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
     })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The launch template, the Auto Scaling group and the capacity provider.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let n = names(&stack.name);
-    vec![("launch-template", n.launch_template), ("auto-scaling-group", n.asg), ("capacity-provider", n.provider)]
+    vec![(LAUNCH_TEMPLATE, n.launch_template), (AUTO_SCALING_GROUP, n.asg), (CAPACITY_PROVIDER, n.provider)]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "capacity",
-    nouns: &["launch-template", "auto-scaling-group", "capacity-provider"],
+    nouns: &[LAUNCH_TEMPLATE, AUTO_SCALING_GROUP, CAPACITY_PROVIDER],
     permissions: PERMISSIONS,
     arn_types: &[
         "ec2:launch-template",
@@ -333,15 +331,52 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     ],
     deleted_after: &["ecs-service"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &["aws_launch_template", "aws_autoscaling_group", "aws_ecs_capacity_provider"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Capacity>()),
 };
 
+/// The instances run in the network's subnets with the instance profile, and join the cluster,
+/// whose default strategy then places tasks on them.
+pub struct Capacity;
+
+impl Reconciles for Capacity {
+    type Needs = (NetworkOutputs, ClusterOutputs, IamOutputs);
+    type Seen = Seen;
+    type Gives = CapacityOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (network, cluster, iam): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, CapacityOutputs> {
+        Box::pin(async move {
+            let inputs = Inputs {
+                cluster: &cluster.cluster,
+                instance_profile: &iam.instance_profile_name,
+                security_group: &network.instance_security_group_id,
+                subnets: &network.subnet_ids,
+            };
+            let capacity = reconcile(ctx, plan, &inputs, seen).await?;
+            let observed = cluster.observed.as_ref();
+            crate::resources::cluster::reconcile_strategy(ctx, plan, &capacity.capacity_provider, observed).await?;
+            Ok(capacity)
+        })
+    }
+}
+
 /// Capacity provider (detached first), Auto Scaling group with its instances, launch template.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let n = names(&ctx.stack.name);
-    if let Some(c) = &down.cluster {
-        crate::resources::cluster::detach_providers(ctx, c).await?;
+    if let Some(c) = crate::resources::cluster::observe(ctx).await? {
+        crate::resources::cluster::detach_providers(ctx, &c).await?;
     }
     provider::teardown(ctx, plan, &n).await?;
     group::teardown(ctx, plan, &n).await?;

@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::{
     ManagedTerminationProtection,
 };
 
+use super::CAPACITY_PROVIDER;
 use super::Names;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
@@ -194,7 +195,7 @@ pub async fn converge(
     observed: Option<ObservedProvider>,
 ) -> Result<(), Error> {
     let name = &n.provider;
-    Step::new(ctx, "capacity-provider", name)
+    Step::new(ctx, CAPACITY_PROVIDER, name)
         .converge_observed(
             plan,
             observed,
@@ -252,7 +253,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
         .await?;
         ctx.progress(format!("deleted capacity provider {name}"));
     }
-    plan.push("capacity-provider", name, Some(p.arn), Change::delete());
+    plan.push(CAPACITY_PROVIDER, name, Some(p.arn), Change::delete());
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 
+use super::LAUNCH_TEMPLATE;
 use super::{Names, ROOT_DEVICE};
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::reconcile::step::{Made, Observed};
@@ -378,7 +379,7 @@ pub async fn converge(
     let name = &n.launch_template;
     let source = ami.source();
     let with_ami = |o: Option<&ObservedTemplate>| TemplateSpec { image_id: ami.wanted(o).0, ..spec.clone() };
-    let outcome = Step::new(ctx, "launch-template", name)
+    let outcome = Step::new(ctx, LAUNCH_TEMPLATE, name)
         .converge_observed(
             plan,
             observed,
@@ -417,7 +418,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
         gone(r, &["InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"])?;
         ctx.progress(format!("deleted launch template {}", n.launch_template));
     }
-    plan.push("launch-template", &n.launch_template, Some(t.id), Change::delete());
+    plan.push(LAUNCH_TEMPLATE, &n.launch_template, Some(t.id), Change::delete());
     Ok(())
 }
 

@@ -10,7 +10,10 @@
 //! profile and the boundary (the deploy role may not create them again).
 
 pub mod boundary;
+pub mod deploy_role;
 pub mod managed_policy;
+pub mod names;
+pub use names::roles as names;
 pub mod profile;
 pub mod role;
 
@@ -20,8 +23,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{self, Permission, PolicyContext, boundary_name};
-use crate::reconcile::{Action, Change, Ctx, Id, Plan, Step};
+use crate::reconcile::{Action, Change, Ctx, Id, Noun, Plan, Step};
+use crate::resources::ecr::EcrOutputs;
+use crate::resources::log_bucket::LOG_BUCKET;
+use crate::resources::logs::LogOutputs;
+use crate::resources::secret::{SECRET, SecretOutputs};
+use crate::resources::topic::SNS_TOPIC;
 pub use role::{ObservedRole, Part, RoleSpec, apply_role, decode_policy, diff_role, observe_role};
 
 /// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
@@ -170,10 +179,6 @@ fn ecs_tasks_trust(scope: &Scope, region: &str) -> Value {
             "StringEquals": { "aws:SourceAccount": scope.account }
         }
     }]})
-}
-
-pub fn names(stack: &str) -> (String, String, String) {
-    (format!("{stack}-instance"), format!("{stack}-execution"), format!("{stack}-task"))
 }
 
 /// The ARN of the stack's task execution role, if it exists (one call; nothing compared).
@@ -340,9 +345,9 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
 }
 
 /// The plan kinds of this module.
-pub const BOUNDARY_KIND: &str = "iam-policy";
-pub const ROLE_KIND: &str = "iam-role";
-pub const PROFILE_KIND: &str = "instance-profile";
+pub const BOUNDARY_KIND: Noun = Noun::new("iam-policy");
+pub const ROLE_KIND: Noun = Noun::new("iam-role");
+pub const PROFILE_KIND: Noun = Noun::new("instance-profile");
 
 /// The changes of `plan` that only an administrator may make, each as `kind name (fields)`: a
 /// role, profile or boundary to create or delete, a trust or boundary to change, the boundary's
@@ -356,12 +361,12 @@ pub fn needs_administrator(plan: &Plan) -> Vec<String> {
         .filter_map(|r| {
             let whole = matches!(r.change.action, Action::Create | Action::Replace | Action::Delete);
             let fields: &[&str] = match r.kind {
-                BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | "log-bucket" | "secret" | "sns-topic" if whole => &[],
+                BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | LOG_BUCKET | SECRET | SNS_TOPIC if whole => &[],
                 ROLE_KIND => role::IDENTITY_FIELDS,
                 BOUNDARY_KIND => &["document"],
                 PROFILE_KIND => &["role"],
-                "log-bucket" => &["policy", "public_access"],
-                "secret" => &["resource_policy", "state"],
+                LOG_BUCKET => &["policy", "public_access"],
+                SECRET => &["resource_policy", "state"],
                 _ => return None,
             };
             let changed: Vec<&str> =
@@ -379,13 +384,12 @@ pub fn needs_administrator(plan: &Plan) -> Vec<String> {
 /// True when the credentials are the stack's CI deploy role.
 pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
     let identity = ctx.clients.identity().await?;
-    Ok(identity.is_role(&crate::resources::ci_role::role_name(&ctx.stack.name)))
+    Ok(identity.is_role(&crate::resources::iam::deploy_role::role_name(&ctx.stack.name)))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
 /// (`ci-role`).
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let (instance, execution, task) = names(&stack.name);
     vec![
         (BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)),
@@ -393,14 +397,15 @@ fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
         (ROLE_KIND, execution),
         (ROLE_KIND, task),
         (PROFILE_KIND, instance),
-        (ROLE_KIND, crate::resources::ci_role::role_name(&stack.name)),
+        (ROLE_KIND, crate::resources::iam::deploy_role::role_name(&stack.name)),
     ]
     .into_iter()
-    .chain(crate::resources::ci_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
+    .chain(crate::resources::iam::deploy_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
     .collect()
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "iam",
     nouns: &[BOUNDARY_KIND, ROLE_KIND, PROFILE_KIND],
     permissions: PERMISSIONS,
@@ -409,13 +414,58 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     // (the profile), and what the execution role is scoped to (repository, secret).
     deleted_after: &["ecs-service", "capacity", "loadtest", "ecr-repository", "secret"],
     derived_names,
+    name_limits: &[
+        (ROLE_KIND, &stack::limits::IAM_ROLE_NAME),
+        (BOUNDARY_KIND, &stack::limits::IAM_POLICY_NAME),
+        (PROFILE_KIND, &stack::limits::IAM_INSTANCE_PROFILE_NAME),
+    ],
+    terraform_types: &[
+        "aws_iam_role",
+        "aws_iam_role_policy",
+        "aws_iam_role_policy_attachment",
+        "aws_iam_policy",
+        "aws_iam_instance_profile",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Iam>()),
 };
+
+/// The roles are scoped to the repository's, the log group's and the secret's ARNs.
+pub struct Iam;
+
+impl Reconciles for Iam {
+    type Needs = (EcrOutputs, LogOutputs, SecretOutputs);
+    type Seen = Seen;
+    type Gives = IamOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (registry, logs, secret): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, IamOutputs> {
+        Box::pin(async move {
+            let identity = ctx.clients.identity().await?;
+            let scope = Scope {
+                repository_arn: registry.repository_arn,
+                log_group_arn: logs.log_group_arn,
+                secret_arn: secret.secret_arn,
+                account: identity.account,
+                partition: identity.partition,
+            };
+            reconcile(ctx, plan, &scope, Part::All, seen).await
+        })
+    }
+}
 
 /// Profile first (it holds the instance role), then each role, then the boundary they carried.
 /// Run by the deploy role, nothing: it could not make them again (`kept` says so).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     if run_by_deploy_role(ctx).await? {
         return Ok(());
     }

@@ -12,16 +12,25 @@ use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerAttribute, Tag};
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error, gone};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan, Step, tags};
+use crate::resources::certificate::CertificateOutputs;
+use crate::resources::log_bucket::AccessLogBucket;
+use crate::resources::network::NetworkOutputs;
 use crate::wait::Wait;
 
+use crate::reconcile::Noun;
 pub use balancer::{ObservedLb, desired_attributes, diff_lb};
 use balancer::{apply_load_balancer, observe_lb};
 pub use listener::{ListenerSpec, ObservedListener, desired_listeners, diff_listener};
 use listener::{apply_listener, observe_listeners};
 pub use target_group::{ObservedTg, diff_tg};
 use target_group::{apply_target_group, observe_tg};
+/// The nouns of this kind's plan rows.
+pub const LOAD_BALANCER: Noun = Noun::new("load-balancer");
+pub const TARGET_GROUP: Noun = Noun::new("target-group");
+pub const LISTENER: Noun = Noun::new("listener");
 
 /// A current TLS policy (TLS 1.3 and 1.2).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
@@ -145,7 +154,7 @@ pub async fn reconcile(
 
     // The target group and the load balancer at once; then the listeners, which join them.
     let (mut p_tg, mut p_lb) = (Plan::default(), Plan::default());
-    let (tg_step, lb_step) = (Step::new(ctx, "target-group", &tg_name), Step::new(ctx, "load-balancer", &lb_name));
+    let (tg_step, lb_step) = (Step::new(ctx, TARGET_GROUP, &tg_name), Step::new(ctx, LOAD_BALANCER, &lb_name));
     let (tg, lb) = tokio::try_join!(
         tg_step.converge_observed(
             &mut p_tg,
@@ -201,7 +210,7 @@ async fn converge_listeners(
     let mut changed = false;
     for w in &want {
         let looked = std::cell::Cell::new(false);
-        let outcome = Step::new(ctx, "listener", format!("{lb_name}:{}", w.port))
+        let outcome = Step::new(ctx, LISTENER, format!("{lb_name}:{}", w.port))
             .converge_one(
                 plan,
                 async || {
@@ -227,7 +236,7 @@ async fn converge_listeners(
             gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])?;
             ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
         }
-        plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
+        plan.push(LISTENER, format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
     }
     Ok(())
 }
@@ -254,21 +263,21 @@ pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
     Some(if port == default { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") })
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The load balancer, its target group and one listener per port.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let lb = elb_name(&stack.name, "alb");
-    let mut names = vec![("load-balancer", lb.clone()), ("target-group", elb_name(&stack.name, "tg"))];
-    names.push(("listener", format!("{lb}:{}", stack.load_balancer.port)));
+    let mut names = vec![(LOAD_BALANCER, lb.clone()), (TARGET_GROUP, elb_name(&stack.name, "tg"))];
+    names.push((LISTENER, format!("{lb}:{}", stack.load_balancer.port)));
     if let Some(h) = &stack.load_balancer.https {
-        names.push(("listener", format!("{lb}:{}", h.port)));
+        names.push((LISTENER, format!("{lb}:{}", h.port)));
     }
     names
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "load-balancer",
-    nouns: &["load-balancer", "target-group", "listener"],
+    nouns: &[LOAD_BALANCER, TARGET_GROUP, LISTENER],
     permissions: PERMISSIONS,
     arn_types: &[
         "elasticloadbalancing:loadbalancer",
@@ -278,12 +287,50 @@ pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
     ],
     deleted_after: &["ecs-service", "dns-alias"],
     derived_names,
+    name_limits: &[
+        (LOAD_BALANCER, &stack::limits::LOAD_BALANCER_NAME),
+        (TARGET_GROUP, &stack::limits::TARGET_GROUP_NAME),
+    ],
+    terraform_types: &["aws_lb", "aws_lb_target_group", "aws_lb_listener", "aws_lb_listener_rule"],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<LoadBalancer>()),
 };
 
+/// The load balancer stands on the network, logs to the access-log bucket and serves HTTPS with
+/// the certificate.
+pub struct LoadBalancer;
+
+impl Reconciles for LoadBalancer {
+    type Needs = (NetworkOutputs, Option<CertificateOutputs>, AccessLogBucket);
+    type Seen = Seen;
+    type Gives = LoadBalancerOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(
+        ctx: &'a Ctx,
+        plan: &'a mut Plan,
+        (network, certificate, log_bucket): Self::Needs,
+        seen: Seen,
+    ) -> Making<'a, LoadBalancerOutputs> {
+        Box::pin(async move {
+            let inputs = Inputs {
+                vpc: &network.vpc_id,
+                subnets: &network.subnet_ids,
+                security_group: &network.load_balancer_security_group_id,
+                log_bucket: log_bucket.0.as_deref(),
+                certificate: certificate.as_ref().map(|c| &c.certificate_arn),
+            };
+            reconcile(ctx, plan, &inputs, seen).await
+        })
+    }
+}
+
 /// Listeners, load balancer, target group (it cannot go while a listener uses it).
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let (lb_name, tg_name) = (elb_name(&ctx.stack.name, "alb"), elb_name(&ctx.stack.name, "tg"));
     let elb = &ctx.clients.elb;
     if let Some(lb) = observe_lb(ctx, &lb_name).await? {
@@ -313,7 +360,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;
             ctx.progress(format!("deleted load balancer {lb_name} and its listeners"));
         }
-        plan.push("load-balancer", &lb_name, Some(lb.arn), Change::delete());
+        plan.push(LOAD_BALANCER, &lb_name, Some(lb.arn), Change::delete());
     }
     if let Some(tg) = observe_tg(ctx, &tg_name).await? {
         if ctx.applying() {
@@ -333,7 +380,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             gone(r, &["TargetGroupNotFound"])?;
             ctx.progress(format!("deleted target group {tg_name}"));
         }
-        plan.push("target-group", &tg_name, Some(tg.arn), Change::delete());
+        plan.push(TARGET_GROUP, &tg_name, Some(tg.arn), Change::delete());
     }
     Ok(())
 }

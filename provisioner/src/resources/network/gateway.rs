@@ -5,6 +5,7 @@
 
 use aws_sdk_ec2::types::ResourceType;
 
+use super::INTERNET_GATEWAY;
 use super::{Names, filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
@@ -163,7 +164,7 @@ async fn apply(
 /// The stack's gateway, attached to its VPC; its id (pending in Plan mode before it exists).
 pub async fn converge(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc: &Id) -> Result<Id, Error> {
     let want_tags = tags::desired(&ctx.stack, &names.igw);
-    let outcome = Step::new(ctx, "internet-gateway", &names.igw)
+    let outcome = Step::new(ctx, INTERNET_GATEWAY, &names.igw)
         .converge_one(
             plan,
             async || observe_all(ctx, names, vpc).await,
@@ -196,7 +197,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, names: &Names) -> Result<(), E
             delete(ctx, &observed).await?;
             ctx.progress(format!("deleted internet gateway {}", observed.id));
         }
-        plan.push("internet-gateway", &names.igw, Some(observed.id), Change::delete());
+        plan.push(INTERNET_GATEWAY, &names.igw, Some(observed.id), Change::delete());
     }
     Ok(())
 }

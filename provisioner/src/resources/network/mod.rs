@@ -14,9 +14,11 @@ use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, Scope};
 use crate::reconcile::{Ctx, Id, Plan};
 
+use crate::reconcile::Noun;
 pub use gateway::ObservedIgw;
 pub use route_table::{DesiredRouteTable, ObservedRouteTable};
 pub use security_group::{
@@ -25,6 +27,12 @@ pub use security_group::{
 };
 pub use subnet::{DesiredSubnet, ObservedSubnet, desired_subnets};
 pub use vpc::ObservedVpc;
+/// The nouns of this kind's plan rows.
+pub const VPC: Noun = Noun::new("vpc");
+pub const SUBNET: Noun = Noun::new("subnet");
+pub const INTERNET_GATEWAY: Noun = Noun::new("internet-gateway");
+pub const ROUTE_TABLE: Noun = Noun::new("route-table");
+pub const SECURITY_GROUP: Noun = Noun::new("security-group");
 
 /// EC2 resource types the stack owns (all carry its tag).
 pub const EC2_TYPES: &[&str] = &[
@@ -275,36 +283,66 @@ async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Resul
     Ok((lb_sg, instance_sg))
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The VPC, one public subnet per availability zone (AWS names the zones), the gateway, the
 /// route table and the two security groups.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let n = Names::of(&stack.name);
     vec![
-        ("vpc", n.vpc.clone()),
-        ("subnet", n.subnet("<availability-zone>")),
-        ("internet-gateway", n.igw.clone()),
-        ("route-table", n.route_table.clone()),
-        ("security-group", n.lb_sg.clone()),
-        ("security-group", n.instance_sg.clone()),
+        (VPC, n.vpc.clone()),
+        (SUBNET, n.subnet("<availability-zone>")),
+        (INTERNET_GATEWAY, n.igw.clone()),
+        (ROUTE_TABLE, n.route_table.clone()),
+        (SECURITY_GROUP, n.lb_sg.clone()),
+        (SECURITY_GROUP, n.instance_sg.clone()),
     ]
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "network",
-    nouns: &["vpc", "subnet", "internet-gateway", "route-table", "security-group"],
+    nouns: &[VPC, SUBNET, INTERNET_GATEWAY, ROUTE_TABLE, SECURITY_GROUP],
     permissions: PERMISSIONS,
     arn_types: &["ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:route-table", "ec2:security-group"],
     deleted_after: &["ecs-service", "load-balancer", "capacity", "loadtest"],
     derived_names,
+    name_limits: &[],
+    terraform_types: &[
+        "aws_vpc",
+        "aws_subnet",
+        "aws_internet_gateway",
+        "aws_route_table",
+        "aws_route_table_association",
+        "aws_route",
+        "aws_security_group",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Network>()),
 };
+
+/// The network needs nothing of other kinds.
+pub struct Network;
+
+impl Reconciles for Network {
+    type Needs = ();
+    type Seen = ();
+    type Gives = NetworkOutputs;
+
+    fn see(_: &Ctx) -> Making<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, (): (), (): ()) -> Making<'a, NetworkOutputs> {
+        Box::pin(async move { reconcile(ctx, plan).await })
+    }
+}
 
 /// Deletes everything of the network that carries the stack's tag — duplicates too — in
 /// reverse dependency order, recording each deletion in `plan` (Plan mode only lists them).
 /// Safe to repeat: what is already gone is skipped.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let names = Names::of(&ctx.stack.name);
     let vpcs = vpc::owned_by_tag(ctx).await?;
     // In each VPC the security groups at once with the route table and then the subnets; the
@@ -327,7 +365,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             vpc::delete(ctx, v).await?;
             ctx.progress(format!("deleted VPC {} ({})", names.vpc, v.id));
         }
-        plan.push("vpc", &names.vpc, Some(v.id.clone()), crate::reconcile::Change::delete());
+        plan.push(VPC, &names.vpc, Some(v.id.clone()), crate::reconcile::Change::delete());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
+use super::ROUTE_TABLE;
 use super::{Names, filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
@@ -265,7 +266,7 @@ pub async fn converge(
     want: &DesiredRouteTable,
 ) -> Result<Id, Error> {
     let want_tags = tags::desired(&ctx.stack, &names.route_table);
-    let outcome = Step::new(ctx, "route-table", &names.route_table)
+    let outcome = Step::new(ctx, ROUTE_TABLE, &names.route_table)
         .converge_one(
             plan,
             async || observe_all(ctx, names, vpc).await,
@@ -294,7 +295,7 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
             delete(ctx, &rt).await?;
             ctx.progress(format!("deleted route table {name} ({})", rt.id));
         }
-        plan.push("route-table", name, Some(rt.id.clone()), Change::delete());
+        plan.push(ROUTE_TABLE, name, Some(rt.id.clone()), Change::delete());
     }
     Ok(())
 }

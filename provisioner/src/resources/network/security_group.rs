@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair};
 
+use super::SECURITY_GROUP;
 use super::{filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
@@ -313,7 +314,7 @@ pub async fn converge_rules(
     egress: BTreeSet<Rule>,
 ) -> Result<Id, Error> {
     let want_tags = tags::desired(&ctx.stack, name);
-    let outcome = Step::new(ctx, "security-group", name)
+    let outcome = Step::new(ctx, SECURITY_GROUP, name)
         .converge_observed(
             plan,
             observed,
@@ -365,7 +366,7 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
             gone(r, &["InvalidGroup.NotFound"])?;
             ctx.progress(format!("deleted security group {} ({})", sg.name, sg.id));
         }
-        plan.push("security-group", &sg.name, Some(sg.id.clone()), Change::delete());
+        plan.push(SECURITY_GROUP, &sg.name, Some(sg.id.clone()), Change::delete());
     }
     Ok(())
 }

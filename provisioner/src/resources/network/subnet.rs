@@ -4,6 +4,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
+use super::SUBNET;
 use super::{Names, filter, name_of, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
@@ -220,7 +221,7 @@ pub async fn converge(
     let converged = futures_util::future::try_join_all(desired.iter().map(|d| async move {
         let want_tags = tags::desired(stack, &d.name);
         let mut rows = Plan::default();
-        let outcome = Step::new(ctx, "subnet", &d.name)
+        let outcome = Step::new(ctx, SUBNET, &d.name)
             .converge_observed(
                 &mut rows,
                 pick(ctx, existing, &d.name)?,
@@ -247,7 +248,7 @@ pub async fn converge(
             delete(ctx, &s.id).await?;
             ctx.progress(format!("deleted subnet {} ({})", s.name, s.id));
         }
-        plan.push("subnet", &s.name, Some(s.id.clone()), Change::delete());
+        plan.push(SUBNET, &s.name, Some(s.id.clone()), Change::delete());
     }
     Ok(out)
 }
@@ -259,7 +260,7 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
             delete(ctx, &s.id).await?;
             ctx.progress(format!("deleted subnet {} ({})", s.name, s.id));
         }
-        plan.push("subnet", &s.name, Some(s.id.clone()), Change::delete());
+        plan.push(SUBNET, &s.name, Some(s.id.clone()), Change::delete());
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
+use super::VPC;
 use super::{Names, filter, owned_filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
@@ -257,7 +258,7 @@ pub async fn delete(ctx: &Ctx, vpc: &ObservedVpc) -> Result<(), Error> {
 /// The stack's VPC: created, adopted or repaired; its id (pending in Plan mode before it exists).
 pub async fn converge(ctx: &Ctx, plan: &mut Plan, names: &Names) -> Result<Id, Error> {
     let want_tags = tags::desired(&ctx.stack, &names.vpc);
-    let outcome = Step::new(ctx, "vpc", &names.vpc)
+    let outcome = Step::new(ctx, VPC, &names.vpc)
         .converge_one(
             plan,
             async || observe_all(ctx, names).await,

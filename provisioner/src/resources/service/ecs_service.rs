@@ -11,6 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_types::DateTime;
 
+use super::ECS_SERVICE;
 use super::task::CONTAINER;
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
@@ -350,7 +351,7 @@ pub async fn converge(
     i: &ServiceInputs<'_>,
     observed: Option<ObservedService>,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    let outcome = Step::new(ctx, "ecs-service", name)
+    let outcome = Step::new(ctx, ECS_SERVICE, name)
         .converge_observed(
             plan,
             observed,

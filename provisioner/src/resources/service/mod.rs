@@ -15,13 +15,27 @@ use crate::image::reference::ImageRef;
 use serde_json::json;
 use stack::OWNERSHIP_TAG;
 
+use crate::image::ImageToRun;
+use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan};
+use crate::resources::alarms::AlarmOutputs;
+use crate::resources::capacity::CapacityOutputs;
+use crate::resources::cluster::ClusterOutputs;
+use crate::resources::iam::IamOutputs;
+use crate::resources::load_balancer::LoadBalancerOutputs;
+use crate::resources::logs::LogOutputs;
+use crate::resources::secret::SecretOutputs;
 use crate::wait::Wait;
 
+use crate::reconcile::Noun;
 pub use ecs_service::{ObservedService, circuit_breaker, diff_service, observe_service};
 pub use scaling::resource_label;
 pub use task::{CONTAINER, STOP_TIMEOUT_SECONDS, TaskSpec, desired_task, diff_task, family};
+/// The nouns of this kind's plan rows.
+pub const ECS_SERVICE: Noun = Noun::new("ecs-service");
+pub const SERVICE_AUTOSCALING: Noun = Noun::new("service-autoscaling");
+pub const TASK_DEFINITION: Noun = Noun::new("task-definition");
 
 /// What the service calls: the service and its revisions by name, the scalable target by the
 /// stack's tag, target tracking's alarms by their names.
@@ -118,7 +132,7 @@ fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
 /// The service's revisions, the stack's capacity provider only (an update without a strategy
 /// keeps the service's; a create always sends one) and no subnet (bridge networking sends none).
 fn service_condition(c: &PolicyContext) -> serde_json::Value {
-    let mut condition = crate::resources::capacity::only_the_stacks_provider(c);
+    let mut condition = crate::resources::cluster::only_the_stacks_provider(c);
     condition["ArnLikeIfExists"] = json!({ "ecs:task-definition": family_arns(c, &family(c.stack)) });
     condition["Null"] = json!({ "ecs:subnet": "true" });
     condition
@@ -234,31 +248,83 @@ async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Er
     Ok(crate::resources::cluster::all_tasks(list, service).await?.len())
 }
 
-/// This kind in the one list of kinds (`crate::kinds`).
 /// The names the service derives: the service, its task family and its scalable target.
-fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let cluster = crate::resources::cluster::name(stack);
-    let mut names = vec![("ecs-service", stack.name.clone()), ("task-definition", task::family(stack))];
+    let mut names = vec![(ECS_SERVICE, stack.name.clone()), (TASK_DEFINITION, task::family(stack))];
     if stack.service.autoscaling.is_some() {
-        names.push(("service-autoscaling", scaling::resource_id(&cluster, &stack.name)));
+        names.push((SERVICE_AUTOSCALING, scaling::resource_id(&cluster, &stack.name)));
     }
     names
 }
 
-pub const KIND: crate::kinds::Kind = crate::kinds::Kind {
+/// This kind in the one list of kinds (`resources::KINDS`).
+pub const KIND: Kind = Kind {
     name: "ecs-service",
-    nouns: &["ecs-service", "service-autoscaling", "task-definition"],
+    nouns: &[ECS_SERVICE, SERVICE_AUTOSCALING, TASK_DEFINITION],
     permissions: PERMISSIONS,
     arn_types: &["ecs:service", "ecs:task-definition", "application-autoscaling:scalable-target"],
     deleted_after: &[],
     derived_names,
+    name_limits: &[],
+    terraform_types: &[
+        "aws_ecs_task_definition",
+        "aws_ecs_service",
+        "aws_appautoscaling_target",
+        "aws_appautoscaling_policy",
+    ],
     teardown: |ctx, plan, down| Box::pin(teardown(ctx, plan, down)),
     leftovers: |ctx| Box::pin(leftovers(ctx)),
+    node: Some(Node::of::<Service>()),
 };
+
+/// The service runs the image on the cluster's capacity, with the secret, the log group and the
+/// roles, behind the load balancer, rolled back by the alarms.
+pub struct Service;
+
+impl Reconciles for Service {
+    type Needs = (
+        ClusterOutputs,
+        CapacityOutputs,
+        ImageToRun,
+        SecretOutputs,
+        LogOutputs,
+        IamOutputs,
+        LoadBalancerOutputs,
+        AlarmOutputs,
+    );
+    type Seen = Seen;
+    type Gives = ServiceOutputs;
+
+    fn see(ctx: &Ctx) -> Making<'_, Seen> {
+        Box::pin(see(ctx))
+    }
+
+    fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, needs: Self::Needs, seen: Seen) -> Making<'a, ServiceOutputs> {
+        Box::pin(async move {
+            let (cluster, capacity, image, secret, logs, iam, load_balancer, alarms) = needs;
+            let inputs = Inputs {
+                cluster: &cluster.cluster,
+                capacity_provider: &capacity.capacity_provider,
+                image: &image.reference,
+                secret_arn: &secret.secret_arn,
+                log_group: &logs.log_group,
+                execution_role: &iam.execution_role_arn,
+                task_role: &iam.task_role_arn,
+                target_group: &load_balancer.target_group_arn,
+                load_balancer: &load_balancer.load_balancer_arn,
+                alarms: &alarms.rollback_alarms,
+                key_changes: secret.value_changes,
+                key_version_created: secret.current_version_created,
+            };
+            reconcile(ctx, plan, &inputs, seen).await
+        })
+    }
+}
 
 /// Auto scaling, the service (scaled to 0, deleted, and followed until it is INACTIVE and its
 /// tasks are gone), then every revision of the task definition that carries our tag.
-pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Result<(), Error> {
+pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let cluster = &crate::resources::cluster::name(&ctx.stack);
     let name = ctx.stack.name.clone();
     let ecs = &ctx.clients.ecs;
@@ -290,7 +356,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
             .await?;
             ctx.progress(format!("deleted service {name}"));
         }
-        plan.push("ecs-service", &name, Some(s.arn), Change::delete());
+        plan.push(ECS_SERVICE, &name, Some(s.arn), Change::delete());
     }
     task::teardown(ctx, plan, &family(&ctx.stack)).await
 }

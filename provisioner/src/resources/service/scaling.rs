@@ -10,6 +10,7 @@ use aws_sdk_applicationautoscaling::types::{
     TargetTrackingScalingPolicyConfiguration,
 };
 
+use super::SERVICE_AUTOSCALING;
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
@@ -221,7 +222,7 @@ pub async fn converge(
     if ctx.stack.service.autoscaling.is_none() && observed.is_none() {
         return Ok(());
     }
-    Step::new(ctx, "service-autoscaling", &rid)
+    Step::new(ctx, SERVICE_AUTOSCALING, &rid)
         .converge_observed(
             plan,
             observed,
@@ -244,7 +245,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, cluster: &str, service: &str) 
     if ctx.applying() {
         deregister(ctx, &rid).await?;
     }
-    plan.push("service-autoscaling", &rid, None, Change::delete());
+    plan.push(SERVICE_AUTOSCALING, &rid, None, Change::delete());
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use aws_sdk_ecs::types::{
     PortMapping, Secret, SortOrder, TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 
+use super::TASK_DEFINITION;
 use crate::error::{AwsContext, Error, absent, gone};
 use crate::image::reference::ImageRef;
 use crate::reconcile::step::Observed;
@@ -442,7 +443,7 @@ pub async fn converge(
     inputs: &TaskInputs<'_>,
     seen: Option<ObservedTask>,
 ) -> Result<Id, Error> {
-    let outcome = Step::new(ctx, "task-definition", family)
+    let outcome = Step::new(ctx, TASK_DEFINITION, family)
         .converge_observed(
             plan,
             seen,
@@ -480,7 +481,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, family: &str) -> Result<(), Er
             let r = ctx.clients.ecs.deregister_task_definition().task_definition(&arn).send().await;
             gone(r.ctx("deregister task definition", &arn), &["ClientException"])?;
         }
-        plan.push("task-definition", arn.rsplit('/').next().unwrap_or(&arn), Some(arn.clone()), Change::delete());
+        plan.push(TASK_DEFINITION, arn.rsplit('/').next().unwrap_or(&arn), Some(arn.clone()), Change::delete());
     }
     Ok(())
 }

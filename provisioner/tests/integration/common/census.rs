@@ -1,7 +1,7 @@
 //! A count of everything a stack owns, read straight from moto with the test's own clients: the
 //! yardstick that says a faulty run made no duplicates (its census equals a clean run's) and
 //! that `down` left nothing (every count is zero). Its keys are the plan nouns of the one list of
-//! kinds (`provisioner::kinds`), and a test holds them to it.
+//! kinds (`provisioner::engine::walk`), and a test holds them to it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -191,7 +191,7 @@ const NOT_IN_THE_EXAMPLE: &[&str] = &["certificate", "dns-record", "dns-alias", 
 #[test]
 fn the_census_counts_every_kind_in_the_one_list() {
     let counted = clean();
-    for noun in provisioner::kinds::nouns() {
+    for noun in provisioner::engine::walk::nouns().map(|n| n.as_str()) {
         assert!(
             counted.contains_key(noun) || NOT_IN_THE_EXAMPLE.contains(&noun),
             "the plan noun {noun:?} of a registered kind is not counted: add it to census::take and census::clean \
@@ -200,7 +200,7 @@ fn the_census_counts_every_kind_in_the_one_list() {
     }
     for key in counted.keys() {
         assert!(
-            provisioner::kinds::nouns().any(|n| n == *key),
+            provisioner::engine::walk::nouns().any(|n| n == *key),
             "census key {key:?} is no registered kind's plan noun (KINDS in provisioner/src/resources/mod.rs)"
         );
     }

@@ -1,68 +1,18 @@
-//! What every tool walks over the one list of resource kinds. Each kind declares once, in its own
-//! module (`KIND`): its name, the nouns of its plan rows, the IAM permissions it needs, the
-//! resource types it owns (for the tag sweep), how it is torn down and how its leftovers are
-//! found. `resources::KINDS`, beside the modules' declarations, orders them for teardown (reverse
-//! dependency order); `permissions`, `teardown` and `sweep` here walk that list, and the tests
-//! hold every plan row, the census and the tag sweep to it, so a kind that is not registered
-//! fails a test that names it.
+//! What every tool walks over the one list of resource kinds (`resources::KINDS`, each kind's
+//! `Kind` declared once in its own module): the permissions they need, the nouns of their plan
+//! rows, the names they derive, the teardown (`down`: every kind as soon as what uses it is gone),
+//! what the deploy role keeps, and the sweep for leftovers. The tests hold every plan row, the
+//! census and the tag sweep to the list, so a kind that is not registered fails a test that
+//! names it.
 //!
 //! The sweep also asks the Resource Groups Tagging API for everything carrying the stack's
 //! ownership tag: a resource of a type no kind claims is reported as a leftover too.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use crate::error::{AwsContext, Error};
+use crate::reconcile::kind::{Down, Kind};
 use crate::reconcile::permission::{Permission, Scope};
-use crate::reconcile::{Ctx, Plan};
-pub use crate::resources::KINDS;
-use crate::resources::cluster::{self, ObservedCluster};
-
-/// A teardown or leftovers call in flight.
-pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
-
-/// What a `down` knows before it deletes anything.
-#[derive(Debug, Clone)]
-pub struct Down {
-    /// Delete the secret at once instead of scheduling its deletion.
-    pub purge: bool,
-    /// The cluster as it was before the teardown began (capacity providers are detached from it).
-    pub cluster: Option<ObservedCluster>,
-}
-
-/// One resource kind, as every tool sees it.
-#[derive(Clone, Copy)]
-pub struct Kind {
-    /// What messages call it.
-    pub name: &'static str,
-    /// The kind column of its plan rows.
-    pub nouns: &'static [&'static str],
-    /// The IAM actions it calls, and how far each reaches.
-    pub permissions: &'static [Permission],
-    /// `service:type` of what it owns, as ARNs spell them (`ec2:vpc`,
-    /// `elasticloadbalancing:loadbalancer`, `s3:` for buckets): the tag sweep leaves these to the
-    /// kind's own `leftovers`. Where an ARN has no type, only a name (an SNS topic), the kind
-    /// claims its own name exactly, `{stack}` standing for the stack's name
-    /// (`sns:{stack}-alarms`): another topic that carries the stack's tag is still reported.
-    pub arn_types: &'static [&'static str],
-    /// The kinds (by name) whose teardown must have finished before this one's starts: what uses
-    /// this kind's resources. `teardown` runs every kind as soon as these are gone, so kinds that
-    /// need nothing of each other are deleted at once.
-    pub deleted_after: &'static [&'static str],
-    /// The names it derives from the stack, each with the noun of its plan rows (`<account>`,
-    /// `<availability-zone>` where only AWS knows a part): what `render` shows.
-    pub derived_names: fn(&stack::Stack) -> Vec<(&'static str, String)>,
-    /// Deletes what it owns (Plan mode lists it); safe to repeat.
-    pub teardown: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Down) -> Pending<'a, ()>,
-    /// What of it is still there after a teardown, one line each.
-    pub leftovers: for<'a> fn(&'a Ctx) -> Pending<'a, Vec<String>>,
-}
-
-impl std::fmt::Debug for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kind").field("name", &self.name).field("nouns", &self.nouns).finish_non_exhaustive()
-    }
-}
+use crate::reconcile::{Ctx, Noun, Plan};
+use crate::resources::KINDS;
 
 /// What the tag sweep itself needs.
 const SWEEP: &[Permission] = &[Permission::new(&["tag:GetResources"], Scope::Any)];
@@ -76,9 +26,9 @@ pub fn permission_sources() -> Vec<(&'static str, &'static [Permission])> {
         .map(|k| (k.name, k.permissions))
         .chain([
             ("lease", crate::lease::PERMISSIONS),
-            ("verify", crate::verify::PERMISSIONS),
+            ("verify", crate::verify::permissions::PERMISSIONS),
             ("sweep", SWEEP),
-            ("denied", crate::resources::ci_role::DENIED),
+            ("denied", crate::resources::iam::deploy_role::DENIED),
         ])
         .collect()
 }
@@ -89,13 +39,13 @@ pub fn permissions() -> Vec<&'static Permission> {
 }
 
 /// Every noun a plan row can carry.
-pub fn nouns() -> impl Iterator<Item = &'static str> {
+pub fn nouns() -> impl Iterator<Item = Noun> {
     KINDS.iter().flat_map(|k| k.nouns.iter().copied())
 }
 
 /// Every name the stack's kinds derive, in `KINDS`' dependency order (the reverse of teardown):
 /// `(noun, name)`.
-pub fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
+pub fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     KINDS.iter().rev().flat_map(|k| (k.derived_names)(stack)).collect()
 }
 
@@ -104,7 +54,7 @@ pub fn derived_names(stack: &stack::Stack) -> Vec<(&'static str, String)> {
 pub fn assert_registered(plan: &Plan) {
     for row in &plan.resources {
         debug_assert!(
-            nouns().chain(crate::resources::ci_role::NOUNS.iter().copied()).any(|n| n == row.kind),
+            nouns().chain(crate::resources::iam::deploy_role::NOUNS.iter().copied()).any(|n| n == row.kind),
             "plan noun {:?} belongs to no kind in KINDS (provisioner/src/resources/mod.rs): register its kind there",
             row.kind
         );
@@ -140,7 +90,7 @@ pub async fn kept(ctx: &Ctx) -> Result<Vec<String>, Error> {
 /// finished first; the first error ends the teardown once what is already running has finished.
 /// Run by the CI deploy role, the kinds it could not make again are left (`kept`).
 pub async fn teardown(ctx: &Ctx, purge: bool) -> Result<Plan, Error> {
-    let down = Down { purge, cluster: cluster::observe(ctx).await? };
+    let down = Down { purge };
     let mut plans: Vec<Option<Plan>> = vec![None; KINDS.len()];
     if crate::resources::iam::run_by_deploy_role(ctx).await? {
         for (i, kind) in KINDS.iter().enumerate() {
@@ -269,7 +219,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), KINDS.len(), "two kinds share a name");
-        let all: Vec<&str> = nouns().collect();
+        let all: Vec<Noun> = nouns().collect();
         let mut unique = all.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -307,22 +257,51 @@ mod tests {
         }
     }
 
-    /// AWS's limit on the name of a resource of this plan noun.
-    fn name_limit(noun: &str) -> Option<&'static stack::limits::Limit> {
-        use stack::limits::*;
-        Some(match noun {
-            "load-balancer" => &LOAD_BALANCER_NAME,
-            "target-group" => &TARGET_GROUP_NAME,
-            "iam-role" => &IAM_ROLE_NAME,
-            "iam-policy" => &IAM_POLICY_NAME,
-            "instance-profile" => &IAM_INSTANCE_PROFILE_NAME,
-            "alarm" => &ALARM_NAME,
-            "log-group" => &LOG_GROUP_NAME,
-            "log-bucket" => &S3_BUCKET_NAME,
-            "secret" => &SECRET_NAME,
-            "ecr-repository" => &ECR_REPOSITORY_NAME,
-            _ => return None,
-        })
+    /// AWS's limit on the name of a resource of this plan noun, as its kind declares it.
+    fn name_limit(noun: Noun) -> Option<&'static stack::limits::Limit> {
+        KINDS.iter().flat_map(|k| k.name_limits).find(|(n, _)| *n == noun).map(|(_, limit)| *limit)
+    }
+
+    #[test]
+    fn every_kind_declared_in_a_module_is_in_kinds() {
+        // A kind left out of KINDS is neither made, torn down, swept nor given permissions.
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/src/resources");
+        let mut declared = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(root)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("resources").map(|e| e.expect("entry").path()) {
+                if entry.is_dir() {
+                    dirs.push(entry);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&entry).expect("module");
+                let Some(at) = text.find("pub const KIND: Kind = Kind {") else { continue };
+                let name = text[at..].lines().nth(1).and_then(|l| l.split('"').nth(1)).expect("name first");
+                declared.push((name.to_owned(), entry.display().to_string()));
+            }
+        }
+        for (name, file) in &declared {
+            assert!(
+                KINDS.iter().any(|k| k.name == *name),
+                "{file} declares the kind {name:?}, which is not in KINDS: add its KIND to provisioner/src/resources/mod.rs"
+            );
+        }
+        assert_eq!(declared.len(), KINDS.len(), "{declared:?}");
+    }
+
+    #[test]
+    fn every_terraform_type_is_the_providers_spelling() {
+        for k in KINDS {
+            for t in k.terraform_types {
+                assert!(
+                    t.starts_with("aws_")
+                        && t.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()),
+                    "{}: {t}",
+                    k.name
+                );
+            }
+            assert!(k.node.is_none() || !k.terraform_types.is_empty(), "{} adopts no Terraform type", k.name);
+        }
     }
 
     #[test]
@@ -339,6 +318,9 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 10, "{checked} names checked");
+        for (noun, _) in KINDS.iter().flat_map(|k| k.name_limits) {
+            assert!(KINDS.iter().any(|k| k.nouns.contains(noun)), "a name limit for {noun}, which no kind makes");
+        }
     }
 
     #[test]
