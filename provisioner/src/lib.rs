@@ -13,6 +13,7 @@ pub mod in_flight;
 pub mod kinds;
 pub mod lease;
 pub mod log_events;
+pub mod meaning;
 pub mod pacing;
 pub mod read_replay;
 pub mod reconcile;

@@ -175,7 +175,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
     let Some(g) = observe(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {
         let r = ctx.clients.logs.delete_log_group().log_group_name(&name).send().await.ctx("delete log group", &name);
-        gone(r, &["ResourceNotFoundException"])?;
+        gone(r)?;
         ctx.progress(format!("deleted log group {name}"));
     }
     plan.push("log-group", &name, Some(g.arn), Change::delete());

@@ -214,7 +214,7 @@ async fn converge_listeners(
                 },
                 async |extra: &ObservedListener| {
                     let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-                    gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])
+                    gone(r.ctx("delete listener of", lb_name))
                 },
             )
             .await?;
@@ -224,7 +224,7 @@ async fn converge_listeners(
     for extra in now.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-            gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])?;
+            gone(r.ctx("delete listener of", lb_name))?;
             ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
         }
         plan.push("listener", format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
@@ -296,7 +296,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
                 .ctx("describe listeners of", &lb_name)?;
             for l in listeners.listeners() {
                 let r = elb.delete_listener().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
-                gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+                gone(r.ctx("delete listener of", &lb_name))?;
             }
             // Protection from deletion holds against everyone but this `down`.
             if lb.attributes.get("deletion_protection.enabled").is_some_and(|v| v == "true") {
@@ -310,7 +310,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
                     .ctx("switch off the deletion protection of", &lb_name)?;
             }
             let r = elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await;
-            gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;
+            gone(r.ctx("delete load balancer", &lb_name))?;
             ctx.progress(format!("deleted load balancer {lb_name} and its listeners"));
         }
         plan.push("load-balancer", &lb_name, Some(lb.arn), Change::delete());
@@ -330,7 +330,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::kinds::Down) -> Res
                     },
                 )
                 .await;
-            gone(r, &["TargetGroupNotFound"])?;
+            gone(r)?;
             ctx.progress(format!("deleted target group {tg_name}"));
         }
         plan.push("target-group", &tg_name, Some(tg.arn), Change::delete());

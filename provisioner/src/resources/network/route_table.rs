@@ -223,7 +223,7 @@ async fn apply(
         let req = ec2.delete_route().route_table_id(&id);
         let req =
             if dest.contains(':') { req.destination_ipv6_cidr_block(dest) } else { req.destination_cidr_block(dest) };
-        gone(req.send().await.ctx("delete a route not in stack.yaml from", &id), &["InvalidRoute.NotFound"])?;
+        gone(req.send().await.ctx("delete a route not in stack.yaml from", &id))?;
     }
     let associated: Vec<String> =
         observed.map(|r| r.associations.iter().map(|(_, s)| s.clone()).collect()).unwrap_or_default();
@@ -248,12 +248,9 @@ pub async fn delete(ctx: &Ctx, rt: &ObservedRouteTable) -> Result<(), Error> {
             .send()
             .await
             .ctx("disassociate route table", association);
-        gone(r, &["InvalidAssociationID.NotFound"])?;
+        gone(r)?;
     }
-    gone(
-        ec2.delete_route_table().route_table_id(&rt.id).send().await.ctx("delete route table", &rt.id),
-        &["InvalidRouteTableID.NotFound"],
-    )
+    gone(ec2.delete_route_table().route_table_id(&rt.id).send().await.ctx("delete route table", &rt.id))
 }
 
 /// The stack's route table; its id (pending in Plan mode before it exists).

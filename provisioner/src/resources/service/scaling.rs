@@ -118,7 +118,7 @@ async fn deregister(ctx: &Ctx, rid: &str) -> Result<(), Error> {
             .send()
             .await
             .ctx("delete scaling policy", &policy);
-        gone(r, &["ObjectNotFoundException"])?;
+        gone(r)?;
     }
     let r = ctx
         .clients
@@ -130,7 +130,7 @@ async fn deregister(ctx: &Ctx, rid: &str) -> Result<(), Error> {
         .send()
         .await
         .ctx("deregister scalable target", rid);
-    gone(r, &["ObjectNotFoundException"])
+    gone(r)
 }
 
 async fn apply(
