@@ -195,8 +195,11 @@ const TABLE: &[Row] = &[
     // IAM CreateServiceLinkedRole of a role that exists ("… has been taken in this account").
     said("iam", "InvalidInput", "has been taken", AlreadyThere),
     // --- NotUsableYet: made moments ago, not usable yet by the service that needs it.
-    // Auto Scaling / EC2: an instance profile created moments ago.
+    // Auto Scaling / EC2: an instance profile created moments ago (Auto Scaling's
+    // CreateAutoScalingGroup says it in EC2's words, validating the launch template: "…
+    // iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name").
     said("autoscaling", "", "Invalid IamInstanceProfile", NotUsableYet),
+    said("autoscaling", "", "Invalid IAM Instance Profile", NotUsableYet),
     said("ec2", "", "Invalid IAM Instance Profile", NotUsableYet),
     // ECS CreateCluster / CreateCapacityProvider (service-linked role), Application Auto Scaling.
     said("ecs", "", "Unable to assume", NotUsableYet),

@@ -224,6 +224,14 @@ fn not_usable_yet_is_what_a_service_says_of_a_role_or_profile_made_moments_ago()
             ("iam", "AddRoleToInstanceProfile", "NoSuchEntity", "The role with name r cannot be found.", true),
             ("ecs", "PutClusterCapacityProviders", "ClientException", "Cluster was not ACTIVE", true),
             ("autoscaling", "CreateAutoScalingGroup", "ValidationError", "Invalid IamInstanceProfile: p", true),
+            (
+                "autoscaling",
+                "CreateAutoScalingGroup",
+                "ValidationError",
+                "You must use a valid fully-formed launch template. Value (p) for parameter iamInstanceProfile.name is \
+             invalid. Invalid IAM Instance Profile name",
+                true,
+            ),
             ("iam", "GetRole", "NoSuchEntity", "no role", false),
             ("ecs", "RegisterTaskDefinition", "ClientException", "Too many containers", false),
         ],
