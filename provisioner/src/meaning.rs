@@ -138,6 +138,7 @@ const TABLE: &[Row] = &[
     code("cloudwatch", "ResourceNotFound", Absent),
     code("ecr", "RepositoryNotFoundException", Absent),
     code("ecr", "LifecyclePolicyNotFoundException", Absent),
+    code("ecr", "ImageNotFoundException", Absent),
     code("applicationautoscaling", "ObjectNotFoundException", Absent),
     code("ssm", "ParameterNotFound", Absent),
     code("sns", "NotFound", Absent),
@@ -255,6 +256,8 @@ const TABLE: &[Row] = &[
     code("", "LimitExceededException", Quota),
     // --- Denied: a refusal of the caller under any service's own code.
     said("", "", "not authorized to perform", Denied),
+    // S3 says it in its own words ("Access Denied"): another account's bucket, or a policy.
+    code("s3", "AccessDenied", Denied),
 ];
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ fn absent_is_each_services_own_not_found_and_general_codes_only_with_their_call_
             ("iam", "GetRole", "NoSuchEntity", "The role with name r cannot be found.", true),
             ("ecs", "DescribeTaskDefinition", "ClientException", "Unable to describe task definition.", true),
             ("ecr", "GetLifecyclePolicy", "LifecyclePolicyNotFoundException", "", true),
+            ("ecr", "DescribeImages", "ImageNotFoundException", "", true),
             ("s3", "GetBucketPolicy", "NoSuchBucketPolicy", "", true),
             ("servicequotas", "GetServiceQuota", "NoSuchResourceException", "", true),
             // Another service's code is not this one's "not found".
@@ -311,6 +312,8 @@ fn denied_is_read_from_the_message_whatever_the_code() {
         &[
             ("ecs", "CreateCluster", "AccessDeniedException", denied, true),
             ("ecs", "CreateCluster", "ClientException", denied, true),
+            ("s3", "GetBucketTagging", "AccessDenied", "Access Denied", true),
+            ("elasticloadbalancingv2", "ModifyLoadBalancerAttributes", "AccessDenied", "Access Denied", false),
             (
                 "ecs",
                 "DeleteCapacityProvider",

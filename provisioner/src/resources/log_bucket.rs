@@ -191,7 +191,7 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
         Ok(None) => return Ok(None),
         Ok(Some(t)) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
         Err(e) if e.code() == Some("NoSuchTagSet") => Vec::new(),
-        Err(e) if e.is_denied() || e.code() == Some("AccessDenied") => {
+        Err(e) if e.is_denied() => {
             return Err(Error::Refused(format!(
                 "the bucket name {bucket} is taken and this account cannot read it (another account's bucket, or a policy that denies us): the access logs cannot go there; delete that bucket or turn off load_balancer.access_logs"
             )));

@@ -135,7 +135,7 @@ async fn associate(ctx: &Ctx, rt: &str, subnet: &str) -> Result<(), Error> {
         .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+        Err(e) if e.is_already_there() => {
             let tables = ec2
                 .describe_route_tables()
                 .filters(Filter::builder().name("association.subnet-id").values(subnet).build())
