@@ -36,6 +36,8 @@ from moto.iam import models as iam
 from moto.iam.exceptions import LimitExceededException as IAMLimitExceeded
 from moto.iam.exceptions import NotFoundException as IAMNotFound
 from moto.iam.exceptions import ValidationError as IAMValidationError
+from moto.route53 import models as route53
+from moto.route53.exceptions import Route53ClientError
 
 
 class AlreadyExists(AutoscalingClientError):
@@ -130,6 +132,28 @@ def not_found_as_aws_says(delete):
             raise
 
     return patched
+
+
+_change_resource_record_sets = route53.Route53Backend.change_resource_record_sets
+
+
+def change_resource_record_sets(self, zoneid, change_list):
+    """Route 53 ChangeResourceRecordSets DELETE of a record that is not there: AWS refuses the
+    batch (InvalidChangeBatch, "[Tried to delete resource record set [name='a.example.com.',
+    type='A'] but it was not found]"); moto deleted nothing and answered success, so a retried
+    delete never met AWS's answer."""
+    zone = self.get_hosted_zone(zoneid)
+    for change in change_list:
+        record = change["ResourceRecordSet"]
+        if change["Action"] != "DELETE" or "SetIdentifier" in record:
+            continue
+        name = record["Name"] if record["Name"].endswith(".") else record["Name"] + "."
+        if not any(r.name == name and r.type == record["Type"] for r in zone.rrsets):
+            raise Route53ClientError(
+                "InvalidChangeBatch",
+                f"[Tried to delete resource record set [name='{name}', type='{record['Type']}'] but it was not found]",
+            )
+    return _change_resource_record_sets(self, zoneid, change_list)
 
 
 _remove_role_from_instance_profile = iam.IAMBackend.remove_role_from_instance_profile
@@ -442,6 +466,7 @@ ecs.EC2ContainerServiceBackend.delete_cluster = delete_cluster
 autoscaling.AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
 elbv2.ELBv2Backend.create_load_balancer = create_load_balancer
 ecs.EC2ContainerServiceBackend.delete_capacity_provider = delete_capacity_provider
+route53.Route53Backend.change_resource_record_sets = change_resource_record_sets
 
 if __name__ == "__main__":
     from moto.server import main

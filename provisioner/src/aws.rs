@@ -24,6 +24,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use serde::Serialize;
 
 use crate::error::{AwsContext, Error};
+use crate::meaning::{Answer, Meaning};
 
 /// Set to a 12-digit id to give this process its own account on a shared moto server (honoured
 /// only for loopback endpoints, and only by `Clients::load`: the binary's, as the README documents).
@@ -56,14 +57,9 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
-/// The error codes AWS answers for a quota of the account (how many certificates, secrets, log
-/// groups, scalable targets, repositories…): the SDK retries `LimitExceededException` as if it
-/// were a rate limit, which would spend minutes on an error no retry clears. For every service
-/// the provisioner calls, this code means a quota (their rate limits are `Throttling…`), so it
-/// is never retried and shows at once, naming the quota (`error::QUOTA_HINT`).
-pub const QUOTA_CODES: &[&str] = &["LimitExceededException"];
-
-/// Forbids retrying a quota error, whatever classified it as throttling before.
+/// Forbids retrying a quota error (`Meaning::Quota`: the SDK retries `LimitExceededException` as if
+/// it were a rate limit, which would spend minutes on an error no retry clears), whatever
+/// classified it as throttling before.
 #[derive(Debug)]
 struct QuotasAreNotRates;
 
@@ -74,9 +70,7 @@ impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for Quo
     ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
         use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
         match ctx.response() {
-            Some(r) if !r.status().is_success() && error_code(r).is_some_and(|c| QUOTA_CODES.contains(&c.as_str())) => {
-                RetryAction::RetryForbidden
-            }
+            Some(r) if !r.status().is_success() && means(r, Meaning::Quota) => RetryAction::RetryForbidden,
             _ => RetryAction::NoActionIndicated,
         }
     }
@@ -321,12 +315,15 @@ pub fn is_final_answer(r: &aws_smithy_runtime_api::client::orchestrator::HttpRes
             && !error_code(r).is_some_and(|c| TRANSIENT_ERRORS.contains(&c.as_str())))
 }
 
-/// True for an answer that says the caller sends too fast (the SDK's list of throttling codes,
-/// less the account quotas of `QUOTA_CODES`).
+/// True for an answer that says the caller sends too fast (`Meaning::Throttled`).
 fn is_throttling(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> bool {
-    use aws_runtime::retries::classifiers::THROTTLING_ERRORS;
-    !r.status().is_success()
-        && error_code(r).is_some_and(|c| THROTTLING_ERRORS.contains(&c.as_str()) && !QUOTA_CODES.contains(&c.as_str()))
+    !r.status().is_success() && means(r, Meaning::Throttled)
+}
+
+/// True when the error code of `r` means `meaning` whatever the service (what an HTTP answer
+/// alone can tell: throttling and quotas are the same codes for every service).
+fn means(r: &aws_smithy_runtime_api::client::orchestrator::HttpResponse, meaning: Meaning) -> bool {
+    error_code(r).is_some_and(|code| Answer { code: &code, ..Answer::default() }.means(meaning))
 }
 
 /// SSM's clock, as the Date of its last answer to the lease's client: what the lease's expiry

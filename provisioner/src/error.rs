@@ -7,6 +7,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::meaning::Answer;
+pub use crate::meaning::Meaning;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -16,6 +19,10 @@ pub enum Error {
     Aws {
         action: &'static str,
         resource: String,
+        /// What answered: the SDK's error type of the operation
+        /// (`aws_sdk_ecs::operation::delete_service::DeleteServiceError`), which names the service
+        /// and the operation (see `answered_by`); empty for an error of our own making.
+        answered_by: &'static str,
         code: Option<String>,
         message: String,
         /// The SDK's error, when the SDK raised it: its chain says what a message cannot
@@ -93,166 +100,51 @@ impl Error {
         }
     }
 
+    /// The answer AWS gave, as `meaning` reads it, when the error came from AWS.
+    fn answer(&self) -> Option<Answer<'_>> {
+        match self {
+            Self::Aws { answered_by: by, code, message, .. } => {
+                let (service, operation) = answered_by(by);
+                Some(Answer { service, operation, code: code.as_deref().unwrap_or_default(), message })
+            }
+            _ => None,
+        }
+    }
+
+    /// True when AWS's answer means `meaning` (`meaning`'s table says which answers do).
+    pub fn means(&self, meaning: Meaning) -> bool {
+        self.answer().is_some_and(|a| a.means(meaning))
+    }
+
     /// True when a create failed because what it creates is there already: a retry of a call
     /// whose answer was lost, or a run killed after the call. The caller re-observes and adopts
     /// what carries our tag (and still refuses what does not).
     pub fn is_already_there(&self) -> bool {
-        self.code().is_some_and(|c| ALREADY_THERE_CODES.contains(&c)) || self.says(Means::AlreadyThere)
-    }
-
-    /// True when AWS said, in words of `WORDS` that mean `means`, what its code alone does not.
-    fn says(&self, means: Means) -> bool {
-        let Some(message) = self.aws_message() else { return false };
-        let code = self.code().unwrap_or_default();
-        WORDS.iter().any(|w| w.means == means && (w.code.is_empty() || w.code == code) && message.contains(w.words))
+        self.means(Meaning::AlreadyThere)
     }
 
     /// True when AWS refused the caller the action (whatever the service's code: its message says so).
     pub fn is_denied(&self) -> bool {
-        self.says(Means::Denied)
+        self.means(Meaning::Denied)
     }
 
     /// True when AWS said that something made moments ago is not usable yet.
     pub fn is_not_usable_yet(&self) -> bool {
-        self.says(Means::NotUsableYet)
+        self.means(Meaning::NotUsableYet)
     }
 
-    /// True when AWS said, under a code as general as `ValidationError`, that something it made
-    /// a moment ago does not exist (not yet visible to the service asked).
+    /// True when AWS said that something it made a moment ago does not exist (not yet visible
+    /// to the service asked).
     pub fn is_not_visible_yet(&self) -> bool {
-        self.says(Means::NotVisibleYet)
+        self.means(Meaning::NotVisibleYet)
     }
-}
 
-impl Error {
-    /// True when a delete failed because it was done already, in the words of a service whose
-    /// code alone does not say so: the retry of a delete whose first answer was lost, or a second
-    /// run after a killed one. (Codes that do say so — `NoSuchEntity`, `*.NotFound`… — are given
-    /// by each delete to `gone`.)
+    /// True when a delete failed because it was done already: the retry of a delete whose first
+    /// answer was lost, or a second run after a killed one.
     pub fn is_already_done(&self) -> bool {
-        self.says(Means::AlreadyDone)
+        self.means(Meaning::AlreadyDone)
     }
 }
-
-/// What an answer whose code is too general says in its message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Means {
-    /// A create of what exists (see `is_already_there`).
-    AlreadyThere,
-    /// A delete of what is deleted or scheduled for deletion (see `is_already_done`).
-    AlreadyDone,
-    /// The caller may not do this (never retried).
-    Denied,
-    /// What an IAM or service change made moments ago is not usable yet (`Wait::Propagation`).
-    NotUsableYet,
-    /// What another service made moments ago is not visible yet (`Wait::Consistency`).
-    NotVisibleYet,
-}
-
-/// One answer of a service, told apart by words of its message because its code is shared
-/// with other answers.
-struct Words {
-    /// Whose answer it is: the table's reader needs it, the match does not.
-    #[allow(dead_code)]
-    service: &'static str,
-    /// Empty: any code.
-    code: &'static str,
-    words: &'static str,
-    means: Means,
-}
-
-const fn said(service: &'static str, code: &'static str, words: &'static str, means: Means) -> Words {
-    Words { service, code, words, means }
-}
-
-/// Every place the provisioner reads AWS's message rather than its code: here, once, each with
-/// the service that answers so. Codes that say it alone are given to `absent`/`gone` and to
-/// `ALREADY_THERE_CODES`.
-const WORDS: &[Words] = &[
-    // ECS CreateService retried after a lost answer; CreateCapacityProvider of one that exists.
-    said("ECS", "InvalidParameterException", "was not idempotent", Means::AlreadyThere),
-    said("ECS", "InvalidParameterException", "already exists", Means::AlreadyThere),
-    said("ECS", "ClientException", "already exists", Means::AlreadyThere),
-    said("ECS", "ClientException", "was not idempotent", Means::AlreadyThere),
-    // Secrets Manager CreateSecret of a name in use.
-    said("Secrets Manager", "InvalidRequestException", "already exists", Means::AlreadyThere),
-    // IAM AddRoleToInstanceProfile when the profile holds the role (its one slot is taken).
-    said("IAM", "LimitExceeded", "InstanceSessionsPerInstanceProfile", Means::AlreadyThere),
-    // IAM CreateServiceLinkedRole of a role that exists ("… has been taken in this account").
-    said("IAM", "InvalidInput", "has been taken", Means::AlreadyThere),
-    // Secrets Manager DeleteSecret of a secret scheduled for deletion ("You tried to perform the
-    // operation on a secret that's currently marked deleted.") or being removed after a purge.
-    said("Secrets Manager", "InvalidRequestException", "currently marked deleted", Means::AlreadyDone),
-    said("Secrets Manager", "InvalidRequestException", "because it was deleted", Means::AlreadyDone),
-    // ECS DeleteService / UpdateService of a service already deleted (DRAINING or INACTIVE).
-    said("ECS", "ServiceNotActiveException", "", Means::AlreadyDone),
-    said("ECS", "ServiceNotFoundException", "", Means::AlreadyDone),
-    // ECS DeleteCapacityProvider of one that is gone ("The specified capacity provider does not exist").
-    said("ECS", "ClientException", "does not exist", Means::AlreadyDone),
-    // Auto Scaling DeleteAutoScalingGroup of a group that is gone ("AutoScalingGroup name not found").
-    said("Auto Scaling", "ValidationError", "not found", Means::AlreadyDone),
-    // Route 53 ChangeResourceRecordSets DELETE of a record that is gone ("… but it was not found").
-    said("Route 53", "InvalidChangeBatch", "not found", Means::AlreadyDone),
-    // A refusal of the caller under a service's own code ("… is not authorized to perform …").
-    said("any", "", "not authorized to perform", Means::Denied),
-    // Auto Scaling / EC2: an instance profile created moments ago.
-    said("Auto Scaling", "", "Invalid IamInstanceProfile", Means::NotUsableYet),
-    said("EC2", "", "Invalid IAM Instance Profile", Means::NotUsableYet),
-    // ECS CreateCluster / CreateCapacityProvider (service-linked role), Application Auto Scaling.
-    said("ECS", "", "Unable to assume", Means::NotUsableYet),
-    // ECS CreateService: the listener that ties the target group to the load balancer is new.
-    said("ECS", "", "does not have an associated load balancer", Means::NotUsableYet),
-    said("ECS", "", "verify that the ECS service role being passed has the proper permissions", Means::NotUsableYet),
-    // ECS RegisterTaskDefinition: an execution or task role created moments ago.
-    said("ECS", "", "Role is not valid", Means::NotUsableYet),
-    // Application Auto Scaling: a service or scalable target created moments ago.
-    said("Application Auto Scaling", "", "ECS service doesn't exist", Means::NotUsableYet),
-    said("Application Auto Scaling", "", "No scalable target registered", Means::NotUsableYet),
-    // ELB ModifyLoadBalancerAttributes: a bucket policy put moments ago is not yet seen by the
-    // log delivery's test write.
-    said("Elastic Load Balancing", "", "Access Denied for bucket", Means::NotUsableYet),
-    // Secrets Manager: a secret deleted without recovery moments ago is removed asynchronously.
-    said("Secrets Manager", "", "scheduled for deletion", Means::NotUsableYet),
-    // ECS PutClusterCapacityProviders while the cluster is still provisioning ("Cluster was not
-    // ACTIVE"; the Terraform AWS provider retries it).
-    said("ECS", "ClientException", "was not ACTIVE", Means::NotUsableYet),
-    // IAM CreateRole naming a boundary created a moment before ("Scope ARN: … does not exist or is
-    // not attachable."), AddRoleToInstanceProfile of a role or profile created a moment before
-    // ("The role with name … cannot be found.", "Instance Profile … cannot be found.").
-    said("IAM", "NoSuchEntity", "does not exist or is not attachable", Means::NotUsableYet),
-    said("IAM", "NoSuchEntity", "cannot be found", Means::NotUsableYet),
-    // ELB CreateTargetGroup in a VPC made a moment before ("The VPC ID 'vpc-1' is not found").
-    said("Elastic Load Balancing", "ValidationError", "is not found", Means::NotVisibleYet),
-    // Auto Scaling CreateAutoScalingGroup in subnets made a moment before ("The subnet ID
-    // 'subnet-1' does not exist").
-    said("Auto Scaling", "ValidationError", "does not exist", Means::NotVisibleYet),
-];
-
-/// Codes AWS answers to a create (or attach, associate, authorize) of something that exists.
-const ALREADY_THERE_CODES: &[&str] = &[
-    // EC2
-    "InvalidGroup.Duplicate",
-    "InvalidPermission.Duplicate",
-    "Resource.AlreadyAssociated",
-    "RouteAlreadyExists",
-    "InvalidSubnet.Conflict",
-    "InvalidLaunchTemplateName.AlreadyExistsException",
-    // IAM
-    "EntityAlreadyExists",
-    // Auto Scaling
-    "AlreadyExists",
-    // ELBv2
-    "DuplicateTargetGroupName",
-    "DuplicateLoadBalancerName",
-    "DuplicateListener",
-    "DuplicateTagKeys",
-    // ECR, CloudWatch Logs, Secrets Manager
-    "RepositoryAlreadyExistsException",
-    "ResourceAlreadyExistsException",
-    "ResourceExistsException",
-    // S3 (outside us-east-1, which answers a repeated create with success)
-    "BucketAlreadyOwnedByYou",
-];
 
 /// What a quota error says besides AWS's own message (which names the quota).
 pub const QUOTA_HINT: &str = "That is a quota of this AWS account, not a rate limit, so it was not retried: free some \
@@ -293,13 +185,26 @@ where
                     _ => without_dumps(&aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
                 },
             };
-            let message = match code.as_deref() {
-                Some(c) if crate::aws::QUOTA_CODES.contains(&c) => format!("{message}. {QUOTA_HINT}"),
-                _ => message,
-            };
-            Error::Aws { action, resource: resource.into(), code, message, source: Some(std::sync::Arc::new(err)) }
+            let by = std::any::type_name::<E>();
+            let (service, operation) = answered_by(by);
+            let answer = Answer { service, operation, code: code.as_deref().unwrap_or_default(), message: "" };
+            let message = if answer.means(Meaning::Quota) { format!("{message}. {QUOTA_HINT}") } else { message };
+            let source = Some(std::sync::Arc::new(err) as _);
+            Error::Aws { action, resource: resource.into(), answered_by: by, code, message, source }
         })
     }
+}
+
+/// The service and operation an SDK error type's path names
+/// (`aws_sdk_ecs::operation::delete_service::DeleteServiceError` is `("ecs", "DeleteService")`):
+/// every operation of the SDK has an error type of its own, in its service's crate.
+fn answered_by(path: &'static str) -> (&'static str, &'static str) {
+    let service = path.split("::").next().and_then(|c| c.strip_prefix("aws_sdk_")).unwrap_or_default();
+    let operation = match path.rsplit_once("::") {
+        Some((_, error_type)) => error_type.strip_suffix("Error").unwrap_or_default(),
+        None => "",
+    };
+    (service, operation)
 }
 
 /// True for an HTML page (a web server's own error page), which no AWS API answers.
@@ -356,21 +261,21 @@ pub fn causes(e: &Error) -> Vec<String> {
     out
 }
 
-/// A lookup whose "not found" answer (any of `codes`) means the thing does not exist: `None`.
-pub fn absent<T>(r: Result<T, Error>, codes: &[&str]) -> Result<Option<T>, Error> {
+/// A lookup whose answer means the thing does not exist (`Meaning::Absent`): `None`.
+pub fn absent<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(None),
+        Err(e) if e.means(Meaning::Absent) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// A delete whose "not found" answer (any of `codes`), or an answer that says it was done
-/// already (`Error::is_already_done`), means it is done.
-pub fn gone<T>(r: Result<T, Error>, codes: &[&str]) -> Result<(), Error> {
+/// A delete whose answer means the thing does not exist, or was deleted already
+/// (`Meaning::Absent`, `Meaning::AlreadyDone`): done.
+pub fn gone<T>(r: Result<T, Error>) -> Result<(), Error> {
     match r {
         Err(e) if e.is_already_done() => Ok(()),
-        r => absent(r, codes).map(|_| ()),
+        r => absent(r).map(|_| ()),
     }
 }
 
@@ -378,10 +283,12 @@ pub fn gone<T>(r: Result<T, Error>, codes: &[&str]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn aws(code: &str, message: &str) -> Error {
+    /// An answer of `service` as `ctx` would make it.
+    fn aws(answered_by: &'static str, code: &str, message: &str) -> Error {
         Error::Aws {
             action: "create",
             resource: "r".into(),
+            answered_by,
             code: Some(code.into()),
             message: message.into(),
             source: None,
@@ -389,56 +296,40 @@ mod tests {
     }
 
     #[test]
-    fn already_there_by_code_or_by_message() {
-        for (code, message, expected) in [
-            ("InvalidGroup.Duplicate", "The security group 'x' already exists for VPC 'vpc-1'", true),
-            ("Resource.AlreadyAssociated", "resource igw-1 is already attached to network vpc-1", true),
-            ("EntityAlreadyExists", "Role with name x already exists.", true),
-            ("InvalidParameterException", "Creation of service was not idempotent.", true),
-            ("ClientException", "The specified capacity provider already exists.", true),
-            ("LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1", true),
-            ("LimitExceeded", "Cannot exceed quota for RolesPerAccount: 1000", false),
-            ("InvalidParameterException", "Unable to assume the service linked role.", false),
-            ("Throttling", "Rate exceeded", false),
-        ] {
-            assert_eq!(aws(code, message).is_already_there(), expected, "{code}: {message}");
-        }
-        assert!(!Error::Refused("already exists".into()).is_already_there());
+    fn an_errors_service_and_operation_are_read_from_its_sdk_type() {
+        type Delete = aws_sdk_ecs::operation::delete_service::DeleteServiceError;
+        type Listener = aws_sdk_elasticloadbalancingv2::operation::delete_listener::DeleteListenerError;
+        type Caller = aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        let read = |path| answered_by(path);
+        assert_eq!(read(std::any::type_name::<Delete>()), ("ecs", "DeleteService"));
+        assert_eq!(read(std::any::type_name::<Listener>()), ("elasticloadbalancingv2", "DeleteListener"));
+        assert_eq!(read(std::any::type_name::<Caller>()), ("sts", "GetCallerIdentity"));
+        assert_eq!(read("aws_sdk_iam"), ("iam", ""));
+        assert_eq!(read(""), ("", ""));
     }
 
     #[test]
-    fn not_found_means_absent_or_gone() {
-        let missing: Result<u8, Error> = Err(aws("NoSuchEntity", "no role"));
-        assert!(matches!(absent(missing, &["NoSuchEntity"]), Ok(None)));
-        assert!(matches!(absent(Ok::<u8, Error>(1), &["NoSuchEntity"]), Ok(Some(1))));
-        let other: Result<u8, Error> = Err(aws("AccessDenied", "no"));
-        assert!(absent(other, &["NoSuchEntity"]).is_err());
-        assert!(gone(Err::<(), Error>(aws("InvalidVpcID.NotFound", "x")), &["InvalidVpcID.NotFound"]).is_ok());
+    fn not_found_means_absent_or_gone_and_only_for_the_service_that_says_it() {
+        let missing: Result<u8, Error> = Err(aws("aws_sdk_iam", "NoSuchEntity", "no role"));
+        assert!(matches!(absent(missing), Ok(None)));
+        assert!(matches!(absent(Ok::<u8, Error>(1)), Ok(Some(1))));
+        assert!(absent(Err::<u8, Error>(aws("aws_sdk_iam", "AccessDenied", "no"))).is_err());
+        assert!(gone(Err::<(), Error>(aws("aws_sdk_ec2", "InvalidVpcID.NotFound", "x"))).is_ok());
+        // The same code from another service is not this service's "not found".
+        assert!(absent(Err::<u8, Error>(aws("aws_sdk_ecs", "NoSuchEntity", "no role"))).is_err());
+        assert!(!Error::Refused("not found".into()).means(Meaning::Absent));
     }
 
     #[test]
     fn a_delete_answered_already_done_is_done_and_nothing_else_is() {
         let marked = "You tried to perform the operation on a secret that's currently marked deleted.";
-        assert!(gone(Err::<(), Error>(aws("InvalidRequestException", marked)), &["ResourceNotFoundException"]).is_ok());
+        assert!(gone(Err::<(), Error>(aws("aws_sdk_secretsmanager", "InvalidRequestException", marked))).is_ok());
         let inactive = "Service was not ACTIVE.";
-        assert!(gone(Err::<(), Error>(aws("ServiceNotActiveException", inactive)), &[]).is_ok());
+        assert!(gone(Err::<(), Error>(aws("aws_sdk_ecs", "ServiceNotActiveException", inactive))).is_ok());
         // The same general code for another reason is an error.
         let other = "You can't delete the secret because it is a replica.";
-        assert!(gone(Err::<(), Error>(aws("InvalidRequestException", other)), &["ResourceNotFoundException"]).is_err());
+        assert!(gone(Err::<(), Error>(aws("aws_sdk_secretsmanager", "InvalidRequestException", other))).is_err());
         assert!(!Error::Refused("currently marked deleted".into()).is_already_done());
-        for (code, message) in [
-            ("ValidationError", "AutoScalingGroup name not found - AutoScalingGroup 's-instances' not found"),
-            ("ClientException", "The specified capacity provider does not exist. Specify a valid name or ARN."),
-            (
-                "InvalidChangeBatch",
-                "[Tried to delete resource record set [name='a.example.com.', type='A'] but it was not found]",
-            ),
-        ] {
-            assert!(aws(code, message).is_already_done(), "{code}: {message}");
-        }
-        // The same words under another code are not read as done.
-        assert!(!aws("ValidationError", "The launch template was not found").is_already_there());
-        assert!(!aws("InvalidParameterException", "The specified capacity provider does not exist.").is_already_done());
     }
 
     #[test]
@@ -464,17 +355,19 @@ mod tests {
         let said = format!("{e} {}", causes(&e).join(" "));
         assert_eq!(said.matches("connection refused (os error 111)").count(), 1, "{said}");
         assert!(!said.contains("DispatchFailure {"), "{said}");
-        assert!(causes(&aws("Throttling", "Rate exceeded")).is_empty(), "a made-up error has no chain");
+        assert!(causes(&aws("aws_sdk_sts", "Throttling", "Rate exceeded")).is_empty(), "a made-up error has no chain");
     }
 
     #[test]
-    fn a_refusal_is_read_from_the_message_whatever_the_code() {
-        let denied = "User: arn:aws:sts::1:assumed-role/x/ci is not authorized to perform: ecs:CreateCluster";
-        assert!(aws("AccessDeniedException", denied).is_denied());
-        assert!(aws("ClientException", denied).is_denied());
-        assert!(!aws("ClientException", "The specified capacity provider does not exist.").is_denied());
-        let taken =
-            "Service role name AWSServiceRoleForECS has been taken in this account, please try a different suffix.";
-        assert!(aws("InvalidInput", taken).is_already_there());
+    fn a_quota_is_named_as_such_and_a_rate_limit_is_not() {
+        type Put = aws_sdk_ssm::operation::put_parameter::PutParameterError;
+        let quota = aws_smithy_types::error::ErrorMetadata::builder().code("LimitExceededException").build();
+        let r: Result<(), SdkError<Put, HttpResponse>> = Err(SdkError::service_error(
+            Put::generic(quota),
+            HttpResponse::new(400u16.try_into().expect("status"), aws_smithy_types::body::SdkBody::empty()),
+        ));
+        let e = r.ctx("put", "p").expect_err("an error");
+        assert!(e.to_string().contains(QUOTA_HINT), "{e}");
+        assert!(e.means(Meaning::Quota) && !e.means(Meaning::Throttled));
     }
 }

@@ -13,6 +13,7 @@ pub mod image;
 pub mod in_flight;
 pub mod lease;
 pub mod log_events;
+pub mod meaning;
 pub mod pacing;
 pub mod progress;
 pub mod read_replay;

@@ -142,18 +142,13 @@ impl Pace {
                 self.now = self.base;
                 Ok(Some(v))
             }
-            Err(e) if is_throttling(&e) => {
+            Err(e) if e.means(crate::meaning::Meaning::Throttled) => {
                 self.now = (self.now * 2).min(MAX_PAUSE.max(self.base));
                 Ok(None)
             }
             Err(e) => Err(e),
         }
     }
-}
-
-/// CloudWatch Logs' answers to a reader that goes too fast.
-fn is_throttling(e: &Error) -> bool {
-    e.code().is_some_and(|c| c.contains("Throttling") || c == "RateExceeded" || c == "TooManyRequestsException")
 }
 
 #[cfg(test)]
@@ -186,6 +181,7 @@ mod tests {
             Err(Error::Aws {
                 action: "read the log group",
                 resource: "g".into(),
+                answered_by: "aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError",
                 code: Some("ThrottlingException".into()),
                 message: "Rate exceeded".into(),
                 source: None,

@@ -48,6 +48,7 @@ pub fn not_yet(code: &str, what: impl Into<String>, message: impl Into<String>) 
     Error::Aws {
         action: "wait for",
         resource: what.into(),
+        answered_by: "",
         code: Some(code.into()),
         message: message.into(),
         source: None,
@@ -84,22 +85,7 @@ impl Wait {
             return false;
         }
         match self {
-            Self::Consistency => {
-                code.ends_with(".NotFound")
-                    || matches!(
-                        code,
-                        "TargetGroupNotFound"
-                            | "LoadBalancerNotFound"
-                            | "ClusterNotFoundException"
-                            | "CertificateNotFound"
-                            | "NoSuchBucket"
-                            | "OperationAborted"
-                            // ELB CreateLoadBalancer in subnets and a group made a moment before.
-                            | "SubnetNotFound"
-                            | "InvalidSecurityGroup"
-                    )
-                    || e.is_not_visible_yet()
-            }
+            Self::Consistency => e.is_not_visible_yet(),
             Self::Propagation => e.is_not_usable_yet(),
             Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),
         }
@@ -173,6 +159,7 @@ mod tests {
         Error::Aws {
             action: "test",
             resource: "r".into(),
+            answered_by: "aws_sdk_ecs",
             code: Some(code.into()),
             message: message.into(),
             source: None,

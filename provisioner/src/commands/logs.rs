@@ -211,7 +211,7 @@ async fn interrupted() {
 }
 
 fn missing_group(e: Error, group: &str, stack: &str) -> Error {
-    match crate::error::absent(Err::<(), Error>(e), &["ResourceNotFoundException"]) {
+    match crate::error::absent(Err::<(), Error>(e)) {
         Err(e) => e,
         Ok(_) => Error::Refused(format!(
             "the log group {group} does not exist: stack {stack} has not been created (run `up`)"

@@ -80,7 +80,7 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Option<Se
     let (cluster, name) = (&outputs.cluster.cluster, &outputs.service.service);
     let described =
         ctx.clients.ecs.describe_services().cluster(cluster).services(name).send().await.ctx("describe service", name);
-    let Some(out) = crate::error::absent(described, &["ClusterNotFoundException"])? else { return Ok(None) };
+    let Some(out) = crate::error::absent(described)? else { return Ok(None) };
     let Some(s) = out.services().iter().find(|s| s.status() == Some("ACTIVE")) else { return Ok(None) };
     let owned = |v: Option<&str>| v.map(str::to_owned);
     let deployments = s

@@ -148,7 +148,7 @@ pub async fn records(clients: &Clients, stack: &str) -> Result<Vec<(u64, String,
 
 async fn delete(clients: &Clients, name: &str) -> Result<(), Error> {
     let r = clients.lease_ssm.delete_parameter().name(name).send().await.ctx("delete the lease record", name);
-    gone(r, &["ParameterNotFound"])
+    gone(r)
 }
 
 /// Deletes a generation's record and heartbeat.
@@ -171,7 +171,7 @@ async fn put(clients: &Clients, name: &str, value: String, overwrite: bool, what
         .ctx(what, name);
     match r {
         Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(false),
+        Err(e) if e.is_already_there() => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -298,6 +298,7 @@ mod tests {
         Error::Aws {
             action: "create",
             resource: "thing".into(),
+            answered_by: "aws_sdk_iam::operation::create_role::CreateRoleError",
             code: Some("EntityAlreadyExists".into()),
             message: "EntityAlreadyExists: thing already exists".into(),
             source: None,

@@ -284,15 +284,14 @@ async fn observe_all(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<ObservedA
 async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<ObservedAlarm, Error> {
     let arn = a.alarm_arn().unwrap_or_default().to_owned();
     let listed = ctx.clients.cloudwatch.list_tags_for_resource().resource_arn(&arn).send().await;
-    let tag_pairs: Vec<(String, String)> =
-        absent(listed.ctx("list the tags of", name), &["ResourceNotFoundException", "ResourceNotFound"])?
-            .map(|t| {
-                t.tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let tag_pairs: Vec<(String, String)> = absent(listed.ctx("list the tags of", name))?
+        .map(|t| {
+            t.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     tags::pick_owned(
         "alarm",
         name,

@@ -121,10 +121,10 @@ fn validation_record(r: &AcmRecord) -> Record {
 async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedCertificate>, Error> {
     let acm = &ctx.clients.acm;
     let described = acm.describe_certificate().certificate_arn(arn).send().await.ctx("describe certificate", arn);
-    let Some(out) = absent(described, &["ResourceNotFoundException"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     let Some(c) = out.certificate() else { return Ok(None) };
     let listed = acm.list_tags_for_certificate().certificate_arn(arn).send().await.ctx("list the tags of", arn);
-    let tags = absent(listed, &["ResourceNotFoundException"])?
+    let tags = absent(listed)?
         .map(|t| t.tags().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default();
     let mut validation: Vec<Record> =
@@ -239,7 +239,7 @@ async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
             ctx.clients.acm.delete_certificate().certificate_arn(arn).send().await.ctx("delete certificate", arn)
         })
         .await;
-    gone(r, &["ResourceNotFoundException"])
+    gone(r)
 }
 
 /// How ACM naming a certificate's validation record is waited for.

@@ -504,8 +504,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan) -> Result<(), Error> {
 pub async fn kept(ctx: &Ctx) -> Result<Option<String>, Error> {
     let name = role_name(&ctx.stack.name);
     let got = ctx.clients.iam.get_role().role_name(&name).send().await.ctx("get role", &name);
-    Ok(absent(got, &["NoSuchEntity"])?
-        .map(|_| format!("IAM role {name} (the CI deploy role; `provisioner ci-role --delete` removes it)")))
+    Ok(absent(got)?.map(|_| format!("IAM role {name} (the CI deploy role; `provisioner ci-role --delete` removes it)")))
 }
 
 #[cfg(test)]

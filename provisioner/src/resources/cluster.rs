@@ -143,7 +143,7 @@ pub async fn all_tasks(
     let mut pages = list.into_paginator().send();
     let mut arns = Vec::new();
     while let Some(page) = pages.next().await {
-        match crate::error::absent(page.ctx("list the tasks of", what), &["ClusterNotFoundException"])? {
+        match crate::error::absent(page.ctx("list the tasks of", what))? {
             Some(page) => arns.extend(page.task_arns().iter().cloned()),
             None => break,
         }
@@ -412,7 +412,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
                 ecs.delete_cluster().cluster(&name).send().await.ctx("delete cluster", &name)
             })
             .await;
-        gone(r, &["ClusterNotFoundException"])?;
+        gone(r)?;
         ctx.progress(format!("deleted cluster {name}"));
     }
     plan.push(ECS_CLUSTER, &name, Some(c.arn), Change::delete());

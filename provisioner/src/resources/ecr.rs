@@ -115,7 +115,7 @@ async fn get_owned(
 ) -> Result<Option<(aws_sdk_ecr::types::Repository, Vec<(String, String)>)>, Error> {
     let ecr = &ctx.clients.ecr;
     let described = ecr.describe_repositories().repository_names(name).send().await.ctx("describe repository", name);
-    let Some(out) = absent(described, &["RepositoryNotFoundException"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     let Some(repo) = out.repositories.and_then(|r| r.into_iter().next()) else { return Ok(None) };
     let arn = repo.repository_arn().unwrap_or_default().to_owned();
     let listed = ecr.list_tags_for_resource().resource_arn(&arn).send().await.ctx("list tags of repository", name)?;
@@ -137,8 +137,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedRepository>, Er
     let Some((repo, tags)) = get_owned(ctx, name).await? else { return Ok(None) };
     let arn = repo.repository_arn().unwrap_or_default().to_owned();
     let policy = ecr.get_lifecycle_policy().repository_name(name).send().await.ctx("get lifecycle policy of", name);
-    let lifecycle = absent(policy, &["LifecyclePolicyNotFoundException"])?
-        .and_then(|p| p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()));
+    let lifecycle = absent(policy)?.and_then(|p| p.lifecycle_policy_text().and_then(|t| serde_json::from_str(t).ok()));
     Ok(Some(ObservedRepository {
         arn,
         uri: repo.repository_uri().unwrap_or_default().to_owned(),
@@ -292,7 +291,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     }
     if ctx.applying() {
         let r = ecr.delete_repository().repository_name(&name).force(true).send().await.ctx("delete repository", &name);
-        gone(r, &["RepositoryNotFoundException"])?;
+        gone(r)?;
         ctx.progress(format!("deleted repository {name} and its {images} images"));
     }
     let mut change = Change::delete();

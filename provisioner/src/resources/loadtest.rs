@@ -226,7 +226,7 @@ pub async fn active_revisions(ctx: &Ctx) -> Result<Vec<String>, Error> {
 
 pub async fn deregister(ctx: &Ctx, arn: &str) -> Result<(), Error> {
     let r = ctx.clients.ecs.deregister_task_definition().task_definition(arn).send().await;
-    gone(r.ctx("deregister task definition", arn), &["ClientException"])
+    gone(r.ctx("deregister task definition", arn))
 }
 
 /// The family's tasks that are not stopped (or not yet told to stop); none without a cluster.
@@ -436,7 +436,7 @@ pub async fn strays(ctx: &Ctx, subnets: &[String]) -> Result<Vec<String>, Error>
 
 pub async fn stop_task(ctx: &Ctx, arn: &str, reason: &str) -> Result<(), Error> {
     let r = ctx.clients.ecs.stop_task().cluster(cluster::name(&ctx.stack)).task(arn).reason(reason).send().await;
-    gone(r.ctx("stop task", arn), &["InvalidParameterException"])
+    gone(r.ctx("stop task", arn))
 }
 
 /// What `provisioner loadtest` runs its workers with.

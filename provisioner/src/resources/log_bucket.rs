@@ -191,11 +191,11 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
     let s3 = &ctx.clients.s3;
     let tagging = s3.get_bucket_tagging().bucket(bucket).send().await.ctx("read the tags of bucket", bucket);
     // A bucket without tags answers NoSuchTagSet; one that is not there, NoSuchBucket.
-    let tags = match absent(tagging, &["NoSuchBucket"]) {
+    let tags = match absent(tagging) {
         Ok(None) => return Ok(None),
         Ok(Some(t)) => t.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
         Err(e) if e.code() == Some("NoSuchTagSet") => Vec::new(),
-        Err(e) if e.is_denied() || e.code() == Some("AccessDenied") => {
+        Err(e) if e.is_denied() => {
             return Err(Error::Refused(format!(
                 "the bucket name {bucket} is taken and this account cannot read it (another account's bucket, or a policy that denies us): the access logs cannot go there; delete that bucket or turn off load_balancer.access_logs"
             )));
@@ -228,15 +228,13 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
         s3.get_bucket_policy().bucket(bucket).send(),
     );
     let pab = pab.ctx("read the public access block of", bucket);
-    b.public_access_blocked = absent(pab, &["NoSuchPublicAccessBlockConfiguration"])?
-        .and_then(|o| o.public_access_block_configuration)
-        .is_some_and(|c| {
-            [c.block_public_acls, c.ignore_public_acls, c.block_public_policy, c.restrict_public_buckets]
-                .iter()
-                .all(|v| *v == Some(true))
-        });
+    b.public_access_blocked = absent(pab)?.and_then(|o| o.public_access_block_configuration).is_some_and(|c| {
+        [c.block_public_acls, c.ignore_public_acls, c.block_public_policy, c.restrict_public_buckets]
+            .iter()
+            .all(|v| *v == Some(true))
+    });
     let enc = enc.ctx("read the encryption of", bucket);
-    b.encryption = absent(enc, &["ServerSideEncryptionConfigurationNotFoundError"])?.and_then(|o| {
+    b.encryption = absent(enc)?.and_then(|o| {
         o.server_side_encryption_configuration()?
             .rules()
             .first()?
@@ -244,14 +242,14 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
             .map(|d| d.sse_algorithm().as_str().to_owned())
     });
     let own = own.ctx("read the ownership of", bucket);
-    b.ownership = absent(own, &["OwnershipControlsNotFoundError"])?
+    b.ownership = absent(own)?
         .and_then(|o| o.ownership_controls()?.rules().first().map(|r| r.object_ownership().as_str().to_owned()));
     let life = life.ctx("read the lifecycle of", bucket);
-    b.expiration_days = absent(life, &["NoSuchLifecycleConfiguration"])?.and_then(|o| {
+    b.expiration_days = absent(life)?.and_then(|o| {
         o.rules().iter().find(|r| r.status() == &ExpirationStatus::Enabled).and_then(|r| r.expiration()?.days())
     });
     let policy = policy.ctx("read the policy of", bucket);
-    b.policy = absent(policy, &["NoSuchBucketPolicy"])?.and_then(|o| serde_json::from_str(o.policy()?).ok());
+    b.policy = absent(policy)?.and_then(|o| serde_json::from_str(o.policy()?).ok());
     Ok(Some(b))
 }
 
@@ -465,6 +463,7 @@ async fn empty(ctx: &Ctx, bucket: &str) -> Result<(), Error> {
             return Err(Error::Aws {
                 action: "delete the objects of bucket",
                 resource: bucket.to_owned(),
+                answered_by: std::any::type_name::<aws_sdk_s3::operation::delete_objects::DeleteObjectsError>(),
                 code: e.code().map(str::to_owned),
                 message: format!("{}: {}", e.key().unwrap_or_default(), e.message().unwrap_or_default()),
                 source: None,
@@ -545,7 +544,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
                 },
             )
             .await;
-        gone(r, &["NoSuchBucket"])?;
+        gone(r)?;
         ctx.progress(format!("deleted bucket {bucket} and the access logs in it"));
     }
     plan.push(LOG_BUCKET, &bucket, Some(b.name), Change::delete());

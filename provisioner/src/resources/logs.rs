@@ -199,7 +199,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     let Some(g) = observe(ctx, &name).await? else { return Ok(()) };
     if ctx.applying() {
         let r = ctx.clients.logs.delete_log_group().log_group_name(&name).send().await.ctx("delete log group", &name);
-        gone(r, &["ResourceNotFoundException"])?;
+        gone(r)?;
         ctx.progress(format!("deleted log group {name}"));
     }
     plan.push(LOG_GROUP, &name, Some(g.arn), Change::delete());

@@ -204,7 +204,7 @@ pub fn diff(stack: &stack::Stack, policy: &Value, observed: Option<&ObservedSecr
 /// Our secret `name` (DescribeSecret alone), ownership checked; its policy not read.
 pub(crate) async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<ObservedSecret>, Error> {
     let described = ctx.clients.secrets.describe_secret().secret_id(name).send().await.ctx("describe secret", name);
-    let Some(out) = absent(described, &["ResourceNotFoundException"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     let found = vec![ObservedSecret {
         arn: out.arn().unwrap_or_default().to_owned(),
         deleted_date: out.deleted_date().map(|d| d.to_string()),
@@ -267,7 +267,7 @@ async fn current(ctx: &Ctx, name: &str) -> Result<Option<Current>, Error> {
         .send()
         .await
         .ctx("read the current version of secret", name);
-    let Some(v) = absent(read, &["ResourceNotFoundException"])? else { return Ok(None) };
+    let Some(v) = absent(read)? else { return Ok(None) };
     let wanted = api_key_from_env()?;
     Ok(Some(Current {
         same_as_api_key: wanted.map(|w| v.secret_string() == Some(w.as_str())),
@@ -493,7 +493,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, down: &crate::reconcile::kind:
         let req = ctx.clients.secrets.delete_secret().secret_id(&name);
         let req =
             if purge { req.force_delete_without_recovery(true) } else { req.recovery_window_in_days(i64::from(days)) };
-        gone(req.send().await.ctx("delete secret", &name), &["ResourceNotFoundException"])?;
+        gone(req.send().await.ctx("delete secret", &name))?;
         if purge {
             // AWS removes a purged secret a little later; an `up` right after must not meet it.
             ctx.wait(Wait::Settling(&["Secret.StillListed"]), &format!("secret {name} to be gone"), || async {

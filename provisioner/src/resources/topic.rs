@@ -102,7 +102,7 @@ fn diff(stack: &stack::Stack, observed: Option<&ObservedTopic>) -> Change {
 async fn observe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedTopic>, Error> {
     let sns = &ctx.clients.sns;
     let found = sns.get_topic_attributes().topic_arn(arn).send().await.ctx("read topic", arn);
-    if absent(found, &["NotFound"])?.is_none() {
+    if absent(found)?.is_none() {
         return Ok(None);
     }
     let listed = sns.list_tags_for_resource().resource_arn(arn).send().await.ctx("list tags of topic", arn)?;
@@ -160,7 +160,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     let Some(t) = observe(ctx, &arn).await? else { return Ok(()) };
     if ctx.applying() {
         let r = ctx.clients.sns.delete_topic().topic_arn(&arn).send().await.ctx("delete topic", &name);
-        gone(r, &["NotFound"])?;
+        gone(r)?;
         ctx.progress(format!("deleted topic {name}"));
     }
     plan.push(SNS_TOPIC, &name, Some(t.arn), Change::delete());

@@ -137,7 +137,7 @@ async fn service_linked_roles(ctx: &Ctx) -> Check {
     const NAME: &str = "service-linked roles";
     let read = |role: &'static str| async move {
         let found = ctx.clients.iam.get_role().role_name(role).send().await.ctx("read role", role);
-        (role, absent(found, &["NoSuchEntity"]))
+        (role, absent(found))
     };
     let mut missing = Vec::new();
     for (role, found) in futures_util::future::join_all(SERVICE_LINKED_ROLES.iter().map(|r| read(r))).await {

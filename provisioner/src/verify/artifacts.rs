@@ -70,13 +70,7 @@ async fn in_ecr(ctx: &Ctx, host: &str, name: &str, pin: &Pin) -> Result<bool, Er
         _ => ImageIdentifier::builder().image_tag("latest").build(),
     };
     let read = ctx.clients.ecr.describe_images().registry_id(account).repository_name(name).image_ids(id).send().await;
-    match read.ctx("look up the image in", name) {
-        Ok(out) => Ok(!out.image_details().is_empty()),
-        Err(e) if e.code().is_some_and(|c| c == "ImageNotFoundException" || c == "RepositoryNotFoundException") => {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    Ok(crate::error::absent(read.ctx("look up the image in", name))?.is_some_and(|out| !out.image_details().is_empty()))
 }
 
 async fn in_registry(repository: &str, reference: &str) -> Result<bool, Error> {

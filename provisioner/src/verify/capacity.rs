@@ -43,7 +43,7 @@ async fn quota(ctx: &Ctx, (service, code): (&str, &str)) -> Result<f64, Error> {
     };
     let applied = quotas.get_service_quota().service_code(service).quota_code(code).customize();
     let applied = applied.config_override(briefly()).send().await.ctx("read the Service Quota", what());
-    let value = match crate::error::absent(applied, &["NoSuchResourceException"])? {
+    let value = match crate::error::absent(applied)? {
         Some(out) => out.quota().and_then(|q| q.value()),
         None => {
             let default = quotas.get_aws_default_service_quota().service_code(service).quota_code(code).customize();

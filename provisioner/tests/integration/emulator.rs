@@ -234,6 +234,35 @@ async fn removing_a_role_a_profile_no_longer_holds_says_no_such_entity() {
     assert_eq!(code(&again), "NoSuchEntity", "{again:?}");
 }
 
+#[tokio::test]
+async fn deleting_a_record_that_is_gone_is_refused_as_route_53_refuses_it() {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+    let account = Account::new();
+    let c = account.clients().await;
+    let zone = crate::https::zone(&c, "gone.example.com").await;
+    let record = ResourceRecordSet::builder()
+        .name("a.gone.example.com")
+        .r#type(RrType::A)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value("192.0.2.1").build().expect("record"))
+        .build()
+        .expect("record set");
+    let change = |action| {
+        let change = Change::builder().action(action).resource_record_set(record.clone()).build().expect("change");
+        c.route53
+            .change_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .change_batch(ChangeBatch::builder().changes(change).build().expect("batch"))
+            .send()
+    };
+    change(ChangeAction::Create).await.expect("create");
+    change(ChangeAction::Delete).await.expect("the first delete");
+    let again = change(ChangeAction::Delete).await.expect_err("the record is gone");
+    assert_eq!(code(&again), "InvalidChangeBatch", "{again:?}");
+    let said = again.message().unwrap_or_default();
+    assert!(said.contains("type='A'] but it was not found"), "{said}");
+}
+
 /// Calls the S3 operation `op` on `bucket` (each as the log bucket's kind sends it); the error
 /// code when it fails.
 async fn s3_call(c: &provisioner::aws::Clients, op: &str, bucket: &str) -> Result<(), String> {

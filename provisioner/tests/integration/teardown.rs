@@ -3,7 +3,9 @@
 //! "already scheduled" in each service's own words: each must count as done. Checked two ways
 //! against the fault proxy in front of the suite's moto: every mutating call `down` makes has its
 //! first answer lost, once with `--purge` and once without; and whole `down`s under 10% lost
-//! answers and under 15% throttling, three fixed seeds each. The figures are printed for
+//! answers and under 15% throttling, three fixed seeds each. And every kind's delete answered as
+//! AWS answers the delete of what is gone: each delete is carried out, sent again, and its second
+//! answer ("not found", "already deleted") is the one `down` reads. The figures are printed for
 //! docs/BENCHMARKS.md (`scripts/test -p provisioner --test integration -- teardown:: --nocapture`).
 
 use std::collections::BTreeSet;
@@ -76,6 +78,52 @@ async fn down_ends_clean_when_the_first_answer_of_every_delete_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_purge_ends_clean_when_the_first_answer_of_every_delete_is_lost() {
     every_first_answer_lost(true).await;
+}
+
+/// The calls that delete (detach, deregister, revoke, stop, terminate) something, by operation:
+/// Route 53's record changes in a `down` are its deletes.
+fn deletes(operation: &str) -> bool {
+    const VERBS: &[&str] = &["Delete", "Deregister", "Remove", "Detach", "Disassociate", "Revoke", "Terminate", "Stop"];
+    VERBS.iter().any(|v| operation.starts_with(v)) || operation == "ChangeResourceRecordSets"
+}
+
+/// Kinds whose resources no `up` makes: the load test's tasks and task definitions are made by
+/// `loadtest` (its deletes' "not found" answers are `meaning`'s unit test's).
+const MADE_BY_OTHER_COMMANDS: &[&str] = &["loadtest"];
+
+/// Every kind's delete is answered "not found" (carried out, then sent again: the second answer is
+/// the one `down` reads), with every opt-in kind on (HTTPS on a domain, the alarm topic); `down`
+/// still ends clean. Each kind (`resources::KINDS`) is checked to have had a delete answered so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_ends_clean_when_every_kinds_delete_is_answered_not_found() {
+    let account = Account::new();
+    crate::https::zone(&account.clients().await, "example.com").await;
+    account.edit_stack(|t| {
+        crate::https::with_domain(t.replace("slo_alarms: true }", "slo_alarms: true, alarm_topic: true }"))
+    });
+    account.json_at(&moto_url(), &["up", "--yes"], &[("API_KEY", KEY)], 0).await;
+    let proxy = Proxy::start(&moto_url(), Faults::default()).await;
+    proxy.answer_again(deletes);
+    let (code, said) = down_through(&account, &proxy, true).await;
+    assert_eq!(code, Some(0), "down with every delete answered a second time: {said}");
+    nothing_left(&account, "down with every delete answered a second time").await;
+
+    let answers = proxy.second_answers();
+    let failed: Vec<_> = answers.iter().filter(|(_, status, _)| *status >= 500).collect();
+    assert!(failed.is_empty(), "a delete of what is gone must be answered as AWS does, not fail: {failed:?}");
+    let not_found = answers.iter().filter(|(_, status, _)| *status >= 400).count();
+    println!("{} deletes answered a second time, {not_found} of them with an error", answers.len());
+    let answered: BTreeSet<&str> = answers.iter().map(|(op, ..)| op.as_str()).collect();
+    for kind in provisioner::resources::KINDS.iter().filter(|k| !MADE_BY_OTHER_COMMANDS.contains(&k.name)) {
+        let ops: BTreeSet<&str> = kind
+            .permissions
+            .iter()
+            .flat_map(|p| p.actions.iter())
+            .filter_map(|a| a.split_once(':').map(|(_, op)| op))
+            .filter(|op| deletes(op))
+            .collect();
+        assert!(!ops.is_disjoint(&answered), "{}: none of its deletes {ops:?} was answered a second time", kind.name);
+    }
 }
 
 /// One `down` under `faults`; `(requests, throttled, lost)` as the proxy counted them.

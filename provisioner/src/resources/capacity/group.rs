@@ -407,10 +407,10 @@ async fn delete(ctx: &Ctx, name: &str, g: &ObservedAsg) -> Result<(), Error> {
         .await
         .ctx("scale to zero", name)?;
     let deleted = asg.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await;
-    gone(deleted.ctx("delete Auto Scaling group", name), &[])?;
+    gone(deleted.ctx("delete Auto Scaling group", name))?;
     if !ids.is_empty() {
         let r = ctx.clients.ec2.terminate_instances().set_instance_ids(Some(ids.clone())).send().await;
-        gone(r.ctx("terminate the instances of", name), &["InvalidInstanceID.NotFound"])?;
+        gone(r.ctx("terminate the instances of", name))?;
         wait_terminated(ctx, &ids).await?;
     }
     ctx.progress(format!("deleted Auto Scaling group {name} and its {} instances", ids.len()));

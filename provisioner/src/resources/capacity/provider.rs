@@ -227,7 +227,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
                 },
             )
             .await;
-        gone(r, &[])?;
+        gone(r)?;
         ctx.wait(
             Wait::Settling(&["CapacityProvider.Deleting"]),
             &format!("capacity provider {name} to be deleted"),

@@ -178,9 +178,7 @@ pub(super) async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemp
     let ec2 = &ctx.clients.ec2;
     let described =
         ec2.describe_launch_templates().launch_template_names(name).send().await.ctx("describe launch template", name);
-    let Some(out) =
-        absent(described, &["InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateName.NotFound"])?
-    else {
+    let Some(out) = absent(described)? else {
         return Ok(None);
     };
     type Found = (String, i64, i64, Vec<(String, String)>);
@@ -413,9 +411,8 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
             .send()
             .await
             .ctx("delete launch template", &n.launch_template);
-        // AWS names a missing template by the id asked for; moto (and, for some requests, EC2
-        // itself) by name.
-        gone(r, &["InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"])?;
+        // EC2 answers a missing template under the code for what was asked: its id or its name.
+        gone(r)?;
         ctx.progress(format!("deleted launch template {}", n.launch_template));
     }
     plan.push(LAUNCH_TEMPLATE, &n.launch_template, Some(t.id), Change::delete());

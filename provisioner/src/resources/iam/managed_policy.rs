@@ -44,7 +44,7 @@ pub fn diff(want: &Value, stack: &stack::Stack, observed: Option<&ObservedPolicy
 /// The policy `name` at `arn`, if it exists; refuses one without the stack's ownership tag.
 pub async fn observe(ctx: &Ctx, arn: &str, name: &str) -> Result<Option<ObservedPolicy>, Error> {
     let iam = &ctx.clients.iam;
-    let got = absent(iam.get_policy().policy_arn(arn).send().await.ctx("get policy", arn), &["NoSuchEntity"])?;
+    let got = absent(iam.get_policy().policy_arn(arn).send().await.ctx("get policy", arn))?;
     let Some(policy) = got.as_ref().and_then(|g| g.policy()) else { return Ok(None) };
     let tags: Vec<(String, String)> =
         policy.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
@@ -129,15 +129,15 @@ async fn old_versions(ctx: &Ctx, arn: &str) -> Result<Vec<String>, Error> {
 
 async fn delete_version(ctx: &Ctx, arn: &str, version: &str) -> Result<(), Error> {
     let r = ctx.clients.iam.delete_policy_version().policy_arn(arn).version_id(version).send().await;
-    gone(r.ctx("delete a version of", arn), &["NoSuchEntity"])
+    gone(r.ctx("delete a version of", arn))
 }
 
 /// Deletes the policy: its old versions first (IAM refuses otherwise). No role may hold it.
 pub async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
-    let old = absent(old_versions(ctx, arn).await, &["NoSuchEntity"])?.unwrap_or_default();
+    let old = absent(old_versions(ctx, arn).await)?.unwrap_or_default();
     for version in old {
         delete_version(ctx, arn, &version).await?;
     }
     let r = ctx.clients.iam.delete_policy().policy_arn(arn).send().await;
-    gone(r.ctx("delete policy", arn), &["NoSuchEntity"])
+    gone(r.ctx("delete policy", arn))
 }

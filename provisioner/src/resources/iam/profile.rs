@@ -30,7 +30,7 @@ pub async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedProfile>, E
         .send()
         .await
         .ctx("get instance profile", name);
-    let Some(out) = absent(got, &["NoSuchEntity"])? else { return Ok(None) };
+    let Some(out) = absent(got)? else { return Ok(None) };
     let Some(p) = out.instance_profile() else { return Ok(None) };
     let tags: Vec<(String, String)> = p.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![ObservedProfile {
@@ -114,11 +114,7 @@ pub async fn delete(ctx: &Ctx, profile: &ObservedProfile, name: &str) -> Result<
                 .send()
                 .await
                 .ctx("remove role from", name),
-            &["NoSuchEntity"],
         )?;
     }
-    gone(
-        iam.delete_instance_profile().instance_profile_name(name).send().await.ctx("delete instance profile", name),
-        &["NoSuchEntity"],
-    )
+    gone(iam.delete_instance_profile().instance_profile_name(name).send().await.ctx("delete instance profile", name))
 }

@@ -131,7 +131,7 @@ pub fn decode_policy(text: &str) -> Value {
 /// Our role by name (GetRole alone), ownership checked: what `locate` and `observe_role` share.
 async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, Error> {
     let got = ctx.clients.iam.get_role().role_name(name).send().await.ctx("get role", name);
-    let Some(role) = absent(got, &["NoSuchEntity"])?.and_then(|r| r.role) else { return Ok(None) };
+    let Some(role) = absent(got)?.and_then(|r| r.role) else { return Ok(None) };
     let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![(role.arn().to_owned(), tags)];
     tags::pick_owned("IAM role", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
@@ -301,16 +301,14 @@ pub async fn delete_role(ctx: &Ctx, role: &ObservedRole, name: &str) -> Result<(
     for m in &role.managed {
         crate::error::gone(
             iam.detach_role_policy().role_name(name).policy_arn(m).send().await.ctx("detach policy from", name),
-            &["NoSuchEntity"],
         )?;
     }
     for p in role.inline.keys() {
         crate::error::gone(
             iam.delete_role_policy().role_name(name).policy_name(p).send().await.ctx("delete inline policy of", name),
-            &["NoSuchEntity"],
         )?;
     }
-    crate::error::gone(iam.delete_role().role_name(name).send().await.ctx("delete role", name), &["NoSuchEntity"])
+    crate::error::gone(iam.delete_role().role_name(name).send().await.ctx("delete role", name))
 }
 
 #[cfg(test)]

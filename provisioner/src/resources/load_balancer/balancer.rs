@@ -92,7 +92,7 @@ pub fn diff_lb(
 async fn describe(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, Error> {
     let described =
         ctx.clients.elb.describe_load_balancers().names(name).send().await.ctx("describe load balancer", name);
-    let Some(out) = absent(described, &["LoadBalancerNotFound"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     Ok(out.load_balancers.and_then(|l| l.into_iter().next()))
 }
 

@@ -223,7 +223,7 @@ async fn converge_listeners(
                 },
                 async |extra: &ObservedListener| {
                     let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-                    gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])
+                    gone(r.ctx("delete listener of", lb_name))
                 },
             )
             .await?;
@@ -233,7 +233,7 @@ async fn converge_listeners(
     for extra in now.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
-            gone(r.ctx("delete listener of", lb_name), &["ListenerNotFound"])?;
+            gone(r.ctx("delete listener of", lb_name))?;
             ctx.progress(format!("deleted listener {lb_name}:{}", extra.spec.port));
         }
         plan.push(LISTENER, format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
@@ -343,7 +343,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
                 .ctx("describe listeners of", &lb_name)?;
             for l in listeners.listeners() {
                 let r = elb.delete_listener().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
-                gone(r.ctx("delete listener of", &lb_name), &["ListenerNotFound"])?;
+                gone(r.ctx("delete listener of", &lb_name))?;
             }
             // Protection from deletion holds against everyone but this `down`.
             if lb.attributes.get("deletion_protection.enabled").is_some_and(|v| v == "true") {
@@ -357,7 +357,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
                     .ctx("switch off the deletion protection of", &lb_name)?;
             }
             let r = elb.delete_load_balancer().load_balancer_arn(&lb.arn).send().await;
-            gone(r.ctx("delete load balancer", &lb_name), &["LoadBalancerNotFound"])?;
+            gone(r.ctx("delete load balancer", &lb_name))?;
             ctx.progress(format!("deleted load balancer {lb_name} and its listeners"));
         }
         plan.push(LOAD_BALANCER, &lb_name, Some(lb.arn), Change::delete());
@@ -377,7 +377,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
                     },
                 )
                 .await;
-            gone(r, &["TargetGroupNotFound"])?;
+            gone(r)?;
             ctx.progress(format!("deleted target group {tg_name}"));
         }
         plan.push(TARGET_GROUP, &tg_name, Some(tg.arn), Change::delete());

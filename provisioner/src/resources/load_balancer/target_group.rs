@@ -54,7 +54,7 @@ pub fn diff_tg(stack: &stack::Stack, name: &str, observed: Option<&ObservedTg>) 
 pub(super) async fn observe_tg(ctx: &Ctx, name: &str) -> Result<Option<ObservedTg>, Error> {
     let elb = &ctx.clients.elb;
     let described = elb.describe_target_groups().names(name).send().await.ctx("describe target group", name);
-    let Some(out) = absent(described, &["TargetGroupNotFound"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     let Some(tg) = out.target_groups().first() else { return Ok(None) };
     let arn = tg.target_group_arn().unwrap_or_default().to_owned();
     let (tags, attrs) =

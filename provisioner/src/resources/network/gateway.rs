@@ -106,7 +106,7 @@ async fn detach(ctx: &Ctx, igw: &str, vpc_id: &str) -> Result<(), Error> {
             },
         )
         .await;
-    gone(r, &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"])
+    gone(r)
 }
 
 /// Detaches from every VPC, then deletes.
@@ -122,7 +122,7 @@ pub async fn delete(ctx: &Ctx, g: &ObservedIgw) -> Result<(), Error> {
         .send()
         .await
         .ctx("delete internet gateway", &g.id);
-    gone(r, &["InvalidInternetGatewayID.NotFound"])
+    gone(r)
 }
 
 async fn apply(

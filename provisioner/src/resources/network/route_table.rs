@@ -136,7 +136,7 @@ async fn associate(ctx: &Ctx, rt: &str, subnet: &str) -> Result<(), Error> {
         .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+        Err(e) if e.is_already_there() => {
             let tables = ec2
                 .describe_route_tables()
                 .filters(Filter::builder().name("association.subnet-id").values(subnet).build())
@@ -224,7 +224,7 @@ async fn apply(
         let req = ec2.delete_route().route_table_id(&id);
         let req =
             if dest.contains(':') { req.destination_ipv6_cidr_block(dest) } else { req.destination_cidr_block(dest) };
-        gone(req.send().await.ctx("delete a route not in stack.yaml from", &id), &["InvalidRoute.NotFound"])?;
+        gone(req.send().await.ctx("delete a route not in stack.yaml from", &id))?;
     }
     let associated: Vec<String> =
         observed.map(|r| r.associations.iter().map(|(_, s)| s.clone()).collect()).unwrap_or_default();
@@ -249,12 +249,9 @@ pub async fn delete(ctx: &Ctx, rt: &ObservedRouteTable) -> Result<(), Error> {
             .send()
             .await
             .ctx("disassociate route table", association);
-        gone(r, &["InvalidAssociationID.NotFound"])?;
+        gone(r)?;
     }
-    gone(
-        ec2.delete_route_table().route_table_id(&rt.id).send().await.ctx("delete route table", &rt.id),
-        &["InvalidRouteTableID.NotFound"],
-    )
+    gone(ec2.delete_route_table().route_table_id(&rt.id).send().await.ctx("delete route table", &rt.id))
 }
 
 /// The stack's route table; its id (pending in Plan mode before it exists).

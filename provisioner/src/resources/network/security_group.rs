@@ -218,7 +218,7 @@ async fn apply_rules(
     let waiting = format!("security group {group_id} and the groups it names to be visible");
     if !del_in.is_empty() {
         let r = ec2.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(Some(del_in)).send().await;
-        gone(r.ctx("revoke ingress of", group_id), &["InvalidPermission.NotFound"])?;
+        gone(r.ctx("revoke ingress of", group_id))?;
     }
     if !add_in.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
@@ -233,7 +233,7 @@ async fn apply_rules(
     }
     if !del_out.is_empty() {
         let r = ec2.revoke_security_group_egress().group_id(group_id).set_ip_permissions(Some(del_out)).send().await;
-        gone(r.ctx("revoke egress of", group_id), &["InvalidPermission.NotFound"])?;
+        gone(r.ctx("revoke egress of", group_id))?;
     }
     if !add_out.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
@@ -349,7 +349,7 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
                 .set_ip_permissions(Some(permissions(sg.ingress.iter())?))
                 .send()
                 .await;
-            gone(r.ctx("revoke ingress of", &sg.id), &["InvalidGroup.NotFound", "InvalidPermission.NotFound"])?;
+            gone(r.ctx("revoke ingress of", &sg.id))?;
         }
     }
     for sg in groups {
@@ -363,7 +363,7 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
                     },
                 )
                 .await;
-            gone(r, &["InvalidGroup.NotFound"])?;
+            gone(r)?;
             ctx.progress(format!("deleted security group {} ({})", sg.name, sg.id));
         }
         plan.push(SECURITY_GROUP, &sg.name, Some(sg.id.clone()), Change::delete());

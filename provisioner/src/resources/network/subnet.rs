@@ -167,7 +167,7 @@ pub async fn delete(ctx: &Ctx, id: &str) -> Result<(), Error> {
             || async { ctx.clients.ec2.delete_subnet().subnet_id(id).send().await.ctx("delete subnet", id) },
         )
         .await;
-    gone(r, &["InvalidSubnetID.NotFound"])
+    gone(r)
 }
 
 async fn apply(

@@ -252,7 +252,7 @@ pub async fn delete(ctx: &Ctx, vpc: &ObservedVpc) -> Result<(), Error> {
             ctx.clients.ec2.delete_vpc().vpc_id(&vpc.id).send().await.ctx("delete VPC", &vpc.id)
         })
         .await;
-    gone(r, &["InvalidVpcID.NotFound"])
+    gone(r)
 }
 
 /// The stack's VPC: created, adopted or repaired; its id (pending in Plan mode before it exists).

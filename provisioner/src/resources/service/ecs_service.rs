@@ -162,7 +162,7 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
         .send()
         .await
         .ctx("describe service", name);
-    let Some(out) = absent(described, &["ClusterNotFoundException"])? else { return Ok(None) };
+    let Some(out) = absent(described)? else { return Ok(None) };
     let found: Vec<(ObservedService, Vec<(String, String)>)> = out
         .services()
         .iter()

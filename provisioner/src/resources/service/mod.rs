@@ -333,9 +333,9 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         if ctx.applying() {
             // Either answered "not active" when a lost answer hid that the service was deleted.
             let zero = ecs.update_service().cluster(cluster).service(&name).desired_count(0).send().await;
-            crate::error::gone(zero.ctx("scale to zero", &name), &[])?;
+            crate::error::gone(zero.ctx("scale to zero", &name))?;
             let deleted = ecs.delete_service().cluster(cluster).service(&name).force(true).send().await;
-            crate::error::gone(deleted.ctx("delete service", &name), &[])?;
+            crate::error::gone(deleted.ctx("delete service", &name))?;
             ctx.wait(
                 Wait::Settling(&["Service.Draining"]),
                 &format!("service {name} to be INACTIVE and its tasks gone"),

@@ -119,7 +119,7 @@ async fn deregister(ctx: &Ctx, rid: &str) -> Result<(), Error> {
             .send()
             .await
             .ctx("delete scaling policy", &policy);
-        gone(r, &["ObjectNotFoundException"])?;
+        gone(r)?;
     }
     let r = ctx
         .clients
@@ -131,7 +131,7 @@ async fn deregister(ctx: &Ctx, rid: &str) -> Result<(), Error> {
         .send()
         .await
         .ctx("deregister scalable target", rid);
-    gone(r, &["ObjectNotFoundException"])
+    gone(r)
 }
 
 async fn apply(

@@ -269,7 +269,7 @@ pub async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedTask>, Erro
         .send()
         .await
         .ctx("describe task definition", arn);
-    let Some(out) = absent(out, &["ClientException"])? else { return Ok(None) };
+    let Some(out) = absent(out)? else { return Ok(None) };
     let Some(td) = out.task_definition() else { return Ok(None) };
     let tag_pairs: Vec<(String, String)> = out
         .tags()
@@ -479,7 +479,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, family: &str) -> Result<(), Er
         }
         if ctx.applying() {
             let r = ctx.clients.ecs.deregister_task_definition().task_definition(&arn).send().await;
-            gone(r.ctx("deregister task definition", &arn), &["ClientException"])?;
+            gone(r.ctx("deregister task definition", &arn))?;
         }
         plan.push(TASK_DEFINITION, arn.rsplit('/').next().unwrap_or(&arn), Some(arn.clone()), Change::delete());
     }

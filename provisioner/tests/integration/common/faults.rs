@@ -7,6 +7,8 @@
 //! - stops answering after the Nth mutating call was carried out and tells the test, which
 //!   then kills the client (SIGKILL at that point);
 //! - optionally reports the primary ECS deployment COMPLETED (moto never does);
+//! - optionally carries out chosen calls twice and answers the second time (a delete is then
+//!   answered as AWS answers the delete of what is gone: "not found", "already deleted");
 //! - optionally answers every call only after a fixed delay, as a distant region does (the
 //!   latency benchmark), and counts how many calls were in flight at once.
 //!
@@ -58,6 +60,9 @@ pub enum Reply {
     /// A successful body computed from the request's body (a model of an API moto lacks).
     Computed(Responder),
 }
+
+/// Picks operations by name.
+type Picks = dyn Fn(&str) -> bool + Send + Sync;
 
 /// Computes a reply's body from the request's body.
 #[derive(Clone)]
@@ -164,6 +169,10 @@ struct State {
     /// Hold the answer to the Nth mutating call until the test lets it go, and say so.
     hold_after: Option<(usize, tokio::sync::mpsc::UnboundedSender<usize>, Arc<tokio::sync::Notify>)>,
     mutations: usize,
+    /// Operations carried out twice, answered with the second answer.
+    again: Option<Arc<Picks>>,
+    /// (operation, status, body) of each second answer.
+    second_answers: Vec<(String, u16, String)>,
     /// Added before every answer: a region's round trip.
     latency: Duration,
     /// Calls in flight now, and the most there were at once.
@@ -519,6 +528,17 @@ impl Proxy {
         (rx, release)
     }
 
+    /// From now on, every call of an operation `which` picks is carried out, then sent again, and
+    /// answered with what AWS answered the second time.
+    pub fn answer_again(&self, which: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.state.lock().expect("lock").again = Some(Arc::new(which));
+    }
+
+    /// (operation, HTTP status, body) of every second answer so far.
+    pub fn second_answers(&self) -> Vec<(String, u16, String)> {
+        self.state.lock().expect("lock").second_answers.clone()
+    }
+
     /// Per-operation counts so far.
     pub fn stats(&self) -> BTreeMap<String, OpStats> {
         self.state.lock().expect("lock").ops.clone()
@@ -688,15 +708,19 @@ async fn decide_and_forward(
         Some((key, secret)) => resign_request(&method, moto, &path, headers, body, &key, &secret),
         None => (headers, body),
     };
-    let mut req = client.request(method, format!("{moto}{path}"));
-    for (k, v) in &headers {
-        if k != "host" && k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    let resp = match req.body(body.clone()).send().await {
+    let url = format!("{moto}{path}");
+    let again = state.lock().expect("lock").again.as_ref().is_some_and(|again| again(&op));
+    let resp = match forward(client, &method, &url, &headers, body.clone()).await {
         Ok(r) => r,
         Err(e) => return error_response(p, 502, "ProxyError", &e.to_string()),
+    };
+    let resp = if again && resp.status().is_success() {
+        match forward(client, &method, &url, &headers, body).await {
+            Ok(r) => r,
+            Err(e) => return error_response(p, 502, "ProxyError", &e.to_string()),
+        }
+    } else {
+        resp
     };
     let status = resp.status();
     let mut out_headers = HeaderMap::new();
@@ -706,6 +730,10 @@ async fn decide_and_forward(
         }
     }
     let mut bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    if again {
+        let said = (op.clone(), status.as_u16(), String::from_utf8_lossy(&bytes).into_owned());
+        state.lock().expect("lock").second_answers.push(said);
+    }
 
     let kill = {
         let mut s = state.lock().expect("lock");
@@ -759,6 +787,23 @@ async fn decide_and_forward(
         return lost_answer(p);
     }
     (StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK), out_headers, bytes)
+}
+
+/// Sends the request to moto.
+async fn forward(
+    client: &reqwest::Client,
+    method: &Method,
+    url: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> reqwest::Result<reqwest::Response> {
+    let mut req = client.request(method.clone(), url);
+    for (k, v) in headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    req.body(body).send().await
 }
 
 /// The request signed again (SigV4, same service and region) for `moto`'s host.
