@@ -75,14 +75,16 @@ pub enum ImageSource {
 /// Observes every kind, records changes in the plan, and in Apply mode makes them: the graph of
 /// `KINDS` (`graph`), run along its edges.
 pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs), Error> {
-    // Apply stops before any change when the caller could not read the secret it is about to
-    // make; a plan changes nothing and reads meanwhile.
+    let vertices = graph::vertices(KINDS, STEPS);
+    let order = graph::check(&vertices, &seeded()).map_err(|e| Error::Refused(format!("internal error: {e}")))?;
+    // Before anything is read or changed: what a kind could not make (an image the instances
+    // could not run), then whether the caller could read the secret it is about to make (a plan
+    // changes nothing and reads meanwhile).
+    graph::refuse(&ctx.stack, &vertices)?;
     let caller_reads = async || secret::check_caller_reads(&ctx.stack, &ctx.clients.identity().await?);
     if ctx.applying() {
         caller_reads().await?;
     }
-    let vertices = graph::vertices(KINDS, STEPS);
-    let order = graph::check(&vertices, &seeded()).map_err(|e| Error::Refused(format!("internal error: {e}")))?;
     let given = Given::default();
     given.put(image.clone());
     let (plan, ()) = tokio::try_join!(Box::pin(graph::run(ctx, &vertices, &order, &given)), async {

@@ -85,6 +85,12 @@ pub trait Reconciles: 'static {
     type Seen: 'static;
     type Gives: Clone + Send + Sync + 'static;
 
+    /// Refuses, before anything is read or changed, a stack it could not make (the engine asks
+    /// every kind first).
+    fn refuse(_: &stack::Stack) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// What it reads by name alone, at once with everything else.
     fn see(ctx: &Ctx) -> Making<'_, Self::Seen>;
 
@@ -141,6 +147,7 @@ needs_tuple!(A, B, C, D, E);
 needs_tuple!(A, B, C, D, E, F);
 needs_tuple!(A, B, C, D, E, F, G);
 needs_tuple!(A, B, C, D, E, F, G, H);
+needs_tuple!(A, B, C, D, E, F, G, H, I);
 
 /// What the kinds have given so far in a run, by type; the engine waits on `ready`.
 #[derive(Default)]
@@ -195,9 +202,11 @@ impl Given {
 pub struct Node {
     pub needs: fn() -> Vec<Edge>,
     pub gives: fn() -> Edge,
+    pub refuse: fn(&stack::Stack) -> Result<(), Error>,
     pub see: for<'a> fn(&'a Ctx) -> Making<'a, Box<dyn Any>>,
     pub reconcile: for<'a> fn(&'a Ctx, &'a mut Plan, &'a Given, Box<dyn Any>) -> Making<'a, Value>,
-    /// What turns the kind on, when a setting does; off, it is torn down and gives `Default`.
+    /// What turns the kind on, when a setting does; off, it gives `Default` and, once the kinds
+    /// that need it have taken that, is torn down.
     pub on: Option<OptIn>,
 }
 
@@ -213,11 +222,19 @@ pub struct OptIn {
 impl Node {
     /// The node of a kind that `up` always makes.
     pub const fn of<R: Reconciles>() -> Self {
-        Self { needs: R::Needs::edges, gives: Edge::of::<R::Gives>, see: see::<R>, reconcile: run::<R>, on: None }
+        Self {
+            needs: R::Needs::edges,
+            gives: Edge::of::<R::Gives>,
+            refuse: R::refuse,
+            see: see::<R>,
+            reconcile: run::<R>,
+            on: None,
+        }
     }
 
-    /// The node of a kind that `when` turns on: off, `up` tears down what a run left from when it
-    /// was on, and gives its kinds `R::Gives::default()`.
+    /// The node of a kind that `when` turns on: off, it gives its kinds `R::Gives::default()` and,
+    /// once they have made their parts without it, `up` tears down what a run left from when it
+    /// was on (what uses a resource lets go of it first, as in `down`).
     pub const fn opt_in<R: Reconciles>(when: fn(&stack::Stack) -> bool) -> Self
     where
         R::Gives: Default,

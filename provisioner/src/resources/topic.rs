@@ -28,12 +28,12 @@ fn topic_arns(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("sns", &name(&c.stack.name))]
 }
 
-/// This kind in the one list of kinds (`crate::resources::KINDS`).
 /// The alarms' topic, when `alarm_topic` asks for one.
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     if stack.service.deployment.alarm_topic { vec![(SNS_TOPIC, name(&stack.name))] } else { Vec::new() }
 }
 
+/// This kind in the one list of kinds (`resources::KINDS`).
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "sns-topic",

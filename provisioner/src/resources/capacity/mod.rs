@@ -347,6 +347,11 @@ impl Reconciles for Capacity {
     type Seen = Seen;
     type Gives = CapacityOutputs;
 
+    /// An instance type that cannot run the image `up` builds.
+    fn refuse(stack: &stack::Stack) -> Result<(), Error> {
+        check_architecture(stack, image_arch(stack))
+    }
+
     fn see(ctx: &Ctx) -> Making<'_, Seen> {
         Box::pin(see(ctx))
     }

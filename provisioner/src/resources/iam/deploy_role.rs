@@ -12,7 +12,7 @@ pub fn role_name(stack: &str) -> String {
 }
 
 /// The plan nouns of what `ci-role` makes (it is no kind of the stack's: `down` keeps it).
-pub const NOUNS: &[Noun] = &[Noun::new("oidc-provider"), super::ROLE_KIND, super::BOUNDARY_KIND];
+pub const NOUNS: &[Noun] = &[Noun::new("oidc-provider"), super::names::ROLE_KIND, super::names::BOUNDARY_KIND];
 
 /// What the deploy role must never do, denied outright so that no other policy attached to it by
 /// mistake can allow it: make or change roles' identity (create, delete, trust, boundary), write

@@ -344,10 +344,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
     })
 }
 
-/// The plan kinds of this module.
-pub const BOUNDARY_KIND: Noun = Noun::new("iam-policy");
-pub const ROLE_KIND: Noun = Noun::new("iam-role");
-pub const PROFILE_KIND: Noun = Noun::new("instance-profile");
+pub use names::{BOUNDARY_KIND, PROFILE_KIND, ROLE_KIND};
 
 /// The changes of `plan` that only an administrator may make, each as `kind name (fields)`: a
 /// role, profile or boundary to create or delete, a trust or boundary to change, the boundary's

@@ -20,6 +20,7 @@ use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::{Change, Ctx, Id, Plan};
 use crate::resources::alarms::AlarmOutputs;
+use crate::resources::alias::Aliased;
 use crate::resources::capacity::CapacityOutputs;
 use crate::resources::cluster::ClusterOutputs;
 use crate::resources::iam::IamOutputs;
@@ -292,6 +293,7 @@ impl Reconciles for Service {
         IamOutputs,
         LoadBalancerOutputs,
         AlarmOutputs,
+        Aliased,
     );
     type Seen = Seen;
     type Gives = ServiceOutputs;
@@ -302,7 +304,8 @@ impl Reconciles for Service {
 
     fn reconcile<'a>(ctx: &'a Ctx, plan: &'a mut Plan, needs: Self::Needs, seen: Seen) -> Making<'a, ServiceOutputs> {
         Box::pin(async move {
-            let (cluster, capacity, image, secret, logs, iam, load_balancer, alarms) = needs;
+            // The alias too: the service changes only once everything else of the stack is done.
+            let (cluster, capacity, image, secret, logs, iam, load_balancer, alarms, _aliased) = needs;
             let inputs = Inputs {
                 cluster: &cluster.cluster,
                 capacity_provider: &capacity.capacity_provider,
