@@ -394,7 +394,10 @@ impl Intercept for MotoAccount {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        // Only to the emulator: a per-service endpoint setting may send a client elsewhere.
+        if is_loopback_url(context.request().uri()) {
+            context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        }
         Ok(())
     }
 }

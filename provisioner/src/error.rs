@@ -265,7 +265,8 @@ pub fn causes(e: &Error) -> Vec<String> {
 pub fn absent<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(e) if e.means(Meaning::Absent) => Ok(None),
+        // A refusal is never taken for "not there", whatever else its code means.
+        Err(e) if e.means(Meaning::Absent) && !e.means(Meaning::Denied) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -274,8 +275,19 @@ pub fn absent<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
 /// (`Meaning::Absent`, `Meaning::AlreadyDone`): done.
 pub fn gone<T>(r: Result<T, Error>) -> Result<(), Error> {
     match r {
-        Err(e) if e.is_already_done() => Ok(()),
+        Err(e) if e.is_already_done() && !e.means(Meaning::Denied) => Ok(()),
         r => absent(r).map(|_| ()),
+    }
+}
+
+/// A removal whose answer means it was done already (`Meaning::AlreadyDone`: a rule revoked
+/// before): done. What it acts on missing (`Meaning::Absent`) stays an error: in `up` that is
+/// something made a moment ago and not visible yet, or deleted behind the run's back.
+pub fn done<T>(r: Result<T, Error>) -> Result<(), Error> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_already_done() && !e.means(Meaning::Denied) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -330,6 +342,34 @@ mod tests {
         let other = "You can't delete the secret because it is a replica.";
         assert!(gone(Err::<(), Error>(aws("aws_sdk_secretsmanager", "InvalidRequestException", other))).is_err());
         assert!(!Error::Refused("currently marked deleted".into()).is_already_done());
+    }
+
+    #[test]
+    fn a_revoke_in_up_is_done_for_a_missing_rule_not_for_a_missing_group() {
+        let revoke = "aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressError";
+        let no_rule =
+            aws(revoke, "InvalidPermission.NotFound", "The specified rule does not exist in this security group.");
+        let no_group = aws(revoke, "InvalidGroup.NotFound", "The security group 'sg-1' does not exist");
+        assert!(done(Err::<(), Error>(no_rule)).is_ok());
+        // A group made a moment ago that EC2 does not list yet: waited for, never done (the new
+        // group would keep its default egress to anywhere).
+        assert!(done(Err::<(), Error>(no_group)).is_err());
+        let no_group = aws(revoke, "InvalidGroup.NotFound", "The security group 'sg-1' does not exist");
+        assert!(no_group.means(Meaning::NotVisibleYet), "Wait::Consistency retries it");
+        // In a teardown both are gone.
+        assert!(gone(Err::<(), Error>(no_group)).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_is_never_taken_for_not_there() {
+        let deregister = "aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionError";
+        let refused = aws(
+            deregister,
+            "ClientException",
+            "User: arn:aws:sts::1:assumed-role/d/x is not authorized to perform: ecs:DeregisterTaskDefinition",
+        );
+        assert!(gone(Err::<(), Error>(refused)).is_err());
+        assert!(gone(Err::<(), Error>(aws(deregister, "ClientException", "The revision does not exist."))).is_ok());
     }
 
     #[test]

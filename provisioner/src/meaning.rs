@@ -1,7 +1,12 @@
 //! What an AWS answer means: the one table of the codes (and, where a code is too general, the
 //! words) each service answers for "not found", "already there", "already done", "not usable or
-//! not visible yet", "throttled", "quota" and "denied". It sits below `error` and `aws`, which
-//! ask it, and imports neither.
+//! not visible yet", "throttled", "quota", "denied" and "in use". It sits below `error` and
+//! `aws`, which ask it, and imports neither.
+//!
+//! Four answers name a state rather than a meaning and are read where that state matters, by their
+//! code: S3's `NoSuchTagSet` (a bucket without tags, which "absent" would confuse with no bucket),
+//! S3's `BucketAlreadyExists` (a name another account holds), Auto Scaling's
+//! `InstanceRefreshInProgress` and EC2's `InvalidAMIID.*` in the pre-flight checks.
 
 /// What an AWS error answer means to the provisioner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,10 @@ pub enum Meaning {
     Quota,
     /// The caller may not do this: never retried.
     Denied,
+    /// What a change or delete acts on is still used by something that is going or changing
+    /// (ENIs leaving a subnet, tasks leaving a cluster, an update in progress): waited out where
+    /// the call site says a dependency settles (`Wait::Dependency`).
+    InUse,
 }
 
 /// An AWS error answer: the service that answered (as the SDK crate names it: `ec2`, `ecs`,
@@ -100,7 +109,7 @@ const fn answered(service: &'static str, operation: &'static str, code: &'static
     Row { service, operation, code, words: "", means }
 }
 
-use Meaning::{Absent, AlreadyDone, AlreadyThere, Denied, NotUsableYet, NotVisibleYet, Quota, Throttled};
+use Meaning::{Absent, AlreadyDone, AlreadyThere, Denied, InUse, NotUsableYet, NotVisibleYet, Quota, Throttled};
 
 /// Every code and every message's words the provisioner reads: here, once.
 const TABLE: &[Row] = &[
@@ -112,7 +121,6 @@ const TABLE: &[Row] = &[
     code("ec2", "InvalidRoute.NotFound", Absent),
     code("ec2", "InvalidAssociationID.NotFound", Absent),
     code("ec2", "InvalidGroup.NotFound", Absent),
-    code("ec2", "InvalidPermission.NotFound", Absent),
     code("ec2", "InvalidInstanceID.NotFound", Absent),
     // EC2's documented launch template codes: by id and by name (the name's has "Exception").
     code("ec2", "InvalidLaunchTemplateId.NotFound", Absent),
@@ -150,6 +158,9 @@ const TABLE: &[Row] = &[
     code("s3", "NoSuchLifecycleConfiguration", Absent),
     code("s3", "NoSuchBucketPolicy", Absent),
     // --- AlreadyDone: a delete (detach, deregister) of what is deleted or scheduled for deletion.
+    // Revoking a security group rule that is not there: the rule is gone already (the group
+    // itself missing is Absent, which a revoke in `up` must not take for done).
+    code("ec2", "InvalidPermission.NotFound", AlreadyDone),
     // EC2 DetachInternetGateway of a gateway detached already.
     code("ec2", "Gateway.NotAttached", AlreadyDone),
     // Secrets Manager DeleteSecret of a secret scheduled for deletion ("You tried to perform the
@@ -230,6 +241,8 @@ const TABLE: &[Row] = &[
     // EC2's not-found codes (`InvalidSubnetID.NotFound`…), answered by EC2 and by the services
     // that check EC2's resources: any service.
     code("", "*.NotFound", NotVisibleYet),
+    // A launch template version made a moment ago (its code does not end in `.NotFound`).
+    code("ec2", "InvalidLaunchTemplateId.VersionNotFound", NotVisibleYet),
     // ELB: a target group, load balancer, certificate (ACM's, issued a moment ago), subnet or
     // security group made a moment before.
     code("elasticloadbalancingv2", "TargetGroupNotFound", NotVisibleYet),
@@ -247,9 +260,27 @@ const TABLE: &[Row] = &[
     // Auto Scaling CreateAutoScalingGroup in subnets made a moment before ("The subnet ID
     // 'subnet-1' does not exist").
     said("autoscaling", "ValidationError", "does not exist", NotVisibleYet),
+    // --- InUse: a dependency still settling, waited out by the call sites that say so.
+    // EC2: a subnet, security group, internet gateway or VPC still used by ENIs, instances or
+    // rules that are going.
+    code("ec2", "DependencyViolation", InUse),
+    // ECS: a capacity provider or cluster still in use or updating; a cluster that still has
+    // instances, tasks or services.
+    code("ecs", "ResourceInUseException", InUse),
+    code("ecs", "UpdateInProgressException", InUse),
+    code("ecs", "ClusterContainsContainerInstancesException", InUse),
+    code("ecs", "ClusterContainsTasksException", InUse),
+    code("ecs", "ClusterContainsServicesException", InUse),
+    // ACM: a certificate a listener still uses.
+    code("acm", "ResourceInUseException", InUse),
+    // ELB: a target group a listener or rule still uses.
+    code("elasticloadbalancingv2", "ResourceInUse", InUse),
+    // S3: a bucket that still has objects (versions) while they are being deleted.
+    code("s3", "BucketNotEmpty", InUse),
     // --- Throttled, besides the SDK's own list (`is_sdk_throttling`).
-    // CloudWatch Logs' readers.
-    code("cloudwatchlogs", "RateExceeded", Throttled),
+    // Logs' own throttling code, for any service: the HTTP layer (the pacer, read replay) judges
+    // an answer without knowing which service gave it.
+    code("", "RateExceeded", Throttled),
     // --- Quota: for every service the provisioner calls, this code is a quota of the account (how
     // many certificates, secrets, log groups, scalable targets, repositories…; their rate limits
     // are `Throttling…`). The SDK would retry it as a rate limit for minutes.

@@ -37,8 +37,9 @@ use crate::error::Error;
 pub enum Wait {
     Consistency,
     Propagation,
-    /// The codes the call site names (e.g. DependencyViolation while ENIs go).
-    Dependency(&'static [&'static str]),
+    /// A dependency still settling, in the call's service's words (`Meaning::InUse`:
+    /// DependencyViolation while ENIs go, a cluster that still has tasks…).
+    Dependency,
     /// The "not yet" codes the call site reports while AWS finishes (see `not_yet`).
     Settling(&'static [&'static str]),
 }
@@ -65,14 +66,14 @@ impl Wait {
         match self {
             Self::Consistency => Some(CONSISTENCY_LIMIT),
             Self::Propagation => Some(PROPAGATION_LIMIT),
-            Self::Dependency(_) | Self::Settling(_) => None,
+            Self::Dependency | Self::Settling(_) => None,
         }
     }
 
     fn backoff(self) -> (Duration, Duration) {
         match self {
             Self::Consistency => (Duration::from_millis(250), Duration::from_secs(5)),
-            Self::Propagation | Self::Dependency(_) | Self::Settling(_) => {
+            Self::Propagation | Self::Dependency | Self::Settling(_) => {
                 (Duration::from_secs(1), Duration::from_secs(15))
             }
         }
@@ -87,7 +88,8 @@ impl Wait {
         match self {
             Self::Consistency => e.is_not_visible_yet(),
             Self::Propagation => e.is_not_usable_yet(),
-            Self::Dependency(codes) | Self::Settling(codes) => codes.contains(&code),
+            Self::Dependency => e.means(crate::meaning::Meaning::InUse),
+            Self::Settling(codes) => codes.contains(&code),
         }
     }
 
@@ -98,7 +100,7 @@ impl Wait {
                 "IAM and service propagation is given {}s; if it persists, the role or permission is wrong",
                 PROPAGATION_LIMIT.as_secs()
             ),
-            Self::Dependency(_) | Self::Settling(_) => "the run's deadline; raise it with --timeout".to_owned(),
+            Self::Dependency | Self::Settling(_) => "the run's deadline; raise it with --timeout".to_owned(),
         }
     }
 }
@@ -166,6 +168,17 @@ mod tests {
         }
     }
 
+    fn ec2(code: &str, message: &str) -> Error {
+        Error::Aws {
+            action: "test",
+            resource: "r".into(),
+            answered_by: "aws_sdk_ec2",
+            code: Some(code.into()),
+            message: message.into(),
+            source: None,
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_wait_is_listed_while_it_waits_and_not_after() {
         let far = Instant::now() + Duration::from_secs(3600);
@@ -215,8 +228,11 @@ mod tests {
                 ),
                 false,
             ),
-            (Wait::Dependency(&["DependencyViolation"]), aws("DependencyViolation", "in use"), true),
-            (Wait::Dependency(&["DependencyViolation"]), aws("Throttling", "Rate exceeded"), false),
+            (Wait::Dependency, ec2("DependencyViolation", "in use"), true),
+            (Wait::Dependency, ec2("Throttling", "Rate exceeded"), false),
+            (Wait::Dependency, aws("ClusterContainsTasksException", "The cluster cannot be deleted"), true),
+            // Only the service that says it: ECS has no DependencyViolation.
+            (Wait::Dependency, aws("DependencyViolation", "in use"), false),
         ] {
             assert_eq!(wait.retries(&e), retried, "{wait:?} {e}");
         }
@@ -257,8 +273,8 @@ mod tests {
     async fn dependency_waits_until_the_deadline() {
         let started = tokio::time::Instant::now();
         let deadline = Instant::now() + Duration::from_secs(600);
-        let r: Result<(), _> = until(deadline, Wait::Dependency(&["DependencyViolation"]), "the ENI to go", || async {
-            Err(aws("DependencyViolation", "has dependencies"))
+        let r: Result<(), _> = until(deadline, Wait::Dependency, "the ENI to go", || async {
+            Err(ec2("DependencyViolation", "has dependencies"))
         })
         .await;
         let e = r.expect_err("gives up");

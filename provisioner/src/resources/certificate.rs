@@ -235,7 +235,7 @@ async fn apply(
 async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
     // A load balancer lets go of a certificate a little after its listener is deleted.
     let r = ctx
-        .wait(Wait::Dependency(&["ResourceInUseException"]), &format!("certificate {arn} to be unused"), || async {
+        .wait(Wait::Dependency, &format!("certificate {arn} to be unused"), || async {
             ctx.clients.acm.delete_certificate().certificate_arn(arn).send().await.ctx("delete certificate", arn)
         })
         .await;

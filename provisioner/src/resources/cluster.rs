@@ -312,9 +312,8 @@ pub async fn reconcile_strategy(
         // While the cluster or a provider still changes, ECS answers UpdateInProgress or
         // ResourceInUse, and "Cluster was not ACTIVE" while it provisions: each waited out, as the
         // Terraform AWS provider does.
-        let busy = &["UpdateInProgressException", "ResourceInUseException"];
         ctx.wait(Wait::Propagation, &format!("cluster {name} to be ACTIVE"), || async {
-            ctx.wait(Wait::Dependency(busy), &format!("cluster {name} to finish its update"), || async {
+            ctx.wait(Wait::Dependency, &format!("cluster {name} to finish its update"), || async {
                 ctx.clients
                     .ecs
                     .put_cluster_capacity_providers()
@@ -342,7 +341,7 @@ pub async fn detach_providers(ctx: &Ctx, observed: &ObservedCluster) -> Result<(
     }
     let name = name(&ctx.stack);
     let waiting = format!("the capacity providers of cluster {name} to be unused");
-    ctx.wait(Wait::Dependency(&["ResourceInUseException", "UpdateInProgressException"]), &waiting, || async {
+    ctx.wait(Wait::Dependency, &waiting, || async {
         ctx.clients
             .ecs
             .put_cluster_capacity_providers()
@@ -401,14 +400,10 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     let Some(c) = observe(ctx).await? else { return Ok(()) };
     if ctx.applying() {
         let ecs = &ctx.clients.ecs;
-        let settling = &[
-            "ClusterContainsContainerInstancesException",
-            "ClusterContainsTasksException",
-            "ClusterContainsServicesException",
-            "UpdateInProgressException",
-        ];
+        // Waited out while instances, tasks or services leave it, or an update finishes
+        // (`Meaning::InUse`).
         let r = ctx
-            .wait(Wait::Dependency(settling), &format!("cluster {name} to be empty"), || async {
+            .wait(Wait::Dependency, &format!("cluster {name} to be empty"), || async {
                 ecs.delete_cluster().cluster(&name).send().await.ctx("delete cluster", &name)
             })
             .await;

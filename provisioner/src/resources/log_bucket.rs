@@ -535,14 +535,10 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     let Some(b) = observe(ctx, &bucket).await? else { return Ok(()) };
     if ctx.applying() {
         let r = ctx
-            .wait(
-                Wait::Dependency(&["BucketNotEmpty"]),
-                &format!("the last access logs in {bucket} to be deleted"),
-                || async {
-                    empty(ctx, &bucket).await?;
-                    ctx.clients.s3.delete_bucket().bucket(&bucket).send().await.ctx("delete bucket", &bucket)
-                },
-            )
+            .wait(Wait::Dependency, &format!("the last access logs in {bucket} to be deleted"), || async {
+                empty(ctx, &bucket).await?;
+                ctx.clients.s3.delete_bucket().bucket(&bucket).send().await.ctx("delete bucket", &bucket)
+            })
             .await;
         gone(r)?;
         ctx.progress(format!("deleted bucket {bucket} and the access logs in it"));

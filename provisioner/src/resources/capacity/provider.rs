@@ -215,17 +215,13 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, n: &Names) -> Result<(), Error
     if ctx.applying() {
         let ecs = &ctx.clients.ecs;
         let r = ctx
-            .wait(
-                Wait::Dependency(&["ResourceInUseException", "UpdateInProgressException"]),
-                &format!("capacity provider {name} to be unused"),
-                || async {
-                    ecs.delete_capacity_provider()
-                        .capacity_provider(name)
-                        .send()
-                        .await
-                        .ctx("delete capacity provider", name)
-                },
-            )
+            .wait(Wait::Dependency, &format!("capacity provider {name} to be unused"), || async {
+                ecs.delete_capacity_provider()
+                    .capacity_provider(name)
+                    .send()
+                    .await
+                    .ctx("delete capacity provider", name)
+            })
             .await;
         gone(r)?;
         ctx.wait(

@@ -365,17 +365,13 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     if let Some(tg) = observe_tg(ctx, &tg_name).await? {
         if ctx.applying() {
             let r = ctx
-                .wait(
-                    Wait::Dependency(&["ResourceInUse"]),
-                    &format!("target group {tg_name} to be free of its listeners"),
-                    || async {
-                        elb.delete_target_group()
-                            .target_group_arn(&tg.arn)
-                            .send()
-                            .await
-                            .ctx("delete target group", &tg_name)
-                    },
-                )
+                .wait(Wait::Dependency, &format!("target group {tg_name} to be free of its listeners"), || async {
+                    elb.delete_target_group()
+                        .target_group_arn(&tg.arn)
+                        .send()
+                        .await
+                        .ctx("delete target group", &tg_name)
+                })
                 .await;
             gone(r)?;
             ctx.progress(format!("deleted target group {tg_name}"));

@@ -92,7 +92,7 @@ async fn attach(ctx: &Ctx, igw: &str, vpc_id: &str) -> Result<(), Error> {
 async fn detach(ctx: &Ctx, igw: &str, vpc_id: &str) -> Result<(), Error> {
     let r = ctx
         .wait(
-            Wait::Dependency(&["DependencyViolation"]),
+            Wait::Dependency,
             &format!("internet gateway {igw} to detach (public addresses still mapped)"),
             || async {
                 ctx.clients

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, Resourc
 
 use super::SECURITY_GROUP;
 use super::{filter, retag};
-use crate::error::{AwsContext, Error, gone};
+use crate::error::{AwsContext, Error, done, gone};
 use crate::reconcile::step::Observed;
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
 use crate::wait::Wait;
@@ -216,9 +216,15 @@ async fn apply_rules(
     let del_out = permissions(have_out.difference(egress))?;
     let add_out = permissions(egress.difference(have_out))?;
     let waiting = format!("security group {group_id} and the groups it names to be visible");
+    // A rule revoked already is done; a group EC2 does not list yet (made a moment ago) is waited
+    // for, as for the authorizations: never taken for done, or a new group would keep AWS's
+    // default egress to anywhere.
     if !del_in.is_empty() {
-        let r = ec2.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(Some(del_in)).send().await;
-        gone(r.ctx("revoke ingress of", group_id))?;
+        ctx.wait(Wait::Consistency, &waiting, || async {
+            let r = ec2.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(Some(del_in.clone()));
+            done(r.send().await.ctx("revoke ingress of", group_id))
+        })
+        .await?;
     }
     if !add_in.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
@@ -232,8 +238,11 @@ async fn apply_rules(
         .await?;
     }
     if !del_out.is_empty() {
-        let r = ec2.revoke_security_group_egress().group_id(group_id).set_ip_permissions(Some(del_out)).send().await;
-        gone(r.ctx("revoke egress of", group_id))?;
+        ctx.wait(Wait::Consistency, &waiting, || async {
+            let r = ec2.revoke_security_group_egress().group_id(group_id).set_ip_permissions(Some(del_out.clone()));
+            done(r.send().await.ctx("revoke egress of", group_id))
+        })
+        .await?;
     }
     if !add_out.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
@@ -355,13 +364,9 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
     for sg in groups {
         if ctx.applying() {
             let r = ctx
-                .wait(
-                    Wait::Dependency(&["DependencyViolation"]),
-                    &format!("security group {} to be unused", sg.name),
-                    || async {
-                        ec2.delete_security_group().group_id(&sg.id).send().await.ctx("delete security group", &sg.id)
-                    },
-                )
+                .wait(Wait::Dependency, &format!("security group {} to be unused", sg.name), || async {
+                    ec2.delete_security_group().group_id(&sg.id).send().await.ctx("delete security group", &sg.id)
+                })
                 .await;
             gone(r)?;
             ctx.progress(format!("deleted security group {} ({})", sg.name, sg.id));

@@ -161,11 +161,9 @@ async fn create(ctx: &Ctx, vpc_id: &str, s: &DesiredSubnet) -> Result<String, Er
 
 pub async fn delete(ctx: &Ctx, id: &str) -> Result<(), Error> {
     let r = ctx
-        .wait(
-            Wait::Dependency(&["DependencyViolation"]),
-            &format!("subnet {id} to be free of network interfaces"),
-            || async { ctx.clients.ec2.delete_subnet().subnet_id(id).send().await.ctx("delete subnet", id) },
-        )
+        .wait(Wait::Dependency, &format!("subnet {id} to be free of network interfaces"), || async {
+            ctx.clients.ec2.delete_subnet().subnet_id(id).send().await.ctx("delete subnet", id)
+        })
         .await;
     gone(r)
 }

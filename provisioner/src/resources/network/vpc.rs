@@ -248,7 +248,7 @@ async fn apply(
 /// Deletes a VPC once what was in it has gone.
 pub async fn delete(ctx: &Ctx, vpc: &ObservedVpc) -> Result<(), Error> {
     let r = ctx
-        .wait(Wait::Dependency(&["DependencyViolation"]), &format!("VPC {} to be empty", vpc.id), || async {
+        .wait(Wait::Dependency, &format!("VPC {} to be empty", vpc.id), || async {
             ctx.clients.ec2.delete_vpc().vpc_id(&vpc.id).send().await.ctx("delete VPC", &vpc.id)
         })
         .await;

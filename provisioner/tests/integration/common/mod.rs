@@ -221,7 +221,10 @@ impl Intercept for MotoAccount {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        // Only to the emulator, whatever endpoint a client was given.
+        if provisioner::aws::is_loopback_url(context.request().uri()) {
+            context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        }
         Ok(())
     }
 }
