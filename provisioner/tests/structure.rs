@@ -588,6 +588,23 @@ fn rel(root: &Path, file: &Path) -> String {
 }
 
 #[test]
+fn the_architecture_page_draws_the_layers_of_the_table() {
+    // docs/ARCHITECTURE.md's layer table names each layer of layers.txt, in order, and no other.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = Layers::parse(&std::fs::read_to_string(root.join("layers.txt")).expect("layers.txt"));
+    let page = std::fs::read_to_string(root.join("../docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
+    let drawn: Vec<&str> = page
+        .lines()
+        .skip_while(|l| !l.starts_with("## Layers"))
+        .skip_while(|l| !l.starts_with("|---"))
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    assert_eq!(drawn, table.names, "the layers docs/ARCHITECTURE.md draws, against provisioner/layers.txt");
+}
+
+#[test]
 fn use_trees_expand_to_each_path() {
     let got = expand("crate::{a,b::{c,d},e::self}");
     assert_eq!(got, ["crate::a", "crate::b::c", "crate::b::d", "crate::e"]);

@@ -60,12 +60,12 @@ fn alarm_arns(c: &PolicyContext) -> Vec<String> {
 /// group has no healthy target (and no datapoint) for minutes after its first deploy starts, and
 /// a rollback there has nothing to roll back to. `no-healthy-target` treats missing data as
 /// breaching, so it pages (`alarm_actions`) but never fails a rollout.
-const KINDS: [(&str, bool); 3] = [("p95-latency", true), ("5xx-share", true), ("no-healthy-target", false)];
+const ALARMS: [(&str, bool); 3] = [("p95-latency", true), ("5xx-share", true), ("no-healthy-target", false)];
 
 /// The names the stack's alarms have, whether or not stack.yaml turns them on (what `down` and
 /// the sweep look for).
 pub fn all_names(stack_name: &str) -> [String; 3] {
-    KINDS.map(|(suffix, _)| format!("{stack_name}-{suffix}"))
+    ALARMS.map(|(suffix, _)| format!("{stack_name}-{suffix}"))
 }
 
 /// The alarms' names (empty when turned off).
@@ -78,7 +78,7 @@ pub fn rollback_names(stack: &stack::Stack) -> Vec<String> {
     if !enabled(stack) {
         return Vec::new();
     }
-    KINDS.iter().filter(|(_, rolls_back)| *rolls_back).map(|(suffix, _)| format!("{}-{suffix}", stack.name)).collect()
+    ALARMS.iter().filter(|(_, rolls_back)| *rolls_back).map(|(suffix, _)| format!("{}-{suffix}", stack.name)).collect()
 }
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
