@@ -278,8 +278,10 @@ const TABLE: &[Row] = &[
     // S3: a bucket that still has objects (versions) while they are being deleted.
     code("s3", "BucketNotEmpty", InUse),
     // --- Throttled, besides the SDK's own list (`is_sdk_throttling`).
-    // Logs' own throttling code, for any service: the HTTP layer (the pacer, read replay) judges
-    // an answer without knowing which service gave it.
+    // `RateExceeded`, which `log_events` took for throttling before this table: no SDK crate we
+    // use models it (CloudWatch Logs throttles with ThrottlingException, "Rate exceeded"), and no
+    // service we call answers it for anything else; kept for any service, as the HTTP layer (the
+    // pacer, read replay) judges an answer without knowing which service gave it.
     code("", "RateExceeded", Throttled),
     // --- Quota: for every service the provisioner calls, this code is a quota of the account (how
     // many certificates, secrets, log groups, scalable targets, repositories…; their rate limits

@@ -8,8 +8,9 @@
 //! - `Wait::Propagation`: a role, profile, service-linked role, service or scalable target made
 //!   seconds ago is not yet usable by the service that needs it (a few minutes, not the run's
 //!   half hour: a genuine permission error must not wait 30 minutes);
-//! - `Wait::Dependency`: during a teardown, a dependency still settling (ENIs, tasks, listeners),
-//!   named by the call site, until the deadline;
+//! - `Wait::Dependency`: a dependency still settling (ENIs, tasks, listeners in a teardown; a
+//!   cluster's update in `up`), what `meaning` calls "in use" in the call's service, until the
+//!   deadline;
 //! - `Wait::Settling`: AWS finishing work it accepted (a certificate's DNS validation, a Route 53
 //!   change reaching every name server), reported by the call site as a "not yet" code, until the
 //!   deadline.

@@ -151,6 +151,19 @@ async fn drift_shows_in_plan_and_up_repairs_it() {
         .send()
         .await
         .expect("add ssh");
+    ec2.authorize_security_group_ingress()
+        .group_id(&alb_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(23)
+                .to_port(23)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("add telnet");
     ec2.modify_vpc_attribute()
         .vpc_id(&vpc_id)
         .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
@@ -196,6 +209,9 @@ async fn drift_shows_in_plan_and_up_repairs_it() {
     ] {
         assert!(m.iter().any(|x| x == op), "{op} missing from {m:?}");
     }
+    // One rule a revoke: in a VPC, EC2 revokes nothing of a request one of whose rules does not
+    // match, and its "not found" would then read as done.
+    assert_eq!(m.iter().filter(|x| *x == "EC2:RevokeSecurityGroupIngress").count(), 2, "{m:?}");
     assert!(!m.iter().any(|x| x.contains("Create") && (x.contains("Vpc") || x.contains("Subnet") || x.contains("SecurityGroup"))), "nothing recreated: {m:?}");
     assert_eq!(account.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0), "clean after repair");
 }

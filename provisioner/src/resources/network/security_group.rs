@@ -165,6 +165,22 @@ fn observed_of(g: &aws_sdk_ec2::types::SecurityGroup) -> ObservedSecurityGroup {
     }
 }
 
+/// Which of a group's rule lists a revoke acts on.
+#[derive(Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn revoking(self) -> &'static str {
+        match self {
+            Self::Ingress => "revoke ingress of",
+            Self::Egress => "revoke egress of",
+        }
+    }
+}
+
 /// The VPC's groups named `names` (one call for both of the stack's groups).
 pub async fn observe_named(ctx: &Ctx, vpc: &Id, names: &[&str]) -> Result<Vec<ObservedSecurityGroup>, Error> {
     let Some(vpc_id) = vpc.known() else { return Ok(Vec::new()) };
@@ -216,16 +232,27 @@ async fn apply_rules(
     let del_out = permissions(have_out.difference(egress))?;
     let add_out = permissions(egress.difference(have_out))?;
     let waiting = format!("security group {group_id} and the groups it names to be visible");
-    // A rule revoked already is done; a group EC2 does not list yet (made a moment ago) is waited
-    // for, as for the authorizations: never taken for done, or a new group would keep AWS's
-    // default egress to anywhere.
-    if !del_in.is_empty() {
+    // One rule a call: in a VPC, EC2 revokes nothing of a request when one of its rules does not
+    // match, and answers InvalidPermission.NotFound — which, for one rule, means it is gone
+    // already. A group EC2 does not list yet (made a moment ago) is waited for, as for the
+    // authorizations: never taken for done, or a new group would keep AWS's default egress.
+    let revoke = async |direction: Direction, rule: IpPermission| {
         ctx.wait(Wait::Consistency, &waiting, || async {
-            let r = ec2.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(Some(del_in.clone()));
-            done(r.send().await.ctx("revoke ingress of", group_id))
+            let rule = Some(vec![rule.clone()]);
+            match direction {
+                Direction::Ingress => {
+                    let r = ec2.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(rule);
+                    done(r.send().await.ctx(direction.revoking(), group_id))
+                }
+                Direction::Egress => {
+                    let r = ec2.revoke_security_group_egress().group_id(group_id).set_ip_permissions(rule);
+                    done(r.send().await.ctx(direction.revoking(), group_id))
+                }
+            }
         })
-        .await?;
-    }
+        .await
+    };
+    futures_util::future::try_join_all(del_in.into_iter().map(|rule| revoke(Direction::Ingress, rule))).await?;
     if !add_in.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
             ec2.authorize_security_group_ingress()
@@ -237,13 +264,7 @@ async fn apply_rules(
         })
         .await?;
     }
-    if !del_out.is_empty() {
-        ctx.wait(Wait::Consistency, &waiting, || async {
-            let r = ec2.revoke_security_group_egress().group_id(group_id).set_ip_permissions(Some(del_out.clone()));
-            done(r.send().await.ctx("revoke egress of", group_id))
-        })
-        .await?;
-    }
+    futures_util::future::try_join_all(del_out.into_iter().map(|rule| revoke(Direction::Egress, rule))).await?;
     if !add_out.is_empty() {
         ctx.wait(Wait::Consistency, &waiting, || async {
             ec2.authorize_security_group_egress()
@@ -351,14 +372,13 @@ pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(),
     // The instances' group (which names the other) first.
     groups.sort_by_key(|g| g.ingress.iter().all(|r| !matches!(r.source, Source::Group(_))));
     if ctx.applying() {
+        // One rule a call (EC2 revokes nothing of a request one of whose rules does not match).
         for sg in groups.iter().filter(|g| !g.ingress.is_empty()) {
-            let r = ec2
-                .revoke_security_group_ingress()
-                .group_id(&sg.id)
-                .set_ip_permissions(Some(permissions(sg.ingress.iter())?))
-                .send()
-                .await;
-            gone(r.ctx("revoke ingress of", &sg.id))?;
+            let revoking = permissions(sg.ingress.iter())?.into_iter().map(|rule| async {
+                let r = ec2.revoke_security_group_ingress().group_id(&sg.id).ip_permissions(rule).send().await;
+                gone(r.ctx("revoke ingress of", &sg.id))
+            });
+            futures_util::future::try_join_all(revoking).await?;
         }
     }
     for sg in groups {
