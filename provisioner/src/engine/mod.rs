@@ -2,7 +2,9 @@
 //! at once, and passes each kind's outputs (ids, ARNs — pending ones in a plan) to the kinds that
 //! need them, typed; the plan lists rows in the graph's order whatever finished first. Teardown,
 //! the sweep and the census walk the same list (`walk`). A kind declares its node in its own
-//! module: this driver names no kind but to hand their outputs to other tools (`Outputs`).
+//! module: this driver names a kind only to hand its outputs to other tools (`Outputs`), to check
+//! that the caller could read the secret it is about to make, and to find the image the service
+//! runs now (the image is the engine's own step of the graph, no AWS resource).
 //!
 //! The graph of the example stack (`a ‖ b`: at once; `→`: after), as the kinds' needs make it:
 //! (network ‖ certificate: requested, validated in DNS, issued ‖ access-log bucket) → load
@@ -87,9 +89,8 @@ pub async fn reconcile(ctx: &Ctx, image: &ImageSource) -> Result<(Plan, Outputs)
     }
     let given = Given::default();
     given.put(image.clone());
-    let (plan, ()) = tokio::try_join!(Box::pin(graph::run(ctx, &vertices, &order, &given)), async {
-        if ctx.applying() { Ok(()) } else { caller_reads().await }
-    },)?;
+    let reads_meanwhile = async { if ctx.applying() { Ok(()) } else { caller_reads().await } };
+    let (plan, ()) = tokio::try_join!(Box::pin(graph::run(ctx, &vertices, &order, &given)), reads_meanwhile)?;
     walk::assert_registered(&plan);
     Ok((plan, outputs(&given)))
 }
