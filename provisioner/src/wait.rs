@@ -39,8 +39,12 @@ pub enum Wait {
     Consistency,
     Propagation,
     /// A dependency still settling, in the call's service's words (`Meaning::InUse`:
-    /// DependencyViolation while ENIs go, a cluster that still has tasks…).
+    /// DependencyViolation while ENIs go, a cluster that still has tasks…), until the deadline.
     Dependency,
+    /// A dependency that settles within this long if it settles at all (a listener letting go of
+    /// a target group or a certificate, a cluster's update): held longer, something outside the
+    /// stack holds it, and waiting out the run's deadline would only hide that.
+    DependencyWithin(Duration),
     /// The "not yet" codes the call site reports while AWS finishes (see `not_yet`).
     Settling(&'static [&'static str]),
 }
@@ -67,6 +71,7 @@ impl Wait {
         match self {
             Self::Consistency => Some(CONSISTENCY_LIMIT),
             Self::Propagation => Some(PROPAGATION_LIMIT),
+            Self::DependencyWithin(limit) => Some(limit),
             Self::Dependency | Self::Settling(_) => None,
         }
     }
@@ -74,7 +79,7 @@ impl Wait {
     fn backoff(self) -> (Duration, Duration) {
         match self {
             Self::Consistency => (Duration::from_millis(250), Duration::from_secs(5)),
-            Self::Propagation | Self::Dependency | Self::Settling(_) => {
+            Self::Propagation | Self::Dependency | Self::DependencyWithin(_) | Self::Settling(_) => {
                 (Duration::from_secs(1), Duration::from_secs(15))
             }
         }
@@ -89,7 +94,7 @@ impl Wait {
         match self {
             Self::Consistency => e.is_not_visible_yet(),
             Self::Propagation => e.is_not_usable_yet(),
-            Self::Dependency => e.means(crate::meaning::Meaning::InUse),
+            Self::Dependency | Self::DependencyWithin(_) => e.means(crate::meaning::Meaning::InUse),
             Self::Settling(codes) => codes.contains(&code),
         }
     }
@@ -100,6 +105,11 @@ impl Wait {
             Self::Propagation => format!(
                 "IAM and service propagation is given {}s; if it persists, the role or permission is wrong",
                 PROPAGATION_LIMIT.as_secs()
+            ),
+            Self::DependencyWithin(limit) => format!(
+                "it settles within {}s when only the stack uses it; held longer, something outside the stack uses it: \
+                 find it (the resource's page in the AWS console lists what uses it), release it, and run again",
+                limit.as_secs()
             ),
             Self::Dependency | Self::Settling(_) => "the run's deadline; raise it with --timeout".to_owned(),
         }
@@ -281,6 +291,24 @@ mod tests {
         let e = r.expect_err("gives up");
         assert!(e.to_string().contains("the ENI to go") && e.to_string().contains("--timeout"), "{e}");
         assert!(started.elapsed() > Duration::from_secs(500), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dependency_held_past_its_limit_is_named_as_held_by_something_else() {
+        let started = tokio::time::Instant::now();
+        let far = Instant::now() + Duration::from_secs(1800);
+        let limit = Duration::from_secs(300);
+        let r: Result<(), _> = until(far, Wait::DependencyWithin(limit), "target group t to be free", || async {
+            Err(aws("ResourceInUseException", "The specified resource is in use."))
+        })
+        .await;
+        let e = r.expect_err("gives up at its limit, not the run's deadline");
+        assert!(
+            e.to_string().contains("target group t to be free") && e.to_string().contains("outside the stack"),
+            "{e}"
+        );
+        let waited = started.elapsed();
+        assert!(waited <= limit && waited >= limit / 2, "{waited:?}");
     }
 
     #[test]

@@ -233,11 +233,16 @@ async fn apply(
 }
 
 async fn delete(ctx: &Ctx, arn: &str) -> Result<(), Error> {
-    // A load balancer lets go of a certificate a little after its listener is deleted.
+    // A load balancer lets go of a certificate a little after its listener is deleted; one still
+    // held after 20 minutes (the Terraform AWS provider's figure) is used by something else.
     let r = ctx
-        .wait(Wait::Dependency, &format!("certificate {arn} to be unused"), || async {
-            ctx.clients.acm.delete_certificate().certificate_arn(arn).send().await.ctx("delete certificate", arn)
-        })
+        .wait(
+            Wait::DependencyWithin(std::time::Duration::from_secs(20 * 60)),
+            &format!("certificate {arn} to be unused"),
+            || async {
+                ctx.clients.acm.delete_certificate().certificate_arn(arn).send().await.ctx("delete certificate", arn)
+            },
+        )
         .await;
     gone(r)
 }

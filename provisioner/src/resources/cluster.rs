@@ -313,7 +313,10 @@ pub async fn reconcile_strategy(
         // ResourceInUse, and "Cluster was not ACTIVE" while it provisions: each waited out, as the
         // Terraform AWS provider does.
         ctx.wait(Wait::Propagation, &format!("cluster {name} to be ACTIVE"), || async {
-            ctx.wait(Wait::Dependency, &format!("cluster {name} to finish its update"), || async {
+            // An update settles within minutes; ResourceInUse held for 10 (the Terraform AWS
+            // provider's figure) is a service on a provider this change removes.
+            let busy = Wait::DependencyWithin(std::time::Duration::from_secs(10 * 60));
+            ctx.wait(busy, &format!("cluster {name} to finish its update"), || async {
                 ctx.clients
                     .ecs
                     .put_cluster_capacity_providers()

@@ -274,6 +274,9 @@ fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     names
 }
 
+/// How long a target group may stay in use after our load balancer is deleted.
+const TARGET_GROUP_RELEASE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "load-balancer",
@@ -365,13 +368,19 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     if let Some(tg) = observe_tg(ctx, &tg_name).await? {
         if ctx.applying() {
             let r = ctx
-                .wait(Wait::Dependency, &format!("target group {tg_name} to be free of its listeners"), || async {
-                    elb.delete_target_group()
-                        .target_group_arn(&tg.arn)
-                        .send()
-                        .await
-                        .ctx("delete target group", &tg_name)
-                })
+                // Free within minutes of our load balancer's deletion; held longer, another load
+                // balancer's listener or rule forwards to it.
+                .wait(
+                    Wait::DependencyWithin(TARGET_GROUP_RELEASE),
+                    &format!("target group {tg_name} to be free of its listeners"),
+                    || async {
+                        elb.delete_target_group()
+                            .target_group_arn(&tg.arn)
+                            .send()
+                            .await
+                            .ctx("delete target group", &tg_name)
+                    },
+                )
                 .await;
             gone(r)?;
             ctx.progress(format!("deleted target group {tg_name}"));
