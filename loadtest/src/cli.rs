@@ -54,7 +54,8 @@ pub enum Command {
     /// overall, p50/p95/p99/max, throughput and error share, and a verdict on the whole run: a
     /// figure regresses when it passes its limit *and* the difference is beyond noise (the
     /// percentiles' 95% intervals, from each run's histogram, do not overlap; the error shares
-    /// differ by a z-test). Exit 0 no regression, 3 regressed, 1 the comparison failed.
+    /// differ by Fisher's exact test while failures are few, a z-test beyond). Exit 0 no
+    /// regression, 3 regressed, 1 the comparison failed.
     Compare {
         /// The earlier run (e.g. the last staging run's result).
         base: PathBuf,

@@ -4,7 +4,8 @@
 //! thousands of samples every difference is "significant" in the loose sense, so noise is
 //! defined here: a percentile regresses when the new run's 95% confidence interval of it lies
 //! wholly above the base run's (distribution-free intervals from order statistics, read off each
-//! run's HDR histogram); the error share when a two-proportion z-test says so at 95%. Throughput
+//! run's HDR histogram); the error share when a one-sided test says so at 95% (Fisher's exact test
+//! while failures are few, the two-proportion z-test beyond). Throughput
 //! is compared as measured (an open model's rate is the run's own choice).
 
 use std::fmt::Write as _;
@@ -216,20 +217,50 @@ fn interval(h: &Histogram<u64>, q: f64) -> Option<(f64, f64)> {
     Some((lo, hi))
 }
 
-/// Whether the second share of failures is higher than the first beyond chance: a one-sided
-/// two-proportion z-test at 95% (pooled standard error).
+/// Whether the second share of failures is higher than the first beyond chance, one-sided at
+/// 95%: Fisher's exact test while either run expects few failures (under `FEW` under the null
+/// hypothesis, where the normal approximation calls small counts significant too eagerly), the
+/// two-proportion z-test (pooled standard error) beyond.
 fn proportions_differ(f1: u64, n1: u64, f2: u64, n2: u64) -> bool {
-    if n1 == 0 || n2 == 0 {
+    const FEW: f64 = 10.0;
+    if n1 == 0 || n2 == 0 || f2 as f64 / n2 as f64 <= f1 as f64 / n1 as f64 {
         return false;
+    }
+    let failures = (f1 + f2) as f64;
+    let total = (n1 + n2) as f64;
+    if failures * (n1.min(n2) as f64) / total < FEW {
+        return fisher_upper_tail(f1 + f2, n1, n2, f2) < 0.05;
     }
     let (n1, n2) = (n1 as f64, n2 as f64);
     let (p1, p2) = (f1 as f64 / n1, f2 as f64 / n2);
-    let pooled = (f1 + f2) as f64 / (n1 + n2);
+    let pooled = failures / total;
     let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
-    if se == 0.0 {
-        return p2 > p1;
-    }
     (p2 - p1) / se > 1.644_854
+}
+
+/// P(X ≥ `at_least`) for X, the failures that fall in the second run when `failures` are spread
+/// at random over `n1` + `n2` requests (hypergeometric): each term from the one before it.
+fn fisher_upper_tail(failures: u64, n1: u64, n2: u64, at_least: u64) -> f64 {
+    let (k_min, k_max) = (failures.saturating_sub(n1), failures.min(n2));
+    // ln P(X = k_min) = ln C(n2, k_min) + ln C(n1, failures − k_min) − ln C(n1 + n2, failures).
+    let ln_choose = |n: u64, k: u64| -> f64 {
+        let k = k.min(n - k);
+        (0..k).map(|i| ((n - i) as f64).ln() - ((i + 1) as f64).ln()).sum()
+    };
+    let mut ln_p = ln_choose(n2, k_min) + ln_choose(n1, failures - k_min) - ln_choose(n1 + n2, failures);
+    let mut tail = 0.0;
+    for k in k_min..=k_max {
+        if k >= at_least {
+            tail += ln_p.exp();
+        }
+        if k < k_max {
+            // P(k + 1) / P(k) = (n2 − k)(failures − k) / ((k + 1)(n1 − failures + k + 1)).
+            let (n1, n2, f) = (n1 as f64, n2 as f64, failures as f64);
+            let k = k as f64;
+            ln_p += ((n2 - k) * (f - k)).ln() - ((k + 1.0) * (n1 - f + k + 1.0)).ln();
+        }
+    }
+    tail.min(1.0)
 }
 
 /// The comparison as a table, the judged figures marked, and the verdict.
@@ -333,5 +364,21 @@ mod tests {
         assert!(proportions_differ(100, 100_000, 300, 100_000), "0.1% → 0.3% of 100,000: not chance");
         assert!(!proportions_differ(300, 100_000, 100, 100_000), "a fall is no rise");
         assert!(!proportions_differ(0, 0, 5, 10));
+        // A handful of failures: the z-test's normal approximation would call 0 → 3 of 100 a rise
+        // (z = 1.74); Fisher's exact test puts it at p = 0.12.
+        assert!(!proportions_differ(0, 100, 3, 100), "0 → 3 of 100: chance");
+        assert!(proportions_differ(0, 1_000, 8, 1_000), "0 → 8 of 1,000: p < 0.01");
+        assert!(!proportions_differ(2, 1_000_000, 6, 1_000_000), "2 → 6 of a million: chance");
+    }
+
+    #[test]
+    fn fishers_tail_matches_its_known_values() {
+        // 0 of 100 against 3 of 100: P(all three in the second run) = C(100,3)/C(200,3).
+        let exact = (100.0 * 99.0 * 98.0) / (200.0 * 199.0 * 198.0);
+        assert!((fisher_upper_tail(3, 100, 100, 3) - exact).abs() < 1e-12);
+        assert!((fisher_upper_tail(3, 100, 100, 0) - 1.0).abs() < 1e-9, "the whole distribution");
+        // Symmetric runs: P(X ≥ 2) of 4 failures over 50 + 50 is a little over one half.
+        let half = fisher_upper_tail(4, 50, 50, 2);
+        assert!(half > 0.5 && half < 0.75, "{half}");
     }
 }
