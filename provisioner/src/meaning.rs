@@ -232,6 +232,10 @@ const TABLE: &[Row] = &[
     // ECS PutClusterCapacityProviders while the cluster is still provisioning ("Cluster was not
     // ACTIVE"; the Terraform AWS provider retries it).
     said("ecs", "ClientException", "was not ACTIVE", NotUsableYet),
+    // ECS PutClusterCapacityProviders naming a capacity provider made a moment before ("The
+    // specified capacity provider … is not in an ACTIVE state"), as the Terraform AWS provider
+    // retries it.
+    said("ecs", "InvalidParameterException", "is not in an ACTIVE state", NotUsableYet),
     // IAM CreateRole naming a boundary created a moment before ("Scope ARN: … does not exist or is
     // not attachable."), AddRoleToInstanceProfile of a role or profile created a moment before
     // ("The role with name … cannot be found.", "Instance Profile … cannot be found.").

@@ -61,6 +61,9 @@ pub fn not_yet(code: &str, what: impl Into<String>, message: impl Into<String>) 
     }
 }
 
+/// What a wait that ran into the run's deadline says of it.
+const RUN_DEADLINE: &str = "the run's deadline; raise it with --timeout";
+
 /// How long each class may wait at most (the run's deadline can cut it shorter).
 pub const CONSISTENCY_LIMIT: Duration = Duration::from_secs(120);
 pub const PROPAGATION_LIMIT: Duration = Duration::from_secs(240);
@@ -111,7 +114,7 @@ impl Wait {
                  find it (the resource's page in the AWS console lists what uses it), release it, and run again",
                 limit.as_secs()
             ),
-            Self::Dependency | Self::Settling(_) => "the run's deadline; raise it with --timeout".to_owned(),
+            Self::Dependency | Self::Settling(_) => RUN_DEADLINE.to_owned(),
         }
     }
 }
@@ -133,8 +136,10 @@ where
     Fut: Future<Output = Result<T, Error>>,
 {
     // Measured on tokio's clock, so tests can run it with paused time.
-    let budget = deadline.saturating_duration_since(Instant::now());
-    let budget = wait.limit().map_or(budget, |l| budget.min(l));
+    let left = deadline.saturating_duration_since(Instant::now());
+    let budget = wait.limit().map_or(left, |l| left.min(l));
+    // What ends the wait, as the error says it: the class's own limit, or the run's deadline.
+    let why = if budget < left { wait.describe() } else { RUN_DEADLINE.to_owned() };
     let started = tokio::time::Instant::now();
     let stop = started + budget;
     let (first, max) = wait.backoff();
@@ -151,7 +156,7 @@ where
                     return Err(Error::Deadline {
                         waiting_for: format!("{waiting_for} ({e})"),
                         elapsed: started.elapsed(),
-                        limit: wait.describe(),
+                        limit: why,
                     });
                 }
                 tracing::info!(code = e.code().unwrap_or_default(), ?pause, "{waiting_for}: not yet, retrying");
@@ -309,6 +314,18 @@ mod tests {
         );
         let waited = started.elapsed();
         assert!(waited <= limit && waited >= limit / 2, "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_cut_short_by_the_runs_deadline_says_so_not_its_own_limit() {
+        let near = Instant::now() + Duration::from_secs(60);
+        let r: Result<(), _> =
+            until(near, Wait::DependencyWithin(Duration::from_secs(1200)), "certificate c to be unused", || async {
+                Err(aws("ResourceInUseException", "The specified resource is in use."))
+            })
+            .await;
+        let e = r.expect_err("gives up at the deadline");
+        assert!(e.to_string().contains("--timeout") && !e.to_string().contains("outside the stack"), "{e}");
     }
 
     #[test]

@@ -224,6 +224,13 @@ fn not_usable_yet_is_what_a_service_says_of_a_role_or_profile_made_moments_ago()
             ),
             ("iam", "AddRoleToInstanceProfile", "NoSuchEntity", "The role with name r cannot be found.", true),
             ("ecs", "PutClusterCapacityProviders", "ClientException", "Cluster was not ACTIVE", true),
+            (
+                "ecs",
+                "PutClusterCapacityProviders",
+                "InvalidParameterException",
+                "The specified capacity provider konnichiwa-capacity is not in an ACTIVE state.",
+                true,
+            ),
             ("autoscaling", "CreateAutoScalingGroup", "ValidationError", "Invalid IamInstanceProfile: p", true),
             (
                 "autoscaling",
