@@ -513,11 +513,20 @@ pub struct Slo {
     pub p95_latency: HumanDuration,
     #[serde(default = "default_error_rate")]
     pub max_error_rate: Percent,
+    /// The share of requests answered without a 5xx over 30 days (e.g. 99.9%): its error budget
+    /// is watched by multiwindow, multi-burn-rate alarms. None (the default): no budget alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<Percent>,
 }
 
 impl Default for Slo {
     fn default() -> Self {
-        Self { requests_per_second: default_rps(), p95_latency: default_p95(), max_error_rate: default_error_rate() }
+        Self {
+            requests_per_second: default_rps(),
+            p95_latency: default_p95(),
+            max_error_rate: default_error_rate(),
+            availability: None,
+        }
     }
 }
 

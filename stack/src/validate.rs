@@ -648,6 +648,13 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
         c.check(!p95.is_zero(), "slo.p95_latency", || "a zero latency objective can never be met".to_owned());
     }
     c.percent("slo.max_error_rate", &slo.max_error_rate, 100.0);
+    if let Some(v) = slo.availability.as_ref().and_then(|a| c.percent("slo.availability", a, 100.0)) {
+        // 90% leaves a budget the ticket's 1× burn cannot express below a 10% error share; 100%
+        // leaves none to burn.
+        c.check((90.0..100.0).contains(&v) && v <= 99.999, "slo.availability", || {
+            format!("{v}% leaves no error budget to alert on; use 90–99.999% (e.g. 99.9%)")
+        });
+    }
 
     for (path, v) in [
         ("monitor.cpu_warning_percent", m.cpu_warning_percent),

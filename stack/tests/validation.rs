@@ -184,6 +184,18 @@ const BAD: &[(&str, &str, &str, &str)] = &[
         "slo.max_error_rate",
         "out of range",
     ),
+    (
+        "slo:",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, availability: 100% }",
+        "slo.availability",
+        "no error budget",
+    ),
+    (
+        "slo:",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, availability: 80% }",
+        "slo.availability",
+        "90–99.999%",
+    ),
     ("cpu_warning_percent:", "cpu_warning_percent: 95", "monitor.cpu_warning_percent", "above critical"),
     ("latency_warning:", "latency_warning: 5s", "monitor.latency_warning", "above critical"),
 ];

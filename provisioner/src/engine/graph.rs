@@ -199,6 +199,7 @@ mod tests {
                 "load-balancer",
                 "dns-alias",
                 "sns-topic",
+                "error-budget",
                 "alarms",
                 "image",
                 "ecs-service"

@@ -81,7 +81,7 @@ pub fn rollback_names(stack: &stack::Stack) -> Vec<String> {
     ALARMS.iter().filter(|(_, rolls_back)| *rolls_back).map(|(suffix, _)| format!("{}-{suffix}", stack.name)).collect()
 }
 
-const NAMESPACE: &str = "AWS/ApplicationELB";
+pub(crate) const NAMESPACE: &str = "AWS/ApplicationELB";
 const PERIOD: i32 = 60;
 
 /// One alarm as stack.yaml wants it (or as observed), in the terms that are compared.
@@ -141,11 +141,16 @@ fn dims_text(dims: &[(String, String)]) -> String {
 }
 
 fn metric_text(name: &str, stat: &str, dims: &[(String, String)]) -> String {
-    format!("{name} {stat} {} {PERIOD}s", dims_text(dims))
+    metric_text_every(name, stat, dims, PERIOD)
+}
+
+/// A metric as `observed_measure` writes it, over `period` seconds.
+pub(crate) fn metric_text_every(name: &str, stat: &str, dims: &[(String, String)], period: i32) -> String {
+    format!("{name} {stat} {} {period}s", dims_text(dims))
 }
 
 /// The 5xx share in percent: the targets' and the load balancer's 5xx over the requests.
-const SHARE: &str = "100 * (FILL(errors, 0) + FILL(elb_errors, 0)) / requests";
+pub(crate) const SHARE: &str = "100 * (FILL(errors, 0) + FILL(elb_errors, 0)) / requests";
 
 /// The three alarms for these dimensions.
 pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec> {
@@ -258,7 +263,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAlarm>, Error> 
 
 /// The alarms `names` (None for one that does not exist), in that order: one DescribeAlarms for
 /// them all (CloudWatch's read quota is a few calls a second), then each one's tags at once.
-async fn observe_all(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<ObservedAlarm>>, Error> {
+pub(crate) async fn observe_all(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<ObservedAlarm>>, Error> {
     let cw = &ctx.clients.cloudwatch;
     let mut found = Vec::new();
     // Up to 100 names a call; the answer pages at 50.
@@ -326,10 +331,21 @@ fn cw_dims(dims: &[(String, String)]) -> Vec<Dimension> {
 }
 
 fn query(id: &str, metric: &str, stat: &str, dims: &[(String, String)]) -> MetricDataQuery {
+    query_every(id, metric, stat, dims, PERIOD)
+}
+
+/// A metric of the load balancer's, over `period` seconds, for a metric math expression.
+pub(crate) fn query_every(
+    id: &str,
+    metric: &str,
+    stat: &str,
+    dims: &[(String, String)],
+    period: i32,
+) -> MetricDataQuery {
     let m = Metric::builder().namespace(NAMESPACE).metric_name(metric).set_dimensions(Some(cw_dims(dims))).build();
     MetricDataQuery::builder()
         .id(id)
-        .metric_stat(MetricStat::builder().metric(m).period(PERIOD).stat(stat).build())
+        .metric_stat(MetricStat::builder().metric(m).period(period).stat(stat).build())
         .return_data(false)
         .build()
 }

@@ -538,6 +538,7 @@ mod tests {
             redirect_http: true,
         });
         s.service.deployment.alarm_topic = true;
+        s.slo.availability = Some(stack::Percent::parse("99.9%"));
         s.service.exec = true;
         s.capacity.ssm_access = true;
         s

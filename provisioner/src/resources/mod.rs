@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod alias;
+pub mod budget;
 pub mod capacity;
 pub mod certificate;
 pub mod ci_role;
@@ -24,6 +25,7 @@ pub mod topic;
 pub const KINDS: &[crate::reconcile::kind::Kind] = &[
     service::KIND,
     alarms::KIND,
+    budget::KIND,
     topic::KIND,
     alias::KIND,
     load_balancer::KIND,

@@ -40,7 +40,7 @@ pub const KIND: Kind = Kind {
     nouns: &[SNS_TOPIC],
     permissions: PERMISSIONS,
     arn_types: &["sns:{stack}-alarms"],
-    deleted_after: &["alarms"],
+    deleted_after: &["alarms", "error-budget"],
     derived_names,
     name_limits: &[],
     terraform_types: &["aws_sns_topic"],

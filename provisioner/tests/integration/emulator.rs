@@ -612,6 +612,25 @@ async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them(
     let e = alarm("b".into(), ALARM_ACTIONS.max + 1).await.expect_err("actions over");
     assert!(said(&e).contains("alarmActions") && said(&e).contains("less than or equal to 5"), "{}", said(&e));
 
+    // CloudWatch composite alarms, which moto did not serve; DescribeAlarms lists them only when
+    // AlarmTypes names them, and metric alarms only when it names them or is absent.
+    use aws_sdk_cloudwatch::types::AlarmType;
+    alarm("b".into(), 1).await.expect("the metric alarm the rule names");
+    c.cloudwatch
+        .put_composite_alarm()
+        .alarm_name("emulator-composite")
+        .alarm_rule(r#"ALARM("b")"#)
+        .send()
+        .await
+        .expect("PutCompositeAlarm");
+    let names = || Some(vec!["emulator-composite".to_owned(), "b".to_owned()]);
+    let plain = c.cloudwatch.describe_alarms().set_alarm_names(names()).send().await.expect("describe");
+    assert_eq!((plain.metric_alarms().len(), plain.composite_alarms().len()), (1, 0), "{plain:?}");
+    let composite = c.cloudwatch.describe_alarms().set_alarm_names(names()).alarm_types(AlarmType::CompositeAlarm);
+    let composite = composite.send().await.expect("describe composite");
+    assert_eq!((composite.metric_alarms().len(), composite.composite_alarms().len()), (0, 1));
+    assert_eq!(composite.composite_alarms()[0].alarm_rule(), Some(r#"ALARM("b")"#));
+
     // ECS: a task definition over 64 KiB, and RunTask overrides over 8192 characters.
     let td = |value_len: usize| {
         let env = aws_sdk_ecs::types::KeyValuePair::builder().name("BLOB").value("x".repeat(value_len)).build();

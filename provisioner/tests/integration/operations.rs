@@ -297,6 +297,74 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
     assert!(c.sns.get_topic_attributes().topic_arn(&ours).send().await.is_err(), "and the topic");
 }
 
+#[tokio::test]
+async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_removed() {
+    use aws_sdk_cloudwatch::types::AlarmType;
+    let account = Account::new();
+    let c = account.clients().await;
+    account.edit_stack(|t| {
+        t.replace("max_error_rate: 1% }", "max_error_rate: 1%, availability: 99.9% }")
+            .replace("slo_alarms: true }", "slo_alarms: true, alarm_topic: true }")
+    });
+    let up = account.json(&["up", "--yes"], 0);
+    let made = crate::common::mutations(&up);
+    assert_eq!(made.iter().filter(|m| *m == "CloudWatch:PutCompositeAlarm").count(), 3, "{made:?}");
+    let census = crate::common::census::take(&c, "konnichiwa").await;
+    assert_eq!((census["burn-alarm"], census["budget-alert"]), (6, 3), "{census:?}");
+
+    let (alerts, windows) = provisioner::resources::budget::names("konnichiwa");
+    let both = c
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(alerts.iter().chain(&windows).cloned().collect()))
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .expect("budget alarms");
+    let fast = both.composite_alarms().iter().find(|a| a.alarm_name() == Some("konnichiwa.budget.page-fast"));
+    let fast = fast.expect("page-fast");
+    assert_eq!(
+        fast.alarm_rule(),
+        Some(r#"ALARM("konnichiwa.budget.page-fast.1h") AND ALARM("konnichiwa.budget.page-fast.5m")"#)
+    );
+    let ours = format!("arn:aws:sns:ap-northeast-1:{}:konnichiwa-alarms", account.id);
+    assert_eq!(fast.alarm_actions(), [ours]);
+    let hour = both.metric_alarms().iter().find(|a| a.alarm_name() == Some("konnichiwa.budget.page-fast.1h"));
+    let hour = hour.expect("the 1h window");
+    assert!((hour.threshold().expect("threshold") - 1.44).abs() < 1e-9, "14.4 × the 0.1% budget");
+    let periods: Vec<i32> = hour.metrics().iter().filter_map(|m| m.metric_stat()).filter_map(|s| s.period()).collect();
+    assert_eq!(periods, [3600, 3600, 3600], "one period of the window's length");
+    assert!(hour.alarm_actions().is_empty(), "a window notifies nobody; its alert does");
+
+    // A second up changes nothing; an alert's rule edited behind our back is drift up repairs.
+    assert_eq!(crate::common::mutations(&account.json(&["up", "--yes"], 0)), Vec::<String>::new());
+    c.cloudwatch
+        .put_composite_alarm()
+        .alarm_name("konnichiwa.budget.ticket")
+        .alarm_rule(r#"ALARM("konnichiwa.budget.ticket.3d")"#)
+        .send()
+        .await
+        .expect("edit the rule");
+    let plan = text(&account.run(&["plan"]));
+    assert!(plan.contains("budget-alert konnichiwa.budget.ticket") && plan.contains("rule:"), "{plan}");
+    let repaired = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutCompositeAlarm"]);
+
+    // Off: up deletes the alerts, then their windows; on again, down deletes them with the rest.
+    account.edit_stack(|t| t.replace(", availability: 99.9%", ""));
+    let off = account.json(&["up", "--yes"], 0);
+    let deleted = crate::common::mutations(&off);
+    assert_eq!(deleted.iter().filter(|m| *m == "CloudWatch:DeleteAlarms").count(), 9, "{deleted:?}");
+    let census = crate::common::census::take(&c, "konnichiwa").await;
+    assert_eq!((census["burn-alarm"], census["budget-alert"]), (0, 0));
+    account.edit_stack(|t| t.replace("max_error_rate: 1% }", "max_error_rate: 1%, availability: 99.9% }"));
+    account.json(&["up", "--yes"], 0);
+    account.json(&["down", "--yes", "--purge"], 0);
+    let left = crate::common::census::leftovers(&crate::common::census::take(&c, "konnichiwa").await);
+    assert_eq!(left, Vec::<String>::new(), "down left nothing");
+}
+
 /// ECS rolls a deployment back when an SLO alarm fires: the follower names the alarm, exit 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_rolled_back_by_an_slo_alarm_says_which_and_exits_3() {

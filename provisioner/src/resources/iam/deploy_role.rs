@@ -110,7 +110,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
     ("service", &["ecs-service"]),
     ("edge", &["load-balancer", "certificate", "dns-alias", "log-bucket"]),
     ("identity", &["iam", "secret", "ecr-repository"]),
-    ("operations", &["log-group", "alarms", "sns-topic", "lease", "verify", "sweep"]),
+    ("operations", &["log-group", "alarms", "error-budget", "sns-topic", "lease", "verify", "sweep"]),
     (ACCOUNT_WIDE, &["denied"]),
 ];
 

@@ -142,6 +142,20 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         "alarm",
         alarms.metric_alarms().iter().filter(|a| a.alarm_name().is_some_and(|n| names.iter().any(|x| x == n))).count(),
     );
+    // The error budget's windows and alerts, both types asked for (DescribeAlarms lists only
+    // metric alarms unless told otherwise).
+    let (alerts, windows) = provisioner::resources::budget::names(name);
+    let budget = c
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(alerts.iter().chain(&windows).cloned().collect()))
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .expect("budget alarms");
+    n.insert("burn-alarm", budget.metric_alarms().len());
+    n.insert("budget-alert", budget.composite_alarms().len());
     let topic = format!("arn:aws:sns:ap-northeast-1:{account}:{name}-alarms");
     n.insert("sns-topic", usize::from(c.sns.get_topic_attributes().topic_arn(topic).send().await.is_ok()));
     let buckets = c.s3.list_buckets().send().await.expect("buckets");
@@ -158,6 +172,9 @@ pub fn clean() -> Census {
     Census::from([
         ("alarm", 3),
         ("auto-scaling-group", 1),
+        // Made only with slo.availability.
+        ("budget-alert", 0),
+        ("burn-alarm", 0),
         ("capacity-provider", 1),
         ("ecr-repository", 1),
         ("ecs-cluster", 1),
