@@ -82,6 +82,10 @@ pub fn estimate(sizing: &Sizing, assume: &CostAssumptions, prices: &PriceBook) -
     if sizing.alarms > 0 {
         b.fixed("cloudwatch alarms", format!("{} alarms", sizing.alarms), "cloudwatch:alarm", f64::from(sizing.alarms));
     }
+    if sizing.composite_alarms > 0 {
+        let n = sizing.composite_alarms;
+        b.fixed("cloudwatch composite alarms", format!("{n} alarms"), "cloudwatch:composite-alarm", f64::from(n));
+    }
     if let Some(days) = sizing.log_days {
         let gib = assume.log_gib_per_month;
         b.fixed("log ingestion", format!("{gib} GiB"), "logs:ingested", gib);
@@ -221,6 +225,18 @@ mod tests {
         assert!(e.missing_prices.is_empty(), "{:?}", e.missing_prices);
         let sum: f64 = e.items.iter().filter_map(|i| i.monthly_usd).sum();
         assert_eq!(e.monthly_usd, cents(sum));
+    }
+
+    #[test]
+    fn the_error_budgets_alarms_are_counted_and_their_composite_price_named_when_missing() {
+        let mut stack = test_stack();
+        stack.slo.availability = Some(stack::Percent::parse("99.9%"));
+        let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
+        // 3 SLO alarms + 2 pairs AWS makes + 6 windows of 3 metrics each, at 0.10.
+        assert_eq!(item(&e, "cloudwatch alarms"), 2.5);
+        let composite = e.items.iter().find(|i| i.item == "cloudwatch composite alarms").expect("a line");
+        assert_eq!((composite.quantity.as_str(), composite.monthly_usd), ("3 alarms", None));
+        assert_eq!(e.missing_prices, ["cloudwatch:composite-alarm"], "named, not guessed");
     }
 
     #[test]

@@ -4,12 +4,16 @@
 use serde::Serialize;
 
 use crate::reconcile::{Action, Plan};
-use crate::resources::alarms;
+use crate::resources::{alarms, budget};
 
 /// Alarms AWS makes for a target-tracking policy (one to scale out, one to scale in), billed to
 /// the account: each service auto scaling policy and the capacity provider's managed scaling have
 /// a pair.
 const ALARMS_PER_TRACKING_POLICY: u32 = 2;
+
+/// The metrics of an error budget window's expression (the targets' and the load balancer's 5xx,
+/// the requests), each billed as an alarm metric.
+const METRICS_PER_BUDGET_WINDOW: u32 = 3;
 
 /// The billed parts of a stack.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,8 +32,11 @@ pub struct Sizing {
     pub load_balancer: bool,
     /// Retention of the access-log bucket, when there is one.
     pub access_log_days: Option<u32>,
-    /// CloudWatch alarms: the stack's and the ones AWS makes for its scaling policies.
+    /// CloudWatch alarm metrics: the stack's alarms (an error budget window bills its three
+    /// metrics) and the ones AWS makes for its scaling policies.
     pub alarms: u32,
+    /// CloudWatch composite alarms: the error budget's alerts.
+    pub composite_alarms: u32,
     /// Retention of the service's log group, when there is one.
     pub log_days: Option<u32>,
     pub secret: bool,
@@ -55,7 +62,10 @@ impl Sizing {
             availability_zones: u32::from(stack.network.availability_zones),
             load_balancer: true,
             access_log_days: stack.load_balancer.access_logs.as_ref().map(|a| a.retention_days),
-            alarms: count(alarms::names(stack).len()) + ALARMS_PER_TRACKING_POLICY * (policies + 1),
+            alarms: count(alarms::names(stack).len())
+                + ALARMS_PER_TRACKING_POLICY * (policies + 1)
+                + if budget::enabled(stack) { METRICS_PER_BUDGET_WINDOW * count(budget::names(&stack.name).1.len()) } else { 0 },
+            composite_alarms: if budget::enabled(stack) { count(budget::POLICIES.len()) } else { 0 },
             log_days: Some(stack.logs.retention_days),
             secret: true,
             repository: true,
@@ -104,7 +114,11 @@ impl Sizing {
             access_log_days: rows
                 .exists("log-bucket")
                 .then(|| number("log-bucket", "expiration_days", crate::resources::log_bucket::retention_days(stack))),
-            alarms: count(rows.count("alarm")) + ALARMS_PER_TRACKING_POLICY * policies_now + provider_pair,
+            alarms: count(rows.count("alarm"))
+                + ALARMS_PER_TRACKING_POLICY * policies_now
+                + provider_pair
+                + METRICS_PER_BUDGET_WINDOW * count(rows.count("burn-alarm")),
+            composite_alarms: count(rows.count("budget-alert")),
             log_days: rows.exists("log-group").then_some(number(
                 "log-group",
                 "retention_days",
