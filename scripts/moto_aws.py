@@ -379,6 +379,37 @@ def put_metric_alarm(self, *args, **kwargs):
     return _put_metric_alarm(self, *args, **kwargs)
 
 
+def rule_names(rule):
+    """The alarm names an alarm rule names: ALARM("a"), OK(b), INSUFFICIENT_DATA("c")."""
+    import re
+    return [m.group(2) or m.group(3) for m in re.finditer(r'(ALARM|OK|INSUFFICIENT_DATA)\(\s*(?:"([^"]+)"|([^)\s]+))\s*\)', rule or "")]
+
+
+def put_composite_alarm(self):
+    """CloudWatch PutCompositeAlarm: every alarm its rule names must exist ("Could not save the
+    composite alarm as alarms [...] in the alarm rule do not exist"); served by moto's
+    PutMetricAlarm, which reads AlarmRule."""
+    missing = [n for n in rule_names(self._get_param("AlarmRule")) if n not in self.cloudwatch_backend.alarms]
+    if missing:
+        raise CloudWatchValidation(
+            f"Could not save the composite alarm as alarms [{', '.join(missing)}] in the alarm rule do not exist")
+    return cloudwatch_responses.CloudWatchResponse.put_metric_alarm(self)
+
+
+_delete_alarms = cloudwatch.CloudWatchBackend.delete_alarms
+
+
+def delete_alarms(self, alarm_names):
+    """CloudWatch DeleteAlarms: an alarm a composite alarm's rule names cannot go before it
+    ("Cannot delete X as there are composite alarm(s) depending on it")."""
+    for name in alarm_names:
+        for other in self.alarms.values():
+            if other.rule and other.name not in alarm_names and name in rule_names(other.rule):
+                raise CloudWatchValidation(
+                    f"Cannot delete {name} as there are composite alarm(s) depending on it: {other.name}")
+    return _delete_alarms(self, alarm_names)
+
+
 def describe_alarms(self):
     """CloudWatch DescribeAlarms lists composite alarms only when AlarmTypes names them, and
     metric alarms only when it names them or is absent (moto listed both always)."""
@@ -465,7 +496,8 @@ secretsmanager.SecretsManagerBackend.create_secret = create_secret
 secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value
 cloudwatch.CloudWatchBackend.put_metric_alarm = put_metric_alarm
 # PutCompositeAlarm, which moto does not serve: its PutMetricAlarm reads AlarmRule for this.
-cloudwatch_responses.CloudWatchResponse.put_composite_alarm = cloudwatch_responses.CloudWatchResponse.put_metric_alarm
+cloudwatch_responses.CloudWatchResponse.put_composite_alarm = put_composite_alarm
+cloudwatch.CloudWatchBackend.delete_alarms = delete_alarms
 cloudwatch_responses.CloudWatchResponse.describe_alarms = describe_alarms
 # A composite alarm's rule, under the name AWS's answer gives it.
 cloudwatch.Alarm.alarm_rule = property(lambda self: self.rule)

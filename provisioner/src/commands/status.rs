@@ -65,6 +65,9 @@ struct StatusAnswer<'a> {
     /// What `rollback --to` can name, newest first.
     revisions: &'a [super::rollback::Revision],
     outputs: &'a driver::Outputs,
+    /// Where the error budget stands (with `slo.availability`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_budget: Option<&'a crate::resources::budget::Standing>,
     notes: &'a [String],
 }
 
@@ -142,6 +145,7 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         return print_outputs(cli, args, &ctx, &plan, &outputs);
     }
     let service = service_state(&ctx, &outputs).await?;
+    let budget = crate::resources::budget::standing(&ctx, &outputs.load_balancer).await?;
     // What `rollback --to` can name.
     let revisions = super::rollback::revisions(&ctx, 5).await?;
     // Load generators the stack did not start (RunTask's network cannot be bounded by IAM).
@@ -170,6 +174,7 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
             service: service.as_ref(),
             revisions: &revisions,
             outputs: &outputs,
+            error_budget: budget.as_ref(),
             notes: &notes,
         };
         answer::print("status", Some(&ctx.stack.name), body);
@@ -192,6 +197,9 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         }
     }
     print_alarms_and_certificate(&outputs);
+    if let Some(b) = &budget {
+        print_budget(b);
+    }
     if let Some(url) = &outputs.load_balancer.url {
         println!("\nURL: {url}");
         if let Some(note) = sandbox::note(sandbox::Topic::Url) {
@@ -303,6 +311,19 @@ fn print_service(outputs: &driver::Outputs, service: Option<&ServiceState>) {
     for t in &s.targets {
         let port = t.port.map_or_else(|| "null".to_owned(), |p| p.to_string());
         println!("  target {}:{port} {} {}", or(&t.target, "?"), or(&t.state, "?"), or(&t.reason, ""));
+    }
+}
+
+/// Where the error budget stands, as `status` prints it.
+fn print_budget(b: &crate::resources::budget::Standing) {
+    println!("\nError budget ({}% of requests over {} days):", b.availability, b.days);
+    match b.left_percent {
+        Some(left) => println!("  {left:.1}% left ({} of {} requests failed)", b.errors, b.requests),
+        None => println!("  no requests in {} days: all of it left", b.days),
+    }
+    match b.burn_rate {
+        Some(rate) => println!("  burning {rate:.2}× the rate that spends it in {} days (the last hour)", b.days),
+        None => println!("  no requests in the last hour"),
     }
 }
 

@@ -64,7 +64,11 @@ impl Sizing {
             access_log_days: stack.load_balancer.access_logs.as_ref().map(|a| a.retention_days),
             alarms: count(alarms::names(stack).len())
                 + ALARMS_PER_TRACKING_POLICY * (policies + 1)
-                + if budget::enabled(stack) { METRICS_PER_BUDGET_WINDOW * count(budget::names(&stack.name).1.len()) } else { 0 },
+                + if budget::enabled(stack) {
+                    METRICS_PER_BUDGET_WINDOW * count(budget::names(&stack.name).1.len())
+                } else {
+                    0
+                },
             composite_alarms: if budget::enabled(stack) { count(budget::POLICIES.len()) } else { 0 },
             log_days: Some(stack.logs.retention_days),
             secret: true,

@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn the_deploy_role_keeps_what_it_could_not_make_again() {
         let kept: Vec<&str> = KINDS.iter().filter(|k| kept_by_deploy_role(k)).map(|k| k.name).collect();
-        assert_eq!(kept, ["sns-topic", "log-bucket", "secret"]);
+        assert_eq!(kept, ["error-budget", "sns-topic", "log-bucket", "secret"]);
     }
 
     #[test]

@@ -53,25 +53,36 @@ pub const POLICIES: [Policy; 3] = [
     Policy { name: "ticket", long: (4320, "3d"), short: (360, "6h"), burn: 1.0, pages: false },
 ];
 
-/// What the budget alarms call: their own alarms by exact ARN, notifying only the stack's topics.
+/// What the budget alarms call. The windows by one ARN pattern, notifying only the stack's topics;
+/// the reads and deletes whether or not stack.yaml turns the budget on (an `up` without it deletes
+/// what is left). PutCompositeAlarm takes no narrower scope than `*` (its API reference), so only
+/// an administrator's `up` makes or changes the alerts: the deploy role's `up` stops before such a
+/// change, saying so (`iam::needs_administrator`), and its `down` keeps them.
 pub const PERMISSIONS: &[Permission] = &[
-    Permission::new(&["cloudwatch:DescribeAlarms"], Scope::Any).when(enabled),
+    Permission::new(&["cloudwatch:DescribeAlarms"], Scope::Any),
+    // `status` reads the budget's metrics (the load balancer's: no resource-level scope).
+    Permission::new(&["cloudwatch:GetMetricData"], Scope::Any).when(enabled),
     Permission::new(
-        &["cloudwatch:PutMetricAlarm", "cloudwatch:PutCompositeAlarm"],
-        Scope::Conditioned {
-            resources: alarm_arns,
-            condition: |c| {
-                let mut topics = c.stack.service.deployment.alarm_actions.clone();
-                topics.push(c.arn("sns", &crate::resources::topic::name(&c.stack.name)));
-                serde_json::json!({ "ForAllValues:StringEquals": { "cloudwatch:AlarmActions": topics } })
-            },
-        },
+        &["cloudwatch:PutMetricAlarm"],
+        Scope::Conditioned { resources: alarm_arns, condition: only_the_stacks_topics },
     )
     .when(enabled),
-    Permission::new(&["cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"], Scope::Own(alarm_arns))
-        .when(enabled),
+    Permission::new(
+        &["cloudwatch:PutCompositeAlarm"],
+        Scope::Conditioned { resources: |_| vec!["*".into()], condition: only_the_stacks_topics },
+    )
+    .when(enabled)
+    .administrators_only(),
+    Permission::new(&["cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"], Scope::Own(alarm_arns)),
     Permission::new(&["cloudwatch:TagResource"], Scope::Retag(alarm_arns)).when(enabled),
 ];
+
+/// Alarm actions that notify only the topics stack.yaml names and the stack's own.
+fn only_the_stacks_topics(c: &PolicyContext) -> serde_json::Value {
+    let mut topics = c.stack.service.deployment.alarm_actions.clone();
+    topics.push(c.arn("sns", &crate::resources::topic::name(&c.stack.name)));
+    serde_json::json!({ "ForAllValues:StringEquals": { "cloudwatch:AlarmActions": topics } })
+}
 
 pub fn enabled(stack: &stack::Stack) -> bool {
     stack.slo.availability.is_some()
@@ -161,7 +172,9 @@ impl Observed for ObservedAlert {
 
 /// The alerts, notifying the stack's topics.
 pub fn alerts(stack: &stack::Stack, topic: Option<&str>) -> Vec<AlertSpec> {
-    let Some(availability) = stack.slo.availability.as_ref().map(stack::Percent::get) else { return Vec::new() };
+    if !enabled(stack) {
+        return Vec::new();
+    }
     let mut actions = stack.service.deployment.alarm_actions.clone();
     actions.extend(topic.map(str::to_owned));
     actions.sort();
@@ -172,12 +185,11 @@ pub fn alerts(stack: &stack::Stack, topic: Option<&str>) -> Vec<AlertSpec> {
         .zip(windows.chunks(2))
         .map(|((p, name), w)| AlertSpec {
             rule: format!("ALARM(\"{}\") AND ALARM(\"{}\")", w[0], w[1]),
+            // No figure of stack.yaml's: only an administrator may change an alert.
             description: format!(
-                "{}: stack {} burns its error budget ({}% available over {BUDGET_DAYS} days) {}× as fast as it \
-                 lasts, over {} and still over {}",
+                "{}: stack {} burns its error budget {}× as fast as it lasts, over {} and still over {}",
                 if p.pages { "PAGE" } else { "TICKET" },
                 stack.name,
-                availability,
                 p.burn,
                 p.long.1,
                 p.short.1
@@ -402,6 +414,87 @@ async fn any_exists(ctx: &Ctx) -> Result<bool, Error> {
     Ok(!out.composite_alarms().is_empty() || !out.metric_alarms().is_empty())
 }
 
+/// Where the budget stands: its share of requests that may fail, what failed, and how fast it burns.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Standing {
+    /// `slo.availability`, in percent.
+    pub availability: f64,
+    pub days: f64,
+    /// The load balancer's requests and 5xx answers over those days.
+    pub requests: f64,
+    pub errors: f64,
+    /// What is left of the budget, in percent of it (negative: overspent); None without requests.
+    pub left_percent: Option<f64>,
+    /// The last hour's error share over the budget's rate (1: the budget lasts exactly its
+    /// days); None without requests in the last hour.
+    pub burn_rate: Option<f64>,
+}
+
+impl Standing {
+    /// From the counts over the budget's days and over the last hour.
+    pub fn of(availability: f64, days: (f64, f64), hour: (f64, f64)) -> Self {
+        let budget = 100.0 - availability;
+        let share = |(requests, errors): (f64, f64)| (requests > 0.0).then(|| 100.0 * errors / requests);
+        Self {
+            availability,
+            days: BUDGET_DAYS,
+            requests: days.0,
+            errors: days.1,
+            left_percent: share(days).map(|s| 100.0 * (1.0 - s / budget)),
+            burn_rate: share(hour).map(|s| s / budget),
+        }
+    }
+}
+
+/// Where the budget stands now (None while stack.yaml sets no availability or the load balancer
+/// does not exist): the load balancer's requests and 5xx answers over the budget's days and over
+/// the last hour, two GetMetricData calls.
+pub async fn standing(ctx: &Ctx, lb: &LoadBalancerOutputs) -> Result<Option<Standing>, Error> {
+    let Some(availability) = ctx.stack.slo.availability.as_ref().map(stack::Percent::get) else { return Ok(None) };
+    if !(lb.load_balancer_arn.is_known() && lb.target_group_arn.is_known()) {
+        return Ok(None);
+    }
+    let dims = alarms::dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
+    let now = std::time::SystemTime::now();
+    let days = std::time::Duration::from_secs_f64(BUDGET_DAYS * 86_400.0);
+    let (over_days, last_hour) = tokio::try_join!(
+        counts(ctx, &dims, now - days, now, 86_400),
+        counts(ctx, &dims, now - std::time::Duration::from_secs(3600), now, 3600),
+    )?;
+    Ok(Some(Standing::of(availability, over_days, last_hour)))
+}
+
+/// The requests and the 5xx answers (the targets' and the load balancer's) from `from` to `to`.
+async fn counts(
+    ctx: &Ctx,
+    dims: &[(String, String)],
+    from: std::time::SystemTime,
+    to: std::time::SystemTime,
+    period: i32,
+) -> Result<(f64, f64), Error> {
+    let q = |id: &str, metric: &str, dims: &[(String, String)]| {
+        let mut q = alarms::query_every(id, metric, "Sum", dims, period);
+        q.return_data = Some(true);
+        q
+    };
+    let out = ctx
+        .clients
+        .cloudwatch
+        .get_metric_data()
+        .metric_data_queries(q("requests", "RequestCount", dims))
+        .metric_data_queries(q("errors", "HTTPCode_Target_5XX_Count", dims))
+        .metric_data_queries(q("elb_errors", "HTTPCode_ELB_5XX_Count", &dims[..1]))
+        .start_time(from.into())
+        .end_time(to.into())
+        .send()
+        .await
+        .ctx("read the error budget's metrics of", &ctx.stack.name)?;
+    let sum = |id: &str| -> f64 {
+        out.metric_data_results().iter().filter(|r| r.id() == Some(id)).flat_map(|r| r.values()).sum()
+    };
+    Ok((sum("requests"), sum("errors") + sum("elb_errors")))
+}
+
 /// The alerts first (they name the windows), then the windows.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     if !any_exists(ctx).await? {
@@ -542,6 +635,17 @@ mod tests {
         then.extend(vec![(1000, 0); DAY]);
         let states = alerting(99.9, &timeline(4, &then));
         assert!(states.iter().all(|s| !s.iter().any(|a| *a)), "nobody alerted");
+    }
+
+    #[test]
+    fn the_standing_counts_the_budget_left_and_the_burn() {
+        // 99.9%: 1,000 of a million requests may fail; 250 did: three quarters left.
+        let s = Standing::of(99.9, (1_000_000.0, 250.0), (10_000.0, 20.0));
+        assert!((s.left_percent.expect("left") - 75.0).abs() < 1e-9);
+        assert!((s.burn_rate.expect("burn") - 2.0).abs() < 1e-9, "0.2% against 0.1%");
+        let idle = Standing::of(99.9, (0.0, 0.0), (0.0, 0.0));
+        assert_eq!((idle.left_percent, idle.burn_rate), (None, None));
+        assert!(Standing::of(99.9, (1000.0, 5.0), (0.0, 0.0)).left_percent.expect("over") < 0.0, "overspent");
     }
 
     #[test]

@@ -630,6 +630,13 @@ async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them(
     let composite = composite.send().await.expect("describe composite");
     assert_eq!((composite.metric_alarms().len(), composite.composite_alarms().len()), (0, 1));
     assert_eq!(composite.composite_alarms()[0].alarm_rule(), Some(r#"ALARM("b")"#));
+    // A rule naming an alarm that does not exist is refused; a child goes only after its composite.
+    let e = c.cloudwatch.put_composite_alarm().alarm_name("orphan").alarm_rule(r#"ALARM("none.such")"#).send().await;
+    assert!(said(&e.expect_err("refused")).contains("in the alarm rule do not exist"));
+    let e = c.cloudwatch.delete_alarms().alarm_names("b").send().await.expect_err("b is a child");
+    assert!(said(&e).contains("composite alarm(s) depending on it"), "{}", said(&e));
+    c.cloudwatch.delete_alarms().alarm_names("emulator-composite").send().await.expect("the composite first");
+    c.cloudwatch.delete_alarms().alarm_names("b").send().await.expect("then its child");
 
     // ECS: a task definition over 64 KiB, and RunTask overrides over 8192 characters.
     let td = |value_len: usize| {

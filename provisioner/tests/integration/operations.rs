@@ -337,6 +337,31 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     assert_eq!(periods, [3600, 3600, 3600], "one period of the window's length");
     assert!(hour.alarm_actions().is_empty(), "a window notifies nobody; its alert does");
 
+    // `status` reads where the budget stands from the load balancer's metrics: 2 of 1,000
+    // requests failed, twice the 0.1% the budget allows, so it is overspent and burns at 2×.
+    let arn = |key: &str| up["outputs"]["load_balancer"][key].as_str().expect("arn").to_owned();
+    let (lb, tg) = (arn("load_balancer_arn"), arn("target_group_arn"));
+    let dim =
+        |name: &str, value: String| aws_sdk_cloudwatch::types::Dimension::builder().name(name).value(value).build();
+    let lb_dim = dim("LoadBalancer", lb.split_once(":loadbalancer/").expect("lb").1.to_owned());
+    let tg_dim = dim("TargetGroup", format!("targetgroup/{}", tg.split_once(":targetgroup/").expect("tg").1));
+    let at = aws_smithy_types::DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(600));
+    for (metric, value) in [("RequestCount", 1000.0), ("HTTPCode_Target_5XX_Count", 2.0)] {
+        let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(lb_dim.clone())
+            .dimensions(tg_dim.clone())
+            .value(value)
+            .timestamp(at)
+            .build();
+        c.cloudwatch.put_metric_data().namespace("AWS/ApplicationELB").metric_data(datum).send().await.expect("datum");
+    }
+    let status = account.json(&["status"], 0);
+    let budget = &status["error_budget"];
+    assert_eq!((budget["requests"].as_f64(), budget["errors"].as_f64()), (Some(1000.0), Some(2.0)), "{budget:#}");
+    assert!((budget["burn_rate"].as_f64().expect("burn") - 2.0).abs() < 1e-6, "{budget:#}");
+    assert!(budget["left_percent"].as_f64().expect("left") < 0.0, "overspent: {budget:#}");
+
     // A second up changes nothing; an alert's rule edited behind our back is drift up repairs.
     assert_eq!(crate::common::mutations(&account.json(&["up", "--yes"], 0)), Vec::<String>::new());
     c.cloudwatch

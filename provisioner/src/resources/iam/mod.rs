@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{self, Permission, PolicyContext, boundary_name};
 use crate::reconcile::{Action, Change, Ctx, Id, Noun, Plan, Step};
+use crate::resources::budget::BUDGET_ALERT;
 use crate::resources::ecr::EcrOutputs;
 use crate::resources::log_bucket::LOG_BUCKET;
 use crate::resources::logs::LogOutputs;
@@ -350,12 +351,18 @@ pub use names::{BOUNDARY_KIND, PROFILE_KIND, ROLE_KIND};
 /// role, profile or boundary to create or delete, a trust or boundary to change, the boundary's
 /// document, the profile's role; and what sets a resource policy, whose content no condition can
 /// see: the log bucket made or deleted, its policy or public access block; the secret made,
-/// deleted or restored, its resource policy; the alarms' topic made or deleted.
+/// deleted or restored, its resource policy; the alarms' topic made or deleted; an error budget
+/// alert made or changed (PutCompositeAlarm takes no scope narrower than `*`).
 pub fn needs_administrator(plan: &Plan) -> Vec<String> {
     plan.resources
         .iter()
         .filter(|r| !r.change.is_no_op())
         .filter_map(|r| {
+            // An error budget alert: made or changed only with PutCompositeAlarm on `*`.
+            if r.kind == BUDGET_ALERT {
+                let action = format!("{:?}", r.change.action).to_lowercase();
+                return (r.change.action != Action::Delete).then(|| format!("{} {} ({action})", r.kind, r.name));
+            }
             let whole = matches!(r.change.action, Action::Create | Action::Replace | Action::Delete);
             let fields: &[&str] = match r.kind {
                 BOUNDARY_KIND | ROLE_KIND | PROFILE_KIND | LOG_BUCKET | SECRET | SNS_TOPIC if whole => &[],
@@ -627,6 +634,20 @@ mod tests {
         assert_eq!(
             needs_administrator(&plan),
             ["iam-role k-execution (trust_policy)", "iam-role k-instance (create)", "iam-policy k-boundary (document)"]
+        );
+    }
+
+    #[test]
+    fn an_error_budget_alert_is_made_or_changed_by_an_administrator_and_deleted_by_anyone() {
+        let mut plan = Plan::default();
+        let field = |f: &str| FieldDiff::new(f, Some("a".into()), Some("b".into()));
+        plan.push(BUDGET_ALERT, "k.budget.page-fast", None, Change::create(vec![]));
+        plan.push(BUDGET_ALERT, "k.budget.ticket", None, Change::update(vec![field("rule")]));
+        plan.push(BUDGET_ALERT, "k.budget.page-slow", None, Change::delete());
+        plan.push(crate::resources::budget::BURN_ALARM, "k.budget.ticket.3d", None, Change::create(vec![]));
+        assert_eq!(
+            needs_administrator(&plan),
+            ["budget-alert k.budget.page-fast (create)", "budget-alert k.budget.ticket (update)"]
         );
     }
 }
