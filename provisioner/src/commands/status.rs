@@ -145,7 +145,6 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         return print_outputs(cli, args, &ctx, &plan, &outputs);
     }
     let service = service_state(&ctx, &outputs).await?;
-    let budget = crate::resources::budget::standing(&ctx, &outputs.load_balancer).await?;
     // What `rollback --to` can name.
     let revisions = super::rollback::revisions(&ctx, 5).await?;
     // Load generators the stack did not start (RunTask's network cannot be bounded by IAM).
@@ -157,6 +156,14 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         )
         .await?,
     );
+    // A caller that may not read the metrics still gets the rest, and a note.
+    let budget = match crate::resources::budget::standing(&ctx, &outputs.load_balancer).await {
+        Err(e) if e.is_denied() => {
+            notes.push(format!("the error budget is not shown: {e}"));
+            None
+        }
+        r => r?,
+    };
     if cli.json {
         let resources = plan
             .resources

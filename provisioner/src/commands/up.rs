@@ -147,8 +147,9 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
     }
     Err(Error::Refused(format!(
         "these changes need an administrator, and this run is the CI deploy role {}, which may not create roles, \
-         change their trust or permissions boundary, or write a resource policy (the log bucket's, the secret's, the \
-         alarms' topic's): {}. Nothing was changed. Run `provisioner ci-role --github-repo OWNER/NAME` for the \
+         change their trust or permissions boundary, write a resource policy (the log bucket's, the secret's, the \
+         alarms' topic's) or make or change an error budget alert (PutCompositeAlarm takes no narrower scope than \
+         `*`): {}. Nothing was changed. Run `provisioner ci-role --github-repo OWNER/NAME` for the \
          roles, and `provisioner up` for the rest, once with administrator credentials for this stack file, then \
          run the deploy again",
         crate::resources::ci_role::role_name(&ctx.stack.name),

@@ -60,8 +60,9 @@ pub const POLICIES: [Policy; 3] = [
 /// change, saying so (`iam::needs_administrator`), and its `down` keeps them.
 pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["cloudwatch:DescribeAlarms"], Scope::Any),
-    // `status` reads the budget's metrics (the load balancer's: no resource-level scope).
-    Permission::new(&["cloudwatch:GetMetricData"], Scope::Any).when(enabled),
+    // `status` reads the budget's metrics. GetMetricData has no resource-level scope (it reads
+    // every metric of the region), and the deploy role runs no `status`: not the role's.
+    Permission::new(&["cloudwatch:GetMetricData"], Scope::Any).when(enabled).administrators_only(),
     Permission::new(
         &["cloudwatch:PutMetricAlarm"],
         Scope::Conditioned { resources: alarm_arns, condition: only_the_stacks_topics },
@@ -380,7 +381,12 @@ pub async fn reconcile(
                 async || Ok(observe_alerts(ctx, std::slice::from_ref(&want.name)).await?.pop().flatten()),
                 |o: Option<&ObservedAlert>| diff_alert(&ctx.stack, want, o),
                 async |c: &Change, o: Option<&ObservedAlert>| {
-                    put_alert(ctx, want).await?;
+                    // Its tags alone are TagResource's (the deploy role's too); the rest is
+                    // PutCompositeAlarm's, an administrator's (`iam::needs_administrator`).
+                    let tags_only = o.is_some() && c.fields.iter().all(|f| f.field.starts_with("tags."));
+                    if !tags_only {
+                        put_alert(ctx, want).await?;
+                    }
                     if let Some(o) = o.filter(|_| c.has_tags()) {
                         retag(ctx, &want.name, &o.arn).await?;
                     }

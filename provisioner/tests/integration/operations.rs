@@ -375,6 +375,12 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     assert!(plan.contains("budget-alert konnichiwa.budget.ticket") && plan.contains("rule:"), "{plan}");
     let repaired = account.json(&["up", "--yes"], 0);
     assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutCompositeAlarm"]);
+    // Its tags alone are TagResource's (the deploy role may), not PutCompositeAlarm's.
+    let ticket = both.composite_alarms().iter().find(|a| a.alarm_name() == Some("konnichiwa.budget.ticket"));
+    let ticket_arn = ticket.and_then(|a| a.alarm_arn()).expect("ticket arn");
+    c.cloudwatch.untag_resource().resource_arn(ticket_arn).tag_keys("project").send().await.expect("untag");
+    let retagged = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&retagged), ["CloudWatch:TagResource"]);
 
     // Off: up deletes the alerts, then their windows; on again, down deletes them with the rest.
     account.edit_stack(|t| t.replace(", availability: 99.9%", ""));

@@ -359,9 +359,13 @@ pub fn needs_administrator(plan: &Plan) -> Vec<String> {
         .filter(|r| !r.change.is_no_op())
         .filter_map(|r| {
             // An error budget alert: made or changed only with PutCompositeAlarm on `*`.
+            // A change of its tags alone is TagResource's, which the deploy role has.
             if r.kind == BUDGET_ALERT {
+                let tags_only =
+                    r.change.action == Action::Update && r.change.fields.iter().all(|f| f.field.starts_with("tags."));
                 let action = format!("{:?}", r.change.action).to_lowercase();
-                return (r.change.action != Action::Delete).then(|| format!("{} {} ({action})", r.kind, r.name));
+                return (r.change.action != Action::Delete && !tags_only)
+                    .then(|| format!("{} {} ({action})", r.kind, r.name));
             }
             let whole = matches!(r.change.action, Action::Create | Action::Replace | Action::Delete);
             let fields: &[&str] = match r.kind {
@@ -644,6 +648,7 @@ mod tests {
         plan.push(BUDGET_ALERT, "k.budget.page-fast", None, Change::create(vec![]));
         plan.push(BUDGET_ALERT, "k.budget.ticket", None, Change::update(vec![field("rule")]));
         plan.push(BUDGET_ALERT, "k.budget.page-slow", None, Change::delete());
+        plan.push(BUDGET_ALERT, "k.budget.page-slow", None, Change::update(vec![field("tags.team")]));
         plan.push(crate::resources::budget::BURN_ALARM, "k.budget.ticket.3d", None, Change::create(vec![]));
         assert_eq!(
             needs_administrator(&plan),
