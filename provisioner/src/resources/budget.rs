@@ -325,7 +325,7 @@ async fn put_alert(ctx: &Ctx, want: &AlertSpec) -> Result<(), Error> {
     Ok(())
 }
 
-/// What the budget alarms are now: each window's and each alert's state.
+/// What the budget alerts are now: each one's state (the graph's gift; `status` reads the budget).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BudgetOutputs {
     /// Alert name -> OK | ALARM | INSUFFICIENT_DATA (None: not created yet).
