@@ -285,11 +285,10 @@ pub(crate) async fn observe_all(ctx: &Ctx, names: &[String]) -> Result<Vec<Optio
     .await
 }
 
-/// What the alarm `a` (`name`) is, with its tags; refuses one without our tag.
-async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<ObservedAlarm, Error> {
-    let arn = a.alarm_arn().unwrap_or_default().to_owned();
-    let listed = ctx.clients.cloudwatch.list_tags_for_resource().resource_arn(&arn).send().await;
-    let tag_pairs: Vec<(String, String)> = absent(listed.ctx("list the tags of", name))?
+/// An alarm's tags (metric or composite); refuses one without our tag.
+pub(crate) async fn owned_tags(ctx: &Ctx, name: &str, arn: &str) -> Result<Vec<(String, String)>, Error> {
+    let listed = ctx.clients.cloudwatch.list_tags_for_resource().resource_arn(arn).send().await;
+    let pairs: Vec<(String, String)> = absent(listed.ctx("list the tags of", name))?
         .map(|t| {
             t.tags()
                 .iter()
@@ -297,14 +296,15 @@ async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricA
                 .collect()
         })
         .unwrap_or_default();
-    tags::pick_owned(
-        "alarm",
-        name,
-        &ctx.stack.name,
-        vec![(arn.clone(), tag_pairs.clone())],
-        |t| t.0.clone(),
-        |t| t.1.clone(),
-    )?;
+    let owned = vec![(arn.to_owned(), pairs.clone())];
+    tags::pick_owned("alarm", name, &ctx.stack.name, owned, |t| t.0.clone(), |t| t.1.clone())?;
+    Ok(pairs)
+}
+
+/// What the alarm `a` (`name`) is, with its tags; refuses one without our tag.
+async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Result<ObservedAlarm, Error> {
+    let arn = a.alarm_arn().unwrap_or_default().to_owned();
+    let tag_pairs = owned_tags(ctx, name, &arn).await?;
     Ok(ObservedAlarm {
         arn,
         spec: AlarmSpec {

@@ -18,7 +18,7 @@
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricDataQuery, Tag};
 
-use crate::error::{AwsContext, Error, absent};
+use crate::error::{AwsContext, Error};
 use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::permission::{Permission, PolicyContext, Scope};
 use crate::reconcile::step::Observed;
@@ -237,7 +237,7 @@ async fn observe_alerts(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<Observ
             continue;
         };
         let arn = a.alarm_arn().unwrap_or_default().to_owned();
-        let tag_pairs = tags_of(ctx, name, &arn).await?;
+        let tag_pairs = alarms::owned_tags(ctx, name, &arn).await?;
         let mut actions = a.alarm_actions().to_vec();
         actions.sort();
         found.push(Some(ObservedAlert {
@@ -253,22 +253,6 @@ async fn observe_alerts(ctx: &Ctx, names: &[String]) -> Result<Vec<Option<Observ
         }));
     }
     Ok(found)
-}
-
-/// An alarm's tags; refuses one without our tag.
-async fn tags_of(ctx: &Ctx, name: &str, arn: &str) -> Result<Vec<(String, String)>, Error> {
-    let listed = ctx.clients.cloudwatch.list_tags_for_resource().resource_arn(arn).send().await;
-    let pairs: Vec<(String, String)> = absent(listed.ctx("list the tags of", name))?
-        .map(|t| {
-            t.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let owned = vec![(arn.to_owned(), pairs.clone())];
-    tags::pick_owned("alarm", name, &ctx.stack.name, owned, |t| t.0.clone(), |t| t.1.clone())?;
-    Ok(pairs)
 }
 
 fn tag_list(ctx: &Ctx, name: &str) -> Vec<Tag> {
