@@ -131,39 +131,51 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Option<Se
     }))
 }
 
-/// `status`, or with `outputs` (its arguments) the outputs alone.
-pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Error> {
-    let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
-    let (plan, outputs) = driver::reconcile(&ctx, &driver::ImageSource::Unchanged).await?;
-    let state = |a: Action| match a {
+/// A resource's state as `status` names it, from what the plan would do.
+fn state_of(a: Action) -> &'static str {
+    match a {
         Action::NoOp => "in-sync",
         Action::Create => "missing",
         Action::Update | Action::Replace => "drifted",
         Action::Delete => "extra",
-    };
-    if let Some(args) = only_outputs {
-        return print_outputs(cli, args, &ctx, &plan, &outputs);
     }
-    let service = service_state(&ctx, &outputs).await?;
-    // What `rollback --to` can name.
-    let revisions = super::rollback::revisions(&ctx, 5).await?;
+}
+
+/// What `status` reads beyond the plan.
+struct Live {
+    service: Option<ServiceState>,
+    /// What `rollback --to` can name.
+    revisions: Vec<super::rollback::Revision>,
+    notes: Vec<String>,
+    budget: Option<crate::resources::budget::Standing>,
+}
+
+async fn live(ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &driver::Outputs) -> Result<Live, Error> {
+    let service = service_state(ctx, outputs).await?;
+    let revisions = super::rollback::revisions(ctx, 5).await?;
     // Load generators the stack did not start (RunTask's network cannot be bounded by IAM).
     let mut notes = plan.notes.clone();
-    notes.extend(
-        crate::resources::loadtest::strays(
-            &ctx,
-            &outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect::<Vec<_>>(),
-        )
-        .await?,
-    );
+    let subnets: Vec<String> = outputs.network.subnet_ids.iter().filter_map(|s| s.known().map(str::to_owned)).collect();
+    notes.extend(crate::resources::loadtest::strays(ctx, &subnets).await?);
     // A caller that may not read the metrics still gets the rest, and a note.
-    let budget = match crate::resources::budget::standing(&ctx, &outputs.load_balancer).await {
+    let budget = match crate::resources::budget::standing(ctx, &outputs.load_balancer).await {
         Err(e) if e.is_denied() => {
             notes.push(format!("the error budget is not shown: {e}"));
             None
         }
         r => r?,
     };
+    Ok(Live { service, revisions, notes, budget })
+}
+
+/// `status`, or with `outputs` (its arguments) the outputs alone.
+pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Error> {
+    let ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
+    let (plan, outputs) = driver::reconcile(&ctx, &driver::ImageSource::Unchanged).await?;
+    if let Some(args) = only_outputs {
+        return print_outputs(cli, args, &ctx, &plan, &outputs);
+    }
+    let Live { service, revisions, notes, budget } = live(&ctx, &plan, &outputs).await?;
     if cli.json {
         let resources = plan
             .resources
@@ -172,7 +184,7 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
                 kind: r.kind.as_str(),
                 name: &r.name,
                 id: r.id.as_deref(),
-                state: state(r.change.action),
+                state: state_of(r.change.action),
             })
             .collect();
         let body = StatusAnswer {
@@ -189,7 +201,7 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
     }
     println!("Stack {} in {}:\n", ctx.stack.name, ctx.clients.target());
     for r in &plan.resources {
-        println!("  {:<9} {:<19} {:<40} {}", state(r.change.action), r.kind, r.name, r.id.as_deref().unwrap_or("-"));
+        println!("  {:<9} {:<19} {:<40} {}", state_of(r.change.action), r.kind, r.name, r.id.as_deref().unwrap_or("-"));
     }
     for n in &notes {
         println!("\nNote: {n}");
