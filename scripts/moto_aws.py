@@ -24,6 +24,7 @@ from moto.ecs import models as ecs
 from moto.ecs.exceptions import ECSException, EcsClientException
 from moto.cloudwatch import models as cloudwatch
 from moto.cloudwatch import responses as cloudwatch_responses
+from moto.cloudwatch.exceptions import InvalidParameterValue as CloudWatchInvalidParameter
 from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidation
 from moto.core.exceptions import JsonRESTError
 from moto.secretsmanager import models as secretsmanager
@@ -365,10 +366,23 @@ def put_secret_value(self, *args, **kwargs):
 _put_metric_alarm = cloudwatch.CloudWatchBackend.put_metric_alarm
 
 
+# PutMetricAlarm's ExtendedStatistic, as its API reference lists the valid values: pNN.NN,
+# tm/tc/ts/wm NN, IQM, PR(n:m) with n and m values of the metric, and TC/TM/TS/WM(X%:X%).
+_BOUND = r"-?[0-9]+(?:\.[0-9]+)?"
+EXTENDED_STATISTIC = re.compile(
+    rf"^(?:p{_BOUND}|(?:tm|tc|ts|wm){_BOUND}|IQM|PR\((?:{_BOUND})?:(?:{_BOUND})?\)"
+    rf"|(?:TC|TM|TS|WM)\((?:{_BOUND}%?)?:(?:{_BOUND}%?)?\))$")
+PERCENTILE_RANK = re.compile(rf"^PR\(({_BOUND})?:({_BOUND})?\)$")
+
+
 def put_metric_alarm(self, *args, **kwargs):
-    """CloudWatch PutMetricAlarm: a name over 255 characters, or more than 5 actions for one
-    state, is a ValidationError (moto took both)."""
+    """CloudWatch PutMetricAlarm: a name over 255 characters or more than 5 actions for one state
+    is a ValidationError (moto took both); ExtendedStatistic takes the forms its API reference
+    lists (moto refused all but percentiles, and took a malformed one such as `p` or `pr(:1)`)."""
     a = arguments(_put_metric_alarm, self, args, kwargs)
+    extended = a.get("extended_statistic")
+    if extended and not EXTENDED_STATISTIC.match(extended):
+        raise CloudWatchInvalidParameter(f"The value {extended} for parameter ExtendedStatistic is not supported.")
     if len(a.get("name") or "") > LIMITS["ALARM_NAME"]:
         raise CloudWatchValidation(too_long(a["name"], "alarmName", LIMITS["ALARM_NAME"]))
     for field, key in [("alarmActions", "alarm_actions"), ("oKActions", "ok_actions"),
@@ -376,7 +390,31 @@ def put_metric_alarm(self, *args, **kwargs):
         actions = a.get(key) or []
         if len(actions) > LIMITS["ALARM_ACTIONS"]:
             raise CloudWatchValidation(too_long(actions, field, LIMITS["ALARM_ACTIONS"]))
-    return _put_metric_alarm(self, *args, **kwargs)
+    if not extended or extended.startswith("p"):
+        return _put_metric_alarm(self, *args, **kwargs)
+    # moto took percentiles alone: past its check as one, then stored as given.
+    named = {k: v for k, v in a.items() if k != "self"}
+    alarm = _put_metric_alarm(self, **{**named, "extended_statistic": "p50"})
+    alarm.extended_statistic = extended
+    return alarm
+
+
+_statistic = cloudwatch.Statistics.get_statistics_for_type
+
+
+def get_statistics_for_type(self, stat):
+    """CloudWatch's percentile rank PR(n:m): the percentage of the period's values above n and at
+    most m ("Statistics definitions": the lower bound exclusive, the upper inclusive); moto
+    answered nothing for it."""
+    rank = PERCENTILE_RANK.match(stat or "")
+    if not rank:
+        return _statistic(self, stat)
+    values = self.metric_single_values_list
+    if not values:
+        return None
+    low = float(rank.group(1)) if rank.group(1) else float("-inf")
+    high = float(rank.group(2)) if rank.group(2) else float("inf")
+    return 100.0 * sum(1 for v in values if low < v <= high) / len(values)
 
 
 def rule_names(rule):
@@ -495,6 +533,7 @@ ssm.SimpleSystemManagerBackend.put_parameter = put_parameter
 secretsmanager.SecretsManagerBackend.create_secret = create_secret
 secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value
 cloudwatch.CloudWatchBackend.put_metric_alarm = put_metric_alarm
+cloudwatch.Statistics.get_statistics_for_type = get_statistics_for_type
 # PutCompositeAlarm, which moto does not serve: its PutMetricAlarm reads AlarmRule for this.
 cloudwatch_responses.CloudWatchResponse.put_composite_alarm = put_composite_alarm
 cloudwatch.CloudWatchBackend.delete_alarms = delete_alarms

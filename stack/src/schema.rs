@@ -517,6 +517,11 @@ pub struct Slo {
     /// is watched by multiwindow, multi-burn-rate alarms. None (the default): no budget alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<Percent>,
+    /// The share of requests the targets answer within `p95_latency` over 30 days (e.g. 99%):
+    /// its budget of slow requests is watched by the same kind of alarms. None (the default):
+    /// no latency budget alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Percent>,
 }
 
 impl Default for Slo {
@@ -526,6 +531,7 @@ impl Default for Slo {
             p95_latency: default_p95(),
             max_error_rate: default_error_rate(),
             availability: None,
+            latency: None,
         }
     }
 }

@@ -618,6 +618,15 @@ fn cost_assumptions(c: &mut Checker, a: &crate::schema::CostAssumptions) {
     }
 }
 
+/// The lowest share an error or latency budget can have: below it, the fast page's 14.4× burn
+/// (the provisioner's budget alarms) would need more than every request to go wrong.
+pub const LOWEST_BUDGETED_SHARE: f64 = 93.1;
+
+/// Whether a budget of `100% − share` leaves the fast page something to fire on, and is a budget.
+fn budget_can_page(share: f64) -> bool {
+    (LOWEST_BUDGETED_SHARE..100.0).contains(&share) && share <= 99.999
+}
+
 /// Problems of the sections the loadtest and the monitor read, alone.
 pub fn tool_sections(slo: &Slo, monitor: &Monitor, loadtest: Option<&Loadtest>) -> Vec<Problem> {
     let mut c = Checker::default();
@@ -648,12 +657,16 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
         c.check(!p95.is_zero(), "slo.p95_latency", || "a zero latency objective can never be met".to_owned());
     }
     c.percent("slo.max_error_rate", &slo.max_error_rate, 100.0);
-    if let Some(v) = slo.availability.as_ref().and_then(|a| c.percent("slo.availability", a, 100.0)) {
-        // 90% leaves a budget the ticket's 1× burn cannot express below a 10% error share; 100%
-        // leaves none to burn.
-        c.check((90.0..100.0).contains(&v) && v <= 99.999, "slo.availability", || {
-            format!("{v}% leaves no error budget to alert on; use 90–99.999% (e.g. 99.9%)")
-        });
+    for (path, share) in [("slo.availability", &slo.availability), ("slo.latency", &slo.latency)] {
+        if let Some(v) = share.as_ref().and_then(|a| c.percent(path, a, 100.0)) {
+            c.check(budget_can_page(v), path, || {
+                format!(
+                    "{v}% leaves no budget the fast page can burn (14.4× its rate within an hour must be \
+                     a share of the requests, and 100% leaves none); use {LOWEST_BUDGETED_SHARE}–99.999% \
+                     (e.g. 99.9%)"
+                )
+            });
+        }
     }
 
     for (path, v) in [

@@ -68,6 +68,9 @@ struct StatusAnswer<'a> {
     /// Where the error budget stands (with `slo.availability`).
     #[serde(skip_serializing_if = "Option::is_none")]
     error_budget: Option<&'a crate::resources::budget::Standing>,
+    /// Where the latency budget stands (with `slo.latency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_budget: Option<&'a crate::resources::budget::LatencyStanding>,
     notes: &'a [String],
 }
 
@@ -147,7 +150,7 @@ struct Live {
     /// What `rollback --to` can name.
     revisions: Vec<super::rollback::Revision>,
     notes: Vec<String>,
-    budget: Option<crate::resources::budget::Standing>,
+    budget: crate::resources::budget::Standings,
 }
 
 async fn live(ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &driver::Outputs) -> Result<Live, Error> {
@@ -160,8 +163,8 @@ async fn live(ctx: &Ctx, plan: &crate::reconcile::Plan, outputs: &driver::Output
     // A caller that may not read the metrics still gets the rest, and a note.
     let budget = match crate::resources::budget::standing(ctx, &outputs.load_balancer).await {
         Err(e) if e.is_denied() => {
-            notes.push(format!("the error budget is not shown: {e}"));
-            None
+            notes.push(format!("the budgets are not shown: {e}"));
+            Default::default()
         }
         r => r?,
     };
@@ -193,7 +196,8 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
             service: service.as_ref(),
             revisions: &revisions,
             outputs: &outputs,
-            error_budget: budget.as_ref(),
+            error_budget: budget.errors.as_ref(),
+            latency_budget: budget.latency.as_ref(),
             notes: &notes,
         };
         answer::print("status", Some(&ctx.stack.name), body);
@@ -216,9 +220,7 @@ pub async fn run(cli: &Cli, only_outputs: Option<&OutputsArgs>) -> Result<u8, Er
         }
     }
     print_alarms_and_certificate(&outputs);
-    if let Some(b) = &budget {
-        print_budget(b);
-    }
+    print_budgets(&budget);
     if let Some(url) = &outputs.load_balancer.url {
         println!("\nURL: {url}");
         if let Some(note) = sandbox::note(sandbox::Topic::Url) {
@@ -333,16 +335,28 @@ fn print_service(outputs: &driver::Outputs, service: Option<&ServiceState>) {
     }
 }
 
-/// Where the error budget stands, as `status` prints it.
-fn print_budget(b: &crate::resources::budget::Standing) {
-    println!("\nError budget ({}% of requests over {} days):", b.availability, b.days);
-    match b.left_percent {
-        Some(left) => println!("  {left:.1}% left ({} of {} requests failed)", b.errors, b.requests),
-        None => println!("  no requests in {} days: all of it left", b.days),
+/// Where the budgets stand, as `status` prints it.
+fn print_budgets(b: &crate::resources::budget::Standings) {
+    let spent = |left: Option<f64>, burn: Option<f64>, days: f64, what: String| {
+        match left {
+            Some(left) => println!("  {left:.1}% left ({what})"),
+            None => println!("  no requests in {days} days: all of it left"),
+        }
+        match burn {
+            Some(rate) => println!("  burning {rate:.2}× the rate that spends it in {days} days (the last hour)"),
+            None => println!("  no requests in the last hour"),
+        }
+    };
+    if let Some(e) = &b.errors {
+        println!("\nError budget ({}% of requests without a 5xx over {} days):", e.availability, e.days);
+        spent(e.left_percent, e.burn_rate, e.days, format!("{} of {} requests failed", e.errors, e.requests));
     }
-    match b.burn_rate {
-        Some(rate) => println!("  burning {rate:.2}× the rate that spends it in {} days (the last hour)", b.days),
-        None => println!("  no requests in the last hour"),
+    if let Some(l) = &b.latency {
+        println!(
+            "\nLatency budget ({}% of requests answered within {}s over {} days):",
+            l.latency, l.within_seconds, l.days
+        );
+        spent(l.left_percent, l.burn_rate, l.days, format!("about {:.0} of {} requests slower", l.slow, l.requests));
     }
 }
 

@@ -11,10 +11,6 @@ use crate::resources::{alarms, budget};
 /// a pair.
 const ALARMS_PER_TRACKING_POLICY: u32 = 2;
 
-/// The metrics of an error budget window's expression (the targets' and the load balancer's 5xx,
-/// the requests), each billed as an alarm metric.
-const METRICS_PER_BUDGET_WINDOW: u32 = 3;
-
 /// The billed parts of a stack.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sizing {
@@ -64,12 +60,11 @@ impl Sizing {
             access_log_days: stack.load_balancer.access_logs.as_ref().map(|a| a.retention_days),
             alarms: count(alarms::names(stack).len())
                 + ALARMS_PER_TRACKING_POLICY * (policies + 1)
-                + if budget::enabled(stack) {
-                    METRICS_PER_BUDGET_WINDOW * count(budget::names(&stack.name).1.len())
-                } else {
-                    0
-                },
-            composite_alarms: if budget::enabled(stack) { count(budget::POLICIES.len()) } else { 0 },
+                + budget::windows(stack, &[Default::default(), Default::default()])
+                    .iter()
+                    .map(|w| w.objective.metrics_per_window())
+                    .sum::<u32>(),
+            composite_alarms: count(budget::alerts(stack, None).len()),
             log_days: Some(stack.logs.retention_days),
             secret: true,
             repository: true,
@@ -121,7 +116,10 @@ impl Sizing {
             alarms: count(rows.count("alarm"))
                 + ALARMS_PER_TRACKING_POLICY * policies_now
                 + provider_pair
-                + METRICS_PER_BUDGET_WINDOW * count(rows.count("burn-alarm")),
+                + rows
+                    .present("burn-alarm")
+                    .map(|r| budget::Objective::of_alarm(&stack.name, &r.name).metrics_per_window())
+                    .sum::<u32>(),
             composite_alarms: count(rows.count("budget-alert")),
             log_days: rows.exists("log-group").then_some(number(
                 "log-group",

@@ -326,7 +326,7 @@ async fn with_tags(ctx: &Ctx, name: &str, a: &aws_sdk_cloudwatch::types::MetricA
     })
 }
 
-fn cw_dims(dims: &[(String, String)]) -> Vec<Dimension> {
+pub(crate) fn cw_dims(dims: &[(String, String)]) -> Vec<Dimension> {
     dims.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()
 }
 

@@ -1,6 +1,8 @@
-//! The error budget's alarms (stack.yaml `slo.availability`, e.g. 99.9% of requests without a 5xx
-//! over 30 days; none while it is unset): the SRE workbook's multiwindow, multi-burn-rate alerts
-//! on the load balancer's 5xx share (the targets' and its own 5xx over its requests).
+//! The budgets' alarms: the SRE workbook's multiwindow, multi-burn-rate alerts on the error budget
+//! (stack.yaml `slo.availability`, e.g. 99.9% of requests without a 5xx over 30 days: the load
+//! balancer's 5xx share, the targets' and its own over its requests) and on the latency budget
+//! (`slo.latency`, e.g. 99% of requests answered within `slo.p95_latency`: the share of the
+//! targets' response times above it, from the percentile rank `PR(:seconds)`). None while unset.
 //!
 //! | alert | long window | short window | burn rate | budget burnt in the long window |
 //! | --- | --- | --- | --- | --- |
@@ -8,8 +10,9 @@
 //! | `<stack>.budget.page-slow` | 6 h | 30 min | 6 | 5% |
 //! | `<stack>.budget.ticket` | 3 days | 6 h | 1 | 10% |
 //!
+//! The latency budget's alerts are `<stack>.budget.latency.<alert>`, on the same windows.
 //! Each window is a metric alarm (`<alert>.<window>`) on the share over a period as long as the
-//! window, judged on one period: above `burn × (100% − availability)` it is in ALARM. (CloudWatch
+//! window, judged on one period: above `burn × (100% − target)` it is in ALARM. (CloudWatch
 //! lets a period under an hour look back a day at most; these look back one period each.) Each
 //! alert is a composite alarm, ALARM when both its windows are: the long one says enough budget
 //! burnt, the short one that it is still burning (so an alert ends soon after the burning does).
@@ -53,6 +56,67 @@ pub const POLICIES: [Policy; 3] = [
     Policy { name: "ticket", long: (4320, "3d"), short: (360, "6h"), burn: 1.0, pages: false },
 ];
 
+/// What a budget is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Requests answered without a 5xx (`slo.availability`).
+    Availability,
+    /// Requests the targets answer within `slo.p95_latency` (`slo.latency`).
+    Latency,
+}
+
+impl Objective {
+    pub const ALL: [Objective; 2] = [Objective::Availability, Objective::Latency];
+
+    /// stack.yaml's target share of good requests, in percent; None while it sets none.
+    pub fn target(self, stack: &stack::Stack) -> Option<f64> {
+        let share = match self {
+            Objective::Availability => &stack.slo.availability,
+            Objective::Latency => &stack.slo.latency,
+        };
+        share.as_ref().map(stack::Percent::get)
+    }
+
+    /// What its alarms' names hold after `<stack>.budget.`.
+    fn infix(self) -> &'static str {
+        match self {
+            Objective::Availability => "",
+            Objective::Latency => "latency.",
+        }
+    }
+
+    /// The metrics a window's alarm reads, each billed as an alarm metric: the targets' and the
+    /// load balancer's 5xx and the requests; or the response times' percentile rank.
+    pub fn metrics_per_window(self) -> u32 {
+        match self {
+            Objective::Availability => 3,
+            Objective::Latency => 1,
+        }
+    }
+
+    /// Which budget a window or alert of this stack's belongs to, by its name.
+    pub fn of_alarm(stack: &str, name: &str) -> Objective {
+        match name.strip_prefix(&prefix(stack)) {
+            Some(rest) if rest.starts_with(Objective::Latency.infix()) => Objective::Latency,
+            _ => Objective::Availability,
+        }
+    }
+
+    fn budget(self) -> &'static str {
+        match self {
+            Objective::Availability => "error budget",
+            Objective::Latency => "latency budget (requests slower than the p95 objective)",
+        }
+    }
+}
+
+/// The percentile rank that gives the share of the targets' answers within `slo.p95_latency`
+/// (CloudWatch's `PR(:m)`: the percentage of values of m or less; TargetResponseTime is in
+/// seconds).
+pub fn within_latency(stack: &stack::Stack) -> String {
+    format!("PR(:{})", stack.slo.p95_latency.get().as_secs_f64())
+}
+
 /// What the budget alarms call. The windows by one ARN pattern, notifying only the stack's topics;
 /// the reads and deletes whether or not stack.yaml turns the budget on (an `up` without it deletes
 /// what is left). PutCompositeAlarm takes no narrower scope than `*` (its API reference), so only
@@ -86,7 +150,7 @@ fn only_the_stacks_topics(c: &PolicyContext) -> serde_json::Value {
 }
 
 pub fn enabled(stack: &stack::Stack) -> bool {
-    stack.slo.availability.is_some()
+    Objective::ALL.iter().any(|o| o.target(stack).is_some())
 }
 
 /// Every budget alarm of the stack's, by one pattern: `<stack>.budget.*`. A stack's name has no
@@ -101,24 +165,53 @@ fn prefix(stack: &str) -> String {
     format!("{stack}.budget.")
 }
 
-/// The alerts' names, and the windows' (each alert's long then short), whether or not stack.yaml
-/// turns them on (what `down` looks for).
+/// The alerts' names, and the windows' (each alert's long then short), of every budget whether or
+/// not stack.yaml turns it on (what `down` looks for).
 pub fn names(stack: &str) -> (Vec<String>, Vec<String>) {
-    let alert = |p: &Policy| format!("{}{}", prefix(stack), p.name);
+    let (mut alerts, mut windows) = (Vec::new(), Vec::new());
+    for o in Objective::ALL {
+        let (a, w) = names_of(stack, o);
+        alerts.extend(a);
+        windows.extend(w);
+    }
+    (alerts, windows)
+}
+
+/// One budget's alerts and windows.
+fn names_of(stack: &str, objective: Objective) -> (Vec<String>, Vec<String>) {
+    let alert = |p: &Policy| format!("{}{}{}", prefix(stack), objective.infix(), p.name);
     let windows =
         POLICIES.iter().flat_map(|p| [format!("{}.{}", alert(p), p.long.1), format!("{}.{}", alert(p), p.short.1)]);
     (POLICIES.iter().map(alert).collect(), windows.collect())
 }
 
-/// The error share (percent) a window alarms above: `burn` times the budget's.
-pub fn threshold(availability: f64, burn: f64) -> f64 {
-    burn * (100.0 - availability)
+/// The budgets stack.yaml turns on, with their target shares.
+fn budgets(stack: &stack::Stack) -> impl Iterator<Item = (Objective, f64)> + '_ {
+    Objective::ALL.into_iter().filter_map(|o| o.target(stack).map(|t| (o, t)))
 }
 
-/// The windows' metric alarms for these dimensions, each alert's long then short.
-pub fn windows(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<(AlarmSpec, i32)> {
-    let Some(availability) = stack.slo.availability.as_ref().map(stack::Percent::get) else { return Vec::new() };
-    let (_, names) = names(&stack.name);
+/// The share (percent) of bad requests a window alarms above: `burn` times the budget's.
+pub fn threshold(target: f64, burn: f64) -> f64 {
+    burn * (100.0 - target)
+}
+
+/// One window's metric alarm, over one period of the window's length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub spec: AlarmSpec,
+    pub period: i32,
+    pub objective: Objective,
+}
+
+/// The windows' metric alarms for these dimensions, each budget's, each alert's long then short.
+/// The error budget's alarm above its 5xx share; the latency budget's below the share of answers
+/// in time (`100 − threshold`: the rank is of the good ones).
+pub fn windows(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<Window> {
+    budgets(stack).flat_map(|(objective, target)| windows_of(stack, dims, objective, target)).collect()
+}
+
+fn windows_of(stack: &stack::Stack, dims: &[(String, String)], objective: Objective, target: f64) -> Vec<Window> {
+    let (_, names) = names_of(&stack.name, objective);
     let lb_only = &dims[..1];
     POLICIES
         .iter()
@@ -126,23 +219,36 @@ pub fn windows(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<(AlarmSpe
         .zip(names)
         .map(|((p, minutes), name)| {
             let period = i32::try_from(minutes * 60).expect("a window fits");
+            let bad = threshold(target, p.burn);
+            let (threshold, comparison, measure) = match objective {
+                Objective::Availability => (
+                    bad,
+                    "GreaterThanThreshold",
+                    format!(
+                        "{}; errors={}; elb_errors={}; requests={}",
+                        alarms::SHARE,
+                        alarms::metric_text_every("HTTPCode_Target_5XX_Count", "Sum", dims, period),
+                        alarms::metric_text_every("HTTPCode_ELB_5XX_Count", "Sum", lb_only, period),
+                        alarms::metric_text_every("RequestCount", "Sum", dims, period)
+                    ),
+                ),
+                Objective::Latency => (
+                    100.0 - bad,
+                    "LessThanThreshold",
+                    alarms::metric_text_every("TargetResponseTime", &within_latency(stack), dims, period),
+                ),
+            };
             let spec = AlarmSpec {
                 name,
-                threshold: threshold(availability, p.burn),
-                comparison: "GreaterThanThreshold".into(),
+                threshold,
+                comparison: comparison.into(),
                 evaluation_periods: 1,
                 datapoints: 1,
                 treat_missing: "notBreaching".into(),
                 actions: Vec::new(),
-                measure: format!(
-                    "{}; errors={}; elb_errors={}; requests={}",
-                    alarms::SHARE,
-                    alarms::metric_text_every("HTTPCode_Target_5XX_Count", "Sum", dims, period),
-                    alarms::metric_text_every("HTTPCode_ELB_5XX_Count", "Sum", lb_only, period),
-                    alarms::metric_text_every("RequestCount", "Sum", dims, period)
-                ),
+                measure,
             };
-            (spec, period)
+            Window { spec, period, objective }
         })
         .collect()
 }
@@ -173,32 +279,29 @@ impl Observed for ObservedAlert {
 
 /// The alerts, notifying the stack's topics.
 pub fn alerts(stack: &stack::Stack, topic: Option<&str>) -> Vec<AlertSpec> {
-    if !enabled(stack) {
-        return Vec::new();
-    }
     let mut actions = stack.service.deployment.alarm_actions.clone();
     actions.extend(topic.map(str::to_owned));
     actions.sort();
-    let (alerts, windows) = names(&stack.name);
-    POLICIES
-        .iter()
-        .zip(alerts)
-        .zip(windows.chunks(2))
-        .map(|((p, name), w)| AlertSpec {
+    let mut all = Vec::new();
+    for (objective, _) in budgets(stack) {
+        let (alerts, windows) = names_of(&stack.name, objective);
+        all.extend(POLICIES.iter().zip(alerts).zip(windows.chunks(2)).map(|((p, name), w)| AlertSpec {
             rule: format!("ALARM(\"{}\") AND ALARM(\"{}\")", w[0], w[1]),
             // No figure of stack.yaml's: only an administrator may change an alert.
             description: format!(
-                "{}: stack {} burns its error budget {}× as fast as it lasts, over {} and still over {}",
+                "{}: stack {} burns its {} {}× as fast as it lasts, over {} and still over {}",
                 if p.pages { "PAGE" } else { "TICKET" },
                 stack.name,
+                objective.budget(),
                 p.burn,
                 p.long.1,
                 p.short.1
             ),
             name,
             actions: actions.clone(),
-        })
-        .collect()
+        }));
+    }
+    all
 }
 
 pub fn diff_alert(stack: &stack::Stack, want: &AlertSpec, observed: Option<&ObservedAlert>) -> Change {
@@ -266,31 +369,49 @@ async fn retag(ctx: &Ctx, name: &str, arn: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn put_window(ctx: &Ctx, want: &AlarmSpec, period: i32, dims: &[(String, String)]) -> Result<(), Error> {
-    let share =
-        MetricDataQuery::builder().id("share").expression(alarms::SHARE).label("5xx %").return_data(true).build();
-    ctx.clients
+async fn put_window(ctx: &Ctx, window: &Window, dims: &[(String, String)]) -> Result<(), Error> {
+    let (want, period) = (&window.spec, window.period);
+    let req = ctx
+        .clients
         .cloudwatch
         .put_metric_alarm()
         .alarm_name(&want.name)
-        .alarm_description(format!(
-            "Stack {}: the 5xx share over one window of the error budget's alerts",
-            ctx.stack.name
-        ))
         .threshold(want.threshold)
         .comparison_operator(ComparisonOperator::from(want.comparison.as_str()))
         .evaluation_periods(want.evaluation_periods)
         .datapoints_to_alarm(want.datapoints)
         .treat_missing_data(&want.treat_missing)
         .set_alarm_actions(Some(want.actions.clone()))
-        .metrics(share)
-        .metrics(alarms::query_every("errors", "HTTPCode_Target_5XX_Count", "Sum", dims, period))
-        .metrics(alarms::query_every("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1], period))
-        .metrics(alarms::query_every("requests", "RequestCount", "Sum", dims, period))
-        .set_tags(Some(tag_list(ctx, &want.name)))
-        .send()
-        .await
-        .ctx("put alarm", &want.name)?;
+        .set_tags(Some(tag_list(ctx, &want.name)));
+    let req = match window.objective {
+        Objective::Availability => {
+            let share = MetricDataQuery::builder()
+                .id("share")
+                .expression(alarms::SHARE)
+                .label("5xx %")
+                .return_data(true)
+                .build();
+            req.alarm_description(format!(
+                "Stack {}: the 5xx share over one window of the error budget's alerts",
+                ctx.stack.name
+            ))
+            .metrics(share)
+            .metrics(alarms::query_every("errors", "HTTPCode_Target_5XX_Count", "Sum", dims, period))
+            .metrics(alarms::query_every("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1], period))
+            .metrics(alarms::query_every("requests", "RequestCount", "Sum", dims, period))
+        }
+        Objective::Latency => req
+            .alarm_description(format!(
+                "Stack {}: the share of answers within the p95 objective over one window of the latency budget's alerts",
+                ctx.stack.name
+            ))
+            .namespace(alarms::NAMESPACE)
+            .metric_name("TargetResponseTime")
+            .set_dimensions(Some(alarms::cw_dims(dims)))
+            .period(period)
+            .extended_statistic(within_latency(&ctx.stack)),
+    };
+    req.send().await.ctx("put alarm", &want.name)?;
     Ok(())
 }
 
@@ -325,12 +446,13 @@ pub async fn reconcile(
 ) -> Result<BudgetOutputs, Error> {
     let dims = alarms::dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
     let windows = windows(&ctx.stack, &dims);
-    let names: Vec<String> = windows.iter().map(|(w, _)| w.name.clone()).collect();
+    let names: Vec<String> = windows.iter().map(|w| w.spec.name.clone()).collect();
     let seen = alarms::observe_all(ctx, &names).await?;
     let dims = &dims;
     let known = lb.load_balancer_arn.is_known() && lb.target_group_arn.is_known();
     let mut rows = Vec::new();
-    for ((want, period), observed) in windows.iter().zip(seen) {
+    for (window, observed) in windows.iter().zip(seen) {
+        let want = &window.spec;
         let mut row = Plan::default();
         Step::new(ctx, BURN_ALARM, want.name.as_str())
             .converge_observed(
@@ -342,7 +464,7 @@ pub async fn reconcile(
                     if !known {
                         return Err(Error::NotYetKnown(format!("the load balancer alarm {} watches", want.name)));
                     }
-                    put_window(ctx, want, *period, dims).await?;
+                    put_window(ctx, window, dims).await?;
                     if let Some(o) = o.filter(|_| c.has_tags()) {
                         retag(ctx, &want.name, &o.arn).await?;
                     }
@@ -404,7 +526,8 @@ async fn any_exists(ctx: &Ctx) -> Result<bool, Error> {
     Ok(!out.composite_alarms().is_empty() || !out.metric_alarms().is_empty())
 }
 
-/// Where the budget stands: its share of requests that may fail, what failed, and how fast it burns.
+/// Where the error budget stands: its share of requests that may fail, what failed, and how fast
+/// it burns.
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
 pub struct Standing {
     /// `slo.availability`, in percent.
@@ -421,68 +544,133 @@ pub struct Standing {
 }
 
 impl Standing {
-    /// From the counts over the budget's days and over the last hour.
+    /// From the counts (requests, errors) over the budget's days and over the last hour.
     pub fn of(availability: f64, days: (f64, f64), hour: (f64, f64)) -> Self {
-        let budget = 100.0 - availability;
-        let share = |(requests, errors): (f64, f64)| (requests > 0.0).then(|| 100.0 * errors / requests);
-        Self {
-            availability,
-            days: BUDGET_DAYS,
-            requests: days.0,
-            errors: days.1,
-            left_percent: share(days).map(|s| 100.0 * (1.0 - s / budget)),
-            burn_rate: share(hour).map(|s| s / budget),
-        }
+        let (left_percent, burn_rate) = spent(availability, days, hour);
+        Self { availability, days: BUDGET_DAYS, requests: days.0, errors: days.1, left_percent, burn_rate }
     }
 }
 
-/// Where the budget stands now (None while stack.yaml sets no availability or the load balancer
-/// does not exist): the load balancer's requests and 5xx answers over the budget's days and over
-/// the last hour, two GetMetricData calls.
-pub async fn standing(ctx: &Ctx, lb: &LoadBalancerOutputs) -> Result<Option<Standing>, Error> {
-    let Some(availability) = ctx.stack.slo.availability.as_ref().map(stack::Percent::get) else { return Ok(None) };
-    if !(lb.load_balancer_arn.is_known() && lb.target_group_arn.is_known()) {
-        return Ok(None);
+/// Where the latency budget stands: its share of requests that may be slow, how many were, and
+/// how fast it burns.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct LatencyStanding {
+    /// `slo.latency`, in percent.
+    pub latency: f64,
+    /// `slo.p95_latency`, in seconds: slower answers spend the budget.
+    pub within_seconds: f64,
+    pub days: f64,
+    /// The requests the targets answered over those days, and the slow ones among them
+    /// (estimated from each period's percentile rank and requests).
+    pub requests: f64,
+    pub slow: f64,
+    /// As the error budget's.
+    pub left_percent: Option<f64>,
+    pub burn_rate: Option<f64>,
+}
+
+/// What is left of a budget in percent of it, and how fast the last hour burnt it, from
+/// (requests, bad requests) over the budget's days and over the hour.
+fn spent(target: f64, days: (f64, f64), hour: (f64, f64)) -> (Option<f64>, Option<f64>) {
+    let budget = 100.0 - target;
+    let share = |(requests, bad): (f64, f64)| (requests > 0.0).then(|| 100.0 * bad / requests);
+    (share(days).map(|s| 100.0 * (1.0 - s / budget)), share(hour).map(|s| s / budget))
+}
+
+/// Where each budget stack.yaml sets stands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standings {
+    pub errors: Option<Standing>,
+    pub latency: Option<LatencyStanding>,
+}
+
+/// Where the budgets stand now (none while stack.yaml sets no budget or the load balancer does
+/// not exist): the load balancer's requests, 5xx answers and the targets' answers in time over
+/// the budget's days and over the last hour, two GetMetricData calls.
+pub async fn standing(ctx: &Ctx, lb: &LoadBalancerOutputs) -> Result<Standings, Error> {
+    let stack = &ctx.stack;
+    if !(enabled(stack) && lb.load_balancer_arn.is_known() && lb.target_group_arn.is_known()) {
+        return Ok(Standings::default());
     }
     let dims = alarms::dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
     let now = std::time::SystemTime::now();
     let days = std::time::Duration::from_secs_f64(BUDGET_DAYS * 86_400.0);
-    let (over_days, last_hour) = tokio::try_join!(
+    let (d, h) = tokio::try_join!(
         counts(ctx, &dims, now - days, now, 86_400),
         counts(ctx, &dims, now - std::time::Duration::from_secs(3600), now, 3600),
     )?;
-    Ok(Some(Standing::of(availability, over_days, last_hour)))
+    let errors =
+        Objective::Availability.target(stack).map(|a| Standing::of(a, (d.requests, d.errors), (h.requests, h.errors)));
+    let latency = Objective::Latency.target(stack).map(|l| {
+        let (left_percent, burn_rate) = spent(l, (d.answered, d.slow), (h.answered, h.slow));
+        LatencyStanding {
+            latency: l,
+            within_seconds: stack.slo.p95_latency.get().as_secs_f64(),
+            days: BUDGET_DAYS,
+            requests: d.answered,
+            slow: d.slow,
+            left_percent,
+            burn_rate,
+        }
+    });
+    Ok(Standings { errors, latency })
 }
 
-/// The requests and the 5xx answers (the targets' and the load balancer's) from `from` to `to`.
+/// What the load balancer counted over a range.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Counts {
+    requests: f64,
+    /// The targets' and the load balancer's 5xx answers.
+    errors: f64,
+    /// The requests of the periods that have a response time, and the slow answers among them.
+    answered: f64,
+    slow: f64,
+}
+
+/// The counts from `from` to `to`, in periods of `period` seconds.
 async fn counts(
     ctx: &Ctx,
     dims: &[(String, String)],
     from: std::time::SystemTime,
     to: std::time::SystemTime,
     period: i32,
-) -> Result<(f64, f64), Error> {
-    let q = |id: &str, metric: &str, dims: &[(String, String)]| {
-        let mut q = alarms::query_every(id, metric, "Sum", dims, period);
+) -> Result<Counts, Error> {
+    let q = |id: &str, metric: &str, stat: &str, dims: &[(String, String)]| {
+        let mut q = alarms::query_every(id, metric, stat, dims, period);
         q.return_data = Some(true);
         q
     };
+    let mut queries = vec![
+        q("requests", "RequestCount", "Sum", dims),
+        q("errors", "HTTPCode_Target_5XX_Count", "Sum", dims),
+        q("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1]),
+    ];
+    if Objective::Latency.target(&ctx.stack).is_some() {
+        queries.push(q("within", "TargetResponseTime", &within_latency(&ctx.stack), dims));
+    }
     let out = ctx
         .clients
         .cloudwatch
         .get_metric_data()
-        .metric_data_queries(q("requests", "RequestCount", dims))
-        .metric_data_queries(q("errors", "HTTPCode_Target_5XX_Count", dims))
-        .metric_data_queries(q("elb_errors", "HTTPCode_ELB_5XX_Count", &dims[..1]))
+        .set_metric_data_queries(Some(queries))
         .start_time(from.into())
         .end_time(to.into())
         .send()
         .await
-        .ctx("read the error budget's metrics of", &ctx.stack.name)?;
-    let sum = |id: &str| -> f64 {
-        out.metric_data_results().iter().filter(|r| r.id() == Some(id)).flat_map(|r| r.values()).sum()
+        .ctx("read the budgets' metrics of", &ctx.stack.name)?;
+    let series = |id: &str| -> Vec<(i64, f64)> {
+        let results = out.metric_data_results().iter().filter(|r| r.id() == Some(id));
+        results.flat_map(|r| r.timestamps().iter().map(|t| t.secs()).zip(r.values().iter().copied())).collect()
     };
-    Ok((sum("requests"), sum("errors") + sum("elb_errors")))
+    let sum = |id: &str| -> f64 { series(id).iter().map(|(_, v)| v).sum() };
+    let requests = series("requests");
+    let (mut answered, mut slow) = (0.0, 0.0);
+    for (at, within) in series("within") {
+        let n = requests.iter().filter(|(t, _)| *t == at).map(|(_, v)| v).sum::<f64>();
+        answered += n;
+        slow += n * (100.0 - within) / 100.0;
+    }
+    Ok(Counts { requests: sum("requests"), errors: sum("errors") + sum("elb_errors"), answered, slow })
 }
 
 /// The alerts first (they name the windows), then the windows.
@@ -568,24 +756,48 @@ impl Reconciles for Budget {
 mod tests {
     use super::*;
 
-    /// The alerts' states minute by minute, as CloudWatch would set them (moto never evaluates
-    /// alarms): each window's datapoint at minute t is the 5xx share of the `window` minutes up to
-    /// t (none without requests: not breaching), in ALARM above its threshold; an alert is in
-    /// ALARM while both its windows are. `minutes` holds (requests, 5xx) per minute.
-    fn alerting(availability: f64, minutes: &[(u64, u64)]) -> Vec<[bool; 3]> {
-        let (mut requests, mut errors) = (vec![0u64], vec![0u64]);
-        for (r, e) in minutes {
+    /// The alerts' states minute by minute, as CloudWatch would set them from the windows' specs
+    /// (moto never evaluates alarms): each window's datapoint at minute t is over the `period`
+    /// up to t: the 5xx share for the error budget, the share of answers in time (the percentile
+    /// rank) for the latency budget; none without requests (not breaching). It breaches by its
+    /// comparison and threshold; an alert is in ALARM while both its windows are. `minutes` holds
+    /// (requests, bad requests) per minute, bad being 5xx or slow answers as the budget counts.
+    fn alerting(stack: &stack::Stack, objective: Objective, minutes: &[(u64, u64)]) -> Vec<[bool; 3]> {
+        let (mut requests, mut bad) = (vec![0u64], vec![0u64]);
+        for (r, b) in minutes {
             requests.push(requests.last().expect("sum") + r);
-            errors.push(errors.last().expect("sum") + e);
+            bad.push(bad.last().expect("sum") + b);
         }
-        let breaching = |t: usize, window: u32, burn: f64| {
-            let from = (t + 1).saturating_sub(window as usize);
-            let (r, e) = (requests[t + 1] - requests[from], errors[t + 1] - errors[from]);
-            r > 0 && 100.0 * e as f64 / r as f64 > threshold(availability, burn)
+        let dims = [("LoadBalancer".into(), "app/a/1".into()), ("TargetGroup".into(), "targetgroup/t/2".into())];
+        let windows: Vec<Window> = windows(stack, &dims).into_iter().filter(|w| w.objective == objective).collect();
+        assert_eq!(windows.len(), 6, "{objective:?} is on");
+        let breaching = |t: usize, w: &Window| {
+            let from = (t + 1).saturating_sub(w.period as usize / 60);
+            let (r, b) = (requests[t + 1] - requests[from], bad[t + 1] - bad[from]);
+            if r == 0 {
+                return false;
+            }
+            let value = match objective {
+                Objective::Availability => 100.0 * b as f64 / r as f64,
+                Objective::Latency => 100.0 * (r - b) as f64 / r as f64,
+            };
+            match w.spec.comparison.as_str() {
+                "GreaterThanThreshold" => value > w.spec.threshold,
+                "LessThanThreshold" => value < w.spec.threshold,
+                other => panic!("{other}"),
+            }
         };
         (0..minutes.len())
-            .map(|t| POLICIES.map(|p| breaching(t, p.long.0, p.burn) && breaching(t, p.short.0, p.burn)))
+            .map(|t| std::array::from_fn(|a| breaching(t, &windows[2 * a]) && breaching(t, &windows[2 * a + 1])))
             .collect()
+    }
+
+    /// The example stack with both budgets: 99.9% without a 5xx, 99% within the p95 objective.
+    fn budgeted() -> stack::Stack {
+        let mut s = crate::resources::test_stack();
+        s.slo.availability = Some(stack::Percent::parse("99.9%"));
+        s.slo.latency = Some(stack::Percent::parse("99%"));
+        s
     }
 
     const DAY: usize = 24 * 60;
@@ -604,7 +816,7 @@ mod tests {
     #[test]
     fn a_full_outage_pages_within_five_minutes() {
         let start = 4 * DAY;
-        let states = alerting(99.9, &timeline(4, &[(1000, 1000); 60]));
+        let states = alerting(&budgeted(), Objective::Availability, &timeline(4, &[(1000, 1000); 60]));
         let paged = first(&states, 0).expect("page-fast fires");
         assert!((start..=start + 5).contains(&paged), "paged {} minutes in", paged - start);
     }
@@ -613,7 +825,7 @@ mod tests {
     fn a_slow_leak_files_a_ticket_within_three_days_and_never_pages() {
         // 0.2% of requests fail: twice the rate the 99.9% budget allows.
         let start = 3 * DAY;
-        let states = alerting(99.9, &timeline(3, &vec![(1000, 2); 3 * DAY]));
+        let states = alerting(&budgeted(), Objective::Availability, &timeline(3, &vec![(1000, 2); 3 * DAY]));
         let ticket = first(&states, 2).expect("a ticket");
         assert!(ticket - start <= 3 * DAY, "ticket after {} minutes", ticket - start);
         assert_eq!((first(&states, 0), first(&states, 1)), (None, None), "never pages");
@@ -623,7 +835,29 @@ mod tests {
     fn one_minute_at_ten_percent_errors_alerts_nobody() {
         let mut then = vec![(1000, 100)];
         then.extend(vec![(1000, 0); DAY]);
-        let states = alerting(99.9, &timeline(4, &then));
+        let states = alerting(&budgeted(), Objective::Availability, &timeline(4, &then));
+        assert!(states.iter().all(|s| !s.iter().any(|a| *a)), "nobody alerted");
+    }
+
+    #[test]
+    fn the_latency_budget_pages_on_a_slow_service_tickets_a_slow_leak_and_ignores_a_blip() {
+        let s = budgeted();
+        // Every answer slower than the objective: the fast page once the hour's window holds
+        // 14.4 × 1% slow answers, its 9th minute (at 99.9% it would be the first).
+        let start = 4 * DAY;
+        let states = alerting(&s, Objective::Latency, &timeline(4, &[(1000, 1000); 60]));
+        let paged = first(&states, 0).expect("page-fast fires");
+        assert_eq!(paged - start, 8, "paged in minute {}", paged - start + 1);
+        // 2% slow, twice the 1% the 99% budget allows: a ticket within 3 days, never a page.
+        let start = 3 * DAY;
+        let states = alerting(&s, Objective::Latency, &timeline(3, &vec![(1000, 20); 3 * DAY]));
+        let ticket = first(&states, 2).expect("a ticket");
+        assert!(ticket - start <= 3 * DAY, "ticket after {} minutes", ticket - start);
+        assert_eq!((first(&states, 0), first(&states, 1)), (None, None), "never pages");
+        // One minute with half the answers slow: nobody.
+        let mut then = vec![(1000, 500)];
+        then.extend(vec![(1000, 0); DAY]);
+        let states = alerting(&s, Objective::Latency, &timeline(4, &then));
         assert!(states.iter().all(|s| !s.iter().any(|a| *a)), "nobody alerted");
     }
 
@@ -640,37 +874,66 @@ mod tests {
 
     #[test]
     fn the_windows_follow_the_workbooks_table() {
-        let mut s = crate::resources::test_stack();
-        assert!(
-            windows(&s, &[("LoadBalancer".into(), "app/a/1".into()), ("TargetGroup".into(), "targetgroup/t/2".into())])
-                .is_empty()
-        );
-        s.slo.availability = Some(stack::Percent::parse("99.9%"));
         let dims = [("LoadBalancer".into(), "app/a/1".into()), ("TargetGroup".into(), "targetgroup/t/2".into())];
+        assert!(windows(&crate::resources::test_stack(), &dims).is_empty());
+        let s = budgeted();
         let w = windows(&s, &dims);
-        let got: Vec<(&str, i32, f64)> = w.iter().map(|(a, p)| (a.name.as_str(), *p, a.threshold)).collect();
+        let got: Vec<(&str, i32, f64, &str)> =
+            w.iter().map(|w| (w.spec.name.as_str(), w.period, w.spec.threshold, w.spec.comparison.as_str())).collect();
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let (above, below) = ("GreaterThanThreshold", "LessThanThreshold");
         let want = [
-            ("konnichiwa.budget.page-fast.1h", 3600, 1.44),
-            ("konnichiwa.budget.page-fast.5m", 300, 1.44),
-            ("konnichiwa.budget.page-slow.6h", 21_600, 0.6),
-            ("konnichiwa.budget.page-slow.30m", 1800, 0.6),
-            ("konnichiwa.budget.ticket.3d", 259_200, 0.1),
-            ("konnichiwa.budget.ticket.6h", 21_600, 0.1),
+            ("konnichiwa.budget.page-fast.1h", 3600, 1.44, above),
+            ("konnichiwa.budget.page-fast.5m", 300, 1.44, above),
+            ("konnichiwa.budget.page-slow.6h", 21_600, 0.6, above),
+            ("konnichiwa.budget.page-slow.30m", 1800, 0.6, above),
+            ("konnichiwa.budget.ticket.3d", 259_200, 0.1, above),
+            ("konnichiwa.budget.ticket.6h", 21_600, 0.1, above),
+            // The latency budget (99%): below 100 − 14.4 × 1% of answers in time, and so on.
+            ("konnichiwa.budget.latency.page-fast.1h", 3600, 85.6, below),
+            ("konnichiwa.budget.latency.page-fast.5m", 300, 85.6, below),
+            ("konnichiwa.budget.latency.page-slow.6h", 21_600, 94.0, below),
+            ("konnichiwa.budget.latency.page-slow.30m", 1800, 94.0, below),
+            ("konnichiwa.budget.latency.ticket.3d", 259_200, 99.0, below),
+            ("konnichiwa.budget.latency.ticket.6h", 21_600, 99.0, below),
         ];
-        for ((name, period, th), (wn, wp, wt)) in got.iter().zip(want) {
-            assert_eq!((*name, *period), (wn, wp));
+        assert_eq!(got.len(), want.len());
+        for ((name, period, th, cmp), (wn, wp, wt, wc)) in got.iter().zip(want) {
+            assert_eq!((*name, *period, *cmp), (wn, wp, wc));
             assert!(close(*th, wt), "{name}: {th} vs {wt}");
         }
+        assert_eq!(
+            w[6].spec.measure,
+            "TargetResponseTime PR(:0.3) LoadBalancer=app/a/1 TargetGroup=targetgroup/t/2 3600s"
+        );
         // CloudWatch: a period under an hour looks back a day at most, any period 7 days.
-        for (a, period) in &w {
-            let span = period * a.evaluation_periods;
-            assert!(span <= if *period < 3600 { 86_400 } else { 604_800 }, "{}", a.name);
-            assert_eq!(period % 60, 0);
+        for w in &w {
+            let span = w.period * w.spec.evaluation_periods;
+            assert!(span <= if w.period < 3600 { 86_400 } else { 604_800 }, "{}", w.spec.name);
+            assert_eq!(w.period % 60, 0);
         }
         let a = alerts(&s, Some("arn:aws:sns:ap-northeast-1:1:konnichiwa-alarms"));
+        assert_eq!(a.len(), 6);
         assert_eq!(a[0].rule, r#"ALARM("konnichiwa.budget.page-fast.1h") AND ALARM("konnichiwa.budget.page-fast.5m")"#);
+        assert_eq!(
+            a[3].rule,
+            r#"ALARM("konnichiwa.budget.latency.page-fast.1h") AND ALARM("konnichiwa.budget.latency.page-fast.5m")"#
+        );
         assert!(a[0].description.starts_with("PAGE") && a[2].description.starts_with("TICKET"));
+        assert!(a[3].description.contains("latency budget"), "{}", a[3].description);
         assert_eq!(a[2].actions, ["arn:aws:sns:ap-northeast-1:1:konnichiwa-alarms"]);
+        // The names say which budget; every one matches the deploy role's one pattern.
+        let (alerts, windows) = names("konnichiwa");
+        for n in alerts.iter().chain(&windows) {
+            assert!(n.starts_with("konnichiwa.budget."), "{n}");
+        }
+        assert_eq!(Objective::of_alarm("konnichiwa", &windows[7]), Objective::Latency);
+        assert_eq!(Objective::of_alarm("konnichiwa", &windows[0]), Objective::Availability);
+    }
+
+    #[test]
+    fn the_latency_standing_counts_slow_answers_like_errors() {
+        assert_eq!(spent(99.0, (1000.0, 5.0), (100.0, 2.0)), (Some(50.0), Some(2.0)));
+        assert_eq!(spent(99.0, (0.0, 0.0), (0.0, 0.0)), (None, None));
     }
 }

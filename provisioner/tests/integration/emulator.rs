@@ -638,6 +638,59 @@ async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them(
     c.cloudwatch.delete_alarms().alarm_names("emulator-composite").send().await.expect("the composite first");
     c.cloudwatch.delete_alarms().alarm_names("b").send().await.expect("then its child");
 
+    // CloudWatch's extended statistics: PutMetricAlarm takes only the forms its API reference
+    // lists (PR(n:m) among them); GetMetricData's percentile rank PR(n:m) is the percentage of the
+    // period's values above n and at most m ("Statistics definitions", Percentile rank).
+    let ranked = |stat: &str| {
+        c.cloudwatch
+            .put_metric_alarm()
+            .alarm_name("emulator-rank")
+            .metric_name("TargetResponseTime")
+            .namespace("AWS/ApplicationELB")
+            .extended_statistic(stat)
+            .period(3600)
+            .evaluation_periods(1)
+            .threshold(99.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+            .send()
+    };
+    ranked("PR(:0.3)").await.expect("a percentile rank");
+    for malformed in ["PR(0.3)", "p", "tm"] {
+        let e = ranked(malformed).await.expect_err(malformed);
+        assert!(
+            said(&e).starts_with("InvalidParameterValue") && said(&e).contains("ExtendedStatistic"),
+            "{}",
+            said(&e)
+        );
+    }
+    let stored = c.cloudwatch.describe_alarms().alarm_names("emulator-rank").send().await.expect("describe");
+    assert_eq!(stored.metric_alarms()[0].extended_statistic(), Some("PR(:0.3)"), "stored as given");
+    let at = aws_smithy_types::DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(300));
+    let times = aws_sdk_cloudwatch::types::MetricDatum::builder().metric_name("emulator-rt").timestamp(at);
+    for v in [0.1, 0.2, 0.3, 0.31, 2.0] {
+        let datum = times.clone().value(v).build();
+        c.cloudwatch.put_metric_data().namespace("emulator").metric_data(datum).send().await.expect("datum");
+    }
+    let rank = |id: &str, stat: &str| {
+        let metric = aws_sdk_cloudwatch::types::Metric::builder().namespace("emulator").metric_name("emulator-rt");
+        let stat = aws_sdk_cloudwatch::types::MetricStat::builder().metric(metric.build()).period(3600).stat(stat);
+        aws_sdk_cloudwatch::types::MetricDataQuery::builder().id(id).metric_stat(stat.build()).build()
+    };
+    let now = std::time::SystemTime::now();
+    let out = c
+        .cloudwatch
+        .get_metric_data()
+        .metric_data_queries(rank("within", "PR(:0.3)"))
+        .metric_data_queries(rank("between", "PR(0.1:0.31)"))
+        .start_time(aws_smithy_types::DateTime::from(now - std::time::Duration::from_secs(3600)))
+        .end_time(aws_smithy_types::DateTime::from(now))
+        .send()
+        .await
+        .expect("GetMetricData");
+    let value = |id: &str| out.metric_data_results().iter().find(|r| r.id() == Some(id)).map(|r| r.values().to_vec());
+    assert_eq!(value("within"), Some(vec![60.0]), "0.1, 0.2 and 0.3 of five");
+    assert_eq!(value("between"), Some(vec![60.0]), "0.2, 0.3 and 0.31: the lower bound excluded");
+
     // ECS: a task definition over 64 KiB, and RunTask overrides over 8192 characters.
     let td = |value_len: usize| {
         let env = aws_sdk_ecs::types::KeyValuePair::builder().name("BLOB").value("x".repeat(value_len)).build();

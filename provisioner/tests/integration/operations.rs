@@ -298,19 +298,20 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
 }
 
 #[tokio::test]
-async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_removed() {
+async fn budget_alerts_are_made_from_the_availability_and_latency_slos_repaired_and_removed() {
     use aws_sdk_cloudwatch::types::AlarmType;
     let account = Account::new();
     let c = account.clients().await;
+    let budgets = "max_error_rate: 1%, availability: 99.9%, latency: 99% }";
     account.edit_stack(|t| {
-        t.replace("max_error_rate: 1% }", "max_error_rate: 1%, availability: 99.9% }")
+        t.replace("max_error_rate: 1% }", budgets)
             .replace("slo_alarms: true }", "slo_alarms: true, alarm_topic: true }")
     });
     let up = account.json(&["up", "--yes"], 0);
     let made = crate::common::mutations(&up);
-    assert_eq!(made.iter().filter(|m| *m == "CloudWatch:PutCompositeAlarm").count(), 3, "{made:?}");
+    assert_eq!(made.iter().filter(|m| *m == "CloudWatch:PutCompositeAlarm").count(), 6, "{made:?}");
     let census = crate::common::census::take(&c, "konnichiwa").await;
-    assert_eq!((census["burn-alarm"], census["budget-alert"]), (6, 3), "{census:?}");
+    assert_eq!((census["burn-alarm"], census["budget-alert"]), (12, 6), "{census:?}");
 
     let (alerts, windows) = provisioner::resources::budget::names("konnichiwa");
     let both = c
@@ -336,6 +337,12 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     let periods: Vec<i32> = hour.metrics().iter().filter_map(|m| m.metric_stat()).filter_map(|s| s.period()).collect();
     assert_eq!(periods, [3600, 3600, 3600], "one period of the window's length");
     assert!(hour.alarm_actions().is_empty(), "a window notifies nobody; its alert does");
+    // The latency budget's: the share of answers within 300 ms, by the percentile rank.
+    let slow = both.metric_alarms().iter().find(|a| a.alarm_name() == Some("konnichiwa.budget.latency.page-fast.1h"));
+    let slow = slow.expect("the latency budget's 1h window");
+    assert_eq!((slow.extended_statistic(), slow.period()), (Some("PR(:0.3)"), Some(3600)));
+    assert_eq!(slow.comparison_operator().map(|o| o.as_str()), Some("LessThanThreshold"));
+    assert!((slow.threshold().expect("threshold") - 85.6).abs() < 1e-9, "100 − 14.4 × the 1% budget");
 
     // `status` reads where the budget stands from the load balancer's metrics: 2 of 1,000
     // requests failed, twice the 0.1% the budget allows, so it is overspent and burns at 2×.
@@ -346,7 +353,9 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     let lb_dim = dim("LoadBalancer", lb.split_once(":loadbalancer/").expect("lb").1.to_owned());
     let tg_dim = dim("TargetGroup", format!("targetgroup/{}", tg.split_once(":targetgroup/").expect("tg").1));
     let at = aws_smithy_types::DateTime::from(std::time::SystemTime::now() - std::time::Duration::from_secs(600));
-    for (metric, value) in [("RequestCount", 1000.0), ("HTTPCode_Target_5XX_Count", 2.0)] {
+    // The targets answered 3 of 100 sampled requests slower than 300 ms: 3% slow, 3× the 1%.
+    let times = (0..100).map(|i| ("TargetResponseTime", if i < 3 { 0.5 } else { 0.05 }));
+    for (metric, value) in [("RequestCount", 1000.0), ("HTTPCode_Target_5XX_Count", 2.0)].into_iter().chain(times) {
         let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
             .metric_name(metric)
             .dimensions(lb_dim.clone())
@@ -361,6 +370,11 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     assert_eq!((budget["requests"].as_f64(), budget["errors"].as_f64()), (Some(1000.0), Some(2.0)), "{budget:#}");
     assert!((budget["burn_rate"].as_f64().expect("burn") - 2.0).abs() < 1e-6, "{budget:#}");
     assert!(budget["left_percent"].as_f64().expect("left") < 0.0, "overspent: {budget:#}");
+    let latency = &status["latency_budget"];
+    assert_eq!((latency["requests"].as_f64(), latency["within_seconds"].as_f64()), (Some(1000.0), Some(0.3)));
+    assert!((latency["slow"].as_f64().expect("slow") - 30.0).abs() < 1e-6, "{latency:#}");
+    assert!((latency["burn_rate"].as_f64().expect("burn") - 3.0).abs() < 1e-6, "{latency:#}");
+    assert!((latency["left_percent"].as_f64().expect("left") + 200.0).abs() < 1e-6, "{latency:#}");
 
     // A second up changes nothing; an alert's rule edited behind our back is drift up repairs.
     assert_eq!(crate::common::mutations(&account.json(&["up", "--yes"], 0)), Vec::<String>::new());
@@ -383,13 +397,13 @@ async fn error_budget_alerts_are_made_from_the_availability_slo_repaired_and_rem
     assert_eq!(crate::common::mutations(&retagged), ["CloudWatch:TagResource"]);
 
     // Off: up deletes the alerts, then their windows; on again, down deletes them with the rest.
-    account.edit_stack(|t| t.replace(", availability: 99.9%", ""));
+    account.edit_stack(|t| t.replace(", availability: 99.9%, latency: 99%", ""));
     let off = account.json(&["up", "--yes"], 0);
     let deleted = crate::common::mutations(&off);
-    assert_eq!(deleted.iter().filter(|m| *m == "CloudWatch:DeleteAlarms").count(), 9, "{deleted:?}");
+    assert_eq!(deleted.iter().filter(|m| *m == "CloudWatch:DeleteAlarms").count(), 18, "{deleted:?}");
     let census = crate::common::census::take(&c, "konnichiwa").await;
     assert_eq!((census["burn-alarm"], census["budget-alert"]), (0, 0));
-    account.edit_stack(|t| t.replace("max_error_rate: 1% }", "max_error_rate: 1%, availability: 99.9% }"));
+    account.edit_stack(|t| t.replace("max_error_rate: 1% }", budgets));
     account.json(&["up", "--yes"], 0);
     account.json(&["down", "--yes", "--purge"], 0);
     let left = crate::common::census::leftovers(&crate::common::census::take(&c, "konnichiwa").await);
