@@ -105,6 +105,33 @@ pub enum Command {
     /// Build the app's OCI image and push it, without a Docker daemon.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Come from Terraform: read a Terraform state (format version 4, as `terraform state pull`
+    /// prints it) and write a stack file that describes what it says runs, each value with the
+    /// resource it came from (found through what the service is attached to). No AWS call; the
+    /// state's secret values are never read out. Taking over the resources themselves (their
+    /// names and our tags) is not built yet: `up` with the written file would create a second
+    /// copy beside them. Exit 0 written; 1 the state is unusable, or the file does not validate
+    /// (it is written, with the problems listed).
+    Adopt(AdoptArgs),
+}
+
+/// `adopt`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdoptArgs {
+    /// The Terraform state: a path, or `-` for standard input (`terraform state pull |
+    /// provisioner adopt --from-tfstate - --write-stack-file stack.yaml`).
+    #[arg(long = "from-tfstate", value_name = "PATH")]
+    pub from_tfstate: PathBuf,
+    /// Write the stack file describing the state here (`-`: standard output). Refused when the
+    /// file exists, unless --force.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub write_stack_file: PathBuf,
+    /// The service to describe when the state runs several: its address, e.g. aws_ecs_service.app.
+    #[arg(long, value_name = "ADDRESS")]
+    pub service: Option<String>,
+    /// Overwrite an existing --write-stack-file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

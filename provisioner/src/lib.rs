@@ -1,6 +1,7 @@
 //! The provisioner as a library: the command line, the reconcile engine and the resource kinds,
 //! so tests drive it in-process or as the binary the thin `main.rs` builds.
 
+pub mod adopt;
 pub mod aws;
 pub mod cli;
 pub mod commands;

@@ -1,6 +1,7 @@
 //! The commands: each loads the stack, runs the engine in the right mode and prints its result as
 //! text or as the documented JSON shape. They return the process exit code.
 
+mod adopt;
 mod answer;
 mod cost;
 mod deploy;
@@ -107,6 +108,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::CiRole(_) => "ci-role",
         Command::Image(crate::cli::ImageCommand::Build { .. }) => "image build",
         Command::Image(crate::cli::ImageCommand::Push { .. }) => "image push",
+        Command::Adopt(_) => "adopt",
     }
 }
 
@@ -133,6 +135,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Render => render(cli),
+        Command::Adopt(args) => adopt::run(cli, args),
         Command::Plan(args) => plan::run(cli, args).await,
         Command::Cost(args) => cost::run(cli, args).await,
         Command::Verify => verify::run(cli).await,

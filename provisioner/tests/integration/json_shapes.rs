@@ -73,6 +73,10 @@ async fn every_command_prints_the_keys_the_readme_documents() {
         ("wait", account.json(&["wait", "--timeout", "1s"], 3)),
         ("down", account.json(&["down", "--yes", "--purge"], 0)),
         ("unlock", account.json(&["unlock", "--yes"], 0)),
+        ("adopt", {
+            let state = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terraform/konnichiwa.tfstate");
+            account.json(&["adopt", "--from-tfstate", state, "--write-stack-file", "-"], 0)
+        }),
     ];
     let mut wrong = Vec::new();
     for (command, out) in &printed {

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod adopt;
 mod attacker;
 mod aws_behaviour;
 mod cli_reference;
