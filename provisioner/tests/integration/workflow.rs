@@ -789,6 +789,7 @@ esac
         md.contains("No regression: production may deploy.") && md.contains("No regression beyond the limits"),
         "{md}"
     );
+    assert!(md.contains("Base: [run 100](https://github.com/octo/konnichiwa/actions/runs/100)"), "{md}");
     // The report is shown between stop-commands markers, so none of its lines acts as a command.
     let said = String::from_utf8_lossy(&compared.stdout);
     let token = said.lines().find_map(|l| l.strip_prefix("::stop-commands::")).expect("stop-commands").to_owned();
