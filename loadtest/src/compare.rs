@@ -76,14 +76,41 @@ pub struct Comparison {
 /// The percentiles the comparison's chart draws.
 pub const CURVE_PERCENTILES: &[f64] = &[0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 100.0];
 
+/// Larger than any `--json` result of a run (a second of history is about 1 KiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
 /// Reads both files and compares them; the caller prints and gates.
 pub fn compare_files(base: &Path, new: &Path, t: &Thresholds) -> Result<Comparison, String> {
-    let read = |p: &Path| -> Result<ReportDoc, String> {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a loadtest result ({e})", p.display()))
-    };
-    let (b, n) = (read(base)?, read(new)?);
+    let (b, n) = (read_document(base)?, read_document(new)?);
     compare(&b, &n, t, (base, new))
+}
+
+/// Reads a `--json` result that may come from elsewhere (the base is often an earlier run's CI
+/// artifact): at most `MAX_DOCUMENT_BYTES`, its counts consistent, its names printable.
+pub fn read_document(path: &Path) -> Result<ReportDoc, String> {
+    use std::io::Read as _;
+    let not_a_result = |why: String| format!("{}: not a loadtest result ({why})", path.display());
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(not_a_result(format!("larger than {} MiB", MAX_DOCUMENT_BYTES >> 20)));
+    }
+    let doc: ReportDoc = serde_json::from_str(&text).map_err(|e| not_a_result(e.to_string()))?;
+    if doc.format != crate::report::json::FORMAT {
+        return Err(not_a_result(format!("format {:?}, not {:?}", doc.format, crate::report::json::FORMAT)));
+    }
+    for e in doc.endpoints.iter().chain([&doc.total]) {
+        if e.failures > e.requests {
+            return Err(not_a_result(format!("{} failures of {} requests", e.failures, e.requests)));
+        }
+        if e.name.chars().any(char::is_control) || e.name.len() > 1024 {
+            return Err(not_a_result(format!("an endpoint's name is not a line of text: {:?}", e.name.escape_debug())));
+        }
+    }
+    Ok(doc)
 }
 
 /// The comparison of two runs' documents.
@@ -239,28 +266,49 @@ fn proportions_differ(f1: u64, n1: u64, f2: u64, n2: u64) -> bool {
 }
 
 /// P(X ≥ `at_least`) for X, the failures that fall in the second run when `failures` are spread
-/// at random over `n1` + `n2` requests (hypergeometric): each term from the one before it.
+/// at random over `n1` + `n2` requests (hypergeometric): the first term from log-gamma, each next
+/// one from the one before it, until the terms no longer count. `at_least` lies above the mean
+/// (the caller asks only when the second run's share is higher), where the terms only fall, so
+/// the sum takes a few dozen terms whatever the counts.
 fn fisher_upper_tail(failures: u64, n1: u64, n2: u64, at_least: u64) -> f64 {
     let (k_min, k_max) = (failures.saturating_sub(n1), failures.min(n2));
-    // ln P(X = k_min) = ln C(n2, k_min) + ln C(n1, failures − k_min) − ln C(n1 + n2, failures).
-    let ln_choose = |n: u64, k: u64| -> f64 {
-        let k = k.min(n - k);
-        (0..k).map(|i| ((n - i) as f64).ln() - ((i + 1) as f64).ln()).sum()
-    };
-    let mut ln_p = ln_choose(n2, k_min) + ln_choose(n1, failures - k_min) - ln_choose(n1 + n2, failures);
+    let (n1, n2, f) = (n1 as f64, n2 as f64, failures as f64);
+    let start = at_least.max(k_min);
+    if start > k_max {
+        return 0.0;
+    }
+    // ln P(X = k) = ln C(n2, k) + ln C(n1, failures − k) − ln C(n1 + n2, failures).
+    let k = start as f64;
+    let mut ln_p = ln_choose(n2, k) + ln_choose(n1, f - k) - ln_choose(n1 + n2, f);
     let mut tail = 0.0;
-    for k in k_min..=k_max {
-        if k >= at_least {
-            tail += ln_p.exp();
+    for k in start..=k_max {
+        let p = ln_p.exp();
+        tail += p;
+        if p <= tail * 1e-17 || k == k_max {
+            break;
         }
-        if k < k_max {
-            // P(k + 1) / P(k) = (n2 − k)(failures − k) / ((k + 1)(n1 − failures + k + 1)).
-            let (n1, n2, f) = (n1 as f64, n2 as f64, failures as f64);
-            let k = k as f64;
-            ln_p += ((n2 - k) * (f - k)).ln() - ((k + 1.0) * (n1 - f + k + 1.0)).ln();
-        }
+        // P(k + 1) / P(k) = (n2 − k)(failures − k) / ((k + 1)(n1 − failures + k + 1)).
+        let k = k as f64;
+        ln_p += ((n2 - k) * (f - k)).ln() - ((k + 1.0) * (n1 - f + k + 1.0)).ln();
     }
     tail.min(1.0)
+}
+
+/// ln C(n, k) for 0 ≤ k ≤ n.
+fn ln_choose(n: f64, k: f64) -> f64 {
+    ln_gamma(n + 1.0) - ln_gamma(k + 1.0) - ln_gamma(n - k + 1.0)
+}
+
+/// ln Γ(x) for x ≥ 1: Stirling's series, its error under 2e-15 from x = 20 on, and the recurrence
+/// Γ(x + 1) = x Γ(x) below.
+fn ln_gamma(x: f64) -> f64 {
+    if x < 20.0 {
+        return ln_gamma(x + 1.0) - x.ln();
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    let series = inv * (1.0 / 12.0 - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 / 1680.0)));
+    (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + series
 }
 
 /// The comparison as a table, the judged figures marked, and the verdict.
@@ -380,5 +428,32 @@ mod tests {
         // Symmetric runs: P(X ≥ 2) of 4 failures over 50 + 50 is a little over one half.
         let half = fisher_upper_tail(4, 50, 50, 2);
         assert!(half > 0.5 && half < 0.75, "{half}");
+    }
+
+    #[test]
+    fn log_gamma_matches_factorials() {
+        let mut factorial = 1.0_f64;
+        for n in 1..=30_u32 {
+            factorial *= f64::from(n);
+            let got = ln_gamma(f64::from(n) + 1.0);
+            assert!((got - factorial.ln()).abs() < 1e-12, "ln {n}! = {got}, not {}", factorial.ln());
+        }
+        assert!(ln_gamma(1.0).abs() < 1e-13 && ln_gamma(2.0).abs() < 1e-13);
+    }
+
+    #[test]
+    fn fishers_tail_takes_a_few_terms_whatever_the_counts() {
+        // A document's counts are its own to claim: a sum over every possible k would run for
+        // hours here (10^15 failures of 10^18 requests against 10 of 1,000).
+        let started = std::time::Instant::now();
+        let p = fisher_upper_tail(1_000_000_000_000_010, 1_000_000_000_000_000_000, 1_000, 10);
+        assert!(p.is_finite() && (0.0..=1.0).contains(&p), "{p}");
+        let _ = proportions_differ(1_000_000_000_000_000, 1_000_000_000_000_000_000, 10, 1_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        // Far in the tail the sum stops as soon as the terms are negligible, and agrees with the
+        // exact value: 0 of 10,000 against 30 of 10,000.
+        let exact: f64 = (0..30).map(|i| (10_000.0 - f64::from(i)) / (20_000.0 - f64::from(i))).product();
+        let got = fisher_upper_tail(30, 10_000, 10_000, 30);
+        assert!(((got - exact) / exact).abs() < 1e-9, "{got} vs {exact}");
     }
 }

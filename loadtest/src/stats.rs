@@ -325,11 +325,66 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The V2 encoding's cookies: plain, and deflated.
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+/// The V2 header: cookie, payload length, normalizing offset, significant digits, lowest and
+/// highest trackable values, integer-to-double ratio.
+const V2_HEADER_BYTES: usize = 40;
+/// More than any histogram of ours encodes to (a few tens of KiB for 600 s at 3 digits).
+const MAX_ENCODED_BYTES: usize = 4 << 20;
+/// The widest histogram a document may hold: ours are 1 µs..600 s at 3 significant digits.
+const MAX_DIGITS: u32 = 3;
+const MAX_HIGHEST_US: u64 = 1 << 36;
+
 /// Reads either V2 encoding, compressed or not (documents written before the compressed form).
+/// A document may come from elsewhere (`loadtest compare`'s base is an earlier run's artifact),
+/// so the header is checked before hdrhistogram allocates what it claims: a payload longer than
+/// the bytes that carry it, or bounds wider than ours, are refused instead of allocated.
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes =
         base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("histogram is not base64: {e}"))?;
-    Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))
+    let plain = match be_u32(&bytes, 0) {
+        Some(V2_DEFLATE_COOKIE) => {
+            let mut inflated = Vec::new();
+            let deflated = bytes.get(8..).unwrap_or_default();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(flate2::read::ZlibDecoder::new(deflated), MAX_ENCODED_BYTES as u64 + 1),
+                &mut inflated,
+            )
+            .map_err(|e| format!("histogram does not inflate: {e}"))?;
+            if inflated.len() > MAX_ENCODED_BYTES {
+                return Err(format!("histogram inflates to more than {} MiB", MAX_ENCODED_BYTES >> 20));
+            }
+            inflated
+        }
+        Some(V2_COOKIE) => bytes,
+        _ => return Err("histogram is not HdrHistogram's V2 encoding".to_owned()),
+    };
+    check_v2_header(&plain)?;
+    Deserializer::new().deserialize(&mut plain.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))
+}
+
+fn check_v2_header(plain: &[u8]) -> Result<(), String> {
+    let header = |at| be_u32(plain, at).ok_or_else(|| "histogram is cut short".to_owned());
+    if header(0)? != V2_COOKIE {
+        return Err("histogram is not HdrHistogram's V2 encoding".to_owned());
+    }
+    let payload = header(4)? as usize;
+    if plain.len() < V2_HEADER_BYTES || payload > plain.len() - V2_HEADER_BYTES {
+        return Err("histogram is cut short".to_owned());
+    }
+    let highest = plain.get(24..32).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes);
+    if header(12)? > MAX_DIGITS || highest > MAX_HIGHEST_US {
+        return Err(format!(
+            "histogram is wider than a loadtest run's (at most {MAX_DIGITS} significant digits, {MAX_HIGHEST_US} µs)"
+        ));
+    }
+    Ok(())
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes)
 }
 
 /// The sum of per-second `planned` figures over the first `seconds`, the last one in proportion.
@@ -402,6 +457,51 @@ mod tests {
         let old = base64::engine::general_purpose::STANDARD.encode(plain);
         assert_eq!(decode_histogram(&old).expect("the uncompressed form still reads"), e.latency);
         assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn a_histogram_that_claims_more_than_it_carries_is_refused_before_anything_is_allocated() {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        // A V2 header: payload length, offset 0, digits, lowest and highest value, ratio 1.0.
+        let header = |payload: u32, digits: u32, high: u64| {
+            let mut h = Vec::new();
+            h.extend_from_slice(&V2_COOKIE.to_be_bytes());
+            h.extend_from_slice(&payload.to_be_bytes());
+            h.extend_from_slice(&0_u32.to_be_bytes());
+            h.extend_from_slice(&digits.to_be_bytes());
+            h.extend_from_slice(&1_u64.to_be_bytes());
+            h.extend_from_slice(&high.to_be_bytes());
+            h.extend_from_slice(&1.0_f64.to_be_bytes());
+            h
+        };
+        let deflated = |plain: &[u8]| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut z, plain).expect("deflate");
+            let z = z.finish().expect("deflate");
+            let mut out = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+            out.extend_from_slice(&u32::try_from(z.len()).expect("small").to_be_bytes());
+            out.extend_from_slice(&z);
+            out
+        };
+        // hdrhistogram would allocate the 4 GiB the header claims before reading the payload.
+        let four_gib = header(u32::MAX, 3, MAX_LATENCY_US);
+        for bytes in [four_gib.clone(), deflated(&four_gib)] {
+            assert_eq!(decode_histogram(&b64(&bytes)).expect_err("refused"), "histogram is cut short");
+        }
+        // 5 digits up to u64::MAX: tens of MiB of counts for one histogram.
+        let wide = header(0, 5, u64::MAX);
+        assert!(decode_histogram(&b64(&wide)).expect_err("refused").contains("wider than a loadtest run's"));
+        // A deflate bomb: a valid header, then 64 MiB of zeros.
+        let mut bomb = header(64 << 20, 3, MAX_LATENCY_US);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        let bomb = deflated(&bomb);
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        assert!(decode_histogram(&b64(&bomb)).expect_err("refused").contains("inflates to more than 4 MiB"));
+        assert!(decode_histogram(&b64(&[0x1c, 0x84])).expect_err("refused").contains("not HdrHistogram's V2"));
+        // Ours pass the same checks.
+        let mut e = EndpointStats::default();
+        e.record(1_000, None);
+        assert_eq!(decode_histogram(&encode_histogram(&e.latency)).expect("ours"), e.latency);
     }
 
     #[test]

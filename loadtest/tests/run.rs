@@ -853,3 +853,57 @@ async fn compare_flags_a_known_regression_and_not_two_runs_of_the_same_target() 
         let _ = std::fs::remove_file(p);
     }
 }
+
+#[tokio::test]
+async fn compare_refuses_a_malformed_or_hostile_base_with_exit_1_and_says_why() {
+    // The base is often an earlier CI run's artifact: data to check, never to trust.
+    let server = taking(1).await;
+    let good = temp("hostile-good.json").to_string_lossy().into_owned();
+    let out =
+        loadtest(&["--host", &server.url(), "--rate", "100/s", "--duration", "1s", "--endpoint", "/", "--json", &good])
+            .await;
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&good).expect("json")).expect("JSON");
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut d = doc.clone();
+        edit(&mut d);
+        d.to_string()
+    };
+    let b64 = |bytes: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    // A V2 histogram header claiming a 4 GiB payload it does not carry.
+    let mut four_gib = vec![0x1c, 0x84, 0x93, 0x13, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 3];
+    four_gib.extend_from_slice(&1_u64.to_be_bytes());
+    four_gib.extend_from_slice(&600_000_000_u64.to_be_bytes());
+    four_gib.extend_from_slice(&1.0_f64.to_be_bytes());
+    let mut huge = " ".repeat(65 << 20);
+    huge.push_str(&doc.to_string());
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("not JSON", "{\"format\": \"konnichiwa-loadtest/1\", $(touch pwned)".to_owned(), "not a loadtest result"),
+        ("another document", "{\"format\": \"konnichiwa-loadtest/1\"}".to_owned(), "missing field"),
+        ("another format", with(&|d| d["format"] = "konnichiwa-loadtest/9".into()), "format \"konnichiwa-loadtest/9\""),
+        ("more failures than requests", with(&|d| d["total"]["failures"] = (u64::MAX).into()), "failures of"),
+        ("a histogram claiming 4 GiB", with(&|d| d["total"]["histogram"] = b64(&four_gib).into()), "cut short"),
+        ("a histogram of garbage", with(&|d| d["total"]["histogram"] = "AAAA".into()), "not HdrHistogram's V2"),
+        (
+            "a name that would print a workflow command",
+            with(&|d| d["endpoints"][0]["name"] = "GET /\n::error::forged".into()),
+            "not a line of text",
+        ),
+        ("over 64 MiB", huge, "larger than 64 MiB"),
+    ];
+    for (what, text, says) in cases {
+        let base = temp("hostile-base.json");
+        std::fs::write(&base, text).expect("write");
+        let base_s = base.to_string_lossy().into_owned();
+        let out = tokio::time::timeout(Duration::from_secs(60), loadtest(&["compare", &base_s, &good]))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: compare did not finish"));
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(says), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stdout.contains("::error::"), "{what}: {stdout}{stderr}");
+    }
+    assert!(!std::env::temp_dir().join("pwned").exists(), "nothing in a document is run");
+    let _ = std::fs::remove_file(temp("hostile-base.json"));
+    let _ = std::fs::remove_file(&good);
+}

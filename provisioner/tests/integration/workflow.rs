@@ -58,12 +58,20 @@ fn each_stack_is_deployed_in_its_own_environment_staging_first() {
     assert_eq!(wf["permissions"], serde_json::json!({}), "nothing by default");
     assert_eq!(wf["jobs"]["ci"]["uses"], "./.github/workflows/ci.yml", "CI runs first, in the same run");
     assert_eq!(wf["jobs"]["staging"]["needs"], "ci");
-    assert_eq!(wf["jobs"]["production"]["needs"], serde_json::json!(["ci", "staging"]), "production after staging");
+    assert_eq!(
+        wf["jobs"]["production"]["needs"],
+        serde_json::json!(["ci", "staging", "compare"]),
+        "production after staging and its comparison with the last deploy"
+    );
     let mut seen = Vec::new();
     for job in ["staging", "production"] {
         let j = &wf["jobs"][job];
         assert_eq!(j["uses"], "./.github/workflows/deploy-stack.yml", "{job}");
-        assert_eq!(j["permissions"]["id-token"], "write", "{job}: OIDC for its deploy job");
+        assert_eq!(
+            j["permissions"],
+            serde_json::json!({ "contents": "read", "id-token": "write" }),
+            "{job}: reading the repository, and OIDC for its deploy job; nothing else"
+        );
         assert_eq!(
             j["secrets"],
             serde_json::json!({ "API_KEY": "${{ secrets.API_KEY }}" }),
@@ -292,6 +300,7 @@ fn pushes_to_main_and_manual_runs_deploy_after_ci_and_production_only_after_stag
         // A job whose `needs` failed does not run unless its `if:` says always().
         let staged = ci == "success" && github_if(staging, &ctx);
         ctx.insert("needs.staging.result", if staged { "success" } else { "skipped" });
+        ctx.insert("needs.compare.result", if staged { "success" } else { "skipped" });
         (staged, github_if(production, &ctx))
     };
     assert_eq!(run("push", "success", ""), (true, true), "CI passed on main");
@@ -306,6 +315,20 @@ fn pushes_to_main_and_manual_runs_deploy_after_ci_and_production_only_after_stag
         ("needs.staging.result", "failure"),
     ]);
     assert!(!github_if(production, &ctx));
+    // Staging passed, but its load test regressed against the last deploy's (or the comparison
+    // failed): production does not run, by push or by hand.
+    for event in ["push", "workflow_dispatch"] {
+        let ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("inputs.target", "staging"),
+            ("needs.ci.result", "success"),
+            ("needs.staging.result", "success"),
+            ("needs.compare.result", "failure"),
+        ]);
+        assert!(!github_if(production, &ctx), "{event}");
+    }
+    // The comparison runs only after staging passed (the default `if:`, success()).
+    assert!(wf["jobs"]["compare"].get("if").is_none() && wf["jobs"]["compare"]["needs"] == "staging");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,4 +473,379 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     assert_eq!(result["applied"], false);
     assert_eq!(result["api_calls"]["mutating"], 0);
     let _ = stop_app.send(());
+}
+
+#[test]
+fn only_the_compare_job_reads_other_runs_artifacts_and_it_holds_no_aws_access() {
+    let deploy = workflow("deploy.yml");
+    let stack = workflow("deploy-stack.yml");
+    // `actions: read` once, on the job that downloads another run's artifact; every other job,
+    // including the called workflow's (which GitHub checks against their callers' grants, skipped
+    // or not), is without it.
+    for (file, wf) in [("deploy.yml", &deploy), ("deploy-stack.yml", &stack)] {
+        for (name, job) in wf["jobs"].as_object().expect("jobs") {
+            let reads_actions = job["permissions"].get("actions").is_some();
+            assert_eq!(reads_actions, file == "deploy.yml" && name == "compare", "{file}: job {name}");
+        }
+    }
+    let job = &deploy["jobs"]["compare"];
+    assert_eq!(job["permissions"], serde_json::json!({ "actions": "read" }), "nothing more");
+    assert!(job.get("environment").is_none(), "no environment, so no environment secret nor the deploy role's trust");
+    let text = serde_json::to_string(job).expect("json");
+    assert!(!text.contains("secrets.") && !text.contains("aws-actions/"), "no secret, no AWS credentials: {text}");
+    let steps = job["steps"].as_array().expect("steps");
+    // The token reaches the step that asks the API and no other (not the one running loadtest).
+    for step in steps {
+        let has_token = step["env"].get("GH_TOKEN").is_some();
+        assert_eq!(has_token, step["id"] == "baseline", "{step}");
+    }
+    assert!(job.get("env").and_then(|e| e.get("GH_TOKEN")).is_none());
+    let baseline = steps.iter().find(|s| s["id"] == "baseline").expect("baseline step");
+    assert_eq!(baseline["env"]["GH_TOKEN"], "${{ github.token }}");
+    assert_eq!(
+        baseline["env"]["WORKFLOW"], ".github/workflows/deploy.yml",
+        "the baseline comes from runs of the file this job is in"
+    );
+    // The loadtest binary is the one staging's build job made, checked against its digest.
+    let sums = steps.iter().position(|s| s["env"]["SUMS"] == "${{ needs.staging.outputs.tools-sums }}");
+    let compare = steps.iter().position(|s| s["id"] == "compare").expect("compare step");
+    assert!(sums.is_some_and(|i| i < compare), "the binaries are checked before the comparison runs them");
+    assert_eq!(stack["on"]["workflow_call"]["outputs"]["tools-sums"]["value"], "${{ jobs.build.outputs.sums }}");
+    assert_eq!(
+        stack["on"]["workflow_call"]["outputs"]["tools-artifact"]["value"],
+        "${{ jobs.build.outputs.artifact }}"
+    );
+    // The baseline outlives a quiet quarter.
+    let keep = stack["jobs"]["deploy"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == "Keep the results")
+        .expect("the results are kept");
+    assert_eq!(keep["with"]["name"], "deploy-results-${{ inputs.environment }}");
+    assert_eq!(keep["with"]["retention-days"], 90);
+}
+
+/// One step of `job`, run as GitHub would (`bash -e`), with `values` for its expressions and
+/// `env` for what the runner provides; returns its output and what it wrote to $GITHUB_OUTPUT.
+fn run_job_step(
+    job: &Value,
+    id: &str,
+    values: &BTreeMap<&str, String>,
+    env: &[(&str, String)],
+) -> (std::process::Output, BTreeMap<String, String>) {
+    let step = job["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"));
+    let output_file = env.iter().find(|(k, _)| *k == "GITHUB_OUTPUT").map(|(_, v)| v.clone()).expect("GITHUB_OUTPUT");
+    std::fs::write(&output_file, "").expect("GITHUB_OUTPUT");
+    let mut c = Command::new("bash");
+    c.arg("-e").arg("-c").arg(expand(step["run"].as_str().expect("run"), values)).current_dir(repo_root());
+    c.env_clear().env("HOME", std::env::var("HOME").unwrap_or_default());
+    for (k, v) in job["env"].as_object().into_iter().flatten() {
+        c.env(k, expand(v.as_str().unwrap_or_default(), values));
+    }
+    for (k, v) in step["env"].as_object().into_iter().flatten() {
+        c.env(k, expand(v.as_str().unwrap_or_default(), values));
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("bash");
+    let outputs = std::fs::read_to_string(&output_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (out, outputs)
+}
+
+/// A service whose every answer takes `ms`, on port 0.
+async fn answering_in(ms: u64) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            "ok"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// The compare job's baseline and compare steps against a stand-in `gh` that answers from files
+/// (and takes no part in choosing: it returns every run whatever the query asks), with results
+/// the real loadtest binary wrote against local services.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compare_job_takes_its_baseline_only_from_an_earlier_successful_deploy_of_main_and_gates_on_it() {
+    for tool in ["jq", "unzip", "python3"] {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().expect("sh");
+        assert!(found.status.success(), "{tool} is missing: scripts/test-deps installs it (apt-get install {tool})");
+    }
+    // The loadtest binary of this source (the suite's own build may predate it).
+    let target_dir = common::target_dir();
+    let built = tokio::task::block_in_place(|| {
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--locked", "-p", "loadtest", "--bin", "loadtest"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(repo_root())
+            .output()
+            .expect("cargo")
+    });
+    assert!(built.status.success(), "{}", common::text(&built));
+    let bin = target_dir.join("debug");
+
+    let dir = std::env::temp_dir().join(format!("konnichiwa-workflow-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Three runs of the real binary: twice the same service, once one four times slower.
+    let (steady, slower) = (answering_in(20).await, answering_in(80).await);
+    let load = |url: &str, name: &str| {
+        let path = dir.join(name);
+        let out = Command::new(bin.join("loadtest"))
+            .args(["--host", url, "--rate", "200/s", "--duration", "2s", "--endpoint", "/", "--quiet", "--json"])
+            .arg(&path)
+            .env_clear()
+            .current_dir(&dir)
+            .output()
+            .expect("loadtest");
+        // The default SLOs' rps>=1000 cannot be judged at 200/s: exit 3 is expected too.
+        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", common::text(&out));
+        std::fs::read(&path).expect("loadtest.json")
+    };
+    let (base, again, slow) = tokio::task::block_in_place(|| {
+        (load(&steady, "base.json"), load(&steady, "again.json"), load(&slower, "slow.json"))
+    });
+
+    let wf = workflow("deploy.yml");
+    let job = &wf["jobs"]["compare"];
+    const REPO: &str = "octo/konnichiwa";
+    const TOKEN: &str = "ghs_workflow-test-token";
+    const CURRENT: u64 = 300;
+    let fake = dir.join("fake-gh");
+    std::fs::create_dir_all(&fake).expect("fake gh dir");
+    std::fs::write(
+        fake.join("gh"),
+        format!(
+            r#"#!/usr/bin/env bash
+# A stand-in for gh: `gh api PATH` answers from $FAKE_GH's files and logs the call.
+set -euo pipefail
+printf '%s\n' "$*" >> "$FAKE_GH/calls.log"
+[ "${{GH_TOKEN:-}}" = {TOKEN} ] || {{ echo "gh: no token" >&2; exit 4; }}
+[ "$1" = api ] || {{ echo "gh: only api" >&2; exit 2; }}
+path=${{2%%\?*}}
+case "$path" in
+  repos/{REPO}/actions/workflows/deploy.yml/runs) cat "$FAKE_GH/runs.json" ;;
+  repos/{REPO}/actions/runs/*/artifacts) run=${{path#repos/{REPO}/actions/runs/}}; cat "$FAKE_GH/artifacts-${{run%/artifacts}}.json" 2> /dev/null || echo '{{"total_count":0,"artifacts":[]}}' ;;
+  repos/{REPO}/actions/artifacts/*/zip) id=${{path#repos/{REPO}/actions/artifacts/}}; cat "$FAKE_GH/artifact-${{id%/zip}}.zip" ;;
+  *) echo "gh: unexpected $path" >&2; exit 1 ;;
+esac
+"#
+        ),
+    )
+    .expect("fake gh");
+    let chmod = Command::new("chmod").arg("+x").arg(fake.join("gh")).output().expect("chmod");
+    assert!(chmod.status.success());
+
+    // A run as the API lists it, `edit` changing what makes it ineligible.
+    let run = |id: u64, minute: u32, edit: &dyn Fn(&mut Value)| {
+        let mut r = serde_json::json!({
+            "id": id, "name": "deploy", "path": ".github/workflows/deploy.yml", "head_branch": "main",
+            "event": "push", "status": "completed", "conclusion": "success",
+            "created_at": format!("2025-06-01T10:{minute:02}:00Z"),
+            "repository": { "full_name": REPO }, "head_repository": { "full_name": REPO },
+        });
+        edit(&mut r);
+        r
+    };
+    // The results artifact of `run`: loadtest.json holding `json`, and `extra` entries.
+    let artifact = |run: u64, json: Option<&[u8]>, extra: &[(&str, &[u8])], expired: bool| {
+        let id = run * 10;
+        let listing = serde_json::json!({ "total_count": 1, "artifacts": [{
+            "id": id, "name": "deploy-results-staging", "size_in_bytes": 4096, "expired": expired,
+            "created_at": "2025-06-01T10:00:00Z", "workflow_run": { "id": run },
+        }]});
+        std::fs::write(fake.join(format!("artifacts-{run}.json")), listing.to_string()).expect("listing");
+        let mut args = vec![fake.join(format!("artifact-{id}.zip")).display().to_string()];
+        let mut entries: Vec<(&str, &[u8])> = extra.to_vec();
+        if let Some(json) = json {
+            entries.push(("loadtest.json", json));
+        }
+        for (n, (name, bytes)) in entries.iter().enumerate() {
+            let file = fake.join(format!("entry-{run}-{n}"));
+            std::fs::write(&file, bytes).expect("entry");
+            args.push((*name).to_owned());
+            args.push(file.display().to_string());
+        }
+        let zipped = Command::new("python3")
+            .arg("-c")
+            .arg("import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for n, f in zip(sys.argv[2::2], sys.argv[3::2]): z.write(f, n)")
+            .args(&args)
+            .output()
+            .expect("python3");
+        assert!(zipped.status.success(), "{}", common::text(&zipped));
+    };
+    let runner_temp = dir.join("runner-temp");
+    let summary = dir.join("summary.md");
+    let calls = fake.join("calls.log");
+    // A deploy run's compare job: this run's results are `new`; returns the two steps' outputs
+    // (the compare step's None when its `if:` skips it), the summary and the API calls made.
+    let deploy_run = |runs: &[Value], new: &[u8], accept: bool| {
+        std::fs::write(
+            fake.join("runs.json"),
+            serde_json::json!({ "total_count": runs.len(), "workflow_runs": runs }).to_string(),
+        )
+        .expect("runs");
+        let _ = std::fs::remove_dir_all(&runner_temp);
+        std::fs::create_dir_all(runner_temp.join("new")).expect("temp");
+        std::fs::write(runner_temp.join("new/loadtest.json"), new).expect("new results");
+        let _ = std::fs::remove_file(&summary);
+        let _ = std::fs::remove_file(&calls);
+        let mut values: BTreeMap<&str, String> = BTreeMap::new();
+        values.insert("github.workspace", dir.display().to_string());
+        values.insert("github.token", TOKEN.to_owned());
+        values.insert("github.repository", REPO.to_owned());
+        values.insert("github.run_id", CURRENT.to_string());
+        values.insert("inputs.accept-regression == true || vars.LOADTEST_REGRESSION == 'warn'", accept.to_string());
+        let env = vec![
+            ("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default())),
+            ("FAKE_GH", fake.display().to_string()),
+            ("RUNNER_TEMP", runner_temp.display().to_string()),
+            ("GITHUB_OUTPUT", dir.join("github-output").display().to_string()),
+            ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+            ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+        ];
+        let (found, found_outputs) = run_job_step(job, "baseline", &values, &env);
+        let compare_if =
+            job["steps"].as_array().expect("steps").iter().find(|s| s["id"] == "compare").expect("compare")["if"]
+                .as_str()
+                .expect("the compare step has an if:")
+                .to_owned();
+        let ctx: BTreeMap<&str, &str> =
+            found_outputs.get("found").map(|f| ("steps.baseline.outputs.found", f.as_str())).into_iter().collect();
+        let compared = (found.status.success() && github_if(&compare_if, &ctx)).then(|| {
+            values.insert("steps.baseline.outputs.run", found_outputs.get("run").cloned().unwrap_or_default());
+            // `bin` stands in for the build job's dist/.
+            let mut env = env.clone();
+            env.push(("BIN", bin.display().to_string()));
+            run_job_step(job, "compare", &values, &env).0
+        });
+        let md = std::fs::read_to_string(&summary).unwrap_or_default();
+        let log = std::fs::read_to_string(&calls).unwrap_or_default();
+        (found, found_outputs, compared, md, log)
+    };
+
+    // Newer than the one eligible run, and listed first, runs that must never be the baseline:
+    // each of them would regress against this run's results.
+    let ineligible: Vec<Value> = vec![
+        run(211, 59, &|r| r["path"] = ".github/workflows/ci.yml".into()), // another workflow named deploy
+        run(212, 58, &|r| r["head_branch"] = "feature".into()),
+        run(213, 57, &|r| r["event"] = "pull_request".into()),
+        run(214, 56, &|r| r["head_repository"]["full_name"] = "mallory/konnichiwa".into()), // a fork
+        run(215, 55, &|r| r["conclusion"] = "failure".into()),
+        run(216, 54, &|r| {
+            r["status"] = "in_progress".into();
+            r["conclusion"] = Value::Null;
+        }),
+        run(CURRENT, 53, &|_| {}),
+        run(217, 52, &|r| r["repository"]["full_name"] = "mallory/konnichiwa".into()),
+        run(218, 51, &|r| r["event"] = "workflow_run".into()),
+    ];
+    for r in &ineligible {
+        artifact(r["id"].as_u64().expect("id"), Some(&slow), &[], false);
+    }
+    // The newest eligible run (a manual one) and an older one; the API lists the older first.
+    artifact(100, Some(&base), &[], false);
+    artifact(90, Some(&slow), &[], false);
+    let older = run(90, 10, &|_| {});
+    let newest = run(100, 20, &|r| r["event"] = "workflow_dispatch".into());
+    let runs: Vec<Value> = ineligible.iter().cloned().chain([older.clone(), newest.clone()]).collect();
+
+    // The same service again: no regression.
+    let (found, outputs, compared, md, log) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
+    assert!(found.status.success(), "{}", common::text(&found));
+    assert_eq!(
+        outputs,
+        BTreeMap::from([("found".to_owned(), "true".to_owned()), ("run".to_owned(), "100".to_owned())])
+    );
+    for r in &ineligible {
+        let id = r["id"].as_u64().expect("id");
+        assert!(
+            !log.contains(&format!("runs/{id}/")) && !log.contains(&format!("artifacts/{id}0/")),
+            "run {id} was read: {log}"
+        );
+    }
+    assert!(log.contains("actions/runs/100/artifacts") && log.contains("actions/artifacts/1000/zip"), "{log}");
+    assert!(!log.contains("runs/90/"), "an older run once the newest eligible one has results: {log}");
+    let compared = compared.expect("compared");
+    assert_eq!(compared.status.code(), Some(0), "{}\n{md}", common::text(&compared));
+    assert!(
+        md.contains("No regression: production may deploy.") && md.contains("No regression beyond the limits"),
+        "{md}"
+    );
+    assert!(md.contains("Base: [run 100](https://github.com/octo/konnichiwa/actions/runs/100)"), "{md}");
+    // The report is shown between stop-commands markers, so none of its lines acts as a command.
+    let said = String::from_utf8_lossy(&compared.stdout);
+    let token = said.lines().find_map(|l| l.strip_prefix("::stop-commands::")).expect("stop-commands").to_owned();
+    assert!(token.len() == 32 && said.contains(&format!("\n::{token}::\n")), "{said}");
+
+    // Four times slower: the step fails, the verdict in the summary, production not deployed.
+    let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &slow, false));
+    let compared = compared.expect("compared");
+    assert_eq!(compared.status.code(), Some(3), "{}\n{md}", common::text(&compared));
+    assert!(
+        md.contains("Regressed against the staging load test of run 100.")
+            && md.contains("Production is not deployed")
+            && md.contains("REGRESSED")
+            && md.contains("<pre>"),
+        "{md}"
+    );
+    assert!(common::text(&compared).contains("::error::Regressed"), "{}", common::text(&compared));
+    // Accepted by hand (or LOADTEST_REGRESSION=warn): a warning, and production may deploy.
+    let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &slow, true));
+    let compared = compared.expect("compared");
+    assert_eq!(compared.status.code(), Some(0), "{}", common::text(&compared));
+    assert!(md.contains("Accepted") && common::text(&compared).contains("::warning::Regressed"), "{md}");
+
+    // No baseline: only ineligible runs, or an eligible one whose results expired. The deploy
+    // proceeds, saying so.
+    artifact(100, Some(&base), &[], true);
+    for runs in [ineligible.clone(), vec![newest.clone()]] {
+        let (found, outputs, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &slow, false));
+        assert!(found.status.success(), "{}", common::text(&found));
+        assert_eq!(outputs.get("found").map(String::as_str), Some("false"));
+        assert!(compared.is_none(), "nothing to compare with");
+        assert!(md.contains("No baseline") && common::text(&found).contains("::notice::No baseline"), "{md}");
+    }
+
+    // A hostile artifact: loadtest.json that is not a result (shell in it), beside an entry that
+    // would land outside the extraction directory. The comparison fails cleanly; nothing of it
+    // ran, nothing landed outside, nothing reached the step's outputs.
+    let pwned = runner_temp.join("pwned");
+    let shell = format!("$(touch {0}) `touch {0}` {{\"format\": \"konnichiwa-loadtest/1\"", pwned.display());
+    artifact(100, Some(shell.as_bytes()), &[("../escaped", b"#!/bin/sh\ntouch pwned\n")], false);
+    let (found, outputs, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
+    assert!(found.status.success(), "{}", common::text(&found));
+    assert_eq!(outputs.keys().collect::<Vec<_>>(), ["found", "run"], "{outputs:?}");
+    let compared = compared.expect("compared");
+    assert_eq!(compared.status.code(), Some(1), "{}\n{md}", common::text(&compared));
+    assert!(md.contains("The comparison with run 100 failed (exit 1)") && md.contains("not a loadtest result"), "{md}");
+    assert!(!pwned.exists() && !runner_temp.join("escaped").exists() && !dir.join("escaped").exists());
+    let extracted: Vec<_> =
+        std::fs::read_dir(runner_temp.join("baseline")).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(extracted, ["loadtest.json"], "the one expected file, nothing else");
+
+    // An artifact without loadtest.json is not a baseline: the step stops, saying why.
+    artifact(100, None, &[("up.json", b"{}")], false);
+    let (found, _, compared, _, _) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
+    assert_eq!(found.status.code(), Some(1), "{}", common::text(&found));
+    assert!(common::text(&found).contains("has no loadtest.json"), "{}", common::text(&found));
+    assert!(compared.is_none());
+    let _ = std::fs::remove_dir_all(&dir);
 }
