@@ -243,17 +243,7 @@ fn parse_time(s: &str) -> Result<u64, String> {
 }
 
 fn parse_think_time(s: &str) -> Result<(Duration, Duration), String> {
-    let (lo, hi) = match s.split_once("..") {
-        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
-        None => {
-            let d = parse_duration(s)?;
-            (d, d)
-        }
-    };
-    if lo > hi {
-        return Err(format!("{s:?}: the range must go from low to high, e.g. 1s..2s"));
-    }
-    Ok((lo, hi))
+    stack::parse_duration_range(s)
 }
 
 #[cfg(test)]
