@@ -683,29 +683,32 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
     });
 
     if let Some(lt) = loadtest {
-        for (i, e) in lt.endpoints.iter().enumerate() {
-            c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
-                format!("{:?} must start with /", e.path)
-            });
-            c.check(e.weight >= 1, &format!("loadtest.endpoints[{i}].weight"), || {
-                "weight must be at least 1".to_owned()
-            });
-        }
-        c.check(lt.endpoints.is_empty() || lt.scenario.is_empty(), "loadtest.scenario", || {
-            "give either endpoints (weighted GET paths) or scenario (requests), not both: the scenario replaces \
-             the endpoints; write each endpoint in it as `- path: /health` with its weight"
-                .to_owned()
+        loadtest_section(c, lt);
+    }
+}
+
+/// The `loadtest:` section: its endpoints or scenario, and its load.
+fn loadtest_section(c: &mut Checker, lt: &Loadtest) {
+    for (i, e) in lt.endpoints.iter().enumerate() {
+        c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
+            format!("{:?} must start with /", e.path)
         });
-        requests(c, &lt.scenario, "loadtest.scenario");
-        if let Some(u) = lt.users {
-            c.check(u >= 1, "loadtest.users", || "at least 1 user".to_owned());
-        }
-        if let Some(r) = lt.spawn_rate {
-            c.check(r > 0.0 && r.is_finite(), "loadtest.spawn_rate", || format!("{r} must be a positive rate"));
-        }
-        if let Some(d) = &lt.duration {
-            c.duration("loadtest.duration", d);
-        }
+        c.check(e.weight >= 1, &format!("loadtest.endpoints[{i}].weight"), || "weight must be at least 1".to_owned());
+    }
+    c.check(lt.endpoints.is_empty() || lt.scenario.is_empty(), "loadtest.scenario", || {
+        "give either endpoints (weighted GET paths) or scenario (requests), not both: the scenario replaces \
+         the endpoints; write each endpoint in it as `- path: /health` with its weight"
+            .to_owned()
+    });
+    requests(c, &lt.scenario, "loadtest.scenario");
+    if let Some(u) = lt.users {
+        c.check(u >= 1, "loadtest.users", || "at least 1 user".to_owned());
+    }
+    if let Some(r) = lt.spawn_rate {
+        c.check(r > 0.0 && r.is_finite(), "loadtest.spawn_rate", || format!("{r} must be a positive rate"));
+    }
+    if let Some(d) = &lt.duration {
+        c.duration("loadtest.duration", d);
     }
 }
 
@@ -718,9 +721,9 @@ pub const API_KEY_REFERENCE: &str = "${API_KEY}";
 
 /// Problems of a scenario's requests, each at `PREFIX[i].field` (`loadtest.scenario[0].path`; an
 /// empty prefix for a scenario file: `[0].path`).
-pub fn scenario(requests_: &[Request], prefix: &str) -> Vec<Problem> {
+pub fn scenario(list: &[Request], prefix: &str) -> Vec<Problem> {
     let mut c = Checker::default();
-    requests(&mut c, requests_, prefix);
+    requests(&mut c, list, prefix);
     c.problems
 }
 
