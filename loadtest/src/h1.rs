@@ -43,14 +43,25 @@ impl<'a> Scan<'a> {
         Self { finder, found: false, tail: Vec::new() }
     }
 
+    /// Looks at the next piece of the body: in the piece itself first (a body that comes in one
+    /// piece costs one search and no allocation), then across the boundary with the last one.
     fn feed(&mut self, bytes: &[u8]) {
         if self.found || bytes.is_empty() {
             return;
         }
-        let keep = self.finder.needle().len().saturating_sub(1);
-        self.tail.extend_from_slice(&bytes[..bytes.len().min(keep)]);
-        if self.finder.find(&self.tail).is_some() || self.finder.find(bytes).is_some() {
+        if self.finder.find(bytes).is_some() {
             self.found = true;
+            return;
+        }
+        let keep = self.finder.needle().len().saturating_sub(1);
+        if !self.tail.is_empty() {
+            self.tail.extend_from_slice(&bytes[..bytes.len().min(keep)]);
+            if self.finder.find(&self.tail).is_some() {
+                self.found = true;
+                return;
+            }
+        } else if bytes.len() < keep {
+            self.tail.extend_from_slice(bytes);
             return;
         }
         if bytes.len() >= keep {
