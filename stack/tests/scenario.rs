@@ -104,3 +104,14 @@ fn stack_yaml_takes_a_scenario_but_not_beside_endpoints() {
     let s = Stack::from_yaml(&good, Path::new("stack.yaml")).expect("valid");
     assert_eq!(s.loadtest.expect("loadtest").scenario[0].body.as_deref(), Some("hi"));
 }
+
+#[test]
+fn the_readmes_scenario_example_is_valid() {
+    let readme = include_str!("../../README.md");
+    let section = readme.split("### Load that looks like users").nth(1).expect("README has the scenario section");
+    let block = section.split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("a yaml block");
+    let s = Stack::from_yaml(&format!("{EXAMPLE}\n{block}"), Path::new("stack.yaml")).expect("the example is valid");
+    let scenario = s.loadtest.expect("loadtest").scenario;
+    let names: Vec<String> = scenario.iter().map(stack::Request::name).collect();
+    assert_eq!(names, ["GET /", "create order"]);
+}
