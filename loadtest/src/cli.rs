@@ -176,9 +176,20 @@ pub struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// `PATH[=WEIGHT]`, repeatable: replaces the default mix.
-    #[arg(long = "endpoint", value_parser = parse_endpoint)]
+    /// `PATH[=WEIGHT]`, repeatable: replaces the default mix with weighted GETs.
+    #[arg(long = "endpoint", value_parser = parse_endpoint, conflicts_with_all = ["scenario", "requests"])]
     pub endpoints: Vec<Endpoint>,
+
+    /// A YAML file listing the requests users send, the shape of stack.yaml's loadtest.scenario
+    /// (name, method, path, headers, body, weight, think_time, check per request): replaces the
+    /// mix. `${API_KEY}` in a header value is the key from the environment.
+    #[arg(long, value_name = "FILE", conflicts_with = "requests")]
+    pub scenario: Option<PathBuf>,
+
+    /// One request of a scenario as JSON (an entry of --scenario's list), repeatable: how
+    /// `provisioner loadtest` hands a scenario to its workers.
+    #[arg(long = "request", value_name = "JSON", value_parser = parse_request)]
+    pub requests: Vec<stack::Request>,
 
     /// Stack file for the `slo:` and `loadtest:` sections, with the files it extends (default
     /// ./stack.yaml when present); KONNICHIWA_STACK as for the provisioner.
@@ -242,18 +253,16 @@ fn parse_time(s: &str) -> Result<u64, String> {
     Ok(t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
+fn parse_request(s: &str) -> Result<stack::Request, String> {
+    serde_json::from_str(s).map_err(|e| {
+        format!(
+            "{e}: write one request as JSON, e.g. {{\"method\": \"POST\", \"path\": \"/orders\", \"body\": \"{{}}\"}}"
+        )
+    })
+}
+
 fn parse_think_time(s: &str) -> Result<(Duration, Duration), String> {
-    let (lo, hi) = match s.split_once("..") {
-        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
-        None => {
-            let d = parse_duration(s)?;
-            (d, d)
-        }
-    };
-    if lo > hi {
-        return Err(format!("{s:?}: the range must go from low to high, e.g. 1s..2s"));
-    }
-    Ok((lo, hi))
+    stack::parse_duration_range(s)
 }
 
 #[cfg(test)]
@@ -270,5 +279,7 @@ mod tests {
         assert_eq!(parse_time("1700000000000"), Ok(1_700_000_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
         assert!(parse_time("soon").is_err());
+        assert_eq!(parse_request(r#"{"path": "/x", "method": "PUT"}"#).map(|r| r.name()), Ok("PUT /x".to_owned()));
+        assert!(parse_request(r#"{"path": "/x", "headerz": {}}"#).unwrap_err().contains("unknown field `headerz`"));
     }
 }

@@ -1,7 +1,9 @@
 //! The load engine: closed model (users that loop over the mix, as many at each moment as the
 //! profile asks for, with optional think time) and open model (arrivals at the times the
 //! profile's rate gives, latency measured from each request's intended send time so a stalled
-//! server cannot hide its queueing). Each user or connection owns one keep-alive HTTP/1.1
+//! server cannot hide its queueing). Each request is written once, as bytes, before the run, and
+//! its answer judged by its check (status, and a text of the body only when asked). Each user or
+//! connection owns one keep-alive HTTP/1.1
 //! connection (over TLS for `https://` targets; the exchange is `h1`'s: one write and usually
 //! one read), opens a new one only when the server closed it, and sends its samples in batches on
 //! a channel to the collector; how many connections were opened and how long each took to set up
@@ -21,11 +23,14 @@ use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
 
 use crate::guard::Guard;
-use crate::h1::{H1, H1Error};
+use memchr::memmem::Finder;
+use stack::validate::API_KEY_REFERENCE;
+
+use crate::h1::{Expect, H1, H1Error};
 use crate::live::Progress;
-use crate::scenario::{Endpoint, Picker};
+use crate::scenario::{Check, Picker, Request};
 use crate::stages::Profile;
-use crate::stats::RunStats;
+use crate::stats::{CheckFailure, RunStats};
 use crate::tls::{self, Tls};
 
 /// Where the load goes.
@@ -91,14 +96,19 @@ pub struct RunPlan {
     pub target: Target,
     pub model: Model,
     pub timeout: Duration,
-    pub endpoints: Vec<Endpoint>,
+    pub requests: Vec<Request>,
     pub api_key: Option<String>,
 }
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
+    /// A status of 400 or more, where no status was checked for.
     Status(u16),
+    /// A status the request's check does not list.
+    Unexpected(u16),
+    /// The body lacks the text the check looks for.
+    Body,
     Connect,
     Timeout,
     Io,
@@ -108,9 +118,20 @@ impl Failure {
     pub fn kind(self) -> String {
         match self {
             Self::Status(s) => format!("HTTP {s}"),
+            Self::Unexpected(s) => format!("HTTP {s}, not a status checked for"),
+            Self::Body => "body without the text checked for".into(),
             Self::Connect => "connect error".into(),
             Self::Timeout => "timeout".into(),
             Self::Io => "connection error".into(),
+        }
+    }
+
+    /// The check it failed, if it is an answer that failed one.
+    pub fn check(self) -> Option<CheckFailure> {
+        match self {
+            Self::Status(_) | Self::Unexpected(_) => Some(CheckFailure::Status),
+            Self::Body => Some(CheckFailure::Body),
+            Self::Connect | Self::Timeout | Self::Io => None,
         }
     }
 }
@@ -126,26 +147,66 @@ struct Sample {
     setup_us: u64,
 }
 
-/// One endpoint's request, as the bytes sent for it (built once).
-#[derive(Debug, Clone)]
+/// One request as sent (its bytes, built once) and judged (its check, its pause after).
+#[derive(Debug)]
 struct Prepared {
     bytes: Vec<u8>,
+    head: bool,
+    check: Check,
+    /// The searcher of `check.body_contains`, built once.
+    finder: Option<Finder<'static>>,
+    think_time: Option<(Duration, Duration)>,
 }
 
 impl Prepared {
-    fn new(path: &str, host: &HeaderValue, auth: Option<&HeaderValue>) -> Self {
-        let mut bytes = Vec::with_capacity(128);
-        bytes.extend_from_slice(b"GET ");
-        bytes.extend_from_slice(path.as_bytes());
-        bytes.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        bytes.extend_from_slice(host.as_bytes());
-        bytes.extend_from_slice(concat!("\r\nUser-Agent: konnichiwa-loadtest/", env!("CARGO_PKG_VERSION")).as_bytes());
-        if let Some(auth) = auth {
-            bytes.extend_from_slice(b"\r\nAuthorization: ");
-            bytes.extend_from_slice(auth.as_bytes());
+    /// `r` to `path` (under the target's base) on `host`, `${API_KEY}` replaced by `api_key`.
+    fn new(r: &Request, path: &str, host: &HeaderValue, api_key: Option<&str>) -> Result<Self, String> {
+        let mut bytes = Vec::with_capacity(160 + r.body.as_ref().map_or(0, String::len));
+        for part in [r.method.as_bytes(), b" ", path.as_bytes(), b" HTTP/1.1\r\nHost: ", host.as_bytes()] {
+            bytes.extend_from_slice(part);
+        }
+        if !r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+            bytes.extend_from_slice(
+                concat!("\r\nUser-Agent: konnichiwa-loadtest/", env!("CARGO_PKG_VERSION")).as_bytes(),
+            );
+        }
+        for (key, value) in &r.headers {
+            let value = if value.contains(API_KEY_REFERENCE) {
+                let key = api_key.ok_or_else(|| format!("{}: a header needs API_KEY, which is not set", r.name))?;
+                HeaderValue::from_str(&value.replace(API_KEY_REFERENCE, key))
+                    .map_err(|_| "API_KEY holds characters a header cannot carry".to_owned())?
+            } else {
+                HeaderValue::from_str(value).map_err(|_| format!("{}: header {key} cannot carry its value", r.name))?
+            };
+            for part in [b"\r\n", key.as_bytes(), b": ", value.as_bytes()] {
+                bytes.extend_from_slice(part);
+            }
+        }
+        // A request that may have a body says how long it is, even when empty.
+        if r.body.is_some() || matches!(r.method.as_str(), "POST" | "PUT" | "PATCH") {
+            let length = r.body.as_ref().map_or(0, String::len);
+            bytes.extend_from_slice(format!("\r\nContent-Length: {length}").as_bytes());
         }
         bytes.extend_from_slice(b"\r\n\r\n");
-        Self { bytes }
+        bytes.extend_from_slice(r.body.as_deref().unwrap_or_default().as_bytes());
+        let finder = r.check.body_contains.as_ref().map(|text| Finder::new(text.as_bytes()).into_owned());
+        Ok(Self { bytes, head: r.method == "HEAD", check: r.check.clone(), finder, think_time: r.think_time })
+    }
+
+    fn expect(&self) -> Expect<'_> {
+        Expect { head: self.head, body_contains: self.finder.as_ref() }
+    }
+
+    /// What the answer `(status, body bytes, whether the body holds the text looked for)` says
+    /// of the request: a failure when it fails its check.
+    fn judge(&self, status: u16, contains: Option<bool>) -> Option<Failure> {
+        if !self.check.status_passes(status) {
+            Some(if self.check.statuses.is_empty() { Failure::Status(status) } else { Failure::Unexpected(status) })
+        } else if contains == Some(false) {
+            Some(Failure::Body)
+        } else {
+            None
+        }
     }
 }
 
@@ -156,10 +217,10 @@ enum Link {
 }
 
 impl Link {
-    async fn exchange(&mut self, request: &[u8]) -> Result<crate::h1::Answer, H1Error> {
+    async fn exchange(&mut self, request: &[u8], expect: Expect<'_>) -> Result<crate::h1::Answer, H1Error> {
         match self {
-            Self::Plain(h) => h.exchange(request).await,
-            Self::Tls(h) => h.exchange(request).await,
+            Self::Plain(h) => h.exchange(request, expect).await,
+            Self::Tls(h) => h.exchange(request, expect).await,
         }
     }
 }
@@ -179,9 +240,10 @@ impl Connection {
         Self { addr: target.addr, tls: target.tls.clone(), link: None, opened_us: 0, watchdog: Watchdog::default() }
     }
 
-    /// Sends `req`; the status and the body's size. A kept-alive connection the server closed
-    /// while idle is opened again and the request sent once more (a GET).
-    async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<(u16, u64), Failure> {
+    /// Sends `req`; the failure its answer is, if any, and the body's size. A kept-alive
+    /// connection the server closed while idle (no byte of an answer: it had not read the
+    /// request) is opened again and the request sent once more, whatever its method.
+    async fn send(&mut self, req: &Prepared, timeout: Duration) -> Result<(Option<Failure>, u64), Failure> {
         self.opened_us = 0;
         for attempt in 0..2 {
             let reused = self.link.is_some();
@@ -192,12 +254,12 @@ impl Connection {
                 self.opened_us = (began.elapsed().as_micros() as u64).max(1);
             }
             let Some(link) = self.link.as_mut() else { return Err(Failure::Connect) };
-            match self.watchdog.limit(Instant::now() + timeout, link.exchange(&req.bytes)).await {
+            match self.watchdog.limit(Instant::now() + timeout, link.exchange(&req.bytes, req.expect())).await {
                 Ok(Ok(answer)) => {
                     if !answer.keep_alive {
                         self.link = None;
                     }
-                    return Ok((answer.status, answer.body_bytes));
+                    return Ok((req.judge(answer.status, answer.contains), answer.body_bytes));
                 }
                 Ok(Err(H1Error::Closed)) if reused && attempt == 0 => self.link = None,
                 Ok(Err(_)) => {
@@ -257,13 +319,12 @@ impl Drop for Batcher {
 }
 
 impl Sample {
-    /// The sample of a request to endpoint `i` that ended now with `result`, its latency counted
-    /// from `origin` (when it was sent, or when it was due); a 4xx/5xx status is a failure.
-    fn of(i: usize, origin: Instant, result: Result<(u16, u64), Failure>, setup_us: u64) -> Self {
+    /// The sample of request `i` that ended now with `result` (an answer that failed its check
+    /// is a failure), its latency counted from `origin` (when it was sent, or when it was due).
+    fn of(i: usize, origin: Instant, result: Result<(Option<Failure>, u64), Failure>, setup_us: u64) -> Self {
         let done = Instant::now();
         let (failure, bytes) = match result {
-            Ok((s, bytes)) if s < 400 => (None, bytes),
-            Ok((s, bytes)) => (Some(Failure::Status(s)), bytes),
+            Ok(answered) => answered,
             Err(f) => (Some(f), 0),
         };
         let latency_us = done.duration_since(origin).as_micros() as u64;
@@ -410,23 +471,16 @@ async fn check_reachable(target: &Target) -> Result<(), String> {
     Ok(())
 }
 
-/// Each endpoint's request, written once: path under the target's base, host, API key.
+/// Each request, written once: path under the target's base, host, API key.
 fn prepare(plan: &RunPlan) -> Result<Arc<[Prepared]>, String> {
     let prepared: Vec<Prepared> = plan
-        .endpoints
+        .requests
         .iter()
-        .map(|e| {
-            let path = format!("{}{}", plan.target.base_path, e.path);
-            let uri = path.parse::<http::Uri>().map_err(|err| format!("bad path {}: {err}", e.path))?;
+        .map(|r| {
+            let path = format!("{}{}", plan.target.base_path, r.path);
+            let uri = path.parse::<http::Uri>().map_err(|err| format!("bad path {}: {err}", r.path))?;
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            let auth = match (&plan.api_key, e.auth) {
-                (Some(key), true) => Some(
-                    HeaderValue::from_str(&format!("Bearer {key}"))
-                        .map_err(|_| "API_KEY holds characters a header cannot carry".to_owned())?,
-                ),
-                _ => None,
-            };
-            Ok(Prepared::new(path, &plan.target.host, auth.as_ref()))
+            Prepared::new(r, path, &plan.target.host, plan.api_key.as_deref())
         })
         .collect::<Result<_, String>>()?;
     Ok(prepared.into())
@@ -494,6 +548,10 @@ struct Crew<'a> {
     deadline: Instant,
 }
 
+fn weights(plan: &RunPlan) -> Vec<u32> {
+    plan.requests.iter().map(|r| r.weight).collect()
+}
+
 /// The open model: `connections` senders share the arrivals, each sending at its arrivals'
 /// intended times.
 fn spawn_open(crew: &Crew<'_>, profile: Profile, connections: u32) {
@@ -501,13 +559,13 @@ fn spawn_open(crew: &Crew<'_>, profile: Profile, connections: u32) {
     let connections = u64::from(connections.max(1));
     let profile = Arc::new(profile);
     for k in 0..connections.min(total.max(1)) {
-        let (tx, prepared, active, endpoints) =
-            (crew.tx.clone(), Arc::clone(crew.prepared), Arc::clone(crew.active), crew.plan.endpoints.clone());
+        let (tx, prepared, active, weights) =
+            (crew.tx.clone(), Arc::clone(crew.prepared), Arc::clone(crew.active), weights(crew.plan));
         let (target, timeout) = (crew.plan.target.clone(), crew.plan.timeout);
         let (mut stop, profile) = (crew.stop.waiter(), Arc::clone(&profile));
         let (start, deadline) = (crew.start, crew.deadline);
         tokio::spawn(async move {
-            let mut picker = Picker::new(&endpoints, k + 1);
+            let mut picker = Picker::new(&weights, k + 1);
             let mut conn = Connection::new(&target);
             let mut batch = Batcher::new(tx);
             let mut slot = k;
@@ -535,7 +593,7 @@ fn spawn_open(crew: &Crew<'_>, profile: Profile, connections: u32) {
 pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Guard>) -> Result<RunStats, String> {
     check_reachable(&plan.target).await?;
     let prepared = prepare(&plan)?;
-    let names: Vec<String> = plan.endpoints.iter().map(Endpoint::name).collect();
+    let names: Vec<String> = plan.requests.iter().map(|r| r.name.clone()).collect();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<Sample>>();
     let active = Arc::new(Active::default());
     let start = Instant::now();
@@ -547,12 +605,12 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
             let due = users_due(profile.clone(), start, deadline, stop.waiter());
             let pool = profile.peak().ceil() as u32;
             for user in 0..pool {
-                let (tx, prepared, active, endpoints) =
-                    (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), plan.endpoints.clone());
+                let (tx, prepared, active, weights) =
+                    (tx.clone(), Arc::clone(&prepared), Arc::clone(&active), weights(&plan));
                 let (target, timeout) = (plan.target.clone(), plan.timeout);
                 let (mut stop, mut due) = (stop.waiter(), due.clone());
                 tokio::spawn(async move {
-                    let mut picker = Picker::new(&endpoints, u64::from(user) + 1);
+                    let mut picker = Picker::new(&weights, u64::from(user) + 1);
                     let mut conn = Connection::new(&target);
                     let mut batch = Batcher::new(tx);
                     loop {
@@ -569,7 +627,7 @@ pub async fn run(plan: RunPlan, progress: Progress, stop: Stop, guard: Option<Gu
                             // A request cut off by a stop is not counted: it has no answer.
                             let Some(result) = stop.unless(conn.send(&prepared[i], timeout)).await else { break };
                             batch.push(Sample::of(i, sent, result, conn.opened_us));
-                            if let Some((lo, hi)) = think_time {
+                            if let Some((lo, hi)) = prepared[i].think_time.or(think_time) {
                                 let pause = Duration::from_secs_f64(picker.between(lo.as_secs_f64(), hi.as_secs_f64()));
                                 let until = (Instant::now() + pause).min(deadline);
                                 if stop.unless(tokio::time::sleep_until(until.into())).await.is_none() {
@@ -621,6 +679,9 @@ async fn collect(mut rx: mpsc::UnboundedReceiver<Vec<Sample>>, mut stats: RunSta
                         let second = s.done.duration_since(start).as_secs() as usize;
                         let failure = s.failure.map(Failure::kind);
                         stats.record(usize::from(s.endpoint), s.latency_us, failure.as_deref(), second, s.bytes);
+                        if let Some(check) = s.failure.and_then(Failure::check) {
+                            stats.record_check(usize::from(s.endpoint), check);
+                        }
                         if s.setup_us > 0 {
                             stats.connections.record(s.setup_us);
                         }

@@ -1,10 +1,12 @@
 //! HTTP/1.1 over one kept-alive connection, as a load generator needs it and no more: the request
 //! written as prepared bytes, the answer's head parsed with httparse, its body framed by
 //! Content-Length, the chunked transfer coding, or the end of the connection — and nothing read
-//! beyond the answer. An exchange costs one write and usually one read, with no connection task
+//! beyond the answer. The body is only looked into when a check asks for a text in it (searched
+//! as it passes, across the pieces it arrives in, never kept whole). An exchange costs one write and usually one read, with no connection task
 //! or channel between the caller and the socket (what a general client such as hyper's spends on
 //! each request: docs/BENCHMARKS.md).
 
+use memchr::memmem::Finder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// What came back.
@@ -15,6 +17,61 @@ pub struct Answer {
     pub body_bytes: u64,
     /// The connection may carry the next request.
     pub keep_alive: bool,
+    /// Whether the body holds the text looked for (None: none was looked for).
+    pub contains: Option<bool>,
+}
+
+/// What the caller knows of the answer to come.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect<'a> {
+    /// The request was HEAD: the answer has no body, whatever its head announces.
+    pub head: bool,
+    /// A text to look for in the body.
+    pub body_contains: Option<&'a Finder<'a>>,
+}
+
+/// A search for a text in a body that passes in pieces: the last bytes of each piece are kept
+/// to find the text across the boundary with the next.
+struct Scan<'a> {
+    finder: &'a Finder<'a>,
+    found: bool,
+    tail: Vec<u8>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(finder: &'a Finder<'a>) -> Self {
+        Self { finder, found: false, tail: Vec::new() }
+    }
+
+    /// Looks at the next piece of the body: in the piece itself first (a body that comes in one
+    /// piece costs one search and no allocation), then across the boundary with the last one.
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.found || bytes.is_empty() {
+            return;
+        }
+        if self.finder.find(bytes).is_some() {
+            self.found = true;
+            return;
+        }
+        let keep = self.finder.needle().len().saturating_sub(1);
+        if !self.tail.is_empty() {
+            self.tail.extend_from_slice(&bytes[..bytes.len().min(keep)]);
+            if self.finder.find(&self.tail).is_some() {
+                self.found = true;
+                return;
+            }
+        } else if bytes.len() < keep {
+            self.tail.extend_from_slice(bytes);
+            return;
+        }
+        if bytes.len() >= keep {
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+        } else {
+            let cut = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..cut);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +159,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         Ok(n)
     }
 
-    /// Consumes `n` body bytes, reading as needed.
-    async fn skip(&mut self, mut n: u64) -> Result<(), H1Error> {
+    /// Consumes `n` body bytes, reading as needed (and showing them to `scan`).
+    async fn skip(&mut self, mut n: u64, scan: &mut Option<Scan<'_>>) -> Result<(), H1Error> {
         loop {
             let take = n.min((self.end - self.start) as u64);
+            if let Some(scan) = scan {
+                scan.feed(&self.buf[self.start..self.start + take as usize]);
+            }
             self.start += take as usize;
             n -= take;
             if n == 0 {
@@ -135,7 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
     }
 
     /// A chunked body: its data bytes.
-    async fn chunked(&mut self) -> Result<u64, H1Error> {
+    async fn chunked(&mut self, scan: &mut Option<Scan<'_>>) -> Result<u64, H1Error> {
         let mut total = 0;
         loop {
             let line = self.line().await?;
@@ -147,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                 while !self.line().await?.is_empty() {}
                 return Ok(total);
             }
-            self.skip(size).await?;
+            self.skip(size, scan).await?;
             total += size;
             if !self.line().await?.is_empty() {
                 return Err(H1Error::Malformed);
@@ -156,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
     }
 
     /// Sends `request` (a whole HTTP/1.1 request) and reads its answer.
-    pub async fn exchange(&mut self, request: &[u8]) -> Result<Answer, H1Error> {
+    pub async fn exchange(&mut self, request: &[u8], expect: Expect<'_>) -> Result<Answer, H1Error> {
         self.io.write_all(request).await.map_err(|_| H1Error::Io)?;
         self.io.flush().await.map_err(|_| H1Error::Io)?;
         let mut any = self.end > self.start;
@@ -172,29 +232,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
             if (100..200).contains(&head.status) {
                 continue; // an interim answer: the real one follows
             }
+            let mut scan = expect.body_contains.map(Scan::new);
             let mut keep_alive = !head.close;
-            let body_bytes = if head.status == 204 || head.status == 304 {
+            let body_bytes = if expect.head || head.status == 204 || head.status == 304 {
                 0
             } else if head.chunked {
-                self.chunked().await?
+                self.chunked(&mut scan).await?
             } else if let Some(n) = head.length {
-                self.skip(n).await?;
+                self.skip(n, &mut scan).await?;
                 n
             } else {
-                // No framing: the body runs to the end of the connection.
                 keep_alive = false;
-                let mut n = (self.end - self.start) as u64;
-                self.start = self.end;
-                loop {
-                    let read = self.fill().await?;
-                    if read == 0 {
-                        break n;
-                    }
-                    n += read as u64;
-                    self.start = self.end;
-                }
+                self.until_closed(&mut scan).await?
             };
-            return Ok(Answer { status: head.status, body_bytes, keep_alive });
+            let contains = scan.map(|s| s.found);
+            return Ok(Answer { status: head.status, body_bytes, keep_alive, contains });
+        }
+    }
+
+    /// A body without framing: it runs to the end of the connection.
+    async fn until_closed(&mut self, scan: &mut Option<Scan<'_>>) -> Result<u64, H1Error> {
+        let mut n = 0;
+        loop {
+            if let Some(scan) = scan {
+                scan.feed(&self.buf[self.start..self.end]);
+            }
+            n += (self.end - self.start) as u64;
+            self.start = self.end;
+            if self.fill().await? == 0 {
+                return Ok(n);
+            }
         }
     }
 }
@@ -206,6 +273,16 @@ mod tests {
     /// Plays `answers` to an H1 client, one per request, each written in pieces of `piece`
     /// bytes; then closes the connection or keeps it open. What the client made of them.
     async fn play(answers: &[&[u8]], piece: usize, then_close: bool) -> Vec<Result<Answer, H1Error>> {
+        play_expecting(answers, piece, then_close, Expect::default()).await
+    }
+
+    /// `play`, with the client told what to expect.
+    async fn play_expecting(
+        answers: &[&[u8]],
+        piece: usize,
+        then_close: bool,
+        expect: Expect<'_>,
+    ) -> Vec<Result<Answer, H1Error>> {
         let (client, mut server) = tokio::io::duplex(64);
         let owned: Vec<Vec<u8>> = answers.iter().map(|a| a.to_vec()).collect();
         let n = owned.len();
@@ -226,7 +303,7 @@ mod tests {
         let mut h1 = H1::new(client);
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(h1.exchange(b"GET / HTTP/1.1\r\n\r\n").await);
+            out.push(h1.exchange(b"GET / HTTP/1.1\r\n\r\n", expect).await);
         }
         writer.abort();
         out
@@ -251,13 +328,44 @@ mod tests {
     async fn close_and_the_end_of_the_connection_frame_what_they_must() {
         let close: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
         let got = play(&[close], 1000, false).await;
-        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 2, keep_alive: false }));
+        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 2, keep_alive: false, contains: None }));
         let unframed: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nuntil the end";
         let got = play(&[unframed], 4, true).await;
-        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 13, keep_alive: false }));
+        assert_eq!(got[0], Ok(Answer { status: 200, body_bytes: 13, keep_alive: false, contains: None }));
         let cut: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort";
         assert_eq!(play(&[cut], 1000, true).await[0], Err(H1Error::Io), "ended in the middle of the body");
         assert_eq!(play(&[b""], 1000, true).await[0], Err(H1Error::Closed), "ended before any byte");
         assert_eq!(play(&[b"SMTP ready\r\n\r\n"], 1000, true).await[0], Err(H1Error::Malformed));
+    }
+
+    #[tokio::test]
+    async fn a_text_is_found_in_a_body_however_it_is_framed_and_cut() {
+        let needle = Finder::new(b"lo, wor");
+        let expect = Expect { head: false, body_contains: Some(&needle) };
+        let length: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world";
+        let chunked: &[u8] =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhell\r\n3\r\no, \r\n5\r\nworld\r\n0\r\n\r\n";
+        let without: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello there!";
+        let error: &[u8] = b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+        for piece in [1, 2, 5, 1000] {
+            let got = play_expecting(&[length, chunked, without, error], piece, false, expect).await;
+            let found: Vec<Option<bool>> = got.iter().map(|a| a.expect("answer").contains).collect();
+            assert_eq!(found, [Some(true), Some(true), Some(false), Some(false)], "pieces of {piece}");
+        }
+        let unframed: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nsay hello, world";
+        for piece in [1, 3, 1000] {
+            let got = play_expecting(&[unframed], piece, true, expect).await;
+            assert_eq!(got[0].map(|a| (a.body_bytes, a.contains)), Ok((16, Some(true))), "pieces of {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_answer_to_head_has_no_body_whatever_its_length_says() {
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let then: &[u8] = b"HTTP/1.1 404 No\r\nContent-Length: 0\r\n\r\n";
+        let got = play_expecting(&[head, then], 1000, false, Expect { head: true, body_contains: None }).await;
+        let answers: Vec<(u16, u64)> =
+            got.iter().map(|a| a.map(|a| (a.status, a.body_bytes)).expect("answer")).collect();
+        assert_eq!(answers, [(200, 0), (404, 0)], "the next answer is read as the next");
     }
 }

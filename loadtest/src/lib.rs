@@ -130,16 +130,46 @@ fn model_json(model: &Model, settings: &Settings) -> serde_json::Value {
 }
 
 /// The key the mix sends (None when it sends none): refused before any lookup or connection
-/// when it would leave in clear text by accident.
+/// when it would leave in clear text by accident, or when a scenario writes the key itself.
 fn api_key_for(settings: &Settings, host: &str) -> Result<Option<String>, String> {
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
-    if settings.endpoints.iter().any(|e| e.auth) {
+    // A shorter value could be part of an ordinary header by chance; keys are longer.
+    if let (Some(key), scenario::Mix::Scenario(requests)) = (&api_key, &settings.mix)
+        && key.len() >= 8
+        && let Some(r) = requests.iter().find(|r| r.headers.values().chain(&r.body).any(|v| v.contains(key.as_str())))
+    {
+        return Err(format!(
+            "the scenario's request {:?} holds the API key itself: write ${{API_KEY}} in its place (e.g. Authorization: Bearer ${{API_KEY}}), so that the key is in no file, task definition or log",
+            r.name()
+        ));
+    }
+    if settings.mix.sends_key() {
         if api_key.is_none() {
-            return Err("the mix includes /inspect or /metrics but API_KEY is not set: export it, put it in .env, or pass --endpoint to choose the mix".into());
+            let why = match settings.mix {
+                scenario::Mix::Endpoints(_) => "the mix includes /inspect or /metrics",
+                scenario::Mix::Scenario(_) => "the scenario's headers use ${API_KEY}",
+            };
+            return Err(format!("{why} but API_KEY is not set: export it, put it in .env, or choose another mix"));
         }
         stack::net::check_key_transport(host, settings.send_key_over_http, "--send-key-over-http")?;
     }
     Ok(api_key)
+}
+
+/// What an open model will not do that the settings may seem to ask: show an rps objective
+/// above its rate, pause for a scenario's think times.
+fn open_model_notes(settings: &Settings, model: &Model) {
+    if settings.mix.has_think_times() {
+        eprintln!("note: the scenario's think times are for users (closed model): an arrival rate sets its own pace");
+    }
+    if settings.slo_stage.is_none() {
+        let offered = rounded(model.profile().total_arrivals() as f64 / model.profile().duration().as_secs_f64());
+        for o in &settings.objectives {
+            if let Some(why) = slo::cannot_show(o, Some(offered)) {
+                eprintln!("note: {why}: it will be reported as not judged");
+            }
+        }
+    }
 }
 
 async fn load(args: RunArgs) -> Result<ReportDoc, String> {
@@ -159,13 +189,8 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
     let target = engine::resolve(&host, &ca_certs).await?;
     let model = settings.model()?;
     let open = matches!(model, Model::Open { .. });
-    if open && settings.slo_stage.is_none() {
-        let offered = rounded(model.profile().total_arrivals() as f64 / model.profile().duration().as_secs_f64());
-        for o in &settings.objectives {
-            if let Some(why) = slo::cannot_show(o, Some(offered)) {
-                eprintln!("note: {why}: it will be reported as not judged");
-            }
-        }
+    if open {
+        open_model_notes(&settings, &model);
     }
     let mut started = now_ms();
     if let Some(at) = args.start_at {
@@ -192,7 +217,7 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         target: target.clone(),
         model,
         timeout: settings.timeout,
-        endpoints: settings.endpoints.clone(),
+        requests: settings.mix.requests()?,
         api_key,
     };
     let stop = engine::Stop::default();

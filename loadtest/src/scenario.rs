@@ -1,6 +1,12 @@
-//! What each user requests: weighted endpoints (the Konnichiwa mix by default: `GET /`,
-//! `GET /health`, `GET /inspect` with the bearer key), from `--endpoint PATH[=WEIGHT]` or
-//! stack.yaml's `loadtest:` section.
+//! What each user requests. Two forms: weighted GET endpoints (the Konnichiwa mix by default:
+//! `GET /`, `GET /health`, `GET /inspect` with the bearer key), from `--endpoint PATH[=WEIGHT]` or
+//! stack.yaml's `loadtest.endpoints`; or a scenario of requests (method, path, headers, body,
+//! weight, think time, check), from `--scenario FILE`, `--request JSON` or `loadtest.scenario`.
+//! Both become the same `Request`s, which the engine picks by weight.
+
+use std::time::Duration;
+
+use stack::validate::API_KEY_REFERENCE;
 
 /// One endpoint of the mix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +53,117 @@ pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Ok(Endpoint { path: path.to_owned(), weight, auth })
 }
 
-/// Picks endpoints by weight from a per-user random stream.
+/// The requests of a run, in either form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mix {
+    Endpoints(Vec<Endpoint>),
+    /// Checked requests (stack's validation) as written.
+    Scenario(Vec<stack::Request>),
+}
+
+impl Mix {
+    /// Whether a request sends the API key.
+    pub fn sends_key(&self) -> bool {
+        match self {
+            Self::Endpoints(endpoints) => endpoints.iter().any(|e| e.auth),
+            Self::Scenario(requests) => {
+                requests.iter().any(|r| r.headers.values().any(|v| v.contains(API_KEY_REFERENCE)))
+            }
+        }
+    }
+
+    /// Whether a request has a think time of its own.
+    pub fn has_think_times(&self) -> bool {
+        matches!(self, Self::Scenario(requests) if requests.iter().any(|r| r.think_time.is_some()))
+    }
+
+    /// The requests to send, in order.
+    pub fn requests(&self) -> Result<Vec<Request>, String> {
+        match self {
+            Self::Endpoints(endpoints) => Ok(endpoints.iter().map(Request::of_endpoint).collect()),
+            Self::Scenario(requests) => requests.iter().map(Request::of_scenario).collect(),
+        }
+    }
+}
+
+/// One request as the engine sends it; header values may still hold `${API_KEY}`, which the
+/// engine replaces when it writes the request's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// What the reports count it under.
+    pub name: String,
+    /// Upper case.
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub weight: u32,
+    /// The pause after it (closed model), drawn evenly from the range.
+    pub think_time: Option<(Duration, Duration)>,
+    pub check: Check,
+}
+
+/// What counts as a success.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Check {
+    /// Status ranges that pass; empty: the default, any status below 400.
+    pub statuses: Vec<(u16, u16)>,
+    pub body_contains: Option<String>,
+}
+
+impl Check {
+    /// Whether `status` passes.
+    pub fn status_passes(&self, status: u16) -> bool {
+        if self.statuses.is_empty() {
+            status < 400
+        } else {
+            self.statuses.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+        }
+    }
+}
+
+impl Request {
+    fn of_endpoint(e: &Endpoint) -> Self {
+        let headers =
+            if e.auth { vec![("Authorization".to_owned(), format!("Bearer {API_KEY_REFERENCE}"))] } else { Vec::new() };
+        Self {
+            name: e.name(),
+            method: "GET".into(),
+            path: e.path.clone(),
+            headers,
+            body: None,
+            weight: e.weight,
+            think_time: None,
+            check: Check::default(),
+        }
+    }
+
+    fn of_scenario(r: &stack::Request) -> Result<Self, String> {
+        let name = r.name();
+        let think_time = r
+            .think_time
+            .as_deref()
+            .map(stack::parse_duration_range)
+            .transpose()
+            .map_err(|e| format!("{name}: think_time {e}"))?;
+        let statuses = match &r.check.status {
+            Some(s) => s.patterns().iter().map(stack::StatusPattern::range).collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            method: r.method.to_ascii_uppercase(),
+            path: r.path.clone(),
+            headers: r.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            body: r.body.clone(),
+            weight: r.weight,
+            think_time,
+            check: Check { statuses, body_contains: r.check.body_contains.clone() },
+            name,
+        })
+    }
+}
+
+/// Picks requests by weight from a per-user random stream.
 #[derive(Debug, Clone)]
 pub struct Picker {
     cumulative: Vec<u32>,
@@ -55,12 +171,12 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn new(endpoints: &[Endpoint], seed: u64) -> Self {
+    pub fn new(weights: &[u32], seed: u64) -> Self {
         let mut total = 0;
-        let cumulative = endpoints
+        let cumulative = weights
             .iter()
-            .map(|e| {
-                total += e.weight;
+            .map(|w| {
+                total += w;
                 total
             })
             .collect();
@@ -95,6 +211,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn both_forms_become_requests_and_say_whether_they_send_the_key() {
+        let endpoints = Mix::Endpoints(default_mix());
+        let requests = endpoints.requests().expect("requests");
+        let names: Vec<&str> = requests.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["GET /", "GET /health", "GET /inspect"]);
+        assert_eq!(requests[2].headers, [("Authorization".to_owned(), "Bearer ${API_KEY}".to_owned())]);
+        assert!(requests[0].headers.is_empty() && endpoints.sends_key() && !endpoints.has_think_times());
+        assert!(!Mix::Endpoints(vec![parse_endpoint("/health").expect("endpoint")]).sends_key());
+
+        let written = stack::scenario_from_yaml(
+            "- { method: post, path: /orders, body: '{}', think_time: 1s..2s, check: { status: [201, 4xx] } }\n\
+             - { path: /me, headers: { X-Key: '${API_KEY}' }, check: { body_contains: me } }\n",
+            std::path::Path::new("s.yaml"),
+        )
+        .expect("scenario");
+        let scenario = Mix::Scenario(written);
+        let requests = scenario.requests().expect("requests");
+        let post = &requests[0];
+        assert_eq!(
+            (post.name.as_str(), post.method.as_str(), post.body.as_deref()),
+            ("POST /orders", "POST", Some("{}"))
+        );
+        assert_eq!(post.think_time, Some((Duration::from_secs(1), Duration::from_secs(2))));
+        assert_eq!(post.check.statuses, [(201, 201), (400, 499)]);
+        assert!(post.check.status_passes(201) && post.check.status_passes(404) && !post.check.status_passes(200));
+        let me = &requests[1];
+        assert!(me.check.status_passes(302) && !me.check.status_passes(400), "default: below 400");
+        assert_eq!(me.check.body_contains.as_deref(), Some("me"));
+        assert!(scenario.sends_key() && scenario.has_think_times());
+    }
+
+    #[test]
     fn parses_endpoints() {
         assert_eq!(parse_endpoint("/health=3"), Ok(Endpoint { path: "/health".into(), weight: 3, auth: false }));
         assert_eq!(parse_endpoint("/inspect"), Ok(Endpoint { path: "/inspect".into(), weight: 1, auth: true }));
@@ -105,8 +253,8 @@ mod tests {
 
     #[test]
     fn picks_in_proportion_to_weights() {
-        let mix = default_mix();
-        let mut p = Picker::new(&mix, 42);
+        let weights: Vec<u32> = default_mix().iter().map(|e| e.weight).collect();
+        let mut p = Picker::new(&weights, 42);
         let mut counts = [0u32; 3];
         for _ in 0..100_000 {
             counts[p.pick()] += 1;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{OutputArgs, RunArgs};
 use crate::engine::Model;
-use crate::scenario::{self, Endpoint};
+use crate::scenario::{self, Endpoint, Mix};
 use crate::slo::{self, Objective};
 use crate::stages::{Shape, Stage};
 
@@ -19,7 +19,7 @@ pub struct Settings {
     pub connections: Option<u32>,
     pub think_time: Option<(Duration, Duration)>,
     pub timeout: Duration,
-    pub endpoints: Vec<Endpoint>,
+    pub mix: Mix,
     pub objectives: Vec<Objective>,
     pub slo_stage: Option<String>,
     /// `--abort-on-fail` with its window.
@@ -41,6 +41,40 @@ pub fn judged_by(output: &OutputArgs, stack: Option<&stack::ToolSections>) -> (V
     (objectives, stage)
 }
 
+/// The requests: `--endpoint`, `--scenario` or `--request` (flags win), else stack.yaml's
+/// `loadtest.scenario` or `loadtest.endpoints`, else the Konnichiwa mix.
+fn mix(args: &RunArgs, section: &stack::Loadtest) -> Result<Mix, String> {
+    if !args.endpoints.is_empty() {
+        return Ok(Mix::Endpoints(args.endpoints.clone()));
+    }
+    if let Some(file) = &args.scenario {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the scenario {}: {e} (--scenario names a YAML file)", file.display()))?;
+        return stack::scenario_from_yaml(&text, file).map(Mix::Scenario).map_err(|e| e.to_string());
+    }
+    if !args.requests.is_empty() {
+        let problems = stack::validate::scenario(&args.requests, "--request");
+        if !problems.is_empty() {
+            let said: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+            return Err(said.join("; "));
+        }
+        return Ok(Mix::Scenario(args.requests.clone()));
+    }
+    Ok(if !section.scenario.is_empty() {
+        Mix::Scenario(section.scenario.clone())
+    } else if !section.endpoints.is_empty() {
+        Mix::Endpoints(
+            section
+                .endpoints
+                .iter()
+                .map(|e| Endpoint { path: e.path.clone(), weight: e.weight, auth: e.auth })
+                .collect(),
+        )
+    } else {
+        Mix::Endpoints(scenario::default_mix())
+    })
+}
+
 impl Settings {
     pub fn resolve(args: &RunArgs, stack: Option<&stack::ToolSections>) -> Result<Settings, String> {
         let section = stack.and_then(|s| s.loadtest.clone()).unwrap_or_default();
@@ -51,17 +85,7 @@ impl Settings {
         if duration.is_zero() {
             return Err("--duration must be longer than 0s".into());
         }
-        let endpoints = if !args.endpoints.is_empty() {
-            args.endpoints.clone()
-        } else if !section.endpoints.is_empty() {
-            section
-                .endpoints
-                .iter()
-                .map(|e| Endpoint { path: e.path.clone(), weight: e.weight, auth: e.auth })
-                .collect()
-        } else {
-            scenario::default_mix()
-        };
+        let mix = mix(args, &section)?;
         let shape = if !args.stages.is_empty() {
             Shape::Stages(args.stages.clone())
         } else if let Some(rate) = args.rate {
@@ -103,7 +127,7 @@ impl Settings {
             connections: args.connections,
             think_time: args.think_time,
             timeout: args.timeout,
-            endpoints,
+            mix,
             objectives,
             slo_stage,
             abort_window: args.abort_on_fail.then_some(args.abort_window),
@@ -161,8 +185,18 @@ impl Settings {
             flag("think-time", format!("{}..{}", ms(lo), ms(hi)));
         }
         flag("timeout", ms(self.timeout));
-        for e in &self.endpoints {
-            flag("endpoint", format!("{}={}", e.path, e.weight));
+        match &self.mix {
+            Mix::Endpoints(endpoints) => {
+                for e in endpoints {
+                    flag("endpoint", format!("{}={}", e.path, e.weight));
+                }
+            }
+            // As written: `${API_KEY}` stays a reference, which the worker fills from its secret.
+            Mix::Scenario(requests) => {
+                for r in requests {
+                    flag("request", serde_json::to_string(r).unwrap_or_default());
+                }
+            }
         }
         for o in &self.objectives {
             flag("slo", o.text.clone());
@@ -223,8 +257,8 @@ mod tests {
         assert_eq!(worker.shape, whole.shape.share(1, 3));
         let Shape::Stages(stages) = &worker.shape else { panic!("stages") };
         assert_eq!((stages[1].name.as_str(), stages[1].target), ("hold", 300.0));
-        assert_eq!(worker.endpoints, whole.endpoints);
-        assert!(worker.endpoints[1].auth);
+        assert_eq!(worker.mix, whole.mix);
+        assert!(matches!(&worker.mix, Mix::Endpoints(e) if e[1].auth));
         assert_eq!((worker.objectives.clone(), worker.slo_stage.clone()), (whole.objectives.clone(), whole.slo_stage));
         assert_eq!(worker.abort_window, Some(Duration::from_secs(10)));
         let cli = Cli::try_parse_from(std::iter::once("loadtest").chain(refs.iter().copied())).expect("flags");
@@ -236,6 +270,41 @@ mod tests {
         let worker = settings(&refs);
         assert_eq!(worker.shape, Shape::Users { users: 3, spawn_rate: 1.5 });
         assert_eq!((worker.duration, worker.think_time), (users.duration, users.think_time));
+    }
+
+    #[test]
+    fn a_scenario_reaches_the_workers_whole_with_the_key_as_a_reference() {
+        let file = std::env::temp_dir().join(format!("konnichiwa-settings-{}-scenario.yaml", std::process::id()));
+        let text = "- name: order\n  method: POST\n  path: /orders\n  headers: { Authorization: 'Bearer ${API_KEY}' }\n  \
+                    body: '{\"n\": 1}'\n  weight: 3\n  think_time: 1s..2s\n  check: { status: [201, 3xx], body_contains: id }\n\
+                    - path: /health\n";
+        std::fs::write(&file, text).expect("write");
+        let whole = settings(&["--rate", "10/s", "--scenario", &file.to_string_lossy()]);
+        let _ = std::fs::remove_file(&file);
+        let Mix::Scenario(requests) = &whole.mix else { panic!("a scenario: {:?}", whole.mix) };
+        assert_eq!((requests.len(), whole.mix.sends_key()), (2, true));
+        let args = whole.worker_args(0, 2, 0);
+        assert!(args.iter().any(|a| a.contains("Bearer ${API_KEY}")), "a reference, not a key: {args:?}");
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(settings(&refs).mix, whole.mix, "the worker reads the same requests back");
+    }
+
+    #[test]
+    fn one_form_of_mix_at_a_time_and_bad_requests_are_named() {
+        for flags in [
+            ["--endpoint", "/", "--scenario", "s.yaml"],
+            ["--endpoint", "/", "--request", r#"{"path": "/"}"#],
+            ["--scenario", "s.yaml", "--request", r#"{"path": "/"}"#],
+        ] {
+            let e = Cli::try_parse_from(std::iter::once("loadtest").chain(flags)).expect_err("conflict").to_string();
+            assert!(e.contains("cannot be used with"), "{flags:?}: {e}");
+        }
+        let cli = Cli::try_parse_from(["loadtest", "--request", r#"{"path": "x", "weight": 0}"#]).expect("flags");
+        let e = Settings::resolve(&cli.run, None).unwrap_err();
+        assert!(e.contains("--request[0].path: \"x\" must start with /") && e.contains("--request[0].weight"), "{e}");
+        let cli = Cli::try_parse_from(["loadtest", "--scenario", "/nonexistent/s.yaml"]).expect("flags");
+        let e = Settings::resolve(&cli.run, None).unwrap_err();
+        assert!(e.contains("cannot read the scenario /nonexistent/s.yaml"), "{e}");
     }
 
     #[test]

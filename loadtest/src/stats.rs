@@ -1,4 +1,5 @@
-//! Results: per-endpoint HDR latency histograms (microseconds), request and failure counts by kind,
+//! Results: per-endpoint HDR latency histograms (microseconds), request and failure counts by kind
+//! (and the failed checks by reason),
 //! a per-second history, and the connections opened with their setup times (TCP connect plus
 //! TLS handshake) — all mergeable exactly, so runs from several machines add up. The planned load
 //! rides along: each second's planned arrivals (or users) and the stages, whose figures come
@@ -19,11 +20,39 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds within hdrhistogram's limits")
 }
 
+/// Why an answer failed its check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFailure {
+    Status,
+    Body,
+}
+
+/// Answers that failed their check, by reason (each is also among the failures, by kind).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckFailures {
+    /// A status the check does not pass (by default: 400 or more).
+    pub status: u64,
+    /// A body without the text the check looks for.
+    pub body: u64,
+}
+
+impl CheckFailures {
+    pub fn count(&self) -> u64 {
+        self.status + self.body
+    }
+
+    fn merge(&mut self, other: &CheckFailures) {
+        self.status += other.status;
+        self.body += other.body;
+    }
+}
+
 /// Counts and latencies of one endpoint (or of all, for the total).
 #[derive(Debug, Clone)]
 pub struct EndpointStats {
     pub requests: u64,
     pub failures: BTreeMap<String, u64>,
+    pub check_failures: CheckFailures,
     pub latency: Histogram<u64>,
     /// Bytes of the response bodies.
     pub content_bytes: u64,
@@ -31,7 +60,13 @@ pub struct EndpointStats {
 
 impl Default for EndpointStats {
     fn default() -> Self {
-        Self { requests: 0, failures: BTreeMap::new(), latency: new_histogram(), content_bytes: 0 }
+        Self {
+            requests: 0,
+            failures: BTreeMap::new(),
+            check_failures: CheckFailures::default(),
+            latency: new_histogram(),
+            content_bytes: 0,
+        }
     }
 }
 
@@ -54,6 +89,7 @@ impl EndpointStats {
         for (k, v) in &other.failures {
             *self.failures.entry(k.clone()).or_default() += v;
         }
+        self.check_failures.merge(&other.check_failures);
         let _ = self.latency.add(&other.latency);
         self.content_bytes += other.content_bytes;
     }
@@ -212,6 +248,16 @@ impl RunStats {
         s.requests += 1;
         s.failures += u64::from(failure.is_some());
         let _ = s.latency.record(latency_us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Counts a failed check of `endpoint` (its failure is recorded by `record`).
+    pub fn record_check(&mut self, endpoint: usize, check: CheckFailure) {
+        if let Some((_, e)) = self.endpoints.get_mut(endpoint) {
+            match check {
+                CheckFailure::Status => e.check_failures.status += 1,
+                CheckFailure::Body => e.check_failures.body += 1,
+            }
+        }
     }
 
     /// Notes the plan: its stages, and what each second of it asks for.
@@ -430,7 +476,12 @@ mod tests {
         }
         b.connections.record(2000);
         both.connections.record(2000);
+        a.record_check(1, CheckFailure::Body);
+        b.record_check(1, CheckFailure::Body);
+        b.record_check(0, CheckFailure::Status);
         a.merge(&b);
+        assert_eq!(a.endpoints[1].1.check_failures, CheckFailures { status: 0, body: 2 });
+        assert_eq!(a.total().check_failures, CheckFailures { status: 1, body: 2 }, "the checks add up by reason");
         assert_eq!((a.connections.opened, &a.connections.setup), (4, &both.connections.setup));
         let (ta, tb) = (a.total(), both.total());
         assert_eq!(ta.requests, tb.requests);

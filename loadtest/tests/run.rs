@@ -387,7 +387,17 @@ async fn json_csv_and_html_outputs() {
     e.sort();
     assert_eq!(
         e,
-        ["content_bytes", "failures", "failures_by_kind", "histogram", "latency_ms", "name", "requests", "rps"]
+        [
+            "check_failures",
+            "content_bytes",
+            "failures",
+            "failures_by_kind",
+            "histogram",
+            "latency_ms",
+            "name",
+            "requests",
+            "rps"
+        ]
     );
     let mut l: Vec<&str> = v["total"]["latency_ms"].as_object().expect("latency").keys().map(String::as_str).collect();
     l.sort();
@@ -402,7 +412,7 @@ async fn json_csv_and_html_outputs() {
     let stats = std::fs::read_to_string(format!("{csv}_stats.csv")).expect("stats csv");
     // locust's columns, in locust's order; Name without the method, which has its own column.
     assert!(
-        stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\n"),
+        stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Status Check Failures,Body Check Failures\n"),
         "{stats}"
     );
     assert!(stats.lines().nth(1).is_some_and(|l| l.starts_with("GET,/,")), "{stats}");

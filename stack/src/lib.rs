@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use document::{Document, Position};
 pub use schema::*;
-pub use units::{HumanDuration, Percent, parse_duration};
+pub use units::{HumanDuration, Percent, parse_duration, parse_duration_range};
 pub use validate::{Problem, subnet_blocks};
 
 /// The file every tool reads unless told otherwise.
@@ -147,6 +147,26 @@ impl ToolSections {
         located(validate::tool_sections(&sections.slo, &sections.monitor, sections.loadtest.as_ref()), &doc)
             .map(|()| sections)
     }
+}
+
+/// A scenario file (`loadtest --scenario FILE`): the list `loadtest.scenario` takes, parsed and
+/// checked, every problem at its line and column; `file` names it in errors.
+pub fn scenario_from_yaml(text: &str, file: &Path) -> Result<Vec<Request>, StackError> {
+    let empty = |message: &str| StackError::Syntax {
+        file: file.to_owned(),
+        problem: LocatedProblem { path: String::new(), position: None, message: message.to_owned(), file: None },
+    };
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(empty(
+            "the scenario is empty: list its requests, e.g. `- path: /` (README: Load that looks like users)",
+        ));
+    }
+    let doc = Document::from_text(text, file)?;
+    let requests: Vec<Request> = parse::typed(&doc)?;
+    if requests.is_empty() {
+        return Err(empty("the scenario lists no request: give at least one, e.g. `- path: /`"));
+    }
+    located(validate::scenario(&requests, ""), &doc).map(|()| requests)
 }
 
 /// The tag that marks a resource as this stack's: `konnichiwa:stack = <name>`.

@@ -658,9 +658,15 @@ fn default_latency_critical() -> HumanDuration {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Loadtest {
-    /// The request mix; default: GET /, /health and /inspect (with the key), weighted.
+    /// The request mix as weighted GET paths; default: GET /, /health and /inspect (with the
+    /// key), weighted. Give either `endpoints` or `scenario`.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// The requests users send, each with its method, headers, body, weight, think time and the
+    /// check that counts it a success (`loadtest --scenario FILE` takes the same list). Replaces
+    /// `endpoints`.
+    #[serde(default)]
+    pub scenario: Vec<Request>,
     #[serde(default)]
     pub users: Option<u32>,
     #[serde(default)]
@@ -685,4 +691,146 @@ pub struct Endpoint {
     /// Send the bearer key (API_KEY).
     #[serde(default)]
     pub auth: bool,
+}
+
+/// One request of a scenario: what a user sends, how often, and what counts as success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The name the reports count it under (default `METHOD path`); unique in the scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// GET (the default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// The path under the target's URL, starting with `/` (a query string may follow).
+    pub path: String,
+    /// Header fields to send. `${API_KEY}` in a value is replaced, at run time, by the API key
+    /// from the environment (API_KEY, or .env): write `Authorization: Bearer ${API_KEY}`, never
+    /// the key itself. Host, Content-Length, Transfer-Encoding and Connection are the
+    /// generator's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The request body, sent as written with its Content-Length (set Content-Type in headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// How often it is picked, relative to the other requests' weights.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// A user's pause after this request (closed model), `500ms` or a range `1s..3s`; default:
+    /// `--think-time`, else none. An arrival rate (open model) sets its own pace and ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_time: Option<String>,
+    /// What counts as a success; default: a status of 200–399.
+    #[serde(default, skip_serializing_if = "Check::is_default")]
+    pub check: Check,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+impl Request {
+    /// The name the reports use: the one given, else `METHOD path`.
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("{} {}", self.method.to_ascii_uppercase(), self.path))
+    }
+}
+
+/// What counts as a success: the status, and optionally a text of the body. A request that fails
+/// its check counts as an error (for the SLOs too), by reason: status or body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// The statuses that pass: a code (`201`), a class (`2xx`), or a list of them
+    /// (`[200, 304]`); default: 200–399.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Statuses>,
+    /// Text the response body must contain (the body is read only when this is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+impl Check {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One status pattern or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Statuses {
+    One(StatusPattern),
+    Many(Vec<StatusPattern>),
+}
+
+impl Statuses {
+    /// The patterns, one or many.
+    pub fn patterns(&self) -> &[StatusPattern] {
+        match self {
+            Self::One(p) => std::slice::from_ref(p),
+            Self::Many(ps) => ps,
+        }
+    }
+}
+
+/// A status code (`201`) or a class (`2xx`), as written; validation checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusPattern(pub String);
+
+impl StatusPattern {
+    /// The statuses it stands for, from and to, or why it stands for none.
+    pub fn range(&self) -> Result<(u16, u16), String> {
+        let t = self.0.trim();
+        if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX"))
+            && let Ok(c @ 1..=5) = class.parse::<u16>()
+        {
+            return Ok((c * 100, c * 100 + 99));
+        }
+        match t.parse::<u16>() {
+            Ok(code @ 100..=599) => Ok((code, code)),
+            _ => Err(format!("{t:?} is not a status: write a code from 100 to 599 (e.g. 201) or a class (e.g. 2xx)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Code(u64),
+            Text(String),
+        }
+        Ok(Self(match Raw::deserialize(d)? {
+            Raw::Code(c) => c.to_string(),
+            Raw::Text(t) => t,
+        }))
+    }
+}
+
+/// A code is written as a number, a class as text.
+impl Serialize for StatusPattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.trim().parse::<u16>() {
+            Ok(code) => s.serialize_u16(code),
+            Err(_) => s.serialize_str(&self.0),
+        }
+    }
+}
+
+impl JsonSchema for StatusPattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusPattern".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An HTTP status (201) or a class of them (2xx)",
+            "oneOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "string", "pattern": "^[1-5](xx|XX)$"}
+            ]
+        })
+    }
 }

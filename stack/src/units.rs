@@ -27,6 +27,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// Parses a pause as the tools take it: one duration (`500ms`) or a range `LOW..HIGH` (`1s..3s`),
+/// each pause drawn evenly from it.
+pub fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> {
+    let (lo, hi) = match text.split_once("..") {
+        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+        None => {
+            let d = parse_duration(text)?;
+            (d, d)
+        }
+    };
+    if lo > hi {
+        return Err(format!("{text:?}: the range must go from low to high, e.g. 1s..2s"));
+    }
+    Ok((lo, hi))
+}
+
 impl HumanDuration {
     pub fn parse(text: &str) -> Self {
         Self { text: text.to_owned(), parsed: parse_duration(text) }
@@ -174,6 +190,15 @@ mod tests {
             assert!(d.error().is_some_and(|e| e.contains("300ms")), "{bad}: {:?}", d.error());
         }
         assert_eq!(parse_duration("30").unwrap_err(), "\"30\" has no unit: write e.g. 30s or 30ms");
+    }
+
+    #[test]
+    fn duration_ranges() {
+        let (s, ms) = (Duration::from_secs, Duration::from_millis);
+        assert_eq!(parse_duration_range("1s..3s"), Ok((s(1), s(3))));
+        assert_eq!(parse_duration_range("500ms"), Ok((ms(500), ms(500))));
+        assert!(parse_duration_range("3s..1s").unwrap_err().contains("from low to high"));
+        assert!(parse_duration_range("1s..soon").unwrap_err().contains("not a duration"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use ipnet::Ipv4Net;
 
 use crate::catalog;
 use crate::limits;
-use crate::schema::{Loadtest, Monitor, Slo, Stack};
+use crate::schema::{Loadtest, Monitor, Request, Slo, Stack};
 use crate::units::{HumanDuration, Percent};
 
 /// The app's own memory need: it stays near 15 MiB resident under load; this leaves headroom.
@@ -696,22 +696,125 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
     });
 
     if let Some(lt) = loadtest {
-        for (i, e) in lt.endpoints.iter().enumerate() {
-            c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
-                format!("{:?} must start with /", e.path)
-            });
-            c.check(e.weight >= 1, &format!("loadtest.endpoints[{i}].weight"), || {
-                "weight must be at least 1".to_owned()
-            });
+        loadtest_section(c, lt);
+    }
+}
+
+/// The `loadtest:` section: its endpoints or scenario, and its load.
+fn loadtest_section(c: &mut Checker, lt: &Loadtest) {
+    for (i, e) in lt.endpoints.iter().enumerate() {
+        c.check(e.path.starts_with('/'), &format!("loadtest.endpoints[{i}].path"), || {
+            format!("{:?} must start with /", e.path)
+        });
+        c.check(e.weight >= 1, &format!("loadtest.endpoints[{i}].weight"), || "weight must be at least 1".to_owned());
+    }
+    c.check(lt.endpoints.is_empty() || lt.scenario.is_empty(), "loadtest.scenario", || {
+        "give either endpoints (weighted GET paths) or scenario (requests), not both: the scenario replaces \
+         the endpoints; write each endpoint in it as `- path: /health` with its weight"
+            .to_owned()
+    });
+    requests(c, &lt.scenario, "loadtest.scenario");
+    if let Some(u) = lt.users {
+        c.check(u >= 1, "loadtest.users", || "at least 1 user".to_owned());
+    }
+    if let Some(r) = lt.spawn_rate {
+        c.check(r > 0.0 && r.is_finite(), "loadtest.spawn_rate", || format!("{r} must be a positive rate"));
+    }
+    if let Some(d) = &lt.duration {
+        c.duration("loadtest.duration", d);
+    }
+}
+
+/// The methods a scenario's request may use.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// Header fields the load generator writes itself (it frames every request).
+pub const GENERATOR_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+/// What a header value writes for the API key, replaced at run time.
+pub const API_KEY_REFERENCE: &str = "${API_KEY}";
+
+/// Problems of a scenario's requests, each at `PREFIX[i].field` (`loadtest.scenario[0].path`; an
+/// empty prefix for a scenario file: `[0].path`).
+pub fn scenario(list: &[Request], prefix: &str) -> Vec<Problem> {
+    let mut c = Checker::default();
+    requests(&mut c, list, prefix);
+    c.problems
+}
+
+fn requests(c: &mut Checker, requests: &[Request], prefix: &str) {
+    let mut names: Vec<String> = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let at = |field: &str| format!("{prefix}[{i}].{field}");
+        let method = r.method.to_ascii_uppercase();
+        c.check(METHODS.contains(&method.as_str()), &at("method"), || {
+            format!("{:?} is not a method the loadtest sends; use one of {}", r.method, METHODS.join(", "))
+        });
+        c.check(r.path.starts_with('/'), &at("path"), || {
+            format!("{:?} must start with /, e.g. /orders?page=2", r.path)
+        });
+        c.check(!r.path.contains(|ch: char| ch.is_whitespace() || ch.is_control()), &at("path"), || {
+            format!("{:?} holds a space or control character: write a space as %20", r.path)
+        });
+        let name = r.name();
+        if r.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            c.fail(at("name"), "an empty name: drop it to use METHOD path");
+        } else if let Some(j) = names.iter().position(|n| *n == name) {
+            let field = if r.name.is_some() { at("name") } else { format!("{prefix}[{i}]") };
+            c.fail(field, format!("{name:?} is also request [{j}]'s name: the reports count by name, so give each a name of its own (name: …)"));
         }
-        if let Some(u) = lt.users {
-            c.check(u >= 1, "loadtest.users", || "at least 1 user".to_owned());
+        names.push(name);
+        for (key, value) in &r.headers {
+            header(c, &format!("{prefix}[{i}].headers.{key}"), key, value);
         }
-        if let Some(r) = lt.spawn_rate {
-            c.check(r > 0.0 && r.is_finite(), "loadtest.spawn_rate", || format!("{r} must be a positive rate"));
+        c.check(!r.body.as_deref().unwrap_or_default().contains(API_KEY_REFERENCE), &at("body"), || {
+            format!("{API_KEY_REFERENCE} is replaced in headers only: send the key in a header, e.g. Authorization: Bearer {API_KEY_REFERENCE}")
+        });
+        c.check(r.weight >= 1, &at("weight"), || {
+            "a weight of 0 never sends: at least 1, or drop the request".to_owned()
+        });
+        if let Some(pause) = &r.think_time
+            && let Err(e) = crate::units::parse_duration_range(pause)
+        {
+            c.fail(at("think_time"), e);
         }
-        if let Some(d) = &lt.duration {
-            c.duration("loadtest.duration", d);
+        check(c, r, &at("check"));
+    }
+}
+
+/// A header field: a name HTTP allows and the generator does not write itself, and a value a
+/// header can carry whose only reference is to the API key.
+fn header(c: &mut Checker, path: &str, key: &str, value: &str) {
+    let token = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    c.check(token, path, || format!("{key:?} is not a header name: letters, digits and -, e.g. Content-Type"));
+    c.check(!GENERATOR_HEADERS.contains(&key.to_ascii_lowercase().as_str()), path, || {
+        format!("{key} is the load generator's to write (it frames every request itself): drop it")
+    });
+    c.check(!value.chars().any(|ch| ch.is_control() && ch != '\t'), path, || {
+        "the value holds a line break or control character, which a header cannot carry".to_owned()
+    });
+    c.check(!value.replace(API_KEY_REFERENCE, "").contains("${"), path, || {
+        format!(
+            "only {API_KEY_REFERENCE} is replaced (by the API key from the environment): write other values as they are"
+        )
+    });
+}
+
+fn check(c: &mut Checker, r: &Request, path: &str) {
+    if let Some(statuses) = &r.check.status {
+        c.check(!statuses.patterns().is_empty(), &format!("{path}.status"), || {
+            "an empty list passes no answer: give a status (e.g. 201) or drop status for 200–399".to_owned()
+        });
+        for p in statuses.patterns() {
+            if let Err(e) = p.range() {
+                c.fail(format!("{path}.status"), e);
+            }
         }
+    }
+    if let Some(text) = &r.check.body_contains {
+        c.check(!text.is_empty(), &format!("{path}.body_contains"), || {
+            "an empty text is in every body: give the text to look for, or drop body_contains".to_owned()
+        });
+        c.check(!r.method.eq_ignore_ascii_case("HEAD"), &format!("{path}.body_contains"), || {
+            "an answer to HEAD has no body: check the body with GET, or drop body_contains".to_owned()
+        });
     }
 }

@@ -1,5 +1,6 @@
 //! CSV files with locust's names and columns, so that tools written for locust's output read ours:
-//! `PREFIX_stats.csv` (one row per endpoint, then `Aggregated`), `PREFIX_stats_history.csv` (one
+//! `PREFIX_stats.csv` (one row per endpoint, then `Aggregated`; after locust's columns, two of
+//! ours: the answers that failed their check's status and its body text), `PREFIX_stats_history.csv` (one
 //! `Aggregated` row per whole second: that second's rate and percentiles, the run's totals so far,
 //! then two columns of ours, the stage and what the plan asked of the second),
 //! `PREFIX_failures.csv`, and `PREFIX_stages.csv` (one row per stage). Times are milliseconds, as
@@ -29,6 +30,8 @@ const PERCENTILES: [(f64, &str); 11] = [
 ];
 
 const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s";
+/// Ours, after locust's stats columns.
+const CHECK_COLUMNS: &str = "Status Check Failures,Body Check Failures";
 const HISTORY_HEADER: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s";
 const HISTORY_TOTALS: &str = "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size,Stage,Planned";
 const STAGES_HEADER: &str =
@@ -74,7 +77,7 @@ fn stats_row(e: &EndpointDoc, duration: f64) -> std::io::Result<String> {
     let [median, mean, min, max] = summary(&h);
     let per_second = |n: u64| if duration > 0.0 { n as f64 / duration } else { 0.0 };
     Ok(format!(
-        "{},{},{},{},{median},{mean},{min},{max},{},{:.6},{:.6},{}",
+        "{},{},{},{},{median},{mean},{min},{max},{},{:.6},{:.6},{},{},{}",
         method,
         quote(path),
         e.requests,
@@ -82,7 +85,9 @@ fn stats_row(e: &EndpointDoc, duration: f64) -> std::io::Result<String> {
         average_size(e.content_bytes, e.requests),
         per_second(e.requests),
         per_second(e.failures),
-        percentiles(&h)
+        percentiles(&h),
+        e.check_failures.status,
+        e.check_failures.body
     ))
 }
 
@@ -90,7 +95,7 @@ fn stats_row(e: &EndpointDoc, duration: f64) -> std::io::Result<String> {
 pub fn write(prefix: &str, doc: &ReportDoc) -> std::io::Result<Vec<PathBuf>> {
     let stats_path = PathBuf::from(format!("{prefix}_stats.csv"));
     let mut f = std::fs::File::create(&stats_path)?;
-    writeln!(f, "{STATS_HEADER},{}", percentile_columns())?;
+    writeln!(f, "{STATS_HEADER},{},{CHECK_COLUMNS}", percentile_columns())?;
     for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
         writeln!(f, "{}", stats_row(e, doc.duration_seconds)?)?;
     }

@@ -1,4 +1,4 @@
-//! A self-contained HTML report: the table, the SLO verdicts and inline SVG charts of requests/s,
+//! A self-contained HTML report: the table (with the failed checks by reason), the SLO verdicts and inline SVG charts of requests/s,
 //! latency percentiles and users (or, for an open model, requests in flight) over the run's whole
 //! seconds, with values on both axes. No script, no external resource.
 
@@ -179,7 +179,7 @@ svg {{ width: 100%; max-width: 760px; display: block; margin: 1em 0; }}
 <h1>Load test of {target}</h1>
 <p>{duration:.1} s, {model}. SLOs{judged_on}: {verdict}.</p>
 {interrupted}{aborted}<ul>{slo}</ul>
-<table><tr><th>Endpoint</th><th>Requests</th><th>Failures</th><th>Req/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>{rows}</table>
+<table><tr><th>Endpoint</th><th>Requests</th><th>Failures</th><th>Status check failures</th><th>Body check failures</th><th>Req/s</th><th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>{rows}</table>
 {stages}
 {c1}
 {c2}
@@ -235,10 +235,12 @@ fn endpoint_rows(doc: &ReportDoc) -> String {
         let l = &e.latency_ms;
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
             escape(&e.name),
             e.requests,
             e.failures,
+            e.check_failures.status,
+            e.check_failures.body,
             e.rps,
             l.p50,
             l.p90,

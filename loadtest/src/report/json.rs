@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::report::Generator;
 use crate::slo::Verdict;
 use crate::stages::Unit;
-use crate::stats::{Connections, EndpointStats, RunStats, Second, StagePlan, decode_histogram, encode_histogram};
+use crate::stats::{
+    CheckFailures, Connections, EndpointStats, RunStats, Second, StagePlan, decode_histogram, encode_histogram,
+};
 
 pub const FORMAT: &str = "konnichiwa-loadtest/1";
 
@@ -31,6 +33,10 @@ pub struct EndpointDoc {
     pub requests: u64,
     pub failures: u64,
     pub failures_by_kind: BTreeMap<String, u64>,
+    /// Answers that failed their check, by reason (also among the failures); absent in documents
+    /// written before checks.
+    #[serde(default)]
+    pub check_failures: CheckFailures,
     pub rps: f64,
     pub latency_ms: Latency,
     /// Bytes of the response bodies, in all.
@@ -209,6 +215,7 @@ fn endpoint_doc(name: &str, e: &EndpointStats, duration: f64) -> EndpointDoc {
         requests: e.requests,
         failures: e.failure_count(),
         failures_by_kind: e.failures.clone(),
+        check_failures: e.check_failures,
         rps: if duration > 0.0 { e.requests as f64 / duration } else { 0.0 },
         content_bytes: e.content_bytes,
         latency_ms: Latency {
@@ -310,6 +317,7 @@ pub fn stats_of(doc: &ReportDoc) -> Result<RunStats, String> {
             EndpointStats {
                 requests: e.requests,
                 failures: e.failures_by_kind.clone(),
+                check_failures: e.check_failures,
                 latency,
                 content_bytes: e.content_bytes,
             },

@@ -1,6 +1,6 @@
 //! The final table: per endpoint and aggregated — requests, failures, req/s, p50/p90/p95/p99/max —
-//! then the stages (when there are several), failures by kind, the connections opened and their
-//! setup time, and the SLO verdicts.
+//! then the stages (when there are several), failures by kind, the failed checks by request and
+//! reason (when any failed), the connections opened and their setup time, and the SLO verdicts.
 
 use std::fmt::Write;
 
@@ -54,6 +54,7 @@ pub fn render(doc: &ReportDoc) -> String {
     if !failures.is_empty() {
         let _ = writeln!(out, "\nFailures: {}", failures.join(", "));
     }
+    checks(&mut out, doc);
     if let Some(c) = &doc.connections {
         let _ = writeln!(
             out,
@@ -76,6 +77,17 @@ pub fn render(doc: &ReportDoc) -> String {
     }
     slos(&mut out, doc);
     out
+}
+
+/// The failed checks per request name and reason, when any failed.
+fn checks(out: &mut String, doc: &ReportDoc) {
+    if doc.total.check_failures.count() == 0 {
+        return;
+    }
+    let _ = writeln!(out, "\n{:<24} {:>10} {:>10}", "Checks failed", "Status", "Body");
+    for e in doc.endpoints.iter().chain(std::iter::once(&doc.total)) {
+        let _ = writeln!(out, "{:<24} {:>10} {:>10}", e.name, e.check_failures.status, e.check_failures.body);
+    }
 }
 
 /// The per-stage table of a staged run.

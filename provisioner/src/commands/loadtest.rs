@@ -250,7 +250,7 @@ fn where_workers_run(
     let port = target_port(&host)?;
     let vcpus = u16::try_from((worker_cpu / 1024).max(1)).unwrap_or(1);
     settings.threads = settings.threads.max(vcpus);
-    let api_key_secret = if settings.endpoints.iter().any(|e| e.auth) {
+    let api_key_secret = if settings.mix.sends_key() {
         stack::net::check_key_transport(&host, settings.send_key_over_http, "--send-key-over-http")
             .map_err(Error::Refused)?;
         Some(outputs.secret_arn.clone().ok_or_else(|| missing("API-key secret"))?)
