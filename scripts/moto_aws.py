@@ -369,8 +369,9 @@ _put_metric_alarm = cloudwatch.CloudWatchBackend.put_metric_alarm
 # PutMetricAlarm's ExtendedStatistic, as its API reference lists the valid values: pNN.NN,
 # tm/tc/ts/wm NN, IQM, PR(n:m) with n and m values of the metric, and TC/TM/TS/WM(X%:X%).
 _BOUND = r"-?[0-9]+(?:\.[0-9]+)?"
+_PERCENT = r"(?:100(?:\.0+)?|[0-9]{1,2}(?:\.[0-9]+)?)"
 EXTENDED_STATISTIC = re.compile(
-    rf"^(?:p{_BOUND}|(?:tm|tc|ts|wm){_BOUND}|IQM|PR\((?:{_BOUND})?:(?:{_BOUND})?\)"
+    rf"^(?:p{_PERCENT}|(?:tm|tc|ts|wm){_PERCENT}|IQM|PR\((?:{_BOUND}:(?:{_BOUND})?|:{_BOUND})\)"
     rf"|(?:TC|TM|TS|WM)\((?:{_BOUND}%?)?:(?:{_BOUND}%?)?\))$")
 PERCENTILE_RANK = re.compile(rf"^PR\(({_BOUND})?:({_BOUND})?\)$")
 

@@ -517,9 +517,10 @@ pub struct Slo {
     /// is watched by multiwindow, multi-burn-rate alarms. None (the default): no budget alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<Percent>,
-    /// The share of requests the targets answer within `p95_latency` over 30 days (e.g. 99%):
-    /// its budget of slow requests is watched by the same kind of alarms. None (the default):
-    /// no latency budget alarms.
+    /// The share of requests the targets answer within `p95_latency` over 30 days (e.g. 95%):
+    /// its budget of slow answers is watched by the same kind of alarms. It counts answered
+    /// requests only (a timeout has no response time), so it needs `availability` beside it.
+    /// None (the default): no latency budget alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Percent>,
 }

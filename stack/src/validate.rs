@@ -657,6 +657,11 @@ fn tools(c: &mut Checker, slo: &Slo, m: &Monitor, loadtest: Option<&Loadtest>) {
         c.check(!p95.is_zero(), "slo.p95_latency", || "a zero latency objective can never be met".to_owned());
     }
     c.percent("slo.max_error_rate", &slo.max_error_rate, 100.0);
+    c.check(slo.latency.is_none() || slo.availability.is_some(), "slo.latency", || {
+        "the latency budget counts answered requests only (a request that timed out has no response time); \
+         set slo.availability too (e.g. 99.9%), so that timeouts and 5xx answers spend the error budget"
+            .to_owned()
+    });
     for (path, share) in [("slo.availability", &slo.availability), ("slo.latency", &slo.latency)] {
         if let Some(v) = share.as_ref().and_then(|a| c.percent(path, a, 100.0)) {
             c.check(budget_can_page(v), path, || {

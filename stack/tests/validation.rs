@@ -198,15 +198,21 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "slo:",
-        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, latency: 120% }",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, availability: 99.9%, latency: 120% }",
         "slo.latency",
         "out of range",
     ),
     (
         "slo:",
-        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, latency: 90% }",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, availability: 99.9%, latency: 90% }",
         "slo.latency",
         "fast page",
+    ),
+    (
+        "slo:",
+        "slo: { requests_per_second: 1000, p95_latency: 300ms, max_error_rate: 1%, latency: 95% }",
+        "slo.latency",
+        "set slo.availability too",
     ),
     ("cpu_warning_percent:", "cpu_warning_percent: 95", "monitor.cpu_warning_percent", "above critical"),
     ("latency_warning:", "latency_warning: 5s", "monitor.latency_warning", "above critical"),

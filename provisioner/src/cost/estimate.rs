@@ -237,10 +237,10 @@ mod tests {
         let composite = e.items.iter().find(|i| i.item == "cloudwatch composite alarms").expect("a line");
         assert_eq!((composite.quantity.as_str(), composite.monthly_usd), ("3 alarms", None));
         assert_eq!(e.missing_prices, ["cloudwatch:composite-alarm"], "named, not guessed");
-        // The latency budget: 6 windows of one metric each, 3 more alerts.
+        // The latency budget: 6 windows of two metrics each (requests, the rank), 3 more alerts.
         stack.slo.latency = Some(stack::Percent::parse("99%"));
         let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
-        assert_eq!(item(&e, "cloudwatch alarms"), 3.1);
+        assert_eq!(item(&e, "cloudwatch alarms"), 3.7);
         let composite = e.items.iter().find(|i| i.item == "cloudwatch composite alarms").expect("a line");
         assert_eq!(composite.quantity, "6 alarms");
     }

@@ -229,14 +229,23 @@ fn observed_measure(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> String {
     let dims = |d: &[Dimension]| -> Vec<(String, String)> {
         d.iter().map(|d| (d.name().unwrap_or_default().to_owned(), d.value().unwrap_or_default().to_owned())).collect()
     };
+    // What we never set, written out when present: a unit the metric is not published in
+    // leaves the alarm in INSUFFICIENT_DATA (silenced), and `ignore` freezes a percentile alarm
+    // while samples are few; either, set behind our back, is drift `up` repairs.
+    let unit = |u: Option<&aws_sdk_cloudwatch::types::StandardUnit>| {
+        u.map(|u| format!(" unit={}", u.as_str())).unwrap_or_default()
+    };
     if a.metrics().is_empty() {
         let stat = a.extended_statistic().map(str::to_owned).or_else(|| a.statistic().map(|s| s.as_str().to_owned()));
+        let frozen = a.evaluate_low_sample_count_percentile().filter(|e| *e == "ignore").map(|_| " low_samples=ignore");
         return format!(
-            "{} {} {} {}s",
+            "{} {} {} {}s{}{}",
             a.metric_name().unwrap_or_default(),
             stat.unwrap_or_default(),
             dims_text(&dims(a.dimensions())),
-            a.period().unwrap_or_default()
+            a.period().unwrap_or_default(),
+            unit(a.unit()),
+            frozen.unwrap_or_default()
         );
     }
     let expression = a.metrics().iter().find_map(|m| m.expression()).unwrap_or_default().to_owned();
@@ -245,12 +254,13 @@ fn observed_measure(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> String {
         if let Some(s) = m.metric_stat() {
             let metric = s.metric();
             parts.push(format!(
-                "{}={} {} {} {}s",
+                "{}={} {} {} {}s{}",
                 m.id().unwrap_or_default(),
                 metric.and_then(|x| x.metric_name()).unwrap_or_default(),
                 s.stat().unwrap_or_default(),
                 dims_text(&dims(metric.map(|x| x.dimensions()).unwrap_or_default())),
-                s.period().unwrap_or_default()
+                s.period().unwrap_or_default(),
+                unit(s.unit())
             ));
         }
     }

@@ -12,7 +12,9 @@
 //!
 //! The latency budget's alerts are `<stack>.budget.latency.<alert>`, on the same windows.
 //! Each window is a metric alarm (`<alert>.<window>`) on the share over a period as long as the
-//! window, judged on one period: above `burn × (100% − target)` it is in ALARM. (CloudWatch
+//! window, judged on one period: above `burn × (100% − target)` it is in ALARM, once at least
+//! `MIN_BAD_REQUESTS` went wrong in it (metric math's IF: a quiet night's few slow answers are a
+//! large share of nothing). (CloudWatch
 //! lets a period under an hour look back a day at most; these look back one period each.) Each
 //! alert is a composite alarm, ALARM when both its windows are: the long one says enough budget
 //! burnt, the short one that it is still burning (so an alert ends soon after the burning does).
@@ -86,11 +88,11 @@ impl Objective {
     }
 
     /// The metrics a window's alarm reads, each billed as an alarm metric: the targets' and the
-    /// load balancer's 5xx and the requests; or the response times' percentile rank.
+    /// load balancer's 5xx and the requests; or the requests and the response times' rank.
     pub fn metrics_per_window(self) -> u32 {
         match self {
             Objective::Availability => 3,
-            Objective::Latency => 1,
+            Objective::Latency => 2,
         }
     }
 
@@ -99,6 +101,14 @@ impl Objective {
         match name.strip_prefix(&prefix(stack)) {
             Some(rest) if rest.starts_with(Objective::Latency.infix()) => Objective::Latency,
             _ => Objective::Availability,
+        }
+    }
+
+    /// The budget's name alone.
+    fn budget_noun(self) -> &'static str {
+        match self {
+            Objective::Availability => "error budget",
+            Objective::Latency => "latency budget",
         }
     }
 
@@ -212,7 +222,6 @@ pub fn windows(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<Window> {
 
 fn windows_of(stack: &stack::Stack, dims: &[(String, String)], objective: Objective, target: f64) -> Vec<Window> {
     let (_, names) = names_of(&stack.name, objective);
-    let lb_only = &dims[..1];
     POLICIES
         .iter()
         .flat_map(|p| [p.long.0, p.short.0].map(|minutes| (p, minutes)))
@@ -220,24 +229,11 @@ fn windows_of(stack: &stack::Stack, dims: &[(String, String)], objective: Object
         .map(|((p, minutes), name)| {
             let period = i32::try_from(minutes * 60).expect("a window fits");
             let bad = threshold(target, p.burn);
-            let (threshold, comparison, measure) = match objective {
-                Objective::Availability => (
-                    bad,
-                    "GreaterThanThreshold",
-                    format!(
-                        "{}; errors={}; elb_errors={}; requests={}",
-                        alarms::SHARE,
-                        alarms::metric_text_every("HTTPCode_Target_5XX_Count", "Sum", dims, period),
-                        alarms::metric_text_every("HTTPCode_ELB_5XX_Count", "Sum", lb_only, period),
-                        alarms::metric_text_every("RequestCount", "Sum", dims, period)
-                    ),
-                ),
-                Objective::Latency => (
-                    100.0 - bad,
-                    "LessThanThreshold",
-                    alarms::metric_text_every("TargetResponseTime", &within_latency(stack), dims, period),
-                ),
+            let (threshold, comparison) = match objective {
+                Objective::Availability => (bad, "GreaterThanThreshold"),
+                Objective::Latency => (100.0 - bad, "LessThanThreshold"),
             };
+            let math = math(stack, objective, dims);
             let spec = AlarmSpec {
                 name,
                 threshold,
@@ -246,11 +242,61 @@ fn windows_of(stack: &stack::Stack, dims: &[(String, String)], objective: Object
                 datapoints: 1,
                 treat_missing: "notBreaching".into(),
                 actions: Vec::new(),
-                measure,
+                measure: math.text(period),
             };
             Window { spec, period, objective }
         })
         .collect()
+}
+
+/// A window needs this many requests gone wrong in it (5xx, or answered slower than the
+/// objective) before it can alarm: at night, a quiet service's one or two slow answers are a
+/// large share of a few requests, and page nobody.
+pub const MIN_BAD_REQUESTS: u32 = 5;
+
+/// A window's metric math: the expression and the metrics it reads (id, metric, statistic,
+/// dimensions), in the order they are put and read back.
+struct Math {
+    expression: String,
+    metrics: Vec<(&'static str, &'static str, String, Vec<(String, String)>)>,
+}
+
+impl Math {
+    /// As `alarms::observed_measure` writes an alarm back.
+    fn text(&self, period: i32) -> String {
+        let metrics = self
+            .metrics
+            .iter()
+            .map(|(id, metric, stat, dims)| format!("{id}={}", alarms::metric_text_every(metric, stat, dims, period)));
+        std::iter::once(self.expression.clone()).chain(metrics).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// The error budget's 5xx share, 0 while fewer than `MIN_BAD_REQUESTS` failed; the latency
+/// budget's share of answers in time, 100 while fewer than that many were slow.
+fn math(stack: &stack::Stack, objective: Objective, dims: &[(String, String)]) -> Math {
+    let n = MIN_BAD_REQUESTS;
+    match objective {
+        Objective::Availability => Math {
+            expression: format!(
+                "IF(FILL(errors, 0) + FILL(elb_errors, 0) >= {n}, 100 * (FILL(errors, 0) + FILL(elb_errors, 0)) / requests, 0)"
+            ),
+            metrics: vec![
+                ("errors", "HTTPCode_Target_5XX_Count", "Sum".into(), dims.to_vec()),
+                ("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum".into(), dims[..1].to_vec()),
+                ("requests", "RequestCount", "Sum".into(), dims.to_vec()),
+            ],
+        },
+        Objective::Latency => Math {
+            expression: format!(
+                "IF(FILL(requests, 0) * (100 - FILL(within, 100)) / 100 >= {n}, FILL(within, 100), 100)"
+            ),
+            metrics: vec![
+                ("requests", "RequestCount", "Sum".into(), dims.to_vec()),
+                ("within", "TargetResponseTime", within_latency(stack), dims.to_vec()),
+            ],
+        },
+    }
 }
 
 /// One alert's composite alarm as stack.yaml wants it (or as observed).
@@ -383,34 +429,23 @@ async fn put_window(ctx: &Ctx, window: &Window, dims: &[(String, String)]) -> Re
         .treat_missing_data(&want.treat_missing)
         .set_alarm_actions(Some(want.actions.clone()))
         .set_tags(Some(tag_list(ctx, &want.name)));
-    let req = match window.objective {
-        Objective::Availability => {
-            let share = MetricDataQuery::builder()
-                .id("share")
-                .expression(alarms::SHARE)
-                .label("5xx %")
-                .return_data(true)
-                .build();
-            req.alarm_description(format!(
-                "Stack {}: the 5xx share over one window of the error budget's alerts",
-                ctx.stack.name
-            ))
-            .metrics(share)
-            .metrics(alarms::query_every("errors", "HTTPCode_Target_5XX_Count", "Sum", dims, period))
-            .metrics(alarms::query_every("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1], period))
-            .metrics(alarms::query_every("requests", "RequestCount", "Sum", dims, period))
-        }
-        Objective::Latency => req
-            .alarm_description(format!(
-                "Stack {}: the share of answers within the p95 objective over one window of the latency budget's alerts",
-                ctx.stack.name
-            ))
-            .namespace(alarms::NAMESPACE)
-            .metric_name("TargetResponseTime")
-            .set_dimensions(Some(alarms::cw_dims(dims)))
-            .period(period)
-            .extended_statistic(within_latency(&ctx.stack)),
+    let (label, description) = match window.objective {
+        Objective::Availability => ("5xx %", "the 5xx share"),
+        Objective::Latency => ("in time %", "the share of answers within the p95 objective"),
     };
+    let math = math(&ctx.stack, window.objective, dims);
+    let mut req = req
+        .alarm_description(format!(
+            "Stack {}: {description} over one window of the {}'s alerts",
+            ctx.stack.name,
+            window.objective.budget_noun()
+        ))
+        .metrics(
+            MetricDataQuery::builder().id("share").expression(&math.expression).label(label).return_data(true).build(),
+        );
+    for (id, metric, stat, dims) in &math.metrics {
+        req = req.metrics(alarms::query_every(id, metric, stat, dims, period));
+    }
     req.send().await.ctx("put alarm", &want.name)?;
     Ok(())
 }
@@ -759,7 +794,8 @@ mod tests {
     /// The alerts' states minute by minute, as CloudWatch would set them from the windows' specs
     /// (moto never evaluates alarms): each window's datapoint at minute t is over the `period`
     /// up to t: the 5xx share for the error budget, the share of answers in time (the percentile
-    /// rank) for the latency budget; none without requests (not breaching). It breaches by its
+    /// rank) for the latency budget, each a good value while fewer than MIN_BAD_REQUESTS went
+    /// wrong (the expression's IF); none without requests (not breaching). It breaches by its
     /// comparison and threshold; an alert is in ALARM while both its windows are. `minutes` holds
     /// (requests, bad requests) per minute, bad being 5xx or slow answers as the budget counts.
     fn alerting(stack: &stack::Stack, objective: Objective, minutes: &[(u64, u64)]) -> Vec<[bool; 3]> {
@@ -777,9 +813,13 @@ mod tests {
             if r == 0 {
                 return false;
             }
+            // The expression's guard: under MIN_BAD_REQUESTS gone wrong, a good value.
+            let counts = b >= u64::from(MIN_BAD_REQUESTS);
             let value = match objective {
-                Objective::Availability => 100.0 * b as f64 / r as f64,
-                Objective::Latency => 100.0 * (r - b) as f64 / r as f64,
+                Objective::Availability if counts => 100.0 * b as f64 / r as f64,
+                Objective::Availability => 0.0,
+                Objective::Latency if counts => 100.0 * (r - b) as f64 / r as f64,
+                Objective::Latency => 100.0,
             };
             match w.spec.comparison.as_str() {
                 "GreaterThanThreshold" => value > w.spec.threshold,
@@ -862,6 +902,37 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_nights_few_bad_answers_page_nobody_and_its_outage_still_pages() {
+        let s = budgeted();
+        // A service with 24 requests an hour (one every 2.5 minutes, as whole minutes: 2 then 3
+        // apart) for days; `bad` says which of them go wrong.
+        let trickle = |hours: usize, bad: &dyn Fn(usize) -> bool| -> Vec<(u64, u64)> {
+            (0..hours * 60)
+                .map(|i| {
+                    let request = i % 5 == 0 || i % 5 == 2;
+                    (u64::from(request), u64::from(request && bad(i)))
+                })
+                .collect()
+        };
+        let start = 4 * 24 * 60;
+        // Each hour, the first 4 go wrong: a sixth, far above any page's share, but 4 requests.
+        let mut night = trickle(96, &|_| false);
+        night.extend(trickle(6, &|i| i % 60 < 10));
+        for objective in [Objective::Availability, Objective::Latency] {
+            let states = alerting(&s, objective, &night);
+            assert!(states[start..].iter().all(|a| !a[0] && !a[1]), "{objective:?}: nobody paged");
+        }
+        // The same trickle, every answer failing: a page once 5 have failed (the slow page's
+        // 30-minute window holds 12 requests; the 5-minute one never holds 5).
+        let mut outage = trickle(96, &|_| false);
+        outage.extend(trickle(2, &|_| true));
+        let states = alerting(&s, Objective::Availability, &outage);
+        let paged = first(&states, 1).expect("page-slow fires") - start;
+        assert!((10..=15).contains(&paged), "paged after {paged} minutes");
+        assert_eq!(first(&states, 0), None, "page-fast's 5 minutes hold 2 requests at most");
+    }
+
+    #[test]
     fn the_standing_counts_the_budget_left_and_the_burn() {
         // 99.9%: 1,000 of a million requests may fail; 250 did: three quarters left.
         let s = Standing::of(99.9, (1_000_000.0, 250.0), (10_000.0, 20.0));
@@ -902,9 +973,18 @@ mod tests {
             assert_eq!((*name, *period, *cmp), (wn, wp, wc));
             assert!(close(*th, wt), "{name}: {th} vs {wt}");
         }
+        let dims_text = "LoadBalancer=app/a/1 TargetGroup=targetgroup/t/2";
         assert_eq!(
             w[6].spec.measure,
-            "TargetResponseTime PR(:0.3) LoadBalancer=app/a/1 TargetGroup=targetgroup/t/2 3600s"
+            format!(
+                "IF(FILL(requests, 0) * (100 - FILL(within, 100)) / 100 >= 5, FILL(within, 100), 100); \
+                 requests=RequestCount Sum {dims_text} 3600s; within=TargetResponseTime PR(:0.3) {dims_text} 3600s"
+            )
+        );
+        assert!(
+            w[0].spec.measure.starts_with("IF(FILL(errors, 0) + FILL(elb_errors, 0) >= 5, "),
+            "{}",
+            w[0].spec.measure
         );
         // CloudWatch: a period under an hour looks back a day at most, any period 7 days.
         for w in &w {

@@ -655,7 +655,7 @@ async fn values_over_awss_size_and_count_limits_are_refused_as_aws_refuses_them(
             .send()
     };
     ranked("PR(:0.3)").await.expect("a percentile rank");
-    for malformed in ["PR(0.3)", "p", "tm"] {
+    for malformed in ["PR(0.3)", "PR(:)", "p", "p150", "tm"] {
         let e = ranked(malformed).await.expect_err(malformed);
         assert!(
             said(&e).starts_with("InvalidParameterValue") && said(&e).contains("ExtendedStatistic"),

@@ -239,28 +239,41 @@ async fn slo_alarms_are_made_from_the_slo_repaired_wired_into_the_service_and_re
     // A second up changes nothing; a threshold edited behind our back is drift that up repairs.
     let again = account.json(&["up", "--yes"], 0);
     assert_eq!(crate::common::mutations(&again), Vec::<String>::new());
-    c.cloudwatch
-        .put_metric_alarm()
-        .alarm_name("konnichiwa-p95-latency")
-        .namespace("AWS/ApplicationELB")
-        .metric_name("TargetResponseTime")
-        .extended_statistic("p95")
-        .set_dimensions(Some(p95.dimensions().to_vec()))
-        .period(60)
-        .evaluation_periods(3)
-        .datapoints_to_alarm(3)
-        .treat_missing_data("notBreaching")
-        .threshold(5.0)
-        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .expect("edit threshold");
+    let p95_alarm = |threshold: f64| {
+        c.cloudwatch
+            .put_metric_alarm()
+            .alarm_name("konnichiwa-p95-latency")
+            .namespace("AWS/ApplicationELB")
+            .metric_name("TargetResponseTime")
+            .extended_statistic("p95")
+            .set_dimensions(Some(p95.dimensions().to_vec()))
+            .period(60)
+            .evaluation_periods(3)
+            .datapoints_to_alarm(3)
+            .treat_missing_data("notBreaching")
+            .threshold(threshold)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+    };
+    p95_alarm(5.0).send().await.expect("edit threshold");
     let plan = text(&account.run(&["plan"]));
     assert!(plan.contains("threshold: 5 -> 0.3"), "{plan}");
     let status = text(&account.run(&["status"]));
     assert!(status.contains("SLO alarms") && status.contains("konnichiwa-p95-latency"), "{status}");
     let repaired = account.json(&["up", "--yes"], 0);
     assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutMetricAlarm"]);
+    // Silencing it without a visible change — a unit the metric is not published in (stuck in
+    // INSUFFICIENT_DATA), percentiles frozen while samples are few — is drift too.
+    p95_alarm(0.3)
+        .unit(aws_sdk_cloudwatch::types::StandardUnit::Milliseconds)
+        .evaluate_low_sample_count_percentile("ignore")
+        .send()
+        .await
+        .expect("silence");
+    let plan = text(&account.run(&["plan"]));
+    assert!(plan.contains("unit=Milliseconds low_samples=ignore"), "{plan}");
+    let repaired = account.json(&["up", "--yes"], 0);
+    assert_eq!(crate::common::mutations(&repaired), ["CloudWatch:PutMetricAlarm"]);
+    assert_eq!(crate::common::mutations(&account.json(&["up", "--yes"], 0)), Vec::<String>::new(), "repaired");
 
     // A topic to page: every alarm notifies it.
     let topic = format!("arn:aws:sns:ap-northeast-1:{}:pager", account.id);
@@ -340,7 +353,13 @@ async fn budget_alerts_are_made_from_the_availability_and_latency_slos_repaired_
     // The latency budget's: the share of answers within 300 ms, by the percentile rank.
     let slow = both.metric_alarms().iter().find(|a| a.alarm_name() == Some("konnichiwa.budget.latency.page-fast.1h"));
     let slow = slow.expect("the latency budget's 1h window");
-    assert_eq!((slow.extended_statistic(), slow.period()), (Some("PR(:0.3)"), Some(3600)));
+    let stats: Vec<(&str, i32)> = slow
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_stat())
+        .map(|s| (s.stat().unwrap_or_default(), s.period().unwrap_or_default()))
+        .collect();
+    assert_eq!(stats, [("Sum", 3600), ("PR(:0.3)", 3600)], "the requests, and the share within 300 ms");
     assert_eq!(slow.comparison_operator().map(|o| o.as_str()), Some("LessThanThreshold"));
     assert!((slow.threshold().expect("threshold") - 85.6).abs() < 1e-9, "100 − 14.4 × the 1% budget");
 
