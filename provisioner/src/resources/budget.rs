@@ -254,20 +254,22 @@ fn windows_of(stack: &stack::Stack, dims: &[(String, String)], objective: Object
 /// large share of a few requests, and page nobody.
 pub const MIN_BAD_REQUESTS: u32 = 5;
 
-/// A window's metric math: the expression and the metrics it reads (id, metric, statistic,
-/// dimensions), in the order they are put and read back.
+/// A window's metric math: the expression and the metrics it reads, in the order they are put
+/// and read back.
 struct Math {
     expression: String,
-    metrics: Vec<(&'static str, &'static str, String, Vec<(String, String)>)>,
+    metrics: Vec<Read>,
 }
+
+/// One metric of a window's expression: its id there, the metric, its statistic, dimensions.
+struct Read(&'static str, &'static str, String, Vec<(String, String)>);
 
 impl Math {
     /// As `alarms::observed_measure` writes an alarm back.
     fn text(&self, period: i32) -> String {
-        let metrics = self
-            .metrics
-            .iter()
-            .map(|(id, metric, stat, dims)| format!("{id}={}", alarms::metric_text_every(metric, stat, dims, period)));
+        let metrics = self.metrics.iter().map(|Read(id, metric, stat, dims)| {
+            format!("{id}={}", alarms::metric_text_every(metric, stat, dims, period))
+        });
         std::iter::once(self.expression.clone()).chain(metrics).collect::<Vec<_>>().join("; ")
     }
 }
@@ -282,9 +284,9 @@ fn math(stack: &stack::Stack, objective: Objective, dims: &[(String, String)]) -
                 "IF(FILL(errors, 0) + FILL(elb_errors, 0) >= {n}, 100 * (FILL(errors, 0) + FILL(elb_errors, 0)) / requests, 0)"
             ),
             metrics: vec![
-                ("errors", "HTTPCode_Target_5XX_Count", "Sum".into(), dims.to_vec()),
-                ("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum".into(), dims[..1].to_vec()),
-                ("requests", "RequestCount", "Sum".into(), dims.to_vec()),
+                Read("errors", "HTTPCode_Target_5XX_Count", "Sum".into(), dims.to_vec()),
+                Read("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum".into(), dims[..1].to_vec()),
+                Read("requests", "RequestCount", "Sum".into(), dims.to_vec()),
             ],
         },
         Objective::Latency => Math {
@@ -292,8 +294,8 @@ fn math(stack: &stack::Stack, objective: Objective, dims: &[(String, String)]) -
                 "IF(FILL(requests, 0) * (100 - FILL(within, 100)) / 100 >= {n}, FILL(within, 100), 100)"
             ),
             metrics: vec![
-                ("requests", "RequestCount", "Sum".into(), dims.to_vec()),
-                ("within", "TargetResponseTime", within_latency(stack), dims.to_vec()),
+                Read("requests", "RequestCount", "Sum".into(), dims.to_vec()),
+                Read("within", "TargetResponseTime", within_latency(stack), dims.to_vec()),
             ],
         },
     }
@@ -443,7 +445,7 @@ async fn put_window(ctx: &Ctx, window: &Window, dims: &[(String, String)]) -> Re
         .metrics(
             MetricDataQuery::builder().id("share").expression(&math.expression).label(label).return_data(true).build(),
         );
-    for (id, metric, stat, dims) in &math.metrics {
+    for Read(id, metric, stat, dims) in &math.metrics {
         req = req.metrics(alarms::query_every(id, metric, stat, dims, period));
     }
     req.send().await.ctx("put alarm", &want.name)?;
