@@ -1,7 +1,7 @@
 //! The budgets' alarms: the SRE workbook's multiwindow, multi-burn-rate alerts on the error budget
 //! (stack.yaml `slo.availability`, e.g. 99.9% of requests without a 5xx over 30 days: the load
 //! balancer's 5xx share, the targets' and its own over its requests) and on the latency budget
-//! (`slo.latency`, e.g. 99% of requests answered within `slo.p95_latency`: the share of the
+//! (`slo.latency`, e.g. 95% of requests answered within `slo.p95_latency`: the share of the
 //! targets' response times above it, from the percentile rank `PR(:seconds)`). None while unset.
 //!
 //! | alert | long window | short window | burn rate | budget burnt in the long window |
@@ -112,10 +112,11 @@ impl Objective {
         }
     }
 
-    fn budget(self) -> &'static str {
+    /// The budget's name as an alert's description says it.
+    fn budget(self) -> String {
         match self {
-            Objective::Availability => "error budget",
-            Objective::Latency => "latency budget (requests slower than the p95 objective)",
+            Objective::Availability => self.budget_noun().to_owned(),
+            Objective::Latency => format!("{} (requests slower than the p95 objective)", self.budget_noun()),
         }
     }
 }
