@@ -193,8 +193,9 @@ fn every_action_is_pinned_by_commit() {
     assert!(dependabot.contains("package-ecosystem: github-actions"), "Dependabot keeps the pins current");
 }
 
-/// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, parentheses, string
-/// literals and context paths against `context` (an unknown path is null, as in GitHub).
+/// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, `!`, parentheses, string
+/// literals, context paths, `always()` and `cancelled()` against `context` (an unknown path is
+/// null, as in GitHub; `cancelled()` is true when `context` says so under that key).
 fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
     #[derive(Debug, Clone, PartialEq)]
     enum Tok {
@@ -218,6 +219,9 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
         {
             toks.push(Tok::Op(op));
             i += 2;
+        } else if c == '!' {
+            toks.push(Tok::Op("!"));
+            i += 1;
         } else if c == '(' || c == ')' {
             toks.push(Tok::Op(if c == '(' { "(" } else { ")" }));
             i += 1;
@@ -228,8 +232,10 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
             }
             assert!(i > start, "unexpected {c:?} in {expr}");
             let word: String = chars[start..i].iter().collect();
-            if word == "always" && chars[i..].starts_with(&['(', ')']) {
-                // always() is true in every run this test models.
+            if word == "cancelled" && chars[i..].starts_with(&['(', ')']) {
+                toks.push(Tok::Path("cancelled()".into()));
+                i += 2;
+            } else if word == "always" && chars[i..].starts_with(&['(', ')']) {
                 toks.push(Tok::Str("true".into()));
                 i += 2;
             } else {
@@ -237,7 +243,8 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
             }
         }
     }
-    // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := atom (('=='|'!=') atom)? ; atom := '(' or ')' | value
+    // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := '!' cmp | atom (('=='|'!=') atom)? ;
+    // atom := '(' or ')' | value
     fn value(t: &Tok, ctx: &BTreeMap<&str, &str>) -> Option<String> {
         match t {
             Tok::Str(s) => Some(s.clone()),
@@ -262,6 +269,10 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
         v
     }
     fn cmp(t: &[Tok], i: &mut usize, ctx: &BTreeMap<&str, &str>) -> bool {
+        if t.get(*i) == Some(&Tok::Op("!")) {
+            *i += 1;
+            return !cmp(t, i, ctx);
+        }
         if t.get(*i) == Some(&Tok::Op("(")) {
             *i += 1;
             let v = or(t, i, ctx);
@@ -326,6 +337,35 @@ fn pushes_to_main_and_manual_runs_deploy_after_ci_and_production_only_after_stag
             ("needs.compare.result", "failure"),
         ]);
         assert!(!github_if(production, &ctx), "{event}");
+    }
+    // A comparison that did not run (staging skipped, so nothing to compare) lets production run
+    // only by hand alone.
+    for (event, target, deploys) in [("push", "", false), ("workflow_dispatch", "production", true)] {
+        let ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("inputs.target", target),
+            ("needs.ci.result", "success"),
+            ("needs.staging.result", "skipped"),
+            ("needs.compare.result", "skipped"),
+        ]);
+        assert_eq!(github_if(production, &ctx), deploys, "{event} {target}");
+    }
+    // A cancelled run deploys no production, whichever trigger started it (always() would).
+    for (event, target, staging) in [
+        ("push", "", "success"),
+        ("workflow_dispatch", "staging", "success"),
+        ("workflow_dispatch", "production", "skipped"),
+    ] {
+        let mut ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("inputs.target", target),
+            ("needs.ci.result", "success"),
+            ("needs.staging.result", staging),
+            ("needs.compare.result", staging),
+        ]);
+        assert!(github_if(production, &ctx), "{event} {target}: deploys when not cancelled");
+        ctx.insert("cancelled()", "true");
+        assert!(!github_if(production, &ctx), "{event} {target}: cancelled");
     }
     // The comparison runs only after staging passed (the default `if:`, success()).
     assert!(wf["jobs"]["compare"].get("if").is_none() && wf["jobs"]["compare"]["needs"] == "staging");
