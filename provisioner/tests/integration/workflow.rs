@@ -564,6 +564,14 @@ fn only_the_compare_job_reads_other_runs_artifacts_and_it_holds_no_aws_access() 
         .expect("the results are kept");
     assert_eq!(keep["with"]["name"], "deploy-results-${{ inputs.environment }}");
     assert_eq!(keep["with"]["retention-days"], 90);
+    // Re-running the compare job needs the build job's binaries for as long as a re-run is likely.
+    let upload = stack["jobs"]["build"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "upload")
+        .expect("the build job uploads the tools");
+    assert_eq!(upload["with"]["retention-days"], 7);
 }
 
 /// One step of `job`, run as GitHub would (`bash -e`), with `values` for its expressions and
