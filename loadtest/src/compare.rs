@@ -15,7 +15,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::report::json::{EndpointDoc, ReportDoc};
-use crate::stats::decode_histogram;
+use crate::scenario::MAX_REQUESTS;
+use crate::stats::{MAX_COUNT, decode_histogram};
 
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_964;
@@ -86,7 +87,8 @@ pub fn compare_files(base: &Path, new: &Path, t: &Thresholds) -> Result<Comparis
 }
 
 /// Reads a `--json` result that may come from elsewhere (the base is often an earlier run's CI
-/// artifact): at most `MAX_DOCUMENT_BYTES`, its counts consistent, its names printable.
+/// artifact): at most `MAX_DOCUMENT_BYTES`, its counts consistent and no larger than a run's, at
+/// most `MAX_REQUESTS` endpoints, each name printable and once.
 pub fn read_document(path: &Path) -> Result<ReportDoc, String> {
     use std::io::Read as _;
     let not_a_result = |why: String| format!("{}: not a loadtest result ({why})", path.display());
@@ -102,12 +104,26 @@ pub fn read_document(path: &Path) -> Result<ReportDoc, String> {
     if doc.format != crate::report::json::FORMAT {
         return Err(not_a_result(format!("format {:?}, not {:?}", doc.format, crate::report::json::FORMAT)));
     }
+    if doc.endpoints.len() > MAX_REQUESTS {
+        return Err(not_a_result(format!(
+            "{} endpoints, more than a run has (at most {MAX_REQUESTS})",
+            doc.endpoints.len()
+        )));
+    }
     for e in doc.endpoints.iter().chain([&doc.total]) {
+        if e.requests > MAX_COUNT {
+            return Err(not_a_result(format!("{} requests, more than a run makes (at most {MAX_COUNT})", e.requests)));
+        }
         if e.failures > e.requests {
             return Err(not_a_result(format!("{} failures of {} requests", e.failures, e.requests)));
         }
         if e.name.chars().any(char::is_control) || e.name.len() > 1024 {
             return Err(not_a_result(format!("an endpoint's name is not a line of text: {:?}", e.name.escape_debug())));
+        }
+    }
+    for (i, e) in doc.endpoints.iter().enumerate() {
+        if doc.endpoints[..i].iter().any(|earlier| earlier.name == e.name) {
+            return Err(not_a_result(format!("the endpoint {:?} twice", e.name)));
         }
     }
     Ok(doc)
@@ -253,10 +269,11 @@ fn proportions_differ(f1: u64, n1: u64, f2: u64, n2: u64) -> bool {
     if n1 == 0 || n2 == 0 || f2 as f64 / n2 as f64 <= f1 as f64 / n1 as f64 {
         return false;
     }
-    let failures = (f1 + f2) as f64;
-    let total = (n1 + n2) as f64;
+    // Widened: `compare` takes documents whose counts read_document has not capped.
+    let failures = f1 as f64 + f2 as f64;
+    let total = n1 as f64 + n2 as f64;
     if failures * (n1.min(n2) as f64) / total < FEW {
-        return fisher_upper_tail(f1 + f2, n1, n2, f2) < 0.05;
+        return fisher_upper_tail(f1.saturating_add(f2), n1, n2, f2) < 0.05;
     }
     let (n1, n2) = (n1 as f64, n2 as f64);
     let (p1, p2) = (f1 as f64 / n1, f2 as f64 / n2);
@@ -449,6 +466,10 @@ mod tests {
         let p = fisher_upper_tail(1_000_000_000_000_010, 1_000_000_000_000_000_000, 1_000, 10);
         assert!(p.is_finite() && (0.0..=1.0).contains(&p), "{p}");
         let _ = proportions_differ(1_000_000_000_000_000, 1_000_000_000_000_000_000, 10, 1_000);
+        // Counts whose sums overflow u64 (read_document refuses them; compare() alone does not):
+        // an answer, not a panic.
+        let _ = proportions_differ(0, u64::MAX, 5, 10);
+        let _ = proportions_differ(1, u64::MAX, u64::MAX, u64::MAX);
         assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
         // Far in the tail the sum stops as soon as the terms are negligible, and agrees with the
         // exact value: 0 of 10,000 against 30 of 10,000.

@@ -77,14 +77,30 @@ impl Mix {
         matches!(self, Self::Scenario(requests) if requests.iter().any(|r| r.think_time.is_some()))
     }
 
-    /// The requests to send, in order.
+    /// The requests to send, in order: at most `MAX_REQUESTS`, each name once (the reports count
+    /// by name, and `compare` refuses a result that breaks either).
     pub fn requests(&self) -> Result<Vec<Request>, String> {
-        match self {
-            Self::Endpoints(endpoints) => Ok(endpoints.iter().map(Request::of_endpoint).collect()),
-            Self::Scenario(requests) => requests.iter().map(Request::of_scenario).collect(),
+        let requests: Vec<Request> = match self {
+            Self::Endpoints(endpoints) => endpoints.iter().map(Request::of_endpoint).collect(),
+            Self::Scenario(requests) => requests.iter().map(Request::of_scenario).collect::<Result<_, _>>()?,
+        };
+        if requests.len() > MAX_REQUESTS {
+            return Err(format!("{} requests in the mix: at most {MAX_REQUESTS}", requests.len()));
         }
+        for (i, r) in requests.iter().enumerate() {
+            if requests[..i].iter().any(|earlier| earlier.name == r.name) {
+                return Err(format!(
+                    "{:?} twice in the mix: the reports count by name, so give each endpoint once (one weight)",
+                    r.name
+                ));
+            }
+        }
+        Ok(requests)
     }
 }
+
+/// The most requests a mix may hold (and so endpoints a result may have).
+pub const MAX_REQUESTS: usize = 256;
 
 /// One request as the engine sends it; header values may still hold `${API_KEY}`, which the
 /// engine replaces when it writes the request's bytes.
@@ -240,6 +256,20 @@ mod tests {
         assert!(me.check.status_passes(302) && !me.check.status_passes(400), "default: below 400");
         assert_eq!(me.check.body_contains.as_deref(), Some("me"));
         assert!(scenario.sends_key() && scenario.has_think_times());
+    }
+
+    #[test]
+    fn a_mix_names_each_request_once_and_holds_at_most_max_requests() {
+        let endpoints = |paths: &[&str]| {
+            Mix::Endpoints(paths.iter().map(|p| parse_endpoint(p).expect("endpoint")).collect()).requests()
+        };
+        let twice = endpoints(&["/", "/health", "/=3"]).expect_err("refused");
+        assert!(twice.contains("\"GET /\" twice in the mix"), "{twice}");
+        let paths: Vec<String> = (0..=MAX_REQUESTS).map(|i| format!("/{i}")).collect();
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        assert_eq!(endpoints(&paths[..MAX_REQUESTS]).expect("the most a mix may hold").len(), MAX_REQUESTS);
+        let many = endpoints(&paths).expect_err("refused");
+        assert!(many.contains("257 requests in the mix: at most 256"), "{many}");
     }
 
     #[test]

@@ -371,6 +371,11 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// More samples or requests than any run makes (a million a second for eleven days). A document
+/// may come from elsewhere: a count beyond this is refused where it is read, so that no sum of
+/// counts (hdrhistogram's own included) can overflow.
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
 /// The V2 encoding's cookies: plain, and deflated.
 const V2_COOKIE: u32 = 0x1c84_9313;
 const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
@@ -408,7 +413,14 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
         _ => return Err("histogram is not HdrHistogram's V2 encoding".to_owned()),
     };
     check_v2_header(&plain)?;
-    Deserializer::new().deserialize(&mut plain.as_slice()).map_err(|e| format!("histogram does not decode: {e:?}"))
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut plain.as_slice())
+        .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+    // hdrhistogram saturates its total: a sum that overflowed shows as u64::MAX, beyond the limit.
+    if h.len() > MAX_COUNT {
+        return Err(format!("histogram holds {} samples, more than a run makes (at most {MAX_COUNT})", h.len()));
+    }
+    Ok(h)
 }
 
 fn check_v2_header(plain: &[u8]) -> Result<(), String> {
@@ -553,6 +565,24 @@ mod tests {
         let mut e = EndpointStats::default();
         e.record(1_000, None);
         assert_eq!(decode_histogram(&encode_histogram(&e.latency)).expect("ours"), e.latency);
+    }
+
+    #[test]
+    fn a_histogram_holding_more_samples_than_a_run_makes_is_refused() {
+        let with = |counts: &[u64]| {
+            let mut h = new_histogram();
+            for (i, n) in counts.iter().enumerate() {
+                h.record_n(1_000 * (i as u64 + 1), *n).expect("record");
+            }
+            decode_histogram(&encode_histogram(&h))
+        };
+        assert_eq!(with(&[MAX_COUNT]).expect("as many as a run may make").len(), MAX_COUNT);
+        let over = with(&[MAX_COUNT, 1]).expect_err("refused");
+        assert!(over.contains("1000000000001 samples, more than a run makes"), "{over}");
+        // Counts whose sum overflows: hdrhistogram's total saturates, and reading a quantile
+        // would overflow its running sum (a panic in a debug build).
+        let huge = i64::MAX as u64;
+        assert!(with(&[huge, huge, huge]).expect_err("refused").contains("more than a run makes"));
     }
 
     #[test]

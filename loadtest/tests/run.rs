@@ -691,6 +691,7 @@ async fn bad_flags_and_unreachable_targets_fail_the_run_clearly() {
         (&["--host", "http://127.0.0.1:1", "--users", "0"], "at least 1"),
         (&["--host", "http://127.0.0.1:1", "--rate", "lots"], "not a rate"),
         (&["--host", "http://127.0.0.1:1", "--endpoint", "health"], "must start with /"),
+        (&["--host", &dead, "--endpoint", "/", "--endpoint", "/=3"], "\"GET /\" twice in the mix"),
         (&["--host", "http://127.0.0.1:1", "--slo", "p95<fast"], "not a duration"),
         (&["--host", "http://127.0.0.1:1", "--users", "5", "--rate", "5/s"], "cannot be used with"),
         (&["--host", &dead, "--users", "1", "--duration", "1s"], "cannot reach"),
@@ -887,6 +888,19 @@ async fn compare_refuses_a_malformed_or_hostile_base_with_exit_1_and_says_why() 
     four_gib.extend_from_slice(&1.0_f64.to_be_bytes());
     let mut huge = " ".repeat(65 << 20);
     huge.push_str(&doc.to_string());
+    // A histogram of three values each counted i64::MAX times: its total overflows u64.
+    let mut overflowing = loadtest::stats::new_histogram();
+    for ms in [1_000, 2_000, 3_000] {
+        overflowing.record_n(ms, i64::MAX as u64).expect("record");
+    }
+    let overflowing = loadtest::stats::encode_histogram(&overflowing);
+    let endpoint = doc["endpoints"][0].clone();
+    let named = |name: String| {
+        let mut e = endpoint.clone();
+        e["name"] = name.into();
+        e
+    };
+    let many: Vec<Value> = (0..=256).map(|i| named(format!("GET /{i}"))).collect();
     let cases: Vec<(&str, String, &str)> = vec![
         ("not JSON", "{\"format\": \"konnichiwa-loadtest/1\", $(touch pwned)".to_owned(), "not a loadtest result"),
         ("another document", "{\"format\": \"konnichiwa-loadtest/1\"}".to_owned(), "missing field"),
@@ -900,6 +914,26 @@ async fn compare_refuses_a_malformed_or_hostile_base_with_exit_1_and_says_why() 
             "not a line of text",
         ),
         ("over 64 MiB", huge, "larger than 64 MiB"),
+        ("u64::MAX requests", with(&|d| d["total"]["requests"] = u64::MAX.into()), "more than a run makes"),
+        (
+            "an endpoint's 10^12 + 1 requests",
+            with(&|d| d["endpoints"][0]["requests"] = 1_000_000_000_001_u64.into()),
+            "1000000000001 requests, more than a run makes",
+        ),
+        (
+            "a histogram whose counts overflow",
+            with(&|d| d["total"]["histogram"] = overflowing.clone().into()),
+            "samples, more than a run makes",
+        ),
+        (
+            "one endpoint twice",
+            with(&|d| {
+                let first = d["endpoints"][0].clone();
+                d["endpoints"].as_array_mut().expect("endpoints").push(first);
+            }),
+            "twice",
+        ),
+        ("257 endpoints", with(&|d| d["endpoints"] = many.clone().into()), "257 endpoints, more than a run has"),
     ];
     for (what, text, says) in cases {
         let base = temp("hostile-base.json");

@@ -193,8 +193,9 @@ fn every_action_is_pinned_by_commit() {
     assert!(dependabot.contains("package-ecosystem: github-actions"), "Dependabot keeps the pins current");
 }
 
-/// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, parentheses, string
-/// literals and context paths against `context` (an unknown path is null, as in GitHub).
+/// Evaluates a GitHub Actions `if:` expression of `==`, `!=`, `&&`, `||`, `!`, parentheses, string
+/// literals, context paths, `always()` and `cancelled()` against `context` (an unknown path is
+/// null, as in GitHub; `cancelled()` is true when `context` says so under that key).
 fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
     #[derive(Debug, Clone, PartialEq)]
     enum Tok {
@@ -218,6 +219,9 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
         {
             toks.push(Tok::Op(op));
             i += 2;
+        } else if c == '!' {
+            toks.push(Tok::Op("!"));
+            i += 1;
         } else if c == '(' || c == ')' {
             toks.push(Tok::Op(if c == '(' { "(" } else { ")" }));
             i += 1;
@@ -228,8 +232,10 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
             }
             assert!(i > start, "unexpected {c:?} in {expr}");
             let word: String = chars[start..i].iter().collect();
-            if word == "always" && chars[i..].starts_with(&['(', ')']) {
-                // always() is true in every run this test models.
+            if word == "cancelled" && chars[i..].starts_with(&['(', ')']) {
+                toks.push(Tok::Path("cancelled()".into()));
+                i += 2;
+            } else if word == "always" && chars[i..].starts_with(&['(', ')']) {
                 toks.push(Tok::Str("true".into()));
                 i += 2;
             } else {
@@ -237,7 +243,8 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
             }
         }
     }
-    // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := atom (('=='|'!=') atom)? ; atom := '(' or ')' | value
+    // or := and ('||' and)* ; and := cmp ('&&' cmp)* ; cmp := '!' cmp | atom (('=='|'!=') atom)? ;
+    // atom := '(' or ')' | value
     fn value(t: &Tok, ctx: &BTreeMap<&str, &str>) -> Option<String> {
         match t {
             Tok::Str(s) => Some(s.clone()),
@@ -262,6 +269,10 @@ fn github_if(expr: &str, context: &BTreeMap<&str, &str>) -> bool {
         v
     }
     fn cmp(t: &[Tok], i: &mut usize, ctx: &BTreeMap<&str, &str>) -> bool {
+        if t.get(*i) == Some(&Tok::Op("!")) {
+            *i += 1;
+            return !cmp(t, i, ctx);
+        }
         if t.get(*i) == Some(&Tok::Op("(")) {
             *i += 1;
             let v = or(t, i, ctx);
@@ -326,6 +337,35 @@ fn pushes_to_main_and_manual_runs_deploy_after_ci_and_production_only_after_stag
             ("needs.compare.result", "failure"),
         ]);
         assert!(!github_if(production, &ctx), "{event}");
+    }
+    // A comparison that did not run (staging skipped, so nothing to compare) lets production run
+    // only by hand alone.
+    for (event, target, deploys) in [("push", "", false), ("workflow_dispatch", "production", true)] {
+        let ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("inputs.target", target),
+            ("needs.ci.result", "success"),
+            ("needs.staging.result", "skipped"),
+            ("needs.compare.result", "skipped"),
+        ]);
+        assert_eq!(github_if(production, &ctx), deploys, "{event} {target}");
+    }
+    // A cancelled run deploys no production, whichever trigger started it (always() would).
+    for (event, target, staging) in [
+        ("push", "", "success"),
+        ("workflow_dispatch", "staging", "success"),
+        ("workflow_dispatch", "production", "skipped"),
+    ] {
+        let mut ctx = BTreeMap::from([
+            ("github.event_name", event),
+            ("inputs.target", target),
+            ("needs.ci.result", "success"),
+            ("needs.staging.result", staging),
+            ("needs.compare.result", staging),
+        ]);
+        assert!(github_if(production, &ctx), "{event} {target}: deploys when not cancelled");
+        ctx.insert("cancelled()", "true");
+        assert!(!github_if(production, &ctx), "{event} {target}: cancelled");
     }
     // The comparison runs only after staging passed (the default `if:`, success()).
     assert!(wf["jobs"]["compare"].get("if").is_none() && wf["jobs"]["compare"]["needs"] == "staging");
@@ -489,7 +529,11 @@ fn only_the_compare_job_reads_other_runs_artifacts_and_it_holds_no_aws_access() 
         }
     }
     let job = &deploy["jobs"]["compare"];
-    assert_eq!(job["permissions"], serde_json::json!({ "actions": "read" }), "nothing more");
+    assert_eq!(
+        job["permissions"],
+        serde_json::json!({ "actions": "read", "contents": "read" }),
+        "other runs' artifacts, and whether their commit is an ancestor of this one; nothing more"
+    );
     assert!(job.get("environment").is_none(), "no environment, so no environment secret nor the deploy role's trust");
     let text = serde_json::to_string(job).expect("json");
     assert!(!text.contains("secrets.") && !text.contains("aws-actions/"), "no secret, no AWS credentials: {text}");
@@ -524,6 +568,14 @@ fn only_the_compare_job_reads_other_runs_artifacts_and_it_holds_no_aws_access() 
         .expect("the results are kept");
     assert_eq!(keep["with"]["name"], "deploy-results-${{ inputs.environment }}");
     assert_eq!(keep["with"]["retention-days"], 90);
+    // Re-running the compare job needs the build job's binaries for as long as a re-run is likely.
+    let upload = stack["jobs"]["build"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "upload")
+        .expect("the build job uploads the tools");
+    assert_eq!(upload["with"]["retention-days"], 7);
 }
 
 /// One step of `job`, run as GitHub would (`bash -e`), with `values` for its expressions and
@@ -628,6 +680,10 @@ async fn the_compare_job_takes_its_baseline_only_from_an_earlier_successful_depl
     const REPO: &str = "octo/konnichiwa";
     const TOKEN: &str = "ghs_workflow-test-token";
     const CURRENT: u64 = 300;
+    // This run's commit, and the commits of earlier runs: an ancestor of it unless listed in
+    // $FAKE_GH/compare-SHA.json (or failing the call, with compare-SHA.fail).
+    const CURRENT_SHA: &str = "3000000000000000000000000000000000000003";
+    const ANCESTOR: &str = "1000000000000000000000000000000000000001";
     let fake = dir.join("fake-gh");
     std::fs::create_dir_all(&fake).expect("fake gh dir");
     std::fs::write(
@@ -643,7 +699,11 @@ path=${{2%%\?*}}
 case "$path" in
   repos/{REPO}/actions/workflows/deploy.yml/runs) cat "$FAKE_GH/runs.json" ;;
   repos/{REPO}/actions/runs/*/artifacts) run=${{path#repos/{REPO}/actions/runs/}}; cat "$FAKE_GH/artifacts-${{run%/artifacts}}.json" 2> /dev/null || echo '{{"total_count":0,"artifacts":[]}}' ;;
-  repos/{REPO}/actions/artifacts/*/zip) id=${{path#repos/{REPO}/actions/artifacts/}}; cat "$FAKE_GH/artifact-${{id%/zip}}.zip" ;;
+  repos/{REPO}/actions/artifacts/*/zip) id=${{path#repos/{REPO}/actions/artifacts/}}; id=${{id%/zip}}
+    if [ -f "$FAKE_GH/artifact-$id.bytes" ]; then head -c "$(cat "$FAKE_GH/artifact-$id.bytes")" /dev/zero; else cat "$FAKE_GH/artifact-$id.zip"; fi ;;
+  repos/{REPO}/compare/*...{CURRENT_SHA}) base=${{path#repos/{REPO}/compare/}}; base=${{base%...*}}
+    [ ! -f "$FAKE_GH/compare-$base.fail" ] || {{ echo "gh: HTTP 404" >&2; exit 1; }}
+    cat "$FAKE_GH/compare-$base.json" 2> /dev/null || echo '{{"status":"ahead","ahead_by":3,"behind_by":0}}' ;;
   *) echo "gh: unexpected $path" >&2; exit 1 ;;
 esac
 "#
@@ -657,6 +717,7 @@ esac
     let run = |id: u64, minute: u32, edit: &dyn Fn(&mut Value)| {
         let mut r = serde_json::json!({
             "id": id, "name": "deploy", "path": ".github/workflows/deploy.yml", "head_branch": "main",
+            "head_sha": ANCESTOR,
             "event": "push", "status": "completed", "conclusion": "success",
             "created_at": format!("2025-06-01T10:{minute:02}:00Z"),
             "repository": { "full_name": REPO }, "head_repository": { "full_name": REPO },
@@ -696,7 +757,7 @@ esac
     let calls = fake.join("calls.log");
     // A deploy run's compare job: this run's results are `new`; returns the two steps' outputs
     // (the compare step's None when its `if:` skips it), the summary and the API calls made.
-    let deploy_run = |runs: &[Value], new: &[u8], accept: bool| {
+    let deploy_run_with = |runs: &[Value], new: &[u8], accept: bool, bin: &Path| {
         std::fs::write(
             fake.join("runs.json"),
             serde_json::json!({ "total_count": runs.len(), "workflow_runs": runs }).to_string(),
@@ -720,6 +781,7 @@ esac
             ("GITHUB_OUTPUT", dir.join("github-output").display().to_string()),
             ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
             ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+            ("GITHUB_SHA", CURRENT_SHA.to_owned()),
         ];
         let (found, found_outputs) = run_job_step(job, "baseline", &values, &env);
         let compare_if =
@@ -740,6 +802,7 @@ esac
         let log = std::fs::read_to_string(&calls).unwrap_or_default();
         (found, found_outputs, compared, md, log)
     };
+    let deploy_run = |runs: &[Value], new: &[u8], accept: bool| deploy_run_with(runs, new, accept, &bin);
 
     // Newer than the one eligible run, and listed first, runs that must never be the baseline:
     // each of them would regress against this run's results.
@@ -756,16 +819,37 @@ esac
         run(CURRENT, 53, &|_| {}),
         run(217, 52, &|r| r["repository"]["full_name"] = "mallory/konnichiwa".into()),
         run(218, 51, &|r| r["event"] = "workflow_run".into()),
+        // A tag named `main`: its runs have head_branch "main" too, and pass the API's filter.
+        run(219, 50, &|r| r["path"] = ".github/workflows/deploy.yml@refs/tags/main".into()),
+        run(220, 49, &|r| r["path"] = ".github/workflows/deploy.yml@refs/heads/feature".into()),
     ];
-    for r in &ineligible {
+    // Runs the listing's checks pass but whose commit is not this run's past: main was
+    // force-pushed (diverged), the run is of a later commit than this one (a re-run of an old
+    // deploy: behind), or the compare API cannot say.
+    let not_ancestors: Vec<Value> = [("diverged", 48), ("behind", 47), ("fail", 46)]
+        .iter()
+        .map(|(status, minute)| {
+            let sha = format!("{minute:0>40}");
+            if *status == "fail" {
+                std::fs::write(fake.join(format!("compare-{sha}.fail")), "").expect("compare");
+            } else {
+                std::fs::write(fake.join(format!("compare-{sha}.json")), format!(r#"{{"status":"{status}"}}"#))
+                    .expect("compare");
+            }
+            run(230 + u64::from(*minute), *minute, &|r| r["head_sha"] = sha.clone().into())
+        })
+        .collect();
+    for r in ineligible.iter().chain(&not_ancestors) {
         artifact(r["id"].as_u64().expect("id"), Some(&slow), &[], false);
     }
     // The newest eligible run (a manual one) and an older one; the API lists the older first.
     artifact(100, Some(&base), &[], false);
     artifact(90, Some(&slow), &[], false);
-    let older = run(90, 10, &|_| {});
+    // Paths as GitHub may write them for a run of main.
+    let older = run(90, 10, &|r| r["path"] = ".github/workflows/deploy.yml@refs/heads/main".into());
     let newest = run(100, 20, &|r| r["event"] = "workflow_dispatch".into());
-    let runs: Vec<Value> = ineligible.iter().cloned().chain([older.clone(), newest.clone()]).collect();
+    let runs: Vec<Value> =
+        ineligible.iter().chain(&not_ancestors).cloned().chain([older.clone(), newest.clone()]).collect();
 
     // The same service again: no regression.
     let (found, outputs, compared, md, log) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
@@ -774,13 +858,24 @@ esac
         outputs,
         BTreeMap::from([("found".to_owned(), "true".to_owned()), ("run".to_owned(), "100".to_owned())])
     );
-    for r in &ineligible {
+    for r in ineligible.iter().chain(&not_ancestors) {
         let id = r["id"].as_u64().expect("id");
         assert!(
             !log.contains(&format!("runs/{id}/")) && !log.contains(&format!("artifacts/{id}0/")),
             "run {id} was read: {log}"
         );
     }
+    for r in &not_ancestors {
+        let sha = r["head_sha"].as_str().expect("sha");
+        assert!(log.contains(&format!("compare/{sha}...{CURRENT_SHA}")), "{sha} was not checked: {log}");
+        let id = r["id"].as_u64().expect("id");
+        assert!(
+            common::text(&found).contains(&format!("Run {id} is not used as the baseline")),
+            "{}",
+            common::text(&found)
+        );
+    }
+    assert!(log.contains(&format!("compare/{ANCESTOR}...{CURRENT_SHA}")), "{log}");
     assert!(log.contains("actions/runs/100/artifacts") && log.contains("actions/artifacts/1000/zip"), "{log}");
     assert!(!log.contains("runs/90/"), "an older run once the newest eligible one has results: {log}");
     let compared = compared.expect("compared");
@@ -794,6 +889,13 @@ esac
     let said = String::from_utf8_lossy(&compared.stdout);
     let token = said.lines().find_map(|l| l.strip_prefix("::stop-commands::")).expect("stop-commands").to_owned();
     assert!(token.len() == 32 && said.contains(&format!("\n::{token}::\n")), "{said}");
+    let (before, rest) = said.split_once(&format!("::stop-commands::{token}\n")).expect("start marker");
+    let (report, after) = rest.split_once(&format!("\n::{token}::\n")).expect("end marker");
+    assert!(report.contains("Comparing") && report.contains("No regression beyond the limits"), "{said}");
+    assert!(
+        !before.contains("Comparing") && !after.contains("Comparing"),
+        "the whole report between the markers: {said}"
+    );
 
     // Four times slower: the step fails, the verdict in the summary, production not deployed.
     let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &slow, false));
@@ -847,5 +949,93 @@ esac
     assert_eq!(found.status.code(), Some(1), "{}", common::text(&found));
     assert!(common::text(&found).contains("has no loadtest.json"), "{}", common::text(&found));
     assert!(compared.is_none());
+
+    // The API's answers are checked too: an artifact listed bigger than a load test's results,
+    // an id, size or commit that is not one, an artifact of another run or name.
+    let listing = |run: u64, artifacts: Value| {
+        std::fs::write(
+            fake.join(format!("artifacts-{run}.json")),
+            serde_json::json!({ "total_count": 1, "artifacts": artifacts }).to_string(),
+        )
+        .expect("listing");
+    };
+    let listed = |id: Value, size: Value, name: &str, of_run: u64| {
+        serde_json::json!([{ "id": id, "name": name, "size_in_bytes": size, "expired": false,
+            "created_at": "2025-06-01T10:00:00Z", "workflow_run": { "id": of_run } }])
+    };
+    artifact(100, Some(&base), &[], false);
+    let refused = |runs: &[Value], says: &str| {
+        let (found, outputs, compared, _, log) = tokio::task::block_in_place(|| deploy_run(runs, &again, false));
+        assert_eq!(found.status.code(), Some(1), "{says}: {}", common::text(&found));
+        assert!(common::text(&found).contains(says), "{says}: {}", common::text(&found));
+        assert!(compared.is_none() && !outputs.contains_key("run"), "{says}: {outputs:?}");
+        log
+    };
+    listing(100, listed(1000.into(), (64_u64 * 1024 * 1024 + 1).into(), "deploy-results-staging", 100));
+    let log = refused(&runs, "is 67108865 bytes, more than a load test's results");
+    assert!(!log.contains("artifacts/1000/zip"), "not downloaded: {log}");
+    listing(100, listed("1000 ../../x".into(), 4096.into(), "deploy-results-staging", 100));
+    refused(&runs, "artifact id or size that is not a number");
+    listing(100, listed(1000.into(), "4096; touch pwned".into(), "deploy-results-staging", 100));
+    refused(&runs, "artifact id or size that is not a number");
+    refused(&[run(100, 20, &|r| r["id"] = "100x".into())], "run id that is not a number");
+    refused(&[run(100, 20, &|r| r["head_sha"] = "main".into())], "a head_sha that is not a commit's");
+    // Listed as 4096 bytes, downloading to more than 64 MiB: cut there and refused.
+    artifact(100, Some(&base), &[], false);
+    std::fs::write(fake.join("artifact-1000.bytes"), (64_u64 * 1024 * 1024 + 4096).to_string()).expect("bytes");
+    refused(&runs, "downloads to more than 67108864 bytes");
+    std::fs::remove_file(fake.join("artifact-1000.bytes")).expect("bytes");
+    // Another run's artifact, or another artifact, in the run's listing: passed over for the
+    // older run's.
+    for other in [
+        listed(1000.into(), 4096.into(), "deploy-results-staging", 101),
+        listed(1000.into(), 4096.into(), "deploy-results-production", 100),
+    ] {
+        listing(100, other);
+        let (found, outputs, _, _, log) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
+        assert!(found.status.success(), "{}", common::text(&found));
+        assert_eq!(outputs.get("run").map(String::as_str), Some("90"), "{outputs:?}");
+        assert!(!log.contains("artifacts/1000/zip") && log.contains("artifacts/900/zip"), "{log}");
+    }
+
+    // This run's own results missing or unreadable, or the comparison timing out: each said as
+    // such, not as a baseline that could not be read.
+    artifact(100, Some(&base), &[], false);
+    for (new, says) in [
+        (&b""[..], "this run's deploy-results-staging has no loadtest.json"),
+        (&b"{}"[..], "this run's own loadtest.json could not be read"),
+    ] {
+        let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, new, false));
+        let compared = compared.expect("compared");
+        assert_eq!(compared.status.code(), Some(1), "{}\n{md}", common::text(&compared));
+        assert!(md.contains(says) && !md.contains("its loadtest.json could not be read"), "{md}");
+    }
+    let stuck = dir.join("stuck-bin");
+    std::fs::create_dir_all(&stuck).expect("dir");
+    std::fs::write(stuck.join("loadtest"), "#!/bin/sh\nexit 124\n").expect("stand-in");
+    let chmod = Command::new("chmod").arg("+x").arg(stuck.join("loadtest")).output().expect("chmod");
+    assert!(chmod.status.success());
+    let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run_with(&runs, &again, false, &stuck));
+    assert_eq!(compared.expect("compared").status.code(), Some(124), "{md}");
+    assert!(md.contains("timed out after 5 minutes (exit 124)") && !md.contains("could not be read"), "{md}");
+
+    // A base of 256 endpoints with long names holding `<` and `&`: the summary shows them
+    // escaped, and cut well within a step summary's 1 MiB.
+    let mut doc: Value = serde_json::from_slice(&base).expect("base");
+    let endpoint = doc["endpoints"][0].clone();
+    doc["endpoints"] = (0..256)
+        .map(|i| {
+            let mut e = endpoint.clone();
+            e["name"] = format!("GET /<b>&{i}{}", "x".repeat(1000)).into();
+            e
+        })
+        .collect();
+    artifact(100, Some(doc.to_string().as_bytes()), &[], false);
+    let (_, _, compared, md, _) = tokio::task::block_in_place(|| deploy_run(&runs, &again, false));
+    let compared = compared.expect("compared");
+    assert!(matches!(compared.status.code(), Some(0 | 3)), "{}", common::text(&compared));
+    assert!(common::text(&compared).contains("GET /<b>&255"), "the whole report in the log");
+    assert!(md.contains("GET /&lt;b&gt;&amp;0xxx") && !md.contains("<b>"), "escaped");
+    assert!(md.contains("The report is cut here (200000 bytes of ") && md.len() < 250_000, "{} bytes", md.len());
     let _ = std::fs::remove_dir_all(&dir);
 }
