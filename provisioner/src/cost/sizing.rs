@@ -60,10 +60,7 @@ impl Sizing {
             access_log_days: stack.load_balancer.access_logs.as_ref().map(|a| a.retention_days),
             alarms: count(alarms::names(stack).len())
                 + ALARMS_PER_TRACKING_POLICY * (policies + 1)
-                + budget::windows(stack, &[Default::default(), Default::default()])
-                    .iter()
-                    .map(|w| w.objective.metrics_per_window())
-                    .sum::<u32>(),
+                + budget::billed_metrics(stack),
             composite_alarms: count(budget::alerts(stack, None).len()),
             log_days: Some(stack.logs.retention_days),
             secret: true,

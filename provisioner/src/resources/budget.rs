@@ -201,6 +201,12 @@ fn budgets(stack: &stack::Stack) -> impl Iterator<Item = (Objective, f64)> + '_ 
     Objective::ALL.into_iter().filter_map(|o| o.target(stack).map(|t| (o, t)))
 }
 
+/// The alarm metrics the budgets stack.yaml sets are billed for: each of their windows' metrics.
+pub fn billed_metrics(stack: &stack::Stack) -> u32 {
+    let windows = u32::try_from(2 * POLICIES.len()).unwrap_or(u32::MAX);
+    budgets(stack).map(|(o, _)| windows * o.metrics_per_window()).sum()
+}
+
 /// The share (percent) of bad requests a window alarms above: `burn` times the budget's.
 pub fn threshold(target: f64, burn: f64) -> f64 {
     burn * (100.0 - target)
