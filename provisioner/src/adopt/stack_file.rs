@@ -76,10 +76,15 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
         Some(arn) => r.find("aws_ecs_cluster", "arn", Some(&arn)),
         None => r.find("aws_ecs_cluster", "", None),
     };
-    let name = cluster
-        .and_then(|c| c.text("name"))
-        .or_else(|| svc.and_then(|s| s.text("name")))
-        .unwrap_or_else(|| "konnichiwa".into());
+    let name = match cluster.and_then(|c| c.text("name")).or_else(|| svc.and_then(|s| s.text("name"))) {
+        Some(n) => n,
+        None => {
+            r.notes.push(
+                "no ECS cluster or service in the state to name the stack after: it is `adopted`; rename it".into(),
+            );
+            "adopted".into()
+        }
+    };
     let task = svc.and_then(|s| s.text("task_definition")).and_then(|td| {
         r.find("aws_ecs_task_definition", "arn", Some(&td))
             .or_else(|| r.find("aws_ecs_task_definition", "family", Some(td.split(':').next().unwrap_or(&td))))
@@ -599,7 +604,14 @@ mod tests {
         let state = State::parse(&v.to_string(), "no service").expect("parses");
         let d = describe(&state, None).expect("described without a service");
         assert!(d.notes.iter().any(|n| n.contains("no aws_ecs_service")), "{:?}", d.notes);
+        assert_eq!(d.name, "konnichiwa", "named after the cluster");
         stack::Stack::from_yaml(&d.text, std::path::Path::new("adopted.yaml"))
             .unwrap_or_else(|e| panic!("{e}\n{}", d.text));
+
+        let resources = v["resources"].as_array_mut().expect("resources");
+        resources.retain(|r| r["type"] != "aws_ecs_cluster");
+        let d = describe(&State::parse(&v.to_string(), "no cluster").expect("parses"), None).expect("described");
+        assert_eq!(d.name, "adopted", "no name is guessed");
+        assert!(d.notes.iter().any(|n| n.contains("rename it")), "{:?}", d.notes);
     }
 }
