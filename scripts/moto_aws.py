@@ -540,7 +540,8 @@ def create_version(self, data, description):
 # only when a test asks, on loopback:
 #     POST /moto-api/ecs/clock   {"minutes": N}     header x-moto-account-id: ACCOUNT
 # which moves every ECS region of that account N minutes on, lets each deployment go as far as
-# that time allows (several stages if their waits have passed), and answers {"minutes": total}.
+# that time allows (several stages if their waits have passed), and answers
+# {"account": ACCOUNT, "minutes": total}.
 # Stages AWS spends starting tasks or moving target groups take no test time: moto starts no
 # tasks, so a deployment stops only where a wait, a bake or a PAUSE hook holds it.
 # Simplifications: a service's first deployment (CreateService) succeeds at once; AWS_LAMBDA
@@ -1049,13 +1050,14 @@ def advance_deployment_clock(request, full_url, headers):
     minutes = float(json.loads(request.data or b"{}").get("minutes", 0))
     if minutes < 0:
         return 400, {}, json.dumps({"error": "the clock only moves forward"})
-    account = headers.get("x-moto-account-id") or DEFAULT_ACCOUNT_ID
+    # `headers` is a plain dict with the client's spelling: ask the request, case-insensitively.
+    account = request.headers.get("x-moto-account-id") or DEFAULT_ACCOUNT_ID
     total = 0
     for backend in list(ecs.ecs_backends[account].values()):
         backend.test_clock_minutes = getattr(backend, "test_clock_minutes", 0) + minutes
         total = backend.test_clock_minutes
         settle(backend)
-    return 200, {"Content-Type": "application/json"}, json.dumps({"minutes": total})
+    return 200, {"Content-Type": "application/json"}, json.dumps({"account": account, "minutes": total})
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
