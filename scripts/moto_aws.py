@@ -903,13 +903,22 @@ _describe_services_response = ecs_responses.EC2ContainerServiceResponse.describe
 def create_service_response(self):
     """ECS CreateService keeps deploymentConfiguration whole (strategy, bake time, canary/linear
     settings, lifecycle hooks) and loadBalancers[].advancedConfiguration, after ECS's checks
-    (validate_deployment); the service's first service deployment is recorded."""
+    (validate_deployment); the service's first service deployment is recorded. It also keeps
+    what moto's CreateService drops but UpdateService keeps (moto sets every UpdateService
+    parameter on the service): enableExecuteCommand (AWS answers it always, false by default),
+    healthCheckGracePeriodSeconds and capacityProviderStrategy, so that DescribeServices answers
+    the same right after a create as after an update that sent the same."""
     config = self._get_param("deploymentConfiguration")
     validate_deployment(config, self._get_param("loadBalancers"), self._get_param("deploymentController"))
     result = _create_service_response(self)
     service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
     if config is not None:
         service.deployment_configuration = config
+    service.enable_execute_command = bool(self._get_param("enableExecuteCommand", False))
+    for param, attribute in (("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+                             ("capacityProviderStrategy", "capacity_provider_strategy")):
+        if self._get_param(param) is not None:
+            setattr(service, attribute, self._get_param(param))
     start_deployment(self.ecs_backend, service, None, service.task_definition)
     return result
 

@@ -1253,3 +1253,66 @@ async fn a_blue_green_deployment_shifts_everything_then_bakes() {
     advance_clock(&account, 10).await;
     assert_eq!(latest_deployment(&c).await.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
 }
+
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html and
+// API_Service.html: what CreateService was given (enableExecuteCommand, false when not sent,
+// healthCheckGracePeriodSeconds, capacityProviderStrategy, the circuit breaker, alarms and
+// percents) is what DescribeServices answers right after, as after an UpdateService; the
+// provisioner compares each, so a field kept by one call and not the other is a phantom drift.
+#[tokio::test]
+async fn a_created_service_reads_back_what_it_was_created_with() {
+    use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker};
+    let account = Account::new();
+    let c = account.clients().await;
+    let bg = blue_green(&c).await;
+    let config = DeploymentConfiguration::builder()
+        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .alarms(DeploymentAlarms::builder().alarm_names("slo").enable(true).rollback(true).build().expect("alarms"))
+        .minimum_healthy_percent(50)
+        .maximum_percent(150)
+        .build();
+    let create = |name: &'static str, exec: Option<bool>| {
+        let (c, config) = (&c, config.clone());
+        let lb = LoadBalancer::builder().target_group_arn(&bg.blue).container_name("w").container_port(80).build();
+        async move {
+            c.ecs
+                .create_service()
+                .cluster("bg")
+                .service_name(name)
+                .task_definition("web:1")
+                .desired_count(1)
+                .load_balancers(lb)
+                .capacity_provider_strategy(
+                    CapacityProviderStrategyItem::builder().capacity_provider("cp").weight(1).build().expect("item"),
+                )
+                .health_check_grace_period_seconds(45)
+                .set_enable_execute_command(exec)
+                .deployment_configuration(config)
+                .send()
+                .await
+                .expect("create service");
+        }
+    };
+    create("with-exec", Some(true)).await;
+    create("without-exec", None).await;
+    let read = c
+        .ecs
+        .describe_services()
+        .cluster("bg")
+        .services("with-exec")
+        .services("without-exec")
+        .send()
+        .await
+        .expect("describe services");
+    let [with, without] = read.services() else { panic!("two services: {read:?}") };
+    assert!(with.enable_execute_command(), "enableExecuteCommand kept");
+    assert!(!without.enable_execute_command(), "false when not sent");
+    assert_eq!(with.health_check_grace_period_seconds(), Some(45));
+    assert_eq!(with.capacity_provider_strategy()[0].capacity_provider(), "cp");
+    assert!(with.task_definition().is_some_and(|t| t.starts_with("arn:aws:ecs:")), "{:?}", with.task_definition());
+    let dc = with.deployment_configuration().expect("deploymentConfiguration");
+    let breaker = dc.deployment_circuit_breaker().expect("circuit breaker");
+    assert_eq!((breaker.enable(), breaker.rollback()), (true, true));
+    assert_eq!(dc.alarms().map(|a| a.alarm_names().to_vec()), Some(vec!["slo".to_owned()]));
+    assert_eq!((dc.minimum_healthy_percent(), dc.maximum_percent()), (Some(50), Some(150)));
+}
