@@ -559,6 +559,7 @@ STRATEGIES = ("ROLLING", "BLUE_GREEN", "LINEAR", "CANARY")
 HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
                "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
                "POST_PRODUCTION_TRAFFIC_SHIFT")
+LAMBDA_ONLY_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")
 
 
@@ -629,6 +630,13 @@ def validate_deployment(config, load_balancers, controller):
             raise EcsInvalidParameter("hookTargetArn must be provided for an AWS_LAMBDA lifecycle hook.")
         if target == "PAUSE" and hook.get("hookTargetArn"):
             raise EcsInvalidParameter("hookTargetArn is not applicable to a PAUSE lifecycle hook.")
+        # DeploymentLifecycleHook.lifecycleStages: "PAUSE hooks cannot be configured at
+        # TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages. These stages are only valid for
+        # AWS_LAMBDA hooks."
+        lambda_only = [stage for stage in stages if stage in LAMBDA_ONLY_STAGES]
+        if target == "PAUSE" and lambda_only:
+            raise EcsInvalidParameter(
+                f"PAUSE lifecycle hooks cannot be configured at {lambda_only[0]}: it takes only AWS_LAMBDA hooks.")
         timeout = (hook.get("timeoutConfiguration") or {}).get("timeoutInMinutes")
         if timeout is not None and not 1 <= timeout <= 20160:
             raise EcsInvalidParameter("timeoutInMinutes must be between 1 and 20160.")

@@ -1024,6 +1024,24 @@ async fn a_services_deployment_strategy_is_kept_and_checked_as_ecs_documents_it(
         let e = refused(config).await;
         assert!(e.starts_with("InvalidParameterException") && e.contains(says), "{says}: {e}");
     }
+    // API_DeploymentLifecycleHook.html, lifecycleStages: "PAUSE hooks cannot be configured at
+    // TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages. These stages are only valid for
+    // AWS_LAMBDA hooks."
+    for stage in [DeploymentLifecycleHookStage::TestTrafficShift, DeploymentLifecycleHookStage::ProductionTrafficShift]
+    {
+        let pause = DeploymentLifecycleHook::builder()
+            .target_type(DeploymentLifecycleHookTargetType::Pause)
+            .lifecycle_stages(DeploymentLifecycleHookStage::PostScaleUp)
+            .lifecycle_stages(stage.clone())
+            .build();
+        let config = DeploymentConfiguration::builder()
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(5)
+            .lifecycle_hooks(pause)
+            .build();
+        let e = refused(config).await;
+        assert!(e.starts_with("InvalidParameterException") && e.contains(stage.as_str()), "{stage:?}: {e}");
+    }
     // A canary service whose load balancer has no advancedConfiguration.
     let plain = c
         .ecs
