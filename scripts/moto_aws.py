@@ -559,6 +559,11 @@ STRATEGIES = ("ROLLING", "BLUE_GREEN", "LINEAR", "CANARY")
 HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
                "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
                "POST_PRODUCTION_TRAFFIC_SHIFT")
+# A hook may run at PRE_PRODUCTION_TRAFFIC_SHIFT, but ServiceDeployment.lifecycleStage has no such
+# value (botocore's ServiceDeploymentLifecycleStage; the Rust SDK reads it as Unknown): the model
+# reports PRODUCTION_TRAFFIC_SHIFT there, the phase that stage opens ("invoked before every traffic
+# shift step"). Which stage AWS reports at that point is unverified.
+REPORTED_STAGES = {"PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT"}
 LAMBDA_ONLY_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")
 
@@ -863,7 +868,7 @@ def step_deployment(backend, d, now):
         complete(d)
         return False
     stage, production, test, _ = plan[d["_index"]]
-    d["lifecycleStage"] = stage
+    d["lifecycleStage"] = REPORTED_STAGES.get(stage, stage)
     if production is not None or test != d.get("_test", False):
         shift_traffic(d, production if production is not None else d.get("_production", 0.0), test)
     if stage == "CLEAN_UP":

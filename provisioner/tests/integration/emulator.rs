@@ -8,7 +8,8 @@ use aws_sdk_ecs::types::{
     AdvancedConfiguration, CanaryConfiguration, Compatibility, ContainerDefinition, DeploymentConfiguration,
     DeploymentLifecycleHook, DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
     DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy, DesiredStatus,
-    LaunchType, LinearConfiguration, LoadBalancer, NetworkMode, ServiceDeployment, StopServiceDeploymentStopType,
+    LaunchType, LinearConfiguration, LoadBalancer, NetworkMode, ServiceDeployment, ServiceDeploymentLifecycleStage,
+    StopServiceDeploymentStopType,
 };
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
@@ -1333,4 +1334,32 @@ async fn a_created_service_reads_back_what_it_was_created_with() {
     assert_eq!((breaker.enable(), breaker.rollback()), (true, true));
     assert_eq!(dc.alarms().map(|a| a.alarm_names().to_vec()), Some(vec!["slo".to_owned()]));
     assert_eq!((dc.minimum_healthy_percent(), dc.maximum_percent()), (Some(50), Some(150)));
+}
+
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html
+// (lifecycleStage) and API_DeploymentLifecycleHook.html: a hook may pause at
+// PRE_PRODUCTION_TRAFFIC_SHIFT, but a service deployment reports only the documented stages
+// (PRE_PRODUCTION_TRAFFIC_SHIFT is not one; the SDK would read it as Unknown). The model reports
+// PRODUCTION_TRAFFIC_SHIFT there, before any production traffic moves (which one AWS reports is
+// unverified).
+#[tokio::test]
+async fn a_pause_before_the_production_shift_reports_a_documented_stage() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let bg = blue_green(&c).await;
+    let pause = DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::Pause)
+        .lifecycle_stages(DeploymentLifecycleHookStage::PreProductionTrafficShift)
+        .build();
+    let config = DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::BlueGreen)
+        .bake_time_in_minutes(5)
+        .lifecycle_hooks(pause)
+        .build();
+    bg.create_service(&c, config).await.expect("blue/green service");
+    update_to(&c, "web:2").await;
+    let d = latest_deployment(&c).await;
+    assert_eq!(d.lifecycle_stage(), Some(&ServiceDeploymentLifecycleStage::ProductionTrafficShift));
+    assert_eq!(d.lifecycle_hook_details()[0].status().map(|s| s.as_str()), Some("AWAITING_ACTION"));
+    assert_eq!(bg.production(&c).await, (100, 0), "paused before production traffic moves");
 }
