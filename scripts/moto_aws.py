@@ -544,8 +544,11 @@ def create_version(self, data, description):
 # {"account": ACCOUNT, "minutes": total}.
 # Stages AWS spends starting tasks or moving target groups take no test time: moto starts no
 # tasks, so a deployment stops only where a wait, a bake or a PAUSE hook holds it.
-# Simplifications: a service's first deployment (CreateService) succeeds at once; AWS_LAMBDA
-# hooks succeed at once (no Lambda is invoked); only an Application Load Balancer's listener
+# A service's first deployment (CreateService) walks the same stages as a later one (hooks run,
+# Terraform's TestAccECSService_BlueGreenDeployment_createFailure sees its rollback fail with "No
+# rollback candidate was found"); it shifts no traffic: its revision takes the service's
+# targetGroupArn, which the listener rules already serve (unverified which group AWS uses first).
+# Simplifications: a ROLLING deployment succeeds at once; AWS_LAMBDA hooks succeed at once (no Lambda is invoked); only an Application Load Balancer's listener
 # rules are shifted (a Network Load Balancer's listener ARN is stored, not shifted).
 
 from datetime import timedelta
@@ -754,7 +757,7 @@ def new_service_deployment(backend, service, config, source, target_task_definit
     revisions[target_arn] = target_task_definition
     count = service.desired_count
     load_balancers = []
-    for lb in service.load_balancers or []:
+    for lb in (service.load_balancers or []) if source else []:
         advanced = lb.get("advancedConfiguration") or {}
         if advanced.get("alternateTargetGroupArn"):
             live = service.__dict__.setdefault("live_target_groups", {})
@@ -797,14 +800,25 @@ def roll_back(backend, d, reason, at):
     shift_traffic(d, 0.0, False)
     source = d["sourceServiceRevisions"][0]["arn"] if d["sourceServiceRevisions"] else None
     d["rollback"] = {"reason": reason, "startedAt": at, "serviceRevisionArn": source}
+    if not source:
+        # A first deployment has no earlier revision to go back to (Terraform's
+        # TestAccECSService_BlueGreenDeployment_createFailure: "No rollback candidate was found").
+        d["rollback"].pop("serviceRevisionArn")
+        fail_hooks(d)
+        finish(d, "ROLLBACK_FAILED", "No rollback candidate was found.", at)
+        return
     if source:
         d["_service"].task_definition = backend.service_revision_task_definitions[source]
         d["_service"].current_service_revision = source
     d["targetServiceRevision"].update(runningTaskCount=0, requestedTaskCount=0)
+    fail_hooks(d)
+    finish(d, "ROLLBACK_SUCCESSFUL", reason, at)
+
+
+def fail_hooks(d):
     for hook in d["lifecycleHookDetails"]:
         if hook["status"] == "AWAITING_ACTION":
             hook["status"] = "FAILED"
-    finish(d, "ROLLBACK_SUCCESSFUL", reason, at)
 
 
 def pending_hook(d, stage):
@@ -899,8 +913,8 @@ def start_deployment(backend, service, source, task_definition):
     d = new_service_deployment(backend, service, config, source, task_definition)
     service.current_service_revision = d["targetServiceRevision"]["arn"]
     service_deployments(backend)[d["serviceDeploymentArn"]] = d
-    if not source or (config.get("strategy") or "ROLLING") == "ROLLING":
-        # moto places no tasks: a first deployment, or a rolling one, is done at once.
+    if (config.get("strategy") or "ROLLING") == "ROLLING":
+        # moto places no tasks: a rolling deployment is done at once.
         d["status"] = "SUCCESSFUL"
         d["finishedAt"] = d["startedAt"]
         return d

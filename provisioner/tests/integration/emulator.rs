@@ -952,6 +952,32 @@ async fn advance_clock(account: &Account, minutes: u32) {
     assert_eq!(answer["account"], account.id.as_str(), "the clock of this test's account");
 }
 
+/// Takes the service's first deployment to its end as an operator would: continues each PAUSE
+/// hook it waits at and moves the test clock through its bake times.
+async fn finish_first_deployment(c: &provisioner::aws::Clients, account: &Account) {
+    for _ in 0..100 {
+        let d = latest_deployment(c).await;
+        match d.status().map(|s| s.as_str()) {
+            Some("SUCCESSFUL") => return,
+            Some("PENDING" | "IN_PROGRESS") => {}
+            other => panic!("the first deployment ended {other:?}: {d:?}"),
+        }
+        match d.lifecycle_hook_details().iter().find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION")) {
+            Some(hook) => {
+                c.ecs
+                    .continue_service_deployment()
+                    .service_deployment_arn(d.service_deployment_arn().expect("arn"))
+                    .hook_id(hook.hook_id().expect("hook id"))
+                    .send()
+                    .await
+                    .expect("continue");
+            }
+            None => advance_clock(account, 1).await,
+        }
+    }
+    panic!("the first deployment did not end within 100 test minutes");
+}
+
 fn pause_after_test_traffic(timeout_minutes: i32) -> DeploymentLifecycleHook {
     DeploymentLifecycleHook::builder()
         .target_type(DeploymentLifecycleHookTargetType::Pause)
@@ -1112,6 +1138,7 @@ async fn a_canary_pauses_at_its_hook_then_shifts_its_slice_then_everything() {
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
 
     let list = c.ecs.list_service_deployments().cluster("bg").service("web").send().await.expect("list");
@@ -1166,6 +1193,7 @@ async fn rolling_back_at_a_paused_hook_puts_traffic_and_the_service_back_on_the_
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     let source = d.source_service_revisions()[0].arn().expect("source").to_owned();
@@ -1192,6 +1220,7 @@ async fn an_unanswered_pause_hook_takes_its_timeout_action_when_the_clock_passes
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     advance_clock(&account, 29).await;
     assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"));
@@ -1218,6 +1247,7 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
         .linear_configuration(LinearConfiguration::builder().step_percent(40.0).step_bake_time_in_minutes(2).build())
         .build();
     bg.create_service(&c, linear).await.expect("linear service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     assert_eq!(bg.production(&c).await, (60, 40));
     advance_clock(&account, 2).await;
@@ -1264,6 +1294,7 @@ async fn a_blue_green_deployment_shifts_everything_then_bakes() {
     let config =
         DeploymentConfiguration::builder().strategy(DeploymentStrategy::BlueGreen).bake_time_in_minutes(10).build();
     bg.create_service(&c, config).await.expect("blue/green service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     assert_eq!(stage(&d), ("IN_PROGRESS", "BAKE_TIME"));
@@ -1357,9 +1388,54 @@ async fn a_pause_before_the_production_shift_reports_a_documented_stage() {
         .lifecycle_hooks(pause)
         .build();
     bg.create_service(&c, config).await.expect("blue/green service");
+    finish_first_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.lifecycle_stage(), Some(&ServiceDeploymentLifecycleStage::ProductionTrafficShift));
     assert_eq!(d.lifecycle_hook_details()[0].status().map(|s| s.as_str()), Some("AWAITING_ACTION"));
     assert_eq!(bg.production(&c).await, (100, 0), "paused before production traffic moves");
+}
+
+// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-lifecycle-hooks.html and
+// Terraform's TestAccECSService_BlueGreenDeployment_createFailure (hashicorp/terraform-provider-aws,
+// "No rollback candidate was found"): a service's first deployment under a blue/green family
+// strategy walks its lifecycle stages and runs its hooks too; rolled back, it has no earlier
+// revision to go back to and ends ROLLBACK_FAILED. A rolling first deployment is done at once.
+#[tokio::test]
+async fn a_first_deployment_runs_its_hooks_and_cannot_roll_back() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let bg = blue_green(&c).await;
+    bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
+    let d = latest_deployment(&c).await;
+    assert_eq!(stage(&d), ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"));
+    assert!(d.source_service_revisions().is_empty(), "no earlier revision: {d:?}");
+    let hook = &d.lifecycle_hook_details()[0];
+    assert_eq!(hook.status().map(|s| s.as_str()), Some("AWAITING_ACTION"));
+    assert_eq!(bg.production(&c).await, (100, 0), "the first revision is served from targetGroupArn");
+    c.ecs
+        .continue_service_deployment()
+        .service_deployment_arn(d.service_deployment_arn().expect("arn"))
+        .hook_id(hook.hook_id().expect("hook id"))
+        .action(DeploymentLifecycleHookAction::Rollback)
+        .send()
+        .await
+        .expect("roll back");
+    let d = latest_deployment(&c).await;
+    assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_FAILED"));
+    assert!(d.status_reason().is_some_and(|r| r.contains("No rollback candidate")), "{d:?}");
+    assert_eq!(service_task_definition(&c).await, "web:1");
+
+    let rolling = c
+        .ecs
+        .create_service()
+        .cluster("bg")
+        .service_name("rolling")
+        .task_definition("web:1")
+        .send()
+        .await
+        .expect("rolling service");
+    let arn = rolling.service().and_then(|s| s.service_arn()).expect("service arn");
+    let list = c.ecs.list_service_deployments().cluster("bg").service(arn).send().await.expect("list");
+    assert_eq!(list.service_deployments()[0].status().map(|s| s.as_str()), Some("SUCCESSFUL"));
 }
