@@ -568,6 +568,10 @@ HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFF
 # shift step"). Which stage AWS reports at that point is unverified.
 REPORTED_STAGES = {"PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT"}
 LAMBDA_ONLY_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
+# How long a rollback stays ROLLBACK_REQUESTED and then ROLLBACK_IN_PROGRESS: AWS documents the
+# statuses, not their durations; one test minute each lets a test see both.
+ROLLBACK_STEP_MINUTES = 1
+ROLLING_BACK = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")
 
 
@@ -795,24 +799,39 @@ def finish(d, status, reason, at):
 
 
 def roll_back(backend, d, reason, at):
-    """Traffic back to the source revision, the service back on its task definition: AWS ends a
-    rollback of a blue/green family deployment with the old revision serving everything."""
-    shift_traffic(d, 0.0, False)
+    """Asks for a rollback: ROLLBACK_REQUESTED, then ROLLBACK_IN_PROGRESS, then its end, each held
+    ROLLBACK_STEP_MINUTES on the test clock (settle_rollback) so that a test sees every status
+    API_ServiceDeployment.html lists."""
     source = d["sourceServiceRevisions"][0]["arn"] if d["sourceServiceRevisions"] else None
-    d["rollback"] = {"reason": reason, "startedAt": at, "serviceRevisionArn": source}
-    if not source:
-        # A first deployment has no earlier revision to go back to (Terraform's
-        # TestAccECSService_BlueGreenDeployment_createFailure: "No rollback candidate was found").
-        d["rollback"].pop("serviceRevisionArn")
-        fail_hooks(d)
-        finish(d, "ROLLBACK_FAILED", "No rollback candidate was found.", at)
-        return
+    d["rollback"] = {"reason": reason, "startedAt": at}
     if source:
+        d["rollback"]["serviceRevisionArn"] = source
+    d["_hook"] = None
+    fail_hooks(d)
+    d["status"], d["statusReason"], d["updatedAt"], d["_at"] = "ROLLBACK_REQUESTED", reason, at, at
+
+
+def settle_rollback(backend, d, now):
+    """Moves a rollback on: to ROLLBACK_IN_PROGRESS, which puts traffic back on the source
+    revision, then to its end, the service back on the source revision's task definition (AWS
+    ends a rollback of a blue/green family deployment with the old revision serving everything).
+    A first deployment has no earlier revision: ROLLBACK_FAILED (Terraform's
+    TestAccECSService_BlueGreenDeployment_createFailure: "No rollback candidate was found")."""
+    step = timedelta(minutes=ROLLBACK_STEP_MINUTES)
+    if d["status"] == "ROLLBACK_REQUESTED" and now >= d["_at"] + step:
+        d["_at"] += step
+        d["status"], d["updatedAt"] = "ROLLBACK_IN_PROGRESS", d["_at"]
+        shift_traffic(d, 0.0, False)
+    if d["status"] == "ROLLBACK_IN_PROGRESS" and now >= d["_at"] + step:
+        d["_at"] += step
+        source = d["rollback"].get("serviceRevisionArn")
+        if not source:
+            finish(d, "ROLLBACK_FAILED", "No rollback candidate was found.", d["_at"])
+            return
         d["_service"].task_definition = backend.service_revision_task_definitions[source]
         d["_service"].current_service_revision = source
-    d["targetServiceRevision"].update(runningTaskCount=0, requestedTaskCount=0)
-    fail_hooks(d)
-    finish(d, "ROLLBACK_SUCCESSFUL", reason, at)
+        d["targetServiceRevision"].update(runningTaskCount=0, requestedTaskCount=0)
+        finish(d, "ROLLBACK_SUCCESSFUL", d["rollback"]["reason"], d["_at"])
 
 
 def fail_hooks(d):
@@ -841,6 +860,8 @@ def settle(backend):
         while d["status"] in ("PENDING", "IN_PROGRESS"):
             if not step_deployment(backend, d, now):
                 break
+        if d["status"] in ROLLING_BACK:
+            settle_rollback(backend, d, now)
 
 
 def step_deployment(backend, d, now):
@@ -1062,14 +1083,19 @@ def continue_service_deployment(self):
 
 
 def stop_service_deployment(self):
-    """ECS StopServiceDeployment with ROLLBACK: the deployment rolls back at once, traffic and
-    the service back on the source revision. The API reference says "The valid values are
-    ROLLBACK": ABORT, in the model's enum but not described, is refused."""
+    """ECS StopServiceDeployment with ROLLBACK (developer guide, "Stopping Amazon ECS service
+    deployments"): a PENDING or IN_PROGRESS deployment moves to ROLLBACK_REQUESTED and rolls back
+    (roll_back); one already STOP_REQUESTED or rolling back goes on as it was. The API reference
+    says "The valid values are ROLLBACK": ABORT, in the model's enum but not described, is
+    refused."""
     backend = self.ecs_backend
     d = deployment_of(backend, self._get_param("serviceDeploymentArn"))
     stop_type = self._get_param("stopType") or "ROLLBACK"
     if stop_type != "ROLLBACK":
         raise EcsInvalidParameter(f"Invalid stopType: {stop_type}. The valid values are ROLLBACK.")
+    if d["status"] in ROLLING_BACK + ("STOP_REQUESTED",):
+        # "ROLLBACK_REQUESTED - The service deployment continues the rollback operation."
+        return ecs_responses.ActionResult({"serviceDeploymentArn": d["serviceDeploymentArn"]})
     if d["status"] not in ("PENDING", "IN_PROGRESS"):
         raise EcsConflict(f"The service deployment is {d['status']} and cannot be stopped.")
     roll_back(backend, d, "Stopped by StopServiceDeployment.", deployment_clock(backend))

@@ -928,6 +928,11 @@ async fn latest_deployment(c: &provisioner::aws::Clients) -> ServiceDeployment {
     described.service_deployments()[0].clone()
 }
 
+/// The service's newest deployment's status.
+async fn latest_status(c: &provisioner::aws::Clients) -> String {
+    latest_deployment(c).await.status().map(|s| s.as_str().to_owned()).unwrap_or_default()
+}
+
 fn stage(d: &ServiceDeployment) -> (&str, &str) {
     (d.status().map(|s| s.as_str()).unwrap_or("-"), d.lifecycle_stage().map(|s| s.as_str()).unwrap_or("-"))
 }
@@ -1184,9 +1189,11 @@ async fn a_canary_pauses_at_its_hook_then_shifts_its_slice_then_everything() {
     assert_eq!((bg.production(&c).await, bg.test(&c).await), ((0, 100), (100, 0)));
 }
 
-// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContinueServiceDeployment.html:
-// ROLLBACK at a paused hook rolls back to the previous service revision: traffic back on blue,
-// the service on its old task definition, status ROLLBACK_SUCCESSFUL.
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContinueServiceDeployment.html
+// and API_ServiceDeployment.html (status): ROLLBACK at a paused hook rolls back to the previous
+// service revision through ROLLBACK_REQUESTED and ROLLBACK_IN_PROGRESS (traffic back on blue) to
+// ROLLBACK_SUCCESSFUL (the service on its old task definition); the model holds each status one
+// test minute.
 #[tokio::test]
 async fn rolling_back_at_a_paused_hook_puts_traffic_and_the_service_back_on_the_source_revision() {
     let account = Account::new();
@@ -1206,9 +1213,14 @@ async fn rolling_back_at_a_paused_hook_puts_traffic_and_the_service_back_on_the_
         .await
         .expect("roll back");
     let d = latest_deployment(&c).await;
-    assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
+    assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_REQUESTED"));
     assert_eq!(d.rollback().and_then(|r| r.service_revision_arn()), Some(source.as_str()));
+    advance_clock(&account, 1).await;
+    assert_eq!(latest_status(&c).await, "ROLLBACK_IN_PROGRESS");
     assert_eq!((bg.production(&c).await, bg.test(&c).await), ((100, 0), (100, 0)));
+    assert_eq!(service_task_definition(&c).await, "web:2", "the service goes back when the rollback ends");
+    advance_clock(&account, 1).await;
+    assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(service_task_definition(&c).await, "web:1");
 }
 
@@ -1226,8 +1238,10 @@ async fn an_unanswered_pause_hook_takes_its_timeout_action_when_the_clock_passes
     assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"));
     advance_clock(&account, 1).await;
     let d = latest_deployment(&c).await;
-    assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
+    assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_REQUESTED"));
     assert_eq!(d.lifecycle_hook_details()[0].status().map(|s| s.as_str()), Some("TIMED_OUT"));
+    advance_clock(&account, 2).await;
+    assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(bg.production(&c).await, (100, 0));
     assert_eq!(service_task_definition(&c).await, "web:1");
 }
@@ -1235,8 +1249,10 @@ async fn an_unanswered_pause_hook_takes_its_timeout_action_when_the_clock_passes
 // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/linear-deployment.html,
 // API_LinearConfiguration.html ("not applied after reaching 100 percent") and
 // API_StopServiceDeployment.html (ROLLBACK; "The valid values are ROLLBACK"): production
-// traffic moves in equal steps a step bake time apart; StopServiceDeployment rolls back at once,
-// and a finished deployment cannot be stopped.
+// traffic moves in equal steps a step bake time apart. StopServiceDeployment (developer guide,
+// stop-service-deployment.html): IN_PROGRESS "moves to the ROLLBACK_REQUESTED state, and then the
+// rollback operation starts"; stopped again while it rolls back, it "continues the rollback
+// operation"; a finished deployment cannot be stopped.
 #[tokio::test]
 async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
     let account = Account::new();
@@ -1269,7 +1285,13 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
         .send()
         .await
         .expect("stop with rollback");
-    assert_eq!(latest_deployment(&c).await.status().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
+    assert_eq!(latest_status(&c).await, "ROLLBACK_REQUESTED");
+    for status in ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"] {
+        assert_eq!(latest_status(&c).await, status);
+        c.ecs.stop_service_deployment().service_deployment_arn(arn).send().await.expect("stopping it again goes on");
+        advance_clock(&account, 1).await;
+    }
+    assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(bg.production(&c).await, (100, 0));
     assert_eq!(service_task_definition(&c).await, "web:1");
     let again = c.ecs.stop_service_deployment().service_deployment_arn(arn).send().await;
@@ -1421,6 +1443,8 @@ async fn a_first_deployment_runs_its_hooks_and_cannot_roll_back() {
         .send()
         .await
         .expect("roll back");
+    assert_eq!(latest_status(&c).await, "ROLLBACK_REQUESTED");
+    advance_clock(&account, 2).await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_FAILED"));
     assert!(d.status_reason().is_some_and(|r| r.contains("No rollback candidate")), "{d:?}");
