@@ -548,8 +548,12 @@ def create_version(self, data, description):
 # Terraform's TestAccECSService_BlueGreenDeployment_createFailure sees its rollback fail with "No
 # rollback candidate was found"); it shifts no traffic: its revision takes the service's
 # targetGroupArn, which the listener rules already serve (unverified which group AWS uses first).
-# Simplifications: a ROLLING deployment succeeds at once; AWS_LAMBDA hooks succeed at once (no Lambda is invoked); only an Application Load Balancer's listener
-# rules are shifted (a Network Load Balancer's listener ARN is stored, not shifted).
+# A rollback passes ROLLBACK_REQUESTED and ROLLBACK_IN_PROGRESS, a test minute each. A new
+# deployment (new task definition or forceNewDeployment) supersedes one in flight: that one ends
+# STOPPED (supersede).
+# Simplifications: a ROLLING deployment succeeds at once; AWS_LAMBDA hooks succeed at once (no
+# Lambda is invoked); only an Application Load Balancer's listener rules are shifted (a Network
+# Load Balancer's listener ARN is stored, not shifted).
 
 from datetime import timedelta
 
@@ -745,13 +749,19 @@ def shift_traffic(d, production, test_to_green):
     target, sources = d["targetServiceRevision"], d["sourceServiceRevisions"]
     target["requestedProductionTrafficWeight"] = production
     target["requestedTestTrafficWeight"] = 100.0 if test_to_green else 0.0
-    for source in sources:
-        source["requestedProductionTrafficWeight"] = 100.0 - production
-        source["requestedTestTrafficWeight"] = 0.0 if test_to_green else 100.0
+    for n, source in enumerate(sources):
+        # The first source revision serves the live target group; another (a superseded
+        # deployment's target) is being replaced and gets no traffic.
+        source["requestedProductionTrafficWeight"] = 100.0 - production if n == 0 else 0.0
+        source["requestedTestTrafficWeight"] = 0.0 if test_to_green or n else 100.0
 
 
-def new_service_deployment(backend, service, config, source, target_task_definition):
-    """A service deployment record, its revisions and its stage plan (not yet started)."""
+def new_service_deployment(backend, service, config, sources, target_task_definition):
+    """A service deployment record, its revisions and its stage plan (not yet started). `sources`:
+    the ACTIVE service revisions it replaces, the one serving production first. With more than
+    one (a deployment superseded mid-flight left its own), it starts with RECONCILE_SERVICE
+    ("only happens when you start a new service deployment with more than 1 service revision in
+    an ACTIVE state", API_ServiceDeployment.html), which puts all traffic back on the first."""
     now = deployment_clock(backend)
     ident = "".join(mock_random.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(21))
     prefix = f"arn:aws:ecs:{backend.region_name}:{backend.account_id}"
@@ -761,7 +771,7 @@ def new_service_deployment(backend, service, config, source, target_task_definit
     revisions[target_arn] = target_task_definition
     count = service.desired_count
     load_balancers = []
-    for lb in (service.load_balancers or []) if source else []:
+    for lb in (service.load_balancers or []) if sources else []:
         advanced = lb.get("advancedConfiguration") or {}
         if advanced.get("alternateTargetGroupArn"):
             live = service.__dict__.setdefault("live_target_groups", {})
@@ -777,7 +787,8 @@ def new_service_deployment(backend, service, config, source, target_task_definit
         "updatedAt": now,
         "sourceServiceRevisions": [
             {"arn": source, "requestedTaskCount": count, "runningTaskCount": count, "pendingTaskCount": 0}
-        ] if source else [],
+            for source in sources
+        ],
         "targetServiceRevision": {"arn": target_arn, "requestedTaskCount": count, "runningTaskCount": count,
                                   "pendingTaskCount": 0},
         "status": "PENDING",
@@ -787,7 +798,7 @@ def new_service_deployment(backend, service, config, source, target_task_definit
         "_account": backend.account_id,
         "_region": backend.region_name,
         "_load_balancers": load_balancers,
-        "_plan": stage_plan(config),
+        "_plan": ([("RECONCILE_SERVICE", 0.0, False, 0)] if len(sources) > 1 else []) + stage_plan(config),
         "_index": -1,
         "_at": now,
     }
@@ -929,9 +940,9 @@ def task_definition_arn(backend, name):
     return backend.describe_task_definition(name).arn if name else None
 
 
-def start_deployment(backend, service, source, task_definition):
+def start_deployment(backend, service, sources, task_definition):
     config = getattr(service, "deployment_configuration", None) or {}
-    d = new_service_deployment(backend, service, config, source, task_definition)
+    d = new_service_deployment(backend, service, config, sources, task_definition)
     service.current_service_revision = d["targetServiceRevision"]["arn"]
     service_deployments(backend)[d["serviceDeploymentArn"]] = d
     if (config.get("strategy") or "ROLLING") == "ROLLING":
@@ -967,14 +978,15 @@ def create_service_response(self):
                              ("capacityProviderStrategy", "capacity_provider_strategy")):
         if self._get_param(param) is not None:
             setattr(service, attribute, self._get_param(param))
-    start_deployment(self.ecs_backend, service, None, service.task_definition)
+    start_deployment(self.ecs_backend, service, [], service.task_definition)
     return result
 
 
 def update_service_response(self):
-    """ECS UpdateService: the same checks and storage as CreateService; a new task definition
-    starts a service deployment, which a BLUE_GREEN, CANARY or LINEAR strategy takes through
-    its lifecycle stages on the test clock."""
+    """ECS UpdateService: the same checks and storage as CreateService; a new task definition or
+    forceNewDeployment starts a service deployment, which a BLUE_GREEN, CANARY or LINEAR strategy
+    takes through its lifecycle stages on the test clock. One still in flight is superseded
+    (supersede)."""
     backend = self.ecs_backend
     service = backend._get_service(self._get_param("cluster", "default"), self._get_param("service").split("/")[-1])
     config = self._get_param("deploymentConfiguration")
@@ -984,19 +996,33 @@ def update_service_response(self):
                         service.deployment_controller)
     settle(backend)
     before = task_definition_arn(backend, service.task_definition)
-    requested = self._get_param("taskDefinition")
-    if (requested and task_definition_arn(backend, requested) != before
-            and any(d["_service"] is service and d["status"] in IN_FLIGHT for d in service_deployments(backend).values())):
-        # AWS's answer to a new revision during a blue/green family deployment is not modelled
-        # (not found in the reference): refused here, so a test cannot depend on a guess.
-        raise EcsConflict("The service has a service deployment in progress. Wait for it to finish, or stop it.")
     source = getattr(service, "current_service_revision", None)
     result = _update_service_response(self)
     after = task_definition_arn(backend, service.task_definition)
     service.task_definition = after
     if after != before or self._get_param("forceNewDeployment"):
-        start_deployment(backend, service, source, after)
+        sources = supersede(backend, service) or ([source] if source else [])
+        start_deployment(backend, service, sources, after)
     return result
+
+
+def supersede(backend, service):
+    """Ends the service's deployments still in flight STOPPED, as a new deployment replaces them
+    (service-deployment.html: UpdateService with a new revision or forceNewDeployment creates a
+    service deployment; STOPPED is a completed state); the revisions they leave ACTIVE (their
+    sources, then their target), for the new deployment to replace. The statusReason is ours:
+    AWS's words were not found."""
+    sources = []
+    for d in service_deployments(backend).values():
+        if d["_service"] is not service or d["status"] not in IN_FLIGHT:
+            continue
+        d["_hook"] = None
+        fail_hooks(d)
+        finish(d, "STOPPED", "Superseded by a new service deployment.", deployment_clock(backend))
+        for arn in [r["arn"] for r in d["sourceServiceRevisions"]] + [d["targetServiceRevision"]["arn"]]:
+            if arn not in sources:
+                sources.append(arn)
+    return sources
 
 
 def describe_services_response(self):

@@ -957,15 +957,15 @@ async fn advance_clock(account: &Account, minutes: u32) {
     assert_eq!(answer["account"], account.id.as_str(), "the clock of this test's account");
 }
 
-/// Takes the service's first deployment to its end as an operator would: continues each PAUSE
+/// Takes the service's newest deployment to its end as an operator would: continues each PAUSE
 /// hook it waits at and moves the test clock through its bake times.
-async fn finish_first_deployment(c: &provisioner::aws::Clients, account: &Account) {
+async fn finish_latest_deployment(c: &provisioner::aws::Clients, account: &Account) {
     for _ in 0..100 {
         let d = latest_deployment(c).await;
         match d.status().map(|s| s.as_str()) {
             Some("SUCCESSFUL") => return,
             Some("PENDING" | "IN_PROGRESS") => {}
-            other => panic!("the first deployment ended {other:?}: {d:?}"),
+            other => panic!("the deployment ended {other:?}: {d:?}"),
         }
         match d.lifecycle_hook_details().iter().find(|h| h.status().map(|s| s.as_str()) == Some("AWAITING_ACTION")) {
             Some(hook) => {
@@ -980,7 +980,7 @@ async fn finish_first_deployment(c: &provisioner::aws::Clients, account: &Accoun
             None => advance_clock(account, 1).await,
         }
     }
-    panic!("the first deployment did not end within 100 test minutes");
+    panic!("the deployment did not end within 100 test minutes");
 }
 
 fn pause_after_test_traffic(timeout_minutes: i32) -> DeploymentLifecycleHook {
@@ -1143,7 +1143,7 @@ async fn a_canary_pauses_at_its_hook_then_shifts_its_slice_then_everything() {
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
 
     let list = c.ecs.list_service_deployments().cluster("bg").service("web").send().await.expect("list");
@@ -1200,7 +1200,7 @@ async fn rolling_back_at_a_paused_hook_puts_traffic_and_the_service_back_on_the_
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     let source = d.source_service_revisions()[0].arn().expect("source").to_owned();
@@ -1232,7 +1232,7 @@ async fn an_unanswered_pause_hook_takes_its_timeout_action_when_the_clock_passes
     let c = account.clients().await;
     let bg = blue_green(&c).await;
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     advance_clock(&account, 29).await;
     assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"));
@@ -1263,7 +1263,7 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
         .linear_configuration(LinearConfiguration::builder().step_percent(40.0).step_bake_time_in_minutes(2).build())
         .build();
     bg.create_service(&c, linear).await.expect("linear service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     assert_eq!(bg.production(&c).await, (60, 40));
     advance_clock(&account, 2).await;
@@ -1316,7 +1316,7 @@ async fn a_blue_green_deployment_shifts_everything_then_bakes() {
     let config =
         DeploymentConfiguration::builder().strategy(DeploymentStrategy::BlueGreen).bake_time_in_minutes(10).build();
     bg.create_service(&c, config).await.expect("blue/green service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     assert_eq!(stage(&d), ("IN_PROGRESS", "BAKE_TIME"));
@@ -1410,7 +1410,7 @@ async fn a_pause_before_the_production_shift_reports_a_documented_stage() {
         .lifecycle_hooks(pause)
         .build();
     bg.create_service(&c, config).await.expect("blue/green service");
-    finish_first_deployment(&c, &account).await;
+    finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.lifecycle_stage(), Some(&ServiceDeploymentLifecycleStage::ProductionTrafficShift));
@@ -1462,4 +1462,77 @@ async fn a_first_deployment_runs_its_hooks_and_cannot_roll_back() {
     let arn = rolling.service().and_then(|s| s.service_arn()).expect("service arn");
     let list = c.ecs.list_service_deployments().cluster("bg").service(arn).send().await.expect("list");
     assert_eq!(list.service_deployments()[0].status().map(|s| s.as_str()), Some("SUCCESSFUL"));
+}
+
+// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html (UpdateService
+// with a new revision or forceNewDeployment creates a service deployment; STOPPED is a completed
+// state) and API_ServiceDeployment.html (RECONCILE_SERVICE "only happens when you start a new
+// service deployment with more than 1 service revision in an ACTIVE state"): a new task definition
+// or forceNewDeployment while a deployment is in flight is accepted; the old deployment ends
+// STOPPED and the new one replaces both revisions it left, starting at RECONCILE_SERVICE with
+// traffic back on the production revision. Never two deployments in progress at once.
+#[tokio::test]
+async fn a_new_revision_or_forced_deployment_mid_flight_supersedes_the_deployment_in_flight() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let bg = blue_green(&c).await;
+    let reconcile_pause = DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::Pause)
+        .lifecycle_stages(DeploymentLifecycleHookStage::ReconcileService)
+        .build();
+    let mut config = canary(10.0, 5);
+    config.lifecycle_hooks.get_or_insert_with(Vec::new).push(reconcile_pause);
+    bg.create_service(&c, config).await.expect("canary service");
+    finish_latest_deployment(&c, &account).await;
+    let production_revision =
+        latest_deployment(&c).await.target_service_revision().and_then(|r| r.arn()).map(str::to_owned);
+
+    update_to(&c, "web:2").await;
+    let d = latest_deployment(&c).await;
+    let hook = d.lifecycle_hook_details()[0].hook_id().expect("hook id");
+    c.ecs
+        .continue_service_deployment()
+        .service_deployment_arn(d.service_deployment_arn().expect("arn"))
+        .hook_id(hook)
+        .send()
+        .await
+        .expect("continue");
+    assert_eq!(bg.production(&c).await, (90, 10), "the canary slice on web:2");
+    let superseded = latest_deployment(&c).await;
+    let web2_revision = superseded.target_service_revision().and_then(|r| r.arn()).map(str::to_owned);
+
+    update_to(&c, "web:3").await;
+    let old = c
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(superseded.service_deployment_arn().expect("arn"))
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(old.service_deployments()[0].status().map(|s| s.as_str()), Some("STOPPED"));
+    assert!(old.service_deployments()[0].finished_at().is_some());
+    let d = latest_deployment(&c).await;
+    assert_eq!(stage(&d), ("IN_PROGRESS", "RECONCILE_SERVICE"));
+    let sources: Vec<_> = d.source_service_revisions().iter().map(|r| r.arn().map(str::to_owned)).collect();
+    assert_eq!(sources, [production_revision, web2_revision], "the production revision first, then the superseded one");
+    assert_eq!(bg.production(&c).await, (100, 0), "traffic back on the production revision");
+    assert_eq!(service_task_definition(&c).await, "web:3");
+
+    // forceNewDeployment mid-flight: the same.
+    c.ecs
+        .update_service()
+        .cluster("bg")
+        .service("web")
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("force a new deployment");
+    let list = c.ecs.list_service_deployments().cluster("bg").service("web").send().await.expect("list");
+    let statuses: Vec<_> =
+        list.service_deployments().iter().filter_map(|d| d.status().map(|s| s.as_str().to_owned())).collect();
+    assert_eq!(statuses, ["IN_PROGRESS", "STOPPED", "STOPPED", "SUCCESSFUL"], "newest first");
+    assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "RECONCILE_SERVICE"));
+    finish_latest_deployment(&c, &account).await;
+    assert_eq!(bg.production(&c).await, (0, 100));
+    assert!(latest_deployment(&c).await.source_service_revisions().iter().all(|r| r.running_task_count() == 0));
 }
