@@ -527,6 +527,637 @@ def create_version(self, data, description):
     return _create_version(self, data, description)
 
 
+
+# ECS service deployments (issue 42): moto 5.2 keeps no deploymentConfiguration.strategy, no
+# loadBalancers[].advancedConfiguration, and has none of the service-deployment APIs. The model
+# below follows the ECS API reference (DeploymentConfiguration, CanaryConfiguration,
+# LinearConfiguration, AdvancedConfiguration, DeploymentLifecycleHook, ServiceDeployment,
+# List/DescribeServiceDeployments, Continue/StopServiceDeployment) and the developer guide's
+# lifecycle stages ("Amazon ECS blue/green service deployments workflow").
+#
+# Time: stages that AWS holds for minutes (canary and linear bake times, the bake time, a PAUSE
+# hook's timeout) are held on a test clock, not the wall clock. The clock of an account moves
+# only when a test asks, on loopback:
+#     POST /moto-api/ecs/clock   {"minutes": N}     header x-moto-account-id: ACCOUNT
+# which moves every ECS region of that account N minutes on, lets each deployment go as far as
+# that time allows (several stages if their waits have passed), and answers
+# {"account": ACCOUNT, "minutes": total}.
+# Stages AWS spends starting tasks or moving target groups take no test time: moto starts no
+# tasks, so a deployment stops only where a wait, a bake or a PAUSE hook holds it.
+# A service's first deployment (CreateService) walks the same stages as a later one (hooks run,
+# Terraform's TestAccECSService_BlueGreenDeployment_createFailure sees its rollback fail with "No
+# rollback candidate was found"); it shifts no traffic: its revision takes the service's
+# targetGroupArn, which the listener rules already serve (unverified which group AWS uses first).
+# A rollback passes ROLLBACK_REQUESTED and ROLLBACK_IN_PROGRESS, a test minute each. A new
+# deployment (new task definition or forceNewDeployment) supersedes one in flight: that one ends
+# STOPPED (supersede).
+# Simplifications: a ROLLING deployment succeeds at once; AWS_LAMBDA hooks succeed at once (no
+# Lambda is invoked); only an Application Load Balancer's listener rules are shifted (a Network
+# Load Balancer's listener ARN is stored, not shifted).
+
+from datetime import timedelta
+
+from moto.core.utils import utcnow
+from moto.ecs import responses as ecs_responses
+from moto.moto_api._internal import mock_random
+from moto.moto_api._internal import urls as moto_api_urls
+
+STRATEGIES = ("ROLLING", "BLUE_GREEN", "LINEAR", "CANARY")
+HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
+               "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT",
+               "POST_PRODUCTION_TRAFFIC_SHIFT")
+# A hook may run at PRE_PRODUCTION_TRAFFIC_SHIFT, but ServiceDeployment.lifecycleStage has no such
+# value (botocore's ServiceDeploymentLifecycleStage; the Rust SDK reads it as Unknown): the model
+# reports PRODUCTION_TRAFFIC_SHIFT there, the phase that stage opens ("invoked before every traffic
+# shift step"). Which stage AWS reports at that point is unverified.
+REPORTED_STAGES = {"PRE_PRODUCTION_TRAFFIC_SHIFT": "PRODUCTION_TRAFFIC_SHIFT"}
+LAMBDA_ONLY_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
+# How long a rollback stays ROLLBACK_REQUESTED and then ROLLBACK_IN_PROGRESS: AWS documents the
+# statuses, not their durations; one test minute each lets a test see both.
+ROLLBACK_STEP_MINUTES = 1
+ROLLING_BACK = ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
+IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED")
+
+
+class EcsInvalidParameter(ECSException):
+    def __init__(self, message):
+        super().__init__("InvalidParameterException", message)
+
+
+class ServiceDeploymentNotFound(ECSException):
+    def __init__(self, message):
+        super().__init__("ServiceDeploymentNotFoundException", message)
+
+
+class EcsConflict(ECSException):
+    def __init__(self, message):
+        super().__init__("ConflictException", message)
+
+
+for _error in (EcsInvalidParameter, ServiceDeploymentNotFound, EcsConflict):
+    _error.__module__ = "moto.ecs.exceptions"
+
+
+def _multiple_of_tenth(value):
+    return abs(round(value * 10) - value * 10) < 1e-6
+
+
+def _minutes_within(value, field):
+    if value is not None and not 0 <= value <= 1440:
+        raise EcsInvalidParameter(f"{field} must be between 0 and 1440 minutes.")
+
+
+def validate_deployment(config, load_balancers, controller):
+    """What the ECS API reference states for deploymentConfiguration and loadBalancers: canary
+    percent 0.1-100 and linear step 3-100 (multiples of 0.1), bake times 0-1440 minutes, a bake
+    time for BLUE_GREEN, canary/linear settings only with their strategy, the ECS deployment
+    controller for any strategy but ROLLING, and an alternate target group and production
+    listener rule (plus the role ECS uses to change them) on every load balancer of such a
+    service. The messages are ours in ECS's form: AWS's exact words were not found."""
+    config = config or {}
+    strategy = config.get("strategy") or "ROLLING"
+    if strategy not in STRATEGIES:
+        raise EcsInvalidParameter(f"Invalid deployment strategy: {strategy}. Valid values are {', '.join(STRATEGIES)}.")
+    canary, linear = config.get("canaryConfiguration"), config.get("linearConfiguration")
+    if canary is not None and strategy != "CANARY":
+        raise EcsInvalidParameter("canaryConfiguration is only valid when the deployment strategy is CANARY.")
+    if linear is not None and strategy != "LINEAR":
+        raise EcsInvalidParameter("linearConfiguration is only valid when the deployment strategy is LINEAR.")
+    percent = (canary or {}).get("canaryPercent")
+    if percent is not None and not (0.1 <= percent <= 100 and _multiple_of_tenth(percent)):
+        raise EcsInvalidParameter("canaryPercent must be a multiple of 0.1 from 0.1 to 100.0.")
+    step = (linear or {}).get("stepPercent")
+    if step is not None and not (3 <= step <= 100 and _multiple_of_tenth(step)):
+        raise EcsInvalidParameter("stepPercent must be a multiple of 0.1 from 3.0 to 100.0.")
+    _minutes_within((canary or {}).get("canaryBakeTimeInMinutes"), "canaryBakeTimeInMinutes")
+    _minutes_within((linear or {}).get("stepBakeTimeInMinutes"), "stepBakeTimeInMinutes")
+    _minutes_within(config.get("bakeTimeInMinutes"), "bakeTimeInMinutes")
+    if strategy == "BLUE_GREEN" and config.get("bakeTimeInMinutes") is None:
+        raise EcsInvalidParameter("bakeTimeInMinutes must be provided when the deployment strategy is BLUE_GREEN.")
+    for hook in config.get("lifecycleHooks") or []:
+        target = hook.get("targetType") or "AWS_LAMBDA"
+        stages = hook.get("lifecycleStages") or []
+        if not stages:
+            raise EcsInvalidParameter("A lifecycle hook must name at least one lifecycle stage.")
+        for stage in stages:
+            if stage not in HOOK_STAGES:
+                raise EcsInvalidParameter(f"Invalid lifecycle stage: {stage}.")
+        if target == "AWS_LAMBDA" and not hook.get("hookTargetArn"):
+            raise EcsInvalidParameter("hookTargetArn must be provided for an AWS_LAMBDA lifecycle hook.")
+        if target == "PAUSE" and hook.get("hookTargetArn"):
+            raise EcsInvalidParameter("hookTargetArn is not applicable to a PAUSE lifecycle hook.")
+        # DeploymentLifecycleHook.lifecycleStages: "PAUSE hooks cannot be configured at
+        # TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages. These stages are only valid for
+        # AWS_LAMBDA hooks."
+        lambda_only = [stage for stage in stages if stage in LAMBDA_ONLY_STAGES]
+        if target == "PAUSE" and lambda_only:
+            raise EcsInvalidParameter(
+                f"PAUSE lifecycle hooks cannot be configured at {lambda_only[0]}: it takes only AWS_LAMBDA hooks.")
+        timeout = (hook.get("timeoutConfiguration") or {}).get("timeoutInMinutes")
+        if timeout is not None and not 1 <= timeout <= 20160:
+            raise EcsInvalidParameter("timeoutInMinutes must be between 1 and 20160.")
+    if strategy == "ROLLING":
+        return
+    if (controller or {}).get("type", "ECS") != "ECS":
+        raise EcsInvalidParameter(f"The {strategy} deployment strategy requires the ECS deployment controller.")
+    for lb in load_balancers or []:
+        advanced = lb.get("advancedConfiguration")
+        if not advanced:
+            raise EcsInvalidParameter(
+                f"advancedConfiguration must be provided for each load balancer when the deployment strategy is {strategy}.")
+        for field in ("alternateTargetGroupArn", "productionListenerRule", "roleArn"):
+            if not advanced.get(field):
+                raise EcsInvalidParameter(f"advancedConfiguration.{field} must be provided for a {strategy} deployment.")
+        if advanced["alternateTargetGroupArn"] == lb.get("targetGroupArn"):
+            raise EcsInvalidParameter("alternateTargetGroupArn must be different from targetGroupArn.")
+
+
+def deployment_clock(backend):
+    """The test clock of an ECS backend: the wall clock plus the minutes tests have moved it."""
+    return utcnow() + timedelta(minutes=getattr(backend, "test_clock_minutes", 0))
+
+
+def service_deployments(backend):
+    if not hasattr(backend, "service_deployments_by_arn"):
+        backend.service_deployments_by_arn = {}
+    return backend.service_deployments_by_arn
+
+
+def stage_plan(config):
+    """The lifecycle stages of a deployment in order, as (stage, production weight of the new
+    revision or None, test traffic to the new revision, minutes the stage holds)."""
+    strategy = config.get("strategy") or "ROLLING"
+    steps = [("PRE_SCALE_UP", None, False, 0), ("SCALE_UP", None, False, 0), ("POST_SCALE_UP", None, False, 0),
+             ("TEST_TRAFFIC_SHIFT", None, True, 0), ("POST_TEST_TRAFFIC_SHIFT", None, True, 0)]
+    if strategy == "CANARY":
+        canary = config.get("canaryConfiguration") or {}
+        weights = [(float(canary.get("canaryPercent", 5.0)), int(canary.get("canaryBakeTimeInMinutes", 10))), (100.0, 0)]
+    elif strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        step = float(linear.get("stepPercent", 10.0))
+        wait = int(linear.get("stepBakeTimeInMinutes", 6))
+        weights, shifted = [], 0.0
+        while shifted < 100.0:
+            shifted = min(100.0, round(shifted + step, 1))
+            # "This bake time is not applied after reaching 100 percent traffic."
+            weights.append((shifted, wait if shifted < 100.0 else 0))
+    else:
+        weights = [(100.0, 0)]
+    for weight, wait in weights:
+        steps.append(("PRE_PRODUCTION_TRAFFIC_SHIFT", None, True, 0))
+        steps.append(("PRODUCTION_TRAFFIC_SHIFT", weight, True, wait))
+    steps += [("POST_PRODUCTION_TRAFFIC_SHIFT", None, True, 0),
+              ("BAKE_TIME", None, True, int(config.get("bakeTimeInMinutes") or 0)), ("CLEAN_UP", None, True, 0)]
+    return steps
+
+
+def find_listener_rule(account_id, region, arn):
+    backend = elbv2.elbv2_backends[account_id][region]
+    for lb in backend.load_balancers.values():
+        for listener in lb.listeners.values():
+            for rule in listener.rules.values():
+                if rule.arn == arn:
+                    return rule
+    return None
+
+
+def forward(rule, weights):
+    """Sets a listener rule's forward action to these target groups and weights (0-999 each,
+    as ELBv2's ForwardConfig takes them), as ECS does through the role it was given."""
+    if rule is None:
+        return
+    groups = [{"TargetGroupArn": arn, "Weight": int(round(w))} for arn, w in weights]
+    old = next((a for a in rule.actions if a.type == "forward"), None)
+    data = {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": {"Enabled": False}}}
+    if old is not None and "Order" in old.data:
+        data["Order"] = old.data["Order"]
+    rule.actions = [a for a in rule.actions if a.type != "forward"] + [elbv2.FakeAction(data)]
+
+
+def shift_traffic(d, production, test_to_green):
+    """Moves the listener rules of every load balancer of the deployment's service: production
+    `production` percent to the new revision's target group, test traffic all to the new one or
+    all to the old one."""
+    for lb in d["_load_balancers"]:
+        blue, green = lb["_blue"], lb["_green"]
+        forward(find_listener_rule(d["_account"], d["_region"], lb["productionListenerRule"]),
+                [(blue, 100.0 - production), (green, production)])
+        if lb.get("testListenerRule"):
+            forward(find_listener_rule(d["_account"], d["_region"], lb["testListenerRule"]),
+                    [(blue, 0.0 if test_to_green else 100.0), (green, 100.0 if test_to_green else 0.0)])
+    d["_production"], d["_test"] = production, test_to_green
+    target, sources = d["targetServiceRevision"], d["sourceServiceRevisions"]
+    target["requestedProductionTrafficWeight"] = production
+    target["requestedTestTrafficWeight"] = 100.0 if test_to_green else 0.0
+    for n, source in enumerate(sources):
+        # The first source revision serves the live target group; another (a superseded
+        # deployment's target) is being replaced and gets no traffic.
+        source["requestedProductionTrafficWeight"] = 100.0 - production if n == 0 else 0.0
+        source["requestedTestTrafficWeight"] = 0.0 if test_to_green or n else 100.0
+
+
+def new_service_deployment(backend, service, config, sources, target_task_definition):
+    """A service deployment record, its revisions and its stage plan (not yet started). `sources`:
+    the ACTIVE service revisions it replaces, the one serving production first. With more than
+    one (a deployment superseded mid-flight left its own), it starts with RECONCILE_SERVICE
+    ("only happens when you start a new service deployment with more than 1 service revision in
+    an ACTIVE state", API_ServiceDeployment.html), which puts all traffic back on the first."""
+    now = deployment_clock(backend)
+    ident = "".join(mock_random.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(21))
+    prefix = f"arn:aws:ecs:{backend.region_name}:{backend.account_id}"
+    revisions = getattr(backend, "service_revision_task_definitions", {})
+    backend.service_revision_task_definitions = revisions
+    target_arn = f"{prefix}:service-revision/{service.cluster_name}/{service.name}/{ident}"
+    revisions[target_arn] = target_task_definition
+    count = service.desired_count
+    load_balancers = []
+    for lb in (service.load_balancers or []) if sources else []:
+        advanced = lb.get("advancedConfiguration") or {}
+        if advanced.get("alternateTargetGroupArn"):
+            live = service.__dict__.setdefault("live_target_groups", {})
+            blue = live.get(lb["targetGroupArn"], lb["targetGroupArn"])
+            green = advanced["alternateTargetGroupArn"] if blue == lb["targetGroupArn"] else lb["targetGroupArn"]
+            load_balancers.append({**advanced, "_key": lb["targetGroupArn"], "_blue": blue, "_green": green})
+    return {
+        "serviceDeploymentArn": f"{prefix}:service-deployment/{service.cluster_name}/{service.name}/{ident}",
+        "serviceArn": service.arn,
+        "clusterArn": service.cluster_arn,
+        "createdAt": now,
+        "startedAt": now,
+        "updatedAt": now,
+        "sourceServiceRevisions": [
+            {"arn": source, "requestedTaskCount": count, "runningTaskCount": count, "pendingTaskCount": 0}
+            for source in sources
+        ],
+        "targetServiceRevision": {"arn": target_arn, "requestedTaskCount": count, "runningTaskCount": count,
+                                  "pendingTaskCount": 0},
+        "status": "PENDING",
+        "deploymentConfiguration": config,
+        "lifecycleHookDetails": [],
+        "_service": service,
+        "_account": backend.account_id,
+        "_region": backend.region_name,
+        "_load_balancers": load_balancers,
+        "_plan": ([("RECONCILE_SERVICE", 0.0, False, 0)] if len(sources) > 1 else []) + stage_plan(config),
+        "_index": -1,
+        "_at": now,
+    }
+
+
+def finish(d, status, reason, at):
+    d["status"], d["statusReason"] = status, reason
+    d["finishedAt"] = d["updatedAt"] = at
+
+
+def roll_back(backend, d, reason, at):
+    """Asks for a rollback: ROLLBACK_REQUESTED, then ROLLBACK_IN_PROGRESS, then its end, each held
+    ROLLBACK_STEP_MINUTES on the test clock (settle_rollback) so that a test sees every status
+    API_ServiceDeployment.html lists."""
+    source = d["sourceServiceRevisions"][0]["arn"] if d["sourceServiceRevisions"] else None
+    d["rollback"] = {"reason": reason, "startedAt": at}
+    if source:
+        d["rollback"]["serviceRevisionArn"] = source
+    d["_hook"] = None
+    fail_hooks(d)
+    d["status"], d["statusReason"], d["updatedAt"], d["_at"] = "ROLLBACK_REQUESTED", reason, at, at
+
+
+def settle_rollback(backend, d, now):
+    """Moves a rollback on: to ROLLBACK_IN_PROGRESS, which puts traffic back on the source
+    revision, then to its end, the service back on the source revision's task definition (AWS
+    ends a rollback of a blue/green family deployment with the old revision serving everything).
+    A first deployment has no earlier revision: ROLLBACK_FAILED (Terraform's
+    TestAccECSService_BlueGreenDeployment_createFailure: "No rollback candidate was found")."""
+    step = timedelta(minutes=ROLLBACK_STEP_MINUTES)
+    if d["status"] == "ROLLBACK_REQUESTED" and now >= d["_at"] + step:
+        d["_at"] += step
+        d["status"], d["updatedAt"] = "ROLLBACK_IN_PROGRESS", d["_at"]
+        shift_traffic(d, 0.0, False)
+    if d["status"] == "ROLLBACK_IN_PROGRESS" and now >= d["_at"] + step:
+        d["_at"] += step
+        source = d["rollback"].get("serviceRevisionArn")
+        if not source:
+            finish(d, "ROLLBACK_FAILED", "No rollback candidate was found.", d["_at"])
+            return
+        d["_service"].task_definition = backend.service_revision_task_definitions[source]
+        d["_service"].current_service_revision = source
+        d["targetServiceRevision"].update(runningTaskCount=0, requestedTaskCount=0)
+        finish(d, "ROLLBACK_SUCCESSFUL", d["rollback"]["reason"], d["_at"])
+
+
+def fail_hooks(d):
+    for hook in d["lifecycleHookDetails"]:
+        if hook["status"] == "AWAITING_ACTION":
+            hook["status"] = "FAILED"
+
+
+def pending_hook(d, stage):
+    """The first PAUSE hook of this stage that is not yet answered (AWS_LAMBDA hooks: no Lambda
+    here, so they succeed)."""
+    config = d["deploymentConfiguration"]
+    for n, hook in enumerate(config.get("lifecycleHooks") or []):
+        if stage not in (hook.get("lifecycleStages") or []) or (hook.get("targetType") or "AWS_LAMBDA") != "PAUSE":
+            continue
+        key = (d["_index"], n)
+        if key not in d.setdefault("_answered", set()):
+            return n, hook, key
+    return None
+
+
+def settle(backend):
+    """Moves every deployment of the backend on as far as its test clock allows."""
+    now = deployment_clock(backend)
+    for d in service_deployments(backend).values():
+        while d["status"] in ("PENDING", "IN_PROGRESS"):
+            if not step_deployment(backend, d, now):
+                break
+        if d["status"] in ROLLING_BACK:
+            settle_rollback(backend, d, now)
+
+
+def step_deployment(backend, d, now):
+    """One move of a deployment: into its next stage, through a hook, or past a wait. False when
+    it must wait for the clock or an answer."""
+    plan = d["_plan"]
+    if d["_index"] >= 0:
+        stage, _, _, wait = plan[d["_index"]]
+        waiting = pending_hook(d, stage)
+        if waiting:
+            n, hook, key = waiting
+            detail = d.get("_hook")
+            if detail is None:
+                timeout = hook.get("timeoutConfiguration") or {}
+                detail = {"hookId": f"{d['serviceDeploymentArn'].rsplit('/', 1)[1]}-{d['_index']}-{n}",
+                          "targetType": "PAUSE", "status": "AWAITING_ACTION",
+                          "expiresAt": d["_at"] + timedelta(minutes=int(timeout.get("timeoutInMinutes", 1440))),
+                          "timeoutAction": timeout.get("action", "ROLLBACK")}
+                d["_hook"], d["_hook_key"] = detail, key
+                d["lifecycleHookDetails"] = [detail]
+                return True
+            if now < detail["expiresAt"]:
+                return False
+            detail["status"] = "TIMED_OUT"
+            d["_answered"].add(key)
+            d["_hook"] = None
+            if detail["timeoutAction"] == "ROLLBACK":
+                roll_back(backend, d, "The lifecycle hook timed out.", detail["expiresAt"])
+                return False
+            d["_at"] = detail["expiresAt"]
+            return True
+        if now < d["_at"] + timedelta(minutes=wait):
+            return False
+        d["_at"] = d["_at"] + timedelta(minutes=wait)
+    d["_index"] += 1
+    d["status"] = "IN_PROGRESS"
+    d["updatedAt"] = d["_at"]
+    if d["_index"] >= len(plan):
+        complete(d)
+        return False
+    stage, production, test, _ = plan[d["_index"]]
+    d["lifecycleStage"] = REPORTED_STAGES.get(stage, stage)
+    if production is not None or test != d.get("_test", False):
+        shift_traffic(d, production if production is not None else d.get("_production", 0.0), test)
+    if stage == "CLEAN_UP":
+        for source in d["sourceServiceRevisions"]:
+            source.update(runningTaskCount=0, requestedTaskCount=0)
+    return True
+
+
+def complete(d):
+    """The new revision serves everything and its target group is now the production one."""
+    service = d["_service"]
+    for lb in d["_load_balancers"]:
+        service.__dict__.setdefault("live_target_groups", {})[lb["_key"]] = lb["_green"]
+    service.current_service_revision = d["targetServiceRevision"]["arn"]
+    finish(d, "SUCCESSFUL", "Service deployment completed.", d["_at"])
+
+
+def public(d):
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+def task_definition_arn(backend, name):
+    return backend.describe_task_definition(name).arn if name else None
+
+
+def start_deployment(backend, service, sources, task_definition):
+    config = getattr(service, "deployment_configuration", None) or {}
+    d = new_service_deployment(backend, service, config, sources, task_definition)
+    service.current_service_revision = d["targetServiceRevision"]["arn"]
+    service_deployments(backend)[d["serviceDeploymentArn"]] = d
+    if (config.get("strategy") or "ROLLING") == "ROLLING":
+        # moto places no tasks: a rolling deployment is done at once.
+        d["status"] = "SUCCESSFUL"
+        d["finishedAt"] = d["startedAt"]
+        return d
+    settle(backend)
+    return d
+
+
+_create_service_response = ecs_responses.EC2ContainerServiceResponse.create_service
+_update_service_response = ecs_responses.EC2ContainerServiceResponse.update_service
+_describe_services_response = ecs_responses.EC2ContainerServiceResponse.describe_services
+
+
+def create_service_response(self):
+    """ECS CreateService keeps deploymentConfiguration whole (strategy, bake time, canary/linear
+    settings, lifecycle hooks) and loadBalancers[].advancedConfiguration, after ECS's checks
+    (validate_deployment); the service's first service deployment is recorded. It also keeps
+    what moto's CreateService drops but UpdateService keeps (moto sets every UpdateService
+    parameter on the service): enableExecuteCommand (AWS answers it always, false by default),
+    healthCheckGracePeriodSeconds and capacityProviderStrategy, so that DescribeServices answers
+    the same right after a create as after an update that sent the same."""
+    config = self._get_param("deploymentConfiguration")
+    validate_deployment(config, self._get_param("loadBalancers"), self._get_param("deploymentController"))
+    result = _create_service_response(self)
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+    if config is not None:
+        service.deployment_configuration = config
+    service.enable_execute_command = bool(self._get_param("enableExecuteCommand", False))
+    for param, attribute in (("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+                             ("capacityProviderStrategy", "capacity_provider_strategy")):
+        if self._get_param(param) is not None:
+            setattr(service, attribute, self._get_param(param))
+    start_deployment(self.ecs_backend, service, [], service.task_definition)
+    return result
+
+
+def update_service_response(self):
+    """ECS UpdateService: the same checks and storage as CreateService; a new task definition or
+    forceNewDeployment starts a service deployment, which a BLUE_GREEN, CANARY or LINEAR strategy
+    takes through its lifecycle stages on the test clock. One still in flight is superseded
+    (supersede)."""
+    backend = self.ecs_backend
+    service = backend._get_service(self._get_param("cluster", "default"), self._get_param("service").split("/")[-1])
+    config = self._get_param("deploymentConfiguration")
+    load_balancers = self._get_param("loadBalancers")
+    validate_deployment(config if config is not None else getattr(service, "deployment_configuration", None),
+                        load_balancers if load_balancers is not None else service.load_balancers,
+                        service.deployment_controller)
+    settle(backend)
+    before = task_definition_arn(backend, service.task_definition)
+    source = getattr(service, "current_service_revision", None)
+    result = _update_service_response(self)
+    after = task_definition_arn(backend, service.task_definition)
+    service.task_definition = after
+    if after != before or self._get_param("forceNewDeployment"):
+        sources = supersede(backend, service) or ([source] if source else [])
+        start_deployment(backend, service, sources, after)
+    return result
+
+
+def supersede(backend, service):
+    """Ends the service's deployments still in flight STOPPED, as a new deployment replaces them
+    (service-deployment.html: UpdateService with a new revision or forceNewDeployment creates a
+    service deployment; STOPPED is a completed state); the revisions they leave ACTIVE (their
+    sources, then their target), for the new deployment to replace. The statusReason is ours:
+    AWS's words were not found."""
+    sources = []
+    for d in service_deployments(backend).values():
+        if d["_service"] is not service or d["status"] not in IN_FLIGHT:
+            continue
+        d["_hook"] = None
+        fail_hooks(d)
+        finish(d, "STOPPED", "Superseded by a new service deployment.", deployment_clock(backend))
+        for arn in [r["arn"] for r in d["sourceServiceRevisions"]] + [d["targetServiceRevision"]["arn"]]:
+            if arn not in sources:
+                sources.append(arn)
+    return sources
+
+
+def describe_services_response(self):
+    settle(self.ecs_backend)
+    return _describe_services_response(self)
+
+
+def deployment_of(backend, arn):
+    settle(backend)
+    d = service_deployments(backend).get(arn)
+    if d is None:
+        raise ServiceDeploymentNotFound(f"The service deployment {arn} does not exist.")
+    return d
+
+
+def epoch(value):
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def list_service_deployments(self):
+    """ECS ListServiceDeployments: a service's deployments, newest first, filtered by status and
+    createdAt, paged by maxResults (1-100, default 20) and nextToken."""
+    backend = self.ecs_backend
+    service = backend._get_service(self._get_param("cluster", "default"), self._get_param("service").split("/")[-1])
+    settle(backend)
+    statuses = self._get_param("status") or []
+    created = self._get_param("createdAt") or {}
+    found = [d for d in service_deployments(backend).values() if d["_service"] is service
+             and (not statuses or d["status"] in statuses)]
+    found.sort(key=lambda d: d["createdAt"], reverse=True)
+    if created.get("before") is not None:
+        found = [d for d in found if d["createdAt"].timestamp() < epoch(created["before"])]
+    if created.get("after") is not None:
+        found = [d for d in found if d["createdAt"].timestamp() > epoch(created["after"])]
+    size = self._get_int_param("maxResults") or 20
+    if not 1 <= size <= 100:
+        raise EcsInvalidParameter("maxResults must be between 1 and 100.")
+    start = int(self._get_param("nextToken") or 0)
+    page = found[start:start + size]
+    briefs = [{"serviceDeploymentArn": d["serviceDeploymentArn"], "serviceArn": d["serviceArn"],
+               "clusterArn": d["clusterArn"], "startedAt": d["startedAt"], "createdAt": d["createdAt"],
+               "finishedAt": d.get("finishedAt"), "targetServiceRevisionArn": d["targetServiceRevision"]["arn"],
+               "status": d["status"], "statusReason": d.get("statusReason")} for d in page]
+    token = str(start + size) if start + size < len(found) else None
+    return ecs_responses.ActionResult({"serviceDeployments": briefs, "nextToken": token})
+
+
+def describe_service_deployments(self):
+    """ECS DescribeServiceDeployments: up to 20 ARNs; an unknown one is a failure (MISSING)."""
+    arns = self._get_param("serviceDeploymentArns") or []
+    if len(arns) > 20:
+        raise EcsInvalidParameter("serviceDeploymentArns can have at most 20 items.")
+    backend = self.ecs_backend
+    settle(backend)
+    found, failures = [], []
+    for arn in arns:
+        d = service_deployments(backend).get(arn)
+        if d is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(public(d))
+    return ecs_responses.ActionResult({"serviceDeployments": found, "failures": failures})
+
+
+def continue_service_deployment(self):
+    """ECS ContinueServiceDeployment: answers the PAUSE hook `hookId` of a paused deployment;
+    CONTINUE (the default) moves it to its next stage, ROLLBACK rolls it back."""
+    backend = self.ecs_backend
+    d = deployment_of(backend, self._get_param("serviceDeploymentArn"))
+    hook = d.get("_hook")
+    if d["status"] not in ("PENDING", "IN_PROGRESS") or hook is None or hook["hookId"] != self._get_param("hookId"):
+        raise EcsInvalidParameter(f"The service deployment is not paused at lifecycle hook {self._get_param('hookId')}.")
+    now = deployment_clock(backend)
+    d["_answered"].add(d["_hook_key"])
+    d["_hook"] = None
+    d["_at"] = now
+    if (self._get_param("action") or "CONTINUE") == "ROLLBACK":
+        hook["status"] = "FAILED"
+        roll_back(backend, d, "Rolled back by ContinueServiceDeployment.", now)
+    else:
+        hook["status"] = "SUCCEEDED"
+        settle(backend)
+    return ecs_responses.ActionResult({"serviceDeploymentArn": d["serviceDeploymentArn"]})
+
+
+def stop_service_deployment(self):
+    """ECS StopServiceDeployment with ROLLBACK (developer guide, "Stopping Amazon ECS service
+    deployments"): a PENDING or IN_PROGRESS deployment moves to ROLLBACK_REQUESTED and rolls back
+    (roll_back); one already STOP_REQUESTED or rolling back goes on as it was. The API reference
+    says "The valid values are ROLLBACK": ABORT, in the model's enum but not described, is
+    refused."""
+    backend = self.ecs_backend
+    d = deployment_of(backend, self._get_param("serviceDeploymentArn"))
+    stop_type = self._get_param("stopType") or "ROLLBACK"
+    if stop_type != "ROLLBACK":
+        raise EcsInvalidParameter(f"Invalid stopType: {stop_type}. The valid values are ROLLBACK.")
+    if d["status"] in ROLLING_BACK + ("STOP_REQUESTED",):
+        # "ROLLBACK_REQUESTED - The service deployment continues the rollback operation."
+        return ecs_responses.ActionResult({"serviceDeploymentArn": d["serviceDeploymentArn"]})
+    if d["status"] not in ("PENDING", "IN_PROGRESS"):
+        raise EcsConflict(f"The service deployment is {d['status']} and cannot be stopped.")
+    roll_back(backend, d, "Stopped by StopServiceDeployment.", deployment_clock(backend))
+    return ecs_responses.ActionResult({"serviceDeploymentArn": d["serviceDeploymentArn"]})
+
+
+def advance_deployment_clock(request, full_url, headers):
+    """POST /moto-api/ecs/clock {"minutes": N}: the test clock (above). Loopback only."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    if (request.remote_addr or "") not in ("127.0.0.1", "::1"):
+        return 403, {}, json.dumps({"error": "the test clock answers on loopback only"})
+    if request.method != "POST":
+        return 405, {}, json.dumps({"error": "POST {\"minutes\": N}"})
+    minutes = float(json.loads(request.data or b"{}").get("minutes", 0))
+    if minutes < 0:
+        return 400, {}, json.dumps({"error": "the clock only moves forward"})
+    # `headers` is a plain dict with the client's spelling: ask the request, case-insensitively.
+    account = request.headers.get("x-moto-account-id") or DEFAULT_ACCOUNT_ID
+    total = 0
+    for backend in list(ecs.ecs_backends[account].values()):
+        backend.test_clock_minutes = getattr(backend, "test_clock_minutes", 0) + minutes
+        total = backend.test_clock_minutes
+        settle(backend)
+    return 200, {"Content-Type": "application/json"}, json.dumps({"account": account, "minutes": total})
+
+
+ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+ecs_responses.EC2ContainerServiceResponse.update_service = update_service_response
+ecs_responses.EC2ContainerServiceResponse.describe_services = describe_services_response
+ecs_responses.EC2ContainerServiceResponse.list_service_deployments = list_service_deployments
+ecs_responses.EC2ContainerServiceResponse.describe_service_deployments = describe_service_deployments
+ecs_responses.EC2ContainerServiceResponse.continue_service_deployment = continue_service_deployment
+ecs_responses.EC2ContainerServiceResponse.stop_service_deployment = stop_service_deployment
+moto_api_urls.url_paths["{0}/moto-api/ecs/clock"] = advance_deployment_clock
+
+
 access_control.IAMRequestBase.__init__ = iam_request_init
 ecr.ECRBackend.create_repository = create_repository
 launch_templates.LaunchTemplate.create_version = create_version
