@@ -426,47 +426,26 @@ async fn the_deploy_job_commands_run_in_order_against_moto_and_a_local_registry(
     values.insert("inputs.stack", stack.display().to_string());
     values.insert("github.workspace", repo_root().display().to_string());
     values.insert("secrets.API_KEY", KEY.to_owned());
-    let run_step = |id: &str, values: &BTreeMap<&str, String>| -> (std::process::Output, BTreeMap<String, String>) {
-        let step = job["steps"]
-            .as_array()
-            .expect("steps")
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap_or_else(|| panic!("no step {id}"));
-        let _ = std::fs::write(&github_output, "");
-        let mut c = Command::new("bash");
-        c.arg("-e").arg("-c").arg(expand(step["run"].as_str().expect("run"), values)).current_dir(repo_root());
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::var("HOME").unwrap_or_default());
-        for (k, v) in job["env"].as_object().expect("job env") {
-            c.env(k, expand(v.as_str().unwrap_or_default(), values));
-        }
-        for (k, v) in step["env"].as_object().into_iter().flatten() {
-            c.env(k, expand(v.as_str().unwrap_or_default(), values));
-        }
+    assert!(job["env"].is_object(), "the deploy job sets its environment");
+    let path = |p: &std::path::Path| p.display().to_string();
+    let env: Vec<(&str, String)> = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
         // The build step made target/release; this test uses the suite's debug binaries.
-        c.env("BIN", &bin)
-            .env("RUNNER_TEMP", &runner_temp)
-            .env("GITHUB_OUTPUT", &github_output)
-            .env("GITHUB_STEP_SUMMARY", &summary);
-        c.env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "ap-northeast-1");
-        c.env("KONNICHIWA_MOTO_ACCOUNT_ID", &account.id)
-            .env("KONNICHIWA_IMAGE_REPOSITORY", format!("{registry}/workflow-{}", account.id));
+        ("BIN", path(&bin)),
+        ("RUNNER_TEMP", path(&runner_temp)),
+        ("GITHUB_OUTPUT", path(&github_output)),
+        ("GITHUB_STEP_SUMMARY", path(&summary)),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "ap-northeast-1".into()),
+        ("KONNICHIWA_MOTO_ACCOUNT_ID", account.id.clone()),
+        ("KONNICHIWA_IMAGE_REPOSITORY", format!("{registry}/workflow-{}", account.id)),
         // The build job's binaries; no compiler in the deploy job.
-        c.env("KONNICHIWA_PREBUILT_DIR", &prebuilt).env("CARGO", "/nonexistent/cargo");
-        let out = c.output().expect("bash");
-        let outputs = std::fs::read_to_string(&github_output)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        (out, outputs)
-    };
+        ("KONNICHIWA_PREBUILT_DIR", path(&prebuilt)),
+        ("CARGO", "/nonexistent/cargo".into()),
+    ];
+    let run_step = |id: &str, values: &BTreeMap<&str, String>| run_job_step(job, id, values, &env);
 
     // An environment without its own API_KEY: the step stops before any change, naming the fix.
     values.insert("inputs.environment", "staging".to_owned());
