@@ -42,8 +42,8 @@ struct Reading<'a> {
 }
 
 impl<'a> Reading<'a> {
-    /// The instance of `kind` whose attribute `key` equals `value` (or, with `value` None, the only
-    /// one of its type), recorded as read.
+    /// The instance of `kind` whose attribute `key` equals `value` (or, with `value` None — what
+    /// it is attached to does not say — the only one of its type), recorded as read.
     fn find(&mut self, kind: &'a str, key: &str, value: Option<&str>) -> Option<Found<'a>> {
         let mut all = self.state.of_type(kind);
         let found = match value {
@@ -72,10 +72,7 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     }
     let region =
         state.managed_aws().find_map(|f| f.text("arn").and_then(|a| arn_part(&a, 3))).ok_or(DescribeError::NoRegion)?;
-    let cluster = match svc.and_then(|s| s.text("cluster")) {
-        Some(arn) => r.find("aws_ecs_cluster", "arn", Some(&arn)),
-        None => r.find("aws_ecs_cluster", "", None),
-    };
+    let cluster = r.find("aws_ecs_cluster", "arn", svc.and_then(|s| s.text("cluster")).as_deref());
     let name = match cluster.and_then(|c| c.text("name")).or_else(|| svc.and_then(|s| s.text("name"))) {
         Some(n) => n,
         None => {
@@ -105,15 +102,13 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
         ));
     }
     // Through the service when there is one; else the state's only target group and load balancer.
-    let tg = match lb_block.as_ref().and_then(|b| b.get("target_group_arn")).and_then(Value::as_str) {
-        Some(arn) => r.find("aws_lb_target_group", "arn", Some(arn)),
-        None => r.find("aws_lb_target_group", "", None),
-    };
+    let tg = r.find(
+        "aws_lb_target_group",
+        "arn",
+        lb_block.as_ref().and_then(|b| b.get("target_group_arn")).and_then(Value::as_str),
+    );
     let listener = tg.and_then(|tg| listener_of(&mut r, tg));
-    let lb = match listener.and_then(|l| l.text("load_balancer_arn")) {
-        Some(arn) => r.find("aws_lb", "arn", Some(&arn)),
-        None => r.find("aws_lb", "", None),
-    };
+    let lb = r.find("aws_lb", "arn", listener.and_then(|l| l.text("load_balancer_arn")).as_deref());
     network(&mut r, &mut out, lb);
     capacity(&mut r, &mut out, cluster);
     registry(&mut r, &mut out, &name, container.as_ref());
@@ -207,10 +202,7 @@ fn listener_of<'a>(r: &mut Reading<'a>, tg: Found<'a>) -> Option<Found<'a>> {
 
 fn network(r: &mut Reading, out: &mut Vec<String>, lb: Option<Found>) {
     let vpc_id = lb.and_then(|l| l.text("vpc_id"));
-    let Some(vpc) = (match vpc_id.as_deref() {
-        Some(id) => r.find("aws_vpc", "id", Some(id)),
-        None => r.find("aws_vpc", "", None),
-    }) else {
+    let Some(vpc) = r.find("aws_vpc", "id", vpc_id.as_deref()) else {
         r.notes.push("no VPC of the service's in the state: network is the example's".into());
         out.extend(["".into(), "network: { cidr: 10.40.0.0/16, availability_zones: 2 }".into()]);
         return;
@@ -238,17 +230,11 @@ fn capacity(r: &mut Reading, out: &mut Vec<String>, cluster: Option<Found>) {
         .and_then(|c| c.text("name"))
         .and_then(|n| r.find("aws_ecs_cluster_capacity_providers", "cluster_name", Some(&n)))
         .and_then(|p| p.attr("capacity_providers")?.as_array()?.first()?.as_str().map(str::to_owned));
-    let provider = match provider_name.as_deref() {
-        Some(n) => r.find("aws_ecs_capacity_provider", "name", Some(n)),
-        None => r.find("aws_ecs_capacity_provider", "", None),
-    };
+    let provider = r.find("aws_ecs_capacity_provider", "name", provider_name.as_deref());
     let asg_arn = provider.and_then(|p| {
         p.block("auto_scaling_group_provider")?.get("auto_scaling_group_arn")?.as_str().map(str::to_owned)
     });
-    let asg = match asg_arn.as_deref() {
-        Some(arn) => r.find("aws_autoscaling_group", "arn", Some(arn)),
-        None => r.find("aws_autoscaling_group", "", None),
-    };
+    let asg = r.find("aws_autoscaling_group", "arn", asg_arn.as_deref());
     let Some(asg) = asg else {
         r.notes.push("no Auto Scaling group in the state: capacity is the example's, and `up` creates it".into());
         out.extend(["".into(), "capacity: { instance_type: t3.small, min: 1, max: 4, desired: 2 }".into()]);
@@ -295,10 +281,7 @@ fn registry(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Optio
         .of_type("aws_ecr_repository")
         .find(|f| f.text("repository_url").is_some_and(|u| image.starts_with(&u)))
         .and_then(|f| f.text("name"));
-    let repo = match repo {
-        Some(n) => r.find("aws_ecr_repository", "name", Some(&n)),
-        None => r.find("aws_ecr_repository", "", None),
-    };
+    let repo = r.find("aws_ecr_repository", "name", repo.as_deref());
     let Some(repo) = repo else { return };
     let repo_name = repo.text("name").unwrap_or_default();
     let keep = r.find("aws_ecr_lifecycle_policy", "repository", Some(&repo_name)).and_then(|p| {
@@ -337,10 +320,7 @@ fn secret(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Option<
         .state
         .of_type("aws_secretsmanager_secret")
         .find(|s| s.text("arn").is_some_and(|a| arn.as_deref().is_some_and(|v| v.starts_with(&a))));
-    let secret = match found.and_then(|f| f.text("arn")) {
-        Some(a) => r.find("aws_secretsmanager_secret", "arn", Some(&a)),
-        None => r.find("aws_secretsmanager_secret", "", None),
-    };
+    let secret = r.find("aws_secretsmanager_secret", "arn", found.and_then(|f| f.text("arn")).as_deref());
     let Some(secret) = secret else { return };
     let mut fields = Vec::new();
     let secret_name = secret.text("name").unwrap_or_default();
@@ -517,10 +497,7 @@ fn load_balancer(
 fn logs(r: &mut Reading, out: &mut Vec<String>, name: &str, c: Option<&Value>) {
     let group =
         c.and_then(|c| c.get("logConfiguration")?.get("options")?.get("awslogs-group")?.as_str().map(str::to_owned));
-    let found = match group.as_deref() {
-        Some(g) => r.find("aws_cloudwatch_log_group", "name", Some(g)),
-        None => r.find("aws_cloudwatch_log_group", "", None),
-    };
+    let found = r.find("aws_cloudwatch_log_group", "name", group.as_deref());
     let Some(found) = found else { return };
     if found.text("name").is_some_and(|g| g != format!("/ecs/{name}")) {
         r.notes.push(format!("{}: the stack's log group is /ecs/{name}", found.address()));
