@@ -286,6 +286,167 @@ pub struct Deployment {
     /// chat or a pager outside the stack; `down` deletes it).
     #[serde(default)]
     pub alarm_topic: bool,
+    /// How traffic moves to a new revision: `rolling` (tasks replaced in place, the default),
+    /// `canary`, `linear` or `blue_green` (ECS shifts traffic between two target groups, and the
+    /// gate judges the new revision against `slo:` before any production traffic reaches it).
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// `strategy: canary`: the share of production traffic the new revision takes first, and for
+    /// how long before the rest moves (ECS's defaults: 5%, 10m).
+    #[serde(default)]
+    pub canary: Canary,
+    /// `strategy: linear`: the share moved at each step and the wait between steps (ECS's
+    /// defaults: 10%, 6m).
+    #[serde(default)]
+    pub linear: Linear,
+    /// `strategy: blue_green`: how long the old revision keeps running, idle, after all traffic
+    /// moved (the window in which `rollback` is instant). Also the time the old revision stays
+    /// after a canary or linear shift ends.
+    #[serde(default)]
+    pub blue_green: BlueGreen,
+    /// What the gate of a canary, linear or blue/green deployment measures before production
+    /// traffic moves.
+    #[serde(default)]
+    pub gate: Gate,
+}
+
+/// `service.deployment.strategy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// New tasks replace old ones behind the one target group; the SLO alarms and the circuit
+    /// breaker roll a bad revision back.
+    #[default]
+    Rolling,
+    /// A slice of production traffic first, then the rest.
+    Canary,
+    /// Production traffic in equal steps.
+    Linear,
+    /// All production traffic at once, the old revision kept for `blue_green.bake`.
+    BlueGreen,
+}
+
+impl Strategy {
+    /// The word stack.yaml spells it with.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Rolling => "rolling",
+            Self::Canary => "canary",
+            Self::Linear => "linear",
+            Self::BlueGreen => "blue_green",
+        }
+    }
+
+    /// Whether ECS shifts traffic between two target groups (every strategy but rolling).
+    pub fn shifts_traffic(self) -> bool {
+        self != Self::Rolling
+    }
+}
+
+/// `service.deployment.canary`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Multiples of 0.1% from 0.1% to 100%.
+    #[serde(default = "default_canary_percent")]
+    pub percent: Percent,
+    /// Whole minutes, 0–1440.
+    #[serde(default = "default_canary_bake")]
+    pub bake: HumanDuration,
+}
+
+impl Default for Canary {
+    fn default() -> Self {
+        Self { percent: default_canary_percent(), bake: default_canary_bake() }
+    }
+}
+
+fn default_canary_percent() -> Percent {
+    Percent::parse("5%")
+}
+
+fn default_canary_bake() -> HumanDuration {
+    HumanDuration::parse("10m")
+}
+
+/// `service.deployment.linear`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// Multiples of 0.1% from 3% to 100%.
+    #[serde(default = "default_linear_step")]
+    pub step: Percent,
+    /// Whole minutes, 0–1440: the wait after each step but the last.
+    #[serde(default = "default_linear_bake")]
+    pub step_bake: HumanDuration,
+}
+
+impl Default for Linear {
+    fn default() -> Self {
+        Self { step: default_linear_step(), step_bake: default_linear_bake() }
+    }
+}
+
+fn default_linear_step() -> Percent {
+    Percent::parse("10%")
+}
+
+fn default_linear_bake() -> HumanDuration {
+    HumanDuration::parse("6m")
+}
+
+/// `service.deployment.blue_green`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreen {
+    /// Whole minutes, 0–1440 (ECS's bakeTimeInMinutes).
+    #[serde(default = "default_blue_green_bake")]
+    pub bake: HumanDuration,
+}
+
+impl Default for BlueGreen {
+    fn default() -> Self {
+        Self { bake: default_blue_green_bake() }
+    }
+}
+
+fn default_blue_green_bake() -> HumanDuration {
+    HumanDuration::parse("10m")
+}
+
+/// `service.deployment.gate`: the load the new revision takes on its test route, while the old
+/// one takes the same on the production route, before production traffic moves.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// The share of `slo.requests_per_second` sent to each revision (1–100%).
+    #[serde(default = "default_gate_share")]
+    pub share: Percent,
+    /// How long each revision is driven (10s–30m).
+    #[serde(default = "default_gate_duration")]
+    pub duration: HumanDuration,
+    /// How long ECS holds the deployment at the gate before rolling it back by itself: what
+    /// undoes a deploy that died while judging (whole minutes, at least the duration plus 5m).
+    #[serde(default = "default_gate_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self { share: default_gate_share(), duration: default_gate_duration(), timeout: default_gate_timeout() }
+    }
+}
+
+fn default_gate_share() -> Percent {
+    Percent::parse("10%")
+}
+
+fn default_gate_duration() -> HumanDuration {
+    HumanDuration::parse("1m")
+}
+
+fn default_gate_timeout() -> HumanDuration {
+    HumanDuration::parse("30m")
 }
 
 impl Default for Deployment {
@@ -299,6 +460,11 @@ impl Default for Deployment {
             slo_alarms: true,
             alarm_actions: Vec::new(),
             alarm_topic: false,
+            strategy: Strategy::default(),
+            canary: Canary::default(),
+            linear: Linear::default(),
+            blue_green: BlueGreen::default(),
+            gate: Gate::default(),
         }
     }
 }

@@ -397,6 +397,105 @@ fn deployment(c: &mut Checker, s: &Stack) {
         }
     }
     c.range("service.deployment.maximum_percent", d.maximum_percent, 100, 200, "%");
+    strategy(c, s);
+}
+
+/// ECS's bounds on a bake time: whole minutes, 0–1440.
+const MAX_BAKE_MINUTES: u64 = 1440;
+/// ECS's bounds on a lifecycle hook's timeout, in minutes (14 days).
+const MAX_HOOK_TIMEOUT_MINUTES: u64 = 20160;
+
+/// A strategy's shares and times as ECS takes them, the gate's, and room for both revisions.
+fn strategy(c: &mut Checker, s: &Stack) {
+    let d = &s.service.deployment;
+    if !d.strategy.shifts_traffic() {
+        return;
+    }
+    let word = d.strategy.word();
+    match d.strategy {
+        crate::Strategy::Canary => {
+            tenths(c, "service.deployment.canary.percent", &d.canary.percent, 0.1);
+            minutes(c, "service.deployment.canary.bake", &d.canary.bake, 0, MAX_BAKE_MINUTES);
+        }
+        crate::Strategy::Linear => {
+            tenths(c, "service.deployment.linear.step", &d.linear.step, 3.0);
+            minutes(c, "service.deployment.linear.step_bake", &d.linear.step_bake, 0, MAX_BAKE_MINUTES);
+        }
+        crate::Strategy::BlueGreen | crate::Strategy::Rolling => {}
+    }
+    minutes(c, "service.deployment.blue_green.bake", &d.blue_green.bake, 0, MAX_BAKE_MINUTES);
+    if let Some(share) = c.percent("service.deployment.gate.share", &d.gate.share, 100.0) {
+        c.check(share >= 1.0, "service.deployment.gate.share", || {
+            format!("{share}% of the SLO rate is too little load to judge; use 1–100%")
+        });
+        let rate = s.slo.requests_per_second * share / 100.0;
+        c.check(rate >= 1.0, "service.deployment.gate.share", || {
+            format!(
+                "{share}% of slo.requests_per_second ({}) is {rate:.2} requests per second: raise the share so that \
+                 the gate sends at least one a second",
+                s.slo.requests_per_second
+            )
+        });
+    }
+    let measured = c.duration("service.deployment.gate.duration", &d.gate.duration);
+    if let Some(t) = measured {
+        c.range("service.deployment.gate.duration", t.as_secs(), 10, 1800, "s");
+    }
+    let floor = measured.map_or(0, |t| t.as_secs().div_ceil(60) + 5);
+    minutes(c, "service.deployment.gate.timeout", &d.gate.timeout, floor.max(1), MAX_HOOK_TIMEOUT_MINUTES);
+    if let Some(h) = &s.load_balancer.https {
+        c.check(h.redirect_http, "service.deployment.strategy", || {
+            format!(
+                "{word} moves traffic through one listener, and both the HTTP and the HTTPS listener forward: set \
+                 load_balancer.https.redirect_http: true"
+            )
+        });
+    }
+    room_for_two_revisions(c, s);
+}
+
+/// A share ECS takes in multiples of 0.1%, from `lo` to 100%.
+fn tenths(c: &mut Checker, path: &str, p: &Percent, lo: f64) {
+    let Some(v) = c.percent(path, p, 100.0) else { return };
+    let whole_tenths = ((v * 10.0).round() - v * 10.0).abs() < 1e-6;
+    c.check(v >= lo && whole_tenths, path, || {
+        format!("{} is not a share ECS takes: use a multiple of 0.1% from {lo}% to 100%", p.text())
+    });
+}
+
+/// A time ECS takes in whole minutes, from `lo` to `hi`.
+fn minutes(c: &mut Checker, path: &str, d: &HumanDuration, lo: u64, hi: u64) {
+    let Some(t) = c.duration(path, d) else { return };
+    let secs = t.as_secs();
+    c.check(t.subsec_nanos() == 0 && secs % 60 == 0 && (lo..=hi).contains(&(secs / 60)), path, || {
+        format!("{} is not a time ECS takes: use whole minutes from {lo}m to {hi}m", d.text())
+    });
+}
+
+/// During a bake both revisions run in full: the instances at `capacity.max` must hold twice the
+/// most tasks the service may run.
+fn room_for_two_revisions(c: &mut Checker, s: &Stack) {
+    let (svc, cap) = (&s.service, &s.capacity);
+    let Some(it) = catalog::lookup(&cap.instance_type) else { return };
+    if svc.memory == 0 || svc.cpu == 0 {
+        return;
+    }
+    let usable = (f64::from(it.memory_mib) * (1.0 - INSTANCE_RESERVED_FRACTION)) as u32;
+    let per_instance = (usable / svc.memory).min(it.vcpus * 1024 / svc.cpu);
+    let most = svc.autoscaling.as_ref().map_or(svc.desired_count, |a| a.max.max(svc.desired_count));
+    let room = per_instance * cap.max;
+    c.check(room >= 2 * most, "capacity.max", || {
+        let need = (2 * most).div_ceil(per_instance.max(1));
+        format!(
+            "{} during a {} bake both revisions run: {} tasks, and {} {} instances hold {room} ({per_instance} \
+             each); raise capacity.max to at least {need}",
+            cap.max,
+            s.service.deployment.strategy.word(),
+            2 * most,
+            cap.max,
+            cap.instance_type
+        )
+    });
 }
 
 /// The service's environment: names a shell takes, never the API key, PORT only as the port.

@@ -193,3 +193,28 @@ fn the_tools_read_the_same_merged_stack() {
     assert_eq!(t.monitor.cpu_warning_percent, 50.0);
     assert_eq!(t.monitor.cpu_critical_percent, 90.0);
 }
+
+#[test]
+fn an_overlay_switches_the_strategy_and_keeps_the_bases_settings() {
+    let d = Dir::new("strategy");
+    d.write(
+        "stack.yaml",
+        &EXAMPLE
+            .replace("slo_alarms: true }", "slo_alarms: true, strategy: canary, canary: { percent: 10%, bake: 5m } }"),
+    );
+    let base = load(&d.0.join("stack.yaml"));
+    assert_eq!(base.service.deployment.strategy, stack::Strategy::Canary);
+    let o =
+        d.write("o.yaml", "extends: stack.yaml\nservice: { deployment: { strategy: linear, gate: { share: 20% } } }\n");
+    let s = load(&o);
+    let dep = &s.service.deployment;
+    assert_eq!(dep.strategy, stack::Strategy::Linear);
+    assert_eq!(
+        (dep.canary.percent.get(), dep.gate.share.get()),
+        (10.0, 20.0),
+        "the base's canary stays, for a switch back"
+    );
+    assert_eq!(dep.timeout.get(), base.service.deployment.timeout.get());
+    let back = d.write("back.yaml", "extends: stack.yaml\nservice: { deployment: { strategy: null } }\n");
+    assert_eq!(load(&back).service.deployment.strategy, stack::Strategy::Rolling, "null restores the default");
+}

@@ -455,3 +455,83 @@ fn the_breakers_failure_threshold_is_one_of_ecss_and_within_its_range() {
     let unknown = with("deployment:", "deployment: { failure_threshold: { tasks: 2 } }");
     assert!(Stack::from_yaml(&unknown, Path::new("stack.yaml")).is_err());
 }
+
+/// The example's deployment line with `fields` added.
+fn deploying(fields: &str) -> String {
+    with("deployment:", &format!("deployment: {{ circuit_breaker: rollback, timeout: 10m, {fields} }}"))
+}
+
+fn paths_of(text: &str) -> Vec<String> {
+    problems(text).into_iter().map(|p| p.path).collect()
+}
+
+#[test]
+fn a_strategy_takes_the_shares_and_times_ecs_takes() {
+    for ok in [
+        "strategy: canary, canary: { percent: 0.1%, bake: 0m }",
+        "strategy: canary, canary: { percent: 100%, bake: 1440m }",
+        "strategy: linear, linear: { step: 3%, step_bake: 1m }",
+        "strategy: blue_green, blue_green: { bake: 5m }",
+        // Defaults as ECS's: 5% for 10 minutes, 10% steps every 6, a 10-minute bake.
+        "strategy: canary",
+        "strategy: linear",
+        "strategy: blue_green",
+    ] {
+        assert_eq!(paths_of(&deploying(ok)), Vec::<String>::new(), "{ok}");
+    }
+    let s = Stack::from_yaml(&deploying("strategy: canary"), Path::new("stack.yaml")).expect("valid");
+    let d = &s.service.deployment;
+    assert_eq!(
+        (d.strategy, d.canary.percent.get(), d.canary.bake.get().as_secs()),
+        (stack::Strategy::Canary, 5.0, 600)
+    );
+    assert_eq!((d.gate.share.get(), d.gate.duration.get().as_secs(), d.gate.timeout.get().as_secs()), (10.0, 60, 1800));
+
+    for (bad, path, says) in [
+        (
+            "strategy: canary, canary: { percent: 0.05% }",
+            "service.deployment.canary.percent",
+            "multiple of 0.1% from 0.1%",
+        ),
+        ("strategy: canary, canary: { percent: 12.34% }", "service.deployment.canary.percent", "multiple of 0.1%"),
+        ("strategy: canary, canary: { percent: 120% }", "service.deployment.canary.percent", "out of range"),
+        ("strategy: canary, canary: { bake: 90s }", "service.deployment.canary.bake", "whole minutes from 0m to 1440m"),
+        ("strategy: canary, canary: { bake: 25h }", "service.deployment.canary.bake", "whole minutes"),
+        ("strategy: linear, linear: { step: 2.9% }", "service.deployment.linear.step", "from 3% to 100%"),
+        ("strategy: linear, linear: { step_bake: 30s }", "service.deployment.linear.step_bake", "whole minutes"),
+        ("strategy: blue_green, blue_green: { bake: 1441m }", "service.deployment.blue_green.bake", "whole minutes"),
+        ("strategy: canary, gate: { share: 0.5% }", "service.deployment.gate.share", "too little load"),
+        ("strategy: canary, gate: { duration: 5s }", "service.deployment.gate.duration", "10–1800s"),
+        ("strategy: canary, gate: { duration: 10m, timeout: 12m }", "service.deployment.gate.timeout", "from 15m"),
+        ("strategy: canary, gate: { timeout: 15d }", "service.deployment.gate.timeout", "to 20160m"),
+    ] {
+        let found = problems(&deploying(bad));
+        assert!(found.iter().any(|p| p.path == path && p.message.contains(says)), "{bad}: {found:?}");
+    }
+    let typo = deploying("strategy: canary_release");
+    let err = Stack::from_yaml(&typo, Path::new("stack.yaml")).expect_err("unknown strategy").to_string();
+    assert!(err.contains("blue_green") && err.contains("canary"), "names the strategies there are: {err}");
+    // A rolling stack ignores the other strategies' settings (an overlay may switch back to it).
+    assert_eq!(paths_of(&deploying("strategy: rolling, canary: { percent: 0.05% }")), Vec::<String>::new());
+}
+
+#[test]
+fn a_strategy_needs_room_for_both_revisions_and_one_forwarding_listener() {
+    // autoscaling max 8 tasks of 256 MiB: 16 during a bake; one t3.small holds 7.
+    let text = deploying("strategy: blue_green").replace("  max: 4\n", "  max: 2\n");
+    let found = problems(&text);
+    let room = found.iter().find(|p| p.path == "capacity.max").unwrap_or_else(|| panic!("{found:?}"));
+    assert!(room.message.contains("16 tasks") && room.message.contains("at least 3"), "{}", room.message);
+    assert!(problems(&deploying("strategy: blue_green")).is_empty(), "the example's 4 instances hold 28");
+    assert!(problems(&text.replace("strategy: blue_green", "strategy: rolling")).is_empty(), "rolling needs no more");
+
+    let both = deploying("strategy: canary").replace(
+        "  # https: { domain: api.example.com }",
+        "  https: { certificate_arn: 'arn:aws:acm:ap-northeast-1:123456789012:certificate/abc', redirect_http: false }",
+    );
+    let found = problems(&both);
+    assert!(
+        found.iter().any(|p| p.path == "service.deployment.strategy" && p.message.contains("redirect_http: true")),
+        "{found:?}"
+    );
+}
