@@ -265,6 +265,10 @@ pub struct DeployArgs {
     /// Image reference, ideally `HOST/NAME@sha256:…` (a tag can move under a running service).
     #[arg(long)]
     pub image: String,
+    /// Where the gate of a canary, linear or blue/green deployment sends its load (default: the
+    /// stack's URL); its test requests carry the header the test listener rule matches.
+    #[arg(long, value_name = "URL")]
+    pub gate_url: Option<String>,
     #[command(flatten)]
     pub rollout: RolloutArgs,
 }

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
 use crate::resources::service::task::{self, family_and_revision};
 use crate::resources::{cluster, service};
-use crate::rollout::{RolloutReport, exit_for, switch_to};
+use crate::rollout::{Gate, RolloutReport, exit_for, shifted, switch_to};
 
 /// A revision and the image it runs.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -170,12 +170,14 @@ pub async fn run(cli: &Cli, args: &RollbackArgs) -> Result<u8, Error> {
 type RolledBack = (Revision, Revision, bool, Option<String>, Option<RolloutReport>);
 
 async fn roll_back(ctx: &Ctx, cli: &Cli, target: &Target, follow: &RolloutArgs) -> Result<RolledBack, Error> {
+    if ctx.stack.service.deployment.strategy.shifts_traffic()
+        && *target == Target::Previous
+        && let Some(d) = shifted::in_flight(ctx).await?
+    {
+        return undo_in_flight(ctx, cli, &d, follow).await;
+    }
     let from_arn = current(ctx).await?;
-    let from = revision(ctx, &from_arn).await?.unwrap_or_else(|| Revision {
-        task_definition: from_arn.clone(),
-        revision: 0,
-        image: "(unreadable)".into(),
-    });
+    let from = revision_or_unread(ctx, &from_arn).await?;
     let (to, registered) = choose(ctx, target, &from_arn).await?;
     if to.task_definition == from.task_definition {
         return Err(Error::Refused(format!("the service already runs {} ({})", to.task_definition, to.image)));
@@ -190,8 +192,49 @@ async fn roll_back(ctx: &Ctx, cli: &Cli, target: &Target, follow: &RolloutArgs) 
             if registered { ", a new revision of the current one with that image" } else { "" }
         );
     }
-    let (deployment_id, rollout) = switch_to(ctx, cli, &to.task_definition, follow).await?;
+    let gate = Gate::Skip("a rollback to a revision that ran before".into());
+    let (deployment_id, rollout) = switch_to(ctx, cli, &to.task_definition, follow, &gate).await?;
     Ok((from, to, registered, deployment_id, rollout))
+}
+
+/// The service deployment in flight, rolled back at once (StopServiceDeployment): traffic goes
+/// back to the old revision, whose tasks still run during a gate or a bake.
+async fn undo_in_flight(
+    ctx: &Ctx,
+    cli: &Cli,
+    d: &aws_sdk_ecs::types::ServiceDeployment,
+    follow: &RolloutArgs,
+) -> Result<RolledBack, Error> {
+    use aws_sdk_ecs::types::ServiceDeploymentStatus as Status;
+    let arn = d.service_deployment_arn().unwrap_or_default().to_owned();
+    let from = revision_or_unread(ctx, &current(ctx).await?).await?;
+    if !cli.json {
+        eprintln!("Rolling back service deployment {arn} ({}).", shifted::where_it_is(d));
+    }
+    if matches!(d.status(), Some(Status::Pending | Status::InProgress)) {
+        shifted::stop(ctx, &arn).await?;
+    }
+    let mut rollout = None;
+    if !follow.no_wait {
+        let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
+        let gate = Gate::Skip("the deployment is being rolled back".into());
+        let mut report = shifted::follow(ctx, &arn, &gate, timeout, cli.json).await?;
+        // What this command asked for: the old revision serving again.
+        if report.result == "rolled-back" {
+            report.result = "completed";
+        }
+        rollout = Some(report);
+    }
+    let to = revision_or_unread(ctx, &current(ctx).await?).await?;
+    Ok((from, to, false, Some(arn), rollout))
+}
+
+async fn revision_or_unread(ctx: &Ctx, arn: &str) -> Result<Revision, Error> {
+    Ok(revision(ctx, arn).await?.unwrap_or_else(|| Revision {
+        task_definition: arn.to_owned(),
+        revision: 0,
+        image: "(unreadable)".into(),
+    }))
 }
 
 #[cfg(test)]

@@ -199,7 +199,9 @@ async fn converge(
     let (applied, outputs) = engine::reconcile(ctx, image).await?;
     replay.stop();
     let mut rollout = None;
-    if let (Some(id), Some(td), false) =
+    if outputs.service.deployment_id.is_some() && ctx.stack.service.deployment.strategy.shifts_traffic() {
+        rollout = follow_shifted(ctx, cli, outputs.load_balancer.url.as_deref(), no_wait).await?;
+    } else if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
     {
         let deploy_timeout =
@@ -218,4 +220,23 @@ async fn converge(
         );
     }
     Ok(Some(Applied { plan, outputs, applied: Some(applied), rollout, cost: Some(cost) }))
+}
+
+/// The service deployment an `up` of a canary, linear or blue/green service started, followed
+/// through the gate at the stack's URL (--no-wait leaves it at the gate, and says so).
+async fn follow_shifted(ctx: &Ctx, cli: &Cli, url: Option<&str>, no_wait: bool) -> Result<Option<RolloutReport>, Error> {
+    if no_wait {
+        if !cli.json {
+            eprintln!("{}", crate::rollout::left_at_the_gate(&ctx.stack));
+        }
+        return Ok(None);
+    }
+    let Some(d) = crate::rollout::shifted::in_flight(ctx).await? else { return Ok(None) };
+    let arn = d.service_deployment_arn().unwrap_or_default();
+    let gate = match url {
+        Some(u) => crate::rollout::Gate::Judge { url: u.to_owned() },
+        None => return Err(Error::Refused("the stack has no URL for the gate to send its load to".into())),
+    };
+    let timeout = crate::rollout::shifted_timeout(&ctx.stack).min(ctx.deadline.saturating_duration_since(Instant::now()));
+    Ok(Some(crate::rollout::shifted::follow(ctx, arn, &gate, timeout, cli.json).await?))
 }

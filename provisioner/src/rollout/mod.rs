@@ -5,9 +5,15 @@
 //! (nothing started and nothing said, or no instance can take a task while the capacity is at its
 //! maximum) is reported as stuck once it has stood still for a while, not at the timeout.
 
+pub mod gate;
 mod report;
+pub mod shifted;
 
-pub use report::{RolloutReport, active_service, exit_for, follow_and_report, follow_service, switch_to};
+pub use gate::{Gate, GateReport};
+pub use report::{
+    RolloutReport, active_service, exit_for, follow_and_report, follow_service, left_at_the_gate, shifted_timeout,
+    strategy_words, switch_to,
+};
 
 use std::time::{Duration, Instant};
 

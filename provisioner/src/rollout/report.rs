@@ -2,11 +2,12 @@
 //! its progress on stderr, the `rollout` object of their `--json` output with the diagnostics of a
 //! failure, and the exit code it gives (3 when it did not complete).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Outcome, Rollout, Until};
+use super::{Gate, Outcome, Rollout, Until};
 use crate::cli::{Cli, RolloutArgs};
 use crate::error::{AwsContext, Error};
 use crate::exit;
@@ -22,6 +23,9 @@ pub struct RolloutReport {
     pub reason: Option<String>,
     pub diagnostics: Vec<String>,
     pub seconds: f64,
+    /// What the gate of a canary, linear or blue/green deployment measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<super::GateReport>,
 }
 
 /// Follows the rollout of `task_definition`, printing progress (stderr) and, on failure, the
@@ -101,7 +105,7 @@ pub async fn follow_and_report(
     } else if !json {
         eprintln!("Deployment {deployment} completed in {:.0}s.", started.elapsed().as_secs_f64());
     }
-    Ok(RolloutReport { deployment, result, reason, diagnostics, seconds: started.elapsed().as_secs_f64() })
+    Ok(RolloutReport { deployment, result, reason, diagnostics, seconds: started.elapsed().as_secs_f64(), gate: None })
 }
 
 /// How long a deployment may stand still before the follow asks whether anything can move it:
@@ -157,14 +161,19 @@ pub fn exit_for(rollout: Option<&RolloutReport>) -> Result<u8, Error> {
 }
 
 /// Points the service at the revision `arn` and follows the new deployment (unless `no_wait`):
-/// (deployment id, rollout). What `deploy` and `rollback` share.
+/// (deployment id, rollout). What `deploy` and `rollback` share. A canary, linear or blue/green
+/// service's deployment is followed as a service deployment, through `gate` (`shifted`).
 pub async fn switch_to(
     ctx: &Ctx,
     cli: &Cli,
     arn: &str,
     follow: &RolloutArgs,
+    gate: &Gate,
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let shifting = ctx.stack.service.deployment.strategy.shifts_traffic();
+    let before: BTreeSet<String> =
+        if shifting { super::shifted::listed(ctx).await?.into_iter().collect() } else { BTreeSet::new() };
     let updated = ctx
         .clients
         .ecs
@@ -175,6 +184,9 @@ pub async fn switch_to(
         .send()
         .await
         .ctx("update service", &name)?;
+    if shifting {
+        return follow_shifted(ctx, cli, &before, follow, gate).await;
+    }
     let deployment_id = updated.service().and_then(|s| {
         s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).and_then(|d| d.id().map(str::to_owned))
     });
@@ -183,6 +195,66 @@ pub async fn switch_to(
     }
     let report = follow_deployment(ctx, cli, arn, deployment_id.as_deref(), follow, Until::Completed).await?;
     Ok((deployment_id, report))
+}
+
+/// The service deployment an update of a canary, linear or blue/green service started, followed
+/// through the gate (unless --no-wait, which leaves it at the gate: the next `deploy` judges it,
+/// and unanswered it rolls back once `gate.timeout` passes).
+async fn follow_shifted(
+    ctx: &Ctx,
+    cli: &Cli,
+    before: &BTreeSet<String>,
+    follow: &RolloutArgs,
+    gate: &Gate,
+) -> Result<(Option<String>, Option<RolloutReport>), Error> {
+    let started = super::shifted::started_after(ctx, before).await?;
+    if !cli.json {
+        eprintln!("Service {} is deploying through {} (service deployment {started}).", ctx.stack.name, strategy_words(&ctx.stack));
+    }
+    if follow.no_wait {
+        if !cli.json {
+            eprintln!("{}", left_at_the_gate(&ctx.stack));
+        }
+        return Ok((Some(started), None));
+    }
+    let timeout = follow.timeout.unwrap_or_else(|| shifted_timeout(&ctx.stack));
+    let report = super::shifted::follow(ctx, &started, gate, timeout, cli.json).await?;
+    Ok((Some(started), Some(report)))
+}
+
+/// `canary (5% for 10m)`, `linear (10% every 6m)`, `blue/green (bake 10m)`.
+pub fn strategy_words(stack: &stack::Stack) -> String {
+    let d = &stack.service.deployment;
+    match d.strategy {
+        stack::Strategy::Rolling => "a rolling update".into(),
+        stack::Strategy::Canary => format!("canary ({} for {})", d.canary.percent.text(), d.canary.bake.text()),
+        stack::Strategy::Linear => format!("linear ({} every {})", d.linear.step.text(), d.linear.step_bake.text()),
+        stack::Strategy::BlueGreen => format!("blue/green (bake {})", d.blue_green.bake.text()),
+    }
+}
+
+/// What --no-wait leaves a shifting deployment to.
+pub fn left_at_the_gate(stack: &stack::Stack) -> String {
+    format!(
+        "Not followed (--no-wait): ECS holds the new revision at the gate until `provisioner deploy` judges it; \
+         unanswered, it rolls back after service.deployment.gate.timeout ({}).",
+        stack.service.deployment.gate.timeout.text()
+    )
+}
+
+/// How long a shifting deployment may take by default: the deploy timeout, the gate, and every
+/// bake its strategy holds.
+pub fn shifted_timeout(stack: &stack::Stack) -> Duration {
+    let d = &stack.service.deployment;
+    let bakes = match d.strategy {
+        stack::Strategy::Canary => d.canary.bake.get(),
+        stack::Strategy::Linear => {
+            let steps = (100.0 / d.linear.step.get().max(0.1)).ceil() as u32;
+            d.linear.step_bake.get() * steps.saturating_sub(1)
+        }
+        _ => Duration::ZERO,
+    };
+    d.timeout.get() + d.gate.duration.get() + bakes + d.blue_green.bake.get()
 }
 
 /// The stack's service as ECS describes it; refused when it is not ACTIVE (none, or draining).

@@ -120,6 +120,8 @@ pub struct IamOutputs {
     pub instance_profile_arn: Id,
     pub execution_role_arn: Id,
     pub task_role_arn: Id,
+    /// The role ECS shifts traffic with (None: a rolling stack). TEMPORARY until the iam-lb branch lands.
+    pub load_balancer_role_arn: Option<Id>,
 }
 
 /// The ARNs the execution role's policy is scoped to (the repository's and the secret's exist
@@ -342,6 +344,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
         instance_profile_name: profile_name,
         execution_role_arn,
         task_role_arn,
+        load_balancer_role_arn: None,
     })
 }
 

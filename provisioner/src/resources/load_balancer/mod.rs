@@ -2,10 +2,12 @@
 //! timeout), the target group (instance targets on dynamic host ports, health check on the
 //! service's path, deregistration delay from stack.yaml) and the listeners (HTTP, or HTTPS with a
 //! current TLS policy and HTTP -> HTTPS redirect). ALB and target group names are at most 32
-//! characters: longer stack names are cut and given a short hash.
+//! characters: longer stack names are cut and given a short hash. A canary, linear or blue/green
+//! strategy adds an alternate target group and two listener rules (`shift`).
 
 mod balancer;
 mod listener;
+mod shift;
 mod target_group;
 
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerAttribute, Tag};
@@ -25,12 +27,15 @@ pub use balancer::{ObservedLb, desired_attributes, diff_lb};
 use balancer::{apply_load_balancer, observe_lb};
 pub use listener::{ListenerSpec, ObservedListener, desired_listeners, diff_listener};
 use listener::{apply_listener, observe_listeners};
+pub use shift::{GATE_HEADER, ObservedRule, RuleSpec, ShiftOutputs, desired_rules, diff_rule, gate_header_value};
+use shift::{RuleInputs, converge_rules, delete_rules, observe_rules};
 pub use target_group::{ObservedTg, diff_tg};
 use target_group::{apply_target_group, observe_tg};
 /// The nouns of this kind's plan rows.
 pub const LOAD_BALANCER: Noun = Noun::new("load-balancer");
 pub const TARGET_GROUP: Noun = Noun::new("target-group");
 pub const LISTENER: Noun = Noun::new("listener");
+pub const LISTENER_RULE: Noun = Noun::new("listener-rule");
 
 /// A current TLS policy (TLS 1.3 and 1.2).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
@@ -45,6 +50,7 @@ pub const PERMISSIONS: &[Permission] = &[
             "elasticloadbalancing:DescribeTargetGroupAttributes",
             "elasticloadbalancing:DescribeTargetHealth",
             "elasticloadbalancing:DescribeListeners",
+            "elasticloadbalancing:DescribeRules",
             "elasticloadbalancing:DescribeTags",
         ],
         Scope::Any,
@@ -63,6 +69,9 @@ pub const PERMISSIONS: &[Permission] = &[
             "elasticloadbalancing:CreateListener",
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:CreateRule",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:DeleteRule",
         ],
         Scope::Own(own_arns),
     ),
@@ -72,11 +81,16 @@ pub const PERMISSIONS: &[Permission] = &[
 
 fn own_arns(c: &PolicyContext) -> Vec<String> {
     let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
-    vec![
+    let mut arns = vec![
         c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
         c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
         c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
-    ]
+    ];
+    if c.stack.service.deployment.strategy.shifts_traffic() {
+        arns.push(c.arn("elasticloadbalancing", &format!("listener-rule/app/{lb}/*")));
+        arns.push(c.arn("elasticloadbalancing", &format!("targetgroup/{}/*", alternate_tg_name(&c.stack.name))));
+    }
+    arns
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +102,13 @@ pub struct LoadBalancerOutputs {
     pub hosted_zone_id: Id,
     /// Where the service answers, e.g. `http://konnichiwa-alb-123.ap-northeast-1.elb.amazonaws.com`.
     pub url: Option<String>,
+    /// What ECS shifts traffic with (None: a rolling stack).
+    pub shift: Option<ShiftOutputs>,
+}
+
+/// The alternate target group's name (a canary, linear or blue/green strategy).
+pub fn alternate_tg_name(stack: &str) -> String {
+    elb_name(stack, "tg2")
 }
 
 /// `stack-suffix`, cut to 32 characters with a stable hash when longer.
@@ -131,13 +152,16 @@ pub struct Inputs<'a> {
 pub struct Seen {
     target_group: Option<ObservedTg>,
     load_balancer: Option<ObservedLb>,
+    alternate: Option<ObservedTg>,
 }
 
-/// Reads the target group and the load balancer at once.
+/// Reads the target groups and the load balancer at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     let (tg, lb) = (elb_name(&ctx.stack.name, "tg"), elb_name(&ctx.stack.name, "alb"));
-    let (target_group, load_balancer) = tokio::try_join!(observe_tg(ctx, &tg), observe_lb(ctx, &lb))?;
-    Ok(Seen { target_group, load_balancer })
+    let alt = alternate_tg_name(&ctx.stack.name);
+    let (target_group, load_balancer, alternate) =
+        tokio::try_join!(observe_tg(ctx, &tg), observe_lb(ctx, &lb), observe_tg(ctx, &alt))?;
+    Ok(Seen { target_group, load_balancer, alternate })
 }
 
 /// The target group, the load balancer and its listeners, from what `see` read.
@@ -147,7 +171,7 @@ pub async fn reconcile(
     inputs: &Inputs<'_>,
     seen: Seen,
 ) -> Result<LoadBalancerOutputs, Error> {
-    let Seen { target_group: seen_tg, load_balancer: seen_lb } = seen;
+    let Seen { target_group: seen_tg, load_balancer: seen_lb, alternate } = seen;
     let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
     let stack = &ctx.stack;
     let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
@@ -186,10 +210,110 @@ pub async fn reconcile(
     let dns = Id::from_option(dns, || format!("DNS name of load balancer {lb_name}"));
     let hosted_zone_id = Id::from_option(zone, || format!("hosted zone of load balancer {lb_name}"));
 
-    converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
+    let listeners =
+        converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
+    let forwarding = forwarding_listener(stack, &listeners);
+    let shift = converge_shift(ctx, plan, (&lb_name, forwarding), &tg_arn, vpc, alternate).await?;
 
     let url = url(stack, dns.known());
-    Ok(LoadBalancerOutputs { load_balancer_arn: lb_arn, target_group_arn: tg_arn, dns_name: dns, hosted_zone_id, url })
+    Ok(LoadBalancerOutputs {
+        load_balancer_arn: lb_arn,
+        target_group_arn: tg_arn,
+        dns_name: dns,
+        hosted_zone_id,
+        url,
+        shift,
+    })
+}
+
+/// The listener that forwards to the target group: HTTPS when stack.yaml has it (validation
+/// makes HTTP redirect then), else HTTP. None until it exists.
+fn forwarding_listener<'l>(stack: &stack::Stack, listeners: &'l [ObservedListener]) -> Option<&'l str> {
+    let port = stack.load_balancer.https.as_ref().map_or(stack.load_balancer.port, |h| h.port);
+    listeners.iter().find(|l| l.spec.port == i32::from(port)).map(|l| l.arn.as_str())
+}
+
+/// The alternate target group and the rules of a shifting strategy; for a rolling stack, what an
+/// earlier strategy left is deleted — unless the alternate group serves, which deleting the rules
+/// would leave without traffic.
+async fn converge_shift(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    (lb_name, listener): (&str, Option<&str>),
+    tg_arn: &Id,
+    vpc: &Id,
+    alternate: Option<ObservedTg>,
+) -> Result<Option<ShiftOutputs>, Error> {
+    let stack = &ctx.stack;
+    let alt_name = alternate_tg_name(&stack.name);
+    let rules = match listener {
+        Some(l) => observe_rules(ctx, l).await?,
+        None => Vec::new(),
+    };
+    if !stack.service.deployment.strategy.shifts_traffic() {
+        return retire_shift(ctx, plan, lb_name, &rules, alternate).await.map(|()| None);
+    }
+    let alt = Step::new(ctx, TARGET_GROUP, &alt_name)
+        .converge_observed(
+            plan,
+            alternate,
+            async || observe_tg(ctx, &alt_name).await,
+            |o| diff_tg(stack, &alt_name, o),
+            async |c: &Change, o: Option<&ObservedTg>| apply_target_group(ctx, &alt_name, vpc, c, o).await,
+        )
+        .await?;
+    let alt_arn = alt.id_or(|| format!("target group {alt_name}"));
+    let (test, production) = match (listener, tg_arn.known(), alt_arn.known()) {
+        (Some(listener_arn), Some(tg), Some(alt)) => {
+            let i = RuleInputs { lb_name, listener_arn, groups: (tg, alt), seen: &rules };
+            converge_rules(ctx, plan, &i).await?
+        }
+        _ => {
+            // A plan before the listener or the groups exist: the rules will be created.
+            for want in desired_rules(stack) {
+                let c = diff_rule(&want, None, ("(target group)", "(alternate target group)"));
+                plan.push(LISTENER_RULE, format!("{lb_name}:{}", want.role), None, c);
+            }
+            let pending = |role: &str| Id::Pending(format!("{role} listener rule of {lb_name}"));
+            (pending("test"), pending("production"))
+        }
+    };
+    Ok(Some(ShiftOutputs { alternate_target_group_arn: alt_arn, production_rule_arn: production, test_rule_arn: test }))
+}
+
+/// A rolling stack: the rules and the alternate target group an earlier strategy made go, rules
+/// first (a group cannot go while a rule forwards to it).
+async fn retire_shift(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    lb_name: &str,
+    rules: &[ObservedRule],
+    alternate: Option<ObservedTg>,
+) -> Result<(), Error> {
+    let ours: Vec<ObservedRule> =
+        rules.iter().filter(|r| desired_rules(&ctx.stack).iter().any(|d| d.priority == r.priority)).cloned().collect();
+    if let Some(alt) = &alternate
+        && ours.iter().any(|r| r.forwards.iter().any(|(tg, w)| *tg == alt.arn && *w > 0))
+    {
+        return Err(Error::Refused(format!(
+            "service.deployment.strategy is rolling, but the alternate target group {} serves the service's \
+             traffic (the last {} deployment moved it there): deleting its listener rules now would leave the \
+             service without traffic. Deploy once more with the strategy the service has (which moves the traffic \
+             back to {}), then run `up` with strategy: rolling",
+            alternate_tg_name(&ctx.stack.name),
+            "canary, linear or blue/green",
+            elb_name(&ctx.stack.name, "tg"),
+        )));
+    }
+    delete_rules(ctx, plan, lb_name, &ours).await?;
+    if let Some(alt) = alternate {
+        let name = alternate_tg_name(&ctx.stack.name);
+        if ctx.applying() {
+            delete_target_group(ctx, &name, &alt.arn).await?;
+        }
+        plan.push(TARGET_GROUP, &name, Some(alt.arn), Change::delete());
+    }
+    Ok(())
 }
 
 /// The listeners: one row each, by port; ours that stack.yaml no longer wants are deleted.
@@ -199,7 +323,7 @@ async fn converge_listeners(
     (lb_name, lb_arn): (&str, &Id),
     (tg_name, tg_arn): (&str, &Id),
     certificate: Option<&Id>,
-) -> Result<(), Error> {
+) -> Result<Vec<ObservedListener>, Error> {
     let want = desired_listeners(&ctx.stack, tg_name, certificate);
     let listing = async || match (lb_arn.known(), tg_arn.known()) {
         (Some(l), Some(t)) => observe_listeners(ctx, l, t, tg_name).await,
@@ -230,7 +354,9 @@ async fn converge_listeners(
         changed |= ctx.applying() && !outcome.change.is_no_op();
     }
     let now = if changed { listing().await? } else { first };
-    for extra in now.into_iter().filter(|l| !want.iter().any(|w| w.port == l.spec.port)) {
+    let (kept, extras): (Vec<ObservedListener>, Vec<ObservedListener>) =
+        now.into_iter().partition(|l| want.iter().any(|w| w.port == l.spec.port));
+    for extra in extras {
         if ctx.applying() {
             let r = ctx.clients.elb.delete_listener().listener_arn(&extra.arn).send().await;
             gone(r.ctx("delete listener of", lb_name))?;
@@ -238,7 +364,7 @@ async fn converge_listeners(
         }
         plan.push(LISTENER, format!("{lb_name}:{}", extra.spec.port), Some(extra.arn), Change::delete());
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Where the service answers (`url`), reading the load balancer only when there is no domain;
@@ -271,6 +397,10 @@ fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     if let Some(h) = &stack.load_balancer.https {
         names.push((LISTENER, format!("{lb}:{}", h.port)));
     }
+    if stack.service.deployment.strategy.shifts_traffic() {
+        names.push((TARGET_GROUP, alternate_tg_name(&stack.name)));
+        names.extend(desired_rules(stack).iter().map(|r| (LISTENER_RULE, format!("{lb}:{}", r.role))));
+    }
     names
 }
 
@@ -280,7 +410,7 @@ const TARGET_GROUP_RELEASE: std::time::Duration = std::time::Duration::from_secs
 /// This kind in the one list of kinds (`resources::KINDS`).
 pub const KIND: Kind = Kind {
     name: "load-balancer",
-    nouns: &[LOAD_BALANCER, TARGET_GROUP, LISTENER],
+    nouns: &[LOAD_BALANCER, TARGET_GROUP, LISTENER, LISTENER_RULE],
     permissions: PERMISSIONS,
     arn_types: &[
         "elasticloadbalancing:loadbalancer",
@@ -365,28 +495,30 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         }
         plan.push(LOAD_BALANCER, &lb_name, Some(lb.arn), Change::delete());
     }
-    if let Some(tg) = observe_tg(ctx, &tg_name).await? {
-        if ctx.applying() {
-            let r = ctx
-                // Free within minutes of our load balancer's deletion; held longer, another load
-                // balancer's listener or rule forwards to it.
-                .wait(
-                    Wait::DependencyWithin(TARGET_GROUP_RELEASE),
-                    &format!("target group {tg_name} to be free of its listeners"),
-                    || async {
-                        elb.delete_target_group()
-                            .target_group_arn(&tg.arn)
-                            .send()
-                            .await
-                            .ctx("delete target group", &tg_name)
-                    },
-                )
-                .await;
-            gone(r)?;
-            ctx.progress(format!("deleted target group {tg_name}"));
+    for name in [tg_name, alternate_tg_name(&ctx.stack.name)] {
+        if let Some(tg) = observe_tg(ctx, &name).await? {
+            if ctx.applying() {
+                delete_target_group(ctx, &name, &tg.arn).await?;
+            }
+            plan.push(TARGET_GROUP, &name, Some(tg.arn), Change::delete());
         }
-        plan.push(TARGET_GROUP, &tg_name, Some(tg.arn), Change::delete());
     }
+    Ok(())
+}
+
+/// Deletes a target group once no listener or rule forwards to it: free within minutes of our
+/// load balancer's (or rule's) deletion; held longer, another load balancer's listener or rule
+/// forwards to it.
+async fn delete_target_group(ctx: &Ctx, name: &str, arn: &str) -> Result<(), Error> {
+    let r = ctx
+        .wait(
+            Wait::DependencyWithin(TARGET_GROUP_RELEASE),
+            &format!("target group {name} to be free of its listeners"),
+            || async { ctx.clients.elb.delete_target_group().target_group_arn(arn).send().await.ctx("delete target group", name) },
+        )
+        .await;
+    gone(r)?;
+    ctx.progress(format!("deleted target group {name}"));
     Ok(())
 }
 
@@ -395,8 +527,10 @@ pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     if let Some(lb) = observe_lb(ctx, &elb_name(&ctx.stack.name, "alb")).await? {
         left.push(format!("load balancer {}", lb.arn));
     }
-    if let Some(tg) = observe_tg(ctx, &elb_name(&ctx.stack.name, "tg")).await? {
-        left.push(format!("target group {}", tg.arn));
+    for name in [elb_name(&ctx.stack.name, "tg"), alternate_tg_name(&ctx.stack.name)] {
+        if let Some(tg) = observe_tg(ctx, &name).await? {
+            left.push(format!("target group {}", tg.arn));
+        }
     }
     Ok(left)
 }

@@ -3,15 +3,17 @@
 //! retry after a lost answer creates it once. Its create and updates wait out what ECS answers
 //! while a new listener, role or target group propagates. Whether the tasks must roll to read a
 //! new API key is read from AWS: the service's newest deployment against the date of the
-//! secret's current version.
+//! secret's current version. A canary, linear or blue/green strategy (`strategy`) adds ECS's
+//! traffic-shifting settings and the gate's PAUSE hook.
 
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer,
-    PropagateTags, ServiceField,
+    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, PropagateTags,
+    ServiceField,
 };
 use aws_smithy_types::DateTime;
 
 use super::ECS_SERVICE;
+use super::strategy::{self, Shift};
 use super::task::CONTAINER;
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::step::Observed;
@@ -40,6 +42,10 @@ pub struct ObservedService {
     pub grace_seconds: Option<i32>,
     /// When the newest deployment started: its tasks read the secret then.
     pub newest_deployment: Option<DateTime>,
+    /// The strategy, its shares, bakes and hooks, as text (None: not reported).
+    pub strategy: Option<String>,
+    /// The traffic-shifting settings of its load balancer, as text (`strategy::shift_text`).
+    pub shift: Option<String>,
 }
 
 impl Observed for ObservedService {
@@ -60,6 +66,8 @@ pub struct ServiceInputs<'a> {
     pub key_changes: bool,
     /// When the secret's current version was created.
     pub key_version_created: Option<DateTime>,
+    /// What ECS shifts traffic with (a canary, linear or blue/green strategy).
+    pub shift: Option<Shift<'a>>,
 }
 
 /// ECS's threshold configuration for `service.deployment.failure_threshold`.
@@ -114,8 +122,20 @@ pub fn diff_service(stack: &stack::Stack, i: &ServiceInputs<'_>, o: Option<&Obse
         fields.push(FieldDiff::new("capacity_provider", Some(cp.join(",")), Some(i.capacity_provider.to_owned())));
     }
     let tg = i.target_group.to_string();
-    if o.target_groups.as_slice() != [tg.clone()] {
+    // ECS swaps the two target groups' roles at each shifting deployment: either is ours.
+    let alternate = i.shift.as_ref().map(|s| s.outputs.alternate_target_group_arn.to_string());
+    let ours = |t: &String| *t == tg || alternate.as_ref() == Some(t);
+    if o.target_groups.len() != 1 || !o.target_groups.iter().all(ours) {
         fields.push(FieldDiff::new("target_group", Some(o.target_groups.join(",")), Some(tg)));
+    }
+    let want_strategy = strategy::text(&deployment_config(stack, i.alarms));
+    if let Some(have) = o.strategy.as_ref().filter(|h| **h != want_strategy) {
+        fields.push(FieldDiff::new("deployment_strategy", Some(have.clone()), Some(want_strategy)));
+    }
+    let want_shift = strategy::wanted_shift_text(i.target_group, i.shift.as_ref());
+    if o.shift.as_ref().is_some_and(|h| *h != want_shift) || (o.shift.is_none() && i.shift.is_some()) {
+        let have = o.shift.clone().unwrap_or_else(|| "none".into());
+        fields.push(FieldDiff::new("traffic_shift", Some(have), Some(want_shift)));
     }
     let want_cb = circuit_breaker(stack);
     if let Some(cb) = o.circuit_breaker.filter(|cb| *cb != want_cb) {
@@ -209,6 +229,8 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                     .filter_map(|d| d.created_at())
                     .max_by_key(|d| d.as_nanos())
                     .copied(),
+                strategy: dc.map(strategy::text),
+                shift: strategy::observed_shift_text(s.load_balancers()),
             };
             let tags = s
                 .tags()
@@ -242,6 +264,11 @@ fn deployment_config(stack: &stack::Stack, alarms: &[String]) -> DeploymentConfi
         .set_alarms(alarms)
         .minimum_healthy_percent(i32::try_from(d.minimum_healthy_percent).unwrap_or(100))
         .maximum_percent(i32::try_from(d.maximum_percent).unwrap_or(200))
+        .set_strategy(Some(strategy::ecs_strategy(stack)))
+        .set_bake_time_in_minutes(strategy::bake_minutes(stack))
+        .set_canary_configuration(strategy::canary(stack))
+        .set_linear_configuration(strategy::linear(stack))
+        .set_lifecycle_hooks(strategy::gate_hook(stack).map(|h| vec![h]))
         .build()
 }
 
@@ -276,11 +303,7 @@ async fn apply(
     let (ecs, stack) = (&ctx.clients.ecs, &ctx.stack);
     let td = i.task_definition.get()?;
     let grace = i32::try_from(stack.service.health_check_grace_period.get().as_secs()).unwrap_or(30);
-    let lb = LoadBalancer::builder()
-        .target_group_arn(i.target_group.get()?)
-        .container_name(CONTAINER)
-        .container_port(i32::from(stack.service.container_port))
-        .build();
+    let lb = strategy::load_balancer(i, observed.map(|o| o.target_groups.as_slice()), CONTAINER, stack)?;
     let waiting = "the target group's listener and ECS's role to be usable";
     let service = match observed {
         None => {
@@ -434,6 +457,8 @@ mod tests {
             max_percent: None,
             grace_seconds: None,
             newest_deployment: Some(DateTime::from_secs(1_000)),
+            strategy: None,
+            shift: None,
         }
     }
 
@@ -446,6 +471,7 @@ mod tests {
             alarms: &[],
             key_changes: false,
             key_version_created: key,
+            shift: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod ecs_service;
 pub mod scaling;
+pub mod strategy;
 pub mod task;
 
 use aws_smithy_types::DateTime;
@@ -185,6 +186,8 @@ pub struct Inputs<'a> {
     pub key_changes: bool,
     /// When the secret's current version was created.
     pub key_version_created: Option<DateTime>,
+    /// What ECS shifts traffic with (a canary, linear or blue/green strategy).
+    pub shift: Option<strategy::Shift<'a>>,
 }
 
 /// Reconciles the task definition, the service and its auto scaling.
@@ -235,12 +238,25 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>, seen: Seen) -
             alarms: i.alarms,
             key_changes: i.key_changes,
             key_version_created: i.key_version_created,
+            shift: i.shift,
         },
         observed,
     )
     .await?;
     scaling::converge(ctx, plan, i.cluster, &name, i.load_balancer, i.target_group, seen_scaling).await?;
     Ok(ServiceOutputs { service: name, task_definition_arn: td, image: i.image.get().ok(), deployment_id })
+}
+
+/// What ECS shifts traffic with, for a canary, linear or blue/green strategy (None: rolling).
+fn shift<'a>(lb: &'a LoadBalancerOutputs, iam: &'a IamOutputs) -> Result<Option<strategy::Shift<'a>>, Error> {
+    match (&lb.shift, &iam.load_balancer_role_arn) {
+        (None, _) => Ok(None),
+        (Some(outputs), Some(role)) => Ok(Some(strategy::Shift { outputs, role })),
+        (Some(_), None) => Err(Error::Refused(
+            "the load balancer shifts traffic but IAM gave no role for ECS to shift it with: a bug, please report it"
+                .into(),
+        )),
+    }
 }
 
 /// The service's tasks that have not stopped.
@@ -319,6 +335,7 @@ impl Reconciles for Service {
                 alarms: &alarms.rollback_alarms,
                 key_changes: secret.value_changes,
                 key_version_created: secret.current_version_created,
+                shift: shift(&load_balancer, &iam)?,
             };
             reconcile(ctx, plan, &inputs, seen).await
         })

@@ -1,0 +1,268 @@
+//! Following a deployment of a canary, linear or blue/green service: ECS's service deployment
+//! (ListServiceDeployments, DescribeServiceDeployments), not the service's deployments list. The
+//! follow answers the gate's PAUSE hook at POST_TEST_TRAFFIC_SHIFT — CONTINUE when the gate passed,
+//! ROLLBACK when it did not — and ends when the service deployment does: SUCCESSFUL, or rolled
+//! back. A service deployment still in flight when a command starts (a `deploy` killed mid-bake or
+//! mid-gate) is found by `in_flight`, and finished (`deploy`) or undone (`rollback`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{
+    DeploymentLifecycleHookStatus, ServiceDeployment, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+    StopServiceDeploymentStopType,
+};
+
+use super::gate::{self, Gate, GateReport};
+use super::report::RolloutReport;
+use crate::error::{AwsContext, Error};
+use crate::reconcile::Ctx;
+use crate::resources::cluster;
+
+/// How often the service deployment is described.
+const POLL: Duration = Duration::from_secs(2);
+/// How long a new service deployment may take to be listed after UpdateService.
+const LISTED_WITHIN: Duration = Duration::from_secs(60);
+
+/// The statuses of a service deployment that has not ended.
+const IN_FLIGHT: &[ServiceDeploymentStatus] = &[
+    ServiceDeploymentStatus::Pending,
+    ServiceDeploymentStatus::InProgress,
+    ServiceDeploymentStatus::RollbackRequested,
+    ServiceDeploymentStatus::RollbackInProgress,
+    ServiceDeploymentStatus::StopRequested,
+];
+
+/// The ARNs of the service's service deployments (newest first, the newest 100 at most).
+pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let out = ctx
+        .clients
+        .ecs
+        .list_service_deployments()
+        .cluster(&cluster)
+        .service(&name)
+        .max_results(100)
+        .send()
+        .await
+        .ctx("list service deployments of", &name)?;
+    Ok(out.service_deployments().iter().filter_map(|d| d.service_deployment_arn().map(str::to_owned)).collect())
+}
+
+/// The service deployment in flight, if any (the newest).
+pub async fn in_flight(ctx: &Ctx) -> Result<Option<ServiceDeployment>, Error> {
+    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let out = ctx
+        .clients
+        .ecs
+        .list_service_deployments()
+        .cluster(&cluster)
+        .service(&name)
+        .set_status(Some(IN_FLIGHT.to_vec()))
+        .send()
+        .await
+        .ctx("list service deployments of", &name)?;
+    let Some(arn) = out.service_deployments().first().and_then(|d| d.service_deployment_arn()) else {
+        return Ok(None);
+    };
+    describe(ctx, arn).await
+}
+
+/// One service deployment (None: ECS does not know it).
+pub async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, Error> {
+    let out = ctx
+        .clients
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .ctx("describe service deployment", arn)?;
+    Ok(out.service_deployments().first().cloned())
+}
+
+/// The service deployment UpdateService started: the first listed that `before` lacks.
+pub async fn started_after(ctx: &Ctx, before: &BTreeSet<String>) -> Result<String, Error> {
+    let deadline = Instant::now() + LISTED_WITHIN;
+    loop {
+        if let Some(arn) = listed(ctx).await?.into_iter().find(|a| !before.contains(a)) {
+            return Ok(arn);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Refused(format!(
+                "ECS listed no new service deployment of {} within {}s of the update: `provisioner status` shows \
+                 what it runs",
+                ctx.stack.name,
+                LISTED_WITHIN.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The hook awaiting an answer at the gate's stage: its id.
+fn awaiting_gate(d: &ServiceDeployment) -> Option<&str> {
+    if d.lifecycle_stage() != Some(&ServiceDeploymentLifecycleStage::PostTestTrafficShift) {
+        return None;
+    }
+    d.lifecycle_hook_details()
+        .iter()
+        .find(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))
+        .and_then(|h| h.hook_id())
+}
+
+/// `stage BAKE_TIME, production traffic 10% new`.
+pub fn where_it_is(d: &ServiceDeployment) -> String {
+    let stage = d.lifecycle_stage().map_or("-", ServiceDeploymentLifecycleStage::as_str);
+    let target = d.target_service_revision();
+    let production = target.and_then(|t| t.requested_production_traffic_weight()).unwrap_or(0.0);
+    let test = target.and_then(|t| t.requested_test_traffic_weight()).unwrap_or(0.0);
+    format!(
+        "{}, stage {stage}: production traffic {production}% to the new revision, test traffic {test}%",
+        d.status().map_or("UNKNOWN", ServiceDeploymentStatus::as_str)
+    )
+}
+
+/// What a follow ended with.
+fn ended(d: &ServiceDeployment) -> Option<(&'static str, Option<String>)> {
+    let reason = d.status_reason().map(str::to_owned);
+    match d.status()? {
+        ServiceDeploymentStatus::Successful => Some(("completed", None)),
+        ServiceDeploymentStatus::RollbackSuccessful => Some(("rolled-back", reason)),
+        ServiceDeploymentStatus::RollbackFailed => Some(("failed", reason)),
+        ServiceDeploymentStatus::Stopped => Some(("failed", reason.or(Some("stopped".into())))),
+        _ => None,
+    }
+}
+
+/// Answers the gate's hook: CONTINUE or ROLLBACK.
+async fn answer(ctx: &Ctx, arn: &str, hook: &str, pass: bool) -> Result<(), Error> {
+    use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+    let action = if pass { Action::Continue } else { Action::Rollback };
+    ctx.clients
+        .ecs
+        .continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook)
+        .action(action)
+        .send()
+        .await
+        .ctx("answer the gate of", arn)?;
+    Ok(())
+}
+
+/// Follows service deployment `arn` to its end within `timeout`, judging it at the gate: the
+/// report, with the gate's figures when it judged.
+pub async fn follow(ctx: &Ctx, arn: &str, gate: &Gate, timeout: Duration, json: bool) -> Result<RolloutReport, Error> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut judged: Option<GateReport> = None;
+    let mut said = String::new();
+    loop {
+        let d = describe(ctx, arn).await?.ok_or_else(|| Error::Refused(format!("ECS no longer knows {arn}")))?;
+        let line = where_it_is(&d);
+        if line != said && !json {
+            eprintln!("  {line}");
+        }
+        said = line;
+        if let Some((result, reason)) = ended(&d) {
+            let reason = judged.as_ref().filter(|g| !g.pass).map(GateReport::reason).or(reason);
+            if !json {
+                eprintln!("Service deployment {arn}: {result}{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default());
+            }
+            return Ok(RolloutReport {
+                deployment: arn.to_owned(),
+                result,
+                reason,
+                diagnostics: judged.as_ref().map(GateReport::lines).unwrap_or_default(),
+                seconds: started.elapsed().as_secs_f64(),
+                gate: judged,
+            });
+        }
+        if let Some(hook) = awaiting_gate(&d).filter(|_| judged.is_none()).map(str::to_owned) {
+            let report = gate::judge(ctx, gate, json).await?;
+            answer(ctx, arn, &hook, report.pass).await?;
+            judged = Some(report);
+            continue;
+        }
+        if Instant::now() >= deadline {
+            return Ok(RolloutReport {
+                deployment: arn.to_owned(),
+                result: "timed-out",
+                reason: Some(format!(
+                    "not ended within {}s ({said}); the deployment goes on in ECS: `provisioner status` follows it, \
+                     `provisioner rollback` undoes it",
+                    timeout.as_secs()
+                )),
+                diagnostics: Vec::new(),
+                seconds: started.elapsed().as_secs_f64(),
+                gate: judged,
+            });
+        }
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// Rolls back the service deployment in flight (StopServiceDeployment, ROLLBACK): traffic goes
+/// back to the old revision, whose tasks still run.
+pub async fn stop(ctx: &Ctx, arn: &str) -> Result<(), Error> {
+    ctx.clients
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .ctx("roll back service deployment", arn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{DeploymentLifecycleHookDetail, ServiceRevisionSummary};
+
+    fn deployment(stage: ServiceDeploymentLifecycleStage, hook: Option<DeploymentLifecycleHookStatus>) -> ServiceDeployment {
+        let mut d = ServiceDeployment::builder()
+            .service_deployment_arn("arn:aws:ecs:ap-northeast-1:1:service-deployment/c/s/abc")
+            .status(ServiceDeploymentStatus::InProgress)
+            .lifecycle_stage(stage)
+            .target_service_revision(
+                ServiceRevisionSummary::builder()
+                    .arn("rev")
+                    .requested_production_traffic_weight(10.0)
+                    .requested_test_traffic_weight(100.0)
+                    .build(),
+            );
+        if let Some(status) = hook {
+            d = d.lifecycle_hook_details(DeploymentLifecycleHookDetail::builder().hook_id("h-1").status(status).build());
+        }
+        d.build()
+    }
+
+    #[test]
+    fn only_a_hook_awaiting_at_the_gates_stage_is_the_gates() {
+        use ServiceDeploymentLifecycleStage as Stage;
+        let waiting = deployment(Stage::PostTestTrafficShift, Some(DeploymentLifecycleHookStatus::AwaitingAction));
+        assert_eq!(awaiting_gate(&waiting), Some("h-1"));
+        let answered = deployment(Stage::PostTestTrafficShift, Some(DeploymentLifecycleHookStatus::Succeeded));
+        assert_eq!(awaiting_gate(&answered), None);
+        let elsewhere = deployment(Stage::PostScaleUp, Some(DeploymentLifecycleHookStatus::AwaitingAction));
+        assert_eq!(awaiting_gate(&elsewhere), None, "another stage's hook is not the gate's to answer");
+        assert_eq!(
+            where_it_is(&waiting),
+            "IN_PROGRESS, stage POST_TEST_TRAFFIC_SHIFT: production traffic 10% to the new revision, test traffic 100%"
+        );
+    }
+
+    #[test]
+    fn a_deployment_ends_successful_or_rolled_back() {
+        let with = |status| ServiceDeployment::builder().status(status).status_reason("why").build();
+        assert_eq!(ended(&with(ServiceDeploymentStatus::Successful)), Some(("completed", None)));
+        assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackSuccessful)), Some(("rolled-back", Some("why".into()))));
+        assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackFailed)).map(|e| e.0), Some("failed"));
+        assert_eq!(ended(&with(ServiceDeploymentStatus::Stopped)).map(|e| e.0), Some("failed"));
+        assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackInProgress)), None);
+        assert_eq!(ended(&with(ServiceDeploymentStatus::InProgress)), None);
+    }
+}
