@@ -28,9 +28,13 @@ impl Header {
         };
         let token =
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if name.contains(char::is_whitespace) {
+            // The "name" may be a credential missing its colon (`Cookie session=…:…`): not shown.
+            return Err("--header: the name holds a space; write `Name: value`, e.g. --header 'X-Canary: green'".into());
+        }
         if !token {
             return Err(format!(
-                "--header {name:?} is not a header name: letters, digits and - (no spaces), then a colon, e.g. --header 'X-Canary: green'"
+                "--header {name:?} is not a header name: letters, digits and -, then a colon, e.g. --header 'X-Canary: green'"
             ));
         }
         let lower = name.to_ascii_lowercase();
@@ -150,7 +154,8 @@ mod tests {
         let secret = "s3cr3t-v4lue";
         for (text, says) in [
             (format!("Authorization {secret}"), "--header takes `Name: value`"),
-            (format!("X Canary: {secret}"), "\"X Canary\" is not a header name"),
+            (format!("X Canary: {secret}"), "--header: the name holds a space; write `Name: value`"),
+            (format!("Cookie session={secret}:x"), "the name holds a space"),
             (format!(": {secret}"), "\"\" is not a header name"),
             (format!("X-Ä: {secret}"), "is not a header name"),
             (format!("Host: {secret}"), "writes Host itself, from --host: give the URL of the virtual host to --host"),
