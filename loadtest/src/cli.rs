@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::header::{Header, HeaderParser};
 use crate::scenario::{Endpoint, parse_endpoint};
 use crate::slo::Objective;
 use crate::stages::Stage;
@@ -191,6 +192,16 @@ pub struct RunArgs {
     #[arg(long = "request", value_name = "JSON", value_parser = parse_request)]
     pub requests: Vec<stack::Request>,
 
+    /// `'NAME: VALUE'`, repeatable: a header every request carries, e.g. the one a load balancer's
+    /// rule routes on (`--header 'X-Canary: green'`). It replaces the request's own header of
+    /// that name (the mix's Authorization, a scenario's, User-Agent), as curl's -H does; `${API_KEY}`
+    /// in a value is the key from the environment. Host, Content-Length, Transfer-Encoding and
+    /// Connection are the generator's to write. Values are never printed; `provisioner loadtest`
+    /// passes the headers to its workers in their command, so put a credential there only as
+    /// `${API_KEY}`.
+    #[arg(long = "header", value_name = "HEADER", value_parser = HeaderParser)]
+    pub headers: Vec<Header>,
+
     /// Stack file for the `slo:` and `loadtest:` sections, with the files it extends (default
     /// ./stack.yaml when present); KONNICHIWA_STACK as for the provisioner.
     #[arg(long, env = "KONNICHIWA_STACK")]
@@ -207,6 +218,28 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl RunArgs {
+    /// The run's arguments from `loadtest`'s flags (without the program's name), as the command
+    /// reads them (LOADTEST_HOST, LOADTEST_CA_CERT and KONNICHIWA_STACK included), for
+    /// [`crate::measure`]. The error is clap's first line, without its `error: ` (`unexpected
+    /// argument '--bogus' found`); `merge` and `compare` are refused: they are not runs.
+    pub fn from_flags<I, T>(flags: I) -> Result<RunArgs, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let flags = std::iter::once(std::ffi::OsString::from("loadtest")).chain(flags.into_iter().map(Into::into));
+        let cli = Cli::try_parse_from(flags).map_err(|e| {
+            let text = e.render().to_string();
+            text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+        })?;
+        match cli.command {
+            None => Ok(cli.run),
+            Some(_) => Err("`merge` and `compare` are loadtest's own commands, not flags of a run".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -281,5 +314,25 @@ mod tests {
         assert!(parse_time("soon").is_err());
         assert_eq!(parse_request(r#"{"path": "/x", "method": "PUT"}"#).map(|r| r.name()), Ok("PUT /x".to_owned()));
         assert!(parse_request(r#"{"path": "/x", "headerz": {}}"#).unwrap_err().contains("unknown field `headerz`"));
+    }
+
+    #[test]
+    fn run_args_come_from_flags_and_a_bad_header_is_named_without_its_value() {
+        let args =
+            RunArgs::from_flags(["--rate", "50/s", "--header", "X-Canary: green", "--header", "X-B:1"]).expect("flags");
+        let headers: Vec<String> = args.headers.iter().map(crate::header::Header::to_arg).collect();
+        assert_eq!((args.rate, headers), (Some(50.0), vec!["X-Canary: green".to_owned(), "X-B: 1".to_owned()]));
+        assert_eq!(RunArgs::from_flags(["--bogus"]).unwrap_err(), "unexpected argument '--bogus' found");
+        assert!(RunArgs::from_flags(["merge", "a.json"]).unwrap_err().contains("not flags of a run"));
+        for (header, says) in [
+            ("Authorization Bearer s3cret-token", "--header takes `Name: value`"),
+            ("Proxy-Authorization: s3cret-token\r\nX: 1", "--header Proxy-Authorization: the value holds a line break"),
+            ("Host: s3cret-token", "--header Host: the load generator writes Host itself"),
+        ] {
+            let e = RunArgs::from_flags(["--header", header]).unwrap_err();
+            assert!(e.starts_with(says), "{header:?}: {e}");
+            let full = Cli::try_parse_from(["loadtest", "--header", header]).unwrap_err().render().to_string();
+            assert!(!full.contains("s3cret"), "clap's whole message does not repeat the value: {full}");
+        }
     }
 }

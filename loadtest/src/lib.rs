@@ -1,11 +1,12 @@
 //! The load generator as a library: scenario, engine, statistics, SLO gate and reports, driven by
-//! `run`, which returns the exit code.
+//! `run`, which returns the exit code, or `measure`, which returns the report.
 
 pub mod cli;
 pub mod compare;
 pub mod engine;
 pub mod guard;
 pub mod h1;
+pub mod header;
 pub mod live;
 pub mod report;
 pub mod scenario;
@@ -129,25 +130,36 @@ fn model_json(model: &Model, settings: &Settings) -> serde_json::Value {
     m
 }
 
-/// The key the mix sends (None when it sends none): refused before any lookup or connection
-/// when it would leave in clear text by accident, or when a scenario writes the key itself.
-fn api_key_for(settings: &Settings, host: &str) -> Result<Option<String>, String> {
+/// The key the requests send (None when they send none): refused before any lookup or
+/// connection when it would leave in clear text by accident, or when a scenario or a `--header`
+/// writes the key itself.
+fn api_key_for(settings: &Settings, requests: &[scenario::Request], host: &str) -> Result<Option<String>, String> {
     let api_key = std::env::var("API_KEY").ok().filter(|k| !k.is_empty());
     // A shorter value could be part of an ordinary header by chance; keys are longer.
-    if let (Some(key), scenario::Mix::Scenario(requests)) = (&api_key, &settings.mix)
-        && key.len() >= 8
-        && let Some(r) = requests.iter().find(|r| r.headers.values().chain(&r.body).any(|v| v.contains(key.as_str())))
-    {
-        return Err(format!(
-            "the scenario's request {:?} holds the API key itself: write ${{API_KEY}} in its place (e.g. Authorization: Bearer ${{API_KEY}}), so that the key is in no file, task definition or log",
-            r.name()
-        ));
+    if let Some(key) = api_key.as_deref().filter(|k| k.len() >= 8) {
+        if let scenario::Mix::Scenario(requests) = &settings.mix
+            && let Some(r) = requests.iter().find(|r| r.headers.values().chain(&r.body).any(|v| v.contains(key)))
+        {
+            return Err(format!(
+                "the scenario's request {:?} holds the API key itself: write ${{API_KEY}} in its place (e.g. Authorization: Bearer ${{API_KEY}}), so that the key is in no file, task definition or log",
+                r.name()
+            ));
+        }
+        if let Some(h) = settings.headers.iter().find(|h| h.value().contains(key)) {
+            return Err(format!(
+                "--header {} holds the API key itself: write ${{API_KEY}} in its place (e.g. --header '{}: Bearer ${{API_KEY}}'), so that the key is in no command line, task definition or log",
+                h.name(),
+                h.name()
+            ));
+        }
     }
-    if settings.mix.sends_key() {
+    let reference = |v: &str| v.contains(stack::validate::API_KEY_REFERENCE);
+    if requests.iter().any(|r| r.headers.iter().any(|(_, v)| reference(v))) {
         if api_key.is_none() {
-            let why = match settings.mix {
-                scenario::Mix::Endpoints(_) => "the mix includes /inspect or /metrics",
-                scenario::Mix::Scenario(_) => "the scenario's headers use ${API_KEY}",
+            let why = match (&settings.mix, settings.headers.iter().find(|h| reference(h.value()))) {
+                (_, Some(h)) => format!("--header {} uses ${{API_KEY}}", h.name()),
+                (scenario::Mix::Endpoints(_), None) => "the mix includes /inspect or /metrics".to_owned(),
+                (scenario::Mix::Scenario(_), None) => "the scenario's headers use ${API_KEY}".to_owned(),
             };
             return Err(format!("{why} but API_KEY is not set: export it, put it in .env, or choose another mix"));
         }
@@ -159,6 +171,9 @@ fn api_key_for(settings: &Settings, host: &str) -> Result<Option<String>, String
 /// What an open model will not do that the settings may seem to ask: show an rps objective
 /// above its rate, pause for a scenario's think times.
 fn open_model_notes(settings: &Settings, model: &Model) {
+    if !matches!(model, Model::Open { .. }) {
+        return;
+    }
     if settings.mix.has_think_times() {
         eprintln!("note: the scenario's think times are for users (closed model): an arrival rate sets its own pace");
     }
@@ -172,72 +187,34 @@ fn open_model_notes(settings: &Settings, model: &Model) {
     }
 }
 
+/// Measures the run `args` describe, as `loadtest` with those flags does, and returns its report:
+/// the library's entry point (for `provisioner`'s deploy gate). Unlike the command it prints
+/// nothing on stdout (render `report::text::render(&doc)` to show it) and no notes, and installs
+/// no signal handler: the caller handles signals (see [`measure_until`]). Live progress goes to
+/// stderr unless `args.quiet`; the files `args.output` names (`--json`, `--csv`, `--html`) are
+/// written. `args` may come from [`cli::RunArgs::from_flags`]. The gate's verdict is
+/// `doc.slo_met` (false too when the run was interrupted or aborted).
+pub async fn measure(args: RunArgs) -> Result<ReportDoc, String> {
+    measure_until(args, engine::Stop::default()).await
+}
+
+/// [`measure`], ended early when `stop` is requested (e.g. on the caller's SIGTERM: `stop.request
+/// (StopReason::Interrupted)`): the report then covers the time run and is marked interrupted.
+pub async fn measure_until(args: RunArgs, stop: engine::Stop) -> Result<ReportDoc, String> {
+    let ready = Ready::prepare(&args).await?;
+    let started = start_time(&args).await?;
+    ready.run(&args, started, stop).await
+}
+
+/// The command's run: `measure` with its notes, the interrupt handler, and the text report (and
+/// `--result-lines`) on stdout.
 async fn load(args: RunArgs) -> Result<ReportDoc, String> {
-    let stack = stack_file(args.stack.as_deref())?;
-    let settings = Settings::resolve(&args, stack.as_ref())?;
-    let host = settings
-        .host
-        .clone()
-        .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
-    // HOST[:PORT] alone is http://, as the monitor takes it.
-    let host = if host.contains("://") { host } else { format!("http://{host}") };
-    let api_key = api_key_for(&settings, &host)?;
-    let ca_certs = match &args.ca_cert {
-        Some(path) => tls::read_ca_file(path)?,
-        None => Vec::new(),
-    };
-    let target = engine::resolve(&host, &ca_certs).await?;
-    let model = settings.model()?;
-    let open = matches!(model, Model::Open { .. });
-    if open {
-        open_model_notes(&settings, &model);
-    }
-    let mut started = now_ms();
-    if let Some(at) = args.start_at {
-        if started > at + START_TOLERANCE_MS {
-            return Err(format!(
-                "started {:.1}s after the agreed start time: the load would be out of step with the other machines' (give them longer to start, e.g. provisioner loadtest --start-in)",
-                (started - at) as f64 / 1000.0
-            ));
-        }
-        if at > started {
-            tokio::time::sleep(Duration::from_millis(at - started)).await;
-        }
-        started = at;
-    }
-    let guard = settings.abort_window.map(|window| guard::Guard {
-        objectives: settings.objectives.clone(),
-        stage: settings.slo_stage.clone(),
-        window: window.as_secs().max(1) as usize,
-        open,
-    });
-    let json_model = model_json(&model, &settings);
-    let planned = model.profile().duration();
-    let plan = RunPlan {
-        target: target.clone(),
-        model,
-        timeout: settings.timeout,
-        requests: settings.mix.requests()?,
-        api_key,
-    };
+    let ready = Ready::prepare(&args).await?;
+    open_model_notes(&ready.settings, &ready.plan.model);
+    let started = start_time(&args).await?;
     let stop = engine::Stop::default();
     interruption(stop.clone());
-    let stats = engine::run(plan, live::Progress::new(args.quiet), stop.clone(), guard).await?;
-    let (interrupted, aborted) = match stop.reason() {
-        Some(StopReason::Interrupted) => (Some(planned), None),
-        Some(StopReason::Aborted(why)) => (None, Some(why)),
-        None => (None, None),
-    };
-    let run = Run {
-        target: &target.url,
-        model: json_model,
-        started,
-        generator: Some(report::Generator::measure()),
-        interrupted,
-        aborted,
-    };
-    let judging = Judging { objectives: &settings.objectives, stage: settings.slo_stage.as_deref() };
-    let doc = finish(&run, &stats, &args.output, &judging)?;
+    let doc = ready.run(&args, started, stop).await?;
     print!("{}", report::text::render(&doc));
     if args.result_lines {
         for line in report::lines::encode(&doc) {
@@ -245,6 +222,82 @@ async fn load(args: RunArgs) -> Result<ReportDoc, String> {
         }
     }
     Ok(doc)
+}
+
+/// When the load starts (Unix ms): now, or at `--start-at`, waited for (refused when this
+/// machine is too late for it).
+async fn start_time(args: &RunArgs) -> Result<u64, String> {
+    let now = now_ms();
+    let Some(at) = args.start_at else { return Ok(now) };
+    if now > at + START_TOLERANCE_MS {
+        return Err(format!(
+            "started {:.1}s after the agreed start time: the load would be out of step with the other machines' (give them longer to start, e.g. provisioner loadtest --start-in)",
+            (now - at) as f64 / 1000.0
+        ));
+    }
+    if at > now {
+        tokio::time::sleep(Duration::from_millis(at - now)).await;
+    }
+    Ok(at)
+}
+
+/// A run ready to start: settings resolved, key checked, target resolved, requests prepared.
+struct Ready {
+    settings: Settings,
+    plan: RunPlan,
+}
+
+impl Ready {
+    async fn prepare(args: &RunArgs) -> Result<Ready, String> {
+        let stack = stack_file(args.stack.as_deref())?;
+        let settings = Settings::resolve(args, stack.as_ref())?;
+        let host = settings
+            .host
+            .clone()
+            .ok_or("--host is required (or LOADTEST_HOST): the service's URL, e.g. http://127.0.0.1:4000")?;
+        // HOST[:PORT] alone is http://, as the monitor takes it.
+        let host = if host.contains("://") { host } else { format!("http://{host}") };
+        let requests = settings.requests()?;
+        let api_key = api_key_for(&settings, &requests, &host)?;
+        let ca_certs = match &args.ca_cert {
+            Some(path) => tls::read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let target = engine::resolve(&host, &ca_certs).await?;
+        let model = settings.model()?;
+        let plan = RunPlan { target, model, timeout: settings.timeout, requests, api_key };
+        Ok(Ready { settings, plan })
+    }
+
+    /// Runs the load from `started` until the plan ends or `stop`, and reports it.
+    async fn run(self, args: &RunArgs, started: u64, stop: engine::Stop) -> Result<ReportDoc, String> {
+        let Ready { settings, plan } = self;
+        let guard = settings.abort_window.map(|window| guard::Guard {
+            objectives: settings.objectives.clone(),
+            stage: settings.slo_stage.clone(),
+            window: window.as_secs().max(1) as usize,
+            open: matches!(plan.model, Model::Open { .. }),
+        });
+        let json_model = model_json(&plan.model, &settings);
+        let planned = plan.model.profile().duration();
+        let target = plan.target.url.clone();
+        let stats = engine::run(plan, live::Progress::new(args.quiet), stop.clone(), guard).await?;
+        let (interrupted, aborted) = match stop.reason() {
+            Some(StopReason::Interrupted) => (Some(planned), None),
+            Some(StopReason::Aborted(why)) => (None, Some(why)),
+            None => (None, None),
+        };
+        let run = Run {
+            target: &target,
+            model: json_model,
+            started,
+            generator: Some(report::Generator::measure()),
+            interrupted,
+            aborted,
+        };
+        let judging = Judging { objectives: &settings.objectives, stage: settings.slo_stage.as_deref() };
+        finish(&run, &stats, &args.output, &judging)
+    }
 }
 
 /// The first SIGINT or SIGTERM stops the load and lets the run write its reports (as k6, locust

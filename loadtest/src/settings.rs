@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::cli::{OutputArgs, RunArgs};
 use crate::engine::Model;
-use crate::scenario::{self, Endpoint, Mix};
+use crate::header::{self, Header};
+use crate::scenario::{self, Endpoint, Mix, Request};
 use crate::slo::{self, Objective};
 use crate::stages::{Shape, Stage};
 
@@ -27,6 +28,8 @@ pub struct Settings {
     pub threads: u16,
     /// `--send-key-over-http`: the key may go to a plain-http URL of another machine.
     pub send_key_over_http: bool,
+    /// `--header`: added to every request, replacing a request's own header of the same name.
+    pub headers: Vec<Header>,
 }
 
 /// The objectives (`--slo`, else stack.yaml's `slo:`) and the stage they are judged on
@@ -133,7 +136,15 @@ impl Settings {
             abort_window: args.abort_on_fail.then_some(args.abort_window),
             threads: args.threads,
             send_key_over_http: args.send_key_over_http,
+            headers: args.headers.clone(),
         })
+    }
+
+    /// The requests to send: the mix's, each with the `--header`s.
+    pub fn requests(&self) -> Result<Vec<Request>, String> {
+        let mut requests = self.mix.requests()?;
+        header::apply(&mut requests, &self.headers);
+        Ok(requests)
     }
 
     /// The load model, with its profile.
@@ -198,6 +209,10 @@ impl Settings {
                 }
             }
         }
+        // As written: `${API_KEY}` stays a reference here too.
+        for h in &self.headers {
+            flag("header", h.to_arg());
+        }
         for o in &self.objectives {
             flag("slo", o.text.clone());
         }
@@ -250,6 +265,10 @@ mod tests {
             "/health=3",
             "--endpoint",
             "/inspect",
+            "--header",
+            "X-Canary: green",
+            "--header",
+            "Authorization: Bearer ${API_KEY}",
         ]);
         let args = whole.worker_args(1, 3, 1_700_000_000_000);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -261,6 +280,11 @@ mod tests {
         assert!(matches!(&worker.mix, Mix::Endpoints(e) if e[1].auth));
         assert_eq!((worker.objectives.clone(), worker.slo_stage.clone()), (whole.objectives.clone(), whole.slo_stage));
         assert_eq!(worker.abort_window, Some(Duration::from_secs(10)));
+        assert_eq!(worker.headers, whole.headers, "the headers reach the workers");
+        assert_eq!(worker.headers.len(), 2);
+        assert!(args.iter().any(|a| a == "Authorization: Bearer ${API_KEY}"), "a reference, not a key: {args:?}");
+        let sent = worker.requests().expect("requests");
+        assert!(sent.iter().all(|r| r.headers.contains(&("X-Canary".to_owned(), "green".to_owned()))), "{sent:?}");
         let cli = Cli::try_parse_from(std::iter::once("loadtest").chain(refs.iter().copied())).expect("flags");
         assert_eq!((cli.run.start_at, cli.run.result_lines), (Some(1_700_000_000_000), true));
 
