@@ -222,9 +222,14 @@ pub struct UpArgs {
     /// ECR repository (e.g. a local registry next to an emulator).
     #[arg(long, env = "KONNICHIWA_IMAGE_REPOSITORY")]
     pub image_repository: Option<String>,
-    /// Apply and return without following the rollout (it goes on in ECS).
+    /// Apply and return without following the rollout (it goes on in ECS; a canary, linear or
+    /// blue/green deployment waits at the gate for `deploy`, and rolls back after gate.timeout).
     #[arg(long)]
     pub no_wait: bool,
+    /// Where the gate of a canary, linear or blue/green deployment sends its load (default: the
+    /// stack's URL).
+    #[arg(long, value_name = "URL")]
+    pub gate_url: Option<String>,
     /// Give up (exit 1, naming what was awaited) after this long.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -422,7 +422,8 @@ pub struct Gate {
     /// The share of `slo.requests_per_second` sent to each revision (1–100%).
     #[serde(default = "default_gate_share")]
     pub share: Percent,
-    /// How long each revision is driven (10s–30m).
+    /// How long each revision is driven (2s–30m; a short gate judges few requests: a minute
+    /// at 100 requests a second gives a p95 worth trusting).
     #[serde(default = "default_gate_duration")]
     pub duration: HumanDuration,
     /// How long ECS holds the deployment at the gate before rolling it back by itself: what

@@ -439,7 +439,7 @@ fn strategy(c: &mut Checker, s: &Stack) {
     }
     let measured = c.duration("service.deployment.gate.duration", &d.gate.duration);
     if let Some(t) = measured {
-        c.range("service.deployment.gate.duration", t.as_secs(), 10, 1800, "s");
+        c.range("service.deployment.gate.duration", t.as_secs(), 2, 1800, "s");
     }
     let floor = measured.map_or(0, |t| t.as_secs().div_ceil(60) + 5);
     minutes(c, "service.deployment.gate.timeout", &d.gate.timeout, floor.max(1), MAX_HOOK_TIMEOUT_MINUTES);

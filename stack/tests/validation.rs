@@ -501,7 +501,7 @@ fn a_strategy_takes_the_shares_and_times_ecs_takes() {
         ("strategy: linear, linear: { step_bake: 30s }", "service.deployment.linear.step_bake", "whole minutes"),
         ("strategy: blue_green, blue_green: { bake: 1441m }", "service.deployment.blue_green.bake", "whole minutes"),
         ("strategy: canary, gate: { share: 0.5% }", "service.deployment.gate.share", "too little load"),
-        ("strategy: canary, gate: { duration: 5s }", "service.deployment.gate.duration", "10–1800s"),
+        ("strategy: canary, gate: { duration: 1s }", "service.deployment.gate.duration", "2–1800s"),
         ("strategy: canary, gate: { duration: 10m, timeout: 12m }", "service.deployment.gate.timeout", "from 15m"),
         ("strategy: canary, gate: { timeout: 15d }", "service.deployment.gate.timeout", "to 20160m"),
     ] {

@@ -23,6 +23,25 @@ struct ServiceState {
     deployments: Vec<DeploymentState>,
     targets: Vec<TargetState>,
     url: Option<String>,
+    /// A canary, linear or blue/green service's newest service deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shifting: Option<ShiftState>,
+}
+
+/// Where a canary, linear or blue/green service's newest service deployment stands.
+#[derive(Debug, Serialize)]
+struct ShiftState {
+    strategy: String,
+    service_deployment: Option<String>,
+    status: Option<String>,
+    stage: Option<String>,
+    /// The share of production traffic the new revision is to take, in percent.
+    production_percent: Option<f64>,
+    /// The share of the test route's traffic it takes.
+    test_percent: Option<f64>,
+    /// The gate's hook when it holds the deployment: `AWAITING_ACTION until …, then ROLLBACK`.
+    gate: Option<String>,
+    reason: Option<String>,
 }
 
 /// One of the service's deployments, with its rollout state.
@@ -131,6 +150,56 @@ async fn service_state(ctx: &Ctx, outputs: &driver::Outputs) -> Result<Option<Se
         deployments,
         targets,
         url: outputs.load_balancer.url.clone(),
+        shifting: shift_state(ctx).await?,
+    }))
+}
+
+/// The newest service deployment of a canary, linear or blue/green service: the one in flight,
+/// else the last (None for a rolling service).
+async fn shift_state(ctx: &Ctx) -> Result<Option<ShiftState>, Error> {
+    use crate::rollout::shifted;
+    if !ctx.stack.service.deployment.strategy.shifts_traffic() {
+        return Ok(None);
+    }
+    let newest = match shifted::in_flight(ctx).await? {
+        Some(d) => Some(d),
+        None => match shifted::listed(ctx).await?.first() {
+            Some(arn) => shifted::describe(ctx, arn).await?,
+            None => None,
+        },
+    };
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let strategy = crate::rollout::strategy_words(&ctx.stack);
+    let Some(d) = newest else {
+        let none = ShiftState {
+            strategy,
+            service_deployment: None,
+            status: None,
+            stage: None,
+            production_percent: None,
+            test_percent: None,
+            gate: None,
+            reason: None,
+        };
+        return Ok(Some(none));
+    };
+    let target = d.target_service_revision();
+    let gate = d.lifecycle_hook_details().iter().find(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION")).map(|h| {
+        format!(
+            "AWAITING_ACTION until {}, then {}",
+            h.expires_at().map_or_else(|| "?".to_owned(), |t| t.to_string()),
+            h.timeout_action().map_or("ROLLBACK", |a| a.as_str())
+        )
+    });
+    Ok(Some(ShiftState {
+        strategy,
+        service_deployment: owned(d.service_deployment_arn()),
+        status: owned(d.status().map(|s| s.as_str())),
+        stage: owned(d.lifecycle_stage().map(|s| s.as_str())),
+        production_percent: target.and_then(|t| t.requested_production_traffic_weight()),
+        test_percent: target.and_then(|t| t.requested_test_traffic_weight()),
+        gate,
+        reason: owned(d.status_reason()),
     }))
 }
 
@@ -332,6 +401,32 @@ fn print_service(outputs: &driver::Outputs, service: Option<&ServiceState>) {
     for t in &s.targets {
         let port = t.port.map_or_else(|| "null".to_owned(), |p| p.to_string());
         println!("  target {}:{port} {} {}", or(&t.target, "?"), or(&t.state, "?"), or(&t.reason, ""));
+    }
+    if let Some(sh) = &s.shifting {
+        print_shift(sh);
+    }
+}
+
+/// A shifting service's newest service deployment, as `status` prints it.
+fn print_shift(sh: &ShiftState) {
+    let Some(arn) = &sh.service_deployment else {
+        println!("  deploys through {}: no service deployment yet", sh.strategy);
+        return;
+    };
+    let percent = |p: Option<f64>| p.map_or_else(|| "?".to_owned(), |p| format!("{p}%"));
+    println!(
+        "  deploys through {}: service deployment {arn} {}, stage {}\n    traffic to the new revision: production {}, test {}",
+        sh.strategy,
+        sh.status.as_deref().unwrap_or("?"),
+        sh.stage.as_deref().unwrap_or("-"),
+        percent(sh.production_percent),
+        percent(sh.test_percent),
+    );
+    if let Some(g) = &sh.gate {
+        println!("    held at the gate: {g} (`provisioner deploy` judges it, `provisioner rollback` undoes it)");
+    }
+    if let Some(r) = &sh.reason {
+        println!("    {r}");
     }
 }
 

@@ -45,7 +45,17 @@ struct UpAnswer<'a> {
 }
 
 pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
-    let UpArgs { yes, no_wait, update_ami, timeout, lock_timeout, ref image_repository, skip_verify, ref saved_plan } =
+    let UpArgs {
+        yes,
+        no_wait,
+        update_ami,
+        timeout,
+        lock_timeout,
+        ref image_repository,
+        skip_verify,
+        ref saved_plan,
+        ref gate_url,
+    } =
         *args;
     let saved = saved_plan.as_deref().map(SavedPlan::read).transpose()?;
     let started = Instant::now();
@@ -56,7 +66,7 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         super::verify::before_up(&ctx).await?;
     }
     let (done, lease) = holding_lease(&mut ctx, "up", lock_timeout, async |ctx: &mut Ctx| {
-        converge(ctx, cli, &image, yes, no_wait, saved.as_ref()).await
+        converge(ctx, cli, &image, (yes, no_wait), gate_url.as_deref(), saved.as_ref()).await
     })
     .await?;
     let Some(Applied { plan, outputs, applied, rollout, cost }) = done else {
@@ -162,8 +172,8 @@ async fn converge(
     ctx: &mut Ctx,
     cli: &Cli,
     image: &ImageSource,
-    yes: bool,
-    no_wait: bool,
+    (yes, no_wait): (bool, bool),
+    gate_url: Option<&str>,
     saved: Option<&SavedPlan>,
 ) -> Result<Option<Applied>, Error> {
     // The apply's reads, up to each service's first change, are answered as the plan's were
@@ -200,7 +210,8 @@ async fn converge(
     replay.stop();
     let mut rollout = None;
     if outputs.service.deployment_id.is_some() && ctx.stack.service.deployment.strategy.shifts_traffic() {
-        rollout = follow_shifted(ctx, cli, outputs.load_balancer.url.as_deref(), no_wait).await?;
+        let url = gate_url.map(str::to_owned).or_else(|| outputs.load_balancer.url.clone());
+        rollout = follow_shifted(ctx, cli, url.as_deref(), no_wait).await?;
     } else if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
     {

@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use loadtest::report::json::ReportDoc;
 use serde::Serialize;
 
@@ -112,9 +111,8 @@ pub fn missed(slo: &stack::Slo, rate: f64, new: &Figures) -> Vec<String> {
 /// The requests the gate sends: the stack's mix without what needs the API key.
 fn mix(stack: &stack::Stack) -> Result<loadtest::cli::RunArgs, Error> {
     let section = stack.loadtest.clone().unwrap_or_default();
-    let mut args = loadtest::cli::Cli::try_parse_from(["loadtest", "--quiet"])
-        .map_err(|e| Error::Refused(format!("the gate's load settings: {e}")))?
-        .run;
+    let mut args = loadtest::cli::RunArgs::from_flags(["--quiet"])
+        .map_err(|e| Error::Refused(format!("the gate's load settings: {e}")))?;
     if !section.scenario.is_empty() {
         args.requests = section
             .scenario
@@ -163,7 +161,7 @@ async fn drive(
     args.host = Some(url.to_owned());
     args.rate = Some(rate);
     args.duration = Some(duration);
-    args.headers = header.into_iter().collect();
+    args.headers = header.map(|h| loadtest::header::Header::parse(&h)).transpose().map_err(Error::Refused)?.into_iter().collect();
     loadtest::measure(args).await.map_err(|e| Error::Refused(format!("the gate could not drive {url}: {e}")))
 }
 

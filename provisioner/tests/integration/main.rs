@@ -30,6 +30,7 @@ mod posture;
 mod run_local;
 mod sandbox;
 mod service;
+mod strategies;
 mod teardown;
 mod verify;
 mod workflow;

@@ -344,7 +344,13 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
         instance_profile_name: profile_name,
         execution_role_arn,
         task_role_arn,
-        load_balancer_role_arn: None,
+        load_balancer_role_arn: ctx
+            .stack
+            .service
+            .deployment
+            .strategy
+            .shifts_traffic()
+            .then(|| Id::Known("arn:aws:iam::123456789012:role/TEMPORARY".into())),
     })
 }
 
