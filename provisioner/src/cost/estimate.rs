@@ -9,9 +9,6 @@ use super::sizing::Sizing;
 
 /// Hours in the average month, as AWS's calculator counts them.
 pub const HOURS_PER_MONTH: f64 = 730.0;
-/// Share of an instance's memory tasks can use (the rest: the OS and the ECS agent), as validation
-/// assumes when it checks that a task fits.
-const TASK_USABLE_MEMORY: f64 = 0.9;
 /// Gzip-compressed bytes an access-log entry takes in S3.
 const ACCESS_LOG_BYTES_PER_REQUEST: f64 = 60.0;
 /// A load balancer node writes an access-log file every 5 minutes.
@@ -142,12 +139,9 @@ pub fn capacity_units(assume: &CostAssumptions) -> f64 {
 /// within `capacity.min`–`max`.
 pub fn instances(sizing: &Sizing) -> (u32, u32) {
     let (min, desired, max) = sizing.capacity;
-    let per_instance = sizing.instance_type.as_deref().and_then(stack::catalog::lookup).map(|it| {
-        let (cpu, memory) = sizing.task;
-        let by_cpu = it.vcpus * 1024 / cpu.max(1);
-        let by_memory = (f64::from(it.memory_mib) * TASK_USABLE_MEMORY / f64::from(memory.max(1))) as u32;
-        by_cpu.min(by_memory).max(1)
-    });
+    let (cpu, memory) = sizing.task;
+    let per_instance =
+        sizing.instance_type.as_deref().and_then(stack::catalog::lookup).map(|it| it.tasks_that_fit(cpu, memory).max(1));
     let need = |tasks: u32| per_instance.map_or(0, |p| tasks.div_ceil(p));
     let count = |tasks: u32| desired.max(need(tasks)).clamp(min, max.max(min));
     (count(sizing.tasks.0), count(sizing.tasks.1))
