@@ -61,9 +61,9 @@ impl Window {
     /// The line item's name.
     pub fn item(&self) -> &'static str {
         match self.strategy {
-            "canary" => "deployment bakes (canary)",
-            "linear" => "deployment bakes (linear)",
-            _ => "deployment bakes (blue_green)",
+            "canary" => "deploy windows (canary)",
+            "linear" => "deploy windows (linear)",
+            _ => "deploy windows (blue_green)",
         }
     }
 
@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(linear.minutes, 1.0 + 54.0 + 10.0 + 5.0);
         let blue_green = Window::of(&deployment(Strategy::BlueGreen)).expect("a window");
         assert_eq!((blue_green.shift_minutes, blue_green.minutes), (0.0, 16.0));
-        assert_eq!(blue_green.item(), "deployment bakes (blue_green)");
+        assert_eq!(blue_green.item(), "deploy windows (blue_green)");
     }
 
     #[test]

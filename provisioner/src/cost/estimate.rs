@@ -313,7 +313,7 @@ mod tests {
         let stack = test_stack();
         assert_eq!(stack.service.deployment.strategy, stack::schema::Strategy::Rolling);
         let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
-        assert!(!e.items.iter().any(|i| i.item.starts_with("deployment")), "{:?}", e.items);
+        assert!(!e.items.iter().any(|i| i.item.starts_with("deploy")), "{:?}", e.items);
         assert_eq!((e.deployment_window, e.deployment_extra_instances), (None, (0, 0)));
     }
 
@@ -325,7 +325,7 @@ mod tests {
         let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
         // 2 tasks → 4 fit on the 2 instances (7 each); 8 at full scale → 16 need 3.
         assert_eq!(e.deployment_extra_instances, (0, 1));
-        let row = e.items.iter().find(|i| i.item == "deployment bakes (canary)").expect("a row");
+        let row = e.items.iter().find(|i| i.item == "deploy windows (canary)").expect("a row");
         assert_eq!(row.quantity, "20 deploys (assumed) × 26 min × 0 extra t3.small (up to 1)");
         assert_eq!(row.monthly_usd, Some(0.0));
         // 20 × (26 + 15 min until scale-in) = 13.67 h × (0.0272 + 30 GiB × 0.096 / 730 + 0.005).
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(e.at_full_scale_usd, cents(rolling.at_full_scale_usd + 0.49));
         stack.cost.deploys_per_month = 40;
         let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
-        let row = e.items.iter().find(|i| i.item == "deployment bakes (canary)").expect("a row");
+        let row = e.items.iter().find(|i| i.item == "deploy windows (canary)").expect("a row");
         assert_eq!(row.at_full_scale_usd, Some(0.99), "twice the deploys, twice the cost");
     }
 

@@ -215,7 +215,7 @@ mod tests {
         stack.service.deployment.strategy = stack::schema::Strategy::Linear;
         let text = render_breakdown(&Breakdown::with_prices(&stack, &book, provenance()));
         assert!(
-            text.contains("deployment bakes (linear)     20 deploys (assumed) × 70 min × 0 extra t3.small (up to 1)"),
+            text.contains("deploy windows (linear)       20 deploys (assumed) × 70 min × 0 extra t3.small (up to 1)"),
             "{text}"
         );
         assert!(
