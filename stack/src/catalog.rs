@@ -75,6 +75,18 @@ pub struct InstanceType {
     pub arch: Arch,
 }
 
+/// Share of an instance's memory that tasks can use (the rest: the OS and the ECS agent).
+pub const TASK_USABLE_MEMORY: f64 = 0.9;
+
+impl InstanceType {
+    /// How many tasks of `cpu` units and `memory` MiB one instance holds: by its vCPUs and by
+    /// the memory tasks can use, the fewer (0 when one does not fit).
+    pub fn tasks_that_fit(self, cpu: u32, memory: u32) -> u32 {
+        let usable = (f64::from(self.memory_mib) * TASK_USABLE_MEMORY) as u32;
+        (usable / memory.max(1)).min(self.vcpus * 1024 / cpu.max(1))
+    }
+}
+
 /// The architecture of an instance type: the catalogue's, or for a type it lacks, the one its
 /// family implies: Graviton families carry a `g` after the generation digit (t4g, m7g, c6gn, r8g)
 /// and `a1` is Graviton too.
@@ -173,6 +185,14 @@ pub const LOG_RETENTION_DAYS: &[u32] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_fit_by_the_scarcer_of_cpu_and_usable_memory() {
+        let t3_small = lookup("t3.small").expect("in the catalogue");
+        assert_eq!(t3_small.tasks_that_fit(256, 256), 7, "8 by CPU, 7 by 1,843 usable MiB");
+        assert_eq!(t3_small.tasks_that_fit(1024, 256), 2, "2 by CPU");
+        assert_eq!(t3_small.tasks_that_fit(256, 4096), 0, "does not fit");
+    }
 
     #[test]
     fn architecture_by_family() {

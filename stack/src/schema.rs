@@ -632,6 +632,10 @@ pub struct CostAssumptions {
     /// Size of one image in the registry, in MiB (times `registry.keep_images`).
     #[serde(default = "default_image_mib")]
     pub image_mib: f64,
+    /// Deployments a month: a canary, linear or blue/green strategy runs both revisions during
+    /// each (nothing under `rolling`).
+    #[serde(default = "default_deploys_per_month")]
+    pub deploys_per_month: u32,
 }
 
 impl Default for CostAssumptions {
@@ -641,6 +645,7 @@ impl Default for CostAssumptions {
             response_kib: default_response_kib(),
             log_gib_per_month: default_log_gib(),
             image_mib: default_image_mib(),
+            deploys_per_month: default_deploys_per_month(),
         }
     }
 }
@@ -659,6 +664,10 @@ fn default_log_gib() -> f64 {
 
 fn default_image_mib() -> f64 {
     50.0
+}
+
+fn default_deploys_per_month() -> u32 {
+    20
 }
 
 /// IAM additions.

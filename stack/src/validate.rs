@@ -15,8 +15,6 @@ pub const APP_DEFAULT_KEEP_ALIVE_SECS: u64 = 75;
 /// The stack's own tags at most: AWS allows 50 per resource, and the provisioner adds its
 /// ownership tag, `Name` and the tags AWS services add themselves.
 const MAX_STACK_TAGS: usize = 40;
-/// Share of an instance's memory left to the OS and the ECS agent.
-const INSTANCE_RESERVED_FRACTION: f64 = 0.1;
 
 /// One thing wrong with the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +327,7 @@ fn service(c: &mut Checker, s: &Stack) {
         format!("{} MiB is below what the app needs; give at least {APP_MIN_MEMORY_MIB} MiB", svc.memory)
     });
     if let Some(it) = catalog::lookup(&s.capacity.instance_type) {
-        let usable = f64::from(it.memory_mib) * (1.0 - INSTANCE_RESERVED_FRACTION);
+        let usable = f64::from(it.memory_mib) * catalog::TASK_USABLE_MEMORY;
         c.check(f64::from(svc.memory) <= usable, "service.memory", || {
             format!("{} MiB does not fit on a {} ({} MiB, about {} MiB usable by tasks); lower it or pick a larger instance type", svc.memory, s.capacity.instance_type, it.memory_mib, usable as u32)
         });
@@ -480,8 +478,7 @@ fn room_for_two_revisions(c: &mut Checker, s: &Stack) {
     if svc.memory == 0 || svc.cpu == 0 {
         return;
     }
-    let usable = (f64::from(it.memory_mib) * (1.0 - INSTANCE_RESERVED_FRACTION)) as u32;
-    let per_instance = (usable / svc.memory).min(it.vcpus * 1024 / svc.cpu);
+    let per_instance = it.tasks_that_fit(svc.cpu, svc.memory);
     let most = svc.autoscaling.as_ref().map_or(svc.desired_count, |a| a.max.max(svc.desired_count));
     let room = per_instance * cap.max;
     c.check(room >= 2 * most, "capacity.max", || {

@@ -4,14 +4,12 @@
 use serde::Serialize;
 use stack::schema::CostAssumptions;
 
+use super::deployments::Window;
 use super::prices::PriceBook;
 use super::sizing::Sizing;
 
 /// Hours in the average month, as AWS's calculator counts them.
 pub const HOURS_PER_MONTH: f64 = 730.0;
-/// Share of an instance's memory tasks can use (the rest: the OS and the ECS agent), as validation
-/// assumes when it checks that a task fits.
-const TASK_USABLE_MEMORY: f64 = 0.9;
 /// Gzip-compressed bytes an access-log entry takes in S3.
 const ACCESS_LOG_BYTES_PER_REQUEST: f64 = 60.0;
 /// A load balancer node writes an access-log file every 5 minutes.
@@ -40,6 +38,10 @@ pub struct Estimate {
     pub at_full_scale_usd: f64,
     /// Instances at the quietest and at full scale.
     pub instances: (u32, u32),
+    /// How long each deployment of a canary, linear or blue/green strategy runs both revisions
+    /// (null under `rolling`), and the instances it adds at the quietest and at full scale.
+    pub deployment_window: Option<Window>,
+    pub deployment_extra_instances: (u32, u32),
     /// Prices the book lacks (their items count as 0 in the totals).
     pub missing_prices: Vec<String>,
     /// What the figure leaves out.
@@ -74,6 +76,7 @@ pub fn estimate(sizing: &Sizing, assume: &CostAssumptions, prices: &PriceBook) -
         let what = format!("{quiet} × 730 h (instances, load balancer zones{up_to})");
         b.scaled("public ipv4", what, "public-ipv4", hours(quiet), hours(full));
     }
+    deployment_bakes(&mut b, sizing, assume);
     if sizing.load_balancer {
         b.fixed("load balancer", "1 × 730 h".into(), "alb:hour", HOURS_PER_MONTH);
         let lcu = capacity_units(assume);
@@ -108,6 +111,10 @@ pub fn estimate(sizing: &Sizing, assume: &CostAssumptions, prices: &PriceBook) -
         b.fixed("data transfer out", format!("{gib:.1} GiB to the internet"), "data-transfer:out", gib);
     }
     let mut estimate = b.finish(instances);
+    if let Some(window) = &sizing.deployment {
+        estimate.deployment_window = Some(window.clone());
+        estimate.deployment_extra_instances = extra_instances(sizing);
+    }
     if sizing.container_insights {
         estimate.excludes.push("Container Insights (capacity.container_insights): its metrics and performance logs");
     }
@@ -119,6 +126,30 @@ fn access_logs(b: &mut Builder, sizing: &Sizing, assume: &CostAssumptions, days:
     b.fixed("access log storage", format!("{stored:.2} GiB ({days} days kept)"), "s3:stored", stored);
     let puts = f64::from(sizing.availability_zones) * ACCESS_LOG_FILES_PER_NODE_HOUR * HOURS_PER_MONTH;
     b.fixed("access log writes", format!("{puts:.0} PUTs"), "s3:put", puts);
+}
+
+/// While both revisions run, the instances twice the tasks need beyond those the stack runs: each
+/// for the window and until scale-in, `assume.deploys_per_month` times; with their root volumes
+/// and public addresses.
+fn deployment_bakes(b: &mut Builder, sizing: &Sizing, assume: &CostAssumptions) {
+    let (Some(window), Some(t)) = (&sizing.deployment, &sizing.instance_type) else { return };
+    let (quiet, full) = extra_instances(sizing);
+    let n = assume.deploys_per_month;
+    let each = f64::from(n) * (window.minutes + window.scale_in_minutes) / 60.0;
+    let up_to = if full == quiet { String::new() } else { format!(" (up to {full})") };
+    let what = format!("{n} deploys (assumed) × {} min × {quiet} extra {t}{up_to}", window.minutes);
+    let gib_months = f64::from(sizing.root_volume_gib) / HOURS_PER_MONTH;
+    let parts = [(format!("ec2:{t}"), 1.0), ("ebs:gp3".to_owned(), gib_months), ("public-ipv4".to_owned(), 1.0)];
+    let (quiet, full) = (f64::from(quiet) * each, f64::from(full) * each);
+    b.combined(window.item(), what, &parts.map(|(price, per_hour)| (price, quiet * per_hour, full * per_hour)));
+}
+
+/// Instances a deployment adds while both revisions run, at the quietest and at full scale: those
+/// twice the tasks need, less those the stack runs.
+pub fn extra_instances(sizing: &Sizing) -> (u32, u32) {
+    let count = instance_count(sizing);
+    let (quiet, full) = sizing.tasks;
+    (count(2 * quiet).saturating_sub(count(quiet)), count(2 * full).saturating_sub(count(full)))
 }
 
 fn hours(count: u32) -> f64 {
@@ -141,16 +172,21 @@ pub fn capacity_units(assume: &CostAssumptions) -> f64 {
 /// Instances at the quietest and at full scale: `capacity.desired`, or as many as the tasks need,
 /// within `capacity.min`–`max`.
 pub fn instances(sizing: &Sizing) -> (u32, u32) {
-    let (min, desired, max) = sizing.capacity;
-    let per_instance = sizing.instance_type.as_deref().and_then(stack::catalog::lookup).map(|it| {
-        let (cpu, memory) = sizing.task;
-        let by_cpu = it.vcpus * 1024 / cpu.max(1);
-        let by_memory = (f64::from(it.memory_mib) * TASK_USABLE_MEMORY / f64::from(memory.max(1))) as u32;
-        by_cpu.min(by_memory).max(1)
-    });
-    let need = |tasks: u32| per_instance.map_or(0, |p| tasks.div_ceil(p));
-    let count = |tasks: u32| desired.max(need(tasks)).clamp(min, max.max(min));
+    let count = instance_count(sizing);
     (count(sizing.tasks.0), count(sizing.tasks.1))
+}
+
+/// Instances for a number of tasks: `capacity.desired`, or as many as the tasks need, within
+/// `capacity.min`–`max`.
+fn instance_count(sizing: &Sizing) -> impl Fn(u32) -> u32 {
+    let (min, desired, max) = sizing.capacity;
+    let (cpu, memory) = sizing.task;
+    let per_instance = sizing
+        .instance_type
+        .as_deref()
+        .and_then(stack::catalog::lookup)
+        .map(|it| it.tasks_that_fit(cpu, memory).max(1));
+    move |tasks: u32| desired.max(per_instance.map_or(0, |p| tasks.div_ceil(p))).clamp(min, max.max(min))
 }
 
 struct Builder<'a> {
@@ -182,6 +218,16 @@ impl Builder<'_> {
         });
     }
 
+    /// One item priced by several names: `parts` are (price, units at the quietest, at full scale).
+    fn combined(&mut self, item: &'static str, quantity: String, parts: &[(String, f64, f64)]) {
+        let prices: Vec<Option<f64>> = parts.iter().map(|(name, _, _)| self.price(name)).collect();
+        let total = |units: fn(&(String, f64, f64)) -> f64| {
+            prices.iter().zip(parts).map(|(p, part)| p.map(|p| p * units(part))).sum::<Option<f64>>().map(cents)
+        };
+        let (monthly_usd, at_full_scale_usd) = (total(|p| p.1), total(|p| p.2));
+        self.items.push(LineItem { item, quantity, monthly_usd, at_full_scale_usd });
+    }
+
     fn finish(self, instances: (u32, u32)) -> Estimate {
         let sum = |f: fn(&LineItem) -> Option<f64>| cents(self.items.iter().filter_map(f).sum());
         Estimate {
@@ -189,6 +235,8 @@ impl Builder<'_> {
             at_full_scale_usd: sum(|i| i.at_full_scale_usd),
             items: self.items,
             instances,
+            deployment_window: None,
+            deployment_extra_instances: (0, 0),
             missing_prices: self.missing,
             excludes: EXCLUDED.to_vec(),
         }
@@ -258,6 +306,49 @@ mod tests {
         assert_eq!(instances(&s).0, 3, "capacity.desired when the tasks need fewer");
         s.instance_type = Some("x9.unknown".into());
         assert_eq!(instances(&s), (3, 3), "an unknown type: capacity.desired");
+    }
+
+    #[test]
+    fn a_rolling_stack_pays_nothing_for_deployments() {
+        let stack = test_stack();
+        assert_eq!(stack.service.deployment.strategy, stack::schema::Strategy::Rolling);
+        let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
+        assert!(!e.items.iter().any(|i| i.item.starts_with("deploy")), "{:?}", e.items);
+        assert_eq!((e.deployment_window, e.deployment_extra_instances), (None, (0, 0)));
+    }
+
+    #[test]
+    fn a_canary_pays_for_the_instances_twice_the_tasks_need_during_each_window() {
+        let mut stack = test_stack();
+        stack.service.deployment.strategy = stack::schema::Strategy::Canary;
+        let rolling = estimate(&Sizing::wanted(&test_stack()), &stack.cost, &PriceBook::snapshot());
+        let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
+        // 2 tasks → 4 fit on the 2 instances (7 each); 8 at full scale → 16 need 3.
+        assert_eq!(e.deployment_extra_instances, (0, 1));
+        let row = e.items.iter().find(|i| i.item == "deploy windows (canary)").expect("a row");
+        assert_eq!(row.quantity, "20 deploys (assumed) × 26 min × 0 extra t3.small (up to 1)");
+        assert_eq!(row.monthly_usd, Some(0.0));
+        // 20 × (26 + 15 min until scale-in) = 13.67 h × (0.0272 + 30 GiB × 0.096 / 730 + 0.005).
+        assert_eq!(row.at_full_scale_usd, Some(0.49));
+        assert_eq!(e.at_full_scale_usd, cents(rolling.at_full_scale_usd + 0.49));
+        stack.cost.deploys_per_month = 40;
+        let e = estimate(&Sizing::wanted(&stack), &stack.cost, &PriceBook::snapshot());
+        let row = e.items.iter().find(|i| i.item == "deploy windows (canary)").expect("a row");
+        assert_eq!(row.at_full_scale_usd, Some(0.99), "twice the deploys, twice the cost");
+    }
+
+    #[test]
+    fn extra_instances_are_those_twice_the_tasks_need_within_capacity_max() {
+        let mut s = Sizing::wanted(&test_stack());
+        s.capacity = (1, 1, 4);
+        s.task = (512, 512); // 3 to a t3.small
+        s.tasks = (2, 6);
+        assert_eq!(extra_instances(&s), (1, 2), "4 tasks need 2 instances, 12 need 4 where 6 need 2");
+        s.tasks = (3, 10);
+        assert_eq!(extra_instances(&s), (1, 0), "never past capacity.max (validation asks for room)");
+        s.capacity = (1, 2, 4);
+        s.tasks = (2, 2);
+        assert_eq!(extra_instances(&s), (0, 0), "4 tasks fit on capacity.desired's 2");
     }
 
     #[test]

@@ -105,6 +105,19 @@ fn assumptions(a: &CostAssumptions) -> String {
     )
 }
 
+/// What a canary, linear or blue/green deployment is assumed to take, when the strategy is one.
+fn deployments(e: &Estimate, a: &CostAssumptions) -> String {
+    let Some(w) = &e.deployment_window else { return String::new() };
+    format!(
+        "Each {} deployment runs both revisions {}: {} deploys a month (`cost.deploys_per_month`); an \
+         extra instance is counted {} min more, until managed scaling removes it.\n",
+        w.strategy,
+        w.describe(),
+        a.deploys_per_month,
+        w.scale_in_minutes
+    )
+}
+
 fn missing(e: &Estimate) -> String {
     if e.missing_prices.is_empty() {
         return String::new();
@@ -132,7 +145,7 @@ pub fn render_compared(c: &Compared) -> String {
     let total = line(w, "total", "", &amount(c.after.monthly_usd), &signed(c.change_usd));
     out += &format!("{}   (now {})\n", total.trim_end(), amount(c.now.monthly_usd));
     out += &line(w, "at full scale", &at_full, &amount(c.after.at_full_scale_usd), &signed(c.change_at_full_scale_usd));
-    out + &missing(&c.after) + &assumptions(&c.assumptions) + "\n"
+    out + &missing(&c.after) + &deployments(&c.after, &c.assumptions) + &assumptions(&c.assumptions) + "\n"
 }
 
 /// `provisioner cost`.
@@ -152,6 +165,7 @@ pub fn render_breakdown(b: &Breakdown) -> String {
     out += &line(w, "total", "", &amount(e.monthly_usd), "");
     out += &line(w, "at full scale", &at_full, &amount(e.at_full_scale_usd), "");
     out += &missing(e);
+    out += &deployments(e, &b.assumptions);
     out += &assumptions(&b.assumptions);
     out += "\nNot included: ";
     out += &e.excludes.join("; ");
@@ -189,6 +203,28 @@ mod tests {
         assert_eq!(signed(0.001), "±0");
         assert_eq!(signed(-5.76), "-5.76");
         assert_eq!(signed(39.71), "+39.71");
+    }
+
+    #[test]
+    fn the_breakdown_says_what_a_deployment_window_is_made_of_only_when_there_is_one() {
+        let mut stack = crate::resources::test_stack();
+        let book = PriceBook::snapshot();
+        let provenance = || Provenance { kind: "snapshot", as_of: String::new(), age_days: None, path: None };
+        let text = render_breakdown(&Breakdown::with_prices(&stack, &book, provenance()));
+        assert!(!text.contains("deploy"), "{text}");
+        stack.service.deployment.strategy = stack::schema::Strategy::Linear;
+        let text = render_breakdown(&Breakdown::with_prices(&stack, &book, provenance()));
+        assert!(
+            text.contains("deploy windows (linear)       20 deploys (assumed) × 70 min × 0 extra t3.small (up to 1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Each linear deployment runs both revisions 1m gate + 54m step bakes + 10m final bake + 5m scale-up \
+                 and drain = 70 min: 20 deploys a month (`cost.deploys_per_month`)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::deployments::Window;
 use crate::reconcile::{Action, Plan};
 use crate::resources::{alarms, budget};
 
@@ -40,6 +41,8 @@ pub struct Sizing {
     /// Images the repository keeps (its lifecycle policy).
     pub kept_images: u32,
     pub container_insights: bool,
+    /// How long each deployment runs both revisions; None under `rolling` or without a service.
+    pub deployment: Option<Window>,
 }
 
 impl Sizing {
@@ -67,6 +70,7 @@ impl Sizing {
             repository: true,
             kept_images: stack.registry.keep_images,
             container_insights: c.container_insights,
+            deployment: Window::of(&svc.deployment),
         }
     }
 
@@ -127,8 +131,19 @@ impl Sizing {
             repository: rows.exists("ecr-repository"),
             kept_images: wanted.kept_images,
             container_insights: wanted.container_insights,
+            deployment: rows.exists("ecs-service").then(|| strategy_now(stack, &rows)).flatten(),
         }
     }
+}
+
+/// The window of the strategy the service has: the old value of the service row's `strategy`
+/// when the plan changes it, else stack.yaml's.
+fn strategy_now(stack: &stack::Stack, rows: &Rows) -> Option<Window> {
+    let mut deployment = stack.service.deployment.clone();
+    if let Some(old) = rows.old("ecs-service", "strategy") {
+        deployment.strategy = serde_json::from_value(serde_json::Value::String(old.to_owned())).ok()?;
+    }
+    Window::of(&deployment)
 }
 
 fn count(n: usize) -> u32 {
@@ -193,6 +208,19 @@ mod tests {
         assert_eq!(now.alarms, 1 + 2 + 2, "one alarm, the service's and the provider's pairs");
         assert_eq!(now.log_days, Some(14));
         assert!(now.load_balancer && !now.secret && !now.repository && now.access_log_days.is_none());
+    }
+
+    #[test]
+    fn the_strategy_now_is_the_one_the_plan_changes_from() {
+        let mut stack = test_stack();
+        stack.service.deployment.strategy = stack::schema::Strategy::Canary;
+        let mut plan = Plan::default();
+        plan.push(crate::reconcile::Noun::new("ecs-service"), "svc", None, update("strategy", "rolling", "canary"));
+        assert_eq!(Sizing::now(&stack, &plan).deployment, None, "rolling before the change");
+        assert_eq!(Sizing::wanted(&stack).deployment.map(|w| w.strategy), Some("canary"));
+        let mut plan = Plan::default();
+        plan.push(crate::reconcile::Noun::new("ecs-service"), "svc", None, Change::no_op());
+        assert_eq!(Sizing::now(&stack, &plan).deployment.map(|w| w.strategy), Some("canary"), "unchanged: as wanted");
     }
 
     #[test]
