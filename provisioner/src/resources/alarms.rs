@@ -136,6 +136,42 @@ pub fn dimensions(load_balancer: &Id, target_group: &Id) -> Vec<(String, String)
     ]
 }
 
+/// What the SLO alarms measure: the load balancer and its target group; with a canary, linear or
+/// blue/green strategy the load balancer alone, whose metrics cover both target groups (they swap
+/// roles at every deployment: an alarm on one would watch the idle one half the time).
+pub fn measured(stack: &stack::Stack, lb: &LoadBalancerOutputs) -> Vec<(String, String)> {
+    let mut dims = dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
+    if stack.service.deployment.strategy.shifts_traffic() {
+        dims.truncate(1);
+    }
+    dims
+}
+
+/// The target groups whose healthy targets count (HealthyHostCount has no load-balancer-wide
+/// figure): the one, or both of a shifting strategy.
+pub fn healthy_groups(lb: &LoadBalancerOutputs) -> Vec<Vec<(String, String)>> {
+    let mut groups = vec![dimensions(&lb.load_balancer_arn, &lb.target_group_arn)];
+    if let Some(shift) = &lb.shift {
+        groups.push(dimensions(&lb.load_balancer_arn, &shift.alternate_target_group_arn));
+    }
+    groups
+}
+
+/// Healthy targets of two target groups, whichever serves.
+const HEALTHY_SUM: &str = "FILL(blue, 0) + FILL(green, 0)";
+
+/// How the healthy-target alarm measures `groups`: one metric, or the sum of two.
+fn healthy_measure(groups: &[Vec<(String, String)>]) -> String {
+    match groups {
+        [blue, green] => format!(
+            "{HEALTHY_SUM}; blue={}; green={}",
+            metric_text("HealthyHostCount", "Minimum", blue),
+            metric_text("HealthyHostCount", "Minimum", green)
+        ),
+        _ => metric_text("HealthyHostCount", "Minimum", groups.first().map_or(&[][..], Vec::as_slice)),
+    }
+}
+
 fn dims_text(dims: &[(String, String)]) -> String {
     dims.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
@@ -152,8 +188,8 @@ pub(crate) fn metric_text_every(name: &str, stat: &str, dims: &[(String, String)
 /// The 5xx share in percent: the targets' and the load balancer's 5xx over the requests.
 pub(crate) const SHARE: &str = "100 * (FILL(errors, 0) + FILL(elb_errors, 0)) / requests";
 
-/// The three alarms for these dimensions.
-pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec> {
+/// The three alarms for these dimensions (`measured`) and target groups (`healthy_groups`).
+pub fn desired(stack: &stack::Stack, dims: &[(String, String)], groups: &[Vec<(String, String)>]) -> Vec<AlarmSpec> {
     if !enabled(stack) {
         return Vec::new();
     }
@@ -196,7 +232,7 @@ pub fn desired(stack: &stack::Stack, dims: &[(String, String)]) -> Vec<AlarmSpec
             datapoints: 2,
             treat_missing: "breaching".into(),
             actions,
-            measure: metric_text("HealthyHostCount", "Minimum", dims),
+            measure: healthy_measure(groups),
         },
     ]
 }
@@ -360,7 +396,8 @@ pub(crate) fn query_every(
         .build()
 }
 
-async fn put(ctx: &Ctx, want: &AlarmSpec, dims: &[(String, String)], tagging: bool) -> Result<(), Error> {
+async fn put(ctx: &Ctx, want: &AlarmSpec, measured: &Measured, tagging: bool) -> Result<(), Error> {
+    let (dims, groups) = (&measured.dims, &measured.groups);
     let slo = &ctx.stack.slo;
     let mut req = ctx
         .clients
@@ -385,11 +422,16 @@ async fn put(ctx: &Ctx, want: &AlarmSpec, dims: &[(String, String)], tagging: bo
             .metrics(query("errors", "HTTPCode_Target_5XX_Count", "Sum", dims))
             .metrics(query("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1]))
             .metrics(query("requests", "RequestCount", "Sum", dims))
+    } else if let [blue, green] = &groups[..] {
+        let sum = MetricDataQuery::builder().id("healthy").expression(HEALTHY_SUM).label("healthy targets").return_data(true).build();
+        req.metrics(sum)
+            .metrics(query("blue", "HealthyHostCount", "Minimum", blue))
+            .metrics(query("green", "HealthyHostCount", "Minimum", green))
     } else {
-        let (metric, stat) = if want.name.ends_with("-p95-latency") {
-            ("TargetResponseTime", None)
+        let (metric, stat, dims) = if want.name.ends_with("-p95-latency") {
+            ("TargetResponseTime", None, dims.as_slice())
         } else {
-            ("HealthyHostCount", Some(Statistic::Minimum))
+            ("HealthyHostCount", Some(Statistic::Minimum), groups.first().map_or(dims.as_slice(), Vec::as_slice))
         };
         let req = req.namespace(NAMESPACE).metric_name(metric).set_dimensions(Some(cw_dims(dims))).period(PERIOD);
         match stat {
@@ -431,21 +473,28 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
 }
 
 /// Every alarm at once, each from what `seen` read of it (not read there: read here).
+/// What the alarms measure: the dimensions of the latency and error alarms, and the target
+/// groups of the healthy-target alarm.
+pub struct Measured {
+    pub dims: Vec<(String, String)>,
+    pub groups: Vec<Vec<(String, String)>>,
+}
+
 pub async fn reconcile(
     ctx: &Ctx,
     plan: &mut Plan,
-    load_balancer: &Id,
-    target_group: &Id,
+    lb: &LoadBalancerOutputs,
     topic: Option<&str>,
     mut seen: Seen,
 ) -> Result<AlarmOutputs, Error> {
-    let dims = dimensions(load_balancer, target_group);
+    let measured = Measured { dims: measured(&ctx.stack, lb), groups: healthy_groups(lb) };
+    let (load_balancer, target_group) = (&lb.load_balancer_arn, &lb.target_group_arn);
     let mut outputs = AlarmOutputs {
         alarm_names: names(&ctx.stack),
         rollback_alarms: rollback_names(&ctx.stack),
         states: Vec::new(),
     };
-    let wanted: Vec<AlarmSpec> = desired(&ctx.stack, &dims)
+    let wanted: Vec<AlarmSpec> = desired(&ctx.stack, &measured.dims, &measured.groups)
         .into_iter()
         .map(|mut want| {
             // The stack's own topic (`alarm_topic`) is notified beside the topics stack.yaml names.
@@ -455,7 +504,7 @@ pub async fn reconcile(
         })
         .collect();
     // Rows and states in the desired order.
-    let dims = &dims;
+    let measured = &measured;
     let read: Vec<Option<Option<ObservedAlarm>>> = wanted.iter().map(|w| seen.0.remove(&w.name)).collect();
     let converged = futures_util::future::try_join_all(wanted.iter().zip(read).map(|(want, read)| async move {
         let observed = match read {
@@ -473,7 +522,7 @@ pub async fn reconcile(
                     if !(load_balancer.is_known() && target_group.is_known()) {
                         return Err(Error::NotYetKnown(format!("the load balancer alarm {} watches", want.name)));
                     }
-                    put(ctx, want, dims, o.is_some() && c.has_tags()).await?;
+                    put(ctx, want, measured, o.is_some() && c.has_tags()).await?;
                     ctx.progress(format!("alarm {} set", want.name));
                     Ok(())
                 },
@@ -528,7 +577,7 @@ impl Reconciles for Alarms {
         seen: Seen,
     ) -> Making<'a, AlarmOutputs> {
         Box::pin(async move {
-            reconcile(ctx, plan, &lb.load_balancer_arn, &lb.target_group_arn, topic.0.as_deref(), seen).await
+            reconcile(ctx, plan, &lb, topic.0.as_deref(), seen).await
         })
     }
 }
@@ -588,14 +637,14 @@ mod tests {
         let dims = dimensions(&lb, &tg);
         assert_eq!(dims[0].1, "app/konnichiwa-alb/50dc");
         assert_eq!(dims[1].1, "targetgroup/konnichiwa-tg/943f");
-        let a = desired(&s, &dims);
+        let a = desired(&s, &dims, std::slice::from_ref(&dims));
         assert_eq!(a.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), names(&s));
         assert!((a[0].threshold - 0.3).abs() < 1e-9, "p95 < 300ms");
         assert!((a[1].threshold - 1.0).abs() < 1e-9, "errors < 1%");
         assert_eq!((a[2].comparison.as_str(), a[2].threshold), ("LessThanThreshold", 1.0));
         let mut off = s.clone();
         off.service.deployment.slo_alarms = false;
-        assert!(desired(&off, &dims).is_empty() && names(&off).is_empty());
+        assert!(desired(&off, &dims, &[]).is_empty() && names(&off).is_empty());
     }
 
     /// CloudWatch's evaluation of one alarm, minute by minute (moto never evaluates alarms): the
@@ -652,7 +701,7 @@ mod tests {
     /// Each alarm's states over `timeline`, as CloudWatch would set them.
     fn replay(stack: &stack::Stack, timeline: &[Minute]) -> Vec<(String, Vec<&'static str>)> {
         let dims = dimensions(&Id::Known("x:loadbalancer/app/a/1".into()), &Id::Known("x:targetgroup/t/2".into()));
-        desired(stack, &dims)
+        desired(stack, &dims, std::slice::from_ref(&dims))
             .into_iter()
             .map(|spec| {
                 let series: Vec<Option<f64>> = timeline
@@ -721,7 +770,7 @@ mod tests {
         let dims = dimensions(&Id::Known("x:loadbalancer/app/a/1".into()), &Id::Known("x:targetgroup/t/2".into()));
         let watched = rollback_names(&s);
         assert_eq!(watched.len(), 2);
-        for spec in desired(&s, &dims).iter().filter(|a| watched.contains(&a.name)) {
+        for spec in desired(&s, &dims, std::slice::from_ref(&dims)).iter().filter(|a| watched.contains(&a.name)) {
             assert_ne!(spec.treat_missing, "breaching", "{} would fail a deploy for lack of data", spec.name);
             assert!(!evaluate(spec, &[None; 10]).contains(&"ALARM"), "{}", spec.name);
         }
@@ -731,7 +780,7 @@ mod tests {
     fn an_edited_threshold_is_drift() {
         let s = crate::resources::test_stack();
         let dims = dimensions(&Id::Known("x:loadbalancer/app/a/1".into()), &Id::Known("x:targetgroup/t/2".into()));
-        let want = desired(&s, &dims).remove(0);
+        let want = desired(&s, &dims, std::slice::from_ref(&dims)).remove(0);
         let mut have = ObservedAlarm {
             arn: "arn".into(),
             spec: want.clone(),

@@ -488,7 +488,7 @@ pub async fn reconcile(
     lb: &LoadBalancerOutputs,
     topic: Option<&str>,
 ) -> Result<BudgetOutputs, Error> {
-    let dims = alarms::dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
+    let dims = alarms::measured(&ctx.stack, lb);
     let windows = windows(&ctx.stack, &dims);
     let names: Vec<String> = windows.iter().map(|w| w.spec.name.clone()).collect();
     let seen = alarms::observe_all(ctx, &names).await?;
@@ -636,7 +636,7 @@ pub async fn standing(ctx: &Ctx, lb: &LoadBalancerOutputs) -> Result<Standings, 
     if !(enabled(stack) && lb.load_balancer_arn.is_known() && lb.target_group_arn.is_known()) {
         return Ok(Standings::default());
     }
-    let dims = alarms::dimensions(&lb.load_balancer_arn, &lb.target_group_arn);
+    let dims = alarms::measured(&ctx.stack, lb);
     let now = std::time::SystemTime::now();
     let days = std::time::Duration::from_secs_f64(BUDGET_DAYS * 86_400.0);
     let (d, h) = tokio::try_join!(
