@@ -978,4 +978,13 @@ async fn a_strategy_that_shifts_traffic_has_the_bounded_load_balancer_role_and_r
     assert!(mutations(&off).iter().any(|m| m == "IAM:DeleteRole"), "{:?}", mutations(&off));
     assert!(load_balancer_role(&c).await.is_none(), "deleted");
     assert!(mutations(&account.json(&["up", "--yes"], 0)).is_empty(), "and nothing more to do");
+
+    // `down` by the deploy role keeps it with the other roles; an administrator's deletes it.
+    account.edit_stack(canary);
+    account.json(&["up", "--yes"], 0);
+    let kept = account.json_with(&["down", "--yes", "--purge"], &env, 0);
+    assert!(kept["kept"].to_string().contains("role/konnichiwa-ecs-lb"), "{:#}", kept["kept"]);
+    let down = account.json(&["down", "--yes", "--purge"], 0);
+    assert_eq!(down["leftovers"], serde_json::json!([]), "{down:#}");
+    assert!(load_balancer_role(&c).await.is_none(), "deleted with the stack");
 }
