@@ -242,8 +242,24 @@ pub const BOUNDARY_OWN_CHARACTERS: usize = 3_584;
 /// definition with an environment of the whole remaining budget.
 pub const TASK_DEFINITION_OWN_BYTES: usize = 8_192;
 
-/// What `iam.task_role_statements` may take of the boundary, as IAM counts it.
+/// The most the permissions boundary adds for a deployment strategy that shifts traffic (what
+/// ECS's load balancer role does on the stack's listeners, rules and target groups, for the
+/// longest stack name): it comes out of what `iam.task_role_statements` may use. The provisioner's
+/// tests hold its boundary under `BOUNDARY_OWN_CHARACTERS` plus this.
+pub const BOUNDARY_TRAFFIC_SHIFT_CHARACTERS: usize = 896;
+
+/// What `iam.task_role_statements` may take of the boundary, as IAM counts it (a `rolling` stack).
 pub const TASK_ROLE_STATEMENTS_BUDGET: usize = IAM_MANAGED_POLICY.max - BOUNDARY_OWN_CHARACTERS;
+
+/// What `iam.task_role_statements` may take of the boundary of a stack whose deployment strategy
+/// shifts traffic (`Strategy::shifts_traffic`) or not.
+pub const fn task_role_statements_budget(shifts_traffic: bool) -> usize {
+    if shifts_traffic {
+        TASK_ROLE_STATEMENTS_BUDGET - BOUNDARY_TRAFFIC_SHIFT_CHARACTERS
+    } else {
+        TASK_ROLE_STATEMENTS_BUDGET
+    }
+}
 
 /// What `service.environment` may take of the task definition, in bytes as ECS receives it
 /// (`{"name":…,"value":…}` each).

@@ -677,13 +677,22 @@ fn dns_name(name: &str) -> Result<(), String> {
 /// The app's own IAM statements: the boundary (a managed policy) carries them beside its own.
 fn iam(c: &mut Checker, s: &Stack) {
     let size = limits::policy_size(&serde_json::Value::from(s.iam.task_role_statements.clone()));
-    c.check(size <= limits::TASK_ROLE_STATEMENTS_BUDGET, "iam.task_role_statements", || {
+    let shifts = s.service.deployment.strategy.shifts_traffic();
+    let budget = limits::task_role_statements_budget(shifts);
+    c.check(size <= budget, "iam.task_role_statements", || {
+        let strategy = if shifts {
+            format!(
+                " (with `strategy: {}`, which adds ECS's traffic shifts to it)",
+                s.service.deployment.strategy.word()
+            )
+        } else {
+            String::new()
+        };
         format!(
             "{size} characters of statements; the permissions boundary that carries them is one managed policy ({}), \
-             of which the stack's own statements leave {}: merge statements that share resources, or use wildcards \
-             in actions (s3:Get*)",
+             of which the stack's own statements leave {budget}{strategy}: merge statements that share resources, or \
+             use wildcards in actions (s3:Get*)",
             limits::IAM_MANAGED_POLICY.describe(),
-            limits::TASK_ROLE_STATEMENTS_BUDGET
         )
     });
 }

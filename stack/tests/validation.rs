@@ -422,6 +422,18 @@ fn a_stack_that_would_cross_an_aws_limit_is_refused_naming_the_limit_and_the_fix
     assert!(p.message.contains("6144 characters") && p.message.contains("merge statements"), "{}", p.message);
     let few = [statement; 5].join(", ");
     assert!(problems(&format!("{EXAMPLE}\niam: {{ task_role_statements: [{few}] }}\n")).is_empty());
+    // A strategy that shifts traffic takes its share of the boundary: what fits a rolling stack
+    // may not fit a canary one.
+    let n = limits::TASK_ROLE_STATEMENTS_BUDGET / (statement.len() + 2);
+    let rolling_only = vec![statement; n - 2].join(", ");
+    let text = format!("{EXAMPLE}\niam: {{ task_role_statements: [{rolling_only}] }}\n");
+    assert!(!problems(&text).iter().any(|p| p.path == "iam.task_role_statements"), "fits a rolling stack");
+    let canary = deploying("strategy: canary");
+    let p = problems(&format!("{canary}\niam: {{ task_role_statements: [{rolling_only}] }}\n"))
+        .into_iter()
+        .find(|p| p.path == "iam.task_role_statements")
+        .expect("not with canary");
+    assert!(p.message.contains("strategy: canary"), "{}", p.message);
 
     // Five actions a state; the stack's own topic is one of them.
     let topics: Vec<String> = (1..=5).map(|i| format!("arn:aws:sns:ap-northeast-1:123456789012:t{i}")).collect();

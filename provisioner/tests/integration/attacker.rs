@@ -518,7 +518,7 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
 }
 
 /// Stack variants whose policies differ: the example, HTTPS on a domain with ECS Exec, Session
-/// Manager and the app's own statements.
+/// Manager, the app's own statements and a strategy that shifts traffic (the load balancer role).
 async fn variants() -> Vec<(&'static str, Account)> {
     let plain = Account::new();
     let full = Account::new();
@@ -527,6 +527,7 @@ async fn variants() -> Vec<(&'static str, Account)> {
         crate::https::with_domain(t)
             .replace("ssm_access: false", "ssm_access: true")
             .replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }")
+            .replace("slo_alarms: true }", "slo_alarms: true, strategy: canary }")
     });
     full.edit_stack(|t| {
         t.replacen("  # exec: true ", "  exec: true ", 1)
@@ -622,6 +623,7 @@ fn explained(finding: &Value, policy: &Value) -> Option<&'static str> {
                 let format = d["required_format"].as_str().unwrap_or_default();
                 // Application Load Balancers only; public SSM parameters have no account in their ARN.
                 format.contains(":listener/net/")
+                    || format.contains(":listener-rule/net/")
                     || (action == "ssm:GetParameter" && format.contains(":parameter/"))
                     || granted_elsewhere(policy, action, format)
             });

@@ -917,3 +917,74 @@ async fn a_rewritten_policy_keeps_no_old_version_to_make_the_default_again() {
         assert_eq!(ids.len(), 1, "{arn}: {ids:?}");
     }
 }
+
+/// The role ECS assumes to shift traffic, as IAM holds it: trust, boundary, attached policies.
+async fn load_balancer_role(c: &provisioner::aws::Clients) -> Option<(Value, Option<String>, Vec<String>)> {
+    let got = c.iam.get_role().role_name("konnichiwa-ecs-lb").send().await.ok()?;
+    let role = got.role().expect("role");
+    let trust = provisioner::resources::iam::decode_policy(role.assume_role_policy_document().expect("trust"));
+    let boundary = role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned);
+    let attached = c.iam.list_attached_role_policies().role_name("konnichiwa-ecs-lb").send().await.expect("attached");
+    let managed = attached.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_owned)).collect();
+    Some((trust, boundary, managed))
+}
+
+#[tokio::test]
+async fn a_strategy_that_shifts_traffic_has_the_bounded_load_balancer_role_and_rolling_again_deletes_it() {
+    let account = Account::new();
+    let c = account.clients().await;
+    let canary = |t: String| t.replace("slo_alarms: true }", "slo_alarms: true, strategy: canary }");
+    let rolling = |t: String| t.replace("slo_alarms: true, strategy: canary }", "slo_alarms: true }");
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let first = account.json(&["up", "--yes"], 0);
+    assert!(load_balancer_role(&c).await.is_none(), "a rolling stack has none");
+    assert_eq!(first["outputs"]["iam"]["load_balancer_role_arn"], Value::Null);
+    let session = account.session_of("konnichiwa-deploy").await;
+    let env = env_refs(&session);
+    let refused = |out: &std::process::Output, what: &str| {
+        let said = common::text(out);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("need an administrator") && said.contains(what), "{said}");
+    };
+
+    // Turned on: CI may not make the role; the administrator's `ci-role` makes it and lets the
+    // deploy role pass it to ECS, and CI's `up` attaches the policy.
+    account.edit_stack(canary);
+    refused(&account.run_with(&["up", "--yes"], &env), "iam-role konnichiwa-ecs-lb (create)");
+    account.json(&["ci-role", "--github-repo", REPO, "--yes"], 0);
+    let policy = deploy_policy(&account).await;
+    let arn = format!("arn:aws:iam::{}:role/konnichiwa-ecs-lb", account.id);
+    let to_ecs = [("iam:PassedToService", "ecs.amazonaws.com")];
+    assert!(allows(&policy, &Request { action: "iam:PassRole", resource: &arn, context: &to_ecs }), "{policy:#}");
+    let to_tasks = [("iam:PassedToService", "ecs-tasks.amazonaws.com")];
+    assert!(!allows(&policy, &Request { action: "iam:PassRole", resource: &arn, context: &to_tasks }));
+    let up = account.json_with(&["up", "--yes"], &env, 0);
+    assert!(mutations(&up).iter().any(|m| m == "IAM:AttachRolePolicy"), "{:?}", mutations(&up));
+    assert_eq!(up["outputs"]["iam"]["load_balancer_role_arn"], arn.as_str());
+    let (trust, boundary, managed) = load_balancer_role(&c).await.expect("the role");
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "ecs.amazonaws.com");
+    assert_eq!(boundary, Some(format!("arn:aws:iam::{}:policy/konnichiwa-boundary", account.id)));
+    assert_eq!(managed, [provisioner::resources::iam::ECS_LOAD_BALANCERS_POLICY]);
+    let again = account.json_with(&["up", "--yes"], &env, 0);
+    assert!(mutations(&again).is_empty(), "a second up changes nothing: {:?}", mutations(&again));
+
+    // Back on rolling: only an administrator deletes it; the plan shows the delete.
+    account.edit_stack(rolling);
+    refused(&account.run_with(&["up", "--yes"], &env), "iam-role konnichiwa-ecs-lb (delete)");
+    let plan = account.json(&["plan"], 0);
+    let row = common::entry(&plan["resources"], "name", "konnichiwa-ecs-lb");
+    assert_eq!((row["kind"].as_str(), row["action"].as_str()), (Some("iam-role"), Some("delete")), "{row}");
+    let off = account.json(&["up", "--yes"], 0);
+    assert!(mutations(&off).iter().any(|m| m == "IAM:DeleteRole"), "{:?}", mutations(&off));
+    assert!(load_balancer_role(&c).await.is_none(), "deleted");
+    assert!(mutations(&account.json(&["up", "--yes"], 0)).is_empty(), "and nothing more to do");
+
+    // `down` by the deploy role keeps it with the other roles; an administrator's deletes it.
+    account.edit_stack(canary);
+    account.json(&["up", "--yes"], 0);
+    let kept = account.json_with(&["down", "--yes", "--purge"], &env, 0);
+    assert!(kept["kept"].to_string().contains("role/konnichiwa-ecs-lb"), "{:#}", kept["kept"]);
+    let down = account.json(&["down", "--yes", "--purge"], 0);
+    assert_eq!(down["leftovers"], serde_json::json!([]), "{down:#}");
+    assert!(load_balancer_role(&c).await.is_none(), "deleted with the stack");
+}

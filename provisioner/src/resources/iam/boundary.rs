@@ -2,7 +2,8 @@
 //! stack carries and that caps what the role can do whatever policies are put on it. It grants
 //! only what the stack's roles need on the stack's own resources — the ECS agent on the stack's
 //! cluster, pulls from its repository, writes to its log group, the read of its API key, ECS
-//! Exec's channels and Session Manager when stack.yaml turns them on, and the task role's own
+//! Exec's channels and Session Manager when stack.yaml turns them on, ECS's traffic shifts on the
+//! stack's load balancer for a deployment strategy that shifts traffic, and the task role's own
 //! statements from stack.yaml. The CI deploy role may change the roles' policies only while this
 //! boundary is on them and may never change the boundary itself: a commit that writes
 //! `{"Action": "*"}` into the task role gains nothing beyond it. An administrator writes it
@@ -15,7 +16,7 @@ use crate::error::Error;
 use crate::reconcile::permission::{PolicyContext, boundary_name};
 use crate::reconcile::{Change, Ctx};
 use crate::resources::iam::managed_policy;
-use crate::resources::{cluster, logs};
+use crate::resources::{cluster, load_balancer, logs};
 
 /// The boundary's document for this stack.
 pub fn document(c: &PolicyContext) -> Value {
@@ -38,8 +39,7 @@ pub fn document(c: &PolicyContext) -> Value {
                              c.arn("ecs", &format!("task/{cluster_name}/*"))] }),
         // These take no resource.
         json!({ "Sid": "NoResourceLevel", "Effect": "Allow",
-                "Action": ["ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken"],
-                "Resource": "*", "Condition": region }),
+                "Action": no_resource_level(stack), "Resource": "*", "Condition": region }),
         json!({ "Sid": "PullOurImages", "Effect": "Allow",
                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
                 "Resource": c.arn("ecr", &format!("repository/{}", stack.registry.repository)) }),
@@ -66,10 +66,49 @@ pub fn document(c: &PolicyContext) -> Value {
                        "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply"],
             "Resource": "*", "Condition": region }));
     }
+    if stack.service.deployment.strategy.shifts_traffic() {
+        statements.extend(traffic_shifts(c));
+    }
     // The app's own statements, as stack.yaml gives them: the administrator who writes the
     // boundary approves them; the deploy role cannot widen them.
     statements.extend(stack.iam.task_role_statements.iter().cloned());
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// The actions the roles call that take no resource (AWS's reads of listeners, rules and target
+/// groups among them when ECS shifts traffic).
+fn no_resource_level(stack: &stack::Stack) -> Vec<&'static str> {
+    let mut actions = vec!["ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken"];
+    if stack.service.deployment.strategy.shifts_traffic() {
+        actions.extend(TRAFFIC_SHIFT_READS);
+    }
+    actions
+}
+
+/// AmazonECSInfrastructureRolePolicyForLoadBalancers' reads (they take no resource).
+const TRAFFIC_SHIFT_READS: [&str; 4] = [
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+];
+
+/// The rest of AmazonECSInfrastructureRolePolicyForLoadBalancers, which grants it on every load
+/// balancer of the account: on the stack's only — its load balancer's listeners and their rules
+/// by name, and the target groups that carry the stack's tag (the alternate one among them).
+fn traffic_shifts(c: &PolicyContext) -> Vec<Value> {
+    let lb = load_balancer::elb_name(&c.stack.name, "alb");
+    let ours = json!({ "StringEquals": { format!("aws:ResourceTag/{}", stack::OWNERSHIP_TAG): c.stack.name } });
+    vec![
+        // ModifyListener takes the listener, ModifyRule the rule: one statement holds both.
+        json!({ "Sid": "EcsShiftsOurListeners", "Effect": "Allow",
+                "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+                "Resource": [c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
+                             c.arn("elasticloadbalancing", &format!("listener-rule/app/{lb}/*"))] }),
+        json!({ "Sid": "EcsMovesOurTargets", "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                "Resource": c.arn("elasticloadbalancing", "targetgroup/*"), "Condition": ours }),
+    ]
 }
 
 /// The boundary as IAM holds it.
@@ -124,6 +163,15 @@ mod tests {
             own <= stack::limits::BOUNDARY_OWN_CHARACTERS,
             "the boundary's own statements take {own} characters: raise stack::limits::BOUNDARY_OWN_CHARACTERS"
         );
+        s.service.deployment.strategy = stack::Strategy::Canary;
+        let shifting = stack::limits::policy_size(&document(&ctx(&s)));
+        assert!(
+            shifting - own <= stack::limits::BOUNDARY_TRAFFIC_SHIFT_CHARACTERS,
+            "ECS's traffic shifts take {} characters of the boundary: raise \
+             stack::limits::BOUNDARY_TRAFFIC_SHIFT_CHARACTERS",
+            shifting - own
+        );
+        eprintln!("boundary, largest stack: {own} characters; {shifting} with a strategy that shifts traffic");
     }
 
     #[test]
@@ -143,5 +191,34 @@ mod tests {
         s.iam.task_role_statements =
             vec![json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"})];
         assert!(document(&ctx(&s)).to_string().contains("s3:GetObject"), "the app's statements, as approved");
+    }
+
+    #[test]
+    fn a_strategy_that_shifts_traffic_reaches_the_stacks_load_balancer_only() {
+        let mut s = crate::resources::test_stack();
+        assert!(!document(&ctx(&s)).to_string().contains("elasticloadbalancing:"), "rolling: nothing of ELB");
+        s.service.deployment.strategy = stack::Strategy::Canary;
+        let doc = document(&ctx(&s));
+        let statements = doc["Statement"].as_array().expect("statements");
+        let by_sid = |sid: &str| statements.iter().find(|st| st["Sid"] == sid).unwrap_or_else(|| panic!("{sid}"));
+        let elb = "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012";
+        assert_eq!(
+            by_sid("EcsShiftsOurListeners")["Resource"],
+            json!([
+                format!("{elb}:listener/app/konnichiwa-alb/*"),
+                format!("{elb}:listener-rule/app/konnichiwa-alb/*")
+            ])
+        );
+        let targets = by_sid("EcsMovesOurTargets");
+        assert_eq!(targets["Condition"]["StringEquals"]["aws:ResourceTag/konnichiwa:stack"], "konnichiwa");
+        let reads = by_sid("NoResourceLevel")["Action"].to_string();
+        // Every action of the managed policy ECS's role carries is within the boundary.
+        for action in TRAFFIC_SHIFT_READS {
+            assert!(reads.contains(action), "{action}: {reads}");
+        }
+        for action in ["ModifyListener", "ModifyRule", "RegisterTargets", "DeregisterTargets"] {
+            let action = format!("elasticloadbalancing:{action}");
+            assert!(statements.iter().any(|st| st["Action"].to_string().contains(&action)), "{action}");
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! IAM, least privilege and visible in the plan: the stack's permissions boundary (`boundary`),
 //! the instance role and profile (the AWS managed ECS-for-EC2 policy, optionally SSM), the task
-//! execution role (pull from our repository, write to our log group, read our secret's ARN only)
-//! and the app's task role (empty unless stack.yaml adds statements) — every role bounded.
+//! execution role (pull from our repository, write to our log group, read our secret's ARN only),
+//! the app's task role (empty unless stack.yaml adds statements) and, for a deployment strategy
+//! that shifts traffic, the role ECS assumes to move it between the target groups — every role
+//! bounded.
 //!
 //! Who may change what: the roles' identity (that they exist, their trust, their boundary), the
 //! boundary itself and the instance profile are an administrator's; their policies are `up`'s,
@@ -14,6 +16,7 @@ pub mod deploy_role;
 pub mod managed_policy;
 pub mod names;
 pub use names::roles as names;
+pub use names::{all_roles, load_balancer_role};
 pub mod profile;
 pub mod role;
 
@@ -34,10 +37,31 @@ use crate::resources::secret::{SECRET, SecretOutputs};
 use crate::resources::topic::SNS_TOPIC;
 pub use role::{ObservedRole, Part, RoleSpec, apply_role, decode_policy, diff_role, observe_role};
 
-/// The ARNs of the stack's three roles, exactly (no prefix another stack's names could match).
+/// Whether the stack has the load balancer role: ECS shifts traffic between two target groups.
+pub fn shifts_traffic(stack: &stack::Stack) -> bool {
+    stack.service.deployment.strategy.shifts_traffic()
+}
+
+/// The names of the roles the stack has, in the plan's order.
+fn wanted_roles(stack: &stack::Stack) -> Vec<String> {
+    let (instance, execution, task) = names(&stack.name);
+    let mut wanted = vec![instance, execution, task];
+    wanted.extend(shifts_traffic(stack).then(|| load_balancer_role(&stack.name)));
+    wanted
+}
+
+/// The ARNs of the stack's roles, exactly (no prefix another stack's names could match).
 pub fn role_arns(c: &PolicyContext) -> Vec<String> {
-    let (instance, execution, task) = names(&c.stack.name);
-    [instance, execution, task].iter().map(|n| c.iam_arn(&format!("role/{n}"))).collect()
+    wanted_roles(c.stack).iter().map(|n| c.iam_arn(&format!("role/{n}"))).collect()
+}
+
+/// The managed policies the stack's roles carry: the ones the deploy role may attach.
+fn managed_policies(c: &PolicyContext) -> Vec<String> {
+    let mut policies = vec![ECS_FOR_EC2_POLICY, SSM_CORE_POLICY];
+    if shifts_traffic(c.stack) {
+        policies.push(ECS_LOAD_BALANCERS_POLICY);
+    }
+    policies.iter().map(|p| p.replace("arn:aws:", &format!("arn:{}:", c.partition))).collect()
 }
 
 /// What the deploy role may do in IAM: read the stack's roles, profile and boundary; change the
@@ -66,15 +90,7 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission::new(&["iam:PutRolePolicy", "iam:DeleteRolePolicy"], permission::Scope::Bounded { roles: role_arns }),
     Permission::new(
         &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
-        permission::Scope::AttachManaged {
-            roles: role_arns,
-            policies: |c| {
-                [ECS_FOR_EC2_POLICY, SSM_CORE_POLICY]
-                    .iter()
-                    .map(|p| p.replace("arn:aws:", &format!("arn:{}:", c.partition)))
-                    .collect()
-            },
-        },
+        permission::Scope::AttachManaged { roles: role_arns, policies: managed_policies },
     ),
     // Only the stack's own tags, with its ownership tag among them.
     Permission::new(
@@ -107,10 +123,22 @@ pub const PERMISSIONS: &[Permission] = &[
             service: "ecs-tasks.amazonaws.com",
         },
     ),
+    // The service's load balancer settings name it (`advancedConfiguration.roleArn`).
+    Permission::new(
+        &["iam:PassRole"],
+        permission::Scope::PassRole {
+            roles: |c| vec![c.iam_arn(&format!("role/{}", load_balancer_role(&c.stack.name)))],
+            service: "ecs.amazonaws.com",
+        },
+    )
+    .when(shifts_traffic),
 ];
 
 pub const ECS_FOR_EC2_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role";
 pub const SSM_CORE_POLICY: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+/// What ECS needs to move traffic between two target groups: read the listeners, rules and target
+/// groups, modify the listener and its rules, register and deregister targets.
+pub const ECS_LOAD_BALANCERS_POLICY: &str = "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IamOutputs {
@@ -120,7 +148,8 @@ pub struct IamOutputs {
     pub instance_profile_arn: Id,
     pub execution_role_arn: Id,
     pub task_role_arn: Id,
-    /// The role ECS shifts traffic with (None: a rolling stack). TEMPORARY until the iam-lb branch lands.
+    /// The role ECS assumes to shift traffic between the target groups (the ECS service's
+    /// `loadBalancers[].advancedConfiguration.roleArn`); None for a `rolling` stack.
     pub load_balancer_role_arn: Option<Id>,
 }
 
@@ -161,9 +190,11 @@ impl Scope {
     }
 }
 
-/// The instance role's trust. EC2 is not documented to send `aws:SourceAccount` when it hands
-/// an instance its profile's credentials, so no condition is added: one it does not send would
-/// leave every instance without credentials (an accepted scanner finding; see README).
+/// A role's trust of `service`, with no condition. EC2 is not documented to send
+/// `aws:SourceAccount` when it hands an instance its profile's credentials, nor ECS when it
+/// assumes the load balancer role (AWS's trust policy for it has none), so none is added: one
+/// the service does not send would leave the role unusable (an accepted scanner finding; see
+/// README).
 fn trust(service: &str) -> Value {
     json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" }] })
 }
@@ -189,15 +220,68 @@ pub async fn locate_execution_role(ctx: &Ctx) -> Result<Option<String>, Error> {
     role::locate(ctx, &names(&ctx.stack.name).1).await
 }
 
-/// The three roles of a stack, each bounded by the stack's boundary.
-pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
+/// The stack's roles, each bounded by the stack's boundary.
+#[derive(Debug, Clone)]
+pub struct RoleSpecs {
+    pub instance: RoleSpec,
+    pub execution: RoleSpec,
+    pub task: RoleSpec,
+    /// The role ECS assumes to shift traffic between the target groups; only when the
+    /// deployment strategy does (`shifts_traffic`).
+    pub load_balancer: Option<RoleSpec>,
+}
+
+impl RoleSpecs {
+    /// Every role the stack has, in the plan's order.
+    pub fn all(&self) -> impl Iterator<Item = &RoleSpec> {
+        [&self.instance, &self.execution, &self.task].into_iter().chain(self.load_balancer.as_ref())
+    }
+}
+
+/// The stack's roles, each bounded by the stack's boundary.
+pub fn specs(stack: &stack::Stack, scope: &Scope) -> RoleSpecs {
     let (instance, execution, task) = names(&stack.name);
     let boundary = Some(scope.boundary_arn(stack));
     let mut instance_managed = BTreeSet::from([ECS_FOR_EC2_POLICY.to_owned()]);
     if stack.capacity.ssm_access {
         instance_managed.insert(SSM_CORE_POLICY.to_owned());
     }
-    let execution_policy = json!({
+    RoleSpecs {
+        instance: RoleSpec {
+            name: instance,
+            trust: trust("ec2.amazonaws.com"),
+            boundary: boundary.clone(),
+            managed: instance_managed,
+            inline: BTreeMap::new(),
+        },
+        execution: RoleSpec {
+            name: execution,
+            trust: ecs_tasks_trust(scope, &stack.region),
+            boundary: boundary.clone(),
+            managed: BTreeSet::new(),
+            inline: BTreeMap::from([("execution".to_owned(), execution_policy(scope))]),
+        },
+        task: RoleSpec {
+            name: task,
+            trust: ecs_tasks_trust(scope, &stack.region),
+            boundary: boundary.clone(),
+            managed: BTreeSet::new(),
+            inline: task_policies(stack),
+        },
+        load_balancer: shifts_traffic(stack).then(|| RoleSpec {
+            name: load_balancer_role(&stack.name),
+            trust: trust("ecs.amazonaws.com"),
+            boundary,
+            managed: BTreeSet::from([ECS_LOAD_BALANCERS_POLICY.to_owned()]),
+            inline: BTreeMap::new(),
+        }),
+    }
+}
+
+/// The execution role's one inline policy: log in to ECR, pull our images, write our logs, read
+/// our API key.
+fn execution_policy(scope: &Scope) -> Value {
+    json!({
         "Version": "2012-10-17",
         "Statement": [
             // GetAuthorizationToken has no resource-level permissions: it must be "*".
@@ -209,7 +293,12 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
               "Resource": format!("{}:*", scope.log_group_arn) },
             { "Sid": "ReadOurApiKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": scope.secret_arn.to_string() },
         ]
-    });
+    })
+}
+
+/// The task role's inline policies: the app's statements from stack.yaml, and ECS Exec's
+/// channels when it is on.
+fn task_policies(stack: &stack::Stack) -> BTreeMap<String, Value> {
     let mut task_inline = BTreeMap::new();
     if !stack.iam.task_role_statements.is_empty() {
         task_inline
@@ -228,29 +317,7 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
             }]}),
         );
     }
-    [
-        RoleSpec {
-            name: instance,
-            trust: trust("ec2.amazonaws.com"),
-            boundary: boundary.clone(),
-            managed: instance_managed,
-            inline: BTreeMap::new(),
-        },
-        RoleSpec {
-            name: execution,
-            trust: ecs_tasks_trust(scope, &stack.region),
-            boundary: boundary.clone(),
-            managed: BTreeSet::new(),
-            inline: BTreeMap::from([("execution".to_owned(), execution_policy)]),
-        },
-        RoleSpec {
-            name: task,
-            trust: ecs_tasks_trust(scope, &stack.region),
-            boundary,
-            managed: BTreeSet::new(),
-            inline: task_inline,
-        },
-    ]
+    task_inline
 }
 
 /// What IAM has of the stack (boundary, roles, profile), read by name before the ARNs the roles
@@ -258,49 +325,96 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> [RoleSpec; 3] {
 #[derive(Debug, Default)]
 pub struct Seen {
     boundary: Option<boundary::ObservedBoundary>,
-    roles: [Option<ObservedRole>; 3],
+    /// Every role of ours found among `all_roles`, by name (wanted by the stack or not).
+    roles: BTreeMap<String, ObservedRole>,
     profile: Option<profile::ObservedProfile>,
 }
 
-/// Reads the boundary, the three roles and the profile at once.
+/// Reads the boundary, every role the kind may own and the profile at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
     // The boundary's ARN names the account; the roles and the profile are read by name meanwhile.
     let boundary = async {
         let boundary_arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
         boundary::observe(ctx, &boundary_arn).await
     };
-    let (instance, execution, task) = names(&ctx.stack.name);
-    let (boundary, instance_role, execution_role, task_role, profile) = tokio::try_join!(
-        boundary,
-        observe_role(ctx, &instance),
-        observe_role(ctx, &execution),
-        observe_role(ctx, &task),
-        profile::observe(ctx, &instance),
-    )?;
-    Ok(Seen { boundary, roles: [instance_role, execution_role, task_role], profile })
+    let role_names = all_roles(&ctx.stack.name);
+    let roles = futures_util::future::try_join_all(
+        role_names
+            .iter()
+            .map(|name| async move { Ok::<_, Error>(observe_role(ctx, name).await?.map(|o| (name.clone(), o))) }),
+    );
+    let instance = names::roles(&ctx.stack.name).0;
+    let (boundary, roles, profile) = tokio::try_join!(boundary, roles, profile::observe(ctx, &instance))?;
+    Ok(Seen { boundary, roles: roles.into_iter().flatten().collect(), profile })
 }
 
-/// The boundary, the three roles and the instance profile (`part` of each role: `ci-role` makes
-/// the identity half, `up` all of it), from what `see` read.
+/// The boundary, the stack's roles and the instance profile (`part` of each role: `ci-role` makes
+/// the identity half, `up` all of it), from what `see` read. A role of ours the stack no longer
+/// has (the load balancer role of a stack back on `rolling`) is deleted.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, seen: Seen) -> Result<IamOutputs, Error> {
-    let seen = seen;
-    let Seen { boundary: seen_boundary, roles: seen_roles, profile: seen_profile } = seen;
+    let Seen { boundary: seen_boundary, roles: mut seen_roles, profile: seen_profile } = seen;
+    let boundary_arn = converge_boundary(ctx, plan, scope, seen_boundary).await?;
+    let specs = specs(&ctx.stack, scope);
+    let wanted: Vec<(&RoleSpec, Option<ObservedRole>)> =
+        specs.all().map(|spec| (spec, seen_roles.remove(&spec.name))).collect();
+    let mut arns = converge_roles(ctx, plan, scope, part, wanted).await?;
+    retire_roles(ctx, plan, seen_roles).await?;
+    let profile_name = specs.instance.name.clone();
+    let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
+        .converge_observed(
+            plan,
+            seen_profile,
+            async || profile::observe(ctx, &profile_name).await,
+            |o| profile::diff(&specs.instance.name, &ctx.stack, o),
+            async |c: &Change, o: Option<&profile::ObservedProfile>| {
+                profile::apply(ctx, &profile_name, &specs.instance.name, c, o).await
+            },
+        )
+        .await?;
+    let mut arn_of = |spec: &RoleSpec| arns.remove(&spec.name).expect("every wanted role converged");
+    Ok(IamOutputs {
+        boundary_arn,
+        instance_role_arn: arn_of(&specs.instance),
+        instance_profile_arn: outcome.id_or(|| format!("instance profile {profile_name}")),
+        instance_profile_name: profile_name,
+        execution_role_arn: arn_of(&specs.execution),
+        task_role_arn: arn_of(&specs.task),
+        load_balancer_role_arn: specs.load_balancer.as_ref().map(arn_of),
+    })
+}
+
+/// The permissions boundary, made or brought up to date first (every role names it); its ARN.
+async fn converge_boundary(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    scope: &Scope,
+    seen: Option<boundary::ObservedBoundary>,
+) -> Result<Id, Error> {
     let boundary_arn = scope.boundary_arn(&ctx.stack);
     let want = boundary::document(&scope.policy_context(&ctx.stack));
     let name = boundary_name(&ctx.stack.name);
     let bounded = Step::new(ctx, BOUNDARY_KIND, &name)
         .converge_observed(
             plan,
-            seen_boundary,
+            seen,
             async || boundary::observe(ctx, &boundary_arn).await,
             |o| boundary::diff(&want, &ctx.stack, o),
             async |c: &Change, o: Option<&boundary::ObservedBoundary>| boundary::apply(ctx, &want, c, o).await,
         )
         .await?;
-    let [instance, execution, task] = specs(&ctx.stack, scope);
-    // The three roles at once (each names the boundary, made first); their rows in this order.
-    let roles = [&instance, &execution, &task].into_iter().zip(seen_roles);
-    let converged = futures_util::future::try_join_all(roles.map(|(spec, seen)| async move {
+    Ok(bounded.id_or(|| format!("permissions boundary {name}")))
+}
+
+/// The wanted roles at once (each names the boundary, made first), their rows in this order; the
+/// ARN of each by name.
+async fn converge_roles(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    scope: &Scope,
+    part: Part,
+    roles: Vec<(&RoleSpec, Option<ObservedRole>)>,
+) -> Result<BTreeMap<String, Id>, Error> {
+    let converged = futures_util::future::try_join_all(roles.into_iter().map(|(spec, seen)| async move {
         let mut rows = Plan::default();
         let outcome = Step::new(ctx, ROLE_KIND, &spec.name)
             .converge_observed(
@@ -316,42 +430,30 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
                 },
             )
             .await?;
-        Ok::<_, Error>((rows, outcome.id_or(|| format!("role {}", spec.name))))
+        Ok::<_, Error>((rows, spec.name.clone(), outcome.id_or(|| format!("role {}", spec.name))))
     }))
     .await?;
-    let mut arns = Vec::new();
-    for (rows, arn) in converged {
+    let mut arns = BTreeMap::new();
+    for (rows, name, arn) in converged {
         plan.extend(rows);
-        arns.push(arn);
+        arns.insert(name, arn);
     }
-    let profile_name = instance.name.clone();
-    let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
-        .converge_observed(
-            plan,
-            seen_profile,
-            async || profile::observe(ctx, &profile_name).await,
-            |o| profile::diff(&instance.name, &ctx.stack, o),
-            async |c: &Change, o: Option<&profile::ObservedProfile>| {
-                profile::apply(ctx, &profile_name, &instance.name, c, o).await
-            },
-        )
-        .await?;
-    let [instance_role_arn, execution_role_arn, task_role_arn] = <[Id; 3]>::try_from(arns).expect("three roles");
-    Ok(IamOutputs {
-        boundary_arn: bounded.id_or(|| format!("permissions boundary {name}")),
-        instance_role_arn,
-        instance_profile_arn: outcome.id_or(|| format!("instance profile {profile_name}")),
-        instance_profile_name: profile_name,
-        execution_role_arn,
-        task_role_arn,
-        load_balancer_role_arn: ctx
-            .stack
-            .service
-            .deployment
-            .strategy
-            .shifts_traffic()
-            .then(|| Id::Known("arn:aws:iam::123456789012:role/TEMPORARY".into())),
-    })
+    Ok(arns)
+}
+
+/// Deletes the roles of ours the stack no longer has. The plan shows each as a delete, which
+/// only an administrator may make (`needs_administrator`): the deploy role's `up` stops before.
+async fn retire_roles(ctx: &Ctx, plan: &mut Plan, unwanted: BTreeMap<String, ObservedRole>) -> Result<(), Error> {
+    for (name, o) in unwanted {
+        if ctx.applying() {
+            role::delete_role(ctx, &o, &name).await?;
+            ctx.progress(format!("deleted role {name}: the stack no longer uses it"));
+        }
+        let mut change = Change::delete();
+        change.reason = Some("the stack no longer uses it".into());
+        plan.push(ROLE_KIND, &name, Some(o.arn), change);
+    }
+    Ok(())
 }
 
 pub use names::{BOUNDARY_KIND, PROFILE_KIND, ROLE_KIND};
@@ -404,21 +506,17 @@ pub async fn run_by_deploy_role(ctx: &Ctx) -> Result<bool, Error> {
     Ok(identity.is_role(&crate::resources::iam::deploy_role::role_name(&ctx.stack.name)))
 }
 
-/// The boundary, the three roles, the instance profile, and the CI deploy role and its policies
-/// (`ci-role`).
+/// The boundary, the stack's roles, the instance profile, and the CI deploy role and its
+/// policies (`ci-role`).
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
-    let (instance, execution, task) = names(&stack.name);
-    vec![
-        (BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)),
-        (ROLE_KIND, instance.clone()),
-        (ROLE_KIND, execution),
-        (ROLE_KIND, task),
-        (PROFILE_KIND, instance),
-        (ROLE_KIND, crate::resources::iam::deploy_role::role_name(&stack.name)),
-    ]
-    .into_iter()
-    .chain(crate::resources::iam::deploy_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
-    .collect()
+    std::iter::once((BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)))
+        .chain(wanted_roles(stack).into_iter().map(|role| (ROLE_KIND, role)))
+        .chain([
+            (PROFILE_KIND, names(&stack.name).0),
+            (ROLE_KIND, crate::resources::iam::deploy_role::role_name(&stack.name)),
+        ])
+        .chain(crate::resources::iam::deploy_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
+        .collect()
 }
 
 /// This kind in the one list of kinds (`resources::KINDS`).
@@ -486,8 +584,8 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     if run_by_deploy_role(ctx).await? {
         return Ok(());
     }
-    let (instance, execution, task) = names(&ctx.stack.name);
-    let Seen { boundary, roles, profile } = see(ctx).await?;
+    let instance = names(&ctx.stack.name).0;
+    let Seen { boundary, mut roles, profile } = see(ctx).await?;
     if let Some(p) = profile {
         if ctx.applying() {
             profile::delete(ctx, &p, &instance).await?;
@@ -496,7 +594,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         plan.push(PROFILE_KIND, &instance, Some(p.arn), Change::delete());
     }
     // The roles at once, now that the profile no longer holds one; rows in this order.
-    let present = [instance, execution, task].into_iter().zip(roles).filter_map(|(name, o)| Some((name, o?)));
+    let present = all_roles(&ctx.stack.name).into_iter().filter_map(|name| roles.remove(&name).map(|o| (name, o)));
     let deleted = futures_util::future::try_join_all(present.map(|(name, o)| async move {
         if ctx.applying() {
             role::delete_role(ctx, &o, &name).await?;
@@ -527,9 +625,10 @@ fn boundary_arn_of(stack: &stack::Stack, identity: &crate::aws::Identity) -> Str
 /// What still exists: `(description, kept)`, kept when the deploy role runs `down` and leaves
 /// them for the next `up`.
 async fn remaining(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let Seen { boundary, roles, profile } = see(ctx).await?;
+    let Seen { boundary, mut roles, profile } = see(ctx).await?;
     let mut left: Vec<String> = profile.map(|p| format!("instance profile {}", p.arn)).into_iter().collect();
-    left.extend(roles.into_iter().flatten().map(|o| format!("IAM role {}", o.arn)));
+    let in_order = all_roles(&ctx.stack.name).into_iter().filter_map(|name| roles.remove(&name));
+    left.extend(in_order.map(|o| format!("IAM role {}", o.arn)));
     left.extend(boundary.map(|b| format!("IAM policy {} (the permissions boundary)", b.arn)));
     Ok(left)
 }
@@ -580,7 +679,8 @@ mod tests {
     #[test]
     fn the_execution_role_reads_only_our_secret() {
         let s = crate::resources::test_stack();
-        let [instance, execution, task] = specs(&s, &scope());
+        let RoleSpecs { instance, execution, task, load_balancer } = specs(&s, &scope());
+        assert!(load_balancer.is_none(), "a rolling stack has no load balancer role");
         assert_eq!(instance.managed, BTreeSet::from([ECS_FOR_EC2_POLICY.to_owned()]));
         let doc = &execution.inline["execution"];
         let statements = doc["Statement"].as_array().expect("statements");
@@ -599,7 +699,7 @@ mod tests {
     #[test]
     fn policy_documents_compare_as_json() {
         let s = crate::resources::test_stack();
-        let [_, execution, _] = specs(&s, &scope());
+        let execution = specs(&s, &scope()).execution;
         let reformatted: Value =
             serde_json::from_str(&serde_json::to_string_pretty(&execution.inline["execution"]).expect("json"))
                 .expect("json");
@@ -625,13 +725,74 @@ mod tests {
     #[test]
     fn the_ecs_roles_trust_only_this_accounts_tasks() {
         let s = crate::resources::test_stack();
-        let [instance, execution, task] = specs(&s, &scope());
+        let RoleSpecs { instance, execution, task, .. } = specs(&s, &scope());
         for role in [&execution, &task] {
             let c = &role.trust["Statement"][0]["Condition"];
             assert_eq!(c["StringEquals"]["aws:SourceAccount"], "123456789012", "{}", role.name);
             assert_eq!(c["ArnLike"]["aws:SourceArn"], "arn:aws:ecs:ap-northeast-1:123456789012:*");
         }
         assert!(instance.trust["Statement"][0].get("Condition").is_none(), "EC2 sends no source account");
+    }
+
+    fn shifting(strategy: stack::Strategy) -> stack::Stack {
+        let mut s = crate::resources::test_stack();
+        s.service.deployment.strategy = strategy;
+        s
+    }
+
+    #[test]
+    fn only_a_strategy_that_shifts_traffic_has_the_bounded_load_balancer_role() {
+        assert!(specs(&shifting(stack::Strategy::Rolling), &scope()).load_balancer.is_none());
+        for strategy in [stack::Strategy::Canary, stack::Strategy::Linear, stack::Strategy::BlueGreen] {
+            let all = specs(&shifting(strategy), &scope());
+            let role = all.load_balancer.as_ref().expect("the load balancer role");
+            assert_eq!(role.name, "konnichiwa-ecs-lb");
+            assert_eq!(role.managed, BTreeSet::from([ECS_LOAD_BALANCERS_POLICY.to_owned()]));
+            assert!(role.inline.is_empty());
+            assert_eq!(role.boundary.as_deref(), Some("arn:aws:iam::123456789012:policy/konnichiwa-boundary"));
+            let statement = &role.trust["Statement"][0];
+            assert_eq!(statement["Principal"]["Service"], "ecs.amazonaws.com");
+            assert_eq!(statement["Action"], "sts:AssumeRole");
+            assert!(statement.get("Condition").is_none(), "AWS documents no source condition ECS sends");
+            assert_eq!(all.all().map(|r| r.name.as_str()).collect::<Vec<_>>().last(), Some(&"konnichiwa-ecs-lb"));
+        }
+    }
+
+    #[test]
+    fn the_deploy_role_passes_the_load_balancer_role_to_ecs_only_and_attaches_only_its_policy() {
+        use crate::reconcile::permission::{statements, test_context};
+        let render = |s: &stack::Stack| -> Vec<Value> {
+            let c = test_context(s);
+            PERMISSIONS.iter().flat_map(|p| statements(&c, "", p)).collect()
+        };
+        let arn = "arn:aws:iam::123456789012:role/konnichiwa-ecs-lb";
+        let rolling = render(&shifting(stack::Strategy::Rolling));
+        assert!(!serde_json::to_string(&rolling).expect("json").contains("ecs-lb"), "{rolling:?}");
+        let canary = render(&shifting(stack::Strategy::Canary));
+        let passes: Vec<&Value> = canary.iter().filter(|st| st["Action"] == json!(["iam:PassRole"])).collect();
+        let to_ecs = passes.iter().find(|st| st["Resource"] == json!([arn])).expect("PassRole of the role");
+        assert_eq!(to_ecs["Condition"], json!({ "StringEquals": { "iam:PassedToService": "ecs.amazonaws.com" } }));
+        assert!(
+            passes.iter().filter(|st| st["Resource"].to_string().contains("ecs-lb")).count() == 1,
+            "passed to no other service: {passes:?}"
+        );
+        let attach = canary.iter().find(|st| st["Action"][0] == "iam:AttachRolePolicy").expect("attach");
+        assert!(attach["Resource"].as_array().expect("roles").contains(&json!(arn)));
+        let policies = attach["Condition"]["ArnEquals"]["iam:PolicyARN"].as_array().expect("policies");
+        assert!(policies.contains(&json!(ECS_LOAD_BALANCERS_POLICY)), "{policies:?}");
+        let reads = canary.iter().find(|st| st["Action"][0] == "iam:GetRole").expect("reads");
+        assert!(reads["Resource"].as_array().expect("arns").contains(&json!(arn)));
+    }
+
+    #[test]
+    fn a_stack_back_on_rolling_needs_an_administrator_to_delete_the_role() {
+        let mut plan = Plan::default();
+        plan.push(ROLE_KIND, "k-ecs-lb", Some("arn:role".into()), Change::delete());
+        assert_eq!(needs_administrator(&plan), ["iam-role k-ecs-lb (delete)"]);
+        let names = |s: &stack::Stack| derived_names(s).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
+        assert!(!names(&shifting(stack::Strategy::Rolling)).contains(&"konnichiwa-ecs-lb".to_owned()));
+        assert!(names(&shifting(stack::Strategy::Linear)).contains(&"konnichiwa-ecs-lb".to_owned()));
+        assert!(all_roles("konnichiwa").contains(&"konnichiwa-ecs-lb".to_owned()), "down looks for it either way");
     }
 
     #[test]
