@@ -76,6 +76,13 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::Conditioned { resources: service_arn, condition: service_condition },
     ),
     Permission::new(&["ecs:DeleteService"], Scope::Own(service_arn)),
+    // A canary, linear or blue/green service's deployments: found (listed on the service),
+    // followed, answered at the gate and rolled back — the stack's service's only.
+    Permission::new(&["ecs:ListServiceDeployments"], Scope::Own(service_arn)),
+    Permission::new(
+        &["ecs:DescribeServiceDeployments", "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"],
+        Scope::Own(service_deployment_arns),
+    ),
     Permission::new(
         &["ecs:TagResource"],
         Scope::Retag(|c| {
@@ -152,6 +159,15 @@ fn ecs_service_targets(c: &PolicyContext, tag: &str) -> serde_json::Value {
 
 fn service_arn(c: &PolicyContext) -> Vec<String> {
     vec![c.arn("ecs", &format!("service/{}/{}", crate::resources::cluster::name(c.stack), c.stack.name))]
+}
+
+/// The stack's service and its service deployments (DescribeServiceDeployments is authorized on
+/// both, by the Service Authorization Reference).
+fn service_deployment_arns(c: &PolicyContext) -> Vec<String> {
+    let (cluster, name) = (crate::resources::cluster::name(c.stack), &c.stack.name);
+    let mut arns = service_arn(c);
+    arns.push(c.arn("ecs", &format!("service-deployment/{cluster}/{name}/*")));
+    arns
 }
 
 /// A task definition family's revisions, as IAM may be asked about them (with or without the

@@ -50,6 +50,22 @@ pub struct Reference {
     key_types: BTreeMap<String, String>,
 }
 
+/// Actions AWS added after parliament's copy was made, as AWS's Service Authorization Reference
+/// ("Actions, resources, and condition keys for Amazon Elastic Container Service") lists them:
+/// ContinueServiceDeployment and StopServiceDeployment act on a service deployment
+/// (`service-deployment*`, keys ecs:cluster, ecs:service, aws:ResourceTag/${TagKey}), as
+/// DescribeServiceDeployments does in the copy. Added only where the copy lacks them.
+fn newer_than_the_copy(actions: &mut BTreeMap<String, ActionInfo>) {
+    let Some(describe) = actions.get("ecs:describeservicedeployments").cloned() else { return };
+    let deployment: Vec<ResourceType> =
+        describe.resource_types.into_iter().filter(|r| r.name == "service-deployment").collect();
+    for action in ["ecs:continueservicedeployment", "ecs:stopservicedeployment"] {
+        actions
+            .entry(action.to_owned())
+            .or_insert_with(|| ActionInfo { resource_types: deployment.clone(), request_keys: Vec::new() });
+    }
+}
+
 /// Where scripts/test put parliament's copy of the reference.
 fn path() -> PathBuf {
     if let Ok(p) = std::env::var("KONNICHIWA_IAM_DEFINITION") {
@@ -114,6 +130,7 @@ impl Reference {
                 actions.insert(name.to_ascii_lowercase(), info);
             }
         }
+        newer_than_the_copy(&mut actions);
         Self { actions, key_types }
     }
 
