@@ -12,9 +12,9 @@ use super::{context, holding_lease};
 use crate::cli::{Cli, DeployArgs, RolloutArgs};
 use crate::error::Error;
 use crate::reconcile::{Ctx, Mode};
+use crate::resources::load_balancer;
 use crate::resources::service;
 use crate::rollout::{Gate, RolloutReport, exit_for, shifted, switch_to};
-use crate::resources::load_balancer;
 
 /// `deploy --json`.
 #[derive(Serialize)]

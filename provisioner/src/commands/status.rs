@@ -184,13 +184,16 @@ async fn shift_state(ctx: &Ctx) -> Result<Option<ShiftState>, Error> {
         return Ok(Some(none));
     };
     let target = d.target_service_revision();
-    let gate = d.lifecycle_hook_details().iter().find(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION")).map(|h| {
-        format!(
-            "AWAITING_ACTION until {}, then {}",
-            h.expires_at().map_or_else(|| "?".to_owned(), |t| t.to_string()),
-            h.timeout_action().map_or("ROLLBACK", |a| a.as_str())
-        )
-    });
+    let gate =
+        d.lifecycle_hook_details().iter().find(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION")).map(
+            |h| {
+                format!(
+                    "AWAITING_ACTION until {}, then {}",
+                    h.expires_at().map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                    h.timeout_action().map_or("ROLLBACK", |a| a.as_str())
+                )
+            },
+        );
     Ok(Some(ShiftState {
         strategy,
         service_deployment: owned(d.service_deployment_arn()),

@@ -55,8 +55,7 @@ pub async fn run(cli: &Cli, args: &UpArgs) -> Result<u8, Error> {
         skip_verify,
         ref saved_plan,
         ref gate_url,
-    } =
-        *args;
+    } = *args;
     let saved = saved_plan.as_deref().map(SavedPlan::read).transpose()?;
     let started = Instant::now();
     let mut ctx = context(cli, Mode::Plan, timeout).await?;
@@ -235,7 +234,12 @@ async fn converge(
 
 /// The service deployment an `up` of a canary, linear or blue/green service started, followed
 /// through the gate at the stack's URL (--no-wait leaves it at the gate, and says so).
-async fn follow_shifted(ctx: &Ctx, cli: &Cli, url: Option<&str>, no_wait: bool) -> Result<Option<RolloutReport>, Error> {
+async fn follow_shifted(
+    ctx: &Ctx,
+    cli: &Cli,
+    url: Option<&str>,
+    no_wait: bool,
+) -> Result<Option<RolloutReport>, Error> {
     if no_wait {
         if !cli.json {
             eprintln!("{}", crate::rollout::left_at_the_gate(&ctx.stack));
@@ -248,6 +252,7 @@ async fn follow_shifted(ctx: &Ctx, cli: &Cli, url: Option<&str>, no_wait: bool) 
         Some(u) => crate::rollout::Gate::Judge { url: u.to_owned() },
         None => return Err(Error::Refused("the stack has no URL for the gate to send its load to".into())),
     };
-    let timeout = crate::rollout::shifted_timeout(&ctx.stack).min(ctx.deadline.saturating_duration_since(Instant::now()));
+    let timeout =
+        crate::rollout::shifted_timeout(&ctx.stack).min(ctx.deadline.saturating_duration_since(Instant::now()));
     Ok(Some(crate::rollout::shifted::follow(ctx, arn, &gate, timeout, cli.json).await?))
 }

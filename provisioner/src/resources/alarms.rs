@@ -423,10 +423,18 @@ async fn put(ctx: &Ctx, want: &AlarmSpec, measured: &Measured, tagging: bool) ->
             .metrics(query("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1]))
             .metrics(query("requests", "RequestCount", "Sum", dims))
     } else if let [blue, green] = &groups[..] {
-        let sum = MetricDataQuery::builder().id("healthy").expression(HEALTHY_SUM).label("healthy targets").return_data(true).build();
-        req.metrics(sum)
-            .metrics(query("blue", "HealthyHostCount", "Minimum", blue))
-            .metrics(query("green", "HealthyHostCount", "Minimum", green))
+        let sum = MetricDataQuery::builder()
+            .id("healthy")
+            .expression(HEALTHY_SUM)
+            .label("healthy targets")
+            .return_data(true)
+            .build();
+        req.metrics(sum).metrics(query("blue", "HealthyHostCount", "Minimum", blue)).metrics(query(
+            "green",
+            "HealthyHostCount",
+            "Minimum",
+            green,
+        ))
     } else {
         let (metric, stat, dims) = if want.name.ends_with("-p95-latency") {
             ("TargetResponseTime", None, dims.as_slice())
@@ -576,9 +584,7 @@ impl Reconciles for Alarms {
         (lb, topic): Self::Needs,
         seen: Seen,
     ) -> Making<'a, AlarmOutputs> {
-        Box::pin(async move {
-            reconcile(ctx, plan, &lb, topic.0.as_deref(), seen).await
-        })
+        Box::pin(async move { reconcile(ctx, plan, &lb, topic.0.as_deref(), seen).await })
     }
 }
 

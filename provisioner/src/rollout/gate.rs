@@ -161,7 +161,8 @@ async fn drive(
     args.host = Some(url.to_owned());
     args.rate = Some(rate);
     args.duration = Some(duration);
-    args.headers = header.map(|h| loadtest::header::Header::parse(&h)).transpose().map_err(Error::Refused)?.into_iter().collect();
+    args.headers =
+        header.map(|h| loadtest::header::Header::parse(&h)).transpose().map_err(Error::Refused)?.into_iter().collect();
     loadtest::measure(args).await.map_err(|e| Error::Refused(format!("the gate could not drive {url}: {e}")))
 }
 
@@ -238,8 +239,10 @@ mod tests {
         let paths: Vec<&str> = args.endpoints.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["/", "/health"], "/inspect needs the key: left out");
         let mut only_keyed = s.clone();
-        only_keyed.loadtest =
-            Some(stack::Loadtest { endpoints: vec![stack::Endpoint { path: "/inspect".into(), weight: 1, auth: true }], ..Default::default() });
+        only_keyed.loadtest = Some(stack::Loadtest {
+            endpoints: vec![stack::Endpoint { path: "/inspect".into(), weight: 1, auth: true }],
+            ..Default::default()
+        });
         let err = mix(&only_keyed).expect_err("nothing to send").to_string();
         assert!(err.contains("needs the API key") && err.contains("path: /"), "{err}");
     }

@@ -209,7 +209,11 @@ async fn follow_shifted(
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
     let started = super::shifted::started_after(ctx, before).await?;
     if !cli.json {
-        eprintln!("Service {} is deploying through {} (service deployment {started}).", ctx.stack.name, strategy_words(&ctx.stack));
+        eprintln!(
+            "Service {} is deploying through {} (service deployment {started}).",
+            ctx.stack.name,
+            strategy_words(&ctx.stack)
+        );
     }
     if follow.no_wait {
         if !cli.json {

@@ -168,7 +168,10 @@ pub async fn follow(ctx: &Ctx, arn: &str, gate: &Gate, timeout: Duration, json: 
         if let Some((result, reason)) = ended(&d) {
             let reason = judged.as_ref().filter(|g| !g.pass).map(GateReport::reason).or(reason);
             if !json {
-                eprintln!("Service deployment {arn}: {result}{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default());
+                eprintln!(
+                    "Service deployment {arn}: {result}{}",
+                    reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                );
             }
             return Ok(RolloutReport {
                 deployment: arn.to_owned(),
@@ -222,7 +225,10 @@ mod tests {
     use super::*;
     use aws_sdk_ecs::types::{DeploymentLifecycleHookDetail, ServiceRevisionSummary};
 
-    fn deployment(stage: ServiceDeploymentLifecycleStage, hook: Option<DeploymentLifecycleHookStatus>) -> ServiceDeployment {
+    fn deployment(
+        stage: ServiceDeploymentLifecycleStage,
+        hook: Option<DeploymentLifecycleHookStatus>,
+    ) -> ServiceDeployment {
         let mut d = ServiceDeployment::builder()
             .service_deployment_arn("arn:aws:ecs:ap-northeast-1:1:service-deployment/c/s/abc")
             .status(ServiceDeploymentStatus::InProgress)
@@ -235,7 +241,8 @@ mod tests {
                     .build(),
             );
         if let Some(status) = hook {
-            d = d.lifecycle_hook_details(DeploymentLifecycleHookDetail::builder().hook_id("h-1").status(status).build());
+            d = d
+                .lifecycle_hook_details(DeploymentLifecycleHookDetail::builder().hook_id("h-1").status(status).build());
         }
         d.build()
     }
@@ -259,7 +266,10 @@ mod tests {
     fn a_deployment_ends_successful_or_rolled_back() {
         let with = |status| ServiceDeployment::builder().status(status).status_reason("why").build();
         assert_eq!(ended(&with(ServiceDeploymentStatus::Successful)), Some(("completed", None)));
-        assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackSuccessful)), Some(("rolled-back", Some("why".into()))));
+        assert_eq!(
+            ended(&with(ServiceDeploymentStatus::RollbackSuccessful)),
+            Some(("rolled-back", Some("why".into())))
+        );
         assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackFailed)).map(|e| e.0), Some("failed"));
         assert_eq!(ended(&with(ServiceDeploymentStatus::Stopped)).map(|e| e.0), Some("failed"));
         assert_eq!(ended(&with(ServiceDeploymentStatus::RollbackInProgress)), None);

@@ -114,7 +114,10 @@ async fn fake_alb(production: &str, test: &str) -> FakeAlb {
 /// The example stack with `strategy` and a short gate (5% of 1,000 req/s for 2 s).
 fn with_strategy(account: &Account, strategy: &str) {
     account.edit_stack(|t| {
-        t.replace("slo_alarms: true }", &format!("slo_alarms: true, {strategy}, gate: {{ share: 5%, duration: 2s }} }}"))
+        t.replace(
+            "slo_alarms: true }",
+            &format!("slo_alarms: true, {strategy}, gate: {{ share: 5%, duration: 2s }} }}"),
+        )
     });
 }
 
@@ -167,7 +170,8 @@ async fn drive_clock(account: &Account, done: &tokio::sync::watch::Receiver<bool
             if seen.last() != Some(&(arn.clone(), stage.clone(), weight)) {
                 seen.push((arn, stage, weight));
             }
-            let waiting = d.lifecycle_hook_details().iter().any(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION"));
+            let waiting =
+                d.lifecycle_hook_details().iter().any(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION"));
             let moving = matches!(status.as_str(), "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS");
             if moving && !waiting {
                 advance_clock(account, 1).await;
@@ -238,8 +242,7 @@ async fn good_then_bad(strategy: &str, slices: &[f64], bad: Build) {
 
     let (old, good) = (app(Build::Good).await, app(Build::Good).await);
     let alb = fake_alb(&old.url, &good.url).await;
-    let (code, answer, seen) =
-        run_driven(&account, &["deploy", "--image", &image('1'), "--gate-url", &alb.url]).await;
+    let (code, answer, seen) = run_driven(&account, &["deploy", "--image", &image('1'), "--gate-url", &alb.url]).await;
     assert_eq!(code, 0, "{answer}");
     let rollout = &answer["rollout"];
     assert_eq!(rollout["result"], "completed", "{answer}");
@@ -268,8 +271,7 @@ async fn good_then_bad(strategy: &str, slices: &[f64], bad: Build) {
     // The bad build behind the test route.
     let broken = app(bad).await;
     let alb = fake_alb(&old.url, &broken.url).await;
-    let (code, answer, seen) =
-        run_driven(&account, &["deploy", "--image", &image('2'), "--gate-url", &alb.url]).await;
+    let (code, answer, seen) = run_driven(&account, &["deploy", "--image", &image('2'), "--gate-url", &alb.url]).await;
     assert_eq!(code, 3, "{answer}");
     let rollout = &answer["rollout"];
     assert_eq!(rollout["result"], "rolled-back", "{answer}");
@@ -292,14 +294,22 @@ async fn good_then_bad(strategy: &str, slices: &[f64], bad: Build) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_deploy_passes_the_gate_and_a_failing_build_is_rolled_back_before_its_slice() {
-    good_then_bad("strategy: canary, canary: { percent: 10%, bake: 3m }, blue_green: { bake: 1m }", &[10.0, 100.0], Build::Errors)
-        .await;
+    good_then_bad(
+        "strategy: canary, canary: { percent: 10%, bake: 3m }, blue_green: { bake: 1m }",
+        &[10.0, 100.0],
+        Build::Errors,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linear_deploy_moves_in_steps_and_a_slow_build_is_rolled_back_at_the_gate() {
-    good_then_bad("strategy: linear, linear: { step: 50%, step_bake: 1m }, blue_green: { bake: 0m }", &[50.0, 100.0], Build::Slow)
-        .await;
+    good_then_bad(
+        "strategy: linear, linear: { step: 50%, step_bake: 1m }, blue_green: { bake: 0m }",
+        &[50.0, 100.0],
+        Build::Slow,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +358,10 @@ async fn a_deploy_killed_mid_bake_is_shown_by_status_and_undone_at_once_by_rollb
     let status = account.json(&["status"], 0);
     let shifting = &status["service"]["shifting"];
     assert_eq!(shifting["service_deployment"], arn.as_str(), "{status}");
-    assert_eq!((shifting["stage"].as_str(), shifting["production_percent"].as_f64()), (Some("PRODUCTION_TRAFFIC_SHIFT"), Some(10.0)));
+    assert_eq!(
+        (shifting["stage"].as_str(), shifting["production_percent"].as_f64()),
+        (Some("PRODUCTION_TRAFFIC_SHIFT"), Some(10.0))
+    );
 
     let (code, answer, _) = run_driven(&account, &["rollback"]).await;
     assert_eq!(code, 0, "{answer}");

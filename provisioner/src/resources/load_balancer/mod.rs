@@ -210,8 +210,7 @@ pub async fn reconcile(
     let dns = Id::from_option(dns, || format!("DNS name of load balancer {lb_name}"));
     let hosted_zone_id = Id::from_option(zone, || format!("hosted zone of load balancer {lb_name}"));
 
-    let listeners =
-        converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
+    let listeners = converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
     let forwarding = forwarding_listener(stack, &listeners);
     let shift = converge_shift(ctx, plan, (&lb_name, forwarding), &tg_arn, vpc, alternate).await?;
 
@@ -514,7 +513,15 @@ async fn delete_target_group(ctx: &Ctx, name: &str, arn: &str) -> Result<(), Err
         .wait(
             Wait::DependencyWithin(TARGET_GROUP_RELEASE),
             &format!("target group {name} to be free of its listeners"),
-            || async { ctx.clients.elb.delete_target_group().target_group_arn(arn).send().await.ctx("delete target group", name) },
+            || async {
+                ctx.clients
+                    .elb
+                    .delete_target_group()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .ctx("delete target group", name)
+            },
         )
         .await;
     gone(r)?;

@@ -111,8 +111,14 @@ pub fn diff_rule(want: &RuleSpec, have: Option<&ObservedRule>, groups: (&str, &s
 
 /// The listener's rules (its default rule left out).
 pub(super) async fn observe_rules(ctx: &Ctx, listener_arn: &str) -> Result<Vec<ObservedRule>, Error> {
-    let out =
-        ctx.clients.elb.describe_rules().listener_arn(listener_arn).send().await.ctx("describe rules of", listener_arn)?;
+    let out = ctx
+        .clients
+        .elb
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .send()
+        .await
+        .ctx("describe rules of", listener_arn)?;
     Ok(out
         .rules()
         .iter()
@@ -247,7 +253,8 @@ pub(super) async fn converge_rules(ctx: &Ctx, plan: &mut Plan, i: &RuleInputs<'_
             .converge_one(
                 plan,
                 async || {
-                    let all = if looked.replace(true) { observe_rules(ctx, i.listener_arn).await? } else { i.seen.to_vec() };
+                    let all =
+                        if looked.replace(true) { observe_rules(ctx, i.listener_arn).await? } else { i.seen.to_vec() };
                     Ok(all.into_iter().filter(|r| r.priority == want.priority).collect())
                 },
                 |o| diff_rule(&want, o, i.groups),
@@ -267,7 +274,12 @@ pub(super) async fn converge_rules(ctx: &Ctx, plan: &mut Plan, i: &RuleInputs<'_
 
 /// Deletes the two rules (a stack that went back to rolling; `down` deletes them with their
 /// listener).
-pub(super) async fn delete_rules(ctx: &Ctx, plan: &mut Plan, lb_name: &str, seen: &[ObservedRule]) -> Result<(), Error> {
+pub(super) async fn delete_rules(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    lb_name: &str,
+    seen: &[ObservedRule],
+) -> Result<(), Error> {
     for want in desired_rules(&ctx.stack) {
         for r in seen.iter().filter(|r| r.priority == want.priority) {
             if ctx.applying() {

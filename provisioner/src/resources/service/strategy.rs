@@ -127,10 +127,7 @@ pub fn text(dc: &DeploymentConfiguration) -> String {
 fn shift_text(groups: [&str; 2], production: &str, test: &str, role: &str) -> String {
     let mut groups = groups;
     groups.sort_unstable();
-    format!(
-        "target groups {} + {}, production rule {production}, test rule {test}, role {role}",
-        groups[0], groups[1]
-    )
+    format!("target groups {} + {}, production rule {production}, test rule {test}, role {role}", groups[0], groups[1])
 }
 
 /// What the stack wants of the load balancer's shifting settings (`none` for a rolling stack).
@@ -168,7 +165,8 @@ pub fn load_balancer(
     stack: &stack::Stack,
 ) -> Result<LoadBalancer, Error> {
     let tg = i.target_group.get()?;
-    let mut lb = LoadBalancer::builder().container_name(container).container_port(i32::from(stack.service.container_port));
+    let mut lb =
+        LoadBalancer::builder().container_name(container).container_port(i32::from(stack.service.container_port));
     let Some(s) = &i.shift else { return Ok(lb.target_group_arn(tg).build()) };
     let alt = s.outputs.alternate_target_group_arn.get()?;
     let (main, alternate) = if seen == Some(&[alt.to_owned()][..]) { (alt, tg) } else { (tg, alt) };
@@ -196,7 +194,11 @@ mod tests {
     #[test]
     fn each_strategy_is_sent_as_ecs_takes_it_and_shown_as_compared() {
         let rolling = with("strategy: rolling");
-        assert_eq!((bake_minutes(&rolling), gate_hook(&rolling).is_none()), (None, true), "rolling sends no bake or hook");
+        assert_eq!(
+            (bake_minutes(&rolling), gate_hook(&rolling).is_none()),
+            (None, true),
+            "rolling sends no bake or hook"
+        );
         let canaried = with("strategy: canary, canary: { percent: 10%, bake: 5m }, gate: { timeout: 20m }");
         let c = super::canary(&canaried).expect("canary");
         assert_eq!((c.canary_percent(), c.canary_bake_time_in_minutes()), (Some(10.0), Some(5)));
@@ -205,7 +207,10 @@ mod tests {
         assert_eq!(hook.lifecycle_stages(), [GATE_STAGE]);
         assert!(hook.hook_target_arn().is_none(), "a PAUSE hook names no target");
         let timeout = hook.timeout_configuration().expect("timeout");
-        assert_eq!((timeout.timeout_in_minutes(), timeout.action()), (Some(20), Some(&DeploymentLifecycleHookAction::Rollback)));
+        assert_eq!(
+            (timeout.timeout_in_minutes(), timeout.action()),
+            (Some(20), Some(&DeploymentLifecycleHookAction::Rollback))
+        );
         let dc = DeploymentConfiguration::builder()
             .strategy(ecs_strategy(&canaried))
             .set_bake_time_in_minutes(bake_minutes(&canaried))
