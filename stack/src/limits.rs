@@ -246,7 +246,7 @@ pub const TASK_DEFINITION_OWN_BYTES: usize = 8_192;
 /// ECS's load balancer role does on the stack's listeners, rules and target groups, for the
 /// longest stack name): it comes out of what `iam.task_role_statements` may use. The provisioner's
 /// tests hold its boundary under `BOUNDARY_OWN_CHARACTERS` plus this.
-pub const BOUNDARY_TRAFFIC_SHIFT_CHARACTERS: usize = 896;
+pub const BOUNDARY_TRAFFIC_SHIFT_CHARACTERS: usize = 1_152;
 
 /// What `iam.task_role_statements` may take of the boundary, as IAM counts it (a `rolling` stack).
 pub const TASK_ROLE_STATEMENTS_BUDGET: usize = IAM_MANAGED_POLICY.max - BOUNDARY_OWN_CHARACTERS;

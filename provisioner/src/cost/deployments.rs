@@ -75,10 +75,18 @@ impl Window {
             _ => String::new(),
         };
         format!(
-            "{}m gate{shift} + {}m final bake + {}m scale-up and drain = {} min",
-            self.gate_minutes, self.final_bake_minutes, self.allowance_minutes, self.minutes
+            "{}m gate{shift} + {}m final bake + {}m scale-up and drain = {:.0} min",
+            round(self.gate_minutes),
+            self.final_bake_minutes,
+            self.allowance_minutes,
+            self.minutes
         )
     }
+}
+
+/// Minutes as a person reads them: to a tenth (a 2s gate is 0.03 minutes, shown as 0).
+fn round(minutes: f64) -> f64 {
+    (minutes * 10.0).round() / 10.0
 }
 
 /// Steps of a linear shift moving `step` percent at a time (the last may move less).

@@ -137,7 +137,7 @@ fn deployment_bakes(b: &mut Builder, sizing: &Sizing, assume: &CostAssumptions) 
     let n = assume.deploys_per_month;
     let each = f64::from(n) * (window.minutes + window.scale_in_minutes) / 60.0;
     let up_to = if full == quiet { String::new() } else { format!(" (up to {full})") };
-    let what = format!("{n} deploys (assumed) × {} min × {quiet} extra {t}{up_to}", window.minutes);
+    let what = format!("{n} deploys (assumed) × {:.0} min × {quiet} extra {t}{up_to}", window.minutes);
     let gib_months = f64::from(sizing.root_volume_gib) / HOURS_PER_MONTH;
     let parts = [(format!("ec2:{t}"), 1.0), ("ebs:gp3".to_owned(), gib_months), ("public-ipv4".to_owned(), 1.0)];
     let (quiet, full) = (f64::from(quiet) * each, f64::from(full) * each);

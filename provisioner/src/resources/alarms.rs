@@ -422,7 +422,7 @@ async fn put(ctx: &Ctx, want: &AlarmSpec, measured: &Measured, tagging: bool) ->
             .metrics(query("errors", "HTTPCode_Target_5XX_Count", "Sum", dims))
             .metrics(query("elb_errors", "HTTPCode_ELB_5XX_Count", "Sum", &dims[..1]))
             .metrics(query("requests", "RequestCount", "Sum", dims))
-    } else if let [blue, green] = &groups[..] {
+    } else if let (true, [blue, green]) = (want.name.ends_with("-no-healthy-target"), &groups[..]) {
         let sum = MetricDataQuery::builder()
             .id("healthy")
             .expression(HEALTHY_SUM)

@@ -236,6 +236,8 @@ async fn good_then_bad(strategy: &str, slices: &[f64], bad: Build) {
     with_strategy(&account, strategy);
     let up = account.json(&["up", "--yes"], 0);
     assert!(up["rollout"].is_null(), "--no-wait leaves it at the gate: {up}");
+    let again = account.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "a second plan changes nothing: {}", crate::common::text(&again));
     let c = account.clients().await;
     let first = newest(&c).await.expect("the first service deployment");
     assert_eq!(first.lifecycle_stage().map(|s| s.as_str()), Some("POST_TEST_TRAFFIC_SHIFT"), "{first:?}");

@@ -96,15 +96,24 @@ const TRAFFIC_SHIFT_READS: [&str; 4] = [
 /// The rest of AmazonECSInfrastructureRolePolicyForLoadBalancers, which grants it on every load
 /// balancer of the account: on the stack's only — its load balancer's listeners and their rules
 /// by name, and the target groups that carry the stack's tag (the alternate one among them).
+/// Both for the ECS role alone (`aws:PrincipalArn`): the boundary bounds every role of the stack,
+/// and the deploy role writes the task and instance roles' policies, so without it those roles
+/// could be given the power to re-route the load balancer.
 fn traffic_shifts(c: &PolicyContext) -> Vec<Value> {
     let lb = load_balancer::elb_name(&c.stack.name, "alb");
-    let ours = json!({ "StringEquals": { format!("aws:ResourceTag/{}", stack::OWNERSHIP_TAG): c.stack.name } });
+    let role = c.iam_arn(&format!("role/{}", super::names::load_balancer_role(&c.stack.name)));
+    let only_ecs = json!({ "ArnEquals": { "aws:PrincipalArn": role } });
+    let ours = json!({
+        "ArnEquals": { "aws:PrincipalArn": role },
+        "StringEquals": { format!("aws:ResourceTag/{}", stack::OWNERSHIP_TAG): c.stack.name },
+    });
     vec![
         // ModifyListener takes the listener, ModifyRule the rule: one statement holds both.
         json!({ "Sid": "EcsShiftsOurListeners", "Effect": "Allow",
                 "Action": ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
                 "Resource": [c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
-                             c.arn("elasticloadbalancing", &format!("listener-rule/app/{lb}/*"))] }),
+                             c.arn("elasticloadbalancing", &format!("listener-rule/app/{lb}/*"))],
+                "Condition": only_ecs }),
         json!({ "Sid": "EcsMovesOurTargets", "Effect": "Allow",
                 "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
                 "Resource": c.arn("elasticloadbalancing", "targetgroup/*"), "Condition": ours }),

@@ -28,7 +28,7 @@ use balancer::{apply_load_balancer, observe_lb};
 pub use listener::{ListenerSpec, ObservedListener, desired_listeners, diff_listener};
 use listener::{apply_listener, observe_listeners};
 pub use shift::{GATE_HEADER, ObservedRule, RuleSpec, ShiftOutputs, desired_rules, diff_rule, gate_header_value};
-use shift::{RuleInputs, converge_rules, delete_rules, observe_rules};
+use shift::{RuleInputs, converge_rules, delete_foreign, delete_rules, observe_rules};
 pub use target_group::{ObservedTg, diff_tg};
 use target_group::{apply_target_group, observe_tg};
 /// The nouns of this kind's plan rows.
@@ -69,28 +69,40 @@ pub const PERMISSIONS: &[Permission] = &[
             "elasticloadbalancing:CreateListener",
             "elasticloadbalancing:ModifyListener",
             "elasticloadbalancing:DeleteListener",
-            "elasticloadbalancing:CreateRule",
-            "elasticloadbalancing:ModifyRule",
-            "elasticloadbalancing:DeleteRule",
         ],
         Scope::Own(own_arns),
     ),
+    // Rules: made on the stack's listeners, changed and deleted by their own ARN (a strategy's
+    // two, and another hand's, which `up` deletes).
+    Permission::new(&["elasticloadbalancing:CreateRule"], Scope::Own(listener_arns)),
+    Permission::new(&["elasticloadbalancing:ModifyRule", "elasticloadbalancing:DeleteRule"], Scope::Own(rule_arns)),
     // Tags given in the creates too: AddTags is what Elastic Load Balancing checks for them.
-    Permission::new(&["elasticloadbalancing:AddTags"], Scope::Retag(own_arns)),
+    Permission::new(&["elasticloadbalancing:AddTags"], Scope::Retag(taggable_arns)),
 ];
+
+fn listener_arns(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("elasticloadbalancing", &format!("listener/app/{}/*", elb_name(&c.stack.name, "alb")))]
+}
+
+fn rule_arns(c: &PolicyContext) -> Vec<String> {
+    vec![c.arn("elasticloadbalancing", &format!("listener-rule/app/{}/*", elb_name(&c.stack.name, "alb")))]
+}
+
+fn taggable_arns(c: &PolicyContext) -> Vec<String> {
+    let mut arns = own_arns(c);
+    arns.extend(rule_arns(c));
+    arns
+}
 
 fn own_arns(c: &PolicyContext) -> Vec<String> {
     let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
-    let mut arns = vec![
+    // The alternate group whatever the strategy: a stack back on rolling deletes it.
+    vec![
         c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
         c.arn("elasticloadbalancing", &format!("listener/app/{lb}/*")),
         c.arn("elasticloadbalancing", &format!("targetgroup/{tg}/*")),
-    ];
-    if c.stack.service.deployment.strategy.shifts_traffic() {
-        arns.push(c.arn("elasticloadbalancing", &format!("listener-rule/app/{lb}/*")));
-        arns.push(c.arn("elasticloadbalancing", &format!("targetgroup/{}/*", alternate_tg_name(&c.stack.name))));
-    }
-    arns
+        c.arn("elasticloadbalancing", &format!("targetgroup/{}/*", alternate_tg_name(&c.stack.name))),
+    ]
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,6 +261,7 @@ async fn converge_shift(
         Some(l) => observe_rules(ctx, l).await?,
         None => Vec::new(),
     };
+    delete_foreign(ctx, plan, lb_name, &rules).await?;
     if !stack.service.deployment.strategy.shifts_traffic() {
         return retire_shift(ctx, plan, lb_name, &rules, alternate).await.map(|()| None);
     }

@@ -67,6 +67,9 @@ pub struct ObservedRule {
     pub condition: String,
     /// The target groups it forwards to, with their weights (ECS's to move).
     pub forwards: Vec<(String, i32)>,
+    /// Its actions other than the forward, by type (none of ours has any: an `authenticate-oidc`
+    /// or a redirect put before the forward is drift).
+    pub other_actions: Vec<String>,
 }
 
 impl Observed for ObservedRule {
@@ -106,6 +109,9 @@ pub fn diff_rule(want: &RuleSpec, have: Option<&ObservedRule>, groups: (&str, &s
     if pair(&h.forwards) != wanted {
         fields.push(FieldDiff::new("forward", Some(pair(&h.forwards)), Some(wanted)));
     }
+    if !h.other_actions.is_empty() {
+        fields.push(FieldDiff::new("actions", Some(h.other_actions.join(", ") + " + forward"), Some("forward".into())));
+    }
     Change::update(fields)
 }
 
@@ -138,11 +144,18 @@ pub(super) async fn observe_rules(ctx: &Ctx, listener_arn: &str) -> Result<Vec<O
                     None => a.target_group_arn().map(|t| (t.to_owned(), 1)).into_iter().collect::<Vec<_>>(),
                 })
                 .collect();
+            let other_actions = r
+                .actions()
+                .iter()
+                .filter(|a| a.r#type() != Some(&ActionTypeEnum::Forward))
+                .map(|a| a.r#type().map_or_else(|| "?".to_owned(), |t| t.as_str().to_owned()))
+                .collect();
             Some(ObservedRule {
                 arn: r.rule_arn().unwrap_or_default().to_owned(),
                 priority,
                 condition: r.conditions().iter().map(condition_text).collect::<Vec<_>>().join(" and "),
                 forwards,
+                other_actions,
             })
         })
         .collect())
@@ -177,20 +190,22 @@ fn condition(spec: &RuleSpec, stack: &stack::Stack) -> RuleCondition {
     }
 }
 
-/// Forwards to both groups: `weights` as another rule of ours has them (a rule made again while
-/// the alternate group serves must not send traffic back to an empty group), else all to the
-/// first.
+/// Forwards to both groups with the weights `weights` give our two groups (a rule repaired, or
+/// made again, while the alternate group serves must not send traffic back to an empty group);
+/// when they give ours none, all to the first.
 fn forward(groups: (&str, &str), weights: Option<&[(String, i32)]>) -> ElbAction {
-    let weight_of = |tg: &str, fallback: i32| {
-        weights.and_then(|w| w.iter().find(|(t, _)| t == tg).map(|(_, w)| *w)).unwrap_or(fallback)
+    let weight_of = |tg: &str| weights.and_then(|w| w.iter().find(|(t, _)| t == tg).map(|(_, w)| *w)).unwrap_or(0);
+    let (first, second) = match (weight_of(groups.0), weight_of(groups.1)) {
+        (0, 0) => (100, 0),
+        kept => kept,
     };
     let tuple = |tg: &str, w: i32| TargetGroupTuple::builder().target_group_arn(tg).weight(w).build();
     ElbAction::builder()
         .r#type(ActionTypeEnum::Forward)
         .forward_config(
             ForwardActionConfig::builder()
-                .target_groups(tuple(groups.0, weight_of(groups.0, 100)))
-                .target_groups(tuple(groups.1, weight_of(groups.1, 0)))
+                .target_groups(tuple(groups.0, first))
+                .target_groups(tuple(groups.1, second))
                 .build(),
         )
         .build()
@@ -234,8 +249,8 @@ async fn apply_rule(
             if change.has("condition") {
                 req = req.conditions(condition(want, &ctx.stack));
             }
-            if change.has("forward") {
-                req = req.actions(forward(i.groups, None));
+            if change.has("forward") || change.has("actions") {
+                req = req.actions(forward(i.groups, Some(&r.forwards)));
             }
             req.send().await.ctx("modify listener rule of", i.lb_name)?;
             ctx.progress(format!("{} listener rule of {} updated", want.role, i.lb_name));
@@ -272,6 +287,34 @@ pub(super) async fn converge_rules(ctx: &Ctx, plan: &mut Plan, i: &RuleInputs<'_
     Ok((test, production))
 }
 
+/// Rules on the stack's listener that are not ours (another hand's, e.g. one sending some paths
+/// elsewhere): drift, deleted. Ours are the strategy's two priorities (a stack back on rolling
+/// retires them apart, once it is safe).
+pub(super) fn foreign<'r>(stack: &stack::Stack, rules: &'r [ObservedRule]) -> Vec<&'r ObservedRule> {
+    let ours = |r: &ObservedRule| desired_rules(stack).iter().any(|d| d.priority == r.priority);
+    rules.iter().filter(|r| !ours(r)).collect()
+}
+
+/// Deletes rules of another hand on the stack's listener.
+pub(super) async fn delete_foreign(
+    ctx: &Ctx,
+    plan: &mut Plan,
+    lb_name: &str,
+    rules: &[ObservedRule],
+) -> Result<(), Error> {
+    for r in foreign(&ctx.stack, rules) {
+        if ctx.applying() {
+            let out = ctx.clients.elb.delete_rule().rule_arn(&r.arn).send().await;
+            gone(out.ctx("delete listener rule of", lb_name))?;
+            ctx.progress(format!("deleted listener rule {} of {lb_name}: the stack has no such rule", r.priority));
+        }
+        let mut change = Change::delete();
+        change.reason = Some("the stack has no such rule".into());
+        plan.push(LISTENER_RULE, format!("{lb_name}:priority-{}", r.priority), Some(r.arn.clone()), change);
+    }
+    Ok(())
+}
+
 /// Deletes the two rules (a stack that went back to rolling; `down` deletes them with their
 /// listener).
 pub(super) async fn delete_rules(
@@ -304,6 +347,7 @@ mod tests {
             priority,
             condition: condition.into(),
             forwards: forwards.iter().map(|(t, w)| ((*t).to_owned(), *w)).collect(),
+            other_actions: Vec::new(),
         }
     }
 
@@ -327,6 +371,19 @@ mod tests {
         let c = diff_rule(&test, Some(&opened), groups);
         assert_eq!(c.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["condition"]);
         assert_eq!(diff_rule(&test, None, groups).action, Action::Create);
+        let intercepted = ObservedRule { other_actions: vec!["authenticate-oidc".into()], ..shifted };
+        let c = diff_rule(&production, Some(&intercepted), groups);
+        assert_eq!(c.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["actions"], "an action before ours");
+    }
+
+    #[test]
+    fn a_rule_of_another_hand_on_the_listener_is_foreign() {
+        let s = crate::resources::test_stack();
+        let planted = rule(1, "path /admin*", &[("tg-x", 1)]);
+        let ours = rule(20, "path /*", &[("tg-a", 100), ("tg-b", 0)]);
+        let rules = [planted, ours];
+        let found: Vec<i32> = foreign(&s, &rules).iter().map(|r| r.priority).collect();
+        assert_eq!(found, [1], "the strategy's own are retired apart");
     }
 
     #[test]
@@ -341,6 +398,12 @@ mod tests {
             .map(|t| (t.target_group_arn().unwrap_or_default().to_owned(), t.weight().unwrap_or_default()))
             .collect();
         assert_eq!(tuples, weights, "the alternate group serves: a new rule must not send traffic to the empty one");
+        // A repair of a rule that forwards to a stranger and to our alternate group keeps the
+        // alternate's share.
+        let repaired = forward(("tg-a", "tg-b"), Some(&[("tg-x".to_owned(), 100), ("tg-b".to_owned(), 100)]));
+        let w: Vec<Option<i32>> =
+            repaired.forward_config().expect("forward").target_groups().iter().map(|t| t.weight()).collect();
+        assert_eq!(w, [Some(0), Some(100)]);
         let fresh = forward(("tg-a", "tg-b"), None);
         let first = fresh.forward_config().expect("forward").target_groups()[0].weight();
         assert_eq!(first, Some(100));

@@ -84,14 +84,24 @@ pub async fn take(c: &Clients, name: &str) -> Census {
         .map(|o| o.load_balancers().iter().filter_map(|l| l.load_balancer_arn().map(str::to_owned)).collect())
         .unwrap_or_default();
     n.insert("load-balancer", lb_arns.len());
-    let mut listeners = 0;
+    let (mut listeners, mut rules) = (0, 0);
     for arn in &lb_arns {
-        listeners +=
-            c.elb.describe_listeners().load_balancer_arn(arn).send().await.expect("listeners").listeners().len();
+        let found = c.elb.describe_listeners().load_balancer_arn(arn).send().await.expect("listeners");
+        listeners += found.listeners().len();
+        for l in found.listeners() {
+            let r = c.elb.describe_rules().listener_arn(l.listener_arn().unwrap_or_default()).send().await;
+            rules += r.expect("rules").rules().iter().filter(|r| !r.is_default().unwrap_or(false)).count();
+        }
     }
     n.insert("listener", listeners);
-    let tgs = c.elb.describe_target_groups().names(format!("{name}-tg")).send().await;
-    n.insert("target-group", tgs.map(|o| o.target_groups().len()).unwrap_or(0));
+    // A canary, linear or blue/green strategy's two rules (the example is rolling: none).
+    n.insert("listener-rule", rules);
+    let mut groups = 0;
+    for tg in [format!("{name}-tg"), format!("{name}-tg2")] {
+        let tgs = c.elb.describe_target_groups().names(tg).send().await;
+        groups += tgs.map(|o| o.target_groups().len()).unwrap_or(0);
+    }
+    n.insert("target-group", groups);
     let mut roles = 0;
     for role in ["instance", "execution", "task"] {
         roles += usize::from(c.iam.get_role().role_name(format!("{name}-{role}")).send().await.is_ok());
@@ -185,6 +195,7 @@ pub fn clean() -> Census {
         ("internet-gateway", 1),
         ("launch-template", 1),
         ("listener", 1),
+        ("listener-rule", 0),
         ("load-balancer", 1),
         ("log-bucket", 1),
         ("log-group", 1),
