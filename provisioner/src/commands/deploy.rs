@@ -83,6 +83,8 @@ async fn gate(ctx: &Ctx, gate_url: Option<&str>) -> Result<Gate, Error> {
         Some(u) => Some(u.to_owned()),
         None => load_balancer::locate_url(ctx).await?,
     };
+    // What the gate would send, checked before a deployment starts (not at the hook).
+    crate::rollout::gate::mix(&ctx.stack)?;
     let url = url.ok_or_else(|| {
         Error::Refused(format!(
             "the stack has no load balancer to send the gate's load to: run `provisioner up` first (or give \
@@ -102,7 +104,7 @@ async fn finish_in_flight(ctx: &Ctx, cli: &Cli, follow: &RolloutArgs, gate: &Gat
         eprintln!("Service deployment {arn} is still in flight ({}): finishing it first.", shifted::where_it_is(&d));
     }
     let timeout = follow.timeout.unwrap_or_else(|| crate::rollout::shifted_timeout(&ctx.stack));
-    let report = shifted::follow(ctx, &arn, gate, timeout, cli.json).await?;
+    let report = shifted::follow(ctx, &arn, gate, (timeout, shifted::Until::Ended), cli.json).await?;
     if report.result == "timed-out" {
         return Err(Error::DeployFailed(format!(
             "service deployment {arn} is still in flight: {} (exit 3)",

@@ -218,7 +218,7 @@ async fn undo_in_flight(
     if !follow.no_wait {
         let timeout = follow.timeout.unwrap_or_else(|| ctx.stack.service.deployment.timeout.get());
         let gate = Gate::Skip("the deployment is being rolled back".into());
-        let mut report = shifted::follow(ctx, &arn, &gate, timeout, cli.json).await?;
+        let mut report = shifted::follow(ctx, &arn, &gate, (timeout, shifted::Until::Ended), cli.json).await?;
         // What this command asked for: the old revision serving again.
         if report.result == "rolled-back" {
             report.result = "completed";

@@ -254,5 +254,8 @@ async fn follow_shifted(
     };
     let timeout =
         crate::rollout::shifted_timeout(&ctx.stack).min(ctx.deadline.saturating_duration_since(Instant::now()));
-    Ok(Some(crate::rollout::shifted::follow(ctx, arn, &gate, timeout, cli.json).await?))
+    Ok(Some(
+        crate::rollout::shifted::follow(ctx, arn, &gate, (timeout, crate::rollout::shifted::Until::Ended), cli.json)
+            .await?,
+    ))
 }

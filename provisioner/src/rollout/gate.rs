@@ -68,6 +68,22 @@ pub struct GateReport {
 }
 
 impl GateReport {
+    /// A gate that had no time to judge before the hook's timeout: failed, as ECS would roll it
+    /// back anyway.
+    pub fn too_late(left_secs: i64, needs_secs: u64) -> Self {
+        Self {
+            pass: false,
+            rate: 0.0,
+            seconds: 0.0,
+            new: Figures::default(),
+            old: Figures::default(),
+            missed: vec![format!(
+                "the hook times out in {left_secs}s, too soon for the gate's {needs_secs}s: not judged, rolled back"
+            )],
+            skipped: None,
+        }
+    }
+
     /// The reason a failed gate gives.
     pub fn reason(&self) -> String {
         format!("the gate rolled it back: {}", self.missed.join("; "))
@@ -108,8 +124,9 @@ pub fn missed(slo: &stack::Slo, rate: f64, new: &Figures) -> Vec<String> {
     missed
 }
 
-/// The requests the gate sends: the stack's mix without what needs the API key.
-fn mix(stack: &stack::Stack) -> Result<loadtest::cli::RunArgs, Error> {
+/// The requests the gate sends: the stack's mix without what needs the API key (what `deploy`
+/// checks before it starts a deployment).
+pub fn mix(stack: &stack::Stack) -> Result<loadtest::cli::RunArgs, Error> {
     let section = stack.loadtest.clone().unwrap_or_default();
     let mut args = loadtest::cli::RunArgs::from_flags(["--quiet"])
         .map_err(|e| Error::Refused(format!("the gate's load settings: {e}")))?;

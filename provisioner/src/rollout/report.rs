@@ -216,13 +216,19 @@ async fn follow_shifted(
         );
     }
     if follow.no_wait {
+        // Nothing to judge (a rollback): answered, not left at the gate to time out and undo it.
+        if let Gate::Skip(_) = gate {
+            let wait = (shifted_timeout(&ctx.stack), super::shifted::Until::Answered);
+            let report = super::shifted::follow(ctx, &started, gate, wait, cli.json).await?;
+            return Ok((Some(started), Some(report)));
+        }
         if !cli.json {
             eprintln!("{}", left_at_the_gate(&ctx.stack));
         }
         return Ok((Some(started), None));
     }
     let timeout = follow.timeout.unwrap_or_else(|| shifted_timeout(&ctx.stack));
-    let report = super::shifted::follow(ctx, &started, gate, timeout, cli.json).await?;
+    let report = super::shifted::follow(ctx, &started, gate, (timeout, super::shifted::Until::Ended), cli.json).await?;
     Ok((Some(started), Some(report)))
 }
 

@@ -46,26 +46,54 @@ pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
         .send()
         .await
         .ctx("list service deployments of", &name)?;
-    Ok(out.service_deployments().iter().filter_map(|d| d.service_deployment_arn().map(str::to_owned)).collect())
+    let mut found: Vec<(i64, String)> = out
+        .service_deployments()
+        .iter()
+        .filter_map(|d| {
+            let created = d.created_at().map_or(0, aws_smithy_types::DateTime::secs);
+            d.service_deployment_arn().map(|a| (created, a.to_owned()))
+        })
+        .collect();
+    // No order is documented: newest first, by their creation.
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(found.into_iter().map(|(_, arn)| arn).collect())
 }
 
-/// The service deployment in flight, if any (the newest).
+/// The service deployment in flight, if any: the newest created (ListServiceDeployments
+/// documents no order, so every page is read and sorted).
 pub async fn in_flight(ctx: &Ctx) -> Result<Option<ServiceDeployment>, Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let out = ctx
-        .clients
-        .ecs
-        .list_service_deployments()
-        .cluster(&cluster)
-        .service(&name)
-        .set_status(Some(IN_FLIGHT.to_vec()))
-        .send()
-        .await
-        .ctx("list service deployments of", &name)?;
-    let Some(arn) = out.service_deployments().first().and_then(|d| d.service_deployment_arn()) else {
-        return Ok(None);
-    };
-    describe(ctx, arn).await
+    let mut newest: Option<(i64, String)> = None;
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .clients
+            .ecs
+            .list_service_deployments()
+            .cluster(&cluster)
+            .service(&name)
+            .set_status(Some(IN_FLIGHT.to_vec()))
+            .set_next_token(token.take())
+            .send()
+            .await
+            .ctx("list service deployments of", &name)?;
+        for d in page.service_deployments() {
+            let created = d.created_at().map_or(0, aws_smithy_types::DateTime::secs);
+            if let Some(arn) = d.service_deployment_arn()
+                && newest.as_ref().is_none_or(|(at, _)| created >= *at)
+            {
+                newest = Some((created, arn.to_owned()));
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    match newest {
+        Some((_, arn)) => describe(ctx, &arn).await,
+        None => Ok(None),
+    }
 }
 
 /// One service deployment (None: ECS does not know it).
@@ -135,6 +163,32 @@ fn ended(d: &ServiceDeployment) -> Option<(&'static str, Option<String>)> {
     }
 }
 
+/// How long before the hook's timeout the gate must have answered.
+const ANSWER_MARGIN: Duration = Duration::from_secs(30);
+
+/// Judges at the gate if there is time before the hook times out (a deployment an earlier,
+/// killed run left at the gate may have little left); else a failed gate, saying why.
+async fn judge_in_time(ctx: &Ctx, gate: &Gate, d: &ServiceDeployment, json: bool) -> Result<GateReport, Error> {
+    let needs = match gate {
+        Gate::Judge { .. } => ctx.stack.service.deployment.gate.duration.get() + ANSWER_MARGIN,
+        Gate::Skip(_) => Duration::ZERO,
+    };
+    let expires = d
+        .lifecycle_hook_details()
+        .iter()
+        .find(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))
+        .and_then(|h| h.expires_at())
+        .map(aws_smithy_types::DateTime::secs);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    let left = expires.map(|e| e.saturating_sub(i64::try_from(now).unwrap_or(i64::MAX)));
+    match left {
+        Some(left) if Duration::from_secs(u64::try_from(left).unwrap_or(0)) < needs => {
+            Ok(GateReport::too_late(left.max(0), needs.as_secs()))
+        }
+        _ => gate::judge(ctx, gate, json).await,
+    }
+}
+
 /// Answers the gate's hook: CONTINUE or ROLLBACK.
 async fn answer(ctx: &Ctx, arn: &str, hook: &str, pass: bool) -> Result<(), Error> {
     use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
@@ -151,9 +205,25 @@ async fn answer(ctx: &Ctx, arn: &str, hook: &str, pass: bool) -> Result<(), Erro
     Ok(())
 }
 
-/// Follows service deployment `arn` to its end within `timeout`, judging it at the gate: the
-/// report, with the gate's figures when it judged.
-pub async fn follow(ctx: &Ctx, arn: &str, gate: &Gate, timeout: Duration, json: bool) -> Result<RolloutReport, Error> {
+/// How far a follow goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// The deployment's end.
+    Ended,
+    /// The gate answered (`rollback --no-wait`: a rollback left at the gate would roll back to
+    /// the revision it undoes once the hook times out).
+    Answered,
+}
+
+/// Follows service deployment `arn` to its end (or its gate's answer) within `timeout`, judging
+/// it at the gate: the report, with the gate's figures when it judged.
+pub async fn follow(
+    ctx: &Ctx,
+    arn: &str,
+    gate: &Gate,
+    (timeout, until): (Duration, Until),
+    json: bool,
+) -> Result<RolloutReport, Error> {
     let started = Instant::now();
     let deadline = started + timeout;
     let mut judged: Option<GateReport> = None;
@@ -183,9 +253,27 @@ pub async fn follow(ctx: &Ctx, arn: &str, gate: &Gate, timeout: Duration, json: 
             });
         }
         if let Some(hook) = awaiting_gate(&d).filter(|_| judged.is_none()).map(str::to_owned) {
-            let report = gate::judge(ctx, gate, json).await?;
-            answer(ctx, arn, &hook, report.pass).await?;
-            judged = Some(report);
+            let report = judge_in_time(ctx, gate, &d, json).await;
+            // Whatever went wrong, the deployment is not left at the gate: rolled back at once.
+            let pass = report.as_ref().is_ok_and(|r| r.pass);
+            if let Err(e) = answer(ctx, arn, &hook, pass).await {
+                // The hook may have timed out meanwhile, or another run answered it: ECS says
+                // which on the next look.
+                if !json {
+                    eprintln!("  gate: could not answer the hook: {e}");
+                }
+            }
+            judged = Some(report?);
+            if until == Until::Answered {
+                return Ok(RolloutReport {
+                    deployment: arn.to_owned(),
+                    result: "completed",
+                    reason: Some("answered at the gate; the deployment goes on in ECS".into()),
+                    diagnostics: Vec::new(),
+                    seconds: started.elapsed().as_secs_f64(),
+                    gate: judged,
+                });
+            }
             continue;
         }
         if Instant::now() >= deadline {

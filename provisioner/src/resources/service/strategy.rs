@@ -115,7 +115,11 @@ pub fn text(dc: &DeploymentConfiguration) -> String {
         let timeout = h.timeout_configuration();
         s.push_str(&format!(
             "; {} at {} for {}m, then {}",
-            h.target_type().map_or("AWS_LAMBDA", DeploymentLifecycleHookTargetType::as_str),
+            // A hook reported without its type is a PAUSE when it names no target.
+            h.target_type().map_or(
+                if h.hook_target_arn().is_none() { "PAUSE" } else { "AWS_LAMBDA" },
+                DeploymentLifecycleHookTargetType::as_str
+            ),
             stages.join("+"),
             timeout.and_then(DeploymentLifecycleHookTimeoutConfiguration::timeout_in_minutes).unwrap_or(1440),
             timeout.and_then(|t| t.action()).map_or("ROLLBACK", DeploymentLifecycleHookAction::as_str),
