@@ -374,3 +374,24 @@ async fn a_deploy_killed_mid_bake_is_shown_by_status_and_undone_at_once_by_rollb
     assert_eq!(running(&c).await, before, "the old revision serves again");
     assert_eq!(answer["to"]["task_definition"], before.as_str());
 }
+
+/// README's side-by-side figure is what the model prints (change the model, rerun it, paste).
+#[test]
+fn the_readmes_bad_revision_figure_is_the_models() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/bad-deploy-exposure"))
+        .output()
+        .expect("python3 scripts/bad-deploy-exposure");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let rows: Vec<&str> = printed.lines().filter(|l| l.starts_with('|')).collect();
+    assert!(rows.len() >= 6, "the model prints its table: {printed}");
+    for row in rows {
+        assert!(
+            readme.contains(row),
+            "README's figure differs from the model's row {row:?}: rerun scripts/bad-deploy-exposure"
+        );
+    }
+}
