@@ -55,7 +55,7 @@ pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
         })
         .collect();
     // No order is documented: newest first, by their creation.
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|a| std::cmp::Reverse(a.0));
     Ok(found.into_iter().map(|(_, arn)| arn).collect())
 }
 
