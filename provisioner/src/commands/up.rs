@@ -1,6 +1,7 @@
 //! `up`: holding the stack's lease, plan, confirm, apply in dependency order (building and pushing
 //! the image for `service.image: build`), follow the new deployment, print the outputs.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -166,6 +167,40 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
     )))
 }
 
+/// Whether the apply started a service deployment: the service made, or given another revision
+/// or its tasks rolled (a change of settings alone starts none).
+fn starts_deployment(applied: &Plan) -> bool {
+    applied.resources.iter().any(|r| {
+        r.kind == crate::resources::service::ECS_SERVICE
+            && (r.change.action == crate::reconcile::Action::Create
+                || r.change.has("task_definition")
+                || r.change.has("tasks"))
+    })
+}
+
+/// A canary, linear or blue/green service whose plan changes it, while a service deployment is
+/// in flight: refused (ECS would start a second one, or refuse a strategy change, mid-gate or
+/// mid-bake). Else the service deployments there are now, to tell the one the apply starts.
+async fn refuse_while_in_flight(ctx: &Ctx, plan: &Plan) -> Result<BTreeSet<String>, Error> {
+    use crate::rollout::shifted;
+    let service = crate::resources::service::ECS_SERVICE;
+    // A service made in this run has no deployment yet (and ECS would not know it to list).
+    let updates_service =
+        plan.resources.iter().any(|r| r.kind == service && r.change.action == crate::reconcile::Action::Update);
+    if !updates_service || !ctx.stack.service.deployment.strategy.shifts_traffic() {
+        return Ok(BTreeSet::new());
+    }
+    if let Some(d) = shifted::in_flight(ctx).await? {
+        return Err(Error::Refused(format!(
+            "service deployment {} is in flight ({}): `provisioner deploy` finishes it (judging it at the gate), \
+             `provisioner rollback` undoes it; then run `up`. Nothing was changed",
+            d.service_deployment_arn().unwrap_or_default(),
+            shifted::where_it_is(&d)
+        )));
+    }
+    Ok(shifted::listed(ctx).await?.into_iter().collect())
+}
+
 /// Plans, confirms, applies and follows the rollout; None when the user said no.
 async fn converge(
     ctx: &mut Ctx,
@@ -197,6 +232,7 @@ async fn converge(
         print!("{}", crate::cost::render_compared(&cost));
     }
     refuse_administrators_changes(ctx, &plan).await?;
+    let before = refuse_while_in_flight(ctx, &plan).await?;
     if !confirm("Apply these changes?", yes)? {
         return Ok(None);
     }
@@ -208,9 +244,9 @@ async fn converge(
     let (applied, outputs) = engine::reconcile(ctx, image).await?;
     replay.stop();
     let mut rollout = None;
-    if outputs.service.deployment_id.is_some() && ctx.stack.service.deployment.strategy.shifts_traffic() {
+    if ctx.stack.service.deployment.strategy.shifts_traffic() && starts_deployment(&applied) {
         let url = gate_url.map(str::to_owned).or_else(|| outputs.load_balancer.url.clone());
-        rollout = follow_shifted(ctx, cli, url.as_deref(), no_wait).await?;
+        rollout = follow_shifted(ctx, cli, url.as_deref(), &before, no_wait).await?;
     } else if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
     {
@@ -232,30 +268,29 @@ async fn converge(
     Ok(Some(Applied { plan, outputs, applied: Some(applied), rollout, cost: Some(cost) }))
 }
 
-/// The service deployment an `up` of a canary, linear or blue/green service started, followed
-/// through the gate at the stack's URL (--no-wait leaves it at the gate, and says so).
+/// The service deployment an `up` of a canary, linear or blue/green service started (one that
+/// `before` lacks), followed through the gate at the stack's URL (--no-wait leaves it at the
+/// gate, and says so).
 async fn follow_shifted(
     ctx: &Ctx,
     cli: &Cli,
     url: Option<&str>,
+    before: &BTreeSet<String>,
     no_wait: bool,
 ) -> Result<Option<RolloutReport>, Error> {
+    use crate::rollout::shifted;
     if no_wait {
         if !cli.json {
             eprintln!("{}", crate::rollout::left_at_the_gate(&ctx.stack));
         }
         return Ok(None);
     }
-    let Some(d) = crate::rollout::shifted::in_flight(ctx).await? else { return Ok(None) };
-    let arn = d.service_deployment_arn().unwrap_or_default();
+    let arn = shifted::started_after(ctx, before).await?;
     let gate = match url {
         Some(u) => crate::rollout::Gate::Judge { url: u.to_owned() },
         None => return Err(Error::Refused("the stack has no URL for the gate to send its load to".into())),
     };
     let timeout =
         crate::rollout::shifted_timeout(&ctx.stack).min(ctx.deadline.saturating_duration_since(Instant::now()));
-    Ok(Some(
-        crate::rollout::shifted::follow(ctx, arn, &gate, (timeout, crate::rollout::shifted::Until::Ended), cli.json)
-            .await?,
-    ))
+    Ok(Some(shifted::follow(ctx, &arn, &gate, (timeout, shifted::Until::Ended), cli.json).await?))
 }

@@ -365,6 +365,17 @@ async fn a_deploy_killed_mid_bake_is_shown_by_status_and_undone_at_once_by_rollb
         (Some("PRODUCTION_TRAFFIC_SHIFT"), Some(10.0))
     );
 
+    // `up` changing the service meanwhile would start a second deployment mid-bake: refused.
+    account.edit_stack(|t| t.replace("health_check_grace_period: 30s", "health_check_grace_period: 45s"));
+    let refused = account.run(&["up", "--yes"]);
+    let said = crate::common::text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("service deployment {arn} is in flight")) && said.contains("Nothing was changed"),
+        "{said}"
+    );
+    account.edit_stack(|t| t.replace("health_check_grace_period: 45s", "health_check_grace_period: 30s"));
+
     let (code, answer, _) = run_driven(&account, &["rollback"]).await;
     assert_eq!(code, 0, "{answer}");
     assert_eq!(answer["rollout"]["result"], "completed", "{answer}");
