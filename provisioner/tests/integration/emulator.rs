@@ -942,21 +942,6 @@ async fn service_task_definition(c: &provisioner::aws::Clients) -> String {
     s.services()[0].task_definition().expect("task definition").rsplit('/').next().expect("name").to_owned()
 }
 
-/// Moves this account's ECS test clock on (scripts/moto_aws.py, "Time").
-async fn advance_clock(account: &Account, minutes: u32) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/moto-api/ecs/clock", crate::common::moto_url()))
-        .header("x-moto-account-id", &account.id)
-        .header("content-type", "application/json")
-        .body(format!("{{\"minutes\": {minutes}}}"))
-        .send()
-        .await
-        .expect("the emulator's test clock");
-    assert!(r.status().is_success(), "clock: {}", r.status());
-    let answer: serde_json::Value = r.json().await.expect("the clock's answer");
-    assert_eq!(answer["account"], account.id.as_str(), "the clock of this test's account");
-}
-
 /// Takes the service's newest deployment to its end as an operator would: continues each PAUSE
 /// hook it waits at and moves the test clock through its bake times.
 async fn finish_latest_deployment(c: &provisioner::aws::Clients, account: &Account) {
@@ -977,7 +962,7 @@ async fn finish_latest_deployment(c: &provisioner::aws::Clients, account: &Accou
                     .await
                     .expect("continue");
             }
-            None => advance_clock(account, 1).await,
+            None => crate::common::advance_ecs_clock(account, 1).await,
         }
     }
     panic!("the deployment did not end within 100 test minutes");
@@ -1172,12 +1157,12 @@ async fn a_canary_pauses_at_its_hook_then_shifts_its_slice_then_everything() {
     assert_eq!(bg.production(&c).await, (90, 10), "the canary slice");
     assert_eq!(d.target_service_revision().and_then(|r| r.requested_production_traffic_weight()), Some(10.0));
 
-    advance_clock(&account, 4).await;
+    crate::common::advance_ecs_clock(&account, 4).await;
     assert_eq!(bg.production(&c).await, (90, 10), "the canary bakes 5 minutes");
-    advance_clock(&account, 1).await;
+    crate::common::advance_ecs_clock(&account, 1).await;
     assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "BAKE_TIME"));
     assert_eq!(bg.production(&c).await, (0, 100));
-    advance_clock(&account, 3).await;
+    crate::common::advance_ecs_clock(&account, 3).await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
     assert!(d.finished_at().is_some());
@@ -1215,11 +1200,11 @@ async fn rolling_back_at_a_paused_hook_puts_traffic_and_the_service_back_on_the_
     let d = latest_deployment(&c).await;
     assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_REQUESTED"));
     assert_eq!(d.rollback().and_then(|r| r.service_revision_arn()), Some(source.as_str()));
-    advance_clock(&account, 1).await;
+    crate::common::advance_ecs_clock(&account, 1).await;
     assert_eq!(latest_status(&c).await, "ROLLBACK_IN_PROGRESS");
     assert_eq!((bg.production(&c).await, bg.test(&c).await), ((100, 0), (100, 0)));
     assert_eq!(service_task_definition(&c).await, "web:2", "the service goes back when the rollback ends");
-    advance_clock(&account, 1).await;
+    crate::common::advance_ecs_clock(&account, 1).await;
     assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(service_task_definition(&c).await, "web:1");
 }
@@ -1234,13 +1219,13 @@ async fn an_unanswered_pause_hook_takes_its_timeout_action_when_the_clock_passes
     bg.create_service(&c, canary(10.0, 5)).await.expect("canary service");
     finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
-    advance_clock(&account, 29).await;
+    crate::common::advance_ecs_clock(&account, 29).await;
     assert_eq!(stage(&latest_deployment(&c).await), ("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT"));
-    advance_clock(&account, 1).await;
+    crate::common::advance_ecs_clock(&account, 1).await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_REQUESTED"));
     assert_eq!(d.lifecycle_hook_details()[0].status().map(|s| s.as_str()), Some("TIMED_OUT"));
-    advance_clock(&account, 2).await;
+    crate::common::advance_ecs_clock(&account, 2).await;
     assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(bg.production(&c).await, (100, 0));
     assert_eq!(service_task_definition(&c).await, "web:1");
@@ -1266,7 +1251,7 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
     finish_latest_deployment(&c, &account).await;
     update_to(&c, "web:2").await;
     assert_eq!(bg.production(&c).await, (60, 40));
-    advance_clock(&account, 2).await;
+    crate::common::advance_ecs_clock(&account, 2).await;
     assert_eq!(bg.production(&c).await, (20, 80));
     let d = latest_deployment(&c).await;
     let arn = d.service_deployment_arn().expect("arn");
@@ -1289,7 +1274,7 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
     for status in ["ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"] {
         assert_eq!(latest_status(&c).await, status);
         c.ecs.stop_service_deployment().service_deployment_arn(arn).send().await.expect("stopping it again goes on");
-        advance_clock(&account, 1).await;
+        crate::common::advance_ecs_clock(&account, 1).await;
     }
     assert_eq!(latest_status(&c).await, "ROLLBACK_SUCCESSFUL");
     assert_eq!(bg.production(&c).await, (100, 0));
@@ -1301,7 +1286,7 @@ async fn a_linear_deployment_steps_and_stop_service_deployment_rolls_it_back() {
 
     // Left alone, the steps reach 100 with no bake after the last one.
     update_to(&c, "web:3").await;
-    advance_clock(&account, 4).await;
+    crate::common::advance_ecs_clock(&account, 4).await;
     assert_eq!(bg.production(&c).await, (0, 100));
     assert_eq!(latest_deployment(&c).await.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
 }
@@ -1322,7 +1307,7 @@ async fn a_blue_green_deployment_shifts_everything_then_bakes() {
     assert_eq!(stage(&d), ("IN_PROGRESS", "BAKE_TIME"));
     assert_eq!(bg.production(&c).await, (0, 100));
     assert_eq!(d.source_service_revisions()[0].running_task_count(), 2, "blue keeps running through the bake");
-    advance_clock(&account, 10).await;
+    crate::common::advance_ecs_clock(&account, 10).await;
     assert_eq!(latest_deployment(&c).await.status().map(|s| s.as_str()), Some("SUCCESSFUL"));
 }
 
@@ -1444,7 +1429,7 @@ async fn a_first_deployment_runs_its_hooks_and_cannot_roll_back() {
         .await
         .expect("roll back");
     assert_eq!(latest_status(&c).await, "ROLLBACK_REQUESTED");
-    advance_clock(&account, 2).await;
+    crate::common::advance_ecs_clock(&account, 2).await;
     let d = latest_deployment(&c).await;
     assert_eq!(d.status().map(|s| s.as_str()), Some("ROLLBACK_FAILED"));
     assert!(d.status_reason().is_some_and(|r| r.contains("No rollback candidate")), "{d:?}");

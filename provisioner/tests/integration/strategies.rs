@@ -140,18 +140,6 @@ async fn newest(c: &provisioner::aws::Clients) -> Option<ServiceDeployment> {
     out.service_deployments().first().cloned()
 }
 
-async fn advance_clock(account: &Account, minutes: u32) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/moto-api/ecs/clock", crate::common::moto_url()))
-        .header("x-moto-account-id", &account.id)
-        .header("content-type", "application/json")
-        .body(format!("{{\"minutes\": {minutes}}}"))
-        .send()
-        .await
-        .expect("the emulator's test clock");
-    assert!(r.status().is_success(), "clock: {}", r.status());
-}
-
 /// What the newest service deployment was seen doing: (its ARN, stage, production weight to the
 /// new revision).
 type Seen = Vec<(String, String, f64)>;
@@ -174,7 +162,7 @@ async fn drive_clock(account: &Account, done: &tokio::sync::watch::Receiver<bool
                 d.lifecycle_hook_details().iter().any(|h| h.status().is_some_and(|s| s.as_str() == "AWAITING_ACTION"));
             let moving = matches!(status.as_str(), "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS");
             if moving && !waiting {
-                advance_clock(account, 1).await;
+                crate::common::advance_ecs_clock(account, 1).await;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -382,3 +382,19 @@ impl Drop for OwnMoto {
         let _ = self.child.wait();
     }
 }
+
+/// Moves this account's ECS test clock on by `minutes` (scripts/moto_aws.py, "Time":
+/// `POST /moto-api/ecs/clock`).
+pub async fn advance_ecs_clock(account: &Account, minutes: u32) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/moto-api/ecs/clock", moto_url()))
+        .header("x-moto-account-id", &account.id)
+        .header("content-type", "application/json")
+        .body(format!("{{\"minutes\": {minutes}}}"))
+        .send()
+        .await
+        .expect("the emulator's test clock");
+    assert!(r.status().is_success(), "clock: {}", r.status());
+    let answer: serde_json::Value = r.json().await.expect("the clock's answer");
+    assert_eq!(answer["account"], account.id.as_str(), "the clock of this test's account");
+}
