@@ -450,6 +450,27 @@ fn strategy(c: &mut Checker, s: &Stack) {
         });
     }
     room_for_two_revisions(c, s);
+    gate_mix(c, s);
+}
+
+/// The gate sends the load-test mix without what needs the API key (it sends no key): something
+/// must be left.
+fn gate_mix(c: &mut Checker, s: &Stack) {
+    let Some(section) = &s.loadtest else { return };
+    let keyed = |r: &Request| r.headers.values().chain(&r.body).any(|v| v.contains("${API_KEY}"));
+    if !section.scenario.is_empty() {
+        c.check(!section.scenario.iter().all(keyed), "loadtest.scenario", || {
+            "every request sends the API key, and the deployment gate sends none: add a request without it (e.g. \
+             GET /) for the gate to send"
+                .to_owned()
+        });
+    } else if !section.endpoints.is_empty() {
+        c.check(!section.endpoints.iter().all(|e| e.auth), "loadtest.endpoints", || {
+            "every endpoint needs the API key, and the deployment gate sends none: add one without it (e.g. \
+             { path: /, weight: 1 }) for the gate to send"
+                .to_owned()
+        });
+    }
 }
 
 /// A share ECS takes in multiples of 0.1%, from `lo` to 100%.

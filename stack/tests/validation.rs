@@ -520,6 +520,13 @@ fn a_strategy_takes_the_shares_and_times_ecs_takes() {
         let found = problems(&deploying(bad));
         assert!(found.iter().any(|p| p.path == path && p.message.contains(says)), "{bad}: {found:?}");
     }
+    // The gate sends no API key: a mix of keyed requests only leaves it nothing to send.
+    let keyed = format!(
+        "{}\nloadtest: {{ endpoints: [ {{ path: /inspect, weight: 1, auth: true }} ] }}\n",
+        deploying("strategy: canary")
+    );
+    let found = problems(&keyed);
+    assert!(found.iter().any(|p| p.path == "loadtest.endpoints" && p.message.contains("gate sends none")), "{found:?}");
     let typo = deploying("strategy: canary_release");
     let err = Stack::from_yaml(&typo, Path::new("stack.yaml")).expect_err("unknown strategy").to_string();
     assert!(err.contains("blue_green") && err.contains("canary"), "names the strategies there are: {err}");

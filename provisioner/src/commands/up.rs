@@ -167,27 +167,47 @@ async fn refuse_administrators_changes(ctx: &Ctx, plan: &Plan) -> Result<(), Err
     )))
 }
 
-/// Whether the apply started a service deployment: the service made, or given another revision
-/// or its tasks rolled (a change of settings alone starts none).
-fn starts_deployment(applied: &Plan) -> bool {
-    applied.resources.iter().any(|r| {
-        r.kind == crate::resources::service::ECS_SERVICE
-            && (r.change.action == crate::reconcile::Action::Create
-                || r.change.has("task_definition")
-                || r.change.has("tasks"))
-    })
+/// Whether the apply started a service deployment: surely (the service made, given another
+/// revision or its tasks rolled), perhaps (its load balancer's settings changed, which ECS
+/// documents as starting one) or not (nothing of the service changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    Surely,
+    Perhaps,
+    No,
+}
+
+fn started(applied: &Plan) -> Started {
+    let service = applied.resources.iter().find(|r| r.kind == crate::resources::service::ECS_SERVICE);
+    match service.map(|r| &r.change) {
+        Some(c) if c.action == crate::reconcile::Action::Create || c.has("task_definition") || c.has("tasks") => {
+            Started::Surely
+        }
+        Some(c) if !c.is_no_op() => Started::Perhaps,
+        _ => Started::No,
+    }
 }
 
 /// A canary, linear or blue/green service whose plan changes it, while a service deployment is
 /// in flight: refused (ECS would start a second one, or refuse a strategy change, mid-gate or
 /// mid-bake). Else the service deployments there are now, to tell the one the apply starts.
 async fn refuse_while_in_flight(ctx: &Ctx, plan: &Plan) -> Result<BTreeSet<String>, Error> {
+    use crate::resources::load_balancer::{LISTENER_RULE, TARGET_GROUP, alternate_tg_name};
     use crate::rollout::shifted;
     let service = crate::resources::service::ECS_SERVICE;
-    // A service made in this run has no deployment yet (and ECS would not know it to list).
+    // A service made in this run has no deployment yet (nor its cluster, perhaps, to list them in).
     let updates_service =
         plan.resources.iter().any(|r| r.kind == service && r.change.action == crate::reconcile::Action::Update);
-    if !updates_service || !ctx.stack.service.deployment.strategy.shifts_traffic() {
+    // The rules ECS moves, or the alternate group, changed (or retired, back on rolling).
+    let alternate = alternate_tg_name(&ctx.stack.name);
+    let shifting_rows = plan.resources.iter().any(|r| {
+        let strategys_rule = r.kind == LISTENER_RULE && (r.name.ends_with(":test") || r.name.ends_with(":production"));
+        (strategys_rule || (r.kind == TARGET_GROUP && r.name == alternate)) && !r.change.is_no_op()
+    });
+    let shifting = ctx.stack.service.deployment.strategy.shifts_traffic() || shifting_rows;
+    let exists =
+        plan.resources.iter().any(|r| r.kind == service && r.change.action != crate::reconcile::Action::Create);
+    if !exists || !shifting || !(updates_service || shifting_rows) {
         return Ok(BTreeSet::new());
     }
     if let Some(d) = shifted::in_flight(ctx).await? {
@@ -244,9 +264,10 @@ async fn converge(
     let (applied, outputs) = engine::reconcile(ctx, image).await?;
     replay.stop();
     let mut rollout = None;
-    if ctx.stack.service.deployment.strategy.shifts_traffic() && starts_deployment(&applied) {
+    if ctx.stack.service.deployment.strategy.shifts_traffic() {
+        // Never the rolling follow: it would not answer the gate.
         let url = gate_url.map(str::to_owned).or_else(|| outputs.load_balancer.url.clone());
-        rollout = follow_shifted(ctx, cli, url.as_deref(), &before, no_wait).await?;
+        rollout = follow_shifted(ctx, cli, url.as_deref(), (&before, started(&applied)), no_wait).await?;
     } else if let (Some(id), Some(td), false) =
         (&outputs.service.deployment_id, outputs.service.task_definition_arn.known(), no_wait)
     {
@@ -270,22 +291,27 @@ async fn converge(
 
 /// The service deployment an `up` of a canary, linear or blue/green service started (one that
 /// `before` lacks), followed through the gate at the stack's URL (--no-wait leaves it at the
-/// gate, and says so).
+/// gate, and says so). A change of the service's settings may start none: looked for a while.
 async fn follow_shifted(
     ctx: &Ctx,
     cli: &Cli,
     url: Option<&str>,
-    before: &BTreeSet<String>,
+    (before, started): (&BTreeSet<String>, Started),
     no_wait: bool,
 ) -> Result<Option<RolloutReport>, Error> {
     use crate::rollout::shifted;
     if no_wait {
-        if !cli.json {
+        if started != Started::No && !cli.json {
             eprintln!("{}", crate::rollout::left_at_the_gate(&ctx.stack));
         }
         return Ok(None);
     }
-    let arn = shifted::started_after(ctx, before).await?;
+    let arn = match started {
+        Started::No => return Ok(None),
+        Started::Surely => Some(shifted::started_after(ctx, before).await?),
+        Started::Perhaps => shifted::started_within(ctx, before, std::time::Duration::from_secs(15)).await?,
+    };
+    let Some(arn) = arn else { return Ok(None) };
     let gate = match url {
         Some(u) => crate::rollout::Gate::Judge { url: u.to_owned() },
         None => return Err(Error::Refused("the stack has no URL for the gate to send its load to".into())),

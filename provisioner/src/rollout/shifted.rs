@@ -33,27 +33,32 @@ const IN_FLIGHT: &[ServiceDeploymentStatus] = &[
     ServiceDeploymentStatus::StopRequested,
 ];
 
-/// The ARNs of the service's service deployments (newest first, the newest 100 at most).
+/// The ARNs of the service's service deployments, newest first (every page).
 pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let out = ctx
-        .clients
-        .ecs
-        .list_service_deployments()
-        .cluster(&cluster)
-        .service(&name)
-        .max_results(100)
-        .send()
-        .await
-        .ctx("list service deployments of", &name)?;
-    let mut found: Vec<(i64, String)> = out
-        .service_deployments()
-        .iter()
-        .filter_map(|d| {
+    let mut found: Vec<(i64, String)> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .clients
+            .ecs
+            .list_service_deployments()
+            .cluster(&cluster)
+            .service(&name)
+            .max_results(100)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .ctx("list service deployments of", &name)?;
+        found.extend(page.service_deployments().iter().filter_map(|d| {
             let created = d.created_at().map_or(0, aws_smithy_types::DateTime::secs);
             d.service_deployment_arn().map(|a| (created, a.to_owned()))
-        })
-        .collect();
+        }));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
     // No order is documented: newest first, by their creation.
     found.sort_by_key(|a| std::cmp::Reverse(a.0));
     Ok(found.into_iter().map(|(_, arn)| arn).collect())
@@ -111,18 +116,26 @@ pub async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>,
 
 /// The service deployment UpdateService started: the first listed that `before` lacks.
 pub async fn started_after(ctx: &Ctx, before: &BTreeSet<String>) -> Result<String, Error> {
-    let deadline = Instant::now() + LISTED_WITHIN;
+    started_within(ctx, before, LISTED_WITHIN).await?.ok_or_else(|| {
+        Error::Refused(format!(
+            "ECS listed no new service deployment of {} within {}s of the update: `provisioner status` shows what \
+             it runs",
+            ctx.stack.name,
+            LISTED_WITHIN.as_secs()
+        ))
+    })
+}
+
+/// The first service deployment listed that `before` lacks, if one appears within `within` (an
+/// update of settings alone may start none).
+pub async fn started_within(ctx: &Ctx, before: &BTreeSet<String>, within: Duration) -> Result<Option<String>, Error> {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(arn) = listed(ctx).await?.into_iter().find(|a| !before.contains(a)) {
-            return Ok(arn);
+            return Ok(Some(arn));
         }
         if Instant::now() >= deadline {
-            return Err(Error::Refused(format!(
-                "ECS listed no new service deployment of {} within {}s of the update: `provisioner status` shows \
-                 what it runs",
-                ctx.stack.name,
-                LISTED_WITHIN.as_secs()
-            )));
+            return Ok(None);
         }
         tokio::time::sleep(POLL).await;
     }
@@ -130,7 +143,10 @@ pub async fn started_after(ctx: &Ctx, before: &BTreeSet<String>) -> Result<Strin
 
 /// The hook awaiting an answer at the gate's stage: its id.
 fn awaiting_gate(d: &ServiceDeployment) -> Option<&str> {
-    if d.lifecycle_stage() != Some(&ServiceDeploymentLifecycleStage::PostTestTrafficShift) {
+    // A deployment being rolled back (StopServiceDeployment) may still show its hook waiting.
+    if d.lifecycle_stage() != Some(&ServiceDeploymentLifecycleStage::PostTestTrafficShift)
+        || d.status() != Some(&ServiceDeploymentStatus::InProgress)
+    {
         return None;
     }
     d.lifecycle_hook_details()
@@ -227,6 +243,8 @@ pub async fn follow(
     let started = Instant::now();
     let deadline = started + timeout;
     let mut judged: Option<GateReport> = None;
+    // The hook answered, or why the last answer failed (tried again while the hook waits).
+    let (mut answered, mut unanswered): (Option<String>, Option<String>) = (None, None);
     let mut said = String::new();
     loop {
         let d = describe(ctx, arn).await?.ok_or_else(|| Error::Refused(format!("ECS no longer knows {arn}")))?;
@@ -237,6 +255,11 @@ pub async fn follow(
         said = line;
         if let Some((result, reason)) = ended(&d) {
             let reason = judged.as_ref().filter(|g| !g.pass).map(GateReport::reason).or(reason);
+            let reason = match (&unanswered, reason) {
+                (Some(why), Some(r)) => Some(format!("{r} (the gate's answer failed: {why})")),
+                (Some(why), None) => Some(format!("the gate's answer failed: {why}")),
+                (None, r) => r,
+            };
             if !json {
                 eprintln!(
                     "Service deployment {arn}: {result}{}",
@@ -252,18 +275,29 @@ pub async fn follow(
                 gate: judged,
             });
         }
-        if let Some(hook) = awaiting_gate(&d).filter(|_| judged.is_none()).map(str::to_owned) {
-            let report = judge_in_time(ctx, gate, &d, json).await;
-            // Whatever went wrong, the deployment is not left at the gate: rolled back at once.
-            let pass = report.as_ref().is_ok_and(|r| r.pass);
-            if let Err(e) = answer(ctx, arn, &hook, pass).await {
-                // The hook may have timed out meanwhile, or another run answered it: ECS says
-                // which on the next look.
-                if !json {
-                    eprintln!("  gate: could not answer the hook: {e}");
+        if let Some(hook) = awaiting_gate(&d).filter(|h| answered.as_deref() != Some(*h)).map(str::to_owned) {
+            if judged.is_none() {
+                match judge_in_time(ctx, gate, &d, json).await {
+                    Ok(report) => judged = Some(report),
+                    Err(e) => {
+                        // Not left at the gate: rolled back at once, then the error.
+                        let _ = answer(ctx, arn, &hook, false).await;
+                        return Err(e);
+                    }
                 }
             }
-            judged = Some(report?);
+            let pass = judged.as_ref().is_some_and(|r| r.pass);
+            match answer(ctx, arn, &hook, pass).await {
+                Ok(()) => (answered, unanswered) = (Some(hook), None),
+                // Throttled past the retries, or refused: asked again while the hook waits.
+                Err(e) if until == Until::Ended => {
+                    if !json {
+                        eprintln!("  gate: could not answer the hook (asking again): {e}");
+                    }
+                    unanswered = Some(e.to_string());
+                }
+                Err(e) => return Err(e),
+            }
             if until == Until::Answered {
                 return Ok(RolloutReport {
                     deployment: arn.to_owned(),
@@ -274,7 +308,6 @@ pub async fn follow(
                     gate: judged,
                 });
             }
-            continue;
         }
         if Instant::now() >= deadline {
             return Ok(RolloutReport {

@@ -372,6 +372,41 @@ async fn a_deploy_killed_mid_bake_is_shown_by_status_and_undone_at_once_by_rollb
     assert_eq!(undone.status().map(|s| s.as_str()), Some("ROLLBACK_SUCCESSFUL"));
     assert_eq!(running(&c).await, before, "the old revision serves again");
     assert_eq!(answer["to"]["task_definition"], before.as_str());
+
+    // A rule planted on the stack's listener (the deploy role may create rules there): drift,
+    // deleted by the next `up`; the strategy's own stay.
+    let lb = c.elb.describe_load_balancers().names("konnichiwa-alb").send().await.expect("lb");
+    let lb = lb.load_balancers()[0].load_balancer_arn().expect("arn").to_owned();
+    let listeners = c.elb.describe_listeners().load_balancer_arn(&lb).send().await.expect("listeners");
+    let listener = listeners.listeners()[0].listener_arn().expect("listener").to_owned();
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, FixedResponseActionConfig, RuleCondition};
+    c.elb
+        .create_rule()
+        .listener_arn(&listener)
+        .priority(1)
+        .conditions(RuleCondition::builder().field("path-pattern").values("/login*").build())
+        .actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder().status_code("200").message_body("phish").build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("plant a rule");
+    let plan = account.run(&["plan"]);
+    assert!(
+        crate::common::text(&plan).contains("- listener-rule konnichiwa-alb:priority-1"),
+        "{}",
+        crate::common::text(&plan)
+    );
+    account.json(&["up", "--yes"], 0);
+    let rules = c.elb.describe_rules().listener_arn(&listener).send().await.expect("rules");
+    let mut left: Vec<&str> = rules.rules().iter().filter_map(|r| r.priority()).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["10", "20", "default"], "the planted rule is gone, the strategy's stay");
 }
 
 /// README's side-by-side figure is what the model prints (change the model, rerun it, paste).

@@ -223,8 +223,7 @@ pub async fn reconcile(
     let hosted_zone_id = Id::from_option(zone, || format!("hosted zone of load balancer {lb_name}"));
 
     let listeners = converge_listeners(ctx, plan, (&lb_name, &lb_arn), (&tg_name, &tg_arn), inputs.certificate).await?;
-    let forwarding = forwarding_listener(stack, &listeners);
-    let shift = converge_shift(ctx, plan, (&lb_name, forwarding), &tg_arn, vpc, alternate).await?;
+    let shift = converge_shift(ctx, plan, (&lb_name, &listeners), &tg_arn, vpc, alternate).await?;
 
     let url = url(stack, dns.known());
     Ok(LoadBalancerOutputs {
@@ -250,21 +249,21 @@ fn forwarding_listener<'l>(stack: &stack::Stack, listeners: &'l [ObservedListene
 async fn converge_shift(
     ctx: &Ctx,
     plan: &mut Plan,
-    (lb_name, listener): (&str, Option<&str>),
+    (lb_name, listeners): (&str, &[ObservedListener]),
     tg_arn: &Id,
     vpc: &Id,
     alternate: Option<ObservedTg>,
 ) -> Result<Option<ShiftOutputs>, Error> {
     let stack = &ctx.stack;
     let alt_name = alternate_tg_name(&stack.name);
-    let rules = match listener {
-        Some(l) => observe_rules(ctx, l).await?,
-        None => Vec::new(),
-    };
-    delete_foreign(ctx, plan, lb_name, &rules).await?;
+    let listener = forwarding_listener(stack, listeners);
+    let (rules, elsewhere) = rules_of(ctx, listener, listeners).await?;
     if !stack.service.deployment.strategy.shifts_traffic() {
-        return retire_shift(ctx, plan, lb_name, &rules, alternate).await.map(|()| None);
+        retire_shift(ctx, plan, lb_name, &rules, alternate).await?;
+        delete_foreign(ctx, plan, lb_name, &shift::foreign(stack, &rules), &elsewhere).await?;
+        return Ok(None);
     }
+    delete_foreign(ctx, plan, lb_name, &shift::foreign(stack, &rules), &elsewhere).await?;
     let alt = Step::new(ctx, TARGET_GROUP, &alt_name)
         .converge_observed(
             plan,
@@ -291,6 +290,22 @@ async fn converge_shift(
         }
     };
     Ok(Some(ShiftOutputs { alternate_target_group_arn: alt_arn, production_rule_arn: production, test_rule_arn: test }))
+}
+
+/// The forwarding listener's rules, and those of the stack's other listeners (which have none of
+/// their own: the HTTP listener redirects to HTTPS).
+async fn rules_of(
+    ctx: &Ctx,
+    forwarding: Option<&str>,
+    listeners: &[ObservedListener],
+) -> Result<(Vec<ObservedRule>, Vec<ObservedRule>), Error> {
+    let mut ours = Vec::new();
+    let mut elsewhere = Vec::new();
+    for l in listeners {
+        let found = observe_rules(ctx, &l.arn).await?;
+        if Some(l.arn.as_str()) == forwarding { ours = found } else { elsewhere.extend(found) }
+    }
+    Ok((ours, elsewhere))
 }
 
 /// A rolling stack: the rules and the alternate target group an earlier strategy made go, rules

@@ -70,6 +70,8 @@ pub struct ObservedRule {
     /// Its actions other than the forward, by type (none of ours has any: an `authenticate-oidc`
     /// or a redirect put before the forward is drift).
     pub other_actions: Vec<String>,
+    /// Its transforms (a host or URL rewrite), by type: ours have none.
+    pub transforms: Vec<String>,
 }
 
 impl Observed for ObservedRule {
@@ -112,6 +114,9 @@ pub fn diff_rule(want: &RuleSpec, have: Option<&ObservedRule>, groups: (&str, &s
     if !h.other_actions.is_empty() {
         fields.push(FieldDiff::new("actions", Some(h.other_actions.join(", ") + " + forward"), Some("forward".into())));
     }
+    if !h.transforms.is_empty() {
+        fields.push(FieldDiff::new("transforms", Some(h.transforms.join(", ")), Some("none".into())));
+    }
     Change::update(fields)
 }
 
@@ -150,12 +155,18 @@ pub(super) async fn observe_rules(ctx: &Ctx, listener_arn: &str) -> Result<Vec<O
                 .filter(|a| a.r#type() != Some(&ActionTypeEnum::Forward))
                 .map(|a| a.r#type().map_or_else(|| "?".to_owned(), |t| t.as_str().to_owned()))
                 .collect();
+            let transforms = r
+                .transforms()
+                .iter()
+                .map(|t| t.r#type().map_or_else(|| "?".to_owned(), |k| k.as_str().to_owned()))
+                .collect();
             Some(ObservedRule {
                 arn: r.rule_arn().unwrap_or_default().to_owned(),
                 priority,
                 condition: r.conditions().iter().map(condition_text).collect::<Vec<_>>().join(" and "),
                 forwards,
                 other_actions,
+                transforms,
             })
         })
         .collect())
@@ -190,15 +201,16 @@ fn condition(spec: &RuleSpec, stack: &stack::Stack) -> RuleCondition {
     }
 }
 
-/// Forwards to both groups with the weights `weights` give our two groups (a rule repaired, or
-/// made again, while the alternate group serves must not send traffic back to an empty group);
-/// when they give ours none, all to the first.
-fn forward(groups: (&str, &str), weights: Option<&[(String, i32)]>) -> ElbAction {
-    let weight_of = |tg: &str| weights.and_then(|w| w.iter().find(|(t, _)| t == tg).map(|(_, w)| *w)).unwrap_or(0);
-    let (first, second) = match (weight_of(groups.0), weight_of(groups.1)) {
-        (0, 0) => (100, 0),
-        kept => kept,
-    };
+/// Forwards to both groups with the weights of the first of `candidates` that gives our two
+/// groups any (a rule repaired, or made again, while the alternate group serves must not send
+/// traffic back to an empty group); when none does, all to the first group.
+fn forward(groups: (&str, &str), candidates: &[&[(String, i32)]]) -> ElbAction {
+    let weight_of = |w: &[(String, i32)], tg: &str| w.iter().find(|(t, _)| t == tg).map_or(0, |(_, weight)| *weight);
+    let (first, second) = candidates
+        .iter()
+        .map(|w| (weight_of(w, groups.0), weight_of(w, groups.1)))
+        .find(|pair| *pair != (0, 0))
+        .unwrap_or((100, 0));
     let tuple = |tg: &str, w: i32| TargetGroupTuple::builder().target_group_arn(tg).weight(w).build();
     ElbAction::builder()
         .r#type(ActionTypeEnum::Forward)
@@ -227,8 +239,11 @@ async fn apply_rule(
     observed: Option<&ObservedRule>,
 ) -> Result<Option<String>, Error> {
     let elb = &ctx.clients.elb;
-    let ours = |r: &&ObservedRule| desired_rules(&ctx.stack).iter().any(|d| d.priority == r.priority);
-    let weights = i.seen.iter().find(ours).map(|r| r.forwards.as_slice());
+    // The production rule's weights say which group serves (the test rule's, mid-gate, point at
+    // the unjudged revision); then the test rule's.
+    let by_priority = |p: i32| i.seen.iter().find(|r| r.priority == p).map(|r| r.forwards.as_slice());
+    let others: Vec<&[(String, i32)]> =
+        [by_priority(PRODUCTION_PRIORITY), by_priority(TEST_PRIORITY)].into_iter().flatten().collect();
     match observed {
         None => {
             let out = elb
@@ -236,7 +251,7 @@ async fn apply_rule(
                 .listener_arn(i.listener_arn)
                 .priority(want.priority)
                 .conditions(condition(want, &ctx.stack))
-                .actions(forward(i.groups, weights))
+                .actions(forward(i.groups, &others))
                 .set_tags(Some(elb_tags(&ctx.stack, i.lb_name)))
                 .send()
                 .await
@@ -250,7 +265,11 @@ async fn apply_rule(
                 req = req.conditions(condition(want, &ctx.stack));
             }
             if change.has("forward") || change.has("actions") {
-                req = req.actions(forward(i.groups, Some(&r.forwards)));
+                let mine: Vec<&[(String, i32)]> = std::iter::once(r.forwards.as_slice()).chain(others).collect();
+                req = req.actions(forward(i.groups, &mine));
+            }
+            if change.has("transforms") {
+                req = req.reset_transforms(true);
             }
             req.send().await.ctx("modify listener rule of", i.lb_name)?;
             ctx.progress(format!("{} listener rule of {} updated", want.role, i.lb_name));
@@ -295,14 +314,16 @@ pub(super) fn foreign<'r>(stack: &stack::Stack, rules: &'r [ObservedRule]) -> Ve
     rules.iter().filter(|r| !ours(r)).collect()
 }
 
-/// Deletes rules of another hand on the stack's listener.
+/// Deletes rules of another hand: `foreign` ones on the forwarding listener, and every rule of the
+/// stack's other listeners.
 pub(super) async fn delete_foreign(
     ctx: &Ctx,
     plan: &mut Plan,
     lb_name: &str,
-    rules: &[ObservedRule],
+    foreign: &[&ObservedRule],
+    elsewhere: &[ObservedRule],
 ) -> Result<(), Error> {
-    for r in foreign(&ctx.stack, rules) {
+    for r in foreign.iter().copied().chain(elsewhere) {
         if ctx.applying() {
             let out = ctx.clients.elb.delete_rule().rule_arn(&r.arn).send().await;
             gone(out.ctx("delete listener rule of", lb_name))?;
@@ -348,6 +369,7 @@ mod tests {
             condition: condition.into(),
             forwards: forwards.iter().map(|(t, w)| ((*t).to_owned(), *w)).collect(),
             other_actions: Vec::new(),
+            transforms: Vec::new(),
         }
     }
 
@@ -371,9 +393,12 @@ mod tests {
         let c = diff_rule(&test, Some(&opened), groups);
         assert_eq!(c.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["condition"]);
         assert_eq!(diff_rule(&test, None, groups).action, Action::Create);
-        let intercepted = ObservedRule { other_actions: vec!["authenticate-oidc".into()], ..shifted };
+        let intercepted = ObservedRule { other_actions: vec!["authenticate-oidc".into()], ..shifted.clone() };
         let c = diff_rule(&production, Some(&intercepted), groups);
         assert_eq!(c.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["actions"], "an action before ours");
+        let rewritten = ObservedRule { transforms: vec!["host-header-rewrite".into()], ..shifted };
+        let c = diff_rule(&production, Some(&rewritten), groups);
+        assert_eq!(c.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["transforms"]);
     }
 
     #[test]
@@ -389,7 +414,7 @@ mod tests {
     #[test]
     fn a_rule_made_again_keeps_the_weights_of_the_other() {
         let weights = vec![("tg-a".to_owned(), 0), ("tg-b".to_owned(), 100)];
-        let a = forward(("tg-a", "tg-b"), Some(&weights));
+        let a = forward(("tg-a", "tg-b"), &[&weights]);
         let tuples: Vec<(String, i32)> = a
             .forward_config()
             .expect("forward")
@@ -400,12 +425,23 @@ mod tests {
         assert_eq!(tuples, weights, "the alternate group serves: a new rule must not send traffic to the empty one");
         // A repair of a rule that forwards to a stranger and to our alternate group keeps the
         // alternate's share.
-        let repaired = forward(("tg-a", "tg-b"), Some(&[("tg-x".to_owned(), 100), ("tg-b".to_owned(), 100)]));
+        let repaired = forward(("tg-a", "tg-b"), &[&[("tg-x".to_owned(), 100), ("tg-b".to_owned(), 100)]]);
         let w: Vec<Option<i32>> =
             repaired.forward_config().expect("forward").target_groups().iter().map(|t| t.weight()).collect();
         assert_eq!(w, [Some(0), Some(100)]);
-        let fresh = forward(("tg-a", "tg-b"), None);
+        let fresh = forward(("tg-a", "tg-b"), &[]);
         let first = fresh.forward_config().expect("forward").target_groups()[0].weight();
         assert_eq!(first, Some(100));
+        // A rule that forwards to neither group (replaced by a stranger's): the other rule's say.
+        let stranger = [("tg-x".to_owned(), 1)];
+        let other = [("tg-a".to_owned(), 0), ("tg-b".to_owned(), 100)];
+        let w: Vec<Option<i32>> = forward(("tg-a", "tg-b"), &[&stranger, &other])
+            .forward_config()
+            .expect("forward")
+            .target_groups()
+            .iter()
+            .map(|t| t.weight())
+            .collect();
+        assert_eq!(w, [Some(0), Some(100)]);
     }
 }
