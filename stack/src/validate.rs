@@ -451,6 +451,14 @@ fn strategy(c: &mut Checker, s: &Stack) {
     }
     room_for_two_revisions(c, s);
     gate_mix(c, s);
+    let per_target = s.service.autoscaling.as_ref().and_then(|a| a.requests_per_target);
+    c.check(per_target.is_none(), "service.autoscaling.requests_per_target", || {
+        format!(
+            "it scales on the requests of one target group, and {word} swaps the service's two groups at every \
+             deployment: after one, the policy would count an idle group and scale in to service.autoscaling.min. \
+             Drop requests_per_target (target_cpu_percent stays), or keep strategy: rolling"
+        )
+    });
 }
 
 /// The gate sends the load-test mix without what needs the API key (it sends no key): something

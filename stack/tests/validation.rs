@@ -520,6 +520,16 @@ fn a_strategy_takes_the_shares_and_times_ecs_takes() {
         let found = problems(&deploying(bad));
         assert!(found.iter().any(|p| p.path == path && p.message.contains(says)), "{bad}: {found:?}");
     }
+    // Scaling on one target group's requests would count an idle group after the first swap.
+    let per_target = deploying("strategy: blue_green").replace(
+        "autoscaling: { min: 2, max: 8, target_cpu_percent: 60 }",
+        "autoscaling: { min: 2, max: 8, target_cpu_percent: 60, requests_per_target: 500 }",
+    );
+    let found = problems(&per_target);
+    assert!(
+        found.iter().any(|p| p.path == "service.autoscaling.requests_per_target" && p.message.contains("idle group")),
+        "{found:?}"
+    );
     // The gate sends no API key: a mix of keyed requests only leaves it nothing to send.
     let keyed = format!(
         "{}\nloadtest: {{ endpoints: [ {{ path: /inspect, weight: 1, auth: true }} ] }}\n",

@@ -518,7 +518,8 @@ async fn every_path_to_more_than_the_stack_is_refused_or_contained() {
 }
 
 /// Stack variants whose policies differ: the example, HTTPS on a domain with ECS Exec, Session
-/// Manager, the app's own statements and a strategy that shifts traffic (the load balancer role).
+/// Manager, scaling on requests and the app's own statements, and HTTPS with a strategy that
+/// shifts traffic (the load balancer role; it cannot scale on one target group's requests).
 async fn variants() -> Vec<(&'static str, Account)> {
     let plain = Account::new();
     let full = Account::new();
@@ -527,13 +528,21 @@ async fn variants() -> Vec<(&'static str, Account)> {
         crate::https::with_domain(t)
             .replace("ssm_access: false", "ssm_access: true")
             .replace("target_cpu_percent: 60 }", "target_cpu_percent: 60, requests_per_target: 500 }")
-            .replace("slo_alarms: true }", "slo_alarms: true, strategy: canary }")
     });
     full.edit_stack(|t| {
         t.replacen("  # exec: true ", "  exec: true ", 1)
             + "iam:\n  task_role_statements:\n    - { Effect: Allow, Action: s3:GetObject, Resource: \"arn:aws:s3:::konnichiwa-assets/*\" }\n"
     });
-    vec![("the example stack", plain), ("HTTPS, Exec, Session Manager, the app's statements", full)]
+    let shifting = Account::new();
+    crate::https::zone(&shifting.clients().await, "example.com").await;
+    shifting.edit_stack(|t| {
+        crate::https::with_domain(t).replace("slo_alarms: true }", "slo_alarms: true, strategy: canary }")
+    });
+    vec![
+        ("the example stack", plain),
+        ("HTTPS, Exec, Session Manager, the app's statements", full),
+        ("HTTPS and a canary strategy", shifting),
+    ]
 }
 
 #[tokio::test]
