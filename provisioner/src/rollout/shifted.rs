@@ -35,6 +35,20 @@ const IN_FLIGHT: &[ServiceDeploymentStatus] = &[
 
 /// The ARNs of the service's service deployments, newest first (every page).
 pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
+    newest_first(ctx, None).await
+}
+
+/// The service deployment in flight, if any: the newest created.
+pub async fn in_flight(ctx: &Ctx) -> Result<Option<ServiceDeployment>, Error> {
+    match newest_first(ctx, Some(IN_FLIGHT.to_vec())).await?.first() {
+        Some(arn) => describe(ctx, arn).await,
+        None => Ok(None),
+    }
+}
+
+/// The ARNs of the service's service deployments in `status` (None: any), newest first: every
+/// page is read and sorted by creation, as ListServiceDeployments documents no order.
+async fn newest_first(ctx: &Ctx, status: Option<Vec<ServiceDeploymentStatus>>) -> Result<Vec<String>, Error> {
     let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
     let mut found: Vec<(i64, String)> = Vec::new();
     let mut token: Option<String> = None;
@@ -45,6 +59,7 @@ pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
             .list_service_deployments()
             .cluster(&cluster)
             .service(&name)
+            .set_status(status.clone())
             .max_results(100)
             .set_next_token(token.take())
             .send()
@@ -59,46 +74,8 @@ pub async fn listed(ctx: &Ctx) -> Result<Vec<String>, Error> {
             break;
         }
     }
-    // No order is documented: newest first, by their creation.
     found.sort_by_key(|a| std::cmp::Reverse(a.0));
     Ok(found.into_iter().map(|(_, arn)| arn).collect())
-}
-
-/// The service deployment in flight, if any: the newest created (ListServiceDeployments
-/// documents no order, so every page is read and sorted).
-pub async fn in_flight(ctx: &Ctx) -> Result<Option<ServiceDeployment>, Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
-    let mut newest: Option<(i64, String)> = None;
-    let mut token: Option<String> = None;
-    loop {
-        let page = ctx
-            .clients
-            .ecs
-            .list_service_deployments()
-            .cluster(&cluster)
-            .service(&name)
-            .set_status(Some(IN_FLIGHT.to_vec()))
-            .set_next_token(token.take())
-            .send()
-            .await
-            .ctx("list service deployments of", &name)?;
-        for d in page.service_deployments() {
-            let created = d.created_at().map_or(0, aws_smithy_types::DateTime::secs);
-            if let Some(arn) = d.service_deployment_arn()
-                && newest.as_ref().is_none_or(|(at, _)| created >= *at)
-            {
-                newest = Some((created, arn.to_owned()));
-            }
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    match newest {
-        Some((_, arn)) => describe(ctx, &arn).await,
-        None => Ok(None),
-    }
 }
 
 /// One service deployment (None: ECS does not know it).
@@ -231,6 +208,65 @@ pub enum Until {
     Answered,
 }
 
+/// What a follow did at the gate: the gate's report once judged, the hook it answered, and why
+/// the last answer failed (asked again while the hook waits).
+#[derive(Default)]
+struct AtTheGate {
+    judged: Option<GateReport>,
+    answered: Option<String>,
+    unanswered: Option<String>,
+}
+
+impl AtTheGate {
+    /// Judges (once) and answers the hook `d` waits at, unless it was answered already.
+    async fn answer_hook(
+        &mut self,
+        ctx: &Ctx,
+        (arn, d): (&str, &ServiceDeployment),
+        gate: &Gate,
+        until: Until,
+        json: bool,
+    ) -> Result<(), Error> {
+        let Some(hook) = awaiting_gate(d).filter(|h| self.answered.as_deref() != Some(*h)).map(str::to_owned) else {
+            return Ok(());
+        };
+        if self.judged.is_none() {
+            match judge_in_time(ctx, gate, d, json).await {
+                Ok(report) => self.judged = Some(report),
+                Err(e) => {
+                    // Not left at the gate: rolled back at once, then the error.
+                    let _ = answer(ctx, arn, &hook, false).await;
+                    return Err(e);
+                }
+            }
+        }
+        let pass = self.judged.as_ref().is_some_and(|r| r.pass);
+        match answer(ctx, arn, &hook, pass).await {
+            Ok(()) => (self.answered, self.unanswered) = (Some(hook), None),
+            // Throttled past the retries, or refused: asked again while the hook waits.
+            Err(e) if until == Until::Ended => {
+                if !json {
+                    eprintln!("  gate: could not answer the hook (asking again): {e}");
+                }
+                self.unanswered = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Why the deployment ended as it did: the gate's failure, else ECS's reason, with a failed
+    /// answer said beside it.
+    fn reason(&self, ecs: Option<String>) -> Option<String> {
+        let reason = self.judged.as_ref().filter(|g| !g.pass).map(GateReport::reason).or(ecs);
+        match (&self.unanswered, reason) {
+            (Some(why), Some(r)) => Some(format!("{r} (the gate's answer failed: {why})")),
+            (Some(why), None) => Some(format!("the gate's answer failed: {why}")),
+            (None, r) => r,
+        }
+    }
+}
+
 /// Follows service deployment `arn` to its end (or its gate's answer) within `timeout`, judging
 /// it at the gate: the report, with the gate's figures when it judged.
 pub async fn follow(
@@ -242,10 +278,16 @@ pub async fn follow(
 ) -> Result<RolloutReport, Error> {
     let started = Instant::now();
     let deadline = started + timeout;
-    let mut judged: Option<GateReport> = None;
-    // The hook answered, or why the last answer failed (tried again while the hook waits).
-    let (mut answered, mut unanswered): (Option<String>, Option<String>) = (None, None);
+    let mut at = AtTheGate::default();
     let mut said = String::new();
+    let report = |result, reason, diagnostics, gate| RolloutReport {
+        deployment: arn.to_owned(),
+        result,
+        reason,
+        diagnostics,
+        seconds: started.elapsed().as_secs_f64(),
+        gate,
+    };
     loop {
         let d = describe(ctx, arn).await?.ok_or_else(|| Error::Refused(format!("ECS no longer knows {arn}")))?;
         let line = where_it_is(&d);
@@ -254,74 +296,28 @@ pub async fn follow(
         }
         said = line;
         if let Some((result, reason)) = ended(&d) {
-            let reason = judged.as_ref().filter(|g| !g.pass).map(GateReport::reason).or(reason);
-            let reason = match (&unanswered, reason) {
-                (Some(why), Some(r)) => Some(format!("{r} (the gate's answer failed: {why})")),
-                (Some(why), None) => Some(format!("the gate's answer failed: {why}")),
-                (None, r) => r,
-            };
+            let reason = at.reason(reason);
             if !json {
                 eprintln!(
                     "Service deployment {arn}: {result}{}",
                     reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
                 );
             }
-            return Ok(RolloutReport {
-                deployment: arn.to_owned(),
-                result,
-                reason,
-                diagnostics: judged.as_ref().map(GateReport::lines).unwrap_or_default(),
-                seconds: started.elapsed().as_secs_f64(),
-                gate: judged,
-            });
+            let diagnostics = at.judged.as_ref().map(GateReport::lines).unwrap_or_default();
+            return Ok(report(result, reason, diagnostics, at.judged));
         }
-        if let Some(hook) = awaiting_gate(&d).filter(|h| answered.as_deref() != Some(*h)).map(str::to_owned) {
-            if judged.is_none() {
-                match judge_in_time(ctx, gate, &d, json).await {
-                    Ok(report) => judged = Some(report),
-                    Err(e) => {
-                        // Not left at the gate: rolled back at once, then the error.
-                        let _ = answer(ctx, arn, &hook, false).await;
-                        return Err(e);
-                    }
-                }
-            }
-            let pass = judged.as_ref().is_some_and(|r| r.pass);
-            match answer(ctx, arn, &hook, pass).await {
-                Ok(()) => (answered, unanswered) = (Some(hook), None),
-                // Throttled past the retries, or refused: asked again while the hook waits.
-                Err(e) if until == Until::Ended => {
-                    if !json {
-                        eprintln!("  gate: could not answer the hook (asking again): {e}");
-                    }
-                    unanswered = Some(e.to_string());
-                }
-                Err(e) => return Err(e),
-            }
-            if until == Until::Answered {
-                return Ok(RolloutReport {
-                    deployment: arn.to_owned(),
-                    result: "completed",
-                    reason: Some("answered at the gate; the deployment goes on in ECS".into()),
-                    diagnostics: Vec::new(),
-                    seconds: started.elapsed().as_secs_f64(),
-                    gate: judged,
-                });
-            }
+        at.answer_hook(ctx, (arn, &d), gate, until, json).await?;
+        if until == Until::Answered && at.answered.is_some() {
+            let reason = Some("answered at the gate; the deployment goes on in ECS".to_owned());
+            return Ok(report("completed", reason, Vec::new(), at.judged));
         }
         if Instant::now() >= deadline {
-            return Ok(RolloutReport {
-                deployment: arn.to_owned(),
-                result: "timed-out",
-                reason: Some(format!(
-                    "not ended within {}s ({said}); the deployment goes on in ECS: `provisioner status` follows it, \
-                     `provisioner rollback` undoes it",
-                    timeout.as_secs()
-                )),
-                diagnostics: Vec::new(),
-                seconds: started.elapsed().as_secs_f64(),
-                gate: judged,
-            });
+            let reason = format!(
+                "not ended within {}s ({said}); the deployment goes on in ECS: `provisioner status` follows it, \
+                 `provisioner rollback` undoes it",
+                timeout.as_secs()
+            );
+            return Ok(report("timed-out", Some(reason), Vec::new(), at.judged));
         }
         tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
     }

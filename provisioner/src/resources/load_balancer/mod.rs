@@ -317,8 +317,7 @@ async fn retire_shift(
     rules: &[ObservedRule],
     alternate: Option<ObservedTg>,
 ) -> Result<(), Error> {
-    let ours: Vec<ObservedRule> =
-        rules.iter().filter(|r| desired_rules(&ctx.stack).iter().any(|d| d.priority == r.priority)).cloned().collect();
+    let ours: Vec<ObservedRule> = rules.iter().filter(|r| shift::strategys(&ctx.stack, r)).cloned().collect();
     if let Some(alt) = &alternate
         && ours.iter().any(|r| r.forwards.iter().any(|(tg, w)| *tg == alt.arn && *w > 0))
     {

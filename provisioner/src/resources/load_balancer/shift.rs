@@ -310,8 +310,12 @@ pub(super) async fn converge_rules(ctx: &Ctx, plan: &mut Plan, i: &RuleInputs<'_
 /// elsewhere): drift, deleted. Ours are the strategy's two priorities (a stack back on rolling
 /// retires them apart, once it is safe).
 pub(super) fn foreign<'r>(stack: &stack::Stack, rules: &'r [ObservedRule]) -> Vec<&'r ObservedRule> {
-    let ours = |r: &ObservedRule| desired_rules(stack).iter().any(|d| d.priority == r.priority);
-    rules.iter().filter(|r| !ours(r)).collect()
+    rules.iter().filter(|r| !strategys(stack, r)).collect()
+}
+
+/// Whether `rule` stands at one of the strategy's two priorities.
+pub(super) fn strategys(stack: &stack::Stack, rule: &ObservedRule) -> bool {
+    desired_rules(stack).iter().any(|d| d.priority == rule.priority)
 }
 
 /// Deletes rules of another hand: `foreign` ones on the forwarding listener, and every rule of the
