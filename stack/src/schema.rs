@@ -43,6 +43,113 @@ pub struct Stack {
     pub ci: Ci,
     #[serde(default)]
     pub cost: CostAssumptions,
+    /// Names of resources the stack took over from another tool (`provisioner adopt` writes
+    /// them); unset, a name is derived from `name`.
+    #[serde(default, skip_serializing_if = "Adopted::is_empty")]
+    pub adopted: Adopted,
+}
+
+/// The names of resources a stack took over (`provisioner adopt`): AWS cannot rename them, so
+/// each kind uses the name given here instead of deriving one from the stack's `name`, and `up`
+/// converges them in place. `secret.name` and `registry.repository` name the secret and the
+/// repository already. The deploy role's policies name these resources as they are named here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Adopted {
+    /// The ECS cluster (derived: `<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The ECS service (derived: `<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The task definition's family (derived: `<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_family: Option<String>,
+    /// The Application Load Balancer (derived: `<name>-alb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<String>,
+    /// The service's target group (derived: `<name>-tg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group: Option<String>,
+    /// The instances' launch template (derived: `<name>-instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<String>,
+    /// The instances' Auto Scaling group (derived: `<name>-instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group: Option<String>,
+    /// The cluster's capacity provider (derived: `<name>-capacity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
+    /// The service's log group (derived: `/ecs/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
+    /// The instances' role (derived: `<name>-instance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_role: Option<String>,
+    /// The task execution role (derived: `<name>-execution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role: Option<String>,
+    /// The task role (derived: `<name>-task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role: Option<String>,
+    /// The instance profile (derived: `<name>-instance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<String>,
+    /// The load balancer's security group (derived: `<name>-alb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_security_group: Option<String>,
+    /// The instances' security group (derived: `<name>-instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_security_group: Option<String>,
+}
+
+impl Adopted {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Each name with its key as stack.yaml spells it (`adopted.<key>`), set or not.
+    pub fn entries(&self) -> [(&'static str, Option<&str>); 15] {
+        [
+            ("cluster", self.cluster.as_deref()),
+            ("service", self.service.as_deref()),
+            ("task_family", self.task_family.as_deref()),
+            ("load_balancer", self.load_balancer.as_deref()),
+            ("target_group", self.target_group.as_deref()),
+            ("launch_template", self.launch_template.as_deref()),
+            ("auto_scaling_group", self.auto_scaling_group.as_deref()),
+            ("capacity_provider", self.capacity_provider.as_deref()),
+            ("log_group", self.log_group.as_deref()),
+            ("instance_role", self.instance_role.as_deref()),
+            ("execution_role", self.execution_role.as_deref()),
+            ("task_role", self.task_role.as_deref()),
+            ("instance_profile", self.instance_profile.as_deref()),
+            ("load_balancer_security_group", self.load_balancer_security_group.as_deref()),
+            ("instance_security_group", self.instance_security_group.as_deref()),
+        ]
+    }
+
+    /// The slot of `key` (as `entries` spells it), to record a name in.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "cluster" => &mut self.cluster,
+            "service" => &mut self.service,
+            "task_family" => &mut self.task_family,
+            "load_balancer" => &mut self.load_balancer,
+            "target_group" => &mut self.target_group,
+            "launch_template" => &mut self.launch_template,
+            "auto_scaling_group" => &mut self.auto_scaling_group,
+            "capacity_provider" => &mut self.capacity_provider,
+            "log_group" => &mut self.log_group,
+            "instance_role" => &mut self.instance_role,
+            "execution_role" => &mut self.execution_role,
+            "task_role" => &mut self.task_role,
+            "instance_profile" => &mut self.instance_profile,
+            "load_balancer_security_group" => &mut self.load_balancer_security_group,
+            "instance_security_group" => &mut self.instance_security_group,
+            _ => return None,
+        })
+    }
 }
 
 /// How CI deploys this stack.

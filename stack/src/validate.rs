@@ -97,6 +97,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     load_balancer(&mut c, stack);
     iam(&mut c, stack);
     observability(&mut c, stack);
+    adopted(&mut c, stack);
     c.problems
 }
 
@@ -724,6 +725,42 @@ fn iam(c: &mut Checker, s: &Stack) {
             limits::IAM_MANAGED_POLICY.describe(),
         )
     });
+}
+
+/// What AWS allows in each adopted name: its most characters and the characters besides ASCII
+/// letters and digits (each API's reference, `Name`/`…Name` parameter).
+const ADOPTED_NAME_RULES: &[(&str, usize, &str)] = &[
+    ("cluster", 255, "-_"),
+    ("service", 255, "-_"),
+    ("task_family", 255, "-_"),
+    ("load_balancer", 32, "-"),
+    ("target_group", 32, "-"),
+    ("launch_template", 128, "().-/_"),
+    ("auto_scaling_group", 255, "-_.+=,@/()[] "),
+    ("capacity_provider", 255, "-_"),
+    ("log_group", 512, "._-/#"),
+    ("instance_role", 64, "+=,.@-_"),
+    ("execution_role", 64, "+=,.@-_"),
+    ("task_role", 64, "+=,.@-_"),
+    ("instance_profile", 128, "+=,.@-_"),
+    ("load_balancer_security_group", 255, " ._-:/()#,@[]+=&;{}!$*"),
+    ("instance_security_group", 255, " ._-:/()#,@[]+=&;{}!$*"),
+];
+
+/// Names taken over (`adopted:`): as AWS allows them, since `adopt` reads them from what AWS
+/// holds and a hand edit should fail here rather than at AWS.
+fn adopted(c: &mut Checker, s: &Stack) {
+    for (key, name) in s.adopted.entries() {
+        let Some(name) = name else { continue };
+        let Some((_, max, also)) = ADOPTED_NAME_RULES.iter().find(|(k, _, _)| *k == key) else { continue };
+        let allowed = |ch: char| ch.is_ascii_alphanumeric() || also.contains(ch);
+        let ok = !name.is_empty() && name.len() <= *max && name.chars().all(allowed);
+        c.check(ok, &format!("adopted.{key}"), || {
+            format!(
+                "{name:?} is not a name AWS gives this resource: 1–{max} ASCII letters, digits and {also:?};                  write it as AWS shows it, or remove the line to derive one from `name`"
+            )
+        });
+    }
 }
 
 fn observability(c: &mut Checker, s: &Stack) {

@@ -58,6 +58,8 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("name:", "name: Konnichiwa_App", "name", "lowercase letters"),
     ("name:", "name: ecs-demo", "name", "reserves for capacity provider"),
     ("region:", "region: tokyo-1", "region", "not an AWS region"),
+    ("region:", "region: ap-northeast-1\nadopted:\n  load_balancer: legacy_alb", "adopted.load_balancer", "1–32 ASCII"),
+    ("region:", "region: ap-northeast-1\nadopted:\n  instance_role: \"\"", "adopted.instance_role", "remove the line"),
     ("tags:", "tags: { Name: web }", "tags.Name", "names each resource itself"),
     ("tags:", "tags: { 'konnichiwa:stack': other }", "tags.konnichiwa:stack", "the provisioner's own"),
     ("tags:", "tags: { team: 'ops<>' }", "tags.team", "AWS refuses in tags"),

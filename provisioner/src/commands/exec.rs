@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli, args: &ExecArgs) -> Result<u8, Error> {
                 .into(),
         ));
     }
-    let (cluster, service) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, service) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let ecs = &ctx.clients.ecs;
     let listed = ecs
         .list_tasks()

@@ -49,7 +49,7 @@ impl Target {
 
 /// The revision the service runs now (or is deploying): the service's task definition.
 async fn current(ctx: &Ctx) -> Result<String, Error> {
-    let name = ctx.stack.name.clone();
+    let name = service::name(&ctx.stack);
     let observed = service::observe_service(ctx, &cluster::name(&ctx.stack), &name).await?;
     observed
         .map(|s| s.task_definition)

@@ -124,7 +124,7 @@ async fn build_here(ctx: &crate::reconcile::Ctx, workspace: &Path) -> Result<(Ta
 /// first `up`.
 async fn running_spec(ctx: &crate::reconcile::Ctx) -> Result<Option<TaskSpec>, Error> {
     let cluster = crate::resources::cluster::name(&ctx.stack);
-    let task = match service::observe_service(ctx, &cluster, &ctx.stack.name).await? {
+    let task = match service::observe_service(ctx, &cluster, &service::name(&ctx.stack)).await? {
         Some(running) => service::task::describe(ctx, &running.task_definition).await?,
         None => service::task::observe_latest(ctx, &service::family(&ctx.stack)).await?,
     };

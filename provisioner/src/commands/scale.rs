@@ -85,7 +85,7 @@ async fn set_count(
     tasks: u32,
     follow: &RolloutArgs,
 ) -> Result<(i32, Option<RolloutReport>), Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let was = active_service(ctx).await?.desired_count();
     let count = i32::try_from(tasks).map_err(|_| Error::Usage(format!("--tasks {tasks} is too many")))?;
     ctx.clients

@@ -12,7 +12,7 @@ use crate::reconcile::kind::{Kind, Making, Node, Reconciles};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step};
 use crate::resources::certificate::CertificateOutputs;
 use crate::resources::load_balancer::LoadBalancerOutputs;
-use crate::resources::load_balancer::elb_name;
+use crate::resources::load_balancer::lb_name;
 /// The nouns of this kind's plan rows.
 pub const DNS_ALIAS: Noun = Noun::new("dns-alias");
 
@@ -42,7 +42,7 @@ pub fn desired(domain: &str, target: &Target) -> Option<Record> {
 pub fn points_at_ours(stack: &stack::Stack, record: &Record) -> bool {
     let RecordValue::Alias { dns_name, .. } = &record.value else { return false };
     let host = dns_name.trim_start_matches("dualstack.");
-    let lb = elb_name(&stack.name, "alb").to_ascii_lowercase();
+    let lb = lb_name(stack).to_ascii_lowercase();
     host.strip_prefix(&lb).is_some_and(|rest| rest.starts_with('-')) && host.ends_with(".elb.amazonaws.com")
 }
 
@@ -53,7 +53,7 @@ pub fn diff(
     observed: Option<&Record>,
 ) -> Result<Change, Error> {
     let shown = |r: Option<&Record>| r.map(|r| r.value.to_string());
-    let pending = || Id::Pending(format!("alias to load balancer {}", elb_name(&stack.name, "alb"))).to_string();
+    let pending = || Id::Pending(format!("alias to load balancer {}", lb_name(stack))).to_string();
     match observed {
         None => Ok(Change::create(vec![FieldDiff::new("A", None, Some(shown(want).unwrap_or_else(pending)))])),
         Some(have) if !points_at_ours(stack, have) => Err(Error::Refused(format!(

@@ -591,6 +591,55 @@ mod tests {
         }
     }
 
+    /// The largest stack with every name taken over from Terraform, each longer than ours.
+    fn adopted_stack() -> stack::Stack {
+        let mut s = largest_stack();
+        for (key, _) in stack::Adopted::default().entries() {
+            let name = match key {
+                "load_balancer" => "legacy-prod-web-alb".to_owned(),
+                "target_group" => "legacy-prod-web-tg".to_owned(),
+                "log_group" => "/ecs/legacy-production-web".to_owned(),
+                other => format!("legacy-production-{}", other.replace('_', "-")),
+            };
+            *s.adopted.slot(key).expect("every key has a slot") = Some(name);
+        }
+        s
+    }
+
+    #[test]
+    fn adopted_names_are_what_the_deploy_policies_name_and_still_fit() {
+        let s = adopted_stack();
+        let ctx = crate::reconcile::permission::test_context(&s);
+        let policies = policies(&ctx, &crate::engine::walk::permission_sources());
+        let text = policies.iter().map(|p| p.document.to_string()).collect::<Vec<_>>().join("\n");
+        for needle in [
+            "cluster/legacy-production-cluster",
+            "service/legacy-production-cluster/legacy-production-service",
+            "task-definition/legacy-production-task-family",
+            "loadbalancer/app/legacy-prod-web-alb",
+            "listener/app/legacy-prod-web-alb/",
+            "targetgroup/legacy-prod-web-tg",
+            "autoScalingGroupName/legacy-production-auto-scaling-group",
+            "capacity-provider/legacy-production-capacity-provider",
+            "log-group:/ecs/legacy-production-web",
+            "role/legacy-production-execution-role",
+            "role/legacy-production-task-role",
+        ] {
+            assert!(text.contains(needle), "no deploy policy names {needle}");
+        }
+        let derived = s.name.clone();
+        for gone in [format!("cluster/{derived}\""), format!("app/{derived}-alb/"), format!("role/{derived}-execution")]
+        {
+            assert!(!text.contains(&gone), "a deploy policy still names the derived {gone}");
+        }
+        assert!(oversized(&policies).is_empty() && within_limits(&policies).is_ok());
+        let names: Vec<String> = crate::engine::walk::derived_names(&s).into_iter().map(|(_, n)| n).collect();
+        for (key, name) in s.adopted.entries() {
+            let name = name.expect("set");
+            assert!(names.iter().any(|n| n == name), "adopted.{key} ({name}) is not a name the kinds use: {names:?}");
+        }
+    }
+
     #[test]
     fn statements_that_share_resources_and_condition_are_merged_and_others_kept_apart() {
         let merged = merge(vec![

@@ -45,18 +45,18 @@ pub const PERMISSIONS: &[Permission] = &[
 /// not say which the key carries: both name the stack's provider (a name is unique in the
 /// account and region, and the region is pinned by the resource).
 pub fn only_the_stacks_provider(c: &PolicyContext) -> serde_json::Value {
-    let mut values = vec![provider_name(&c.stack.name)];
+    let mut values = vec![provider_name(c.stack)];
     values.extend(the_providers_arn(c));
     json!({ "ForAllValues:StringEquals": { "ecs:capacity-provider": values } })
 }
 
 /// The one capacity provider the stack's cluster takes (made by the capacity kind).
-pub fn provider_name(stack: &str) -> String {
-    format!("{stack}-capacity")
+pub fn provider_name(stack: &stack::Stack) -> String {
+    stack.adopted.capacity_provider.clone().unwrap_or_else(|| format!("{}-capacity", stack.name))
 }
 
 fn the_providers_arn(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("ecs", &format!("capacity-provider/{}", provider_name(&c.stack.name)))]
+    vec![c.arn("ecs", &format!("capacity-provider/{}", provider_name(c.stack)))]
 }
 
 /// The stack's cluster, exactly.
@@ -93,7 +93,7 @@ impl Observed for ObservedCluster {
 }
 
 pub fn name(stack: &stack::Stack) -> String {
-    stack.name.clone()
+    stack.adopted.cluster.clone().unwrap_or_else(|| stack.name.clone())
 }
 
 pub fn diff(stack: &stack::Stack, observed: Option<&ObservedCluster>) -> Change {

@@ -50,7 +50,7 @@ pub fn arn(identity: &crate::aws::Identity, region: &str, name: &str) -> String 
 }
 
 pub fn name(stack: &stack::Stack) -> String {
-    format!("/ecs/{}", stack.name)
+    stack.adopted.log_group.clone().unwrap_or_else(|| format!("/ecs/{}", stack.name))
 }
 
 #[derive(Debug, Clone, PartialEq)]

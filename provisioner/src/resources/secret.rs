@@ -124,7 +124,7 @@ pub fn resource_policy(stack: &stack::Stack, identity: &Identity) -> Value {
         "Condition": { "StringNotEquals": { "aws:PrincipalAccount": identity.account } },
     })];
     if !stack.secret.only_principals.is_empty() {
-        let (_, execution, _) = crate::resources::iam::names::roles(&stack.name);
+        let (_, execution, _) = crate::resources::iam::names::roles(stack);
         let deploy = crate::resources::iam::deploy_role::role_name(&stack.name);
         let mut readers = vec![identity.role_arn(&execution), identity.role_arn(&deploy)];
         readers.extend(stack.secret.only_principals.iter().cloned());

@@ -40,7 +40,7 @@ pub async fn follow_and_report(
     until: Until,
 ) -> Result<RolloutReport, Error> {
     let started = Instant::now();
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let r = Rollout {
         cluster: &cluster,
         service: &name,
@@ -122,7 +122,7 @@ fn stall_after() -> Result<Duration, Error> {
 /// Why the service's instances cannot grow (None while they can): the Auto Scaling group is at
 /// its maximum, every instance in service.
 async fn capacity_full(ctx: &Ctx) -> Result<Option<String>, Error> {
-    let name = crate::resources::capacity::names(&ctx.stack.name).asg;
+    let name = crate::resources::capacity::names(&ctx.stack).asg;
     let Some(g) = crate::resources::capacity::group::observe(ctx, &name).await? else { return Ok(None) };
     let max = g.max;
     let full = g.desired >= max && g.in_service >= usize::try_from(max).unwrap_or(0);
@@ -170,7 +170,7 @@ pub async fn switch_to(
     follow: &RolloutArgs,
     gate: &Gate,
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let shifting = ctx.stack.service.deployment.strategy.shifts_traffic();
     let before: BTreeSet<String> =
         if shifting { super::shifted::listed(ctx).await?.into_iter().collect() } else { BTreeSet::new() };
@@ -211,7 +211,7 @@ async fn follow_shifted(
     if !cli.json {
         eprintln!(
             "Service {} is deploying through {} (service deployment {started}).",
-            ctx.stack.name,
+            crate::resources::service::name(&ctx.stack),
             strategy_words(&ctx.stack)
         );
     }
@@ -269,7 +269,7 @@ pub fn shifted_timeout(stack: &stack::Stack) -> Duration {
 
 /// The stack's service as ECS describes it; refused when it is not ACTIVE (none, or draining).
 pub async fn active_service(ctx: &Ctx) -> Result<aws_sdk_ecs::types::Service, Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let out = ctx
         .clients
         .ecs
@@ -295,7 +295,7 @@ pub async fn follow_service(
 ) -> Result<(Option<String>, Option<RolloutReport>), Error> {
     let primary = active_service(ctx).await?.deployments().iter().find(|d| d.status() == Some("PRIMARY")).cloned();
     let primary = primary.ok_or_else(|| {
-        let (cluster, name) = (cluster::name(&ctx.stack), &ctx.stack.name);
+        let (cluster, name) = (cluster::name(&ctx.stack), &crate::resources::service::name(&ctx.stack));
         Error::Refused(format!("service {name} does not exist in cluster {cluster}: run `provisioner up`"))
     })?;
     let (id, td) = (primary.id().map(str::to_owned), primary.task_definition().unwrap_or_default().to_owned());
@@ -313,7 +313,7 @@ async fn follow_deployment(
     follow: &RolloutArgs,
     until: Until,
 ) -> Result<Option<RolloutReport>, Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     if follow.no_wait {
         return Ok(None);
     }
@@ -324,7 +324,7 @@ async fn follow_deployment(
         return Ok(Some(report));
     }
     // Add target health to the diagnostics of a failed rollout.
-    let tg_name = load_balancer::elb_name(&ctx.stack.name, "tg");
+    let tg_name = load_balancer::tg_name(&ctx.stack);
     let tgs = ctx.clients.elb.describe_target_groups().names(&tg_name).send().await.ok();
     let tg_arn =
         tgs.as_ref().and_then(|t| t.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_owned);

@@ -49,7 +49,7 @@ pub async fn in_flight(ctx: &Ctx) -> Result<Option<ServiceDeployment>, Error> {
 /// The ARNs of the service's service deployments in `status` (None: any), newest first: every
 /// page is read and sorted by creation, as ListServiceDeployments documents no order.
 async fn newest_first(ctx: &Ctx, status: Option<Vec<ServiceDeploymentStatus>>) -> Result<Vec<String>, Error> {
-    let (cluster, name) = (cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (cluster::name(&ctx.stack), crate::resources::service::name(&ctx.stack));
     let mut found: Vec<(i64, String)> = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -97,7 +97,7 @@ pub async fn started_after(ctx: &Ctx, before: &BTreeSet<String>) -> Result<Strin
         Error::Refused(format!(
             "ECS listed no new service deployment of {} within {}s of the update: `provisioner status` shows what \
              it runs",
-            ctx.stack.name,
+            crate::resources::service::name(&ctx.stack),
             LISTED_WITHIN.as_secs()
         ))
     })

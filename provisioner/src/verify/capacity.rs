@@ -79,7 +79,7 @@ async fn instance_vcpus(ctx: &Ctx) -> Check {
 
 /// vCPUs of the running standard instances that are not the stack's.
 async fn others_vcpus(ctx: &Ctx) -> Result<u32, Error> {
-    let ours = capacity::names(&ctx.stack.name).asg;
+    let ours = capacity::names(&ctx.stack).asg;
     let mut pages = ctx
         .clients
         .ec2
@@ -180,7 +180,7 @@ fn count(n: usize) -> u32 {
 }
 
 async fn load_balancers(ctx: &Ctx) -> Check {
-    let ours = crate::resources::load_balancer::elb_name(&ctx.stack.name, "alb");
+    let ours = crate::resources::load_balancer::lb_name(&ctx.stack);
     let others = async {
         let mut pages = ctx.clients.elb.describe_load_balancers().into_paginator().send();
         let mut n = 0;

@@ -180,11 +180,11 @@ fn group_condition(c: &PolicyContext, bool: &str) -> serde_json::Value {
 }
 
 fn group_arn(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", names(&c.stack.name).asg))]
+    vec![c.arn("autoscaling", &format!("autoScalingGroup:*:autoScalingGroupName/{}", names(c.stack).asg))]
 }
 
 fn provider_arn(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("ecs", &format!("capacity-provider/{}", names(&c.stack.name).provider))]
+    vec![c.arn("ecs", &format!("capacity-provider/{}", names(c.stack).provider))]
 }
 
 pub struct Names {
@@ -193,10 +193,12 @@ pub struct Names {
     pub provider: String,
 }
 
-pub fn names(stack: &str) -> Names {
+pub fn names(stack: &stack::Stack) -> Names {
+    let adopted = &stack.adopted;
+    let derived = || format!("{}-instances", stack.name);
     Names {
-        launch_template: format!("{stack}-instances"),
-        asg: format!("{stack}-instances"),
+        launch_template: adopted.launch_template.clone().unwrap_or_else(derived),
+        asg: adopted.auto_scaling_group.clone().unwrap_or_else(derived),
         provider: crate::resources::cluster::provider_name(stack),
     }
 }
@@ -274,7 +276,7 @@ pub struct Seen {
 
 /// Reads the AMI, the template and the provider at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
-    let n = names(&ctx.stack.name);
+    let n = names(&ctx.stack);
     let (ami, template, provider) = tokio::try_join!(
         resolve_ami(ctx),
         template::observe(ctx, &n.launch_template),
@@ -285,7 +287,7 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
 
 /// The template, the group and the provider, from what `see` read.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Seen) -> Result<CapacityOutputs, Error> {
-    let n = names(&ctx.stack.name);
+    let n = names(&ctx.stack);
     let Seen { ami, template, provider } = seen;
     let spec = TemplateSpec {
         // Chosen against the observed template by `template::converge`.
@@ -311,7 +313,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, inputs: &Inputs<'_>, seen: Se
 
 /// The launch template, the Auto Scaling group and the capacity provider.
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
-    let n = names(&stack.name);
+    let n = names(stack);
     vec![(LAUNCH_TEMPLATE, n.launch_template), (AUTO_SCALING_GROUP, n.asg), (CAPACITY_PROVIDER, n.provider)]
 }
 
@@ -379,7 +381,7 @@ impl Reconciles for Capacity {
 
 /// Capacity provider (detached first), Auto Scaling group with its instances, launch template.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
-    let n = names(&ctx.stack.name);
+    let n = names(&ctx.stack);
     if let Some(c) = crate::resources::cluster::observe(ctx).await? {
         crate::resources::cluster::detach_providers(ctx, &c).await?;
     }
@@ -389,7 +391,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
 }
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let n = names(&ctx.stack.name);
+    let n = names(&ctx.stack);
     let mut left = Vec::new();
     left.extend(provider::leftover(ctx, &n).await?);
     left.extend(group::leftovers(ctx, &n).await?);

@@ -170,7 +170,7 @@ pub fn diff_template(want: &TemplateSpec, stack: &stack::Stack, observed: Option
             Some(o.version.to_string()),
         ));
     }
-    fields.extend(tags::diff(&tags::desired(stack, &super::names(&stack.name).launch_template), &o.tags));
+    fields.extend(tags::diff(&tags::desired(stack, &super::names(stack).launch_template), &o.tags));
     Change::update(fields)
 }
 

@@ -100,8 +100,8 @@ const TRAFFIC_SHIFT_READS: [&str; 4] = [
 /// and the deploy role writes the task and instance roles' policies, so without it those roles
 /// could be given the power to re-route the load balancer.
 fn traffic_shifts(c: &PolicyContext) -> Vec<Value> {
-    let lb = load_balancer::elb_name(&c.stack.name, "alb");
-    let role = c.iam_arn(&format!("role/{}", super::names::load_balancer_role(&c.stack.name)));
+    let lb = load_balancer::lb_name(c.stack);
+    let role = c.iam_arn(&format!("role/{}", super::names::load_balancer_role(c.stack)));
     let only_ecs = json!({ "ArnEquals": { "aws:PrincipalArn": role } });
     let ours = json!({
         "ArnEquals": { "aws:PrincipalArn": role },

@@ -16,7 +16,7 @@ pub mod deploy_role;
 pub mod managed_policy;
 pub mod names;
 pub use names::roles as names;
-pub use names::{all_roles, load_balancer_role};
+pub use names::{all_roles, instance_profile, load_balancer_role};
 pub mod profile;
 pub mod role;
 
@@ -44,9 +44,9 @@ pub fn shifts_traffic(stack: &stack::Stack) -> bool {
 
 /// The names of the roles the stack has, in the plan's order.
 fn wanted_roles(stack: &stack::Stack) -> Vec<String> {
-    let (instance, execution, task) = names(&stack.name);
+    let (instance, execution, task) = names(stack);
     let mut wanted = vec![instance, execution, task];
-    wanted.extend(shifts_traffic(stack).then(|| load_balancer_role(&stack.name)));
+    wanted.extend(shifts_traffic(stack).then(|| load_balancer_role(stack)));
     wanted
 }
 
@@ -82,7 +82,7 @@ pub const PERMISSIONS: &[Permission] = &[
         ],
         permission::Scope::Own(|c| {
             let mut arns = role_arns(c);
-            arns.push(c.iam_arn(&format!("instance-profile/{}", names(&c.stack.name).0)));
+            arns.push(c.iam_arn(&format!("instance-profile/{}", instance_profile(c.stack))));
             arns.push(c.boundary_arn());
             arns
         }),
@@ -109,7 +109,7 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &["iam:PassRole"],
         permission::Scope::PassRole {
-            roles: |c| vec![c.iam_arn(&format!("role/{}", names(&c.stack.name).0))],
+            roles: |c| vec![c.iam_arn(&format!("role/{}", names(c.stack).0))],
             service: "ec2.amazonaws.com",
         },
     ),
@@ -117,7 +117,7 @@ pub const PERMISSIONS: &[Permission] = &[
         &["iam:PassRole"],
         permission::Scope::PassRole {
             roles: |c| {
-                let (_, execution, task) = names(&c.stack.name);
+                let (_, execution, task) = names(c.stack);
                 vec![c.iam_arn(&format!("role/{execution}")), c.iam_arn(&format!("role/{task}"))]
             },
             service: "ecs-tasks.amazonaws.com",
@@ -127,7 +127,7 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission::new(
         &["iam:PassRole"],
         permission::Scope::PassRole {
-            roles: |c| vec![c.iam_arn(&format!("role/{}", load_balancer_role(&c.stack.name)))],
+            roles: |c| vec![c.iam_arn(&format!("role/{}", load_balancer_role(c.stack)))],
             service: "ecs.amazonaws.com",
         },
     )
@@ -217,7 +217,7 @@ fn ecs_tasks_trust(scope: &Scope, region: &str) -> Value {
 
 /// The ARN of the stack's task execution role, if it exists (one call; nothing compared).
 pub async fn locate_execution_role(ctx: &Ctx) -> Result<Option<String>, Error> {
-    role::locate(ctx, &names(&ctx.stack.name).1).await
+    role::locate(ctx, &names(&ctx.stack).1).await
 }
 
 /// The stack's roles, each bounded by the stack's boundary.
@@ -240,7 +240,7 @@ impl RoleSpecs {
 
 /// The stack's roles, each bounded by the stack's boundary.
 pub fn specs(stack: &stack::Stack, scope: &Scope) -> RoleSpecs {
-    let (instance, execution, task) = names(&stack.name);
+    let (instance, execution, task) = names(stack);
     let boundary = Some(scope.boundary_arn(stack));
     let mut instance_managed = BTreeSet::from([ECS_FOR_EC2_POLICY.to_owned()]);
     if stack.capacity.ssm_access {
@@ -269,7 +269,7 @@ pub fn specs(stack: &stack::Stack, scope: &Scope) -> RoleSpecs {
             inline: task_policies(stack),
         },
         load_balancer: shifts_traffic(stack).then(|| RoleSpec {
-            name: load_balancer_role(&stack.name),
+            name: load_balancer_role(stack),
             trust: trust("ecs.amazonaws.com"),
             boundary,
             managed: BTreeSet::from([ECS_LOAD_BALANCERS_POLICY.to_owned()]),
@@ -337,14 +337,14 @@ pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
         let boundary_arn = boundary_arn_of(&ctx.stack, &ctx.clients.identity().await?);
         boundary::observe(ctx, &boundary_arn).await
     };
-    let role_names = all_roles(&ctx.stack.name);
+    let role_names = all_roles(&ctx.stack);
     let roles = futures_util::future::try_join_all(
         role_names
             .iter()
             .map(|name| async move { Ok::<_, Error>(observe_role(ctx, name).await?.map(|o| (name.clone(), o))) }),
     );
-    let instance = names::roles(&ctx.stack.name).0;
-    let (boundary, roles, profile) = tokio::try_join!(boundary, roles, profile::observe(ctx, &instance))?;
+    let profile_name = instance_profile(&ctx.stack);
+    let (boundary, roles, profile) = tokio::try_join!(boundary, roles, profile::observe(ctx, &profile_name))?;
     Ok(Seen { boundary, roles: roles.into_iter().flatten().collect(), profile })
 }
 
@@ -359,7 +359,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, scope: &Scope, part: Part, se
         specs.all().map(|spec| (spec, seen_roles.remove(&spec.name))).collect();
     let mut arns = converge_roles(ctx, plan, scope, part, wanted).await?;
     retire_roles(ctx, plan, seen_roles).await?;
-    let profile_name = specs.instance.name.clone();
+    let profile_name = instance_profile(&ctx.stack);
     let outcome = Step::new(ctx, PROFILE_KIND, &profile_name)
         .converge_observed(
             plan,
@@ -512,7 +512,7 @@ fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     std::iter::once((BOUNDARY_KIND, crate::reconcile::permission::boundary_name(&stack.name)))
         .chain(wanted_roles(stack).into_iter().map(|role| (ROLE_KIND, role)))
         .chain([
-            (PROFILE_KIND, names(&stack.name).0),
+            (PROFILE_KIND, instance_profile(stack)),
             (ROLE_KIND, crate::resources::iam::deploy_role::role_name(&stack.name)),
         ])
         .chain(crate::resources::iam::deploy_role::policy_names(&stack.name).into_iter().map(|p| (BOUNDARY_KIND, p)))
@@ -584,7 +584,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
     if run_by_deploy_role(ctx).await? {
         return Ok(());
     }
-    let instance = names(&ctx.stack.name).0;
+    let instance = instance_profile(&ctx.stack);
     let Seen { boundary, mut roles, profile } = see(ctx).await?;
     if let Some(p) = profile {
         if ctx.applying() {
@@ -594,7 +594,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
         plan.push(PROFILE_KIND, &instance, Some(p.arn), Change::delete());
     }
     // The roles at once, now that the profile no longer holds one; rows in this order.
-    let present = all_roles(&ctx.stack.name).into_iter().filter_map(|name| roles.remove(&name).map(|o| (name, o)));
+    let present = all_roles(&ctx.stack).into_iter().filter_map(|name| roles.remove(&name).map(|o| (name, o)));
     let deleted = futures_util::future::try_join_all(present.map(|(name, o)| async move {
         if ctx.applying() {
             role::delete_role(ctx, &o, &name).await?;
@@ -627,7 +627,7 @@ fn boundary_arn_of(stack: &stack::Stack, identity: &crate::aws::Identity) -> Str
 async fn remaining(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let Seen { boundary, mut roles, profile } = see(ctx).await?;
     let mut left: Vec<String> = profile.map(|p| format!("instance profile {}", p.arn)).into_iter().collect();
-    let in_order = all_roles(&ctx.stack.name).into_iter().filter_map(|name| roles.remove(&name));
+    let in_order = all_roles(&ctx.stack).into_iter().filter_map(|name| roles.remove(&name));
     left.extend(in_order.map(|o| format!("IAM role {}", o.arn)));
     left.extend(boundary.map(|b| format!("IAM policy {} (the permissions boundary)", b.arn)));
     Ok(left)
@@ -792,7 +792,10 @@ mod tests {
         let names = |s: &stack::Stack| derived_names(s).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
         assert!(!names(&shifting(stack::Strategy::Rolling)).contains(&"konnichiwa-ecs-lb".to_owned()));
         assert!(names(&shifting(stack::Strategy::Linear)).contains(&"konnichiwa-ecs-lb".to_owned()));
-        assert!(all_roles("konnichiwa").contains(&"konnichiwa-ecs-lb".to_owned()), "down looks for it either way");
+        assert!(
+            all_roles(&shifting(stack::Strategy::Rolling)).contains(&"konnichiwa-ecs-lb".to_owned()),
+            "down looks for it either way"
+        );
     }
 
     #[test]

@@ -81,11 +81,11 @@ pub const PERMISSIONS: &[Permission] = &[
 ];
 
 fn listener_arns(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("elasticloadbalancing", &format!("listener/app/{}/*", elb_name(&c.stack.name, "alb")))]
+    vec![c.arn("elasticloadbalancing", &format!("listener/app/{}/*", lb_name(c.stack)))]
 }
 
 fn rule_arns(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("elasticloadbalancing", &format!("listener-rule/app/{}/*", elb_name(&c.stack.name, "alb")))]
+    vec![c.arn("elasticloadbalancing", &format!("listener-rule/app/{}/*", lb_name(c.stack)))]
 }
 
 fn taggable_arns(c: &PolicyContext) -> Vec<String> {
@@ -95,7 +95,7 @@ fn taggable_arns(c: &PolicyContext) -> Vec<String> {
 }
 
 fn own_arns(c: &PolicyContext) -> Vec<String> {
-    let (lb, tg) = (elb_name(&c.stack.name, "alb"), elb_name(&c.stack.name, "tg"));
+    let (lb, tg) = (lb_name(c.stack), tg_name(c.stack));
     // The alternate group whatever the strategy: a stack back on rolling deletes it.
     vec![
         c.arn("elasticloadbalancing", &format!("loadbalancer/app/{lb}/*")),
@@ -116,6 +116,16 @@ pub struct LoadBalancerOutputs {
     pub url: Option<String>,
     /// What ECS shifts traffic with (None: a rolling stack).
     pub shift: Option<ShiftOutputs>,
+}
+
+/// The load balancer's name (adopted, or `<stack>-alb`).
+pub fn lb_name(stack: &stack::Stack) -> String {
+    stack.adopted.load_balancer.clone().unwrap_or_else(|| elb_name(&stack.name, "alb"))
+}
+
+/// The service's target group's name (adopted, or `<stack>-tg`).
+pub fn tg_name(stack: &stack::Stack) -> String {
+    stack.adopted.target_group.clone().unwrap_or_else(|| elb_name(&stack.name, "tg"))
 }
 
 /// The alternate target group's name (a canary, linear or blue/green strategy).
@@ -169,7 +179,7 @@ pub struct Seen {
 
 /// Reads the target groups and the load balancer at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
-    let (tg, lb) = (elb_name(&ctx.stack.name, "tg"), elb_name(&ctx.stack.name, "alb"));
+    let (tg, lb) = (tg_name(&ctx.stack), lb_name(&ctx.stack));
     let alt = alternate_tg_name(&ctx.stack.name);
     let (target_group, load_balancer, alternate) =
         tokio::try_join!(observe_tg(ctx, &tg), observe_lb(ctx, &lb), observe_tg(ctx, &alt))?;
@@ -186,7 +196,7 @@ pub async fn reconcile(
     let Seen { target_group: seen_tg, load_balancer: seen_lb, alternate } = seen;
     let (vpc, subnets, sg, log_bucket) = (inputs.vpc, inputs.subnets, inputs.security_group, inputs.log_bucket);
     let stack = &ctx.stack;
-    let (lb_name, tg_name) = (elb_name(&stack.name, "alb"), elb_name(&stack.name, "tg"));
+    let (lb_name, tg_name) = (lb_name(stack), tg_name(stack));
 
     // The target group and the load balancer at once; then the listeners, which join them.
     let (mut p_tg, mut p_lb) = (Plan::default(), Plan::default());
@@ -328,7 +338,7 @@ async fn retire_shift(
              back to {}), then run `up` with strategy: rolling",
             alternate_tg_name(&ctx.stack.name),
             "canary, linear or blue/green",
-            elb_name(&ctx.stack.name, "tg"),
+            tg_name(&ctx.stack),
         )));
     }
     delete_rules(ctx, plan, lb_name, &ours).await?;
@@ -399,7 +409,7 @@ pub async fn locate_url(ctx: &Ctx) -> Result<Option<String>, Error> {
     if let Some(known) = url(&ctx.stack, None) {
         return Ok(Some(known));
     }
-    let dns = balancer::locate(ctx, &elb_name(&ctx.stack.name, "alb")).await?;
+    let dns = balancer::locate(ctx, &lb_name(&ctx.stack)).await?;
     Ok(url(&ctx.stack, dns.as_deref()))
 }
 
@@ -417,8 +427,8 @@ pub fn url(stack: &stack::Stack, lb_dns: Option<&str>) -> Option<String> {
 
 /// The load balancer, its target group and one listener per port.
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
-    let lb = elb_name(&stack.name, "alb");
-    let mut names = vec![(LOAD_BALANCER, lb.clone()), (TARGET_GROUP, elb_name(&stack.name, "tg"))];
+    let lb = lb_name(stack);
+    let mut names = vec![(LOAD_BALANCER, lb.clone()), (TARGET_GROUP, tg_name(stack))];
     names.push((LISTENER, format!("{lb}:{}", stack.load_balancer.port)));
     if let Some(h) = &stack.load_balancer.https {
         names.push((LISTENER, format!("{lb}:{}", h.port)));
@@ -490,7 +500,7 @@ impl Reconciles for LoadBalancer {
 
 /// Listeners, load balancer, target group (it cannot go while a listener uses it).
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
-    let (lb_name, tg_name) = (elb_name(&ctx.stack.name, "alb"), elb_name(&ctx.stack.name, "tg"));
+    let (lb_name, tg_name) = (lb_name(&ctx.stack), tg_name(&ctx.stack));
     let elb = &ctx.clients.elb;
     if let Some(lb) = observe_lb(ctx, &lb_name).await? {
         if ctx.applying() {
@@ -558,10 +568,10 @@ async fn delete_target_group(ctx: &Ctx, name: &str, arn: &str) -> Result<(), Err
 
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let mut left = Vec::new();
-    if let Some(lb) = observe_lb(ctx, &elb_name(&ctx.stack.name, "alb")).await? {
+    if let Some(lb) = observe_lb(ctx, &lb_name(&ctx.stack)).await? {
         left.push(format!("load balancer {}", lb.arn));
     }
-    for name in [elb_name(&ctx.stack.name, "tg"), alternate_tg_name(&ctx.stack.name)] {
+    for name in [tg_name(&ctx.stack), alternate_tg_name(&ctx.stack.name)] {
         if let Some(tg) = observe_tg(ctx, &name).await? {
             left.push(format!("target group {}", tg.arn));
         }

@@ -138,14 +138,15 @@ pub struct Names {
 }
 
 impl Names {
-    pub fn of(stack: &str) -> Self {
+    pub fn of(s: &stack::Stack) -> Self {
+        let (adopted, stack) = (&s.adopted, &s.name);
         Self {
             vpc: format!("{stack}-vpc"),
             igw: format!("{stack}-igw"),
             route_table: format!("{stack}-public"),
-            lb_sg: format!("{stack}-alb"),
-            instance_sg: format!("{stack}-instances"),
-            stack: stack.to_owned(),
+            lb_sg: adopted.load_balancer_security_group.clone().unwrap_or_else(|| format!("{stack}-alb")),
+            instance_sg: adopted.instance_security_group.clone().unwrap_or_else(|| format!("{stack}-instances")),
+            stack: stack.clone(),
         }
     }
 
@@ -204,7 +205,7 @@ pub(crate) async fn availability_zones(ctx: &Ctx) -> Result<Vec<String>, Error> 
 /// The stack's VPC and the ids of its public subnets, if the VPC exists (two calls; nothing
 /// compared).
 pub async fn locate(ctx: &Ctx) -> Result<Option<(String, Vec<String>)>, Error> {
-    let names = Names::of(&ctx.stack.name);
+    let names = Names::of(&ctx.stack);
     let Some(vpc) = vpc::locate(ctx, &names).await? else { return Ok(None) };
     let subnets = subnet::locate_in(ctx, &names, &vpc).await?;
     Ok(Some((vpc, subnets)))
@@ -213,7 +214,7 @@ pub async fn locate(ctx: &Ctx) -> Result<Option<(String, Vec<String>)>, Error> {
 /// Observes the network, records each resource's change in `plan`, and in Apply mode makes the
 /// changes in dependency order. Ids of what does not exist yet are pending in Plan mode.
 pub async fn reconcile(ctx: &Ctx, plan: &mut Plan) -> Result<NetworkOutputs, Error> {
-    let names = Names::of(&ctx.stack.name);
+    let names = Names::of(&ctx.stack);
     let (vpc_id, zones) = tokio::try_join!(vpc::converge(ctx, plan, &names), availability_zones(ctx))?;
     // Then, at once: the subnets and the gateway (and the route table that joins them), and the
     // security groups. Each part's rows are added in one order whatever finished first.
@@ -286,7 +287,7 @@ async fn groups(ctx: &Ctx, plan: &mut Plan, names: &Names, vpc_id: &Id) -> Resul
 /// The VPC, one public subnet per availability zone (AWS names the zones), the gateway, the
 /// route table and the two security groups.
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
-    let n = Names::of(&stack.name);
+    let n = Names::of(stack);
     vec![
         (VPC, n.vpc.clone()),
         (SUBNET, n.subnet("<availability-zone>")),
@@ -343,7 +344,7 @@ impl Reconciles for Network {
 /// reverse dependency order, recording each deletion in `plan` (Plan mode only lists them).
 /// Safe to repeat: what is already gone is skipped.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
-    let names = Names::of(&ctx.stack.name);
+    let names = Names::of(&ctx.stack);
     let vpcs = vpc::owned_by_tag(ctx).await?;
     // In each VPC the security groups at once with the route table and then the subnets; the
     // gateway meanwhile; the VPCs last. Rows in this order whatever finished first.

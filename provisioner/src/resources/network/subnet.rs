@@ -36,7 +36,7 @@ pub struct DesiredSubnet {
 
 /// Subnets for the first `availability_zones` zones (sorted), with the stack's blocks.
 pub fn desired_subnets(stack: &stack::Stack, zones: &[String]) -> Result<Vec<DesiredSubnet>, Error> {
-    let names = Names::of(&stack.name);
+    let names = Names::of(stack);
     let wanted = usize::from(stack.network.availability_zones);
     if zones.len() < wanted {
         return Err(Error::Refused(format!(

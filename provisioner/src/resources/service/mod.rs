@@ -39,6 +39,11 @@ pub const ECS_SERVICE: Noun = Noun::new("ecs-service");
 pub const SERVICE_AUTOSCALING: Noun = Noun::new("service-autoscaling");
 pub const TASK_DEFINITION: Noun = Noun::new("task-definition");
 
+/// The ECS service's name (adopted, or the stack's).
+pub fn name(stack: &stack::Stack) -> String {
+    stack.adopted.service.clone().unwrap_or_else(|| stack.name.clone())
+}
+
 /// What the service calls: the service and its revisions by name, the scalable target by the
 /// stack's tag, target tracking's alarms by their names.
 pub const PERMISSIONS: &[Permission] = &[
@@ -122,7 +127,7 @@ pub const PERMISSIONS: &[Permission] = &[
                 let cluster = crate::resources::cluster::name(c.stack);
                 let policies = c.arn(
                     "autoscaling",
-                    &format!("scalingPolicy:*:resource/ecs/service/{cluster}/{}:policyName/*", c.stack.name),
+                    &format!("scalingPolicy:*:resource/ecs/service/{cluster}/{}:policyName/*", name(c.stack)),
                 );
                 json!({ "ForAllValues:StringLike": { "cloudwatch:AlarmActions": policies } })
             },
@@ -135,7 +140,8 @@ pub const PERMISSIONS: &[Permission] = &[
 ];
 
 fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{}/{}-*", c.stack.name, c.stack.name))]
+    let cluster = crate::resources::cluster::name(c.stack);
+    vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{cluster}/{}-*", name(c.stack)))]
 }
 
 /// The service's revisions, the stack's capacity provider only (an update without a strategy
@@ -158,13 +164,13 @@ fn ecs_service_targets(c: &PolicyContext, tag: &str) -> serde_json::Value {
 }
 
 fn service_arn(c: &PolicyContext) -> Vec<String> {
-    vec![c.arn("ecs", &format!("service/{}/{}", crate::resources::cluster::name(c.stack), c.stack.name))]
+    vec![c.arn("ecs", &format!("service/{}/{}", crate::resources::cluster::name(c.stack), name(c.stack)))]
 }
 
 /// The stack's service and its service deployments (DescribeServiceDeployments is authorized on
 /// both, by the Service Authorization Reference).
 fn service_deployment_arns(c: &PolicyContext) -> Vec<String> {
-    let (cluster, name) = (crate::resources::cluster::name(c.stack), &c.stack.name);
+    let (cluster, name) = (crate::resources::cluster::name(c.stack), name(c.stack));
     let mut arns = service_arn(c);
     arns.push(c.arn("ecs", &format!("service-deployment/{cluster}/{name}/*")));
     arns
@@ -218,7 +224,7 @@ pub struct Seen {
 
 /// Reads the latest task definition, the service and its scaling at once.
 pub async fn see(ctx: &Ctx) -> Result<Seen, Error> {
-    let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), ctx.stack.name.clone());
+    let (cluster, name) = (crate::resources::cluster::name(&ctx.stack), name(&ctx.stack));
     let (family, rid) = (family(&ctx.stack), scaling::resource_id(&cluster, &name));
     let (task, service, scaling) = tokio::try_join!(
         task::observe_latest(ctx, &family),
@@ -240,7 +246,7 @@ pub async fn reconcile(ctx: &Ctx, plan: &mut Plan, i: &Inputs<'_>, seen: Seen) -
         task_role: i.task_role,
     };
     let want = desired_task(&ctx.stack, &task_inputs);
-    let name = ctx.stack.name.clone();
+    let name = name(&ctx.stack);
     let td = task::converge(ctx, plan, &family, &want, &task_inputs, seen_task).await?;
     let (_, deployment_id) = ecs_service::converge(
         ctx,
@@ -284,9 +290,9 @@ async fn live_tasks(ctx: &Ctx, cluster: &str, service: &str) -> Result<usize, Er
 /// The names the service derives: the service, its task family and its scalable target.
 fn derived_names(stack: &stack::Stack) -> Vec<(Noun, String)> {
     let cluster = crate::resources::cluster::name(stack);
-    let mut names = vec![(ECS_SERVICE, stack.name.clone()), (TASK_DEFINITION, task::family(stack))];
+    let mut names = vec![(ECS_SERVICE, name(stack)), (TASK_DEFINITION, task::family(stack))];
     if stack.service.autoscaling.is_some() {
-        names.push((SERVICE_AUTOSCALING, scaling::resource_id(&cluster, &stack.name)));
+        names.push((SERVICE_AUTOSCALING, scaling::resource_id(&cluster, &name(stack))));
     }
     names
 }
@@ -362,7 +368,7 @@ impl Reconciles for Service {
 /// tasks are gone), then every revision of the task definition that carries our tag.
 pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Down) -> Result<(), Error> {
     let cluster = &crate::resources::cluster::name(&ctx.stack);
-    let name = ctx.stack.name.clone();
+    let name = name(&ctx.stack);
     let ecs = &ctx.clients.ecs;
     scaling::teardown(ctx, plan, cluster, &name).await?;
     if let Some(s) = observe_service(ctx, cluster, &name).await? {
@@ -401,7 +407,7 @@ pub async fn teardown(ctx: &Ctx, plan: &mut Plan, _: &crate::reconcile::kind::Do
 /// scalable target.
 pub async fn leftovers(ctx: &Ctx) -> Result<Vec<String>, Error> {
     let cluster = &crate::resources::cluster::name(&ctx.stack);
-    let name = ctx.stack.name.clone();
+    let name = name(&ctx.stack);
     let mut left = Vec::new();
     if let Some(s) = observe_service(ctx, cluster, &name).await? {
         left.push(format!("ECS service {}", s.arn));

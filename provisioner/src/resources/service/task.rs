@@ -112,7 +112,7 @@ impl TaskInputs<'_> {
 }
 
 pub fn family(stack: &stack::Stack) -> String {
-    stack.name.clone()
+    stack.adopted.task_family.clone().unwrap_or_else(|| stack.name.clone())
 }
 
 pub fn desired_task(stack: &stack::Stack, i: &TaskInputs<'_>) -> TaskSpec {
