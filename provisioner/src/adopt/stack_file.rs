@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::taken::{Taken, arn_name};
 use super::tfstate::{Found, State};
 
 /// The stack file's text, the resources it was read from, and what it could not say.
@@ -18,6 +19,8 @@ pub struct Described {
     pub from: Vec<String>,
     /// What runs that stack.yaml cannot describe, each with what `up` would do about it.
     pub notes: Vec<String>,
+    /// The names and ids a stack takes over (the file's `adopted:` block).
+    pub taken: Taken,
 }
 
 /// Why a state cannot be described as one stack.
@@ -39,6 +42,7 @@ struct Reading<'a> {
     state: &'a State,
     from: Vec<String>,
     notes: Vec<String>,
+    taken: Taken,
 }
 
 impl<'a> Reading<'a> {
@@ -61,11 +65,34 @@ impl<'a> Reading<'a> {
         }
         found
     }
+
+    /// The instance of `kind` whose `key` is `value`; none without a value (where `find` would
+    /// take the only one of its type).
+    fn find_named(&mut self, kind: &'a str, key: &str, value: Option<String>) -> Option<Found<'a>> {
+        self.find(kind, key, Some(value.as_deref()?))
+    }
+
+    /// Records the name of `found` (its attribute `attr`) under `adopted.<key>`.
+    fn take(&mut self, key: &'static str, found: Option<Found>, attr: &str) {
+        if let Some(f) = found {
+            self.taken.name(key, f.text(attr), f.address());
+        }
+    }
+
+    /// The role an ARN names, recorded under `adopted.<key>` (from its aws_iam_role when the
+    /// state has it).
+    fn take_role(&mut self, key: &'static str, arn: Option<String>) {
+        let Some(arn) = arn else { return };
+        match self.find("aws_iam_role", "arn", Some(&arn)) {
+            Some(role) => self.take(key, Some(role), "name"),
+            None => self.taken.name(key, arn_name(&arn), arn.clone()),
+        }
+    }
 }
 
 /// Describes the state's service (`service`: its address, needed when there are several).
 pub fn describe(state: &State, service: Option<&str>) -> Result<Described, DescribeError> {
-    let mut r = Reading { state, from: Vec::new(), notes: Vec::new() };
+    let mut r = Reading { state, from: Vec::new(), notes: Vec::new(), taken: Taken::default() };
     let svc = pick_service(state, service)?;
     if let Some(s) = svc {
         r.from.push(s.address());
@@ -73,6 +100,8 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     let region =
         state.managed_aws().find_map(|f| f.text("arn").and_then(|a| arn_part(&a, 3))).ok_or(DescribeError::NoRegion)?;
     let cluster = r.find("aws_ecs_cluster", "arn", svc.and_then(|s| s.text("cluster")).as_deref());
+    r.take("cluster", cluster, "name");
+    r.take("service", svc, "name");
     let name = match cluster.and_then(|c| c.text("name")).or_else(|| svc.and_then(|s| s.text("name"))) {
         Some(n) => n,
         None => {
@@ -86,6 +115,9 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
         r.find("aws_ecs_task_definition", "arn", Some(&td))
             .or_else(|| r.find("aws_ecs_task_definition", "family", Some(td.split(':').next().unwrap_or(&td))))
     });
+    r.take("task_family", task, "family");
+    r.take_role("execution_role", task.and_then(|t| t.text("execution_role_arn")));
+    r.take_role("task_role", task.and_then(|t| t.text("task_role_arn")));
     let lb_block = svc.and_then(|s| s.block("load_balancer")).cloned();
     let container = task.and_then(|t| container(&mut r, t, lb_block.as_ref()));
     let mut out = vec![
@@ -109,6 +141,8 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     );
     let listener = tg.and_then(|tg| listener_of(&mut r, tg));
     let lb = r.find("aws_lb", "arn", listener.and_then(|l| l.text("load_balancer_arn")).as_deref());
+    r.take("target_group", tg, "name");
+    r.take("load_balancer", lb, "name");
     network(&mut r, &mut out, lb);
     capacity(&mut r, &mut out, cluster);
     registry(&mut r, &mut out, &name, container.as_ref());
@@ -116,8 +150,9 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     service_section(&mut r, &mut out, svc, task, container.as_ref(), tg);
     load_balancer(&mut r, &mut out, lb, listener, tg);
     logs(&mut r, &mut out, &name, container.as_ref());
+    out.extend(r.taken.yaml());
     out.push(String::new());
-    Ok(Described { name, region, text: out.join("\n"), from: r.from, notes: r.notes })
+    Ok(Described { name, region, text: out.join("\n"), from: r.from, notes: r.notes, taken: r.taken })
 }
 
 fn pick_service<'a>(state: &'a State, wanted: Option<&str>) -> Result<Option<Found<'a>>, DescribeError> {
@@ -142,7 +177,7 @@ pub fn arn_part(arn: &str, i: usize) -> Option<String> {
 }
 
 /// A YAML scalar: plain when that reads back as the same string, else double-quoted.
-fn yaml(s: &str) -> String {
+pub fn yaml(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./@".contains(c))
         && !matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~")
@@ -208,21 +243,57 @@ fn network(r: &mut Reading, out: &mut Vec<String>, lb: Option<Found>) {
         return;
     };
     let id = vpc.text("id").unwrap_or_default();
-    let mut subnets: Vec<(String, String, String)> = r
-        .state
-        .of_type("aws_subnet")
-        .filter(|s| s.text("vpc_id").as_deref() == Some(id.as_str()))
+    let in_vpc: Vec<Found> =
+        r.state.of_type("aws_subnet").filter(|s| s.text("vpc_id").as_deref() == Some(id.as_str())).collect();
+    r.taken.subnets = in_vpc.iter().filter_map(|s| s.text("id")).collect();
+    let mut subnets: Vec<(String, String, String)> = in_vpc
+        .iter()
         .map(|s| {
             (s.text("availability_zone").unwrap_or_default(), s.text("cidr_block").unwrap_or_default(), s.address())
         })
         .collect();
     subnets.sort();
     r.from.extend(subnets.iter().map(|s| s.2.clone()));
+    gateway_and_routes(r, vpc, lb);
     out.push(String::new());
     out.push(format!("network:                          # {} and its subnets", vpc.address()));
     out.push(format!("  cidr: {}", vpc.text("cidr_block").unwrap_or_default()));
     out.push(format!("  availability_zones: {}", subnets.len()));
     out.push(format!("  subnets: [{}]", subnets.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(", ")));
+}
+
+/// The VPC's internet gateway, the route table that routes to it, and the load balancer's
+/// security group: taken by id (the gateway and table) and by name (the group).
+fn gateway_and_routes(r: &mut Reading, vpc: Found, lb: Option<Found>) {
+    let vpc_id = vpc.text("id");
+    r.taken.vpc.clone_from(&vpc_id);
+    let igw = r.find_named("aws_internet_gateway", "vpc_id", vpc_id.clone());
+    r.taken.internet_gateway = igw.and_then(|g| g.text("id"));
+    let routes_to_igw = |t: &Found| {
+        t.text("vpc_id") == vpc_id
+            && t.attr("route").and_then(Value::as_array).is_some_and(|routes| {
+                routes.iter().any(|x| {
+                    x.get("gateway_id").and_then(Value::as_str) == r.taken.internet_gateway.as_deref()
+                        && r.taken.internet_gateway.is_some()
+                })
+            })
+    };
+    let table = r.state.of_type("aws_route_table").find(routes_to_igw);
+    if let Some(t) = table {
+        r.from.push(t.address());
+        r.taken.route_table = t.text("id");
+        let tid = t.text("id");
+        let associations: Vec<String> = r
+            .state
+            .of_type("aws_route_table_association")
+            .filter(|a| a.text("route_table_id") == tid)
+            .map(|a| a.address())
+            .collect();
+        r.from.extend(associations);
+    }
+    let group = lb.and_then(|l| l.attr("security_groups")?.as_array()?.first()?.as_str().map(str::to_owned));
+    let group = r.find_named("aws_security_group", "id", group);
+    r.take("load_balancer_security_group", group, "name");
 }
 
 fn capacity(r: &mut Reading, out: &mut Vec<String>, cluster: Option<Found>) {
@@ -242,6 +313,12 @@ fn capacity(r: &mut Reading, out: &mut Vec<String>, cluster: Option<Found>) {
     };
     let lt_id = asg.block("launch_template").and_then(|b| b.get("id")?.as_str().map(str::to_owned));
     let lt = lt_id.and_then(|id| r.find("aws_launch_template", "id", Some(&id)));
+    r.take("capacity_provider", provider, "name");
+    r.take("auto_scaling_group", Some(asg), "name");
+    r.take("launch_template", lt, "name");
+    if let Some(lt) = lt {
+        instances_identity(r, lt);
+    }
     out.push(String::new());
     out.push(format!(
         "capacity:                         # {}{}",
@@ -272,6 +349,24 @@ fn capacity(r: &mut Reading, out: &mut Vec<String>, cluster: Option<Found>) {
         })
     });
     out.push(format!("  container_insights: {insights}"));
+}
+
+/// The launch template's instance profile (and its role) and security group.
+fn instances_identity(r: &mut Reading, lt: Found) {
+    let profile = lt.block("iam_instance_profile");
+    let by = |k: &str| profile.and_then(|p| p.get(k)?.as_str().filter(|v| !v.is_empty()).map(str::to_owned));
+    let profile = match (by("arn"), by("name")) {
+        (Some(arn), _) => r.find("aws_iam_instance_profile", "arn", Some(&arn)),
+        (None, Some(name)) => r.find("aws_iam_instance_profile", "name", Some(&name)),
+        (None, None) => None,
+    };
+    r.take("instance_profile", profile, "name");
+    let role = profile.and_then(|p| p.text("role"));
+    let role = r.find_named("aws_iam_role", "name", role);
+    r.take("instance_role", role, "name");
+    let group = lt.attr("vpc_security_group_ids").and_then(|g| g.as_array()?.first()?.as_str().map(str::to_owned));
+    let group = r.find_named("aws_security_group", "id", group);
+    r.take("instance_security_group", group, "name");
 }
 
 fn registry(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Option<&Value>) {
@@ -499,6 +594,7 @@ fn logs(r: &mut Reading, out: &mut Vec<String>, name: &str, c: Option<&Value>) {
         c.and_then(|c| c.get("logConfiguration")?.get("options")?.get("awslogs-group")?.as_str().map(str::to_owned));
     let found = r.find("aws_cloudwatch_log_group", "name", group.as_deref());
     let Some(found) = found else { return };
+    r.take("log_group", Some(found), "name");
     if found.text("name").is_some_and(|g| g != format!("/ecs/{name}")) {
         r.notes.push(format!("{}: the stack's log group is /ecs/{name}", found.address()));
     }
@@ -557,6 +653,32 @@ mod tests {
             assert!(d.from.iter().any(|f| f == used), "{used} not in {:?}", d.from);
         }
         assert_eq!(d.notes, Vec::<String>::new());
+        // Every name AWS cannot change is recorded, found through what it is attached to.
+        let want = [
+            ("cluster", "konnichiwa"),
+            ("service", "konnichiwa"),
+            ("task_family", "konnichiwa"),
+            ("load_balancer", "konnichiwa-alb"),
+            ("target_group", "konnichiwa-tg"),
+            ("launch_template", "konnichiwa-instances"),
+            ("auto_scaling_group", "konnichiwa-instances"),
+            ("capacity_provider", "konnichiwa-capacity"),
+            ("log_group", "/ecs/konnichiwa"),
+            ("instance_role", "konnichiwa-instance"),
+            ("execution_role", "konnichiwa-execution"),
+            ("task_role", "konnichiwa-task"),
+            ("instance_profile", "konnichiwa-instance"),
+            ("load_balancer_security_group", "konnichiwa-alb"),
+            ("instance_security_group", "konnichiwa-instances"),
+        ];
+        assert_eq!(stack.adopted.entries().map(|(k, v)| (k, v.unwrap_or("-"))), want);
+        assert_eq!(d.taken.from.get("launch_template").map(String::as_str), Some("aws_launch_template.instances"));
+        let t = &d.taken;
+        assert_eq!(t.vpc.as_deref(), Some("vpc-02044decd4be909de"));
+        assert_eq!(t.subnets.len(), 2);
+        assert_eq!(t.internet_gateway.as_deref(), Some("igw-c148e14c5b75d58ed"));
+        assert_eq!(t.route_table.as_deref(), Some("rtb-451eebeb69ec8b33f"));
+        assert!(d.from.iter().any(|f| f == "aws_route_table_association.public[1]"), "{:?}", d.from);
     }
 
     #[test]

@@ -179,7 +179,7 @@ async fn context(cli: &Cli, mode: Mode, timeout: Duration) -> Result<Ctx, Error>
     let stack = load_stack(cli)?;
     let clients = Clients::load(&stack.region).await?;
     clients.check_credentials().await?;
-    Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout })
+    Ok(Ctx { clients, stack, mode, deadline: Instant::now() + timeout, adopting: Default::default() })
 }
 
 /// Loads the stack, in the region `--region` names if it does (refused when it is not one).

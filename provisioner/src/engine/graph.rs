@@ -175,7 +175,13 @@ mod tests {
             .build();
         let clients = crate::aws::Clients::from_sdk_config(&sdk);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        Ctx { clients, stack: crate::resources::test_stack(), mode: crate::reconcile::Mode::Plan, deadline }
+        Ctx {
+            clients,
+            stack: crate::resources::test_stack(),
+            mode: crate::reconcile::Mode::Plan,
+            deadline,
+            adopting: Default::default(),
+        }
     }
 
     #[test]

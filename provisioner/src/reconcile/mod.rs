@@ -4,6 +4,7 @@
 //! (`known`), and the one step every sub-resource goes through (`step`). The kinds import this
 //! module; it imports none of them (the driver that knows every kind is `crate::engine`).
 
+pub mod adopting;
 pub mod kind;
 pub mod known;
 pub mod permission;
@@ -226,9 +227,16 @@ pub struct Ctx {
     pub stack: stack::Stack,
     pub mode: Mode,
     pub deadline: Instant,
+    /// What `adopt`'s plan takes as ours untagged (empty in every other run).
+    pub adopting: std::sync::Arc<adopting::Adopting>,
 }
 
 impl Ctx {
+    /// Whose resources this run takes as its own.
+    pub fn owner(&self) -> adopting::Owner<'_> {
+        adopting::Owner { stack: &self.stack.name, adopting: &self.adopting }
+    }
+
     pub fn applying(&self) -> bool {
         self.mode == Mode::Apply
     }

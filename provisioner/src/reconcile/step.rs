@@ -282,6 +282,7 @@ mod tests {
             stack: crate::resources::test_stack(),
             mode,
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
+            adopting: Default::default(),
         }
     }
 

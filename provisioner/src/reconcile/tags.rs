@@ -7,6 +7,7 @@ use stack::{OWNERSHIP_TAG, Stack};
 
 use crate::error::Error;
 use crate::reconcile::FieldDiff;
+use crate::reconcile::adopting::Owner;
 
 /// Name + ownership + the stack's tags, as key/value pairs.
 pub fn desired(stack: &Stack, name: &str) -> Vec<(String, String)> {
@@ -55,12 +56,13 @@ pub fn diff(desired: &[(String, String)], actual: &[(String, String)]) -> Vec<Fi
 pub fn owned<T>(
     kind: &'static str,
     name: &str,
-    stack: &str,
+    owner: &Owner,
     found: Vec<T>,
     id_of: impl Fn(&T) -> String,
     tags_of: impl Fn(&T) -> Vec<(String, String)>,
 ) -> Result<Vec<T>, Error> {
-    let (ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owned_by(&tags_of(r), stack));
+    let stack = owner.stack;
+    let (ours, foreign): (Vec<T>, Vec<T>) = found.into_iter().partition(|r| owner.owns(&id_of(r), &tags_of(r)));
     if let (true, Some(f)) = (ours.is_empty(), foreign.first()) {
         let owner = tags_of(f).into_iter().find(|(k, _)| k == stack::OWNERSHIP_TAG).map(|(_, v)| v);
         return Err(Error::Foreign { kind, name: name.to_owned(), id: id_of(f), stack: stack.to_owned(), owner });
@@ -73,12 +75,12 @@ pub fn owned<T>(
 pub fn pick_owned<T>(
     kind: &'static str,
     name: &str,
-    stack: &str,
+    owner: &Owner,
     found: Vec<T>,
     id_of: impl Fn(&T) -> String,
     tags_of: impl Fn(&T) -> Vec<(String, String)>,
 ) -> Result<Option<T>, Error> {
-    let mut ours = owned(kind, name, stack, found, &id_of, tags_of)?;
+    let mut ours = owned(kind, name, owner, found, &id_of, tags_of)?;
     if ours.len() > 1 {
         let ids: Vec<String> = ours.iter().map(&id_of).collect();
         return Err(Error::Refused(format!(
@@ -103,6 +105,7 @@ pub fn idempotency_token(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::adopting::Adopting;
 
     fn t(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -125,8 +128,10 @@ mod tests {
         let ours = ("vpc-1".to_owned(), t(&[("konnichiwa:stack", "s")]));
         let other_stack = ("vpc-2".to_owned(), t(&[("konnichiwa:stack", "other")]));
         let untagged = ("vpc-3".to_owned(), t(&[]));
+        let nothing = Adopting::default();
+        let owner = Owner { stack: "s", adopting: &nothing };
         let pick = |found: Vec<(String, Vec<(String, String)>)>| {
-            pick_owned("vpc", "s-vpc", "s", found, |r| r.0.clone(), |r| r.1.clone())
+            pick_owned("vpc", "s-vpc", &owner, found, |r| r.0.clone(), |r| r.1.clone())
         };
         assert_eq!(pick(vec![untagged.clone(), ours.clone()]).expect("ok").map(|r| r.0), Some("vpc-1".into()));
         assert!(pick(vec![]).expect("ok").is_none());
@@ -134,8 +139,16 @@ mod tests {
         assert!(e.to_string().contains("vpc-2") && e.to_string().contains("left untouched"), "{e}");
         let e = pick(vec![ours.clone(), ours.clone()]).expect_err("duplicate");
         assert!(e.to_string().contains("2 vpcs named s-vpc"), "{e}");
-        let all = owned("vpc", "s-vpc", "s", vec![ours.clone(), ours, untagged], |r| r.0.clone(), |r| r.1.clone());
+        let all =
+            owned("vpc", "s-vpc", &owner, vec![ours.clone(), ours, untagged.clone()], |r| r.0.clone(), |r| r.1.clone());
         assert_eq!(all.expect("ok").len(), 2, "duplicates of ours are returned for repair");
+        // While `adopt` plans, the state's untagged resource is ours; one of another stack is not.
+        let adopting = Adopting { ids: ["vpc-3".to_owned(), "vpc-2".to_owned()].into(), ..Adopting::default() };
+        let adopter = Owner { stack: "s", adopting: &adopting };
+        let taken = pick_owned("vpc", "s-vpc", &adopter, vec![untagged], |r| r.0.clone(), |r| r.1.clone());
+        assert_eq!(taken.expect("ok").map(|r| r.0), Some("vpc-3".into()));
+        let other = ("vpc-2".to_owned(), t(&[("konnichiwa:stack", "other")]));
+        assert!(pick_owned("vpc", "s-vpc", &adopter, vec![other], |r| r.0.clone(), |r| r.1.clone()).is_err());
     }
 
     #[test]

@@ -343,7 +343,7 @@ pub(crate) async fn owned_tags(ctx: &Ctx, name: &str, arn: &str) -> Result<Vec<(
         })
         .unwrap_or_default();
     let owned = vec![(arn.to_owned(), pairs.clone())];
-    tags::pick_owned("alarm", name, &ctx.stack.name, owned, |t| t.0.clone(), |t| t.1.clone())?;
+    tags::pick_owned("alarm", name, &ctx.owner(), owned, |t| t.0.clone(), |t| t.1.clone())?;
     Ok(pairs)
 }
 

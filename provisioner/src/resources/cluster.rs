@@ -192,7 +192,7 @@ pub async fn observe(ctx: &Ctx) -> Result<Option<ObservedCluster>, Error> {
                 .collect(),
         })
         .collect();
-    tags::pick_owned("ECS cluster", &name, &ctx.stack.name, found, |c| c.arn.clone(), |c| c.tags.clone())
+    tags::pick_owned("ECS cluster", &name, &ctx.owner(), found, |c| c.arn.clone(), |c| c.tags.clone())
 }
 
 fn insights(on: bool) -> ClusterSetting {

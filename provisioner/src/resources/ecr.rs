@@ -122,7 +122,7 @@ async fn get_owned(
     let tags: Vec<(String, String)> =
         listed.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![(arn, tags.clone())];
-    tags::pick_owned("repository", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
+    tags::pick_owned("repository", name, &ctx.owner(), found, |r| r.0.clone(), |r| r.1.clone())?;
     Ok(Some((repo, tags)))
 }
 

@@ -216,7 +216,7 @@ async fn observe(ctx: &Ctx, bucket: &str) -> Result<Option<ObservedBucket>, Erro
     let owned = if take_over {
         Some(found)
     } else {
-        tags::pick_owned("bucket", bucket, &ctx.stack.name, vec![found], |b| b.name.clone(), |b| b.tags.clone())?
+        tags::pick_owned("bucket", bucket, &ctx.owner(), vec![found], |b| b.name.clone(), |b| b.tags.clone())?
     };
     let Some(mut b) = owned else { return Ok(None) };
     // Five settings, read at once.

@@ -104,7 +104,7 @@ async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedLogGroup>, Erro
     let tags: Vec<(String, String)> =
         listed.tags().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     let found = vec![ObservedLogGroup { arn, retention_days: g.retention_in_days(), tags }];
-    tags::pick_owned("log group", name, &ctx.stack.name, found, |g| g.arn.clone(), |g| g.tags.clone())
+    tags::pick_owned("log group", name, &ctx.owner(), found, |g| g.arn.clone(), |g| g.tags.clone())
 }
 
 async fn apply(

@@ -215,7 +215,7 @@ pub(crate) async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<ObservedSe
             .collect(),
         policy: None,
     }];
-    tags::pick_owned("secret", name, &ctx.stack.name, found, |s| s.arn.clone(), |s| s.tags.clone())
+    tags::pick_owned("secret", name, &ctx.owner(), found, |s| s.arn.clone(), |s| s.tags.clone())
 }
 
 /// The ARN of the stack's API-key secret, if it exists and is not scheduled for deletion (one

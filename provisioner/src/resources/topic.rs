@@ -108,7 +108,7 @@ async fn observe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedTopic>, Error> {
     let listed = sns.list_tags_for_resource().resource_arn(arn).send().await.ctx("list tags of topic", arn)?;
     let tags = listed.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![ObservedTopic { arn: arn.to_owned(), tags }];
-    tags::pick_owned("topic", &name(&ctx.stack.name), &ctx.stack.name, found, |t| t.arn.clone(), |t| t.tags.clone())
+    tags::pick_owned("topic", &name(&ctx.stack.name), &ctx.owner(), found, |t| t.arn.clone(), |t| t.tags.clone())
 }
 
 fn sns_tags(stack: &stack::Stack) -> Result<Vec<Tag>, Error> {

@@ -185,7 +185,7 @@ pub async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedAsg>, Error
                 .collect(),
         })
         .collect();
-    tags::pick_owned("Auto Scaling group", name, &ctx.stack.name, found, |g| g.arn.clone(), |g| g.tags.clone())
+    tags::pick_owned("Auto Scaling group", name, &ctx.owner(), found, |g| g.arn.clone(), |g| g.tags.clone())
 }
 
 /// The group with the instance refresh under way, looked up only when the group or one of its

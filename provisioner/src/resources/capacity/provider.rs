@@ -114,7 +114,7 @@ async fn describe(ctx: &Ctx, name: &str) -> Result<Vec<(String, ObservedProvider
 pub(super) async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedProvider>, Error> {
     let active: Vec<ObservedProvider> =
         describe(ctx, name).await?.into_iter().filter(|(status, _)| status == "ACTIVE").map(|(_, p)| p).collect();
-    tags::pick_owned("capacity provider", name, &ctx.stack.name, active, |p| p.arn.clone(), |p| p.tags.clone())
+    tags::pick_owned("capacity provider", name, &ctx.owner(), active, |p| p.arn.clone(), |p| p.tags.clone())
 }
 
 fn managed_scaling() -> ManagedScaling {

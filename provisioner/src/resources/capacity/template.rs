@@ -195,7 +195,7 @@ pub(super) async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedTemp
         })
         .collect();
     let Some((id, latest, default_version, tags)) =
-        tags::pick_owned("launch template", name, &ctx.stack.name, found, |t| t.0.clone(), |t| t.3.clone())?
+        tags::pick_owned("launch template", name, &ctx.owner(), found, |t| t.0.clone(), |t| t.3.clone())?
     else {
         return Ok(None);
     };

@@ -51,7 +51,7 @@ pub async fn observe(ctx: &Ctx, arn: &str, name: &str) -> Result<Option<Observed
     tags::pick_owned(
         "IAM policy",
         name,
-        &ctx.stack.name,
+        &ctx.owner(),
         vec![(arn.to_owned(), tags.clone())],
         |p| p.0.clone(),
         |p| p.1.clone(),

@@ -38,7 +38,7 @@ pub async fn observe(ctx: &Ctx, name: &str) -> Result<Option<ObservedProfile>, E
         roles: p.roles().iter().map(|r| r.role_name().to_owned()).collect(),
         tags,
     }];
-    tags::pick_owned("instance profile", name, &ctx.stack.name, found, |p| p.arn.clone(), |p| p.tags.clone())
+    tags::pick_owned("instance profile", name, &ctx.owner(), found, |p| p.arn.clone(), |p| p.tags.clone())
 }
 
 pub fn diff(role: &str, stack: &stack::Stack, observed: Option<&ObservedProfile>) -> Change {

@@ -134,7 +134,7 @@ async fn get_owned(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::R
     let Some(role) = absent(got)?.and_then(|r| r.role) else { return Ok(None) };
     let tags: Vec<(String, String)> = role.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     let found = vec![(role.arn().to_owned(), tags)];
-    tags::pick_owned("IAM role", name, &ctx.stack.name, found, |r| r.0.clone(), |r| r.1.clone())?;
+    tags::pick_owned("IAM role", name, &ctx.owner(), found, |r| r.0.clone(), |r| r.1.clone())?;
     Ok(Some(role))
 }
 

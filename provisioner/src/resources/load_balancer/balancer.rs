@@ -99,7 +99,7 @@ async fn describe(ctx: &Ctx, name: &str) -> Result<Option<aws_sdk_elasticloadbal
 /// Refuses a load balancer of ours by name whose tags say it is not ours.
 fn check_owned(ctx: &Ctx, name: &str, arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
     let found = vec![(arn.to_owned(), tags.to_vec())];
-    tags::pick_owned("load balancer", name, &ctx.stack.name, found, |l| l.0.clone(), |l| l.1.clone()).map(|_| ())
+    tags::pick_owned("load balancer", name, &ctx.owner(), found, |l| l.0.clone(), |l| l.1.clone()).map(|_| ())
 }
 
 /// The DNS name of our load balancer `name`, if it exists (two calls; nothing compared).

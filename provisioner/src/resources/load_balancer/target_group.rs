@@ -63,7 +63,7 @@ pub(super) async fn observe_tg(ctx: &Ctx, name: &str) -> Result<Option<ObservedT
     tags::pick_owned(
         "target group",
         name,
-        &ctx.stack.name,
+        &ctx.owner(),
         vec![(arn.clone(), tags.clone())],
         |t| t.0.clone(),
         |t| t.1.clone(),

@@ -6,7 +6,7 @@
 use aws_sdk_ec2::types::ResourceType;
 
 use super::INTERNET_GATEWAY;
-use super::{Names, filter, retag};
+use super::{Names, by_name_or_adopted, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
@@ -52,7 +52,7 @@ async fn observe_all(ctx: &Ctx, names: &Names, vpc: &Id) -> Result<Vec<ObservedI
         .clients
         .ec2
         .describe_internet_gateways()
-        .filters(filter("tag:Name", &names.igw))
+        .filters(by_name_or_adopted(&names.igw, "internet-gateway-id", ctx.adopting.internet_gateway.as_ref()))
         .send()
         .await
         .ctx("describe internet gateway", &names.igw)?;
@@ -70,7 +70,7 @@ async fn observe_all(ctx: &Ctx, names: &Names, vpc: &Id) -> Result<Vec<ObservedI
             }
         })
         .collect();
-    tags::owned("internet gateway", &names.igw, &ctx.stack.name, found, |g| g.id.clone(), |g| g.tags.clone())
+    tags::owned("internet gateway", &names.igw, &ctx.owner(), found, |g| g.id.clone(), |g| g.tags.clone())
 }
 
 /// Attaches; a gateway or VPC created a moment ago can still be "not found".

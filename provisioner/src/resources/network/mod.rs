@@ -159,6 +159,15 @@ pub(crate) fn filter(name: &str, value: impl Into<String>) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
+/// The filter that finds one of the network's resources: by our `Name` tag, or, while `adopt`
+/// plans to take one over (it has no such tag yet), by the id the state gives it (`id_filter`).
+pub(crate) fn by_name_or_adopted(name: &str, id_filter: &str, adopted: Option<&String>) -> Filter {
+    match adopted {
+        Some(id) => filter(id_filter, id),
+        None => filter("tag:Name", name),
+    }
+}
+
 /// The filter that finds everything carrying this stack's ownership tag.
 pub(crate) fn owned_filter(stack: &stack::Stack) -> Filter {
     filter(&format!("tag:{}", stack::OWNERSHIP_TAG), &stack.name)

@@ -6,7 +6,7 @@
 use aws_sdk_ec2::types::{Filter, ResourceType};
 
 use super::ROUTE_TABLE;
-use super::{Names, filter, retag};
+use super::{Names, by_name_or_adopted, filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Change, Ctx, FieldDiff, Id, Plan, Step, tags};
@@ -112,12 +112,12 @@ async fn observe_all(ctx: &Ctx, names: &Names, vpc: &Id) -> Result<Vec<ObservedR
         .ec2
         .describe_route_tables()
         .filters(filter("vpc-id", vpc_id))
-        .filters(filter("tag:Name", &names.route_table))
+        .filters(by_name_or_adopted(&names.route_table, "route-table-id", ctx.adopting.route_table.as_ref()))
         .send()
         .await
         .ctx("describe route table", &names.route_table)?;
     let found: Vec<ObservedRouteTable> = out.route_tables().iter().map(observed_of).collect();
-    tags::owned("route table", &names.route_table, &ctx.stack.name, found, |r| r.id.clone(), |r| r.tags.clone())
+    tags::owned("route table", &names.route_table, &ctx.owner(), found, |r| r.id.clone(), |r| r.tags.clone())
 }
 
 /// Associates `subnet`; when it is associated with another table already (a duplicate of ours,

@@ -203,7 +203,7 @@ pub async fn observe_named(ctx: &Ctx, vpc: &Id, names: &[&str]) -> Result<Vec<Ob
 /// Of the groups found, ours named `name`; refuses a foreign one with that name.
 pub fn pick(ctx: &Ctx, all: &[ObservedSecurityGroup], name: &str) -> Result<Option<ObservedSecurityGroup>, Error> {
     let found: Vec<ObservedSecurityGroup> = all.iter().filter(|g| g.name == name).cloned().collect();
-    tags::pick_owned("security group", name, &ctx.stack.name, found, |g| g.id.clone(), |g| g.tags.clone())
+    tags::pick_owned("security group", name, &ctx.owner(), found, |g| g.id.clone(), |g| g.tags.clone())
 }
 
 pub async fn observe(ctx: &Ctx, vpc: &Id, name: &str) -> Result<Option<ObservedSecurityGroup>, Error> {

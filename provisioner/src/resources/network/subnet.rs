@@ -88,11 +88,14 @@ async fn observe_in(ctx: &Ctx, vpc_id: &str) -> Result<Vec<ObservedSubnet>, Erro
         .iter()
         .map(|s| {
             let tags = tags::pairs(s.tags());
+            let (id, az) = (s.subnet_id().unwrap_or_default(), s.availability_zone().unwrap_or_default());
+            // A subnet `adopt` takes over is found under the name it is about to get.
+            let adopted = ctx.adopting.subnets.iter().any(|a| a == id);
             ObservedSubnet {
-                id: s.subnet_id().unwrap_or_default().to_owned(),
-                name: name_of(&tags),
+                id: id.to_owned(),
+                name: if adopted { Names::of(&ctx.stack).subnet(az) } else { name_of(&tags) },
                 cidr: s.cidr_block().unwrap_or_default().to_owned(),
-                az: s.availability_zone().unwrap_or_default().to_owned(),
+                az: az.to_owned(),
                 map_public_ip: s.map_public_ip_on_launch().unwrap_or(false),
                 tags,
             }
@@ -106,7 +109,7 @@ pub(super) async fn locate_in(ctx: &Ctx, names: &Names, vpc_id: &str) -> Result<
     let mut ours: Vec<ObservedSubnet> = observe_in(ctx, vpc_id)
         .await?
         .into_iter()
-        .filter(|s| s.name.starts_with(&prefix) && tags::owned_by(&s.tags, &ctx.stack.name))
+        .filter(|s| s.name.starts_with(&prefix) && ctx.owner().owns(&s.id, &s.tags))
         .collect();
     ours.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ours.into_iter().map(|s| s.id).collect())
@@ -115,7 +118,7 @@ pub(super) async fn locate_in(ctx: &Ctx, names: &Names, vpc_id: &str) -> Result<
 /// Of the VPC's subnets, ours named `name`; refuses a foreign one with that name.
 fn pick(ctx: &Ctx, all: &[ObservedSubnet], name: &str) -> Result<Option<ObservedSubnet>, Error> {
     let found: Vec<ObservedSubnet> = all.iter().filter(|s| s.name == name).cloned().collect();
-    tags::pick_owned("subnet", name, &ctx.stack.name, found, |s| s.id.clone(), |s| s.tags.clone())
+    tags::pick_owned("subnet", name, &ctx.owner(), found, |s| s.id.clone(), |s| s.tags.clone())
 }
 
 async fn observe_one(ctx: &Ctx, vpc: &Id, name: &str) -> Result<Option<ObservedSubnet>, Error> {
@@ -238,7 +241,7 @@ pub async fn converge(
     }
     // Our subnets that stack.yaml no longer wants (fewer zones).
     for s in existing.iter().filter(|s| {
-        tags::owned_by(&s.tags, &stack.name)
+        ctx.owner().owns(&s.id, &s.tags)
             && s.name.starts_with(&names.subnet(""))
             && !desired.iter().any(|d| d.name == s.name)
     }) {
@@ -253,7 +256,7 @@ pub async fn converge(
 
 /// Deletes our subnets in the VPC.
 pub async fn teardown_in(ctx: &Ctx, plan: &mut Plan, vpc_id: &str) -> Result<(), Error> {
-    for s in observe_in(ctx, vpc_id).await?.into_iter().filter(|s| tags::owned_by(&s.tags, &ctx.stack.name)) {
+    for s in observe_in(ctx, vpc_id).await?.into_iter().filter(|s| ctx.owner().owns(&s.id, &s.tags)) {
         if ctx.applying() {
             delete(ctx, &s.id).await?;
             ctx.progress(format!("deleted subnet {} ({})", s.name, s.id));

@@ -5,7 +5,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 use super::VPC;
-use super::{Names, filter, owned_filter, retag};
+use super::{Names, by_name_or_adopted, owned_filter, retag};
 use crate::error::{AwsContext, Error, gone};
 use crate::reconcile::step::{InUse, Observed};
 use crate::reconcile::{Action, Change, Ctx, FieldDiff, Id, Plan, Step, compare, tags};
@@ -66,7 +66,7 @@ async fn find_owned(ctx: &Ctx, names: &Names) -> Result<Vec<Found>, Error> {
         .clients
         .ec2
         .describe_vpcs()
-        .filters(filter("tag:Name", &names.vpc))
+        .filters(by_name_or_adopted(&names.vpc, "vpc-id", ctx.adopting.vpc.as_ref()))
         .send()
         .await
         .ctx("describe VPC", &names.vpc)?;
@@ -81,7 +81,7 @@ async fn find_owned(ctx: &Ctx, names: &Names) -> Result<Vec<Found>, Error> {
             )
         })
         .collect();
-    tags::owned("VPC", &names.vpc, &ctx.stack.name, found, |v| v.0.clone(), |v| v.2.clone())
+    tags::owned("VPC", &names.vpc, &ctx.owner(), found, |v| v.0.clone(), |v| v.2.clone())
 }
 
 /// The id of the stack's VPC, if there is one (one call; nothing compared). Refuses two: `up`

@@ -240,7 +240,7 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
             (observed, tags)
         })
         .collect();
-    Ok(tags::pick_owned("ECS service", name, &ctx.stack.name, found, |s| s.0.arn.clone(), |s| s.1.clone())?
+    Ok(tags::pick_owned("ECS service", name, &ctx.owner(), found, |s| s.0.arn.clone(), |s| s.1.clone())?
         .map(|(s, _)| s))
 }
 

@@ -280,7 +280,7 @@ pub async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedTask>, Erro
     tags::pick_owned(
         "task definition",
         &family,
-        &ctx.stack.name,
+        &ctx.owner(),
         vec![(arn.to_owned(), tag_pairs)],
         |t| t.0.clone(),
         |t| t.1.clone(),
@@ -567,6 +567,7 @@ mod tests {
             stack: crate::resources::test_stack(),
             mode: crate::reconcile::Mode::Plan,
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+            adopting: Default::default(),
         };
         let revisions = active_revisions(&ctx, "konnichiwa").await.expect("listed");
         assert_eq!(revisions, [arn("konnichiwa:12"), arn("konnichiwa:3"), arn("konnichiwa:2")], "newest first");
