@@ -105,13 +105,17 @@ pub enum Command {
     /// Build the app's OCI image and push it, without a Docker daemon.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Come from Terraform: read a Terraform state (format version 4, as `terraform state pull`
-    /// prints it) and write a stack file that describes what it says runs, each value with the
-    /// resource it came from (found through what the service is attached to). No AWS call; the
-    /// state's secret values are never read out. Taking over the resources themselves (their
-    /// names and our tags) is not built yet: `up` with the written file would create a second
-    /// copy beside them. Exit 0 written; 1 the state is unusable, or the file does not validate
-    /// (it is written, with the problems listed).
+    /// Come from Terraform: take over a stack Terraform made, without recreating it. With
+    /// --write-stack-file, write a stack file that describes what the state (format version 4, as
+    /// `terraform state pull` prints it) says runs, each value with the resource it came from and
+    /// the names AWS cannot change under `adopted:`; no AWS call. Without it, plan taking over
+    /// stack.yaml's stack: each resource of the state taken over as it is (tags to add), taken
+    /// over and changed in place by `up`, only replaceable (downtime), or left alone (why), and
+    /// what `up` would then create. --yes (an administrator's, never the deploy role's) records
+    /// the names in stack.yaml and adds the stack's tags, under the lease; nothing is ever deleted,
+    /// and `down` then deletes what was taken over. The state's secret values are never read out.
+    /// Exit 0 nothing to take over (or written / applied); 2 tags or names to add (the plan);
+    /// 1 the state is unusable, of another account or region, or the file does not validate.
     Adopt(AdoptArgs),
 }
 
@@ -122,16 +126,22 @@ pub struct AdoptArgs {
     /// provisioner adopt --from-tfstate - --write-stack-file stack.yaml`).
     #[arg(long = "from-tfstate", value_name = "PATH")]
     pub from_tfstate: PathBuf,
-    /// Write the stack file describing the state here (`-`: standard output). Refused when the
-    /// file exists, unless --force.
-    #[arg(long, value_name = "FILE", required = true)]
-    pub write_stack_file: PathBuf,
+    /// Write the stack file describing the state here (`-`: standard output) instead of
+    /// planning; refused when the file exists, unless --force.
+    #[arg(long, value_name = "FILE", conflicts_with = "yes")]
+    pub write_stack_file: Option<PathBuf>,
     /// The service to describe when the state runs several: its address, e.g. aws_ecs_service.app.
     #[arg(long, value_name = "ADDRESS")]
     pub service: Option<String>,
     /// Overwrite an existing --write-stack-file.
-    #[arg(long)]
+    #[arg(long, requires = "write_stack_file")]
     pub force: bool,
+    /// Take over: record the names in stack.yaml and add the stack's tags.
+    #[arg(long)]
+    pub yes: bool,
+    /// When another run holds the stack's lease, wait this long for it (default: refuse at once).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

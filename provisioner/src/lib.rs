@@ -2,6 +2,7 @@
 //! so tests drive it in-process or as the binary the thin `main.rs` builds.
 
 pub mod adopt;
+pub mod adoption;
 pub mod aws;
 pub mod cli;
 pub mod commands;

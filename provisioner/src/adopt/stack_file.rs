@@ -145,8 +145,8 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     r.take("load_balancer", lb, "name");
     network(&mut r, &mut out, lb);
     capacity(&mut r, &mut out, cluster);
-    registry(&mut r, &mut out, &name, container.as_ref());
-    secret(&mut r, &mut out, &name, container.as_ref());
+    registry(&mut r, &mut out, container.as_ref());
+    secret(&mut r, &mut out, container.as_ref());
     service_section(&mut r, &mut out, svc, task, container.as_ref(), tg);
     load_balancer(&mut r, &mut out, lb, listener, tg);
     logs(&mut r, &mut out, &name, container.as_ref());
@@ -369,7 +369,7 @@ fn instances_identity(r: &mut Reading, lt: Found) {
     r.take("instance_security_group", group, "name");
 }
 
-fn registry(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Option<&Value>) {
+fn registry(r: &mut Reading, out: &mut Vec<String>, container: Option<&Value>) {
     let image = container.and_then(|c| c.get("image")?.as_str().map(str::to_owned)).unwrap_or_default();
     let repo = r
         .state
@@ -389,10 +389,8 @@ fn registry(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Optio
     let scan =
         repo.block("image_scanning_configuration").and_then(|b| b.get("scan_on_push")?.as_bool()).unwrap_or(false);
     let immutable = repo.text("image_tag_mutability").is_some_and(|m| m.starts_with("IMMUTABLE"));
-    let mut fields = Vec::new();
-    if repo_name != name {
-        fields.push(format!("repository: {}", yaml(&repo_name)));
-    }
+    // Named always: a stack renamed later must not derive another repository's name.
+    let mut fields = vec![format!("repository: {}", yaml(&repo_name))];
     if let Some(k) = keep {
         fields.push(format!("keep_images: {k}"));
     }
@@ -401,7 +399,7 @@ fn registry(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Optio
     out.extend([String::new(), format!("registry: {{ {} }}   # {}", fields.join(", "), repo.address())]);
 }
 
-fn secret(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Option<&Value>) {
+fn secret(r: &mut Reading, out: &mut Vec<String>, container: Option<&Value>) {
     let arn = container.and_then(|c| {
         c.get("secrets")?
             .as_array()?
@@ -417,11 +415,9 @@ fn secret(r: &mut Reading, out: &mut Vec<String>, name: &str, container: Option<
         .find(|s| s.text("arn").is_some_and(|a| arn.as_deref().is_some_and(|v| v.starts_with(&a))));
     let secret = r.find("aws_secretsmanager_secret", "arn", found.and_then(|f| f.text("arn")).as_deref());
     let Some(secret) = secret else { return };
-    let mut fields = Vec::new();
+    // Named always: a stack renamed later must not derive another secret's name.
     let secret_name = secret.text("name").unwrap_or_default();
-    if secret_name != format!("{name}/api-key") {
-        fields.push(format!("name: {}", yaml(&secret_name)));
-    }
+    let mut fields = vec![format!("name: {}", yaml(&secret_name))];
     fields.push(format!(
         "recovery_window_days: {}",
         secret.text("recovery_window_in_days").unwrap_or_else(|| "30".into())

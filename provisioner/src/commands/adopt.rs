@@ -1,5 +1,6 @@
-//! `adopt`: a Terraform state described as a stack file, written where asked; what was read, what
-//! was not, and what stack.yaml cannot say.
+//! `adopt`: a Terraform state described as a stack file, written where asked (what was read, what
+//! was not, and what stack.yaml cannot say); or, without a file to write, taken over
+//! (`take_over`).
 
 use std::io::Read;
 use std::path::Path;
@@ -32,17 +33,35 @@ struct Adopted<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct StateId<'a> {
+pub(super) struct StateId<'a> {
     terraform_version: &'a str,
     serial: u64,
     lineage: &'a str,
 }
 
-pub fn run(cli: &Cli, args: &AdoptArgs) -> Result<u8, Error> {
+impl<'a> StateId<'a> {
+    pub(super) fn of(state: &'a State) -> Self {
+        Self { terraform_version: &state.terraform_version, serial: state.serial, lineage: &state.lineage }
+    }
+}
+
+pub async fn run(cli: &Cli, args: &AdoptArgs) -> Result<u8, Error> {
     let (text, source) = read_state(&args.from_tfstate)?;
     let state = State::parse(&text, &source).map_err(|e| Error::Usage(e.to_string()))?;
     let described = stack_file::describe(&state, args.service.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
-    let out = &args.write_stack_file;
+    match &args.write_stack_file {
+        Some(out) => write_stack_file(cli, args, &state, &described, out),
+        None => super::take_over::run(cli, args, &state, &source, &described).await,
+    }
+}
+
+fn write_stack_file(
+    cli: &Cli,
+    args: &AdoptArgs,
+    state: &State,
+    described: &Described,
+    out: &Path,
+) -> Result<u8, Error> {
     let to_stdout = out.as_os_str() == "-";
     if !to_stdout {
         write_new(out, &described.text, args.force)?;
@@ -57,11 +76,7 @@ pub fn run(cli: &Cli, args: &AdoptArgs) -> Result<u8, Error> {
         let body = Adopted {
             written: out.display().to_string(),
             region: &described.region,
-            state: StateId {
-                terraform_version: &state.terraform_version,
-                serial: state.serial,
-                lineage: &state.lineage,
-            },
+            state: StateId::of(state),
             described_from: &described.from,
             not_described,
             notes: &described.notes,
@@ -98,8 +113,8 @@ fn report(d: &Described, not_described: &[String], problems: &[String], w: &mut 
         lines.extend(problems.iter().map(|p| format!("    {p}")));
     }
     lines.push(
-        "  next: review it; taking over the resources themselves (their names, our tags) is not built yet, so \
-         `up` with this file would create a second copy beside them"
+        "  next: review it, then `provisioner adopt --from-tfstate <the state> --stack <this file>` plans taking \
+         the resources over (no change), and --yes takes them over"
             .into(),
     );
     for l in lines {

@@ -16,6 +16,7 @@ mod run_local;
 mod saved_plan;
 mod scale;
 mod status;
+mod take_over;
 mod up;
 mod verify;
 
@@ -135,7 +136,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Command::Render => render(cli),
-        Command::Adopt(args) => adopt::run(cli, args),
+        Command::Adopt(args) => adopt::run(cli, args).await,
         Command::Plan(args) => plan::run(cli, args).await,
         Command::Cost(args) => cost::run(cli, args).await,
         Command::Verify => verify::run(cli).await,

@@ -1,0 +1,264 @@
+//! `adopt`'s plan: each managed `aws_*` resource of a Terraform state matched to the row `up`'s
+//! plan gives it when the state's resources count as the stack's (`reconcile::adopting`), and
+//! judged — taken over as it is (tags to add), taken over and changed in place, only replaceable
+//! (downtime), a part of another, or left alone (why) — beside what `up` would then create.
+//! `tagging` reads the tags the kinds do not compare and applies them; `record` writes the
+//! names into stack.yaml.
+
+pub mod record;
+pub mod tagging;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::adopt::taken::Taken;
+use crate::adopt::tfstate::{Found, State};
+use crate::error::Error;
+use crate::reconcile::adopting::Adopting;
+use crate::reconcile::{Action, FieldDiff, Noun, Plan, ResourceChange};
+
+/// Types a kind takes over as a part of another resource (the plan has no row of their own).
+const PARTS: &[(&str, &str)] = &[
+    ("aws_route_table_association", "the route table's associations"),
+    ("aws_ecr_lifecycle_policy", "the repository's lifecycle policy"),
+    ("aws_secretsmanager_secret_version", "the secret's value, kept as it is"),
+    ("aws_iam_role_policy", "the role's inline policies"),
+    ("aws_iam_role_policy_attachment", "the role's managed policies"),
+    ("aws_ecs_cluster_capacity_providers", "the cluster's capacity providers"),
+    ("aws_appautoscaling_policy", "the service's scaling policies"),
+    ("aws_lb_listener_rule", "the listener's rules"),
+];
+
+/// What `adopt` makes of one resource of the state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// It carries the stack's tag already.
+    Ours,
+    /// Taken over as it is: the tags to add.
+    AsIs { tags: Vec<FieldDiff> },
+    /// Taken over; `up` then changes these fields in place.
+    Change { tags: Vec<FieldDiff>, fields: Vec<FieldDiff> },
+    /// Taken over, but `up` can only replace it: the resource is recreated (downtime).
+    Replace { tags: Vec<FieldDiff>, reason: String },
+    /// Taken over and then deleted by `up` (stack.yaml does not want it).
+    Delete { tags: Vec<FieldDiff> },
+    /// Taken over with the resource named (`what`).
+    Part { what: String },
+    /// Left alone, and why.
+    Left { why: String },
+}
+
+impl Verdict {
+    /// The tags `adopt --yes` adds.
+    pub fn tags(&self) -> &[FieldDiff] {
+        match self {
+            Self::AsIs { tags } | Self::Change { tags, .. } | Self::Replace { tags, .. } | Self::Delete { tags } => {
+                tags
+            }
+            _ => &[],
+        }
+    }
+}
+
+/// One resource of the state and what becomes of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub address: String,
+    /// The plan row it is (kind and name as `plan` shows them), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Noun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// A name stack.yaml records under `adopted:`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Name {
+    pub key: &'static str,
+    pub name: String,
+    pub from: String,
+}
+
+/// `adopt`'s plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AdoptPlan {
+    pub entries: Vec<Entry>,
+    /// Names to record in stack.yaml (none: it has them).
+    pub names_to_record: Vec<Name>,
+    /// What `up` would create or replace besides (rows that are no resource of the state).
+    pub up_creates: Vec<ResourceChange>,
+}
+
+impl AdoptPlan {
+    /// Something for `adopt --yes` to do: tags to add or names to record.
+    pub fn has_work(&self) -> bool {
+        !self.names_to_record.is_empty() || self.entries.iter().any(|e| !e.verdict.tags().is_empty())
+    }
+}
+
+/// The ids and ARNs of the state's resources that lookups take as the stack's while `adopt`
+/// plans: ARNs, and ids of the forms EC2 gives (`vpc-0a1b…`); never a bare name, which another
+/// resource could share.
+pub fn adopting(state: &State, taken: &Taken) -> Adopting {
+    let mut ids = BTreeSet::new();
+    for f in state.managed_aws().filter(|f| !is_part(&f.resource.kind)) {
+        for value in [f.text("arn"), f.text("id")].into_iter().flatten() {
+            if value.starts_with("arn:") || ec2_id(&value) {
+                ids.insert(value.trim_end_matches(":*").to_owned());
+                if f.resource.kind == "aws_cloudwatch_log_group" && value.starts_with("arn:") {
+                    ids.insert(format!("{value}:*"));
+                }
+            }
+        }
+    }
+    Adopting {
+        ids,
+        vpc: taken.vpc.clone(),
+        subnets: taken.subnets.clone(),
+        internet_gateway: taken.internet_gateway.clone(),
+        route_table: taken.route_table.clone(),
+    }
+}
+
+/// `vpc-0123abcd…`: a prefix and at least 8 hex digits.
+fn ec2_id(value: &str) -> bool {
+    value.split_once('-').is_some_and(|(prefix, hex)| {
+        !prefix.is_empty()
+            && prefix.chars().all(|c| c.is_ascii_lowercase())
+            && hex.len() >= 8
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+fn is_part(kind: &str) -> bool {
+    PARTS.iter().any(|(k, _)| *k == kind)
+}
+
+/// Refuses a state of another account or region than the credentials' and the stack's.
+pub fn check_place(state: &State, region: &str, account: &str) -> Result<(), Error> {
+    let arns: Vec<String> = state.managed_aws().filter_map(|f| f.text("arn")).collect();
+    let parts = |i: usize| -> BTreeSet<String> {
+        arns.iter().filter_map(|a| crate::adopt::stack_file::arn_part(a, i)).collect()
+    };
+    let (regions, accounts) = (parts(3), parts(4));
+    if let Some(other) = regions.iter().find(|r| *r != region) {
+        return Err(Error::Usage(format!(
+            "the state's resources are in {other}, stack.yaml's region is {region}: adopt into a stack of that region \
+             (set `region: {other}`), or give the state of the stack in {region}"
+        )));
+    }
+    if let Some(other) = accounts.iter().find(|a| *a != account) {
+        return Err(Error::Usage(format!(
+            "the state's resources are in account {other}, the credentials are of account {account}: run adopt with \
+             credentials of account {other} (AWS_PROFILE), or give the state of this account's stack"
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the state's names into `adopted` where stack.yaml leaves them unset; refuses one it
+/// sets otherwise. Returns the names to record.
+pub fn merge_names(adopted: &mut stack::Adopted, taken: &Taken) -> Result<Vec<Name>, Error> {
+    let mut to_record = Vec::new();
+    for (key, name) in taken.names.entries() {
+        let Some(name) = name else { continue };
+        let from = taken.from.get(key).cloned().unwrap_or_default();
+        let Some(slot) = adopted.slot(key) else { continue };
+        match slot {
+            Some(have) if have != name => {
+                return Err(Error::Usage(format!(
+                    "stack.yaml's adopted.{key} is {have}, but the state's is {name} ({from}): correct stack.yaml, or \
+                     give the state of the stack it describes"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                *slot = Some(name.to_owned());
+                to_record.push(Name { key, name: name.to_owned(), from });
+            }
+        }
+    }
+    Ok(to_record)
+}
+
+/// Each resource of the state judged by the plan `up` would make with them taken over;
+/// `attached` are the addresses the stack describes (what the service is attached to), and
+/// `unseen_tags` the tags missing on a row whose kind does not compare tags (by row id).
+pub fn judge(
+    state: &State,
+    plan: &Plan,
+    attached: &[String],
+    unseen_tags: &BTreeMap<String, Vec<FieldDiff>>,
+) -> AdoptPlan {
+    let by_id: BTreeMap<String, &ResourceChange> =
+        plan.resources.iter().filter(|r| r.id.is_some()).map(|r| (normal(r.id.as_deref()), r)).collect();
+    let takeable: BTreeSet<&str> =
+        crate::resources::KINDS.iter().flat_map(|k| k.terraform_types.iter().copied()).collect();
+    let mut matched = BTreeSet::new();
+    let mut entries = Vec::new();
+    for f in state.managed_aws() {
+        let address = f.address();
+        let kind = f.resource.kind.as_str();
+        let row = if is_part(kind) { None } else { row_of(f, &by_id) };
+        let Some(row) = row else {
+            let verdict = match PARTS.iter().find(|(k, _)| *k == kind) {
+                Some((_, what)) => Verdict::Part { what: (*what).to_owned() },
+                None if attached.contains(&address) => Verdict::Left {
+                    why: "not found in AWS as the state describes it: is the state current (`terraform refresh`)?"
+                        .into(),
+                },
+                None if takeable.contains(kind) => {
+                    Verdict::Left { why: "stack.yaml has no place for it (not what the service is attached to)".into() }
+                }
+                None => Verdict::Left { why: format!("no kind of the stack makes {kind}") },
+            };
+            entries.push(Entry { address, kind: None, name: None, id: None, verdict });
+            continue;
+        };
+        let id = row.id.clone().unwrap_or_default();
+        matched.insert(normal(Some(&id)));
+        let mut tags: Vec<FieldDiff> =
+            row.change.fields.iter().filter(|d| d.field.starts_with("tags.")).cloned().collect();
+        tags.extend(unseen_tags.get(&id).cloned().unwrap_or_default());
+        let fields: Vec<FieldDiff> =
+            row.change.fields.iter().filter(|d| !d.field.starts_with("tags.")).cloned().collect();
+        let verdict = match row.change.action {
+            Action::Replace => Verdict::Replace { tags, reason: row.change.reason.clone().unwrap_or_default() },
+            Action::Delete => Verdict::Delete { tags },
+            _ if tags.is_empty() && fields.is_empty() => Verdict::Ours,
+            _ if fields.is_empty() => Verdict::AsIs { tags },
+            _ => Verdict::Change { tags, fields },
+        };
+        entries.push(Entry {
+            address,
+            kind: Some(row.kind),
+            name: Some(row.name.clone()),
+            id: row.id.clone(),
+            verdict,
+        });
+    }
+    let up_creates = plan
+        .resources
+        .iter()
+        .filter(|r| matches!(r.change.action, Action::Create | Action::Replace))
+        .filter(|r| !matched.contains(&normal(r.id.as_deref())))
+        .cloned()
+        .collect();
+    AdoptPlan { entries, names_to_record: Vec::new(), up_creates }
+}
+
+/// The plan row whose id is one of the resource's ids or ARNs.
+fn row_of<'p>(f: Found, by_id: &BTreeMap<String, &'p ResourceChange>) -> Option<&'p ResourceChange> {
+    [f.text("arn"), f.text("id")].into_iter().flatten().find_map(|v| by_id.get(&normal(Some(&v))).copied())
+}
+
+/// An id as rows and states both spell it (a log group's ARN with or without `:*`).
+fn normal(id: Option<&str>) -> String {
+    id.unwrap_or_default().trim_end_matches(":*").to_owned()
+}

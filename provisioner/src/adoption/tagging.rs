@@ -1,0 +1,138 @@
+//! The tags `adopt` reads and writes itself: those of the kinds whose plan rows do not compare
+//! tags (the ECS service and its task definition's revision), and the ownership and stack tags
+//! `adopt --yes` puts on each resource it takes over, with the call each service takes.
+
+use std::collections::BTreeMap;
+
+use crate::error::{AwsContext, Error, absent};
+use crate::reconcile::{Ctx, FieldDiff, Noun, tags};
+use crate::resources::service::{ECS_SERVICE, TASK_DEFINITION};
+
+/// The stack's tags missing on the adopted service and task definition revision (`rows`: plan
+/// rows as (kind, id)), by id.
+pub async fn unseen(ctx: &Ctx, rows: &[(Noun, String)]) -> Result<BTreeMap<String, Vec<FieldDiff>>, Error> {
+    let want = ctx.stack.resource_tags();
+    let mut missing = BTreeMap::new();
+    for (noun, id) in rows {
+        let have = if *noun == ECS_SERVICE {
+            service_tags(ctx, id).await?
+        } else if *noun == TASK_DEFINITION {
+            task_definition_tags(ctx, id).await?
+        } else {
+            continue;
+        };
+        let diff = tags::diff(&want, &have);
+        if !diff.is_empty() {
+            missing.insert(id.clone(), diff);
+        }
+    }
+    Ok(missing)
+}
+
+async fn service_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
+    let out = ctx.clients.ecs.list_tags_for_resource().resource_arn(arn).send().await.ctx("list tags of", arn)?;
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect())
+}
+
+async fn task_definition_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
+    let out = ctx
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .ctx("describe task definition", arn);
+    let Some(out) = absent(out)? else { return Ok(Vec::new()) };
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+        .collect())
+}
+
+/// Puts `pairs` on the resource of plan kind `noun` named `name` with id `id`, by the call its
+/// service takes.
+pub async fn tag(ctx: &Ctx, noun: Noun, name: &str, id: &str, pairs: &[(String, String)]) -> Result<(), Error> {
+    let c = &ctx.clients;
+    match noun.as_str() {
+        "vpc" | "subnet" | "internet-gateway" | "route-table" | "security-group" | "launch-template" => {
+            c.ec2.create_tags().resources(id).set_tags(Some(tags::ec2_tags(pairs))).send().await.ctx("tag", id)?;
+        }
+        "ecs-cluster" | "ecs-service" | "capacity-provider" | "task-definition" => {
+            let t = pairs.iter().map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()).collect();
+            c.ecs.tag_resource().resource_arn(id).set_tags(Some(t)).send().await.ctx("tag", id)?;
+        }
+        "load-balancer" | "target-group" => {
+            let t = pairs
+                .iter()
+                .map(|(k, v)| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build())
+                .collect();
+            c.elb.add_tags().resource_arns(id).set_tags(Some(t)).send().await.ctx("tag", id)?;
+        }
+        "iam-role" => {
+            c.iam.tag_role().role_name(name).set_tags(Some(iam_tags(pairs)?)).send().await.ctx("tag role", name)?;
+        }
+        "instance-profile" => {
+            let call = c.iam.tag_instance_profile().instance_profile_name(name).set_tags(Some(iam_tags(pairs)?));
+            call.send().await.ctx("tag instance profile", name)?;
+        }
+        "log-group" => {
+            let arn = id.trim_end_matches(":*");
+            let t = pairs.iter().cloned().collect();
+            c.logs.tag_resource().resource_arn(arn).set_tags(Some(t)).send().await.ctx("tag", arn)?;
+        }
+        "ecr-repository" => {
+            let t = pairs
+                .iter()
+                .map(|(k, v)| aws_sdk_ecr::types::Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Refused(format!("tag {id}: {e}")))?;
+            c.ecr.tag_resource().resource_arn(id).set_tags(Some(t)).send().await.ctx("tag", id)?;
+        }
+        "secret" => {
+            let t = pairs.iter().map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build());
+            c.secrets.tag_resource().secret_id(id).set_tags(Some(t.collect())).send().await.ctx("tag", id)?;
+        }
+        "auto-scaling-group" => {
+            let t = pairs
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_autoscaling::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .propagate_at_launch(true)
+                        .resource_id(name)
+                        .resource_type("auto-scaling-group")
+                        .build()
+                })
+                .collect();
+            c.autoscaling.create_or_update_tags().set_tags(Some(t)).send().await.ctx("tag group", name)?;
+        }
+        other => {
+            return Err(Error::Refused(format!("adopt does not tag a {other} ({name}): tag it by hand, then rerun")));
+        }
+    }
+    Ok(())
+}
+
+fn iam_tags(pairs: &[(String, String)]) -> Result<Vec<aws_sdk_iam::types::Tag>, Error> {
+    pairs
+        .iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Refused(format!("tag: {e}")))
+}
+
+/// The pairs a plan row's tag fields set (`tags.K` → K = new).
+pub fn pairs(diffs: &[FieldDiff]) -> Vec<(String, String)> {
+    diffs
+        .iter()
+        .filter_map(|d| Some((d.field.strip_prefix("tags.")?.to_owned(), d.new.clone().unwrap_or_default())))
+        .collect()
+}

@@ -1,0 +1,187 @@
+//! `adopt` without a file to write: the plan of taking a Terraform-made stack over (what `up`
+//! would make of each of the state's resources once it counts as the stack's), and with `--yes`
+//! the names recorded in stack.yaml and the stack's tags added, under the lease. Nothing is
+//! deleted; the deploy role may not run it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::adopt::StateId;
+use super::answer;
+use super::{context, holding_lease};
+use crate::adopt::stack_file::Described;
+use crate::adopt::tfstate::State;
+use crate::adoption::{self, AdoptPlan, Verdict, tagging};
+use crate::cli::{AdoptArgs, Cli};
+use crate::engine;
+use crate::error::Error;
+use crate::exit;
+use crate::reconcile::{Ctx, Mode};
+use crate::resources::service::{ECS_SERVICE, TASK_DEFINITION};
+
+/// `adopt --json` (taking over).
+#[derive(Debug, Serialize)]
+struct TakenOver<'a> {
+    region: &'a str,
+    account: &'a str,
+    /// The state's `terraform_version`, `serial` and `lineage`.
+    state: StateId<'a>,
+    /// Tags to add or names to record (before `--yes`; after it, what it did).
+    changes_pending: bool,
+    applied: bool,
+    #[serde(flatten)]
+    plan: &'a AdoptPlan,
+}
+
+pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &Described) -> Result<u8, Error> {
+    let mut ctx = context(cli, Mode::Plan, std::time::Duration::from_secs(600)).await?;
+    let identity = ctx.clients.identity().await?;
+    adoption::check_place(state, &ctx.stack.region, &identity.account)?;
+    let names = adoption::merge_names(&mut ctx.stack.adopted, &d.taken)?;
+    ctx.adopting = Arc::new(adoption::adopting(state, &d.taken));
+    let mut plan = judge(cli, &ctx, state, &d.from).await?;
+    plan.names_to_record = names;
+    let pending = plan.has_work();
+    let applied = args.yes && pending;
+    if applied {
+        let deploy_role = crate::resources::iam::deploy_role::role_name(&ctx.stack.name);
+        if identity.is_role(&deploy_role) {
+            return Err(Error::Refused(format!(
+                "adopt tags resources stack {} does not own yet, which its deploy role ({deploy_role}) may never \
+                 do: run it with an administrator's credentials",
+                ctx.stack.name
+            )));
+        }
+        let stack_file = cli.stack.clone();
+        holding_lease(&mut ctx, "adopt", args.lock_timeout, async |ctx: &mut Ctx| take(ctx, &stack_file, &plan).await)
+            .await?;
+    }
+    if cli.json {
+        let body = TakenOver {
+            region: &ctx.stack.region,
+            account: &identity.account,
+            state: StateId::of(state),
+            changes_pending: pending,
+            applied,
+            plan: &plan,
+        };
+        answer::print("adopt", Some(&ctx.stack.name), body);
+    } else {
+        println!(
+            "Taking over {source} (Terraform {}, serial {}) as stack {} in {}, account {}:\n",
+            state.terraform_version, state.serial, ctx.stack.name, ctx.stack.region, identity.account
+        );
+        print!("{}", render(&plan, &ctx.stack.name, applied));
+    }
+    Ok(if pending && !applied { exit::CHANGES_PENDING } else { exit::OK })
+}
+
+/// The plan `up` would make with the state's resources counted as the stack's, judged.
+async fn judge(cli: &Cli, ctx: &Ctx, state: &State, attached: &[String]) -> Result<AdoptPlan, Error> {
+    let image = super::image_source(cli, ctx, None)?;
+    let (plan, _) = engine::reconcile(ctx, &image).await?;
+    let untagged_kinds: Vec<_> = plan
+        .resources
+        .iter()
+        .filter(|r| r.kind == ECS_SERVICE || r.kind == TASK_DEFINITION)
+        .filter_map(|r| Some((r.kind, r.id.clone()?)))
+        .collect();
+    let unseen = tagging::unseen(ctx, &untagged_kinds).await?;
+    Ok(adoption::judge(state, &plan, attached, &unseen))
+}
+
+/// Records the names, then tags: a stack file that names a resource finds it and, untagged,
+/// refuses it; tags without the names would leave `up` looking for other names.
+async fn take(ctx: &Ctx, stack_file: &std::path::Path, plan: &AdoptPlan) -> Result<(), Error> {
+    adoption::record::record(stack_file, &plan.names_to_record)?;
+    for e in &plan.entries {
+        let tags = tagging::pairs(e.verdict.tags());
+        let (Some(kind), Some(name), Some(id)) = (e.kind, &e.name, &e.id) else { continue };
+        if tags.is_empty() {
+            continue;
+        }
+        tagging::tag(ctx, kind, name, id, &tags).await?;
+        eprintln!("  tagged {kind} {name} ({})", e.address);
+    }
+    Ok(())
+}
+
+/// The plan as text, grouped by verdict.
+fn render(plan: &AdoptPlan, stack: &str, applied: bool) -> String {
+    let groups: [(&str, fn(&Verdict) -> bool); 7] = [
+        ("take over as it is (tags to add)", |v| matches!(v, Verdict::AsIs { .. })),
+        ("take over; `up` then changes it in place", |v| matches!(v, Verdict::Change { .. })),
+        ("take over; `up` can only replace it (it is recreated: downtime)", |v| matches!(v, Verdict::Replace { .. })),
+        ("take over; `up` then deletes it (stack.yaml does not want it)", |v| matches!(v, Verdict::Delete { .. })),
+        ("the stack's already", |v| matches!(v, Verdict::Ours)),
+        ("taken over with the resource it belongs to", |v| matches!(v, Verdict::Part { .. })),
+        ("left alone (adopt never deletes)", |v| matches!(v, Verdict::Left { .. })),
+    ];
+    let mut out = String::new();
+    for (title, wanted) in groups {
+        let entries: Vec<_> = plan.entries.iter().filter(|e| wanted(&e.verdict)).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("  {title}:\n"));
+        for e in entries {
+            out.push_str(&format!("    {:<44} {}\n", e.address, detail(e)));
+        }
+    }
+    if !plan.up_creates.is_empty() {
+        out.push_str("  `up` then creates (or replaces) besides:\n");
+        for r in &plan.up_creates {
+            out.push_str(&format!("    {} {}\n", r.kind, r.name));
+        }
+    }
+    if !plan.names_to_record.is_empty() {
+        out.push_str("  names to record in stack.yaml, under adopted: (AWS cannot rename these)\n");
+        for n in &plan.names_to_record {
+            out.push_str(&format!("    {}: {}   # {}\n", n.key, n.name, n.from));
+        }
+    }
+    let tagged = plan.entries.iter().filter(|e| !e.verdict.tags().is_empty()).count();
+    out.push('\n');
+    out.push_str(&if applied {
+        format!(
+            "Took over: recorded {} names, tagged {tagged} resources. `provisioner up` now converges them; `down` of \
+             stack {stack} deletes everything taken over.\n",
+            plan.names_to_record.len()
+        )
+    } else if plan.has_work() {
+        format!(
+            "Nothing changed. `adopt --yes` records {} names and tags {tagged} resources (an administrator's run); \
+             adopt never deletes, but after it `down` of stack {stack} deletes everything taken over.\n",
+            plan.names_to_record.len()
+        )
+    } else {
+        format!("Nothing to take over: stack {stack} owns what the state names. `provisioner plan` shows what `up` changes.\n")
+    });
+    out
+}
+
+/// One entry's kind, name and what changes.
+fn detail(e: &adoption::Entry) -> String {
+    let what = match (&e.kind, &e.name) {
+        (Some(k), Some(n)) => format!("{k} {n}"),
+        _ => String::new(),
+    };
+    let keys = |tags: &[crate::reconcile::FieldDiff]| {
+        tags.iter().map(|t| t.field.trim_start_matches("tags.").to_owned()).collect::<Vec<_>>().join(", ")
+    };
+    let fields = |f: &[crate::reconcile::FieldDiff]| {
+        f.iter()
+            .map(|d| format!("{}: {} → {}", d.field, d.old.as_deref().unwrap_or("-"), d.new.as_deref().unwrap_or("-")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match &e.verdict {
+        Verdict::AsIs { tags } | Verdict::Delete { tags } => format!("{what}: tags {}", keys(tags)),
+        Verdict::Change { tags, fields: f } => format!("{what}: {}; tags {}", fields(f), keys(tags)),
+        Verdict::Replace { reason, .. } => format!("{what}: {reason}"),
+        Verdict::Ours => what,
+        Verdict::Part { what } => what.clone(),
+        Verdict::Left { why } => why.clone(),
+    }
+}
