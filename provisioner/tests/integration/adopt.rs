@@ -131,3 +131,31 @@ async fn a_stack_terraform_made_reads_back_as_its_stack_file() {
         assert!(!shown.contains(terraform::PLACEHOLDER), "the secret's value is never shown");
     }
 }
+
+/// A partial state, without the service and its scaling (Terraform's configuration may keep them
+/// in another workspace): adopt still writes a stack file that validates, with the example's
+/// service, says so, and leaves the task definition it no longer reaches undescribed.
+#[tokio::test]
+async fn a_state_without_the_service_reads_back_with_the_example_service() {
+    let account = a_stack_terraform_made().await;
+    let left_out = ["aws_ecs_service", "aws_appautoscaling_target", "aws_appautoscaling_policy"];
+    let state = terraform::state(&account, "legacy", &left_out).await;
+    for kind in left_out {
+        assert!(!state.contains(&format!("\"type\": \"{kind}\"")), "{kind} left out");
+    }
+    let (run, out) = adopt(&account, "partial", &state);
+    let said = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(said.contains("note: no aws_ecs_service in the state: service is the example's"), "{said}");
+    let not_described = said.lines().find(|l| l.trim_start().starts_with("not described")).unwrap_or_default();
+    assert!(not_described.contains("aws_ecs_task_definition.app"), "{said}");
+    let validated = account.json_for(&out, &["validate"], 0);
+    assert_eq!(validated["valid"], true, "{validated}");
+    let adopted = stack::Stack::load(&out).expect("the written file");
+    assert_eq!((adopted.name.as_str(), adopted.network.cidr.as_str()), ("legacy", "10.40.0.0/16"));
+    assert_eq!(adopted.service.image, "build", "the example's service, not the task definition's image");
+    let written = std::fs::read_to_string(&out).expect("written");
+    for shown in [&said, &written, &validated.to_string()] {
+        assert!(!shown.contains(terraform::PLACEHOLDER), "the secret's value is never shown");
+    }
+}
