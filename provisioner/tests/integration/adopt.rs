@@ -1,11 +1,13 @@
 //! `adopt --from-tfstate`: a Terraform state described as a stack file by the real binary — the
 //! file written once and kept after, standard input and output, the state's secret never shown,
-//! bad states refused with the fix and nothing written.
+//! bad states refused with the fix and nothing written; and the state of a stack Terraform made
+//! on the emulator (common::terraform) read back as the stack file it was made from.
 
 use std::io::Write;
-use std::process::Stdio;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
 
-use crate::common::{Account, text};
+use crate::common::{Account, terraform, text};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terraform/konnichiwa.tfstate");
 const PLACEHOLDER: &str = "fixture-value-not-a-secret";
@@ -75,5 +77,85 @@ fn an_unusable_state_is_refused_with_the_fix_and_nothing_written() {
         assert_eq!(run.status.code(), Some(1), "{name}");
         assert!(text(&run).contains(said), "{name}: {}", text(&run));
         assert!(!out.exists(), "{name}: nothing written");
+    }
+}
+
+/// An account with a stack named `legacy` that `up` made and `disown` made look Terraform's.
+async fn a_stack_terraform_made() -> Account {
+    let account = Account::new();
+    account.edit_stack(|t| t.replacen("name: konnichiwa ", "name: legacy ", 1));
+    let up = account.run(&["up", "--yes"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    terraform::disown(&account, "legacy").await;
+    account
+}
+
+/// Writes `state` as `NAME.tfstate` and runs `adopt` on it into `NAME.yaml`: the run and the
+/// file's path.
+fn adopt(account: &Account, name: &str, state: &str) -> (Output, PathBuf) {
+    let file = account.dir.join(format!("{name}.tfstate"));
+    std::fs::write(&file, state).expect("write the state");
+    let out = account.dir.join(format!("{name}.yaml"));
+    let run = account.run(&[
+        "adopt",
+        "--from-tfstate",
+        file.to_str().expect("utf-8"),
+        "--write-stack-file",
+        out.to_str().expect("utf-8"),
+    ]);
+    (run, out)
+}
+
+#[tokio::test]
+async fn a_stack_terraform_made_reads_back_as_its_stack_file() {
+    let account = a_stack_terraform_made().await;
+    let state = terraform::state(&account, "legacy", &[]).await;
+    assert!(state.contains(terraform::PLACEHOLDER), "the state holds the secret version's value, as Terraform's does");
+    assert!(!state.contains("konnichiwa:"), "none of our tags is left for the state to show");
+    assert!(state.contains("\"Name\": \"legacy-main-vpc\""), "the VPC has a Terraform-like Name");
+    let (run, out) = adopt(&account, "legacy", &state);
+    let said = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(said.contains("stack legacy in ap-northeast-1"), "{said}");
+    let validated = account.json_for(&out, &["validate"], 0);
+    assert_eq!(validated["valid"], true, "{validated}");
+    let written = std::fs::read_to_string(&out).expect("written");
+    let adopted = stack::Stack::load(&out).unwrap_or_else(|e| panic!("{e}\n{written}"));
+    let original = stack::Stack::load(account.stack_file()).expect("the stack it was made from");
+    assert_eq!(adopted.name, "legacy");
+    assert_eq!(adopted.network.cidr, original.network.cidr);
+    assert_eq!(adopted.capacity.instance_type, original.capacity.instance_type);
+    assert_eq!(adopted.service.container_port, original.service.container_port);
+    assert_eq!(adopted.load_balancer.port, original.load_balancer.port);
+    for shown in [&said, &written, &validated.to_string()] {
+        assert!(!shown.contains(terraform::PLACEHOLDER), "the secret's value is never shown");
+    }
+}
+
+/// A partial state, without the service and its scaling (Terraform's configuration may keep them
+/// in another workspace): adopt still writes a stack file that validates, with the example's
+/// service, says so, and leaves the task definition it no longer reaches undescribed.
+#[tokio::test]
+async fn a_state_without_the_service_reads_back_with_the_example_service() {
+    let account = a_stack_terraform_made().await;
+    let left_out = ["aws_ecs_service", "aws_appautoscaling_target", "aws_appautoscaling_policy"];
+    let state = terraform::state(&account, "legacy", &left_out).await;
+    for kind in left_out {
+        assert!(!state.contains(&format!("\"type\": \"{kind}\"")), "{kind} left out");
+    }
+    let (run, out) = adopt(&account, "partial", &state);
+    let said = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(said.contains("note: no aws_ecs_service in the state: service is the example's"), "{said}");
+    let not_described = said.lines().find(|l| l.trim_start().starts_with("not described")).unwrap_or_default();
+    assert!(not_described.contains("aws_ecs_task_definition.app"), "{said}");
+    let validated = account.json_for(&out, &["validate"], 0);
+    assert_eq!(validated["valid"], true, "{validated}");
+    let adopted = stack::Stack::load(&out).expect("the written file");
+    assert_eq!((adopted.name.as_str(), adopted.network.cidr.as_str()), ("legacy", "10.40.0.0/16"));
+    assert_eq!(adopted.service.image, "build", "the example's service, not the task definition's image");
+    let written = std::fs::read_to_string(&out).expect("written");
+    for shown in [&said, &written, &validated.to_string()] {
+        assert!(!shown.contains(terraform::PLACEHOLDER), "the secret's value is never shown");
     }
 }

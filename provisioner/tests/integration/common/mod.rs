@@ -9,6 +9,7 @@ pub mod census;
 pub mod faults;
 pub mod policy;
 pub mod simulator;
+pub mod terraform;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
