@@ -15,7 +15,11 @@ import sys
 from moto.applicationautoscaling import models as app_autoscaling
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.autoscaling import models as autoscaling
+from moto.autoscaling import responses as autoscaling_responses
 from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow as utcnow_plain
+from moto.moto_api._internal import mock_random as mock_random_plain
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import launch_templates
 from moto.ecr import models as ecr
@@ -527,6 +531,54 @@ def create_version(self, data, description):
     return _create_version(self, data, description)
 
 
+def _launch_template_tags(self):
+    """DescribeLaunchTemplates reports a template's tags as they are now, as AWS does (moto kept
+    the tags it was created with, whatever CreateTags and DeleteTags did since: `adopt` tags a
+    template Terraform made, and the next `up` reads its tags from there)."""
+    return self.get_tags()
+
+
+
+
+
+# Auto Scaling instance refreshes: moto 5.2 has neither StartInstanceRefresh nor
+# DescribeInstanceRefreshes (an HTTP 500). A group taken over from Terraform runs on `$Latest`,
+# which `up` pins to a version by a refresh with a desired configuration. The model keeps each
+# group's refreshes, newest first; a refresh ends Successful at once, with the group on its
+# desired template (moto starts no instances, and an instance reports its template's default
+# version), so none is ever in progress.
+def _group(self):
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise AutoscalingClientError("ValidationError", f"AutoScalingGroup name not found - {name}")
+    return group
+
+
+def start_instance_refresh(self):
+    group = _group(self)
+    now = utcnow_plain()
+    refresh = {
+        "InstanceRefreshId": str(mock_random_plain.uuid4()),
+        "AutoScalingGroupName": group.name,
+        "Status": "Successful",
+        "PercentageComplete": 100,
+        "StartTime": now,
+        "EndTime": now,
+        "DesiredConfiguration": self._get_param("DesiredConfiguration", {}),
+    }
+    # A refresh that succeeds leaves the group on its desired launch template (AWS's
+    # DesiredConfiguration: "the group is updated to the desired configuration" when it ends).
+    template = refresh["DesiredConfiguration"].get("LaunchTemplate")
+    if template:
+        group._set_launch_configuration(None, template, None)
+    group.instance_refreshes = [refresh] + getattr(group, "instance_refreshes", [])
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def describe_instance_refreshes(self):
+    group = _group(self)
+    return ActionResult({"InstanceRefreshes": getattr(group, "instance_refreshes", [])})
 
 # ECS service deployments (issue 42): moto 5.2 keeps no deploymentConfiguration.strategy, no
 # loadBalancers[].advancedConfiguration, and has none of the service-deployment APIs. The model
@@ -1161,6 +1213,9 @@ moto_api_urls.url_paths["{0}/moto-api/ecs/clock"] = advance_deployment_clock
 access_control.IAMRequestBase.__init__ = iam_request_init
 ecr.ECRBackend.create_repository = create_repository
 launch_templates.LaunchTemplate.create_version = create_version
+launch_templates.LaunchTemplate.tags = property(_launch_template_tags, lambda self, value: None)
+autoscaling_responses.AutoScalingResponse.start_instance_refresh = start_instance_refresh
+autoscaling_responses.AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
 ssm.SimpleSystemManagerBackend.put_parameter = put_parameter
 secretsmanager.SecretsManagerBackend.create_secret = create_secret
 secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value

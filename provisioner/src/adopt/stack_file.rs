@@ -111,10 +111,14 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
             "adopted".into()
         }
     };
-    let task = svc.and_then(|s| s.text("task_definition")).and_then(|td| {
-        r.find("aws_ecs_task_definition", "arn", Some(&td))
-            .or_else(|| r.find("aws_ecs_task_definition", "family", Some(td.split(':').next().unwrap_or(&td))))
-    });
+    // The service's revision; without a service in the state, its only task definition.
+    let task = match svc {
+        Some(s) => s.text("task_definition").and_then(|td| {
+            r.find("aws_ecs_task_definition", "arn", Some(&td))
+                .or_else(|| r.find("aws_ecs_task_definition", "family", Some(td.split(':').next().unwrap_or(&td))))
+        }),
+        None => r.find("aws_ecs_task_definition", "family", None),
+    };
     r.take("task_family", task, "family");
     r.take_role("execution_role", task.and_then(|t| t.text("execution_role_arn")));
     r.take_role("task_role", task.and_then(|t| t.text("task_role_arn")));

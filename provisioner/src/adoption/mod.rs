@@ -34,8 +34,9 @@ const PARTS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
-    /// It carries the stack's tag already.
-    Ours,
+    /// Taken over with nothing to add: it carries the stack's tags already (or its kind keeps
+    /// none, as a scalable target), and `up` changes nothing of it.
+    Kept,
     /// Taken over as it is: the tags to add.
     AsIs { tags: Vec<FieldDiff> },
     /// Taken over; `up` then changes these fields in place.
@@ -231,7 +232,7 @@ pub fn judge(
         let verdict = match row.change.action {
             Action::Replace => Verdict::Replace { tags, reason: row.change.reason.clone().unwrap_or_default() },
             Action::Delete => Verdict::Delete { tags },
-            _ if tags.is_empty() && fields.is_empty() => Verdict::Ours,
+            _ if tags.is_empty() && fields.is_empty() => Verdict::Kept,
             _ if fields.is_empty() => Verdict::AsIs { tags },
             _ => Verdict::Change { tags, fields },
         };
@@ -261,4 +262,88 @@ fn row_of<'p>(f: Found, by_id: &BTreeMap<String, &'p ResourceChange>) -> Option<
 /// An id as rows and states both spell it (a log group's ARN with or without `:*`).
 fn normal(id: Option<&str>) -> String {
     id.unwrap_or_default().trim_end_matches(":*").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::Change;
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/terraform/konnichiwa.tfstate");
+    const VPC: &str = "vpc-02044decd4be909de";
+    const LB: &str =
+        "arn:aws:elasticloadbalancing:ap-northeast-1:123456789012:loadbalancer/app/konnichiwa-alb/73b45098efb88b9c";
+
+    fn state() -> State {
+        State::parse(FIXTURE, "konnichiwa.tfstate").expect("fixture")
+    }
+
+    fn tag(key: &str) -> FieldDiff {
+        FieldDiff::new(format!("tags.{key}"), None, Some("v".into()))
+    }
+
+    #[test]
+    fn each_resource_is_judged_by_its_plan_row() {
+        let s = state();
+        let described = crate::adopt::stack_file::describe(&s, None).expect("described");
+        let noun = |n: &str| crate::engine::walk::nouns().find(|k| k.as_str() == n).expect("a noun");
+        let mut plan = Plan::default();
+        plan.push(noun("vpc"), "web-vpc", Some(VPC.into()), Change::update(vec![tag("Name"), tag("konnichiwa:stack")]));
+        let idle = FieldDiff::new("idle_timeout", Some("60".into()), Some("30".into()));
+        plan.push(noun("load-balancer"), "konnichiwa-alb", Some(LB.into()), Change::update(vec![idle, tag("x")]));
+        let log_group = "arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/konnichiwa:*";
+        plan.push(noun("log-group"), "/ecs/konnichiwa", Some(log_group.into()), Change::no_op());
+        plan.push(noun("iam-policy"), "web-boundary", None, Change::create(Vec::new()));
+        let service = "arn:aws:ecs:ap-northeast-1:123456789012:service/konnichiwa/konnichiwa";
+        plan.push(noun("ecs-service"), "konnichiwa", Some(service.into()), Change::no_op());
+        let unseen = BTreeMap::from([(service.to_owned(), vec![tag("konnichiwa:stack")])]);
+        let judged = judge(&s, &plan, &described.from, &unseen);
+        let of = |address: &str| &judged.entries.iter().find(|e| e.address == address).expect(address).verdict;
+        assert!(matches!(of("aws_vpc.main"), Verdict::AsIs { tags } if tags.len() == 2));
+        assert!(matches!(of("aws_lb.main"), Verdict::Change { fields, tags } if fields.len() == 1 && tags.len() == 1));
+        assert_eq!(of("aws_cloudwatch_log_group.app"), &Verdict::Kept, "an ARN with or without :*");
+        assert!(matches!(of("aws_ecs_service.app"), Verdict::AsIs { .. }), "tags its kind does not compare");
+        assert!(matches!(of("aws_secretsmanager_secret_version.api_key"), Verdict::Part { .. }));
+        assert!(
+            matches!(of("aws_ecs_cluster.main"), Verdict::Left { why } if why.contains("not found in AWS")),
+            "attached, but no row: gone from AWS"
+        );
+        assert_eq!(judged.up_creates.len(), 1);
+        assert!(judged.has_work());
+    }
+
+    #[test]
+    fn the_state_must_be_of_the_credentials_account_and_the_stacks_region() {
+        let s = state();
+        assert!(check_place(&s, "ap-northeast-1", "123456789012").is_ok());
+        let e = check_place(&s, "ap-northeast-1", "210987654321").expect_err("account").to_string();
+        assert!(e.contains("account 123456789012") && e.contains("210987654321"), "{e}");
+        let e = check_place(&s, "us-east-1", "123456789012").expect_err("region").to_string();
+        assert!(e.contains("region: ap-northeast-1") && e.contains("us-east-1"), "{e}");
+    }
+
+    #[test]
+    fn names_fill_what_stack_yaml_leaves_unset_and_a_conflict_is_refused() {
+        let d = crate::adopt::stack_file::describe(&state(), None).expect("described");
+        let mut adopted = stack::Adopted { service: Some("konnichiwa".into()), ..Default::default() };
+        let recorded = merge_names(&mut adopted, &d.taken).expect("merged");
+        assert_eq!(recorded.len(), 14, "all but the service, which stack.yaml names already");
+        assert_eq!(adopted.cluster.as_deref(), Some("konnichiwa"));
+        let mut other = stack::Adopted { cluster: Some("prod".into()), ..Default::default() };
+        let e = merge_names(&mut other, &d.taken).expect_err("conflict").to_string();
+        assert!(e.contains("adopted.cluster is prod") && e.contains("aws_ecs_cluster.main"), "{e}");
+    }
+
+    #[test]
+    fn lookups_take_ids_and_arns_never_bare_names() {
+        let s = state();
+        let d = crate::adopt::stack_file::describe(&s, None).expect("described");
+        let a = adopting(&s, &d.taken);
+        assert!(a.ids.contains(VPC) && a.ids.contains(LB));
+        assert!(a.ids.contains("arn:aws:logs:ap-northeast-1:123456789012:log-group:/ecs/konnichiwa:*"));
+        assert!(!a.ids.contains("konnichiwa"), "a bare name could be another resource's");
+        assert!(!a.ids.iter().any(|i| i.contains("terraform-")), "a secret version's id is a part's");
+        assert_eq!(a.vpc.as_deref(), Some(VPC));
+        assert_eq!(a.subnets.len(), 2);
+    }
 }

@@ -114,7 +114,7 @@ fn render(plan: &AdoptPlan, stack: &str, applied: bool) -> String {
         ("take over; `up` then changes it in place", |v| matches!(v, Verdict::Change { .. })),
         ("take over; `up` can only replace it (it is recreated: downtime)", |v| matches!(v, Verdict::Replace { .. })),
         ("take over; `up` then deletes it (stack.yaml does not want it)", |v| matches!(v, Verdict::Delete { .. })),
-        ("the stack's already", |v| matches!(v, Verdict::Ours)),
+        ("take over as it is, nothing to add", |v| matches!(v, Verdict::Kept)),
         ("taken over with the resource it belongs to", |v| matches!(v, Verdict::Part { .. })),
         ("left alone (adopt never deletes)", |v| matches!(v, Verdict::Left { .. })),
     ];
@@ -180,7 +180,7 @@ fn detail(e: &adoption::Entry) -> String {
         Verdict::AsIs { tags } | Verdict::Delete { tags } => format!("{what}: tags {}", keys(tags)),
         Verdict::Change { tags, fields: f } => format!("{what}: {}; tags {}", fields(f), keys(tags)),
         Verdict::Replace { reason, .. } => format!("{what}: {reason}"),
-        Verdict::Ours => what,
+        Verdict::Kept => what,
         Verdict::Part { what } => what.clone(),
         Verdict::Left { why } => why.clone(),
     }

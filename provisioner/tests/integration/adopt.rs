@@ -4,7 +4,7 @@
 //! on the emulator (common::terraform) read back as the stack file it was made from.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use crate::common::{Account, terraform, text};
@@ -20,8 +20,8 @@ fn a_state_becomes_a_stack_file_that_validates_and_is_never_overwritten() {
     let first = account.run(&["adopt", "--from-tfstate", FIXTURE, "--write-stack-file", path]);
     let said = text(&first);
     assert_eq!(first.status.code(), Some(0), "{said}");
-    assert!(said.contains("stack konnichiwa in ap-northeast-1, from 19 of the state's 32"), "{said}");
-    assert!(said.contains("would create a second copy"), "says what adopting does not do yet: {said}");
+    assert!(said.contains("stack konnichiwa in ap-northeast-1, from 29 of the state's 32"), "{said}");
+    assert!(said.contains("plans taking the resources over"), "says what comes next: {said}");
     let written = std::fs::read_to_string(&out).expect("written");
     assert_eq!(account.json_for(&out, &["validate"], 0)["valid"], true);
 
@@ -134,7 +134,7 @@ async fn a_stack_terraform_made_reads_back_as_its_stack_file() {
 
 /// A partial state, without the service and its scaling (Terraform's configuration may keep them
 /// in another workspace): adopt still writes a stack file that validates, with the example's
-/// service, says so, and leaves the task definition it no longer reaches undescribed.
+/// service, says so, and reads the state's only task definition (its roles, log group, secret).
 #[tokio::test]
 async fn a_state_without_the_service_reads_back_with_the_example_service() {
     let account = a_stack_terraform_made().await;
@@ -147,8 +147,8 @@ async fn a_state_without_the_service_reads_back_with_the_example_service() {
     let said = text(&run);
     assert_eq!(run.status.code(), Some(0), "{said}");
     assert!(said.contains("note: no aws_ecs_service in the state: service is the example's"), "{said}");
-    let not_described = said.lines().find(|l| l.trim_start().starts_with("not described")).unwrap_or_default();
-    assert!(not_described.contains("aws_ecs_task_definition.app"), "{said}");
+    let read = said.lines().find(|l| l.trim_start().starts_with("read:")).unwrap_or_default();
+    assert!(read.contains("aws_ecs_task_definition.app"), "the state's only revision is read: {said}");
     let validated = account.json_for(&out, &["validate"], 0);
     assert_eq!(validated["valid"], true, "{validated}");
     let adopted = stack::Stack::load(&out).expect("the written file");
@@ -158,4 +158,145 @@ async fn a_state_without_the_service_reads_back_with_the_example_service() {
     for shown in [&said, &written, &validated.to_string()] {
         assert!(!shown.contains(terraform::PLACEHOLDER), "the secret's value is never shown");
     }
+}
+
+/// The kinds whose resources a Terraform-made stack of this service has: after taking over, `up`
+/// creates none of them.
+const ADOPTED_KINDS: &[&str] = &[
+    "vpc",
+    "subnet",
+    "internet-gateway",
+    "route-table",
+    "security-group",
+    "iam-role",
+    "instance-profile",
+    "secret",
+    "ecr-repository",
+    "log-group",
+    "ecs-cluster",
+    "launch-template",
+    "auto-scaling-group",
+    "capacity-provider",
+    "load-balancer",
+    "target-group",
+    "listener",
+    "task-definition",
+    "ecs-service",
+    "service-autoscaling",
+];
+
+/// Runs the binary on `stack_file` in this account, with `env` besides.
+fn run_on(account: &Account, stack_file: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    account.command_for(stack_file, &crate::common::moto_url(), args, env).output().expect("run the provisioner")
+}
+
+/// The rows of a plan that create or replace something of the kinds a state took over.
+fn recreated(plan: &serde_json::Value) -> Vec<String> {
+    let rows = plan["resources"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .filter(|r| {
+            r["action"] == "replace"
+                || (r["action"] == "create" && ADOPTED_KINDS.contains(&r["kind"].as_str().unwrap_or("")))
+        })
+        .map(|r| format!("{} {} {}", r["action"], r["kind"], r["name"]))
+        .collect()
+}
+
+/// The whole way in, on a stack Terraform made (every name `legacy-…`): its stack file written,
+/// renamed `web` (so no name is what `web` derives) and without the `adopted:` block (a stack.yaml
+/// of the user's own); adopt plans, refuses the deploy role, takes over; a second adopt is a
+/// no-op; `up` then creates none of what was taken over and replaces nothing, and a second `up`
+/// changes nothing.
+#[tokio::test]
+async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
+    let account = a_stack_terraform_made().await;
+    let state = terraform::state(&account, "legacy", &[]).await;
+    let (written, stack_file) = adopt(&account, "web", &state);
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written));
+    let text_written = std::fs::read_to_string(&stack_file).expect("written");
+    let block = text_written.find("\n# What runs keeps its names").expect("the adopted block");
+    let own = text_written[..block].replacen("name: legacy", "name: web", 1) + "\n";
+    std::fs::write(&stack_file, &own).expect("the user's own stack file");
+    let state_file = account.dir.join("web.tfstate");
+    let adopt_args = ["adopt", "--from-tfstate", state_file.to_str().expect("utf-8")];
+
+    let planned = account.json_for(&stack_file, &adopt_args, 2);
+    assert_eq!(planned["changes_pending"], true);
+    assert_eq!(planned["names_to_record"].as_array().map(Vec::len), Some(15), "{planned:#}");
+    let entries = planned["entries"].as_array().cloned().unwrap_or_default();
+    let verdict = |address: &str| {
+        entries.iter().find(|e| e["address"] == address).map(|e| e["verdict"].as_str().unwrap_or("").to_owned())
+    };
+    for e in &entries {
+        let v = e["verdict"].as_str().unwrap_or("");
+        assert!(["as_is", "change", "kept", "part"].contains(&v), "{} is {v}: {e}", e["address"]);
+    }
+    for address in ["aws_vpc.main", "aws_ecs_cluster.main", "aws_lb.main", "aws_iam_role.task"] {
+        assert!(matches!(verdict(address).as_deref(), Some("as_is" | "change")), "{address}: {planned:#}");
+    }
+    let creates: Vec<String> = planned["up_creates"]
+        .as_array()
+        .map(|rows| rows.iter().map(|r| format!("{} {}", r["kind"], r["name"])).collect())
+        .unwrap_or_default();
+    assert!(!creates.iter().any(|c| ADOPTED_KINDS.iter().any(|k| c.starts_with(&format!("\"{k}\"")))), "{creates:?}");
+    assert_eq!(std::fs::read_to_string(&stack_file).expect("read"), own, "a plan changes nothing");
+
+    let deploy = account.session_of("web-deploy").await;
+    let as_deploy =
+        run_on(&account, &stack_file, &[&adopt_args[..], &["--yes"]].concat(), &crate::common::env_refs(&deploy));
+    assert_eq!(as_deploy.status.code(), Some(1), "{}", text(&as_deploy));
+    assert!(text(&as_deploy).contains("administrator's credentials"), "{}", text(&as_deploy));
+
+    let took = run_on(&account, &stack_file, &[&adopt_args[..], &["--yes"]].concat(), &[]);
+    let said = text(&took);
+    assert_eq!(took.status.code(), Some(0), "{said}");
+    assert!(said.contains("recorded 15 names") && said.contains("`down` of stack web deletes"), "{said}");
+    let recorded = stack::Stack::load(&stack_file).expect("stack.yaml reads back");
+    assert_eq!(recorded.adopted.cluster.as_deref(), Some("legacy"));
+    assert_eq!(recorded.adopted.load_balancer.as_deref(), Some("legacy-alb"));
+    let again = account.json_for(&stack_file, &adopt_args, 0);
+    assert_eq!(again["changes_pending"], false, "a second adopt is a no-op: {again:#}");
+
+    let plan = account.json_for(&stack_file, &["plan"], 0);
+    assert_eq!(recreated(&plan), Vec::<String>::new(), "up recreates nothing taken over");
+    let up = run_on(&account, &stack_file, &["up", "--yes"], &[]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let after = account.json_for(&stack_file, &["plan"], 0);
+    assert_eq!(after["changes_pending"], false, "a second up changes nothing: {after:#}");
+    for o in [&took, &up] {
+        assert!(!text(o).contains(terraform::PLACEHOLDER), "the secret's value is never shown");
+    }
+}
+
+/// A state of another account or region than the credentials' and stack.yaml's is refused
+/// before anything is read from AWS, naming the fix.
+#[test]
+fn a_state_of_another_account_or_region_is_refused() {
+    let account = Account::new();
+    let run = account.run(&["adopt", "--from-tfstate", FIXTURE]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(text(&run).contains("are in account 123456789012"), "{}", text(&run));
+    account.edit_stack(|t| t.replacen("region: ap-northeast-1", "region: us-east-1", 1));
+    let run = account.run(&["adopt", "--from-tfstate", FIXTURE]);
+    assert!(text(&run).contains("are in ap-northeast-1, stack.yaml's region is us-east-1"), "{}", text(&run));
+}
+
+/// A partial state (no service: Terraform keeps it elsewhere) is taken over for the rest, and
+/// `up` then creates only what is missing: the service, under the stack's name.
+#[tokio::test]
+async fn a_partial_state_is_taken_over_and_up_creates_only_what_is_missing() {
+    let account = a_stack_terraform_made().await;
+    let left_out = ["aws_ecs_service", "aws_appautoscaling_target", "aws_appautoscaling_policy"];
+    let state = terraform::state(&account, "legacy", &left_out).await;
+    let (written, stack_file) = adopt(&account, "partial", &state);
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written));
+    let image = format!("image: 127.0.0.1:5000/konnichiwa@sha256:{}", "0".repeat(64));
+    let own = std::fs::read_to_string(&stack_file).expect("written").replacen("name: legacy", "name: web", 1);
+    std::fs::write(&stack_file, own.replacen("image: build", &image, 1)).expect("the user's stack file");
+    let state_file = account.dir.join("partial.tfstate");
+    let adopt_args = ["adopt", "--from-tfstate", state_file.to_str().expect("utf-8"), "--yes"];
+    let took = run_on(&account, &stack_file, &adopt_args, &[]);
+    assert_eq!(took.status.code(), Some(0), "{}", text(&took));
+    let plan = account.json_for(&stack_file, &["plan"], 0);
+    assert_eq!(recreated(&plan), ["\"create\" \"ecs-service\" \"web\""], "only the service: {plan:#}");
 }

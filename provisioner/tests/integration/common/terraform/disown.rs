@@ -167,9 +167,9 @@ async fn untag_by_arn(c: &Clients, holder: &Holder, keys: Vec<String>) -> Result
     }
 }
 
-/// A launch template made again under its name, without our tags: moto's DeleteTags leaves a
-/// template's tags as DescribeLaunchTemplates reports them (it keeps those it was created with),
-/// and a version's tag specifications cannot change. The Auto Scaling groups on the old one move
+/// A launch template made again under its name, without our tags: a version's tag
+/// specifications (the instances' and volumes' tags) cannot change, and Terraform's would not
+/// carry ours. The Auto Scaling groups on the old one move
 /// to the new one's `$Latest`, as Terraform's `aws_autoscaling_group` would have them.
 async fn recreate_launch_template(c: &Clients, stack: &str, id: &str) {
     let ec2 = &c.ec2;
