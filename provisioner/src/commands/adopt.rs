@@ -86,7 +86,7 @@ fn write_stack_file(
         answer::print("adopt", Some(&described.name), body);
     } else if to_stdout {
         print!("{}", described.text);
-        report(&described, &not_described, &problems, &mut std::io::stderr());
+        report(described, &not_described, &problems, &mut std::io::stderr());
     } else {
         println!(
             "wrote {}: stack {} in {}, from {} of the state's {} aws_* resources",
@@ -96,7 +96,7 @@ fn write_stack_file(
             described.from.len(),
             described.from.len() + not_described.len()
         );
-        report(&described, &not_described, &problems, &mut std::io::stdout());
+        report(described, &not_described, &problems, &mut std::io::stdout());
     }
     Ok(if problems.is_empty() { exit::OK } else { exit::ERROR })
 }

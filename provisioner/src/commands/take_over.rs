@@ -107,20 +107,34 @@ async fn take(ctx: &Ctx, stack_file: &std::path::Path, plan: &AdoptPlan) -> Resu
     Ok(())
 }
 
+/// The headings of the text's groups, in order (`heading` gives each verdict's).
+const HEADINGS: [&str; 7] = [
+    "take over as it is (tags to add)",
+    "take over; `up` then changes it in place",
+    "take over; `up` can only replace it (it is recreated: downtime)",
+    "take over; `up` then deletes it (stack.yaml does not want it)",
+    "take over as it is, nothing to add",
+    "taken over with the resource it belongs to",
+    "left alone (adopt never deletes)",
+];
+
+fn heading(v: &Verdict) -> usize {
+    match v {
+        Verdict::AsIs { .. } => 0,
+        Verdict::Change { .. } => 1,
+        Verdict::Replace { .. } => 2,
+        Verdict::Delete { .. } => 3,
+        Verdict::Kept => 4,
+        Verdict::Part { .. } => 5,
+        Verdict::Left { .. } => 6,
+    }
+}
+
 /// The plan as text, grouped by verdict.
 fn render(plan: &AdoptPlan, stack: &str, applied: bool) -> String {
-    let groups: [(&str, fn(&Verdict) -> bool); 7] = [
-        ("take over as it is (tags to add)", |v| matches!(v, Verdict::AsIs { .. })),
-        ("take over; `up` then changes it in place", |v| matches!(v, Verdict::Change { .. })),
-        ("take over; `up` can only replace it (it is recreated: downtime)", |v| matches!(v, Verdict::Replace { .. })),
-        ("take over; `up` then deletes it (stack.yaml does not want it)", |v| matches!(v, Verdict::Delete { .. })),
-        ("take over as it is, nothing to add", |v| matches!(v, Verdict::Kept)),
-        ("taken over with the resource it belongs to", |v| matches!(v, Verdict::Part { .. })),
-        ("left alone (adopt never deletes)", |v| matches!(v, Verdict::Left { .. })),
-    ];
     let mut out = String::new();
-    for (title, wanted) in groups {
-        let entries: Vec<_> = plan.entries.iter().filter(|e| wanted(&e.verdict)).collect();
+    for (group, title) in HEADINGS.iter().enumerate() {
+        let entries: Vec<_> = plan.entries.iter().filter(|e| heading(&e.verdict) == group).collect();
         if entries.is_empty() {
             continue;
         }

@@ -239,6 +239,14 @@ async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
         .map(|rows| rows.iter().map(|r| format!("{} {}", r["kind"], r["name"])).collect())
         .unwrap_or_default();
     assert!(!creates.iter().any(|c| ADOPTED_KINDS.iter().any(|k| c.starts_with(&format!("\"{k}\"")))), "{creates:?}");
+    let shown = run_on(&account, &stack_file, &adopt_args, &[]);
+    let said = text(&shown);
+    assert_eq!(shown.status.code(), Some(2), "{said}");
+    for line in ["take over as it is (tags to add):", "aws_vpc.main", "vpc web-vpc: tags Name, konnichiwa:stack"] {
+        assert!(said.contains(line), "{line:?} not in {said}");
+    }
+    assert!(said.contains("names to record in stack.yaml") && said.contains("adopt never deletes"), "{said}");
+    eprintln!("{said}");
     assert_eq!(std::fs::read_to_string(&stack_file).expect("read"), own, "a plan changes nothing");
 
     let deploy = account.session_of("web-deploy").await;

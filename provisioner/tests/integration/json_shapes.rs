@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::common::Account;
 
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terraform/konnichiwa.tfstate");
+
 /// The README's table: command -> its top-level keys (what stands in parentheses is nested).
 fn documented() -> BTreeMap<String, BTreeSet<String>> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
@@ -73,9 +75,14 @@ async fn every_command_prints_the_keys_the_readme_documents() {
         ("wait", account.json(&["wait", "--timeout", "1s"], 3)),
         ("down", account.json(&["down", "--yes", "--purge"], 0)),
         ("unlock", account.json(&["unlock", "--yes"], 0)),
+        ("adopt --write-stack-file", account.json(&["adopt", "--from-tfstate", FIXTURE, "--write-stack-file", "-"], 0)),
+        // Taking over the fixture's state as if it were this account's (after `down`: nothing of
+        // it is found, so every resource is left alone and `up` would create the stack).
         ("adopt", {
-            let state = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/terraform/konnichiwa.tfstate");
-            account.json(&["adopt", "--from-tfstate", state, "--write-stack-file", "-"], 0)
+            let fixture = std::fs::read_to_string(FIXTURE).expect("fixture").replace("123456789012", &account.id);
+            let state = account.dir.join("saved.tfstate");
+            std::fs::write(&state, fixture).expect("write the state");
+            account.json(&["adopt", "--from-tfstate", state.to_str().expect("utf-8")], 2)
         }),
     ];
     let mut wrong = Vec::new();
@@ -151,7 +158,7 @@ mod snapshot {
     /// None when `v` matches `snapshots/json/<name>.json`; else what differs and how to accept
     /// it. `UPDATE_SNAPSHOTS=1` writes the file instead.
     pub fn differs(name: &str, v: &Value) -> Option<String> {
-        let path = format!("{DIR}/{name}.json");
+        let path = format!("{DIR}/{}.json", name.replace(" --", "-"));
         let now = serde_json::to_string_pretty(&masked(v)).expect("json") + "\n";
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
             std::fs::create_dir_all(DIR).expect("snapshot dir");
