@@ -98,7 +98,9 @@ impl Stack {
     pub fn from_document(doc: &Document) -> Result<Self, StackError> {
         let mut stack: Stack = parse::typed(doc)?;
         stack.derive_names();
-        located(validate::validate(&stack), doc).map(|()| stack)
+        let mut problems = validate::validate(&stack);
+        problems.extend(inherited_names(doc, &stack));
+        located(problems, doc).map(|()| stack)
     }
 
     /// Parses and validates stack YAML without overlays (its `extends`, if any, is not followed);
@@ -113,6 +115,38 @@ impl Stack {
         tags.push((OWNERSHIP_TAG.to_owned(), self.name.clone()));
         tags
     }
+}
+
+/// Names taken over (`adopted:`) belong to the stack of the file that names them: an overlay that
+/// renames the stack (`stack.staging.yaml`) must not inherit them, or it would reach the other
+/// stack's resources, and its deploy role with it.
+fn inherited_names(doc: &Document, stack: &Stack) -> Vec<Problem> {
+    let named_in = doc.origin("name").map(|o| o.file.clone());
+    stack
+        .adopted
+        .entries()
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .filter_map(|(key, _)| {
+            let path = format!("adopted.{key}");
+            let set_in = doc.origin(&path).map(|o| o.file.clone())?;
+            // `chain` lists the file itself first, then what it extends: a lower place is an overlay.
+            let place = |f: &std::path::PathBuf| doc.chain.iter().position(|c| c == f);
+            let renamed_in = named_in.clone().filter(|n| place(n) < place(&set_in))?;
+            Some(Problem {
+                path,
+                message: format!(
+                    "taken over for the stack {} names, but {} names this stack {}: an overlay that renames a stack \
+                     must not reach the other's resources; write `adopted: null` in {} (or take over for this stack \
+                     there)",
+                    set_in.display(),
+                    renamed_in.display(),
+                    stack.name,
+                    renamed_in.display()
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Ok when there are no problems; otherwise every problem with the place that set its value.

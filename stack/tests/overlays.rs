@@ -218,3 +218,21 @@ fn an_overlay_switches_the_strategy_and_keeps_the_bases_settings() {
     let back = d.write("back.yaml", "extends: stack.yaml\nservice: { deployment: { strategy: null } }\n");
     assert_eq!(load(&back).service.deployment.strategy, stack::Strategy::Rolling, "null restores the default");
 }
+
+#[test]
+fn an_overlay_that_renames_the_stack_does_not_inherit_names_taken_over() {
+    let d = Dir::new("adopted");
+    let base = EXAMPLE.to_owned() + "\nadopted:\n  cluster: legacy\n  load_balancer: legacy-alb\n";
+    d.write("stack.yaml", &base);
+    assert_eq!(load(&d.0.join("stack.yaml")).adopted.cluster.as_deref(), Some("legacy"));
+    let staging = d.write("stack.staging.yaml", "extends: stack.yaml\nname: konnichiwa-staging\n");
+    let e = stack::Stack::load(&staging).expect_err("inherits production's names").to_string();
+    assert!(e.contains("adopted.cluster") && e.contains("renames a stack") && e.contains("adopted: null"), "{e}");
+    let own = d.write("stack.own.yaml", "extends: stack.yaml\nname: konnichiwa-staging\nadopted: null\n");
+    assert!(load(&own).adopted.is_empty(), "null drops them");
+    // An overlay that keeps the name, or that takes over names of its own, is fine.
+    let prod = d.write("stack.prod.yaml", "extends: stack.yaml\ncapacity: { min: 2 }\n");
+    assert_eq!(load(&prod).adopted.load_balancer.as_deref(), Some("legacy-alb"));
+    let more = d.write("stack.more.yaml", "extends: stack.own.yaml\nadopted: { service: web }\n");
+    assert_eq!(load(&more).adopted.service.as_deref(), Some("web"));
+}
