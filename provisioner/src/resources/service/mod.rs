@@ -140,8 +140,10 @@ pub const PERMISSIONS: &[Permission] = &[
 ];
 
 fn target_tracking_alarms(c: &PolicyContext) -> Vec<String> {
-    let cluster = crate::resources::cluster::name(c.stack);
-    vec![c.arn("cloudwatch", &format!("alarm:TargetTracking-service/{cluster}/{}-*", name(c.stack)))]
+    // Target tracking names its two alarms `…/<service>-AlarmHigh-<id>` and `-AlarmLow-<id>`: not
+    // `<service>-*`, which would reach a sibling service `<service>-worker` in a shared cluster.
+    let prefix = format!("alarm:TargetTracking-service/{}/{}", crate::resources::cluster::name(c.stack), name(c.stack));
+    ["AlarmHigh", "AlarmLow"].iter().map(|which| c.arn("cloudwatch", &format!("{prefix}-{which}-*"))).collect()
 }
 
 /// The service's revisions, the stack's capacity provider only (an update without a strategy
