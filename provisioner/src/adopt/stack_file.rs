@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::taken::{Taken, arn_name};
+use super::taken::Taken;
 use super::tfstate::{Found, State};
 
 /// The stack file's text, the resources it was read from, and what it could not say.
@@ -84,8 +84,25 @@ impl<'a> Reading<'a> {
     fn take_role(&mut self, key: &'static str, arn: Option<String>) {
         let Some(arn) = arn else { return };
         match self.find("aws_iam_role", "arn", Some(&arn)) {
-            Some(role) => self.take(key, Some(role), "name"),
-            None => self.taken.name(key, arn_name(&arn), arn.clone()),
+            Some(role) => self.take_unpathed(key, role),
+            // A role the state does not manage (a shared ecsTaskExecutionRole) is not taken.
+            None => self.notes.push(format!(
+                "{key}: {arn} is not a role of the state: the stack makes its own (the shared one is left alone)"
+            )),
+        }
+    }
+
+    /// Records a role's or profile's name, unless it has an IAM path (`/svc/`): the stack's
+    /// policies name its roles without one, so such a role is left to the state.
+    fn take_unpathed(&mut self, key: &'static str, found: Found) {
+        let path = found.text("path").unwrap_or_else(|| "/".into());
+        if path == "/" {
+            self.take(key, Some(found), "name");
+        } else {
+            self.notes.push(format!(
+                "{}: its IAM path is {path}; the stack's roles have none, so it makes its own and leaves this one alone",
+                found.address()
+            ));
         }
     }
 }
@@ -247,8 +264,19 @@ fn network(r: &mut Reading, out: &mut Vec<String>, lb: Option<Found>) {
         return;
     };
     let id = vpc.text("id").unwrap_or_default();
-    let in_vpc: Vec<Found> =
-        r.state.of_type("aws_subnet").filter(|s| s.text("vpc_id").as_deref() == Some(id.as_str())).collect();
+    // The load balancer's subnets (public, one per zone); the VPC's all only when it names none.
+    let lb_subnets: Vec<String> = lb
+        .and_then(|l| l.attr("subnets")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let in_vpc: Vec<Found> = r
+        .state
+        .of_type("aws_subnet")
+        .filter(|s| s.text("vpc_id").as_deref() == Some(id.as_str()))
+        .filter(|s| lb_subnets.is_empty() || s.text("id").is_some_and(|i| lb_subnets.contains(&i)))
+        .collect();
     r.taken.subnets = in_vpc.iter().filter_map(|s| s.text("id")).collect();
     let mut subnets: Vec<(String, String, String)> = in_vpc
         .iter()
@@ -364,10 +392,13 @@ fn instances_identity(r: &mut Reading, lt: Found) {
         (None, Some(name)) => r.find("aws_iam_instance_profile", "name", Some(&name)),
         (None, None) => None,
     };
-    r.take("instance_profile", profile, "name");
+    if let Some(p) = profile {
+        r.take_unpathed("instance_profile", p);
+    }
     let role = profile.and_then(|p| p.text("role"));
-    let role = r.find_named("aws_iam_role", "name", role);
-    r.take("instance_role", role, "name");
+    if let Some(role) = r.find_named("aws_iam_role", "name", role) {
+        r.take_unpathed("instance_role", role);
+    }
     let group = lt.attr("vpc_security_group_ids").and_then(|g| g.as_array()?.first()?.as_str().map(str::to_owned));
     let group = r.find_named("aws_security_group", "id", group);
     r.take("instance_security_group", group, "name");

@@ -46,11 +46,6 @@ impl Taken {
     }
 }
 
-/// The last part of an ARN's resource (`…:role/path/name` → `name`).
-pub fn arn_name(arn: &str) -> Option<String> {
-    arn.rsplit(['/', ':']).next().filter(|n| !n.is_empty()).map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,7 +64,6 @@ mod tests {
             yaml.contains("adopted:\n  cluster: legacy   # aws_ecs_cluster.main\n  task_role: legacy-task"),
             "{yaml}"
         );
-        assert_eq!(arn_name("arn:aws:iam::1:role/svc/legacy-task").as_deref(), Some("legacy-task"));
         assert!(Taken::default().yaml().is_empty());
     }
 }

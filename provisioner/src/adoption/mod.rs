@@ -26,8 +26,11 @@ const PARTS: &[(&str, &str)] = &[
     ("aws_iam_role_policy", "the role's inline policies"),
     ("aws_iam_role_policy_attachment", "the role's managed policies"),
     ("aws_ecs_cluster_capacity_providers", "the cluster's capacity providers"),
-    ("aws_appautoscaling_policy", "the service's scaling policies"),
-    ("aws_lb_listener_rule", "the listener's rules"),
+    ("aws_appautoscaling_policy", "the service's scaling policies (`up` keeps only the stack's)"),
+    ("aws_route", "the route table's routes (`up` converges them to the stack's)"),
+    ("aws_vpc_security_group_ingress_rule", "the security group's rules (`up` converges them to the stack's)"),
+    ("aws_vpc_security_group_egress_rule", "the security group's rules (`up` converges them to the stack's)"),
+    ("aws_security_group_rule", "the security group's rules (`up` converges them to the stack's)"),
 ];
 
 /// What `adopt` makes of one resource of the state.
@@ -92,8 +95,9 @@ pub struct AdoptPlan {
     pub entries: Vec<Entry>,
     /// Names to record in stack.yaml (none: it has them).
     pub names_to_record: Vec<Name>,
-    /// What `up` would create or replace besides (rows that are no resource of the state).
-    pub up_creates: Vec<ResourceChange>,
+    /// What else `up` would change: what it creates, and what it changes or deletes besides the
+    /// state's resources.
+    pub up_also: Vec<ResourceChange>,
 }
 
 impl AdoptPlan {
@@ -127,11 +131,10 @@ pub fn adopting(state: &State, taken: &Taken) -> Adopting {
     }
 }
 
-/// `vpc-0123abcd…`: a prefix and at least 8 hex digits.
+/// `vpc-0123abcd…`: an id EC2 gives the kinds that find theirs by id (at least 8 hex digits).
 fn ec2_id(value: &str) -> bool {
     value.split_once('-').is_some_and(|(prefix, hex)| {
-        !prefix.is_empty()
-            && prefix.chars().all(|c| c.is_ascii_lowercase())
+        ["vpc", "subnet", "igw", "rtb", "sg", "lt"].contains(&prefix)
             && hex.len() >= 8
             && hex.chars().all(|c| c.is_ascii_hexdigit())
     })
@@ -148,7 +151,8 @@ pub fn check_place(state: &State, region: &str, account: &str) -> Result<(), Err
         arns.iter().filter_map(|a| crate::adopt::stack_file::arn_part(a, i)).collect()
     };
     let (regions, accounts) = (parts(3), parts(4));
-    if let Some(other) = regions.iter().find(|r| *r != region) {
+    // Resources of another region besides (a us-east-1 certificate) are left alone, not refused.
+    if let (false, Some(other)) = (regions.contains(region), regions.iter().next()) {
         return Err(Error::Usage(format!(
             "the state's resources are in {other}, stack.yaml's region is {region}: adopt into a stack of that region \
              (set `region: {other}`), or give the state of the stack in {region}"
@@ -197,45 +201,18 @@ pub fn judge(
     attached: &[String],
     unseen_tags: &BTreeMap<String, Vec<FieldDiff>>,
 ) -> AdoptPlan {
-    let by_id: BTreeMap<String, &ResourceChange> =
-        plan.resources.iter().filter(|r| r.id.is_some()).map(|r| (normal(r.id.as_deref()), r)).collect();
-    let takeable: BTreeSet<&str> =
-        crate::resources::KINDS.iter().flat_map(|k| k.terraform_types.iter().copied()).collect();
     let mut matched = BTreeSet::new();
     let mut entries = Vec::new();
     for f in state.managed_aws() {
         let address = f.address();
-        let kind = f.resource.kind.as_str();
-        let row = if is_part(kind) { None } else { row_of(f, &by_id) };
-        let Some(row) = row else {
-            let verdict = match PARTS.iter().find(|(k, _)| *k == kind) {
-                Some((_, what)) => Verdict::Part { what: (*what).to_owned() },
-                None if attached.contains(&address) => Verdict::Left {
-                    why: "not found in AWS as the state describes it: is the state current (`terraform refresh`)?"
-                        .into(),
-                },
-                None if takeable.contains(kind) => {
-                    Verdict::Left { why: "stack.yaml has no place for it (not what the service is attached to)".into() }
-                }
-                None => Verdict::Left { why: format!("no kind of the stack makes {kind}") },
-            };
+        let Some(row) = (!is_part(&f.resource.kind)).then(|| row_of(f, plan)).flatten() else {
+            let verdict = unmatched(f, attached.contains(&address));
             entries.push(Entry { address, kind: None, name: None, id: None, verdict });
             continue;
         };
         let id = row.id.clone().unwrap_or_default();
         matched.insert(normal(Some(&id)));
-        let mut tags: Vec<FieldDiff> =
-            row.change.fields.iter().filter(|d| d.field.starts_with("tags.")).cloned().collect();
-        tags.extend(unseen_tags.get(&id).cloned().unwrap_or_default());
-        let fields: Vec<FieldDiff> =
-            row.change.fields.iter().filter(|d| !d.field.starts_with("tags.")).cloned().collect();
-        let verdict = match row.change.action {
-            Action::Replace => Verdict::Replace { tags, reason: row.change.reason.clone().unwrap_or_default() },
-            Action::Delete => Verdict::Delete { tags },
-            _ if tags.is_empty() && fields.is_empty() => Verdict::Kept,
-            _ if fields.is_empty() => Verdict::AsIs { tags },
-            _ => Verdict::Change { tags, fields },
-        };
+        let verdict = of_row(row, unseen_tags.get(&id).cloned().unwrap_or_default());
         entries.push(Entry {
             address,
             kind: Some(row.kind),
@@ -244,19 +221,68 @@ pub fn judge(
             verdict,
         });
     }
-    let up_creates = plan
+    // Every other change `up` would make: creations, and what it changes or deletes of its own.
+    let up_also = plan
         .resources
         .iter()
-        .filter(|r| matches!(r.change.action, Action::Create | Action::Replace))
-        .filter(|r| !matched.contains(&normal(r.id.as_deref())))
+        .filter(|r| !r.change.is_no_op())
+        .filter(|r| r.id.is_none() || !matched.contains(&normal(r.id.as_deref())))
         .cloned()
         .collect();
-    AdoptPlan { entries, names_to_record: Vec::new(), up_creates }
+    AdoptPlan { entries, names_to_record: Vec::new(), up_also }
 }
 
-/// The plan row whose id is one of the resource's ids or ARNs.
-fn row_of<'p>(f: Found, by_id: &BTreeMap<String, &'p ResourceChange>) -> Option<&'p ResourceChange> {
-    [f.text("arn"), f.text("id")].into_iter().flatten().find_map(|v| by_id.get(&normal(Some(&v))).copied())
+/// A resource of the state that no plan row is: a part of one, gone, or of no kind of ours.
+fn unmatched(f: Found, attached: bool) -> Verdict {
+    let kind = f.resource.kind.as_str();
+    let takeable = crate::resources::KINDS.iter().any(|k| k.terraform_types.contains(&kind));
+    match PARTS.iter().find(|(k, _)| *k == kind) {
+        Some((_, what)) => Verdict::Part { what: (*what).to_owned() },
+        None if attached => Verdict::Left {
+            why: "not found in AWS as the state describes it: is the state current (`terraform refresh`)?".into(),
+        },
+        None if takeable => {
+            Verdict::Left { why: "stack.yaml has no place for it (not what the service is attached to)".into() }
+        }
+        None => Verdict::Left { why: format!("no kind of the stack makes {kind}") },
+    }
+}
+
+/// What the row of a taken-over resource says of it (`unseen`: the tags its kind does not compare).
+fn of_row(row: &ResourceChange, unseen: Vec<FieldDiff>) -> Verdict {
+    let (mut tags, fields): (Vec<FieldDiff>, Vec<FieldDiff>) =
+        row.change.fields.iter().cloned().partition(|d| d.field.starts_with("tags."));
+    tags.extend(unseen);
+    let id = row.id.as_deref().unwrap_or_default();
+    if row.kind == crate::resources::service::ECS_SERVICE && id.split('/').count() < 3 {
+        return Verdict::Left {
+            why: "an ECS service of the old ARN format (service/NAME), which ECS cannot tag: opt in to the long \
+                  format (`aws ecs put-account-setting --name serviceLongArnFormat --value enabled`) and recreate \
+                  it, then adopt again"
+                .into(),
+        };
+    }
+    if !tags.is_empty() && !tagging::TAGGABLE.contains(&row.kind.as_str()) {
+        return Verdict::Left { why: format!("adopt cannot tag a {}: tag it by hand, then adopt again", row.kind) };
+    }
+    match row.change.action {
+        Action::Replace => Verdict::Replace { tags, reason: row.change.reason.clone().unwrap_or_default() },
+        Action::Delete => Verdict::Delete { tags },
+        _ if tags.is_empty() && fields.is_empty() => Verdict::Kept,
+        _ if fields.is_empty() => Verdict::AsIs { tags },
+        _ => Verdict::Change { tags, fields },
+    }
+}
+
+/// The plan row whose id is one of the resource's ids or ARNs; a task definition's is the row of
+/// its family (its newest revision, which may be newer than the state's).
+fn row_of<'p>(f: Found, plan: &'p Plan) -> Option<&'p ResourceChange> {
+    let ids: Vec<String> = [f.text("arn"), f.text("id")].into_iter().flatten().map(|v| normal(Some(&v))).collect();
+    let family = (f.resource.kind == "aws_ecs_task_definition").then(|| f.text("family")).flatten();
+    plan.resources.iter().find(|r| {
+        r.id.as_deref().is_some_and(|id| ids.contains(&normal(Some(id))))
+            || (r.kind == crate::resources::service::TASK_DEFINITION && family.as_deref() == Some(r.name.as_str()))
+    })
 }
 
 /// An id as rows and states both spell it (a log group's ARN with or without `:*`).
@@ -296,7 +322,18 @@ mod tests {
         plan.push(noun("iam-policy"), "web-boundary", None, Change::create(Vec::new()));
         let service = "arn:aws:ecs:ap-northeast-1:123456789012:service/konnichiwa/konnichiwa";
         plan.push(noun("ecs-service"), "konnichiwa", Some(service.into()), Change::no_op());
+        // The family's newest revision, newer than the state's.
+        let revision = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/konnichiwa:7";
+        plan.push(noun("task-definition"), "konnichiwa", Some(revision.into()), Change::update(vec![tag("k")]));
+        // An alarm the state names (a kind adopt does not tag), and a rule `up` deletes.
+        let alarm = "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:cpu";
+        plan.push(noun("alarm"), "cpu", Some(alarm.into()), Change::update(vec![tag("konnichiwa:stack")]));
+        plan.push(noun("listener-rule"), "host api.example.com", Some("arn:rule".into()), Change::delete());
         let unseen = BTreeMap::from([(service.to_owned(), vec![tag("konnichiwa:stack")])]);
+        let mut v: serde_json::Value = serde_json::from_str(FIXTURE).expect("json");
+        v["resources"].as_array_mut().expect("resources").push(serde_json::json!({"mode": "managed",
+            "type": "aws_cloudwatch_metric_alarm", "name": "cpu", "instances": [{"attributes": {"arn": alarm}}]}));
+        let s = State::parse(&v.to_string(), "with an alarm").expect("parses");
         let judged = judge(&s, &plan, &described.from, &unseen);
         let of = |address: &str| &judged.entries.iter().find(|e| e.address == address).expect(address).verdict;
         assert!(matches!(of("aws_vpc.main"), Verdict::AsIs { tags } if tags.len() == 2));
@@ -308,8 +345,25 @@ mod tests {
             matches!(of("aws_ecs_cluster.main"), Verdict::Left { why } if why.contains("not found in AWS")),
             "attached, but no row: gone from AWS"
         );
-        assert_eq!(judged.up_creates.len(), 1);
+        assert!(matches!(of("aws_ecs_task_definition.app"), Verdict::AsIs { .. }), "its family's newest revision");
+        assert!(matches!(of("aws_cloudwatch_metric_alarm.cpu"), Verdict::Left { why } if why.contains("cannot tag")));
+        let also: Vec<&str> = judged.up_also.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(also, ["web-boundary", "host api.example.com"], "creations and deletions besides");
         assert!(judged.has_work());
+    }
+
+    #[test]
+    fn a_service_of_the_old_arn_format_is_left_alone_with_the_fix() {
+        let row = |id: &str| ResourceChange {
+            kind: crate::resources::service::ECS_SERVICE,
+            name: "web".into(),
+            id: Some(id.into()),
+            change: Change::no_op(),
+        };
+        let old = of_row(&row("arn:aws:ecs:ap-northeast-1:1:service/web"), vec![tag("konnichiwa:stack")]);
+        assert!(matches!(old, Verdict::Left { why } if why.contains("serviceLongArnFormat")));
+        let new = of_row(&row("arn:aws:ecs:ap-northeast-1:1:service/c/web"), vec![tag("konnichiwa:stack")]);
+        assert!(matches!(new, Verdict::AsIs { .. }));
     }
 
     #[test]

@@ -14,8 +14,11 @@ pub async fn unseen(ctx: &Ctx, rows: &[(Noun, String)]) -> Result<BTreeMap<Strin
     let want = ctx.stack.resource_tags();
     let mut missing = BTreeMap::new();
     for (noun, id) in rows {
-        let have = if *noun == ECS_SERVICE {
+        // An old-format service ARN (service/NAME) cannot be tagged or listed: `judge` says so.
+        let have = if *noun == ECS_SERVICE && id.split('/').count() >= 3 {
             service_tags(ctx, id).await?
+        } else if *noun == ECS_SERVICE {
+            continue;
         } else if *noun == TASK_DEFINITION {
             task_definition_tags(ctx, id).await?
         } else {
@@ -55,6 +58,28 @@ async fn task_definition_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, Strin
         .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
         .collect())
 }
+
+/// The plan kinds `tag` tags.
+pub const TAGGABLE: &[&str] = &[
+    "vpc",
+    "subnet",
+    "internet-gateway",
+    "route-table",
+    "security-group",
+    "launch-template",
+    "ecs-cluster",
+    "ecs-service",
+    "capacity-provider",
+    "task-definition",
+    "load-balancer",
+    "target-group",
+    "iam-role",
+    "instance-profile",
+    "log-group",
+    "ecr-repository",
+    "secret",
+    "auto-scaling-group",
+];
 
 /// Puts `pairs` on the resource of plan kind `noun` named `name` with id `id`, by the call its
 /// service takes.

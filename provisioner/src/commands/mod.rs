@@ -398,6 +398,9 @@ async fn ci_role(cli: &Cli, args: &crate::cli::CiRoleArgs) -> Result<u8, Error> 
         (Some(e), None) => Trust::Environment(e.to_owned()),
         (None, None) => Trust::Environment(ctx.stack.ci.environment.clone()),
     };
+    if !delete {
+        take_over::adopted_names_are_the_stacks(cli, &ctx).await?;
+    }
     let permissions = crate::engine::walk::permission_sources();
     let mut plan = crate::reconcile::Plan::default();
     let mut outputs = if delete {

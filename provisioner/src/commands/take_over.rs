@@ -17,7 +17,7 @@ use crate::cli::{AdoptArgs, Cli};
 use crate::engine;
 use crate::error::Error;
 use crate::exit;
-use crate::reconcile::{Ctx, Mode};
+use crate::reconcile::{Action, Ctx, Mode};
 use crate::resources::service::{ECS_SERVICE, TASK_DEFINITION};
 
 /// `adopt --json` (taking over).
@@ -32,6 +32,8 @@ struct TakenOver<'a> {
     applied: bool,
     #[serde(flatten)]
     plan: &'a AdoptPlan,
+    /// What the state holds that the stack takes differently (a shared role, a role with a path).
+    notes: &'a [String],
 }
 
 pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &Described) -> Result<u8, Error> {
@@ -39,7 +41,12 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
     let identity = ctx.clients.identity().await?;
     adoption::check_place(state, &ctx.stack.region, &identity.account)?;
     let names = adoption::merge_names(&mut ctx.stack.adopted, &d.taken)?;
-    ctx.adopting = Arc::new(adoption::adopting(state, &d.taken));
+    let mut adopting = adoption::adopting(state, &d.taken);
+    // Revisions registered since the state was saved (CI deploys images) are the family's too.
+    if let Some(family) = d.taken.names.task_family.as_deref() {
+        adopting.ids.extend(crate::resources::service::task::active_revisions(&ctx, family).await?);
+    }
+    ctx.adopting = Arc::new(adopting);
     let mut plan = judge(cli, &ctx, state, &d.from).await?;
     plan.names_to_record = names;
     let pending = plan.has_work();
@@ -65,6 +72,7 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
             changes_pending: pending,
             applied,
             plan: &plan,
+            notes: &d.notes,
         };
         answer::print("adopt", Some(&ctx.stack.name), body);
     } else {
@@ -73,6 +81,9 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
             state.terraform_version, state.serial, ctx.stack.name, ctx.stack.region, identity.account
         );
         print!("{}", render(&plan, &ctx.stack.name, applied));
+        for n in &d.notes {
+            println!("  note: {n}");
+        }
     }
     Ok(if pending && !applied { exit::CHANGES_PENDING } else { exit::OK })
 }
@@ -89,6 +100,33 @@ async fn judge(cli: &Cli, ctx: &Ctx, state: &State, attached: &[String]) -> Resu
         .collect();
     let unseen = tagging::unseen(ctx, &untagged_kinds).await?;
     Ok(adoption::judge(state, &plan, attached, &unseen))
+}
+
+/// Refuses a stack whose `adopted:` names a resource that is not the stack's (untagged, another
+/// stack's, or absent): the deploy role's policies name adopted resources by those names, so
+/// `ci-role` must not grant it what a line of stack.yaml points at. Every kind looks its
+/// resources up as `plan` does, with the ownership check, and none may be made under a taken name.
+pub(super) async fn adopted_names_are_the_stacks(cli: &Cli, ctx: &Ctx) -> Result<(), Error> {
+    let taken: Vec<(&str, &str)> = ctx.stack.adopted.entries().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let refused = |why: String| {
+        Error::Refused(format!(
+            "stack.yaml's adopted: {why}; the deploy role's policies would reach it by that name: take it over \
+             with `provisioner adopt --from-tfstate … --yes` first, or remove the line"
+        ))
+    };
+    let image = super::image_source(cli, ctx, None)?;
+    let (plan, _) = engine::reconcile(ctx, &image).await.map_err(|e| match e {
+        Error::Foreign { .. } => refused(format!("{e}")),
+        other => other,
+    })?;
+    let made = plan.resources.iter().filter(|r| r.change.action == Action::Create);
+    if let Some((key, name)) = made.flat_map(|r| taken.iter().filter(move |(_, n)| *n == r.name)).next() {
+        return Err(refused(format!("adopted.{key} names {name}, which does not exist")));
+    }
+    Ok(())
 }
 
 /// Records the names, then tags: a stack file that names a resource finds it and, untagged,
@@ -143,10 +181,17 @@ fn render(plan: &AdoptPlan, stack: &str, applied: bool) -> String {
             out.push_str(&format!("    {:<44} {}\n", e.address, detail(e)));
         }
     }
-    if !plan.up_creates.is_empty() {
-        out.push_str("  `up` then creates (or replaces) besides:\n");
-        for r in &plan.up_creates {
-            out.push_str(&format!("    {} {}\n", r.kind, r.name));
+    if !plan.up_also.is_empty() {
+        out.push_str("  `up` then also:\n");
+        for r in &plan.up_also {
+            let verb = match r.change.action {
+                Action::Create => "create",
+                Action::Update => "update",
+                Action::Replace => "replace",
+                Action::Delete => "delete",
+                Action::NoOp => "keep",
+            };
+            out.push_str(&format!("    {verb} {} {}\n", r.kind, r.name));
         }
     }
     if !plan.names_to_record.is_empty() {

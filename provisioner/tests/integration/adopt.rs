@@ -234,7 +234,7 @@ async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
     for address in ["aws_vpc.main", "aws_ecs_cluster.main", "aws_lb.main", "aws_iam_role.task"] {
         assert!(matches!(verdict(address).as_deref(), Some("as_is" | "change")), "{address}: {planned:#}");
     }
-    let creates: Vec<String> = planned["up_creates"]
+    let creates: Vec<String> = planned["up_also"]
         .as_array()
         .map(|rows| rows.iter().map(|r| format!("{} {}", r["kind"], r["name"])).collect())
         .unwrap_or_default();
@@ -248,6 +248,13 @@ async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
     assert!(said.contains("names to record in stack.yaml") && said.contains("adopt never deletes"), "{said}");
     eprintln!("{said}");
     assert_eq!(std::fs::read_to_string(&stack_file).expect("read"), own, "a plan changes nothing");
+
+    // Names under `adopted:` that are not the stack's yet: `ci-role` refuses to grant the deploy
+    // role what they point at.
+    let early = account.write_stack("web-early.yaml", &text_written.replacen("name: legacy", "name: web", 1));
+    let ci_role = run_on(&account, &early, &["ci-role", "--github-repo", "octo/web", "--plan"], &[]);
+    assert_eq!(ci_role.status.code(), Some(1), "{}", text(&ci_role));
+    assert!(text(&ci_role).contains("stack.yaml's adopted:"), "{}", text(&ci_role));
 
     let deploy = account.session_of("web-deploy").await;
     let as_deploy =
