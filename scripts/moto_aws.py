@@ -13,6 +13,7 @@ import re
 import sys
 
 from moto.applicationautoscaling import models as app_autoscaling
+from moto.applicationautoscaling import responses as app_autoscaling_responses
 from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.autoscaling import models as autoscaling
 from moto.autoscaling import responses as autoscaling_responses
@@ -92,6 +93,16 @@ def create_load_balancer(self, name, *args, **kwargs):
         if lb.name == name:
             return lb
     return _create_load_balancer(self, name, *args, **kwargs)
+
+
+_list_services = ecs.EC2ContainerServiceBackend.list_services
+
+
+def list_services(self, cluster_str, *args, **kwargs):
+    """ECS ListServices lists ACTIVE and DRAINING services, never INACTIVE ones (moto listed a
+    deleted service as long as DescribeServices shows it)."""
+    inactive = {s.arn for s in self.services.values() if s.status == "INACTIVE"}
+    return [arn for arn in _list_services(self, cluster_str, *args, **kwargs) if arn not in inactive]
 
 
 _delete_capacity_provider = ecs.EC2ContainerServiceBackend.delete_capacity_provider
@@ -579,6 +590,55 @@ def start_instance_refresh(self):
 def describe_instance_refreshes(self):
     group = _group(self)
     return ActionResult({"InstanceRefreshes": getattr(group, "instance_refreshes", [])})
+
+
+# Application Auto Scaling tags: moto 5.2 drops RegisterScalableTarget's Tags and has no
+# TagResource, UntagResource or ListTagsForResource. AWS applies Tags only when the target is
+# registered (not on a later RegisterScalableTarget), and tags it later with TagResource; the
+# deploy role's scaling calls require the stack's tag on the target (aws:ResourceTag).
+class ScalableTargetNotFound(JsonRESTError):
+    def __init__(self, arn):
+        super().__init__("ResourceNotFoundException", f"Scalable target {arn} not found")
+
+
+_register_scalable_target_response = app_autoscaling_responses.ApplicationAutoScalingResponse.register_scalable_target
+
+
+def register_scalable_target_response(self):
+    backend = self.applicationautoscaling_backend
+    dimension, resource = self._get_param("ScalableDimension"), self._get_param("ResourceId")
+    known = resource in backend.targets.get(dimension, {})
+    answer = _register_scalable_target_response(self)
+    target = backend.targets[dimension][resource]
+    if not known:
+        target.tags = dict(self._get_param("Tags") or {})
+    return answer
+
+
+def _scalable_target(self, arn):
+    for targets in self.applicationautoscaling_backend.targets.values():
+        for target in targets.values():
+            if target.arn == arn:
+                return target
+    raise ScalableTargetNotFound(arn)
+
+
+def tag_scalable_target(self):
+    target = _scalable_target(self, self._get_param("ResourceARN"))
+    target.tags = {**getattr(target, "tags", {}), **(self._get_param("Tags") or {})}
+    return "{}"
+
+
+def untag_scalable_target(self):
+    target = _scalable_target(self, self._get_param("ResourceARN"))
+    gone = set(self._get_param("TagKeys") or [])
+    target.tags = {k: v for k, v in getattr(target, "tags", {}).items() if k not in gone}
+    return "{}"
+
+
+def list_scalable_target_tags(self):
+    target = _scalable_target(self, self._get_param("ResourceARN"))
+    return json.dumps({"Tags": getattr(target, "tags", {})})
 
 # ECS service deployments (issue 42): moto 5.2 keeps no deploymentConfiguration.strategy, no
 # loadBalancers[].advancedConfiguration, and has none of the service-deployment APIs. The model
@@ -1216,6 +1276,10 @@ launch_templates.LaunchTemplate.create_version = create_version
 launch_templates.LaunchTemplate.tags = property(_launch_template_tags, lambda self, value: None)
 autoscaling_responses.AutoScalingResponse.start_instance_refresh = start_instance_refresh
 autoscaling_responses.AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+app_autoscaling_responses.ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target_response
+app_autoscaling_responses.ApplicationAutoScalingResponse.tag_resource = tag_scalable_target
+app_autoscaling_responses.ApplicationAutoScalingResponse.untag_resource = untag_scalable_target
+app_autoscaling_responses.ApplicationAutoScalingResponse.list_tags_for_resource = list_scalable_target_tags
 ssm.SimpleSystemManagerBackend.put_parameter = put_parameter
 secretsmanager.SecretsManagerBackend.create_secret = create_secret
 secretsmanager.SecretsManagerBackend.put_secret_value = put_secret_value
@@ -1242,6 +1306,7 @@ app_autoscaling.ApplicationAutoscalingBackend.delete_scaling_policy = not_found_
 app_autoscaling.ApplicationAutoscalingBackend.deregister_scalable_target = not_found_as_aws_says(
     app_autoscaling.ApplicationAutoscalingBackend.deregister_scalable_target)
 ecs.EC2ContainerServiceBackend.list_tasks = list_tasks
+ecs.EC2ContainerServiceBackend.list_services = list_services
 ecs.EC2ContainerServiceBackend.delete_cluster = delete_cluster
 autoscaling.AutoScalingBackend.create_auto_scaling_group = create_auto_scaling_group
 elbv2.ELBv2Backend.create_load_balancer = create_load_balancer

@@ -1,12 +1,12 @@
 //! The tags `adopt` reads and writes itself: those of the kinds whose plan rows do not compare
-//! tags (the ECS service and its task definition's revision), and the ownership and stack tags
+//! tags (the ECS service, its task definition's revision, its scalable target), and the ownership and stack tags
 //! `adopt --yes` puts on each resource it takes over, with the call each service takes.
 
 use std::collections::BTreeMap;
 
 use crate::error::{AwsContext, Error, absent};
 use crate::reconcile::{Ctx, FieldDiff, Noun, tags};
-use crate::resources::service::{ECS_SERVICE, TASK_DEFINITION};
+use crate::resources::service::{ECS_SERVICE, SERVICE_AUTOSCALING, TASK_DEFINITION};
 
 /// The stack's tags missing on the adopted service and task definition revision (`rows`: plan
 /// rows as (kind, id)), by id.
@@ -21,6 +21,21 @@ pub async fn unseen(ctx: &Ctx, rows: &[(Noun, String)]) -> Result<BTreeMap<Strin
             continue;
         } else if *noun == TASK_DEFINITION {
             task_definition_tags(ctx, id).await?
+        } else if *noun == SERVICE_AUTOSCALING {
+            let Some(arn) = scalable_target_arn(ctx, id).await? else { continue };
+            let have = scalable_target_tags(ctx, &arn).await?;
+            // Its kind finds it by its resource id, without the ownership check: made here.
+            let owner = have.iter().find(|(k, _)| k == stack::OWNERSHIP_TAG).map(|(_, v)| v.clone());
+            if owner.as_ref().is_some_and(|o| *o != ctx.stack.name) {
+                return Err(Error::Foreign {
+                    kind: "scalable target",
+                    name: id.clone(),
+                    id: arn,
+                    stack: ctx.stack.name.clone(),
+                    owner,
+                });
+            }
+            have
         } else {
             continue;
         };
@@ -39,6 +54,26 @@ async fn service_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Err
         .iter()
         .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
         .collect())
+}
+
+/// The ARN of the ECS service's scalable target `resource_id` (`service/CLUSTER/NAME`).
+async fn scalable_target_arn(ctx: &Ctx, resource_id: &str) -> Result<Option<String>, Error> {
+    let out = ctx
+        .clients
+        .app_autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(resource_id)
+        .send()
+        .await
+        .ctx("describe scalable target", resource_id)?;
+    Ok(out.scalable_targets().first().and_then(|t| t.scalable_target_arn()).map(str::to_owned))
+}
+
+async fn scalable_target_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
+    let c = &ctx.clients.app_autoscaling;
+    let out = c.list_tags_for_resource().resource_arn(arn).send().await.ctx("list tags of", arn)?;
+    Ok(out.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
 }
 
 async fn task_definition_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
@@ -79,6 +114,7 @@ pub const TAGGABLE: &[&str] = &[
     "ecr-repository",
     "secret",
     "auto-scaling-group",
+    "service-autoscaling",
 ];
 
 /// Puts `pairs` on the resource of plan kind `noun` named `name` with id `id`, by the call its
@@ -138,6 +174,11 @@ pub async fn tag(ctx: &Ctx, noun: Noun, name: &str, id: &str, pairs: &[(String, 
                 })
                 .collect();
             c.autoscaling.create_or_update_tags().set_tags(Some(t)).send().await.ctx("tag group", name)?;
+        }
+        "service-autoscaling" => {
+            let arn = scalable_target_arn(ctx, id).await?.ok_or_else(|| Error::Refused(format!("{id} is gone")))?;
+            let t = pairs.iter().cloned().collect();
+            c.app_autoscaling.tag_resource().resource_arn(&arn).set_tags(Some(t)).send().await.ctx("tag", &arn)?;
         }
         other => {
             return Err(Error::Refused(format!("adopt does not tag a {other} ({name}): tag it by hand, then rerun")));

@@ -15,10 +15,10 @@ use crate::adopt::tfstate::State;
 use crate::adoption::{self, AdoptPlan, Verdict, tagging};
 use crate::cli::{AdoptArgs, Cli};
 use crate::engine;
-use crate::error::Error;
+use crate::error::{AwsContext, Error};
 use crate::exit;
 use crate::reconcile::{Action, Ctx, Mode};
-use crate::resources::service::{ECS_SERVICE, TASK_DEFINITION};
+use crate::resources::service::{ECS_SERVICE, SERVICE_AUTOSCALING, TASK_DEFINITION};
 
 /// `adopt --json` (taking over).
 #[derive(Debug, Serialize)]
@@ -41,6 +41,7 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
     let identity = ctx.clients.identity().await?;
     adoption::check_place(state, &ctx.stack.region, &identity.account)?;
     let names = adoption::merge_names(&mut ctx.stack.adopted, &d.taken)?;
+    cluster_is_the_stacks_alone(&ctx).await?;
     let mut adopting = adoption::adopting(state, &d.taken);
     // Revisions registered since the state was saved (CI deploys images) are the family's too.
     if let Some(family) = d.taken.names.task_family.as_deref() {
@@ -88,6 +89,30 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
     Ok(if pending && !applied { exit::CHANGES_PENDING } else { exit::OK })
 }
 
+/// Refuses to take over a cluster that runs services besides the stack's: `up` makes the stack's
+/// capacity provider the cluster's only one, and `down` deletes the cluster.
+async fn cluster_is_the_stacks_alone(ctx: &Ctx) -> Result<(), Error> {
+    let Some(cluster) = ctx.stack.adopted.cluster.as_deref() else { return Ok(()) };
+    let service = crate::resources::service::name(&ctx.stack);
+    let listed = ctx.clients.ecs.list_services().cluster(cluster).into_paginator().items().send();
+    let arns: Vec<String> = listed.try_collect().await.ctx("list the services of", cluster).or_else(|e| {
+        // A cluster that is gone has no services: the plan says it is not found.
+        if e.code() == Some("ClusterNotFoundException") { Ok(Vec::new()) } else { Err(e) }
+    })?;
+    let others: Vec<&str> =
+        arns.iter().filter_map(|a| a.rsplit('/').next()).filter(|name| *name != service.as_str()).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "cluster {cluster} runs {} service(s) besides {service} ({}): a stack owns its cluster (`up` makes the \
+         stack's capacity provider its only one, `down` deletes it); move them to another cluster first, or give a \
+         state without the cluster",
+        others.len(),
+        others.join(", ")
+    )))
+}
+
 /// The plan `up` would make with the state's resources counted as the stack's, judged.
 async fn judge(cli: &Cli, ctx: &Ctx, state: &State, attached: &[String]) -> Result<AdoptPlan, Error> {
     let image = super::image_source(cli, ctx, None)?;
@@ -95,7 +120,7 @@ async fn judge(cli: &Cli, ctx: &Ctx, state: &State, attached: &[String]) -> Resu
     let untagged_kinds: Vec<_> = plan
         .resources
         .iter()
-        .filter(|r| r.kind == ECS_SERVICE || r.kind == TASK_DEFINITION)
+        .filter(|r| [ECS_SERVICE, TASK_DEFINITION, SERVICE_AUTOSCALING].contains(&r.kind))
         .filter_map(|r| Some((r.kind, r.id.clone()?)))
         .collect();
     let unseen = tagging::unseen(ctx, &untagged_kinds).await?;

@@ -269,6 +269,15 @@ async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
     let recorded = stack::Stack::load(&stack_file).expect("stack.yaml reads back");
     assert_eq!(recorded.adopted.cluster.as_deref(), Some("legacy"));
     assert_eq!(recorded.adopted.load_balancer.as_deref(), Some("legacy-alb"));
+    assert_eq!(verdict("aws_appautoscaling_target.service").as_deref(), Some("as_is"), "its tags are read apart");
+    let aas = account.clients().await.app_autoscaling;
+    let ecs = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+    let targets = aas.describe_scalable_targets().service_namespace(ecs).resource_ids("service/legacy/legacy").send();
+    let targets = targets.await.expect("the scalable target");
+    let arn = targets.scalable_targets().first().and_then(|t| t.scalable_target_arn()).expect("its ARN");
+    let tags = aas.list_tags_for_resource().resource_arn(arn).send().await.expect("its tags");
+    let stack_tag = tags.tags().and_then(|t| t.get("konnichiwa:stack")).map(String::as_str);
+    assert_eq!(stack_tag, Some("web"), "the deploy role's scaling calls need the stack's tag on it");
     let again = account.json_for(&stack_file, &adopt_args, 0);
     assert_eq!(again["changes_pending"], false, "a second adopt is a no-op: {again:#}");
 
@@ -296,8 +305,9 @@ fn a_state_of_another_account_or_region_is_refused() {
     assert!(text(&run).contains("are in ap-northeast-1, stack.yaml's region is us-east-1"), "{}", text(&run));
 }
 
-/// A partial state (no service: Terraform keeps it elsewhere) is taken over for the rest, and
-/// `up` then creates only what is missing: the service, under the stack's name.
+/// A partial state (no service) is refused while the cluster still runs a service the stack does
+/// not own; without it, the rest is taken over and `up` creates only what is missing: the
+/// service, under the stack's name.
 #[tokio::test]
 async fn a_partial_state_is_taken_over_and_up_creates_only_what_is_missing() {
     let account = a_stack_terraform_made().await;
@@ -310,6 +320,12 @@ async fn a_partial_state_is_taken_over_and_up_creates_only_what_is_missing() {
     std::fs::write(&stack_file, own.replacen("image: build", &image, 1)).expect("the user's stack file");
     let state_file = account.dir.join("partial.tfstate");
     let adopt_args = ["adopt", "--from-tfstate", state_file.to_str().expect("utf-8"), "--yes"];
+    // The cluster still runs the service the state leaves out: a stack owns its cluster.
+    let shared = run_on(&account, &stack_file, &adopt_args, &[]);
+    assert_eq!(shared.status.code(), Some(1), "{}", text(&shared));
+    assert!(text(&shared).contains("runs 1 service(s) besides web (legacy)"), "{}", text(&shared));
+    let ecs = account.clients().await.ecs;
+    ecs.delete_service().cluster("legacy").service("legacy").force(true).send().await.expect("delete the service");
     let took = run_on(&account, &stack_file, &adopt_args, &[]);
     assert_eq!(took.status.code(), Some(0), "{}", text(&took));
     let plan = account.json_for(&stack_file, &["plan"], 0);

@@ -154,6 +154,10 @@ async fn untag_by_arn(c: &Clients, holder: &Holder, keys: Vec<String>) -> Result
             done(c.cloudwatch.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await)
         }
         Holder::Topic(arn) => done(c.sns.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await),
+        Holder::ScalableTarget(arn) => {
+            let untag = c.app_autoscaling.untag_resource().resource_arn(arn).set_tag_keys(Some(keys));
+            done(untag.send().await)
+        }
         Holder::Bucket(name) => {
             let now = c.s3.get_bucket_tagging().bucket(name).send().await.map_err(|e| format!("{e:?}"))?;
             let kept: Vec<_> = now.tag_set().iter().filter(|t| !keys.iter().any(|k| k == t.key())).cloned().collect();

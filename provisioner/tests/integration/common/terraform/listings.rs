@@ -2,8 +2,7 @@
 //! the Resource Groups Tagging API, and each service's own describe calls for what moto's tagging
 //! API does not list (IAM, Auto Scaling groups, launch templates, capacity providers, listeners,
 //! ECR repositories…) or lists from another store than the service's describe (EC2 launch
-//! templates). Application Auto Scaling is not listed: moto 5.2 keeps no tags of scalable targets
-//! and has no ListTagsForResource for them.
+//! templates, Application Auto Scaling's scalable targets).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +30,7 @@ pub enum Holder {
     Alarm(String),
     Topic(String),
     Bucket(String),
+    ScalableTarget(String),
 }
 
 /// What carries the stack's tag: its `konnichiwa:*` keys, and the listings that saw it.
@@ -315,6 +315,14 @@ async fn others(c: &Clients, stack: &str, found: &mut Found) {
         let tags = c.sns.list_tags_for_resource().resource_arn(arn).send().await.expect("sns: tags");
         let tags = tags.tags().iter().map(|t| (t.key(), t.value()));
         note(found, stack, "sns:ListTagsForResource", Holder::Topic(arn.to_owned()), tags);
+    }
+    let aas = &c.app_autoscaling;
+    let ecs = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+    let targets = aas.describe_scalable_targets().service_namespace(ecs).send().await.expect("scalable targets");
+    for arn in targets.scalable_targets().iter().filter_map(|t| t.scalable_target_arn()) {
+        let tags = aas.list_tags_for_resource().resource_arn(arn).send().await.expect("scalable target tags");
+        let tags = tags.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+        note(found, stack, "application-autoscaling:ListTagsForResource", Holder::ScalableTarget(arn.to_owned()), tags);
     }
     let buckets = c.s3.list_buckets().send().await.expect("s3: list_buckets");
     for name in buckets.buckets().iter().filter_map(|b| b.name()) {

@@ -173,7 +173,7 @@ async fn autoscaling(r: &Reading) -> Vec<Built> {
             "role_arn": t.role_arn(),
             "scalable_dimension": t.scalable_dimension().as_str(),
             "service_namespace": t.service_namespace().as_str(),
-            "tags_all": {},
+            "tags_all": scalable_target_tags(aas, t.scalable_target_arn()).await,
         }),
     );
     let policies = aas.describe_scaling_policies().service_namespace(ServiceNamespace::Ecs).resource_id(&rid).send();
@@ -318,4 +318,10 @@ async fn secret(r: &Reading) -> Vec<Built> {
         }),
     );
     vec![secret, version]
+}
+
+/// A scalable target's tags as the state's `tags_all` map.
+async fn scalable_target_tags(aas: &aws_sdk_applicationautoscaling::Client, arn: Option<&str>) -> serde_json::Value {
+    let out = aas.list_tags_for_resource().resource_arn(arn.expect("its ARN")).send().await.expect("its tags");
+    serde_json::to_value(out.tags().cloned().unwrap_or_default()).expect("a map")
 }
