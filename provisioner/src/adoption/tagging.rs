@@ -161,18 +161,7 @@ pub async fn tag(ctx: &Ctx, noun: Noun, name: &str, id: &str, pairs: &[(String, 
             c.secrets.tag_resource().secret_id(id).set_tags(Some(t.collect())).send().await.ctx("tag", id)?;
         }
         "auto-scaling-group" => {
-            let t = pairs
-                .iter()
-                .map(|(k, v)| {
-                    aws_sdk_autoscaling::types::Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .propagate_at_launch(true)
-                        .resource_id(name)
-                        .resource_type("auto-scaling-group")
-                        .build()
-                })
-                .collect();
+            let t = crate::resources::capacity::group::tags_of_group(name, pairs.to_vec());
             c.autoscaling.create_or_update_tags().set_tags(Some(t)).send().await.ctx("tag group", name)?;
         }
         "service-autoscaling" => {

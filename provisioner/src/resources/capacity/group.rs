@@ -120,7 +120,12 @@ fn asg_tag_pairs(stack: &stack::Stack) -> Vec<(String, String)> {
 }
 
 fn asg_tags(stack: &stack::Stack, name: &str) -> Vec<AsgTag> {
-    asg_tag_pairs(stack)
+    tags_of_group(name, asg_tag_pairs(stack))
+}
+
+/// `pairs` as the group `name`'s tags, each given to the instances it launches too.
+pub fn tags_of_group(name: &str, pairs: Vec<(String, String)>) -> Vec<AsgTag> {
+    pairs
         .into_iter()
         .map(|(k, v)| {
             AsgTag::builder()
