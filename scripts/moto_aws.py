@@ -99,10 +99,12 @@ _list_services = ecs.EC2ContainerServiceBackend.list_services
 
 
 def list_services(self, cluster_str, *args, **kwargs):
-    """ECS ListServices lists ACTIVE and DRAINING services, never INACTIVE ones (moto listed a
-    deleted service as long as DescribeServices shows it)."""
-    inactive = {s.arn for s in self.services.values() if s.status == "INACTIVE"}
-    return [arn for arn in _list_services(self, cluster_str, *args, **kwargs) if arn not in inactive]
+    """ECS ListServices lists a cluster's services that are not deleted (moto listed a deleted,
+    INACTIVE service as long as DescribeServices shows it, and the services of every cluster
+    whose name ends with this one's)."""
+    cluster = self._get_cluster(cluster_str)
+    listed = {s.arn for s in self.services.values() if s.status != "INACTIVE" and s.cluster_arn == cluster.arn}
+    return [arn for arn in _list_services(self, cluster_str, *args, **kwargs) if arn in listed]
 
 
 _delete_capacity_provider = ecs.EC2ContainerServiceBackend.delete_capacity_provider

@@ -151,6 +151,11 @@ impl Document {
         Self { value: to_json(&node), origins, file: file.to_owned(), chain }
     }
 
+    /// Whether a file wrote `path` itself (not only a section above it).
+    pub fn origins_has(&self, path: &str) -> bool {
+        self.origins.contains_key(path)
+    }
+
     /// Where `path` was set, or its nearest ancestor (a problem with a defaulted field points at
     /// its section); None when nothing of it was written.
     pub fn origin(&self, path: &str) -> Option<&Origin> {

@@ -117,33 +117,39 @@ impl Stack {
     }
 }
 
-/// Names taken over (`adopted:`) belong to the stack of the file that names them: an overlay that
-/// renames the stack (`stack.staging.yaml`) must not inherit them, or it would reach the other
-/// stack's resources, and its deploy role with it.
+/// Names taken over (`adopted:`), and the secret's and repository's names when a file sets them,
+/// belong to the stack of the file that names them: an overlay that renames the stack
+/// (`stack.staging.yaml`) must not inherit them, or it would reach the other stack's resources,
+/// and its deploy role with it.
 fn inherited_names(doc: &Document, stack: &Stack) -> Vec<Problem> {
     let named_in = doc.origin("name").map(|o| o.file.clone());
-    stack
+    let set: Vec<String> = stack
         .adopted
         .entries()
         .into_iter()
         .filter(|(_, v)| v.is_some())
-        .filter_map(|(key, _)| {
-            let path = format!("adopted.{key}");
-            let set_in = doc.origin(&path).map(|o| o.file.clone())?;
+        .map(|(key, _)| format!("adopted.{key}"))
+        .chain(["secret.name".to_owned(), "registry.repository".to_owned()])
+        .collect();
+    set.into_iter()
+        .filter_map(|path| {
+            // Only where a file wrote it (`origin` of an unwritten path is its section's or none).
+            let origin = doc.origin(&path).filter(|o| doc.origins_has(&path) && o.value.is_some())?;
+            let set_in = origin.file.clone();
             // `chain` lists the file itself first, then what it extends: a lower place is an overlay.
             let place = |f: &std::path::PathBuf| doc.chain.iter().position(|c| c == f);
             let renamed_in = named_in.clone().filter(|n| place(n) < place(&set_in))?;
+            let fix = if path.starts_with("adopted.") { "`adopted: null`" } else { "this stack's own name for it" };
             Some(Problem {
-                path,
                 message: format!(
-                    "taken over for the stack {} names, but {} names this stack {}: an overlay that renames a stack \
-                     must not reach the other's resources; write `adopted: null` in {} (or take over for this stack \
-                     there)",
+                    "set for the stack {} names, but {} names this stack {}: an overlay that renames a stack must \
+                     not reach the other's resources; write {fix} in {}",
                     set_in.display(),
                     renamed_in.display(),
                     stack.name,
                     renamed_in.display()
                 ),
+                path,
             })
         })
         .collect()

@@ -757,9 +757,27 @@ fn adopted(c: &mut Checker, s: &Stack) {
         let ok = !name.is_empty() && name.len() <= *max && name.chars().all(allowed);
         c.check(ok, &format!("adopted.{key}"), || {
             format!(
-                "{name:?} is not a name AWS gives this resource: 1–{max} ASCII letters, digits and {also:?};                  write it as AWS shows it, or remove the line to derive one from `name`"
+                "{name:?} is not a name AWS gives this resource: 1–{max} ASCII letters, digits and {also:?}; \
+                 write it as AWS shows it, or remove the line to derive one from `name`"
             )
         });
+    }
+    // Each role has its own policies: one role in two places would carry both, and the kinds
+    // would rewrite each other's.
+    let a = &s.adopted;
+    let roles =
+        [("instance_role", &a.instance_role), ("execution_role", &a.execution_role), ("task_role", &a.task_role)];
+    for (i, (key, name)) in roles.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if let Some((first, _)) = roles[..i].iter().find(|(_, other)| other.as_ref() == Some(name)) {
+            c.fail(
+                format!("adopted.{key}"),
+                format!(
+                    "{name:?} is adopted.{first} already: the stack's roles are three, each with its own policies; \
+                     remove this line, and the stack makes its own"
+                ),
+            );
+        }
     }
 }
 

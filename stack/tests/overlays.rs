@@ -235,4 +235,15 @@ fn an_overlay_that_renames_the_stack_does_not_inherit_names_taken_over() {
     assert_eq!(load(&prod).adopted.load_balancer.as_deref(), Some("legacy-alb"));
     let more = d.write("stack.more.yaml", "extends: stack.own.yaml\nadopted: { service: web }\n");
     assert_eq!(load(&more).adopted.service.as_deref(), Some("web"));
+    // The secret's and repository's names a base sets are the base stack's too.
+    let named = EXAMPLE.replacen("secret: { recovery_window_days: 7 }", "secret: { name: legacy/api-key }", 1);
+    d.write("stack.named.yaml", &named);
+    let renamed = d.write("stack.renamed.yaml", "extends: stack.named.yaml\nname: konnichiwa-staging\n");
+    let e = stack::Stack::load(&renamed).expect_err("inherits production's secret").to_string();
+    assert!(e.contains("secret.name") && e.contains("renames a stack"), "{e}");
+    let fixed = d.write(
+        "stack.fixed.yaml",
+        "extends: stack.named.yaml\nname: konnichiwa-staging\nsecret: { name: konnichiwa-staging/api-key }\n",
+    );
+    assert_eq!(load(&fixed).secret.name, "konnichiwa-staging/api-key");
 }

@@ -60,6 +60,12 @@ const BAD: &[(&str, &str, &str, &str)] = &[
     ("region:", "region: tokyo-1", "region", "not an AWS region"),
     ("region:", "region: ap-northeast-1\nadopted:\n  load_balancer: legacy_alb", "adopted.load_balancer", "1–32 ASCII"),
     ("region:", "region: ap-northeast-1\nadopted:\n  instance_role: \"\"", "adopted.instance_role", "remove the line"),
+    (
+        "region:",
+        "region: ap-northeast-1\nadopted:\n  execution_role: legacy\n  task_role: legacy",
+        "adopted.task_role",
+        "is adopted.execution_role already",
+    ),
     ("tags:", "tags: { Name: web }", "tags.Name", "names each resource itself"),
     ("tags:", "tags: { 'konnichiwa:stack': other }", "tags.konnichiwa:stack", "the provisioner's own"),
     ("tags:", "tags: { team: 'ops<>' }", "tags.team", "AWS refuses in tags"),

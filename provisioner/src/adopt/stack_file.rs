@@ -99,6 +99,7 @@ impl<'a> Reading<'a> {
         if path == "/" {
             self.take(key, Some(found), "name");
         } else {
+            self.from.retain(|a| *a != found.address());
             self.notes.push(format!(
                 "{}: its IAM path is {path}; the stack's roles have none, so it makes its own and leaves this one alone",
                 found.address()
@@ -114,8 +115,14 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
     if let Some(s) = svc {
         r.from.push(s.address());
     }
-    let region =
-        state.managed_aws().find_map(|f| f.text("arn").and_then(|a| arn_part(&a, 3))).ok_or(DescribeError::NoRegion)?;
+    // The service's region (its ARN; a cluster's without one), else the first ARN's.
+    let region = svc
+        .and_then(|s| s.text("id"))
+        .into_iter()
+        .chain(state.of_type("aws_ecs_cluster").filter_map(|c| c.text("arn")))
+        .chain(state.managed_aws().filter_map(|f| f.text("arn")))
+        .find_map(|a| arn_part(&a, 3))
+        .ok_or(DescribeError::NoRegion)?;
     let cluster = r.find("aws_ecs_cluster", "arn", svc.and_then(|s| s.text("cluster")).as_deref());
     r.take("cluster", cluster, "name");
     r.take("service", svc, "name");
@@ -137,8 +144,15 @@ pub fn describe(state: &State, service: Option<&str>) -> Result<Described, Descr
         None => r.find("aws_ecs_task_definition", "family", None),
     };
     r.take("task_family", task, "family");
-    r.take_role("execution_role", task.and_then(|t| t.text("execution_role_arn")));
-    r.take_role("task_role", task.and_then(|t| t.text("task_role_arn")));
+    let execution = task.and_then(|t| t.text("execution_role_arn"));
+    r.take_role("execution_role", execution.clone());
+    match task.and_then(|t| t.text("task_role_arn")) {
+        Some(same) if Some(&same) == execution.as_ref() => r.notes.push(format!(
+            "{same} is both the task's execution role and its task role: the stack takes it as the execution role \
+             and makes its own task role (each has its own policies)"
+        )),
+        task_role => r.take_role("task_role", task_role),
+    }
     let lb_block = svc.and_then(|s| s.block("load_balancer")).cloned();
     let container = task.and_then(|t| container(&mut r, t, lb_block.as_ref()));
     let mut out = vec![

@@ -280,7 +280,8 @@ fn row_of<'p>(f: Found, plan: &'p Plan) -> Option<&'p ResourceChange> {
     let ids: Vec<String> = [f.text("arn"), f.text("id")].into_iter().flatten().map(|v| normal(Some(&v))).collect();
     let family = (f.resource.kind == "aws_ecs_task_definition").then(|| f.text("family")).flatten();
     plan.resources.iter().find(|r| {
-        r.id.as_deref().is_some_and(|id| ids.contains(&normal(Some(id))))
+        let Some(id) = r.id.as_deref() else { return false };
+        ids.contains(&normal(Some(id)))
             || (r.kind == crate::resources::service::TASK_DEFINITION && family.as_deref() == Some(r.name.as_str()))
     })
 }

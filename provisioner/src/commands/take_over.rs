@@ -42,6 +42,7 @@ pub async fn run(cli: &Cli, args: &AdoptArgs, state: &State, source: &str, d: &D
     adoption::check_place(state, &ctx.stack.region, &identity.account)?;
     let names = adoption::merge_names(&mut ctx.stack.adopted, &d.taken)?;
     cluster_is_the_stacks_alone(&ctx).await?;
+    load_balancer_is_the_stacks_alone(&ctx).await?;
     let mut adopting = adoption::adopting(state, &d.taken);
     // Revisions registered since the state was saved (CI deploys images) are the family's too.
     if let Some(family) = d.taken.names.task_family.as_deref() {
@@ -106,9 +107,39 @@ async fn cluster_is_the_stacks_alone(ctx: &Ctx) -> Result<(), Error> {
     }
     Err(Error::Refused(format!(
         "cluster {cluster} runs {} service(s) besides {service} ({}): a stack owns its cluster (`up` makes the \
-         stack's capacity provider its only one, `down` deletes it); move them to another cluster first, or give a \
-         state without the cluster",
+         stack's capacity provider its only one, `down` deletes it); move them to another cluster first",
         others.len(),
+        others.join(", ")
+    )))
+}
+
+/// Refuses to take over a load balancer that serves target groups besides the stack's: `up`
+/// deletes the listener rules that are not the stack's, and `down` deletes the load balancer.
+async fn load_balancer_is_the_stacks_alone(ctx: &Ctx) -> Result<(), Error> {
+    let Some(lb) = ctx.stack.adopted.load_balancer.as_deref() else { return Ok(()) };
+    let elb = &ctx.clients.elb;
+    let found = elb.describe_load_balancers().names(lb).send().await.ctx("describe load balancer", lb);
+    let Some(found) = crate::error::absent(found)? else { return Ok(()) };
+    let Some(arn) = found.load_balancers().first().and_then(|l| l.load_balancer_arn()) else { return Ok(()) };
+    let groups =
+        elb.describe_target_groups().load_balancer_arn(arn).send().await.ctx("describe target groups of", lb)?;
+    let ours = [
+        crate::resources::load_balancer::tg_name(&ctx.stack),
+        crate::resources::load_balancer::alternate_tg_name(&ctx.stack.name),
+    ];
+    let others: Vec<&str> = groups
+        .target_groups()
+        .iter()
+        .filter_map(|g| g.target_group_name())
+        .filter(|n| !ours.iter().any(|o| o == n))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "load balancer {lb} serves target group(s) besides the stack's ({}): a stack owns its load balancer (`up` \
+         deletes the listener rules that are not the stack's, `down` deletes it); move those services to another \
+         load balancer first",
         others.join(", ")
     )))
 }
@@ -128,18 +159,22 @@ async fn judge(cli: &Cli, ctx: &Ctx, state: &State, attached: &[String]) -> Resu
 }
 
 /// Refuses a stack whose `adopted:` names a resource that is not the stack's (untagged, another
-/// stack's, or absent): the deploy role's policies name adopted resources by those names, so
-/// `ci-role` must not grant it what a line of stack.yaml points at. Every kind looks its
-/// resources up as `plan` does, with the ownership check, and none may be made under a taken name.
+/// stack's, or absent), or whose `secret.name` or `registry.repository` names another's: the
+/// deploy role's policies name these resources by those names, so `ci-role` must not grant it
+/// what a line of stack.yaml points at. Every kind looks its resources up as `plan` does, with
+/// the ownership check, and none may be made under an adopted name. A stack with derived names
+/// only is not read (its names are its own by construction).
 pub(super) async fn adopted_names_are_the_stacks(cli: &Cli, ctx: &Ctx) -> Result<(), Error> {
-    let taken: Vec<(&str, &str)> = ctx.stack.adopted.entries().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
-    if taken.is_empty() {
+    let s = &ctx.stack;
+    let taken: Vec<(&str, &str)> = s.adopted.entries().into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    let named = s.secret.name != format!("{}/api-key", s.name) || s.registry.repository != s.name;
+    if taken.is_empty() && !named {
         return Ok(());
     }
     let refused = |why: String| {
         Error::Refused(format!(
-            "stack.yaml's adopted: {why}; the deploy role's policies would reach it by that name: take it over \
-             with `provisioner adopt --from-tfstate … --yes` first, or remove the line"
+            "stack.yaml names a resource that is not this stack's: {why}; the deploy role's policies would reach it \
+             by that name: take it over with `provisioner adopt --from-tfstate … --yes` first, or correct the name"
         ))
     };
     let image = super::image_source(cli, ctx, None)?;

@@ -254,7 +254,7 @@ async fn a_terraform_stack_is_taken_over_and_converged_in_place() {
     let early = account.write_stack("web-early.yaml", &text_written.replacen("name: legacy", "name: web", 1));
     let ci_role = run_on(&account, &early, &["ci-role", "--github-repo", "octo/web", "--plan"], &[]);
     assert_eq!(ci_role.status.code(), Some(1), "{}", text(&ci_role));
-    assert!(text(&ci_role).contains("stack.yaml's adopted:"), "{}", text(&ci_role));
+    assert!(text(&ci_role).contains("stack.yaml names a resource that is not this stack's"), "{}", text(&ci_role));
 
     let deploy = account.session_of("web-deploy").await;
     let as_deploy =
@@ -326,8 +326,38 @@ async fn a_partial_state_is_taken_over_and_up_creates_only_what_is_missing() {
     assert!(text(&shared).contains("runs 1 service(s) besides web (legacy)"), "{}", text(&shared));
     let ecs = account.clients().await.ecs;
     ecs.delete_service().cluster("legacy").service("legacy").force(true).send().await.expect("delete the service");
+    // The load balancer also serves another service's target group: a stack owns its load balancer.
+    let other = serve_another_group(&account, "legacy-alb").await;
+    let shared = run_on(&account, &stack_file, &adopt_args, &[]);
+    assert_eq!(shared.status.code(), Some(1), "{}", text(&shared));
+    assert!(text(&shared).contains("serves target group(s) besides the stack's (other-tg)"), "{}", text(&shared));
+    let elb = account.clients().await.elb;
+    elb.delete_rule().rule_arn(&other.0).send().await.expect("delete the rule");
+    elb.delete_target_group().target_group_arn(&other.1).send().await.expect("delete the group");
     let took = run_on(&account, &stack_file, &adopt_args, &[]);
     assert_eq!(took.status.code(), Some(0), "{}", text(&took));
     let plan = account.json_for(&stack_file, &["plan"], 0);
     assert_eq!(recreated(&plan), ["\"create\" \"ecs-service\" \"web\""], "only the service: {plan:#}");
+}
+
+/// A target group `other-tg` in the load balancer's VPC, served by a rule on its listener: (the
+/// rule's ARN, the group's).
+async fn serve_another_group(account: &Account, lb: &str) -> (String, String) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, PathPatternConditionConfig, RuleCondition};
+    let elb = account.clients().await.elb;
+    let found = elb.describe_load_balancers().names(lb).send().await.expect("the load balancer");
+    let balancer = found.load_balancers().first().expect("one");
+    let vpc = balancer.vpc_id().expect("its VPC");
+    let created = elb.create_target_group().name("other-tg").port(8080).protocol("HTTP".into()).vpc_id(vpc);
+    let group = created.send().await.expect("a target group");
+    let group_arn = group.target_groups().first().and_then(|g| g.target_group_arn()).expect("its ARN").to_owned();
+    let listeners = elb.describe_listeners().load_balancer_arn(balancer.load_balancer_arn().expect("ARN"));
+    let listeners = listeners.send().await.expect("its listeners");
+    let listener = listeners.listeners().first().and_then(|l| l.listener_arn()).expect("a listener");
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&group_arn).build();
+    let path = PathPatternConditionConfig::builder().values("/other/*").build();
+    let condition = RuleCondition::builder().field("path-pattern").path_pattern_config(path).build();
+    let rule = elb.create_rule().listener_arn(listener).priority(50).conditions(condition).actions(forward);
+    let rule = rule.send().await.expect("a rule");
+    (rule.rules().first().and_then(|r| r.rule_arn()).expect("its ARN").to_owned(), group_arn)
 }
