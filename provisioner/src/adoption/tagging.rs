@@ -49,11 +49,7 @@ pub async fn unseen(ctx: &Ctx, rows: &[(Noun, String)]) -> Result<BTreeMap<Strin
 
 async fn service_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, String)>, Error> {
     let out = ctx.clients.ecs.list_tags_for_resource().resource_arn(arn).send().await.ctx("list tags of", arn)?;
-    Ok(out
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-        .collect())
+    Ok(tags::ecs_pairs(out.tags()))
 }
 
 /// The ARN of the ECS service's scalable target `resource_id` (`service/CLUSTER/NAME`).
@@ -87,11 +83,7 @@ async fn task_definition_tags(ctx: &Ctx, arn: &str) -> Result<Vec<(String, Strin
         .await
         .ctx("describe task definition", arn);
     let Some(out) = absent(out)? else { return Ok(Vec::new()) };
-    Ok(out
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-        .collect())
+    Ok(tags::ecs_pairs(out.tags()))
 }
 
 /// The plan kinds `tag` tags.
@@ -126,8 +118,7 @@ pub async fn tag(ctx: &Ctx, noun: Noun, name: &str, id: &str, pairs: &[(String, 
             c.ec2.create_tags().resources(id).set_tags(Some(tags::ec2_tags(pairs))).send().await.ctx("tag", id)?;
         }
         "ecs-cluster" | "ecs-service" | "capacity-provider" | "task-definition" => {
-            let t = pairs.iter().map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()).collect();
-            c.ecs.tag_resource().resource_arn(id).set_tags(Some(t)).send().await.ctx("tag", id)?;
+            c.ecs.tag_resource().resource_arn(id).set_tags(Some(tags::ecs_tags(pairs))).send().await.ctx("tag", id)?;
         }
         "load-balancer" | "target-group" => {
             let t = pairs

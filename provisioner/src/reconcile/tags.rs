@@ -23,7 +23,17 @@ pub fn ec2_tags(pairs: &[(String, String)]) -> Vec<Tag> {
 /// The stack's tags as ECS takes them (clusters, capacity providers, services, task definitions
 /// and tasks, in their create calls).
 pub fn ecs(stack: &Stack) -> Vec<aws_sdk_ecs::types::Tag> {
-    stack.resource_tags().into_iter().map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()).collect()
+    ecs_tags(&stack.resource_tags())
+}
+
+/// Key/value pairs as ECS takes them.
+pub fn ecs_tags(pairs: &[(String, String)]) -> Vec<aws_sdk_ecs::types::Tag> {
+    pairs.iter().map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// ECS tags as pairs.
+pub fn ecs_pairs(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect()
 }
 
 /// The TagSpecifications that tag a resource in its create call.

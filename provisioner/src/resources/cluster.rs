@@ -185,11 +185,7 @@ pub async fn observe(ctx: &Ctx) -> Result<Option<ObservedCluster>, Error> {
                 .map(|s| s.capacity_provider().to_owned())
                 .collect(),
             registered_instances: c.registered_container_instances_count(),
-            tags: c
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                .collect(),
+            tags: tags::ecs_pairs(c.tags()),
         })
         .collect();
     tags::pick_owned("ECS cluster", &name, &ctx.owner(), found, |c| c.arn.clone(), |c| c.tags.clone())

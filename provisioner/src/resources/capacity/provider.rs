@@ -100,11 +100,7 @@ async fn describe(ctx: &Ctx, name: &str) -> Result<Vec<(String, ObservedProvider
                     managed_draining: asg.and_then(|a| a.managed_draining()).map(|d| *d == ManagedDraining::Enabled),
                     update_status: p.update_status().map(|s| s.as_str().to_owned()),
                     update_status_reason: p.update_status_reason().map(str::to_owned),
-                    tags: p
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                        .collect(),
+                    tags: tags::ecs_pairs(p.tags()),
                 },
             )
         })

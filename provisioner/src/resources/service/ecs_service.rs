@@ -232,11 +232,7 @@ pub async fn observe_service(ctx: &Ctx, cluster: &str, name: &str) -> Result<Opt
                 strategy: dc.map(strategy::text),
                 shift: strategy::observed_shift_text(s.load_balancers()),
             };
-            let tags = s
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-                .collect();
+            let tags = tags::ecs_pairs(s.tags());
             (observed, tags)
         })
         .collect();

@@ -271,11 +271,7 @@ pub async fn describe(ctx: &Ctx, arn: &str) -> Result<Option<ObservedTask>, Erro
         .ctx("describe task definition", arn);
     let Some(out) = absent(out)? else { return Ok(None) };
     let Some(td) = out.task_definition() else { return Ok(None) };
-    let tag_pairs: Vec<(String, String)> = out
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
-        .collect();
+    let tag_pairs = tags::ecs_pairs(out.tags());
     let family = td.family().unwrap_or_default().to_owned();
     tags::pick_owned(
         "task definition",
